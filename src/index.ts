@@ -1,0 +1,7 @@
+/**
+ * peerwarden — the connection manager (transport-agnostic core).
+ * See README.md and shared/design/API.md section 1.
+ */
+export * from './manager/index.js'
+export { PeerwardenError } from './errors.js'
+export { systemClock } from './clock.js'

@@ -1,0 +1,104 @@
+import ipaddr from 'ipaddr.js'
+import { PeerwardenError } from '../errors.js'
+import type { PeerId } from './types.js'
+
+type Range = [ipaddr.IPv4 | ipaddr.IPv6, number]
+
+/**
+ * A list of peer ids and IP ranges (the `allow` and `deny` options).
+ *
+ * Rules:
+ * - An entry that parses as an IPv4/IPv6 address or CIDR (`10.0.0.0/8`, `::1`, `fe80::/10`) is a range;
+ *   a bare address is its /32 or /128. Anything else is a peer id.
+ * - A connection matches when its peer id is listed or its remote address holds an IP inside a range.
+ *   IPv4-mapped IPv6 addresses (`::ffff:1.2.3.4`) match IPv4 ranges.
+ */
+export class AccessList {
+  private readonly peers = new Set<PeerId>()
+  private readonly ranges: Range[] = []
+
+  constructor (name: string, entries: readonly string[]) {
+    entries.forEach((entry, i) => {
+      const range = parseRange(entry)
+      if (range === undefined) {
+        if (entry.includes('/') && /^[0-9a-fA-F.:]+\/\d+$/.test(entry)) {
+          throw PeerwardenError.invalid(`${name}[${i}] is not a valid CIDR: ${JSON.stringify(entry)}`)
+        }
+        this.peers.add(entry)
+      } else {
+        this.ranges.push(range)
+      }
+    })
+  }
+
+  get empty (): boolean { return this.peers.size === 0 && this.ranges.length === 0 }
+
+  hasPeer (peer: PeerId | undefined): boolean {
+    return peer !== undefined && this.peers.has(peer)
+  }
+
+  /** True when the peer id is listed or the address's IP falls inside a listed range. */
+  matches (peer: PeerId | undefined, address: string | undefined): boolean {
+    if (this.hasPeer(peer)) return true
+    if (this.ranges.length === 0 || address === undefined) return false
+    const ip = parseIp(extractIp(address))
+    if (ip === undefined) return false
+    for (const [base, bits] of this.ranges) {
+      if (ip.kind() === base.kind() && ip.match(base as never, bits)) return true
+    }
+    return false
+  }
+}
+
+function parseRange (entry: string): Range | undefined {
+  try {
+    if (entry.includes('/')) return normalise(ipaddr.parseCIDR(entry))
+    if (ipaddr.isValid(entry)) {
+      const ip = parseIp(entry)
+      if (ip !== undefined) return [ip, ip.kind() === 'ipv4' ? 32 : 128]
+    }
+  } catch {
+    return undefined
+  }
+  return undefined
+}
+
+function normalise ([ip, bits]: Range): Range {
+  if (ip.kind() === 'ipv6' && (ip as ipaddr.IPv6).isIPv4MappedAddress() && bits >= 96) {
+    return [(ip as ipaddr.IPv6).toIPv4Address(), bits - 96]
+  }
+  return [ip, bits]
+}
+
+function parseIp (text: string | undefined): ipaddr.IPv4 | ipaddr.IPv6 | undefined {
+  if (text === undefined || !ipaddr.isValid(text)) return undefined
+  const ip = ipaddr.parse(text)
+  if (ip.kind() === 'ipv6' && (ip as ipaddr.IPv6).isIPv4MappedAddress()) return (ip as ipaddr.IPv6).toIPv4Address()
+  return ip
+}
+
+/**
+ * The IP inside a remote address: 'tcp://1.2.3.4:5', 'tcp://[::1]:5', '/ip4/1.2.3.4/tcp/5',
+ * '/ip6/::1/tcp/5', '1.2.3.4', '::1', '[::1]:5' or '1.2.3.4:5'. Undefined when there is none.
+ */
+export function extractIp (address: string): string | undefined {
+  let rest = address
+  const scheme = rest.indexOf('://')
+  if (scheme !== -1) rest = rest.slice(scheme + 3)
+  if (rest.startsWith('/ip4/') || rest.startsWith('/ip6/')) {
+    const end = rest.indexOf('/', 5)
+    return end === -1 ? rest.slice(5) : rest.slice(5, end)
+  }
+  const slash = rest.indexOf('/')
+  if (slash !== -1) rest = rest.slice(0, slash)
+  const hash = rest.indexOf('#')
+  if (hash !== -1) rest = rest.slice(0, hash)
+  if (rest.startsWith('[')) {
+    const close = rest.indexOf(']')
+    return close === -1 ? undefined : rest.slice(1, close)
+  }
+  if (ipaddr.isValid(rest)) return rest
+  const colon = rest.lastIndexOf(':')
+  if (colon !== -1 && rest.indexOf(':') === colon) return rest.slice(0, colon)
+  return undefined
+}

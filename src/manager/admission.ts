@@ -1,0 +1,56 @@
+import { priorityRank } from './rank.js'
+import type { PeerRecord } from './peer-record.js'
+import type { CloseReason, Priority } from './types.js'
+
+/** What `connected()` knows when it decides about a new connection (duplicates are settled before). */
+export interface AdmissionInput {
+  closed: boolean
+  /** Limits are enforced only while the manager runs. */
+  running: boolean
+  priority: Priority
+  denied: boolean
+  allowed: boolean
+  /** protected, permanent or dialled through connectNow: the application wants it whatever the count. */
+  forced: boolean
+  count: number
+  highWater: number
+  /** The lowest-ranked trimmable peer (never the newcomer), if any. */
+  victim: PeerRecord | undefined
+}
+
+export type Admission =
+  | { accept: true; evict?: PeerRecord; reason: string }
+  | { accept: false; close: CloseReason; reason: string }
+
+/**
+ * The admission rule, in order:
+ * 1. a closed manager refuses everything ('stopped');
+ * 2. a denied peer or address is refused ('denied'), then a banned peer ('banned');
+ * 3. below the bound, or while the manager is not running, the connection is accepted;
+ * 4. at the bound, an allow-listed or forced connection is accepted, evicting the lowest-ranked
+ *    trimmable peer if there is one (the bound holds whenever something can give way);
+ * 5. otherwise the lowest-ranked trimmable peer is evicted unless the newcomer's priority is below
+ *    its priority; with nothing trimmable, or a lower priority, the newcomer is refused ('over-limit').
+ */
+export function admit (input: AdmissionInput): Admission {
+  if (input.closed) return { accept: false, close: 'stopped', reason: 'the manager is closed' }
+  if (input.denied) return { accept: false, close: 'denied', reason: 'peer or address is on the deny list' }
+  if (input.priority === 'banned') return { accept: false, close: 'banned', reason: 'peer is banned' }
+  if (!input.running || input.count < input.highWater) {
+    return { accept: true, reason: `${input.count + 1} of highWater ${input.highWater}` }
+  }
+  const { victim } = input
+  if (input.allowed || input.forced) {
+    const why = input.allowed ? 'allow-listed' : 'forced by the application'
+    return victim !== undefined
+      ? { accept: true, evict: victim, reason: `${why}; at highWater ${input.highWater}, evicts the lowest-ranked peer` }
+      : { accept: true, reason: `${why}; over highWater ${input.highWater} with nothing trimmable` }
+  }
+  if (victim === undefined) {
+    return { accept: false, close: 'over-limit', reason: `at highWater ${input.highWater} and no connection is trimmable (all protected, allow-listed or in grace)` }
+  }
+  if (priorityRank(input.priority) < priorityRank(victim.priority)) {
+    return { accept: false, close: 'over-limit', reason: `at highWater ${input.highWater}; priority ${input.priority} is below every trimmable peer's (lowest: ${victim.priority})` }
+  }
+  return { accept: true, evict: victim, reason: `at highWater ${input.highWater}, evicts the lowest-ranked trimmable peer` }
+}

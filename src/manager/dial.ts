@@ -1,0 +1,80 @@
+import { PeerwardenError } from '../errors.js'
+import type { Clock, Connection, DialFn, PeerId } from './types.js'
+
+export interface DialAttempt {
+  peer?: PeerId
+  addresses: readonly string[]
+  /** Aborts the whole attempt (caller's signal, stop/close). */
+  signal?: AbortSignal
+}
+
+export interface DialContext {
+  dial: DialFn
+  clock: Clock
+  /** Per address, in ms. */
+  timeout: number
+  onStart(address: string): void
+  onFailure(address: string, error: Error): void
+}
+
+/**
+ * Dials the addresses one after another until one yields a connection.
+ *
+ * Rules:
+ * - Each address gets `timeout` ms on the injected clock and its own AbortSignal, aborted on timeout
+ *   or when `signal` aborts; the transport must honour it.
+ * - A failure of one address is reported (`onFailure`) and the next is tried; when the caller's
+ *   signal aborts, no further address is tried.
+ * - The result is the connection, or a `PeerwardenError`: `ERR_DIAL_TIMEOUT` when the last address
+ *   timed out, `ERR_ABORTED` when the signal aborted, else `ERR_DIAL_FAILED` (cause: the last error).
+ */
+export async function dialAddresses (ctx: DialContext, attempt: DialAttempt): Promise<Connection> {
+  if (attempt.addresses.length === 0) {
+    throw new PeerwardenError('ERR_NO_ADDRESS', `no address to dial${attempt.peer !== undefined ? ` for peer ${attempt.peer}` : ''}`)
+  }
+  let last: Error | undefined
+  for (const address of attempt.addresses) {
+    if (attempt.signal?.aborted === true) break
+    ctx.onStart(address)
+    try {
+      return await dialOne(ctx, address, attempt.peer, attempt.signal)
+    } catch (err) {
+      last = err as Error
+      ctx.onFailure(address, last)
+    }
+  }
+  if (attempt.signal?.aborted === true) throw new PeerwardenError('ERR_ABORTED', 'dial aborted', { cause: last })
+  if (last instanceof PeerwardenError) throw last
+  throw new PeerwardenError('ERR_DIAL_FAILED', `dial failed: ${last?.message ?? 'unknown error'}`, { cause: last })
+}
+
+async function dialOne (ctx: DialContext, address: string, peer: PeerId | undefined, outer?: AbortSignal): Promise<Connection> {
+  const controller = new AbortController()
+  let timedOut = false
+  const timer = ctx.clock.setTimeout(() => {
+    timedOut = true
+    controller.abort(new PeerwardenError('ERR_DIAL_TIMEOUT', `dial to ${address} timed out after ${ctx.timeout} ms`))
+  }, ctx.timeout)
+  const onAbort = (): void => { controller.abort(outer?.reason) }
+  outer?.addEventListener('abort', onAbort, { once: true })
+  try {
+    // Race the transport against our own signal so that a transport that ignores it cannot hang us.
+    return await new Promise<Connection>((resolve, reject) => {
+      controller.signal.addEventListener('abort', () => { reject(controller.signal.reason) }, { once: true })
+      ctx.dial(address, { peer, signal: controller.signal }).then((conn) => {
+        if (controller.signal.aborted) {
+          // Too late: the caller has moved on. Close what arrived so nothing leaks.
+          try { void Promise.resolve(conn.close(timedOut ? 'timeout' : 'aborted')).catch(() => {}) } catch {}
+          return
+        }
+        resolve(conn)
+      }, reject)
+    })
+  } catch (err) {
+    if (timedOut) throw new PeerwardenError('ERR_DIAL_TIMEOUT', `dial to ${address} timed out after ${ctx.timeout} ms`, { cause: err })
+    throw err instanceof Error ? err : new PeerwardenError('ERR_DIAL_FAILED', String(err))
+  } finally {
+    ctx.clock.clearTimeout(timer)
+    outer?.removeEventListener('abort', onAbort)
+  }
+}

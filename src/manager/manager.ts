@@ -1,0 +1,694 @@
+import { systemClock } from '../clock.js'
+import { PeerwardenError } from '../errors.js'
+import { AccessList } from './access-list.js'
+import { admit } from './admission.js'
+import { Decayer } from './decaying-tags.js'
+import { dialAddresses } from './dial.js'
+import { keepIncoming } from './duplicates.js'
+import { ErrorStream } from './error-stream.js'
+import { ManagerEventTarget } from './events.js'
+import { PeerBook } from './peer-book.js'
+import { PeerRecord, type ConnEntry } from './peer-record.js'
+import { describeRank } from './rank.js'
+import { TopicCounts } from './topics.js'
+import { TrimIndex } from './trim-index.js'
+import { selectVictims } from './trimmer.js'
+import type {
+  BumpFn, Clock, Connection, ConnectionInfo, ConnectionManager, ConnectionManagerOptions, DecayFn, DecayingTag,
+  Decision, DialFailure, ManagerStats, PeerId, PeerInfo, PeerInput, Priority, TagInfo
+} from './types.js'
+import * as check from './validate.js'
+
+const STRANGERS = 1024
+
+/**
+ * The connection manager: wiring and policy. Each rule lives in its own part — admission
+ * (`admission.ts`), trim order (`rank.ts`, `trim-index.ts`, `trimmer.ts`), duplicates
+ * (`duplicates.ts`), decay (`decaying-tags.ts`) — and this class applies their decisions.
+ *
+ * The bound: while running, every `connected()` that would cross `highWater` either evicts the
+ * lowest-ranked trimmable peer at once or is refused, so the count never exceeds `highWater` except
+ * for connections the application forced (allow-listed, protected, permanent, `connectNow`), which a
+ * background trim (at most once per `silencePeriod`) brings back down once they become trimmable.
+ */
+export class Manager implements ConnectionManager {
+  readonly events = new ManagerEventTarget()
+  readonly initialSync: ConnectionManager['initialSync']
+
+  private readonly clock: Clock
+  private readonly dialFn: ConnectionManagerOptions['dial']
+  private readonly localPeer: PeerId | undefined
+  private readonly hook: ConnectionManagerOptions['prioritise']
+  private readonly opts: check.ResolvedOptions
+  private readonly book = new PeerBook()
+  private readonly conns = new Map<string, ConnEntry>()
+  private readonly index: TrimIndex
+  private readonly allowList: AccessList
+  private readonly denyList: AccessList
+  private readonly decayer: Decayer
+  private readonly topics = new TopicCounts()
+  private readonly failures = new ErrorStream()
+  private readonly observers = new Set<(peers: readonly PeerInfo[]) => void>()
+  private readonly strangers = new Map<PeerId, Decision[]>()
+  private readonly forcing = new Set<string>()
+  private readonly dials = new Set<AbortController>()
+  private inbound = 0
+  private outbound = 0
+  private bannedCount = 0
+  private protectedCount = 0
+  private isRunning = false
+  private closed = false
+  private notifyPending = false
+  private trimTimer: unknown
+  private lastTrim = -Infinity
+  private syncActive = false
+  private syncPeer: string | undefined
+
+  constructor (options: ConnectionManagerOptions) {
+    this.opts = check.resolveOptions(options)
+    this.clock = options.clock ?? systemClock
+    this.dialFn = options.dial
+    this.localPeer = options.localPeer
+    this.hook = options.prioritise
+    this.allowList = new AccessList('allow', this.opts.allow)
+    this.denyList = new AccessList('deny', this.opts.deny)
+    this.index = new TrimIndex(this.opts.gracePeriod, (r) => this.trimmable(r))
+    this.decayer = new Decayer({
+      clock: this.clock,
+      record: (peer) => this.recordFor(peer),
+      find: (peer) => this.book.get(peer),
+      valueChanged: (r) => { this.reindex(r); this.changed() }
+    })
+    const self = this
+    this.initialSync = {
+      start (peer?: PeerId | string) {
+        self.assertOpen()
+        if (peer !== undefined) check.nonEmptyString('peer', peer)
+        self.syncActive = true
+        self.syncPeer = peer
+      },
+      stop () { self.syncActive = false; self.syncPeer = undefined },
+      get active () { return self.syncActive }
+    }
+  }
+
+  get running (): boolean { return this.isRunning }
+
+  // ── lifecycle ────────────────────────────────────────────────────────────
+
+  start (): void {
+    this.assertOpen()
+    if (this.isRunning) return
+    this.isRunning = true
+    // Connections accounted while stopped may exceed the bound: enforce it now.
+    if (this.conns.size > this.opts.highWater) this.trimTo(this.opts.highWater, 'start')
+  }
+
+  async stop (): Promise<void> {
+    this.isRunning = false
+    this.clock.clearTimeout(this.trimTimer)
+    this.trimTimer = undefined
+    for (const c of this.dials) c.abort(new PeerwardenError('ERR_NOT_RUNNING', 'the manager stopped'))
+    for (const entry of [...this.conns.values()]) this.closeEntry(entry, 'stopped', 'the manager stopped')
+  }
+
+  async close (): Promise<void> {
+    if (this.closed) return
+    await this.stop()
+    this.closed = true
+    this.decayer.closeAll()
+    this.failures.end()
+    this.observers.clear()
+  }
+
+  // ── knowledge of peers ──────────────────────────────────────────────────
+
+  addPeers (peers: PeerInput[]): void {
+    this.assertOpen()
+    if (!Array.isArray(peers)) throw PeerwardenError.invalid('peers must be an array')
+    peers.forEach((p, i) => validatePeerInput(p, `peers[${i}]`))
+    const now = this.clock.now()
+    for (const input of peers) {
+      const addresses = [...(input.address !== undefined ? [input.address] : []), ...(input.addresses ?? [])]
+      let record: PeerRecord
+      let created = false
+      if (input.id !== undefined) {
+        ({ record, created } = this.book.getOrCreate(input.id, now))
+        for (const a of addresses) {
+          const owner = this.book.byAddress(a)
+          if (owner !== undefined && owner.id === undefined && owner !== record) record = this.book.assignId(owner, input.id)
+        }
+      } else {
+        const known = addresses.map((a) => this.book.byAddress(a)).find((r) => r !== undefined)
+        created = known === undefined
+        record = known ?? this.book.createForAddress(addresses[0], now)
+      }
+      for (const a of addresses) this.book.addAddress(record, a)
+      if (input.topics !== undefined) this.setTopics(record, input.topics)
+      if (input.longTerm !== undefined) record.longTerm = input.longTerm
+      if (input.bootstrap !== undefined) record.bootstrap = input.bootstrap
+      if (input.priority !== undefined) this.applyPriority(record, input.priority, 'given by addPeers')
+      if (created) this.consultHook(record, 'added')
+      this.reindex(record)
+    }
+    this.changed()
+  }
+
+  setPriority (updates: Array<{ peer: PeerId | string; priority: Priority }>): void {
+    this.assertOpen()
+    if (!Array.isArray(updates)) throw PeerwardenError.invalid('updates must be an array')
+    updates.forEach((u, i) => {
+      check.nonEmptyString(`updates[${i}].peer`, u?.peer)
+      check.priority(`updates[${i}].priority`, u.priority)
+    })
+    for (const { peer, priority } of updates) this.applyPriority(this.resolveOrCreate(peer), priority, 'set by setPriority')
+    this.changed()
+  }
+
+  setLongTerm (peer: PeerId, longTerm: boolean): void {
+    this.assertOpen()
+    check.nonEmptyString('peer', peer)
+    if (typeof longTerm !== 'boolean') throw PeerwardenError.invalid('longTerm must be a boolean')
+    const record = this.resolveOrCreate(peer)
+    record.longTerm = longTerm
+    this.reindex(record)
+    this.changed()
+  }
+
+  forgetPeer (peer: PeerId): void {
+    check.nonEmptyString('peer', peer)
+    const record = this.book.resolve(peer)
+    if (record === undefined) return
+    this.decayer.forget(record)
+    if (record.isProtected) this.protectedCount--
+    if (record.priority === 'banned') this.bannedCount--
+    if (record.conn !== undefined) {
+      // The live connection stays accounted; only what we knew about the peer goes.
+      record.tags = record.decaying = record.protections = undefined
+      record.value = 0
+      record.priority = 'medium'
+      record.longTerm = record.permanent = record.bootstrap = false
+      this.setTopics(record, [])
+      this.reindex(record)
+    } else {
+      this.setTopics(record, [])
+      this.book.delete(record)
+    }
+    this.changed()
+  }
+
+  getPeer (peer: PeerId): PeerInfo | undefined {
+    return this.book.resolve(peer)?.info()
+  }
+
+  listPeers (): PeerInfo[] {
+    const out: PeerInfo[] = []
+    for (const r of this.book.values()) out.push(r.info())
+    return out
+  }
+
+  observePeers (listener: (peers: readonly PeerInfo[]) => void): () => void {
+    check.fn('listener', listener)
+    this.observers.add(listener)
+    listener(this.listPeers())
+    return () => { this.observers.delete(listener) }
+  }
+
+  // ── connection accounting ───────────────────────────────────────────────
+
+  connected (conn: Connection): boolean {
+    validateConnection(conn)
+    if (this.conns.has(conn.id)) return true // a repeated notification
+    const now = this.clock.now()
+    const denied = this.denyList.matches(conn.peer, conn.address)
+    if (this.closed || denied) {
+      const close = this.closed ? 'stopped' : 'denied'
+      return this.refuse(conn, this.book.get(conn.peer), close, this.closed ? 'the manager is closed' : 'peer or address is on the deny list')
+    }
+    const record = this.recordForConnection(conn, now)
+    this.consultHook(record, 'connected')
+    const existing = record.conn
+    if (existing !== undefined && record.priority !== 'banned') {
+      if (!keepIncoming(existing.conn, conn, this.localPeer)) {
+        return this.refuse(conn, record, 'duplicate', `already connected (${existing.conn.direction}); the tie-break keeps the existing connection`)
+      }
+      this.closeEntry(existing, 'duplicate', `replaced by a new ${conn.direction} connection: the tie-break keeps the one initiated by the larger id`)
+      this.attach(conn, record, now, 'accept', `replaces a duplicate ${existing.conn.direction} connection`)
+      return true
+    }
+    const forced = record.isProtected || record.permanent || this.forcing.has(record.key) ||
+      (conn.address !== undefined && this.forcing.has(conn.address))
+    const needVictim = this.isRunning && this.conns.size >= this.opts.highWater
+    const decision = admit({
+      closed: false,
+      running: this.isRunning,
+      priority: record.priority,
+      denied: false,
+      allowed: this.allowList.matches(conn.peer, conn.address),
+      forced,
+      count: this.conns.size,
+      highWater: this.opts.highWater,
+      victim: needVictim ? this.lowestTrimmable(now, record) : undefined
+    })
+    if (!decision.accept) return this.refuse(conn, record, decision.close, decision.reason)
+    if (decision.evict?.conn !== undefined) {
+      this.closeEntry(decision.evict.conn, 'trimmed', `evicted to make room for ${conn.peer} at highWater ${this.opts.highWater}: lowest-ranked trimmable peer (${describeRank(decision.evict)})`)
+      this.emitTrim(1, 'admission')
+    }
+    this.attach(conn, record, now, 'accept', `${conn.direction} connection accepted: ${decision.reason}`)
+    if (this.conns.size > this.opts.highWater) this.scheduleTrim()
+    return true
+  }
+
+  disconnected (conn: Connection): void {
+    if (conn == null || typeof conn.id !== 'string') return
+    const entry = this.conns.get(conn.id)
+    if (entry === undefined) return // unknown or already closed by us: harmless
+    this.detach(entry)
+    entry.record.decide(this.clock.now(), 'disconnected', 'the transport reported the connection closed', this.opts.explainDepth)
+  }
+
+  listConnections (): ConnectionInfo[] {
+    const out: ConnectionInfo[] = []
+    for (const { conn, record, openedAt } of this.conns.values()) {
+      out.push({ id: conn.id, peer: conn.peer, direction: conn.direction, address: conn.address, openedAt, value: record.value, protected: record.isProtected || record.permanent })
+    }
+    return out
+  }
+
+  async connectNow (peer: PeerId | string, opts: { permanent?: boolean; signal?: AbortSignal } = {}): Promise<Connection> {
+    this.assertOpen()
+    check.nonEmptyString('peer', peer)
+    const record = this.resolveOrCreate(peer)
+    if (record.priority === 'banned') throw new PeerwardenError('ERR_BANNED', `peer ${peer} is banned`)
+    if (this.denyList.matches(record.id, undefined) || record.addresses.some((a) => this.denyList.matches(undefined, a))) {
+      throw new PeerwardenError('ERR_DENIED', `peer ${peer} is on the deny list`)
+    }
+    if (opts.permanent === true && !record.permanent) {
+      record.permanent = true
+      this.reindex(record)
+      this.changed()
+    }
+    if (record.conn !== undefined) return record.conn.conn
+    const controller = new AbortController()
+    const onAbort = (): void => { controller.abort(opts.signal?.reason) }
+    opts.signal?.addEventListener('abort', onAbort, { once: true })
+    this.dials.add(controller)
+    const keys = [record.key, ...record.addresses]
+    keys.forEach((k) => this.forcing.add(k))
+    try {
+      const conn = await dialAddresses({
+        dial: this.dialFn,
+        clock: this.clock,
+        timeout: this.opts.dialTimeout,
+        onStart: (address) => { this.events.emit('dial:started', { peer: record.id, address }) },
+        onFailure: (address, error) => { this.dialFailed(record, address, error) }
+      }, { peer: record.id, addresses: record.addresses, signal: controller.signal })
+      if (!this.conns.has(conn.id) && !this.connected(conn)) {
+        throw new PeerwardenError('ERR_DIAL_FAILED', `the connection to ${peer} was refused: ${this.explain(conn.peer).at(-1)?.reason ?? 'unknown'}`)
+      }
+      return conn
+    } finally {
+      keys.forEach((k) => this.forcing.delete(k))
+      this.dials.delete(controller)
+      opts.signal?.removeEventListener('abort', onAbort)
+    }
+  }
+
+  async disconnect (peer: PeerId): Promise<void> {
+    check.nonEmptyString('peer', peer)
+    const entry = this.book.resolve(peer)?.conn
+    if (entry !== undefined) this.closeEntry(entry, 'stopped', 'disconnect() was called')
+  }
+
+  // ── limits ──────────────────────────────────────────────────────────────
+
+  setMaxConnections (max: number): void {
+    check.int('max', max, 1)
+    this.setWatermarks(Math.min(this.opts.lowWater, max), max)
+  }
+
+  setWatermarks (low: number, high: number): void {
+    this.assertOpen()
+    check.watermarks(low, high, 'low', 'high')
+    this.opts.lowWater = low
+    this.opts.highWater = high
+    if (this.isRunning && this.conns.size > high) this.trimTo(high, 'limit lowered')
+  }
+
+  setLifetime (ms: number | undefined): void {
+    if (ms !== undefined) check.duration('lifetime', ms, 1)
+    this.opts.lifetime = ms
+  }
+
+  // ── tags and protection ─────────────────────────────────────────────────
+
+  tagPeer (peer: PeerId, tag: string, value: number): void {
+    check.nonEmptyString('peer', peer)
+    check.nonEmptyString('tag', tag)
+    check.finite('value', value)
+    this.setTag(this.recordFor(peer), tag, value)
+  }
+
+  untagPeer (peer: PeerId, tag: string): void {
+    check.nonEmptyString('peer', peer)
+    check.nonEmptyString('tag', tag)
+    const record = this.book.get(peer)
+    const old = record?.tags?.get(tag)
+    if (record === undefined || old === undefined) return
+    record.tags!.delete(tag)
+    record.value -= old
+    this.reindex(record)
+    this.changed()
+  }
+
+  upsertTag (peer: PeerId, tag: string, upsert: (current: number) => number): void {
+    check.nonEmptyString('peer', peer)
+    check.nonEmptyString('tag', tag)
+    check.fn('upsert', upsert)
+    const record = this.recordFor(peer)
+    this.setTag(record, tag, check.finite('upsert result', upsert(record.tags?.get(tag) ?? 0)))
+  }
+
+  getTagInfo (peer: PeerId): TagInfo | undefined {
+    const record = this.book.get(peer)
+    if (record === undefined) return undefined
+    const tags: Record<string, number> = {}
+    if (record.tags !== undefined) for (const [k, v] of record.tags) tags[k] = v
+    if (record.decaying !== undefined) for (const [k, d] of record.decaying) tags[k] = d.value
+    const conns: Record<string, number> = {}
+    if (record.conn !== undefined) conns[record.conn.conn.id] = record.conn.openedAt
+    return { firstSeen: record.firstSeen, value: record.value, tags, conns }
+  }
+
+  protect (peer: PeerId, tag: string): void {
+    check.nonEmptyString('peer', peer)
+    check.nonEmptyString('tag', tag)
+    const record = this.recordFor(peer)
+    if (record.protections?.has(tag) === true) return
+    if (!record.isProtected) this.protectedCount++
+    ;(record.protections ??= new Set()).add(tag)
+    record.decide(this.clock.now(), 'protect', `protected under tag ${JSON.stringify(tag)}`, this.opts.explainDepth)
+    this.reindex(record)
+    this.changed()
+  }
+
+  unprotect (peer: PeerId, tag: string): boolean {
+    check.nonEmptyString('peer', peer)
+    check.nonEmptyString('tag', tag)
+    const record = this.book.get(peer)
+    if (record?.protections === undefined) return false
+    if (record.protections.delete(tag)) {
+      record.decide(this.clock.now(), 'unprotect', `protection ${JSON.stringify(tag)} removed; ${record.protections.size} left`, this.opts.explainDepth)
+      if (!record.isProtected) {
+        this.protectedCount--
+        this.reindex(record)
+        if (this.conns.size > this.opts.highWater) this.scheduleTrim()
+      }
+      this.changed()
+    }
+    return record.isProtected
+  }
+
+  isProtected (peer: PeerId, tag?: string): boolean {
+    const p = this.book.get(peer)?.protections
+    if (p === undefined) return false
+    return tag === undefined || tag === '' ? p.size > 0 : p.has(tag)
+  }
+
+  registerDecayingTag (name: string, interval: number, decay: DecayFn, bump: BumpFn): DecayingTag {
+    this.assertOpen()
+    return this.decayer.register(name, interval, decay, bump)
+  }
+
+  async trim (): Promise<void> {
+    if (this.closed) return
+    this.trimTo(this.opts.lowWater, 'explicit')
+  }
+
+  setTopicQuota (topic: string, quota: { min: number; max?: number } | undefined): void {
+    check.nonEmptyString('topic', topic)
+    if (quota !== undefined) {
+      check.int('quota.min', quota?.min, 0)
+      if (quota.max !== undefined) {
+        check.int('quota.max', quota.max, 0)
+        if (quota.max < quota.min) throw check.invalidRange('quota.min', 'quota.max', quota.min, quota.max)
+      }
+    }
+    this.topics.setQuota(topic, quota)
+  }
+
+  // ── observation ─────────────────────────────────────────────────────────
+
+  errors (): AsyncIterable<DialFailure> { return this.failures.iterate() }
+
+  explain (peer: PeerId): Decision[] {
+    const list = this.book.resolve(peer)?.decisions ?? this.strangers.get(peer) ?? []
+    return list.map((d) => ({ ...d }))
+  }
+
+  stats (): ManagerStats {
+    return {
+      known: this.book.size,
+      connections: this.conns.size,
+      inbound: this.inbound,
+      outbound: this.outbound,
+      dialing: this.dials.size,
+      protected: this.protectedCount,
+      banned: this.bannedCount
+    }
+  }
+
+  // ── internals ───────────────────────────────────────────────────────────
+
+  /** May trimming close this connected peer (grace aside)? */
+  private trimmable (r: PeerRecord): boolean {
+    return !r.isProtected && !r.allowed && !r.permanent && r.priority !== 'banned'
+  }
+
+  private reindex (record: PeerRecord): void {
+    if (record.conn !== undefined) this.index.refresh(record, this.clock.now())
+  }
+
+  /** Tells observers, once per tick however many changes happened. */
+  private changed (): void {
+    if (this.observers.size === 0 || this.notifyPending) return
+    this.notifyPending = true
+    queueMicrotask(() => {
+      this.notifyPending = false
+      if (this.observers.size === 0) return
+      const peers = this.listPeers()
+      for (const l of this.observers) l(peers)
+    })
+  }
+
+  private assertOpen (): void {
+    if (this.closed) throw PeerwardenError.closed('the connection manager')
+  }
+
+  private recordFor (peer: PeerId): PeerRecord {
+    return this.book.getOrCreate(peer, this.clock.now()).record
+  }
+
+  private resolveOrCreate (peerOrAddress: string): PeerRecord {
+    const found = this.book.resolve(peerOrAddress)
+    if (found !== undefined) return found
+    return isAddress(peerOrAddress) ? this.book.createForAddress(peerOrAddress, this.clock.now()) : this.recordFor(peerOrAddress)
+  }
+
+  private recordForConnection (conn: Connection, now: number): PeerRecord {
+    const known = this.book.get(conn.peer)
+    if (known !== undefined) return known
+    if (conn.address !== undefined) {
+      const owner = this.book.byAddress(conn.address)
+      if (owner !== undefined && owner.id === undefined) return this.book.assignId(owner, conn.peer)
+    }
+    const { record } = this.book.getOrCreate(conn.peer, now)
+    return record
+  }
+
+  private consultHook (record: PeerRecord, when: 'added' | 'connected'): void {
+    if (this.hook === undefined) return
+    const answer = this.hook(record.info())
+    if (answer === undefined) return
+    this.applyPriority(record, check.priority('prioritise() result', answer), `prioritise() hook when ${when}`)
+  }
+
+  private applyPriority (record: PeerRecord, priority: Priority, why: string): void {
+    if (record.priority === priority) return
+    if (record.priority === 'banned') this.bannedCount--
+    if (priority === 'banned') this.bannedCount++
+    const now = this.clock.now()
+    record.priority = priority
+    record.decide(now, priority === 'banned' ? 'ban' : 'priority', `priority ${priority}: ${why}`, this.opts.explainDepth)
+    this.events.emit('peer:priority', { peer: record.id ?? record.key, priority })
+    if (priority === 'banned' && record.conn !== undefined) this.closeEntry(record.conn, 'banned', 'the peer was banned')
+    else this.reindex(record)
+  }
+
+  private setTag (record: PeerRecord, tag: string, value: number): void {
+    const tags = record.tags ?? (record.tags = new Map())
+    record.value += value - (tags.get(tag) ?? 0)
+    tags.set(tag, value)
+    if (record.heapIndex !== -1) this.index.refresh(record, this.clock.now())
+    this.changed()
+  }
+
+  private setTopics (record: PeerRecord, topics: readonly string[]): void {
+    if (record.conn !== undefined) this.topics.detach(record.topics)
+    record.topics = [...new Set(topics)]
+    if (record.conn !== undefined) this.topics.attach(record.topics)
+  }
+
+  /** The lowest-ranked trimmable peer other than `except`, keeping every topic at its quota's min. */
+  private lowestTrimmable (now: number, except: PeerRecord): PeerRecord | undefined {
+    this.index.promote(now)
+    this.index.lowest()
+    return selectVictims(this.index.ascending(), 1, (r, taken) => r !== except && this.topics.canClose(r, taken))[0]
+  }
+
+  private trimTo (target: number, reason: string): number {
+    const now = this.clock.now()
+    this.index.promote(now)
+    this.index.resample()
+    const before = this.conns.size
+    const candidates = this.index.size
+    const victims = selectVictims(this.index.ascending(), before - target, (r, taken) => this.topics.canClose(r, taken))
+    victims.forEach((v, i) => {
+      this.closeEntry(v.conn!, 'trimmed', `trim (${reason}): ${before} connections > target ${target}; #${i + 1} lowest of ${candidates} trimmable (${describeRank(v)})`)
+    })
+    this.lastTrim = now
+    this.emitTrim(victims.length, reason)
+    return victims.length
+  }
+
+  private emitTrim (closed: number, reason: string): void {
+    this.events.emit('trim', { closed, reason })
+  }
+
+  /** A background trim, at most once per silencePeriod, while the count is above highWater. */
+  private scheduleTrim (): void {
+    if (!this.isRunning || this.trimTimer !== undefined) return
+    const delay = Math.max(0, this.lastTrim + this.opts.silencePeriod - this.clock.now())
+    this.trimTimer = this.clock.setTimeout(() => {
+      this.trimTimer = undefined
+      if (!this.isRunning || this.conns.size <= this.opts.highWater) return
+      this.trimTo(this.opts.lowWater, 'watermark')
+      // Still above (forced or in-grace connections): look again after the silence period.
+      if (this.conns.size > this.opts.highWater) this.scheduleTrim()
+    }, delay)
+  }
+
+  private attach (conn: Connection, record: PeerRecord, now: number, action: string, reason: string): void {
+    const entry: ConnEntry = { conn, record, openedAt: now, forced: false }
+    this.conns.set(conn.id, entry)
+    record.conn = entry
+    record.inbound = conn.direction === 'inbound'
+    record.openedAt = now
+    record.allowed = this.allowList.matches(conn.peer, conn.address)
+    record.lastConnected = now
+    record.successes++
+    if (record.inbound) this.inbound++
+    else {
+      this.outbound++
+      if (conn.address !== undefined) this.book.addAddress(record, conn.address)
+    }
+    this.topics.attach(record.topics)
+    this.index.opened(record, now)
+    record.decide(now, action, reason, this.opts.explainDepth)
+    this.events.emit('peer:connected', { peer: conn.peer, connection: conn })
+    this.changed()
+  }
+
+  /** Removes the connection from the accounting (the count drops at once). */
+  private detach (entry: ConnEntry): void {
+    const { record, conn } = entry
+    this.conns.delete(conn.id)
+    if (record.conn === entry) {
+      record.conn = undefined
+      record.allowed = false
+      this.index.remove(record)
+      this.topics.detach(record.topics)
+    }
+    if (conn.direction === 'inbound') this.inbound--
+    else this.outbound--
+    this.events.emit('peer:disconnected', { peer: conn.peer })
+    this.changed()
+  }
+
+  private closeEntry (entry: ConnEntry, reason: string, why: string): void {
+    this.detach(entry)
+    entry.record.decide(this.clock.now(), reason === 'trimmed' ? 'trim' : 'close', `${reason}: ${why}`, this.opts.explainDepth)
+    this.events.emit('connection:closed', { connection: entry.conn, reason })
+    safeClose(entry.conn, reason)
+  }
+
+  private refuse (conn: Connection, record: PeerRecord | undefined, reason: string, why: string): false {
+    const decision = { at: this.clock.now(), action: 'refuse', reason: `${reason}: ${why}` }
+    if (record !== undefined) record.decide(decision.at, decision.action, decision.reason, this.opts.explainDepth)
+    else this.rememberStranger(conn.peer, decision)
+    this.events.emit('connection:refused', { connection: conn, reason })
+    safeClose(conn, reason)
+    return false
+  }
+
+  private rememberStranger (peer: PeerId, decision: Decision): void {
+    const list = this.strangers.get(peer) ?? []
+    this.strangers.delete(peer) // re-insert: the Map's order is the LRU order
+    list.push(decision)
+    if (list.length > this.opts.explainDepth) list.shift()
+    this.strangers.set(peer, list)
+    if (this.strangers.size > STRANGERS) this.strangers.delete(this.strangers.keys().next().value!)
+  }
+
+  private dialFailed (record: PeerRecord, address: string, error: Error): void {
+    const failure: DialFailure = { peer: record.id, address, error, at: this.clock.now() }
+    record.failures++
+    record.decide(failure.at, 'dial-failed', `${address}: ${error.message}`, this.opts.explainDepth)
+    this.events.emit('dial:failed', failure)
+    this.failures.publish(failure)
+  }
+}
+
+function safeClose (conn: Connection, reason: string): void {
+  try {
+    const r = conn.close(reason)
+    if (r !== undefined && typeof (r as Promise<void>).catch === 'function') (r as Promise<void>).catch(() => {})
+  } catch {
+    // A transport that throws while closing has still lost the connection for us.
+  }
+}
+
+/** Peer ids carry neither '/' nor ':'; addresses ('tcp://…', '/ip4/…', 'host:port') do. */
+function isAddress (s: string): boolean {
+  return s.includes('/') || s.includes(':')
+}
+
+function validateConnection (conn: Connection): void {
+  if (conn == null || typeof conn !== 'object') throw PeerwardenError.invalid('connection must be an object')
+  check.nonEmptyString('connection.id', conn.id)
+  check.nonEmptyString('connection.peer', conn.peer)
+  if (conn.direction !== 'inbound' && conn.direction !== 'outbound') {
+    throw PeerwardenError.invalid(`connection.direction must be 'inbound' or 'outbound', got ${check.describe(conn.direction)}`)
+  }
+  check.fn('connection.close', conn.close)
+}
+
+function validatePeerInput (p: PeerInput, name: string): void {
+  if (p == null || typeof p !== 'object') throw PeerwardenError.invalid(`${name} must be an object`)
+  if (p.id !== undefined) check.nonEmptyString(`${name}.id`, p.id)
+  if (p.address !== undefined) check.nonEmptyString(`${name}.address`, p.address)
+  if (p.addresses !== undefined) check.stringArray(`${name}.addresses`, p.addresses)
+  if (p.id === undefined && p.address === undefined && (p.addresses ?? []).length === 0) {
+    throw PeerwardenError.invalid(`${name} needs an id or an address`)
+  }
+  if (p.priority !== undefined) check.priority(`${name}.priority`, p.priority)
+  if (p.topics !== undefined) check.stringArray(`${name}.topics`, p.topics)
+  if (p.longTerm !== undefined && typeof p.longTerm !== 'boolean') throw PeerwardenError.invalid(`${name}.longTerm must be a boolean`)
+  if (p.bootstrap !== undefined && typeof p.bootstrap !== 'boolean') throw PeerwardenError.invalid(`${name}.bootstrap must be a boolean`)
+}
+
+/** Creates a connection manager. It is off until `start()`. */
+export function createConnectionManager (options: ConnectionManagerOptions): ConnectionManager {
+  return new Manager(options)
+}

@@ -1,0 +1,79 @@
+import { PeerRecord } from './peer-record.js'
+import type { PeerId } from './types.js'
+
+/**
+ * The known peers, by id and by address.
+ *
+ * Rules:
+ * - A peer known only by an address (its id comes with the first handshake) is filed under
+ *   '@' + address; once a connection names its id, the record is re-filed under the id.
+ * - An address belongs to one record at a time: adding it to another record moves it.
+ * - `resolve(x)` accepts an id or an address.
+ */
+export class PeerBook {
+  private readonly byKey = new Map<string, PeerRecord>()
+  private readonly byAddr = new Map<string, PeerRecord>()
+
+  get size (): number { return this.byKey.size }
+
+  values (): IterableIterator<PeerRecord> { return this.byKey.values() }
+
+  get (id: PeerId): PeerRecord | undefined { return this.byKey.get(id) }
+
+  byAddress (address: string): PeerRecord | undefined { return this.byAddr.get(address) }
+
+  /** An id or an address. */
+  resolve (peerOrAddress: string): PeerRecord | undefined {
+    return this.byKey.get(peerOrAddress) ?? this.byAddr.get(peerOrAddress)
+  }
+
+  /** The record of `id`, created when unknown. `created` tells the caller. */
+  getOrCreate (id: PeerId, now: number): { record: PeerRecord; created: boolean } {
+    const found = this.byKey.get(id)
+    if (found !== undefined) return { record: found, created: false }
+    const record = new PeerRecord(id, id, now)
+    this.byKey.set(id, record)
+    return { record, created: true }
+  }
+
+  /** A record for a peer known by address only. */
+  createForAddress (address: string, now: number): PeerRecord {
+    const record = new PeerRecord('@' + address, undefined, now)
+    this.byKey.set(record.key, record)
+    this.addAddress(record, address)
+    return record
+  }
+
+  /** Gives an address-only record its id. If a record with that id exists, the two are merged into it and it is returned. */
+  assignId (record: PeerRecord, id: PeerId): PeerRecord {
+    if (record.id === id) return record
+    const existing = this.byKey.get(id)
+    if (existing !== undefined && existing !== record) {
+      for (const a of record.addresses) this.addAddress(existing, a)
+      this.byKey.delete(record.key)
+      return existing
+    }
+    this.byKey.delete(record.key)
+    record.key = id
+    record.id = id
+    this.byKey.set(id, record)
+    return record
+  }
+
+  addAddress (record: PeerRecord, address: string): void {
+    const owner = this.byAddr.get(address)
+    if (owner === record) return
+    if (owner !== undefined) {
+      owner.addresses = owner.addresses.filter((a) => a !== address)
+      // An address-only record left without an address names nobody any more.
+      if (owner.id === undefined && owner.addresses.length === 0 && owner.conn === undefined) this.byKey.delete(owner.key)
+    }
+    this.byAddr.set(address, record)
+    record.addresses = [...record.addresses, address]
+  }
+
+  delete (record: PeerRecord): void {
+    this.byKey.delete(record.key)
+    for (const a of record.addresses) if (this.byAddr.get(a) === record) this.byAddr.delete(a)
+  }
+}

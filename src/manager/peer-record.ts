@@ -1,0 +1,101 @@
+import type { RankKey } from './rank.js'
+import type { Connection, Decision, DecayValue, PeerId, PeerInfo, Priority } from './types.js'
+
+/** The live connection of a peer, as the manager accounts it. */
+export interface ConnEntry {
+  readonly conn: Connection
+  readonly record: PeerRecord
+  readonly openedAt: number
+  /** Dialled through connectNow or as a permanent peer: exempt from the watermarks. */
+  readonly forced: boolean
+}
+
+/**
+ * Everything the manager knows about one peer. Optional collections are allocated on first use so
+ * that 100,000 known peers stay cheap. The record doubles as the trim index's key: `idle`, `inbound`
+ * and `openedAt` describe its connection while it has one.
+ */
+export class PeerRecord implements RankKey {
+  /** Map key in the peer book: the id, or '@' + first address while the id is unknown. */
+  key: string
+  id: PeerId | undefined
+  addresses: string[] = []
+  priority: Priority = 'medium'
+  topics: string[] = EMPTY
+  longTerm = false
+  permanent = false
+  bootstrap = false
+  firstSeen: number
+
+  /** Static tags (tagPeer / upsertTag). */
+  tags: Map<string, number> | undefined
+  /** Decaying tags by name. */
+  decaying: Map<string, DecayValue> | undefined
+  /** Cached sum of every tag value. */
+  value = 0
+  protections: Set<string> | undefined
+  allowed = false
+
+  conn: ConnEntry | undefined
+  /** Sampled `streams === 0 || undefined` of the connection, refreshed before each ranking. */
+  idle = true
+  inbound = false
+  openedAt = 0
+
+  lastConnected: number | undefined
+  successes = 0
+  failures = 0
+  nextDialAt: number | undefined
+
+  decisions: Decision[] | undefined
+  /** Position in the trim index's heap, -1 when not in it. */
+  heapIndex = -1
+
+  constructor (key: string, id: PeerId | undefined, now: number) {
+    this.key = key
+    this.id = id
+    this.firstSeen = now
+  }
+
+  get isProtected (): boolean { return this.protections !== undefined && this.protections.size > 0 }
+
+  /** Recomputes the cached tag sum. */
+  recomputeValue (): void {
+    let v = 0
+    if (this.tags !== undefined) for (const x of this.tags.values()) v += x
+    if (this.decaying !== undefined) for (const d of this.decaying.values()) v += d.value
+    this.value = v
+  }
+
+  /** Appends a decision, keeping the newest `depth`. */
+  decide (at: number, action: string, reason: string, depth: number): void {
+    const list = this.decisions ?? (this.decisions = [])
+    list.push({ at, action, reason })
+    if (list.length > depth) list.splice(0, list.length - depth)
+  }
+
+  info (): PeerInfo {
+    return {
+      id: this.id,
+      addresses: this.addresses.slice(),
+      priority: this.priority,
+      topics: this.topics.slice(),
+      longTerm: this.longTerm,
+      bootstrap: this.bootstrap,
+      connected: this.conn !== undefined,
+      protected: this.isProtected,
+      value: this.value,
+      lastConnected: this.lastConnected,
+      failures: this.failures,
+      nextDialAt: this.nextDialAt
+    }
+  }
+
+  /** True when `streams` says the connection is idle now. */
+  static sampleIdle (conn: Connection): boolean {
+    const s = conn.streams
+    return s === undefined || s === 0
+  }
+}
+
+const EMPTY: string[] = []

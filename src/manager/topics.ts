@@ -1,0 +1,49 @@
+import type { PeerRecord } from './peer-record.js'
+
+export interface TopicQuota { min: number; max?: number }
+
+/**
+ * Connected peers per topic and the quotas set by `setTopicQuota` (the "active topology").
+ *
+ * Rules:
+ * - A connected peer counts once for each topic it declares.
+ * - `canClose` refuses to close a peer when that would take one of its topics below its quota's `min`,
+ *   counting the peers a trim has already taken.
+ */
+export class TopicCounts {
+  private readonly connected = new Map<string, number>()
+  private readonly quotas = new Map<string, TopicQuota>()
+
+  setQuota (topic: string, quota: TopicQuota | undefined): void {
+    if (quota === undefined) this.quotas.delete(topic)
+    else this.quotas.set(topic, { ...quota })
+  }
+
+  quota (topic: string): TopicQuota | undefined { return this.quotas.get(topic) }
+
+  count (topic: string): number { return this.connected.get(topic) ?? 0 }
+
+  attach (topics: readonly string[]): void {
+    for (const t of topics) this.connected.set(t, (this.connected.get(t) ?? 0) + 1)
+  }
+
+  detach (topics: readonly string[]): void {
+    for (const t of topics) {
+      const n = (this.connected.get(t) ?? 0) - 1
+      if (n <= 0) this.connected.delete(t)
+      else this.connected.set(t, n)
+    }
+  }
+
+  canClose (record: PeerRecord, taken: readonly PeerRecord[]): boolean {
+    if (this.quotas.size === 0 || record.topics.length === 0) return true
+    for (const t of record.topics) {
+      const q = this.quotas.get(t)
+      if (q === undefined || q.min === 0) continue
+      let left = this.count(t) - 1
+      for (const o of taken) if (o.topics.includes(t)) left--
+      if (left < q.min) return false
+    }
+    return true
+  }
+}

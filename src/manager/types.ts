@@ -1,0 +1,243 @@
+/**
+ * Public types of the connection manager, with the rules they obey.
+ * The contract is shared/design/API.md section 1; names here are fixed.
+ */
+
+export type PeerId = string
+
+/** A peer's standing. Trimming takes `low` before `medium` before `high`; `banned` peers are never connected. */
+export type Priority = 'high' | 'medium' | 'low' | 'banned'
+export const Priority = { HIGH: 'high', MEDIUM: 'medium', LOW: 'low', BANNED: 'banned' } as const
+
+/** What a transport hands the manager: one live connection. */
+export interface Connection {
+  /** Unique per connection. */
+  readonly id: string
+  /** The remote peer (known once the handshake is done). */
+  readonly peer: PeerId
+  readonly direction: 'inbound' | 'outbound'
+  /** Remote address, e.g. 'tcp://127.0.0.1:4001', '/ip4/127.0.0.1/tcp/4001' or '127.0.0.1'. */
+  readonly address?: string
+  /** Open streams right now; 0 = idle. Read when ranking; `undefined` counts as idle. */
+  readonly streams?: number
+  /** Closes the connection; the manager passes one of {@link CloseReason}. */
+  close(reason?: string): void | Promise<void>
+}
+
+/** Reason codes the manager gives to `Connection.close(reason)`. */
+export type CloseReason = 'trimmed' | 'banned' | 'denied' | 'duplicate' | 'lifetime' | 'stopped' | 'over-limit' | 'initial-sync'
+
+/** Injected everywhere; nothing in the core reads `Date.now` or `setTimeout` directly. */
+export interface Clock {
+  now(): number
+  setTimeout(fn: () => void, ms: number): unknown
+  clearTimeout(handle: unknown): void
+}
+
+/** Opens an outbound connection (the seed's `connectToPeer`). Must honour `signal`. */
+export type DialFn = (address: string, opts: { peer?: PeerId; signal: AbortSignal }) => Promise<Connection>
+
+export interface ConnectionManagerOptions {
+  /** Opens an outbound connection. Must honour `signal`. */
+  dial: DialFn
+  /** Our own id: never dialled, used for the duplicate tie-break. */
+  localPeer?: PeerId
+  /** Default 32. Proactive dialing aims here; trimming goes down to here. */
+  lowWater?: number
+  /** Default 96. The connection count never stays above this (see the README for the exceptions the application forces). */
+  highWater?: number
+  /** Default 20_000. A new connection is not trimmed before this age. */
+  gracePeriod?: number
+  /** Default 10_000. At most one background trim per period. */
+  silencePeriod?: number
+  /** Default undefined. When set, connections that are not long-term, permanent or protected are rotated out after this age. */
+  lifetime?: number
+  /** Default 8. */
+  maxParallelDials?: number
+  /** Default 10_000, per address. */
+  dialTimeout?: number
+  /** Peer ids or IP CIDRs that are never refused nor trimmed. */
+  allow?: string[]
+  /** Peer ids or IP CIDRs that are refused and never dialled. */
+  deny?: string[]
+  /** The seed's onPrioritise hook, consulted when a peer is added and when it connects; `undefined` keeps the priority as is. */
+  prioritise?: (peer: PeerInfo) => Priority | undefined
+  /** Default: in memory. Where peers, priorities and history persist. */
+  store?: PeerStore
+  /** Default: the system clock. */
+  clock?: Clock
+  /** Default: Math.random. Jitter comes from here. */
+  random?: () => number
+  /** Default 32. How many decisions `explain(peer)` keeps per peer. */
+  explainDepth?: number
+}
+
+export interface PeerInput {
+  /** Unknown until the first handshake is fine: the address stands in. */
+  id?: PeerId
+  address?: string
+  addresses?: string[]
+  /** Default 'medium'. */
+  priority?: Priority
+  topics?: string[]
+  longTerm?: boolean
+  /** Bootstrap peers are dialled only when nothing better is known. */
+  bootstrap?: boolean
+}
+
+export interface PeerInfo {
+  id?: PeerId
+  addresses: string[]
+  priority: Priority
+  topics: string[]
+  longTerm: boolean
+  bootstrap: boolean
+  connected: boolean
+  protected: boolean
+  /** Sum of the peer's tag values, decaying tags included. */
+  value: number
+  lastConnected?: number
+  failures: number
+  nextDialAt?: number
+}
+
+export interface ConnectionInfo {
+  id: string
+  peer: PeerId
+  direction: 'inbound' | 'outbound'
+  address?: string
+  openedAt: number
+  value: number
+  protected: boolean
+}
+
+export interface TagInfo {
+  /** When the manager first heard of the peer (a tag, an add or a connection). */
+  firstSeen: number
+  value: number
+  tags: Record<string, number>
+  /** Connection id -> opened at. */
+  conns: Record<string, number>
+}
+
+export interface DialFailure { peer?: PeerId; address: string; error: Error; at: number }
+
+/** One decision about a peer, e.g. `{ action: 'trim', reason: 'lowest value (3) among 12 candidates above highWater' }`. */
+export interface Decision { at: number; action: string; reason: string }
+
+export interface ManagerStats {
+  known: number
+  connections: number
+  inbound: number
+  outbound: number
+  dialing: number
+  /** Known peers protected under at least one tag. */
+  protected: number
+  /** Known peers whose priority is 'banned'. */
+  banned: number
+}
+
+/** What a decaying tag's functions see of one peer's tag. `lastVisit` is the time of the last bump (or of the first one). */
+export interface DecayValue { value: number; added: number; lastVisit: number }
+
+/**
+ * Runs every `interval` of the injected clock for each peer holding the tag. `now` is the clock's time
+ * at the tick. Returning `remove: true` deletes the tag from the peer.
+ */
+export type DecayFn = (value: DecayValue, now: number) => { value: number; remove: boolean }
+/** Computes the new value of a tag when it is bumped by `delta`. */
+export type BumpFn = (value: DecayValue, delta: number) => number
+
+/** A decaying tag's `decay` runs every `interval` of the injected clock, exactly (no hidden resolution). */
+export interface DecayingTag {
+  readonly name: string
+  readonly interval: number
+  /** Bumps the peer's value by `delta` (through the tag's BumpFn). Throws `ERR_CLOSED` after `close()`. */
+  bump(peer: PeerId, delta: number): void
+  /** Removes the tag from the peer. Throws `ERR_CLOSED` after `close()`. */
+  remove(peer: PeerId): void
+  /** Stops decaying; the current values stay on the peers. Idempotent. */
+  close(): void
+}
+
+/** A peer as the store keeps it. */
+export interface StoredPeer {
+  id?: PeerId
+  addresses: string[]
+  priority: Priority
+  topics: string[]
+  longTerm: boolean
+  permanent: boolean
+  bootstrap: boolean
+  tags: Record<string, number>
+  lastConnected?: number
+  successes: number
+  failures: number
+  nextDialAt?: number
+}
+
+/**
+ * Where peers persist. `save` and `delete` may be batched by the implementation; `flush` makes every
+ * earlier call durable; `load` returns what the store holds.
+ */
+export interface PeerStore {
+  load(): Promise<StoredPeer[]>
+  save(peers: StoredPeer[]): void
+  delete(keys: string[]): void
+  flush(): Promise<void>
+  close(): Promise<void>
+}
+
+export interface ConnectionManager {
+  /** The manager is OFF until start(): it accounts connections (and gates banned/denied/duplicates) but dials and trims nothing. */
+  readonly running: boolean
+  start(): void
+  /** Stops dialing and closes every managed connection (reason 'stopped'); start() may follow. */
+  stop(): Promise<void>
+  /** stop() + releases every timer and the store; idempotent; the manager is unusable afterwards. */
+  close(): Promise<void>
+
+  addPeers(peers: PeerInput[]): void
+  setPriority(updates: Array<{ peer: PeerId | string; priority: Priority }>): void
+  setLongTerm(peer: PeerId, longTerm: boolean): void
+  forgetPeer(peer: PeerId): void
+  getPeer(peer: PeerId): PeerInfo | undefined
+  listPeers(): PeerInfo[]
+  /** Calls `listener` at once with the current list, then after every change (coalesced per tick). Returns unsubscribe. */
+  observePeers(listener: (peers: readonly PeerInfo[]) => void): () => void
+
+  /** false = refused (banned, denied, duplicate loser, over the cap, closed manager); the manager has closed it. */
+  connected(conn: Connection): boolean
+  disconnected(conn: Connection): void
+  listConnections(): ConnectionInfo[]
+  connectNow(peer: PeerId | string, opts?: { permanent?: boolean; signal?: AbortSignal }): Promise<Connection>
+  disconnect(peer: PeerId): Promise<void>
+
+  /** The seed's setMax: sets highWater (and lowWater = min(lowWater, max)). */
+  setMaxConnections(max: number): void
+  setWatermarks(low: number, high: number): void
+  setLifetime(ms: number | undefined): void
+
+  tagPeer(peer: PeerId, tag: string, value: number): void
+  untagPeer(peer: PeerId, tag: string): void
+  upsertTag(peer: PeerId, tag: string, upsert: (current: number) => number): void
+  getTagInfo(peer: PeerId): TagInfo | undefined
+  /** Idempotent, not reference-counted. */
+  protect(peer: PeerId, tag: string): void
+  /** true = still protected under another tag. */
+  unprotect(peer: PeerId, tag: string): boolean
+  /** No tag = protected under any tag. */
+  isProtected(peer: PeerId, tag?: string): boolean
+  registerDecayingTag(name: string, interval: number, decay: DecayFn, bump: BumpFn): DecayingTag
+  /** Trims now, down to lowWater. */
+  trim(): Promise<void>
+
+  setTopicQuota(topic: string, quota: { min: number; max?: number } | undefined): void
+
+  readonly initialSync: { start(peer?: PeerId | string): void; stop(): void; readonly active: boolean }
+
+  errors(): AsyncIterable<DialFailure>
+  readonly events: EventTarget
+  explain(peer: PeerId): Decision[]
+  stats(): ManagerStats
+}

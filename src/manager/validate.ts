@@ -1,0 +1,135 @@
+import { PeerwardenError } from '../errors.js'
+import type { Clock, ConnectionManagerOptions, Priority } from './types.js'
+
+/**
+ * Boundary checks. Every public entry point validates its input here and throws
+ * `PeerwardenError('ERR_INVALID_ARGUMENT')` with the field's name in the message.
+ */
+
+const PRIORITIES: ReadonlySet<string> = new Set(['high', 'medium', 'low', 'banned'])
+
+export function describe (value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value)
+  if (typeof value === 'number' || typeof value === 'boolean' || value == null) return String(value)
+  return typeof value
+}
+
+/** A finite integer >= `min`. */
+export function int (name: string, value: unknown, min = 0): number {
+  if (typeof value !== 'number' || !Number.isInteger(value)) {
+    throw PeerwardenError.invalid(`${name} must be an integer, got ${describe(value)}`)
+  }
+  if (value < min) throw PeerwardenError.invalid(`${name} must be >= ${min}, got ${value}`)
+  return value
+}
+
+/** A finite number (any sign). */
+export function finite (name: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isFinite(value)) {
+    throw PeerwardenError.invalid(`${name} must be a finite number, got ${describe(value)}`)
+  }
+  return value
+}
+
+/** A finite duration in milliseconds, >= `min`. */
+export function duration (name: string, value: unknown, min = 0): number {
+  finite(name, value)
+  if ((value as number) < min) throw PeerwardenError.invalid(`${name} must be >= ${min} ms, got ${value as number}`)
+  return value as number
+}
+
+export function nonEmptyString (name: string, value: unknown): string {
+  if (typeof value !== 'string' || value.length === 0) {
+    throw PeerwardenError.invalid(`${name} must be a non-empty string, got ${describe(value)}`)
+  }
+  return value
+}
+
+export function priority (name: string, value: unknown): Priority {
+  if (typeof value !== 'string' || !PRIORITIES.has(value)) {
+    throw PeerwardenError.invalid(`${name} must be one of high, medium, low, banned; got ${describe(value)}`)
+  }
+  return value as Priority
+}
+
+export function fn<T extends Function> (name: string, value: unknown): T {
+  if (typeof value !== 'function') throw PeerwardenError.invalid(`${name} must be a function, got ${describe(value)}`)
+  return value as T
+}
+
+export function stringArray (name: string, value: unknown): string[] {
+  if (!Array.isArray(value)) throw PeerwardenError.invalid(`${name} must be an array of strings, got ${describe(value)}`)
+  value.forEach((item, i) => nonEmptyString(`${name}[${i}]`, item))
+  return value as string[]
+}
+
+export function watermarks (low: unknown, high: unknown, lowName = 'lowWater', highName = 'highWater'): void {
+  int(lowName, low, 0)
+  int(highName, high, 1)
+  if ((low as number) > (high as number)) {
+    throw PeerwardenError.invalid(`${lowName} must be <= ${highName} (got ${low as number} > ${high as number})`)
+  }
+}
+
+export interface ResolvedOptions {
+  lowWater: number
+  highWater: number
+  gracePeriod: number
+  silencePeriod: number
+  lifetime: number | undefined
+  maxParallelDials: number
+  dialTimeout: number
+  allow: string[]
+  deny: string[]
+  explainDepth: number
+}
+
+export const DEFAULTS = {
+  lowWater: 32,
+  highWater: 96,
+  gracePeriod: 20_000,
+  silencePeriod: 10_000,
+  maxParallelDials: 8,
+  dialTimeout: 10_000,
+  explainDepth: 32
+} as const
+
+function isClock (value: unknown): value is Clock {
+  const c = value as Clock
+  return c != null && typeof c.now === 'function' && typeof c.setTimeout === 'function' && typeof c.clearTimeout === 'function'
+}
+
+/** Validates every option of `createConnectionManager` and fills in the defaults. */
+export function resolveOptions (options: ConnectionManagerOptions): ResolvedOptions {
+  if (options == null || typeof options !== 'object') throw PeerwardenError.invalid('options must be an object')
+  fn('dial', options.dial)
+  if (options.localPeer !== undefined) nonEmptyString('localPeer', options.localPeer)
+  const lowWater = options.lowWater ?? (options.highWater !== undefined ? Math.min(DEFAULTS.lowWater, options.highWater) : DEFAULTS.lowWater)
+  const highWater = options.highWater ?? Math.max(DEFAULTS.highWater, typeof lowWater === 'number' ? lowWater : 0)
+  watermarks(lowWater, highWater)
+  const gracePeriod = duration('gracePeriod', options.gracePeriod ?? DEFAULTS.gracePeriod)
+  const silencePeriod = duration('silencePeriod', options.silencePeriod ?? DEFAULTS.silencePeriod, 1)
+  const lifetime = options.lifetime === undefined ? undefined : duration('lifetime', options.lifetime, 1)
+  const maxParallelDials = int('maxParallelDials', options.maxParallelDials ?? DEFAULTS.maxParallelDials, 1)
+  const dialTimeout = duration('dialTimeout', options.dialTimeout ?? DEFAULTS.dialTimeout, 1)
+  const allow = stringArray('allow', options.allow ?? [])
+  const deny = stringArray('deny', options.deny ?? [])
+  if (options.prioritise !== undefined) fn('prioritise', options.prioritise)
+  if (options.clock !== undefined && !isClock(options.clock)) {
+    throw PeerwardenError.invalid('clock must have now(), setTimeout() and clearTimeout()')
+  }
+  if (options.random !== undefined) fn('random', options.random)
+  if (options.store !== undefined && (options.store == null || typeof options.store.load !== 'function')) {
+    throw PeerwardenError.invalid('store must be a PeerStore (memoryStore(), sqliteStore(path) or your own)')
+  }
+  const explainDepth = int('explainDepth', options.explainDepth ?? DEFAULTS.explainDepth, 1)
+  return { lowWater, highWater, gracePeriod, silencePeriod, lifetime, maxParallelDials, dialTimeout, allow, deny, explainDepth }
+}
+
+export function outOfRange (name: string, value: number, min: number, max: number): Error {
+  return PeerwardenError.invalid(`${name} must be between ${min} and ${max}, got ${value}`)
+}
+
+export function invalidRange (minName: string, maxName: string, min: number, max: number): Error {
+  return PeerwardenError.invalid(`${minName} must be <= ${maxName} (got ${min} > ${max})`)
+}

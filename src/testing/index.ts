@@ -1,0 +1,6 @@
+/**
+ * peerwarden/testing — virtual time and an in-memory network, for tests and simulation.
+ */
+export { ManualClock } from './manual-clock.js'
+export { MemoryNetwork, MemoryNode, MemoryConnection, type DialBehaviour, type MemoryNetworkOptions } from './memory-network.js'
+export { TestConnection, testConnection } from './test-connection.js'

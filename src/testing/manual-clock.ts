@@ -1,0 +1,116 @@
+import type { Clock } from '../manager/types.js'
+
+interface Timer { at: number; seq: number; fn: () => void; cancelled: boolean }
+
+/**
+ * A clock that moves only when told to. Timers fire in time order (ties in the order they were set),
+ * and promise callbacks settle between two timers, so code that awaits between timers runs as it
+ * would on the wall clock, only instantly.
+ */
+export class ManualClock implements Clock {
+  private current: number
+  private seq = 0
+  private readonly timers: Timer[] = []
+  private live = 0
+
+  constructor (start = 0) {
+    this.current = start
+  }
+
+  now (): number { return this.current }
+
+  setTimeout (fn: () => void, ms: number): unknown {
+    const timer: Timer = { at: this.current + Math.max(0, Number.isFinite(ms) ? ms : 0), seq: this.seq++, fn, cancelled: false }
+    this.live++
+    this.push(timer)
+    return timer
+  }
+
+  clearTimeout (handle: unknown): void {
+    // Cancelled timers stay in the heap and are skipped when due: O(1) here, no search.
+    const t = handle as Timer | undefined
+    if (t === undefined || t === null || typeof t !== 'object' || t.cancelled) return
+    t.cancelled = true
+    this.live--
+  }
+
+  /** Number of timers waiting. */
+  get pending (): number { return this.live }
+
+  /** Moves time forward by `ms`, firing due timers in time order and letting promise callbacks settle between them. */
+  async advance (ms: number): Promise<void> {
+    if (!Number.isFinite(ms) || ms < 0) throw new RangeError(`advance(ms) needs a finite ms >= 0, got ${ms}`)
+    const target = this.current + ms
+    await settle()
+    for (;;) {
+      const next = this.timers[0]
+      if (next === undefined || next.at > target) break
+      this.removeAt(0)
+      if (next.cancelled) continue
+      next.cancelled = true
+      this.live--
+      this.current = next.at
+      next.fn()
+      await settle()
+    }
+    this.current = target
+    await settle()
+  }
+
+  /** Fires timers until none is due within `limit` ms; returns the time advanced. */
+  async runAll (limit = 3_600_000): Promise<number> {
+    const start = this.current
+    for (;;) {
+      while (this.timers.length > 0 && this.timers[0].cancelled) this.removeAt(0)
+      if (this.timers.length === 0 || this.timers[0].at - start > limit) break
+      await this.advance(this.timers[0].at - this.current)
+    }
+    return this.current - start
+  }
+
+  // A binary heap ordered by (at, seq).
+  private push (t: Timer): void {
+    const h = this.timers
+    h.push(t)
+    let i = h.length - 1
+    while (i > 0) {
+      const p = (i - 1) >> 1
+      if (!before(h[i], h[p])) break
+      ;[h[i], h[p]] = [h[p], h[i]]
+      i = p
+    }
+  }
+
+  private removeAt (i: number): void {
+    const h = this.timers
+    const last = h.pop()!
+    if (i === h.length) return
+    h[i] = last
+    // Restore the heap both ways from i.
+    let j = i
+    while (j > 0) {
+      const p = (j - 1) >> 1
+      if (!before(h[j], h[p])) break
+      ;[h[j], h[p]] = [h[p], h[j]]
+      j = p
+    }
+    for (;;) {
+      const l = 2 * j + 1
+      if (l >= h.length) break
+      const r = l + 1
+      const c = r < h.length && before(h[r], h[l]) ? r : l
+      if (!before(h[c], h[j])) break
+      ;[h[j], h[c]] = [h[c], h[j]]
+      j = c
+    }
+  }
+}
+
+function before (a: Timer, b: Timer): boolean {
+  return a.at < b.at || (a.at === b.at && a.seq < b.seq)
+}
+
+/** Lets every pending promise callback run. */
+async function settle (): Promise<void> {
+  await new Promise<void>((resolve) => { setImmediate(resolve) })
+}

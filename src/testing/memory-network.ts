@@ -1,0 +1,172 @@
+import { systemClock } from '../clock.js'
+import { PeerwardenError } from '../errors.js'
+import type { Clock, Connection, ConnectionManager, DialFn, PeerId } from '../manager/types.js'
+
+/** How a node answers dials: accept, refuse at once, or never answer (until the dial is aborted). */
+export type DialBehaviour = 'accept' | 'refuse' | 'hang'
+
+export interface MemoryNetworkOptions {
+  /** Default: the system clock. Use a ManualClock for virtual time. */
+  clock?: Clock
+  /** Dial latency in ms, fixed or per link. Default 0 (the dial resolves on the next microtask). */
+  latency?: number | ((from: PeerId, to: PeerId) => number)
+}
+
+/**
+ * An in-memory network: nodes dial each other by address ('mem://<id>') without sockets.
+ *
+ * Rules:
+ * - A dial creates a pair of connections: the dialler's is outbound, the listener's inbound.
+ * - The listener's manager (when bound) is told of its inbound end with `connected()`; if it refuses,
+ *   the dial fails with `ERR_DIAL_FAILED` and the reason. The dialler's manager is not told: the
+ *   manager that dialled reports its own connections (as a transport under `connectNow` would).
+ * - Closing either end closes both, and each bound manager hears `disconnected()` for its end.
+ *   The far end records the reason in `remoteCloseReason`.
+ * - An offline node refuses every dial and is unreachable; going offline closes its connections.
+ */
+export class MemoryNetwork {
+  readonly clock: Clock
+  private readonly nodes = new Map<string, MemoryNode>()
+  private readonly latency: (from: PeerId, to: PeerId) => number
+  private nextId = 0
+
+  constructor (options: MemoryNetworkOptions = {}) {
+    this.clock = options.clock ?? systemClock
+    const l = options.latency ?? 0
+    this.latency = typeof l === 'function' ? l : () => l
+  }
+
+  /** Adds a node listening at 'mem://<id>'. */
+  addNode (id: PeerId): MemoryNode {
+    if (this.nodes.has(id)) throw PeerwardenError.invalid(`node ${id} already exists`)
+    const node = new MemoryNode(this, id)
+    this.nodes.set(node.address, node)
+    return node
+  }
+
+  node (address: string): MemoryNode | undefined {
+    return this.nodes.get(address) ?? this.nodes.get(`mem://${address}`)
+  }
+
+  /** Every open connection pair, once. */
+  links (): Array<[MemoryConnection, MemoryConnection]> {
+    const out: Array<[MemoryConnection, MemoryConnection]> = []
+    for (const n of this.nodes.values()) {
+      for (const c of n.connections()) if (c.direction === 'outbound') out.push([c, c.remote])
+    }
+    return out
+  }
+
+  /** @internal */
+  connectionId (): string { return `mc${this.nextId++}` }
+
+  /** @internal */
+  async deliver (from: MemoryNode, address: string, signal: AbortSignal): Promise<MemoryConnection> {
+    const target = this.nodes.get(address)
+    const delay = target === undefined ? 0 : this.latency(from.id, target.id)
+    if (delay > 0) await sleep(this.clock, delay, signal)
+    signal.throwIfAborted()
+    if (target === undefined || !target.online) {
+      throw new PeerwardenError('ERR_DIAL_FAILED', `no node listens at ${address}`)
+    }
+    if (target.behaviour === 'refuse') throw new PeerwardenError('ERR_DIAL_FAILED', `${address} refused the connection`)
+    if (target.behaviour === 'hang') {
+      await new Promise((_resolve, reject) => { signal.addEventListener('abort', () => { reject(signal.reason) }, { once: true }) })
+    }
+    const out = new MemoryConnection(this.connectionId(), from, target.id, 'outbound', target.address)
+    const inb = new MemoryConnection(this.connectionId(), target, from.id, 'inbound', from.address)
+    out.remote = inb
+    inb.remote = out
+    from.add(out)
+    target.add(inb)
+    const accepted = target.manager?.connected(inb) ?? true
+    if (!accepted || !inb.open) {
+      throw new PeerwardenError('ERR_DIAL_FAILED', `${address} refused the connection: ${inb.closeReason ?? 'closed'}`)
+    }
+    return out
+  }
+}
+
+/** One node of a MemoryNetwork. Pass `node.dial` to `createConnectionManager`, then `node.bind(manager)`. */
+export class MemoryNode {
+  readonly address: string
+  manager: ConnectionManager | undefined
+  behaviour: DialBehaviour = 'accept'
+  online = true
+  /** Dials started by this node. */
+  dialCount = 0
+  private readonly open = new Set<MemoryConnection>()
+
+  constructor (private readonly network: MemoryNetwork, readonly id: PeerId) {
+    this.address = `mem://${id}`
+  }
+
+  /** The transport's dial function, for `createConnectionManager({ dial })`. */
+  readonly dial: DialFn = async (address, opts) => {
+    this.dialCount++
+    if (!this.online) throw new PeerwardenError('ERR_DIAL_FAILED', 'this node is offline')
+    return await this.network.deliver(this, address, opts.signal)
+  }
+
+  /** Reports inbound connections to `manager` from now on. */
+  bind (manager: ConnectionManager): this {
+    this.manager = manager
+    return this
+  }
+
+  /** The open connections as the transport sees them. */
+  connections (): MemoryConnection[] { return [...this.open] }
+
+  /** Disconnects everything and refuses dials until `goOnline()`. */
+  goOffline (): void {
+    this.online = false
+    for (const c of [...this.open]) c.close('offline')
+  }
+
+  goOnline (): void { this.online = true }
+
+  /** @internal */
+  add (c: MemoryConnection): void { this.open.add(c) }
+  /** @internal */
+  drop (c: MemoryConnection): void { this.open.delete(c) }
+}
+
+/** One end of an in-memory connection. */
+export class MemoryConnection implements Connection {
+  remote!: MemoryConnection
+  open = true
+  closeReason: string | undefined
+  remoteCloseReason: string | undefined
+  /** Set it to simulate open streams (0 = idle). */
+  streams = 0
+
+  constructor (
+    readonly id: string,
+    readonly owner: MemoryNode,
+    readonly peer: PeerId,
+    readonly direction: 'inbound' | 'outbound',
+    readonly address: string
+  ) {}
+
+  close (reason?: string): void {
+    if (!this.open) return
+    this.open = false
+    this.closeReason = reason
+    this.owner.drop(this)
+    const remote = this.remote
+    if (remote.open) {
+      remote.open = false
+      remote.remoteCloseReason = reason
+      remote.owner.drop(remote)
+      remote.owner.manager?.disconnected(remote)
+    }
+    this.owner.manager?.disconnected(this)
+  }
+}
+
+async function sleep (clock: Clock, ms: number, signal: AbortSignal): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const t = clock.setTimeout(resolve, ms)
+    signal.addEventListener('abort', () => { clock.clearTimeout(t); reject(signal.reason) }, { once: true })
+  })
+}
