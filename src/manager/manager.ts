@@ -60,6 +60,7 @@ export class Manager implements ConnectionManager {
   private closed = false
   private notifyPending = false
   private trimTimer: unknown
+  private promoteTimer: unknown
   private lastTrim = -Infinity
   private syncActive = false
   private syncPeer: string | undefined
@@ -100,6 +101,7 @@ export class Manager implements ConnectionManager {
     this.assertOpen()
     if (this.isRunning) return
     this.isRunning = true
+    this.promote()
     // Connections accounted while stopped may exceed the bound: enforce it now.
     if (this.conns.size > this.opts.highWater) this.trimTo(this.opts.highWater, 'start')
   }
@@ -107,7 +109,8 @@ export class Manager implements ConnectionManager {
   async stop (): Promise<void> {
     this.isRunning = false
     this.clock.clearTimeout(this.trimTimer)
-    this.trimTimer = undefined
+    this.clock.clearTimeout(this.promoteTimer)
+    this.trimTimer = this.promoteTimer = undefined
     for (const c of this.dials) c.abort(new PeerwardenError('ERR_NOT_RUNNING', 'the manager stopped'))
     for (const entry of [...this.conns.values()]) this.closeEntry(entry, 'stopped', 'the manager stopped')
   }
@@ -553,7 +556,8 @@ export class Manager implements ConnectionManager {
     this.index.resample()
     const before = this.conns.size
     const candidates = this.index.size
-    const victims = selectVictims(this.index.ascending(), before - target, (r, taken) => this.topics.canClose(r, taken))
+    const victims = selectVictims(this.index.ordered(before - target), before - target, (r, taken) => this.topics.canClose(r, taken))
+    this.index.removeMany(victims)
     victims.forEach((v, i) => {
       this.closeEntry(v.conn!, 'trimmed', `trim (${reason}): ${before} connections > target ${target}; #${i + 1} lowest of ${candidates} trimmable (${describeRank(v)})`)
     })
@@ -564,6 +568,24 @@ export class Manager implements ConnectionManager {
 
   private emitTrim (closed: number, reason: string): void {
     this.events.emit('trim', { closed, reason })
+  }
+
+  /**
+   * Moves connections whose grace period ended into the trim index, and keeps one shared timer for
+   * the next ones, so that this work happens as grace periods end rather than inside a trim or an
+   * admission. The timer may run up to a second late to batch expiries; admission and trim promote
+   * on their own too, so lateness never makes a peer trimmable late where it matters.
+   */
+  private promote (): void {
+    this.index.promote(this.clock.now())
+    if (!this.isRunning || this.promoteTimer !== undefined) return
+    const next = this.index.nextPromotion()
+    if (next === undefined) return
+    const slack = Math.min(1000, this.opts.gracePeriod)
+    this.promoteTimer = this.clock.setTimeout(() => {
+      this.promoteTimer = undefined
+      this.promote()
+    }, Math.max(0, next - this.clock.now()) + slack)
   }
 
   /** A background trim, at most once per silencePeriod, while the count is above highWater. */
@@ -595,6 +617,7 @@ export class Manager implements ConnectionManager {
     }
     this.topics.attach(record.topics)
     this.index.opened(record, now)
+    if (this.isRunning && this.promoteTimer === undefined) this.promote()
     record.decide(now, action, reason, this.opts.explainDepth)
     this.events.emit('peer:connected', { peer: conn.peer, connection: conn })
     this.changed()

@@ -36,17 +36,34 @@ export class TrimIndex {
     if (this.gracePeriod === 0) this.promote(now)
   }
 
-  /** Moves peers whose grace period has ended into the heap. */
+  /** Moves peers whose grace period has ended into the heap. Many at once are appended and heapified: O(n). */
   promote (now: number): void {
     const g = this.grace
+    const due: PeerRecord[] = []
     while (this.graceHead < g.length && g[this.graceHead].openedAt + this.gracePeriod <= now) {
       const { record, openedAt } = g[this.graceHead++]
-      if (record.conn !== undefined && record.openedAt === openedAt) this.refresh(record, now)
+      if (record.conn !== undefined && record.openedAt === openedAt && record.heapIndex === -1 && this.eligible(record)) due.push(record)
+    }
+    if (due.length > 32) {
+      for (const r of due) {
+        r.idle = PeerRecord.sampleIdle(r.conn!.conn)
+        r.heapIndex = this.heap.length
+        this.heap.push(r)
+      }
+      this.heapify()
+    } else {
+      for (const r of due) this.refresh(r, now)
     }
     if (this.graceHead > 1024 && this.graceHead * 2 > g.length) {
       g.splice(0, this.graceHead)
       this.graceHead = 0
     }
+  }
+
+  /** When the oldest connection still waiting ends its grace period; undefined when none waits. */
+  nextPromotion (): number | undefined {
+    const head = this.grace[this.graceHead]
+    return head === undefined ? undefined : head.openedAt + this.gracePeriod
   }
 
   /** True while the record's connection is inside its grace period. */
@@ -83,9 +100,38 @@ export class TrimIndex {
     }
   }
 
+  /** Removes many peers at once: O(n) instead of O(k log n), for large trims. */
+  removeMany (records: readonly PeerRecord[]): void {
+    if (records.length < 64) { for (const r of records) this.remove(r); return }
+    for (const r of records) if (r.heapIndex !== -1) { this.heap[r.heapIndex] = undefined as unknown as PeerRecord; r.heapIndex = -1 }
+    let j = 0
+    for (let i = 0; i < this.heap.length; i++) {
+      const r = this.heap[i]
+      if (r !== undefined) { this.heap[j] = r; r.heapIndex = j++ }
+    }
+    this.heap.length = j
+    this.heapify()
+  }
+
   /** Re-reads `streams` of every indexed peer and restores the order: O(n). */
   resample (): void {
     for (const r of this.heap) r.idle = PeerRecord.sampleIdle(r.conn!.conn)
+    this.heapify()
+  }
+
+  /**
+   * The indexed peers in trim order, lowest first. For a few (`wanted` small) it walks the heap lazily;
+   * for many it sorts a copy once, which is cheaper than k heap walks. The index must not change
+   * while iterating.
+   */
+  ordered (wanted: number): Iterable<PeerRecord> {
+    if (wanted <= 64) return this.ascending()
+    const copy = this.heap.slice()
+    copy.sort(compareTrimRank) // stable: equal ranks keep their heap order
+    return copy
+  }
+
+  private heapify (): void {
     for (let i = (this.heap.length >> 1) - 1; i >= 0; i--) this.down(i)
   }
 

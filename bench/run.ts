@@ -1,0 +1,20 @@
+/**
+ * `npm run bench`: prints one JSON line per figure (medians of several runs).
+ * Run a subset with `npm run bench -- churn heap`.
+ */
+import { admissionAtBound, churn, heap, tagging, trimLarge, type Figure } from './manager.bench.js'
+
+const suites: Record<string, () => Promise<Figure | Figure[]>> = {
+  churn: async () => await churn(),
+  tagging: async () => await tagging(),
+  admission: async () => await admissionAtBound(),
+  trim: async () => await trimLarge(),
+  heap: async () => await heap()
+}
+
+const wanted = process.argv.slice(2)
+for (const [name, run] of Object.entries(suites)) {
+  if (wanted.length > 0 && !wanted.includes(name)) continue
+  const out = await run()
+  for (const f of Array.isArray(out) ? out : [out]) console.log(JSON.stringify({ suite: name, node: process.version, ...f }))
+}
