@@ -12,7 +12,7 @@ import { PeerRecord, type ConnEntry } from './peer-record.js'
 import { describeRank } from './rank.js'
 import { TopicCounts } from './topics.js'
 import { TrimIndex } from './trim-index.js'
-import { selectVictims } from './trimmer.js'
+import { selectVictims, trimCount } from './trimmer.js'
 import type {
   BumpFn, Clock, Connection, ConnectionInfo, ConnectionManager, ConnectionManagerOptions, DecayFn, DecayingTag,
   Decision, DialFailure, ManagerStats, PeerId, PeerInfo, PeerInput, Priority, TagInfo
@@ -78,7 +78,7 @@ export class Manager implements ConnectionManager {
       clock: this.clock,
       record: (peer) => this.recordFor(peer),
       find: (peer) => this.book.get(peer),
-      valueChanged: (r) => { this.reindex(r); this.changed() }
+      valueChanged: (r) => { r.recomputeValue(); this.reindex(r); this.changed() }
     })
     const self = this
     this.initialSync = {
@@ -103,7 +103,7 @@ export class Manager implements ConnectionManager {
     this.isRunning = true
     this.promote()
     // Connections accounted while stopped may exceed the bound: enforce it now.
-    if (this.conns.size > this.opts.highWater) this.trimTo(this.opts.highWater, 'start')
+    if (this.conns.size > this.opts.highWater) this.trimTo('limit', 'start')
   }
 
   async stop (): Promise<void> {
@@ -336,7 +336,7 @@ export class Manager implements ConnectionManager {
     check.watermarks(low, high, 'low', 'high')
     this.opts.lowWater = low
     this.opts.highWater = high
-    if (this.isRunning && this.conns.size > high) this.trimTo(high, 'limit lowered')
+    if (this.isRunning && this.conns.size > high) this.trimTo('limit', 'limit lowered')
   }
 
   setLifetime (ms: number | undefined): void {
@@ -426,7 +426,7 @@ export class Manager implements ConnectionManager {
 
   async trim (): Promise<void> {
     if (this.closed) return
-    this.trimTo(this.opts.lowWater, 'explicit')
+    this.trimTo('watermark', 'explicit')
   }
 
   setTopicQuota (topic: string, quota: { min: number; max?: number } | undefined): void {
@@ -550,16 +550,19 @@ export class Manager implements ConnectionManager {
     return selectVictims(this.index.ascending(), 1, (r, taken) => r !== except && this.topics.canClose(r, taken))[0]
   }
 
-  private trimTo (target: number, reason: string): number {
+  private trimTo (mode: 'watermark' | 'limit', reason: string): number {
     const now = this.clock.now()
     this.index.promote(now)
     this.index.resample()
+    const { lowWater, highWater } = this.opts
     const before = this.conns.size
     const candidates = this.index.size
-    const victims = selectVictims(this.index.ordered(before - target), before - target, (r, taken) => this.topics.canClose(r, taken))
+    const count = trimCount(mode, { connections: before, trimmable: candidates, lowWater, highWater })
+    const victims = selectVictims(this.index.ordered(count), count, (r, taken) => this.topics.canClose(r, taken))
     this.index.removeMany(victims)
+    const rule = mode === 'limit' ? `${before} connections > highWater ${highWater}` : `${candidates} trimmable of ${before} connections, lowWater ${lowWater}, highWater ${highWater}`
     victims.forEach((v, i) => {
-      this.closeEntry(v.conn!, 'trimmed', `trim (${reason}): ${before} connections > target ${target}; #${i + 1} lowest of ${candidates} trimmable (${describeRank(v)})`)
+      this.closeEntry(v.conn!, 'trimmed', `trim (${reason}): ${rule}; #${i + 1} of ${count} lowest-ranked (${describeRank(v)})`)
     })
     this.lastTrim = now
     this.emitTrim(victims.length, reason)
@@ -595,7 +598,7 @@ export class Manager implements ConnectionManager {
     this.trimTimer = this.clock.setTimeout(() => {
       this.trimTimer = undefined
       if (!this.isRunning || this.conns.size <= this.opts.highWater) return
-      this.trimTo(this.opts.lowWater, 'watermark')
+      this.trimTo('watermark', 'watermark')
       // Still above (forced or in-grace connections): look again after the silence period.
       if (this.conns.size > this.opts.highWater) this.scheduleTrim()
     }, delay)

@@ -19,3 +19,18 @@ export function selectVictims (
   }
   return taken
 }
+
+/**
+ * How many peers a trim closes (one connection per peer).
+ *
+ * - 'watermark' (explicit `trim()` and the background trim): down to `lowWater` counting only the
+ *   trimmable connections — protected, allow-listed and in-grace ones neither count nor go
+ *   (go-libp2p connmgr PR #50: otherwise a node with many protected peers loses every other one) —
+ *   but always at least enough to come back under `highWater` when that is possible.
+ * - 'limit' (the limits were lowered, or the manager starts above them): just back to `highWater`.
+ */
+export function trimCount (mode: 'watermark' | 'limit', s: { connections: number; trimmable: number; lowWater: number; highWater: number }): number {
+  const excess = s.connections - s.highWater
+  const wanted = mode === 'limit' ? excess : Math.max(s.trimmable - s.lowWater, excess)
+  return Math.max(0, Math.min(wanted, s.trimmable))
+}
