@@ -99,6 +99,9 @@ export function extractIp (address: string): string | undefined {
   }
   if (ipaddr.isValid(rest)) return rest
   const colon = rest.lastIndexOf(':')
-  if (colon !== -1 && rest.indexOf(':') === colon) return rest.slice(0, colon)
+  if (colon !== -1 && rest.indexOf(':') === colon) {
+    const host = rest.slice(0, colon)
+    return ipaddr.isValid(host) ? host : undefined
+  }
   return undefined
 }

@@ -235,8 +235,9 @@ export class Manager implements ConnectionManager {
       if (!keepIncoming(existing.conn, conn, this.localPeer)) {
         return this.refuse(conn, record, 'duplicate', `already connected (${existing.conn.direction}); the tie-break keeps the existing connection`)
       }
-      this.closeEntry(existing, 'duplicate', `replaced by a new ${conn.direction} connection: the tie-break keeps the one initiated by the larger id`)
-      this.attach(conn, record, now, 'accept', `replaces a duplicate ${existing.conn.direction} connection`)
+      // The peer never stops being connected: no peer:disconnected / peer:connected for the swap.
+      this.closeEntry(existing, 'duplicate', `replaced by a new ${conn.direction} connection: the tie-break keeps the one initiated by the larger id`, true)
+      this.attach(conn, record, now, 'accept', `replaces a duplicate ${existing.conn.direction} connection`, true)
       return true
     }
     const forced = record.isProtected || record.permanent || this.forcing.has(record.key) ||
@@ -604,7 +605,7 @@ export class Manager implements ConnectionManager {
     }, delay)
   }
 
-  private attach (conn: Connection, record: PeerRecord, now: number, action: string, reason: string): void {
+  private attach (conn: Connection, record: PeerRecord, now: number, action: string, reason: string, swap = false): void {
     const entry: ConnEntry = { conn, record, openedAt: now, forced: false }
     this.conns.set(conn.id, entry)
     record.conn = entry
@@ -622,12 +623,12 @@ export class Manager implements ConnectionManager {
     this.index.opened(record, now)
     if (this.isRunning && this.promoteTimer === undefined) this.promote()
     record.decide(now, action, reason, this.opts.explainDepth)
-    this.events.emit('peer:connected', { peer: conn.peer, connection: conn })
+    if (!swap) this.events.emit('peer:connected', { peer: conn.peer, connection: conn })
     this.changed()
   }
 
   /** Removes the connection from the accounting (the count drops at once). */
-  private detach (entry: ConnEntry): void {
+  private detach (entry: ConnEntry, swap = false): void {
     const { record, conn } = entry
     this.conns.delete(conn.id)
     if (record.conn === entry) {
@@ -638,12 +639,12 @@ export class Manager implements ConnectionManager {
     }
     if (conn.direction === 'inbound') this.inbound--
     else this.outbound--
-    this.events.emit('peer:disconnected', { peer: conn.peer })
+    if (!swap) this.events.emit('peer:disconnected', { peer: conn.peer })
     this.changed()
   }
 
-  private closeEntry (entry: ConnEntry, reason: string, why: string): void {
-    this.detach(entry)
+  private closeEntry (entry: ConnEntry, reason: string, why: string, swap = false): void {
+    this.detach(entry, swap)
     entry.record.decide(this.clock.now(), reason === 'trimmed' ? 'trim' : 'close', `${reason}: ${why}`, this.opts.explainDepth)
     this.events.emit('connection:closed', { connection: entry.conn, reason })
     safeClose(entry.conn, reason)

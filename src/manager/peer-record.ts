@@ -43,9 +43,17 @@ export class PeerRecord implements RankKey {
   openedAt = 0
 
   lastConnected: number | undefined
+  /** Successful connections, ever. */
   successes = 0
+  /** Consecutive failed dial attempts since the last success (drives backoff). */
   failures = 0
+  /** Dial attempts, ever. */
+  attempts = 0
   nextDialAt: number | undefined
+  /** Dialled by the manager right now. */
+  dialing = false
+  /** Per-address outcomes: the last success time and consecutive failures, to order addresses. */
+  addressStats: Map<string, { ok: number; fails: number }> | undefined
 
   decisions: Decision[] | undefined
   /** Position in the trim index's heap, -1 when not in it. */

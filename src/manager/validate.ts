@@ -104,6 +104,8 @@ export function resolveOptions (options: ConnectionManagerOptions): ResolvedOpti
   if (options == null || typeof options !== 'object') throw PeerwardenError.invalid('options must be an object')
   fn('dial', options.dial)
   if (options.localPeer !== undefined) nonEmptyString('localPeer', options.localPeer)
+  if (options.highWater !== undefined) int('highWater', options.highWater, 1)
+  if (options.lowWater !== undefined) int('lowWater', options.lowWater, 0)
   const lowWater = options.lowWater ?? (options.highWater !== undefined ? Math.min(DEFAULTS.lowWater, options.highWater) : DEFAULTS.lowWater)
   const highWater = options.highWater ?? Math.max(DEFAULTS.highWater, typeof lowWater === 'number' ? lowWater : 0)
   watermarks(lowWater, highWater)

@@ -38,7 +38,7 @@ export class MemoryNetwork {
 
   /** Adds a node listening at 'mem://<id>'. */
   addNode (id: PeerId): MemoryNode {
-    if (this.nodes.has(id)) throw PeerwardenError.invalid(`node ${id} already exists`)
+    if (this.nodes.has(`mem://${id}`)) throw PeerwardenError.invalid(`node ${id} already exists`)
     const node = new MemoryNode(this, id)
     this.nodes.set(node.address, node)
     return node
