@@ -5,3 +5,5 @@
 export * from './manager/index.js'
 export { PeerwardenError } from './errors.js'
 export { systemClock } from './clock.js'
+export { memoryStore } from './store/memory-store.js'
+export { sqliteStore } from './store/sqlite-store.js'

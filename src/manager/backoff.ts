@@ -17,6 +17,10 @@ export interface BackoffPolicy {
   jitter: number
   /** After this many consecutive failures a peer sinks to the end of the dial order. */
   sinkAfter: number
+  /** A peer that dropped the connection is not redialled for this long (±25 %), unless long-term or permanent. */
+  afterDisconnect: number
+  /** A peer we trimmed (or closed for initial sync) is not redialled for this long (±25 %). */
+  afterTrim: number
 }
 
 /**
@@ -30,7 +34,9 @@ export const DEFAULT_BACKOFF: Readonly<BackoffPolicy> = {
   provenMax: 5 * 60_000,
   unprovenMax: 30 * 60_000,
   jitter: 0.2,
-  sinkAfter: 3
+  sinkAfter: 3,
+  afterDisconnect: 10_000,
+  afterTrim: 60_000
 }
 
 /**

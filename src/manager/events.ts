@@ -16,6 +16,8 @@ export interface ManagerEvents {
   'dial:failed': DialFailure
   /** A peer's priority changed. */
   'peer:priority': { peer: PeerId; priority: Priority }
+  /** The peer store failed to load or to write a batch; the manager goes on without it. */
+  'store:error': { error: Error }
   /** A trim closed `closed` peers; `reason` says which rule ran ('watermark', 'limit lowered', 'explicit', 'admission'). */
   'trim': { closed: number; reason: string }
 }

@@ -3,10 +3,12 @@ import { PeerwardenError } from '../errors.js'
 import { AccessList } from './access-list.js'
 import { admit } from './admission.js'
 import { Decayer } from './decaying-tags.js'
-import { dialAddresses } from './dial.js'
+import { compareCandidates } from './candidates.js'
+import { Dialer } from './dialer.js'
 import { keepIncoming } from './duplicates.js'
 import { ErrorStream } from './error-stream.js'
 import { ManagerEventTarget } from './events.js'
+import { Persistence } from './persistence.js'
 import { PeerBook } from './peer-book.js'
 import { PeerRecord, type ConnEntry } from './peer-record.js'
 import { describeRank } from './rank.js'
@@ -14,7 +16,7 @@ import { TopicCounts } from './topics.js'
 import { TrimIndex } from './trim-index.js'
 import { selectVictims, trimCount } from './trimmer.js'
 import type {
-  BumpFn, Clock, Connection, ConnectionInfo, ConnectionManager, ConnectionManagerOptions, DecayFn, DecayingTag,
+  BumpFn, Clock, Connection, StoredPeer, ConnectionInfo, ConnectionManager, ConnectionManagerOptions, DecayFn, DecayingTag,
   Decision, DialFailure, ManagerStats, PeerId, PeerInfo, PeerInput, Priority, TagInfo
 } from './types.js'
 import * as check from './validate.js'
@@ -51,7 +53,8 @@ export class Manager implements ConnectionManager {
   private readonly observers = new Set<(peers: readonly PeerInfo[]) => void>()
   private readonly strangers = new Map<PeerId, Decision[]>()
   private readonly forcing = new Set<string>()
-  private readonly dials = new Set<AbortController>()
+  private readonly dialer: Dialer
+  private readonly random: () => number
   private inbound = 0
   private outbound = 0
   private bannedCount = 0
@@ -63,7 +66,9 @@ export class Manager implements ConnectionManager {
   private promoteTimer: unknown
   private lastTrim = -Infinity
   private syncActive = false
-  private syncPeer: string | undefined
+  private rotateTimer: unknown
+  private readonly persist: Persistence | undefined
+  private loaded: Promise<void> | undefined
 
   constructor (options: ConnectionManagerOptions) {
     this.opts = check.resolveOptions(options)
@@ -80,15 +85,37 @@ export class Manager implements ConnectionManager {
       find: (peer) => this.book.get(peer),
       valueChanged: (r) => { r.recomputeValue(); this.reindex(r); this.changed() }
     })
+    this.random = options.random ?? Math.random
+    this.persist = options.store === undefined
+      ? undefined
+      : new Persistence(options.store, this.clock, this.opts.storeFlushInterval, (err) => { this.storeFailed(err) })
+    this.dialer = new Dialer({
+      clock: this.clock,
+      random: this.random,
+      dial: this.dialFn,
+      localPeer: this.localPeer,
+      limits: () => this.opts,
+      records: () => this.book.values(),
+      connections: () => this.conns.size,
+      denied: (r) => this.isDenied(r),
+      needed: (r) => this.topics.needs(r),
+      topicsShort: () => this.topics.short(),
+      accept: (conn, _record, forced) => this.conns.has(conn.id) || this.admitConnection(conn, forced),
+      dialStarted: (r, address) => { this.events.emit('dial:started', { peer: r.id, address }) },
+      addressFailed: (r, address, error) => { this.dialFailed(r, address, error) },
+      decide: (r, action, reason) => {
+        r.decide(this.clock.now(), action, reason, this.opts.explainDepth)
+        this.persist?.touch(r)
+      }
+    })
     const self = this
     this.initialSync = {
-      start (peer?: PeerId | string) {
-        self.assertOpen()
-        if (peer !== undefined) check.nonEmptyString('peer', peer)
-        self.syncActive = true
-        self.syncPeer = peer
+      start (peer?: PeerId | string) { self.startInitialSync(peer) },
+      stop () {
+        if (!self.syncActive) return
+        self.syncActive = false
+        self.dialer.stopSync()
       },
-      stop () { self.syncActive = false; self.syncPeer = undefined },
       get active () { return self.syncActive }
     }
   }
@@ -104,21 +131,38 @@ export class Manager implements ConnectionManager {
     this.promote()
     // Connections accounted while stopped may exceed the bound: enforce it now.
     if (this.conns.size > this.opts.highWater) this.trimTo('limit', 'start')
+    this.scheduleRotation()
+    // Peers the store remembers come back before the first dial, so the previous topology wins.
+    if (this.persist !== undefined && this.loaded === undefined) this.loaded = this.restore()
+    if (this.loaded === undefined) this.dialer.start()
+    else void this.loaded.then(() => { if (this.isRunning) this.dialer.start() })
+  }
+
+  /** Resolves once the store's peers are known (at once without a store). Loading starts with start(). */
+  async ready (): Promise<void> {
+    if (this.persist !== undefined && this.loaded === undefined) this.loaded = this.restore()
+    await this.loaded
   }
 
   async stop (): Promise<void> {
     this.isRunning = false
     this.clock.clearTimeout(this.trimTimer)
     this.clock.clearTimeout(this.promoteTimer)
-    this.trimTimer = this.promoteTimer = undefined
-    for (const c of this.dials) c.abort(new PeerwardenError('ERR_NOT_RUNNING', 'the manager stopped'))
+    this.clock.clearTimeout(this.rotateTimer)
+    this.trimTimer = this.promoteTimer = this.rotateTimer = undefined
+    this.dialer.stop()
     for (const entry of [...this.conns.values()]) this.closeEntry(entry, 'stopped', 'the manager stopped')
+    await this.persist?.flush()
   }
 
   async close (): Promise<void> {
     if (this.closed) return
     await this.stop()
     this.closed = true
+    if (this.persist !== undefined) {
+      this.persist.cancel()
+      await this.persist.store.close().catch((err) => { this.storeFailed(err as Error) })
+    }
     this.decayer.closeAll()
     this.failures.end()
     this.observers.clear()
@@ -139,7 +183,7 @@ export class Manager implements ConnectionManager {
         ({ record, created } = this.book.getOrCreate(input.id, now))
         for (const a of addresses) {
           const owner = this.book.byAddress(a)
-          if (owner !== undefined && owner.id === undefined && owner !== record) record = this.book.assignId(owner, input.id)
+          if (owner !== undefined && owner.id === undefined && owner !== record) record = this.assignId(owner, input.id)
         }
       } else {
         const known = addresses.map((a) => this.book.byAddress(a)).find((r) => r !== undefined)
@@ -153,8 +197,10 @@ export class Manager implements ConnectionManager {
       if (input.priority !== undefined) this.applyPriority(record, input.priority, 'given by addPeers')
       if (created) this.consultHook(record, 'added')
       this.reindex(record)
+      this.persist?.touch(record)
     }
     this.changed()
+    this.dialer.kick()
   }
 
   setPriority (updates: Array<{ peer: PeerId | string; priority: Priority }>): void {
@@ -166,6 +212,7 @@ export class Manager implements ConnectionManager {
     })
     for (const { peer, priority } of updates) this.applyPriority(this.resolveOrCreate(peer), priority, 'set by setPriority')
     this.changed()
+    this.dialer.kick()
   }
 
   setLongTerm (peer: PeerId, longTerm: boolean): void {
@@ -174,8 +221,11 @@ export class Manager implements ConnectionManager {
     if (typeof longTerm !== 'boolean') throw PeerwardenError.invalid('longTerm must be a boolean')
     const record = this.resolveOrCreate(peer)
     record.longTerm = longTerm
+    this.persist?.touch(record)
     this.reindex(record)
     this.changed()
+    this.scheduleRotation()
+    this.dialer.kick()
   }
 
   forgetPeer (peer: PeerId): void {
@@ -196,7 +246,10 @@ export class Manager implements ConnectionManager {
     } else {
       this.setTopics(record, [])
       this.book.delete(record)
+      this.persist?.remove(record.key, record)
+      return this.changed()
     }
+    this.persist?.touch(record)
     this.changed()
   }
 
@@ -222,6 +275,11 @@ export class Manager implements ConnectionManager {
   connected (conn: Connection): boolean {
     validateConnection(conn)
     if (this.conns.has(conn.id)) return true // a repeated notification
+    return this.admitConnection(conn, false)
+  }
+
+  /** `connected()` after validation; `forcedDial` = our own connectNow / permanent dial. */
+  private admitConnection (conn: Connection, forcedDial: boolean): boolean {
     const now = this.clock.now()
     const denied = this.denyList.matches(conn.peer, conn.address)
     if (this.closed || denied) {
@@ -240,7 +298,7 @@ export class Manager implements ConnectionManager {
       this.attach(conn, record, now, 'accept', `replaces a duplicate ${existing.conn.direction} connection`, true)
       return true
     }
-    const forced = record.isProtected || record.permanent || this.forcing.has(record.key) ||
+    const forced = forcedDial || record.isProtected || record.permanent || this.forcing.has(record.key) ||
       (conn.address !== undefined && this.forcing.has(conn.address))
     const needVictim = this.isRunning && this.conns.size >= this.opts.highWater
     const decision = admit({
@@ -268,8 +326,13 @@ export class Manager implements ConnectionManager {
     if (conn == null || typeof conn.id !== 'string') return
     const entry = this.conns.get(conn.id)
     if (entry === undefined) return // unknown or already closed by us: harmless
+    const { record } = entry
+    const now = this.clock.now()
+    // A peer that dropped us is not redialled at once (unless long-term or permanent): if it dropped
+    // us because it is full, an immediate redial would only make it evict someone else.
+    if (!record.longTerm && !record.permanent) record.nextDialAt = now + this.jitter(this.dialer.policy.afterDisconnect)
     this.detach(entry)
-    entry.record.decide(this.clock.now(), 'disconnected', 'the transport reported the connection closed', this.opts.explainDepth)
+    record.decide(now, 'disconnected', 'the transport reported the connection closed', this.opts.explainDepth)
   }
 
   listConnections (): ConnectionInfo[] {
@@ -285,37 +348,23 @@ export class Manager implements ConnectionManager {
     check.nonEmptyString('peer', peer)
     const record = this.resolveOrCreate(peer)
     if (record.priority === 'banned') throw new PeerwardenError('ERR_BANNED', `peer ${peer} is banned`)
-    if (this.denyList.matches(record.id, undefined) || record.addresses.some((a) => this.denyList.matches(undefined, a))) {
+    if (this.isDenied(record)) {
       throw new PeerwardenError('ERR_DENIED', `peer ${peer} is on the deny list`)
     }
     if (opts.permanent === true && !record.permanent) {
       record.permanent = true
+      this.persist?.touch(record)
       this.reindex(record)
       this.changed()
     }
     if (record.conn !== undefined) return record.conn.conn
-    const controller = new AbortController()
-    const onAbort = (): void => { controller.abort(opts.signal?.reason) }
-    opts.signal?.addEventListener('abort', onAbort, { once: true })
-    this.dials.add(controller)
+    // While we dial, the transport may report the connection before dial() resolves: it is forced too.
     const keys = [record.key, ...record.addresses]
     keys.forEach((k) => this.forcing.add(k))
     try {
-      const conn = await dialAddresses({
-        dial: this.dialFn,
-        clock: this.clock,
-        timeout: this.opts.dialTimeout,
-        onStart: (address) => { this.events.emit('dial:started', { peer: record.id, address }) },
-        onFailure: (address, error) => { this.dialFailed(record, address, error) }
-      }, { peer: record.id, addresses: record.addresses, signal: controller.signal })
-      if (!this.conns.has(conn.id) && !this.connected(conn)) {
-        throw new PeerwardenError('ERR_DIAL_FAILED', `the connection to ${peer} was refused: ${this.explain(conn.peer).at(-1)?.reason ?? 'unknown'}`)
-      }
-      return conn
+      return await this.dialer.dialRecord(record, true, opts.signal)
     } finally {
       keys.forEach((k) => this.forcing.delete(k))
-      this.dials.delete(controller)
-      opts.signal?.removeEventListener('abort', onAbort)
     }
   }
 
@@ -338,11 +387,15 @@ export class Manager implements ConnectionManager {
     this.opts.lowWater = low
     this.opts.highWater = high
     if (this.isRunning && this.conns.size > high) this.trimTo('limit', 'limit lowered')
+    this.dialer.kick()
   }
 
   setLifetime (ms: number | undefined): void {
     if (ms !== undefined) check.duration('lifetime', ms, 1)
     this.opts.lifetime = ms
+    this.clock.clearTimeout(this.rotateTimer)
+    this.rotateTimer = undefined
+    this.scheduleRotation()
   }
 
   // ── tags and protection ─────────────────────────────────────────────────
@@ -361,6 +414,7 @@ export class Manager implements ConnectionManager {
     const old = record?.tags?.get(tag)
     if (record === undefined || old === undefined) return
     record.tags!.delete(tag)
+    this.persist?.touch(record)
     record.value -= old
     this.reindex(record)
     this.changed()
@@ -440,6 +494,7 @@ export class Manager implements ConnectionManager {
       }
     }
     this.topics.setQuota(topic, quota)
+    this.dialer.kick()
   }
 
   // ── observation ─────────────────────────────────────────────────────────
@@ -457,13 +512,125 @@ export class Manager implements ConnectionManager {
       connections: this.conns.size,
       inbound: this.inbound,
       outbound: this.outbound,
-      dialing: this.dials.size,
+      dialing: this.dialer.dialing,
       protected: this.protectedCount,
       banned: this.bannedCount
     }
   }
 
   // ── internals ───────────────────────────────────────────────────────────
+
+  /** Files an address-only record under its id, and tells the store. */
+  private assignId (record: PeerRecord, id: PeerId): PeerRecord {
+    const oldKey = record.key
+    const result = this.book.assignId(record, id)
+    if (this.persist !== undefined && result.key !== oldKey) this.persist.rekeyed(oldKey, result)
+    return result
+  }
+
+  /** Brings back the peers the store remembers (their history orders the first dials). */
+  private async restore (): Promise<void> {
+    let stored: StoredPeer[]
+    try {
+      stored = await this.persist!.store.load()
+    } catch (err) {
+      this.storeFailed(err as Error)
+      return
+    }
+    if (this.closed) return
+    for (const p of stored) {
+      let record: PeerRecord
+      if (p.id !== undefined) record = this.book.getOrCreate(p.id, p.firstSeen ?? this.clock.now()).record
+      else if (p.addresses.length > 0) record = this.book.byAddress(p.addresses[0]) ?? this.book.createForAddress(p.addresses[0], p.firstSeen ?? this.clock.now())
+      else continue
+      for (const a of p.addresses) this.book.addAddress(record, a)
+      if (record.conn === undefined) this.setTopics(record, p.topics ?? [])
+      record.longTerm ||= p.longTerm === true
+      record.permanent ||= p.permanent === true
+      record.bootstrap ||= p.bootstrap === true
+      if (p.tags !== undefined) for (const [k, v] of Object.entries(p.tags)) if (record.tags?.has(k) !== true && Number.isFinite(v)) (record.tags ??= new Map()).set(k, v)
+      record.recomputeValue()
+      record.lastConnected = Math.max(record.lastConnected ?? -Infinity, p.lastConnected ?? -Infinity)
+      if (record.lastConnected === -Infinity) record.lastConnected = undefined
+      record.successes = Math.max(record.successes, p.successes ?? 0)
+      record.failures = Math.max(record.failures, p.failures ?? 0)
+      if (p.nextDialAt !== undefined && record.nextDialAt === undefined) record.nextDialAt = p.nextDialAt
+      if (p.priority !== undefined && p.priority !== 'medium' && record.priority === 'medium') this.applyPriority(record, p.priority, 'restored from the store')
+      this.consultHook(record, 'added')
+      this.reindex(record)
+    }
+    this.changed()
+  }
+
+  private storeFailed (err: Error): void {
+    // The store is a cache of what we learnt: losing a write must not take the manager down.
+    this.events.emit('store:error', { error: err })
+  }
+
+  private isDenied (r: PeerRecord): boolean {
+    if (this.denyList.empty) return false
+    if (this.denyList.hasPeer(r.id)) return true
+    return r.addresses.length > 0 && r.addresses.every((a) => this.denyList.matches(undefined, a))
+  }
+
+  private jitter (ms: number): number {
+    return Math.round(ms * (0.75 + 0.5 * this.random()))
+  }
+
+  /**
+   * Initial sync: every outbound connection but one is closed ('initial-sync'), permanent ones
+   * aside, and only that one peer is dialled until `stop()`. Inbound connections stay accounted.
+   */
+  private startInitialSync (peer?: PeerId | string): void {
+    this.assertOpen()
+    if (peer !== undefined) check.nonEmptyString('peer', peer)
+    const given = peer === undefined ? undefined : this.resolveOrCreate(peer)
+    const needed = (): boolean => false
+    let keep = given
+    if (keep === undefined) {
+      for (const { record, conn } of this.conns.values()) {
+        if (conn.direction !== 'outbound' || record.permanent) continue
+        if (keep === undefined || compareCandidates(record, keep, needed) < 0) keep = record
+      }
+    }
+    this.syncActive = true
+    for (const entry of [...this.conns.values()]) {
+      if (entry.conn.direction === 'outbound' && entry.record !== keep && !entry.record.permanent) {
+        this.closeEntry(entry, 'initial-sync', `initial sync keeps one outbound connection (${keep?.id ?? keep?.key ?? 'to be chosen'})`)
+      }
+    }
+    this.dialer.startSync(given, keep)
+  }
+
+  /** Closes connections older than `lifetime` (not long-term, permanent or protected) on one shared timer. */
+  private scheduleRotation (): void {
+    const lifetime = this.opts.lifetime
+    if (!this.isRunning || lifetime === undefined || this.rotateTimer !== undefined) return
+    // The connections map keeps insertion order, which is opening order: the first rotatable one is the oldest.
+    for (const entry of this.conns.values()) {
+      if (!this.rotatable(entry.record)) continue
+      this.rotateTimer = this.clock.setTimeout(() => {
+        this.rotateTimer = undefined
+        this.rotate()
+      }, Math.max(0, entry.openedAt + lifetime - this.clock.now()))
+      return
+    }
+  }
+
+  private rotatable (r: PeerRecord): boolean {
+    return !r.longTerm && !r.permanent && !r.isProtected
+  }
+
+  private rotate (): void {
+    const lifetime = this.opts.lifetime
+    if (!this.isRunning || lifetime === undefined) return
+    const now = this.clock.now()
+    for (const entry of [...this.conns.values()]) {
+      if (entry.openedAt + lifetime > now) break
+      if (this.rotatable(entry.record)) this.closeEntry(entry, 'lifetime', `connected for ${now - entry.openedAt} ms >= lifetime ${lifetime} ms: rotated out for diversity`)
+    }
+    this.scheduleRotation()
+  }
 
   /** May trimming close this connected peer (grace aside)? */
   private trimmable (r: PeerRecord): boolean {
@@ -505,7 +672,7 @@ export class Manager implements ConnectionManager {
     if (known !== undefined) return known
     if (conn.address !== undefined) {
       const owner = this.book.byAddress(conn.address)
-      if (owner !== undefined && owner.id === undefined) return this.book.assignId(owner, conn.peer)
+      if (owner !== undefined && owner.id === undefined) return this.assignId(owner, conn.peer)
     }
     const { record } = this.book.getOrCreate(conn.peer, now)
     return record
@@ -524,6 +691,7 @@ export class Manager implements ConnectionManager {
     if (priority === 'banned') this.bannedCount++
     const now = this.clock.now()
     record.priority = priority
+    this.persist?.touch(record)
     record.decide(now, priority === 'banned' ? 'ban' : 'priority', `priority ${priority}: ${why}`, this.opts.explainDepth)
     this.events.emit('peer:priority', { peer: record.id ?? record.key, priority })
     if (priority === 'banned' && record.conn !== undefined) this.closeEntry(record.conn, 'banned', 'the peer was banned')
@@ -534,6 +702,7 @@ export class Manager implements ConnectionManager {
     const tags = record.tags ?? (record.tags = new Map())
     record.value += value - (tags.get(tag) ?? 0)
     tags.set(tag, value)
+    this.persist?.touch(record)
     if (record.heapIndex !== -1) this.index.refresh(record, this.clock.now())
     this.changed()
   }
@@ -614,6 +783,7 @@ export class Manager implements ConnectionManager {
     record.allowed = this.allowList.matches(conn.peer, conn.address)
     record.lastConnected = now
     record.successes++
+    this.persist?.touch(record)
     if (record.inbound) this.inbound++
     else {
       this.outbound++
@@ -622,6 +792,7 @@ export class Manager implements ConnectionManager {
     this.topics.attach(record.topics)
     this.index.opened(record, now)
     if (this.isRunning && this.promoteTimer === undefined) this.promote()
+    if (this.rotateTimer === undefined) this.scheduleRotation()
     record.decide(now, action, reason, this.opts.explainDepth)
     if (!swap) this.events.emit('peer:connected', { peer: conn.peer, connection: conn })
     this.changed()
@@ -630,6 +801,7 @@ export class Manager implements ConnectionManager {
   /** Removes the connection from the accounting (the count drops at once). */
   private detach (entry: ConnEntry, swap = false): void {
     const { record, conn } = entry
+    this.persist?.touch(record)
     this.conns.delete(conn.id)
     if (record.conn === entry) {
       record.conn = undefined
@@ -639,11 +811,18 @@ export class Manager implements ConnectionManager {
     }
     if (conn.direction === 'inbound') this.inbound--
     else this.outbound--
-    if (!swap) this.events.emit('peer:disconnected', { peer: conn.peer })
+    if (!swap) {
+      this.events.emit('peer:disconnected', { peer: conn.peer })
+      this.dialer.kick()
+    }
     this.changed()
   }
 
   private closeEntry (entry: ConnEntry, reason: string, why: string, swap = false): void {
+    const { record } = entry
+    // A peer we trimmed or rotated out rests before we would dial it again (no trim/redial loops).
+    if (reason === 'trimmed' || reason === 'initial-sync') record.nextDialAt = this.clock.now() + this.jitter(this.dialer.policy.afterTrim)
+    else if (reason === 'lifetime') record.nextDialAt = this.clock.now() + (this.opts.lifetime ?? 0)
     this.detach(entry, swap)
     entry.record.decide(this.clock.now(), reason === 'trimmed' ? 'trim' : 'close', `${reason}: ${why}`, this.opts.explainDepth)
     this.events.emit('connection:closed', { connection: entry.conn, reason })
@@ -670,7 +849,6 @@ export class Manager implements ConnectionManager {
 
   private dialFailed (record: PeerRecord, address: string, error: Error): void {
     const failure: DialFailure = { peer: record.id, address, error, at: this.clock.now() }
-    record.failures++
     record.decide(failure.at, 'dial-failed', `${address}: ${error.message}`, this.opts.explainDepth)
     this.events.emit('dial:failed', failure)
     this.failures.publish(failure)

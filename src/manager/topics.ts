@@ -35,6 +35,28 @@ export class TopicCounts {
     }
   }
 
+  /** Does the peer serve a topic whose quota's `min` is not met? */
+  needs (record: PeerRecord): boolean {
+    if (this.quotas.size === 0) return false
+    for (const t of record.topics) {
+      const q = this.quotas.get(t)
+      if (q !== undefined && this.count(t) < q.min) return true
+    }
+    return false
+  }
+
+  /** Is any topic below its quota's `min`? */
+  short (): boolean {
+    for (const [t, q] of this.quotas) if (this.count(t) < q.min) return true
+    return false
+  }
+
+  /** Topics above their quota's `max`. */
+  over (topic: string): boolean {
+    const q = this.quotas.get(topic)
+    return q?.max !== undefined && this.count(topic) > q.max
+  }
+
   canClose (record: PeerRecord, taken: readonly PeerRecord[]): boolean {
     if (this.quotas.size === 0 || record.topics.length === 0) return true
     for (const t of record.topics) {

@@ -70,6 +70,8 @@ export interface ConnectionManagerOptions {
   random?: () => number
   /** Default 32. How many decisions `explain(peer)` keeps per peer. */
   explainDepth?: number
+  /** Default 1_000. How often changed peers are written to `store` (one batch per interval). */
+  storeFlushInterval?: number
 }
 
 export interface PeerInput {
@@ -160,8 +162,9 @@ export interface DecayingTag {
   close(): void
 }
 
-/** A peer as the store keeps it. */
+/** A peer as the store keeps it. `key` is the id, or '@' + address while the id is unknown. */
 export interface StoredPeer {
+  key: string
   id?: PeerId
   addresses: string[]
   priority: Priority
@@ -174,11 +177,15 @@ export interface StoredPeer {
   successes: number
   failures: number
   nextDialAt?: number
+  firstSeen?: number
 }
 
 /**
- * Where peers persist. `save` and `delete` may be batched by the implementation; `flush` makes every
- * earlier call durable; `load` returns what the store holds.
+ * Where peers persist. The manager batches: it calls `save`/`delete` with everything that changed
+ * since the last flush, then `flush()`, at most once per `storeFlushInterval` and on `close()`.
+ * Rules for implementations: `save` and `delete` only queue; `flush` makes every earlier call durable
+ * (atomically: after a crash the store holds each flushed batch whole or, for the one in progress,
+ * not at all); `load` returns what the store holds; `close` flushes and releases the store.
  */
 export interface PeerStore {
   load(): Promise<StoredPeer[]>
@@ -196,6 +203,8 @@ export interface ConnectionManager {
   stop(): Promise<void>
   /** stop() + releases every timer and the store; idempotent; the manager is unusable afterwards. */
   close(): Promise<void>
+  /** Resolves once the peers of `store` are loaded (dialing waits for them); at once without a store. */
+  ready(): Promise<void>
 
   addPeers(peers: PeerInput[]): void
   setPriority(updates: Array<{ peer: PeerId | string; priority: Priority }>): void

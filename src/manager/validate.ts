@@ -82,6 +82,7 @@ export interface ResolvedOptions {
   allow: string[]
   deny: string[]
   explainDepth: number
+  storeFlushInterval: number
 }
 
 export const DEFAULTS = {
@@ -91,7 +92,8 @@ export const DEFAULTS = {
   silencePeriod: 10_000,
   maxParallelDials: 8,
   dialTimeout: 10_000,
-  explainDepth: 32
+  explainDepth: 32,
+  storeFlushInterval: 1_000
 } as const
 
 function isClock (value: unknown): value is Clock {
@@ -121,11 +123,13 @@ export function resolveOptions (options: ConnectionManagerOptions): ResolvedOpti
     throw PeerwardenError.invalid('clock must have now(), setTimeout() and clearTimeout()')
   }
   if (options.random !== undefined) fn('random', options.random)
-  if (options.store !== undefined && (options.store == null || typeof options.store.load !== 'function')) {
+  const st = options.store
+  if (st !== undefined && (st == null || ['load', 'save', 'delete', 'flush', 'close'].some((k) => typeof (st as unknown as Record<string, unknown>)[k] !== 'function'))) {
     throw PeerwardenError.invalid('store must be a PeerStore (memoryStore(), sqliteStore(path) or your own)')
   }
   const explainDepth = int('explainDepth', options.explainDepth ?? DEFAULTS.explainDepth, 1)
-  return { lowWater, highWater, gracePeriod, silencePeriod, lifetime, maxParallelDials, dialTimeout, allow, deny, explainDepth }
+  const storeFlushInterval = duration('storeFlushInterval', options.storeFlushInterval ?? DEFAULTS.storeFlushInterval, 1)
+  return { lowWater, highWater, gracePeriod, silencePeriod, lifetime, maxParallelDials, dialTimeout, allow, deny, explainDepth, storeFlushInterval }
 }
 
 export function outOfRange (name: string, value: number, min: number, max: number): Error {

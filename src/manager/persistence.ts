@@ -1,0 +1,90 @@
+import type { PeerRecord } from './peer-record.js'
+import type { Clock, PeerStore, StoredPeer } from './types.js'
+
+/**
+ * Writes changed peers to the PeerStore in batches.
+ *
+ * Rules:
+ * - `touch(record)` only marks the record (a Set insert): no write happens on the hot path.
+ * - One shared timer flushes every marked record as one batch, at most once per `interval`,
+ *   and only when something changed; `flush()` does it at once (stop/close).
+ * - What is stored: addresses, priority, topics, long-term/permanent/bootstrap flags, static tags,
+ *   and the history the dial order uses (last connected, successes, failures, next dial time).
+ *   Protections, decaying tags and live connections are runtime state and are not stored.
+ */
+export class Persistence {
+  private readonly dirty = new Set<PeerRecord>()
+  private readonly removed = new Set<string>()
+  private timer: unknown
+  private writing: Promise<void> = Promise.resolve()
+
+  constructor (readonly store: PeerStore, private readonly clock: Clock, private readonly interval: number, private readonly onError: (err: Error) => void) {}
+
+  touch (record: PeerRecord): void {
+    this.dirty.add(record)
+    this.arm()
+  }
+
+  remove (key: string, record?: PeerRecord): void {
+    if (record !== undefined) this.dirty.delete(record)
+    this.removed.add(key)
+    this.arm()
+  }
+
+  /** A record re-filed under a new key (its id became known): the old row goes. */
+  rekeyed (oldKey: string, record: PeerRecord): void {
+    this.removed.add(oldKey)
+    this.touch(record)
+  }
+
+  /** Writes everything marked, as one batch. */
+  async flush (): Promise<void> {
+    this.clock.clearTimeout(this.timer)
+    this.timer = undefined
+    const peers = [...this.dirty].map(toStored)
+    const removed = [...this.removed].filter((k) => !peers.some((p) => p.key === k))
+    this.dirty.clear()
+    this.removed.clear()
+    // Batches are written one after the other, in order.
+    this.writing = this.writing.then(async () => {
+      if (removed.length > 0) this.store.delete(removed)
+      if (peers.length > 0) this.store.save(peers)
+      await this.store.flush()
+    }).catch((err) => { this.onError(err as Error) })
+    await this.writing
+  }
+
+  cancel (): void {
+    this.clock.clearTimeout(this.timer)
+    this.timer = undefined
+  }
+
+  private arm (): void {
+    if (this.timer !== undefined) return
+    this.timer = this.clock.setTimeout(() => {
+      this.timer = undefined
+      void this.flush()
+    }, this.interval)
+  }
+}
+
+export function toStored (r: PeerRecord): StoredPeer {
+  const tags: Record<string, number> = {}
+  if (r.tags !== undefined) for (const [k, v] of r.tags) tags[k] = v
+  return {
+    key: r.key,
+    id: r.id,
+    addresses: r.addresses.slice(),
+    priority: r.priority,
+    topics: r.topics.slice(),
+    longTerm: r.longTerm,
+    permanent: r.permanent,
+    bootstrap: r.bootstrap,
+    tags,
+    lastConnected: r.lastConnected,
+    successes: r.successes,
+    failures: r.failures,
+    nextDialAt: r.nextDialAt,
+    firstSeen: r.firstSeen
+  }
+}
