@@ -638,7 +638,10 @@ export class Manager implements ConnectionManager {
   }
 
   private reindex (record: PeerRecord): void {
-    if (record.conn !== undefined) this.index.refresh(record, this.clock.now())
+    if (record.conn === undefined) return
+    this.index.refresh(record, this.clock.now())
+    // Whatever made a peer trimmable may let a background trim restore the bound.
+    if (this.conns.size > this.opts.highWater) this.scheduleTrim()
   }
 
   /** Tells observers, once per tick however many changes happened. */
@@ -736,6 +739,8 @@ export class Manager implements ConnectionManager {
     })
     this.lastTrim = now
     this.emitTrim(victims.length, reason)
+    // Still above (forced or in-grace connections): a background trim looks again later.
+    if (this.conns.size > highWater) this.scheduleTrim()
     return victims.length
   }
 
@@ -751,6 +756,7 @@ export class Manager implements ConnectionManager {
    */
   private promote (): void {
     this.index.promote(this.clock.now())
+    if (this.conns.size > this.opts.highWater) this.scheduleTrim()
     if (!this.isRunning || this.promoteTimer !== undefined) return
     const next = this.index.nextPromotion()
     if (next === undefined) return

@@ -46,6 +46,8 @@ export class TrimIndex {
     }
     if (due.length > 32) {
       for (const r of due) {
+        // A peer reconnected within the same millisecond has two queue entries: insert it once.
+        if (r.heapIndex !== -1) continue
         r.idle = PeerRecord.sampleIdle(r.conn!.conn)
         r.heapIndex = this.heap.length
         this.heap.push(r)
