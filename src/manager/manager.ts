@@ -632,6 +632,12 @@ export class Manager implements ConnectionManager {
     this.scheduleRotation()
   }
 
+  /** Peers of a topic above its quota's max are offered to trimming first (undefined: no such topic). */
+  private overQuota (): ((r: PeerRecord) => boolean) | undefined {
+    if (!this.topics.anyOver()) return undefined
+    return (r) => r.topics.some((t) => this.topics.over(t))
+  }
+
   /** May trimming close this connected peer (grace aside)? */
   private trimmable (r: PeerRecord): boolean {
     return !r.isProtected && !r.allowed && !r.permanent && r.priority !== 'banned'
@@ -720,7 +726,7 @@ export class Manager implements ConnectionManager {
   private lowestTrimmable (now: number, except: PeerRecord): PeerRecord | undefined {
     this.index.promote(now)
     this.index.lowest()
-    return selectVictims(this.index.ascending(), 1, (r, taken) => r !== except && this.topics.canClose(r, taken))[0]
+    return selectVictims(this.index.ordered(1), 1, (r, taken) => r !== except && this.topics.canClose(r, taken), this.overQuota())[0]
   }
 
   private trimTo (mode: 'watermark' | 'limit', reason: string): number {
@@ -731,7 +737,7 @@ export class Manager implements ConnectionManager {
     const before = this.conns.size
     const candidates = this.index.size
     const count = trimCount(mode, { connections: before, trimmable: candidates, lowWater, highWater })
-    const victims = selectVictims(this.index.ordered(count), count, (r, taken) => this.topics.canClose(r, taken))
+    const victims = selectVictims(this.index.ordered(count), count, (r, taken) => this.topics.canClose(r, taken), this.overQuota())
     this.index.removeMany(victims)
     const rule = mode === 'limit' ? `${before} connections > highWater ${highWater}` : `${candidates} trimmable of ${before} connections, lowWater ${lowWater}, highWater ${highWater}`
     victims.forEach((v, i) => {

@@ -51,7 +51,13 @@ export class TopicCounts {
     return false
   }
 
-  /** Topics above their quota's `max`. */
+  /** Is any topic above its quota's `max`? */
+  anyOver (): boolean {
+    for (const [t, q] of this.quotas) if (q.max !== undefined && this.count(t) > q.max) return true
+    return false
+  }
+
+  /** Is the topic above its quota's `max`? */
   over (topic: string): boolean {
     const q = this.quotas.get(topic)
     return q?.max !== undefined && this.count(topic) > q.max

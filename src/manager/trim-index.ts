@@ -127,7 +127,7 @@ export class TrimIndex {
    * while iterating.
    */
   ordered (wanted: number): Iterable<PeerRecord> {
-    if (wanted <= 64) return this.ascending()
+    if (wanted <= 64) return { [Symbol.iterator]: () => this.ascending() }
     const copy = this.heap.slice()
     copy.sort(compareTrimRank) // stable: equal ranks keep their heap order
     return copy

@@ -2,20 +2,28 @@ import type { PeerRecord } from './peer-record.js'
 
 /**
  * Picks the peers a trim closes: walks `ordered` (lowest rank first, see `compareTrimRank`) and takes
- * every peer `canClose` accepts until `count` are taken. Pure: it closes nothing, and the caller acts
+ * every peer `canClose` accepts until `count` are taken; peers `preferred` accepts are taken first.
+ * `ordered` is walked once per pass, so it must be re-iterable (an array, or an iterable whose
+ * iterator restarts). Pure: it closes nothing, and the caller acts
  * on the result. `canClose` sees the peers already taken, so it can keep a topic at its quota's `min`.
  */
 export function selectVictims (
   ordered: Iterable<PeerRecord>,
   count: number,
-  canClose: (record: PeerRecord, taken: readonly PeerRecord[]) => boolean = () => true
+  canClose: (record: PeerRecord, taken: readonly PeerRecord[]) => boolean = () => true,
+  preferred?: (record: PeerRecord) => boolean
 ): PeerRecord[] {
   const taken: PeerRecord[] = []
   if (count <= 0) return taken
-  for (const record of ordered) {
-    if (!canClose(record, taken)) continue
-    taken.push(record)
-    if (taken.length >= count) break
+  // With a preference (peers of a topic above its quota's max), those go first, in rank order.
+  const passes = preferred === undefined ? [undefined] : [preferred, (r: PeerRecord) => !preferred(r)]
+  for (const pass of passes) {
+    for (const record of ordered) {
+      if (pass !== undefined && !pass(record)) continue
+      if (!canClose(record, taken)) continue
+      taken.push(record)
+      if (taken.length >= count) return taken
+    }
   }
   return taken
 }

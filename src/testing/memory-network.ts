@@ -29,6 +29,7 @@ export class MemoryNetwork {
   private readonly nodes = new Map<string, MemoryNode>()
   private readonly latency: (from: PeerId, to: PeerId) => number
   private nextId = 0
+  private readonly dialHooks = new Map<string, () => void>()
 
   constructor (options: MemoryNetworkOptions = {}) {
     this.clock = options.clock ?? systemClock
@@ -57,6 +58,11 @@ export class MemoryNetwork {
     return out
   }
 
+  /** Calls `fn` whenever someone dials `address` (counting load on bootstrap nodes, say). */
+  onDial (address: string, fn: () => void): void {
+    this.dialHooks.set(address, fn)
+  }
+
   /** @internal */
   connectionId (): string { return `mc${this.nextId++}` }
 
@@ -66,6 +72,7 @@ export class MemoryNetwork {
     const delay = target === undefined ? 0 : this.latency(from.id, target.id)
     if (delay > 0) await sleep(this.clock, delay, signal)
     signal.throwIfAborted()
+    this.dialHooks.get(address)?.()
     if (target === undefined || !target.online) {
       throw new PeerwardenError('ERR_DIAL_FAILED', `no node listens at ${address}`)
     }

@@ -1,0 +1,173 @@
+import { createConnectionManager } from '../manager/manager.js'
+import type { ConnectionManager, ConnectionManagerOptions, PeerInfo, PeerStore } from '../manager/types.js'
+import { memoryStore } from '../store/memory-store.js'
+import { ManualClock } from './manual-clock.js'
+import { MemoryNetwork, type MemoryNode } from './memory-network.js'
+
+export interface SimulationOptions {
+  /** Number of nodes, bootstrap nodes included. */
+  nodes: number
+  /** How many of them are bootstrap nodes (the first ones). Default 3. */
+  bootstrap?: number
+  /** Manager options for every node (dial, clock, localPeer and store are set by the simulation). */
+  manager?: Partial<ConnectionManagerOptions>
+  /** Dial latency in ms. Default 20. */
+  latency?: number
+  /** Peers each side of a new connection tells the other about (peer exchange). Default 8. 0 = none. */
+  exchange?: number
+  /** Deterministic randomness (a seeded generator). Default: a fixed-seed xorshift. */
+  random?: () => number
+  clock?: ManualClock
+}
+
+export interface SimNode {
+  readonly id: string
+  readonly transport: MemoryNode
+  manager: ConnectionManager
+  readonly store: PeerStore
+  readonly bootstrap: boolean
+  /** The highest connection count the manager ever reported (sampled on every accepted connection). */
+  peak: number
+  /** Inbound dials this node received (accepted or not). */
+  inboundDials: number
+}
+
+/**
+ * Many managers on one in-memory network and one ManualClock: the scale tests and the simulation
+ * benchmark run on this.
+ *
+ * Rules:
+ * - Node `i` is 'n<i>'; the first `bootstrap` nodes are bootstrap nodes; every other node starts
+ *   knowing only them (as `bootstrap: true` peers).
+ * - Each node has its own `memoryStore()`, which survives `restart()`.
+ * - Peer exchange: when a connection is accepted, each side adds up to `exchange` peers it knows
+ *   (not bootstrap ones, picked at random) to the other's manager — the simplest discovery there is.
+ */
+export class Simulation {
+  readonly clock: ManualClock
+  readonly network: MemoryNetwork
+  readonly nodes: SimNode[] = []
+  private readonly random: () => number
+
+  constructor (private readonly options: SimulationOptions) {
+    this.clock = options.clock ?? new ManualClock()
+    this.random = options.random ?? xorshift(0x9e3779b9)
+    this.network = new MemoryNetwork({ clock: this.clock, latency: options.latency ?? 20 })
+    const nb = options.bootstrap ?? 3
+    for (let i = 0; i < options.nodes; i++) {
+      const transport = this.network.addNode(`n${i}`)
+      const node: SimNode = { id: transport.id, transport, manager: undefined as unknown as ConnectionManager, store: memoryStore(), bootstrap: i < nb, peak: 0, inboundDials: 0 }
+      this.nodes.push(node)
+      this.network.onDial(transport.address, () => { node.inboundDials++ })
+      this.build(node)
+    }
+  }
+
+  get bootstrapNodes (): SimNode[] { return this.nodes.filter((n) => n.bootstrap) }
+
+  node (id: string): SimNode | undefined { return this.nodes.find((n) => n.id === id) }
+
+  /** Starts every node's manager (or the given ones). */
+  start (nodes: SimNode[] = this.nodes): void {
+    for (const n of nodes) {
+      n.manager.start()
+      n.transport.goOnline()
+    }
+  }
+
+  /** Closes the managers of `nodes` (default all) and takes them offline. */
+  async stop (nodes: SimNode[] = this.nodes): Promise<void> {
+    for (const n of nodes) {
+      n.transport.goOffline()
+      await n.manager.close()
+    }
+  }
+
+  /** Closes and rebuilds the managers of `nodes` (default all) with their stores, then starts them. */
+  async restart (nodes: SimNode[] = this.nodes): Promise<void> {
+    await this.stop(nodes)
+    for (const n of nodes) this.build(n)
+    this.start(nodes)
+  }
+
+  async run (ms: number, step = 1000): Promise<void> {
+    for (let t = 0; t < ms; t += step) await this.clock.advance(Math.min(step, ms - t))
+  }
+
+  /** Connection counts per node, as each manager sees them. */
+  counts (): number[] { return this.nodes.map((n) => n.manager.stats().connections) }
+
+  /** True when every node that is online can reach every other online node. */
+  connectedGraph (): boolean {
+    const online = this.nodes.filter((n) => n.transport.online)
+    if (online.length === 0) return true
+    const seen = new Set<string>([online[0].id])
+    const queue = [online[0]]
+    while (queue.length > 0) {
+      const n = queue.pop()!
+      for (const c of n.transport.connections()) {
+        if (!seen.has(c.peer)) {
+          seen.add(c.peer)
+          queue.push(this.node(c.peer)!)
+        }
+      }
+    }
+    return online.every((n) => seen.has(n.id))
+  }
+
+  private build (node: SimNode): void {
+    const manager = createConnectionManager({
+      ...this.options.manager,
+      dial: node.transport.dial,
+      localPeer: node.id,
+      clock: this.clock,
+      random: this.random,
+      store: node.store
+    })
+    node.manager = manager
+    node.transport.bind(manager)
+    const boot = this.nodes.filter((n) => n.bootstrap && n !== node).map((n) => ({ id: n.id, address: n.transport.address, bootstrap: true }))
+    if (boot.length > 0) manager.addPeers(boot)
+    const exchange = this.options.exchange ?? 8
+    manager.events.addEventListener('peer:connected', (e) => {
+      node.peak = Math.max(node.peak, manager.stats().connections)
+      if (exchange === 0) return
+      const other = this.node((e as CustomEvent<{ peer: string }>).detail.peer)
+      if (other === undefined || other.manager === undefined) return
+      const mine = sample(manager.listPeers().filter((p) => !p.bootstrap && p.id !== undefined && p.id !== other.id), exchange, this.random)
+      const theirs = sample(other.manager.listPeers().filter((p) => !p.bootstrap && p.id !== undefined && p.id !== node.id), exchange, this.random)
+      if (mine.length > 0) other.manager.addPeers(mine.map(toInput))
+      if (theirs.length > 0) manager.addPeers(theirs.map(toInput))
+    })
+  }
+}
+
+/** What peer exchange tells: the peer and where it listens (as an identify protocol would; inbound
+ * connections carry no listen address, so the simulation supplies the in-memory one). */
+function toInput (p: PeerInfo): { id?: string; addresses: string[] } {
+  return { id: p.id, addresses: p.addresses.length > 0 ? p.addresses : [`mem://${p.id!}`] }
+}
+
+function sample<T> (xs: T[], k: number, random: () => number): T[] {
+  if (xs.length <= k) return xs
+  const out: T[] = []
+  const taken = new Set<number>()
+  while (out.length < k) {
+    const i = Math.floor(random() * xs.length)
+    if (taken.has(i)) continue
+    taken.add(i)
+    out.push(xs[i])
+  }
+  return out
+}
+
+/** A small deterministic generator in [0, 1), for reproducible simulations. */
+export function xorshift (seed: number): () => number {
+  let x = seed >>> 0 || 1
+  return () => {
+    x ^= x << 13; x >>>= 0
+    x ^= x >>> 17
+    x ^= x << 5; x >>>= 0
+    return x / 0x100000000
+  }
+}
