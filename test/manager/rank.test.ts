@@ -1,0 +1,397 @@
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import fc from 'fast-check'
+import { compareTrimRank, type RankKey } from '../../src/manager/rank.js'
+import { selectVictims, trimCount } from '../../src/manager/trimmer.js'
+import { TrimIndex } from '../../src/manager/trim-index.js'
+import { PeerRecord } from '../../src/manager/peer-record.js'
+import type { Priority } from '../../src/index.js'
+import { testConnection, type TestConnection } from '../../src/testing/index.js'
+
+// ── helpers ────────────────────────────────────────────────────────────────
+
+function key (over: Partial<RankKey> = {}): RankKey {
+  return { priority: 'medium', longTerm: false, value: 0, idle: true, inbound: true, openedAt: 0, ...over }
+}
+
+const sign = (n: number): number => (n < 0 ? -1 : n > 0 ? 1 : 0)
+/** The opposite sign, without producing -0 (strict assertions tell 0 and -0 apart). */
+const opposite = (s: number): number => (s === 0 ? 0 : -s)
+
+/** A deterministic shuffle (LCG), so a sort has real work to do and the test does not depend on Math.random. */
+function shuffled<T> (items: readonly T[], seed = 7): T[] {
+  const out = items.slice()
+  let s = seed
+  for (let i = out.length - 1; i > 0; i--) {
+    s = (s * 1103515245 + 12345) & 0x7fffffff
+    const j = s % (i + 1)
+    ;[out[i], out[j]] = [out[j], out[i]]
+  }
+  return out
+}
+
+let recordSeq = 0
+
+/** A connected PeerRecord as the manager would hold it, for the trim index. */
+function connectedRecord (init: {
+  priority?: Priority
+  longTerm?: boolean
+  value?: number
+  streams?: number
+  inbound?: boolean
+  openedAt?: number
+}): PeerRecord {
+  const id = `r${recordSeq++}`
+  const r = new PeerRecord(id, id, 0)
+  r.priority = init.priority ?? 'medium'
+  r.longTerm = init.longTerm ?? false
+  r.value = init.value ?? 0
+  r.inbound = init.inbound ?? true
+  r.openedAt = init.openedAt ?? 0
+  const conn = testConnection(id, { direction: r.inbound ? 'inbound' : 'outbound', streams: init.streams })
+  r.conn = { conn, record: r, openedAt: r.openedAt, forced: false }
+  return r
+}
+
+/** The TestConnection behind a record made by `connectedRecord`. */
+function connOf (r: PeerRecord): TestConnection {
+  return r.conn!.conn as TestConnection
+}
+
+// ── compareTrimRank ────────────────────────────────────────────────────────
+
+test('the 16-case js-libp2p matrix sorts untagged before tagged, idle before busy, inbound before outbound, new before old', () => {
+  const now = 1_000_000
+  const cases: Array<{ name: string, k: RankKey }> = []
+  for (const tagged of [false, true]) {
+    for (const streams of [false, true]) {
+      for (const inbound of [true, false]) {
+        for (const young of [true, false]) {
+          const name = `${tagged ? 'tagged' : 'untagged'}/${streams ? 'streams' : 'no-streams'}/${inbound ? 'inbound' : 'outbound'}/${young ? 'new' : 'old'}`
+          cases.push({ name, k: key({ value: tagged ? 100 : 0, idle: !streams, inbound, openedAt: young ? now - 10 : now - 600_000 }) })
+        }
+      }
+    }
+  }
+  // `cases` is built in the expected order (outermost loop = most significant key).
+  const expected = cases.map((c) => c.name)
+  const input = shuffled(cases)
+  assert.notDeepEqual(input.map((c) => c.name), expected, 'the input must start out of order')
+  const sorted = input.sort((a, b) => compareTrimRank(a.k, b.k)).map((c) => c.name)
+  assert.deepEqual(sorted, expected)
+  assert.equal(sorted[0], 'untagged/no-streams/inbound/new')
+  assert.equal(sorted[15], 'tagged/streams/outbound/old')
+})
+
+test('each tie-breaker decides only when every earlier key is equal', () => {
+  // [a, b, expected sign of compareTrimRank(a, b)]
+  const table: Array<[string, RankKey, RankKey, number]> = [
+    ['banned before high, even when long-term and valuable', key({ priority: 'banned', longTerm: true, value: 1000 }), key({ priority: 'high' }), -1],
+    ['banned before low', key({ priority: 'banned' }), key({ priority: 'low' }), -1],
+    ['two banned peers fall through to the next keys', key({ priority: 'banned', value: 1 }), key({ priority: 'banned', value: 2 }), -1],
+    ['non-long-term high before long-term low', key({ priority: 'high' }), key({ priority: 'low', longTerm: true }), -1],
+    ['non-long-term with a big tag before long-term without tags', key({ value: 1000 }), key({ longTerm: true }), -1],
+    ['low before medium', key({ priority: 'low' }), key({ priority: 'medium' }), -1],
+    ['medium before high', key({ priority: 'medium' }), key({ priority: 'high' }), -1],
+    ['low with a big tag before medium without tags', key({ priority: 'low', value: 1000 }), key({ priority: 'medium', value: 0 }), -1],
+    ['priority wins over busy/outbound/old', key({ priority: 'low', idle: false, inbound: false, openedAt: 0 }), key({ priority: 'high', openedAt: 5 }), -1],
+    ['lower tag value first', key({ value: 3 }), key({ value: 4 }), -1],
+    ['negative tag value before zero', key({ value: -1 }), key({ value: 0 }), -1],
+    ['tag value wins over idle', key({ value: 1, idle: true }), key({ value: 2, idle: false }), -1],
+    ['tag value wins over idle (reversed)', key({ value: 2, idle: true }), key({ value: 1, idle: false }), 1],
+    ['idle before busy', key({ idle: true }), key({ idle: false }), -1],
+    ['idle wins over direction', key({ idle: true, inbound: false }), key({ idle: false, inbound: true }), -1],
+    ['inbound before outbound', key({ inbound: true }), key({ inbound: false }), -1],
+    ['direction wins over age', key({ inbound: true, openedAt: 0 }), key({ inbound: false, openedAt: 100 }), -1],
+    ['newest before oldest', key({ openedAt: 100 }), key({ openedAt: 50 }), -1],
+    ['oldest after newest', key({ openedAt: 50 }), key({ openedAt: 100 }), 1],
+    ['equal keys compare 0', key({ priority: 'low', value: 5, idle: false, inbound: false, openedAt: 9 }), key({ priority: 'low', value: 5, idle: false, inbound: false, openedAt: 9 }), 0]
+  ]
+  for (const [name, a, b, expected] of table) {
+    assert.equal(sign(compareTrimRank(a, b)), expected, name)
+    assert.equal(sign(compareTrimRank(b, a)), opposite(expected), `${name} (swapped)`)
+  }
+})
+
+const arbPriority = fc.constantFrom<Priority>('banned', 'low', 'medium', 'high')
+const arbKey: fc.Arbitrary<RankKey> = fc.record({
+  priority: arbPriority,
+  longTerm: fc.boolean(),
+  value: fc.integer({ min: -3, max: 3 }),
+  idle: fc.boolean(),
+  inbound: fc.boolean(),
+  openedAt: fc.integer({ min: 0, max: 3 })
+})
+
+test('compareTrimRank is a total preorder: antisymmetric, reflexive and transitive', () => {
+  fc.assert(fc.property(arbKey, arbKey, arbKey, (a, b, c) => {
+    assert.equal(compareTrimRank(a, a), 0)
+    assert.equal(sign(compareTrimRank(a, b)), opposite(sign(compareTrimRank(b, a))))
+    if (compareTrimRank(a, b) <= 0 && compareTrimRank(b, c) <= 0) assert.ok(compareTrimRank(a, c) <= 0)
+  }), { numRuns: 2000 })
+})
+
+// ── selectVictims ──────────────────────────────────────────────────────────
+
+test('selectVictims takes the first count peers in order that canClose accepts', () => {
+  const rs = [0, 1, 2, 3, 4, 5].map((i) => connectedRecord({ value: i }))
+  const cases: Array<[string, number, (r: PeerRecord) => boolean, number[]]> = [
+    ['zero takes nothing', 0, () => true, []],
+    ['a negative count takes nothing', -2, () => true, []],
+    ['takes the first three', 3, () => true, [0, 1, 2]],
+    ['takes everything when asked for more than there is', 10, () => true, [0, 1, 2, 3, 4, 5]],
+    ['skips the peers canClose refuses', 3, (r) => r.value % 2 === 1, [1, 3, 5]],
+    ['takes fewer when canClose refuses too many', 3, (r) => r.value === 4, [4]]
+  ]
+  for (const [name, count, canClose, expected] of cases) {
+    assert.deepEqual(selectVictims(rs, count, (r) => canClose(r)).map((r) => r.value), expected, name)
+  }
+  assert.deepEqual(selectVictims(rs, 2).map((r) => r.value), [0, 1], 'the default canClose accepts everything')
+})
+
+test('selectVictims shows canClose the peers already taken and stops pulling once it has enough', () => {
+  const rs = [0, 1, 2, 3, 4, 5].map((i) => connectedRecord({ value: i }))
+  const seen: number[][] = []
+  let pulled = 0
+  function * lazy (): Generator<PeerRecord> {
+    for (const r of rs) { pulled++; yield r }
+  }
+  // A quota-like rule: at most one even-valued peer may be taken.
+  const taken = selectVictims(lazy(), 3, (r, already) => {
+    seen.push(already.map((x) => x.value))
+    return r.value % 2 === 1 || already.every((x) => x.value % 2 === 1)
+  })
+  assert.deepEqual(taken.map((r) => r.value), [0, 1, 3])
+  assert.deepEqual(seen, [[], [0], [0, 1], [0, 1]])
+  assert.equal(pulled, 4, 'the fifth and sixth peers are never pulled from the iterator')
+})
+
+// ── TrimIndex ──────────────────────────────────────────────────────────────
+
+const arbRecordInit = fc.record({
+  priority: fc.constantFrom<Priority>('low', 'medium', 'high'),
+  longTerm: fc.boolean(),
+  value: fc.integer({ min: 0, max: 4 }),
+  streams: fc.constantFrom<number | undefined>(undefined, 0, 1, 3),
+  inbound: fc.boolean(),
+  openedAt: fc.integer({ min: 0, max: 5 })
+})
+
+type IndexOp =
+  | { kind: 'add', init: { priority: Priority, longTerm: boolean, value: number, streams: number | undefined, inbound: boolean, openedAt: number } }
+  | { kind: 'remove', at: number }
+  | { kind: 'value', at: number, value: number }
+  | { kind: 'priority', at: number, priority: Priority }
+  | { kind: 'streams', at: number, streams: number | undefined }
+
+const arbIndexOp: fc.Arbitrary<IndexOp> = fc.oneof(
+  { weight: 4, arbitrary: arbRecordInit.map((init) => ({ kind: 'add' as const, init })) },
+  { weight: 1, arbitrary: fc.nat().map((at) => ({ kind: 'remove' as const, at })) },
+  { weight: 2, arbitrary: fc.record({ at: fc.nat(), value: fc.integer({ min: 0, max: 4 }) }).map((o) => ({ kind: 'value' as const, ...o })) },
+  { weight: 1, arbitrary: fc.record({ at: fc.nat(), priority: fc.constantFrom<Priority>('low', 'medium', 'high') }).map((o) => ({ kind: 'priority' as const, ...o })) },
+  { weight: 1, arbitrary: fc.record({ at: fc.nat(), streams: fc.constantFrom<number | undefined>(undefined, 0, 2) }).map((o) => ({ kind: 'streams' as const, ...o })) }
+)
+
+function assertSortedPermutation (index: TrimIndex, members: readonly PeerRecord[]): void {
+  const walked = [...index.ascending()]
+  assert.equal(walked.length, members.length, 'ascending() yields every indexed peer once')
+  assert.equal(new Set(walked).size, walked.length, 'no peer twice')
+  for (const m of members) assert.ok(walked.includes(m), `${m.key} is yielded`)
+  // The sequence of keys equals the sorted sequence of keys (ties may come in any order).
+  const sortedKeys = members.slice().sort(compareTrimRank)
+  for (let i = 0; i < walked.length; i++) {
+    assert.equal(compareTrimRank(walked[i], sortedKeys[i]), 0, `position ${i} holds a peer of the rank sorting puts there`)
+  }
+  assert.equal(index.size, members.length)
+  if (members.length > 0) assert.equal(compareTrimRank(index.lowest()!, sortedKeys[0]), 0, 'lowest() is a lowest-ranked peer')
+  else assert.equal(index.lowest(), undefined)
+}
+
+test('ascending() yields exactly the sorted order of the indexed peers for random contents and updates', () => {
+  fc.assert(fc.property(fc.array(arbIndexOp, { maxLength: 60, size: 'max' }), (ops) => {
+    const index = new TrimIndex(0, () => true)
+    const members: PeerRecord[] = []
+    for (const op of ops) {
+      if (op.kind === 'add') {
+        const r = connectedRecord(op.init)
+        index.opened(r, 10)
+        members.push(r)
+      } else if (members.length > 0) {
+        const r = members[op.at % members.length]
+        if (op.kind === 'remove') {
+          index.remove(r)
+          r.conn = undefined
+          members.splice(members.indexOf(r), 1)
+        } else if (op.kind === 'value') {
+          r.value = op.value
+          index.refresh(r, 10)
+        } else if (op.kind === 'priority') {
+          r.priority = op.priority
+          index.refresh(r, 10)
+        } else {
+          connOf(r).streams = op.streams
+          index.refresh(r, 10) // refresh re-samples the streams
+          assert.equal(r.idle, op.streams === undefined || op.streams === 0)
+        }
+      }
+      assertSortedPermutation(index, members)
+    }
+  }), { numRuns: 300 })
+})
+
+test('resample() re-reads every peer\'s streams and restores the order', () => {
+  const index = new TrimIndex(0, () => true)
+  const rs = [0, 1, 2, 3, 4, 5, 6, 7].map((i) => connectedRecord({ openedAt: i, streams: 0 }))
+  for (const r of rs) index.opened(r, 10)
+  // Streams change behind the index's back: the even ones get busy.
+  rs.forEach((r, i) => { if (i % 2 === 0) connOf(r).streams = 1 })
+  index.resample()
+  const order = [...index.ascending()].map((r) => r.openedAt)
+  assert.deepEqual(order, [7, 5, 3, 1, 6, 4, 2, 0], 'idle (odd) peers first, each group newest first')
+})
+
+test('the grace FIFO promotes a peer into the heap exactly when its grace period ends', () => {
+  const index = new TrimIndex(100, () => true)
+  const a = connectedRecord({ openedAt: 0 })
+  const b = connectedRecord({ openedAt: 10 })
+  const c = connectedRecord({ openedAt: 20 })
+  index.opened(a, 0)
+  index.opened(b, 10)
+  index.opened(c, 20)
+  assert.equal(index.size, 0, 'nobody is trimmable inside the grace period')
+  assert.equal(index.inGrace(a, 99), true)
+  index.promote(99)
+  assert.equal(index.size, 0)
+  index.promote(100)
+  assert.deepEqual([index.has(a), index.has(b), index.has(c)], [true, false, false])
+  assert.equal(index.inGrace(a, 100), false)
+  index.promote(119)
+  assert.deepEqual([index.has(a), index.has(b), index.has(c)], [true, true, false])
+  index.promote(500)
+  assert.deepEqual([index.has(a), index.has(b), index.has(c)], [true, true, true])
+  assert.equal(index.size, 3)
+})
+
+test('the grace FIFO skips peers that left or reconnected, and the peers the manager deems ineligible', () => {
+  const ineligible = new Set<PeerRecord>()
+  const index = new TrimIndex(100, (r) => !ineligible.has(r))
+  const gone = connectedRecord({ openedAt: 0 })
+  const back = connectedRecord({ openedAt: 0 })
+  const guarded = connectedRecord({ openedAt: 0 })
+  for (const r of [gone, back, guarded]) index.opened(r, 0)
+  ineligible.add(guarded)
+  gone.conn = undefined // disconnected before its grace ended
+  // `back` disconnects and reconnects at 50: a new grace period starts.
+  back.openedAt = 50
+  index.opened(back, 50)
+  index.promote(100)
+  assert.equal(index.has(gone), false, 'a disconnected peer is not promoted')
+  assert.equal(index.has(back), false, 'the old FIFO entry does not promote the new connection early')
+  assert.equal(index.has(guarded), false, 'an ineligible peer is not promoted')
+  index.promote(150)
+  assert.equal(index.has(back), true, 'the new entry promotes it when its own grace ends')
+  ineligible.delete(guarded)
+  index.refresh(guarded, 150)
+  assert.equal(index.has(guarded), true, 'a refresh after it became eligible adds it')
+  assert.equal(index.size, 2)
+})
+
+for (const n of [3, 40]) {
+  test(`a peer reopened within the same millisecond is promoted once among ${n} expiring peers`, () => {
+    const index = new TrimIndex(100, () => true)
+    const rs = Array.from({ length: n }, (_, i) => connectedRecord({ openedAt: 0, value: i }))
+    for (const r of rs) index.opened(r, 0)
+    // rs[0]'s connection is replaced at t=0 (a duplicate that wins the tie-break): a second FIFO entry.
+    const r0 = rs[0]
+    r0.conn = { conn: testConnection(r0.key, { direction: 'outbound' }), record: r0, openedAt: 0, forced: false }
+    r0.inbound = false
+    index.opened(r0, 0)
+    index.promote(100) // with more than 32 due at once, the bulk path runs
+    assert.equal(index.size, n, 'every peer is in the heap exactly once')
+    const walked = [...index.ascending()]
+    assert.equal(new Set(walked).size, walked.length, 'ascending() yields no peer twice')
+    assert.equal(walked.length, n)
+    index.remove(r0)
+    assert.equal(index.has(r0), false)
+    assert.equal([...index.ascending()].includes(r0), false, 'after remove() no copy of the peer is left behind')
+    assert.equal(index.size, n - 1)
+  })
+}
+
+test('with a zero grace period a peer is trimmable as soon as it opens', () => {
+  const index = new TrimIndex(0, () => true)
+  const r = connectedRecord({ openedAt: 5 })
+  index.opened(r, 5)
+  assert.equal(index.has(r), true)
+  assert.equal(index.inGrace(r, 5), false)
+})
+
+test('lowest() re-checks the peer it returns when its streams changed since they were sampled', () => {
+  const index = new TrimIndex(0, () => true)
+  const older = connectedRecord({ openedAt: 1, streams: 0 })
+  const newer = connectedRecord({ openedAt: 2, streams: 0 })
+  index.opened(older, 10)
+  index.opened(newer, 10)
+  assert.equal(index.lowest(), newer, 'both idle: the newest is lowest')
+  connOf(newer).streams = 4 // the transport opened streams without telling the manager
+  assert.equal(index.lowest(), older, 'the busy peer is re-ranked above the idle one')
+  assert.equal(newer.idle, false, 'the new sample is kept')
+  connOf(newer).streams = 0
+  connOf(older).streams = 1
+  assert.equal(index.lowest(), newer, 'the re-check follows the streams both ways')
+  assert.deepEqual([...index.ascending()], [newer, older])
+})
+
+test('bulk promotion, ordered() for large trims and removeMany() keep exactly the sorted order', () => {
+  fc.assert(fc.property(
+    fc.array(fc.record({ init: arbRecordInit, eligible: fc.boolean(), removed: fc.boolean(), reopened: fc.nat(9).map((n) => n === 0) }), { maxLength: 150, size: 'max' }),
+    (items) => {
+      const ineligible = new Set<PeerRecord>()
+      const index = new TrimIndex(10, (r) => !ineligible.has(r))
+      // Connections open in time order (the clock never goes back), so the grace FIFO is sorted.
+      const sorted = items.slice().sort((a, b) => a.init.openedAt - b.init.openedAt)
+      const all = sorted.map(({ init, eligible, reopened }) => {
+        const r = connectedRecord(init)
+        if (!eligible) ineligible.add(r)
+        index.opened(r, r.openedAt)
+        // A peer whose connection was replaced within the same millisecond (a duplicate settled by the
+        // tie-break, or a reconnect) has two FIFO entries with the same opening time.
+        if (reopened) index.opened(r, r.openedAt)
+        return r
+      })
+      assert.equal(index.size, 0, 'all in grace')
+      index.promote(100) // every grace period ended: more than 32 at once takes the bulk path
+      let members = all.filter((r) => !ineligible.has(r))
+      assertSortedPermutation(index, members)
+      for (const wanted of [1, 64, 65, members.length + 1]) {
+        const walked = [...index.ordered(wanted)]
+        const expected = members.slice().sort(compareTrimRank)
+        assert.equal(walked.length, members.length)
+        walked.forEach((r, i) => { assert.equal(compareTrimRank(r, expected[i]), 0, `ordered(${wanted}) position ${i}`) })
+      }
+      const gone = members.filter((r) => sorted[all.indexOf(r)].removed)
+      index.removeMany(gone)
+      for (const r of gone) assert.equal(index.has(r), false)
+      members = members.filter((r) => !gone.includes(r))
+      assertSortedPermutation(index, members)
+    }
+  ), { numRuns: 200 })
+})
+
+test('a watermark trim counts only trimmable connections against lowWater yet always restores highWater when it can (trimCount)', () => {
+  // [mode, connections, trimmable, lowWater, highWater, expected]
+  const table: Array<['watermark' | 'limit', number, number, number, number, number]> = [
+    ['watermark', 10, 10, 4, 12, 6], // below highWater: trimmable down to lowWater
+    ['watermark', 10, 3, 4, 12, 0], // fewer trimmable than lowWater: nothing
+    ['watermark', 10, 6, 4, 12, 2], // 4 untrimmable do not count: 6 trimmable, 2 go
+    ['watermark', 15, 5, 4, 12, 3], // over highWater: at least the excess (3) when possible
+    ['watermark', 15, 2, 4, 12, 2], // over highWater with too few trimmable: all of them
+    ['watermark', 15, 0, 4, 12, 0],
+    ['limit', 15, 10, 4, 12, 3], // a lowered limit: just back to highWater
+    ['limit', 15, 2, 4, 12, 2],
+    ['limit', 12, 12, 4, 12, 0] // at highWater: nothing
+  ]
+  for (const [mode, connections, trimmable, lowWater, highWater, expected] of table) {
+    assert.equal(trimCount(mode, { connections, trimmable, lowWater, highWater }), expected, `${mode} ${connections}/${trimmable} low ${lowWater} high ${highWater}`)
+  }
+})
