@@ -8,13 +8,13 @@ import { Dialer } from './dialer.js'
 import { keepIncoming } from './duplicates.js'
 import { ErrorStream } from './error-stream.js'
 import { ManagerEventTarget } from './events.js'
-import { Persistence } from './persistence.js'
+import { mergeStored, Persistence } from './persistence.js'
 import { PeerBook } from './peer-book.js'
 import { PeerRecord, type ConnEntry } from './peer-record.js'
 import { describeRank } from './rank.js'
+import { Rotation } from './rotation.js'
 import { TopicCounts } from './topics.js'
-import { TrimIndex } from './trim-index.js'
-import { selectVictims, trimCount } from './trimmer.js'
+import { Trimming } from './trimming.js'
 import type {
   BumpFn, Clock, Connection, StoredPeer, ConnectionInfo, ConnectionManager, ConnectionManagerOptions, DecayFn, DecayingTag,
   Decision, DialFailure, ManagerStats, PeerId, PeerInfo, PeerInput, Priority, TagInfo
@@ -44,7 +44,8 @@ export class Manager implements ConnectionManager {
   private readonly opts: check.ResolvedOptions
   private readonly book = new PeerBook()
   private readonly conns = new Map<string, ConnEntry>()
-  private readonly index: TrimIndex
+  private readonly trimming: Trimming
+  private readonly rotation: Rotation
   private readonly allowList: AccessList
   private readonly denyList: AccessList
   private readonly decayer: Decayer
@@ -62,11 +63,7 @@ export class Manager implements ConnectionManager {
   private isRunning = false
   private closed = false
   private notifyPending = false
-  private trimTimer: unknown
-  private promoteTimer: unknown
-  private lastTrim = -Infinity
   private syncActive = false
-  private rotateTimer: unknown
   private readonly persist: Persistence | undefined
   private loaded: Promise<void> | undefined
 
@@ -78,7 +75,23 @@ export class Manager implements ConnectionManager {
     this.hook = options.prioritise
     this.allowList = new AccessList('allow', this.opts.allow)
     this.denyList = new AccessList('deny', this.opts.deny)
-    this.index = new TrimIndex(this.opts.gracePeriod, (r) => this.trimmable(r))
+    this.trimming = new Trimming({
+      clock: this.clock,
+      topics: this.topics,
+      running: () => this.isRunning,
+      limits: () => this.opts,
+      connections: () => this.conns.size,
+      trimmable: (r) => this.trimmable(r),
+      close: (r, why) => { if (r.conn !== undefined) this.closeEntry(r.conn, 'trimmed', why) },
+      trimmed: (closed, reason) => { this.events.emit('trim', { closed, reason }) }
+    })
+    this.rotation = new Rotation({
+      clock: this.clock,
+      running: () => this.isRunning,
+      lifetime: () => this.opts.lifetime,
+      connections: () => this.conns.values(),
+      rotate: (entry, why) => { this.closeEntry(entry, 'lifetime', why) }
+    })
     this.decayer = new Decayer({
       clock: this.clock,
       record: (peer) => this.recordFor(peer),
@@ -128,10 +141,9 @@ export class Manager implements ConnectionManager {
     this.assertOpen()
     if (this.isRunning) return
     this.isRunning = true
-    this.promote()
     // Connections accounted while stopped may exceed the bound: enforce it now.
-    if (this.conns.size > this.opts.highWater) this.trimTo('limit', 'start')
-    this.scheduleRotation()
+    this.trimming.start()
+    this.rotation.schedule()
     // Peers the store remembers come back before the first dial, so the previous topology wins.
     if (this.persist !== undefined && this.loaded === undefined) this.loaded = this.restore()
     if (this.loaded === undefined) this.dialer.start()
@@ -146,10 +158,8 @@ export class Manager implements ConnectionManager {
 
   async stop (): Promise<void> {
     this.isRunning = false
-    this.clock.clearTimeout(this.trimTimer)
-    this.clock.clearTimeout(this.promoteTimer)
-    this.clock.clearTimeout(this.rotateTimer)
-    this.trimTimer = this.promoteTimer = this.rotateTimer = undefined
+    this.trimming.stop()
+    this.rotation.reset()
     this.dialer.stop()
     for (const entry of [...this.conns.values()]) this.closeEntry(entry, 'stopped', 'the manager stopped')
     await this.persist?.flush()
@@ -173,7 +183,7 @@ export class Manager implements ConnectionManager {
   addPeers (peers: PeerInput[]): void {
     this.assertOpen()
     if (!Array.isArray(peers)) throw PeerwardenError.invalid('peers must be an array')
-    peers.forEach((p, i) => validatePeerInput(p, `peers[${i}]`))
+    peers.forEach((p, i) => check.peerInput(p, `peers[${i}]`))
     const now = this.clock.now()
     for (const input of peers) {
       const addresses = [...(input.address !== undefined ? [input.address] : []), ...(input.addresses ?? [])]
@@ -224,7 +234,7 @@ export class Manager implements ConnectionManager {
     this.persist?.touch(record)
     this.reindex(record)
     this.changed()
-    this.scheduleRotation()
+    this.rotation.schedule()
     this.dialer.kick()
   }
 
@@ -273,7 +283,7 @@ export class Manager implements ConnectionManager {
   // ── connection accounting ───────────────────────────────────────────────
 
   connected (conn: Connection): boolean {
-    validateConnection(conn)
+    check.connection(conn)
     if (this.conns.has(conn.id)) return true // a repeated notification
     return this.admitConnection(conn, false)
   }
@@ -310,15 +320,15 @@ export class Manager implements ConnectionManager {
       forced,
       count: this.conns.size,
       highWater: this.opts.highWater,
-      victim: needVictim ? this.lowestTrimmable(now, record) : undefined
+      victim: needVictim ? this.trimming.lowest(record) : undefined
     })
     if (!decision.accept) return this.refuse(conn, record, decision.close, decision.reason)
     if (decision.evict?.conn !== undefined) {
       this.closeEntry(decision.evict.conn, 'trimmed', `evicted to make room for ${conn.peer} at highWater ${this.opts.highWater}: lowest-ranked trimmable peer (${describeRank(decision.evict)})`)
-      this.emitTrim(1, 'admission')
+      this.events.emit('trim', { closed: 1, reason: 'admission' })
     }
     this.attach(conn, record, now, 'accept', `${conn.direction} connection accepted: ${decision.reason}`)
-    if (this.conns.size > this.opts.highWater) this.scheduleTrim()
+    this.trimming.checkBound()
     return true
   }
 
@@ -386,16 +396,15 @@ export class Manager implements ConnectionManager {
     check.watermarks(low, high, 'low', 'high')
     this.opts.lowWater = low
     this.opts.highWater = high
-    if (this.isRunning && this.conns.size > high) this.trimTo('limit', 'limit lowered')
+    if (this.isRunning && this.conns.size > high) this.trimming.trim('limit', 'limit lowered')
     this.dialer.kick()
   }
 
   setLifetime (ms: number | undefined): void {
     if (ms !== undefined) check.duration('lifetime', ms, 1)
     this.opts.lifetime = ms
-    this.clock.clearTimeout(this.rotateTimer)
-    this.rotateTimer = undefined
-    this.scheduleRotation()
+    this.rotation.reset()
+    this.rotation.schedule()
   }
 
   // ── tags and protection ─────────────────────────────────────────────────
@@ -461,7 +470,7 @@ export class Manager implements ConnectionManager {
       if (!record.isProtected) {
         this.protectedCount--
         this.reindex(record)
-        if (this.conns.size > this.opts.highWater) this.scheduleTrim()
+        this.trimming.checkBound()
       }
       this.changed()
     }
@@ -481,7 +490,7 @@ export class Manager implements ConnectionManager {
 
   async trim (): Promise<void> {
     if (this.closed) return
-    this.trimTo('watermark', 'explicit')
+    this.trimming.trim('watermark', 'explicit')
   }
 
   setTopicQuota (topic: string, quota: { min: number; max?: number } | undefined): void {
@@ -545,16 +554,7 @@ export class Manager implements ConnectionManager {
       else continue
       for (const a of p.addresses) this.book.addAddress(record, a)
       if (record.conn === undefined) this.setTopics(record, p.topics ?? [])
-      record.longTerm ||= p.longTerm === true
-      record.permanent ||= p.permanent === true
-      record.bootstrap ||= p.bootstrap === true
-      if (p.tags !== undefined) for (const [k, v] of Object.entries(p.tags)) if (record.tags?.has(k) !== true && Number.isFinite(v)) (record.tags ??= new Map()).set(k, v)
-      record.recomputeValue()
-      record.lastConnected = Math.max(record.lastConnected ?? -Infinity, p.lastConnected ?? -Infinity)
-      if (record.lastConnected === -Infinity) record.lastConnected = undefined
-      record.successes = Math.max(record.successes, p.successes ?? 0)
-      record.failures = Math.max(record.failures, p.failures ?? 0)
-      if (p.nextDialAt !== undefined && record.nextDialAt === undefined) record.nextDialAt = p.nextDialAt
+      mergeStored(record, p)
       if (p.priority !== undefined && p.priority !== 'medium' && record.priority === 'medium') this.applyPriority(record, p.priority, 'restored from the store')
       this.consultHook(record, 'added')
       this.reindex(record)
@@ -602,52 +602,13 @@ export class Manager implements ConnectionManager {
     this.dialer.startSync(given, keep)
   }
 
-  /** Closes connections older than `lifetime` (not long-term, permanent or protected) on one shared timer. */
-  private scheduleRotation (): void {
-    const lifetime = this.opts.lifetime
-    if (!this.isRunning || lifetime === undefined || this.rotateTimer !== undefined) return
-    // The connections map keeps insertion order, which is opening order: the first rotatable one is the oldest.
-    for (const entry of this.conns.values()) {
-      if (!this.rotatable(entry.record)) continue
-      this.rotateTimer = this.clock.setTimeout(() => {
-        this.rotateTimer = undefined
-        this.rotate()
-      }, Math.max(0, entry.openedAt + lifetime - this.clock.now()))
-      return
-    }
-  }
-
-  private rotatable (r: PeerRecord): boolean {
-    return !r.longTerm && !r.permanent && !r.isProtected
-  }
-
-  private rotate (): void {
-    const lifetime = this.opts.lifetime
-    if (!this.isRunning || lifetime === undefined) return
-    const now = this.clock.now()
-    for (const entry of [...this.conns.values()]) {
-      if (entry.openedAt + lifetime > now) break
-      if (this.rotatable(entry.record)) this.closeEntry(entry, 'lifetime', `connected for ${now - entry.openedAt} ms >= lifetime ${lifetime} ms: rotated out for diversity`)
-    }
-    this.scheduleRotation()
-  }
-
-  /** Peers of a topic above its quota's max are offered to trimming first (undefined: no such topic). */
-  private overQuota (): ((r: PeerRecord) => boolean) | undefined {
-    if (!this.topics.anyOver()) return undefined
-    return (r) => r.topics.some((t) => this.topics.over(t))
-  }
-
   /** May trimming close this connected peer (grace aside)? */
   private trimmable (r: PeerRecord): boolean {
     return !r.isProtected && !r.allowed && !r.permanent && r.priority !== 'banned'
   }
 
   private reindex (record: PeerRecord): void {
-    if (record.conn === undefined) return
-    this.index.refresh(record, this.clock.now())
-    // Whatever made a peer trimmable may let a background trim restore the bound.
-    if (this.conns.size > this.opts.highWater) this.scheduleTrim()
+    this.trimming.refresh(record)
   }
 
   /** Tells observers, once per tick however many changes happened. */
@@ -712,7 +673,7 @@ export class Manager implements ConnectionManager {
     record.value += value - (tags.get(tag) ?? 0)
     tags.set(tag, value)
     this.persist?.touch(record)
-    if (record.heapIndex !== -1) this.index.refresh(record, this.clock.now())
+    if (record.heapIndex !== -1) this.trimming.index.refresh(record, this.clock.now())
     this.changed()
   }
 
@@ -720,70 +681,6 @@ export class Manager implements ConnectionManager {
     if (record.conn !== undefined) this.topics.detach(record.topics)
     record.topics = [...new Set(topics)]
     if (record.conn !== undefined) this.topics.attach(record.topics)
-  }
-
-  /** The lowest-ranked trimmable peer other than `except`, keeping every topic at its quota's min. */
-  private lowestTrimmable (now: number, except: PeerRecord): PeerRecord | undefined {
-    this.index.promote(now)
-    this.index.lowest()
-    return selectVictims(this.index.ordered(1), 1, (r, taken) => r !== except && this.topics.canClose(r, taken), this.overQuota())[0]
-  }
-
-  private trimTo (mode: 'watermark' | 'limit', reason: string): number {
-    const now = this.clock.now()
-    this.index.promote(now)
-    this.index.resample()
-    const { lowWater, highWater } = this.opts
-    const before = this.conns.size
-    const candidates = this.index.size
-    const count = trimCount(mode, { connections: before, trimmable: candidates, lowWater, highWater })
-    const victims = selectVictims(this.index.ordered(count), count, (r, taken) => this.topics.canClose(r, taken), this.overQuota())
-    this.index.removeMany(victims)
-    const rule = mode === 'limit' ? `${before} connections > highWater ${highWater}` : `${candidates} trimmable of ${before} connections, lowWater ${lowWater}, highWater ${highWater}`
-    victims.forEach((v, i) => {
-      this.closeEntry(v.conn!, 'trimmed', `trim (${reason}): ${rule}; #${i + 1} of ${count} lowest-ranked (${describeRank(v)})`)
-    })
-    this.lastTrim = now
-    this.emitTrim(victims.length, reason)
-    // Still above (forced or in-grace connections): a background trim looks again later.
-    if (this.conns.size > highWater) this.scheduleTrim()
-    return victims.length
-  }
-
-  private emitTrim (closed: number, reason: string): void {
-    this.events.emit('trim', { closed, reason })
-  }
-
-  /**
-   * Moves connections whose grace period ended into the trim index, and keeps one shared timer for
-   * the next ones, so that this work happens as grace periods end rather than inside a trim or an
-   * admission. The timer may run up to a second late to batch expiries; admission and trim promote
-   * on their own too, so lateness never makes a peer trimmable late where it matters.
-   */
-  private promote (): void {
-    this.index.promote(this.clock.now())
-    if (this.conns.size > this.opts.highWater) this.scheduleTrim()
-    if (!this.isRunning || this.promoteTimer !== undefined) return
-    const next = this.index.nextPromotion()
-    if (next === undefined) return
-    const slack = Math.min(1000, this.opts.gracePeriod)
-    this.promoteTimer = this.clock.setTimeout(() => {
-      this.promoteTimer = undefined
-      this.promote()
-    }, Math.max(0, next - this.clock.now()) + slack)
-  }
-
-  /** A background trim, at most once per silencePeriod, while the count is above highWater. */
-  private scheduleTrim (): void {
-    if (!this.isRunning || this.trimTimer !== undefined) return
-    const delay = Math.max(0, this.lastTrim + this.opts.silencePeriod - this.clock.now())
-    this.trimTimer = this.clock.setTimeout(() => {
-      this.trimTimer = undefined
-      if (!this.isRunning || this.conns.size <= this.opts.highWater) return
-      this.trimTo('watermark', 'watermark')
-      // Still above (forced or in-grace connections): look again after the silence period.
-      if (this.conns.size > this.opts.highWater) this.scheduleTrim()
-    }, delay)
   }
 
   private attach (conn: Connection, record: PeerRecord, now: number, action: string, reason: string, swap = false): void {
@@ -802,9 +699,8 @@ export class Manager implements ConnectionManager {
       if (conn.address !== undefined) this.book.addAddress(record, conn.address)
     }
     this.topics.attach(record.topics)
-    this.index.opened(record, now)
-    if (this.isRunning && this.promoteTimer === undefined) this.promote()
-    if (this.rotateTimer === undefined) this.scheduleRotation()
+    this.trimming.opened(record, now)
+    this.rotation.schedule()
     record.decide(now, action, reason, this.opts.explainDepth)
     if (!swap) this.events.emit('peer:connected', { peer: conn.peer, connection: conn })
     this.changed()
@@ -818,7 +714,7 @@ export class Manager implements ConnectionManager {
     if (record.conn === entry) {
       record.conn = undefined
       record.allowed = false
-      this.index.remove(record)
+      this.trimming.closed(record)
       this.topics.detach(record.topics)
     }
     if (conn.direction === 'inbound') this.inbound--
@@ -879,30 +775,6 @@ function safeClose (conn: Connection, reason: string): void {
 /** Peer ids carry neither '/' nor ':'; addresses ('tcp://…', '/ip4/…', 'host:port') do. */
 function isAddress (s: string): boolean {
   return s.includes('/') || s.includes(':')
-}
-
-function validateConnection (conn: Connection): void {
-  if (conn == null || typeof conn !== 'object') throw PeerwardenError.invalid('connection must be an object')
-  check.nonEmptyString('connection.id', conn.id)
-  check.nonEmptyString('connection.peer', conn.peer)
-  if (conn.direction !== 'inbound' && conn.direction !== 'outbound') {
-    throw PeerwardenError.invalid(`connection.direction must be 'inbound' or 'outbound', got ${check.describe(conn.direction)}`)
-  }
-  check.fn('connection.close', conn.close)
-}
-
-function validatePeerInput (p: PeerInput, name: string): void {
-  if (p == null || typeof p !== 'object') throw PeerwardenError.invalid(`${name} must be an object`)
-  if (p.id !== undefined) check.nonEmptyString(`${name}.id`, p.id)
-  if (p.address !== undefined) check.nonEmptyString(`${name}.address`, p.address)
-  if (p.addresses !== undefined) check.stringArray(`${name}.addresses`, p.addresses)
-  if (p.id === undefined && p.address === undefined && (p.addresses ?? []).length === 0) {
-    throw PeerwardenError.invalid(`${name} needs an id or an address`)
-  }
-  if (p.priority !== undefined) check.priority(`${name}.priority`, p.priority)
-  if (p.topics !== undefined) check.stringArray(`${name}.topics`, p.topics)
-  if (p.longTerm !== undefined && typeof p.longTerm !== 'boolean') throw PeerwardenError.invalid(`${name}.longTerm must be a boolean`)
-  if (p.bootstrap !== undefined && typeof p.bootstrap !== 'boolean') throw PeerwardenError.invalid(`${name}.bootstrap must be a boolean`)
 }
 
 /** Creates a connection manager. It is off until `start()`. */

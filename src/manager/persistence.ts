@@ -88,3 +88,21 @@ export function toStored (r: PeerRecord): StoredPeer {
     firstSeen: r.firstSeen
   }
 }
+
+/**
+ * Folds a stored peer into a record that may already hold fresher knowledge: flags are or-ed, counters
+ * and the last connection take the larger value, live tags win over stored ones, and a pending
+ * backoff is kept. Addresses, topics and priority are applied by the caller (they have side effects).
+ */
+export function mergeStored (record: PeerRecord, p: StoredPeer): void {
+  record.longTerm ||= p.longTerm === true
+  record.permanent ||= p.permanent === true
+  record.bootstrap ||= p.bootstrap === true
+  if (p.tags !== undefined) for (const [k, v] of Object.entries(p.tags)) if (record.tags?.has(k) !== true && Number.isFinite(v)) (record.tags ??= new Map()).set(k, v)
+  record.recomputeValue()
+  record.lastConnected = Math.max(record.lastConnected ?? -Infinity, p.lastConnected ?? -Infinity)
+  if (record.lastConnected === -Infinity) record.lastConnected = undefined
+  record.successes = Math.max(record.successes, p.successes ?? 0)
+  record.failures = Math.max(record.failures, p.failures ?? 0)
+  if (p.nextDialAt !== undefined && record.nextDialAt === undefined) record.nextDialAt = p.nextDialAt
+}

@@ -1,5 +1,5 @@
 import { PeerwardenError } from '../errors.js'
-import type { Clock, ConnectionManagerOptions, Priority } from './types.js'
+import type { Clock, Connection, ConnectionManagerOptions, PeerInput, Priority } from './types.js'
 
 /**
  * Boundary checks. Every public entry point validates its input here and throws
@@ -138,4 +138,30 @@ export function outOfRange (name: string, value: number, min: number, max: numbe
 
 export function invalidRange (minName: string, maxName: string, min: number, max: number): Error {
   return PeerwardenError.invalid(`${minName} must be <= ${maxName} (got ${min} > ${max})`)
+}
+
+/** A Connection handed to `connected()`. */
+export function connection (conn: Connection): void {
+  if (conn == null || typeof conn !== 'object') throw PeerwardenError.invalid('connection must be an object')
+  nonEmptyString('connection.id', conn.id)
+  nonEmptyString('connection.peer', conn.peer)
+  if (conn.direction !== 'inbound' && conn.direction !== 'outbound') {
+    throw PeerwardenError.invalid(`connection.direction must be 'inbound' or 'outbound', got ${describe(conn.direction)}`)
+  }
+  fn('connection.close', conn.close)
+}
+
+/** One PeerInput of `addPeers()`. */
+export function peerInput (p: PeerInput, name: string): void {
+  if (p == null || typeof p !== 'object') throw PeerwardenError.invalid(`${name} must be an object`)
+  if (p.id !== undefined) nonEmptyString(`${name}.id`, p.id)
+  if (p.address !== undefined) nonEmptyString(`${name}.address`, p.address)
+  if (p.addresses !== undefined) stringArray(`${name}.addresses`, p.addresses)
+  if (p.id === undefined && p.address === undefined && (p.addresses ?? []).length === 0) {
+    throw PeerwardenError.invalid(`${name} needs an id or an address`)
+  }
+  if (p.priority !== undefined) priority(`${name}.priority`, p.priority)
+  if (p.topics !== undefined) stringArray(`${name}.topics`, p.topics)
+  if (p.longTerm !== undefined && typeof p.longTerm !== 'boolean') throw PeerwardenError.invalid(`${name}.longTerm must be a boolean`)
+  if (p.bootstrap !== undefined && typeof p.bootstrap !== 'boolean') throw PeerwardenError.invalid(`${name}.bootstrap must be a boolean`)
 }

@@ -1,0 +1,60 @@
+import type { ConnEntry, PeerRecord } from './peer-record.js'
+import type { Clock } from './types.js'
+
+export interface RotationHost {
+  readonly clock: Clock
+  running(): boolean
+  lifetime(): number | undefined
+  /** The live connections in opening order (oldest first). */
+  connections(): Iterable<ConnEntry>
+  /** Closes the connection with reason 'lifetime'. */
+  rotate(entry: ConnEntry, why: string): void
+}
+
+/** Rotation never touches long-term, permanent or protected peers. */
+export function rotatable (r: PeerRecord): boolean {
+  return !r.longTerm && !r.permanent && !r.isProtected
+}
+
+/**
+ * Lifetime rotation (the sbot scheduler's connection lifetime): a connection that is neither
+ * long-term, permanent nor protected is closed once it is `lifetime` old, on one shared timer set for
+ * the oldest rotatable connection.
+ */
+export class Rotation {
+  private timer: unknown
+
+  constructor (private readonly host: RotationHost) {}
+
+  /** Arms the timer if rotation applies and none is armed. */
+  schedule (): void {
+    const lifetime = this.host.lifetime()
+    if (!this.host.running() || lifetime === undefined || this.timer !== undefined) return
+    // Opening order: the first rotatable connection is the oldest one.
+    for (const entry of this.host.connections()) {
+      if (!rotatable(entry.record)) continue
+      this.timer = this.host.clock.setTimeout(() => {
+        this.timer = undefined
+        this.rotate()
+      }, Math.max(0, entry.openedAt + lifetime - this.host.clock.now()))
+      return
+    }
+  }
+
+  /** Forgets the armed timer (the lifetime changed, or the manager stops). */
+  reset (): void {
+    this.host.clock.clearTimeout(this.timer)
+    this.timer = undefined
+  }
+
+  private rotate (): void {
+    const lifetime = this.host.lifetime()
+    if (!this.host.running() || lifetime === undefined) return
+    const now = this.host.clock.now()
+    for (const entry of [...this.host.connections()]) {
+      if (entry.openedAt + lifetime > now) break
+      if (rotatable(entry.record)) this.host.rotate(entry, `connected for ${now - entry.openedAt} ms >= lifetime ${lifetime} ms: rotated out for diversity`)
+    }
+    this.schedule()
+  }
+}

@@ -1,0 +1,137 @@
+import { describeRank } from './rank.js'
+import type { PeerRecord } from './peer-record.js'
+import type { TopicCounts } from './topics.js'
+import { TrimIndex } from './trim-index.js'
+import { selectVictims, trimCount } from './trimmer.js'
+import type { Clock } from './types.js'
+
+/** What trimming needs from the manager. */
+export interface TrimHost {
+  readonly clock: Clock
+  readonly topics: TopicCounts
+  running(): boolean
+  limits(): { lowWater: number; highWater: number; gracePeriod: number; silencePeriod: number }
+  connections(): number
+  /** May the manager trim this connected peer (grace aside)? */
+  trimmable(record: PeerRecord): boolean
+  /** Closes the peer's connection with reason 'trimmed'. */
+  close(record: PeerRecord, why: string): void
+  trimmed(closed: number, reason: string): void
+}
+
+/**
+ * The trimming policy: which peer gives way, when, and how many.
+ *
+ * Rules:
+ * - The trimmable peers live in a `TrimIndex`; connections enter it when their grace period ends,
+ *   on one shared timer (batched up to a second late; admission and trims promote on their own).
+ * - `lowest()` is the eviction candidate at the bound; `trim(mode)` closes `trimCount(mode)` peers.
+ * - Peers of a topic above its quota's `max` are offered first; a topic is never taken below `min`.
+ * - While the count stays above `highWater`, a background trim runs at most once per `silencePeriod`.
+ */
+export class Trimming {
+  readonly index: TrimIndex
+  private trimTimer: unknown
+  private promoteTimer: unknown
+  private lastTrim = -Infinity
+
+  constructor (private readonly host: TrimHost) {
+    this.index = new TrimIndex(host.limits().gracePeriod, (r) => host.trimmable(r))
+  }
+
+  /** Re-ranks a connected peer after anything about it changed. */
+  refresh (record: PeerRecord): void {
+    if (record.conn === undefined) return
+    this.index.refresh(record, this.host.clock.now())
+    // Whatever made a peer trimmable may let a background trim restore the bound.
+    this.checkBound()
+  }
+
+  /** A connection opened: it enters the index once its grace period ends. */
+  opened (record: PeerRecord, now: number): void {
+    this.index.opened(record, now)
+    if (this.host.running() && this.promoteTimer === undefined) this.promote()
+  }
+
+  closed (record: PeerRecord): void {
+    this.index.remove(record)
+  }
+
+  start (): void {
+    this.promote()
+    if (this.host.connections() > this.host.limits().highWater) this.trim('limit', 'start')
+  }
+
+  stop (): void {
+    this.host.clock.clearTimeout(this.trimTimer)
+    this.host.clock.clearTimeout(this.promoteTimer)
+    this.trimTimer = this.promoteTimer = undefined
+  }
+
+  /** The lowest-ranked trimmable peer other than `except`, keeping every topic at its quota's min. */
+  lowest (except: PeerRecord): PeerRecord | undefined {
+    this.index.promote(this.host.clock.now())
+    this.index.lowest()
+    const { topics } = this.host
+    return selectVictims(this.index.ordered(1), 1, (r, taken) => r !== except && topics.canClose(r, taken), this.overQuota())[0]
+  }
+
+  /** Trims now; returns how many peers were closed. */
+  trim (mode: 'watermark' | 'limit', reason: string): number {
+    const now = this.host.clock.now()
+    this.index.promote(now)
+    this.index.resample()
+    const { lowWater, highWater } = this.host.limits()
+    const before = this.host.connections()
+    const candidates = this.index.size
+    const count = trimCount(mode, { connections: before, trimmable: candidates, lowWater, highWater })
+    const { topics } = this.host
+    const victims = selectVictims(this.index.ordered(count), count, (r, taken) => topics.canClose(r, taken), this.overQuota())
+    this.index.removeMany(victims)
+    const rule = mode === 'limit' ? `${before} connections > highWater ${highWater}` : `${candidates} trimmable of ${before} connections, lowWater ${lowWater}, highWater ${highWater}`
+    victims.forEach((v, i) => {
+      this.host.close(v, `trim (${reason}): ${rule}; #${i + 1} of ${count} lowest-ranked (${describeRank(v)})`)
+    })
+    this.lastTrim = now
+    this.host.trimmed(victims.length, reason)
+    // Still above (forced or in-grace connections): a background trim looks again later.
+    this.checkBound()
+    return victims.length
+  }
+
+  /** Schedules a background trim if the count is above highWater. */
+  checkBound (): void {
+    if (this.host.connections() > this.host.limits().highWater) this.scheduleTrim()
+  }
+
+  private overQuota (): ((r: PeerRecord) => boolean) | undefined {
+    const { topics } = this.host
+    if (!topics.anyOver()) return undefined
+    return (r) => r.topics.some((t) => topics.over(t))
+  }
+
+  private promote (): void {
+    const { clock } = this.host
+    this.index.promote(clock.now())
+    this.checkBound()
+    if (!this.host.running() || this.promoteTimer !== undefined) return
+    const next = this.index.nextPromotion()
+    if (next === undefined) return
+    const slack = Math.min(1000, this.host.limits().gracePeriod)
+    this.promoteTimer = clock.setTimeout(() => {
+      this.promoteTimer = undefined
+      this.promote()
+    }, Math.max(0, next - clock.now()) + slack)
+  }
+
+  private scheduleTrim (): void {
+    if (!this.host.running() || this.trimTimer !== undefined) return
+    const { clock } = this.host
+    const delay = Math.max(0, this.lastTrim + this.host.limits().silencePeriod - clock.now())
+    this.trimTimer = clock.setTimeout(() => {
+      this.trimTimer = undefined
+      if (!this.host.running() || this.host.connections() <= this.host.limits().highWater) return
+      this.trim('watermark', 'watermark')
+    }, delay)
+  }
+}
