@@ -18,6 +18,8 @@ export interface DialerHost {
   denied(record: PeerRecord): boolean
   /** Serves a topic whose quota's `min` is not met. */
   needed(record: PeerRecord): boolean
+  /** A dial of a peer with these topics starts (+1) or ends (-1): they count it as pending. */
+  dialing(topics: readonly string[], delta: 1 | -1): void
   /** Any topic below its quota's `min`? (Skips work when none is.) */
   topicsShort(): boolean
   /** Reports our outbound connection to the manager; false = refused. `forced` bypasses the watermarks. */
@@ -111,6 +113,8 @@ export class Dialer {
     record.dialing = true
     record.attempts++
     this.inFlight++
+    const topics = record.topics // as declared when the dial starts: the same ones are released at its end
+    this.host.dialing(topics, 1)
     const { clock } = this.host
     try {
       const conn = await dialAddresses({
@@ -148,6 +152,7 @@ export class Dialer {
     } finally {
       record.dialing = false
       this.inFlight--
+      this.host.dialing(topics, -1)
       this.controllers.delete(controller)
       signal?.removeEventListener('abort', onAbort)
       this.kick()
@@ -178,6 +183,10 @@ export class Dialer {
     if (this.sync !== undefined) {
       // Exactly one outbound connection: keep the one we hold, else dial one peer at a time.
       const s = this.sync
+      // Permanent peers are the application's: they are redialled even during initial sync.
+      for (const r of pickCandidates(this.host.records(), free, (x) => x.permanent && ready(x), (a, b) => compareCandidates(a, b, () => false))) {
+        this.launch(r, true, 'permanent peer: reconnect (initial sync does not pause it)')
+      }
       if (s.current?.conn === undefined && this.inFlight === 0) {
         const target = s.given ?? this.best(ready)
         if (target !== undefined && ready(target)) {
@@ -198,12 +207,14 @@ export class Dialer {
     let topicRoom = room
     for (const r of picked) {
       if (free <= 0) break
-      if (r.permanent) {
-        this.launch(r, true, 'permanent peer: reconnect')
-      } else if (r.longTerm) {
-        this.launch(r, false, 'long-term peer: reconnect')
+      if (r.permanent || r.longTerm) {
+        // They are reconnected whatever the count, and their connections count like any other.
+        regular--
+        topicRoom--
+        this.launch(r, r.permanent, r.permanent ? 'permanent peer: reconnect' : 'long-term peer: reconnect')
       } else if (needed(r) && topicRoom > 0) {
         topicRoom--
+        regular--
         this.launch(r, false, `serves a topic below its quota (${r.topics.join(', ')})`)
       } else if (regular > 0) {
         regular--

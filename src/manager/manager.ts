@@ -113,6 +113,7 @@ export class Manager implements ConnectionManager {
       denied: (r) => this.isDenied(r),
       needed: (r) => this.topics.needs(r),
       topicsShort: () => this.topics.short(),
+      dialing: (topics, delta) => { this.topics.dialing(topics, delta) },
       accept: (conn, _record, forced) => this.conns.has(conn.id) || this.admitConnection(conn, forced),
       dialStarted: (r, address) => { this.events.emit('dial:started', { peer: r.id, address }) },
       addressFailed: (r, address, error) => { this.dialFailed(r, address, error) },

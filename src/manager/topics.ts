@@ -12,6 +12,8 @@ export interface TopicQuota { min: number; max?: number }
  */
 export class TopicCounts {
   private readonly connected = new Map<string, number>()
+  /** Dials in flight per topic: they count toward `min` so one short topic is not dialled many times over. */
+  private readonly pending = new Map<string, number>()
   private readonly quotas = new Map<string, TopicQuota>()
 
   setQuota (topic: string, quota: TopicQuota | undefined): void {
@@ -35,19 +37,28 @@ export class TopicCounts {
     }
   }
 
-  /** Does the peer serve a topic whose quota's `min` is not met? */
+  /** A dial of a peer with these topics starts (+1) or ends (-1). */
+  dialing (topics: readonly string[], delta: 1 | -1): void {
+    for (const t of topics) {
+      const n = (this.pending.get(t) ?? 0) + delta
+      if (n <= 0) this.pending.delete(t)
+      else this.pending.set(t, n)
+    }
+  }
+
+  /** Does the peer serve a topic whose quota's `min` is not met, counting dials in flight? */
   needs (record: PeerRecord): boolean {
     if (this.quotas.size === 0) return false
     for (const t of record.topics) {
       const q = this.quotas.get(t)
-      if (q !== undefined && this.count(t) < q.min) return true
+      if (q !== undefined && this.count(t) + (this.pending.get(t) ?? 0) < q.min) return true
     }
     return false
   }
 
-  /** Is any topic below its quota's `min`? */
+  /** Is any topic below its quota's `min`, counting dials in flight? */
   short (): boolean {
-    for (const [t, q] of this.quotas) if (this.count(t) < q.min) return true
+    for (const [t, q] of this.quotas) if (this.count(t) + (this.pending.get(t) ?? 0) < q.min) return true
     return false
   }
 
@@ -57,10 +68,13 @@ export class TopicCounts {
     return false
   }
 
-  /** Is the topic above its quota's `max`? */
-  over (topic: string): boolean {
+  /** Is the topic above its quota's `max`, once the peers already `taken` by a trim are gone? */
+  over (topic: string, taken: readonly PeerRecord[] = []): boolean {
     const q = this.quotas.get(topic)
-    return q?.max !== undefined && this.count(topic) > q.max
+    if (q?.max === undefined) return false
+    let n = this.count(topic)
+    for (const o of taken) if (o.topics.includes(topic)) n--
+    return n > q.max
   }
 
   canClose (record: PeerRecord, taken: readonly PeerRecord[]): boolean {

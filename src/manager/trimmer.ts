@@ -11,17 +11,20 @@ export function selectVictims (
   ordered: Iterable<PeerRecord>,
   count: number,
   canClose: (record: PeerRecord, taken: readonly PeerRecord[]) => boolean = () => true,
-  preferred?: (record: PeerRecord) => boolean
+  preferred?: (record: PeerRecord, taken: readonly PeerRecord[]) => boolean
 ): PeerRecord[] {
   const taken: PeerRecord[] = []
   if (count <= 0) return taken
   // With a preference (peers of a topic above its quota's max), those go first, in rank order.
-  const passes = preferred === undefined ? [undefined] : [preferred, (r: PeerRecord) => !preferred(r)]
+  const passes = preferred === undefined ? [undefined] : [preferred, undefined]
+  const chosen = new Set<PeerRecord>()
   for (const pass of passes) {
     for (const record of ordered) {
-      if (pass !== undefined && !pass(record)) continue
+      if (chosen.has(record)) continue
+      if (pass !== undefined && !pass(record, taken)) continue
       if (!canClose(record, taken)) continue
       taken.push(record)
+      chosen.add(record)
       if (taken.length >= count) return taken
     }
   }

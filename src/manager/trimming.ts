@@ -104,10 +104,10 @@ export class Trimming {
     if (this.host.connections() > this.host.limits().highWater) this.scheduleTrim()
   }
 
-  private overQuota (): ((r: PeerRecord) => boolean) | undefined {
+  private overQuota (): ((r: PeerRecord, taken: readonly PeerRecord[]) => boolean) | undefined {
     const { topics } = this.host
     if (!topics.anyOver()) return undefined
-    return (r) => r.topics.some((t) => topics.over(t))
+    return (r, taken) => r.topics.some((t) => topics.over(t, taken))
   }
 
   private promote (): void {

@@ -21,7 +21,8 @@ export function sqliteStore (path: string): PeerStore {
   if (typeof path !== 'string' || path.length === 0) throw PeerwardenError.invalid('path must be a non-empty string')
   let db: Database | undefined
   let closed = false
-  const pending = new Map<string, StoredPeer | null>()
+  // Serialised when queued: the caller may change its objects afterwards.
+  const pending = new Map<string, string | null>()
 
   const open = (): Database => {
     if (closed) throw PeerwardenError.closed('the sqlite store')
@@ -54,7 +55,7 @@ export function sqliteStore (path: string): PeerStore {
     d.transaction(() => {
       for (const [key, peer] of batch) {
         if (peer === null) del.run(key)
-        else put.run(key, JSON.stringify(peer))
+        else put.run(key, peer)
       }
     })()
   }
@@ -70,13 +71,16 @@ export function sqliteStore (path: string): PeerStore {
     },
     save (peers) {
       if (closed) throw PeerwardenError.closed('the sqlite store')
-      for (const p of peers) pending.set(p.key, { ...p })
+      for (const p of peers) pending.set(p.key, JSON.stringify(p))
     },
     delete (keys) {
       if (closed) throw PeerwardenError.closed('the sqlite store')
       for (const k of keys) pending.set(k, null)
     },
-    async flush () { write() },
+    async flush () {
+      if (closed) throw PeerwardenError.closed('the sqlite store')
+      write()
+    },
     async close () {
       if (closed) return
       try { write() } finally {
