@@ -134,6 +134,12 @@ export class Dialer {
         st.fails = 0
       }
       if (!this.host.accept(conn, record, forced)) {
+        // Refused as a duplicate of a connection the peer opened at the same time: we are connected.
+        if (record.conn !== undefined) {
+          record.failures = 0
+          record.nextDialAt = undefined
+          return record.conn.conn
+        }
         throw new PeerwardenError('ERR_DIAL_FAILED', `the connection to ${record.id ?? record.key} was refused: ${record.decisions?.at(-1)?.reason ?? 'unknown'}`)
       }
       record.failures = 0
