@@ -333,6 +333,10 @@ export class Manager implements ConnectionManager {
     return true
   }
 
+  accepts (address: string): boolean {
+    return !this.closed && !this.denyList.matches(undefined, address)
+  }
+
   disconnected (conn: Connection): void {
     if (conn == null || typeof conn.id !== 'string') return
     const entry = this.conns.get(conn.id)

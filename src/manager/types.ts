@@ -217,6 +217,11 @@ export interface ConnectionManager {
 
   /** false = refused (banned, denied, duplicate loser, over the cap, closed manager); the manager has closed it. */
   connected(conn: Connection): boolean
+  /**
+   * A cheap gate for transports, before any handshake: false when a connection from `address` would
+   * be refused whoever it turns out to be (the address is deny-listed, or the manager is closed).
+   */
+  accepts(address: string): boolean
   disconnected(conn: Connection): void
   listConnections(): ConnectionInfo[]
   connectNow(peer: PeerId | string, opts?: { permanent?: boolean; signal?: AbortSignal }): Promise<Connection>

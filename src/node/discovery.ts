@@ -1,0 +1,278 @@
+import { createHash } from 'node:crypto'
+import type { ConnectionManager, PeerId } from '../manager/types.js'
+import type { ControlMessage, NodeConnection } from './connection.js'
+import type { RendezvousTable } from './rendezvous.js'
+import { parseTcpAddress } from './transport.js'
+
+/** The discovery key of a topic: on the wire, only this hash is used. */
+export function discoveryKey (topic: string | Uint8Array): string {
+  const bytes = typeof topic === 'string' ? Buffer.from(topic, 'utf8') : Buffer.from(topic)
+  return createHash('sha256').update('peerwarden/topic/1\0').update(bytes).digest('hex')
+}
+
+export interface DiscoveryHost {
+  readonly localId: PeerId
+  readonly manager: ConnectionManager
+  /** Our own rendezvous service, when enabled. */
+  readonly rendezvous: RendezvousTable | undefined
+  addresses(): string[]
+  connections(): Iterable<NodeConnection>
+}
+
+export interface DiscoveryOptions {
+  /** How long an announcement lives at a rendezvous point. Default 60_000. */
+  ttl: number
+  /** Re-announce and look up again this often. Default 15_000 (sooner while the topic has no peer). */
+  refresh: number
+  /** How long a lookup waits for answers. Default 2_000. */
+  lookupTimeout: number
+  /** Quota given to the manager for each joined topic. Default min(3, lowWater). */
+  quotaMin: number
+  /** The manager's lowWater, for `flushed`. */
+  lowWater: number
+}
+
+interface Joined {
+  key: string
+  announce: boolean
+  lookup: boolean
+  found: Set<PeerId>
+  lookedUp: boolean
+  timer: NodeJS.Timeout | undefined
+}
+
+const MAX_PEERS_PER_MESSAGE = 32
+
+/**
+ * Topics (seed 002): join/leave with announce and lookup, without any central service.
+ *
+ * Rules:
+ * - Announce registers (topic → our id and addresses) with a TTL at every connected peer that serves
+ *   rendezvous (and at ourselves), and refreshes it; lookup asks every connected peer; both happen
+ *   again whenever a new connection opens, so nodes that join at the same moment still find each other.
+ * - Peer exchange: connected peers tell each other their topics; for each shared topic each side sends
+ *   the peers it knows for it, so the network no longer depends on the bootstrap nodes once formed.
+ * - Every peer found for a topic goes to the manager with that topic (the manager's quota for a
+ *   joined topic makes it dial topic peers first and keeps them when trimming).
+ */
+export class Discovery {
+  private readonly joined = new Map<string, Joined>()
+  private readonly attempted = new Set<PeerId>()
+  private readonly lookups = new Map<number, { topic: string; waiting: Set<string>; done: () => void }>()
+  private nextLookup = 0
+  private closed = false
+
+  constructor (private readonly host: DiscoveryHost, private readonly opts: DiscoveryOptions) {
+    host.manager.events.addEventListener('dial:started', (e) => {
+      const peer = (e as CustomEvent<{ peer?: string }>).detail.peer
+      if (peer !== undefined) this.attempted.add(peer)
+    })
+  }
+
+  topics (): string[] { return [...this.joined.keys()] }
+
+  private lowWater (): number { return this.opts.lowWater }
+
+  isJoined (topic: string | Uint8Array): boolean { return this.joined.has(discoveryKey(topic)) }
+
+  async join (topic: string | Uint8Array, opts: { announce?: boolean; lookup?: boolean } = {}): Promise<void> {
+    const key = discoveryKey(topic)
+    const existing = this.joined.get(key)
+    const j: Joined = existing ?? { key, announce: false, lookup: false, found: new Set(), lookedUp: false, timer: undefined }
+    j.announce ||= opts.announce !== false
+    j.lookup ||= opts.lookup !== false
+    this.joined.set(key, j)
+    this.host.manager.setTopicQuota(key, { min: this.opts.quotaMin })
+    this.broadcastTopics()
+    await this.refresh(j)
+  }
+
+  async leave (topic: string | Uint8Array): Promise<void> {
+    const key = discoveryKey(topic)
+    const j = this.joined.get(key)
+    if (j === undefined) return
+    this.joined.delete(key)
+    if (j.timer !== undefined) clearTimeout(j.timer)
+    this.host.manager.setTopicQuota(key, undefined)
+    this.host.rendezvous?.unannounce(key, this.host.localId)
+    for (const conn of this.host.connections()) if (conn.remoteRendezvous) conn.post({ t: 'unannounce', topic: key })
+    this.broadcastTopics()
+  }
+
+  async leaveAll (): Promise<void> {
+    for (const key of [...this.joined.keys()]) await this.leaveKey(key)
+    this.closed = true
+  }
+
+  /**
+   * True once the topic was looked up and every peer found for it was attempted — or the manager
+   * already holds lowWater connections (like Hyperswarm's flush, which resolves at its peer limit).
+   */
+  flushed (topic: string | Uint8Array): boolean {
+    const j = this.joined.get(discoveryKey(topic))
+    if (j === undefined || (j.lookup && !j.lookedUp)) return false
+    const connections = this.host.manager.listConnections()
+    // Like Hyperswarm's flush, a node that already holds lowWater connections has done what it will.
+    if (connections.length >= this.lowWater()) return true
+    const connected = new Set(connections.map((c) => c.peer))
+    return [...j.found].every((id) => this.attempted.has(id) || connected.has(id))
+  }
+
+  /** A new authenticated connection: learn its listen addresses, then announce, look up and exchange. */
+  connected (conn: NodeConnection): void {
+    if (conn.remoteListen.length > 0) {
+      const known = this.host.manager.getPeer(conn.peer)?.topics ?? []
+      this.host.manager.addPeers([{ id: conn.peer, addresses: conn.remoteListen, topics: known }])
+    }
+    conn.post({ t: 'topics', topics: this.topics() })
+    for (const j of this.joined.values()) {
+      if (j.announce && conn.remoteRendezvous) conn.post({ t: 'announce', topic: j.key, addresses: this.host.addresses(), ttl: this.opts.ttl })
+      if (j.lookup) this.ask(conn, j.key, undefined)
+    }
+  }
+
+  /**
+   * A connection we refuse or trim for lack of room still leaves with referrals: the peers we know
+   * for each of our topics, so a newcomer turned away by a full bootstrap node can go elsewhere.
+   */
+  farewell (conn: NodeConnection, reason: string): void {
+    if (reason !== 'over-limit' && reason !== 'trimmed') return
+    for (const key of this.joined.keys()) {
+      const peers = this.known(key, conn.peer)
+      if (peers.length > 0) conn.post({ t: 'pex', topic: key, peers })
+    }
+  }
+
+  message (conn: NodeConnection, msg: ControlMessage): void {
+    switch (msg.t) {
+      case 'topics': return this.onTopics(conn, msg.topics)
+      case 'announce':
+        if (this.host.rendezvous !== undefined && isKey(msg.topic)) {
+          const addresses = validAddresses(msg.addresses)
+          this.host.rendezvous.announce(msg.topic, conn.peer, addresses.length > 0 ? addresses : conn.remoteListen, Number(msg.ttl) || 0)
+        }
+        return
+      case 'unannounce':
+        if (isKey(msg.topic)) this.host.rendezvous?.unannounce(msg.topic, conn.peer)
+        return
+      case 'lookup':
+        if (isKey(msg.topic) && Number.isInteger(msg.id)) conn.post({ t: 'peers', id: msg.id, topic: msg.topic, peers: this.known(msg.topic, conn.peer) })
+        return
+      case 'peers':
+      case 'pex':
+        this.found(msg.topic, msg.peers)
+        if (msg.t === 'peers') {
+          const pending = this.lookups.get(msg.id)
+          pending?.waiting.delete(conn.id)
+          if (pending?.waiting.size === 0) pending.done()
+        }
+    }
+  }
+
+  private async leaveKey (key: string): Promise<void> {
+    const j = this.joined.get(key)
+    if (j !== undefined) {
+      this.joined.delete(key)
+      if (j.timer !== undefined) clearTimeout(j.timer)
+      this.host.manager.setTopicQuota(key, undefined)
+      this.host.rendezvous?.unannounce(key, this.host.localId)
+      for (const conn of this.host.connections()) if (conn.remoteRendezvous) conn.post({ t: 'unannounce', topic: key })
+    }
+  }
+
+  private onTopics (conn: NodeConnection, topics: unknown): void {
+    if (!Array.isArray(topics)) return
+    const declared = topics.filter(isKey).slice(0, 64)
+    this.host.manager.addPeers([{ id: conn.peer, topics: declared, ...(conn.remoteListen.length > 0 ? { addresses: conn.remoteListen } : {}) }])
+    for (const key of declared) {
+      if (!this.joined.has(key)) continue
+      const peers = this.known(key, conn.peer)
+      if (peers.length > 0) conn.post({ t: 'pex', topic: key, peers })
+    }
+  }
+
+  /** The peers we know for a topic: rendezvous registrations, connected peers that declared it, ourselves. */
+  private known (key: string, except: PeerId): Array<{ id: string; addresses: string[] }> {
+    const out = new Map<string, string[]>()
+    if (this.joined.get(key)?.announce === true) out.set(this.host.localId, this.host.addresses())
+    for (const r of this.host.rendezvous?.lookup(key, MAX_PEERS_PER_MESSAGE) ?? []) out.set(r.id, r.addresses)
+    for (const p of this.host.manager.listPeers()) {
+      if (out.size >= MAX_PEERS_PER_MESSAGE) break
+      if (p.id !== undefined && p.topics.includes(key) && p.addresses.length > 0 && !out.has(p.id)) out.set(p.id, p.addresses)
+    }
+    out.delete(except)
+    return [...out].slice(0, MAX_PEERS_PER_MESSAGE).map(([id, addresses]) => ({ id, addresses }))
+  }
+
+  private found (key: unknown, peers: unknown): void {
+    if (!isKey(key) || !Array.isArray(peers)) return
+    const j = this.joined.get(key)
+    if (j === undefined) return
+    const inputs = []
+    for (const p of peers.slice(0, MAX_PEERS_PER_MESSAGE)) {
+      if (p == null || typeof p.id !== 'string' || !/^[0-9a-f]{64}$/.test(p.id) || p.id === this.host.localId) continue
+      const addresses = validAddresses(p.addresses)
+      if (addresses.length === 0) continue
+      j.found.add(p.id)
+      const topics = new Set(this.host.manager.getPeer(p.id)?.topics ?? [])
+      topics.add(key)
+      inputs.push({ id: p.id, addresses, topics: [...topics] })
+    }
+    if (inputs.length > 0) this.host.manager.addPeers(inputs)
+  }
+
+  private broadcastTopics (): void {
+    const topics = this.topics()
+    for (const conn of this.host.connections()) conn.post({ t: 'topics', topics })
+  }
+
+  /** One announce + lookup round; resolves when every asked peer answered or the timeout passed. */
+  private async refresh (j: Joined): Promise<void> {
+    if (j.timer !== undefined) clearTimeout(j.timer)
+    j.timer = undefined
+    if (j.announce) {
+      this.host.rendezvous?.announce(j.key, this.host.localId, this.host.addresses(), this.opts.ttl)
+      for (const conn of this.host.connections()) {
+        if (conn.remoteRendezvous) conn.post({ t: 'announce', topic: j.key, addresses: this.host.addresses(), ttl: this.opts.ttl })
+      }
+    }
+    if (j.lookup) {
+      this.found(j.key, this.known(j.key, this.host.localId))
+      await new Promise<void>((resolve) => {
+        const id = this.nextLookup++
+        const waiting = new Set<string>()
+        const done = (): void => { clearTimeout(timer); this.lookups.delete(id); resolve() }
+        const timer = setTimeout(done, this.opts.lookupTimeout)
+        timer.unref()
+        this.lookups.set(id, { topic: j.key, waiting, done })
+        for (const conn of this.host.connections()) this.ask(conn, j.key, id, waiting)
+        if (waiting.size === 0) done()
+      })
+      j.lookedUp = true
+    }
+    if (this.closed || this.joined.get(j.key) !== j) return
+    // Sooner while the topic has nobody, so a node that joined first finds the ones that join later.
+    const alone = !this.host.manager.listConnections().some((c) => this.host.manager.getPeer(c.peer)?.topics.includes(j.key) === true)
+    j.timer = setTimeout(() => { void this.refresh(j) }, alone ? Math.min(2_000, this.opts.refresh) : this.opts.refresh)
+    j.timer.unref()
+  }
+
+  private ask (conn: NodeConnection, key: string, id: number | undefined, waiting?: Set<string>): void {
+    const lookupId = id ?? this.nextLookup++
+    if (conn.post({ t: 'lookup', id: lookupId, topic: key })) waiting?.add(conn.id)
+  }
+}
+
+function isKey (x: unknown): x is string {
+  return typeof x === 'string' && /^[0-9a-f]{64}$/.test(x)
+}
+
+function validAddresses (x: unknown): string[] {
+  if (!Array.isArray(x)) return []
+  const out: string[] = []
+  for (const a of x.slice(0, 8)) {
+    if (typeof a !== 'string') continue
+    try { parseTcpAddress(a); out.push(a) } catch { /* not an address we can dial */ }
+  }
+  return out
+}

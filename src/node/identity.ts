@@ -1,0 +1,56 @@
+import { createHash } from 'node:crypto'
+import { chmodSync, mkdirSync, readFileSync, writeFileSync, existsSync, renameSync } from 'node:fs'
+import { join } from 'node:path'
+import SecretStream from '@hyperswarm/secret-stream'
+import { PeerwardenError } from '../errors.js'
+
+/** An ed25519 key pair; the peer id is the lowercase hex of the public key. */
+export interface KeyPair { publicKey: Buffer; secretKey: Buffer }
+
+export const KEY_FILE = 'identity.json'
+
+/**
+ * The node's identity.
+ *
+ * Rules:
+ * - With `seed` (32 bytes, or a string hashed with SHA-256 to 32 bytes) the key pair is derived from it.
+ * - Else with `dataDir`, the key pair is read from `<dataDir>/identity.json`, or generated once and
+ *   written there with file mode 0600 (written to a temporary file and renamed, so a crash never
+ *   leaves half a key).
+ * - Else a fresh key pair lives in memory only.
+ */
+export function loadIdentity (opts: { seed?: Uint8Array | string; dataDir?: string }): KeyPair {
+  if (opts.seed !== undefined) return SecretStream.keyPair(seedBytes(opts.seed)) as KeyPair
+  if (opts.dataDir === undefined) return SecretStream.keyPair() as KeyPair
+  const file = join(opts.dataDir, KEY_FILE)
+  if (existsSync(file)) {
+    try {
+      const data = JSON.parse(readFileSync(file, 'utf8')) as { publicKey: string; secretKey: string }
+      const kp = { publicKey: Buffer.from(data.publicKey, 'hex'), secretKey: Buffer.from(data.secretKey, 'hex') }
+      if (kp.publicKey.length !== 32 || kp.secretKey.length !== 64) throw new Error('wrong key sizes')
+      return kp
+    } catch (err) {
+      throw new PeerwardenError('ERR_IDENTITY', `cannot read the key pair in ${file}: ${(err as Error).message}`, { cause: err })
+    }
+  }
+  mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 })
+  const kp = SecretStream.keyPair() as KeyPair
+  const tmp = `${file}.${process.pid}.tmp`
+  writeFileSync(tmp, JSON.stringify({ publicKey: kp.publicKey.toString('hex'), secretKey: kp.secretKey.toString('hex') }), { mode: 0o600 })
+  chmodSync(tmp, 0o600)
+  renameSync(tmp, file)
+  return kp
+}
+
+function seedBytes (seed: Uint8Array | string): Buffer {
+  if (typeof seed === 'string') {
+    if (seed.length === 0) throw PeerwardenError.invalid('seed must not be empty')
+    return /^[0-9a-f]{64}$/i.test(seed) ? Buffer.from(seed, 'hex') : createHash('sha256').update(seed).digest()
+  }
+  if (!(seed instanceof Uint8Array) || seed.length !== 32) throw PeerwardenError.invalid('seed must be 32 bytes (or a string)')
+  return Buffer.from(seed)
+}
+
+export function peerIdOf (publicKey: Uint8Array): string {
+  return Buffer.from(publicKey).toString('hex')
+}

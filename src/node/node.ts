@@ -1,0 +1,173 @@
+import { join } from 'node:path'
+import { PeerwardenError } from '../errors.js'
+import { createConnectionManager } from '../manager/manager.js'
+import type { ConnectionInfo, ConnectionManager, ConnectionManagerOptions, PeerId, PeerInput } from '../manager/types.js'
+import * as check from '../manager/validate.js'
+import { sqliteStore } from '../store/sqlite-store.js'
+import { NodeConnection } from './connection.js'
+import { Discovery } from './discovery.js'
+import { loadIdentity, peerIdOf } from './identity.js'
+import { NetworkKey } from './network-key.js'
+import { RendezvousTable } from './rendezvous.js'
+import { parseTcpAddress, TcpTransport } from './transport.js'
+
+export interface NodeOptions {
+  /** 32-byte seed for the ed25519 key pair (a string is hashed); default: loaded from dataDir, else generated. */
+  seed?: Uint8Array | string
+  /** Where the key pair and the peer store live; default: memory only. */
+  dataDir?: string
+  /** Default ['tcp://127.0.0.1:0']. */
+  listen?: string[]
+  /** 'tcp://host:port' addresses, optionally '…#<peerId>'. */
+  bootstrap?: string[]
+  /** Private network: peers without the same key cannot complete a handshake. */
+  networkKey?: string | Uint8Array
+  /** Serve topic announcements for other peers. Default true. */
+  rendezvous?: boolean
+  manager?: Partial<ConnectionManagerOptions>
+  /** Transport and discovery tuning (milliseconds). */
+  handshakeTimeout?: number
+  keepAlive?: number
+  deadTimeout?: number
+  announceTtl?: number
+  refreshInterval?: number
+}
+
+export interface PeerNode {
+  /** Lowercase hex of the ed25519 public key. */
+  readonly id: PeerId
+  /** Where it listens, e.g. 'tcp://127.0.0.1:40123'. */
+  readonly addresses: string[]
+  readonly manager: ConnectionManager
+  /** Resolves once the topic is announced and/or looked up. */
+  join(topic: string | Uint8Array, opts?: { announce?: boolean; lookup?: boolean }): Promise<void>
+  /** Resolves once the topic is unannounced. */
+  leave(topic: string | Uint8Array): Promise<void>
+  joined(topic: string | Uint8Array): boolean
+  /** True once every peer found for the topic has been attempted. */
+  flushed(topic: string | Uint8Array): boolean
+  connections(): ConnectionInfo[]
+  /**
+   * 'connection' {connection, peer}, 'disconnection' {peer, reason?}, 'handshake:failed' {address, error}
+   * (an inbound connection that failed Noise, the network key or the deadline), plus the manager's events.
+   */
+  readonly events: EventTarget
+  /** Unannounces every topic, closes every connection (the remote sees 'stopped'), flushes the store. */
+  close(): Promise<void>
+}
+
+/**
+ * A runnable peer (seed 002): TCP + Noise transport, an ed25519 identity, topics with rendezvous and
+ * peer exchange, and a connection manager with a peer store on disk.
+ */
+export async function createNode (options: NodeOptions = {}): Promise<PeerNode> {
+  if (options == null || typeof options !== 'object') throw PeerwardenError.invalid('options must be an object')
+  const listen = options.listen ?? ['tcp://127.0.0.1:0']
+  check.stringArray('listen', listen)
+  listen.forEach((a) => parseTcpAddress(a))
+  const bootstrap = options.bootstrap ?? []
+  check.stringArray('bootstrap', bootstrap)
+  bootstrap.forEach((a) => parseTcpAddress(a))
+  if (options.dataDir !== undefined) check.nonEmptyString('dataDir', options.dataDir)
+
+  const keyPair = loadIdentity({ seed: options.seed, dataDir: options.dataDir })
+  const id = peerIdOf(keyPair.publicKey)
+  const live = new Set<NodeConnection>()
+  let addresses: string[] = []
+  let discovery: Discovery | undefined
+  const rendezvous = options.rendezvous === false ? undefined : new RendezvousTable(() => Date.now())
+
+  const transport: TcpTransport = new TcpTransport({
+    keyPair,
+    networkKey: new NetworkKey(options.networkKey),
+    hello: () => ({ listen: addresses, rendezvous: rendezvous !== undefined }),
+    gate: (address) => manager.accepts(address),
+    onInbound: (conn) => {
+      conn.farewell = (c, reason) => { discovery?.farewell(c, reason) }
+      manager.connected(conn)
+    },
+    onMessage: (conn, msg) => { discovery?.message(conn, msg) },
+    onError: (address, error) => { events.dispatchEvent(new CustomEvent('handshake:failed', { detail: { address, error } })) },
+    handshakeTimeout: options.handshakeTimeout,
+    keepAlive: options.keepAlive,
+    deadTimeout: options.deadTimeout
+  })
+  const manager: ConnectionManager = createConnectionManager({
+    lowWater: 8,
+    highWater: 16,
+    ...options.manager,
+    dial: async (address, opts) => {
+      const conn = await transport.dial(address, opts)
+      conn.farewell = (c, reason) => { discovery?.farewell(c, reason) }
+      return conn
+    },
+    localPeer: id,
+    store: options.manager?.store ?? (options.dataDir !== undefined ? sqliteStore(join(options.dataDir, 'peers.db')) : undefined)
+  })
+  const events = manager.events
+
+  // Every accepted connection, whoever opened it, passes here once.
+  events.addEventListener('peer:connected', (e) => {
+    const { connection } = (e as CustomEvent<{ connection: unknown }>).detail
+    if (!(connection instanceof NodeConnection)) return
+    live.add(connection)
+    connection.onClose((c) => {
+      live.delete(c)
+      manager.disconnected(c)
+      events.dispatchEvent(new CustomEvent('disconnection', { detail: { peer: c.peer, reason: c.remoteCloseReason ?? c.closeReason } }))
+    })
+    events.dispatchEvent(new CustomEvent('connection', { detail: { connection, peer: connection.peer } }))
+    discovery?.connected(connection)
+  })
+
+  try {
+    addresses = await transport.listen(listen)
+  } catch (err) {
+    await manager.close()
+    throw new PeerwardenError('ERR_LISTEN', `cannot listen on ${listen.join(', ')}: ${(err as Error).message}`, { cause: err })
+  }
+  const lowWater = options.manager?.lowWater ?? 8
+  discovery = new Discovery({
+    localId: id,
+    manager,
+    rendezvous,
+    addresses: () => addresses,
+    connections: () => live
+  }, {
+    ttl: options.announceTtl ?? 60_000,
+    refresh: options.refreshInterval ?? 15_000,
+    lookupTimeout: 2_000,
+    quotaMin: Math.max(1, Math.min(3, lowWater)),
+    lowWater
+  })
+  const boot: PeerInput[] = bootstrap.map((address) => ({ id: parseTcpAddress(address).peer, address, bootstrap: true }))
+  if (boot.length > 0) manager.addPeers(boot)
+  manager.start()
+  await manager.ready()
+
+  let closed = false
+  return {
+    id,
+    get addresses () { return addresses.slice() },
+    manager,
+    events,
+    join: async (topic, opts) => { assertTopic(topic); await discovery!.join(topic, opts) },
+    leave: async (topic) => { assertTopic(topic); await discovery!.leave(topic) },
+    joined: (topic) => discovery!.isJoined(topic),
+    flushed: (topic) => discovery!.flushed(topic),
+    connections: () => manager.listConnections(),
+    close: async () => {
+      if (closed) return
+      closed = true
+      await discovery!.leaveAll()
+      await manager.close()
+      await transport.close()
+    }
+  }
+}
+
+function assertTopic (topic: unknown): void {
+  if (!(typeof topic === 'string' && topic.length > 0) && !(topic instanceof Uint8Array && topic.length > 0)) {
+    throw PeerwardenError.invalid('topic must be a non-empty string or Uint8Array')
+  }
+}

@@ -1,0 +1,193 @@
+import net from 'node:net'
+import SecretStream from '@hyperswarm/secret-stream'
+import { PeerwardenError } from '../errors.js'
+import type { PeerId } from '../manager/types.js'
+import { NodeConnection, type ControlMessage, type Hello } from './connection.js'
+import type { KeyPair } from './identity.js'
+import { peerIdOf } from './identity.js'
+import type { NetworkKey } from './network-key.js'
+
+export interface TransportOptions {
+  keyPair: KeyPair
+  networkKey: NetworkKey
+  /** What we tell peers in the hello (listen addresses, rendezvous service). */
+  hello: () => Omit<Hello, 'proof' | 'v'>
+  /** Gate before any expensive work: false refuses the socket at once (deny list, limits). */
+  gate: (address: string) => boolean
+  /** An authenticated inbound connection, ready for the manager. */
+  onInbound: (conn: NodeConnection) => void
+  onMessage: (conn: NodeConnection, msg: ControlMessage) => void
+  /** An inbound connection failed before it was authenticated (Noise, network key, deadline). */
+  onError?: (address: string, error: Error) => void
+  /** Handshake (Noise + hello) deadline. Default 10_000. */
+  handshakeTimeout?: number
+  /** A keep-alive is sent on an idle connection this often. Default 5_000. */
+  keepAlive?: number
+  /** A connection that receives nothing for this long is dead (peer vanished without FIN). Default 20_000. */
+  deadTimeout?: number
+  /** Inbound handshakes in progress at most. Default 32. */
+  maxPendingHandshakes?: number
+  /** New inbound sockets per remote IP per second at most (loopback is exempt). Default 10. */
+  perIpRate?: number
+}
+
+/** 'tcp://host:port' (optionally '#<peerId>') → its parts. */
+export function parseTcpAddress (address: string): { host: string; port: number; peer?: PeerId } {
+  const m = /^tcp:\/\/(\[[^\]]+\]|[^:/#]+):(\d+)(?:#([0-9a-f]{64}))?$/i.exec(address)
+  if (m === null) throw PeerwardenError.invalid(`not a tcp address: ${JSON.stringify(address)} (expected tcp://host:port or tcp://host:port#<peerId>)`)
+  const port = Number(m[2])
+  if (port < 0 || port > 65535) throw PeerwardenError.invalid(`port out of range in ${address}`)
+  return { host: m[1].replace(/^\[|\]$/g, ''), port, peer: m[3]?.toLowerCase() }
+}
+
+export function formatTcpAddress (host: string, port: number): string {
+  return host.includes(':') ? `tcp://[${host}]:${port}` : `tcp://${host}:${port}`
+}
+
+/**
+ * TCP + Noise XX (ed25519) transport.
+ *
+ * Rules:
+ * - Inbound: the gate (deny list), a per-IP rate limit and a cap on handshakes in progress run before
+ *   any cryptography; a refused socket is destroyed at once. Then Noise, then the hello with the
+ *   network-key proof, then `onInbound`.
+ * - Outbound: `dial(address, { peer, signal })` resolves once authenticated; with an expected peer id
+ *   (from the dial or the address's '#<id>'), a different remote key fails with `ERR_PEER_MISMATCH`;
+ *   dialling ourselves fails with `ERR_SELF_DIAL`. The signal aborts at any point.
+ * - Keep-alive: every connection sends a heartbeat when idle and is destroyed when it hears nothing
+ *   for `deadTimeout`, so a peer that vanishes without FIN is noticed.
+ */
+export class TcpTransport {
+  readonly servers: net.Server[] = []
+  private readonly localId: PeerId
+  private pending = 0
+  private readonly rate = new Map<string, { at: number; n: number }>()
+  private readonly sockets = new Set<net.Socket>()
+
+  constructor (private readonly opts: TransportOptions) {
+    this.localId = peerIdOf(opts.keyPair.publicKey)
+  }
+
+  /** Listens on each 'tcp://host:port' (port 0 = any); resolves to the bound addresses. */
+  async listen (addresses: string[]): Promise<string[]> {
+    const bound: string[] = []
+    for (const address of addresses) {
+      const { host, port } = parseTcpAddress(address)
+      const server = net.createServer((socket) => { this.accept(socket) })
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject)
+        server.listen(port, host, () => { server.off('error', reject); resolve() })
+      })
+      this.servers.push(server)
+      const a = server.address() as net.AddressInfo
+      bound.push(formatTcpAddress(host, a.port))
+    }
+    return bound
+  }
+
+  async dial (address: string, opts: { peer?: PeerId; signal: AbortSignal }): Promise<NodeConnection> {
+    const { host, port, peer: fromAddress } = parseTcpAddress(address)
+    const expected = opts.peer ?? fromAddress
+    if (expected === this.localId) throw new PeerwardenError('ERR_SELF_DIAL', 'refusing to dial ourselves')
+    opts.signal.throwIfAborted()
+    const socket = net.connect({ host, port })
+    this.track(socket)
+    const abort = (): void => { socket.destroy(opts.signal.reason as Error) }
+    opts.signal.addEventListener('abort', abort, { once: true })
+    try {
+      const stream = this.secure(true, socket)
+      await this.handshake(stream, socket)
+      const remote = peerIdOf(stream.remotePublicKey!)
+      if (remote === this.localId) { stream.destroy(); throw new PeerwardenError('ERR_SELF_DIAL', `${address} is ourselves`) }
+      if (expected !== undefined && remote !== expected) {
+        stream.destroy()
+        throw new PeerwardenError('ERR_PEER_MISMATCH', `${address} is peer ${remote.slice(0, 16)}…, not the expected ${expected.slice(0, 16)}…`)
+      }
+      // The address as dialled, so the manager files the connection under the peer it dialled.
+      return await NodeConnection.open(stream, this.connOptions('outbound', address))
+    } catch (err) {
+      socket.destroy()
+      if (opts.signal.aborted) throw new PeerwardenError('ERR_ABORTED', `dial to ${address} aborted`, { cause: err })
+      throw err instanceof PeerwardenError ? err : new PeerwardenError('ERR_DIAL_FAILED', `dial to ${address} failed: ${(err as Error).message}`, { cause: err })
+    } finally {
+      opts.signal.removeEventListener('abort', abort)
+    }
+  }
+
+  async close (): Promise<void> {
+    await Promise.all(this.servers.map(async (s) => await new Promise<void>((resolve) => { s.close(() => { resolve() }) })))
+    for (const s of this.sockets) s.destroy()
+  }
+
+  private accept (socket: net.Socket): void {
+    this.track(socket)
+    const ip = socket.remoteAddress ?? ''
+    const address = formatTcpAddress(ip.replace(/^::ffff:/, ''), socket.remotePort ?? 0)
+    if (!this.opts.gate(address) || !this.withinRate(ip) || this.pending >= (this.opts.maxPendingHandshakes ?? 32)) {
+      socket.destroy()
+      return
+    }
+    this.pending++
+    const stream = this.secure(false, socket)
+    this.handshake(stream, socket)
+      .then(async () => await NodeConnection.open(stream, this.connOptions('inbound', address)))
+      .then((conn) => { this.opts.onInbound(conn) }, (err) => {
+        socket.destroy()
+        this.opts.onError?.(address, err as Error)
+      })
+      .finally(() => { this.pending-- })
+  }
+
+  private secure (initiator: boolean, socket: net.Socket): SecretStream {
+    socket.setNoDelay(true)
+    const stream = new SecretStream(initiator, socket, { keyPair: this.opts.keyPair })
+    stream.on('error', () => { /* surfaced as 'close'; the manager hears of it through disconnected() */ })
+    return stream
+  }
+
+  private async handshake (stream: SecretStream, socket: net.Socket): Promise<void> {
+    const timeout = this.opts.handshakeTimeout ?? 10_000
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => { socket.destroy(); reject(new PeerwardenError('ERR_HANDSHAKE_TIMEOUT', `Noise handshake not done within ${timeout} ms`)) }, timeout)
+      stream.once('close', () => { clearTimeout(timer); reject(new PeerwardenError('ERR_CONNECTION_CLOSED', 'the connection closed during the Noise handshake')) })
+      stream.opened.then((ok) => {
+        clearTimeout(timer)
+        if (ok) resolve()
+        else reject(new PeerwardenError('ERR_HANDSHAKE', 'the Noise handshake failed'))
+      }, reject)
+    })
+    stream.setKeepAlive(this.opts.keepAlive ?? 5_000)
+    stream.setTimeout(this.opts.deadTimeout ?? 20_000)
+  }
+
+  private connOptions (direction: 'inbound' | 'outbound', address: string): Parameters<typeof NodeConnection.open>[1] {
+    return {
+      direction,
+      address,
+      networkKey: this.opts.networkKey,
+      hello: this.opts.hello(),
+      timeout: this.opts.handshakeTimeout ?? 10_000,
+      onMessage: this.opts.onMessage
+    }
+  }
+
+  private withinRate (ip: string): boolean {
+    // Every local peer shares the loopback address: rate-limiting it would only throttle our own network.
+    if (ip === '127.0.0.1' || ip === '::1' || ip === '::ffff:127.0.0.1') return true
+    const now = Date.now()
+    const limit = this.opts.perIpRate ?? 10
+    const r = this.rate.get(ip)
+    if (r === undefined || now - r.at >= 1000) {
+      this.rate.set(ip, { at: now, n: 1 })
+      if (this.rate.size > 4096) this.rate.clear()
+      return true
+    }
+    r.n++
+    return r.n <= limit
+  }
+
+  private track (socket: net.Socket): void {
+    this.sockets.add(socket)
+    socket.once('close', () => { this.sockets.delete(socket) })
+  }
+}
