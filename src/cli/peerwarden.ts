@@ -1,0 +1,108 @@
+#!/usr/bin/env node
+/**
+ * The `peerwarden` command.
+ *
+ *   peerwarden node [--listen tcp://127.0.0.1:4001] [--bootstrap tcp://host:port[#id]]... [--topic t]...
+ *                   [--data-dir ./.peerwarden] [--network-key k] [--low-water 8] [--high-water 16]
+ *
+ * Prints the node's id and addresses, then a status line every few seconds; Ctrl-C closes cleanly.
+ * Bad input prints one line and exits with status 2.
+ */
+import { Command, InvalidArgumentError } from 'commander'
+import { PeerwardenError } from '../errors.js'
+import { createNode, type PeerNode } from '../node/index.js'
+
+function integer (name: string, min: number): (value: string) => number {
+  return (value) => {
+    const n = Number(value)
+    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be an integer >= ${min}`)
+    return n
+  }
+}
+
+const collect = (value: string, previous: string[] = []): string[] => [...previous, value]
+
+/** Counts what the status line reports, from the manager's events. */
+function counters (node: PeerNode): { dials: number; failed: number; trims: number; refused: number } {
+  const c = { dials: 0, failed: 0, trims: 0, refused: 0 }
+  node.events.addEventListener('dial:started', () => { c.dials++ })
+  node.events.addEventListener('dial:failed', () => { c.failed++ })
+  node.events.addEventListener('connection:refused', () => { c.refused++ })
+  node.events.addEventListener('trim', (e) => { c.trims += (e as CustomEvent<{ closed: number }>).detail.closed })
+  return c
+}
+
+export async function runNode (opts: {
+  listen: string[]; bootstrap: string[]; topic: string[]; dataDir: string; networkKey?: string
+  lowWater: number; highWater: number; status: number
+}, out: (line: string) => void = (l) => { process.stdout.write(l + '\n') }): Promise<{ node: PeerNode; stop: () => Promise<void> }> {
+  if (opts.lowWater > opts.highWater) throw new PeerwardenError('ERR_INVALID_ARGUMENT', `--low-water must be <= --high-water (got ${opts.lowWater} > ${opts.highWater})`)
+  const node = await createNode({
+    listen: opts.listen,
+    bootstrap: opts.bootstrap,
+    dataDir: opts.dataDir === '' ? undefined : opts.dataDir,
+    networkKey: opts.networkKey,
+    manager: { lowWater: opts.lowWater, highWater: opts.highWater }
+  })
+  const c = counters(node)
+  out(`peerwarden node ${node.id}`)
+  for (const a of node.addresses) out(`  listening on ${a}#${node.id}`)
+  for (const t of opts.topic) await node.join(t)
+  const status = (): void => {
+    const s = node.manager.stats()
+    out(`connections ${s.connections} (in ${s.inbound}, out ${s.outbound}) · known ${s.known} · topics ${opts.topic.length} · dials ${c.dials} (failed ${c.failed}) · trimmed ${c.trims} · refused ${c.refused}`)
+  }
+  const timer = setInterval(status, opts.status)
+  let stopped = false
+  return {
+    node,
+    stop: async () => {
+      if (stopped) return
+      stopped = true
+      clearInterval(timer)
+      await node.close()
+      out('closed')
+    }
+  }
+}
+
+export function program (): Command {
+  const cmd = new Command('peerwarden')
+    .description('a connection manager for peer-to-peer networks')
+    .showHelpAfterError(false)
+    .exitOverride()
+    .configureOutput({ writeErr: () => {} })
+  cmd.command('node')
+    .description('run a node: TCP + Noise, topics, a managed set of connections')
+    .option('--listen <address>', 'where to listen (repeatable)', collect, [])
+    .option('--bootstrap <address>', 'a node to start from, tcp://host:port[#id] (repeatable)', collect, [])
+    .option('--topic <topic>', 'a topic to join (repeatable)', collect, [])
+    .option('--data-dir <dir>', 'where the key pair and the peer store live ("" = memory only)', './.peerwarden')
+    .option('--network-key <key>', 'private network: only nodes with the same key connect')
+    .option('--low-water <n>', 'proactive dialing aims here', integer('--low-water', 0), 8)
+    .option('--high-water <n>', 'the connection count never stays above this', integer('--high-water', 1), 16)
+    .option('--status <ms>', 'status line interval', integer('--status', 100), 5000)
+    .action(async (o: { listen: string[]; bootstrap: string[]; topic: string[]; dataDir: string; networkKey?: string; lowWater: number; highWater: number; status: number }) => {
+      const { stop } = await runNode({ ...o, listen: o.listen.length > 0 ? o.listen : ['tcp://127.0.0.1:0'] })
+      const shutdown = (): void => { stop().then(() => process.exit(0), () => process.exit(1)) }
+      process.once('SIGINT', shutdown)
+      process.once('SIGTERM', shutdown)
+    })
+  return cmd
+}
+
+async function main (): Promise<void> {
+  try {
+    await program().parseAsync(process.argv)
+  } catch (err) {
+    const e = err as { code?: string; message?: string; exitCode?: number }
+    if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') process.exit(0)
+    const message = (e.message ?? String(err)).replace(/^error: /, '')
+    process.stderr.write(`peerwarden: ${message}\n`)
+    process.exit(2)
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('/peerwarden') === true || process.argv[1]?.endsWith('peerwarden.js') === true) {
+  void main()
+}
