@@ -1,7 +1,7 @@
 import { join } from 'node:path'
 import { PeerwardenError } from '../errors.js'
 import { createConnectionManager } from '../manager/manager.js'
-import type { ConnectionInfo, ConnectionManager, ConnectionManagerOptions, PeerId, PeerInput } from '../manager/types.js'
+import type { ConnectionInfo, ConnectionManager, ConnectionManagerOptions, ManagerStats, PeerId, PeerInput } from '../manager/types.js'
 import * as check from '../manager/validate.js'
 import { sqliteStore } from '../store/sqlite-store.js'
 import { NodeConnection } from './connection.js'
@@ -52,6 +52,8 @@ export interface PeerNode {
    * (an inbound connection that failed Noise, the network key or the deadline), plus the manager's events.
    */
   readonly events: EventTarget
+  /** The manager's stats plus the transport's: sockets refused before any handshake, failed handshakes (garbage included), handshakes in progress. */
+  stats(): ManagerStats & { refusedEarly: number; failedHandshakes: number; pendingHandshakes: number; rendezvousTopics: number }
   /** Unannounces every topic, closes every connection (the remote sees 'stopped'), flushes the store. */
   close(): Promise<void>
 }
@@ -156,6 +158,13 @@ export async function createNode (options: NodeOptions = {}): Promise<PeerNode> 
     joined: (topic) => discovery!.isJoined(topic),
     flushed: (topic) => discovery!.flushed(topic),
     connections: () => manager.listConnections(),
+    stats: () => ({
+      ...manager.stats(),
+      refusedEarly: transport.refusedEarly,
+      failedHandshakes: transport.failedHandshakes,
+      pendingHandshakes: transport.pendingHandshakes,
+      rendezvousTopics: rendezvous?.size ?? 0
+    }),
     close: async () => {
       if (closed) return
       closed = true

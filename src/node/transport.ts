@@ -61,6 +61,10 @@ export class TcpTransport {
   readonly servers: net.Server[] = []
   private readonly localId: PeerId
   private pending = 0
+  /** Inbound sockets refused before any cryptography (gate, rate limit, pending cap). */
+  refusedEarly = 0
+  /** Inbound connections that failed Noise, the hello, the network key or the deadline (garbage included). */
+  failedHandshakes = 0
   private readonly rate = new Map<string, { at: number; n: number }>()
   private readonly sockets = new Set<net.Socket>()
 
@@ -114,6 +118,9 @@ export class TcpTransport {
     }
   }
 
+  /** Inbound handshakes in progress. */
+  get pendingHandshakes (): number { return this.pending }
+
   async close (): Promise<void> {
     await Promise.all(this.servers.map(async (s) => await new Promise<void>((resolve) => { s.close(() => { resolve() }) })))
     for (const s of this.sockets) s.destroy()
@@ -124,6 +131,7 @@ export class TcpTransport {
     const ip = socket.remoteAddress ?? ''
     const address = formatTcpAddress(ip.replace(/^::ffff:/, ''), socket.remotePort ?? 0)
     if (!this.opts.gate(address) || !this.withinRate(ip) || this.pending >= (this.opts.maxPendingHandshakes ?? 32)) {
+      this.refusedEarly++
       socket.destroy()
       return
     }
@@ -132,6 +140,7 @@ export class TcpTransport {
     this.handshake(stream, socket)
       .then(async () => await NodeConnection.open(stream, this.connOptions('inbound', address)))
       .then((conn) => { this.opts.onInbound(conn) }, (err) => {
+        this.failedHandshakes++
         socket.destroy()
         this.opts.onError?.(address, err as Error)
       })
