@@ -74,16 +74,16 @@ export function program (): Command {
     .configureOutput({ writeErr: () => {} })
   cmd.command('node')
     .description('run a node: TCP + Noise, topics, a managed set of connections')
-    .option('--listen <address>', 'where to listen (repeatable)', collect, [])
-    .option('--bootstrap <address>', 'a node to start from, tcp://host:port[#id] (repeatable)', collect, [])
-    .option('--topic <topic>', 'a topic to join (repeatable)', collect, [])
+    .option('--listen <address>', 'where to listen, tcp://host:port (repeatable; default tcp://127.0.0.1:0)', collect)
+    .option('--bootstrap <address>', 'a node to start from, tcp://host:port[#id] (repeatable)', collect)
+    .option('--topic <topic>', 'a topic to join (repeatable)', collect)
     .option('--data-dir <dir>', 'where the key pair and the peer store live ("" = memory only)', './.peerwarden')
     .option('--network-key <key>', 'private network: only nodes with the same key connect')
     .option('--low-water <n>', 'proactive dialing aims here', integer('--low-water', 0), 8)
     .option('--high-water <n>', 'the connection count never stays above this', integer('--high-water', 1), 16)
     .option('--status <ms>', 'status line interval', integer('--status', 100), 5000)
-    .action(async (o: { listen: string[]; bootstrap: string[]; topic: string[]; dataDir: string; networkKey?: string; lowWater: number; highWater: number; status: number }) => {
-      const { stop } = await runNode({ ...o, listen: o.listen.length > 0 ? o.listen : ['tcp://127.0.0.1:0'] })
+    .action(async (o: { listen?: string[]; bootstrap?: string[]; topic?: string[]; dataDir: string; networkKey?: string; lowWater: number; highWater: number; status: number }) => {
+      const { stop } = await runNode({ ...o, listen: o.listen ?? ['tcp://127.0.0.1:0'], bootstrap: o.bootstrap ?? [], topic: o.topic ?? [] })
       const shutdown = (): void => { stop().then(() => process.exit(0), () => process.exit(1)) }
       process.once('SIGINT', shutdown)
       process.once('SIGTERM', shutdown)
@@ -92,6 +92,10 @@ export function program (): Command {
 }
 
 async function main (): Promise<void> {
+  if (process.argv.length <= 2) {
+    process.stdout.write(program().helpInformation())
+    process.exit(2)
+  }
   try {
     await program().parseAsync(process.argv)
   } catch (err) {

@@ -1,0 +1,101 @@
+import assert from 'node:assert/strict'
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { test } from 'node:test'
+import { fileURLToPath } from 'node:url'
+
+// The compiled command, built by `npm run build` (npm test builds first).
+const BIN = fileURLToPath(new URL('../../../dist/cli/peerwarden.js', import.meta.url))
+
+function run (args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 10_000 })
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr }
+}
+
+/** Starts `peerwarden node …` and collects its output lines. */
+function start (args: string[]): { child: ChildProcess; lines: string[]; waitFor: (re: RegExp, ms?: number) => Promise<RegExpMatchArray> } {
+  const child = spawn(process.execPath, [BIN, 'node', ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const lines: string[] = []
+  const waiters: Array<{ re: RegExp; resolve: (m: RegExpMatchArray) => void }> = []
+  let buf = ''
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    buf += chunk
+    let i
+    while ((i = buf.indexOf('\n')) !== -1) {
+      const line = buf.slice(0, i)
+      buf = buf.slice(i + 1)
+      lines.push(line)
+      for (const w of [...waiters]) {
+        const m = line.match(w.re)
+        if (m !== null) { waiters.splice(waiters.indexOf(w), 1); w.resolve(m) }
+      }
+    }
+  })
+  const waitFor = async (re: RegExp, ms = 15_000): Promise<RegExpMatchArray> => {
+    for (const line of lines) { const m = line.match(re); if (m !== null) return m }
+    return await new Promise((resolve, reject) => {
+      const t = setTimeout(() => { reject(new Error(`timed out waiting for ${String(re)}; output:\n${lines.join('\n')}`)) }, ms)
+      waiters.push({ re, resolve: (m) => { clearTimeout(t); resolve(m) } })
+    })
+  }
+  return { child, lines, waitFor }
+}
+
+async function stop (child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null) return child.exitCode
+  const exited = new Promise<number | null>((resolve) => { child.once('exit', (code) => { resolve(code) }) })
+  child.kill('SIGINT')
+  const t = setTimeout(() => child.kill('SIGKILL'), 5000)
+  const code = await exited
+  clearTimeout(t)
+  return code
+}
+
+test('peerwarden node --help prints the options and exits 0', () => {
+  const r = run(['node', '--help'])
+  assert.equal(r.status, 0)
+  for (const flag of ['--listen', '--bootstrap', '--topic', '--data-dir', '--network-key', '--low-water', '--high-water']) {
+    assert.match(r.stdout, new RegExp(flag))
+  }
+})
+
+test('a bad flag or a bad value gets a one-line error and exit status 2, not a stack trace', () => {
+  for (const args of [['node', '--bogus'], ['node', '--low-water', 'x'], ['node', '--listen', 'nope'], ['node', '--low-water', '9', '--high-water', '3'], ['nonsense']]) {
+    const r = run(args)
+    assert.equal(r.status, 2, `${args.join(' ')} exits 2`)
+    const lines = r.stderr.trim().split('\n')
+    assert.equal(lines.length, 1, `${args.join(' ')}: one line, got ${r.stderr}`)
+    assert.match(lines[0], /^peerwarden: /)
+    assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace')
+  }
+})
+
+test('two CLI nodes find each other through a bootstrap CLI node and close cleanly on Ctrl-C', { timeout: 40_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pw-cli-'))
+  const procs: ChildProcess[] = []
+  try {
+    const boot = start(['--data-dir', join(dir, 'boot'), '--topic', 'cli-test', '--status', '300', '--low-water', '2', '--high-water', '4'])
+    procs.push(boot.child)
+    const [, bootAddress] = await boot.waitFor(/listening on (tcp:\/\/\S+)/)
+    const [, bootId] = await boot.waitFor(/^peerwarden node ([0-9a-f]{64})$/)
+    const a = start(['--data-dir', join(dir, 'a'), '--bootstrap', bootAddress, '--topic', 'cli-test', '--status', '300', '--low-water', '2', '--high-water', '4'])
+    const b = start(['--data-dir', join(dir, 'b'), '--bootstrap', bootAddress, '--topic', 'cli-test', '--status', '300', '--low-water', '2', '--high-water', '4'])
+    procs.push(a.child, b.child)
+    const [, aId] = await a.waitFor(/^peerwarden node ([0-9a-f]{64})$/)
+    const [, bId] = await b.waitFor(/^peerwarden node ([0-9a-f]{64})$/)
+    assert.notEqual(aId, bId)
+    assert.notEqual(aId, bootId)
+    // Each of a and b reaches two connections: the bootstrap and the other one, found through the topic.
+    await a.waitFor(/^connections 2 /)
+    await b.waitFor(/^connections 2 /)
+    for (const p of [a, b, boot]) {
+      assert.equal(await stop(p.child), 0, 'Ctrl-C exits 0')
+      assert.ok(p.lines.includes('closed'), 'the node says it closed')
+    }
+  } finally {
+    for (const p of procs) if (p.exitCode === null) p.kill('SIGKILL')
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
