@@ -1,0 +1,187 @@
+import { PeerwardenError } from '../errors.js'
+
+/** What a handler receives besides its arguments. */
+export interface CallContext {
+  /** The caller's role and variant (from its certificate). */
+  readonly from: { role: string; variant: string }
+  /** Aborted when the caller aborts, the deadline passes, or the connection drops. */
+  readonly signal: AbortSignal
+  /** Absolute deadline (ms since epoch) of this call; nested calls inherit what is left of it. */
+  readonly deadline: number
+}
+
+export type Handler<A = any, R = any> = (args: A, ctx: CallContext) => R | Promise<R>
+
+/** A command written as an object (socketmesh's broadcast form, also accepted for balanced ones). */
+export interface CommandObject<A = any, R = any> {
+  method?: Handler<A, R>
+  /** Broadcast: answer with one entry per instance. Balanced: wait for the answer (default true). */
+  responds?: boolean
+  /** Broadcast only: every instance gets every message, in order, one at a time. */
+  queued?: boolean
+  /** Deadline for this command, ms. Default: the mesh's (10 s). */
+  timeout?: number
+}
+
+export type CommandSpec = Handler | CommandObject
+
+export interface RoleSpec {
+  /** Roles allowed to connect to this one ('anyNode' = all). Default 'anyNode'. */
+  _allow?: 'anyNode' | string[]
+  /** Roles this one connects to (and may call). */
+  _connect?: string[]
+  _commands?: {
+    _balanced?: Record<string, CommandSpec>
+    _broadcast?: Record<string, CommandSpec>
+  }
+}
+
+/** The socketmesh schema: role name → role. */
+export type MeshSchema = Record<string, RoleSpec>
+
+export interface Command {
+  readonly role: string
+  readonly name: string
+  readonly kind: 'balanced' | 'broadcast'
+  readonly responds: boolean
+  readonly queued: boolean
+  readonly timeout: number | undefined
+  readonly handler: Handler | undefined
+}
+
+export interface Role {
+  readonly name: string
+  /** undefined = any role. */
+  readonly allow: ReadonlySet<string> | undefined
+  readonly connect: readonly string[]
+  readonly commands: ReadonlyMap<string, Command>
+}
+
+/**
+ * A validated schema.
+ *
+ * Rules:
+ * - The socketmesh format works unchanged. Role names in `_allow` and `_connect` are matched
+ *   case-insensitively (the socketmesh sample writes `nodeB` for the role `NodeB`); a name that
+ *   matches no role, or several, is an error naming it.
+ * - A command is balanced or broadcast, not both; `queued` exists only for broadcast; a command is a
+ *   function or `{ method?, responds?, queued?, timeout? }`. Anything else is an error naming it.
+ * - Balanced commands respond by default (socketmesh: "'_balanced' methods expect there to be a
+ *   response"); broadcast ones only with `responds: true`.
+ * - Role A may call role B when B is in A's `_connect` and B's `_allow` admits A.
+ */
+export class Schema {
+  readonly roles: ReadonlyMap<string, Role>
+
+  constructor (spec: MeshSchema) {
+    if (spec == null || typeof spec !== 'object' || Array.isArray(spec)) throw PeerwardenError.invalid('schema must be an object of roles')
+    const names = Object.keys(spec)
+    if (names.length === 0) throw PeerwardenError.invalid('schema has no role')
+    const resolve = (ref: unknown, where: string): string => {
+      if (typeof ref !== 'string' || ref.length === 0) throw PeerwardenError.invalid(`${where} must list role names, got ${JSON.stringify(ref)}`)
+      if (names.includes(ref)) return ref
+      const matches = names.filter((n) => n.toLowerCase() === ref.toLowerCase())
+      if (matches.length === 1) return matches[0]
+      throw PeerwardenError.invalid(matches.length === 0 ? `${where}: unknown role ${JSON.stringify(ref)}` : `${where}: ${JSON.stringify(ref)} matches several roles (${matches.join(', ')})`)
+    }
+    const roles = new Map<string, Role>()
+    for (const name of names) {
+      const r = spec[name]
+      if (r == null || typeof r !== 'object') throw PeerwardenError.invalid(`schema.${name} must be an object`)
+      let allow: Set<string> | undefined
+      if (r._allow !== undefined && r._allow !== 'anyNode') {
+        if (!Array.isArray(r._allow)) throw PeerwardenError.invalid(`schema.${name}._allow must be 'anyNode' or an array of roles`)
+        allow = new Set(r._allow.map((x, i) => resolve(x, `schema.${name}._allow[${i}]`)))
+      }
+      if (r._connect !== undefined && !Array.isArray(r._connect)) throw PeerwardenError.invalid(`schema.${name}._connect must be an array of roles`)
+      const connect = (r._connect ?? []).map((x, i) => resolve(x, `schema.${name}._connect[${i}]`))
+      const commands = new Map<string, Command>()
+      const cmds = r._commands ?? {}
+      if (typeof cmds !== 'object') throw PeerwardenError.invalid(`schema.${name}._commands must be an object`)
+      for (const key of Object.keys(cmds)) {
+        if (key !== '_balanced' && key !== '_broadcast') throw PeerwardenError.invalid(`schema.${name}._commands.${key}: only _balanced and _broadcast exist`)
+      }
+      for (const kind of ['balanced', 'broadcast'] as const) {
+        const group = cmds[`_${kind}`]
+        if (group === undefined) continue
+        if (group == null || typeof group !== 'object') throw PeerwardenError.invalid(`schema.${name}._commands._${kind} must be an object`)
+        for (const [cmd, def] of Object.entries(group)) {
+          const where = `schema.${name}._commands._${kind}.${cmd}`
+          if (commands.has(cmd)) throw PeerwardenError.invalid(`${where}: command ${JSON.stringify(cmd)} of role ${name} is both balanced and broadcast`)
+          commands.set(cmd, command(name, cmd, kind, def, where))
+        }
+      }
+      roles.set(name, { name, allow, connect, commands })
+    }
+    this.roles = roles
+  }
+
+  role (name: string): Role | undefined { return this.roles.get(name) }
+
+  /** Does role `from` accept a connection from role `to`'s instances, or the other way round? */
+  admits (host: string, guest: string): boolean {
+    const allow = this.roles.get(host)?.allow
+    return allow === undefined || allow.has(guest)
+  }
+
+  /** Role `from` may call role `to` (in its `_connect`, admitted by `to`'s `_allow`). */
+  canCall (from: string, to: string): boolean {
+    const r = this.roles.get(from)
+    return r !== undefined && r.connect.includes(to) && this.admits(to, from)
+  }
+
+  /** The roles whose instances `role` should be connected to: those it calls and those that call it. */
+  peersOf (role: string): string[] {
+    const out = new Set<string>()
+    for (const other of this.roles.keys()) {
+      if (this.canCall(role, other) || this.canCall(other, role)) out.add(other)
+    }
+    return [...out]
+  }
+}
+
+function command (role: string, name: string, kind: 'balanced' | 'broadcast', def: unknown, where: string): Command {
+  if (typeof def === 'function') {
+    return { role, name, kind, responds: kind === 'balanced', queued: false, timeout: undefined, handler: def as Handler }
+  }
+  if (def == null || typeof def !== 'object' || Array.isArray(def)) throw PeerwardenError.invalid(`${where} must be a function or { method, responds, queued, timeout }`)
+  const o = def as CommandObject
+  for (const k of Object.keys(o)) {
+    if (!['method', 'responds', 'queued', 'timeout'].includes(k)) throw PeerwardenError.invalid(`${where}: unknown field ${JSON.stringify(k)}`)
+  }
+  if (o.method !== undefined && typeof o.method !== 'function') throw PeerwardenError.invalid(`${where}.method must be a function`)
+  if (o.responds !== undefined && typeof o.responds !== 'boolean') throw PeerwardenError.invalid(`${where}.responds must be a boolean`)
+  if (o.queued !== undefined && typeof o.queued !== 'boolean') throw PeerwardenError.invalid(`${where}.queued must be a boolean`)
+  if (o.queued === true && kind === 'balanced') throw PeerwardenError.invalid(`${where}: queued exists only for broadcast commands`)
+  if (o.queued === true && o.responds === true) throw PeerwardenError.invalid(`${where}: a queued command cannot respond`)
+  if (o.timeout !== undefined && (typeof o.timeout !== 'number' || !Number.isFinite(o.timeout) || o.timeout <= 0)) throw PeerwardenError.invalid(`${where}.timeout must be a positive number of ms`)
+  return { role, name, kind, responds: o.responds ?? kind === 'balanced', queued: o.queued === true, timeout: o.timeout, handler: o.method }
+}
+
+// ── The typed form ──────────────────────────────────────────────────────────
+// `defineSchema` returns its argument unchanged, typed, so that `MeshCalls<typeof schema, 'Caller'>`
+// gives `call.Worker.resize(args) => Promise<result>` with both inferred (as tRPC does).
+
+type Fn<C> = C extends Handler<infer A, infer R> ? { args: A; result: Awaited<R> }
+  : C extends { method: Handler<infer A, infer R> } ? { args: A; result: Awaited<R> }
+    : { args: unknown; result: unknown }
+
+type Result<C, K extends 'balanced' | 'broadcast'> = K extends 'balanced'
+  ? (C extends { responds: false } ? void : Fn<C>['result'])
+  : C extends { responds: true } ? Array<BroadcastEntry<Fn<C>['result']>> : void
+
+export type BroadcastEntry<T> = { variant: string; ok: true; value: T } | { variant: string; ok: false; error: Error }
+
+export interface CallOptions { timeout?: number; signal?: AbortSignal }
+
+type RoleCalls<R extends RoleSpec> =
+  { [K in keyof NonNullable<NonNullable<R['_commands']>['_balanced']>]: (args: Fn<NonNullable<NonNullable<R['_commands']>['_balanced']>[K]>['args'], opts?: CallOptions) => Promise<Result<NonNullable<NonNullable<R['_commands']>['_balanced']>[K], 'balanced'>> } &
+  { [K in keyof NonNullable<NonNullable<R['_commands']>['_broadcast']>]: (args: Fn<NonNullable<NonNullable<R['_commands']>['_broadcast']>[K]>['args'], opts?: CallOptions) => Promise<Result<NonNullable<NonNullable<R['_commands']>['_broadcast']>[K], 'broadcast'>> }
+
+/** `mesh.call` of a node, typed from the schema. */
+export type MeshCalls<S extends MeshSchema> = { [R in keyof S]: RoleCalls<S[R]> }
+
+/** The typed form of a schema: returns it unchanged, with its types kept for `createMeshNode`. */
+export function defineSchema<const S extends MeshSchema> (schema: S): S {
+  return schema
+}
