@@ -2,6 +2,7 @@
  * `npm run bench`: prints one JSON line per figure (medians of several runs).
  * Run a subset with `npm run bench -- churn heap`.
  */
+import { candidateSelection, simulationSpeed } from './dialing.bench.js'
 import { admissionAtBound, churn, heap, tagging, trimLarge, type Figure } from './manager.bench.js'
 
 const suites: Record<string, () => Promise<Figure | Figure[]>> = {
@@ -9,7 +10,9 @@ const suites: Record<string, () => Promise<Figure | Figure[]>> = {
   tagging: async () => await tagging(),
   admission: async () => await admissionAtBound(),
   trim: async () => await trimLarge(),
-  heap: async () => await heap()
+  heap: async () => await heap(),
+  candidates: async () => await candidateSelection(),
+  simulation: async () => await simulationSpeed()
 }
 
 const wanted = process.argv.slice(2)
