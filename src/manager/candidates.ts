@@ -11,7 +11,8 @@ import type { PeerRecord } from './peer-record.js'
  * 5. peers that serve a topic below its quota's `min` first (`needed`);
  * 6. peers we were connected to before first — the more recently, then the more often, the earlier;
  * 7. higher tag value first;
- * 8. never-tried peers before peers that were tried and never connected.
+ * 8. never-tried peers before peers that were tried and never connected;
+ * 9. first known, first dialled.
  */
 export function compareCandidates (a: PeerRecord, b: PeerRecord, needed: (r: PeerRecord) => boolean): number {
   if (a.bootstrap !== b.bootstrap) return a.bootstrap ? 1 : -1
@@ -34,7 +35,7 @@ export function compareCandidates (a: PeerRecord, b: PeerRecord, needed: (r: Pee
   const ta = a.attempts === 0
   const tb = b.attempts === 0
   if (ta !== tb) return ta ? -1 : 1
-  return 0
+  return a.seq - b.seq
 }
 
 /**

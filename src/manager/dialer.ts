@@ -1,5 +1,6 @@
 import { PeerwardenError } from '../errors.js'
 import { DEFAULT_BACKOFF, nextDelay, type BackoffPolicy } from './backoff.js'
+import { CandidateIndex } from './candidate-index.js'
 import { compareCandidates, pickCandidates } from './candidates.js'
 import { dialAddresses } from './dial.js'
 import type { PeerRecord } from './peer-record.js'
@@ -16,8 +17,8 @@ export interface DialerHost {
   connections(): number
   /** Denied by the deny list (by id or by every address). */
   denied(record: PeerRecord): boolean
-  /** Serves a topic whose quota's `min` is not met. */
-  needed(record: PeerRecord): boolean
+  /** Serves a topic whose quota's `min` is not met (counting the `planned` dials per topic). */
+  needed(record: PeerRecord, planned?: ReadonlyMap<string, number>): boolean
   /** A dial of a peer with these topics starts (+1) or ends (-1): they count it as pending. */
   dialing(topics: readonly string[], delta: 1 | -1): void
   /** Any topic below its quota's `min`? (Skips work when none is.) */
@@ -57,7 +58,27 @@ export class Dialer {
   /** Initial sync: the peer we were given (if any) and the one we hold or dial now. */
   private sync: { given: PeerRecord | undefined; current: PeerRecord | undefined } | undefined
 
-  constructor (private readonly host: DialerHost, readonly policy: Readonly<BackoffPolicy> = DEFAULT_BACKOFF) {}
+  private readonly index: CandidateIndex
+
+  constructor (private readonly host: DialerHost, readonly policy: Readonly<BackoffPolicy> = DEFAULT_BACKOFF) {
+    this.index = new CandidateIndex((r) => this.dialable(r))
+  }
+
+  /** Could this peer be dialled at all (backoff aside)? */
+  private dialable (r: PeerRecord): boolean {
+    return r.conn === undefined && !r.dialing && r.priority !== 'banned' && r.addresses.length > 0 &&
+      (r.id === undefined || r.id !== this.host.localPeer) && !this.host.denied(r)
+  }
+
+  /** Call after anything about the peer changed that the dial order or rules read. */
+  update (record: PeerRecord): void {
+    this.index.update(record, this.host.clock.now())
+  }
+
+  /** The peer is forgotten. */
+  remove (record: PeerRecord): void {
+    this.index.remove(record)
+  }
 
   get dialing (): number { return this.inFlight }
 
@@ -113,6 +134,7 @@ export class Dialer {
     record.dialing = true
     record.attempts++
     this.inFlight++
+    this.update(record)
     const topics = record.topics // as declared when the dial starts: the same ones are released at its end
     this.host.dialing(topics, 1)
     const { clock } = this.host
@@ -157,6 +179,7 @@ export class Dialer {
       throw err
     } finally {
       record.dialing = false
+      this.update(record)
       this.inFlight--
       this.host.dialing(topics, -1)
       this.controllers.delete(controller)
@@ -165,76 +188,88 @@ export class Dialer {
     }
   }
 
+  /**
+   * The decision of one pass, without acting: which peers to dial now and why. Reads the candidate
+   * index (a few peers), not every known peer, except while a topic is below its quota.
+   */
+  select (now: number): Array<{ record: PeerRecord; forced: boolean; why: string }> {
+    const picks: Array<{ record: PeerRecord; forced: boolean; why: string }> = []
+    if (!this.running) return picks
+    this.index.promote(now)
+    const { lowWater, highWater, maxParallelDials } = this.host.limits()
+    let free = maxParallelDials - this.inFlight
+    if (free <= 0) return picks
+    const connections = this.host.connections()
+    const ready = (r: PeerRecord): boolean => r.candIndex !== -1 && this.dialable(r) && !picks.some((p) => p.record === r)
+    const take = (r: PeerRecord, forced: boolean, why: string): void => { picks.push({ record: r, forced, why }); free-- }
+
+    if (this.sync !== undefined) {
+      // Permanent peers are the application's: they are redialled even during initial sync.
+      for (const r of this.index.sticky) if (free > 0 && r.permanent && ready(r)) take(r, true, 'permanent peer: reconnect (initial sync does not pause it)')
+      // Exactly one outbound connection: keep the one we hold, else dial one peer at a time.
+      const s = this.sync
+      if (s.current?.conn === undefined && this.inFlight === 0 && free > 0) {
+        const target = s.given ?? this.first((r) => ready(r))
+        if (target !== undefined && ready(target)) {
+          s.current = target
+          take(target, false, 'initial sync: the one outbound connection')
+        }
+      }
+      return picks
+    }
+
+    let regular = lowWater - connections - this.inFlight
+    let topicRoom = highWater - connections - this.inFlight
+    // Long-term and permanent peers are redialled whatever the count; their connections count like any other.
+    for (const r of this.index.sticky) {
+      if (free <= 0) break
+      if (!ready(r)) continue
+      take(r, r.permanent, r.permanent ? 'permanent peer: reconnect' : 'long-term peer: reconnect')
+      regular--
+      topicRoom--
+    }
+    if (free > 0 && topicRoom > 0 && this.host.topicsShort()) {
+      const planned = new Map<string, number>()
+      const needed = (r: PeerRecord): boolean => this.host.needed(r, planned)
+      const byNeed = pickCandidates(this.host.records(), free, (r) => ready(r) && needed(r), (a, b) => compareCandidates(a, b, needed))
+      for (const r of byNeed) {
+        if (free <= 0 || topicRoom <= 0) break
+        // Each pick counts toward its topics, so a short topic gets only the dials it is missing.
+        if (!needed(r)) continue
+        take(r, false, `serves a topic below its quota (${r.topics.join(', ')})`)
+        for (const t of r.topics) planned.set(t, (planned.get(t) ?? 0) + 1)
+        topicRoom--
+        regular--
+      }
+    }
+    if (free > 0 && regular > 0) {
+      for (const r of this.index.ordered()) {
+        if (free <= 0 || regular <= 0) break
+        if (!ready(r)) continue
+        take(r, false, `below lowWater ${lowWater}: ${connections} connected, ${this.inFlight} dialling`)
+        regular--
+      }
+    }
+    return picks
+  }
+
   /** One scheduling pass: start the dials the rules allow now, and set the shared timer. */
   pass (): void {
     if (!this.running) return
     const now = this.host.clock.now()
-    const { lowWater, highWater, maxParallelDials } = this.host.limits()
-    let free = maxParallelDials - this.inFlight
-    if (free <= 0) return
-    const connections = this.host.connections()
-    let nextWake = Infinity
-
-    const ready = (r: PeerRecord): boolean => {
-      if (r.conn !== undefined || r.dialing || r.priority === 'banned' || r.addresses.length === 0) return false
-      if (r.id !== undefined && r.id === this.host.localPeer) return false
-      if (this.host.denied(r)) return false
-      if (r.nextDialAt !== undefined && r.nextDialAt > now) {
-        if (r.nextDialAt < nextWake && (r.longTerm || r.permanent || connections + this.inFlight < lowWater || this.sync !== undefined)) nextWake = r.nextDialAt
-        return false
-      }
-      return true
-    }
-
-    if (this.sync !== undefined) {
-      // Exactly one outbound connection: keep the one we hold, else dial one peer at a time.
-      const s = this.sync
-      // Permanent peers are the application's: they are redialled even during initial sync.
-      for (const r of pickCandidates(this.host.records(), free, (x) => x.permanent && ready(x), (a, b) => compareCandidates(a, b, () => false))) {
-        this.launch(r, true, 'permanent peer: reconnect (initial sync does not pause it)')
-      }
-      if (s.current?.conn === undefined && this.inFlight === 0) {
-        const target = s.given ?? this.best(ready)
-        if (target !== undefined && ready(target)) {
-          s.current = target
-          this.launch(target, false, 'initial sync: the one outbound connection')
-        }
-      }
-      this.arm(nextWake)
-      return
-    }
-
-    const topics = this.host.topicsShort()
-    const needed = topics ? (r: PeerRecord) => this.host.needed(r) : () => false
-    let regular = lowWater - connections - this.inFlight
-    const room = highWater - connections - this.inFlight
-    const eligible = (r: PeerRecord): boolean => ready(r) && (r.permanent || r.longTerm || regular > 0 || (room > 0 && needed(r)))
-    const picked = pickCandidates(this.host.records(), free, eligible, (a, b) => compareCandidates(a, b, needed))
-    let topicRoom = room
-    for (const r of picked) {
-      if (free <= 0) break
-      if (r.permanent || r.longTerm) {
-        // They are reconnected whatever the count, and their connections count like any other.
-        regular--
-        topicRoom--
-        this.launch(r, r.permanent, r.permanent ? 'permanent peer: reconnect' : 'long-term peer: reconnect')
-      } else if (needed(r) && topicRoom > 0) {
-        topicRoom--
-        regular--
-        this.launch(r, false, `serves a topic below its quota (${r.topics.join(', ')})`)
-      } else if (regular > 0) {
-        regular--
-        this.launch(r, false, `below lowWater ${lowWater}: ${connections} connected, ${this.inFlight} dialling`)
-      } else {
-        continue
-      }
-      free--
-    }
-    this.arm(nextWake)
+    for (const p of this.select(now)) this.launch(p.record, p.forced, p.why)
+    // Wake when a waiting peer is due, but only while there is something to dial for.
+    const { lowWater } = this.host.limits()
+    const demand = this.sync !== undefined || this.host.connections() + this.inFlight < lowWater || this.host.topicsShort()
+    let wake = demand ? this.index.nextWake() : Infinity
+    for (const r of this.index.sticky) if (r.waitAt !== undefined && r.waitAt < wake) wake = r.waitAt
+    this.arm(wake)
   }
 
-  private best (ready: (r: PeerRecord) => boolean): PeerRecord | undefined {
-    return pickCandidates(this.host.records(), 1, ready, (a, b) => compareCandidates(a, b, () => false))[0]
+  /** The best ready candidate that `accept` takes. */
+  private first (accept: (r: PeerRecord) => boolean): PeerRecord | undefined {
+    for (const r of this.index.ordered()) if (accept(r)) return r
+    return undefined
   }
 
   private launch (record: PeerRecord, forced: boolean, why: string): void {

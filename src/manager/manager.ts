@@ -111,7 +111,7 @@ export class Manager implements ConnectionManager {
       records: () => this.book.values(),
       connections: () => this.conns.size,
       denied: (r) => this.isDenied(r),
-      needed: (r) => this.topics.needs(r),
+      needed: (r, planned) => this.topics.needs(r, planned),
       topicsShort: () => this.topics.short(),
       dialing: (topics, delta) => { this.topics.dialing(topics, delta) },
       accept: (conn, _record, forced) => this.conns.has(conn.id) || this.admitConnection(conn, forced),
@@ -258,6 +258,7 @@ export class Manager implements ConnectionManager {
       this.setTopics(record, [])
       this.book.delete(record)
       this.persist?.remove(record.key, record)
+      this.dialer.remove(record)
       return this.changed()
     }
     this.persist?.touch(record)
@@ -538,6 +539,10 @@ export class Manager implements ConnectionManager {
   private assignId (record: PeerRecord, id: PeerId): PeerRecord {
     const oldKey = record.key
     const result = this.book.assignId(record, id)
+    if (result !== record) {
+      this.dialer.remove(record)
+      this.dialer.update(result)
+    }
     if (this.persist !== undefined && result.key !== oldKey) this.persist.rekeyed(oldKey, result)
     return result
   }
@@ -612,8 +617,10 @@ export class Manager implements ConnectionManager {
     return !r.isProtected && !r.allowed && !r.permanent && r.priority !== 'banned'
   }
 
+  /** Re-ranks the peer wherever it is indexed (trimming, dialing) after anything about it changed. */
   private reindex (record: PeerRecord): void {
     this.trimming.refresh(record)
+    this.dialer.update(record)
   }
 
   /** Tells observers, once per tick however many changes happened. */
@@ -679,6 +686,7 @@ export class Manager implements ConnectionManager {
     tags.set(tag, value)
     this.persist?.touch(record)
     if (record.heapIndex !== -1) this.trimming.index.refresh(record, this.clock.now())
+    if (record.candIndex !== -1) this.dialer.update(record)
     this.changed()
   }
 
@@ -705,6 +713,7 @@ export class Manager implements ConnectionManager {
     }
     this.topics.attach(record.topics)
     this.trimming.opened(record, now)
+    this.dialer.update(record)
     this.rotation.schedule()
     record.decide(now, action, reason, this.opts.explainDepth)
     if (!swap) this.events.emit('peer:connected', { peer: conn.peer, connection: conn })
@@ -720,6 +729,7 @@ export class Manager implements ConnectionManager {
       record.conn = undefined
       record.allowed = false
       this.trimming.closed(record)
+      this.dialer.update(record)
       this.topics.detach(record.topics)
     }
     if (conn.direction === 'inbound') this.inbound--

@@ -58,6 +58,13 @@ export class PeerRecord implements RankKey {
   decisions: Decision[] | undefined
   /** Position in the trim index's heap, -1 when not in it. */
   heapIndex = -1
+  /** Position in the dial candidates' heap, -1 when not in it. */
+  candIndex = -1
+  /** The `nextDialAt` under which the candidate index holds the peer as waiting. */
+  waitAt: number | undefined
+
+  /** Creation order: the last tie-break of the dial order, so equal peers are dialled first come, first served. */
+  readonly seq = nextSeq++
 
   constructor (key: string, id: PeerId | undefined, now: number) {
     this.key = key
@@ -107,3 +114,4 @@ export class PeerRecord implements RankKey {
 }
 
 const EMPTY: string[] = []
+let nextSeq = 0

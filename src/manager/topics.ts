@@ -46,12 +46,12 @@ export class TopicCounts {
     }
   }
 
-  /** Does the peer serve a topic whose quota's `min` is not met, counting dials in flight? */
-  needs (record: PeerRecord): boolean {
+  /** Does the peer serve a topic whose quota's `min` is not met, counting dials in flight and `planned` ones? */
+  needs (record: PeerRecord, planned?: ReadonlyMap<string, number>): boolean {
     if (this.quotas.size === 0) return false
     for (const t of record.topics) {
       const q = this.quotas.get(t)
-      if (q !== undefined && this.count(t) + (this.pending.get(t) ?? 0) < q.min) return true
+      if (q !== undefined && this.count(t) + (this.pending.get(t) ?? 0) + (planned?.get(t) ?? 0) < q.min) return true
     }
     return false
   }

@@ -38,10 +38,13 @@ function shuffled<T> (items: readonly T[], seed = 11): T[] {
 
 // ── compareCandidates, one key at a time ───────────────────────────────────
 
-test('two records with equal keys compare 0', () => {
-  assert.equal(cmp(rec('a'), rec('b')), 0)
+test('two records with equal keys are dialled first known, first served', () => {
+  assert.equal(cmp(rec('a'), rec('b')), -1)
   const init: RecordInit = { priority: 'high', longTerm: true, failures: 1, lastConnected: 50, successes: 2, value: 7, attempts: 3 }
-  assert.equal(cmp(rec('a', init), rec('b', init)), 0)
+  assert.equal(cmp(rec('a', init), rec('b', init)), -1)
+  const late = rec('late', init)
+  const early = rec('early', init)
+  assert.equal(cmp(late, early), -1, 'creation order, not the id, breaks the tie')
 })
 
 test('bootstrap peers come last, even against a low-priority, sunk, never-connected peer', () => {
@@ -54,7 +57,7 @@ test('bootstrap peers come last, even against a low-priority, sunk, never-connec
 test('a peer with sinkAfter (3) consecutive failures sinks below every peer that has not, whatever its priority', () => {
   before(rec('fresh'), rec('sunk', { failures: 3 }))
   before(rec('two-failures', { failures: 2, priority: 'low' }), rec('sunk', { failures: 3, priority: 'high', value: 100 }))
-  assert.equal(cmp(rec('x', { failures: 3 }), rec('y', { failures: 7 })), 0, 'all sunk peers sink together')
+  assert.equal(cmp(rec('x', { failures: 3 }), rec('y', { failures: 7 })), -1, 'all sunk peers sink together (then first known first)')
 })
 
 test('a long-term peer never sinks', () => {
@@ -77,7 +80,8 @@ test('among equal priorities, long-term peers come first', () => {
 test('among equal priorities, peers that serve a topic below its min come first', () => {
   const needed = (r: PeerRecord): boolean => r.topics.includes('chat')
   before(rec('chat', { topics: ['chat'] }), rec('other', { lastConnected: 9, successes: 9, value: 99 }), needed)
-  assert.equal(cmp(rec('chat', { topics: ['chat'] }), rec('other')), 0, 'not needed: no preference')
+  assert.equal(cmp(rec('chat', { topics: ['chat'] }), rec('other')), -1, 'not needed: no preference (then first known first)')
+  assert.equal(cmp(rec('other2'), rec('chat2', { topics: ['chat'] })), -1, 'not needed: no preference either way')
   // long-term still outranks needed
   before(rec('lt', { longTerm: true }), rec('chat', { topics: ['chat'] }), needed)
 })
@@ -99,7 +103,8 @@ test('then the higher tag value comes first', () => {
 
 test('last, a never-tried peer comes before one tried and never connected', () => {
   before(rec('untried', { attempts: 0 }), rec('tried', { attempts: 1, failures: 1 }))
-  assert.equal(cmp(rec('t1', { attempts: 1 }), rec('t2', { attempts: 7 })), 0, 'how often does not matter')
+  assert.equal(cmp(rec('t1', { attempts: 1 }), rec('t2', { attempts: 7 })), -1, 'how often does not matter (then first known first)')
+  assert.equal(cmp(rec('t3', { attempts: 7 }), rec('t4', { attempts: 1 })), -1, 'how often does not matter either way')
 })
 
 test('the comparator is antisymmetric and transitive over a mixed population', () => {

@@ -1,0 +1,111 @@
+import { compareCandidates } from './candidates.js'
+import { IndexedHeap } from './indexed-heap.js'
+import type { PeerRecord } from './peer-record.js'
+
+/**
+ * The peers the dialer may pick, kept in dial order so that a decision among 100,000 known peers
+ * looks at a handful of them instead of all.
+ *
+ * Rules:
+ * - `ready` holds the dialable peers whose backoff has passed, ordered by `compareCandidates` (without
+ *   the topic key, which changes with every connection; the dialer scans topic peers itself while a
+ *   topic is short). Dialable: not connected, not being dialled, not banned, has an address, not
+ *   denied, not ourselves (the manager's `dialable`).
+ * - Dialable peers still in backoff wait in `waiting`, a min-heap on `nextDialAt`; `promote(now)`
+ *   moves the due ones into `ready`, and `nextWake()` is when the next one is due (the shared timer).
+ * - `sticky` holds the long-term and permanent peers, which are redialled whatever the count.
+ * - Callers call `update(record, now)` after changing anything the order or the rules read.
+ */
+export class CandidateIndex {
+  private readonly ready = new IndexedHeap<PeerRecord, 'candIndex'>((a, b) => compareCandidates(a, b, noTopics), 'candIndex')
+  private readonly waiting: Array<{ at: number; record: PeerRecord }> = []
+  readonly sticky = new Set<PeerRecord>()
+
+  constructor (private readonly dialable: (record: PeerRecord) => boolean) {}
+
+  get size (): number { return this.ready.size }
+
+  update (record: PeerRecord, now: number): void {
+    if (record.longTerm || record.permanent) this.sticky.add(record)
+    else this.sticky.delete(record)
+    if (!this.dialable(record)) {
+      this.ready.remove(record)
+      record.waitAt = undefined
+      return
+    }
+    const at = record.nextDialAt
+    if (at !== undefined && at > now) {
+      this.ready.remove(record)
+      if (record.waitAt !== at) {
+        record.waitAt = at
+        pushWaiting(this.waiting, { at, record })
+      }
+      return
+    }
+    record.waitAt = undefined
+    this.ready.upsert(record)
+  }
+
+  remove (record: PeerRecord): void {
+    this.ready.remove(record)
+    this.sticky.delete(record)
+    record.waitAt = undefined
+  }
+
+  /** Moves the peers whose backoff ended into `ready`. */
+  promote (now: number): void {
+    const w = this.waiting
+    while (w.length > 0 && w[0].at <= now) {
+      const { at, record } = popWaiting(w)
+      // Stale entries (the peer's wait changed or ended since) are dropped here.
+      if (record.waitAt === at) {
+        record.waitAt = undefined
+        this.update(record, now)
+      }
+    }
+  }
+
+  /** When the next waiting peer is due; Infinity when none waits. */
+  nextWake (): number {
+    const w = this.waiting
+    while (w.length > 0 && w[0].record.waitAt !== w[0].at) popWaiting(w)
+    return w.length > 0 ? w[0].at : Infinity
+  }
+
+  /** The ready peers in dial order, best first, lazily. `ready` must not change while iterating. */
+  ordered (): Generator<PeerRecord> { return this.ready.ascending() }
+}
+
+const noTopics = (): boolean => false
+
+function before (a: { at: number }, b: { at: number }): boolean { return a.at < b.at }
+
+function pushWaiting (h: Array<{ at: number; record: PeerRecord }>, e: { at: number; record: PeerRecord }): void {
+  h.push(e)
+  let i = h.length - 1
+  while (i > 0) {
+    const p = (i - 1) >> 1
+    if (!before(h[i], h[p])) break
+    ;[h[i], h[p]] = [h[p], h[i]]
+    i = p
+  }
+}
+
+function popWaiting (h: Array<{ at: number; record: PeerRecord }>): { at: number; record: PeerRecord } {
+  const top = h[0]
+  const last = h.pop()!
+  if (h.length > 0) {
+    h[0] = last
+    let i = 0
+    for (;;) {
+      const l = 2 * i + 1
+      if (l >= h.length) break
+      const r = l + 1
+      const c = r < h.length && before(h[r], h[l]) ? r : l
+      if (!before(h[c], h[i])) break
+      ;[h[i], h[c]] = [h[c], h[i]]
+      i = c
+    }
+  }
+  return top
+}
