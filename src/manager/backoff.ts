@@ -21,6 +21,12 @@ export interface BackoffPolicy {
   afterDisconnect: number
   /** A peer we trimmed (or closed for initial sync) is not redialled for this long (±25 %). */
   afterTrim: number
+  /**
+   * Bootstrap peers are a last resort: while we hold connections, they are dialled only once this long
+   * has passed without progress (a new connection or a dial of another peer), so that peers learnt
+   * from the previous topology or from peer exchange are tried first.
+   */
+  bootstrapQuiet: number
 }
 
 /**
@@ -36,7 +42,8 @@ export const DEFAULT_BACKOFF: Readonly<BackoffPolicy> = {
   jitter: 0.2,
   sinkAfter: 3,
   afterDisconnect: 10_000,
-  afterTrim: 60_000
+  afterTrim: 60_000,
+  bootstrapQuiet: 2_000
 }
 
 /**

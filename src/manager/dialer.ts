@@ -15,6 +15,8 @@ export interface DialerHost {
   limits(): { lowWater: number; highWater: number; maxParallelDials: number; dialTimeout: number }
   records(): Iterable<PeerRecord>
   connections(): number
+  /** The live connection to a peer, if any. */
+  connectionTo(peer: PeerId): Connection | undefined
   /** Denied by the deny list (by id or by every address). */
   denied(record: PeerRecord): boolean
   /** Serves a topic whose quota's `min` is not met (counting the `planned` dials per topic). */
@@ -54,6 +56,11 @@ export class Dialer {
   private timer: unknown
   private timerAt = Infinity
   private inFlight = 0
+  /** Dials in flight to peers that are not bootstrap peers. */
+  private inFlightOthers = 0
+  /** Last time the network got us somewhere: a connection, or a dial of a non-bootstrap peer. */
+  private lastProgress = -Infinity
+  private bootstrapWake = Infinity
   private readonly controllers = new Set<AbortController>()
   /** Initial sync: the peer we were given (if any) and the one we hold or dial now. */
   private sync: { given: PeerRecord | undefined; current: PeerRecord | undefined } | undefined
@@ -66,8 +73,13 @@ export class Dialer {
 
   /** Could this peer be dialled at all (backoff aside)? */
   private dialable (r: PeerRecord): boolean {
-    return r.conn === undefined && !r.dialing && r.priority !== 'banned' && r.addresses.length > 0 &&
+    return r.conn === undefined && !r.dialing && !r.forgotten && r.priority !== 'banned' && r.addresses.length > 0 &&
       (r.id === undefined || r.id !== this.host.localPeer) && !this.host.denied(r)
+  }
+
+  /** A connection opened, or a peer was dialled: the network is getting us somewhere. */
+  progress (): void {
+    this.lastProgress = this.host.clock.now()
   }
 
   /** Call after anything about the peer changed that the dial order or rules read. */
@@ -134,6 +146,11 @@ export class Dialer {
     record.dialing = true
     record.attempts++
     this.inFlight++
+    const other = !record.bootstrap
+    if (other) {
+      this.inFlightOthers++
+      this.progress()
+    }
     this.update(record)
     const topics = record.topics // as declared when the dial starts: the same ones are released at its end
     this.host.dialing(topics, 1)
@@ -157,10 +174,11 @@ export class Dialer {
       }
       if (!this.host.accept(conn, record, forced)) {
         // Refused as a duplicate of a connection the peer opened at the same time: we are connected.
-        if (record.conn !== undefined) {
+        const existing = this.host.connectionTo(conn.peer)
+        if (existing !== undefined) {
           record.failures = 0
           record.nextDialAt = undefined
-          return record.conn.conn
+          return existing
         }
         throw new PeerwardenError('ERR_DIAL_FAILED', `the connection to ${record.id ?? record.key} was refused: ${record.decisions?.at(-1)?.reason ?? 'unknown'}`)
       }
@@ -181,6 +199,7 @@ export class Dialer {
       record.dialing = false
       this.update(record)
       this.inFlight--
+      if (other) this.inFlightOthers--
       this.host.dialing(topics, -1)
       this.controllers.delete(controller)
       signal?.removeEventListener('abort', onAbort)
@@ -242,10 +261,19 @@ export class Dialer {
         regular--
       }
     }
+    this.bootstrapWake = Infinity
     if (free > 0 && regular > 0) {
       for (const r of this.index.ordered()) {
         if (free <= 0 || regular <= 0) break
         if (!ready(r)) continue
+        if (r.bootstrap) {
+          // Bootstrap peers sort last: past here, only they are left. They are a last resort.
+          if (this.inFlightOthers > 0 || picks.some((p) => !p.record.bootstrap)) break
+          if (connections > 0 && now - this.lastProgress < this.policy.bootstrapQuiet) {
+            this.bootstrapWake = this.lastProgress + this.policy.bootstrapQuiet
+            break
+          }
+        }
         take(r, false, `below lowWater ${lowWater}: ${connections} connected, ${this.inFlight} dialling`)
         regular--
       }
@@ -261,7 +289,7 @@ export class Dialer {
     // Wake when a waiting peer is due, but only while there is something to dial for.
     const { lowWater } = this.host.limits()
     const demand = this.sync !== undefined || this.host.connections() + this.inFlight < lowWater || this.host.topicsShort()
-    let wake = demand ? this.index.nextWake() : Infinity
+    let wake = demand ? Math.min(this.index.nextWake(), this.bootstrapWake) : Infinity
     for (const r of this.index.sticky) if (r.waitAt !== undefined && r.waitAt < wake) wake = r.waitAt
     this.arm(wake)
   }

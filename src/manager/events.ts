@@ -4,6 +4,11 @@ import type { Connection, DialFailure, PeerId, Priority } from './types.js'
 export interface ManagerEvents {
   /** A connection was accepted; `peer` now counts as connected. */
   'peer:connected': { peer: PeerId; connection: Connection }
+  /**
+   * A second connection to a connected peer won the duplicate tie-break and replaced the first (closed
+   * with 'duplicate'); the peer never stopped being connected, so no peer:* event fires.
+   */
+  'connection:replaced': { peer: PeerId; connection: Connection; replaced: Connection }
   /** The peer's last connection went away. */
   'peer:disconnected': { peer: PeerId }
   /** `connected()` refused the connection and closed it; `reason` is the close reason given to it. */

@@ -110,6 +110,7 @@ export class Manager implements ConnectionManager {
       limits: () => this.opts,
       records: () => this.book.values(),
       connections: () => this.conns.size,
+      connectionTo: (peer) => this.book.get(peer)?.conn?.conn,
       denied: (r) => this.isDenied(r),
       needed: (r, planned) => this.topics.needs(r, planned),
       topicsShort: () => this.topics.short(),
@@ -308,6 +309,7 @@ export class Manager implements ConnectionManager {
       // The peer never stops being connected: no peer:disconnected / peer:connected for the swap.
       this.closeEntry(existing, 'duplicate', `replaced by a new ${conn.direction} connection: the tie-break keeps the one initiated by the larger id`, true)
       this.attach(conn, record, now, 'accept', `replaces a duplicate ${existing.conn.direction} connection`, true)
+      this.events.emit('connection:replaced', { peer: conn.peer, connection: conn, replaced: existing.conn })
       return true
     }
     const forced = forcedDial || record.isProtected || record.permanent || this.forcing.has(record.key) ||
@@ -650,14 +652,13 @@ export class Manager implements ConnectionManager {
   }
 
   private recordForConnection (conn: Connection, now: number): PeerRecord {
-    const known = this.book.get(conn.peer)
-    if (known !== undefined) return known
+    // A peer we knew by address only (say, dialled by address) learns its id here; if a record with
+    // that id appeared meanwhile (an inbound connection, peer exchange), the two become one.
     if (conn.address !== undefined) {
       const owner = this.book.byAddress(conn.address)
       if (owner !== undefined && owner.id === undefined) return this.assignId(owner, conn.peer)
     }
-    const { record } = this.book.getOrCreate(conn.peer, now)
-    return record
+    return this.book.get(conn.peer) ?? this.book.getOrCreate(conn.peer, now).record
   }
 
   private consultHook (record: PeerRecord, when: 'added' | 'connected'): void {
@@ -714,6 +715,7 @@ export class Manager implements ConnectionManager {
     this.topics.attach(record.topics)
     this.trimming.opened(record, now)
     this.dialer.update(record)
+    this.dialer.progress()
     this.rotation.schedule()
     record.decide(now, action, reason, this.opts.explainDepth)
     if (!swap) this.events.emit('peer:connected', { peer: conn.peer, connection: conn })

@@ -51,6 +51,7 @@ export class PeerBook {
     if (existing !== undefined && existing !== record) {
       for (const a of record.addresses) this.addAddress(existing, a)
       this.byKey.delete(record.key)
+      record.forgotten = true
       return existing
     }
     this.byKey.delete(record.key)
@@ -66,13 +67,17 @@ export class PeerBook {
     if (owner !== undefined) {
       owner.addresses = owner.addresses.filter((a) => a !== address)
       // An address-only record left without an address names nobody any more.
-      if (owner.id === undefined && owner.addresses.length === 0 && owner.conn === undefined) this.byKey.delete(owner.key)
+      if (owner.id === undefined && owner.addresses.length === 0 && owner.conn === undefined) {
+        this.byKey.delete(owner.key)
+        owner.forgotten = true
+      }
     }
     this.byAddr.set(address, record)
     record.addresses = [...record.addresses, address]
   }
 
   delete (record: PeerRecord): void {
+    record.forgotten = true
     this.byKey.delete(record.key)
     for (const a of record.addresses) if (this.byAddr.get(a) === record) this.byAddr.delete(a)
   }

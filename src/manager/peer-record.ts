@@ -52,6 +52,8 @@ export class PeerRecord implements RankKey {
   nextDialAt: number | undefined
   /** Dialled by the manager right now. */
   dialing = false
+  /** Removed from the peer book (forgotten, or merged into the record of its id): never dialled again. */
+  forgotten = false
   /** Per-address outcomes: the last success time and consecutive failures, to order addresses. */
   addressStats: Map<string, { ok: number; fails: number }> | undefined
 

@@ -49,6 +49,8 @@ export class NodeConnection implements Connection {
   private control!: Channel
   private send!: Message<ControlMessage>
   private readonly closeHandlers: Array<(conn: NodeConnection) => void> = []
+  /** Control messages held until the local manager accepts the connection (see `accepted()`). */
+  private held: ControlMessage[] | undefined = []
 
   private constructor (
     readonly stream: SecretStream,
@@ -159,6 +161,20 @@ export class NodeConnection implements Connection {
       this.remoteCloseReason = typeof msg.reason === 'string' ? msg.reason.slice(0, 64) : 'closed'
       return
     }
+    // Until our manager has accepted the connection, nothing it says may create or change peers
+    // (a dial still in flight would otherwise race with what the message teaches us).
+    if (this.held !== undefined) {
+      if (this.held.length < 256) this.held.push(msg)
+      return
+    }
     this.onMessage(this, msg)
+  }
+
+  /** The local manager accepted the connection: deliver the held control messages, then the rest as they come. */
+  accepted (): void {
+    const held = this.held
+    if (held === undefined) return
+    this.held = undefined
+    for (const msg of held) this.onMessage(this, msg)
   }
 }

@@ -48,7 +48,9 @@ export interface PeerNode {
   flushed(topic: string | Uint8Array): boolean
   connections(): ConnectionInfo[]
   /**
-   * 'connection' {connection, peer}, 'disconnection' {peer, reason?}, 'handshake:failed' {address, error}
+   * 'connection' {connection, peer, replaced} (for every connection kept, including one that replaced a
+   * duplicate while the peer stayed connected), 'disconnection' {peer, reason?} (the peer's last
+   * connection went), 'handshake:failed' {address, error}
    * (an inbound connection that failed Noise, the network key or the deadline), plus the manager's events.
    */
   readonly events: EventTarget
@@ -108,19 +110,25 @@ export async function createNode (options: NodeOptions = {}): Promise<PeerNode> 
   })
   const events = manager.events
 
-  // Every accepted connection, whoever opened it, passes here once.
-  events.addEventListener('peer:connected', (e) => {
-    const { connection } = (e as CustomEvent<{ connection: unknown }>).detail
+  // Every accepted connection, whoever opened it, passes here once: a new peer, or a connection that
+  // replaced a duplicate (the peer stayed connected throughout).
+  const adopt = (connection: unknown, replaced: boolean): void => {
     if (!(connection instanceof NodeConnection)) return
     live.add(connection)
     connection.onClose((c) => {
       live.delete(c)
       manager.disconnected(c)
+      // A duplicate that lost the tie-break goes while the peer stays: that is no disconnection.
+      if (manager.getPeer(c.peer)?.connected === true) return
       events.dispatchEvent(new CustomEvent('disconnection', { detail: { peer: c.peer, reason: c.remoteCloseReason ?? c.closeReason } }))
     })
-    events.dispatchEvent(new CustomEvent('connection', { detail: { connection, peer: connection.peer } }))
+    // Applications hang their channels on the connection: they hear of a replacement too.
+    events.dispatchEvent(new CustomEvent('connection', { detail: { connection, peer: connection.peer, replaced } }))
+    connection.accepted()
     discovery?.connected(connection)
-  })
+  }
+  events.addEventListener('peer:connected', (e) => { adopt((e as CustomEvent<{ connection: unknown }>).detail.connection, false) })
+  events.addEventListener('connection:replaced', (e) => { adopt((e as CustomEvent<{ connection: unknown }>).detail.connection, true) })
 
   try {
     addresses = await transport.listen(listen)

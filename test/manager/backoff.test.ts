@@ -19,7 +19,8 @@ test('the default policy is the documented one', () => {
     jitter: 0.2,
     sinkAfter: 3,
     afterDisconnect: 10_000,
-    afterTrim: 60_000
+    afterTrim: 60_000,
+    bootstrapQuiet: 2_000
   })
 })
 

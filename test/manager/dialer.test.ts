@@ -343,10 +343,15 @@ test('bootstrap peers are not dialled while enough other candidates are eligible
   await r.m.close()
 })
 
-test('bootstrap peers are dialled when the other candidates cannot reach lowWater', async () => {
+test('bootstrap peers are dialled when the other candidates cannot reach lowWater, once nothing else has helped for bootstrapQuiet', async () => {
   const { r, bootDials } = bootstrapRig(5)
   r.m.start()
   await r.clock.advance(0)
+  assert.equal(bootDials(), 0, 'the other candidates are dialled first')
+  assert.deepEqual(connectedIds(r.m), ['n1', 'n2', 'n3'])
+  await r.clock.advance(1_999)
+  assert.equal(bootDials(), 0, 'a connection was made less than bootstrapQuiet (2 s) ago')
+  await r.clock.advance(1)
   assert.equal(bootDials(), 2)
   assert.deepEqual(connectedIds(r.m), ['b1', 'b2', 'n1', 'n2', 'n3'])
   await r.m.close()
