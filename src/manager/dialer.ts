@@ -213,7 +213,6 @@ export class Dialer {
    */
   select (now: number): Array<{ record: PeerRecord; forced: boolean; why: string }> {
     const picks: Array<{ record: PeerRecord; forced: boolean; why: string }> = []
-    if (!this.running) return picks
     this.index.promote(now)
     const { lowWater, highWater, maxParallelDials } = this.host.limits()
     let free = maxParallelDials - this.inFlight
