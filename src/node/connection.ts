@@ -51,6 +51,8 @@ export class NodeConnection implements Connection {
   private readonly closeHandlers: Array<(conn: NodeConnection) => void> = []
   /** Control messages held until the local manager accepts the connection (see `accepted()`). */
   private held: ControlMessage[] | undefined = []
+  private acceptance: Promise<boolean> | undefined
+  private settleAcceptance: ((accepted: boolean) => void) | undefined
 
   private constructor (
     readonly stream: SecretStream,
@@ -63,8 +65,17 @@ export class NodeConnection implements Connection {
     this.mux = Protomux.from(stream)
     stream.once('close', () => {
       this.closed = true
+      this.settleAcceptance?.(false)
       for (const h of this.closeHandlers) h(this)
     })
+  }
+
+  /** Resolves true once the local manager accepts the connection, false if it closes first. */
+  whenAccepted (): Promise<boolean> {
+    if (this.held === undefined) return Promise.resolve(true)
+    if (this.closed) return Promise.resolve(false)
+    this.acceptance ??= new Promise((resolve) => { this.settleAcceptance = resolve })
+    return this.acceptance
   }
 
   /**
@@ -78,6 +89,8 @@ export class NodeConnection implements Connection {
     networkKey: NetworkKey
     hello: Omit<Hello, 'proof' | 'v'>
     timeout: number
+    /** Application protocols (protomux channels) the node serves: a remote may open them before we accept. */
+    protocols?: () => Iterable<string>
     onMessage: (conn: NodeConnection, msg: ControlMessage) => void
   }): Promise<NodeConnection> {
     const conn = new NodeConnection(stream, opts.direction, opts.address, opts.onMessage)
@@ -109,6 +122,9 @@ export class NodeConnection implements Connection {
           }
           conn.remoteListen = Array.isArray(hello.listen) ? hello.listen.filter((a) => typeof a === 'string').slice(0, 16) : []
           conn.remoteRendezvous = hello.rendezvous === true
+          // A channel the remote opens before our manager accepted the connection waits for the
+          // acceptance (protomux would otherwise reject it) and is then paired with ours.
+          for (const protocol of opts.protocols?.() ?? []) conn.mux.pair({ protocol }, async () => { await conn.whenAccepted() })
           if (settled) return
           settled = true
           clearTimeout(timer)
@@ -175,6 +191,7 @@ export class NodeConnection implements Connection {
     const held = this.held
     if (held === undefined) return
     this.held = undefined
+    this.settleAcceptance?.(true)
     for (const msg of held) this.onMessage(this, msg)
   }
 }

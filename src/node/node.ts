@@ -54,6 +54,12 @@ export interface PeerNode {
    * (an inbound connection that failed Noise, the network key or the deadline), plus the manager's events.
    */
   readonly events: EventTarget
+  /**
+   * Serves an application protocol: `open(connection)` runs for every connection the node keeps (now
+   * and later) and creates the protocol's channel on `connection.mux` (protomux). A channel the remote
+   * opens first waits until the connection is accepted, then pairs with it. The mesh's RPC runs so.
+   */
+  protocol(name: string, open: (connection: NodeConnection) => void): void
   /** The manager's stats plus the transport's: sockets refused before any handshake, failed handshakes (garbage included), handshakes in progress. */
   stats(): ManagerStats & { refusedEarly: number; failedHandshakes: number; pendingHandshakes: number; rendezvousTopics: number }
   /** Unannounces every topic, closes every connection (the remote sees 'stopped'), flushes the store. */
@@ -77,6 +83,7 @@ export async function createNode (options: NodeOptions = {}): Promise<PeerNode> 
   const keyPair = loadIdentity({ seed: options.seed, dataDir: options.dataDir })
   const id = peerIdOf(keyPair.publicKey)
   const live = new Set<NodeConnection>()
+  const protocols = new Map<string, (conn: NodeConnection) => void>()
   let addresses: string[] = []
   let discovery: Discovery | undefined
   const rendezvous = options.rendezvous === false ? undefined : new RendezvousTable(() => Date.now())
@@ -91,6 +98,7 @@ export async function createNode (options: NodeOptions = {}): Promise<PeerNode> 
       manager.connected(conn)
     },
     onMessage: (conn, msg) => { discovery?.message(conn, msg) },
+    protocols: () => protocols.keys(),
     onError: (address, error) => { events.dispatchEvent(new CustomEvent('handshake:failed', { detail: { address, error } })) },
     handshakeTimeout: options.handshakeTimeout,
     keepAlive: options.keepAlive,
@@ -125,6 +133,7 @@ export async function createNode (options: NodeOptions = {}): Promise<PeerNode> 
     // Applications hang their channels on the connection: they hear of a replacement too.
     events.dispatchEvent(new CustomEvent('connection', { detail: { connection, peer: connection.peer, replaced } }))
     connection.accepted()
+    for (const open of protocols.values()) open(connection)
     discovery?.connected(connection)
   }
   events.addEventListener('peer:connected', (e) => { adopt((e as CustomEvent<{ connection: unknown }>).detail.connection, false) })
@@ -166,6 +175,12 @@ export async function createNode (options: NodeOptions = {}): Promise<PeerNode> 
     joined: (topic) => discovery!.isJoined(topic),
     flushed: (topic) => discovery!.flushed(topic),
     connections: () => manager.listConnections(),
+    protocol: (name, open) => {
+      check.nonEmptyString('name', name)
+      if (protocols.has(name)) throw PeerwardenError.invalid(`protocol ${JSON.stringify(name)} is already served`)
+      protocols.set(name, open as (conn: NodeConnection) => void)
+      for (const conn of live) open(conn)
+    },
     stats: () => ({
       ...manager.stats(),
       refusedEarly: transport.refusedEarly,

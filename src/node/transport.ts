@@ -17,6 +17,8 @@ export interface TransportOptions {
   /** An authenticated inbound connection, ready for the manager. */
   onInbound: (conn: NodeConnection) => void
   onMessage: (conn: NodeConnection, msg: ControlMessage) => void
+  /** Application protocols the node serves (see NodeConnection.open). */
+  protocols?: () => Iterable<string>
   /** An inbound connection failed before it was authenticated (Noise, network key, deadline). */
   onError?: (address: string, error: Error) => void
   /** Handshake (Noise + hello) deadline. Default 10_000. */
@@ -176,7 +178,8 @@ export class TcpTransport {
       networkKey: this.opts.networkKey,
       hello: this.opts.hello(),
       timeout: this.opts.handshakeTimeout ?? 10_000,
-      onMessage: this.opts.onMessage
+      onMessage: this.opts.onMessage,
+      protocols: this.opts.protocols
     }
   }
 
