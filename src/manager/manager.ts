@@ -386,6 +386,18 @@ export class Manager implements ConnectionManager {
     }
   }
 
+  resetBackoff (peer?: PeerId | string): void {
+    this.assertOpen()
+    if (peer !== undefined) check.nonEmptyString('peer', peer)
+    const targets = peer !== undefined ? [this.book.resolve(peer)].filter((r) => r !== undefined) : [...this.book.values()].filter((r) => r.bootstrap)
+    for (const r of targets) {
+      r.nextDialAt = undefined
+      r.decide(this.clock.now(), 'backoff', 'backoff reset by the application', this.opts.explainDepth)
+      this.dialer.update(r)
+    }
+    this.dialer.kick()
+  }
+
   async disconnect (peer: PeerId): Promise<void> {
     check.nonEmptyString('peer', peer)
     const entry = this.book.resolve(peer)?.conn

@@ -226,6 +226,11 @@ export interface ConnectionManager {
   listConnections(): ConnectionInfo[]
   connectNow(peer: PeerId | string, opts?: { permanent?: boolean; signal?: AbortSignal }): Promise<Connection>
   disconnect(peer: PeerId): Promise<void>
+  /**
+   * Forgets the backoff of `peer`, or of every bootstrap peer when none is given, so the dialer may
+   * dial it at once (say, when the application just joined a topic and holds no connection).
+   */
+  resetBackoff(peer?: PeerId | string): void
 
   /** The seed's setMax: sets highWater (and lowWater = min(lowWater, max)). */
   setMaxConnections(max: number): void

@@ -5,6 +5,7 @@ import { NodeConnection } from '../node/connection.js'
 import { createNode, type PeerNode } from '../node/node.js'
 import { parseTcpAddress } from '../node/transport.js'
 import { check, type Certificate } from './certificate.js'
+import { RedisQueue, type QueueOptions } from './redis-queue.js'
 import { REGISTRY_PROTOCOL, type DirectoryEntry, type RegistryMessage } from './registry.js'
 import { Schema, type BroadcastEntry, type CallContext, type CallOptions, type Command, type Handler, type MeshCalls, type MeshSchema } from './schema.js'
 
@@ -44,6 +45,14 @@ export interface MeshNodeOptions<S extends MeshSchema = MeshSchema> {
   /** Default call deadline, ms. Default 10_000. */
   timeout?: number
   listen?: string[]
+  /**
+   * Redis for queued commands, e.g. 'redis://127.0.0.1:6379': at least once, in order, surviving a
+   * restart of the receiver (Redis Streams, one consumer group per instance). Every node of the mesh
+   * should use the same Redis. Default: in memory, at most once.
+   */
+  redis?: string
+  /** Redis queue tuning (dead-letter after `maxDeliveries`, default 5). */
+  queue?: QueueOptions
 }
 
 export interface MeshNode<S extends MeshSchema = MeshSchema> {
@@ -96,6 +105,7 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
   let nextId = 1
   let picks = 0
   let closed = false
+  const queue = options.redis === undefined ? undefined : new RedisQueue(options.redis, options.queue)
   let registered: (() => void) | undefined
   let failed: ((err: Error) => void) | undefined
 
@@ -273,6 +283,11 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
       if (instance === undefined) throw new PeerwardenError('ERR_NO_INSTANCE', `no instance of ${target.name} is connected`)
       return await send1(instance, command, args, deadline, opts.signal, !command.responds)
     }
+    if (command.queued && queue !== undefined) {
+      // Durable: once in the stream, every instance's group gets it, even one that is down right now.
+      await queue.publish(target.name, name, args, `${me.name}/${variant}`)
+      return undefined
+    }
     const all = [...instances.values()].filter((i) => i.role === target.name)
     const settled = await Promise.allSettled(all.map(async (i) => await send1(i, command, args, deadline, opts.signal, !command.responds)))
     if (!command.responds) {
@@ -295,12 +310,32 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
     }) as MeshCalls<S>
   }
 
+  // ── queued commands on Redis: our consumer groups exist before we say we are here ──
+  if (queue !== undefined) {
+    try {
+      for (const command of me.commands.values()) {
+        if (!command.queued) continue
+        const handler = options.handlers?.[command.name] ?? command.handler
+        if (handler === undefined) continue
+        await queue.consume(me.name, command.name, variant, async (args, meta) => {
+          const [role, from] = meta.from.split('/')
+          const controller = new AbortController()
+          await handler(args, { from: { role: role ?? '', variant: from ?? '' }, signal: controller.signal, deadline: Infinity, call: calls(Infinity) } as CallContext)
+        })
+      }
+    } catch (err) {
+      await queue.close()
+      await node.close()
+      throw err
+    }
+  }
+
   // ── register, then resolve ──────────────────────────────────────────────
   await new Promise<void>((resolve, reject) => {
     registered = resolve
     failed = reject
     node.manager.connectNow(options.registry, { permanent: true }).catch(reject)
-  }).catch(async (err) => { await node.close(); throw err })
+  }).catch(async (err) => { await queue?.close(); await node.close(); throw err })
   registered = undefined
   failed = undefined
 
@@ -318,6 +353,7 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
       for (const p of pending.values()) p.reject(PeerwardenError.closed('the mesh node'))
       pending.clear()
       for (const ctl of running.values()) ctl.abort(PeerwardenError.closed('the mesh node'))
+      await queue?.close()
       await node.close()
     }
   }

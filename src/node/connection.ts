@@ -17,7 +17,7 @@ export type ControlMessage =
   | { t: 'pex'; topic: string; peers: Array<{ id: string; addresses: string[] }> }
 
 /** What each side says when the control channel opens. */
-export interface Hello { v: 1; proof: string; listen: string[]; rendezvous: boolean }
+export interface Hello { v: 1; proof: string; listen: string[]; rendezvous: boolean; /** Discovery keys of the topics joined now. */ topics?: string[] }
 
 export const CONTROL_PROTOCOL = 'peerwarden/control/1'
 
@@ -41,6 +41,8 @@ export class NodeConnection implements Connection {
   streams = 0
   remoteListen: string[] = []
   remoteRendezvous = false
+  /** The topics the remote had joined when it connected (its hello); later changes come as 'topics'. */
+  remoteTopics: string[] = []
   closeReason: string | undefined
   remoteCloseReason: string | undefined
   /** Called before a close with a reason, to leave the remote something useful (peer referrals). */
@@ -111,7 +113,10 @@ export class NodeConnection implements Connection {
         reject(err)
       }
       const timer = setTimeout(() => { fail(new PeerwardenError('ERR_HANDSHAKE_TIMEOUT', `no control handshake from ${conn.address} within ${opts.timeout} ms`)) }, opts.timeout)
-      stream.once('close', () => { fail(new PeerwardenError('ERR_CONNECTION_CLOSED', `${conn.address} closed the connection during the handshake`)) })
+      // Built only if it happens: an error object per closed connection would cost on every close.
+      const onEarlyClose = (): void => { fail(new PeerwardenError('ERR_CONNECTION_CLOSED', `${conn.address} closed the connection during the handshake`)) }
+      stream.once('close', onEarlyClose)
+      const done = (): void => { stream.off('close', onEarlyClose) }
       const channel = conn.mux.createChannel({
         protocol: CONTROL_PROTOCOL,
         handshake: c.json,
@@ -122,12 +127,14 @@ export class NodeConnection implements Connection {
           }
           conn.remoteListen = Array.isArray(hello.listen) ? hello.listen.filter((a) => typeof a === 'string').slice(0, 16) : []
           conn.remoteRendezvous = hello.rendezvous === true
+          conn.remoteTopics = Array.isArray(hello.topics) ? hello.topics.filter((t) => typeof t === 'string' && /^[0-9a-f]{64}$/.test(t)).slice(0, 64) : []
           // A channel the remote opens before our manager accepted the connection waits for the
           // acceptance (protomux would otherwise reject it) and is then paired with ours.
           for (const protocol of opts.protocols?.() ?? []) conn.mux.pair({ protocol }, async () => { await conn.whenAccepted() })
           if (settled) return
           settled = true
           clearTimeout(timer)
+          done()
           resolve()
         },
         onclose: () => { if (!conn.closed) stream.destroy() }

@@ -83,6 +83,9 @@ export class Discovery {
     j.lookup ||= opts.lookup !== false
     this.joined.set(key, j)
     this.host.manager.setTopicQuota(key, { min: this.opts.quotaMin })
+    // Alone, with a topic to find: the bootstrap peers are worth a try right now (with our topics in
+    // the hello, even a full one will refer us to peers of the topic).
+    if (this.host.manager.stats().connections === 0) this.host.manager.resetBackoff()
     this.broadcastTopics()
     await this.refresh(j)
   }
@@ -120,11 +123,11 @@ export class Discovery {
 
   /** A new authenticated connection: learn its listen addresses, then announce, look up and exchange. */
   connected (conn: NodeConnection): void {
-    if (conn.remoteListen.length > 0) {
-      const known = this.host.manager.getPeer(conn.peer)?.topics ?? []
-      this.host.manager.addPeers([{ id: conn.peer, addresses: conn.remoteListen, topics: known }])
-    }
-    conn.post({ t: 'topics', topics: this.topics() })
+    // The hello told us where it listens and which topics it joined: no extra round trip for those.
+    this.onTopics(conn, conn.remoteTopics)
+    // Our hello carried our topics as they were; say them again only if they changed since.
+    const mine = this.topics()
+    if (mine.length > 0) conn.post({ t: 'topics', topics: mine })
     for (const j of this.joined.values()) {
       if (j.announce && conn.remoteRendezvous) conn.post({ t: 'announce', topic: j.key, addresses: this.host.addresses(), ttl: this.opts.ttl })
       if (j.lookup) this.ask(conn, j.key, undefined)
@@ -137,7 +140,9 @@ export class Discovery {
    */
   farewell (conn: NodeConnection, reason: string): void {
     if (reason !== 'over-limit' && reason !== 'trimmed') return
-    for (const key of this.joined.keys()) {
+    // The remote's topics (from its hello) and ours: a rendezvous point that joined none still refers
+    // the peers registered with it.
+    for (const key of new Set([...conn.remoteTopics, ...this.joined.keys()])) {
       const peers = this.known(key, conn.peer)
       if (peers.length > 0) conn.post({ t: 'pex', topic: key, peers })
     }

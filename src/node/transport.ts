@@ -160,9 +160,11 @@ export class TcpTransport {
     const timeout = this.opts.handshakeTimeout ?? 10_000
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => { socket.destroy(); reject(new PeerwardenError('ERR_HANDSHAKE_TIMEOUT', `Noise handshake not done within ${timeout} ms`)) }, timeout)
-      stream.once('close', () => { clearTimeout(timer); reject(new PeerwardenError('ERR_CONNECTION_CLOSED', 'the connection closed during the Noise handshake')) })
+      const onEarlyClose = (): void => { clearTimeout(timer); reject(new PeerwardenError('ERR_CONNECTION_CLOSED', 'the connection closed during the Noise handshake')) }
+      stream.once('close', onEarlyClose)
       stream.opened.then((ok) => {
         clearTimeout(timer)
+        stream.off('close', onEarlyClose)
         if (ok) resolve()
         else reject(new PeerwardenError('ERR_HANDSHAKE', 'the Noise handshake failed'))
       }, reject)
