@@ -4,6 +4,7 @@
  */
 import { candidateSelection, simulationSpeed } from './dialing.bench.js'
 import { admissionAtBound, churn, heap, tagging, trimLarge, type Figure } from './manager.bench.js'
+import { bulkThroughput, newConnections, topicJoin } from './node.bench.js'
 
 const suites: Record<string, () => Promise<Figure | Figure[]>> = {
   churn: async () => await churn(),
@@ -12,7 +13,10 @@ const suites: Record<string, () => Promise<Figure | Figure[]>> = {
   trim: async () => await trimLarge(),
   heap: async () => await heap(),
   candidates: async () => await candidateSelection(),
-  simulation: async () => await simulationSpeed()
+  simulation: async () => await simulationSpeed(),
+  connections: async () => await newConnections(),
+  bulk: async () => await bulkThroughput(),
+  join: async () => await topicJoin()
 }
 
 const wanted = process.argv.slice(2)
@@ -21,3 +25,5 @@ for (const [name, run] of Object.entries(suites)) {
   const out = await run()
   for (const f of Array.isArray(out) ? out : [out]) console.log(JSON.stringify({ suite: name, node: process.version, ...f }))
 }
+// Peers (libp2p, Hyperswarm) may leave handles behind; everything was closed, so end here.
+process.exit(0)

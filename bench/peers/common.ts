@@ -1,0 +1,69 @@
+/** Helpers shared by the peer benchmarks (bench/node.bench.ts and its child processes). */
+import { fork, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import { fileURLToPath } from 'node:url'
+
+export function median (xs: number[]): number {
+  if (xs.length === 0) return NaN
+  const s = [...xs].sort((a, b) => a - b)
+  const m = s.length >> 1
+  return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2
+}
+
+export function nowMs (): number { return Number(process.hrtime.bigint()) / 1e6 }
+
+export async function sleep (ms: number): Promise<void> { await new Promise((resolve) => setTimeout(resolve, ms)) }
+
+export class TimeoutError extends Error {}
+
+/** `p`, or a TimeoutError after `ms` (the timer does not keep the process alive). */
+export async function withTimeout<T> (p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const t = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => { reject(new TimeoutError(`${what}: no answer within ${ms} ms`)) }, ms)
+    timer.unref()
+  })
+  try { return await Promise.race([p, t]) } finally { clearTimeout(timer) }
+}
+
+/** Bulk protocol of the two-process benchmarks: a run starts with its length, the receiver acks it. */
+export const BULK_PROTOCOL = 'peerwarden-bench/bulk/1'
+/** Echo protocol of the connection benchmarks. */
+export const ECHO_PROTOCOL = 'peerwarden-bench/echo/1'
+
+export type ReceiverRole = 'peerwarden' | 'secretstream' | 'libp2p'
+
+/** What a receiver child says once it listens. */
+export interface ReceiverReady { ready: true; address: string; peer?: string }
+
+/** A receiver child (bench/peers/receiver.js) serving `role`, and the address it listens on. */
+export interface Receiver { child: ChildProcess; address: string; peer?: string; stop: () => Promise<void> }
+
+export async function startReceiver (role: ReceiverRole, timeoutMs = 15_000): Promise<Receiver> {
+  const script = fileURLToPath(new URL('./receiver.js', import.meta.url))
+  const child = fork(script, [role], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [] })
+  const stop = async (): Promise<void> => {
+    if (child.exitCode !== null || child.signalCode !== null) return
+    const exited = once(child, 'exit')
+    if (child.connected) child.send('stop')
+    try {
+      await withTimeout(exited, 5_000, `receiver ${role} exit`)
+    } catch {
+      child.kill('SIGKILL')
+      await exited
+    }
+  }
+  try {
+    const ready = await withTimeout(new Promise<ReceiverReady>((resolve, reject) => {
+      child.once('message', (m) => { resolve(m as ReceiverReady) })
+      child.once('exit', (code) => { reject(new Error(`receiver ${role} exited with ${String(code)} before it was ready`)) })
+    }), timeoutMs, `receiver ${role} start`)
+    return { child, address: ready.address, peer: ready.peer, stop }
+  } catch (err) {
+    await stop()
+    throw err
+  }
+}
+
+/** Formats a ratio for a note: '0.93x'. */
+export function ratio (a: number, b: number): number { return +(a / b).toFixed(3) }

@@ -1,0 +1,42 @@
+/**
+ * The receiving end of the two-process bulk benchmarks, run with child_process.fork:
+ * `node receiver.js <peerwarden|secretstream|libp2p>`. It listens on 127.0.0.1, tells the parent its
+ * address over IPC ({ ready, address, peer? }), and exits on 'stop' or when the parent goes away.
+ */
+import type { ReceiverReady, ReceiverRole } from './common.js'
+
+const role = process.argv[2] as ReceiverRole
+let close: () => Promise<void>
+let ready: ReceiverReady
+
+if (role === 'peerwarden') {
+  const { peerwardenBulkReceiver } = await import('./peerwarden.js')
+  const r = await peerwardenBulkReceiver()
+  close = r.close
+  ready = { ready: true, address: r.address, peer: r.peer }
+} else if (role === 'secretstream') {
+  const { secretStreamBulkReceiver } = await import('./secret-stream.js')
+  const r = await secretStreamBulkReceiver()
+  close = r.close
+  ready = { ready: true, address: `127.0.0.1:${r.port}` }
+} else if (role === 'libp2p') {
+  const { libp2pNode, handleBulk, listenAddress } = await import('./libp2p.js')
+  const node = await libp2pNode()
+  await handleBulk(node)
+  close = async () => { await node.stop() }
+  ready = { ready: true, address: listenAddress(node) }
+} else {
+  throw new Error(`unknown receiver role ${String(role)}`)
+}
+
+let stopping = false
+async function stop (): Promise<void> {
+  if (stopping) return
+  stopping = true
+  const force = setTimeout(() => { process.exit(1) }, 3_000)
+  force.unref()
+  try { await close() } finally { process.exit(0) }
+}
+process.on('message', (m) => { if (m === 'stop') void stop() })
+process.on('disconnect', () => { void stop() })
+process.send!(ready)

@@ -1,0 +1,38 @@
+// Minimal types for the Holepunch modules the peer benchmarks drive (they ship none). Only what the
+// benchmarks use. '@hyperswarm/secret-stream', 'protomux' and 'compact-encoding' are typed in
+// src/node/vendor.d.ts.
+
+declare module 'hyperswarm' {
+  import { EventEmitter } from 'node:events'
+  import type { Duplex } from 'node:stream'
+  interface PeerDiscoverySession {
+    flushed (): Promise<void>
+    refresh (opts?: { client?: boolean; server?: boolean }): Promise<void>
+    destroy (): Promise<void>
+  }
+  class Hyperswarm extends EventEmitter {
+    constructor (opts?: { dht?: unknown; maxPeers?: number; keyPair?: unknown })
+    readonly connections: Set<Duplex>
+    readonly dht: { fullyBootstrapped (): Promise<void> }
+    join (topic: Buffer, opts?: { server?: boolean; client?: boolean }): PeerDiscoverySession
+    flush (): Promise<boolean>
+    destroy (opts?: { force?: boolean }): Promise<void>
+    on (event: 'connection', listener: (conn: Duplex, info: unknown) => void): this
+    on (event: string, listener: (...args: any[]) => void): this
+  }
+  export default Hyperswarm
+}
+
+declare module '@hyperswarm/testnet' {
+  interface HyperDHTNode { fullyBootstrapped (): Promise<void>; destroy (opts?: { force?: boolean }): Promise<void> }
+  interface Testnet {
+    readonly nodes: HyperDHTNode[]
+    readonly bootstrap: Array<{ host: string; port: number }>
+    /** An ephemeral DHT node bootstrapped on the testnet and bound to 127.0.0.1. */
+    createNode (opts?: Record<string, unknown>): HyperDHTNode
+    destroy (): Promise<void>
+  }
+  function createTestnet (size?: number, opts?: { host?: string; port?: number }): Promise<Testnet>
+  export default createTestnet
+  export type { Testnet, HyperDHTNode }
+}
