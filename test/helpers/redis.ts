@@ -1,0 +1,56 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import net from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+
+/** Whether Debian's redis-server is on the PATH. */
+export function haveRedis (): boolean {
+  return spawnSync('redis-server', ['--version'], { encoding: 'utf8' }).status === 0
+}
+
+/**
+ * Why a Redis test cannot run here, or undefined when it can. On CI (`CI=true`, where `.ci/run`
+ * installs redis-server) a missing server is a failure, not a skip.
+ */
+export function redisSkip (): string | undefined {
+  if (haveRedis()) return undefined
+  if (process.env.CI === 'true') throw new Error('redis-server is not installed, and CI must run the Redis tests (.ci/run installs it)')
+  return 'redis-server is not on the PATH (apt-get install redis-server to run this test)'
+}
+
+async function freePort (): Promise<number> {
+  return await new Promise((resolve, reject) => {
+    const s = net.createServer()
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo
+      s.close(() => { resolve(port) })
+    })
+    s.on('error', reject)
+  })
+}
+
+/** A private redis-server on a free 127.0.0.1 port, without persistence, stopped by `stop()`. */
+export async function startRedis (): Promise<{ url: string; stop: () => Promise<void> }> {
+  const port = await freePort()
+  const dir = mkdtempSync(join(tmpdir(), 'pw-redis-'))
+  const child: ChildProcess = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' })
+  const url = `redis://127.0.0.1:${port}`
+  for (let i = 0; i < 100; i++) {
+    const up = await new Promise<boolean>((resolve) => {
+      const s = net.connect(port, '127.0.0.1', () => { s.end(); resolve(true) })
+      s.on('error', () => { resolve(false) })
+    })
+    if (up) break
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  return {
+    url,
+    stop: async () => {
+      const exited = new Promise((resolve) => child.once('exit', resolve))
+      child.kill('SIGTERM')
+      await exited
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }
+}
