@@ -196,14 +196,18 @@ export class Discovery {
     }
   }
 
-  /** The peers we know for a topic: rendezvous registrations, connected peers that declared it, ourselves. */
+  /**
+   * The peers we know for a topic, live ones only: rendezvous registrations (which expire and are
+   * withdrawn on leave and close), the peers connected to us that declared it, and ourselves.
+   */
   private known (key: string, except: PeerId): Array<{ id: string; addresses: string[] }> {
     const out = new Map<string, string[]>()
     if (this.joined.get(key)?.announce === true) out.set(this.host.localId, this.host.addresses())
     for (const r of this.host.rendezvous?.lookup(key, MAX_PEERS_PER_MESSAGE) ?? []) out.set(r.id, r.addresses)
-    for (const p of this.host.manager.listPeers()) {
+    for (const c of this.host.manager.listConnections()) {
       if (out.size >= MAX_PEERS_PER_MESSAGE) break
-      if (p.id !== undefined && p.topics.includes(key) && p.addresses.length > 0 && !out.has(p.id)) out.set(p.id, p.addresses)
+      const p = this.host.manager.getPeer(c.peer)
+      if (p?.id !== undefined && p.topics.includes(key) && p.addresses.length > 0 && !out.has(p.id)) out.set(p.id, p.addresses)
     }
     out.delete(except)
     return [...out].slice(0, MAX_PEERS_PER_MESSAGE).map(([id, addresses]) => ({ id, addresses }))
