@@ -106,6 +106,7 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
   let picks = 0
   let closed = false
   const queue = options.redis === undefined ? undefined : new RedisQueue(options.redis, options.queue)
+  let renewal: NodeJS.Timeout | undefined
   let registered: (() => void) | undefined
   let failed: ((err: Error) => void) | undefined
 
@@ -128,6 +129,10 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
             cert = check(msg.cert, { registry: registryId, peer: node.id, now: Date.now() })
           } catch (err) { failed?.(err as Error); return }
           for (const e of msg.directory) learn(e)
+          // Register again when four fifths of the certificate's life have passed.
+          clearTimeout(renewal)
+          renewal = setTimeout(() => { if (!closed) send.send({ t: 'register', role: me.name, variant, addresses: node.addresses }) }, Math.max(1000, (cert.expires - Date.now()) * 0.8))
+          renewal.unref()
           registered?.()
         } else if (msg.t === 'refused') {
           failed?.(new PeerwardenError('ERR_NOT_ALLOWED', `the registry refused the registration: ${msg.reason}`))
@@ -350,6 +355,7 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
     close: async () => {
       if (closed) return
       closed = true
+      clearTimeout(renewal)
       for (const p of pending.values()) p.reject(PeerwardenError.closed('the mesh node'))
       pending.clear()
       for (const ctl of running.values()) ctl.abort(PeerwardenError.closed('the mesh node'))
