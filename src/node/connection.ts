@@ -186,7 +186,9 @@ export class NodeConnection implements Connection {
     }
     // Until our manager has accepted the connection, nothing it says may create or change peers
     // (a dial still in flight would otherwise race with what the message teaches us).
-    if (this.held !== undefined) {
+    // Referrals to other peers are safe to use at once: a full node refers us and closes, often before
+    // our side has accepted the connection at all.
+    if (this.held !== undefined && msg.t !== 'pex') {
       if (this.held.length < 256) this.held.push(msg)
       return
     }
