@@ -164,13 +164,18 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
         }
         if (!related.has(remote.role)) { conn.close('denied'); return }
         instance = { peer: conn.peer, role: remote.role, variant: remote.variant, send, outstanding: 0, lastPicked: 0, draining: false }
+        const replaced = instances.has(conn.peer)
         instances.set(conn.peer, instance)
-        events.dispatchEvent(new CustomEvent('connection', { detail: { role: remote.role, variant: remote.variant, peer: conn.peer } }))
+        // A connection that replaced a duplicate: the peer never left, so no second 'connection'.
+        if (!replaced) events.dispatchEvent(new CustomEvent('connection', { detail: { role: remote.role, variant: remote.variant, peer: conn.peer } }))
       },
       onclose: () => {
-        if (instance === undefined || instances.get(conn.peer) !== instance) return
-        instances.delete(conn.peer)
+        if (instance === undefined) return
+        // Calls in flight on this channel settle now, even when a newer connection to the same peer
+        // (a duplicate swap) has taken its place.
         for (const [id, p] of pending) if (p.instance === instance) { pending.delete(id); p.reject(new PeerwardenError('ERR_CONNECTION_CLOSED', `${instance.role}/${instance.variant} went away`)) }
+        if (instances.get(conn.peer) !== instance) return
+        instances.delete(conn.peer)
         events.dispatchEvent(new CustomEvent('disconnection', { detail: { role: instance.role, variant: instance.variant, peer: conn.peer } }))
       }
     })
