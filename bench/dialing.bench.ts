@@ -7,16 +7,10 @@ import { PeerRecord, type ConnEntry } from '../src/manager/peer-record.js'
 import { createConnectionManager, memoryStore, type Priority, type StoredPeer } from '../src/index.js'
 import { ManualClock, Simulation, xorshift } from '../src/testing/index.js'
 import type { Figure } from './manager.bench.js'
+import { median, nowMs, collect, quantile } from './peers/common.js'
 
-function median (xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b)
-  const m = s.length >> 1
-  return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2
-}
 
-function nowMs (): number { return Number(process.hrtime.bigint()) / 1e6 }
 
-function collect (): void { (globalThis as { gc?: () => void }).gc?.() }
 
 /**
  * `n` peer records as a long-running manager would hold them: mostly medium priority, some high and
@@ -109,10 +103,6 @@ export async function candidateSelection (runs = 51, warmup = 10): Promise<Figur
   }
 }
 
-function quantile (xs: number[], q: number): number {
-  const s = [...xs].sort((a, b) => a - b)
-  return s[Math.min(s.length - 1, Math.floor(q * s.length))]
-}
 
 /** A ManualClock that counts the timers it fires. */
 class CountingClock extends ManualClock {

@@ -4,21 +4,14 @@
  */
 import { createConnectionManager, type ConnectionManager } from '../src/index.js'
 import { ManualClock, TestConnection } from '../src/testing/index.js'
+import { median, nowMs, collect } from './peers/common.js'
 
 export interface Figure { name: string; value: number; unit: string; target?: string; runs: number; note?: string }
 
 const noDial = async (): Promise<never> => { throw new Error('no dial') }
 
-function median (xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b)
-  const m = s.length >> 1
-  return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2
-}
 
-function nowMs (): number { return Number(process.hrtime.bigint()) / 1e6 }
 
-/** Collects the set-up's garbage before a timed section, so that it is not billed to the operation measured. */
-function collect (): void { (globalThis as { gc?: () => void }).gc?.() }
 
 /** A running manager holding `n` connections that are past their grace period. */
 async function filled (n: number, low: number, high: number): Promise<{ m: ConnectionManager; clock: ManualClock; conns: TestConnection[] }> {

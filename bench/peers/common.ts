@@ -67,3 +67,11 @@ export async function startReceiver (role: ReceiverRole, timeoutMs = 15_000): Pr
 
 /** Formats a ratio for a note: '0.93x'. */
 export function ratio (a: number, b: number): number { return +(a / b).toFixed(3) }
+
+/** Collects the set-up's garbage before a timed section (bench/run.ts runs with --expose-gc). */
+export function collect (): void { (globalThis as { gc?: () => void }).gc?.() }
+
+export function quantile (xs: number[], q: number): number {
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))]
+}

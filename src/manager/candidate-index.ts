@@ -1,5 +1,6 @@
 import { compareCandidates } from './candidates.js'
 import { IndexedHeap } from './indexed-heap.js'
+import { MinHeap } from './min-heap.js'
 import type { PeerRecord } from './peer-record.js'
 
 /**
@@ -18,7 +19,7 @@ import type { PeerRecord } from './peer-record.js'
  */
 export class CandidateIndex {
   private readonly ready = new IndexedHeap<PeerRecord, 'candIndex'>((a, b) => compareCandidates(a, b, noTopics), 'candIndex')
-  private readonly waiting: Array<{ at: number; record: PeerRecord }> = []
+  private readonly waiting = new MinHeap<{ at: number; record: PeerRecord }>((a, b) => a.at < b.at)
   readonly sticky = new Set<PeerRecord>()
 
   constructor (private readonly dialable: (record: PeerRecord) => boolean) {}
@@ -38,7 +39,7 @@ export class CandidateIndex {
       this.ready.remove(record)
       if (record.waitAt !== at) {
         record.waitAt = at
-        pushWaiting(this.waiting, { at, record })
+        this.waiting.push({ at, record })
       }
       return
     }
@@ -55,8 +56,8 @@ export class CandidateIndex {
   /** Moves the peers whose backoff ended into `ready`. */
   promote (now: number): void {
     const w = this.waiting
-    while (w.length > 0 && w[0].at <= now) {
-      const { at, record } = popWaiting(w)
+    while (w.size > 0 && w.peek()!.at <= now) {
+      const { at, record } = w.pop()!
       // Stale entries (the peer's wait changed or ended since) are dropped here.
       if (record.waitAt === at) {
         record.waitAt = undefined
@@ -68,8 +69,8 @@ export class CandidateIndex {
   /** When the next waiting peer is due; Infinity when none waits. */
   nextWake (): number {
     const w = this.waiting
-    while (w.length > 0 && w[0].record.waitAt !== w[0].at) popWaiting(w)
-    return w.length > 0 ? w[0].at : Infinity
+    while (w.size > 0 && w.peek()!.record.waitAt !== w.peek()!.at) w.pop()
+    return w.peek()?.at ?? Infinity
   }
 
   /** The ready peers in dial order, best first, lazily. `ready` must not change while iterating. */
@@ -77,35 +78,3 @@ export class CandidateIndex {
 }
 
 const noTopics = (): boolean => false
-
-function before (a: { at: number }, b: { at: number }): boolean { return a.at < b.at }
-
-function pushWaiting (h: Array<{ at: number; record: PeerRecord }>, e: { at: number; record: PeerRecord }): void {
-  h.push(e)
-  let i = h.length - 1
-  while (i > 0) {
-    const p = (i - 1) >> 1
-    if (!before(h[i], h[p])) break
-    ;[h[i], h[p]] = [h[p], h[i]]
-    i = p
-  }
-}
-
-function popWaiting (h: Array<{ at: number; record: PeerRecord }>): { at: number; record: PeerRecord } {
-  const top = h[0]
-  const last = h.pop()!
-  if (h.length > 0) {
-    h[0] = last
-    let i = 0
-    for (;;) {
-      const l = 2 * i + 1
-      if (l >= h.length) break
-      const r = l + 1
-      const c = r < h.length && before(h[r], h[l]) ? r : l
-      if (!before(h[c], h[i])) break
-      ;[h[i], h[c]] = [h[c], h[i]]
-      i = c
-    }
-  }
-  return top
-}

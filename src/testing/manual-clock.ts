@@ -1,3 +1,4 @@
+import { MinHeap } from '../manager/min-heap.js'
 import type { Clock } from '../manager/types.js'
 
 interface Timer { at: number; seq: number; fn: () => void; cancelled: boolean }
@@ -10,7 +11,7 @@ interface Timer { at: number; seq: number; fn: () => void; cancelled: boolean }
 export class ManualClock implements Clock {
   private current: number
   private seq = 0
-  private readonly timers: Timer[] = []
+  private readonly timers = new MinHeap<Timer>(before)
   private live = 0
 
   constructor (start = 0) {
@@ -22,7 +23,7 @@ export class ManualClock implements Clock {
   setTimeout (fn: () => void, ms: number): unknown {
     const timer: Timer = { at: this.current + Math.max(0, Number.isFinite(ms) ? ms : 0), seq: this.seq++, fn, cancelled: false }
     this.live++
-    this.push(timer)
+    this.timers.push(timer)
     return timer
   }
 
@@ -43,9 +44,9 @@ export class ManualClock implements Clock {
     const target = this.current + ms
     await settle()
     for (;;) {
-      const next = this.timers[0]
+      const next = this.timers.peek()
       if (next === undefined || next.at > target) break
-      this.removeAt(0)
+      this.timers.pop()
       if (next.cancelled) continue
       next.cancelled = true
       this.live--
@@ -61,48 +62,12 @@ export class ManualClock implements Clock {
   async runAll (limit = 3_600_000): Promise<number> {
     const start = this.current
     for (;;) {
-      while (this.timers.length > 0 && this.timers[0].cancelled) this.removeAt(0)
-      if (this.timers.length === 0 || this.timers[0].at - start > limit) break
-      await this.advance(this.timers[0].at - this.current)
+      while (this.timers.size > 0 && this.timers.peek()!.cancelled) this.timers.pop()
+      const next = this.timers.peek()
+      if (next === undefined || next.at - start > limit) break
+      await this.advance(next.at - this.current)
     }
     return this.current - start
-  }
-
-  // A binary heap ordered by (at, seq).
-  private push (t: Timer): void {
-    const h = this.timers
-    h.push(t)
-    let i = h.length - 1
-    while (i > 0) {
-      const p = (i - 1) >> 1
-      if (!before(h[i], h[p])) break
-      ;[h[i], h[p]] = [h[p], h[i]]
-      i = p
-    }
-  }
-
-  private removeAt (i: number): void {
-    const h = this.timers
-    const last = h.pop()!
-    if (i === h.length) return
-    h[i] = last
-    // Restore the heap both ways from i.
-    let j = i
-    while (j > 0) {
-      const p = (j - 1) >> 1
-      if (!before(h[j], h[p])) break
-      ;[h[j], h[p]] = [h[p], h[j]]
-      j = p
-    }
-    for (;;) {
-      const l = 2 * j + 1
-      if (l >= h.length) break
-      const r = l + 1
-      const c = r < h.length && before(h[r], h[l]) ? r : l
-      if (!before(h[c], h[j])) break
-      ;[h[j], h[c]] = [h[c], h[j]]
-      j = c
-    }
   }
 }
 
