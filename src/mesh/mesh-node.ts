@@ -18,6 +18,8 @@ type RpcMessage =
   | { t: 'result'; id: number; ok: true; value: unknown }
   | { t: 'result'; id: number; ok: false; error: { message: string; code?: string } }
   | { t: 'cancel'; id: number }
+  /** "Your certificate is good": each side lists the other only once both sides said so. */
+  | { t: 'admit' }
 
 interface Instance {
   peer: string
@@ -131,7 +133,7 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
           for (const e of msg.directory) learn(e)
           // Register again when four fifths of the certificate's life have passed.
           clearTimeout(renewal)
-          renewal = setTimeout(() => { if (!closed) send.send({ t: 'register', role: me.name, variant, addresses: node.addresses }) }, Math.max(1000, (cert.expires - Date.now()) * 0.8))
+          renewal = setTimeout(() => { if (!closed) send.send({ t: 'register', role: me.name, variant, addresses: node.addresses }) }, Math.max(50, (cert.expires - Date.now()) * 0.8))
           renewal.unref()
           registered?.()
         } else if (msg.t === 'refused') {
@@ -158,16 +160,14 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
         let remote: Certificate
         try {
           remote = check(hello?.cert, { registry: registryId, peer: conn.peer, now: Date.now() })
-        } catch (err) {
-          conn.close('denied')
+          if (!related.has(remote.role)) throw new PeerwardenError('ERR_NOT_ALLOWED', `role ${remote.role} is not related to ${me.name}`)
+        } catch {
+          deny(conn)
           return
         }
-        if (!related.has(remote.role)) { conn.close('denied'); return }
-        instance = { peer: conn.peer, role: remote.role, variant: remote.variant, send, outstanding: 0, lastPicked: 0, draining: false }
-        const replaced = instances.has(conn.peer)
-        instances.set(conn.peer, instance)
-        // A connection that replaced a duplicate: the peer never left, so no second 'connection'.
-        if (!replaced) events.dispatchEvent(new CustomEvent('connection', { detail: { role: remote.role, variant: remote.variant, peer: conn.peer } }))
+        candidate = { peer: conn.peer, role: remote.role, variant: remote.variant, send, outstanding: 0, lastPicked: 0, draining: false }
+        send.send({ t: 'admit' })
+        if (admitted) list()
       },
       onclose: () => {
         if (instance === undefined) return
@@ -180,9 +180,44 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
       }
     })
     if (channel === null) return
-    const send: Message<RpcMessage> = channel.addMessage<RpcMessage>({ encoding: c.json, onmessage: (msg) => { onRpc(msg, instance, send) } })
+    let candidate: Instance | undefined
+    let admitted = false
+    // Listed once we accepted its certificate and it accepted ours.
+    const list = (): void => {
+      if (instance !== undefined || candidate === undefined) return
+      instance = candidate
+      const replaced = instances.has(conn.peer)
+      instances.set(conn.peer, instance)
+      // A connection that replaced a duplicate: the peer never left, so no second 'connection'.
+      if (!replaced) events.dispatchEvent(new CustomEvent('connection', { detail: { role: instance.role, variant: instance.variant, peer: conn.peer } }))
+    }
+    const send: Message<RpcMessage> = channel.addMessage<RpcMessage>({
+      encoding: c.json,
+      onmessage: (msg) => {
+        if (msg.t === 'admit') { admitted = true; list(); return }
+        onRpc(msg, instance, send)
+      }
+    })
     channel.open({ cert })
   }
+
+  /**
+   * Refuses a peer whose certificate we do not accept, and stops redialling it until the registry
+   * vouches for it again (no reconnect storm between two nodes that disagree).
+   */
+  const deny = (conn: NodeConnection): void => {
+    node.manager.unprotect(conn.peer, 'mesh')
+    node.manager.setLongTerm(conn.peer, false)
+    conn.close('denied')
+  }
+  // Denied by the other side (our certificate expired, or it does not know us): stop redialling it too.
+  node.events.addEventListener('disconnection', (e) => {
+    const { peer, reason } = (e as CustomEvent<{ peer: string; reason?: string }>).detail
+    if (reason === 'denied' && peer !== registryId) {
+      node.manager.unprotect(peer, 'mesh')
+      node.manager.setLongTerm(peer, false)
+    }
+  })
 
   node.protocol(REGISTRY_PROTOCOL, (conn) => { if (conn.peer === registryId) onRegistryConnection(conn) })
   node.protocol(RPC_PROTOCOL, (conn) => { if (conn.peer !== registryId) onPeerConnection(conn) })
@@ -191,6 +226,7 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
     if (from === undefined) return
     if (msg.t === 'call') { void serve(msg, from, send); return }
     if (msg.t === 'cancel') { running.get(`${from.peer}:${msg.id}`)?.abort(new PeerwardenError('ERR_ABORTED', 'the caller cancelled')); return }
+    if (msg.t === 'admit') return
     const p = pending.get(msg.id)
     if (p === undefined || p.instance !== from) return
     if (msg.t === 'ack') {

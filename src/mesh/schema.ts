@@ -8,6 +8,8 @@ export interface CallContext {
   readonly signal: AbortSignal
   /** Absolute deadline (ms since epoch) of this call; nested calls inherit what is left of it. */
   readonly deadline: number
+  /** Calls made from inside the handler: `ctx.call.Role.command(args)`, with what is left of the deadline. */
+  readonly call: Record<string, Record<string, (args?: any, opts?: CallOptions) => Promise<any>>>
 }
 
 export type Handler<A = any, R = any> = (args: A, ctx: CallContext) => R | Promise<R>
@@ -178,7 +180,7 @@ type RoleCalls<R extends RoleSpec> =
   { [K in keyof NonNullable<NonNullable<R['_commands']>['_balanced']>]: (args: Fn<NonNullable<NonNullable<R['_commands']>['_balanced']>[K]>['args'], opts?: CallOptions) => Promise<Result<NonNullable<NonNullable<R['_commands']>['_balanced']>[K], 'balanced'>> } &
   { [K in keyof NonNullable<NonNullable<R['_commands']>['_broadcast']>]: (args: Fn<NonNullable<NonNullable<R['_commands']>['_broadcast']>[K]>['args'], opts?: CallOptions) => Promise<Result<NonNullable<NonNullable<R['_commands']>['_broadcast']>[K], 'broadcast'>> }
 
-/** `mesh.call` of a node, typed from the schema. */
+/** `mesh.call` of a node, typed from the schema (every role; calls the schema forbids fail at run time with ERR_NOT_ALLOWED). */
 export type MeshCalls<S extends MeshSchema> = { [R in keyof S]: RoleCalls<S[R]> }
 
 /** The typed form of a schema: returns it unchanged, with its types kept for `createMeshNode`. */
