@@ -93,10 +93,14 @@ export class TrimIndex {
     this.heap.removeMany(records)
   }
 
-  /** Re-reads `streams` of every indexed peer and restores the order: O(n). */
-  resample (): void {
+  /**
+   * Re-reads `streams` of every indexed peer and restores the order: O(n). With `reorder` false the
+   * heap is left unordered: the caller sorts a copy (`ordered` for many) and reorders afterwards
+   * (`removeMany` does).
+   */
+  resample (reorder = true): void {
     for (const r of this.heap.items) r.idle = PeerRecord.sampleIdle(r.conn!.conn)
-    this.heap.heapify()
+    if (reorder) this.heap.heapify()
   }
 
   /**

@@ -80,14 +80,17 @@ export class Trimming {
   trim (mode: 'watermark' | 'limit', reason: string): number {
     const now = this.host.clock.now()
     this.index.promote(now)
-    this.index.resample()
     const { lowWater, highWater } = this.host.limits()
     const before = this.host.connections()
     const candidates = this.index.size
     const count = trimCount(mode, { connections: before, trimmable: candidates, lowWater, highWater })
+    // A large trim sorts a copy and rebuilds the heap when it removes the victims: no heap order needed before.
+    const large = count > 64
+    this.index.resample(!large)
     const { topics } = this.host
     const victims = selectVictims(this.index.ordered(count), count, (r, taken) => topics.canClose(r, taken), this.overQuota())
     this.index.removeMany(victims)
+    if (large && victims.length < 64) this.index.resample(true) // removeMany reordered only for many
     const rule = mode === 'limit' ? `${before} connections > highWater ${highWater}` : `${candidates} trimmable of ${before} connections, lowWater ${lowWater}, highWater ${highWater}`
     victims.forEach((v, i) => {
       this.host.close(v, `trim (${reason}): ${rule}; #${i + 1} of ${count} lowest-ranked (${describeRank(v)})`)
