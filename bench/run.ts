@@ -4,6 +4,7 @@
  */
 import { candidateSelection, simulationSpeed } from './dialing.bench.js'
 import { admissionAtBound, churn, heap, tagging, trimLarge, type Figure } from './manager.bench.js'
+import { meshBroadcast, meshRequestResponse } from './mesh.bench.js'
 import { bulkThroughput, newConnections, topicJoin } from './node.bench.js'
 
 const suites: Record<string, () => Promise<Figure | Figure[]>> = {
@@ -16,7 +17,9 @@ const suites: Record<string, () => Promise<Figure | Figure[]>> = {
   simulation: async () => await simulationSpeed(),
   connections: async () => await newConnections(),
   bulk: async () => await bulkThroughput(),
-  join: async () => await topicJoin()
+  join: async () => await topicJoin(),
+  mesh: async () => await meshRequestResponse(),
+  broadcast: async () => await meshBroadcast()
 }
 
 const wanted = process.argv.slice(2)

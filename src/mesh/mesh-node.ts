@@ -157,6 +157,8 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
       protocol: RPC_PROTOCOL,
       handshake: c.json,
       onopen: (hello: { cert?: unknown }) => {
+        // A connection that already lost a duplicate tie-break may still open its channel: ignore it.
+        if (!conn.open) return
         let remote: Certificate
         try {
           remote = check(hello?.cert, { registry: registryId, peer: conn.peer, now: Date.now() })
@@ -184,20 +186,32 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
     let admitted = false
     // Listed once we accepted its certificate and it accepted ours.
     const list = (): void => {
-      if (instance !== undefined || candidate === undefined) return
+      if (instance !== undefined || candidate === undefined || !conn.open) return
       instance = candidate
       const replaced = instances.has(conn.peer)
       instances.set(conn.peer, instance)
       // A connection that replaced a duplicate: the peer never left, so no second 'connection'.
       if (!replaced) events.dispatchEvent(new CustomEvent('connection', { detail: { role: instance.role, variant: instance.variant, peer: conn.peer } }))
     }
-    const send: Message<RpcMessage> = channel.addMessage<RpcMessage>({
+    const message: Message<RpcMessage> = channel.addMessage<RpcMessage>({
       encoding: c.json,
       onmessage: (msg) => {
         if (msg.t === 'admit') { admitted = true; list(); return }
         onRpc(msg, instance, send)
       }
     })
+    // Messages sent in the same tick leave in one batch: one encryption and one write for many calls.
+    let corked = false
+    const send = {
+      send: (msg: RpcMessage): boolean => {
+        if (!corked) {
+          corked = true
+          channel.cork()
+          queueMicrotask(() => { corked = false; channel.uncork() })
+        }
+        return message.send(msg)
+      }
+    } as Message<RpcMessage>
     channel.open({ cert })
   }
 

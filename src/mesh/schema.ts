@@ -176,9 +176,18 @@ export type BroadcastEntry<T> = { variant: string; ok: true; value: T } | { vari
 
 export interface CallOptions { timeout?: number; signal?: AbortSignal }
 
+/** A command's call: the argument may be left out when the handler takes none (or its type is unknown). */
+type CallFn<C, K extends 'balanced' | 'broadcast'> = unknown extends Fn<C>['args']
+  ? (args?: Fn<C>['args'], opts?: CallOptions) => Promise<Result<C, K>>
+  : undefined extends Fn<C>['args']
+    ? (args?: Fn<C>['args'], opts?: CallOptions) => Promise<Result<C, K>>
+    : (args: Fn<C>['args'], opts?: CallOptions) => Promise<Result<C, K>>
+
+type Group<R extends RoleSpec, G extends '_balanced' | '_broadcast'> = NonNullable<NonNullable<R['_commands']>[G]>
+
 type RoleCalls<R extends RoleSpec> =
-  { [K in keyof NonNullable<NonNullable<R['_commands']>['_balanced']>]: (args: Fn<NonNullable<NonNullable<R['_commands']>['_balanced']>[K]>['args'], opts?: CallOptions) => Promise<Result<NonNullable<NonNullable<R['_commands']>['_balanced']>[K], 'balanced'>> } &
-  { [K in keyof NonNullable<NonNullable<R['_commands']>['_broadcast']>]: (args: Fn<NonNullable<NonNullable<R['_commands']>['_broadcast']>[K]>['args'], opts?: CallOptions) => Promise<Result<NonNullable<NonNullable<R['_commands']>['_broadcast']>[K], 'broadcast'>> }
+  { [K in keyof Group<R, '_balanced'>]: CallFn<Group<R, '_balanced'>[K], 'balanced'> } &
+  { [K in keyof Group<R, '_broadcast'>]: CallFn<Group<R, '_broadcast'>[K], 'broadcast'> }
 
 /** `mesh.call` of a node, typed from the schema (every role; calls the schema forbids fail at run time with ERR_NOT_ALLOWED). */
 export type MeshCalls<S extends MeshSchema> = { [R in keyof S]: RoleCalls<S[R]> }

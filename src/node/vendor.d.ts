@@ -28,6 +28,8 @@ declare module 'protomux' {
     readonly closed: boolean
     open (handshake?: unknown): void
     close (): void
+    cork (): void
+    uncork (): void
     addMessage<T> (opts: { encoding: unknown; onmessage?: (value: T) => void | Promise<void> }): Message<T>
   }
   class Protomux {
