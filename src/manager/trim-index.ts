@@ -23,7 +23,7 @@ export class TrimIndex {
   private graceHead = 0
 
   constructor (
-    private gracePeriod: number,
+    private readonly gracePeriod: number,
     private readonly eligible: (record: PeerRecord) => boolean
   ) {}
 
@@ -133,5 +133,4 @@ export class TrimIndex {
     return this.heap.peek()
   }
 
-  setGracePeriod (ms: number): void { this.gracePeriod = ms }
 }
