@@ -101,7 +101,7 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
   const node = await createNode({ listen: options.listen, networkKey: options.networkKey, manager: { lowWater: 0, highWater: 1024 } })
   const instances = new Map<string, Instance>()
   const pending = new Map<number, Pending>()
-  const running = new Map<string, AbortController>()
+  const running = new Map<string, LazySignal>()
   const queues = new Map<string, Promise<void>>()
   let cert: Certificate | undefined
   let nextId = 1
@@ -262,15 +262,15 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
     if (!command.responds || command.queued) send.send({ t: 'ack', id: msg.id })
     const run = async (): Promise<void> => {
       const key = `${from.peer}:${msg.id}`
-      const controller = new AbortController()
-      running.set(key, controller)
-      const left = msg.deadline - Date.now()
-      const timer = setTimeout(() => { controller.abort(new PeerwardenError('ERR_TIMEOUT', 'the deadline passed')) }, Math.max(0, left))
+      const lazy = new LazySignal(msg.deadline)
+      running.set(key, lazy)
+      // The signal, its deadline timer and the nested-call proxy cost only when the handler uses them.
+      let nested: MeshCalls<S> | undefined
       const ctx: CallContext & { call: MeshCalls<S> } = {
         from: { role: from.role, variant: from.variant },
-        signal: controller.signal,
+        get signal () { return lazy.signal },
         deadline: msg.deadline,
-        call: calls(msg.deadline)
+        get call () { return (nested ??= calls(msg.deadline)) }
       }
       try {
         const value = await handler(msg.args, ctx)
@@ -278,7 +278,7 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
       } catch (err) {
         if (command.responds) fail((err as Error)?.message ?? String(err), (err as PeerwardenError)?.code)
       } finally {
-        clearTimeout(timer)
+        lazy.dispose()
         running.delete(key)
       }
     }
@@ -418,4 +418,37 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
       await node.close()
     }
   }
+}
+
+/**
+ * A handler's `ctx.signal`, made on first use: an AbortController and a timer for the deadline cost
+ * nothing for the many handlers that never look at the signal. A cancel that comes first is kept and
+ * shows as an aborted signal when the handler does look.
+ */
+class LazySignal {
+  private controller: AbortController | undefined
+  private timer: NodeJS.Timeout | undefined
+  private reason: unknown
+  private aborted = false
+
+  constructor (private readonly deadline: number) {}
+
+  get signal (): AbortSignal {
+    if (this.controller === undefined) {
+      this.controller = new AbortController()
+      if (this.aborted) this.controller.abort(this.reason)
+      else this.timer = setTimeout(() => { this.abort(new PeerwardenError('ERR_TIMEOUT', 'the deadline passed')) }, Math.max(0, this.deadline - Date.now()))
+    }
+    return this.controller.signal
+  }
+
+  abort (reason: unknown): void {
+    if (this.aborted) return
+    this.aborted = true
+    this.reason = reason
+    clearTimeout(this.timer)
+    this.controller?.abort(reason)
+  }
+
+  dispose (): void { clearTimeout(this.timer) }
 }
