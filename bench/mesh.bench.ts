@@ -15,22 +15,8 @@ import { moleculerClient } from './peers/moleculer.js'
 import { rawClient } from './peers/raw-rpc.js'
 import { PAYLOAD, startRpcServer, type RpcClient, type RpcServer, type RpcServerConfig } from './peers/rpc.js'
 import { socketioClient } from './peers/socketio.js'
+import { collect, met, pct, rotated } from './peers/common.js'
 
-const met = (ok: boolean): string => (ok ? 'target met' : 'target NOT met')
-
-/** Collects the previous contestant's garbage before a timed section (bench/run.ts runs with --expose-gc). */
-function collect (): void { (globalThis as { gc?: () => void }).gc?.() }
-
-/** Rotates the order of the contestants each round, so drift on a noisy machine hits all alike. */
-function rotated<T> (xs: T[], round: number): T[] {
-  const k = round % xs.length
-  return [...xs.slice(k), ...xs.slice(0, k)]
-}
-
-function pct (xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b)
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]
-}
 
 /**
  * What a suite started, closed in reverse order (clients before servers before the registry), each

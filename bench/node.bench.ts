@@ -11,22 +11,8 @@ import { hyperswarmMesh } from './peers/hyperswarm.js'
 import { handleEcho, libp2pBulkSender, libp2pNode, libp2pRoundTrip, listenAddress } from './peers/libp2p.js'
 import { peerwardenBulkSender, peerwardenMesh, peerwardenRoundTrip, quietNode, serveEcho, type MeshResult } from './peers/peerwarden.js'
 import { SecretStreamEcho, secretStreamBulkSender } from './peers/secret-stream.js'
+import { collect, met, pct, rotated } from './peers/common.js'
 
-const met = (ok: boolean): string => (ok ? 'target met' : 'target NOT met')
-
-/** Collects the previous contestant's garbage before a timed section (bench/run.ts runs with --expose-gc). */
-function collect (): void { (globalThis as { gc?: () => void }).gc?.() }
-
-/** Rotates the order of the contestants each round, so drift on a noisy machine hits all alike. */
-function rotated<T> (xs: T[], round: number): T[] {
-  const k = round % xs.length
-  return [...xs.slice(k), ...xs.slice(0, k)]
-}
-
-function pct (xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b)
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]
-}
 
 // ── 1. sequential new connections ─────────────────────────────────────────
 

@@ -75,3 +75,16 @@ export function quantile (xs: number[], q: number): number {
   const s = [...xs].sort((a, b) => a - b)
   return s[Math.min(s.length - 1, Math.floor(q * s.length))]
 }
+
+export const met = (ok: boolean): string => (ok ? 'target met' : 'target NOT met')
+
+/** Rotates the order of the contestants each round, so drift on a noisy machine hits all alike. */
+export function rotated<T> (xs: T[], round: number): T[] {
+  const k = round % xs.length
+  return [...xs.slice(k), ...xs.slice(0, k)]
+}
+
+export function pct (xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]
+}
