@@ -21,8 +21,6 @@ export class TopicCounts {
     else this.quotas.set(topic, { ...quota })
   }
 
-  quota (topic: string): TopicQuota | undefined { return this.quotas.get(topic) }
-
   count (topic: string): number { return this.connected.get(topic) ?? 0 }
 
   attach (topics: readonly string[]): void {

@@ -15,16 +15,16 @@ export function selectVictims (
 ): PeerRecord[] {
   const taken: PeerRecord[] = []
   if (count <= 0) return taken
-  // With a preference (peers of a topic above its quota's max), those go first, in rank order.
-  const passes = preferred === undefined ? [undefined] : [preferred, undefined]
-  const chosen = new Set<PeerRecord>()
-  for (const pass of passes) {
+  // With a preference (peers of a topic above its quota's max), those go first, in rank order; only
+  // then is a second pass (and a record of who was taken) needed.
+  const chosen = preferred === undefined ? undefined : new Set<PeerRecord>()
+  for (const pass of preferred === undefined ? [undefined] : [preferred, undefined]) {
     for (const record of ordered) {
-      if (chosen.has(record)) continue
+      if (chosen?.has(record) === true) continue
       if (pass !== undefined && !pass(record, taken)) continue
       if (!canClose(record, taken)) continue
       taken.push(record)
-      chosen.add(record)
+      chosen?.add(record)
       if (taken.length >= count) return taken
     }
   }
