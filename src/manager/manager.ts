@@ -340,6 +340,28 @@ export class Manager implements ConnectionManager {
     return !this.closed && !this.denyList.matches(undefined, address)
   }
 
+  admits (peer: PeerId | string, address?: string): boolean {
+    if (this.closed || typeof peer !== 'string' || this.denyList.matches(peer, address)) return false
+    const record = this.book.get(peer)
+    const priority = record?.priority ?? 'medium'
+    if (priority === 'banned') return false
+    if (record?.conn !== undefined) return true // the duplicate rule decides in connected()
+    const forced = record !== undefined && (record.isProtected || record.permanent || this.forcing.has(record.key))
+    const count = this.conns.size
+    const needVictim = this.isRunning && count >= this.opts.highWater
+    return admit({
+      closed: false,
+      running: this.isRunning,
+      priority,
+      denied: false,
+      allowed: this.allowList.matches(peer, address),
+      forced: forced || (address !== undefined && this.forcing.has(address)),
+      count,
+      highWater: this.opts.highWater,
+      victim: needVictim ? this.trimming.lowest(record) : undefined
+    }).accept
+  }
+
   disconnected (conn: Connection): void {
     if (conn == null || typeof conn.id !== 'string') return
     const entry = this.conns.get(conn.id)
@@ -543,7 +565,9 @@ export class Manager implements ConnectionManager {
       outbound: this.outbound,
       dialing: this.dialer.dialing,
       protected: this.protectedCount,
-      banned: this.bannedCount
+      banned: this.bannedCount,
+      lowWater: this.opts.lowWater,
+      highWater: this.opts.highWater
     }
   }
 

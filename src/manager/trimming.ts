@@ -69,7 +69,7 @@ export class Trimming {
   }
 
   /** The lowest-ranked trimmable peer other than `except`, keeping every topic at its quota's min. */
-  lowest (except: PeerRecord): PeerRecord | undefined {
+  lowest (except: PeerRecord | undefined): PeerRecord | undefined {
     this.index.promote(this.host.clock.now())
     this.index.lowest()
     const { topics } = this.host

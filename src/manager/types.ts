@@ -137,6 +137,9 @@ export interface ManagerStats {
   protected: number
   /** Known peers whose priority is 'banned'. */
   banned: number
+  /** The watermarks in force (after `setWatermarks` / `setMaxConnections`). */
+  lowWater: number
+  highWater: number
 }
 
 /** What a decaying tag's functions see of one peer's tag. `lastVisit` is the time of the last bump (or of the first one). */
@@ -222,6 +225,12 @@ export interface ConnectionManager {
    * be refused whoever it turns out to be (the address is deny-listed, or the manager is closed).
    */
   accepts(address: string): boolean
+  /**
+   * Whether `connected()` would accept a connection from `peer` (at `address`) right now — for gates
+   * that know the peer before the connection is complete (a libp2p connection gater after Noise).
+   * Changes nothing; `connected()` still decides, so a gate may be optimistic but never too strict.
+   */
+  admits(peer: PeerId | string, address?: string): boolean
   disconnected(conn: Connection): void
   listConnections(): ConnectionInfo[]
   connectNow(peer: PeerId | string, opts?: { permanent?: boolean; signal?: AbortSignal }): Promise<Connection>

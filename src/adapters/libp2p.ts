@@ -1,0 +1,435 @@
+/**
+ * `peerwarden/libp2p`: a js-libp2p (3.x) service that puts the node's connections under a peerwarden
+ * connection manager. Contract: shared/design/API.md section 5.
+ *
+ * ```ts
+ * const node = await createLibp2p({ …, services: { warden: peerwarden({ lowWater: 8, highWater: 16 }) } })
+ * node.services.warden.manager.tagPeer(peerId.toString(), 'app', 10)
+ * ```
+ *
+ * What the service does to the node:
+ * - Every libp2p connection ('connection:open', both directions) is reported to `manager.connected()`
+ *   and its 'connection:close' to `disconnected()`. A connection the manager refuses is aborted at
+ *   once; one it trims or rotates is closed gracefully (aborted if that fails).
+ * - Refusals happen as early as libp2p lets them, through its connection gater (the object libp2p
+ *   was created with; its own methods are still consulted afterwards): before any crypto an
+ *   address on the `deny` list is refused (`denyInboundConnection`); once Noise has told who the
+ *   peer is, a peer the manager would refuse — banned, denied, or over the bound with nothing that
+ *   may give way — is refused before the muxer is negotiated (`denyInbound/OutboundEncryptedConnection`),
+ *   and libp2p never dials a banned or denied peer (`denyDialPeer`). `connected()` still decides,
+ *   so the bound holds even when many connections complete at the same moment.
+ * - The bound is the manager's. libp2p's own pruner would close connections by its own ranking the
+ *   moment its `maxConnections` is passed, so that limit is raised (when needed) to
+ *   `highWater + max(4, highWater / 2)`: room for the connections that are being refused, never a
+ *   second opinion. Peers libp2p tags `keep-alive` (it redials them itself) are protected in the
+ *   manager, so it never trims what libp2p would redial — no close/redial loop.
+ * - Tags set in libp2p's peer store (by gossipsub, kad-dht or the application) are mirrored into
+ *   the manager as `libp2p:<name>` tags, so they weigh in trimming as they did in libp2p.
+ * - Proactive dialing: peers come from libp2p's peer store at start and from 'peer:discovery' /
+ *   'peer:update' afterwards; the manager's dialer decides whom to dial and dials through
+ *   `connectionManager.openConnection(multiaddr, { signal })`. Addresses are multiaddr strings
+ *   ending in `/p2p/<peer id>`; `bootstrap` multiaddrs are dialled only when nothing better is known.
+ * - Topic quotas: `protocols` and `topics` (pubsub: gossipsub, floodsub) name quotas. A peer that
+ *   speaks a protocol (as identify reports it) belongs to the manager topic `protocol:<name>`; a
+ *   peer subscribed to a pubsub topic belongs to `pubsub:<topic>`. The manager dials known members
+ *   until `min` are connected, never trims a topic below `min`, trims peers over `max` first; with
+ *   `protect: true` members are also protected (never trimmed at all).
+ * - With a persistent `store` (say `sqliteStore(path)`), a restarted node redials its previous peers
+ *   before the bootstrap list.
+ * - Node 20 lacks `Promise.withResolvers`, which libp2p 3.x calls: importing this module installs a
+ *   spec-shaped polyfill when it is missing (Node >= 22 has it natively).
+ *
+ * Peer ids are libp2p peer id strings; the duplicate tie-break uses them the same way on both
+ * sides, so when two nodes dial each other at once both keep the same connection.
+ */
+import './promise-polyfill.js'
+import { multiaddr } from '@multiformats/multiaddr'
+import { createConnectionManager } from '../manager/manager.js'
+import { PeerwardenError } from '../errors.js'
+import type { CloseReason, Connection, ConnectionManager, ConnectionManagerOptions, PeerInput } from '../manager/types.js'
+
+// ── the parts of libp2p used here (structural, so no libp2p types leak into ours) ──────────────
+
+interface PeerIdLike { toString(): string }
+interface MultiaddrLike { toString(): string }
+interface Libp2pConnection {
+  readonly id: string
+  readonly remotePeer: PeerIdLike
+  readonly remoteAddr: MultiaddrLike
+  readonly direction: 'inbound' | 'outbound'
+  readonly status: string
+  readonly streams?: readonly unknown[]
+  close(options?: { signal?: AbortSignal }): Promise<void>
+  abort(err: Error): void
+}
+interface Libp2pPeer {
+  readonly id: PeerIdLike
+  readonly addresses?: ReadonlyArray<{ multiaddr: MultiaddrLike }>
+  readonly protocols?: readonly string[]
+  readonly tags?: ReadonlyMap<string, { value: number }>
+}
+interface EventsLike {
+  addEventListener(type: string, listener: (evt: any) => void): void
+  removeEventListener(type: string, listener: (evt: any) => void): void
+}
+interface Gater {
+  denyInboundConnection?: (maConn: { remoteAddr: MultiaddrLike }) => boolean | Promise<boolean>
+  denyInboundEncryptedConnection?: (peerId: PeerIdLike, maConn: { remoteAddr: MultiaddrLike }) => boolean | Promise<boolean>
+  denyOutboundEncryptedConnection?: (peerId: PeerIdLike, maConn: { remoteAddr: MultiaddrLike }) => boolean | Promise<boolean>
+  denyDialPeer?: (peerId: PeerIdLike) => boolean | Promise<boolean>
+}
+interface PubSubLike extends EventsLike {
+  getSubscribers(topic: string): PeerIdLike[]
+}
+/** The libp2p components a service receives (a proxy that throws on a missing name). */
+interface Components {
+  peerId: PeerIdLike
+  events: EventsLike
+  connectionGater: Gater
+  connectionManager: {
+    getConnections(): Libp2pConnection[]
+    openConnection(target: unknown, options?: { signal?: AbortSignal }): Promise<Libp2pConnection>
+    getMaxConnections?(): number
+    setMaxConnections?(max: number): void
+  }
+  peerStore: { all(): Promise<Libp2pPeer[]> }
+  [service: string]: unknown
+}
+
+/** A quota for the peers of one protocol or pubsub topic. */
+export interface MemberQuota {
+  /** The manager dials members until this many are connected and never trims below it. */
+  min: number
+  /** Members above this count are trimmed first. */
+  max?: number
+  /** Members are protected (never trimmed) while they are members. Default false. */
+  protect?: boolean
+}
+
+export interface PeerwardenLibp2pOptions extends Partial<Omit<ConnectionManagerOptions, 'dial' | 'localPeer'>> {
+  /** Multiaddrs ending in `/p2p/<peer id>`, dialled only when nothing better is known. */
+  bootstrap?: string[]
+  /** Quotas per protocol (e.g. '/ipfs/kad/1.0.0'); membership comes from identify. */
+  protocols?: Record<string, MemberQuota>
+  /** Quotas per pubsub topic; membership comes from the pubsub service's subscriptions. */
+  topics?: Record<string, MemberQuota>
+  /** The name of the pubsub service in `services`. Default 'pubsub'. */
+  pubsub?: string
+}
+
+/** The service object: `libp2p.services.warden`. */
+export interface PeerwardenService {
+  readonly manager: ConnectionManager
+  readonly [Symbol.toStringTag]: string
+  start(): void
+  afterStart(): Promise<void>
+  stop(): Promise<void>
+}
+
+const REFUSALS: ReadonlySet<string> = new Set<CloseReason>(['banned', 'denied', 'over-limit', 'stopped'])
+const CLOSE_TIMEOUT = 2_000
+const PROTOCOL = 'protocol:'
+const PUBSUB = 'pubsub:'
+const KEEP_ALIVE = 'keep-alive'
+const KEEP_ALIVE_PROTECTION = 'libp2p:keep-alive'
+const TAG_PREFIX = 'libp2p:'
+
+/** The multiaddr string the manager dials: `addr` ending in `/p2p/<peer>`. */
+export function dialAddress (addr: string, peer: string): string {
+  return addr.includes('/p2p/') ? addr : `${addr}/p2p/${peer}`
+}
+
+function checkQuotas (name: string, quotas: Record<string, MemberQuota> | undefined): void {
+  if (quotas === undefined) return
+  if (typeof quotas !== 'object' || quotas === null) throw PeerwardenError.invalid(`${name} must be an object of quotas`)
+  for (const [key, q] of Object.entries(quotas)) {
+    if (typeof q !== 'object' || q === null || !Number.isInteger(q.min) || q.min < 0) {
+      throw PeerwardenError.invalid(`${name}['${key}'].min must be an integer >= 0`)
+    }
+    if (q.max !== undefined && (!Number.isInteger(q.max) || q.max < q.min)) {
+      throw PeerwardenError.invalid(`${name}['${key}'].max must be an integer >= min`)
+    }
+  }
+}
+
+/** The libp2p service factory: `services: { warden: peerwarden({ lowWater: 8, highWater: 16 }) }`. */
+export function peerwarden (options: PeerwardenLibp2pOptions = {}): (components: any) => PeerwardenService {
+  const { bootstrap = [], protocols, topics, pubsub = 'pubsub', ...managerOptions } = options
+  delete (managerOptions as { dial?: unknown }).dial
+  delete (managerOptions as { localPeer?: unknown }).localPeer
+  if (!Array.isArray(bootstrap) || bootstrap.some((a) => typeof a !== 'string' || !/\/p2p\/[^/]+$/.test(a))) {
+    throw PeerwardenError.invalid('bootstrap must be an array of multiaddrs ending in /p2p/<peer id>')
+  }
+  checkQuotas('protocols', protocols)
+  checkQuotas('topics', topics)
+  return (components: Components) => new Libp2pWarden(components, managerOptions, bootstrap, protocols ?? {}, topics ?? {}, pubsub)
+}
+
+class Libp2pWarden implements PeerwardenService {
+  readonly manager: ConnectionManager
+  readonly [Symbol.toStringTag] = '@peerwarden/libp2p'
+  private readonly localPeer: string
+  /** libp2p connection id -> what the manager was handed. */
+  private readonly byId = new Map<string, Connection>()
+  private readonly quotas = new Map<string, MemberQuota>()
+  /** peer -> the `protocol:` / `pubsub:` topics it belongs to. */
+  private readonly members = new Map<string, Set<string>>()
+  /** peer -> the libp2p tags mirrored last time. */
+  private readonly mirrored = new Map<string, Map<string, number>>()
+  private pubsubService: PubSubLike | undefined
+  private readonly restoreGater: Array<() => void> = []
+  private running = false
+
+  constructor (
+    private readonly components: Components,
+    managerOptions: Partial<Omit<ConnectionManagerOptions, 'dial'>>,
+    private readonly bootstrap: string[],
+    protocols: Record<string, MemberQuota>,
+    topics: Record<string, MemberQuota>,
+    private readonly pubsubName: string
+  ) {
+    this.localPeer = components.peerId.toString()
+    this.manager = createConnectionManager({
+      ...managerOptions,
+      localPeer: this.localPeer,
+      dial: async (address, opts) => await this.dial(address, opts.signal)
+    })
+    for (const [p, q] of Object.entries(protocols)) this.quotas.set(PROTOCOL + p, q)
+    for (const [t, q] of Object.entries(topics)) this.quotas.set(PUBSUB + t, q)
+    for (const [topic, q] of this.quotas) this.manager.setTopicQuota(topic, { min: q.min, max: q.max })
+  }
+
+  // ── lifecycle (libp2p calls these) ────────────────────────────────────────
+
+  start (): void {
+    if (this.running) return
+    this.running = true
+    const { events } = this.components
+    events.addEventListener('connection:open', this.onOpen)
+    events.addEventListener('connection:close', this.onClose)
+    events.addEventListener('peer:discovery', this.onDiscovery)
+    events.addEventListener('peer:update', this.onUpdate)
+    this.wrapGater()
+    this.liftLibp2pLimit()
+  }
+
+  async afterStart (): Promise<void> {
+    if (!this.running) return
+    if (this.bootstrap.length > 0) {
+      this.manager.addPeers(this.bootstrap.map((address) => ({ id: address.slice(address.lastIndexOf('/p2p/') + 5), address, bootstrap: true })))
+    }
+    try {
+      for (const peer of await this.components.peerStore.all()) this.learn(peer)
+    } catch {}
+    this.attachPubsub()
+    for (const conn of this.components.connectionManager.getConnections()) this.report(conn)
+    this.manager.start()
+  }
+
+  async stop (): Promise<void> {
+    if (!this.running) return
+    this.running = false
+    const { events } = this.components
+    events.removeEventListener('connection:open', this.onOpen)
+    events.removeEventListener('connection:close', this.onClose)
+    events.removeEventListener('peer:discovery', this.onDiscovery)
+    events.removeEventListener('peer:update', this.onUpdate)
+    this.pubsubService?.removeEventListener('subscription-change', this.onSubscription)
+    this.pubsubService = undefined
+    for (const restore of this.restoreGater.splice(0)) restore()
+    await this.manager.stop() // closes what it holds ('stopped') and flushes the store
+    this.byId.clear()
+  }
+
+  // ── connections ───────────────────────────────────────────────────────────
+
+  private readonly onOpen = (evt: { detail: Libp2pConnection }): void => { this.report(evt.detail) }
+
+  private readonly onClose = (evt: { detail: Libp2pConnection }): void => {
+    const c = this.byId.get(evt.detail.id)
+    if (c === undefined) return
+    this.byId.delete(evt.detail.id)
+    this.manager.disconnected(c)
+  }
+
+  private report (conn: Libp2pConnection): void {
+    if (this.byId.has(conn.id) || conn.status !== 'open') return
+    const peer = conn.remotePeer.toString()
+    const c: Connection = {
+      id: conn.id,
+      peer,
+      direction: conn.direction,
+      address: conn.remoteAddr.toString(),
+      get streams () { return conn.streams?.length },
+      close: (reason?: string) => { closeConnection(conn, reason) }
+    }
+    this.byId.set(conn.id, c)
+    if (!this.manager.connected(c)) this.byId.delete(conn.id)
+  }
+
+  private async dial (address: string, signal: AbortSignal): Promise<Connection> {
+    if (!this.running) throw new PeerwardenError('ERR_CLOSED', 'the libp2p node is stopped')
+    let target: unknown
+    try {
+      target = multiaddr(address)
+    } catch (err) {
+      throw new PeerwardenError('ERR_DIAL_FAILED', `not a multiaddr: ${address}`, { cause: err })
+    }
+    const conn = await this.components.connectionManager.openConnection(target, { signal })
+    this.report(conn) // normally already reported by 'connection:open'
+    const c = this.byId.get(conn.id)
+    if (c === undefined) throw new PeerwardenError('ERR_DIAL_FAILED', `the connection to ${address} was refused by the manager`)
+    return c
+  }
+
+  /** libp2p's own pruner must never act before the manager: its limit leaves room above highWater. */
+  private liftLibp2pLimit (): void {
+    const cm = this.components.connectionManager
+    if (cm.getMaxConnections === undefined || cm.setMaxConnections === undefined) return
+    const high = this.manager.stats().highWater
+    const room = high + Math.max(4, Math.ceil(high / 2))
+    if (Number.isFinite(room) && cm.getMaxConnections() < room) cm.setMaxConnections(room)
+  }
+
+  // ── the gater ─────────────────────────────────────────────────────────────
+
+  private wrapGater (): void {
+    const gater = this.components.connectionGater
+    const wrap = <K extends keyof Gater>(name: K, deny: (...args: Parameters<NonNullable<Gater[K]>>) => boolean): void => {
+      const original = gater[name]
+      const own = Object.prototype.hasOwnProperty.call(gater, name)
+      const wrapped = (async (...args: Parameters<NonNullable<Gater[K]>>) => {
+        if (this.running && deny(...args)) return true
+        return original !== undefined ? await (original as (...a: unknown[]) => unknown).apply(gater, args) === true : false
+      }) as unknown as NonNullable<Gater[K]>
+      gater[name] = wrapped
+      this.restoreGater.push(() => {
+        if (gater[name] !== wrapped) return
+        if (own) gater[name] = original
+        else delete gater[name]
+      })
+    }
+    wrap('denyInboundConnection', (maConn) => !this.manager.accepts(maConn.remoteAddr.toString()))
+    wrap('denyInboundEncryptedConnection', (peerId, maConn) => !this.manager.admits(peerId.toString(), maConn.remoteAddr.toString()))
+    wrap('denyOutboundEncryptedConnection', (peerId, maConn) => !this.manager.admits(peerId.toString(), maConn.remoteAddr.toString()))
+    wrap('denyDialPeer', (peerId) => !this.manager.admits(peerId.toString()))
+  }
+
+  // ── peers, tags and topic membership ──────────────────────────────────────
+
+  private readonly onDiscovery = (evt: { detail: { id: PeerIdLike; multiaddrs?: MultiaddrLike[] } }): void => {
+    const { id, multiaddrs = [] } = evt.detail
+    const peer = id.toString()
+    if (peer === this.localPeer || multiaddrs.length === 0) return
+    this.manager.addPeers([{ id: peer, addresses: multiaddrs.map((m) => dialAddress(m.toString(), peer)) }])
+  }
+
+  private readonly onUpdate = (evt: { detail: { peer: Libp2pPeer } }): void => { this.learn(evt.detail.peer) }
+
+  /** Addresses, protocol membership and tags of a libp2p peer-store record. */
+  private learn (record: Libp2pPeer): void {
+    const peer = record.id.toString()
+    if (peer === this.localPeer) return
+    const input: PeerInput = { id: peer }
+    const addresses = (record.addresses ?? []).map((a) => dialAddress(a.multiaddr.toString(), peer))
+    if (addresses.length > 0) input.addresses = addresses
+    if (record.protocols !== undefined) {
+      const speaks = new Set(record.protocols)
+      const next = new Set([...this.membership(peer)].filter((t) => !t.startsWith(PROTOCOL)))
+      for (const topic of this.quotas.keys()) if (topic.startsWith(PROTOCOL) && speaks.has(topic.slice(PROTOCOL.length))) next.add(topic)
+      if (this.setMembership(peer, next)) input.topics = [...next]
+    }
+    if (input.addresses !== undefined || input.topics !== undefined || this.manager.getPeer(peer) !== undefined) {
+      this.manager.addPeers([input])
+      this.protectMembers(peer)
+    }
+    if (record.tags !== undefined) this.mirrorTags(peer, record.tags)
+  }
+
+  private membership (peer: string): Set<string> {
+    let set = this.members.get(peer)
+    if (set === undefined) {
+      const known = this.manager.getPeer(peer)?.topics ?? []
+      set = new Set(known.filter((t) => this.quotas.has(t)))
+      this.members.set(peer, set)
+    }
+    return set
+  }
+
+  /** true when it changed. */
+  private setMembership (peer: string, next: Set<string>): boolean {
+    const current = this.membership(peer)
+    if (current.size === next.size && [...next].every((t) => current.has(t))) return false
+    this.members.set(peer, next)
+    return true
+  }
+
+  private protectMembers (peer: string): void {
+    const set = this.members.get(peer)
+    for (const [topic, q] of this.quotas) {
+      if (q.protect !== true) continue
+      if (set?.has(topic) === true) this.manager.protect(peer, topic)
+      else this.manager.unprotect(peer, topic)
+    }
+  }
+
+  private mirrorTags (peer: string, tags: ReadonlyMap<string, { value: number }>): void {
+    const before = this.mirrored.get(peer) ?? new Map<string, number>()
+    const now = new Map<string, number>()
+    let keepAlive = false
+    for (const [name, tag] of tags) {
+      if (name.startsWith(KEEP_ALIVE)) keepAlive = true
+      const value = typeof tag?.value === 'number' && Number.isFinite(tag.value) ? tag.value : 0
+      now.set(name, value)
+      if (before.get(name) !== value) this.manager.tagPeer(peer, TAG_PREFIX + name, value)
+    }
+    for (const name of before.keys()) if (!now.has(name)) this.manager.untagPeer(peer, TAG_PREFIX + name)
+    if (now.size > 0) this.mirrored.set(peer, now)
+    else this.mirrored.delete(peer)
+    if (keepAlive) this.manager.protect(peer, KEEP_ALIVE_PROTECTION)
+    else if (before.size > 0) this.manager.unprotect(peer, KEEP_ALIVE_PROTECTION)
+  }
+
+  // ── pubsub ────────────────────────────────────────────────────────────────
+
+  private attachPubsub (): void {
+    if (![...this.quotas.keys()].some((t) => t.startsWith(PUBSUB))) return
+    let service: unknown
+    try { service = this.components[this.pubsubName] } catch {}
+    const ps = service as Partial<PubSubLike> | undefined
+    if (ps == null || typeof ps.getSubscribers !== 'function' || typeof ps.addEventListener !== 'function') {
+      throw PeerwardenError.invalid(`topics needs a pubsub service named '${this.pubsubName}' in services (gossipsub or floodsub)`)
+    }
+    this.pubsubService = ps as PubSubLike
+    this.pubsubService.addEventListener('subscription-change', this.onSubscription)
+    for (const topic of this.quotas.keys()) {
+      if (!topic.startsWith(PUBSUB)) continue
+      for (const id of this.pubsubService.getSubscribers(topic.slice(PUBSUB.length))) this.subscribe(id.toString(), topic, true)
+    }
+  }
+
+  private readonly onSubscription = (evt: { detail: { peerId: PeerIdLike; subscriptions: Array<{ topic: string; subscribe: boolean }> } }): void => {
+    const peer = evt.detail.peerId.toString()
+    for (const { topic, subscribe } of evt.detail.subscriptions) this.subscribe(peer, PUBSUB + topic, subscribe)
+  }
+
+  private subscribe (peer: string, topic: string, subscribed: boolean): void {
+    if (!this.quotas.has(topic) || peer === this.localPeer) return
+    const next = new Set(this.membership(peer))
+    if (subscribed) next.add(topic)
+    else next.delete(topic)
+    if (!this.setMembership(peer, next)) return
+    this.manager.addPeers([{ id: peer, topics: [...next] }])
+    this.protectMembers(peer)
+  }
+}
+
+/** A refusal is aborted at once; a trim is closed gracefully, aborted if that does not finish. */
+function closeConnection (conn: Libp2pConnection, reason: string | undefined): void {
+  const err = new PeerwardenError('ERR_CLOSED', `closed by peerwarden: ${reason ?? 'closed'}`)
+  if (reason === undefined || REFUSALS.has(reason)) {
+    conn.abort(err)
+    return
+  }
+  conn.close({ signal: AbortSignal.timeout(CLOSE_TIMEOUT) }).catch(() => { conn.abort(err) })
+}
