@@ -357,3 +357,35 @@ test('reporting the same connection twice is not a duplicate', async () => {
   assert.equal(m.stats().connections, 1)
   await m.close()
 })
+
+// ── admits: the gate for transports that know the peer before the connection completes ──────
+
+test('admits() answers what connected() would decide, and changes nothing', async () => {
+  const { m, clock } = manager({ lowWater: 1, highWater: 2, gracePeriod: 1_000, deny: ['denied-peer', '10.0.0.0/8'] })
+  m.start()
+  m.setPriority([{ peer: 'bad', priority: 'banned' }, { peer: 'vip', priority: 'high' }, { peer: 'meh', priority: 'low' }])
+  assert.equal(m.admits('bad'), false)
+  assert.equal(m.admits('denied-peer'), false)
+  assert.equal(m.admits('someone', 'tcp://10.1.2.3:4'), false)
+  assert.equal(m.admits('someone', 'tcp://1.2.3.4:4'), true)
+  m.connected(testConnection('a'))
+  m.connected(testConnection('b'))
+  // at the bound, both in grace: nothing may give way
+  assert.equal(m.admits('someone'), false)
+  assert.equal(m.connected(testConnection('someone')), false)
+  // a protected peer is forced in; an already-connected peer is left to the duplicate rule
+  m.protect('friend', 'app')
+  assert.equal(m.admits('friend'), true)
+  assert.equal(m.admits('a'), true)
+  // out of grace: a medium newcomer may evict, a low one may not
+  await clock.advance(1_001)
+  assert.equal(m.admits('someone'), true)
+  assert.equal(m.admits('meh'), false)
+  assert.equal(m.admits('vip'), true)
+  // nothing changed
+  assert.deepEqual(m.listConnections().map((c) => c.peer).sort(), ['a', 'b'])
+  assert.equal(m.connected(testConnection('meh')), false)
+  assert.equal(m.connected(testConnection('someone')), true)
+  await m.close()
+  assert.equal(m.admits('someone'), false)
+})
