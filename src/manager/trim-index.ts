@@ -68,6 +68,23 @@ export class TrimIndex {
     return head === undefined ? undefined : head.openedAt + this.gracePeriod
   }
 
+  /**
+   * The eligible peers still in their grace period, lowest-ranked first (a copy; O(g log g)). Only a
+   * 'limit' trim reaches for them, when the past-grace peers are not enough to restore the bound.
+   */
+  graceRanked (): PeerRecord[] {
+    // A peer that reconnected at the same instant has two entries that both look current: one counts.
+    const out = new Set<PeerRecord>()
+    for (let i = this.graceHead; i < this.grace.length; i++) {
+      const { record, openedAt } = this.grace[i]
+      if (record.conn !== undefined && record.openedAt === openedAt && record.heapIndex === -1 && this.eligible(record)) {
+        record.idle = PeerRecord.sampleIdle(record.conn.conn)
+        out.add(record)
+      }
+    }
+    return [...out].sort(compareTrimRank)
+  }
+
   /** True while the record's connection is inside its grace period. */
   inGrace (record: PeerRecord, now: number): boolean {
     return record.conn !== undefined && now - record.openedAt < this.gracePeriod

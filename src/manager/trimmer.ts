@@ -38,7 +38,9 @@ export function selectVictims (
  *   trimmable connections — protected, allow-listed and in-grace ones neither count nor go
  *   (go-libp2p connmgr PR #50: otherwise a node with many protected peers loses every other one) —
  *   but always at least enough to come back under `highWater` when that is possible.
- * - 'limit' (the limits were lowered, or the manager starts above them): just back to `highWater`.
+ * - 'limit' (the limits were lowered, or the manager starts above them): just back to `highWater`;
+ *   when the trimmable peers are not enough, the caller takes in-grace peers too (lowest-ranked first):
+ *   the application asked for the lower bound now. Protected, allow-listed and permanent peers stay.
  */
 export function trimCount (mode: 'watermark' | 'limit', s: { connections: number; trimmable: number; lowWater: number; highWater: number }): number {
   const excess = s.connections - s.highWater

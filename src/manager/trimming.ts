@@ -91,7 +91,14 @@ export class Trimming {
     const victims = selectVictims(this.index.ordered(count), count, (r, taken) => topics.canClose(r, taken), this.overQuota())
     this.index.removeMany(victims)
     if (large && victims.length < 64) this.index.resample(true) // removeMany reordered only for many
-    const rule = mode === 'limit' ? `${before} connections > highWater ${highWater}` : `${candidates} trimmable of ${before} connections, lowWater ${lowWater}, highWater ${highWater}`
+    // The application lowered the bound (or started above it): it holds now, so when the past-grace
+    // peers are not enough, the lowest-ranked in-grace ones go too.
+    const short = mode === 'limit' ? before - highWater - victims.length : 0
+    if (short > 0) {
+      const more = selectVictims(this.index.graceRanked(), short, (r, taken) => topics.canClose(r, victims.concat(taken)))
+      victims.push(...more)
+    }
+    const rule = mode === 'limit' ? `${before} connections > highWater ${highWater} (in-grace peers too when needed)` : `${candidates} trimmable of ${before} connections, lowWater ${lowWater}, highWater ${highWater}`
     victims.forEach((v, i) => {
       this.host.close(v, `trim (${reason}): ${rule}; #${i + 1} of ${count} lowest-ranked (${describeRank(v)})`)
     })

@@ -95,6 +95,11 @@ class Model {
     return [...among].filter((e) => this.trimmable(e, t))
   }
 
+  /** Trimmable but for the grace period: what a lowered limit takes once the trimmable peers are gone. */
+  inGraceAt (t: number): Entry[] {
+    return [...this.open.values()].filter((e) => !this.trimmable(e, t) && this.trimmable(e, Infinity))
+  }
+
   /**
    * The trim order, written out independently of rank.ts: priority (low < medium < high), tag value,
    * idle before busy, inbound before outbound, newest before oldest. Negative = `a` goes first.
@@ -188,6 +193,8 @@ async function run (cfg: Config, ops: readonly Op[], checks: ReadonlySet<Check>)
       }
 
       log.length = 0
+      /** A lowered limit may close in-grace peers (the application asked for the bound now). */
+      let limitStep = false
       const t0 = clock.now()
       const before = new Map(model.open)
       const count0 = model.open.size
@@ -323,11 +330,18 @@ async function run (cfg: Config, ops: readonly Op[], checks: ReadonlySet<Check>)
             high = op.max
           }
           model.high = high
-          // Lowering the limit trims back to the new highWater as far as trimmable peers allow.
-          allowance = Math.max(0, count0 - high - trimmable0.length)
+          // Lowering the limit trims back to the new highWater at once: the trimmable peers first, then
+          // the in-grace ones, each group lowest-ranked first; only protected / allow-listed excess stays.
+          const inGrace0 = model.inGraceAt(t0)
+          allowance = Math.max(0, count0 - high - trimmable0.length - inGrace0.length)
           const closes = closedEvents()
           expect('rule', closes.every((e) => e.reason === 'trimmed'), `a lowered limit closes with 'trimmed', got ${closes.map((e) => e.reason).join(', ')}`)
-          expectLowest(closedEntries(), trimmable0, count0 > high ? clamp(count0 - high, 0, trimmable0.length) : 0, `${op.k}()`)
+          const excess0 = Math.max(0, count0 - high)
+          const fromTrimmable = Math.min(excess0, trimmable0.length)
+          const closedNow = closedEntries()
+          expectLowest(closedNow.filter((e) => trimmable0.includes(e)), trimmable0, fromTrimmable, `${op.k}() among trimmable peers`)
+          expectLowest(closedNow.filter((e) => !trimmable0.includes(e)), inGrace0, clamp(excess0 - fromTrimmable, 0, inGrace0.length), `${op.k}() among in-grace peers`)
+          limitStep = true
           break
         }
         case 'advance': {
@@ -372,14 +386,14 @@ async function run (cfg: Config, ops: readonly Op[], checks: ReadonlySet<Check>)
       const excess = Math.max(0, model.open.size - model.high)
       expect('bound', excess <= allowance, `${model.open.size} connections, highWater ${model.high}: excess ${excess}, at most ${allowance} allowed (count before ${count0}, highWater before ${high0}, ${trimmable0.length} trimmable)`)
 
-      // (b) protected, allow-listed and in-grace peers are never trimmed.
+      // (b) protected and allow-listed peers are never trimmed; in-grace ones only by a lowered limit.
       for (const ev of closedEvents()) {
         if (ev.reason !== 'trimmed') continue
         const e = before.get(ev.id)
         if (e === undefined) { fail('spared', `trimmed ${ev.peer}, which was not an open connection`); continue }
         expect('spared', !model.allowed(e.conn), `trimmed the allow-listed ${e.peer} (${String(e.conn.address)})`)
         expect('spared', !model.isProtected(e.peer), `trimmed the protected ${e.peer}`)
-        expect('spared', ev.at - e.openedAt >= cfg.grace, `trimmed ${e.peer} at t=${ev.at}, inside its grace period (opened at ${e.openedAt}, grace ${cfg.grace})`)
+        expect('spared', limitStep || ev.at - e.openedAt >= cfg.grace, `trimmed ${e.peer} at t=${ev.at}, inside its grace period (opened at ${e.openedAt}, grace ${cfg.grace})`)
       }
 
       // (c) a banned peer is never connected.
@@ -431,11 +445,11 @@ async function holds (checks: Check[], numRuns = NUM_RUNS): Promise<void> {
   await fc.assert(fc.asyncProperty(arbConfig, arbOps, async (cfg, ops) => { await run(cfg, ops, new Set(checks)) }), { numRuns, includeErrorInReport: true })
 }
 
-test('the count exceeds highWater only through allow-listed or protected newcomers admitted with nothing trimmable, or a lowered limit with too few trimmable peers', async () => {
+test('the count exceeds highWater only through allow-listed or protected newcomers admitted with nothing trimmable, or a lowered limit with too few peers that may go', async () => {
   await holds(['bound'])
 })
 
-test('a protected, allow-listed or in-grace peer is never closed with reason trimmed', async () => {
+test('a protected or allow-listed peer is never closed with reason trimmed, an in-grace one only by a lowered limit', async () => {
   await holds(['spared'])
 })
 

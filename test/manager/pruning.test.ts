@@ -147,27 +147,27 @@ test('trim() and a lowered limit close exactly the excess, lowest tag first', as
   await m.close()
 })
 
-test('a lowered limit that leaves in-grace connections above highWater trims them once their grace period ends', async () => {
+test('a lowered limit holds at once even when every connection is in its grace period', async () => {
   const clock = new ManualClock()
   const m = createConnectionManager({ dial: noDial, clock, lowWater: 1, highWater: 4, gracePeriod: GRACE, silencePeriod: 30 })
   m.start()
-  const conns = await connectAll(m, clock, [0, 1, 2, 3].map((i) => ({ id: `p${i}` })), 0)
+  const conns = await connectAll(m, clock, [0, 1, 2, 3].map((i) => ({ id: `p${i}` })), 1)
   m.setWatermarks(1, 2)
-  assert.equal(m.stats().connections, 4, 'all four are in their grace period: nothing can go yet')
-  await clock.advance(GRACE + 30) // grace over, then a whole silence period
-  assert.ok(m.stats().connections <= 2, `the count is back at or under highWater 2, got ${m.stats().connections}`)
+  assert.equal(m.stats().connections, 2, 'back at highWater 2 at once')
+  // newest first among equals: p3 and p2 go
+  assert.deepEqual(open(conns), ['p0', 'p1'])
   assert.equal(conns.every((c) => !c.closed || c.closeReason === 'trimmed'), true)
   await m.close()
 })
 
-test('start() above highWater with in-grace connections trims them once their grace period ends', async () => {
+test('start() above highWater holds the bound at once, in-grace connections included', async () => {
   const clock = new ManualClock()
   const m = createConnectionManager({ dial: noDial, clock, lowWater: 1, highWater: 2, gracePeriod: GRACE, silencePeriod: 30 })
-  await connectAll(m, clock, [0, 1, 2, 3].map((i) => ({ id: `p${i}` })), 0) // accounted while stopped
+  m.protect('p0', 'app')
+  const conns = await connectAll(m, clock, [0, 1, 2, 3].map((i) => ({ id: `p${i}` })), 0) // accounted while stopped
   m.start()
-  assert.equal(m.stats().connections, 4, 'all four are in their grace period: nothing can go yet')
-  await clock.advance(GRACE + 30)
-  assert.ok(m.stats().connections <= 2, `the count is back at or under highWater 2, got ${m.stats().connections}`)
+  assert.equal(m.stats().connections, 2)
+  assert.equal(conns[0].closed, false, 'the protected peer stays')
   await m.close()
 })
 
@@ -194,4 +194,27 @@ test('trim() after a same-millisecond duplicate among many expiring connections 
   assert.equal(m.stats().connections, 0)
   assert.deepEqual([m.stats().inbound, m.stats().outbound], [0, 0])
   await m.close()
+})
+
+test('lowering the limit holds it at once: in-grace connections go too, lowest-ranked first; protected ones stay', async () => {
+  const clock = new ManualClock()
+  const m = createConnectionManager({ dial: noDial, clock, lowWater: 4, highWater: 10, gracePeriod: 60_000 })
+  m.start()
+  const conns = await connectAll(m, clock, Array.from({ length: 8 }, (_, i) => ({ id: `p${i}` })), 10)
+  m.tagPeer('p0', 'valuable', 50)
+  m.tagPeer('p1', 'valuable', 40)
+  m.protect('p7', 'app')
+  // all 8 are inside their grace period (60 s)
+  m.setMaxConnections(3)
+  const open = conns.filter((c) => !c.closed).map((c) => c.peer).sort()
+  assert.deepEqual(open, ['p0', 'p1', 'p7'])
+  assert.equal(m.stats().connections, 3)
+  // a watermark trim still spares in-grace connections (go-libp2p semantics)
+  const m2 = createConnectionManager({ dial: noDial, clock, lowWater: 1, highWater: 10, gracePeriod: 60_000 })
+  m2.start()
+  const more = await connectAll(m2, clock, Array.from({ length: 6 }, (_, i) => ({ id: `q${i}` })), 10)
+  await m2.trim()
+  assert.equal(more.filter((c) => c.closed).length, 0)
+  await m.close()
+  await m2.close()
 })
