@@ -2,6 +2,7 @@
  * `npm run bench`: prints one JSON line per figure (medians of several runs).
  * Run a subset with `npm run bench -- churn heap`.
  */
+import { hyperswarmLimits, libp2pLimits } from './adapters.bench.js'
 import { candidateSelection, simulationSpeed } from './dialing.bench.js'
 import { admissionAtBound, churn, heap, tagging, trimLarge, type Figure } from './manager.bench.js'
 import { meshBroadcast, meshRequestResponse } from './mesh.bench.js'
@@ -19,7 +20,9 @@ const suites: Record<string, () => Promise<Figure | Figure[]>> = {
   bulk: async () => await bulkThroughput(),
   join: async () => await topicJoin(),
   mesh: async () => await meshRequestResponse(),
-  broadcast: async () => await meshBroadcast()
+  broadcast: async () => await meshBroadcast(),
+  'libp2p-limits': async () => await libp2pLimits(),
+  'hyperswarm-limits': async () => await hyperswarmLimits()
 }
 
 const wanted = process.argv.slice(2)

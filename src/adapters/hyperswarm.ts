@@ -21,7 +21,9 @@
  *   `localPeer` = our public key) keeps one and destroys the other.
  * - The firewall: Hyperswarm consults `swarm._firewall(remotePublicKey, payload)` before the
  *   handshake completes (and before its own outbound dials). It is wrapped so that a peer the
- *   manager would refuse (priority 'banned', or its id on the `deny` list) is firewalled first;
+ *   manager would refuse (priority 'banned', its id on the `deny` list, or over the bound with
+ *   nothing that may give way: `manager.admits()`) is firewalled first — an over-the-bound refusal
+ *   is for that handshake only (Hyperswarm's ban of the key is lifted at once);
  *   the user's own firewall (the constructor option) is still consulted afterwards. Note that
  *   Hyperswarm bans a firewalled key for the swarm's lifetime; a later manager dial of that peer
  *   (after it was unbanned in the manager) lifts Hyperswarm's ban again.
@@ -126,7 +128,17 @@ export function manageSwarm (swarm: HyperswarmLike, options: ManageSwarmOptions 
   // ── firewall ────────────────────────────────────────────────────────────
   const userFirewall = swarm._firewall
   const firewall = (remotePublicKey: Uint8Array, payload: unknown): boolean => {
-    if (refusedByManager(hex(remotePublicKey))) return true
+    const peer = hex(remotePublicKey)
+    if (refusedByManager(peer)) return true
+    if (!manager.admits(peer)) {
+      // Over the bound with nothing that may give way: refuse this handshake only. Hyperswarm bans a
+      // firewalled key for good, right after this returns; the ban is lifted on the next microtask.
+      queueMicrotask(() => {
+        const info = swarm.peers.get(peer)
+        if (info?.banned === true && !refusedByManager(peer)) info.ban?.(false)
+      })
+      return true
+    }
     return userFirewall !== undefined ? userFirewall.call(swarm, remotePublicKey, payload) : false
   }
   swarm._firewall = firewall
