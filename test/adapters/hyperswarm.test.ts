@@ -203,3 +203,34 @@ test('hyperswarm: a replaced connection\'s close does not drop the new one', T, 
   }
   assert.equal(swarm.maxPeers, 64, 'close() restores the swarm\'s limits')
 })
+
+test('hyperswarm: over the bound the firewall refuses the handshake, and only that one (Hyperswarm\'s ban is lifted)', async () => {
+  const { swarm, conn } = fakeSwarm()
+  const managed = manageSwarm(swarm, { lowWater: 0, highWater: 2, gracePeriod: 60_000 })
+  try {
+    const key = (n: number): Buffer => Buffer.alloc(32, n)
+    for (const n of [1, 2]) swarm.emit('connection', conn(key(n), false).c, { publicKey: key(n) })
+    assert.equal(managed.manager.stats().connections, 2)
+    // what Hyperswarm does: ask the firewall, and ban the key for good when it says yes
+    const handshake = (n: number): { firewalled: boolean; info: { banned: boolean; ban: (v: boolean) => void } } => {
+      const info = { publicKey: key(n), banned: false, ban (v: boolean) { this.banned = v } }
+      swarm.peers.set(key(n).toString('hex'), info)
+      const firewalled = swarm._firewall!(key(n), null)
+      if (firewalled) info.ban(true)
+      return { firewalled, info }
+    }
+    const full = handshake(3)
+    assert.equal(full.firewalled, true, 'at the bound, both in grace: refused before the handshake completes')
+    await Promise.resolve()
+    assert.equal(full.info.banned, false, 'the refusal is for this handshake only')
+    managed.manager.setPriority([{ peer: key(4).toString('hex'), priority: 'banned' }])
+    const banned = handshake(4)
+    await Promise.resolve()
+    assert.equal(banned.firewalled, true)
+    assert.equal(banned.info.banned, true, 'a peer banned in the manager stays banned in Hyperswarm')
+    managed.manager.setMaxConnections(3)
+    assert.equal(handshake(5).firewalled, false, 'below the bound again: admitted')
+  } finally {
+    await managed.close()
+  }
+})
