@@ -5,34 +5,47 @@ import { NodeConnection } from '../node/connection.js'
 import { createNode, type PeerNode } from '../node/node.js'
 import { parseTcpAddress } from '../node/transport.js'
 import { check, type Certificate } from './certificate.js'
+import { DeadlineSweep } from './deadline-sweep.js'
+import { HandlerContext } from './handler-context.js'
 import { RedisQueue, type QueueOptions } from './redis-queue.js'
 import { REGISTRY_PROTOCOL, type DirectoryEntry, type RegistryMessage } from './registry.js'
+import { jsonOnce, Outbox, type RpcMessage } from './rpc-wire.js'
 import { Schema, type BroadcastEntry, type CallContext, type CallOptions, type Command, type Handler, type MeshCalls, type MeshSchema } from './schema.js'
 
 export const RPC_PROTOCOL = 'peerwarden/mesh-rpc/1'
 const DEFAULT_TIMEOUT = 10_000
 
-type RpcMessage =
-  | { t: 'call'; id: number; cmd: string; args: unknown; deadline: number }
-  | { t: 'ack'; id: number }
-  | { t: 'result'; id: number; ok: true; value: unknown }
-  | { t: 'result'; id: number; ok: false; error: { message: string; code?: string } }
-  | { t: 'cancel'; id: number }
-  /** "Your certificate is good": each side lists the other only once both sides said so. */
-  | { t: 'admit' }
+type CallMessage = Extract<RpcMessage, { t: 'call' }>
 
+/** The other end of one RPC channel (listed in `instances` once both sides admitted each other). */
 interface Instance {
   peer: string
   role: string
   variant: string
-  send: Message<RpcMessage>
+  /** `ctx.from` of the calls it makes to us (frozen: one object shared by all of them). */
+  who: { readonly role: string; readonly variant: string }
+  /** It may call us (the schema relates its role to ours); fixed by its certificate. */
+  mayCall: boolean
+  send: Outbox
   outstanding: number
   /** Round-robin tie-break among equally loaded instances. */
   lastPicked: number
   draining: boolean
+  /** Its calls our handlers are still running (async ones), by call id: a cancel finds them here. */
+  running: Map<number, HandlerContext>
 }
 
-interface Pending { resolve: (v: unknown) => void; reject: (e: Error) => void; settleOnAck: boolean; instance: Instance }
+/** A call of ours in flight. */
+interface Pending {
+  resolve: (v: unknown) => void
+  reject: (e: Error) => void
+  settleOnAck: boolean
+  instance: Instance
+  command: Command
+  deadline: number
+  signal: AbortSignal | undefined
+  onAbort: (() => void) | undefined
+}
 
 export interface MeshNodeOptions<S extends MeshSchema = MeshSchema> {
   schema: S
@@ -101,7 +114,8 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
   const node = await createNode({ listen: options.listen, networkKey: options.networkKey, manager: { lowWater: 0, highWater: 1024 } })
   const instances = new Map<string, Instance>()
   const pending = new Map<number, Pending>()
-  const running = new Map<string, LazySignal>()
+  /** Channels whose handlers may still run, listed or not (a duplicate swap unlists one early). */
+  const channels = new Set<Instance>()
   const queues = new Map<string, Promise<void>>()
   let cert: Certificate | undefined
   let nextId = 1
@@ -167,7 +181,18 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
           deny(conn)
           return
         }
-        candidate = { peer: conn.peer, role: remote.role, variant: remote.variant, send, outstanding: 0, lastPicked: 0, draining: false }
+        candidate = {
+          peer: conn.peer,
+          role: remote.role,
+          variant: remote.variant,
+          who: Object.freeze({ role: remote.role, variant: remote.variant }),
+          mayCall: schema.canCall(remote.role, me.name),
+          send,
+          outstanding: 0,
+          lastPicked: 0,
+          draining: false,
+          running: new Map()
+        }
         send.send({ t: 'admit' })
         if (admitted) list()
       },
@@ -175,7 +200,11 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
         if (instance === undefined) return
         // Calls in flight on this channel settle now, even when a newer connection to the same peer
         // (a duplicate swap) has taken its place.
-        for (const [id, p] of pending) if (p.instance === instance) { pending.delete(id); p.reject(new PeerwardenError('ERR_CONNECTION_CLOSED', `${instance.role}/${instance.variant} went away`)) }
+        for (const [id, p] of pending) if (p.instance === instance) settle(id, p).reject(new PeerwardenError('ERR_CONNECTION_CLOSED', `${instance.role}/${instance.variant} went away`))
+        // Its calls still running here: their ctx.signal aborts (nobody waits for the answer now).
+        channels.delete(instance)
+        for (const ctx of instance.running.values()) ctx.abort(new PeerwardenError('ERR_CONNECTION_CLOSED', `${instance.role}/${instance.variant} went away`))
+        instance.running.clear()
         if (instances.get(conn.peer) !== instance) return
         instances.delete(conn.peer)
         events.dispatchEvent(new CustomEvent('disconnection', { detail: { role: instance.role, variant: instance.variant, peer: conn.peer } }))
@@ -188,30 +217,21 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
     const list = (): void => {
       if (instance !== undefined || candidate === undefined || !conn.open) return
       instance = candidate
+      channels.add(instance)
       const replaced = instances.has(conn.peer)
       instances.set(conn.peer, instance)
       // A connection that replaced a duplicate: the peer never left, so no second 'connection'.
       if (!replaced) events.dispatchEvent(new CustomEvent('connection', { detail: { role: instance.role, variant: instance.variant, peer: conn.peer } }))
     }
     const message: Message<RpcMessage> = channel.addMessage<RpcMessage>({
-      encoding: c.json,
+      encoding: jsonOnce,
       onmessage: (msg) => {
         if (msg.t === 'admit') { admitted = true; list(); return }
-        onRpc(msg, instance, send)
+        onRpc(msg, instance)
       }
     })
     // Messages sent in the same tick leave in one batch: one encryption and one write for many calls.
-    let corked = false
-    const send = {
-      send: (msg: RpcMessage): boolean => {
-        if (!corked) {
-          corked = true
-          channel.cork()
-          queueMicrotask(() => { corked = false; channel.uncork() })
-        }
-        return message.send(msg)
-      }
-    } as Message<RpcMessage>
+    const send = new Outbox(channel, message)
     channel.open({ cert })
   }
 
@@ -236,60 +256,70 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
   node.protocol(REGISTRY_PROTOCOL, (conn) => { if (conn.peer === registryId) onRegistryConnection(conn) })
   node.protocol(RPC_PROTOCOL, (conn) => { if (conn.peer !== registryId) onPeerConnection(conn) })
 
-  const onRpc = (msg: RpcMessage, from: Instance | undefined, send: Message<RpcMessage>): void => {
+  const onRpc = (msg: RpcMessage, from: Instance | undefined): void => {
     if (from === undefined) return
-    if (msg.t === 'call') { void serve(msg, from, send); return }
-    if (msg.t === 'cancel') { running.get(`${from.peer}:${msg.id}`)?.abort(new PeerwardenError('ERR_ABORTED', 'the caller cancelled')); return }
+    if (msg.t === 'call') { serve(msg, from); return }
+    if (msg.t === 'cancel') { from.running.get(msg.id)?.abort(new PeerwardenError('ERR_ABORTED', 'the caller cancelled')); return }
     if (msg.t === 'admit') return
     const p = pending.get(msg.id)
     if (p === undefined || p.instance !== from) return
     if (msg.t === 'ack') {
-      if (p.settleOnAck) { pending.delete(msg.id); p.resolve(undefined) }
+      if (p.settleOnAck) settle(msg.id, p).resolve(undefined)
       return
     }
-    pending.delete(msg.id)
-    if (msg.ok) p.resolve(msg.value)
-    else p.reject(new PeerwardenError('ERR_REMOTE', `${from.role}/${from.variant}: ${msg.error.message}`, { cause: msg.error }))
+    if (msg.ok) settle(msg.id, p).resolve(msg.value)
+    else settle(msg.id, p).reject(new PeerwardenError('ERR_REMOTE', `${from.role}/${from.variant}: ${msg.error.message}`, { cause: msg.error }))
   }
 
-  const serve = async (msg: Extract<RpcMessage, { t: 'call' }>, from: Instance, send: Message<RpcMessage>): Promise<void> => {
-    const fail = (message: string, code: string): void => { send.send({ t: 'result', id: msg.id, ok: false, error: { message, code } }) }
+  const serve = (msg: CallMessage, from: Instance): void => {
+    const { send } = from
     const command = me.commands.get(msg.cmd)
-    if (command === undefined) return fail(`unknown command ${me.name}.${msg.cmd}`, 'ERR_UNKNOWN_COMMAND')
-    if (!schema.canCall(from.role, me.name)) return fail(`${from.role} may not call ${me.name}`, 'ERR_NOT_ALLOWED')
+    if (command === undefined) return fail(send, msg.id, `unknown command ${me.name}.${msg.cmd}`, 'ERR_UNKNOWN_COMMAND')
+    if (!from.mayCall) return fail(send, msg.id, `${from.role} may not call ${me.name}`, 'ERR_NOT_ALLOWED')
     const handler = options.handlers?.[msg.cmd] ?? command.handler
-    if (handler === undefined) return fail(`no handler for ${me.name}.${msg.cmd}`, 'ERR_UNKNOWN_COMMAND')
+    if (handler === undefined) return fail(send, msg.id, `no handler for ${me.name}.${msg.cmd}`, 'ERR_UNKNOWN_COMMAND')
     if (!command.responds || command.queued) send.send({ t: 'ack', id: msg.id })
-    const run = async (): Promise<void> => {
-      const key = `${from.peer}:${msg.id}`
-      const lazy = new LazySignal(msg.deadline)
-      running.set(key, lazy)
-      // The signal, its deadline timer and the nested-call proxy cost only when the handler uses them.
-      let nested: MeshCalls<S> | undefined
-      const ctx: CallContext & { call: MeshCalls<S> } = {
-        from: { role: from.role, variant: from.variant },
-        get signal () { return lazy.signal },
-        deadline: msg.deadline,
-        get call () { return (nested ??= calls(msg.deadline)) }
-      }
-      try {
-        const value = await handler(msg.args, ctx)
-        if (command.responds) send.send({ t: 'result', id: msg.id, ok: true, value: value === undefined ? null : value })
-      } catch (err) {
-        if (command.responds) fail((err as Error)?.message ?? String(err), (err as PeerwardenError)?.code)
-      } finally {
-        lazy.dispose()
-        running.delete(key)
-      }
-    }
     if (command.queued) {
       // One at a time, in arrival order, per command.
-      const q = (queues.get(msg.cmd) ?? Promise.resolve()).then(run, run)
-      queues.set(msg.cmd, q)
-      await q
+      const run = async (): Promise<void> => { await execute(msg, from, command, handler) }
+      queues.set(msg.cmd, (queues.get(msg.cmd) ?? Promise.resolve()).then(run, run))
     } else {
-      await run()
+      void execute(msg, from, command, handler)
     }
+  }
+
+  /**
+   * Runs a handler and answers. A handler that returns a value (not a promise) is answered at once,
+   * in the same tick; only one that returns a promise is listed in `running` (a cancel can reach it
+   * only after it returned).
+   */
+  const execute = (msg: CallMessage, from: Instance, command: Command, handler: Handler): Promise<void> | undefined => {
+    const ctx = new HandlerContext(from.who, msg.deadline, nestedCalls)
+    let out: unknown
+    try {
+      out = handler(msg.args, ctx)
+    } catch (err) {
+      ctx.dispose()
+      if (command.responds) fail(from.send, msg.id, (err as Error)?.message ?? String(err), (err as PeerwardenError)?.code)
+      return undefined
+    }
+    if (!isThenable(out)) {
+      ctx.dispose()
+      if (command.responds) from.send.send({ t: 'result', id: msg.id, ok: true, value: out === undefined ? null : out })
+      return undefined
+    }
+    from.running.set(msg.id, ctx)
+    const done = (): void => {
+      ctx.dispose()
+      if (from.running.get(msg.id) === ctx) from.running.delete(msg.id)
+    }
+    return Promise.resolve(out).then((value) => {
+      done()
+      if (command.responds) from.send.send({ t: 'result', id: msg.id, ok: true, value: value === undefined ? null : value })
+    }, (err) => {
+      done()
+      if (command.responds) fail(from.send, msg.id, (err as Error)?.message ?? String(err), (err as PeerwardenError)?.code)
+    })
   }
 
   // ── calls ───────────────────────────────────────────────────────────────
@@ -303,53 +333,71 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
     return best
   }
 
-  const send1 = async (instance: Instance, command: Command, args: unknown, deadline: number, signal: AbortSignal | undefined, settleOnAck: boolean): Promise<unknown> => {
-    const id = nextId++
-    instance.outstanding++
-    try {
-      return await new Promise((resolve, reject) => {
-        const finish = (): void => { clearTimeout(timer); signal?.removeEventListener('abort', onAbort) }
-        const onAbort = (): void => {
-          pending.delete(id)
-          instance.send.send({ t: 'cancel', id })
-          finish()
-          reject(new PeerwardenError('ERR_ABORTED', `${command.role}.${command.name} aborted`, { cause: signal?.reason }))
-        }
-        const timer = setTimeout(() => {
-          pending.delete(id)
-          instance.send.send({ t: 'cancel', id })
-          finish()
-          reject(new PeerwardenError('ERR_TIMEOUT', `${command.role}.${command.name} on ${instance.variant} timed out`))
-        }, Math.max(0, deadline - Date.now()))
-        if (signal?.aborted === true) { onAbort(); return }
-        signal?.addEventListener('abort', onAbort, { once: true })
-        pending.set(id, { resolve: (v) => { finish(); resolve(v) }, reject: (e) => { finish(); reject(e) }, settleOnAck, instance })
-        instance.send.send({ t: 'call', id, cmd: command.name, args: args === undefined ? null : args, deadline })
-      })
-    } finally {
-      instance.outstanding--
-    }
+  /** Takes a call out of `pending` (it settles now): its instance is one call less busy, its abort listener goes. */
+  const settle = (id: number, p: Pending): Pending => {
+    pending.delete(id)
+    p.instance.outstanding--
+    if (p.onAbort !== undefined) p.signal!.removeEventListener('abort', p.onAbort)
+    return p
   }
 
-  const invoke = async (role: string, name: string, args: unknown, opts: CallOptions = {}, inherited = Infinity): Promise<unknown> => {
+  // Deadlines: one timer for all the calls in flight (see DeadlineSweep).
+  const deadlines = new DeadlineSweep((now) => {
+    let next = Infinity
+    for (const [id, p] of pending) {
+      if (p.deadline > now) { if (p.deadline < next) next = p.deadline; continue }
+      settle(id, p)
+      p.instance.send.send({ t: 'cancel', id })
+      p.reject(new PeerwardenError('ERR_TIMEOUT', `${p.command.role}.${p.command.name} on ${p.instance.variant} timed out`))
+    }
+    return next
+  })
+
+  const send1 = (instance: Instance, command: Command, args: unknown, deadline: number, signal: AbortSignal | undefined, settleOnAck: boolean): Promise<unknown> => {
+    if (signal?.aborted === true) return Promise.reject(new PeerwardenError('ERR_ABORTED', `${command.role}.${command.name} aborted`, { cause: signal.reason }))
+    const id = nextId++
+    return new Promise((resolve, reject) => {
+      const p: Pending = { resolve, reject, settleOnAck, instance, command, deadline, signal, onAbort: undefined }
+      if (signal !== undefined) {
+        p.onAbort = () => {
+          if (pending.get(id) !== p) return
+          settle(id, p)
+          instance.send.send({ t: 'cancel', id })
+          reject(new PeerwardenError('ERR_ABORTED', `${command.role}.${command.name} aborted`, { cause: signal.reason }))
+        }
+        signal.addEventListener('abort', p.onAbort, { once: true })
+      }
+      instance.outstanding++
+      pending.set(id, p)
+      deadlines.track(deadline)
+      instance.send.send({ t: 'call', id, cmd: command.name, args: args === undefined ? null : args, deadline })
+    })
+  }
+
+  /** Never throws: a call that cannot be made is a rejected promise, as a failed one is. */
+  const invoke = (role: string, name: string, args: unknown, opts: CallOptions | undefined, inherited: number): Promise<unknown> => {
     const target = schema.role(role)
     const command = target?.commands.get(name)
-    if (target === undefined || command === undefined) throw new PeerwardenError('ERR_UNKNOWN_COMMAND', `unknown command ${role}.${name}`)
-    if (!schema.canCall(me.name, target.name)) throw new PeerwardenError('ERR_NOT_ALLOWED', `${me.name} may not call ${target.name} (schema _connect/_allow)`)
-    if (closed) throw PeerwardenError.closed('the mesh node')
-    const deadline = Math.min(Date.now() + (opts.timeout ?? command.timeout ?? defaultTimeout), inherited)
+    if (target === undefined || command === undefined) return Promise.reject(new PeerwardenError('ERR_UNKNOWN_COMMAND', `unknown command ${role}.${name}`))
+    if (!schema.canCall(me.name, target.name)) return Promise.reject(new PeerwardenError('ERR_NOT_ALLOWED', `${me.name} may not call ${target.name} (schema _connect/_allow)`))
+    if (closed) return Promise.reject(PeerwardenError.closed('the mesh node'))
+    const deadline = Math.min(Date.now() + (opts?.timeout ?? command.timeout ?? defaultTimeout), inherited)
     if (command.kind === 'balanced') {
       const instance = pick(target.name)
-      if (instance === undefined) throw new PeerwardenError('ERR_NO_INSTANCE', `no instance of ${target.name} is connected`)
-      return await send1(instance, command, args, deadline, opts.signal, !command.responds)
+      if (instance === undefined) return Promise.reject(new PeerwardenError('ERR_NO_INSTANCE', `no instance of ${target.name} is connected`))
+      return send1(instance, command, args, deadline, opts?.signal, !command.responds)
     }
+    return broadcast(target.name, command, args, deadline, opts?.signal)
+  }
+
+  const broadcast = async (role: string, command: Command, args: unknown, deadline: number, signal: AbortSignal | undefined): Promise<unknown> => {
     if (command.queued && queue !== undefined) {
       // Durable: once in the stream, every instance's group gets it, even one that is down right now.
-      await queue.publish(target.name, name, args, `${me.name}/${variant}`)
+      await queue.publish(role, command.name, args, `${me.name}/${variant}`)
       return undefined
     }
-    const all = [...instances.values()].filter((i) => i.role === target.name)
-    const settled = await Promise.allSettled(all.map(async (i) => await send1(i, command, args, deadline, opts.signal, !command.responds)))
+    const all = [...instances.values()].filter((i) => i.role === role)
+    const settled = await Promise.allSettled(all.map(async (i) => await send1(i, command, args, deadline, signal, !command.responds)))
     if (!command.responds) {
       const failure = settled.find((s) => s.status === 'rejected')
       if (failure !== undefined) throw (failure as PromiseRejectedResult).reason
@@ -360,15 +408,40 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
       : { variant: all[k].variant, ok: false, error: s.reason as Error })
   }
 
+  /**
+   * `mesh.call` (inherited = Infinity) and a handler's `ctx.call` (what is left of its deadline):
+   * `calls.Role.command(args, opts)`. The functions of the schema's roles and commands are made once
+   * per proxy, not on every property access; other names (which fail at call time) are not kept.
+   */
   function calls (inherited: number): MeshCalls<S> {
+    const roles = new Map<string, object>()
+    const roleCalls = (role: string): object => {
+      const fns = new Map<string, (args?: unknown, opts?: CallOptions) => Promise<unknown>>()
+      return new Proxy({}, {
+        get: (_u, name) => {
+          if (typeof name !== 'string') return undefined
+          let fn = fns.get(name)
+          if (fn === undefined) {
+            fn = (args?: unknown, opts?: CallOptions) => invoke(role, name, args, opts, inherited)
+            if (schema.role(role)?.commands.has(name) === true) fns.set(name, fn)
+          }
+          return fn
+        }
+      })
+    }
     return new Proxy({}, {
-      get: (_t, role) => typeof role !== 'string'
-        ? undefined
-        : new Proxy({}, {
-          get: (_u, name) => typeof name !== 'string' ? undefined : async (args?: unknown, opts?: CallOptions) => await invoke(role, name, args, opts, inherited)
-        })
+      get: (_t, role) => {
+        if (typeof role !== 'string') return undefined
+        let r = roles.get(role)
+        if (r === undefined) {
+          r = roleCalls(role)
+          if (schema.role(role) !== undefined) roles.set(role, r)
+        }
+        return r
+      }
     }) as MeshCalls<S>
   }
+  const nestedCalls = (deadline: number): CallContext['call'] => calls(deadline) as unknown as CallContext['call']
 
   // ── queued commands on Redis: our consumer groups exist before we say we are here ──
   if (queue !== undefined) {
@@ -411,44 +484,20 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
       if (closed) return
       closed = true
       clearTimeout(renewal)
-      for (const p of pending.values()) p.reject(PeerwardenError.closed('the mesh node'))
-      pending.clear()
-      for (const ctl of running.values()) ctl.abort(PeerwardenError.closed('the mesh node'))
+      deadlines.stop()
+      for (const [id, p] of pending) settle(id, p).reject(PeerwardenError.closed('the mesh node'))
+      for (const ch of channels) for (const ctx of ch.running.values()) ctx.abort(PeerwardenError.closed('the mesh node'))
       await queue?.close()
       await node.close()
     }
   }
 }
 
-/**
- * A handler's `ctx.signal`, made on first use: an AbortController and a timer for the deadline cost
- * nothing for the many handlers that never look at the signal. A cancel that comes first is kept and
- * shows as an aborted signal when the handler does look.
- */
-class LazySignal {
-  private controller: AbortController | undefined
-  private timer: NodeJS.Timeout | undefined
-  private reason: unknown
-  private aborted = false
+function isThenable (x: unknown): x is PromiseLike<unknown> {
+  return x !== null && (typeof x === 'object' || typeof x === 'function') && typeof (x as { then?: unknown }).then === 'function'
+}
 
-  constructor (private readonly deadline: number) {}
-
-  get signal (): AbortSignal {
-    if (this.controller === undefined) {
-      this.controller = new AbortController()
-      if (this.aborted) this.controller.abort(this.reason)
-      else this.timer = setTimeout(() => { this.abort(new PeerwardenError('ERR_TIMEOUT', 'the deadline passed')) }, Math.max(0, this.deadline - Date.now()))
-    }
-    return this.controller.signal
-  }
-
-  abort (reason: unknown): void {
-    if (this.aborted) return
-    this.aborted = true
-    this.reason = reason
-    clearTimeout(this.timer)
-    this.controller?.abort(reason)
-  }
-
-  dispose (): void { clearTimeout(this.timer) }
+/** Answers call `id` with an error. */
+function fail (send: Outbox, id: number, message: string, code: string | undefined): void {
+  send.send({ t: 'result', id, ok: false, error: { message, code } })
 }

@@ -1,0 +1,47 @@
+import { PeerwardenError } from '../errors.js'
+import type { CallContext } from './schema.js'
+
+/**
+ * A handler's `ctx`. The signal (an AbortController and a timer for the deadline) and the nested-call
+ * proxy are made on first use: they cost nothing for the many handlers that never look at them. A
+ * cancel (or a dropped connection) that comes first is kept and shows as an aborted signal when the
+ * handler does look.
+ */
+type Calls = CallContext['call']
+
+export class HandlerContext implements CallContext {
+  private controller: AbortController | undefined
+  private timer: NodeJS.Timeout | undefined
+  private reason: unknown
+  private aborted = false
+  private nested: Calls | undefined
+
+  constructor (
+    /** The caller's role and variant, one frozen object per connection. */
+    readonly from: { readonly role: string; readonly variant: string },
+    readonly deadline: number,
+    private readonly makeCalls: (deadline: number) => Calls
+  ) {}
+
+  get signal (): AbortSignal {
+    if (this.controller === undefined) {
+      this.controller = new AbortController()
+      if (this.aborted) this.controller.abort(this.reason)
+      else this.timer = setTimeout(() => { this.abort(new PeerwardenError('ERR_TIMEOUT', 'the deadline passed')) }, Math.max(0, this.deadline - Date.now()))
+    }
+    return this.controller.signal
+  }
+
+  get call (): Calls { return (this.nested ??= this.makeCalls(this.deadline)) }
+
+  abort (reason: unknown): void {
+    if (this.aborted) return
+    this.aborted = true
+    this.reason = reason
+    clearTimeout(this.timer)
+    this.controller?.abort(reason)
+  }
+
+  /** The handler is done: its deadline timer goes. */
+  dispose (): void { clearTimeout(this.timer) }
+}
