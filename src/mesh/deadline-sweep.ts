@@ -25,7 +25,8 @@ export class DeadlineSweep {
 
   /** A call with this deadline (ms since epoch) is in flight. */
   track (deadline: number): void {
-    if (deadline < this.armedFor) this.arm(deadline)
+    // Written so that a NaN deadline (a NaN timeout) arms the timer and expires at once, as before.
+    if (!(deadline >= this.armedFor)) this.arm(deadline)
   }
 
   /** No timer from now on (the node closed; its calls were settled). */
