@@ -254,6 +254,7 @@ class Libp2pWarden implements PeerwardenService {
 
   private report (conn: Libp2pConnection): void {
     if (this.byId.has(conn.id) || conn.status !== 'open') return
+    this.liftLibp2pLimit() // highWater may have been raised since (setWatermarks)
     const peer = conn.remotePeer.toString()
     const c: Connection = {
       id: conn.id,
@@ -321,10 +322,12 @@ class Libp2pWarden implements PeerwardenService {
     const { id, multiaddrs = [] } = evt.detail
     const peer = id.toString()
     if (peer === this.localPeer || multiaddrs.length === 0) return
-    this.manager.addPeers([{ id: peer, addresses: multiaddrs.map((m) => dialAddress(m.toString(), peer)) }])
+    try { this.manager.addPeers([{ id: peer, addresses: multiaddrs.map((m) => dialAddress(m.toString(), peer)) }]) } catch {}
   }
 
-  private readonly onUpdate = (evt: { detail: { peer: Libp2pPeer } }): void => { this.learn(evt.detail.peer) }
+  private readonly onUpdate = (evt: { detail: { peer: Libp2pPeer } }): void => {
+    try { this.learn(evt.detail.peer) } catch {} // a record the manager cannot take (say, an odd tag) must not crash libp2p's event loop
+  }
 
   /** Addresses, protocol membership and tags of a libp2p peer-store record. */
   private learn (record: Libp2pPeer): void {
@@ -410,7 +413,9 @@ class Libp2pWarden implements PeerwardenService {
 
   private readonly onSubscription = (evt: { detail: { peerId: PeerIdLike; subscriptions: Array<{ topic: string; subscribe: boolean }> } }): void => {
     const peer = evt.detail.peerId.toString()
-    for (const { topic, subscribe } of evt.detail.subscriptions) this.subscribe(peer, PUBSUB + topic, subscribe)
+    try {
+      for (const { topic, subscribe } of evt.detail.subscriptions) this.subscribe(peer, PUBSUB + topic, subscribe)
+    } catch {}
   }
 
   private subscribe (peer: string, topic: string, subscribed: boolean): void {

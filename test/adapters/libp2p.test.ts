@@ -227,6 +227,14 @@ test('libp2p: peerwarden and libp2p\'s own connection manager do not fight', T, 
     assert.ok(worst <= 2, `a peer was dialled ${worst} times in ~2 s`)
     // libp2p's tag values weigh in the manager's ranking
     assert.equal(warden(t).manager.getTagInfo(kept.peerId.toString())?.tags['libp2p:keep-alive'], 1)
+    // a highWater raised at run time lifts libp2p's limit again at the next connection
+    const cm = (t as unknown as { components: { connectionManager: { getMaxConnections: () => number } } }).components.connectionManager
+    assert.equal(cm.getMaxConnections(), 12)
+    warden(t).manager.setWatermarks(6, 20)
+    const late = await mk()
+    nodes.push(late)
+    await late.dial(multiaddr(addr(t)))
+    await until(() => cm.getMaxConnections() >= 30, 2_000, () => `libp2p's maxConnections ${cm.getMaxConnections()}`)
   } finally {
     await stopAll(nodes)
   }
