@@ -337,3 +337,19 @@ test('libp2p: Promise.withResolvers is there once the adapter is imported (Node 
   assert.ok(r.promise instanceof Promise)
   assert.equal(typeof r.resolve, 'function')
 })
+
+test('libp2p: peers from peer:discovery are dialled by the manager', T, async () => {
+  const nodes: Node[] = []
+  try {
+    const t = await mk({ warden: { lowWater: 1, highWater: 4 } })
+    const o = await mk()
+    nodes.push(t, o)
+    const events = (t as unknown as { components: { events: { safeDispatchEvent: (type: string, init: { detail: unknown }) => void } } }).components.events
+    events.safeDispatchEvent('peer:discovery', { detail: { id: o.peerId, multiaddrs: o.getMultiaddrs() } })
+    await until(() => connectedTo(t, o), 5_000, () => 'the discovered peer to be dialled')
+    assert.equal(warden(t).manager.getPeer(o.peerId.toString())?.connected, true)
+    assert.equal(warden(t).manager.listConnections()[0]?.direction, 'outbound')
+  } finally {
+    await stopAll(nodes)
+  }
+})
