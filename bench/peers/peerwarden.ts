@@ -31,15 +31,17 @@ export function answer (conn: NodeConnection, protocol: string, make: () => void
   conn.mux.pair({ protocol }, () => { make() })
 }
 
-/** Serves the echo channel on every connection: each message comes back unchanged. */
+/**
+ * Serves the echo channel on every connection (`node.protocol`: the remote's open may arrive with its
+ * hello, before our manager accepted the connection; it then waits for the acceptance and pairs with
+ * ours): each message comes back unchanged.
+ */
 export function serveEcho (node: PeerNode): void {
-  onConnection(node, (conn) => {
-    answer(conn, ECHO_PROTOCOL, () => {
-      const ch = conn.mux.createChannel({ protocol: ECHO_PROTOCOL })
-      if (ch === null) return
-      const m: Message<Buffer> = ch.addMessage<Buffer>({ encoding: c.raw, onmessage: (b) => { m.send(b) } })
-      ch.open()
-    })
+  node.protocol(ECHO_PROTOCOL, (conn) => {
+    const ch = conn.mux.createChannel({ protocol: ECHO_PROTOCOL })
+    if (ch === null) return
+    const m: Message<Buffer> = ch.addMessage<Buffer>({ encoding: c.raw, onmessage: (b) => { m.send(b) } })
+    ch.open()
   })
 }
 

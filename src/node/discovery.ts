@@ -62,11 +62,11 @@ export class Discovery {
   private nextLookup = 0
   private closed = false
 
-  constructor (private readonly host: DiscoveryHost, private readonly opts: DiscoveryOptions) {
-    host.manager.events.addEventListener('dial:started', (e) => {
-      const peer = (e as CustomEvent<{ peer?: string }>).detail.peer
-      if (peer !== undefined) this.attempted.add(peer)
-    })
+  constructor (private readonly host: DiscoveryHost, private readonly opts: DiscoveryOptions) {}
+
+  /** The manager is dialling this peer (for `flushed`: it counts as attempted). */
+  dialing (peer: PeerId): void {
+    this.attempted.add(peer)
   }
 
   topics (): string[] { return [...this.joined.keys()] }
@@ -188,7 +188,12 @@ export class Discovery {
   private onTopics (conn: NodeConnection, topics: unknown): void {
     if (!Array.isArray(topics)) return
     const declared = topics.filter(isKey).slice(0, 64)
-    this.host.manager.addPeers([{ id: conn.peer, topics: declared, ...(conn.remoteListen.length > 0 ? { addresses: conn.remoteListen } : {}) }])
+    const addresses = validAddresses(conn.remoteListen)
+    // A peer that reconnects usually says what we already know: then there is nothing to tell the manager.
+    const known = this.host.manager.getPeer(conn.peer)
+    if (known === undefined || !sameSet(known.topics, declared) || !addresses.every((a) => known.addresses.includes(a))) {
+      this.host.manager.addPeers([{ id: conn.peer, topics: declared, ...(addresses.length > 0 ? { addresses } : {}) }])
+    }
     for (const key of declared) {
       if (!this.joined.has(key)) continue
       const peers = this.known(key, conn.peer)
@@ -270,6 +275,12 @@ export class Discovery {
     const lookupId = id ?? this.nextLookup++
     if (conn.post({ t: 'lookup', id: lookupId, topic: key })) waiting?.add(conn.id)
   }
+}
+
+function sameSet (a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false
+  for (const x of b) if (!a.includes(x)) return false
+  return true
 }
 
 function isKey (x: unknown): x is string {

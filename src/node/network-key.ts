@@ -3,11 +3,16 @@ import { createHash, createHmac, timingSafeEqual } from 'node:crypto'
 /** The network key of nodes that set none: every such node can talk to every other. */
 const PUBLIC_NETWORK = 'peerwarden/public/1'
 
+/** Bytes of one side's proof: half of the session's HMAC-SHA256 (truncated HMAC, RFC 2104 §5). */
+export const PROOF_BYTES = 16
+
 /**
- * A private network (like SSB's caps or libp2p's pnet). After the Noise handshake each side sends
- * HMAC-SHA256(networkKey, handshakeHash): it proves knowledge of the key without revealing it, and it
- * is bound to this session (a recorded proof is useless on another connection). Nodes with different
- * keys both see a mismatch and close with `ERR_NETWORK_KEY`.
+ * A private network (like SSB's caps or libp2p's pnet). After the Noise handshake both sides compute
+ * HMAC-SHA256(networkKey, handshakeHash); the initiator sends its first half, the responder its second
+ * half. A half proves knowledge of the key without revealing it, it is bound to this session (a
+ * recorded proof is useless on another connection), and seeing one half does not give the other.
+ * One HMAC per side covers both the proof we send and the one we check. Nodes with different keys both
+ * see a mismatch and close with `ERR_NETWORK_KEY`.
  */
 export class NetworkKey {
   private readonly key: Buffer
@@ -17,12 +22,19 @@ export class NetworkKey {
     this.key = createHash('sha256').update(typeof raw === 'string' ? Buffer.from(raw, 'utf8') : Buffer.from(raw)).digest()
   }
 
-  proof (handshakeHash: Uint8Array, initiator: boolean): Buffer {
-    return createHmac('sha256', this.key).update(initiator ? 'initiator' : 'responder').update(handshakeHash).digest()
+  /** The session's MAC: `proof(mac, initiator)` is what each side sends. */
+  session (handshakeHash: Uint8Array): Buffer {
+    return createHmac('sha256', this.key).update(handshakeHash).digest()
   }
 
-  verify (handshakeHash: Uint8Array, remoteIsInitiator: boolean, proof: unknown): boolean {
-    if (typeof proof !== 'string' || !/^[0-9a-f]{64}$/.test(proof)) return false
-    return timingSafeEqual(this.proof(handshakeHash, remoteIsInitiator), Buffer.from(proof, 'hex'))
+  /** The proof of the initiator (or of the responder) in a session. */
+  proof (mac: Buffer, initiator: boolean): Buffer {
+    return initiator ? mac.subarray(0, PROOF_BYTES) : mac.subarray(PROOF_BYTES, 2 * PROOF_BYTES)
+  }
+
+  /** True when `proof` is the remote side's proof for this session. */
+  verify (mac: Buffer, remoteIsInitiator: boolean, proof: unknown): boolean {
+    if (!(proof instanceof Uint8Array) || proof.byteLength !== PROOF_BYTES) return false
+    return timingSafeEqual(this.proof(mac, remoteIsInitiator), proof)
   }
 }

@@ -109,6 +109,7 @@ export async function createNode (options: NodeOptions = {}): Promise<PeerNode> 
     highWater: 16,
     ...options.manager,
     dial: async (address, opts) => {
+      if (opts.peer !== undefined) discovery?.dialing(opts.peer)
       const conn = await transport.dial(address, opts)
       conn.farewell = (c, reason) => { discovery?.farewell(c, reason) }
       return conn
@@ -117,6 +118,8 @@ export async function createNode (options: NodeOptions = {}): Promise<PeerNode> 
     store: options.manager?.store ?? (options.dataDir !== undefined ? sqliteStore(join(options.dataDir, 'peers.db')) : undefined)
   })
   const events = manager.events
+  // The manager's event target knows whether anyone listens: no event object is built for nobody.
+  const listens = (type: string): boolean => (events as unknown as { listens(type: string): boolean }).listens(type)
 
   // Every accepted connection, whoever opened it, passes here once: a new peer, or a connection that
   // replaced a duplicate (the peer stayed connected throughout).
@@ -127,11 +130,11 @@ export async function createNode (options: NodeOptions = {}): Promise<PeerNode> 
       live.delete(c)
       manager.disconnected(c)
       // A duplicate that lost the tie-break goes while the peer stays: that is no disconnection.
-      if (manager.getPeer(c.peer)?.connected === true) return
+      if (!listens('disconnection') || manager.getPeer(c.peer)?.connected === true) return
       events.dispatchEvent(new CustomEvent('disconnection', { detail: { peer: c.peer, reason: c.remoteCloseReason ?? c.closeReason } }))
     })
     // Applications hang their channels on the connection: they hear of a replacement too.
-    events.dispatchEvent(new CustomEvent('connection', { detail: { connection, peer: connection.peer, replaced } }))
+    if (listens('connection')) events.dispatchEvent(new CustomEvent('connection', { detail: { connection, peer: connection.peer, replaced } }))
     connection.accepted()
     for (const open of protocols.values()) open(connection)
     discovery?.connected(connection)

@@ -2,7 +2,9 @@ import net from 'node:net'
 import SecretStream from '@hyperswarm/secret-stream'
 import { PeerwardenError } from '../errors.js'
 import type { PeerId } from '../manager/types.js'
-import { NodeConnection, type ControlMessage, type Hello } from './connection.js'
+import { NodeConnection, type ControlMessage, type Hello, type OpenOptions } from './connection.js'
+import { DeadlineQueue } from './deadlines.js'
+import { flushSocketAtEndOfTick, type Corked } from './end-of-tick.js'
 import type { KeyPair } from './identity.js'
 import { peerIdOf } from './identity.js'
 import type { NetworkKey } from './network-key.js'
@@ -53,6 +55,11 @@ export function formatTcpAddress (host: string, port: number): string {
  * - Inbound: the gate (deny list), a per-IP rate limit and a cap on handshakes in progress run before
  *   any cryptography; a refused socket is destroyed at once. Then Noise, then the hello with the
  *   network-key proof, then `onInbound`.
+ * - Noise roles are the reverse of TCP's: the side that accepted the socket is the Noise initiator.
+ *   It completes the handshake first and sends its hello with Noise's last message, so the dialer
+ *   checks it as soon as its own handshake completes and sends its hello together with whatever the
+ *   application sends at once: the first application round trip takes one trip less than with the
+ *   dialer as initiator (who would wait for the listener's hello before anything else).
  * - Outbound: `dial(address, { peer, signal })` resolves once authenticated; with an expected peer id
  *   (from the dial or the address's '#<id>'), a different remote key fails with `ERR_PEER_MISMATCH`;
  *   dialling ourselves fails with `ERR_SELF_DIAL`. The signal aborts at any point.
@@ -69,9 +76,14 @@ export class TcpTransport {
   failedHandshakes = 0
   private readonly rate = new Map<string, { at: number; n: number }>()
   private readonly sockets = new Set<net.Socket>()
+  /** Handshakes in progress (both directions), on one shared timer. */
+  private readonly handshakes: DeadlineQueue
+  /** Connections ending gracefully: destroyed if the peer has not finished the close within 2 s. */
+  private readonly closing = new DeadlineQueue(2_000)
 
   constructor (private readonly opts: TransportOptions) {
     this.localId = peerIdOf(opts.keyPair.publicKey)
+    this.handshakes = new DeadlineQueue(opts.handshakeTimeout ?? 10_000)
   }
 
   /** Listens on each 'tcp://host:port' (port 0 = any); resolves to the bound addresses. */
@@ -101,18 +113,10 @@ export class TcpTransport {
     const abort = (): void => { socket.destroy(opts.signal.reason as Error) }
     opts.signal.addEventListener('abort', abort, { once: true })
     try {
-      const stream = this.secure(true, socket)
-      await this.handshake(stream, socket)
-      const remote = peerIdOf(stream.remotePublicKey!)
-      if (remote === this.localId) { stream.destroy(); throw new PeerwardenError('ERR_SELF_DIAL', `${address} is ourselves`) }
-      if (expected !== undefined && remote !== expected) {
-        stream.destroy()
-        throw new PeerwardenError('ERR_PEER_MISMATCH', `${address} is peer ${remote.slice(0, 16)}…, not the expected ${expected.slice(0, 16)}…`)
-      }
       // The address as dialled, so the manager files the connection under the peer it dialled.
-      return await NodeConnection.open(stream, this.connOptions('outbound', address))
+      return await this.establish(this.secure(false, socket), 'outbound', address, expected)
     } catch (err) {
-      socket.destroy()
+      // establish() has already torn the stream down (at once, or gracefully after a network key mismatch).
       if (opts.signal.aborted) throw new PeerwardenError('ERR_ABORTED', `dial to ${address} aborted`, { cause: err })
       throw err instanceof PeerwardenError ? err : new PeerwardenError('ERR_DIAL_FAILED', `dial to ${address} failed: ${(err as Error).message}`, { cause: err })
     } finally {
@@ -126,6 +130,8 @@ export class TcpTransport {
   async close (): Promise<void> {
     await Promise.all(this.servers.map(async (s) => await new Promise<void>((resolve) => { s.close(() => { resolve() }) })))
     for (const s of this.sockets) s.destroy()
+    this.handshakes.clear()
+    this.closing.clear()
   }
 
   private accept (socket: net.Socket): void {
@@ -138,50 +144,95 @@ export class TcpTransport {
       return
     }
     this.pending++
-    const stream = this.secure(false, socket)
-    this.handshake(stream, socket)
-      .then(async () => await NodeConnection.open(stream, this.connOptions('inbound', address)))
-      .then((conn) => { this.opts.onInbound(conn) }, (err) => {
-        this.failedHandshakes++
-        socket.destroy()
-        this.opts.onError?.(address, err as Error)
-      })
-      .finally(() => { this.pending-- })
+    this.establish(this.secure(true, socket), 'inbound', address, undefined).then((conn) => {
+      this.pending--
+      this.opts.onInbound(conn)
+    }, (err) => {
+      this.pending--
+      this.failedHandshakes++
+      this.opts.onError?.(address, err as Error)
+    })
   }
 
   private secure (initiator: boolean, socket: net.Socket): SecretStream {
     socket.setNoDelay(true)
     const stream = new SecretStream(initiator, socket, { keyPair: this.opts.keyPair })
     stream.on('error', () => { /* surfaced as 'close'; the manager hears of it through disconnected() */ })
+    // What we write in reaction to a read (Noise's next message and header with our hello, a reply with
+    // its channel open) leaves in one syscall: the socket is corked until the tick's microtasks drain.
+    const cork = new SocketCork(socket)
+    socket.prependListener('data', cork.onData)
     return stream
   }
 
-  private async handshake (stream: SecretStream, socket: net.Socket): Promise<void> {
-    const timeout = this.opts.handshakeTimeout ?? 10_000
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => { socket.destroy(); reject(new PeerwardenError('ERR_HANDSHAKE_TIMEOUT', `Noise handshake not done within ${timeout} ms`)) }, timeout)
-      const onEarlyClose = (): void => { clearTimeout(timer); reject(new PeerwardenError('ERR_CONNECTION_CLOSED', 'the connection closed during the Noise handshake')) }
+  /**
+   * Noise, then the control handshake (hello with the network-key proof), under one deadline: resolves
+   * to the authenticated connection. An outbound connection must lead to `expected` (when given) and
+   * not to ourselves.
+   */
+  private establish (stream: SecretStream, direction: 'inbound' | 'outbound', address: string, expected: PeerId | undefined): Promise<NodeConnection> {
+    return new Promise<NodeConnection>((resolve, reject) => {
+      let noiseDone = false
+      let settled = false
+      const settle = (): boolean => {
+        if (settled) return false
+        settled = true
+        this.handshakes.delete(deadline)
+        stream.off('close', onEarlyClose)
+        return true
+      }
+      const fail = (err: Error): void => {
+        if (!settle()) return
+        stream.destroy()
+        reject(err)
+      }
+      const deadline = {
+        expire: () => {
+          fail(new PeerwardenError('ERR_HANDSHAKE_TIMEOUT', noiseDone
+            ? `no control handshake from ${address} within ${this.handshakes.ms} ms`
+            : `Noise handshake not done within ${this.handshakes.ms} ms`))
+        }
+      }
+      const onEarlyClose = (): void => {
+        fail(new PeerwardenError('ERR_CONNECTION_CLOSED', noiseDone
+          ? `${address} closed the connection during the handshake`
+          : 'the connection closed during the Noise handshake'))
+      }
+      this.handshakes.add(deadline)
       stream.once('close', onEarlyClose)
       stream.opened.then((ok) => {
-        clearTimeout(timer)
-        stream.off('close', onEarlyClose)
-        if (ok) resolve()
-        else reject(new PeerwardenError('ERR_HANDSHAKE', 'the Noise handshake failed'))
-      }, reject)
+        if (settled) return
+        if (!ok) { fail(new PeerwardenError('ERR_HANDSHAKE', 'the Noise handshake failed')); return }
+        noiseDone = true
+        if (direction === 'outbound') {
+          const remote = peerIdOf(stream.remotePublicKey!)
+          if (remote === this.localId) { fail(new PeerwardenError('ERR_SELF_DIAL', `${address} is ourselves`)); return }
+          if (expected !== undefined && remote !== expected) {
+            fail(new PeerwardenError('ERR_PEER_MISMATCH', `${address} is peer ${remote.slice(0, 16)}…, not the expected ${expected.slice(0, 16)}…`))
+            return
+          }
+        }
+        stream.setKeepAlive(this.opts.keepAlive ?? 5_000)
+        stream.setTimeout(this.opts.deadTimeout ?? 20_000)
+        NodeConnection.open(stream, this.openOptions(direction, address)).then((conn) => {
+          if (settle()) resolve(conn)
+        }, (err: Error) => {
+          // A network key mismatch ends the stream itself (gracefully): do not cut it short here.
+          if (settle()) reject(err)
+        })
+      }, fail)
     })
-    stream.setKeepAlive(this.opts.keepAlive ?? 5_000)
-    stream.setTimeout(this.opts.deadTimeout ?? 20_000)
   }
 
-  private connOptions (direction: 'inbound' | 'outbound', address: string): Parameters<typeof NodeConnection.open>[1] {
+  private openOptions (direction: 'inbound' | 'outbound', address: string): OpenOptions {
     return {
       direction,
       address,
       networkKey: this.opts.networkKey,
       hello: this.opts.hello(),
-      timeout: this.opts.handshakeTimeout ?? 10_000,
       onMessage: this.opts.onMessage,
-      protocols: this.opts.protocols
+      protocols: this.opts.protocols,
+      closing: this.closing
     }
   }
 
@@ -203,5 +254,23 @@ export class TcpTransport {
   private track (socket: net.Socket): void {
     this.sockets.add(socket)
     socket.once('close', () => { this.sockets.delete(socket) })
+  }
+}
+
+/** Corks a socket for the rest of the tick in which data arrived (see `flushSocketAtEndOfTick`). */
+class SocketCork implements Corked {
+  private corked = false
+  constructor (private readonly socket: net.Socket) {}
+
+  readonly onData = (): void => {
+    if (this.corked) return
+    this.corked = true
+    this.socket.cork()
+    flushSocketAtEndOfTick(this)
+  }
+
+  flushCork (): void {
+    this.corked = false
+    this.socket.uncork()
   }
 }

@@ -33,6 +33,8 @@ declare module 'protomux' {
     addMessage<T> (opts: { encoding: unknown; onmessage?: (value: T) => void | Promise<void> }): Message<T>
   }
   class Protomux {
+    /** Nested corks in force: while above 0, messages collect in one batch, sent by the last uncork. */
+    readonly corked: number
     constructor (stream: unknown)
     static from (stream: unknown): Protomux
     createChannel (opts: {
@@ -46,6 +48,8 @@ declare module 'protomux' {
     }): Channel | null
     pair (opts: { protocol: string; id?: Buffer }, cb: (id: Buffer | null) => void): void
     unpair (opts: { protocol: string; id?: Buffer }): void
+    cork (): void
+    uncork (): void
     destroy (err?: Error): void
   }
   export default Protomux

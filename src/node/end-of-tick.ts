@@ -1,0 +1,46 @@
+/** Something that holds writes back for the rest of the tick (a corked protomux or socket). */
+export interface Corked { flushCork(): void }
+
+/**
+ * Two phases, because a stream in between defers its writes by a microtask: protomux batches are
+ * flushed first (into the secret stream, which encrypts them in a microtask), and only then are the
+ * sockets uncorked, so that everything a tick wrote on a connection leaves in one syscall.
+ */
+let muxes: Corked[] = []
+let sockets: Corked[] = []
+
+const flushMuxes = (): void => {
+  const list = muxes
+  muxes = []
+  for (const x of list) x.flushCork()
+  // The sockets wait for the microtasks the flush started (the secret stream's writes).
+  if (muxes.length > 0) queueMicrotask(scheduleMuxes)
+  else if (sockets.length > 0) queueMicrotask(scheduleSockets)
+}
+
+const flushSockets = (): void => {
+  if (muxes.length > 0) { queueMicrotask(scheduleMuxes); return } // a batch corked meanwhile goes first
+  const list = sockets
+  sockets = []
+  for (const x of list) x.flushCork()
+}
+
+// queueMicrotask, then nextTick: a tick scheduled from a microtask runs only once the whole microtask
+// queue is empty, i.e. after the promise chains that react to what arrived (and that hand a new
+// connection to the application).
+const scheduleMuxes = (): void => { process.nextTick(flushMuxes) }
+const scheduleSockets = (): void => { process.nextTick(flushSockets) }
+
+/**
+ * Calls `x.flushCork()` once the current tick's microtasks have drained: what the tick sent on a
+ * protomux leaves as one batch instead of one frame per message. One schedule serves every corked
+ * thing of the tick; the caller registers `x` once per cork.
+ */
+export function flushMuxAtEndOfTick (x: Corked): void {
+  if (muxes.push(x) === 1 && sockets.length === 0) queueMicrotask(scheduleMuxes)
+}
+
+/** The same for a corked socket: uncorked after the protomux batches of the tick were written into it. */
+export function flushSocketAtEndOfTick (x: Corked): void {
+  if (sockets.push(x) === 1 && muxes.length === 0) queueMicrotask(scheduleSockets)
+}
