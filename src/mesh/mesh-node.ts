@@ -305,7 +305,7 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
     }
     if (!isThenable(out)) {
       ctx.dispose()
-      if (command.responds) from.send.send({ t: 'result', id: msg.id, ok: true, value: out === undefined ? null : out })
+      if (command.responds) answer(from.send, msg.id, out)
       return undefined
     }
     from.running.set(msg.id, ctx)
@@ -315,7 +315,7 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
     }
     return Promise.resolve(out).then((value) => {
       done()
-      if (command.responds) from.send.send({ t: 'result', id: msg.id, ok: true, value: value === undefined ? null : value })
+      if (command.responds) answer(from.send, msg.id, value)
     }, (err) => {
       done()
       if (command.responds) fail(from.send, msg.id, (err as Error)?.message ?? String(err), (err as PeerwardenError)?.code)
@@ -369,8 +369,15 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
       }
       instance.outstanding++
       pending.set(id, p)
+      try {
+        instance.send.send({ t: 'call', id, cmd: command.name, args: args === undefined ? null : args, deadline })
+      } catch (err) {
+        // Arguments JSON cannot encode: nothing was sent.
+        settle(id, p)
+        reject(err)
+        return
+      }
       deadlines.track(deadline)
-      instance.send.send({ t: 'call', id, cmd: command.name, args: args === undefined ? null : args, deadline })
     })
   }
 
@@ -495,6 +502,15 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
 
 function isThenable (x: unknown): x is PromiseLike<unknown> {
   return x !== null && (typeof x === 'object' || typeof x === 'function') && typeof (x as { then?: unknown }).then === 'function'
+}
+
+/** Answers call `id` with `value`, or with the error of encoding it (a BigInt, a cycle). */
+function answer (send: Outbox, id: number, value: unknown): void {
+  try {
+    send.send({ t: 'result', id, ok: true, value: value === undefined ? null : value })
+  } catch (err) {
+    fail(send, id, (err as Error)?.message ?? String(err), (err as PeerwardenError)?.code)
+  }
 }
 
 /** Answers call `id` with an error. */

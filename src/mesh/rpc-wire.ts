@@ -44,45 +44,42 @@ export const jsonOnce = {
 
 /**
  * The RPC messages of one channel. The first message of a tick leaves at once (a lone call or answer
- * waits for nothing); what else is sent during the same tick is queued and leaves when the microtask
- * queue drains — as one protomux batch (one encryption and one write for many calls or answers), or
- * as is when it is a single message. Order is kept: the first message's write is already queued in
- * the stream when the batch follows it.
+ * waits for nothing); the channel is corked for what else the tick sends, which leaves as one
+ * protomux batch (one encryption and one write for many calls or answers) once the microtask queue
+ * drains. Order is kept: the first message's write is already queued in the stream when the batch
+ * follows it.
+ *
+ * `send` encodes at once, so a value JSON cannot encode (a BigInt, a cycle) throws to the sender,
+ * never later in a microtask.
  */
 export class Outbox {
-  private queued: RpcMessage[] = []
-  /** A message left in this tick: later ones are queued until the microtask queue drains. */
+  /** A message left in this tick: later ones go into a corked batch. */
   private busy = false
+  private corked = false
 
   constructor (private readonly channel: Channel, private readonly message: Message<RpcMessage>) {}
 
-  /** Sends or queues `msg`; dropped silently if the channel closes first (as protomux does). */
+  /** Sends `msg` (dropped silently if the channel is closed, as protomux does); throws if it cannot be encoded. */
   send (msg: RpcMessage): void {
     if (!this.busy) {
-      this.busy = true
       this.message.send(msg)
+      this.busy = true
       // After the send: the stream's own write (a microtask it queued just now) goes first.
       queueMicrotask(this.flush)
       return
     }
-    this.queued.push(msg)
+    if (!this.corked) {
+      this.corked = true
+      this.channel.cork()
+    }
+    this.message.send(msg)
   }
 
   private readonly flush = (): void => {
-    const q = this.queued
-    if (q.length === 0) { this.busy = false; return }
-    this.queued = []
-    // Still busy: what the batch's own continuation sends waits for the next flush.
+    if (!this.corked) { this.busy = false; return }
+    this.corked = false
+    // Still busy: what reacts to this batch within the same drain is batched next.
     queueMicrotask(this.flush)
-    if (q.length === 1) {
-      this.message.send(q[0])
-      return
-    }
-    this.channel.cork()
-    try {
-      for (const m of q) this.message.send(m)
-    } finally {
-      this.channel.uncork()
-    }
+    this.channel.uncork()
   }
 }
