@@ -128,7 +128,7 @@ async function inFlight (call: () => Promise<unknown>, total: number, window: nu
 // ── 1. request/response, two processes ───────────────────────────────────
 
 export interface RequestResponseOptions {
-  /** Sequential calls per timed run. Default 2000. */
+  /** Sequential calls per timed run. Default 6000 (shorter runs are dominated by scheduling noise). */
   seq?: number
   /** Calls per timed run with `inFlight` outstanding. Default 15_000. */
   total?: number
@@ -136,7 +136,7 @@ export interface RequestResponseOptions {
   inFlight?: number
   /** Rounds; each times every contestant once per pattern, in rotated order. Default 10. */
   rounds?: number
-  /** Hard limit on the whole suite, set-up and clean-up included. Default 55_000 ms. */
+  /** Hard limit on the whole suite, set-up and clean-up included. Default 90_000 ms. */
   limitMs?: number
 }
 
@@ -154,11 +154,11 @@ type Key = 'peerwarden' | 'moleculer' | 'socketio' | 'raw'
  * Each contestant is checked once (the echo equals the payload) and warmed up before the rounds.
  */
 export async function meshRequestResponse (opts: RequestResponseOptions = {}): Promise<Figure[]> {
-  const seq = opts.seq ?? 2000
+  const seq = opts.seq ?? 6000
   const total = opts.total ?? 15_000
   const window = opts.inFlight ?? 100
   const rounds = opts.rounds ?? 10
-  return await bounded('mesh request/response suite', opts.limitMs ?? 55_000, async (res) => {
+  return await bounded('mesh request/response suite', opts.limitMs ?? 90_000, async (res) => {
     const tSetup = performance.now()
     const moleculerID = `bench-server-${process.pid}`
     const clients = new Map<Key, RpcClient>()
