@@ -56,10 +56,15 @@ export async function peerwardenRoundTrip (a: PeerNode, b: PeerNode, target: str
   try {
     const ch = conn.mux.createChannel({ protocol: ECHO_PROTOCOL })
     if (ch === null) throw new Error('echo channel refused')
+    // Settled once: the close that follows every echo builds no Error (a stack trace per connection).
     let settle: { resolve: (b: Buffer) => void; reject: (e: Error) => void } | undefined
     const echoed = new Promise<Buffer>((resolve, reject) => { settle = { resolve, reject } })
-    const send = ch.addMessage<Buffer>({ encoding: c.raw, onmessage: (b) => { settle?.resolve(b) } })
-    conn.onClose(() => { settle?.reject(new Error(`connection closed before the echo (${conn.remoteCloseReason ?? conn.closeReason ?? 'no reason'})`)) })
+    const send = ch.addMessage<Buffer>({ encoding: c.raw, onmessage: (b) => { const s = settle; settle = undefined; s?.resolve(b) } })
+    conn.onClose(() => {
+      const s = settle
+      settle = undefined
+      s?.reject(new Error(`connection closed before the echo (${conn.remoteCloseReason ?? conn.closeReason ?? 'no reason'})`))
+    })
     ch.open()
     send.send(payload)
     if ((await echoed).length !== payload.length) throw new Error('echo mismatch')

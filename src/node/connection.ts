@@ -202,6 +202,10 @@ export class NodeConnection implements Connection, Expiring, Corked {
           if (opts.protocols !== undefined) {
             for (const protocol of opts.protocols()) conn.mux.pair({ protocol }, conn.waitForAcceptance)
           }
+          // Nothing the remote sent after its hello is read until our manager accepted the connection:
+          // the dialer's first messages arrive with its hello, and the channels they open must find
+          // the pairings the application makes when it hears of the connection ('connection').
+          stream.pause()
           resolve(conn)
         },
         onclose: () => { if (!conn.closed) stream.destroy() }
@@ -214,7 +218,7 @@ export class NodeConnection implements Connection, Expiring, Corked {
       conn.control = channel
       conn.send = channel.addMessage<ControlMessage>({ encoding: c.json, onmessage: conn.receive })
       conn.sendClose = channel.addMessage<string>({ encoding: c.string, onmessage: conn.receiveClose })
-      conn.corkForTick()
+      // The hello is a frame of its own (not batched), so the remote can stop reading right after it.
       channel.open({ v: 1, proof: opts.networkKey.proof(mac, stream.isInitiator), ...opts.hello } satisfies Hello)
     })
   }
@@ -304,6 +308,7 @@ export class NodeConnection implements Connection, Expiring, Corked {
     if (held === undefined) return
     this.held = undefined
     this.corkForTick()
+    this.stream.resume()
     this.settleAcceptance?.(true)
     for (const msg of held) this.onMessage(this, msg)
   }
