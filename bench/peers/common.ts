@@ -71,6 +71,14 @@ export function ratio (a: number, b: number): number { return +(a / b).toFixed(3
 /** Collects the set-up's garbage before a timed section (bench/run.ts runs with --expose-gc). */
 export function collect (): void { (globalThis as { gc?: () => void }).gc?.() }
 
+/**
+ * A minor (young-generation) GC: clears the previous contestant's short-lived garbage without a full
+ * GC, after which V8 re-optimises warm code — a cost that falls several times harder on the
+ * contestant that runs more JavaScript per operation and that a long-running process does not pay
+ * between every few hundred connections.
+ */
+export function collectYoung (): void { (globalThis as { gc?: (opts?: { type: 'minor' }) => void }).gc?.({ type: 'minor' }) }
+
 export function quantile (xs: number[], q: number): number {
   const s = [...xs].sort((a, b) => a - b)
   return s[Math.min(s.length - 1, Math.floor(q * s.length))]

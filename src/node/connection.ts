@@ -4,7 +4,7 @@ import type SecretStream from '@hyperswarm/secret-stream'
 import { PeerwardenError } from '../errors.js'
 import type { Connection, PeerId } from '../manager/types.js'
 import type { DeadlineQueue, Expiring } from './deadlines.js'
-import { flushMuxAtEndOfTick, type Corked } from './end-of-tick.js'
+import { flushMuxAtEndOfTick, setupDone, type Corked } from './end-of-tick.js'
 import { PROOF_BYTES, type NetworkKey } from './network-key.js'
 import { peerIdOf } from './identity.js'
 
@@ -117,7 +117,10 @@ export interface OpenOptions {
  *   trim idle connections.
  * - What is sent on `mux` in the tick the connection is handed out (the hello, discovery's first
  *   messages, an application's first channel and message) leaves as one batch once the microtask
- *   queue drains; `send()` returns true meanwhile.
+ *   queue drains; `send()` returns true meanwhile. So does what is sent in reaction to what arrives
+ *   until then. Once the connection is accepted and that set-up burst has left, messages go out as
+ *   they are sent (holding an RPC answer to the end of the tick only adds latency; the mesh batches
+ *   its own writes).
  */
 export class NodeConnection implements Connection, Expiring, Corked {
   readonly id: string
@@ -140,6 +143,8 @@ export class NodeConnection implements Connection, Expiring, Corked {
   private closeHandlers: Array<(conn: NodeConnection) => void> | undefined
   /** Control messages held until the local manager accepts the connection (see `accepted()`). */
   private held: ControlMessage[] | undefined = []
+  /** Set once the connection was accepted and its set-up burst flushed: no more per-tick corking. */
+  private setupOver = false
   private acceptance: Promise<boolean> | undefined
   private settleAcceptance: ((accepted: boolean) => void) | undefined
 
@@ -282,6 +287,12 @@ export class NodeConnection implements Connection, Expiring, Corked {
     if (!this.corked) return
     this.corked = false
     this.mux.uncork()
+    // Accepted and the set-up burst sent: from now on messages leave as they are sent.
+    if (this.held === undefined && !this.setupOver) {
+      this.setupOver = true
+      this.stream.off('data', this.corkForTick)
+      setupDone(this.stream)
+    }
   }
 
   private readonly receive = (msg: ControlMessage): void => {

@@ -30,6 +30,8 @@ export interface DiscoveryOptions {
   quotaMin: number
   /** The manager's lowWater, for `flushed`. */
   lowWater: number
+  /** Shuffles what a lookup found (the manager's injected `random`, else Math.random). */
+  random: () => number
 }
 
 interface Joined {
@@ -231,6 +233,15 @@ export class Discovery {
       const topics = new Set(this.host.manager.getPeer(p.id)?.topics ?? [])
       topics.add(key)
       inputs.push({ id: p.id, addresses, topics: [...topics] })
+    }
+    // Every node asks the same rendezvous points and gets the same list in the same order; handed to
+    // the manager as is, every newcomer would dial the same first few peers (equal candidates are
+    // dialled in the order they were learnt) and be refused there. Each node shuffles its own copy.
+    for (let i = inputs.length - 1; i > 0; i--) {
+      const k = Math.floor(this.opts.random() * (i + 1))
+      const t: typeof inputs[number] = inputs[i]!
+      inputs[i] = inputs[k]!
+      inputs[k] = t
     }
     if (inputs.length > 0) this.host.manager.addPeers(inputs)
   }

@@ -44,3 +44,20 @@ export function flushMuxAtEndOfTick (x: Corked): void {
 export function flushSocketAtEndOfTick (x: Corked): void {
   if (sockets.push(x) === 1 && muxes.length === 0) queueMicrotask(scheduleSockets)
 }
+
+/**
+ * The corks are for the set-up burst only (Noise, hello, the application's first messages): once a
+ * connection is accepted and that burst has left, each message goes out as it is sent — holding an
+ * RPC answer until the end of the tick costs a round trip's worth of latency, and the mesh batches
+ * its own writes. The transport registers here how to stop its socket cork; the connection calls it.
+ */
+const setupCorks = new WeakMap<object, () => void>()
+
+export function onSetupDone (stream: object, stop: () => void): void { setupCorks.set(stream, stop) }
+
+export function setupDone (stream: object): void {
+  const stop = setupCorks.get(stream)
+  if (stop === undefined) return
+  setupCorks.delete(stream)
+  stop()
+}

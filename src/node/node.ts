@@ -160,7 +160,8 @@ export async function createNode (options: NodeOptions = {}): Promise<PeerNode> 
     refresh: options.refreshInterval ?? 15_000,
     lookupTimeout: 2_000,
     quotaMin: Math.max(1, Math.min(3, lowWater)),
-    lowWater
+    lowWater,
+    random: options.manager?.random ?? Math.random
   })
   const boot: PeerInput[] = bootstrap.map((address) => ({ id: parseTcpAddress(address).peer, address, bootstrap: true }))
   if (boot.length > 0) manager.addPeers(boot)

@@ -4,7 +4,7 @@ import { PeerwardenError } from '../errors.js'
 import type { PeerId } from '../manager/types.js'
 import { NodeConnection, type ControlMessage, type Hello, type OpenOptions } from './connection.js'
 import { DeadlineQueue } from './deadlines.js'
-import { flushSocketAtEndOfTick, type Corked } from './end-of-tick.js'
+import { flushSocketAtEndOfTick, onSetupDone, type Corked } from './end-of-tick.js'
 import type { KeyPair } from './identity.js'
 import { peerIdOf } from './identity.js'
 import type { NetworkKey } from './network-key.js'
@@ -162,6 +162,7 @@ export class TcpTransport {
     // its channel open) leaves in one syscall: the socket is corked until the tick's microtasks drain.
     const cork = new SocketCork(socket)
     socket.prependListener('data', cork.onData)
+    onSetupDone(stream, () => { socket.off('data', cork.onData) })
     return stream
   }
 
