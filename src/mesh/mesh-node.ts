@@ -1,51 +1,30 @@
+/**
+ * The mesh node's orchestrator: registration, connections and certificates, wired to the caller
+ * side (caller.ts) and the serving side (responder.ts). It holds no call or handler policy itself.
+ *
+ * Rules:
+ * - An RPC channel's instance is listed only once both sides accepted each other's certificate; it
+ *   is handed to the responder then, and taken from both sides when the channel closes.
+ * - Every incoming RPC message is dispatched here by type: calls and cancels to the responder,
+ *   acks and results to the caller.
+ */
+
 import c from 'compact-encoding'
 import type { Message } from 'protomux'
 import { PeerwardenError } from '../errors.js'
 import { NodeConnection } from '../node/connection.js'
 import { createNode, type PeerNode } from '../node/node.js'
 import { parseTcpAddress } from '../node/transport.js'
+import { Caller } from './caller.js'
 import { check, type Certificate } from './certificate.js'
-import { DeadlineSweep } from './deadline-sweep.js'
-import { HandlerContext } from './handler-context.js'
+import type { Instance } from './instance.js'
 import { RedisQueue, type QueueOptions } from './redis-queue.js'
 import { REGISTRY_PROTOCOL, type DirectoryEntry, type RegistryMessage } from './registry.js'
+import { Responder } from './responder.js'
 import { jsonOnce, Outbox, type RpcMessage } from './rpc-wire.js'
-import { Schema, type BroadcastEntry, type CallContext, type CallOptions, type Command, type Handler, type MeshCalls, type MeshSchema } from './schema.js'
+import { Schema, type CallContext, type Handler, type MeshCalls, type MeshSchema } from './schema.js'
 
 export const RPC_PROTOCOL = 'peerwarden/mesh-rpc/1'
-const DEFAULT_TIMEOUT = 10_000
-
-type CallMessage = Extract<RpcMessage, { t: 'call' }>
-
-/** The other end of one RPC channel (listed in `instances` once both sides admitted each other). */
-interface Instance {
-  peer: string
-  role: string
-  variant: string
-  /** `ctx.from` of the calls it makes to us (frozen: one object shared by all of them). */
-  who: { readonly role: string; readonly variant: string }
-  /** It may call us (the schema relates its role to ours); fixed by its certificate. */
-  mayCall: boolean
-  send: Outbox
-  outstanding: number
-  /** Round-robin tie-break among equally loaded instances. */
-  lastPicked: number
-  draining: boolean
-  /** Its calls our handlers are still running (async ones), by call id: a cancel finds them here. */
-  running: Map<number, HandlerContext>
-}
-
-/** A call of ours in flight. */
-interface Pending {
-  resolve: (v: unknown) => void
-  reject: (e: Error) => void
-  settleOnAck: boolean
-  instance: Instance
-  command: Command
-  deadline: number
-  signal: AbortSignal | undefined
-  onAbort: (() => void) | undefined
-}
 
 export interface MeshNodeOptions<S extends MeshSchema = MeshSchema> {
   schema: S
@@ -109,19 +88,14 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
   const registryId = parseTcpAddress(options.registry).peer
   if (registryId === undefined) throw PeerwardenError.invalid('registry must be tcp://host:port#<registry id> (the id binds the certificates)')
   const variant = options.variant ?? Math.random().toString(36).slice(2, 10)
-  const defaultTimeout = options.timeout ?? DEFAULT_TIMEOUT
   const events = new EventTarget()
   const node = await createNode({ listen: options.listen, networkKey: options.networkKey, manager: { lowWater: 0, highWater: 1024 } })
   const instances = new Map<string, Instance>()
-  const pending = new Map<number, Pending>()
-  /** Channels whose handlers may still run, listed or not (a duplicate swap unlists one early). */
-  const channels = new Set<Instance>()
-  const queues = new Map<string, Promise<void>>()
   let cert: Certificate | undefined
-  let nextId = 1
-  let picks = 0
   let closed = false
   const queue = options.redis === undefined ? undefined : new RedisQueue(options.redis, options.queue)
+  const caller = new Caller<S>({ schema, me, instances, timeout: options.timeout, queue, from: `${me.name}/${variant}` })
+  const responder = new Responder({ me, handlers: options.handlers, calls: (deadline) => caller.calls(deadline) as unknown as CallContext['call'] })
   let renewal: NodeJS.Timeout | undefined
   let registered: (() => void) | undefined
   let failed: ((err: Error) => void) | undefined
@@ -200,11 +174,9 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
         if (instance === undefined) return
         // Calls in flight on this channel settle now, even when a newer connection to the same peer
         // (a duplicate swap) has taken its place.
-        for (const [id, p] of pending) if (p.instance === instance) settle(id, p).reject(new PeerwardenError('ERR_CONNECTION_CLOSED', `${instance.role}/${instance.variant} went away`))
+        caller.gone(instance)
         // Its calls still running here: their ctx.signal aborts (nobody waits for the answer now).
-        channels.delete(instance)
-        for (const ctx of instance.running.values()) ctx.abort(new PeerwardenError('ERR_CONNECTION_CLOSED', `${instance.role}/${instance.variant} went away`))
-        instance.running.clear()
+        responder.detach(instance)
         if (instances.get(conn.peer) !== instance) return
         instances.delete(conn.peer)
         events.dispatchEvent(new CustomEvent('disconnection', { detail: { role: instance.role, variant: instance.variant, peer: conn.peer } }))
@@ -217,7 +189,7 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
     const list = (): void => {
       if (instance !== undefined || candidate === undefined || !conn.open) return
       instance = candidate
-      channels.add(instance)
+      responder.attach(instance)
       const replaced = instances.has(conn.peer)
       instances.set(conn.peer, instance)
       // A connection that replaced a duplicate: the peer never left, so no second 'connection'.
@@ -258,211 +230,16 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
 
   const onRpc = (msg: RpcMessage, from: Instance | undefined): void => {
     if (from === undefined) return
-    if (msg.t === 'call') { serve(msg, from); return }
-    if (msg.t === 'cancel') { from.running.get(msg.id)?.abort(new PeerwardenError('ERR_ABORTED', 'the caller cancelled')); return }
+    if (msg.t === 'call') { responder.serve(msg, from); return }
+    if (msg.t === 'cancel') { responder.cancel(msg.id, from); return }
     if (msg.t === 'admit') return
-    const p = pending.get(msg.id)
-    if (p === undefined || p.instance !== from) return
-    if (msg.t === 'ack') {
-      if (p.settleOnAck) settle(msg.id, p).resolve(undefined)
-      return
-    }
-    if (msg.ok) settle(msg.id, p).resolve(msg.value)
-    else settle(msg.id, p).reject(new PeerwardenError('ERR_REMOTE', `${from.role}/${from.variant}: ${msg.error.message}`, { cause: msg.error }))
+    caller.onReply(msg, from)
   }
-
-  const serve = (msg: CallMessage, from: Instance): void => {
-    const { send } = from
-    const command = me.commands.get(msg.cmd)
-    if (command === undefined) return fail(send, msg.id, `unknown command ${me.name}.${msg.cmd}`, 'ERR_UNKNOWN_COMMAND')
-    if (!from.mayCall) return fail(send, msg.id, `${from.role} may not call ${me.name}`, 'ERR_NOT_ALLOWED')
-    const handler = options.handlers?.[msg.cmd] ?? command.handler
-    if (handler === undefined) return fail(send, msg.id, `no handler for ${me.name}.${msg.cmd}`, 'ERR_UNKNOWN_COMMAND')
-    if (!command.responds || command.queued) send.send({ t: 'ack', id: msg.id })
-    if (command.queued) {
-      // One at a time, in arrival order, per command.
-      const run = async (): Promise<void> => { await execute(msg, from, command, handler) }
-      queues.set(msg.cmd, (queues.get(msg.cmd) ?? Promise.resolve()).then(run, run))
-    } else {
-      void execute(msg, from, command, handler)
-    }
-  }
-
-  /**
-   * Runs a handler and answers. A handler that returns a value (not a promise) is answered at once,
-   * in the same tick; only one that returns a promise is listed in `running` (a cancel can reach it
-   * only after it returned).
-   */
-  const execute = (msg: CallMessage, from: Instance, command: Command, handler: Handler): Promise<void> | undefined => {
-    const ctx = new HandlerContext(from.who, msg.deadline, nestedCalls)
-    let out: unknown
-    try {
-      out = handler(msg.args, ctx)
-    } catch (err) {
-      ctx.dispose()
-      if (command.responds) fail(from.send, msg.id, (err as Error)?.message ?? String(err), (err as PeerwardenError)?.code)
-      return undefined
-    }
-    if (!isThenable(out)) {
-      ctx.dispose()
-      if (command.responds) answer(from.send, msg.id, out)
-      return undefined
-    }
-    from.running.set(msg.id, ctx)
-    const done = (): void => {
-      ctx.dispose()
-      if (from.running.get(msg.id) === ctx) from.running.delete(msg.id)
-    }
-    return Promise.resolve(out).then((value) => {
-      done()
-      if (command.responds) answer(from.send, msg.id, value)
-    }, (err) => {
-      done()
-      if (command.responds) fail(from.send, msg.id, (err as Error)?.message ?? String(err), (err as PeerwardenError)?.code)
-    })
-  }
-
-  // ── calls ───────────────────────────────────────────────────────────────
-  const pick = (role: string): Instance | undefined => {
-    let best: Instance | undefined
-    for (const i of instances.values()) {
-      if (i.role !== role || i.draining) continue
-      if (best === undefined || i.outstanding < best.outstanding || (i.outstanding === best.outstanding && i.lastPicked < best.lastPicked)) best = i
-    }
-    if (best !== undefined) best.lastPicked = ++picks
-    return best
-  }
-
-  /** Takes a call out of `pending` (it settles now): its instance is one call less busy, its abort listener goes. */
-  const settle = (id: number, p: Pending): Pending => {
-    pending.delete(id)
-    p.instance.outstanding--
-    if (p.onAbort !== undefined) p.signal!.removeEventListener('abort', p.onAbort)
-    return p
-  }
-
-  // Deadlines: one timer for all the calls in flight (see DeadlineSweep).
-  const deadlines = new DeadlineSweep((now) => {
-    let next = Infinity
-    for (const [id, p] of pending) {
-      if (p.deadline > now) { if (p.deadline < next) next = p.deadline; continue }
-      settle(id, p)
-      p.instance.send.send({ t: 'cancel', id })
-      p.reject(new PeerwardenError('ERR_TIMEOUT', `${p.command.role}.${p.command.name} on ${p.instance.variant} timed out`))
-    }
-    return next
-  })
-
-  const send1 = (instance: Instance, command: Command, args: unknown, deadline: number, signal: AbortSignal | undefined, settleOnAck: boolean): Promise<unknown> => {
-    if (signal?.aborted === true) return Promise.reject(new PeerwardenError('ERR_ABORTED', `${command.role}.${command.name} aborted`, { cause: signal.reason }))
-    const id = nextId++
-    return new Promise((resolve, reject) => {
-      const p: Pending = { resolve, reject, settleOnAck, instance, command, deadline, signal, onAbort: undefined }
-      if (signal !== undefined) {
-        p.onAbort = () => {
-          if (pending.get(id) !== p) return
-          settle(id, p)
-          instance.send.send({ t: 'cancel', id })
-          reject(new PeerwardenError('ERR_ABORTED', `${command.role}.${command.name} aborted`, { cause: signal.reason }))
-        }
-        signal.addEventListener('abort', p.onAbort, { once: true })
-      }
-      instance.outstanding++
-      pending.set(id, p)
-      try {
-        instance.send.send({ t: 'call', id, cmd: command.name, args: args === undefined ? null : args, deadline })
-      } catch (err) {
-        // Arguments JSON cannot encode: nothing was sent.
-        settle(id, p)
-        reject(err)
-        return
-      }
-      deadlines.track(deadline)
-    })
-  }
-
-  /** Never throws: a call that cannot be made is a rejected promise, as a failed one is. */
-  const invoke = (role: string, name: string, args: unknown, opts: CallOptions | undefined, inherited: number): Promise<unknown> => {
-    const target = schema.role(role)
-    const command = target?.commands.get(name)
-    if (target === undefined || command === undefined) return Promise.reject(new PeerwardenError('ERR_UNKNOWN_COMMAND', `unknown command ${role}.${name}`))
-    if (!schema.canCall(me.name, target.name)) return Promise.reject(new PeerwardenError('ERR_NOT_ALLOWED', `${me.name} may not call ${target.name} (schema _connect/_allow)`))
-    if (closed) return Promise.reject(PeerwardenError.closed('the mesh node'))
-    const deadline = Math.min(Date.now() + (opts?.timeout ?? command.timeout ?? defaultTimeout), inherited)
-    if (command.kind === 'balanced') {
-      const instance = pick(target.name)
-      if (instance === undefined) return Promise.reject(new PeerwardenError('ERR_NO_INSTANCE', `no instance of ${target.name} is connected`))
-      return send1(instance, command, args, deadline, opts?.signal, !command.responds)
-    }
-    return broadcast(target.name, command, args, deadline, opts?.signal)
-  }
-
-  const broadcast = async (role: string, command: Command, args: unknown, deadline: number, signal: AbortSignal | undefined): Promise<unknown> => {
-    if (command.queued && queue !== undefined) {
-      // Durable: once in the stream, every instance's group gets it, even one that is down right now.
-      await queue.publish(role, command.name, args, `${me.name}/${variant}`)
-      return undefined
-    }
-    const all = [...instances.values()].filter((i) => i.role === role)
-    const settled = await Promise.allSettled(all.map(async (i) => await send1(i, command, args, deadline, signal, !command.responds)))
-    if (!command.responds) {
-      const failure = settled.find((s) => s.status === 'rejected')
-      if (failure !== undefined) throw (failure as PromiseRejectedResult).reason
-      return undefined
-    }
-    return settled.map((s, k): BroadcastEntry<unknown> => s.status === 'fulfilled'
-      ? { variant: all[k].variant, ok: true, value: s.value }
-      : { variant: all[k].variant, ok: false, error: s.reason as Error })
-  }
-
-  /**
-   * `mesh.call` (inherited = Infinity) and a handler's `ctx.call` (what is left of its deadline):
-   * `calls.Role.command(args, opts)`. The functions of the schema's roles and commands are made once
-   * per proxy, not on every property access; other names (which fail at call time) are not kept.
-   */
-  function calls (inherited: number): MeshCalls<S> {
-    const roles = new Map<string, object>()
-    const roleCalls = (role: string): object => {
-      const fns = new Map<string, (args?: unknown, opts?: CallOptions) => Promise<unknown>>()
-      return new Proxy({}, {
-        get: (_u, name) => {
-          if (typeof name !== 'string') return undefined
-          let fn = fns.get(name)
-          if (fn === undefined) {
-            fn = (args?: unknown, opts?: CallOptions) => invoke(role, name, args, opts, inherited)
-            if (schema.role(role)?.commands.has(name) === true) fns.set(name, fn)
-          }
-          return fn
-        }
-      })
-    }
-    return new Proxy({}, {
-      get: (_t, role) => {
-        if (typeof role !== 'string') return undefined
-        let r = roles.get(role)
-        if (r === undefined) {
-          r = roleCalls(role)
-          if (schema.role(role) !== undefined) roles.set(role, r)
-        }
-        return r
-      }
-    }) as MeshCalls<S>
-  }
-  const nestedCalls = (deadline: number): CallContext['call'] => calls(deadline) as unknown as CallContext['call']
 
   // ── queued commands on Redis: our consumer groups exist before we say we are here ──
   if (queue !== undefined) {
     try {
-      for (const command of me.commands.values()) {
-        if (!command.queued) continue
-        const handler = options.handlers?.[command.name] ?? command.handler
-        if (handler === undefined) continue
-        await queue.consume(me.name, command.name, variant, async (args, meta) => {
-          const [role, from] = meta.from.split('/')
-          const controller = new AbortController()
-          await handler(args, { from: { role: role ?? '', variant: from ?? '' }, signal: controller.signal, deadline: Infinity, call: calls(Infinity) } as CallContext)
-        })
-      }
+      await responder.consume(queue, variant)
     } catch (err) {
       await queue.close()
       await node.close()
@@ -483,7 +260,7 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
     id: node.id,
     role: me.name,
     variant,
-    call: calls(Infinity),
+    call: caller.calls(Infinity),
     events,
     node,
     instances: (role) => [...instances.values()].filter((i) => i.role === role).map((i) => ({ peer: i.peer, variant: i.variant, outstanding: i.outstanding })),
@@ -491,29 +268,10 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
       if (closed) return
       closed = true
       clearTimeout(renewal)
-      deadlines.stop()
-      for (const [id, p] of pending) settle(id, p).reject(PeerwardenError.closed('the mesh node'))
-      for (const ch of channels) for (const ctx of ch.running.values()) ctx.abort(PeerwardenError.closed('the mesh node'))
+      caller.close()
+      responder.close()
       await queue?.close()
       await node.close()
     }
   }
-}
-
-function isThenable (x: unknown): x is PromiseLike<unknown> {
-  return x !== null && (typeof x === 'object' || typeof x === 'function') && typeof (x as { then?: unknown }).then === 'function'
-}
-
-/** Answers call `id` with `value`, or with the error of encoding it (a BigInt, a cycle). */
-function answer (send: Outbox, id: number, value: unknown): void {
-  try {
-    send.send({ t: 'result', id, ok: true, value: value === undefined ? null : value })
-  } catch (err) {
-    fail(send, id, (err as Error)?.message ?? String(err), (err as PeerwardenError)?.code)
-  }
-}
-
-/** Answers call `id` with an error. */
-function fail (send: Outbox, id: number, message: string, code: string | undefined): void {
-  send.send({ t: 'result', id, ok: false, error: { message, code } })
 }

@@ -1,0 +1,157 @@
+/**
+ * The serving side of a mesh node: runs our handlers for the calls instances make to us, and answers.
+ *
+ * Rules:
+ * - A call fails at once with ERR_UNKNOWN_COMMAND (no such command, or no handler) or ERR_NOT_ALLOWED
+ *   (the caller's role may not call ours); the handler does not run.
+ * - A command that does not respond, or is queued, is acked when it arrives; one that responds is
+ *   answered with the handler's value, or with its throw (message and code). A value JSON cannot
+ *   encode is answered with that error instead.
+ * - Queued (in memory: at most once): each command's messages run one at a time, in arrival order.
+ *   With Redis, `consume` takes them from the stream instead (at least once, in order).
+ * - `ctx.signal` aborts at the deadline, when the caller cancels, when its channel closes, or when
+ *   the node closes; `ctx.call` passes what is left of the deadline on.
+ */
+
+import { PeerwardenError } from '../errors.js'
+import { HandlerContext } from './handler-context.js'
+import type { Instance } from './instance.js'
+import type { RedisQueue } from './redis-queue.js'
+import type { Outbox, RpcMessage } from './rpc-wire.js'
+import type { CallContext, Command, Handler, Role } from './schema.js'
+
+type CallMessage = Extract<RpcMessage, { t: 'call' }>
+
+/** What the serving side takes from its mesh node. */
+export interface ResponderOptions {
+  /** Our own role: the commands we serve. */
+  me: Role
+  /** Handlers by command name; default: the functions written in the schema. */
+  handlers: Record<string, Handler> | undefined
+  /** A handler's `ctx.call`: the caller side's proxy, bounded by the handler's deadline. */
+  calls: (deadline: number) => CallContext['call']
+}
+
+/** The serving side of one mesh node (rules at the top of this file). */
+export class Responder {
+  private readonly me: Role
+  private readonly handlers: Record<string, Handler> | undefined
+  private readonly calls: (deadline: number) => CallContext['call']
+  /** Channels whose handlers may still run, listed or not (a duplicate swap unlists one early). */
+  private readonly channels = new Set<Instance>()
+  private readonly queues = new Map<string, Promise<void>>()
+
+  constructor (options: ResponderOptions) {
+    this.me = options.me
+    this.handlers = options.handlers
+    this.calls = options.calls
+  }
+
+  /** A channel both sides admitted: its calls may run here from now on. */
+  attach (instance: Instance): void { this.channels.add(instance) }
+
+  /** Its channel closed: its calls still running here see ctx.signal abort (nobody waits for the answer now). */
+  detach (instance: Instance): void {
+    this.channels.delete(instance)
+    for (const ctx of instance.running.values()) ctx.abort(new PeerwardenError('ERR_CONNECTION_CLOSED', `${instance.role}/${instance.variant} went away`))
+    instance.running.clear()
+  }
+
+  /** The caller cancelled call `id` (aborted, or past its deadline). */
+  cancel (id: number, from: Instance): void {
+    from.running.get(id)?.abort(new PeerwardenError('ERR_ABORTED', 'the caller cancelled'))
+  }
+
+  /** The node closes: every handler still running sees ctx.signal abort. */
+  close (): void {
+    for (const ch of this.channels) for (const ctx of ch.running.values()) ctx.abort(PeerwardenError.closed('the mesh node'))
+  }
+
+  serve (msg: CallMessage, from: Instance): void {
+    const { send } = from
+    const me = this.me
+    const command = me.commands.get(msg.cmd)
+    if (command === undefined) return fail(send, msg.id, `unknown command ${me.name}.${msg.cmd}`, 'ERR_UNKNOWN_COMMAND')
+    if (!from.mayCall) return fail(send, msg.id, `${from.role} may not call ${me.name}`, 'ERR_NOT_ALLOWED')
+    const handler = this.handlers?.[msg.cmd] ?? command.handler
+    if (handler === undefined) return fail(send, msg.id, `no handler for ${me.name}.${msg.cmd}`, 'ERR_UNKNOWN_COMMAND')
+    if (!command.responds || command.queued) send.send({ t: 'ack', id: msg.id })
+    if (command.queued) {
+      // One at a time, in arrival order, per command.
+      const run = async (): Promise<void> => { await this.execute(msg, from, command, handler) }
+      this.queues.set(msg.cmd, (this.queues.get(msg.cmd) ?? Promise.resolve()).then(run, run))
+    } else {
+      void this.execute(msg, from, command, handler)
+    }
+  }
+
+  /**
+   * Queued commands on Redis: one consumer group per command and instance (`variant`), created
+   * before the node says it is here. Each message runs its handler with a `ctx` of its own
+   * (no deadline; `from` as the publisher wrote it).
+   */
+  async consume (queue: RedisQueue, variant: string): Promise<void> {
+    for (const command of this.me.commands.values()) {
+      if (!command.queued) continue
+      const handler = this.handlers?.[command.name] ?? command.handler
+      if (handler === undefined) continue
+      await queue.consume(this.me.name, command.name, variant, async (args, meta) => {
+        const [role, from] = meta.from.split('/')
+        const controller = new AbortController()
+        await handler(args, { from: { role: role ?? '', variant: from ?? '' }, signal: controller.signal, deadline: Infinity, call: this.calls(Infinity) } as CallContext)
+      })
+    }
+  }
+
+  /**
+   * Runs a handler and answers. A handler that returns a value (not a promise) is answered at once,
+   * in the same tick; only one that returns a promise is listed in `running` (a cancel can reach it
+   * only after it returned).
+   */
+  private execute (msg: CallMessage, from: Instance, command: Command, handler: Handler): Promise<void> | undefined {
+    const ctx = new HandlerContext(from.who, msg.deadline, this.calls)
+    let out: unknown
+    try {
+      out = handler(msg.args, ctx)
+    } catch (err) {
+      ctx.dispose()
+      if (command.responds) fail(from.send, msg.id, (err as Error)?.message ?? String(err), (err as PeerwardenError)?.code)
+      return undefined
+    }
+    if (!isThenable(out)) {
+      ctx.dispose()
+      if (command.responds) answer(from.send, msg.id, out)
+      return undefined
+    }
+    from.running.set(msg.id, ctx)
+    const done = (): void => {
+      ctx.dispose()
+      if (from.running.get(msg.id) === ctx) from.running.delete(msg.id)
+    }
+    return Promise.resolve(out).then((value) => {
+      done()
+      if (command.responds) answer(from.send, msg.id, value)
+    }, (err) => {
+      done()
+      if (command.responds) fail(from.send, msg.id, (err as Error)?.message ?? String(err), (err as PeerwardenError)?.code)
+    })
+  }
+}
+
+function isThenable (x: unknown): x is PromiseLike<unknown> {
+  return x !== null && (typeof x === 'object' || typeof x === 'function') && typeof (x as { then?: unknown }).then === 'function'
+}
+
+/** Answers call `id` with `value`, or with the error of encoding it (a BigInt, a cycle). */
+function answer (send: Outbox, id: number, value: unknown): void {
+  try {
+    send.send({ t: 'result', id, ok: true, value: value === undefined ? null : value })
+  } catch (err) {
+    fail(send, id, (err as Error)?.message ?? String(err), (err as PeerwardenError)?.code)
+  }
+}
+
+/** Answers call `id` with an error. */
+function fail (send: Outbox, id: number, message: string, code: string | undefined): void {
+  send.send({ t: 'result', id, ok: false, error: { message, code } })
+}
