@@ -5,16 +5,9 @@ import { test } from 'node:test'
 import Hyperswarm from 'hyperswarm'
 import createTestnet, { type Testnet } from '@hyperswarm/testnet'
 import { manageSwarm, type HyperswarmLike, type ManagedSwarm } from '../../src/adapters/hyperswarm.js'
+import { until } from '../helpers/wait.js'
 
 const T = { timeout: 30_000 }
-
-async function until (predicate: () => boolean, timeoutMs: number, what: () => string): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what()}`)
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-}
 
 async function withTimeout<T> (p: Promise<T>, ms: number): Promise<T | undefined> {
   let timer: NodeJS.Timeout | undefined
@@ -85,7 +78,7 @@ test('hyperswarm: 12 swarms on one topic hold the same bound in both directions'
       const managerPeers = new Set(m.manager.listConnections().map((x) => x.peer))
       return c >= 1 && c <= HIGH && transport.size === c && [...transport].every((conn) => managerPeers.has(keyHex(conn)))
     })
-    await until(settled, 20_000, () => `every swarm at 1..${HIGH} connections, manager and transport agreeing (manager/transport: ${counts()})`)
+    await until(settled, 20_000, () => `every swarm at 1..${HIGH} connections, manager and transport agreeing (manager/transport: ${counts()})`, 50)
     // And it stays so for a while (no churn pushing anyone over).
     await new Promise((resolve) => setTimeout(resolve, 1_000))
     sample()
@@ -133,7 +126,7 @@ test('hyperswarm: a peer banned in the manager is firewalled; the user firewall 
     const conn = await mc!.manager.connectNow(`hyperswarm:${hex(b)}`, { signal: AbortSignal.timeout(10_000) })
     assert.equal(conn.peer, hex(b))
     assert.equal(conn.direction, 'outbound')
-    await until(() => mb!.manager.stats().connections === 1, 5_000, () => 'b to count c')
+    await until(() => mb!.manager.stats().connections === 1, 5_000, () => 'b to count c', 50)
     assert.equal(mb!.manager.listConnections()[0]!.peer, hex(c))
     assert.equal(mb!.manager.listConnections()[0]!.direction, 'inbound')
     assert.ok(userCalls.includes(hex(c)), 'the user firewall was consulted for c')

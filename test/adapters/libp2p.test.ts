@@ -12,6 +12,7 @@ import { yamux } from '@chainsafe/libp2p-yamux'
 import { identify } from '@libp2p/identify'
 import { floodsub } from '@libp2p/floodsub'
 import { multiaddr } from '@multiformats/multiaddr'
+import { sleep, until } from '../helpers/wait.js'
 
 type Node = Awaited<ReturnType<typeof createLibp2p>>
 interface Conn { remotePeer: { toString(): string }; status: string }
@@ -48,15 +49,6 @@ const addr = (node: Node): string => {
   return ma.toString()
 }
 const connectedTo = (node: Node, other: Node): boolean => openConns(node).some((c) => c.remotePeer.toString() === other.peerId.toString())
-
-async function until (predicate: () => boolean, timeoutMs: number, what: () => string): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what()}`)
-    await new Promise((resolve) => setTimeout(resolve, 25))
-  }
-}
-const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
 
 /** The open-connection count sampled on every connection event of `node` (after the service's own listener). */
 function sampler (node: Node): { peak: () => number; opens: () => number } {

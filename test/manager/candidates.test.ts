@@ -3,6 +3,7 @@ import { test } from 'node:test'
 import { compareCandidates, pickCandidates } from '../../src/manager/candidates.js'
 import { orderAddresses } from '../../src/manager/dialer.js'
 import { PeerRecord } from '../../src/manager/peer-record.js'
+import { shuffled } from '../helpers/shuffle.js'
 
 // ── helpers ────────────────────────────────────────────────────────────────
 
@@ -22,18 +23,6 @@ const cmp = (a: PeerRecord, b: PeerRecord, needed: (r: PeerRecord) => boolean = 
 function before (better: PeerRecord, worse: PeerRecord, needed: (r: PeerRecord) => boolean = notNeeded, why = ''): void {
   assert.equal(cmp(better, worse, needed), -1, `${better.key} before ${worse.key} ${why}`)
   assert.equal(cmp(worse, better, needed), 1, `${worse.key} after ${better.key} ${why}`)
-}
-
-/** A deterministic shuffle (LCG). */
-function shuffled<T> (items: readonly T[], seed = 11): T[] {
-  const out = items.slice()
-  let s = seed
-  for (let i = out.length - 1; i > 0; i--) {
-    s = (s * 1103515245 + 12345) & 0x7fffffff
-    const j = s % (i + 1)
-    ;[out[i], out[j]] = [out[j], out[i]]
-  }
-  return out
 }
 
 // ── compareCandidates, one key at a time ───────────────────────────────────
@@ -154,7 +143,7 @@ function population (): PeerRecord[] {
       attempts: i % 2
     }))
   }
-  return shuffled(out)
+  return shuffled(out, 11)
 }
 
 const byRank = (a: PeerRecord, b: PeerRecord): number => compareCandidates(a, b, notNeeded)

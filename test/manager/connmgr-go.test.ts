@@ -9,8 +9,7 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { createConnectionManager, type ConnectionManager, type ConnectionManagerOptions } from '../../src/index.js'
 import { ManualClock, testConnection, type TestConnection } from '../../src/testing/index.js'
-
-const noDial = async (): Promise<never> => { throw new Error('no dial') }
+import { noDial } from '../helpers/manager.js'
 
 function setup (opts: Partial<ConnectionManagerOptions> = {}, start = 0): { clock: ManualClock; m: ConnectionManager } {
   const clock = new ManualClock(start)

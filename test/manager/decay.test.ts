@@ -9,8 +9,7 @@ import {
   PeerwardenError, bump, createConnectionManager, decay, type ConnectionManager, type ConnectionManagerOptions
 } from '../../src/index.js'
 import { ManualClock, testConnection } from '../../src/testing/index.js'
-
-const noDial = async (): Promise<never> => { throw new Error('no dial') }
+import { noDial } from '../helpers/manager.js'
 
 function setup (opts: Partial<ConnectionManagerOptions> = {}): { clock: ManualClock; m: ConnectionManager } {
   const clock = new ManualClock()

@@ -1,21 +1,10 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { createConnectionManager, extractIp } from '../../src/index.js'
-import type { Connection, ConnectionManager, ConnectionManagerOptions, PeerInfo, Priority } from '../../src/index.js'
+import type { Connection, PeerInfo, Priority } from '../../src/index.js'
 import { ManualClock, MemoryNetwork, testConnection } from '../../src/testing/index.js'
-
-const noDial = async (): Promise<never> => { throw new Error('no dialing in this test') }
-
-function manager (extra: Partial<ConnectionManagerOptions> = {}): { m: ConnectionManager; clock: ManualClock } {
-  const clock = (extra.clock as ManualClock | undefined) ?? new ManualClock()
-  return { m: createConnectionManager({ dial: noDial, ...extra, clock }), clock }
-}
-
-function collect<T> (target: EventTarget, type: string): T[] {
-  const seen: T[] = []
-  target.addEventListener(type, (e) => { seen.push((e as CustomEvent<T>).detail) })
-  return seen
-}
+import { collect } from '../helpers/events.js'
+import { manager } from '../helpers/manager.js'
 
 // ── extractIp ───────────────────────────────────────────────────────────────
 

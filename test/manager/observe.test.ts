@@ -3,19 +3,9 @@ import { test } from 'node:test'
 import { PeerwardenError, createConnectionManager } from '../../src/index.js'
 import type { Connection, ConnectionManager, ConnectionManagerOptions, DialFailure, PeerInfo, Priority } from '../../src/index.js'
 import { ManualClock, MemoryNetwork, testConnection } from '../../src/testing/index.js'
-
-const noDial = async (): Promise<never> => { throw new Error('no dialing in this test') }
-
-function manager (extra: Partial<ConnectionManagerOptions> = {}): { m: ConnectionManager; clock: ManualClock } {
-  const clock = (extra.clock as ManualClock | undefined) ?? new ManualClock()
-  return { m: createConnectionManager({ dial: noDial, ...extra, clock }), clock }
-}
-
-function collect<T> (target: EventTarget, type: string): T[] {
-  const seen: T[] = []
-  target.addEventListener(type, (e) => { seen.push((e as CustomEvent<T>).detail) })
-  return seen
-}
+import { hasCode } from '../helpers/errors.js'
+import { collect } from '../helpers/events.js'
+import { manager } from '../helpers/manager.js'
 
 /** A manager dialing over a MemoryNetwork from node 'me', on a ManualClock starting at 1000. */
 function networked (extra: Partial<ConnectionManagerOptions> = {}): { m: ConnectionManager; clock: ManualClock; net: MemoryNetwork } {
@@ -25,14 +15,6 @@ function networked (extra: Partial<ConnectionManagerOptions> = {}): { m: Connect
   const m = createConnectionManager({ dial: me.dial, localPeer: 'me', clock, ...extra })
   me.bind(m)
   return { m, clock, net }
-}
-
-function hasCode (code: string) {
-  return (err: unknown): boolean => {
-    assert.ok(err instanceof PeerwardenError, `expected a PeerwardenError, got ${String(err)}`)
-    assert.equal(err.code, code)
-    return true
-  }
 }
 
 // ── events ──────────────────────────────────────────────────────────────────

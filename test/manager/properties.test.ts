@@ -3,12 +3,11 @@ import { test } from 'node:test'
 import fc from 'fast-check'
 import { createConnectionManager, type ConnectionManager, type Priority } from '../../src/index.js'
 import { ManualClock, testConnection, type TestConnection } from '../../src/testing/index.js'
+import { noDial } from '../helpers/manager.js'
 
 // Property-based tests of the manager: random sequences of transport events and application calls,
 // against a model of the transport (the open TestConnections the manager accepted) and of the
 // admission and trim rules. Virtual time only (ManualClock).
-
-const noDial = async (): Promise<never> => { throw new Error('no dial') }
 
 // ── the world ──────────────────────────────────────────────────────────────
 

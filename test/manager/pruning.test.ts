@@ -2,11 +2,11 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { createConnectionManager, type ConnectionManager } from '../../src/index.js'
 import { ManualClock, testConnection, type TestConnection } from '../../src/testing/index.js'
+import { noDial } from '../helpers/manager.js'
 
 // js-libp2p's connection-pruner.spec.ts, through the manager: with max 5 and a sixth connection the
 // pruner closes one connection, chosen by tag value, then age; allow-listed addresses are spared.
 
-const noDial = async (): Promise<never> => { throw new Error('no dial') }
 const GRACE = 100
 
 function manager (clock: ManualClock, extra: { allow?: string[], lowWater?: number, highWater?: number } = {}): ConnectionManager {

@@ -7,6 +7,7 @@ import { TrimIndex } from '../../src/manager/trim-index.js'
 import { PeerRecord } from '../../src/manager/peer-record.js'
 import type { Priority } from '../../src/index.js'
 import { testConnection, type TestConnection } from '../../src/testing/index.js'
+import { shuffled } from '../helpers/shuffle.js'
 
 // ── helpers ────────────────────────────────────────────────────────────────
 
@@ -17,18 +18,6 @@ function key (over: Partial<RankKey> = {}): RankKey {
 const sign = (n: number): number => (n < 0 ? -1 : n > 0 ? 1 : 0)
 /** The opposite sign, without producing -0 (strict assertions tell 0 and -0 apart). */
 const opposite = (s: number): number => (s === 0 ? 0 : -s)
-
-/** A deterministic shuffle (LCG), so a sort has real work to do and the test does not depend on Math.random. */
-function shuffled<T> (items: readonly T[], seed = 7): T[] {
-  const out = items.slice()
-  let s = seed
-  for (let i = out.length - 1; i > 0; i--) {
-    s = (s * 1103515245 + 12345) & 0x7fffffff
-    const j = s % (i + 1)
-    ;[out[i], out[j]] = [out[j], out[i]]
-  }
-  return out
-}
 
 let recordSeq = 0
 
@@ -75,7 +64,7 @@ test('the 16-case js-libp2p matrix sorts untagged before tagged, idle before bus
   }
   // `cases` is built in the expected order (outermost loop = most significant key).
   const expected = cases.map((c) => c.name)
-  const input = shuffled(cases)
+  const input = shuffled(cases, 7)
   assert.notDeepEqual(input.map((c) => c.name), expected, 'the input must start out of order')
   const sorted = input.sort((a, b) => compareTrimRank(a.k, b.k)).map((c) => c.name)
   assert.deepEqual(sorted, expected)

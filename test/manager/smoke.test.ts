@@ -2,8 +2,7 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { createConnectionManager } from '../../src/index.js'
 import { ManualClock, testConnection } from '../../src/testing/index.js'
-
-const noDial = async (): Promise<never> => { throw new Error('no dialing in this test') }
+import { noDial } from '../helpers/manager.js'
 
 test('an inbound connection at highWater evicts the newest out-of-grace peer', async () => {
   const clock = new ManualClock()

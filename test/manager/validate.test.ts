@@ -3,8 +3,7 @@ import { test } from 'node:test'
 import { PeerwardenError, bump, createConnectionManager, decay } from '../../src/index.js'
 import type { ConnectionManagerOptions } from '../../src/index.js'
 import { ManualClock, testConnection } from '../../src/testing/index.js'
-
-const noDial = async (): Promise<never> => { throw new Error('no dialing in this test') }
+import { noDial } from '../helpers/manager.js'
 
 function escapeRe (s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')

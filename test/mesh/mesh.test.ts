@@ -14,6 +14,7 @@ import {
   type CallContext, type Handler, type MeshCalls, type MeshNode, type MeshNodeOptions, type MeshRegistry, type MeshSchema, type RegistryOptions
 } from '../../src/mesh/index.js'
 import { createNode, type PeerNode } from '../../src/node/index.js'
+import { until, within } from '../helpers/wait.js'
 
 // Real sockets on 127.0.0.1. Every registry, mesh node, plain node, child process and temp dir is
 // closed / killed / removed in t.after, pass or fail.
@@ -22,27 +23,6 @@ const T = { timeout: 15_000 }
 const RPC_PROTOCOL = 'peerwarden/mesh-rpc/1'
 
 // ── helpers ─────────────────────────────────────────────────────────────────
-
-/** Polls `predicate` every 20 ms; throws when it has not held within `timeoutMs`. */
-async function until (predicate: () => boolean, timeoutMs: number, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    if (predicate()) return
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
-}
-
-/** Rejects if `p` has not settled within `ms`: a hang is a failure, not a test timeout. */
-async function within<V> (p: Promise<V>, ms: number, what: string): Promise<V> {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<never>((_resolve, reject) => { timer = setTimeout(() => { reject(new Error(`${what} did not settle within ${ms} ms`)) }, ms) })
-  try {
-    return await Promise.race([p, timeout])
-  } finally {
-    clearTimeout(timer)
-  }
-}
 
 /** 'settled' if `p` settles before the event loop's next turn (no network round trip), else 'pending'. */
 async function settlesAtOnce (p: Promise<unknown>): Promise<'settled' | 'pending'> {

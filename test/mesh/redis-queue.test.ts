@@ -7,6 +7,7 @@ import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { createMeshNode, createRegistry, type MeshSchema } from '../../src/mesh/index.js'
 import { redisSkip, startRedis } from '../helpers/redis.js'
+import { until } from '../helpers/wait.js'
 
 // The compiled package (npm test builds dist/ first), for the receiver's child process.
 const MESH = fileURLToPath(new URL('../../../dist/mesh/index.js', import.meta.url))
@@ -34,14 +35,6 @@ process.on('SIGTERM', () => { mesh.close().then(() => process.exit(0)) })
 function lines (file: string): number[] {
   if (!existsSync(file)) return []
   return readFileSync(file, 'utf8').split('\n').filter((l) => l !== '').map(Number)
-}
-
-async function until (pred: () => boolean, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms
-  while (!pred()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
 }
 
 function startReceiver (script: string, registry: string, redis: string, out: string): { child: ChildProcess; ready: Promise<void> } {

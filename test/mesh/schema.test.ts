@@ -6,6 +6,8 @@ import {
   createMeshNode, createRegistry, defineSchema, PeerwardenError, Schema,
   type BroadcastEntry, type MeshNode, type MeshRegistry, type MeshSchema
 } from '../../src/mesh/index.js'
+import { hasCode } from '../helpers/errors.js'
+import { until } from '../helpers/wait.js'
 
 // Schema validation, the caller/callee tables, the typed form, and certificates.
 
@@ -241,23 +243,6 @@ test('canCall holds exactly when the target is in the caller\'s _connect and the
 // ── the typed form ──────────────────────────────────────────────────────────
 
 const T = { timeout: 15_000 }
-
-async function until (predicate: () => boolean, timeoutMs: number, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    if (predicate()) return
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
-}
-
-function hasCode (code: string) {
-  return (err: unknown): boolean => {
-    assert.ok(err instanceof PeerwardenError, `expected a PeerwardenError, got ${String(err)}`)
-    assert.equal(err.code, code, err.message)
-    return true
-  }
-}
 
 const touched: string[] = []
 const notes: string[] = []

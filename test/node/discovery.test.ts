@@ -3,8 +3,7 @@ import { test } from 'node:test'
 import { createConnectionManager } from '../../src/index.js'
 import { Discovery, discoveryKey } from '../../src/node/discovery.js'
 import type { NodeConnection } from '../../src/node/connection.js'
-
-const noDial = async (): Promise<never> => { throw new Error('no dialing in this test') }
+import { noDial } from '../helpers/manager.js'
 
 /** A xorshift generator: the same seed, the same sequence. */
 function seeded (seed: number): () => number {

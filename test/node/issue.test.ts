@@ -4,16 +4,9 @@ import { test, type TestContext } from 'node:test'
 import c from 'compact-encoding'
 import type { NodeConnection } from '../../src/node/connection.js'
 import { createNode, discoveryKey, type NodeOptions, type PeerNode } from '../../src/node/index.js'
+import { until } from '../helpers/wait.js'
 
 const T = { timeout: 30_000 }
-
-async function until (predicate: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
-}
 
 async function node (t: TestContext, options: NodeOptions = {}): Promise<PeerNode> {
   const n = await createNode({ refreshInterval: 1000, ...options, manager: { gracePeriod: 1000, ...options.manager } })

@@ -7,20 +7,12 @@ import { test, type TestContext } from 'node:test'
 import type { Connection } from '../../src/index.js'
 import { NodeConnection } from '../../src/node/connection.js'
 import { createNode, discoveryKey, PeerwardenError, type NodeOptions, type PeerNode } from '../../src/node/index.js'
+import { hasCode } from '../helpers/errors.js'
+import { until, within } from '../helpers/wait.js'
 
 // Real sockets, 127.0.0.1 only. Every node is closed when its test ends (t.after), pass or fail.
 
 const T = { timeout: 20_000 }
-
-/** Polls `predicate` every 25 ms; throws when it has not held within `timeoutMs`. */
-async function until (predicate: () => boolean, timeoutMs: number, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    if (predicate()) return
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 25))
-  }
-}
 
 /** Polls until `predicate` has held on every check for `holdMs` in a row (a steady state, not a transient one). */
 async function steady (predicate: () => boolean, holdMs: number, timeoutMs: number, what = 'condition'): Promise<void> {
@@ -36,17 +28,6 @@ async function steady (predicate: () => boolean, holdMs: number, timeoutMs: numb
     }
     if (now > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} to hold for ${holdMs} ms`)
     await new Promise((resolve) => setTimeout(resolve, 25))
-  }
-}
-
-/** Rejects if `p` has not settled within `ms`: a hang is a failure, not a test timeout. */
-async function within<V> (p: Promise<V>, ms: number, what: string): Promise<V> {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<never>((_resolve, reject) => { timer = setTimeout(() => { reject(new Error(`${what} did not settle within ${ms} ms`)) }, ms) })
-  try {
-    return await Promise.race([p, timeout])
-  } finally {
-    clearTimeout(timer)
   }
 }
 
@@ -71,14 +52,6 @@ type DiscEvent = { peer: string; reason?: string }
 
 const peersOf = (n: PeerNode): string[] => n.connections().map((c) => c.peer)
 const isConnected = (a: PeerNode, b: PeerNode): boolean => peersOf(a).includes(b.id)
-
-function hasCode (code: string) {
-  return (err: unknown): boolean => {
-    assert.ok(err instanceof PeerwardenError, `expected a PeerwardenError, got ${String(err)}`)
-    assert.equal((err as PeerwardenError).code, code, (err as Error).message)
-    return true
-  }
-}
 
 // A spy on every authenticated connection of this process, by connection id (ids are unique per
 // process), so a test can tell which socket a ConnectionInfo stands for whatever events fired.

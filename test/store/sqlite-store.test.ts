@@ -4,9 +4,11 @@ import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, test } from 'node:test'
-import { PeerwardenError, createConnectionManager, memoryStore, sqliteStore } from '../../src/index.js'
+import { createConnectionManager, memoryStore, sqliteStore } from '../../src/index.js'
 import type { Connection, PeerStore, StoredPeer } from '../../src/index.js'
 import { ManualClock, testConnection } from '../../src/testing/index.js'
+import { hasCode } from '../helpers/errors.js'
+import { noDial } from '../helpers/manager.js'
 
 // The embedded on-disk store (better-sqlite3, WAL), alone and under a manager. Every database lives
 // in one temporary directory, removed when the file is done. Virtual time only (ManualClock).
@@ -20,16 +22,6 @@ after(() => { rmSync(dir, { recursive: true, force: true }) })
 let n = 0
 /** A fresh database path in the temp dir. */
 const dbPath = (): string => join(dir, `peers-${n++}.db`)
-
-const noDial = async (): Promise<never> => { throw new Error('no dialing in this test') }
-
-function hasCode (code: string) {
-  return (err: unknown): boolean => {
-    assert.ok(err instanceof PeerwardenError, `expected a PeerwardenError, got ${String(err)}`)
-    assert.equal(err.code, code)
-    return true
-  }
-}
 
 /** Reads the table with a connection of our own, bypassing the store. */
 function rawRows (path: string): Array<{ key: string, data: string }> {

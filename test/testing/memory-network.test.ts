@@ -1,23 +1,11 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { PeerwardenError, createConnectionManager } from '../../src/index.js'
+import { createConnectionManager } from '../../src/index.js'
 import type { Connection } from '../../src/index.js'
 import { ManualClock, MemoryConnection, MemoryNetwork, testConnection } from '../../src/testing/index.js'
+import { collect } from '../helpers/events.js'
+import { hasCode } from '../helpers/errors.js'
 
-
-function hasCode (code: string) {
-  return (err: unknown): boolean => {
-    assert.ok(err instanceof PeerwardenError, `expected a PeerwardenError, got ${String(err)}`)
-    assert.equal(err.code, code)
-    return true
-  }
-}
-
-function collect<T> (target: EventTarget, type: string): T[] {
-  const seen: T[] = []
-  target.addEventListener(type, (e) => { seen.push((e as CustomEvent<T>).detail) })
-  return seen
-}
 
 const signal = (): AbortSignal => new AbortController().signal
 
