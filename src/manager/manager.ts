@@ -342,7 +342,9 @@ export class Manager implements ConnectionManager {
 
   admits (peer: PeerId | string, address?: string): boolean {
     if (this.closed || typeof peer !== 'string' || this.denyList.matches(peer, address)) return false
-    const record = this.book.get(peer)
+    // The record connected() would use: one known by this address only, else the peer's own.
+    const owner = address !== undefined ? this.book.byAddress(address) : undefined
+    const record = owner !== undefined && owner.id === undefined ? owner : this.book.get(peer)
     const priority = record?.priority ?? 'medium'
     if (priority === 'banned') return false
     if (record?.conn !== undefined) return true // the duplicate rule decides in connected()

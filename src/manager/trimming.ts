@@ -100,7 +100,7 @@ export class Trimming {
     }
     const rule = mode === 'limit' ? `${before} connections > highWater ${highWater} (in-grace peers too when needed)` : `${candidates} trimmable of ${before} connections, lowWater ${lowWater}, highWater ${highWater}`
     victims.forEach((v, i) => {
-      this.host.close(v, `trim (${reason}): ${rule}; #${i + 1} of ${count} lowest-ranked (${describeRank(v)})`)
+      this.host.close(v, `trim (${reason}): ${rule}; #${i + 1} of ${victims.length} lowest-ranked (${describeRank(v)})`)
     })
     this.lastTrim = now
     this.host.trimmed(victims.length, reason)

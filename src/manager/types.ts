@@ -228,7 +228,8 @@ export interface ConnectionManager {
   /**
    * Whether `connected()` would accept a connection from `peer` (at `address`) right now — for gates
    * that know the peer before the connection is complete (a libp2p connection gater after Noise).
-   * Changes nothing; `connected()` still decides, so a gate may be optimistic but never too strict.
+   * Changes nothing; `connected()` still decides. The `prioritise` hook is not consulted (it may
+   * have side effects): the peer's priority as known now is used.
    */
   admits(peer: PeerId | string, address?: string): boolean
   disconnected(conn: Connection): void

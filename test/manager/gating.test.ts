@@ -378,3 +378,17 @@ test('admits() answers what connected() would decide, and changes nothing', asyn
   await m.close()
   assert.equal(m.admits('someone'), false)
 })
+
+test('admits() uses the record connected() would use: a peer known by address only', async () => {
+  const { m, clock } = manager({ lowWater: 1, highWater: 2, gracePeriod: 10 })
+  m.start()
+  m.setPriority([{ peer: 'a', priority: 'high' }, { peer: 'b', priority: 'high' }])
+  m.connected(testConnection('a'))
+  m.connected(testConnection('b'))
+  await clock.advance(11)
+  m.addPeers([{ address: 'tcp://5.6.7.8:9', priority: 'high' }])
+  assert.equal(m.admits('stranger', 'tcp://1.2.3.4:9'), false, 'a medium stranger may not evict a high peer')
+  assert.equal(m.admits('known', 'tcp://5.6.7.8:9'), true, 'the high peer known by its address may')
+  assert.equal(m.connected(testConnection('known', { address: 'tcp://5.6.7.8:9' })), true)
+  await m.close()
+})
