@@ -19,7 +19,16 @@ export type ControlMessage =
   | { t: 'pex'; topic: string; peers: Array<{ id: string; addresses: string[] }> }
 
 /** What each side says when the control channel opens (binary: see `helloEncoding`). */
-export interface Hello { v: 1; proof: Uint8Array; listen: string[]; rendezvous: boolean; /** Discovery keys of the topics joined now. */ topics?: string[] }
+export interface Hello {
+  v: 1
+  proof: Uint8Array
+  listen: string[]
+  rendezvous: boolean
+  /** Discovery keys of the topics joined now. */
+  topics?: string[]
+  /** Every topic in `topics` is announced (not lookup-only): a rendezvous point may register it. */
+  announce?: boolean
+}
 
 /**
  * The control channel. Version 2: a binary hello (version 1 was JSON), the close reason as a message of
@@ -37,7 +46,8 @@ const uint = c.uint as Codec<number>
 const string = c.string as Codec<string>
 
 /**
- * The hello on the wire: version, proof (16 bytes), flags (bit 0: rendezvous), the listen addresses
+ * The hello on the wire: version, proof (16 bytes), flags (bit 0: rendezvous, bit 1: announces its
+ * topics; decoders ignore bits they do not know), the listen addresses
  * (strings), the topics (32 bytes each). Decoding never throws: a malformed hello decodes to null, which
  * the receiver treats as a foreign network.
  */
@@ -56,7 +66,7 @@ const helloEncoding: Codec<Hello | null> = {
     buf[state.start++] = h!.v
     buf.set(h!.proof, state.start)
     state.start += PROOF_BYTES
-    buf[state.start++] = h!.rendezvous ? 1 : 0
+    buf[state.start++] = (h!.rendezvous ? 1 : 0) | (h!.announce === true ? 2 : 0)
     uint.encode(state, h!.listen.length)
     for (const a of h!.listen) string.encode(state, a)
     uint.encode(state, topics.length)
@@ -84,7 +94,7 @@ const helloEncoding: Codec<Hello | null> = {
         if (topics.length < MAX_TOPICS) topics.push(buf.toString('hex', state.start, state.start + 32))
         state.start += 32
       }
-      return { v: v as 1, proof, rendezvous: (flags & 1) !== 0, listen, topics }
+      return { v: v as 1, proof, rendezvous: (flags & 1) !== 0, listen, topics, announce: (flags & 2) !== 0 }
     } catch {
       return null
     }
@@ -131,6 +141,8 @@ export class NodeConnection implements Connection, Expiring, Corked {
   remoteRendezvous = false
   /** The topics the remote had joined when it connected (its hello); later changes come as 'topics'. */
   remoteTopics: string[] = []
+  /** The remote announces the topics of its hello (it is not lookup-only). */
+  remoteAnnounces = false
   closeReason: string | undefined
   remoteCloseReason: string | undefined
   /** Called before a close with a reason, to leave the remote something useful (peer referrals). */
@@ -202,6 +214,7 @@ export class NodeConnection implements Connection, Expiring, Corked {
           conn.remoteListen = hello.listen
           conn.remoteRendezvous = hello.rendezvous
           conn.remoteTopics = hello.topics ?? []
+          conn.remoteAnnounces = hello.announce === true
           // A channel the remote opens before our manager accepted the connection waits for the
           // acceptance (protomux would otherwise reject it) and is then paired with ours.
           if (opts.protocols !== undefined) {

@@ -73,6 +73,12 @@ export class Discovery {
 
   topics (): string[] { return [...this.joined.keys()] }
 
+  /** True when every joined topic is announced (none is lookup-only): said in the hello. */
+  announcesAll (): boolean {
+    for (const j of this.joined.values()) if (!j.announce) return false
+    return true
+  }
+
   private lowWater (): number { return this.opts.lowWater }
 
   isJoined (topic: string | Uint8Array): boolean { return this.joined.has(discoveryKey(topic)) }
@@ -142,6 +148,13 @@ export class Discovery {
    */
   farewell (conn: NodeConnection, reason: string): void {
     if (reason !== 'over-limit' && reason !== 'trimmed') return
+    // A newcomer we turn away for lack of room is exactly the peer that has room: as a rendezvous
+    // point we register it for the topics it announces (what it would have done itself had we kept
+    // it), so that the next lookups — and the referrals below, to other newcomers — find it.
+    const listen = validAddresses(conn.remoteListen)
+    if (reason === 'over-limit' && conn.remoteAnnounces && listen.length > 0 && this.host.rendezvous !== undefined) {
+      for (const key of conn.remoteTopics) this.host.rendezvous.announce(key, conn.peer, listen, this.opts.ttl)
+    }
     // The remote's topics (from its hello) and ours: a rendezvous point that joined none still refers
     // the peers registered with it.
     for (const key of new Set([...conn.remoteTopics, ...this.joined.keys()])) {
@@ -205,14 +218,16 @@ export class Discovery {
 
   /**
    * The peers we know for a topic, live ones only: rendezvous registrations (which expire and are
-   * withdrawn on leave and close), the peers connected to us that declared it, and ourselves.
+   * withdrawn on leave and close), the peers connected to us that declared it and announce (not
+   * lookup-only ones), and ourselves when we announce it.
    */
   private known (key: string, except: PeerId): Array<{ id: string; addresses: string[] }> {
     const out = new Map<string, string[]>()
     if (this.joined.get(key)?.announce === true) out.set(this.host.localId, this.host.addresses())
     for (const r of this.host.rendezvous?.lookup(key, MAX_PEERS_PER_MESSAGE) ?? []) out.set(r.id, r.addresses)
-    for (const c of this.host.manager.listConnections()) {
+    for (const c of this.host.connections()) {
       if (out.size >= MAX_PEERS_PER_MESSAGE) break
+      if (!c.remoteAnnounces) continue // a lookup-only peer is not handed out on its behalf
       const p = this.host.manager.getPeer(c.peer)
       if (p?.id !== undefined && p.topics.includes(key) && p.addresses.length > 0 && !out.has(p.id)) out.set(p.id, p.addresses)
     }

@@ -91,7 +91,7 @@ export async function createNode (options: NodeOptions = {}): Promise<PeerNode> 
   const transport: TcpTransport = new TcpTransport({
     keyPair,
     networkKey: new NetworkKey(options.networkKey),
-    hello: () => ({ listen: addresses, rendezvous: rendezvous !== undefined, topics: discovery?.topics() ?? [] }),
+    hello: () => ({ listen: addresses, rendezvous: rendezvous !== undefined, topics: discovery?.topics() ?? [], announce: discovery?.announcesAll() ?? false }),
     gate: (address) => manager.accepts(address),
     onInbound: (conn) => {
       conn.farewell = (c, reason) => { discovery?.farewell(c, reason) }

@@ -533,3 +533,27 @@ test('a node restarted on its dataDir does not open a socket to the bootstrap be
   assert.equal(second.id, id)
   assert.equal(socketsAtReconnect, 0, `the bootstrap got ${socketsAtReconnect} socket(s) from the restarted node ${accepted.length > 0 ? `${reconnectedAt! - accepted[0]} ms` : ''} before X or Y saw it again`)
 })
+
+test('a full node registers the newcomers it turns away (if they announce) and refers them to each other', T, async (t) => {
+  const boot = await node(t, { manager: { lowWater: 1, highWater: 1 } })
+  const bootAddress = `${boot.addresses[0]}#${boot.id}`
+  const key = discoveryKey('t')
+  const a = await node(t)
+  await a.manager.connectNow(bootAddress) // boot is now full, and A is in its grace period
+  const newcomer = async (announce: boolean): Promise<PeerNode> => {
+    const n = await node(t)
+    await n.join('t', { announce })
+    const refusals = record<DiscEvent>(n, 'disconnection')
+    await n.manager.connectNow(bootAddress).catch(() => { /* refused at once, or after our side accepted */ })
+    await until(() => !isConnected(n, boot) && !peersOf(boot).includes(n.id), 5000, 'the full bootstrap to turn the newcomer away')
+    assert.ok(refusals.every((r) => r.detail.reason === undefined || r.detail.reason === 'over-limit'), JSON.stringify(refusals.map((r) => r.detail.reason)))
+    return n
+  }
+  const b = await newcomer(true)
+  const lurker = await newcomer(false)
+  const c = await newcomer(true)
+  const learnt = (n: PeerNode, id: string): boolean => n.manager.getPeer(id)?.topics.includes(key) === true
+  await until(() => learnt(c, b.id), 5000, 'C to be referred to B, turned away before it')
+  assert.equal(learnt(c, lurker.id), false, 'a lookup-only newcomer is never registered on its behalf')
+  assert.equal(learnt(c, a.id), false, 'A never joined the topic')
+})
