@@ -46,12 +46,13 @@ import './promise-polyfill.js'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createConnectionManager } from '../manager/manager.js'
 import { PeerwardenError } from '../errors.js'
-import type { CloseReason, Connection, ConnectionManager, ConnectionManagerOptions, PeerInput } from '../manager/types.js'
+import type { CloseReason, Connection, ConnectionManager, ConnectionManagerOptions } from '../manager/types.js'
+import { PeerSync, PROTOCOL, PUBSUB, type Libp2pPeer, type MemberQuota, type MultiaddrLike, type PeerIdLike } from './libp2p-peers.js'
+
+export { dialAddress, type MemberQuota } from './libp2p-peers.js'
 
 // ── the parts of libp2p used here (structural, so no libp2p types leak into ours) ──────────────
 
-interface PeerIdLike { toString(): string }
-interface MultiaddrLike { toString(): string }
 interface Libp2pConnection {
   readonly id: string
   readonly remotePeer: PeerIdLike
@@ -61,12 +62,6 @@ interface Libp2pConnection {
   readonly streams?: readonly unknown[]
   close(options?: { signal?: AbortSignal }): Promise<void>
   abort(err: Error): void
-}
-interface Libp2pPeer {
-  readonly id: PeerIdLike
-  readonly addresses?: ReadonlyArray<{ multiaddr: MultiaddrLike }>
-  readonly protocols?: readonly string[]
-  readonly tags?: ReadonlyMap<string, { value: number }>
 }
 interface EventsLike {
   addEventListener(type: string, listener: (evt: any) => void): void
@@ -96,16 +91,6 @@ interface Components {
   [service: string]: unknown
 }
 
-/** A quota for the peers of one protocol or pubsub topic. */
-export interface MemberQuota {
-  /** The manager dials members until this many are connected and never trims below it. */
-  min: number
-  /** Members above this count are trimmed first. */
-  max?: number
-  /** Members are protected (never trimmed) while they are members. Default false. */
-  protect?: boolean
-}
-
 export interface PeerwardenLibp2pOptions extends Partial<Omit<ConnectionManagerOptions, 'dial' | 'localPeer'>> {
   /** Multiaddrs ending in `/p2p/<peer id>`, dialled only when nothing better is known. */
   bootstrap?: string[]
@@ -128,16 +113,6 @@ export interface PeerwardenService {
 
 const REFUSALS: ReadonlySet<string> = new Set<CloseReason>(['banned', 'denied', 'over-limit', 'stopped'])
 const CLOSE_TIMEOUT = 2_000
-const PROTOCOL = 'protocol:'
-const PUBSUB = 'pubsub:'
-const KEEP_ALIVE = 'keep-alive'
-const KEEP_ALIVE_PROTECTION = 'libp2p:keep-alive'
-const TAG_PREFIX = 'libp2p:'
-
-/** The multiaddr string the manager dials: `addr` ending in `/p2p/<peer>`. */
-export function dialAddress (addr: string, peer: string): string {
-  return addr.includes('/p2p/') ? addr : `${addr}/p2p/${peer}`
-}
 
 function checkQuotas (name: string, quotas: Record<string, MemberQuota> | undefined): void {
   if (quotas === undefined) return
@@ -171,14 +146,12 @@ class Libp2pWarden implements PeerwardenService {
   private readonly localPeer: string
   /** libp2p connection id -> what the manager was handed. */
   private readonly byId = new Map<string, Connection>()
-  private readonly quotas = new Map<string, MemberQuota>()
-  /** peer -> the `protocol:` / `pubsub:` topics it belongs to. */
-  private readonly members = new Map<string, Set<string>>()
-  /** peer -> the libp2p tags mirrored last time. */
-  private readonly mirrored = new Map<string, Map<string, number>>()
+  private readonly peers: PeerSync
   private pubsubService: PubSubLike | undefined
   private readonly restoreGater: Array<() => void> = []
   private running = false
+  /** The highWater libp2p's limit was last checked against. */
+  private liftedFor = -1
 
   constructor (
     private readonly components: Components,
@@ -194,9 +167,11 @@ class Libp2pWarden implements PeerwardenService {
       localPeer: this.localPeer,
       dial: async (address, opts) => await this.dial(address, opts.signal)
     })
-    for (const [p, q] of Object.entries(protocols)) this.quotas.set(PROTOCOL + p, q)
-    for (const [t, q] of Object.entries(topics)) this.quotas.set(PUBSUB + t, q)
-    for (const [topic, q] of this.quotas) this.manager.setTopicQuota(topic, { min: q.min, max: q.max })
+    const quotas = new Map<string, MemberQuota>()
+    for (const [p, q] of Object.entries(protocols)) quotas.set(PROTOCOL + p, q)
+    for (const [t, q] of Object.entries(topics)) quotas.set(PUBSUB + t, q)
+    for (const [topic, q] of quotas) this.manager.setTopicQuota(topic, { min: q.min, max: q.max })
+    this.peers = new PeerSync(this.manager, this.localPeer, quotas)
   }
 
   // ── lifecycle (libp2p calls these) ────────────────────────────────────────
@@ -219,7 +194,7 @@ class Libp2pWarden implements PeerwardenService {
       this.manager.addPeers(this.bootstrap.map((address) => ({ id: address.slice(address.lastIndexOf('/p2p/') + 5), address, bootstrap: true })))
     }
     try {
-      for (const peer of await this.components.peerStore.all()) this.learn(peer)
+      for (const peer of await this.components.peerStore.all()) this.peers.learn(peer)
     } catch {}
     this.attachPubsub()
     for (const conn of this.components.connectionManager.getConnections()) this.report(conn)
@@ -288,6 +263,8 @@ class Libp2pWarden implements PeerwardenService {
     const cm = this.components.connectionManager
     if (cm.getMaxConnections === undefined || cm.setMaxConnections === undefined) return
     const high = this.manager.stats().highWater
+    if (high === this.liftedFor) return // checked for this highWater already (report() calls this per connection)
+    this.liftedFor = high
     const room = high + Math.max(4, Math.ceil(high / 2))
     if (Number.isFinite(room) && cm.getMaxConnections() < room) cm.setMaxConnections(room)
   }
@@ -318,85 +295,20 @@ class Libp2pWarden implements PeerwardenService {
 
   // ── peers, tags and topic membership ──────────────────────────────────────
 
+  // A record the manager cannot take must not throw into libp2p's event loop.
   private readonly onDiscovery = (evt: { detail: { id: PeerIdLike; multiaddrs?: MultiaddrLike[] } }): void => {
-    const { id, multiaddrs = [] } = evt.detail
-    const peer = id.toString()
-    if (peer === this.localPeer || multiaddrs.length === 0) return
-    try { this.manager.addPeers([{ id: peer, addresses: multiaddrs.map((m) => dialAddress(m.toString(), peer)) }]) } catch {}
+    try { this.peers.discovered(evt.detail.id, evt.detail.multiaddrs ?? []) } catch {}
   }
 
   private readonly onUpdate = (evt: { detail: { peer: Libp2pPeer } }): void => {
-    try { this.learn(evt.detail.peer) } catch {} // a record the manager cannot take (say, an odd tag) must not crash libp2p's event loop
-  }
-
-  /** Addresses, protocol membership and tags of a libp2p peer-store record. */
-  private learn (record: Libp2pPeer): void {
-    const peer = record.id.toString()
-    if (peer === this.localPeer) return
-    const input: PeerInput = { id: peer }
-    const addresses = (record.addresses ?? []).map((a) => dialAddress(a.multiaddr.toString(), peer))
-    if (addresses.length > 0) input.addresses = addresses
-    if (record.protocols !== undefined) {
-      const speaks = new Set(record.protocols)
-      const next = new Set([...this.membership(peer)].filter((t) => !t.startsWith(PROTOCOL)))
-      for (const topic of this.quotas.keys()) if (topic.startsWith(PROTOCOL) && speaks.has(topic.slice(PROTOCOL.length))) next.add(topic)
-      if (this.setMembership(peer, next)) input.topics = [...next]
-    }
-    if (input.addresses !== undefined || input.topics !== undefined || this.manager.getPeer(peer) !== undefined) {
-      this.manager.addPeers([input])
-      this.protectMembers(peer)
-    }
-    if (record.tags !== undefined) this.mirrorTags(peer, record.tags)
-  }
-
-  private membership (peer: string): Set<string> {
-    let set = this.members.get(peer)
-    if (set === undefined) {
-      const known = this.manager.getPeer(peer)?.topics ?? []
-      set = new Set(known.filter((t) => this.quotas.has(t)))
-      this.members.set(peer, set)
-    }
-    return set
-  }
-
-  /** true when it changed. */
-  private setMembership (peer: string, next: Set<string>): boolean {
-    const current = this.membership(peer)
-    if (current.size === next.size && [...next].every((t) => current.has(t))) return false
-    this.members.set(peer, next)
-    return true
-  }
-
-  private protectMembers (peer: string): void {
-    const set = this.members.get(peer)
-    for (const [topic, q] of this.quotas) {
-      if (q.protect !== true) continue
-      if (set?.has(topic) === true) this.manager.protect(peer, topic)
-      else this.manager.unprotect(peer, topic)
-    }
-  }
-
-  private mirrorTags (peer: string, tags: ReadonlyMap<string, { value: number }>): void {
-    const before = this.mirrored.get(peer) ?? new Map<string, number>()
-    const now = new Map<string, number>()
-    let keepAlive = false
-    for (const [name, tag] of tags) {
-      if (name.startsWith(KEEP_ALIVE)) keepAlive = true
-      const value = typeof tag?.value === 'number' && Number.isFinite(tag.value) ? tag.value : 0
-      now.set(name, value)
-      if (before.get(name) !== value) this.manager.tagPeer(peer, TAG_PREFIX + name, value)
-    }
-    for (const name of before.keys()) if (!now.has(name)) this.manager.untagPeer(peer, TAG_PREFIX + name)
-    if (now.size > 0) this.mirrored.set(peer, now)
-    else this.mirrored.delete(peer)
-    if (keepAlive) this.manager.protect(peer, KEEP_ALIVE_PROTECTION)
-    else if (before.size > 0) this.manager.unprotect(peer, KEEP_ALIVE_PROTECTION)
+    try { this.peers.learn(evt.detail.peer) } catch {}
   }
 
   // ── pubsub ────────────────────────────────────────────────────────────────
 
   private attachPubsub (): void {
-    if (![...this.quotas.keys()].some((t) => t.startsWith(PUBSUB))) return
+    const topics = [...this.peers.quotas.keys()].filter((t) => t.startsWith(PUBSUB))
+    if (topics.length === 0) return
     let service: unknown
     try { service = this.components[this.pubsubName] } catch {}
     const ps = service as Partial<PubSubLike> | undefined
@@ -405,27 +317,16 @@ class Libp2pWarden implements PeerwardenService {
     }
     this.pubsubService = ps as PubSubLike
     this.pubsubService.addEventListener('subscription-change', this.onSubscription)
-    for (const topic of this.quotas.keys()) {
-      if (!topic.startsWith(PUBSUB)) continue
-      for (const id of this.pubsubService.getSubscribers(topic.slice(PUBSUB.length))) this.subscribe(id.toString(), topic, true)
+    for (const topic of topics) {
+      for (const id of this.pubsubService.getSubscribers(topic.slice(PUBSUB.length))) this.peers.subscribe(id.toString(), topic, true)
     }
   }
 
   private readonly onSubscription = (evt: { detail: { peerId: PeerIdLike; subscriptions: Array<{ topic: string; subscribe: boolean }> } }): void => {
     const peer = evt.detail.peerId.toString()
     try {
-      for (const { topic, subscribe } of evt.detail.subscriptions) this.subscribe(peer, PUBSUB + topic, subscribe)
+      for (const { topic, subscribe } of evt.detail.subscriptions) this.peers.subscribe(peer, PUBSUB + topic, subscribe)
     } catch {}
-  }
-
-  private subscribe (peer: string, topic: string, subscribed: boolean): void {
-    if (!this.quotas.has(topic) || peer === this.localPeer) return
-    const next = new Set(this.membership(peer))
-    if (subscribed) next.add(topic)
-    else next.delete(topic)
-    if (!this.setMembership(peer, next)) return
-    this.manager.addPeers([{ id: peer, topics: [...next] }])
-    this.protectMembers(peer)
   }
 }
 
