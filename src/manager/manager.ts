@@ -422,10 +422,17 @@ export class Manager implements ConnectionManager {
     this.dialer.kick()
   }
 
+  /**
+   * Closes the peer's connection with the reason 'stopped'. Like a trimmed peer, the peer then rests
+   * (`backoff.afterTrim`) before the dialer would dial it again; `resetBackoff` or a dial of the
+   * application's own (`connectNow`) bring it back sooner.
+   */
   async disconnect (peer: PeerId): Promise<void> {
     check.nonEmptyString('peer', peer)
     const entry = this.book.resolve(peer)?.conn
-    if (entry !== undefined) this.closeEntry(entry, 'stopped', 'disconnect() was called')
+    if (entry === undefined) return
+    entry.record.nextDialAt = this.clock.now() + this.jitter(this.dialer.policy.afterTrim)
+    this.closeEntry(entry, 'stopped', 'disconnect() was called')
   }
 
   // ── limits ──────────────────────────────────────────────────────────────

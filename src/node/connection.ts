@@ -1,12 +1,12 @@
 import c from 'compact-encoding'
 import Protomux, { type Channel, type Message } from 'protomux'
-import type SecretStream from '@hyperswarm/secret-stream'
 import { PeerwardenError } from '../errors.js'
 import type { Connection, PeerId } from '../manager/types.js'
 import type { DeadlineQueue, Expiring } from './deadlines.js'
 import { flushMuxAtEndOfTick, setupDone, type Corked } from './end-of-tick.js'
-import { PROOF_BYTES, type NetworkKey } from './network-key.js'
+import { decodeHello } from './hello.js'
 import { peerIdOf } from './identity.js'
+import type { SecureStream } from './secure-stream.js'
 
 /** The control protocol's messages (JSON, message 0 of the 'peerwarden/control/2' channel). */
 export type ControlMessage =
@@ -18,96 +18,17 @@ export type ControlMessage =
   | { t: 'peers'; id: number; topic: string; peers: Array<{ id: string; addresses: string[] }> }
   | { t: 'pex'; topic: string; peers: Array<{ id: string; addresses: string[] }> }
 
-/** What each side says when the control channel opens (binary: see `helloEncoding`). */
-export interface Hello {
-  v: 1
-  proof: Uint8Array
-  listen: string[]
-  rendezvous: boolean
-  /** Discovery keys of the topics joined now. */
-  topics?: string[]
-  /** Every topic in `topics` is announced (not lookup-only): a rendezvous point may register it. */
-  announce?: boolean
-}
-
 /**
- * The control channel. Version 2: a binary hello (version 1 was JSON), the close reason as a message of
- * its own (message 1), everything else JSON (message 0).
+ * The control channel. Version 3: the hellos travel in the Noise handshake (hello.ts), the channel
+ * carries the close reason (message 1) and everything else as JSON (message 0).
  */
-export const CONTROL_PROTOCOL = 'peerwarden/control/2'
-
-/** At most this many listen addresses and topics are taken from a remote's hello. */
-const MAX_LISTEN = 16
-const MAX_TOPICS = 64
-
-interface State { buffer: Buffer | null; start: number; end: number }
-interface Codec<T> { preencode(state: State, v: T): void; encode(state: State, v: T): void; decode(state: State): T }
-const uint = c.uint as Codec<number>
-const string = c.string as Codec<string>
-
-/**
- * The hello on the wire: version, proof (16 bytes), flags (bit 0: rendezvous, bit 1: announces its
- * topics; decoders ignore bits they do not know), the listen addresses
- * (strings), the topics (32 bytes each). Decoding never throws: a malformed hello decodes to null, which
- * the receiver treats as a foreign network.
- */
-const helloEncoding: Codec<Hello | null> = {
-  preencode (state, h) {
-    const topics = h!.topics ?? []
-    state.end += 1 + PROOF_BYTES + 1 // version, proof, flags
-    uint.preencode(state, h!.listen.length)
-    for (const a of h!.listen) string.preencode(state, a)
-    uint.preencode(state, topics.length)
-    state.end += 32 * topics.length
-  },
-  encode (state, h) {
-    const buf = state.buffer!
-    const topics = h!.topics ?? []
-    buf[state.start++] = h!.v
-    buf.set(h!.proof, state.start)
-    state.start += PROOF_BYTES
-    buf[state.start++] = (h!.rendezvous ? 1 : 0) | (h!.announce === true ? 2 : 0)
-    uint.encode(state, h!.listen.length)
-    for (const a of h!.listen) string.encode(state, a)
-    uint.encode(state, topics.length)
-    for (const t of topics) {
-      buf.write(t, state.start, 32, 'hex')
-      state.start += 32
-    }
-  },
-  decode (state) {
-    try {
-      const buf = state.buffer!
-      if (state.end - state.start < 1 + PROOF_BYTES + 1) return null
-      const v = buf[state.start++]
-      const proof = buf.subarray(state.start, state.start + PROOF_BYTES)
-      state.start += PROOF_BYTES
-      const flags = buf[state.start++]
-      const listen: string[] = []
-      for (let n = uint.decode(state); n > 0; n--) {
-        const a = string.decode(state)
-        if (listen.length < MAX_LISTEN) listen.push(a)
-      }
-      const topics: string[] = []
-      for (let n = uint.decode(state); n > 0; n--) {
-        if (state.end - state.start < 32) return null
-        if (topics.length < MAX_TOPICS) topics.push(buf.toString('hex', state.start, state.start + 32))
-        state.start += 32
-      }
-      return { v: v as 1, proof, rendezvous: (flags & 1) !== 0, listen, topics, announce: (flags & 2) !== 0 }
-    } catch {
-      return null
-    }
-  }
-}
+export const CONTROL_PROTOCOL = 'peerwarden/control/3'
 
 let nextId = 0
 
 export interface OpenOptions {
   direction: 'inbound' | 'outbound'
   address: string
-  networkKey: NetworkKey
-  hello: Omit<Hello, 'proof' | 'v'>
   /** Application protocols (protomux channels) the node serves: a remote may open them before we accept. */
   protocols?: () => Iterable<string>
   onMessage: (conn: NodeConnection, msg: ControlMessage) => void
@@ -161,7 +82,7 @@ export class NodeConnection implements Connection, Expiring, Corked {
   private settleAcceptance: ((accepted: boolean) => void) | undefined
 
   private constructor (
-    readonly stream: SecretStream,
+    readonly stream: SecureStream,
     readonly direction: 'inbound' | 'outbound',
     readonly address: string,
     private readonly onMessage: (conn: NodeConnection, msg: ControlMessage) => void,
@@ -193,60 +114,41 @@ export class NodeConnection implements Connection, Expiring, Corked {
   }
 
   /**
-   * Runs the control handshake on an opened secret stream: opens the control channel with our hello
-   * and checks the remote's. Resolves once both sides are authenticated; rejects on a network key
-   * mismatch (after our hello left, so the remote sees the mismatch too; the stream then ends) or a
-   * refused channel. The caller owns the deadline and the stream's early 'close'.
+   * The connection on a secure stream whose handshake is complete: takes the remote's hello from the
+   * handshake and opens the control channel. The stream stays paused until the local manager accepts
+   * the connection (`accepted()`): the dialer's first messages arrive with its last handshake message,
+   * and the channels they open must find the pairings the application makes when it hears of the
+   * connection ('connection'). Rejects with `ERR_PROTOCOL` (and destroys the stream) on a malformed hello.
    */
-  static async open (stream: SecretStream, opts: OpenOptions): Promise<NodeConnection> {
-    return await new Promise((resolve, reject) => {
-      const conn = new NodeConnection(stream, opts.direction, opts.address, opts.onMessage, opts.closing)
-      const mac = opts.networkKey.session(stream.handshakeHash!)
-      const channel = conn.mux.createChannel({
-        protocol: CONTROL_PROTOCOL,
-        handshake: helloEncoding,
-        onopen: (hello: Hello | null) => {
-          if (hello === null || hello.v !== 1 || !opts.networkKey.verify(mac, !stream.isInitiator, hello.proof)) {
-            conn.endAfterHello()
-            reject(new PeerwardenError('ERR_NETWORK_KEY', `${conn.address} is not on this network: its network key differs`))
-            return
-          }
-          conn.remoteListen = hello.listen
-          conn.remoteRendezvous = hello.rendezvous
-          conn.remoteTopics = hello.topics ?? []
-          conn.remoteAnnounces = hello.announce === true
-          // A channel the remote opens before our manager accepted the connection waits for the
-          // acceptance (protomux would otherwise reject it) and is then paired with ours.
-          if (opts.protocols !== undefined) {
-            for (const protocol of opts.protocols()) conn.mux.pair({ protocol }, conn.waitForAcceptance)
-          }
-          // Nothing the remote sent after its hello is read until our manager accepted the connection:
-          // the dialer's first messages arrive with its hello, and the channels they open must find
-          // the pairings the application makes when it hears of the connection ('connection').
-          stream.pause()
-          resolve(conn)
-        },
-        onclose: () => { if (!conn.closed) stream.destroy() }
-      })
-      if (channel === null) {
-        stream.destroy()
-        reject(new PeerwardenError('ERR_PROTOCOL', 'control channel refused'))
-        return
-      }
-      conn.control = channel
-      conn.send = channel.addMessage<ControlMessage>({ encoding: c.json, onmessage: conn.receive })
-      conn.sendClose = channel.addMessage<string>({ encoding: c.string, onmessage: conn.receiveClose })
-      // The hello is a frame of its own (not batched), so the remote can stop reading right after it.
-      channel.open({ v: 1, proof: opts.networkKey.proof(mac, stream.isInitiator), ...opts.hello } satisfies Hello)
+  static async open (stream: SecureStream, opts: OpenOptions): Promise<NodeConnection> {
+    const hello = stream.remotePayload === null ? null : decodeHello(stream.remotePayload)
+    if (hello === null) {
+      stream.destroy()
+      throw new PeerwardenError('ERR_PROTOCOL', `${opts.address} sent a malformed hello`)
+    }
+    const conn = new NodeConnection(stream, opts.direction, opts.address, opts.onMessage, opts.closing)
+    conn.remoteListen = hello.listen
+    conn.remoteRendezvous = hello.rendezvous
+    conn.remoteTopics = hello.topics ?? []
+    conn.remoteAnnounces = hello.announce === true
+    const channel = conn.mux.createChannel({
+      protocol: CONTROL_PROTOCOL,
+      onclose: () => { if (!conn.closed) stream.destroy() }
     })
-  }
-
-  /** A foreign network: let our hello reach the remote, so it sees the mismatch too, then go. */
-  private endAfterHello (): void {
-    this.closed = true
-    this.flushCork()
-    this.closing.add(this)
-    this.stream.end()
+    if (channel === null) {
+      stream.destroy()
+      throw new PeerwardenError('ERR_PROTOCOL', 'control channel refused')
+    }
+    conn.control = channel
+    conn.send = channel.addMessage<ControlMessage>({ encoding: c.json, onmessage: conn.receive })
+    conn.sendClose = channel.addMessage<string>({ encoding: c.string, onmessage: conn.receiveClose })
+    // A channel the remote opens before our manager accepted the connection waits for the acceptance
+    // (protomux would otherwise reject it) and is then paired with ours.
+    if (opts.protocols !== undefined) {
+      for (const protocol of opts.protocols()) conn.mux.pair({ protocol }, conn.waitForAcceptance)
+    }
+    channel.open()
+    return conn
   }
 
   private readonly waitForAcceptance = async (): Promise<void> => { await this.whenAccepted() }

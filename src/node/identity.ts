@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import { chmodSync, mkdirSync, readFileSync, writeFileSync, existsSync, renameSync } from 'node:fs'
 import { join } from 'node:path'
-import SecretStream from '@hyperswarm/secret-stream'
+import sodium from 'sodium-native'
 import { PeerwardenError } from '../errors.js'
 
 /** An ed25519 key pair; the peer id is the lowercase hex of the public key. */
@@ -20,8 +20,8 @@ export const KEY_FILE = 'identity.json'
  * - Else a fresh key pair lives in memory only.
  */
 export function loadIdentity (opts: { seed?: Uint8Array | string; dataDir?: string }): KeyPair {
-  if (opts.seed !== undefined) return SecretStream.keyPair(seedBytes(opts.seed)) as KeyPair
-  if (opts.dataDir === undefined) return SecretStream.keyPair() as KeyPair
+  if (opts.seed !== undefined) return keyPair(seedBytes(opts.seed))
+  if (opts.dataDir === undefined) return keyPair()
   const file = join(opts.dataDir, KEY_FILE)
   if (existsSync(file)) {
     try {
@@ -34,12 +34,21 @@ export function loadIdentity (opts: { seed?: Uint8Array | string; dataDir?: stri
     }
   }
   mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 })
-  const kp = SecretStream.keyPair() as KeyPair
+  const kp = keyPair()
   const tmp = `${file}.${process.pid}.tmp`
   writeFileSync(tmp, JSON.stringify({ publicKey: kp.publicKey.toString('hex'), secretKey: kp.secretKey.toString('hex') }), { mode: 0o600 })
   chmodSync(tmp, 0o600)
   renameSync(tmp, file)
   return kp
+}
+
+/** A fresh ed25519 key pair, or the one of a 32-byte seed. */
+function keyPair (seed?: Buffer): KeyPair {
+  const publicKey = Buffer.alloc(32)
+  const secretKey = Buffer.alloc(64)
+  if (seed === undefined) sodium.crypto_sign_keypair(publicKey, secretKey)
+  else sodium.crypto_sign_seed_keypair(publicKey, secretKey, seed)
+  return { publicKey, secretKey }
 }
 
 function seedBytes (seed: Uint8Array | string): Buffer {

@@ -1,19 +1,22 @@
 import net from 'node:net'
-import SecretStream from '@hyperswarm/secret-stream'
 import { PeerwardenError } from '../errors.js'
 import type { PeerId } from '../manager/types.js'
-import { NodeConnection, type ControlMessage, type Hello, type OpenOptions } from './connection.js'
+import { NodeConnection, type ControlMessage, type OpenOptions } from './connection.js'
 import { DeadlineQueue } from './deadlines.js'
 import { flushSocketAtEndOfTick, onSetupDone, type Corked } from './end-of-tick.js'
+import { encodeHello, type Hello } from './hello.js'
 import type { KeyPair } from './identity.js'
 import { peerIdOf } from './identity.js'
+import { Liveness } from './liveness.js'
 import type { NetworkKey } from './network-key.js'
+import { staticKeys, type StaticKeys } from './noise.js'
+import { SecureStream } from './secure-stream.js'
 
 export interface TransportOptions {
   keyPair: KeyPair
   networkKey: NetworkKey
   /** What we tell peers in the hello (listen addresses, rendezvous service). */
-  hello: () => Omit<Hello, 'proof' | 'v'>
+  hello: () => Hello
   /** Gate before any expensive work: false refuses the socket at once (deny list, limits). */
   gate: (address: string) => boolean
   /** An authenticated inbound connection, ready for the manager. */
@@ -49,22 +52,21 @@ export function formatTcpAddress (host: string, port: number): string {
 }
 
 /**
- * TCP + Noise XX (ed25519) transport.
+ * TCP + Noise transport (secure-stream.ts, noise.ts).
  *
  * Rules:
  * - Inbound: the gate (deny list), a per-IP rate limit and a cap on handshakes in progress run before
- *   any cryptography; a refused socket is destroyed at once. Then Noise, then the hello with the
- *   network-key proof, then `onInbound`.
- * - Noise roles are the reverse of TCP's: the side that accepted the socket is the Noise initiator.
- *   It completes the handshake first and sends its hello with Noise's last message, so the dialer
- *   checks it as soon as its own handshake completes and sends its hello together with whatever the
- *   application sends at once: the first application round trip takes one trip less than with the
- *   dialer as initiator (who would wait for the listener's hello before anything else).
+ *   any cryptography; a refused socket is destroyed at once. Then the Noise handshake, which carries
+ *   both hellos and checks the network key, then `onInbound`.
+ * - The dialer is the Noise initiator. It sends its hello and whatever the application sends at once
+ *   with its last handshake message, so a connection's first application round trip completes after
+ *   two round trips in all.
  * - Outbound: `dial(address, { peer, signal })` resolves once authenticated; with an expected peer id
  *   (from the dial or the address's '#<id>'), a different remote key fails with `ERR_PEER_MISMATCH`;
- *   dialling ourselves fails with `ERR_SELF_DIAL`. The signal aborts at any point.
- * - Keep-alive: every connection sends a heartbeat when idle and is destroyed when it hears nothing
- *   for `deadTimeout`, so a peer that vanishes without FIN is noticed.
+ *   dialling ourselves fails with `ERR_SELF_DIAL` — both before the dialer reveals its identity. The
+ *   signal aborts at any point.
+ * - Keep-alive: every connection sends a keep-alive when idle and is destroyed when it hears nothing
+ *   for `deadTimeout`, so a peer that vanishes without FIN is noticed (liveness.ts).
  */
 export class TcpTransport {
   readonly servers: net.Server[] = []
@@ -80,10 +82,14 @@ export class TcpTransport {
   private readonly handshakes: DeadlineQueue
   /** Connections ending gracefully: destroyed if the peer has not finished the close within 2 s. */
   private readonly closing = new DeadlineQueue(2_000)
+  private readonly liveness: Liveness
+  private readonly keys: StaticKeys
 
   constructor (private readonly opts: TransportOptions) {
     this.localId = peerIdOf(opts.keyPair.publicKey)
+    this.keys = staticKeys(opts.keyPair)
     this.handshakes = new DeadlineQueue(opts.handshakeTimeout ?? 10_000)
+    this.liveness = new Liveness(opts.keepAlive ?? 5_000, opts.deadTimeout ?? 20_000)
   }
 
   /** Listens on each 'tcp://host:port' (port 0 = any); resolves to the bound addresses. */
@@ -114,7 +120,7 @@ export class TcpTransport {
     opts.signal.addEventListener('abort', abort, { once: true })
     try {
       // The address as dialled, so the manager files the connection under the peer it dialled.
-      return await this.establish(this.secure(false, socket), 'outbound', address, expected)
+      return await this.establish(this.secure(true, socket, expected), 'outbound', address)
     } catch (err) {
       // establish() has already torn the stream down (at once, or gracefully after a network key mismatch).
       if (opts.signal.aborted) throw new PeerwardenError('ERR_ABORTED', `dial to ${address} aborted`, { cause: err })
@@ -132,6 +138,7 @@ export class TcpTransport {
     for (const s of this.sockets) s.destroy()
     this.handshakes.clear()
     this.closing.clear()
+    this.liveness.stop()
   }
 
   private accept (socket: net.Socket): void {
@@ -144,7 +151,7 @@ export class TcpTransport {
       return
     }
     this.pending++
-    this.establish(this.secure(true, socket), 'inbound', address, undefined).then((conn) => {
+    this.establish(this.secure(false, socket), 'inbound', address).then((conn) => {
       this.pending--
       this.opts.onInbound(conn)
     }, (err) => {
@@ -154,74 +161,56 @@ export class TcpTransport {
     })
   }
 
-  private secure (initiator: boolean, socket: net.Socket): SecretStream {
+  /**
+   * The secure stream over a socket. The dialer (initiator) checks the listener's key before it says
+   * who it is: not ourselves, and the peer it meant to reach when it named one.
+   */
+  private secure (initiator: boolean, socket: net.Socket, expected?: PeerId): SecureStream {
     socket.setNoDelay(true)
-    const stream = new SecretStream(initiator, socket, { keyPair: this.opts.keyPair })
+    const stream = new SecureStream(initiator, socket, {
+      keys: this.keys,
+      psk: this.opts.networkKey.psk,
+      payload: () => encodeHello(this.opts.hello()),
+      checkRemote: initiator ? (key) => { this.checkRemote(peerIdOf(key), expected) } : undefined
+    })
     stream.on('error', () => { /* surfaced as 'close'; the manager hears of it through disconnected() */ })
-    // What we write in reaction to a read (Noise's next message and header with our hello, a reply with
-    // its channel open) leaves in one syscall: the socket is corked until the tick's microtasks drain.
+    // What we write in reaction to a read (our next handshake message, the dialer's hello with the
+    // application's first messages, a reply with its channel open) leaves in one syscall: the socket
+    // is corked until the tick's microtasks drain.
     const cork = new SocketCork(socket)
     socket.prependListener('data', cork.onData)
     onSetupDone(stream, () => { socket.off('data', cork.onData) })
     return stream
   }
 
+  private checkRemote (remote: PeerId, expected: PeerId | undefined): void {
+    if (remote === this.localId) throw new PeerwardenError('ERR_SELF_DIAL', 'the remote is ourselves')
+    if (expected !== undefined && remote !== expected) {
+      throw new PeerwardenError('ERR_PEER_MISMATCH', `the remote is peer ${remote.slice(0, 16)}…, not the expected ${expected.slice(0, 16)}…`)
+    }
+  }
+
   /**
-   * Noise, then the control handshake (hello with the network-key proof), under one deadline: resolves
-   * to the authenticated connection. An outbound connection must lead to `expected` (when given) and
-   * not to ourselves.
+   * The handshake (Noise, with both hellos and the network key) under one deadline, then the
+   * connection: resolves to the authenticated connection.
    */
-  private establish (stream: SecretStream, direction: 'inbound' | 'outbound', address: string, expected: PeerId | undefined): Promise<NodeConnection> {
-    return new Promise<NodeConnection>((resolve, reject) => {
-      let noiseDone = false
-      let settled = false
-      const settle = (): boolean => {
-        if (settled) return false
-        settled = true
-        this.handshakes.delete(deadline)
-        stream.off('close', onEarlyClose)
-        return true
-      }
-      const fail = (err: Error): void => {
-        if (!settle()) return
-        stream.destroy()
-        reject(err)
-      }
-      const deadline = {
-        expire: () => {
-          fail(new PeerwardenError('ERR_HANDSHAKE_TIMEOUT', noiseDone
-            ? `no control handshake from ${address} within ${this.handshakes.ms} ms`
-            : `Noise handshake not done within ${this.handshakes.ms} ms`))
-        }
-      }
-      const onEarlyClose = (): void => {
-        fail(new PeerwardenError('ERR_CONNECTION_CLOSED', noiseDone
-          ? `${address} closed the connection during the handshake`
-          : 'the connection closed during the Noise handshake'))
-      }
-      this.handshakes.add(deadline)
-      stream.once('close', onEarlyClose)
-      stream.opened.then((ok) => {
-        if (settled) return
-        if (!ok) { fail(new PeerwardenError('ERR_HANDSHAKE', 'the Noise handshake failed')); return }
-        noiseDone = true
-        if (direction === 'outbound') {
-          const remote = peerIdOf(stream.remotePublicKey!)
-          if (remote === this.localId) { fail(new PeerwardenError('ERR_SELF_DIAL', `${address} is ourselves`)); return }
-          if (expected !== undefined && remote !== expected) {
-            fail(new PeerwardenError('ERR_PEER_MISMATCH', `${address} is peer ${remote.slice(0, 16)}…, not the expected ${expected.slice(0, 16)}…`))
-            return
-          }
-        }
-        stream.setKeepAlive(this.opts.keepAlive ?? 5_000)
-        stream.setTimeout(this.opts.deadTimeout ?? 20_000)
-        NodeConnection.open(stream, this.openOptions(direction, address)).then((conn) => {
-          if (settle()) resolve(conn)
-        }, (err: Error) => {
-          // A network key mismatch ends the stream itself (gracefully): do not cut it short here.
-          if (settle()) reject(err)
-        })
-      }, fail)
+  private establish (stream: SecureStream, direction: 'inbound' | 'outbound', address: string): Promise<NodeConnection> {
+    const deadline = {
+      expire: () => { stream.destroy(new PeerwardenError('ERR_HANDSHAKE_TIMEOUT', `handshake with ${address} not done within ${this.handshakes.ms} ms`)) }
+    }
+    this.handshakes.add(deadline)
+    return stream.opened.then(async () => {
+      this.handshakes.delete(deadline)
+      const conn = await NodeConnection.open(stream, this.openOptions(direction, address))
+      this.liveness.add(stream)
+      stream.once('close', () => { this.liveness.delete(stream) })
+      return conn
+    }, (err: Error) => {
+      this.handshakes.delete(deadline)
+      // A refused handshake ends on its own (the remote must read why); never wait on a stalled peer.
+      if (stream.ending) this.closing.add({ expire: () => { stream.destroy() } })
+      else stream.destroy()
+      throw err
     })
   }
 
@@ -229,8 +218,6 @@ export class TcpTransport {
     return {
       direction,
       address,
-      networkKey: this.opts.networkKey,
-      hello: this.opts.hello(),
       onMessage: this.opts.onMessage,
       protocols: this.opts.protocols,
       closing: this.closing

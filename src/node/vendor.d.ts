@@ -21,6 +21,27 @@ declare module '@hyperswarm/secret-stream' {
   export default NoiseSecretStream
 }
 
+declare module 'noise-handshake' {
+  class NoiseState {
+    constructor (pattern: string, initiator: boolean, staticKeypair: unknown, opts?: { curve?: unknown; psk?: Uint8Array })
+  }
+  export default NoiseState
+}
+
+declare module 'sodium-native' {
+  const sodium: {
+    crypto_sign_keypair (pk: Buffer, sk: Buffer): void
+    crypto_sign_seed_keypair (pk: Buffer, sk: Buffer, seed: Buffer): void
+    crypto_sign_ed25519_sk_to_curve25519 (out: Buffer, sk: Buffer): void
+    crypto_sign_ed25519_pk_to_curve25519 (out: Buffer, pk: Buffer): void
+    crypto_box_keypair (pk: Buffer, sk: Buffer): void
+    crypto_scalarmult (out: Buffer, sk: Buffer, pk: Buffer): void
+    crypto_aead_chacha20poly1305_ietf_encrypt_detached (c: Uint8Array, mac: Uint8Array, m: Uint8Array, ad: Uint8Array | null, nsec: null, npub: Uint8Array, k: Uint8Array): number
+    crypto_aead_chacha20poly1305_ietf_decrypt_detached (m: Uint8Array, nsec: null, c: Uint8Array, mac: Uint8Array, ad: Uint8Array | null, npub: Uint8Array, k: Uint8Array): void
+  }
+  export default sodium
+}
+
 declare module 'protomux' {
   interface Message<T> { send (value: T): boolean }
   interface Channel {

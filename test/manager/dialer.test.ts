@@ -823,6 +823,24 @@ test('a peer we trimmed is not dialled again within afterTrim, even when a slot 
   await r.m.close()
 })
 
+test('a peer closed with disconnect() rests for afterTrim before the dialer dials it again', async () => {
+  const r = rig({ lowWater: 1, highWater: 4, gracePeriod: 1000 })
+  peers(r, ['a'])
+  r.m.start()
+  await r.clock.advance(2000)
+  assert.deepEqual(connectedIds(r.m), ['a'])
+  await r.m.disconnect('a')
+  const at = r.clock.now()
+  assert.deepEqual(r.closed.map((c) => c.reason), ['stopped'])
+  assert.equal(r.m.getPeer('a')?.nextDialAt, at + 60_000)
+  await r.clock.advance(60_000 - 1)
+  assert.equal(dials(r, 'a'), 1, 'not redialled right after disconnect()')
+  await r.clock.advance(1)
+  assert.equal(dials(r, 'a'), 2, 'redialled once afterTrim is over (below lowWater)')
+  assert.equal(isConnected(r.m, 'a'), true)
+  await r.m.close()
+})
+
 test('a peer trimmed by trim() gives its slot to another candidate rather than coming straight back', async () => {
   const r = rig({ lowWater: 2, highWater: 10, gracePeriod: 1000 })
   peers(r, ['a', 'b', 'c'])

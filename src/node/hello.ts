@@ -1,0 +1,71 @@
+import c from 'compact-encoding'
+
+/** What each side tells the other in its handshake message (encrypted; see noise.ts). */
+export interface Hello {
+  listen: string[]
+  rendezvous: boolean
+  /** Discovery keys of the topics joined now. */
+  topics?: string[]
+  /** Every topic in `topics` is announced (not lookup-only): a rendezvous point may register it. */
+  announce?: boolean
+}
+
+/** The hello's format version (the first byte). */
+const HELLO_VERSION = 1
+
+/** At most this many listen addresses and topics are taken from a remote's hello. */
+const MAX_LISTEN = 16
+const MAX_TOPICS = 64
+
+interface State { buffer: Buffer | null; start: number; end: number }
+interface Codec<T> { preencode(state: State, v: T): void; encode(state: State, v: T): void; decode(state: State): T }
+const uint = c.uint as Codec<number>
+const string = c.string as Codec<string>
+
+/**
+ * The hello on the wire: version, flags (bit 0: rendezvous, bit 1: announces its topics; decoders
+ * ignore bits they do not know), the listen addresses (strings), the topics (32 bytes each).
+ */
+export function encodeHello (h: Hello): Buffer {
+  const topics = h.topics ?? []
+  const state: State = { buffer: null, start: 0, end: 2 } // version, flags
+  uint.preencode(state, h.listen.length)
+  for (const a of h.listen) string.preencode(state, a)
+  uint.preencode(state, topics.length)
+  state.end += 32 * topics.length
+  const buf = state.buffer = Buffer.allocUnsafe(state.end)
+  buf[state.start++] = HELLO_VERSION
+  buf[state.start++] = (h.rendezvous ? 1 : 0) | (h.announce === true ? 2 : 0)
+  uint.encode(state, h.listen.length)
+  for (const a of h.listen) string.encode(state, a)
+  uint.encode(state, topics.length)
+  for (const t of topics) {
+    buf.write(t, state.start, 32, 'hex')
+    state.start += 32
+  }
+  return buf
+}
+
+/** Never throws: a malformed hello (or one of an unknown version) decodes to null. */
+export function decodeHello (buffer: Buffer): Hello | null {
+  try {
+    const state: State = { buffer, start: 0, end: buffer.byteLength }
+    if (buffer.byteLength < 2 || buffer[0] !== HELLO_VERSION) return null
+    const flags = buffer[1]
+    state.start = 2
+    const listen: string[] = []
+    for (let n = uint.decode(state); n > 0; n--) {
+      const a = string.decode(state)
+      if (listen.length < MAX_LISTEN) listen.push(a)
+    }
+    const topics: string[] = []
+    for (let n = uint.decode(state); n > 0; n--) {
+      if (state.end - state.start < 32) return null
+      if (topics.length < MAX_TOPICS) topics.push(buffer.toString('hex', state.start, state.start + 32))
+      state.start += 32
+    }
+    return { rendezvous: (flags & 1) !== 0, listen, topics, announce: (flags & 2) !== 0 }
+  } catch {
+    return null
+  }
+}

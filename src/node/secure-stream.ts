@@ -1,0 +1,356 @@
+import { EventEmitter } from 'node:events'
+import type net from 'node:net'
+import sodium from 'sodium-native'
+import { PeerwardenError } from '../errors.js'
+import { NoiseHandshake, type StaticKeys } from './noise.js'
+
+/** Bytes of a frame's length prefix (little endian). */
+const HEADER = 4
+/** Bytes of the Poly1305 tag that ends every encrypted frame. */
+const TAG = 16
+/** The largest message `write` takes (16 MiB). */
+export const MAX_MESSAGE = 16 * 1024 * 1024
+/** The largest handshake frame (Noise's limit): garbage never makes us allocate more. */
+const MAX_HANDSHAKE_FRAME = 65535
+/** Refused frames queued while paused before the socket itself is paused. */
+const QUEUE_HIGH = 64
+
+export interface SecureStreamOptions {
+  keys: StaticKeys
+  /** The network's pre-shared key (see network-key.ts). */
+  psk: Buffer
+  /** Our handshake payload (the hello), asked for when our message that carries it is sent. */
+  payload: () => Uint8Array
+  /**
+   * The dialer checks the listener's key here as soon as it is known, before it sends its own identity
+   * and hello: a throw ends the handshake with that error.
+   */
+  checkRemote?: (remotePublicKey: Buffer) => void
+}
+
+/**
+ * An encrypted, message-framed duplex over a TCP socket: the node's transport under Protomux.
+ *
+ * Wire: every frame is a 4-byte little-endian length and that many bytes. The first three frames are
+ * the Noise handshake (noise.ts): dialer → listener, listener → dialer (with the listener's hello),
+ * dialer → listener (with the dialer's hello); the dialer's first messages follow its last handshake
+ * frame in the same write, so a new connection's first round trip takes two round trips in all, as
+ * with raw @hyperswarm/secret-stream. An empty frame from the listener instead of its handshake
+ * message is a refusal: our network key is not the listener's. After the handshake, each frame is one
+ * message encrypted with ChaCha20-Poly1305 (IETF), a key per direction from the handshake, the nonce
+ * a 64-bit counter (Noise's transport messages); an empty message is a keep-alive.
+ *
+ * Rules:
+ * - `opened` resolves once the handshake is complete and rejects with a `PeerwardenError` if it fails
+ *   (`ERR_NETWORK_KEY`, `ERR_HANDSHAKE`, `ERR_CONNECTION_CLOSED`, or the error `destroy` was given).
+ * - Once open the stream is paused: what arrives is decrypted and queued until `resume()`, so the
+ *   owner can set itself up before the first message is delivered. `pause()` stops delivery at once,
+ *   even between two messages of one TCP read.
+ * - `write` encrypts and writes at once (no queue of its own; the socket's backpressure is returned
+ *   and 'drain' forwarded). `alloc(n)` hands out a buffer that `write` encrypts in place (Protomux
+ *   uses it: one allocation and no copy per message).
+ * - A frame that does not authenticate destroys the stream; nothing unauthenticated is delivered.
+ * - Events: 'data' (a message), 'drain', 'end' (the remote ended), 'error', 'close' (once, when the
+ *   socket closed). `lastRead` / `lastWrite` (ms timestamps) are for the keep-alive (liveness.ts).
+ */
+export class SecureStream extends EventEmitter {
+  remotePublicKey: Buffer | null = null
+  /** The Noise handshake hash: both ends of one connection share it. */
+  handshakeHash: Buffer | null = null
+  /** The payload of the remote's handshake message (its hello). */
+  remotePayload: Buffer | null = null
+  /** For Protomux (it keeps itself here). */
+  userData: unknown = null
+  destroyed = false
+  lastRead = Date.now()
+  lastWrite = Date.now()
+  readonly opened: Promise<void>
+
+  private handshake: NoiseHandshake | null
+  private tx: Buffer | null = null
+  private rx: Buffer | null = null
+  private readonly txNonce = Buffer.alloc(12)
+  private readonly rxNonce = Buffer.alloc(12)
+  private txCount = 0
+  private rxCount = 0
+  /** The frame being filled across socket reads, and how much of it is there. */
+  private partial: Buffer | null = null
+  private partialFill = 0
+  /** A length prefix split across socket reads. */
+  private readonly header = Buffer.alloc(HEADER)
+  private headerFill = 0
+  private paused = true
+  private draining = false
+  private readonly queue: Buffer[] = []
+  private allocated: Buffer | null = null
+  private allocatedPlain: Uint8Array | null = null
+  private ended = false
+  /** The listener answered the dialer's first message. */
+  private sentFirstReply = false
+  private closeEmitted = false
+  private settle: { resolve: () => void; reject: (err: Error) => void } | null = null
+
+  constructor (readonly isInitiator: boolean, readonly socket: net.Socket, private readonly opts: SecureStreamOptions) {
+    super()
+    this.opened = new Promise((resolve, reject) => { this.settle = { resolve, reject } })
+    this.opened.catch(() => { /* the owner awaits it; a failure also ends the stream */ })
+    this.handshake = new NoiseHandshake(isInitiator, opts.keys, opts.psk)
+    socket.on('data', this.onData)
+    socket.on('drain', this.onDrain)
+    socket.on('end', this.onEnd)
+    socket.on('error', this.onSocketError)
+    socket.on('close', this.onSocketClose)
+    if (isInitiator) this.writeHandshake(this.handshake.send())
+  }
+
+  get isOpen (): boolean { return this.tx !== null }
+
+  /** `end()` was called (or the handshake was refused): the stream finishes on its own. */
+  get ending (): boolean { return this.ended }
+
+  /** A buffer of `length` bytes that `write` encrypts in place. */
+  alloc (length: number): Uint8Array {
+    const frame = Buffer.allocUnsafe(HEADER + length + TAG)
+    this.allocated = frame
+    this.allocatedPlain = frame.subarray(HEADER, HEADER + length)
+    return this.allocatedPlain
+  }
+
+  /** Encrypts and sends one message; false when the socket's buffer is full (wait for 'drain'). */
+  write (data: Uint8Array): boolean {
+    if (this.destroyed || this.ended) return false
+    if (this.tx === null) throw new PeerwardenError('ERR_NOT_OPEN', 'write before the handshake completed')
+    const length = data.byteLength
+    if (length > MAX_MESSAGE) throw new PeerwardenError('ERR_MESSAGE_TOO_LARGE', `a message of ${length} bytes (at most ${MAX_MESSAGE})`)
+    let frame: Buffer
+    if (data === this.allocatedPlain) {
+      frame = this.allocated!
+    } else {
+      frame = Buffer.allocUnsafe(HEADER + length + TAG)
+      frame.set(data, HEADER)
+    }
+    this.allocated = null
+    this.allocatedPlain = null
+    frame.writeUInt32LE(length + TAG, 0)
+    const plain = frame.subarray(HEADER, HEADER + length)
+    nonce(this.txNonce, this.txCount++)
+    sodium.crypto_aead_chacha20poly1305_ietf_encrypt_detached(plain, frame.subarray(HEADER + length), plain, null, null, this.txNonce, this.tx)
+    return this.writeRaw(frame)
+  }
+
+  /** An empty message: tells the remote we are alive. */
+  keepAlive (): void {
+    if (this.tx !== null && !this.destroyed && !this.ended) this.write(EMPTY)
+  }
+
+  pause (): void {
+    this.paused = true
+  }
+
+  resume (): void {
+    this.paused = false
+    if (this.draining) return
+    this.draining = true
+    try {
+      while (this.queue.length > 0 && !this.paused && !this.destroyed) this.emit('data', this.queue.shift())
+    } finally {
+      this.draining = false
+    }
+    if (!this.paused && this.socket.isPaused()) this.socket.resume()
+  }
+
+  /** Ends gracefully: what was written is sent, then FIN. */
+  end (): void {
+    if (this.destroyed || this.ended) return
+    this.ended = true
+    this.socket.end()
+  }
+
+  destroy (err?: Error): void {
+    if (this.destroyed) return
+    this.destroyed = true
+    this.queue.length = 0
+    if (this.settle !== null) {
+      const settle = this.settle
+      this.settle = null
+      settle.reject(err instanceof PeerwardenError ? err : new PeerwardenError('ERR_CONNECTION_CLOSED', 'the connection closed during the handshake', { cause: err }))
+    }
+    if (err !== undefined && this.listenerCount('error') > 0) this.emit('error', err)
+    this.socket.destroy()
+    if (this.socket.closed) this.onSocketClose()
+  }
+
+  private writeHandshake (message: Buffer): void {
+    const frame = Buffer.allocUnsafe(HEADER + message.byteLength)
+    frame.writeUInt32LE(message.byteLength, 0)
+    frame.set(message, HEADER)
+    this.writeRaw(frame)
+  }
+
+  private writeRaw (frame: Buffer): boolean {
+    this.lastWrite = Date.now()
+    return this.socket.write(frame)
+  }
+
+  private readonly onData = (chunk: Buffer): void => {
+    this.lastRead = Date.now()
+    let offset = 0
+    const size = chunk.byteLength
+    while (offset < size && !this.destroyed) {
+      if (this.partial !== null) {
+        const n = Math.min(this.partial.byteLength - this.partialFill, size - offset)
+        chunk.copy(this.partial, this.partialFill, offset, offset + n)
+        this.partialFill += n
+        offset += n
+        if (this.partialFill < this.partial.byteLength) return
+        const frame = this.partial
+        this.partial = null
+        this.frame(frame)
+        continue
+      }
+      let length: number
+      if (this.headerFill === 0 && size - offset >= HEADER) {
+        length = chunk.readUInt32LE(offset)
+        offset += HEADER
+      } else {
+        while (this.headerFill < HEADER && offset < size) this.header[this.headerFill++] = chunk[offset++]
+        if (this.headerFill < HEADER) return
+        this.headerFill = 0
+        length = this.header.readUInt32LE(0)
+      }
+      const limit = this.handshake !== null ? MAX_HANDSHAKE_FRAME : MAX_MESSAGE + TAG
+      if (length > limit) {
+        this.fail(new PeerwardenError(this.handshake !== null ? 'ERR_HANDSHAKE' : 'ERR_PROTOCOL', `a frame of ${length} bytes (at most ${limit})`))
+        return
+      }
+      if (size - offset >= length) {
+        // Decrypted in place: the socket hands us a fresh buffer per read.
+        this.frame(chunk.subarray(offset, offset + length))
+        offset += length
+      } else {
+        this.partial = Buffer.allocUnsafe(length)
+        this.partialFill = 0
+      }
+    }
+  }
+
+  private frame (frame: Buffer): void {
+    if (this.handshake !== null) { this.handshakeFrame(this.handshake, frame); return }
+    if (frame.byteLength < TAG) { this.fail(new PeerwardenError('ERR_PROTOCOL', 'a frame shorter than its tag')); return }
+    const plain = frame.subarray(0, frame.byteLength - TAG)
+    nonce(this.rxNonce, this.rxCount++)
+    try {
+      sodium.crypto_aead_chacha20poly1305_ietf_decrypt_detached(plain, null, plain, frame.subarray(plain.byteLength), null, this.rxNonce, this.rx!)
+    } catch {
+      this.fail(new PeerwardenError('ERR_PROTOCOL', 'a frame that does not authenticate'))
+      return
+    }
+    if (plain.byteLength === 0) return // keep-alive
+    if (this.paused || this.queue.length > 0) {
+      this.queue.push(plain)
+      if (this.queue.length >= QUEUE_HIGH && !this.socket.isPaused()) this.socket.pause()
+      return
+    }
+    this.emit('data', plain)
+  }
+
+  private handshakeFrame (hs: NoiseHandshake, frame: Buffer): void {
+    if (frame.byteLength === 0) {
+      // Only the listener refuses, and only instead of its first message.
+      this.fail(this.isInitiator
+        ? new PeerwardenError('ERR_NETWORK_KEY', 'the remote refused the handshake: its network key differs')
+        : new PeerwardenError('ERR_HANDSHAKE', 'an empty handshake message'))
+      return
+    }
+    const first = !this.isInitiator && !this.sentFirstReply
+    let payload: Buffer
+    try {
+      payload = hs.recv(frame)
+    } catch {
+      if (first && frame.byteLength === FIRST_MESSAGE_BYTES) {
+        // A well-formed first message we cannot read: another network. Say so, then go.
+        this.refuse()
+        return
+      }
+      this.fail(new PeerwardenError('ERR_HANDSHAKE', first ? 'not a peerwarden handshake' : 'a handshake message that does not authenticate'))
+      return
+    }
+    if (this.isInitiator) {
+      // The listener's message: its identity and hello.
+      this.remotePublicKey = hs.remotePublicKey
+      this.remotePayload = payload
+      try {
+        this.opts.checkRemote?.(this.remotePublicKey!)
+      } catch (err) {
+        this.fail(err as Error)
+        return
+      }
+      this.writeHandshake(hs.send(this.opts.payload()))
+      this.open(hs)
+      return
+    }
+    if (!this.sentFirstReply) {
+      this.sentFirstReply = true
+      this.writeHandshake(hs.send(this.opts.payload()))
+      return
+    }
+    this.remotePublicKey = hs.remotePublicKey
+    this.remotePayload = payload
+    this.open(hs)
+  }
+
+  private open (hs: NoiseHandshake): void {
+    if (!hs.complete) { this.fail(new PeerwardenError('ERR_HANDSHAKE', 'the handshake did not complete')); return }
+    const { tx, rx, hash } = hs.result()
+    this.handshake = null
+    this.tx = tx
+    this.rx = rx
+    this.handshakeHash = hash
+    const settle = this.settle!
+    this.settle = null
+    settle.resolve()
+  }
+
+  /** The listener cannot read the dialer's first message: an empty frame tells the dialer why, then FIN. */
+  private refuse (): void {
+    const err = new PeerwardenError('ERR_NETWORK_KEY', 'the remote is not on this network: its network key differs')
+    this.handshake = null
+    this.writeRaw(Buffer.alloc(HEADER))
+    const settle = this.settle!
+    this.settle = null
+    settle.reject(err)
+    this.ended = true
+    this.socket.end()
+  }
+
+  private fail (err: Error): void {
+    this.destroy(err)
+  }
+
+  private readonly onDrain = (): void => { this.emit('drain') }
+
+  private readonly onEnd = (): void => {
+    if (this.settle !== null) { this.destroy(new PeerwardenError('ERR_CONNECTION_CLOSED', 'the remote closed the connection during the handshake')); return }
+    this.emit('end')
+  }
+
+  private readonly onSocketError = (err: Error): void => { this.destroy(err) }
+
+  private readonly onSocketClose = (): void => {
+    if (this.closeEmitted) return
+    this.closeEmitted = true
+    if (!this.destroyed) this.destroy()
+    this.emit('close')
+  }
+}
+
+const EMPTY = new Uint8Array(0)
+
+/** A first handshake message: the ephemeral key and the tag of the empty payload (psk0 encrypts it). */
+const FIRST_MESSAGE_BYTES = 32 + TAG
+
+/** Noise's transport nonce: 32 zero bits, then the 64-bit little-endian counter. */
+function nonce (out: Buffer, n: number): void {
+  out.writeUInt32LE(n >>> 0, 4)
+  out.writeUInt32LE(Math.floor(n / 0x100000000), 8)
+}
