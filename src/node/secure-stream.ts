@@ -12,7 +12,13 @@ const TAG = 16
 export const MAX_MESSAGE = 16 * 1024 * 1024
 /** The largest handshake frame (Noise's limit): garbage never makes us allocate more. */
 const MAX_HANDSHAKE_FRAME = 65535
-/** Refused frames queued while paused before the socket itself is paused. */
+/**
+ * `write` reports a full buffer (false) only past this many bytes waiting in the socket: a bulk sender
+ * keeps a few messages in flight instead of waiting for the socket to empty after each one (the
+ * socket's own mark, 16 KiB, is below one 64 KiB message).
+ */
+const WRITE_HIGH = 256 * 1024
+/** Messages queued while paused before the socket itself is paused. */
 const QUEUE_HIGH = 64
 
 export interface SecureStreamOptions {
@@ -189,7 +195,8 @@ export class SecureStream extends EventEmitter {
 
   private writeRaw (frame: Buffer): boolean {
     this.lastWrite = Date.now()
-    return this.socket.write(frame)
+    this.socket.write(frame)
+    return this.socket.writableLength < WRITE_HIGH
   }
 
   private readonly onData = (chunk: Buffer): void => {
