@@ -1,6 +1,26 @@
 // Minimal types for the Holepunch modules the peer benchmarks drive (they ship none). Only what the
-// benchmarks use. '@hyperswarm/secret-stream', 'protomux' and 'compact-encoding' are typed in
-// src/node/vendor.d.ts.
+// benchmarks use. 'protomux' and 'compact-encoding' are typed in src/node/vendor.d.ts.
+
+declare module '@hyperswarm/secret-stream' {
+  import type { Duplex } from 'node:stream'
+  interface KeyPair { publicKey: Buffer; secretKey: Buffer }
+  class NoiseSecretStream extends Duplex {
+    constructor (isInitiator: boolean, rawStream?: unknown, opts?: { keyPair?: KeyPair; remotePublicKey?: Buffer; keepAlive?: number })
+    static keyPair (seed?: Buffer): KeyPair
+    readonly isInitiator: boolean
+    readonly publicKey: Buffer
+    readonly remotePublicKey: Buffer | null
+    readonly handshakeHash: Buffer | null
+    readonly rawStream: import('node:net').Socket
+    readonly rawBytesRead: number
+    readonly rawBytesWritten: number
+    readonly opened: Promise<boolean>
+    userData: unknown
+    setTimeout (ms: number): void
+    setKeepAlive (ms: number): void
+  }
+  export default NoiseSecretStream
+}
 
 declare module 'hyperswarm' {
   import { EventEmitter } from 'node:events'

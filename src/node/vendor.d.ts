@@ -1,33 +1,5 @@
 // Minimal types for the Holepunch modules the node uses (they ship none).
 
-declare module '@hyperswarm/secret-stream' {
-  import type { Duplex } from 'node:stream'
-  interface KeyPair { publicKey: Buffer; secretKey: Buffer }
-  class NoiseSecretStream extends Duplex {
-    constructor (isInitiator: boolean, rawStream?: unknown, opts?: { keyPair?: KeyPair; remotePublicKey?: Buffer; keepAlive?: number })
-    static keyPair (seed?: Buffer): KeyPair
-    readonly isInitiator: boolean
-    readonly publicKey: Buffer
-    readonly remotePublicKey: Buffer | null
-    readonly handshakeHash: Buffer | null
-    readonly rawStream: import('node:net').Socket
-    readonly rawBytesRead: number
-    readonly rawBytesWritten: number
-    readonly opened: Promise<boolean>
-    userData: unknown
-    setTimeout (ms: number): void
-    setKeepAlive (ms: number): void
-  }
-  export default NoiseSecretStream
-}
-
-declare module 'noise-handshake' {
-  class NoiseState {
-    constructor (pattern: string, initiator: boolean, staticKeypair: unknown, opts?: { curve?: unknown; psk?: Uint8Array })
-  }
-  export default NoiseState
-}
-
 declare module 'sodium-native' {
   const sodium: {
     crypto_sign_keypair (pk: Buffer, sk: Buffer): void
@@ -36,6 +8,9 @@ declare module 'sodium-native' {
     crypto_sign_ed25519_pk_to_curve25519 (out: Buffer, pk: Buffer): void
     crypto_box_keypair (pk: Buffer, sk: Buffer): void
     crypto_scalarmult (out: Buffer, sk: Buffer, pk: Buffer): void
+    crypto_generichash_batch (out: Buffer, batch: Uint8Array[], key?: Uint8Array): void
+    crypto_aead_chacha20poly1305_ietf_encrypt (c: Uint8Array, m: Uint8Array, ad: Uint8Array | null, nsec: null, npub: Uint8Array, k: Uint8Array): number
+    crypto_aead_chacha20poly1305_ietf_decrypt (m: Uint8Array, nsec: null, c: Uint8Array, ad: Uint8Array | null, npub: Uint8Array, k: Uint8Array): number
     crypto_aead_chacha20poly1305_ietf_encrypt_detached (c: Uint8Array, mac: Uint8Array, m: Uint8Array, ad: Uint8Array | null, nsec: null, npub: Uint8Array, k: Uint8Array): number
     crypto_aead_chacha20poly1305_ietf_decrypt_detached (m: Uint8Array, nsec: null, c: Uint8Array, mac: Uint8Array, ad: Uint8Array | null, npub: Uint8Array, k: Uint8Array): void
   }
