@@ -26,7 +26,7 @@ export interface NewConnectionsOptions {
   nLibp2p?: number
   /** Rounds; each times every contestant once, in rotated order. Default 7. */
   rounds?: number
-  /** Untimed connections per contestant first (JIT). Default 150, and 40 for js-libp2p. */
+  /** Untimed connections per contestant first (JIT). Default 400, and 100 for js-libp2p. */
   warmup?: number
 }
 
@@ -45,7 +45,7 @@ export async function newConnections (opts: NewConnectionsOptions = {}): Promise
   const n = opts.n ?? 200
   const nLibp2p = opts.nLibp2p ?? 100
   const rounds = opts.rounds ?? 7
-  const warmup = opts.warmup ?? 150
+  const warmup = opts.warmup ?? 400
   const payload = Buffer.alloc(32, 1)
 
   const a = await quietNode()
