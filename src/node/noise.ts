@@ -220,14 +220,14 @@ function hmac (out: Buffer, key: Buffer, data: Uint8Array[]): void {
 }
 
 /** X25519; libsodium throws on a low-order remote key (an all-zero result). */
-function x25519 (secret: Buffer, remote: Buffer): Buffer {
+export function x25519 (secret: Buffer, remote: Buffer): Buffer {
   const out = Buffer.alloc(32)
   sodium.crypto_scalarmult(out, secret, remote)
   return out
 }
 
 /** The X25519 form of an ed25519 public key; libsodium throws on a key that is not a valid point. */
-function edToCurve (publicKey: Buffer): Buffer {
+export function edToCurve (publicKey: Buffer): Buffer {
   const out = Buffer.alloc(32)
   sodium.crypto_sign_ed25519_pk_to_curve25519(out, publicKey)
   return out

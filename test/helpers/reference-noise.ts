@@ -1,7 +1,6 @@
 import Noise from 'noise-handshake'
 import sodium from 'sodium-native'
-import type { StaticKeys } from '../../src/node/noise.js'
-import { PROTOCOL_PROLOGUE } from '../../src/node/noise.js'
+import { edToCurve, PROTOCOL_PROLOGUE, x25519, type StaticKeys } from '../../src/node/noise.js'
 
 /**
  * A reference for the node's own Noise implementation (src/node/noise.ts): the same handshake,
@@ -70,18 +69,4 @@ function ephemeralKeyPair (): LocalKey & { secretKey: Buffer } {
   sodium.crypto_box_keypair(publicKey, secretKey)
   // noise-handshake wipes `secretKey` when the handshake completes; it is the same buffer.
   return { publicKey, secretKey, curveSecret: secretKey }
-}
-
-/** X25519; libsodium throws on a low-order remote key (an all-zero result). */
-function x25519 (secret: Buffer, remote: Buffer): Buffer {
-  const out = Buffer.alloc(32)
-  sodium.crypto_scalarmult(out, secret, remote)
-  return out
-}
-
-/** The X25519 form of an ed25519 public key; libsodium throws on a key that is not a valid point. */
-function edToCurve (publicKey: Buffer): Buffer {
-  const out = Buffer.alloc(32)
-  sodium.crypto_sign_ed25519_pk_to_curve25519(out, publicKey)
-  return out
 }

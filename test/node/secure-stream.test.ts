@@ -1,0 +1,97 @@
+import assert from 'node:assert/strict'
+import { once } from 'node:events'
+import net from 'node:net'
+import { test, type TestContext } from 'node:test'
+import { PeerwardenError } from '../../src/errors.js'
+import { loadIdentity } from '../../src/node/identity.js'
+import { NetworkKey } from '../../src/node/network-key.js'
+import { staticKeys } from '../../src/node/noise.js'
+import { SecureStream } from '../../src/node/secure-stream.js'
+import { hasCode } from '../helpers/errors.js'
+import { until, within } from '../helpers/wait.js'
+
+// The encrypted stream under the node, on a real socket pair on 127.0.0.1.
+
+const T = { timeout: 10_000 }
+const dialer = staticKeys(loadIdentity({ seed: 'dialer' }))
+const listener = staticKeys(loadIdentity({ seed: 'listener' }))
+
+interface Pair { a: SecureStream; b: SecureStream; aSocket: net.Socket; bSocket: net.Socket }
+
+async function pair (t: TestContext, keys: { a?: string; b?: string } = {}): Promise<Pair> {
+  const server = net.createServer()
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const accepted = once(server, 'connection') as Promise<[net.Socket]>
+  const aSocket = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1')
+  const [bSocket] = await accepted
+  const a = new SecureStream(true, aSocket, { keys: dialer, psk: new NetworkKey(keys.a).psk, payload: () => Buffer.from('hello from a') })
+  const b = new SecureStream(false, bSocket, { keys: listener, psk: new NetworkKey(keys.b).psk, payload: () => Buffer.from('hello from b') })
+  a.on('error', () => {})
+  b.on('error', () => {})
+  t.after(() => { a.destroy(); b.destroy(); server.close() })
+  return { a, b, aSocket, bSocket }
+}
+
+test('the handshake exchanges identities and hellos; messages arrive in order once resumed, never before', T, async (t) => {
+  const { a, b } = await pair(t)
+  await within(Promise.all([a.opened, b.opened]), 5000, 'the handshake')
+  assert.deepEqual(a.remotePublicKey, listener.publicKey)
+  assert.deepEqual(b.remotePublicKey, dialer.publicKey)
+  assert.equal(a.remotePayload!.toString(), 'hello from b')
+  assert.equal(b.remotePayload!.toString(), 'hello from a')
+  assert.deepEqual(a.handshakeHash, b.handshakeHash)
+  const got: string[] = []
+  b.on('data', (d: Buffer) => { got.push(d.toString()) })
+  for (const m of ['one', 'two', 'three']) a.write(Buffer.from(m))
+  const big = a.alloc(200_000)
+  big.fill(7)
+  a.write(big) // encrypted in place, split across socket reads on the way
+  a.keepAlive() // not delivered
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  assert.equal(got.length, 0, 'a new stream is paused until its owner resumes it')
+  b.resume()
+  await until(() => got.length === 4, 5000, 'the messages')
+  assert.deepEqual(got.slice(0, 3), ['one', 'two', 'three'])
+  assert.equal(got[3].length, 200_000)
+})
+
+test('a frame that does not authenticate destroys the stream and is never delivered', T, async (t) => {
+  const { a, b, aSocket } = await pair(t)
+  await within(Promise.all([a.opened, b.opened]), 5000, 'the handshake')
+  const got: Buffer[] = []
+  b.on('data', (d: Buffer) => { got.push(d) })
+  b.resume()
+  const forged = Buffer.alloc(4 + 5 + 16, 1)
+  forged.writeUInt32LE(5 + 16, 0)
+  aSocket.write(forged) // straight onto the socket: not sealed with the session key
+  await within(new Promise((resolve) => { b.once('close', resolve) }), 5000, 'the listener to drop the connection')
+  assert.equal(b.destroyed, true)
+  assert.deepEqual(got, [])
+})
+
+test('different network keys: the listener refuses the first message and both sides fail with ERR_NETWORK_KEY', T, async (t) => {
+  const { a, b } = await pair(t, { a: 'one', b: 'two' })
+  await assert.rejects(within(b.opened, 5000, 'the listener'), hasCode('ERR_NETWORK_KEY'))
+  await assert.rejects(within(a.opened, 5000, 'the dialer'), hasCode('ERR_NETWORK_KEY'))
+  assert.equal(a.remotePayload, null, 'the dialer never read a hello')
+  assert.equal(b.remotePayload, null)
+})
+
+test('the dialer refuses an unexpected listener key before it sends its own identity', T, async (t) => {
+  const server = net.createServer()
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const accepted = once(server, 'connection') as Promise<[net.Socket]>
+  const aSocket = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1')
+  const [bSocket] = await accepted
+  const psk = new NetworkKey().psk
+  const a = new SecureStream(true, aSocket, { keys: dialer, psk, payload: () => Buffer.from('a'), checkRemote: () => { throw new PeerwardenError('ERR_PEER_MISMATCH', 'not the peer we meant') } })
+  const b = new SecureStream(false, bSocket, { keys: listener, psk, payload: () => Buffer.from('b') })
+  a.on('error', () => {})
+  b.on('error', () => {})
+  t.after(() => { a.destroy(); b.destroy(); server.close() })
+  await assert.rejects(within(a.opened, 5000, 'the dialer'), hasCode('ERR_PEER_MISMATCH'))
+  await assert.rejects(within(b.opened, 5000, 'the listener'), hasCode('ERR_CONNECTION_CLOSED'))
+  assert.equal(b.remotePublicKey, null, 'the listener never learnt who dialled')
+})
