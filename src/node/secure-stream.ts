@@ -109,8 +109,6 @@ export class SecureStream extends EventEmitter {
     if (isInitiator) this.writeHandshake(this.handshake.send())
   }
 
-  get isOpen (): boolean { return this.tx !== null }
-
   /** `end()` was called (or the handshake was refused): the stream finishes on its own. */
   get ending (): boolean { return this.ended }
 
@@ -227,7 +225,7 @@ export class SecureStream extends EventEmitter {
       }
       const limit = this.handshake !== null ? MAX_HANDSHAKE_FRAME : MAX_MESSAGE + TAG
       if (length > limit) {
-        this.fail(new PeerwardenError(this.handshake !== null ? 'ERR_HANDSHAKE' : 'ERR_PROTOCOL', `a frame of ${length} bytes (at most ${limit})`))
+        this.destroy(new PeerwardenError(this.handshake !== null ? 'ERR_HANDSHAKE' : 'ERR_PROTOCOL', `a frame of ${length} bytes (at most ${limit})`))
         return
       }
       if (size - offset >= length) {
@@ -243,13 +241,13 @@ export class SecureStream extends EventEmitter {
 
   private frame (frame: Buffer): void {
     if (this.handshake !== null) { this.handshakeFrame(this.handshake, frame); return }
-    if (frame.byteLength < TAG) { this.fail(new PeerwardenError('ERR_PROTOCOL', 'a frame shorter than its tag')); return }
+    if (frame.byteLength < TAG) { this.destroy(new PeerwardenError('ERR_PROTOCOL', 'a frame shorter than its tag')); return }
     const plain = frame.subarray(0, frame.byteLength - TAG)
     nonce(this.rxNonce, this.rxCount++)
     try {
       sodium.crypto_aead_chacha20poly1305_ietf_decrypt_detached(plain, null, plain, frame.subarray(plain.byteLength), null, this.rxNonce, this.rx!)
     } catch {
-      this.fail(new PeerwardenError('ERR_PROTOCOL', 'a frame that does not authenticate'))
+      this.destroy(new PeerwardenError('ERR_PROTOCOL', 'a frame that does not authenticate'))
       return
     }
     if (plain.byteLength === 0) return // keep-alive
@@ -264,7 +262,7 @@ export class SecureStream extends EventEmitter {
   private handshakeFrame (hs: NoiseHandshake, frame: Buffer): void {
     if (frame.byteLength === 0) {
       // Only the listener refuses, and only instead of its first message.
-      this.fail(this.isInitiator
+      this.destroy(this.isInitiator
         ? new PeerwardenError('ERR_NETWORK_KEY', 'the remote refused the handshake: its network key differs')
         : new PeerwardenError('ERR_HANDSHAKE', 'an empty handshake message'))
       return
@@ -279,7 +277,7 @@ export class SecureStream extends EventEmitter {
         this.refuse()
         return
       }
-      this.fail(new PeerwardenError('ERR_HANDSHAKE', first ? 'not a peerwarden handshake' : 'a handshake message that does not authenticate'))
+      this.destroy(new PeerwardenError('ERR_HANDSHAKE', first ? 'not a peerwarden handshake' : 'a handshake message that does not authenticate'))
       return
     }
     if (this.isInitiator) {
@@ -289,7 +287,7 @@ export class SecureStream extends EventEmitter {
       try {
         this.opts.checkRemote?.(this.remotePublicKey!)
       } catch (err) {
-        this.fail(err as Error)
+        this.destroy(err as Error)
         return
       }
       this.writeHandshake(hs.send(this.opts.payload()))
@@ -307,7 +305,7 @@ export class SecureStream extends EventEmitter {
   }
 
   private open (hs: NoiseHandshake): void {
-    if (!hs.complete) { this.fail(new PeerwardenError('ERR_HANDSHAKE', 'the handshake did not complete')); return }
+    if (!hs.complete) { this.destroy(new PeerwardenError('ERR_HANDSHAKE', 'the handshake did not complete')); return }
     const { tx, rx, hash } = hs.result()
     this.handshake = null
     this.tx = tx
@@ -328,10 +326,6 @@ export class SecureStream extends EventEmitter {
     settle.reject(err)
     this.ended = true
     this.socket.end()
-  }
-
-  private fail (err: Error): void {
-    this.destroy(err)
   }
 
   private readonly onDrain = (): void => { this.emit('drain') }

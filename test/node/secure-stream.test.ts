@@ -18,14 +18,14 @@ const listener = staticKeys(loadIdentity({ seed: 'listener' }))
 
 interface Pair { a: SecureStream; b: SecureStream; aSocket: net.Socket; bSocket: net.Socket }
 
-async function pair (t: TestContext, keys: { a?: string; b?: string } = {}): Promise<Pair> {
+async function pair (t: TestContext, keys: { a?: string; b?: string } = {}, checkRemote?: (key: Buffer) => void): Promise<Pair> {
   const server = net.createServer()
   server.listen(0, '127.0.0.1')
   await once(server, 'listening')
   const accepted = once(server, 'connection') as Promise<[net.Socket]>
   const aSocket = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1')
   const [bSocket] = await accepted
-  const a = new SecureStream(true, aSocket, { keys: dialer, psk: new NetworkKey(keys.a).psk, payload: () => Buffer.from('hello from a') })
+  const a = new SecureStream(true, aSocket, { keys: dialer, psk: new NetworkKey(keys.a).psk, payload: () => Buffer.from('hello from a'), checkRemote })
   const b = new SecureStream(false, bSocket, { keys: listener, psk: new NetworkKey(keys.b).psk, payload: () => Buffer.from('hello from b') })
   a.on('error', () => {})
   b.on('error', () => {})
@@ -79,18 +79,7 @@ test('different network keys: the listener refuses the first message and both si
 })
 
 test('the dialer refuses an unexpected listener key before it sends its own identity', T, async (t) => {
-  const server = net.createServer()
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const accepted = once(server, 'connection') as Promise<[net.Socket]>
-  const aSocket = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1')
-  const [bSocket] = await accepted
-  const psk = new NetworkKey().psk
-  const a = new SecureStream(true, aSocket, { keys: dialer, psk, payload: () => Buffer.from('a'), checkRemote: () => { throw new PeerwardenError('ERR_PEER_MISMATCH', 'not the peer we meant') } })
-  const b = new SecureStream(false, bSocket, { keys: listener, psk, payload: () => Buffer.from('b') })
-  a.on('error', () => {})
-  b.on('error', () => {})
-  t.after(() => { a.destroy(); b.destroy(); server.close() })
+  const { a, b } = await pair(t, {}, () => { throw new PeerwardenError('ERR_PEER_MISMATCH', 'not the peer we meant') })
   await assert.rejects(within(a.opened, 5000, 'the dialer'), hasCode('ERR_PEER_MISMATCH'))
   await assert.rejects(within(b.opened, 5000, 'the listener'), hasCode('ERR_CONNECTION_CLOSED'))
   assert.equal(b.remotePublicKey, null, 'the listener never learnt who dialled')
