@@ -2,11 +2,12 @@ import assert from 'node:assert/strict'
 import { once } from 'node:events'
 import net from 'node:net'
 import { test, type TestContext } from 'node:test'
+import sodium from 'sodium-native'
 import { PeerwardenError } from '../../src/errors.js'
 import { loadIdentity } from '../../src/node/identity.js'
 import { NetworkKey } from '../../src/node/network-key.js'
 import { staticKeys } from '../../src/node/noise.js'
-import { SecureStream } from '../../src/node/secure-stream.js'
+import { BIG_MESSAGE, SecureStream } from '../../src/node/secure-stream.js'
 import { hasCode } from '../helpers/errors.js'
 import { until, within } from '../helpers/wait.js'
 
@@ -83,4 +84,46 @@ test('the dialer refuses an unexpected listener key before it sends its own iden
   await assert.rejects(within(a.opened, 5000, 'the dialer'), hasCode('ERR_PEER_MISMATCH'))
   await assert.rejects(within(b.opened, 5000, 'the listener'), hasCode('ERR_CONNECTION_CLOSED'))
   assert.equal(b.remotePublicKey, null, 'the listener never learnt who dialled')
+})
+
+test('big messages (sealed by OpenSSL) and small ones (libsodium) interleave in order, and are the same cipher on the wire', T, async (t) => {
+  const { a, b, aSocket } = await pair(t)
+  await within(Promise.all([a.opened, b.opened]), 5000, 'the handshake')
+  // What leaves the dialer's socket, chunk by chunk (a big message is header, ciphertext, tag).
+  const wire: Buffer[] = []
+  const write = aSocket.write.bind(aSocket) as (chunk: Buffer) => boolean
+  aSocket.write = ((chunk: Buffer) => { wire.push(Buffer.from(chunk)); return write(chunk) }) as typeof aSocket.write
+  const got: Buffer[] = []
+  b.on('data', (d: Buffer) => { got.push(d) })
+  b.resume()
+  const sizes = [10, BIG_MESSAGE - 1, BIG_MESSAGE, 3, 65536, 1, 300_000]
+  const sent = sizes.map((n, i) => Buffer.alloc(n, i + 1))
+  for (const m of sent) a.write(m)
+  await until(() => got.length === sent.length, 5000, 'the messages')
+  assert.deepEqual(got.map((d) => d.byteLength), sizes)
+  for (let i = 0; i < sent.length; i++) assert.ok(got[i].equals(sent[i]), `message ${i} intact`)
+  // The 65536-byte message (nonce 4, counting from 0): libsodium opens what OpenSSL sealed.
+  const at = wire.findIndex((c) => c.byteLength === 65536)
+  assert.ok(at > 0, 'the big message left as its own ciphertext chunk')
+  const nonce = Buffer.alloc(12)
+  nonce.writeUInt32LE(4, 4)
+  const plain = Buffer.alloc(65536)
+  sodium.crypto_aead_chacha20poly1305_ietf_decrypt_detached(plain, null, wire[at], wire[at + 1], null, nonce, (a as unknown as { tx: Buffer }).tx)
+  assert.ok(plain.equals(sent[4]))
+})
+
+test('a big frame that does not authenticate destroys the stream and is never delivered', T, async (t) => {
+  const { a, b, aSocket } = await pair(t)
+  await within(Promise.all([a.opened, b.opened]), 5000, 'the handshake')
+  const write = aSocket.write.bind(aSocket) as (chunk: Buffer) => boolean
+  aSocket.write = ((chunk: Buffer) => {
+    if (chunk.byteLength >= BIG_MESSAGE) chunk[100] ^= 1 // one bit of the ciphertext, on the way
+    return write(chunk)
+  }) as typeof aSocket.write
+  const got: Buffer[] = []
+  b.on('data', (d: Buffer) => { got.push(d) })
+  b.resume()
+  a.write(Buffer.alloc(BIG_MESSAGE * 2, 9))
+  await within(new Promise((resolve) => { b.once('close', resolve) }), 5000, 'the listener to drop the connection')
+  assert.deepEqual(got, [])
 })
