@@ -214,12 +214,13 @@ export async function meshRequestResponse (opts: RequestResponseOptions = {}): P
       conc: { peerwarden: [], moleculer: [], socketio: [], raw: [] }
     }
     for (let r = 0; r < rounds; r++) {
+      // No GC is forced between runs (as in the bulk suite): a full GC in this process, where every
+      // contestant's caller lives, made the next run of whoever runs more JavaScript per call slower
+      // (Moleculer most: per-round 9.0k–14.3k with it, 12.3k–13.3k without).
       for (const c of rotated(contestants, r)) {
         await sleep(20)
-        collect()
         runs.seq[c.key].push(await withTimeout(sequential(c.call, seq), 20_000, `${c.key} sequential run`))
         await sleep(20)
-        collect()
         runs.conc[c.key].push(await withTimeout(inFlight(c.call, total, window), 20_000, `${c.key} in-flight run`))
       }
     }
