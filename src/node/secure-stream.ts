@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createSecretKey, type KeyObject } from 'node:crypto'
+import { createCipheriv, createDecipheriv, createSecretKey, getCiphers, type KeyObject } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import type net from 'node:net'
 import sodium from 'sodium-native'
@@ -26,6 +26,9 @@ const WRITE_HIGH = 256 * 1024
  * (~2 µs) makes it the slower one below ~12 KiB.
  */
 export const BIG_MESSAGE = 16 * 1024
+/** Where node:crypto lacks the cipher (a FIPS-only OpenSSL), libsodium seals every message. */
+const OPENSSL_CHACHA = getCiphers().includes('chacha20-poly1305')
+const BIG = OPENSSL_CHACHA ? BIG_MESSAGE : Infinity
 /** Messages queued while paused before the socket itself is paused. */
 const QUEUE_HIGH = 64
 
@@ -138,7 +141,7 @@ export class SecureStream extends EventEmitter {
     if (this.tx === null) throw new PeerwardenError('ERR_NOT_OPEN', 'write before the handshake completed')
     const length = data.byteLength
     if (length > MAX_MESSAGE) throw new PeerwardenError('ERR_MESSAGE_TOO_LARGE', `a message of ${length} bytes (at most ${MAX_MESSAGE})`)
-    if (length >= BIG_MESSAGE) return this.writeBig(data)
+    if (length >= BIG) return this.writeBig(data)
     let frame: Buffer
     if (data === this.allocatedPlain) {
       frame = this.allocated!
@@ -278,7 +281,7 @@ export class SecureStream extends EventEmitter {
     let plain = frame.subarray(0, frame.byteLength - TAG)
     nonce(this.rxNonce, this.rxCount++)
     try {
-      if (plain.byteLength >= BIG_MESSAGE) {
+      if (plain.byteLength >= BIG) {
         const decipher = createDecipheriv('chacha20-poly1305', this.rxKey!, this.rxNonce, { authTagLength: TAG })
         decipher.setAuthTag(frame.subarray(plain.byteLength))
         const opened = decipher.update(plain)
@@ -351,8 +354,10 @@ export class SecureStream extends EventEmitter {
     this.handshake = null
     this.tx = tx
     this.rx = rx
-    this.txKey = createSecretKey(tx)
-    this.rxKey = createSecretKey(rx)
+    if (OPENSSL_CHACHA) {
+      this.txKey = createSecretKey(tx)
+      this.rxKey = createSecretKey(rx)
+    }
     this.handshakeHash = hash
     const settle = this.settle!
     this.settle = null
