@@ -39,9 +39,9 @@ export async function meshWorkers (registry: string, count: number, prefix: stri
  *
  * Why more than `instances().length === workers`: the caller and a worker dial each other at once
  * (each learns of the other from the registry), and the manager keeps one of the two connections a
- * few ms later. Until then a call can go to the instance on the losing connection and wait for its
- * whole deadline; now and then the losing connection's RPC channel even evicts the live instance
- * for good (see the report of the mesh benchmarks). The probe catches both before any timing.
+ * few ms later. Until then a call can go to the instance on the losing connection and fail when it
+ * closes (a channel opened on a connection that already lost the tie-break is ignored: mesh-node.ts).
+ * The probe makes sure the timing starts on the connection that stays.
  */
 export async function meshCaller (registry: string, workers: number, timeoutMs = 6_000): Promise<MeshNode<BenchSchema> & { connectMs: number }> {
   const t0 = performance.now()
