@@ -96,3 +96,21 @@ export function pct (xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b)
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]
 }
+
+/**
+ * A forked benchmark child's way out: on 'stop' from the parent, or when the parent goes away, it runs
+ * `close` (given at most 3 s) and exits. Call it before the child starts serving, so that a parent
+ * that goes away during the start takes the child with it.
+ */
+export function exitWhenStopped (close: () => Promise<void>): void {
+  let stopping = false
+  const stop = async (): Promise<void> => {
+    if (stopping) return
+    stopping = true
+    const force = setTimeout(() => { process.exit(1) }, 3_000)
+    force.unref()
+    try { await close() } finally { process.exit(0) }
+  }
+  process.on('message', (m) => { if (m === 'stop') void stop() })
+  process.on('disconnect', () => { void stop() })
+}

@@ -3,11 +3,12 @@
  * `node receiver.js <peerwarden|secretstream|libp2p>`. It listens on 127.0.0.1, tells the parent its
  * address over IPC ({ ready, address, peer? }), and exits on 'stop' or when the parent goes away.
  */
-import type { ReceiverReady, ReceiverRole } from './common.js'
+import { exitWhenStopped, type ReceiverReady, type ReceiverRole } from './common.js'
 
 const role = process.argv[2] as ReceiverRole
-let close: () => Promise<void>
+let close: (() => Promise<void>) | undefined
 let ready: ReceiverReady
+exitWhenStopped(async () => { await close?.() })
 
 if (role === 'peerwarden') {
   const { peerwardenBulkReceiver } = await import('./peerwarden.js')
@@ -29,14 +30,4 @@ if (role === 'peerwarden') {
   throw new Error(`unknown receiver role ${String(role)}`)
 }
 
-let stopping = false
-async function stop (): Promise<void> {
-  if (stopping) return
-  stopping = true
-  const force = setTimeout(() => { process.exit(1) }, 3_000)
-  force.unref()
-  try { await close() } finally { process.exit(0) }
-}
-process.on('message', (m) => { if (m === 'stop') void stop() })
-process.on('disconnect', () => { void stop() })
 process.send!(ready)

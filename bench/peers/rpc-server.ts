@@ -4,23 +4,15 @@
  * tells the parent over IPC ({ ready, port? , variants? }), and exits on 'stop' or when the parent
  * goes away.
  */
+import { exitWhenStopped } from './common.js'
 import type { RpcServerConfig, RpcServerReady } from './rpc.js'
 
 const config = JSON.parse(process.argv[2] ?? '{}') as RpcServerConfig
 let close: (() => Promise<void>) | undefined
 let ready: RpcServerReady
 
-let stopping = false
-async function stop (): Promise<void> {
-  if (stopping) return
-  stopping = true
-  const force = setTimeout(() => { process.exit(1) }, 3_000)
-  force.unref()
-  try { await close?.() } finally { process.exit(0) }
-}
 // Registered first: a parent that goes away while we start still takes us with it.
-process.on('message', (m) => { if (m === 'stop') void stop() })
-process.on('disconnect', () => { void stop() })
+exitWhenStopped(async () => { await close?.() })
 
 if (config.kind === 'mesh') {
   const { meshWorkers } = await import('./mesh-worker.js')

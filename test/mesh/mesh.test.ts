@@ -15,6 +15,7 @@ import {
 } from '../../src/mesh/index.js'
 import { createNode, type PeerNode } from '../../src/node/index.js'
 import { until, within } from '../helpers/wait.js'
+import { SEED_SAMPLE } from '../helpers/seed-sample.js'
 
 // Real sockets on 127.0.0.1. Every registry, mesh node, plain node, child process and temp dir is
 // closed / killed / removed in t.after, pass or fail.
@@ -134,63 +135,7 @@ function workerHandlers (variant: string, served: Map<string, number>): Record<s
 // ── the seed's sample ───────────────────────────────────────────────────────
 
 test('the seed\'s sample schema runs unchanged: NodeB calls NodeA balanced, broadcast and queued; NodeA may not call NodeB', T, async (t) => {
-  /* eslint-disable */
-  const sample: MeshSchema = {
-
-    NodeA: {
-      _allow: 'anyNode',
-      _connect: ['nodeB'],
-      _commands: {
-        _balanced: {
-          sampleRespondingMethod: ({test}) => {
-            return { command: test }
-          }
-        },
-        _broadcast: {
-          sampleRespondingBroadcastMethod: {
-            responds: true,
-            method: ({test}) => {
-              return { command: test }
-            }
-          },
-          sampleQueuedBroadcastMethod: {
-            queued: true,
-            method: ({test}) => {
-              console.log({ command: test })
-            }
-          }
-        }
-      }
-    },
-
-    NodeB: {
-      _allow: ['nodeB'],
-      _connect: ['NodeA'],
-      _commands: {
-        _balanced: {
-          sampleRespondingMethod: ({test}) => {
-            return { command: test }
-          }
-        },
-        _broadcast: {
-          sampleRespondingBroadcastMethod: {
-            responds: true,
-            method: ({test}) => {
-              return { command: test }
-            }
-          },
-          sampleQueuedBroadcastMethod: {
-            queued: true,
-            method: ({test}) => {
-              console.log({ command: test })
-            }
-          }
-        }
-      }
-    }
-
-  }
-  /* eslint-enable */
+  const sample = SEED_SAMPLE
   // The queued handler logs: that log is how we see it was delivered.
   const log = t.mock.method(console, 'log', () => {})
   const reg = await registry(t, { schema: sample })

@@ -7,6 +7,7 @@ import {
   type BroadcastEntry, type MeshNode, type MeshRegistry, type MeshSchema
 } from '../../src/mesh/index.js'
 import { hasCode } from '../helpers/errors.js'
+import { SEED_SAMPLE } from '../helpers/seed-sample.js'
 import { until } from '../helpers/wait.js'
 
 // Schema validation, the caller/callee tables, the typed form, and certificates.
@@ -109,63 +110,7 @@ test('a schema that is not an object, or has no role, is refused', () => {
 // ── the seed's sample ───────────────────────────────────────────────────────
 
 test('the seed\'s sample schema, copied verbatim, validates with its commands classified as socketmesh describes', () => {
-  /* eslint-disable */
-  const sample: MeshSchema = {
-
-    NodeA: {
-      _allow: 'anyNode',
-      _connect: ['nodeB'],
-      _commands: {
-        _balanced: {
-          sampleRespondingMethod: ({test}) => {
-            return { command: test }
-          }
-        },
-        _broadcast: {
-          sampleRespondingBroadcastMethod: {
-            responds: true,
-            method: ({test}) => {
-              return { command: test }
-            }
-          },
-          sampleQueuedBroadcastMethod: {
-            queued: true,
-            method: ({test}) => {
-              console.log({ command: test })
-            }
-          }
-        }
-      }
-    },
-
-    NodeB: {
-      _allow: ['nodeB'],
-      _connect: ['NodeA'],
-      _commands: {
-        _balanced: {
-          sampleRespondingMethod: ({test}) => {
-            return { command: test }
-          }
-        },
-        _broadcast: {
-          sampleRespondingBroadcastMethod: {
-            responds: true,
-            method: ({test}) => {
-              return { command: test }
-            }
-          },
-          sampleQueuedBroadcastMethod: {
-            queued: true,
-            method: ({test}) => {
-              console.log({ command: test })
-            }
-          }
-        }
-      }
-    }
-
-  }
-  /* eslint-enable */
+  const sample = SEED_SAMPLE
   const s = new Schema(sample)
   assert.deepEqual([...s.roles.keys()], ['NodeA', 'NodeB'])
   const a = s.role('NodeA')!

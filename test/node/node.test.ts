@@ -453,14 +453,8 @@ test('close() leaves its topics, closes its connections with \'stopped\' seen by
 
 // ── restart ────────────────────────────────────────────────────────────────
 
-test('a node restarted on its dataDir reconnects to its previous peers before dialling the bootstrap', T, async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'pw-node-'))
-  t.after(() => { rmSync(dir, { recursive: true, force: true }) })
-  const boot = await node(t)
-  const x = await node(t)
-  const y = await node(t)
-  const bootIn = record<ConnEvent>(boot, 'connection')
-
+/** A node's first life on `dir`: it connects to X and Y, closes, and both see it go. Returns its id. */
+async function firstLife (dir: string, x: PeerNode, y: PeerNode): Promise<string> {
   const first = await createNode({ ...BASE, dataDir: dir })
   const id = first.id
   try {
@@ -471,6 +465,18 @@ test('a node restarted on its dataDir reconnects to its previous peers before di
     await first.close()
   }
   await until(() => !peersOf(x).includes(id) && !peersOf(y).includes(id), 5000, 'X and Y to see the node go')
+  return id
+}
+
+test('a node restarted on its dataDir reconnects to its previous peers before dialling the bootstrap', T, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'pw-node-'))
+  t.after(() => { rmSync(dir, { recursive: true, force: true }) })
+  const boot = await node(t)
+  const x = await node(t)
+  const y = await node(t)
+  const bootIn = record<ConnEvent>(boot, 'connection')
+
+  const id = await firstLife(dir, x, y)
 
   // When X or Y sees the restarted node, how many connections from it had the bootstrap seen?
   let bootSeenAtReconnect: number | undefined
@@ -510,16 +516,7 @@ test('a node restarted on its dataDir does not open a socket to the bootstrap be
   await new Promise<void>((resolve) => { proxy.listen(0, '127.0.0.1', resolve) })
   const bootVia = `tcp://127.0.0.1:${(proxy.address() as net.AddressInfo).port}#${boot.id}`
 
-  const first = await createNode({ ...BASE, dataDir: dir })
-  const id = first.id
-  try {
-    await first.manager.connectNow(x.addresses[0])
-    await first.manager.connectNow(y.addresses[0])
-    await until(() => isConnected(x, first) && isConnected(y, first), 5000, 'X and Y to see the node')
-  } finally {
-    await first.close()
-  }
-  await until(() => !peersOf(x).includes(id) && !peersOf(y).includes(id), 5000, 'X and Y to see the node go')
+  const id = await firstLife(dir, x, y)
 
   let reconnectedAt: number | undefined
   for (const n of [x, y]) {
