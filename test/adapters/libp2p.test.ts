@@ -11,6 +11,7 @@ import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { identify } from '@libp2p/identify'
 import { floodsub } from '@libp2p/floodsub'
+import { gossipsub } from '@libp2p/gossipsub'
 import { multiaddr } from '@multiformats/multiaddr'
 import { sleep, until } from '../helpers/wait.js'
 
@@ -22,12 +23,13 @@ const T = { timeout: 40_000 }
 const LOOPBACK = { inboundConnectionThreshold: 1_000_000, maxIncomingPendingConnections: 1_000 }
 const ECHO = '/peerwarden-test/echo/1.0.0'
 
-interface MkOptions { warden?: PeerwardenLibp2pOptions; identify?: boolean; pubsub?: boolean; echo?: boolean; maxConnections?: number }
+interface MkOptions { warden?: PeerwardenLibp2pOptions; identify?: boolean; pubsub?: 'floodsub' | 'gossipsub'; echo?: boolean; maxConnections?: number }
 
 async function mk (opts: MkOptions = {}): Promise<Node> {
   const services: Record<string, unknown> = {}
   if (opts.identify === true) services.identify = identify()
-  if (opts.pubsub === true) services.pubsub = floodsub()
+  if (opts.pubsub === 'floodsub') services.pubsub = floodsub()
+  if (opts.pubsub === 'gossipsub') services.pubsub = gossipsub()
   if (opts.warden !== undefined) services.warden = peerwarden(opts.warden)
   const node = await createLibp2p({
     addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
@@ -256,12 +258,13 @@ test('libp2p: protocol quotas keep min speakers of a protocol (membership from i
   }
 })
 
-test('libp2p: pubsub topic quotas with protect keep the subscribers connected', T, async () => {
+for (const kind of ['floodsub', 'gossipsub'] as const) {
+test(`libp2p: pubsub topic quotas with protect keep the subscribers connected (${kind})`, T, async () => {
   const nodes: Node[] = []
   try {
-    const t = await mk({ pubsub: true, identify: true, warden: { lowWater: 2, highWater: 3, gracePeriod: 0, silencePeriod: 50, topics: { news: { min: 1, protect: true } } } })
+    const t = await mk({ pubsub: kind, identify: true, warden: { lowWater: 2, highWater: 3, gracePeriod: 0, silencePeriod: 50, topics: { news: { min: 1, protect: true } } } })
     nodes.push(t)
-    const sub = await mk({ pubsub: true, identify: true })
+    const sub = await mk({ pubsub: kind, identify: true })
     nodes.push(sub)
     ;(sub.services as any).pubsub.subscribe('news')
     ;(t.services as any).pubsub.subscribe('news')
@@ -269,7 +272,7 @@ test('libp2p: pubsub topic quotas with protect keep the subscribers connected', 
     const id = sub.peerId.toString()
     await until(() => warden(t).manager.isProtected(id, 'pubsub:news'), 5_000, () => 'the subscription to reach the manager')
     assert.ok(warden(t).manager.getPeer(id)?.topics.includes('pubsub:news'))
-    const others = await Promise.all(Array.from({ length: 6 }, async () => await mk({ pubsub: true, identify: true })))
+    const others = await Promise.all(Array.from({ length: 6 }, async () => await mk({ pubsub: kind, identify: true })))
     nodes.push(...others)
     for (const o of others) warden(t).manager.tagPeer(o.peerId.toString(), 'app', 100)
     for (const o of others) await o.dial(multiaddr(addr(t))).catch(() => {})
@@ -283,6 +286,7 @@ test('libp2p: pubsub topic quotas with protect keep the subscribers connected', 
     await stopAll(nodes)
   }
 })
+}
 
 test('libp2p: a restarted node with a persistent store redials its previous peers, not the bootstrap', T, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'pw-libp2p-'))
