@@ -272,6 +272,11 @@ test(`libp2p: pubsub topic quotas with protect keep the subscribers connected ($
     const id = sub.peerId.toString()
     await until(() => warden(t).manager.isProtected(id, 'pubsub:news'), 5_000, () => 'the subscription to reach the manager')
     assert.ok(warden(t).manager.getPeer(id)?.topics.includes('pubsub:news'))
+    if (kind === 'gossipsub') {
+      // gossipsub tags the peers it grafts into a topic's mesh in libp2p's peer store (the topic, 100):
+      // the manager mirrors that tag, so the mesh weighs in trimming.
+      await until(() => warden(t).manager.getTagInfo(id)?.tags['libp2p:news'] === 100, 5_000, () => `gossipsub's mesh tag to reach the manager: ${JSON.stringify(warden(t).manager.getTagInfo(id)?.tags)}`)
+    }
     const others = await Promise.all(Array.from({ length: 6 }, async () => await mk({ pubsub: kind, identify: true })))
     nodes.push(...others)
     for (const o of others) warden(t).manager.tagPeer(o.peerId.toString(), 'app', 100)
