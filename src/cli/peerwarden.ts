@@ -5,12 +5,17 @@
  *   peerwarden node [--listen tcp://127.0.0.1:4001] [--bootstrap tcp://host:port[#id]]... [--topic t]...
  *                   [--data-dir ./.peerwarden] [--network-key k] [--low-water 8] [--high-water 16]
  *
- * Prints the node's id and addresses, then a status line every few seconds; Ctrl-C closes cleanly.
- * Bad input prints one line and exits with status 2.
+ *   peerwarden simulate [--nodes 1000] [--bootstrap 3] [--minutes 10] [--low-water 8] [--high-water 16]
+ *                       [--latency 20] [--exchange 8] [--seed 1] [--restart 0.2] [--json]
+ *
+ * `node` prints the node's id and addresses, then a status line every few seconds; Ctrl-C closes
+ * cleanly. `simulate` runs many managers in virtual time and prints a line per virtual minute
+ * (src/cli/simulate.ts). Bad input prints one line and exits with status 2.
  */
 import { Command, InvalidArgumentError } from 'commander'
 import { PeerwardenError } from '../errors.js'
 import { createNode, type PeerNode } from '../node/index.js'
+import { runSimulation } from './simulate.js'
 
 function integer (name: string, min: number): (value: string) => number {
   return (value) => {
@@ -88,7 +93,30 @@ export function program (): Command {
       process.once('SIGINT', shutdown)
       process.once('SIGTERM', shutdown)
     })
+  cmd.command('simulate')
+    .description('many connection managers on one in-memory network, in virtual time: a line per virtual minute')
+    .option('--nodes <n>', 'nodes in the network, bootstrap nodes included', integer('--nodes', 2), 1000)
+    .option('--bootstrap <n>', 'bootstrap nodes (every other node starts knowing only them)', integer('--bootstrap', 1), 3)
+    .option('--minutes <n>', 'virtual minutes to run', integer('--minutes', 1), 10)
+    .option('--low-water <n>', 'proactive dialing aims here', integer('--low-water', 0), 8)
+    .option('--high-water <n>', 'the connection count never stays above this', integer('--high-water', 1), 16)
+    .option('--latency <ms>', 'dial latency', integer('--latency', 0), 20)
+    .option('--exchange <n>', 'peers each side of a new connection tells the other about', integer('--exchange', 0), 8)
+    .option('--seed <n>', 'seed of the simulation\'s randomness', integer('--seed', 0), 1)
+    .option('--restart <fraction>', 'after the last minute, restart this fraction of the nodes with their peer stores', fraction('--restart'), 0)
+    .option('--json', 'one JSON object per line instead of a table')
+    .action(async (o: { nodes: number; bootstrap: number; minutes: number; lowWater: number; highWater: number; latency: number; exchange: number; seed: number; restart: number; json?: boolean }) => {
+      await runSimulation({ ...o, json: o.json === true })
+    })
   return cmd
+}
+
+function fraction (name: string): (value: string) => number {
+  return (value) => {
+    const n = Number(value)
+    if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n > 1) throw new InvalidArgumentError(`${name} must be a fraction between 0 and 1`)
+    return n
+  }
 }
 
 async function main (): Promise<void> {

@@ -18,6 +18,8 @@ export interface SimulationOptions {
   /** Deterministic randomness (a seeded generator). Default: a fixed-seed xorshift. */
   random?: () => number
   clock?: ManualClock
+  /** Called with every manager the simulation builds (at the start and on each restart), before it starts: for observers. */
+  onManager?: (node: SimNode) => void
 }
 
 export interface SimNode {
@@ -126,6 +128,7 @@ export class Simulation {
     })
     node.manager = manager
     node.transport.bind(manager)
+    this.options.onManager?.(node)
     const boot = this.nodes.filter((n) => n.bootstrap && n !== node).map((n) => ({ id: n.id, address: n.transport.address, bootstrap: true }))
     if (boot.length > 0) manager.addPeers(boot)
     const exchange = this.options.exchange ?? 8

@@ -1,0 +1,157 @@
+/**
+ * `peerwarden simulate`: many connection managers on one in-memory network, in virtual time (the
+ * `Simulation` of peerwarden/testing), to see what a configuration does at a size no one machine
+ * runs for real — how fast the nodes reach their watermarks, whether the bound holds, whether the
+ * network is one piece, how much the bootstrap nodes are asked, and what a restart costs them.
+ *
+ * Rules:
+ * - Deterministic: the same options and seed print the same figures.
+ * - One line per virtual minute: connection counts (min/avg/max over the nodes), the highest count any
+ *   node ever held (`peak`, never above highWater when the bound holds), whether every node can reach
+ *   every other, and the dials, failed dials, trimmed connections and dials received by the bootstrap
+ *   nodes during that minute.
+ * - `restart` (a fraction of the non-bootstrap nodes) restarts those nodes with their peer stores after
+ *   the last minute and runs one more: the restarted nodes should find their previous peers, not the
+ *   bootstrap nodes.
+ */
+import { PeerwardenError } from '../errors.js'
+import { Simulation, xorshift, type SimNode } from '../testing/simulation.js'
+
+export interface SimulateOptions {
+  nodes: number
+  bootstrap: number
+  minutes: number
+  lowWater: number
+  highWater: number
+  /** Dial latency, ms. */
+  latency: number
+  /** Peers each side of a new connection tells the other about. */
+  exchange: number
+  seed: number
+  /** Fraction of the non-bootstrap nodes restarted after the last minute (0 = none). */
+  restart: number
+  json: boolean
+}
+
+/** One minute of the simulation, as printed. */
+export interface MinuteReport {
+  minute: number
+  min: number
+  avg: number
+  max: number
+  peak: number
+  oneNetwork: boolean
+  dials: number
+  failed: number
+  trimmed: number
+  bootstrapDials: number
+}
+
+export interface SimulateResult {
+  minutes: MinuteReport[]
+  /** With `restart`: how many nodes restarted, their dials in the minute after, and how many went to bootstrap nodes. */
+  restart?: { nodes: number; dials: number; toBootstrap: number; atLowWater: number }
+  wallMs: number
+}
+
+/** Checks the options; throws PeerwardenError ERR_INVALID_ARGUMENT naming the flag that is wrong. */
+export function checkSimulateOptions (o: SimulateOptions): void {
+  const bad = (flag: string, rule: string, got: number): never => { throw new PeerwardenError('ERR_INVALID_ARGUMENT', `${flag} must be ${rule} (got ${got})`) }
+  if (o.nodes < 2) bad('--nodes', '>= 2', o.nodes)
+  if (o.bootstrap < 1 || o.bootstrap >= o.nodes) bad('--bootstrap', `between 1 and --nodes - 1 (${o.nodes - 1})`, o.bootstrap)
+  if (o.lowWater > o.highWater) bad('--low-water', `<= --high-water (${o.highWater})`, o.lowWater)
+  if (!(o.restart >= 0 && o.restart <= 1)) bad('--restart', 'a fraction between 0 and 1', o.restart)
+}
+
+export async function runSimulation (o: SimulateOptions, out: (line: string) => void = (l) => { process.stdout.write(l + '\n') }): Promise<SimulateResult> {
+  checkSimulateOptions(o)
+  const t0 = performance.now()
+  // Counted per minute, over every manager the simulation builds (restarts build new ones).
+  let dials = 0
+  let failed = 0
+  let trimmed = 0
+  const watching = new Set<string>()
+  let watchedDials = 0
+  let watchedToBootstrap = 0
+  let bootstrapIds = new Set<string>()
+  const observe = (node: SimNode): void => {
+    const events = node.manager.events
+    const mine = watching.has(node.id)
+    events.addEventListener('dial:started', (e) => {
+      dials++
+      if (!mine) return
+      watchedDials++
+      const peer = (e as CustomEvent<{ peer?: string }>).detail.peer
+      if (peer !== undefined && bootstrapIds.has(peer)) watchedToBootstrap++
+    })
+    events.addEventListener('dial:failed', () => { failed++ })
+    events.addEventListener('trim', (e) => { trimmed += (e as CustomEvent<{ closed: number }>).detail.closed })
+  }
+  const random = xorshift(o.seed)
+  const sim = new Simulation({
+    nodes: o.nodes,
+    bootstrap: o.bootstrap,
+    latency: o.latency,
+    exchange: o.exchange,
+    random,
+    manager: { lowWater: o.lowWater, highWater: o.highWater },
+    onManager: observe
+  })
+  bootstrapIds = new Set(sim.bootstrapNodes.map((n) => n.id))
+  const boot = sim.bootstrapNodes
+  const bootDials = (): number => boot.reduce((a, n) => a + n.inboundDials, 0)
+
+  if (!o.json) {
+    out(`simulating ${o.nodes} nodes (${o.bootstrap} bootstrap) in virtual time: lowWater ${o.lowWater}, highWater ${o.highWater}, dial latency ${o.latency} ms, peer exchange ${o.exchange}, seed ${o.seed}`)
+    out(' minute  connections min/avg/max   peak  one network  dials (failed)  trimmed  bootstrap dials')
+  }
+  const minutes: MinuteReport[] = []
+  const minute = async (n: number, label?: string): Promise<MinuteReport> => {
+    dials = failed = trimmed = 0
+    const before = bootDials()
+    await sim.run(60_000)
+    const counts = sim.counts()
+    const r: MinuteReport = {
+      minute: n,
+      min: Math.min(...counts),
+      avg: +(counts.reduce((a, b) => a + b, 0) / counts.length).toFixed(1),
+      max: Math.max(...counts),
+      peak: Math.max(...sim.nodes.map((x) => x.peak)),
+      oneNetwork: sim.connectedGraph(),
+      dials,
+      failed,
+      trimmed,
+      bootstrapDials: bootDials() - before
+    }
+    minutes.push(r)
+    if (o.json) out(JSON.stringify({ ...r, ...(label !== undefined ? { phase: label } : {}) }))
+    else out(`${String(n).padStart(7)}  ${`${r.min}/${r.avg}/${r.max}`.padStart(23)}  ${String(r.peak).padStart(5)}  ${(r.oneNetwork ? 'yes' : 'no').padEnd(11)}  ${`${r.dials} (${r.failed})`.padStart(14)}  ${String(r.trimmed).padStart(7)}  ${String(r.bootstrapDials).padStart(15)}${label !== undefined ? `  ${label}` : ''}`)
+    return r
+  }
+
+  sim.start()
+  for (let m = 1; m <= o.minutes; m++) await minute(m)
+
+  let restart: SimulateResult['restart']
+  const others = sim.nodes.filter((n) => !n.bootstrap)
+  const count = Math.floor(others.length * o.restart)
+  if (count > 0) {
+    // A seeded pick of the nodes to restart: the same seed restarts the same nodes.
+    const chosen = others.map((n) => ({ n, k: random() })).sort((a, b) => a.k - b.k).slice(0, count).map((x) => x.n)
+    for (const n of chosen) watching.add(n.id)
+    if (!o.json) out(`restarting ${count} nodes with their peer stores…`)
+    await sim.restart(chosen)
+    await minute(o.minutes + 1, 'after the restart')
+    const atLowWater = chosen.filter((n) => n.manager.stats().connections >= Math.min(o.lowWater, o.nodes - 1)).length
+    restart = { nodes: count, dials: watchedDials, toBootstrap: watchedToBootstrap, atLowWater }
+  }
+  await sim.stop()
+  const wallMs = performance.now() - t0
+  if (o.json) {
+    out(JSON.stringify({ summary: true, nodes: o.nodes, virtualMinutes: minutes.length, wallMs: Math.round(wallMs), ...(restart !== undefined ? { restart } : {}) }))
+  } else {
+    if (restart !== undefined) out(`restarted nodes: ${restart.atLowWater} of ${restart.nodes} back at lowWater within a minute; they dialled ${restart.dials} times, ${restart.toBootstrap} of them a bootstrap node`)
+    out(`${minutes.length} virtual minutes in ${(wallMs / 1000).toFixed(1)} s`)
+  }
+  return { minutes, restart, wallMs }
+}

@@ -1,0 +1,63 @@
+import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { test } from 'node:test'
+import { fileURLToPath } from 'node:url'
+import { runSimulation, type SimulateOptions } from '../../src/cli/simulate.js'
+import { hasCode } from '../helpers/errors.js'
+
+// `peerwarden simulate`: in virtual time, so these run in well under a second each.
+
+const BIN = fileURLToPath(new URL('../../../dist/cli/peerwarden.js', import.meta.url))
+const SMALL: SimulateOptions = { nodes: 60, bootstrap: 2, minutes: 3, lowWater: 4, highWater: 8, latency: 20, exchange: 8, seed: 7, restart: 0.25, json: false }
+
+test('simulate: a line per virtual minute; the bound holds, the network is one piece, and restarted nodes never dial a bootstrap node', async () => {
+  const lines: string[] = []
+  const r = await runSimulation(SMALL, (l) => { lines.push(l) })
+  assert.equal(r.minutes.length, SMALL.minutes + 1, 'the minutes asked for, and one after the restart')
+  for (const m of r.minutes) {
+    assert.ok(m.peak <= SMALL.highWater, `minute ${m.minute}: a node held ${m.peak} connections (highWater ${SMALL.highWater})`)
+    assert.ok(m.max <= SMALL.highWater)
+  }
+  const last = r.minutes[SMALL.minutes - 1]
+  assert.equal(last.oneNetwork, true)
+  assert.ok(last.min >= SMALL.lowWater, `every node reached lowWater (min ${last.min})`)
+  assert.ok(r.minutes[0].bootstrapDials > 0, 'the first start leans on the bootstrap nodes')
+  assert.deepEqual(r.restart, { nodes: Math.floor(58 * 0.25), dials: r.restart!.dials, toBootstrap: 0, atLowWater: Math.floor(58 * 0.25) })
+  assert.ok(r.restart!.dials > 0, 'the restarted nodes dialled their previous peers')
+  // The table: a header, one row per minute, the restart lines and the timing.
+  assert.match(lines[0], /^simulating 60 nodes \(2 bootstrap\)/)
+  assert.equal(lines.filter((l) => /^\s+\d+\s+\d+\/[\d.]+\/\d+/.test(l)).length, SMALL.minutes + 1)
+  assert.ok(lines.some((l) => /restarted nodes: 14 of 14 back at lowWater.*0 of them a bootstrap node/.test(l)), lines.join('\n'))
+})
+
+test('simulate: the same seed gives the same figures; another seed, another run', async () => {
+  const quiet = (): void => {}
+  const a = await runSimulation(SMALL, quiet)
+  const b = await runSimulation(SMALL, quiet)
+  const c = await runSimulation({ ...SMALL, seed: 8 }, quiet)
+  assert.deepEqual(a.minutes, b.minutes)
+  assert.deepEqual(a.restart, b.restart)
+  assert.notDeepEqual(a.minutes, c.minutes)
+})
+
+test('simulate: bad options are refused with the flag named', async () => {
+  await assert.rejects(runSimulation({ ...SMALL, bootstrap: 60 }), hasCode('ERR_INVALID_ARGUMENT', /--bootstrap/))
+  await assert.rejects(runSimulation({ ...SMALL, lowWater: 9 }), hasCode('ERR_INVALID_ARGUMENT', /--low-water/))
+  await assert.rejects(runSimulation({ ...SMALL, restart: 1.5 }), hasCode('ERR_INVALID_ARGUMENT', /--restart/))
+  for (const [args, flag] of [[['--nodes', '1'], '--nodes'], [['--restart', 'x'], '--restart'], [['--nodes', '4', '--bootstrap', '4'], '--bootstrap'], [['--frobnicate'], 'frobnicate']] as const) {
+    const r = spawnSync(process.execPath, [BIN, 'simulate', ...args], { encoding: 'utf8', timeout: 10_000 })
+    assert.equal(r.status, 2, `${args.join(' ')}: exit status`)
+    assert.equal(r.stderr.trim().split('\n').length, 1, `${args.join(' ')}: one line, no stack trace`)
+    assert.match(r.stderr, new RegExp(flag))
+  }
+})
+
+test('peerwarden simulate --json prints one JSON object per virtual minute, then a summary', () => {
+  const r = spawnSync(process.execPath, [BIN, 'simulate', '--nodes', '30', '--bootstrap', '1', '--minutes', '2', '--low-water', '3', '--high-water', '6', '--json'], { encoding: 'utf8', timeout: 20_000 })
+  assert.equal(r.status, 0, r.stderr)
+  const rows = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)
+  assert.deepEqual(rows.slice(0, 2).map((x) => x.minute), [1, 2])
+  for (const x of rows.slice(0, 2)) assert.ok((x.peak as number) <= 6)
+  assert.equal(rows[2].summary, true)
+  assert.equal(rows[2].virtualMinutes, 2)
+})
