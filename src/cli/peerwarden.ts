@@ -4,6 +4,7 @@
  *
  *   peerwarden node [--listen tcp://127.0.0.1:4001] [--bootstrap tcp://host:port[#id]]... [--topic t]...
  *                   [--data-dir ./.peerwarden] [--network-key k] [--low-water 8] [--high-water 16]
+ *                   [--dashboard [host:port]]
  *
  *   peerwarden simulate [--nodes 1000] [--bootstrap 3] [--minutes 10] [--low-water 8] [--high-water 16]
  *                       [--latency 20] [--exchange 8] [--seed 1] [--restart 0.2] [--json]
@@ -15,6 +16,7 @@
 import { Command, InvalidArgumentError } from 'commander'
 import { PeerwardenError } from '../errors.js'
 import { createNode, type PeerNode } from '../node/index.js'
+import { serveDashboard, type Dashboard } from '../dashboard/index.js'
 import { runSimulation } from './simulate.js'
 
 function integer (name: string, min: number): (value: string) => number {
@@ -40,6 +42,8 @@ function counters (node: PeerNode): { dials: number; failed: number; trims: numb
 export async function runNode (opts: {
   listen: string[]; bootstrap: string[]; topic: string[]; dataDir: string; networkKey?: string
   lowWater: number; highWater: number; status: number
+  /** Serve the dashboard: true = 127.0.0.1 on a free port, or 'host:port'. */
+  dashboard?: string | true
 }, out: (line: string) => void = (l) => { process.stdout.write(l + '\n') }): Promise<{ node: PeerNode; stop: () => Promise<void> }> {
   if (opts.lowWater > opts.highWater) throw new PeerwardenError('ERR_INVALID_ARGUMENT', `--low-water must be <= --high-water (got ${opts.lowWater} > ${opts.highWater})`)
   const node = await createNode({
@@ -58,6 +62,17 @@ export async function runNode (opts: {
     out(`connections ${s.connections} (in ${s.inbound}, out ${s.outbound}) · known ${s.known} · topics ${opts.topic.length} · dials ${c.dials} (failed ${c.failed}) · trimmed ${c.trims} · refused ${c.refused}`)
   }
   const timer = setInterval(status, opts.status)
+  let dashboard: Dashboard | undefined
+  if (opts.dashboard !== undefined) {
+    try {
+      dashboard = await serveDashboard(node.manager, { listen: opts.dashboard === true ? '127.0.0.1:0' : opts.dashboard, title: `node ${node.id.slice(0, 12)}` })
+    } catch (err) {
+      clearInterval(timer)
+      await node.close()
+      throw err
+    }
+    out(`  dashboard at ${dashboard.url}`)
+  }
   let stopped = false
   return {
     node,
@@ -65,6 +80,7 @@ export async function runNode (opts: {
       if (stopped) return
       stopped = true
       clearInterval(timer)
+      await dashboard?.close()
       await node.close()
       out('closed')
     }
@@ -87,7 +103,8 @@ export function program (): Command {
     .option('--low-water <n>', 'proactive dialing aims here', integer('--low-water', 0), 8)
     .option('--high-water <n>', 'the connection count never stays above this', integer('--high-water', 1), 16)
     .option('--status <ms>', 'status line interval', integer('--status', 100), 5000)
-    .action(async (o: { listen?: string[]; bootstrap?: string[]; topic?: string[]; dataDir: string; networkKey?: string; lowWater: number; highWater: number; status: number }) => {
+    .option('--dashboard [host:port]', 'serve a live view of the node (default 127.0.0.1, a free port)')
+    .action(async (o: { listen?: string[]; bootstrap?: string[]; topic?: string[]; dataDir: string; networkKey?: string; lowWater: number; highWater: number; status: number; dashboard?: string | true }) => {
       const { stop } = await runNode({ ...o, listen: o.listen ?? ['tcp://127.0.0.1:0'], bootstrap: o.bootstrap ?? [], topic: o.topic ?? [] })
       const shutdown = (): void => { stop().then(() => process.exit(0), () => process.exit(1)) }
       process.once('SIGINT', shutdown)

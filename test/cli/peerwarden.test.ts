@@ -99,3 +99,18 @@ test('two CLI nodes find each other through a bootstrap CLI node and close clean
     rmSync(dir, { recursive: true, force: true })
   }
 })
+
+test('peerwarden node --dashboard serves the live view of its manager, and Ctrl-C closes it', { timeout: 20_000 }, async () => {
+  const node = start(['--data-dir', '', '--dashboard', '--status', '60000'])
+  try {
+    const [, url] = await node.waitFor(/dashboard at (http:\/\/127\.0\.0\.1:\d+\/)/)
+    const [, id] = await node.waitFor(/^peerwarden node ([0-9a-f]{64})$/)
+    const page = await fetch(url)
+    assert.equal(page.status, 200)
+    assert.match(await page.text(), new RegExp(`node ${id.slice(0, 12)}`))
+    const stats = await (await fetch(url + 'api/stats')).json() as { connections: number; lowWater: number; highWater: number }
+    assert.deepEqual([stats.connections, stats.lowWater, stats.highWater], [0, 8, 16])
+  } finally {
+    assert.equal(await stop(node.child), 0)
+  }
+})

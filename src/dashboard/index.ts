@@ -1,0 +1,2 @@
+export { serveDashboard, type Dashboard, type DashboardOptions } from './server.js'
+export { ManagerMetrics } from './metrics.js'
