@@ -7,7 +7,7 @@
  *                   [--dashboard [host:port]]
  *
  *   peerwarden simulate [--nodes 1000] [--bootstrap 3] [--minutes 10] [--low-water 8] [--high-water 16]
- *                       [--latency 20] [--exchange 8] [--seed 1] [--restart 0.2] [--json]
+ *                       [--latency 20] [--exchange 8] [--referrals 8] [--seed 1] [--restart 0.2] [--json]
  *
  * `node` prints the node's id and addresses, then a status line every few seconds; Ctrl-C closes
  * cleanly. `simulate` runs many managers in virtual time and prints a line per virtual minute
@@ -119,10 +119,11 @@ export function program (): Command {
     .option('--high-water <n>', 'the connection count never stays above this', integer('--high-water', 1), 16)
     .option('--latency <ms>', 'dial latency', integer('--latency', 0), 20)
     .option('--exchange <n>', 'peers each side of a new connection tells the other about', integer('--exchange', 0), 8)
+    .option('--referrals <n>', 'peers a full node refers a refused dialer to, as the real node does (0 = none)', integer('--referrals', 0), 8)
     .option('--seed <n>', 'seed of the simulation\'s randomness', integer('--seed', 0), 1)
     .option('--restart <fraction>', 'after the last minute, restart this fraction of the nodes with their peer stores', fraction('--restart'), 0)
     .option('--json', 'one JSON object per line instead of a table')
-    .action(async (o: { nodes: number; bootstrap: number; minutes: number; lowWater: number; highWater: number; latency: number; exchange: number; seed: number; restart: number; json?: boolean }) => {
+    .action(async (o: { nodes: number; bootstrap: number; minutes: number; lowWater: number; highWater: number; latency: number; exchange: number; referrals: number; seed: number; restart: number; json?: boolean }) => {
       await runSimulation({ ...o, json: o.json === true })
     })
   return cmd

@@ -27,6 +27,8 @@ export interface SimulateOptions {
   latency: number
   /** Peers each side of a new connection tells the other about. */
   exchange: number
+  /** Peers a full node refers a refused dialer to (the real node does); 0 = none. */
+  referrals: number
   seed: number
   /** Fraction of the non-bootstrap nodes restarted after the last minute (0 = none). */
   restart: number
@@ -93,6 +95,7 @@ export async function runSimulation (o: SimulateOptions, out: (line: string) => 
     bootstrap: o.bootstrap,
     latency: o.latency,
     exchange: o.exchange,
+    referrals: o.referrals,
     random,
     manager: { lowWater: o.lowWater, highWater: o.highWater },
     onManager: observe
@@ -102,7 +105,7 @@ export async function runSimulation (o: SimulateOptions, out: (line: string) => 
   const bootDials = (): number => boot.reduce((a, n) => a + n.inboundDials, 0)
 
   if (!o.json) {
-    out(`simulating ${o.nodes} nodes (${o.bootstrap} bootstrap) in virtual time: lowWater ${o.lowWater}, highWater ${o.highWater}, dial latency ${o.latency} ms, peer exchange ${o.exchange}, seed ${o.seed}`)
+    out(`simulating ${o.nodes} nodes (${o.bootstrap} bootstrap) in virtual time: lowWater ${o.lowWater}, highWater ${o.highWater}, dial latency ${o.latency} ms, peer exchange ${o.exchange}, referrals ${o.referrals}, seed ${o.seed}`)
     out(' minute  connections min/avg/max   peak  one network  dials (failed)  trimmed  bootstrap dials')
   }
   const minutes: MinuteReport[] = []

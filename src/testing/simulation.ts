@@ -15,6 +15,11 @@ export interface SimulationOptions {
   latency?: number
   /** Peers each side of a new connection tells the other about (peer exchange). Default 8. 0 = none. */
   exchange?: number
+  /**
+   * Peers a node that refuses a connection (it is full) refers the dialer to, as the real node does.
+   * Default 0 = none: the nodes then learn peers from the bootstrap nodes and peer exchange only.
+   */
+  referrals?: number
   /** Deterministic randomness (a seeded generator). Default: a fixed-seed xorshift. */
   random?: () => number
   clock?: ManualClock
@@ -44,6 +49,8 @@ export interface SimNode {
  * - Each node has its own `memoryStore()`, which survives `restart()`.
  * - Peer exchange: when a connection is accepted, each side adds up to `exchange` peers it knows
  *   (not bootstrap ones, picked at random) to the other's manager — the simplest discovery there is.
+ * - Referrals (`referrals` > 0): a node that refuses a connection adds up to that many peers it knows
+ *   to the dialer's manager, as the real node's refusals carry referrals.
  */
 export class Simulation {
   readonly clock: ManualClock
@@ -132,6 +139,15 @@ export class Simulation {
     const boot = this.nodes.filter((n) => n.bootstrap && n !== node).map((n) => ({ id: n.id, address: n.transport.address, bootstrap: true }))
     if (boot.length > 0) manager.addPeers(boot)
     const exchange = this.options.exchange ?? 8
+    const referrals = this.options.referrals ?? 0
+    if (referrals > 0) {
+      manager.events.addEventListener('connection:refused', (e) => {
+        const other = this.node((e as CustomEvent<{ connection: { peer: string } }>).detail.connection.peer)
+        if (other === undefined || other.manager === undefined || other === node) return
+        const mine = sample(manager.listPeers().filter((p) => !p.bootstrap && p.id !== undefined && p.id !== other.id), referrals, this.random)
+        if (mine.length > 0) other.manager.addPeers(mine.map(toInput))
+      })
+    }
     manager.events.addEventListener('peer:connected', (e) => {
       node.peak = Math.max(node.peak, manager.stats().connections)
       if (exchange === 0) return

@@ -8,7 +8,7 @@ import { hasCode } from '../helpers/errors.js'
 // `peerwarden simulate`: in virtual time, so these run in well under a second each.
 
 const BIN = fileURLToPath(new URL('../../../dist/cli/peerwarden.js', import.meta.url))
-const SMALL: SimulateOptions = { nodes: 60, bootstrap: 2, minutes: 3, lowWater: 4, highWater: 8, latency: 20, exchange: 8, seed: 7, restart: 0.25, json: false }
+const SMALL: SimulateOptions = { nodes: 60, bootstrap: 2, minutes: 3, lowWater: 4, highWater: 8, latency: 20, exchange: 8, referrals: 8, seed: 7, restart: 0.25, json: false }
 
 test('simulate: a line per virtual minute; the bound holds, the network is one piece, and restarted nodes never dial a bootstrap node', async () => {
   const lines: string[] = []
@@ -60,4 +60,15 @@ test('peerwarden simulate --json prints one JSON object per virtual minute, then
   for (const x of rows.slice(0, 2)) assert.ok((x.peak as number) <= 6)
   assert.equal(rows[2].summary, true)
   assert.equal(rows[2].virtualMinutes, 2)
+})
+
+test('simulate: with referrals (as the real node gives them) a full bootstrap node no longer strands newcomers', async () => {
+  const quiet = (): void => {}
+  const base: SimulateOptions = { ...SMALL, nodes: 200, minutes: 1, restart: 0, seed: 3 }
+  const without = (await runSimulation({ ...base, referrals: 0 }, quiet)).minutes[0]
+  const withReferrals = (await runSimulation({ ...base, referrals: 8 }, quiet)).minutes[0]
+  assert.equal(without.min, 0, 'without referrals some nodes still wait out their backoff after a minute')
+  assert.equal(withReferrals.oneNetwork, true)
+  assert.ok(withReferrals.min >= base.lowWater, `with referrals every node is at lowWater within a minute (min ${withReferrals.min})`)
+  assert.ok(withReferrals.bootstrapDials < without.bootstrapDials / 2, `bootstrap dials ${withReferrals.bootstrapDials} with referrals, ${without.bootstrapDials} without`)
 })
