@@ -154,7 +154,7 @@ export async function runSimulation (o: SimulateOptions, out: (line: string) => 
     out(JSON.stringify({ summary: true, nodes: o.nodes, virtualMinutes: minutes.length, wallMs: Math.round(wallMs), ...(restart !== undefined ? { restart } : {}) }))
   } else {
     if (restart !== undefined) out(`restarted nodes: ${restart.atLowWater} of ${restart.nodes} back at lowWater within a minute; they dialled ${restart.dials} times, ${restart.toBootstrap} of them a bootstrap node`)
-    out(`${minutes.length} virtual minute${minutes.length === 1 ? "" : "s"} in ${(wallMs / 1000).toFixed(1)} s`)
+    out(`${minutes.length} virtual minute${minutes.length === 1 ? '' : 's'} in ${(wallMs / 1000).toFixed(1)} s`)
   }
   return { minutes, restart, wallMs }
 }
