@@ -24,6 +24,9 @@ export interface Dashboard {
   close: () => Promise<void>
 }
 
+/** Bytes an event stream may hold unsent before its page is dropped. */
+const MAX_BUFFERED = 1024 * 1024
+
 /** The manager events the page's log shows (dial:started is left out: one per dial is noise there). */
 const LOGGED = ['peer:connected', 'peer:disconnected', 'connection:refused', 'connection:closed', 'dial:failed', 'trim', 'peer:priority', 'store:error'] as const
 
@@ -39,8 +42,10 @@ const LOGGED = ['peer:connected', 'peer:disconnected', 'connection:refused', 'co
  * - `/metrics` Prometheus' text format (see metrics.ts).
  *
  * Rules:
- * - Loopback by default; it changes nothing in the manager. The manager's events are listened to
- *   only while a page is open, and the snapshot timer runs only then (unref'd).
+ * - Loopback by default, and no authentication: whoever reaches the port sees the peers and their
+ *   addresses. It changes nothing in the manager. The manager's events are listened to only while a
+ *   page is open, and the snapshot timer runs only then (unref'd). A page whose stream holds more than
+ *   1 MiB unsent is dropped.
  * - Bad options throw `PeerwardenError` `ERR_INVALID_ARGUMENT` naming the option; a port in use
  *   rejects with `ERR_LISTEN`.
  */
@@ -59,7 +64,13 @@ export async function serveDashboard (manager: ConnectionManager, options: Dashb
     if (connections.length > maxPeers) connections.sort((a, b) => b.value - a.value).length = maxPeers
     return sse('snapshot', { at: Date.now(), stats: manager.stats(), connections })
   }
-  const broadcast = (chunk: string): void => { for (const res of streams) res.write(chunk) }
+  const broadcast = (chunk: string): void => {
+    for (const res of streams) {
+      // A page that stopped reading is dropped rather than buffered without end (it reconnects when it can).
+      if (res.writableLength > MAX_BUFFERED) { streams.delete(res); res.destroy(); continue }
+      res.write(chunk)
+    }
+  }
 
   // Listened to only while a page is open.
   let timer: NodeJS.Timeout | undefined
