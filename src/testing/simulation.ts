@@ -1,5 +1,5 @@
 import { createConnectionManager } from '../manager/manager.js'
-import type { ConnectionManager, ConnectionManagerOptions, PeerInfo, PeerStore } from '../manager/types.js'
+import type { ConnectionManager, ConnectionManagerOptions, PeerStore } from '../manager/types.js'
 import { memoryStore } from '../store/memory-store.js'
 import { ManualClock } from './manual-clock.js'
 import { MemoryNetwork, type MemoryNode } from './memory-network.js'
@@ -56,6 +56,7 @@ export class Simulation {
   readonly clock: ManualClock
   readonly network: MemoryNetwork
   readonly nodes: SimNode[] = []
+  private readonly byId = new Map<string, SimNode>()
   private readonly random: () => number
 
   constructor (private readonly options: SimulationOptions) {
@@ -67,6 +68,7 @@ export class Simulation {
       const transport = this.network.addNode(`n${i}`)
       const node: SimNode = { id: transport.id, transport, manager: undefined as unknown as ConnectionManager, store: memoryStore(), bootstrap: i < nb, peak: 0, inboundDials: 0 }
       this.nodes.push(node)
+      this.byId.set(node.id, node)
       this.network.onDial(transport.address, () => { node.inboundDials++ })
       this.build(node)
     }
@@ -74,7 +76,7 @@ export class Simulation {
 
   get bootstrapNodes (): SimNode[] { return this.nodes.filter((n) => n.bootstrap) }
 
-  node (id: string): SimNode | undefined { return this.nodes.find((n) => n.id === id) }
+  node (id: string): SimNode | undefined { return this.byId.get(id) }
 
   /** Starts every node's manager (or the given ones). */
   start (nodes: SimNode[] = this.nodes): void {
@@ -140,44 +142,65 @@ export class Simulation {
     if (boot.length > 0) manager.addPeers(boot)
     const exchange = this.options.exchange ?? 8
     const referrals = this.options.referrals ?? 0
-    if (referrals > 0) {
-      manager.events.addEventListener('connection:refused', (e) => {
-        const other = this.node((e as CustomEvent<{ connection: { peer: string } }>).detail.connection.peer)
-        if (other === undefined || other.manager === undefined || other === node) return
-        const mine = sample(manager.listPeers().filter((p) => !p.bootstrap && p.id !== undefined && p.id !== other.id), referrals, this.random)
-        if (mine.length > 0) other.manager.addPeers(mine.map(toInput))
-      })
-    }
+    manager.events.addEventListener('connection:refused', (e) => {
+      const other = this.node((e as CustomEvent<{ connection: { peer: string } }>).detail.connection.peer)
+      if (other === undefined || other === node) return
+      if (referrals > 0 && other.manager !== undefined) this.tell(other, this.sampleKnown(node, referrals, other.id))
+      // The refusing manager keeps the dialer in its peer book: it passes it on from now on.
+      this.learn(node, other.id)
+    })
     manager.events.addEventListener('peer:connected', (e) => {
       node.peak = Math.max(node.peak, manager.stats().connections)
-      if (exchange === 0) return
       const other = this.node((e as CustomEvent<{ peer: string }>).detail.peer)
-      if (other === undefined || other.manager === undefined) return
-      const mine = sample(manager.listPeers().filter((p) => !p.bootstrap && p.id !== undefined && p.id !== other.id), exchange, this.random)
-      const theirs = sample(other.manager.listPeers().filter((p) => !p.bootstrap && p.id !== undefined && p.id !== node.id), exchange, this.random)
-      if (mine.length > 0) other.manager.addPeers(mine.map(toInput))
-      if (theirs.length > 0) manager.addPeers(theirs.map(toInput))
+      if (other === undefined) return
+      this.learn(node, other.id)
+      if (exchange === 0 || other.manager === undefined) return
+      const mine = this.sampleKnown(node, exchange, other.id)
+      const theirs = this.sampleKnown(other, exchange, node.id)
+      this.tell(other, mine)
+      this.tell(node, theirs)
     })
   }
-}
 
-/** What peer exchange tells: the peer and where it listens (as an identify protocol would; inbound
- * connections carry no listen address, so the simulation supplies the in-memory one). */
-function toInput (p: PeerInfo): { id?: string; addresses: string[] } {
-  return { id: p.id, addresses: p.addresses.length > 0 ? p.addresses : [`mem://${p.id!}`] }
-}
+  /**
+   * What each node knows besides the bootstrap nodes, as the simulation told it (peer exchange,
+   * referrals) or it met them (connections, refused ones included): what it can pass on. Kept here rather than read from
+   * `listPeers()`, which builds every peer's info — too slow for a bootstrap node that knows them all.
+   * It survives restarts, as the node's store does.
+   */
+  private readonly known = new Map<string, { list: string[]; set: Set<string> }>()
 
-function sample<T> (xs: T[], k: number, random: () => number): T[] {
-  if (xs.length <= k) return xs
-  const out: T[] = []
-  const taken = new Set<number>()
-  while (out.length < k) {
-    const i = Math.floor(random() * xs.length)
-    if (taken.has(i)) continue
-    taken.add(i)
-    out.push(xs[i])
+  private learn (node: SimNode, id: string): void {
+    if (id === node.id || this.byId.get(id)?.bootstrap === true) return
+    let k = this.known.get(node.id)
+    if (k === undefined) this.known.set(node.id, k = { list: [], set: new Set() })
+    if (k.set.has(id)) return
+    k.set.add(id)
+    k.list.push(id)
   }
-  return out
+
+  /** Adds `ids` to the node's manager, with their in-memory addresses, as an identify exchange would. */
+  private tell (node: SimNode, ids: string[]): void {
+    if (ids.length === 0) return
+    for (const id of ids) this.learn(node, id)
+    node.manager.addPeers(ids.map((id) => ({ id, addresses: [`mem://${id}`] })))
+  }
+
+  /** Up to `k` peers the node knows, at random, other than `except`. */
+  private sampleKnown (node: SimNode, k: number, except: string): string[] {
+    const list = this.known.get(node.id)?.list ?? []
+    const eligible = list.length - (this.known.get(node.id)?.set.has(except) === true ? 1 : 0)
+    if (eligible <= k) return list.filter((id) => id !== except)
+    const out: string[] = []
+    const taken = new Set<number>()
+    while (out.length < k) {
+      const i = Math.floor(this.random() * list.length)
+      if (taken.has(i) || list[i] === except) continue
+      taken.add(i)
+      out.push(list[i])
+    }
+    return out
+  }
 }
 
 /** A small deterministic generator in [0, 1), for reproducible simulations. */
