@@ -102,6 +102,7 @@ export async function serveDashboard (manager: ConnectionManager, options: Dashb
         return
       case '/events':
         res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' })
+        if (req.method === 'HEAD') { res.end(); return }
         res.write(': peerwarden\n\n' + snapshot())
         streams.add(res)
         if (streams.size === 1) watch(true)

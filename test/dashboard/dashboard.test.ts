@@ -84,6 +84,9 @@ test('the page is served whole, with the title escaped', T, async (t) => {
   assert.ok(!r.body.includes('<b>node</b>'), 'the title is never HTML')
   assert.match(r.body, /new EventSource\('\/events'\)/)
   assert.equal((await get(d.url, 'POST')).status, 405)
+  const head = await get(d.url + 'events', 'HEAD')
+  assert.equal(head.status, 200, 'a HEAD of the stream answers and ends')
+  assert.equal((manager.events as unknown as { listens: (type: string) => boolean }).listens('peer:connected'), false, 'a HEAD opens no stream')
   assert.equal((await get(d.url + 'nope')).status, 404)
 })
 
