@@ -114,12 +114,13 @@ export async function runSimulation (o: SimulateOptions, out: (line: string) => 
     const before = bootDials()
     await sim.run(60_000)
     const counts = sim.counts()
+    // Loops, not Math.min(...counts): a spread of 100,000 arguments overflows the stack.
     const r: MinuteReport = {
       minute: n,
-      min: Math.min(...counts),
+      min: counts.reduce((a, b) => Math.min(a, b), Infinity),
       avg: +(counts.reduce((a, b) => a + b, 0) / counts.length).toFixed(1),
-      max: Math.max(...counts),
-      peak: Math.max(...sim.nodes.map((x) => x.peak)),
+      max: counts.reduce((a, b) => Math.max(a, b), 0),
+      peak: sim.nodes.reduce((a, x) => Math.max(a, x.peak), 0),
       oneNetwork: sim.connectedGraph(),
       dials,
       failed,
