@@ -258,6 +258,12 @@ export async function meshRequestResponse (opts: RequestResponseOptions = {}): P
         const x = +median(paired(k)).toFixed(3)
         out.push({ name: `${name}: peerwarden / ${k === 'raw' ? 'raw node:net' : k === 'socketio' ? 'socket.io' : 'Moleculer'}`, value: x, unit: 'x', target: `>= ${target}`, runs: rounds, note: `${met(x >= target)}; median of the per-round ratios ${paired(k).map((r) => r.toFixed(2)).join('/')}; ratio of the medians ${ratio(pw, rate(k))}` })
       }
+      // For reference: where the peers stand against the unencrypted floor (1.1x a peer at 0.87x of
+      // the floor means 0.96x of a floor that encrypts nothing).
+      for (const k of ['moleculer', 'socketio'] as const) {
+        const r = runs[pattern][k].map((x, i) => x.rate / runs[pattern].raw[i].rate)
+        out.push({ name: `${name}: ${k === 'socketio' ? 'socket.io' : 'Moleculer'} / raw node:net (reference)`, value: +median(r).toFixed(3), unit: 'x', runs: rounds, note: `median of the per-round ratios ${r.map((x) => x.toFixed(2)).join('/')}` })
+      }
     }
     return out
   })
