@@ -75,7 +75,6 @@ export async function runSimulation (o: SimulateOptions, out: (line: string) => 
   const watching = new Set<string>()
   let watchedDials = 0
   let watchedToBootstrap = 0
-  let bootstrapIds = new Set<string>()
   const observe = (node: SimNode): void => {
     const events = node.manager.events
     const mine = watching.has(node.id)
@@ -84,7 +83,7 @@ export async function runSimulation (o: SimulateOptions, out: (line: string) => 
       if (!mine) return
       watchedDials++
       const peer = (e as CustomEvent<{ peer?: string }>).detail.peer
-      if (peer !== undefined && bootstrapIds.has(peer)) watchedToBootstrap++
+      if (peer !== undefined && sim.node(peer)?.bootstrap === true) watchedToBootstrap++
     })
     events.addEventListener('dial:failed', () => { failed++ })
     events.addEventListener('trim', (e) => { trimmed += (e as CustomEvent<{ closed: number }>).detail.closed })
@@ -100,7 +99,6 @@ export async function runSimulation (o: SimulateOptions, out: (line: string) => 
     manager: { lowWater: o.lowWater, highWater: o.highWater },
     onManager: observe
   })
-  bootstrapIds = new Set(sim.bootstrapNodes.map((n) => n.id))
   const boot = sim.bootstrapNodes
   const bootDials = (): number => boot.reduce((a, n) => a + n.inboundDials, 0)
 

@@ -57,6 +57,13 @@ export class Simulation {
   readonly network: MemoryNetwork
   readonly nodes: SimNode[] = []
   private readonly byId = new Map<string, SimNode>()
+  /**
+   * What each node knows besides the bootstrap nodes, as the simulation told it (peer exchange,
+   * referrals) or it met them (connections, refused ones included): what it can pass on. Kept here
+   * rather than read from `listPeers()`, which builds every peer's info — too slow for a bootstrap
+   * node that knows them all. It survives restarts, as the node's store does.
+   */
+  private readonly known = new Map<string, { list: string[]; set: Set<string> }>()
   private readonly random: () => number
 
   constructor (private readonly options: SimulationOptions) {
@@ -162,14 +169,6 @@ export class Simulation {
     })
   }
 
-  /**
-   * What each node knows besides the bootstrap nodes, as the simulation told it (peer exchange,
-   * referrals) or it met them (connections, refused ones included): what it can pass on. Kept here rather than read from
-   * `listPeers()`, which builds every peer's info — too slow for a bootstrap node that knows them all.
-   * It survives restarts, as the node's store does.
-   */
-  private readonly known = new Map<string, { list: string[]; set: Set<string> }>()
-
   private learn (node: SimNode, id: string): void {
     if (id === node.id || this.byId.get(id)?.bootstrap === true) return
     let k = this.known.get(node.id)
@@ -188,9 +187,10 @@ export class Simulation {
 
   /** Up to `k` peers the node knows, at random, other than `except`. */
   private sampleKnown (node: SimNode, k: number, except: string): string[] {
-    const list = this.known.get(node.id)?.list ?? []
-    const eligible = list.length - (this.known.get(node.id)?.set.has(except) === true ? 1 : 0)
-    if (eligible <= k) return list.filter((id) => id !== except)
+    const known = this.known.get(node.id)
+    if (known === undefined) return []
+    const list = known.list
+    if (list.length - (known.set.has(except) ? 1 : 0) <= k) return list.filter((id) => id !== except)
     const out: string[] = []
     const taken = new Set<number>()
     while (out.length < k) {
