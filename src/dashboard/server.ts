@@ -43,9 +43,10 @@ const LOGGED = ['peer:connected', 'peer:disconnected', 'connection:refused', 'co
  *
  * Rules:
  * - Loopback by default, and no authentication: whoever reaches the port sees the peers and their
- *   addresses. It changes nothing in the manager. The manager's events are listened to only while a
- *   page is open, and the snapshot timer runs only then (unref'd). A page whose stream holds more than
- *   1 MiB unsent is dropped.
+ *   addresses. It changes nothing in the manager. The page's event log listens to the manager only
+ *   while a page is open, and the snapshot timer runs only then (unref'd); the metrics' counters
+ *   (dials, refusals, closes, trims) listen from the start. A page whose stream holds more than 1 MiB
+ *   unsent is dropped.
  * - Bad options throw `PeerwardenError` `ERR_INVALID_ARGUMENT` naming the option; a port in use
  *   rejects with `ERR_LISTEN`.
  */
