@@ -46,10 +46,10 @@ export class IndexedHeap<T extends Record<K, number>, K extends string> {
   /** Removes many at once: O(n) instead of O(k log n). */
   removeMany (items: readonly T[]): void {
     if (items.length < 64) { for (const x of items) this.remove(x); return }
-    const gone = new Set<T>()
-    for (const x of items) if (x[this.pos] !== -1) { gone.add(x); this.place(x, -1) }
+    // Marked by their position (-1 = not in the heap) rather than kept in a set: O(n) without hashing.
+    for (const x of items) this.place(x, -1)
     let j = 0
-    for (const x of this.items) if (!gone.has(x)) { this.items[j] = x; this.place(x, j++) }
+    for (const x of this.items) if (x[this.pos] !== -1) { this.items[j] = x; this.place(x, j++) }
     this.items.length = j
     this.heapify()
   }
