@@ -1,18 +1,21 @@
 import { systemClock } from '../clock.js'
 import { PeerwardenError } from '../errors.js'
 import { AccessList } from './access-list.js'
-import { admit } from './admission.js'
+import { admit, type Admission } from './admission.js'
 import { Decayer } from './decaying-tags.js'
-import { compareCandidates } from './candidates.js'
 import { Dialer } from './dialer.js'
 import { keepIncoming } from './duplicates.js'
 import { ErrorStream } from './error-stream.js'
+import { InitialSync } from './initial-sync.js'
 import { ManagerEventTarget } from './events.js'
-import { mergeStored, Persistence } from './persistence.js'
+import { PeerKnowledge } from './peer-knowledge.js'
+import { Persistence } from './persistence.js'
 import { PeerBook } from './peer-book.js'
-import { PeerRecord, type ConnEntry } from './peer-record.js'
+import type { ConnEntry, PeerRecord } from './peer-record.js'
 import { describeRank } from './rank.js'
 import { Rotation } from './rotation.js'
+import { StrangerLog } from './stranger-log.js'
+import { Tagging } from './tagging.js'
 import { TopicCounts } from './topics.js'
 import { Trimming } from './trimming.js'
 import type {
@@ -25,8 +28,11 @@ const STRANGERS = 1024
 
 /**
  * The connection manager: wiring and policy. Each rule lives in its own part — admission
- * (`admission.ts`), trim order (`rank.ts`, `trim-index.ts`, `trimmer.ts`), duplicates
- * (`duplicates.ts`), decay (`decaying-tags.ts`) — and this class applies their decisions.
+ * (`admission.ts`), trim order and timing (`rank.ts`, `trim-index.ts`, `trimmer.ts`, `trimming.ts`),
+ * dialing (`dialer.ts`), duplicates (`duplicates.ts`), what is known of peers (`peer-knowledge.ts`),
+ * tags and protection (`tagging.ts`), decay (`decaying-tags.ts`), lifetime (`rotation.ts`), initial
+ * sync (`initial-sync.ts`), the store (`persistence.ts`) — and this class keeps the connection
+ * accounting and applies their decisions.
  *
  * The bound: while running, every `connected()` that would cross `highWater` either evicts the
  * lowest-ranked trimmable peer at once or is refused, so the count never exceeds `highWater` except
@@ -35,12 +41,10 @@ const STRANGERS = 1024
  */
 export class Manager implements ConnectionManager {
   readonly events = new ManagerEventTarget()
-  readonly initialSync: ConnectionManager['initialSync']
+  readonly initialSync: InitialSync
 
   private readonly clock: Clock
-  private readonly dialFn: ConnectionManagerOptions['dial']
   private readonly localPeer: PeerId | undefined
-  private readonly hook: ConnectionManagerOptions['prioritise']
   private readonly opts: check.ResolvedOptions
   private readonly book = new PeerBook()
   private readonly conns = new Map<string, ConnEntry>()
@@ -52,27 +56,24 @@ export class Manager implements ConnectionManager {
   private readonly topics = new TopicCounts()
   private readonly failures = new ErrorStream()
   private readonly observers = new Set<(peers: readonly PeerInfo[]) => void>()
-  private readonly strangers = new Map<PeerId, Decision[]>()
+  private readonly strangers = new StrangerLog(STRANGERS)
+  private readonly tagging: Tagging
+  private readonly knowledge: PeerKnowledge
   private readonly forcing = new Set<string>()
   private readonly dialer: Dialer
   private readonly random: () => number
   private inbound = 0
   private outbound = 0
-  private bannedCount = 0
-  private protectedCount = 0
   private isRunning = false
   private closed = false
   private notifyPending = false
-  private syncActive = false
   private readonly persist: Persistence | undefined
   private loaded: Promise<void> | undefined
 
   constructor (options: ConnectionManagerOptions) {
     this.opts = check.resolveOptions(options)
     this.clock = options.clock ?? systemClock
-    this.dialFn = options.dial
     this.localPeer = options.localPeer
-    this.hook = options.prioritise
     this.allowList = new AccessList('allow', this.opts.allow)
     this.denyList = new AccessList('deny', this.opts.deny)
     this.trimming = new Trimming({
@@ -94,7 +95,7 @@ export class Manager implements ConnectionManager {
     })
     this.decayer = new Decayer({
       clock: this.clock,
-      record: (peer) => this.recordFor(peer),
+      record: (peer) => this.knowledge.record(peer),
       find: (peer) => this.book.get(peer),
       valueChanged: (r) => { r.recomputeValue(); this.reindex(r); this.changed() }
     })
@@ -105,7 +106,7 @@ export class Manager implements ConnectionManager {
     this.dialer = new Dialer({
       clock: this.clock,
       random: this.random,
-      dial: this.dialFn,
+      dial: options.dial,
       localPeer: this.localPeer,
       limits: () => this.opts,
       records: () => this.book.values(),
@@ -123,16 +124,42 @@ export class Manager implements ConnectionManager {
         this.persist?.touch(r)
       }
     })
-    const self = this
-    this.initialSync = {
-      start (peer?: PeerId | string) { self.startInitialSync(peer) },
-      stop () {
-        if (!self.syncActive) return
-        self.syncActive = false
-        self.dialer.stopSync()
+    this.tagging = new Tagging({
+      clock: this.clock,
+      book: this.book,
+      explainDepth: () => this.opts.explainDepth,
+      touch: (r) => { this.persist?.touch(r) },
+      rerank: (r) => {
+        if (r.heapIndex !== -1) this.trimming.index.refresh(r, this.clock.now())
+        if (r.candIndex !== -1) this.dialer.update(r)
       },
-      get active () { return self.syncActive }
-    }
+      reindex: (r) => { this.reindex(r) },
+      checkBound: () => { this.trimming.checkBound() },
+      changed: () => { this.changed() }
+    })
+    this.knowledge = new PeerKnowledge({
+      clock: this.clock,
+      book: this.book,
+      topics: this.topics,
+      persist: this.persist,
+      dialer: this.dialer,
+      hook: options.prioritise,
+      explainDepth: () => this.opts.explainDepth,
+      reindex: (r) => { this.reindex(r) },
+      prioritised: (peer, priority) => { this.events.emit('peer:priority', { peer, priority }) },
+      banned: (entry) => { this.closeEntry(entry, 'banned', 'the peer was banned') },
+      forgotten: (r) => {
+        this.decayer.forget(r)
+        this.tagging.forget(r)
+      }
+    })
+    this.initialSync = new InitialSync({
+      assertOpen: () => { this.assertOpen() },
+      resolveOrCreate: (peer) => this.knowledge.resolveOrCreate(peer),
+      connections: () => this.conns.values(),
+      close: (entry, why) => { this.closeEntry(entry, 'initial-sync', why) },
+      dialer: this.dialer
+    })
   }
 
   get running (): boolean { return this.isRunning }
@@ -184,86 +211,28 @@ export class Manager implements ConnectionManager {
 
   addPeers (peers: PeerInput[]): void {
     this.assertOpen()
-    if (!Array.isArray(peers)) throw PeerwardenError.invalid('peers must be an array')
-    peers.forEach((p, i) => check.peerInput(p, `peers[${i}]`))
-    const now = this.clock.now()
-    for (const input of peers) {
-      const addresses = [...(input.address !== undefined ? [input.address] : []), ...(input.addresses ?? [])]
-      let record: PeerRecord
-      let created = false
-      if (input.id !== undefined) {
-        ({ record, created } = this.book.getOrCreate(input.id, now))
-        for (const a of addresses) {
-          const owner = this.book.byAddress(a)
-          if (owner !== undefined && owner.id === undefined && owner !== record) record = this.assignId(owner, input.id)
-        }
-      } else {
-        const known = addresses.map((a) => this.book.byAddress(a)).find((r) => r !== undefined)
-        created = known === undefined
-        record = known ?? this.book.createForAddress(addresses[0], now)
-      }
-      for (const a of addresses) this.book.addAddress(record, a)
-      if (input.topics !== undefined) this.setTopics(record, input.topics)
-      if (input.longTerm !== undefined) record.longTerm = input.longTerm
-      if (input.bootstrap !== undefined) record.bootstrap = input.bootstrap
-      if (input.priority !== undefined) this.applyPriority(record, input.priority, 'given by addPeers')
-      if (created) this.consultHook(record, 'added')
-      this.reindex(record)
-      this.persist?.touch(record)
-    }
+    this.knowledge.add(peers)
     this.changed()
     this.dialer.kick()
   }
 
   setPriority (updates: Array<{ peer: PeerId | string; priority: Priority }>): void {
     this.assertOpen()
-    if (!Array.isArray(updates)) throw PeerwardenError.invalid('updates must be an array')
-    updates.forEach((u, i) => {
-      check.nonEmptyString(`updates[${i}].peer`, u?.peer)
-      check.priority(`updates[${i}].priority`, u.priority)
-    })
-    for (const { peer, priority } of updates) this.applyPriority(this.resolveOrCreate(peer), priority, 'set by setPriority')
+    this.knowledge.setPriority(updates)
     this.changed()
     this.dialer.kick()
   }
 
   setLongTerm (peer: PeerId, longTerm: boolean): void {
     this.assertOpen()
-    check.nonEmptyString('peer', peer)
-    if (typeof longTerm !== 'boolean') throw PeerwardenError.invalid('longTerm must be a boolean')
-    const record = this.resolveOrCreate(peer)
-    record.longTerm = longTerm
-    this.persist?.touch(record)
-    this.reindex(record)
+    this.knowledge.setLongTerm(peer, longTerm)
     this.changed()
     this.rotation.schedule()
     this.dialer.kick()
   }
 
   forgetPeer (peer: PeerId): void {
-    check.nonEmptyString('peer', peer)
-    const record = this.book.resolve(peer)
-    if (record === undefined) return
-    this.decayer.forget(record)
-    if (record.isProtected) this.protectedCount--
-    if (record.priority === 'banned') this.bannedCount--
-    if (record.conn !== undefined) {
-      // The live connection stays accounted; only what we knew about the peer goes.
-      record.tags = record.decaying = record.protections = undefined
-      record.value = 0
-      record.priority = 'medium'
-      record.longTerm = record.permanent = record.bootstrap = false
-      this.setTopics(record, [])
-      this.reindex(record)
-    } else {
-      this.setTopics(record, [])
-      this.book.delete(record)
-      this.persist?.remove(record.key, record)
-      this.dialer.remove(record)
-      return this.changed()
-    }
-    this.persist?.touch(record)
-    this.changed()
+    if (this.knowledge.forget(peer)) this.changed()
   }
 
   getPeer (peer: PeerId): PeerInfo | undefined {
@@ -299,8 +268,7 @@ export class Manager implements ConnectionManager {
       const close = this.closed ? 'stopped' : 'denied'
       return this.refuse(conn, this.book.get(conn.peer), close, this.closed ? 'the manager is closed' : 'peer or address is on the deny list')
     }
-    const record = this.recordForConnection(conn, now)
-    this.consultHook(record, 'connected')
+    const record = this.knowledge.forConnection(conn, now)
     const existing = record.conn
     if (existing !== undefined && record.priority !== 'banned') {
       if (!keepIncoming(existing.conn, conn, this.localPeer)) {
@@ -312,20 +280,7 @@ export class Manager implements ConnectionManager {
       this.events.emit('connection:replaced', { peer: conn.peer, connection: conn, replaced: existing.conn })
       return true
     }
-    const forced = forcedDial || record.isProtected || record.permanent || this.forcing.has(record.key) ||
-      (conn.address !== undefined && this.forcing.has(conn.address))
-    const needVictim = this.isRunning && this.conns.size >= this.opts.highWater
-    const decision = admit({
-      closed: false,
-      running: this.isRunning,
-      priority: record.priority,
-      denied: false,
-      allowed: this.allowList.matches(conn.peer, conn.address),
-      forced,
-      count: this.conns.size,
-      highWater: this.opts.highWater,
-      victim: needVictim ? this.trimming.lowest(record) : undefined
-    })
+    const decision = this.admission(record, conn.peer, conn.address, forcedDial)
     if (!decision.accept) return this.refuse(conn, record, decision.close, decision.reason)
     if (decision.evict?.conn !== undefined) {
       this.closeEntry(decision.evict.conn, 'trimmed', `evicted to make room for ${conn.peer} at highWater ${this.opts.highWater}: lowest-ranked trimmable peer (${describeRank(decision.evict)})`)
@@ -345,23 +300,31 @@ export class Manager implements ConnectionManager {
     // The record connected() would use: one known by this address only, else the peer's own.
     const owner = address !== undefined ? this.book.byAddress(address) : undefined
     const record = owner !== undefined && owner.id === undefined ? owner : this.book.get(peer)
-    const priority = record?.priority ?? 'medium'
-    if (priority === 'banned') return false
+    if (record?.priority === 'banned') return false
     if (record?.conn !== undefined) return true // the duplicate rule decides in connected()
-    const forced = record !== undefined && (record.isProtected || record.permanent || this.forcing.has(record.key))
+    return this.admission(record, peer, address, false).accept
+  }
+
+  /**
+   * The admission decision (admission.ts) for a peer not connected now, past the deny list: forced
+   * when the application dials it or it is protected or permanent; at the bound, the victim is the
+   * lowest-ranked trimmable peer other than itself.
+   */
+  private admission (record: PeerRecord | undefined, peer: PeerId, address: string | undefined, forcedDial: boolean): Admission {
+    const forced = forcedDial || (address !== undefined && this.forcing.has(address)) ||
+      (record !== undefined && (record.isProtected || record.permanent || this.forcing.has(record.key)))
     const count = this.conns.size
-    const needVictim = this.isRunning && count >= this.opts.highWater
     return admit({
       closed: false,
       running: this.isRunning,
-      priority,
+      priority: record?.priority ?? 'medium',
       denied: false,
       allowed: this.allowList.matches(peer, address),
-      forced: forced || (address !== undefined && this.forcing.has(address)),
+      forced,
       count,
       highWater: this.opts.highWater,
-      victim: needVictim ? this.trimming.lowest(record) : undefined
-    }).accept
+      victim: this.isRunning && count >= this.opts.highWater ? this.trimming.lowest(record) : undefined
+    })
   }
 
   disconnected (conn: Connection): void {
@@ -388,7 +351,7 @@ export class Manager implements ConnectionManager {
   async connectNow (peer: PeerId | string, opts: { permanent?: boolean; signal?: AbortSignal } = {}): Promise<Connection> {
     this.assertOpen()
     check.nonEmptyString('peer', peer)
-    const record = this.resolveOrCreate(peer)
+    const record = this.knowledge.resolveOrCreate(peer)
     if (record.priority === 'banned') throw new PeerwardenError('ERR_BANNED', `peer ${peer} is banned`)
     if (this.isDenied(record)) {
       throw new PeerwardenError('ERR_DENIED', `peer ${peer} is on the deny list`)
@@ -460,79 +423,19 @@ export class Manager implements ConnectionManager {
 
   // ── tags and protection ─────────────────────────────────────────────────
 
-  tagPeer (peer: PeerId, tag: string, value: number): void {
-    check.nonEmptyString('peer', peer)
-    check.nonEmptyString('tag', tag)
-    check.finite('value', value)
-    this.setTag(this.recordFor(peer), tag, value)
-  }
+  tagPeer (peer: PeerId, tag: string, value: number): void { this.tagging.tag(peer, tag, value) }
 
-  untagPeer (peer: PeerId, tag: string): void {
-    check.nonEmptyString('peer', peer)
-    check.nonEmptyString('tag', tag)
-    const record = this.book.get(peer)
-    const old = record?.tags?.get(tag)
-    if (record === undefined || old === undefined) return
-    record.tags!.delete(tag)
-    this.persist?.touch(record)
-    record.value -= old
-    this.reindex(record)
-    this.changed()
-  }
+  untagPeer (peer: PeerId, tag: string): void { this.tagging.untag(peer, tag) }
 
-  upsertTag (peer: PeerId, tag: string, upsert: (current: number) => number): void {
-    check.nonEmptyString('peer', peer)
-    check.nonEmptyString('tag', tag)
-    check.fn('upsert', upsert)
-    const record = this.recordFor(peer)
-    this.setTag(record, tag, check.finite('upsert result', upsert(record.tags?.get(tag) ?? 0)))
-  }
+  upsertTag (peer: PeerId, tag: string, upsert: (current: number) => number): void { this.tagging.upsert(peer, tag, upsert) }
 
-  getTagInfo (peer: PeerId): TagInfo | undefined {
-    const record = this.book.get(peer)
-    if (record === undefined) return undefined
-    const tags: Record<string, number> = {}
-    if (record.tags !== undefined) for (const [k, v] of record.tags) tags[k] = v
-    if (record.decaying !== undefined) for (const [k, d] of record.decaying) tags[k] = d.value
-    const conns: Record<string, number> = {}
-    if (record.conn !== undefined) conns[record.conn.conn.id] = record.conn.openedAt
-    return { firstSeen: record.firstSeen, value: record.value, tags, conns }
-  }
+  getTagInfo (peer: PeerId): TagInfo | undefined { return this.tagging.info(peer) }
 
-  protect (peer: PeerId, tag: string): void {
-    check.nonEmptyString('peer', peer)
-    check.nonEmptyString('tag', tag)
-    const record = this.recordFor(peer)
-    if (record.protections?.has(tag) === true) return
-    if (!record.isProtected) this.protectedCount++
-    ;(record.protections ??= new Set()).add(tag)
-    record.decide(this.clock.now(), 'protect', `protected under tag ${JSON.stringify(tag)}`, this.opts.explainDepth)
-    this.reindex(record)
-    this.changed()
-  }
+  protect (peer: PeerId, tag: string): void { this.tagging.protect(peer, tag) }
 
-  unprotect (peer: PeerId, tag: string): boolean {
-    check.nonEmptyString('peer', peer)
-    check.nonEmptyString('tag', tag)
-    const record = this.book.get(peer)
-    if (record?.protections === undefined) return false
-    if (record.protections.delete(tag)) {
-      record.decide(this.clock.now(), 'unprotect', `protection ${JSON.stringify(tag)} removed; ${record.protections.size} left`, this.opts.explainDepth)
-      if (!record.isProtected) {
-        this.protectedCount--
-        this.reindex(record)
-        this.trimming.checkBound()
-      }
-      this.changed()
-    }
-    return record.isProtected
-  }
+  unprotect (peer: PeerId, tag: string): boolean { return this.tagging.unprotect(peer, tag) }
 
-  isProtected (peer: PeerId, tag?: string): boolean {
-    const p = this.book.get(peer)?.protections
-    if (p === undefined) return false
-    return tag === undefined || tag === '' ? p.size > 0 : p.has(tag)
-  }
+  isProtected (peer: PeerId, tag?: string): boolean { return this.tagging.isProtected(peer, tag) }
 
   registerDecayingTag (name: string, interval: number, decay: DecayFn, bump: BumpFn): DecayingTag {
     this.assertOpen()
@@ -573,26 +476,14 @@ export class Manager implements ConnectionManager {
       inbound: this.inbound,
       outbound: this.outbound,
       dialing: this.dialer.dialing,
-      protected: this.protectedCount,
-      banned: this.bannedCount,
+      protected: this.tagging.protectedCount,
+      banned: this.knowledge.bannedCount,
       lowWater: this.opts.lowWater,
       highWater: this.opts.highWater
     }
   }
 
   // ── internals ───────────────────────────────────────────────────────────
-
-  /** Files an address-only record under its id, and tells the store. */
-  private assignId (record: PeerRecord, id: PeerId): PeerRecord {
-    const oldKey = record.key
-    const result = this.book.assignId(record, id)
-    if (result !== record) {
-      this.dialer.remove(record)
-      this.dialer.update(result)
-    }
-    if (this.persist !== undefined && result.key !== oldKey) this.persist.rekeyed(oldKey, result)
-    return result
-  }
 
   /** Brings back the peers the store remembers (their history orders the first dials). */
   private async restore (): Promise<void> {
@@ -604,18 +495,7 @@ export class Manager implements ConnectionManager {
       return
     }
     if (this.closed) return
-    for (const p of stored) {
-      let record: PeerRecord
-      if (p.id !== undefined) record = this.book.getOrCreate(p.id, p.firstSeen ?? this.clock.now()).record
-      else if (p.addresses.length > 0) record = this.book.byAddress(p.addresses[0]) ?? this.book.createForAddress(p.addresses[0], p.firstSeen ?? this.clock.now())
-      else continue
-      for (const a of p.addresses) this.book.addAddress(record, a)
-      if (record.conn === undefined) this.setTopics(record, p.topics ?? [])
-      mergeStored(record, p)
-      if (p.priority !== undefined && p.priority !== 'medium' && record.priority === 'medium') this.applyPriority(record, p.priority, 'restored from the store')
-      this.consultHook(record, 'added')
-      this.reindex(record)
-    }
+    this.knowledge.restore(stored)
     this.changed()
   }
 
@@ -632,31 +512,6 @@ export class Manager implements ConnectionManager {
 
   private jitter (ms: number): number {
     return Math.round(ms * (0.75 + 0.5 * this.random()))
-  }
-
-  /**
-   * Initial sync: every outbound connection but one is closed ('initial-sync'), permanent ones
-   * aside, and only that one peer is dialled until `stop()`. Inbound connections stay accounted.
-   */
-  private startInitialSync (peer?: PeerId | string): void {
-    this.assertOpen()
-    if (peer !== undefined) check.nonEmptyString('peer', peer)
-    const given = peer === undefined ? undefined : this.resolveOrCreate(peer)
-    const needed = (): boolean => false
-    let keep = given
-    if (keep === undefined) {
-      for (const { record, conn } of this.conns.values()) {
-        if (conn.direction !== 'outbound' || record.permanent) continue
-        if (keep === undefined || compareCandidates(record, keep, needed) < 0) keep = record
-      }
-    }
-    this.syncActive = true
-    for (const entry of [...this.conns.values()]) {
-      if (entry.conn.direction === 'outbound' && entry.record !== keep && !entry.record.permanent) {
-        this.closeEntry(entry, 'initial-sync', `initial sync keeps one outbound connection (${keep?.id ?? keep?.key ?? 'to be chosen'})`)
-      }
-    }
-    this.dialer.startSync(given, keep)
   }
 
   /** May trimming close this connected peer (grace aside)? */
@@ -684,62 +539,6 @@ export class Manager implements ConnectionManager {
 
   private assertOpen (): void {
     if (this.closed) throw PeerwardenError.closed('the connection manager')
-  }
-
-  private recordFor (peer: PeerId): PeerRecord {
-    return this.book.getOrCreate(peer, this.clock.now()).record
-  }
-
-  private resolveOrCreate (peerOrAddress: string): PeerRecord {
-    const found = this.book.resolve(peerOrAddress)
-    if (found !== undefined) return found
-    return isAddress(peerOrAddress) ? this.book.createForAddress(peerOrAddress, this.clock.now()) : this.recordFor(peerOrAddress)
-  }
-
-  private recordForConnection (conn: Connection, now: number): PeerRecord {
-    // A peer we knew by address only (say, dialled by address) learns its id here; if a record with
-    // that id appeared meanwhile (an inbound connection, peer exchange), the two become one.
-    if (conn.address !== undefined) {
-      const owner = this.book.byAddress(conn.address)
-      if (owner !== undefined && owner.id === undefined) return this.assignId(owner, conn.peer)
-    }
-    return this.book.get(conn.peer) ?? this.book.getOrCreate(conn.peer, now).record
-  }
-
-  private consultHook (record: PeerRecord, when: 'added' | 'connected'): void {
-    if (this.hook === undefined) return
-    const answer = this.hook(record.info())
-    if (answer === undefined) return
-    this.applyPriority(record, check.priority('prioritise() result', answer), `prioritise() hook when ${when}`)
-  }
-
-  private applyPriority (record: PeerRecord, priority: Priority, why: string): void {
-    if (record.priority === priority) return
-    if (record.priority === 'banned') this.bannedCount--
-    if (priority === 'banned') this.bannedCount++
-    const now = this.clock.now()
-    record.priority = priority
-    this.persist?.touch(record)
-    record.decide(now, priority === 'banned' ? 'ban' : 'priority', `priority ${priority}: ${why}`, this.opts.explainDepth)
-    this.events.emit('peer:priority', { peer: record.id ?? record.key, priority })
-    if (priority === 'banned' && record.conn !== undefined) this.closeEntry(record.conn, 'banned', 'the peer was banned')
-    else this.reindex(record)
-  }
-
-  private setTag (record: PeerRecord, tag: string, value: number): void {
-    const tags = record.tags ?? (record.tags = new Map())
-    record.value += value - (tags.get(tag) ?? 0)
-    tags.set(tag, value)
-    this.persist?.touch(record)
-    if (record.heapIndex !== -1) this.trimming.index.refresh(record, this.clock.now())
-    if (record.candIndex !== -1) this.dialer.update(record)
-    this.changed()
-  }
-
-  private setTopics (record: PeerRecord, topics: readonly string[]): void {
-    if (record.conn !== undefined) this.topics.detach(record.topics)
-    record.topics = [...new Set(topics)]
-    if (record.conn !== undefined) this.topics.attach(record.topics)
   }
 
   private attach (conn: Connection, record: PeerRecord, now: number, action: string, reason: string, swap = false): void {
@@ -802,19 +601,10 @@ export class Manager implements ConnectionManager {
   private refuse (conn: Connection, record: PeerRecord | undefined, reason: string, why: string): false {
     const decision = { at: this.clock.now(), action: 'refuse', reason: `${reason}: ${why}` }
     if (record !== undefined) record.decide(decision.at, decision.action, decision.reason, this.opts.explainDepth)
-    else this.rememberStranger(conn.peer, decision)
+    else this.strangers.add(conn.peer, decision, this.opts.explainDepth)
     this.events.emit('connection:refused', { connection: conn, reason })
     safeClose(conn, reason)
     return false
-  }
-
-  private rememberStranger (peer: PeerId, decision: Decision): void {
-    const list = this.strangers.get(peer) ?? []
-    this.strangers.delete(peer) // re-insert: the Map's order is the LRU order
-    list.push(decision)
-    if (list.length > this.opts.explainDepth) list.shift()
-    this.strangers.set(peer, list)
-    if (this.strangers.size > STRANGERS) this.strangers.delete(this.strangers.keys().next().value!)
   }
 
   private dialFailed (record: PeerRecord, address: string, error: Error): void {
@@ -832,11 +622,6 @@ function safeClose (conn: Connection, reason: string): void {
   } catch {
     // A transport that throws while closing has still lost the connection for us.
   }
-}
-
-/** Peer ids carry neither '/' nor ':'; addresses ('tcp://…', '/ip4/…', 'host:port') do. */
-function isAddress (s: string): boolean {
-  return s.includes('/') || s.includes(':')
 }
 
 /** Creates a connection manager. It is off until `start()`. */

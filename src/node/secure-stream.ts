@@ -1,14 +1,13 @@
-import { createCipheriv, createDecipheriv, createSecretKey, getCiphers, type KeyObject } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import type net from 'node:net'
-import sodium from 'sodium-native'
 import { PeerwardenError } from '../errors.js'
 import { NoiseHandshake, type StaticKeys } from './noise.js'
+import { TAG, TransportCipher } from './transport-cipher.js'
+
+export { BIG_MESSAGE } from './transport-cipher.js'
 
 /** Bytes of a frame's length prefix (little endian). */
 const HEADER = 4
-/** Bytes of the Poly1305 tag that ends every encrypted frame. */
-const TAG = 16
 /** The largest message `write` takes (16 MiB). */
 export const MAX_MESSAGE = 16 * 1024 * 1024
 /** The largest handshake frame (Noise's limit): garbage never makes us allocate more. */
@@ -19,16 +18,6 @@ const MAX_HANDSHAKE_FRAME = 65535
  * socket's own mark, 16 KiB, is below one 64 KiB message).
  */
 const WRITE_HIGH = 256 * 1024
-/**
- * Messages of at least this many bytes are sealed and opened with node:crypto (OpenSSL) instead of
- * libsodium: the same cipher and the same bytes on the wire, but OpenSSL's vectorized ChaCha20-Poly1305
- * is about twice as fast per byte here (64 KiB: ~19 µs against ~38 µs), while its per-message set-up
- * (~2 µs) makes it the slower one below ~12 KiB.
- */
-export const BIG_MESSAGE = 16 * 1024
-/** Where node:crypto lacks the cipher (a FIPS-only OpenSSL), libsodium seals every message. */
-const OPENSSL_CHACHA = getCiphers().includes('chacha20-poly1305')
-const BIG = OPENSSL_CHACHA ? BIG_MESSAGE : Infinity
 /** Messages queued while paused before the socket itself is paused. */
 const QUEUE_HIGH = 64
 
@@ -85,15 +74,8 @@ export class SecureStream extends EventEmitter {
   readonly opened: Promise<void>
 
   private handshake: NoiseHandshake | null
-  private tx: Buffer | null = null
-  private rx: Buffer | null = null
-  /** The same keys for node:crypto (big messages). */
-  private txKey: KeyObject | null = null
-  private rxKey: KeyObject | null = null
-  private readonly txNonce = Buffer.alloc(12)
-  private readonly rxNonce = Buffer.alloc(12)
-  private txCount = 0
-  private rxCount = 0
+  /** The transport keys and nonces, once the handshake completed. */
+  private cipher: TransportCipher | null = null
   /** The frame being filled across socket reads, and how much of it is there. */
   private partial: Buffer | null = null
   private partialFill = 0
@@ -138,10 +120,11 @@ export class SecureStream extends EventEmitter {
   /** Encrypts and sends one message; false when the socket's buffer is full (wait for 'drain'). */
   write (data: Uint8Array): boolean {
     if (this.destroyed || this.ended) return false
-    if (this.tx === null) throw new PeerwardenError('ERR_NOT_OPEN', 'write before the handshake completed')
+    const cipher = this.cipher
+    if (cipher === null) throw new PeerwardenError('ERR_NOT_OPEN', 'write before the handshake completed')
     const length = data.byteLength
     if (length > MAX_MESSAGE) throw new PeerwardenError('ERR_MESSAGE_TOO_LARGE', `a message of ${length} bytes (at most ${MAX_MESSAGE})`)
-    if (length >= BIG) return this.writeBig(data)
+    if (TransportCipher.isBig(length)) return this.writeBig(cipher, data)
     let frame: Buffer
     if (data === this.allocatedPlain) {
       frame = this.allocated!
@@ -152,20 +135,15 @@ export class SecureStream extends EventEmitter {
     this.allocated = null
     this.allocatedPlain = null
     frame.writeUInt32LE(length + TAG, 0)
-    const plain = frame.subarray(HEADER, HEADER + length)
-    nonce(this.txNonce, this.txCount++)
-    sodium.crypto_aead_chacha20poly1305_ietf_encrypt_detached(plain, frame.subarray(HEADER + length), plain, null, null, this.txNonce, this.tx)
+    cipher.sealInPlace(frame, HEADER, length)
     return this.writeRaw(frame)
   }
 
   /** One big message sealed by node:crypto into a fresh buffer: header, ciphertext and tag leave in one writev. */
-  private writeBig (data: Uint8Array): boolean {
+  private writeBig (cipher: TransportCipher, data: Uint8Array): boolean {
     this.allocated = null
     this.allocatedPlain = null
-    nonce(this.txNonce, this.txCount++)
-    const cipher = createCipheriv('chacha20-poly1305', this.txKey!, this.txNonce, { authTagLength: TAG })
-    const sealed = cipher.update(data)
-    cipher.final()
+    const [sealed, tag] = cipher.sealBig(data)
     const header = Buffer.allocUnsafe(HEADER)
     header.writeUInt32LE(data.byteLength + TAG, 0)
     this.lastWrite = Date.now()
@@ -173,14 +151,14 @@ export class SecureStream extends EventEmitter {
     socket.cork()
     socket.write(header)
     socket.write(sealed)
-    socket.write(cipher.getAuthTag())
+    socket.write(tag)
     socket.uncork()
     return socket.writableLength < WRITE_HIGH
   }
 
   /** An empty message: tells the remote we are alive. */
   keepAlive (): void {
-    if (this.tx !== null && !this.destroyed && !this.ended) this.write(EMPTY)
+    if (this.cipher !== null && !this.destroyed && !this.ended) this.write(EMPTY)
   }
 
   pause (): void {
@@ -278,20 +256,11 @@ export class SecureStream extends EventEmitter {
   private frame (frame: Buffer): void {
     if (this.handshake !== null) { this.handshakeFrame(this.handshake, frame); return }
     if (frame.byteLength < TAG) { this.destroy(new PeerwardenError('ERR_PROTOCOL', 'a frame shorter than its tag')); return }
-    let plain = frame.subarray(0, frame.byteLength - TAG)
-    nonce(this.rxNonce, this.rxCount++)
+    let plain: Buffer
     try {
-      if (plain.byteLength >= BIG) {
-        const decipher = createDecipheriv('chacha20-poly1305', this.rxKey!, this.rxNonce, { authTagLength: TAG })
-        decipher.setAuthTag(frame.subarray(plain.byteLength))
-        const opened = decipher.update(plain)
-        decipher.final() // throws unless the tag authenticates: `opened` is dropped then
-        plain = opened
-      } else {
-        sodium.crypto_aead_chacha20poly1305_ietf_decrypt_detached(plain, null, plain, frame.subarray(plain.byteLength), null, this.rxNonce, this.rx!)
-      }
-    } catch {
-      this.destroy(new PeerwardenError('ERR_PROTOCOL', 'a frame that does not authenticate'))
+      plain = this.cipher!.open(frame)
+    } catch (err) {
+      this.destroy(err as PeerwardenError)
       return
     }
     if (plain.byteLength === 0) return // keep-alive
@@ -352,12 +321,7 @@ export class SecureStream extends EventEmitter {
     if (!hs.complete) { this.destroy(new PeerwardenError('ERR_HANDSHAKE', 'the handshake did not complete')); return }
     const { tx, rx, hash } = hs.result()
     this.handshake = null
-    this.tx = tx
-    this.rx = rx
-    if (OPENSSL_CHACHA) {
-      this.txKey = createSecretKey(tx)
-      this.rxKey = createSecretKey(rx)
-    }
+    this.cipher = new TransportCipher(tx, rx)
     this.handshakeHash = hash
     const settle = this.settle!
     this.settle = null
@@ -397,9 +361,3 @@ const EMPTY = new Uint8Array(0)
 
 /** A first handshake message: the ephemeral key and the tag of the empty payload (psk0 encrypts it). */
 const FIRST_MESSAGE_BYTES = 32 + TAG
-
-/** Noise's transport nonce: 32 zero bits, then the 64-bit little-endian counter. */
-function nonce (out: Buffer, n: number): void {
-  out.writeUInt32LE(n >>> 0, 4)
-  out.writeUInt32LE(Math.floor(n / 0x100000000), 8)
-}

@@ -108,7 +108,7 @@ test('big messages (sealed by OpenSSL) and small ones (libsodium) interleave in 
   const nonce = Buffer.alloc(12)
   nonce.writeUInt32LE(4, 4)
   const plain = Buffer.alloc(65536)
-  sodium.crypto_aead_chacha20poly1305_ietf_decrypt_detached(plain, null, wire[at], wire[at + 1], null, nonce, (a as unknown as { tx: Buffer }).tx)
+  sodium.crypto_aead_chacha20poly1305_ietf_decrypt_detached(plain, null, wire[at], wire[at + 1], null, nonce, (a as unknown as { cipher: { tx: Buffer } }).cipher.tx)
   assert.ok(plain.equals(sent[4]))
 })
 

@@ -1,0 +1,213 @@
+import { PeerwardenError } from '../errors.js'
+import type { Dialer } from './dialer.js'
+import type { PeerBook } from './peer-book.js'
+import { mergeStored, type Persistence } from './persistence.js'
+import type { ConnEntry, PeerRecord } from './peer-record.js'
+import type { TopicCounts } from './topics.js'
+import type { Clock, Connection, ConnectionManagerOptions, PeerId, PeerInput, Priority, StoredPeer } from './types.js'
+import * as check from './validate.js'
+
+/** What the knowledge of peers needs from the manager. */
+export interface PeerKnowledgeHost {
+  readonly clock: Clock
+  readonly book: PeerBook
+  readonly topics: TopicCounts
+  readonly persist: Persistence | undefined
+  readonly dialer: Pick<Dialer, 'remove' | 'update'>
+  /** The application's `prioritise` hook, if any. */
+  readonly hook: ConnectionManagerOptions['prioritise']
+  explainDepth(): number
+  /** Re-ranks the peer wherever it is indexed (trimming, dialing). */
+  reindex(record: PeerRecord): void
+  /** A peer's priority changed (the 'peer:priority' event). */
+  prioritised(peer: PeerId | string, priority: Priority): void
+  /** A connected peer was banned: its connection closes. */
+  banned(entry: ConnEntry): void
+  /** The peer is forgotten: its runtime scores (tags, decaying tags, protections) go. */
+  forgotten(record: PeerRecord): void
+}
+
+/**
+ * What the manager knows about peers, and the rules for changing it: who they are (one record per
+ * peer, found by id or by address), their priority, long-term flag, topics, and what the store
+ * remembered. The records live in the `PeerBook`; this part decides how they merge and change.
+ *
+ * Rules:
+ * - A peer known by address only becomes known by id once a connection or `addPeers` says whose
+ *   address it is; if a record with that id exists, the two become one.
+ * - Priorities: 'banned' closes the peer's connection at once and is never dialled; the `prioritise`
+ *   hook is asked when a peer is first added and whenever it connects; its answer wins over what it
+ *   replaces. A stored priority is restored only over the default ('medium').
+ * - Forgetting a connected peer forgets what we knew, not the connection: it stays accounted.
+ */
+export class PeerKnowledge {
+  private bannedPeers = 0
+
+  constructor (private readonly host: PeerKnowledgeHost) {}
+
+  /** How many peers are banned now. */
+  get bannedCount (): number { return this.bannedPeers }
+
+  add (peers: PeerInput[]): void {
+    if (!Array.isArray(peers)) throw PeerwardenError.invalid('peers must be an array')
+    peers.forEach((p, i) => check.peerInput(p, `peers[${i}]`))
+    const { book, clock } = this.host
+    const now = clock.now()
+    for (const input of peers) {
+      const addresses = [...(input.address !== undefined ? [input.address] : []), ...(input.addresses ?? [])]
+      let record: PeerRecord
+      let created = false
+      if (input.id !== undefined) {
+        ({ record, created } = book.getOrCreate(input.id, now))
+        for (const a of addresses) {
+          const owner = book.byAddress(a)
+          if (owner !== undefined && owner.id === undefined && owner !== record) record = this.assignId(owner, input.id)
+        }
+      } else {
+        const known = addresses.map((a) => book.byAddress(a)).find((r) => r !== undefined)
+        created = known === undefined
+        record = known ?? book.createForAddress(addresses[0], now)
+      }
+      for (const a of addresses) book.addAddress(record, a)
+      if (input.topics !== undefined) this.setTopics(record, input.topics)
+      if (input.longTerm !== undefined) record.longTerm = input.longTerm
+      if (input.bootstrap !== undefined) record.bootstrap = input.bootstrap
+      if (input.priority !== undefined) this.applyPriority(record, input.priority, 'given by addPeers')
+      if (created) this.consultHook(record, 'added')
+      this.host.reindex(record)
+      this.host.persist?.touch(record)
+    }
+  }
+
+  setPriority (updates: Array<{ peer: PeerId | string; priority: Priority }>): void {
+    if (!Array.isArray(updates)) throw PeerwardenError.invalid('updates must be an array')
+    updates.forEach((u, i) => {
+      check.nonEmptyString(`updates[${i}].peer`, u?.peer)
+      check.priority(`updates[${i}].priority`, u.priority)
+    })
+    for (const { peer, priority } of updates) this.applyPriority(this.resolveOrCreate(peer), priority, 'set by setPriority')
+  }
+
+  setLongTerm (peer: PeerId, longTerm: boolean): void {
+    check.nonEmptyString('peer', peer)
+    if (typeof longTerm !== 'boolean') throw PeerwardenError.invalid('longTerm must be a boolean')
+    const record = this.resolveOrCreate(peer)
+    record.longTerm = longTerm
+    this.host.persist?.touch(record)
+    this.host.reindex(record)
+  }
+
+  /** Forgets the peer; returns false when it was unknown. */
+  forget (peer: PeerId): boolean {
+    check.nonEmptyString('peer', peer)
+    const { book, persist } = this.host
+    const record = book.resolve(peer)
+    if (record === undefined) return false
+    this.host.forgotten(record)
+    if (record.priority === 'banned') this.bannedPeers--
+    this.setTopics(record, [])
+    if (record.conn === undefined) {
+      book.delete(record)
+      persist?.remove(record.key, record)
+      this.host.dialer.remove(record)
+      return true
+    }
+    record.priority = 'medium'
+    record.longTerm = record.permanent = record.bootstrap = false
+    this.host.reindex(record)
+    persist?.touch(record)
+    return true
+  }
+
+  /** Brings back the peers the store remembers (their history orders the first dials). */
+  restore (stored: readonly StoredPeer[]): void {
+    const { book, clock } = this.host
+    for (const p of stored) {
+      let record: PeerRecord
+      if (p.id !== undefined) record = book.getOrCreate(p.id, p.firstSeen ?? clock.now()).record
+      else if (p.addresses.length > 0) record = book.byAddress(p.addresses[0]) ?? book.createForAddress(p.addresses[0], p.firstSeen ?? clock.now())
+      else continue
+      for (const a of p.addresses) book.addAddress(record, a)
+      if (record.conn === undefined) this.setTopics(record, p.topics ?? [])
+      mergeStored(record, p)
+      if (p.priority !== undefined && p.priority !== 'medium' && record.priority === 'medium') this.applyPriority(record, p.priority, 'restored from the store')
+      this.consultHook(record, 'added')
+      this.host.reindex(record)
+    }
+  }
+
+  /** The peer's record by id, made if unknown. */
+  record (peer: PeerId): PeerRecord {
+    return this.host.book.getOrCreate(peer, this.host.clock.now()).record
+  }
+
+  /** The record of a peer id or an address, made if unknown. */
+  resolveOrCreate (peerOrAddress: string): PeerRecord {
+    const found = this.host.book.resolve(peerOrAddress)
+    if (found !== undefined) return found
+    return isAddress(peerOrAddress) ? this.host.book.createForAddress(peerOrAddress, this.host.clock.now()) : this.record(peerOrAddress)
+  }
+
+  /** The record a new connection belongs to; the `prioritise` hook is asked about it. */
+  forConnection (conn: Connection, now: number): PeerRecord {
+    const record = this.recordForConnection(conn, now)
+    this.consultHook(record, 'connected')
+    return record
+  }
+
+  private recordForConnection (conn: Connection, now: number): PeerRecord {
+    const { book } = this.host
+    // A peer we knew by address only (say, dialled by address) learns its id here; if a record with
+    // that id appeared meanwhile (an inbound connection, peer exchange), the two become one.
+    if (conn.address !== undefined) {
+      const owner = book.byAddress(conn.address)
+      if (owner !== undefined && owner.id === undefined) return this.assignId(owner, conn.peer)
+    }
+    return book.get(conn.peer) ?? book.getOrCreate(conn.peer, now).record
+  }
+
+  /** Files an address-only record under its id, and tells the store. */
+  private assignId (record: PeerRecord, id: PeerId): PeerRecord {
+    const { book, dialer, persist } = this.host
+    const oldKey = record.key
+    const result = book.assignId(record, id)
+    if (result !== record) {
+      dialer.remove(record)
+      dialer.update(result)
+    }
+    if (persist !== undefined && result.key !== oldKey) persist.rekeyed(oldKey, result)
+    return result
+  }
+
+  private consultHook (record: PeerRecord, when: 'added' | 'connected'): void {
+    if (this.host.hook === undefined) return
+    const answer = this.host.hook(record.info())
+    if (answer === undefined) return
+    this.applyPriority(record, check.priority('prioritise() result', answer), `prioritise() hook when ${when}`)
+  }
+
+  private applyPriority (record: PeerRecord, priority: Priority, why: string): void {
+    if (record.priority === priority) return
+    if (record.priority === 'banned') this.bannedPeers--
+    if (priority === 'banned') this.bannedPeers++
+    record.priority = priority
+    this.host.persist?.touch(record)
+    record.decide(this.host.clock.now(), priority === 'banned' ? 'ban' : 'priority', `priority ${priority}: ${why}`, this.host.explainDepth())
+    this.host.prioritised(record.id ?? record.key, priority)
+    if (priority === 'banned' && record.conn !== undefined) this.host.banned(record.conn)
+    else this.host.reindex(record)
+  }
+
+  /** Sets the peer's topics; a connected peer's count per topic follows. */
+  private setTopics (record: PeerRecord, topics: readonly string[]): void {
+    const counts = this.host.topics
+    if (record.conn !== undefined) counts.detach(record.topics)
+    record.topics = [...new Set(topics)]
+    if (record.conn !== undefined) counts.attach(record.topics)
+  }
+}
+
+/** Peer ids carry neither '/' nor ':'; addresses ('tcp://…', '/ip4/…', 'host:port') do. */
+function isAddress (s: string): boolean {
+  return s.includes('/') || s.includes(':')
+}

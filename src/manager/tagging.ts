@@ -1,0 +1,136 @@
+import type { PeerBook } from './peer-book.js'
+import type { PeerRecord } from './peer-record.js'
+import type { Clock, PeerId, TagInfo } from './types.js'
+import * as check from './validate.js'
+
+/** What tags and protection need from the manager. */
+export interface TaggingHost {
+  readonly clock: Clock
+  readonly book: PeerBook
+  explainDepth(): number
+  /** The record changed in a way the store keeps. */
+  touch(record: PeerRecord): void
+  /** Re-ranks a peer whose value changed, wherever it is indexed (no bound check: a tag never makes a peer trimmable). */
+  rerank(record: PeerRecord): void
+  /** Re-ranks a peer whose trimmability changed (it may now be trimmed or dialled). */
+  reindex(record: PeerRecord): void
+  /** A peer just became trimmable: a background trim may restore the bound. */
+  checkBound(): void
+  /** Tells the peer observers (once per tick). */
+  changed(): void
+}
+
+/**
+ * Tags (go-libp2p's `TagPeer` / `UpsertTag` / `GetTagInfo`) and protection (`Protect` / `Unprotect`).
+ *
+ * Rules:
+ * - A tag is a named number on a peer; the peer's value is the sum of its tags (decaying ones
+ *   included). Tagging an unknown peer makes it known. Static tags are stored; protections are not.
+ * - Protection is per tag, idempotent and not reference-counted: `protect(p, 'a')` twice then
+ *   `unprotect(p, 'a')` once leaves `p` unprotected under 'a'. A peer is protected while any tag
+ *   protects it; a protected peer is never trimmed.
+ */
+export class Tagging {
+  private protectedPeers = 0
+
+  constructor (private readonly host: TaggingHost) {}
+
+  /** How many peers are protected now. */
+  get protectedCount (): number { return this.protectedPeers }
+
+  tag (peer: PeerId, tag: string, value: number): void {
+    check.nonEmptyString('peer', peer)
+    check.nonEmptyString('tag', tag)
+    check.finite('value', value)
+    this.set(this.record(peer), tag, value)
+  }
+
+  untag (peer: PeerId, tag: string): void {
+    check.nonEmptyString('peer', peer)
+    check.nonEmptyString('tag', tag)
+    const record = this.host.book.get(peer)
+    const old = record?.tags?.get(tag)
+    if (record === undefined || old === undefined) return
+    record.tags!.delete(tag)
+    this.host.touch(record)
+    record.value -= old
+    this.host.reindex(record)
+    this.host.changed()
+  }
+
+  upsert (peer: PeerId, tag: string, upsert: (current: number) => number): void {
+    check.nonEmptyString('peer', peer)
+    check.nonEmptyString('tag', tag)
+    check.fn('upsert', upsert)
+    const record = this.record(peer)
+    this.set(record, tag, check.finite('upsert result', upsert(record.tags?.get(tag) ?? 0)))
+  }
+
+  info (peer: PeerId): TagInfo | undefined {
+    const record = this.host.book.get(peer)
+    if (record === undefined) return undefined
+    const tags: Record<string, number> = {}
+    if (record.tags !== undefined) for (const [k, v] of record.tags) tags[k] = v
+    if (record.decaying !== undefined) for (const [k, d] of record.decaying) tags[k] = d.value
+    const conns: Record<string, number> = {}
+    if (record.conn !== undefined) conns[record.conn.conn.id] = record.conn.openedAt
+    return { firstSeen: record.firstSeen, value: record.value, tags, conns }
+  }
+
+  protect (peer: PeerId, tag: string): void {
+    check.nonEmptyString('peer', peer)
+    check.nonEmptyString('tag', tag)
+    const record = this.record(peer)
+    if (record.protections?.has(tag) === true) return
+    if (!record.isProtected) this.protectedPeers++
+    ;(record.protections ??= new Set()).add(tag)
+    record.decide(this.host.clock.now(), 'protect', `protected under tag ${JSON.stringify(tag)}`, this.host.explainDepth())
+    this.host.reindex(record)
+    this.host.changed()
+  }
+
+  /** Returns whether the peer is still protected (under another tag). */
+  unprotect (peer: PeerId, tag: string): boolean {
+    check.nonEmptyString('peer', peer)
+    check.nonEmptyString('tag', tag)
+    const record = this.host.book.get(peer)
+    if (record?.protections === undefined) return false
+    if (record.protections.delete(tag)) {
+      record.decide(this.host.clock.now(), 'unprotect', `protection ${JSON.stringify(tag)} removed; ${record.protections.size} left`, this.host.explainDepth())
+      if (!record.isProtected) {
+        this.protectedPeers--
+        this.host.reindex(record)
+        this.host.checkBound()
+      }
+      this.host.changed()
+    }
+    return record.isProtected
+  }
+
+  /** Protected at all (no tag, or ''), or under `tag`. */
+  isProtected (peer: PeerId, tag?: string): boolean {
+    const p = this.host.book.get(peer)?.protections
+    if (p === undefined) return false
+    return tag === undefined || tag === '' ? p.size > 0 : p.has(tag)
+  }
+
+  /** The peer is forgotten: its tags and protections go (the caller re-ranks it). */
+  forget (record: PeerRecord): void {
+    if (record.isProtected) this.protectedPeers--
+    record.tags = record.decaying = record.protections = undefined
+    record.value = 0
+  }
+
+  private set (record: PeerRecord, tag: string, value: number): void {
+    const tags = record.tags ?? (record.tags = new Map())
+    record.value += value - (tags.get(tag) ?? 0)
+    tags.set(tag, value)
+    this.host.touch(record)
+    this.host.rerank(record)
+    this.host.changed()
+  }
+
+  private record (peer: PeerId): PeerRecord {
+    return this.host.book.getOrCreate(peer, this.host.clock.now()).record
+  }
+}
