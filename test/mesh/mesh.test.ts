@@ -730,3 +730,32 @@ test('closing the registry does not stop the mesh: connected nodes keep calling 
   assert.deepEqual(meshGone, [], 'no worker went away with the registry')
   assert.ok(!callerGone.some((e) => e.detail.peer === w1.id || e.detail.peer === w2.id))
 })
+
+test('a registry that comes back (same dataDir and address) sees the nodes register again, and a newcomer reaches the nodes that stayed', T, async (t) => {
+  const dir = tempDir(t, 'pw-mesh-registry-')
+  const first = await createRegistry({ schema: farm, dataDir: dir })
+  let firstClosed = false
+  t.after(async () => { if (!firstClosed) await first.close() })
+  const served = new Map<string, number>()
+  const w1 = await meshNode(t, { schema: farm, role: 'Worker', variant: 'w1', registry: first.addresses[0], handlers: workerHandlers('w1', served) })
+  const caller = await meshNode(t, { schema: farm, role: 'Caller', registry: first.addresses[0] })
+  await settled(caller, { Worker: 1 })
+  const regGone = record<NodeDisconnection>(caller.node.events, 'disconnection')
+
+  await first.close()
+  firstClosed = true
+  await until(() => regGone.some((e) => e.detail.peer === first.id), 5000, 'the caller to lose the registry')
+  // The same identity (dataDir) on the same address: what the nodes were given to dial.
+  const again = await registry(t, { schema: farm, dataDir: dir, listen: [first.addresses[0].split('#')[0]] })
+  assert.equal(again.id, first.id)
+  await until(() => again.members().length === 2, 10_000, 'both nodes to register with the registry that came back')
+  assert.deepEqual(again.members().map((m) => m.role).sort(), ['Caller', 'Worker'])
+
+  // A worker that only the new registry knows of: the caller hears of it from the registry and calls it.
+  const w2 = await meshNode(t, { schema: farm, role: 'Worker', variant: 'w2', registry: again.addresses[0], handlers: workerHandlers('w2', served) })
+  await settled(caller, { Worker: 2 })
+  assert.ok(caller.instances('Worker').some((i) => i.peer === w2.id))
+  const entries = await caller.call.Worker.status(null, { timeout: 2000 })
+  assert.deepEqual(entries.map((e) => [e.variant, e.ok]).sort(), [['w1', true], ['w2', true]])
+  assert.ok(caller.instances('Worker').some((i) => i.peer === w1.id), 'the worker that stayed is still listed')
+})
