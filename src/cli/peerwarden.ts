@@ -4,7 +4,7 @@
  *
  *   peerwarden node [--listen tcp://127.0.0.1:4001] [--bootstrap tcp://host:port[#id]]... [--topic t]...
  *                   [--data-dir ./.peerwarden] [--network-key k] [--low-water 8] [--high-water 16]
- *                   [--dashboard [host:port]]
+ *                   [--dashboard [host:port]] [--dashboard-token t]
  *
  *   peerwarden simulate [--nodes 1000] [--bootstrap 3] [--minutes 10] [--low-water 8] [--high-water 16]
  *                       [--latency 20] [--exchange 8] [--referrals 8] [--seed 1] [--restart 0.2] [--json]
@@ -13,7 +13,7 @@
  * cleanly. `simulate` runs many managers in virtual time and prints a line per virtual minute
  * (src/cli/simulate.ts). Bad input prints one line and exits with status 2.
  */
-import { Command, InvalidArgumentError } from 'commander'
+import { Command, InvalidArgumentError, Option } from 'commander'
 import { PeerwardenError } from '../errors.js'
 import { createNode, type PeerNode } from '../node/index.js'
 import { serveDashboard, type Dashboard } from '../dashboard/index.js'
@@ -44,6 +44,8 @@ export async function runNode (opts: {
   lowWater: number; highWater: number; status: number
   /** Serve the dashboard: true = 127.0.0.1 on a free port, or 'host:port'. */
   dashboard?: string | true
+  /** The dashboard's token (needed beyond loopback, made up when not given). */
+  dashboardToken?: string
 }, out: (line: string) => void = (l) => { process.stdout.write(l + '\n') }): Promise<{ node: PeerNode; stop: () => Promise<void> }> {
   if (opts.lowWater > opts.highWater) throw new PeerwardenError('ERR_INVALID_ARGUMENT', `--low-water must be <= --high-water (got ${opts.lowWater} > ${opts.highWater})`)
   const node = await createNode({
@@ -65,7 +67,7 @@ export async function runNode (opts: {
   let dashboard: Dashboard | undefined
   if (opts.dashboard !== undefined) {
     try {
-      dashboard = await serveDashboard(node.manager, { listen: opts.dashboard === true ? '127.0.0.1:0' : opts.dashboard, title: `node ${node.id.slice(0, 12)}` })
+      dashboard = await serveDashboard(node.manager, { listen: opts.dashboard === true ? '127.0.0.1:0' : opts.dashboard, title: `node ${node.id.slice(0, 12)}`, token: opts.dashboardToken })
     } catch (err) {
       clearInterval(timer)
       await node.close()
@@ -104,7 +106,8 @@ export function program (): Command {
     .option('--high-water <n>', 'the connection count never stays above this', integer('--high-water', 1), 16)
     .option('--status <ms>', 'status line interval', integer('--status', 100), 5000)
     .option('--dashboard [host:port]', 'serve a live view of the node (default 127.0.0.1, a free port)')
-    .action(async (o: { listen?: string[]; bootstrap?: string[]; topic?: string[]; dataDir: string; networkKey?: string; lowWater: number; highWater: number; status: number; dashboard?: string | true }) => {
+    .addOption(new Option('--dashboard-token <token>', 'a token the dashboard asks for (beyond loopback one is made up when not given)').env('PEERWARDEN_DASHBOARD_TOKEN'))
+    .action(async (o: { listen?: string[]; bootstrap?: string[]; topic?: string[]; dataDir: string; networkKey?: string; lowWater: number; highWater: number; status: number; dashboard?: string | true; dashboardToken?: string }) => {
       const { stop } = await runNode({ ...o, listen: o.listen ?? ['tcp://127.0.0.1:0'], bootstrap: o.bootstrap ?? [], topic: o.topic ?? [] })
       const shutdown = (): void => { stop().then(() => process.exit(0), () => process.exit(1)) }
       process.once('SIGINT', shutdown)

@@ -133,11 +133,17 @@ function event (m) {
   while (body.children.length > 200) body.lastChild.remove()
 }
 
+// A dashboard that needs a token was opened with ?token=…: its own requests carry it on.
+const token = new URLSearchParams(location.search).get('token')
+function withToken (path) {
+  return token === null ? path : path + (path.includes('?') ? '&' : '?') + 'token=' + encodeURIComponent(token)
+}
+
 async function explain (peer) {
   const box = $('explain')
   box.replaceChildren(el('h2', 'Why (explain): ' + peer))
   try {
-    const r = await fetch('/api/explain?peer=' + encodeURIComponent(peer))
+    const r = await fetch(withToken('/api/explain?peer=' + encodeURIComponent(peer)))
     const x = await r.json()
     if (!r.ok) { box.append(el('div', x.error || r.statusText, 'empty')); return }
     if (x.info) box.append(el('div', 'priority ' + x.info.priority + (x.info.longTerm ? ', long-term' : '') + (x.info.protected ? ', protected' : '') + ', value ' + x.info.value + (x.info.topics.length ? ', topics ' + x.info.topics.join(', ') : '') + (x.info.addresses.length ? ' · ' + x.info.addresses.join(' ') : '')))
@@ -149,7 +155,7 @@ async function explain (peer) {
 }
 
 function connect () {
-  const es = new EventSource('/events')
+  const es = new EventSource(withToken('/events'))
   es.onopen = () => { $('live').className = 'on' }
   es.onerror = () => { $('live').className = '' }
   es.addEventListener('snapshot', (e) => {

@@ -3,6 +3,7 @@ import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { PeerwardenError } from '../errors.js'
 import type { ConnectionManager } from '../manager/types.js'
+import { authorized, dashboardToken } from './access.js'
 import { ManagerMetrics } from './metrics.js'
 import { dashboardPage } from './page.js'
 
@@ -15,11 +16,19 @@ export interface DashboardOptions {
   interval?: number
   /** Connections a snapshot lists at most, highest value first. Default 500. */
   maxPeers?: number
+  /**
+   * A token every request must carry (`Authorization: Bearer <token>` or `?token=<token>`), at least
+   * 8 characters. Default: none on a loopback address; beyond loopback one is made at start and shown
+   * in `url` (see access.ts).
+   */
+  token?: string
 }
 
 export interface Dashboard {
-  /** The page's address, e.g. 'http://127.0.0.1:7070/'. */
+  /** The page's address, e.g. 'http://127.0.0.1:7070/' (with '?token=…' when a token is needed). */
   readonly url: string
+  /** The token requests must carry; undefined when none is needed. */
+  readonly token: string | undefined
   /** Ends every event stream, stops listening to the manager and closes the server. */
   close: () => Promise<void>
 }
@@ -42,8 +51,8 @@ const LOGGED = ['peer:connected', 'peer:disconnected', 'connection:refused', 'co
  * - `/metrics` Prometheus' text format (see metrics.ts).
  *
  * Rules:
- * - Loopback by default, and no authentication: whoever reaches the port sees the peers and their
- *   addresses. It changes nothing in the manager. The page's event log listens to the manager only
+ * - Loopback by default, where no token is needed unless one is given; beyond loopback every request
+ *   needs a token (401 without it; see access.ts). It changes nothing in the manager. The page's event log listens to the manager only
  *   while a page is open, and the snapshot timer runs only then (unref'd); the metrics' counters
  *   (dials, refusals, closes, trims) listen from the start. A page whose stream holds more than 1 MiB
  *   unsent is dropped.
@@ -52,6 +61,7 @@ const LOGGED = ['peer:connected', 'peer:disconnected', 'connection:refused', 'co
  */
 export async function serveDashboard (manager: ConnectionManager, options: DashboardOptions = {}): Promise<Dashboard> {
   const { host, port } = parseListen(options.listen ?? '127.0.0.1:0')
+  const token = dashboardToken(host, options.token)
   const interval = options.interval ?? 1000
   if (!Number.isFinite(interval) || interval < 50) throw PeerwardenError.invalid(`interval must be a number of ms >= 50 (got ${String(options.interval)})`)
   const maxPeers = options.maxPeers ?? 500
@@ -90,6 +100,11 @@ export async function serveDashboard (manager: ConnectionManager, options: Dashb
 
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://dashboard')
+    if (token !== undefined && !authorized(req, url, token)) {
+      res.setHeader('www-authenticate', 'Bearer')
+      send(res, 401, { error: 'this dashboard needs its token: ?token=<token> or Authorization: Bearer <token>' })
+      return
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') { send(res, 405, { error: 'read-only: GET only' }); return }
     switch (url.pathname) {
       case '/':
@@ -145,7 +160,8 @@ export async function serveDashboard (manager: ConnectionManager, options: Dashb
   const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address
   let closed: Promise<void> | undefined
   return {
-    url: `http://${shown}:${address.port}/`,
+    url: `http://${shown}:${address.port}/` + (token === undefined ? '' : `?token=${encodeURIComponent(token)}`),
+    token,
     close: async () => {
       closed ??= (async () => {
         for (const res of streams) res.end()

@@ -114,3 +114,17 @@ test('peerwarden node --dashboard serves the live view of its manager, and Ctrl-
     assert.equal(await stop(node.child), 0)
   }
 })
+
+test('peerwarden node --dashboard-token: the dashboard asks for the token, and the url it prints carries it', { timeout: 20_000 }, async () => {
+  const node = start(['--data-dir', '', '--dashboard', '--dashboard-token', 'cli-token-123', '--status', '60000'])
+  try {
+    const [, url] = await node.waitFor(/dashboard at (http:\/\/127\.0\.0\.1:\d+\/\?token=cli-token-123)$/)
+    const base = url.split('?')[0]
+    assert.equal((await fetch(base + 'api/stats')).status, 401)
+    assert.equal((await fetch(url)).status, 200)
+    const stats = await fetch(base + 'api/stats', { headers: { authorization: 'Bearer cli-token-123' } })
+    assert.equal(stats.status, 200)
+  } finally {
+    assert.equal(await stop(node.child), 0)
+  }
+})

@@ -3,6 +3,7 @@ import http from 'node:http'
 import { test, type TestContext } from 'node:test'
 import { createConnectionManager, type ConnectionManager } from '../../src/index.js'
 import { serveDashboard, type Dashboard } from '../../src/dashboard/index.js'
+import { dashboardToken, isLoopback } from '../../src/dashboard/access.js'
 import { ManualClock, TestConnection } from '../../src/testing/index.js'
 import { hasCode } from '../helpers/errors.js'
 import { within } from '../helpers/wait.js'
@@ -29,9 +30,9 @@ async function dashboard (t: TestContext, manager: ConnectionManager, title?: st
   return d
 }
 
-async function get (url: string, method = 'GET'): Promise<{ status: number; type: string; body: string }> {
+async function get (url: string, method = 'GET', headers: Record<string, string> = {}): Promise<{ status: number; type: string; body: string }> {
   return await new Promise((resolve, reject) => {
-    const req = http.request(url, { method }, (res) => {
+    const req = http.request(url, { method, headers }, (res) => {
       let body = ''
       res.setEncoding('utf8').on('data', (c: string) => { body += c }).on('end', () => { resolve({ status: res.statusCode!, type: String(res.headers['content-type']), body }) })
     })
@@ -82,7 +83,7 @@ test('the page is served whole, with the title escaped', T, async (t) => {
   assert.match(r.type, /text\/html/)
   assert.match(r.body, /<title>&#60;b&#62;node&#60;\/b&#62; · peerwarden<\/title>/)
   assert.ok(!r.body.includes('<b>node</b>'), 'the title is never HTML')
-  assert.match(r.body, /new EventSource\('\/events'\)/)
+  assert.match(r.body, /new EventSource\(withToken\('\/events'\)\)/)
   assert.equal((await get(d.url, 'POST')).status, 405)
   const head = await get(d.url + 'events', 'HEAD')
   assert.equal(head.status, 200, 'a HEAD of the stream answers and ends')
@@ -147,10 +148,50 @@ test('bad options are refused with the option named; a port in use is ERR_LISTEN
   await assert.rejects(serveDashboard(manager, { listen: 'nowhere' }), hasCode('ERR_INVALID_ARGUMENT', /listen/))
   await assert.rejects(serveDashboard(manager, { listen: 70000 }), hasCode('ERR_INVALID_ARGUMENT', /listen/))
   await assert.rejects(serveDashboard(manager, { interval: 1 }), hasCode('ERR_INVALID_ARGUMENT', /interval/))
+  await assert.rejects(serveDashboard(manager, { token: 'short' }), hasCode('ERR_INVALID_ARGUMENT', /token/))
+  await assert.rejects(serveDashboard(manager, { token: 'has a space' }), hasCode('ERR_INVALID_ARGUMENT', /token/))
   const first = await serveDashboard(manager)
   t.after(async () => { await first.close() })
   const port = Number(new URL(first.url).port)
   await assert.rejects(serveDashboard(manager, { listen: `127.0.0.1:${port}` }), hasCode('ERR_LISTEN', /dashboard/))
   const v6 = await serveDashboard(manager, { listen: '[::1]:0' }).catch(() => undefined) // where ::1 exists
   if (v6 !== undefined) { assert.match(v6.url, /^http:\/\/\[::1\]:\d+\/$/); await v6.close() }
+})
+
+test('with a token, every route asks for it: 401 without it or with another, 200 with ?token= or Authorization: Bearer', T, async (t) => {
+  const { manager } = managerWith(2)
+  const d = await serveDashboard(manager, { token: 's3cret-token' })
+  t.after(async () => { await d.close(); await manager.close() })
+  assert.equal(d.token, 's3cret-token')
+  assert.match(d.url, /^http:\/\/127\.0\.0\.1:\d+\/\?token=s3cret-token$/)
+  const base = d.url.split('?')[0]
+  for (const path of ['', 'events', 'api/stats', 'api/explain?peer=peer-0', 'metrics']) {
+    const r = await get(base + path, path === 'events' ? 'HEAD' : 'GET')
+    assert.equal(r.status, 401, `/${path} without the token`)
+  }
+  assert.equal((await get(base + 'api/stats?token=s3cret-tokeX')).status, 401, 'another token')
+  assert.equal((await get(base + 'api/stats', 'GET', { authorization: 'Bearer s3cret-token-and-more' })).status, 401, 'a longer token')
+  const byQuery = await get(base + 'api/stats?token=s3cret-token')
+  assert.equal(byQuery.status, 200)
+  assert.equal(JSON.parse(byQuery.body).connections, 2)
+  assert.equal((await get(base + 'api/explain?peer=peer-0&token=s3cret-token')).status, 200)
+  const byHeader = await get(base + 'metrics', 'GET', { authorization: 'Bearer s3cret-token' })
+  assert.equal(byHeader.status, 200)
+  assert.match(byHeader.body, /peerwarden_connections 2/)
+  assert.equal((await get(d.url)).status, 200, 'the url as shown opens the page')
+})
+
+test('no token is needed on loopback unless given; beyond loopback the dashboard makes one of its own', () => {
+  for (const host of ['127.0.0.1', '127.1.2.3', '::1', 'localhost']) {
+    assert.equal(isLoopback(host), true, host)
+    assert.equal(dashboardToken(host, undefined), undefined, host)
+  }
+  for (const host of ['0.0.0.0', '::', '192.168.1.5', 'example.org', '::ffff:127.0.0.1', '127.0.0.1.example.org']) {
+    assert.equal(isLoopback(host), false, host)
+    const made = dashboardToken(host, undefined, (n) => Buffer.alloc(n, 7))
+    assert.equal(made, Buffer.alloc(24, 7).toString('base64url'), host)
+  }
+  assert.notEqual(dashboardToken('0.0.0.0', undefined), dashboardToken('0.0.0.0', undefined), 'random by default')
+  assert.equal(dashboardToken('0.0.0.0', 'given-token'), 'given-token')
+  assert.equal(dashboardToken('127.0.0.1', 'given-token'), 'given-token')
 })

@@ -8,10 +8,12 @@ import { dashboardPage } from '../../src/dashboard/page.js'
 
 interface FakeStream { listeners: Map<string, (e: { data: string }) => void>; emit: (event: string, data: unknown) => void; onopen?: () => void }
 
-function load (): { window: JSDOM['window']; stream: () => FakeStream; fetched: string[] } {
+function load (url = 'http://127.0.0.1:7070/'): { window: JSDOM['window']; stream: () => FakeStream; fetched: string[]; streamUrl: () => string } {
   let current: FakeStream | undefined
+  let streamUrl = ''
   const fetched: string[] = []
   const dom = new JSDOM(dashboardPage('test node'), {
+    url,
     runScripts: 'dangerously',
     beforeParse (window) {
       class EventSource {
@@ -19,6 +21,7 @@ function load (): { window: JSDOM['window']; stream: () => FakeStream; fetched: 
         onopen?: () => void
         onerror?: () => void
         constructor (readonly url: string) {
+          streamUrl = url
           current = { listeners: this.listeners, emit: (event, data) => { this.listeners.get(event)?.({ data: JSON.stringify(data) }) }, onopen: () => this.onopen?.() }
         }
 
@@ -33,7 +36,7 @@ function load (): { window: JSDOM['window']; stream: () => FakeStream; fetched: 
       })
     }
   })
-  return { window: dom.window, stream: () => current!, fetched }
+  return { window: dom.window, stream: () => current!, fetched, streamUrl: () => streamUrl }
 }
 
 const rows = (w: JSDOM['window'], id: string): string[][] => [...w.document.getElementById(id)!.querySelectorAll('tr')].map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent ?? ''))
@@ -81,4 +84,18 @@ test('clicking a peer asks the server why, and shows the decisions', async () =>
   assert.match(text, /Why \(explain\): p-big/)
   assert.match(text, /priority high, protected, value 50, topics chat/)
   assert.match(text, /accept · accept: under highWater/)
+})
+
+test('a page opened with ?token= passes the token on to its event stream and its explain requests', async () => {
+  const { window, stream, fetched, streamUrl } = load('http://127.0.0.1:7070/?token=a%2Bb%20c')
+  assert.equal(streamUrl(), '/events?token=a%2Bb%20c')
+  stream().emit('snapshot', { at: 10_000, stats: { connections: 1, inbound: 0, outbound: 1, known: 1, dialing: 0, protected: 1, banned: 0, lowWater: 2, highWater: 4 }, connections: [{ id: 'c2', peer: 'p-big', direction: 'outbound', openedAt: 0, value: 50, protected: true }] })
+  ;(window.document.querySelector('#peers tr') as HTMLElement).click()
+  for (let i = 0; i < 10 && fetched.length === 0; i++) await new Promise((resolve) => setImmediate(resolve))
+  assert.deepEqual(fetched, ['/api/explain?peer=p-big&token=a%2Bb%20c'])
+})
+
+test('a page opened without a token asks without one', () => {
+  const { streamUrl } = load()
+  assert.equal(streamUrl(), '/events')
 })
