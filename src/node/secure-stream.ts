@@ -255,7 +255,6 @@ export class SecureStream extends EventEmitter {
 
   private frame (frame: Buffer): void {
     if (this.handshake !== null) { this.handshakeFrame(this.handshake, frame); return }
-    if (frame.byteLength < TAG) { this.destroy(new PeerwardenError('ERR_PROTOCOL', 'a frame shorter than its tag')); return }
     let plain: Buffer
     try {
       plain = this.cipher!.open(frame)

@@ -24,7 +24,8 @@ const BIG = OPENSSL_CHACHA ? BIG_MESSAGE : Infinity
  *   frames must be opened in the order they were sealed; a nonce is never reused.
  * - Messages under `BIG_MESSAGE` bytes go through libsodium (its fixed cost per call is the lower),
  *   bigger ones through OpenSSL (its cost per byte is); the bytes on the wire are the same.
- * - `open` throws `ERR_PROTOCOL` for a frame that does not authenticate and hands out nothing of it.
+ * - `open` throws `ERR_PROTOCOL` for a frame shorter than its tag or one that does not authenticate,
+ *   and hands out nothing of it.
  */
 export class TransportCipher {
   private readonly txNonce = Buffer.alloc(12)
@@ -61,6 +62,7 @@ export class TransportCipher {
 
   /** Opens a frame (ciphertext then tag): small ones in place, big ones into a fresh buffer. */
   open (frame: Buffer): Buffer {
+    if (frame.byteLength < TAG) throw new PeerwardenError('ERR_PROTOCOL', 'a frame shorter than its tag')
     const plain = frame.subarray(0, frame.byteLength - TAG)
     nonce(this.rxNonce, this.rxCount++)
     try {
