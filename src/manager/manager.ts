@@ -127,8 +127,8 @@ export class Manager implements ConnectionManager {
     this.tagging = new Tagging({
       clock: this.clock,
       book: this.book,
+      persist: this.persist,
       explainDepth: () => this.opts.explainDepth,
-      touch: (r) => { this.persist?.touch(r) },
       rerank: (r) => {
         if (r.heapIndex !== -1) this.trimming.index.refresh(r, this.clock.now())
         if (r.candIndex !== -1) this.dialer.update(r)

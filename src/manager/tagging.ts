@@ -1,4 +1,5 @@
 import type { PeerBook } from './peer-book.js'
+import type { Persistence } from './persistence.js'
 import type { PeerRecord } from './peer-record.js'
 import type { Clock, PeerId, TagInfo } from './types.js'
 import * as check from './validate.js'
@@ -7,9 +8,8 @@ import * as check from './validate.js'
 export interface TaggingHost {
   readonly clock: Clock
   readonly book: PeerBook
+  readonly persist: Persistence | undefined
   explainDepth(): number
-  /** The record changed in a way the store keeps. */
-  touch(record: PeerRecord): void
   /** Re-ranks a peer whose value changed, wherever it is indexed (no bound check: a tag never makes a peer trimmable). */
   rerank(record: PeerRecord): void
   /** Re-ranks a peer whose trimmability changed (it may now be trimmed or dialled). */
@@ -52,7 +52,7 @@ export class Tagging {
     const old = record?.tags?.get(tag)
     if (record === undefined || old === undefined) return
     record.tags!.delete(tag)
-    this.host.touch(record)
+    this.host.persist?.touch(record)
     record.value -= old
     this.host.reindex(record)
     this.host.changed()
@@ -125,7 +125,7 @@ export class Tagging {
     const tags = record.tags ?? (record.tags = new Map())
     record.value += value - (tags.get(tag) ?? 0)
     tags.set(tag, value)
-    this.host.touch(record)
+    this.host.persist?.touch(record)
     this.host.rerank(record)
     this.host.changed()
   }
