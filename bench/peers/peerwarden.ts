@@ -17,7 +17,7 @@ export async function quietNode (extra: NodeOptions = {}): Promise<PeerNode> {
 /** Calls `fn` for every connection the node accepts (inbound or outbound). */
 export function onConnection (node: PeerNode, fn: (conn: NodeConnection) => void): void {
   node.events.addEventListener('connection', (e) => {
-    const { connection } = (e as CustomEvent<{ connection: unknown }>).detail
+    const { connection } = e.detail
     if (connection instanceof NodeConnection) fn(connection)
   })
 }

@@ -43,11 +43,11 @@ async function main (): Promise<void> {
   manager.events.addEventListener('peer:connected', () => { accepted++; peak = Math.max(peak, manager.stats().connections) })
   manager.events.addEventListener('connection:refused', (e) => {
     refused++
-    const reason = (e as CustomEvent<{ reason: string }>).detail.reason
+    const reason = e.detail.reason
     refusedBy.set(reason, (refusedBy.get(reason) ?? 0) + 1)
   })
   manager.events.addEventListener('connection:closed', (e) => {
-    if ((e as CustomEvent<{ reason: string }>).detail.reason === 'trimmed') evicted++
+    if (e.detail.reason === 'trimmed') evicted++
   })
 
   const nodes: MemoryNode[] = []

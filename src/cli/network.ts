@@ -20,11 +20,11 @@ function watch (node: PeerNode, t: Tally): void {
   node.events.addEventListener('dial:started', () => { t.dials++ })
   node.events.addEventListener('dial:failed', () => { t.failed++ })
   node.events.addEventListener('connection:refused', (e) => {
-    if ((e as CustomEvent<{ reason: string }>).detail.reason === 'duplicate') t.duplicates++
+    if (e.detail.reason === 'duplicate') t.duplicates++
     else t.refused++
   })
   node.events.addEventListener('connection:closed', (e) => {
-    const reason = (e as CustomEvent<{ reason: string }>).detail.reason
+    const reason = e.detail.reason
     if (reason === 'trimmed') t.trimmed++
     if (reason === 'duplicate') t.duplicates++
   })

@@ -35,7 +35,7 @@ function counters (node: PeerNode): { dials: number; failed: number; trims: numb
   node.events.addEventListener('dial:started', () => { c.dials++ })
   node.events.addEventListener('dial:failed', () => { c.failed++ })
   node.events.addEventListener('connection:refused', () => { c.refused++ })
-  node.events.addEventListener('trim', (e) => { c.trims += (e as CustomEvent<{ closed: number }>).detail.closed })
+  node.events.addEventListener('trim', (e) => { c.trims += e.detail.closed })
   return c
 }
 

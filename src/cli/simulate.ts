@@ -82,11 +82,11 @@ export async function runSimulation (o: SimulateOptions, out: (line: string) => 
       dials++
       if (!mine) return
       watchedDials++
-      const peer = (e as CustomEvent<{ peer?: string }>).detail.peer
+      const peer = e.detail.peer
       if (peer !== undefined && sim.node(peer)?.bootstrap === true) watchedToBootstrap++
     })
     events.addEventListener('dial:failed', () => { failed++ })
-    events.addEventListener('trim', (e) => { trimmed += (e as CustomEvent<{ closed: number }>).detail.closed })
+    events.addEventListener('trim', (e) => { trimmed += e.detail.closed })
   }
   const random = xorshift(o.seed)
   const sim = new Simulation({

@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events'
 import type { Connection, DialFailure, PeerId, Priority } from './types.js'
 
 /** The events on `manager.events`, each a `CustomEvent` whose `detail` is given here. */
@@ -27,36 +28,60 @@ export interface ManagerEvents {
   'trim': { closed: number; reason: string }
 }
 
+/** A listener of one typed event: receives the `CustomEvent` whose `detail` the event map gives. */
+export type TypedListener<T> = ((event: CustomEvent<T>) => void) | { handleEvent (event: CustomEvent<T>): void }
+
+/** Any listener, and the options of `addEventListener` (as node's EventTarget takes them). */
+type AnyListener = ((event: Event) => void) | { handleEvent (event: Event): void }
+interface AddOptions extends EventListenerOptions { once?: boolean; passive?: boolean; signal?: AbortSignal }
+
+/**
+ * An `EventTarget` (the object is a plain one at run time) whose `addEventListener` knows the
+ * `detail` of each event in `M`, so that `events.addEventListener('peer:connected', (e) =>
+ * e.detail.peer)` type-checks without a cast. Other event names fall back to `Event`.
+ */
+export interface TypedEventTarget<M> extends EventTarget {
+  addEventListener<K extends keyof M & string> (type: K, listener: TypedListener<M[K]>, options?: boolean | AddOptions): void
+  addEventListener (type: string, listener: AnyListener, options?: boolean | AddOptions): void
+  removeEventListener<K extends keyof M & string> (type: K, listener: TypedListener<M[K]>, options?: boolean | EventListenerOptions): void
+  removeEventListener (type: string, listener: AnyListener, options?: boolean | EventListenerOptions): void
+}
+
 /**
  * An EventTarget that knows whether anyone listens, so that the hot paths (connect, disconnect)
  * build no event object when nobody observes them. Listeners are called synchronously; an exception
  * in a listener is reported through `process` 'uncaughtException' semantics of EventTarget and never
  * breaks the manager's bookkeeping.
+ *
+ * The count of a type is read back from the target after every add and remove (node's
+ * `getEventListeners`), so a remove of a listener that was never added, or an add of one already
+ * there, cannot make it wrong. A `once` listener that fired, or one whose `signal` aborted, leaves the
+ * count high until the type's next add or remove: an event built for nobody, never one missed.
  */
-type Listener = ((event: Event) => void) | { handleEvent(event: Event): void }
-
 export class ManagerEventTarget extends EventTarget {
   private readonly counts = new Map<string, number>()
 
-  override addEventListener (type: string, listener: Listener, options?: boolean | { once?: boolean; passive?: boolean; capture?: boolean; signal?: AbortSignal }): void {
-    this.counts.set(type, (this.counts.get(type) ?? 0) + 1)
+  override addEventListener (type: string, listener: AnyListener, options?: boolean | AddOptions): void {
     super.addEventListener(type, listener, options)
+    this.recount(type)
   }
 
-  override removeEventListener (type: string, listener: Listener, options?: boolean | { capture?: boolean }): void {
-    // Over-counting after a remove of a listener that was never added only costs a wasted event.
-    const n = this.counts.get(type) ?? 0
-    if (n > 0) this.counts.set(type, n - 1)
+  override removeEventListener (type: string, listener: AnyListener, options?: boolean | EventListenerOptions): void {
     super.removeEventListener(type, listener, options)
+    this.recount(type)
   }
 
   /** True when at least one listener may be registered for `type`. */
-  listens (type: keyof ManagerEvents): boolean {
+  listens (type: string): boolean {
     return (this.counts.get(type) ?? 0) > 0
   }
 
   emit<K extends keyof ManagerEvents> (type: K, detail: ManagerEvents[K]): void {
     if ((this.counts.get(type) ?? 0) === 0) return
     this.dispatchEvent(new CustomEvent(type, { detail }))
+  }
+
+  private recount (type: string): void {
+    this.counts.set(type, getEventListeners(this, type).length)
   }
 }

@@ -1,5 +1,5 @@
 export { createConnectionManager } from './manager.js'
 export { decay, bump } from './decay.js'
 export { extractIp } from './access-list.js'
-export type { ManagerEvents } from './events.js'
+export type { ManagerEvents, TypedEventTarget, TypedListener } from './events.js'
 export * from './types.js'

@@ -1,3 +1,4 @@
+import type { ManagerEvents, TypedEventTarget } from './events.js'
 /**
  * Public types of the connection manager, with the rules they obey.
  * The contract is shared/design/API.md section 1; names here are fixed.
@@ -266,7 +267,8 @@ export interface ConnectionManager {
   readonly initialSync: { start(peer?: PeerId | string): void; stop(): void; readonly active: boolean }
 
   errors(): AsyncIterable<DialFailure>
-  readonly events: EventTarget
+  /** Typed CustomEvents (ManagerEvents): `events.addEventListener('peer:connected', (e) => e.detail.peer)`. */
+  readonly events: TypedEventTarget<ManagerEvents>
   explain(peer: PeerId): Decision[]
   stats(): ManagerStats
 }

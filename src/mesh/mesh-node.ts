@@ -12,6 +12,7 @@
 import c from 'compact-encoding'
 import type { Message } from 'protomux'
 import { PeerwardenError } from '../errors.js'
+import type { TypedEventTarget } from '../manager/events.js'
 import { NodeConnection } from '../node/connection.js'
 import { createNode, type PeerNode } from '../node/node.js'
 import { parseTcpAddress } from '../node/transport.js'
@@ -49,6 +50,14 @@ export interface MeshNodeOptions<S extends MeshSchema = MeshSchema> {
   queue?: QueueOptions
 }
 
+/** The events on `mesh.events` (the seed's onConnection / onDisconnection). */
+export interface MeshEvents {
+  /** A connection to an instance opened and both sides admitted each other's certificate. */
+  'connection': { role: string; variant: string; peer: string }
+  /** That connection went away. */
+  'disconnection': { role: string; variant: string; peer: string }
+}
+
 export interface MeshNode<S extends MeshSchema = MeshSchema> {
   readonly id: string
   readonly role: string
@@ -56,7 +65,7 @@ export interface MeshNode<S extends MeshSchema = MeshSchema> {
   /** `mesh.call.Role.command(args, { timeout, signal })`, typed from the schema. */
   readonly call: MeshCalls<S>
   /** 'connection' {role, variant, peer}, 'disconnection' {role, variant, peer}. */
-  readonly events: EventTarget
+  readonly events: TypedEventTarget<MeshEvents>
   /** The instances connected now, by role. */
   instances(role: string): Array<{ peer: string; variant: string; outstanding: number }>
   readonly node: PeerNode
@@ -88,7 +97,8 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
   const registryId = parseTcpAddress(options.registry).peer
   if (registryId === undefined) throw PeerwardenError.invalid('registry must be tcp://host:port#<registry id> (the id binds the certificates)')
   const variant = options.variant ?? Math.random().toString(36).slice(2, 10)
-  const events = new EventTarget()
+  // A plain EventTarget; the type gives each event's detail.
+  const events = new EventTarget() as TypedEventTarget<MeshEvents>
   const node = await createNode({ listen: options.listen, networkKey: options.networkKey, manager: { lowWater: 0, highWater: 1024 } })
   const instances = new Map<string, Instance>()
   let cert: Certificate | undefined
@@ -218,7 +228,7 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
   }
   // Denied by the other side (our certificate expired, or it does not know us): stop redialling it too.
   node.events.addEventListener('disconnection', (e) => {
-    const { peer, reason } = (e as CustomEvent<{ peer: string; reason?: string }>).detail
+    const { peer, reason } = e.detail
     if (reason === 'denied' && peer !== registryId) {
       node.manager.unprotect(peer, 'mesh')
       node.manager.setLongTerm(peer, false)

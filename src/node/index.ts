@@ -1,6 +1,7 @@
 /**
  * peerwarden/node — a runnable peer: TCP + Noise transport, identity, topics, rendezvous, store on disk.
  */
-export { createNode, type NodeOptions, type PeerNode } from './node.js'
+export { createNode, type NodeOptions, type PeerNode, type NodeEvents } from './node.js'
+export type { TypedEventTarget, TypedListener } from '../manager/events.js'
 export { discoveryKey } from './discovery.js'
 export { PeerwardenError } from '../errors.js'

@@ -1,6 +1,7 @@
 import { join } from 'node:path'
 import { PeerwardenError } from '../errors.js'
 import { createConnectionManager } from '../manager/manager.js'
+import type { ManagerEvents, TypedEventTarget } from '../manager/events.js'
 import type { ConnectionInfo, ConnectionManager, ConnectionManagerOptions, ManagerStats, PeerId, PeerInput } from '../manager/types.js'
 import * as check from '../manager/validate.js'
 import { sqliteStore } from '../store/sqlite-store.js'
@@ -10,6 +11,16 @@ import { loadIdentity, peerIdOf } from './identity.js'
 import { NetworkKey } from './network-key.js'
 import { RendezvousTable } from './rendezvous.js'
 import { parseTcpAddress, TcpTransport } from './transport.js'
+
+/** The events on `node.events`: the manager's, and the node's own. */
+export interface NodeEvents extends ManagerEvents {
+  /** A connection the node keeps (also one that replaced a duplicate while the peer stayed connected). */
+  'connection': { connection: NodeConnection; peer: PeerId; replaced: boolean }
+  /** The peer's last connection went; `reason` is the close reason, the remote's when it gave one. */
+  'disconnection': { peer: PeerId; reason?: string }
+  /** An inbound connection failed Noise, the network key or the handshake deadline. */
+  'handshake:failed': { address: string; error: Error }
+}
 
 export interface NodeOptions {
   /** 32-byte seed for the ed25519 key pair (a string is hashed); default: loaded from dataDir, else generated. */
@@ -53,7 +64,7 @@ export interface PeerNode {
    * connection went), 'handshake:failed' {address, error}
    * (an inbound connection that failed Noise, the network key or the deadline), plus the manager's events.
    */
-  readonly events: EventTarget
+  readonly events: TypedEventTarget<NodeEvents>
   /**
    * Serves an application protocol: `open(connection)` runs for every connection the node keeps (now
    * and later) and creates the protocol's channel on `connection.mux` (protomux). A channel the remote
@@ -70,6 +81,24 @@ export interface PeerNode {
  * A runnable peer (seed 002): TCP + Noise transport, an ed25519 identity, topics with rendezvous and
  * peer exchange, and a connection manager with a peer store on disk.
  */
+/** A node keeps fewer connections than a bare manager (32/96): 8 and 16 unless given. */
+const NODE_LOW_WATER = 8
+const NODE_HIGH_WATER = 16
+
+/**
+ * The node's watermarks when the application leaves one or both out, by the manager's own rule: a
+ * missing lowWater is at most the given highWater, a missing highWater at least the given lowWater
+ * (`{ highWater: 4 }` is 4/4, `{ lowWater: 20 }` is 20/20). The manager validates what was given.
+ */
+function nodeWatermarks (given: Partial<ConnectionManagerOptions> | undefined): { lowWater?: number; highWater?: number } {
+  const low = given?.lowWater
+  const high = given?.highWater
+  if (low !== undefined && high !== undefined) return {}
+  if (high !== undefined) return typeof high === 'number' ? { lowWater: Math.min(NODE_LOW_WATER, high) } : {}
+  if (low !== undefined) return typeof low === 'number' ? { highWater: Math.max(NODE_HIGH_WATER, low) } : {}
+  return { lowWater: NODE_LOW_WATER, highWater: NODE_HIGH_WATER }
+}
+
 export async function createNode (options: NodeOptions = {}): Promise<PeerNode> {
   if (options == null || typeof options !== 'object') throw PeerwardenError.invalid('options must be an object')
   const listen = options.listen ?? ['tcp://127.0.0.1:0']
@@ -105,8 +134,7 @@ export async function createNode (options: NodeOptions = {}): Promise<PeerNode> 
     deadTimeout: options.deadTimeout
   })
   const manager: ConnectionManager = createConnectionManager({
-    lowWater: 8,
-    highWater: 16,
+    ...nodeWatermarks(options.manager),
     ...options.manager,
     dial: async (address, opts) => {
       if (opts.peer !== undefined) discovery?.dialing(opts.peer)
@@ -139,8 +167,8 @@ export async function createNode (options: NodeOptions = {}): Promise<PeerNode> 
     for (const open of protocols.values()) open(connection)
     discovery?.connected(connection)
   }
-  events.addEventListener('peer:connected', (e) => { adopt((e as CustomEvent<{ connection: unknown }>).detail.connection, false) })
-  events.addEventListener('connection:replaced', (e) => { adopt((e as CustomEvent<{ connection: unknown }>).detail.connection, true) })
+  events.addEventListener('peer:connected', (e) => { adopt(e.detail.connection, false) })
+  events.addEventListener('connection:replaced', (e) => { adopt(e.detail.connection, true) })
 
   try {
     addresses = await transport.listen(listen)

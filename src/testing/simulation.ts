@@ -150,7 +150,7 @@ export class Simulation {
     const exchange = this.options.exchange ?? 8
     const referrals = this.options.referrals ?? 0
     manager.events.addEventListener('connection:refused', (e) => {
-      const other = this.node((e as CustomEvent<{ connection: { peer: string } }>).detail.connection.peer)
+      const other = this.node(e.detail.connection.peer)
       if (other === undefined || other === node) return
       if (referrals > 0 && other.manager !== undefined) this.tell(other, this.sampleKnown(node, referrals, other.id))
       // The refusing manager keeps the dialer in its peer book: it passes it on from now on.
@@ -158,7 +158,7 @@ export class Simulation {
     })
     manager.events.addEventListener('peer:connected', (e) => {
       node.peak = Math.max(node.peak, manager.stats().connections)
-      const other = this.node((e as CustomEvent<{ peer: string }>).detail.peer)
+      const other = this.node(e.detail.peer)
       if (other === undefined) return
       this.learn(node, other.id)
       if (exchange === 0 || other.manager === undefined) return

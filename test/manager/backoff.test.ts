@@ -140,7 +140,7 @@ function networked (extra: Partial<ConnectionManagerOptions> = {}): { m: Connect
   const m = createConnectionManager({ dial: me.dial, localPeer: 'me', clock, random: () => 0.5, ...extra })
   me.bind(m)
   const started: string[] = []
-  m.events.addEventListener('dial:started', (e) => { started.push((e as CustomEvent<{ address: string }>).detail.address) })
+  m.events.addEventListener('dial:started', (e) => { started.push(e.detail.address) })
   return { m, clock, net, started }
 }
 

@@ -48,10 +48,10 @@ function rig (extra: Partial<ConnectionManagerOptions> = {}, network: { latency?
   const started: string[] = []
   const failed: DialFailure[] = []
   const closed: Rig['closed'] = []
-  m.events.addEventListener('dial:started', (e) => { started.push((e as CustomEvent<{ address: string }>).detail.address) })
-  m.events.addEventListener('dial:failed', (e) => { failed.push((e as CustomEvent<DialFailure>).detail) })
+  m.events.addEventListener('dial:started', (e) => { started.push(e.detail.address) })
+  m.events.addEventListener('dial:failed', (e) => { failed.push(e.detail) })
   m.events.addEventListener('connection:closed', (e) => {
-    const d = (e as CustomEvent<{ connection: Connection; reason: string }>).detail
+    const d = e.detail
     closed.push({ peer: d.connection.peer, reason: d.reason })
   })
   return { m, clock, net, me, started, failed, closed, signals, transportPeak: () => peak }
@@ -503,7 +503,7 @@ test('a permanent peer is accepted above highWater, also when it reconnects', as
 
   // A regular inbound connection is refused at the same point.
   const refused: string[] = []
-  r.m.events.addEventListener('connection:refused', (e) => { refused.push((e as CustomEvent<{ reason: string }>).detail.reason) })
+  r.m.events.addEventListener('connection:refused', (e) => { refused.push(e.detail.reason) })
   await assert.rejects(inbound(r, 'x'))
   assert.deepEqual(refused, ['over-limit'])
 
@@ -672,7 +672,7 @@ test('the prioritise hook runs when a peer is added and when it connects, and ob
   const notes: Array<readonly PeerInfo[]> = []
   r.m.observePeers((list) => { notes.push(list) })
   const priorityEvents: Array<{ peer: string; priority: Priority }> = []
-  r.m.events.addEventListener('peer:priority', (e) => { priorityEvents.push((e as CustomEvent<{ peer: string; priority: Priority }>).detail) })
+  r.m.events.addEventListener('peer:priority', (e) => { priorityEvents.push(e.detail) })
   assert.equal(notes.length, 1)
 
   peers(r, ['a', 'b', 'z'])

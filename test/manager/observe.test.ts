@@ -95,6 +95,26 @@ test('dial:started and dial:failed carry the peer, the address, the error and th
   await m.close()
 })
 
+test('removing a listener that was never added (or removing one twice) leaves the others listening', async () => {
+  const { m } = manager()
+  const seenByB: string[] = []
+  const a = (): void => {}
+  const b = (e: CustomEvent<{ peer: string }>): void => { seenByB.push(e.detail.peer) }
+  m.events.addEventListener('peer:connected', a)
+  m.events.addEventListener('peer:connected', b)
+  m.events.removeEventListener('peer:connected', a)
+  m.events.removeEventListener('peer:connected', a)
+  m.events.removeEventListener('peer:connected', () => {})
+  m.connected(testConnection('x'))
+  assert.deepEqual(seenByB, ['x'])
+  // Adding the same listener twice registers it once: one remove silences it.
+  m.events.addEventListener('peer:connected', b)
+  m.events.removeEventListener('peer:connected', b)
+  m.connected(testConnection('y'))
+  assert.deepEqual(seenByB, ['x'])
+  await m.close()
+})
+
 // ── observePeers ────────────────────────────────────────────────────────────
 
 test('observePeers calls at once with the current list, then once per burst of changes, until unsubscribed', async () => {

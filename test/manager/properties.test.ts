@@ -152,15 +152,15 @@ async function run (cfg: Config, ops: readonly Op[], checks: ReadonlySet<Check>)
   })
   const log: Ev[] = []
   m.events.addEventListener('connection:closed', (e) => {
-    const d = (e as CustomEvent<{ connection: TestConnection, reason: string }>).detail
+    const d = e.detail
     log.push({ type: 'closed', id: d.connection.id, peer: d.connection.peer, reason: d.reason, at: clock.now() })
   })
   m.events.addEventListener('connection:refused', (e) => {
-    const d = (e as CustomEvent<{ connection: TestConnection, reason: string }>).detail
+    const d = e.detail
     log.push({ type: 'refused', id: d.connection.id, reason: d.reason, at: clock.now() })
   })
   m.events.addEventListener('trim', (e) => {
-    const d = (e as CustomEvent<{ closed: number, reason: string }>).detail
+    const d = e.detail
     log.push({ type: 'trim', closed: d.closed, reason: d.reason, at: clock.now() })
   })
   m.start()

@@ -187,7 +187,7 @@ test('trim() after a same-millisecond duplicate among many expiring connections 
   assert.equal(conns[0].closeReason, 'duplicate')
   await clock.advance(3 * GRACE) // 33 grace periods end together
   const closed: string[] = []
-  m.events.addEventListener('connection:closed', (e) => { closed.push((e as CustomEvent<{ connection: TestConnection }>).detail.connection.id) })
+  m.events.addEventListener('connection:closed', (e) => { closed.push(e.detail.connection.id) })
   await m.trim() // lowWater 0: every trimmable peer goes
   assert.equal(new Set(closed).size, closed.length, 'no connection is closed twice')
   assert.equal(closed.length, 33)

@@ -72,6 +72,20 @@ function handshakeHash (connectionId: string): string {
 
 // ── connecting ─────────────────────────────────────────────────────────────
 
+test('a node keeps 8/16 unless told, and one watermark given alone is completed by the manager\'s rule', T, async (t) => {
+  const watermarks = async (manager: NodeOptions['manager']): Promise<[number, number]> => {
+    const n = await node(t, { manager })
+    const { lowWater, highWater } = n.manager.stats()
+    return [lowWater, highWater]
+  }
+  assert.deepEqual(await watermarks({}), [8, 16])
+  assert.deepEqual(await watermarks({ highWater: 4 }), [4, 4])
+  assert.deepEqual(await watermarks({ lowWater: 20 }), [20, 20])
+  assert.deepEqual(await watermarks({ highWater: 40 }), [8, 40])
+  assert.deepEqual(await watermarks({ lowWater: 2, highWater: 3 }), [2, 3])
+  await assert.rejects(createNode({ manager: { lowWater: 5, highWater: 3 } }), hasCode('ERR_INVALID_ARGUMENT'))
+})
+
 test('two nodes connect with connectNow and each sees the other\'s id', T, async (t) => {
   const a = await node(t)
   const b = await node(t)
@@ -482,7 +496,7 @@ test('a node restarted on its dataDir reconnects to its previous peers before di
   let bootSeenAtReconnect: number | undefined
   for (const n of [x, y]) {
     n.events.addEventListener('connection', (e) => {
-      if ((e as CustomEvent<ConnEvent>).detail.peer !== id || bootSeenAtReconnect !== undefined) return
+      if (e.detail.peer !== id || bootSeenAtReconnect !== undefined) return
       bootSeenAtReconnect = bootIn.filter((s) => s.detail.peer === id).length
     })
   }
@@ -521,7 +535,7 @@ test('a node restarted on its dataDir does not open a socket to the bootstrap be
   let reconnectedAt: number | undefined
   for (const n of [x, y]) {
     n.events.addEventListener('connection', (e) => {
-      if ((e as CustomEvent<ConnEvent>).detail.peer === id) reconnectedAt ??= Date.now()
+      if (e.detail.peer === id) reconnectedAt ??= Date.now()
     })
   }
   const second = await node(t, { dataDir: dir, bootstrap: [bootVia] })
