@@ -23,8 +23,10 @@ export interface DialContext {
  * Rules:
  * - Each address gets `timeout` ms on the injected clock and its own AbortSignal, aborted on timeout
  *   or when `signal` aborts; the transport must honour it.
- * - A failure of one address is reported (`onFailure`) and the next is tried; when the caller's
- *   signal aborts, no further address is tried.
+ * - A failure of one address is reported (`onFailure`, always a PeerwardenError: a transport's own
+ *   error is the `cause` of an ERR_DIAL_FAILED) and the next is tried; when the caller's signal
+ *   aborts, no further address is tried and nothing is reported (a dial called off is no failure).
+ * - A connection that arrives after its dial gave up is closed with 'abandoned'.
  * - The result is the connection, or a `PeerwardenError`: `ERR_DIAL_TIMEOUT` when the last address
  *   timed out, `ERR_ABORTED` when the signal aborted, else `ERR_DIAL_FAILED` (cause: the last error).
  */
@@ -33,17 +35,20 @@ export async function dialAddresses (ctx: DialContext, attempt: DialAttempt): Pr
     throw new PeerwardenError('ERR_NO_ADDRESS', `no address to dial${attempt.peer !== undefined ? ` for peer ${attempt.peer}` : ''}`)
   }
   let last: Error | undefined
+  const aborted = (): boolean => attempt.signal?.aborted === true
   for (const address of attempt.addresses) {
-    if (attempt.signal?.aborted === true) break
+    if (aborted()) break
     ctx.onStart(address)
     try {
       return await dialOne(ctx, address, attempt.peer, attempt.signal)
     } catch (err) {
       last = err as Error
+      // Called off (the caller's signal, stop, close): not a failure of the address or the peer.
+      if (aborted()) break
       ctx.onFailure(address, last)
     }
   }
-  if (attempt.signal?.aborted === true) throw new PeerwardenError('ERR_ABORTED', 'dial aborted', { cause: last })
+  if (aborted()) throw new PeerwardenError('ERR_ABORTED', 'dial aborted', { cause: last })
   if (last instanceof PeerwardenError) throw last
   throw new PeerwardenError('ERR_DIAL_FAILED', `dial failed: ${last?.message ?? 'unknown error'}`, { cause: last })
 }
@@ -64,7 +69,7 @@ async function dialOne (ctx: DialContext, address: string, peer: PeerId | undefi
       ctx.dial(address, { peer, signal: controller.signal }).then((conn) => {
         if (controller.signal.aborted) {
           // Too late: the caller has moved on. Close what arrived so nothing leaks.
-          try { void Promise.resolve(conn.close(timedOut ? 'timeout' : 'aborted')).catch(() => {}) } catch {}
+          try { void Promise.resolve(conn.close('abandoned')).catch(() => {}) } catch {}
           return
         }
         resolve(conn)
@@ -72,7 +77,9 @@ async function dialOne (ctx: DialContext, address: string, peer: PeerId | undefi
     })
   } catch (err) {
     if (timedOut) throw new PeerwardenError('ERR_DIAL_TIMEOUT', `dial to ${address} timed out after ${ctx.timeout} ms`, { cause: err })
-    throw err instanceof Error ? err : new PeerwardenError('ERR_DIAL_FAILED', String(err))
+    if (outer?.aborted === true) throw new PeerwardenError('ERR_ABORTED', `dial to ${address} aborted`, { cause: outer.reason })
+    if (err instanceof PeerwardenError) throw err
+    throw new PeerwardenError('ERR_DIAL_FAILED', `dial to ${address} failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err })
   } finally {
     ctx.clock.clearTimeout(timer)
     outer?.removeEventListener('abort', onAbort)

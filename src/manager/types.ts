@@ -27,6 +27,8 @@ export interface Connection {
 
 /** Reason codes the manager gives to `Connection.close(reason)`. */
 export type CloseReason = 'trimmed' | 'banned' | 'denied' | 'duplicate' | 'lifetime' | 'stopped' | 'over-limit' | 'initial-sync'
+  /** Added to API.md's list: a connection that arrived after its dial timed out or was called off. */
+  | 'abandoned'
 
 /** Injected everywhere; nothing in the core reads `Date.now` or `setTimeout` directly. */
 export interface Clock {

@@ -115,6 +115,44 @@ test('removing a listener that was never added (or removing one twice) leaves th
   await m.close()
 })
 
+test('a transport\'s own error reaches dial:failed and errors() as ERR_DIAL_FAILED, with the original as its cause', async () => {
+  const clock = new ManualClock(1000)
+  const refused = new Error('ECONNREFUSED 127.0.0.1:9')
+  const m = createConnectionManager({ dial: async () => { throw refused }, localPeer: 'me', clock })
+  const failed = collect<DialFailure>(m.events, 'dial:failed')
+  await assert.rejects(m.connectNow('tcp://127.0.0.1:9'), hasCode('ERR_DIAL_FAILED'))
+  assert.equal(failed.length, 1)
+  assert.ok(failed[0].error instanceof PeerwardenError)
+  assert.equal((failed[0].error as PeerwardenError).code, 'ERR_DIAL_FAILED')
+  assert.equal(failed[0].error.cause, refused)
+  assert.match(failed[0].error.message, /ECONNREFUSED/)
+  await m.close()
+})
+
+test('a dial the caller calls off is no failure: ERR_ABORTED to the caller, no dial:failed, no backoff; a late connection is closed as abandoned', async () => {
+  const clock = new ManualClock(1000)
+  const late: Array<ReturnType<typeof testConnection>> = []
+  // A transport that ignores the signal and delivers after 100 ms.
+  const dial = async (address: string): Promise<Connection> => await new Promise((resolve) => {
+    clock.setTimeout(() => { const c = testConnection('p', { direction: 'outbound', address }); late.push(c); resolve(c) }, 100)
+  })
+  const m = createConnectionManager({ dial, localPeer: 'me', clock })
+  const failed = collect<DialFailure>(m.events, 'dial:failed')
+  m.addPeers([{ id: 'p', addresses: ['mem://p'] }])
+  const controller = new AbortController()
+  const dialing = m.connectNow('p', { signal: controller.signal })
+  await clock.advance(10)
+  controller.abort()
+  await assert.rejects(dialing, hasCode('ERR_ABORTED'))
+  assert.equal(failed.length, 0)
+  assert.equal(m.getPeer('p')?.failures, 0)
+  await clock.advance(200)
+  assert.equal(late.length, 1)
+  assert.equal(late[0].closeReason, 'abandoned')
+  assert.equal(m.stats().connections, 0)
+  await m.close()
+})
+
 // ── observePeers ────────────────────────────────────────────────────────────
 
 test('observePeers calls at once with the current list, then once per burst of changes, until unsubscribed', async () => {
