@@ -91,7 +91,8 @@ interface Components {
   [service: string]: unknown
 }
 
-export interface PeerwardenLibp2pOptions extends Partial<Omit<ConnectionManagerOptions, 'dial' | 'localPeer'>> {
+/** The manager's options but `dial` (API.md); `localPeer` is accepted and ignored: the node's own peer id is used. */
+export interface PeerwardenLibp2pOptions extends Partial<Omit<ConnectionManagerOptions, 'dial'>> {
   /** Multiaddrs ending in `/p2p/<peer id>`, dialled only when nothing better is known. */
   bootstrap?: string[]
   /** Quotas per protocol (e.g. '/ipfs/kad/1.0.0'); membership comes from identify. */

@@ -232,6 +232,7 @@ export class Manager implements ConnectionManager {
   }
 
   forgetPeer (peer: PeerId): void {
+    if (this.closed) return // releasing: quiet after close
     if (this.knowledge.forget(peer)) this.changed()
   }
 
@@ -392,6 +393,7 @@ export class Manager implements ConnectionManager {
    */
   async disconnect (peer: PeerId): Promise<void> {
     check.nonEmptyString('peer', peer)
+    if (this.closed) return // nothing is connected any more
     const entry = this.book.resolve(peer)?.conn
     if (entry === undefined) return
     entry.record.nextDialAt = this.clock.now() + this.jitter(this.dialer.policy.afterTrim)
@@ -415,6 +417,7 @@ export class Manager implements ConnectionManager {
   }
 
   setLifetime (ms: number | undefined): void {
+    this.assertOpen()
     if (ms !== undefined) check.duration('lifetime', ms, 1)
     this.opts.lifetime = ms
     this.rotation.reset()
@@ -423,17 +426,30 @@ export class Manager implements ConnectionManager {
 
   // ── tags and protection ─────────────────────────────────────────────────
 
-  tagPeer (peer: PeerId, tag: string, value: number): void { this.tagging.tag(peer, tag, value) }
+  tagPeer (peer: PeerId, tag: string, value: number): void {
+    this.assertOpen()
+    this.tagging.tag(peer, tag, value)
+  }
 
-  untagPeer (peer: PeerId, tag: string): void { this.tagging.untag(peer, tag) }
+  untagPeer (peer: PeerId, tag: string): void {
+    if (!this.closed) this.tagging.untag(peer, tag)
+  }
 
-  upsertTag (peer: PeerId, tag: string, upsert: (current: number) => number): void { this.tagging.upsert(peer, tag, upsert) }
+  upsertTag (peer: PeerId, tag: string, upsert: (current: number) => number): void {
+    this.assertOpen()
+    this.tagging.upsert(peer, tag, upsert)
+  }
 
   getTagInfo (peer: PeerId): TagInfo | undefined { return this.tagging.info(peer) }
 
-  protect (peer: PeerId, tag: string): void { this.tagging.protect(peer, tag) }
+  protect (peer: PeerId, tag: string): void {
+    this.assertOpen()
+    this.tagging.protect(peer, tag)
+  }
 
-  unprotect (peer: PeerId, tag: string): boolean { return this.tagging.unprotect(peer, tag) }
+  unprotect (peer: PeerId, tag: string): boolean {
+    return this.closed ? false : this.tagging.unprotect(peer, tag)
+  }
 
   isProtected (peer: PeerId, tag?: string): boolean { return this.tagging.isProtected(peer, tag) }
 
@@ -443,7 +459,7 @@ export class Manager implements ConnectionManager {
   }
 
   async trim (): Promise<void> {
-    if (this.closed) return
+    this.assertOpen()
     this.trimming.trim('watermark', 'explicit')
   }
 
@@ -456,6 +472,8 @@ export class Manager implements ConnectionManager {
         if (quota.max < quota.min) throw check.invalidRange('quota.min', 'quota.max', quota.min, quota.max)
       }
     }
+    if (quota === undefined && this.closed) return // releasing: quiet after close
+    this.assertOpen()
     this.topics.setQuota(topic, quota)
     this.dialer.kick()
   }

@@ -100,7 +100,7 @@ export class PeerRecord implements RankKey {
       longTerm: this.longTerm,
       bootstrap: this.bootstrap,
       connected: this.conn !== undefined,
-      protected: this.isProtected,
+      protected: this.isProtected || this.permanent,
       value: this.value,
       lastConnected: this.lastConnected,
       failures: this.failures,

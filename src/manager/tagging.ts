@@ -107,11 +107,12 @@ export class Tagging {
     return record.isProtected
   }
 
-  /** Protected at all (no tag, or ''), or under `tag`. */
+  /** Protected at all (no tag, or ''): under any tag, or permanent (`connectNow(…, { permanent })`); or under `tag`. */
   isProtected (peer: PeerId, tag?: string): boolean {
-    const p = this.host.book.get(peer)?.protections
-    if (p === undefined) return false
-    return tag === undefined || tag === '' ? p.size > 0 : p.has(tag)
+    const record = this.host.book.get(peer)
+    if (record === undefined) return false
+    if (tag === undefined || tag === '') return record.isProtected || record.permanent
+    return record.protections?.has(tag) === true
   }
 
   /** The peer is forgotten: its tags and protections go (the caller re-ranks it). */

@@ -207,7 +207,13 @@ export interface ConnectionManager {
   start(): void
   /** Stops dialing and closes every managed connection (reason 'stopped'); start() may follow. */
   stop(): Promise<void>
-  /** stop() + releases every timer and the store; idempotent; the manager is unusable afterwards. */
+  /**
+   * stop() + releases every timer and the store; idempotent; the manager is unusable afterwards:
+   * what would add state or act (addPeers, tagPeer, upsertTag, protect, setPriority, setWatermarks,
+   * setLifetime, setTopicQuota with a quota, trim, connectNow, start…) throws ERR_CLOSED; what only
+   * releases (disconnected, unprotect, untagPeer, setTopicQuota(topic, undefined), disconnect,
+   * forgetPeer) is a quiet no-op, so teardown code in any order never throws; reads keep answering.
+   */
   close(): Promise<void>
   /** Resolves once the peers of `store` are loaded (dialing waits for them); at once without a store. */
   ready(): Promise<void>

@@ -468,7 +468,7 @@ test('a permanent peer is reconnected after every loss, with backoff while it is
   await r.m.close()
 })
 
-test('a permanent peer is protected: listConnections says so and trim() never closes it', async () => {
+test('a permanent peer is protected: listConnections, isProtected and getPeer say so and trim() never closes it', async () => {
   const r = rig({ lowWater: 2, gracePeriod: 1000 })
   peers(r, ['a', 'b'])
   peers(r, ['p'])
@@ -479,6 +479,11 @@ test('a permanent peer is protected: listConnections says so and trim() never cl
   assert.equal(byPeer.get('p')?.protected, true)
   assert.equal(byPeer.get('a')?.protected, false)
   assert.equal(byPeer.get('b')?.protected, false)
+  // The same answer wherever the application asks.
+  assert.equal(r.m.isProtected('p'), true)
+  assert.equal(r.m.getPeer('p')?.protected, true)
+  assert.equal(r.m.isProtected('p', 'some-tag'), false, 'not under a tag it was never given')
+  assert.equal(r.m.isProtected('a'), false)
 
   await r.clock.advance(2000)
   r.m.setWatermarks(0, 96)

@@ -4,6 +4,7 @@ import { PeerwardenError, bump, createConnectionManager, decay } from '../../src
 import type { ConnectionManagerOptions } from '../../src/index.js'
 import { ManualClock, testConnection } from '../../src/testing/index.js'
 import { noDial } from '../helpers/manager.js'
+import { hasCode } from '../helpers/errors.js'
 
 function escapeRe (s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
@@ -314,6 +315,39 @@ test('a closed manager throws ERR_CLOSED from start() and addPeers(), and close(
     })
   }
   assert.equal(m.running, false)
+})
+
+test('after close, what would add state or act throws ERR_CLOSED; what only releases is a quiet no-op; reads answer', async () => {
+  const m = createConnectionManager(options({}))
+  m.tagPeer('p', 'a', 5)
+  m.protect('p', 'keep')
+  await m.close()
+  const acts: Array<[string, () => unknown]> = [
+    ['tagPeer', () => { m.tagPeer('p', 'a', 1) }],
+    ['upsertTag', () => { m.upsertTag('p', 'a', (v) => v + 1) }],
+    ['protect', () => { m.protect('q', 'x') }],
+    ['setPriority', () => { m.setPriority([{ peer: 'p', priority: 'high' }]) }],
+    ['setLongTerm', () => { m.setLongTerm('p', true) }],
+    ['setWatermarks', () => { m.setWatermarks(1, 2) }],
+    ['setMaxConnections', () => { m.setMaxConnections(5) }],
+    ['setLifetime', () => { m.setLifetime(1000) }],
+    ['setTopicQuota', () => { m.setTopicQuota('t', { min: 1 }) }],
+    ['resetBackoff', () => { m.resetBackoff() }]
+  ]
+  for (const [name, act] of acts) assert.throws(act, hasCode('ERR_CLOSED'), name)
+  await assert.rejects(m.trim(), hasCode('ERR_CLOSED'))
+  await assert.rejects(m.connectNow('p'), hasCode('ERR_CLOSED'))
+  // Teardown in any order never throws.
+  assert.equal(m.unprotect('p', 'keep'), false)
+  m.untagPeer('p', 'a')
+  m.setTopicQuota('t', undefined)
+  m.forgetPeer('p')
+  await m.disconnect('p')
+  m.disconnected(testConnection('p'))
+  // Nothing was created or changed by the refused calls; reads still answer.
+  assert.equal(m.getPeer('q'), undefined)
+  assert.equal(m.getTagInfo('p')?.value, 5)
+  assert.equal(m.stats().known, 1)
 })
 
 test('a closed manager refuses connections and closes them', async () => {
