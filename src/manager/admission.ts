@@ -14,8 +14,14 @@ export interface AdmissionInput {
   forced: boolean
   count: number
   highWater: number
-  /** The lowest-ranked trimmable peer (never the newcomer), if any. */
+  /**
+   * The peer to evict at the bound (never the newcomer): the lowest-ranked trimmable peer, and for a
+   * connection that is neither forced nor allow-listed the lowest-ranked one whose priority is not
+   * above the newcomer's; undefined when there is none.
+   */
   victim: PeerRecord | undefined
+  /** How many peers are trimmable at all (to say why a newcomer is refused). */
+  trimmable: number
 }
 
 export type Admission =
@@ -29,8 +35,10 @@ export type Admission =
  * 3. below the bound, or while the manager is not running, the connection is accepted;
  * 4. at the bound, an allow-listed or forced connection is accepted, evicting the lowest-ranked
  *    trimmable peer if there is one (the bound holds whenever something can give way);
- * 5. otherwise the lowest-ranked trimmable peer is evicted unless the newcomer's priority is below
- *    its priority; with nothing trimmable, or a lower priority, the newcomer is refused ('over-limit').
+ * 5. otherwise the lowest-ranked trimmable peer whose priority is not above the newcomer's is evicted
+ *    (a long-term peer ranks after every other, so it gives way only when no other may); when the
+ *    newcomer's priority is below every trimmable peer's, or nothing is trimmable, it is refused
+ *    ('over-limit').
  */
 export function admit (input: AdmissionInput): Admission {
   if (input.closed) return { accept: false, close: 'stopped', reason: 'the manager is closed' }
@@ -46,11 +54,11 @@ export function admit (input: AdmissionInput): Admission {
       ? { accept: true, evict: victim, reason: `${why}; at highWater ${input.highWater}, evicts the lowest-ranked peer` }
       : { accept: true, reason: `${why}; over highWater ${input.highWater} with nothing trimmable` }
   }
-  if (victim === undefined) {
+  if (victim === undefined && input.trimmable === 0) {
     return { accept: false, close: 'over-limit', reason: `at highWater ${input.highWater} and no connection is trimmable (all protected, allow-listed or in grace)` }
   }
-  if (priorityRank(input.priority) < priorityRank(victim.priority)) {
-    return { accept: false, close: 'over-limit', reason: `at highWater ${input.highWater}; priority ${input.priority} is below every trimmable peer's (lowest: ${victim.priority})` }
+  if (victim === undefined || priorityRank(input.priority) < priorityRank(victim.priority)) {
+    return { accept: false, close: 'over-limit', reason: `at highWater ${input.highWater}; priority ${input.priority} is below every trimmable peer's (or the ones it outranks keep a topic at its quota)` }
   }
   return { accept: true, evict: victim, reason: `at highWater ${input.highWater}, evicts the lowest-ranked trimmable peer` }
 }

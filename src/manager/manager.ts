@@ -315,16 +315,21 @@ export class Manager implements ConnectionManager {
     const forced = forcedDial || (address !== undefined && this.forcing.has(address)) ||
       (record !== undefined && (record.isProtected || record.permanent || this.forcing.has(record.key)))
     const count = this.conns.size
+    const priority = record?.priority ?? 'medium'
+    const allowed = this.allowList.matches(peer, address)
+    const atBound = this.isRunning && count >= this.opts.highWater
     return admit({
       closed: false,
       running: this.isRunning,
-      priority: record?.priority ?? 'medium',
+      priority,
       denied: false,
-      allowed: this.allowList.matches(peer, address),
+      allowed,
       forced,
       count,
       highWater: this.opts.highWater,
-      victim: this.isRunning && count >= this.opts.highWater ? this.trimming.lowest(record) : undefined
+      // What the application wants may take anyone's place; a stranger only that of a peer it outranks or equals.
+      victim: atBound ? this.trimming.lowest(record, allowed || forced ? undefined : priority) : undefined,
+      trimmable: atBound ? this.trimming.index.size : 0
     })
   }
 

@@ -21,6 +21,8 @@ export class TrimIndex {
   private readonly heap = new IndexedHeap<PeerRecord, 'heapIndex'>(compareTrimRank, 'heapIndex')
   private readonly grace: Array<{ record: PeerRecord; openedAt: number }> = []
   private graceHead = 0
+  /** Goes up whenever the heap's members or order may have changed (a cache of a walk is stale then). */
+  version = 0
 
   constructor (
     private readonly gracePeriod: number,
@@ -45,6 +47,7 @@ export class TrimIndex {
       const { record, openedAt } = g[this.graceHead++]
       if (record.conn !== undefined && record.openedAt === openedAt && record.heapIndex === -1 && this.eligible(record)) due.push(record)
     }
+    if (due.length > 0) this.version++
     if (due.length > 32) {
       for (const r of due) {
         // A peer reconnected within the same millisecond has two queue entries: insert it once.
@@ -93,6 +96,7 @@ export class TrimIndex {
   /** Re-evaluates membership and position after anything about the record changed. */
   refresh (record: PeerRecord, now: number): void {
     const belongs = record.conn !== undefined && this.eligible(record) && !this.inGrace(record, now)
+    this.version++
     if (!belongs) {
       this.heap.remove(record)
       return
@@ -102,11 +106,13 @@ export class TrimIndex {
   }
 
   remove (record: PeerRecord): void {
+    this.version++
     this.heap.remove(record)
   }
 
   /** Removes many peers at once: O(n) instead of O(k log n), for large trims. */
   removeMany (records: readonly PeerRecord[]): void {
+    this.version++
     this.heap.removeMany(records)
   }
 
@@ -116,6 +122,7 @@ export class TrimIndex {
    * (`removeMany` does).
    */
   resample (reorder = true): void {
+    this.version++
     for (const r of this.heap.items) r.idle = PeerRecord.sampleIdle(r.conn!.conn)
     if (reorder) this.heap.heapify()
   }
@@ -145,6 +152,7 @@ export class TrimIndex {
       const idle = PeerRecord.sampleIdle(top.conn!.conn)
       if (idle === top.idle) return top
       top.idle = idle
+      this.version++
       this.heap.fix(0)
     }
     return this.heap.peek()

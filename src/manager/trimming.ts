@@ -1,9 +1,11 @@
-import { describeRank } from './rank.js'
+import { describeRank, priorityRank } from './rank.js'
 import type { PeerRecord } from './peer-record.js'
 import type { TopicCounts } from './topics.js'
 import { TrimIndex } from './trim-index.js'
 import { selectVictims, trimCount } from './trimmer.js'
-import type { Clock } from './types.js'
+import type { Clock, Priority } from './types.js'
+
+const NONE: readonly PeerRecord[] = []
 
 /** What trimming needs from the manager. */
 export interface TrimHost {
@@ -34,6 +36,8 @@ export class Trimming {
   private trimTimer: unknown
   private promoteTimer: unknown
   private lastTrim = -Infinity
+  /** The last `lowest(…, priority)` that found nobody: the index version, count and priority it was for. */
+  private nobody = { version: -1, connections: -1, limit: -1 }
 
   constructor (private readonly host: TrimHost) {
     this.index = new TrimIndex(host.limits().gracePeriod, (r) => host.trimmable(r))
@@ -68,12 +72,28 @@ export class Trimming {
     this.trimTimer = this.promoteTimer = undefined
   }
 
-  /** The lowest-ranked trimmable peer other than `except`, keeping every topic at its quota's min. */
-  lowest (except: PeerRecord | undefined): PeerRecord | undefined {
+  /**
+   * The lowest-ranked trimmable peer other than `except`, keeping every topic at its quota's min; with
+   * `priority` (a newcomer's), the lowest-ranked one whose priority is not above it — a long-term peer
+   * of low priority gives way to a medium newcomer before nobody does, but a high peer never does.
+   * Usually the first peer in order answers; when only long-term peers can, the walk passes the
+   * others once, and a walk that found nobody is not repeated until the index or the count changes
+   * (a flood of newcomers at the bound costs one walk, not one each).
+   */
+  lowest (except: PeerRecord | undefined, priority?: Priority): PeerRecord | undefined {
     this.index.promote(this.host.clock.now())
-    this.index.lowest()
+    const top = this.index.lowest()
+    const limit = priority === undefined ? Infinity : priorityRank(priority)
     const { topics } = this.host
-    return selectVictims(this.index.ordered(1), 1, (r, taken) => r !== except && topics.canClose(r, taken), this.overQuota())[0]
+    const over = this.overQuota()
+    // The usual case: the lowest-ranked peer itself may go (no walk, no closure).
+    if (top !== undefined && top !== except && over === undefined && priorityRank(top.priority) <= limit && topics.canClose(top, NONE)) return top
+    const connections = this.host.connections()
+    const { nobody } = this
+    if (nobody.limit === limit && nobody.version === this.index.version && nobody.connections === connections) return undefined
+    const found = selectVictims(this.index.ordered(1), 1, (r, taken) => r !== except && priorityRank(r.priority) <= limit && topics.canClose(r, taken), over)[0]
+    if (found === undefined && limit !== Infinity) this.nobody = { version: this.index.version, connections, limit }
+    return found
   }
 
   /** Trims now; returns how many peers were closed. */

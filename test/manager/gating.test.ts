@@ -152,6 +152,40 @@ test('an allow-listed peer that arrives at highWater with a trimmable peer prese
 
 // ── banned ──────────────────────────────────────────────────────────────────
 
+test('at the bound a stranger takes the place of the lowest-ranked peer it outranks or equals, a long-term one included, and is refused only when below every trimmable peer', async () => {
+  const { m, clock } = manager({ lowWater: 0, highWater: 2, gracePeriod: 1000 })
+  m.start()
+  m.setPriority([{ peer: 'A', priority: 'high' }, { peer: 'B', priority: 'low' }, { peer: 'lo', priority: 'low' }])
+  m.setLongTerm('B', true)
+  const a = testConnection('A')
+  const b = testConnection('B')
+  m.connected(a)
+  m.connected(b)
+  await clock.advance(2000) // both trimmable: A (high), B (low, long-term)
+  // Medium is not below every trimmable peer's priority (B is low): accepted, and B gives way, not A.
+  const medium = testConnection('M')
+  assert.equal(m.connected(medium), true)
+  assert.equal(b.closeReason, 'trimmed')
+  assert.equal(a.closed, false)
+  await clock.advance(2000) // M trimmable too: A (high), M (medium)
+  // Low is below both: refused, every time, and nobody is closed.
+  for (let i = 0; i < 3; i++) {
+    const low = testConnection('lo', { id: `lo-${i}` })
+    assert.equal(m.connected(low), false)
+    assert.equal(low.closeReason, 'over-limit')
+  }
+  assert.match(m.explain('lo').at(-1)?.reason ?? '', /below every trimmable peer/)
+  assert.equal(medium.closed, false)
+  assert.equal(a.closed, false)
+  // A stranger of high priority takes the lowest-ranked place: M (medium) before A (high).
+  m.setPriority([{ peer: 'H', priority: 'high' }])
+  assert.equal(m.connected(testConnection('H')), true)
+  assert.equal(medium.closeReason, 'trimmed')
+  assert.equal(a.closed, false)
+  assert.equal(m.stats().connections, 2)
+  await m.close()
+})
+
 test('setPriority banned closes the peer at once with reason banned and refuses it inbound afterwards', async () => {
   const { m } = manager()
   m.start()

@@ -225,12 +225,12 @@ async function run (cfg: Config, ops: readonly Op[], checks: ReadonlySet<Check>)
             expect('rule', !accepted && conn.closeReason === reason, `expected a refusal with '${reason}', got ${accepted ? 'accepted' : `'${String(conn.closeReason)}'`}`)
             expectNoClose()
           }
-          const acceptedEvicting = (evict: boolean): void => {
+          const acceptedEvicting = (evict: boolean, candidates = trimmable0): void => {
             expect('rule', accepted, `expected acceptance, got a refusal with '${String(conn.closeReason)}'`)
             const closes = closedEvents()
             if (!evict) { expectNoClose(); return }
             expect('rule', closes.every((e) => e.reason === 'trimmed'), `evictions are 'trimmed', got ${closes.map((e) => e.reason).join(', ')}`)
-            expectLowest(closedEntries(), trimmable0, 1, 'eviction at highWater')
+            expectLowest(closedEntries(), candidates, 1, 'eviction at highWater')
             const trims = log.filter((e) => e.type === 'trim')
             expect('rule', trims.length === 1 && trims[0].type === 'trim' && trims[0].closed === 1 && trims[0].reason === 'admission', `one 'trim' event {closed: 1, reason: 'admission'}, got ${JSON.stringify(trims)}`)
           }
@@ -252,8 +252,10 @@ async function run (cfg: Config, ops: readonly Op[], checks: ReadonlySet<Check>)
             refusedWith('over-limit')
           } else {
             const lowestPriority = Math.min(...trimmable0.map((e) => PRIORITY_RANK[model.prio(e.peer)]))
-            if (PRIORITY_RANK[model.prio(op.peer)] < lowestPriority) refusedWith('over-limit')
-            else acceptedEvicting(true)
+            const mine = PRIORITY_RANK[model.prio(op.peer)]
+            if (mine < lowestPriority) refusedWith('over-limit')
+            // A stranger takes the place of a peer it outranks or equals, the lowest-ranked of those.
+            else acceptedEvicting(true, trimmable0.filter((e) => PRIORITY_RANK[model.prio(e.peer)] <= mine))
           }
           break
         }
