@@ -1,3 +1,6 @@
+import { systemClock } from '../clock.js'
+import type { Clock } from '../manager/types.js'
+
 /** Something that has a deadline in a `DeadlineQueue`. */
 export interface Expiring { expire(): void }
 
@@ -8,19 +11,19 @@ export interface Expiring { expire(): void }
  * Rules:
  * - Every entry gets the same delay, so entries expire in the order they were added: a Map in
  *   insertion order is the whole schedule, and add/delete are O(1) with no timer work.
- * - One unref'd timer is armed for the oldest entry; when it fires it expires whatever is due and
+ * - One timer of the injected clock (the system clock's are unref'd) is armed for the oldest entry; when it fires it expires whatever is due and
  *   re-arms for the next one. An entry deleted before its time costs nothing more.
  * - `expire()` runs once, after the entry left the queue; a throw in it is not caught here.
  */
 export class DeadlineQueue {
   private readonly entries = new Map<Expiring, number>()
-  private timer: NodeJS.Timeout | undefined
+  private timer: unknown
   private firing = false
 
-  constructor (readonly ms: number) {}
+  constructor (readonly ms: number, private readonly clock: Clock = systemClock) {}
 
   add (entry: Expiring): void {
-    const at = Date.now() + this.ms
+    const at = this.clock.now() + this.ms
     this.entries.delete(entry) // re-adding moves it to the end, keeping the order by deadline
     this.entries.set(entry, at)
     if (this.timer === undefined && !this.firing) this.arm(at)
@@ -35,13 +38,12 @@ export class DeadlineQueue {
   /** Drops every entry without expiring it, and the timer. */
   clear (): void {
     this.entries.clear()
-    if (this.timer !== undefined) clearTimeout(this.timer)
+    if (this.timer !== undefined) this.clock.clearTimeout(this.timer)
     this.timer = undefined
   }
 
   private arm (at: number): void {
-    this.timer = setTimeout(this.fire, Math.max(1, at - Date.now()))
-    this.timer.unref()
+    this.timer = this.clock.setTimeout(this.fire, Math.max(1, at - this.clock.now()))
   }
 
   private readonly fire = (): void => {
@@ -49,7 +51,7 @@ export class DeadlineQueue {
     this.firing = true
     try {
       // Timers have millisecond resolution: what is due within 1 ms counts as due.
-      const now = Date.now() + 1
+      const now = this.clock.now() + 1
       for (const [entry, at] of this.entries) {
         if (at > now) break
         this.entries.delete(entry)

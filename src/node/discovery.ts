@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import type { ConnectionManager, PeerId } from '../manager/types.js'
+import type { Clock, ConnectionManager, PeerId } from '../manager/types.js'
 import type { ControlMessage, NodeConnection } from './connection.js'
 import type { RendezvousTable } from './rendezvous.js'
 import { parseTcpAddress } from './transport.js'
@@ -32,6 +32,8 @@ export interface DiscoveryOptions {
   lowWater: number
   /** Shuffles what a lookup found (the manager's injected `random`, else Math.random). */
   random: () => number
+  /** Lookup timeouts and refreshes run on it (the manager's injected clock, else the system clock). */
+  clock: Clock
 }
 
 interface Joined {
@@ -40,7 +42,7 @@ interface Joined {
   lookup: boolean
   found: Set<PeerId>
   lookedUp: boolean
-  timer: NodeJS.Timeout | undefined
+  timer: unknown
 }
 
 const MAX_PEERS_PER_MESSAGE = 32
@@ -103,7 +105,7 @@ export class Discovery {
     const j = this.joined.get(key)
     if (j === undefined) return
     this.joined.delete(key)
-    if (j.timer !== undefined) clearTimeout(j.timer)
+    if (j.timer !== undefined) this.opts.clock.clearTimeout(j.timer)
     this.host.manager.setTopicQuota(key, undefined)
     this.host.rendezvous?.unannounce(key, this.host.localId)
     for (const conn of this.host.connections()) if (conn.remoteRendezvous) conn.post({ t: 'unannounce', topic: key })
@@ -193,7 +195,7 @@ export class Discovery {
     const j = this.joined.get(key)
     if (j !== undefined) {
       this.joined.delete(key)
-      if (j.timer !== undefined) clearTimeout(j.timer)
+      if (j.timer !== undefined) this.opts.clock.clearTimeout(j.timer)
       this.host.manager.setTopicQuota(key, undefined)
       this.host.rendezvous?.unannounce(key, this.host.localId)
       for (const conn of this.host.connections()) if (conn.remoteRendezvous) conn.post({ t: 'unannounce', topic: key })
@@ -268,7 +270,7 @@ export class Discovery {
 
   /** One announce + lookup round; resolves when every asked peer answered or the timeout passed. */
   private async refresh (j: Joined): Promise<void> {
-    if (j.timer !== undefined) clearTimeout(j.timer)
+    if (j.timer !== undefined) this.opts.clock.clearTimeout(j.timer)
     j.timer = undefined
     if (j.announce) {
       this.host.rendezvous?.announce(j.key, this.host.localId, this.host.addresses(), this.opts.ttl)
@@ -281,9 +283,8 @@ export class Discovery {
       await new Promise<void>((resolve) => {
         const id = this.nextLookup++
         const waiting = new Set<string>()
-        const done = (): void => { clearTimeout(timer); this.lookups.delete(id); resolve() }
-        const timer = setTimeout(done, this.opts.lookupTimeout)
-        timer.unref()
+        const done = (): void => { this.opts.clock.clearTimeout(timer); this.lookups.delete(id); resolve() }
+        const timer = this.opts.clock.setTimeout(done, this.opts.lookupTimeout)
         this.lookups.set(id, { topic: j.key, waiting, done })
         for (const conn of this.host.connections()) this.ask(conn, j.key, id, waiting)
         if (waiting.size === 0) done()
@@ -293,8 +294,7 @@ export class Discovery {
     if (this.closed || this.joined.get(j.key) !== j) return
     // Sooner while the topic has nobody, so a node that joined first finds the ones that join later.
     const alone = !this.host.manager.listConnections().some((c) => this.host.manager.getPeer(c.peer)?.topics.includes(j.key) === true)
-    j.timer = setTimeout(() => { void this.refresh(j) }, alone ? Math.min(2_000, this.opts.refresh) : this.opts.refresh)
-    j.timer.unref()
+    j.timer = this.opts.clock.setTimeout(() => { void this.refresh(j) }, alone ? Math.min(2_000, this.opts.refresh) : this.opts.refresh)
   }
 
   private ask (conn: NodeConnection, key: string, id: number | undefined, waiting?: Set<string>): void {

@@ -1,4 +1,6 @@
+import { systemClock } from '../clock.js'
 import { PeerwardenError } from '../errors.js'
+import type { Clock } from '../manager/types.js'
 
 /** What the sweep needs of a connection's stream. */
 export interface Live {
@@ -16,25 +18,23 @@ export interface Live {
  * - A connection that has received nothing for `deadTimeout` ms is dead (the peer vanished without a
  *   FIN): it is destroyed with `ERR_TIMEOUT`. Since both ends send keep-alives, only a silent path or
  *   peer gets there.
- * - One unref'd timer sweeps every `min(keepAlive, deadTimeout) / 4` ms (at least 25, at most 1,000),
+ * - One timer of the injected clock (the system clock's are unref'd) sweeps every `min(keepAlive, deadTimeout) / 4` ms (at least 25, at most 1,000),
  *   so a dead connection is noticed within `deadTimeout` plus one sweep. The timer runs only while
  *   there are connections.
  */
 export class Liveness {
   private readonly live = new Set<Live>()
-  private timer: NodeJS.Timeout | undefined
+  private timer: unknown
   private readonly period: number
 
-  constructor (readonly keepAlive: number, readonly deadTimeout: number) {
+  /** `clock` is also the one the connections' `lastRead` and `lastWrite` come from. */
+  constructor (readonly keepAlive: number, readonly deadTimeout: number, private readonly clock: Clock = systemClock) {
     this.period = Math.min(1000, Math.max(25, Math.floor(Math.min(keepAlive, deadTimeout) / 4)))
   }
 
   add (x: Live): void {
     this.live.add(x)
-    if (this.timer === undefined) {
-      this.timer = setInterval(this.sweep, this.period)
-      this.timer.unref()
-    }
+    if (this.timer === undefined) this.timer = this.clock.setTimeout(this.sweep, this.period)
   }
 
   delete (x: Live): void {
@@ -43,12 +43,13 @@ export class Liveness {
   }
 
   stop (): void {
-    if (this.timer !== undefined) clearInterval(this.timer)
+    if (this.timer !== undefined) this.clock.clearTimeout(this.timer)
     this.timer = undefined
   }
 
   private readonly sweep = (): void => {
-    const now = Date.now()
+    this.timer = undefined
+    const now = this.clock.now()
     for (const x of this.live) {
       if (now - x.lastRead >= this.deadTimeout) {
         this.live.delete(x)
@@ -57,6 +58,6 @@ export class Liveness {
         x.keepAlive()
       }
     }
-    if (this.live.size === 0) this.stop()
+    if (this.live.size > 0 && this.timer === undefined) this.timer = this.clock.setTimeout(this.sweep, this.period)
   }
 }

@@ -1,4 +1,5 @@
 import { join } from 'node:path'
+import { systemClock } from '../clock.js'
 import { PeerwardenError } from '../errors.js'
 import { createConnectionManager } from '../manager/manager.js'
 import type { ManagerEvents, TypedEventTarget } from '../manager/events.js'
@@ -115,7 +116,9 @@ export async function createNode (options: NodeOptions = {}): Promise<PeerNode> 
   const protocols = new Map<string, (conn: NodeConnection) => void>()
   let addresses: string[] = []
   let discovery: Discovery | undefined
-  const rendezvous = options.rendezvous === false ? undefined : new RendezvousTable(() => Date.now())
+  // One clock for the whole node: the manager's, when the application injects one (virtual time).
+  const clock = options.manager?.clock ?? systemClock
+  const rendezvous = options.rendezvous === false ? undefined : new RendezvousTable(() => clock.now())
 
   const transport: TcpTransport = new TcpTransport({
     keyPair,
@@ -130,6 +133,7 @@ export async function createNode (options: NodeOptions = {}): Promise<PeerNode> 
     protocols: () => protocols.keys(),
     onError: (address, error) => { events.dispatchEvent(new CustomEvent('handshake:failed', { detail: { address, error } })) },
     handshakeTimeout: options.handshakeTimeout,
+    clock,
     keepAlive: options.keepAlive,
     deadTimeout: options.deadTimeout
   })
@@ -176,7 +180,7 @@ export async function createNode (options: NodeOptions = {}): Promise<PeerNode> 
     await manager.close()
     throw new PeerwardenError('ERR_LISTEN', `cannot listen on ${listen.join(', ')}: ${(err as Error).message}`, { cause: err })
   }
-  const lowWater = options.manager?.lowWater ?? 8
+  const { lowWater } = manager.stats()
   discovery = new Discovery({
     localId: id,
     manager,
@@ -189,7 +193,8 @@ export async function createNode (options: NodeOptions = {}): Promise<PeerNode> 
     lookupTimeout: 2_000,
     quotaMin: Math.max(1, Math.min(3, lowWater)),
     lowWater,
-    random: options.manager?.random ?? Math.random
+    random: options.manager?.random ?? Math.random,
+    clock
   })
   const boot: PeerInput[] = bootstrap.map((address) => ({ id: parseTcpAddress(address).peer, address, bootstrap: true }))
   if (boot.length > 0) manager.addPeers(boot)

@@ -1,6 +1,8 @@
 import { EventEmitter } from 'node:events'
 import type net from 'node:net'
+import { systemClock } from '../clock.js'
 import { PeerwardenError } from '../errors.js'
+import type { Clock } from '../manager/types.js'
 import { NoiseHandshake, type StaticKeys } from './noise.js'
 import { TAG, TransportCipher } from './transport-cipher.js'
 
@@ -32,6 +34,8 @@ export interface SecureStreamOptions {
    * and hello: a throw ends the handshake with that error.
    */
   checkRemote?: (remotePublicKey: Buffer) => void
+  /** Where `lastRead` and `lastWrite` come from (the liveness sweep's clock). Default: the system clock. */
+  clock?: Clock
 }
 
 /**
@@ -69,8 +73,9 @@ export class SecureStream extends EventEmitter {
   /** For Protomux (it keeps itself here). */
   userData: unknown = null
   destroyed = false
-  lastRead = Date.now()
-  lastWrite = Date.now()
+  lastRead: number
+  lastWrite: number
+  private readonly clock: Clock
   readonly opened: Promise<void>
 
   private handshake: NoiseHandshake | null
@@ -95,6 +100,8 @@ export class SecureStream extends EventEmitter {
 
   constructor (readonly isInitiator: boolean, readonly socket: net.Socket, private readonly opts: SecureStreamOptions) {
     super()
+    this.clock = opts.clock ?? systemClock
+    this.lastRead = this.lastWrite = this.clock.now()
     this.opened = new Promise((resolve, reject) => { this.settle = { resolve, reject } })
     this.opened.catch(() => { /* the owner awaits it; a failure also ends the stream */ })
     this.handshake = new NoiseHandshake(isInitiator, opts.keys, opts.psk)
@@ -146,7 +153,7 @@ export class SecureStream extends EventEmitter {
     const [sealed, tag] = cipher.sealBig(data)
     const header = Buffer.allocUnsafe(HEADER)
     header.writeUInt32LE(data.byteLength + TAG, 0)
-    this.lastWrite = Date.now()
+    this.lastWrite = this.clock.now()
     const socket = this.socket
     socket.cork()
     socket.write(header)
@@ -206,13 +213,13 @@ export class SecureStream extends EventEmitter {
   }
 
   private writeRaw (frame: Buffer): boolean {
-    this.lastWrite = Date.now()
+    this.lastWrite = this.clock.now()
     this.socket.write(frame)
     return this.socket.writableLength < WRITE_HIGH
   }
 
   private readonly onData = (chunk: Buffer): void => {
-    this.lastRead = Date.now()
+    this.lastRead = this.clock.now()
     let offset = 0
     const size = chunk.byteLength
     while (offset < size && !this.destroyed) {

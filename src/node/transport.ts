@@ -1,6 +1,7 @@
 import net from 'node:net'
 import { PeerwardenError } from '../errors.js'
-import type { PeerId } from '../manager/types.js'
+import { systemClock } from '../clock.js'
+import type { Clock, PeerId } from '../manager/types.js'
 import { NodeConnection, type ControlMessage, type OpenOptions } from './connection.js'
 import { DeadlineQueue } from './deadlines.js'
 import { flushSocketAtEndOfTick, onSetupDone, type Corked } from './end-of-tick.js'
@@ -36,6 +37,8 @@ export interface TransportOptions {
   maxPendingHandshakes?: number
   /** New inbound sockets per remote IP per second at most (loopback is exempt). Default 10. */
   perIpRate?: number
+  /** Deadlines, keep-alives and rate windows run on it. Default: the system clock. */
+  clock?: Clock
 }
 
 /** 'tcp://host:port' (optionally '#<peerId>') → its parts. */
@@ -81,15 +84,18 @@ export class TcpTransport {
   /** Handshakes in progress (both directions), on one shared timer. */
   private readonly handshakes: DeadlineQueue
   /** Connections ending gracefully: destroyed if the peer has not finished the close within 2 s. */
-  private readonly closing = new DeadlineQueue(2_000)
+  private readonly closing: DeadlineQueue
   private readonly liveness: Liveness
   private readonly keys: StaticKeys
+  private readonly clock: Clock
 
   constructor (private readonly opts: TransportOptions) {
     this.localId = peerIdOf(opts.keyPair.publicKey)
     this.keys = staticKeys(opts.keyPair)
-    this.handshakes = new DeadlineQueue(opts.handshakeTimeout ?? 10_000)
-    this.liveness = new Liveness(opts.keepAlive ?? 5_000, opts.deadTimeout ?? 20_000)
+    const clock = this.clock = opts.clock ?? systemClock
+    this.handshakes = new DeadlineQueue(opts.handshakeTimeout ?? 10_000, clock)
+    this.closing = new DeadlineQueue(2_000, clock)
+    this.liveness = new Liveness(opts.keepAlive ?? 5_000, opts.deadTimeout ?? 20_000, clock)
   }
 
   /** Listens on each 'tcp://host:port' (port 0 = any); resolves to the bound addresses. */
@@ -171,7 +177,8 @@ export class TcpTransport {
       keys: this.keys,
       psk: this.opts.networkKey.psk,
       payload: () => encodeHello(this.opts.hello()),
-      checkRemote: initiator ? (key) => { this.checkRemote(peerIdOf(key), expected) } : undefined
+      checkRemote: initiator ? (key) => { this.checkRemote(peerIdOf(key), expected) } : undefined,
+      clock: this.clock
     })
     stream.on('error', () => { /* surfaced as 'close'; the manager hears of it through disconnected() */ })
     // What we write in reaction to a read (our next handshake message, the dialer's hello with the
@@ -227,7 +234,7 @@ export class TcpTransport {
   private withinRate (ip: string): boolean {
     // Every local peer shares the loopback address: rate-limiting it would only throttle our own network.
     if (ip === '127.0.0.1' || ip === '::1' || ip === '::ffff:127.0.0.1') return true
-    const now = Date.now()
+    const now = this.clock.now()
     const limit = this.opts.perIpRate ?? 10
     const r = this.rate.get(ip)
     if (r === undefined || now - r.at >= 1000) {

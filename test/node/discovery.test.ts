@@ -4,6 +4,7 @@ import { createConnectionManager } from '../../src/index.js'
 import { Discovery, discoveryKey } from '../../src/node/discovery.js'
 import type { NodeConnection } from '../../src/node/connection.js'
 import { noDial } from '../helpers/manager.js'
+import { ManualClock } from '../../src/testing/index.js'
 
 /** A xorshift generator: the same seed, the same sequence. */
 function seeded (seed: number): () => number {
@@ -14,7 +15,7 @@ function seeded (seed: number): () => number {
 async function learnOrder (random: () => number, peers: Array<{ id: string; addresses: string[] }>): Promise<string[]> {
   const manager = createConnectionManager({ dial: noDial })
   const d = new Discovery({ localId: 'f'.repeat(64), manager, rendezvous: undefined, addresses: () => [], connections: () => [] },
-    { ttl: 60_000, refresh: 15_000, lookupTimeout: 100, quotaMin: 3, lowWater: 3, random })
+    { ttl: 60_000, refresh: 15_000, lookupTimeout: 100, quotaMin: 3, lowWater: 3, random, clock: new ManualClock() })
   try {
     await d.join('chat', { announce: false })
     d.message({} as NodeConnection, { t: 'pex', topic: discoveryKey('chat'), peers } as never)
