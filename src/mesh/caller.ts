@@ -16,6 +16,7 @@
  */
 
 import { PeerwardenError } from '../errors.js'
+import type { Clock } from '../manager/types.js'
 import { DeadlineSweep } from './deadline-sweep.js'
 import type { Instance } from './instance.js'
 import type { RedisQueue } from './redis-queue.js'
@@ -51,6 +52,8 @@ export interface CallerOptions {
   queue: RedisQueue | undefined
   /** Who publishes to the queue: 'role/variant'. */
   from: string
+  /** Deadlines run on it (sent to the callee as its time: both ends share the clock's epoch). */
+  clock: Clock
 }
 
 /** The caller side of one mesh node (rules at the top of this file). */
@@ -61,22 +64,14 @@ export class Caller<S extends MeshSchema = MeshSchema> {
   private readonly defaultTimeout: number
   private readonly queue: RedisQueue | undefined
   private readonly from: string
+  private readonly clock: Clock
   private readonly pending = new Map<number, Pending>()
   private nextId = 1
   private picks = 0
   private closed = false
 
   // Deadlines: one timer for all the calls in flight (see DeadlineSweep).
-  private readonly deadlines = new DeadlineSweep((now) => {
-    let next = Infinity
-    for (const [id, p] of this.pending) {
-      if (p.deadline > now) { if (p.deadline < next) next = p.deadline; continue }
-      this.settle(id, p)
-      p.instance.send.send({ t: 'cancel', id })
-      p.reject(new PeerwardenError('ERR_TIMEOUT', `${p.command.role}.${p.command.name} on ${p.instance.variant} timed out`))
-    }
-    return next
-  })
+  private readonly deadlines: DeadlineSweep
 
   constructor (options: CallerOptions) {
     this.schema = options.schema
@@ -85,6 +80,17 @@ export class Caller<S extends MeshSchema = MeshSchema> {
     this.defaultTimeout = options.timeout ?? DEFAULT_TIMEOUT
     this.queue = options.queue
     this.from = options.from
+    this.clock = options.clock
+    this.deadlines = new DeadlineSweep((now) => {
+      let next = Infinity
+      for (const [id, p] of this.pending) {
+        if (p.deadline > now) { if (p.deadline < next) next = p.deadline; continue }
+        this.settle(id, p)
+        p.instance.send.send({ t: 'cancel', id })
+        p.reject(new PeerwardenError('ERR_TIMEOUT', `${p.command.role}.${p.command.name} on ${p.instance.variant} timed out`))
+      }
+      return next
+    }, this.clock)
   }
 
   /**
@@ -204,7 +210,7 @@ export class Caller<S extends MeshSchema = MeshSchema> {
     if (target === undefined || command === undefined) return Promise.reject(new PeerwardenError('ERR_UNKNOWN_COMMAND', `unknown command ${role}.${name}`))
     if (!schema.canCall(me.name, target.name)) return Promise.reject(new PeerwardenError('ERR_NOT_ALLOWED', `${me.name} may not call ${target.name} (schema _connect/_allow)`))
     if (this.closed) return Promise.reject(PeerwardenError.closed('the mesh node'))
-    const deadline = Math.min(Date.now() + (opts?.timeout ?? command.timeout ?? this.defaultTimeout), inherited)
+    const deadline = Math.min(this.clock.now() + (opts?.timeout ?? command.timeout ?? this.defaultTimeout), inherited)
     if (command.kind === 'balanced') {
       const instance = this.pick(target.name)
       if (instance === undefined) return Promise.reject(new PeerwardenError('ERR_NO_INSTANCE', `no instance of ${target.name} is connected`))

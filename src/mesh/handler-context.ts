@@ -1,4 +1,5 @@
 import { PeerwardenError } from '../errors.js'
+import type { Clock } from '../manager/types.js'
 import type { CallContext } from './schema.js'
 
 /**
@@ -11,7 +12,7 @@ type Calls = CallContext['call']
 
 export class HandlerContext implements CallContext {
   private controller: AbortController | undefined
-  private timer: NodeJS.Timeout | undefined
+  private timer: unknown
   private reason: unknown
   private aborted = false
   private nested: Calls | undefined
@@ -20,14 +21,15 @@ export class HandlerContext implements CallContext {
     /** The caller's role and variant, one frozen object per connection. */
     readonly from: { readonly role: string; readonly variant: string },
     readonly deadline: number,
-    private readonly makeCalls: (deadline: number) => Calls
+    private readonly makeCalls: (deadline: number) => Calls,
+    private readonly clock: Clock
   ) {}
 
   get signal (): AbortSignal {
     if (this.controller === undefined) {
       this.controller = new AbortController()
       if (this.aborted) this.controller.abort(this.reason)
-      else this.timer = setTimeout(() => { this.abort(new PeerwardenError('ERR_TIMEOUT', 'the deadline passed')) }, Math.max(0, this.deadline - Date.now()))
+      else this.timer = this.clock.setTimeout(() => { this.abort(new PeerwardenError('ERR_TIMEOUT', 'the deadline passed')) }, Math.max(0, this.deadline - this.clock.now()))
     }
     return this.controller.signal
   }
@@ -38,10 +40,10 @@ export class HandlerContext implements CallContext {
     if (this.aborted) return
     this.aborted = true
     this.reason = reason
-    clearTimeout(this.timer)
+    this.clock.clearTimeout(this.timer)
     this.controller?.abort(reason)
   }
 
   /** The handler is done: its deadline timer goes. */
-  dispose (): void { clearTimeout(this.timer) }
+  dispose (): void { this.clock.clearTimeout(this.timer) }
 }

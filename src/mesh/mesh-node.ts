@@ -12,7 +12,9 @@
 import c from 'compact-encoding'
 import type { Message } from 'protomux'
 import { PeerwardenError } from '../errors.js'
+import { systemClock } from '../clock.js'
 import type { TypedEventTarget } from '../manager/events.js'
+import type { Clock } from '../manager/types.js'
 import { NodeConnection } from '../node/connection.js'
 import { createNode, type PeerNode } from '../node/node.js'
 import { parseTcpAddress } from '../node/transport.js'
@@ -48,6 +50,12 @@ export interface MeshNodeOptions<S extends MeshSchema = MeshSchema> {
   redis?: string
   /** Redis queue tuning (dead-letter after `maxDeliveries`, default 5). */
   queue?: QueueOptions
+  /**
+   * Deadlines, certificate checks and renewals run on it, and so does the node under the mesh.
+   * Default: the system clock. Call deadlines travel as this clock's time: every node of a mesh
+   * must share its epoch (wall-clock time, or one virtual clock in a test).
+   */
+  clock?: Clock
 }
 
 /** The events on `mesh.events` (the seed's onConnection / onDisconnection). */
@@ -99,14 +107,15 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
   const variant = options.variant ?? Math.random().toString(36).slice(2, 10)
   // A plain EventTarget; the type gives each event's detail.
   const events = new EventTarget() as TypedEventTarget<MeshEvents>
-  const node = await createNode({ listen: options.listen, networkKey: options.networkKey, manager: { lowWater: 0, highWater: 1024 } })
+  const clock = options.clock ?? systemClock
+  const node = await createNode({ listen: options.listen, networkKey: options.networkKey, manager: { lowWater: 0, highWater: 1024, clock } })
   const instances = new Map<string, Instance>()
   let cert: Certificate | undefined
   let closed = false
   const queue = options.redis === undefined ? undefined : new RedisQueue(options.redis, options.queue)
-  const caller = new Caller<S>({ schema, me, instances, timeout: options.timeout, queue, from: `${me.name}/${variant}` })
-  const responder = new Responder({ me, handlers: options.handlers, calls: (deadline) => caller.calls(deadline) as unknown as CallContext['call'] })
-  let renewal: NodeJS.Timeout | undefined
+  const caller = new Caller<S>({ schema, me, instances, timeout: options.timeout, queue, from: `${me.name}/${variant}`, clock })
+  const responder = new Responder({ me, handlers: options.handlers, calls: (deadline) => caller.calls(deadline) as unknown as CallContext['call'], clock })
+  let renewal: unknown
   let registered: (() => void) | undefined
   let failed: ((err: Error) => void) | undefined
 
@@ -126,13 +135,12 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
       onmessage: (msg) => {
         if (msg.t === 'registered') {
           try {
-            cert = check(msg.cert, { registry: registryId, peer: node.id, now: Date.now() })
+            cert = check(msg.cert, { registry: registryId, peer: node.id, now: clock.now() })
           } catch (err) { failed?.(err as Error); return }
           for (const e of msg.directory) learn(e)
           // Register again when four fifths of the certificate's life have passed.
-          clearTimeout(renewal)
-          renewal = setTimeout(() => { if (!closed) send.send({ t: 'register', role: me.name, variant, addresses: node.addresses }) }, Math.max(50, (cert.expires - Date.now()) * 0.8))
-          renewal.unref()
+          clock.clearTimeout(renewal)
+          renewal = clock.setTimeout(() => { if (!closed) send.send({ t: 'register', role: me.name, variant, addresses: node.addresses }) }, Math.max(50, (cert.expires - clock.now()) * 0.8))
           registered?.()
         } else if (msg.t === 'refused') {
           failed?.(new PeerwardenError('ERR_NOT_ALLOWED', `the registry refused the registration: ${msg.reason}`))
@@ -159,7 +167,7 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
         if (!conn.open) return
         let remote: Certificate
         try {
-          remote = check(hello?.cert, { registry: registryId, peer: conn.peer, now: Date.now() })
+          remote = check(hello?.cert, { registry: registryId, peer: conn.peer, now: clock.now() })
           if (!related.has(remote.role)) throw new PeerwardenError('ERR_NOT_ALLOWED', `role ${remote.role} is not related to ${me.name}`)
         } catch {
           deny(conn)
@@ -277,7 +285,7 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
     close: async () => {
       if (closed) return
       closed = true
-      clearTimeout(renewal)
+      clock.clearTimeout(renewal)
       caller.close()
       responder.close()
       await queue?.close()

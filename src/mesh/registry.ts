@@ -1,6 +1,8 @@
 import c from 'compact-encoding'
 import type { Channel, Message } from 'protomux'
+import { systemClock } from '../clock.js'
 import { PeerwardenError } from '../errors.js'
+import type { Clock } from '../manager/types.js'
 import { NodeConnection } from '../node/connection.js'
 import { loadIdentity } from '../node/identity.js'
 import { createNode, type PeerNode } from '../node/node.js'
@@ -31,6 +33,8 @@ export interface RegistryOptions {
    * key). Return false to refuse the registration.
    */
   authorize?: (peer: string, role: string, variant: string) => boolean
+  /** Certificates' expiry, and the node under the registry, run on it. Default: the system clock. */
+  clock?: Clock
 }
 
 export interface MeshRegistry {
@@ -62,7 +66,7 @@ export async function createRegistry (options: RegistryOptions): Promise<MeshReg
     dataDir: options.dataDir,
     listen: options.listen,
     networkKey: options.networkKey,
-    manager: { lowWater: 0, highWater: 4096 }
+    manager: { lowWater: 0, highWater: 4096, clock: options.clock }
   })
   const members = new Map<string, { entry: DirectoryEntry; send: Message<RegistryMessage> }>()
 
@@ -88,7 +92,7 @@ export async function createRegistry (options: RegistryOptions): Promise<MeshReg
         }
         const addresses = Array.isArray(msg.addresses) ? msg.addresses.filter((a) => typeof a === 'string').slice(0, 8) : conn.remoteListen
         const entry: DirectoryEntry = { peer: conn.peer, role: role.name, variant, addresses }
-        const cert = issue(keyPair.secretKey, { role: role.name, variant, peer: conn.peer, registry: node.id, expires: Date.now() + ttl })
+        const cert = issue(keyPair.secretKey, { role: role.name, variant, peer: conn.peer, registry: node.id, expires: (options.clock ?? systemClock).now() + ttl })
         const mine = related(role.name)
         const directory = [...members.values()].map((m) => m.entry).filter((m) => m.peer !== conn.peer && mine.has(m.role))
         members.set(conn.peer, { entry, send: send! })

@@ -14,6 +14,7 @@
  */
 
 import { PeerwardenError } from '../errors.js'
+import type { Clock } from '../manager/types.js'
 import { HandlerContext } from './handler-context.js'
 import type { Instance } from './instance.js'
 import type { RedisQueue } from './redis-queue.js'
@@ -30,6 +31,8 @@ export interface ResponderOptions {
   handlers: Record<string, Handler> | undefined
   /** A handler's `ctx.call`: the caller side's proxy, bounded by the handler's deadline. */
   calls: (deadline: number) => CallContext['call']
+  /** The deadlines of `ctx.signal` run on it. */
+  clock: Clock
 }
 
 /** The serving side of one mesh node (rules at the top of this file). */
@@ -37,6 +40,7 @@ export class Responder {
   private readonly me: Role
   private readonly handlers: Record<string, Handler> | undefined
   private readonly calls: (deadline: number) => CallContext['call']
+  private readonly clock: Clock
   /** Channels whose handlers may still run, listed or not (a duplicate swap unlists one early). */
   private readonly channels = new Set<Instance>()
   private readonly queues = new Map<string, Promise<void>>()
@@ -45,6 +49,7 @@ export class Responder {
     this.me = options.me
     this.handlers = options.handlers
     this.calls = options.calls
+    this.clock = options.clock
   }
 
   /** A channel both sides admitted: its calls may run here from now on. */
@@ -109,7 +114,7 @@ export class Responder {
    * only after it returned).
    */
   private execute (msg: CallMessage, from: Instance, command: Command, handler: Handler): Promise<void> | undefined {
-    const ctx = new HandlerContext(from.who, msg.deadline, this.calls)
+    const ctx = new HandlerContext(from.who, msg.deadline, this.calls, this.clock)
     let out: unknown
     try {
       out = handler(msg.args, ctx)
