@@ -62,7 +62,8 @@ const MAX_PEERS_PER_MESSAGE = 32
 export class Discovery {
   private readonly joined = new Map<string, Joined>()
   private readonly attempted = new Set<PeerId>()
-  private readonly lookups = new Map<number, { topic: string; waiting: Set<string>; done: () => void }>()
+  /** Lookups waiting for answers; a `barrier` one only waits (what it finds is not learnt). */
+  private readonly lookups = new Map<number, { topic: string; waiting: Set<string>; done: () => void; barrier?: boolean }>()
   private nextLookup = 0
   private closed = false
 
@@ -100,20 +101,22 @@ export class Discovery {
     await this.refresh(j)
   }
 
+  /**
+   * Leaves a topic. Resolves once it is unannounced: our own rendezvous table forgets us at once, and
+   * every rendezvous point we are connected to has processed our unannounce — a lookup sent after it
+   * on the same (ordered) channel has been answered, or `lookupTimeout` passed.
+   */
   async leave (topic: string | Uint8Array): Promise<void> {
     const key = discoveryKey(topic)
-    const j = this.joined.get(key)
-    if (j === undefined) return
-    this.joined.delete(key)
-    if (j.timer !== undefined) this.opts.clock.clearTimeout(j.timer)
-    this.host.manager.setTopicQuota(key, undefined)
-    this.host.rendezvous?.unannounce(key, this.host.localId)
-    for (const conn of this.host.connections()) if (conn.remoteRendezvous) conn.post({ t: 'unannounce', topic: key })
+    if (!this.joined.has(key)) return
+    const told = this.leaveKey(key)
     this.broadcastTopics()
+    await this.barrier(key, told)
   }
 
-  async leaveAll (): Promise<void> {
-    for (const key of [...this.joined.keys()]) await this.leaveKey(key)
+  /** Leaves every topic without waiting for the rendezvous points (the node is closing). */
+  leaveAll (): void {
+    for (const key of [...this.joined.keys()]) this.leaveKey(key)
     this.closed = true
   }
 
@@ -181,25 +184,42 @@ export class Discovery {
         if (isKey(msg.topic) && Number.isInteger(msg.id)) conn.post({ t: 'peers', id: msg.id, topic: msg.topic, peers: this.known(msg.topic, conn.peer) })
         return
       case 'peers':
-      case 'pex':
-        this.found(msg.topic, msg.peers)
-        if (msg.t === 'peers') {
-          const pending = this.lookups.get(msg.id)
-          pending?.waiting.delete(conn.id)
-          if (pending?.waiting.size === 0) pending.done()
+      case 'pex': {
+        const pending = msg.t === 'peers' ? this.lookups.get(msg.id) : undefined
+        if (pending?.barrier !== true) this.found(msg.topic, msg.peers)
+        if (pending !== undefined) {
+          pending.waiting.delete(conn.id)
+          if (pending.waiting.size === 0) pending.done()
         }
+      }
     }
   }
 
-  private async leaveKey (key: string): Promise<void> {
+  /** Forgets a joined topic and tells the rendezvous points; returns the connections told. */
+  private leaveKey (key: string): NodeConnection[] {
+    const told: NodeConnection[] = []
     const j = this.joined.get(key)
-    if (j !== undefined) {
-      this.joined.delete(key)
-      if (j.timer !== undefined) this.opts.clock.clearTimeout(j.timer)
-      this.host.manager.setTopicQuota(key, undefined)
-      this.host.rendezvous?.unannounce(key, this.host.localId)
-      for (const conn of this.host.connections()) if (conn.remoteRendezvous) conn.post({ t: 'unannounce', topic: key })
-    }
+    if (j === undefined) return told
+    this.joined.delete(key)
+    if (j.timer !== undefined) this.opts.clock.clearTimeout(j.timer)
+    this.host.manager.setTopicQuota(key, undefined)
+    this.host.rendezvous?.unannounce(key, this.host.localId)
+    for (const conn of this.host.connections()) if (conn.remoteRendezvous && conn.post({ t: 'unannounce', topic: key })) told.push(conn)
+    return told
+  }
+
+  /** Waits until each of `conns` answered a lookup sent now (so it processed what we sent before), or lookupTimeout. */
+  private async barrier (key: string, conns: readonly NodeConnection[]): Promise<void> {
+    if (conns.length === 0) return
+    await new Promise<void>((resolve) => {
+      const id = this.nextLookup++
+      const waiting = new Set<string>()
+      const done = (): void => { this.opts.clock.clearTimeout(timer); this.lookups.delete(id); resolve() }
+      const timer = this.opts.clock.setTimeout(done, this.opts.lookupTimeout)
+      this.lookups.set(id, { topic: key, waiting, done, barrier: true })
+      for (const conn of conns) this.ask(conn, key, id, waiting)
+      if (waiting.size === 0) done()
+    })
   }
 
   private onTopics (conn: NodeConnection, topics: unknown): void {

@@ -228,7 +228,7 @@ export async function createNode (options: NodeOptions = {}): Promise<PeerNode> 
     close: async () => {
       if (closed) return
       closed = true
-      await discovery!.leaveAll()
+      discovery!.leaveAll()
       await manager.close()
       await transport.close()
     }

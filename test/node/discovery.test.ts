@@ -36,3 +36,49 @@ test('discovery: every node shuffles what a lookup found, so newcomers do not al
   assert.notDeepEqual(a, b, 'two nodes learn them in different orders')
   assert.deepEqual(await learnOrder(seeded(1), peers), a, 'the injected random decides')
 })
+
+test('discovery: leave() resolves once every rendezvous point answered after our unannounce (or lookupTimeout passed), and learns nothing from that answer', async () => {
+  const clock = new ManualClock(0)
+  const manager = createConnectionManager({ dial: noDial, clock })
+  const sent: Array<{ conn: string; msg: Record<string, unknown> }> = []
+  const fake = (id: string): NodeConnection => ({ id, peer: id.repeat(64).slice(0, 64), remoteRendezvous: true, post: (msg: Record<string, unknown>) => { sent.push({ conn: id, msg }); return true } }) as unknown as NodeConnection
+  const r1 = fake('a')
+  const r2 = fake('b')
+  const d = new Discovery({ localId: 'f'.repeat(64), manager, rendezvous: undefined, addresses: () => ['tcp://127.0.0.1:1'], connections: () => [r1, r2] },
+    { ttl: 60_000, refresh: 15_000, lookupTimeout: 2_000, quotaMin: 3, lowWater: 3, random: Math.random, clock })
+  const key = discoveryKey('chat')
+  const answer = (conn: NodeConnection, id: unknown, peers: unknown[] = []): void => { d.message(conn, { t: 'peers', id, topic: key, peers } as never) }
+  // Join: answer its lookups so that it resolves.
+  const joining = d.join('chat')
+  for (const s of sent.filter((x) => x.msg.t === 'lookup')) answer(s.conn === 'a' ? r1 : r2, s.msg.id)
+  await joining
+  sent.length = 0
+
+  let left = false
+  const leaving = d.leave('chat').then(() => { left = true })
+  const order = sent.map((s) => `${s.conn}:${String(s.msg.t)}`)
+  assert.deepEqual(order.filter((x) => x !== 'a:topics' && x !== 'b:topics'), ['a:unannounce', 'b:unannounce', 'a:lookup', 'b:lookup'], 'a lookup follows the unannounce on each channel')
+  const barrier = sent.filter((s) => s.msg.t === 'lookup')
+  answer(r1, barrier[0].msg.id, [{ id: 'c'.repeat(64), addresses: ['tcp://127.0.0.1:2'] }])
+  await Promise.resolve()
+  assert.equal(left, false, 'one rendezvous point has not answered yet')
+  answer(r2, barrier[1].msg.id)
+  await leaving
+  assert.equal(left, true)
+  assert.equal(manager.getPeer('c'.repeat(64)), undefined, 'an answer to the barrier is not learnt: we left the topic')
+
+  // Nobody answers: leave() resolves after lookupTimeout of the clock, not before.
+  const again = d.join('chat')
+  for (const s of sent.filter((x) => x.msg.t === 'lookup' && x.msg.id !== barrier[0].msg.id && x.msg.id !== barrier[1].msg.id)) answer(s.conn === 'a' ? r1 : r2, s.msg.id)
+  await clock.advance(2_000)
+  await again
+  let leftAgain = false
+  const silent = d.leave('chat').then(() => { leftAgain = true })
+  await clock.advance(1_999)
+  assert.equal(leftAgain, false)
+  await clock.advance(1)
+  await silent
+  assert.equal(leftAgain, true)
+  d.leaveAll()
+  await manager.close()
+})
