@@ -24,7 +24,7 @@ export interface ManagerEvents {
   'peer:priority': { peer: PeerId; priority: Priority }
   /** The peer store failed to load or to write a batch; the manager goes on without it. */
   'store:error': { error: Error }
-  /** A trim closed `closed` peers; `reason` says which rule ran ('watermark', 'limit lowered', 'explicit', 'admission'). */
+  /** A trim closed `closed` peers (at least one: a trim that closed nobody is no event); `reason` says which rule ran ('watermark', 'limit lowered', 'explicit', 'admission'). */
   'trim': { closed: number; reason: string }
 }
 

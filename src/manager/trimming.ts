@@ -123,7 +123,7 @@ export class Trimming {
       this.host.close(v, `trim (${reason}): ${rule}; #${i + 1} of ${victims.length} lowest-ranked (${describeRank(v)})`)
     })
     this.lastTrim = now
-    this.host.trimmed(victims.length, reason)
+    if (victims.length > 0) this.host.trimmed(victims.length, reason) // a trim that closed nobody is no event
     // Still above (forced or in-grace connections): a background trim looks again later.
     this.checkBound()
     return victims.length

@@ -73,6 +73,8 @@ test('trim carries how many peers were closed and why', async () => {
   assert.equal(trims[0].closed, 3)
   assert.equal(typeof trims[0].reason, 'string')
   assert.ok(trims[0].reason.length > 0)
+  await m.trim() // at lowWater already: closes nobody, and says nothing
+  assert.equal(trims.length, 1)
   await m.close()
 })
 
