@@ -480,6 +480,7 @@ export class Manager implements ConnectionManager {
     if (quota === undefined && this.closed) return // releasing: quiet after close
     this.assertOpen()
     this.topics.setQuota(topic, quota)
+    this.trimming.quotasChanged()
     this.dialer.kick()
   }
 

@@ -96,6 +96,11 @@ export class Trimming {
     return found
   }
 
+  /** A topic's quota changed: which peers may go changed with it, though the index did not. */
+  quotasChanged (): void {
+    this.nobody = { version: -1, connections: -1, limit: -1 }
+  }
+
   /** Trims now; returns how many peers were closed. */
   trim (mode: 'watermark' | 'limit', reason: string): number {
     const now = this.host.clock.now()
