@@ -29,6 +29,10 @@ export interface Connection {
 export type CloseReason = 'trimmed' | 'banned' | 'denied' | 'duplicate' | 'lifetime' | 'stopped' | 'over-limit' | 'initial-sync'
   /** Added to API.md's list: a connection that arrived after its dial timed out or was called off. */
   | 'abandoned'
+  /** The peer sent a message its decoder refused (or whose handling failed): the connection is closed, never the process. */
+  | 'protocol'
+  /** A dead connection: nothing was heard from the peer within the transport's dead timeout. */
+  | 'timeout'
 
 /** Injected everywhere; nothing in the core reads `Date.now` or `setTimeout` directly. */
 export interface Clock {

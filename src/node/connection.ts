@@ -34,6 +34,8 @@ export interface OpenOptions {
   onMessage: (conn: NodeConnection, msg: ControlMessage) => void
   /** Connections ending gracefully are destroyed when their deadline here passes (a peer that stalls). */
   closing: DeadlineQueue
+  /** The peer sent a message a decoder refused (see `protocolError`); called once, before the close. */
+  onProtocolError?: (conn: NodeConnection, why: string) => void
 }
 
 /**
@@ -86,7 +88,8 @@ export class NodeConnection implements Connection, Expiring, Corked {
     readonly direction: 'inbound' | 'outbound',
     readonly address: string,
     private readonly onMessage: (conn: NodeConnection, msg: ControlMessage) => void,
-    private readonly closing: DeadlineQueue
+    private readonly closing: DeadlineQueue,
+    private readonly onProtocolError: ((conn: NodeConnection, why: string) => void) | undefined
   ) {
     this.peer = peerIdOf(stream.remotePublicKey!)
     this.id = `${this.peer.slice(0, 8)}-${direction === 'inbound' ? 'i' : 'o'}${nextId++}`
@@ -126,7 +129,7 @@ export class NodeConnection implements Connection, Expiring, Corked {
       stream.destroy()
       throw new PeerwardenError('ERR_PROTOCOL', `${opts.address} sent a malformed hello`)
     }
-    const conn = new NodeConnection(stream, opts.direction, opts.address, opts.onMessage, opts.closing)
+    const conn = new NodeConnection(stream, opts.direction, opts.address, opts.onMessage, opts.closing, opts.onProtocolError)
     conn.remoteListen = hello.listen
     conn.remoteRendezvous = hello.rendezvous
     conn.remoteTopics = hello.topics ?? []
@@ -164,6 +167,17 @@ export class NodeConnection implements Connection, Expiring, Corked {
   post (msg: ControlMessage): boolean {
     if (this.closed || this.control?.closed !== false) return false
     return this.send!.send(msg)
+  }
+
+  /**
+   * The peer broke a channel's protocol (a message that does not decode, or whose handling failed):
+   * reported once, then the connection closes with `'protocol'`. Never throws; any channel on this
+   * connection calls it (see wire.ts `peerHandler`).
+   */
+  protocolError (why: string): void {
+    if (this.closed) return
+    try { this.onProtocolError?.(this, why) } catch { /* reporting is best effort */ }
+    this.close('protocol')
   }
 
   close (reason?: string): void {

@@ -21,6 +21,8 @@ export interface NodeEvents extends ManagerEvents {
   'disconnection': { peer: PeerId; reason?: string }
   /** An inbound connection failed Noise, the network key or the handshake deadline. */
   'handshake:failed': { address: string; error: Error }
+  /** A peer sent a message its decoder refused (or whose handling failed): its connection closes with 'protocol'. */
+  'protocol:error': { peer: PeerId; address: string; reason: string }
 }
 
 export interface NodeOptions {
@@ -73,7 +75,7 @@ export interface PeerNode {
    */
   protocol(name: string, open: (connection: NodeConnection) => void): void
   /** The manager's stats plus the transport's: sockets refused before any handshake, failed handshakes (garbage included), handshakes in progress. */
-  stats(): ManagerStats & { refusedEarly: number; failedHandshakes: number; pendingHandshakes: number; rendezvousTopics: number }
+  stats(): ManagerStats & { refusedEarly: number; failedHandshakes: number; pendingHandshakes: number; rendezvousTopics: number; protocolErrors: number }
   /** Unannounces every topic, closes every connection (the remote sees 'stopped'), flushes the store. */
   close(): Promise<void>
 }
@@ -132,6 +134,9 @@ export async function createNode (options: NodeOptions = {}): Promise<PeerNode> 
     onMessage: (conn, msg) => { discovery?.message(conn, msg) },
     protocols: () => protocols.keys(),
     onError: (address, error) => { events.dispatchEvent(new CustomEvent('handshake:failed', { detail: { address, error } })) },
+    onProtocolError: (conn, reason) => {
+      events.dispatchEvent(new CustomEvent('protocol:error', { detail: { peer: conn.peer, address: conn.address, reason } }))
+    },
     handshakeTimeout: options.handshakeTimeout,
     clock,
     keepAlive: options.keepAlive,
@@ -223,6 +228,7 @@ export async function createNode (options: NodeOptions = {}): Promise<PeerNode> 
       refusedEarly: transport.refusedEarly,
       failedHandshakes: transport.failedHandshakes,
       pendingHandshakes: transport.pendingHandshakes,
+      protocolErrors: transport.protocolErrors,
       rendezvousTopics: rendezvous?.size ?? 0
     }),
     close: async () => {

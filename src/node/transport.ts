@@ -23,6 +23,8 @@ export interface TransportOptions {
   /** An authenticated inbound connection, ready for the manager. */
   onInbound: (conn: NodeConnection) => void
   onMessage: (conn: NodeConnection, msg: ControlMessage) => void
+  /** A connection's peer sent a message a decoder refused; the connection closes with 'protocol'. */
+  onProtocolError?: (conn: NodeConnection, why: string) => void
   /** Application protocols the node serves (see NodeConnection.open). */
   protocols?: () => Iterable<string>
   /** An inbound connection failed before it was authenticated (Noise, network key, deadline). */
@@ -79,6 +81,8 @@ export class TcpTransport {
   refusedEarly = 0
   /** Inbound connections that failed Noise, the hello, the network key or the deadline (garbage included). */
   failedHandshakes = 0
+  /** Connections closed because the peer sent a message a decoder refused ('protocol'). */
+  protocolErrors = 0
   private readonly rate = new Map<string, { at: number; n: number }>()
   private readonly sockets = new Set<net.Socket>()
   /** Handshakes in progress (both directions), on one shared timer. */
@@ -227,7 +231,11 @@ export class TcpTransport {
       address,
       onMessage: this.opts.onMessage,
       protocols: this.opts.protocols,
-      closing: this.closing
+      closing: this.closing,
+      onProtocolError: (conn, why) => {
+        this.protocolErrors++
+        this.opts.onProtocolError?.(conn, why)
+      }
     }
   }
 
