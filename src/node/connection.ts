@@ -1,22 +1,15 @@
-import c from 'compact-encoding'
 import Protomux, { type Channel, type Message } from 'protomux'
 import { PeerwardenError } from '../errors.js'
 import type { Connection, PeerId } from '../manager/types.js'
 import type { DeadlineQueue, Expiring } from './deadlines.js'
 import { flushMuxAtEndOfTick, setupDone, type Corked } from './end-of-tick.js'
+import { decodeControl, MAX_REASON_LENGTH, type ControlMessage } from './control-wire.js'
 import { decodeHello } from './hello.js'
 import { peerIdOf } from './identity.js'
 import type { SecureStream } from './secure-stream.js'
+import { jsonLength, MALFORMED, MAX_MESSAGE_BYTES, peerHandler, safeJson, safeString } from './wire.js'
 
-/** The control protocol's messages (JSON, message 0 of the 'peerwarden/control/2' channel). */
-export type ControlMessage =
-  | { t: 'close'; reason: string }
-  | { t: 'topics'; topics: string[] }
-  | { t: 'announce'; topic: string; addresses: string[]; ttl: number }
-  | { t: 'unannounce'; topic: string }
-  | { t: 'lookup'; id: number; topic: string }
-  | { t: 'peers'; id: number; topic: string; peers: Array<{ id: string; addresses: string[] }> }
-  | { t: 'pex'; topic: string; peers: Array<{ id: string; addresses: string[] }> }
+export type { ControlMessage } from './control-wire.js'
 
 /**
  * The control channel. Version 3: the hellos travel in the Noise handshake (hello.ts), the channel
@@ -96,6 +89,7 @@ export class NodeConnection implements Connection, Expiring, Corked {
     // Before protomux's own listener: what we send in reaction to a message leaves as one batch.
     stream.on('data', this.corkForTick)
     this.mux = Protomux.from(stream)
+    untrapSafetyCatch(this.mux, stream)
     stream.once('close', this.onStreamClose)
   }
 
@@ -143,8 +137,8 @@ export class NodeConnection implements Connection, Expiring, Corked {
       throw new PeerwardenError('ERR_PROTOCOL', 'control channel refused')
     }
     conn.control = channel
-    conn.send = channel.addMessage<ControlMessage>({ encoding: c.json, onmessage: conn.receive })
-    conn.sendClose = channel.addMessage<string>({ encoding: c.string, onmessage: conn.receiveClose })
+    conn.send = channel.addMessage<ControlMessage>({ encoding: safeJson, onmessage: peerHandler(decodeControl, conn.receive, conn.badMessage) })
+    conn.sendClose = channel.addMessage<string>({ encoding: safeString, onmessage: conn.receiveClose })
     // A channel the remote opens before our manager accepted the connection waits for the acceptance
     // (protomux would otherwise reject it) and is then paired with ours.
     if (opts.protocols !== undefined) {
@@ -163,10 +157,19 @@ export class NodeConnection implements Connection, Expiring, Corked {
     else (this.closeHandlers ??= []).push(fn)
   }
 
-  /** Sends a control message; false when the connection is gone. */
+  /**
+   * Sends a control message; false when the connection is gone or the message would exceed
+   * `MAX_MESSAGE_BYTES` (never the case for messages within the control channel's limits). Never throws.
+   */
   post (msg: ControlMessage): boolean {
     if (this.closed || this.control?.closed !== false) return false
-    return this.send!.send(msg)
+    if ((msg.t === 'peers' || msg.t === 'pex') && jsonLength(msg) > MAX_MESSAGE_BYTES) return false
+    try {
+      return this.send!.send(msg)
+    } catch (err) {
+      this.stream.destroy(err as Error)
+      return false
+    }
   }
 
   /**
@@ -211,6 +214,11 @@ export class NodeConnection implements Connection, Expiring, Corked {
     flushMuxAtEndOfTick(this)
   }
 
+  /** A batch could not be written (it should never be too large: see wire.ts): the connection ends. */
+  failCork (err: unknown): void {
+    this.stream.destroy(err instanceof Error ? err : new PeerwardenError('ERR_PROTOCOL', String(err)))
+  }
+
   /** Sends the batch `corkForTick` started now. */
   flushCork (): void {
     if (!this.corked) return
@@ -224,22 +232,23 @@ export class NodeConnection implements Connection, Expiring, Corked {
     }
   }
 
+  private readonly badMessage = (why: string): void => { this.protocolError(`control: ${why}`) }
+
   private readonly receive = (msg: ControlMessage): void => {
-    if (msg == null || typeof msg !== 'object') return
     if (msg.t === 'close') { this.receiveClose(msg.reason); return }
     // Until our manager has accepted the connection, nothing it says may create or change peers
     // (a dial still in flight would otherwise race with what the message teaches us).
     // Referrals to other peers are safe to use at once: a full node refers us and closes, often before
     // our side has accepted the connection at all.
     if (this.held !== undefined && msg.t !== 'pex') {
-      if (this.held.length < 256) this.held.push(msg)
+      if (this.held.length < 64) this.held.push(msg)
       return
     }
     this.onMessage(this, msg)
   }
 
   private readonly receiveClose = (reason: unknown): void => {
-    this.remoteCloseReason = typeof reason === 'string' ? reason.slice(0, 64) : 'closed'
+    this.remoteCloseReason = typeof reason === 'string' && reason !== (MALFORMED as unknown) ? reason.slice(0, MAX_REASON_LENGTH) : 'closed'
   }
 
   /** The local manager accepted the connection: deliver the held control messages, then the rest as they come. */
@@ -252,4 +261,21 @@ export class NodeConnection implements Connection, Expiring, Corked {
     this.settleAcceptance?.(true)
     for (const msg of held) this.onMessage(this, msg)
   }
+}
+
+/**
+ * protomux hands an error thrown while decoding or handling a message to safety-catch, which rethrows
+ * native errors (a TypeError, a SyntaxError: it takes them for our own bugs) and so ends the process.
+ * Bytes from a peer must never do that: here such an error only destroys the stream (the connection
+ * closes). Our own handlers never throw (wire.ts `peerHandler`); this covers protomux's own framing.
+ */
+function untrapSafetyCatch (mux: Protomux, stream: SecureStream): void {
+  const m = mux as unknown as { _destroying: boolean; _safeDestroy: (err: unknown) => void; _safeDestroyBound: (err: unknown) => void; _warn: (err: unknown) => void }
+  const destroy = (err: unknown): void => {
+    m._destroying = true
+    stream.destroy(err instanceof Error ? err : new PeerwardenError('ERR_PROTOCOL', String(err)))
+  }
+  m._safeDestroy = destroy
+  m._safeDestroyBound = destroy
+  m._warn = () => { /* a late error on a closed channel: nothing to do */ }
 }

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto'
 import type { Clock, ConnectionManager, PeerId } from '../manager/types.js'
-import type { ControlMessage, NodeConnection } from './connection.js'
+import { normaliseHints } from './address.js'
+import type { NodeConnection } from './connection.js'
+import { MAX_PEERS_PER_MESSAGE, MAX_TOPICS, type ControlMessage } from './control-wire.js'
 import type { RendezvousTable } from './rendezvous.js'
-import { parseTcpAddress } from './transport.js'
 
 /** The discovery key of a topic: on the wire, only this hash is used. */
 export function discoveryKey (topic: string | Uint8Array): string {
@@ -34,7 +35,22 @@ export interface DiscoveryOptions {
   random: () => number
   /** Lookup timeouts and refreshes run on it (the manager's injected clock, else the system clock). */
   clock: Clock
+  /** Peer-exchange messages (referrals and lookup answers) taken from one connection per minute; the rest are dropped. Default 120. */
+  pexPerMinute?: number
 }
+
+/** What discovery counted of what peers sent it. */
+export interface DiscoveryStats {
+  /** Referrals and answers dropped: over a connection's `pexPerMinute`. */
+  pexDropped: number
+  /** Lookup answers nobody asked for (not learnt). */
+  unsolicitedAnswers: number
+  /** Announcements the rendezvous table refused for a budget. */
+  announcesRefused: number
+}
+
+/** Peers remembered as found per joined topic (for `flushed`). */
+const MAX_FOUND_PER_TOPIC = 1024
 
 interface Joined {
   key: string
@@ -44,8 +60,6 @@ interface Joined {
   lookedUp: boolean
   timer: unknown
 }
-
-const MAX_PEERS_PER_MESSAGE = 32
 
 /**
  * Topics (seed 002): join/leave with announce and lookup, without any central service.
@@ -66,6 +80,9 @@ export class Discovery {
   private readonly lookups = new Map<number, { topic: string; waiting: Set<string>; done: () => void; barrier?: boolean }>()
   private nextLookup = 0
   private closed = false
+  /** Per connection: the start of its current minute and the peer-exchange messages taken in it. */
+  private readonly pexWindows = new WeakMap<NodeConnection, { at: number; n: number }>()
+  readonly counts: DiscoveryStats = { pexDropped: 0, unsolicitedAnswers: 0, announcesRefused: 0 }
 
   constructor (private readonly host: DiscoveryHost, private readonly opts: DiscoveryOptions) {}
 
@@ -78,6 +95,7 @@ export class Discovery {
 
   /** True when every joined topic is announced (none is lookup-only): said in the hello. */
   announcesAll (): boolean {
+    if (this.joined.size === 0) return false
     for (const j of this.joined.values()) if (!j.announce) return false
     return true
   }
@@ -140,10 +158,10 @@ export class Discovery {
     this.onTopics(conn, conn.remoteTopics)
     // Our hello carried our topics as they were; say them again only if they changed since.
     const mine = this.topics()
-    if (mine.length > 0) conn.post({ t: 'topics', topics: mine })
+    if (mine.length > 0) conn.post({ t: 'topics', topics: mine, announce: this.announcesAll() })
     for (const j of this.joined.values()) {
       if (j.announce && conn.remoteRendezvous) conn.post({ t: 'announce', topic: j.key, addresses: this.host.addresses(), ttl: this.opts.ttl })
-      if (j.lookup) this.ask(conn, j.key, undefined)
+      if (j.lookup) void this.lookup(j.key, [conn], false)
     }
   }
 
@@ -156,9 +174,9 @@ export class Discovery {
     // A newcomer we turn away for lack of room is exactly the peer that has room: as a rendezvous
     // point we register it for the topics it announces (what it would have done itself had we kept
     // it), so that the next lookups — and the referrals below, to other newcomers — find it.
-    const listen = validAddresses(conn.remoteListen)
+    const listen = normaliseHints(conn.remoteListen)
     if (reason === 'over-limit' && conn.remoteAnnounces && listen.length > 0 && this.host.rendezvous !== undefined) {
-      for (const key of conn.remoteTopics) this.host.rendezvous.announce(key, conn.peer, listen, this.opts.ttl)
+      for (const key of conn.remoteTopics) this.register(key, conn.peer, listen, this.opts.ttl)
     }
     // The remote's topics (from its hello) and ours: a rendezvous point that joined none still refers
     // the peers registered with it.
@@ -168,31 +186,62 @@ export class Discovery {
     }
   }
 
+  /** A decoded control message (control-wire.ts checked every field). */
   message (conn: NodeConnection, msg: ControlMessage): void {
     switch (msg.t) {
-      case 'topics': return this.onTopics(conn, msg.topics)
+      case 'topics':
+        if (msg.announce !== undefined) conn.remoteAnnounces = msg.announce
+        this.onTopics(conn, msg.topics)
+        return
       case 'announce':
-        if (this.host.rendezvous !== undefined && isKey(msg.topic)) {
-          const addresses = validAddresses(msg.addresses)
-          this.host.rendezvous.announce(msg.topic, conn.peer, addresses.length > 0 ? addresses : conn.remoteListen, Number(msg.ttl) || 0)
+        if (this.host.rendezvous !== undefined) {
+          const addresses = normaliseHints(msg.addresses)
+          this.register(msg.topic, conn.peer, addresses.length > 0 ? addresses : normaliseHints(conn.remoteListen), msg.ttl)
         }
         return
       case 'unannounce':
-        if (isKey(msg.topic)) this.host.rendezvous?.unannounce(msg.topic, conn.peer)
+        this.host.rendezvous?.unannounce(msg.topic, conn.peer)
         return
       case 'lookup':
-        if (isKey(msg.topic) && Number.isInteger(msg.id)) conn.post({ t: 'peers', id: msg.id, topic: msg.topic, peers: this.known(msg.topic, conn.peer) })
+        conn.post({ t: 'peers', id: msg.id, topic: msg.topic, peers: this.known(msg.topic, conn.peer) })
         return
-      case 'peers':
-      case 'pex': {
-        const pending = msg.t === 'peers' ? this.lookups.get(msg.id) : undefined
-        if (pending?.barrier !== true) this.found(msg.topic, msg.peers)
-        if (pending !== undefined) {
-          pending.waiting.delete(conn.id)
-          if (pending.waiting.size === 0) pending.done()
+      case 'peers': {
+        // Only answers to lookups we sent on this connection, for the topic we asked about, are learnt.
+        const pending = this.lookups.get(msg.id)
+        if (pending === undefined || pending.topic !== msg.topic || !pending.waiting.has(conn.id)) {
+          this.counts.unsolicitedAnswers++
+          return
         }
+        if (pending.barrier !== true && this.withinPexBudget(conn)) this.found(msg.topic, msg.peers)
+        pending.waiting.delete(conn.id)
+        if (pending.waiting.size === 0) pending.done()
+        return
       }
+      case 'pex':
+        if (this.withinPexBudget(conn)) this.found(msg.topic, msg.peers)
     }
+  }
+
+  /** A registration at our rendezvous table, counted when a budget refuses it. */
+  private register (key: string, peer: PeerId, addresses: string[], ttl: number): void {
+    if (addresses.length === 0) return
+    if (this.host.rendezvous?.announce(key, peer, addresses, ttl) === false) this.counts.announcesRefused++
+  }
+
+  /** Whether `conn` may still teach us peers this minute (`pexPerMinute`). */
+  private withinPexBudget (conn: NodeConnection): boolean {
+    const now = this.opts.clock.now()
+    let w = this.pexWindows.get(conn)
+    if (w === undefined || now - w.at >= 60_000) {
+      w = { at: now, n: 0 }
+      this.pexWindows.set(conn, w)
+    }
+    if (w.n >= (this.opts.pexPerMinute ?? 120)) {
+      this.counts.pexDropped++
+      return false
+    }
+    w.n++
+    return true
   }
 
   /** Forgets a joined topic and tells the rendezvous points; returns the connections told. */
@@ -210,26 +259,34 @@ export class Discovery {
 
   /** Waits until each of `conns` answered a lookup sent now (so it processed what we sent before), or lookupTimeout. */
   private async barrier (key: string, conns: readonly NodeConnection[]): Promise<void> {
-    if (conns.length === 0) return
+    await this.lookup(key, conns, true)
+  }
+
+  /**
+   * Asks each of `conns` for the peers of `key`; resolves once every one asked has answered or
+   * `lookupTimeout` passed. Only answers to a lookup registered here are accepted; a `barrier`
+   * lookup only waits (what it finds is not learnt).
+   */
+  private async lookup (key: string, conns: Iterable<NodeConnection>, barrier: boolean): Promise<void> {
     await new Promise<void>((resolve) => {
       const id = this.nextLookup++
       const waiting = new Set<string>()
       const done = (): void => { this.opts.clock.clearTimeout(timer); this.lookups.delete(id); resolve() }
       const timer = this.opts.clock.setTimeout(done, this.opts.lookupTimeout)
-      this.lookups.set(id, { topic: key, waiting, done, barrier: true })
-      for (const conn of conns) this.ask(conn, key, id, waiting)
+      this.lookups.set(id, { topic: key, waiting, done, ...(barrier ? { barrier: true } : {}) })
+      for (const conn of conns) if (conn.post({ t: 'lookup', id, topic: key })) waiting.add(conn.id)
       if (waiting.size === 0) done()
     })
   }
 
-  private onTopics (conn: NodeConnection, topics: unknown): void {
-    if (!Array.isArray(topics)) return
-    const declared = topics.filter(isKey).slice(0, 64)
-    const addresses = validAddresses(conn.remoteListen)
+  private onTopics (conn: NodeConnection, topics: readonly string[]): void {
+    const declared = topics.slice(0, MAX_TOPICS)
+    // Where it says it listens is its own claim, not proven until we dial it: a hint.
+    const addresses = normaliseHints(conn.remoteListen)
     // A peer that reconnects usually says what we already know: then there is nothing to tell the manager.
     const known = this.host.manager.getPeer(conn.peer)
     if (known === undefined || !sameSet(known.topics, declared) || !addresses.every((a) => known.addresses.includes(a))) {
-      this.host.manager.addPeers([{ id: conn.peer, topics: declared, ...(addresses.length > 0 ? { addresses } : {}) }])
+      this.host.manager.addPeers([{ id: conn.peer, topics: declared, ...(addresses.length > 0 ? { addresses, hint: true } : {}) }])
     }
     for (const key of declared) {
       if (!this.joined.has(key)) continue
@@ -257,19 +314,22 @@ export class Discovery {
     return [...out].slice(0, MAX_PEERS_PER_MESSAGE).map(([id, addresses]) => ({ id, addresses }))
   }
 
-  private found (key: unknown, peers: unknown): void {
-    if (!isKey(key) || !Array.isArray(peers)) return
+  /**
+   * Peers a third party told us about for a topic we look up: hints for the manager (their addresses
+   * never displace what a handshake proved), normalised to one spelling per host and port.
+   */
+  private found (key: string, peers: ReadonlyArray<{ id: string; addresses: readonly string[] }>): void {
     const j = this.joined.get(key)
-    if (j === undefined) return
+    if (j === undefined || !j.lookup) return
     const inputs = []
     for (const p of peers.slice(0, MAX_PEERS_PER_MESSAGE)) {
-      if (p == null || typeof p.id !== 'string' || !/^[0-9a-f]{64}$/.test(p.id) || p.id === this.host.localId) continue
-      const addresses = validAddresses(p.addresses)
+      if (p.id === this.host.localId) continue
+      const addresses = normaliseHints(p.addresses)
       if (addresses.length === 0) continue
-      j.found.add(p.id)
+      if (j.found.size < MAX_FOUND_PER_TOPIC) j.found.add(p.id)
       const topics = new Set(this.host.manager.getPeer(p.id)?.topics ?? [])
       topics.add(key)
-      inputs.push({ id: p.id, addresses, topics: [...topics] })
+      inputs.push({ id: p.id, addresses, topics: [...topics], hint: true })
     }
     // Every node asks the same rendezvous points and gets the same list in the same order; handed to
     // the manager as is, every newcomer would dial the same first few peers (equal candidates are
@@ -285,7 +345,8 @@ export class Discovery {
 
   private broadcastTopics (): void {
     const topics = this.topics()
-    for (const conn of this.host.connections()) conn.post({ t: 'topics', topics })
+    const announce = this.announcesAll()
+    for (const conn of this.host.connections()) conn.post({ t: 'topics', topics, announce })
   }
 
   /** One announce + lookup round; resolves when every asked peer answered or the timeout passed. */
@@ -300,15 +361,7 @@ export class Discovery {
     }
     if (j.lookup) {
       this.found(j.key, this.known(j.key, this.host.localId))
-      await new Promise<void>((resolve) => {
-        const id = this.nextLookup++
-        const waiting = new Set<string>()
-        const done = (): void => { this.opts.clock.clearTimeout(timer); this.lookups.delete(id); resolve() }
-        const timer = this.opts.clock.setTimeout(done, this.opts.lookupTimeout)
-        this.lookups.set(id, { topic: j.key, waiting, done })
-        for (const conn of this.host.connections()) this.ask(conn, j.key, id, waiting)
-        if (waiting.size === 0) done()
-      })
+      await this.lookup(j.key, this.host.connections(), false)
       j.lookedUp = true
     }
     if (this.closed || this.joined.get(j.key) !== j) return
@@ -317,10 +370,6 @@ export class Discovery {
     j.timer = this.opts.clock.setTimeout(() => { void this.refresh(j) }, alone ? Math.min(2_000, this.opts.refresh) : this.opts.refresh)
   }
 
-  private ask (conn: NodeConnection, key: string, id: number | undefined, waiting?: Set<string>): void {
-    const lookupId = id ?? this.nextLookup++
-    if (conn.post({ t: 'lookup', id: lookupId, topic: key })) waiting?.add(conn.id)
-  }
 }
 
 function sameSet (a: readonly string[], b: readonly string[]): boolean {
@@ -329,16 +378,3 @@ function sameSet (a: readonly string[], b: readonly string[]): boolean {
   return true
 }
 
-function isKey (x: unknown): x is string {
-  return typeof x === 'string' && /^[0-9a-f]{64}$/.test(x)
-}
-
-function validAddresses (x: unknown): string[] {
-  if (!Array.isArray(x)) return []
-  const out: string[] = []
-  for (const a of x.slice(0, 8)) {
-    if (typeof a !== 'string') continue
-    try { parseTcpAddress(a); out.push(a) } catch { /* not an address we can dial */ }
-  }
-  return out
-}

@@ -1,5 +1,17 @@
-/** Something that holds writes back for the rest of the tick (a corked protomux or socket). */
-export interface Corked { flushCork(): void }
+/**
+ * Something that holds writes back for the rest of the tick (a corked protomux or socket). If
+ * `flushCork` throws, `failCork` gets the error (the owner destroys its stream): a flush at the end
+ * of a tick has no caller to throw to, and must never end the process.
+ */
+export interface Corked { flushCork(): void; failCork?(err: unknown): void }
+
+function flushOne (x: Corked): void {
+  try {
+    x.flushCork()
+  } catch (err) {
+    try { x.failCork?.(err) } catch { /* nothing more to do */ }
+  }
+}
 
 /**
  * Two phases, because a stream in between defers its writes by a microtask: protomux batches are
@@ -12,7 +24,7 @@ let sockets: Corked[] = []
 const flushMuxes = (): void => {
   const list = muxes
   muxes = []
-  for (const x of list) x.flushCork()
+  for (const x of list) flushOne(x)
   // The sockets wait for the microtasks the flush started (the secret stream's writes).
   if (muxes.length > 0) queueMicrotask(scheduleMuxes)
   else if (sockets.length > 0) queueMicrotask(scheduleSockets)
@@ -22,7 +34,7 @@ const flushSockets = (): void => {
   if (muxes.length > 0) { queueMicrotask(scheduleMuxes); return } // a batch corked meanwhile goes first
   const list = sockets
   sockets = []
-  for (const x of list) x.flushCork()
+  for (const x of list) flushOne(x)
 }
 
 // queueMicrotask, then nextTick: a tick scheduled from a microtask runs only once the whole microtask

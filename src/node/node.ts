@@ -10,7 +10,7 @@ import { NodeConnection } from './connection.js'
 import { Discovery } from './discovery.js'
 import { loadIdentity, peerIdOf } from './identity.js'
 import { NetworkKey } from './network-key.js'
-import { RendezvousTable } from './rendezvous.js'
+import { RendezvousTable, type RendezvousLimits } from './rendezvous.js'
 import { parseTcpAddress, TcpTransport } from './transport.js'
 
 /** The events on `node.events`: the manager's, and the node's own. */
@@ -45,6 +45,33 @@ export interface NodeOptions {
   deadTimeout?: number
   announceTtl?: number
   refreshInterval?: number
+  /** Peer-exchange messages (referrals, lookup answers) taken from one connection per minute; the rest are dropped. Default 120. */
+  pexPerMinute?: number
+  /** Budgets of the rendezvous service (see `RendezvousLimits`): bytes, topics per peer, registrations per topic… */
+  rendezvousLimits?: Partial<RendezvousLimits>
+}
+
+/** The manager's stats plus the node's own figures (transport, discovery, rendezvous budgets). */
+export interface NodeStats extends ManagerStats {
+  /** Inbound sockets refused before any handshake (deny list, rate, handshake budgets). */
+  refusedEarly: number
+  /** Inbound connections that failed Noise, the hello, the network key or the deadline (garbage included). */
+  failedHandshakes: number
+  /** Inbound handshakes in progress. */
+  pendingHandshakes: number
+  /** Connections closed because the peer sent a message its decoder refused ('protocol'). */
+  protocolErrors: number
+  /** Topics our rendezvous service holds registrations for. */
+  rendezvousTopics: number
+  /** Registrations our rendezvous service holds, and the bytes they take (budget: `rendezvousLimits.maxBytes`). */
+  rendezvousRegistrations: number
+  rendezvousBytes: number
+  /** Announcements our rendezvous service refused for a budget. */
+  rendezvousRefused: number
+  /** Peer-exchange messages dropped for a connection's `pexPerMinute`. */
+  pexDropped: number
+  /** Lookup answers nobody asked for (never learnt). */
+  unsolicitedAnswers: number
 }
 
 export interface PeerNode {
@@ -75,7 +102,7 @@ export interface PeerNode {
    */
   protocol(name: string, open: (connection: NodeConnection) => void): void
   /** The manager's stats plus the transport's: sockets refused before any handshake, failed handshakes (garbage included), handshakes in progress. */
-  stats(): ManagerStats & { refusedEarly: number; failedHandshakes: number; pendingHandshakes: number; rendezvousTopics: number; protocolErrors: number }
+  stats(): NodeStats
   /** Unannounces every topic, closes every connection (the remote sees 'stopped'), flushes the store. */
   close(): Promise<void>
 }
@@ -120,7 +147,7 @@ export async function createNode (options: NodeOptions = {}): Promise<PeerNode> 
   let discovery: Discovery | undefined
   // One clock for the whole node: the manager's, when the application injects one (virtual time).
   const clock = options.manager?.clock ?? systemClock
-  const rendezvous = options.rendezvous === false ? undefined : new RendezvousTable(() => clock.now())
+  const rendezvous = options.rendezvous === false ? undefined : new RendezvousTable(() => clock.now(), options.rendezvousLimits)
 
   const transport: TcpTransport = new TcpTransport({
     keyPair,
@@ -199,7 +226,8 @@ export async function createNode (options: NodeOptions = {}): Promise<PeerNode> 
     quotaMin: Math.max(1, Math.min(3, lowWater)),
     lowWater,
     random: options.manager?.random ?? Math.random,
-    clock
+    clock,
+    pexPerMinute: options.pexPerMinute
   })
   const boot: PeerInput[] = bootstrap.map((address) => ({ id: parseTcpAddress(address).peer, address, bootstrap: true }))
   if (boot.length > 0) manager.addPeers(boot)
@@ -229,7 +257,12 @@ export async function createNode (options: NodeOptions = {}): Promise<PeerNode> 
       failedHandshakes: transport.failedHandshakes,
       pendingHandshakes: transport.pendingHandshakes,
       protocolErrors: transport.protocolErrors,
-      rendezvousTopics: rendezvous?.size ?? 0
+      rendezvousTopics: rendezvous?.size ?? 0,
+      rendezvousRegistrations: rendezvous?.registrations ?? 0,
+      rendezvousBytes: rendezvous?.bytes ?? 0,
+      rendezvousRefused: rendezvous?.refused ?? 0,
+      pexDropped: discovery?.counts.pexDropped ?? 0,
+      unsolicitedAnswers: discovery?.counts.unsolicitedAnswers ?? 0
     }),
     close: async () => {
       if (closed) return

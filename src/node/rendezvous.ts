@@ -2,58 +2,144 @@ import type { PeerId } from '../manager/types.js'
 
 export interface Registration { id: PeerId; addresses: string[]; expires: number }
 
+/** A registration as held, with the bytes it counts for. */
+interface Held extends Registration { bytes: number }
+
+/** The rendezvous table's budgets. */
+export interface RendezvousLimits {
+  /** Registrations one topic keeps (the soonest to expire give way). Default 256. */
+  perTopic: number
+  /** Topics the table keeps. Default 4096. */
+  maxTopics: number
+  /** Longest life of an announcement. Default 10 minutes. */
+  maxTtl: number
+  /** Topics one peer may be registered for at once. Default 64. */
+  perPeer: number
+  /** Addresses kept per registration. Default 8. */
+  addresses: number
+  /** Bytes the whole table may hold (ids, topics and addresses counted). Default 4 MiB. */
+  maxBytes: number
+}
+
+export const DEFAULT_RENDEZVOUS_LIMITS: RendezvousLimits = {
+  perTopic: 256, maxTopics: 4096, maxTtl: 10 * 60_000, perPeer: 64, addresses: 8, maxBytes: 4 * 1024 * 1024
+}
+
+/** Fixed cost counted per registration besides its addresses (id, topic, record, map entries). */
+const REGISTRATION_OVERHEAD = 256
+
 /**
  * The rendezvous service every node can run: topic → peers that announced it, each with a TTL.
  *
  * Rules:
  * - An announcement replaces the peer's previous one for the topic and lives `ttl` ms (capped at
- *   `maxTtl`); expired ones are dropped on access.
- * - A topic keeps at most `perTopic` registrations (the oldest expiring go first) and the table at most
- *   `maxTopics` topics, so a flood of announcements cannot exhaust memory.
+ *   `maxTtl`); expired ones are dropped on access, and all of them in a sweep when a budget is reached.
+ * - Budgets (`RendezvousLimits`): a topic keeps at most `perTopic` registrations (the soonest to expire
+ *   give way), the table at most `maxTopics` topics and `maxBytes` bytes, a peer at most `perPeer`
+ *   topics, a registration at most `addresses` addresses. An announcement over a budget is refused
+ *   (counted in `refused`); it never evicts another peer's registration, except within a full topic.
  * - `lookup` returns at most `limit` live registrations, freshest first.
  */
 export class RendezvousTable {
-  private readonly topics = new Map<string, Map<PeerId, Registration>>()
+  private readonly topics = new Map<string, Map<PeerId, Held>>()
+  private readonly perPeer = new Map<PeerId, number>()
+  private readonly limits: RendezvousLimits
+  /** Bytes held now (as counted for `maxBytes`). */
+  bytes = 0
+  /** Announcements refused for a budget. */
+  refused = 0
+  private lastSweep = -Infinity
 
-  constructor (
-    private readonly now: () => number,
-    private readonly limits = { perTopic: 256, maxTopics: 4096, maxTtl: 10 * 60_000 }
-  ) {}
+  constructor (private readonly now: () => number, limits: Partial<RendezvousLimits> = {}) {
+    this.limits = { ...DEFAULT_RENDEZVOUS_LIMITS, ...limits }
+  }
 
-  announce (topic: string, id: PeerId, addresses: string[], ttl: number): void {
+  /** Registers `id` for `topic`; false when a budget refused it. */
+  announce (topic: string, id: PeerId, addresses: string[], ttl: number): boolean {
+    const kept = addresses.slice(0, this.limits.addresses)
+    const bytes = REGISTRATION_OVERHEAD + topic.length + id.length + kept.reduce((n, a) => n + a.length, 0)
     let regs = this.topics.get(topic)
+    const previous = regs?.get(id)
+    const growth = bytes - (previous?.bytes ?? 0)
+    if (!this.fits(previous === undefined ? id : undefined, regs === undefined, growth)) {
+      this.sweep()
+      regs = this.topics.get(topic)
+      if (!this.fits(regs?.has(id) === true ? undefined : id, regs === undefined, bytes - (regs?.get(id)?.bytes ?? 0))) {
+        this.refused++
+        return false
+      }
+    }
     if (regs === undefined) {
-      if (this.topics.size >= this.limits.maxTopics) return
       regs = new Map()
       this.topics.set(topic, regs)
     }
-    regs.delete(id)
-    regs.set(id, { id, addresses: addresses.slice(0, 8), expires: this.now() + Math.min(Math.max(0, ttl), this.limits.maxTtl) })
+    this.remove(regs, id)
+    regs.set(id, { id, addresses: kept, expires: this.now() + Math.min(Math.max(0, ttl), this.limits.maxTtl), bytes })
+    this.bytes += bytes
+    this.perPeer.set(id, (this.perPeer.get(id) ?? 0) + 1)
     if (regs.size > this.limits.perTopic) {
-      let oldest: Registration | undefined
+      let oldest: Held | undefined
       for (const r of regs.values()) if (oldest === undefined || r.expires < oldest.expires) oldest = r
-      regs.delete(oldest!.id)
+      this.remove(regs, oldest!.id)
     }
+    return true
   }
 
   unannounce (topic: string, id: PeerId): void {
     const regs = this.topics.get(topic)
-    regs?.delete(id)
-    if (regs?.size === 0) this.topics.delete(topic)
+    if (regs === undefined) return
+    this.remove(regs, id)
+    if (regs.size === 0) this.topics.delete(topic)
   }
 
   lookup (topic: string, limit = 32): Registration[] {
     const regs = this.topics.get(topic)
     if (regs === undefined) return []
     const now = this.now()
-    const live: Registration[] = []
-    for (const r of regs.values()) {
-      if (r.expires <= now) regs.delete(r.id)
+    const live: Held[] = []
+    for (const r of [...regs.values()]) {
+      if (r.expires <= now) this.remove(regs, r.id)
       else live.push(r)
     }
     if (regs.size === 0) this.topics.delete(topic)
-    return live.sort((a, b) => b.expires - a.expires).slice(0, limit)
+    return live.sort((a, b) => b.expires - a.expires).slice(0, limit).map((r) => ({ id: r.id, addresses: r.addresses, expires: r.expires }))
   }
 
+  /** Topics held. */
   get size (): number { return this.topics.size }
+
+  /** Registrations held (expired ones not yet swept included). */
+  get registrations (): number {
+    let n = 0
+    for (const regs of this.topics.values()) n += regs.size
+    return n
+  }
+
+  /** Whether a registration growing the table by `growth` bytes fits (a new peer entry for `newPeer`, a new topic). */
+  private fits (newPeer: PeerId | undefined, newTopic: boolean, growth: number): boolean {
+    if (newTopic && this.topics.size >= this.limits.maxTopics) return false
+    if (newPeer !== undefined && (this.perPeer.get(newPeer) ?? 0) >= this.limits.perPeer) return false
+    return this.bytes + growth <= this.limits.maxBytes
+  }
+
+  private remove (regs: Map<PeerId, Held>, id: PeerId): void {
+    const r = regs.get(id)
+    if (r === undefined) return
+    regs.delete(id)
+    this.bytes -= r.bytes
+    const n = (this.perPeer.get(id) ?? 1) - 1
+    if (n <= 0) this.perPeer.delete(id)
+    else this.perPeer.set(id, n)
+  }
+
+  /** Drops every expired registration; at most once a second (a full table under a flood costs one walk per second). */
+  private sweep (): void {
+    const now = this.now()
+    if (now - this.lastSweep < 1000) return
+    this.lastSweep = now
+    for (const [topic, regs] of this.topics) {
+      for (const r of [...regs.values()]) if (r.expires <= now) this.remove(regs, r.id)
+      if (regs.size === 0) this.topics.delete(topic)
+    }
+  }
 }

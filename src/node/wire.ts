@@ -38,6 +38,17 @@ export const safeJson: Codec<unknown> = {
   }
 }
 
+const { string } = c as unknown as { string: Codec<string> }
+
+/** `c.string` on the wire, whose decode never throws (`MALFORMED` instead). */
+export const safeString: Codec<string | typeof MALFORMED> = {
+  preencode (state, value) { string.preencode(state, value as string) },
+  encode (state, value) { string.encode(state, value as string) },
+  decode (state) {
+    try { return string.decode(state) } catch { return MALFORMED }
+  }
+}
+
 /** The largest message a sender puts on a channel (8 MiB less room for protomux's framing). */
 export const MAX_MESSAGE_BYTES = 8 * 1024 * 1024 - 1024
 

@@ -1,0 +1,38 @@
+import * as v from 'valibot'
+import { addressList, decoder, MAX_ADDRESSES, peerIdField, topicKeyField, uintField } from './wire.js'
+
+/**
+ * The control channel's messages ('peerwarden/control/3', message 0, JSON), one schema each: what a
+ * peer sends becomes a `ControlMessage` only through `decodeControl`.
+ *
+ * Limits (a message over any of them is a protocol error, and the connection closes):
+ * - topics: at most `MAX_TOPICS` discovery keys (64 hex characters each);
+ * - addresses: at most `MAX_ADDRESSES` (8) per peer, each at most 256 characters;
+ * - peers in one answer or referral: at most `MAX_PEERS_PER_MESSAGE` (32);
+ * - a close reason: at most 64 characters; ttl and lookup ids: non-negative safe integers.
+ */
+export const MAX_TOPICS = 64
+export const MAX_PEERS_PER_MESSAGE = 32
+export const MAX_REASON_LENGTH = 64
+
+const peerEntry = v.object({ id: peerIdField, addresses: addressList })
+const peerList = v.pipe(v.array(peerEntry), v.maxLength(MAX_PEERS_PER_MESSAGE))
+
+const controlSchema = v.variant('t', [
+  v.object({ t: v.literal('close'), reason: v.pipe(v.string(), v.maxLength(MAX_REASON_LENGTH)) }),
+  // announce: every topic listed is announced (absent from older peers: keep what the hello said)
+  v.object({ t: v.literal('topics'), topics: v.pipe(v.array(topicKeyField), v.maxLength(MAX_TOPICS)), announce: v.optional(v.boolean()) }),
+  v.object({ t: v.literal('announce'), topic: topicKeyField, addresses: addressList, ttl: uintField }),
+  v.object({ t: v.literal('unannounce'), topic: topicKeyField }),
+  v.object({ t: v.literal('lookup'), id: uintField, topic: topicKeyField }),
+  v.object({ t: v.literal('peers'), id: uintField, topic: topicKeyField, peers: peerList }),
+  v.object({ t: v.literal('pex'), topic: topicKeyField, peers: peerList })
+])
+
+/** A control message as decoded (every field checked). */
+export type ControlMessage = v.InferOutput<typeof controlSchema>
+
+/** Bytes (already JSON-decoded by `safeJson`) → a control message, or why not. */
+export const decodeControl = decoder(controlSchema)
+
+export { MAX_ADDRESSES }
