@@ -7,7 +7,7 @@ import { decodeControl, MAX_REASON_LENGTH, type ControlMessage } from './control
 import { decodeHello } from './hello.js'
 import { peerIdOf } from './identity.js'
 import type { SecureStream } from './secure-stream.js'
-import { jsonLength, MALFORMED, MAX_MESSAGE_BYTES, peerHandler, safeJson, safeString } from './wire.js'
+import { jsonLength, MAX_MESSAGE_BYTES, peerHandler, safeJson, safeString } from './wire.js'
 
 export type { ControlMessage } from './control-wire.js'
 
@@ -248,7 +248,8 @@ export class NodeConnection implements Connection, Expiring, Corked {
   }
 
   private readonly receiveClose = (reason: unknown): void => {
-    this.remoteCloseReason = typeof reason === 'string' && reason !== (MALFORMED as unknown) ? reason.slice(0, MAX_REASON_LENGTH) : 'closed'
+    if (typeof reason !== 'string') { this.protocolError('control: a close reason that is not a string'); return }
+    this.remoteCloseReason = reason.slice(0, MAX_REASON_LENGTH)
   }
 
   /** The local manager accepted the connection: deliver the held control messages, then the rest as they come. */

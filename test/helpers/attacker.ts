@@ -1,0 +1,78 @@
+import { randomBytes } from 'node:crypto'
+import net from 'node:net'
+import c from 'compact-encoding'
+import Protomux, { type Channel, type Message } from 'protomux'
+import { CONTROL_PROTOCOL } from '../../src/node/connection.js'
+import { encodeHello, type Hello } from '../../src/node/hello.js'
+import { loadIdentity, peerIdOf } from '../../src/node/identity.js'
+import { NetworkKey } from '../../src/node/network-key.js'
+import { staticKeys } from '../../src/node/noise.js'
+import { SecureStream } from '../../src/node/secure-stream.js'
+import { parseTcpAddress } from '../../src/node/transport.js'
+
+/**
+ * A hostile peer for tests: it completes the Noise handshake like any node (with the hello it likes),
+ * then writes whatever bytes it wants on any protomux channel, with no decoder of ours on its side.
+ */
+export interface Attacker {
+  readonly id: string
+  readonly stream: SecureStream
+  readonly mux: Protomux
+  /** Opens (once) a channel of `protocol` whose messages are raw bytes; returns a sender per message index. */
+  channel(protocol: string): { raw(index: number, bytes: Uint8Array): void; json(index: number, value: unknown): void; readonly opened: boolean }
+  /** Raw sends on the control channel, message 0 (the JSON messages). */
+  control(value: unknown): void
+  /** Whether the victim has closed the connection. */
+  readonly closed: boolean
+  close(): void
+}
+
+/** What the raw channel's messages decode to on our side (we never decode what the victim says). */
+const raw = c.raw as never
+
+export async function attack (address: string, opts: { hello?: Partial<Hello>; seed?: string; localAddress?: string; networkKey?: string } = {}): Promise<Attacker> {
+  const { host, port } = parseTcpAddress(address.split('#')[0]!)
+  const keyPair = loadIdentity({ seed: opts.seed ?? randomBytes(32).toString('hex') })
+  const socket = net.connect({ host, port, ...(opts.localAddress !== undefined ? { localAddress: opts.localAddress } : {}) })
+  const hello: Hello = { listen: [], rendezvous: false, topics: [], announce: false, ...opts.hello }
+  const stream = new SecureStream(true, socket, {
+    keys: staticKeys(keyPair),
+    psk: new NetworkKey(opts.networkKey).psk,
+    payload: () => encodeHello(hello)
+  })
+  stream.on('error', () => {})
+  await stream.opened
+  const mux = Protomux.from(stream)
+  let closed = false
+  stream.once('close', () => { closed = true })
+  const channels = new Map<string, { channel: Channel; messages: Array<Message<Uint8Array>> }>()
+  const open = (protocol: string): { channel: Channel; messages: Array<Message<Uint8Array>> } => {
+    let ch = channels.get(protocol)
+    if (ch === undefined) {
+      const channel = mux.createChannel({ protocol })!
+      const messages: Array<Message<Uint8Array>> = []
+      for (let i = 0; i < 8; i++) messages.push(channel.addMessage<Uint8Array>({ encoding: raw, onmessage: () => {} }))
+      channel.open()
+      ch = { channel, messages }
+      channels.set(protocol, ch)
+    }
+    return ch
+  }
+  const sender = (protocol: string): ReturnType<Attacker['channel']> => {
+    const ch = open(protocol)
+    return {
+      raw: (index, bytes) => { ch.messages[index]!.send(bytes) },
+      json: (index, value) => { ch.messages[index]!.send((c as unknown as { encode (enc: unknown, v: unknown): Uint8Array }).encode(c.json, value)) },
+      get opened () { return ch.channel.opened }
+    }
+  }
+  return {
+    id: peerIdOf(keyPair.publicKey),
+    stream,
+    mux,
+    channel: sender,
+    control: (value) => { sender(CONTROL_PROTOCOL).json(0, value) },
+    get closed () { return closed },
+    close: () => { stream.destroy() }
+  }
+}
