@@ -22,10 +22,16 @@ export interface Attacker {
   channel(protocol: string): { raw(index: number, bytes: Uint8Array): void; json(index: number, value: unknown): void; readonly opened: boolean }
   /** Raw sends on the control channel, message 0 (the JSON messages). */
   control(value: unknown): void
+  /** What the victim sent on the control channel's message 0 (JSON), in order. */
+  readonly inbox: unknown[]
+  /** Resolves true once the victim answered a lookup sent now (so it processed everything before), false if it closed first. */
+  ping(topic: string, timeoutMs?: number): Promise<boolean>
   /** Whether the victim has closed the connection. */
   readonly closed: boolean
   close(): void
 }
+
+let pings = 0
 
 /** What the raw channel's messages decode to on our side (we never decode what the victim says). */
 const raw = c.raw as never
@@ -43,15 +49,23 @@ export async function attack (address: string, opts: { hello?: Partial<Hello>; s
   stream.on('error', () => {})
   await stream.opened
   const mux = Protomux.from(stream)
+  stream.resume() // the secure stream opens paused
   let closed = false
   stream.once('close', () => { closed = true })
   const channels = new Map<string, { channel: Channel; messages: Array<Message<Uint8Array>> }>()
+  const inbox: unknown[] = []
+  const waiters: Array<() => void> = []
+  const heard = (bytes: Uint8Array): void => {
+    try { inbox.push((c as unknown as { decode (enc: unknown, b: Uint8Array): unknown }).decode(c.json, bytes)) } catch { inbox.push(undefined) }
+    for (const w of waiters.splice(0)) w()
+  }
+  stream.once('close', () => { for (const w of waiters.splice(0)) w() })
   const open = (protocol: string): { channel: Channel; messages: Array<Message<Uint8Array>> } => {
     let ch = channels.get(protocol)
     if (ch === undefined) {
       const channel = mux.createChannel({ protocol })!
       const messages: Array<Message<Uint8Array>> = []
-      for (let i = 0; i < 8; i++) messages.push(channel.addMessage<Uint8Array>({ encoding: raw, onmessage: () => {} }))
+      for (let i = 0; i < 8; i++) messages.push(channel.addMessage<Uint8Array>({ encoding: raw, onmessage: i === 0 && protocol === CONTROL_PROTOCOL ? heard : () => {} }))
       channel.open()
       ch = { channel, messages }
       channels.set(protocol, ch)
@@ -72,6 +86,17 @@ export async function attack (address: string, opts: { hello?: Partial<Hello>; s
     mux,
     channel: sender,
     control: (value) => { sender(CONTROL_PROTOCOL).json(0, value) },
+    inbox,
+    ping: async (topic, timeoutMs = 5000) => {
+      const id = 900_000_000 + pings++
+      sender(CONTROL_PROTOCOL).json(0, { t: 'lookup', id, topic })
+      const deadline = Date.now() + timeoutMs
+      for (;;) {
+        if (inbox.some((m) => (m as { t?: string; id?: number } | null)?.t === 'peers' && (m as { id: number }).id === id)) return true
+        if (closed || Date.now() > deadline) return false
+        await new Promise<void>((resolve) => { waiters.push(resolve); setTimeout(resolve, 50) })
+      }
+    },
     get closed () { return closed },
     close: () => { stream.destroy() }
   }
