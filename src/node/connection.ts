@@ -52,7 +52,6 @@ export class NodeConnection implements Connection, Expiring, Corked {
   readonly id: string
   readonly peer: PeerId
   readonly mux: Protomux
-  streams = 0
   remoteListen: string[] = []
   remoteRendezvous = false
   /** The topics the remote had joined when it connected (its hello); later changes come as 'topics'. */
@@ -151,6 +150,15 @@ export class NodeConnection implements Connection, Expiring, Corked {
   private readonly waitForAcceptance = async (): Promise<void> => { await this.whenAccepted() }
 
   get open (): boolean { return !this.closed }
+
+  /** Application channels open on the connection now (the control channel aside): 0 = idle, so trimmed first. */
+  get streams (): number {
+    let n = 0
+    for (const channel of this.mux as unknown as Iterable<{ opened: boolean; closed: boolean }>) {
+      if (channel !== this.control && channel.opened && !channel.closed) n++
+    }
+    return n
+  }
 
   onClose (fn: (conn: NodeConnection) => void): void {
     if (this.closed) fn(this)
