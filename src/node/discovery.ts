@@ -86,9 +86,38 @@ export class Discovery {
 
   constructor (private readonly host: DiscoveryHost, private readonly opts: DiscoveryOptions) {}
 
-  /** The manager is dialling this peer (for `flushed`: it counts as attempted). */
-  dialing (peer: PeerId): void {
-    this.attempted.add(peer)
+  /** Joins waiting for a first connection (see `reachable`). */
+  private readonly reachWaiters = new Set<() => void>()
+
+  /**
+   * A dial to this peer settled, connected or failed: for `flushed` it was attempted (kept only for
+   * peers found for a joined topic). A join waiting for a first connection stops waiting once no
+   * dial is left in flight.
+   */
+  dialSettled (peer: PeerId | undefined): void {
+    if (peer !== undefined) {
+      for (const j of this.joined.values()) if (j.found.has(peer)) { this.attempted.add(peer); break }
+    }
+    if (this.reachWaiters.size > 0) {
+      // The manager still counts this dial until its promise settles: look once it has.
+      this.opts.clock.setTimeout(() => {
+        if (this.host.manager.stats().dialing === 0) for (const w of [...this.reachWaiters]) w()
+      }, 0)
+    }
+  }
+
+  /**
+   * Whether a join must wait before it can announce and look up: undefined when the node holds a
+   * connection or dials nobody; else a promise that resolves at its first connection, when its dials
+   * are over, or after `lookupTimeout`.
+   */
+  private reachable (): Promise<void> | undefined {
+    if (!isEmpty(this.host.connections()) || this.host.manager.stats().dialing === 0) return undefined
+    return new Promise<void>((resolve) => {
+      const done = (): void => { this.opts.clock.clearTimeout(timer); this.reachWaiters.delete(done); resolve() }
+      const timer = this.opts.clock.setTimeout(done, this.opts.lookupTimeout)
+      this.reachWaiters.add(done)
+    })
   }
 
   topics (): string[] { return [...this.joined.keys()] }
@@ -116,6 +145,13 @@ export class Discovery {
     // the hello, even a full one will refer us to peers of the topic).
     if (this.host.manager.stats().connections === 0) this.host.manager.resetBackoff()
     this.broadcastTopics()
+    // Announced and looked up where it can be: a node still dialling its first peers waits for one.
+    // (Synchronous when there is nothing to wait for: the announce and lookup leave in this tick.)
+    const waiting = this.reachable()
+    if (waiting !== undefined) {
+      await waiting
+      if (this.joined.get(key) !== j) return
+    }
     await this.refresh(j)
   }
 
@@ -163,6 +199,7 @@ export class Discovery {
       if (j.announce && conn.remoteRendezvous) conn.post({ t: 'announce', topic: j.key, addresses: this.host.addresses(), ttl: this.opts.ttl })
       if (j.lookup) void this.lookup(j.key, [conn], false)
     }
+    for (const w of [...this.reachWaiters]) w()
   }
 
   /**
@@ -250,6 +287,7 @@ export class Discovery {
     const j = this.joined.get(key)
     if (j === undefined) return told
     this.joined.delete(key)
+    for (const id of j.found) this.attempted.delete(id)
     if (j.timer !== undefined) this.opts.clock.clearTimeout(j.timer)
     this.host.manager.setTopicQuota(key, undefined)
     this.host.rendezvous?.unannounce(key, this.host.localId)
@@ -370,6 +408,11 @@ export class Discovery {
     j.timer = this.opts.clock.setTimeout(() => { void this.refresh(j) }, alone ? Math.min(2_000, this.opts.refresh) : this.opts.refresh)
   }
 
+}
+
+function isEmpty (it: Iterable<unknown>): boolean {
+  for (const _ of it) return false
+  return true
 }
 
 function sameSet (a: readonly string[], b: readonly string[]): boolean {

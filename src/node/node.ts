@@ -173,10 +173,13 @@ export async function createNode (options: NodeOptions = {}): Promise<PeerNode> 
     ...nodeWatermarks(options.manager),
     ...options.manager,
     dial: async (address, opts) => {
-      if (opts.peer !== undefined) discovery?.dialing(opts.peer)
-      const conn = await transport.dial(address, opts)
-      conn.farewell = (c, reason) => { discovery?.farewell(c, reason) }
-      return conn
+      try {
+        const conn = await transport.dial(address, opts)
+        conn.farewell = (c, reason) => { discovery?.farewell(c, reason) }
+        return conn
+      } finally {
+        discovery?.dialSettled(opts.peer)
+      }
     },
     localPeer: id,
     store: options.manager?.store ?? (options.dataDir !== undefined ? sqliteStore(join(options.dataDir, 'peers.db')) : undefined)
