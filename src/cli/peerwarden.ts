@@ -13,9 +13,11 @@
  * cleanly. `simulate` runs many managers in virtual time and prints a line per virtual minute
  * (src/cli/simulate.ts). Bad input prints one line and exits with status 2.
  */
+import { readFileSync } from 'node:fs'
 import { Command, InvalidArgumentError, Option } from 'commander'
 import { PeerwardenError } from '../errors.js'
 import { createNode, type PeerNode } from '../node/index.js'
+import { parseTcpAddress } from '../node/transport.js'
 import { serveDashboard, type Dashboard } from '../dashboard/index.js'
 import { runSimulation } from './simulate.js'
 
@@ -29,14 +31,74 @@ function integer (name: string, min: number): (value: string) => number {
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value]
 
-/** Counts what the status line reports, from the manager's events. */
-function counters (node: PeerNode): { dials: number; failed: number; trims: number; refused: number } {
-  const c = { dials: 0, failed: 0, trims: 0, refused: 0 }
-  node.events.addEventListener('dial:started', () => { c.dials++ })
-  node.events.addEventListener('dial:failed', () => { c.failed++ })
+/** Counts what the status line reports, from the manager's events (dials come from the node's own count, from the start). */
+function counters (node: PeerNode): { trims: number; refused: number } {
+  const c = { trims: 0, refused: 0 }
   node.events.addEventListener('connection:refused', () => { c.refused++ })
   node.events.addEventListener('trim', (e) => { c.trims += e.detail.closed })
   return c
+}
+
+/** 'HH:MM:SS' of the local time, for the start of each line the node prints. */
+function clockTime (): string {
+  return new Date().toTimeString().slice(0, 8)
+}
+
+/**
+ * One line per failure, saying why (`code`, address, the message): dials that failed (a wrong
+ * bootstrap id is ERR_PEER_MISMATCH, a network-key mismatch ERR_NETWORK_KEY…), inbound handshakes
+ * that failed, and peers that broke the protocol. The same code and address print at most once per
+ * `every` ms; how many were held back is said with the next line that prints.
+ */
+function reportFailures (node: PeerNode, out: (line: string) => void, every = 30_000): void {
+  const last = new Map<string, number>()
+  let held = 0
+  const report = (code: string, address: string, message: string): void => {
+    const key = `${code} ${address}`
+    const now = Date.now()
+    const at = last.get(key)
+    if (at !== undefined && now - at < every) { held++; return }
+    if (last.size > 1000) last.clear()
+    last.set(key, now)
+    const more = held > 0 ? ` (${held} similar held back)` : ''
+    held = 0
+    out(`${clockTime()} ${code} ${address}: ${message}${more}`)
+  }
+  const codeOf = (err: Error): string => (err as { code?: string }).code ?? 'ERR_UNKNOWN'
+  const why = (err: Error): string => {
+    const cause = (err as { cause?: { code?: string; message?: string } }).cause
+    return cause?.code !== undefined && !err.message.includes(cause.code) ? `${err.message} (${cause.code})` : err.message
+  }
+  node.events.addEventListener('dial:failed', (e) => { report(codeOf(e.detail.error), e.detail.address, `dial failed: ${why(e.detail.error)}`) })
+  node.events.addEventListener('handshake:failed', (e) => { report(codeOf(e.detail.error), e.detail.address, `inbound handshake failed: ${why(e.detail.error)}`) })
+  node.events.addEventListener('protocol:error', (e) => { report('ERR_PROTOCOL', e.detail.address, `peer ${e.detail.peer.slice(0, 12)}… broke the protocol: ${e.detail.reason}`) })
+}
+
+/** The command's version, from the package it ships in. */
+export function version (): string {
+  // dist/cli/ in the package; build/src/cli/ when run from the repository's test build.
+  for (const path of ['../../package.json', '../../../package.json']) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(path, import.meta.url), 'utf8')) as { name?: string; version?: string }
+      if (pkg.name === 'peerwarden' && typeof pkg.version === 'string') return pkg.version
+    } catch { /* not here */ }
+  }
+  return 'unknown'
+}
+
+/** Every flag of `peerwarden node` checked before anything starts: the first problem, named, as a PeerwardenError. */
+export function checkNodeFlags (opts: { listen: string[]; bootstrap: string[]; lowWater: number; highWater: number; dashboard?: string | true }): void {
+  for (const [flag, list] of [['--listen', opts.listen], ['--bootstrap', opts.bootstrap]] as const) {
+    for (const a of list) {
+      try { parseTcpAddress(a) } catch (err) { throw PeerwardenError.invalid(`${flag} ${(err as Error).message}`) }
+    }
+  }
+  if (opts.lowWater > opts.highWater) throw PeerwardenError.invalid(`--low-water must be <= --high-water (got ${opts.lowWater} > ${opts.highWater})`)
+  if (typeof opts.dashboard === 'string') {
+    const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d+)$/.exec(opts.dashboard) ?? /^(\d+)$/.exec(opts.dashboard)
+    const port = m === null ? NaN : Number(m[m.length - 1])
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw PeerwardenError.invalid(`--dashboard must be host:port or a port (got ${JSON.stringify(opts.dashboard)})`)
+  }
 }
 
 export async function runNode (opts: {
@@ -47,7 +109,7 @@ export async function runNode (opts: {
   /** The dashboard's token (needed beyond loopback, made up when not given). */
   dashboardToken?: string
 }, out: (line: string) => void = (l) => { process.stdout.write(l + '\n') }): Promise<{ node: PeerNode; stop: () => Promise<void> }> {
-  if (opts.lowWater > opts.highWater) throw new PeerwardenError('ERR_INVALID_ARGUMENT', `--low-water must be <= --high-water (got ${opts.lowWater} > ${opts.highWater})`)
+  checkNodeFlags(opts)
   const node = await createNode({
     listen: opts.listen,
     bootstrap: opts.bootstrap,
@@ -56,12 +118,13 @@ export async function runNode (opts: {
     manager: { lowWater: opts.lowWater, highWater: opts.highWater }
   })
   const c = counters(node)
+  reportFailures(node, out)
   out(`peerwarden node ${node.id}`)
   for (const a of node.addresses) out(`  listening on ${a}#${node.id}`)
   for (const t of opts.topic) await node.join(t)
   const status = (): void => {
-    const s = node.manager.stats()
-    out(`connections ${s.connections} (in ${s.inbound}, out ${s.outbound}) · known ${s.known} · topics ${opts.topic.length} · dials ${c.dials} (failed ${c.failed}) · trimmed ${c.trims} · refused ${c.refused}`)
+    const s = node.stats()
+    out(`${clockTime()} connections ${s.connections} (in ${s.inbound}, out ${s.outbound}) · known ${s.known} · topics ${opts.topic.length} · dials ${s.dials} (failed ${s.dialsFailed}) · trimmed ${c.trims} · refused ${c.refused}`)
   }
   const timer = setInterval(status, opts.status)
   let dashboard: Dashboard | undefined
@@ -92,6 +155,7 @@ export async function runNode (opts: {
 export function program (): Command {
   const cmd = new Command('peerwarden')
     .description('a connection manager for peer-to-peer networks')
+    .version(version(), '-V, --version', 'print the version and exit')
     .showHelpAfterError(false)
     .exitOverride()
     .configureOutput({ writeErr: () => {} })

@@ -68,6 +68,9 @@ export interface NodeStats extends ManagerStats {
   rendezvousBytes: number
   /** Announcements our rendezvous service refused for a budget. */
   rendezvousRefused: number
+  /** Dials begun since the node was created (bootstrap dials included), and how many of them failed. */
+  dials: number
+  dialsFailed: number
   /** Peer-exchange messages dropped for a connection's `pexPerMinute`. */
   pexDropped: number
   /** Lookup answers nobody asked for (never learnt). */
@@ -139,6 +142,7 @@ export async function createNode (options: NodeOptions = {}): Promise<PeerNode> 
   bootstrap.forEach((a) => parseTcpAddress(a))
   if (options.dataDir !== undefined) check.nonEmptyString('dataDir', options.dataDir)
 
+  const dialCounts = { dials: 0, failed: 0 }
   const keyPair = loadIdentity({ seed: options.seed, dataDir: options.dataDir })
   const id = peerIdOf(keyPair.publicKey)
   const live = new Set<NodeConnection>()
@@ -173,10 +177,15 @@ export async function createNode (options: NodeOptions = {}): Promise<PeerNode> 
     ...nodeWatermarks(options.manager),
     ...options.manager,
     dial: async (address, opts) => {
+      dialCounts.dials++
       try {
         const conn = await transport.dial(address, opts)
         conn.farewell = (c, reason) => { discovery?.farewell(c, reason) }
         return conn
+      } catch (err) {
+        // A dial called off (our own signal) is no failure, as the manager counts it.
+        if (!opts.signal.aborted) dialCounts.failed++
+        throw err
       } finally {
         discovery?.dialSettled(opts.peer)
       }
@@ -264,6 +273,8 @@ export async function createNode (options: NodeOptions = {}): Promise<PeerNode> 
       rendezvousRegistrations: rendezvous?.registrations ?? 0,
       rendezvousBytes: rendezvous?.bytes ?? 0,
       rendezvousRefused: rendezvous?.refused ?? 0,
+      dials: dialCounts.dials,
+      dialsFailed: dialCounts.failed,
       pexDropped: discovery?.counts.pexDropped ?? 0,
       unsolicitedAnswers: discovery?.counts.unsolicitedAnswers ?? 0
     }),

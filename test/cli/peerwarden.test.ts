@@ -88,8 +88,8 @@ test('two CLI nodes find each other through a bootstrap CLI node and close clean
     assert.notEqual(aId, bId)
     assert.notEqual(aId, bootId)
     // Each of a and b reaches two connections: the bootstrap and the other one, found through the topic.
-    await a.waitFor(/^connections 2 /)
-    await b.waitFor(/^connections 2 /)
+    await a.waitFor(/^\d\d:\d\d:\d\d connections 2 /)
+    await b.waitFor(/^\d\d:\d\d:\d\d connections 2 /)
     for (const p of [a, b, boot]) {
       assert.equal(await stop(p.child), 0, 'Ctrl-C exits 0')
       assert.ok(p.lines.includes('closed'), 'the node says it closed')
@@ -126,5 +126,42 @@ test('peerwarden node --dashboard-token: the dashboard asks for the token, and t
     assert.equal(stats.status, 200)
   } finally {
     assert.equal(await stop(node.child), 0)
+  }
+})
+
+test('peerwarden --version prints the package version and exits 0', () => {
+  const r = run(['--version'])
+  assert.equal(r.status, 0)
+  assert.match(r.stdout.trim(), /^\d+\.\d+\.\d+/)
+})
+
+test('every flag is checked before the node starts: a bad --dashboard or --bootstrap exits 2 with one line and prints no node id', () => {
+  for (const args of [['node', '--dashboard', 'x:99999', '--data-dir', ''], ['node', '--bootstrap', 'tcp://nohost', '--data-dir', '']]) {
+    const r = run(args)
+    assert.equal(r.status, 2, `${args.join(' ')} exits 2`)
+    assert.doesNotMatch(r.stdout, /peerwarden node [0-9a-f]{64}/, 'no node started')
+    assert.match(r.stderr.trim(), /^peerwarden: --(dashboard|bootstrap) /)
+  }
+})
+
+// Bug: a wrong bootstrap id, a network-key mismatch or a refused dial showed only as counters, and
+// bootstrap dials begun during start-up were not counted ('dials 0 (failed 1)').
+test('the node says why a dial failed, with the code and the address, and counts dials from the start; status lines carry the time', { timeout: 30_000 }, async () => {
+  const boot = start(['--data-dir', '', '--status', '200'])
+  try {
+    const [, address] = await boot.waitFor(/listening on (tcp:\/\/[^#]+)#/)
+    const wrongId = 'ab'.repeat(32)
+    const n = start(['--data-dir', '', '--status', '200', '--bootstrap', `${address!}#${wrongId}`])
+    try {
+      const [line] = await n.waitFor(/^.*ERR_PEER_MISMATCH.*$/)
+      assert.ok(line!.includes(address!), `the line names the address: ${line!}`)
+      assert.match(line!, /^\d\d:\d\d:\d\d /)
+      const [status] = await n.waitFor(/^.*dials [1-9]\d* \(failed [1-9].*$/)
+      assert.match(status!, /^\d\d:\d\d:\d\d connections/)
+    } finally {
+      await stop(n.child)
+    }
+  } finally {
+    await stop(boot.child)
   }
 })
