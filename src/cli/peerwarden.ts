@@ -87,8 +87,8 @@ export function version (): string {
 }
 
 /** Every flag of `peerwarden node` checked before anything starts: the first problem, named, as a PeerwardenError. */
-export function checkNodeFlags (opts: { listen: string[]; bootstrap: string[]; lowWater: number; highWater: number; dashboard?: string | true }): void {
-  for (const [flag, list] of [['--listen', opts.listen], ['--bootstrap', opts.bootstrap]] as const) {
+export function checkNodeFlags (opts: { listen: string[]; bootstrap: string[]; announce?: string[]; lowWater: number; highWater: number; dashboard?: string | true }): void {
+  for (const [flag, list] of [['--listen', opts.listen], ['--bootstrap', opts.bootstrap], ['--announce', opts.announce ?? []]] as const) {
     for (const a of list) {
       try { parseTcpAddress(a) } catch (err) { throw PeerwardenError.invalid(`${flag} ${(err as Error).message}`) }
     }
@@ -102,7 +102,7 @@ export function checkNodeFlags (opts: { listen: string[]; bootstrap: string[]; l
 }
 
 export async function runNode (opts: {
-  listen: string[]; bootstrap: string[]; topic: string[]; dataDir: string; networkKey?: string
+  listen: string[]; bootstrap: string[]; topic: string[]; dataDir: string; networkKey?: string; announce?: string[]
   lowWater: number; highWater: number; status: number
   /** Serve the dashboard: true = 127.0.0.1 on a free port, or 'host:port'. */
   dashboard?: string | true
@@ -113,6 +113,7 @@ export async function runNode (opts: {
   const node = await createNode({
     listen: opts.listen,
     bootstrap: opts.bootstrap,
+    ...(opts.announce !== undefined && opts.announce.length > 0 ? { announce: opts.announce } : {}),
     dataDir: opts.dataDir === '' ? undefined : opts.dataDir,
     networkKey: opts.networkKey,
     manager: { lowWater: opts.lowWater, highWater: opts.highWater }
@@ -121,6 +122,8 @@ export async function runNode (opts: {
   reportFailures(node, out)
   out(`peerwarden node ${node.id}`)
   for (const a of node.addresses) out(`  listening on ${a}#${node.id}`)
+  const told = node.advertised.filter((a) => !node.addresses.includes(a))
+  if (told.length > 0) out(`  telling peers ${told.join(', ')}`)
   for (const t of opts.topic) await node.join(t)
   const status = (): void => {
     const s = node.stats()
@@ -163,6 +166,7 @@ export function program (): Command {
     .description('run a node: TCP + Noise, topics, a managed set of connections')
     .option('--listen <address>', 'where to listen, tcp://host:port (repeatable; default tcp://127.0.0.1:0)', collect)
     .option('--bootstrap <address>', 'a node to start from, tcp://host:port[#id] (repeatable)', collect)
+    .option('--announce <address>', 'an address to tell peers, tcp://host:port (repeatable; default: the listen addresses with 0.0.0.0/:: expanded, plus what peers observe)', collect)
     .option('--topic <topic>', 'a topic to join (repeatable)', collect)
     .option('--data-dir <dir>', 'where the key pair and the peer store live ("" = memory only)', './.peerwarden')
     .option('--network-key <key>', 'private network: only nodes with the same key connect')
@@ -171,7 +175,7 @@ export function program (): Command {
     .option('--status <ms>', 'status line interval', integer('--status', 100), 5000)
     .option('--dashboard [host:port]', 'serve a live view of the node (default 127.0.0.1, a free port)')
     .addOption(new Option('--dashboard-token <token>', 'a token the dashboard asks for (beyond loopback one is made up when not given)').env('PEERWARDEN_DASHBOARD_TOKEN'))
-    .action(async (o: { listen?: string[]; bootstrap?: string[]; topic?: string[]; dataDir: string; networkKey?: string; lowWater: number; highWater: number; status: number; dashboard?: string | true; dashboardToken?: string }) => {
+    .action(async (o: { listen?: string[]; bootstrap?: string[]; announce?: string[]; topic?: string[]; dataDir: string; networkKey?: string; lowWater: number; highWater: number; status: number; dashboard?: string | true; dashboardToken?: string }) => {
       const { stop } = await runNode({ ...o, listen: o.listen ?? ['tcp://127.0.0.1:0'], bootstrap: o.bootstrap ?? [], topic: o.topic ?? [] })
       const shutdown = (): void => { stop().then(() => process.exit(0), () => process.exit(1)) }
       process.once('SIGINT', shutdown)

@@ -58,6 +58,8 @@ export class NodeConnection implements Connection, Expiring, Corked {
   remoteTopics: string[] = []
   /** The remote announces the topics of its hello (it is not lookup-only). */
   remoteAnnounces = false
+  /** The IP the remote says it sees us at (its hello); a claim, counted only when peers agree. */
+  observedByRemote: string | undefined
   closeReason: string | undefined
   remoteCloseReason: string | undefined
   /** Called before a close with a reason, to leave the remote something useful (peer referrals). */
@@ -127,6 +129,7 @@ export class NodeConnection implements Connection, Expiring, Corked {
     conn.remoteRendezvous = hello.rendezvous
     conn.remoteTopics = hello.topics ?? []
     conn.remoteAnnounces = hello.announce === true
+    conn.observedByRemote = hello.observed
     const channel = conn.mux.createChannel({
       protocol: CONTROL_PROTOCOL,
       onclose: () => { if (!conn.closed) stream.destroy() }

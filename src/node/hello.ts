@@ -8,6 +8,8 @@ export interface Hello {
   topics?: string[]
   /** Every topic in `topics` is announced (not lookup-only): a rendezvous point may register it. */
   announce?: boolean
+  /** The IP the sender sees the receiver at (the socket's remote address): how others see us. */
+  observed?: string
 }
 
 /** The hello's format version (the first byte). */
@@ -22,9 +24,13 @@ interface Codec<T> { preencode(state: State, v: T): void; encode(state: State, v
 const uint = c.uint as Codec<number>
 const string = c.string as Codec<string>
 
+/** Longest observed IP taken from a hello. */
+const MAX_OBSERVED = 64
+
 /**
  * The hello on the wire: version, flags (bit 0: rendezvous, bit 1: announces its topics; decoders
- * ignore bits they do not know), the listen addresses (strings), the topics (32 bytes each).
+ * ignore bits they do not know), the listen addresses (strings), the topics (32 bytes each), then
+ * optionally the observed IP (a string; absent from older peers, ignored by them).
  */
 export function encodeHello (h: Hello): Buffer {
   const topics = h.topics ?? []
@@ -33,6 +39,7 @@ export function encodeHello (h: Hello): Buffer {
   for (const a of h.listen) string.preencode(state, a)
   uint.preencode(state, topics.length)
   state.end += 32 * topics.length
+  if (h.observed !== undefined) string.preencode(state, h.observed)
   const buf = state.buffer = Buffer.allocUnsafe(state.end)
   buf[state.start++] = HELLO_VERSION
   buf[state.start++] = (h.rendezvous ? 1 : 0) | (h.announce === true ? 2 : 0)
@@ -43,6 +50,7 @@ export function encodeHello (h: Hello): Buffer {
     buf.write(t, state.start, 32, 'hex')
     state.start += 32
   }
+  if (h.observed !== undefined) string.encode(state, h.observed)
   return buf
 }
 
@@ -64,7 +72,12 @@ export function decodeHello (buffer: Buffer): Hello | null {
       if (topics.length < MAX_TOPICS) topics.push(buffer.toString('hex', state.start, state.start + 32))
       state.start += 32
     }
-    return { rendezvous: (flags & 1) !== 0, listen, topics, announce: (flags & 2) !== 0 }
+    const hello: Hello = { rendezvous: (flags & 1) !== 0, listen, topics, announce: (flags & 2) !== 0 }
+    if (state.start < state.end) {
+      const observed = string.decode(state)
+      if (observed.length <= MAX_OBSERVED) hello.observed = observed
+    }
+    return hello
   } catch {
     return null
   }

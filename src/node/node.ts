@@ -10,6 +10,7 @@ import { NodeConnection } from './connection.js'
 import { Discovery } from './discovery.js'
 import { loadIdentity, peerIdOf } from './identity.js'
 import { NetworkKey } from './network-key.js'
+import { AdvertisedAddresses } from './advertised.js'
 import { RendezvousTable, type RendezvousLimits } from './rendezvous.js'
 import { parseTcpAddress, TcpTransport } from './transport.js'
 
@@ -32,6 +33,12 @@ export interface NodeOptions {
   dataDir?: string
   /** Default ['tcp://127.0.0.1:0']. */
   listen?: string[]
+  /**
+   * The addresses to tell peers, instead of the default: the listen addresses with wildcards
+   * (0.0.0.0, ::) expanded to the interfaces' addresses, plus the address peers observe (an IP that
+   * two peers agree on). 'tcp://host:port' each.
+   */
+  announce?: string[]
   /** 'tcp://host:port' addresses, optionally '…#<peerId>'. */
   bootstrap?: string[]
   /** Private network: peers without the same key cannot complete a handshake. */
@@ -82,6 +89,8 @@ export interface PeerNode {
   readonly id: PeerId
   /** Where it listens, e.g. 'tcp://127.0.0.1:40123'. */
   readonly addresses: string[]
+  /** What it tells peers: `announce`, else the listen addresses with wildcards expanded plus what peers observe. */
+  readonly advertised: string[]
   readonly manager: ConnectionManager
   /** Resolves once the topic is announced and/or looked up. */
   join(topic: string | Uint8Array, opts?: { announce?: boolean; lookup?: boolean }): Promise<void>
@@ -137,6 +146,10 @@ export async function createNode (options: NodeOptions = {}): Promise<PeerNode> 
   const listen = options.listen ?? ['tcp://127.0.0.1:0']
   check.stringArray('listen', listen)
   listen.forEach((a) => parseTcpAddress(a))
+  if (options.announce !== undefined) {
+    check.stringArray('announce', options.announce)
+    options.announce.forEach((a) => parseTcpAddress(a))
+  }
   const bootstrap = options.bootstrap ?? []
   check.stringArray('bootstrap', bootstrap)
   bootstrap.forEach((a) => parseTcpAddress(a))
@@ -148,6 +161,7 @@ export async function createNode (options: NodeOptions = {}): Promise<PeerNode> 
   const live = new Set<NodeConnection>()
   const protocols = new Map<string, (conn: NodeConnection) => void>()
   let addresses: string[] = []
+  const advertised = new AdvertisedAddresses(options.announce)
   let discovery: Discovery | undefined
   // One clock for the whole node: the manager's, when the application injects one (virtual time).
   const clock = options.manager?.clock ?? systemClock
@@ -156,7 +170,7 @@ export async function createNode (options: NodeOptions = {}): Promise<PeerNode> 
   const transport: TcpTransport = new TcpTransport({
     keyPair,
     networkKey: new NetworkKey(options.networkKey),
-    hello: () => ({ listen: addresses, rendezvous: rendezvous !== undefined, topics: discovery?.topics() ?? [], announce: discovery?.announcesAll() ?? false }),
+    hello: (remoteIp) => ({ listen: advertised.list(), observed: remoteIp === '' ? undefined : remoteIp, rendezvous: rendezvous !== undefined, topics: discovery?.topics() ?? [], announce: discovery?.announcesAll() ?? false }),
     gate: (address) => manager.accepts(address),
     onInbound: (conn) => {
       conn.farewell = (c, reason) => { discovery?.farewell(c, reason) }
@@ -202,6 +216,7 @@ export async function createNode (options: NodeOptions = {}): Promise<PeerNode> 
   const adopt = (connection: unknown, replaced: boolean): void => {
     if (!(connection instanceof NodeConnection)) return
     live.add(connection)
+    advertised.observe(connection.peer, connection.observedByRemote)
     connection.onClose((c) => {
       live.delete(c)
       manager.disconnected(c)
@@ -220,6 +235,7 @@ export async function createNode (options: NodeOptions = {}): Promise<PeerNode> 
 
   try {
     addresses = await transport.listen(listen)
+    advertised.setBound(addresses)
   } catch (err) {
     await manager.close()
     throw new PeerwardenError('ERR_LISTEN', `cannot listen on ${listen.join(', ')}: ${(err as Error).message}`, { cause: err })
@@ -229,7 +245,7 @@ export async function createNode (options: NodeOptions = {}): Promise<PeerNode> 
     localId: id,
     manager,
     rendezvous,
-    addresses: () => addresses,
+    addresses: () => advertised.list(),
     connections: () => live
   }, {
     ttl: options.announceTtl ?? 60_000,
@@ -250,6 +266,7 @@ export async function createNode (options: NodeOptions = {}): Promise<PeerNode> 
   return {
     id,
     get addresses () { return addresses.slice() },
+    get advertised () { return advertised.list().slice() },
     manager,
     events,
     join: async (topic, opts) => { assertTopic(topic); await discovery!.join(topic, opts) },

@@ -16,8 +16,8 @@ import { SecureStream } from './secure-stream.js'
 export interface TransportOptions {
   keyPair: KeyPair
   networkKey: NetworkKey
-  /** What we tell peers in the hello (listen addresses, rendezvous service). */
-  hello: () => Hello
+  /** What we tell peers in the hello (listen addresses, rendezvous service); `remoteIp` is where we see the peer. */
+  hello: (remoteIp: string) => Hello
   /** Gate before any expensive work: false refuses the socket at once (deny list, limits). */
   gate: (address: string) => boolean
   /** An authenticated inbound connection, ready for the manager. */
@@ -180,7 +180,7 @@ export class TcpTransport {
     const stream = new SecureStream(initiator, socket, {
       keys: this.keys,
       psk: this.opts.networkKey.psk,
-      payload: () => encodeHello(this.opts.hello()),
+      payload: () => encodeHello(this.opts.hello((socket.remoteAddress ?? '').replace(/^::ffff:/, ''))),
       checkRemote: initiator ? (key) => { this.checkRemote(peerIdOf(key), expected) } : undefined,
       clock: this.clock
     })
