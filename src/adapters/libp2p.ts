@@ -151,6 +151,8 @@ class Libp2pWarden implements PeerwardenService {
   private pubsubService: PubSubLike | undefined
   private readonly restoreGater: Array<() => void> = []
   private running = false
+  /** True while `connected()` decides on a newcomer: a close it asks for then is an eviction at the bound. */
+  private admitting = false
   /** The highWater libp2p's limit was last checked against. */
   private liftedFor = -1
 
@@ -238,10 +240,17 @@ class Libp2pWarden implements PeerwardenService {
       direction: conn.direction,
       address: conn.remoteAddr.toString(),
       get streams () { return conn.streams?.length },
-      close: (reason?: string) => { closeConnection(conn, reason) }
+      close: (reason?: string) => { closeConnection(conn, reason, this.admitting) }
     }
     this.byId.set(conn.id, c)
-    if (!this.manager.connected(c)) this.byId.delete(conn.id)
+    // A peer evicted to make room for this one is aborted, not closed gracefully: libp2p lists a
+    // closing connection until it is gone, and would hold highWater + 1 meanwhile.
+    this.admitting = true
+    try {
+      if (!this.manager.connected(c)) this.byId.delete(conn.id)
+    } finally {
+      this.admitting = false
+    }
   }
 
   private async dial (address: string, signal: AbortSignal): Promise<Connection> {
@@ -331,10 +340,13 @@ class Libp2pWarden implements PeerwardenService {
   }
 }
 
-/** A refusal is aborted at once; a trim is closed gracefully, aborted if that does not finish. */
-function closeConnection (conn: Libp2pConnection, reason: string | undefined): void {
+/**
+ * A refusal, or an eviction to admit a newcomer (`admitting`), is aborted at once; a background trim
+ * is closed gracefully, aborted if that does not finish.
+ */
+function closeConnection (conn: Libp2pConnection, reason: string | undefined, admitting: boolean): void {
   const err = new PeerwardenError('ERR_CLOSED', `closed by peerwarden: ${reason ?? 'closed'}`)
-  if (reason === undefined || REFUSALS.has(reason)) {
+  if (reason === undefined || REFUSALS.has(reason) || admitting) {
     conn.abort(err)
     return
   }

@@ -91,6 +91,30 @@ test('libp2p: a node dialled by 20 peers at once never holds more than highWater
   }
 })
 
+// Bug: an evicted peer was closed gracefully while the newcomer was already in, so libp2p's
+// getConnections() (which lists closing connections too) peaked at highWater + 1.
+test('libp2p: 20 peers dialling in one by one past their grace period: getConnections() never lists more than highWater, closing ones included', T, async () => {
+  const nodes: Node[] = []
+  try {
+    const t = await mk({ warden: { lowWater: 4, highWater: 8, gracePeriod: 20 } })
+    nodes.push(t)
+    let peak = 0
+    const sample = (): void => { peak = Math.max(peak, (t.getConnections() as unknown as Conn[]).filter((c) => c.status !== 'closed').length) }
+    t.addEventListener('connection:open', sample)
+    for (let i = 0; i < 20; i++) {
+      const o = await mk()
+      nodes.push(o)
+      await o.dial(multiaddr(addr(t))).catch(() => {})
+      await sleep(40) // past the grace period: the next one evicts
+      sample()
+    }
+    assert.ok(peak <= 8, `getConnections() listed ${peak} > 8`)
+    assert.ok(warden(t).manager.stats().connections <= 8)
+  } finally {
+    await stopAll(nodes)
+  }
+})
+
 test('libp2p: a node that knows 20 peers dials to lowWater on its own, and its own dials never pass highWater', T, async () => {
   const nodes: Node[] = []
   try {
