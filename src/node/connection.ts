@@ -76,6 +76,9 @@ export class NodeConnection implements Connection, Expiring, Corked {
   private setupOver = false
   private acceptance: Promise<boolean> | undefined
   private settleAcceptance: ((accepted: boolean) => void) | undefined
+  /** Outbound: settles once the remote's manager decided (its 'welcome', or a close first). */
+  private verdictPromise: Promise<void> | undefined
+  private settleVerdict: ((err?: Error) => void) | undefined
 
   private constructor (
     readonly stream: SecureStream,
@@ -95,12 +98,26 @@ export class NodeConnection implements Connection, Expiring, Corked {
   }
 
   private readonly onStreamClose = (): void => {
+    this.settleVerdict?.(this.remoteCloseReason !== undefined
+      ? refused(this.address, this.remoteCloseReason)
+      : new PeerwardenError('ERR_CONNECTION_CLOSED', `${this.address} closed the connection before its manager accepted it`))
     this.closed = true
     this.closing.delete(this)
     this.settleAcceptance?.(false)
     const handlers = this.closeHandlers
     this.closeHandlers = undefined
     if (handlers !== undefined) for (const h of handlers) h(this)
+  }
+
+  /**
+   * Outbound: resolves once the remote's manager accepted the connection (its 'welcome'); rejects with
+   * `ERR_REFUSED` (the remote's reason as `cause`) when the remote closed it first with a reason
+   * ('over-limit', 'banned', 'duplicate'…), `ERR_CONNECTION_CLOSED` when it just closed. The dialer's
+   * dial resolves only then, so a refused dial is a failed dial.
+   */
+  verdict (): Promise<void> {
+    if (this.verdictPromise === undefined) return Promise.resolve()
+    return this.verdictPromise
   }
 
   /** Resolves true once the local manager accepts the connection, false if it closes first. */
@@ -130,6 +147,16 @@ export class NodeConnection implements Connection, Expiring, Corked {
     conn.remoteTopics = hello.topics ?? []
     conn.remoteAnnounces = hello.announce === true
     conn.observedByRemote = hello.observed
+    if (opts.direction === 'outbound') {
+      conn.verdictPromise = new Promise<void>((resolve, reject) => {
+        conn.settleVerdict = (err) => {
+          conn.settleVerdict = undefined
+          if (err === undefined) resolve()
+          else reject(err)
+        }
+      })
+      conn.verdictPromise.catch(() => {}) // the dialer reads it; nobody else must see an unhandled rejection
+    }
     const channel = conn.mux.createChannel({
       protocol: CONTROL_PROTOCOL,
       onclose: () => { if (!conn.closed) stream.destroy() }
@@ -147,6 +174,9 @@ export class NodeConnection implements Connection, Expiring, Corked {
       for (const protocol of opts.protocols()) conn.mux.pair({ protocol }, conn.waitForAcceptance)
     }
     channel.open()
+    // The dialer reads at once: the remote's verdict comes on the control channel (what else arrives
+    // before our own manager accepts is held, as on the listener's side).
+    if (opts.direction === 'outbound') stream.resume()
     return conn
   }
 
@@ -247,6 +277,7 @@ export class NodeConnection implements Connection, Expiring, Corked {
 
   private readonly receive = (msg: ControlMessage): void => {
     if (msg.t === 'close') { this.receiveClose(msg.reason); return }
+    if (msg.t === 'welcome') { this.settleVerdict?.(); return }
     // Until our manager has accepted the connection, nothing it says may create or change peers
     // (a dial still in flight would otherwise race with what the message teaches us).
     // Referrals to other peers are safe to use at once: a full node refers us and closes, often before
@@ -261,6 +292,7 @@ export class NodeConnection implements Connection, Expiring, Corked {
   private readonly receiveClose = (reason: unknown): void => {
     if (typeof reason !== 'string') { this.protocolError('control: a close reason that is not a string'); return }
     this.remoteCloseReason = reason.slice(0, MAX_REASON_LENGTH)
+    this.settleVerdict?.(refused(this.address, this.remoteCloseReason))
   }
 
   /** The local manager accepted the connection: deliver the held control messages, then the rest as they come. */
@@ -269,10 +301,16 @@ export class NodeConnection implements Connection, Expiring, Corked {
     if (held === undefined) return
     this.held = undefined
     this.corkForTick()
+    // The listener tells the dialer first thing: its manager accepted (see `verdict`).
+    if (this.direction === 'inbound') this.post({ t: 'welcome' })
     this.stream.resume()
     this.settleAcceptance?.(true)
     for (const msg of held) this.onMessage(this, msg)
   }
+}
+
+function refused (address: string, reason: string): PeerwardenError {
+  return new PeerwardenError('ERR_REFUSED', `${address} refused the connection: ${reason}`, { cause: reason })
 }
 
 /**

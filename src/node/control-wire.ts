@@ -20,6 +20,8 @@ const peerList = v.pipe(v.array(peerEntry), v.maxLength(MAX_PEERS_PER_MESSAGE))
 
 const controlSchema = v.variant('t', [
   v.object({ t: v.literal('close'), reason: v.pipe(v.string(), v.maxLength(MAX_REASON_LENGTH)) }),
+  // The listener's manager accepted the connection (its first message then): the dial succeeded.
+  v.object({ t: v.literal('welcome') }),
   // announce: every topic listed is announced (absent from older peers: keep what the hello said)
   v.object({ t: v.literal('topics'), topics: v.pipe(v.array(topicKeyField), v.maxLength(MAX_TOPICS)), announce: v.optional(v.boolean()) }),
   v.object({ t: v.literal('announce'), topic: topicKeyField, addresses: addressList, ttl: uintField }),

@@ -195,6 +195,8 @@ export async function createNode (options: NodeOptions = {}): Promise<PeerNode> 
       try {
         const conn = await transport.dial(address, opts)
         conn.farewell = (c, reason) => { discovery?.farewell(c, reason) }
+        // A dial succeeds once the remote's manager accepted: a refusal is a failed dial (ERR_REFUSED).
+        await abortable(conn.verdict(), opts.signal, () => { conn.close() })
         return conn
       } catch (err) {
         // A dial called off (our own signal) is no failure, as the manager counts it.
@@ -302,6 +304,20 @@ export async function createNode (options: NodeOptions = {}): Promise<PeerNode> 
       await manager.close()
       await transport.close()
     }
+  }
+}
+
+/** `p`, or ERR_ABORTED (after `onAbort`) when `signal` aborts first. */
+async function abortable<T> (p: Promise<T>, signal: AbortSignal, onAbort: () => void): Promise<T> {
+  if (signal.aborted) { onAbort(); throw new PeerwardenError('ERR_ABORTED', 'dial aborted', { cause: signal.reason }) }
+  let listener: (() => void) | undefined
+  try {
+    return await Promise.race([p, new Promise<never>((_resolve, reject) => {
+      listener = () => { onAbort(); reject(new PeerwardenError('ERR_ABORTED', 'dial aborted', { cause: signal.reason })) }
+      signal.addEventListener('abort', listener, { once: true })
+    })])
+  } finally {
+    if (listener !== undefined) signal.removeEventListener('abort', listener)
   }
 }
 
