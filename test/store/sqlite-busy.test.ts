@@ -160,3 +160,24 @@ test('another process holding the write lock for 2.5 s never stalls the event lo
     await store.close()
   }
 })
+
+test('close() on a database that stays locked gives up after busyTimeout with ERR_STORE_BUSY counting the peers left unwritten, and releases the file', async () => {
+  const clock = new ManualClock(0)
+  const path = dbPath()
+  const store = sqliteStore(path, { clock, busyTimeout: 2_000 })
+  await store.load()
+  const lock = holdWriteLock(path)
+  store.save([peer('x'), peer('y')])
+  const closed = assert.rejects(store.close(), hasCode('ERR_STORE_BUSY', /2 peers wait to be written/))
+  await clock.advance(2_000)
+  await closed
+  assert.equal(clock.pending, 0, 'no retry timer is left behind')
+  lock.release()
+  await assert.rejects(store.flush(), hasCode('ERR_CLOSED'))
+  await store.close() // a second close does nothing
+})
+
+test('sqliteStore refuses unknown options and bad durations, naming them', () => {
+  assert.throws(() => sqliteStore(dbPath(), { busyTimeot: 5 } as never), hasCode('ERR_INVALID_ARGUMENT', /busyTimeot/))
+  assert.throws(() => sqliteStore(dbPath(), { lockWait: -1 }), hasCode('ERR_INVALID_ARGUMENT', /lockWait/))
+})
