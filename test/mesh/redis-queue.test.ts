@@ -140,6 +140,7 @@ test('a publish to a Redis stopped with SIGSTOP fails with ERR_TIMEOUT within it
       hasCode('ERR_TIMEOUT', /Redis at 127\.0\.0\.1:\d+ did not answer within 500 ms/))
     const took = Date.now() - started
     assert.ok(took >= 450 && took < 1_500, `rejected after ${took} ms`)
+    t.diagnostic(`publish with timeout 500 rejected after ${took} ms`)
   } finally {
     redis.resume()
     await queue.close()
@@ -153,6 +154,17 @@ test('a publish to a TCP server that accepts and never answers fails with ERR_TI
   try {
     await assert.rejects(within(queue.publish('Worker', 'log', { i: 1 }, 'Caller/a', { timeout: 300 }), 5_000, 'the publish with a timeout'), hasCode('ERR_TIMEOUT'))
     await assert.rejects(within(queue.publish('Worker', 'log', { i: 2 }, 'Caller/a'), 5_000, 'the publish without one'), hasCode('ERR_TIMEOUT', /800 ms/))
+  } finally {
+    await queue.close()
+    await hole.close()
+  }
+})
+
+test('consume() against a Redis that never answers fails with ERR_TIMEOUT within commandTimeout instead of hanging the start', { timeout: 15_000 }, async () => {
+  const hole = await blackHole()
+  const queue = new RedisQueue(hole.url, { commandTimeout: 500 })
+  try {
+    await assert.rejects(within(queue.consume('Worker', 'log', 'v1', async () => {}), 5_000, 'creating the consumer group'), hasCode('ERR_TIMEOUT', /consumer group instance:v1/))
   } finally {
     await queue.close()
     await hole.close()
