@@ -6,7 +6,11 @@ import { PeerwardenError } from '../errors.js'
  * Who may read the dashboard.
  *
  * Rules:
- * - On a loopback address (127.0.0.0/8, ::1, localhost) no token is needed unless one is given.
+ * - On a loopback address (127.0.0.0/8, ::1, localhost) no token is needed unless one is given, and
+ *   only requests whose `Host` names loopback are served (`loopbackHost`; 403 otherwise): a page on
+ *   another site whose name was rebound to 127.0.0.1 (DNS rebinding) sends its own name as `Host`.
+ *   The port is not checked: the name is what rebinding cannot fake, and a proxy on loopback may
+ *   forward another port.
  * - Beyond loopback a token is always needed: the one given, else one made at start (24 random bytes,
  *   base64url) and shown in the dashboard's `url`, as Jupyter does. Peer ids and addresses are not
  *   for whoever reaches the port.
@@ -27,6 +31,18 @@ export function dashboardToken (host: string, given: string | undefined, random:
 /** 127.0.0.0/8, ::1 or localhost. */
 export function isLoopback (host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host)
+}
+
+/** A `Host` header that names loopback: localhost, 127.0.0.0/8 or [::1], with an optional port. */
+export function loopbackHost (host: string | undefined): boolean {
+  if (host === undefined) return false
+  const m = /^(?:\[([^\]]*)\]|([^:[\]]+))(?::(\d{1,5}))?$/.exec(host)
+  if (m === null) return false
+  if (m[1] !== undefined) return m[1] === '::1'
+  const name = m[2].toLowerCase()
+  if (name === 'localhost') return true
+  const octets = /^127\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(name)
+  return octets !== null && octets.slice(1).every((o) => Number(o) <= 255)
 }
 
 /** Does the request carry `token` (header or query)? */

@@ -3,7 +3,7 @@ import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { PeerwardenError } from '../errors.js'
 import type { ConnectionManager } from '../manager/types.js'
-import { authorized, dashboardToken } from './access.js'
+import { authorized, dashboardToken, isLoopback, loopbackHost } from './access.js'
 import { ManagerMetrics } from './metrics.js'
 import { dashboardPage } from './page.js'
 
@@ -51,8 +51,9 @@ const LOGGED = ['peer:connected', 'peer:disconnected', 'connection:refused', 'co
  * - `/metrics` Prometheus' text format (see metrics.ts).
  *
  * Rules:
- * - Loopback by default, where no token is needed unless one is given; beyond loopback every request
- *   needs a token (401 without it; see access.ts). It changes nothing in the manager. The page's event log listens to the manager only
+ * - Loopback by default, where no token is needed unless one is given and a request whose `Host` does
+ *   not name loopback is refused (403, DNS rebinding); beyond loopback every request needs a token
+ *   (401 without it; see access.ts). Every response says `X-Content-Type-Options: nosniff`. It changes nothing in the manager. The page's event log listens to the manager only
  *   while a page is open, and the snapshot timer runs only then (unref'd); the metrics' counters
  *   (dials, refusals, closes, trims) listen from the start. A page whose stream holds more than 1 MiB
  *   unsent is dropped.
@@ -62,6 +63,7 @@ const LOGGED = ['peer:connected', 'peer:disconnected', 'connection:refused', 'co
 export async function serveDashboard (manager: ConnectionManager, options: DashboardOptions = {}): Promise<Dashboard> {
   const { host, port } = parseListen(options.listen ?? '127.0.0.1:0')
   const token = dashboardToken(host, options.token)
+  const loopback = isLoopback(host)
   const interval = options.interval ?? 1000
   if (!Number.isFinite(interval) || interval < 50) throw PeerwardenError.invalid(`interval must be a number of ms >= 50 (got ${String(options.interval)})`)
   const maxPeers = options.maxPeers ?? 500
@@ -99,6 +101,12 @@ export async function serveDashboard (manager: ConnectionManager, options: Dashb
   }
 
   const server = http.createServer((req, res) => {
+    // Every response, refusals included: a browser must not guess another type than the one sent.
+    res.setHeader('x-content-type-options', 'nosniff')
+    if (loopback && !loopbackHost(req.headers.host)) {
+      send(res, 403, { error: `refused: Host ${JSON.stringify(req.headers.host ?? '')} does not name this loopback dashboard (DNS rebinding?); open it as http://127.0.0.1:<port>/ or http://localhost:<port>/` })
+      return
+    }
     const url = new URL(req.url ?? '/', 'http://dashboard')
     if (token !== undefined && !authorized(req, url, token)) {
       res.setHeader('www-authenticate', 'Bearer')

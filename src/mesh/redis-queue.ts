@@ -1,5 +1,7 @@
 import { Redis } from 'ioredis'
+import { systemClock } from '../clock.js'
 import { PeerwardenError } from '../errors.js'
+import type { Clock } from '../manager/types.js'
 
 export interface QueueOptions {
   /** After this many failed deliveries a message goes to the dead-letter stream. Default 5. */
@@ -8,6 +10,27 @@ export interface QueueOptions {
   maxLength?: number
   /** Wait before retrying a message whose handler failed, ms. Default 200. */
   retryDelay?: number
+  /**
+   * Default 10_000. The longest any Redis command may take, ms: a publish without a timeout of its
+   * own fails with ERR_TIMEOUT after it, and so does creating a consumer group; a read that hangs
+   * this long past its BLOCK is retried.
+   */
+  commandTimeout?: number
+  /**
+   * Problems the queue survives, each a PeerwardenError: `ERR_QUEUE_GROUP_LOST` (a consumer group was
+   * gone, NOGROUP, and has been recreated) and `ERR_QUEUE` (reading a stream fails, once per outage;
+   * it is retried). Default: `process.emitWarning`.
+   */
+  onError?: (error: PeerwardenError) => void
+  /** Default: the system clock. Publish timeouts run on it. */
+  clock?: Clock
+}
+
+export interface PublishOptions {
+  /** Fail with ERR_TIMEOUT when Redis has not confirmed the message within this many ms (default: `commandTimeout`). */
+  timeout?: number
+  /** Fail with ERR_ABORTED when aborted before Redis confirmed the message. */
+  signal?: AbortSignal
 }
 
 /** The stream of a queued command, and its dead-letter stream. */
@@ -27,27 +50,85 @@ export function deadKey (role: string, command: string): string { return `${stre
  *   are delivered again.
  * - A message whose handler fails is retried (in order: nothing after it runs first); after
  *   `maxDeliveries` attempts it moves to the dead-letter stream `<stream>:dead` and is acknowledged.
+ * - `publish` settles within its `timeout` (default `commandTimeout`) whatever Redis does (hangs,
+ *   refuses, is not Redis): ERR_TIMEOUT when Redis did not confirm in time — the message may still be
+ *   queued, if Redis later reads what was sent — and ERR_QUEUE naming the address and the socket's
+ *   error (`cannot reach Redis at 127.0.0.1:6390 (ECONNREFUSED)`) when it cannot be reached.
+ * - A consumer group found gone (NOGROUP: Redis restarted without persistence, the stream deleted,
+ *   the group destroyed) is recreated from the start of the stream — what is in the stream is
+ *   delivered, perhaps again (at least once) — and reported through `onError` as ERR_QUEUE_GROUP_LOST.
  */
 export class RedisQueue {
   private readonly redis: Redis
   private readonly blocking: Redis[] = []
   private closed = false
   private readonly loops: Array<Promise<void>> = []
+  private readonly clock: Clock
+  private readonly commandTimeout: number
+  /** The last socket error, until the connection is ready again: what "cannot reach" says. */
+  private socketError: (Error & { code?: string }) | undefined
 
   constructor (url: string, private readonly options: QueueOptions = {}) {
-    this.redis = new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 3 })
-    this.redis.on('error', () => { /* reconnects; commands fail with a clear error meanwhile */ })
+    this.clock = options.clock ?? systemClock
+    this.commandTimeout = options.commandTimeout ?? 10_000
+    if (!(Number.isFinite(this.commandTimeout) && this.commandTimeout > 0)) throw PeerwardenError.invalid(`commandTimeout must be a positive number of ms, got ${String(options.commandTimeout)}`)
+    this.redis = new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 3, commandTimeout: this.commandTimeout })
+    // Reconnects by itself; meanwhile commands fail with the error kept here.
+    this.redis.on('error', (err: Error) => { this.socketError = err })
+    this.redis.on('ready', () => { this.socketError = undefined })
   }
 
-  async publish (role: string, command: string, args: unknown, from: string): Promise<string> {
+  /** Where Redis is, as `host:port`. */
+  get address (): string { return `${this.redis.options.host ?? '127.0.0.1'}:${this.redis.options.port ?? 6379}` }
+
+  async publish (role: string, command: string, args: unknown, from: string, opts: PublishOptions = {}): Promise<string> {
     if (this.closed) throw PeerwardenError.closed('the queue')
+    const what = `${role}.${command}`
+    if (opts.signal?.aborted === true) throw new PeerwardenError('ERR_ABORTED', `${what} aborted`, { cause: opts.signal.reason })
+    const timeout = Math.min(opts.timeout ?? this.commandTimeout, this.commandTimeout)
+    const xadd = this.redis.xadd(streamKey(role, command), 'MAXLEN', '~', String(this.options.maxLength ?? 100_000), '*',
+      'args', JSON.stringify(args ?? null), 'from', from)
+    let handle: unknown
+    let onAbort: (() => void) | undefined
+    const bound = new Promise<never>((_resolve, reject) => {
+      handle = this.clock.setTimeout(() => { reject(this.timedOut(what, timeout)) }, Math.max(0, timeout))
+      if (opts.signal !== undefined) {
+        onAbort = () => { reject(new PeerwardenError('ERR_ABORTED', `${what} aborted (it may still be queued)`, { cause: opts.signal!.reason })) }
+        opts.signal.addEventListener('abort', onAbort, { once: true })
+      }
+    })
     try {
-      const id = await this.redis.xadd(streamKey(role, command), 'MAXLEN', '~', String(this.options.maxLength ?? 100_000), '*',
-        'args', JSON.stringify(args ?? null), 'from', from)
-      return id ?? ''
+      return (await Promise.race([xadd, bound])) ?? ''
     } catch (err) {
-      throw new PeerwardenError('ERR_QUEUE', `cannot queue ${role}.${command}: ${(err as Error).message}`, { cause: err })
+      if (err instanceof PeerwardenError) throw err
+      if ((err as Error).message === 'Command timed out') throw this.timedOut(what, timeout)
+      throw this.failed(`cannot queue ${what}`, err)
+    } finally {
+      this.clock.clearTimeout(handle)
+      if (onAbort !== undefined) opts.signal!.removeEventListener('abort', onAbort)
+      xadd.catch(() => { /* settled by the bound first */ })
     }
+  }
+
+  private timedOut (what: string, ms: number): PeerwardenError {
+    const reach = this.socketError !== undefined ? `, and cannot reach it (${errorName(this.socketError)})` : ''
+    return new PeerwardenError('ERR_TIMEOUT', `Redis at ${this.address} did not answer within ${ms} ms${reach}: ${what} may or may not be queued`)
+  }
+
+  /** A Redis failure, as ERR_QUEUE: "cannot reach" when the socket is down, else Redis's own reply. */
+  private failed (doing: string, err: unknown): PeerwardenError {
+    const down = this.socketError !== undefined || this.redis.status !== 'ready'
+    const why = down && this.socketError !== undefined
+      ? `cannot reach Redis at ${this.address} (${errorName(this.socketError)})`
+      : `Redis at ${this.address}: ${(err as Error).message}`
+    return new PeerwardenError('ERR_QUEUE', `${why}: ${doing}`, { cause: err })
+  }
+
+  private report (err: PeerwardenError): void {
+    try {
+      if (this.options.onError !== undefined) this.options.onError(err)
+      else process.emitWarning(err)
+    } catch { /* a failing reporter must not stop the queue */ }
   }
 
   /** Creates the instance's consumer group now (so it receives everything published from here on), then consumes. */
@@ -57,9 +138,11 @@ export class RedisQueue {
     try {
       await this.redis.xgroup('CREATE', key, group, '$', 'MKSTREAM')
     } catch (err) {
-      if (!String((err as Error).message).includes('BUSYGROUP')) throw new PeerwardenError('ERR_QUEUE', `cannot create the consumer group of ${key}: ${(err as Error).message}`, { cause: err })
+      if ((err as Error).message === 'Command timed out') throw this.timedOut(`creating the consumer group ${group} of ${key}`, this.commandTimeout)
+      if (!String((err as Error).message).includes('BUSYGROUP')) throw this.failed(`cannot create the consumer group ${group} of ${key}`, err)
     }
-    const reader = this.redis.duplicate()
+    // The read blocks for BLOCK_MS: it may take that long, plus a command's time.
+    const reader = this.redis.duplicate({ commandTimeout: BLOCK_MS + this.commandTimeout })
     reader.on('error', () => {})
     this.blocking.push(reader)
     this.loops.push(this.loop(reader, role, command, key, group, variant, handler))
@@ -73,17 +156,44 @@ export class RedisQueue {
     this.redis.disconnect()
   }
 
+  /**
+   * The group is gone (NOGROUP): made again from the start of the stream, so that what was published
+   * since (say, after Redis restarted empty) is delivered. Reported, never silent.
+   */
+  private async recreateGroup (key: string, group: string, cause: unknown): Promise<void> {
+    try {
+      await this.redis.xgroup('CREATE', key, group, '0', 'MKSTREAM')
+    } catch (err) {
+      // Another instance of ours (same variant) made it first: fine. Anything else: the next read retries.
+      if (!String((err as Error).message).includes('BUSYGROUP')) {
+        this.report(this.failed(`cannot recreate the consumer group ${group} of ${key}`, err))
+        await delay(this.options.retryDelay ?? 200)
+        return
+      }
+    }
+    this.report(new PeerwardenError('ERR_QUEUE_GROUP_LOST', `the consumer group ${group} of ${key} on Redis at ${this.address} was gone (Redis restarted without persistence?): recreated it from the start of the stream; messages still in the stream are delivered, some perhaps again`, { cause }))
+  }
+
   private async loop (reader: Redis, role: string, command: string, key: string, group: string, consumer: string,
     handler: (args: unknown, meta: { id: string; from: string }) => Promise<void>): Promise<void> {
     const maxDeliveries = this.options.maxDeliveries ?? 5
     let backlog = true // first what we received before a crash and never acknowledged
+    let failing = false // reported once per outage
     while (!this.closed) {
       let entries: Array<[string, string[]]>
       try {
-        const res = await reader.xreadgroup('GROUP', group, consumer, 'COUNT', 32, 'BLOCK', 1000, 'STREAMS', key, backlog ? '0' : '>') as Array<[string, Array<[string, string[]]>]> | null
+        const res = await reader.xreadgroup('GROUP', group, consumer, 'COUNT', 32, 'BLOCK', BLOCK_MS, 'STREAMS', key, backlog ? '0' : '>') as Array<[string, Array<[string, string[]]>]> | null
         entries = res?.[0]?.[1] ?? []
-      } catch {
+        failing = false
+      } catch (err) {
         if (this.closed) return
+        if (String((err as Error).message).startsWith('NOGROUP')) {
+          await this.recreateGroup(key, group, err)
+          backlog = true
+          continue
+        }
+        if (!failing) this.report(this.failed(`cannot read ${key} for ${group}, retrying`, err))
+        failing = true
         await delay(this.options.retryDelay ?? 200)
         continue
       }
@@ -117,6 +227,13 @@ export class RedisQueue {
       }
     }
   }
+}
+
+/** How long one read waits for new messages, ms. */
+const BLOCK_MS = 1000
+
+function errorName (err: Error & { code?: string }): string {
+  return err.code ?? err.message
 }
 
 function toMap (fields: string[]): Map<string, string> {

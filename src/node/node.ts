@@ -7,6 +7,7 @@ import type { ConnectionInfo, ConnectionManager, ConnectionManagerOptions, Manag
 import * as check from '../manager/validate.js'
 import { sqliteStore } from '../store/sqlite-store.js'
 import { NodeConnection } from './connection.js'
+import { lockDataDir, type DataDirLock } from './data-dir-lock.js'
 import { Discovery } from './discovery.js'
 import { loadIdentity, peerIdOf } from './identity.js'
 import { NetworkKey } from './network-key.js'
@@ -143,6 +144,18 @@ function nodeWatermarks (given: Partial<ConnectionManagerOptions> | undefined): 
 
 export async function createNode (options: NodeOptions = {}): Promise<PeerNode> {
   if (options == null || typeof options !== 'object') throw PeerwardenError.invalid('options must be an object')
+  if (options.dataDir !== undefined) check.nonEmptyString('dataDir', options.dataDir)
+  // One node per dataDir (data-dir-lock.ts): held until close(), let go when the start fails.
+  const dirLock = options.dataDir !== undefined ? lockDataDir(options.dataDir) : undefined
+  try {
+    return await startNode(options, dirLock)
+  } catch (err) {
+    dirLock?.release()
+    throw err
+  }
+}
+
+async function startNode (options: NodeOptions, dirLock: DataDirLock | undefined): Promise<PeerNode> {
   const listen = options.listen ?? ['tcp://127.0.0.1:0']
   check.stringArray('listen', listen)
   listen.forEach((a) => parseTcpAddress(a))
@@ -207,7 +220,7 @@ export async function createNode (options: NodeOptions = {}): Promise<PeerNode> 
       }
     },
     localPeer: id,
-    store: options.manager?.store ?? (options.dataDir !== undefined ? sqliteStore(join(options.dataDir, 'peers.db')) : undefined)
+    store: options.manager?.store ?? (options.dataDir !== undefined ? sqliteStore(join(options.dataDir, 'peers.db'), { clock, onError: (error) => { storeProblem(manager, error) } }) : undefined)
   })
   const events = manager.events
   // The manager's event target knows whether anyone listens: no event object is built for nobody.
@@ -301,8 +314,12 @@ export async function createNode (options: NodeOptions = {}): Promise<PeerNode> 
       if (closed) return
       closed = true
       discovery!.leaveAll()
-      await manager.close()
-      await transport.close()
+      try {
+        await manager.close()
+        await transport.close()
+      } finally {
+        dirLock?.release()
+      }
     }
   }
 }
@@ -319,6 +336,12 @@ async function abortable<T> (p: Promise<T>, signal: AbortSignal, onAbort: () => 
   } finally {
     if (listener !== undefined) signal.removeEventListener('abort', listener)
   }
+}
+
+/** A problem the store survived (a corrupt file moved aside, rows skipped): 'store:error' when someone listens, else a process warning (at start-up nobody listens yet). */
+function storeProblem (manager: ConnectionManager, error: Error): void {
+  if ((manager.events as unknown as { listens(type: string): boolean }).listens('store:error')) manager.events.dispatchEvent(new CustomEvent('store:error', { detail: { error } }))
+  else process.emitWarning(error)
 }
 
 function assertTopic (topic: unknown): void {

@@ -30,12 +30,39 @@ async function freePort (): Promise<number> {
   })
 }
 
+/** A private redis-server, as `startRedis` gives it: its URL and port, and ways to make it misbehave. */
+export interface TestRedis {
+  url: string
+  port: number
+  /** SIGSTOP: the server keeps its sockets open and answers nothing (a hung Redis). */
+  pause: () => void
+  /** SIGCONT after `pause()`. */
+  resume: () => void
+  /** Stops the server and starts an empty one on the same port (a restart without persistence). */
+  restart: () => Promise<void>
+  stop: () => Promise<void>
+}
+
 /** A private redis-server on a free 127.0.0.1 port, without persistence, stopped by `stop()`. */
-export async function startRedis (): Promise<{ url: string; stop: () => Promise<void> }> {
+export async function startRedis (): Promise<TestRedis> {
   const port = await freePort()
+  let server = await spawnRedis(port)
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    port,
+    pause: () => { server.child.kill('SIGSTOP') },
+    resume: () => { server.child.kill('SIGCONT') },
+    restart: async () => {
+      await server.stop()
+      server = await spawnRedis(port)
+    },
+    stop: async () => { await server.stop() }
+  }
+}
+
+async function spawnRedis (port: number): Promise<{ child: ChildProcess; stop: () => Promise<void> }> {
   const dir = mkdtempSync(join(tmpdir(), 'pw-redis-'))
   const child: ChildProcess = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' })
-  const url = `redis://127.0.0.1:${port}`
   for (let i = 0; i < 100; i++) {
     const up = await new Promise<boolean>((resolve) => {
       const s = net.connect(port, '127.0.0.1', () => { s.end(); resolve(true) })
@@ -45,11 +72,14 @@ export async function startRedis (): Promise<{ url: string; stop: () => Promise<
     await new Promise((resolve) => setTimeout(resolve, 50))
   }
   return {
-    url,
+    child,
     stop: async () => {
-      const exited = new Promise((resolve) => child.once('exit', resolve))
-      child.kill('SIGTERM')
-      await exited
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise((resolve) => child.once('exit', resolve))
+        child.kill('SIGCONT') // a paused server cannot act on SIGTERM
+        child.kill('SIGKILL')
+        await exited
+      }
       rmSync(dir, { recursive: true, force: true })
     }
   }

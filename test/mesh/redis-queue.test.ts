@@ -1,13 +1,17 @@
 import assert from 'node:assert/strict'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
+import { PeerwardenError } from '../../src/errors.js'
 import { createMeshNode, createRegistry, type MeshSchema } from '../../src/mesh/index.js'
+import { RedisQueue } from '../../src/mesh/redis-queue.js'
+import { hasCode } from '../helpers/errors.js'
 import { redisSkip, startRedis } from '../helpers/redis.js'
-import { until } from '../helpers/wait.js'
+import { sleep, until, within } from '../helpers/wait.js'
 
 // The compiled package (npm test builds dist/ first), for the receiver's child process.
 const MESH = fileURLToPath(new URL('../../../dist/mesh/index.js', import.meta.url))
@@ -94,5 +98,152 @@ test('queued commands on Redis: 1,000 messages survive a SIGKILL of the receiver
     await registry.close()
     await redis.stop()
     rmSync(dir, { recursive: true, force: true })
+  }
+})
+
+// ── Issue "Hostile peers" #15, #16: a Redis that hangs, restarts empty or is not there ──────────
+
+/** A TCP server on 127.0.0.1 that accepts connections and never answers a byte. */
+async function blackHole (): Promise<{ url: string; close: () => Promise<void> }> {
+  const sockets = new Set<net.Socket>()
+  const server = net.createServer((s) => { sockets.add(s); s.on('error', () => {}); s.on('close', () => sockets.delete(s)) })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as net.AddressInfo
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    close: async () => {
+      for (const s of sockets) s.destroy()
+      await new Promise((resolve) => server.close(resolve))
+    }
+  }
+}
+
+/** A free port nobody listens on. */
+async function closedPort (): Promise<number> {
+  const s = net.createServer()
+  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve))
+  const { port } = s.address() as net.AddressInfo
+  await new Promise((resolve) => s.close(resolve))
+  return port
+}
+
+test('a publish to a Redis stopped with SIGSTOP fails with ERR_TIMEOUT within its timeout', { timeout: 15_000 }, async (t) => {
+  const skip = redisSkip()
+  if (skip !== undefined) { t.skip(skip); return }
+  const redis = await startRedis()
+  const queue = new RedisQueue(redis.url)
+  try {
+    await queue.publish('Worker', 'log', { i: 0 }, 'Caller/a') // connected and working
+    redis.pause()
+    const started = Date.now()
+    await assert.rejects(within(queue.publish('Worker', 'log', { i: 1 }, 'Caller/a', { timeout: 500 }), 5_000, 'the publish'),
+      hasCode('ERR_TIMEOUT', /Redis at 127\.0\.0\.1:\d+ did not answer within 500 ms/))
+    const took = Date.now() - started
+    assert.ok(took >= 450 && took < 1_500, `rejected after ${took} ms`)
+    t.diagnostic(`publish with timeout 500 rejected after ${took} ms`)
+  } finally {
+    redis.resume()
+    await queue.close()
+    await redis.stop()
+  }
+})
+
+test('a publish to a TCP server that accepts and never answers fails with ERR_TIMEOUT within its timeout, and so does one without a timeout within the queue\'s commandTimeout', { timeout: 15_000 }, async () => {
+  const hole = await blackHole()
+  const queue = new RedisQueue(hole.url, { commandTimeout: 800 })
+  try {
+    await assert.rejects(within(queue.publish('Worker', 'log', { i: 1 }, 'Caller/a', { timeout: 300 }), 5_000, 'the publish with a timeout'), hasCode('ERR_TIMEOUT'))
+    await assert.rejects(within(queue.publish('Worker', 'log', { i: 2 }, 'Caller/a'), 5_000, 'the publish without one'), hasCode('ERR_TIMEOUT', /800 ms/))
+  } finally {
+    await queue.close()
+    await hole.close()
+  }
+})
+
+test('consume() against a Redis that never answers fails with ERR_TIMEOUT within commandTimeout instead of hanging the start', { timeout: 15_000 }, async () => {
+  const hole = await blackHole()
+  const queue = new RedisQueue(hole.url, { commandTimeout: 500 })
+  try {
+    await assert.rejects(within(queue.consume('Worker', 'log', 'v1', async () => {}), 5_000, 'creating the consumer group'), hasCode('ERR_TIMEOUT', /consumer group instance:v1/))
+  } finally {
+    await queue.close()
+    await hole.close()
+  }
+})
+
+test('a publish aborted by its signal while Redis hangs fails with ERR_ABORTED at once', { timeout: 15_000 }, async () => {
+  const hole = await blackHole()
+  const queue = new RedisQueue(hole.url)
+  try {
+    const controller = new AbortController()
+    const p = queue.publish('Worker', 'log', { i: 1 }, 'Caller/a', { signal: controller.signal })
+    setTimeout(() => { controller.abort() }, 50)
+    await assert.rejects(within(p, 2_000, 'the aborted publish'), hasCode('ERR_ABORTED'))
+  } finally {
+    await queue.close()
+    await hole.close()
+  }
+})
+
+test('a publish with nothing listening fails with ERR_QUEUE saying it cannot reach Redis at the address (ECONNREFUSED)', { timeout: 15_000 }, async () => {
+  const port = await closedPort()
+  const queue = new RedisQueue(`redis://127.0.0.1:${port}`)
+  try {
+    await assert.rejects(within(queue.publish('Worker', 'log', { i: 1 }, 'Caller/a'), 10_000, 'the publish'),
+      hasCode('ERR_QUEUE', new RegExp(`cannot reach Redis at 127\\.0\\.0\\.1:${port} \\(ECONNREFUSED\\)`)))
+  } finally {
+    await queue.close()
+  }
+})
+
+test('after Redis restarts empty, the lost consumer group is recreated, reported as ERR_QUEUE_GROUP_LOST, and messages published since are delivered', { timeout: 30_000 }, async (t) => {
+  const skip = redisSkip()
+  if (skip !== undefined) { t.skip(skip); return }
+  const redis = await startRedis()
+  const reported: Error[] = []
+  const receiver = new RedisQueue(redis.url, { onError: (err) => { reported.push(err) } })
+  const sender = new RedisQueue(redis.url)
+  const got: number[] = []
+  try {
+    await receiver.consume('Worker', 'log', 'receiver-1', async (args) => { got.push((args as { i: number }).i) })
+    await sender.publish('Worker', 'log', { i: 1 }, 'Caller/a')
+    await until(() => got.length === 1, 5_000, 'the first message')
+
+    await redis.restart()
+    // Publishing works again once the sender reconnected; the stream is made anew, without the group.
+    for (let attempt = 0; ; attempt++) {
+      try { await sender.publish('Worker', 'log', { i: 2 }, 'Caller/a'); break } catch (err) { if (attempt > 50) throw err; await sleep(100) }
+    }
+    await sender.publish('Worker', 'log', { i: 3 }, 'Caller/a')
+    await until(() => got.length >= 3, 10_000, () => `messages 2 and 3 delivered (got ${got.join(', ')}; reported ${reported.map(String).join('; ')})`)
+    assert.deepEqual(got, [1, 2, 3])
+    const lost = reported.filter((e) => (e as PeerwardenError).code === 'ERR_QUEUE_GROUP_LOST')
+    assert.equal(lost.length, 1, reported.map(String).join('; '))
+    assert.match(lost[0].message, /instance:receiver-1/)
+  } finally {
+    await receiver.close()
+    await sender.close()
+    await redis.stop()
+  }
+})
+
+test('a queued mesh call honours its timeout while Redis hangs (SIGSTOP)', { timeout: 30_000, todo: 'caller.ts must pass the call\'s timeout and signal to queue.publish (NOTES-store.md)' }, async (t) => {
+  const skip = redisSkip()
+  if (skip !== undefined) { t.skip(skip); return }
+  const redis = await startRedis()
+  const registry = await createRegistry({ schema })
+  let caller: Awaited<ReturnType<typeof createMeshNode>> | undefined
+  try {
+    caller = await createMeshNode({ schema, role: 'Caller', registry: registry.addresses[0], redis: redis.url })
+    await caller.call.Worker.log({ i: 0 })
+    redis.pause()
+    const started = Date.now()
+    await assert.rejects(within(caller.call.Worker.log({ i: 1 }, { timeout: 1_000 }), 5_000, 'the queued call'), hasCode('ERR_TIMEOUT'))
+    assert.ok(Date.now() - started < 2_000)
+  } finally {
+    redis.resume()
+    await caller?.close()
+    await registry.close()
+    await redis.stop()
   }
 })
