@@ -273,9 +273,17 @@ async function startNode (options: NodeOptions, dirLock: DataDirLock | undefined
     pexPerMinute: options.pexPerMinute
   })
   const boot: PeerInput[] = bootstrap.map((address) => ({ id: parseTcpAddress(address).peer, address, bootstrap: true }))
-  if (boot.length > 0) manager.addPeers(boot)
-  manager.start()
-  await manager.ready()
+  try {
+    if (boot.length > 0) manager.addPeers(boot)
+    manager.start()
+    await manager.ready()
+  } catch (err) {
+    // A start that fails once listening leaves nothing running behind it.
+    discovery.leaveAll()
+    await manager.close().catch(() => {})
+    await transport.close()
+    throw err
+  }
 
   let closed = false
   return {
