@@ -11,6 +11,7 @@ import { ManagerEventTarget } from './events.js'
 import { PeerKnowledge } from './peer-knowledge.js'
 import { Persistence } from './persistence.js'
 import { PeerBook } from './peer-book.js'
+import { PeerBudget } from './peer-budget.js'
 import type { ConnEntry, PeerRecord } from './peer-record.js'
 import { describeRank } from './rank.js'
 import { Rotation } from './rotation.js'
@@ -46,7 +47,8 @@ export class Manager implements ConnectionManager {
   private readonly clock: Clock
   private readonly localPeer: PeerId | undefined
   private readonly opts: check.ResolvedOptions
-  private readonly book = new PeerBook()
+  private readonly book: PeerBook
+  private readonly budget: PeerBudget
   private readonly conns = new Map<string, ConnEntry>()
   private readonly trimming: Trimming
   private readonly rotation: Rotation
@@ -73,6 +75,17 @@ export class Manager implements ConnectionManager {
   constructor (options: ConnectionManagerOptions) {
     this.opts = check.resolveOptions(options)
     this.clock = options.clock ?? systemClock
+    this.budget = new PeerBudget({
+      max: () => this.opts.maxPeers,
+      known: () => this.book.size,
+      evict: (r) => { this.knowledge.forgetRecord(r) },
+      records: () => this.book.values()
+    })
+    this.book = new PeerBook({
+      created: (r) => { this.budget.track(r) },
+      // A hint-only peer whose last address a connection proved to be another peer's: the claim was false.
+      orphaned: (r) => { this.knowledge.forgetRecord(r) }
+    })
     this.localPeer = options.localPeer
     this.allowList = new AccessList('allow', this.opts.allow)
     this.denyList = new AccessList('deny', this.opts.deny)
@@ -97,7 +110,7 @@ export class Manager implements ConnectionManager {
       clock: this.clock,
       record: (peer) => this.knowledge.record(peer),
       find: (peer) => this.book.get(peer),
-      valueChanged: (r) => { r.recomputeValue(); this.reindex(r); this.changed() }
+      valueChanged: (r) => { r.recomputeValue(); this.reindex(r); this.changed(); this.budget.enforce() }
     })
     this.random = options.random ?? Math.random
     this.persist = options.store === undefined
@@ -122,7 +135,8 @@ export class Manager implements ConnectionManager {
       decide: (r, action, reason) => {
         r.decide(this.clock.now(), action, reason, this.opts.explainDepth)
         this.persist?.touch(r)
-      }
+      },
+      dialEnded: (r) => { if (r.successes === 0 && !r.forgotten) this.budget.track(r) }
     })
     this.tagging = new Tagging({
       clock: this.clock,
@@ -151,7 +165,8 @@ export class Manager implements ConnectionManager {
       forgotten: (r) => {
         this.decayer.forget(r)
         this.tagging.forget(r)
-      }
+      },
+      enforceBudget: () => { this.budget.enforce() }
     })
     this.initialSync = new InitialSync({
       assertOpen: () => { this.assertOpen() },
@@ -212,6 +227,8 @@ export class Manager implements ConnectionManager {
   addPeers (peers: PeerInput[]): void {
     this.assertOpen()
     this.knowledge.add(peers)
+    // A flag lifted or a priority lowered may make a parked peer evictable again.
+    if (peers.some((p) => p?.hint !== true && (p?.longTerm === false || p?.bootstrap === false || p?.priority !== undefined))) this.budget.reconsider()
     this.changed()
     this.dialer.kick()
   }
@@ -219,6 +236,8 @@ export class Manager implements ConnectionManager {
   setPriority (updates: Array<{ peer: PeerId | string; priority: Priority }>): void {
     this.assertOpen()
     this.knowledge.setPriority(updates)
+    this.budget.reconsider()
+    this.budget.enforce()
     this.changed()
     this.dialer.kick()
   }
@@ -226,6 +245,8 @@ export class Manager implements ConnectionManager {
   setLongTerm (peer: PeerId, longTerm: boolean): void {
     this.assertOpen()
     this.knowledge.setLongTerm(peer, longTerm)
+    this.budget.reconsider()
+    this.budget.enforce()
     this.changed()
     this.rotation.schedule()
     this.dialer.kick()
@@ -237,6 +258,7 @@ export class Manager implements ConnectionManager {
   }
 
   getPeer (peer: PeerId): PeerInfo | undefined {
+    check.nonEmptyString('peer', peer)
     return this.book.resolve(peer)?.info()
   }
 
@@ -258,7 +280,9 @@ export class Manager implements ConnectionManager {
   connected (conn: Connection): boolean {
     check.connection(conn)
     if (this.conns.has(conn.id)) return true // a repeated notification
-    return this.admitConnection(conn, false)
+    const accepted = this.admitConnection(conn, false)
+    this.budget.enforce() // a refused stranger is known now too
+    return accepted
   }
 
   /** `connected()` after validation; `forcedDial` = our own connectNow / permanent dial. */
@@ -334,7 +358,7 @@ export class Manager implements ConnectionManager {
   }
 
   disconnected (conn: Connection): void {
-    if (conn == null || typeof conn.id !== 'string') return
+    check.connectionRef(conn)
     const entry = this.conns.get(conn.id)
     if (entry === undefined) return // unknown or already closed by us: harmless
     const { record } = entry
@@ -373,7 +397,9 @@ export class Manager implements ConnectionManager {
     const keys = [record.key, ...record.addresses]
     keys.forEach((k) => this.forcing.add(k))
     try {
-      return await this.dialer.dialRecord(record, true, opts.signal)
+      const dialing = this.dialer.dialRecord(record, true, opts.signal)
+      this.budget.enforce() // the record dials now: it stays
+      return await dialing
     } finally {
       keys.forEach((k) => this.forcing.delete(k))
     }
@@ -434,15 +460,19 @@ export class Manager implements ConnectionManager {
   tagPeer (peer: PeerId, tag: string, value: number): void {
     this.assertOpen()
     this.tagging.tag(peer, tag, value)
+    this.budget.enforce()
   }
 
   untagPeer (peer: PeerId, tag: string): void {
-    if (!this.closed) this.tagging.untag(peer, tag)
+    if (this.closed) return
+    this.tagging.untag(peer, tag)
+    this.budget.reconsider()
   }
 
   upsertTag (peer: PeerId, tag: string, upsert: (current: number) => number): void {
     this.assertOpen()
     this.tagging.upsert(peer, tag, upsert)
+    this.budget.enforce()
   }
 
   getTagInfo (peer: PeerId): TagInfo | undefined { return this.tagging.info(peer) }
@@ -450,10 +480,14 @@ export class Manager implements ConnectionManager {
   protect (peer: PeerId, tag: string): void {
     this.assertOpen()
     this.tagging.protect(peer, tag)
+    this.budget.enforce()
   }
 
   unprotect (peer: PeerId, tag: string): boolean {
-    return this.closed ? false : this.tagging.unprotect(peer, tag)
+    if (this.closed) return false
+    const still = this.tagging.unprotect(peer, tag)
+    if (!still) this.budget.reconsider()
+    return still
   }
 
   isProtected (peer: PeerId, tag?: string): boolean { return this.tagging.isProtected(peer, tag) }
@@ -489,6 +523,7 @@ export class Manager implements ConnectionManager {
   errors (): AsyncIterable<DialFailure> { return this.failures.iterate() }
 
   explain (peer: PeerId): Decision[] {
+    check.nonEmptyString('peer', peer)
     const list = this.book.resolve(peer)?.decisions ?? this.strangers.get(peer) ?? []
     return list.map((d) => ({ ...d }))
   }
@@ -503,7 +538,9 @@ export class Manager implements ConnectionManager {
       protected: this.tagging.protectedCount,
       banned: this.knowledge.bannedCount,
       lowWater: this.opts.lowWater,
-      highWater: this.opts.highWater
+      highWater: this.opts.highWater,
+      maxPeers: this.opts.maxPeers,
+      evicted: this.budget.evicted
     }
   }
 
@@ -520,6 +557,7 @@ export class Manager implements ConnectionManager {
     }
     if (this.closed) return
     this.knowledge.restore(stored)
+    this.budget.enforce()
     this.changed()
   }
 
@@ -574,11 +612,16 @@ export class Manager implements ConnectionManager {
     record.allowed = this.allowList.matches(conn.peer, conn.address)
     record.lastConnected = now
     record.successes++
+    record.hint = false // the handshake proved the peer
     this.persist?.touch(record)
     if (record.inbound) this.inbound++
     else {
       this.outbound++
-      if (conn.address !== undefined) this.book.addAddress(record, conn.address)
+      if (conn.address !== undefined) {
+        // The handshake proved the id at this address: it is the peer's, whoever claimed it.
+        this.book.addAddress(record, conn.address)
+        record.hinted?.delete(conn.address)
+      }
     }
     this.topics.attach(record.topics)
     this.trimming.opened(record, now)

@@ -25,7 +25,12 @@ export interface PeerKnowledgeHost {
   banned(entry: ConnEntry): void
   /** The peer is forgotten: its runtime scores (tags, decaying tags, protections) go. */
   forgotten(record: PeerRecord): void
+  /** Keeps the count of known peers within `maxPeers` (called between the inputs of `add`). */
+  enforceBudget(): void
 }
+
+/** A hint adds at most this many addresses to one peer. */
+export const MAX_HINTED_ADDRESSES = 8
 
 /**
  * What the manager knows about peers, and the rules for changing it: who they are (one record per
@@ -39,6 +44,7 @@ export interface PeerKnowledgeHost {
  *   hook is asked when a peer is first added and whenever it connects; its answer wins over what it
  *   replaces. A stored priority is restored only over the default ('medium').
  * - Forgetting a connected peer forgets what we knew, not the connection: it stays accounted.
+ * - Hints (`PeerInput.hint`) only add: see the rules at `PeerInput.hint` (types.ts).
  */
 export class PeerKnowledge {
   private bannedPeers = 0
@@ -54,29 +60,66 @@ export class PeerKnowledge {
     const { book, clock } = this.host
     const now = clock.now()
     for (const input of peers) {
-      const addresses = [...(input.address !== undefined ? [input.address] : []), ...(input.addresses ?? [])]
-      let record: PeerRecord
-      let created = false
-      if (input.id !== undefined) {
-        ({ record, created } = book.getOrCreate(input.id, now))
-        for (const a of addresses) {
-          const owner = book.byAddress(a)
-          if (owner !== undefined && owner.id === undefined && owner !== record) record = this.assignId(owner, input.id)
-        }
-      } else {
-        const known = addresses.map((a) => book.byAddress(a)).find((r) => r !== undefined)
-        created = known === undefined
-        record = known ?? book.createForAddress(addresses[0], now)
-      }
-      for (const a of addresses) book.addAddress(record, a)
-      if (input.topics !== undefined) this.setTopics(record, input.topics)
-      if (input.longTerm !== undefined) record.longTerm = input.longTerm
-      if (input.bootstrap !== undefined) record.bootstrap = input.bootstrap
-      if (input.priority !== undefined) this.applyPriority(record, input.priority, 'given by addPeers')
-      if (created) this.consultHook(record, 'added')
-      this.host.reindex(record)
-      this.host.persist?.touch(record)
+      if (input.hint === true) this.addHint(input, now)
+      else this.addInput(input, now)
+      this.host.enforceBudget()
     }
+  }
+
+  /** What a third party told us: it may add, never take away (types.ts, `PeerInput.hint`). */
+  private addHint (input: PeerInput, now: number): void {
+    const { book } = this.host
+    const addresses = [...new Set([...(input.address !== undefined ? [input.address] : []), ...(input.addresses ?? [])])]
+    let record = input.id !== undefined ? book.get(input.id) : addresses.map((a) => book.byAddress(a)).find((r) => r !== undefined)
+    // An address another peer holds stays with it, whoever the hint says it belongs to.
+    const free = addresses.filter((a) => book.byAddress(a) === undefined)
+    let created = false
+    if (record === undefined) {
+      if (free.length === 0) return // nothing new: no address, or every one belongs to another peer
+      record = input.id !== undefined ? book.getOrCreate(input.id, now, true).record : book.createForAddress(free[0], now, true)
+      created = true
+    }
+    for (const a of free) {
+      if (record.addresses.includes(a)) { (record.hinted ??= new Set()).add(a); continue }
+      if ((record.hinted?.size ?? 0) >= MAX_HINTED_ADDRESSES) break
+      book.addAddress(record, a)
+      ;(record.hinted ??= new Set()).add(a)
+    }
+    if (input.topics !== undefined && input.topics.some((t) => !record.topics.includes(t))) this.setTopics(record, [...record.topics, ...input.topics])
+    if (created) this.consultHook(record, 'added')
+    this.host.reindex(record)
+    this.host.persist?.touch(record)
+  }
+
+  private addInput (input: PeerInput, now: number): void {
+    const { book } = this.host
+    const addresses = [...(input.address !== undefined ? [input.address] : []), ...(input.addresses ?? [])]
+    let record: PeerRecord
+    let created = false
+    if (input.id !== undefined) {
+      ({ record, created } = book.getOrCreate(input.id, now))
+      for (const a of addresses) {
+        const owner = book.byAddress(a)
+        if (owner !== undefined && owner.id === undefined && owner !== record) record = this.assignId(owner, input.id)
+      }
+    } else {
+      const known = addresses.map((a) => book.byAddress(a)).find((r) => r !== undefined)
+      created = known === undefined
+      record = known ?? book.createForAddress(addresses[0], now)
+    }
+    // The application names the peer: no longer a mere hint, and its addresses are facts.
+    record.hint = false
+    for (const a of addresses) {
+      book.addAddress(record, a)
+      record.hinted?.delete(a)
+    }
+    if (input.topics !== undefined) this.setTopics(record, input.topics)
+    if (input.longTerm !== undefined) record.longTerm = input.longTerm
+    if (input.bootstrap !== undefined) record.bootstrap = input.bootstrap
+    if (input.priority !== undefined) this.applyPriority(record, input.priority, 'given by addPeers')
+    if (created) this.consultHook(record, 'added')
+    this.host.reindex(record)
+    this.host.persist?.touch(record)
   }
 
   setPriority (updates: Array<{ peer: PeerId | string; priority: Priority }>): void {
@@ -100,23 +143,29 @@ export class PeerKnowledge {
   /** Forgets the peer; returns false when it was unknown. */
   forget (peer: PeerId): boolean {
     check.nonEmptyString('peer', peer)
-    const { book, persist } = this.host
-    const record = book.resolve(peer)
+    const record = this.host.book.resolve(peer)
     if (record === undefined) return false
+    this.forgetRecord(record)
+    return true
+  }
+
+  /** Forgets what we know of the record (a connected peer keeps its connection, accounted). */
+  forgetRecord (record: PeerRecord): void {
+    const { book, persist } = this.host
     this.host.forgotten(record)
     if (record.priority === 'banned') this.bannedPeers--
     this.setTopics(record, [])
     if (record.conn === undefined) {
       book.delete(record)
-      persist?.remove(record.key, record)
+      // A peer known only from hints was never written.
+      if (!record.hint) persist?.remove(record.key, record)
       this.host.dialer.remove(record)
-      return true
+      return
     }
     record.priority = 'medium'
     record.longTerm = record.permanent = record.bootstrap = false
     this.host.reindex(record)
     persist?.touch(record)
-    return true
   }
 
   /** Brings back the peers the store remembers (their history orders the first dials). */

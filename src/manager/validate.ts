@@ -83,6 +83,7 @@ export interface ResolvedOptions {
   deny: string[]
   explainDepth: number
   storeFlushInterval: number
+  maxPeers: number
 }
 
 export const DEFAULTS = {
@@ -93,7 +94,8 @@ export const DEFAULTS = {
   maxParallelDials: 8,
   dialTimeout: 10_000,
   explainDepth: 32,
-  storeFlushInterval: 1_000
+  storeFlushInterval: 1_000,
+  maxPeers: 20_000
 } as const
 
 function isClock (value: unknown): value is Clock {
@@ -129,7 +131,8 @@ export function resolveOptions (options: ConnectionManagerOptions): ResolvedOpti
   }
   const explainDepth = int('explainDepth', options.explainDepth ?? DEFAULTS.explainDepth, 1)
   const storeFlushInterval = duration('storeFlushInterval', options.storeFlushInterval ?? DEFAULTS.storeFlushInterval, 1)
-  return { lowWater, highWater, gracePeriod, silencePeriod, lifetime, maxParallelDials, dialTimeout, allow, deny, explainDepth, storeFlushInterval }
+  const maxPeers = int('maxPeers', options.maxPeers ?? DEFAULTS.maxPeers, 1)
+  return { lowWater, highWater, gracePeriod, silencePeriod, lifetime, maxParallelDials, dialTimeout, allow, deny, explainDepth, storeFlushInterval, maxPeers }
 }
 
 export function outOfRange (name: string, value: number, min: number, max: number): Error {
@@ -151,6 +154,23 @@ export function connection (conn: Connection): void {
   fn('connection.close', conn.close)
 }
 
+/** A connection handed to `disconnected()`: only its id is read. */
+export function connectionRef (conn: Connection): void {
+  if (conn == null || typeof conn !== 'object') throw PeerwardenError.invalid(`connection must be an object, got ${describe(conn)}`)
+  nonEmptyString('connection.id', conn.id)
+}
+
+/**
+ * The bound of every tag value and of a peer's value (the sum of its tags): finite numbers beyond
+ * ±`TAG_VALUE_BOUND` are clamped to it, so that no sum reaches Infinity.
+ */
+export const TAG_VALUE_BOUND = Number.MAX_SAFE_INTEGER
+
+/** Clamps a finite tag value (or sum) into [-TAG_VALUE_BOUND, TAG_VALUE_BOUND]. */
+export function clampTagValue (value: number): number {
+  return value > TAG_VALUE_BOUND ? TAG_VALUE_BOUND : value < -TAG_VALUE_BOUND ? -TAG_VALUE_BOUND : value
+}
+
 /** One PeerInput of `addPeers()`. */
 export function peerInput (p: PeerInput, name: string): void {
   if (p == null || typeof p !== 'object') throw PeerwardenError.invalid(`${name} must be an object`)
@@ -164,4 +184,10 @@ export function peerInput (p: PeerInput, name: string): void {
   if (p.topics !== undefined) stringArray(`${name}.topics`, p.topics)
   if (p.longTerm !== undefined && typeof p.longTerm !== 'boolean') throw PeerwardenError.invalid(`${name}.longTerm must be a boolean`)
   if (p.bootstrap !== undefined && typeof p.bootstrap !== 'boolean') throw PeerwardenError.invalid(`${name}.bootstrap must be a boolean`)
+  if (p.hint !== undefined && typeof p.hint !== 'boolean') throw PeerwardenError.invalid(`${name}.hint must be a boolean`)
+  if (p.hint === true) {
+    for (const field of ['priority', 'longTerm', 'bootstrap'] as const) {
+      if (p[field] !== undefined) throw PeerwardenError.invalid(`${name}.${field} may not be given with hint: true (a third party's claim sets no priority, long-term or bootstrap flag)`)
+    }
+  }
 }
