@@ -125,6 +125,13 @@ export class Dialer {
 
   get dialing (): number { return this.inFlight }
 
+  /** Permanent peers not protected by any tag (stats().protected counts them with the protected ones). */
+  permanentUnprotected (): number {
+    let n = 0
+    for (const r of this.index.sticky) if (r.permanent && !r.isProtected) n++
+    return n
+  }
+
   start (): void {
     this.running = true
     this.kick()

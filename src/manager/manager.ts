@@ -5,6 +5,7 @@ import { admit, type Admission } from './admission.js'
 import { Decayer } from './decaying-tags.js'
 import { Dialer } from './dialer.js'
 import { keepIncoming } from './duplicates.js'
+import { mergePriority } from './merge.js'
 import { ErrorStream } from './error-stream.js'
 import { InitialSync } from './initial-sync.js'
 import { ManagerEventTarget } from './events.js'
@@ -35,7 +36,7 @@ const STRANGERS = 1024
  * sync (`initial-sync.ts`), the store (`persistence.ts`) — and this class keeps the connection
  * accounting and applies their decisions.
  *
- * The bound: while running, every `connected()` that would cross `highWater` either evicts the
+ * The bound, from creation (started or not): every `connected()` that would cross `highWater` either evicts the
  * lowest-ranked trimmable peer at once or is refused, so the count never exceeds `highWater` except
  * for connections the application forced (allow-listed, protected, permanent, `connectNow`), which a
  * background trim (at most once per `silencePeriod`) brings back down once they become trimmable.
@@ -55,7 +56,7 @@ export class Manager implements ConnectionManager {
   private readonly allowList: AccessList
   private readonly denyList: AccessList
   private readonly decayer: Decayer
-  private readonly topics = new TopicCounts()
+  private readonly topics = new TopicCounts(() => this.opts.highWater)
   private readonly failures = new ErrorStream()
   private readonly observers = new Set<(peers: readonly PeerInfo[]) => void>()
   private readonly strangers = new StrangerLog(STRANGERS)
@@ -64,6 +65,7 @@ export class Manager implements ConnectionManager {
   private readonly forcing = new Set<string>()
   private readonly dialer: Dialer
   private readonly random: () => number
+  private hookErrors = 0
   private inbound = 0
   private outbound = 0
   private isRunning = false
@@ -166,7 +168,15 @@ export class Manager implements ConnectionManager {
         this.decayer.forget(r)
         this.tagging.forget(r)
       },
-      enforceBudget: () => { this.budget.enforce() }
+      enforceBudget: () => { this.budget.enforce() },
+      absorbed: (into, from) => {
+        this.tagging.absorb(into, from)
+        this.decayer.forget(from)
+      },
+      hookFailed: (hook, peer, error) => {
+        this.hookErrors++
+        this.events.emit('hook:error', { hook, peer, error })
+      }
     })
     this.initialSync = new InitialSync({
       assertOpen: () => { this.assertOpen() },
@@ -322,9 +332,10 @@ export class Manager implements ConnectionManager {
 
   admits (peer: PeerId | string, address?: string): boolean {
     if (this.closed || typeof peer !== 'string' || this.denyList.matches(peer, address)) return false
-    // The record connected() would use: one known by this address only, else the peer's own.
-    const owner = address !== undefined ? this.book.byAddress(address) : undefined
-    const record = owner !== undefined && owner.id === undefined ? owner : this.book.get(peer)
+    // The record connected() would use (the same lookup): one known by this address only, merged into
+    // the peer's own when both exist — previewed here without merging.
+    const { byAddress, own } = this.knowledge.lookup(peer, address)
+    const record = byAddress !== undefined && own !== undefined ? previewMerge(own, byAddress) : byAddress ?? own
     if (record?.priority === 'banned') return false
     if (record?.conn !== undefined) return true // the duplicate rule decides in connected()
     return this.admission(record, peer, address, false).accept
@@ -341,10 +352,10 @@ export class Manager implements ConnectionManager {
     const count = this.conns.size
     const priority = record?.priority ?? 'medium'
     const allowed = this.allowList.matches(peer, address)
-    const atBound = this.isRunning && count >= this.opts.highWater
+    // The bound holds from creation: admission applies whether or not the manager runs.
+    const atBound = count >= this.opts.highWater
     return admit({
       closed: false,
-      running: this.isRunning,
       priority,
       denied: false,
       allowed,
@@ -535,12 +546,14 @@ export class Manager implements ConnectionManager {
       inbound: this.inbound,
       outbound: this.outbound,
       dialing: this.dialer.dialing,
-      protected: this.tagging.protectedCount,
+      protected: this.tagging.protectedCount + this.dialer.permanentUnprotected(),
       banned: this.knowledge.bannedCount,
       lowWater: this.opts.lowWater,
       highWater: this.opts.highWater,
       maxPeers: this.opts.maxPeers,
-      evicted: this.budget.evicted
+      evicted: this.budget.evicted,
+      hookErrors: this.hookErrors,
+      topics: this.topics.list()
     }
   }
 
@@ -680,6 +693,19 @@ export class Manager implements ConnectionManager {
     this.events.emit('dial:failed', failure)
     this.failures.publish(failure)
   }
+}
+
+/**
+ * What `connected()` would make of the peer's record once the record known by its address only is
+ * merged into it (merge.ts), for `admits()`: a view that changes neither record.
+ */
+function previewMerge (own: PeerRecord, byAddress: PeerRecord): PeerRecord {
+  const view = Object.create(own) as PeerRecord
+  view.priority = mergePriority(own.priority, byAddress.priority)
+  view.permanent = own.permanent || byAddress.permanent
+  view.longTerm = own.longTerm || byAddress.longTerm
+  if (byAddress.isProtected) view.protections = new Set([...(own.protections ?? []), ...byAddress.protections!])
+  return view
 }
 
 function safeClose (conn: Connection, reason: string): void {

@@ -1,6 +1,7 @@
 import { PeerwardenError } from '../errors.js'
 import type { Dialer } from './dialer.js'
 import type { PeerBook } from './peer-book.js'
+import { mergeFields, mergePriority, mergeTopics } from './merge.js'
 import { mergeStored, type Persistence } from './persistence.js'
 import type { ConnEntry, PeerRecord } from './peer-record.js'
 import type { TopicCounts } from './topics.js'
@@ -27,6 +28,10 @@ export interface PeerKnowledgeHost {
   forgotten(record: PeerRecord): void
   /** Keeps the count of known peers within `maxPeers` (called between the inputs of `add`). */
   enforceBudget(): void
+  /** `from` is about to be merged into `into`: runtime state other parts own (protections, decaying tags) follows. */
+  absorbed(into: PeerRecord, from: PeerRecord): void
+  /** The application's hook threw (or answered nonsense): the hook's error, reported, never thrown. */
+  hookFailed(hook: 'prioritise', peer: PeerId | string, error: Error): void
 }
 
 /** A hint adds at most this many addresses to one peer. */
@@ -39,10 +44,12 @@ export const MAX_HINTED_ADDRESSES = 8
  *
  * Rules:
  * - A peer known by address only becomes known by id once a connection or `addPeers` says whose
- *   address it is; if a record with that id exists, the two become one.
+ *   address it is; if a record with that id exists, the two become one by the merge rule (merge.ts:
+ *   the stronger setting wins, a ban over anything).
  * - Priorities: 'banned' closes the peer's connection at once and is never dialled; the `prioritise`
  *   hook is asked when a peer is first added and whenever it connects; its answer wins over what it
- *   replaces. A stored priority is restored only over the default ('medium').
+ *   replaces. A hook that throws or answers something that is no priority leaves the priority as it
+ *   was; its error is reported ('hook:error'), never thrown at the caller. A stored priority is restored only over the default ('medium').
  * - Forgetting a connected peer forgets what we knew, not the connection: it stays accounted.
  * - Hints (`PeerInput.hint`) only add: see the rules at `PeerInput.hint` (types.ts).
  */
@@ -204,35 +211,78 @@ export class PeerKnowledge {
     return record
   }
 
-  private recordForConnection (conn: Connection, now: number): PeerRecord {
+  /**
+   * The records a connection from `peer` at `address` resolves to, changing nothing: the record known
+   * by that address only (`byAddress`), which `connected()` merges into the peer's own record (`own`)
+   * or files under the id; else the peer's own. `connected()` and `admits()` both read this.
+   */
+  lookup (peer: PeerId, address: string | undefined): { byAddress: PeerRecord | undefined; own: PeerRecord | undefined } {
     const { book } = this.host
-    // A peer we knew by address only (say, dialled by address) learns its id here; if a record with
-    // that id appeared meanwhile (an inbound connection, peer exchange), the two become one.
-    if (conn.address !== undefined) {
-      const owner = book.byAddress(conn.address)
-      if (owner !== undefined && owner.id === undefined) return this.assignId(owner, conn.peer)
-    }
-    return book.get(conn.peer) ?? book.getOrCreate(conn.peer, now).record
+    const owner = address !== undefined ? book.byAddress(address) : undefined
+    return { byAddress: owner !== undefined && owner.id === undefined ? owner : undefined, own: book.get(peer) }
   }
 
-  /** Files an address-only record under its id, and tells the store. */
+  private recordForConnection (conn: Connection, now: number): PeerRecord {
+    // A peer we knew by address only (say, dialled by address) learns its id here; if a record with
+    // that id appeared meanwhile (an inbound connection, peer exchange), the two become one.
+    const { byAddress, own } = this.lookup(conn.peer, conn.address)
+    if (byAddress !== undefined) return this.assignId(byAddress, conn.peer)
+    return own ?? this.host.book.getOrCreate(conn.peer, now).record
+  }
+
+  /** Files an address-only record under its id, merging it into the id's record if there is one, and tells the store. */
   private assignId (record: PeerRecord, id: PeerId): PeerRecord {
     const { book, dialer, persist } = this.host
     const oldKey = record.key
+    const names = record.addresses.join(', ') || oldKey
+    const existing = book.get(id)
+    const merged = existing !== undefined && existing !== record ? this.merge(existing, record) : undefined
     const result = book.assignId(record, id)
     if (result !== record) {
       dialer.remove(record)
-      dialer.update(result)
+      this.host.reindex(result)
     }
-    if (persist !== undefined && result.key !== oldKey) persist.rekeyed(oldKey, result)
+    if (merged !== undefined && merged !== result.priority) this.applyPriority(result, merged, `merged with the record of ${names}`)
+    if (persist !== undefined && result !== record) {
+      // The absorbed record's row goes (and it must not be written again under its old key).
+      persist.remove(oldKey, record)
+      persist.touch(result)
+    } else if (persist !== undefined && result.key !== oldKey) persist.rekeyed(oldKey, result)
     return result
+  }
+
+  /**
+   * Folds `from` (known by address only) into `into` by the merge rule (merge.ts), except the
+   * priority, which it returns for the caller to apply once the records are one (a ban closes a
+   * connection, and counts once).
+   */
+  private merge (into: PeerRecord, from: PeerRecord): Priority {
+    const priority = mergePriority(into.priority, from.priority)
+    if (from.priority === 'banned') this.bannedPeers-- // `from` goes; its ban moves to `into` when applied
+    from.priority = 'medium'
+    this.host.absorbed(into, from)
+    mergeFields(into, from, this.host.explainDepth())
+    const topics = mergeTopics(into.topics, from.topics)
+    if (topics.length !== into.topics.length) this.setTopics(into, topics)
+    into.decide(this.host.clock.now(), 'merge', `the peer known by address ${from.addresses.join(', ') || from.key} is ${into.id ?? into.key}: records merged (stronger settings win)`, this.host.explainDepth())
+    return priority
   }
 
   private consultHook (record: PeerRecord, when: 'added' | 'connected'): void {
     if (this.host.hook === undefined) return
-    const answer = this.host.hook(record.info())
-    if (answer === undefined) return
-    this.applyPriority(record, check.priority('prioritise() result', answer), `prioritise() hook when ${when}`)
+    let priority: Priority
+    try {
+      const answer = this.host.hook(record.info())
+      if (answer === undefined) return
+      priority = check.priority('prioritise() result', answer)
+    } catch (err) {
+      // The hook's error is the hook's: the peer keeps its priority, and the caller goes on.
+      const error = err instanceof Error ? err : new Error(String(err))
+      record.decide(this.host.clock.now(), 'hook-error', `prioritise() hook when ${when} failed: ${error.message}; priority stays ${record.priority}`, this.host.explainDepth())
+      this.host.hookFailed('prioritise', record.id ?? record.key, error)
+      return
+    }
+    this.applyPriority(record, priority, `prioritise() hook when ${when}`)
   }
 
   private applyPriority (record: PeerRecord, priority: Priority, why: string): void {

@@ -25,7 +25,8 @@ export class Persistence {
 
   touch (record: PeerRecord): void {
     // A peer known only from hints is a third party's claim: not worth a row until it proves itself.
-    if (record.hint) return
+    // A merged-away or forgotten record has no row to write.
+    if (record.hint || record.forgotten) return
     this.dirty.add(record)
     this.arm()
   }

@@ -127,6 +127,14 @@ export class Tagging {
     return record.protections?.has(tag) === true
   }
 
+  /** `from` merges into `into` (merge.ts): its protections join `into`'s, counted once. */
+  absorb (into: PeerRecord, from: PeerRecord): void {
+    if (!from.isProtected) return
+    if (into.isProtected) this.protectedPeers--
+    for (const t of from.protections!) (into.protections ??= new Set()).add(t)
+    from.protections = undefined
+  }
+
   /** The peer is forgotten: its tags and protections go (the caller re-ranks it). */
   forget (record: PeerRecord): void {
     if (record.isProtected) this.protectedPeers--

@@ -164,7 +164,7 @@ export interface ManagerStats {
   inbound: number
   outbound: number
   dialing: number
-  /** Known peers protected under at least one tag. */
+  /** Known peers protected under at least one tag, or permanent (as `isProtected(peer)` says). */
   protected: number
   /** Known peers whose priority is 'banned'. */
   banned: number
@@ -175,6 +175,13 @@ export interface ManagerStats {
   maxPeers: number
   /** Peers forgotten because the book was at `maxPeers`, since creation. */
   evicted: number
+  /** Errors of the application's hooks ('hook:error'), since creation. */
+  hookErrors: number
+  /**
+   * Each topic quota: its `min` (and `max`) as set, `effectiveMin` = min(min, highWater) — the bound
+   * wins over a quota — and the connected peers that serve the topic now.
+   */
+  topics: Array<{ topic: string; min: number; max?: number; effectiveMin: number; connected: number }>
 }
 
 /** What a decaying tag's functions see of one peer's tag. `lastVisit` is the time of the last bump (or of the first one). */

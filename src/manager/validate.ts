@@ -103,9 +103,53 @@ function isClock (value: unknown): value is Clock {
   return c != null && typeof c.now === 'function' && typeof c.setTimeout === 'function' && typeof c.clearTimeout === 'function'
 }
 
+/** The edit distance (Levenshtein: insertions, deletions, substitutions) between two names. */
+export function editDistance (a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j)
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i]
+    for (let j = 1; j <= b.length; j++) {
+      cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1))
+    }
+    prev = cur
+  }
+  return prev[b.length]
+}
+
+/** The known name closest to `name` (case-insensitive edit distance), if close enough to be a typo (at most a third of its length, and 3). */
+export function closestName (name: string, known: readonly string[]): string | undefined {
+  let best: string | undefined
+  let bestDistance = Infinity
+  for (const k of known) {
+    const d = editDistance(name.toLowerCase(), k.toLowerCase())
+    if (d < bestDistance) { best = k; bestDistance = d }
+  }
+  return bestDistance <= Math.min(3, Math.max(1, Math.floor(name.length / 3))) ? best : undefined
+}
+
+/**
+ * Refuses an options object with a name that is not in `known` (a typo such as `highwater` would
+ * otherwise be ignored in silence): ERR_INVALID_ARGUMENT naming `what`, the option and the closest
+ * valid name. For every options object of every layer (node, mesh, dashboard, adapters).
+ */
+export function rejectUnknownOptions (what: string, options: object, known: readonly string[]): void {
+  for (const name of Object.keys(options)) {
+    if (known.includes(name)) continue
+    const near = closestName(name, known)
+    throw PeerwardenError.invalid(`${what}: unknown option ${JSON.stringify(name)}${near !== undefined ? `; did you mean ${JSON.stringify(near)}?` : ''} (known: ${known.join(', ')})`)
+  }
+}
+
+/** Every option name of `createConnectionManager`. */
+export const MANAGER_OPTIONS: readonly string[] = [
+  'dial', 'localPeer', 'lowWater', 'highWater', 'gracePeriod', 'silencePeriod', 'lifetime', 'maxParallelDials',
+  'dialTimeout', 'allow', 'deny', 'prioritise', 'store', 'clock', 'random', 'explainDepth', 'storeFlushInterval', 'maxPeers'
+] satisfies ReadonlyArray<keyof ConnectionManagerOptions>
+
 /** Validates every option of `createConnectionManager` and fills in the defaults. */
 export function resolveOptions (options: ConnectionManagerOptions): ResolvedOptions {
   if (options == null || typeof options !== 'object') throw PeerwardenError.invalid('options must be an object')
+  rejectUnknownOptions('createConnectionManager options', options, MANAGER_OPTIONS)
   fn('dial', options.dial)
   if (options.localPeer !== undefined) nonEmptyString('localPeer', options.localPeer)
   if (options.highWater !== undefined) int('highWater', options.highWater, 1)

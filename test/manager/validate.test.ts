@@ -4,6 +4,7 @@ import { PeerwardenError, bump, createConnectionManager, decay } from '../../src
 import type { ConnectionManagerOptions } from '../../src/index.js'
 import { ManualClock, testConnection } from '../../src/testing/index.js'
 import { noDial } from '../helpers/manager.js'
+import { rejectUnknownOptions } from '../../src/manager/validate.js'
 import { hasCode } from '../helpers/errors.js'
 
 function escapeRe (s: string): string {
@@ -416,4 +417,27 @@ test('tag values stay finite: sums clamp at Number.MAX_SAFE_INTEGER, and an upse
   assert.equal(m.getTagInfo('s')?.value, Number.MAX_SAFE_INTEGER)
   assert.ok(Number.isFinite(m.getTagInfo('s')!.tags.d))
   await m.close()
+})
+
+// ── unknown option names ─────────────────────────────────────────────────────
+
+test('createConnectionManager refuses an unknown option, naming it and the closest valid one (regression: highwater was ignored)', () => {
+  assert.throws(() => createConnectionManager(options({ highwater: 10 })), (err: unknown) => {
+    assert.ok(err instanceof PeerwardenError)
+    assert.equal(err.code, 'ERR_INVALID_ARGUMENT')
+    assert.match(err.message, /highwater/)
+    assert.match(err.message, /highWater/)
+    return true
+  })
+  assertInvalid(() => createConnectionManager(options({ maxParalelDials: 2 })), 'maxParallelDials')
+})
+
+test('rejectUnknownOptions names the option and suggests the closest known name only when it is close', () => {
+  assert.doesNotThrow(() => { rejectUnknownOptions('options', { a: 1, b: undefined }, ['a', 'b', 'c']) })
+  assert.throws(() => { rejectUnknownOptions('node options', { annonce: [] }, ['announce', 'listen']) }, /node options: unknown option "annonce".*"announce"/)
+  assert.throws(() => { rejectUnknownOptions('options', { zzzzzzzz: 1 }, ['lowWater']) }, (err: unknown) => {
+    assert.ok(err instanceof PeerwardenError)
+    assert.doesNotMatch(err.message, /did you mean/)
+    return true
+  })
 })
