@@ -12,7 +12,7 @@ import { ManagerEventTarget } from './events.js'
 import { PeerKnowledge } from './peer-knowledge.js'
 import { Persistence } from './persistence.js'
 import { PeerBook } from './peer-book.js'
-import { PeerBudget } from './peer-budget.js'
+import { PeerBudget, evictable } from './peer-budget.js'
 import type { ConnEntry, PeerRecord } from './peer-record.js'
 import { describeRank } from './rank.js'
 import { Rotation } from './rotation.js'
@@ -86,7 +86,7 @@ export class Manager implements ConnectionManager {
     this.book = new PeerBook({
       created: (r) => { this.budget.track(r) },
       // A hint-only peer whose last address a connection proved to be another peer's: the claim was false.
-      orphaned: (r) => { this.knowledge.forgetRecord(r) }
+      orphaned: (r) => { if (evictable(r)) this.knowledge.forgetRecord(r) }
     })
     this.localPeer = options.localPeer
     this.allowList = new AccessList('allow', this.opts.allow)

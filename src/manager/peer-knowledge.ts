@@ -192,15 +192,20 @@ export class PeerKnowledge {
     }
   }
 
-  /** The peer's record by id, made if unknown. */
+  /** The peer's record by id, made if unknown. The application names it: it is no mere hint any more. */
   record (peer: PeerId): PeerRecord {
-    return this.host.book.getOrCreate(peer, this.host.clock.now()).record
+    const { record } = this.host.book.getOrCreate(peer, this.host.clock.now())
+    record.hint = false
+    return record
   }
 
-  /** The record of a peer id or an address, made if unknown. */
+  /** The record of a peer id or an address, made if unknown. The application names it: it is no mere hint any more. */
   resolveOrCreate (peerOrAddress: string): PeerRecord {
     const found = this.host.book.resolve(peerOrAddress)
-    if (found !== undefined) return found
+    if (found !== undefined) {
+      found.hint = false
+      return found
+    }
     return isAddress(peerOrAddress) ? this.host.book.createForAddress(peerOrAddress, this.host.clock.now()) : this.record(peerOrAddress)
   }
 

@@ -152,7 +152,10 @@ export class Tagging {
     this.host.changed()
   }
 
+  /** The peer's record, made if unknown; the application names it, so it is no mere hint any more. */
   private record (peer: PeerId): PeerRecord {
-    return this.host.book.getOrCreate(peer, this.host.clock.now()).record
+    const { record } = this.host.book.getOrCreate(peer, this.host.clock.now())
+    record.hint = false
+    return record
   }
 }

@@ -125,3 +125,15 @@ test('a dial of a hint address that answers as another peer gives the address to
   assert.equal(m.getPeer('liar'), undefined)
   await m.close()
 })
+
+test('a peer learnt from a hint and then banned keeps its ban when a connection proves its address is another peer\'s (regression found by the property test: the ban was forgotten with the claim)', async () => {
+  const store = memoryStore()
+  const m = createConnectionManager({ dial: noDial, clock: new ManualClock(), store })
+  m.addPeers([{ id: 'c', addresses: [A], hint: true }])
+  m.setPriority([{ peer: 'c', priority: 'banned' }])
+  m.connected(testConnection('a', { direction: 'outbound', address: A }))
+  assert.equal(m.getPeer('c')?.priority, 'banned')
+  assert.equal(m.stats().banned, 1)
+  await m.close()
+  assert.equal((await store.load()).find((p) => p.id === 'c')?.priority, 'banned', 'the application named it: it is stored')
+})
