@@ -86,7 +86,7 @@ export class Manager implements ConnectionManager {
     this.book = new PeerBook({
       created: (r) => { this.budget.track(r) },
       // A hint-only peer whose last address a connection proved to be another peer's: the claim was false.
-      orphaned: (r) => { if (evictable(r)) this.knowledge.forgetRecord(r) }
+      orphaned: (r) => { if (evictable(r, true)) this.knowledge.forgetRecord(r) }
     })
     this.localPeer = options.localPeer
     this.allowList = new AccessList('allow', this.opts.allow)

@@ -108,9 +108,12 @@ export class PeerBudget {
   }
 }
 
-/** May the budget forget this peer? See the rules of {@link PeerBudget}. */
-export function evictable (r: PeerRecord): boolean {
-  return r.conn === undefined && !r.dialing && r.successes === 0 && r.lastConnected === undefined &&
+/**
+ * May the budget forget this peer? See the rules of {@link PeerBudget}. `dialing`: true to allow a
+ * peer being dialled (a false claim found out by the very dial).
+ */
+export function evictable (r: PeerRecord, dialing = false): boolean {
+  return r.conn === undefined && (dialing || !r.dialing) && r.successes === 0 && r.lastConnected === undefined &&
     !r.isProtected && !r.longTerm && !r.permanent && !r.bootstrap &&
     (r.priority === 'medium' || r.priority === 'low') &&
     (r.tags === undefined || r.tags.size === 0) && (r.decaying === undefined || r.decaying.size === 0)
