@@ -4,6 +4,9 @@ import type { PeerRecord } from './peer-record.js'
 import type { Clock, PeerId, TagInfo } from './types.js'
 import * as check from './validate.js'
 
+/** Below this, tag arithmetic on integers is exact: the incremental sum needs no recount. */
+const SMALL = 2 ** 50
+
 /**
  * Sets `key` as an own enumerable property, even for '__proto__' (an assignment would set the
  * object's prototype instead, and the tag would be missing from the listing).
@@ -144,9 +147,13 @@ export class Tagging {
 
   private set (record: PeerRecord, tag: string, value: number): void {
     const tags = record.tags ?? (record.tags = new Map())
-    tags.set(tag, check.clampTagValue(value))
-    // Summed afresh (a peer holds a few tags): an incremental sum of clamped huge values drifts.
-    record.recomputeValue()
+    const v = check.clampTagValue(value)
+    const next = record.value + v - (tags.get(tag) ?? 0)
+    tags.set(tag, v)
+    // Incremental while every term is far from the bound (the hot path); summed afresh otherwise,
+    // since an incremental sum of clamped huge values drifts.
+    if (Math.abs(next) < SMALL && Math.abs(v) < SMALL && Math.abs(record.value) < SMALL) record.value = next
+    else record.recomputeValue()
     this.host.persist?.touch(record)
     this.host.rerank(record)
     this.host.changed()
