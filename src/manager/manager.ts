@@ -454,7 +454,8 @@ export class Manager implements ConnectionManager {
     check.watermarks(low, high, 'low', 'high')
     this.opts.lowWater = low
     this.opts.highWater = high
-    if (this.isRunning && this.conns.size > high) this.trimming.trim('limit', 'limit lowered')
+    // The bound holds from creation: a lowered limit trims at once, started or not.
+    if (this.conns.size > high) this.trimming.trim('limit', 'limit lowered')
     this.dialer.kick()
   }
 

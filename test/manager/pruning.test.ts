@@ -162,10 +162,10 @@ test('a lowered limit holds at once even when every connection is in its grace p
 
 test('start() above highWater holds the bound at once, in-grace connections included', async () => {
   const clock = new ManualClock()
-  const m = createConnectionManager({ dial: noDial, clock, lowWater: 1, highWater: 10, gracePeriod: GRACE, silencePeriod: 30 })
-  m.protect('p0', 'app')
-  const conns = await connectAll(m, clock, [0, 1, 2, 3].map((i) => ({ id: `p${i}` })), 0) // accounted while stopped
-  m.setWatermarks(1, 2) // lowered while stopped: the trim waits for start()
+  const m = createConnectionManager({ dial: noDial, clock, lowWater: 1, highWater: 2, gracePeriod: GRACE, silencePeriod: 30 })
+  for (const p of ['p0', 'p1', 'p2', 'p3']) m.protect(p, 'app')
+  const conns = await connectAll(m, clock, [0, 1, 2, 3].map((i) => ({ id: `p${i}` })), 0) // protected: forced past the bound
+  for (const p of ['p1', 'p2', 'p3']) m.unprotect(p, 'app') // trimmable now, but background trims wait for start()
   assert.equal(m.stats().connections, 4)
   m.start()
   assert.equal(m.stats().connections, 2)
