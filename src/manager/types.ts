@@ -241,7 +241,11 @@ export interface PeerStore {
 }
 
 export interface ConnectionManager {
-  /** The manager is OFF until start(): it accounts connections (and gates banned/denied/duplicates) but dials and trims nothing. */
+  /**
+   * The manager is OFF until start(): it dials nothing and runs no background trim. The bound holds
+   * from creation, though: connections are accounted and gated (banned, denied, duplicates, and
+   * admission at highWater, which may evict or refuse), and a lowered limit or `trim()` trims at once.
+   */
   readonly running: boolean
   start(): void
   /** Stops dialing and closes every managed connection (reason 'stopped'); start() may follow. */
