@@ -553,6 +553,7 @@ export class Manager implements ConnectionManager {
       highWater: this.opts.highWater,
       maxPeers: this.opts.maxPeers,
       evicted: this.budget.evicted,
+      addressWaits: this.dialer.addressWaits.size,
       hookErrors: this.hookErrors,
       topics: this.topics.list()
     }

@@ -175,6 +175,8 @@ export interface ManagerStats {
   maxPeers: number
   /** Peers forgotten because the book was at `maxPeers`, since creation. */
   evicted: number
+  /** Addresses learnt from hints whose failed dials are remembered for their backoff (a table fed by peers: at most `maxPeers` entries, the oldest dropped first). */
+  addressWaits: number
   /** Errors of the application's hooks ('hook:error'), since creation. */
   hookErrors: number
   /**

@@ -104,6 +104,7 @@ test('an address that failed is not dialled again before its backoff ends, which
   m.addPeers([{ id: 'x1', addresses: [A], hint: true }])
   await clock.advance(10)
   assert.equal(dials.length, 1)
+  assert.equal(m.stats().addressWaits, 1)
   m.forgetPeer('x1')
   m.addPeers([{ id: 'x2', addresses: [A], hint: true }])
   await clock.advance(4_000)
