@@ -80,7 +80,12 @@ export class Manager implements ConnectionManager {
     this.budget = new PeerBudget({
       max: () => this.opts.maxPeers,
       known: () => this.book.size,
-      evict: (r) => { this.knowledge.forgetRecord(r) },
+      evict: (r) => {
+        // explain() still answers for a forgotten peer, from the bounded log of strangers.
+        const why = `known peers above maxPeers ${this.opts.maxPeers}: ${r.hint ? 'known only from hints' : 'never connected'}, ${r.failures} failed dials in a row, the least useful`
+        this.strangers.add(r.id ?? r.addresses[0] ?? r.key, { at: this.clock.now(), action: 'evict', reason: why }, this.opts.explainDepth)
+        this.knowledge.forgetRecord(r)
+      },
       records: () => this.book.values()
     })
     this.book = new PeerBook({

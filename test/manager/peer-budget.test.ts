@@ -82,6 +82,8 @@ test('at maxPeers, peers learnt as hints are forgotten before any other, oldest 
   m.addPeers([{ id: 'h3', address: 'tcp://h3:1', hint: true }])
   assert.deepEqual(m.listPeers().map((p) => p.id).sort(), ['a', 'b', 'c', 'd'], 'a hint that finds the book full of better peers is dropped')
   assert.equal(m.stats().evicted, 3)
+  assert.deepEqual(m.explain('h1').map((d) => d.action), ['evict'], 'explain() says why a forgotten peer went')
+  assert.match(m.explain('h1')[0].reason, /maxPeers 4.*hints/)
   await m.close()
 })
 
