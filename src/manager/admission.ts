@@ -5,8 +5,6 @@ import type { CloseReason, Priority } from './types.js'
 /** What `connected()` knows when it decides about a new connection (duplicates are settled before). */
 export interface AdmissionInput {
   closed: boolean
-  /** Limits are enforced only while the manager runs. */
-  running: boolean
   priority: Priority
   denied: boolean
   allowed: boolean
@@ -32,7 +30,7 @@ export type Admission =
  * The admission rule, in order:
  * 1. a closed manager refuses everything ('stopped');
  * 2. a denied peer or address is refused ('denied'), then a banned peer ('banned');
- * 3. below the bound, or while the manager is not running, the connection is accepted;
+ * 3. below the bound the connection is accepted (the bound holds from creation, started or not);
  * 4. at the bound, an allow-listed or forced connection is accepted, evicting the lowest-ranked
  *    trimmable peer if there is one (the bound holds whenever something can give way);
  * 5. otherwise the lowest-ranked trimmable peer whose priority is not above the newcomer's is evicted
@@ -44,7 +42,7 @@ export function admit (input: AdmissionInput): Admission {
   if (input.closed) return { accept: false, close: 'stopped', reason: 'the manager is closed' }
   if (input.denied) return { accept: false, close: 'denied', reason: 'peer or address is on the deny list' }
   if (input.priority === 'banned') return { accept: false, close: 'banned', reason: 'peer is banned' }
-  if (!input.running || input.count < input.highWater) {
+  if (input.count < input.highWater) {
     return { accept: true, reason: `${input.count + 1} of highWater ${input.highWater}` }
   }
   const { victim } = input

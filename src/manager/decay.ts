@@ -40,7 +40,7 @@ export const decay = {
 
 /** Bump presets for `registerDecayingTag`. */
 export const bump = {
-  /** Adds the delta, unbounded. */
+  /** Adds the delta (the manager clamps every tag value to ±TAG_VALUE_BOUND = Number.MAX_SAFE_INTEGER). */
   sum (): BumpFn {
     return (v, delta) => v.value + delta
   },

@@ -54,7 +54,7 @@ export class DecayingTagImpl implements DecayingTag {
       this.holders.add(record)
     }
     const next = this.bumpFn({ ...state }, delta)
-    state.value = Number.isFinite(next) ? next : state.value
+    state.value = Number.isFinite(next) ? check.clampTagValue(next) : state.value
     state.lastVisit = now
     this.host.valueChanged(record)
   }
@@ -95,8 +95,8 @@ export class DecayingTagImpl implements DecayingTag {
         record.decaying!.delete(this.name)
         this.holders.delete(record)
         this.host.valueChanged(record)
-      } else if (value !== before) {
-        state.value = value
+      } else if (check.clampTagValue(value) !== before) {
+        state.value = check.clampTagValue(value)
         this.host.valueChanged(record)
       }
     }

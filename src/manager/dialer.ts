@@ -1,4 +1,5 @@
 import { PeerwardenError } from '../errors.js'
+import { AddressBackoff } from './address-backoff.js'
 import { DEFAULT_BACKOFF, nextDelay, type BackoffPolicy } from './backoff.js'
 import { CandidateIndex } from './candidate-index.js'
 import { compareCandidates, pickCandidates } from './candidates.js'
@@ -12,7 +13,7 @@ export interface DialerHost {
   readonly random: () => number
   readonly dial: DialFn
   readonly localPeer: PeerId | undefined
-  limits(): { lowWater: number; highWater: number; maxParallelDials: number; dialTimeout: number }
+  limits(): { lowWater: number; highWater: number; maxParallelDials: number; dialTimeout: number; maxPeers: number }
   records(): Iterable<PeerRecord>
   connections(): number
   /** The live connection to a peer, if any. */
@@ -31,6 +32,8 @@ export interface DialerHost {
   /** One address failed (events and errors()). */
   addressFailed(record: PeerRecord, address: string, error: Error): void
   decide(record: PeerRecord, action: string, reason: string): void
+  /** A dial of the record ended (its failures may have changed). */
+  dialEnded(record: PeerRecord): void
 }
 
 /**
@@ -47,6 +50,8 @@ export interface DialerHost {
  *   last, each with `dialTimeout`.
  * - A failed attempt backs off per peer (`nextDelay`: exponential, jittered, proven peers sooner);
  *   one shared timer wakes the dialer at the earliest `nextDialAt`. A success resets the failures.
+ * - An address learnt from a hint also backs off on its own (`AddressBackoff`), whichever peer
+ *   claims it: a peer whose every address waits so waits too; connectNow ignores those waits.
  * - Initial sync: only the sync peer (given, or the best candidate) is dialled.
  * - Passes are coalesced: `kick()` from any number of events runs one pass on the next microtask.
  */
@@ -66,9 +71,35 @@ export class Dialer {
   private sync: { given: PeerRecord | undefined; current: PeerRecord | undefined } | undefined
 
   private readonly index: CandidateIndex
+  /** Waits of addresses learnt from hints, shared by every peer that claims them. */
+  readonly addressWaits: AddressBackoff
 
   constructor (private readonly host: DialerHost, readonly policy: Readonly<BackoffPolicy> = DEFAULT_BACKOFF) {
     this.index = new CandidateIndex((r) => this.dialable(r))
+    this.addressWaits = new AddressBackoff(() => host.limits().maxPeers, host.random, policy)
+  }
+
+  /**
+   * When every address of the peer is a hinted one that waits: the earliest end of those waits.
+   * Undefined when some address may be dialled now.
+   */
+  private addressesWait (r: PeerRecord, now: number): number | undefined {
+    if (r.hinted === undefined || r.hinted.size === 0 || this.addressWaits.size === 0) return undefined
+    let earliest = Infinity
+    for (const a of r.addresses) {
+      const until = r.hinted.has(a) ? this.addressWaits.blockedUntil(a, now) : undefined
+      if (until === undefined) return undefined
+      earliest = Math.min(earliest, until)
+    }
+    return earliest === Infinity ? undefined : earliest
+  }
+
+  /** The addresses to try, in order; without the hinted ones that wait unless the application forces the dial. */
+  private addressesToDial (r: PeerRecord, forced: boolean): string[] {
+    const ordered = orderAddresses(r)
+    if (forced || r.hinted === undefined || r.hinted.size === 0 || this.addressWaits.size === 0) return ordered
+    const now = this.host.clock.now()
+    return ordered.filter((a) => !r.hinted!.has(a) || this.addressWaits.blockedUntil(a, now) === undefined)
   }
 
   /** Could this peer be dialled at all (backoff aside)? */
@@ -93,6 +124,13 @@ export class Dialer {
   }
 
   get dialing (): number { return this.inFlight }
+
+  /** Permanent peers not protected by any tag (stats().protected counts them with the protected ones). */
+  permanentUnprotected (): number {
+    let n = 0
+    for (const r of this.index.sticky) if (r.permanent && !r.isProtected) n++
+    return n
+  }
 
   start (): void {
     this.running = true
@@ -164,13 +202,15 @@ export class Dialer {
         onFailure: (address, error) => {
           const st = addressStats(record, address)
           st.fails++
+          if (record.hinted?.has(address) === true) this.addressWaits.failed(address, clock.now())
           this.host.addressFailed(record, address, error)
         }
-      }, { peer: record.id, addresses: orderAddresses(record), signal: controller.signal })
+      }, { peer: record.id, addresses: this.addressesToDial(record, forced), signal: controller.signal })
       if (conn.address !== undefined) {
         const st = addressStats(record, conn.address)
         st.ok = clock.now()
         st.fails = 0
+        this.addressWaits.succeeded(conn.address)
       }
       if (!this.host.accept(conn, record, forced)) {
         // Refused as a duplicate of a connection the peer opened at the same time: we are connected.
@@ -203,6 +243,7 @@ export class Dialer {
       this.host.dialing(topics, -1)
       this.controllers.delete(controller)
       signal?.removeEventListener('abort', onAbort)
+      this.host.dialEnded(record)
       this.kick()
     }
   }
@@ -214,11 +255,32 @@ export class Dialer {
   select (now: number): Array<{ record: PeerRecord; forced: boolean; why: string }> {
     const picks: Array<{ record: PeerRecord; forced: boolean; why: string }> = []
     this.index.promote(now)
-    const { lowWater, highWater, maxParallelDials } = this.host.limits()
-    let free = maxParallelDials - this.inFlight
+    const free = this.host.limits().maxParallelDials - this.inFlight
     if (free <= 0) return picks
     const connections = this.host.connections()
-    const ready = (r: PeerRecord): boolean => r.candIndex !== -1 && this.dialable(r) && !picks.some((p) => p.record === r)
+    // Peers whose every address waits (hinted addresses in their own backoff) wait too: re-filed
+    // after the walk, since the index must not change while it is walked.
+    const deferred = new Map<PeerRecord, number>()
+    const ready = (r: PeerRecord): boolean => {
+      if (r.candIndex === -1 || !this.dialable(r) || picks.some((p) => p.record === r) || deferred.has(r)) return false
+      const wait = this.addressesWait(r, now)
+      if (wait === undefined) return true
+      deferred.set(r, wait)
+      return false
+    }
+    try {
+      return this.choose(now, picks, ready, free, connections)
+    } finally {
+      for (const [r, until] of deferred) {
+        r.nextDialAt = Math.max(r.nextDialAt ?? -Infinity, until)
+        this.update(r)
+      }
+    }
+  }
+
+  private choose (now: number, picks: Array<{ record: PeerRecord; forced: boolean; why: string }>, ready: (r: PeerRecord) => boolean, slots: number, connections: number): Array<{ record: PeerRecord; forced: boolean; why: string }> {
+    const { lowWater, highWater } = this.host.limits()
+    let free = slots
     const take = (r: PeerRecord, forced: boolean, why: string): void => { picks.push({ record: r, forced, why }); free-- }
 
     if (this.sync !== undefined) {

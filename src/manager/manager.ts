@@ -5,12 +5,14 @@ import { admit, type Admission } from './admission.js'
 import { Decayer } from './decaying-tags.js'
 import { Dialer } from './dialer.js'
 import { keepIncoming } from './duplicates.js'
+import { mergePriority } from './merge.js'
 import { ErrorStream } from './error-stream.js'
 import { InitialSync } from './initial-sync.js'
 import { ManagerEventTarget } from './events.js'
 import { PeerKnowledge } from './peer-knowledge.js'
 import { Persistence } from './persistence.js'
 import { PeerBook } from './peer-book.js'
+import { PeerBudget, evictable } from './peer-budget.js'
 import type { ConnEntry, PeerRecord } from './peer-record.js'
 import { describeRank } from './rank.js'
 import { Rotation } from './rotation.js'
@@ -34,7 +36,7 @@ const STRANGERS = 1024
  * sync (`initial-sync.ts`), the store (`persistence.ts`) — and this class keeps the connection
  * accounting and applies their decisions.
  *
- * The bound: while running, every `connected()` that would cross `highWater` either evicts the
+ * The bound, from creation (started or not): every `connected()` that would cross `highWater` either evicts the
  * lowest-ranked trimmable peer at once or is refused, so the count never exceeds `highWater` except
  * for connections the application forced (allow-listed, protected, permanent, `connectNow`), which a
  * background trim (at most once per `silencePeriod`) brings back down once they become trimmable.
@@ -46,14 +48,15 @@ export class Manager implements ConnectionManager {
   private readonly clock: Clock
   private readonly localPeer: PeerId | undefined
   private readonly opts: check.ResolvedOptions
-  private readonly book = new PeerBook()
+  private readonly book: PeerBook
+  private readonly budget: PeerBudget
   private readonly conns = new Map<string, ConnEntry>()
   private readonly trimming: Trimming
   private readonly rotation: Rotation
   private readonly allowList: AccessList
   private readonly denyList: AccessList
   private readonly decayer: Decayer
-  private readonly topics = new TopicCounts()
+  private readonly topics = new TopicCounts(() => this.opts.highWater)
   private readonly failures = new ErrorStream()
   private readonly observers = new Set<(peers: readonly PeerInfo[]) => void>()
   private readonly strangers = new StrangerLog(STRANGERS)
@@ -62,6 +65,7 @@ export class Manager implements ConnectionManager {
   private readonly forcing = new Set<string>()
   private readonly dialer: Dialer
   private readonly random: () => number
+  private hookErrors = 0
   private inbound = 0
   private outbound = 0
   private isRunning = false
@@ -73,6 +77,22 @@ export class Manager implements ConnectionManager {
   constructor (options: ConnectionManagerOptions) {
     this.opts = check.resolveOptions(options)
     this.clock = options.clock ?? systemClock
+    this.budget = new PeerBudget({
+      max: () => this.opts.maxPeers,
+      known: () => this.book.size,
+      evict: (r) => {
+        // explain() still answers for a forgotten peer, from the bounded log of strangers.
+        const why = `known peers above maxPeers ${this.opts.maxPeers}: ${r.hint ? 'known only from hints' : 'never connected'}, ${r.failures} failed dials in a row, the least useful`
+        this.strangers.add(r.id ?? r.addresses[0] ?? r.key, { at: this.clock.now(), action: 'evict', reason: why }, this.opts.explainDepth)
+        this.knowledge.forgetRecord(r)
+      },
+      records: () => this.book.values()
+    })
+    this.book = new PeerBook({
+      created: (r) => { this.budget.track(r) },
+      // A hint-only peer whose last address a connection proved to be another peer's: the claim was false.
+      orphaned: (r) => { if (evictable(r, true)) this.knowledge.forgetRecord(r) }
+    })
     this.localPeer = options.localPeer
     this.allowList = new AccessList('allow', this.opts.allow)
     this.denyList = new AccessList('deny', this.opts.deny)
@@ -97,7 +117,7 @@ export class Manager implements ConnectionManager {
       clock: this.clock,
       record: (peer) => this.knowledge.record(peer),
       find: (peer) => this.book.get(peer),
-      valueChanged: (r) => { r.recomputeValue(); this.reindex(r); this.changed() }
+      valueChanged: (r) => { r.recomputeValue(); this.reindex(r); this.changed(); this.budget.enforce() }
     })
     this.random = options.random ?? Math.random
     this.persist = options.store === undefined
@@ -122,7 +142,8 @@ export class Manager implements ConnectionManager {
       decide: (r, action, reason) => {
         r.decide(this.clock.now(), action, reason, this.opts.explainDepth)
         this.persist?.touch(r)
-      }
+      },
+      dialEnded: (r) => { if (r.successes === 0 && !r.forgotten) this.budget.track(r) }
     })
     this.tagging = new Tagging({
       clock: this.clock,
@@ -151,6 +172,15 @@ export class Manager implements ConnectionManager {
       forgotten: (r) => {
         this.decayer.forget(r)
         this.tagging.forget(r)
+      },
+      enforceBudget: () => { this.budget.enforce() },
+      absorbed: (into, from) => {
+        this.tagging.absorb(into, from)
+        this.decayer.forget(from)
+      },
+      hookFailed: (hook, peer, error) => {
+        this.hookErrors++
+        this.events.emit('hook:error', { hook, peer, error })
       }
     })
     this.initialSync = new InitialSync({
@@ -212,6 +242,8 @@ export class Manager implements ConnectionManager {
   addPeers (peers: PeerInput[]): void {
     this.assertOpen()
     this.knowledge.add(peers)
+    // A flag lifted or a priority lowered may make a parked peer evictable again.
+    if (peers.some((p) => p?.hint !== true && (p?.longTerm === false || p?.bootstrap === false || p?.priority !== undefined))) this.budget.reconsider()
     this.changed()
     this.dialer.kick()
   }
@@ -219,6 +251,8 @@ export class Manager implements ConnectionManager {
   setPriority (updates: Array<{ peer: PeerId | string; priority: Priority }>): void {
     this.assertOpen()
     this.knowledge.setPriority(updates)
+    this.budget.reconsider()
+    this.budget.enforce()
     this.changed()
     this.dialer.kick()
   }
@@ -226,6 +260,8 @@ export class Manager implements ConnectionManager {
   setLongTerm (peer: PeerId, longTerm: boolean): void {
     this.assertOpen()
     this.knowledge.setLongTerm(peer, longTerm)
+    this.budget.reconsider()
+    this.budget.enforce()
     this.changed()
     this.rotation.schedule()
     this.dialer.kick()
@@ -237,6 +273,7 @@ export class Manager implements ConnectionManager {
   }
 
   getPeer (peer: PeerId): PeerInfo | undefined {
+    check.nonEmptyString('peer', peer)
     return this.book.resolve(peer)?.info()
   }
 
@@ -258,7 +295,9 @@ export class Manager implements ConnectionManager {
   connected (conn: Connection): boolean {
     check.connection(conn)
     if (this.conns.has(conn.id)) return true // a repeated notification
-    return this.admitConnection(conn, false)
+    const accepted = this.admitConnection(conn, false)
+    this.budget.enforce() // a refused stranger is known now too
+    return accepted
   }
 
   /** `connected()` after validation; `forcedDial` = our own connectNow / permanent dial. */
@@ -298,9 +337,10 @@ export class Manager implements ConnectionManager {
 
   admits (peer: PeerId | string, address?: string): boolean {
     if (this.closed || typeof peer !== 'string' || this.denyList.matches(peer, address)) return false
-    // The record connected() would use: one known by this address only, else the peer's own.
-    const owner = address !== undefined ? this.book.byAddress(address) : undefined
-    const record = owner !== undefined && owner.id === undefined ? owner : this.book.get(peer)
+    // The record connected() would use (the same lookup): one known by this address only, merged into
+    // the peer's own when both exist — previewed here without merging.
+    const { byAddress, own } = this.knowledge.lookup(peer, address)
+    const record = byAddress !== undefined && own !== undefined ? previewMerge(own, byAddress) : byAddress ?? own
     if (record?.priority === 'banned') return false
     if (record?.conn !== undefined) return true // the duplicate rule decides in connected()
     return this.admission(record, peer, address, false).accept
@@ -317,10 +357,10 @@ export class Manager implements ConnectionManager {
     const count = this.conns.size
     const priority = record?.priority ?? 'medium'
     const allowed = this.allowList.matches(peer, address)
-    const atBound = this.isRunning && count >= this.opts.highWater
+    // The bound holds from creation: admission applies whether or not the manager runs.
+    const atBound = count >= this.opts.highWater
     return admit({
       closed: false,
-      running: this.isRunning,
       priority,
       denied: false,
       allowed,
@@ -334,7 +374,7 @@ export class Manager implements ConnectionManager {
   }
 
   disconnected (conn: Connection): void {
-    if (conn == null || typeof conn.id !== 'string') return
+    check.connectionRef(conn)
     const entry = this.conns.get(conn.id)
     if (entry === undefined) return // unknown or already closed by us: harmless
     const { record } = entry
@@ -373,7 +413,9 @@ export class Manager implements ConnectionManager {
     const keys = [record.key, ...record.addresses]
     keys.forEach((k) => this.forcing.add(k))
     try {
-      return await this.dialer.dialRecord(record, true, opts.signal)
+      const dialing = this.dialer.dialRecord(record, true, opts.signal)
+      this.budget.enforce() // the record dials now: it stays
+      return await dialing
     } finally {
       keys.forEach((k) => this.forcing.delete(k))
     }
@@ -417,7 +459,8 @@ export class Manager implements ConnectionManager {
     check.watermarks(low, high, 'low', 'high')
     this.opts.lowWater = low
     this.opts.highWater = high
-    if (this.isRunning && this.conns.size > high) this.trimming.trim('limit', 'limit lowered')
+    // The bound holds from creation: a lowered limit trims at once, started or not.
+    if (this.conns.size > high) this.trimming.trim('limit', 'limit lowered')
     this.dialer.kick()
   }
 
@@ -434,15 +477,19 @@ export class Manager implements ConnectionManager {
   tagPeer (peer: PeerId, tag: string, value: number): void {
     this.assertOpen()
     this.tagging.tag(peer, tag, value)
+    this.budget.enforce()
   }
 
   untagPeer (peer: PeerId, tag: string): void {
-    if (!this.closed) this.tagging.untag(peer, tag)
+    if (this.closed) return
+    this.tagging.untag(peer, tag)
+    this.budget.reconsider()
   }
 
   upsertTag (peer: PeerId, tag: string, upsert: (current: number) => number): void {
     this.assertOpen()
     this.tagging.upsert(peer, tag, upsert)
+    this.budget.enforce()
   }
 
   getTagInfo (peer: PeerId): TagInfo | undefined { return this.tagging.info(peer) }
@@ -450,10 +497,14 @@ export class Manager implements ConnectionManager {
   protect (peer: PeerId, tag: string): void {
     this.assertOpen()
     this.tagging.protect(peer, tag)
+    this.budget.enforce()
   }
 
   unprotect (peer: PeerId, tag: string): boolean {
-    return this.closed ? false : this.tagging.unprotect(peer, tag)
+    if (this.closed) return false
+    const still = this.tagging.unprotect(peer, tag)
+    if (!still) this.budget.reconsider()
+    return still
   }
 
   isProtected (peer: PeerId, tag?: string): boolean { return this.tagging.isProtected(peer, tag) }
@@ -489,6 +540,7 @@ export class Manager implements ConnectionManager {
   errors (): AsyncIterable<DialFailure> { return this.failures.iterate() }
 
   explain (peer: PeerId): Decision[] {
+    check.nonEmptyString('peer', peer)
     const list = this.book.resolve(peer)?.decisions ?? this.strangers.get(peer) ?? []
     return list.map((d) => ({ ...d }))
   }
@@ -500,10 +552,15 @@ export class Manager implements ConnectionManager {
       inbound: this.inbound,
       outbound: this.outbound,
       dialing: this.dialer.dialing,
-      protected: this.tagging.protectedCount,
+      protected: this.tagging.protectedCount + this.dialer.permanentUnprotected(),
       banned: this.knowledge.bannedCount,
       lowWater: this.opts.lowWater,
-      highWater: this.opts.highWater
+      highWater: this.opts.highWater,
+      maxPeers: this.opts.maxPeers,
+      evicted: this.budget.evicted,
+      addressWaits: this.dialer.addressWaits.size,
+      hookErrors: this.hookErrors,
+      topics: this.topics.list()
     }
   }
 
@@ -520,6 +577,7 @@ export class Manager implements ConnectionManager {
     }
     if (this.closed) return
     this.knowledge.restore(stored)
+    this.budget.enforce()
     this.changed()
   }
 
@@ -574,11 +632,16 @@ export class Manager implements ConnectionManager {
     record.allowed = this.allowList.matches(conn.peer, conn.address)
     record.lastConnected = now
     record.successes++
+    record.hint = false // the handshake proved the peer
     this.persist?.touch(record)
     if (record.inbound) this.inbound++
     else {
       this.outbound++
-      if (conn.address !== undefined) this.book.addAddress(record, conn.address)
+      if (conn.address !== undefined) {
+        // The handshake proved the id at this address: it is the peer's, whoever claimed it.
+        this.book.addAddress(record, conn.address)
+        record.hinted?.delete(conn.address)
+      }
     }
     this.topics.attach(record.topics)
     this.trimming.opened(record, now)
@@ -637,6 +700,19 @@ export class Manager implements ConnectionManager {
     this.events.emit('dial:failed', failure)
     this.failures.publish(failure)
   }
+}
+
+/**
+ * What `connected()` would make of the peer's record once the record known by its address only is
+ * merged into it (merge.ts), for `admits()`: a view that changes neither record.
+ */
+function previewMerge (own: PeerRecord, byAddress: PeerRecord): PeerRecord {
+  const view = Object.create(own) as PeerRecord
+  view.priority = mergePriority(own.priority, byAddress.priority)
+  view.permanent = own.permanent || byAddress.permanent
+  view.longTerm = own.longTerm || byAddress.longTerm
+  if (byAddress.isProtected) view.protections = new Set([...(own.protections ?? []), ...byAddress.protections!])
+  return view
 }
 
 function safeClose (conn: Connection, reason: string): void {

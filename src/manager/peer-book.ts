@@ -7,12 +7,20 @@ import type { PeerId } from './types.js'
  * Rules:
  * - A peer known only by an address (its id comes with the first handshake) is filed under
  *   '@' + address; once a connection names its id, the record is re-filed under the id.
- * - An address belongs to one record at a time: adding it to another record moves it.
+ * - An address belongs to one record at a time: adding it to another record moves it (callers
+ *   decide whether it may move: a hint never moves one, see PeerKnowledge).
  * - `resolve(x)` accepts an id or an address.
  */
 export class PeerBook {
   private readonly byKey = new Map<string, PeerRecord>()
   private readonly byAddr = new Map<string, PeerRecord>()
+
+  /**
+   * `created` hears of every new record (the peer budget tracks it); `orphaned` of a record known
+   * only from hints that just lost its last address to another record (the claim was false: the
+   * caller forgets it).
+   */
+  constructor (private readonly hooks: { created?: (record: PeerRecord) => void; orphaned?: (record: PeerRecord) => void } = {}) {}
 
   get size (): number { return this.byKey.size }
 
@@ -27,20 +35,24 @@ export class PeerBook {
     return this.byKey.get(peerOrAddress) ?? this.byAddr.get(peerOrAddress)
   }
 
-  /** The record of `id`, created when unknown. `created` tells the caller. */
-  getOrCreate (id: PeerId, now: number): { record: PeerRecord; created: boolean } {
+  /** The record of `id`, created when unknown (`hint`: from a hint only). `created` tells the caller. */
+  getOrCreate (id: PeerId, now: number, hint = false): { record: PeerRecord; created: boolean } {
     const found = this.byKey.get(id)
     if (found !== undefined) return { record: found, created: false }
     const record = new PeerRecord(id, id, now)
+    record.hint = hint
     this.byKey.set(id, record)
+    this.hooks.created?.(record)
     return { record, created: true }
   }
 
-  /** A record for a peer known by address only. */
-  createForAddress (address: string, now: number): PeerRecord {
+  /** A record for a peer known by address only. `hint`: known only from a hint (PeerInput.hint). */
+  createForAddress (address: string, now: number, hint = false): PeerRecord {
     const record = new PeerRecord('@' + address, undefined, now)
+    record.hint = hint
     this.byKey.set(record.key, record)
     this.addAddress(record, address)
+    this.hooks.created?.(record)
     return record
   }
 
@@ -66,10 +78,16 @@ export class PeerBook {
     if (owner === record) return
     if (owner !== undefined) {
       owner.addresses = owner.addresses.filter((a) => a !== address)
+      owner.hinted?.delete(address)
       // An address-only record left without an address names nobody any more.
       if (owner.id === undefined && owner.addresses.length === 0 && owner.conn === undefined) {
         this.byKey.delete(owner.key)
         owner.forgotten = true
+      } else if (owner.hint && owner.addresses.length === 0 && owner.conn === undefined) {
+        this.byAddr.set(address, record)
+        record.addresses = [...record.addresses, address]
+        this.hooks.orphaned?.(owner)
+        return
       }
     }
     this.byAddr.set(address, record)

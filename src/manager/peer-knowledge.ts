@@ -1,6 +1,7 @@
 import { PeerwardenError } from '../errors.js'
 import type { Dialer } from './dialer.js'
 import type { PeerBook } from './peer-book.js'
+import { mergeFields, mergePriority, mergeTopics } from './merge.js'
 import { mergeStored, type Persistence } from './persistence.js'
 import type { ConnEntry, PeerRecord } from './peer-record.js'
 import type { TopicCounts } from './topics.js'
@@ -25,7 +26,16 @@ export interface PeerKnowledgeHost {
   banned(entry: ConnEntry): void
   /** The peer is forgotten: its runtime scores (tags, decaying tags, protections) go. */
   forgotten(record: PeerRecord): void
+  /** Keeps the count of known peers within `maxPeers` (called between the inputs of `add`). */
+  enforceBudget(): void
+  /** `from` is about to be merged into `into`: runtime state other parts own (protections, decaying tags) follows. */
+  absorbed(into: PeerRecord, from: PeerRecord): void
+  /** The application's hook threw (or answered nonsense): the hook's error, reported, never thrown. */
+  hookFailed(hook: 'prioritise', peer: PeerId | string, error: Error): void
 }
+
+/** A hint adds at most this many addresses to one peer. */
+export const MAX_HINTED_ADDRESSES = 8
 
 /**
  * What the manager knows about peers, and the rules for changing it: who they are (one record per
@@ -34,11 +44,14 @@ export interface PeerKnowledgeHost {
  *
  * Rules:
  * - A peer known by address only becomes known by id once a connection or `addPeers` says whose
- *   address it is; if a record with that id exists, the two become one.
+ *   address it is; if a record with that id exists, the two become one by the merge rule (merge.ts:
+ *   the stronger setting wins, a ban over anything).
  * - Priorities: 'banned' closes the peer's connection at once and is never dialled; the `prioritise`
  *   hook is asked when a peer is first added and whenever it connects; its answer wins over what it
- *   replaces. A stored priority is restored only over the default ('medium').
+ *   replaces. A hook that throws or answers something that is no priority leaves the priority as it
+ *   was; its error is reported ('hook:error'), never thrown at the caller. A stored priority is restored only over the default ('medium').
  * - Forgetting a connected peer forgets what we knew, not the connection: it stays accounted.
+ * - Hints (`PeerInput.hint`) only add: see the rules at `PeerInput.hint` (types.ts).
  */
 export class PeerKnowledge {
   private bannedPeers = 0
@@ -54,29 +67,66 @@ export class PeerKnowledge {
     const { book, clock } = this.host
     const now = clock.now()
     for (const input of peers) {
-      const addresses = [...(input.address !== undefined ? [input.address] : []), ...(input.addresses ?? [])]
-      let record: PeerRecord
-      let created = false
-      if (input.id !== undefined) {
-        ({ record, created } = book.getOrCreate(input.id, now))
-        for (const a of addresses) {
-          const owner = book.byAddress(a)
-          if (owner !== undefined && owner.id === undefined && owner !== record) record = this.assignId(owner, input.id)
-        }
-      } else {
-        const known = addresses.map((a) => book.byAddress(a)).find((r) => r !== undefined)
-        created = known === undefined
-        record = known ?? book.createForAddress(addresses[0], now)
-      }
-      for (const a of addresses) book.addAddress(record, a)
-      if (input.topics !== undefined) this.setTopics(record, input.topics)
-      if (input.longTerm !== undefined) record.longTerm = input.longTerm
-      if (input.bootstrap !== undefined) record.bootstrap = input.bootstrap
-      if (input.priority !== undefined) this.applyPriority(record, input.priority, 'given by addPeers')
-      if (created) this.consultHook(record, 'added')
-      this.host.reindex(record)
-      this.host.persist?.touch(record)
+      if (input.hint === true) this.addHint(input, now)
+      else this.addInput(input, now)
+      this.host.enforceBudget()
     }
+  }
+
+  /** What a third party told us: it may add, never take away (types.ts, `PeerInput.hint`). */
+  private addHint (input: PeerInput, now: number): void {
+    const { book } = this.host
+    const addresses = [...new Set([...(input.address !== undefined ? [input.address] : []), ...(input.addresses ?? [])])]
+    let record = input.id !== undefined ? book.get(input.id) : addresses.map((a) => book.byAddress(a)).find((r) => r !== undefined)
+    // An address another peer holds stays with it, whoever the hint says it belongs to.
+    const free = addresses.filter((a) => book.byAddress(a) === undefined)
+    let created = false
+    if (record === undefined) {
+      if (free.length === 0) return // nothing new: no address, or every one belongs to another peer
+      record = input.id !== undefined ? book.getOrCreate(input.id, now, true).record : book.createForAddress(free[0], now, true)
+      created = true
+    }
+    for (const a of free) {
+      if (record.addresses.includes(a)) { (record.hinted ??= new Set()).add(a); continue }
+      if ((record.hinted?.size ?? 0) >= MAX_HINTED_ADDRESSES) break
+      book.addAddress(record, a)
+      ;(record.hinted ??= new Set()).add(a)
+    }
+    if (input.topics !== undefined && input.topics.some((t) => !record.topics.includes(t))) this.setTopics(record, [...record.topics, ...input.topics])
+    if (created) this.consultHook(record, 'added')
+    this.host.reindex(record)
+    this.host.persist?.touch(record)
+  }
+
+  private addInput (input: PeerInput, now: number): void {
+    const { book } = this.host
+    const addresses = [...(input.address !== undefined ? [input.address] : []), ...(input.addresses ?? [])]
+    let record: PeerRecord
+    let created = false
+    if (input.id !== undefined) {
+      ({ record, created } = book.getOrCreate(input.id, now))
+      for (const a of addresses) {
+        const owner = book.byAddress(a)
+        if (owner !== undefined && owner.id === undefined && owner !== record) record = this.assignId(owner, input.id)
+      }
+    } else {
+      const known = addresses.map((a) => book.byAddress(a)).find((r) => r !== undefined)
+      created = known === undefined
+      record = known ?? book.createForAddress(addresses[0], now)
+    }
+    // The application names the peer: no longer a mere hint, and its addresses are facts.
+    record.hint = false
+    for (const a of addresses) {
+      book.addAddress(record, a)
+      record.hinted?.delete(a)
+    }
+    if (input.topics !== undefined) this.setTopics(record, input.topics)
+    if (input.longTerm !== undefined) record.longTerm = input.longTerm
+    if (input.bootstrap !== undefined) record.bootstrap = input.bootstrap
+    if (input.priority !== undefined) this.applyPriority(record, input.priority, 'given by addPeers')
+    if (created) this.consultHook(record, 'added')
+    this.host.reindex(record)
+    this.host.persist?.touch(record)
   }
 
   setPriority (updates: Array<{ peer: PeerId | string; priority: Priority }>): void {
@@ -100,23 +150,29 @@ export class PeerKnowledge {
   /** Forgets the peer; returns false when it was unknown. */
   forget (peer: PeerId): boolean {
     check.nonEmptyString('peer', peer)
-    const { book, persist } = this.host
-    const record = book.resolve(peer)
+    const record = this.host.book.resolve(peer)
     if (record === undefined) return false
+    this.forgetRecord(record)
+    return true
+  }
+
+  /** Forgets what we know of the record (a connected peer keeps its connection, accounted). */
+  forgetRecord (record: PeerRecord): void {
+    const { book, persist } = this.host
     this.host.forgotten(record)
     if (record.priority === 'banned') this.bannedPeers--
     this.setTopics(record, [])
     if (record.conn === undefined) {
       book.delete(record)
-      persist?.remove(record.key, record)
+      // A peer known only from hints was never written.
+      if (!record.hint) persist?.remove(record.key, record)
       this.host.dialer.remove(record)
-      return true
+      return
     }
     record.priority = 'medium'
     record.longTerm = record.permanent = record.bootstrap = false
     this.host.reindex(record)
     persist?.touch(record)
-    return true
   }
 
   /** Brings back the peers the store remembers (their history orders the first dials). */
@@ -136,15 +192,20 @@ export class PeerKnowledge {
     }
   }
 
-  /** The peer's record by id, made if unknown. */
+  /** The peer's record by id, made if unknown. The application names it: it is no mere hint any more. */
   record (peer: PeerId): PeerRecord {
-    return this.host.book.getOrCreate(peer, this.host.clock.now()).record
+    const { record } = this.host.book.getOrCreate(peer, this.host.clock.now())
+    record.hint = false
+    return record
   }
 
-  /** The record of a peer id or an address, made if unknown. */
+  /** The record of a peer id or an address, made if unknown. The application names it: it is no mere hint any more. */
   resolveOrCreate (peerOrAddress: string): PeerRecord {
     const found = this.host.book.resolve(peerOrAddress)
-    if (found !== undefined) return found
+    if (found !== undefined) {
+      found.hint = false
+      return found
+    }
     return isAddress(peerOrAddress) ? this.host.book.createForAddress(peerOrAddress, this.host.clock.now()) : this.record(peerOrAddress)
   }
 
@@ -155,35 +216,78 @@ export class PeerKnowledge {
     return record
   }
 
-  private recordForConnection (conn: Connection, now: number): PeerRecord {
+  /**
+   * The records a connection from `peer` at `address` resolves to, changing nothing: the record known
+   * by that address only (`byAddress`), which `connected()` merges into the peer's own record (`own`)
+   * or files under the id; else the peer's own. `connected()` and `admits()` both read this.
+   */
+  lookup (peer: PeerId, address: string | undefined): { byAddress: PeerRecord | undefined; own: PeerRecord | undefined } {
     const { book } = this.host
-    // A peer we knew by address only (say, dialled by address) learns its id here; if a record with
-    // that id appeared meanwhile (an inbound connection, peer exchange), the two become one.
-    if (conn.address !== undefined) {
-      const owner = book.byAddress(conn.address)
-      if (owner !== undefined && owner.id === undefined) return this.assignId(owner, conn.peer)
-    }
-    return book.get(conn.peer) ?? book.getOrCreate(conn.peer, now).record
+    const owner = address !== undefined ? book.byAddress(address) : undefined
+    return { byAddress: owner !== undefined && owner.id === undefined ? owner : undefined, own: book.get(peer) }
   }
 
-  /** Files an address-only record under its id, and tells the store. */
+  private recordForConnection (conn: Connection, now: number): PeerRecord {
+    // A peer we knew by address only (say, dialled by address) learns its id here; if a record with
+    // that id appeared meanwhile (an inbound connection, peer exchange), the two become one.
+    const { byAddress, own } = this.lookup(conn.peer, conn.address)
+    if (byAddress !== undefined) return this.assignId(byAddress, conn.peer)
+    return own ?? this.host.book.getOrCreate(conn.peer, now).record
+  }
+
+  /** Files an address-only record under its id, merging it into the id's record if there is one, and tells the store. */
   private assignId (record: PeerRecord, id: PeerId): PeerRecord {
     const { book, dialer, persist } = this.host
     const oldKey = record.key
+    const names = record.addresses.join(', ') || oldKey
+    const existing = book.get(id)
+    const merged = existing !== undefined && existing !== record ? this.merge(existing, record) : undefined
     const result = book.assignId(record, id)
     if (result !== record) {
       dialer.remove(record)
-      dialer.update(result)
+      this.host.reindex(result)
     }
-    if (persist !== undefined && result.key !== oldKey) persist.rekeyed(oldKey, result)
+    if (merged !== undefined && merged !== result.priority) this.applyPriority(result, merged, `merged with the record of ${names}`)
+    if (persist !== undefined && result !== record) {
+      // The absorbed record's row goes (and it must not be written again under its old key).
+      persist.remove(oldKey, record)
+      persist.touch(result)
+    } else if (persist !== undefined && result.key !== oldKey) persist.rekeyed(oldKey, result)
     return result
+  }
+
+  /**
+   * Folds `from` (known by address only) into `into` by the merge rule (merge.ts), except the
+   * priority, which it returns for the caller to apply once the records are one (a ban closes a
+   * connection, and counts once).
+   */
+  private merge (into: PeerRecord, from: PeerRecord): Priority {
+    const priority = mergePriority(into.priority, from.priority)
+    if (from.priority === 'banned') this.bannedPeers-- // `from` goes; its ban moves to `into` when applied
+    from.priority = 'medium'
+    this.host.absorbed(into, from)
+    mergeFields(into, from, this.host.explainDepth())
+    const topics = mergeTopics(into.topics, from.topics)
+    if (topics.length !== into.topics.length) this.setTopics(into, topics)
+    into.decide(this.host.clock.now(), 'merge', `the peer known by address ${from.addresses.join(', ') || from.key} is ${into.id ?? into.key}: records merged (stronger settings win)`, this.host.explainDepth())
+    return priority
   }
 
   private consultHook (record: PeerRecord, when: 'added' | 'connected'): void {
     if (this.host.hook === undefined) return
-    const answer = this.host.hook(record.info())
-    if (answer === undefined) return
-    this.applyPriority(record, check.priority('prioritise() result', answer), `prioritise() hook when ${when}`)
+    let priority: Priority
+    try {
+      const answer = this.host.hook(record.info())
+      if (answer === undefined) return
+      priority = check.priority('prioritise() result', answer)
+    } catch (err) {
+      // The hook's error is the hook's: the peer keeps its priority, and the caller goes on.
+      const error = err instanceof Error ? err : new Error(String(err))
+      record.decide(this.host.clock.now(), 'hook-error', `prioritise() hook when ${when} failed: ${error.message}; priority stays ${record.priority}`, this.host.explainDepth())
+      this.host.hookFailed('prioritise', record.id ?? record.key, error)
+      return
+    }
+    this.applyPriority(record, priority, `prioritise() hook when ${when}`)
   }
 
   private applyPriority (record: PeerRecord, priority: Priority, why: string): void {

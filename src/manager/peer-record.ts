@@ -1,5 +1,6 @@
 import type { RankKey } from './rank.js'
 import type { Connection, Decision, DecayValue, PeerId, PeerInfo, Priority } from './types.js'
+import { clampTagValue } from './validate.js'
 
 /** The live connection of a peer, as the manager accounts it. */
 export interface ConnEntry {
@@ -26,6 +27,12 @@ export class PeerRecord implements RankKey {
   permanent = false
   bootstrap = false
   firstSeen: number
+  /** Known only from hints (`PeerInput.hint`): no connection and no input of the application named it yet. */
+  hint = false
+  /** Addresses learnt only from hints (not given by the application nor proven by a connection). */
+  hinted: Set<string> | undefined
+  /** The snapshot of this record that the peer budget's heap holds as current. */
+  budgetVersion = 0
 
   /** Static tags (tagPeer / upsertTag). */
   tags: Map<string, number> | undefined
@@ -76,12 +83,12 @@ export class PeerRecord implements RankKey {
 
   get isProtected (): boolean { return this.protections !== undefined && this.protections.size > 0 }
 
-  /** Recomputes the cached tag sum. */
+  /** Recomputes the cached tag sum, clamped to ±TAG_VALUE_BOUND (each tag value already is). */
   recomputeValue (): void {
     let v = 0
     if (this.tags !== undefined) for (const x of this.tags.values()) v += x
     if (this.decaying !== undefined) for (const d of this.decaying.values()) v += d.value
-    this.value = v
+    this.value = clampTagValue(v)
   }
 
   /** Appends a decision, keeping the newest `depth`. */

@@ -1,11 +1,14 @@
 import type { PeerRecord } from './peer-record.js'
+import { setOwn } from './tagging.js'
 import type { Clock, PeerStore, StoredPeer } from './types.js'
+import { clampTagValue } from './validate.js'
 
 /**
  * Writes changed peers to the PeerStore in batches.
  *
  * Rules:
- * - `touch(record)` only marks the record (a Set insert): no write happens on the hot path.
+ * - `touch(record)` only marks the record (a Set insert): no write happens on the hot path. A peer
+ *   known only from hints (`PeerRecord.hint`) is not written.
  * - One shared timer flushes every marked record as one batch, at most once per `interval`,
  *   and only when something changed; `flush()` does it at once (stop/close).
  * - What is stored: addresses, priority, topics, long-term/permanent/bootstrap flags, static tags,
@@ -21,6 +24,9 @@ export class Persistence {
   constructor (readonly store: PeerStore, private readonly clock: Clock, private readonly interval: number, private readonly onError: (err: Error) => void) {}
 
   touch (record: PeerRecord): void {
+    // A peer known only from hints is a third party's claim: not worth a row until it proves itself.
+    // A merged-away or forgotten record has no row to write.
+    if (record.hint || record.forgotten) return
     this.dirty.add(record)
     this.arm()
   }
@@ -70,7 +76,7 @@ export class Persistence {
 
 export function toStored (r: PeerRecord): StoredPeer {
   const tags: Record<string, number> = {}
-  if (r.tags !== undefined) for (const [k, v] of r.tags) tags[k] = v
+  if (r.tags !== undefined) for (const [k, v] of r.tags) setOwn(tags, k, v)
   return {
     key: r.key,
     id: r.id,
@@ -98,7 +104,7 @@ export function mergeStored (record: PeerRecord, p: StoredPeer): void {
   record.longTerm ||= p.longTerm === true
   record.permanent ||= p.permanent === true
   record.bootstrap ||= p.bootstrap === true
-  if (p.tags !== undefined) for (const [k, v] of Object.entries(p.tags)) if (record.tags?.has(k) !== true && Number.isFinite(v)) (record.tags ??= new Map()).set(k, v)
+  if (p.tags !== undefined) for (const [k, v] of Object.entries(p.tags)) if (record.tags?.has(k) !== true && Number.isFinite(v)) (record.tags ??= new Map()).set(k, clampTagValue(v))
   record.recomputeValue()
   record.lastConnected = Math.max(record.lastConnected ?? -Infinity, p.lastConnected ?? -Infinity)
   if (record.lastConnected === -Infinity) record.lastConnected = undefined

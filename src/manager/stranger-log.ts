@@ -2,7 +2,7 @@ import type { Decision, PeerId } from './types.js'
 
 /**
  * What `explain()` says about peers the manager refused without ever knowing them (denied, closed,
- * over the limit before a record was made). Bounded: the `capacity` peers refused most recently are
+ * over the limit before a record was made), and about peers it forgot at `maxPeers`. Bounded: the `capacity` peers refused most recently are
  * kept, each with its newest `depth` decisions, so a flood of strangers costs bounded memory.
  */
 export class StrangerLog {

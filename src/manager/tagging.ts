@@ -4,6 +4,18 @@ import type { PeerRecord } from './peer-record.js'
 import type { Clock, PeerId, TagInfo } from './types.js'
 import * as check from './validate.js'
 
+/** Below this, tag arithmetic on integers is exact: the incremental sum needs no recount. */
+const SMALL = 2 ** 50
+
+/**
+ * Sets `key` as an own enumerable property, even for '__proto__' (an assignment would set the
+ * object's prototype instead, and the tag would be missing from the listing).
+ */
+export function setOwn (target: Record<string, number>, key: string, value: number): void {
+  if (key === '__proto__') Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true })
+  else target[key] = value
+}
+
 /** What tags and protection need from the manager. */
 export interface TaggingHost {
   readonly clock: Clock
@@ -25,7 +37,8 @@ export interface TaggingHost {
  *
  * Rules:
  * - A tag is a named number on a peer; the peer's value is the sum of its tags (decaying ones
- *   included). Tagging an unknown peer makes it known. Static tags are stored; protections are not.
+ *   included). Values must be finite (ERR_INVALID_ARGUMENT otherwise); a tag value and the sum are
+ *   clamped to ±`TAG_VALUE_BOUND` (Number.MAX_SAFE_INTEGER). Tagging an unknown peer makes it known. Static tags are stored; protections are not.
  * - Protection is per tag, idempotent and not reference-counted: `protect(p, 'a')` twice then
  *   `unprotect(p, 'a')` once leaves `p` unprotected under 'a'. A peer is protected while any tag
  *   protects it; a protected peer is never trimmed.
@@ -53,7 +66,7 @@ export class Tagging {
     if (record === undefined || old === undefined) return
     record.tags!.delete(tag)
     this.host.persist?.touch(record)
-    record.value -= old
+    record.recomputeValue()
     this.host.reindex(record)
     this.host.changed()
   }
@@ -67,13 +80,14 @@ export class Tagging {
   }
 
   info (peer: PeerId): TagInfo | undefined {
+    check.nonEmptyString('peer', peer)
     const record = this.host.book.get(peer)
     if (record === undefined) return undefined
     const tags: Record<string, number> = {}
-    if (record.tags !== undefined) for (const [k, v] of record.tags) tags[k] = v
-    if (record.decaying !== undefined) for (const [k, d] of record.decaying) tags[k] = d.value
+    if (record.tags !== undefined) for (const [k, v] of record.tags) setOwn(tags, k, v)
+    if (record.decaying !== undefined) for (const [k, d] of record.decaying) setOwn(tags, k, d.value)
     const conns: Record<string, number> = {}
-    if (record.conn !== undefined) conns[record.conn.conn.id] = record.conn.openedAt
+    if (record.conn !== undefined) setOwn(conns, record.conn.conn.id, record.conn.openedAt)
     return { firstSeen: record.firstSeen, value: record.value, tags, conns }
   }
 
@@ -109,10 +123,19 @@ export class Tagging {
 
   /** Protected at all (no tag, or ''): under any tag, or permanent (`connectNow(…, { permanent })`); or under `tag`. */
   isProtected (peer: PeerId, tag?: string): boolean {
+    check.nonEmptyString('peer', peer)
     const record = this.host.book.get(peer)
     if (record === undefined) return false
     if (tag === undefined || tag === '') return record.isProtected || record.permanent
     return record.protections?.has(tag) === true
+  }
+
+  /** `from` merges into `into` (merge.ts): its protections join `into`'s, counted once. */
+  absorb (into: PeerRecord, from: PeerRecord): void {
+    if (!from.isProtected) return
+    if (into.isProtected) this.protectedPeers--
+    for (const t of from.protections!) (into.protections ??= new Set()).add(t)
+    from.protections = undefined
   }
 
   /** The peer is forgotten: its tags and protections go (the caller re-ranks it). */
@@ -124,14 +147,22 @@ export class Tagging {
 
   private set (record: PeerRecord, tag: string, value: number): void {
     const tags = record.tags ?? (record.tags = new Map())
-    record.value += value - (tags.get(tag) ?? 0)
-    tags.set(tag, value)
+    const v = check.clampTagValue(value)
+    const next = record.value + v - (tags.get(tag) ?? 0)
+    tags.set(tag, v)
+    // Incremental while every term is far from the bound (the hot path); summed afresh otherwise,
+    // since an incremental sum of clamped huge values drifts.
+    if (Math.abs(next) < SMALL && Math.abs(v) < SMALL && Math.abs(record.value) < SMALL) record.value = next
+    else record.recomputeValue()
     this.host.persist?.touch(record)
     this.host.rerank(record)
     this.host.changed()
   }
 
+  /** The peer's record, made if unknown; the application names it, so it is no mere hint any more. */
   private record (peer: PeerId): PeerRecord {
-    return this.host.book.getOrCreate(peer, this.host.clock.now()).record
+    const { record } = this.host.book.getOrCreate(peer, this.host.clock.now())
+    record.hint = false
+    return record
   }
 }

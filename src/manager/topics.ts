@@ -9,8 +9,14 @@ export interface TopicQuota { min: number; max?: number }
  * - A connected peer counts once for each topic it declares.
  * - `canClose` refuses to close a peer when that would take one of its topics below its quota's `min`,
  *   counting the peers a trim has already taken.
+ * - The bound wins: a quota's `min` counts as at most `highWater` (`effectiveMin`), for dialing and
+ *   trimming alike; and a trim that must restore the bound takes peers whatever their topics
+ *   (trimming.ts).
  */
 export class TopicCounts {
+  /** `highWater` now: no quota's `min` counts for more. */
+  constructor (private readonly cap: () => number = () => Infinity) {}
+
   private readonly connected = new Map<string, number>()
   /** Dials in flight per topic: they count toward `min` so one short topic is not dialled many times over. */
   private readonly pending = new Map<string, number>()
@@ -22,6 +28,25 @@ export class TopicCounts {
   }
 
   count (topic: string): number { return this.connected.get(topic) ?? 0 }
+
+  /** The quota's `min`, capped by highWater. */
+  private effectiveMin (q: TopicQuota): number { return Math.min(q.min, this.cap()) }
+
+  /** Each quota as set, with its effective min and the count now (stats()). */
+  list (): Array<{ topic: string; min: number; max?: number; effectiveMin: number; connected: number }> {
+    const out: Array<{ topic: string; min: number; max?: number; effectiveMin: number; connected: number }> = []
+    for (const [topic, q] of this.quotas) {
+      out.push({ topic, min: q.min, ...(q.max !== undefined ? { max: q.max } : {}), effectiveMin: this.effectiveMin(q), connected: this.count(topic) })
+    }
+    return out
+  }
+
+  /** Says which quotas' `min` the bound caps now, for explain(); '' when none. */
+  cappedNote (): string {
+    const capped = [...this.quotas].filter(([, q]) => q.min > this.cap())
+    if (capped.length === 0) return ''
+    return `; ${capped.map(([t, q]) => `topic ${t}'s quota min ${q.min}`).join(', ')} capped by highWater ${this.cap()}`
+  }
 
   attach (topics: readonly string[]): void {
     for (const t of topics) this.connected.set(t, (this.connected.get(t) ?? 0) + 1)
@@ -49,14 +74,14 @@ export class TopicCounts {
     if (this.quotas.size === 0) return false
     for (const t of record.topics) {
       const q = this.quotas.get(t)
-      if (q !== undefined && this.count(t) + (this.pending.get(t) ?? 0) + (planned?.get(t) ?? 0) < q.min) return true
+      if (q !== undefined && this.count(t) + (this.pending.get(t) ?? 0) + (planned?.get(t) ?? 0) < this.effectiveMin(q)) return true
     }
     return false
   }
 
   /** Is any topic below its quota's `min`, counting dials in flight? */
   short (): boolean {
-    for (const [t, q] of this.quotas) if (this.count(t) + (this.pending.get(t) ?? 0) < q.min) return true
+    for (const [t, q] of this.quotas) if (this.count(t) + (this.pending.get(t) ?? 0) < this.effectiveMin(q)) return true
     return false
   }
 
@@ -82,7 +107,7 @@ export class TopicCounts {
       if (q === undefined || q.min === 0) continue
       let left = this.count(t) - 1
       for (const o of taken) if (o.topics.includes(t)) left--
-      if (left < q.min) return false
+      if (left < this.effectiveMin(q)) return false
     }
     return true
   }

@@ -123,7 +123,20 @@ export class Trimming {
       const more = selectVictims(this.index.graceRanked(), short, (r, taken) => topics.canClose(r, victims.concat(taken)))
       victims.push(...more)
     }
-    const rule = mode === 'limit' ? `${before} connections > highWater ${highWater} (in-grace peers too when needed)` : `${candidates} trimmable of ${before} connections, lowWater ${lowWater}, highWater ${highWater}`
+    // The bound wins over topic quotas: when quotas of several topics add up above highWater, the
+    // peers they would keep go too, lowest-ranked first (past-grace ones, and in-grace ones for a lowered limit).
+    let overQuotas = before - highWater - victims.length
+    if (overQuotas > 0) {
+      const taken = new Set(victims)
+      const pools = mode === 'limit' ? [this.index.ordered(Infinity), this.index.graceRanked()] : [this.index.ordered(Infinity)]
+      for (const pool of pools) {
+        const more = selectVictims(pool, overQuotas, (r) => !taken.has(r))
+        for (const r of more) { taken.add(r); victims.push(r) }
+        overQuotas -= more.length
+        if (overQuotas <= 0) break
+      }
+    }
+    const rule = (mode === 'limit' ? `${before} connections > highWater ${highWater} (in-grace peers too when needed)` : `${candidates} trimmable of ${before} connections, lowWater ${lowWater}, highWater ${highWater}`) + topics.cappedNote()
     victims.forEach((v, i) => {
       this.host.close(v, `trim (${reason}): ${rule}; #${i + 1} of ${victims.length} lowest-ranked (${describeRank(v)})`)
     })

@@ -79,6 +79,14 @@ export interface ConnectionManagerOptions {
   explainDepth?: number
   /** Default 1_000. How often changed peers are written to `store` (one batch per interval). */
   storeFlushInterval?: number
+  /**
+   * Default 20_000. The most peers the manager knows at once (`stats().known`). Past it, the least
+   * useful peers that never connected are forgotten: hints first, then the ones with the most failed
+   * dials, then the oldest learnt. Never evicted: a peer connected now or before, protected,
+   * long-term, permanent, banned, bootstrap, of high priority, or tagged. The count stays above the
+   * cap only while every known peer is one of those. `stats().evicted` counts the forgotten ones.
+   */
+  maxPeers?: number
 }
 
 export interface PeerInput {
@@ -92,6 +100,22 @@ export interface PeerInput {
   longTerm?: boolean
   /** Bootstrap peers are dialled only when nothing better is known. */
   bootstrap?: boolean
+  /**
+   * Default false. True for what a third party told us (peer exchange, a DHT or rendezvous lookup):
+   * a claim, not a fact, until the peer proves it by a handshake. Rules:
+   * - a hint never takes an address that another known peer holds, and never removes or replaces an
+   *   address (a peer we reached directly keeps the addresses its handshake proved);
+   * - a hint never gives a peer known by address only an id (no merge);
+   * - a hint adds at most 8 addresses per peer and adds topics (never removes them);
+   * - a hint may not carry `priority`, `longTerm` or `bootstrap` (refused: those are the application's);
+   * - a hint whose id is unknown and whose addresses all belong to other peers creates nothing;
+   * - an address learnt from a hint whose dial failed is not dialled again before its backoff ends,
+   *   whichever id claims it next (the bookkeeping keys on the address string as given: normalise
+   *   spellings before `addPeers`);
+   * - a peer known only from hints counts toward `maxPeers`, is the first evicted, and is not
+   *   written to the store until it connects or the application names it.
+   */
+  hint?: boolean
 }
 
 export interface PeerInfo {
@@ -140,13 +164,26 @@ export interface ManagerStats {
   inbound: number
   outbound: number
   dialing: number
-  /** Known peers protected under at least one tag. */
+  /** Known peers protected under at least one tag, or permanent (as `isProtected(peer)` says). */
   protected: number
   /** Known peers whose priority is 'banned'. */
   banned: number
   /** The watermarks in force (after `setWatermarks` / `setMaxConnections`). */
   lowWater: number
   highWater: number
+  /** The cap on known peers (`maxPeers`). */
+  maxPeers: number
+  /** Peers forgotten because the book was at `maxPeers`, since creation. */
+  evicted: number
+  /** Addresses learnt from hints whose failed dials are remembered for their backoff (a table fed by peers: at most `maxPeers` entries, the oldest dropped first). */
+  addressWaits: number
+  /** Errors of the application's hooks ('hook:error'), since creation. */
+  hookErrors: number
+  /**
+   * Each topic quota: its `min` (and `max`) as set, `effectiveMin` = min(min, highWater) — the bound
+   * wins over a quota — and the connected peers that serve the topic now.
+   */
+  topics: Array<{ topic: string; min: number; max?: number; effectiveMin: number; connected: number }>
 }
 
 /** What a decaying tag's functions see of one peer's tag. `lastVisit` is the time of the last bump (or of the first one). */
@@ -206,7 +243,11 @@ export interface PeerStore {
 }
 
 export interface ConnectionManager {
-  /** The manager is OFF until start(): it accounts connections (and gates banned/denied/duplicates) but dials and trims nothing. */
+  /**
+   * The manager is OFF until start(): it dials nothing and runs no background trim. The bound holds
+   * from creation, though: connections are accounted and gated (banned, denied, duplicates, and
+   * admission at highWater, which may evict or refuse), and a lowered limit or `trim()` trims at once.
+   */
   readonly running: boolean
   start(): void
   /** Stops dialing and closes every managed connection (reason 'stopped'); start() may follow. */

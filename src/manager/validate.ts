@@ -83,6 +83,7 @@ export interface ResolvedOptions {
   deny: string[]
   explainDepth: number
   storeFlushInterval: number
+  maxPeers: number
 }
 
 export const DEFAULTS = {
@@ -93,7 +94,8 @@ export const DEFAULTS = {
   maxParallelDials: 8,
   dialTimeout: 10_000,
   explainDepth: 32,
-  storeFlushInterval: 1_000
+  storeFlushInterval: 1_000,
+  maxPeers: 20_000
 } as const
 
 function isClock (value: unknown): value is Clock {
@@ -101,9 +103,53 @@ function isClock (value: unknown): value is Clock {
   return c != null && typeof c.now === 'function' && typeof c.setTimeout === 'function' && typeof c.clearTimeout === 'function'
 }
 
+/** The edit distance (Levenshtein: insertions, deletions, substitutions) between two names. */
+export function editDistance (a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j)
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i]
+    for (let j = 1; j <= b.length; j++) {
+      cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1))
+    }
+    prev = cur
+  }
+  return prev[b.length]
+}
+
+/** The known name closest to `name` (case-insensitive edit distance), if close enough to be a typo (at most a third of its length, and 3). */
+export function closestName (name: string, known: readonly string[]): string | undefined {
+  let best: string | undefined
+  let bestDistance = Infinity
+  for (const k of known) {
+    const d = editDistance(name.toLowerCase(), k.toLowerCase())
+    if (d < bestDistance) { best = k; bestDistance = d }
+  }
+  return bestDistance <= Math.min(3, Math.max(1, Math.floor(name.length / 3))) ? best : undefined
+}
+
+/**
+ * Refuses an options object with a name that is not in `known` (a typo such as `highwater` would
+ * otherwise be ignored in silence): ERR_INVALID_ARGUMENT naming `what`, the option and the closest
+ * valid name. For every options object of every layer (node, mesh, dashboard, adapters).
+ */
+export function rejectUnknownOptions (what: string, options: object, known: readonly string[]): void {
+  for (const name of Object.keys(options)) {
+    if (known.includes(name)) continue
+    const near = closestName(name, known)
+    throw PeerwardenError.invalid(`${what}: unknown option ${JSON.stringify(name)}${near !== undefined ? `; did you mean ${JSON.stringify(near)}?` : ''} (known: ${known.join(', ')})`)
+  }
+}
+
+/** Every option name of `createConnectionManager`. */
+export const MANAGER_OPTIONS: readonly string[] = [
+  'dial', 'localPeer', 'lowWater', 'highWater', 'gracePeriod', 'silencePeriod', 'lifetime', 'maxParallelDials',
+  'dialTimeout', 'allow', 'deny', 'prioritise', 'store', 'clock', 'random', 'explainDepth', 'storeFlushInterval', 'maxPeers'
+] satisfies ReadonlyArray<keyof ConnectionManagerOptions>
+
 /** Validates every option of `createConnectionManager` and fills in the defaults. */
 export function resolveOptions (options: ConnectionManagerOptions): ResolvedOptions {
   if (options == null || typeof options !== 'object') throw PeerwardenError.invalid('options must be an object')
+  rejectUnknownOptions('createConnectionManager options', options, MANAGER_OPTIONS)
   fn('dial', options.dial)
   if (options.localPeer !== undefined) nonEmptyString('localPeer', options.localPeer)
   if (options.highWater !== undefined) int('highWater', options.highWater, 1)
@@ -129,7 +175,8 @@ export function resolveOptions (options: ConnectionManagerOptions): ResolvedOpti
   }
   const explainDepth = int('explainDepth', options.explainDepth ?? DEFAULTS.explainDepth, 1)
   const storeFlushInterval = duration('storeFlushInterval', options.storeFlushInterval ?? DEFAULTS.storeFlushInterval, 1)
-  return { lowWater, highWater, gracePeriod, silencePeriod, lifetime, maxParallelDials, dialTimeout, allow, deny, explainDepth, storeFlushInterval }
+  const maxPeers = int('maxPeers', options.maxPeers ?? DEFAULTS.maxPeers, 1)
+  return { lowWater, highWater, gracePeriod, silencePeriod, lifetime, maxParallelDials, dialTimeout, allow, deny, explainDepth, storeFlushInterval, maxPeers }
 }
 
 export function outOfRange (name: string, value: number, min: number, max: number): Error {
@@ -151,6 +198,23 @@ export function connection (conn: Connection): void {
   fn('connection.close', conn.close)
 }
 
+/** A connection handed to `disconnected()`: only its id is read. */
+export function connectionRef (conn: Connection): void {
+  if (conn == null || typeof conn !== 'object') throw PeerwardenError.invalid(`connection must be an object, got ${describe(conn)}`)
+  nonEmptyString('connection.id', conn.id)
+}
+
+/**
+ * The bound of every tag value and of a peer's value (the sum of its tags): finite numbers beyond
+ * ±`TAG_VALUE_BOUND` are clamped to it, so that no sum reaches Infinity.
+ */
+export const TAG_VALUE_BOUND = Number.MAX_SAFE_INTEGER
+
+/** Clamps a finite tag value (or sum) into [-TAG_VALUE_BOUND, TAG_VALUE_BOUND]. */
+export function clampTagValue (value: number): number {
+  return value > TAG_VALUE_BOUND ? TAG_VALUE_BOUND : value < -TAG_VALUE_BOUND ? -TAG_VALUE_BOUND : value
+}
+
 /** One PeerInput of `addPeers()`. */
 export function peerInput (p: PeerInput, name: string): void {
   if (p == null || typeof p !== 'object') throw PeerwardenError.invalid(`${name} must be an object`)
@@ -164,4 +228,10 @@ export function peerInput (p: PeerInput, name: string): void {
   if (p.topics !== undefined) stringArray(`${name}.topics`, p.topics)
   if (p.longTerm !== undefined && typeof p.longTerm !== 'boolean') throw PeerwardenError.invalid(`${name}.longTerm must be a boolean`)
   if (p.bootstrap !== undefined && typeof p.bootstrap !== 'boolean') throw PeerwardenError.invalid(`${name}.bootstrap must be a boolean`)
+  if (p.hint !== undefined && typeof p.hint !== 'boolean') throw PeerwardenError.invalid(`${name}.hint must be a boolean`)
+  if (p.hint === true) {
+    for (const field of ['priority', 'longTerm', 'bootstrap'] as const) {
+      if (p[field] !== undefined) throw PeerwardenError.invalid(`${name}.${field} may not be given with hint: true (a third party's claim sets no priority, long-term or bootstrap flag)`)
+    }
+  }
 }

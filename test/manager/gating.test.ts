@@ -426,3 +426,70 @@ test('admits() uses the record connected() would use: a peer known by address on
   assert.equal(m.connected(testConnection('known', { address: 'tcp://5.6.7.8:9' })), true)
   await m.close()
 })
+
+test('admits() and connected() agree on a peer known by address whose id is banned (regression: admits said yes, connected refused)', async () => {
+  const { m } = manager()
+  m.addPeers([{ address: 'tcp://5.6.7.8:9' }])
+  m.setPriority([{ peer: 'p', priority: 'banned' }])
+  assert.equal(m.admits('p', 'tcp://5.6.7.8:9'), false)
+  assert.equal(m.connected(testConnection('p', { address: 'tcp://5.6.7.8:9' })), false)
+  await m.close()
+})
+
+test('admits() and connected() agree on a peer banned by its address whose id is known', async () => {
+  const { m } = manager()
+  m.tagPeer('p', 'app', 1)
+  m.setPriority([{ peer: 'tcp://5.6.7.8:9', priority: 'banned' }])
+  assert.equal(m.admits('p', 'tcp://5.6.7.8:9'), false)
+  assert.equal(m.admits('p'), true, 'from elsewhere, p is not banned yet')
+  assert.equal(m.connected(testConnection('p', { address: 'tcp://5.6.7.8:9' })), false)
+  await m.close()
+})
+
+// ── the bound holds from creation ────────────────────────────────────────────
+
+test('before start(), a connection at highWater evicts the lowest-ranked trimmable peer or is refused over-limit (regression: the bound waited for start)', async () => {
+  const { m, clock } = manager({ lowWater: 1, highWater: 2, gracePeriod: 1_000 })
+  const a = testConnection('a')
+  const b = testConnection('b')
+  m.connected(a)
+  m.connected(b)
+  assert.equal(m.connected(testConnection('c')), false, 'both in grace: nothing may give way')
+  assert.equal(m.stats().connections, 2)
+  await clock.advance(1_001)
+  const d = testConnection('d')
+  assert.equal(m.connected(d), true)
+  assert.equal(m.stats().connections, 2)
+  assert.equal([a, b].filter((c) => c.closeReason === 'trimmed').length, 1)
+  assert.equal(m.running, false)
+  await m.close()
+})
+
+test('before start(), nothing is dialled and no background trim runs', async () => {
+  const dials: string[] = []
+  const clock = new ManualClock()
+  const m = createConnectionManager({ dial: async (a) => { dials.push(a); throw new Error('no') }, clock, lowWater: 1, highWater: 2, gracePeriod: 10, silencePeriod: 10 })
+  m.addPeers([{ id: 'x', address: 'tcp://1.1.1.1:1' }])
+  m.protect('a', 'app')
+  m.protect('b', 'app')
+  m.protect('c', 'app')
+  for (const p of ['a', 'b', 'c']) m.connected(testConnection(p))
+  m.unprotect('c', 'app')
+  await clock.advance(1_000)
+  assert.equal(dials.length, 0)
+  assert.equal(m.stats().connections, 3, 'the excess waits for start()')
+  m.start()
+  assert.equal(m.stats().connections, 2)
+  await m.close()
+})
+
+test('before start(), a lowered limit trims back to highWater at once', async () => {
+  const { m, clock } = manager({ lowWater: 1, highWater: 4, gracePeriod: 10 })
+  const conns = ['a', 'b', 'c', 'd'].map((p) => testConnection(p))
+  for (const c of conns) m.connected(c)
+  await clock.advance(20)
+  m.setWatermarks(1, 2)
+  assert.equal(m.stats().connections, 2)
+  assert.equal(conns.filter((c) => c.closeReason === 'trimmed').length, 2)
+  await m.close()
+})

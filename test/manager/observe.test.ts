@@ -281,7 +281,7 @@ test('explain returns a copy that callers cannot use to rewrite history', async 
 
 test('stats counts known peers, connections by direction, protected and banned peers', async () => {
   const { m } = manager()
-  assert.deepEqual(m.stats(), { known: 0, connections: 0, inbound: 0, outbound: 0, dialing: 0, protected: 0, banned: 0, lowWater: 32, highWater: 96 })
+  assert.deepEqual(m.stats(), { known: 0, connections: 0, inbound: 0, outbound: 0, dialing: 0, protected: 0, banned: 0, lowWater: 32, highWater: 96, maxPeers: 20_000, evicted: 0, addressWaits: 0, hookErrors: 0, topics: [] })
   m.addPeers([{ id: 'k1' }, { id: 'k2' }, { address: 'tcp://1.2.3.4:5' }])
   m.connected(testConnection('i1'))
   m.connected(testConnection('i2'))
@@ -290,7 +290,7 @@ test('stats counts known peers, connections by direction, protected and banned p
   m.protect('k1', 'b')
   m.protect('i1', 'a')
   m.setPriority([{ peer: 'k2', priority: 'banned' }, { peer: 'x', priority: 'banned' }])
-  assert.deepEqual(m.stats(), { known: 7, connections: 3, inbound: 2, outbound: 1, dialing: 0, protected: 2, banned: 2, lowWater: 32, highWater: 96 })
+  assert.deepEqual(m.stats(), { known: 7, connections: 3, inbound: 2, outbound: 1, dialing: 0, protected: 2, banned: 2, lowWater: 32, highWater: 96, maxPeers: 20_000, evicted: 0, addressWaits: 0, hookErrors: 0, topics: [] })
   m.setWatermarks(2, 5)
   assert.deepEqual([m.stats().lowWater, m.stats().highWater], [2, 5])
 
@@ -391,7 +391,7 @@ test('forgetPeer removes a disconnected peer and keeps only the live connection 
   assert.equal(m.getPeer('tcp://1.1.1.1:1'), undefined)
   assert.equal(m.getTagInfo('gone'), undefined)
   assert.equal(m.isProtected('gone'), false)
-  assert.deepEqual(m.stats(), { known: 0, connections: 0, inbound: 0, outbound: 0, dialing: 0, protected: 0, banned: 0, lowWater: 32, highWater: 96 })
+  assert.deepEqual(m.stats(), { known: 0, connections: 0, inbound: 0, outbound: 0, dialing: 0, protected: 0, banned: 0, lowWater: 32, highWater: 96, maxPeers: 20_000, evicted: 0, addressWaits: 0, hookErrors: 0, topics: [] })
 
   const c = testConnection('live')
   m.connected(c)
@@ -504,5 +504,47 @@ test('connectNow refuses a banned peer with ERR_BANNED and a denied one with ERR
   await assert.rejects(m.connectNow('b'), hasCode('ERR_BANNED'))
   await assert.rejects(m.connectNow('d'), hasCode('ERR_DENIED'))
   assert.equal(started.length, 0)
+  await m.close()
+})
+
+test('stats().protected counts permanent peers, as isProtected() does (regression: it left them out)', async () => {
+  const clock = new ManualClock()
+  const m = createConnectionManager({ dial: async (address) => testConnection('perm', { direction: 'outbound', address }), clock })
+  m.addPeers([{ id: 'perm', address: 'tcp://1.1.1.1:1' }])
+  await m.connectNow('perm', { permanent: true })
+  m.protect('tagged', 'app')
+  assert.equal(m.isProtected('perm'), true)
+  assert.equal(m.stats().protected, 2)
+  m.protect('perm', 'app')
+  assert.equal(m.stats().protected, 2, 'a permanent peer that is also protected by a tag counts once')
+  m.forgetPeer('perm')
+  assert.equal(m.stats().protected, 1)
+  await m.close()
+})
+
+test('a prioritise hook that throws leaves the peer its priority, reports hook:error, and connected() accounts the connection (regression: connected() threw)', async () => {
+  const clock = new ManualClock()
+  const m = createConnectionManager({
+    dial: async () => { throw new Error('no') },
+    clock,
+    prioritise: (p) => { if (p.id === 'boom') throw new Error('hook bug'); return p.id === 'bad' ? 'nonsense' as never : undefined }
+  })
+  const errors: Array<{ hook: string; peer: string; error: Error }> = []
+  m.events.addEventListener('hook:error', (e) => { errors.push(e.detail) })
+  m.setPriority([{ peer: 'boom', priority: 'high' }])
+  const conn = testConnection('boom')
+  assert.equal(m.connected(conn), true)
+  assert.equal(conn.closed, false)
+  assert.equal(m.getPeer('boom')?.priority, 'high')
+  assert.equal(m.stats().connections, 1)
+  assert.equal(errors.length, 1)
+  assert.equal(errors[0].hook, 'prioritise')
+  assert.equal(errors[0].peer, 'boom')
+  assert.match(errors[0].error.message, /hook bug/)
+  m.addPeers([{ id: 'bad', address: 'tcp://1.1.1.1:1' }])
+  assert.equal(m.getPeer('bad')?.priority, 'medium', 'an answer that is no priority is the hook\'s error too')
+  assert.equal(errors.length, 2)
+  assert.equal(m.stats().hookErrors, 2)
+  assert.ok(m.explain('boom').some((d) => d.action === 'hook-error'))
   await m.close()
 })

@@ -473,3 +473,164 @@ test('admission, trim() and lowered limits close exactly the lowest-ranked trimm
 test('an excess over highWater is trimmed within a silence period once a peer is trimmable', async () => {
   await holds(['liveness'])
 })
+
+// ── a second world: records that merge, hints, hooks that throw, quotas, watermark changes ─────
+//
+// No model of the rank order here: after every step, the manager is checked against rules that
+// hold whatever it chose — the bound, bans, protection, the counts in stats(), and admits() ≡
+// connected(). Peers are known by id, by address only (then merged by a connection or addPeers),
+// or from hints; the prioritise hook throws for some peers.
+
+const IDS = ['a', 'b', 'c', 'd']
+const ADDRS = ['tcp://10.1.0.1:1', 'tcp://10.1.0.2:1', 'tcp://10.1.0.3:1']
+const TOPICS = ['t1', 't2']
+
+type Op2 =
+  | { k: 'connect', peer: string, addr: number, dir: 'inbound' | 'outbound' }
+  | { k: 'drop', pick: number }
+  | { k: 'addAddress', addr: number, longTerm: boolean, topic: number }
+  | { k: 'addIdAddress', peer: string, addr: number }
+  | { k: 'hint', peer: string, addr: number, topic: number }
+  | { k: 'priority', target: string, priority: Priority }
+  | { k: 'protect', peer: string }
+  | { k: 'unprotect', peer: string }
+  | { k: 'topics', peer: string, topic: number }
+  | { k: 'quota', topic: number, min: number | undefined }
+  | { k: 'watermarks', low: number, high: number }
+  | { k: 'start' }
+  | { k: 'advance', ms: number }
+
+const arbId = fc.constantFrom(...IDS)
+const arbAddr = fc.nat(ADDRS.length) // ADDRS.length = no address
+const arbOp2: fc.Arbitrary<Op2> = fc.oneof(
+  { weight: 8, arbitrary: fc.record({ k: fc.constant('connect' as const), peer: arbId, addr: arbAddr, dir: fc.constantFrom('inbound' as const, 'outbound' as const) }) },
+  { weight: 3, arbitrary: fc.record({ k: fc.constant('drop' as const), pick: fc.nat(20) }) },
+  { weight: 2, arbitrary: fc.record({ k: fc.constant('addAddress' as const), addr: fc.nat(ADDRS.length - 1), longTerm: fc.boolean(), topic: fc.nat(TOPICS.length) }) },
+  { weight: 2, arbitrary: fc.record({ k: fc.constant('addIdAddress' as const), peer: arbId, addr: fc.nat(ADDRS.length - 1) }) },
+  { weight: 2, arbitrary: fc.record({ k: fc.constant('hint' as const), peer: arbId, addr: fc.nat(ADDRS.length - 1), topic: fc.nat(TOPICS.length) }) },
+  { weight: 2, arbitrary: fc.record({ k: fc.constant('priority' as const), target: fc.constantFrom(...IDS, ...ADDRS), priority: fc.constantFrom<Priority>('high', 'medium', 'low', 'banned') }) },
+  { weight: 1, arbitrary: fc.record({ k: fc.constant('protect' as const), peer: arbId }) },
+  { weight: 1, arbitrary: fc.record({ k: fc.constant('unprotect' as const), peer: arbId }) },
+  { weight: 1, arbitrary: fc.record({ k: fc.constant('topics' as const), peer: arbId, topic: fc.nat(TOPICS.length - 1) }) },
+  { weight: 1, arbitrary: fc.record({ k: fc.constant('quota' as const), topic: fc.nat(TOPICS.length - 1), min: fc.option(fc.integer({ min: 0, max: 5 }), { nil: undefined }) }) },
+  { weight: 1, arbitrary: fc.integer({ min: 1, max: 5 }).chain((high) => fc.record({ k: fc.constant('watermarks' as const), low: fc.integer({ min: 0, max: high }), high: fc.constant(high) })) },
+  { weight: 1, arbitrary: fc.constant({ k: 'start' as const }) },
+  { weight: 3, arbitrary: fc.record({ k: fc.constant('advance' as const), ms: fc.constantFrom(0, 10, 60, 1_000) }) }
+)
+const arbWorld2 = fc.record({
+  high: fc.integer({ min: 1, max: 4 }),
+  throwFor: fc.subarray(IDS),
+  ops: fc.array(arbOp2, { minLength: 1, maxLength: 60, size: 'max' })
+})
+
+const GRACE2 = 50
+const SILENCE2 = 100
+
+async function runWorld2 (high: number, throwFor: readonly string[], ops: readonly Op2[]): Promise<void> {
+  const clock = new ManualClock()
+  const hookErrors: string[] = []
+  const m: ConnectionManager = createConnectionManager({
+    dial: noDial,
+    clock,
+    localPeer: 'c5',
+    lowWater: 0,
+    highWater: high,
+    gracePeriod: GRACE2,
+    silencePeriod: SILENCE2,
+    prioritise: (p) => { if (p.id !== undefined && throwFor.includes(p.id)) throw new Error(`hook fails for ${p.id}`); return undefined }
+  })
+  m.events.addEventListener('hook:error', (e) => { hookErrors.push(String(e.detail.peer)) })
+  const trimmedProtected: string[] = []
+  m.events.addEventListener('connection:closed', (e) => {
+    if (e.detail.reason === 'trimmed' && m.isProtected(e.detail.connection.peer)) trimmedProtected.push(e.detail.connection.peer)
+  })
+  /** Ids banned by setPriority(id) and not unbanned since: a ban is never lost. */
+  const bannedIds = new Set<string>()
+  const open: TestConnection[] = []
+  let running = false
+  try {
+    for (const [step, op] of ops.entries()) {
+      const where = (): string => `step ${step} ${JSON.stringify(op)} at t=${clock.now()}\n  ops: ${JSON.stringify(ops.slice(0, step + 1))}`
+      const countBefore = m.stats().connections
+      const highBefore = m.stats().highWater
+      switch (op.k) {
+        case 'connect': {
+          const address = op.addr < ADDRS.length ? ADDRS[op.addr] : undefined
+          const conn = testConnection(op.peer, { direction: op.dir, address })
+          const wasConnected = m.getPeer(op.peer)?.connected === true
+          const forced = m.isProtected(op.peer)
+          const addrRecord = address !== undefined ? m.getPeer(address) : undefined
+          const bannedByAddress = addrRecord !== undefined && addrRecord.id === undefined && addrRecord.priority === 'banned'
+          const predicted = m.admits(op.peer, address)
+          const accepted = m.connected(conn)
+          if (!wasConnected) assert.equal(accepted, predicted, `admits() said ${predicted}, connected() ${accepted ? 'accepted' : `refused (${String(conn.closeReason)})`}: ${where()}`)
+          if (accepted) open.push(conn)
+          if (bannedIds.has(op.peer) || bannedByAddress) assert.equal(accepted, false, `a banned peer was accepted: ${where()}`)
+          if (accepted && !forced && !wasConnected) assert.ok(m.stats().connections <= Math.max(highBefore, countBefore), `connected() took the count from ${countBefore} to ${m.stats().connections} over highWater ${highBefore}: ${where()}`)
+          break
+        }
+        case 'drop': {
+          const live = open.filter((c) => !c.closed)
+          if (live.length === 0) break
+          const c = live[op.pick % live.length]
+          c.close('transport')
+          m.disconnected(c)
+          break
+        }
+        case 'addAddress':
+          m.addPeers([{ address: ADDRS[op.addr], longTerm: op.longTerm, ...(op.topic < TOPICS.length ? { topics: [TOPICS[op.topic]] } : {}) }])
+          break
+        case 'addIdAddress':
+          m.addPeers([{ id: op.peer, address: ADDRS[op.addr] }])
+          break
+        case 'hint':
+          m.addPeers([{ id: op.peer, addresses: [ADDRS[op.addr]], hint: true, ...(op.topic < TOPICS.length ? { topics: [TOPICS[op.topic]] } : {}) }])
+          break
+        case 'priority': {
+          // By address, setPriority names the peer that holds the address now (by id, once known).
+          const id = IDS.includes(op.target) ? op.target : m.getPeer(op.target)?.id
+          m.setPriority([{ peer: op.target, priority: op.priority }])
+          if (id !== undefined) {
+            if (op.priority === 'banned') bannedIds.add(id)
+            else bannedIds.delete(id)
+          }
+          break
+        }
+        case 'protect': m.protect(op.peer, 'app'); break
+        case 'unprotect': m.unprotect(op.peer, 'app'); break
+        case 'topics': m.addPeers([{ id: op.peer, topics: [TOPICS[op.topic]] }]); break
+        case 'quota': m.setTopicQuota(TOPICS[op.topic], op.min === undefined ? undefined : { min: op.min }); break
+        case 'watermarks': m.setWatermarks(op.low, op.high); break
+        case 'start': m.start(); running = true; break
+        case 'advance': await clock.advance(op.ms); break
+      }
+
+      // ── after every step ──
+      const list = m.listConnections()
+      const peers = m.listPeers()
+      const s = m.stats()
+      // bans: a banned peer is never connected; a ban given by id is never lost; stats count each ban once.
+      for (const c of list) assert.notEqual(m.getPeer(c.peer)?.priority, 'banned', `the banned ${c.peer} is connected: ${where()}`)
+      for (const id of bannedIds) assert.equal(m.getPeer(id)?.priority, 'banned', `the ban of ${id} was lost: ${where()}`)
+      assert.equal(s.banned, peers.filter((p) => p.priority === 'banned').length, `stats().banned: ${where()}`)
+      // protection: a protected peer is never trimmed; stats count protected peers as getPeer does.
+      assert.deepEqual(trimmedProtected, [], `a protected peer was trimmed: ${where()}`)
+      assert.equal(s.protected, peers.filter((p) => p.protected).length, `stats().protected: ${where()}`)
+      // the bound: once every connection is past grace and a silence period passed, only protected peers exceed it.
+      if (op.k === 'advance' && op.ms >= 1_000 && running) {
+        const protectedConnected = list.filter((c) => c.protected).length
+        assert.ok(s.connections <= Math.max(s.highWater, protectedConnected), `${s.connections} connections > highWater ${s.highWater} with ${protectedConnected} protected, after ${op.ms} ms: ${where()}`)
+      }
+      // the hook's errors are reported, never thrown; they name only the peers it fails for.
+      for (const p of hookErrors) assert.ok(throwFor.includes(p), `hook:error for ${p}: ${where()}`)
+      // accounting
+      assert.equal(s.connections, open.filter((c) => !c.closed).length, `stats().connections: ${where()}`)
+    }
+  } finally {
+    await m.close()
+  }
+}
+
+test('with merges, hints, throwing hooks, quotas and watermark changes: bans hold, protected peers stay, the bound holds, and admits() answers what connected() does', async () => {
+  await fc.assert(fc.asyncProperty(arbWorld2, async ({ high, throwFor, ops }) => { await runWorld2(high, throwFor, ops) }), { numRuns: 2 * NUM_RUNS, includeErrorInReport: true })
+})

@@ -96,18 +96,18 @@ for (const entry of ['127.0.0.1', '127.0.0.0/8']) {
   })
 }
 
-test('with no tags at all, exactly the excess is closed, newest first', async () => {
+test('with no tags at all, exactly the excess is closed, newest first — before start() too, since the bound holds from creation', async () => {
   const clock = new ManualClock()
-  // Stopped, the manager accounts connections but trims nothing: six connections, as in js-libp2p's test.
+  // js-libp2p's test accounts six connections, then prunes; here the sixth meets the bound at once.
   const m = manager(clock)
-  const conns = await connectAll(m, clock, [0, 1, 2, 3, 4, 5].map((i) => ({ id: `p${i}` })))
-  assert.equal(m.stats().connections, 6)
-  assert.equal(conns.some((c) => c.closed), false, 'nothing is trimmed while stopped')
+  const conns = await connectAll(m, clock, [0, 1, 2, 3, 4].map((i) => ({ id: `p${i}` })))
   await clock.advance(GRACE)
-  m.start()
+  const sixth = testConnection('p5')
+  assert.equal(m.connected(sixth), true)
   assert.equal(conns.filter((c) => c.closed).length, 1, 'exactly one connection is closed')
-  assert.equal(conns[5].closeReason, 'trimmed', 'the newest one')
+  assert.equal(conns[4].closeReason, 'trimmed', 'the newest one (the newcomer is never the one evicted)')
   assert.equal(m.stats().connections, 5)
+  assert.equal(m.running, false)
   await m.close()
 })
 
@@ -163,8 +163,10 @@ test('a lowered limit holds at once even when every connection is in its grace p
 test('start() above highWater holds the bound at once, in-grace connections included', async () => {
   const clock = new ManualClock()
   const m = createConnectionManager({ dial: noDial, clock, lowWater: 1, highWater: 2, gracePeriod: GRACE, silencePeriod: 30 })
-  m.protect('p0', 'app')
-  const conns = await connectAll(m, clock, [0, 1, 2, 3].map((i) => ({ id: `p${i}` })), 0) // accounted while stopped
+  for (const p of ['p0', 'p1', 'p2', 'p3']) m.protect(p, 'app')
+  const conns = await connectAll(m, clock, [0, 1, 2, 3].map((i) => ({ id: `p${i}` })), 0) // protected: forced past the bound
+  for (const p of ['p1', 'p2', 'p3']) m.unprotect(p, 'app') // trimmable now, but background trims wait for start()
+  assert.equal(m.stats().connections, 4)
   m.start()
   assert.equal(m.stats().connections, 2)
   assert.equal(conns[0].closed, false, 'the protected peer stays')

@@ -4,6 +4,7 @@ import { PeerwardenError, bump, createConnectionManager, decay } from '../../src
 import type { ConnectionManagerOptions } from '../../src/index.js'
 import { ManualClock, testConnection } from '../../src/testing/index.js'
 import { noDial } from '../helpers/manager.js'
+import { rejectUnknownOptions } from '../../src/manager/validate.js'
 import { hasCode } from '../helpers/errors.js'
 
 function escapeRe (s: string): string {
@@ -357,4 +358,86 @@ test('a closed manager refuses connections and closes them', async () => {
   assert.equal(m.connected(c), false)
   assert.equal(c.closed, true)
   assert.equal(m.stats().connections, 0)
+})
+
+// ── finding 19: arguments that passed silently ─────────────────────────────
+
+test('disconnected() refuses a connection without an id, naming connection.id; an unknown well-formed one is a quiet no-op', async () => {
+  const m = createConnectionManager(options({}))
+  assertInvalid(() => { m.disconnected({} as never) }, 'connection.id')
+  assertInvalid(() => { m.disconnected(null as never) }, 'connection')
+  m.disconnected(testConnection('nobody'))
+  await m.close()
+})
+
+test('explain(), getPeer(), getTagInfo() and isProtected() refuse a peer that is not a non-empty string, naming peer', async () => {
+  const m = createConnectionManager(options({}))
+  assertInvalid(() => m.explain(undefined as never), 'peer')
+  assertInvalid(() => m.getPeer(null as never), 'peer')
+  assertInvalid(() => m.getTagInfo(3 as never), 'peer')
+  assertInvalid(() => m.isProtected(undefined as never), 'peer')
+  assert.equal(m.getPeer('unknown'), undefined)
+  assert.deepEqual(m.explain('unknown'), [])
+  await m.close()
+})
+
+test('a tag named __proto__ is listed by getTagInfo().tags like any other (regression: it counted in the value but was missing)', async () => {
+  const m = createConnectionManager(options({}))
+  m.tagPeer('p', '__proto__', 3)
+  m.tagPeer('p', 'app', 2)
+  const info = m.getTagInfo('p')
+  assert.equal(info?.value, 5)
+  assert.deepEqual(Object.keys(info?.tags ?? {}).sort(), ['__proto__', 'app'])
+  assert.equal(Object.getOwnPropertyDescriptor(info?.tags, '__proto__')?.value, 3)
+  assert.equal(Object.getPrototypeOf(info?.tags), Object.prototype, 'tags stays a plain object')
+  await m.close()
+})
+
+test('tag values stay finite: sums clamp at Number.MAX_SAFE_INTEGER, and an upsert returning Infinity is refused (regression: values reached Infinity)', async () => {
+  const m = createConnectionManager(options({}))
+  m.tagPeer('p', 'a', 1e308)
+  m.tagPeer('p', 'b', 1e308)
+  assert.equal(m.getTagInfo('p')?.value, Number.MAX_SAFE_INTEGER)
+  assert.equal(m.getPeer('p')?.value, Number.MAX_SAFE_INTEGER)
+  m.tagPeer('q', 'a', -1e308)
+  m.tagPeer('q', 'b', -1e308)
+  assert.equal(m.getTagInfo('q')?.value, -Number.MAX_SAFE_INTEGER)
+  m.upsertTag('r', 'a', () => 1e308)
+  m.upsertTag('r', 'a', (v) => v * 10)
+  assert.ok(Number.isFinite(m.getTagInfo('r')!.tags.a))
+  assert.ok(Number.isFinite(m.getTagInfo('r')!.value))
+  assertInvalid(() => { m.upsertTag('r', 'a', () => Infinity) }, 'upsert result')
+  m.untagPeer('p', 'a')
+  assert.equal(m.getTagInfo('p')?.value, Number.MAX_SAFE_INTEGER, 'untagging does not leave a rounding error behind')
+  m.tagPeer('p', 'b', 1)
+  assert.equal(m.getTagInfo('p')?.value, 1)
+  const t = m.registerDecayingTag('d', 1000, decay.none(), bump.sum())
+  t.bump('s', 1e308)
+  t.bump('s', 1e308)
+  assert.equal(m.getTagInfo('s')?.value, Number.MAX_SAFE_INTEGER)
+  assert.ok(Number.isFinite(m.getTagInfo('s')!.tags.d))
+  await m.close()
+})
+
+// ── unknown option names ─────────────────────────────────────────────────────
+
+test('createConnectionManager refuses an unknown option, naming it and the closest valid one (regression: highwater was ignored)', () => {
+  assert.throws(() => createConnectionManager(options({ highwater: 10 })), (err: unknown) => {
+    assert.ok(err instanceof PeerwardenError)
+    assert.equal(err.code, 'ERR_INVALID_ARGUMENT')
+    assert.match(err.message, /highwater/)
+    assert.match(err.message, /highWater/)
+    return true
+  })
+  assertInvalid(() => createConnectionManager(options({ maxParalelDials: 2 })), 'maxParallelDials')
+})
+
+test('rejectUnknownOptions names the option and suggests the closest known name only when it is close', () => {
+  assert.doesNotThrow(() => { rejectUnknownOptions('options', { a: 1, b: undefined }, ['a', 'b', 'c']) })
+  assert.throws(() => { rejectUnknownOptions('node options', { annonce: [] }, ['announce', 'listen']) }, /node options: unknown option "annonce".*"announce"/)
+  assert.throws(() => { rejectUnknownOptions('options', { zzzzzzzz: 1 }, ['lowWater']) }, (err: unknown) => {
+    assert.ok(err instanceof PeerwardenError)
+    assert.doesNotMatch(err.message, /did you mean/)
+    return true
+  })
 })

@@ -1,0 +1,46 @@
+import { nextDelay, type BackoffPolicy } from './backoff.js'
+
+/**
+ * Backoff per address, shared by every id that claims the address: the guard against hints that
+ * point many ids (or a flood of peers) at one host:port.
+ *
+ * Rules:
+ * - Only addresses learnt from hints are entered (`PeerRecord.hinted`): a failed dial of one sets
+ *   its wait (`nextDelay`, as for a peer that never connected); the dialer does not dial it again
+ *   before the wait ends, whichever record holds it then. The application's own dials
+ *   (`connectNow`) ignore it.
+ * - Keys are the address strings as given (the node normalises spellings before `addPeers`).
+ * - A budget: at most `max()` entries; past it, the oldest entry goes (a table fed by peers).
+ */
+export class AddressBackoff {
+  private readonly waits = new Map<string, { until: number; failures: number }>()
+
+  constructor (
+    private readonly max: () => number,
+    private readonly random: () => number,
+    private readonly policy: Readonly<BackoffPolicy>
+  ) {}
+
+  get size (): number { return this.waits.size }
+
+  /** When the address may be dialled again; undefined when it may be now. */
+  blockedUntil (address: string, now: number): number | undefined {
+    const w = this.waits.get(address)
+    if (w === undefined || w.until <= now) return undefined
+    return w.until
+  }
+
+  /** A dial of the address failed at `now`: it waits. */
+  failed (address: string, now: number): void {
+    const w = this.waits.get(address)
+    const failures = (w?.failures ?? 0) + 1
+    this.waits.delete(address) // re-inserted last: the budget drops the oldest entries first
+    this.waits.set(address, { until: now + nextDelay(failures, false, this.random, this.policy), failures })
+    while (this.waits.size > this.max()) this.waits.delete(this.waits.keys().next().value as string)
+  }
+
+  /** A dial of the address reached someone: it no longer waits. */
+  succeeded (address: string): void {
+    this.waits.delete(address)
+  }
+}
