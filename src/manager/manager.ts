@@ -576,7 +576,10 @@ export class Manager implements ConnectionManager {
       return
     }
     if (this.closed) return
-    this.knowledge.restore(stored)
+    const skipped = this.knowledge.restore(Array.isArray(stored) ? stored : [])
+    if (skipped.length > 0) {
+      this.storeFailed(new PeerwardenError('ERR_STORE_ROWS', `the store returned ${skipped.length} peer(s) that could not be restored, skipped: ${skipped.slice(0, 10).join('; ')}`))
+    }
     this.budget.enforce()
     this.changed()
   }

@@ -176,13 +176,27 @@ export class PeerKnowledge {
   }
 
   /** Brings back the peers the store remembers (their history orders the first dials). */
-  restore (stored: readonly StoredPeer[]): void {
-    const { book, clock } = this.host
+  /** Brings stored peers back; returns why each peer it could not take was skipped (a store of the application's may hand anything). */
+  restore (stored: readonly StoredPeer[]): string[] {
+    const skipped: string[] = []
     for (const p of stored) {
+      try {
+        this.restoreOne(p)
+      } catch (err) {
+        skipped.push(`${JSON.stringify((p as { key?: unknown } | null)?.key ?? null)?.slice(0, 80)}: ${(err as Error)?.message ?? String(err)}`)
+      }
+    }
+    return skipped
+  }
+
+  private restoreOne (p: StoredPeer): void {
+    const { book, clock } = this.host
+    {
+      if (p == null || typeof p !== 'object' || !Array.isArray(p.addresses)) throw new TypeError('not a stored peer')
       let record: PeerRecord
       if (p.id !== undefined) record = book.getOrCreate(p.id, p.firstSeen ?? clock.now()).record
       else if (p.addresses.length > 0) record = book.byAddress(p.addresses[0]) ?? book.createForAddress(p.addresses[0], p.firstSeen ?? clock.now())
-      else continue
+      else return
       for (const a of p.addresses) book.addAddress(record, a)
       if (record.conn === undefined) this.setTopics(record, p.topics ?? [])
       mergeStored(record, p)

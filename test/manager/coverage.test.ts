@@ -344,3 +344,18 @@ test('connection:replaced does not fire when the newcomer loses the tie-break: i
   await m.close()
   await anon.close()
 })
+
+// Bug: a store of the application's that returned a malformed peer made restore() throw: ready()
+// rejected and the rejection went unhandled.
+test('a store that returns malformed peers: the good ones are restored, the others skipped and reported as store:error (ERR_STORE_ROWS)', async () => {
+  const good = { key: 'good', id: 'good', addresses: ['mem://good'], priority: 'medium', topics: [], longTerm: false, permanent: false, bootstrap: false, tags: {}, successes: 1, failures: 0 }
+  const store = { load: async () => [null, { key: 'x' }, good, { key: 'y', addresses: 'nope' }] as never, save () {}, delete () {}, flush: async () => {}, close: async () => {} }
+  const errors: Error[] = []
+  const manager = createConnectionManager({ dial: async () => { throw new Error('no') }, store: store as never, clock: new ManualClock() })
+  manager.events.addEventListener('store:error', (e) => { errors.push(e.detail.error) })
+  await manager.ready()
+  assert.equal(manager.getPeer('good')?.addresses[0], 'mem://good')
+  assert.equal(errors.length, 1)
+  assert.equal((errors[0] as { code?: string }).code, 'ERR_STORE_ROWS')
+  await manager.close()
+})
