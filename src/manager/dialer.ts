@@ -16,6 +16,8 @@ export interface DialerHost {
   limits(): { lowWater: number; highWater: number; maxParallelDials: number; dialTimeout: number; maxPeers: number }
   records(): Iterable<PeerRecord>
   connections(): number
+  /** Connections to bootstrap peers the manager will release once others reach lowWater (they do not count toward it). */
+  releasableBootstraps(): number
   /** The live connection to a peer, if any. */
   connectionTo(peer: PeerId): Connection | undefined
   /** Denied by the deny list (by id or by every address). */
@@ -298,7 +300,11 @@ export class Dialer {
       return picks
     }
 
-    let regular = lowWater - connections - this.inFlight
+    // A bootstrap connection is for getting started: other peers are dialled toward lowWater without
+    // counting it (the manager releases it once they are there); a bootstrap peer itself is dialled
+    // only while the plain count is short.
+    const releasable = this.host.releasableBootstraps()
+    let regular = lowWater - (connections - releasable) - this.inFlight
     let topicRoom = highWater - connections - this.inFlight
     // Long-term and permanent peers are redialled whatever the count; their connections count like any other.
     for (const r of this.index.sticky) {
@@ -329,7 +335,7 @@ export class Dialer {
         if (!ready(r)) continue
         if (r.bootstrap) {
           // Bootstrap peers sort last: past here, only they are left. They are a last resort.
-          if (this.inFlightOthers > 0 || picks.some((p) => !p.record.bootstrap)) break
+          if (this.inFlightOthers > 0 || picks.some((p) => !p.record.bootstrap) || regular - releasable <= 0) break
           if (connections > 0 && now - this.lastProgress < this.policy.bootstrapQuiet) {
             this.bootstrapWake = this.lastProgress + this.policy.bootstrapQuiet
             break
@@ -349,7 +355,7 @@ export class Dialer {
     for (const p of this.select(now)) this.launch(p.record, p.forced, p.why)
     // Wake when a waiting peer is due, but only while there is something to dial for.
     const { lowWater } = this.host.limits()
-    const demand = this.sync !== undefined || this.host.connections() + this.inFlight < lowWater || this.host.topicsShort()
+    const demand = this.sync !== undefined || this.host.connections() - this.host.releasableBootstraps() + this.inFlight < lowWater || this.host.topicsShort()
     let wake = demand ? Math.min(this.index.nextWake(), this.bootstrapWake) : Infinity
     for (const r of this.index.sticky) if (r.waitAt !== undefined && r.waitAt < wake) wake = r.waitAt
     this.arm(wake)

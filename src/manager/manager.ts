@@ -51,6 +51,8 @@ export class Manager implements ConnectionManager {
   private readonly book: PeerBook
   private readonly budget: PeerBudget
   private readonly conns = new Map<string, ConnEntry>()
+  /** Connections to peers that were bootstrap peers when they connected (see `releaseBootstraps`). */
+  private readonly bootstrapConns = new Set<ConnEntry>()
   private readonly trimming: Trimming
   private readonly rotation: Rotation
   private readonly allowList: AccessList
@@ -131,6 +133,7 @@ export class Manager implements ConnectionManager {
       limits: () => this.opts,
       records: () => this.book.values(),
       connections: () => this.conns.size,
+      releasableBootstraps: () => this.releasableBootstraps().length,
       connectionTo: (peer) => this.book.get(peer)?.conn?.conn,
       denied: (r) => this.isDenied(r),
       needed: (r, planned) => this.topics.needs(r, planned),
@@ -647,6 +650,7 @@ export class Manager implements ConnectionManager {
       }
     }
     this.topics.attach(record.topics)
+    if (record.bootstrap) this.bootstrapConns.add(entry)
     this.trimming.opened(record, now)
     this.dialer.update(record)
     this.dialer.progress()
@@ -654,6 +658,40 @@ export class Manager implements ConnectionManager {
     record.decide(now, action, reason, this.opts.explainDepth)
     if (!swap) this.events.emit('peer:connected', { peer: conn.peer, connection: conn })
     this.changed()
+    if (!record.bootstrap) this.releaseBootstraps()
+  }
+
+  /**
+   * The bootstrap connections the manager will let go once the others reach lowWater: outbound (we
+   * dialled it to get started; a bootstrap peer that dialled us chose to), not protected, permanent,
+   * long-term, allow-listed nor forced by the application.
+   */
+  private releasableBootstraps (): ConnEntry[] {
+    if (this.bootstrapConns.size === 0 || !this.opts.releaseBootstrap) return []
+    const out: ConnEntry[] = []
+    for (const e of this.bootstrapConns) {
+      const r = e.record
+      if (r.conn === e && r.bootstrap && e.conn.direction === 'outbound' && !e.forced && !r.isProtected && !r.permanent && !r.longTerm && !r.allowed) out.push(e)
+    }
+    return out
+  }
+
+  /**
+   * Bootstrap peers are for getting started (they would otherwise stay occupied by every node that
+   * ever joined through them): once the node holds lowWater connections besides them, it closes its
+   * releasable bootstrap connections ('trimmed'), except one a topic quota still needs.
+   */
+  private releaseBootstraps (): void {
+    if (!this.running || this.bootstrapConns.size === 0 || !this.opts.releaseBootstrap) return
+    const releasable = this.releasableBootstraps()
+    const others = this.conns.size - releasable.length
+    if (releasable.length === 0 || others < this.opts.lowWater) return
+    const taken: PeerRecord[] = []
+    for (const e of releasable) {
+      if (!this.topics.canClose(e.record, taken)) continue
+      taken.push(e.record)
+      this.closeEntry(e, 'trimmed', `released: ${others} other connections reach lowWater ${this.opts.lowWater}, and a bootstrap peer is for getting started`)
+    }
   }
 
   /** Removes the connection from the accounting (the count drops at once). */
@@ -661,6 +699,7 @@ export class Manager implements ConnectionManager {
     const { record, conn } = entry
     this.persist?.touch(record)
     this.conns.delete(conn.id)
+    this.bootstrapConns.delete(entry)
     if (record.conn === entry) {
       record.conn = undefined
       record.allowed = false

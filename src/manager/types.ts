@@ -87,6 +87,13 @@ export interface ConnectionManagerOptions {
    * cap only while every known peer is one of those. `stats().evicted` counts the forgotten ones.
    */
   maxPeers?: number
+  /**
+   * Default true. Bootstrap peers are for getting started: a connection to one does not count toward
+   * `lowWater` (the others are dialled to lowWater without it), and once the others reach lowWater
+   * the manager closes it ('trimmed'), unless it is inbound, protected, permanent, long-term,
+   * allow-listed, or a topic quota needs it. With false, bootstrap connections count and stay.
+   */
+  releaseBootstrap?: boolean
 }
 
 export interface PeerInput {

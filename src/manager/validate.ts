@@ -84,6 +84,7 @@ export interface ResolvedOptions {
   explainDepth: number
   storeFlushInterval: number
   maxPeers: number
+  releaseBootstrap: boolean
 }
 
 export const DEFAULTS = {
@@ -143,7 +144,8 @@ export function rejectUnknownOptions (what: string, options: object, known: read
 /** Every option name of `createConnectionManager`. */
 export const MANAGER_OPTIONS: readonly string[] = [
   'dial', 'localPeer', 'lowWater', 'highWater', 'gracePeriod', 'silencePeriod', 'lifetime', 'maxParallelDials',
-  'dialTimeout', 'allow', 'deny', 'prioritise', 'store', 'clock', 'random', 'explainDepth', 'storeFlushInterval', 'maxPeers'
+  'dialTimeout', 'allow', 'deny', 'prioritise', 'store', 'clock', 'random', 'explainDepth', 'storeFlushInterval', 'maxPeers',
+  'releaseBootstrap'
 ] satisfies ReadonlyArray<keyof ConnectionManagerOptions>
 
 /** Validates every option of `createConnectionManager` and fills in the defaults. */
@@ -176,7 +178,9 @@ export function resolveOptions (options: ConnectionManagerOptions): ResolvedOpti
   const explainDepth = int('explainDepth', options.explainDepth ?? DEFAULTS.explainDepth, 1)
   const storeFlushInterval = duration('storeFlushInterval', options.storeFlushInterval ?? DEFAULTS.storeFlushInterval, 1)
   const maxPeers = int('maxPeers', options.maxPeers ?? DEFAULTS.maxPeers, 1)
-  return { lowWater, highWater, gracePeriod, silencePeriod, lifetime, maxParallelDials, dialTimeout, allow, deny, explainDepth, storeFlushInterval, maxPeers }
+  if (options.releaseBootstrap !== undefined && typeof options.releaseBootstrap !== 'boolean') throw PeerwardenError.invalid('releaseBootstrap must be a boolean')
+  const releaseBootstrap = options.releaseBootstrap ?? true
+  return { lowWater, highWater, gracePeriod, silencePeriod, lifetime, maxParallelDials, dialTimeout, allow, deny, explainDepth, storeFlushInterval, maxPeers, releaseBootstrap }
 }
 
 export function outOfRange (name: string, value: number, min: number, max: number): Error {

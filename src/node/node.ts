@@ -202,6 +202,10 @@ async function startNode (options: NodeOptions, dirLock: DataDirLock | undefined
   })
   const manager: ConnectionManager = createConnectionManager({
     ...nodeWatermarks(options.manager),
+    // A node's bootstrap peers double as its topics' directory: a bootstrap connection counts and stays
+    // unless the application asks for the release (the directory of a bootstrap that every node
+    // released would only hold announcements younger than their TTL).
+    releaseBootstrap: false,
     ...options.manager,
     dial: async (address, opts) => {
       dialCounts.dials++

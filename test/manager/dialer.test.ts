@@ -368,6 +368,53 @@ test('bootstrap peers are dialled once the other candidates have failed', async 
   await r.m.close()
 })
 
+// Bug: nodes that reached lowWater counting their bootstrap connection settled there and never looked
+// further, and the bootstrap peer stayed occupied by every node that joined through it.
+test('a bootstrap connection does not count toward lowWater: the others are dialled to lowWater, then the bootstrap connection is released (trimmed, explained)', async () => {
+  const r = rig({ lowWater: 2, highWater: 8 })
+  peers(r, ['b1'], { bootstrap: true })
+  r.m.start()
+  await r.clock.advance(0)
+  assert.deepEqual(connectedIds(r.m), ['b1'])
+  peers(r, ['n1', 'n2']) // what b1 would refer us to
+  await r.clock.advance(3_000)
+  assert.deepEqual(connectedIds(r.m), ['n1', 'n2'], 'lowWater reached with others, the bootstrap let go')
+  assert.deepEqual(r.closed, [{ peer: 'b1', reason: 'trimmed' }])
+  assert.match(r.m.explain('b1').at(-1)!.reason, /released/)
+  await r.clock.advance(120_000)
+  assert.equal(dials(r, 'b1'), 1, 'and not dialled again while the others hold')
+  await r.m.close()
+})
+
+test('a bootstrap connection is kept while the others are short of lowWater, and when a topic quota needs it', async () => {
+  const r = rig({ lowWater: 2, highWater: 8 })
+  peers(r, ['b1'], { bootstrap: true, topics: ['t'] })
+  r.m.setTopicQuota('t', { min: 1 })
+  r.m.start()
+  await r.clock.advance(3_000)
+  peers(r, ['n1'])
+  await r.clock.advance(3_000)
+  assert.deepEqual(connectedIds(r.m), ['b1', 'n1'], 'one other peer: short of lowWater 2')
+  peers(r, ['n2'])
+  await r.clock.advance(3_000)
+  assert.deepEqual(connectedIds(r.m), ['b1', 'n1', 'n2'], 'b1 is the only peer of topic t, whose quota needs it')
+  assert.deepEqual(r.closed, [])
+  await r.m.close()
+})
+
+test('a protected bootstrap connection is never released, and counts toward lowWater like any other', async () => {
+  const r = rig({ lowWater: 2, highWater: 8 })
+  peers(r, ['b1'], { bootstrap: true })
+  r.m.protect('b1', 'mine')
+  r.m.start()
+  await r.clock.advance(3_000)
+  peers(r, ['n1', 'n2'])
+  await r.clock.advance(3_000)
+  assert.deepEqual(connectedIds(r.m), ['b1', 'n1'])
+  assert.deepEqual(r.closed, [])
+  await r.m.close()
+})
+
 // ── long-term peers ─────────────────────────────────────────────────────────
 
 test('a long-term peer is redialled at once after the remote closes, a regular one only after afterDisconnect', async () => {
@@ -862,5 +909,17 @@ test('a peer trimmed by trim() gives its slot to another candidate rather than c
   assert.equal(dials(r, victim), 1)
   await r.clock.advance(59_000)
   assert.equal(dials(r, victim), 1)
+  await r.m.close()
+})
+
+test('releaseBootstrap: false keeps the old rule: a bootstrap connection counts toward lowWater and stays', async () => {
+  const r = rig({ lowWater: 2, highWater: 8, releaseBootstrap: false })
+  peers(r, ['b1'], { bootstrap: true })
+  r.m.start()
+  await r.clock.advance(0)
+  peers(r, ['n1', 'n2'])
+  await r.clock.advance(3_000)
+  assert.deepEqual(connectedIds(r.m), ['b1', 'n1'])
+  assert.deepEqual(r.closed, [])
   await r.m.close()
 })
