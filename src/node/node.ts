@@ -11,7 +11,7 @@ import { Discovery } from './discovery.js'
 import { loadIdentity, peerIdOf } from './identity.js'
 import { NetworkKey } from './network-key.js'
 import { RendezvousTable } from './rendezvous.js'
-import { parseTcpAddress, TcpTransport } from './transport.js'
+import { parseTcpAddress, TcpTransport, type TransportStats } from './transport.js'
 
 /** The events on `node.events`: the manager's, and the node's own. */
 export interface NodeEvents extends ManagerEvents {
@@ -74,8 +74,8 @@ export interface PeerNode {
    * opens first waits until the connection is accepted, then pairs with it. The mesh's RPC runs so.
    */
   protocol(name: string, open: (connection: NodeConnection) => void): void
-  /** The manager's stats plus the transport's: sockets refused before any handshake, failed handshakes (garbage included), handshakes in progress. */
-  stats(): ManagerStats & { refusedEarly: number; failedHandshakes: number; pendingHandshakes: number; rendezvousTopics: number; protocolErrors: number }
+  /** The manager's stats plus the transport's (see `TransportStats`). */
+  stats(): ManagerStats & TransportStats & { rendezvousTopics: number }
   /** Unannounces every topic, closes every connection (the remote sees 'stopped'), flushes the store. */
   close(): Promise<void>
 }
@@ -225,10 +225,7 @@ export async function createNode (options: NodeOptions = {}): Promise<PeerNode> 
     },
     stats: () => ({
       ...manager.stats(),
-      refusedEarly: transport.refusedEarly,
-      failedHandshakes: transport.failedHandshakes,
-      pendingHandshakes: transport.pendingHandshakes,
-      protocolErrors: transport.protocolErrors,
+      ...transport.stats(),
       rendezvousTopics: rendezvous?.size ?? 0
     }),
     close: async () => {

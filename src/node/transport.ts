@@ -10,6 +10,7 @@ import type { KeyPair } from './identity.js'
 import { peerIdOf } from './identity.js'
 import { Liveness } from './liveness.js'
 import type { NetworkKey } from './network-key.js'
+import { defaultPendingPerIp, InboundLimits, type InboundRefusal } from './inbound-limits.js'
 import { staticKeys, type StaticKeys } from './noise.js'
 import { SecureStream } from './secure-stream.js'
 
@@ -37,10 +38,35 @@ export interface TransportOptions {
   deadTimeout?: number
   /** Inbound handshakes in progress at most. Default 32. */
   maxPendingHandshakes?: number
-  /** New inbound sockets per remote IP per second at most (loopback is exempt). Default 10. */
+  /**
+   * Inbound handshakes in progress at most from one IP (one /64 for IPv6); 127.0.0.1 and ::1 are
+   * exempt. Default: an eighth of `maxPendingHandshakes`, at least 1 (4).
+   */
+  maxPendingPerIp?: number
+  /** New inbound sockets per remote IP (one /64 for IPv6) per second at most; 127.0.0.1 and ::1 are exempt. Default 10. */
   perIpRate?: number
+  /** Remote IPs whose rate window is remembered at most; the least recently seen is forgotten first. Default 4096. */
+  maxTrackedIps?: number
   /** Deadlines, keep-alives and rate windows run on it. Default: the system clock. */
   clock?: Clock
+}
+
+/** The transport's figures (in `node.stats()`): counters since start, and gauges (now). */
+export interface TransportStats {
+  /** Inbound sockets refused before any cryptography (gate, rate, pending budgets): the total of the next three and the gate's. */
+  refusedEarly: number
+  /** Refused for the per-IP rate (`perIpRate`). */
+  refusedRate: number
+  /** Refused because their IP had `maxPendingPerIp` handshakes in progress. */
+  refusedPerIp: number
+  /** Refused because `maxPendingHandshakes` handshakes were in progress. */
+  refusedPending: number
+  /** Inbound connections that failed Noise, the hello, the network key or the deadline (garbage included). */
+  failedHandshakes: number
+  /** Gauge: inbound handshakes in progress. */
+  pendingHandshakes: number
+  /** Connections closed because the peer sent a message a decoder refused ('protocol'). */
+  protocolErrors: number
 }
 
 /** 'tcp://host:port' (optionally '#<peerId>') → its parts. */
@@ -60,9 +86,11 @@ export function formatTcpAddress (host: string, port: number): string {
  * TCP + Noise transport (secure-stream.ts, noise.ts).
  *
  * Rules:
- * - Inbound: the gate (deny list), a per-IP rate limit and a cap on handshakes in progress run before
- *   any cryptography; a refused socket is destroyed at once. Then the Noise handshake, which carries
- *   both hellos and checks the network key, then `onInbound`.
+ * - Inbound: the gate (deny list), then the budgets of inbound-limits.ts run before any cryptography:
+ *   a per-IP rate (`perIpRate`), handshakes in progress per IP (`maxPendingPerIp`, so one host holding
+ *   idle sockets keeps at most that share of the slots) and in all (`maxPendingHandshakes`); a refused
+ *   socket is destroyed at once and counted by rule (`stats()`). Then the Noise handshake, which
+ *   carries both hellos and checks the network key, under `handshakeTimeout`, then `onInbound`.
  * - The dialer is the Noise initiator. It sends its hello and whatever the application sends at once
  *   with its last handshake message, so a connection's first application round trip completes after
  *   two round trips in all.
@@ -76,14 +104,19 @@ export function formatTcpAddress (host: string, port: number): string {
 export class TcpTransport {
   readonly servers: net.Server[] = []
   private readonly localId: PeerId
-  private pending = 0
-  /** Inbound sockets refused before any cryptography (gate, rate limit, pending cap). */
+  /** Inbound sockets refused before any cryptography (gate, rate limit, pending budgets): the total. */
   refusedEarly = 0
+  /** Of `refusedEarly`: over the per-IP rate (`perIpRate`). */
+  refusedRate = 0
+  /** Of `refusedEarly`: the IP already had `maxPendingPerIp` handshakes in progress. */
+  refusedPerIp = 0
+  /** Of `refusedEarly`: `maxPendingHandshakes` handshakes were in progress. */
+  refusedPending = 0
   /** Inbound connections that failed Noise, the hello, the network key or the deadline (garbage included). */
   failedHandshakes = 0
   /** Connections closed because the peer sent a message a decoder refused ('protocol'). */
   protocolErrors = 0
-  private readonly rate = new Map<string, { at: number; n: number }>()
+  private readonly limits: InboundLimits
   private readonly sockets = new Set<net.Socket>()
   /** Handshakes in progress (both directions), on one shared timer. */
   private readonly handshakes: DeadlineQueue
@@ -100,6 +133,13 @@ export class TcpTransport {
     this.handshakes = new DeadlineQueue(opts.handshakeTimeout ?? 10_000, clock)
     this.closing = new DeadlineQueue(2_000, clock)
     this.liveness = new Liveness(opts.keepAlive ?? 5_000, opts.deadTimeout ?? 20_000, clock)
+    const maxPending = opts.maxPendingHandshakes ?? 32
+    this.limits = new InboundLimits({
+      perIpRate: opts.perIpRate ?? 10,
+      maxPending,
+      maxPendingPerIp: opts.maxPendingPerIp ?? defaultPendingPerIp(maxPending),
+      maxTrackedIps: opts.maxTrackedIps ?? 4096
+    }, () => clock.now())
   }
 
   /** Listens on each 'tcp://host:port' (port 0 = any); resolves to the bound addresses. */
@@ -141,7 +181,19 @@ export class TcpTransport {
   }
 
   /** Inbound handshakes in progress. */
-  get pendingHandshakes (): number { return this.pending }
+  get pendingHandshakes (): number { return this.limits.pending }
+
+  stats (): TransportStats {
+    return {
+      refusedEarly: this.refusedEarly,
+      refusedRate: this.refusedRate,
+      refusedPerIp: this.refusedPerIp,
+      refusedPending: this.refusedPending,
+      failedHandshakes: this.failedHandshakes,
+      pendingHandshakes: this.pendingHandshakes,
+      protocolErrors: this.protocolErrors
+    }
+  }
 
   async close (): Promise<void> {
     await Promise.all(this.servers.map(async (s) => await new Promise<void>((resolve) => { s.close(() => { resolve() }) })))
@@ -155,17 +207,20 @@ export class TcpTransport {
     this.track(socket)
     const ip = socket.remoteAddress ?? ''
     const address = formatTcpAddress(ip.replace(/^::ffff:/, ''), socket.remotePort ?? 0)
-    if (!this.opts.gate(address) || !this.withinRate(ip) || this.pending >= (this.opts.maxPendingHandshakes ?? 32)) {
+    const refusal: InboundRefusal | 'gate' | null = this.opts.gate(address) ? this.limits.admit(ip) : 'gate'
+    if (refusal !== null) {
       this.refusedEarly++
+      if (refusal === 'rate') this.refusedRate++
+      else if (refusal === 'pending-ip') this.refusedPerIp++
+      else if (refusal === 'pending') this.refusedPending++
       socket.destroy()
       return
     }
-    this.pending++
     this.establish(this.secure(false, socket), 'inbound', address).then((conn) => {
-      this.pending--
+      this.limits.release(ip)
       this.opts.onInbound(conn)
     }, (err) => {
-      this.pending--
+      this.limits.release(ip)
       this.failedHandshakes++
       this.opts.onError?.(address, err as Error)
     })
@@ -237,21 +292,6 @@ export class TcpTransport {
         this.opts.onProtocolError?.(conn, why)
       }
     }
-  }
-
-  private withinRate (ip: string): boolean {
-    // Every local peer shares the loopback address: rate-limiting it would only throttle our own network.
-    if (ip === '127.0.0.1' || ip === '::1' || ip === '::ffff:127.0.0.1') return true
-    const now = this.clock.now()
-    const limit = this.opts.perIpRate ?? 10
-    const r = this.rate.get(ip)
-    if (r === undefined || now - r.at >= 1000) {
-      this.rate.set(ip, { at: now, n: 1 })
-      if (this.rate.size > 4096) this.rate.clear()
-      return true
-    }
-    r.n++
-    return r.n <= limit
   }
 
   private track (socket: net.Socket): void {
