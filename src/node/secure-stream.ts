@@ -22,6 +22,15 @@ const MAX_HANDSHAKE_FRAME = 65535
 const WRITE_HIGH = 256 * 1024
 /** Messages queued while paused before the socket itself is paused. */
 const QUEUE_HIGH = 64
+/** The default `maxQueuedBytes`: bytes queued while paused before the socket itself is paused (1 MiB). */
+export const QUEUE_HIGH_BYTES = 1024 * 1024
+
+/**
+ * Read-side figures, shared by the streams of one transport (its stats): bytes decrypted and queued
+ * now, bytes read and dropped unread from streams that were ending, times a socket was paused because
+ * its queue reached `maxQueuedBytes`.
+ */
+export interface ReadMeter { queuedBytes: number; discardedBytes: number; queuePauses: number }
 
 export interface SecureStreamOptions {
   keys: StaticKeys
@@ -36,6 +45,10 @@ export interface SecureStreamOptions {
   checkRemote?: (remotePublicKey: Buffer) => void
   /** Where `lastRead` and `lastWrite` come from (the liveness sweep's clock). Default: the system clock. */
   clock?: Clock
+  /** Bytes queued while paused before the socket is paused too. Default `QUEUE_HIGH_BYTES` (1 MiB). */
+  maxQueuedBytes?: number
+  /** Where the stream adds its read-side figures (the transport's, for its stats). */
+  meter?: ReadMeter
 }
 
 /**
@@ -55,9 +68,17 @@ export interface SecureStreamOptions {
  *   (`ERR_NETWORK_KEY`, `ERR_HANDSHAKE`, `ERR_CONNECTION_CLOSED`, or the error `destroy` was given).
  * - Once open the stream is paused: what arrives is decrypted and queued until `resume()`, so the
  *   owner can set itself up before the first message is delivered. `pause()` stops delivery at once,
- *   even between two messages of one TCP read.
+ *   even between two messages of one TCP read. The queue has a budget: once it holds 64 messages or
+ *   `maxQueuedBytes` bytes the socket is paused too (so at most the budget plus one message is queued).
+ * - Once `end()` was called (or the listener refused the handshake) the stream reads nothing more
+ *   into memory: the queue and any partial frame are dropped, and what still arrives is discarded
+ *   undecrypted (the socket is resumed so the remote's FIN is seen). What was written before `end()`
+ *   (the close reason) still goes out.
  * - `write` encrypts and writes at once (no queue of its own; the socket's backpressure is returned
- *   and 'drain' forwarded). `alloc(n)` hands out a buffer that `write` encrypts in place (Protomux
+ *   and 'drain' forwarded). It never throws a peer- or size-dependent error (it may run in an
+ *   end-of-tick flush): a message over `MAX_MESSAGE` destroys the stream with
+ *   `ERR_MESSAGE_TOO_LARGE` (its 'error') and returns false. Only writing before the handshake completed
+ *   throws (`ERR_NOT_OPEN`, a bug in the owner). `alloc(n)` hands out a buffer that `write` encrypts in place (Protomux
  *   uses it: one allocation and no copy per message). Messages of `BIG_MESSAGE` bytes or more are
  *   sealed by OpenSSL into a fresh buffer instead (same cipher, same bytes on the wire).
  * - A frame that does not authenticate destroys the stream; nothing unauthenticated is delivered.
@@ -90,6 +111,10 @@ export class SecureStream extends EventEmitter {
   private paused = true
   private draining = false
   private readonly queue: Buffer[] = []
+  /** Bytes in `queue`. */
+  queuedBytes = 0
+  private readonly maxQueuedBytes: number
+  private readonly meter: ReadMeter
   private allocated: Buffer | null = null
   private allocatedPlain: Uint8Array | null = null
   private ended = false
@@ -101,6 +126,8 @@ export class SecureStream extends EventEmitter {
   constructor (readonly isInitiator: boolean, readonly socket: net.Socket, private readonly opts: SecureStreamOptions) {
     super()
     this.clock = opts.clock ?? systemClock
+    this.maxQueuedBytes = opts.maxQueuedBytes ?? QUEUE_HIGH_BYTES
+    this.meter = opts.meter ?? { queuedBytes: 0, discardedBytes: 0, queuePauses: 0 }
     this.lastRead = this.lastWrite = this.clock.now()
     this.opened = new Promise((resolve, reject) => { this.settle = { resolve, reject } })
     this.opened.catch(() => { /* the owner awaits it; a failure also ends the stream */ })
@@ -130,7 +157,11 @@ export class SecureStream extends EventEmitter {
     const cipher = this.cipher
     if (cipher === null) throw new PeerwardenError('ERR_NOT_OPEN', 'write before the handshake completed')
     const length = data.byteLength
-    if (length > MAX_MESSAGE) throw new PeerwardenError('ERR_MESSAGE_TOO_LARGE', `a message of ${length} bytes (at most ${MAX_MESSAGE})`)
+    if (length > MAX_MESSAGE) {
+      // Never a throw: protomux writes its batches from an end-of-tick flush, where a throw would end the process.
+      this.destroy(new PeerwardenError('ERR_MESSAGE_TOO_LARGE', `a message of ${length} bytes (at most ${MAX_MESSAGE})`))
+      return false
+    }
     if (TransportCipher.isBig(length)) return this.writeBig(cipher, data)
     let frame: Buffer
     if (data === this.allocatedPlain) {
@@ -177,24 +208,45 @@ export class SecureStream extends EventEmitter {
     if (this.draining) return
     this.draining = true
     try {
-      while (this.queue.length > 0 && !this.paused && !this.destroyed) this.emit('data', this.queue.shift())
+      while (this.queue.length > 0 && !this.paused && !this.destroyed) {
+        const msg = this.queue.shift()!
+        this.unqueued(msg.byteLength)
+        this.emit('data', msg)
+      }
     } finally {
       this.draining = false
     }
-    if (!this.paused && this.socket.isPaused()) this.socket.resume()
+    if (!this.paused && !this.ended && this.socket.isPaused()) this.socket.resume()
   }
 
-  /** Ends gracefully: what was written is sent, then FIN. */
+  /** Ends gracefully: what was written is sent, then FIN. Nothing more is read into memory (see the rules). */
   end (): void {
     if (this.destroyed || this.ended) return
     this.ended = true
     this.socket.end()
+    this.discardReads()
+  }
+
+  /** From now on what arrives is dropped unread; the remote's FIN is still seen (the socket is resumed). */
+  private discardReads (): void {
+    this.queue.length = 0
+    this.unqueued(this.queuedBytes)
+    this.partial = null
+    this.headerFill = 0
+    if (this.socket.isPaused()) this.socket.resume()
+  }
+
+  private unqueued (bytes: number): void {
+    this.queuedBytes -= bytes
+    this.meter.queuedBytes -= bytes
   }
 
   destroy (err?: Error): void {
     if (this.destroyed) return
     this.destroyed = true
     this.queue.length = 0
+    this.unqueued(this.queuedBytes)
+    this.partial = null
     if (this.settle !== null) {
       const settle = this.settle
       this.settle = null
@@ -220,9 +272,10 @@ export class SecureStream extends EventEmitter {
 
   private readonly onData = (chunk: Buffer): void => {
     this.lastRead = this.clock.now()
+    if (this.ended) { this.meter.discardedBytes += chunk.byteLength; return }
     let offset = 0
     const size = chunk.byteLength
-    while (offset < size && !this.destroyed) {
+    while (offset < size && !this.destroyed && !this.ended) {
       if (this.partial !== null) {
         const n = Math.min(this.partial.byteLength - this.partialFill, size - offset)
         chunk.copy(this.partial, this.partialFill, offset, offset + n)
@@ -258,6 +311,8 @@ export class SecureStream extends EventEmitter {
         this.partialFill = 0
       }
     }
+    // A message delivered above made the owner end the stream: the rest of the read is not looked at.
+    if (this.ended && !this.destroyed && offset < size) this.meter.discardedBytes += size - offset
   }
 
   private frame (frame: Buffer): void {
@@ -272,7 +327,12 @@ export class SecureStream extends EventEmitter {
     if (plain.byteLength === 0) return // keep-alive
     if (this.paused || this.queue.length > 0) {
       this.queue.push(plain)
-      if (this.queue.length >= QUEUE_HIGH && !this.socket.isPaused()) this.socket.pause()
+      this.queuedBytes += plain.byteLength
+      this.meter.queuedBytes += plain.byteLength
+      if ((this.queue.length >= QUEUE_HIGH || this.queuedBytes >= this.maxQueuedBytes) && !this.socket.isPaused()) {
+        if (this.queuedBytes >= this.maxQueuedBytes) this.meter.queuePauses++
+        this.socket.pause()
+      }
       return
     }
     this.emit('data', plain)

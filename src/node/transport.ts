@@ -12,7 +12,7 @@ import { Liveness } from './liveness.js'
 import type { NetworkKey } from './network-key.js'
 import { defaultPendingPerIp, InboundLimits, type InboundRefusal } from './inbound-limits.js'
 import { staticKeys, type StaticKeys } from './noise.js'
-import { SecureStream } from './secure-stream.js'
+import { QUEUE_HIGH_BYTES, SecureStream, type ReadMeter } from './secure-stream.js'
 
 export interface TransportOptions {
   keyPair: KeyPair
@@ -47,6 +47,11 @@ export interface TransportOptions {
   perIpRate?: number
   /** Remote IPs whose rate window is remembered at most; the least recently seen is forgotten first. Default 4096. */
   maxTrackedIps?: number
+  /**
+   * Bytes a connection queues while it is paused (not yet accepted, or paused by its owner) before its
+   * socket is paused too: a connection holds at most this plus one message. Default 1 MiB.
+   */
+  maxQueuedBytes?: number
   /** Deadlines, keep-alives and rate windows run on it. Default: the system clock. */
   clock?: Clock
 }
@@ -67,6 +72,12 @@ export interface TransportStats {
   pendingHandshakes: number
   /** Connections closed because the peer sent a message a decoder refused ('protocol'). */
   protocolErrors: number
+  /** Gauge: bytes decrypted and queued on paused connections, all connections together. */
+  queuedBytes: number
+  /** Bytes read from connections that were closing (or refused) and dropped unread. */
+  discardedBytes: number
+  /** Times a connection's socket was paused because its queue reached `maxQueuedBytes`. */
+  queuePauses: number
 }
 
 /** 'tcp://host:port' (optionally '#<peerId>') → its parts. */
@@ -117,6 +128,8 @@ export class TcpTransport {
   /** Connections closed because the peer sent a message a decoder refused ('protocol'). */
   protocolErrors = 0
   private readonly limits: InboundLimits
+  /** The read-side figures of every stream (secure-stream.ts). */
+  private readonly meter: ReadMeter = { queuedBytes: 0, discardedBytes: 0, queuePauses: 0 }
   private readonly sockets = new Set<net.Socket>()
   /** Handshakes in progress (both directions), on one shared timer. */
   private readonly handshakes: DeadlineQueue
@@ -182,6 +195,12 @@ export class TcpTransport {
 
   /** Inbound handshakes in progress. */
   get pendingHandshakes (): number { return this.limits.pending }
+  /** Bytes decrypted and queued on paused connections now (see `TransportStats`). */
+  get queuedBytes (): number { return this.meter.queuedBytes }
+  /** Bytes read from closing or refused connections and dropped unread. */
+  get discardedBytes (): number { return this.meter.discardedBytes }
+  /** Times a socket was paused because its connection's queue reached `maxQueuedBytes`. */
+  get queuePauses (): number { return this.meter.queuePauses }
 
   stats (): TransportStats {
     return {
@@ -191,7 +210,10 @@ export class TcpTransport {
       refusedPending: this.refusedPending,
       failedHandshakes: this.failedHandshakes,
       pendingHandshakes: this.pendingHandshakes,
-      protocolErrors: this.protocolErrors
+      protocolErrors: this.protocolErrors,
+      queuedBytes: this.meter.queuedBytes,
+      discardedBytes: this.meter.discardedBytes,
+      queuePauses: this.meter.queuePauses
     }
   }
 
@@ -237,7 +259,9 @@ export class TcpTransport {
       psk: this.opts.networkKey.psk,
       payload: () => encodeHello(this.opts.hello()),
       checkRemote: initiator ? (key) => { this.checkRemote(peerIdOf(key), expected) } : undefined,
-      clock: this.clock
+      clock: this.clock,
+      maxQueuedBytes: this.opts.maxQueuedBytes ?? QUEUE_HIGH_BYTES,
+      meter: this.meter
     })
     stream.on('error', () => { /* surfaced as 'close'; the manager hears of it through disconnected() */ })
     // What we write in reaction to a read (our next handshake message, the dialer's hello with the

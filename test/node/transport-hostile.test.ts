@@ -2,11 +2,16 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import net from 'node:net'
 import { test, type TestContext } from 'node:test'
-import { loadIdentity } from '../../src/node/identity.js'
+import { NodeConnection } from '../../src/node/connection.js'
+import { DeadlineQueue } from '../../src/node/deadlines.js'
+import { encodeHello } from '../../src/node/hello.js'
+import { loadIdentity, peerIdOf } from '../../src/node/identity.js'
 import { createNode, type NodeOptions, type PeerNode } from '../../src/node/index.js'
 import { NetworkKey } from '../../src/node/network-key.js'
+import { staticKeys } from '../../src/node/noise.js'
+import { MAX_MESSAGE, SecureStream } from '../../src/node/secure-stream.js'
 import { TcpTransport } from '../../src/node/transport.js'
-import { sleep, until } from '../helpers/wait.js'
+import { sleep, until, within } from '../helpers/wait.js'
 
 // Hostile peers against a real node on loopback. The attacker's sockets come from 127.0.0.2 (Linux
 // routes all of 127/8 to lo); the honest peer dials from 127.0.0.1, which is exempt from the per-IP
@@ -140,4 +145,87 @@ test('one IP sending garbage (50 sockets a second) holds no handshake slot: each
   assert.ok(ok >= 36, `${ok} of 40 honest dials succeeded`)
   await until(() => target.stats().pendingHandshakes === 0, 5000, 'no handshake left in progress')
   assert.ok(target.stats().failedHandshakes > 0)
+})
+
+// ── what a connection reads into memory ────────────────────────────────────
+
+/**
+ * A peer that completes the handshake on a half-open socket: it goes on sending after the node's FIN
+ * (a hostile peer ignores it). Its NodeConnection reads the node's close reason.
+ */
+async function stubbornPeer (t: TestContext, target: PeerNode, seed: string): Promise<{ stream: SecureStream; conn: NodeConnection }> {
+  const socket = net.connect({ host: '127.0.0.1', port: portOf(target), localAddress: ATTACKER, allowHalfOpen: true })
+  const stream = new SecureStream(true, socket, {
+    keys: staticKeys(loadIdentity({ seed })),
+    psk: new NetworkKey(undefined).psk,
+    payload: () => encodeHello({ listen: [], rendezvous: false, topics: [], announce: false })
+  })
+  stream.on('error', () => {})
+  stream.end = () => {} // it never ends its side, whatever protomux does on the node's FIN
+  const closing = new DeadlineQueue(2000)
+  t.after(() => { stream.destroy(); closing.clear() })
+  await stream.opened
+  const conn = await NodeConnection.open(stream, { direction: 'outbound', address: target.addresses[0], onMessage: () => {}, closing })
+  conn.accepted()
+  return { stream, conn }
+}
+
+async function drainedOrClosed (stream: SecureStream): Promise<void> {
+  await new Promise<void>((resolve) => {
+    const done = (): void => { stream.off('drain', done); stream.off('close', done); resolve() }
+    stream.on('drain', done)
+    stream.on('close', done)
+  })
+}
+
+test('a refused peer that keeps sending gets nothing decrypted nor queued on the node, and still reads why it was refused (3 refused connections held 430 MB)', ATTACK, async (t) => {
+  const target = await node(t)
+  const seeds = ['flooder-1', 'flooder-2', 'flooder-3']
+  target.manager.setPriority(seeds.map((seed) => ({ peer: peerIdOf(loadIdentity({ seed }).publicKey), priority: 'banned' as const })))
+  let peakQueued = 0
+  const watch = setInterval(() => { peakQueued = Math.max(peakQueued, target.stats().queuedBytes) }, 2)
+  t.after(() => { clearInterval(watch) })
+  const MiB = 1024 * 1024
+  const sent = await Promise.all(seeds.map(async (seed) => {
+    const { stream, conn } = await stubbornPeer(t, target, seed)
+    // 40 messages of 1 MiB each (under the old count of 64, so all of it used to be queued).
+    let n = 0
+    for (let i = 0; i < 40 && !stream.destroyed; i++) {
+      if (!stream.write(Buffer.alloc(MiB, i))) await drainedOrClosed(stream)
+      n++
+    }
+    await until(() => conn.remoteCloseReason !== undefined || stream.destroyed, 5000, 'the close reason')
+    return { n, reason: conn.remoteCloseReason }
+  }))
+  clearInterval(watch)
+  t.diagnostic(`sent ${sent.map((s) => s.n).join('/')} MiB; the node queued at most ${peakQueued} bytes, discarded ${(target.stats().discardedBytes / MiB).toFixed(1)} MiB`)
+  assert.deepEqual(sent.map((s) => s.reason), ['banned', 'banned', 'banned'], 'each refused peer read the reason')
+  assert.ok(peakQueued <= 2 * MiB, `the node queued ${peakQueued} bytes at most`)
+  await until(() => target.stats().discardedBytes >= 3 * 20 * MiB, 5000, () => `the node to discard what the refused peers sent (${target.stats().discardedBytes} bytes so far)`)
+  assert.equal(target.connections().length, 0)
+})
+
+test('a message over 16 MiB sent in a batch (written by the end-of-tick flush) closes that connection instead of throwing out of the flush', ATTACK, async (t) => {
+  const a = await node(t)
+  const b = await node(t)
+  const thrown: unknown[] = []
+  const onUncaught = (err: unknown): void => { thrown.push(err) }
+  process.on('uncaughtException', onUncaught)
+  t.after(() => { process.off('uncaughtException', onUncaught) })
+  let conn: NodeConnection | undefined
+  a.events.addEventListener('connection', (e) => { conn = e.detail.connection })
+  const bGone = new Promise((resolve) => { b.events.addEventListener('disconnection', resolve) })
+  await a.manager.connectNow(b.addresses[0])
+  await until(() => b.connections().length === 1 && conn !== undefined, 5000, 'both sides to keep the connection')
+  const channel = conn!.mux.createChannel({ protocol: 'test/big/1' })!
+  const raw = { preencode (state: { end: number }, m: Uint8Array) { state.end += m.byteLength }, encode (state: { start: number; buffer: Uint8Array }, m: Uint8Array) { state.buffer.set(m, state.start); state.start += m.byteLength }, decode () { return new Uint8Array(0) } }
+  const msg = channel.addMessage<Uint8Array>({ encoding: raw as never })
+  channel.open()
+  conn!.corkForTick() // what is sent now leaves as one batch, written by the end-of-tick flush
+  msg.send(new Uint8Array(MAX_MESSAGE + 1))
+  await within(bGone, 5000, 'the remote to see the connection go')
+  await sleep(50)
+  assert.deepEqual(thrown, [])
+  assert.equal(conn!.open, false)
+  assert.equal(a.connections().length, 0)
 })
