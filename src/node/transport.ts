@@ -8,7 +8,7 @@ import { flushSocketAtEndOfTick, onSetupDone, type Corked } from './end-of-tick.
 import { encodeHello, type Hello } from './hello.js'
 import type { KeyPair } from './identity.js'
 import { peerIdOf } from './identity.js'
-import { Liveness } from './liveness.js'
+import { Liveness, type Live } from './liveness.js'
 import type { NetworkKey } from './network-key.js'
 import { defaultPendingPerIp, InboundLimits, type InboundRefusal } from './inbound-limits.js'
 import { staticKeys, type StaticKeys } from './noise.js'
@@ -109,8 +109,12 @@ export function formatTcpAddress (host: string, port: number): string {
  *   (from the dial or the address's '#<id>'), a different remote key fails with `ERR_PEER_MISMATCH`;
  *   dialling ourselves fails with `ERR_SELF_DIAL` — both before the dialer reveals its identity. The
  *   signal aborts at any point.
- * - Keep-alive: every connection sends a keep-alive when idle and is destroyed when it hears nothing
- *   for `deadTimeout`, so a peer that vanishes without FIN is noticed (liveness.ts).
+ * - Keep-alive: every connection sends a keep-alive when idle and is closed with the reason
+ *   'timeout' and destroyed at once when it hears nothing for `deadTimeout`, so a peer that vanishes
+ *   without FIN is noticed (liveness.ts); a remote that still reads hears the reason.
+ * - A dial that cannot connect, or whose connection goes during the handshake, fails with
+ *   `ERR_DIAL_FAILED`, the socket's error (ECONNREFUSED, …) as the cause; the handshake's own failures
+ *   keep their codes.
  */
 export class TcpTransport {
   readonly servers: net.Server[] = []
@@ -187,7 +191,7 @@ export class TcpTransport {
     } catch (err) {
       // establish() has already torn the stream down (at once, or gracefully after a network key mismatch).
       if (opts.signal.aborted) throw new PeerwardenError('ERR_ABORTED', `dial to ${address} aborted`, { cause: err })
-      throw err instanceof PeerwardenError ? err : new PeerwardenError('ERR_DIAL_FAILED', `dial to ${address} failed: ${(err as Error).message}`, { cause: err })
+      throw dialError(address, err)
     } finally {
       opts.signal.removeEventListener('abort', abort)
     }
@@ -292,8 +296,9 @@ export class TcpTransport {
     return stream.opened.then(async () => {
       this.handshakes.delete(deadline)
       const conn = await NodeConnection.open(stream, this.openOptions(direction, address))
-      this.liveness.add(stream)
-      stream.once('close', () => { this.liveness.delete(stream) })
+      const live = liveConnection(conn)
+      this.liveness.add(live)
+      stream.once('close', () => { this.liveness.delete(live) })
       return conn
     }, (err: Error) => {
       this.handshakes.delete(deadline)
@@ -321,6 +326,36 @@ export class TcpTransport {
   private track (socket: net.Socket): void {
     this.sockets.add(socket)
     socket.once('close', () => { this.sockets.delete(socket) })
+  }
+}
+
+/**
+ * What a failed dial rejects with: the specific failures as they are (`ERR_NETWORK_KEY`,
+ * `ERR_PEER_MISMATCH`, `ERR_SELF_DIAL`, `ERR_HANDSHAKE`, `ERR_HANDSHAKE_TIMEOUT`, …); a connection
+ * that could not be made or went during the handshake is `ERR_DIAL_FAILED` with the socket's error
+ * (ECONNREFUSED, ECONNRESET, …) as the cause, or the closing as the cause when there was none.
+ */
+function dialError (address: string, err: unknown): PeerwardenError {
+  if (err instanceof PeerwardenError && err.code !== 'ERR_CONNECTION_CLOSED') return err
+  const cause = err instanceof PeerwardenError && err.cause instanceof Error ? err.cause : err
+  return new PeerwardenError('ERR_DIAL_FAILED', `dial to ${address} failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause })
+}
+
+/**
+ * A connection as the liveness sweep sees it: a dead one is closed with the reason 'timeout' (the
+ * close message goes out if the path still carries it: a peer whose process stalled reads it) and
+ * destroyed at once — no graceful end waits on a peer that stopped answering.
+ */
+function liveConnection (conn: NodeConnection): Live {
+  const stream = conn.stream
+  return {
+    get lastRead () { return stream.lastRead },
+    get lastWrite () { return stream.lastWrite },
+    keepAlive: () => { stream.keepAlive() },
+    destroy: (err) => {
+      conn.close('timeout')
+      stream.destroy(err)
+    }
   }
 }
 
