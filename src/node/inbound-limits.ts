@@ -25,10 +25,34 @@ export function defaultPendingPerIp (maxPending: number): number {
  * single IPv6 addresses would give it 2^64 budgets.
  */
 export function sourceOf (ip: string): string {
+  // What node:net reports is already canonical enough: dotted quads, IPv4-mapped addresses on a
+  // dual-stack listener, and IPv6 in hex groups. ipaddr.js (tens of µs) only for embedded IPv4.
+  if (!ip.includes(':')) return ip
+  if (ip.startsWith('::ffff:') && ip.includes('.')) return ip.slice(7)
+  const groups = ip.includes('.') ? null : ipv6Groups(ip)
+  if (groups !== null) return `${groups.slice(0, 4).join(':')}::/64`
   if (!ipaddr.isValid(ip)) return ip
-  const addr = ipaddr.process(ip) // ::ffff:a.b.c.d → a.b.c.d
+  const addr = ipaddr.process(ip)
   if (addr.kind() === 'ipv4') return addr.toString()
   return (addr as ipaddr.IPv6).parts.slice(0, 4).map((p) => p.toString(16)).join(':') + '::/64'
+}
+
+/** The 8 groups of an IPv6 address in hex notation (no embedded IPv4), lowercase without leading zeros; null if malformed. */
+function ipv6Groups (ip: string): string[] | null {
+  const bare = ip.split('%')[0] // a zone id (fe80::1%eth0) is not part of the address
+  const halves = bare.split('::')
+  if (halves.length > 2) return null
+  const head = halves[0] === '' ? [] : halves[0].split(':')
+  const tail = halves.length === 2 && halves[1] !== '' ? halves[1].split(':') : []
+  const missing = 8 - head.length - tail.length
+  if (halves.length === 1 ? missing !== 0 : missing < 1) return null
+  const groups = [...head, ...Array<string>(missing).fill('0'), ...tail]
+  const out: string[] = []
+  for (const g of groups) {
+    if (!/^[0-9a-f]{1,4}$/i.test(g)) return null
+    out.push(parseInt(g, 16).toString(16))
+  }
+  return out
 }
 
 /**
@@ -41,7 +65,9 @@ export function sourceOf (ip: string): string {
  *   1 s that starts with the first socket after the previous window ended), the source's handshakes
  *   in progress (< `maxPendingPerIp`), and all handshakes in progress (< `maxPending`). It returns
  *   the first rule that refuses, or null and reserves a slot that `release(ip)` frees (once per
- *   admitted socket, when its handshake ends either way).
+ *   admitted socket, when its handshake ends either way). At the global cap a socket that passed the
+ *   per-source rules may take the slot of the oldest handshake: `evictOldest` ends that one and
+ *   releases its slot at once (true), or there is none to give way (false: refused, 'pending').
  * - 127.0.0.1 and ::1 are exempt from the per-source rules only (`isLoopback`).
  * - Bounded tables: the rate windows of at most `maxTrackedIps` sources, the least recently seen
  *   evicted first (forgetting a source only forgets its own window, never everyone's); the
@@ -63,15 +89,14 @@ export class InboundLimits {
   /** Sources with a handshake in progress. */
   get pendingIps (): number { return this.pendingBy.size }
 
-  admit (ip: string): InboundRefusal | null {
+  admit (ip: string, evictOldest?: () => boolean): InboundRefusal | null {
     const source = sourceOf(ip)
     const exempt = isLoopback(ip)
     if (!exempt && !this.withinRate(source)) return 'rate'
-    const mine = this.pendingBy.get(source) ?? 0
-    if (!exempt && mine >= this.opts.maxPendingPerIp) return 'pending-ip'
-    if (this.total >= this.opts.maxPending) return 'pending'
+    if (!exempt && (this.pendingBy.get(source) ?? 0) >= this.opts.maxPendingPerIp) return 'pending-ip'
+    if (this.total >= this.opts.maxPending && (evictOldest === undefined || !evictOldest())) return 'pending'
     this.total++
-    this.pendingBy.set(source, mine + 1)
+    this.pendingBy.set(source, (this.pendingBy.get(source) ?? 0) + 1)
     return null
   }
 

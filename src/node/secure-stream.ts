@@ -75,10 +75,10 @@ export interface SecureStreamOptions {
  *   undecrypted (the socket is resumed so the remote's FIN is seen). What was written before `end()`
  *   (the close reason) still goes out.
  * - `write` encrypts and writes at once (no queue of its own; the socket's backpressure is returned
- *   and 'drain' forwarded). It never throws a peer- or size-dependent error (it may run in an
- *   end-of-tick flush): a message over `MAX_MESSAGE` destroys the stream with
- *   `ERR_MESSAGE_TOO_LARGE` (its 'error') and returns false. Only writing before the handshake completed
- *   throws (`ERR_NOT_OPEN`, a bug in the owner). `alloc(n)` hands out a buffer that `write` encrypts in place (Protomux
+ *   and 'drain' forwarded). It never throws for what it is given (it may run in an end-of-tick
+ *   flush): a message over `MAX_MESSAGE` destroys the stream with `ERR_MESSAGE_TOO_LARGE` (its
+ *   'error') and returns false. Only a write before the handshake completed throws (`ERR_NOT_OPEN`,
+ *   a bug in the owner). `alloc(n)` hands out a buffer that `write` encrypts in place (Protomux
  *   uses it: one allocation and no copy per message). Messages of `BIG_MESSAGE` bytes or more are
  *   sealed by OpenSSL into a fresh buffer instead (same cipher, same bytes on the wire).
  * - A frame that does not authenticate destroys the stream; nothing unauthenticated is delivered.

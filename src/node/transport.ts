@@ -64,8 +64,10 @@ export interface TransportStats {
   refusedRate: number
   /** Refused because their IP had `maxPendingPerIp` handshakes in progress. */
   refusedPerIp: number
-  /** Refused because `maxPendingHandshakes` handshakes were in progress. */
+  /** Refused because `maxPendingHandshakes` handshakes were in progress and none could give way. */
   refusedPending: number
+  /** Inbound handshakes ended at the cap to make room for a newcomer, the oldest first (also counted in `failedHandshakes`). */
+  evictedHandshakes: number
   /** Inbound connections that failed Noise, the hello, the network key or the deadline (garbage included). */
   failedHandshakes: number
   /** Gauge: inbound handshakes in progress. */
@@ -99,8 +101,10 @@ export function formatTcpAddress (host: string, port: number): string {
  * Rules:
  * - Inbound: the gate (deny list), then the budgets of inbound-limits.ts run before any cryptography:
  *   a per-IP rate (`perIpRate`), handshakes in progress per IP (`maxPendingPerIp`, so one host holding
- *   idle sockets keeps at most that share of the slots) and in all (`maxPendingHandshakes`); a refused
- *   socket is destroyed at once and counted by rule (`stats()`). Then the Noise handshake, which
+ *   idle sockets keeps at most that share of the slots) and in all (`maxPendingHandshakes`, where the
+ *   oldest handshake gives way to a newcomer that passed the per-IP rules, so many hosts holding idle
+ *   sockets cannot keep an honest peer out either); a refused socket is destroyed at once and counted
+ *   by rule (`stats()`). Then the Noise handshake, which
  *   carries both hellos and checks the network key, under `handshakeTimeout`, then `onInbound`.
  * - The dialer is the Noise initiator. It sends its hello and whatever the application sends at once
  *   with its last handshake message, so a connection's first application round trip completes after
@@ -125,13 +129,17 @@ export class TcpTransport {
   refusedRate = 0
   /** Of `refusedEarly`: the IP already had `maxPendingPerIp` handshakes in progress. */
   refusedPerIp = 0
-  /** Of `refusedEarly`: `maxPendingHandshakes` handshakes were in progress. */
+  /** Of `refusedEarly`: `maxPendingHandshakes` handshakes were in progress and none could give way. */
   refusedPending = 0
+  /** Inbound handshakes ended to make room at the cap: the oldest gives way to a newcomer (also in `failedHandshakes`). */
+  evictedHandshakes = 0
   /** Inbound connections that failed Noise, the hello, the network key or the deadline (garbage included). */
   failedHandshakes = 0
   /** Connections closed because the peer sent a message a decoder refused ('protocol'). */
   protocolErrors = 0
   private readonly limits: InboundLimits
+  /** Inbound handshakes in progress and their remote IP, oldest first (the first to give way at the cap). */
+  private readonly inbound = new Map<SecureStream, string>()
   /** The read-side figures of every stream (secure-stream.ts). */
   private readonly meter: ReadMeter = { queuedBytes: 0, discardedBytes: 0, queuePauses: 0 }
   private readonly sockets = new Set<net.Socket>()
@@ -212,6 +220,7 @@ export class TcpTransport {
       refusedRate: this.refusedRate,
       refusedPerIp: this.refusedPerIp,
       refusedPending: this.refusedPending,
+      evictedHandshakes: this.evictedHandshakes,
       failedHandshakes: this.failedHandshakes,
       pendingHandshakes: this.pendingHandshakes,
       protocolErrors: this.protocolErrors,
@@ -224,6 +233,7 @@ export class TcpTransport {
   async close (): Promise<void> {
     await Promise.all(this.servers.map(async (s) => await new Promise<void>((resolve) => { s.close(() => { resolve() }) })))
     for (const s of this.sockets) s.destroy()
+    this.inbound.clear()
     this.handshakes.clear()
     this.closing.clear()
     this.liveness.stop()
@@ -233,7 +243,7 @@ export class TcpTransport {
     this.track(socket)
     const ip = socket.remoteAddress ?? ''
     const address = formatTcpAddress(ip.replace(/^::ffff:/, ''), socket.remotePort ?? 0)
-    const refusal: InboundRefusal | 'gate' | null = this.opts.gate(address) ? this.limits.admit(ip) : 'gate'
+    const refusal: InboundRefusal | 'gate' | null = this.opts.gate(address) ? this.limits.admit(ip, this.evictOldest) : 'gate'
     if (refusal !== null) {
       this.refusedEarly++
       if (refusal === 'rate') this.refusedRate++
@@ -242,14 +252,33 @@ export class TcpTransport {
       socket.destroy()
       return
     }
-    this.establish(this.secure(false, socket), 'inbound', address).then((conn) => {
-      this.limits.release(ip)
+    const stream = this.secure(false, socket)
+    this.inbound.set(stream, ip)
+    this.establish(stream, 'inbound', address).then((conn) => {
+      if (this.inbound.delete(stream)) this.limits.release(ip)
       this.opts.onInbound(conn)
     }, (err) => {
-      this.limits.release(ip)
+      if (this.inbound.delete(stream)) this.limits.release(ip)
       this.failedHandshakes++
       this.opts.onError?.(address, err as Error)
     })
+  }
+
+  /**
+   * At the cap, the oldest inbound handshake gives way to a newcomer that passed the per-IP rules: an
+   * honest handshake takes a round trip or two, so the oldest is most likely a socket held idle. An
+   * attacker then has to open `maxPendingHandshakes` sockets within each honest handshake's time to
+   * crowd it out, and the per-IP rules make that take many addresses.
+   */
+  private readonly evictOldest = (): boolean => {
+    const oldest = this.inbound.entries().next()
+    if (oldest.done === true) return false
+    const [stream, ip] = oldest.value
+    this.inbound.delete(stream)
+    this.limits.release(ip)
+    this.evictedHandshakes++
+    stream.destroy(new PeerwardenError('ERR_HANDSHAKE_EVICTED', `${this.inbound.size + 1} handshakes in progress: the oldest gave way to a newcomer`))
+    return true
   }
 
   /**

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
+import ipaddr from 'ipaddr.js'
 import { defaultPendingPerIp, InboundLimits, isLoopback, sourceOf } from '../../src/node/inbound-limits.js'
 
 // The admission rules before any cryptography, on a manual clock.
@@ -73,6 +74,11 @@ test('an IPv6 host is counted by its /64, an IPv4-mapped address as its IPv4 add
   assert.equal(sourceOf('2001:db8:1:2:aaaa::1'), sourceOf('2001:db8:1:2:bbbb::7'))
   assert.notEqual(sourceOf('2001:db8:1:2::1'), sourceOf('2001:db8:1:3::1'))
   assert.equal(sourceOf('::ffff:10.1.2.3'), '10.1.2.3')
+  // The hand-written fast path agrees with ipaddr.js.
+  for (const ip of ['::1', '::', '1:2:3:4:5:6:7:8', '2001:DB8:0:0:1::', 'fe80::1%eth0', '2001:db8:a::', '0:0:0:0:0:0:0:1']) {
+    const parts = ipaddr.IPv6.parse(ip.split('%')[0]).parts
+    assert.equal(sourceOf(ip), parts.slice(0, 4).map((p) => p.toString(16)).join(':') + '::/64', ip)
+  }
   const { l } = limits({ maxPendingPerIp: 2 })
   assert.equal(l.admit('2001:db8::1'), null)
   assert.equal(l.admit('2001:db8::2'), null)
@@ -83,4 +89,18 @@ test('the default per-IP budget is an eighth of the global cap, at least 1', () 
   assert.equal(defaultPendingPerIp(32), 4)
   assert.equal(defaultPendingPerIp(4), 1)
   assert.equal(defaultPendingPerIp(0), 1)
+})
+
+test('at the global cap a newcomer that passed the per-IP rules takes the slot the eviction frees; one over its own budget evicts nobody', () => {
+  const { l } = limits({ maxPending: 2, maxPendingPerIp: 1 })
+  assert.equal(l.admit('10.0.0.1'), null)
+  assert.equal(l.admit('10.0.0.2'), null)
+  let evictions = 0
+  const evict = (): boolean => { evictions++; l.release('10.0.0.1'); return true }
+  assert.equal(l.admit('10.0.0.2', evict), 'pending-ip', 'over its own budget: no eviction')
+  assert.equal(evictions, 0)
+  assert.equal(l.admit('10.0.0.3', evict), null)
+  assert.equal(evictions, 1)
+  assert.equal(l.pending, 2)
+  assert.equal(l.admit('10.0.0.4', () => false), 'pending', 'nothing gave way')
 })

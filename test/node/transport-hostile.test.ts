@@ -49,10 +49,10 @@ type Idle = 'silent' | 'partial-frame' | 'garbage'
  * when `burst`), each `silent`, sending a 64 KiB frame's header and a few bytes of it
  * (`partial-frame`), or 2 KiB of random bytes (`garbage`). Returns a stop function.
  */
-function attack (t: TestContext, port: number, opts: { perSecond: number; burst?: boolean; idle: Idle }): () => void {
+function attack (t: TestContext, port: number, opts: { perSecond: number; burst?: boolean; idle: Idle; from?: string }): () => void {
   const sockets = new Set<net.Socket>()
   const open = (): void => {
-    const s = net.connect({ host: '127.0.0.1', port, localAddress: ATTACKER }, () => {
+    const s = net.connect({ host: '127.0.0.1', port, localAddress: opts.from ?? ATTACKER }, () => {
       if (opts.idle === 'garbage') s.write(randomBytes(2048))
       if (opts.idle === 'partial-frame') {
         const head = Buffer.alloc(4 + 10)
@@ -99,14 +99,14 @@ async function honestDials (t: TestContext, target: PeerNode, n: number): Promis
  * The attack runs for `fillMs` (long enough to fill the global cap of 32 without a per-IP budget),
  * then 40 honest dials while it goes on.
  */
-async function underAttack (t: TestContext, opts: { perSecond: number; burst?: boolean; idle: Idle; fillMs: number }): Promise<{ ok: number; target: PeerNode }> {
+async function underAttack (t: TestContext, opts: { perSecond: number; burst?: boolean; idle: Idle; fillMs: number; ips?: number }): Promise<{ ok: number; target: PeerNode }> {
   const target = await node(t)
-  const stop = attack(t, portOf(target), opts)
+  const stops = Array.from({ length: opts.ips ?? 1 }, (_, i) => attack(t, portOf(target), { ...opts, from: `127.0.0.${2 + i}` }))
   await sleep(opts.fillMs)
   const ok = await honestDials(t, target, 40)
-  stop()
+  for (const stop of stops) stop()
   const s = target.stats()
-  t.diagnostic(`${ok}/40 honest dials succeeded; attacker refused: ${s.refusedRate} by rate, ${s.refusedPerIp} by the per-IP budget, ${s.refusedPending} by the global cap; ${s.failedHandshakes} failed handshakes`)
+  t.diagnostic(`${ok}/40 honest dials succeeded; attacker refused: ${s.refusedRate} by rate, ${s.refusedPerIp} by the per-IP budget, ${s.refusedPending} by the global cap; ${s.evictedHandshakes} handshakes evicted; ${s.failedHandshakes} failed handshakes`)
   return { ok, target }
 }
 
@@ -136,6 +136,12 @@ test('one IP opening bursts of 500 idle sockets every second: at least 90 % of h
 test('one IP holding handshakes open with a partial first frame (50 a second): at least 90 % of honest dials succeed', ATTACK, async (t) => {
   const { ok } = await underAttack(t, { perSecond: 50, idle: 'partial-frame', fillMs: 4000 })
   assert.ok(ok >= 36, `${ok} of 40 honest dials succeeded`)
+})
+
+test('eight IPs each opening 4 idle sockets a second (together over the cap of 32) cannot keep honest peers out: the oldest handshake gives way, at least 90 % of honest dials succeed', ATTACK, async (t) => {
+  const { ok, target } = await underAttack(t, { perSecond: 4, idle: 'silent', fillMs: 3000, ips: 8 })
+  assert.ok(ok >= 36, `${ok} of 40 honest dials succeeded`)
+  assert.ok(target.stats().evictedHandshakes > 0)
 })
 
 test('one IP sending garbage (50 sockets a second) holds no handshake slot: each fails at once and is counted', ATTACK, async (t) => {
