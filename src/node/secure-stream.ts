@@ -12,6 +12,8 @@ export { BIG_MESSAGE } from './transport-cipher.js'
 const HEADER = 4
 /** The largest message `write` takes (16 MiB). */
 export const MAX_MESSAGE = 16 * 1024 * 1024
+/** A frame's buffer is allocated up to this size at once; a bigger one grows as its bytes arrive. */
+const PARTIAL_FIRST = 1024 * 1024
 /** The largest handshake frame (Noise's limit): garbage never makes us allocate more. */
 const MAX_HANDSHAKE_FRAME = 65535
 /**
@@ -28,9 +30,9 @@ export const QUEUE_HIGH_BYTES = 1024 * 1024
 /**
  * Read-side figures, shared by the streams of one transport (its stats): bytes decrypted and queued
  * now, bytes read and dropped unread from streams that were ending, times a socket was paused because
- * its queue reached `maxQueuedBytes`.
+ * its queue reached `maxQueuedBytes`, bytes held now for frames partly received.
  */
-export interface ReadMeter { queuedBytes: number; discardedBytes: number; queuePauses: number }
+export interface ReadMeter { queuedBytes: number; discardedBytes: number; queuePauses: number; receivingBytes: number }
 
 export interface SecureStreamOptions {
   keys: StaticKeys
@@ -82,6 +84,8 @@ export interface SecureStreamOptions {
  *   uses it: one allocation and no copy per message). Messages of `BIG_MESSAGE` bytes or more are
  *   sealed by OpenSSL into a fresh buffer instead (same cipher, same bytes on the wire).
  * - A frame that does not authenticate destroys the stream; nothing unauthenticated is delivered.
+ * - A frame's buffer is allocated up to 1 MiB when its length arrives; past that it grows (doubling)
+ *   with the bytes that arrived: announcing a 16 MiB frame costs the peer what it actually sends.
  * - Events: 'data' (a message), 'drain', 'end' (the remote ended), 'error', 'close' (once, when the
  *   socket closed). `lastRead` / `lastWrite` (ms timestamps) are for the keep-alive (liveness.ts).
  */
@@ -105,6 +109,8 @@ export class SecureStream extends EventEmitter {
   /** The frame being filled across socket reads, and how much of it is there. */
   private partial: Buffer | null = null
   private partialFill = 0
+  /** The length of the frame being filled: `partial` may be smaller for now (see `growPartial`). */
+  private partialLength = 0
   /** A length prefix split across socket reads. */
   private readonly header = Buffer.alloc(HEADER)
   private headerFill = 0
@@ -127,7 +133,7 @@ export class SecureStream extends EventEmitter {
     super()
     this.clock = opts.clock ?? systemClock
     this.maxQueuedBytes = opts.maxQueuedBytes ?? QUEUE_HIGH_BYTES
-    this.meter = opts.meter ?? { queuedBytes: 0, discardedBytes: 0, queuePauses: 0 }
+    this.meter = opts.meter ?? { queuedBytes: 0, discardedBytes: 0, queuePauses: 0, receivingBytes: 0 }
     this.lastRead = this.lastWrite = this.clock.now()
     this.opened = new Promise((resolve, reject) => { this.settle = { resolve, reject } })
     this.opened.catch(() => { /* the owner awaits it; a failure also ends the stream */ })
@@ -231,7 +237,7 @@ export class SecureStream extends EventEmitter {
   private discardReads (): void {
     this.queue.length = 0
     this.unqueued(this.queuedBytes)
-    this.partial = null
+    this.setPartial(null)
     this.headerFill = 0
     if (this.socket.isPaused()) this.socket.resume()
   }
@@ -246,7 +252,7 @@ export class SecureStream extends EventEmitter {
     this.destroyed = true
     this.queue.length = 0
     this.unqueued(this.queuedBytes)
-    this.partial = null
+    this.setPartial(null)
     if (this.settle !== null) {
       const settle = this.settle
       this.settle = null
@@ -277,13 +283,14 @@ export class SecureStream extends EventEmitter {
     const size = chunk.byteLength
     while (offset < size && !this.destroyed && !this.ended) {
       if (this.partial !== null) {
-        const n = Math.min(this.partial.byteLength - this.partialFill, size - offset)
+        const n = Math.min(this.partialLength - this.partialFill, size - offset)
+        if (this.partialFill + n > this.partial.byteLength) this.growPartial(this.partialFill + n)
         chunk.copy(this.partial, this.partialFill, offset, offset + n)
         this.partialFill += n
         offset += n
-        if (this.partialFill < this.partial.byteLength) return
+        if (this.partialFill < this.partialLength) return
         const frame = this.partial
-        this.partial = null
+        this.setPartial(null)
         this.frame(frame)
         continue
       }
@@ -307,13 +314,31 @@ export class SecureStream extends EventEmitter {
         this.frame(chunk.subarray(offset, offset + length))
         offset += length
       } else {
-        this.partial = Buffer.allocUnsafe(length)
+        // Up to 1 MiB at once; a bigger frame's buffer grows with what arrives, so a peer that announces
+        // 16 MiB and trickles makes us hold what it sent, not what it announced.
+        this.setPartial(Buffer.allocUnsafe(Math.min(length, PARTIAL_FIRST)))
+        this.partialLength = length
         this.partialFill = 0
       }
     }
     // A message delivered above made the owner end the stream: the rest of the read is not looked at.
     if (this.ended && !this.destroyed && offset < size) this.meter.discardedBytes += size - offset
   }
+
+  /** At least `needed` bytes, doubling (at most the frame's length): what arrived is copied once more at most. */
+  private growPartial (needed: number): void {
+    const grown = Buffer.allocUnsafe(Math.min(this.partialLength, Math.max(needed, this.partial!.byteLength * 2)))
+    this.partial!.copy(grown, 0, 0, this.partialFill)
+    this.setPartial(grown)
+  }
+
+  private setPartial (buffer: Buffer | null): void {
+    this.meter.receivingBytes += (buffer?.byteLength ?? 0) - (this.partial?.byteLength ?? 0)
+    this.partial = buffer
+  }
+
+  /** Bytes held for the frame being received (at most twice what arrived of it, or 1 MiB). */
+  get partialBytes (): number { return this.partial?.byteLength ?? 0 }
 
   private frame (frame: Buffer): void {
     if (this.handshake !== null) { this.handshakeFrame(this.handshake, frame); return }

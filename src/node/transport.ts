@@ -80,6 +80,8 @@ export interface TransportStats {
   discardedBytes: number
   /** Times a connection's socket was paused because its queue reached `maxQueuedBytes`. */
   queuePauses: number
+  /** Gauge: bytes held for frames partly received (up to 1 MiB each, past that at most twice what arrived of it). */
+  receivingBytes: number
 }
 
 /** 'tcp://host:port' (optionally '#<peerId>') → its parts. */
@@ -141,7 +143,7 @@ export class TcpTransport {
   /** Inbound handshakes in progress and their remote IP, oldest first (the first to give way at the cap). */
   private readonly inbound = new Map<SecureStream, string>()
   /** The read-side figures of every stream (secure-stream.ts). */
-  private readonly meter: ReadMeter = { queuedBytes: 0, discardedBytes: 0, queuePauses: 0 }
+  private readonly meter: ReadMeter = { queuedBytes: 0, discardedBytes: 0, queuePauses: 0, receivingBytes: 0 }
   private readonly sockets = new Set<net.Socket>()
   /** Handshakes in progress (both directions), on one shared timer. */
   private readonly handshakes: DeadlineQueue
@@ -226,7 +228,8 @@ export class TcpTransport {
       protocolErrors: this.protocolErrors,
       queuedBytes: this.meter.queuedBytes,
       discardedBytes: this.meter.discardedBytes,
-      queuePauses: this.meter.queuePauses
+      queuePauses: this.meter.queuePauses,
+      receivingBytes: this.meter.receivingBytes
     }
   }
 

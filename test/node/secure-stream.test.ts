@@ -129,7 +129,7 @@ test('a big frame that does not authenticate destroys the stream and is never de
 })
 
 test('a paused stream queues at most maxQueuedBytes plus one message, then pauses its socket; resume delivers everything in order', T, async (t) => {
-  const meter: ReadMeter = { queuedBytes: 0, discardedBytes: 0, queuePauses: 0 }
+  const meter: ReadMeter = { queuedBytes: 0, discardedBytes: 0, queuePauses: 0, receivingBytes: 0 }
   const { a, b, bSocket } = await pair(t, {}, undefined, { maxQueuedBytes: 1024 * 1024, meter })
   await within(Promise.all([a.opened, b.opened]), 5000, 'the handshake')
   const MiB = 1024 * 1024
@@ -148,7 +148,7 @@ test('a paused stream queues at most maxQueuedBytes plus one message, then pause
 })
 
 test('an ended stream reads nothing more into memory: what arrives after end() is discarded undecrypted, and what was written before end() reaches the remote', T, async (t) => {
-  const meter: ReadMeter = { queuedBytes: 0, discardedBytes: 0, queuePauses: 0 }
+  const meter: ReadMeter = { queuedBytes: 0, discardedBytes: 0, queuePauses: 0, receivingBytes: 0 }
   const { a, b, aSocket } = await pair(t, {}, undefined, { meter })
   await within(Promise.all([a.opened, b.opened]), 5000, 'the handshake')
   a.write(Buffer.from('queued before the end')) // b is paused: this one waits in its queue
@@ -181,4 +181,36 @@ test('a message over MAX_MESSAGE destroys the stream with ERR_MESSAGE_TOO_LARGE 
   assert.equal(a.destroyed, true)
   assert.ok(errors.some((e) => hasCode('ERR_MESSAGE_TOO_LARGE')(e)))
   await within(new Promise((resolve) => { b.once('close', resolve) }), 5000, 'the remote to see the connection go')
+})
+
+test('a peer that announces a 16 MiB frame and trickles makes the stream hold what it sent (at most 1 MiB or twice that), not what it announced', T, async (t) => {
+  const meter: ReadMeter = { queuedBytes: 0, discardedBytes: 0, queuePauses: 0, receivingBytes: 0 }
+  const { a, b, aSocket } = await pair(t, {}, undefined, { meter })
+  await within(Promise.all([a.opened, b.opened]), 5000, 'the handshake')
+  const header = Buffer.alloc(4)
+  header.writeUInt32LE(MAX_MESSAGE + 16, 0) // the largest frame there is
+  aSocket.write(header)
+  aSocket.write(Buffer.alloc(100_000, 1)) // straight onto the socket: it never completes
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  assert.ok(b.partialBytes > 0 && b.partialBytes <= 1024 * 1024, `${b.partialBytes} bytes held for the frame`)
+  aSocket.write(Buffer.alloc(3 * 1024 * 1024, 2))
+  await until(() => b.partialBytes > 1024 * 1024, 5000, 'the buffer to grow with what arrived')
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  assert.ok(b.partialBytes <= 2 * (3 * 1024 * 1024 + 100_000), `${b.partialBytes} bytes held for the frame`)
+  assert.equal(meter.receivingBytes, b.partialBytes)
+  b.destroy()
+  assert.equal(meter.receivingBytes, 0)
+})
+
+test('frames over 1 MiB, whose buffer grows as they arrive, are delivered intact up to MAX_MESSAGE', T, async (t) => {
+  const { a, b } = await pair(t)
+  await within(Promise.all([a.opened, b.opened]), 5000, 'the handshake')
+  const got: Buffer[] = []
+  b.on('data', (d: Buffer) => { got.push(d) })
+  b.resume()
+  const sizes = [1024 * 1024 + 1, 5 * 1024 * 1024 + 3, MAX_MESSAGE]
+  const sent = sizes.map((n, i) => { const m = Buffer.allocUnsafe(n); for (let j = 0; j < n; j += 4096) m[j] = (i + j) & 0xff; m[n - 1] = i; return m })
+  for (const m of sent) a.write(m)
+  await until(() => got.length === sent.length, 10_000, 'the messages')
+  for (let i = 0; i < sent.length; i++) assert.ok(got[i].equals(sent[i]), `message ${i} of ${sizes[i]} bytes intact`)
 })

@@ -208,6 +208,7 @@ test('a refused peer that keeps sending gets nothing decrypted nor queued on the
   assert.deepEqual(sent.map((s) => s.reason), ['banned', 'banned', 'banned'], 'each refused peer read the reason')
   assert.ok(peakQueued <= 2 * MiB, `the node queued ${peakQueued} bytes at most`)
   await until(() => target.stats().discardedBytes >= 3 * 20 * MiB, 5000, () => `the node to discard what the refused peers sent (${target.stats().discardedBytes} bytes so far)`)
+  await until(() => target.stats().receivingBytes === 0 && target.stats().queuedBytes === 0, 5000, 'nothing held for the refused peers')
   assert.equal(target.connections().length, 0)
 })
 
