@@ -1,5 +1,6 @@
 import net from 'node:net'
 import { PeerwardenError } from '../errors.js'
+import * as check from '../manager/validate.js'
 import { systemClock } from '../clock.js'
 import type { Clock, PeerId } from '../manager/types.js'
 import { NodeConnection, type ControlMessage, type OpenOptions } from './connection.js'
@@ -106,8 +107,8 @@ export function formatTcpAddress (host: string, port: number): string {
  *   idle sockets keeps at most that share of the slots) and in all (`maxPendingHandshakes`, where the
  *   oldest handshake gives way to a newcomer that passed the per-IP rules, so many hosts holding idle
  *   sockets cannot keep an honest peer out either); a refused socket is destroyed at once and counted
- *   by rule (`stats()`). Then the Noise handshake, which
- *   carries both hellos and checks the network key, under `handshakeTimeout`, then `onInbound`.
+ *   by rule (`stats()`). Then the Noise handshake, which carries both hellos and checks the network
+ *   key, under `handshakeTimeout`, then `onInbound`.
  * - The dialer is the Noise initiator. It sends its hello and whatever the application sends at once
  *   with its last handshake message, so a connection's first application round trip completes after
  *   two round trips in all.
@@ -160,13 +161,14 @@ export class TcpTransport {
     this.handshakes = new DeadlineQueue(opts.handshakeTimeout ?? 10_000, clock)
     this.closing = new DeadlineQueue(2_000, clock)
     this.liveness = new Liveness(opts.keepAlive ?? 5_000, opts.deadTimeout ?? 20_000, clock)
-    const maxPending = opts.maxPendingHandshakes ?? 32
+    const maxPending = check.int('maxPendingHandshakes', opts.maxPendingHandshakes ?? 32)
     this.limits = new InboundLimits({
-      perIpRate: opts.perIpRate ?? 10,
+      perIpRate: check.int('perIpRate', opts.perIpRate ?? 10),
       maxPending,
-      maxPendingPerIp: opts.maxPendingPerIp ?? defaultPendingPerIp(maxPending),
-      maxTrackedIps: opts.maxTrackedIps ?? 4096
+      maxPendingPerIp: check.int('maxPendingPerIp', opts.maxPendingPerIp ?? defaultPendingPerIp(maxPending)),
+      maxTrackedIps: check.int('maxTrackedIps', opts.maxTrackedIps ?? 4096, 1)
     }, () => clock.now())
+    if (opts.maxQueuedBytes !== undefined) check.int('maxQueuedBytes', opts.maxQueuedBytes, 1)
   }
 
   /** Listens on each 'tcp://host:port' (port 0 = any); resolves to the bound addresses. */
@@ -215,6 +217,8 @@ export class TcpTransport {
   get discardedBytes (): number { return this.meter.discardedBytes }
   /** Times a socket was paused because its connection's queue reached `maxQueuedBytes`. */
   get queuePauses (): number { return this.meter.queuePauses }
+  /** Bytes held now for frames partly received. */
+  get receivingBytes (): number { return this.meter.receivingBytes }
 
   stats (): TransportStats {
     return {

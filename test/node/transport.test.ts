@@ -72,3 +72,9 @@ test('a connection that hears nothing for deadTimeout closes with the reason \'t
   await until(() => conn.remoteCloseReason !== undefined, 5000, 'the silent peer to read the reason')
   assert.equal(conn.remoteCloseReason, 'timeout')
 })
+
+test('a transport budget that is not an integer in range fails at construction with ERR_INVALID_ARGUMENT naming the option', (t) => {
+  for (const [name, value] of [['maxPendingPerIp', -1], ['perIpRate', 1.5], ['maxTrackedIps', 0], ['maxQueuedBytes', 0], ['maxPendingHandshakes', '32']] as const) {
+    assert.throws(() => transport(t, 'x', { [name]: value }), (err: unknown) => err instanceof PeerwardenError && err.code === 'ERR_INVALID_ARGUMENT' && err.message.includes(name), name)
+  }
+})
