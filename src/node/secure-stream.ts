@@ -14,6 +14,8 @@ const HEADER = 4
 export const MAX_MESSAGE = 16 * 1024 * 1024
 /** A frame's buffer is allocated up to this size at once; a bigger one grows as its bytes arrive. */
 const PARTIAL_FIRST = 1024 * 1024
+/** How a bigger frame's buffer grows: fourfold (1, 4, 16 MiB) copies what arrived at most twice more for a 16 MiB frame. */
+const GROWTH = 4
 /** The largest handshake frame (Noise's limit): garbage never makes us allocate more. */
 const MAX_HANDSHAKE_FRAME = 65535
 /**
@@ -84,7 +86,7 @@ export interface SecureStreamOptions {
  *   uses it: one allocation and no copy per message). Messages of `BIG_MESSAGE` bytes or more are
  *   sealed by OpenSSL into a fresh buffer instead (same cipher, same bytes on the wire).
  * - A frame that does not authenticate destroys the stream; nothing unauthenticated is delivered.
- * - A frame's buffer is allocated up to 1 MiB when its length arrives; past that it grows (doubling)
+ * - A frame's buffer is allocated up to 1 MiB when its length arrives; past that it grows (fourfold)
  *   with the bytes that arrived: announcing a 16 MiB frame costs the peer what it actually sends.
  * - Events: 'data' (a message), 'drain', 'end' (the remote ended), 'error', 'close' (once, when the
  *   socket closed). `lastRead` / `lastWrite` (ms timestamps) are for the keep-alive (liveness.ts).
@@ -325,9 +327,9 @@ export class SecureStream extends EventEmitter {
     if (this.ended && !this.destroyed && offset < size) this.meter.discardedBytes += size - offset
   }
 
-  /** At least `needed` bytes, doubling (at most the frame's length): what arrived is copied once more at most. */
+  /** At least `needed` bytes, growing fourfold (at most the frame's length): few copies of what arrived, and never more than 4 × of it held. */
   private growPartial (needed: number): void {
-    const grown = Buffer.allocUnsafe(Math.min(this.partialLength, Math.max(needed, this.partial!.byteLength * 2)))
+    const grown = Buffer.allocUnsafe(Math.min(this.partialLength, Math.max(needed, this.partial!.byteLength * GROWTH)))
     this.partial!.copy(grown, 0, 0, this.partialFill)
     this.setPartial(grown)
   }
@@ -337,7 +339,7 @@ export class SecureStream extends EventEmitter {
     this.partial = buffer
   }
 
-  /** Bytes held for the frame being received (at most twice what arrived of it, or 1 MiB). */
+  /** Bytes held for the frame being received (at most 4 × what arrived of it, or 1 MiB). */
   get partialBytes (): number { return this.partial?.byteLength ?? 0 }
 
   private frame (frame: Buffer): void {

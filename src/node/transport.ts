@@ -81,7 +81,7 @@ export interface TransportStats {
   discardedBytes: number
   /** Times a connection's socket was paused because its queue reached `maxQueuedBytes`. */
   queuePauses: number
-  /** Gauge: bytes held for frames partly received (up to 1 MiB each, past that at most twice what arrived of it). */
+  /** Gauge: bytes held for frames partly received (up to 1 MiB each, past that at most 4 × what arrived of it). */
   receivingBytes: number
 }
 
