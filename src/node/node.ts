@@ -13,7 +13,7 @@ import { loadIdentity, peerIdOf } from './identity.js'
 import { NetworkKey } from './network-key.js'
 import { AdvertisedAddresses } from './advertised.js'
 import { RendezvousTable, type RendezvousLimits } from './rendezvous.js'
-import { parseTcpAddress, TcpTransport } from './transport.js'
+import { parseTcpAddress, TcpTransport, type TransportStats } from './transport.js'
 
 /** The events on `node.events`: the manager's, and the node's own. */
 export interface NodeEvents extends ManagerEvents {
@@ -59,16 +59,8 @@ export interface NodeOptions {
   rendezvousLimits?: Partial<RendezvousLimits>
 }
 
-/** The manager's stats plus the node's own figures (transport, discovery, rendezvous budgets). */
-export interface NodeStats extends ManagerStats {
-  /** Inbound sockets refused before any handshake (deny list, rate, handshake budgets). */
-  refusedEarly: number
-  /** Inbound connections that failed Noise, the hello, the network key or the deadline (garbage included). */
-  failedHandshakes: number
-  /** Inbound handshakes in progress. */
-  pendingHandshakes: number
-  /** Connections closed because the peer sent a message its decoder refused ('protocol'). */
-  protocolErrors: number
+/** The manager's stats plus the node's own figures (the transport's, discovery's, the rendezvous budgets). */
+export interface NodeStats extends ManagerStats, TransportStats {
   /** Topics our rendezvous service holds registrations for. */
   rendezvousTopics: number
   /** Registrations our rendezvous service holds, and the bytes they take (budget: `rendezvousLimits.maxBytes`). */
@@ -114,7 +106,7 @@ export interface PeerNode {
    * opens first waits until the connection is accepted, then pairs with it. The mesh's RPC runs so.
    */
   protocol(name: string, open: (connection: NodeConnection) => void): void
-  /** The manager's stats plus the transport's: sockets refused before any handshake, failed handshakes (garbage included), handshakes in progress. */
+  /** The manager's stats plus the transport's (`TransportStats`), discovery's and the rendezvous service's. */
   stats(): NodeStats
   /** Unannounces every topic, closes every connection (the remote sees 'stopped'), flushes the store. */
   close(): Promise<void>
@@ -309,10 +301,7 @@ async function startNode (options: NodeOptions, dirLock: DataDirLock | undefined
     },
     stats: () => ({
       ...manager.stats(),
-      refusedEarly: transport.refusedEarly,
-      failedHandshakes: transport.failedHandshakes,
-      pendingHandshakes: transport.pendingHandshakes,
-      protocolErrors: transport.protocolErrors,
+      ...transport.stats(),
       rendezvousTopics: rendezvous?.size ?? 0,
       rendezvousRegistrations: rendezvous?.registrations ?? 0,
       rendezvousBytes: rendezvous?.bytes ?? 0,

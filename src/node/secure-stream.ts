@@ -12,6 +12,10 @@ export { BIG_MESSAGE } from './transport-cipher.js'
 const HEADER = 4
 /** The largest message `write` takes (16 MiB). */
 export const MAX_MESSAGE = 16 * 1024 * 1024
+/** A frame's buffer is allocated up to this size at once; a bigger one grows as its bytes arrive. */
+const PARTIAL_FIRST = 1024 * 1024
+/** How a bigger frame's buffer grows: fourfold (1, 4, 16 MiB) copies what arrived at most twice more for a 16 MiB frame. */
+const GROWTH = 4
 /** The largest handshake frame (Noise's limit): garbage never makes us allocate more. */
 const MAX_HANDSHAKE_FRAME = 65535
 /**
@@ -22,6 +26,15 @@ const MAX_HANDSHAKE_FRAME = 65535
 const WRITE_HIGH = 256 * 1024
 /** Messages queued while paused before the socket itself is paused. */
 const QUEUE_HIGH = 64
+/** The default `maxQueuedBytes`: bytes queued while paused before the socket itself is paused (1 MiB). */
+export const QUEUE_HIGH_BYTES = 1024 * 1024
+
+/**
+ * Read-side figures, shared by the streams of one transport (its stats): bytes decrypted and queued
+ * now, bytes read and dropped unread from streams that were ending, times a socket was paused because
+ * its queue reached `maxQueuedBytes`, bytes held now for frames partly received.
+ */
+export interface ReadMeter { queuedBytes: number; discardedBytes: number; queuePauses: number; receivingBytes: number }
 
 export interface SecureStreamOptions {
   keys: StaticKeys
@@ -36,6 +49,10 @@ export interface SecureStreamOptions {
   checkRemote?: (remotePublicKey: Buffer) => void
   /** Where `lastRead` and `lastWrite` come from (the liveness sweep's clock). Default: the system clock. */
   clock?: Clock
+  /** Bytes queued while paused before the socket is paused too. Default `QUEUE_HIGH_BYTES` (1 MiB). */
+  maxQueuedBytes?: number
+  /** Where the stream adds its read-side figures (the transport's, for its stats). */
+  meter?: ReadMeter
 }
 
 /**
@@ -55,12 +72,22 @@ export interface SecureStreamOptions {
  *   (`ERR_NETWORK_KEY`, `ERR_HANDSHAKE`, `ERR_CONNECTION_CLOSED`, or the error `destroy` was given).
  * - Once open the stream is paused: what arrives is decrypted and queued until `resume()`, so the
  *   owner can set itself up before the first message is delivered. `pause()` stops delivery at once,
- *   even between two messages of one TCP read.
+ *   even between two messages of one TCP read. The queue has a budget: once it holds 64 messages or
+ *   `maxQueuedBytes` bytes the socket is paused too (so at most the budget plus one message is queued).
+ * - Once `end()` was called (or the listener refused the handshake) the stream reads nothing more
+ *   into memory: the queue and any partial frame are dropped, and what still arrives is discarded
+ *   undecrypted (the socket is resumed so the remote's FIN is seen). What was written before `end()`
+ *   (the close reason) still goes out.
  * - `write` encrypts and writes at once (no queue of its own; the socket's backpressure is returned
- *   and 'drain' forwarded). `alloc(n)` hands out a buffer that `write` encrypts in place (Protomux
+ *   and 'drain' forwarded). It never throws for what it is given (it may run in an end-of-tick
+ *   flush): a message over `MAX_MESSAGE` destroys the stream with `ERR_MESSAGE_TOO_LARGE` (its
+ *   'error') and returns false. Only a write before the handshake completed throws (`ERR_NOT_OPEN`,
+ *   a bug in the owner). `alloc(n)` hands out a buffer that `write` encrypts in place (Protomux
  *   uses it: one allocation and no copy per message). Messages of `BIG_MESSAGE` bytes or more are
  *   sealed by OpenSSL into a fresh buffer instead (same cipher, same bytes on the wire).
  * - A frame that does not authenticate destroys the stream; nothing unauthenticated is delivered.
+ * - A frame's buffer is allocated up to 1 MiB when its length arrives; past that it grows (fourfold)
+ *   with the bytes that arrived: announcing a 16 MiB frame costs the peer what it actually sends.
  * - Events: 'data' (a message), 'drain', 'end' (the remote ended), 'error', 'close' (once, when the
  *   socket closed). `lastRead` / `lastWrite` (ms timestamps) are for the keep-alive (liveness.ts).
  */
@@ -84,12 +111,18 @@ export class SecureStream extends EventEmitter {
   /** The frame being filled across socket reads, and how much of it is there. */
   private partial: Buffer | null = null
   private partialFill = 0
+  /** The length of the frame being filled: `partial` may be smaller for now (see `growPartial`). */
+  private partialLength = 0
   /** A length prefix split across socket reads. */
   private readonly header = Buffer.alloc(HEADER)
   private headerFill = 0
   private paused = true
   private draining = false
   private readonly queue: Buffer[] = []
+  /** Bytes in `queue`. */
+  queuedBytes = 0
+  private readonly maxQueuedBytes: number
+  private readonly meter: ReadMeter
   private allocated: Buffer | null = null
   private allocatedPlain: Uint8Array | null = null
   private ended = false
@@ -101,6 +134,8 @@ export class SecureStream extends EventEmitter {
   constructor (readonly isInitiator: boolean, readonly socket: net.Socket, private readonly opts: SecureStreamOptions) {
     super()
     this.clock = opts.clock ?? systemClock
+    this.maxQueuedBytes = opts.maxQueuedBytes ?? QUEUE_HIGH_BYTES
+    this.meter = opts.meter ?? { queuedBytes: 0, discardedBytes: 0, queuePauses: 0, receivingBytes: 0 }
     this.lastRead = this.lastWrite = this.clock.now()
     this.opened = new Promise((resolve, reject) => { this.settle = { resolve, reject } })
     this.opened.catch(() => { /* the owner awaits it; a failure also ends the stream */ })
@@ -130,7 +165,11 @@ export class SecureStream extends EventEmitter {
     const cipher = this.cipher
     if (cipher === null) throw new PeerwardenError('ERR_NOT_OPEN', 'write before the handshake completed')
     const length = data.byteLength
-    if (length > MAX_MESSAGE) throw new PeerwardenError('ERR_MESSAGE_TOO_LARGE', `a message of ${length} bytes (at most ${MAX_MESSAGE})`)
+    if (length > MAX_MESSAGE) {
+      // Never a throw: protomux writes its batches from an end-of-tick flush, where a throw would end the process.
+      this.destroy(new PeerwardenError('ERR_MESSAGE_TOO_LARGE', `a message of ${length} bytes (at most ${MAX_MESSAGE})`))
+      return false
+    }
     if (TransportCipher.isBig(length)) return this.writeBig(cipher, data)
     let frame: Buffer
     if (data === this.allocatedPlain) {
@@ -177,24 +216,45 @@ export class SecureStream extends EventEmitter {
     if (this.draining) return
     this.draining = true
     try {
-      while (this.queue.length > 0 && !this.paused && !this.destroyed) this.emit('data', this.queue.shift())
+      while (this.queue.length > 0 && !this.paused && !this.destroyed) {
+        const msg = this.queue.shift()!
+        this.unqueued(msg.byteLength)
+        this.emit('data', msg)
+      }
     } finally {
       this.draining = false
     }
-    if (!this.paused && this.socket.isPaused()) this.socket.resume()
+    if (!this.paused && !this.ended && this.socket.isPaused()) this.socket.resume()
   }
 
-  /** Ends gracefully: what was written is sent, then FIN. */
+  /** Ends gracefully: what was written is sent, then FIN. Nothing more is read into memory (see the rules). */
   end (): void {
     if (this.destroyed || this.ended) return
     this.ended = true
     this.socket.end()
+    this.discardReads()
+  }
+
+  /** From now on what arrives is dropped unread; the remote's FIN is still seen (the socket is resumed). */
+  private discardReads (): void {
+    this.queue.length = 0
+    this.unqueued(this.queuedBytes)
+    this.setPartial(null)
+    this.headerFill = 0
+    if (this.socket.isPaused()) this.socket.resume()
+  }
+
+  private unqueued (bytes: number): void {
+    this.queuedBytes -= bytes
+    this.meter.queuedBytes -= bytes
   }
 
   destroy (err?: Error): void {
     if (this.destroyed) return
     this.destroyed = true
     this.queue.length = 0
+    this.unqueued(this.queuedBytes)
+    this.setPartial(null)
     if (this.settle !== null) {
       const settle = this.settle
       this.settle = null
@@ -220,17 +280,19 @@ export class SecureStream extends EventEmitter {
 
   private readonly onData = (chunk: Buffer): void => {
     this.lastRead = this.clock.now()
+    if (this.ended) { this.meter.discardedBytes += chunk.byteLength; return }
     let offset = 0
     const size = chunk.byteLength
-    while (offset < size && !this.destroyed) {
+    while (offset < size && !this.destroyed && !this.ended) {
       if (this.partial !== null) {
-        const n = Math.min(this.partial.byteLength - this.partialFill, size - offset)
+        const n = Math.min(this.partialLength - this.partialFill, size - offset)
+        if (this.partialFill + n > this.partial.byteLength) this.growPartial(this.partialFill + n)
         chunk.copy(this.partial, this.partialFill, offset, offset + n)
         this.partialFill += n
         offset += n
-        if (this.partialFill < this.partial.byteLength) return
+        if (this.partialFill < this.partialLength) return
         const frame = this.partial
-        this.partial = null
+        this.setPartial(null)
         this.frame(frame)
         continue
       }
@@ -254,11 +316,31 @@ export class SecureStream extends EventEmitter {
         this.frame(chunk.subarray(offset, offset + length))
         offset += length
       } else {
-        this.partial = Buffer.allocUnsafe(length)
+        // Up to 1 MiB at once; a bigger frame's buffer grows with what arrives, so a peer that announces
+        // 16 MiB and trickles makes us hold what it sent, not what it announced.
+        this.setPartial(Buffer.allocUnsafe(Math.min(length, PARTIAL_FIRST)))
+        this.partialLength = length
         this.partialFill = 0
       }
     }
+    // A message delivered above made the owner end the stream: the rest of the read is not looked at.
+    if (this.ended && !this.destroyed && offset < size) this.meter.discardedBytes += size - offset
   }
+
+  /** At least `needed` bytes, growing fourfold (at most the frame's length): few copies of what arrived, and never more than 4 × of it held. */
+  private growPartial (needed: number): void {
+    const grown = Buffer.allocUnsafe(Math.min(this.partialLength, Math.max(needed, this.partial!.byteLength * GROWTH)))
+    this.partial!.copy(grown, 0, 0, this.partialFill)
+    this.setPartial(grown)
+  }
+
+  private setPartial (buffer: Buffer | null): void {
+    this.meter.receivingBytes += (buffer?.byteLength ?? 0) - (this.partial?.byteLength ?? 0)
+    this.partial = buffer
+  }
+
+  /** Bytes held for the frame being received (at most 4 × what arrived of it, or 1 MiB). */
+  get partialBytes (): number { return this.partial?.byteLength ?? 0 }
 
   private frame (frame: Buffer): void {
     if (this.handshake !== null) { this.handshakeFrame(this.handshake, frame); return }
@@ -272,7 +354,12 @@ export class SecureStream extends EventEmitter {
     if (plain.byteLength === 0) return // keep-alive
     if (this.paused || this.queue.length > 0) {
       this.queue.push(plain)
-      if (this.queue.length >= QUEUE_HIGH && !this.socket.isPaused()) this.socket.pause()
+      this.queuedBytes += plain.byteLength
+      this.meter.queuedBytes += plain.byteLength
+      if ((this.queue.length >= QUEUE_HIGH || this.queuedBytes >= this.maxQueuedBytes) && !this.socket.isPaused()) {
+        if (this.queuedBytes >= this.maxQueuedBytes) this.meter.queuePauses++
+        this.socket.pause()
+      }
       return
     }
     this.emit('data', plain)

@@ -1,5 +1,6 @@
 import net from 'node:net'
 import { PeerwardenError } from '../errors.js'
+import * as check from '../manager/validate.js'
 import { systemClock } from '../clock.js'
 import type { Clock, PeerId } from '../manager/types.js'
 import { NodeConnection, type ControlMessage, type OpenOptions } from './connection.js'
@@ -8,10 +9,11 @@ import { flushSocketAtEndOfTick, onSetupDone, type Corked } from './end-of-tick.
 import { encodeHello, type Hello } from './hello.js'
 import type { KeyPair } from './identity.js'
 import { peerIdOf } from './identity.js'
-import { Liveness } from './liveness.js'
+import { Liveness, type Live } from './liveness.js'
 import type { NetworkKey } from './network-key.js'
+import { defaultPendingPerIp, InboundLimits, type InboundRefusal } from './inbound-limits.js'
 import { staticKeys, type StaticKeys } from './noise.js'
-import { SecureStream } from './secure-stream.js'
+import { QUEUE_HIGH_BYTES, SecureStream, type ReadMeter } from './secure-stream.js'
 
 export interface TransportOptions {
   keyPair: KeyPair
@@ -37,10 +39,50 @@ export interface TransportOptions {
   deadTimeout?: number
   /** Inbound handshakes in progress at most. Default 32. */
   maxPendingHandshakes?: number
-  /** New inbound sockets per remote IP per second at most (loopback is exempt). Default 10. */
+  /**
+   * Inbound handshakes in progress at most from one IP (one /64 for IPv6); 127.0.0.1 and ::1 are
+   * exempt. Default: an eighth of `maxPendingHandshakes`, at least 1 (4).
+   */
+  maxPendingPerIp?: number
+  /** New inbound sockets per remote IP (one /64 for IPv6) per second at most; 127.0.0.1 and ::1 are exempt. Default 10. */
   perIpRate?: number
+  /** Remote IPs whose rate window is remembered at most; the least recently seen is forgotten first. Default 4096. */
+  maxTrackedIps?: number
+  /**
+   * Bytes a connection queues while it is paused (not yet accepted, or paused by its owner) before its
+   * socket is paused too: a connection holds at most this plus one message. Default 1 MiB.
+   */
+  maxQueuedBytes?: number
   /** Deadlines, keep-alives and rate windows run on it. Default: the system clock. */
   clock?: Clock
+}
+
+/** The transport's figures (in `node.stats()`): counters since start, and gauges (now). */
+export interface TransportStats {
+  /** Inbound sockets refused before any cryptography (gate, rate, pending budgets): the total of the next three and the gate's. */
+  refusedEarly: number
+  /** Refused for the per-IP rate (`perIpRate`). */
+  refusedRate: number
+  /** Refused because their IP had `maxPendingPerIp` handshakes in progress. */
+  refusedPerIp: number
+  /** Refused because `maxPendingHandshakes` handshakes were in progress and none could give way. */
+  refusedPending: number
+  /** Inbound handshakes ended at the cap to make room for a newcomer, the oldest first (also counted in `failedHandshakes`). */
+  evictedHandshakes: number
+  /** Inbound connections that failed Noise, the hello, the network key or the deadline (garbage included). */
+  failedHandshakes: number
+  /** Gauge: inbound handshakes in progress. */
+  pendingHandshakes: number
+  /** Connections closed because the peer sent a message a decoder refused ('protocol'). */
+  protocolErrors: number
+  /** Gauge: bytes decrypted and queued on paused connections, all connections together. */
+  queuedBytes: number
+  /** Bytes read from connections that were closing (or refused) and dropped unread. */
+  discardedBytes: number
+  /** Times a connection's socket was paused because its queue reached `maxQueuedBytes`. */
+  queuePauses: number
+  /** Gauge: bytes held for frames partly received (up to 1 MiB each, past that at most 4 × what arrived of it). */
+  receivingBytes: number
 }
 
 /** 'tcp://host:port' (optionally '#<peerId>') → its parts. */
@@ -60,9 +102,13 @@ export function formatTcpAddress (host: string, port: number): string {
  * TCP + Noise transport (secure-stream.ts, noise.ts).
  *
  * Rules:
- * - Inbound: the gate (deny list), a per-IP rate limit and a cap on handshakes in progress run before
- *   any cryptography; a refused socket is destroyed at once. Then the Noise handshake, which carries
- *   both hellos and checks the network key, then `onInbound`.
+ * - Inbound: the gate (deny list), then the budgets of inbound-limits.ts run before any cryptography:
+ *   a per-IP rate (`perIpRate`), handshakes in progress per IP (`maxPendingPerIp`, so one host holding
+ *   idle sockets keeps at most that share of the slots) and in all (`maxPendingHandshakes`, where the
+ *   oldest handshake gives way to a newcomer that passed the per-IP rules, so many hosts holding idle
+ *   sockets cannot keep an honest peer out either); a refused socket is destroyed at once and counted
+ *   by rule (`stats()`). Then the Noise handshake, which carries both hellos and checks the network
+ *   key, under `handshakeTimeout`, then `onInbound`.
  * - The dialer is the Noise initiator. It sends its hello and whatever the application sends at once
  *   with its last handshake message, so a connection's first application round trip completes after
  *   two round trips in all.
@@ -70,20 +116,35 @@ export function formatTcpAddress (host: string, port: number): string {
  *   (from the dial or the address's '#<id>'), a different remote key fails with `ERR_PEER_MISMATCH`;
  *   dialling ourselves fails with `ERR_SELF_DIAL` — both before the dialer reveals its identity. The
  *   signal aborts at any point.
- * - Keep-alive: every connection sends a keep-alive when idle and is destroyed when it hears nothing
- *   for `deadTimeout`, so a peer that vanishes without FIN is noticed (liveness.ts).
+ * - Keep-alive: every connection sends a keep-alive when idle and is closed with the reason
+ *   'timeout' and destroyed at once when it hears nothing for `deadTimeout`, so a peer that vanishes
+ *   without FIN is noticed (liveness.ts); a remote that still reads hears the reason.
+ * - A dial that cannot connect, or whose connection goes during the handshake, fails with
+ *   `ERR_DIAL_FAILED`, the socket's error (ECONNREFUSED, …) as the cause; the handshake's own failures
+ *   keep their codes.
  */
 export class TcpTransport {
   readonly servers: net.Server[] = []
   private readonly localId: PeerId
-  private pending = 0
-  /** Inbound sockets refused before any cryptography (gate, rate limit, pending cap). */
+  /** Inbound sockets refused before any cryptography (gate, rate limit, pending budgets): the total. */
   refusedEarly = 0
+  /** Of `refusedEarly`: over the per-IP rate (`perIpRate`). */
+  refusedRate = 0
+  /** Of `refusedEarly`: the IP already had `maxPendingPerIp` handshakes in progress. */
+  refusedPerIp = 0
+  /** Of `refusedEarly`: `maxPendingHandshakes` handshakes were in progress and none could give way. */
+  refusedPending = 0
+  /** Inbound handshakes ended to make room at the cap: the oldest gives way to a newcomer (also in `failedHandshakes`). */
+  evictedHandshakes = 0
   /** Inbound connections that failed Noise, the hello, the network key or the deadline (garbage included). */
   failedHandshakes = 0
   /** Connections closed because the peer sent a message a decoder refused ('protocol'). */
   protocolErrors = 0
-  private readonly rate = new Map<string, { at: number; n: number }>()
+  private readonly limits: InboundLimits
+  /** Inbound handshakes in progress and their remote IP, oldest first (the first to give way at the cap). */
+  private readonly inbound = new Map<SecureStream, string>()
+  /** The read-side figures of every stream (secure-stream.ts). */
+  private readonly meter: ReadMeter = { queuedBytes: 0, discardedBytes: 0, queuePauses: 0, receivingBytes: 0 }
   private readonly sockets = new Set<net.Socket>()
   /** Handshakes in progress (both directions), on one shared timer. */
   private readonly handshakes: DeadlineQueue
@@ -100,6 +161,14 @@ export class TcpTransport {
     this.handshakes = new DeadlineQueue(opts.handshakeTimeout ?? 10_000, clock)
     this.closing = new DeadlineQueue(2_000, clock)
     this.liveness = new Liveness(opts.keepAlive ?? 5_000, opts.deadTimeout ?? 20_000, clock)
+    const maxPending = check.int('maxPendingHandshakes', opts.maxPendingHandshakes ?? 32)
+    this.limits = new InboundLimits({
+      perIpRate: check.int('perIpRate', opts.perIpRate ?? 10),
+      maxPending,
+      maxPendingPerIp: check.int('maxPendingPerIp', opts.maxPendingPerIp ?? defaultPendingPerIp(maxPending)),
+      maxTrackedIps: check.int('maxTrackedIps', opts.maxTrackedIps ?? 4096, 1)
+    }, () => clock.now())
+    if (opts.maxQueuedBytes !== undefined) check.int('maxQueuedBytes', opts.maxQueuedBytes, 1)
   }
 
   /** Listens on each 'tcp://host:port' (port 0 = any); resolves to the bound addresses. */
@@ -134,18 +203,44 @@ export class TcpTransport {
     } catch (err) {
       // establish() has already torn the stream down (at once, or gracefully after a network key mismatch).
       if (opts.signal.aborted) throw new PeerwardenError('ERR_ABORTED', `dial to ${address} aborted`, { cause: err })
-      throw err instanceof PeerwardenError ? err : new PeerwardenError('ERR_DIAL_FAILED', `dial to ${address} failed: ${(err as Error).message}`, { cause: err })
+      throw dialError(address, err)
     } finally {
       opts.signal.removeEventListener('abort', abort)
     }
   }
 
   /** Inbound handshakes in progress. */
-  get pendingHandshakes (): number { return this.pending }
+  get pendingHandshakes (): number { return this.limits.pending }
+  /** Bytes decrypted and queued on paused connections now (see `TransportStats`). */
+  get queuedBytes (): number { return this.meter.queuedBytes }
+  /** Bytes read from closing or refused connections and dropped unread. */
+  get discardedBytes (): number { return this.meter.discardedBytes }
+  /** Times a socket was paused because its connection's queue reached `maxQueuedBytes`. */
+  get queuePauses (): number { return this.meter.queuePauses }
+  /** Bytes held now for frames partly received. */
+  get receivingBytes (): number { return this.meter.receivingBytes }
+
+  stats (): TransportStats {
+    return {
+      refusedEarly: this.refusedEarly,
+      refusedRate: this.refusedRate,
+      refusedPerIp: this.refusedPerIp,
+      refusedPending: this.refusedPending,
+      evictedHandshakes: this.evictedHandshakes,
+      failedHandshakes: this.failedHandshakes,
+      pendingHandshakes: this.pendingHandshakes,
+      protocolErrors: this.protocolErrors,
+      queuedBytes: this.meter.queuedBytes,
+      discardedBytes: this.meter.discardedBytes,
+      queuePauses: this.meter.queuePauses,
+      receivingBytes: this.meter.receivingBytes
+    }
+  }
 
   async close (): Promise<void> {
     await Promise.all(this.servers.map(async (s) => await new Promise<void>((resolve) => { s.close(() => { resolve() }) })))
     for (const s of this.sockets) s.destroy()
+    this.inbound.clear()
     this.handshakes.clear()
     this.closing.clear()
     this.liveness.stop()
@@ -155,20 +250,42 @@ export class TcpTransport {
     this.track(socket)
     const ip = socket.remoteAddress ?? ''
     const address = formatTcpAddress(ip.replace(/^::ffff:/, ''), socket.remotePort ?? 0)
-    if (!this.opts.gate(address) || !this.withinRate(ip) || this.pending >= (this.opts.maxPendingHandshakes ?? 32)) {
+    const refusal: InboundRefusal | 'gate' | null = this.opts.gate(address) ? this.limits.admit(ip, this.evictOldest) : 'gate'
+    if (refusal !== null) {
       this.refusedEarly++
+      if (refusal === 'rate') this.refusedRate++
+      else if (refusal === 'pending-ip') this.refusedPerIp++
+      else if (refusal === 'pending') this.refusedPending++
       socket.destroy()
       return
     }
-    this.pending++
-    this.establish(this.secure(false, socket), 'inbound', address).then((conn) => {
-      this.pending--
+    const stream = this.secure(false, socket)
+    this.inbound.set(stream, ip)
+    this.establish(stream, 'inbound', address).then((conn) => {
+      if (this.inbound.delete(stream)) this.limits.release(ip)
       this.opts.onInbound(conn)
     }, (err) => {
-      this.pending--
+      if (this.inbound.delete(stream)) this.limits.release(ip)
       this.failedHandshakes++
       this.opts.onError?.(address, err as Error)
     })
+  }
+
+  /**
+   * At the cap, the oldest inbound handshake gives way to a newcomer that passed the per-IP rules: an
+   * honest handshake takes a round trip or two, so the oldest is most likely a socket held idle. An
+   * attacker then has to open `maxPendingHandshakes` sockets within each honest handshake's time to
+   * crowd it out, and the per-IP rules make that take many addresses.
+   */
+  private readonly evictOldest = (): boolean => {
+    const oldest = this.inbound.entries().next()
+    if (oldest.done === true) return false
+    const [stream, ip] = oldest.value
+    this.inbound.delete(stream)
+    this.limits.release(ip)
+    this.evictedHandshakes++
+    stream.destroy(new PeerwardenError('ERR_HANDSHAKE_EVICTED', `${this.inbound.size + 1} handshakes in progress: the oldest gave way to a newcomer`))
+    return true
   }
 
   /**
@@ -182,7 +299,9 @@ export class TcpTransport {
       psk: this.opts.networkKey.psk,
       payload: () => encodeHello(this.opts.hello((socket.remoteAddress ?? '').replace(/^::ffff:/, ''))),
       checkRemote: initiator ? (key) => { this.checkRemote(peerIdOf(key), expected) } : undefined,
-      clock: this.clock
+      clock: this.clock,
+      maxQueuedBytes: this.opts.maxQueuedBytes ?? QUEUE_HIGH_BYTES,
+      meter: this.meter
     })
     stream.on('error', () => { /* surfaced as 'close'; the manager hears of it through disconnected() */ })
     // What we write in reaction to a read (our next handshake message, the dialer's hello with the
@@ -213,8 +332,9 @@ export class TcpTransport {
     return stream.opened.then(async () => {
       this.handshakes.delete(deadline)
       const conn = await NodeConnection.open(stream, this.openOptions(direction, address))
-      this.liveness.add(stream)
-      stream.once('close', () => { this.liveness.delete(stream) })
+      const live = liveConnection(conn)
+      this.liveness.add(live)
+      stream.once('close', () => { this.liveness.delete(live) })
       return conn
     }, (err: Error) => {
       this.handshakes.delete(deadline)
@@ -239,24 +359,39 @@ export class TcpTransport {
     }
   }
 
-  private withinRate (ip: string): boolean {
-    // Every local peer shares the loopback address: rate-limiting it would only throttle our own network.
-    if (ip === '127.0.0.1' || ip === '::1' || ip === '::ffff:127.0.0.1') return true
-    const now = this.clock.now()
-    const limit = this.opts.perIpRate ?? 10
-    const r = this.rate.get(ip)
-    if (r === undefined || now - r.at >= 1000) {
-      this.rate.set(ip, { at: now, n: 1 })
-      if (this.rate.size > 4096) this.rate.clear()
-      return true
-    }
-    r.n++
-    return r.n <= limit
-  }
-
   private track (socket: net.Socket): void {
     this.sockets.add(socket)
     socket.once('close', () => { this.sockets.delete(socket) })
+  }
+}
+
+/**
+ * What a failed dial rejects with: the specific failures as they are (`ERR_NETWORK_KEY`,
+ * `ERR_PEER_MISMATCH`, `ERR_SELF_DIAL`, `ERR_HANDSHAKE`, `ERR_HANDSHAKE_TIMEOUT`, …); a connection
+ * that could not be made or went during the handshake is `ERR_DIAL_FAILED` with the socket's error
+ * (ECONNREFUSED, ECONNRESET, …) as the cause, or the closing as the cause when there was none.
+ */
+function dialError (address: string, err: unknown): PeerwardenError {
+  if (err instanceof PeerwardenError && err.code !== 'ERR_CONNECTION_CLOSED') return err
+  const cause = err instanceof PeerwardenError && err.cause instanceof Error ? err.cause : err
+  return new PeerwardenError('ERR_DIAL_FAILED', `dial to ${address} failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause })
+}
+
+/**
+ * A connection as the liveness sweep sees it: a dead one is closed with the reason 'timeout' (the
+ * close message goes out if the path still carries it: a peer whose process stalled reads it) and
+ * destroyed at once — no graceful end waits on a peer that stopped answering.
+ */
+function liveConnection (conn: NodeConnection): Live {
+  const stream = conn.stream
+  return {
+    get lastRead () { return stream.lastRead },
+    get lastWrite () { return stream.lastWrite },
+    keepAlive: () => { stream.keepAlive() },
+    destroy: (err) => {
+      conn.close('timeout')
+      stream.destroy(err)
+    }
   }
 }
 

@@ -7,7 +7,7 @@ import { PeerwardenError } from '../../src/errors.js'
 import { loadIdentity } from '../../src/node/identity.js'
 import { NetworkKey } from '../../src/node/network-key.js'
 import { staticKeys } from '../../src/node/noise.js'
-import { BIG_MESSAGE, SecureStream } from '../../src/node/secure-stream.js'
+import { BIG_MESSAGE, MAX_MESSAGE, SecureStream, type ReadMeter, type SecureStreamOptions } from '../../src/node/secure-stream.js'
 import { hasCode } from '../helpers/errors.js'
 import { until, within } from '../helpers/wait.js'
 
@@ -19,7 +19,7 @@ const listener = staticKeys(loadIdentity({ seed: 'listener' }))
 
 interface Pair { a: SecureStream; b: SecureStream; aSocket: net.Socket; bSocket: net.Socket }
 
-async function pair (t: TestContext, keys: { a?: string; b?: string } = {}, checkRemote?: (key: Buffer) => void): Promise<Pair> {
+async function pair (t: TestContext, keys: { a?: string; b?: string } = {}, checkRemote?: (key: Buffer) => void, bOpts: Partial<SecureStreamOptions> = {}): Promise<Pair> {
   const server = net.createServer()
   server.listen(0, '127.0.0.1')
   await once(server, 'listening')
@@ -27,7 +27,7 @@ async function pair (t: TestContext, keys: { a?: string; b?: string } = {}, chec
   const aSocket = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1')
   const [bSocket] = await accepted
   const a = new SecureStream(true, aSocket, { keys: dialer, psk: new NetworkKey(keys.a).psk, payload: () => Buffer.from('hello from a'), checkRemote })
-  const b = new SecureStream(false, bSocket, { keys: listener, psk: new NetworkKey(keys.b).psk, payload: () => Buffer.from('hello from b') })
+  const b = new SecureStream(false, bSocket, { keys: listener, psk: new NetworkKey(keys.b).psk, payload: () => Buffer.from('hello from b'), ...bOpts })
   a.on('error', () => {})
   b.on('error', () => {})
   t.after(() => { a.destroy(); b.destroy(); server.close() })
@@ -126,4 +126,91 @@ test('a big frame that does not authenticate destroys the stream and is never de
   a.write(Buffer.alloc(BIG_MESSAGE * 2, 9))
   await within(new Promise((resolve) => { b.once('close', resolve) }), 5000, 'the listener to drop the connection')
   assert.deepEqual(got, [])
+})
+
+test('a paused stream queues at most maxQueuedBytes plus one message, then pauses its socket; resume delivers everything in order', T, async (t) => {
+  const meter: ReadMeter = { queuedBytes: 0, discardedBytes: 0, queuePauses: 0, receivingBytes: 0 }
+  const { a, b, bSocket } = await pair(t, {}, undefined, { maxQueuedBytes: 1024 * 1024, meter })
+  await within(Promise.all([a.opened, b.opened]), 5000, 'the handshake')
+  const MiB = 1024 * 1024
+  for (let i = 0; i < 20; i++) a.write(Buffer.alloc(MiB / 4, i)) // 5 MiB in 20 messages: under the count of 64
+  await until(() => bSocket.isPaused(), 5000, 'the listener to pause its socket')
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  assert.ok(b.queuedBytes <= MiB + MiB / 4, `${b.queuedBytes} bytes queued`)
+  assert.equal(meter.queuedBytes, b.queuedBytes)
+  assert.equal(meter.queuePauses, 1)
+  const got: number[] = []
+  b.on('data', (d: Buffer) => { got.push(d[0]) })
+  b.resume()
+  await until(() => got.length === 20, 5000, 'every message')
+  assert.deepEqual(got, Array.from({ length: 20 }, (_, i) => i))
+  assert.equal(meter.queuedBytes, 0)
+})
+
+test('an ended stream reads nothing more into memory: what arrives after end() is discarded undecrypted, and what was written before end() reaches the remote', T, async (t) => {
+  const meter: ReadMeter = { queuedBytes: 0, discardedBytes: 0, queuePauses: 0, receivingBytes: 0 }
+  const { a, b, aSocket } = await pair(t, {}, undefined, { meter })
+  await within(Promise.all([a.opened, b.opened]), 5000, 'the handshake')
+  a.write(Buffer.from('queued before the end')) // b is paused: this one waits in its queue
+  await until(() => b.queuedBytes > 0, 5000, 'the first message to be queued')
+  const heard: string[] = []
+  a.on('data', (d: Buffer) => { heard.push(d.toString()) })
+  a.resume()
+  b.write(Buffer.from('why we close'))
+  b.end()
+  assert.equal(b.queuedBytes, 0, 'the queue is dropped at the end')
+  assert.equal(meter.queuedBytes, 0)
+  // The remote ignores our FIN (a half-open socket) and keeps sending.
+  aSocket.allowHalfOpen = true
+  for (let i = 0; i < 16; i++) a.write(Buffer.alloc(256 * 1024, 1))
+  await until(() => meter.discardedBytes >= 16 * 256 * 1024, 5000, 'what arrives after the end to be discarded')
+  assert.equal(b.queuedBytes, 0)
+  assert.equal(meter.queuedBytes, 0)
+  await until(() => heard.length === 1, 5000, 'the remote to read the message written before the end')
+  assert.deepEqual(heard, ['why we close'])
+})
+
+test('a message over MAX_MESSAGE destroys the stream with ERR_MESSAGE_TOO_LARGE instead of throwing (it could throw out of an end-of-tick flush)', T, async (t) => {
+  const { a, b } = await pair(t)
+  await within(Promise.all([a.opened, b.opened]), 5000, 'the handshake')
+  const errors: unknown[] = []
+  a.on('error', (err) => { errors.push(err) })
+  let wrote: boolean | undefined
+  assert.doesNotThrow(() => { wrote = a.write(Buffer.alloc(MAX_MESSAGE + 1)) })
+  assert.equal(wrote, false)
+  assert.equal(a.destroyed, true)
+  assert.ok(errors.some((e) => hasCode('ERR_MESSAGE_TOO_LARGE')(e)))
+  await within(new Promise((resolve) => { b.once('close', resolve) }), 5000, 'the remote to see the connection go')
+})
+
+test('a peer that announces a 16 MiB frame and trickles makes the stream hold what it sent (at most 1 MiB or 4 × that), not what it announced', T, async (t) => {
+  const meter: ReadMeter = { queuedBytes: 0, discardedBytes: 0, queuePauses: 0, receivingBytes: 0 }
+  const { a, b, aSocket } = await pair(t, {}, undefined, { meter })
+  await within(Promise.all([a.opened, b.opened]), 5000, 'the handshake')
+  const header = Buffer.alloc(4)
+  header.writeUInt32LE(MAX_MESSAGE + 16, 0) // the largest frame there is
+  aSocket.write(header)
+  aSocket.write(Buffer.alloc(100_000, 1)) // straight onto the socket: it never completes
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  assert.ok(b.partialBytes > 0 && b.partialBytes <= 1024 * 1024, `${b.partialBytes} bytes held for the frame`)
+  aSocket.write(Buffer.alloc(3 * 1024 * 1024, 2))
+  await until(() => b.partialBytes > 1024 * 1024, 5000, 'the buffer to grow with what arrived')
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  assert.ok(b.partialBytes <= 4 * (3 * 1024 * 1024 + 100_000), `${b.partialBytes} bytes held for the frame`)
+  assert.equal(meter.receivingBytes, b.partialBytes)
+  b.destroy()
+  assert.equal(meter.receivingBytes, 0)
+})
+
+test('frames over 1 MiB, whose buffer grows as they arrive, are delivered intact up to MAX_MESSAGE', T, async (t) => {
+  const { a, b } = await pair(t)
+  await within(Promise.all([a.opened, b.opened]), 5000, 'the handshake')
+  const got: Buffer[] = []
+  b.on('data', (d: Buffer) => { got.push(d) })
+  b.resume()
+  const sizes = [1024 * 1024 + 1, 5 * 1024 * 1024 + 3, MAX_MESSAGE]
+  const sent = sizes.map((n, i) => { const m = Buffer.allocUnsafe(n); for (let j = 0; j < n; j += 4096) m[j] = (i + j) & 0xff; m[n - 1] = i; return m })
+  for (const m of sent) a.write(m)
+  await until(() => got.length === sent.length, 10_000, 'the messages')
+  for (let i = 0; i < sent.length; i++) assert.ok(got[i].equals(sent[i]), `message ${i} of ${sizes[i]} bytes intact`)
 })

@@ -1,0 +1,106 @@
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import ipaddr from 'ipaddr.js'
+import { defaultPendingPerIp, InboundLimits, isLoopback, sourceOf } from '../../src/node/inbound-limits.js'
+
+// The admission rules before any cryptography, on a manual clock.
+
+function limits (opts: Partial<InboundLimits['opts']> = {}): { l: InboundLimits; clock: { t: number } } {
+  const clock = { t: 0 }
+  const l = new InboundLimits({ perIpRate: 10, maxPending: 32, maxPendingPerIp: 4, maxTrackedIps: 4096, ...opts }, () => clock.t)
+  return { l, clock }
+}
+
+test('one IP holds at most maxPendingPerIp handshakes in progress; a release gives its slot back', () => {
+  const { l } = limits()
+  assert.deepEqual([1, 2, 3, 4, 5].map(() => l.admit('10.0.0.1')), [null, null, null, null, 'pending-ip'])
+  assert.equal(l.admit('10.0.0.2'), null, 'another IP has its own budget')
+  l.release('10.0.0.1')
+  assert.equal(l.admit('10.0.0.1'), null)
+  assert.equal(l.pending, 5)
+})
+
+test('the global cap holds whatever the sources, loopback included', () => {
+  const { l } = limits({ maxPending: 8, maxPendingPerIp: 2, perIpRate: 100 })
+  for (let i = 0; i < 4; i++) { assert.equal(l.admit(`10.0.0.${i}`), null); assert.equal(l.admit(`10.0.0.${i}`), null) }
+  assert.equal(l.admit('10.0.0.9'), 'pending')
+  assert.equal(l.admit('127.0.0.1'), 'pending')
+})
+
+test('127.0.0.1 and ::1 are exempt from the per-IP rate and budget; 127.0.0.2 is not', () => {
+  const { l } = limits({ perIpRate: 2, maxPendingPerIp: 1 })
+  for (let i = 0; i < 20; i++) assert.equal(l.admit(i % 2 === 0 ? '127.0.0.1' : '::ffff:127.0.0.1'), null)
+  for (let i = 0; i < 5; i++) assert.equal(l.admit('::1'), null)
+  assert.equal(l.admit('127.0.0.2'), null)
+  assert.equal(l.admit('127.0.0.2'), 'pending-ip')
+  assert.equal(l.admit('127.0.0.2'), 'rate')
+  assert.equal(isLoopback('127.0.0.2'), false)
+})
+
+test('the per-IP rate allows perIpRate sockets in a window of one second, then again', () => {
+  const { l, clock } = limits({ perIpRate: 3, maxPendingPerIp: 100 })
+  assert.deepEqual([0, 1, 2, 3].map(() => l.admit('10.0.0.1')), [null, null, null, 'rate'])
+  clock.t = 999
+  assert.equal(l.admit('10.0.0.1'), 'rate')
+  clock.t = 1000
+  assert.equal(l.admit('10.0.0.1'), null)
+})
+
+test('the rate table is bounded and forgets the least recently seen IP, never everyone (it was cleared at 4096 entries)', () => {
+  const { l, clock } = limits({ perIpRate: 1, maxPendingPerIp: 100, maxTrackedIps: 3 })
+  assert.equal(l.admit('10.0.0.1'), null)
+  assert.equal(l.admit('10.0.0.1'), 'rate')
+  clock.t = 10
+  // Other IPs come and go: 10.0.0.1 is seen again in between, so it stays remembered.
+  l.admit('10.0.0.2')
+  l.admit('10.0.0.3')
+  assert.equal(l.admit('10.0.0.1'), 'rate')
+  for (let i = 4; i < 50; i++) { l.admit(`10.0.0.${i}`); if (i % 2 === 0) assert.equal(l.admit('10.0.0.1'), 'rate', `after ${i} other IPs`) }
+  assert.equal(l.trackedIps, 3)
+})
+
+test('the per-IP pending table holds only IPs with a handshake in progress', () => {
+  const { l } = limits()
+  for (let i = 0; i < 10; i++) l.admit(`10.0.0.${i}`)
+  assert.equal(l.pendingIps, 10)
+  for (let i = 0; i < 10; i++) l.release(`10.0.0.${i}`)
+  assert.equal(l.pendingIps, 0)
+  assert.equal(l.pending, 0)
+  l.release('10.0.0.1') // a stray release changes nothing
+  assert.equal(l.pending, 0)
+})
+
+test('an IPv6 host is counted by its /64, an IPv4-mapped address as its IPv4 address', () => {
+  assert.equal(sourceOf('2001:db8:1:2:aaaa::1'), sourceOf('2001:db8:1:2:bbbb::7'))
+  assert.notEqual(sourceOf('2001:db8:1:2::1'), sourceOf('2001:db8:1:3::1'))
+  assert.equal(sourceOf('::ffff:10.1.2.3'), '10.1.2.3')
+  // The hand-written fast path agrees with ipaddr.js.
+  for (const ip of ['::1', '::', '1:2:3:4:5:6:7:8', '2001:DB8:0:0:1::', 'fe80::1%eth0', '2001:db8:a::', '0:0:0:0:0:0:0:1']) {
+    const parts = ipaddr.IPv6.parse(ip.split('%')[0]).parts
+    assert.equal(sourceOf(ip), parts.slice(0, 4).map((p) => p.toString(16)).join(':') + '::/64', ip)
+  }
+  const { l } = limits({ maxPendingPerIp: 2 })
+  assert.equal(l.admit('2001:db8::1'), null)
+  assert.equal(l.admit('2001:db8::2'), null)
+  assert.equal(l.admit('2001:db8::3'), 'pending-ip')
+})
+
+test('the default per-IP budget is an eighth of the global cap, at least 1', () => {
+  assert.equal(defaultPendingPerIp(32), 4)
+  assert.equal(defaultPendingPerIp(4), 1)
+  assert.equal(defaultPendingPerIp(0), 1)
+})
+
+test('at the global cap a newcomer that passed the per-IP rules takes the slot the eviction frees; one over its own budget evicts nobody', () => {
+  const { l } = limits({ maxPending: 2, maxPendingPerIp: 1 })
+  assert.equal(l.admit('10.0.0.1'), null)
+  assert.equal(l.admit('10.0.0.2'), null)
+  let evictions = 0
+  const evict = (): boolean => { evictions++; l.release('10.0.0.1'); return true }
+  assert.equal(l.admit('10.0.0.2', evict), 'pending-ip', 'over its own budget: no eviction')
+  assert.equal(evictions, 0)
+  assert.equal(l.admit('10.0.0.3', evict), null)
+  assert.equal(evictions, 1)
+  assert.equal(l.pending, 2)
+  assert.equal(l.admit('10.0.0.4', () => false), 'pending', 'nothing gave way')
+})
