@@ -46,6 +46,7 @@ import './promise-polyfill.js'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createConnectionManager } from '../manager/manager.js'
 import { PeerwardenError } from '../errors.js'
+import { MANAGER_OPTIONS, rejectUnknownOptions } from '../manager/validate.js'
 import type { CloseReason, Connection, ConnectionManager, ConnectionManagerOptions } from '../manager/types.js'
 import { PeerSync, PROTOCOL, PUBSUB, type Libp2pPeer, type MemberQuota, type MultiaddrLike, type PeerIdLike } from './libp2p-peers.js'
 
@@ -130,6 +131,8 @@ function checkQuotas (name: string, quotas: Record<string, MemberQuota> | undefi
 
 /** The libp2p service factory: `services: { warden: peerwarden({ lowWater: 8, highWater: 16 }) }`. */
 export function peerwarden (options: PeerwardenLibp2pOptions = {}): (components: any) => PeerwardenService {
+  if (options == null || typeof options !== 'object') throw PeerwardenError.invalid('peerwarden options must be an object')
+  rejectUnknownOptions('peerwarden (libp2p) options', options, [...MANAGER_OPTIONS, 'bootstrap', 'protocols', 'topics', 'pubsub'])
   const { bootstrap = [], protocols, topics, pubsub = 'pubsub', ...managerOptions } = options
   delete (managerOptions as { dial?: unknown }).dial
   delete (managerOptions as { localPeer?: unknown }).localPeer

@@ -3,6 +3,7 @@ import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { PeerwardenError } from '../errors.js'
 import type { ConnectionManager } from '../manager/types.js'
+import { rejectUnknownOptions } from '../manager/validate.js'
 import { authorized, dashboardToken, isLoopback, loopbackHost } from './access.js'
 import { ManagerMetrics } from './metrics.js'
 import { dashboardPage } from './page.js'
@@ -60,7 +61,11 @@ const LOGGED = ['peer:connected', 'peer:disconnected', 'connection:refused', 'co
  * - Bad options throw `PeerwardenError` `ERR_INVALID_ARGUMENT` naming the option; a port in use
  *   rejects with `ERR_LISTEN`.
  */
+const DASHBOARD_OPTIONS: ReadonlyArray<keyof DashboardOptions> = ['listen', 'title', 'interval', 'maxPeers', 'token']
+
 export async function serveDashboard (manager: ConnectionManager, options: DashboardOptions = {}): Promise<Dashboard> {
+  if (options == null || typeof options !== 'object') throw PeerwardenError.invalid('serveDashboard options must be an object')
+  rejectUnknownOptions('serveDashboard options', options, DASHBOARD_OPTIONS)
   const { host, port } = parseListen(options.listen ?? '127.0.0.1:0')
   const token = dashboardToken(host, options.token)
   const loopback = isLoopback(host)

@@ -57,7 +57,24 @@ export interface NodeOptions {
   pexPerMinute?: number
   /** Budgets of the rendezvous service (see `RendezvousLimits`): bytes, topics per peer, registrations per topic… */
   rendezvousLimits?: Partial<RendezvousLimits>
+  /** Inbound handshakes in progress at most (all IPs). Default 32. */
+  maxPendingHandshakes?: number
+  /** Inbound handshakes in progress per IP (an IPv6 /64 counts as one; 127.0.0.1 and ::1 exempt). Default an eighth of maxPendingHandshakes (4). */
+  maxPendingPerIp?: number
+  /** New inbound sockets per IP per second (127.0.0.1 and ::1 exempt). Default 10. */
+  perIpRate?: number
+  /** IPs whose rate is tracked at once (the least recently seen is forgotten). Default 4096. */
+  maxTrackedIps?: number
+  /** Bytes decrypted and queued on a connection not yet reading before its socket is paused. Default 1 MiB. */
+  maxQueuedBytes?: number
 }
+
+/** Every option `createNode` knows: others are refused with the closest name. */
+const NODE_OPTIONS: ReadonlyArray<keyof NodeOptions> = [
+  'seed', 'dataDir', 'listen', 'announce', 'bootstrap', 'networkKey', 'rendezvous', 'manager', 'handshakeTimeout', 'keepAlive',
+  'deadTimeout', 'announceTtl', 'refreshInterval', 'pexPerMinute', 'rendezvousLimits', 'maxPendingHandshakes', 'maxPendingPerIp',
+  'perIpRate', 'maxTrackedIps', 'maxQueuedBytes'
+]
 
 /** The manager's stats plus the node's own figures (the transport's, discovery's, the rendezvous budgets). */
 export interface NodeStats extends ManagerStats, TransportStats {
@@ -136,6 +153,7 @@ function nodeWatermarks (given: Partial<ConnectionManagerOptions> | undefined): 
 
 export async function createNode (options: NodeOptions = {}): Promise<PeerNode> {
   if (options == null || typeof options !== 'object') throw PeerwardenError.invalid('options must be an object')
+  check.rejectUnknownOptions('createNode options', options, NODE_OPTIONS)
   if (options.dataDir !== undefined) check.nonEmptyString('dataDir', options.dataDir)
   // One node per dataDir (data-dir-lock.ts): held until close(), let go when the start fails.
   const dirLock = options.dataDir !== undefined ? lockDataDir(options.dataDir) : undefined
@@ -190,7 +208,12 @@ async function startNode (options: NodeOptions, dirLock: DataDirLock | undefined
     handshakeTimeout: options.handshakeTimeout,
     clock,
     keepAlive: options.keepAlive,
-    deadTimeout: options.deadTimeout
+    deadTimeout: options.deadTimeout,
+    maxPendingHandshakes: options.maxPendingHandshakes,
+    maxPendingPerIp: options.maxPendingPerIp,
+    perIpRate: options.perIpRate,
+    maxTrackedIps: options.maxTrackedIps,
+    maxQueuedBytes: options.maxQueuedBytes
   })
   const manager: ConnectionManager = createConnectionManager({
     ...nodeWatermarks(options.manager),

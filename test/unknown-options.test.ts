@@ -1,0 +1,30 @@
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { peerwarden } from '../src/adapters/libp2p.js'
+import { serveDashboard } from '../src/dashboard/index.js'
+import { createConnectionManager } from '../src/index.js'
+import { createNode } from '../src/node/index.js'
+
+// Bug: misspelt option names (highwater, maxParalelDials, bootstrapp, lisen) were ignored at run time.
+// Every options object refuses a name it does not know, naming it and the closest valid one.
+
+const refusedWith = (name: string, near: string) => (err: unknown): boolean => {
+  const e = err as { code?: string; message?: string }
+  assert.equal(e.code, 'ERR_INVALID_ARGUMENT')
+  assert.match(e.message ?? '', new RegExp(`"${name}".*did you mean "${near}"`))
+  return true
+}
+
+test('createNode refuses an unknown option with the closest valid name (lisen → listen, bootstrapp → bootstrap)', async () => {
+  await assert.rejects(createNode({ lisen: ['tcp://127.0.0.1:0'] } as never), refusedWith('lisen', 'listen'))
+  await assert.rejects(createNode({ bootstrapp: [] } as never), refusedWith('bootstrapp', 'bootstrap'))
+  await assert.rejects(createNode({ manager: { highwater: 4 } } as never), refusedWith('highwater', 'highWater'))
+})
+
+test('serveDashboard and the libp2p service refuse unknown options with the closest valid name', async () => {
+  const m = createConnectionManager({ dial: async () => { throw new Error('no') } })
+  await assert.rejects(serveDashboard(m, { lsten: '127.0.0.1:0' } as never), refusedWith('lsten', 'listen'))
+  await m.close()
+  assert.throws(() => peerwarden({ maxParalelDials: 3 } as never), refusedWith('maxParalelDials', 'maxParallelDials'))
+  assert.throws(() => peerwarden({ bootstap: [] } as never), refusedWith('bootstap', 'bootstrap'))
+})
