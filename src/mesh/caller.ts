@@ -13,6 +13,10 @@
  *   ERR_NO_INSTANCE, ERR_TIMEOUT, ERR_ABORTED, ERR_CONNECTION_CLOSED, and ERR_REMOTE for a
  *   handler's throw. A call never throws: it returns a rejected promise.
  * - Every call settles exactly once, and its instance's `outstanding` goes down when it does.
+ * - A call whose message would be over MAX_MESSAGE_BYTES fails alone with ERR_MESSAGE_TOO_LARGE
+ *   (nothing is sent); the other calls of the tick go.
+ * - Answers arrive decoded (messages.ts): an answer of any other shape closed the connection
+ *   ('protocol') before it got here, and the calls on it settled with ERR_CONNECTION_CLOSED.
  */
 
 import { PeerwardenError } from '../errors.js'
@@ -20,7 +24,7 @@ import type { Clock } from '../manager/types.js'
 import { DeadlineSweep } from './deadline-sweep.js'
 import type { Instance } from './instance.js'
 import type { RedisQueue } from './redis-queue.js'
-import type { RpcMessage } from './rpc-wire.js'
+import type { RpcMessage } from './messages.js'
 import type { BroadcastEntry, CallOptions, Command, MeshCalls, MeshSchema, Role, Schema } from './schema.js'
 
 const DEFAULT_TIMEOUT = 10_000
@@ -128,6 +132,9 @@ export class Caller<S extends MeshSchema = MeshSchema> {
     }) as MeshCalls<S>
   }
 
+  /** Our calls in flight (awaiting an ack or an answer). */
+  get inFlight (): number { return this.pending.size }
+
   /** An ack or a result from `from`: settles our call, if it is still in flight on that channel. */
   onReply (msg: ReplyMessage, from: Instance): void {
     const p = this.pending.get(msg.id)
@@ -191,9 +198,9 @@ export class Caller<S extends MeshSchema = MeshSchema> {
       instance.outstanding++
       pending.set(id, p)
       try {
-        instance.send.send({ t: 'call', id, cmd: command.name, args: args === undefined ? null : args, deadline })
+        instance.send.send({ t: 'call', id, cmd: command.name, args: args === undefined ? null : args, deadline }, `the call ${command.role}.${command.name}`)
       } catch (err) {
-        // Arguments JSON cannot encode: nothing was sent.
+        // Arguments JSON cannot encode, or too large (ERR_MESSAGE_TOO_LARGE): nothing was sent.
         this.settle(id, p)
         reject(err)
         return

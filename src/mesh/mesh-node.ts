@@ -9,7 +9,6 @@
  *   acks and results to the caller.
  */
 
-import c from 'compact-encoding'
 import type { Message } from 'protomux'
 import { PeerwardenError } from '../errors.js'
 import { systemClock } from '../clock.js'
@@ -18,13 +17,15 @@ import type { Clock } from '../manager/types.js'
 import { NodeConnection } from '../node/connection.js'
 import { createNode, type PeerNode } from '../node/node.js'
 import { parseTcpAddress } from '../node/transport.js'
+import { MAX_ADDRESSES, peerHandler, safeJson } from '../node/wire.js'
 import { Caller } from './caller.js'
 import { check, type Certificate } from './certificate.js'
 import type { Instance } from './instance.js'
+import { decodeFromRegistry, decodeHello, decodeRpc, type FromRegistry, type RegistryMessage, type RpcMessage } from './messages.js'
 import { RedisQueue, type QueueOptions } from './redis-queue.js'
-import { REGISTRY_PROTOCOL, type DirectoryEntry, type RegistryMessage } from './registry.js'
+import { REGISTRY_PROTOCOL, type DirectoryEntry } from './registry.js'
 import { Responder } from './responder.js'
-import { jsonOnce, Outbox, type RpcMessage } from './rpc-wire.js'
+import { jsonOnce, Outbox, type OutgoingRpc } from './rpc-wire.js'
 import { Schema, type CallContext, type Handler, type MeshCalls, type MeshSchema } from './schema.js'
 
 export const RPC_PROTOCOL = 'peerwarden/mesh-rpc/1'
@@ -77,6 +78,12 @@ export interface MeshNode<S extends MeshSchema = MeshSchema> {
   /** The instances connected now, by role. */
   instances(role: string): Array<{ peer: string; variant: string; outstanding: number }>
   readonly node: PeerNode
+  /**
+   * `calls`: our calls in flight (awaiting an answer or an ack); `running`: calls other nodes made
+   * to us whose (async) handlers still run here. A handler past its deadline, cancelled, or whose
+   * caller went away is no longer counted, even if it never settles.
+   */
+  stats(): { calls: number; running: number }
   close(): Promise<void>
 }
 
@@ -130,29 +137,30 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
   const onRegistryConnection = (conn: NodeConnection): void => {
     const channel = conn.mux.createChannel({ protocol: REGISTRY_PROTOCOL })
     if (channel === null) return
-    const send = channel.addMessage<RegistryMessage>({
-      encoding: c.json,
-      onmessage: (msg) => {
-        if (msg.t === 'registered') {
-          try {
-            cert = check(msg.cert, { registry: registryId, peer: node.id, now: clock.now() })
-          } catch (err) { failed?.(err as Error); return }
-          for (const e of msg.directory) learn(e)
-          // Register again when four fifths of the certificate's life have passed.
-          clock.clearTimeout(renewal)
-          renewal = clock.setTimeout(() => { if (!closed) send.send({ t: 'register', role: me.name, variant, addresses: node.addresses }) }, Math.max(50, (cert.expires - clock.now()) * 0.8))
-          registered?.()
-        } else if (msg.t === 'refused') {
-          failed?.(new PeerwardenError('ERR_NOT_ALLOWED', `the registry refused the registration: ${msg.reason}`))
-        } else if (msg.t === 'joined') {
-          learn(msg.entry)
-        } else if (msg.t === 'left') {
-          node.manager.unprotect(msg.peer, 'mesh')
-        }
+    const onMessage = (msg: FromRegistry): void => {
+      if (msg.t === 'registered') {
+        try {
+          cert = check(msg.cert, { registry: registryId, peer: node.id, now: clock.now() })
+        } catch (err) { failed?.(err as Error); return }
+        for (const e of msg.directory) learn(e)
+        // Register again when four fifths of the certificate's life have passed.
+        clock.clearTimeout(renewal)
+        renewal = clock.setTimeout(() => { if (!closed) send.send({ t: 'register', role: me.name, variant, addresses: node.addresses.slice(0, MAX_ADDRESSES) }) }, Math.max(50, (cert.expires - clock.now()) * 0.8))
+        registered?.()
+      } else if (msg.t === 'refused') {
+        failed?.(new PeerwardenError('ERR_NOT_ALLOWED', `the registry refused the registration: ${msg.reason}`))
+      } else if (msg.t === 'joined') {
+        learn(msg.entry)
+      } else {
+        node.manager.unprotect(msg.peer, 'mesh')
       }
+    }
+    const send: Message<RegistryMessage> = channel.addMessage<RegistryMessage>({
+      encoding: safeJson as never,
+      onmessage: peerHandler(decodeFromRegistry, onMessage, (why) => { conn.protocolError(`registry channel: ${why}`) })
     })
     channel.open()
-    send.send({ t: 'register', role: me.name, variant, addresses: node.addresses })
+    send.send({ t: 'register', role: me.name, variant, addresses: node.addresses.slice(0, MAX_ADDRESSES) })
   }
 
   // ── RPC channels ────────────────────────────────────────────────────────
@@ -161,13 +169,16 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
     let instance: Instance | undefined
     const channel = conn.mux.createChannel({
       protocol: RPC_PROTOCOL,
-      handshake: c.json,
-      onopen: (hello: { cert?: unknown }) => {
+      handshake: safeJson as never,
+      onopen: (raw: unknown) => {
         // A connection that already lost a duplicate tie-break may still open its channel: ignore it.
         if (!conn.open) return
         let remote: Certificate
         try {
-          remote = check(hello?.cert, { registry: registryId, peer: conn.peer, now: clock.now() })
+          // A missing or malformed certificate is refused as a forged one is ('denied').
+          const hello = decodeHello(raw)
+          if (!hello.ok) throw new PeerwardenError('ERR_CERTIFICATE', `handshake: ${hello.why}`)
+          remote = check(hello.value.cert, { registry: registryId, peer: conn.peer, now: clock.now() })
           if (!related.has(remote.role)) throw new PeerwardenError('ERR_NOT_ALLOWED', `role ${remote.role} is not related to ${me.name}`)
         } catch {
           deny(conn)
@@ -213,12 +224,12 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
       // A connection that replaced a duplicate: the peer never left, so no second 'connection'.
       if (!replaced) events.dispatchEvent(new CustomEvent('connection', { detail: { role: instance.role, variant: instance.variant, peer: conn.peer } }))
     }
-    const message: Message<RpcMessage> = channel.addMessage<RpcMessage>({
+    const message: Message<OutgoingRpc> = channel.addMessage<OutgoingRpc>({
       encoding: jsonOnce,
-      onmessage: (msg) => {
+      onmessage: peerHandler(decodeRpc, (msg) => {
         if (msg.t === 'admit') { admitted = true; list(); return }
         onRpc(msg, instance)
-      }
+      }, (why) => { conn.protocolError(`rpc channel: ${why}`) }) as (m: OutgoingRpc) => void
     })
     // Messages sent in the same tick leave in one batch: one encryption and one write for many calls.
     const send = new Outbox(channel, message)
@@ -281,6 +292,7 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
     call: caller.calls(Infinity),
     events,
     node,
+    stats: () => ({ calls: caller.inFlight, running: responder.running }),
     instances: (role) => [...instances.values()].filter((i) => i.role === role).map((i) => ({ peer: i.peer, variant: i.variant, outstanding: i.outstanding })),
     close: async () => {
       if (closed) return
