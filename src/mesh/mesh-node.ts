@@ -49,6 +49,13 @@ export interface MeshNodeOptions<S extends MeshSchema = MeshSchema> {
    * should use the same Redis. Default: in memory, at most once.
    */
   redis?: string
+  /**
+   * Budgets for what other nodes make this one hold: `runningPerPeer`, calls of one connection whose
+   * handlers run at once (default 1024); `queuedPerCommand`, messages of one queued command waiting
+   * in memory (default 10_000). Past them a call is answered ERR_BUSY (the caller sees ERR_REMOTE
+   * whose cause has that code).
+   */
+  limits?: { runningPerPeer?: number; queuedPerCommand?: number }
   /** Redis queue tuning (dead-letter after `maxDeliveries`, default 5). */
   queue?: QueueOptions
   /**
@@ -80,10 +87,11 @@ export interface MeshNode<S extends MeshSchema = MeshSchema> {
   readonly node: PeerNode
   /**
    * `calls`: our calls in flight (awaiting an answer or an ack); `running`: calls other nodes made
-   * to us whose (async) handlers still run here. A handler past its deadline, cancelled, or whose
+   * to us whose (async) handlers still run here; `queued`: queued messages (in memory) waiting for
+   * their turn here. A handler past its deadline, cancelled, or whose
    * caller went away is no longer counted, even if it never settles.
    */
-  stats(): { calls: number; running: number }
+  stats(): { calls: number; running: number; queued: number }
   close(): Promise<void>
 }
 
@@ -115,13 +123,15 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
   // A plain EventTarget; the type gives each event's detail.
   const events = new EventTarget() as TypedEventTarget<MeshEvents>
   const clock = options.clock ?? systemClock
+  const maxRunning = positive(options.limits?.runningPerPeer, 'limits.runningPerPeer')
+  const maxQueued = positive(options.limits?.queuedPerCommand, 'limits.queuedPerCommand')
   const node = await createNode({ listen: options.listen, networkKey: options.networkKey, manager: { lowWater: 0, highWater: 1024, clock } })
   const instances = new Map<string, Instance>()
   let cert: Certificate | undefined
   let closed = false
   const queue = options.redis === undefined ? undefined : new RedisQueue(options.redis, options.queue)
   const caller = new Caller<S>({ schema, me, instances, timeout: options.timeout, queue, from: `${me.name}/${variant}`, clock })
-  const responder = new Responder({ me, handlers: options.handlers, calls: (deadline) => caller.calls(deadline) as unknown as CallContext['call'], clock })
+  const responder = new Responder({ me, handlers: options.handlers, calls: (deadline) => caller.calls(deadline) as unknown as CallContext['call'], clock, maxRunning, maxQueued })
   let renewal: unknown
   let registered: (() => void) | undefined
   let failed: ((err: Error) => void) | undefined
@@ -292,7 +302,7 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
     call: caller.calls(Infinity),
     events,
     node,
-    stats: () => ({ calls: caller.inFlight, running: responder.running }),
+    stats: () => ({ calls: caller.inFlight, running: responder.running, queued: responder.queued }),
     instances: (role) => [...instances.values()].filter((i) => i.role === role).map((i) => ({ peer: i.peer, variant: i.variant, outstanding: i.outstanding })),
     close: async () => {
       if (closed) return
@@ -304,4 +314,11 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
       await node.close()
     }
   }
+}
+
+/** An optional budget: undefined, or a positive integer (else ERR_INVALID_ARGUMENT naming it). */
+function positive (value: number | undefined, name: string): number | undefined {
+  if (value === undefined) return undefined
+  if (!Number.isInteger(value) || value < 1) throw PeerwardenError.invalid(`${name} must be a positive integer`)
+  return value
 }

@@ -14,6 +14,9 @@
  * - A handler past its deadline or cancelled is released at once: its entry in `running` goes (no
  *   per-call state is left here, even if it never settles), nobody is answered for it, and a
  *   queued command's next message runs. All the deadlines of running handlers share one timer.
+ * - Budgets (peers are hostile): at most `maxRunning` (1024) calls of one channel running here, and
+ *   `maxQueued` (10 000) messages of one queued command waiting; past them a call is answered
+ *   ERR_BUSY at once (not acked, its handler does not run).
  * - A call whose id is already running on that channel is a protocol error (it throws to the
  *   channel's peerHandler, which closes the connection).
  * - An error answer fits its decoder: message cut to 4096 characters, code sent only if it is a
@@ -42,7 +45,14 @@ export interface ResponderOptions {
   calls: (deadline: number) => CallContext['call']
   /** The deadlines of `ctx.signal` run on it. */
   clock: Clock
+  /** Calls one channel may have running here at once (async handlers); more are answered ERR_BUSY. Default 1024. */
+  maxRunning?: number
+  /** Messages of one queued command waiting here (in memory); more are answered ERR_BUSY. Default 10_000. */
+  maxQueued?: number
 }
+
+export const DEFAULT_MAX_RUNNING = 1024
+export const DEFAULT_MAX_QUEUED = 10_000
 
 /** The serving side of one mesh node (rules at the top of this file). */
 export class Responder {
@@ -53,6 +63,10 @@ export class Responder {
   /** Channels whose handlers may still run, listed or not (a duplicate swap unlists one early). */
   private readonly channels = new Set<Instance>()
   private readonly queues = new Map<string, Promise<void>>()
+  /** Queued messages not yet started, by command. */
+  private readonly waiting = new Map<string, number>()
+  private readonly maxRunning: number
+  private readonly maxQueued: number
   /** Releases the handlers past their deadline (one timer for all of them). */
   private readonly deadlines: DeadlineSweep
 
@@ -61,6 +75,8 @@ export class Responder {
     this.handlers = options.handlers
     this.calls = options.calls
     this.clock = options.clock
+    this.maxRunning = options.maxRunning ?? DEFAULT_MAX_RUNNING
+    this.maxQueued = options.maxQueued ?? DEFAULT_MAX_QUEUED
     this.deadlines = new DeadlineSweep((now) => {
       let next = Infinity
       for (const ch of this.channels) {
@@ -77,6 +93,13 @@ export class Responder {
   get running (): number {
     let n = 0
     for (const ch of this.channels) n += ch.running.size
+    return n
+  }
+
+  /** Queued messages (in memory) waiting for their turn, over all commands. */
+  get queued (): number {
+    let n = 0
+    for (const w of this.waiting.values()) n += w
     return n
   }
 
@@ -121,10 +144,20 @@ export class Responder {
     if (!from.mayCall) return fail(send, msg.id, `${from.role} may not call ${me.name}`, 'ERR_NOT_ALLOWED')
     const handler = this.handlers?.[msg.cmd] ?? command.handler
     if (handler === undefined) return fail(send, msg.id, `no handler for ${me.name}.${msg.cmd}`, 'ERR_UNKNOWN_COMMAND')
+    if (command.queued) {
+      const waiting = this.waiting.get(msg.cmd) ?? 0
+      if (waiting >= this.maxQueued) return fail(send, msg.id, `${me.name}.${msg.cmd}'s queue is full (${this.maxQueued} messages)`, 'ERR_BUSY')
+      this.waiting.set(msg.cmd, waiting + 1)
+    } else if (from.running.size >= this.maxRunning) {
+      return fail(send, msg.id, `${from.role}/${from.variant} has ${this.maxRunning} calls running on ${me.name}`, 'ERR_BUSY')
+    }
     if (!command.responds || command.queued) send.send({ t: 'ack', id: msg.id })
     if (command.queued) {
       // One at a time, in arrival order, per command.
-      const run = async (): Promise<void> => { await this.execute(msg, from, command, handler, true) }
+      const run = async (): Promise<void> => {
+        this.waiting.set(msg.cmd, this.waiting.get(msg.cmd)! - 1)
+        await this.execute(msg, from, command, handler, true)
+      }
       this.queues.set(msg.cmd, (this.queues.get(msg.cmd) ?? Promise.resolve()).then(run, run))
     } else {
       void this.execute(msg, from, command, handler)

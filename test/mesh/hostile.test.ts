@@ -25,7 +25,7 @@ const farm = defineSchema({
     _allow: ['Caller'],
     _commands: {
       _balanced: { work: noop, size: noop, hang: noop, fail: noop },
-      _broadcast: { status: { responds: true, method: noop } }
+      _broadcast: { status: { responds: true, method: noop }, note: { queued: true, method: noop } }
     }
   }
 })
@@ -255,4 +255,66 @@ test('an authorize hook that throws refuses the registration (ERR_NOT_ALLOWED) a
   await assert.rejects(meshNode(t, { schema: farm, role: 'Worker', registry: reg.addresses[0] }), hasCode('ERR_NOT_ALLOWED'))
   await meshNode(t, { schema: farm, role: 'Caller', registry: reg.addresses[0] })
   assert.equal(reg.members().length, 1)
+})
+
+// ── budgets ──────────────────────────────────────────────────────────────────
+
+test('a caller with limits.runningPerPeer handlers running gets ERR_BUSY at once for further calls, without running them, until some are released', T, async (t) => {
+  const reg = await registry(t, { schema: farm, open: true })
+  let started = 0
+  const worker = await meshNode(t, { schema: farm, role: 'Worker', variant: 'w1', registry: reg.addresses[0], handlers: { ...handlers('w1'), hang: async () => { started++; return await new Promise(() => {}) } }, limits: { runningPerPeer: 3 } })
+  const caller = await meshNode(t, { schema: farm, role: 'Caller', registry: reg.addresses[0] })
+  await until(() => caller.instances('Worker').length === 1, 8000, 'the caller to list the worker')
+  const ac = new AbortController()
+  const held = [1, 2, 3].map(async () => await caller.call.Worker.hang(null, { signal: ac.signal }))
+  await until(() => worker.stats().running === 3, 5000, 'three handlers running')
+  const err = await caller.call.Worker.hang(null, { timeout: 5000 }).then(() => undefined, (e: unknown) => e)
+  hasCode('ERR_REMOTE')(err)
+  assert.equal(((err as PeerwardenError).cause as { code?: string }).code, 'ERR_BUSY')
+  assert.equal(started, 3, 'the fourth handler never ran')
+  assert.equal(worker.stats().running, 3)
+  ac.abort()
+  for (const h of held) await assert.rejects(h, hasCode('ERR_ABORTED'))
+  await until(() => worker.stats().running === 0, 5000, 'the held handlers to be released')
+  assert.deepEqual(await caller.call.Worker.work({ i: 1 }), { variant: 'w1', i: 1 })
+})
+
+test('limits must be positive integers (ERR_INVALID_ARGUMENT naming the field)', T, async (t) => {
+  const reg = await registry(t, { schema: farm, open: true })
+  await assert.rejects(createMeshNodeChecked(reg, { runningPerPeer: 0 }), (err: unknown) => { hasCode('ERR_INVALID_ARGUMENT')(err); assert.match((err as Error).message, /limits\.runningPerPeer/); return true })
+  await assert.rejects(createMeshNodeChecked(reg, { queuedPerCommand: 1.5 }), (err: unknown) => { hasCode('ERR_INVALID_ARGUMENT')(err); assert.match((err as Error).message, /limits\.queuedPerCommand/); return true })
+})
+
+async function createMeshNodeChecked (reg: MeshRegistry, limits: { runningPerPeer?: number; queuedPerCommand?: number }): Promise<unknown> {
+  const { createMeshNode } = await import('../../src/mesh/index.js')
+  const m = await createMeshNode({ schema: farm, role: 'Worker', registry: reg.addresses[0], limits })
+  await m.close()
+  return m
+}
+
+test('a queued command past limits.queuedPerCommand answers ERR_BUSY instead of its ack, and the messages it took still run in order', T, async (t) => {
+  const reg = await registry(t, { schema: farm, open: true })
+  const ran: number[] = []
+  let release: () => void = () => {}
+  const gate = new Promise<void>((resolve) => { release = resolve })
+  const worker = await meshNode(t, {
+    schema: farm, role: 'Worker', variant: 'w1', registry: reg.addresses[0], limits: { queuedPerCommand: 2 },
+    handlers: { ...handlers('w1'), note: async ({ n }: { n: number }) => { ran.push(n); if (n === 1) await gate } }
+  })
+  const caller = await meshNode(t, { schema: farm, role: 'Caller', registry: reg.addresses[0] })
+  await until(() => caller.instances('Worker').length === 1, 8000, 'the caller to list the worker')
+  await caller.call.Worker.note({ n: 1 })
+  await until(() => ran.length === 1, 5000, 'the first note to start')
+  await caller.call.Worker.note({ n: 2 })
+  await caller.call.Worker.note({ n: 3 })
+  assert.equal(worker.stats().queued, 2)
+  await assert.rejects(caller.call.Worker.note({ n: 4 }), (err: unknown) => {
+    hasCode('ERR_REMOTE')(err)
+    assert.equal(((err as PeerwardenError).cause as { code?: string }).code, 'ERR_BUSY')
+    return true
+  })
+  release()
+  await until(() => ran.length === 3, 5000, 'the queued notes to run')
+  assert.deepEqual(ran, [1, 2, 3])
+  assert.equal(worker.stats().queued, 0)
 })
