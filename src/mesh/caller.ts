@@ -99,7 +99,7 @@ export class Caller<S extends MeshSchema = MeshSchema> {
 
   /**
    * `mesh.call` (inherited = Infinity) and a handler's `ctx.call` (what is left of its deadline):
-   * `calls.Role.command(args, opts)`. The functions of the schema's roles and commands are made once
+   * `calls.Role.command(args, opts)`, or `calls.Role.command.call(args, opts)`. The functions of the schema's roles and commands are made once
    * per proxy, not on every property access; other names (which fail at call time) are not kept.
    */
   calls (inherited: number): MeshCalls<S> {
@@ -113,6 +113,8 @@ export class Caller<S extends MeshSchema = MeshSchema> {
           let fn = fns.get(name)
           if (fn === undefined) {
             fn = (args?: unknown, opts?: CallOptions) => this.invoke(role, name, args, opts, inherited)
+            // The socketmesh form `call.Role.command.call(args)` is the same call (not Function.prototype.call).
+            Object.defineProperty(fn, 'call', { value: fn })
             if (schema.role(role)?.commands.has(name) === true) fns.set(name, fn)
           }
           return fn

@@ -24,6 +24,7 @@ import type { Instance } from './instance.js'
 import { decodeFromRegistry, decodeHello, decodeRpc, type FromRegistry, type RegistryMessage, type RpcMessage } from './messages.js'
 import { RedisQueue, type QueueOptions } from './redis-queue.js'
 import { REGISTRY_PROTOCOL, type DirectoryEntry } from './registry.js'
+import { ReadyWaiters, type ReadyOptions } from './ready.js'
 import { Responder } from './responder.js'
 import { jsonOnce, Outbox, type OutgoingRpc } from './rpc-wire.js'
 import { Schema, type CallContext, type Handler, type MeshCalls, type MeshSchema } from './schema.js'
@@ -82,6 +83,11 @@ export interface MeshNode<S extends MeshSchema = MeshSchema> {
   readonly call: MeshCalls<S>
   /** 'connection' {role, variant, peer}, 'disconnection' {role, variant, peer}. */
   readonly events: TypedEventTarget<MeshEvents>
+  /**
+   * Resolves once an instance of `role` is listed, or, without `role`, one of every role this node
+   * may call (Moleculer's waitForServices). Rules: src/mesh/ready.ts.
+   */
+  ready(role?: string, opts?: ReadyOptions): Promise<void>
   /** The instances connected now, by role. */
   instances(role: string): Array<{ peer: string; variant: string; outstanding: number }>
   readonly node: PeerNode
@@ -133,11 +139,19 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
   const caller = new Caller<S>({ schema, me, instances, timeout: options.timeout, queue, from: `${me.name}/${variant}`, clock })
   const responder = new Responder({ me, handlers: options.handlers, calls: (deadline) => caller.calls(deadline) as unknown as CallContext['call'], clock, maxRunning, maxQueued })
   let renewal: unknown
+  const related = new Set(schema.peersOf(me.name))
+  const waiters = new ReadyWaiters({
+    instances,
+    related,
+    calls: [...schema.roles.keys()].filter((r) => schema.canCall(me.name, r)),
+    isRole: (r) => schema.roles.has(r),
+    clock,
+    closed: () => closed
+  })
   let registered: (() => void) | undefined
   let failed: ((err: Error) => void) | undefined
 
   // ── the registry ────────────────────────────────────────────────────────
-  const related = new Set(schema.peersOf(me.name))
   const learn = (entry: DirectoryEntry): void => {
     if (entry.peer === node.id || !related.has(entry.role)) return
     node.manager.addPeers([{ id: entry.peer, addresses: entry.addresses, longTerm: true }])
@@ -233,6 +247,7 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
       instances.set(conn.peer, instance)
       // A connection that replaced a duplicate: the peer never left, so no second 'connection'.
       if (!replaced) events.dispatchEvent(new CustomEvent('connection', { detail: { role: instance.role, variant: instance.variant, peer: conn.peer } }))
+      waiters.check()
     }
     const message: Message<OutgoingRpc> = channel.addMessage<OutgoingRpc>({
       encoding: jsonOnce,
@@ -303,6 +318,7 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
     events,
     node,
     stats: () => ({ calls: caller.inFlight, running: responder.running, queued: responder.queued }),
+    ready: async (role, opts) => { await waiters.wait(role === undefined ? undefined : (schema.role(role)?.name ?? role), opts) },
     instances: (role) => [...instances.values()].filter((i) => i.role === role).map((i) => ({ peer: i.peer, variant: i.variant, outstanding: i.outstanding })),
     close: async () => {
       if (closed) return
@@ -310,6 +326,7 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
       clock.clearTimeout(renewal)
       caller.close()
       responder.close()
+      waiters.check()
       await queue?.close()
       await node.close()
     }

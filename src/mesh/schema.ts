@@ -176,12 +176,21 @@ export type BroadcastEntry<T> = { variant: string; ok: true; value: T } | { vari
 
 export interface CallOptions { timeout?: number; signal?: AbortSignal }
 
+/**
+ * A command's call, also callable as `command.call(args, opts)` (the socketmesh form: the same call,
+ * not Function.prototype.call).
+ */
+export interface CommandCall<P extends unknown[], R> {
+  (...args: P): Promise<R>
+  call: (...args: P) => Promise<R>
+}
+
 /** A command's call: the argument may be left out when the handler takes none (or its type is unknown). */
 type CallFn<C, K extends 'balanced' | 'broadcast'> = unknown extends Fn<C>['args']
-  ? (args?: Fn<C>['args'], opts?: CallOptions) => Promise<Result<C, K>>
+  ? CommandCall<[args?: Fn<C>['args'], opts?: CallOptions], Result<C, K>>
   : undefined extends Fn<C>['args']
-    ? (args?: Fn<C>['args'], opts?: CallOptions) => Promise<Result<C, K>>
-    : (args: Fn<C>['args'], opts?: CallOptions) => Promise<Result<C, K>>
+    ? CommandCall<[args?: Fn<C>['args'], opts?: CallOptions], Result<C, K>>
+    : CommandCall<[args: Fn<C>['args'], opts?: CallOptions], Result<C, K>>
 
 type Group<R extends RoleSpec, G extends '_balanced' | '_broadcast'> = NonNullable<NonNullable<R['_commands']>[G]>
 
