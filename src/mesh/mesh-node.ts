@@ -21,7 +21,7 @@ import { MAX_ADDRESSES, peerHandler, safeJson } from '../node/wire.js'
 import { Caller } from './caller.js'
 import { check, type Certificate } from './certificate.js'
 import type { Instance } from './instance.js'
-import { decodeFromRegistry, decodeHello, decodeRpc, type FromRegistry, type RegistryMessage, type RpcMessage } from './messages.js'
+import { decodeFromRegistry, decodeHello, decodeRpc, MAX_VARIANT_LENGTH, type FromRegistry, type RegistryMessage, type RpcMessage } from './messages.js'
 import { RedisQueue, type QueueOptions } from './redis-queue.js'
 import { REGISTRY_PROTOCOL, type DirectoryEntry } from './registry.js'
 import { ReadyWaiters, type ReadyOptions } from './ready.js'
@@ -125,6 +125,9 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
   if (me === undefined) throw PeerwardenError.invalid(`role ${JSON.stringify(options.role)} is not in the schema`)
   const registryId = parseTcpAddress(options.registry).peer
   if (registryId === undefined) throw PeerwardenError.invalid('registry must be tcp://host:port#<registry id> (the id binds the certificates)')
+  if (options.variant !== undefined && (typeof options.variant !== 'string' || options.variant.length === 0 || options.variant.length > MAX_VARIANT_LENGTH)) {
+    throw PeerwardenError.invalid(`variant must be a string of 1 to ${MAX_VARIANT_LENGTH} characters`)
+  }
   const variant = options.variant ?? Math.random().toString(36).slice(2, 10)
   // A plain EventTarget; the type gives each event's detail.
   const events = new EventTarget() as TypedEventTarget<MeshEvents>

@@ -5,7 +5,7 @@ import type { Clock } from '../manager/types.js'
 import { NodeConnection } from '../node/connection.js'
 import { loadIdentity } from '../node/identity.js'
 import { createNode, type PeerNode } from '../node/node.js'
-import { MAX_ADDRESSES, peerHandler, safeJson } from '../node/wire.js'
+import { MAX_ADDRESS_LENGTH, MAX_ADDRESSES, peerHandler, safeJson } from '../node/wire.js'
 import { issue } from './certificate.js'
 import { decodeToRegistry, MAX_DIRECTORY, type RegistryMessage, type ToRegistry } from './messages.js'
 import { Schema, type MeshSchema } from './schema.js'
@@ -110,7 +110,8 @@ export async function createRegistry (options: RegistryOptions): Promise<MeshReg
       send.send({ t: 'refused', reason: `peer may not hold role ${role.name}` })
       return
     }
-    const addresses = msg.addresses ?? conn.remoteListen.slice(0, MAX_ADDRESSES)
+    // What the node said in its hello, held to what the directory's decoder takes (each member reads it).
+    const addresses = msg.addresses ?? conn.remoteListen.filter((a) => typeof a === 'string' && a.length >= 1 && a.length <= MAX_ADDRESS_LENGTH).slice(0, MAX_ADDRESSES)
     const entry: DirectoryEntry = { peer: conn.peer, role: role.name, variant, addresses }
     const cert = issue(keyPair.secretKey, { role: role.name, variant, peer: conn.peer, registry: node.id, expires: (options.clock ?? systemClock).now() + ttl })
     const mine = related(role.name)

@@ -318,3 +318,22 @@ test('a queued command past limits.queuedPerCommand answers ERR_BUSY instead of 
   assert.deepEqual(ran, [1, 2, 3])
   assert.equal(worker.stats().queued, 0)
 })
+
+// ── what we send fits what the other side decodes ────────────────────────────
+
+test('a variant over 64 characters, a role or command name over 128 are refused at creation (the wire would refuse them: registration would never complete)', T, async (t) => {
+  const reg = await registry(t, { schema: farm, open: true })
+  const { createMeshNode, Schema } = await import('../../src/mesh/index.js')
+  await assert.rejects(createMeshNode({ schema: farm, role: 'Worker', variant: 'v'.repeat(65), registry: reg.addresses[0] }), (err: unknown) => { hasCode('ERR_INVALID_ARGUMENT')(err); assert.match((err as Error).message, /variant/); return true })
+  await assert.rejects(createMeshNode({ schema: farm, role: 'Worker', variant: '', registry: reg.addresses[0] }), hasCode('ERR_INVALID_ARGUMENT'))
+  assert.throws(() => new Schema({ ['R'.repeat(129)]: {} }), hasCode('ERR_INVALID_ARGUMENT'))
+  assert.throws(() => new Schema({ R: { _commands: { _balanced: { ['c'.repeat(129)]: noop } } } }), hasCode('ERR_INVALID_ARGUMENT'))
+  // The longest names the wire takes work end to end.
+  const long = defineSchema({ ['C'.repeat(128)]: { _connect: ['W'.repeat(128)] }, ['W'.repeat(128)]: { _commands: { _balanced: { ['x'.repeat(128)]: () => 'ok' } } } })
+  const lreg = await registry(t, { schema: long, open: true })
+  await meshNode(t, { schema: long, role: 'W'.repeat(128), variant: 'v'.repeat(64), registry: lreg.addresses[0] })
+  const c = await meshNode(t, { schema: long, role: 'C'.repeat(128), variant: 'u'.repeat(64), registry: lreg.addresses[0] })
+  await c.ready('W'.repeat(128), { timeout: 8000 })
+  const calls = c.call as unknown as Record<string, Record<string, () => Promise<unknown>>>
+  assert.equal(await calls['W'.repeat(128)]['x'.repeat(128)](), 'ok')
+})
