@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { defineSchema, PeerwardenError, type Handler } from '../../src/mesh/index.js'
+import { ManualClock } from '../../src/testing/index.js'
 import { SEED_SAMPLE } from '../helpers/seed-sample.js'
 import { until, within } from '../helpers/wait.js'
 import { meshNode, registry } from './hostile-peers.js'
@@ -62,10 +63,16 @@ test('ready() without a role waits for every role this node calls', T, async (t)
 
 test('ready rejects: ERR_TIMEOUT when the timeout passes, ERR_ABORTED on its signal, ERR_INVALID_ARGUMENT for an unknown role, ERR_NOT_ALLOWED for an unrelated one, ERR_CLOSED on close', T, async (t) => {
   const reg = await registry(t, { schema: farm, open: true })
-  const caller = await meshNode(t, { schema: farm, role: 'Caller', registry: reg.addresses[0] })
-  const started = Date.now()
-  await assert.rejects(caller.ready('Worker', { timeout: 100 }), hasCode('ERR_TIMEOUT'))
-  assert.ok(Date.now() - started >= 90)
+  // The timeout runs on the mesh's clock: virtual here.
+  const clock = new ManualClock(1_000_000)
+  const caller = await meshNode(t, { schema: farm, role: 'Caller', registry: reg.addresses[0], clock })
+  let outcome: unknown
+  const timed = caller.ready('Worker', { timeout: 100 }).then(() => 'resolved', (err: unknown) => err)
+  void timed.then((o) => { outcome = o })
+  await clock.advance(99)
+  assert.equal(outcome, undefined, 'still waiting 1 ms before the timeout')
+  await clock.advance(1)
+  hasCode('ERR_TIMEOUT')(await timed)
   const ac = new AbortController()
   const aborted = caller.ready('Worker', { signal: ac.signal })
   ac.abort()
