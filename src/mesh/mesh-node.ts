@@ -183,7 +183,7 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
       }
     }
     const send: Message<RegistryMessage> = channel.addMessage<RegistryMessage>({
-      encoding: safeJson as never,
+      encoding: safeJson,
       onmessage: peerHandler(decodeFromRegistry, onMessage, (why) => { conn.protocolError(`registry channel: ${why}`) })
     })
     channel.open()
@@ -196,7 +196,7 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
     let instance: Instance | undefined
     const channel = conn.mux.createChannel({
       protocol: RPC_PROTOCOL,
-      handshake: safeJson as never,
+      handshake: safeJson,
       onopen: (raw: unknown) => {
         // A connection that already lost a duplicate tie-break may still open its channel: ignore it.
         if (!conn.open) return
@@ -257,7 +257,7 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
       onmessage: peerHandler(decodeRpc, (msg) => {
         if (msg.t === 'admit') { admitted = true; list(); return }
         onRpc(msg, instance)
-      }, (why) => { conn.protocolError(`rpc channel: ${why}`) }) as (m: OutgoingRpc) => void
+      }, (why) => { conn.protocolError(`rpc channel: ${why}`) })
     })
     // Messages sent in the same tick leave in one batch: one encryption and one write for many calls.
     const send = new Outbox(channel, message)

@@ -96,7 +96,7 @@ export async function createRegistry (options: RegistryOptions): Promise<MeshReg
     })
     if (channel === null) return
     send = channel.addMessage<RegistryMessage>({
-      encoding: safeJson as never,
+      encoding: safeJson,
       onmessage: peerHandler(decodeToRegistry, (msg) => { register(conn, msg, send!) }, (why) => { conn.protocolError(`registry channel: ${why}`) })
     })
     channel.open()
