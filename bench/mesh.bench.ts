@@ -77,7 +77,7 @@ async function meshSetup (res: Resources, perChild: number[], attempts = 3): Pro
     const mine = new Resources()
     res.add(`mesh set-up ${attempt}`, async () => { await mine.closeAll(true) })
     try {
-      const registry = await createRegistry({ schema: BENCH_SCHEMA })
+      const registry = await createRegistry({ schema: BENCH_SCHEMA, open: true })
       mine.add('mesh registry', async () => { await registry.close() })
       const servers = await startServers(mine, perChild.map((count, i) => ({ kind: 'mesh', registry: registry.addresses[0], count, prefix: `w${i}` })))
       const caller = await meshCaller(registry.addresses[0], workers)

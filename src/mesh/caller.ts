@@ -13,6 +13,10 @@
  *   ERR_NO_INSTANCE, ERR_TIMEOUT, ERR_ABORTED, ERR_CONNECTION_CLOSED, and ERR_REMOTE for a
  *   handler's throw. A call never throws: it returns a rejected promise.
  * - Every call settles exactly once, and its instance's `outstanding` goes down when it does.
+ * - A call whose message would be over MAX_MESSAGE_BYTES fails alone with ERR_MESSAGE_TOO_LARGE
+ *   (nothing is sent); the other calls of the tick go.
+ * - Answers arrive decoded (messages.ts): an answer of any other shape closed the connection
+ *   ('protocol') before it got here, and the calls on it settled with ERR_CONNECTION_CLOSED.
  */
 
 import { PeerwardenError } from '../errors.js'
@@ -20,7 +24,7 @@ import type { Clock } from '../manager/types.js'
 import { DeadlineSweep } from './deadline-sweep.js'
 import type { Instance } from './instance.js'
 import type { RedisQueue } from './redis-queue.js'
-import type { RpcMessage } from './rpc-wire.js'
+import type { RpcMessage } from './messages.js'
 import type { BroadcastEntry, CallOptions, Command, MeshCalls, MeshSchema, Role, Schema } from './schema.js'
 
 const DEFAULT_TIMEOUT = 10_000
@@ -95,7 +99,7 @@ export class Caller<S extends MeshSchema = MeshSchema> {
 
   /**
    * `mesh.call` (inherited = Infinity) and a handler's `ctx.call` (what is left of its deadline):
-   * `calls.Role.command(args, opts)`. The functions of the schema's roles and commands are made once
+   * `calls.Role.command(args, opts)`, or `calls.Role.command.call(args, opts)`. The functions of the schema's roles and commands are made once
    * per proxy, not on every property access; other names (which fail at call time) are not kept.
    */
   calls (inherited: number): MeshCalls<S> {
@@ -109,6 +113,8 @@ export class Caller<S extends MeshSchema = MeshSchema> {
           let fn = fns.get(name)
           if (fn === undefined) {
             fn = (args?: unknown, opts?: CallOptions) => this.invoke(role, name, args, opts, inherited)
+            // The socketmesh form `call.Role.command.call(args)` is the same call (not Function.prototype.call).
+            Object.defineProperty(fn, 'call', { value: fn })
             if (schema.role(role)?.commands.has(name) === true) fns.set(name, fn)
           }
           return fn
@@ -127,6 +133,9 @@ export class Caller<S extends MeshSchema = MeshSchema> {
       }
     }) as MeshCalls<S>
   }
+
+  /** Our calls in flight (awaiting an ack or an answer). */
+  get inFlight (): number { return this.pending.size }
 
   /** An ack or a result from `from`: settles our call, if it is still in flight on that channel. */
   onReply (msg: ReplyMessage, from: Instance): void {
@@ -191,9 +200,9 @@ export class Caller<S extends MeshSchema = MeshSchema> {
       instance.outstanding++
       pending.set(id, p)
       try {
-        instance.send.send({ t: 'call', id, cmd: command.name, args: args === undefined ? null : args, deadline })
+        instance.send.send({ t: 'call', id, cmd: command.name, args: args === undefined ? null : args, deadline }, `the call ${command.role}.${command.name}`)
       } catch (err) {
-        // Arguments JSON cannot encode: nothing was sent.
+        // Arguments JSON cannot encode, or too large (ERR_MESSAGE_TOO_LARGE): nothing was sent.
         this.settle(id, p)
         reject(err)
         return

@@ -16,6 +16,8 @@ export class HandlerContext implements CallContext {
   private reason: unknown
   private aborted = false
   private nested: Calls | undefined
+  /** Called once when the responder releases this call (deadline, cancel, channel gone, close). */
+  onRelease: (() => void) | undefined
 
   constructor (
     /** The caller's role and variant, one frozen object per connection. */
@@ -29,7 +31,7 @@ export class HandlerContext implements CallContext {
     if (this.controller === undefined) {
       this.controller = new AbortController()
       if (this.aborted) this.controller.abort(this.reason)
-      else this.timer = this.clock.setTimeout(() => { this.abort(new PeerwardenError('ERR_TIMEOUT', 'the deadline passed')) }, Math.max(0, this.deadline - this.clock.now()))
+      else if (Number.isFinite(this.deadline)) this.timer = this.clock.setTimeout(() => { this.abort(new PeerwardenError('ERR_TIMEOUT', 'the deadline passed')) }, Math.max(0, this.deadline - this.clock.now()))
     }
     return this.controller.signal
   }

@@ -3,7 +3,8 @@
  */
 export { createRegistry, type MeshRegistry, type RegistryOptions, type DirectoryEntry } from './registry.js'
 export { createMeshNode, type MeshNode, type MeshNodeOptions, type MeshEvents } from './mesh-node.js'
+export type { ReadyOptions } from './ready.js'
 export type { TypedEventTarget, TypedListener } from '../manager/events.js'
-export { defineSchema, Schema, type MeshSchema, type RoleSpec, type CommandSpec, type CommandObject, type CallContext, type CallOptions, type Handler, type MeshCalls, type BroadcastEntry } from './schema.js'
+export { defineSchema, Schema, type MeshSchema, type RoleSpec, type CommandSpec, type CommandObject, type CallContext, type CallOptions, type Handler, type MeshCalls, type BroadcastEntry, type CommandCall } from './schema.js'
 export type { Certificate } from './certificate.js'
 export { PeerwardenError } from '../errors.js'

@@ -9,76 +9,29 @@
  *   acks and results to the caller.
  */
 
-import c from 'compact-encoding'
 import type { Message } from 'protomux'
 import { PeerwardenError } from '../errors.js'
 import { systemClock } from '../clock.js'
 import type { TypedEventTarget } from '../manager/events.js'
-import type { Clock } from '../manager/types.js'
 import { NodeConnection } from '../node/connection.js'
-import { createNode, type PeerNode } from '../node/node.js'
+import { createNode } from '../node/node.js'
 import { parseTcpAddress } from '../node/transport.js'
+import { MAX_ADDRESSES, peerHandler, safeJson } from '../node/wire.js'
 import { Caller } from './caller.js'
 import { check, type Certificate } from './certificate.js'
 import type { Instance } from './instance.js'
-import { RedisQueue, type QueueOptions } from './redis-queue.js'
-import { REGISTRY_PROTOCOL, type DirectoryEntry, type RegistryMessage } from './registry.js'
+import { decodeFromRegistry, decodeHello, decodeRpc, MAX_VARIANT_LENGTH, type FromRegistry, type RegistryMessage, type RpcMessage } from './messages.js'
+import { RedisQueue } from './redis-queue.js'
+import { REGISTRY_PROTOCOL, type DirectoryEntry } from './registry.js'
+import { ReadyWaiters } from './ready.js'
 import { Responder } from './responder.js'
-import { jsonOnce, Outbox, type RpcMessage } from './rpc-wire.js'
-import { Schema, type CallContext, type Handler, type MeshCalls, type MeshSchema } from './schema.js'
+import { jsonOnce, Outbox, type OutgoingRpc } from './rpc-wire.js'
+import { Schema, type CallContext, type MeshSchema } from './schema.js'
+import type { MeshEvents, MeshNode, MeshNodeOptions } from './types.js'
+
+export type { MeshEvents, MeshNode, MeshNodeOptions } from './types.js'
 
 export const RPC_PROTOCOL = 'peerwarden/mesh-rpc/1'
-
-export interface MeshNodeOptions<S extends MeshSchema = MeshSchema> {
-  schema: S
-  role: keyof S & string
-  /** Instance name; default random. */
-  variant?: string
-  /** The registry's address, 'tcp://host:port#<registry id>'. */
-  registry: string
-  /** Handlers by command name; default: the functions written in the schema. */
-  handlers?: Record<string, Handler>
-  networkKey?: string | Uint8Array
-  /** Default call deadline, ms. Default 10_000. */
-  timeout?: number
-  listen?: string[]
-  /**
-   * Redis for queued commands, e.g. 'redis://127.0.0.1:6379': at least once, in order, surviving a
-   * restart of the receiver (Redis Streams, one consumer group per instance). Every node of the mesh
-   * should use the same Redis. Default: in memory, at most once.
-   */
-  redis?: string
-  /** Redis queue tuning (dead-letter after `maxDeliveries`, default 5). */
-  queue?: QueueOptions
-  /**
-   * Deadlines, certificate checks and renewals run on it, and so does the node under the mesh.
-   * Default: the system clock. Call deadlines travel as this clock's time: every node of a mesh
-   * must share its epoch (wall-clock time, or one virtual clock in a test).
-   */
-  clock?: Clock
-}
-
-/** The events on `mesh.events` (the seed's onConnection / onDisconnection). */
-export interface MeshEvents {
-  /** A connection to an instance opened and both sides admitted each other's certificate. */
-  'connection': { role: string; variant: string; peer: string }
-  /** That connection went away. */
-  'disconnection': { role: string; variant: string; peer: string }
-}
-
-export interface MeshNode<S extends MeshSchema = MeshSchema> {
-  readonly id: string
-  readonly role: string
-  readonly variant: string
-  /** `mesh.call.Role.command(args, { timeout, signal })`, typed from the schema. */
-  readonly call: MeshCalls<S>
-  /** 'connection' {role, variant, peer}, 'disconnection' {role, variant, peer}. */
-  readonly events: TypedEventTarget<MeshEvents>
-  /** The instances connected now, by role. */
-  instances(role: string): Array<{ peer: string; variant: string; outstanding: number }>
-  readonly node: PeerNode
-  close(): Promise<void>
-}
 
 /**
  * The seed's SocketNode: registers with the registry, connects to the peers the schema lets it
@@ -104,23 +57,36 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
   if (me === undefined) throw PeerwardenError.invalid(`role ${JSON.stringify(options.role)} is not in the schema`)
   const registryId = parseTcpAddress(options.registry).peer
   if (registryId === undefined) throw PeerwardenError.invalid('registry must be tcp://host:port#<registry id> (the id binds the certificates)')
+  if (options.variant !== undefined && (typeof options.variant !== 'string' || options.variant.length === 0 || options.variant.length > MAX_VARIANT_LENGTH)) {
+    throw PeerwardenError.invalid(`variant must be a string of 1 to ${MAX_VARIANT_LENGTH} characters`)
+  }
   const variant = options.variant ?? Math.random().toString(36).slice(2, 10)
   // A plain EventTarget; the type gives each event's detail.
   const events = new EventTarget() as TypedEventTarget<MeshEvents>
   const clock = options.clock ?? systemClock
+  const maxRunning = positive(options.limits?.runningPerPeer, 'limits.runningPerPeer')
+  const maxQueued = positive(options.limits?.queuedPerCommand, 'limits.queuedPerCommand')
   const node = await createNode({ listen: options.listen, networkKey: options.networkKey, manager: { lowWater: 0, highWater: 1024, clock } })
   const instances = new Map<string, Instance>()
   let cert: Certificate | undefined
   let closed = false
   const queue = options.redis === undefined ? undefined : new RedisQueue(options.redis, options.queue)
   const caller = new Caller<S>({ schema, me, instances, timeout: options.timeout, queue, from: `${me.name}/${variant}`, clock })
-  const responder = new Responder({ me, handlers: options.handlers, calls: (deadline) => caller.calls(deadline) as unknown as CallContext['call'], clock })
+  const responder = new Responder({ me, handlers: options.handlers, calls: (deadline) => caller.calls(deadline) as unknown as CallContext['call'], clock, maxRunning, maxQueued })
   let renewal: unknown
+  const related = new Set(schema.peersOf(me.name))
+  const waiters = new ReadyWaiters({
+    instances,
+    related,
+    calls: [...schema.roles.keys()].filter((r) => schema.canCall(me.name, r)),
+    isRole: (r) => schema.roles.has(r),
+    clock,
+    closed: () => closed
+  })
   let registered: (() => void) | undefined
   let failed: ((err: Error) => void) | undefined
 
   // ── the registry ────────────────────────────────────────────────────────
-  const related = new Set(schema.peersOf(me.name))
   const learn = (entry: DirectoryEntry): void => {
     if (entry.peer === node.id || !related.has(entry.role)) return
     node.manager.addPeers([{ id: entry.peer, addresses: entry.addresses, longTerm: true }])
@@ -130,29 +96,30 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
   const onRegistryConnection = (conn: NodeConnection): void => {
     const channel = conn.mux.createChannel({ protocol: REGISTRY_PROTOCOL })
     if (channel === null) return
-    const send = channel.addMessage<RegistryMessage>({
-      encoding: c.json,
-      onmessage: (msg) => {
-        if (msg.t === 'registered') {
-          try {
-            cert = check(msg.cert, { registry: registryId, peer: node.id, now: clock.now() })
-          } catch (err) { failed?.(err as Error); return }
-          for (const e of msg.directory) learn(e)
-          // Register again when four fifths of the certificate's life have passed.
-          clock.clearTimeout(renewal)
-          renewal = clock.setTimeout(() => { if (!closed) send.send({ t: 'register', role: me.name, variant, addresses: node.addresses }) }, Math.max(50, (cert.expires - clock.now()) * 0.8))
-          registered?.()
-        } else if (msg.t === 'refused') {
-          failed?.(new PeerwardenError('ERR_NOT_ALLOWED', `the registry refused the registration: ${msg.reason}`))
-        } else if (msg.t === 'joined') {
-          learn(msg.entry)
-        } else if (msg.t === 'left') {
-          node.manager.unprotect(msg.peer, 'mesh')
-        }
+    const onMessage = (msg: FromRegistry): void => {
+      if (msg.t === 'registered') {
+        try {
+          cert = check(msg.cert, { registry: registryId, peer: node.id, now: clock.now() })
+        } catch (err) { failed?.(err as Error); return }
+        for (const e of msg.directory) learn(e)
+        // Register again when four fifths of the certificate's life have passed.
+        clock.clearTimeout(renewal)
+        renewal = clock.setTimeout(() => { if (!closed) send.send({ t: 'register', role: me.name, variant, addresses: node.addresses.slice(0, MAX_ADDRESSES) }) }, Math.max(50, (cert.expires - clock.now()) * 0.8))
+        registered?.()
+      } else if (msg.t === 'refused') {
+        failed?.(new PeerwardenError('ERR_NOT_ALLOWED', `the registry refused the registration: ${msg.reason}`))
+      } else if (msg.t === 'joined') {
+        learn(msg.entry)
+      } else {
+        node.manager.unprotect(msg.peer, 'mesh')
       }
+    }
+    const send: Message<RegistryMessage> = channel.addMessage<RegistryMessage>({
+      encoding: safeJson,
+      onmessage: peerHandler(decodeFromRegistry, onMessage, (why) => { conn.protocolError(`registry channel: ${why}`) })
     })
     channel.open()
-    send.send({ t: 'register', role: me.name, variant, addresses: node.addresses })
+    send.send({ t: 'register', role: me.name, variant, addresses: node.addresses.slice(0, MAX_ADDRESSES) })
   }
 
   // ── RPC channels ────────────────────────────────────────────────────────
@@ -161,13 +128,16 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
     let instance: Instance | undefined
     const channel = conn.mux.createChannel({
       protocol: RPC_PROTOCOL,
-      handshake: c.json,
-      onopen: (hello: { cert?: unknown }) => {
+      handshake: safeJson,
+      onopen: (raw: unknown) => {
         // A connection that already lost a duplicate tie-break may still open its channel: ignore it.
         if (!conn.open) return
         let remote: Certificate
         try {
-          remote = check(hello?.cert, { registry: registryId, peer: conn.peer, now: clock.now() })
+          // A missing or malformed certificate is refused as a forged one is ('denied').
+          const hello = decodeHello(raw)
+          if (!hello.ok) throw new PeerwardenError('ERR_CERTIFICATE', `handshake: ${hello.why}`)
+          remote = check(hello.value.cert, { registry: registryId, peer: conn.peer, now: clock.now() })
           if (!related.has(remote.role)) throw new PeerwardenError('ERR_NOT_ALLOWED', `role ${remote.role} is not related to ${me.name}`)
         } catch {
           deny(conn)
@@ -212,13 +182,14 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
       instances.set(conn.peer, instance)
       // A connection that replaced a duplicate: the peer never left, so no second 'connection'.
       if (!replaced) events.dispatchEvent(new CustomEvent('connection', { detail: { role: instance.role, variant: instance.variant, peer: conn.peer } }))
+      waiters.check()
     }
-    const message: Message<RpcMessage> = channel.addMessage<RpcMessage>({
+    const message: Message<OutgoingRpc> = channel.addMessage<OutgoingRpc>({
       encoding: jsonOnce,
-      onmessage: (msg) => {
+      onmessage: peerHandler(decodeRpc, (msg) => {
         if (msg.t === 'admit') { admitted = true; list(); return }
         onRpc(msg, instance)
-      }
+      }, (why) => { conn.protocolError(`rpc channel: ${why}`) })
     })
     // Messages sent in the same tick leave in one batch: one encryption and one write for many calls.
     const send = new Outbox(channel, message)
@@ -281,6 +252,8 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
     call: caller.calls(Infinity),
     events,
     node,
+    stats: () => ({ calls: caller.inFlight, running: responder.running, queued: responder.queued }),
+    ready: async (role, opts) => { await waiters.wait(role === undefined ? undefined : (schema.role(role)?.name ?? role), opts) },
     instances: (role) => [...instances.values()].filter((i) => i.role === role).map((i) => ({ peer: i.peer, variant: i.variant, outstanding: i.outstanding })),
     close: async () => {
       if (closed) return
@@ -288,8 +261,16 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
       clock.clearTimeout(renewal)
       caller.close()
       responder.close()
+      waiters.check()
       await queue?.close()
       await node.close()
     }
   }
+}
+
+/** An optional budget: undefined, or a positive integer (else ERR_INVALID_ARGUMENT naming it). */
+function positive (value: number | undefined, name: string): number | undefined {
+  if (value === undefined) return undefined
+  if (!Number.isInteger(value) || value < 1) throw PeerwardenError.invalid(`${name} must be a positive integer`)
+  return value
 }

@@ -1,4 +1,3 @@
-import c from 'compact-encoding'
 import type { Channel, Message } from 'protomux'
 import { systemClock } from '../clock.js'
 import { PeerwardenError } from '../errors.js'
@@ -6,7 +5,9 @@ import type { Clock } from '../manager/types.js'
 import { NodeConnection } from '../node/connection.js'
 import { loadIdentity } from '../node/identity.js'
 import { createNode, type PeerNode } from '../node/node.js'
-import { issue, type Certificate } from './certificate.js'
+import { MAX_ADDRESS_LENGTH, MAX_ADDRESSES, peerHandler, safeJson } from '../node/wire.js'
+import { issue } from './certificate.js'
+import { decodeToRegistry, MAX_DIRECTORY, type RegistryMessage, type ToRegistry } from './messages.js'
 import { Schema, type MeshSchema } from './schema.js'
 
 export const REGISTRY_PROTOCOL = 'peerwarden/mesh-registry/1'
@@ -14,12 +15,7 @@ export const REGISTRY_PROTOCOL = 'peerwarden/mesh-registry/1'
 /** A mesh node as the registry lists it. */
 export interface DirectoryEntry { peer: string; role: string; variant: string; addresses: string[] }
 
-export type RegistryMessage =
-  | { t: 'register'; role: string; variant: string; addresses: string[] }
-  | { t: 'registered'; cert: Certificate; directory: DirectoryEntry[] }
-  | { t: 'refused'; reason: string }
-  | { t: 'joined'; entry: DirectoryEntry }
-  | { t: 'left'; peer: string }
+export type { RegistryMessage } from './messages.js'
 
 export interface RegistryOptions {
   schema: MeshSchema
@@ -29,10 +25,16 @@ export interface RegistryOptions {
   /** How long a certificate is valid. Default 24 h; nodes re-register as it nears expiry. */
   certificateTtl?: number
   /**
-   * Who may hold which role. Default: any node that reached the registry (it passed the network
-   * key). Return false to refuse the registration.
+   * Who may hold which role. Default (with a `networkKey` or `open: true`): any node that reached the
+   * registry. Return false to refuse the registration. A throw refuses it too.
    */
   authorize?: (peer: string, role: string, variant: string) => boolean
+  /**
+   * Sign any role for any node that can connect, with no `networkKey` and no `authorize`: a
+   * development setting (a warning is emitted at start). Without one of the three, `createRegistry`
+   * rejects with ERR_INVALID_ARGUMENT.
+   */
+  open?: boolean
   /** Certificates' expiry, and the node under the registry, run on it. Default: the system clock. */
   clock?: Clock
 }
@@ -51,13 +53,27 @@ export interface MeshRegistry {
  * and tells those about newcomers and departures. It is itself a peerwarden node.
  *
  * Rules:
- * - A role that is not in the schema, or that `authorize` refuses, is refused with a reason.
+ * - It signs roles only when told who may hold them: `networkKey` (whoever holds the key),
+ *   `authorize` (the operator's hook), or `open: true` (anyone; warned at start). Without one of
+ *   them it does not start (ERR_INVALID_ARGUMENT).
+ * - A role that is not in the schema, or that `authorize` refuses (or throws for), is refused with a
+ *   reason.
+ * - Every message is decoded (messages.ts); one that does not decode closes that connection
+ *   ('protocol').
  * - A member's connection is protected while it is registered; when it goes, the member leaves
  *   and the nodes related to it by the schema hear `left`.
  */
 export async function createRegistry (options: RegistryOptions): Promise<MeshRegistry> {
   if (options == null || typeof options !== 'object') throw PeerwardenError.invalid('options must be an object')
+  if (options.networkKey === undefined && options.authorize === undefined && options.open !== true) {
+    throw PeerwardenError.invalid('createRegistry needs networkKey, authorize, or open: true (without them it would sign any role for anyone who can connect)')
+  }
+  if (options.authorize !== undefined && typeof options.authorize !== 'function') throw PeerwardenError.invalid('authorize must be a function')
+  if (options.open !== undefined && typeof options.open !== 'boolean') throw PeerwardenError.invalid('open must be a boolean')
   const schema = new Schema(options.schema)
+  if (options.networkKey === undefined && options.authorize === undefined) {
+    process.emitWarning('the mesh registry is open: it signs any role for any node that can connect (give it networkKey or authorize)', { code: 'PEERWARDEN_OPEN_REGISTRY' })
+  }
   const seed = randomSeed(options.dataDir)
   const keyPair = loadIdentity({ seed: options.dataDir === undefined ? seed : undefined, dataDir: options.dataDir })
   const ttl = options.certificateTtl ?? 24 * 3_600_000
@@ -80,31 +96,38 @@ export async function createRegistry (options: RegistryOptions): Promise<MeshReg
     })
     if (channel === null) return
     send = channel.addMessage<RegistryMessage>({
-      encoding: c.json,
-      onmessage: (msg) => {
-        if (msg?.t !== 'register') return
-        const role = schema.role(String(msg.role))
-        const variant = typeof msg.variant === 'string' && msg.variant.length > 0 ? msg.variant.slice(0, 64) : conn.peer.slice(0, 8)
-        if (role === undefined) { send!.send({ t: 'refused', reason: `unknown role ${JSON.stringify(msg.role)}` }); return }
-        if (options.authorize !== undefined && !options.authorize(conn.peer, role.name, variant)) {
-          send!.send({ t: 'refused', reason: `peer may not hold role ${role.name}` })
-          return
-        }
-        const addresses = Array.isArray(msg.addresses) ? msg.addresses.filter((a) => typeof a === 'string').slice(0, 8) : conn.remoteListen
-        const entry: DirectoryEntry = { peer: conn.peer, role: role.name, variant, addresses }
-        const cert = issue(keyPair.secretKey, { role: role.name, variant, peer: conn.peer, registry: node.id, expires: (options.clock ?? systemClock).now() + ttl })
-        const mine = related(role.name)
-        const directory = [...members.values()].map((m) => m.entry).filter((m) => m.peer !== conn.peer && mine.has(m.role))
-        members.set(conn.peer, { entry, send: send! })
-        node.manager.protect(conn.peer, 'mesh-member')
-        send!.send({ t: 'registered', cert, directory })
-        for (const m of members.values()) {
-          if (m.entry.peer !== conn.peer && related(m.entry.role).has(role.name)) m.send.send({ t: 'joined', entry })
-        }
-      }
+      encoding: safeJson,
+      onmessage: peerHandler(decodeToRegistry, (msg) => { register(conn, msg, send!) }, (why) => { conn.protocolError(`registry channel: ${why}`) })
     })
     channel.open()
   })
+
+  const register = (conn: NodeConnection, msg: ToRegistry, send: Message<RegistryMessage>): void => {
+    const role = schema.role(msg.role)
+    const variant = msg.variant !== undefined && msg.variant.length > 0 ? msg.variant : conn.peer.slice(0, 8)
+    if (role === undefined) { send.send({ t: 'refused', reason: `unknown role ${JSON.stringify(msg.role)}` }); return }
+    if (options.authorize !== undefined && !allowed(conn.peer, role.name, variant)) {
+      send.send({ t: 'refused', reason: `peer may not hold role ${role.name}` })
+      return
+    }
+    // What the node said in its hello, held to what the directory's decoder takes (each member reads it).
+    const addresses = msg.addresses ?? conn.remoteListen.filter((a) => typeof a === 'string' && a.length >= 1 && a.length <= MAX_ADDRESS_LENGTH).slice(0, MAX_ADDRESSES)
+    const entry: DirectoryEntry = { peer: conn.peer, role: role.name, variant, addresses }
+    const cert = issue(keyPair.secretKey, { role: role.name, variant, peer: conn.peer, registry: node.id, expires: (options.clock ?? systemClock).now() + ttl })
+    const mine = related(role.name)
+    const directory = [...members.values()].map((m) => m.entry).filter((m) => m.peer !== conn.peer && mine.has(m.role)).slice(0, MAX_DIRECTORY)
+    members.set(conn.peer, { entry, send })
+    node.manager.protect(conn.peer, 'mesh-member')
+    send.send({ t: 'registered', cert, directory })
+    for (const m of members.values()) {
+      if (m.entry.peer !== conn.peer && related(m.entry.role).has(role.name)) m.send.send({ t: 'joined', entry })
+    }
+  }
+
+  /** The operator's hook; one that throws refuses (it never throws into the channel). */
+  const allowed = (peer: string, role: string, variant: string): boolean => {
+    try { return options.authorize!(peer, role, variant) === true } catch { return false }
+  }
 
   const leave = (peer: string, send: Message<RegistryMessage> | undefined): void => {
     const m = members.get(peer)

@@ -11,14 +11,26 @@
  *   With Redis, `consume` takes them from the stream instead (at least once, in order).
  * - `ctx.signal` aborts at the deadline, when the caller cancels, when its channel closes, or when
  *   the node closes; `ctx.call` passes what is left of the deadline on.
+ * - A handler past its deadline or cancelled is released at once: its entry in `running` goes (no
+ *   per-call state is left here, even if it never settles), nobody is answered for it, and a
+ *   queued command's next message runs. All the deadlines of running handlers share one timer.
+ * - Budgets (peers are hostile): at most `maxRunning` (1024) calls of one channel running here, and
+ *   `maxQueued` (10 000) messages of one queued command waiting; past them a call is answered
+ *   ERR_BUSY at once (not acked, its handler does not run).
+ * - A call whose id is already running on that channel is a protocol error (it throws to the
+ *   channel's peerHandler, which closes the connection).
+ * - An error answer fits its decoder: message cut to 4096 characters, code sent only if it is a
+ *   string of at most 64.
  */
 
 import { PeerwardenError } from '../errors.js'
 import type { Clock } from '../manager/types.js'
+import { DeadlineSweep } from './deadline-sweep.js'
 import { HandlerContext } from './handler-context.js'
 import type { Instance } from './instance.js'
+import { clip, MAX_ERROR_CODE, MAX_ERROR_MESSAGE, type RpcMessage } from './messages.js'
 import type { RedisQueue } from './redis-queue.js'
-import type { Outbox, RpcMessage } from './rpc-wire.js'
+import type { Outbox } from './rpc-wire.js'
 import type { CallContext, Command, Handler, Role } from './schema.js'
 
 type CallMessage = Extract<RpcMessage, { t: 'call' }>
@@ -33,7 +45,14 @@ export interface ResponderOptions {
   calls: (deadline: number) => CallContext['call']
   /** The deadlines of `ctx.signal` run on it. */
   clock: Clock
+  /** Calls one channel may have running here at once (async handlers); more are answered ERR_BUSY. Default 1024. */
+  maxRunning?: number
+  /** Messages of one queued command waiting here (in memory); more are answered ERR_BUSY. Default 10_000. */
+  maxQueued?: number
 }
+
+export const DEFAULT_MAX_RUNNING = 1024
+export const DEFAULT_MAX_QUEUED = 10_000
 
 /** The serving side of one mesh node (rules at the top of this file). */
 export class Responder {
@@ -44,12 +63,44 @@ export class Responder {
   /** Channels whose handlers may still run, listed or not (a duplicate swap unlists one early). */
   private readonly channels = new Set<Instance>()
   private readonly queues = new Map<string, Promise<void>>()
+  /** Queued messages not yet started, by command. */
+  private readonly waiting = new Map<string, number>()
+  private readonly maxRunning: number
+  private readonly maxQueued: number
+  /** Releases the handlers past their deadline (one timer for all of them). */
+  private readonly deadlines: DeadlineSweep
 
   constructor (options: ResponderOptions) {
     this.me = options.me
     this.handlers = options.handlers
     this.calls = options.calls
     this.clock = options.clock
+    this.maxRunning = options.maxRunning ?? DEFAULT_MAX_RUNNING
+    this.maxQueued = options.maxQueued ?? DEFAULT_MAX_QUEUED
+    this.deadlines = new DeadlineSweep((now) => {
+      let next = Infinity
+      for (const ch of this.channels) {
+        for (const [id, ctx] of ch.running) {
+          if (ctx.deadline > now) { if (ctx.deadline < next) next = ctx.deadline; continue }
+          this.release(ch, id, new PeerwardenError('ERR_TIMEOUT', 'the deadline passed'))
+        }
+      }
+      return next
+    }, this.clock)
+  }
+
+  /** Handlers running now (async ones, not yet settled, released or cancelled), over all channels. */
+  get running (): number {
+    let n = 0
+    for (const ch of this.channels) n += ch.running.size
+    return n
+  }
+
+  /** Queued messages (in memory) waiting for their turn, over all commands. */
+  get queued (): number {
+    let n = 0
+    for (const w of this.waiting.values()) n += w
+    return n
   }
 
   /** A channel both sides admitted: its calls may run here from now on. */
@@ -58,21 +109,34 @@ export class Responder {
   /** Its channel closed: its calls still running here see ctx.signal abort (nobody waits for the answer now). */
   detach (instance: Instance): void {
     this.channels.delete(instance)
-    for (const ctx of instance.running.values()) ctx.abort(new PeerwardenError('ERR_CONNECTION_CLOSED', `${instance.role}/${instance.variant} went away`))
-    instance.running.clear()
+    const reason = new PeerwardenError('ERR_CONNECTION_CLOSED', `${instance.role}/${instance.variant} went away`)
+    for (const id of [...instance.running.keys()]) this.release(instance, id, reason)
   }
 
   /** The caller cancelled call `id` (aborted, or past its deadline). */
   cancel (id: number, from: Instance): void {
-    from.running.get(id)?.abort(new PeerwardenError('ERR_ABORTED', 'the caller cancelled'))
+    this.release(from, id, new PeerwardenError('ERR_ABORTED', 'the caller cancelled'))
   }
 
-  /** The node closes: every handler still running sees ctx.signal abort. */
+  /** The node closes: every handler still running sees ctx.signal abort, and is released. */
   close (): void {
-    for (const ch of this.channels) for (const ctx of ch.running.values()) ctx.abort(PeerwardenError.closed('the mesh node'))
+    this.deadlines.stop()
+    const reason = PeerwardenError.closed('the mesh node')
+    for (const ch of this.channels) for (const id of [...ch.running.keys()]) this.release(ch, id, reason)
+  }
+
+  /** Nobody waits for call `id` any more: its ctx.signal aborts and its state here goes. */
+  private release (from: Instance, id: number, reason: unknown): void {
+    const ctx = from.running.get(id)
+    if (ctx === undefined) return
+    from.running.delete(id)
+    ctx.abort(reason)
+    ctx.dispose()
+    ctx.onRelease?.()
   }
 
   serve (msg: CallMessage, from: Instance): void {
+    if (from.running.has(msg.id)) throw new PeerwardenError('ERR_PROTOCOL', `call id ${msg.id} is already running`)
     const { send } = from
     const me = this.me
     const command = me.commands.get(msg.cmd)
@@ -80,10 +144,20 @@ export class Responder {
     if (!from.mayCall) return fail(send, msg.id, `${from.role} may not call ${me.name}`, 'ERR_NOT_ALLOWED')
     const handler = this.handlers?.[msg.cmd] ?? command.handler
     if (handler === undefined) return fail(send, msg.id, `no handler for ${me.name}.${msg.cmd}`, 'ERR_UNKNOWN_COMMAND')
+    if (command.queued) {
+      const waiting = this.waiting.get(msg.cmd) ?? 0
+      if (waiting >= this.maxQueued) return fail(send, msg.id, `${me.name}.${msg.cmd}'s queue is full (${this.maxQueued} messages)`, 'ERR_BUSY')
+      this.waiting.set(msg.cmd, waiting + 1)
+    } else if (from.running.size >= this.maxRunning) {
+      return fail(send, msg.id, `${from.role}/${from.variant} has ${this.maxRunning} calls running on ${me.name}`, 'ERR_BUSY')
+    }
     if (!command.responds || command.queued) send.send({ t: 'ack', id: msg.id })
     if (command.queued) {
       // One at a time, in arrival order, per command.
-      const run = async (): Promise<void> => { await this.execute(msg, from, command, handler) }
+      const run = async (): Promise<void> => {
+        this.waiting.set(msg.cmd, this.waiting.get(msg.cmd)! - 1)
+        await this.execute(msg, from, command, handler, true)
+      }
       this.queues.set(msg.cmd, (this.queues.get(msg.cmd) ?? Promise.resolve()).then(run, run))
     } else {
       void this.execute(msg, from, command, handler)
@@ -113,14 +187,14 @@ export class Responder {
    * in the same tick; only one that returns a promise is listed in `running` (a cancel can reach it
    * only after it returned).
    */
-  private execute (msg: CallMessage, from: Instance, command: Command, handler: Handler): Promise<void> | undefined {
-    const ctx = new HandlerContext(from.who, msg.deadline, this.calls, this.clock)
+  private execute (msg: CallMessage, from: Instance, command: Command, handler: Handler, queued = false): Promise<void> | undefined {
+    const ctx = new HandlerContext(from.who, msg.deadline ?? Infinity, this.calls, this.clock)
     let out: unknown
     try {
       out = handler(msg.args, ctx)
     } catch (err) {
       ctx.dispose()
-      if (command.responds) fail(from.send, msg.id, (err as Error)?.message ?? String(err), (err as PeerwardenError)?.code)
+      if (command.responds) fail(from.send, msg.id, errorText(err), codeOf(err))
       return undefined
     }
     if (!isThenable(out)) {
@@ -129,17 +203,26 @@ export class Responder {
       return undefined
     }
     from.running.set(msg.id, ctx)
-    const done = (): void => {
+    this.deadlines.track(ctx.deadline)
+    // Settled, or released (past its deadline, cancelled, channel gone): a queued command's next
+    // message may run.
+    let ended: (() => void) | undefined
+    const end = queued ? new Promise<void>((resolve) => { ended = resolve }) : undefined
+    ctx.onRelease = ended
+    /** Still listed: nobody released it, so the caller waits for the answer. */
+    const done = (): boolean => {
+      ended?.()
+      if (from.running.get(msg.id) !== ctx) return false
+      from.running.delete(msg.id)
       ctx.dispose()
-      if (from.running.get(msg.id) === ctx) from.running.delete(msg.id)
+      return true
     }
-    return Promise.resolve(out).then((value) => {
-      done()
-      if (command.responds) answer(from.send, msg.id, value)
+    const settled = Promise.resolve(out).then((value) => {
+      if (done() && command.responds) answer(from.send, msg.id, value)
     }, (err) => {
-      done()
-      if (command.responds) fail(from.send, msg.id, (err as Error)?.message ?? String(err), (err as PeerwardenError)?.code)
+      if (done() && command.responds) fail(from.send, msg.id, errorText(err), codeOf(err))
     })
+    return end ?? settled
   }
 }
 
@@ -152,11 +235,26 @@ function answer (send: Outbox, id: number, value: unknown): void {
   try {
     send.send({ t: 'result', id, ok: true, value: value === undefined ? null : value })
   } catch (err) {
-    fail(send, id, (err as Error)?.message ?? String(err), (err as PeerwardenError)?.code)
+    fail(send, id, errorText(err), codeOf(err))
   }
 }
 
-/** Answers call `id` with an error. */
-function fail (send: Outbox, id: number, message: string, code: string | undefined): void {
-  send.send({ t: 'result', id, ok: false, error: { message, code } })
+/** Answers call `id` with an error, cut to fit its decoder at the caller. Never throws. */
+function fail (send: Outbox, id: number, message: string, code: unknown): void {
+  const error = { message: clip(message, MAX_ERROR_MESSAGE), code: typeof code === 'string' && code.length <= MAX_ERROR_CODE ? code : undefined }
+  try { send.send({ t: 'result', id, ok: false, error }) } catch { /* a short string and a short code always encode */ }
+}
+
+/** What a handler threw, as text; whatever it threw (an object whose toString throws included). */
+function errorText (err: unknown): string {
+  try {
+    const message = (err as Error)?.message
+    return typeof message === 'string' ? message : String(err)
+  } catch {
+    return 'the handler threw a value that cannot be shown'
+  }
+}
+
+function codeOf (err: unknown): unknown {
+  try { return (err as PeerwardenError)?.code } catch { return undefined }
 }

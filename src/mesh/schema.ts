@@ -1,4 +1,5 @@
 import { PeerwardenError } from '../errors.js'
+import { MAX_COMMAND_LENGTH, MAX_ROLE_LENGTH } from './messages.js'
 
 /** What a handler receives besides its arguments. */
 export interface CallContext {
@@ -70,6 +71,7 @@ export interface Role {
  *   function or `{ method?, responds?, queued?, timeout? }`. Anything else is an error naming it.
  * - Balanced commands respond by default (socketmesh: "'_balanced' methods expect there to be a
  *   response"); broadcast ones only with `responds: true`.
+ * - Role names have 1 to 128 characters, command names too (what the wire takes).
  * - Role A may call role B when B is in A's `_connect` and B's `_allow` admits A.
  */
 export class Schema {
@@ -90,6 +92,8 @@ export class Schema {
     for (const name of names) {
       const r = spec[name]
       if (r == null || typeof r !== 'object') throw PeerwardenError.invalid(`schema.${name} must be an object`)
+      // The wire refuses longer names (messages.ts): a schema must fit it.
+      if (name.length === 0 || name.length > MAX_ROLE_LENGTH) throw PeerwardenError.invalid(`schema: a role name must have 1 to ${MAX_ROLE_LENGTH} characters, got ${name.length}`)
       let allow: Set<string> | undefined
       if (r._allow !== undefined && r._allow !== 'anyNode') {
         if (!Array.isArray(r._allow)) throw PeerwardenError.invalid(`schema.${name}._allow must be 'anyNode' or an array of roles`)
@@ -109,6 +113,7 @@ export class Schema {
         if (group == null || typeof group !== 'object') throw PeerwardenError.invalid(`schema.${name}._commands._${kind} must be an object`)
         for (const [cmd, def] of Object.entries(group)) {
           const where = `schema.${name}._commands._${kind}.${cmd}`
+          if (cmd.length === 0 || cmd.length > MAX_COMMAND_LENGTH) throw PeerwardenError.invalid(`${where}: a command name must have 1 to ${MAX_COMMAND_LENGTH} characters`)
           if (commands.has(cmd)) throw PeerwardenError.invalid(`${where}: command ${JSON.stringify(cmd)} of role ${name} is both balanced and broadcast`)
           commands.set(cmd, command(name, cmd, kind, def, where))
         }
@@ -176,12 +181,21 @@ export type BroadcastEntry<T> = { variant: string; ok: true; value: T } | { vari
 
 export interface CallOptions { timeout?: number; signal?: AbortSignal }
 
+/**
+ * A command's call, also callable as `command.call(args, opts)` (the socketmesh form: the same call,
+ * not Function.prototype.call).
+ */
+export interface CommandCall<P extends unknown[], R> {
+  (...args: P): Promise<R>
+  call: (...args: P) => Promise<R>
+}
+
 /** A command's call: the argument may be left out when the handler takes none (or its type is unknown). */
 type CallFn<C, K extends 'balanced' | 'broadcast'> = unknown extends Fn<C>['args']
-  ? (args?: Fn<C>['args'], opts?: CallOptions) => Promise<Result<C, K>>
+  ? CommandCall<[args?: Fn<C>['args'], opts?: CallOptions], Result<C, K>>
   : undefined extends Fn<C>['args']
-    ? (args?: Fn<C>['args'], opts?: CallOptions) => Promise<Result<C, K>>
-    : (args: Fn<C>['args'], opts?: CallOptions) => Promise<Result<C, K>>
+    ? CommandCall<[args?: Fn<C>['args'], opts?: CallOptions], Result<C, K>>
+    : CommandCall<[args: Fn<C>['args'], opts?: CallOptions], Result<C, K>>
 
 type Group<R extends RoleSpec, G extends '_balanced' | '_broadcast'> = NonNullable<NonNullable<R['_commands']>[G]>
 

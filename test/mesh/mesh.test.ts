@@ -51,8 +51,9 @@ function codesOf (err: unknown): string[] {
   return out
 }
 
+/** A registry; open (signs any role for anyone) unless the test gives networkKey or authorize. */
 async function registry (t: TestContext, options: RegistryOptions): Promise<MeshRegistry> {
-  const r = await createRegistry(options)
+  const r = await createRegistry(options.networkKey === undefined && options.authorize === undefined ? { open: true, ...options } : options)
   t.after(async () => { await r.close() })
   return r
 }
@@ -703,7 +704,7 @@ test('an unknown command fails with ERR_UNKNOWN_COMMAND at once, with no instanc
 // ── the registry going away ─────────────────────────────────────────────────
 
 test('closing the registry does not stop the mesh: connected nodes keep calling each other', T, async (t) => {
-  const reg = await createRegistry({ schema: farm })
+  const reg = await createRegistry({ schema: farm, open: true })
   let regClosed = false
   t.after(async () => { if (!regClosed) await reg.close() })
   const served = new Map<string, number>()
@@ -733,7 +734,7 @@ test('closing the registry does not stop the mesh: connected nodes keep calling 
 
 test('a registry that comes back (same dataDir and address) sees the nodes register again, and a newcomer reaches the nodes that stayed', T, async (t) => {
   const dir = tempDir(t, 'pw-mesh-registry-')
-  const first = await createRegistry({ schema: farm, dataDir: dir })
+  const first = await createRegistry({ schema: farm, dataDir: dir, open: true })
   let firstClosed = false
   t.after(async () => { if (!firstClosed) await first.close() })
   const served = new Map<string, number>()

@@ -217,7 +217,7 @@ test('defineSchema returns the schema unchanged and it validates', () => {
 })
 
 test('the typed form infers each command\'s arguments and result from the schema, and the calls work', T, async (t: TestContext) => {
-  const registry: MeshRegistry = await createRegistry({ schema: typed })
+  const registry: MeshRegistry = await createRegistry({ schema: typed, open: true })
   t.after(async () => { await registry.close() })
   const worker = await createMeshNode({ schema: typed, role: 'Worker', variant: 'w1', registry: registry.addresses[0] })
   t.after(async () => { await worker.close() })

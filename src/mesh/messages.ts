@@ -1,0 +1,100 @@
+/**
+ * The mesh's wire messages and their decoders: one valibot schema per message, on the registry
+ * channel (register / registered / refused / joined / left) and the RPC channel (call / ack / result /
+ * cancel / admit, and the certificate in its handshake). Peers are hostile (src/node/wire.ts): a
+ * message that does not decode closes the connection ('protocol').
+ *
+ * Rules (the budgets; each is what one message may carry, checked before anything reads it):
+ * - names: a role at most `MAX_ROLE_LENGTH` (128) characters, a variant at most `MAX_VARIANT_LENGTH`
+ *   (64), a command at most `MAX_COMMAND_LENGTH` (128); peer ids 64 lowercase hex; addresses as
+ *   wire.ts's `addressList` (at most 8, each at most 256 characters).
+ * - a directory at most `MAX_DIRECTORY` (4096) entries; a refusal's reason at most 1024 characters.
+ * - an error answer `{ message, code? }`: message at most `MAX_ERROR_MESSAGE` (4096) characters,
+ *   code at most 64. The responder truncates what it sends to fit (an honest answer always decodes).
+ * - ids are safe non-negative integers; a deadline is a finite non-negative number, or null for none
+ *   (JSON writes Infinity as null).
+ * - `args` and `value` are any JSON: the handler (or the caller's code) owns their shape.
+ * - Unknown fields are dropped, not refused (a newer peer may send more).
+ */
+
+import * as v from 'valibot'
+import { addressList, decoder, peerIdField, uintField } from '../node/wire.js'
+
+export const MAX_ROLE_LENGTH = 128
+export const MAX_VARIANT_LENGTH = 64
+export const MAX_COMMAND_LENGTH = 128
+export const MAX_DIRECTORY = 4096
+export const MAX_REASON_LENGTH = 1024
+export const MAX_ERROR_MESSAGE = 4096
+export const MAX_ERROR_CODE = 64
+
+const roleField = v.pipe(v.string(), v.minLength(1), v.maxLength(MAX_ROLE_LENGTH))
+const variantField = v.pipe(v.string(), v.maxLength(MAX_VARIANT_LENGTH))
+const sigField = v.pipe(v.string(), v.regex(/^[0-9a-f]{128}$/))
+const timeField = v.pipe(v.number(), v.finite(), v.minValue(0))
+
+/** A certificate as it travels (the signature is checked by certificate.ts's `check`). */
+export const certificateShape = v.object({
+  role: roleField,
+  variant: variantField,
+  peer: peerIdField,
+  registry: peerIdField,
+  expires: timeField,
+  sig: sigField
+})
+
+const directoryEntry = v.object({ peer: peerIdField, role: roleField, variant: variantField, addresses: addressList })
+
+// ── the registry channel ─────────────────────────────────────────────────────
+
+/** What a node sends the registry. */
+const toRegistry = v.variant('t', [
+  v.object({ t: v.literal('register'), role: roleField, variant: v.optional(variantField), addresses: v.optional(addressList) })
+])
+
+/** What the registry sends a node. */
+const fromRegistry = v.variant('t', [
+  v.object({ t: v.literal('registered'), cert: certificateShape, directory: v.pipe(v.array(directoryEntry), v.maxLength(MAX_DIRECTORY)) }),
+  v.object({ t: v.literal('refused'), reason: v.pipe(v.string(), v.maxLength(MAX_REASON_LENGTH)) }),
+  v.object({ t: v.literal('joined'), entry: directoryEntry }),
+  v.object({ t: v.literal('left'), peer: peerIdField })
+])
+
+export type ToRegistry = v.InferOutput<typeof toRegistry>
+export type FromRegistry = v.InferOutput<typeof fromRegistry>
+export type RegistryMessage = ToRegistry | FromRegistry
+export const decodeToRegistry = decoder(toRegistry)
+export const decodeFromRegistry = decoder(fromRegistry)
+
+// ── the RPC channel ──────────────────────────────────────────────────────────
+
+/** An error answer: what the caller's ERR_REMOTE carries. */
+export const errorShape = v.object({
+  message: v.pipe(v.string(), v.maxLength(MAX_ERROR_MESSAGE)),
+  code: v.optional(v.pipe(v.string(), v.maxLength(MAX_ERROR_CODE)))
+})
+
+/** The RPC handshake: the sender's certificate (its absence or shape is checked like its signature). */
+const hello = v.object({ cert: certificateShape })
+export const decodeHello = decoder(hello)
+
+const json = v.unknown()
+const rpc = v.variant('t', [
+  v.object({ t: v.literal('call'), id: uintField, cmd: v.pipe(v.string(), v.maxLength(MAX_COMMAND_LENGTH)), args: json, deadline: v.nullable(timeField) }),
+  v.object({ t: v.literal('ack'), id: uintField }),
+  v.variant('ok', [
+    v.object({ t: v.literal('result'), id: uintField, ok: v.literal(true), value: json }),
+    v.object({ t: v.literal('result'), id: uintField, ok: v.literal(false), error: errorShape })
+  ]),
+  v.object({ t: v.literal('cancel'), id: uintField }),
+  v.object({ t: v.literal('admit') })
+])
+
+/** A decoded RPC message (both directions share the channel; the mesh node dispatches by `t`). */
+export type RpcMessage = v.InferOutput<typeof rpc>
+export const decodeRpc = decoder(rpc)
+
+/** `text` cut to `max` characters (an error we send must decode at the other end). */
+export function clip (text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`
+}

@@ -1,0 +1,81 @@
+/**
+ * The public types of a mesh node (`createMeshNode`'s options, the node, its events), with their
+ * rules and defaults. The implementation is mesh-node.ts.
+ */
+
+import type { TypedEventTarget } from '../manager/events.js'
+import type { Clock } from '../manager/types.js'
+import type { PeerNode } from '../node/node.js'
+import type { ReadyOptions } from './ready.js'
+import type { QueueOptions } from './redis-queue.js'
+import type { Handler, MeshCalls, MeshSchema } from './schema.js'
+
+export interface MeshNodeOptions<S extends MeshSchema = MeshSchema> {
+  schema: S
+  role: keyof S & string
+  /** Instance name; default random. */
+  variant?: string
+  /** The registry's address, 'tcp://host:port#<registry id>'. */
+  registry: string
+  /** Handlers by command name; default: the functions written in the schema. */
+  handlers?: Record<string, Handler>
+  networkKey?: string | Uint8Array
+  /** Default call deadline, ms. Default 10_000. */
+  timeout?: number
+  listen?: string[]
+  /**
+   * Redis for queued commands, e.g. 'redis://127.0.0.1:6379': at least once, in order, surviving a
+   * restart of the receiver (Redis Streams, one consumer group per instance). Every node of the mesh
+   * should use the same Redis. Default: in memory, at most once.
+   */
+  redis?: string
+  /**
+   * Budgets for what other nodes make this one hold: `runningPerPeer`, calls of one connection whose
+   * handlers run at once (default 1024); `queuedPerCommand`, messages of one queued command waiting
+   * in memory (default 10_000). Past them a call is answered ERR_BUSY (the caller sees ERR_REMOTE
+   * whose cause has that code).
+   */
+  limits?: { runningPerPeer?: number; queuedPerCommand?: number }
+  /** Redis queue tuning (dead-letter after `maxDeliveries`, default 5). */
+  queue?: QueueOptions
+  /**
+   * Deadlines, certificate checks and renewals run on it, and so does the node under the mesh.
+   * Default: the system clock. Call deadlines travel as this clock's time: every node of a mesh
+   * must share its epoch (wall-clock time, or one virtual clock in a test).
+   */
+  clock?: Clock
+}
+
+/** The events on `mesh.events` (the seed's onConnection / onDisconnection). */
+export interface MeshEvents {
+  /** A connection to an instance opened and both sides admitted each other's certificate. */
+  'connection': { role: string; variant: string; peer: string }
+  /** That connection went away. */
+  'disconnection': { role: string; variant: string; peer: string }
+}
+
+export interface MeshNode<S extends MeshSchema = MeshSchema> {
+  readonly id: string
+  readonly role: string
+  readonly variant: string
+  /** `mesh.call.Role.command(args, { timeout, signal })`, typed from the schema. */
+  readonly call: MeshCalls<S>
+  /** 'connection' {role, variant, peer}, 'disconnection' {role, variant, peer}. */
+  readonly events: TypedEventTarget<MeshEvents>
+  /**
+   * Resolves once an instance of `role` is listed, or, without `role`, one of every role this node
+   * may call (Moleculer's waitForServices). Rules: src/mesh/ready.ts.
+   */
+  ready(role?: string, opts?: ReadyOptions): Promise<void>
+  /** The instances connected now, by role. */
+  instances(role: string): Array<{ peer: string; variant: string; outstanding: number }>
+  readonly node: PeerNode
+  /**
+   * `calls`: our calls in flight (awaiting an answer or an ack); `running`: calls other nodes made
+   * to us whose (async) handlers still run here; `queued`: queued messages (in memory) waiting for
+   * their turn here. A handler past its deadline, cancelled, or whose
+   * caller went away is no longer counted, even if it never settles.
+   */
+  stats(): { calls: number; running: number; queued: number }
+  close(): Promise<void>
+}
