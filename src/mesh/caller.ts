@@ -231,7 +231,7 @@ export class Caller<S extends MeshSchema = MeshSchema> {
   private async broadcast (role: string, command: Command, args: unknown, deadline: number, signal: AbortSignal | undefined): Promise<unknown> {
     if (command.queued && this.queue !== undefined) {
       // Durable: once in the stream, every instance's group gets it, even one that is down right now.
-      await this.queue.publish(role, command.name, args, this.from)
+      await this.queue.publish(role, command.name, args, this.from, { timeout: Math.max(0, deadline - this.clock.now()), ...(signal !== undefined ? { signal } : {}) })
       return undefined
     }
     const all = [...this.instances.values()].filter((i) => i.role === role)

@@ -12,7 +12,7 @@
 import type { Message } from 'protomux'
 import { PeerwardenError } from '../errors.js'
 import { systemClock } from '../clock.js'
-import type { TypedEventTarget } from '../manager/events.js'
+import { ManagerEventTarget, type TypedEventTarget } from '../manager/events.js'
 import { NodeConnection } from '../node/connection.js'
 import { createNode } from '../node/node.js'
 import { parseTcpAddress } from '../node/transport.js'
@@ -61,8 +61,8 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
     throw PeerwardenError.invalid(`variant must be a string of 1 to ${MAX_VARIANT_LENGTH} characters`)
   }
   const variant = options.variant ?? Math.random().toString(36).slice(2, 10)
-  // A plain EventTarget; the type gives each event's detail.
-  const events = new EventTarget() as TypedEventTarget<MeshEvents>
+  // An EventTarget that knows who listens (manager/events.ts); the type gives each event's detail.
+  const events = new ManagerEventTarget() as unknown as TypedEventTarget<MeshEvents> & { listens(type: string): boolean }
   const clock = options.clock ?? systemClock
   const maxRunning = positive(options.limits?.runningPerPeer, 'limits.runningPerPeer')
   const maxQueued = positive(options.limits?.queuedPerCommand, 'limits.queuedPerCommand')
@@ -70,7 +70,12 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
   const instances = new Map<string, Instance>()
   let cert: Certificate | undefined
   let closed = false
-  const queue = options.redis === undefined ? undefined : new RedisQueue(options.redis, options.queue)
+  // What the queue survived is the application's to know: an event when it listens, else a warning.
+  const onQueueError = (error: Error): void => {
+    if (events.listens('queue:error')) events.dispatchEvent(new CustomEvent('queue:error', { detail: { error } }))
+    else process.emitWarning(error)
+  }
+  const queue = options.redis === undefined ? undefined : new RedisQueue(options.redis, { clock, onError: onQueueError, ...options.queue })
   const caller = new Caller<S>({ schema, me, instances, timeout: options.timeout, queue, from: `${me.name}/${variant}`, clock })
   const responder = new Responder({ me, handlers: options.handlers, calls: (deadline) => caller.calls(deadline) as unknown as CallContext['call'], clock, maxRunning, maxQueued })
   let renewal: unknown

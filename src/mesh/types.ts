@@ -52,6 +52,12 @@ export interface MeshEvents {
   'connection': { role: string; variant: string; peer: string }
   /** That connection went away. */
   'disconnection': { role: string; variant: string; peer: string }
+  /**
+   * The Redis queue hit a problem it survived (ERR_QUEUE: Redis unreachable; ERR_QUEUE_GROUP_LOST: a
+   * consumer group vanished, e.g. Redis restarted empty, and was recreated). Without a listener it is
+   * a process warning.
+   */
+  'queue:error': { error: Error }
 }
 
 export interface MeshNode<S extends MeshSchema = MeshSchema> {
