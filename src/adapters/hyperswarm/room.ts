@@ -1,0 +1,55 @@
+/**
+ * Finding room for late joiners (issue "Keep every promise" #18): a swarm at highWater whose
+ * connections are all in their grace period refuses every newcomer, so swarms that join last can
+ * stay below lowWater for as long as the grace lasts (6 swarms, highWater 3, lowWater 2: counts
+ * 3,3,3,3,1,1 after 15 s).
+ *
+ * Rules (applied when the firewall refuses an inbound peer because we are at the bound):
+ * - Refer: the refused peer becomes a candidate of our manager (dialled if we fall below lowWater).
+ * - Release surplus: when we hold more than lowWater connections, one of them gives way (the
+ *   manager's lowest-ranked, in grace or not), so the refused peer finds room when it retries.
+ *   At most one release per `interval`, and never for a peer we released ourselves within
+ *   `memory` (a released peer that comes straight back would only push another one out).
+ */
+import type { ConnectionManager } from '../../manager/types.js'
+
+export interface RoomPolicy {
+  /** Minimum time between two releases. */
+  interval: number
+  /** How long a peer we released is not released for again. */
+  memory: number
+}
+
+export const DEFAULT_ROOM: Readonly<RoomPolicy> = { interval: 1_000, memory: 30_000 }
+
+/** Pure: should one connection give way for `refused` now? */
+export function shouldRelease (s: { connections: number; lowWater: number; highWater: number; now: number; lastRelease: number; releasedAt: number | undefined }, policy: Readonly<RoomPolicy> = DEFAULT_ROOM): boolean {
+  if (s.connections <= s.lowWater || s.highWater <= s.lowWater) return false
+  if (s.now - s.lastRelease < policy.interval) return false
+  return s.releasedAt === undefined || s.now - s.releasedAt >= policy.memory
+}
+
+export class Room {
+  private lastRelease = -Infinity
+  private readonly released = new Map<string, number>()
+
+  constructor (private readonly manager: ConnectionManager, private readonly now: () => number, private readonly policy: Readonly<RoomPolicy> = DEFAULT_ROOM) {}
+
+  /** The firewall refused `peer` (at `address`) because we are at the bound. */
+  refused (peer: string, address: string): void {
+    const { manager } = this
+    if (manager.getPeer(peer) === undefined) manager.addPeers([{ id: peer, address }])
+    const { connections, lowWater, highWater } = manager.stats()
+    const now = this.now()
+    for (const [p, at] of this.released) if (now - at >= this.policy.memory) this.released.delete(p)
+    if (!shouldRelease({ connections, lowWater, highWater, now, lastRelease: this.lastRelease, releasedAt: this.released.get(peer) }, this.policy)) return
+    this.lastRelease = now
+    const before = new Set(manager.listConnections().map((c) => c.peer))
+    // Lowering highWater by one makes the manager close its lowest-ranked connection (in grace too);
+    // the bound is put back at once.
+    manager.setWatermarks(lowWater, highWater - 1)
+    manager.setWatermarks(lowWater, highWater)
+    const after = new Set(manager.listConnections().map((c) => c.peer))
+    for (const p of before) if (!after.has(p)) this.released.set(p, now)
+  }
+}
