@@ -111,7 +111,13 @@ class SwarmAdapter implements ManagedSwarm {
       localPeer: this.localPeer,
       dial: async (address, opts) => await this.dial(address, opts)
     })
-    this.room = new Room(this.manager, () => Date.now())
+    this.room = new Room(this.manager, () => Date.now(), (peer) => {
+      // Deferred: the firewall that refused the peer is still running.
+      setImmediate(() => {
+        if (this.closed || this.swarm.suspended === true || this.swarm.destroyed === true || this.live.has(peer)) return
+        try { this.connect(peer, Buffer.from(peer, 'hex')) } catch {}
+      })
+    })
     this.install()
     this.manager.start()
     // Connections the swarm already holds are counted too (and trimmed like any other).
@@ -236,9 +242,14 @@ class SwarmAdapter implements ManagedSwarm {
     if (this.closed || this.suspending || this.swarm.suspended === true) return
     const id = hex(info.publicKey)
     if (this.swarm.peers.has(id) || this.live.has(id)) return
-    // After the close or dial failure in progress has reached the manager.
+    this.releaseLater(id, 5)
+  }
+
+  /** After the close or dial failure in progress has reached the manager. */
+  private releaseLater (id: string, tries: number): void {
     setImmediate(() => {
-      if (this.closed || this.suspending || this.swarm.peers.has(id) || this.live.has(id) || this.waiting.has(id)) return
+      if (this.closed || this.suspending || this.swarm.peers.has(id) || this.live.has(id)) return
+      if (this.waiting.has(id)) { if (tries > 1) this.releaseLater(id, tries - 1); return }
       this.closedByManager.delete(id)
       if (!this.fromSwarm.has(id)) return
       const p = this.manager.getPeer(id)

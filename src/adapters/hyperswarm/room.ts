@@ -7,7 +7,8 @@
  * Rules (applied when the firewall refuses an inbound peer because we are at the bound):
  * - Refer: the refused peer becomes a candidate of our manager (dialled if we fall below lowWater).
  * - Release surplus: when we hold more than lowWater connections, one of them gives way (the
- *   manager's lowest-ranked, in grace or not), so the refused peer finds room when it retries.
+ *   manager's lowest-ranked, in grace or not), and we dial the refused peer back into that room
+ *   (a peer that dials us is below its lowWater: the manager only dials then).
  *   At most one release per `interval`, and never for a peer we released ourselves within
  *   `memory` (a released peer that comes straight back would only push another one out).
  */
@@ -33,7 +34,13 @@ export class Room {
   private lastRelease = -Infinity
   private readonly released = new Map<string, number>()
 
-  constructor (private readonly manager: ConnectionManager, private readonly now: () => number, private readonly policy: Readonly<RoomPolicy> = DEFAULT_ROOM) {}
+  constructor (
+    private readonly manager: ConnectionManager,
+    private readonly now: () => number,
+    /** Opens a connection to the peer, outside the manager's dialer (the manager admits it or not). */
+    private readonly dialBack: (peer: string) => void,
+    private readonly policy: Readonly<RoomPolicy> = DEFAULT_ROOM
+  ) {}
 
   /** The firewall refused `peer` (at `address`) because we are at the bound. */
   refused (peer: string, address: string): void {
@@ -50,6 +57,15 @@ export class Room {
     manager.setWatermarks(lowWater, highWater - 1)
     manager.setWatermarks(lowWater, highWater)
     const after = new Set(manager.listConnections().map((c) => c.peer))
-    for (const p of before) if (!after.has(p)) this.released.set(p, now)
+    let freed = false
+    for (const p of before) {
+      if (after.has(p)) continue
+      this.released.set(p, now)
+      freed = true
+    }
+    // Refer the refused peer to ourselves: dial it back into the room just made, rather than leave it
+    // to its next retry (Hyperswarm's table: 5 s or more for a peer it never reached).
+    // The connection is admitted like any other (never forced past highWater).
+    if (freed && manager.stats().connections < highWater) this.dialBack(peer)
   }
 }
