@@ -7,7 +7,7 @@
  * Rules (applied when the firewall refuses an inbound peer because we are at the bound):
  * - Refer: the refused peer becomes a candidate of our manager (dialled if we fall below lowWater).
  * - Release surplus: when we hold more than lowWater connections, one of them gives way (the
- *   manager's lowest-ranked, in grace or not), and we dial the refused peer back into that room
+ *   oldest unprotected one, in grace or not), and we dial the refused peer back into that room
  *   (a peer that dials us is below its lowWater: the manager only dials then).
  *   At most one release per `interval`, and never for a peer we released ourselves within
  *   `memory` (a released peer that comes straight back would only push another one out).
@@ -20,6 +20,9 @@ export interface RoomPolicy {
   /** How long a peer we released is not released for again. */
   memory: number
 }
+
+/** The protection tag held for the instant of a release (every connection but the one that gives way). */
+const ROOM_TAG = 'peerwarden:hyperswarm-room'
 
 export const DEFAULT_ROOM: Readonly<RoomPolicy> = { interval: 1_000, memory: 30_000 }
 
@@ -51,11 +54,22 @@ export class Room {
     for (const [p, at] of this.released) if (now - at >= this.policy.memory) this.released.delete(p)
     if (!shouldRelease({ connections, lowWater, highWater, now, lastRelease: this.lastRelease, releasedAt: this.released.get(peer) }, this.policy)) return
     this.lastRelease = now
-    const before = new Set(manager.listConnections().map((c) => c.peer))
-    // Lowering highWater by one makes the manager close its lowest-ranked connection (in grace too);
-    // the bound is put back at once.
-    manager.setWatermarks(lowWater, highWater - 1)
-    manager.setWatermarks(lowWater, highWater)
+    const conns = manager.listConnections()
+    const before = new Set(conns.map((c) => c.peer))
+    // The oldest unprotected connection gives way: its peer has been around longest, so it is the
+    // likeliest to hold connections enough (a newcomer released would only need room in turn).
+    const victim = conns.filter((c) => !c.protected).sort((a, b) => a.openedAt - b.openedAt)[0]
+    if (victim === undefined) return
+    const shielded = conns.filter((c) => c !== victim && !c.protected).map((c) => c.peer)
+    for (const p of shielded) manager.protect(p, ROOM_TAG)
+    try {
+      // Lowering highWater by one makes the manager close one unprotected connection, in grace too;
+      // the bound is put back at once.
+      manager.setWatermarks(lowWater, highWater - 1)
+      manager.setWatermarks(lowWater, highWater)
+    } finally {
+      for (const p of shielded) manager.unprotect(p, ROOM_TAG)
+    }
     const after = new Set(manager.listConnections().map((c) => c.peer))
     let freed = false
     for (const p of before) {
