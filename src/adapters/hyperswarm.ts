@@ -42,6 +42,7 @@ import { createConnectionManager } from '../manager/manager.js'
 import { PeerwardenError } from '../errors.js'
 import type { Connection, ConnectionManager } from '../manager/types.js'
 import { Room } from './hyperswarm/room.js'
+import { WaitingDials } from './hyperswarm/waiting-dials.js'
 import type { HyperswarmConnection, HyperswarmLike, HyperswarmPeerInfo, HyperswarmQueue, ManagedSwarm, ManageSwarmOptions } from './hyperswarm/types.js'
 
 export type { HyperswarmConnection, HyperswarmLike, HyperswarmPeerInfo, HyperswarmQueue, ManagedSwarm, ManageSwarmOptions } from './hyperswarm/types.js'
@@ -53,8 +54,6 @@ let nextId = 0
 
 const hex = (key: Uint8Array): string => Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('hex')
 const noop = (): void => {}
-
-interface Waiter { resolve: (conn: Connection) => void; reject: (err: Error) => void }
 
 /** Hyperswarm's dial queue, replaced: a due peer goes to the manager instead of waiting in line. */
 class DueQueue implements HyperswarmQueue {
@@ -79,8 +78,8 @@ class SwarmAdapter implements ManagedSwarm {
   private readonly deny: Set<string>
   /** hex key -> the live connection Hyperswarm holds for it (at most one: its dedup). */
   private readonly live = new Map<string, Connection>()
-  /** hex key -> manager dials waiting for that key's connection. */
-  private readonly waiting = new Map<string, Set<Waiter>>()
+  /** Manager dials waiting for a key's connection. */
+  private readonly waiting = new WaitingDials((peer) => this.live.get(peer))
   /** Peers the swarm brought to the manager (released when Hyperswarm releases them). */
   private readonly fromSwarm = new Set<string>()
   /** Peers whose last connection the manager closed itself: their redial is the manager's to time. */
@@ -208,9 +207,12 @@ class SwarmAdapter implements ManagedSwarm {
       // firewalled key for good, right after this returns; the ban is lifted on the next microtask.
       queueMicrotask(() => {
         const info = this.swarm.peers.get(peer)
-        if (info?.banned === true && !this.refusedByManager(peer)) info.ban?.(false)
+        if (info?.banned !== true || this.refusedByManager(peer)) return
+        info.ban?.(false)
+        // The PeerInfo Hyperswarm made only to ban the key goes too, unless something holds it now.
+        this.swarm._maybeDeletePeer?.(info)
       })
-      if (this.dialingNow !== peer && !this.closed) this.room.refused(peer, PREFIX + peer)
+      if (this.dialingNow !== peer && !this.closed) this.room.refused(peer)
       return true
     }
     return userFirewall !== undefined ? userFirewall.call(this.swarm, key, payload) : false
@@ -294,9 +296,8 @@ class SwarmAdapter implements ManagedSwarm {
         conn.destroy()
       }
     }
-    const waiters = this.waiting.get(peer)
+    const waiters = this.waiting.take(peer)
     const dialled = waiters !== undefined
-    this.waiting.delete(peer)
     let open = true
     conn.on('close', () => {
       open = false
@@ -315,11 +316,8 @@ class SwarmAdapter implements ManagedSwarm {
     if (accepted && open) {
       this.closedByManager.delete(peer)
       this.live.set(peer, c)
-      waiters?.forEach((w) => { w.resolve(c) })
-    } else {
-      const err = new PeerwardenError('ERR_DIAL_FAILED', `the connection to ${peer} was refused by the manager`)
-      waiters?.forEach((w) => { w.reject(err) })
     }
+    this.waiting.settle(waiters, accepted && open ? c : undefined, new PeerwardenError('ERR_DIAL_FAILED', `the connection to ${peer} was refused by the manager`))
   }
 
   // ── dialing ───────────────────────────────────────────────────────────
@@ -334,35 +332,21 @@ class SwarmAdapter implements ManagedSwarm {
     const existing = this.live.get(peer)
     if (existing !== undefined) return existing
     const key = Buffer.from(peer, 'hex')
-    return await new Promise<Connection>((resolve, reject) => {
-      const onAbort = (): void => { this.drop(peer, waiter); reject(opts.signal.reason) }
-      const waiter: Waiter = {
-        resolve: (c) => { opts.signal.removeEventListener('abort', onAbort); resolve(c) },
-        reject: (e) => { opts.signal.removeEventListener('abort', onAbort); reject(e) }
+    return await this.waiting.wait(peer, opts.signal, () => {
+      const all = swarm._allConnections
+      if (all === undefined) {
+        // Not a Hyperswarm we know the inside of: an explicit join, left again once connected.
+        swarm.joinPeer(key)
+        swarm._attemptClientConnections?.()
+        return
       }
-      let set = this.waiting.get(peer)
-      if (set === undefined) this.waiting.set(peer, (set = new Set()))
-      set.add(waiter)
-      opts.signal.addEventListener('abort', onAbort, { once: true })
-      try {
-        const all = swarm._allConnections
-        if (all === undefined) {
-          // Not a Hyperswarm we know the inside of: an explicit join, left again once connected.
-          swarm.joinPeer(key)
-          swarm._attemptClientConnections?.()
-          return
-        }
-        let pending = all.get(key)
-        if (pending === undefined) {
-          this.connect(peer, key)
-          pending = all.get(key)
-          if (pending === undefined) throw new PeerwardenError('ERR_DIAL_FAILED', `the swarm did not dial ${peer} (firewalled or banned)`)
-        }
-        this.watch(peer, pending)
-      } catch (err) {
-        this.drop(peer, waiter)
-        waiter.reject(err instanceof PeerwardenError ? err : new PeerwardenError('ERR_DIAL_FAILED', String(err), { cause: err }))
+      let pending = all.get(key)
+      if (pending === undefined) {
+        this.connect(peer, key)
+        pending = all.get(key)
+        if (pending === undefined) throw new PeerwardenError('ERR_DIAL_FAILED', `the swarm did not dial ${peer} (firewalled or banned)`)
       }
+      this.waiting.watch(peer, pending)
     })
   }
 
@@ -383,37 +367,12 @@ class SwarmAdapter implements ManagedSwarm {
     try { swarm._connect(info, true) } finally { this.dialingNow = undefined }
   }
 
-  /** Rejects the dials of `peer` if `pending` closes before Hyperswarm emits a connection for it. */
-  private watch (peer: string, pending: HyperswarmConnection): void {
-    const onClose = (): void => {
-      // Hyperswarm's dedup may swap in the peer's own connection right after this close.
-      setImmediate(() => {
-        const set = this.waiting.get(peer)
-        if (set === undefined) return
-        const live = this.live.get(peer)
-        this.waiting.delete(peer)
-        const err = new PeerwardenError('ERR_DIAL_FAILED', `the swarm's connection to ${peer} closed before it opened`)
-        set.forEach((w) => { if (live !== undefined) w.resolve(live); else w.reject(err) })
-      })
-    }
-    if (pending.once !== undefined) pending.once('close', onClose)
-    else pending.on('close', onClose)
-  }
-
-  private drop (peer: string, waiter: Waiter): void {
-    const set = this.waiting.get(peer)
-    set?.delete(waiter)
-    if (set !== undefined && set.size === 0) this.waiting.delete(peer)
-  }
-
   async close (): Promise<void> {
     if (this.closed) return
     this.closed = true
     for (const restore of this.restores.reverse()) restore()
     this.restores.length = 0
-    const err = new PeerwardenError('ERR_CLOSED', 'the manager is closed')
-    for (const set of this.waiting.values()) set.forEach((w) => { w.reject(err) })
-    this.waiting.clear()
+    this.waiting.close(new PeerwardenError('ERR_CLOSED', 'the manager is closed'))
     await this.manager.close()
     this.live.clear()
   }

@@ -5,10 +5,11 @@
  * 3,3,3,3,1,1 after 15 s).
  *
  * Rules (applied when the firewall refuses an inbound peer because we are at the bound):
- * - Refer: the refused peer becomes a candidate of our manager (dialled if we fall below lowWater).
  * - Release surplus: when we hold more than lowWater connections, one of them gives way (the
- *   oldest unprotected one, in grace or not), and we dial the refused peer back into that room
- *   (a peer that dials us is below its lowWater: the manager only dials then).
+ *   oldest unprotected one, in grace or not).
+ * - Refer the refused peer to ourselves: we dial it back into the room just made (a peer that
+ *   dials us is below its lowWater: the manager only dials then), rather than leave it to its next
+ *   retry. The connection is admitted like any other, never forced past highWater.
  *   At most one release per `interval`, and never for a peer we released ourselves within
  *   `memory` (a released peer that comes straight back would only push another one out).
  */
@@ -45,10 +46,9 @@ export class Room {
     private readonly policy: Readonly<RoomPolicy> = DEFAULT_ROOM
   ) {}
 
-  /** The firewall refused `peer` (at `address`) because we are at the bound. */
-  refused (peer: string, address: string): void {
+  /** The firewall refused `peer` because we are at the bound. */
+  refused (peer: string): void {
     const { manager } = this
-    if (manager.getPeer(peer) === undefined) manager.addPeers([{ id: peer, address }])
     const { connections, lowWater, highWater } = manager.stats()
     const now = this.now()
     for (const [p, at] of this.released) if (now - at >= this.policy.memory) this.released.delete(p)
