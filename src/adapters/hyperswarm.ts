@@ -49,6 +49,8 @@ export type { HyperswarmConnection, HyperswarmLike, HyperswarmPeerInfo, Hyperswa
 export { DEFAULT_ROOM, shouldRelease, type RoomPolicy } from './hyperswarm/room.js'
 
 const PREFIX = 'hyperswarm:'
+/** At most one lookup for room per this many ms (see `droppedOne`). */
+const LOOKUP_INTERVAL = 2_000
 const HEX_KEY = /^[0-9a-f]{64}$/
 let nextId = 0
 
@@ -89,6 +91,7 @@ class SwarmAdapter implements ManagedSwarm {
   /** The peer the manager is dialling right now (the firewall sees its own side's dial). */
   private dialingNow: string | undefined
   private heldAtSuspend: string[] = []
+  private lastLookup = -Infinity
   private suspending = false
   private closed = false
   private readonly room: Room
@@ -301,8 +304,10 @@ class SwarmAdapter implements ManagedSwarm {
     let open = true
     conn.on('close', () => {
       open = false
-      if (this.live.get(peer) === c) this.live.delete(peer)
+      const held = this.live.get(peer) === c
+      if (held) this.live.delete(peer)
       this.manager.disconnected(c)
+      if (held) this.droppedOne()
       // A manager dial resolved with `c` just before it closed: the dialer admits it a few microtasks
       // after this close (regression: one reconnect, then a dead connection counted for good).
       if (dialled) setImmediate(() => { this.manager.disconnected(c) })
@@ -318,6 +323,25 @@ class SwarmAdapter implements ManagedSwarm {
       this.live.set(peer, c)
     }
     this.waiting.settle(waiters, accepted && open ? c : undefined, new PeerwardenError('ERR_DIAL_FAILED', `the connection to ${peer} was refused by the manager`))
+  }
+
+  /**
+   * A connection we held closed. Falling below lowWater that way (a peer that made room for a
+   * late joiner, or left), the manager may know no peer with room: our lookups ran when we joined
+   * and repeat every 10 min. A fresh lookup of the client topics finds the peers there now
+   * (at most one per LOOKUP_INTERVAL).
+   */
+  private droppedOne (): void {
+    if (this.closed || this.suspending || this.swarm.suspended === true || this.swarm.destroyed === true) return
+    const { connections, lowWater } = this.manager.stats()
+    if (connections !== lowWater - 1) return // only the step below lowWater
+    const now = Date.now()
+    if (now - this.lastLookup < LOOKUP_INTERVAL) return
+    this.lastLookup = now
+    for (const d of this.swarm._discovery?.values() ?? []) {
+      const discovery = d as { isClient?: boolean; destroyed?: boolean; refresh?: () => Promise<unknown> }
+      if (discovery.isClient === true && discovery.destroyed !== true) discovery.refresh?.().catch(noop)
+    }
   }
 
   // ── dialing ───────────────────────────────────────────────────────────

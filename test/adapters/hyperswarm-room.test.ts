@@ -58,7 +58,7 @@ test('late joiners reach lowWater: swarms full of in-grace connections release o
     const late = [add(2), add(2)]
     const started = Date.now()
     for (const s of swarms.slice(4)) await s.join(topic).flushed()
-    await until(() => managed.every((m) => m.manager.stats().connections >= 2), 15_000, () => `every swarm at lowWater 2 or more (${counts()})`, 50)
+    await until(() => managed.every((m) => m.manager.stats().connections >= 2), 25_000, () => `every swarm at lowWater 2 or more (${counts()})`, 50)
     const took = Date.now() - started
     assert.ok(late.every((m) => m.manager.stats().connections >= 2), counts())
     assert.deepEqual(violations, [], 'never above highWater')
