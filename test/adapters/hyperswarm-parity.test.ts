@@ -105,7 +105,7 @@ test('leavePeer leaves nothing behind: no PeerInfo, no explicit peer, no manager
     sw(a.s).joinPeer(Buffer.from(key, 'hex'))
     await until(() => a.m!.manager.stats().connections === 1, 10_000, 'a connected to b')
     await b.s.destroy()
-    await until(() => a.s.connections.size === 0, 10_000, 'the connection closed')
+    await until(() => a.s.connections.size === 0, 25_000, 'the connection closed')
     sw(a.s).leavePeer(Buffer.from(key, 'hex'))
     await until(() => sw(a.s).peers.size === 0, 20_000, () => `a released b's PeerInfo (${sw(a.s).peers.size} left)`)
     await until(() => a.m!.manager.getPeer(key) === undefined, 5_000, 'a\'s manager forgot b')
