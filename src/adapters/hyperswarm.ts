@@ -1,296 +1,403 @@
 /**
  * `peerwarden/hyperswarm`: a Hyperswarm (v4) instance under a peerwarden connection manager.
- * Contract: shared/design/API.md section 5.
+ * Contract: shared/design/API.md section 5. What differs from a plain swarm, deliberately, is listed
+ * in NOTES-hyperswarm.md; everything else behaves as without the manager.
  *
- * What the adapter does to the swarm:
- * - Every swarm 'connection' (both directions) becomes a {@link Connection} reported to
- *   `manager.connected()`; its 'close' to `manager.disconnected()`. A refused or trimmed
- *   connection is destroyed (`conn.destroy()`), which Hyperswarm sees as an ordinary close.
- * - The bound is the manager's. Hyperswarm's own limits are lifted: `maxPeers` becomes Infinity
- *   (it only ever gated Hyperswarm's outbound topic dials anyway, never inbound connections), and
- *   Hyperswarm's own dialing of topic peers is switched off (`maxClientConnections = 0`). Topic
- *   lookups and announces go on as usual; the peers they find are handed to the manager
- *   (`addPeers`, with the topic), and the manager's dialer decides whom to dial: its `dial`
- *   is `swarm.joinPeer(key)` (explicit peers bypass `maxClientConnections`), followed by
- *   `swarm.leavePeer(key)` once the connection is there or the dial is given up, so that Hyperswarm
- *   never redials on its own a peer the manager trimmed.
- * - Hyperswarm's deduplication stays as it is (one connection per public key, its own tie-break).
- *   When it replaces a connection, the old one's 'close' reaches `disconnected()` before the new
- *   one reaches `connected()`; connection ids keep the two apart, so a late close never drops the
- *   new connection. Were both ever reported at once, the manager's duplicate rule (with
- *   `localPeer` = our public key) keeps one and destroys the other.
- * - The firewall: Hyperswarm consults `swarm._firewall(remotePublicKey, payload)` before the
- *   handshake completes (and before its own outbound dials). It is wrapped so that a peer the
- *   manager would refuse (priority 'banned', its id on the `deny` list, or over the bound with
- *   nothing that may give way: `manager.admits()`) is firewalled first — an over-the-bound refusal
- *   is for that handshake only (Hyperswarm's ban of the key is lifted at once);
- *   the user's own firewall (the constructor option) is still consulted afterwards. Note that
- *   Hyperswarm bans a firewalled key for the swarm's lifetime; a later manager dial of that peer
- *   (after it was unbanned in the manager) lifts Hyperswarm's ban again.
- * - `options.topicQuota`, when given, is set with `manager.setTopicQuota(topicHex, quota)` for every
- *   topic the swarm joins (and removed when it leaves).
- * - An 'error' listener is added to every connection so that a reset peer never crashes the
- *   process; add your own listeners to see the errors.
+ * Rules:
+ * - Counting: every swarm 'connection' (both directions) is reported to `manager.connected()`, its
+ *   'close' to `manager.disconnected()`. A connection the manager refuses or trims is destroyed.
+ *   Hyperswarm's deduplication stays as it is; connection ids keep a replaced connection's late
+ *   close from dropping the new one.
+ * - Dialing: the manager decides whom to dial (its `lowWater`, priorities, quotas); Hyperswarm
+ *   decides when a topic peer is due. Hyperswarm's dial queue is replaced by one that hands each
+ *   due peer to the manager (`addPeers` with its topics, then `resetBackoff`): a peer found by a
+ *   lookup, or whose retry timer fired — so the swarm's `backoffs` and `jitter` (and its rule that a
+ *   topic peer is dropped after four failed attempts until a lookup finds it again) time the
+ *   manager's redials. A manager dial is Hyperswarm's own `_connect` (firewall, relaying, stats,
+ *   flush accounting, retry timer), at most `swarm.maxParallel` at once unless `maxParallelDials` is
+ *   given. A peer the manager closed itself (trim, ban, lifetime…) keeps the manager's backoff.
+ *   Peers joined with `swarm.joinPeer` are dialled by Hyperswarm as usual (counted and bounded like
+ *   any other connection).
+ * - Releasing: when Hyperswarm drops a PeerInfo (`_maybeDeletePeer`: after `leavePeer`, after a
+ *   last failed attempt, after an inbound peer left), the manager forgets that peer too, unless the
+ *   application gave it standing (long-term, bootstrap, a priority other than 'medium') or the
+ *   manager knew it before the swarm did.
+ * - The firewall: Hyperswarm consults `swarm._firewall` before a handshake completes and before its
+ *   own dials. A peer the manager refuses (priority 'banned', on the `deny` list, over the bound
+ *   with nothing that may give way) is firewalled first; an over-the-bound refusal is for that
+ *   handshake only (Hyperswarm's ban is lifted), and an inbound one makes room (./hyperswarm/room.ts).
+ *   The user's firewall is consulted afterwards, with Hyperswarm's meaning (a firewalled key is banned).
+ * - `suspend()` stops the manager (no dials, no trims) before Hyperswarm closes everything;
+ *   `resume()` starts it again and redials at once the peers held before, back to lowWater.
+ *   `destroy()` closes the manager too.
+ * - An 'error' listener is added to every connection once the 'connection' listeners have run (so
+ *   they see the connection as Hyperswarm emits it), so that a reset peer never crashes the process.
+ * - `options.topicQuota`, when given, is set for every topic the swarm joins (removed on leave).
  *
  * Peer ids are Hyperswarm public keys in lowercase hex; addresses are `hyperswarm:<hex key>`.
- * The manager is started at once; connections the swarm already holds are reported to it then. `close()` closes the manager (destroying the connections it
- * holds) and restores the swarm's limits, firewall and hooks; it does not destroy the swarm.
+ * `close()` closes the manager (destroying the connections it holds) and restores the swarm's
+ * limits, queue, firewall and hooks; it does not destroy the swarm.
  */
 import { createConnectionManager } from '../manager/manager.js'
 import { PeerwardenError } from '../errors.js'
-import type { Connection, ConnectionManager, ConnectionManagerOptions } from '../manager/types.js'
+import type { Connection, ConnectionManager } from '../manager/types.js'
+import { Room } from './hyperswarm/room.js'
+import { WaitingDials } from './hyperswarm/waiting-dials.js'
+import type { HyperswarmConnection, HyperswarmLike, HyperswarmPeerInfo, HyperswarmQueue, ManagedSwarm, ManageSwarmOptions } from './hyperswarm/types.js'
 
-/** The part of a Hyperswarm connection (a `@hyperswarm/secret-stream` NoiseSecretStream) used here. */
-export interface HyperswarmConnection {
-  readonly remotePublicKey: Uint8Array
-  readonly isInitiator: boolean
-  destroy(err?: Error): void
-  on(event: 'close', listener: () => void): unknown
-  on(event: 'error', listener: (err: Error) => void): unknown
-  removeListener(event: string, listener: (...args: any[]) => void): unknown
-}
-
-/** What Hyperswarm passes with a connection (its PeerInfo). */
-export interface HyperswarmPeerInfo {
-  readonly publicKey: Uint8Array
-  readonly topics?: Uint8Array[]
-  banned?: boolean
-  attempts?: number
-  disconnectedTime?: number
-  ban?(value: boolean): void
-}
-
-/** The part of a Hyperswarm v4 instance the adapter drives (public API plus the few internals named). */
-export interface HyperswarmLike {
-  readonly keyPair: { publicKey: Uint8Array }
-  readonly connections: Set<unknown>
-  readonly peers: Map<string, HyperswarmPeerInfo>
-  maxPeers: number
-  maxClientConnections: number
-  destroyed?: boolean
-  joinPeer(publicKey: Uint8Array): void
-  leavePeer(publicKey: Uint8Array): void
-  join(topic: Uint8Array, opts?: Record<string, unknown>): unknown
-  leave(topic: Uint8Array): Promise<void>
-  on(event: 'connection', listener: (conn: HyperswarmConnection, info: HyperswarmPeerInfo) => void): unknown
-  removeListener(event: string, listener: (...args: any[]) => void): unknown
-  /** Internal (v4): the user's firewall, consulted by `_handleFirewall`. */
-  _firewall?: (remotePublicKey: Uint8Array, payload: unknown) => boolean
-  /** Internal (v4): called for each peer a topic lookup finds. */
-  _handlePeer?: (peer: { publicKey: Uint8Array }, topic: Uint8Array) => void
-  /** Internal (v4): drains the dial queue and the explicit peers. */
-  _attemptClientConnections?: () => void
-  /** Internal (v4): the joined topics, by hex. */
-  _discovery?: Map<string, unknown>
-}
-
-export interface ManageSwarmOptions extends Partial<Omit<ConnectionManagerOptions, 'dial'>> {
-  /** Set as the manager's topic quota for every topic the swarm joins. Default: none. */
-  topicQuota?: { min: number; max?: number }
-}
-
-export interface ManagedSwarm {
-  readonly manager: ConnectionManager
-  close(): Promise<void>
-}
+export type { HyperswarmConnection, HyperswarmLike, HyperswarmPeerInfo, HyperswarmQueue, ManagedSwarm, ManageSwarmOptions } from './hyperswarm/types.js'
+export { DEFAULT_ROOM, shouldRelease, type RoomPolicy } from './hyperswarm/room.js'
 
 const PREFIX = 'hyperswarm:'
+/** At most one lookup for room per this many ms (see `droppedOne`). */
+const LOOKUP_INTERVAL = 2_000
 const HEX_KEY = /^[0-9a-f]{64}$/
 let nextId = 0
 
 const hex = (key: Uint8Array): string => Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('hex')
 const noop = (): void => {}
 
-interface Waiter { resolve: (conn: Connection) => void; reject: (err: Error) => void }
+/** Hyperswarm's dial queue, replaced: a due peer goes to the manager instead of waiting in line. */
+class DueQueue implements HyperswarmQueue {
+  readonly length = 0
+  constructor (private readonly due: (info: HyperswarmPeerInfo) => void) {}
+  add (info: HyperswarmPeerInfo): void {
+    info.queued = false // never held here: Hyperswarm may release the PeerInfo as if dialled
+    this.due(info)
+  }
+
+  shift (): undefined { return undefined }
+}
 
 /** Puts `swarm` under a new connection manager; see the module comment for what changes. */
 export function manageSwarm (swarm: HyperswarmLike, options: ManageSwarmOptions = {}): ManagedSwarm {
-  const { topicQuota, ...managerOptions } = options as ManageSwarmOptions & { dial?: unknown }
-  delete (managerOptions as { dial?: unknown }).dial
-  const localPeer = hex(swarm.keyPair.publicKey)
-  const deny = new Set((options.deny ?? []).map((d) => d.toLowerCase()))
+  return new SwarmAdapter(swarm, options)
+}
+
+class SwarmAdapter implements ManagedSwarm {
+  readonly manager: ConnectionManager
+  private readonly localPeer: string
+  private readonly deny: Set<string>
   /** hex key -> the live connection Hyperswarm holds for it (at most one: its dedup). */
-  const live = new Map<string, Connection>()
-  /** hex key -> dials waiting for that key's connection. */
-  const waiting = new Map<string, Set<Waiter>>()
-  let closed = false
+  private readonly live = new Map<string, Connection>()
+  /** Manager dials waiting for a key's connection. */
+  private readonly waiting = new WaitingDials((peer) => this.live.get(peer))
+  /** Peers the swarm brought to the manager (released when Hyperswarm releases them). */
+  private readonly fromSwarm = new Set<string>()
+  /** Peers whose last connection the manager closed itself: their redial is the manager's to time. */
+  private readonly closedByManager = new Set<string>()
+  /** Peers Hyperswarm banned because the manager refused them (banned or denied there). */
+  private readonly bannedByManager = new Set<string>()
+  /** The peer the manager is dialling right now (the firewall sees its own side's dial). */
+  private dialingNow: string | undefined
+  private heldAtSuspend: string[] = []
+  private lastLookup = -Infinity
+  private suspending = false
+  private closed = false
+  private readonly room: Room
+  private readonly queue = new DueQueue((info) => { this.due(info) })
+  private realQueue: HyperswarmQueue | undefined
+  private readonly restores: Array<() => void> = []
+  private readonly topicQuota: { min: number; max?: number } | undefined
 
-  const manager = createConnectionManager({ ...managerOptions, localPeer, dial })
+  constructor (readonly swarm: HyperswarmLike, options: ManageSwarmOptions) {
+    const { topicQuota, ...managerOptions } = options as ManageSwarmOptions & { dial?: unknown }
+    delete (managerOptions as { dial?: unknown }).dial
+    this.topicQuota = topicQuota
+    this.localPeer = hex(swarm.keyPair.publicKey)
+    this.deny = new Set((options.deny ?? []).map((d) => d.toLowerCase()))
+    const maxParallel = swarm.maxParallel
+    this.manager = createConnectionManager({
+      ...(typeof maxParallel === 'number' && Number.isInteger(maxParallel) && maxParallel >= 1 ? { maxParallelDials: maxParallel } : {}),
+      ...managerOptions,
+      localPeer: this.localPeer,
+      dial: async (address, opts) => await this.dial(address, opts)
+    })
+    this.room = new Room(this.manager, () => Date.now(), (peer) => {
+      // Deferred: the firewall that refused the peer is still running.
+      setImmediate(() => {
+        if (this.closed || this.swarm.suspended === true || this.swarm.destroyed === true || this.live.has(peer)) return
+        try { this.connect(peer, Buffer.from(peer, 'hex')) } catch {}
+      })
+    })
+    this.install()
+    this.manager.start()
+    // Connections the swarm already holds are counted too (and trimmed like any other).
+    for (const conn of [...swarm.connections]) {
+      const c = conn as HyperswarmConnection
+      if (c?.remotePublicKey instanceof Uint8Array) this.onConnection(c, swarm.peers.get(hex(c.remotePublicKey)))
+    }
+  }
 
-  const refusedByManager = (peer: string): boolean =>
-    closed || deny.has(peer) || manager.getPeer(peer)?.priority === 'banned'
+  private readonly refusedByManager = (peer: string): boolean =>
+    this.closed || this.deny.has(peer) || this.manager.getPeer(peer)?.priority === 'banned'
 
-  // ── limits: the manager holds the bound ─────────────────────────────────
-  const saved = { maxPeers: swarm.maxPeers, maxClientConnections: swarm.maxClientConnections }
-  swarm.maxPeers = Infinity
-  swarm.maxClientConnections = 0
+  /** Replaces `name` on the swarm instance; `close()` puts the original back. */
+  private patch<K extends keyof HyperswarmLike> (name: K, make: (original: NonNullable<HyperswarmLike[K]>) => HyperswarmLike[K]): void {
+    const own = Object.prototype.hasOwnProperty.call(this.swarm, name)
+    const before = this.swarm[name]
+    if (before === undefined) return
+    this.swarm[name] = make((typeof before === 'function' ? before.bind(this.swarm) : before) as NonNullable<HyperswarmLike[K]>)
+    this.restores.push(() => {
+      if (own) this.swarm[name] = before
+      else delete (this.swarm as Partial<HyperswarmLike>)[name]
+    })
+  }
 
-  // ── firewall ────────────────────────────────────────────────────────────
-  const userFirewall = swarm._firewall
-  const firewall = (remotePublicKey: Uint8Array, payload: unknown): boolean => {
-    const peer = hex(remotePublicKey)
-    if (refusedByManager(peer)) return true
-    if (!manager.admits(peer)) {
+  private install (): void {
+    const { swarm } = this
+    const maxPeers = swarm.maxPeers
+    swarm.maxPeers = Infinity // the manager holds the bound
+    this.restores.push(() => { swarm.maxPeers = maxPeers })
+    const userFirewall = swarm._firewall
+    swarm._firewall = (key, payload) => this.firewall(key, payload, userFirewall)
+    this.restores.push(() => { swarm._firewall = userFirewall })
+
+    if (swarm._queue !== undefined) {
+      // suspend() assigns a fresh queue: keep ours in place, remember theirs for close().
+      this.realQueue = swarm._queue
+      Object.defineProperty(swarm, '_queue', {
+        configurable: true,
+        enumerable: true,
+        get: () => this.queue,
+        set: (q: HyperswarmQueue) => { this.realQueue = q }
+      })
+      this.restores.push(() => {
+        Object.defineProperty(swarm, '_queue', { configurable: true, enumerable: true, writable: true, value: this.realQueue })
+      })
+    }
+    this.patch('_handlePeer', (original) => (peer, topic) => {
+      original(peer, topic)
+      // A connected peer is not queued again, but its new topic counts.
+      try { this.offer(peer.publicKey, [topic]) } catch {}
+    })
+    this.patch('_maybeDeletePeer', (original) => (info) => {
+      original(info)
+      this.released(info)
+    })
+    this.patch('suspend', (original) => async (opts) => { await this.suspend(original, opts) })
+    this.patch('resume', (original) => async (opts) => { await this.resume(original, opts) })
+    this.patch('destroy', (original) => async (opts) => {
+      try { await original(opts) } finally { await this.close() }
+    })
+    if (this.topicQuota !== undefined) {
+      const quota = this.topicQuota
+      for (const topic of swarm._discovery?.keys() ?? []) this.manager.setTopicQuota(topic, quota)
+      this.patch('join', (original) => (topic, opts) => {
+        const session = original(topic, opts)
+        if (!this.closed) this.manager.setTopicQuota(hex(topic), quota)
+        return session
+      })
+      this.patch('leave', (original) => async (topic) => {
+        if (!this.closed && topic != null) this.manager.setTopicQuota(hex(topic), undefined)
+        await original(topic)
+      })
+    }
+    swarm.on('connection', this.onConnection)
+    this.restores.push(() => { swarm.removeListener('connection', this.onConnection) })
+    for (const info of swarm.peers.values()) this.offer(info.publicKey, info.topics)
+  }
+
+  // ── the firewall ──────────────────────────────────────────────────────
+  private firewall (key: Uint8Array, payload: unknown, userFirewall: HyperswarmLike['_firewall']): boolean {
+    const peer = hex(key)
+    if (this.refusedByManager(peer)) {
+      this.bannedByManager.add(peer) // Hyperswarm bans the key right after this returns
+      return true
+    }
+    if (!this.manager.admits(peer)) {
       // Over the bound with nothing that may give way: refuse this handshake only. Hyperswarm bans a
       // firewalled key for good, right after this returns; the ban is lifted on the next microtask.
       queueMicrotask(() => {
-        const info = swarm.peers.get(peer)
-        if (info?.banned === true && !refusedByManager(peer)) info.ban?.(false)
+        const info = this.swarm.peers.get(peer)
+        if (info?.banned !== true || this.refusedByManager(peer)) return
+        info.ban?.(false)
+        // The PeerInfo Hyperswarm made only to ban the key goes too, unless something holds it now.
+        this.swarm._maybeDeletePeer?.(info)
       })
+      if (this.dialingNow !== peer && !this.closed) this.room.refused(peer)
       return true
     }
-    return userFirewall !== undefined ? userFirewall.call(swarm, remotePublicKey, payload) : false
+    return userFirewall !== undefined ? userFirewall.call(this.swarm, key, payload) : false
   }
-  swarm._firewall = firewall
 
-  // ── discovery: topic peers go to the manager ────────────────────────────
-  const offer = (key: Uint8Array, topics: readonly Uint8Array[] | undefined): void => {
-    if (closed) return
+  // ── discovery and release ─────────────────────────────────────────────
+  private offer (key: Uint8Array, topics: readonly Uint8Array[] | undefined): void {
+    if (this.closed) return
     const id = hex(key)
-    if (id === localPeer) return
-    manager.addPeers([{ id, address: PREFIX + id, topics: (topics ?? []).map(hex) }])
-  }
-  const originalHandlePeer = Object.prototype.hasOwnProperty.call(swarm, '_handlePeer') ? swarm._handlePeer : undefined
-  const protoHandlePeer = swarm._handlePeer
-  if (protoHandlePeer !== undefined) {
-    swarm._handlePeer = function (peer, topic) {
-      protoHandlePeer.call(swarm, peer, topic)
-      try { offer(peer.publicKey, [topic]) } catch {}
-    }
-  }
-  for (const info of swarm.peers.values()) offer(info.publicKey, info.topics)
-
-  // ── topic quotas ────────────────────────────────────────────────────────
-  const originalJoin = Object.prototype.hasOwnProperty.call(swarm, 'join') ? swarm.join : undefined
-  const originalLeave = Object.prototype.hasOwnProperty.call(swarm, 'leave') ? swarm.leave : undefined
-  if (topicQuota !== undefined) {
-    const protoJoin = swarm.join
-    const protoLeave = swarm.leave
-    for (const topic of swarm._discovery?.keys() ?? []) manager.setTopicQuota(topic, topicQuota)
-    swarm.join = function (topic, opts) {
-      const session = protoJoin.call(swarm, topic, opts)
-      if (!closed) manager.setTopicQuota(hex(topic), topicQuota)
-      return session
-    }
-    swarm.leave = async function (topic) {
-      if (!closed && topic != null) manager.setTopicQuota(hex(topic), undefined)
-      return await protoLeave.call(swarm, topic)
-    }
+    if (id === this.localPeer) return
+    // Banned by the user's firewall: Hyperswarm never dials it again, nor does the manager learn it from here.
+    if (this.swarm.peers.get(id)?.banned === true && !this.bannedByManager.has(id)) return
+    if (this.manager.getPeer(id) === undefined) this.fromSwarm.add(id)
+    this.manager.addPeers([{ id, address: PREFIX + id, topics: (topics ?? []).map(hex) }])
   }
 
-  // ── connections ─────────────────────────────────────────────────────────
-  const onConnection = (conn: HyperswarmConnection, info: HyperswarmPeerInfo | undefined): void => {
-    conn.on('error', noop)
+  /** Hyperswarm found the peer, or its retry timer fired: the manager may dial it now. */
+  private due (info: HyperswarmPeerInfo): void {
+    if (this.closed || this.swarm.suspended === true || this.swarm.destroyed === true) return
+    if (info.explicit === true) return // the application's joinPeer: Hyperswarm dials it itself
+    const id = hex(info.publicKey)
+    if (id === this.localPeer) return
+    this.offer(info.publicKey, info.topics)
+    if (!this.closedByManager.has(id)) this.manager.resetBackoff(id)
+  }
+
+  /** Hyperswarm may just have dropped the peer's PeerInfo: so does the manager. */
+  private released (info: HyperswarmPeerInfo): void {
+    if (this.closed || this.suspending || this.swarm.suspended === true) return
+    const id = hex(info.publicKey)
+    if (this.swarm.peers.has(id) || this.live.has(id)) return
+    this.releaseLater(id, 5)
+  }
+
+  /** After the close or dial failure in progress has reached the manager. */
+  private releaseLater (id: string, tries: number): void {
+    setImmediate(() => {
+      if (this.closed || this.suspending || this.swarm.peers.has(id) || this.live.has(id)) return
+      if (this.waiting.has(id)) { if (tries > 1) this.releaseLater(id, tries - 1); return }
+      this.closedByManager.delete(id)
+      if (!this.fromSwarm.has(id)) return
+      const p = this.manager.getPeer(id)
+      if (p !== undefined && (p.connected || p.longTerm || p.bootstrap || p.priority !== 'medium')) return
+      this.fromSwarm.delete(id)
+      this.manager.forgetPeer(id)
+    })
+  }
+
+  // ── suspend / resume ──────────────────────────────────────────────────
+  private async suspend (original: (opts?: unknown) => Promise<void>, opts: unknown): Promise<void> {
+    if (this.closed || this.swarm.suspended === true) { await original(opts); return }
+    this.suspending = true
+    this.heldAtSuspend = [...this.live.keys()]
+    const done = original(opts) // closes every connection (synchronously started)
+    await this.manager.stop()
+    await done
+  }
+
+  private async resume (original: (opts?: unknown) => Promise<void>, opts: unknown): Promise<void> {
+    const wasSuspended = this.swarm.suspended === true
+    await original(opts)
+    if (this.closed || !wasSuspended) return
+    this.suspending = false
+    this.manager.start()
+    for (const peer of this.heldAtSuspend) if (this.manager.getPeer(peer) !== undefined) this.manager.resetBackoff(peer)
+    this.heldAtSuspend = []
+  }
+
+  // ── connections ───────────────────────────────────────────────────────
+  private readonly onConnection = (conn: HyperswarmConnection, info: HyperswarmPeerInfo | undefined): void => {
+    // After the application's own 'connection' listeners have seen the connection as Hyperswarm emits it.
+    queueMicrotask(() => { conn.on('error', noop) })
     const peer = hex(conn.remotePublicKey)
     const c: Connection = {
       id: `hyperswarm-${++nextId}`,
       peer,
       direction: conn.isInitiator ? 'outbound' : 'inbound',
       address: PREFIX + peer,
-      close: () => { conn.destroy() }
+      close: () => {
+        this.closedByManager.add(peer)
+        conn.destroy()
+      }
     }
+    const waiters = this.waiting.take(peer)
+    const dialled = waiters !== undefined
     let open = true
     conn.on('close', () => {
       open = false
-      if (live.get(peer) === c) live.delete(peer)
-      manager.disconnected(c)
+      const held = this.live.get(peer) === c
+      if (held) this.live.delete(peer)
+      this.manager.disconnected(c)
+      if (held) this.droppedOne()
+      // A manager dial resolved with `c` just before it closed: the dialer admits it a few microtasks
+      // after this close (regression: one reconnect, then a dead connection counted for good).
+      if (dialled) setImmediate(() => { this.manager.disconnected(c) })
     })
-    if (closed) { conn.destroy(); return }
-    if (info?.topics !== undefined && info.topics.length > 0) offer(conn.remotePublicKey, info.topics)
-    const accepted = manager.connected(c)
-    // Our explicit join served its purpose (or the peer dialled us): Hyperswarm must not redial it on its own.
-    if (waiting.has(peer)) swarm.leavePeer(conn.remotePublicKey)
-    const waiters = waiting.get(peer)
-    waiting.delete(peer)
+    if (this.closed) { conn.destroy(); return }
+    if (this.manager.getPeer(peer) === undefined) this.fromSwarm.add(peer)
+    if (info?.topics !== undefined && info.topics.length > 0) this.offer(conn.remotePublicKey, info.topics)
+    const accepted = this.manager.connected(c)
+    // A dial through joinPeer (a swarm without the v4 internals) served its purpose.
+    if (waiters !== undefined && this.swarm._allConnections === undefined) this.swarm.leavePeer(conn.remotePublicKey)
     if (accepted && open) {
-      live.set(peer, c)
-      waiters?.forEach((w) => { w.resolve(c) })
-    } else {
-      const err = new PeerwardenError('ERR_DIAL_FAILED', `the connection to ${peer} was refused by the manager`)
-      waiters?.forEach((w) => { w.reject(err) })
+      this.closedByManager.delete(peer)
+      this.live.set(peer, c)
+    }
+    this.waiting.settle(waiters, accepted && open ? c : undefined, new PeerwardenError('ERR_DIAL_FAILED', `the connection to ${peer} was refused by the manager`))
+  }
+
+  /**
+   * A connection we held closed. Falling below lowWater that way (a peer that made room for a
+   * late joiner, or left), the manager may know no peer with room: our lookups ran when we joined
+   * and repeat every 10 min. A fresh lookup of the client topics finds the peers there now
+   * (at most one per LOOKUP_INTERVAL).
+   */
+  private droppedOne (): void {
+    if (this.closed || this.suspending || this.swarm.suspended === true || this.swarm.destroyed === true) return
+    const { connections, lowWater } = this.manager.stats()
+    if (connections !== lowWater - 1) return // only the step below lowWater
+    const now = Date.now()
+    if (now - this.lastLookup < LOOKUP_INTERVAL) return
+    this.lastLookup = now
+    for (const d of this.swarm._discovery?.values() ?? []) {
+      const discovery = d as { isClient?: boolean; destroyed?: boolean; refresh?: () => Promise<unknown> }
+      if (discovery.isClient === true && discovery.destroyed !== true) discovery.refresh?.().catch(noop)
     }
   }
-  swarm.on('connection', onConnection)
 
-  // ── dialing ─────────────────────────────────────────────────────────────
-  function dial (address: string, opts: { signal: AbortSignal }): Promise<Connection> {
-    if (!address.startsWith(PREFIX)) return Promise.reject(new PeerwardenError('ERR_DIAL_FAILED', `not a hyperswarm address: ${address}`))
+  // ── dialing ───────────────────────────────────────────────────────────
+  private async dial (address: string, opts: { signal: AbortSignal }): Promise<Connection> {
+    const { swarm } = this
+    if (!address.startsWith(PREFIX)) throw new PeerwardenError('ERR_DIAL_FAILED', `not a hyperswarm address: ${address}`)
     const peer = address.slice(PREFIX.length).toLowerCase()
-    if (!HEX_KEY.test(peer)) return Promise.reject(new PeerwardenError('ERR_DIAL_FAILED', `not a 32-byte hex key: ${address}`))
-    if (closed || swarm.destroyed === true) return Promise.reject(new PeerwardenError('ERR_CLOSED', 'the swarm or the manager is closed'))
-    if (opts.signal.aborted) return Promise.reject(opts.signal.reason)
-    const existing = live.get(peer)
-    if (existing !== undefined) return Promise.resolve(existing)
+    if (!HEX_KEY.test(peer)) throw new PeerwardenError('ERR_DIAL_FAILED', `not a 32-byte hex key: ${address}`)
+    if (this.closed || swarm.destroyed === true) throw new PeerwardenError('ERR_CLOSED', 'the swarm or the manager is closed')
+    if (swarm.suspended === true) throw new PeerwardenError('ERR_DIAL_FAILED', 'the swarm is suspended')
+    if (opts.signal.aborted) throw opts.signal.reason
+    const existing = this.live.get(peer)
+    if (existing !== undefined) return existing
     const key = Buffer.from(peer, 'hex')
-    return new Promise<Connection>((resolve, reject) => {
-      const onAbort = (): void => {
-        const set = waiting.get(peer)
-        set?.delete(waiter)
-        if (set !== undefined && set.size === 0) {
-          waiting.delete(peer)
-          swarm.leavePeer(key)
-        }
-        reject(opts.signal.reason)
-      }
-      const waiter: Waiter = {
-        resolve: (c) => { opts.signal.removeEventListener('abort', onAbort); resolve(c) },
-        reject: (e) => { opts.signal.removeEventListener('abort', onAbort); reject(e) }
-      }
-      let set = waiting.get(peer)
-      if (set === undefined) waiting.set(peer, (set = new Set()))
-      set.add(waiter)
-      opts.signal.addEventListener('abort', onAbort, { once: true })
-      // The manager owns the backoff: forget Hyperswarm's (explicit peers stop after 5 attempts, and
-      // wait attempts × 1 s after a disconnect), and lift a firewall ban the manager no longer holds.
-      const info = swarm.peers.get(peer)
-      if (info !== undefined) {
-        if (info.banned === true && !refusedByManager(peer)) info.ban?.(false)
-        info.attempts = 0
-        info.disconnectedTime = 0
-      }
-      try {
+    return await this.waiting.wait(peer, opts.signal, () => {
+      const all = swarm._allConnections
+      if (all === undefined) {
+        // Not a Hyperswarm we know the inside of: an explicit join, left again once connected.
         swarm.joinPeer(key)
-        // joinPeer only drains the explicit peers when the key was not queued already.
         swarm._attemptClientConnections?.()
-      } catch (err) {
-        waiter.reject(err instanceof Error ? err : new PeerwardenError('ERR_DIAL_FAILED', String(err)))
-        onAbort() // tidy up (the promise is already settled)
+        return
       }
+      let pending = all.get(key)
+      if (pending === undefined) {
+        this.connect(peer, key)
+        pending = all.get(key)
+        if (pending === undefined) throw new PeerwardenError('ERR_DIAL_FAILED', `the swarm did not dial ${peer} (firewalled or banned)`)
+      }
+      this.waiting.watch(peer, pending)
     })
   }
 
-  manager.start()
-  // Connections the swarm already holds are counted too (and trimmed like any other).
-  for (const conn of [...swarm.connections]) {
-    const c = conn as HyperswarmConnection
-    if (c?.remotePublicKey instanceof Uint8Array) onConnection(c, swarm.peers.get(hex(c.remotePublicKey)))
+  /** Hyperswarm's own dial of one peer, for the manager. */
+  private connect (peer: string, key: Buffer): void {
+    const { swarm } = this
+    if (swarm._connect === undefined || swarm._upsertPeer === undefined) throw new PeerwardenError('ERR_DIAL_FAILED', 'not a Hyperswarm v4 instance (no _connect)')
+    const info = swarm._upsertPeer(key, null)
+    if (info === null) throw new PeerwardenError('ERR_DIAL_FAILED', 'refusing to dial our own key')
+    // A firewall ban the manager caused and no longer holds (unbanned there) is lifted for its dial;
+    // a ban of the user's firewall stays, as in Hyperswarm.
+    if (info.banned === true && this.bannedByManager.has(peer) && !this.refusedByManager(peer)) {
+      this.bannedByManager.delete(peer)
+      info.ban?.(false)
+    }
+    info._flushTick = swarm._flushTick ?? 0 // flush() calls made from now on do not wait for it
+    this.dialingNow = peer
+    try { swarm._connect(info, true) } finally { this.dialingNow = undefined }
   }
 
-  return {
-    manager,
-    async close (): Promise<void> {
-      if (closed) return
-      closed = true
-      swarm.removeListener('connection', onConnection)
-      if (swarm._firewall === firewall) swarm._firewall = userFirewall
-      if (originalHandlePeer !== undefined) swarm._handlePeer = originalHandlePeer
-      else delete swarm._handlePeer
-      if (topicQuota !== undefined) {
-        if (originalJoin !== undefined) swarm.join = originalJoin
-        else delete (swarm as Partial<HyperswarmLike>).join
-        if (originalLeave !== undefined) swarm.leave = originalLeave
-        else delete (swarm as Partial<HyperswarmLike>).leave
-      }
-      swarm.maxPeers = saved.maxPeers
-      swarm.maxClientConnections = saved.maxClientConnections
-      const err = new PeerwardenError('ERR_CLOSED', 'the manager is closed')
-      for (const [peer, set] of waiting) {
-        if (swarm.destroyed !== true) swarm.leavePeer(Buffer.from(peer, 'hex'))
-        set.forEach((w) => { w.reject(err) })
-      }
-      waiting.clear()
-      await manager.close()
-      live.clear()
-    }
+  async close (): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    for (const restore of this.restores.reverse()) restore()
+    this.restores.length = 0
+    this.waiting.close(new PeerwardenError('ERR_CLOSED', 'the manager is closed'))
+    await this.manager.close()
+    this.live.clear()
   }
 }

@@ -1,0 +1,85 @@
+/**
+ * Finding room for late joiners (issue "Keep every promise" #18): a swarm at highWater whose
+ * connections are all in their grace period refuses every newcomer, so swarms that join last can
+ * stay below lowWater for as long as the grace lasts (6 swarms, highWater 3, lowWater 2: counts
+ * 3,3,3,3,1,1 after 15 s).
+ *
+ * Rules (applied when the firewall refuses an inbound peer because we are at the bound):
+ * - Release surplus: when we hold more than lowWater connections, one of them gives way (the
+ *   oldest unprotected one, in grace or not).
+ * - Refer the refused peer to ourselves: we dial it back into the room just made (a peer that
+ *   dials us is below its lowWater: the manager only dials then), rather than leave it to its next
+ *   retry. The connection is admitted like any other, never forced past highWater.
+ *   At most one release per `interval`, and never for a peer we released ourselves within
+ *   `memory` (a released peer that comes straight back would only push another one out).
+ */
+import type { ConnectionManager } from '../../manager/types.js'
+
+export interface RoomPolicy {
+  /** Minimum time between two releases. */
+  interval: number
+  /** How long a peer we released is not released for again. */
+  memory: number
+}
+
+/** The protection tag held for the instant of a release (every connection but the one that gives way). */
+const ROOM_TAG = 'peerwarden:hyperswarm-room'
+
+export const DEFAULT_ROOM: Readonly<RoomPolicy> = { interval: 1_000, memory: 30_000 }
+
+/** Pure: should one connection give way for `refused` now? */
+export function shouldRelease (s: { connections: number; lowWater: number; highWater: number; now: number; lastRelease: number; releasedAt: number | undefined }, policy: Readonly<RoomPolicy> = DEFAULT_ROOM): boolean {
+  if (s.connections <= s.lowWater || s.highWater <= s.lowWater) return false
+  if (s.now - s.lastRelease < policy.interval) return false
+  return s.releasedAt === undefined || s.now - s.releasedAt >= policy.memory
+}
+
+export class Room {
+  private lastRelease = -Infinity
+  private readonly released = new Map<string, number>()
+
+  constructor (
+    private readonly manager: ConnectionManager,
+    private readonly now: () => number,
+    /** Opens a connection to the peer, outside the manager's dialer (the manager admits it or not). */
+    private readonly dialBack: (peer: string) => void,
+    private readonly policy: Readonly<RoomPolicy> = DEFAULT_ROOM
+  ) {}
+
+  /** The firewall refused `peer` because we are at the bound. */
+  refused (peer: string): void {
+    const { manager } = this
+    const { connections, lowWater, highWater } = manager.stats()
+    const now = this.now()
+    for (const [p, at] of this.released) if (now - at >= this.policy.memory) this.released.delete(p)
+    if (!shouldRelease({ connections, lowWater, highWater, now, lastRelease: this.lastRelease, releasedAt: this.released.get(peer) }, this.policy)) return
+    this.lastRelease = now
+    const conns = manager.listConnections()
+    const before = new Set(conns.map((c) => c.peer))
+    // The oldest unprotected connection gives way: its peer has been around longest, so it is the
+    // likeliest to hold connections enough (a newcomer released would only need room in turn).
+    const victim = conns.filter((c) => !c.protected).sort((a, b) => a.openedAt - b.openedAt)[0]
+    if (victim === undefined) return
+    const shielded = conns.filter((c) => c !== victim && !c.protected).map((c) => c.peer)
+    for (const p of shielded) manager.protect(p, ROOM_TAG)
+    try {
+      // Lowering highWater by one makes the manager close one unprotected connection, in grace too;
+      // the bound is put back at once.
+      manager.setWatermarks(lowWater, highWater - 1)
+      manager.setWatermarks(lowWater, highWater)
+    } finally {
+      for (const p of shielded) manager.unprotect(p, ROOM_TAG)
+    }
+    const after = new Set(manager.listConnections().map((c) => c.peer))
+    let freed = false
+    for (const p of before) {
+      if (after.has(p)) continue
+      this.released.set(p, now)
+      freed = true
+    }
+    // Refer the refused peer to ourselves: dial it back into the room just made, rather than leave it
+    // to its next retry (Hyperswarm's table: 5 s or more for a peer it never reached).
+    // The connection is admitted like any other (never forced past highWater).
+    if (freed && manager.stats().connections < highWater) this.dialBack(peer)
+  }
+}

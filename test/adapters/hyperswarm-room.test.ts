@@ -1,0 +1,73 @@
+/**
+ * Late joiners find room (issue "Keep every promise" #18): src/adapters/hyperswarm/room.ts.
+ */
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import { test } from 'node:test'
+import Hyperswarm from 'hyperswarm'
+import createTestnet, { type Testnet } from '@hyperswarm/testnet'
+import { manageSwarm, shouldRelease, DEFAULT_ROOM, type HyperswarmLike, type ManagedSwarm } from '../../src/adapters/hyperswarm.js'
+import { until, within } from '../helpers/wait.js'
+
+const noop = (): void => {}
+
+test('shouldRelease: only above lowWater, at most once per interval, never twice for a peer released within memory', () => {
+  const base: { connections: number; lowWater: number; highWater: number; now: number; lastRelease: number; releasedAt: number | undefined } = { connections: 3, lowWater: 2, highWater: 3, now: 10_000, lastRelease: -Infinity, releasedAt: undefined }
+  const rows: Array<[Partial<typeof base>, boolean, string]> = [
+    [{}, true, 'above lowWater, nothing released yet'],
+    [{ connections: 2 }, false, 'at lowWater: nothing is surplus'],
+    [{ lowWater: 3 }, false, 'lowWater = highWater: no surplus can exist'],
+    [{ lastRelease: 10_000 - DEFAULT_ROOM.interval + 1 }, false, 'within the interval of the last release'],
+    [{ lastRelease: 10_000 - DEFAULT_ROOM.interval }, true, 'the interval has passed'],
+    [{ releasedAt: 10_000 - DEFAULT_ROOM.memory + 1 }, false, 'a peer we released comes straight back'],
+    [{ releasedAt: 10_000 - DEFAULT_ROOM.memory }, true, 'released long enough ago']
+  ]
+  for (const [change, expected, why] of rows) assert.equal(shouldRelease({ ...base, ...change }), expected, why)
+})
+
+test('late joiners reach lowWater: swarms full of in-grace connections release one and dial the refused peer back, never above highWater (regression: counts 3,3,3,3,1,1 after 15 s)', { timeout: 90_000 }, async () => {
+  let testnet: Testnet | undefined
+  const swarms: Hyperswarm[] = []
+  const managed: ManagedSwarm[] = []
+  const violations: string[] = []
+  const sample = (): void => {
+    managed.forEach((m, i) => {
+      const n = m.manager.stats().connections
+      if (n > 3) violations.push(`swarm ${i} held ${n}`)
+    })
+  }
+  const add = (lowWater: number): ManagedSwarm => {
+    const s = new Hyperswarm({ dht: testnet!.createNode() })
+    s.on('connection', (conn) => { conn.on('error', noop); sample(); conn.on('close', sample) })
+    swarms.push(s)
+    // A long grace: without room-making, nobody may give way for the whole test.
+    const m = manageSwarm(s as unknown as HyperswarmLike, { lowWater, highWater: 3, gracePeriod: 120_000 })
+    managed.push(m)
+    return m
+  }
+  const counts = (): string => managed.map((m) => m.manager.stats().connections).join(',')
+  try {
+    testnet = await createTestnet(3, { host: '127.0.0.1' })
+    const topic = randomBytes(32)
+    // Four early swarms, each holding three connections (every one of the others), all in grace.
+    const early = [add(3), add(3), add(3), add(3)]
+    for (const s of swarms) await s.join(topic).flushed()
+    await until(() => early.every((m) => m.manager.stats().connections === 3), 20_000, () => `the early swarms at 3 each (${counts()})`, 50)
+    for (const m of early) m.manager.setWatermarks(2, 3)
+    // Two late joiners.
+    const late = [add(2), add(2)]
+    const started = Date.now()
+    for (const s of swarms.slice(4)) await s.join(topic).flushed()
+    await until(() => managed.every((m) => m.manager.stats().connections >= 2), 25_000, () => `every swarm at lowWater 2 or more (${counts()})`, 50)
+    const took = Date.now() - started
+    assert.ok(late.every((m) => m.manager.stats().connections >= 2), counts())
+    assert.deepEqual(violations, [], 'never above highWater')
+    if (process.env.HS_DEBUG !== undefined) console.log(`late joiners at lowWater after ${took} ms: ${counts()}`)
+  } finally {
+    await within(Promise.allSettled(managed.map(async (m) => { await m.close() })), 5_000, 'close').catch(noop)
+    await within(Promise.allSettled(swarms.map(async (s) => { await s.destroy() })), 8_000, 'destroy').catch(async () => {
+      await Promise.allSettled(swarms.map(async (s) => { await s.destroy({ force: true }) }))
+    })
+    if (testnet !== undefined) await within(testnet.destroy(), 5_000, 'testnet').catch(noop)
+  }
+})
