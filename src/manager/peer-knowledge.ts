@@ -1,3 +1,4 @@
+import ipaddr from 'ipaddr.js'
 import { PeerwardenError } from '../errors.js'
 import type { Dialer } from './dialer.js'
 import type { PeerBook } from './peer-book.js'
@@ -325,7 +326,18 @@ export class PeerKnowledge {
   }
 }
 
-/** Peer ids carry neither '/' nor ':'; addresses ('tcp://…', '/ip4/…', 'host:port') do. */
-function isAddress (s: string): boolean {
-  return s.includes('/') || s.includes(':')
+/**
+ * Whether a string the application gives where a peer or an address may stand (`setPriority`,
+ * `connectNow`) and that names no known peer is an address. The rule:
+ * - an address starts with a scheme and a colon (`tcp://…`, `mem://…`, `ws://…`, and multiserver
+ *   addresses such as `net:host:port~shs:key`), with `/` (a multiaddr: `/ip4/…`), or with `[` (an IPv6
+ *   host and port); or it is an IP address, or `host:port`;
+ * - anything else is a peer id, whatever characters it holds: SSB ids (`@…/…=.ed25519`), libp2p ids,
+ *   hex keys.
+ * A string that names a known peer (by id or address) is that peer, whatever its form.
+ */
+export function isAddress (s: string): boolean {
+  if (/^[a-z][a-z0-9+.-]*:/i.test(s) || s.startsWith('/') || s.startsWith('[')) return true
+  if (ipaddr.isValid(s)) return true
+  return /^[^@/\s]+:\d{1,5}$/.test(s)
 }

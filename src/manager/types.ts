@@ -271,6 +271,12 @@ export interface ConnectionManager {
   ready(): Promise<void>
 
   addPeers(peers: PeerInput[]): void
+  /**
+   * `peer` is a peer id or an address. A string that names a known peer (by id or address) is that
+   * peer; otherwise it is an address when it starts with a scheme and a colon (`tcp://…`,
+   * `net:host:port~shs:…`), with `/` (a multiaddr) or `[`, or is an IP or `host:port` — and a peer id in
+   * every other case, SSB ids (`@…/…=.ed25519`) included (rule: `isAddress` in peer-knowledge.ts).
+   */
   setPriority(updates: Array<{ peer: PeerId | string; priority: Priority }>): void
   setLongTerm(peer: PeerId, longTerm: boolean): void
   forgetPeer(peer: PeerId): void
