@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
+import { manageSwarm } from '../src/adapters/hyperswarm.js'
 import { peerwarden } from '../src/adapters/libp2p.js'
 import { serveDashboard } from '../src/dashboard/index.js'
 import { createConnectionManager } from '../src/index.js'
+import { createMeshNode, createRegistry } from '../src/mesh/index.js'
 import { createNode } from '../src/node/index.js'
 
 // Bug: misspelt option names (highwater, maxParalelDials, bootstrapp, lisen) were ignored at run time.
@@ -27,4 +29,11 @@ test('serveDashboard and the libp2p service refuse unknown options with the clos
   await m.close()
   assert.throws(() => peerwarden({ maxParalelDials: 3 } as never), refusedWith('maxParalelDials', 'maxParallelDials'))
   assert.throws(() => peerwarden({ bootstap: [] } as never), refusedWith('bootstap', 'bootstrap'))
+})
+
+test('createMeshNode, createRegistry and manageSwarm refuse unknown options with the closest valid name', async () => {
+  const schema = { A: {} }
+  await assert.rejects(createRegistry({ schema, open: true, netwrkKey: 'k' } as never), refusedWith('netwrkKey', 'networkKey'))
+  await assert.rejects(createMeshNode({ schema, role: 'A', registry: 'tcp://127.0.0.1:1#' + 'a'.repeat(64), handler: {} } as never), refusedWith('handler', 'handlers'))
+  assert.throws(() => manageSwarm({} as never, { topicQuotas: { min: 1 } } as never), refusedWith('topicQuotas', 'topicQuota'))
 })

@@ -40,6 +40,7 @@
  */
 import { createConnectionManager } from '../manager/manager.js'
 import { PeerwardenError } from '../errors.js'
+import { MANAGER_OPTIONS, rejectUnknownOptions } from '../manager/validate.js'
 import type { Connection, ConnectionManager } from '../manager/types.js'
 import { Room } from './hyperswarm/room.js'
 import { WaitingDials } from './hyperswarm/waiting-dials.js'
@@ -71,6 +72,8 @@ class DueQueue implements HyperswarmQueue {
 
 /** Puts `swarm` under a new connection manager; see the module comment for what changes. */
 export function manageSwarm (swarm: HyperswarmLike, options: ManageSwarmOptions = {}): ManagedSwarm {
+  if (options == null || typeof options !== 'object') throw PeerwardenError.invalid('manageSwarm options must be an object')
+  rejectUnknownOptions('manageSwarm options', options, [...MANAGER_OPTIONS, 'topicQuota'])
   return new SwarmAdapter(swarm, options)
 }
 

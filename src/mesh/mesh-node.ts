@@ -13,6 +13,7 @@ import type { Message } from 'protomux'
 import { PeerwardenError } from '../errors.js'
 import { systemClock } from '../clock.js'
 import { ManagerEventTarget, type TypedEventTarget } from '../manager/events.js'
+import { rejectUnknownOptions } from '../manager/validate.js'
 import { NodeConnection } from '../node/connection.js'
 import { createNode } from '../node/node.js'
 import { parseTcpAddress } from '../node/transport.js'
@@ -50,8 +51,12 @@ export const RPC_PROTOCOL = 'peerwarden/mesh-rpc/1'
  * - Errors: ERR_UNKNOWN_COMMAND and ERR_NOT_ALLOWED fail at once, without the network;
  *   ERR_NO_INSTANCE, ERR_TIMEOUT, ERR_ABORTED, and ERR_REMOTE for a handler's throw.
  */
+/** Every option `createMeshNode` knows: others are refused with the closest name. */
+const MESH_NODE_OPTIONS: ReadonlyArray<keyof MeshNodeOptions> = ['schema', 'role', 'variant', 'registry', 'handlers', 'networkKey', 'timeout', 'listen', 'redis', 'limits', 'queue', 'clock']
+
 export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOptions<S>): Promise<MeshNode<S>> {
   if (options == null || typeof options !== 'object') throw PeerwardenError.invalid('options must be an object')
+  rejectUnknownOptions('createMeshNode options', options, MESH_NODE_OPTIONS)
   const schema = new Schema(options.schema)
   const me = schema.role(options.role)
   if (me === undefined) throw PeerwardenError.invalid(`role ${JSON.stringify(options.role)} is not in the schema`)

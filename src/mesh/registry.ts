@@ -1,6 +1,7 @@
 import type { Channel, Message } from 'protomux'
 import { systemClock } from '../clock.js'
 import { PeerwardenError } from '../errors.js'
+import { rejectUnknownOptions } from '../manager/validate.js'
 import type { Clock } from '../manager/types.js'
 import { NodeConnection } from '../node/connection.js'
 import { loadIdentity } from '../node/identity.js'
@@ -63,8 +64,12 @@ export interface MeshRegistry {
  * - A member's connection is protected while it is registered; when it goes, the member leaves
  *   and the nodes related to it by the schema hear `left`.
  */
+/** Every option `createRegistry` knows: others are refused with the closest name. */
+const REGISTRY_OPTIONS: ReadonlyArray<keyof RegistryOptions> = ['schema', 'listen', 'networkKey', 'dataDir', 'certificateTtl', 'authorize', 'open', 'clock']
+
 export async function createRegistry (options: RegistryOptions): Promise<MeshRegistry> {
   if (options == null || typeof options !== 'object') throw PeerwardenError.invalid('options must be an object')
+  rejectUnknownOptions('createRegistry options', options, REGISTRY_OPTIONS)
   if (options.networkKey === undefined && options.authorize === undefined && options.open !== true) {
     throw PeerwardenError.invalid('createRegistry needs networkKey, authorize, or open: true (without them it would sign any role for anyone who can connect)')
   }
