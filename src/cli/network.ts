@@ -132,7 +132,7 @@ async function main (): Promise<void> {
     const squeezed = nodes[2]
     const had = squeezed.connections().length
     squeezed.manager.setWatermarks(1, 2)
-    out(`        one node lowers its limits to 1/2: ${had} → ${squeezed.connections().length} connections at once (trimmed; its topic quota keeps a min of ${Math.min(3, LOW)} topic peers)`)
+    out(`        one node lowers its limits to 1/2: ${had} → ${squeezed.connections().length} connections at once (trimmed: the bound wins over its topic quota, whose min of ${Math.min(3, LOW)} now counts as 2)`)
     row(`${Math.round((Date.now() - t0) / 1000)}s`)
   }
   const counts = nodes.map((n) => n.connections().length)
