@@ -120,6 +120,9 @@ export class NodeConnection implements Connection, Expiring, Corked {
     return this.verdictPromise
   }
 
+  /** True once the local manager accepted the connection. */
+  get isAccepted (): boolean { return this.held === undefined }
+
   /** Resolves true once the local manager accepts the connection, false if it closes first. */
   whenAccepted (): Promise<boolean> {
     if (this.held === undefined) return Promise.resolve(true)
@@ -173,6 +176,7 @@ export class NodeConnection implements Connection, Expiring, Corked {
     if (opts.protocols !== undefined) {
       for (const protocol of opts.protocols()) conn.mux.pair({ protocol }, conn.waitForAcceptance)
     }
+    holdOpensUntilAccepted(conn)
     channel.open()
     // The dialer reads at once: the remote's verdict comes on the control channel (what else arrives
     // before our own manager accepts is held, as on the listener's side).
@@ -306,6 +310,26 @@ export class NodeConnection implements Connection, Expiring, Corked {
     this.stream.resume()
     this.settleAcceptance?.(true)
     for (const msg of held) this.onMessage(this, msg)
+  }
+}
+
+/**
+ * Any channel the remote opens before our manager accepted the connection — for a protocol the node
+ * serves or one the application opens itself once it has the connection (after `connectNow`, in a
+ * 'connection' listener) — waits until the acceptance and the application's reaction to it (the rest
+ * of that tick), then pairs with the application's channel if it made one; protomux would otherwise
+ * reject it at once. The dialer reads its remote's verdict before it accepts, so the listener's first
+ * opens arrive then.
+ */
+function holdOpensUntilAccepted (conn: NodeConnection): void {
+  const m = conn.mux as unknown as { _requestSession: (protocol: string, id: unknown, info: unknown) => Promise<void> }
+  const request = m._requestSession.bind(conn.mux)
+  m._requestSession = async (protocol, id, info) => {
+    if (!conn.isAccepted) {
+      await conn.whenAccepted()
+      await new Promise<void>((resolve) => { setImmediate(resolve) })
+    }
+    await request(protocol, id, info)
   }
 }
 
