@@ -2,8 +2,9 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import net from 'node:net'
 import { test, type TestContext } from 'node:test'
-import { createNode, discoveryKey, type NodeOptions, type PeerNode } from '../../src/node/index.js'
+import { discoveryKey, type PeerNode } from '../../src/node/index.js'
 import { attack, type Attacker } from '../helpers/attacker.js'
+import { testNode } from '../helpers/nodes.js'
 import { sleep, until } from '../helpers/wait.js'
 
 // Hostile peers against a real node on 127.0.0.1: each attack that once killed, starved or poisoned a
@@ -15,11 +16,7 @@ const TOPIC = 'hostile'
 const KEY = discoveryKey(TOPIC)
 const hex = (): string => randomBytes(32).toString('hex')
 
-async function node (t: TestContext, options: NodeOptions = {}): Promise<PeerNode> {
-  const n = await createNode(options)
-  t.after(async () => { await n.close() })
-  return n
-}
+const node = testNode
 
 async function attacker (t: TestContext, victim: PeerNode, opts: Parameters<typeof attack>[1] = {}): Promise<Attacker> {
   const a = await attack(victim.addresses[0]!, opts)

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
-import { test, type TestContext } from 'node:test'
-import { createNode, discoveryKey, type NodeOptions, type PeerNode } from '../../src/node/index.js'
+import { test } from 'node:test'
+import { createNode, discoveryKey } from '../../src/node/index.js'
+import { testNode } from '../helpers/nodes.js'
 import { until } from '../helpers/wait.js'
 
 // join() and flushed() keep their word: join resolves once the topic was announced and looked up
@@ -9,11 +10,7 @@ import { until } from '../helpers/wait.js'
 const T = { timeout: 20_000 }
 const KEY = discoveryKey('t')
 
-async function node (t: TestContext, options: NodeOptions = {}): Promise<PeerNode> {
-  const n = await createNode(options)
-  t.after(async () => { await n.close() })
-  return n
-}
+const node = testNode
 
 // Bug: join() resolved and flushed() was true 2-4 ms after createNode, with no connection at all: the
 // bootstrap dial was still in flight, so there was nobody to announce to or look up with.

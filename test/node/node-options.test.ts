@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { test, type TestContext } from 'node:test'
-import { createNode, discoveryKey, type NodeOptions, type PeerNode } from '../../src/node/index.js'
+import { discoveryKey, type PeerNode } from '../../src/node/index.js'
+import { testNode } from '../helpers/nodes.js'
 import { sleep, until } from '../helpers/wait.js'
 
 // The node's options `rendezvous` and join's `lookup` / `announce`, with real nodes.
@@ -9,11 +10,7 @@ import { sleep, until } from '../helpers/wait.js'
 const T = { timeout: 20_000 }
 const KEY = discoveryKey('t')
 
-async function node (t: TestContext, options: NodeOptions = {}): Promise<PeerNode> {
-  const n = await createNode(options)
-  t.after(async () => { await n.close() })
-  return n
-}
+const node = testNode
 
 const bootstrapOf = (n: PeerNode): string[] => [`${n.addresses[0]}#${n.id}`]
 const isConnected = (a: PeerNode, b: PeerNode): boolean => a.connections().some((c) => c.peer === b.id)

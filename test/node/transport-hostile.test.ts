@@ -10,7 +10,7 @@ import { createNode, type NodeOptions, type PeerNode } from '../../src/node/inde
 import { NetworkKey } from '../../src/node/network-key.js'
 import { staticKeys } from '../../src/node/noise.js'
 import { MAX_MESSAGE, SecureStream } from '../../src/node/secure-stream.js'
-import { TcpTransport } from '../../src/node/transport.js'
+import { testTransport } from '../helpers/nodes.js'
 import { sleep, until, within } from '../helpers/wait.js'
 
 // Hostile peers against a real node on loopback. The attacker's sockets come from 127.0.0.2 (Linux
@@ -26,19 +26,7 @@ async function node (t: TestContext, options: NodeOptions = {}): Promise<PeerNod
 }
 
 /** A bare transport that dials (the honest peer, or an attacker that completes the handshake). */
-function dialer (t: TestContext, seed: string, opts: Partial<ConstructorParameters<typeof TcpTransport>[0]> = {}): TcpTransport {
-  const transport = new TcpTransport({
-    keyPair: loadIdentity({ seed }),
-    networkKey: new NetworkKey(undefined),
-    hello: () => ({ listen: [], rendezvous: false, topics: [], announce: false }),
-    gate: () => true,
-    onInbound: () => {},
-    onMessage: () => {},
-    ...opts
-  })
-  t.after(async () => { await transport.close() })
-  return transport
-}
+const dialer = testTransport
 
 const portOf = (n: PeerNode): number => Number(new URL(n.addresses[0].replace('tcp://', 'http://')).port)
 

@@ -2,10 +2,8 @@ import assert from 'node:assert/strict'
 import net from 'node:net'
 import { test, type TestContext } from 'node:test'
 import type { NodeConnection } from '../../src/node/connection.js'
-import { loadIdentity } from '../../src/node/identity.js'
 import { createNode, PeerwardenError, type NodeOptions, type PeerNode } from '../../src/node/index.js'
-import { NetworkKey } from '../../src/node/network-key.js'
-import { TcpTransport, type TransportOptions } from '../../src/node/transport.js'
+import { testTransport } from '../helpers/nodes.js'
 import { until, within } from '../helpers/wait.js'
 
 // The transport keeps the promises of the README: what a dial rejects with, why a connection closed.
@@ -19,19 +17,7 @@ async function node (t: TestContext, options: NodeOptions = {}): Promise<PeerNod
   return n
 }
 
-function transport (t: TestContext, seed: string, opts: Partial<TransportOptions> = {}): TcpTransport {
-  const tr = new TcpTransport({
-    keyPair: loadIdentity({ seed }),
-    networkKey: new NetworkKey(undefined),
-    hello: () => ({ listen: [], rendezvous: false, topics: [], announce: false }),
-    gate: () => true,
-    onInbound: () => {},
-    onMessage: () => {},
-    ...opts
-  })
-  t.after(async () => { await tr.close() })
-  return tr
-}
+const transport = testTransport
 
 async function closedPort (): Promise<number> {
   const server = net.createServer()
