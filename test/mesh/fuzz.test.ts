@@ -268,6 +268,9 @@ test('fuzz: a caller survives any answer shape from a registered worker, and eve
       else if (!e.ok) assert.ok(e.error instanceof PeerwardenError, `the rogue's entry fails with a PeerwardenError, got ${String(e.error)}`)
     }
   })
+  // The honest call is balanced: with the rogue still listed it could be picked (and answer with fuzz).
+  await node.close()
+  await until(() => !caller.instances('Worker').some((i) => i.peer === node.id), 5000, 'the caller to drop the rogue worker')
   await honestCall(4)
   assert.equal(caller.stats().calls, 0)
 })
