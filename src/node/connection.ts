@@ -7,7 +7,7 @@ import { decodeControl, MAX_REASON_LENGTH, type ControlMessage } from './control
 import { decodeHello } from './hello.js'
 import { peerIdOf } from './identity.js'
 import type { SecureStream } from './secure-stream.js'
-import { jsonLength, MAX_MESSAGE_BYTES, peerHandler, safeJson, safeString } from './wire.js'
+import { peerHandler, safeJson, safeString } from './wire.js'
 
 export type { ControlMessage } from './control-wire.js'
 
@@ -22,8 +22,6 @@ let nextId = 0
 export interface OpenOptions {
   direction: 'inbound' | 'outbound'
   address: string
-  /** Application protocols (protomux channels) the node serves: a remote may open them before we accept. */
-  protocols?: () => Iterable<string>
   onMessage: (conn: NodeConnection, msg: ControlMessage) => void
   /** Connections ending gracefully are destroyed when their deadline here passes (a peer that stalls). */
   closing: DeadlineQueue
@@ -173,9 +171,6 @@ export class NodeConnection implements Connection, Expiring, Corked {
     conn.sendClose = channel.addMessage<string>({ encoding: safeString, onmessage: conn.receiveClose })
     // A channel the remote opens before our manager accepted the connection waits for the acceptance
     // (protomux would otherwise reject it) and is then paired with ours.
-    if (opts.protocols !== undefined) {
-      for (const protocol of opts.protocols()) conn.mux.pair({ protocol }, conn.waitForAcceptance)
-    }
     holdOpensUntilAccepted(conn)
     channel.open()
     // The dialer reads at once: the remote's verdict comes on the control channel (what else arrives
@@ -183,8 +178,6 @@ export class NodeConnection implements Connection, Expiring, Corked {
     if (opts.direction === 'outbound') stream.resume()
     return conn
   }
-
-  private readonly waitForAcceptance = async (): Promise<void> => { await this.whenAccepted() }
 
   get open (): boolean { return !this.closed }
 
@@ -203,12 +196,11 @@ export class NodeConnection implements Connection, Expiring, Corked {
   }
 
   /**
-   * Sends a control message; false when the connection is gone or the message would exceed
-   * `MAX_MESSAGE_BYTES` (never the case for messages within the control channel's limits). Never throws.
+   * Sends a control message; false when the connection is gone. Never throws. (What discovery sends is
+   * bounded by the control channel's limits — 32 peers of 8 addresses — far under `MAX_MESSAGE_BYTES`.)
    */
   post (msg: ControlMessage): boolean {
     if (this.closed || this.control?.closed !== false) return false
-    if ((msg.t === 'peers' || msg.t === 'pex') && jsonLength(msg) > MAX_MESSAGE_BYTES) return false
     try {
       return this.send!.send(msg)
     } catch (err) {

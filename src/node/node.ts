@@ -200,7 +200,6 @@ async function startNode (options: NodeOptions, dirLock: DataDirLock | undefined
       manager.connected(conn)
     },
     onMessage: (conn, msg) => { discovery?.message(conn, msg) },
-    protocols: () => protocols.keys(),
     onError: (address, error) => { events.dispatchEvent(new CustomEvent('handshake:failed', { detail: { address, error } })) },
     onProtocolError: (conn, reason) => {
       events.dispatchEvent(new CustomEvent('protocol:error', { detail: { peer: conn.peer, address: conn.address, reason } }))

@@ -27,8 +27,6 @@ export interface TransportOptions {
   onMessage: (conn: NodeConnection, msg: ControlMessage) => void
   /** A connection's peer sent a message a decoder refused; the connection closes with 'protocol'. */
   onProtocolError?: (conn: NodeConnection, why: string) => void
-  /** Application protocols the node serves (see NodeConnection.open). */
-  protocols?: () => Iterable<string>
   /** An inbound connection failed before it was authenticated (Noise, network key, deadline). */
   onError?: (address: string, error: Error) => void
   /** Handshake (Noise + hello) deadline. Default 10_000. */
@@ -350,7 +348,6 @@ export class TcpTransport {
       direction,
       address,
       onMessage: this.opts.onMessage,
-      protocols: this.opts.protocols,
       closing: this.closing,
       onProtocolError: (conn, why) => {
         this.protocolErrors++

@@ -59,13 +59,6 @@ export function checkMessageSize (bytes: number, what: string): void {
   }
 }
 
-/** The encoded length of `value` as `safeJson` writes it. */
-export function jsonLength (value: unknown): number {
-  const state: State = { start: 0, end: 0, buffer: null }
-  json.preencode(state, value)
-  return state.end
-}
-
 /** A decoder: the typed message, or undefined with the first problem found in `why`. */
 export type Decoder<T> = (raw: unknown) => { ok: true; value: T } | { ok: false; why: string }
 
