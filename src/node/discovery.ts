@@ -4,6 +4,7 @@ import { normaliseHints } from './address.js'
 import type { NodeConnection } from './connection.js'
 import { MAX_PEERS_PER_MESSAGE, MAX_TOPICS, type ControlMessage } from './control-wire.js'
 import type { RendezvousTable } from './rendezvous.js'
+import { RendezvousVisits, type RendezvousPoint, type VisitStats } from './rendezvous-visits.js'
 
 /** The discovery key of a topic: on the wire, only this hash is used. */
 export function discoveryKey (topic: string | Uint8Array): string {
@@ -18,11 +19,17 @@ export interface DiscoveryHost {
   readonly rendezvous: RendezvousTable | undefined
   addresses(): string[]
   connections(): Iterable<NodeConnection>
+  /** The bootstrap peers: the rendezvous points we keep our registrations at, connected or not. */
+  points?(): RendezvousPoint[]
+  /** A visit to a rendezvous point (see rendezvous-visits.ts): resolves once the point took it. */
+  visit?(point: RendezvousPoint, signal: AbortSignal): Promise<void>
 }
 
 export interface DiscoveryOptions {
   /** How long an announcement lives at a rendezvous point. Default 60_000. */
   ttl: number
+  /** How long a rendezvous point keeps what a visit registered. Default 5 minutes. */
+  visitTtl?: number
   /** Re-announce and look up again this often. Default 15_000 (sooner while the topic has no peer). */
   refresh: number
   /** How long a lookup waits for answers. Default 2_000. */
@@ -39,8 +46,10 @@ export interface DiscoveryOptions {
   pexPerMinute?: number
 }
 
-/** What discovery counted of what peers sent it. */
-export interface DiscoveryStats {
+/** What discovery counted of what peers sent it, and of its visits to rendezvous points. */
+export interface DiscoveryStats extends VisitStats {
+  /** Visits other peers paid our rendezvous service. */
+  visitsServed: number
   /** Referrals and answers dropped: over a connection's `pexPerMinute`. */
   pexDropped: number
   /** Lookup answers nobody asked for (not learnt). */
@@ -62,7 +71,7 @@ interface Joined {
 }
 
 /**
- * Topics (seed 002): join/leave with announce and lookup, without any central service.
+ * Topics: join/leave with announce and lookup, without any central service.
  *
  * Rules:
  * - Announce registers (topic → our id and addresses) with a TTL at every connected peer that serves
@@ -82,9 +91,21 @@ export class Discovery {
   private closed = false
   /** Per connection: the start of its current minute and the peer-exchange messages taken in it. */
   private readonly pexWindows = new WeakMap<NodeConnection, { at: number; n: number }>()
-  readonly counts: DiscoveryStats = { pexDropped: 0, unsolicitedAnswers: 0, announcesRefused: 0 }
+  private readonly served = { pexDropped: 0, unsolicitedAnswers: 0, announcesRefused: 0, visitsServed: 0 }
+  private readonly visits: RendezvousVisits
 
-  constructor (private readonly host: DiscoveryHost, private readonly opts: DiscoveryOptions) {}
+  constructor (private readonly host: DiscoveryHost, private readonly opts: DiscoveryOptions) {
+    this.visits = new RendezvousVisits({
+      points: () => host.points?.() ?? [],
+      isConnected: (peer) => host.manager.getPeer(peer)?.connected === true,
+      visit: async (point, signal) => { await host.visit?.(point, signal) },
+      clock: opts.clock
+    }, { visitTtl: this.visitTtl(), minGap: opts.refresh, timeout: opts.lookupTimeout })
+  }
+
+  get counts (): DiscoveryStats { return { ...this.served, ...this.visits.counts } }
+
+  private visitTtl (): number { return this.opts.visitTtl ?? 5 * 60_000 }
 
   /** Joins waiting for a first connection (see `reachable`). */
   private readonly reachWaiters = new Set<() => void>()
@@ -165,13 +186,44 @@ export class Discovery {
     if (!this.joined.has(key)) return
     const told = this.leaveKey(key)
     this.broadcastTopics()
-    await this.barrier(key, told)
+    // The rendezvous points we no longer hold a connection to hear of it by a visit.
+    await Promise.all([this.barrier(key, told), this.visits.check(this.announced(), true)])
   }
 
   /** Leaves every topic without waiting for the rendezvous points (the node is closing). */
   leaveAll (): void {
     for (const key of [...this.joined.keys()]) this.leaveKey(key)
     this.closed = true
+  }
+
+  /** After `leaveAll`: withdraws our registrations from the rendezvous points we are not connected to (visits, within `lookupTimeout`). */
+  async withdrawAll (): Promise<void> {
+    await this.visits.check([], true)
+  }
+
+  /** The topics a visit registers: all joined ones when every one is announced (the hello has one flag for all), else none. */
+  private announced (): string[] {
+    return this.announcesAll() ? this.topics() : []
+  }
+
+  /**
+   * A remote's hello (before its connection is accepted or refused): as a rendezvous point we drop
+   * its registrations for topics it no longer joins — it may have left them while not connected.
+   */
+  hello (conn: NodeConnection): void {
+    this.host.rendezvous?.withdraw(conn.peer, conn.remoteTopics)
+  }
+
+  /**
+   * A visit (see rendezvous-visits.ts): the visitor's registrations become what its hello says —
+   * registered for `visitTtl` when it announces its topics, the others withdrawn. The caller closes it.
+   */
+  visited (conn: NodeConnection): void {
+    this.served.visitsServed++
+    if (this.host.rendezvous === undefined) return
+    this.host.rendezvous.withdraw(conn.peer, conn.remoteTopics)
+    const listen = normaliseHints(conn.remoteListen)
+    if (conn.remoteAnnounces && listen.length > 0) for (const key of conn.remoteTopics) this.register(key, conn.peer, listen, this.visitTtl())
   }
 
   /**
@@ -196,7 +248,7 @@ export class Discovery {
     const mine = this.topics()
     if (mine.length > 0) conn.post({ t: 'topics', topics: mine, announce: this.announcesAll() })
     for (const j of this.joined.values()) {
-      if (j.announce && conn.remoteRendezvous) conn.post({ t: 'announce', topic: j.key, addresses: this.host.addresses(), ttl: this.opts.ttl })
+      if (j.announce && conn.remoteRendezvous) this.announceAt(conn, j.key)
       if (j.lookup) void this.lookup(j.key, [conn], false)
     }
     for (const w of [...this.reachWaiters]) w()
@@ -246,7 +298,7 @@ export class Discovery {
         // Only answers to lookups we sent on this connection, for the topic we asked about, are learnt.
         const pending = this.lookups.get(msg.id)
         if (pending === undefined || pending.topic !== msg.topic || !pending.waiting.has(conn.id)) {
-          this.counts.unsolicitedAnswers++
+          this.served.unsolicitedAnswers++
           return
         }
         if (pending.barrier !== true && this.withinPexBudget(conn)) this.found(msg.topic, msg.peers)
@@ -259,10 +311,15 @@ export class Discovery {
     }
   }
 
+  /** Announces `key` at the rendezvous point at the other end of `conn`. */
+  private announceAt (conn: NodeConnection, key: string): void {
+    if (conn.post({ t: 'announce', topic: key, addresses: this.host.addresses(), ttl: this.opts.ttl })) this.visits.announced(conn.peer, [key], this.opts.ttl)
+  }
+
   /** A registration at our rendezvous table, counted when a budget refuses it. */
   private register (key: string, peer: PeerId, addresses: string[], ttl: number): void {
     if (addresses.length === 0) return
-    if (this.host.rendezvous?.announce(key, peer, addresses, ttl) === false) this.counts.announcesRefused++
+    if (this.host.rendezvous?.announce(key, peer, addresses, ttl) === false) this.served.announcesRefused++
   }
 
   /** Whether `conn` may still teach us peers this minute (`pexPerMinute`). */
@@ -274,7 +331,7 @@ export class Discovery {
       this.pexWindows.set(conn, w)
     }
     if (w.n >= (this.opts.pexPerMinute ?? 120)) {
-      this.counts.pexDropped++
+      this.served.pexDropped++
       return false
     }
     w.n++
@@ -291,7 +348,12 @@ export class Discovery {
     if (j.timer !== undefined) this.opts.clock.clearTimeout(j.timer)
     this.host.manager.setTopicQuota(key, undefined)
     this.host.rendezvous?.unannounce(key, this.host.localId)
-    for (const conn of this.host.connections()) if (conn.remoteRendezvous && conn.post({ t: 'unannounce', topic: key })) told.push(conn)
+    for (const conn of this.host.connections()) {
+      if (conn.remoteRendezvous && conn.post({ t: 'unannounce', topic: key })) {
+        told.push(conn)
+        this.visits.withdrawn(conn.peer, key)
+      }
+    }
     return told
   }
 
@@ -393,10 +455,10 @@ export class Discovery {
     j.timer = undefined
     if (j.announce) {
       this.host.rendezvous?.announce(j.key, this.host.localId, this.host.addresses(), this.opts.ttl)
-      for (const conn of this.host.connections()) {
-        if (conn.remoteRendezvous) conn.post({ t: 'announce', topic: j.key, addresses: this.host.addresses(), ttl: this.opts.ttl })
-      }
+      for (const conn of this.host.connections()) if (conn.remoteRendezvous) this.announceAt(conn, j.key)
     }
+    // The bootstrap rendezvous points we let go still hear from us, by visits.
+    void this.visits.check(this.announced())
     if (j.lookup) {
       this.found(j.key, this.known(j.key, this.host.localId))
       await this.lookup(j.key, this.host.connections(), false)
