@@ -1,4 +1,4 @@
-import sodium from 'sodium-native'
+import sodium from './vendor/sodium-native.js'
 import type { KeyPair } from './identity.js'
 
 /**
