@@ -1,15 +1,21 @@
-// After tsc: ship the declarations of the untyped Holepunch modules the node uses, and point the
-// emitted .d.ts files that import them at it, so consumers type-check without skipLibCheck.
-import { copyFileSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+// After tsc: check that the emitted declarations stand on their own. The untyped modules the node
+// uses are typed by private wrappers (src/node/vendor/*.ts), so no declaration may name them, carry
+// an ambient `declare module`, or pull in a file by `/// <reference path>`; a failure here is a bug
+// in the sources, not something to patch in dist.
+import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 
-const dir = 'dist/node'
-copyFileSync('src/node/vendor.d.ts', join(dir, 'vendor.d.ts'))
-for (const file of readdirSync(dir)) {
-  if (!file.endsWith('.d.ts') || file === 'vendor.d.ts') continue
-  const path = join(dir, file)
+const UNTYPED = /from '(sodium-native|protomux|compact-encoding|@hyperswarm\/secret-stream)'/
+const problems = []
+for (const entry of readdirSync('dist', { recursive: true, withFileTypes: true })) {
+  if (!entry.isFile() || !entry.name.endsWith('.d.ts')) continue
+  const path = join(entry.parentPath ?? entry.path, entry.name)
   const text = readFileSync(path, 'utf8')
-  if (/from '(protomux|@hyperswarm\/secret-stream|compact-encoding)'/.test(text) && !text.startsWith('/// <reference')) {
-    writeFileSync(path, `/// <reference path="./vendor.d.ts" />\n${text}`)
-  }
+  if (UNTYPED.test(text)) problems.push(`${path} imports an untyped module (import its wrapper in src/node/vendor/ instead)`)
+  if (/^\s*declare module ['"]/m.test(text)) problems.push(`${path} declares an ambient module`)
+  if (/^\/\/\/ <reference path=/m.test(text)) problems.push(`${path} references a file by path`)
+}
+if (problems.length > 0) {
+  console.error(problems.join('\n'))
+  process.exit(1)
 }

@@ -8,6 +8,8 @@
  * - `ERR_DIAL_FAILED`, `ERR_DIAL_TIMEOUT`: a dial did not produce a connection.
  * - `ERR_BANNED`, `ERR_DENIED`: the peer may not be connected.
  * - `ERR_DUPLICATE_TAG`: a decaying tag with that name already exists.
+ * - `ERR_MISSING_DEPENDENCY`: a feature needs an optional package that is not installed; the message
+ *   names it and the command that installs it.
  */
 export class PeerwardenError extends Error {
   readonly code: string

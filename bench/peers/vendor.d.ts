@@ -1,5 +1,5 @@
 // Minimal types for the Holepunch modules the peer benchmarks drive (they ship none). Only what the
-// benchmarks use. 'protomux' and 'compact-encoding' are typed in src/node/vendor.d.ts.
+// benchmarks use. 'protomux' and 'compact-encoding' are typed in src/node/vendor/untyped.d.ts.
 
 declare module '@hyperswarm/secret-stream' {
   import type { Duplex } from 'node:stream'

@@ -43,9 +43,9 @@
  * sides, so when two nodes dial each other at once both keep the same connection.
  */
 import './promise-polyfill.js'
-import { multiaddr } from '@multiformats/multiaddr'
 import { createConnectionManager } from '../manager/manager.js'
 import { PeerwardenError } from '../errors.js'
+import { importOptional, notInstalled } from '../optional-dependency.js'
 import { MANAGER_OPTIONS, rejectUnknownOptions } from '../manager/validate.js'
 import type { CloseReason, Connection, ConnectionManager, ConnectionManagerOptions } from '../manager/types.js'
 import { PeerSync, PROTOCOL, PUBSUB, type Libp2pPeer, type MemberQuota, type MultiaddrLike, type PeerIdLike } from './libp2p-peers.js'
@@ -116,6 +116,26 @@ export interface PeerwardenService {
 const REFUSALS: ReadonlySet<string> = new Set<CloseReason>(['banned', 'denied', 'over-limit', 'stopped'])
 const CLOSE_TIMEOUT = 2_000
 
+// @multiformats/multiaddr is an optional peer dependency (libp2p brings it): loaded at the first
+// dial, so this module imports without it (and from CommonJS through require), and checked when
+// the service is made, so a missing libp2p fails there, naming what to install.
+const MULTIADDR = '@multiformats/multiaddr'
+const LIBP2P_PACKAGES = ['libp2p', MULTIADDR]
+let multiaddrModule: Promise<{ multiaddr: (address: string) => unknown }> | undefined
+
+async function loadMultiaddr (): Promise<{ multiaddr: (address: string) => unknown }> {
+  multiaddrModule ??= importOptional(MULTIADDR, 'peerwarden/libp2p', LIBP2P_PACKAGES)
+  return await multiaddrModule
+}
+
+function checkMultiaddr (): void {
+  try {
+    import.meta.resolve(MULTIADDR)
+  } catch (err) {
+    throw notInstalled(err, MULTIADDR, 'peerwarden/libp2p', LIBP2P_PACKAGES) ?? err
+  }
+}
+
 function checkQuotas (name: string, quotas: Record<string, MemberQuota> | undefined): void {
   if (quotas === undefined) return
   if (typeof quotas !== 'object' || quotas === null) throw PeerwardenError.invalid(`${name} must be an object of quotas`)
@@ -141,6 +161,7 @@ export function peerwarden (options: PeerwardenLibp2pOptions = {}): (components:
   }
   checkQuotas('protocols', protocols)
   checkQuotas('topics', topics)
+  checkMultiaddr()
   return (components: Components) => new Libp2pWarden(components, managerOptions, bootstrap, protocols ?? {}, topics ?? {}, pubsub)
 }
 
@@ -258,6 +279,7 @@ class Libp2pWarden implements PeerwardenService {
 
   private async dial (address: string, signal: AbortSignal): Promise<Connection> {
     if (!this.running) throw new PeerwardenError('ERR_CLOSED', 'the libp2p node is stopped')
+    const { multiaddr } = await loadMultiaddr()
     let target: unknown
     try {
       target = multiaddr(address)

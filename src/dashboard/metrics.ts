@@ -1,5 +1,6 @@
-import client from 'prom-client'
+import type { Registry } from 'prom-client'
 import type { ConnectionManager } from '../manager/types.js'
+import { requireOptional } from '../optional-dependency.js'
 
 /**
  * The manager's figures in Prometheus' text format (prom-client), in a registry of their own so an
@@ -12,10 +13,13 @@ import type { ConnectionManager } from '../manager/types.js'
  * - `close()` stops listening to the manager.
  */
 export class ManagerMetrics {
-  readonly registry = new client.Registry()
+  readonly registry: Registry
   private readonly stop: Array<() => void> = []
 
   constructor (manager: ConnectionManager, prefix = 'peerwarden_') {
+    // prom-client is an optional peer dependency, loaded only when metrics are made.
+    const client = requireOptional<typeof import('prom-client')>('prom-client', 'the Prometheus metrics (and the dashboard that serves them)')
+    this.registry = new client.Registry()
     const registers = [this.registry]
     const stats = (): ReturnType<ConnectionManager['stats']> => manager.stats()
     const gauge = (name: string, help: string, read: () => number): void => {

@@ -9,7 +9,7 @@
  *   acks and results to the caller.
  */
 
-import type { Message } from 'protomux'
+import type { Message } from '../node/vendor/protomux.js'
 import { PeerwardenError } from '../errors.js'
 import { systemClock } from '../clock.js'
 import { ManagerEventTarget, type TypedEventTarget } from '../manager/events.js'

@@ -1,7 +1,7 @@
 /**
  * The mesh's wire messages and their decoders: one valibot schema per message, on the registry
  * channel (register / registered / refused / joined / left) and the RPC channel (call / ack / result /
- * cancel / admit, and the certificate in its handshake). Peers are hostile (src/node/wire.ts): a
+ * cancel / admit, and the certificate in its handshake). Peers are hostile (node/wire.ts): a
  * message that does not decode closes the connection ('protocol').
  *
  * Rules (the budgets; each is what one message may carry, checked before anything reads it):

@@ -1,6 +1,7 @@
-import { Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
 import { systemClock } from '../clock.js'
 import { PeerwardenError } from '../errors.js'
+import { requireOptional } from '../optional-dependency.js'
 import type { Clock } from '../manager/types.js'
 
 export interface QueueOptions {
@@ -72,7 +73,9 @@ export class RedisQueue {
     this.clock = options.clock ?? systemClock
     this.commandTimeout = options.commandTimeout ?? 10_000
     if (!(Number.isFinite(this.commandTimeout) && this.commandTimeout > 0)) throw PeerwardenError.invalid(`commandTimeout must be a positive number of ms, got ${String(options.commandTimeout)}`)
-    this.redis = new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 3, commandTimeout: this.commandTimeout })
+    // ioredis is an optional peer dependency, loaded only by an application that queues commands.
+    const { Redis: Client } = requireOptional<typeof import('ioredis')>('ioredis', 'the Redis queue (queued commands)')
+    this.redis = new Client(url, { lazyConnect: false, maxRetriesPerRequest: 3, commandTimeout: this.commandTimeout })
     // Reconnects by itself; meanwhile commands fail with the error kept here.
     this.redis.on('error', (err: Error) => { this.socketError = err })
     this.redis.on('ready', () => { this.socketError = undefined })

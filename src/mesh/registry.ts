@@ -1,4 +1,4 @@
-import type { Channel, Message } from 'protomux'
+import type { Channel, Message } from '../node/vendor/protomux.js'
 import { systemClock } from '../clock.js'
 import { PeerwardenError } from '../errors.js'
 import { rejectUnknownOptions } from '../manager/validate.js'

@@ -1,5 +1,5 @@
-import c from 'compact-encoding'
-import type { Channel, Message } from 'protomux'
+import c from '../node/vendor/compact-encoding.js'
+import type { Channel, Message } from '../node/vendor/protomux.js'
 import { checkMessageSize, MALFORMED, MAX_MESSAGE_BYTES } from '../node/wire.js'
 
 /**
@@ -15,7 +15,7 @@ export type OutgoingRpc =
   /** "Your certificate is good": each side lists the other only once both sides said so. */
   | { t: 'admit' }
 
-/** compact-encoding's state and codecs, as far as used here (src/node/vendor.d.ts types the module loosely). */
+/** compact-encoding's state and codecs, as far as used here (the wrapper types the module loosely). */
 interface State { start: number; end: number; buffer: Uint8Array | null }
 interface Codec<T> { preencode: (state: State, v: T) => void; encode: (state: State, v: T) => void; decode: (state: State) => T }
 const { utf8, json } = c as unknown as { utf8: Codec<string>; json: Codec<unknown> }

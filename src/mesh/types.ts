@@ -70,7 +70,7 @@ export interface MeshNode<S extends MeshSchema = MeshSchema> {
   readonly events: TypedEventTarget<MeshEvents>
   /**
    * Resolves once an instance of `role` is listed, or, without `role`, one of every role this node
-   * may call (Moleculer's waitForServices). Rules: src/mesh/ready.ts.
+   * may call (Moleculer's waitForServices). Rules: ready.ts.
    */
   ready(role?: string, opts?: ReadyOptions): Promise<void>
   /** The instances connected now, by role. */

@@ -1,4 +1,4 @@
-import Protomux, { type Channel, type Message } from 'protomux'
+import Protomux, { type Channel, type Message } from './vendor/protomux.js'
 import { PeerwardenError } from '../errors.js'
 import type { Connection, PeerId } from '../manager/types.js'
 import type { DeadlineQueue, Expiring } from './deadlines.js'

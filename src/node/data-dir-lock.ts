@@ -1,7 +1,7 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { createRequire } from 'node:module'
 import { join, resolve } from 'node:path'
 import { PeerwardenError } from '../errors.js'
+import { requireOptional } from '../optional-dependency.js'
 
 type Database = import('better-sqlite3').Database
 
@@ -34,16 +34,14 @@ export interface DataDirLock {
  *   a reboot, pid namespaces of containers sharing a volume, two processes racing to take over the
  *   same stale lock). Like a pid file, it does not hold across hosts on a network filesystem.
  * - `<dir>/peerwarden.lock.owner` says who holds it (pid, since when), for the error message only.
+ * - So the lock needs better-sqlite3, an optional peer dependency (`ERR_MISSING_DEPENDENCY` naming it
+ *   when missing), as the dataDir's default peer store does anyway; a node without a dataDir never
+ *   loads it. An exclusive pid file would not need it, at the price of the stale locks above.
  */
 export function lockDataDir (dir: string): DataDirLock {
   const path = resolve(dir)
   mkdirSync(path, { recursive: true, mode: 0o700 })
-  let Sqlite: typeof import('better-sqlite3')
-  try {
-    Sqlite = createRequire(import.meta.url)('better-sqlite3')
-  } catch (err) {
-    throw new PeerwardenError('ERR_STORE', 'a dataDir needs the better-sqlite3 package (npm install better-sqlite3)', { cause: err })
-  }
+  const Sqlite = requireOptional<typeof import('better-sqlite3')>('better-sqlite3', 'a dataDir (its lock and its peer store)')
   const db = take(Sqlite, path)
   held.add(db)
   const owner = join(path, OWNER_FILE)

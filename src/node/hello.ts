@@ -1,4 +1,4 @@
-import c from 'compact-encoding'
+import c from './vendor/compact-encoding.js'
 
 /** What each side tells the other in its handshake message (encrypted; see noise.ts). */
 export interface Hello {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import { chmodSync, mkdirSync, readFileSync, writeFileSync, existsSync, renameSync } from 'node:fs'
 import { join } from 'node:path'
-import sodium from 'sodium-native'
+import sodium from './vendor/sodium-native.js'
 import { PeerwardenError } from '../errors.js'
 
 /** An ed25519 key pair; the peer id is the lowercase hex of the public key. */

@@ -1,10 +1,10 @@
-import sodium from 'sodium-native'
+import sodium from './vendor/sodium-native.js'
 import type { KeyPair } from './identity.js'
 
 /**
  * The Noise handshake of the node's transport: `Noise_XXpsk0_25519ed_ChaChaPoly_BLAKE2b`, following
  * the Noise Protocol Framework (revision 34): HKDF over HMAC-BLAKE2b, ChaChaPoly with the counter
- * nonce, the psk0 modifier. test/node/noise.test.ts runs it against `noise-handshake` (the
+ * nonce, the psk0 modifier. The tests run it against `noise-handshake` (the
  * implementation Hyperswarm ships) in both roles.
  *
  * Rules:

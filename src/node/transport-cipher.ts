@@ -1,5 +1,5 @@
 import { createCipheriv, createDecipheriv, createSecretKey, getCiphers, type KeyObject } from 'node:crypto'
-import sodium from 'sodium-native'
+import sodium from './vendor/sodium-native.js'
 import { PeerwardenError } from '../errors.js'
 
 /** Bytes of the Poly1305 tag that ends every encrypted frame. */

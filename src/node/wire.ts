@@ -1,4 +1,4 @@
-import c from 'compact-encoding'
+import c from './vendor/compact-encoding.js'
 import * as v from 'valibot'
 import { PeerwardenError } from '../errors.js'
 

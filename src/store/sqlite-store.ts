@@ -1,8 +1,8 @@
 import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs'
-import { createRequire } from 'node:module'
 import { dirname } from 'node:path'
 import { systemClock } from '../clock.js'
 import { PeerwardenError } from '../errors.js'
+import { requireOptional } from '../optional-dependency.js'
 import type { Clock, PeerStore, StoredPeer } from '../manager/types.js'
 import * as check from '../manager/validate.js'
 import { busyDelay, isBusy, isCorrupt } from './sqlite-errors.js'
@@ -118,12 +118,8 @@ export function sqliteStore (path: string, options: SqliteStoreOptions = {}): Pe
   const open = (): Database => {
     if (closed) throw PeerwardenError.closed('the sqlite store')
     if (db !== undefined) return db
-    let Sqlite: typeof import('better-sqlite3')
-    try {
-      Sqlite = createRequire(import.meta.url)('better-sqlite3')
-    } catch (err) {
-      throw new PeerwardenError('ERR_STORE', 'sqliteStore needs the better-sqlite3 package (npm install better-sqlite3)', { cause: err })
-    }
+    // better-sqlite3 is an optional peer dependency, loaded only when the store is first used.
+    const Sqlite = requireOptional<typeof import('better-sqlite3')>('better-sqlite3', 'sqliteStore')
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
     try {
       db = connect(Sqlite)

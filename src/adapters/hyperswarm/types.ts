@@ -1,7 +1,7 @@
 /**
  * The part of Hyperswarm v4 that `manageSwarm` drives: its public API plus the few internals named
  * (read from hyperswarm 4.17 `index.js`; each internal is marked so). Public types of
- * `peerwarden/hyperswarm`, re-exported from `src/adapters/hyperswarm.ts`.
+ * `peerwarden/hyperswarm`, re-exported by the adapter module (`adapters/hyperswarm`).
  */
 import type { ConnectionManager, ConnectionManagerOptions } from '../../manager/types.js'
 
