@@ -108,8 +108,11 @@ export interface PeerwardenLibp2pOptions extends Partial<Omit<ConnectionManagerO
 export interface PeerwardenService {
   readonly manager: ConnectionManager
   readonly [Symbol.toStringTag]: string
+  /** libp2p's service life cycle: starts the manager's bookkeeping (libp2p calls it). */
   start(): void
+  /** libp2p's service life cycle: once libp2p runs, loads the store and starts dialing (libp2p calls it). */
   afterStart(): Promise<void>
+  /** libp2p's service life cycle: stops and closes the manager (libp2p calls it). */
   stop(): Promise<void>
 }
 

@@ -45,6 +45,7 @@ export interface MeshRegistry {
   readonly addresses: string[]
   /** The current members. */
   members(): DirectoryEntry[]
+  /** Stops the registry's node; the mesh goes on without it, and nodes register again when a registry is back. */
   close(): Promise<void>
 }
 

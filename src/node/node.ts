@@ -106,9 +106,11 @@ export interface PeerNode {
   join(topic: string | Uint8Array, opts?: { announce?: boolean; lookup?: boolean }): Promise<void>
   /** Resolves once the topic is unannounced. */
   leave(topic: string | Uint8Array): Promise<void>
+  /** Whether the topic is joined now. */
   joined(topic: string | Uint8Array): boolean
   /** True once every peer found for the topic has been attempted. */
   flushed(topic: string | Uint8Array): boolean
+  /** The connections the node holds now (the manager's `listConnections()`). */
   connections(): ConnectionInfo[]
   /**
    * 'connection' {connection, peer, replaced} (for every connection kept, including one that replaced a

@@ -15,6 +15,7 @@
  */
 import type { ConnectionManager } from '../../manager/types.js'
 
+/** How often a full swarm makes room for a refused peer (see above). */
 export interface RoomPolicy {
   /** Minimum time between two releases. */
   interval: number
@@ -25,6 +26,7 @@ export interface RoomPolicy {
 /** The protection tag held for the instant of a release (every connection but the one that gives way). */
 const ROOM_TAG = 'peerwarden:hyperswarm-room'
 
+/** At most one release a second; a released peer is not released again within 30 s. */
 export const DEFAULT_ROOM: Readonly<RoomPolicy> = { interval: 1_000, memory: 30_000 }
 
 /** Pure: should one connection give way for `refused` now? */
