@@ -35,7 +35,7 @@ export type { MeshEvents, MeshNode, MeshNodeOptions } from './types.js'
 export const RPC_PROTOCOL = 'peerwarden/mesh-rpc/1'
 
 /**
- * The seed's SocketNode: registers with the registry, connects to the peers the schema lets it
+ * A mesh node (socketmesh's SocketNode): registers with the registry, connects to the peers the schema lets it
  * reach (protected and redialled while the schema needs them), and calls their commands.
  *
  * Rules:

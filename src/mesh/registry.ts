@@ -50,7 +50,7 @@ export interface MeshRegistry {
 }
 
 /**
- * The seed's Master Node: every mesh node registers with it (role, variant, addresses); it signs a
+ * The registry (socketmesh's Master Node): every mesh node registers with it (role, variant, addresses); it signs a
  * certificate binding the role to the node's key, tells the node which others it may connect to,
  * and tells those about newcomers and departures. It is itself a peerwarden node.
  *

@@ -47,7 +47,7 @@ export interface MeshNodeOptions<S extends MeshSchema = MeshSchema> {
   clock?: Clock
 }
 
-/** The events on `mesh.events` (the seed's onConnection / onDisconnection). */
+/** The events on `mesh.events` (socketmesh's onConnection / onDisconnection). */
 export interface MeshEvents {
   /** A connection to an instance opened and both sides admitted each other's certificate. */
   'connection': { role: string; variant: string; peer: string }

@@ -62,7 +62,7 @@ interface Joined {
 }
 
 /**
- * Topics (seed 002): join/leave with announce and lookup, without any central service.
+ * Topics: join/leave with announce and lookup, without any central service.
  *
  * Rules:
  * - Announce registers (topic → our id and addresses) with a TTL at every connected peer that serves

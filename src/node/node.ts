@@ -132,7 +132,7 @@ export interface PeerNode {
 }
 
 /**
- * A runnable peer (seed 002): TCP + Noise transport, an ed25519 identity, topics with rendezvous and
+ * A runnable peer: TCP + Noise transport, an ed25519 identity, topics with rendezvous and
  * peer exchange, and a connection manager with a peer store on disk.
  */
 /** A node keeps fewer connections than a bare manager (32/96): 8 and 16 unless given. */

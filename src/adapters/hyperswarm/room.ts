@@ -1,5 +1,5 @@
 /**
- * Finding room for late joiners (issue "Keep every promise" #18): a swarm at highWater whose
+ * Finding room for late joiners: a swarm at highWater whose
  * connections are all in their grace period refuses every newcomer, so swarms that join last can
  * stay below lowWater for as long as the grace lasts (6 swarms, highWater 3, lowWater 2: counts
  * 3,3,3,3,1,1 after 15 s).
