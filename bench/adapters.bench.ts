@@ -1,6 +1,6 @@
 /**
- * The adapters under pressure, side by side with the stacks' own limits (issue 6):
- * - libp2p: the scenarios of shared/peers-bench/libp2p/prune.mjs (bound 20, 40 peers) with libp2p's
+ * The adapters under pressure, side by side with the stacks' own limits:
+ * - libp2p: js-libp2p's pruning scenarios (bound 20, 40 peers) with libp2p's
  *   own connection manager (`maxConnections: 20`) and with `peerwarden/libp2p` (`highWater: 20`).
  * - Hyperswarm: 11 swarms dial one target on a topic; the target's `maxPeers: 4` alone vs
  *   `manageSwarm(target, { highWater: 4 })`.

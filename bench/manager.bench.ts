@@ -1,5 +1,5 @@
 /**
- * Benchmarks of the connection manager core (issue "core, part 1"). Each figure is the median of
+ * Benchmarks of the connection manager core. Each figure is the median of
  * several runs and is printed as one JSON line by bench/run.ts.
  */
 import { createConnectionManager, type ConnectionManager } from '../src/index.js'

@@ -1,5 +1,5 @@
 /**
- * What decoding costs per message (issue "Hostile peers"): the mesh's decoders (safeJson + one valibot
+ * What decoding costs per message (every peer message is decoded): the mesh's decoders (safeJson + one valibot
  * schema per message, src/mesh/messages.ts) against plain `JSON.parse` of the same bytes, for a
  * typical call and a typical result. Pure CPU, one process.
  *

@@ -1,5 +1,5 @@
 /**
- * Benchmarks of peerwarden/mesh (issue "mesh"), side by side in one run with the peers it is
+ * Benchmarks of peerwarden/mesh, side by side in one run with the peers it is
  * measured against: Moleculer 0.14 (TCP transporter), socket.io 4 (`emitWithAck`, WebSocket) and a
  * raw node:net length-prefixed JSON floor. Two processes each: the serving end is a forked child
  * (bench/peers/rpc-server.js), the calling end is this process. Everything binds and connects on

@@ -1,5 +1,5 @@
 /**
- * Benchmarks of a real node (issue "A real node"), side by side in one run with the peers it is
+ * Benchmarks of a real node, side by side in one run with the peers it is
  * measured against: raw @hyperswarm/secret-stream over TCP, js-libp2p 3.x (TCP + Noise + Yamux) and
  * Hyperswarm on a local testnet. Everything addresses 127.0.0.1. Each function returns `Figure`s for
  * bench/run.ts: the peers' figures, peerwarden's, and the ratios the targets are stated in.
@@ -232,7 +232,7 @@ export interface TopicJoinOptions {
  *   connections.
  * For reference, peerwarden also runs with a bootstrap node that has room for every node (highWater
  * N + 16), no target: with the default bootstrap (highWater 16) the nodes it refuses while full are
- * left with nobody to ask (see the report of the issue).
+ * left with nobody to ask.
  * A run that passes `timeoutMs` is reported as a timeout, and that contestant is not run again at
  * that size.
  */

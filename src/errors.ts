@@ -25,6 +25,7 @@ export class PeerwardenError extends Error {
     return new PeerwardenError('ERR_INVALID_ARGUMENT', message)
   }
 
+  /** An `ERR_CLOSED` error saying that `what` is closed. */
   static closed (what: string): PeerwardenError {
     return new PeerwardenError('ERR_CLOSED', `${what} is closed`)
   }

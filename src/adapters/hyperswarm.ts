@@ -1,7 +1,7 @@
 /**
  * `peerwarden/hyperswarm`: a Hyperswarm (v4) instance under a peerwarden connection manager.
- * Contract: shared/design/API.md section 5. What differs from a plain swarm, deliberately, is listed
- * in NOTES-hyperswarm.md; everything else behaves as without the manager.
+ * Guide: docs/hyperswarm.md. What differs from a plain swarm, deliberately, is listed there;
+ * everything else behaves as without the manager.
  *
  * Rules:
  * - Counting: every swarm 'connection' (both directions) is reported to `manager.connected()`, its

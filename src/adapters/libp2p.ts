@@ -1,6 +1,6 @@
 /**
  * `peerwarden/libp2p`: a js-libp2p (3.x) service that puts the node's connections under a peerwarden
- * connection manager. Contract: shared/design/API.md section 5.
+ * connection manager. Guide: docs/libp2p.md.
  *
  * ```ts
  * const node = await createLibp2p({ …, services: { warden: peerwarden({ lowWater: 8, highWater: 16 }) } })
@@ -92,7 +92,7 @@ interface Components {
   [service: string]: unknown
 }
 
-/** The manager's options but `dial` (API.md); `localPeer` is accepted and ignored: the node's own peer id is used. */
+/** The manager's options but `dial`; `localPeer` is accepted and ignored: the node's own peer id is used. */
 export interface PeerwardenLibp2pOptions extends Partial<Omit<ConnectionManagerOptions, 'dial'>> {
   /** Multiaddrs ending in `/p2p/<peer id>`, dialled only when nothing better is known. */
   bootstrap?: string[]
@@ -108,8 +108,11 @@ export interface PeerwardenLibp2pOptions extends Partial<Omit<ConnectionManagerO
 export interface PeerwardenService {
   readonly manager: ConnectionManager
   readonly [Symbol.toStringTag]: string
+  /** libp2p's service life cycle: starts the manager's bookkeeping (libp2p calls it). */
   start(): void
+  /** libp2p's service life cycle: once libp2p runs, loads the store and starts dialing (libp2p calls it). */
   afterStart(): Promise<void>
+  /** libp2p's service life cycle: stops and closes the manager (libp2p calls it). */
   stop(): Promise<void>
 }
 

@@ -58,6 +58,7 @@ export class ManagerMetrics {
     return { body: await this.registry.metrics(), contentType: this.registry.contentType }
   }
 
+  /** Stops listening to the manager. */
   close (): void {
     for (const s of this.stop.splice(0)) s()
   }

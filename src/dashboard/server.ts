@@ -8,6 +8,7 @@ import { authorized, dashboardToken, isLoopback, loopbackHost } from './access.j
 import { ManagerMetrics } from './metrics.js'
 import { dashboardPage } from './page.js'
 
+/** The options of `serveDashboard`. */
 export interface DashboardOptions {
   /** Where to listen: 'host:port', '[v6]:port' or a port. Default '127.0.0.1:0' (loopback, a free port). */
   listen?: string | number
@@ -25,6 +26,7 @@ export interface DashboardOptions {
   token?: string
 }
 
+/** A running dashboard: its address and how to close it. */
 export interface Dashboard {
   /** The page's address, e.g. 'http://127.0.0.1:7070/' (with '?token=…' when a token is needed). */
   readonly url: string
@@ -63,6 +65,7 @@ const LOGGED = ['peer:connected', 'peer:disconnected', 'connection:refused', 'co
  */
 const DASHBOARD_OPTIONS: ReadonlyArray<keyof DashboardOptions> = ['listen', 'title', 'interval', 'maxPeers', 'token']
 
+/** Serves a read-only live view of `manager`: a page, an event stream, a JSON API and Prometheus `/metrics` (docs/dashboard.md). */
 export async function serveDashboard (manager: ConnectionManager, options: DashboardOptions = {}): Promise<Dashboard> {
   if (options == null || typeof options !== 'object') throw PeerwardenError.invalid('serveDashboard options must be an object')
   rejectUnknownOptions('serveDashboard options', options, DASHBOARD_OPTIONS)

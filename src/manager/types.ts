@@ -1,13 +1,14 @@
 import type { ManagerEvents, TypedEventTarget } from './events.js'
 /**
  * Public types of the connection manager, with the rules they obey.
- * The contract is shared/design/API.md section 1; names here are fixed.
+ * The rules of each are in the doc comments and in docs/concepts.md; the names are stable.
  */
 
 export type PeerId = string
 
 /** A peer's standing. Trimming takes `low` before `medium` before `high`; `banned` peers are never connected. */
 export type Priority = 'high' | 'medium' | 'low' | 'banned'
+/** The priorities by name: `Priority.BANNED` is `'banned'`. */
 export const Priority = { HIGH: 'high', MEDIUM: 'medium', LOW: 'low', BANNED: 'banned' } as const
 
 /** What a transport hands the manager: one live connection. */
@@ -27,7 +28,7 @@ export interface Connection {
 
 /** Reason codes the manager gives to `Connection.close(reason)`. */
 export type CloseReason = 'trimmed' | 'banned' | 'denied' | 'duplicate' | 'lifetime' | 'stopped' | 'over-limit' | 'initial-sync'
-  /** Added to API.md's list: a connection that arrived after its dial timed out or was called off. */
+  /** A connection that arrived after its dial timed out or was called off. */
   | 'abandoned'
   /** The peer sent a message its decoder refused (or whose handling failed): the connection is closed, never the process. */
   | 'protocol'
@@ -36,14 +37,18 @@ export type CloseReason = 'trimmed' | 'banned' | 'denied' | 'duplicate' | 'lifet
 
 /** Injected everywhere; nothing in the core reads `Date.now` or `setTimeout` directly. */
 export interface Clock {
+  /** The current time in milliseconds. */
   now(): number
+  /** Runs `fn` once after `ms` milliseconds; returns a handle for `clearTimeout`. */
   setTimeout(fn: () => void, ms: number): unknown
+  /** Cancels a timer `setTimeout` returned; a handle already fired or cleared is ignored. */
   clearTimeout(handle: unknown): void
 }
 
-/** Opens an outbound connection (the seed's `connectToPeer`). Must honour `signal`. */
+/** Opens an outbound connection. Must honour `signal`. */
 export type DialFn = (address: string, opts: { peer?: PeerId; signal: AbortSignal }) => Promise<Connection>
 
+/** The options of `createConnectionManager`; only `dial` is required. */
 export interface ConnectionManagerOptions {
   /** Opens an outbound connection. Must honour `signal`. */
   dial: DialFn
@@ -67,7 +72,7 @@ export interface ConnectionManagerOptions {
   allow?: string[]
   /** Peer ids or IP CIDRs that are refused and never dialled. */
   deny?: string[]
-  /** The seed's onPrioritise hook, consulted when a peer is added and when it connects; `undefined` keeps the priority as is. */
+  /** A hook consulted when a peer is added and when it connects; `undefined` keeps the priority as is. */
   prioritise?: (peer: PeerInfo) => Priority | undefined
   /** Default: in memory. Where peers, priorities and history persist. */
   store?: PeerStore
@@ -96,6 +101,7 @@ export interface ConnectionManagerOptions {
   releaseBootstrap?: boolean
 }
 
+/** A peer as the application (or a transport's discovery) tells the manager about it: `addPeers([...])`. */
 export interface PeerInput {
   /** Unknown until the first handshake is fine: the address stands in. */
   id?: PeerId
@@ -125,6 +131,7 @@ export interface PeerInput {
   hint?: boolean
 }
 
+/** What the manager knows of a peer: `getPeer`, `listPeers`, the `prioritise` hook. */
 export interface PeerInfo {
   id?: PeerId
   addresses: string[]
@@ -141,6 +148,7 @@ export interface PeerInfo {
   nextDialAt?: number
 }
 
+/** A connection the manager holds, as `listConnections()` lists it. */
 export interface ConnectionInfo {
   id: string
   peer: PeerId
@@ -151,6 +159,7 @@ export interface ConnectionInfo {
   protected: boolean
 }
 
+/** A peer's tags and connections, as `getTagInfo(peer)` gives them (go-libp2p's `TagInfo`). */
 export interface TagInfo {
   /** When the manager first heard of the peer (a tag, an add or a connection). */
   firstSeen: number
@@ -160,11 +169,13 @@ export interface TagInfo {
   conns: Record<string, number>
 }
 
+/** A failed dial of one address: what `errors()` yields and `dial:failed` carries. */
 export interface DialFailure { peer?: PeerId; address: string; error: Error; at: number }
 
 /** One decision about a peer, e.g. `{ action: 'trim', reason: 'lowest value (3) among 12 candidates above highWater' }`. */
 export interface Decision { at: number; action: string; reason: string }
 
+/** The manager's figures now: `stats()`. */
 export interface ManagerStats {
   known: number
   connections: number
@@ -242,13 +253,19 @@ export interface StoredPeer {
  * not at all); `load` returns what the store holds; `close` flushes and releases the store.
  */
 export interface PeerStore {
+  /** Every stored peer. */
   load(): Promise<StoredPeer[]>
+  /** Queues these peers to be written (inserted or replaced by `key`). */
   save(peers: StoredPeer[]): void
+  /** Queues these peers to be removed. */
   delete(keys: string[]): void
+  /** Makes every earlier `save` and `delete` durable, as one batch. */
   flush(): Promise<void>
+  /** Flushes, then releases the store. */
   close(): Promise<void>
 }
 
+/** The connection manager `createConnectionManager` returns. Its rules are in docs/concepts.md. */
 export interface ConnectionManager {
   /**
    * The manager is OFF until start(): it dials nothing and runs no background trim. The bound holds
@@ -256,6 +273,7 @@ export interface ConnectionManager {
    * admission at highWater, which may evict or refuse), and a lowered limit or `trim()` trims at once.
    */
   readonly running: boolean
+  /** Starts dialing, trimming and rotating (see `running`). */
   start(): void
   /** Stops dialing and closes every managed connection (reason 'stopped'); start() may follow. */
   stop(): Promise<void>
@@ -270,6 +288,7 @@ export interface ConnectionManager {
   /** Resolves once the peers of `store` are loaded (dialing waits for them); at once without a store. */
   ready(): Promise<void>
 
+  /** Adds peers or merges what is said of known ones (by id, else by address). */
   addPeers(peers: PeerInput[]): void
   /**
    * `peer` is a peer id or an address. A string that names a known peer (by id or address) is that
@@ -278,9 +297,13 @@ export interface ConnectionManager {
    * every other case, SSB ids (`@…/…=.ed25519`) included (rule: `isAddress` in peer-knowledge.ts).
    */
   setPriority(updates: Array<{ peer: PeerId | string; priority: Priority }>): void
+  /** Long-term peers are redialled whenever lost, never rotated, and trimmed last among the unprotected. */
   setLongTerm(peer: PeerId, longTerm: boolean): void
+  /** Forgets a peer that is not connected: its record, tags and history (in the store too). */
   forgetPeer(peer: PeerId): void
+  /** What is known of a peer, by id or address; undefined when nothing is. */
   getPeer(peer: PeerId): PeerInfo | undefined
+  /** Every known peer. */
   listPeers(): PeerInfo[]
   /** Calls `listener` at once with the current list, then after every change (coalesced per tick). Returns unsubscribe. */
   observePeers(listener: (peers: readonly PeerInfo[]) => void): () => void
@@ -299,9 +322,13 @@ export interface ConnectionManager {
    * have side effects): the peer's priority as known now is used.
    */
   admits(peer: PeerId | string, address?: string): boolean
+  /** The transport reports that a connection closed, whoever closed it. */
   disconnected(conn: Connection): void
+  /** The connections held now. */
   listConnections(): ConnectionInfo[]
+  /** Dials at once, outside the queue and the watermarks; `permanent: true` makes the peer permanent (redialled after every loss, never trimmed). */
   connectNow(peer: PeerId | string, opts?: { permanent?: boolean; signal?: AbortSignal }): Promise<Connection>
+  /** Closes the peer's connection; the peer then rests (the trim backoff) before the dialer dials it again. */
   disconnect(peer: PeerId): Promise<void>
   /**
    * Forgets the backoff of `peer`, or of every bootstrap peer when none is given, so the dialer may
@@ -309,14 +336,20 @@ export interface ConnectionManager {
    */
   resetBackoff(peer?: PeerId | string): void
 
-  /** The seed's setMax: sets highWater (and lowWater = min(lowWater, max)). */
+  /** Sets highWater (and lowWater = min(lowWater, max)). */
   setMaxConnections(max: number): void
+  /** New watermarks; a lowered `high` holds at once. */
   setWatermarks(low: number, high: number): void
+  /** Connections that are not long-term, permanent or protected are closed at this age (undefined: never). */
   setLifetime(ms: number | undefined): void
 
+  /** Sets a tag's value on a peer (a peer's value is the sum of its tags; higher is trimmed later). */
   tagPeer(peer: PeerId, tag: string, value: number): void
+  /** Removes a tag from a peer. */
   untagPeer(peer: PeerId, tag: string): void
+  /** Sets a tag to `upsert(current value, 0 when absent)`. */
   upsertTag(peer: PeerId, tag: string, upsert: (current: number) => number): void
+  /** A peer's tags and connections; undefined for a peer never seen. */
   getTagInfo(peer: PeerId): TagInfo | undefined
   /** Idempotent, not reference-counted. */
   protect(peer: PeerId, tag: string): void
@@ -324,17 +357,22 @@ export interface ConnectionManager {
   unprotect(peer: PeerId, tag: string): boolean
   /** No tag = protected under any tag. */
   isProtected(peer: PeerId, tag?: string): boolean
+  /** A tag whose value decays every `interval` ms by `decay` and grows by `bump` (`decay` and `bump` hold presets). */
   registerDecayingTag(name: string, interval: number, decay: DecayFn, bump: BumpFn): DecayingTag
   /** Trims now, down to lowWater. */
   trim(): Promise<void>
 
+  /** Keeps at least `min` peers of the topic connected and offers those over `max` to trimming first; undefined removes the quota. */
   setTopicQuota(topic: string, quota: { min: number; max?: number } | undefined): void
 
   readonly initialSync: { start(peer?: PeerId | string): void; stop(): void; readonly active: boolean }
 
+  /** Every failed dial, in order, until `close()`. */
   errors(): AsyncIterable<DialFailure>
   /** Typed CustomEvents (ManagerEvents): `events.addEventListener('peer:connected', (e) => e.detail.peer)`. */
   readonly events: TypedEventTarget<ManagerEvents>
+  /** The last decisions about a peer (accept, refuse, trim, dial…), oldest first, each with its reason. */
   explain(peer: PeerId): Decision[]
+  /** The figures now. */
   stats(): ManagerStats
 }

@@ -35,7 +35,7 @@ export type { MeshEvents, MeshNode, MeshNodeOptions } from './types.js'
 export const RPC_PROTOCOL = 'peerwarden/mesh-rpc/1'
 
 /**
- * The seed's SocketNode: registers with the registry, connects to the peers the schema lets it
+ * A mesh node (socketmesh's SocketNode): registers with the registry, connects to the peers the schema lets it
  * reach (protected and redialled while the schema needs them), and calls their commands.
  *
  * Rules:
@@ -54,6 +54,7 @@ export const RPC_PROTOCOL = 'peerwarden/mesh-rpc/1'
 /** Every option `createMeshNode` knows: others are refused with the closest name. */
 const MESH_NODE_OPTIONS: ReadonlyArray<keyof MeshNodeOptions> = ['schema', 'role', 'variant', 'registry', 'handlers', 'networkKey', 'timeout', 'listen', 'redis', 'limits', 'queue', 'clock']
 
+/** Starts a mesh node of `options.role`: registers with the registry, connects to the instances the schema relates it to, serves its role's commands. Resolves once registered. */
 export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOptions<S>): Promise<MeshNode<S>> {
   if (options == null || typeof options !== 'object') throw PeerwardenError.invalid('options must be an object')
   rejectUnknownOptions('createMeshNode options', options, MESH_NODE_OPTIONS)

@@ -17,6 +17,7 @@ import { PeerwardenError } from '../errors.js'
 import type { Clock } from '../manager/types.js'
 import type { Instance } from './instance.js'
 
+/** The options of `mesh.ready(role?, options)`. */
 export interface ReadyOptions {
   /** ms; default: no deadline. */
   timeout?: number

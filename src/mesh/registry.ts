@@ -45,11 +45,12 @@ export interface MeshRegistry {
   readonly addresses: string[]
   /** The current members. */
   members(): DirectoryEntry[]
+  /** Stops the registry's node; the mesh goes on without it, and nodes register again when a registry is back. */
   close(): Promise<void>
 }
 
 /**
- * The seed's Master Node: every mesh node registers with it (role, variant, addresses); it signs a
+ * The registry (socketmesh's Master Node): every mesh node registers with it (role, variant, addresses); it signs a
  * certificate binding the role to the node's key, tells the node which others it may connect to,
  * and tells those about newcomers and departures. It is itself a peerwarden node.
  *

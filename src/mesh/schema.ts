@@ -13,6 +13,7 @@ export interface CallContext {
   readonly call: Record<string, Record<string, (args?: any, opts?: CallOptions) => Promise<any>>>
 }
 
+/** A command's handler: takes the call's arguments and its context, returns (or resolves to) the answer. */
 export type Handler<A = any, R = any> = (args: A, ctx: CallContext) => R | Promise<R>
 
 /** A command written as an object (socketmesh's broadcast form, also accepted for balanced ones). */
@@ -26,8 +27,10 @@ export interface CommandObject<A = any, R = any> {
   timeout?: number
 }
 
+/** A command: its handler alone, or an object with the handler and its settings. */
 export type CommandSpec = Handler | CommandObject
 
+/** One role of a schema: `_allow`, `_connect` and `_commands`, in socketmesh's format. */
 export interface RoleSpec {
   /** Roles allowed to connect to this one ('anyNode' = all). Default 'anyNode'. */
   _allow?: 'anyNode' | string[]
@@ -123,6 +126,7 @@ export class Schema {
     this.roles = roles
   }
 
+  /** The role of that name (case-insensitive); undefined when the schema has none. */
   role (name: string): Role | undefined { return this.roles.get(name) }
 
   /** Does role `from` accept a connection from role `to`'s instances, or the other way round? */
@@ -177,8 +181,10 @@ type Result<C, K extends 'balanced' | 'broadcast'> = K extends 'balanced'
   ? (C extends { responds: false } ? void : Fn<C>['result'])
   : C extends { responds: true } ? Array<BroadcastEntry<Fn<C>['result']>> : void
 
+/** One instance's settled answer to a broadcast with `responds`. */
 export type BroadcastEntry<T> = { variant: string; ok: true; value: T } | { variant: string; ok: false; error: Error }
 
+/** Per-call options: `timeout` in ms (default: the command's, else the node's, else 10 s) and an AbortSignal that cancels the call and the remote handler. */
 export interface CallOptions { timeout?: number; signal?: AbortSignal }
 
 /**
@@ -187,6 +193,7 @@ export interface CallOptions { timeout?: number; signal?: AbortSignal }
  */
 export interface CommandCall<P extends unknown[], R> {
   (...args: P): Promise<R>
+  /** The same call (socketmesh's `mesh.call.Role.command.call(args)` form). */
   call: (...args: P) => Promise<R>
 }
 

@@ -10,6 +10,7 @@ import type { ReadyOptions } from './ready.js'
 import type { QueueOptions } from './redis-queue.js'
 import type { Handler, MeshCalls, MeshSchema } from './schema.js'
 
+/** The options of `createMeshNode`. */
 export interface MeshNodeOptions<S extends MeshSchema = MeshSchema> {
   schema: S
   role: keyof S & string
@@ -46,7 +47,7 @@ export interface MeshNodeOptions<S extends MeshSchema = MeshSchema> {
   clock?: Clock
 }
 
-/** The events on `mesh.events` (the seed's onConnection / onDisconnection). */
+/** The events on `mesh.events` (socketmesh's onConnection / onDisconnection). */
 export interface MeshEvents {
   /** A connection to an instance opened and both sides admitted each other's certificate. */
   'connection': { role: string; variant: string; peer: string }
@@ -60,6 +61,7 @@ export interface MeshEvents {
   'queue:error': { error: Error }
 }
 
+/** A running mesh node: `createMeshNode` returns it. */
 export interface MeshNode<S extends MeshSchema = MeshSchema> {
   readonly id: string
   readonly role: string
@@ -83,5 +85,6 @@ export interface MeshNode<S extends MeshSchema = MeshSchema> {
    * caller went away is no longer counted, even if it never settles.
    */
   stats(): { calls: number; running: number; queued: number }
+  /** Releases running handlers, closes the queue and the node under the mesh. */
   close(): Promise<void>
 }

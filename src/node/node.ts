@@ -113,9 +113,11 @@ export interface PeerNode {
   join(topic: string | Uint8Array, opts?: { announce?: boolean; lookup?: boolean }): Promise<void>
   /** Resolves once the topic is unannounced. */
   leave(topic: string | Uint8Array): Promise<void>
+  /** Whether the topic is joined now. */
   joined(topic: string | Uint8Array): boolean
   /** True once every peer found for the topic has been attempted. */
   flushed(topic: string | Uint8Array): boolean
+  /** The connections the node holds now (the manager's `listConnections()`). */
   connections(): ConnectionInfo[]
   /**
    * 'connection' {connection, peer, replaced} (for every connection kept, including one that replaced a
@@ -137,7 +139,7 @@ export interface PeerNode {
 }
 
 /**
- * A runnable peer (seed 002): TCP + Noise transport, an ed25519 identity, topics with rendezvous and
+ * A runnable peer: TCP + Noise transport, an ed25519 identity, topics with rendezvous and
  * peer exchange, and a connection manager with a peer store on disk.
  */
 /** A node keeps fewer connections than a bare manager (32/96): 8 and 16 unless given. */

@@ -5,6 +5,7 @@ import type { Clock, Connection, ConnectionManager, DialFn, PeerId } from '../ma
 /** How a node answers dials: accept, refuse at once, or never answer (until the dial is aborted). */
 export type DialBehaviour = 'accept' | 'refuse' | 'hang'
 
+/** The options of `new MemoryNetwork(options)`. */
 export interface MemoryNetworkOptions {
   /** Default: the system clock. Use a ManualClock for virtual time. */
   clock?: Clock
@@ -45,6 +46,7 @@ export class MemoryNetwork {
     return node
   }
 
+  /** The node at an address (`mem://<id>`) or with an id; undefined when none. */
   node (address: string): MemoryNode | undefined {
     return this.nodes.get(address) ?? this.nodes.get(`mem://${address}`)
   }
@@ -130,6 +132,7 @@ export class MemoryNode {
     for (const c of [...this.open]) c.close('offline')
   }
 
+  /** Back online: dials to the node are answered again. */
   goOnline (): void { this.online = true }
 
   /** @internal */

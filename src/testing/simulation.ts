@@ -4,6 +4,7 @@ import { memoryStore } from '../store/memory-store.js'
 import { ManualClock } from './manual-clock.js'
 import { MemoryNetwork, type MemoryNode } from './memory-network.js'
 
+/** The options of `new Simulation(options)`. */
 export interface SimulationOptions {
   /** Number of nodes, bootstrap nodes included. */
   nodes: number
@@ -27,6 +28,7 @@ export interface SimulationOptions {
   onManager?: (node: SimNode) => void
 }
 
+/** One node of a `Simulation`: its manager, in-memory transport and store. */
 export interface SimNode {
   readonly id: string
   readonly transport: MemoryNode
@@ -83,6 +85,7 @@ export class Simulation {
 
   get bootstrapNodes (): SimNode[] { return this.nodes.filter((n) => n.bootstrap) }
 
+  /** The node with this id (`n<i>`); undefined when none. */
   node (id: string): SimNode | undefined { return this.byId.get(id) }
 
   /** Starts every node's manager (or the given ones). */
@@ -108,6 +111,7 @@ export class Simulation {
     this.start(nodes)
   }
 
+  /** Advances the virtual clock by `ms`, in steps of `step` ms. */
   async run (ms: number, step = 1000): Promise<void> {
     for (let t = 0; t < ms; t += step) await this.clock.advance(Math.min(step, ms - t))
   }

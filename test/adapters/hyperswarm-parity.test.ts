@@ -1,5 +1,5 @@
 /**
- * Under manageSwarm, what Hyperswarm users rely on behaves as without it (NOTES-hyperswarm.md lists
+ * Under manageSwarm, what Hyperswarm users rely on behaves as without it (docs/hyperswarm.md lists
  * the deliberate differences). Real swarms on @hyperswarm/testnet, every DHT bound to 127.0.0.1.
  */
 import assert from 'node:assert/strict'

@@ -1,5 +1,5 @@
 /**
- * Late joiners find room (issue "Keep every promise" #18): src/adapters/hyperswarm/room.ts.
+ * Late joiners find room: src/adapters/hyperswarm/room.ts.
  */
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'

@@ -8,7 +8,7 @@ import { loopbackHost } from '../../src/dashboard/access.js'
 import { ManualClock } from '../../src/testing/index.js'
 import { within } from '../helpers/wait.js'
 
-// Issue "Hostile peers", stretch: DNS rebinding (a page on evil.example whose name now resolves to
+// Hostile pages: DNS rebinding (a page on evil.example whose name now resolves to
 // 127.0.0.1 reads the loopback dashboard, which needs no token there) and MIME sniffing.
 
 const T = { timeout: 10_000 }

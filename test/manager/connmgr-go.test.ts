@@ -1,5 +1,5 @@
 /**
- * go-libp2p's connmgr_test.go, adapted to peerwarden's contract (shared/design/API.md section 1).
+ * go-libp2p's connmgr_test.go, adapted to peerwarden's contract (docs/concepts.md).
  * Differences from go that these tests pin down on purpose:
  * - tags survive a disconnection, and tags on a never-seen peer are kept (no temporary entries);
  * - getTagInfo().conns is keyed by connection id;

@@ -12,7 +12,7 @@ import {
   RPC_PROTOCOL, tempDir
 } from './hostile-peers.js'
 
-// Issue "Hostile peers", the mesh part: each attack runs against a real mesh on 127.0.0.1. Before
+// Hostile peers, the mesh part: each attack runs against a real mesh on 127.0.0.1. Before
 // the fixes, each of them ended the test process (protomux's safety-catch rethrowing a TypeError, an
 // unhandled rejection, or a throw in an end-of-tick flush).
 

@@ -15,7 +15,7 @@ import {
 } from '../../src/mesh/index.js'
 import { createNode, type PeerNode } from '../../src/node/index.js'
 import { until, within } from '../helpers/wait.js'
-import { SEED_SAMPLE } from '../helpers/seed-sample.js'
+import { SOCKETMESH_SAMPLE } from '../helpers/socketmesh-sample.js'
 
 // Real sockets on 127.0.0.1. Every registry, mesh node, plain node, child process and temp dir is
 // closed / killed / removed in t.after, pass or fail.
@@ -133,10 +133,10 @@ function workerHandlers (variant: string, served: Map<string, number>): Record<s
   }
 }
 
-// ── the seed's sample ───────────────────────────────────────────────────────
+// ── socketmesh's sample ───────────────────────────────────────────────────────
 
-test('the seed\'s sample schema runs unchanged: NodeB calls NodeA balanced, broadcast and queued; NodeA may not call NodeB', T, async (t) => {
-  const sample = SEED_SAMPLE
+test('socketmesh\'s sample schema runs unchanged: NodeB calls NodeA balanced, broadcast and queued; NodeA may not call NodeB', T, async (t) => {
+  const sample = SOCKETMESH_SAMPLE
   // The queued handler logs: that log is how we see it was delivered.
   const log = t.mock.method(console, 'log', () => {})
   const reg = await registry(t, { schema: sample })

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { defineSchema, PeerwardenError, type Handler } from '../../src/mesh/index.js'
 import { ManualClock } from '../../src/testing/index.js'
-import { SEED_SAMPLE } from '../helpers/seed-sample.js'
+import { SOCKETMESH_SAMPLE } from '../helpers/socketmesh-sample.js'
 import { until, within } from '../helpers/wait.js'
 import { meshNode, registry } from './hostile-peers.js'
 
@@ -94,10 +94,10 @@ test('the socketmesh call form call.Role.command.call(args) makes the same call 
   assert.deepEqual(await caller.call.Worker.work.call({ i: 7 }), { i: 7 })
   assert.deepEqual(await caller.call.Worker.status.call(null, { timeout: 2000 }), [{ variant: 'w1', ok: true, value: { up: true } }])
   assert.deepEqual(await caller.call.Worker.work({ i: 8 }), { i: 8 })
-  // The seed's sample, untyped access.
-  const sampleReg = await registry(t, { schema: SEED_SAMPLE, open: true })
-  await meshNode(t, { schema: SEED_SAMPLE, role: 'NodeA', registry: sampleReg.addresses[0] })
-  const b = await meshNode(t, { schema: SEED_SAMPLE, role: 'NodeB', registry: sampleReg.addresses[0] })
+  // socketmesh's sample, untyped access.
+  const sampleReg = await registry(t, { schema: SOCKETMESH_SAMPLE, open: true })
+  await meshNode(t, { schema: SOCKETMESH_SAMPLE, role: 'NodeA', registry: sampleReg.addresses[0] })
+  const b = await meshNode(t, { schema: SOCKETMESH_SAMPLE, role: 'NodeB', registry: sampleReg.addresses[0] })
   await b.ready('NodeA', { timeout: 8000 })
   const calls = b.call as unknown as Record<string, Record<string, { call: (args: unknown) => Promise<unknown> }>>
   assert.deepEqual(await calls.NodeA.sampleRespondingMethod.call({ test: 'data' }), { command: 'data' })

@@ -101,7 +101,7 @@ test('queued commands on Redis: 1,000 messages survive a SIGKILL of the receiver
   }
 })
 
-// ── Issue "Hostile peers" #15, #16: a Redis that hangs, restarts empty or is not there ──────────
+// ── Hostile conditions: a Redis that hangs, restarts empty or is not there ──────────
 
 /** A TCP server on 127.0.0.1 that accepts connections and never answers a byte. */
 async function blackHole (): Promise<{ url: string; close: () => Promise<void> }> {

@@ -7,7 +7,7 @@ import {
   type BroadcastEntry, type MeshNode, type MeshRegistry, type MeshSchema
 } from '../../src/mesh/index.js'
 import { hasCode } from '../helpers/errors.js'
-import { SEED_SAMPLE } from '../helpers/seed-sample.js'
+import { SOCKETMESH_SAMPLE } from '../helpers/socketmesh-sample.js'
 import { until } from '../helpers/wait.js'
 
 // Schema validation, the caller/callee tables, the typed form, and certificates.
@@ -107,10 +107,10 @@ test('a schema that is not an object, or has no role, is refused', () => {
   rejectsSchema({ Worker: 5 }, 'schema.Worker')
 })
 
-// ── the seed's sample ───────────────────────────────────────────────────────
+// ── socketmesh's sample ───────────────────────────────────────────────────────
 
-test('the seed\'s sample schema, copied verbatim, validates with its commands classified as socketmesh describes', () => {
-  const sample = SEED_SAMPLE
+test('socketmesh\'s sample schema, copied verbatim, validates with its commands classified as socketmesh describes', () => {
+  const sample = SOCKETMESH_SAMPLE
   const s = new Schema(sample)
   assert.deepEqual([...s.roles.keys()], ['NodeA', 'NodeB'])
   const a = s.role('NodeA')!

@@ -13,7 +13,7 @@ import { hasCode } from '../helpers/errors.js'
 import { noDial } from '../helpers/manager.js'
 import { within } from '../helpers/wait.js'
 
-// Issue "Hostile peers" #17: another process holding SQLite's write lock. better-sqlite3's busy
+// Hostile conditions: another process holding SQLite's write lock. better-sqlite3's busy
 // `timeout` waits synchronously (5 s by default): the event loop stalled, the write failed with
 // SQLITE_BUSY, and the batch was gone (the queue was cleared before the write).
 

@@ -8,7 +8,7 @@ import { PeerwardenError, sqliteStore } from '../../src/index.js'
 import type { StoredPeer } from '../../src/index.js'
 import { createNode } from '../../src/node/index.js'
 
-// Issue "Hostile peers" #18: a corrupt peers.db silently turned persistence off; a row holding
+// Hostile conditions: a corrupt peers.db silently turned persistence off; a row holding
 // `null` made createNode reject with a raw TypeError and left an unhandled rejection behind.
 
 type Database = import('better-sqlite3').Database

@@ -1,5 +1,5 @@
 /**
- * Finding room for late joiners (issue "Keep every promise" #18): a swarm at highWater whose
+ * Finding room for late joiners: a swarm at highWater whose
  * connections are all in their grace period refuses every newcomer, so swarms that join last can
  * stay below lowWater for as long as the grace lasts (6 swarms, highWater 3, lowWater 2: counts
  * 3,3,3,3,1,1 after 15 s).
@@ -19,6 +19,7 @@
  */
 import type { ConnectionManager } from '../../manager/types.js'
 
+/** How often a full swarm makes room for a refused peer (see above). */
 export interface RoomPolicy {
   /** Minimum time between two releases. */
   interval: number
@@ -29,6 +30,7 @@ export interface RoomPolicy {
 /** The protection tag held for the instant of a release (every connection but the one that gives way). */
 const ROOM_TAG = 'peerwarden:hyperswarm-room'
 
+/** At most one release a second; a released peer is not released again within 30 s. */
 export const DEFAULT_ROOM: Readonly<RoomPolicy> = { interval: 1_000, memory: 30_000 }
 
 /** Pure: should one connection give way for `refused` now? */

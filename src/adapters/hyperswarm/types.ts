@@ -82,12 +82,15 @@ export interface HyperswarmLike {
   _flushTick?: number
 }
 
+/** The options of `manageSwarm`: the manager's, but `dial`, plus `topicQuota`. */
 export interface ManageSwarmOptions extends Partial<Omit<ConnectionManagerOptions, 'dial'>> {
   /** Set as the manager's topic quota for every topic the swarm joins. Default: none. */
   topicQuota?: { min: number; max?: number }
 }
 
+/** What `manageSwarm` returns. */
 export interface ManagedSwarm {
   readonly manager: ConnectionManager
+  /** Closes the manager (destroying the connections it holds) and restores the swarm's limits, queue, firewall and hooks; the swarm itself is not destroyed. */
   close(): Promise<void>
 }

@@ -1,11 +1,11 @@
 import type { MeshSchema } from '../../src/mesh/index.js'
 
 /**
- * The sample schema of seed 004 (socketmesh), copied verbatim — its loose role names ('nodeB'),
+ * The sample schema of socketmesh's documentation, copied verbatim — its loose role names ('nodeB'),
  * handlers inline, queued handler logging what it got — so the tests can show it runs unchanged.
  */
 /* eslint-disable */
-export const SEED_SAMPLE: MeshSchema = {
+export const SOCKETMESH_SAMPLE: MeshSchema = {
 
     NodeA: {
       _allow: 'anyNode',

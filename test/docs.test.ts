@@ -1,0 +1,134 @@
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { test } from 'node:test'
+import { fileURLToPath } from 'node:url'
+import ts from 'typescript'
+import { redisSkip, startRedis } from './helpers/redis.js'
+
+// Every ```ts / ```js block of README.md and docs/*.md runs as written, or is marked as a fragment.
+//
+// - A runnable block is type-checked against the built package's declarations, then compiled as it
+//   is (ts.transpileModule) and run in a process of its own with a hard timeout; it must exit 0.
+//   It is written under build/ so 'peerwarden', 'peerwarden/node'… resolve by self-reference to
+//   dist/. Examples check their own results with node:assert, so a broken feature fails its block.
+// - A fragment has `<!-- fragment: why -->` on the line before its fence; it is only parsed.
+// - A block that uses 'redis://127.0.0.1:6379' runs against a private redis-server on a free port
+//   (skipped without one, as the other Redis tests are).
+// - Other languages (sh, text, none) are not run.
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url))
+const OUT = `${ROOT}build/docs-examples/`
+const RUN_TIMEOUT = 60_000
+const FRAGMENT = /^<!--\s*fragment:\s*\S.*-->\s*$/
+
+interface Block { file: string; line: number; lang: string; code: string; fragment: boolean }
+
+/** The fenced code blocks of one Markdown file. */
+function codeBlocks (file: string, text: string): Block[] {
+  const lines = text.split('\n')
+  const blocks: Block[] = []
+  for (let i = 0; i < lines.length; i++) {
+    const open = /^```(\w*)\s*$/.exec(lines[i]!)
+    if (open === null) continue
+    const start = i
+    let end = i + 1
+    while (end < lines.length && lines[end] !== '```') end++
+    assert.ok(end < lines.length, `${file}:${start + 1}: a code block that never closes`)
+    const before = start > 0 ? lines[start - 1]!.trim() : ''
+    blocks.push({ file, line: start + 1, lang: open[1]!, code: lines.slice(start + 1, end).join('\n') + '\n', fragment: FRAGMENT.test(before) })
+    i = end
+  }
+  return blocks
+}
+
+function docFiles (): string[] {
+  const docs = readdirSync(`${ROOT}docs`).filter((f) => f.endsWith('.md')).sort().map((f) => `docs/${f}`)
+  return ['README.md', ...docs]
+}
+
+const all = docFiles().flatMap((file) => codeBlocks(file, readFileSync(`${ROOT}${file}`, 'utf8')))
+const code = all.filter((b) => b.lang === 'ts' || b.lang === 'js')
+const runnable = code.filter((b) => !b.fragment)
+const name = (b: Block): string => `${b.file.replace(/[/.]/g, '-')}-${b.line}`
+
+test('every fragment marker stands right before a code block', () => {
+  for (const file of docFiles()) {
+    const lines = readFileSync(`${ROOT}${file}`, 'utf8').split('\n')
+    lines.forEach((l, i) => {
+      if (FRAGMENT.test(l.trim())) assert.match(lines[i + 1] ?? '', /^```\w/, `${file}:${i + 1}: a fragment marker not followed by a code block`)
+    })
+  }
+})
+
+test('the README has a runnable example for every entry point that needs no outside service', () => {
+  const readme = runnable.filter((b) => b.file === 'README.md').map((b) => b.code)
+  for (const entry of ['peerwarden', 'peerwarden/node', 'peerwarden/mesh', 'peerwarden/testing', 'peerwarden/dashboard', 'peerwarden/hyperswarm']) {
+    assert.ok(readme.some((c) => c.includes(`from '${entry}'`)), `a runnable README example imports '${entry}'`)
+  }
+})
+
+test('fragments parse', () => {
+  for (const b of code.filter((b) => b.fragment)) {
+    const out = ts.transpileModule(b.code, { reportDiagnostics: true, fileName: `${name(b)}.mts`, compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } })
+    const errors = (out.diagnostics ?? []).map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n'))
+    assert.deepEqual(errors, [], `${b.file}:${b.line}`)
+  }
+})
+
+test('runnable examples type-check against the package', () => {
+  mkdirSync(OUT, { recursive: true })
+  const files = runnable.map((b) => {
+    const f = `${OUT}${name(b)}.mts`
+    writeFileSync(f, b.lang === 'js' ? `// @ts-nocheck\n${b.code}` : b.code)
+    return f
+  })
+  // Hyperswarm ships no declarations: an application declares the module, as docs/hyperswarm.md says.
+  writeFileSync(`${OUT}vendor.d.ts`, "declare module 'hyperswarm'\ndeclare module '@hyperswarm/testnet'\n")
+  const program = ts.createProgram([...files, `${OUT}vendor.d.ts`], {
+    module: ts.ModuleKind.NodeNext,
+    moduleResolution: ts.ModuleResolutionKind.NodeNext,
+    target: ts.ScriptTarget.ES2022,
+    lib: ['lib.es2022.d.ts', 'lib.dom.d.ts'],
+    types: ['node'],
+    strict: true,
+    noEmit: true,
+    skipLibCheck: true
+  })
+  const problems = ts.getPreEmitDiagnostics(program).filter((d) => d.file === undefined || files.includes(d.file.fileName)).map((d) => {
+    const where = d.file !== undefined && d.start !== undefined ? `${d.file.fileName.slice(OUT.length)}:${d.file.getLineAndCharacterOfPosition(d.start).line + 1}` : ''
+    return `${where} ${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`
+  })
+  assert.deepEqual(problems, [])
+})
+
+async function run (source: string, file: string): Promise<{ code: number | null; out: string }> {
+  const js = ts.transpileModule(source, { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } }).outputText
+  mkdirSync(OUT, { recursive: true })
+  const path = `${OUT}${file}.mjs`
+  writeFileSync(path, js)
+  const child = spawn(process.execPath, [path], { cwd: OUT, stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  child.stdout.on('data', (d: Buffer) => { out += d.toString() })
+  child.stderr.on('data', (d: Buffer) => { out += d.toString() })
+  const timer = setTimeout(() => { child.kill('SIGKILL') }, RUN_TIMEOUT)
+  const code = await new Promise<number | null>((resolve) => { child.once('exit', resolve) })
+  clearTimeout(timer)
+  rmSync(path, { force: true })
+  return { code, out }
+}
+
+for (const b of runnable) {
+  test(`${b.file}:${b.line} runs as written`, { timeout: RUN_TIMEOUT + 15_000 }, async (t) => {
+    let source = b.code
+    if (source.includes('redis://127.0.0.1:6379')) {
+      const skip = redisSkip()
+      if (skip !== undefined) { t.skip(skip); return }
+      const redis = await startRedis()
+      t.after(async () => { await redis.stop() })
+      source = source.replaceAll('redis://127.0.0.1:6379', redis.url)
+    }
+    const result = await run(source, name(b))
+    assert.equal(result.code, 0, `${b.file}:${b.line} exited with ${String(result.code)}:\n${result.out}`)
+  })
+}
