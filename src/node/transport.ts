@@ -25,6 +25,8 @@ export interface TransportOptions {
   /** An authenticated inbound connection, ready for the manager. */
   onInbound: (conn: NodeConnection) => void
   onMessage: (conn: NodeConnection, msg: ControlMessage) => void
+  /** Called before a connection is closed with a reason, to leave the remote something useful (peer referrals). */
+  farewell?: (conn: NodeConnection, reason: string) => void
   /** A connection's peer sent a message a decoder refused; the connection closes with 'protocol'. */
   onProtocolError?: (conn: NodeConnection, why: string) => void
   /** An inbound connection failed before it was authenticated (Noise, network key, deadline). */
@@ -348,6 +350,7 @@ export class TcpTransport {
       direction,
       address,
       onMessage: this.opts.onMessage,
+      farewell: this.opts.farewell,
       closing: this.closing,
       onProtocolError: (conn, why) => {
         this.protocolErrors++
