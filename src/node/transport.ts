@@ -211,14 +211,6 @@ export class TcpTransport {
 
   /** Inbound handshakes in progress. */
   get pendingHandshakes (): number { return this.limits.pending }
-  /** Bytes decrypted and queued on paused connections now (see `TransportStats`). */
-  get queuedBytes (): number { return this.meter.queuedBytes }
-  /** Bytes read from closing or refused connections and dropped unread. */
-  get discardedBytes (): number { return this.meter.discardedBytes }
-  /** Times a socket was paused because its connection's queue reached `maxQueuedBytes`. */
-  get queuePauses (): number { return this.meter.queuePauses }
-  /** Bytes held now for frames partly received. */
-  get receivingBytes (): number { return this.meter.receivingBytes }
 
   stats (): TransportStats {
     return {
