@@ -7,11 +7,11 @@
  *   frame wholly inside the chunk is a view into it (no copy: the socket hands out a fresh buffer per
  *   read, so the owner may decrypt in place); a frame split across reads is gathered into a buffer
  *   of its own. A length prefix may be split too. A zero-length frame is a frame (empty).
- * - `onFrame` returns whether to go on: false stops the read at once, and `read` says how many bytes
- *   of the chunk it did not look at (`unread`), for the owner's accounting.
+ * - `read` returns how many bytes of the chunk it did not look at, for the owner's accounting:
+ *   `onFrame` returns whether to go on, and false stops the read at once.
  * - `limit` is the largest frame taken (the owner changes it between frames, e.g. after the
- *   handshake); a longer announced length stops the read with `oversize` (the length and the limit),
- *   and the reader takes nothing more until `reset()`.
+ *   handshake). A longer announced length stops the read and sets `oversize` (the length and the
+ *   limit); the reader takes nothing more until `reset()`.
  * - Memory: a split frame's buffer is allocated up to `firstAllocation` (1 MiB) when its length
  *   arrives; past that it grows (at least `growth`-fold, at most to the frame's length) with the
  *   bytes that arrive, so a peer that announces 16 MiB and trickles makes us hold what it sent, not
@@ -25,12 +25,6 @@ export const HEADER = 4
 const FIRST_ALLOCATION = 1024 * 1024
 /** How a bigger frame's buffer grows: fourfold (1, 4, 16 MiB) copies what arrived at most twice more for a 16 MiB frame. */
 const GROWTH = 4
-
-/** What one `read` did: bytes of the chunk not looked at, and an announced length over the limit if any. */
-export interface FrameRead {
-  unread: number
-  oversize?: { length: number; limit: number }
-}
 
 export interface FrameReaderOptions {
   /** The largest frame taken, at first (see `limit`). */
@@ -54,8 +48,8 @@ export class FrameReader {
   /** A length prefix split across reads. */
   private readonly header = Buffer.alloc(HEADER)
   private headerFill = 0
-  /** An oversize length was read: nothing more is taken until `reset()`. */
-  private failed = false
+  /** An announced length over the limit, once read: nothing more is taken until `reset()`. */
+  oversize: { length: number; limit: number } | undefined
   private readonly onHolding: ((delta: number) => void) | undefined
   private readonly firstAllocation: number
   private readonly growth: number
@@ -70,10 +64,10 @@ export class FrameReader {
   /** Bytes held for the frame being received (at most `growth` × what arrived of it, or `firstAllocation`). */
   get holding (): number { return this.partial?.byteLength ?? 0 }
 
-  /** Feeds one chunk; `onFrame` gets each complete frame and returns whether to go on. */
-  read (chunk: Buffer, onFrame: (frame: Buffer) => boolean): FrameRead {
+  /** Feeds one chunk; `onFrame` gets each complete frame and returns whether to go on. Returns the bytes not looked at. */
+  read (chunk: Buffer, onFrame: (frame: Buffer) => boolean): number {
     const size = chunk.byteLength
-    if (this.failed) return { unread: size }
+    if (this.oversize !== undefined) return size
     let offset = 0
     while (offset < size) {
       if (this.partial !== null) {
@@ -82,10 +76,10 @@ export class FrameReader {
         chunk.copy(this.partial, this.partialFill, offset, offset + n)
         this.partialFill += n
         offset += n
-        if (this.partialFill < this.partialLength) return { unread: 0 }
+        if (this.partialFill < this.partialLength) return 0
         const frame = this.partial
         this.setPartial(null)
-        if (!onFrame(frame)) return { unread: size - offset }
+        if (!onFrame(frame)) return size - offset
         continue
       }
       let length: number
@@ -94,32 +88,32 @@ export class FrameReader {
         offset += HEADER
       } else {
         while (this.headerFill < HEADER && offset < size) this.header[this.headerFill++] = chunk[offset++]
-        if (this.headerFill < HEADER) return { unread: 0 }
+        if (this.headerFill < HEADER) return 0
         this.headerFill = 0
         length = this.header.readUInt32LE(0)
       }
       if (length > this.limit) {
-        this.failed = true
-        return { unread: size - offset, oversize: { length, limit: this.limit } }
+        this.oversize = { length, limit: this.limit }
+        return size - offset
       }
       if (size - offset >= length) {
         const frame = chunk.subarray(offset, offset + length)
         offset += length
-        if (!onFrame(frame)) return { unread: size - offset }
+        if (!onFrame(frame)) return size - offset
       } else {
         this.setPartial(Buffer.allocUnsafe(Math.min(length, this.firstAllocation)))
         this.partialLength = length
         this.partialFill = 0
       }
     }
-    return { unread: 0 }
+    return 0
   }
 
   /** Drops the partial frame and length prefix, and takes frames again after an oversize one. */
   reset (): void {
     this.setPartial(null)
     this.headerFill = 0
-    this.failed = false
+    this.oversize = undefined
   }
 
   /** At least `needed` bytes, growing `growth`-fold (at most the frame's length): few copies of what arrived. */

@@ -274,7 +274,8 @@ export class SecureStream extends EventEmitter {
     this.lastRead = this.clock.now()
     if (this.ended) { this.meter.discardedBytes += chunk.byteLength; return }
     if (this.destroyed) return
-    const { unread, oversize } = this.reader.read(chunk, this.onFrame)
+    const unread = this.reader.read(chunk, this.onFrame)
+    const oversize = this.reader.oversize
     if (oversize !== undefined) {
       this.destroy(new PeerwardenError(this.handshake !== null ? 'ERR_HANDSHAKE' : 'ERR_PROTOCOL', `a frame of ${oversize.length} bytes (at most ${oversize.limit})`))
       return
