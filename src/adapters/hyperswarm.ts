@@ -42,9 +42,11 @@ import { createConnectionManager } from '../manager/manager.js'
 import { PeerwardenError } from '../errors.js'
 import { MANAGER_OPTIONS, rejectUnknownOptions } from '../manager/validate.js'
 import type { Connection, ConnectionManager } from '../manager/types.js'
+import { DueQueue, SwarmPatches } from './hyperswarm/patches.js'
+import { SwarmReleases } from './hyperswarm/releases.js'
 import { Room } from './hyperswarm/room.js'
 import { WaitingDials } from './hyperswarm/waiting-dials.js'
-import type { HyperswarmConnection, HyperswarmLike, HyperswarmPeerInfo, HyperswarmQueue, ManagedSwarm, ManageSwarmOptions } from './hyperswarm/types.js'
+import type { HyperswarmConnection, HyperswarmLike, HyperswarmPeerInfo, ManagedSwarm, ManageSwarmOptions } from './hyperswarm/types.js'
 
 export type { HyperswarmConnection, HyperswarmLike, HyperswarmPeerInfo, HyperswarmQueue, ManagedSwarm, ManageSwarmOptions } from './hyperswarm/types.js'
 export { DEFAULT_ROOM, shouldRelease, type RoomPolicy } from './hyperswarm/room.js'
@@ -57,18 +59,6 @@ let nextId = 0
 
 const hex = (key: Uint8Array): string => Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('hex')
 const noop = (): void => {}
-
-/** Hyperswarm's dial queue, replaced: a due peer goes to the manager instead of waiting in line. */
-class DueQueue implements HyperswarmQueue {
-  readonly length = 0
-  constructor (private readonly due: (info: HyperswarmPeerInfo) => void) {}
-  add (info: HyperswarmPeerInfo): void {
-    info.queued = false // never held here: Hyperswarm may release the PeerInfo as if dialled
-    this.due(info)
-  }
-
-  shift (): undefined { return undefined }
-}
 
 /** Puts `swarm` under a new connection manager; see the module comment for what changes. */
 export function manageSwarm (swarm: HyperswarmLike, options: ManageSwarmOptions = {}): ManagedSwarm {
@@ -85,10 +75,8 @@ class SwarmAdapter implements ManagedSwarm {
   private readonly live = new Map<string, Connection>()
   /** Manager dials waiting for a key's connection. */
   private readonly waiting = new WaitingDials((peer) => this.live.get(peer))
-  /** Peers the swarm brought to the manager (released when Hyperswarm releases them). */
-  private readonly fromSwarm = new Set<string>()
-  /** Peers whose last connection the manager closed itself: their redial is the manager's to time. */
-  private readonly closedByManager = new Set<string>()
+  /** Which peers the manager forgets when Hyperswarm lets them go (./hyperswarm/releases.ts). */
+  private readonly releases: SwarmReleases
   /** Peers Hyperswarm banned because the manager refused them (banned or denied there). */
   private readonly bannedByManager = new Set<string>()
   /** The peer the manager is dialling right now (the firewall sees its own side's dial). */
@@ -99,8 +87,8 @@ class SwarmAdapter implements ManagedSwarm {
   private closed = false
   private readonly room: Room
   private readonly queue = new DueQueue((info) => { this.due(info) })
-  private realQueue: HyperswarmQueue | undefined
-  private readonly restores: Array<() => void> = []
+  /** What we changed on the swarm, undone by `close()`. */
+  private readonly patches: SwarmPatches
   private readonly topicQuota: { min: number; max?: number } | undefined
 
   constructor (readonly swarm: HyperswarmLike, options: ManageSwarmOptions) {
@@ -116,6 +104,14 @@ class SwarmAdapter implements ManagedSwarm {
       localPeer: this.localPeer,
       dial: async (address, opts) => await this.dial(address, opts)
     })
+    this.releases = new SwarmReleases({
+      manager: this.manager,
+      swarm,
+      stopped: () => this.closed || this.suspending,
+      holds: (peer) => this.live.has(peer),
+      dialing: (peer) => this.waiting.has(peer)
+    })
+    this.patches = new SwarmPatches(swarm)
     this.room = new Room(this.manager, () => Date.now(), (peer) => {
       // Deferred: the firewall that refused the peer is still running.
       setImmediate(() => {
@@ -135,69 +131,41 @@ class SwarmAdapter implements ManagedSwarm {
   private readonly refusedByManager = (peer: string): boolean =>
     this.closed || this.deny.has(peer) || this.manager.getPeer(peer)?.priority === 'banned'
 
-  /** Replaces `name` on the swarm instance; `close()` puts the original back. */
-  private patch<K extends keyof HyperswarmLike> (name: K, make: (original: NonNullable<HyperswarmLike[K]>) => HyperswarmLike[K]): void {
-    const own = Object.prototype.hasOwnProperty.call(this.swarm, name)
-    const before = this.swarm[name]
-    if (before === undefined) return
-    this.swarm[name] = make((typeof before === 'function' ? before.bind(this.swarm) : before) as NonNullable<HyperswarmLike[K]>)
-    this.restores.push(() => {
-      if (own) this.swarm[name] = before
-      else delete (this.swarm as Partial<HyperswarmLike>)[name]
-    })
-  }
-
   private install (): void {
-    const { swarm } = this
-    const maxPeers = swarm.maxPeers
-    swarm.maxPeers = Infinity // the manager holds the bound
-    this.restores.push(() => { swarm.maxPeers = maxPeers })
+    const { swarm, patches } = this
+    patches.set('maxPeers', Infinity) // the manager holds the bound
     const userFirewall = swarm._firewall
-    swarm._firewall = (key, payload) => this.firewall(key, payload, userFirewall)
-    this.restores.push(() => { swarm._firewall = userFirewall })
-
-    if (swarm._queue !== undefined) {
-      // suspend() assigns a fresh queue: keep ours in place, remember theirs for close().
-      this.realQueue = swarm._queue
-      Object.defineProperty(swarm, '_queue', {
-        configurable: true,
-        enumerable: true,
-        get: () => this.queue,
-        set: (q: HyperswarmQueue) => { this.realQueue = q }
-      })
-      this.restores.push(() => {
-        Object.defineProperty(swarm, '_queue', { configurable: true, enumerable: true, writable: true, value: this.realQueue })
-      })
-    }
-    this.patch('_handlePeer', (original) => (peer, topic) => {
+    patches.set('_firewall', (key, payload) => this.firewall(key, payload, userFirewall))
+    patches.holdQueue(this.queue)
+    patches.patch('_handlePeer', (original) => (peer, topic) => {
       original(peer, topic)
       // A connected peer is not queued again, but its new topic counts.
       try { this.offer(peer.publicKey, [topic]) } catch {}
     })
-    this.patch('_maybeDeletePeer', (original) => (info) => {
+    patches.patch('_maybeDeletePeer', (original) => (info) => {
       original(info)
-      this.released(info)
+      this.releases.released(hex(info.publicKey))
     })
-    this.patch('suspend', (original) => async (opts) => { await this.suspend(original, opts) })
-    this.patch('resume', (original) => async (opts) => { await this.resume(original, opts) })
-    this.patch('destroy', (original) => async (opts) => {
+    patches.patch('suspend', (original) => async (opts) => { await this.suspend(original, opts) })
+    patches.patch('resume', (original) => async (opts) => { await this.resume(original, opts) })
+    patches.patch('destroy', (original) => async (opts) => {
       try { await original(opts) } finally { await this.close() }
     })
     if (this.topicQuota !== undefined) {
       const quota = this.topicQuota
       for (const topic of swarm._discovery?.keys() ?? []) this.manager.setTopicQuota(topic, quota)
-      this.patch('join', (original) => (topic, opts) => {
+      patches.patch('join', (original) => (topic, opts) => {
         const session = original(topic, opts)
         if (!this.closed) this.manager.setTopicQuota(hex(topic), quota)
         return session
       })
-      this.patch('leave', (original) => async (topic) => {
+      patches.patch('leave', (original) => async (topic) => {
         if (!this.closed && topic != null) this.manager.setTopicQuota(hex(topic), undefined)
         await original(topic)
       })
     }
     swarm.on('connection', this.onConnection)
-    this.restores.push(() => { swarm.removeListener('connection', this.onConnection) })
+    patches.onRestore(() => { swarm.removeListener('connection', this.onConnection) })
     for (const info of swarm.peers.values()) this.offer(info.publicKey, info.topics)
   }
 
@@ -231,7 +199,7 @@ class SwarmAdapter implements ManagedSwarm {
     if (id === this.localPeer) return
     // Banned by the user's firewall: Hyperswarm never dials it again, nor does the manager learn it from here.
     if (this.swarm.peers.get(id)?.banned === true && !this.bannedByManager.has(id)) return
-    if (this.manager.getPeer(id) === undefined) this.fromSwarm.add(id)
+    if (this.manager.getPeer(id) === undefined) this.releases.fromSwarm.add(id)
     this.manager.addPeers([{ id, address: PREFIX + id, topics: (topics ?? []).map(hex) }])
   }
 
@@ -242,29 +210,7 @@ class SwarmAdapter implements ManagedSwarm {
     const id = hex(info.publicKey)
     if (id === this.localPeer) return
     this.offer(info.publicKey, info.topics)
-    if (!this.closedByManager.has(id)) this.manager.resetBackoff(id)
-  }
-
-  /** Hyperswarm may just have dropped the peer's PeerInfo: so does the manager. */
-  private released (info: HyperswarmPeerInfo): void {
-    if (this.closed || this.suspending || this.swarm.suspended === true) return
-    const id = hex(info.publicKey)
-    if (this.swarm.peers.has(id) || this.live.has(id)) return
-    this.releaseLater(id, 5)
-  }
-
-  /** After the close or dial failure in progress has reached the manager. */
-  private releaseLater (id: string, tries: number): void {
-    setImmediate(() => {
-      if (this.closed || this.suspending || this.swarm.peers.has(id) || this.live.has(id)) return
-      if (this.waiting.has(id)) { if (tries > 1) this.releaseLater(id, tries - 1); return }
-      this.closedByManager.delete(id)
-      if (!this.fromSwarm.has(id)) return
-      const p = this.manager.getPeer(id)
-      if (p !== undefined && (p.connected || p.longTerm || p.bootstrap || p.priority !== 'medium')) return
-      this.fromSwarm.delete(id)
-      this.manager.forgetPeer(id)
-    })
+    if (!this.releases.closedByManager.has(id)) this.manager.resetBackoff(id)
   }
 
   // ── suspend / resume ──────────────────────────────────────────────────
@@ -298,7 +244,7 @@ class SwarmAdapter implements ManagedSwarm {
       direction: conn.isInitiator ? 'outbound' : 'inbound',
       address: PREFIX + peer,
       close: () => {
-        this.closedByManager.add(peer)
+        this.releases.closedByManager.add(peer)
         conn.destroy()
       }
     }
@@ -316,13 +262,13 @@ class SwarmAdapter implements ManagedSwarm {
       if (dialled) setImmediate(() => { this.manager.disconnected(c) })
     })
     if (this.closed) { conn.destroy(); return }
-    if (this.manager.getPeer(peer) === undefined) this.fromSwarm.add(peer)
+    if (this.manager.getPeer(peer) === undefined) this.releases.fromSwarm.add(peer)
     if (info?.topics !== undefined && info.topics.length > 0) this.offer(conn.remotePublicKey, info.topics)
     const accepted = this.manager.connected(c)
     // A dial through joinPeer (a swarm without the v4 internals) served its purpose.
     if (waiters !== undefined && this.swarm._allConnections === undefined) this.swarm.leavePeer(conn.remotePublicKey)
     if (accepted && open) {
-      this.closedByManager.delete(peer)
+      this.releases.closedByManager.delete(peer)
       this.live.set(peer, c)
     }
     this.waiting.settle(waiters, accepted && open ? c : undefined, new PeerwardenError('ERR_DIAL_FAILED', `the connection to ${peer} was refused by the manager`))
@@ -397,8 +343,7 @@ class SwarmAdapter implements ManagedSwarm {
   async close (): Promise<void> {
     if (this.closed) return
     this.closed = true
-    for (const restore of this.restores.reverse()) restore()
-    this.restores.length = 0
+    this.patches.restore()
     this.room.close()
     this.waiting.close(new PeerwardenError('ERR_CLOSED', 'the manager is closed'))
     await this.manager.close()

@@ -4,9 +4,11 @@ import type { AddressInfo } from 'node:net'
 import { PeerwardenError } from '../errors.js'
 import type { ConnectionManager } from '../manager/types.js'
 import { rejectUnknownOptions } from '../manager/validate.js'
-import { authorized, dashboardToken, isLoopback, loopbackHost } from './access.js'
+import { dashboardToken, isLoopback } from './access.js'
+import { EventStreams } from './event-stream.js'
 import { ManagerMetrics } from './metrics.js'
 import { dashboardPage } from './page.js'
+import { handle, type Routes } from './routes.js'
 
 /** The options of `serveDashboard`. */
 export interface DashboardOptions {
@@ -36,12 +38,6 @@ export interface Dashboard {
   close: () => Promise<void>
 }
 
-/** Bytes an event stream may hold unsent before its page is dropped. */
-const MAX_BUFFERED = 1024 * 1024
-
-/** The manager events the page's log shows (dial:started is left out: one per dial is noise there). */
-const LOGGED = ['peer:connected', 'peer:disconnected', 'connection:refused', 'connection:closed', 'dial:failed', 'trim', 'peer:priority', 'store:error'] as const
-
 /**
  * A live, read-only view of one connection manager over HTTP: any manager — a node's, or the one
  * under the libp2p or Hyperswarm adapter.
@@ -56,10 +52,9 @@ const LOGGED = ['peer:connected', 'peer:disconnected', 'connection:refused', 'co
  * Rules:
  * - Loopback by default, where no token is needed unless one is given and a request whose `Host` does
  *   not name loopback is refused (403, DNS rebinding); beyond loopback every request needs a token
- *   (401 without it; see access.ts). Every response says `X-Content-Type-Options: nosniff`. It changes nothing in the manager. The page's event log listens to the manager only
- *   while a page is open, and the snapshot timer runs only then (unref'd); the metrics' counters
- *   (dials, refusals, closes, trims) listen from the start. A page whose stream holds more than 1 MiB
- *   unsent is dropped.
+ *   (401 without it; see access.ts and routes.ts).
+ * - It changes nothing in the manager. The event streams listen to it only while a page is open
+ *   (event-stream.ts); the metrics' counters (dials, refusals, closes, trims) listen from the start.
  * - Bad options throw `PeerwardenError` `ERR_INVALID_ARGUMENT` naming the option; a port in use
  *   rejects with `ERR_LISTEN`.
  */
@@ -76,95 +71,10 @@ export async function serveDashboard (manager: ConnectionManager, options: Dashb
   if (!Number.isFinite(interval) || interval < 50) throw PeerwardenError.invalid(`interval must be a number of ms >= 50 (got ${String(options.interval)})`)
   const maxPeers = options.maxPeers ?? 500
   if (!Number.isInteger(maxPeers) || maxPeers < 0) throw PeerwardenError.invalid(`maxPeers must be an integer >= 0 (got ${String(options.maxPeers)})`)
-  const page = dashboardPage(options.title ?? 'peerwarden')
   const metrics = new ManagerMetrics(manager)
-  const streams = new Set<http.ServerResponse>()
-
-  const snapshot = (): string => {
-    const connections = manager.listConnections()
-    if (connections.length > maxPeers) connections.sort((a, b) => b.value - a.value).length = maxPeers
-    return sse('snapshot', { at: Date.now(), stats: manager.stats(), connections })
-  }
-  const broadcast = (chunk: string): void => {
-    for (const res of streams) {
-      // A page that stopped reading is dropped rather than buffered without end (it reconnects when it can).
-      if (res.writableLength > MAX_BUFFERED) { streams.delete(res); res.destroy(); continue }
-      res.write(chunk)
-    }
-  }
-
-  // Listened to only while a page is open.
-  let timer: NodeJS.Timeout | undefined
-  const listeners = LOGGED.map((type) => ({ type, fn: (e: Event) => { broadcast(sse('manager', describe(type, (e as CustomEvent<Record<string, unknown>>).detail))) } }))
-  const watch = (on: boolean): void => {
-    if (on) {
-      for (const l of listeners) manager.events.addEventListener(l.type, l.fn)
-      timer = setInterval(() => { broadcast(snapshot()) }, interval)
-      timer.unref()
-    } else {
-      for (const l of listeners) manager.events.removeEventListener(l.type, l.fn)
-      clearInterval(timer)
-      timer = undefined
-    }
-  }
-
-  const server = http.createServer((req, res) => {
-    // Every response, refusals included: a browser must not guess another type than the one sent.
-    res.setHeader('x-content-type-options', 'nosniff')
-    if (loopback && !loopbackHost(req.headers.host)) {
-      send(res, 403, { error: `refused: Host ${JSON.stringify(req.headers.host ?? '')} does not name this loopback dashboard (DNS rebinding?); open it as http://127.0.0.1:<port>/ or http://localhost:<port>/` })
-      return
-    }
-    const url = new URL(req.url ?? '/', 'http://dashboard')
-    if (token !== undefined && !authorized(req, url, token)) {
-      res.setHeader('www-authenticate', 'Bearer')
-      send(res, 401, { error: 'this dashboard needs its token: ?token=<token> or Authorization: Bearer <token>' })
-      return
-    }
-    if (req.method !== 'GET' && req.method !== 'HEAD') { send(res, 405, { error: 'read-only: GET only' }); return }
-    switch (url.pathname) {
-      case '/':
-        res.writeHead(200, {
-          'content-type': 'text/html; charset=utf-8',
-          'cache-control': 'no-store',
-          'x-content-type-options': 'nosniff',
-          'content-security-policy': "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'"
-        })
-        res.end(page)
-        return
-      case '/events':
-        res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' })
-        if (req.method === 'HEAD') { res.end(); return }
-        res.write(': peerwarden\n\n' + snapshot())
-        streams.add(res)
-        if (streams.size === 1) watch(true)
-        res.on('close', () => {
-          streams.delete(res)
-          if (streams.size === 0) watch(false)
-        })
-        return
-      case '/api/stats': send(res, 200, manager.stats()); return
-      case '/api/connections': send(res, 200, manager.listConnections()); return
-      case '/api/peers': send(res, 200, manager.listPeers()); return
-      case '/api/explain': {
-        const peer = url.searchParams.get('peer')
-        if (peer === null || peer === '') { send(res, 400, { error: 'explain needs ?peer=<id>' }); return }
-        const info = manager.getPeer(peer)
-        const decisions = manager.explain(peer)
-        if (info === undefined && decisions.length === 0) { send(res, 404, { error: `unknown peer ${peer}` }); return }
-        send(res, 200, { peer, info: info ?? null, tags: manager.getTagInfo(peer) ?? null, decisions })
-        return
-      }
-      case '/metrics':
-        metrics.scrape().then(({ body, contentType }) => {
-          res.writeHead(200, { 'content-type': contentType })
-          res.end(body)
-        }, (err: Error) => { send(res, 500, { error: err.message }) })
-        return
-      default:
-        send(res, 404, { error: `no ${url.pathname} here` })
-    }
-  })
+  const streams = new EventStreams(manager, { interval, maxPeers })
+  const routes: Routes = { manager, page: dashboardPage(options.title ?? 'peerwarden'), metrics, streams, token, loopback }
+  const server = http.createServer((req, res) => { handle(routes, req, res) })
   server.listen(port, host)
   try {
     await Promise.race([once(server, 'listening'), once(server, 'error').then(([err]) => { throw err })])
@@ -180,9 +90,7 @@ export async function serveDashboard (manager: ConnectionManager, options: Dashb
     token,
     close: async () => {
       closed ??= (async () => {
-        for (const res of streams) res.end()
-        streams.clear()
-        watch(false)
+        streams.close()
         metrics.close()
         server.closeAllConnections()
         await new Promise<void>((resolve) => { server.close(() => { resolve() }) })
@@ -205,29 +113,4 @@ function parseListen (listen: string | number): { host: string; port: number } {
 
 function checkPort (port: number, bad: () => never): number {
   return Number.isInteger(port) && port >= 0 && port <= 65535 ? port : bad()
-}
-
-function sse (event: string, data: unknown): string {
-  return `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`
-}
-
-function send (res: http.ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' })
-  res.end(JSON.stringify(body))
-}
-
-/** A manager event as the page's log shows it: plain fields, no connection objects. */
-function describe (type: string, d: Record<string, unknown>): Record<string, unknown> {
-  const conn = d.connection as { peer?: string; direction?: string; address?: string } | undefined
-  const out: Record<string, unknown> = { at: Date.now(), type }
-  const peer = (d.peer as string | undefined) ?? conn?.peer
-  if (peer !== undefined) out.peer = peer
-  if (conn?.direction !== undefined) out.direction = conn.direction
-  if (conn?.address !== undefined) out.address = conn.address
-  if (typeof d.reason === 'string') out.reason = d.reason
-  if (typeof d.closed === 'number') out.closed = d.closed
-  if (typeof d.priority === 'string') out.priority = d.priority
-  if (typeof d.address === 'string') out.address = d.address
-  if (d.error instanceof Error) out.error = d.error.message
-  return out
 }

@@ -23,10 +23,10 @@ export interface ManagerEvents {
   /** A peer's priority changed. */
   'peer:priority': { peer: PeerId; priority: Priority }
   /**
-   * An application hook (`prioritise`) threw or answered something it may not: the peer keeps what it
-   * had, the call that consulted the hook goes on, and `stats().hookErrors` counts it.
+   * An application hook (`prioritise`, `accepted`) threw or answered something it may not: the peer
+   * keeps what it had, the call that consulted the hook goes on, and `stats().hookErrors` counts it.
    */
-  'hook:error': { hook: 'prioritise'; peer: PeerId | string; error: Error }
+  'hook:error': { hook: 'prioritise' | 'accepted'; peer: PeerId | string; error: Error }
   /** The peer store failed to load or to write a batch; the manager goes on without it. */
   'store:error': { error: Error }
   /** A trim closed `closed` peers (at least one: a trim that closed nobody is no event); `reason` says which rule ran ('watermark', 'limit lowered', 'explicit', 'admission'). */

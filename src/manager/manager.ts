@@ -68,6 +68,7 @@ export class Manager implements ConnectionManager {
   private readonly dialer: Dialer
   private readonly random: () => number
   private hookErrors = 0
+  private readonly acceptedHook: ConnectionManagerOptions['accepted']
   private inbound = 0
   private outbound = 0
   private isRunning = false
@@ -79,6 +80,7 @@ export class Manager implements ConnectionManager {
   constructor (options: ConnectionManagerOptions) {
     this.opts = check.resolveOptions(options)
     this.clock = options.clock ?? systemClock
+    this.acceptedHook = options.accepted
     this.budget = new PeerBudget({
       max: () => this.opts.maxPeers,
       known: () => this.book.size,
@@ -656,6 +658,10 @@ export class Manager implements ConnectionManager {
     this.dialer.progress()
     this.rotation.schedule()
     record.decide(now, action, reason, this.opts.explainDepth)
+    try { this.acceptedHook?.(conn, swap) } catch (err) {
+      this.hookErrors++
+      this.events.emit('hook:error', { hook: 'accepted', peer: conn.peer, error: err instanceof Error ? err : new Error(String(err)) })
+    }
     if (!swap) this.events.emit('peer:connected', { peer: conn.peer, connection: conn })
     this.changed()
     if (!record.bootstrap) this.releaseBootstraps()

@@ -74,6 +74,14 @@ export interface ConnectionManagerOptions {
   deny?: string[]
   /** A hook consulted when a peer is added and when it connects; `undefined` keeps the priority as is. */
   prioritise?: (peer: PeerInfo) => Priority | undefined
+  /**
+   * Called once for every connection the manager accepts (from `connected()`, or a dial of its own),
+   * before the 'peer:connected' event; `replaced` is true for a connection that replaced a duplicate
+   * (no 'peer:connected' then: 'connection:replaced' follows). For the transport that owns the
+   * connections (the node sets up its channels here). A throw is reported as 'hook:error' and counted
+   * in `stats().hookErrors`; the connection stays accepted.
+   */
+  accepted?: (connection: Connection, replaced: boolean) => void
   /** Default: in memory. Where peers, priorities and history persist. */
   store?: PeerStore
   /** Default: the system clock. */

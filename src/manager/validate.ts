@@ -145,7 +145,7 @@ export function rejectUnknownOptions (what: string, options: object, known: read
 export const MANAGER_OPTIONS: readonly string[] = [
   'dial', 'localPeer', 'lowWater', 'highWater', 'gracePeriod', 'silencePeriod', 'lifetime', 'maxParallelDials',
   'dialTimeout', 'allow', 'deny', 'prioritise', 'store', 'clock', 'random', 'explainDepth', 'storeFlushInterval', 'maxPeers',
-  'releaseBootstrap'
+  'releaseBootstrap', 'accepted'
 ] satisfies ReadonlyArray<keyof ConnectionManagerOptions>
 
 /** Validates every option of `createConnectionManager` and fills in the defaults. */
@@ -167,6 +167,7 @@ export function resolveOptions (options: ConnectionManagerOptions): ResolvedOpti
   const allow = stringArray('allow', options.allow ?? [])
   const deny = stringArray('deny', options.deny ?? [])
   if (options.prioritise !== undefined) fn('prioritise', options.prioritise)
+  if (options.accepted !== undefined) fn('accepted', options.accepted)
   if (options.clock !== undefined && !isClock(options.clock)) {
     throw PeerwardenError.invalid('clock must have now(), setTimeout() and clearTimeout()')
   }

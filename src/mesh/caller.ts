@@ -3,9 +3,8 @@
  * broadcast fan-out, and the calls in flight until they settle.
  *
  * Rules:
- * - Balanced: one instance, the one with the fewest calls outstanding, round-robin among equals,
- *   draining ones skipped. Broadcast: every instance at send time; with `responds`, one settled entry
- *   per instance. A queued broadcast with Redis is published to the stream instead (durable).
+ * - Balanced: one instance, the one with the fewest calls outstanding, round-robin among equals.
+ *   Broadcast: every instance at send time; with `responds`, one settled entry per instance. A queued broadcast with Redis is published to the stream instead (durable).
  * - Deadlines: `timeout` (call, else command, else 10 s), never later than the deadline inherited
  *   from a handler's `ctx`; all of them on one timer (DeadlineSweep). A call that times out or is
  *   aborted sends the receiver a cancel.
@@ -167,7 +166,7 @@ export class Caller<S extends MeshSchema = MeshSchema> {
   private pick (role: string): Instance | undefined {
     let best: Instance | undefined
     for (const i of this.instances.values()) {
-      if (i.role !== role || i.draining) continue
+      if (i.role !== role) continue
       if (best === undefined || i.outstanding < best.outstanding || (i.outstanding === best.outstanding && i.lastPicked < best.lastPicked)) best = i
     }
     if (best !== undefined) best.lastPicked = ++this.picks

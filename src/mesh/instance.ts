@@ -7,7 +7,7 @@ import type { Outbox } from './rpc-wire.js'
  * Rules:
  * - Made by the mesh node when the remote's certificate checks out; its role, variant and `mayCall`
  *   are fixed from then on.
- * - The caller side owns `outstanding`, `lastPicked` and `draining`; the responder side owns
+ * - The caller side owns `outstanding` and `lastPicked`; the responder side owns
  *   `running`. Neither writes the other's fields.
  */
 export interface Instance {
@@ -22,7 +22,6 @@ export interface Instance {
   outstanding: number
   /** Round-robin tie-break among equally loaded instances. */
   lastPicked: number
-  draining: boolean
   /** Its calls our handlers are still running (async ones), by call id: a cancel finds them here. */
   running: Map<number, HandlerContext>
 }

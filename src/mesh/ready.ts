@@ -4,7 +4,7 @@
  *
  * Rules:
  * - With `role`: resolves once an instance of that role is listed (connected, both certificates
- *   admitted, not draining). Without: once an instance of every role this node may call is listed
+ *   admitted). Without: once an instance of every role this node may call is listed
  *   (a node that calls nobody is ready at once).
  * - Resolves at once when that already holds (no event needed).
  * - Rejects with ERR_INVALID_ARGUMENT for a role not in the schema, ERR_NOT_ALLOWED for a role this
@@ -60,7 +60,7 @@ export class ReadyWaiters {
     if (role !== undefined && !src.related.has(role)) return Promise.reject(new PeerwardenError('ERR_NOT_ALLOWED', `this node is never connected to ${role} (schema _connect/_allow)`))
     const wanted = role === undefined ? src.calls : [role]
     const holds = (): boolean => wanted.every((r) => {
-      for (const i of src.instances.values()) if (i.role === r && !i.draining) return true
+      for (const i of src.instances.values()) if (i.role === r) return true
       return false
     })
     const what = role ?? (wanted.length === 0 ? 'nothing' : wanted.join(', '))

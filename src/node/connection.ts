@@ -23,6 +23,8 @@ export interface OpenOptions {
   direction: 'inbound' | 'outbound'
   address: string
   onMessage: (conn: NodeConnection, msg: ControlMessage) => void
+  /** Called before a close with a reason, to leave the remote something useful (peer referrals); a throw is ignored. */
+  farewell?: (conn: NodeConnection, reason: string) => void
   /** Connections ending gracefully are destroyed when their deadline here passes (a peer that stalls). */
   closing: DeadlineQueue
   /** The peer sent a message a decoder refused (see `protocolError`); called once, before the close. */
@@ -62,8 +64,6 @@ export class NodeConnection implements Connection, Expiring, Corked {
   observedByRemote: string | undefined
   closeReason: string | undefined
   remoteCloseReason: string | undefined
-  /** Called before a close with a reason, to leave the remote something useful (peer referrals). */
-  farewell: ((conn: NodeConnection, reason: string) => void) | undefined
   private closed = false
   private corked = false
   private control: Channel | null = null
@@ -86,7 +86,8 @@ export class NodeConnection implements Connection, Expiring, Corked {
     readonly address: string,
     private readonly onMessage: (conn: NodeConnection, msg: ControlMessage) => void,
     private readonly closing: DeadlineQueue,
-    private readonly onProtocolError: ((conn: NodeConnection, why: string) => void) | undefined
+    private readonly onProtocolError: ((conn: NodeConnection, why: string) => void) | undefined,
+    private readonly farewell: ((conn: NodeConnection, reason: string) => void) | undefined
   ) {
     this.peer = peerIdOf(stream.remotePublicKey!)
     this.id = `${this.peer.slice(0, 8)}-${direction === 'inbound' ? 'i' : 'o'}${nextId++}`
@@ -144,7 +145,7 @@ export class NodeConnection implements Connection, Expiring, Corked {
       stream.destroy()
       throw new PeerwardenError('ERR_PROTOCOL', `${opts.address} sent a malformed hello`)
     }
-    const conn = new NodeConnection(stream, opts.direction, opts.address, opts.onMessage, opts.closing, opts.onProtocolError)
+    const conn = new NodeConnection(stream, opts.direction, opts.address, opts.onMessage, opts.closing, opts.onProtocolError, opts.farewell)
     conn.remoteListen = hello.listen
     conn.remoteRendezvous = hello.rendezvous
     conn.remoteTopics = hello.topics ?? []
@@ -275,7 +276,6 @@ export class NodeConnection implements Connection, Expiring, Corked {
   private readonly badMessage = (why: string): void => { this.protocolError(`control: ${why}`) }
 
   private readonly receive = (msg: ControlMessage): void => {
-    if (msg.t === 'close') { this.receiveClose(msg.reason); return }
     if (msg.t === 'welcome') { this.settleVerdict?.(); return }
     // Until our manager has accepted the connection, nothing it says may create or change peers
     // (a dial still in flight would otherwise race with what the message teaches us).

@@ -9,7 +9,9 @@ import { addressList, decoder, MAX_ADDRESSES, peerIdField, topicKeyField, uintFi
  * - topics: at most `MAX_TOPICS` discovery keys (64 hex characters each);
  * - addresses: at most `MAX_ADDRESSES` (8) per peer, each at most 256 characters;
  * - peers in one answer or referral: at most `MAX_PEERS_PER_MESSAGE` (32);
- * - a close reason: at most 64 characters; ttl and lookup ids: non-negative safe integers.
+ * - ttl and lookup ids: non-negative safe integers;
+ * - a `t` not listed here is a protocol error too.
+ * The close reason travels apart, as message 1 (a string, cut to `MAX_REASON_LENGTH` characters).
  */
 export const MAX_TOPICS = 64
 export const MAX_PEERS_PER_MESSAGE = 32
@@ -19,7 +21,6 @@ const peerEntry = v.object({ id: peerIdField, addresses: addressList })
 const peerList = v.pipe(v.array(peerEntry), v.maxLength(MAX_PEERS_PER_MESSAGE))
 
 const controlSchema = v.variant('t', [
-  v.object({ t: v.literal('close'), reason: v.pipe(v.string(), v.maxLength(MAX_REASON_LENGTH)) }),
   // The listener's manager accepted the connection (its first message then): the dial succeeded.
   v.object({ t: v.literal('welcome') }),
   // announce: every topic listed is announced (absent from older peers: keep what the hello said)

@@ -3,19 +3,14 @@ import type net from 'node:net'
 import { systemClock } from '../clock.js'
 import { PeerwardenError } from '../errors.js'
 import type { Clock } from '../manager/types.js'
+import { FrameReader, HEADER } from './frame-reader.js'
 import { NoiseHandshake, type StaticKeys } from './noise.js'
 import { TAG, TransportCipher } from './transport-cipher.js'
 
 export { BIG_MESSAGE } from './transport-cipher.js'
 
-/** Bytes of a frame's length prefix (little endian). */
-const HEADER = 4
 /** The largest message `write` takes (16 MiB). */
 export const MAX_MESSAGE = 16 * 1024 * 1024
-/** A frame's buffer is allocated up to this size at once; a bigger one grows as its bytes arrive. */
-const PARTIAL_FIRST = 1024 * 1024
-/** How a bigger frame's buffer grows: fourfold (1, 4, 16 MiB) copies what arrived at most twice more for a 16 MiB frame. */
-const GROWTH = 4
 /** The largest handshake frame (Noise's limit): garbage never makes us allocate more. */
 const MAX_HANDSHAKE_FRAME = 65535
 /**
@@ -58,7 +53,8 @@ export interface SecureStreamOptions {
 /**
  * An encrypted, message-framed duplex over a TCP socket: the node's transport under Protomux.
  *
- * Wire: every frame is a 4-byte little-endian length and that many bytes. The first three frames are
+ * Wire: every frame is a 4-byte little-endian length and that many bytes (read by frame-reader.ts,
+ * which also holds the memory rules of a frame that arrives in pieces). The first three frames are
  * the Noise handshake (noise.ts): dialer → listener, listener → dialer (with the listener's hello),
  * dialer → listener (with the dialer's hello); the dialer's first messages follow its last handshake
  * frame in the same write, so a new connection's first round trip takes two round trips in all, as
@@ -86,8 +82,9 @@ export interface SecureStreamOptions {
  *   uses it: one allocation and no copy per message). Messages of `BIG_MESSAGE` bytes or more are
  *   sealed by OpenSSL into a fresh buffer instead (same cipher, same bytes on the wire).
  * - A frame that does not authenticate destroys the stream; nothing unauthenticated is delivered.
- * - A frame's buffer is allocated up to 1 MiB when its length arrives; past that it grows (fourfold)
- *   with the bytes that arrived: announcing a 16 MiB frame costs the peer what it actually sends.
+ * - A frame longer than the limit (65535 bytes during the handshake, a message of `MAX_MESSAGE` and
+ *   its tag after) destroys the stream (`ERR_HANDSHAKE`, `ERR_PROTOCOL`). Announcing a 16 MiB frame
+ *   costs the peer what it actually sends (frame-reader.ts).
  * - Events: 'data' (a message), 'drain', 'end' (the remote ended), 'error', 'close' (once, when the
  *   socket closed). `lastRead` / `lastWrite` (ms timestamps) are for the keep-alive (liveness.ts).
  */
@@ -108,14 +105,8 @@ export class SecureStream extends EventEmitter {
   private handshake: NoiseHandshake | null
   /** The transport keys and nonces, once the handshake completed. */
   private cipher: TransportCipher | null = null
-  /** The frame being filled across socket reads, and how much of it is there. */
-  private partial: Buffer | null = null
-  private partialFill = 0
-  /** The length of the frame being filled: `partial` may be smaller for now (see `growPartial`). */
-  private partialLength = 0
-  /** A length prefix split across socket reads. */
-  private readonly header = Buffer.alloc(HEADER)
-  private headerFill = 0
+  /** Bytes in, frames out; its limit is the handshake's until the handshake completes. */
+  private readonly reader: FrameReader
   private paused = true
   private draining = false
   private readonly queue: Buffer[] = []
@@ -137,6 +128,8 @@ export class SecureStream extends EventEmitter {
     this.maxQueuedBytes = opts.maxQueuedBytes ?? QUEUE_HIGH_BYTES
     this.meter = opts.meter ?? { queuedBytes: 0, discardedBytes: 0, queuePauses: 0, receivingBytes: 0 }
     this.lastRead = this.lastWrite = this.clock.now()
+    const meter = this.meter
+    this.reader = new FrameReader({ limit: MAX_HANDSHAKE_FRAME, onHolding: (delta) => { meter.receivingBytes += delta } })
     this.opened = new Promise((resolve, reject) => { this.settle = { resolve, reject } })
     this.opened.catch(() => { /* the owner awaits it; a failure also ends the stream */ })
     this.handshake = new NoiseHandshake(isInitiator, opts.keys, opts.psk)
@@ -239,8 +232,7 @@ export class SecureStream extends EventEmitter {
   private discardReads (): void {
     this.queue.length = 0
     this.unqueued(this.queuedBytes)
-    this.setPartial(null)
-    this.headerFill = 0
+    this.reader.reset()
     if (this.socket.isPaused()) this.socket.resume()
   }
 
@@ -254,7 +246,7 @@ export class SecureStream extends EventEmitter {
     this.destroyed = true
     this.queue.length = 0
     this.unqueued(this.queuedBytes)
-    this.setPartial(null)
+    this.reader.reset()
     if (this.settle !== null) {
       const settle = this.settle
       this.settle = null
@@ -281,66 +273,25 @@ export class SecureStream extends EventEmitter {
   private readonly onData = (chunk: Buffer): void => {
     this.lastRead = this.clock.now()
     if (this.ended) { this.meter.discardedBytes += chunk.byteLength; return }
-    let offset = 0
-    const size = chunk.byteLength
-    while (offset < size && !this.destroyed && !this.ended) {
-      if (this.partial !== null) {
-        const n = Math.min(this.partialLength - this.partialFill, size - offset)
-        if (this.partialFill + n > this.partial.byteLength) this.growPartial(this.partialFill + n)
-        chunk.copy(this.partial, this.partialFill, offset, offset + n)
-        this.partialFill += n
-        offset += n
-        if (this.partialFill < this.partialLength) return
-        const frame = this.partial
-        this.setPartial(null)
-        this.frame(frame)
-        continue
-      }
-      let length: number
-      if (this.headerFill === 0 && size - offset >= HEADER) {
-        length = chunk.readUInt32LE(offset)
-        offset += HEADER
-      } else {
-        while (this.headerFill < HEADER && offset < size) this.header[this.headerFill++] = chunk[offset++]
-        if (this.headerFill < HEADER) return
-        this.headerFill = 0
-        length = this.header.readUInt32LE(0)
-      }
-      const limit = this.handshake !== null ? MAX_HANDSHAKE_FRAME : MAX_MESSAGE + TAG
-      if (length > limit) {
-        this.destroy(new PeerwardenError(this.handshake !== null ? 'ERR_HANDSHAKE' : 'ERR_PROTOCOL', `a frame of ${length} bytes (at most ${limit})`))
-        return
-      }
-      if (size - offset >= length) {
-        // Decrypted in place: the socket hands us a fresh buffer per read.
-        this.frame(chunk.subarray(offset, offset + length))
-        offset += length
-      } else {
-        // Up to 1 MiB at once; a bigger frame's buffer grows with what arrives, so a peer that announces
-        // 16 MiB and trickles makes us hold what it sent, not what it announced.
-        this.setPartial(Buffer.allocUnsafe(Math.min(length, PARTIAL_FIRST)))
-        this.partialLength = length
-        this.partialFill = 0
-      }
+    if (this.destroyed) return
+    const unread = this.reader.read(chunk, this.onFrame)
+    const oversize = this.reader.oversize
+    if (oversize !== undefined) {
+      this.destroy(new PeerwardenError(this.handshake !== null ? 'ERR_HANDSHAKE' : 'ERR_PROTOCOL', `a frame of ${oversize.length} bytes (at most ${oversize.limit})`))
+      return
     }
     // A message delivered above made the owner end the stream: the rest of the read is not looked at.
-    if (this.ended && !this.destroyed && offset < size) this.meter.discardedBytes += size - offset
+    if (this.ended && !this.destroyed && unread > 0) this.meter.discardedBytes += unread
   }
 
-  /** At least `needed` bytes, growing fourfold (at most the frame's length): few copies of what arrived, and never more than 4 × of it held. */
-  private growPartial (needed: number): void {
-    const grown = Buffer.allocUnsafe(Math.min(this.partialLength, Math.max(needed, this.partial!.byteLength * GROWTH)))
-    this.partial!.copy(grown, 0, 0, this.partialFill)
-    this.setPartial(grown)
-  }
-
-  private setPartial (buffer: Buffer | null): void {
-    this.meter.receivingBytes += (buffer?.byteLength ?? 0) - (this.partial?.byteLength ?? 0)
-    this.partial = buffer
+  /** One frame from the reader; whether to read on (not once the stream is destroyed or ending). */
+  private readonly onFrame = (frame: Buffer): boolean => {
+    this.frame(frame)
+    return !this.destroyed && !this.ended
   }
 
   /** Bytes held for the frame being received (at most 4 × what arrived of it, or 1 MiB). */
-  get partialBytes (): number { return this.partial?.byteLength ?? 0 }
+  get partialBytes (): number { return this.reader.holding }
 
   private frame (frame: Buffer): void {
     if (this.handshake !== null) { this.handshakeFrame(this.handshake, frame); return }
@@ -414,6 +365,7 @@ export class SecureStream extends EventEmitter {
     if (!hs.complete) { this.destroy(new PeerwardenError('ERR_HANDSHAKE', 'the handshake did not complete')); return }
     const { tx, rx, hash } = hs.result()
     this.handshake = null
+    this.reader.limit = MAX_MESSAGE + TAG
     this.cipher = new TransportCipher(tx, rx)
     this.handshakeHash = hash
     const settle = this.settle!

@@ -25,6 +25,8 @@ export interface TransportOptions {
   /** An authenticated inbound connection, ready for the manager. */
   onInbound: (conn: NodeConnection) => void
   onMessage: (conn: NodeConnection, msg: ControlMessage) => void
+  /** Called before a connection is closed with a reason, to leave the remote something useful (peer referrals). */
+  farewell?: (conn: NodeConnection, reason: string) => void
   /** A connection's peer sent a message a decoder refused; the connection closes with 'protocol'. */
   onProtocolError?: (conn: NodeConnection, why: string) => void
   /** An inbound connection failed before it was authenticated (Noise, network key, deadline). */
@@ -210,14 +212,6 @@ export class TcpTransport {
 
   /** Inbound handshakes in progress. */
   get pendingHandshakes (): number { return this.limits.pending }
-  /** Bytes decrypted and queued on paused connections now (see `TransportStats`). */
-  get queuedBytes (): number { return this.meter.queuedBytes }
-  /** Bytes read from closing or refused connections and dropped unread. */
-  get discardedBytes (): number { return this.meter.discardedBytes }
-  /** Times a socket was paused because its connection's queue reached `maxQueuedBytes`. */
-  get queuePauses (): number { return this.meter.queuePauses }
-  /** Bytes held now for frames partly received. */
-  get receivingBytes (): number { return this.meter.receivingBytes }
 
   stats (): TransportStats {
     return {
@@ -352,6 +346,7 @@ export class TcpTransport {
       direction,
       address,
       onMessage: this.opts.onMessage,
+      farewell: this.opts.farewell,
       closing: this.closing,
       onProtocolError: (conn, why) => {
         this.protocolErrors++

@@ -192,3 +192,18 @@ test('join(topic, { announce: false }) after the node connected: the rendezvous 
   await a.join('t')
   assert.equal(aLearnt.has(s.id), false, 'R did not hand S out to A')
 })
+
+test('an application\'s manager.accepted hook runs after the node adopted the connection (its channels and "connection" event are set up first)', T, async (t) => {
+  const seen: Array<{ peer: string; adopted: boolean }> = []
+  const adopted = new Set<string>()
+  const a = await node(t, {
+    manager: {
+      accepted: (conn) => { seen.push({ peer: conn.peer, adopted: adopted.has(conn.peer) }) }
+    }
+  })
+  a.events.addEventListener('connection', (e) => { adopted.add(e.detail.peer) })
+  const b = await node(t, { bootstrap: bootstrapOf(a) })
+  await until(() => bothConnected(a, b), 10_000, 'the two nodes to connect')
+  assert.deepEqual(seen, [{ peer: b.id, adopted: true }])
+  await assert.rejects(node(t, { manager: { accepted: 'nope' as never } }), /manager\.accepted/)
+})

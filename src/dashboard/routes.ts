@@ -1,0 +1,78 @@
+import type http from 'node:http'
+import type { ConnectionManager } from '../manager/types.js'
+import { authorized, loopbackHost } from './access.js'
+import type { EventStreams } from './event-stream.js'
+import type { ManagerMetrics } from './metrics.js'
+
+/** What the routes serve from. */
+export interface Routes {
+  manager: ConnectionManager
+  /** The page's HTML. */
+  page: string
+  metrics: ManagerMetrics
+  streams: EventStreams
+  /** The token requests must carry, if any (access.ts). */
+  token: string | undefined
+  /** Listening on loopback: a request whose Host does not name loopback is refused (DNS rebinding). */
+  loopback: boolean
+}
+
+/**
+ * One request: access first (the Host rule on loopback, then the token), then GET/HEAD only, then
+ * the route (see `serveDashboard` for the list). Every response says `X-Content-Type-Options: nosniff`.
+ */
+export function handle (r: Routes, req: http.IncomingMessage, res: http.ServerResponse): void {
+  const { manager, token } = r
+  // Every response, refusals included: a browser must not guess another type than the one sent.
+  res.setHeader('x-content-type-options', 'nosniff')
+  if (r.loopback && !loopbackHost(req.headers.host)) {
+    send(res, 403, { error: `refused: Host ${JSON.stringify(req.headers.host ?? '')} does not name this loopback dashboard (DNS rebinding?); open it as http://127.0.0.1:<port>/ or http://localhost:<port>/` })
+    return
+  }
+  const url = new URL(req.url ?? '/', 'http://dashboard')
+  if (token !== undefined && !authorized(req, url, token)) {
+    res.setHeader('www-authenticate', 'Bearer')
+    send(res, 401, { error: 'this dashboard needs its token: ?token=<token> or Authorization: Bearer <token>' })
+    return
+  }
+  if (req.method !== 'GET' && req.method !== 'HEAD') { send(res, 405, { error: 'read-only: GET only' }); return }
+  switch (url.pathname) {
+    case '/':
+      res.writeHead(200, {
+        'content-type': 'text/html; charset=utf-8',
+        'cache-control': 'no-store',
+        'x-content-type-options': 'nosniff',
+        'content-security-policy': "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'"
+      })
+      res.end(r.page)
+      return
+    case '/events':
+      r.streams.open(req, res)
+      return
+    case '/api/stats': send(res, 200, manager.stats()); return
+    case '/api/connections': send(res, 200, manager.listConnections()); return
+    case '/api/peers': send(res, 200, manager.listPeers()); return
+    case '/api/explain': {
+      const peer = url.searchParams.get('peer')
+      if (peer === null || peer === '') { send(res, 400, { error: 'explain needs ?peer=<id>' }); return }
+      const info = manager.getPeer(peer)
+      const decisions = manager.explain(peer)
+      if (info === undefined && decisions.length === 0) { send(res, 404, { error: `unknown peer ${peer}` }); return }
+      send(res, 200, { peer, info: info ?? null, tags: manager.getTagInfo(peer) ?? null, decisions })
+      return
+    }
+    case '/metrics':
+      r.metrics.scrape().then(({ body, contentType }) => {
+        res.writeHead(200, { 'content-type': contentType })
+        res.end(body)
+      }, (err: Error) => { send(res, 500, { error: err.message }) })
+      return
+    default:
+      send(res, 404, { error: `no ${url.pathname} here` })
+  }
+}
+
+function send (res: http.ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' })
+  res.end(JSON.stringify(body))
+}

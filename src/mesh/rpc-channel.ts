@@ -1,0 +1,170 @@
+import type { Message } from 'protomux'
+import { PeerwardenError } from '../errors.js'
+import type { TypedEventTarget } from '../manager/events.js'
+import type { Clock } from '../manager/types.js'
+import type { NodeConnection } from '../node/connection.js'
+import type { PeerNode } from '../node/node.js'
+import { peerHandler, safeJson } from '../node/wire.js'
+import type { Caller } from './caller.js'
+import { check, type Certificate } from './certificate.js'
+import type { Instance } from './instance.js'
+import { decodeHello, decodeRpc, type RpcMessage } from './messages.js'
+import type { ReadyWaiters } from './ready.js'
+import type { Responder } from './responder.js'
+import { jsonOnce, Outbox, type OutgoingRpc } from './rpc-wire.js'
+import type { Schema } from './schema.js'
+import type { MeshEvents } from './types.js'
+
+export const RPC_PROTOCOL = 'peerwarden/mesh-rpc/1'
+
+/** What the RPC channels of a mesh node share. */
+export interface RpcHost {
+  node: PeerNode
+  schema: Schema
+  /** Our role. */
+  role: string
+  registryId: string
+  /** The roles our schema relates to ours: a certificate of another role is refused. */
+  related: ReadonlySet<string>
+  /** Our certificate (undefined until registered: no RPC channel opens before). */
+  cert: () => Certificate | undefined
+  /** The listed instances, by peer id (shared with the caller and the ready waiters). */
+  instances: Map<string, Instance>
+  caller: Caller
+  responder: Responder
+  waiters: ReadyWaiters
+  events: TypedEventTarget<MeshEvents>
+  clock: Clock
+}
+
+/**
+ * One RPC channel ('peerwarden/mesh-rpc/1') on a connection to another mesh node.
+ *
+ * Rules:
+ * - Each side opens the channel with its certificate. The remote's must check out (signed by the
+ *   registry, for the remote's key, not expired, of a role related to ours), else the connection
+ *   is closed with 'denied' and the peer is no longer redialled (`deny`).
+ * - We answer an accepted certificate with 'admit'. The instance is listed once both sides
+ *   admitted: handed to the responder, put in `instances`, 'connection' dispatched (not for a
+ *   connection that replaced a duplicate: the peer never left) and the ready waiters checked.
+ * - Every message is dispatched by type: calls and cancels to the responder, acks and results to
+ *   the caller. When the channel closes, its calls in flight settle and its running handlers are
+ *   aborted; it leaves `instances` ('disconnection') unless a newer connection took its place.
+ */
+export class RpcChannel {
+  /** The remote's side, once its certificate checked out. */
+  private candidate: Instance | undefined
+  /** Listed: both sides admitted. */
+  private instance: Instance | undefined
+  /** The remote admitted our certificate. */
+  private admitted = false
+  private readonly send: Outbox | undefined
+
+  /** Opens the channel on `conn` (once we hold a certificate). */
+  static open (host: RpcHost, conn: NodeConnection): void {
+    if (host.cert() !== undefined) new RpcChannel(host, conn) // eslint-disable-line no-new
+  }
+
+  private constructor (private readonly host: RpcHost, private readonly conn: NodeConnection) {
+    const channel = conn.mux.createChannel({
+      protocol: RPC_PROTOCOL,
+      handshake: safeJson,
+      onopen: (raw: unknown) => { this.opened(raw) },
+      onclose: () => { this.closed() }
+    })
+    if (channel === null) return
+    const message: Message<OutgoingRpc> = channel.addMessage<OutgoingRpc>({
+      encoding: jsonOnce,
+      onmessage: peerHandler(decodeRpc, (msg) => { this.received(msg) }, (why) => { conn.protocolError(`rpc channel: ${why}`) })
+    })
+    // Messages sent in the same tick leave in one batch: one encryption and one write for many calls.
+    this.send = new Outbox(channel, message)
+    channel.open({ cert: host.cert() })
+  }
+
+  private opened (raw: unknown): void {
+    const { conn, host } = this
+    // A connection that already lost a duplicate tie-break may still open its channel: ignore it.
+    if (!conn.open) return
+    let remote: Certificate
+    try {
+      // A missing or malformed certificate is refused as a forged one is ('denied').
+      const hello = decodeHello(raw)
+      if (!hello.ok) throw new PeerwardenError('ERR_CERTIFICATE', `handshake: ${hello.why}`)
+      remote = check(hello.value.cert, { registry: host.registryId, peer: conn.peer, now: host.clock.now() })
+      if (!host.related.has(remote.role)) throw new PeerwardenError('ERR_NOT_ALLOWED', `role ${remote.role} is not related to ${host.role}`)
+    } catch {
+      deny(host.node, conn)
+      return
+    }
+    this.candidate = {
+      peer: conn.peer,
+      role: remote.role,
+      variant: remote.variant,
+      who: Object.freeze({ role: remote.role, variant: remote.variant }),
+      mayCall: host.schema.canCall(remote.role, host.role),
+      send: this.send!,
+      outstanding: 0,
+      lastPicked: 0,
+      running: new Map()
+    }
+    this.send!.send({ t: 'admit' })
+    if (this.admitted) this.list()
+  }
+
+  /** Listed once we accepted its certificate and it accepted ours. */
+  private list (): void {
+    const { conn, host } = this
+    if (this.instance !== undefined || this.candidate === undefined || !conn.open) return
+    const instance = this.instance = this.candidate
+    host.responder.attach(instance)
+    const replaced = host.instances.has(conn.peer)
+    host.instances.set(conn.peer, instance)
+    // A connection that replaced a duplicate: the peer never left, so no second 'connection'.
+    if (!replaced) host.events.dispatchEvent(new CustomEvent('connection', { detail: { role: instance.role, variant: instance.variant, peer: conn.peer } }))
+    host.waiters.check()
+  }
+
+  private received (msg: RpcMessage): void {
+    if (msg.t === 'admit') { this.admitted = true; this.list(); return }
+    const from = this.instance
+    if (from === undefined) return
+    if (msg.t === 'call') { this.host.responder.serve(msg, from); return }
+    if (msg.t === 'cancel') { this.host.responder.cancel(msg.id, from); return }
+    this.host.caller.onReply(msg, from)
+  }
+
+  private closed (): void {
+    const { instance, conn, host } = this
+    if (instance === undefined) return
+    // Calls in flight on this channel settle now, even when a newer connection to the same peer
+    // (a duplicate swap) has taken its place.
+    host.caller.gone(instance)
+    // Its calls still running here: their ctx.signal aborts (nobody waits for the answer now).
+    host.responder.detach(instance)
+    if (host.instances.get(conn.peer) !== instance) return
+    host.instances.delete(conn.peer)
+    host.events.dispatchEvent(new CustomEvent('disconnection', { detail: { role: instance.role, variant: instance.variant, peer: conn.peer } }))
+  }
+}
+
+/**
+ * Refuses a peer whose certificate we do not accept, and stops redialling it until the registry
+ * vouches for it again (no reconnect storm between two nodes that disagree).
+ */
+function deny (node: PeerNode, conn: NodeConnection): void {
+  node.manager.unprotect(conn.peer, 'mesh')
+  node.manager.setLongTerm(conn.peer, false)
+  conn.close('denied')
+}
+
+/** Denied by the other side (our certificate expired, or it does not know us): we stop redialling it too. */
+export function stopRedialOnDenial (node: PeerNode, registryId: string): void {
+  node.events.addEventListener('disconnection', (e) => {
+    const { peer, reason } = e.detail
+    if (reason === 'denied' && peer !== registryId) {
+      node.manager.unprotect(peer, 'mesh')
+      node.manager.setLongTerm(peer, false)
+    }
+  })
+}

@@ -1,0 +1,75 @@
+import { PeerwardenError } from '../errors.js'
+import type { DialFn } from '../manager/types.js'
+import type { NodeConnection } from './connection.js'
+import type { TcpTransport } from './transport.js'
+
+/**
+ * The manager's dial for a node: a TCP + Noise dial that succeeds only once the remote's manager
+ * accepted the connection.
+ *
+ * Rules:
+ * - A refusal by the remote's manager is a failed dial (`ERR_REFUSED`, from `conn.verdict()`).
+ * - Every dial begun is counted (`dials`), and every one that failed (`failed`), except a dial
+ *   called off by our own signal: the manager does not count that as a failure either.
+ * - Once a dial settled, however, `settled(peer)` is called (discovery paces its dials by it).
+ * - The remote's hello is shown to discovery (`hello`) as soon as the handshake completes.
+ * - A visit (`visit`) is a dial too, but not the manager's: it ends when the rendezvous point took
+ *   it, and is counted by discovery, not here.
+ */
+export class NodeDialer {
+  /** Dials begun since creation (bootstrap dials included). */
+  dials = 0
+  /** Of `dials`: those that failed (not those called off). */
+  failed = 0
+
+  constructor (
+    private readonly transport: TcpTransport,
+    private readonly on: { hello: (conn: NodeConnection) => void; settled: (peer: string | undefined) => void }
+  ) {}
+
+  readonly dial: DialFn = async (address, opts) => {
+    this.dials++
+    try {
+      const conn: NodeConnection = await this.transport.dial(address, opts)
+      this.on.hello(conn)
+      await abortable(conn.verdict(), opts.signal, () => { conn.close() })
+      return conn
+    } catch (err) {
+      if (!opts.signal.aborted) this.failed++
+      throw err
+    } finally {
+      this.on.settled(opts.peer)
+    }
+  }
+
+  /**
+   * A visit to a rendezvous point: a handshake whose hello says "visit" and carries our topics; the
+   * point takes it and closes ('visit'). A point too old to know visits accepts it as a connection,
+   * which we close at once (it saw our hello all the same).
+   */
+  async visit (point: { id: string; address: string }, signal: AbortSignal): Promise<void> {
+    const conn = await this.transport.dial(point.address, { peer: point.id, signal, visit: true })
+    try {
+      await abortable(conn.verdict(), signal, () => { conn.close() })
+    } catch (err) {
+      if (err instanceof PeerwardenError && err.code === 'ERR_REFUSED' && err.cause === 'visit') return
+      throw err
+    } finally {
+      conn.close('visit')
+    }
+  }
+}
+
+/** `p`, or ERR_ABORTED (after `onAbort`) when `signal` aborts first. */
+async function abortable<T> (p: Promise<T>, signal: AbortSignal, onAbort: () => void): Promise<T> {
+  if (signal.aborted) { onAbort(); throw new PeerwardenError('ERR_ABORTED', 'dial aborted', { cause: signal.reason }) }
+  let listener: (() => void) | undefined
+  try {
+    return await Promise.race([p, new Promise<never>((_resolve, reject) => {
+      listener = () => { onAbort(); reject(new PeerwardenError('ERR_ABORTED', 'dial aborted', { cause: signal.reason })) }
+      signal.addEventListener('abort', listener, { once: true })
+    })])
+  } finally {
+    if (listener !== undefined) signal.removeEventListener('abort', listener)
+  }
+}

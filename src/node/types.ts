@@ -1,0 +1,131 @@
+/**
+ * Public types of `peerwarden/node`: the node's options, events, stats and the `PeerNode` it is.
+ */
+import type { ManagerEvents, TypedEventTarget } from '../manager/events.js'
+import type { ConnectionInfo, ConnectionManager, ConnectionManagerOptions, ManagerStats, PeerId } from '../manager/types.js'
+import type { NodeConnection } from './connection.js'
+import type { RendezvousLimits } from './rendezvous.js'
+import type { TransportStats } from './transport.js'
+
+/** The events on `node.events`: the manager's, and the node's own. */
+export interface NodeEvents extends ManagerEvents {
+  /** A connection the node keeps (also one that replaced a duplicate while the peer stayed connected). */
+  'connection': { connection: NodeConnection; peer: PeerId; replaced: boolean }
+  /** The peer's last connection went; `reason` is the close reason, the remote's when it gave one. */
+  'disconnection': { peer: PeerId; reason?: string }
+  /** An inbound connection failed Noise, the network key or the handshake deadline. */
+  'handshake:failed': { address: string; error: Error }
+  /** A peer sent a message its decoder refused (or whose handling failed): its connection closes with 'protocol'. */
+  'protocol:error': { peer: PeerId; address: string; reason: string }
+}
+
+export interface NodeOptions {
+  /** 32-byte seed for the ed25519 key pair (a string is hashed); default: loaded from dataDir, else generated. */
+  seed?: Uint8Array | string
+  /** Where the key pair and the peer store live; default: memory only. */
+  dataDir?: string
+  /** Default ['tcp://127.0.0.1:0']. */
+  listen?: string[]
+  /**
+   * The addresses to tell peers, instead of the default: the listen addresses with wildcards
+   * (0.0.0.0, ::) expanded to the interfaces' addresses, plus the address peers observe (an IP that
+   * two peers agree on). 'tcp://host:port' each.
+   */
+  announce?: string[]
+  /** 'tcp://host:port' addresses, optionally '…#<peerId>'. */
+  bootstrap?: string[]
+  /** Private network: peers without the same key cannot complete a handshake. */
+  networkKey?: string | Uint8Array
+  /** Serve topic announcements for other peers. Default true. */
+  rendezvous?: boolean
+  manager?: Partial<ConnectionManagerOptions>
+  /** Transport and discovery tuning (milliseconds). */
+  handshakeTimeout?: number
+  keepAlive?: number
+  deadTimeout?: number
+  announceTtl?: number
+  refreshInterval?: number
+  /** Peer-exchange messages (referrals, lookup answers) taken from one connection per minute; the rest are dropped. Default 120. */
+  pexPerMinute?: number
+  /** Budgets of the rendezvous service (see `RendezvousLimits`): bytes, topics per peer, registrations per topic… */
+  rendezvousLimits?: Partial<RendezvousLimits>
+  /** Inbound handshakes in progress at most (all IPs). Default 32. */
+  maxPendingHandshakes?: number
+  /** Inbound handshakes in progress per IP (an IPv6 /64 counts as one; 127.0.0.1 and ::1 exempt). Default an eighth of maxPendingHandshakes (4). */
+  maxPendingPerIp?: number
+  /** New inbound sockets per IP per second (127.0.0.1 and ::1 exempt). Default 10. */
+  perIpRate?: number
+  /** IPs whose rate is tracked at once (the least recently seen is forgotten). Default 4096. */
+  maxTrackedIps?: number
+  /** Bytes decrypted and queued on a connection not yet reading before its socket is paused. Default 1 MiB. */
+  maxQueuedBytes?: number
+}
+
+/** Every option `createNode` knows: others are refused with the closest name. */
+export const NODE_OPTIONS: ReadonlyArray<keyof NodeOptions> = [
+  'seed', 'dataDir', 'listen', 'announce', 'bootstrap', 'networkKey', 'rendezvous', 'manager', 'handshakeTimeout', 'keepAlive',
+  'deadTimeout', 'announceTtl', 'refreshInterval', 'pexPerMinute', 'rendezvousLimits', 'maxPendingHandshakes', 'maxPendingPerIp',
+  'perIpRate', 'maxTrackedIps', 'maxQueuedBytes'
+]
+
+/** The manager's stats plus the node's own figures (the transport's, discovery's, the rendezvous budgets). */
+export interface NodeStats extends ManagerStats, TransportStats {
+  /** Topics our rendezvous service holds registrations for. */
+  rendezvousTopics: number
+  /** Registrations our rendezvous service holds, and the bytes they take (budget: `rendezvousLimits.maxBytes`). */
+  rendezvousRegistrations: number
+  rendezvousBytes: number
+  /** Announcements our rendezvous service refused for a budget. */
+  rendezvousRefused: number
+  /** Dials begun since the node was created (bootstrap dials included), and how many of them failed. */
+  dials: number
+  dialsFailed: number
+  /** Peer-exchange messages dropped for a connection's `pexPerMinute`. */
+  pexDropped: number
+  /** Lookup answers nobody asked for (never learnt). */
+  unsolicitedAnswers: number
+  /**
+   * Visits to the bootstrap rendezvous points we hold no connection to (they keep our topics
+   * registered after the bootstrap connection was let go), how many failed, and visits we served.
+   */
+  rendezvousVisits: number
+  rendezvousVisitsFailed: number
+  rendezvousVisitsServed: number
+}
+
+export interface PeerNode {
+  /** Lowercase hex of the ed25519 public key. */
+  readonly id: PeerId
+  /** Where it listens, e.g. 'tcp://127.0.0.1:40123'. */
+  readonly addresses: string[]
+  /** What it tells peers: `announce`, else the listen addresses with wildcards expanded plus what peers observe. */
+  readonly advertised: string[]
+  readonly manager: ConnectionManager
+  /** Resolves once the topic is announced and/or looked up. */
+  join(topic: string | Uint8Array, opts?: { announce?: boolean; lookup?: boolean }): Promise<void>
+  /** Resolves once the topic is unannounced. */
+  leave(topic: string | Uint8Array): Promise<void>
+  /** Whether the topic is joined now. */
+  joined(topic: string | Uint8Array): boolean
+  /** True once every peer found for the topic has been attempted. */
+  flushed(topic: string | Uint8Array): boolean
+  /** The connections the node holds now (the manager's `listConnections()`). */
+  connections(): ConnectionInfo[]
+  /**
+   * 'connection' {connection, peer, replaced} (for every connection kept, including one that replaced a
+   * duplicate while the peer stayed connected), 'disconnection' {peer, reason?} (the peer's last
+   * connection went), 'handshake:failed' {address, error}
+   * (an inbound connection that failed Noise, the network key or the deadline), plus the manager's events.
+   */
+  readonly events: TypedEventTarget<NodeEvents>
+  /**
+   * Serves an application protocol: `open(connection)` runs for every connection the node keeps (now
+   * and later) and creates the protocol's channel on `connection.mux` (protomux). A channel the remote
+   * opens first waits until the connection is accepted, then pairs with it. The mesh's RPC runs so.
+   */
+  protocol(name: string, open: (connection: NodeConnection) => void): void
+  /** The manager's stats plus the transport's (`TransportStats`), discovery's and the rendezvous service's. */
+  stats(): NodeStats
+  /** Unannounces every topic, closes every connection (the remote sees 'stopped'), flushes the store. */
+  close(): Promise<void>
+}
