@@ -1,4 +1,4 @@
-import type { Message } from 'protomux'
+import type { Message } from '../node/vendor/protomux.js'
 import { PeerwardenError } from '../errors.js'
 import type { Clock } from '../manager/types.js'
 import type { NodeConnection } from '../node/connection.js'
