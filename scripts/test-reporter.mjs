@@ -52,6 +52,13 @@ function firstLine (error) {
   return line.length > 200 ? line.slice(0, 197) + '...' : line
 }
 
+/** test/x.test.ts:12, or test/x.test.ts (test/helper.ts:12) for a test declared in a helper. */
+function where (failure) {
+  const line = failure.line === undefined ? '' : `:${failure.line}`
+  if (failure.at === undefined || failure.at === failure.file) return `${shown(failure.file)}${line}`
+  return `${shown(failure.file)} (${shown(failure.at)}${line})`
+}
+
 function newFile () {
   return { tests: 0, passed: 0, failed: 0, skipped: 0, todo: 0, cancelled: 0, names: [], output: [], failures: [] }
 }
@@ -61,14 +68,23 @@ export default async function * compactReporter (source) {
   const files = new Map()
   const failures = []
   const totals = { files: 0, failedFiles: 0, tests: 0, passed: 0, failed: 0, skipped: 0, todo: 0, cancelled: 0 }
+  // Test files being run (dequeued, not complete). A test declared in a helper module (a shared
+  // suite) reports the helper as its file: it belongs to the one test file running, if only one is.
+  const running = []
+  const owner = (file) => (running.includes(file) || running.length !== 1 ? file : running[0])
   const fileOf = (file) => {
-    let f = files.get(file)
-    if (f === undefined) { f = newFile(); files.set(file, f) }
+    const key = owner(file)
+    let f = files.get(key)
+    if (f === undefined) { f = newFile(); files.set(key, f) }
     return f
   }
 
   for await (const { type, data } of source) {
     switch (type) {
+      case 'test:dequeue': {
+        if (data.nesting === 0 && data.name === data.file && !running.includes(data.file)) running.push(data.file)
+        break
+      }
       case 'test:start': {
         fileOf(data.file).names[data.nesting] = data.name
         break
@@ -97,16 +113,18 @@ export default async function * compactReporter (source) {
         else {
           // A failing test, or a suite that failed by itself (a hook, an error while declaring its tests).
           f.failed++
-          const failure = { file: data.file, path: [...f.names.slice(0, data.nesting), data.name], error, line: data.line }
+          const failure = { file: owner(data.file), path: [...f.names.slice(0, data.nesting), data.name], error, line: data.line, at: data.file }
           f.failures.push(failure)
           failures.push(failure)
-          yield `${red('✖')} ${shown(data.file)}${data.line === undefined ? '' : `:${data.line}`} › ${failure.path.join(' › ')}: ${firstLine(error)}\n`
+          yield `${red('✖')} ${where(failure)} › ${failure.path.join(' › ')}: ${firstLine(error)}\n`
         }
         break
       }
       case 'test:complete': {
         if (data.nesting !== 0 || data.name !== data.file) break
         const f = fileOf(data.file)
+        running.splice(running.indexOf(data.file), 1)
+        f.done = true
         const error = data.details?.error
         if (data.details?.passed === false && error?.failureType !== 'subtestsFailed') {
           // The file itself failed: it did not load, timed out, or its process exited badly.
@@ -133,14 +151,22 @@ export default async function * compactReporter (source) {
     }
   }
 
+  // Tests no running file could own (several files at once running a shared suite): still counted.
+  for (const [file, f] of files) {
+    if (f.done === true || f.tests + f.failed === 0) continue
+    totals.files++
+    for (const k of ['tests', 'passed', 'failed', 'skipped', 'todo', 'cancelled']) totals[k] += f[k]
+    if (f.failed > 0 || f.cancelled > 0) totals.failedFiles++
+    yield `${f.failed > 0 ? red('✖') : green('✔')} ${shown(file)} ${dim(`(${f.tests} tests declared here, run by several files at once)`)}\n`
+  }
+
   if (failures.length > 0) {
     yield `\n${bold(red(`Failures (${failures.length})`))}\n`
     const printedOutput = new Set()
     for (const [i, failure] of failures.entries()) {
-      const at = failure.line === undefined ? '' : `:${failure.line}`
-      yield `\n${bold(`${i + 1}) ${shown(failure.file)}${at}`)}\n   ${failure.path.join(' › ')}\n\n`
+      yield `\n${bold(`${i + 1}) ${where(failure)}`)}\n   ${failure.path.join(' › ')}\n\n`
       const e = thrown(failure.error)
-      if (e !== failure.error) yield `   ${failure.error.message}\n`
+      if (e !== failure.error && failure.error.failureType !== 'testCodeFailure') yield `   ${failure.error.message}\n`
       yield inspect(e, { depth: 6, colors: color }).replace(/^/gm, '   ') + '\n'
       const f = files.get(failure.file)
       if (f !== undefined && f.output.length > 0 && !printedOutput.has(failure.file)) {

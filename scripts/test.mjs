@@ -34,7 +34,8 @@ const UNIT_FILES = [
   'test/node/timers.test.ts',
   'test/node/transport-cipher.test.ts',
   'test/store/sqlite-store.test.ts',
-  'test/package.test.ts'
+  'test/package.test.ts',
+  'test/contract/memory.test.ts'
 ]
 
 /** What a unit test must not import or call: it would open a socket, a process or a browser. */
