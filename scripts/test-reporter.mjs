@@ -41,7 +41,13 @@ function thrown (error) {
 
 function oneLine (e) {
   const text = e instanceof Error ? `${e.name}: ${e.message}` : inspect(e)
-  return text.split('\n').find((l) => l.trim() !== '') ?? text
+  const line = text.split('\n').find((l) => l.trim() !== '') ?? text
+  // An assertion's message may say only "Expected values to be strictly equal:": add the values.
+  if (e instanceof Error && e.code === 'ERR_ASSERTION' && 'actual' in e && text.includes('\n')) {
+    const short = (v) => inspect(v, { breakLength: Infinity, depth: 2, maxArrayLength: 5, maxStringLength: 60 })
+    return `${line} actual ${short(e.actual)}, expected ${short(e.expected)}`
+  }
+  return line
 }
 
 function firstLine (error) {
