@@ -1,6 +1,9 @@
 // The lint rules of the code base: `npm run lint` (with dependency-cruiser, .dependency-cruiser.cjs),
 // `npm run format` (applies the layout rules), `npm run format:check` (only the layout rules).
 //
+// `npm run lint:types` adds the type-aware promise rules on src (a floating or misused promise is a
+// lost error); they take the better part of a minute, so they run apart (and on CI).
+//
 // Three parts:
 // - correctness: ESLint's and typescript-eslint's recommended rules (not type-aware: the type-aware
 //   set takes about a minute on src + test + bench), minus the few the code deliberately breaks;
@@ -12,7 +15,8 @@ import js from '@eslint/js'
 import stylistic from '@stylistic/eslint-plugin'
 import tseslint from 'typescript-eslint'
 
-const styleOnly = process.env.PEERWARDEN_LINT === 'style'
+const mode = process.env.PEERWARDEN_LINT // undefined: everything but the type-aware rules
+const styleOnly = mode === 'style'
 
 const sources = ['**/*.ts', '**/*.js', '**/*.mjs', '**/*.cjs']
 
@@ -103,8 +107,26 @@ const correctness = [
   determinism
 ]
 
-export default [
-  { ignores: ['build/**', 'dist/**', 'node_modules/**', 'docs/**', '.peerwarden/**', 'scratch/**'] },
-  ...(styleOnly ? [{ linterOptions: { reportUnusedDisableDirectives: 'off' } }] : correctness),
-  layout
-]
+/** Type-aware: promises that are neither awaited nor handled, or passed where none is expected. */
+const promises = {
+  files: ['src/**/*.ts'],
+  languageOptions: { parser: tseslint.parser, parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+  plugins: { '@typescript-eslint': tseslint.plugin },
+  linterOptions: { reportUnusedDisableDirectives: 'off' },
+  rules: {
+    '@typescript-eslint/no-floating-promises': 'error',
+    '@typescript-eslint/no-misused-promises': 'error',
+    '@typescript-eslint/await-thenable': 'error',
+    '@typescript-eslint/only-throw-error': 'error'
+  }
+}
+
+const ignores = { ignores: ['build/**', 'dist/**', 'node_modules/**', 'docs/**', '.peerwarden/**', 'scratch/**'] }
+
+export default mode === 'types'
+  ? [ignores, promises]
+  : [
+      ignores,
+      ...(styleOnly ? [{ linterOptions: { reportUnusedDisableDirectives: 'off' } }] : correctness),
+      layout
+    ]
