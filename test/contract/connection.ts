@@ -16,6 +16,8 @@ import { until, within } from '../helpers/wait.js'
  *   test file says why when it cannot: no test is registered, so nothing is skipped).
  * - Each manager hears `disconnected()` once per connection (`Transport.disconnectedCalls` names an
  *   implementation that reports it more than once, and why).
+ * - A connection its manager closes (here: the peer banned) closes on both sides, with the manager's
+ *   reason at the remote where the transport carries one.
  * - `streams` counts the open application channels where the transport has channels
  *   (`Transport.openStream`): 0 when idle, 1 with one open, 0 again once it closed.
  */
@@ -165,6 +167,26 @@ export function connectionContract (transport: Transport): void {
         })
       })
     }
+  }
+
+  for (const end of ['outbound', 'inbound'] as const) {
+    const carries = transport.remoteReason !== undefined
+    test(`${transport.name}: a connection its manager closes (a ban of the peer, on the ${end} side) closes on both sides${carries ? ' and carries the reason to the remote' : ''}`, opts, async () => {
+      await withPair(async (pair) => {
+        const [own, other] = end === 'outbound' ? [pair.diallerManager, pair.listenerManager] : [pair.listenerManager, pair.diallerManager]
+        own.manager.setPriority([{ peer: pair[end].peer, priority: 'banned' }])
+        await bothGone(pair)
+        if (transport.remoteReason !== undefined) {
+          const remoteReason = transport.remoteReason
+          await until(() => remoteReason(pair, end) !== undefined, wait, 'the reason at the remote')
+          assert.equal(remoteReason(pair, end), 'banned')
+        }
+        const ownEnd = pair[end]
+        const otherEnd = end === 'outbound' ? pair.inbound : pair.outbound
+        assert.ok(own.disconnects(ownEnd.id) <= 1, 'the transport reports the close at most once to the manager that closed it')
+        assert.equal(other.disconnects(otherEnd.id), 1, 'the remote manager hears disconnected() once')
+      })
+    })
   }
 
   if (transport.openStream !== undefined) {
