@@ -94,6 +94,19 @@ const correctness = [
       // `let x` declared before the closures that assign it once.
       'prefer-const': ['error', { ignoreReadBeforeAssign: true }],
       'no-new': 'error',
+      eqeqeq: ['error', 'always', { null: 'ignore' }],
+      'no-var': 'error',
+      'no-throw-literal': 'error',
+      'no-self-compare': 'error',
+      'no-template-curly-in-string': 'error',
+      'no-constructor-return': 'error',
+      'array-callback-return': 'error',
+      'no-useless-concat': 'error',
+      'no-new-wrappers': 'error',
+      'no-eval': 'error',
+      'no-implied-eval': 'error',
+      'no-proto': 'error',
+      'no-extend-native': 'error',
       // `T extends Function` in a validator that only checks `typeof === 'function'`.
       '@typescript-eslint/no-unsafe-function-type': 'off'
     }
@@ -103,6 +116,12 @@ const correctness = [
     // generic constraint (`Handler<any, any>`) needs it, and in tests and benchmarks.
     files: ['src/adapters/**', 'src/mesh/schema.ts', '**/*.d.ts', 'test/**', 'bench/**'],
     rules: { '@typescript-eslint/no-explicit-any': 'off' }
+  },
+  {
+    // The library reports through events and errors, never the console (the CLI prints).
+    files: ['src/**/*.ts'],
+    ignores: ['src/cli/**'],
+    rules: { 'no-console': 'error' }
   },
   determinism
 ]
