@@ -144,6 +144,7 @@ export default async function * compactReporter (source) {
         for (const k of ['tests', 'passed', 'failed', 'skipped', 'todo', 'cancelled']) totals[k] += f[k]
         const bad = f.failed > 0 || f.cancelled > 0 || data.details?.passed === false
         if (bad) totals.failedFiles++
+        else f.output = [] // kept only to print with a failure
         const parts = [`${f.tests} ${f.tests === 1 ? 'test' : 'tests'}`]
         if (f.failed > 0) parts.push(red(`${f.failed} failed`))
         if (f.cancelled > 0) parts.push(red(`${f.cancelled} cancelled`))
