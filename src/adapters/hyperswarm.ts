@@ -405,6 +405,7 @@ class SwarmAdapter implements ManagedSwarm {
     this.closed = true
     for (const restore of this.restores.reverse()) restore()
     this.restores.length = 0
+    this.room.close()
     this.waiting.close(new PeerwardenError('ERR_CLOSED', 'the manager is closed'))
     await this.manager.close()
     this.live.clear()

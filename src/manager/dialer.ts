@@ -16,7 +16,7 @@ export interface DialerHost {
   limits(): { lowWater: number; highWater: number; maxParallelDials: number; dialTimeout: number; maxPeers: number }
   records(): Iterable<PeerRecord>
   connections(): number
-  /** Connections to bootstrap peers the manager will release once others reach lowWater (they do not count toward it). */
+  /** Connections to bootstrap peers that do not count toward lowWater (the outbound ones are released once others reach it). */
   releasableBootstraps(): number
   /** The live connection to a peer, if any. */
   connectionTo(peer: PeerId): Connection | undefined

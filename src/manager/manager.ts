@@ -134,7 +134,7 @@ export class Manager implements ConnectionManager {
       limits: () => this.opts,
       records: () => this.book.values(),
       connections: () => this.conns.size,
-      releasableBootstraps: () => this.releasableBootstraps().length,
+      releasableBootstraps: () => this.bootstrapsApart(true).length,
       connectionTo: (peer) => this.book.get(peer)?.conn?.conn,
       denied: (r) => this.isDenied(r),
       needed: (r, planned) => this.topics.needs(r, planned),
@@ -663,16 +663,18 @@ export class Manager implements ConnectionManager {
   }
 
   /**
-   * The bootstrap connections the manager will let go once the others reach lowWater: outbound (we
-   * dialled it to get started; a bootstrap peer that dialled us chose to), not protected, permanent,
-   * long-term, allow-listed nor forced by the application.
+   * The bootstrap connections kept apart from lowWater: not protected, permanent, long-term,
+   * allow-listed nor forced by the application. With `inbound`, those a bootstrap peer opened too
+   * (they do not count toward lowWater either: the node still looks for lowWater peers of its own);
+   * without, only the outbound ones, which the manager lets go (a bootstrap peer that dialled us
+   * chose to, and may keep its connection).
    */
-  private releasableBootstraps (): ConnEntry[] {
+  private bootstrapsApart (inbound: boolean): ConnEntry[] {
     if (this.bootstrapConns.size === 0 || !this.opts.releaseBootstrap) return []
     const out: ConnEntry[] = []
     for (const e of this.bootstrapConns) {
       const r = e.record
-      if (r.conn === e && r.bootstrap && e.conn.direction === 'outbound' && !e.forced && !r.isProtected && !r.permanent && !r.longTerm && !r.allowed) out.push(e)
+      if (r.conn === e && r.bootstrap && (inbound || e.conn.direction === 'outbound') && !e.forced && !r.isProtected && !r.permanent && !r.longTerm && !r.allowed) out.push(e)
     }
     return out
   }
@@ -684,8 +686,8 @@ export class Manager implements ConnectionManager {
    */
   private releaseBootstraps (): void {
     if (!this.running || this.bootstrapConns.size === 0 || !this.opts.releaseBootstrap) return
-    const releasable = this.releasableBootstraps()
-    const others = this.conns.size - releasable.length
+    const releasable = this.bootstrapsApart(false)
+    const others = this.conns.size - this.bootstrapsApart(true).length
     if (releasable.length === 0 || others < this.opts.lowWater) return
     const taken: PeerRecord[] = []
     for (const e of releasable) {

@@ -89,9 +89,9 @@ export interface ConnectionManagerOptions {
   maxPeers?: number
   /**
    * Default true. Bootstrap peers are for getting started: a connection to one does not count toward
-   * `lowWater` (the others are dialled to lowWater without it), and once the others reach lowWater
-   * the manager closes it ('trimmed'), unless it is inbound, protected, permanent, long-term,
-   * allow-listed, or a topic quota needs it. With false, bootstrap connections count and stay.
+   * `lowWater` (the others are dialled to lowWater without it, whoever opened it), and once the others
+   * reach lowWater the manager closes it ('trimmed'), unless it is inbound, protected, permanent,
+   * long-term, allow-listed, or a topic quota needs it. With false, bootstrap connections count and stay.
    */
   releaseBootstrap?: boolean
 }

@@ -56,6 +56,8 @@ export class NodeConnection implements Connection, Expiring, Corked {
   remoteTopics: string[] = []
   /** The remote announces the topics of its hello (it is not lookup-only). */
   remoteAnnounces = false
+  /** The remote only visits (its hello says so): a rendezvous point updates its registrations and closes ('visit'). */
+  remoteVisit = false
   /** The IP the remote says it sees us at (its hello); a claim, counted only when peers agree. */
   observedByRemote: string | undefined
   closeReason: string | undefined
@@ -147,6 +149,7 @@ export class NodeConnection implements Connection, Expiring, Corked {
     conn.remoteRendezvous = hello.rendezvous
     conn.remoteTopics = hello.topics ?? []
     conn.remoteAnnounces = hello.announce === true
+    conn.remoteVisit = hello.visit === true
     conn.observedByRemote = hello.observed
     if (opts.direction === 'outbound') {
       conn.verdictPromise = new Promise<void>((resolve, reject) => {

@@ -3,7 +3,11 @@ import type { Clock, ConnectionManager, PeerId } from '../manager/types.js'
 import { normaliseHints } from './address.js'
 import type { NodeConnection } from './connection.js'
 import { MAX_PEERS_PER_MESSAGE, MAX_TOPICS, type ControlMessage } from './control-wire.js'
+import { Lookups } from './lookups.js'
+import { PexBudget } from './pex-budget.js'
 import type { RendezvousTable } from './rendezvous.js'
+import { RendezvousVisits, type RendezvousPoint, type VisitStats } from './rendezvous-visits.js'
+import { TopicDirectory, type Listed } from './topic-directory.js'
 
 /** The discovery key of a topic: on the wire, only this hash is used. */
 export function discoveryKey (topic: string | Uint8Array): string {
@@ -18,11 +22,17 @@ export interface DiscoveryHost {
   readonly rendezvous: RendezvousTable | undefined
   addresses(): string[]
   connections(): Iterable<NodeConnection>
+  /** The bootstrap peers: the rendezvous points we keep our registrations at, connected or not. */
+  points?(): RendezvousPoint[]
+  /** A visit to a rendezvous point (see rendezvous-visits.ts): resolves once the point took it. */
+  visit?(point: RendezvousPoint, signal: AbortSignal): Promise<void>
 }
 
 export interface DiscoveryOptions {
   /** How long an announcement lives at a rendezvous point. Default 60_000. */
   ttl: number
+  /** How long a rendezvous point keeps what a visit registered. Default 5 minutes. */
+  visitTtl?: number
   /** Re-announce and look up again this often. Default 15_000 (sooner while the topic has no peer). */
   refresh: number
   /** How long a lookup waits for answers. Default 2_000. */
@@ -39,8 +49,10 @@ export interface DiscoveryOptions {
   pexPerMinute?: number
 }
 
-/** What discovery counted of what peers sent it. */
-export interface DiscoveryStats {
+/** What discovery counted of what peers sent it, and of its visits to rendezvous points. */
+export interface DiscoveryStats extends VisitStats {
+  /** Visits other peers paid our rendezvous service. */
+  visitsServed: number
   /** Referrals and answers dropped: over a connection's `pexPerMinute`. */
   pexDropped: number
   /** Lookup answers nobody asked for (not learnt). */
@@ -62,62 +74,61 @@ interface Joined {
 }
 
 /**
- * Topics (seed 002): join/leave with announce and lookup, without any central service.
+ * Topics: join/leave with announce and lookup, without any central service. This part holds the
+ * membership (what we joined, what we found, what we tried); `TopicDirectory` answers others,
+ * `Lookups` matches answers to questions, `RendezvousVisits` keeps our registrations at the
+ * bootstrap peers we let go.
  *
  * Rules:
  * - Announce registers (topic → our id and addresses) with a TTL at every connected peer that serves
  *   rendezvous (and at ourselves), and refreshes it; lookup asks every connected peer; both happen
- *   again whenever a new connection opens, so nodes that join at the same moment still find each other.
+ *   again whenever a new connection opens (one round, `round`), so nodes that join at the same
+ *   moment still find each other.
  * - Peer exchange: connected peers tell each other their topics; for each shared topic each side sends
  *   the peers it knows for it, so the network no longer depends on the bootstrap nodes once formed.
- * - Every peer found for a topic goes to the manager with that topic (the manager's quota for a
- *   joined topic makes it dial topic peers first and keeps them when trimming).
+ *   What one connection teaches us is capped per minute (`pexPerMinute`).
+ * - Every peer found for a topic goes to the manager with that topic, as a hint (the manager's quota
+ *   for a joined topic makes it dial topic peers first and keeps them when trimming).
  */
 export class Discovery {
   private readonly joined = new Map<string, Joined>()
   private readonly attempted = new Set<PeerId>()
-  /** Lookups waiting for answers; a `barrier` one only waits (what it finds is not learnt). */
-  private readonly lookups = new Map<number, { topic: string; waiting: Set<string>; done: () => void; barrier?: boolean }>()
-  private nextLookup = 0
-  private closed = false
-  /** Per connection: the start of its current minute and the peer-exchange messages taken in it. */
-  private readonly pexWindows = new WeakMap<NodeConnection, { at: number; n: number }>()
-  readonly counts: DiscoveryStats = { pexDropped: 0, unsolicitedAnswers: 0, announcesRefused: 0 }
-
-  constructor (private readonly host: DiscoveryHost, private readonly opts: DiscoveryOptions) {}
-
   /** Joins waiting for a first connection (see `reachable`). */
   private readonly reachWaiters = new Set<() => void>()
+  private closed = false
+  private unsolicitedAnswers = 0
+  private readonly lookups: Lookups
+  private readonly pex: PexBudget<NodeConnection>
+  private readonly directory: TopicDirectory
+  private readonly visits: RendezvousVisits
 
-  /**
-   * A dial to this peer settled, connected or failed: for `flushed` it was attempted (kept only for
-   * peers found for a joined topic). A join waiting for a first connection stops waiting once no
-   * dial is left in flight.
-   */
-  dialSettled (peer: PeerId | undefined): void {
-    if (peer !== undefined) {
-      for (const j of this.joined.values()) if (j.found.has(peer)) { this.attempted.add(peer); break }
-    }
-    if (this.reachWaiters.size > 0) {
-      // The manager still counts this dial until its promise settles: look once it has.
-      this.opts.clock.setTimeout(() => {
-        if (this.host.manager.stats().dialing === 0) for (const w of [...this.reachWaiters]) w()
-      }, 0)
-    }
+  constructor (private readonly host: DiscoveryHost, private readonly opts: DiscoveryOptions) {
+    this.lookups = new Lookups(opts.clock, opts.lookupTimeout)
+    this.pex = new PexBudget(opts.clock, opts.pexPerMinute ?? 120)
+    this.directory = new TopicDirectory({
+      localId: host.localId,
+      manager: host.manager,
+      rendezvous: host.rendezvous,
+      addresses: () => host.addresses(),
+      connections: () => host.connections(),
+      announces: (key) => this.joined.get(key)?.announce === true
+    })
+    this.visits = new RendezvousVisits({
+      points: () => host.points?.() ?? [],
+      isConnected: (peer) => host.manager.getPeer(peer)?.connected === true,
+      visit: async (point, signal) => { await host.visit?.(point, signal) },
+      clock: opts.clock
+    }, { visitTtl: this.visitTtl(), minGap: opts.refresh, timeout: opts.lookupTimeout })
   }
 
-  /**
-   * Whether a join must wait before it can announce and look up: undefined when the node holds a
-   * connection or dials nobody; else a promise that resolves at its first connection, when its dials
-   * are over, or after `lookupTimeout`.
-   */
-  private reachable (): Promise<void> | undefined {
-    if (!isEmpty(this.host.connections()) || this.host.manager.stats().dialing === 0) return undefined
-    return new Promise<void>((resolve) => {
-      const done = (): void => { this.opts.clock.clearTimeout(timer); this.reachWaiters.delete(done); resolve() }
-      const timer = this.opts.clock.setTimeout(done, this.opts.lookupTimeout)
-      this.reachWaiters.add(done)
-    })
+  get counts (): DiscoveryStats {
+    return {
+      pexDropped: this.pex.dropped,
+      unsolicitedAnswers: this.unsolicitedAnswers,
+      announcesRefused: this.directory.refused,
+      visitsServed: this.directory.visitsServed,
+      ...this.visits.counts
+    }
   }
 
   topics (): string[] { return [...this.joined.keys()] }
@@ -128,8 +139,6 @@ export class Discovery {
     for (const j of this.joined.values()) if (!j.announce) return false
     return true
   }
-
-  private lowWater (): number { return this.opts.lowWater }
 
   isJoined (topic: string | Uint8Array): boolean { return this.joined.has(discoveryKey(topic)) }
 
@@ -156,22 +165,28 @@ export class Discovery {
   }
 
   /**
-   * Leaves a topic. Resolves once it is unannounced: our own rendezvous table forgets us at once, and
-   * every rendezvous point we are connected to has processed our unannounce — a lookup sent after it
-   * on the same (ordered) channel has been answered, or `lookupTimeout` passed.
+   * Leaves a topic. Resolves once it is unannounced: our own rendezvous table forgets us at once,
+   * every rendezvous point we are connected to has processed our unannounce — a lookup sent after
+   * it on the same (ordered) channel has been answered, or `lookupTimeout` passed — and the
+   * bootstrap peers we let go heard it by a visit.
    */
   async leave (topic: string | Uint8Array): Promise<void> {
     const key = discoveryKey(topic)
     if (!this.joined.has(key)) return
     const told = this.leaveKey(key)
     this.broadcastTopics()
-    await this.barrier(key, told)
+    await Promise.all([this.lookups.ask(key, told, true), this.visits.check(this.announced(), true)])
   }
 
   /** Leaves every topic without waiting for the rendezvous points (the node is closing). */
   leaveAll (): void {
     for (const key of [...this.joined.keys()]) this.leaveKey(key)
     this.closed = true
+  }
+
+  /** After `leaveAll`: withdraws our registrations from the bootstrap peers we are not connected to (visits, within `lookupTimeout`). */
+  async withdrawAll (): Promise<void> {
+    await this.visits.check([], true)
   }
 
   /**
@@ -182,11 +197,33 @@ export class Discovery {
     const j = this.joined.get(discoveryKey(topic))
     if (j === undefined || (j.lookup && !j.lookedUp)) return false
     const connections = this.host.manager.listConnections()
-    // Like Hyperswarm's flush, a node that already holds lowWater connections has done what it will.
-    if (connections.length >= this.lowWater()) return true
+    if (connections.length >= this.opts.lowWater) return true
     const connected = new Set(connections.map((c) => c.peer))
     return [...j.found].every((id) => this.attempted.has(id) || connected.has(id))
   }
+
+  /**
+   * A dial to this peer settled, connected or failed: for `flushed` it was attempted (kept only for
+   * peers found for a joined topic). A join waiting for a first connection stops waiting once no
+   * dial is left in flight.
+   */
+  dialSettled (peer: PeerId | undefined): void {
+    if (peer !== undefined) {
+      for (const j of this.joined.values()) if (j.found.has(peer)) { this.attempted.add(peer); break }
+    }
+    if (this.reachWaiters.size > 0) {
+      // The manager still counts this dial until its promise settles: look once it has.
+      this.opts.clock.setTimeout(() => {
+        if (this.host.manager.stats().dialing === 0) for (const w of [...this.reachWaiters]) w()
+      }, 0)
+    }
+  }
+
+  /** A remote's hello, before its connection is accepted or refused (see `TopicDirectory.hello`). */
+  hello (conn: NodeConnection): void { this.directory.hello(conn) }
+
+  /** A visit to our rendezvous service (see `TopicDirectory.visited`); the caller closes it. */
+  visited (conn: NodeConnection): void { this.directory.visited(conn, this.visitTtl()) }
 
   /** A new authenticated connection: learn its listen addresses, then announce, look up and exchange. */
   connected (conn: NodeConnection): void {
@@ -195,10 +232,7 @@ export class Discovery {
     // Our hello carried our topics as they were; say them again only if they changed since.
     const mine = this.topics()
     if (mine.length > 0) conn.post({ t: 'topics', topics: mine, announce: this.announcesAll() })
-    for (const j of this.joined.values()) {
-      if (j.announce && conn.remoteRendezvous) conn.post({ t: 'announce', topic: j.key, addresses: this.host.addresses(), ttl: this.opts.ttl })
-      if (j.lookup) void this.lookup(j.key, [conn], false)
-    }
+    for (const j of this.joined.values()) void this.round(j, [conn])
     for (const w of [...this.reachWaiters]) w()
   }
 
@@ -208,17 +242,11 @@ export class Discovery {
    */
   farewell (conn: NodeConnection, reason: string): void {
     if (reason !== 'over-limit' && reason !== 'trimmed') return
-    // A newcomer we turn away for lack of room is exactly the peer that has room: as a rendezvous
-    // point we register it for the topics it announces (what it would have done itself had we kept
-    // it), so that the next lookups — and the referrals below, to other newcomers — find it.
-    const listen = normaliseHints(conn.remoteListen)
-    if (reason === 'over-limit' && conn.remoteAnnounces && listen.length > 0 && this.host.rendezvous !== undefined) {
-      for (const key of conn.remoteTopics) this.register(key, conn.peer, listen, this.opts.ttl)
-    }
+    if (reason === 'over-limit') this.directory.turnedAway(conn, this.opts.ttl)
     // The remote's topics (from its hello) and ours: a rendezvous point that joined none still refers
     // the peers registered with it.
     for (const key of new Set([...conn.remoteTopics, ...this.joined.keys()])) {
-      const peers = this.known(key, conn.peer)
+      const peers = this.directory.known(key, conn.peer)
       if (peers.length > 0) conn.post({ t: 'pex', topic: key, peers })
     }
   }
@@ -231,54 +259,44 @@ export class Discovery {
         this.onTopics(conn, msg.topics)
         return
       case 'announce':
-        if (this.host.rendezvous !== undefined) {
-          const addresses = normaliseHints(msg.addresses)
-          this.register(msg.topic, conn.peer, addresses.length > 0 ? addresses : normaliseHints(conn.remoteListen), msg.ttl)
-        }
+        this.directory.announce(conn, msg.topic, msg.addresses, msg.ttl)
         return
       case 'unannounce':
-        this.host.rendezvous?.unannounce(msg.topic, conn.peer)
+        this.directory.unannounce(conn, msg.topic)
         return
       case 'lookup':
-        conn.post({ t: 'peers', id: msg.id, topic: msg.topic, peers: this.known(msg.topic, conn.peer) })
+        conn.post({ t: 'peers', id: msg.id, topic: msg.topic, peers: this.directory.known(msg.topic, conn.peer) })
         return
       case 'peers': {
-        // Only answers to lookups we sent on this connection, for the topic we asked about, are learnt.
-        const pending = this.lookups.get(msg.id)
-        if (pending === undefined || pending.topic !== msg.topic || !pending.waiting.has(conn.id)) {
-          this.counts.unsolicitedAnswers++
-          return
-        }
-        if (pending.barrier !== true && this.withinPexBudget(conn)) this.found(msg.topic, msg.peers)
-        pending.waiting.delete(conn.id)
-        if (pending.waiting.size === 0) pending.done()
+        const verdict = this.lookups.answer(conn, msg.id, msg.topic)
+        if (verdict === 'unsolicited') this.unsolicitedAnswers++
+        else if (verdict === 'learn' && this.pex.take(conn)) this.found(msg.topic, msg.peers)
         return
       }
       case 'pex':
-        if (this.withinPexBudget(conn)) this.found(msg.topic, msg.peers)
+        if (this.pex.take(conn)) this.found(msg.topic, msg.peers)
     }
   }
 
-  /** A registration at our rendezvous table, counted when a budget refuses it. */
-  private register (key: string, peer: PeerId, addresses: string[], ttl: number): void {
-    if (addresses.length === 0) return
-    if (this.host.rendezvous?.announce(key, peer, addresses, ttl) === false) this.counts.announcesRefused++
+  private visitTtl (): number { return this.opts.visitTtl ?? 5 * 60_000 }
+
+  /** The topics a visit registers: all joined ones when every one is announced (the hello has one flag for all), else none. */
+  private announced (): string[] {
+    return this.announcesAll() ? this.topics() : []
   }
 
-  /** Whether `conn` may still teach us peers this minute (`pexPerMinute`). */
-  private withinPexBudget (conn: NodeConnection): boolean {
-    const now = this.opts.clock.now()
-    let w = this.pexWindows.get(conn)
-    if (w === undefined || now - w.at >= 60_000) {
-      w = { at: now, n: 0 }
-      this.pexWindows.set(conn, w)
-    }
-    if (w.n >= (this.opts.pexPerMinute ?? 120)) {
-      this.counts.pexDropped++
-      return false
-    }
-    w.n++
-    return true
+  /**
+   * Whether a join must wait before it can announce and look up: undefined when the node holds a
+   * connection or dials nobody; else a promise that resolves at its first connection, when its dials
+   * are over, or after `lookupTimeout`.
+   */
+  private reachable (): Promise<void> | undefined {
+    if (!isEmpty(this.host.connections()) || this.host.manager.stats().dialing === 0) return undefined
+    return new Promise<void>((resolve) => {
+      const done = (): void => { this.opts.clock.clearTimeout(timer); this.reachWaiters.delete(done); resolve() }
+      const timer = this.opts.clock.setTimeout(done, this.opts.lookupTimeout)
+      this.reachWaiters.add(done)
+    })
   }
 
   /** Forgets a joined topic and tells the rendezvous points; returns the connections told. */
@@ -291,30 +309,13 @@ export class Discovery {
     if (j.timer !== undefined) this.opts.clock.clearTimeout(j.timer)
     this.host.manager.setTopicQuota(key, undefined)
     this.host.rendezvous?.unannounce(key, this.host.localId)
-    for (const conn of this.host.connections()) if (conn.remoteRendezvous && conn.post({ t: 'unannounce', topic: key })) told.push(conn)
+    for (const conn of this.host.connections()) {
+      if (conn.remoteRendezvous && conn.post({ t: 'unannounce', topic: key })) {
+        told.push(conn)
+        this.visits.withdrawn(conn.peer, key)
+      }
+    }
     return told
-  }
-
-  /** Waits until each of `conns` answered a lookup sent now (so it processed what we sent before), or lookupTimeout. */
-  private async barrier (key: string, conns: readonly NodeConnection[]): Promise<void> {
-    await this.lookup(key, conns, true)
-  }
-
-  /**
-   * Asks each of `conns` for the peers of `key`; resolves once every one asked has answered or
-   * `lookupTimeout` passed. Only answers to a lookup registered here are accepted; a `barrier`
-   * lookup only waits (what it finds is not learnt).
-   */
-  private async lookup (key: string, conns: Iterable<NodeConnection>, barrier: boolean): Promise<void> {
-    await new Promise<void>((resolve) => {
-      const id = this.nextLookup++
-      const waiting = new Set<string>()
-      const done = (): void => { this.opts.clock.clearTimeout(timer); this.lookups.delete(id); resolve() }
-      const timer = this.opts.clock.setTimeout(done, this.opts.lookupTimeout)
-      this.lookups.set(id, { topic: key, waiting, done, ...(barrier ? { barrier: true } : {}) })
-      for (const conn of conns) if (conn.post({ t: 'lookup', id, topic: key })) waiting.add(conn.id)
-      if (waiting.size === 0) done()
-    })
   }
 
   private onTopics (conn: NodeConnection, topics: readonly string[]): void {
@@ -328,35 +329,16 @@ export class Discovery {
     }
     for (const key of declared) {
       if (!this.joined.has(key)) continue
-      const peers = this.known(key, conn.peer)
+      const peers = this.directory.known(key, conn.peer)
       if (peers.length > 0) conn.post({ t: 'pex', topic: key, peers })
     }
-  }
-
-  /**
-   * The peers we know for a topic, live ones only: rendezvous registrations (which expire and are
-   * withdrawn on leave and close), the peers connected to us that declared it and announce (not
-   * lookup-only ones), and ourselves when we announce it.
-   */
-  private known (key: string, except: PeerId): Array<{ id: string; addresses: string[] }> {
-    const out = new Map<string, string[]>()
-    if (this.joined.get(key)?.announce === true) out.set(this.host.localId, this.host.addresses())
-    for (const r of this.host.rendezvous?.lookup(key, MAX_PEERS_PER_MESSAGE) ?? []) out.set(r.id, r.addresses)
-    for (const c of this.host.connections()) {
-      if (out.size >= MAX_PEERS_PER_MESSAGE) break
-      if (!c.remoteAnnounces) continue // a lookup-only peer is not handed out on its behalf
-      const p = this.host.manager.getPeer(c.peer)
-      if (p?.id !== undefined && p.topics.includes(key) && p.addresses.length > 0 && !out.has(p.id)) out.set(p.id, p.addresses)
-    }
-    out.delete(except)
-    return [...out].slice(0, MAX_PEERS_PER_MESSAGE).map(([id, addresses]) => ({ id, addresses }))
   }
 
   /**
    * Peers a third party told us about for a topic we look up: hints for the manager (their addresses
    * never displace what a handshake proved), normalised to one spelling per host and port.
    */
-  private found (key: string, peers: ReadonlyArray<{ id: string; addresses: readonly string[] }>): void {
+  private found (key: string, peers: readonly Listed[] | ReadonlyArray<{ id: string; addresses: readonly string[] }>): void {
     const j = this.joined.get(key)
     if (j === undefined || !j.lookup) return
     const inputs = []
@@ -387,27 +369,36 @@ export class Discovery {
     for (const conn of this.host.connections()) conn.post({ t: 'topics', topics, announce })
   }
 
-  /** One announce + lookup round; resolves when every asked peer answered or the timeout passed. */
+  /**
+   * One round for a topic over `conns`: announce where they serve rendezvous, look up; resolves when
+   * every one asked answered or `lookupTimeout` passed.
+   */
+  private async round (j: Joined, conns: Iterable<NodeConnection>): Promise<void> {
+    const asked: NodeConnection[] = []
+    for (const conn of conns) {
+      if (j.announce && conn.remoteRendezvous) {
+        if (conn.post({ t: 'announce', topic: j.key, addresses: this.host.addresses(), ttl: this.opts.ttl })) this.visits.announced(conn.peer, [j.key], this.opts.ttl)
+      }
+      asked.push(conn)
+    }
+    if (j.lookup) await this.lookups.ask(j.key, asked, false)
+  }
+
+  /** A round over every connection, with our own table and the visits, then the next one scheduled. */
   private async refresh (j: Joined): Promise<void> {
     if (j.timer !== undefined) this.opts.clock.clearTimeout(j.timer)
     j.timer = undefined
-    if (j.announce) {
-      this.host.rendezvous?.announce(j.key, this.host.localId, this.host.addresses(), this.opts.ttl)
-      for (const conn of this.host.connections()) {
-        if (conn.remoteRendezvous) conn.post({ t: 'announce', topic: j.key, addresses: this.host.addresses(), ttl: this.opts.ttl })
-      }
-    }
-    if (j.lookup) {
-      this.found(j.key, this.known(j.key, this.host.localId))
-      await this.lookup(j.key, this.host.connections(), false)
-      j.lookedUp = true
-    }
+    if (j.announce) this.host.rendezvous?.announce(j.key, this.host.localId, this.host.addresses(), this.opts.ttl)
+    // The bootstrap rendezvous points we let go still hear from us, by visits.
+    void this.visits.check(this.announced())
+    if (j.lookup) this.found(j.key, this.directory.known(j.key, this.host.localId))
+    await this.round(j, this.host.connections())
+    if (j.lookup) j.lookedUp = true
     if (this.closed || this.joined.get(j.key) !== j) return
     // Sooner while the topic has nobody, so a node that joined first finds the ones that join later.
     const alone = !this.host.manager.listConnections().some((c) => this.host.manager.getPeer(c.peer)?.topics.includes(j.key) === true)
     j.timer = this.opts.clock.setTimeout(() => { void this.refresh(j) }, alone ? Math.min(2_000, this.opts.refresh) : this.opts.refresh)
   }
-
 }
 
 function isEmpty (it: Iterable<unknown>): boolean {
@@ -420,4 +411,3 @@ function sameSet (a: readonly string[], b: readonly string[]): boolean {
   for (const x of b) if (!a.includes(x)) return false
   return true
 }
-

@@ -10,6 +10,11 @@ export interface Hello {
   announce?: boolean
   /** The IP the sender sees the receiver at (the socket's remote address): how others see us. */
   observed?: string
+  /**
+   * A visit to a rendezvous point, not a connection: the receiver brings the sender's registrations
+   * in line with `topics` (registers them when `announce`, withdraws the others) and closes ('visit').
+   */
+  visit?: boolean
 }
 
 /** The hello's format version (the first byte). */
@@ -28,8 +33,8 @@ const string = c.string as Codec<string>
 const MAX_OBSERVED = 64
 
 /**
- * The hello on the wire: version, flags (bit 0: rendezvous, bit 1: announces its topics; decoders
- * ignore bits they do not know), the listen addresses (strings), the topics (32 bytes each), then
+ * The hello on the wire: version, flags (bit 0: rendezvous, bit 1: announces its topics, bit 2: a
+ * visit; decoders ignore bits they do not know), the listen addresses (strings), the topics (32 bytes each), then
  * optionally the observed IP (a string; absent from older peers, ignored by them).
  */
 export function encodeHello (h: Hello): Buffer {
@@ -42,7 +47,7 @@ export function encodeHello (h: Hello): Buffer {
   if (h.observed !== undefined) string.preencode(state, h.observed)
   const buf = state.buffer = Buffer.allocUnsafe(state.end)
   buf[state.start++] = HELLO_VERSION
-  buf[state.start++] = (h.rendezvous ? 1 : 0) | (h.announce === true ? 2 : 0)
+  buf[state.start++] = (h.rendezvous ? 1 : 0) | (h.announce === true ? 2 : 0) | (h.visit === true ? 4 : 0)
   uint.encode(state, h.listen.length)
   for (const a of h.listen) string.encode(state, a)
   uint.encode(state, topics.length)
@@ -73,6 +78,7 @@ export function decodeHello (buffer: Buffer): Hello | null {
       state.start += 32
     }
     const hello: Hello = { rendezvous: (flags & 1) !== 0, listen, topics, announce: (flags & 2) !== 0 }
+    if ((flags & 4) !== 0) hello.visit = true
     if (state.start < state.end) {
       const observed = string.decode(state)
       if (observed.length <= MAX_OBSERVED) hello.observed = observed

@@ -92,6 +92,13 @@ export interface NodeStats extends ManagerStats, TransportStats {
   pexDropped: number
   /** Lookup answers nobody asked for (never learnt). */
   unsolicitedAnswers: number
+  /**
+   * Visits to the bootstrap rendezvous points we hold no connection to (they keep our topics
+   * registered after the bootstrap connection was let go), how many failed, and visits we served.
+   */
+  rendezvousVisits: number
+  rendezvousVisitsFailed: number
+  rendezvousVisitsServed: number
 }
 
 export interface PeerNode {
@@ -196,6 +203,13 @@ async function startNode (options: NodeOptions, dirLock: DataDirLock | undefined
     hello: (remoteIp) => ({ listen: advertised.list(), observed: remoteIp === '' ? undefined : remoteIp, rendezvous: rendezvous !== undefined, topics: discovery?.topics() ?? [], announce: discovery?.announcesAll() ?? false }),
     gate: (address) => manager.accepts(address),
     onInbound: (conn) => {
+      if (conn.remoteVisit) {
+        // A visit to our rendezvous service: never a connection for the manager.
+        if (manager.getPeer(conn.peer)?.priority !== 'banned') discovery?.visited(conn)
+        conn.close('visit')
+        return
+      }
+      discovery?.hello(conn)
       conn.farewell = (c, reason) => { discovery?.farewell(c, reason) }
       manager.connected(conn)
     },
@@ -216,15 +230,12 @@ async function startNode (options: NodeOptions, dirLock: DataDirLock | undefined
   })
   const manager: ConnectionManager = createConnectionManager({
     ...nodeWatermarks(options.manager),
-    // A node's bootstrap peers double as its topics' directory: a bootstrap connection counts and stays
-    // unless the application asks for the release (the directory of a bootstrap that every node
-    // released would only hold announcements younger than their TTL).
-    releaseBootstrap: false,
     ...options.manager,
     dial: async (address, opts) => {
       dialCounts.dials++
       try {
         const conn = await transport.dial(address, opts)
+        discovery?.hello(conn)
         conn.farewell = (c, reason) => { discovery?.farewell(c, reason) }
         // A dial succeeds once the remote's manager accepted: a refusal is a failed dial (ERR_REFUSED).
         await abortable(conn.verdict(), opts.signal, () => { conn.close() })
@@ -279,7 +290,9 @@ async function startNode (options: NodeOptions, dirLock: DataDirLock | undefined
     manager,
     rendezvous,
     addresses: () => advertised.list(),
-    connections: () => live
+    connections: () => live,
+    points: () => points,
+    visit: async (point, signal) => { await visit(transport, point, signal) }
   }, {
     ttl: options.announceTtl ?? 60_000,
     refresh: options.refreshInterval ?? 15_000,
@@ -291,6 +304,8 @@ async function startNode (options: NodeOptions, dirLock: DataDirLock | undefined
     pexPerMinute: options.pexPerMinute
   })
   const boot: PeerInput[] = bootstrap.map((address) => ({ id: parseTcpAddress(address).peer, address, bootstrap: true }))
+  // The bootstrap peers whose id we know are the rendezvous points we keep our registrations at.
+  const points = boot.flatMap((b) => b.id !== undefined && b.address !== undefined ? [{ id: b.id, address: b.address }] : [])
   try {
     if (boot.length > 0) manager.addPeers(boot)
     manager.start()
@@ -331,19 +346,40 @@ async function startNode (options: NodeOptions, dirLock: DataDirLock | undefined
       dials: dialCounts.dials,
       dialsFailed: dialCounts.failed,
       pexDropped: discovery?.counts.pexDropped ?? 0,
-      unsolicitedAnswers: discovery?.counts.unsolicitedAnswers ?? 0
+      unsolicitedAnswers: discovery?.counts.unsolicitedAnswers ?? 0,
+      rendezvousVisits: discovery?.counts.visits ?? 0,
+      rendezvousVisitsFailed: discovery?.counts.visitsFailed ?? 0,
+      rendezvousVisitsServed: discovery?.counts.visitsServed ?? 0
     }),
     close: async () => {
       if (closed) return
       closed = true
       discovery!.leaveAll()
       try {
+        await discovery!.withdrawAll()
         await manager.close()
         await transport.close()
       } finally {
         dirLock?.release()
       }
     }
+  }
+}
+
+/**
+ * A visit to a rendezvous point: a handshake whose hello says "visit" and carries our topics; the
+ * point takes it and closes ('visit'). A point too old to know visits accepts it as a connection,
+ * which we close at once (it saw our hello all the same).
+ */
+async function visit (transport: TcpTransport, point: { id: string; address: string }, signal: AbortSignal): Promise<void> {
+  const conn = await transport.dial(point.address, { peer: point.id, signal, visit: true })
+  try {
+    await abortable(conn.verdict(), signal, () => { conn.close() })
+  } catch (err) {
+    if (err instanceof PeerwardenError && err.code === 'ERR_REFUSED' && err.cause === 'visit') return
+    throw err
+  } finally {
+    conn.close('visit')
   }
 }
 

@@ -42,7 +42,8 @@ const REGISTRATION_OVERHEAD = 256
  */
 export class RendezvousTable {
   private readonly topics = new Map<string, Map<PeerId, Held>>()
-  private readonly perPeer = new Map<PeerId, number>()
+  /** The topics each peer is registered for (the `perPeer` budget, and `withdraw`). */
+  private readonly perPeer = new Map<PeerId, Set<string>>()
   private readonly limits: RendezvousLimits
   /** Bytes held now (as counted for `maxBytes`). */
   bytes = 0
@@ -73,14 +74,16 @@ export class RendezvousTable {
       regs = new Map()
       this.topics.set(topic, regs)
     }
-    this.remove(regs, id)
+    this.remove(topic, regs, id)
     regs.set(id, { id, addresses: kept, expires: this.now() + Math.min(Math.max(0, ttl), this.limits.maxTtl), bytes })
     this.bytes += bytes
-    this.perPeer.set(id, (this.perPeer.get(id) ?? 0) + 1)
+    let mine = this.perPeer.get(id)
+    if (mine === undefined) this.perPeer.set(id, mine = new Set())
+    mine.add(topic)
     if (regs.size > this.limits.perTopic) {
       let oldest: Held | undefined
       for (const r of regs.values()) if (oldest === undefined || r.expires < oldest.expires) oldest = r
-      this.remove(regs, oldest!.id)
+      this.remove(topic, regs, oldest!.id)
     }
     return true
   }
@@ -88,8 +91,25 @@ export class RendezvousTable {
   unannounce (topic: string, id: PeerId): void {
     const regs = this.topics.get(topic)
     if (regs === undefined) return
-    this.remove(regs, id)
+    this.remove(topic, regs, id)
     if (regs.size === 0) this.topics.delete(topic)
+  }
+
+  /**
+   * Withdraws `id` from every topic not in `keep`: what a peer says it joined now (its hello) is the
+   * truth, whatever it registered before — the way a peer that left a topic while not connected to
+   * us withdraws from it.
+   */
+  withdraw (id: PeerId, keep: readonly string[]): void {
+    const mine = this.perPeer.get(id)
+    if (mine === undefined) return
+    for (const topic of [...mine]) if (!keep.includes(topic)) this.unannounce(topic, id)
+  }
+
+  /** Whether `id` holds a live registration for `topic`. */
+  holds (topic: string, id: PeerId): boolean {
+    const r = this.topics.get(topic)?.get(id)
+    return r !== undefined && r.expires > this.now()
   }
 
   lookup (topic: string, limit = 32): Registration[] {
@@ -98,7 +118,7 @@ export class RendezvousTable {
     const now = this.now()
     const live: Held[] = []
     for (const r of [...regs.values()]) {
-      if (r.expires <= now) this.remove(regs, r.id)
+      if (r.expires <= now) this.remove(topic, regs, r.id)
       else live.push(r)
     }
     if (regs.size === 0) this.topics.delete(topic)
@@ -118,18 +138,18 @@ export class RendezvousTable {
   /** Whether a registration growing the table by `growth` bytes fits (a new peer entry for `newPeer`, a new topic). */
   private fits (newPeer: PeerId | undefined, newTopic: boolean, growth: number): boolean {
     if (newTopic && this.topics.size >= this.limits.maxTopics) return false
-    if (newPeer !== undefined && (this.perPeer.get(newPeer) ?? 0) >= this.limits.perPeer) return false
+    if (newPeer !== undefined && (this.perPeer.get(newPeer)?.size ?? 0) >= this.limits.perPeer) return false
     return this.bytes + growth <= this.limits.maxBytes
   }
 
-  private remove (regs: Map<PeerId, Held>, id: PeerId): void {
+  private remove (topic: string, regs: Map<PeerId, Held>, id: PeerId): void {
     const r = regs.get(id)
     if (r === undefined) return
     regs.delete(id)
     this.bytes -= r.bytes
-    const n = (this.perPeer.get(id) ?? 1) - 1
-    if (n <= 0) this.perPeer.delete(id)
-    else this.perPeer.set(id, n)
+    const mine = this.perPeer.get(id)
+    mine?.delete(topic)
+    if (mine?.size === 0) this.perPeer.delete(id)
   }
 
   /** Drops every expired registration; at most once a second (a full table under a flood costs one walk per second). */
@@ -138,7 +158,7 @@ export class RendezvousTable {
     if (now - this.lastSweep < 1000) return
     this.lastSweep = now
     for (const [topic, regs] of this.topics) {
-      for (const r of [...regs.values()]) if (r.expires <= now) this.remove(regs, r.id)
+      for (const r of [...regs.values()]) if (r.expires <= now) this.remove(topic, regs, r.id)
       if (regs.size === 0) this.topics.delete(topic)
     }
   }

@@ -186,7 +186,8 @@ export class TcpTransport {
     return bound
   }
 
-  async dial (address: string, opts: { peer?: PeerId; signal: AbortSignal }): Promise<NodeConnection> {
+  /** `visit`: the hello says this is a visit to a rendezvous point (see `Hello.visit`), not a connection. */
+  async dial (address: string, opts: { peer?: PeerId; signal: AbortSignal; visit?: boolean }): Promise<NodeConnection> {
     const { host, port, peer: fromAddress } = parseTcpAddress(address)
     const expected = opts.peer ?? fromAddress
     if (expected === this.localId) throw new PeerwardenError('ERR_SELF_DIAL', 'refusing to dial ourselves')
@@ -197,7 +198,7 @@ export class TcpTransport {
     opts.signal.addEventListener('abort', abort, { once: true })
     try {
       // The address as dialled, so the manager files the connection under the peer it dialled.
-      return await this.establish(this.secure(true, socket, expected), 'outbound', address)
+      return await this.establish(this.secure(true, socket, expected, opts.visit === true), 'outbound', address)
     } catch (err) {
       // establish() has already torn the stream down (at once, or gracefully after a network key mismatch).
       if (opts.signal.aborted) throw new PeerwardenError('ERR_ABORTED', `dial to ${address} aborted`, { cause: err })
@@ -290,12 +291,15 @@ export class TcpTransport {
    * The secure stream over a socket. The dialer (initiator) checks the listener's key before it says
    * who it is: not ourselves, and the peer it meant to reach when it named one.
    */
-  private secure (initiator: boolean, socket: net.Socket, expected?: PeerId): SecureStream {
+  private secure (initiator: boolean, socket: net.Socket, expected?: PeerId, visit = false): SecureStream {
     socket.setNoDelay(true)
     const stream = new SecureStream(initiator, socket, {
       keys: this.keys,
       psk: this.opts.networkKey.psk,
-      payload: () => encodeHello(this.opts.hello((socket.remoteAddress ?? '').replace(/^::ffff:/, ''))),
+      payload: () => {
+        const hello = this.opts.hello((socket.remoteAddress ?? '').replace(/^::ffff:/, ''))
+        return encodeHello(visit ? { ...hello, visit } : hello)
+      },
       checkRemote: initiator ? (key) => { this.checkRemote(peerIdOf(key), expected) } : undefined,
       clock: this.clock,
       maxQueuedBytes: this.opts.maxQueuedBytes ?? QUEUE_HIGH_BYTES,

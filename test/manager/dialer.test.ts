@@ -923,3 +923,18 @@ test('releaseBootstrap: false keeps the old rule: a bootstrap connection counts 
   assert.deepEqual(r.closed, [])
   await r.m.close()
 })
+
+test('a connection a bootstrap peer opened to us does not count toward lowWater either: the node still dials lowWater peers of its own, and keeps it', async () => {
+  const r = rig({ lowWater: 2, highWater: 8 })
+  peers(r, ['b1'], { bootstrap: true })
+  // The bootstrap peer dials us before we dial it; we know nobody else yet.
+  await inbound(r, 'b1')
+  r.m.start()
+  await r.clock.advance(0)
+  assert.deepEqual(connectedIds(r.m), ['b1'])
+  peers(r, ['n1', 'n2', 'n3'])
+  await r.clock.advance(3_000)
+  assert.deepEqual(connectedIds(r.m), ['b1', 'n1', 'n2'], 'two peers besides the inbound bootstrap connection, which stays')
+  assert.deepEqual(r.closed, [])
+  await r.m.close()
+})

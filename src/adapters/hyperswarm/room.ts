@@ -12,6 +12,10 @@
  *   retry. The connection is admitted like any other, never forced past highWater.
  *   At most one release per `interval`, and never for a peer we released ourselves within
  *   `memory` (a released peer that comes straight back would only push another one out).
+ * - A peer refused within the `interval` of the last release waits for the next one: when the
+ *   interval is over, if it is still not connected and we are still at the bound, we release and dial
+ *   it back then (one peer waits at a time; it would otherwise wait for the swarm's next retry, 4 s
+ *   or more).
  */
 import type { ConnectionManager } from '../../manager/types.js'
 
@@ -37,6 +41,8 @@ export function shouldRelease (s: { connections: number; lowWater: number; highW
 export class Room {
   private lastRelease = -Infinity
   private readonly released = new Map<string, number>()
+  /** The peer waiting for the next release, and its timer. */
+  private waiting: { peer: string; timer: ReturnType<typeof setTimeout> } | undefined
 
   constructor (
     private readonly manager: ConnectionManager,
@@ -46,13 +52,34 @@ export class Room {
     private readonly policy: Readonly<RoomPolicy> = DEFAULT_ROOM
   ) {}
 
+  /** Stops the wait for the next release. */
+  close (): void {
+    if (this.waiting !== undefined) clearTimeout(this.waiting.timer)
+    this.waiting = undefined
+  }
+
   /** The firewall refused `peer` because we are at the bound. */
   refused (peer: string): void {
     const { manager } = this
     const { connections, lowWater, highWater } = manager.stats()
     const now = this.now()
     for (const [p, at] of this.released) if (now - at >= this.policy.memory) this.released.delete(p)
-    if (!shouldRelease({ connections, lowWater, highWater, now, lastRelease: this.lastRelease, releasedAt: this.released.get(peer) }, this.policy)) return
+    const state = { connections, lowWater, highWater, now, lastRelease: this.lastRelease, releasedAt: this.released.get(peer) }
+    if (!shouldRelease(state, this.policy)) {
+      // Only the interval stands in the way: the peer gets the next release.
+      if (this.waiting === undefined && shouldRelease({ ...state, lastRelease: -Infinity }, this.policy)) {
+        const timer = setTimeout(() => {
+          this.waiting = undefined
+          if (manager.listConnections().some((c) => c.peer === peer)) return
+          // Room may have opened meanwhile: then only the dial back is needed.
+          if (manager.stats().connections < manager.stats().highWater) this.dialBack(peer)
+          else this.refused(peer)
+        }, this.lastRelease + this.policy.interval - now)
+        timer.unref?.()
+        this.waiting = { peer, timer }
+      }
+      return
+    }
     this.lastRelease = now
     const conns = manager.listConnections()
     const before = new Set(conns.map((c) => c.peer))

@@ -1,0 +1,101 @@
+import type { ConnectionManager, PeerId } from '../manager/types.js'
+import { normaliseHints } from './address.js'
+import type { NodeConnection } from './connection.js'
+import { MAX_PEERS_PER_MESSAGE } from './control-wire.js'
+import type { RendezvousTable } from './rendezvous.js'
+
+export interface DirectoryHost {
+  readonly localId: PeerId
+  readonly manager: ConnectionManager
+  /** Our own rendezvous service, when enabled. */
+  readonly rendezvous: RendezvousTable | undefined
+  addresses(): string[]
+  connections(): Iterable<NodeConnection>
+  /** Whether we announce `key` ourselves (then we hand ourselves out for it). */
+  announces(key: string): boolean
+}
+
+/** A peer as a directory hands it out. */
+export interface Listed { id: string; addresses: string[] }
+
+/**
+ * What a node tells others about who is in a topic: the serving side of discovery.
+ *
+ * Rules:
+ * - Registrations come from 'announce' messages, from visits (the visitor's hello), and from the
+ *   hello of a newcomer we refuse for lack of room (it would have announced itself had we kept it);
+ *   a peer's hello also withdraws its registrations for topics it no longer joins.
+ * - What we hand out for a topic (`known`) is live only: our registrations (which expire, and are
+ *   withdrawn by unannounce, leave and close), the connected peers that declared the topic and
+ *   announce (never lookup-only ones on their behalf), and ourselves when we announce it; at most
+ *   `MAX_PEERS_PER_MESSAGE`, never the asker itself.
+ */
+export class TopicDirectory {
+  /** Announcements the rendezvous table refused for a budget. */
+  refused = 0
+  /** Visits other peers paid us. */
+  visitsServed = 0
+
+  constructor (private readonly host: DirectoryHost) {}
+
+  /** A remote's hello (before its connection is accepted or refused): drops its registrations for topics it no longer joins. */
+  hello (conn: NodeConnection): void {
+    this.host.rendezvous?.withdraw(conn.peer, conn.remoteTopics)
+  }
+
+  /**
+   * A visit (rendezvous-visits.ts): the visitor's registrations become what its hello says —
+   * registered for `ttl` when it announces its topics, the others withdrawn. The caller closes it.
+   */
+  visited (conn: NodeConnection, ttl: number): void {
+    this.visitsServed++
+    if (this.host.rendezvous === undefined) return
+    this.host.rendezvous.withdraw(conn.peer, conn.remoteTopics)
+    if (conn.remoteAnnounces) this.registerHello(conn, ttl)
+  }
+
+  /**
+   * A newcomer we turn away for lack of room is exactly the peer that has room: we register it for
+   * the topics its hello announces, so the next lookups (and referrals to other newcomers) find it.
+   */
+  turnedAway (conn: NodeConnection, ttl: number): void {
+    if (conn.remoteAnnounces) this.registerHello(conn, ttl)
+  }
+
+  announce (conn: NodeConnection, topic: string, addresses: readonly string[], ttl: number): void {
+    if (this.host.rendezvous === undefined) return
+    const given = normaliseHints(addresses)
+    this.register(topic, conn.peer, given.length > 0 ? given : normaliseHints(conn.remoteListen), ttl)
+  }
+
+  unannounce (conn: NodeConnection, topic: string): void {
+    this.host.rendezvous?.unannounce(topic, conn.peer)
+  }
+
+  /** The peers we know for `key`, live ones only (see the rules), without `except`. */
+  known (key: string, except: PeerId): Listed[] {
+    const out = new Map<string, string[]>()
+    if (this.host.announces(key)) out.set(this.host.localId, this.host.addresses())
+    for (const r of this.host.rendezvous?.lookup(key, MAX_PEERS_PER_MESSAGE) ?? []) out.set(r.id, r.addresses)
+    for (const c of this.host.connections()) {
+      if (out.size >= MAX_PEERS_PER_MESSAGE) break
+      if (!c.remoteAnnounces) continue // a lookup-only peer is not handed out on its behalf
+      const p = this.host.manager.getPeer(c.peer)
+      if (p?.id !== undefined && p.topics.includes(key) && p.addresses.length > 0 && !out.has(p.id)) out.set(p.id, p.addresses)
+    }
+    out.delete(except)
+    return [...out].slice(0, MAX_PEERS_PER_MESSAGE).map(([id, addresses]) => ({ id, addresses }))
+  }
+
+  private registerHello (conn: NodeConnection, ttl: number): void {
+    const listen = normaliseHints(conn.remoteListen)
+    if (listen.length === 0 || this.host.rendezvous === undefined) return
+    for (const key of conn.remoteTopics) this.register(key, conn.peer, listen, ttl)
+  }
+
+  /** A registration at our rendezvous table, counted when a budget refuses it. */
+  private register (key: string, peer: PeerId, addresses: string[], ttl: number): void {
+    if (addresses.length === 0) return
+    if (this.host.rendezvous?.announce(key, peer, addresses, ttl) === false) this.refused++
+  }
+}

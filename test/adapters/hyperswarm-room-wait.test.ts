@@ -1,0 +1,54 @@
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { createConnectionManager } from '../../src/manager/index.js'
+import { Room } from '../../src/adapters/hyperswarm/room.js'
+import { ManualClock, MemoryNetwork } from '../../src/testing/index.js'
+
+async function full (): Promise<{ m: ReturnType<typeof createConnectionManager>, net: MemoryNetwork }> {
+  const clock = new ManualClock()
+  const net = new MemoryNetwork({ clock })
+  const me = net.addNode('me')
+  const m = createConnectionManager({ dial: me.dial, localPeer: 'me', clock, lowWater: 2, highWater: 3, gracePeriod: 60_000 })
+  me.bind(m)
+  for (const id of ['a', 'b', 'c']) await net.addNode(id).dial('mem://me', { signal: new AbortController().signal })
+  assert.equal(m.stats().connections, 3)
+  return { m, net }
+}
+
+test('room: a peer refused within the interval of the last release gets the next one (released and dialled back when the interval is over)', async (t) => {
+  const { m, net } = await full()
+  const dialled: string[] = []
+  const room = new Room(m, () => Date.now(), (peer) => { dialled.push(peer) }, { interval: 40, memory: 30_000 })
+  t.after(() => { room.close() })
+  room.refused('x')
+  assert.deepEqual(dialled, ['x'], 'the first refused peer is dialled back at once')
+  assert.equal(m.stats().connections, 2)
+  // The slot is taken again before the next refusal: we are at the bound.
+  await net.addNode('d').dial('mem://me', { signal: new AbortController().signal })
+  room.refused('y')
+  assert.deepEqual(dialled, ['x'], 'within the interval: no release yet')
+  await new Promise((resolve) => setTimeout(resolve, 80))
+  assert.deepEqual(dialled, ['x', 'y'], 'the waiting peer got the next release')
+  assert.equal(m.stats().connections, 2)
+  await m.close()
+})
+
+test('room: when room opened meanwhile, the waiting peer is only dialled back, nobody else is released', async (t) => {
+  const { m, net } = await full()
+  const dialled: string[] = []
+  const room = new Room(m, () => Date.now(), (peer) => { dialled.push(peer) }, { interval: 40, memory: 30_000 })
+  t.after(() => { room.close() })
+  room.refused('x')
+  const d = net.addNode('d')
+  await d.dial('mem://me', { signal: new AbortController().signal })
+  room.refused('y')
+  // Before the interval is over, a peer leaves: there is room again.
+  const [conn] = m.listConnections().filter((c) => c.peer === 'd')
+  assert.ok(conn !== undefined)
+  await m.disconnect('d')
+  assert.equal(m.stats().connections, 2)
+  await new Promise((resolve) => setTimeout(resolve, 80))
+  assert.deepEqual(dialled, ['x', 'y'])
+  assert.equal(m.stats().connections, 2, 'no second release: there was room')
+  await m.close()
+})

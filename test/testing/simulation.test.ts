@@ -1,0 +1,27 @@
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { Simulation } from '../../src/testing/simulation.js'
+
+
+async function run (releaseBootstrap: boolean): Promise<{ boot: number; others: number[] }> {
+  const sim = new Simulation({ nodes: 13, bootstrap: 1, manager: { lowWater: 4, highWater: 8, gracePeriod: 5_000, releaseBootstrap } })
+  sim.start()
+  await sim.run(120_000)
+  const [boot, ...rest] = sim.nodes
+  const others = rest.map((n) => n.manager.listConnections().filter((c) => c.peer !== boot!.id).length)
+  const out = { boot: boot!.manager.stats().connections, others }
+  await sim.stop()
+  return out
+}
+
+test('simulation: 12 nodes joining through one bootstrap (lowWater 4) each end with 4 peers besides it and let it go', async () => {
+  const { boot, others } = await run(true)
+  assert.ok(others.every((n) => n >= 4), `connections besides the bootstrap: ${others.join(' ')}`)
+  // The bootstrap keeps what its own lowWater asks for (it dials too), no more.
+  assert.ok(boot <= 4, `the bootstrap holds ${boot} connections`)
+})
+
+test('simulation: with releaseBootstrap false the bootstrap stays occupied by the nodes that met lowWater through it', async () => {
+  const { boot } = await run(false)
+  assert.ok(boot >= 6, `the bootstrap holds ${boot} connections`)
+})
