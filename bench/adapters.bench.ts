@@ -42,6 +42,7 @@ class BoundWatch {
     if (c > this.bound && this.since === undefined) this.since = t
     if (c <= this.bound && this.since !== undefined) { this.aboveMs += t - this.since; this.since = undefined }
   }
+
   finish (): void { if (this.since !== undefined) { this.aboveMs += nowMs() - this.since; this.since = undefined } }
 }
 

@@ -9,9 +9,6 @@ import { ManualClock, Simulation, xorshift } from '../src/testing/index.js'
 import type { Figure } from './manager.bench.js'
 import { median, nowMs, collect, quantile } from './peers/common.js'
 
-
-
-
 /**
  * `n` peer records as a long-running manager would hold them: mostly medium priority, some high and
  * low, a few banned; 1 % bootstrap, 2 % long-term; a third connected before (varied recency and
@@ -102,7 +99,6 @@ export async function candidateSelection (runs = 51, warmup = 10): Promise<Figur
     note: `Dialer.select over the candidate index, after ${warmup} warm-up runs; p90 ${quantile(times, 0.9).toFixed(4)} ms; a full scan of every peer takes ${median(scan).toFixed(2)} ms`
   }
 }
-
 
 /** A ManualClock that counts the timers it fires. */
 class CountingClock extends ManualClock {

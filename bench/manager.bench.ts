@@ -10,9 +10,6 @@ export interface Figure { name: string; value: number; unit: string; target?: st
 
 const noDial = async (): Promise<never> => { throw new Error('no dial') }
 
-
-
-
 /** A running manager holding `n` connections that are past their grace period. */
 async function filled (n: number, low: number, high: number, maxPeers?: number): Promise<{ m: ConnectionManager; clock: ManualClock; conns: TestConnection[] }> {
   const clock = new ManualClock()

@@ -17,7 +17,6 @@ import { PAYLOAD, startRpcServer, type RpcClient, type RpcServer, type RpcServer
 import { socketioClient } from './peers/socketio.js'
 import { collect, met, pct, rotated } from './peers/common.js'
 
-
 /**
  * What a suite started, closed in reverse order (clients before servers before the registry), each
  * bounded. After the final close (the suite is over, maybe timed out while its body still runs),

@@ -16,7 +16,6 @@ import { peerwardenMesh, peerwardenRoundTrip, quietNode, serveEcho, type MeshRes
 import { SecretStreamEcho } from './peers/secret-stream.js'
 import { collectYoung, met, pct, rotated } from './peers/common.js'
 
-
 // ── 1. sequential new connections ─────────────────────────────────────────
 
 export interface NewConnectionsOptions {

@@ -32,6 +32,11 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const SWARM_FILES = ['dups.js', 'firewall.js', 'peer-join.js', 'stats.js', 'suspend.js', 'swarm.js', 'update.js']
 const EXTRA_FILES = ['chaos.js', 'bulk-timer.js', 'retry-timer.js']
 
+function printHelpAndExit () {
+  console.log(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('*/')[0])
+  process.exit(0)
+}
+
 function parseArgs (argv) {
   const o = { mode: 'both', files: undefined, all: false, deps: undefined, adapter: undefined, fileTimeout: 300, verbose: false, dir: undefined }
   for (let i = 0; i < argv.length; i++) {
@@ -44,7 +49,7 @@ function parseArgs (argv) {
     else if (a === '--adapter') o.adapter = resolve(next())
     else if (a === '--file-timeout') o.fileTimeout = Number(next())
     else if (a === '--verbose') o.verbose = true
-    else if (a === '--help' || a === '-h') { console.log(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('*/')[0]); process.exit(0) }
+    else if (a === '--help' || a === '-h') printHelpAndExit()
     else if (o.dir === undefined) o.dir = resolve(a)
     else throw new Error(`unexpected argument: ${a}`)
   }

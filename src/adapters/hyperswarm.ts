@@ -234,6 +234,11 @@ class SwarmAdapter implements ManagedSwarm {
   }
 
   // ── connections ───────────────────────────────────────────────────────
+  /** Whether the manager counts `c` (after a close: only when a dial admitted it late). */
+  private holds (c: Connection): boolean {
+    return this.manager.listConnections().some((x) => x.id === c.id)
+  }
+
   private readonly onConnection = (conn: HyperswarmConnection, info: HyperswarmPeerInfo | undefined): void => {
     // After the application's own 'connection' listeners have seen the connection as Hyperswarm emits it.
     queueMicrotask(() => { conn.on('error', noop) })
@@ -258,8 +263,9 @@ class SwarmAdapter implements ManagedSwarm {
       this.manager.disconnected(c)
       if (held) this.droppedOne()
       // A manager dial resolved with `c` just before it closed: the dialer admits it a few microtasks
-      // after this close (regression: one reconnect, then a dead connection counted for good).
-      if (dialled) setImmediate(() => { this.manager.disconnected(c) })
+      // after this close (regression: one reconnect, then a dead connection counted for good). Only
+      // then is it reported again: otherwise the manager hears disconnected() once per connection.
+      if (dialled) setImmediate(() => { if (this.holds(c)) this.manager.disconnected(c) })
     })
     if (this.closed) { conn.destroy(); return }
     if (this.manager.getPeer(peer) === undefined) this.releases.fromSwarm.add(peer)

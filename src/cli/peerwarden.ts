@@ -102,8 +102,15 @@ export function checkNodeFlags (opts: { listen: string[]; bootstrap: string[]; a
 }
 
 export async function runNode (opts: {
-  listen: string[]; bootstrap: string[]; topic: string[]; dataDir: string; networkKey?: string; announce?: string[]
-  lowWater: number; highWater: number; status: number
+  listen: string[]
+  bootstrap: string[]
+  topic: string[]
+  dataDir: string
+  networkKey?: string
+  announce?: string[]
+  lowWater: number
+  highWater: number
+  status: number
   /** Serve the dashboard: true = 127.0.0.1 on a free port, or 'host:port'. */
   dashboard?: string | true
   /** The dashboard's token (needed beyond loopback, made up when not given). */

@@ -123,6 +123,7 @@ export class Manager implements ConnectionManager {
       find: (peer) => this.book.get(peer),
       valueChanged: (r) => { r.recomputeValue(); this.reindex(r); this.changed(); this.budget.enforce() }
     })
+    // eslint-disable-next-line no-restricted-properties -- the default of the injected `random`
     this.random = options.random ?? Math.random
     this.persist = options.store === undefined
       ? undefined

@@ -65,7 +65,7 @@ export class PeerKnowledge {
   add (peers: PeerInput[]): void {
     if (!Array.isArray(peers)) throw PeerwardenError.invalid('peers must be an array')
     peers.forEach((p, i) => check.peerInput(p, `peers[${i}]`))
-    const { book, clock } = this.host
+    const { clock } = this.host
     const now = clock.now()
     for (const input of peers) {
       if (input.hint === true) this.addHint(input, now)

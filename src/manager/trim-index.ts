@@ -157,5 +157,4 @@ export class TrimIndex {
     }
     return this.heap.peek()
   }
-
 }

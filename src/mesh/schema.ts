@@ -175,7 +175,7 @@ function command (role: string, name: string, kind: 'balanced' | 'broadcast', de
 
 type Fn<C> = C extends Handler<infer A, infer R> ? { args: A; result: Awaited<R> }
   : C extends { method: Handler<infer A, infer R> } ? { args: A; result: Awaited<R> }
-    : { args: unknown; result: unknown }
+  : { args: unknown; result: unknown }
 
 type Result<C, K extends 'balanced' | 'broadcast'> = K extends 'balanced'
   ? (C extends { responds: false } ? void : Fn<C>['result'])

@@ -4,7 +4,7 @@ import { createConnectionManager } from '../../src/manager/index.js'
 import { Room } from '../../src/adapters/hyperswarm/room.js'
 import { ManualClock, MemoryNetwork } from '../../src/testing/index.js'
 
-async function full (): Promise<{ m: ReturnType<typeof createConnectionManager>, net: MemoryNetwork }> {
+async function full (): Promise<{ m: ReturnType<typeof createConnectionManager>; net: MemoryNetwork }> {
   const clock = new ManualClock()
   const net = new MemoryNetwork({ clock })
   const me = net.addNode('me')

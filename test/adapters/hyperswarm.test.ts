@@ -82,7 +82,7 @@ test('hyperswarm: 12 swarms on one topic hold the same bound in both directions'
     // And it stays so for a while (no churn pushing anyone over).
     await new Promise((resolve) => setTimeout(resolve, 1_000))
     sample()
-    if (process.env.HS_DEBUG) console.log(`max ${maxSeen} samples ${samples} refused ${refused} trims ${evicted} counts ${counts()} dirs ${managed.map((m) => m.manager.stats().outbound + "o" + m.manager.stats().inbound + "i").join(" ")}`)
+    if (process.env.HS_DEBUG) console.log(`max ${maxSeen} samples ${samples} refused ${refused} trims ${evicted} counts ${counts()} dirs ${managed.map((m) => m.manager.stats().outbound + 'o' + m.manager.stats().inbound + 'i').join(' ')}`)
 
     assert.deepEqual(violations, [], `over highWater or duplicated at some connection event (max seen ${maxSeen})`)
     assert.ok(maxSeen <= HIGH, `max seen ${maxSeen}`)

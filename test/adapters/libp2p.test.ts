@@ -283,38 +283,38 @@ test('libp2p: protocol quotas keep min speakers of a protocol (membership from i
 })
 
 for (const kind of ['floodsub', 'gossipsub'] as const) {
-test(`libp2p: pubsub topic quotas with protect keep the subscribers connected (${kind})`, T, async () => {
-  const nodes: Node[] = []
-  try {
-    const t = await mk({ pubsub: kind, identify: true, warden: { lowWater: 2, highWater: 3, gracePeriod: 0, silencePeriod: 50, topics: { news: { min: 1, protect: true } } } })
-    nodes.push(t)
-    const sub = await mk({ pubsub: kind, identify: true })
-    nodes.push(sub)
-    ;(sub.services as any).pubsub.subscribe('news')
-    ;(t.services as any).pubsub.subscribe('news')
-    await sub.dial(multiaddr(addr(t)))
-    const id = sub.peerId.toString()
-    await until(() => warden(t).manager.isProtected(id, 'pubsub:news'), 5_000, () => 'the subscription to reach the manager')
-    assert.ok(warden(t).manager.getPeer(id)?.topics.includes('pubsub:news'))
-    if (kind === 'gossipsub') {
+  test(`libp2p: pubsub topic quotas with protect keep the subscribers connected (${kind})`, T, async () => {
+    const nodes: Node[] = []
+    try {
+      const t = await mk({ pubsub: kind, identify: true, warden: { lowWater: 2, highWater: 3, gracePeriod: 0, silencePeriod: 50, topics: { news: { min: 1, protect: true } } } })
+      nodes.push(t)
+      const sub = await mk({ pubsub: kind, identify: true })
+      nodes.push(sub)
+      ;(sub.services as any).pubsub.subscribe('news')
+      ;(t.services as any).pubsub.subscribe('news')
+      await sub.dial(multiaddr(addr(t)))
+      const id = sub.peerId.toString()
+      await until(() => warden(t).manager.isProtected(id, 'pubsub:news'), 5_000, () => 'the subscription to reach the manager')
+      assert.ok(warden(t).manager.getPeer(id)?.topics.includes('pubsub:news'))
+      if (kind === 'gossipsub') {
       // gossipsub tags the peers it grafts into a topic's mesh in libp2p's peer store (the topic, 100):
       // the manager mirrors that tag, so the mesh weighs in trimming.
-      await until(() => warden(t).manager.getTagInfo(id)?.tags['libp2p:news'] === 100, 5_000, () => `gossipsub's mesh tag to reach the manager: ${JSON.stringify(warden(t).manager.getTagInfo(id)?.tags)}`)
+        await until(() => warden(t).manager.getTagInfo(id)?.tags['libp2p:news'] === 100, 5_000, () => `gossipsub's mesh tag to reach the manager: ${JSON.stringify(warden(t).manager.getTagInfo(id)?.tags)}`)
+      }
+      const others = await Promise.all(Array.from({ length: 6 }, async () => await mk({ pubsub: kind, identify: true })))
+      nodes.push(...others)
+      for (const o of others) warden(t).manager.tagPeer(o.peerId.toString(), 'app', 100)
+      for (const o of others) await o.dial(multiaddr(addr(t))).catch(() => {})
+      await warden(t).manager.trim()
+      await sleep(200)
+      assert.ok(connectedTo(t, sub))
+      // unsubscribing lifts the protection
+      ;(sub.services as any).pubsub.unsubscribe('news')
+      await until(() => !warden(t).manager.isProtected(id, 'pubsub:news'), 5_000, () => 'the unsubscription to reach the manager')
+    } finally {
+      await stopAll(nodes)
     }
-    const others = await Promise.all(Array.from({ length: 6 }, async () => await mk({ pubsub: kind, identify: true })))
-    nodes.push(...others)
-    for (const o of others) warden(t).manager.tagPeer(o.peerId.toString(), 'app', 100)
-    for (const o of others) await o.dial(multiaddr(addr(t))).catch(() => {})
-    await warden(t).manager.trim()
-    await sleep(200)
-    assert.ok(connectedTo(t, sub))
-    // unsubscribing lifts the protection
-    ;(sub.services as any).pubsub.unsubscribe('news')
-    await until(() => !warden(t).manager.isProtected(id, 'pubsub:news'), 5_000, () => 'the unsubscription to reach the manager')
-  } finally {
-    await stopAll(nodes)
-  }
-})
+  })
 }
 
 test('libp2p: a restarted node with a persistent store redials its previous peers, not the bootstrap', T, async () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { PeerwardenError, createConnectionManager } from '../../src/index.js'
-import type { Connection, ConnectionManager, ConnectionManagerOptions, DialFailure, PeerInfo, PeerInput, Priority } from '../../src/index.js'
+import type { ConnectionManager, ConnectionManagerOptions, DialFailure, PeerInfo, PeerInput, Priority } from '../../src/index.js'
 import { ManualClock, MemoryNetwork, type MemoryNode, type DialBehaviour } from '../../src/testing/index.js'
 
 // ── helpers ────────────────────────────────────────────────────────────────

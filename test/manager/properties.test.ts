@@ -20,20 +20,20 @@ const ALLOW_CIDR = '192.168.0.0/16'
 const LOCAL = 'c5'
 const PRIORITY_RANK: Record<Priority, number> = { banned: 0, low: 1, medium: 2, high: 3 }
 
-interface Config { low: number, high: number, grace: number, silence: number }
+interface Config { low: number; high: number; grace: number; silence: number }
 
 type Op =
-  | { k: 'connect', peer: string, dir: 'inbound' | 'outbound', streams: number | undefined, lan: boolean }
-  | { k: 'drop', pick: number }
-  | { k: 'dropStale', pick: number }
-  | { k: 'tag', peer: string, tag: string, value: number }
-  | { k: 'protect', peer: string, tag: string }
-  | { k: 'unprotect', peer: string, tag: string }
-  | { k: 'priority', peer: string, priority: Priority }
+  | { k: 'connect'; peer: string; dir: 'inbound' | 'outbound'; streams: number | undefined; lan: boolean }
+  | { k: 'drop'; pick: number }
+  | { k: 'dropStale'; pick: number }
+  | { k: 'tag'; peer: string; tag: string; value: number }
+  | { k: 'protect'; peer: string; tag: string }
+  | { k: 'unprotect'; peer: string; tag: string }
+  | { k: 'priority'; peer: string; priority: Priority }
   | { k: 'trim' }
-  | { k: 'watermarks', low: number, high: number }
-  | { k: 'maxConnections', max: number }
-  | { k: 'advance', ms: number }
+  | { k: 'watermarks'; low: number; high: number }
+  | { k: 'maxConnections'; max: number }
+  | { k: 'advance'; ms: number }
 
 const arbPeer = fc.constantFrom(...POOL)
 const arbOp: fc.Arbitrary<Op> = fc.oneof(
@@ -59,12 +59,12 @@ const arbOps = fc.array(arbOp, { minLength: 1, maxLength: 60, size: 'max' })
 
 // ── the model ──────────────────────────────────────────────────────────────
 
-interface Entry { conn: TestConnection, peer: string, openedAt: number }
+interface Entry { conn: TestConnection; peer: string; openedAt: number }
 
 type Ev =
-  | { type: 'closed', id: string, peer: string, reason: string, at: number }
-  | { type: 'refused', id: string, reason: string, at: number }
-  | { type: 'trim', closed: number, reason: string, at: number }
+  | { type: 'closed'; id: string; peer: string; reason: string; at: number }
+  | { type: 'refused'; id: string; reason: string; at: number }
+  | { type: 'trim'; closed: number; reason: string; at: number }
 
 class Model {
   readonly open = new Map<string, Entry>()
@@ -486,19 +486,19 @@ const ADDRS = ['tcp://10.1.0.1:1', 'tcp://10.1.0.2:1', 'tcp://10.1.0.3:1']
 const TOPICS = ['t1', 't2']
 
 type Op2 =
-  | { k: 'connect', peer: string, addr: number, dir: 'inbound' | 'outbound' }
-  | { k: 'drop', pick: number }
-  | { k: 'addAddress', addr: number, longTerm: boolean, topic: number }
-  | { k: 'addIdAddress', peer: string, addr: number }
-  | { k: 'hint', peer: string, addr: number, topic: number }
-  | { k: 'priority', target: string, priority: Priority }
-  | { k: 'protect', peer: string }
-  | { k: 'unprotect', peer: string }
-  | { k: 'topics', peer: string, topic: number }
-  | { k: 'quota', topic: number, min: number | undefined }
-  | { k: 'watermarks', low: number, high: number }
+  | { k: 'connect'; peer: string; addr: number; dir: 'inbound' | 'outbound' }
+  | { k: 'drop'; pick: number }
+  | { k: 'addAddress'; addr: number; longTerm: boolean; topic: number }
+  | { k: 'addIdAddress'; peer: string; addr: number }
+  | { k: 'hint'; peer: string; addr: number; topic: number }
+  | { k: 'priority'; target: string; priority: Priority }
+  | { k: 'protect'; peer: string }
+  | { k: 'unprotect'; peer: string }
+  | { k: 'topics'; peer: string; topic: number }
+  | { k: 'quota'; topic: number; min: number | undefined }
+  | { k: 'watermarks'; low: number; high: number }
   | { k: 'start' }
-  | { k: 'advance', ms: number }
+  | { k: 'advance'; ms: number }
 
 const arbId = fc.constantFrom(...IDS)
 const arbAddr = fc.nat(ADDRS.length) // ADDRS.length = no address

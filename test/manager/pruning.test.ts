@@ -9,12 +9,12 @@ import { noDial } from '../helpers/manager.js'
 
 const GRACE = 100
 
-function manager (clock: ManualClock, extra: { allow?: string[], lowWater?: number, highWater?: number } = {}): ConnectionManager {
+function manager (clock: ManualClock, extra: { allow?: string[]; lowWater?: number; highWater?: number } = {}): ConnectionManager {
   return createConnectionManager({ dial: noDial, clock, lowWater: 2, highWater: 5, gracePeriod: GRACE, silencePeriod: 1000, ...extra })
 }
 
 /** Connects one inbound connection per peer, `spacing` ms apart, and returns them. */
-async function connectAll (m: ConnectionManager, clock: ManualClock, peers: Array<{ id: string, address?: string }>, spacing = 10): Promise<TestConnection[]> {
+async function connectAll (m: ConnectionManager, clock: ManualClock, peers: Array<{ id: string; address?: string }>, spacing = 10): Promise<TestConnection[]> {
   const out: TestConnection[] = []
   for (const p of peers) {
     const c = testConnection(p.id, { address: p.address ?? `tcp://10.0.0.${out.length + 1}:4001` })

@@ -51,7 +51,7 @@ function connOf (r: PeerRecord): TestConnection {
 
 test('the 16-case js-libp2p matrix sorts untagged before tagged, idle before busy, inbound before outbound, new before old', () => {
   const now = 1_000_000
-  const cases: Array<{ name: string, k: RankKey }> = []
+  const cases: Array<{ name: string; k: RankKey }> = []
   for (const tagged of [false, true]) {
     for (const streams of [false, true]) {
       for (const inbound of [true, false]) {
@@ -167,11 +167,11 @@ const arbRecordInit = fc.record({
 })
 
 type IndexOp =
-  | { kind: 'add', init: { priority: Priority, longTerm: boolean, value: number, streams: number | undefined, inbound: boolean, openedAt: number } }
-  | { kind: 'remove', at: number }
-  | { kind: 'value', at: number, value: number }
-  | { kind: 'priority', at: number, priority: Priority }
-  | { kind: 'streams', at: number, streams: number | undefined }
+  | { kind: 'add'; init: { priority: Priority; longTerm: boolean; value: number; streams: number | undefined; inbound: boolean; openedAt: number } }
+  | { kind: 'remove'; at: number }
+  | { kind: 'value'; at: number; value: number }
+  | { kind: 'priority'; at: number; priority: Priority }
+  | { kind: 'streams'; at: number; streams: number | undefined }
 
 const arbIndexOp: fc.Arbitrary<IndexOp> = fc.oneof(
   { weight: 4, arbitrary: arbRecordInit.map((init) => ({ kind: 'add' as const, init })) },

@@ -34,7 +34,7 @@ function assertWithinWatermarks (nodes: SimNode[], when: string): void {
  * least lowWater connections (Infinity if never), and, per one-minute window, the dials each node
  * started (transport.dialCount deltas) — the measure of a dial storm.
  */
-async function observe (sim: Simulation, nodes: SimNode[], ms: number, since: number[]): Promise<{ recovered: number, windows: number[][], dials: number }> {
+async function observe (sim: Simulation, nodes: SimNode[], ms: number, since: number[]): Promise<{ recovered: number; windows: number[][]; dials: number }> {
   let recovered = Infinity
   const windows: number[][] = []
   let before = since

@@ -48,7 +48,7 @@ for (let g = 1; ; g++) {
 const script = join(dir, 'crash-writer.mjs')
 writeFileSync(script, writer)
 
-interface Run { lastAcked: number, killedDuring: number, stderr: string }
+interface Run { lastAcked: number; killedDuring: number; stderr: string }
 
 /**
  * Starts the writer and SIGKILLs it as soon as it announces the batch after the `acks`-th
@@ -124,10 +124,10 @@ test('a writer killed with SIGKILL in the middle of heavy updates loses no ackno
 
     // The file opens, is intact, and holds whole rows.
     const db: Database = new BetterSqlite3(path)
-    let raw: Array<{ key: string, data: string }>
+    let raw: Array<{ key: string; data: string }>
     try {
       assert.equal(db.pragma('integrity_check', { simple: true }), 'ok', `run ${run}: integrity_check`)
-      raw = db.prepare('SELECT key, data FROM peers').all() as Array<{ key: string, data: string }>
+      raw = db.prepare('SELECT key, data FROM peers').all() as Array<{ key: string; data: string }>
     } finally {
       db.close()
     }

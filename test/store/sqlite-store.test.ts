@@ -24,12 +24,12 @@ let n = 0
 const dbPath = (): string => join(dir, `peers-${n++}.db`)
 
 /** Reads the table with a connection of our own, bypassing the store. */
-function rawRows (path: string): Array<{ key: string, data: string }> {
+function rawRows (path: string): Array<{ key: string; data: string }> {
   const db: Database = new BetterSqlite3(path, { readonly: true })
   try {
     const exists = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'peers'").get()
     if (exists === undefined) return []
-    return db.prepare('SELECT key, data FROM peers ORDER BY key').all() as Array<{ key: string, data: string }>
+    return db.prepare('SELECT key, data FROM peers ORDER BY key').all() as Array<{ key: string; data: string }>
   } finally {
     db.close()
   }
@@ -286,7 +286,7 @@ test('after a restart the peer connected most recently is dialled first, and the
 // ── batching ────────────────────────────────────────────────────────────────
 
 /** A memoryStore that counts the calls the manager makes. */
-function countingStore (): { store: PeerStore, saves: StoredPeer[][], flushes: number[] } {
+function countingStore (): { store: PeerStore; saves: StoredPeer[][]; flushes: number[] } {
   const inner = memoryStore()
   const saves: StoredPeer[][] = []
   const flushes: number[] = []

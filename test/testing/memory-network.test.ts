@@ -6,7 +6,6 @@ import { ManualClock, MemoryConnection, MemoryNetwork, testConnection } from '..
 import { collect } from '../helpers/events.js'
 import { hasCode } from '../helpers/errors.js'
 
-
 const signal = (): AbortSignal => new AbortController().signal
 
 // ── ManualClock ─────────────────────────────────────────────────────────────
@@ -341,4 +340,3 @@ test('a manager that dials over a MemoryNetwork dials the node address and recor
   await m.close()
   assert.equal(net.links().length, 0, 'close() closed the memory connection on both ends')
 })
-

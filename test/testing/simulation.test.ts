@@ -2,7 +2,6 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { Simulation } from '../../src/testing/simulation.js'
 
-
 async function run (releaseBootstrap: boolean): Promise<{ boot: number; others: number[] }> {
   const sim = new Simulation({ nodes: 13, bootstrap: 1, manager: { lowWater: 4, highWater: 8, gracePeriod: 5_000, releaseBootstrap } })
   sim.start()
