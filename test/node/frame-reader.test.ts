@@ -86,7 +86,7 @@ const oversize: Array<{ name: string; chunks: Buffer[]; frames: string[]; length
 
 for (const c of oversize) {
   test(`a frame over the limit stops the read with oversize, nothing allocated for it: ${c.name}`, () => {
-    const { frames, reads, reader, held } = feed(c.chunks, { limit: 10 })
+    const { frames, reader, held } = feed(c.chunks, { limit: 10 })
     assert.deepEqual(frames, c.frames)
     assert.deepEqual(reader.oversize, { length: c.length, limit: 10 })
     assert.equal(held, 0)

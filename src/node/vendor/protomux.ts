@@ -22,7 +22,7 @@ export interface ChannelOptions {
   id?: Buffer
   handshake?: unknown
   unique?: boolean
-  onopen?: (handshake: any) => void | Promise<void>
+  onopen?: (handshake: unknown) => void | Promise<void>
   onclose?: () => void | Promise<void>
   ondestroy?: () => void | Promise<void>
 }
