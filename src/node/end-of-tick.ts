@@ -14,9 +14,11 @@ function flushOne (x: Corked): void {
 }
 
 /**
- * Two phases, because a stream in between defers its writes by a microtask: protomux batches are
- * flushed first (into the secret stream, which encrypts them in a microtask), and only then are the
- * sockets uncorked, so that everything a tick wrote on a connection leaves in one syscall.
+ * Two phases: protomux batches are flushed first (into the secure stream, which seals and writes
+ * each one into its corked socket at once), and only then are the sockets uncorked, so that
+ * everything a tick wrote on a connection leaves in one syscall. A stream that deferred its writes
+ * (by a microtask) would still be served: the sockets wait for the microtasks the flush started.
+ * docs/write-batching.md explains the three layers that batch a node's writes.
  */
 let muxes: Corked[] = []
 let sockets: Corked[] = []
