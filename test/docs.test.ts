@@ -84,7 +84,7 @@ test('runnable examples type-check against the package', () => {
     return f
   })
   // Hyperswarm ships no declarations: an application declares the module, as docs/hyperswarm.md says.
-  writeFileSync(`${OUT}vendor.d.ts`, "declare module 'hyperswarm'\ndeclare module '@hyperswarm/testnet'\n")
+  writeFileSync(`${OUT}vendor.d.ts`, "declare module 'hyperswarm'\ndeclare module '@hyperswarm/testnet'\ndeclare module 'corestore'\n")
   const program = ts.createProgram([...files, `${OUT}vendor.d.ts`], {
     module: ts.ModuleKind.NodeNext,
     moduleResolution: ts.ModuleResolutionKind.NodeNext,

@@ -1,0 +1,115 @@
+import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { test, type TestContext } from 'node:test'
+import createTestnet, { type Testnet } from '@hyperswarm/testnet'
+import Corestore from 'corestore'
+import { createNetworker, type Networker } from '../../src/adapters/corestore.js'
+import { within } from '../helpers/wait.js'
+
+interface Core {
+  key: Buffer
+  discoveryKey: Buffer
+  length: number
+  ready(): Promise<void>
+  append(block: Buffer | Buffer[]): Promise<unknown>
+  get(index: number, opts?: { timeout?: number }): Promise<Buffer>
+  update(opts?: { wait?: boolean }): Promise<boolean>
+}
+interface Store { get(opts: { name?: string; key?: Buffer }): Core; ready(): Promise<void>; close(): Promise<void>; replicate(stream: unknown): unknown }
+
+const block = (i: number): Buffer => Buffer.from(`block ${i} `.padEnd(64, '.'))
+
+async function setup (t: TestContext): Promise<{ testnet: Testnet; store: () => Store; networker: (s: Store, o?: object) => Networker }> {
+  const testnet = await createTestnet(3, { host: '127.0.0.1' })
+  const dirs: string[] = []
+  const stores: Store[] = []
+  const networkers: Networker[] = []
+  t.after(async () => {
+    await within(Promise.allSettled(networkers.map(async (n) => { await n.close() })), 10_000, 'networkers').catch(() => {})
+    await Promise.allSettled(stores.map(async (s) => { await s.close() }))
+    await within(testnet.destroy(), 5_000, 'testnet').catch(() => {})
+    for (const d of dirs) rmSync(d, { recursive: true, force: true })
+  })
+  return {
+    testnet,
+    store: () => {
+      const dir = mkdtempSync(join(tmpdir(), 'pw-corestore-'))
+      dirs.push(dir)
+      const s = new (Corestore as unknown as new (dir: string) => Store)(dir)
+      stores.push(s)
+      return s
+    },
+    networker: (s, o = {}) => {
+      // A DHT bound to 127.0.0.1: this machine's interface carries a test address that loopback peers cannot reach.
+      const n = createNetworker(s, { dht: testnet.createNode(), lowWater: 4, highWater: 8, ...o })
+      networkers.push(n)
+      return n
+    }
+  }
+}
+
+test('corestore networker: three readers that joined the discovery key download and verify the 1,000 blocks a writer appended; the bound holds', { timeout: 120_000 }, async (t) => {
+  const { store, networker } = await setup(t)
+  const ws = store()
+  const log = ws.get({ name: 'log' })
+  await log.ready()
+  await log.append(Array.from({ length: 1000 }, (_, i) => block(i)))
+  const writer = networker(ws)
+  await writer.join(log.discoveryKey, { announce: true, lookup: false })
+  assert.equal(writer.flushed(log.discoveryKey), true)
+  const readers = [0, 1, 2].map(() => {
+    const s = store()
+    return { core: s.get({ key: log.key }), net: networker(s) }
+  })
+  await Promise.all(readers.map(async (r) => {
+    await r.core.ready()
+    await r.net.join(r.core.discoveryKey, { announce: true, lookup: true })
+    assert.equal(r.net.joined(r.core.discoveryKey), true)
+    await r.core.update({ wait: true })
+  }))
+  for (const r of readers) {
+    assert.equal(r.core.length, 1000)
+    // Hypercore checks each block against the writer's signed Merkle tree as it arrives.
+    for (let i = 0; i < 1000; i += 1) assert.deepEqual(await r.core.get(i, { timeout: 20_000 }), block(i))
+  }
+  for (const n of [writer, ...readers.map((r) => r.net)]) assert.ok(n.manager.stats().connections <= 8)
+})
+
+test('corestore networker: peers sharing 20 discovery keys hold one connection each, whatever the number of keys', { timeout: 120_000 }, async (t) => {
+  const { store, networker } = await setup(t)
+  const ws = store()
+  const cores = Array.from({ length: 20 }, (_, i) => ws.get({ name: `core-${i}` }))
+  for (const c of cores) { await c.ready(); await c.append(block(0)) }
+  const writer = networker(ws)
+  const rs = store()
+  const reader = networker(rs)
+  const copies = cores.map((c) => rs.get({ key: c.key }))
+  for (const c of copies) await c.ready()
+  await Promise.all(cores.map(async (c) => { await writer.join(c.discoveryKey, { announce: true, lookup: false }) }))
+  await Promise.all(copies.map(async (c) => { await reader.join(c.discoveryKey) }))
+  for (const c of copies) assert.deepEqual(await c.get(0, { timeout: 20_000 }), block(0))
+  assert.equal(writer.swarm.connections.size, 1)
+  assert.equal(reader.swarm.connections.size, 1)
+  assert.equal(reader.manager.stats().connections, 1)
+})
+
+test('corestore networker: close() unannounces: a reader that joins before finds the writer, one that joins after does not', { timeout: 120_000 }, async (t) => {
+  const { store, networker } = await setup(t)
+  const ws = store()
+  const log = ws.get({ name: 'log' })
+  await log.ready()
+  await log.append(block(0))
+  const writer = networker(ws)
+  await writer.join(log.discoveryKey, { announce: true, lookup: false })
+  const before = networker(store())
+  await before.join(log.discoveryKey, { announce: false, lookup: true })
+  assert.equal(before.manager.stats().connections, 1, 'the writer is found while it announces')
+  await writer.close()
+  assert.equal(writer.joined(log.discoveryKey), false)
+  const after = networker(store())
+  await after.join(log.discoveryKey, { announce: false, lookup: true })
+  assert.equal(after.swarm.connections.size, 0, 'nobody found for the key once the writer closed')
+  await assert.rejects(after.join(new Uint8Array(3)), (err: Error & { code?: string }) => err.code === 'ERR_INVALID_ARGUMENT')
+})
