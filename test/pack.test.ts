@@ -169,6 +169,7 @@ test('each feature that needs a missing optional dependency fails with ERR_MISSI
     import { createNode } from 'peerwarden/node'
     import { serveDashboard, ManagerMetrics } from 'peerwarden/dashboard'
     import { peerwarden } from 'peerwarden/libp2p'
+    import { createNetworker } from 'peerwarden/corestore'
     // Not an entry point: the queue behind createMeshNode({ redis }), loaded from the packed file.
     const { RedisQueue } = await import(new URL('./node_modules/peerwarden/dist/mesh/redis-queue.js', import.meta.url))
     const dir = mkdtempSync(join(tmpdir(), 'peerwarden-missing-'))
@@ -181,6 +182,7 @@ test('each feature that needs a missing optional dependency fails with ERR_MISSI
       sqliteStore: await outcome(() => sqliteStore(join(dir, 'peers.db')).load()),
       dataDir: await outcome(() => createNode({ dataDir: dir, listen: ['tcp://127.0.0.1:0'] })),
       libp2p: await outcome(() => peerwarden()),
+      corestore: await outcome(() => createNetworker({ replicate () {} })),
     }))
     await manager.close()`) as Record<string, { code: string; message: string } | string>
   const expect: Record<string, RegExp> = {
@@ -189,7 +191,8 @@ test('each feature that needs a missing optional dependency fails with ERR_MISSI
     dashboard: /^install prom-client .*: npm install prom-client$/,
     sqliteStore: /^install better-sqlite3 to use sqliteStore: npm install better-sqlite3$/,
     dataDir: /^install better-sqlite3 to use a dataDir.*: npm install better-sqlite3$/,
-    libp2p: /^install libp2p to use peerwarden\/libp2p: npm install libp2p @multiformats\/multiaddr$/
+    libp2p: /^install libp2p to use peerwarden\/libp2p: npm install libp2p @multiformats\/multiaddr$/,
+    corestore: /^install hyperswarm to use peerwarden\/corestore: npm install hyperswarm$/
   }
   for (const [feature, message] of Object.entries(expect)) {
     const got = out[feature]
