@@ -3,7 +3,8 @@ import { PeerwardenError } from '../errors.js'
 import { AccessList } from './access-list.js'
 import { admit, type Admission } from './admission.js'
 import { Decayer } from './decaying-tags.js'
-import { Dialer } from './dialer.js'
+import { DEFAULT_BACKOFF } from './backoff.js'
+import { DialScheduler } from './dial-scheduler.js'
 import { keepIncoming } from './duplicates.js'
 import { mergePriority } from './merge.js'
 import { ErrorStream } from './error-stream.js'
@@ -19,7 +20,7 @@ import { Rotation } from './rotation.js'
 import { StrangerLog } from './stranger-log.js'
 import { Tagging } from './tagging.js'
 import { TopicCounts } from './topics.js'
-import { Trimming } from './trimming.js'
+import { TrimScheduler } from './trim-scheduler.js'
 import type {
   BumpFn, Clock, Connection, StoredPeer, ConnectionInfo, ConnectionManager, ConnectionManagerOptions, DecayFn, DecayingTag,
   Decision, DialFailure, ManagerStats, PeerId, PeerInfo, PeerInput, Priority, TagInfo
@@ -53,7 +54,7 @@ export class Manager implements ConnectionManager {
   private readonly conns = new Map<string, ConnEntry>()
   /** Connections to peers that were bootstrap peers when they connected (see `releaseBootstraps`). */
   private readonly bootstrapConns = new Set<ConnEntry>()
-  private readonly trimming: Trimming
+  private readonly trimming: TrimScheduler
   private readonly rotation: Rotation
   private readonly allowList: AccessList
   private readonly denyList: AccessList
@@ -65,7 +66,7 @@ export class Manager implements ConnectionManager {
   private readonly tagging: Tagging
   private readonly knowledge: PeerKnowledge
   private readonly forcing = new Set<string>()
-  private readonly dialer: Dialer
+  private readonly dialer: DialScheduler
   private readonly random: () => number
   private hookErrors = 0
   private inbound = 0
@@ -98,7 +99,7 @@ export class Manager implements ConnectionManager {
     this.localPeer = options.localPeer
     this.allowList = new AccessList('allow', this.opts.allow)
     this.denyList = new AccessList('deny', this.opts.deny)
-    this.trimming = new Trimming({
+    this.trimming = new TrimScheduler({
       clock: this.clock,
       topics: this.topics,
       running: () => this.isRunning,
@@ -125,7 +126,7 @@ export class Manager implements ConnectionManager {
     this.persist = options.store === undefined
       ? undefined
       : new Persistence(options.store, this.clock, this.opts.storeFlushInterval, (err) => { this.storeFailed(err) })
-    this.dialer = new Dialer({
+    this.dialer = new DialScheduler({
       clock: this.clock,
       random: this.random,
       dial: options.dial,
@@ -363,9 +364,7 @@ export class Manager implements ConnectionManager {
     // The bound holds from creation: admission applies whether or not the manager runs.
     const atBound = count >= this.opts.highWater
     return admit({
-      closed: false,
       priority,
-      denied: false,
       allowed,
       forced,
       count,
@@ -384,7 +383,7 @@ export class Manager implements ConnectionManager {
     const now = this.clock.now()
     // A peer that dropped us is not redialled at once (unless long-term or permanent): if it dropped
     // us because it is full, an immediate redial would only make it evict someone else.
-    if (!record.longTerm && !record.permanent) record.nextDialAt = now + this.jitter(this.dialer.policy.afterDisconnect)
+    if (!record.longTerm && !record.permanent) record.nextDialAt = now + this.jitter(DEFAULT_BACKOFF.afterDisconnect)
     this.detach(entry)
     record.decide(now, 'disconnected', 'the transport reported the connection closed', this.opts.explainDepth)
   }
@@ -446,7 +445,7 @@ export class Manager implements ConnectionManager {
     if (this.closed) return // nothing is connected any more
     const entry = this.book.resolve(peer)?.conn
     if (entry === undefined) return
-    entry.record.nextDialAt = this.clock.now() + this.jitter(this.dialer.policy.afterTrim)
+    entry.record.nextDialAt = this.clock.now() + this.jitter(DEFAULT_BACKOFF.afterTrim)
     this.closeEntry(entry, 'stopped', 'disconnect() was called')
   }
 
@@ -630,7 +629,7 @@ export class Manager implements ConnectionManager {
   }
 
   private attach (conn: Connection, record: PeerRecord, now: number, action: string, reason: string, swap = false): void {
-    const entry: ConnEntry = { conn, record, openedAt: now, forced: false }
+    const entry: ConnEntry = { conn, record, openedAt: now }
     this.conns.set(conn.id, entry)
     record.conn = entry
     record.inbound = conn.direction === 'inbound'
@@ -664,14 +663,14 @@ export class Manager implements ConnectionManager {
   /**
    * The bootstrap connections the manager will let go once the others reach lowWater: outbound (we
    * dialled it to get started; a bootstrap peer that dialled us chose to), not protected, permanent,
-   * long-term, allow-listed nor forced by the application.
+   * long-term nor allow-listed.
    */
   private releasableBootstraps (): ConnEntry[] {
     if (this.bootstrapConns.size === 0 || !this.opts.releaseBootstrap) return []
     const out: ConnEntry[] = []
     for (const e of this.bootstrapConns) {
       const r = e.record
-      if (r.conn === e && r.bootstrap && e.conn.direction === 'outbound' && !e.forced && !r.isProtected && !r.permanent && !r.longTerm && !r.allowed) out.push(e)
+      if (r.conn === e && r.bootstrap && e.conn.direction === 'outbound' && !r.isProtected && !r.permanent && !r.longTerm && !r.allowed) out.push(e)
     }
     return out
   }
@@ -719,7 +718,7 @@ export class Manager implements ConnectionManager {
   private closeEntry (entry: ConnEntry, reason: string, why: string, swap = false): void {
     const { record } = entry
     // A peer we trimmed or rotated out rests before we would dial it again (no trim/redial loops).
-    if (reason === 'trimmed' || reason === 'initial-sync') record.nextDialAt = this.clock.now() + this.jitter(this.dialer.policy.afterTrim)
+    if (reason === 'trimmed' || reason === 'initial-sync') record.nextDialAt = this.clock.now() + this.jitter(DEFAULT_BACKOFF.afterTrim)
     else if (reason === 'lifetime') record.nextDialAt = this.clock.now() + (this.opts.lifetime ?? 0)
     this.detach(entry, swap)
     entry.record.decide(this.clock.now(), reason === 'trimmed' ? 'trim' : 'close', `${reason}: ${why}`, this.opts.explainDepth)

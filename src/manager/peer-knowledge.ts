@@ -1,6 +1,6 @@
 import ipaddr from 'ipaddr.js'
 import { PeerwardenError } from '../errors.js'
-import type { Dialer } from './dialer.js'
+import type { DialScheduler } from './dial-scheduler.js'
 import type { PeerBook } from './peer-book.js'
 import { mergeFields, mergePriority, mergeTopics } from './merge.js'
 import { mergeStored, type Persistence } from './persistence.js'
@@ -15,7 +15,7 @@ export interface PeerKnowledgeHost {
   readonly book: PeerBook
   readonly topics: TopicCounts
   readonly persist: Persistence | undefined
-  readonly dialer: Pick<Dialer, 'remove' | 'update'>
+  readonly dialer: Pick<DialScheduler, 'remove' | 'update'>
   /** The application's `prioritise` hook, if any. */
   readonly hook: ConnectionManagerOptions['prioritise']
   explainDepth(): number

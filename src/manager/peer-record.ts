@@ -7,8 +7,6 @@ export interface ConnEntry {
   readonly conn: Connection
   readonly record: PeerRecord
   readonly openedAt: number
-  /** Dialled through connectNow or as a permanent peer: exempt from the watermarks. */
-  readonly forced: boolean
 }
 
 /**

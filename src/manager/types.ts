@@ -6,7 +6,7 @@ import type { ManagerEvents, TypedEventTarget } from './events.js'
 
 export type PeerId = string
 
-/** A peer's standing. Trimming takes `low` before `medium` before `high`; `banned` peers are never connected. */
+/** A peer's standing. TrimScheduler takes `low` before `medium` before `high`; `banned` peers are never connected. */
 export type Priority = 'high' | 'medium' | 'low' | 'banned'
 export const Priority = { HIGH: 'high', MEDIUM: 'medium', LOW: 'low', BANNED: 'banned' } as const
 

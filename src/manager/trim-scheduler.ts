@@ -2,13 +2,13 @@ import { describeRank, priorityRank } from './rank.js'
 import type { PeerRecord } from './peer-record.js'
 import type { TopicCounts } from './topics.js'
 import { TrimIndex } from './trim-index.js'
-import { selectVictims, trimCount } from './trimmer.js'
+import { selectVictims, trimCount } from './trim-rules.js'
 import type { Clock, Priority } from './types.js'
 
 const NONE: readonly PeerRecord[] = []
 
 /** What trimming needs from the manager. */
-export interface TrimHost {
+export interface TrimSchedulerHost {
   readonly clock: Clock
   readonly topics: TopicCounts
   running(): boolean
@@ -31,7 +31,7 @@ export interface TrimHost {
  * - Peers of a topic above its quota's `max` are offered first; a topic is never taken below `min`.
  * - While the count stays above `highWater`, a background trim runs at most once per `silencePeriod`.
  */
-export class Trimming {
+export class TrimScheduler {
   readonly index: TrimIndex
   private trimTimer: unknown
   private promoteTimer: unknown
@@ -39,7 +39,7 @@ export class Trimming {
   /** The last `lowest(…, priority)` that found nobody: the index version, count and priority it was for. */
   private nobody = { version: -1, connections: -1, limit: -1 }
 
-  constructor (private readonly host: TrimHost) {
+  constructor (private readonly host: TrimSchedulerHost) {
     this.index = new TrimIndex(host.limits().gracePeriod, (r) => host.trimmable(r))
   }
 

@@ -1,14 +1,14 @@
 import { PeerwardenError } from '../errors.js'
 import { AddressBackoff } from './address-backoff.js'
 import { DEFAULT_BACKOFF, nextDelay, type BackoffPolicy } from './backoff.js'
-import { CandidateIndex } from './candidate-index.js'
-import { compareCandidates, pickCandidates } from './candidates.js'
-import { dialAddresses } from './dial.js'
+import { DialIndex } from './dial-index.js'
+import { compareCandidates, pickCandidates } from './dial-order.js'
+import { dialAddresses } from './dial-addresses.js'
 import type { PeerRecord } from './peer-record.js'
 import type { Clock, Connection, DialFn, PeerId } from './types.js'
 
 /** What the dialer needs from the manager. */
-export interface DialerHost {
+export interface DialSchedulerHost {
   readonly clock: Clock
   readonly random: () => number
   readonly dial: DialFn
@@ -57,7 +57,7 @@ export interface DialerHost {
  * - Initial sync: only the sync peer (given, or the best candidate) is dialled.
  * - Passes are coalesced: `kick()` from any number of events runs one pass on the next microtask.
  */
-export class Dialer {
+export class DialScheduler {
   private running = false
   private passQueued = false
   private timer: unknown
@@ -72,13 +72,14 @@ export class Dialer {
   /** Initial sync: the peer we were given (if any) and the one we hold or dial now. */
   private sync: { given: PeerRecord | undefined; current: PeerRecord | undefined } | undefined
 
-  private readonly index: CandidateIndex
+  private readonly index: DialIndex
   /** Waits of addresses learnt from hints, shared by every peer that claims them. */
   readonly addressWaits: AddressBackoff
+  private readonly policy: Readonly<BackoffPolicy> = DEFAULT_BACKOFF
 
-  constructor (private readonly host: DialerHost, readonly policy: Readonly<BackoffPolicy> = DEFAULT_BACKOFF) {
-    this.index = new CandidateIndex((r) => this.dialable(r))
-    this.addressWaits = new AddressBackoff(() => host.limits().maxPeers, host.random, policy)
+  constructor (private readonly host: DialSchedulerHost) {
+    this.index = new DialIndex((r) => this.dialable(r))
+    this.addressWaits = new AddressBackoff(() => host.limits().maxPeers, host.random, this.policy)
   }
 
   /**
