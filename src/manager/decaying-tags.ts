@@ -9,8 +9,8 @@ export interface DecayHost {
   /** The peer's record, created when unknown (tags on unseen peers are kept). */
   record(peer: PeerId): PeerRecord
   find(peer: PeerId): PeerRecord | undefined
-  /** The record's tag value changed: re-rank it and tell observers. */
-  valueChanged(record: PeerRecord): void
+  /** A decaying tag of the record changed or went: its value is recomputed, the peer re-filed, observers told. */
+  tagsChanged(record: PeerRecord): void
 }
 
 /**
@@ -56,7 +56,7 @@ export class DecayingTagImpl implements DecayingTag {
     const next = this.bumpFn({ ...state }, delta)
     state.value = Number.isFinite(next) ? check.clampTagValue(next) : state.value
     state.lastVisit = now
-    this.host.valueChanged(record)
+    this.host.tagsChanged(record)
   }
 
   remove (peer: PeerId): void {
@@ -64,7 +64,7 @@ export class DecayingTagImpl implements DecayingTag {
     const record = this.host.find(peer)
     if (record === undefined || record.decaying?.delete(this.name) !== true) return
     this.holders.delete(record)
-    this.host.valueChanged(record)
+    this.host.tagsChanged(record)
   }
 
   close (): void {
@@ -94,10 +94,10 @@ export class DecayingTagImpl implements DecayingTag {
       if (remove || !Number.isFinite(value)) {
         record.decaying!.delete(this.name)
         this.holders.delete(record)
-        this.host.valueChanged(record)
+        this.host.tagsChanged(record)
       } else if (check.clampTagValue(value) !== before) {
         state.value = check.clampTagValue(value)
-        this.host.valueChanged(record)
+        this.host.tagsChanged(record)
       }
     }
     this.nextTick += this.interval

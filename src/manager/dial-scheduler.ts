@@ -5,7 +5,7 @@ import { DialIndex } from './dial-index.js'
 import { compareCandidates, pickCandidates } from './dial-order.js'
 import { dialAddresses } from './dial-addresses.js'
 import type { PeerRecord } from './peer-record.js'
-import type { Clock, Connection, DialFn, PeerId } from './types.js'
+import type { Clock, Connection, DecisionAction, DialFn, PeerId } from './types.js'
 
 /** What the dialer needs from the manager. */
 export interface DialSchedulerHost {
@@ -33,7 +33,7 @@ export interface DialSchedulerHost {
   dialStarted(record: PeerRecord, address: string): void
   /** One address failed (events and errors()). */
   addressFailed(record: PeerRecord, address: string, error: Error): void
-  decide(record: PeerRecord, action: string, reason: string): void
+  decide(record: PeerRecord, action: DecisionAction, reason: string): void
   /** A dial of the record ended (its failures may have changed). */
   dialEnded(record: PeerRecord): void
 }
@@ -55,7 +55,7 @@ export interface DialSchedulerHost {
  * - An address learnt from a hint also backs off on its own (`AddressBackoff`), whichever peer
  *   claims it: a peer whose every address waits so waits too; connectNow ignores those waits.
  * - Initial sync: only the sync peer (given, or the best candidate) is dialled.
- * - Passes are coalesced: `kick()` from any number of events runs one pass on the next microtask.
+ * - Passes are coalesced: `requestPass()` from any number of events runs one pass on the next microtask.
  */
 export class DialScheduler {
   private running = false
@@ -111,14 +111,19 @@ export class DialScheduler {
       (r.id === undefined || r.id !== this.host.localPeer) && !this.host.denied(r)
   }
 
-  /** A connection opened, or a peer was dialled: the network is getting us somewhere. */
-  progress (): void {
+  /** A connection opened, or a peer was dialled: the network is getting us somewhere (bootstrap peers wait while it does). */
+  noteProgress (): void {
     this.lastProgress = this.host.clock.now()
   }
 
-  /** Call after anything about the peer changed that the dial order or rules read. */
-  update (record: PeerRecord): void {
+  /** The verb: anything about the peer changed that the dial order or rules read; re-files it in the dial index. */
+  peerChanged (record: PeerRecord): void {
     this.index.update(record, this.host.clock.now())
+  }
+
+  /** Only the peer's tag value moved: re-sorts it if it is a ready candidate (membership cannot change). */
+  valueChanged (record: PeerRecord): void {
+    if (record.candIndex !== -1) this.index.update(record, this.host.clock.now())
   }
 
   /** The peer is forgotten. */
@@ -137,7 +142,7 @@ export class DialScheduler {
 
   start (): void {
     this.running = true
-    this.kick()
+    this.requestPass()
   }
 
   stop (): void {
@@ -154,19 +159,19 @@ export class DialScheduler {
    */
   startSync (given: PeerRecord | undefined, current: PeerRecord | undefined): void {
     this.sync = { given, current: given ?? current }
-    this.kick()
+    this.requestPass()
   }
 
   stopSync (): void {
     this.sync = undefined
-    this.kick()
+    this.requestPass()
   }
 
   /** The peer initial sync holds or dials, once chosen. */
   get syncPeer (): PeerRecord | undefined { return this.sync?.current }
 
-  /** Asks for a pass soon (coalesced). */
-  kick (): void {
+  /** Asks for one dial pass on the next microtask, however many ask (coalesced). */
+  requestPass (): void {
     if (!this.running || this.passQueued) return
     this.passQueued = true
     queueMicrotask(() => {
@@ -190,9 +195,9 @@ export class DialScheduler {
     const other = !record.bootstrap
     if (other) {
       this.inFlightOthers++
-      this.progress()
+      this.noteProgress()
     }
-    this.update(record)
+    this.peerChanged(record)
     const topics = record.topics // as declared when the dial starts: the same ones are released at its end
     this.host.dialing(topics, 1)
     const { clock } = this.host
@@ -240,14 +245,14 @@ export class DialScheduler {
       throw err
     } finally {
       record.dialing = false
-      this.update(record)
+      this.peerChanged(record)
       this.inFlight--
       if (other) this.inFlightOthers--
       this.host.dialing(topics, -1)
       this.controllers.delete(controller)
       signal?.removeEventListener('abort', onAbort)
       this.host.dialEnded(record)
-      this.kick()
+      this.requestPass()
     }
   }
 
@@ -276,7 +281,7 @@ export class DialScheduler {
     } finally {
       for (const [r, until] of deferred) {
         r.nextDialAt = Math.max(r.nextDialAt ?? -Infinity, until)
-        this.update(r)
+        this.peerChanged(r)
       }
     }
   }

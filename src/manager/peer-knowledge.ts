@@ -15,12 +15,12 @@ export interface PeerKnowledgeHost {
   readonly book: PeerBook
   readonly topics: TopicCounts
   readonly persist: Persistence | undefined
-  readonly dialer: Pick<DialScheduler, 'remove' | 'update'>
+  readonly dialer: Pick<DialScheduler, 'remove'>
   /** The application's `prioritise` hook, if any. */
   readonly hook: ConnectionManagerOptions['prioritise']
   explainDepth(): number
-  /** Re-ranks the peer wherever it is indexed (trimming, dialing). */
-  reindex(record: PeerRecord): void
+  /** The verb: anything about the peer changed; re-files it wherever it is indexed (trimming, dialing). */
+  peerChanged(record: PeerRecord): void
   /** A peer's priority changed (the 'peer:priority' event). */
   prioritised(peer: PeerId | string, priority: Priority): void
   /** A connected peer was banned: its connection closes. */
@@ -95,7 +95,7 @@ export class PeerKnowledge {
     }
     if (input.topics !== undefined && input.topics.some((t) => !record.topics.includes(t))) this.setTopics(record, [...record.topics, ...input.topics])
     if (created) this.consultHook(record, 'added')
-    this.host.reindex(record)
+    this.host.peerChanged(record)
     this.host.persist?.touch(record)
   }
 
@@ -126,7 +126,7 @@ export class PeerKnowledge {
     if (input.bootstrap !== undefined) record.bootstrap = input.bootstrap
     if (input.priority !== undefined) this.applyPriority(record, input.priority, 'given by addPeers')
     if (created) this.consultHook(record, 'added')
-    this.host.reindex(record)
+    this.host.peerChanged(record)
     this.host.persist?.touch(record)
   }
 
@@ -145,7 +145,7 @@ export class PeerKnowledge {
     const record = this.resolveOrCreate(peer)
     record.longTerm = longTerm
     this.host.persist?.touch(record)
-    this.host.reindex(record)
+    this.host.peerChanged(record)
   }
 
   /** Forgets the peer; returns false when it was unknown. */
@@ -172,7 +172,7 @@ export class PeerKnowledge {
     }
     record.priority = 'medium'
     record.longTerm = record.permanent = record.bootstrap = false
-    this.host.reindex(record)
+    this.host.peerChanged(record)
     persist?.touch(record)
   }
 
@@ -203,7 +203,7 @@ export class PeerKnowledge {
       mergeStored(record, p)
       if (p.priority !== undefined && p.priority !== 'medium' && record.priority === 'medium') this.applyPriority(record, p.priority, 'restored from the store')
       this.consultHook(record, 'added')
-      this.host.reindex(record)
+      this.host.peerChanged(record)
     }
   }
 
@@ -260,7 +260,7 @@ export class PeerKnowledge {
     const result = book.assignId(record, id)
     if (result !== record) {
       dialer.remove(record)
-      this.host.reindex(result)
+      this.host.peerChanged(result)
     }
     if (merged !== undefined && merged !== result.priority) this.applyPriority(result, merged, `merged with the record of ${names}`)
     if (persist !== undefined && result !== record) {
@@ -314,7 +314,7 @@ export class PeerKnowledge {
     record.decide(this.host.clock.now(), priority === 'banned' ? 'ban' : 'priority', `priority ${priority}: ${why}`, this.host.explainDepth())
     this.host.prioritised(record.id ?? record.key, priority)
     if (priority === 'banned' && record.conn !== undefined) this.host.banned(record.conn)
-    else this.host.reindex(record)
+    else this.host.peerChanged(record)
   }
 
   /** Sets the peer's topics; a connected peer's count per topic follows. */

@@ -1,5 +1,5 @@
 import type { RankKey } from './rank.js'
-import type { Connection, Decision, DecayValue, PeerId, PeerInfo, Priority } from './types.js'
+import type { Connection, Decision, DecisionAction, DecayValue, PeerId, PeerInfo, Priority } from './types.js'
 import { clampTagValue } from './validate.js'
 
 /** The live connection of a peer, as the manager accounts it. */
@@ -90,7 +90,7 @@ export class PeerRecord implements RankKey {
   }
 
   /** Appends a decision, keeping the newest `depth`. */
-  decide (at: number, action: string, reason: string, depth: number): void {
+  decide (at: number, action: DecisionAction, reason: string, depth: number): void {
     const list = this.decisions ?? (this.decisions = [])
     list.push({ at, action, reason })
     if (list.length > depth) list.splice(0, list.length - depth)

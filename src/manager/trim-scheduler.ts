@@ -3,7 +3,7 @@ import type { PeerRecord } from './peer-record.js'
 import type { TopicCounts } from './topics.js'
 import { TrimIndex } from './trim-index.js'
 import { selectVictims, trimCount } from './trim-rules.js'
-import type { Clock, Priority } from './types.js'
+import type { Clock, Priority, TrimReason } from './types.js'
 
 const NONE: readonly PeerRecord[] = []
 
@@ -18,7 +18,7 @@ export interface TrimSchedulerHost {
   trimmable(record: PeerRecord): boolean
   /** Closes the peer's connection with reason 'trimmed'. */
   close(record: PeerRecord, why: string): void
-  trimmed(closed: number, reason: string): void
+  trimmed(closed: number, reason: TrimReason): void
 }
 
 /**
@@ -43,12 +43,17 @@ export class TrimScheduler {
     this.index = new TrimIndex(host.limits().gracePeriod, (r) => host.trimmable(r))
   }
 
-  /** Re-ranks a connected peer after anything about it changed. */
-  refresh (record: PeerRecord): void {
+  /** The verb: anything about a connected peer changed; re-files it in the trim index (membership and rank). */
+  peerChanged (record: PeerRecord): void {
     if (record.conn === undefined) return
-    this.index.refresh(record, this.host.clock.now())
+    this.index.update(record, this.host.clock.now())
     // Whatever made a peer trimmable may let a background trim restore the bound.
-    this.checkBound()
+    this.scheduleTrimIfOver()
+  }
+
+  /** Only the peer's tag value moved: re-sorts it if it is indexed (a value never makes a peer trimmable). */
+  valueChanged (record: PeerRecord): void {
+    if (record.heapIndex !== -1) this.index.update(record, this.host.clock.now())
   }
 
   /** A connection opened: it enters the index once its grace period ends. */
@@ -102,7 +107,7 @@ export class TrimScheduler {
   }
 
   /** Trims now; returns how many peers were closed. */
-  trim (mode: 'watermark' | 'limit', reason: string): number {
+  trim (mode: 'watermark' | 'limit', reason: TrimReason): number {
     const now = this.host.clock.now()
     this.index.promote(now)
     const { lowWater, highWater } = this.host.limits()
@@ -143,12 +148,12 @@ export class TrimScheduler {
     this.lastTrim = now
     if (victims.length > 0) this.host.trimmed(victims.length, reason) // a trim that closed nobody is no event
     // Still above (forced or in-grace connections): a background trim looks again later.
-    this.checkBound()
+    this.scheduleTrimIfOver()
     return victims.length
   }
 
-  /** Schedules a background trim if the count is above highWater. */
-  checkBound (): void {
+  /** Decides whether a background trim is due: schedules one (at most one per silencePeriod) if the count is above highWater. */
+  scheduleTrimIfOver (): void {
     if (this.host.connections() > this.host.limits().highWater) this.scheduleTrim()
   }
 
@@ -161,7 +166,7 @@ export class TrimScheduler {
   private promote (): void {
     const { clock } = this.host
     this.index.promote(clock.now())
-    this.checkBound()
+    this.scheduleTrimIfOver()
     if (!this.host.running() || this.promoteTimer !== undefined) return
     const next = this.index.nextPromotion()
     if (next === undefined) return

@@ -66,13 +66,13 @@ test('ascending() yields exactly the sorted order of the indexed peers for rando
           members.splice(members.indexOf(r), 1)
         } else if (op.kind === 'value') {
           r.value = op.value
-          index.refresh(r, 10)
+          index.update(r, 10)
         } else if (op.kind === 'priority') {
           r.priority = op.priority
-          index.refresh(r, 10)
+          index.update(r, 10)
         } else {
           connOf(r).streams = op.streams
-          index.refresh(r, 10) // refresh re-samples the streams
+          index.update(r, 10) // refresh re-samples the streams
           assert.equal(r.idle, op.streams === undefined || op.streams === 0)
         }
       }
@@ -133,7 +133,7 @@ test('the grace FIFO skips peers that left or reconnected, and the peers the man
   index.promote(150)
   assert.equal(index.has(back), true, 'the new entry promotes it when its own grace ends')
   ineligible.delete(guarded)
-  index.refresh(guarded, 150)
+  index.update(guarded, 150)
   assert.equal(index.has(guarded), true, 'a refresh after it became eligible adds it')
   assert.equal(index.size, 2)
 })
