@@ -1,3 +1,4 @@
+import { Alarm } from '../clock.js'
 import { PeerwardenError } from '../errors.js'
 import type { PeerRecord } from './peer-record.js'
 import type { BumpFn, Clock, DecayFn, DecayingTag, PeerId } from './types.js'
@@ -24,7 +25,7 @@ export interface DecayHost {
  */
 export class DecayingTagImpl implements DecayingTag {
   private readonly holders = new Set<PeerRecord>()
-  private timer: unknown
+  private readonly alarm: Alarm
   private nextTick: number
   private closed = false
 
@@ -36,8 +37,9 @@ export class DecayingTagImpl implements DecayingTag {
     private readonly host: DecayHost,
     private readonly onClose: (tag: DecayingTagImpl) => void
   ) {
+    this.alarm = new Alarm(host.clock, () => { this.tick() })
     this.nextTick = host.clock.now() + interval
-    this.schedule()
+    this.alarm.wakeAt(this.nextTick)
   }
 
   bump (peer: PeerId, delta: number): void {
@@ -70,17 +72,13 @@ export class DecayingTagImpl implements DecayingTag {
   close (): void {
     if (this.closed) return
     this.closed = true
-    this.host.clock.clearTimeout(this.timer)
+    this.alarm.cancel()
     this.onClose(this)
   }
 
   /** Drops a forgotten peer. */
   forget (record: PeerRecord): void {
     this.holders.delete(record)
-  }
-
-  private schedule (): void {
-    this.timer = this.host.clock.setTimeout(() => { this.tick() }, Math.max(0, this.nextTick - this.host.clock.now()))
   }
 
   private tick (): void {
@@ -101,7 +99,7 @@ export class DecayingTagImpl implements DecayingTag {
       }
     }
     this.nextTick += this.interval
-    this.schedule()
+    this.alarm.wakeAt(this.nextTick)
   }
 }
 

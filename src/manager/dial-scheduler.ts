@@ -1,3 +1,4 @@
+import { Alarm } from '../clock.js'
 import { PeerwardenError } from '../errors.js'
 import { AddressBackoff } from './address-backoff.js'
 import { DEFAULT_BACKOFF, nextDelay, type BackoffPolicy } from './backoff.js'
@@ -60,8 +61,8 @@ export interface DialSchedulerHost {
 export class DialScheduler {
   private running = false
   private passQueued = false
-  private timer: unknown
-  private timerAt = Infinity
+  /** The one shared timer: wakes the scheduler for the earliest `nextDialAt` (or bootstrap wake-up). */
+  private readonly alarm: Alarm
   private inFlight = 0
   /** Dials in flight to peers that are not bootstrap peers. */
   private inFlightOthers = 0
@@ -79,6 +80,7 @@ export class DialScheduler {
 
   constructor (private readonly host: DialSchedulerHost) {
     this.index = new DialIndex((r) => this.dialable(r))
+    this.alarm = new Alarm(host.clock, () => { this.pass() })
     this.addressWaits = new AddressBackoff(() => host.limits().maxPeers, host.random, this.policy)
   }
 
@@ -147,9 +149,7 @@ export class DialScheduler {
 
   stop (): void {
     this.running = false
-    this.host.clock.clearTimeout(this.timer)
-    this.timer = undefined
-    this.timerAt = Infinity
+    this.alarm.cancel()
     for (const c of this.controllers) c.abort(new PeerwardenError('ERR_NOT_RUNNING', 'the manager stopped'))
   }
 
@@ -364,7 +364,7 @@ export class DialScheduler {
     const demand = this.sync !== undefined || this.host.connections() - this.host.releasableBootstraps() + this.inFlight < lowWater || this.host.topicsShort()
     let wake = demand ? Math.min(this.index.nextWake(), this.bootstrapWake) : Infinity
     for (const r of this.index.sticky) if (r.waitAt !== undefined && r.waitAt < wake) wake = r.waitAt
-    this.arm(wake)
+    this.alarm.wakeAt(wake)
   }
 
   /** The best ready candidate that `accept` takes. */
@@ -376,18 +376,6 @@ export class DialScheduler {
   private launch (record: PeerRecord, forced: boolean, why: string): void {
     this.host.decide(record, 'dial', why)
     this.dialRecord(record, forced).catch(() => { /* reported through events, errors() and backoff */ })
-  }
-
-  /** Keeps one shared timer for the earliest peer whose backoff ends. */
-  private arm (at: number): void {
-    if (at === Infinity || at >= this.timerAt) return
-    this.host.clock.clearTimeout(this.timer)
-    this.timerAt = at
-    this.timer = this.host.clock.setTimeout(() => {
-      this.timer = undefined
-      this.timerAt = Infinity
-      this.pass()
-    }, Math.max(0, at - this.host.clock.now()))
   }
 }
 

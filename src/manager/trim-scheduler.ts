@@ -1,3 +1,4 @@
+import { Alarm } from '../clock.js'
 import { describeRank, priorityRank } from './rank.js'
 import type { PeerRecord } from './peer-record.js'
 import type { TopicCounts } from './topics.js'
@@ -33,14 +34,21 @@ export interface TrimSchedulerHost {
  */
 export class TrimScheduler {
   readonly index: TrimIndex
-  private trimTimer: unknown
-  private promoteTimer: unknown
+  /** The background trim, at most once per silencePeriod. */
+  private readonly trimAlarm: Alarm
+  /** Grace periods ending: promotes the connections that became trimmable (batched, up to a second late). */
+  private readonly promoteAlarm: Alarm
   private lastTrim = -Infinity
   /** The last `lowest(…, priority)` that found nobody: the index version, count and priority it was for. */
   private nobody = { version: -1, connections: -1, limit: -1 }
 
   constructor (private readonly host: TrimSchedulerHost) {
     this.index = new TrimIndex(host.limits().gracePeriod, (r) => host.trimmable(r))
+    this.trimAlarm = new Alarm(host.clock, () => {
+      if (!this.host.running() || this.host.connections() <= this.host.limits().highWater) return
+      this.trim('watermark', 'watermark')
+    })
+    this.promoteAlarm = new Alarm(host.clock, () => { this.promote() })
   }
 
   /** The verb: anything about a connected peer changed; re-files it in the trim index (membership and rank). */
@@ -59,7 +67,7 @@ export class TrimScheduler {
   /** A connection opened: it enters the index once its grace period ends. */
   opened (record: PeerRecord, now: number): void {
     this.index.opened(record, now)
-    if (this.host.running() && this.promoteTimer === undefined) this.promote()
+    if (this.host.running() && !this.promoteAlarm.armed) this.promote()
   }
 
   closed (record: PeerRecord): void {
@@ -72,9 +80,8 @@ export class TrimScheduler {
   }
 
   stop (): void {
-    this.host.clock.clearTimeout(this.trimTimer)
-    this.host.clock.clearTimeout(this.promoteTimer)
-    this.trimTimer = this.promoteTimer = undefined
+    this.trimAlarm.cancel()
+    this.promoteAlarm.cancel()
   }
 
   /**
@@ -167,24 +174,15 @@ export class TrimScheduler {
     const { clock } = this.host
     this.index.promote(clock.now())
     this.scheduleTrimIfOver()
-    if (!this.host.running() || this.promoteTimer !== undefined) return
+    if (!this.host.running() || this.promoteAlarm.armed) return
     const next = this.index.nextPromotion()
     if (next === undefined) return
     const slack = Math.min(1000, this.host.limits().gracePeriod)
-    this.promoteTimer = clock.setTimeout(() => {
-      this.promoteTimer = undefined
-      this.promote()
-    }, Math.max(0, next - clock.now()) + slack)
+    this.promoteAlarm.wakeAt(Math.max(next, clock.now()) + slack)
   }
 
   private scheduleTrim (): void {
-    if (!this.host.running() || this.trimTimer !== undefined) return
-    const { clock } = this.host
-    const delay = Math.max(0, this.lastTrim + this.host.limits().silencePeriod - clock.now())
-    this.trimTimer = clock.setTimeout(() => {
-      this.trimTimer = undefined
-      if (!this.host.running() || this.host.connections() <= this.host.limits().highWater) return
-      this.trim('watermark', 'watermark')
-    }, delay)
+    if (!this.host.running() || this.trimAlarm.armed) return
+    this.trimAlarm.wakeAt(Math.max(this.host.clock.now(), this.lastTrim + this.host.limits().silencePeriod))
   }
 }
