@@ -1,6 +1,7 @@
 import type { AccessList } from './access-list.js'
 import { admit, type Admission } from './admission.js'
 import { restAfterClose, type RestCause } from './backoff.js'
+import { BootstrapRelease } from './bootstrap-release.js'
 import type { DialScheduler } from './dial-scheduler.js'
 import { keepIncoming } from './duplicates.js'
 import type { ManagerEventTarget } from './events.js'
@@ -63,27 +64,48 @@ export interface CloseOptions {
  * - The count drops at once when a connection is detached, before the transport has closed it.
  * - Every rest after a close (when the dialer may dial the peer again) comes from `restAfterClose`
  *   (backoff.ts), set before the peer is re-filed in the dial index.
- * - Bootstrap connections we dialled are released ('trimmed') once the others reach lowWater,
- *   unless protected, permanent, long-term, allow-listed, inbound, or needed by a topic quota.
+ * - Bootstrap connections we dialled are released ('trimmed') once the others reach lowWater
+ *   (bootstrap-release.ts).
  * - This part writes `conn`, `inbound`, `openedAt`, `allowed`, `lastConnected` and `successes` of a
  *   record (see PeerRecord), and `nextDialAt` after a close.
  */
 export class Connections {
   private readonly conns = new Map<string, ConnEntry>()
-  /** Connections to peers that were bootstrap peers when they connected (see `releaseBootstraps`). */
-  private readonly bootstrapConns = new Set<ConnEntry>()
+  private readonly bootstraps: BootstrapRelease
   /** Keys and addresses of peers the application dials now (`connectNow`): their connections are forced. */
-  readonly forcing = new Set<string>()
+  private readonly forcing = new Set<string>()
   inbound = 0
   outbound = 0
 
-  constructor (private readonly host: ConnectionsHost) {}
+  constructor (private readonly host: ConnectionsHost) {
+    this.bootstraps = new BootstrapRelease({
+      topics: host.topics,
+      limits: () => host.opts,
+      running: host.running,
+      count: () => this.conns.size,
+      close: (entry, why) => { this.close(entry, 'trimmed', why) }
+    })
+  }
 
   get size (): number { return this.conns.size }
 
   has (conn: Connection): boolean { return this.conns.has(conn.id) }
 
   get (conn: Connection): ConnEntry | undefined { return this.conns.get(conn.id) }
+
+  /**
+   * Runs the application's own dial of `record` (`connectNow`): while it runs, a connection of the
+   * peer (by key or address) is forced, since the transport may report it before the dial resolves.
+   */
+  async forcedWhile (record: PeerRecord, dial: () => Promise<Connection>): Promise<Connection> {
+    const keys = [record.key, ...record.addresses]
+    keys.forEach((k) => this.forcing.add(k))
+    try {
+      return await dial()
+    } finally {
+      keys.forEach((k) => this.forcing.delete(k))
+    }
+  }
 
   /** The accounted connections, in opening order. */
   entries (): IterableIterator<ConnEntry> { return this.conns.values() }
@@ -191,20 +213,8 @@ export class Connections {
     for (const entry of [...this.conns.values()]) this.close(entry, reason, why)
   }
 
-  /**
-   * The bootstrap connections the manager will let go once the others reach lowWater: outbound (we
-   * dialled it to get started; a bootstrap peer that dialled us chose to), not protected, permanent,
-   * long-term nor allow-listed.
-   */
-  releasableBootstraps (): ConnEntry[] {
-    if (this.bootstrapConns.size === 0 || !this.host.opts.releaseBootstrap) return []
-    const out: ConnEntry[] = []
-    for (const e of this.bootstrapConns) {
-      const r = e.record
-      if (r.conn === e && r.bootstrap && e.conn.direction === 'outbound' && !r.isProtected && !r.permanent && !r.longTerm && !r.allowed) out.push(e)
-    }
-    return out
-  }
+  /** The bootstrap connections that will be let go once the others reach lowWater (bootstrap-release.ts). */
+  releasableBootstraps (): ConnEntry[] { return this.bootstraps.releasable() }
 
   private rest (record: PeerRecord, cause: RestCause, now: number): void {
     const rest = restAfterClose(cause, record, this.host.opts.lifetime, this.host.random)
@@ -233,7 +243,7 @@ export class Connections {
       }
     }
     host.topics.attach(record.topics)
-    if (record.bootstrap) this.bootstrapConns.add(entry)
+    this.bootstraps.opened(entry)
     host.trimming.opened(record, now)
     host.dialer.peerChanged(record)
     host.dialer.noteProgress()
@@ -242,26 +252,7 @@ export class Connections {
     // The connection is the peer's now: observers hear of it (a swap is no news for them).
     if (!swap) host.events.emit('peer:connected', { peer: conn.peer, connection: conn })
     host.notifyObservers()
-    if (!record.bootstrap) this.releaseBootstraps()
-  }
-
-  /**
-   * Bootstrap peers are for getting started (they would otherwise stay occupied by every node that
-   * ever joined through them): once the node holds lowWater connections besides them, it closes its
-   * releasable bootstrap connections ('trimmed'), except one a topic quota still needs.
-   */
-  private releaseBootstraps (): void {
-    const { host } = this
-    if (!host.running() || this.bootstrapConns.size === 0 || !host.opts.releaseBootstrap) return
-    const releasable = this.releasableBootstraps()
-    const others = this.conns.size - releasable.length
-    if (releasable.length === 0 || others < host.opts.lowWater) return
-    const taken: PeerRecord[] = []
-    for (const e of releasable) {
-      if (!host.topics.canClose(e.record, taken)) continue
-      taken.push(e.record)
-      this.close(e, 'trimmed', `released: ${others} other connections reach lowWater ${host.opts.lowWater}, and a bootstrap peer is for getting started`)
-    }
+    if (!record.bootstrap) this.bootstraps.release()
   }
 
   /** Removes the connection from the accounting (the count drops at once). */
@@ -270,7 +261,7 @@ export class Connections {
     const { record, conn } = entry
     host.persist?.touch(record)
     this.conns.delete(conn.id)
-    this.bootstrapConns.delete(entry)
+    this.bootstraps.closed(entry)
     if (record.conn === entry) {
       record.conn = undefined
       record.allowed = false

@@ -3,8 +3,8 @@ import { PeerwardenError } from '../errors.js'
 import { AddressBackoff } from './address-backoff.js'
 import { DEFAULT_BACKOFF, nextDelay, type BackoffPolicy } from './backoff.js'
 import { DialIndex } from './dial-index.js'
-import { compareCandidates, pickCandidates } from './dial-order.js'
 import { dialAddresses } from './dial-addresses.js'
+import { chooseDials, type DialPick, type SyncState } from './dial-selection.js'
 import type { PeerRecord } from './peer-record.js'
 import type { Clock, Connection, DecisionAction, DialFn, PeerId } from './types.js'
 
@@ -71,7 +71,7 @@ export class DialScheduler {
   private bootstrapWake = Infinity
   private readonly controllers = new Set<AbortController>()
   /** Initial sync: the peer we were given (if any) and the one we hold or dial now. */
-  private sync: { given: PeerRecord | undefined; current: PeerRecord | undefined } | undefined
+  private sync: SyncState | undefined
 
   private readonly index: DialIndex
   /** Waits of addresses learnt from hints, shared by every peer that claims them. */
@@ -260,8 +260,8 @@ export class DialScheduler {
    * The decision of one pass, without acting: which peers to dial now and why. Reads the candidate
    * index (a few peers), not every known peer, except while a topic is below its quota.
    */
-  select (now: number): Array<{ record: PeerRecord; forced: boolean; why: string }> {
-    const picks: Array<{ record: PeerRecord; forced: boolean; why: string }> = []
+  select (now: number): DialPick[] {
+    const picks: DialPick[] = []
     this.index.promote(now)
     const free = this.host.limits().maxParallelDials - this.inFlight
     if (free <= 0) return picks
@@ -277,81 +277,32 @@ export class DialScheduler {
       return false
     }
     try {
-      return this.choose(now, picks, ready, free, connections)
+      const chosen = chooseDials({
+        now,
+        slots: free,
+        connections,
+        inFlight: this.inFlight,
+        inFlightOthers: this.inFlightOthers,
+        lastProgress: this.lastProgress,
+        bootstrapQuiet: this.policy.bootstrapQuiet,
+        limits: this.host.limits(),
+        sync: this.sync,
+        sticky: this.index.sticky,
+        ordered: () => this.index.ordered(),
+        records: () => this.host.records(),
+        releasableBootstraps: () => this.host.releasableBootstraps(),
+        topicsShort: () => this.host.topicsShort(),
+        needed: (r, planned) => this.host.needed(r, planned),
+        ready
+      }, picks)
+      if (chosen.bootstrapWake !== undefined) this.bootstrapWake = chosen.bootstrapWake
+      return picks
     } finally {
       for (const [r, until] of deferred) {
         r.nextDialAt = Math.max(r.nextDialAt ?? -Infinity, until)
         this.peerChanged(r)
       }
     }
-  }
-
-  private choose (now: number, picks: Array<{ record: PeerRecord; forced: boolean; why: string }>, ready: (r: PeerRecord) => boolean, slots: number, connections: number): Array<{ record: PeerRecord; forced: boolean; why: string }> {
-    const { lowWater, highWater } = this.host.limits()
-    let free = slots
-    const take = (r: PeerRecord, forced: boolean, why: string): void => { picks.push({ record: r, forced, why }); free-- }
-
-    if (this.sync !== undefined) {
-      // Permanent peers are the application's: they are redialled even during initial sync.
-      for (const r of this.index.sticky) if (free > 0 && r.permanent && ready(r)) take(r, true, 'permanent peer: reconnect (initial sync does not pause it)')
-      // Exactly one outbound connection: keep the one we hold, else dial one peer at a time.
-      const s = this.sync
-      if (s.current?.conn === undefined && this.inFlight === 0 && free > 0) {
-        const target = s.given ?? this.first((r) => ready(r))
-        if (target !== undefined && ready(target)) {
-          s.current = target
-          take(target, false, 'initial sync: the one outbound connection')
-        }
-      }
-      return picks
-    }
-
-    // A bootstrap connection is for getting started: other peers are dialled toward lowWater without
-    // counting it (the manager releases it once they are there); a bootstrap peer itself is dialled
-    // only while the plain count is short.
-    const releasable = this.host.releasableBootstraps()
-    let regular = lowWater - (connections - releasable) - this.inFlight
-    let topicRoom = highWater - connections - this.inFlight
-    // Long-term and permanent peers are redialled whatever the count; their connections count like any other.
-    for (const r of this.index.sticky) {
-      if (free <= 0) break
-      if (!ready(r)) continue
-      take(r, r.permanent, r.permanent ? 'permanent peer: reconnect' : 'long-term peer: reconnect')
-      regular--
-      topicRoom--
-    }
-    if (free > 0 && topicRoom > 0 && this.host.topicsShort()) {
-      const planned = new Map<string, number>()
-      const needed = (r: PeerRecord): boolean => this.host.needed(r, planned)
-      const byNeed = pickCandidates(this.host.records(), free, (r) => ready(r) && needed(r), (a, b) => compareCandidates(a, b, needed))
-      for (const r of byNeed) {
-        if (free <= 0 || topicRoom <= 0) break
-        // Each pick counts toward its topics, so a short topic gets only the dials it is missing.
-        if (!needed(r)) continue
-        take(r, false, `serves a topic below its quota (${r.topics.join(', ')})`)
-        for (const t of r.topics) planned.set(t, (planned.get(t) ?? 0) + 1)
-        topicRoom--
-        regular--
-      }
-    }
-    this.bootstrapWake = Infinity
-    if (free > 0 && regular > 0) {
-      for (const r of this.index.ordered()) {
-        if (free <= 0 || regular <= 0) break
-        if (!ready(r)) continue
-        if (r.bootstrap) {
-          // Bootstrap peers sort last: past here, only they are left. They are a last resort.
-          if (this.inFlightOthers > 0 || picks.some((p) => !p.record.bootstrap) || regular - releasable <= 0) break
-          if (connections > 0 && now - this.lastProgress < this.policy.bootstrapQuiet) {
-            this.bootstrapWake = this.lastProgress + this.policy.bootstrapQuiet
-            break
-          }
-        }
-        take(r, false, `below lowWater ${lowWater}: ${connections} connected, ${this.inFlight} dialling`)
-        regular--
-      }
-    }
-    return picks
   }
 
   /** One scheduling pass: start the dials the rules allow now, and set the shared timer. */
@@ -365,12 +316,6 @@ export class DialScheduler {
     let wake = demand ? Math.min(this.index.nextWake(), this.bootstrapWake) : Infinity
     for (const r of this.index.sticky) if (r.waitAt !== undefined && r.waitAt < wake) wake = r.waitAt
     this.alarm.wakeAt(wake)
-  }
-
-  /** The best ready candidate that `accept` takes. */
-  private first (accept: (r: PeerRecord) => boolean): PeerRecord | undefined {
-    for (const r of this.index.ordered()) if (accept(r)) return r
-    return undefined
   }
 
   private launch (record: PeerRecord, forced: boolean, why: string): void {

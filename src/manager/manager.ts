@@ -27,18 +27,10 @@ import { wireParts } from './wiring.js'
 const STRANGERS = 1024
 
 /**
- * The connection manager: a facade that wires the parts and applies their decisions. Each part owns
- * one piece of policy:
- * - connections.ts — the accounting: accept (deny list, duplicates, admission), close, refuse, the
- *   release of bootstrap connections; admission.ts the admission rule, duplicates.ts the tie-break;
- * - trim-scheduler.ts — who gives way, when and how many (rank.ts the order, trim-rules.ts the pure
- *   selection and counts, trim-index.ts the trimmable peers in order);
- * - dial-scheduler.ts — proactive dialing (dial-order.ts the order, dial-index.ts the candidates,
- *   dial-addresses.ts one peer's addresses, backoff.ts every wait: after a failure and after a close);
- * - peer-knowledge.ts — what is known of peers (merging, priorities, the prioritise hook, restore);
- *   peer-book.ts the records by id and address, peer-budget.ts the cap on known peers;
- * - tagging.ts tags and protection, decaying-tags.ts decaying tags, rotation.ts lifetime,
- *   initial-sync.ts initial sync, persistence.ts the store, topics.ts topic quotas.
+ * The connection manager: the public API over the parts, each of which owns one piece of policy —
+ * connections.ts the accounting (admission.ts, duplicates.ts), trim-scheduler.ts trimming,
+ * dial-scheduler.ts dialing, backoff.ts every wait, peer-knowledge.ts what is known of peers,
+ * tagging.ts tags and protection, and so on. wiring.ts builds them and is the map of who calls whom.
  *
  * Rules:
  * - The bound, from creation (started or not): every `connected()` that would cross `highWater`
@@ -73,7 +65,6 @@ export class Manager implements ConnectionManager {
   private readonly knowledge: PeerKnowledge
   /** Brings back the peers the store remembers (their history orders the first dials). */
   private readonly restore: () => Promise<void>
-  private hookErrors = 0
   private isRunning = false
   private closed = false
   private loaded: Promise<void> | undefined
@@ -93,11 +84,7 @@ export class Manager implements ConnectionManager {
       closed: () => this.closed,
       assertOpen: () => { this.assertOpen() },
       notifyObservers: () => { this.observers.notify() },
-      storeFailed: (err) => { this.storeFailed(err) },
-      hookFailed: (hook, peer, error) => {
-        this.hookErrors++
-        this.events.emit('hook:error', { hook, peer, error })
-      }
+      storeFailed: (err) => { this.storeFailed(err) }
     }, options)
     ;({
       book: this.book, budget: this.budget, denyList: this.denyList, persist: this.persist, connections: this.connections,
@@ -246,17 +233,11 @@ export class Manager implements ConnectionManager {
       this.observers.notify()
     }
     if (record.conn !== undefined) return record.conn.conn
-    // While we dial, the transport may report the connection before dial() resolves: it is forced too.
-    const { forcing } = this.connections
-    const keys = [record.key, ...record.addresses]
-    keys.forEach((k) => forcing.add(k))
-    try {
+    return await this.connections.forcedWhile(record, () => {
       const dialing = this.dialer.dialRecord(record, true, opts.signal)
       this.budget.enforce() // the record dials now: it stays
-      return await dialing
-    } finally {
-      keys.forEach((k) => forcing.delete(k))
-    }
+      return dialing
+    })
   }
 
   resetBackoff (peer?: PeerId | string): void {
@@ -390,7 +371,7 @@ export class Manager implements ConnectionManager {
       maxPeers: this.opts.maxPeers,
       evicted: this.budget.evicted,
       addressWaits: this.dialer.addressWaits.size,
-      hookErrors: this.hookErrors,
+      hookErrors: this.knowledge.hookErrors,
       topics: this.topics.list()
     }
   }

@@ -56,6 +56,8 @@ export const MAX_HINTED_ADDRESSES = 8
  */
 export class PeerKnowledge {
   private bannedPeers = 0
+  /** Errors of the application's `prioritise` hook, since creation (`stats().hookErrors`). */
+  hookErrors = 0
 
   constructor (private readonly host: PeerKnowledgeHost) {}
 
@@ -299,6 +301,7 @@ export class PeerKnowledge {
       // The hook's error is the hook's: the peer keeps its priority, and the caller goes on.
       const error = err instanceof Error ? err : new Error(String(err))
       record.decide(this.host.clock.now(), 'hook-error', `prioritise() hook when ${when} failed: ${error.message}; priority stays ${record.priority}`, this.host.explainDepth())
+      this.hookErrors++
       this.host.hookFailed('prioritise', record.id ?? record.key, error)
       return
     }

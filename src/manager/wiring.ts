@@ -34,8 +34,6 @@ export interface ManagerCore {
   notifyObservers(): void
   /** The store failed: reported ('store:error'), never thrown. */
   storeFailed(err: Error): void
-  /** The application's hook failed: counted and reported ('hook:error'), never thrown. */
-  hookFailed(hook: 'prioritise', peer: PeerId | string, error: Error): void
   /** What `errors()` yields: every failed address of a dial. */
   readonly failures: ErrorStream
 }
@@ -191,7 +189,7 @@ export function wireParts (core: ManagerCore, options: ConnectionManagerOptions)
       p.tagging.absorb(into, from)
       p.decayer.forget(from)
     },
-    hookFailed: core.hookFailed
+    hookFailed: (hook, peer, error) => { events.emit('hook:error', { hook, peer, error }) }
   })
   p.connections = new Connections({
     clock,
