@@ -39,7 +39,9 @@ export interface DialView {
  * The decision of one dial pass: which peers to dial now and why, appended to `picks` (which
  * `view.ready` may read). Acts on nothing but `view.sync.current` (the sync peer, once chosen).
  * Returns when the scheduler should look at bootstrap peers again (`bootstrapWake`; undefined:
- * leave it as it was). The rules, in order (dial-scheduler.ts states them for the user):
+ * leave it as it was).
+ *
+ * Rules, in order (dial-scheduler.ts states them for the user):
  * 1. initial sync: permanent peers, and one sync peer at a time — nothing else;
  * 2. long-term and permanent peers whenever they are lost;
  * 3. peers that serve a topic below its quota's `min`, while under `highWater`;

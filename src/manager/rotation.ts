@@ -18,9 +18,12 @@ export function rotatable (r: PeerRecord): boolean {
 }
 
 /**
- * Lifetime rotation (the sbot scheduler's connection lifetime): a connection that is neither
- * long-term, permanent nor protected is closed once it is `lifetime` old, on one shared timer set for
- * the oldest rotatable connection.
+ * Lifetime rotation (the sbot scheduler's connection lifetime).
+ *
+ * Rules:
+ * - A connection that is neither long-term, permanent nor protected is closed ('lifetime') once it is
+ *   `lifetime` old; its peer then rests one lifetime (`restAfterClose`).
+ * - One shared timer (an `Alarm`) is set for the oldest rotatable connection, only while running.
  */
 export class Rotation {
   private readonly alarm: Alarm

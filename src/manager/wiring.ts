@@ -73,10 +73,13 @@ export interface Parts {
 }
 
 /**
- * Builds the parts of a manager and connects each part's host to the others. Nothing here decides:
- * each closure forwards to the part that owns the rule. A part reaches the others only through its
- * host, built here, so this file is the map of who calls whom. The parts are created in dependency
- * order; a closure that names a part created later runs only after construction.
+ * Builds the parts of a manager and connects each part's host to the others.
+ *
+ * Rules:
+ * - Nothing here decides: each closure forwards to the part that owns the rule.
+ * - A part reaches the others only through its host, built here: this file is the map of who calls whom.
+ * - The parts are created in dependency order; a closure that names a part created later runs only
+ *   after construction.
  */
 export function wireParts (core: ManagerCore, options: ConnectionManagerOptions): Parts {
   const { clock, random, opts, events, topics, strangers } = core
