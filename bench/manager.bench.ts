@@ -14,9 +14,9 @@ const noDial = async (): Promise<never> => { throw new Error('no dial') }
 
 
 /** A running manager holding `n` connections that are past their grace period. */
-async function filled (n: number, low: number, high: number): Promise<{ m: ConnectionManager; clock: ManualClock; conns: TestConnection[] }> {
+async function filled (n: number, low: number, high: number, maxPeers?: number): Promise<{ m: ConnectionManager; clock: ManualClock; conns: TestConnection[] }> {
   const clock = new ManualClock()
-  const m = createConnectionManager({ dial: noDial, lowWater: low, highWater: high, gracePeriod: 1000, clock })
+  const m = createConnectionManager({ dial: noDial, lowWater: low, highWater: high, gracePeriod: 1000, clock, ...(maxPeers !== undefined ? { maxPeers } : {}) })
   const conns: TestConnection[] = []
   for (let i = 0; i < n; i++) {
     const c = new TestConnection({ peer: `peer-${i}`, direction: i % 2 === 0 ? 'inbound' : 'outbound', address: `tcp://127.0.0.${(i % 250) + 1}:${4000 + (i % 1000)}` })
@@ -116,7 +116,8 @@ export async function heap (): Promise<Figure> {
   if (gc === undefined) throw new Error('run with node --expose-gc')
   gc(); gc()
   const before = process.memoryUsage().heapUsed
-  const { m } = await filled(10_000, 10_000, 20_000)
+  // 100,000 known peers: above the default peer budget (maxPeers 20,000), raised for the figure.
+  const { m } = await filled(10_000, 10_000, 20_000, 100_000)
   m.addPeers(Array.from({ length: 90_000 }, (_, i) => ({ id: `known-${i}`, address: `tcp://10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}:4001` })))
   for (let i = 0; i < 100_000; i += 10) m.tagPeer(i < 10_000 ? `peer-${i}` : `known-${i - 10_000}`, 'kad', 5)
   gc(); gc()
