@@ -41,14 +41,6 @@ export interface ConnectionsHost {
   notifyObservers(): void
 }
 
-/** How `close()` ends a connection besides its reason. */
-export interface CloseOptions {
-  /** A duplicate swap: the peer never stops being connected (no peer:disconnected, no dial pass). */
-  swap?: boolean
-  /** What the rest table (`restAfterClose`) reads; default: the close reason. */
-  rest?: RestCause
-}
-
 /**
  * The connection bookkeeping: which connections the manager accounts, and how one enters
  * (`accept`), leaves (`detach`, `close`) or is turned away (`refuse`).
@@ -133,7 +125,7 @@ export class Connections {
         return this.refuse(conn, record, 'duplicate', `already connected (${existing.conn.direction}); the tie-break keeps the existing connection`)
       }
       // The peer never stops being connected: no peer:disconnected / peer:connected for the swap.
-      this.close(existing, 'duplicate', `replaced by a new ${conn.direction} connection: the tie-break keeps the one initiated by the larger id`, { swap: true })
+      this.close(existing, 'duplicate', `replaced by a new ${conn.direction} connection: the tie-break keeps the one initiated by the larger id`, 'duplicate', true)
       this.attach(conn, record, now, `replaces a duplicate ${existing.conn.direction} connection`, true)
       host.events.emit('connection:replaced', { peer: conn.peer, connection: conn, replaced: existing.conn })
       return true
@@ -196,13 +188,17 @@ export class Connections {
     record.decide(now, 'disconnected', 'the transport reported the connection closed', this.host.opts.explainDepth)
   }
 
-  /** Closes an accounted connection: the peer rests (`restAfterClose`), the count drops, the transport is told `reason`. */
-  close (entry: ConnEntry, reason: CloseReason, why: string, opts: CloseOptions = {}): void {
+  /**
+   * Closes an accounted connection: the peer rests (`restAfterClose` reads `rest`, by default the
+   * reason), the count drops, the transport is told `reason`. `swap`: a duplicate replaced, so the
+   * peer never stops being connected (no peer:disconnected, no dial pass).
+   */
+  close (entry: ConnEntry, reason: CloseReason, why: string, rest: RestCause = reason, swap = false): void {
     const { host } = this
     const { record } = entry
     // A peer we trimmed or rotated out rests before we would dial it again (no trim/redial loops).
-    this.rest(record, opts.rest ?? reason, host.clock.now())
-    this.detach(entry, opts.swap === true)
+    this.rest(record, rest, host.clock.now())
+    this.detach(entry, swap)
     record.decide(host.clock.now(), reason === 'trimmed' ? 'trim' : 'close', `${reason}: ${why}`, host.opts.explainDepth)
     host.events.emit('connection:closed', { connection: entry.conn, reason })
     safeClose(entry.conn, reason)

@@ -262,7 +262,7 @@ export class Manager implements ConnectionManager {
     if (this.closed) return // nothing is connected any more
     const entry = this.book.resolve(peer)?.conn
     if (entry === undefined) return
-    this.connections.close(entry, 'stopped', 'disconnect() was called', { rest: 'disconnect' })
+    this.connections.close(entry, 'stopped', 'disconnect() was called', 'disconnect')
   }
 
   // ── limits ──────────────────────────────────────────────────────────────

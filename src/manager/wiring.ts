@@ -84,71 +84,80 @@ export interface Parts {
 export function wireParts (core: ManagerCore, options: ConnectionManagerOptions): Parts {
   const { clock, random, opts, events, topics, strangers } = core
   const explainDepth = (): number => opts.explainDepth
-  // Filled in below, in order; the closures read it only once every part exists.
-  const p = {} as { -readonly [K in keyof Parts]: Parts[K] }
-  p.peerChanged = (r) => {
-    p.trimming.peerChanged(r)
-    p.dialer.peerChanged(r)
+  // Assigned below, in order; the closures read them only once every part exists. (Locals, not the
+  // properties of an object filled in step by step: V8 turns such an object into a slow dictionary.)
+  let budget!: PeerBudget
+  let book!: PeerBook
+  let trimming!: TrimScheduler
+  let rotation!: Rotation
+  let decayer!: Decayer
+  let dialer!: DialScheduler
+  let tagging!: Tagging
+  let knowledge!: PeerKnowledge
+  let connections!: Connections
+  const peerChanged = (r: PeerRecord): void => {
+    trimming.peerChanged(r)
+    dialer.peerChanged(r)
   }
-  p.budget = new PeerBudget({
+  budget = new PeerBudget({
     max: () => opts.maxPeers,
-    known: () => p.book.size,
+    known: () => book.size,
     evict: (r) => {
       // explain() still answers for a forgotten peer, from the bounded log of strangers.
       const why = `known peers above maxPeers ${opts.maxPeers}: ${r.hint ? 'known only from hints' : 'never connected'}, ${r.failures} failed dials in a row, the least useful`
       strangers.add(r.id ?? r.addresses[0] ?? r.key, { at: clock.now(), action: 'evict', reason: why }, opts.explainDepth)
-      p.knowledge.forgetRecord(r)
+      knowledge.forgetRecord(r)
     },
-    records: () => p.book.values()
+    records: () => book.values()
   })
-  p.book = new PeerBook({
-    created: (r) => { p.budget.track(r) },
+  book = new PeerBook({
+    created: (r) => { budget.track(r) },
     // A hint-only peer whose last address a connection proved to be another peer's: the claim was false.
-    orphaned: (r) => { if (evictable(r, true)) p.knowledge.forgetRecord(r) }
+    orphaned: (r) => { if (evictable(r, true)) knowledge.forgetRecord(r) }
   })
   const allowList = new AccessList('allow', opts.allow)
-  p.denyList = new AccessList('deny', opts.deny)
-  p.trimming = new TrimScheduler({
+  const denyList = new AccessList('deny', opts.deny)
+  trimming = new TrimScheduler({
     clock,
     topics,
     running: core.running,
     limits: () => opts,
-    connections: () => p.connections.size,
+    connections: () => connections.size,
     trimmable: (r) => !r.isProtected && !r.allowed && !r.permanent && r.priority !== 'banned',
-    close: (r, why) => { if (r.conn !== undefined) p.connections.close(r.conn, 'trimmed', why) },
+    close: (r, why) => { if (r.conn !== undefined) connections.close(r.conn, 'trimmed', why) },
     trimmed: (closed, reason) => { events.emit('trim', { closed, reason }) }
   })
-  p.rotation = new Rotation({
+  rotation = new Rotation({
     clock,
     running: core.running,
     lifetime: () => opts.lifetime,
-    connections: () => p.connections.entries(),
-    rotate: (entry, why) => { p.connections.close(entry, 'lifetime', why) }
+    connections: () => connections.entries(),
+    rotate: (entry, why) => { connections.close(entry, 'lifetime', why) }
   })
-  p.decayer = new Decayer({
+  decayer = new Decayer({
     clock,
-    record: (peer) => p.knowledge.record(peer),
-    find: (peer) => p.book.get(peer),
-    tagsChanged: (r) => { r.recomputeValue(); p.peerChanged(r); core.notifyObservers(); p.budget.enforce() }
+    record: (peer) => knowledge.record(peer),
+    find: (peer) => book.get(peer),
+    tagsChanged: (r) => { r.recomputeValue(); peerChanged(r); core.notifyObservers(); budget.enforce() }
   })
-  const persist = p.persist = options.store === undefined
+  const persist = options.store === undefined
     ? undefined
     : new Persistence(options.store, clock, opts.storeFlushInterval, core.storeFailed)
-  p.dialer = new DialScheduler({
+  dialer = new DialScheduler({
     clock,
     random,
     dial: options.dial,
     localPeer: options.localPeer,
     limits: () => opts,
-    records: () => p.book.values(),
-    connections: () => p.connections.size,
-    releasableBootstraps: () => p.connections.releasableBootstraps().length,
-    connectionTo: (peer) => p.book.get(peer)?.conn?.conn,
-    denied: (r) => p.denyList.deniesPeer(r),
+    records: () => book.values(),
+    connections: () => connections.size,
+    releasableBootstraps: () => connections.releasableBootstraps().length,
+    connectionTo: (peer) => book.get(peer)?.conn?.conn,
+    denied: (r) => denyList.deniesPeer(r),
     needed: (r, planned) => topics.needs(r, planned),
     topicsShort: () => topics.short(),
     dialing: (list, delta) => { topics.dialing(list, delta) },
-    accept: (conn, _record, forced) => p.connections.has(conn) || p.connections.accept(conn, forced),
+    accept: (conn, _record, forced) => connections.has(conn) || connections.accept(conn, forced),
     dialStarted: (r, address) => { events.emit('dial:started', { peer: r.id, address }) },
     addressFailed: (r, address, error) => {
       const failure: DialFailure = { peer: r.id, address, error, at: clock.now() }
@@ -160,61 +169,61 @@ export function wireParts (core: ManagerCore, options: ConnectionManagerOptions)
       r.decide(clock.now(), action, reason, opts.explainDepth)
       persist?.touch(r)
     },
-    dialEnded: (r) => { if (r.successes === 0 && !r.forgotten) p.budget.track(r) }
+    dialEnded: (r) => { if (r.successes === 0 && !r.forgotten) budget.track(r) }
   })
-  p.tagging = new Tagging({
+  tagging = new Tagging({
     clock,
-    book: p.book,
+    book: book,
     persist,
     explainDepth,
-    valueChanged: (r) => { p.trimming.valueChanged(r); p.dialer.valueChanged(r) },
-    peerChanged: p.peerChanged,
-    scheduleTrimIfOver: () => { p.trimming.scheduleTrimIfOver() },
+    valueChanged: (r) => { trimming.valueChanged(r); dialer.valueChanged(r) },
+    peerChanged: peerChanged,
+    scheduleTrimIfOver: () => { trimming.scheduleTrimIfOver() },
     notifyObservers: core.notifyObservers
   })
-  p.knowledge = new PeerKnowledge({
+  knowledge = new PeerKnowledge({
     clock,
-    book: p.book,
+    book: book,
     topics,
     persist,
-    dialer: p.dialer,
+    dialer: dialer,
     hook: options.prioritise,
     explainDepth,
-    peerChanged: p.peerChanged,
+    peerChanged: peerChanged,
     prioritised: (peer, priority) => { events.emit('peer:priority', { peer, priority }) },
-    banned: (entry) => { p.connections.close(entry, 'banned', 'the peer was banned') },
+    banned: (entry) => { connections.close(entry, 'banned', 'the peer was banned') },
     forgotten: (r) => {
-      p.decayer.forget(r)
-      p.tagging.forget(r)
+      decayer.forget(r)
+      tagging.forget(r)
     },
-    enforceBudget: () => { p.budget.enforce() },
+    enforceBudget: () => { budget.enforce() },
     absorbed: (into, from) => {
-      p.tagging.absorb(into, from)
-      p.decayer.forget(from)
+      tagging.absorb(into, from)
+      decayer.forget(from)
     },
     hookFailed: (hook, peer, error) => { events.emit('hook:error', { hook, peer, error }) }
   })
-  p.connections = new Connections({
+  connections = new Connections({
     clock,
     random,
     localPeer: options.localPeer,
     opts,
     events,
-    book: p.book,
-    knowledge: p.knowledge,
-    trimming: p.trimming,
-    dialer: p.dialer,
+    book: book,
+    knowledge: knowledge,
+    trimming: trimming,
+    dialer: dialer,
     topics,
-    rotation: p.rotation,
+    rotation: rotation,
     allowList,
-    denyList: p.denyList,
+    denyList: denyList,
     persist,
     strangers,
     closed: core.closed,
     running: core.running,
     notifyObservers: core.notifyObservers
   })
-  p.restore = async () => {
+  const restore = async (): Promise<void> => {
     let stored: StoredPeer[]
     try {
       stored = await persist!.store.load()
@@ -223,19 +232,19 @@ export function wireParts (core: ManagerCore, options: ConnectionManagerOptions)
       return
     }
     if (core.closed()) return
-    const skipped = p.knowledge.restore(Array.isArray(stored) ? stored : [])
+    const skipped = knowledge.restore(Array.isArray(stored) ? stored : [])
     if (skipped.length > 0) {
       core.storeFailed(new PeerwardenError('ERR_STORE_ROWS', `the store returned ${skipped.length} peer(s) that could not be restored, skipped: ${skipped.slice(0, 10).join('; ')}`))
     }
-    p.budget.enforce()
+    budget.enforce()
     core.notifyObservers()
   }
-  p.initialSync = new InitialSync({
+  const initialSync = new InitialSync({
     assertOpen: core.assertOpen,
-    resolveOrCreate: (peer) => p.knowledge.resolveOrCreate(peer),
-    connections: () => p.connections.entries(),
-    close: (entry, why) => { p.connections.close(entry, 'initial-sync', why) },
-    dialer: p.dialer
+    resolveOrCreate: (peer) => knowledge.resolveOrCreate(peer),
+    connections: () => connections.entries(),
+    close: (entry, why) => { connections.close(entry, 'initial-sync', why) },
+    dialer: dialer
   })
-  return p
+  return { book, budget, denyList, persist, trimming, rotation, decayer, dialer, tagging, knowledge, connections, initialSync, peerChanged, restore }
 }
