@@ -1,6 +1,6 @@
 /**
  * peerwarden — the connection manager (transport-agnostic core).
- * See README.md and shared/design/API.md section 1.
+ * See README.md.
  */
 export * from './manager/index.js'
 export { PeerwardenError, type ErrorCode } from './errors.js'

@@ -1,7 +1,7 @@
 import type { DialFailure } from './types.js'
 
 /**
- * The stream of dial failures behind `errors()` (the seed's "stream of peers with errors").
+ * The stream of dial failures behind `errors()`.
  * Each call of `iterate()` is an independent subscriber that sees every failure published after it
  * subscribed, in order, until `end()`. A subscriber that stops iterating (break/return) unsubscribes.
  */

@@ -1,7 +1,7 @@
 import type { ManagerEvents, TypedEventTarget } from './events.js'
 /**
  * Public types of the connection manager, with the rules they obey.
- * The contract is shared/design/API.md section 1; names here are fixed.
+ * The names here are the public API: they do not change.
  */
 
 export type PeerId = string
@@ -27,7 +27,7 @@ export interface Connection {
 
 /** Reason codes the manager gives to `Connection.close(reason)`. */
 export type CloseReason = 'trimmed' | 'banned' | 'denied' | 'duplicate' | 'lifetime' | 'stopped' | 'over-limit' | 'initial-sync'
-  /** Added to API.md's list: a connection that arrived after its dial timed out or was called off. */
+  /** A connection that arrived after its dial timed out or was called off. */
   | 'abandoned'
   /** The peer sent a message its decoder refused (or whose handling failed): the connection is closed, never the process. */
   | 'protocol'
@@ -41,7 +41,7 @@ export interface Clock {
   clearTimeout(handle: unknown): void
 }
 
-/** Opens an outbound connection (the seed's `connectToPeer`). Must honour `signal`. */
+/** Opens an outbound connection. Must honour `signal`. */
 export type DialFn = (address: string, opts: { peer?: PeerId; signal: AbortSignal }) => Promise<Connection>
 
 export interface ConnectionManagerOptions {
@@ -67,7 +67,7 @@ export interface ConnectionManagerOptions {
   allow?: string[]
   /** Peer ids or IP CIDRs that are refused and never dialled. */
   deny?: string[]
-  /** The seed's onPrioritise hook, consulted when a peer is added and when it connects; `undefined` keeps the priority as is. */
+  /** The application's priority hook, consulted when a peer is added and when it connects; `undefined` keeps the priority as is. */
   prioritise?: (peer: PeerInfo) => Priority | undefined
   /** Default: in memory. Where peers, priorities and history persist. */
   store?: PeerStore
@@ -334,7 +334,7 @@ export interface ConnectionManager {
    */
   resetBackoff(peer?: PeerId | string): void
 
-  /** The seed's setMax: sets highWater (and lowWater = min(lowWater, max)). */
+  /** Sets highWater (and lowWater = min(lowWater, max)). */
   setMaxConnections(max: number): void
   setWatermarks(low: number, high: number): void
   setLifetime(ms: number | undefined): void
