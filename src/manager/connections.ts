@@ -183,7 +183,8 @@ export class Connections {
   dropped (entry: ConnEntry): void {
     const { record } = entry
     const now = this.host.clock.now()
-    this.rest(record, 'dropped', now)
+    const wait = restAfterClose('dropped', record, this.host.opts.lifetime, this.host.random)
+    if (wait !== undefined) record.nextDialAt = now + wait
     this.detach(entry)
     record.decide(now, 'disconnected', 'the transport reported the connection closed', this.host.opts.explainDepth)
   }
@@ -197,7 +198,8 @@ export class Connections {
     const { host } = this
     const { record } = entry
     // A peer we trimmed or rotated out rests before we would dial it again (no trim/redial loops).
-    this.rest(record, rest, host.clock.now())
+    const wait = restAfterClose(rest, record, host.opts.lifetime, host.random)
+    if (wait !== undefined) record.nextDialAt = host.clock.now() + wait
     this.detach(entry, swap)
     record.decide(host.clock.now(), reason === 'trimmed' ? 'trim' : 'close', `${reason}: ${why}`, host.opts.explainDepth)
     host.events.emit('connection:closed', { connection: entry.conn, reason })
@@ -211,11 +213,6 @@ export class Connections {
 
   /** The bootstrap connections that will be let go once the others reach lowWater (bootstrap-release.ts). */
   releasableBootstraps (): ConnEntry[] { return this.bootstraps.releasable() }
-
-  private rest (record: PeerRecord, cause: RestCause, now: number): void {
-    const rest = restAfterClose(cause, record, this.host.opts.lifetime, this.host.random)
-    if (rest !== undefined) record.nextDialAt = now + rest
-  }
 
   private attach (conn: Connection, record: PeerRecord, now: number, reason: string, swap = false): void {
     const { host } = this

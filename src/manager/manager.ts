@@ -83,7 +83,7 @@ export class Manager implements ConnectionManager {
       running: () => this.isRunning,
       closed: () => this.closed,
       assertOpen: () => { this.assertOpen() },
-      notifyObservers: () => { this.observers.notify() },
+      notifyObservers: this.observers.notify,
       storeFailed: (err) => { this.storeFailed(err) }
     }, options)
     ;({

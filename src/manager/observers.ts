@@ -17,8 +17,8 @@ export class PeerObservers {
     return () => { this.listeners.delete(listener) }
   }
 
-  /** The peer list changed: observers hear once per tick however many changes happened. */
-  notify (): void {
+  /** The peer list changed: observers hear once per tick however many changes happened. (A bound function: the parts call it on every connection change.) */
+  readonly notify = (): void => {
     if (this.listeners.size === 0 || this.pending) return
     this.pending = true
     queueMicrotask(() => {
