@@ -2,7 +2,7 @@
  * Benchmarks of proactive dialing: the cost of one scheduling decision over 100,000 known peers, and
  * the speed of the many-manager simulation. Each returns `Figure`s for bench/run.ts.
  */
-import { compareCandidates, pickCandidates } from '../src/manager/candidates.js'
+import { compareCandidates, pickCandidates } from '../src/manager/dial-order.js'
 import { PeerRecord, type ConnEntry } from '../src/manager/peer-record.js'
 import { createConnectionManager, memoryStore, type Priority, type StoredPeer } from '../src/index.js'
 import { ManualClock, Simulation, xorshift } from '../src/testing/index.js'
@@ -17,7 +17,7 @@ import { median, nowMs, collect, quantile } from './peers/common.js'
 function records (n: number, now: number): PeerRecord[] {
   const random = xorshift(12345)
   const priorities: Priority[] = ['medium', 'medium', 'medium', 'medium', 'high', 'low', 'low']
-  const connected = { conn: {}, record: undefined, openedAt: 0, forced: false } as unknown as ConnEntry
+  const connected = { conn: {}, record: undefined, openedAt: 0 } as unknown as ConnEntry
   const out: PeerRecord[] = []
   for (let i = 0; i < n; i++) {
     const id = `12D3KooW${i.toString(36).padStart(8, '0')}`
@@ -96,7 +96,7 @@ export async function candidateSelection (runs = 51, warmup = 10): Promise<Figur
     unit: 'ms',
     target: '<= 1',
     runs,
-    note: `Dialer.select over the candidate index, after ${warmup} warm-up runs; p90 ${quantile(times, 0.9).toFixed(4)} ms; a full scan of every peer takes ${median(scan).toFixed(2)} ms`
+    note: `DialScheduler.select over the candidate index, after ${warmup} warm-up runs; p90 ${quantile(times, 0.9).toFixed(4)} ms; a full scan of every peer takes ${median(scan).toFixed(2)} ms`
   }
 }
 

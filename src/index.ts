@@ -3,7 +3,7 @@
  * See README.md and docs/manager.md.
  */
 export * from './manager/index.js'
-export { PeerwardenError } from './errors.js'
+export { PeerwardenError, type ErrorCode } from './errors.js'
 export { systemClock } from './clock.js'
 export { memoryStore } from './store/memory-store.js'
 export { sqliteStore } from './store/sqlite-store.js'

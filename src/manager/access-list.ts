@@ -37,6 +37,13 @@ export class AccessList {
     return peer !== undefined && this.peers.has(peer)
   }
 
+  /** A known peer is denied when its id is listed or every one of its addresses matches (it could not be dialled anywhere else). */
+  deniesPeer (peer: { id: PeerId | undefined; addresses: readonly string[] }): boolean {
+    if (this.empty) return false
+    if (this.hasPeer(peer.id)) return true
+    return peer.addresses.length > 0 && peer.addresses.every((a) => this.matches(undefined, a))
+  }
+
   /** True when the peer id is listed or the address's IP falls inside a listed range. */
   matches (peer: PeerId | undefined, address: string | undefined): boolean {
     if (this.hasPeer(peer)) return true

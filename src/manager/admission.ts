@@ -2,11 +2,12 @@ import { priorityRank } from './rank.js'
 import type { PeerRecord } from './peer-record.js'
 import type { CloseReason, Priority } from './types.js'
 
-/** What `connected()` knows when it decides about a new connection (duplicates are settled before). */
+/**
+ * What `connected()` knows when it decides about a new connection. A closed manager, the deny list and
+ * duplicates are settled before (connections.ts): admission sees only connections that got past them.
+ */
 export interface AdmissionInput {
-  closed: boolean
   priority: Priority
-  denied: boolean
   allowed: boolean
   /** protected, permanent or dialled through connectNow: the application wants it whatever the count. */
   forced: boolean
@@ -28,19 +29,16 @@ export type Admission =
 
 /**
  * The admission rule, in order:
- * 1. a closed manager refuses everything ('stopped');
- * 2. a denied peer or address is refused ('denied'), then a banned peer ('banned');
- * 3. below the bound the connection is accepted (the bound holds from creation, started or not);
- * 4. at the bound, an allow-listed or forced connection is accepted, evicting the lowest-ranked
+ * 1. a banned peer is refused ('banned');
+ * 2. below the bound the connection is accepted (the bound holds from creation, started or not);
+ * 3. at the bound, an allow-listed or forced connection is accepted, evicting the lowest-ranked
  *    trimmable peer if there is one (the bound holds whenever something can give way);
- * 5. otherwise the lowest-ranked trimmable peer whose priority is not above the newcomer's is evicted
+ * 4. otherwise the lowest-ranked trimmable peer whose priority is not above the newcomer's is evicted
  *    (a long-term peer ranks after every other, so it gives way only when no other may); when the
  *    newcomer's priority is below every trimmable peer's, or nothing is trimmable, it is refused
  *    ('over-limit').
  */
 export function admit (input: AdmissionInput): Admission {
-  if (input.closed) return { accept: false, close: 'stopped', reason: 'the manager is closed' }
-  if (input.denied) return { accept: false, close: 'denied', reason: 'peer or address is on the deny list' }
   if (input.priority === 'banned') return { accept: false, close: 'banned', reason: 'peer is banned' }
   if (input.count < input.highWater) {
     return { accept: true, reason: `${input.count + 1} of highWater ${input.highWater}` }

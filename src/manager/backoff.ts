@@ -1,6 +1,10 @@
+import type { CloseReason } from './types.js'
+
 /**
- * Per-peer dial backoff, as data plus a pure function. Nothing here holds a timer: the dialer keeps
- * one shared timer for the earliest `nextDialAt` of all peers.
+ * Every wait before a peer is dialled again, as data (`BackoffPolicy`) plus pure functions: after a
+ * failed dial (`nextDelay`) and after a connection ended (`restAfterClose`). Both draw their jitter
+ * from one formula (`jittered`). Nothing here holds a timer: the dial scheduler keeps one shared
+ * timer for the earliest `nextDialAt` of all peers.
  */
 export interface BackoffPolicy {
   /** First retry delay for a peer that has connected before ("proven"). */
@@ -17,10 +21,12 @@ export interface BackoffPolicy {
   jitter: number
   /** After this many consecutive failures a peer sinks to the end of the dial order. */
   sinkAfter: number
-  /** A peer that dropped the connection is not redialled for this long (±25 %), unless long-term or permanent. */
+  /** A peer that dropped the connection is not redialled for this long (± `restJitter`), unless long-term or permanent. */
   afterDisconnect: number
-  /** A peer we trimmed (or closed for initial sync) is not redialled for this long (±25 %). */
+  /** A peer we trimmed, closed for initial sync, or that the application disconnected is not redialled for this long (± `restJitter`). */
   afterTrim: number
+  /** Relative jitter of the rests after a close (`afterDisconnect`, `afterTrim`). */
+  restJitter: number
   /**
    * Bootstrap peers are a last resort: while we hold connections, they are dialled only once this long
    * has passed without progress (a new connection or a dial of another peer), so that peers learnt
@@ -43,6 +49,7 @@ export const DEFAULT_BACKOFF: Readonly<BackoffPolicy> = {
   sinkAfter: 3,
   afterDisconnect: 10_000,
   afterTrim: 60_000,
+  restJitter: 0.25,
   bootstrapQuiet: 2_000
 }
 
@@ -55,8 +62,51 @@ export function nextDelay (failures: number, proven: boolean, random: () => numb
   const base = proven ? policy.provenBase : policy.unprovenBase
   const max = proven ? policy.provenMax : policy.unprovenMax
   const raw = Math.min(max, base * policy.factor ** Math.max(0, failures - 1))
-  const scale = 1 - policy.jitter + 2 * policy.jitter * random()
-  return Math.round(raw * scale)
+  return jittered(raw, policy.jitter, random)
+}
+
+/** `ms` scaled by a factor drawn uniformly from [1 - spread, 1 + spread), rounded: the one jitter formula. */
+export function jittered (ms: number, spread: number, random: () => number): number {
+  return Math.round(ms * (1 - spread + 2 * spread * random()))
+}
+
+/**
+ * How a connection ended, as the rest table reads it: the reason the manager closed it with, or
+ * `disconnect` (the application called `disconnect(peer)`; the connection closes with 'stopped') or
+ * `dropped` (the transport reported it closed: the peer or the network ended it).
+ */
+export type RestCause = CloseReason | 'disconnect' | 'dropped'
+
+/**
+ * How long a peer rests after its connection ended before the dialer would dial it again (ms from
+ * now), or undefined when the ending sets no rest (its `nextDialAt` stays as it was). The table:
+ * - `trimmed`, `initial-sync`, `disconnect`: `afterTrim` ± `restJitter` — we (or the application)
+ *   closed it, so redialling at once would only loop;
+ * - `lifetime`: one `lifetime` (no jitter) — rotated out for diversity, so others get their turn;
+ * - `dropped`: `afterDisconnect` ± `restJitter`, except for long-term and permanent peers (redialled
+ *   at once) — a peer that dropped us may be full, and a redial would make it evict someone else;
+ * - anything else (banned, denied, duplicate, stopped, over-limit…): no rest.
+ * `random` is drawn only when the rest is jittered.
+ */
+export function restAfterClose (
+  cause: RestCause,
+  peer: { longTerm: boolean; permanent: boolean },
+  lifetime: number | undefined,
+  random: () => number,
+  policy: Readonly<BackoffPolicy> = DEFAULT_BACKOFF
+): number | undefined {
+  switch (cause) {
+    case 'trimmed':
+    case 'initial-sync':
+    case 'disconnect':
+      return jittered(policy.afterTrim, policy.restJitter, random)
+    case 'lifetime':
+      return lifetime ?? 0
+    case 'dropped':
+      return peer.longTerm || peer.permanent ? undefined : jittered(policy.afterDisconnect, policy.restJitter, random)
+    default:
+      return undefined
+  }
 }
 
 /** True once a peer has failed often enough in a row to sink to the end of the dial order. */

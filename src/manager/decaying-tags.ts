@@ -1,3 +1,4 @@
+import { Alarm } from '../clock.js'
 import { PeerwardenError } from '../errors.js'
 import type { PeerRecord } from './peer-record.js'
 import type { BumpFn, Clock, DecayFn, DecayingTag, PeerId } from './types.js'
@@ -9,8 +10,8 @@ export interface DecayHost {
   /** The peer's record, created when unknown (tags on unseen peers are kept). */
   record(peer: PeerId): PeerRecord
   find(peer: PeerId): PeerRecord | undefined
-  /** The record's tag value changed: re-rank it and tell observers. */
-  valueChanged(record: PeerRecord): void
+  /** A decaying tag of the record changed or went: its value is recomputed, the peer re-filed, observers told. */
+  tagsChanged(record: PeerRecord): void
 }
 
 /**
@@ -24,7 +25,7 @@ export interface DecayHost {
  */
 export class DecayingTagImpl implements DecayingTag {
   private readonly holders = new Set<PeerRecord>()
-  private timer: unknown
+  private readonly alarm: Alarm
   private nextTick: number
   private closed = false
 
@@ -36,8 +37,9 @@ export class DecayingTagImpl implements DecayingTag {
     private readonly host: DecayHost,
     private readonly onClose: (tag: DecayingTagImpl) => void
   ) {
+    this.alarm = new Alarm(host.clock, () => { this.tick() })
     this.nextTick = host.clock.now() + interval
-    this.schedule()
+    this.alarm.wakeAt(this.nextTick)
   }
 
   bump (peer: PeerId, delta: number): void {
@@ -56,7 +58,7 @@ export class DecayingTagImpl implements DecayingTag {
     const next = this.bumpFn({ ...state }, delta)
     state.value = Number.isFinite(next) ? check.clampTagValue(next) : state.value
     state.lastVisit = now
-    this.host.valueChanged(record)
+    this.host.tagsChanged(record)
   }
 
   remove (peer: PeerId): void {
@@ -64,23 +66,19 @@ export class DecayingTagImpl implements DecayingTag {
     const record = this.host.find(peer)
     if (record === undefined || record.decaying?.delete(this.name) !== true) return
     this.holders.delete(record)
-    this.host.valueChanged(record)
+    this.host.tagsChanged(record)
   }
 
   close (): void {
     if (this.closed) return
     this.closed = true
-    this.host.clock.clearTimeout(this.timer)
+    this.alarm.cancel()
     this.onClose(this)
   }
 
   /** Drops a forgotten peer. */
   forget (record: PeerRecord): void {
     this.holders.delete(record)
-  }
-
-  private schedule (): void {
-    this.timer = this.host.clock.setTimeout(() => { this.tick() }, Math.max(0, this.nextTick - this.host.clock.now()))
   }
 
   private tick (): void {
@@ -94,14 +92,14 @@ export class DecayingTagImpl implements DecayingTag {
       if (remove || !Number.isFinite(value)) {
         record.decaying!.delete(this.name)
         this.holders.delete(record)
-        this.host.valueChanged(record)
+        this.host.tagsChanged(record)
       } else if (check.clampTagValue(value) !== before) {
         state.value = check.clampTagValue(value)
-        this.host.valueChanged(record)
+        this.host.tagsChanged(record)
       }
     }
     this.nextTick += this.interval
-    this.schedule()
+    this.alarm.wakeAt(this.nextTick)
   }
 }
 

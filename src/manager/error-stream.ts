@@ -1,7 +1,7 @@
 import type { DialFailure } from './types.js'
 
 /**
- * The stream of dial failures behind `errors()` (a stream of the peers whose dials failed).
+ * The stream of dial failures behind `errors()`.
  * Each call of `iterate()` is an independent subscriber that sees every failure published after it
  * subscribed, in order, until `end()`. A subscriber that stops iterating (break/return) unsubscribes.
  */

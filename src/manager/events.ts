@@ -1,5 +1,5 @@
 import { getEventListeners } from 'node:events'
-import type { Connection, DialFailure, PeerId, Priority } from './types.js'
+import type { CloseReason, Connection, DialFailure, PeerId, Priority, TrimReason } from './types.js'
 
 /** The events on `manager.events`, each a `CustomEvent` whose `detail` is given here. */
 export interface ManagerEvents {
@@ -13,9 +13,9 @@ export interface ManagerEvents {
   /** The peer's last connection went away. */
   'peer:disconnected': { peer: PeerId }
   /** `connected()` refused the connection and closed it; `reason` is the close reason given to it. */
-  'connection:refused': { connection: Connection; reason: string }
+  'connection:refused': { connection: Connection; reason: CloseReason }
   /** The manager closed an accepted connection (trimmed, banned, duplicate, lifetime, stopped…). */
-  'connection:closed': { connection: Connection; reason: string }
+  'connection:closed': { connection: Connection; reason: CloseReason }
   /** An outbound dial began. */
   'dial:started': { peer?: PeerId; address: string }
   /** An outbound dial failed; the same object is yielded by `errors()`. */
@@ -29,8 +29,8 @@ export interface ManagerEvents {
   'hook:error': { hook: 'prioritise' | 'accepted'; peer: PeerId | string; error: Error }
   /** The peer store failed to load or to write a batch; the manager goes on without it. */
   'store:error': { error: Error }
-  /** A trim closed `closed` peers (at least one: a trim that closed nobody is no event); `reason` says which rule ran ('watermark', 'limit lowered', 'explicit', 'admission'). */
-  'trim': { closed: number; reason: string }
+  /** A trim closed `closed` peers (at least one: a trim that closed nobody is no event); `reason` says which rule ran ({@link TrimReason}). */
+  'trim': { closed: number; reason: TrimReason }
 }
 
 /** A listener of one typed event: receives the `CustomEvent` whose `detail` the event map gives. */

@@ -1,5 +1,5 @@
 export { createConnectionManager } from './manager.js'
-export { decay, bump } from './decay.js'
+export { decay, bump } from './decay-presets.js'
 export { extractIp } from './access-list.js'
 export type { ManagerEvents, TypedEventTarget, TypedListener } from './events.js'
 export * from './types.js'

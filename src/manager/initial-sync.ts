@@ -1,5 +1,5 @@
-import { compareCandidates } from './candidates.js'
-import type { Dialer } from './dialer.js'
+import { compareCandidates } from './dial-order.js'
+import type { DialScheduler } from './dial-scheduler.js'
 import type { ConnEntry, PeerRecord } from './peer-record.js'
 import type { PeerId } from './types.js'
 import * as check from './validate.js'
@@ -12,7 +12,7 @@ export interface InitialSyncHost {
   connections(): Iterable<ConnEntry>
   /** Closes a connection with reason 'initial-sync'. */
   close(entry: ConnEntry, why: string): void
-  readonly dialer: Pick<Dialer, 'startSync' | 'stopSync'>
+  readonly dialer: Pick<DialScheduler, 'startSync' | 'stopSync'>
 }
 
 /**

@@ -1,6 +1,6 @@
 import ipaddr from 'ipaddr.js'
 import { PeerwardenError } from '../errors.js'
-import type { Dialer } from './dialer.js'
+import type { DialScheduler } from './dial-scheduler.js'
 import type { PeerBook } from './peer-book.js'
 import { mergeFields, mergePriority, mergeTopics } from './merge.js'
 import { mergeStored, type Persistence } from './persistence.js'
@@ -15,12 +15,12 @@ export interface PeerKnowledgeHost {
   readonly book: PeerBook
   readonly topics: TopicCounts
   readonly persist: Persistence | undefined
-  readonly dialer: Pick<Dialer, 'remove' | 'update'>
+  readonly dialer: Pick<DialScheduler, 'remove'>
   /** The application's `prioritise` hook, if any. */
   readonly hook: ConnectionManagerOptions['prioritise']
   explainDepth(): number
-  /** Re-ranks the peer wherever it is indexed (trimming, dialing). */
-  reindex(record: PeerRecord): void
+  /** The verb: anything about the peer changed; re-files it wherever it is indexed (trimming, dialing). */
+  peerChanged(record: PeerRecord): void
   /** A peer's priority changed (the 'peer:priority' event). */
   prioritised(peer: PeerId | string, priority: Priority): void
   /** A connected peer was banned: its connection closes. */
@@ -56,6 +56,8 @@ export const MAX_HINTED_ADDRESSES = 8
  */
 export class PeerKnowledge {
   private bannedPeers = 0
+  /** Errors of the application's hooks (`prioritise`, and `accepted` counted by Connections), since creation (`stats().hookErrors`). */
+  hookErrors = 0
 
   constructor (private readonly host: PeerKnowledgeHost) {}
 
@@ -95,7 +97,7 @@ export class PeerKnowledge {
     }
     if (input.topics !== undefined && input.topics.some((t) => !record.topics.includes(t))) this.setTopics(record, [...record.topics, ...input.topics])
     if (created) this.consultHook(record, 'added')
-    this.host.reindex(record)
+    this.host.peerChanged(record)
     this.host.persist?.touch(record)
   }
 
@@ -126,7 +128,7 @@ export class PeerKnowledge {
     if (input.bootstrap !== undefined) record.bootstrap = input.bootstrap
     if (input.priority !== undefined) this.applyPriority(record, input.priority, 'given by addPeers')
     if (created) this.consultHook(record, 'added')
-    this.host.reindex(record)
+    this.host.peerChanged(record)
     this.host.persist?.touch(record)
   }
 
@@ -145,7 +147,7 @@ export class PeerKnowledge {
     const record = this.resolveOrCreate(peer)
     record.longTerm = longTerm
     this.host.persist?.touch(record)
-    this.host.reindex(record)
+    this.host.peerChanged(record)
   }
 
   /** Forgets the peer; returns false when it was unknown. */
@@ -172,7 +174,7 @@ export class PeerKnowledge {
     }
     record.priority = 'medium'
     record.longTerm = record.permanent = record.bootstrap = false
-    this.host.reindex(record)
+    this.host.peerChanged(record)
     persist?.touch(record)
   }
 
@@ -203,7 +205,7 @@ export class PeerKnowledge {
       mergeStored(record, p)
       if (p.priority !== undefined && p.priority !== 'medium' && record.priority === 'medium') this.applyPriority(record, p.priority, 'restored from the store')
       this.consultHook(record, 'added')
-      this.host.reindex(record)
+      this.host.peerChanged(record)
     }
   }
 
@@ -260,7 +262,7 @@ export class PeerKnowledge {
     const result = book.assignId(record, id)
     if (result !== record) {
       dialer.remove(record)
-      this.host.reindex(result)
+      this.host.peerChanged(result)
     }
     if (merged !== undefined && merged !== result.priority) this.applyPriority(result, merged, `merged with the record of ${names}`)
     if (persist !== undefined && result !== record) {
@@ -299,6 +301,7 @@ export class PeerKnowledge {
       // The hook's error is the hook's: the peer keeps its priority, and the caller goes on.
       const error = err instanceof Error ? err : new Error(String(err))
       record.decide(this.host.clock.now(), 'hook-error', `prioritise() hook when ${when} failed: ${error.message}; priority stays ${record.priority}`, this.host.explainDepth())
+      this.hookErrors++
       this.host.hookFailed('prioritise', record.id ?? record.key, error)
       return
     }
@@ -314,7 +317,7 @@ export class PeerKnowledge {
     record.decide(this.host.clock.now(), priority === 'banned' ? 'ban' : 'priority', `priority ${priority}: ${why}`, this.host.explainDepth())
     this.host.prioritised(record.id ?? record.key, priority)
     if (priority === 'banned' && record.conn !== undefined) this.host.banned(record.conn)
-    else this.host.reindex(record)
+    else this.host.peerChanged(record)
   }
 
   /** Sets the peer's topics; a connected peer's count per topic follows. */

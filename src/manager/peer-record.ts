@@ -1,5 +1,5 @@
 import type { RankKey } from './rank.js'
-import type { Connection, Decision, DecayValue, PeerId, PeerInfo, Priority } from './types.js'
+import type { Connection, Decision, DecisionAction, DecayValue, PeerId, PeerInfo, Priority } from './types.js'
 import { clampTagValue } from './validate.js'
 
 /** The live connection of a peer, as the manager accounts it. */
@@ -7,14 +7,33 @@ export interface ConnEntry {
   readonly conn: Connection
   readonly record: PeerRecord
   readonly openedAt: number
-  /** Dialled through connectNow or as a permanent peer: exempt from the watermarks. */
-  readonly forced: boolean
 }
 
 /**
  * Everything the manager knows about one peer. Optional collections are allocated on first use so
  * that 100,000 known peers stay cheap. The record doubles as the trim index's key: `idle`, `inbound`
  * and `openedAt` describe its connection while it has one.
+ *
+ * Rules — who writes which field (everyone else only reads it; after a write the writer calls the
+ * verb `peerChanged`, see wiring.ts, when an index reads the field):
+ * - `key`, `id`, `forgotten`, and the address index behind `addresses`: PeerBook (peer-book.ts).
+ *   `addresses` and `hinted` change only through `PeerBook.addAddress`, called by PeerKnowledge and
+ *   Connections (an outbound handshake proves an address); `hint` is cleared by whoever learns the
+ *   application or a handshake names the peer (PeerKnowledge, Tagging, Connections).
+ * - `priority`, `topics`, `longTerm`, `bootstrap`, `permanent` (cleared on forget): PeerKnowledge
+ *   (peer-knowledge.ts, merge.ts); `permanent` is set by `connectNow(…, { permanent })` (manager.ts).
+ * - `tags`, `protections`, `value`: Tagging (tagging.ts); `decaying`: the decaying tags
+ *   (decaying-tags.ts); `value` is the sum, recomputed by `recomputeValue()`.
+ * - `conn`, `inbound`, `openedAt`, `allowed`, `lastConnected`, `successes`: Connections
+ *   (connections.ts), when a connection is accepted or leaves.
+ * - `nextDialAt`: the DialScheduler after a failed dial (`nextDelay`), Connections after a close
+ *   (`restAfterClose`), `resetBackoff` (manager.ts); `failures`, `attempts`, `dialing`,
+ *   `addressStats`: the DialScheduler (dial-scheduler.ts).
+ * - `idle`, `heapIndex`: the trim index; `candIndex`, `waitAt`: the dial index; `budgetVersion`:
+ *   the PeerBudget. Nobody else touches them.
+ * - `decisions`: anyone, only through `decide()` (append, keep the newest `explainDepth`).
+ * - Restoring from the store (`mergeStored`) and merging two records (`mergeFields`) write the
+ *   history fields of a record that is not indexed yet or is re-filed right after.
  */
 export class PeerRecord implements RankKey {
   /** Map key in the peer book: the id, or '@' + first address while the id is unknown. */
@@ -92,7 +111,7 @@ export class PeerRecord implements RankKey {
   }
 
   /** Appends a decision, keeping the newest `depth`. */
-  decide (at: number, action: string, reason: string, depth: number): void {
+  decide (at: number, action: DecisionAction, reason: string, depth: number): void {
     const list = this.decisions ?? (this.decisions = [])
     list.push({ at, action, reason })
     if (list.length > depth) list.splice(0, list.length - depth)

@@ -1,3 +1,4 @@
+import { Alarm } from '../clock.js'
 import type { PeerRecord } from './peer-record.js'
 import { setOwn } from './tagging.js'
 import type { Clock, PeerStore, StoredPeer } from './types.js'
@@ -18,10 +19,12 @@ import { clampTagValue } from './validate.js'
 export class Persistence {
   private readonly dirty = new Set<PeerRecord>()
   private readonly removed = new Set<string>()
-  private timer: unknown
+  private readonly alarm: Alarm
   private writing: Promise<void> = Promise.resolve()
 
-  constructor (readonly store: PeerStore, private readonly clock: Clock, private readonly interval: number, private readonly onError: (err: Error) => void) {}
+  constructor (readonly store: PeerStore, clock: Clock, private readonly interval: number, private readonly onError: (err: Error) => void) {
+    this.alarm = new Alarm(clock, () => { void this.flush() })
+  }
 
   touch (record: PeerRecord): void {
     // A peer known only from hints is a third party's claim: not worth a row until it proves itself.
@@ -45,8 +48,7 @@ export class Persistence {
 
   /** Writes everything marked, as one batch. */
   async flush (): Promise<void> {
-    this.clock.clearTimeout(this.timer)
-    this.timer = undefined
+    this.alarm.cancel()
     const peers = [...this.dirty].map(toStored)
     const removed = [...this.removed].filter((k) => !peers.some((p) => p.key === k))
     this.dirty.clear()
@@ -61,16 +63,11 @@ export class Persistence {
   }
 
   cancel (): void {
-    this.clock.clearTimeout(this.timer)
-    this.timer = undefined
+    this.alarm.cancel()
   }
 
   private arm (): void {
-    if (this.timer !== undefined) return
-    this.timer = this.clock.setTimeout(() => {
-      this.timer = undefined
-      void this.flush()
-    }, this.interval)
+    if (!this.alarm.armed) this.alarm.wakeIn(this.interval)
   }
 }
 

@@ -1,3 +1,4 @@
+import { Alarm } from '../clock.js'
 import type { ConnEntry, PeerRecord } from './peer-record.js'
 import type { Clock } from './types.js'
 
@@ -17,34 +18,35 @@ export function rotatable (r: PeerRecord): boolean {
 }
 
 /**
- * Lifetime rotation (the sbot scheduler's connection lifetime): a connection that is neither
- * long-term, permanent nor protected is closed once it is `lifetime` old, on one shared timer set for
- * the oldest rotatable connection.
+ * Lifetime rotation (the sbot scheduler's connection lifetime).
+ *
+ * Rules:
+ * - A connection that is neither long-term, permanent nor protected is closed ('lifetime') once it is
+ *   `lifetime` old; its peer then rests one lifetime (`restAfterClose`).
+ * - One shared timer (an `Alarm`) is set for the oldest rotatable connection, only while running.
  */
 export class Rotation {
-  private timer: unknown
+  private readonly alarm: Alarm
 
-  constructor (private readonly host: RotationHost) {}
+  constructor (private readonly host: RotationHost) {
+    this.alarm = new Alarm(host.clock, () => { this.rotate() })
+  }
 
   /** Arms the timer if rotation applies and none is armed. */
   schedule (): void {
     const lifetime = this.host.lifetime()
-    if (!this.host.running() || lifetime === undefined || this.timer !== undefined) return
+    if (!this.host.running() || lifetime === undefined || this.alarm.armed) return
     // Opening order: the first rotatable connection is the oldest one.
     for (const entry of this.host.connections()) {
       if (!rotatable(entry.record)) continue
-      this.timer = this.host.clock.setTimeout(() => {
-        this.timer = undefined
-        this.rotate()
-      }, Math.max(0, entry.openedAt + lifetime - this.host.clock.now()))
+      this.alarm.wakeAt(entry.openedAt + lifetime)
       return
     }
   }
 
   /** Forgets the armed timer (the lifetime changed, or the manager stops). */
   reset (): void {
-    this.host.clock.clearTimeout(this.timer)
-    this.timer = undefined
+    this.alarm.cancel()
   }
 
   private rotate (): void {

@@ -22,14 +22,14 @@ export interface TaggingHost {
   readonly book: PeerBook
   readonly persist: Persistence | undefined
   explainDepth(): number
-  /** Re-ranks a peer whose value changed, wherever it is indexed (no bound check: a tag never makes a peer trimmable). */
-  rerank(record: PeerRecord): void
-  /** Re-ranks a peer whose trimmability changed (it may now be trimmed or dialled). */
-  reindex(record: PeerRecord): void
+  /** Only the peer's value moved: re-sorts it where it is indexed (a tag never makes a peer trimmable). */
+  valueChanged(record: PeerRecord): void
+  /** The verb: the peer's protection changed (it may now be trimmed or dialled): re-files it everywhere. */
+  peerChanged(record: PeerRecord): void
   /** A peer just became trimmable: a background trim may restore the bound. */
-  checkBound(): void
+  scheduleTrimIfOver(): void
   /** Tells the peer observers (once per tick). */
-  changed(): void
+  notifyObservers(): void
 }
 
 /**
@@ -67,8 +67,8 @@ export class Tagging {
     record.tags!.delete(tag)
     this.host.persist?.touch(record)
     record.recomputeValue()
-    this.host.reindex(record)
-    this.host.changed()
+    this.host.peerChanged(record)
+    this.host.notifyObservers()
   }
 
   upsert (peer: PeerId, tag: string, upsert: (current: number) => number): void {
@@ -99,8 +99,8 @@ export class Tagging {
     if (!record.isProtected) this.protectedPeers++
     ;(record.protections ??= new Set()).add(tag)
     record.decide(this.host.clock.now(), 'protect', `protected under tag ${JSON.stringify(tag)}`, this.host.explainDepth())
-    this.host.reindex(record)
-    this.host.changed()
+    this.host.peerChanged(record)
+    this.host.notifyObservers()
   }
 
   /** Returns whether the peer is still protected (under another tag). */
@@ -113,10 +113,10 @@ export class Tagging {
       record.decide(this.host.clock.now(), 'unprotect', `protection ${JSON.stringify(tag)} removed; ${record.protections.size} left`, this.host.explainDepth())
       if (!record.isProtected) {
         this.protectedPeers--
-        this.host.reindex(record)
-        this.host.checkBound()
+        this.host.peerChanged(record)
+        this.host.scheduleTrimIfOver()
       }
-      this.host.changed()
+      this.host.notifyObservers()
     }
     return record.isProtected
   }
@@ -155,8 +155,8 @@ export class Tagging {
     if (Math.abs(next) < SMALL && Math.abs(v) < SMALL && Math.abs(record.value) < SMALL) record.value = next
     else record.recomputeValue()
     this.host.persist?.touch(record)
-    this.host.rerank(record)
-    this.host.changed()
+    this.host.valueChanged(record)
+    this.host.notifyObservers()
   }
 
   /** The peer's record, made if unknown; the application names it, so it is no mere hint any more. */

@@ -57,7 +57,7 @@ export class TrimIndex {
       }
       this.heap.heapify()
     } else {
-      for (const r of due) this.refresh(r, now)
+      for (const r of due) this.update(r, now)
     }
     if (this.graceHead > 1024 && this.graceHead * 2 > g.length) {
       g.splice(0, this.graceHead)
@@ -94,7 +94,7 @@ export class TrimIndex {
   }
 
   /** Re-evaluates membership and position after anything about the record changed. */
-  refresh (record: PeerRecord, now: number): void {
+  update (record: PeerRecord, now: number): void {
     const belongs = record.conn !== undefined && this.eligible(record) && !this.inGrace(record, now)
     this.version++
     if (!belongs) {

@@ -184,6 +184,15 @@ export function resolveOptions (options: ConnectionManagerOptions): ResolvedOpti
   return { lowWater, highWater, gracePeriod, silencePeriod, lifetime, maxParallelDials, dialTimeout, allow, deny, explainDepth, storeFlushInterval, maxPeers, releaseBootstrap }
 }
 
+/** A topic quota: `min` and `max` are integers >= 0, and `max >= min`. */
+export function topicQuota (quota: { min: number; max?: number }): void {
+  int('quota.min', quota?.min, 0)
+  if (quota.max !== undefined) {
+    int('quota.max', quota.max, 0)
+    if (quota.max < quota.min) throw invalidRange('quota.min', 'quota.max', quota.min, quota.max)
+  }
+}
+
 export function outOfRange (name: string, value: number, min: number, max: number): Error {
   return PeerwardenError.invalid(`${name} must be between ${min} and ${max}, got ${value}`)
 }

@@ -1,4 +1,4 @@
-import { systemClock } from '../clock.js'
+import { Alarm, systemClock } from '../clock.js'
 import type { Clock } from '../manager/types.js'
 
 /** Something that has a deadline in a `DeadlineQueue`. */
@@ -11,22 +11,26 @@ export interface Expiring { expire(): void }
  * Rules:
  * - Every entry gets the same delay, so entries expire in the order they were added: a Map in
  *   insertion order is the whole schedule, and add/delete are O(1) with no timer work.
- * - One timer of the injected clock (the system clock's are unref'd) is armed for the oldest entry; when it fires it expires whatever is due and
- *   re-arms for the next one. An entry deleted before its time costs nothing more.
+ * - One `Alarm` on the injected clock (the system clock's timers are unref'd) is armed for the oldest
+ *   entry; when it fires it expires whatever is due and re-arms for the next one. An entry deleted
+ *   before its time costs nothing more.
  * - `expire()` runs once, after the entry left the queue; a throw in it is not caught here.
  */
 export class DeadlineQueue {
   private readonly entries = new Map<Expiring, number>()
-  private timer: unknown
+  private readonly alarm: Alarm
+  /** While expiring: an add must not arm the alarm for its own (later) deadline before the older ones. */
   private firing = false
 
-  constructor (readonly ms: number, private readonly clock: Clock = systemClock) {}
+  constructor (readonly ms: number, private readonly clock: Clock = systemClock) {
+    this.alarm = new Alarm(clock, this.fire)
+  }
 
   add (entry: Expiring): void {
     const at = this.clock.now() + this.ms
     this.entries.delete(entry) // re-adding moves it to the end, keeping the order by deadline
     this.entries.set(entry, at)
-    if (this.timer === undefined && !this.firing) this.arm(at)
+    if (!this.alarm.armed && !this.firing) this.arm(at)
   }
 
   delete (entry: Expiring): void {
@@ -38,16 +42,15 @@ export class DeadlineQueue {
   /** Drops every entry without expiring it, and the timer. */
   clear (): void {
     this.entries.clear()
-    if (this.timer !== undefined) this.clock.clearTimeout(this.timer)
-    this.timer = undefined
+    this.alarm.cancel()
   }
 
+  /** At least 1 ms on: what is due within 1 ms counts as due when it fires. */
   private arm (at: number): void {
-    this.timer = this.clock.setTimeout(this.fire, Math.max(1, at - this.clock.now()))
+    this.alarm.wakeAt(Math.max(at, this.clock.now() + 1))
   }
 
   private readonly fire = (): void => {
-    this.timer = undefined
     this.firing = true
     try {
       // Timers have millisecond resolution: what is due within 1 ms counts as due.
@@ -60,7 +63,7 @@ export class DeadlineQueue {
     } finally {
       this.firing = false
       const next = this.entries.values().next()
-      if (!next.done && this.timer === undefined) this.arm(next.value)
+      if (!next.done && !this.alarm.armed) this.arm(next.value)
     }
   }
 }

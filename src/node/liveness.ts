@@ -1,4 +1,4 @@
-import { systemClock } from '../clock.js'
+import { Alarm, systemClock } from '../clock.js'
 import { PeerwardenError } from '../errors.js'
 import type { Clock } from '../manager/types.js'
 
@@ -18,23 +18,24 @@ export interface Live {
  * - A connection that has received nothing for `deadTimeout` ms is dead (the peer vanished without a
  *   FIN): it is destroyed with `ERR_TIMEOUT`. Since both ends send keep-alives, only a silent path or
  *   peer gets there.
- * - One timer of the injected clock (the system clock's are unref'd) sweeps every `min(keepAlive, deadTimeout) / 4` ms (at least 25, at most 1,000),
+ * - One `Alarm` on the injected clock (the system clock's timers are unref'd) sweeps every `min(keepAlive, deadTimeout) / 4` ms (at least 25, at most 1,000),
  *   so a dead connection is noticed within `deadTimeout` plus one sweep. The timer runs only while
  *   there are connections.
  */
 export class Liveness {
   private readonly live = new Set<Live>()
-  private timer: unknown
+  private readonly alarm: Alarm
   private readonly period: number
 
   /** `clock` is also the one the connections' `lastRead` and `lastWrite` come from. */
   constructor (readonly keepAlive: number, readonly deadTimeout: number, private readonly clock: Clock = systemClock) {
     this.period = Math.min(1000, Math.max(25, Math.floor(Math.min(keepAlive, deadTimeout) / 4)))
+    this.alarm = new Alarm(clock, this.sweep)
   }
 
   add (x: Live): void {
     this.live.add(x)
-    if (this.timer === undefined) this.timer = this.clock.setTimeout(this.sweep, this.period)
+    if (!this.alarm.armed) this.alarm.wakeIn(this.period)
   }
 
   delete (x: Live): void {
@@ -43,13 +44,10 @@ export class Liveness {
   }
 
   stop (): void {
-    if (this.timer !== undefined) this.clock.clearTimeout(this.timer)
-    this.timer = undefined
+    this.alarm.cancel()
   }
 
-  private readonly sweep = (): void => {
-    this.timer = undefined
-    const now = this.clock.now()
+  private readonly sweep = (now: number): void => {
     for (const x of this.live) {
       if (now - x.lastRead >= this.deadTimeout) {
         this.live.delete(x)
@@ -58,6 +56,6 @@ export class Liveness {
         x.keepAlive()
       }
     }
-    if (this.live.size > 0 && this.timer === undefined) this.timer = this.clock.setTimeout(this.sweep, this.period)
+    if (this.live.size > 0 && !this.alarm.armed) this.alarm.wakeIn(this.period)
   }
 }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { createConnectionManager } from '../../src/index.js'
 import type { ConnectionManager, ConnectionManagerOptions } from '../../src/index.js'
-import { DEFAULT_BACKOFF, nextDelay, sunk, type BackoffPolicy } from '../../src/manager/backoff.js'
+import { DEFAULT_BACKOFF, jittered, nextDelay, restAfterClose, sunk, type BackoffPolicy, type RestCause } from '../../src/manager/backoff.js'
 import { ManualClock, MemoryNetwork } from '../../src/testing/index.js'
 
 const fixed = (x: number) => (): number => x
@@ -20,6 +20,7 @@ test('the default policy is the documented one', () => {
     sinkAfter: 3,
     afterDisconnect: 10_000,
     afterTrim: 60_000,
+    restJitter: 0.25,
     bootstrapQuiet: 2_000
   })
 })
@@ -118,6 +119,51 @@ test('nextDelay honours a custom policy', () => {
   assert.equal(nextDelay(1, true, fixed(0.1), policy), 100)
   assert.equal(nextDelay(3, true, fixed(0.1), policy), 900)
   assert.equal(nextDelay(4, true, fixed(0.1), policy), 1000)
+})
+
+// ── restAfterClose as a table ───────────────────────────────────────────────
+
+test('restAfterClose: trimmed, initial-sync and disconnect rest afterTrim ± 25 %, lifetime one lifetime, dropped afterDisconnect ± 25 % unless long-term or permanent, the rest none', () => {
+  const plain = { longTerm: false, permanent: false }
+  const longTerm = { longTerm: true, permanent: false }
+  const permanent = { longTerm: false, permanent: true }
+  // [cause, peer, lifetime, random, expected]
+  const table: Array<[RestCause, typeof plain, number | undefined, number, number | undefined]> = [
+    ['trimmed', plain, undefined, 0.5, 60_000],
+    ['trimmed', plain, undefined, 0, 45_000],
+    ['trimmed', longTerm, undefined, 0.999, 74_970],
+    ['initial-sync', permanent, undefined, 0.5, 60_000],
+    ['disconnect', plain, undefined, 0.25, 52_500],
+    ['lifetime', plain, 30_000, 0, 30_000],
+    ['lifetime', plain, undefined, 0.5, 0],
+    ['dropped', plain, undefined, 0.5, 10_000],
+    ['dropped', plain, undefined, 0, 7_500],
+    ['dropped', longTerm, undefined, 0.5, undefined],
+    ['dropped', permanent, undefined, 0.5, undefined],
+    ['banned', plain, undefined, 0.5, undefined],
+    ['duplicate', plain, undefined, 0.5, undefined],
+    ['stopped', plain, undefined, 0.5, undefined],
+    ['denied', plain, undefined, 0.5, undefined],
+    ['over-limit', plain, undefined, 0.5, undefined],
+    ['abandoned', plain, undefined, 0.5, undefined],
+    ['protocol', plain, undefined, 0.5, undefined],
+    ['timeout', plain, undefined, 0.5, undefined]
+  ]
+  for (const [cause, peer, lifetime, r, expected] of table) {
+    let draws = 0
+    const random = (): number => { draws++; return r }
+    assert.equal(restAfterClose(cause, peer, lifetime, random), expected, `${cause} ${JSON.stringify(peer)} lifetime ${lifetime} random ${r}`)
+    // A rest without jitter draws no random number (the sequence of draws is part of replayable runs).
+    const jitteredRest = expected !== undefined && cause !== 'lifetime'
+    assert.equal(draws, jitteredRest ? 1 : 0, `${cause}: random() drawn only for a jittered rest`)
+  }
+})
+
+test('jittered is the one jitter formula: nextDelay is jittered(raw, jitter) and the rests jittered(rest, restJitter)', () => {
+  for (const r of [0, 0.1, 0.5, 0.75, 0.999]) {
+    assert.equal(nextDelay(3, false, fixed(r)), jittered(20_000, DEFAULT_BACKOFF.jitter, fixed(r)))
+    assert.equal(restAfterClose('trimmed', { longTerm: false, permanent: false }, undefined, fixed(r)), Math.round(60_000 * (0.75 + 0.5 * r)), 'the formula the manager used before: ±25 %')
+  }
 })
 
 test('a peer sinks after sinkAfter consecutive failures, not before', () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { PeerwardenError, createConnectionManager } from '../../src/index.js'
-import type { Connection, ConnectionManager, ConnectionManagerOptions, DialFailure, PeerInfo, Priority } from '../../src/index.js'
+import type { Connection, ConnectionManager, ConnectionManagerOptions, Decision, DialFailure, PeerInfo, Priority } from '../../src/index.js'
 import { ManualClock, MemoryNetwork, testConnection } from '../../src/testing/index.js'
 import { hasCode } from '../helpers/errors.js'
 import { collect } from '../helpers/events.js'
@@ -271,8 +271,8 @@ test('explain returns a copy that callers cannot use to rewrite history', async 
   const { m } = manager()
   m.connected(testConnection('x'))
   const list = m.explain('x')
-  list[0].action = 'tampered'
-  list.push({ at: 1, action: 'fake', reason: 'fake' })
+  list[0].action = 'tampered' as Decision['action']
+  list.push({ at: 1, action: 'fake' as Decision['action'], reason: 'fake' })
   assert.deepEqual(m.explain('x').map((d) => d.action), ['accept'])
   await m.close()
 })

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import test from 'node:test'
 import { StrangerLog } from '../../src/manager/stranger-log.js'
 
-const refused = (at: number) => ({ at, action: 'refuse', reason: `denied: #${at}` })
+const refused = (at: number) => ({ at, action: 'refuse' as const, reason: `denied: #${at}` })
 
 test('the stranger log keeps the newest decisions of each peer, at most depth of them', () => {
   const log = new StrangerLog(10)

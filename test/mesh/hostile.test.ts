@@ -36,7 +36,7 @@ function handlers (variant: string): Record<string, Handler> {
     work: (args: { i: number }) => ({ variant, i: args?.i }),
     size: (args: string) => args.length,
     hang: async () => await new Promise(() => {}),
-    fail: (args: { length: number }) => { throw new PeerwardenError('ERR_CUSTOM', 'x'.repeat(args.length)) },
+    fail: (args: { length: number }) => { throw Object.assign(new Error('x'.repeat(args.length)), { code: 'ERR_CUSTOM' }) },
     status: () => ({ variant, up: true })
   }
 }

@@ -1,4 +1,4 @@
-import { compareCandidates } from './candidates.js'
+import { compareCandidates } from './dial-order.js'
 import { IndexedHeap } from './indexed-heap.js'
 import { MinHeap } from './min-heap.js'
 import type { PeerRecord } from './peer-record.js'
@@ -17,7 +17,7 @@ import type { PeerRecord } from './peer-record.js'
  * - `sticky` holds the long-term and permanent peers, which are redialled whatever the count.
  * - Callers call `update(record, now)` after changing anything the order or the rules read.
  */
-export class CandidateIndex {
+export class DialIndex {
   private readonly ready = new IndexedHeap<PeerRecord, 'candIndex'>((a, b) => compareCandidates(a, b, noTopics), 'candIndex')
   private readonly waiting = new MinHeap<{ at: number; record: PeerRecord }>((a, b) => a.at < b.at)
   readonly sticky = new Set<PeerRecord>()

@@ -1,14 +1,15 @@
+import { Alarm } from '../clock.js'
 import { describeRank, priorityRank } from './rank.js'
 import type { PeerRecord } from './peer-record.js'
 import type { TopicCounts } from './topics.js'
 import { TrimIndex } from './trim-index.js'
-import { selectVictims, trimCount } from './trimmer.js'
-import type { Clock, Priority } from './types.js'
+import { selectVictims, trimCount } from './trim-rules.js'
+import type { Clock, Priority, TrimReason } from './types.js'
 
 const NONE: readonly PeerRecord[] = []
 
 /** What trimming needs from the manager. */
-export interface TrimHost {
+export interface TrimSchedulerHost {
   readonly clock: Clock
   readonly topics: TopicCounts
   running(): boolean
@@ -18,7 +19,7 @@ export interface TrimHost {
   trimmable(record: PeerRecord): boolean
   /** Closes the peer's connection with reason 'trimmed'. */
   close(record: PeerRecord, why: string): void
-  trimmed(closed: number, reason: string): void
+  trimmed(closed: number, reason: TrimReason): void
 }
 
 /**
@@ -31,30 +32,42 @@ export interface TrimHost {
  * - Peers of a topic above its quota's `max` are offered first; a topic is never taken below `min`.
  * - While the count stays above `highWater`, a background trim runs at most once per `silencePeriod`.
  */
-export class Trimming {
+export class TrimScheduler {
   readonly index: TrimIndex
-  private trimTimer: unknown
-  private promoteTimer: unknown
+  /** The background trim, at most once per silencePeriod. */
+  private readonly trimAlarm: Alarm
+  /** Grace periods ending: promotes the connections that became trimmable (batched, up to a second late). */
+  private readonly promoteAlarm: Alarm
   private lastTrim = -Infinity
   /** The last `lowest(…, priority)` that found nobody: the index version, count and priority it was for. */
   private nobody = { version: -1, connections: -1, limit: -1 }
 
-  constructor (private readonly host: TrimHost) {
+  constructor (private readonly host: TrimSchedulerHost) {
     this.index = new TrimIndex(host.limits().gracePeriod, (r) => host.trimmable(r))
+    this.trimAlarm = new Alarm(host.clock, () => {
+      if (!this.host.running() || this.host.connections() <= this.host.limits().highWater) return
+      this.trim('watermark', 'watermark')
+    })
+    this.promoteAlarm = new Alarm(host.clock, () => { this.promote() })
   }
 
-  /** Re-ranks a connected peer after anything about it changed. */
-  refresh (record: PeerRecord): void {
+  /** The verb: anything about a connected peer changed; re-files it in the trim index (membership and rank). */
+  peerChanged (record: PeerRecord): void {
     if (record.conn === undefined) return
-    this.index.refresh(record, this.host.clock.now())
+    this.index.update(record, this.host.clock.now())
     // Whatever made a peer trimmable may let a background trim restore the bound.
-    this.checkBound()
+    this.scheduleTrimIfOver()
+  }
+
+  /** Only the peer's tag value moved: re-sorts it if it is indexed (a value never makes a peer trimmable). */
+  valueChanged (record: PeerRecord): void {
+    if (record.heapIndex !== -1) this.index.update(record, this.host.clock.now())
   }
 
   /** A connection opened: it enters the index once its grace period ends. */
   opened (record: PeerRecord, now: number): void {
     this.index.opened(record, now)
-    if (this.host.running() && this.promoteTimer === undefined) this.promote()
+    if (this.host.running() && !this.promoteAlarm.armed) this.promote()
   }
 
   closed (record: PeerRecord): void {
@@ -67,9 +80,8 @@ export class Trimming {
   }
 
   stop (): void {
-    this.host.clock.clearTimeout(this.trimTimer)
-    this.host.clock.clearTimeout(this.promoteTimer)
-    this.trimTimer = this.promoteTimer = undefined
+    this.trimAlarm.cancel()
+    this.promoteAlarm.cancel()
   }
 
   /**
@@ -102,7 +114,7 @@ export class Trimming {
   }
 
   /** Trims now; returns how many peers were closed. */
-  trim (mode: 'watermark' | 'limit', reason: string): number {
+  trim (mode: 'watermark' | 'limit', reason: TrimReason): number {
     const now = this.host.clock.now()
     this.index.promote(now)
     const { lowWater, highWater } = this.host.limits()
@@ -143,12 +155,12 @@ export class Trimming {
     this.lastTrim = now
     if (victims.length > 0) this.host.trimmed(victims.length, reason) // a trim that closed nobody is no event
     // Still above (forced or in-grace connections): a background trim looks again later.
-    this.checkBound()
+    this.scheduleTrimIfOver()
     return victims.length
   }
 
-  /** Schedules a background trim if the count is above highWater. */
-  checkBound (): void {
+  /** Decides whether a background trim is due: schedules one (at most one per silencePeriod) if the count is above highWater. */
+  scheduleTrimIfOver (): void {
     if (this.host.connections() > this.host.limits().highWater) this.scheduleTrim()
   }
 
@@ -161,25 +173,16 @@ export class Trimming {
   private promote (): void {
     const { clock } = this.host
     this.index.promote(clock.now())
-    this.checkBound()
-    if (!this.host.running() || this.promoteTimer !== undefined) return
+    this.scheduleTrimIfOver()
+    if (!this.host.running() || this.promoteAlarm.armed) return
     const next = this.index.nextPromotion()
     if (next === undefined) return
     const slack = Math.min(1000, this.host.limits().gracePeriod)
-    this.promoteTimer = clock.setTimeout(() => {
-      this.promoteTimer = undefined
-      this.promote()
-    }, Math.max(0, next - clock.now()) + slack)
+    this.promoteAlarm.wakeAt(Math.max(next, clock.now()) + slack)
   }
 
   private scheduleTrim (): void {
-    if (!this.host.running() || this.trimTimer !== undefined) return
-    const { clock } = this.host
-    const delay = Math.max(0, this.lastTrim + this.host.limits().silencePeriod - clock.now())
-    this.trimTimer = clock.setTimeout(() => {
-      this.trimTimer = undefined
-      if (!this.host.running() || this.host.connections() <= this.host.limits().highWater) return
-      this.trim('watermark', 'watermark')
-    }, delay)
+    if (!this.host.running() || this.trimAlarm.armed) return
+    this.trimAlarm.wakeAt(Math.max(this.host.clock.now(), this.lastTrim + this.host.limits().silencePeriod))
   }
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { compareCandidates, pickCandidates } from '../../src/manager/candidates.js'
-import { orderAddresses } from '../../src/manager/dialer.js'
+import { compareCandidates, pickCandidates } from '../../src/manager/dial-order.js'
+import { orderAddresses } from '../../src/manager/dial-scheduler.js'
 import { PeerRecord } from '../../src/manager/peer-record.js'
 import { shuffled } from '../helpers/shuffle.js'
 

@@ -1,14 +1,15 @@
+import { Alarm } from '../clock.js'
 import { PeerwardenError } from '../errors.js'
 import { AddressBackoff } from './address-backoff.js'
 import { DEFAULT_BACKOFF, nextDelay, type BackoffPolicy } from './backoff.js'
-import { CandidateIndex } from './candidate-index.js'
-import { compareCandidates, pickCandidates } from './candidates.js'
-import { dialAddresses } from './dial.js'
+import { DialIndex } from './dial-index.js'
+import { dialAddresses } from './dial-addresses.js'
+import { chooseDials, type DialPick, type SyncState } from './dial-selection.js'
 import type { PeerRecord } from './peer-record.js'
-import type { Clock, Connection, DialFn, PeerId } from './types.js'
+import type { Clock, Connection, DecisionAction, DialFn, PeerId } from './types.js'
 
 /** What the dialer needs from the manager. */
-export interface DialerHost {
+export interface DialSchedulerHost {
   readonly clock: Clock
   readonly random: () => number
   readonly dial: DialFn
@@ -33,7 +34,7 @@ export interface DialerHost {
   dialStarted(record: PeerRecord, address: string): void
   /** One address failed (events and errors()). */
   addressFailed(record: PeerRecord, address: string, error: Error): void
-  decide(record: PeerRecord, action: string, reason: string): void
+  decide(record: PeerRecord, action: DecisionAction, reason: string): void
   /** A dial of the record ended (its failures may have changed). */
   dialEnded(record: PeerRecord): void
 }
@@ -55,13 +56,13 @@ export interface DialerHost {
  * - An address learnt from a hint also backs off on its own (`AddressBackoff`), whichever peer
  *   claims it: a peer whose every address waits so waits too; connectNow ignores those waits.
  * - Initial sync: only the sync peer (given, or the best candidate) is dialled.
- * - Passes are coalesced: `kick()` from any number of events runs one pass on the next microtask.
+ * - Passes are coalesced: `requestPass()` from any number of events runs one pass on the next microtask.
  */
-export class Dialer {
+export class DialScheduler {
   private running = false
   private passQueued = false
-  private timer: unknown
-  private timerAt = Infinity
+  /** The one shared timer: wakes the scheduler for the earliest `nextDialAt` (or bootstrap wake-up). */
+  private readonly alarm: Alarm
   private inFlight = 0
   /** Dials in flight to peers that are not bootstrap peers. */
   private inFlightOthers = 0
@@ -70,15 +71,17 @@ export class Dialer {
   private bootstrapWake = Infinity
   private readonly controllers = new Set<AbortController>()
   /** Initial sync: the peer we were given (if any) and the one we hold or dial now. */
-  private sync: { given: PeerRecord | undefined; current: PeerRecord | undefined } | undefined
+  private sync: SyncState | undefined
 
-  private readonly index: CandidateIndex
+  private readonly index: DialIndex
   /** Waits of addresses learnt from hints, shared by every peer that claims them. */
   readonly addressWaits: AddressBackoff
+  private readonly policy: Readonly<BackoffPolicy> = DEFAULT_BACKOFF
 
-  constructor (private readonly host: DialerHost, readonly policy: Readonly<BackoffPolicy> = DEFAULT_BACKOFF) {
-    this.index = new CandidateIndex((r) => this.dialable(r))
-    this.addressWaits = new AddressBackoff(() => host.limits().maxPeers, host.random, policy)
+  constructor (private readonly host: DialSchedulerHost) {
+    this.index = new DialIndex((r) => this.dialable(r))
+    this.alarm = new Alarm(host.clock, () => { this.pass() })
+    this.addressWaits = new AddressBackoff(() => host.limits().maxPeers, host.random, this.policy)
   }
 
   /**
@@ -110,14 +113,19 @@ export class Dialer {
       (r.id === undefined || r.id !== this.host.localPeer) && !this.host.denied(r)
   }
 
-  /** A connection opened, or a peer was dialled: the network is getting us somewhere. */
-  progress (): void {
+  /** A connection opened, or a peer was dialled: the network is getting us somewhere (bootstrap peers wait while it does). */
+  noteProgress (): void {
     this.lastProgress = this.host.clock.now()
   }
 
-  /** Call after anything about the peer changed that the dial order or rules read. */
-  update (record: PeerRecord): void {
+  /** The verb: anything about the peer changed that the dial order or rules read; re-files it in the dial index. */
+  peerChanged (record: PeerRecord): void {
     this.index.update(record, this.host.clock.now())
+  }
+
+  /** Only the peer's tag value moved: re-sorts it if it is a ready candidate (membership cannot change). */
+  valueChanged (record: PeerRecord): void {
+    if (record.candIndex !== -1) this.index.update(record, this.host.clock.now())
   }
 
   /** The peer is forgotten. */
@@ -136,14 +144,12 @@ export class Dialer {
 
   start (): void {
     this.running = true
-    this.kick()
+    this.requestPass()
   }
 
   stop (): void {
     this.running = false
-    this.host.clock.clearTimeout(this.timer)
-    this.timer = undefined
-    this.timerAt = Infinity
+    this.alarm.cancel()
     for (const c of this.controllers) c.abort(new PeerwardenError('ERR_NOT_RUNNING', 'the manager stopped'))
   }
 
@@ -153,19 +159,19 @@ export class Dialer {
    */
   startSync (given: PeerRecord | undefined, current: PeerRecord | undefined): void {
     this.sync = { given, current: given ?? current }
-    this.kick()
+    this.requestPass()
   }
 
   stopSync (): void {
     this.sync = undefined
-    this.kick()
+    this.requestPass()
   }
 
   /** The peer initial sync holds or dials, once chosen. */
   get syncPeer (): PeerRecord | undefined { return this.sync?.current }
 
-  /** Asks for a pass soon (coalesced). */
-  kick (): void {
+  /** Asks for one dial pass on the next microtask, however many ask (coalesced). */
+  requestPass (): void {
     if (!this.running || this.passQueued) return
     this.passQueued = true
     queueMicrotask(() => {
@@ -189,9 +195,9 @@ export class Dialer {
     const other = !record.bootstrap
     if (other) {
       this.inFlightOthers++
-      this.progress()
+      this.noteProgress()
     }
-    this.update(record)
+    this.peerChanged(record)
     const topics = record.topics // as declared when the dial starts: the same ones are released at its end
     this.host.dialing(topics, 1)
     const { clock } = this.host
@@ -239,14 +245,14 @@ export class Dialer {
       throw err
     } finally {
       record.dialing = false
-      this.update(record)
+      this.peerChanged(record)
       this.inFlight--
       if (other) this.inFlightOthers--
       this.host.dialing(topics, -1)
       this.controllers.delete(controller)
       signal?.removeEventListener('abort', onAbort)
       this.host.dialEnded(record)
-      this.kick()
+      this.requestPass()
     }
   }
 
@@ -254,8 +260,8 @@ export class Dialer {
    * The decision of one pass, without acting: which peers to dial now and why. Reads the candidate
    * index (a few peers), not every known peer, except while a topic is below its quota.
    */
-  select (now: number): Array<{ record: PeerRecord; forced: boolean; why: string }> {
-    const picks: Array<{ record: PeerRecord; forced: boolean; why: string }> = []
+  select (now: number): DialPick[] {
+    const picks: DialPick[] = []
     this.index.promote(now)
     const free = this.host.limits().maxParallelDials - this.inFlight
     if (free <= 0) return picks
@@ -271,81 +277,32 @@ export class Dialer {
       return false
     }
     try {
-      return this.choose(now, picks, ready, free, connections)
+      const chosen = chooseDials({
+        now,
+        slots: free,
+        connections,
+        inFlight: this.inFlight,
+        inFlightOthers: this.inFlightOthers,
+        lastProgress: this.lastProgress,
+        bootstrapQuiet: this.policy.bootstrapQuiet,
+        limits: this.host.limits(),
+        sync: this.sync,
+        sticky: this.index.sticky,
+        ordered: () => this.index.ordered(),
+        records: () => this.host.records(),
+        releasableBootstraps: () => this.host.releasableBootstraps(),
+        topicsShort: () => this.host.topicsShort(),
+        needed: (r, planned) => this.host.needed(r, planned),
+        ready
+      }, picks)
+      if (chosen.bootstrapWake !== undefined) this.bootstrapWake = chosen.bootstrapWake
+      return picks
     } finally {
       for (const [r, until] of deferred) {
         r.nextDialAt = Math.max(r.nextDialAt ?? -Infinity, until)
-        this.update(r)
+        this.peerChanged(r)
       }
     }
-  }
-
-  private choose (now: number, picks: Array<{ record: PeerRecord; forced: boolean; why: string }>, ready: (r: PeerRecord) => boolean, slots: number, connections: number): Array<{ record: PeerRecord; forced: boolean; why: string }> {
-    const { lowWater, highWater } = this.host.limits()
-    let free = slots
-    const take = (r: PeerRecord, forced: boolean, why: string): void => { picks.push({ record: r, forced, why }); free-- }
-
-    if (this.sync !== undefined) {
-      // Permanent peers are the application's: they are redialled even during initial sync.
-      for (const r of this.index.sticky) if (free > 0 && r.permanent && ready(r)) take(r, true, 'permanent peer: reconnect (initial sync does not pause it)')
-      // Exactly one outbound connection: keep the one we hold, else dial one peer at a time.
-      const s = this.sync
-      if (s.current?.conn === undefined && this.inFlight === 0 && free > 0) {
-        const target = s.given ?? this.first((r) => ready(r))
-        if (target !== undefined && ready(target)) {
-          s.current = target
-          take(target, false, 'initial sync: the one outbound connection')
-        }
-      }
-      return picks
-    }
-
-    // A bootstrap connection is for getting started: other peers are dialled toward lowWater without
-    // counting it (the manager releases it once they are there); a bootstrap peer itself is dialled
-    // only while the plain count is short.
-    const releasable = this.host.releasableBootstraps()
-    let regular = lowWater - (connections - releasable) - this.inFlight
-    let topicRoom = highWater - connections - this.inFlight
-    // Long-term and permanent peers are redialled whatever the count; their connections count like any other.
-    for (const r of this.index.sticky) {
-      if (free <= 0) break
-      if (!ready(r)) continue
-      take(r, r.permanent, r.permanent ? 'permanent peer: reconnect' : 'long-term peer: reconnect')
-      regular--
-      topicRoom--
-    }
-    if (free > 0 && topicRoom > 0 && this.host.topicsShort()) {
-      const planned = new Map<string, number>()
-      const needed = (r: PeerRecord): boolean => this.host.needed(r, planned)
-      const byNeed = pickCandidates(this.host.records(), free, (r) => ready(r) && needed(r), (a, b) => compareCandidates(a, b, needed))
-      for (const r of byNeed) {
-        if (free <= 0 || topicRoom <= 0) break
-        // Each pick counts toward its topics, so a short topic gets only the dials it is missing.
-        if (!needed(r)) continue
-        take(r, false, `serves a topic below its quota (${r.topics.join(', ')})`)
-        for (const t of r.topics) planned.set(t, (planned.get(t) ?? 0) + 1)
-        topicRoom--
-        regular--
-      }
-    }
-    this.bootstrapWake = Infinity
-    if (free > 0 && regular > 0) {
-      for (const r of this.index.ordered()) {
-        if (free <= 0 || regular <= 0) break
-        if (!ready(r)) continue
-        if (r.bootstrap) {
-          // Bootstrap peers sort last: past here, only they are left. They are a last resort.
-          if (this.inFlightOthers > 0 || picks.some((p) => !p.record.bootstrap) || regular - releasable <= 0) break
-          if (connections > 0 && now - this.lastProgress < this.policy.bootstrapQuiet) {
-            this.bootstrapWake = this.lastProgress + this.policy.bootstrapQuiet
-            break
-          }
-        }
-        take(r, false, `below lowWater ${lowWater}: ${connections} connected, ${this.inFlight} dialling`)
-        regular--
-      }
-    }
-    return picks
   }
 
   /** One scheduling pass: start the dials the rules allow now, and set the shared timer. */
@@ -358,30 +315,12 @@ export class Dialer {
     const demand = this.sync !== undefined || this.host.connections() - this.host.releasableBootstraps() + this.inFlight < lowWater || this.host.topicsShort()
     let wake = demand ? Math.min(this.index.nextWake(), this.bootstrapWake) : Infinity
     for (const r of this.index.sticky) if (r.waitAt !== undefined && r.waitAt < wake) wake = r.waitAt
-    this.arm(wake)
-  }
-
-  /** The best ready candidate that `accept` takes. */
-  private first (accept: (r: PeerRecord) => boolean): PeerRecord | undefined {
-    for (const r of this.index.ordered()) if (accept(r)) return r
-    return undefined
+    this.alarm.wakeAt(wake)
   }
 
   private launch (record: PeerRecord, forced: boolean, why: string): void {
     this.host.decide(record, 'dial', why)
     this.dialRecord(record, forced).catch(() => { /* reported through events, errors() and backoff */ })
-  }
-
-  /** Keeps one shared timer for the earliest peer whose backoff ends. */
-  private arm (at: number): void {
-    if (at === Infinity || at >= this.timerAt) return
-    this.host.clock.clearTimeout(this.timer)
-    this.timerAt = at
-    this.timer = this.host.clock.setTimeout(() => {
-      this.timer = undefined
-      this.timerAt = Infinity
-      this.pass()
-    }, Math.max(0, at - this.host.clock.now()))
   }
 }
 

@@ -1,0 +1,317 @@
+import type { AccessList } from './access-list.js'
+import { admit, type Admission } from './admission.js'
+import { restAfterClose, type RestCause } from './backoff.js'
+import { BootstrapRelease } from './bootstrap-release.js'
+import type { DialScheduler } from './dial-scheduler.js'
+import { keepIncoming } from './duplicates.js'
+import type { ManagerEventTarget } from './events.js'
+import { mergePriority } from './merge.js'
+import type { PeerBook } from './peer-book.js'
+import type { PeerKnowledge } from './peer-knowledge.js'
+import type { ConnEntry, PeerRecord } from './peer-record.js'
+import type { Persistence } from './persistence.js'
+import { describeRank } from './rank.js'
+import type { Rotation } from './rotation.js'
+import type { StrangerLog } from './stranger-log.js'
+import type { TopicCounts } from './topics.js'
+import type { TrimScheduler } from './trim-scheduler.js'
+import type { Clock, CloseReason, Connection, ConnectionInfo, PeerId } from './types.js'
+import type { ResolvedOptions } from './validate.js'
+
+/** What the connection bookkeeping needs from the manager: the other parts, and three questions. */
+export interface ConnectionsHost {
+  readonly clock: Clock
+  readonly random: () => number
+  readonly localPeer: PeerId | undefined
+  readonly opts: ResolvedOptions
+  readonly events: ManagerEventTarget
+  readonly book: PeerBook
+  readonly knowledge: PeerKnowledge
+  readonly trimming: TrimScheduler
+  readonly dialer: DialScheduler
+  readonly topics: TopicCounts
+  readonly rotation: Rotation
+  readonly allowList: AccessList
+  readonly denyList: AccessList
+  readonly persist: Persistence | undefined
+  readonly strangers: StrangerLog
+  closed(): boolean
+  running(): boolean
+  /** Tells the peer observers (coalesced per tick). */
+  notifyObservers(): void
+  /** The application's `accepted` hook, if any (see `ConnectionManagerOptions.accepted`). */
+  readonly accepted: ((connection: Connection, replaced: boolean) => void) | undefined
+}
+
+/**
+ * The connection bookkeeping: which connections the manager accounts, and how one enters
+ * (`accept`), leaves (`detach`, `close`) or is turned away (`refuse`).
+ *
+ * Rules:
+ * - One connection per peer: `record.conn` is the accounted one; a second one is settled by the
+ *   duplicate rule (duplicates.ts) — the loser is refused ('duplicate') or replaced without the peer
+ *   ever counting as disconnected ('connection:replaced').
+ * - A closed manager refuses everything ('stopped'); the deny list refuses a peer or address
+ *   ('denied'); the rest is the admission rule (admission.ts), whose victim at the bound is the
+ *   trim scheduler's `lowest()`. `admits()` asks the same question on the same record lookup
+ *   (`PeerKnowledge.lookup`) without changing anything.
+ * - The count drops at once when a connection is detached, before the transport has closed it.
+ * - Every rest after a close (when the dialer may dial the peer again) comes from `restAfterClose`
+ *   (backoff.ts), set before the peer is re-filed in the dial index.
+ * - Bootstrap connections we dialled are released ('trimmed') once the others reach lowWater
+ *   (bootstrap-release.ts).
+ * - This part writes `conn`, `inbound`, `openedAt`, `allowed`, `lastConnected` and `successes` of a
+ *   record (see PeerRecord), and `nextDialAt` after a close.
+ */
+export class Connections {
+  private readonly conns = new Map<string, ConnEntry>()
+  private readonly bootstraps: BootstrapRelease
+  /** Keys and addresses of peers the application dials now (`connectNow`): their connections are forced. */
+  private readonly forcing = new Set<string>()
+  inbound = 0
+  outbound = 0
+
+  constructor (private readonly host: ConnectionsHost) {
+    this.bootstraps = new BootstrapRelease({
+      topics: host.topics,
+      limits: () => host.opts,
+      running: host.running,
+      count: () => this.conns.size,
+      close: (entry, why) => { this.close(entry, 'trimmed', why) }
+    })
+  }
+
+  get size (): number { return this.conns.size }
+
+  has (conn: Connection): boolean { return this.conns.has(conn.id) }
+
+  get (conn: Connection): ConnEntry | undefined { return this.conns.get(conn.id) }
+
+  /**
+   * Runs the application's own dial of `record` (`connectNow`): while it runs, a connection of the
+   * peer (by key or address) is forced, since the transport may report it before the dial resolves.
+   */
+  async forcedWhile (record: PeerRecord, dial: () => Promise<Connection>): Promise<Connection> {
+    const keys = [record.key, ...record.addresses]
+    keys.forEach((k) => this.forcing.add(k))
+    try {
+      return await dial()
+    } finally {
+      keys.forEach((k) => this.forcing.delete(k))
+    }
+  }
+
+  /** The accounted connections, in opening order. */
+  entries (): IterableIterator<ConnEntry> { return this.conns.values() }
+
+  list (): ConnectionInfo[] {
+    const out: ConnectionInfo[] = []
+    for (const { conn, record, openedAt } of this.conns.values()) {
+      out.push({ id: conn.id, peer: conn.peer, direction: conn.direction, address: conn.address, openedAt, value: record.value, protected: record.isProtected || record.permanent })
+    }
+    return out
+  }
+
+  /** `connected()` after validation; `forcedDial` = our own connectNow / permanent dial. */
+  accept (conn: Connection, forcedDial: boolean): boolean {
+    const { host } = this
+    const now = host.clock.now()
+    const closed = host.closed()
+    if (closed || host.denyList.matches(conn.peer, conn.address)) {
+      return this.refuse(conn, host.book.get(conn.peer), closed ? 'stopped' : 'denied', closed ? 'the manager is closed' : 'peer or address is on the deny list')
+    }
+    const record = host.knowledge.forConnection(conn, now)
+    const existing = record.conn
+    if (existing !== undefined && record.priority !== 'banned') {
+      if (!keepIncoming(existing.conn, conn, host.localPeer)) {
+        return this.refuse(conn, record, 'duplicate', `already connected (${existing.conn.direction}); the tie-break keeps the existing connection`)
+      }
+      // The peer never stops being connected: no peer:disconnected / peer:connected for the swap.
+      this.close(existing, 'duplicate', `replaced by a new ${conn.direction} connection: the tie-break keeps the one initiated by the larger id`, 'duplicate', true)
+      this.attach(conn, record, now, `replaces a duplicate ${existing.conn.direction} connection`, true)
+      host.events.emit('connection:replaced', { peer: conn.peer, connection: conn, replaced: existing.conn })
+      return true
+    }
+    const decision = this.admission(record, conn.peer, conn.address, forcedDial)
+    if (!decision.accept) return this.refuse(conn, record, decision.close, decision.reason)
+    if (decision.evict?.conn !== undefined) {
+      this.close(decision.evict.conn, 'trimmed', `evicted to make room for ${conn.peer} at highWater ${host.opts.highWater}: lowest-ranked trimmable peer (${describeRank(decision.evict)})`)
+      host.events.emit('trim', { closed: 1, reason: 'admission' })
+    }
+    this.attach(conn, record, now, `${conn.direction} connection accepted: ${decision.reason}`)
+    host.trimming.scheduleTrimIfOver()
+    return true
+  }
+
+  /** See `ConnectionManager.admits`: the question `accept` answers, on the same lookup, changing nothing. */
+  admits (peer: PeerId, address: string | undefined): boolean {
+    if (this.host.closed() || this.host.denyList.matches(peer, address)) return false
+    // The record accept() would use (the same lookup): one known by this address only, merged into
+    // the peer's own when both exist — previewed here without merging.
+    const { byAddress, own } = this.host.knowledge.lookup(peer, address)
+    const record = byAddress !== undefined && own !== undefined ? previewMerge(own, byAddress) : byAddress ?? own
+    if (record?.priority === 'banned') return false
+    if (record?.conn !== undefined) return true // the duplicate rule decides in accept()
+    return this.admission(record, peer, address, false).accept
+  }
+
+  /**
+   * The admission decision (admission.ts) for a peer not connected now, past the deny list: forced
+   * when the application dials it or it is protected or permanent; at the bound, the victim is the
+   * lowest-ranked trimmable peer other than itself.
+   */
+  private admission (record: PeerRecord | undefined, peer: PeerId, address: string | undefined, forcedDial: boolean): Admission {
+    const { host } = this
+    const forced = forcedDial || (address !== undefined && this.forcing.has(address)) ||
+      (record !== undefined && (record.isProtected || record.permanent || this.forcing.has(record.key)))
+    const count = this.conns.size
+    const priority = record?.priority ?? 'medium'
+    const allowed = host.allowList.matches(peer, address)
+    // The bound holds from creation: admission applies whether or not the manager runs.
+    const atBound = count >= host.opts.highWater
+    return admit({
+      priority,
+      allowed,
+      forced,
+      count,
+      highWater: host.opts.highWater,
+      // What the application wants may take anyone's place; a stranger only that of a peer it outranks or equals.
+      victim: atBound ? host.trimming.lowest(record, allowed || forced ? undefined : priority) : undefined,
+      trimmable: atBound ? host.trimming.index.size : 0
+    })
+  }
+
+  /** The transport reports the connection closed (the peer or the network ended it). */
+  dropped (entry: ConnEntry): void {
+    const { record } = entry
+    const now = this.host.clock.now()
+    const wait = restAfterClose('dropped', record, this.host.opts.lifetime, this.host.random)
+    if (wait !== undefined) record.nextDialAt = now + wait
+    this.detach(entry)
+    record.decide(now, 'disconnected', 'the transport reported the connection closed', this.host.opts.explainDepth)
+  }
+
+  /**
+   * Closes an accounted connection: the peer rests (`restAfterClose` reads `rest`, by default the
+   * reason), the count drops, the transport is told `reason`. `swap`: a duplicate replaced, so the
+   * peer never stops being connected (no peer:disconnected, no dial pass).
+   */
+  close (entry: ConnEntry, reason: CloseReason, why: string, rest: RestCause = reason, swap = false): void {
+    const { host } = this
+    const { record } = entry
+    // A peer we trimmed or rotated out rests before we would dial it again (no trim/redial loops).
+    const wait = restAfterClose(rest, record, host.opts.lifetime, host.random)
+    if (wait !== undefined) record.nextDialAt = host.clock.now() + wait
+    this.detach(entry, swap)
+    record.decide(host.clock.now(), reason === 'trimmed' ? 'trim' : 'close', `${reason}: ${why}`, host.opts.explainDepth)
+    host.events.emit('connection:closed', { connection: entry.conn, reason })
+    safeClose(entry.conn, reason)
+  }
+
+  /** Closes every accounted connection with `reason` (stop()). */
+  closeAll (reason: CloseReason, why: string): void {
+    for (const entry of [...this.conns.values()]) this.close(entry, reason, why)
+  }
+
+  /** The bootstrap connections that will be let go once the others reach lowWater (bootstrap-release.ts). */
+  /** The bootstrap connections that do not count toward lowWater (bootstrap-release.ts). */
+  bootstrapsApart (): ConnEntry[] { return this.bootstraps.apart() }
+
+  private attach (conn: Connection, record: PeerRecord, now: number, reason: string, swap = false): void {
+    const { host } = this
+    const entry: ConnEntry = { conn, record, openedAt: now }
+    this.conns.set(conn.id, entry)
+    record.conn = entry
+    record.inbound = conn.direction === 'inbound'
+    record.openedAt = now
+    record.allowed = host.allowList.matches(conn.peer, conn.address)
+    record.lastConnected = now
+    record.successes++
+    record.hint = false // the handshake proved the peer
+    host.persist?.touch(record)
+    if (record.inbound) this.inbound++
+    else {
+      this.outbound++
+      if (conn.address !== undefined) {
+        // The handshake proved the id at this address: it is the peer's, whoever claimed it.
+        host.book.addAddress(record, conn.address)
+        record.hinted?.delete(conn.address)
+      }
+    }
+    host.topics.attach(record.topics)
+    this.bootstraps.opened(entry)
+    host.trimming.opened(record, now)
+    host.dialer.peerChanged(record)
+    host.dialer.noteProgress()
+    host.rotation.schedule()
+    record.decide(now, 'accept', reason, host.opts.explainDepth)
+    // The transport that owns the connection sets it up first (a direct call, not an event); its
+    // error is the hook's: the connection stays accepted.
+    if (host.accepted !== undefined) {
+      try { host.accepted(conn, swap) } catch (err) {
+        host.knowledge.hookErrors++
+        host.events.emit('hook:error', { hook: 'accepted', peer: conn.peer, error: err instanceof Error ? err : new Error(String(err)) })
+      }
+    }
+    // The connection is the peer's now: observers hear of it (a swap is no news for them).
+    if (!swap) host.events.emit('peer:connected', { peer: conn.peer, connection: conn })
+    host.notifyObservers()
+    if (!record.bootstrap) this.bootstraps.release()
+  }
+
+  /** Removes the connection from the accounting (the count drops at once). */
+  private detach (entry: ConnEntry, swap = false): void {
+    const { host } = this
+    const { record, conn } = entry
+    host.persist?.touch(record)
+    this.conns.delete(conn.id)
+    this.bootstraps.closed(entry)
+    if (record.conn === entry) {
+      record.conn = undefined
+      record.allowed = false
+      host.trimming.closed(record)
+      host.dialer.peerChanged(record)
+      host.topics.detach(record.topics)
+    }
+    if (conn.direction === 'inbound') this.inbound--
+    else this.outbound--
+    if (!swap) {
+      host.events.emit('peer:disconnected', { peer: conn.peer })
+      host.dialer.requestPass()
+    }
+    host.notifyObservers()
+  }
+
+  /** Turns a connection away: explain() and 'connection:refused' say why, the transport is told `reason`. */
+  private refuse (conn: Connection, record: PeerRecord | undefined, reason: CloseReason, why: string): false {
+    const { host } = this
+    const decision = { at: host.clock.now(), action: 'refuse' as const, reason: `${reason}: ${why}` }
+    if (record !== undefined) record.decide(decision.at, decision.action, decision.reason, host.opts.explainDepth)
+    else host.strangers.add(conn.peer, decision, host.opts.explainDepth)
+    host.events.emit('connection:refused', { connection: conn, reason })
+    safeClose(conn, reason)
+    return false
+  }
+}
+
+/**
+ * What `accept()` would make of the peer's record once the record known by its address only is
+ * merged into it (merge.ts), for `admits()`: a view that changes neither record.
+ */
+function previewMerge (own: PeerRecord, byAddress: PeerRecord): PeerRecord {
+  const view = Object.create(own) as PeerRecord
+  view.priority = mergePriority(own.priority, byAddress.priority)
+  view.permanent = own.permanent || byAddress.permanent
+  view.longTerm = own.longTerm || byAddress.longTerm
+  if (byAddress.isProtected) view.protections = new Set([...(own.protections ?? []), ...byAddress.protections!])
+  return view
+}
+
+function safeClose (conn: Connection, reason: CloseReason): void {
+  try {
+    const r = conn.close(reason)
+    if (r !== undefined && typeof (r as Promise<void>).catch === 'function') (r as Promise<void>).catch(() => {})
+  } catch {
+    // A transport that throws while closing has still lost the connection for us.
+  }
+}
