@@ -11,7 +11,7 @@ export interface TopicQuota { min: number; max?: number }
  *   counting the peers a trim has already taken.
  * - The bound wins: a quota's `min` counts as at most `highWater` (`effectiveMin`), for dialing and
  *   trimming alike; and a trim that must restore the bound takes peers whatever their topics
- *   (trimming.ts).
+ *   (trim-scheduler.ts).
  */
 export class TopicCounts {
   /** `highWater` now: no quota's `min` counts for more. */

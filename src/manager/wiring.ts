@@ -15,7 +15,7 @@ import type { StrangerLog } from './stranger-log.js'
 import { Tagging } from './tagging.js'
 import type { TopicCounts } from './topics.js'
 import { TrimScheduler } from './trim-scheduler.js'
-import type { Clock, ConnectionManagerOptions, DialFailure, PeerId, StoredPeer } from './types.js'
+import type { Clock, ConnectionManagerOptions, DialFailure, StoredPeer } from './types.js'
 import type { ErrorStream } from './error-stream.js'
 import type { ResolvedOptions } from './validate.js'
 
@@ -86,20 +86,16 @@ export function wireParts (core: ManagerCore, options: ConnectionManagerOptions)
   const explainDepth = (): number => opts.explainDepth
   // Assigned below, in order; the closures read them only once every part exists. (Locals, not the
   // properties of an object filled in step by step: V8 turns such an object into a slow dictionary.)
-  let budget!: PeerBudget
   let book!: PeerBook
   let trimming!: TrimScheduler
-  let rotation!: Rotation
-  let decayer!: Decayer
   let dialer!: DialScheduler
-  let tagging!: Tagging
   let knowledge!: PeerKnowledge
   let connections!: Connections
   const peerChanged = (r: PeerRecord): void => {
     trimming.peerChanged(r)
     dialer.peerChanged(r)
   }
-  budget = new PeerBudget({
+  const budget = new PeerBudget({
     max: () => opts.maxPeers,
     known: () => book.size,
     evict: (r) => {
@@ -127,14 +123,14 @@ export function wireParts (core: ManagerCore, options: ConnectionManagerOptions)
     close: (r, why) => { if (r.conn !== undefined) connections.close(r.conn, 'trimmed', why) },
     trimmed: (closed, reason) => { events.emit('trim', { closed, reason }) }
   })
-  rotation = new Rotation({
+  const rotation = new Rotation({
     clock,
     running: core.running,
     lifetime: () => opts.lifetime,
     connections: () => connections.entries(),
     rotate: (entry, why) => { connections.close(entry, 'lifetime', why) }
   })
-  decayer = new Decayer({
+  const decayer = new Decayer({
     clock,
     record: (peer) => knowledge.record(peer),
     find: (peer) => book.get(peer),
@@ -171,7 +167,7 @@ export function wireParts (core: ManagerCore, options: ConnectionManagerOptions)
     },
     dialEnded: (r) => { if (r.successes === 0 && !r.forgotten) budget.track(r) }
   })
-  tagging = new Tagging({
+  const tagging = new Tagging({
     clock,
     book: book,
     persist,

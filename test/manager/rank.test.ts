@@ -15,12 +15,11 @@ const sign = (n: number): number => (n < 0 ? -1 : n > 0 ? 1 : 0)
 /** The opposite sign, without producing -0 (strict assertions tell 0 and -0 apart). */
 const opposite = (s: number): number => (s === 0 ? 0 : -s)
 
-
 // ── compareTrimRank ────────────────────────────────────────────────────────
 
 test('the 16-case js-libp2p matrix sorts untagged before tagged, idle before busy, inbound before outbound, new before old', () => {
   const now = 1_000_000
-  const cases: Array<{ name: string, k: RankKey }> = []
+  const cases: Array<{ name: string; k: RankKey }> = []
   for (const tagged of [false, true]) {
     for (const streams of [false, true]) {
       for (const inbound of [true, false]) {

@@ -20,11 +20,11 @@ const arbRecordInit = fc.record({
 })
 
 type IndexOp =
-  | { kind: 'add', init: { priority: Priority, longTerm: boolean, value: number, streams: number | undefined, inbound: boolean, openedAt: number } }
-  | { kind: 'remove', at: number }
-  | { kind: 'value', at: number, value: number }
-  | { kind: 'priority', at: number, priority: Priority }
-  | { kind: 'streams', at: number, streams: number | undefined }
+  | { kind: 'add'; init: { priority: Priority; longTerm: boolean; value: number; streams: number | undefined; inbound: boolean; openedAt: number } }
+  | { kind: 'remove'; at: number }
+  | { kind: 'value'; at: number; value: number }
+  | { kind: 'priority'; at: number; priority: Priority }
+  | { kind: 'streams'; at: number; streams: number | undefined }
 
 const arbIndexOp: fc.Arbitrary<IndexOp> = fc.oneof(
   { weight: 4, arbitrary: arbRecordInit.map((init) => ({ kind: 'add' as const, init })) },
