@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { test } from 'node:test'
+import { test, type TestContext } from 'node:test'
 import { createConnectionManager } from '../../src/manager/index.js'
 import { Room } from '../../src/adapters/hyperswarm/room.js'
 import { ManualClock, MemoryNetwork } from '../../src/testing/index.js'
@@ -15,11 +15,17 @@ async function full (): Promise<{ m: ReturnType<typeof createConnectionManager>;
   return { m, net }
 }
 
-test('room: a peer refused within the interval of the last release gets the next one (released and dialled back when the interval is over)', async (t) => {
-  const { m, net } = await full()
+/** A Room on `m` with a 40 ms interval, recording whom it dials back; closed when the test ends. */
+function roomOn (t: TestContext, m: ReturnType<typeof createConnectionManager>): { room: Room; dialled: string[] } {
   const dialled: string[] = []
   const room = new Room(m, () => Date.now(), (peer) => { dialled.push(peer) }, { interval: 40, memory: 30_000 })
   t.after(() => { room.close() })
+  return { room, dialled }
+}
+
+test('room: a peer refused within the interval of the last release gets the next one (released and dialled back when the interval is over)', async (t) => {
+  const { m, net } = await full()
+  const { room, dialled } = roomOn(t, m)
   room.refused('x')
   assert.deepEqual(dialled, ['x'], 'the first refused peer is dialled back at once')
   assert.equal(m.stats().connections, 2)
@@ -35,9 +41,7 @@ test('room: a peer refused within the interval of the last release gets the next
 
 test('room: when room opened meanwhile, the waiting peer is only dialled back, nobody else is released', async (t) => {
   const { m, net } = await full()
-  const dialled: string[] = []
-  const room = new Room(m, () => Date.now(), (peer) => { dialled.push(peer) }, { interval: 40, memory: 30_000 })
-  t.after(() => { room.close() })
+  const { room, dialled } = roomOn(t, m)
   room.refused('x')
   const d = net.addNode('d')
   await d.dial('mem://me', { signal: new AbortController().signal })
