@@ -1,12 +1,14 @@
 import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { test, type TestContext } from 'node:test'
 import createTestnet, { type Testnet } from '@hyperswarm/testnet'
 import Corestore from 'corestore'
 import { createNetworker, type Networker } from '../../src/adapters/corestore.js'
-import { within } from '../helpers/wait.js'
+import { sqliteStore } from '../../src/store/sqlite-store.js'
+import sodium from '../../src/node/vendor/sodium-native.js'
+import { until, within } from '../helpers/wait.js'
 
 interface Core {
   key: Buffer
@@ -112,4 +114,30 @@ test('corestore networker: close() unannounces: a reader that joins before finds
   await after.join(log.discoveryKey, { announce: false, lookup: true })
   assert.equal(after.swarm.connections.size, 0, 'nobody found for the key once the writer closed')
   await assert.rejects(after.join(new Uint8Array(3)), (err: Error & { code?: string }) => err.code === 'ERR_INVALID_ARGUMENT')
+})
+
+test('corestore networker: restarted with its corestore and peer store, a reader reconnects to the writer it knew before looking anything up', { timeout: 120_000 }, async (t) => {
+  const { store, networker } = await setup(t)
+  const ws = store()
+  const log = ws.get({ name: 'log' })
+  await log.ready()
+  await log.append(block(0))
+  const writer = networker(ws)
+  await writer.join(log.discoveryKey, { announce: true, lookup: false })
+  const peersDb = join(mkdtempSync(join(tmpdir(), 'pw-corestore-peers-')), 'peers.db')
+  t.after(() => { rmSync(dirname(peersDb), { recursive: true, force: true }) })
+  const rs = store()
+  const copy = rs.get({ key: log.key })
+  await copy.ready()
+  const keyPair = { publicKey: Buffer.alloc(32), secretKey: Buffer.alloc(64) }
+  sodium.crypto_sign_keypair(keyPair.publicKey, keyPair.secretKey)
+  const first = networker(rs, { keyPair, store: sqliteStore(peersDb) })
+  await first.join(copy.discoveryKey)
+  assert.equal(first.manager.stats().connections, 1)
+  await first.close()
+  // The same store and key pair, no join: the manager dials the peer it remembers.
+  const again = networker(rs, { keyPair, store: sqliteStore(peersDb) })
+  await until(() => again.manager.stats().connections === 1, 20_000, 'the restarted reader to reconnect to the writer')
+  assert.deepEqual(again.manager.listConnections().map((c) => [c.peer, c.direction]), [[Buffer.from(writer.swarm.keyPair.publicKey).toString('hex'), 'outbound']], 'the reader dialled the writer it remembered')
+  assert.equal(again.joined(copy.discoveryKey), false, 'nothing was looked up')
 })
