@@ -97,14 +97,20 @@ test('corestore networker: peers sharing 20 discovery keys hold one connection e
   assert.equal(reader.manager.stats().connections, 1)
 })
 
-test('corestore networker: close() unannounces: a reader that joins before finds the writer, one that joins after does not', { timeout: 120_000 }, async (t) => {
-  const { store, networker } = await setup(t)
+/** A writer whose core holds one block, announced under its discovery key. */
+async function announcedWriter (store: () => Store, networker: (s: Store, o?: object) => Networker): Promise<{ log: Core; writer: Networker }> {
   const ws = store()
   const log = ws.get({ name: 'log' })
   await log.ready()
   await log.append(block(0))
   const writer = networker(ws)
   await writer.join(log.discoveryKey, { announce: true, lookup: false })
+  return { log, writer }
+}
+
+test('corestore networker: close() unannounces: a reader that joins before finds the writer, one that joins after does not', { timeout: 120_000 }, async (t) => {
+  const { store, networker } = await setup(t)
+  const { log, writer } = await announcedWriter(store, networker)
   const before = networker(store())
   await before.join(log.discoveryKey, { announce: false, lookup: true })
   assert.equal(before.manager.stats().connections, 1, 'the writer is found while it announces')
@@ -118,12 +124,7 @@ test('corestore networker: close() unannounces: a reader that joins before finds
 
 test('corestore networker: restarted with its corestore and peer store, a reader reconnects to the writer it knew before looking anything up', { timeout: 120_000 }, async (t) => {
   const { store, networker } = await setup(t)
-  const ws = store()
-  const log = ws.get({ name: 'log' })
-  await log.ready()
-  await log.append(block(0))
-  const writer = networker(ws)
-  await writer.join(log.discoveryKey, { announce: true, lookup: false })
+  const { log, writer } = await announcedWriter(store, networker)
   const peersDb = join(mkdtempSync(join(tmpdir(), 'pw-corestore-peers-')), 'peers.db')
   t.after(() => { rmSync(dirname(peersDb), { recursive: true, force: true }) })
   const rs = store()
