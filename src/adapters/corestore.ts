@@ -147,3 +147,60 @@ function checkKey (key: unknown): string {
   if (!(key instanceof Uint8Array) || key.length !== 32) throw PeerwardenError.invalid('discoveryKey must be 32 bytes')
   return Buffer.from(key).toString('hex')
 }
+
+/** The part of a peerwarden node (`createNode`) the node networker uses, by shape. */
+export interface NodeLike {
+  /** The node's connection manager. */
+  readonly manager: ConnectionManager
+  /** The node's events: 'connection' for every connection it keeps. */
+  readonly events: {
+    /** Listens for the connections the node keeps. */
+    addEventListener(type: 'connection', listener: (e: CustomEvent<{ connection: { mux: unknown } }>) => void): void
+    /** Stops listening. */
+    removeEventListener(type: 'connection', listener: (e: CustomEvent<{ connection: { mux: unknown } }>) => void): void
+  }
+  /** Joins a topic (announce and/or look up). */
+  join(topic: Uint8Array, opts?: JoinOptions): Promise<void>
+  /** Leaves a topic. */
+  leave(topic: Uint8Array): Promise<void>
+  /** Whether the topic is joined. */
+  joined(topic: Uint8Array): boolean
+  /** Whether the peers found for the topic were tried. */
+  flushed(topic: Uint8Array): boolean
+  /** Closes the node. */
+  close(): Promise<void>
+}
+
+/** A corestore's networking over a peerwarden node (TCP + Noise, no DHT): the `Networker` API without `swarm`. */
+export interface NodeNetworker extends Omit<Networker, 'swarm'> {
+  /** The node the corestore replicates over. */
+  readonly node: NodeLike
+}
+
+/**
+ * Replicates `corestore` over a peerwarden node (`createNode`): every connection the node keeps
+ * replicates the whole store on its protomux, beside the node's own channels; discovery keys are
+ * the node's topics (join, leave, joined, flushed as the node has them). `close()` stops replicating
+ * new connections and closes the node.
+ */
+export function createNodeNetworker (corestore: CorestoreLike, node: NodeLike): NodeNetworker {
+  if (corestore == null || typeof corestore.replicate !== 'function') throw PeerwardenError.invalid('corestore must be a Corestore (with replicate())')
+  if (node == null || typeof node.join !== 'function' || node.events == null) throw PeerwardenError.invalid('node must be a peerwarden node (createNode)')
+  const onConnection = (e: CustomEvent<{ connection: { mux: unknown } }>): void => { corestore.replicate(e.detail.connection.mux) }
+  node.events.addEventListener('connection', onConnection)
+  let closed = false
+  return {
+    node,
+    manager: node.manager,
+    join: async (discoveryKey, opts) => { checkKey(discoveryKey); await node.join(discoveryKey, opts) },
+    leave: async (discoveryKey) => { checkKey(discoveryKey); await node.leave(discoveryKey) },
+    joined: (discoveryKey) => { checkKey(discoveryKey); return node.joined(discoveryKey) },
+    flushed: (discoveryKey) => { checkKey(discoveryKey); return node.flushed(discoveryKey) },
+    close: async () => {
+      if (closed) return
+      closed = true
+      node.events.removeEventListener('connection', onConnection)
+      await node.close()
+    }
+  }
+}

@@ -96,11 +96,21 @@ export class SecureStream extends EventEmitter {
   remotePayload: Buffer | null = null
   /** For Protomux (it keeps itself here). */
   userData: unknown = null
+  /**
+   * What Hypercore's replication reads of a Noise stream (`corestore.replicate(stream)`): the stream
+   * itself as `noiseStream`, our public key, a `rawStream` object (it looks for UDX statistics there,
+   * and finds none), and `setKeepAlive` (a no-op: the node's liveness.ts keeps connections alive).
+   */
+  get noiseStream (): this { return this }
+  get publicKey (): Buffer { return this.opts.keys.publicKey }
+  readonly rawStream: object = {}
+  setKeepAlive (_ms: number): void {}
   destroyed = false
   lastRead: number
   lastWrite: number
   private readonly clock: Clock
-  readonly opened: Promise<void>
+  /** Resolves true once the handshake completed (as a Noise secret stream's does); rejects if it failed. */
+  readonly opened: Promise<boolean>
 
   private handshake: NoiseHandshake | null
   /** The transport keys and nonces, once the handshake completed. */
@@ -120,7 +130,7 @@ export class SecureStream extends EventEmitter {
   /** The listener answered the dialer's first message. */
   private sentFirstReply = false
   private closeEmitted = false
-  private settle: { resolve: () => void; reject: (err: Error) => void } | null = null
+  private settle: { resolve: (opened: boolean) => void; reject: (err: Error) => void } | null = null
 
   constructor (readonly isInitiator: boolean, readonly socket: net.Socket, private readonly opts: SecureStreamOptions) {
     super()
@@ -370,7 +380,7 @@ export class SecureStream extends EventEmitter {
     this.handshakeHash = hash
     const settle = this.settle!
     this.settle = null
-    settle.resolve()
+    settle.resolve(true)
   }
 
   /** The listener cannot read the dialer's first message: an empty frame tells the dialer why, then FIN. */
