@@ -76,7 +76,7 @@ interface Flushable { flush?(): Promise<unknown> }
 
 /** Replicates `corestore` over a managed Hyperswarm (see the module's rules). */
 export function createNetworker (corestore: CorestoreLike, options: NetworkerOptions = {}): Networker {
-  if (corestore == null || typeof corestore.replicate !== 'function') throw PeerwardenError.invalid('corestore must be a Corestore (with replicate())')
+  checkCorestore(corestore)
   if (options == null || typeof options !== 'object') throw PeerwardenError.invalid('createNetworker options must be an object')
   return new CorestoreNetworker(corestore, options)
 }
@@ -143,6 +143,10 @@ class CorestoreNetworker implements Networker {
   }
 }
 
+function checkCorestore (corestore: CorestoreLike): void {
+  if (corestore == null || typeof corestore.replicate !== 'function') throw PeerwardenError.invalid('corestore must be a Corestore (with replicate())')
+}
+
 function checkKey (key: unknown): string {
   if (!(key instanceof Uint8Array) || key.length !== 32) throw PeerwardenError.invalid('discoveryKey must be 32 bytes')
   return Buffer.from(key).toString('hex')
@@ -184,7 +188,7 @@ export interface NodeNetworker extends Omit<Networker, 'swarm'> {
  * new connections and closes the node.
  */
 export function createNodeNetworker (corestore: CorestoreLike, node: NodeLike): NodeNetworker {
-  if (corestore == null || typeof corestore.replicate !== 'function') throw PeerwardenError.invalid('corestore must be a Corestore (with replicate())')
+  checkCorestore(corestore)
   if (node == null || typeof node.join !== 'function' || node.events == null) throw PeerwardenError.invalid('node must be a peerwarden node (createNode)')
   const onConnection = (e: CustomEvent<{ connection: { mux: unknown } }>): void => { corestore.replicate(e.detail.connection.mux) }
   node.events.addEventListener('connection', onConnection)

@@ -7,7 +7,7 @@ import { Lookups } from './lookups.js'
 import { PexBudget } from './pex-budget.js'
 import type { RendezvousTable } from './rendezvous.js'
 import { RendezvousVisits, type RendezvousPoint, type VisitStats } from './rendezvous-visits.js'
-import { TopicDirectory, type Listed } from './topic-directory.js'
+import { TopicDirectory } from './topic-directory.js'
 
 /** The discovery key of a topic: on the wire, only this hash is used. */
 export function discoveryKey (topic: string | Uint8Array): string {
@@ -338,7 +338,7 @@ export class Discovery {
    * Peers a third party told us about for a topic we look up: hints for the manager (their addresses
    * never displace what a handshake proved), normalised to one spelling per host and port.
    */
-  private found (key: string, peers: readonly Listed[] | ReadonlyArray<{ id: string; addresses: readonly string[] }>): void {
+  private found (key: string, peers: ReadonlyArray<{ id: string; addresses: readonly string[] }>): void {
     const j = this.joined.get(key)
     if (j === undefined || !j.lookup) return
     const inputs = []

@@ -90,8 +90,8 @@ export class RendezvousVisits {
         if (stale) running.push(h.running)
         continue
       }
-      if (stale && (urgent || now - h.lastVisit >= this.opts.minGap)) running.push(this.visit(point, h, announced))
-      else if (due && now - h.lastVisit >= this.opts.minGap) running.push(this.visit(point, h, announced))
+      const rested = now - h.lastVisit >= this.opts.minGap
+      if ((stale && urgent) || ((stale || due) && rested)) running.push(this.visit(point, h, announced))
     }
     await Promise.all(running)
   }

@@ -74,7 +74,8 @@ export class Room {
           this.waiting = undefined
           if (manager.listConnections().some((c) => c.peer === peer)) return
           // Room may have opened meanwhile: then only the dial back is needed.
-          if (manager.stats().connections < manager.stats().highWater) this.dialBack(peer)
+          const counts = manager.stats()
+          if (counts.connections < counts.highWater) this.dialBack(peer)
           else this.refused(peer)
         }, this.lastRelease + this.policy.interval - now)
         timer.unref?.()
