@@ -3,7 +3,8 @@
  *
  * Layers, bottom up; a layer imports only from the layers below it:
  *
- *   core       src/manager, src/errors.ts, src/clock.ts (the default wall clock the manager falls back to)
+ *   core       src/manager, src/errors.ts, src/clock.ts (the default wall clock the manager falls back to),
+ *              src/logger.ts (the logger interface and a small logger)
  *   store      src/store                    core
  *   testing    src/testing                  core, store (the simulation's memory store)
  *   node       src/node                     core, store (the node's data directory)
@@ -43,7 +44,7 @@ module.exports = {
       to: { circular: true, via: { dependencyTypes: ['type-only'] } }
     },
     layer('core-imports-core-only', 'The core (src/manager, errors, clock) is the bottom layer.',
-      '^src/(manager/|errors\\.ts$|clock\\.ts$)', ['store', 'testing', 'node', 'mesh', 'adapters', 'dashboard', 'cli', 'index\\.ts$']),
+      '^src/(manager/|errors\\.ts$|clock\\.ts$|logger\\.ts$)', ['store', 'testing', 'node', 'mesh', 'adapters', 'dashboard', 'cli', 'index\\.ts$']),
     layer('store-imports-core-only', 'src/store sits on the core only.',
       '^src/store/', ['testing', 'node', 'mesh', 'adapters', 'dashboard', 'cli', 'index\\.ts$']),
     layer('testing-imports-core-and-store', 'src/testing (the in-memory network, manual clock) sits on the core and store.',

@@ -35,7 +35,8 @@ const UNIT_FILES = [
   'test/node/transport-cipher.test.ts',
   'test/store/sqlite-store.test.ts',
   'test/package.test.ts',
-  'test/contract/memory.test.ts'
+  'test/contract/memory.test.ts',
+  'test/logger.test.ts'
 ]
 
 /** What a unit test must not import or call: it would open a socket, a process or a browser. */
