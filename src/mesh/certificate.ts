@@ -29,16 +29,18 @@ export function issue (secretKey: Uint8Array, c: Omit<Certificate, 'sig'>): Cert
 }
 
 /**
- * Checks a certificate: well formed, signed by `registry`'s key, issued to `peer`, not expired.
+ * Checks a certificate: well formed, signed by the key of `registry` (or of one of a set of trusted
+ * registries: each registry of a mesh signs with its own key), issued to `peer`, not expired.
  * Throws `PeerwardenError('ERR_CERTIFICATE')` saying what is wrong.
  */
-export function check (c: unknown, expect: { registry: string; peer: string; now: number }): Certificate {
+export function check (c: unknown, expect: { registry: string | ReadonlySet<string>; peer: string; now: number }): Certificate {
   const cert = c as Certificate
   if (cert == null || typeof cert !== 'object' || typeof cert.role !== 'string' || typeof cert.variant !== 'string' ||
     typeof cert.peer !== 'string' || typeof cert.registry !== 'string' || typeof cert.expires !== 'number' || typeof cert.sig !== 'string') {
     throw new PeerwardenError('ERR_CERTIFICATE', 'malformed certificate')
   }
-  if (cert.registry !== expect.registry) throw new PeerwardenError('ERR_CERTIFICATE', 'certificate issued by another registry')
+  const trusted = typeof expect.registry === 'string' ? cert.registry === expect.registry : expect.registry.has(cert.registry)
+  if (!trusted) throw new PeerwardenError('ERR_CERTIFICATE', 'certificate issued by another registry')
   if (cert.peer !== expect.peer) throw new PeerwardenError('ERR_CERTIFICATE', `certificate issued to another peer (${cert.peer.slice(0, 12)}…)`)
   if (cert.expires <= expect.now) throw new PeerwardenError('ERR_CERTIFICATE', `certificate expired at ${new Date(cert.expires).toISOString()}`)
   const key = createPublicKey({ key: Buffer.concat([SPKI_ED25519, Buffer.from(cert.registry, 'hex')]), format: 'der', type: 'spki' })

@@ -7,9 +7,10 @@
 
 import { PeerwardenError } from '../errors.js'
 import { systemClock } from '../clock.js'
+import { childOf, createLogger, isLogLevel, silentLogger, type Logger } from '../logger.js'
 import { ManagerEventTarget, type TypedEventTarget } from '../manager/events.js'
 import { rejectUnknownOptions } from '../manager/validate.js'
-import { createNode } from '../node/node.js'
+import { createNode, type PeerNode } from '../node/node.js'
 import { parseTcpAddress } from '../node/transport.js'
 import { Caller } from './caller.js'
 import type { Instance } from './instance.js'
@@ -17,7 +18,7 @@ import { MAX_VARIANT_LENGTH } from './messages.js'
 import { RedisQueue } from './redis-queue.js'
 import { REGISTRY_PROTOCOL } from './registry.js'
 import { ReadyWaiters } from './ready.js'
-import { Registration } from './registration.js'
+import { Registration, type RegistryAddress } from './registration.js'
 import { Responder } from './responder.js'
 import { RpcChannel, RPC_PROTOCOL, stopRedialOnDenial, type RpcHost } from './rpc-channel.js'
 import { Schema, type CallContext, type MeshSchema } from './schema.js'
@@ -44,7 +45,7 @@ export { RPC_PROTOCOL } from './rpc-channel.js'
  *   ERR_NO_INSTANCE, ERR_TIMEOUT, ERR_ABORTED, and ERR_REMOTE for a handler's throw.
  */
 /** Every option `createMeshNode` knows: others are refused with the closest name. */
-const MESH_NODE_OPTIONS: ReadonlyArray<keyof MeshNodeOptions> = ['schema', 'role', 'variant', 'registry', 'handlers', 'networkKey', 'timeout', 'listen', 'redis', 'limits', 'queue', 'clock']
+const MESH_NODE_OPTIONS: ReadonlyArray<keyof MeshNodeOptions> = ['schema', 'role', 'variant', 'registry', 'registries', 'registerTimeout', 'handlers', 'networkKey', 'timeout', 'listen', 'redis', 'limits', 'queue', 'clock', 'logger', 'logLevel']
 
 /** Starts a mesh node of `options.role`: registers with the registry, connects to the instances the schema relates it to, serves its role's commands. Resolves once registered. */
 export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOptions<S>): Promise<MeshNode<S>> {
@@ -53,8 +54,9 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
   const schema = new Schema(options.schema)
   const me = schema.role(options.role)
   if (me === undefined) throw PeerwardenError.invalid(`role ${JSON.stringify(options.role)} is not in the schema`)
-  const registryId = parseTcpAddress(options.registry).peer
-  if (registryId === undefined) throw PeerwardenError.invalid('registry must be tcp://host:port#<registry id> (the id binds the certificates)')
+  const registries = registryAddresses(options)
+  const registerTimeout = options.registerTimeout ?? 30_000
+  if (typeof registerTimeout !== 'number' || !(registerTimeout > 0)) throw PeerwardenError.invalid('registerTimeout must be a number of ms > 0')
   if (options.variant !== undefined && (typeof options.variant !== 'string' || options.variant.length === 0 || options.variant.length > MAX_VARIANT_LENGTH)) {
     throw PeerwardenError.invalid(`variant must be a string of 1 to ${MAX_VARIANT_LENGTH} characters`)
   }
@@ -62,6 +64,7 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
   const clock = options.clock ?? systemClock
   const maxRunning = positive(options.limits?.runningPerPeer, 'limits.runningPerPeer')
   const maxQueued = positive(options.limits?.queuedPerCommand, 'limits.queuedPerCommand')
+  const log = childOf(meshLogger(options), { component: 'mesh', role: me.name, variant })
 
   // ── the parts, each made before whatever uses it ──
   // An EventTarget that knows who listens (manager/events.ts); the type gives each event's detail.
@@ -72,6 +75,7 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
   const related = new Set(schema.peersOf(me.name))
   // What the queue survived is the application's to know: an event when it listens, else a warning.
   const onQueueError = (error: Error): void => {
+    log.error({ err: error }, 'queue error')
     if (events.listens('queue:error')) events.dispatchEvent(new CustomEvent('queue:error', { detail: { error } }))
     else process.emitWarning(error)
   }
@@ -86,12 +90,13 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
     clock,
     closed: () => closed
   })
-  const registration = new Registration({ node, registryId, registry: options.registry, role: me.name, variant, related, clock })
+  const registration = new Registration({ node, registries, role: me.name, variant, related, clock, timeout: registerTimeout, logger: log })
+  const registryIds = new Set(registries.map((r) => r.id))
   const rpc: RpcHost = {
     node,
     schema,
     role: me.name,
-    registryId,
+    registries: registryIds,
     related,
     cert: () => registration.cert,
     instances,
@@ -103,9 +108,10 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
   }
 
   // ── wiring ──
-  stopRedialOnDenial(node, registryId)
-  node.protocol(REGISTRY_PROTOCOL, (conn) => { if (conn.peer === registryId) registration.connected(conn) })
-  node.protocol(RPC_PROTOCOL, (conn) => { if (conn.peer !== registryId) RpcChannel.open(rpc, conn) })
+  stopRedialOnDenial(node, registryIds)
+  node.protocol(REGISTRY_PROTOCOL, (conn) => { if (registryIds.has(conn.peer)) registration.connected(conn) })
+  node.protocol(RPC_PROTOCOL, (conn) => { if (!registryIds.has(conn.peer)) RpcChannel.open(rpc, conn) })
+  logLines(log, events, node, registryIds)
 
   // Queued commands on Redis: our consumer groups exist before we say we are here.
   if (queue !== undefined) {
@@ -120,6 +126,8 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
   try {
     await registration.register()
   } catch (err) {
+    log.error({ err }, 'could not join the mesh')
+    registration.close()
     await queue?.close()
     await node.close()
     throw err
@@ -146,6 +154,50 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
       await node.close()
     }
   }
+}
+
+/** Every registry given (`registry`, `registries`), each with its id (the key its certificates are checked against). */
+function registryAddresses (options: MeshNodeOptions<any>): RegistryAddress[] {
+  if (options.registries !== undefined && !Array.isArray(options.registries)) throw PeerwardenError.invalid('registries must be an array of tcp://host:port#<registry id>')
+  const given = [...(options.registry === undefined ? [] : [options.registry]), ...(options.registries ?? [])]
+  if (given.length === 0) throw PeerwardenError.invalid('registry (or registries) is required: tcp://host:port#<registry id>')
+  const out = new Map<string, RegistryAddress>()
+  for (const address of given) {
+    if (typeof address !== 'string') throw PeerwardenError.invalid('registries must be strings tcp://host:port#<registry id>')
+    const id = parseTcpAddress(address).peer
+    if (id === undefined) throw PeerwardenError.invalid(`registry must be tcp://host:port#<registry id> (the id binds the certificates): ${address}`)
+    if (!out.has(id)) out.set(id, { id, address })
+  }
+  return [...out.values()]
+}
+
+/** The `logger` option, else a logger at `logLevel`, else silence. */
+function meshLogger (options: MeshNodeOptions<any>): Logger {
+  if (options.logger !== undefined && options.logLevel !== undefined) throw PeerwardenError.invalid('give logger or logLevel, not both (set the level on your logger)')
+  if (options.logger !== undefined) {
+    const l = options.logger as Partial<Logger> | null
+    if (l == null || typeof l.info !== 'function' || typeof l.warn !== 'function' || typeof l.error !== 'function' || typeof l.debug !== 'function') {
+      throw PeerwardenError.invalid('logger must have debug, info, warn and error methods (a pino logger does)')
+    }
+    return options.logger
+  }
+  if (options.logLevel !== undefined) {
+    if (!isLogLevel(options.logLevel)) throw PeerwardenError.invalid(`logLevel must be one of trace, debug, info, warn, error, fatal, silent (got ${JSON.stringify(options.logLevel)})`)
+    return createLogger({ level: options.logLevel })
+  }
+  return silentLogger
+}
+
+/** The mesh's log lines that come from observing it: instances up and down, refusals, registries lost, peers that broke the protocol. */
+function logLines (log: Logger, events: TypedEventTarget<MeshEvents>, node: PeerNode, registries: ReadonlySet<string>): void {
+  events.addEventListener('connection', (e) => { log.info({ ...e.detail }, 'instance up') })
+  events.addEventListener('disconnection', (e) => { log.info({ ...e.detail }, 'instance down') })
+  node.events.addEventListener('disconnection', (e) => {
+    const { peer, reason } = e.detail
+    if (registries.has(peer)) log.warn({ registry: peer, reason }, 'registry connection lost')
+    else if (reason === 'denied') log.warn({ peer }, 'connection refused: certificate not accepted (by us or by the peer)')
+  })
+  node.events.addEventListener('protocol:error', (e) => { log.warn({ peer: e.detail.peer, reason: e.detail.reason }, 'peer broke the protocol') })
 }
 
 /** An optional budget: undefined, or a positive integer (else ERR_INVALID_ARGUMENT naming it). */

@@ -1,6 +1,7 @@
 import type { Channel, Message } from '../node/vendor/protomux.js'
 import { systemClock } from '../clock.js'
 import { PeerwardenError } from '../errors.js'
+import { childOf, createLogger, isLogLevel, silentLogger, type Logger, type LogLevel } from '../logger.js'
 import { rejectUnknownOptions } from '../manager/validate.js'
 import type { Clock } from '../manager/types.js'
 import { NodeConnection } from '../node/connection.js'
@@ -10,6 +11,7 @@ import { MAX_ADDRESS_LENGTH, MAX_ADDRESSES, peerHandler, safeJson } from '../nod
 import { issue } from './certificate.js'
 import { decodeToRegistry, MAX_DIRECTORY, type RegistryMessage, type ToRegistry } from './messages.js'
 import { Schema, type MeshSchema } from './schema.js'
+import { schemaOutline, serveStatus, type MemberStatus } from './registry-status.js'
 
 export const REGISTRY_PROTOCOL = 'peerwarden/mesh-registry/1'
 
@@ -38,6 +40,18 @@ export interface RegistryOptions {
   open?: boolean
   /** Certificates' expiry, and the node under the registry, run on it. Default: the system clock. */
   clock?: Clock
+  /**
+   * At most this many members (each a connection the registry keeps). A registration past it is
+   * refused ('the registry is full'). Default 4096.
+   */
+  maxMembers?: number
+  /**
+   * Where the registry writes its log lines (pino-compatible): info for each member registered or
+   * gone, warn for each registration refused. Default: silent.
+   */
+  logger?: Logger
+  /** Without `logger`: log to standard error at this level. */
+  logLevel?: LogLevel
 }
 
 export interface MeshRegistry {
@@ -45,6 +59,8 @@ export interface MeshRegistry {
   readonly addresses: string[]
   /** The current members. */
   members(): DirectoryEntry[]
+  /** The current members with when they registered and when their certificates expire. */
+  status(): MemberStatus[]
   /** Stops the registry's node; the mesh goes on without it, and nodes register again when a registry is back. */
   close(): Promise<void>
 }
@@ -63,10 +79,13 @@ export interface MeshRegistry {
  * - Every message is decoded (messages.ts); one that does not decode closes that connection
  *   ('protocol').
  * - A member's connection is protected while it is registered; when it goes, the member leaves
- *   and the nodes related to it by the schema hear `left`.
+ *   and the nodes related to it by the schema hear `left`. At most `maxMembers` members.
+ * - It answers status questions (registry-status.ts) from whoever may register.
+ * - Several registries may serve one mesh: each signs with its own key, and nodes given all of
+ *   their addresses trust every one of them (mesh-node.ts). They share nothing but the schema.
  */
 /** Every option `createRegistry` knows: others are refused with the closest name. */
-const REGISTRY_OPTIONS: ReadonlyArray<keyof RegistryOptions> = ['schema', 'listen', 'networkKey', 'dataDir', 'certificateTtl', 'authorize', 'open', 'clock']
+const REGISTRY_OPTIONS: ReadonlyArray<keyof RegistryOptions> = ['schema', 'listen', 'networkKey', 'dataDir', 'certificateTtl', 'authorize', 'open', 'clock', 'maxMembers', 'logger', 'logLevel']
 
 export async function createRegistry (options: RegistryOptions): Promise<MeshRegistry> {
   if (options == null || typeof options !== 'object') throw PeerwardenError.invalid('options must be an object')
@@ -77,6 +96,9 @@ export async function createRegistry (options: RegistryOptions): Promise<MeshReg
   if (options.authorize !== undefined && typeof options.authorize !== 'function') throw PeerwardenError.invalid('authorize must be a function')
   if (options.open !== undefined && typeof options.open !== 'boolean') throw PeerwardenError.invalid('open must be a boolean')
   const schema = new Schema(options.schema)
+  const maxMembers = options.maxMembers ?? MAX_DIRECTORY
+  if (!Number.isInteger(maxMembers) || maxMembers < 1) throw PeerwardenError.invalid('maxMembers must be a positive integer')
+  const clock = options.clock ?? systemClock
   if (options.networkKey === undefined && options.authorize === undefined) {
     process.emitWarning('the mesh registry is open: it signs any role for any node that can connect (give it networkKey or authorize)', { code: 'PEERWARDEN_OPEN_REGISTRY' })
   }
@@ -90,7 +112,8 @@ export async function createRegistry (options: RegistryOptions): Promise<MeshReg
     networkKey: options.networkKey,
     manager: { lowWater: 0, highWater: 4096, clock: options.clock }
   })
-  const members = new Map<string, { entry: DirectoryEntry; send: Message<RegistryMessage> }>()
+  const log = childOf(registryLogger(options), { component: 'mesh-registry', registry: node.id.slice(0, 12) })
+  const members = new Map<string, { entry: DirectoryEntry; send: Message<RegistryMessage>; since: number; expires: number }>()
 
   const related = (role: string): Set<string> => new Set(schema.peersOf(role))
 
@@ -111,19 +134,25 @@ export async function createRegistry (options: RegistryOptions): Promise<MeshReg
   const register = (conn: NodeConnection, msg: ToRegistry, send: Message<RegistryMessage>): void => {
     const role = schema.role(msg.role)
     const variant = msg.variant !== undefined && msg.variant.length > 0 ? msg.variant : conn.peer.slice(0, 8)
-    if (role === undefined) { send.send({ t: 'refused', reason: `unknown role ${JSON.stringify(msg.role)}` }); return }
-    if (options.authorize !== undefined && !allowed(conn.peer, role.name, variant)) {
-      send.send({ t: 'refused', reason: `peer may not hold role ${role.name}` })
-      return
+    const refuse = (reason: string): void => {
+      log.warn({ peer: conn.peer, role: msg.role, variant, reason }, 'registration refused')
+      send.send({ t: 'refused', reason })
     }
+    if (role === undefined) { refuse(`unknown role ${JSON.stringify(msg.role)}`); return }
+    if (options.authorize !== undefined && !allowed(conn.peer, role.name, variant)) { refuse(`peer may not hold role ${role.name}`); return }
+    if (!members.has(conn.peer) && members.size >= maxMembers) { refuse(`the registry is full (${maxMembers} members)`); return }
     // What the node said in its hello, held to what the directory's decoder takes (each member reads it).
     const addresses = msg.addresses ?? conn.remoteListen.filter((a) => typeof a === 'string' && a.length >= 1 && a.length <= MAX_ADDRESS_LENGTH).slice(0, MAX_ADDRESSES)
     const entry: DirectoryEntry = { peer: conn.peer, role: role.name, variant, addresses }
-    const cert = issue(keyPair.secretKey, { role: role.name, variant, peer: conn.peer, registry: node.id, expires: (options.clock ?? systemClock).now() + ttl })
+    const now = clock.now()
+    const cert = issue(keyPair.secretKey, { role: role.name, variant, peer: conn.peer, registry: node.id, expires: now + ttl })
     const mine = related(role.name)
     const directory = [...members.values()].map((m) => m.entry).filter((m) => m.peer !== conn.peer && mine.has(m.role)).slice(0, MAX_DIRECTORY)
-    members.set(conn.peer, { entry, send })
+    const renewal = members.get(conn.peer)?.send === send
+    members.set(conn.peer, { entry, send, since: now, expires: cert.expires })
     node.manager.protect(conn.peer, 'mesh-member')
+    if (renewal) log.debug({ peer: conn.peer, role: role.name, variant }, 'certificate renewed')
+    else log.info({ peer: conn.peer, role: role.name, variant, addresses }, 'member registered')
     send.send({ t: 'registered', cert, directory })
     for (const m of members.values()) {
       if (m.entry.peer !== conn.peer && related(m.entry.role).has(role.name)) m.send.send({ t: 'joined', entry })
@@ -140,17 +169,38 @@ export async function createRegistry (options: RegistryOptions): Promise<MeshReg
     if (m === undefined || m.send !== send) return
     members.delete(peer)
     node.manager.unprotect(peer, 'mesh-member')
+    log.info({ peer, role: m.entry.role, variant: m.entry.variant }, 'member left')
     for (const other of members.values()) {
       if (related(other.entry.role).has(m.entry.role)) other.send.send({ t: 'left', peer })
     }
   }
 
+  serveStatus(node, {
+    id: node.id,
+    // Whoever may register may see the status: with an authorize hook, only the members.
+    mayAsk: (peer) => options.authorize === undefined || members.has(peer),
+    members: () => [...members.values()].map((m) => ({ ...m.entry, since: m.since, expires: m.expires })),
+    outline: schemaOutline(schema)
+  })
+
   return {
     id: node.id,
     get addresses () { return node.addresses.map((a) => `${a}#${node.id}`) },
     members: () => [...members.values()].map((m) => ({ ...m.entry })),
+    status: () => [...members.values()].map((m) => ({ ...m.entry, since: m.since, expires: m.expires })),
     close: async () => { await node.close() }
   }
+}
+
+/** The `logger` option, else a logger at `logLevel`, else silence. */
+function registryLogger (options: RegistryOptions): Logger {
+  if (options.logger !== undefined && options.logLevel !== undefined) throw PeerwardenError.invalid('give logger or logLevel, not both (set the level on your logger)')
+  if (options.logger !== undefined) return options.logger
+  if (options.logLevel !== undefined) {
+    if (!isLogLevel(options.logLevel)) throw PeerwardenError.invalid(`logLevel must be one of trace, debug, info, warn, error, fatal, silent (got ${JSON.stringify(options.logLevel)})`)
+    return createLogger({ level: options.logLevel })
+  }
+  return silentLogger
 }
 
 function randomSeed (dataDir: string | undefined): Buffer | undefined {

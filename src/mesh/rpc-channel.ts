@@ -23,7 +23,8 @@ export interface RpcHost {
   schema: Schema
   /** Our role. */
   role: string
-  registryId: string
+  /** The registries whose certificates we accept (each signs with its own key). */
+  registries: ReadonlySet<string>
   /** The roles our schema relates to ours: a certificate of another role is refused. */
   related: ReadonlySet<string>
   /** Our certificate (undefined until registered: no RPC channel opens before). */
@@ -91,7 +92,7 @@ export class RpcChannel {
       // A missing or malformed certificate is refused as a forged one is ('denied').
       const hello = decodeHello(raw)
       if (!hello.ok) throw new PeerwardenError('ERR_CERTIFICATE', `handshake: ${hello.why}`)
-      remote = check(hello.value.cert, { registry: host.registryId, peer: conn.peer, now: host.clock.now() })
+      remote = check(hello.value.cert, { registry: host.registries, peer: conn.peer, now: host.clock.now() })
       if (!host.related.has(remote.role)) throw new PeerwardenError('ERR_NOT_ALLOWED', `role ${remote.role} is not related to ${host.role}`)
     } catch {
       deny(host.node, conn)
@@ -159,10 +160,10 @@ function deny (node: PeerNode, conn: NodeConnection): void {
 }
 
 /** Denied by the other side (our certificate expired, or it does not know us): we stop redialling it too. */
-export function stopRedialOnDenial (node: PeerNode, registryId: string): void {
+export function stopRedialOnDenial (node: PeerNode, registries: ReadonlySet<string>): void {
   node.events.addEventListener('disconnection', (e) => {
     const { peer, reason } = e.detail
-    if (reason === 'denied' && peer !== registryId) {
+    if (reason === 'denied' && !registries.has(peer)) {
       node.manager.unprotect(peer, 'mesh')
       node.manager.setLongTerm(peer, false)
     }

@@ -4,6 +4,7 @@
  */
 
 import type { TypedEventTarget } from '../manager/events.js'
+import type { Logger, LogLevel } from '../logger.js'
 import type { Clock } from '../manager/types.js'
 import type { PeerNode } from '../node/node.js'
 import type { ReadyOptions } from './ready.js'
@@ -16,8 +17,24 @@ export interface MeshNodeOptions<S extends MeshSchema = MeshSchema> {
   role: keyof S & string
   /** Instance name; default random. */
   variant?: string
-  /** The registry's address, 'tcp://host:port#<registry id>'. */
-  registry: string
+  /**
+   * The registry's address, 'tcp://host:port#<registry id>' (as `registry.addresses` gives it). One
+   * of `registry` and `registries` is required; both may be given.
+   */
+  registry?: string
+  /**
+   * Several registries, so that none is a single point of failure: the node registers with each,
+   * accepts certificates signed by any of them (each registry signs with its own key; the ids in
+   * these addresses are the trusted keys), and joins as soon as one signs. Every node of the mesh
+   * should be given the same list. A registry that is down is redialled; when it is back the node
+   * registers with it again.
+   */
+  registries?: string[]
+  /**
+   * ms `createMeshNode` waits for a first registry to sign our certificate before it rejects with
+   * ERR_TIMEOUT. Default 30_000.
+   */
+  registerTimeout?: number
   /** Handlers by command name; default: the functions written in the schema. */
   handlers?: Record<string, Handler>
   networkKey?: string | Uint8Array
@@ -45,6 +62,15 @@ export interface MeshNodeOptions<S extends MeshSchema = MeshSchema> {
    * must share its epoch (wall-clock time, or one virtual clock in a test).
    */
   clock?: Clock
+  /**
+   * Where the mesh writes its log lines (a pino logger, or anything with debug/info/warn/error):
+   * info for each registration and each instance up or down, warn for refusals (a registry refusing
+   * us, a certificate not accepted, a registry lost, a peer breaking the protocol), error for
+   * failures (joining, the queue). Default: silent.
+   */
+  logger?: Logger
+  /** Without `logger`: log to standard error at this level (`createLogger({ level })`). */
+  logLevel?: LogLevel
 }
 
 /** The events on `mesh.events` (socketmesh's onConnection / onDisconnection). */

@@ -1,0 +1,158 @@
+/**
+ * The registry's status channel ('peerwarden/mesh-status/1'): what `peerwarden mesh status` and
+ * `peerwarden mesh call` ask a registry — its members and the outline of its schema.
+ *
+ * Rules:
+ * - A registry answers whoever may register with it: any peer that reached it when it has no
+ *   `authorize` hook (the network key, or `open`, already decided), else only a peer registered now.
+ *   Others get `{ t: 'refused' }` with the reason.
+ * - The schema travels as its outline: roles, `_allow`, `_connect`, command names with `responds`,
+ *   `queued` and `timeout` — never a handler. The outline is itself a schema (commands without
+ *   methods): a node built on it can call every command.
+ * - Both sides decode what they receive (one valibot schema per message); a message that does not
+ *   decode closes the connection ('protocol'). Budgets: at most `MAX_DIRECTORY` members, 1024 roles,
+ *   1024 names per list or command group.
+ */
+import * as v from 'valibot'
+import type { Message } from '../node/vendor/protomux.js'
+import { PeerwardenError } from '../errors.js'
+import type { Clock } from '../manager/types.js'
+import type { NodeConnection } from '../node/connection.js'
+import type { PeerNode } from '../node/node.js'
+import { addressList, decoder, peerHandler, peerIdField, safeJson } from '../node/wire.js'
+import { MAX_COMMAND_LENGTH, MAX_DIRECTORY, MAX_REASON_LENGTH, MAX_ROLE_LENGTH, MAX_VARIANT_LENGTH } from './messages.js'
+import type { MeshSchema, Schema } from './schema.js'
+
+export const STATUS_PROTOCOL = 'peerwarden/mesh-status/1'
+
+/** At most this many roles, and names in one list or command group, in a schema outline. */
+export const MAX_OUTLINE_NAMES = 1024
+
+/** A member as the registry's status lists it. */
+export interface MemberStatus {
+  peer: string
+  role: string
+  variant: string
+  addresses: string[]
+  /** When it (last) registered, ms since epoch on the registry's clock. */
+  since: number
+  /** When the certificate the registry signed for it expires. */
+  expires: number
+}
+
+/** What a registry answers on its status channel. */
+export interface RegistryStatus {
+  /** The registry's id. */
+  registry: string
+  members: MemberStatus[]
+  /** The registry's schema without its handlers: usable as the `schema` of a node that only calls. */
+  schema: MeshSchema
+}
+
+const roleName = v.pipe(v.string(), v.minLength(1), v.maxLength(MAX_ROLE_LENGTH))
+const commandName = v.pipe(v.string(), v.minLength(1), v.maxLength(MAX_COMMAND_LENGTH))
+const time = v.pipe(v.number(), v.finite(), v.minValue(0))
+const names = v.pipe(v.array(roleName), v.maxLength(MAX_OUTLINE_NAMES))
+/** A record of at most MAX_OUTLINE_NAMES keys. */
+const bounded = <S extends v.GenericSchema>(key: v.GenericSchema<string, string>, value: S) =>
+  v.pipe(v.record(key, value), v.check((o) => Object.keys(o).length <= MAX_OUTLINE_NAMES, `more than ${MAX_OUTLINE_NAMES} entries`))
+const command = v.object({ responds: v.optional(v.boolean()), queued: v.optional(v.boolean()), timeout: v.optional(v.pipe(v.number(), v.finite(), v.minValue(0))) })
+type CommandOutline = v.InferOutput<typeof command>
+const roleOutline = v.object({
+  _allow: v.optional(v.union([v.literal('anyNode'), names])),
+  _connect: v.optional(names),
+  _commands: v.optional(v.object({ _balanced: v.optional(bounded(commandName, command)), _broadcast: v.optional(bounded(commandName, command)) }))
+})
+const outlineShape = bounded(roleName, roleOutline)
+/** A schema's outline (what `schemaOutline` makes): a schema whose commands have no method. */
+export type SchemaOutline = v.InferOutput<typeof outlineShape>
+const member = v.object({ peer: peerIdField, role: roleName, variant: v.pipe(v.string(), v.maxLength(MAX_VARIANT_LENGTH)), addresses: addressList, since: time, expires: time })
+
+const toRegistry = v.variant('t', [v.object({ t: v.literal('status') })])
+const fromRegistry = v.variant('t', [
+  v.object({ t: v.literal('status'), registry: peerIdField, members: v.pipe(v.array(member), v.maxLength(MAX_DIRECTORY)), schema: outlineShape }),
+  v.object({ t: v.literal('refused'), reason: v.pipe(v.string(), v.maxLength(MAX_REASON_LENGTH)) })
+])
+type StatusMessage = v.InferOutput<typeof toRegistry> | v.InferOutput<typeof fromRegistry>
+const decodeToRegistry = decoder(toRegistry)
+const decodeFromRegistry = decoder(fromRegistry)
+
+/** The outline of a validated schema: roles, relations and command settings, no handler. */
+export function schemaOutline (schema: Schema): SchemaOutline {
+  const out: SchemaOutline = {}
+  for (const role of schema.roles.values()) {
+    const balanced: Record<string, CommandOutline> = {}
+    const broadcast: Record<string, CommandOutline> = {}
+    for (const c of role.commands.values()) {
+      const entry: CommandOutline = { responds: c.responds, ...(c.queued ? { queued: true } : {}), ...(c.timeout !== undefined ? { timeout: c.timeout } : {}) }
+      if (c.kind === 'balanced') balanced[c.name] = entry
+      else broadcast[c.name] = entry
+    }
+    out[role.name] = {
+      _allow: role.allow === undefined ? 'anyNode' : [...role.allow],
+      _connect: [...role.connect],
+      _commands: { _balanced: balanced, _broadcast: broadcast }
+    }
+  }
+  return out
+}
+
+/** What the registry's side of the channel needs. */
+export interface StatusSource {
+  id: string
+  /** Whether `peer` may see the status (see the rules above). */
+  mayAsk: (peer: string) => boolean
+  members: () => MemberStatus[]
+  outline: SchemaOutline
+}
+
+/** The registry's side: serves the status channel on every connection. */
+export function serveStatus (node: PeerNode, source: StatusSource): void {
+  node.protocol(STATUS_PROTOCOL, (conn: NodeConnection) => {
+    const channel = conn.mux.createChannel({ protocol: STATUS_PROTOCOL })
+    if (channel === null) return
+    const send: Message<StatusMessage> = channel.addMessage<StatusMessage>({
+      encoding: safeJson,
+      onmessage: peerHandler(decodeToRegistry, () => {
+        if (!source.mayAsk(conn.peer)) { send.send({ t: 'refused', reason: 'only a registered member may see the status of this registry' }); return }
+        send.send({ t: 'status', registry: source.id, members: source.members().slice(0, MAX_DIRECTORY), schema: source.outline })
+      }, (why) => { conn.protocolError(`status channel: ${why}`) })
+    })
+    channel.open()
+  })
+}
+
+/**
+ * Asks the registry `registryId` (`address`: tcp://host:port#id) for its status, from `node`
+ * (which must be on the registry's network: same `networkKey`); once per node (it serves the
+ * status protocol on it). Rejects with ERR_NOT_ALLOWED when
+ * the registry refuses, ERR_TIMEOUT after `timeout` ms (default 10 s; also what a registry that does
+ * not serve the status channel gives), or the dial's error.
+ */
+export async function askStatus (node: PeerNode, address: string, registryId: string, opts: { timeout?: number; clock: Clock }): Promise<RegistryStatus> {
+  const timeout = opts.timeout ?? 10_000
+  let settle: { resolve: (s: RegistryStatus) => void; reject: (e: Error) => void } | undefined
+  const answer = new Promise<RegistryStatus>((resolve, reject) => { settle = { resolve, reject } })
+  const open = (conn: NodeConnection): void => {
+    if (conn.peer !== registryId) return
+    const channel = conn.mux.createChannel({ protocol: STATUS_PROTOCOL })
+    if (channel === null) return
+    const send: Message<StatusMessage> = channel.addMessage<StatusMessage>({
+      encoding: safeJson,
+      onmessage: peerHandler(decodeFromRegistry, (msg) => {
+        if (msg.t === 'refused') settle!.reject(new PeerwardenError('ERR_NOT_ALLOWED', `the registry refused: ${msg.reason}`))
+        else settle!.resolve({ registry: msg.registry, members: msg.members, schema: msg.schema })
+      }, (why) => { conn.protocolError(`status channel: ${why}`) })
+    })
+    channel.open()
+    send.send({ t: 'status' })
+  }
+  const timer = opts.clock.setTimeout(() => { settle!.reject(new PeerwardenError('ERR_TIMEOUT', `the registry ${address} gave no status within ${timeout} ms`)) }, timeout)
+  try {
+    node.protocol(STATUS_PROTOCOL, open)
+    node.manager.connectNow(address).catch((err: Error) => { settle!.reject(err) })
+    return await answer
+  } finally {
+    opts.clock.clearTimeout(timer)
+  }
+}
