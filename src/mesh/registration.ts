@@ -50,8 +50,8 @@ interface RegistryState {
  *   redialled: when one comes back we register with it (it catches up).
  * - On every registry connection we register again; each certificate is renewed once four fifths of
  *   its life have passed (at least 50 ms later), until `close()`.
- * - `cert` is the valid certificate that expires last: any of them proves our role to a node that
- *   trusts the same registries.
+ * - `cert` is the certificate that expires last: any of them proves our role to a node that trusts
+ *   the same registries.
  * - Every directory entry of a related role (not ourselves) becomes a long-term, protected ('mesh')
  *   peer; it is unprotected once every registry that listed it said it `left`. At most
  *   `MAX_DIRECTORY` peers are held from the directories (more are ignored, with a warning).
@@ -72,12 +72,14 @@ export class Registration {
   /** Whether `peer` is one of our registries. */
   isRegistry (peer: string): boolean { return this.registries.has(peer) }
 
-  /** Our certificate: the valid one that expires last, once a registry signed one. */
+  /**
+   * Our certificate: the one that expires last, once a registry signed one (an expired one is still
+   * shown: the other side refuses it with 'denied', and neither redials).
+   */
   get cert (): Certificate | undefined {
-    const now = this.opts.clock.now()
     let best: Certificate | undefined
     for (const r of this.registries.values()) {
-      if (r.cert !== undefined && r.cert.expires > now && (best === undefined || r.cert.expires > best.expires)) best = r.cert
+      if (r.cert !== undefined && (best === undefined || r.cert.expires > best.expires)) best = r.cert
     }
     return best
   }
