@@ -6,6 +6,8 @@
  *                   [--data-dir ./.peerwarden] [--network-key k] [--low-water 8] [--high-water 16]
  *                   [--dashboard [host:port]] [--dashboard-token t]
  *
+ *   peerwarden mesh status|call …   (src/cli/mesh.ts)
+ *
  *   peerwarden simulate [--nodes 1000] [--bootstrap 3] [--minutes 10] [--low-water 8] [--high-water 16]
  *                       [--latency 20] [--exchange 8] [--referrals 8] [--seed 1] [--restart 0.2] [--json]
  *
@@ -20,6 +22,7 @@ import { createNode, type PeerNode } from '../node/index.js'
 import { parseTcpAddress } from '../node/transport.js'
 import { serveDashboard, type Dashboard } from '../dashboard/index.js'
 import { runSimulation } from './simulate.js'
+import { addMeshCommands } from './mesh.js'
 
 function integer (name: string, min: number): (value: string) => number {
   return (value) => {
@@ -204,6 +207,7 @@ export function program (): Command {
     .action(async (o: { nodes: number; bootstrap: number; minutes: number; lowWater: number; highWater: number; latency: number; exchange: number; referrals: number; seed: number; restart: number; json?: boolean }) => {
       await runSimulation({ ...o, json: o.json === true })
     })
+  addMeshCommands(cmd)
   return cmd
 }
 

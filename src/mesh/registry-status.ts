@@ -122,36 +122,43 @@ export function serveStatus (node: PeerNode, source: StatusSource): void {
   })
 }
 
+/** One registry's answer to {@link askStatus}: its status, or why there is none. */
+export type StatusAnswer = { address: string; id: string } & ({ ok: true; status: RegistryStatus } | { ok: false; error: Error })
+
 /**
- * Asks the registry `registryId` (`address`: tcp://host:port#id) for its status, from `node`
- * (which must be on the registry's network: same `networkKey`); once per node (it serves the
- * status protocol on it). Rejects with ERR_NOT_ALLOWED when
- * the registry refuses, ERR_TIMEOUT after `timeout` ms (default 10 s; also what a registry that does
- * not serve the status channel gives), or the dial's error.
+ * Asks each registry (`tcp://host:port#id`, the id being the registry's key) for its status, from
+ * `node` (which must be on the registries' network: same `networkKey`); once per node (it serves
+ * the status protocol on it). One answer per registry, in order, each settled on its own: the
+ * status, ERR_NOT_ALLOWED when the registry refuses, ERR_TIMEOUT after `timeout` ms (default 10 s;
+ * also what a registry that does not serve the status channel gives), or the dial's error.
  */
-export async function askStatus (node: PeerNode, address: string, registryId: string, opts: { timeout?: number; clock: Clock }): Promise<RegistryStatus> {
+export async function askStatus (node: PeerNode, registries: ReadonlyArray<{ address: string; id: string }>, opts: { timeout?: number; clock: Clock }): Promise<StatusAnswer[]> {
   const timeout = opts.timeout ?? 10_000
-  let settle: { resolve: (s: RegistryStatus) => void; reject: (e: Error) => void } | undefined
-  const answer = new Promise<RegistryStatus>((resolve, reject) => { settle = { resolve, reject } })
-  const open = (conn: NodeConnection): void => {
-    if (conn.peer !== registryId) return
+  const waiting = new Map<string, { resolve: (s: RegistryStatus) => void; reject: (e: Error) => void }>()
+  const answers = registries.map(async (r) => await new Promise<RegistryStatus>((resolve, reject) => { waiting.set(r.id, { resolve, reject }) }))
+  node.protocol(STATUS_PROTOCOL, (conn: NodeConnection) => {
+    const settle = waiting.get(conn.peer)
+    if (settle === undefined) return
     const channel = conn.mux.createChannel({ protocol: STATUS_PROTOCOL })
     if (channel === null) return
     const send: Message<StatusMessage> = channel.addMessage<StatusMessage>({
       encoding: safeJson,
       onmessage: peerHandler(decodeFromRegistry, (msg) => {
-        if (msg.t === 'refused') settle!.reject(new PeerwardenError('ERR_NOT_ALLOWED', `the registry refused: ${msg.reason}`))
-        else settle!.resolve({ registry: msg.registry, members: msg.members, schema: msg.schema })
+        if (msg.t === 'refused') settle.reject(new PeerwardenError('ERR_NOT_ALLOWED', `the registry refused: ${msg.reason}`))
+        else if (msg.registry !== conn.peer) settle.reject(new PeerwardenError('ERR_PROTOCOL', 'the registry answered with another id'))
+        else settle.resolve({ registry: msg.registry, members: msg.members, schema: msg.schema })
       }, (why) => { conn.protocolError(`status channel: ${why}`) })
     })
     channel.open()
     send.send({ t: 'status' })
-  }
-  const timer = opts.clock.setTimeout(() => { settle!.reject(new PeerwardenError('ERR_TIMEOUT', `the registry ${address} gave no status within ${timeout} ms`)) }, timeout)
+  })
+  const timer = opts.clock.setTimeout(() => {
+    for (const s of waiting.values()) s.reject(new PeerwardenError('ERR_TIMEOUT', `no status within ${timeout} ms`))
+  }, timeout)
   try {
-    node.protocol(STATUS_PROTOCOL, open)
-    node.manager.connectNow(address).catch((err: Error) => { settle!.reject(err) })
-    return await answer
+    for (const r of registries) node.manager.connectNow(r.address).catch((err: Error) => { waiting.get(r.id)?.reject(err) })
+    const settled = await Promise.allSettled(answers)
+    return settled.map((s, i) => ({ address: registries[i].address, id: registries[i].id, ...(s.status === 'fulfilled' ? { ok: true as const, status: s.value } : { ok: false as const, error: s.reason as Error }) }))
   } finally {
     opts.clock.clearTimeout(timer)
   }

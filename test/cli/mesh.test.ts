@@ -1,0 +1,98 @@
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { test, type TestContext } from 'node:test'
+import { createMeshNode, createRegistry, defineSchema, type MeshRegistry } from '../../src/mesh/index.js'
+
+// `peerwarden mesh status|call` run as a child process (the command as built from this tree) against
+// registries and nodes in this process, on 127.0.0.1; every child has a hard timeout.
+
+const BIN = fileURLToPath(new URL('../../src/cli/peerwarden.js', import.meta.url))
+const T = { timeout: 30_000 }
+const KEY = 'cli-test-mesh-key'
+
+const schema = defineSchema({
+  Api: { _connect: ['Worker'] },
+  Worker: {
+    _allow: ['Api'],
+    _commands: {
+      _balanced: { resize: ({ w }: { w: number }) => ({ w: w * 2 }), explode: () => { throw new Error('boom') } },
+      _broadcast: { status: { responds: true, method: () => ({ ok: true }) } }
+    }
+  }
+})
+
+/** Runs the command; resolves with its status and output, or rejects after `ms` (the child is killed). */
+async function run (args: string[], env: Record<string, string> = {}, ms = 20_000): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, DEBUG: '', PEERWARDEN_LOG_LEVEL: '', ...env } })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
+  child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
+  return await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`peerwarden ${args.join(' ')} did not exit within ${ms} ms; stderr: ${stderr}`)) }, ms)
+    child.once('exit', (status) => { clearTimeout(timer); resolve({ status, stdout, stderr }) })
+  })
+}
+
+async function mesh (t: TestContext): Promise<{ registry: MeshRegistry; down: string; workerId: string }> {
+  const registry = await createRegistry({ schema, networkKey: KEY })
+  t.after(async () => { await registry.close() })
+  // A second registry that is down: the CLI reports it and goes on with the first.
+  const gone = await createRegistry({ schema, networkKey: KEY })
+  const down = gone.addresses[0]
+  await gone.close()
+  const worker = await createMeshNode({ schema, role: 'Worker', variant: 'w1', registry: registry.addresses[0], networkKey: KEY })
+  t.after(async () => { await worker.close() })
+  return { registry, down, workerId: worker.id }
+}
+
+test('peerwarden mesh status lists the roles with their instances, and reports a registry that is down', T, async (t) => {
+  const { registry, down, workerId } = await mesh(t)
+  const r = await run(['mesh', 'status', '--registry', registry.addresses[0], '--registry', down, '--network-key', KEY, '--timeout', '3000'])
+  assert.equal(r.status, 0, r.stderr)
+  const lines = r.stdout.split('\n')
+  assert.ok(lines.some((l) => l.startsWith(`registry ${registry.id.slice(0, 12)}`) && l.includes('up, 1 member')), r.stdout)
+  assert.ok(lines.some((l) => l.startsWith('registry ') && l.includes(down.split('#')[0]) && /ERR_/.test(l)), r.stdout)
+  assert.ok(lines.includes('Worker: 1 instance; commands resize, explode, status (broadcast)'), r.stdout)
+  assert.ok(lines.some((l) => l.trim().startsWith(`w1  peer ${workerId.slice(0, 12)}`) && l.includes('listed by 1/1 registry')), r.stdout)
+  assert.ok(lines.includes('Api: 0 instances'), r.stdout)
+
+  // --json, with the credentials from the environment.
+  const j = await run(['mesh', 'status', '--json', '--timeout', '3000'], { PEERWARDEN_MESH_REGISTRY: registry.addresses[0], PEERWARDEN_NETWORK_KEY: KEY })
+  assert.equal(j.status, 0, j.stderr)
+  const parsed = JSON.parse(j.stdout) as { registries: Array<{ ok: boolean; members: number }>; roles: Record<string, Array<{ peer: string; variant: string }>> }
+  assert.deepEqual(parsed.registries.map((x) => [x.ok, x.members]), [[true, 1]])
+  assert.deepEqual(parsed.roles.Worker.map((w) => [w.peer, w.variant]), [[workerId, 'w1']])
+
+  // The wrong network key: no registry answers, status 1.
+  const wrong = await run(['mesh', 'status', '--registry', registry.addresses[0], '--network-key', 'another', '--timeout', '3000'])
+  assert.equal(wrong.status, 1, wrong.stdout + wrong.stderr)
+})
+
+test('peerwarden mesh call Role.command \'{json}\' prints the answer; a handler\'s throw, an unknown command and bad JSON fail with their codes', T, async (t) => {
+  const { registry, down } = await mesh(t)
+  const flags = ['--registry', `${down},${registry.addresses[0]}`, '--network-key', KEY, '--timeout', '5000']
+  const ok = await run(['mesh', 'call', 'Worker.resize', '{"w":21}', ...flags])
+  assert.equal(ok.status, 0, ok.stderr)
+  assert.deepEqual(JSON.parse(ok.stdout), { w: 42 })
+
+  const broadcast = await run(['mesh', 'call', 'worker.status', ...flags])
+  assert.equal(broadcast.status, 0, broadcast.stderr)
+  assert.deepEqual(JSON.parse(broadcast.stdout), [{ variant: 'w1', ok: true, value: { ok: true } }])
+
+  const thrown = await run(['mesh', 'call', 'Worker.explode', '{}', ...flags])
+  assert.equal(thrown.status, 1)
+  assert.match(thrown.stderr, /^peerwarden: ERR_REMOTE: .*boom/m)
+
+  const unknown = await run(['mesh', 'call', 'Worker.nope', '{}', ...flags])
+  assert.equal(unknown.status, 2)
+  assert.match(unknown.stderr, /ERR_UNKNOWN_COMMAND: Worker has no command "nope" \(commands: resize, explode, status\)/)
+
+  const badJson = await run(['mesh', 'call', 'Worker.resize', '{w:1}', ...flags])
+  assert.equal(badJson.status, 2)
+  assert.match(badJson.stderr, /ERR_INVALID_ARGUMENT: the arguments are not JSON/)
+
+  // The CLI left: the registry no longer lists it.
+  assert.deepEqual(registry.members().map((m) => m.role), ['Worker'])
+})
