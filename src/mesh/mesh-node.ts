@@ -157,7 +157,7 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
 }
 
 /** Every registry given (`registry`, `registries`), each with its id (the key its certificates are checked against). */
-function registryAddresses (options: MeshNodeOptions<any>): RegistryAddress[] {
+function registryAddresses (options: Pick<MeshNodeOptions, 'registry' | 'registries'>): RegistryAddress[] {
   if (options.registries !== undefined && !Array.isArray(options.registries)) throw PeerwardenError.invalid('registries must be an array of tcp://host:port#<registry id>')
   const given = [...(options.registry === undefined ? [] : [options.registry]), ...(options.registries ?? [])]
   if (given.length === 0) throw PeerwardenError.invalid('registry (or registries) is required: tcp://host:port#<registry id>')
@@ -172,7 +172,7 @@ function registryAddresses (options: MeshNodeOptions<any>): RegistryAddress[] {
 }
 
 /** The `logger` option, else a logger at `logLevel`, else silence. */
-function meshLogger (options: MeshNodeOptions<any>): Logger {
+function meshLogger (options: Pick<MeshNodeOptions, 'logger' | 'logLevel'>): Logger {
   if (options.logger !== undefined && options.logLevel !== undefined) throw PeerwardenError.invalid('give logger or logLevel, not both (set the level on your logger)')
   if (options.logger !== undefined) {
     const l = options.logger as Partial<Logger> | null
