@@ -13,9 +13,9 @@ import net from 'node:net'
 import { dirname, join } from 'node:path'
 import moleculer from 'moleculer'
 import { withTimeout } from './common.js'
-import type { Payload, RpcClient } from './rpc.js'
+import type { MoleculerEncryption, Payload, RpcClient } from './rpc.js'
 
-const { ServiceBroker, Transporters } = moleculer
+const { ServiceBroker, Transporters, Middlewares } = moleculer
 
 /** The parts of Moleculer's (untyped) TCP transporter internals the loopback subclass touches. */
 interface TcpInternals {
@@ -70,14 +70,20 @@ function transporter (port: number, urls: string[]): moleculer.Transporter {
   return new LoopbackTcpTransporter({ udpDiscovery: false, port, urls, useHostname: false }) as unknown as moleculer.Transporter
 }
 
-function broker (nodeID: string, t: moleculer.Transporter): moleculer.ServiceBroker {
-  return new ServiceBroker({ nodeID, namespace: 'peerwarden-bench', transporter: t, logger: false, metrics: false, tracing: false })
+/**
+ * A broker; with `encryption`, Moleculer's own Encryption middleware (Middlewares.Transmit.Encryption:
+ * every packet through aes-256-cbc with the given key and IV), what its documentation offers a team
+ * that needs the transporter's traffic encrypted.
+ */
+function broker (nodeID: string, t: moleculer.Transporter, encryption?: MoleculerEncryption): moleculer.ServiceBroker {
+  const middlewares = encryption === undefined ? [] : [Middlewares.Transmit.Encryption(Buffer.from(encryption.key, 'hex'), 'aes-256-cbc', Buffer.from(encryption.iv, 'hex'))]
+  return new ServiceBroker({ nodeID, namespace: 'peerwarden-bench', transporter: t, logger: false, metrics: false, tracing: false, middlewares })
 }
 
 /** The server broker (in the child); `port` is its TCP transporter's port on 127.0.0.1. */
-export async function moleculerServer (nodeID: string): Promise<{ port: number; close: () => Promise<void> }> {
+export async function moleculerServer (nodeID: string, encryption?: MoleculerEncryption): Promise<{ port: number; close: () => Promise<void> }> {
   const t = transporter(0, [])
-  const b = broker(nodeID, t)
+  const b = broker(nodeID, t, encryption)
   b.createService({ name: 'bench', actions: { echo: (ctx: moleculer.Context) => ctx.params } })
   await b.start()
   const port = (t as unknown as TcpInternals).opts.port
@@ -86,8 +92,8 @@ export async function moleculerServer (nodeID: string): Promise<{ port: number; 
 }
 
 /** The client broker (in the bench process); resolves once the server's 'bench' service is visible (gossip, ~2 s). */
-export async function moleculerClient (serverPort: number, serverNodeID: string, timeoutMs = 15_000): Promise<RpcClient & { discoveryMs: number }> {
-  const b = broker(`${serverNodeID}-client`, transporter(0, [`127.0.0.1:${serverPort}/${serverNodeID}`]))
+export async function moleculerClient (serverPort: number, serverNodeID: string, encryption?: MoleculerEncryption, timeoutMs = 15_000): Promise<RpcClient & { discoveryMs: number }> {
+  const b = broker(`${serverNodeID}-client`, transporter(0, [`127.0.0.1:${serverPort}/${serverNodeID}`]), encryption)
   const t0 = performance.now()
   try {
     await withTimeout(b.start(), timeoutMs, 'moleculer client start')

@@ -21,17 +21,17 @@ if (config.kind === 'mesh') {
   ready = { ready: true, variants: w.variants }
 } else if (config.kind === 'moleculer') {
   const { moleculerServer } = await import('./moleculer.js')
-  const s = await moleculerServer(config.nodeID)
+  const s = await moleculerServer(config.nodeID, config.encryption)
   close = s.close
   ready = { ready: true, port: s.port }
 } else if (config.kind === 'socketio') {
   const { socketioServer } = await import('./socketio.js')
-  const s = await socketioServer()
+  const s = await socketioServer(config.tls)
   close = s.close
   ready = { ready: true, port: s.port }
 } else if (config.kind === 'raw') {
   const { rawServer } = await import('./raw-rpc.js')
-  const s = await rawServer()
+  const s = await rawServer(config.aead)
   close = s.close
   ready = { ready: true, port: s.port }
 } else {

@@ -6,6 +6,7 @@ import { fork, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
 import { withTimeout } from './common.js'
+import type { AeadKeys } from './raw-rpc.js'
 
 /** The same small JSON object for every contestant. */
 export const PAYLOAD = { id: 1, text: 'hello', n: [1, 2, 3] }
@@ -20,15 +21,21 @@ export interface RpcClient {
 /**
  * What a server child serves:
  * - 'mesh': `count` Worker mesh nodes registered with the registry at `registry`, variants `<prefix>-<i>`;
- * - 'moleculer': a broker with the 'bench' service (TCP transporter, listens on 127.0.0.1);
- * - 'socketio': a socket.io server answering 'echo' acks;
- * - 'raw': a node:net length-prefixed JSON echo.
+ * - 'moleculer': a broker with the 'bench' service (TCP transporter, listens on 127.0.0.1), with
+ *   `encryption`, Moleculer's Encryption middleware;
+ * - 'socketio': a socket.io server answering 'echo' acks, over TLS (wss) with `tls`;
+ * - 'raw': a node:net length-prefixed JSON echo, each frame sealed with `aead`'s keys if given.
  */
 export type RpcServerConfig =
   | { kind: 'mesh'; registry: string; count: number; prefix: string }
-  | { kind: 'moleculer'; nodeID: string }
-  | { kind: 'socketio' }
-  | { kind: 'raw' }
+  | { kind: 'moleculer'; nodeID: string; encryption?: MoleculerEncryption }
+  | { kind: 'socketio'; tls?: TlsPair }
+  | { kind: 'raw'; aead?: AeadKeys }
+
+/** Moleculer's Encryption middleware settings (hex): a 32-byte key and a 16-byte IV, aes-256-cbc. */
+export interface MoleculerEncryption { key: string; iv: string }
+/** A TLS key and certificate (PEM). */
+export interface TlsPair { key: string; cert: string }
 
 /** What a server child says once it serves: its port (all but 'mesh') or its variants ('mesh'). */
 export interface RpcServerReady { ready: true; port?: number; variants?: string[] }
