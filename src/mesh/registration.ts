@@ -84,12 +84,6 @@ export class Registration {
     return best
   }
 
-  /** The registries that signed a certificate for us (still valid), by id. */
-  registeredWith (): string[] {
-    const now = this.opts.clock.now()
-    return [...this.registries.values()].filter((r) => r.cert !== undefined && r.cert.expires > now).map((r) => r.id)
-  }
-
   async register (): Promise<void> {
     const { node, clock, timeout, logger } = this.opts
     let timer: unknown

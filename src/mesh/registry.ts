@@ -148,8 +148,9 @@ export async function createRegistry (options: RegistryOptions): Promise<MeshReg
     const cert = issue(keyPair.secretKey, { role: role.name, variant, peer: conn.peer, registry: node.id, expires: now + ttl })
     const mine = related(role.name)
     const directory = [...members.values()].map((m) => m.entry).filter((m) => m.peer !== conn.peer && mine.has(m.role)).slice(0, MAX_DIRECTORY)
-    const renewal = members.get(conn.peer)?.send === send
-    members.set(conn.peer, { entry, send, since: now, expires: cert.expires })
+    const before = members.get(conn.peer)
+    const renewal = before?.send === send
+    members.set(conn.peer, { entry, send, since: renewal ? before.since : now, expires: cert.expires })
     node.manager.protect(conn.peer, 'mesh-member')
     if (renewal) log.debug({ peer: conn.peer, role: role.name, variant }, 'certificate renewed')
     else log.info({ peer: conn.peer, role: role.name, variant, addresses }, 'member registered')
