@@ -8,7 +8,9 @@
  *
  * Credentials are what a mesh node joins with: the registries' addresses with their ids (the keys
  * the certificates are checked against) and the mesh's network key, as flags or from the
- * environment (`PEERWARDEN_MESH_REGISTRY`, comma-separated, and `PEERWARDEN_NETWORK_KEY`).
+ * environment (`PEERWARDEN_MESH_REGISTRY`, comma-separated, and `PEERWARDEN_NETWORK_KEY`), and, for a
+ * registry whose `authorize` admits nodes by their id, the secret the node's key is derived from
+ * (`--key`, `PEERWARDEN_MESH_KEY`).
  *
  * Rules:
  * - `status` asks every registry for its members over the status channel, without joining the
@@ -39,6 +41,8 @@ import { parseTcpAddress } from '../node/transport.js'
 export interface MeshFlags {
   registry: string[]
   networkKey?: string
+  /** The node's key, derived from this secret (a registry's `authorize` may admit it by its id). */
+  key?: string
   timeout: number
 }
 
@@ -116,7 +120,7 @@ export function statusLines (answers: StatusAnswer[]): string[] {
 /** `peerwarden mesh status`: prints the registries' view; resolves to the exit status. */
 export async function meshStatus (flags: MeshFlags & { json?: boolean }, out: (line: string) => void): Promise<number> {
   const registries = registriesOf(flags)
-  const node = await createNode({ networkKey: flags.networkKey, manager: { lowWater: 0, highWater: 64 } })
+  const node = await createNode({ networkKey: flags.networkKey, seed: flags.key, manager: { lowWater: 0, highWater: 64 } })
   try {
     const answers = await askStatus(node, registries, { timeout: flags.timeout, clock: systemClock })
     if (flags.json === true) {
@@ -199,6 +203,7 @@ export async function meshCall (target: string, json: string | undefined, flags:
     variant: flags.variant ?? `cli-${process.pid}`,
     registries: registries.map((r) => r.address),
     networkKey: flags.networkKey,
+    seed: flags.key,
     registerTimeout: flags.timeout,
     logger: createLogger({ level, bindings: { component: 'peerwarden mesh call' } })
   })
@@ -251,12 +256,13 @@ export function addMeshCommands (program: Command, out: (line: string) => void =
   const common = (cmd: Command): Command => cmd
     .addOption(new Option('--registry <address>', 'a registry of the mesh, tcp://host:port#<id> (repeatable, or comma-separated)').env('PEERWARDEN_MESH_REGISTRY').argParser(collect))
     .addOption(new Option('--network-key <key>', 'the mesh\'s network key').env('PEERWARDEN_NETWORK_KEY'))
+    .addOption(new Option('--key <secret>', 'the node\'s key pair is derived from this secret (default: a new key): for a registry that admits nodes by their id').env('PEERWARDEN_MESH_KEY'))
     .option('--timeout <ms>', 'how long to wait for the registries, the instance and the answer', positiveInteger, 10_000)
   const done = (code: number): void => { process.exit(code) }
   common(mesh.command('status'))
     .description('the roles, their instances and what the registries know of them')
     .option('--json', 'one JSON object instead of lines')
-    .action(async (o: { registry?: string[]; networkKey?: string; timeout: number; json?: boolean }) => {
+    .action(async (o: { registry?: string[]; networkKey?: string; key?: string; timeout: number; json?: boolean }) => {
       done(await meshStatus({ ...o, registry: o.registry ?? [] }, out))
     })
   common(mesh.command('call'))
@@ -266,7 +272,7 @@ export function addMeshCommands (program: Command, out: (line: string) => void =
     .option('--role <role>', 'the role to join as (default: the first that may call the target)')
     .option('--variant <name>', 'the instance name to join with (default cli-<pid>)')
     .option('--schema <module>', 'a module exporting the schema (schema or default); default: the registry\'s outline')
-    .action(async (target: string, json: string | undefined, o: { registry?: string[]; networkKey?: string; timeout: number; role?: string; variant?: string; schema?: string }) => {
+    .action(async (target: string, json: string | undefined, o: { registry?: string[]; networkKey?: string; key?: string; timeout: number; role?: string; variant?: string; schema?: string }) => {
       try {
         done(await meshCall(target, json, { ...o, registry: o.registry ?? [] }, out))
       } catch (err) {

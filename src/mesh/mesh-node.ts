@@ -45,7 +45,7 @@ export { RPC_PROTOCOL } from './rpc-channel.js'
  *   ERR_NO_INSTANCE, ERR_TIMEOUT, ERR_ABORTED, and ERR_REMOTE for a handler's throw.
  */
 /** Every option `createMeshNode` knows: others are refused with the closest name. */
-const MESH_NODE_OPTIONS: ReadonlyArray<keyof MeshNodeOptions> = ['schema', 'role', 'variant', 'registry', 'registries', 'registerTimeout', 'handlers', 'networkKey', 'timeout', 'listen', 'redis', 'limits', 'queue', 'clock', 'logger', 'logLevel']
+const MESH_NODE_OPTIONS: ReadonlyArray<keyof MeshNodeOptions> = ['schema', 'role', 'variant', 'registry', 'registries', 'registerTimeout', 'handlers', 'networkKey', 'seed', 'timeout', 'listen', 'redis', 'limits', 'queue', 'clock', 'logger', 'logLevel']
 
 /** Starts a mesh node of `options.role`: registers with the registry, connects to the instances the schema relates it to, serves its role's commands. Resolves once registered. */
 export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOptions<S>): Promise<MeshNode<S>> {
@@ -70,7 +70,7 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
   // An EventTarget that knows who listens (manager/events.ts); the type gives each event's detail.
   const events = new ManagerEventTarget() as unknown as TypedEventTarget<MeshEvents> & { listens(type: string): boolean }
   let closed = false
-  const node = await createNode({ listen: options.listen, networkKey: options.networkKey, manager: { lowWater: 0, highWater: 1024, clock } })
+  const node = await createNode({ listen: options.listen, networkKey: options.networkKey, seed: options.seed, manager: { lowWater: 0, highWater: 1024, clock } })
   const instances = new Map<string, Instance>()
   const related = new Set(schema.peersOf(me.name))
   // What the queue survived is the application's to know: an event when it listens, else a warning.

@@ -38,6 +38,11 @@ export interface MeshNodeOptions<S extends MeshSchema = MeshSchema> {
   /** Handlers by command name; default: the functions written in the schema. */
   handlers?: Record<string, Handler>
   networkKey?: string | Uint8Array
+  /**
+   * The node's key pair, from a 32-byte seed (a string is hashed), as `createNode`'s `seed`. Default: a
+   * new key each start. Give one when a registry's `authorize(peer, …)` admits this node by its key.
+   */
+  seed?: Uint8Array | string
   /** Default call deadline, ms. Default 10_000. */
   timeout?: number
   listen?: string[]

@@ -1,8 +1,12 @@
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { test, type TestContext } from 'node:test'
 import { createMeshNode, createRegistry, defineSchema, type MeshRegistry } from '../../src/mesh/index.js'
+import { createNode } from '../../src/node/index.js'
 
 // `peerwarden mesh status|call` run as a child process (the command as built from this tree) against
 // registries and nodes in this process, on 127.0.0.1; every child has a hard timeout.
@@ -95,4 +99,34 @@ test('peerwarden mesh call Role.command \'{json}\' prints the answer; a handler\
 
   // The CLI left: the registry no longer lists it.
   assert.deepEqual(registry.members().map((m) => m.role), ['Worker'])
+})
+
+test('with a registry that admits callers by their key, peerwarden mesh call joins with --key and the schema from --schema; without the key it is refused', T, async (t) => {
+  const secret = 'the-cli-secret'
+  const probe = await createNode({ seed: secret })
+  const cliId = probe.id
+  await probe.close()
+  const registry = await createRegistry({ schema, networkKey: KEY, authorize: (peer, role) => role === 'Worker' || peer === cliId })
+  t.after(async () => { await registry.close() })
+  const worker = await createMeshNode({ schema, role: 'Worker', variant: 'w1', registry: registry.addresses[0], networkKey: KEY })
+  t.after(async () => { await worker.close() })
+  // The registry shows its outline to members only: the schema comes from a module.
+  const dir = mkdtempSync(join(tmpdir(), 'pw-cli-schema-'))
+  t.after(() => { rmSync(dir, { recursive: true, force: true }) })
+  const module = join(dir, 'schema.mjs')
+  writeFileSync(module, `export const schema = { Api: { _connect: ['Worker'] }, Worker: { _allow: ['Api'], _commands: { _balanced: { resize: {}, explode: {} }, _broadcast: { status: { responds: true } } } } }\n`)
+  const flags = ['--registry', registry.addresses[0], '--network-key', KEY, '--timeout', '5000', '--schema', module]
+
+  const ok = await run(['mesh', 'call', 'Worker.resize', '{"w":5}', ...flags], { PEERWARDEN_MESH_KEY: secret })
+  assert.equal(ok.status, 0, ok.stderr)
+  assert.deepEqual(JSON.parse(ok.stdout), { w: 10 })
+
+  const refused = await run(['mesh', 'call', 'Worker.resize', '{"w":5}', ...flags])
+  assert.equal(refused.status, 1)
+  assert.match(refused.stderr, /^peerwarden: ERR_NOT_ALLOWED: the registry refused the registration/m)
+
+  // Without membership the status is refused too: one line for the registry, status 1.
+  const status = await run(['mesh', 'status', '--registry', registry.addresses[0], '--network-key', KEY, '--timeout', '3000'])
+  assert.equal(status.status, 1)
+  assert.match(status.stdout, /ERR_NOT_ALLOWED the registry refused: only a registered member/)
 })
