@@ -7,13 +7,14 @@
 
 import { PeerwardenError } from '../errors.js'
 import { systemClock } from '../clock.js'
-import { childOf, createLogger, isLogLevel, silentLogger, type Logger } from '../logger.js'
+import { childOf, type Logger } from '../logger.js'
 import { ManagerEventTarget, type TypedEventTarget } from '../manager/events.js'
 import { rejectUnknownOptions } from '../manager/validate.js'
 import { createNode, type PeerNode } from '../node/node.js'
 import { parseTcpAddress } from '../node/transport.js'
 import { Caller } from './caller.js'
 import type { Instance } from './instance.js'
+import { loggerOption } from './log-option.js'
 import { MAX_VARIANT_LENGTH } from './messages.js'
 import { RedisQueue } from './redis-queue.js'
 import { REGISTRY_PROTOCOL } from './registry.js'
@@ -64,7 +65,7 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
   const clock = options.clock ?? systemClock
   const maxRunning = positive(options.limits?.runningPerPeer, 'limits.runningPerPeer')
   const maxQueued = positive(options.limits?.queuedPerCommand, 'limits.queuedPerCommand')
-  const log = childOf(meshLogger(options), { component: 'mesh', role: me.name, variant })
+  const log = childOf(loggerOption(options), { component: 'mesh', role: me.name, variant })
 
   // ── the parts, each made before whatever uses it ──
   // An EventTarget that knows who listens (manager/events.ts); the type gives each event's detail.
@@ -169,23 +170,6 @@ function registryAddresses (options: Pick<MeshNodeOptions, 'registry' | 'registr
     if (!out.has(id)) out.set(id, { id, address })
   }
   return [...out.values()]
-}
-
-/** The `logger` option, else a logger at `logLevel`, else silence. */
-function meshLogger (options: Pick<MeshNodeOptions, 'logger' | 'logLevel'>): Logger {
-  if (options.logger !== undefined && options.logLevel !== undefined) throw PeerwardenError.invalid('give logger or logLevel, not both (set the level on your logger)')
-  if (options.logger !== undefined) {
-    const l = options.logger as Partial<Logger> | null
-    if (l == null || typeof l.info !== 'function' || typeof l.warn !== 'function' || typeof l.error !== 'function' || typeof l.debug !== 'function') {
-      throw PeerwardenError.invalid('logger must have debug, info, warn and error methods (a pino logger does)')
-    }
-    return options.logger
-  }
-  if (options.logLevel !== undefined) {
-    if (!isLogLevel(options.logLevel)) throw PeerwardenError.invalid(`logLevel must be one of trace, debug, info, warn, error, fatal, silent (got ${JSON.stringify(options.logLevel)})`)
-    return createLogger({ level: options.logLevel })
-  }
-  return silentLogger
 }
 
 /** The mesh's log lines that come from observing it: instances up and down, refusals, registries lost, peers that broke the protocol. */

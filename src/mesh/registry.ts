@@ -1,7 +1,7 @@
 import type { Channel, Message } from '../node/vendor/protomux.js'
 import { systemClock } from '../clock.js'
 import { PeerwardenError } from '../errors.js'
-import { childOf, createLogger, isLogLevel, silentLogger, type Logger, type LogLevel } from '../logger.js'
+import { childOf, type Logger, type LogLevel } from '../logger.js'
 import { rejectUnknownOptions } from '../manager/validate.js'
 import type { Clock } from '../manager/types.js'
 import { NodeConnection } from '../node/connection.js'
@@ -11,6 +11,7 @@ import { MAX_ADDRESS_LENGTH, MAX_ADDRESSES, peerHandler, safeJson } from '../nod
 import { issue } from './certificate.js'
 import { decodeToRegistry, MAX_DIRECTORY, type RegistryMessage, type ToRegistry } from './messages.js'
 import { Schema, type MeshSchema } from './schema.js'
+import { loggerOption } from './log-option.js'
 import { schemaOutline, serveStatus, type MemberStatus } from './registry-status.js'
 
 export const REGISTRY_PROTOCOL = 'peerwarden/mesh-registry/1'
@@ -99,6 +100,7 @@ export async function createRegistry (options: RegistryOptions): Promise<MeshReg
   const maxMembers = options.maxMembers ?? MAX_DIRECTORY
   if (!Number.isInteger(maxMembers) || maxMembers < 1) throw PeerwardenError.invalid('maxMembers must be a positive integer')
   const clock = options.clock ?? systemClock
+  const logger = loggerOption(options)
   if (options.networkKey === undefined && options.authorize === undefined) {
     process.emitWarning('the mesh registry is open: it signs any role for any node that can connect (give it networkKey or authorize)', { code: 'PEERWARDEN_OPEN_REGISTRY' })
   }
@@ -112,7 +114,7 @@ export async function createRegistry (options: RegistryOptions): Promise<MeshReg
     networkKey: options.networkKey,
     manager: { lowWater: 0, highWater: 4096, clock: options.clock }
   })
-  const log = childOf(registryLogger(options), { component: 'mesh-registry', registry: node.id.slice(0, 12) })
+  const log = childOf(logger, { component: 'mesh-registry', registry: node.id.slice(0, 12) })
   const members = new Map<string, { entry: DirectoryEntry; send: Message<RegistryMessage>; since: number; expires: number }>()
 
   const related = (role: string): Set<string> => new Set(schema.peersOf(role))
@@ -176,11 +178,12 @@ export async function createRegistry (options: RegistryOptions): Promise<MeshReg
     }
   }
 
+  const status = (): MemberStatus[] => [...members.values()].map((m) => ({ ...m.entry, since: m.since, expires: m.expires }))
   serveStatus(node, {
     id: node.id,
     // Whoever may register may see the status: with an authorize hook, only the members.
     mayAsk: (peer) => options.authorize === undefined || members.has(peer),
-    members: () => [...members.values()].map((m) => ({ ...m.entry, since: m.since, expires: m.expires })),
+    members: status,
     outline: schemaOutline(schema)
   })
 
@@ -188,20 +191,9 @@ export async function createRegistry (options: RegistryOptions): Promise<MeshReg
     id: node.id,
     get addresses () { return node.addresses.map((a) => `${a}#${node.id}`) },
     members: () => [...members.values()].map((m) => ({ ...m.entry })),
-    status: () => [...members.values()].map((m) => ({ ...m.entry, since: m.since, expires: m.expires })),
+    status,
     close: async () => { await node.close() }
   }
-}
-
-/** The `logger` option, else a logger at `logLevel`, else silence. */
-function registryLogger (options: RegistryOptions): Logger {
-  if (options.logger !== undefined && options.logLevel !== undefined) throw PeerwardenError.invalid('give logger or logLevel, not both (set the level on your logger)')
-  if (options.logger !== undefined) return options.logger
-  if (options.logLevel !== undefined) {
-    if (!isLogLevel(options.logLevel)) throw PeerwardenError.invalid(`logLevel must be one of trace, debug, info, warn, error, fatal, silent (got ${JSON.stringify(options.logLevel)})`)
-    return createLogger({ level: options.logLevel })
-  }
-  return silentLogger
 }
 
 function randomSeed (dataDir: string | undefined): Buffer | undefined {
