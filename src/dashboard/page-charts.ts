@@ -191,8 +191,9 @@ function render () {
     e.el.setAttribute('x1', a.x.toFixed(1)); e.el.setAttribute('y1', a.y.toFixed(1)); e.el.setAttribute('x2', b.x.toFixed(1)); e.el.setAttribute('y2', b.y.toFixed(1))
   }
   if (x0 === Infinity) return
-  const w = Math.max(x1 - x0, 120), h = Math.max(y1 - y0, 90), m = 24
-  svg.setAttribute('viewBox', [((x0 + x1) / 2 - w / 2 - m).toFixed(1), ((y0 + y1) / 2 - h / 2 - m).toFixed(1), (w + 2 * m).toFixed(1), (h + 2 * m).toFixed(1)].join(' '))
+  // Room on the right for the labels (drawn right of each node when there are few).
+  const w = Math.max(x1 - x0, 120), h = Math.max(y1 - y0, 90), m = 24, right = G.nodes.size > 40 ? 0 : 40
+  svg.setAttribute('viewBox', [((x0 + x1) / 2 - w / 2 - m).toFixed(1), ((y0 + y1) / 2 - h / 2 - m).toFixed(1), (w + 2 * m + right).toFixed(1), (h + 2 * m).toFixed(1)].join(' '))
 }
 
 function selectNode (id) {

@@ -59,7 +59,7 @@ function peers () {
   $('npeers').textContent = '(' + (shown.length === list.length ? list.length : shown.length + ' of ' + list.length) + ')'
   for (const c of shown) {
     const tr = el('tr')
-    tr.append(el('td', short(c.peer), 'mono'), el('td', c.direction === 'inbound' ? 'in' : 'out', c.direction === 'inbound' ? 'in' : 'out'), el('td', c.value), el('td', c.protected ? 'yes' : ''), el('td', ago(S.at - c.openedAt)))
+    tr.append(el('td', short(c.peer), 'mono'), el('td', c.direction === 'inbound' ? 'in' : 'out', c.direction === 'inbound' ? 'in' : 'out'), el('td', c.value), el('td', c.protected ? 'yes' : ''), el('td', c.openedAt < 1e11 ? 'since ' + when(c.openedAt) : ago(S.at - c.openedAt)))
     tr.title = c.peer + (c.address ? ' at ' + c.address : '')
     tr.onclick = () => explain(c.peer)
     body.append(tr)

@@ -62,7 +62,7 @@ export interface GraphNode {
 /** A connection of the graph, drawn from the dialer (`from`) to the node dialled (`to`). */
 export interface GraphEdge { from: string; to: string; protected: boolean }
 
-/** The network as the page draws it. `dropped`: nodes or edges left out past the budget. */
+/** The network as the page draws it. `dropped`: listed nodes and connections left out past the budgets. */
 export interface NetworkView { nodes: GraphNode[]; edges: GraphEdge[]; dropped: number }
 
 /**
@@ -70,8 +70,8 @@ export interface NetworkView { nodes: GraphNode[]; edges: GraphEdge[]; dropped: 
  * one edge per connection, seen from either end (the dialer's side says the direction; protected if
  * either end protects it).
  *
- * Rules: at most `maxNodes` nodes (listed ones first) and `maxEdges` edges; what is left out is
- * counted in `dropped`.
+ * Rules: at most `maxNodes` nodes (listed ones first) and `maxEdges` edges; a listed node past the
+ * budget, or a connection whose peer is past it or past the edge budget, counts once in `dropped`.
  */
 export function networkView (nodes: Iterable<NetworkNode>, maxNodes = 1000, maxEdges = 5000): NetworkView {
   const byId = new Map<string, GraphNode>()
