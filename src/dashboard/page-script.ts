@@ -91,6 +91,14 @@ function logRows (body, list, q, kind, withNode) {
 const events = () => { logRows($('events'), S.events, $('event-filter').value.trim().toLowerCase(), $('event-kind').value, false) }
 const activity = () => { logRows($('activity'), S.activity, $('activity-filter').value.trim().toLowerCase(), $('activity-kind').value, true) }
 
+/** A section heading naming an id: the heading's capitals never apply to the id (ids are lowercase hex). */
+function heading (text, id, after) {
+  const h = el('h2', text)
+  h.append(el('span', id, 'id'))
+  if (after) h.append(document.createTextNode(after))
+  return h
+}
+
 function kv (box, pairs) {
   const d = el('div', undefined, 'kv')
   for (const [k, v] of pairs) d.append(el('b', k), el('span', v))
@@ -99,7 +107,7 @@ function kv (box, pairs) {
 
 async function explain (peer) {
   const box = $('explain')
-  box.replaceChildren(el('h2', 'Why (explain): ' + peer))
+  box.replaceChildren(heading('Why (explain): ', peer))
   try {
     const r = await fetch(withToken('/api/explain?peer=' + encodeURIComponent(peer)))
     const x = await r.json()
@@ -115,12 +123,12 @@ async function explain (peer) {
 async function nodeInfo (id) {
   const box = $('nodeinfo')
   box.className = ''
-  box.replaceChildren(el('h2', 'Node ' + short(id)))
+  box.replaceChildren(heading('Node ', short(id)))
   try {
     const r = await fetch(withToken('/api/node?id=' + encodeURIComponent(id)))
     const x = await r.json()
     if (!r.ok) { box.append(el('div', x.error || r.statusText, 'empty')); return }
-    box.firstChild.textContent = 'Node ' + x.label + (x.bootstrap ? ' (bootstrap)' : '') + (x.outside ? ' (outside this view)' : '')
+    box.firstChild.replaceWith(heading('Node ', x.label, (x.bootstrap ? ' (bootstrap)' : '') + (x.outside ? ' (outside this view)' : '')))
     const pairs = [['id', x.id]]
     if (x.stats) pairs.push(['connections', x.stats.connections + ' (' + x.stats.inbound + ' in, ' + x.stats.outbound + ' out)'], ['watermarks', 'lowWater ' + x.stats.lowWater + ', highWater ' + x.stats.highWater], ['known peers', String(x.stats.known)])
     if (x.topics.length) pairs.push(['topics', x.topics.map(topicName).join(', ')])

@@ -19,6 +19,7 @@ export const PAGE_STYLE = `
   main[hidden] { display: none; }
   section { background: var(--panel); border: 1px solid var(--line); border-radius: 8px; padding: 12px 14px; min-width: 0; }
   section h2 { font-size: 12px; text-transform: uppercase; letter-spacing: .06em; color: var(--dim); margin: 0 0 10px; font-weight: 600; }
+  section h2 .id { text-transform: none; letter-spacing: 0; font-family: ui-monospace, SFMono-Regular, Menlo, monospace; }
   .wide { grid-column: 1 / -1; }
   .cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(110px, 1fr)); gap: 10px; }
   .card { padding: 8px 10px; border: 1px solid var(--line); border-radius: 6px; }

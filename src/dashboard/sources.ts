@@ -23,6 +23,7 @@ export interface NetworkNode {
  * mesh's. A peer that one of them is connected to but that is not listed is drawn as an outside point.
  */
 export interface NetworkSource {
+  /** The nodes now (asked every interval and on a click: keep it cheap). */
   nodes: () => Iterable<NetworkNode>
   /** Topic names by discovery key (what the nodes joined), so the page names topics instead of showing hashes. */
   topicNames?: () => Record<string, string>
@@ -35,14 +36,19 @@ export interface NetworkSource {
  * counts by state. Anything missing is left out.
  */
 export interface MeshInstance {
+  /** The instance's node id. */
   id: string
+  /** Its role in the schema. */
   role: string
+  /** Its instance name. */
   variant?: string
+  /** Its figures now (the mesh node's `stats()`). */
   stats: () => object
 }
 
 /** The instances of a mesh view, asked every interval. */
 export interface MeshSource {
+  /** The instances now (a `MeshNode` fits as it is). */
   instances: () => Iterable<MeshInstance>
 }
 

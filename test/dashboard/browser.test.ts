@@ -88,9 +88,11 @@ test('the dashboard in Chromium: network, history, live updates, a node and a pe
   await page.click('#peers tr')
   await page.waitForSelector('#explain ol li', { timeout: 10_000 })
   assert.match(await page.$eval('#explain', (e) => e.textContent ?? ''), /accept/)
+  assert.equal(await page.$eval('#explain h2 .id', (e) => getComputedStyle(e).textTransform), 'none', 'the id is shown as written, not in the heading\'s capitals')
   await page.type('#event-filter', 'no such event anywhere')
   assert.match(await page.$eval('#events', (e) => e.textContent ?? ''), /nothing matches/)
   await page.$eval('#event-filter', (e) => { (e as HTMLInputElement).value = ''; e.dispatchEvent(new Event('input')) })
+  await page.$eval('#explain', (e) => { e.scrollIntoView({ block: 'end' }) })
   await shot(page, 'peer')
 
   // The mesh: its roles, instances and calls per second.
