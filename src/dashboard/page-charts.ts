@@ -114,7 +114,14 @@ function graphUpdate (view) {
     g.protected = e.protected
     edgeClass(g)
   }
-  for (const [key, g] of G.edges) if (!edges.has(key)) { g.el.remove(); G.edges.delete(key); changed = true }
+  // A connection that went away fades out in red for a moment (churn), then goes.
+  for (const [key, g] of G.edges) {
+    if (edges.has(key)) continue
+    G.edges.delete(key)
+    g.el.setAttribute('class', 'gone')
+    setTimeout(() => { g.el.remove() }, 1200)
+    changed = true
+  }
   for (const ev of view.activity || []) {
     if (ev.type === 'connection:refused') flash(ev.node, 'flash-refused')
     else if (ev.type === 'trim') flash(ev.node, 'flash-trimmed')

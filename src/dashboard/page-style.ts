@@ -53,6 +53,7 @@ export const PAGE_STYLE = `
   #graph line { stroke: #3b5068; stroke-width: 1.2; transition: stroke .4s, stroke-width .4s; }
   #graph line.prot { stroke: var(--warn); stroke-width: 2; }
   #graph line.fresh { stroke: #9ff0c8; stroke-width: 3; }
+  #graph line.gone { stroke: var(--bad); stroke-width: 2; stroke-dasharray: 3 3; }
   #graph line.sel-out { stroke: var(--ok); stroke-width: 2.4; }
   #graph line.sel-in { stroke: var(--accent); stroke-width: 2.4; }
   #graph line.faded { stroke-opacity: .25; }

@@ -102,11 +102,13 @@ test('the dashboard in Chromium: network, history, live updates, a node and a pe
   assert.deepEqual(roles, ['Gateway', 'Worker', 'Worker', 'Worker'])
   await shot(page, 'mesh')
 
-  // A phone: nothing wider than the screen.
+  // A phone: no view wider than the screen.
   await page.setViewport({ width: 420, height: 900 })
-  await page.goto(url + '#network', { waitUntil: 'domcontentloaded' })
-  await page.waitForFunction(() => document.querySelectorAll('#graph circle').length >= 40, { timeout: 10_000 })
-  assert.ok(await page.evaluate(() => document.documentElement.scrollWidth) <= 420, 'the page fits 420 px')
+  for (const view of ['mesh', 'node', 'network']) {
+    await page.goto(url + '#' + view, { waitUntil: 'domcontentloaded' })
+    await page.waitForFunction(() => document.querySelectorAll('#graph circle').length >= 40 && document.querySelectorAll('#peers tr').length > 0, { timeout: 10_000 })
+    assert.ok(await page.evaluate(() => document.documentElement.scrollWidth) <= 420, `the ${view} view fits 420 px`)
+  }
   await shot(page, 'phone')
   assert.deepEqual(errors, [], 'no console errors while the node runs')
 

@@ -189,6 +189,9 @@ test('the network view draws every node and connection, flashes a refusal, and a
   assert.match(text, /refuse · over-limit: at highWater/)
   assert.match(text, /t\+5\.0 s/, 'a virtual clock\'s time as time since its start')
   assert.equal(window.document.querySelector('#graph line')!.getAttribute('class'), 'prot sel-out')
+  // Churn: the connection goes, another comes; the first fades out, the new one lights up.
+  stream().emit('network', { at: T0 + 1000, nodes: [node(id), node('cd'.repeat(32)), node('ef'.repeat(32), { outside: true })], edges: [{ from: 'ef'.repeat(32), to: 'cd'.repeat(32), protected: false }], dropped: 0, activity: [], activityDropped: 0 })
+  assert.deepEqual([...window.document.querySelectorAll('#graph line')].map((l) => l.getAttribute('class')), ['gone', 'fresh faded'])
 })
 
 test('the mesh view lists instances by role with rates and breakers, and filters', () => {
