@@ -78,5 +78,7 @@ export const PAGE_STYLE = `
     #when { margin-left: 0; width: 100%; }
     #graph { height: 50vh; min-height: 280px; }
     th, td { max-width: 140px; }
+    /* The mesh table keeps what matters on a phone: role, instance, rates, breakers. */
+    #view-mesh th:nth-child(3), #view-mesh td:nth-child(3), #view-mesh th:nth-child(5), #view-mesh td:nth-child(5), #view-mesh th:nth-child(6), #view-mesh td:nth-child(6) { display: none; }
   }
 `
