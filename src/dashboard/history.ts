@@ -48,9 +48,9 @@ export interface LoggedEvent { at: number; type: string; [field: string]: unknow
 
 /** The sizes of a `History`. */
 export interface HistoryOptions {
-  /** Samples kept. Default 600. */
+  /** Samples kept (1 to 100,000). Default 600. */
   samples?: number
-  /** Events kept. Default 500. */
+  /** Events kept (1 to 100,000). Default 500. */
   events?: number
 }
 

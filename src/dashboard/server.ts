@@ -89,6 +89,10 @@ export async function serveDashboard (manager: ConnectionManager, options: Dashb
   if (!Number.isInteger(maxPeers) || maxPeers < 0) throw PeerwardenError.invalid(`maxPeers must be an integer >= 0 (got ${String(options.maxPeers)})`)
   if (options.network !== undefined && typeof options.network?.nodes !== 'function') throw PeerwardenError.invalid('network must be { nodes: () => [{ id, manager }…] }')
   if (options.mesh !== undefined && typeof options.mesh?.instances !== 'function') throw PeerwardenError.invalid('mesh must be { instances: () => [{ id, role, stats }…] }')
+  for (const key of ['samples', 'events'] as const) {
+    const n = options.history?.[key]
+    if (n !== undefined && !(Number.isInteger(n) && n >= 1 && n <= 100_000)) throw PeerwardenError.invalid(`history.${key} must be an integer between 1 and 100000 (got ${String(n)})`)
+  }
   // Without a network, the network view draws this manager and its connections.
   const network: NetworkSource = options.network ?? { nodes: () => [{ id: 'self', label: 'this node', manager }] }
   const metrics = new ManagerMetrics(manager)

@@ -205,6 +205,8 @@ test('bad options are refused with the option named; a port in use is ERR_LISTEN
   await assert.rejects(serveDashboard(manager, { token: 'has a space' }), hasCode('ERR_INVALID_ARGUMENT', /token/))
   await assert.rejects(serveDashboard(manager, { network: [] as never }), hasCode('ERR_INVALID_ARGUMENT', /network/))
   await assert.rejects(serveDashboard(manager, { mesh: {} as never }), hasCode('ERR_INVALID_ARGUMENT', /mesh/))
+  await assert.rejects(serveDashboard(manager, { history: { samples: 0 } }), hasCode('ERR_INVALID_ARGUMENT', /history\.samples/))
+  await assert.rejects(serveDashboard(manager, { history: { events: 1.5 } }), hasCode('ERR_INVALID_ARGUMENT', /history\.events/))
   const first = await serveDashboard(manager)
   t.after(async () => { await first.close() })
   const port = Number(new URL(first.url).port)
