@@ -1,16 +1,26 @@
 /**
  * `npm start`: a real local network — 20 peerwarden nodes on 127.0.0.1 (TCP + Noise), one of them
  * the bootstrap, all joining one topic, with tight watermarks so that dialing, trimming and duplicate
- * resolution are visible. It prints how the network converges and stops by itself (or on Ctrl-C),
- * leaving nothing running.
+ * resolution are visible. It serves a dashboard of the whole network (127.0.0.1, a free port) and
+ * prints its address, prints how the network converges, then stops by itself (or on Ctrl-C), leaving
+ * nothing running.
+ *
+ * Environment: PEERWARDEN_NODES (20), PEERWARDEN_SECONDS (30, the longest wait for convergence),
+ * PEERWARDEN_DASHBOARD ('host:port' to choose where the dashboard listens, '0' for none). On a
+ * terminal the network and its dashboard keep running after the demo until Ctrl-C; elsewhere (a pipe,
+ * CI, a test) it exits by itself.
  */
-import { createNode, type PeerNode } from '../node/index.js'
+import { serveDashboard, type Dashboard } from '../dashboard/index.js'
+import { createNode, discoveryKey, type PeerNode } from '../node/index.js'
 
 const NODES = Number(process.env.PEERWARDEN_NODES ?? 20)
 const LOW = 3
 const HIGH = 5
 const TOPIC = 'peerwarden-demo'
 const MAX_SECONDS = Number(process.env.PEERWARDEN_SECONDS ?? 30)
+const DASHBOARD = process.env.PEERWARDEN_DASHBOARD ?? '127.0.0.1:0'
+/** Kept running after the demo, until Ctrl-C: only on a terminal. */
+const HOLD = process.stdout.isTTY && process.stdin.isTTY
 
 const out = (line = ''): void => { process.stdout.write(line + '\n') }
 
@@ -60,10 +70,12 @@ async function main (): Promise<void> {
   watch(bootstrap, tally)
   const nodes: PeerNode[] = [bootstrap]
   let stopping = false
+  let dashboard: Dashboard | undefined
   const stop = async (why: string): Promise<void> => {
     if (stopping) return
     stopping = true
     out(why)
+    await dashboard?.close()
     await Promise.all(nodes.map(async (n) => await n.close()))
     out(`all ${nodes.length} nodes closed; nothing left running`)
   }
@@ -71,6 +83,18 @@ async function main (): Promise<void> {
 
   out(`peerwarden — a local network of ${NODES} nodes on 127.0.0.1 (TCP + Noise XX), topic "${TOPIC}", lowWater ${LOW}, highWater ${HIGH} (bootstrap ${HIGH + 3})`)
   out(`bootstrap ${bootstrap.id.slice(0, 16)}… at ${bootstrap.addresses[0]}`)
+  if (DASHBOARD !== '0') {
+    // The page reads `nodes` at every interval: it shows the network forming, and the newcomers.
+    dashboard = await serveDashboard(bootstrap.manager, {
+      listen: DASHBOARD,
+      title: `local network of ${NODES} nodes`,
+      network: {
+        nodes: () => nodes.map((n) => ({ id: n.id, manager: n.manager, bootstrap: n === bootstrap })),
+        topicNames: () => ({ [discoveryKey(TOPIC)]: TOPIC })
+      }
+    })
+    out(`dashboard at ${dashboard.url}#network`)
+  }
   for (let i = 1; i < NODES; i++) {
     const n = await createNode({ bootstrap: [`${bootstrap.addresses[0]}#${bootstrap.id}`], manager, refreshInterval: 3_000 })
     watch(n, tally)
@@ -139,8 +163,12 @@ async function main (): Promise<void> {
   out(ok
     ? `converged: ${nodes.length} nodes, one connected network, peak connection count ${tally.peak} (bootstrap highWater ${HIGH + 3}); counts ${counts.join(' ')}`
     : `did not converge within ${MAX_SECONDS} s (counts ${counts.join(' ')})`)
-  await stop('closing every node…')
   if (!ok) process.exitCode = 1
+  if (HOLD && dashboard !== undefined && !stopping) {
+    out(`the network and its dashboard (${dashboard.url}#network) keep running: Ctrl-C to stop`)
+    return
+  }
+  await stop('closing every node…')
 }
 
 main().catch((err) => {

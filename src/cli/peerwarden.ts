@@ -10,6 +10,7 @@
  *
  *   peerwarden simulate [--nodes 1000] [--bootstrap 3] [--minutes 10] [--low-water 8] [--high-water 16]
  *                       [--latency 20] [--exchange 8] [--referrals 8] [--seed 1] [--restart 0.2] [--json]
+ *                       [--dashboard [host:port]]
  *
  * `node` prints the node's id and addresses, then a status line every few seconds; Ctrl-C closes
  * cleanly. `simulate` runs many managers in virtual time and prints a line per virtual minute
@@ -204,7 +205,8 @@ export function program (): Command {
     .option('--seed <n>', 'seed of the simulation\'s randomness', integer('--seed', 0), 1)
     .option('--restart <fraction>', 'after the last minute, restart this fraction of the nodes with their peer stores', fraction('--restart'), 0)
     .option('--json', 'one JSON object per line instead of a table')
-    .action(async (o: { nodes: number; bootstrap: number; minutes: number; lowWater: number; highWater: number; latency: number; exchange: number; referrals: number; seed: number; restart: number; json?: boolean }) => {
+    .option('--dashboard [host:port]', 'watch it in a browser (default 127.0.0.1, a free port), paced at 10 virtual seconds per second')
+    .action(async (o: { nodes: number; bootstrap: number; minutes: number; lowWater: number; highWater: number; latency: number; exchange: number; referrals: number; seed: number; restart: number; json?: boolean; dashboard?: string | true }) => {
       await runSimulation({ ...o, json: o.json === true })
     })
   addMeshCommands(cmd)

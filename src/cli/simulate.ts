@@ -14,6 +14,7 @@
  *   the last minute and runs one more: the restarted nodes should find their previous peers, not the
  *   bootstrap nodes.
  */
+import { serveDashboard, type Dashboard } from '../dashboard/index.js'
 import { PeerwardenError } from '../errors.js'
 import { Simulation, xorshift, type SimNode } from '../testing/simulation.js'
 
@@ -33,7 +34,16 @@ export interface SimulateOptions {
   /** Fraction of the non-bootstrap nodes restarted after the last minute (0 = none). */
   restart: number
   json: boolean
+  /**
+   * Serve a dashboard of the simulated network ('host:port', or true for 127.0.0.1 on a free port)
+   * and pace the simulation at 10 virtual seconds per second so it can be watched. On a terminal the
+   * dashboard stays up after the last minute until Ctrl-C.
+   */
+  dashboard?: string | true
 }
+
+/** Virtual ms per wall-clock 100 ms when a dashboard watches. */
+const PACE = 1000
 
 /** One minute of the simulation, as printed. */
 export interface MinuteReport {
@@ -100,6 +110,25 @@ export async function runSimulation (o: SimulateOptions, out: (line: string) => 
     onManager: observe
   })
   const boot = sim.bootstrapNodes
+  let dashboard: Dashboard | undefined
+  if (o.dashboard !== undefined) {
+    // Node 0 is a bootstrap node, never restarted: its manager is the dashboard's own.
+    dashboard = await serveDashboard(sim.nodes[0].manager, {
+      listen: o.dashboard === true ? '127.0.0.1:0' : o.dashboard,
+      title: `simulation of ${o.nodes} nodes`,
+      network: { nodes: () => sim.nodes.filter((n) => n.transport.online).map((n) => ({ id: n.id, manager: n.manager, bootstrap: n.bootstrap, label: n.id })) }
+    })
+    // With --json, stdout stays JSON lines: the address goes to stderr.
+    const say = o.json ? (line: string) => { process.stderr.write(line + '\n') } : out
+    say(`dashboard at ${dashboard.url}#network (the simulation runs at 10 virtual seconds per second)`)
+  }
+  const run = async (ms: number): Promise<void> => {
+    if (dashboard === undefined) { await sim.run(ms); return }
+    for (let t = 0; t < ms; t += PACE) {
+      await sim.run(Math.min(PACE, ms - t))
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+  }
   const bootDials = (): number => boot.reduce((a, n) => a + n.inboundDials, 0)
 
   if (!o.json) {
@@ -110,7 +139,7 @@ export async function runSimulation (o: SimulateOptions, out: (line: string) => 
   const minute = async (n: number, label?: string): Promise<MinuteReport> => {
     dials = failed = trimmed = 0
     const before = bootDials()
-    await sim.run(60_000)
+    await run(60_000)
     const counts = sim.counts()
     // Loops, not Math.min(...counts): a spread of 100,000 arguments overflows the stack.
     const r: MinuteReport = {
@@ -146,6 +175,13 @@ export async function runSimulation (o: SimulateOptions, out: (line: string) => 
     await minute(o.minutes + 1, 'after the restart')
     const atLowWater = chosen.filter((n) => n.manager.stats().connections >= Math.min(o.lowWater, o.nodes - 1)).length
     restart = { nodes: count, dials: watchedDials, toBootstrap: watchedToBootstrap, atLowWater }
+  }
+  if (dashboard !== undefined) {
+    if (process.stdout.isTTY && process.stdin.isTTY) {
+      out(`the dashboard stays up (${dashboard.url}#network): Ctrl-C to stop`)
+      await new Promise((resolve) => process.once('SIGINT', resolve))
+    }
+    await dashboard.close()
   }
   await sim.stop()
   const wallMs = performance.now() - t0

@@ -2,7 +2,10 @@ import type http from 'node:http'
 import type { ConnectionManager } from '../manager/types.js'
 import { authorized, loopbackHost } from './access.js'
 import type { EventStreams } from './event-stream.js'
+import type { Feed } from './feed.js'
+import { explainPeer, nodeDetail } from './inspect.js'
 import type { ManagerMetrics } from './metrics.js'
+import type { NetworkSource } from './sources.js'
 
 /** What the routes serve from. */
 export interface Routes {
@@ -11,6 +14,10 @@ export interface Routes {
   page: string
   metrics: ManagerMetrics
   streams: EventStreams
+  /** What the dashboard collected: history, the last network and mesh views. */
+  feed: Feed
+  /** The network view's nodes, when there is one (for a clicked node). */
+  network: NetworkSource | undefined
   /** The token requests must carry, if any (access.ts). */
   token: string | undefined
   /** Listening on loopback: a request whose Host does not name loopback is refused (DNS rebinding). */
@@ -47,18 +54,31 @@ export function handle (r: Routes, req: http.IncomingMessage, res: http.ServerRe
       res.end(r.page)
       return
     case '/events':
-      r.streams.open(req, res)
+      r.streams.open(req, res, () => [['hello', r.feed.hello()], ['snapshot', r.feed.snapshot()]])
       return
+    case '/api/history': send(res, 200, r.feed.hello()); return
     case '/api/stats': send(res, 200, manager.stats()); return
     case '/api/connections': send(res, 200, manager.listConnections()); return
     case '/api/peers': send(res, 200, manager.listPeers()); return
     case '/api/explain': {
       const peer = url.searchParams.get('peer')
       if (peer === null || peer === '') { send(res, 400, { error: 'explain needs ?peer=<id>' }); return }
-      const info = manager.getPeer(peer)
-      const decisions = manager.explain(peer)
-      if (info === undefined && decisions.length === 0) { send(res, 404, { error: `unknown peer ${peer}` }); return }
-      send(res, 200, { peer, info: info ?? null, tags: manager.getTagInfo(peer) ?? null, decisions })
+      // ?node=<id>: what that node of the network view decided (default: this dashboard's manager).
+      const node = url.searchParams.get('node')
+      const from = node === null || node === '' ? manager : findManager(r.network, node)
+      if (from === undefined) { send(res, 404, { error: `no node ${node ?? ''} in this dashboard's network` }); return }
+      const answer = explainPeer(from, peer)
+      if (answer === undefined) { send(res, 404, { error: `unknown peer ${peer}` }); return }
+      send(res, 200, answer)
+      return
+    }
+    case '/api/node': {
+      const id = url.searchParams.get('id')
+      if (id === null || id === '') { send(res, 400, { error: 'a node needs ?id=<id>' }); return }
+      if (r.network === undefined) { send(res, 404, { error: 'this dashboard has no network view' }); return }
+      const detail = nodeDetail(r.network, id)
+      if (detail === undefined) { send(res, 404, { error: `unknown node ${id}` }); return }
+      send(res, 200, detail)
       return
     }
     case '/metrics':
@@ -70,6 +90,12 @@ export function handle (r: Routes, req: http.IncomingMessage, res: http.ServerRe
     default:
       send(res, 404, { error: `no ${url.pathname} here` })
   }
+}
+
+function findManager (network: NetworkSource | undefined, id: string): ConnectionManager | undefined {
+  if (network === undefined) return undefined
+  for (const n of network.nodes()) if (n.id === id) return n.manager
+  return undefined
 }
 
 function send (res: http.ServerResponse, status: number, body: unknown): void {

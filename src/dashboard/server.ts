@@ -6,9 +6,12 @@ import type { ConnectionManager } from '../manager/types.js'
 import { rejectUnknownOptions } from '../manager/validate.js'
 import { dashboardToken, isLoopback } from './access.js'
 import { EventStreams } from './event-stream.js'
+import { Feed } from './feed.js'
+import type { HistoryOptions } from './history.js'
 import { ManagerMetrics } from './metrics.js'
 import { dashboardPage } from './page.js'
 import { handle, type Routes } from './routes.js'
+import type { MeshSource, NetworkSource } from './sources.js'
 
 /** The options of `serveDashboard`. */
 export interface DashboardOptions {
@@ -26,6 +29,15 @@ export interface DashboardOptions {
    * in `url` (see access.ts).
    */
   token?: string
+  /**
+   * The nodes of a network view (`npm start`'s local network, a `Simulation`, a mesh's nodes): a
+   * live graph of all of them. Default: this manager and its connections only.
+   */
+  network?: NetworkSource
+  /** The instances of a mesh, for the mesh view (roles, instances, calls per second, errors, breakers). Default: no mesh view. */
+  mesh?: MeshSource
+  /** How much the dashboard remembers (samples every `interval`, events): a page opened late shows it. Default 600 samples, 500 events. */
+  history?: HistoryOptions
 }
 
 /** A running dashboard: its address and how to close it. */
@@ -44,21 +56,25 @@ export interface Dashboard {
  *
  * Routes (GET only; anything else is 404 or 405):
  * - `/` the page (one HTML document, no external assets);
- * - `/events` Server-Sent Events: a 'snapshot' ({ at, stats, connections }) at once and every
- *   `interval`, and a 'manager' message per manager event ({ at, type, peer?, reason?, … });
- * - `/api/stats`, `/api/connections`, `/api/peers`, `/api/explain?peer=<id>` as JSON;
+ * - `/events` Server-Sent Events: 'hello' (settings and history) at once; a 'snapshot'
+ *   ({ at, stats, connections }) at once and every `interval`, with a 'sample' (the figures
+ *   remembered), 'network' and 'mesh' (when those sources are given); a 'manager' message per
+ *   manager event ({ at, type, peer?, reason?, … });
+ * - `/api/stats`, `/api/connections`, `/api/peers`, `/api/explain?peer=<id>[&node=<id>]`,
+ *   `/api/node?id=<id>` (a node of the network view), `/api/history` as JSON;
  * - `/metrics` Prometheus' text format (see metrics.ts).
  *
  * Rules:
  * - Loopback by default, where no token is needed unless one is given and a request whose `Host` does
  *   not name loopback is refused (403, DNS rebinding); beyond loopback every request needs a token
  *   (401 without it; see access.ts and routes.ts).
- * - It changes nothing in the manager. The event streams listen to it only while a page is open
- *   (event-stream.ts); the metrics' counters (dials, refusals, closes, trims) listen from the start.
+ * - It changes nothing in the managers. It listens and samples from the start, within fixed budgets
+ *   (feed.ts, history.ts), so a page opened late shows the last minutes; the metrics' counters
+ *   (dials, refusals, closes, trims) count from the start too.
  * - Bad options throw `PeerwardenError` `ERR_INVALID_ARGUMENT` naming the option; a port in use
  *   rejects with `ERR_LISTEN`.
  */
-const DASHBOARD_OPTIONS: ReadonlyArray<keyof DashboardOptions> = ['listen', 'title', 'interval', 'maxPeers', 'token']
+const DASHBOARD_OPTIONS: ReadonlyArray<keyof DashboardOptions> = ['listen', 'title', 'interval', 'maxPeers', 'token', 'network', 'mesh', 'history']
 
 /** Serves a read-only live view of `manager`: a page, an event stream, a JSON API and Prometheus `/metrics` (docs/dashboard.md). */
 export async function serveDashboard (manager: ConnectionManager, options: DashboardOptions = {}): Promise<Dashboard> {
@@ -71,9 +87,18 @@ export async function serveDashboard (manager: ConnectionManager, options: Dashb
   if (!Number.isFinite(interval) || interval < 50) throw PeerwardenError.invalid(`interval must be a number of ms >= 50 (got ${String(options.interval)})`)
   const maxPeers = options.maxPeers ?? 500
   if (!Number.isInteger(maxPeers) || maxPeers < 0) throw PeerwardenError.invalid(`maxPeers must be an integer >= 0 (got ${String(options.maxPeers)})`)
+  if (options.network !== undefined && typeof options.network?.nodes !== 'function') throw PeerwardenError.invalid('network must be { nodes: () => [{ id, manager }…] }')
+  if (options.mesh !== undefined && typeof options.mesh?.instances !== 'function') throw PeerwardenError.invalid('mesh must be { instances: () => [{ id, role, stats }…] }')
+  for (const key of ['samples', 'events'] as const) {
+    const n = options.history?.[key]
+    if (n !== undefined && !(Number.isInteger(n) && n >= 1 && n <= 100_000)) throw PeerwardenError.invalid(`history.${key} must be an integer between 1 and 100000 (got ${String(n)})`)
+  }
+  // Without a network, the network view draws this manager and its connections.
+  const network: NetworkSource = options.network ?? { nodes: () => [{ id: 'self', label: 'this node', manager }] }
   const metrics = new ManagerMetrics(manager)
-  const streams = new EventStreams(manager, { interval, maxPeers })
-  const routes: Routes = { manager, page: dashboardPage(options.title ?? 'peerwarden'), metrics, streams, token, loopback }
+  const streams = new EventStreams()
+  const feed = new Feed(manager, { interval, maxPeers, network, mesh: options.mesh, history: options.history }, (event, data) => { streams.send(event, data) })
+  const routes: Routes = { manager, page: dashboardPage(options.title ?? 'peerwarden'), metrics, streams, feed, network, token, loopback }
   const server = http.createServer((req, res) => { handle(routes, req, res) })
   server.listen(port, host)
   try {
@@ -82,6 +107,7 @@ export async function serveDashboard (manager: ConnectionManager, options: Dashb
     metrics.close()
     throw new PeerwardenError('ERR_LISTEN', `the dashboard cannot listen on ${host}:${port}: ${(err as Error).message}`, { cause: err })
   }
+  feed.start()
   const address = server.address() as AddressInfo
   const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address
   let closed: Promise<void> | undefined
@@ -90,6 +116,7 @@ export async function serveDashboard (manager: ConnectionManager, options: Dashb
     token,
     close: async () => {
       closed ??= (async () => {
+        feed.close()
         streams.close()
         metrics.close()
         server.closeAllConnections()

@@ -87,7 +87,7 @@ test('the page is served whole, with the title escaped', T, async (t) => {
   assert.equal((await get(d.url, 'POST')).status, 405)
   const head = await get(d.url + 'events', 'HEAD')
   assert.equal(head.status, 200, 'a HEAD of the stream answers and ends')
-  assert.equal((manager.events as unknown as { listens: (type: string) => boolean }).listens('peer:connected'), false, 'a HEAD opens no stream')
+  assert.equal(head.body, '', 'a HEAD opens no stream')
   assert.equal((await get(d.url + 'nope')).status, 404)
 })
 
@@ -105,16 +105,20 @@ test('the JSON API: stats, connections, peers and explain', T, async (t) => {
   assert.equal((await get(d.url + 'api/explain')).status, 400)
 })
 
-test('the event stream: a snapshot at once, then the manager\'s events as they happen; listeners only while a page is open', T, async (t) => {
+test('the event stream: hello with what happened before the page opened, a snapshot at once, then the manager\'s events as they happen', T, async (t) => {
   const { manager } = managerWith(2)
   const d = await dashboard(t, manager)
-  const listening = (): boolean => (manager.events as unknown as { listens: (type: string) => boolean }).listens('peer:connected')
-  assert.equal(listening(), false, 'no page open: the dashboard costs the manager nothing')
+  // Before any page: the dashboard remembers it.
+  manager.connected(new TestConnection({ peer: 'early', direction: 'inbound' }))
   const stream = events(d.url)
+  const hello = await within(stream.next((m) => m.event === 'hello'), 5000, 'hello')
+  assert.deepEqual(hello.data.events.map((e: { type: string; peer: string }) => `${e.type} ${e.peer}`), ['peer:connected early'])
+  assert.ok(hello.data.samples.length >= 1, 'the samples taken so far')
+  assert.equal(hello.data.interval, 1000)
+  assert.deepEqual(hello.data.views, { network: true, mesh: false })
   const first = await within(stream.next((m) => m.event === 'snapshot'), 5000, 'the first snapshot')
-  assert.equal(first.data.stats.connections, 2)
-  assert.equal(first.data.connections.length, 2)
-  assert.equal(listening(), true)
+  assert.equal(first.data.stats.connections, 3)
+  assert.equal(first.data.connections.length, 3)
   manager.connected(new TestConnection({ peer: 'newcomer', direction: 'inbound' }))
   const seen = await within(stream.next((m) => m.event === 'manager' && m.data.type === 'peer:connected'), 5000, 'the connection event')
   assert.equal(seen.data.peer, 'newcomer')
@@ -123,7 +127,56 @@ test('the event stream: a snapshot at once, then the manager\'s events as they h
   assert.equal(closed.data.peer, 'peer-0')
   assert.equal(closed.data.reason, 'banned')
   stream.close()
-  await within((async () => { while (listening()) await new Promise((resolve) => setImmediate(resolve)) })(), 5000, 'the listeners to go with the last page')
+})
+
+test('closing the dashboard stops every listener it added to the manager', T, async () => {
+  const { manager } = managerWith(1)
+  const listening = (): boolean => (manager.events as unknown as { listens: (type: string) => boolean }).listens('peer:connected')
+  assert.equal(listening(), false)
+  const d = await serveDashboard(manager, { network: { nodes: () => [{ id: 'me', manager }] } })
+  assert.equal(listening(), true, 'the history listens from the start')
+  await d.close()
+  assert.equal(listening(), false)
+  await manager.close()
+})
+
+test('a network dashboard: the graph of every node on the stream, a node\'s detail and another node\'s explain() over HTTP', T, async (t) => {
+  const clock = new ManualClock()
+  const make = (): ConnectionManager => createConnectionManager({ dial: noDial, lowWater: 1, highWater: 2, clock })
+  const [a, b, c] = [make(), make(), make()]
+  // a dialled b; c dialled a (a's side of it is not told: the edge comes from c's); a also holds a peer outside the view.
+  a.connected(new TestConnection({ peer: 'b', direction: 'outbound' }))
+  b.connected(new TestConnection({ peer: 'a', direction: 'inbound' }))
+  c.connected(new TestConnection({ peer: 'a', direction: 'outbound' }))
+  a.connected(new TestConnection({ peer: 'far', direction: 'inbound' }))
+  const nodes = [{ id: 'a', manager: a, bootstrap: true }, { id: 'b', manager: b }, { id: 'c', manager: c }]
+  const d = await serveDashboard(a, { interval: 50, network: { nodes: () => nodes, topicNames: () => ({ ['ab'.repeat(32)]: 'chat' }) } })
+  t.after(async () => { await d.close(); for (const m of [a, b, c]) await m.close() })
+  const stream = events(d.url)
+  t.after(() => { stream.close() })
+  const hello = await within(stream.next((m) => m.event === 'hello'), 5000, 'hello')
+  assert.deepEqual(hello.data.topicNames, { ['ab'.repeat(32)]: 'chat' })
+  const net = await within(stream.next((m) => m.event === 'network'), 5000, 'a network view')
+  assert.deepEqual(net.data.nodes.map((n: { id: string; outside: boolean; connections: number }) => `${n.id}${n.outside ? ' outside' : ''} ${n.connections}`).sort(), ['a 2', 'b 1', 'c 1', 'far outside 1'])
+  assert.deepEqual(net.data.edges.map((e: { from: string; to: string }) => `${e.from}>${e.to}`).sort(), ['a>b', 'c>a', 'far>a'])
+  // c is full (highWater 2 after this one): its refusal reaches the page as activity.
+  c.connected(new TestConnection({ peer: 'x1', direction: 'inbound' }))
+  c.connected(new TestConnection({ peer: 'x2', direction: 'inbound' }))
+  const busy = await within(stream.next((m) => m.event === 'network' && m.data.activity.some((e: { type: string; node: string }) => e.node === 'c' && e.type === 'connection:refused')), 5000, 'c\'s refusal as activity')
+  assert.ok(busy.data.activity.length > 0)
+  const sample = await within(stream.next((m) => m.event === 'sample' && m.data.netNodes === 3), 5000, 'a sample with the network figures')
+  assert.equal(sample.data.netMax, 2)
+  const detail = JSON.parse((await get(d.url + 'api/node?id=b')).body) as { stats: { highWater: number }; connections: Array<{ peer: string; last: { action: string } }>; about: Array<{ node: string }> }
+  assert.equal(detail.stats.highWater, 2)
+  assert.deepEqual(detail.connections.map((x) => `${x.peer} ${x.last.action}`), ['a accept'])
+  assert.deepEqual(detail.about.map((x) => x.node), ['a'])
+  const outside = JSON.parse((await get(d.url + 'api/node?id=far')).body) as { outside: boolean }
+  assert.equal(outside.outside, true)
+  assert.equal((await get(d.url + 'api/node?id=nobody')).status, 404)
+  assert.equal((await get(d.url + 'api/node')).status, 400)
+  const why = JSON.parse((await get(d.url + 'api/explain?node=c&peer=a')).body) as { decisions: Array<{ action: string }> }
+  assert.deepEqual(why.decisions.map((x) => x.action), ['accept'])
+  assert.equal((await get(d.url + 'api/explain?node=zz&peer=a')).status, 404)
 })
 
 test('/metrics: gauges from stats() and counters of the manager\'s events, in Prometheus\' format', T, async (t) => {
@@ -150,6 +203,10 @@ test('bad options are refused with the option named; a port in use is ERR_LISTEN
   await assert.rejects(serveDashboard(manager, { interval: 1 }), hasCode('ERR_INVALID_ARGUMENT', /interval/))
   await assert.rejects(serveDashboard(manager, { token: 'short' }), hasCode('ERR_INVALID_ARGUMENT', /token/))
   await assert.rejects(serveDashboard(manager, { token: 'has a space' }), hasCode('ERR_INVALID_ARGUMENT', /token/))
+  await assert.rejects(serveDashboard(manager, { network: [] as never }), hasCode('ERR_INVALID_ARGUMENT', /network/))
+  await assert.rejects(serveDashboard(manager, { mesh: {} as never }), hasCode('ERR_INVALID_ARGUMENT', /mesh/))
+  await assert.rejects(serveDashboard(manager, { history: { samples: 0 } }), hasCode('ERR_INVALID_ARGUMENT', /history\.samples/))
+  await assert.rejects(serveDashboard(manager, { history: { events: 1.5 } }), hasCode('ERR_INVALID_ARGUMENT', /history\.events/))
   const first = await serveDashboard(manager)
   t.after(async () => { await first.close() })
   const port = Number(new URL(first.url).port)
