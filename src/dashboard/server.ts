@@ -6,7 +6,7 @@ import type { ConnectionManager } from '../manager/types.js'
 import { rejectUnknownOptions } from '../manager/validate.js'
 import { dashboardToken, isLoopback } from './access.js'
 import { EventStreams } from './event-stream.js'
-import { ManagerMetrics } from './metrics.js'
+import { ManagerMetrics, type MetricsOptions } from './metrics.js'
 import { dashboardPage } from './page.js'
 import { handle, type Routes } from './routes.js'
 
@@ -26,6 +26,8 @@ export interface DashboardOptions {
    * in `url` (see access.ts).
    */
   token?: string
+  /** What `/metrics` includes: a node's own figures (`{ node }`), the process' default metrics, a prefix (see `MetricsOptions`). */
+  metrics?: MetricsOptions
 }
 
 /** A running dashboard: its address and how to close it. */
@@ -58,7 +60,7 @@ export interface Dashboard {
  * - Bad options throw `PeerwardenError` `ERR_INVALID_ARGUMENT` naming the option; a port in use
  *   rejects with `ERR_LISTEN`.
  */
-const DASHBOARD_OPTIONS: ReadonlyArray<keyof DashboardOptions> = ['listen', 'title', 'interval', 'maxPeers', 'token']
+const DASHBOARD_OPTIONS: ReadonlyArray<keyof DashboardOptions> = ['listen', 'title', 'interval', 'maxPeers', 'token', 'metrics']
 
 /** Serves a read-only live view of `manager`: a page, an event stream, a JSON API and Prometheus `/metrics` (docs/dashboard.md). */
 export async function serveDashboard (manager: ConnectionManager, options: DashboardOptions = {}): Promise<Dashboard> {
@@ -71,7 +73,7 @@ export async function serveDashboard (manager: ConnectionManager, options: Dashb
   if (!Number.isFinite(interval) || interval < 50) throw PeerwardenError.invalid(`interval must be a number of ms >= 50 (got ${String(options.interval)})`)
   const maxPeers = options.maxPeers ?? 500
   if (!Number.isInteger(maxPeers) || maxPeers < 0) throw PeerwardenError.invalid(`maxPeers must be an integer >= 0 (got ${String(options.maxPeers)})`)
-  const metrics = new ManagerMetrics(manager)
+  const metrics = new ManagerMetrics(manager, options.metrics)
   const streams = new EventStreams(manager, { interval, maxPeers })
   const routes: Routes = { manager, page: dashboardPage(options.title ?? 'peerwarden'), metrics, streams, token, loopback }
   const server = http.createServer((req, res) => { handle(routes, req, res) })
@@ -100,8 +102,8 @@ export async function serveDashboard (manager: ConnectionManager, options: Dashb
   }
 }
 
-/** 'host:port', '[v6]:port', 'port' or a port number. */
-function parseListen (listen: string | number): { host: string; port: number } {
+/** 'host:port', '[v6]:port', 'port' or a port number (the dashboard's and `serveMetrics`' `listen`). */
+export function parseListen (listen: string | number): { host: string; port: number } {
   const bad = (): never => { throw PeerwardenError.invalid(`listen must be 'host:port' or a port (got ${JSON.stringify(listen)})`) }
   if (typeof listen === 'number') return { host: '127.0.0.1', port: checkPort(listen, bad) }
   if (typeof listen !== 'string') bad()
