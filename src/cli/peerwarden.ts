@@ -8,11 +8,14 @@
  *
  *   peerwarden simulate [--nodes 1000] [--bootstrap 3] [--minutes 10] [--low-water 8] [--high-water 16]
  *                       [--latency 20] [--exchange 8] [--referrals 8] [--seed 1] [--restart 0.2] [--json]
+ *                       [--report out.html] [--no-progress]
  *
  * `node` prints the node's id and addresses, then a line per connection change and per failure with
  * its reason (rate-limited: src/cli/log-limit.ts), and a status line when the figures changed; Ctrl-C
- * closes cleanly. `--log-level` (or `DEBUG=peerwarden:*`, which means debug) sets what is written. `simulate` runs many managers in virtual time and prints a line per virtual minute
- * (src/cli/simulate.ts). Bad input prints one line and exits with status 2.
+ * closes cleanly. `--log-level` (or `DEBUG=peerwarden:*`, which means debug) sets what is written.
+ * `simulate` runs many managers in virtual time and prints a line per virtual minute
+ * (src/cli/simulate.ts), its progress on standard error, and with `--report` an HTML page of charts.
+ * Bad input prints one line and exits with status 2.
  */
 import { Command, InvalidArgumentError, Option } from 'commander'
 import { PeerwardenError } from '../errors.js'
@@ -23,6 +26,7 @@ import { systemClock } from '../clock.js'
 import { createLogger, isLogLevel, levelFromEnv, type LogLevel } from '../logger.js'
 import { packageVersion } from '../version.js'
 import { limitLines } from './log-limit.js'
+import { Progress } from './progress.js'
 import { runSimulation } from './simulate.js'
 
 function integer (name: string, min: number): (value: string) => number {
@@ -196,8 +200,12 @@ export function program (): Command {
     .option('--seed <n>', 'seed of the simulation\'s randomness', integer('--seed', 0), 1)
     .option('--restart <fraction>', 'after the last minute, restart this fraction of the nodes with their peer stores', fraction('--restart'), 0)
     .option('--json', 'one JSON object per line instead of a table')
-    .action(async (o: { nodes: number; bootstrap: number; minutes: number; lowWater: number; highWater: number; latency: number; exchange: number; referrals: number; seed: number; restart: number; json?: boolean }) => {
-      await runSimulation({ ...o, json: o.json === true })
+    .option('--report <file>', 'write an HTML page with charts of the run (connections per percentile, bootstrap load, dials and failures, the graph at the end)')
+    .option('--no-progress', 'no progress on standard error (a bar on a terminal, else a line every few seconds)')
+    .action(async (o: { nodes: number; bootstrap: number; minutes: number; lowWater: number; highWater: number; latency: number; exchange: number; referrals: number; seed: number; restart: number; json?: boolean; report?: string; progress: boolean }) => {
+      const { progress, ...options } = o
+      const bar = progress ? new Progress({ write: (text) => { process.stderr.write(text) }, tty: process.stderr.isTTY, now: () => performance.now() }) : undefined
+      await runSimulation({ ...options, json: o.json === true }, undefined, bar)
     })
   return cmd
 }
