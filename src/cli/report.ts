@@ -9,7 +9,12 @@
  */
 import type { SimNode } from '../testing/simulation.js'
 import { escapeXml, graphChart, lineChart, type GraphDrawing } from './report-svg.js'
-import type { MinuteReport, SimulateOptions, SimulateResult } from './simulate.js'
+
+/** The run's settings the page states (a `SimulateOptions` has them). */
+export interface ReportSetup { nodes: number; bootstrap: number; lowWater: number; highWater: number; latency: number; exchange: number; referrals: number; seed: number }
+
+/** One row of the table (a `MinuteReport`). */
+export interface ReportMinute { minute: number; min: number; avg: number; max: number; peak: number; oneNetwork: boolean; dials: number; failed: number; trimmed: number; bootstrapDials: number }
 
 /** One sample of the run, every `sampleMs` of virtual time; counts are for the interval ending at `at`. */
 export interface ReportSample {
@@ -26,11 +31,12 @@ export interface ReportSample {
 
 /** Everything the page shows. */
 export interface ReportData {
-  options: SimulateOptions
+  options: ReportSetup
   sampleMs: number
   samples: ReportSample[]
-  minutes: MinuteReport[]
-  restart: SimulateResult['restart']
+  minutes: ReportMinute[]
+  /** After a restart: the nodes restarted, how many were back at lowWater, their dials and those to a bootstrap node. */
+  restart: { nodes: number; dials: number; toBootstrap: number; atLowWater: number } | undefined
   graph: GraphDrawing & { totalNodes: number; totalEdges: number }
   wallMs: number
 }
