@@ -11,10 +11,10 @@
  *                       [--report out.html] [--no-progress]
  *
  * `node` prints the node's id and addresses, then a line per connection change and per failure with
- * its reason (rate-limited: src/cli/log-limit.ts), and a status line when the figures changed; Ctrl-C
+ * its reason (rate-limited: see log-limit.ts), and a status line when the figures changed; Ctrl-C
  * closes cleanly. `--log-level` (or `DEBUG=peerwarden:*`, which means debug) sets what is written.
  * `simulate` runs many managers in virtual time and prints a line per virtual minute
- * (src/cli/simulate.ts), its progress on standard error, and with `--report` an HTML page of charts.
+ * (simulate.ts), its progress on standard error, and with `--report` an HTML page of charts.
  * Bad input prints one line and exits with status 2.
  */
 import { Command, InvalidArgumentError, Option } from 'commander'

@@ -28,7 +28,7 @@ const METRICS_OPTIONS: ReadonlyArray<keyof MetricsOptions> = ['prefix', 'node', 
 /**
  * The manager's figures in Prometheus' text format (prom-client), named and labelled as the
  * ecosystem writes them, in a registry of its own so an application's default registry is left alone.
- * The list, with each metric's meaning, is in docs/dashboard.md#metrics.
+ * The list, with each metric's meaning, is in docs/operations.md#metrics.
  *
  * Rules:
  * - Gauges and the counters the manager keeps (`peers_evicted_total`, `hook_errors_total`) are read

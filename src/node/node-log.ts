@@ -22,8 +22,8 @@ import type { NodeEvents } from './types.js'
  *
  * Rules:
  * - A logger that throws never reaches the node: its exceptions are dropped.
- * - Nothing is rate-limited here (a log pipeline does that, and the command line does: see
- *   src/cli/log-limit.ts); the levels keep what a flood of hostile sockets causes at `debug`.
+ * - Nothing is rate-limited here (a log pipeline does that, and so does the command line, in its
+ *   log-limit.ts); the levels keep what a flood of hostile sockets causes at `debug`.
  */
 export class NodeLog {
   constructor (private readonly logger: Logger) {}

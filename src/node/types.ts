@@ -62,7 +62,7 @@ export interface NodeOptions {
   maxQueuedBytes?: number
   /**
    * Where the node writes what happens: connections kept and lost, failures with their code and
-   * reason, refusals (levels in src/node/node-log.ts). Any pino-compatible logger, or `createLogger()`.
+   * reason, refusals (levels in node-log.ts). Any pino-compatible logger, or `createLogger()`.
    * Default: none (silent).
    */
   logger?: Logger
