@@ -1,9 +1,13 @@
+import { PeerwardenError } from './errors.js'
+
 /**
  * Structured logs for the node, the mesh and the command line.
  *
  * The interface is the one pino exposes (`logger.info({ peer }, 'connected')` or
  * `logger.info('listening')`), so a pino logger, or anything shaped like one, can be passed as is.
  * The library is silent by default: nothing is logged unless a `logger` is given.
+ *
+ * The levels, lowest first; `'silent'` writes nothing.
  */
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent'
 
@@ -47,6 +51,8 @@ export interface CreateLoggerOptions {
   format?: 'json' | 'pretty'
   /** The time a line carries; default `Date.now`. */
   now?: () => number
+  /** How the pretty format writes the time; default ISO 8601 in UTC (`2026-01-01T12:00:00.000Z`). */
+  time?: (ms: number) => string
 }
 
 /**
@@ -59,19 +65,20 @@ export function createLogger (options: CreateLoggerOptions = {}): Logger {
   const now = options.now ?? Date.now
   const bindings = options.bindings ?? {}
   const format = options.format ?? 'pretty'
+  const time = options.time ?? ((ms: number) => new Date(ms).toISOString())
   const method = (level: Exclude<LogLevel, 'silent' | 'trace' | 'fatal'>): LogFn => {
     if (LEVELS[level] < threshold) return ignore
     return ((first: Record<string, unknown> | string, message?: string) => {
       const fields = typeof first === 'string' ? {} : first
       const text = typeof first === 'string' ? first : message ?? ''
-      const time = now()
+      const at = now()
       if (format === 'json') {
-        write(JSON.stringify({ level: LEVELS[level], time, ...bindings, ...fields, msg: text }, jsonSafe))
+        write(JSON.stringify({ level: LEVELS[level], time: at, ...bindings, ...fields, msg: text }, jsonSafe))
         return
       }
       const all = { ...bindings, ...fields }
       const extra = Object.keys(all).map((key) => `${key}=${formatValue(all[key])}`).join(' ')
-      write(`${new Date(time).toISOString()} ${level.toUpperCase().padEnd(5)} ${text}${extra === '' ? '' : ' ' + extra}`)
+      write(`${time(at)} ${level.toUpperCase().padEnd(5)} ${text}${extra === '' ? '' : ' ' + extra}`)
     }) as LogFn
   }
   return {
@@ -112,4 +119,13 @@ export function levelFromEnv (env: Record<string, string | undefined> = process.
   if (debug.split(/[\s,]+/).some((name) => name === '*' || name === 'peerwarden' || name.startsWith('peerwarden:'))) return 'debug'
   const level = env.PEERWARDEN_LOG_LEVEL
   return isLogLevel(level) ? level : undefined
+}
+
+/** `value` as a {@link Logger}; throws `ERR_INVALID_ARGUMENT` naming `name` when it lacks a level method. */
+export function checkLogger (name: string, value: unknown): Logger {
+  const v = value as Partial<Record<'debug' | 'info' | 'warn' | 'error', unknown>> | null
+  if (v == null || typeof v !== 'object' || (['debug', 'info', 'warn', 'error'] as const).some((level) => typeof v[level] !== 'function')) {
+    throw PeerwardenError.invalid(`${name} must be a logger with debug, info, warn and error methods (pino, or createLogger())`)
+  }
+  return value as Logger
 }

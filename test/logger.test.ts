@@ -1,6 +1,6 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { createLogger, levelFromEnv, silentLogger, childOf } from '../src/logger.js'
+import { checkLogger, createLogger, levelFromEnv, silentLogger, childOf } from '../src/logger.js'
 
 test('createLogger writes lines at or above its level, with fields and child bindings', () => {
   const lines: string[] = []
@@ -27,4 +27,13 @@ test('levelFromEnv reads DEBUG=peerwarden:* and PEERWARDEN_LOG_LEVEL', () => {
   assert.equal(levelFromEnv({ PEERWARDEN_LOG_LEVEL: 'warn' }), 'warn')
   assert.equal(levelFromEnv({ PEERWARDEN_LOG_LEVEL: 'loud' }), undefined)
   assert.doesNotThrow(() => { silentLogger.error({ a: 1 }, 'x') })
+})
+
+test('the pretty format writes the time as asked; checkLogger names the option when a level method is missing', () => {
+  const lines: string[] = []
+  createLogger({ write: (line) => lines.push(line), now: () => 0, time: (ms) => `t${ms}` }).warn('late')
+  assert.equal(lines[0], 't0 WARN  late')
+  assert.equal(checkLogger('logger', silentLogger), silentLogger)
+  assert.throws(() => checkLogger('logger', { info: () => {} }), (err: Error & { code?: string }) => err.code === 'ERR_INVALID_ARGUMENT' && /^logger must be a logger/.test(err.message))
+  assert.throws(() => checkLogger('mesh.logger', null), /mesh\.logger/)
 })

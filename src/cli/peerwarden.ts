@@ -4,24 +4,32 @@
  *
  *   peerwarden node [--listen tcp://127.0.0.1:4001] [--bootstrap tcp://host:port[#id]]... [--topic t]...
  *                   [--data-dir ./.peerwarden] [--network-key k] [--low-water 8] [--high-water 16]
- *                   [--dashboard [host:port]] [--dashboard-token t]
+ *                   [--dashboard [host:port]] [--dashboard-token t] [--metrics host:port] [--log-level info]
  *
  *   peerwarden mesh status|call …   (src/cli/mesh.ts)
  *
  *   peerwarden simulate [--nodes 1000] [--bootstrap 3] [--minutes 10] [--low-water 8] [--high-water 16]
  *                       [--latency 20] [--exchange 8] [--referrals 8] [--seed 1] [--restart 0.2] [--json]
  *                       [--dashboard [host:port]]
+ *                       [--report out.html] [--no-progress]
  *
- * `node` prints the node's id and addresses, then a status line every few seconds; Ctrl-C closes
- * cleanly. `simulate` runs many managers in virtual time and prints a line per virtual minute
- * (src/cli/simulate.ts). Bad input prints one line and exits with status 2.
+ * `node` prints the node's id and addresses, then a line per connection change and per failure with
+ * its reason (rate-limited: see log-limit.ts), and a status line when the figures changed; Ctrl-C
+ * closes cleanly. `--log-level` (or `DEBUG=peerwarden:*`, which means debug) sets what is written.
+ * `simulate` runs many managers in virtual time and prints a line per virtual minute
+ * (simulate.ts), its progress on standard error, and with `--report` an HTML page of charts.
+ * Bad input prints one line and exits with status 2.
  */
-import { readFileSync } from 'node:fs'
 import { Command, InvalidArgumentError, Option } from 'commander'
 import { PeerwardenError } from '../errors.js'
 import { createNode, type PeerNode } from '../node/index.js'
 import { parseTcpAddress } from '../node/transport.js'
-import { serveDashboard, type Dashboard } from '../dashboard/index.js'
+import { serveDashboard, serveMetrics, type Dashboard, type MetricsServer } from '../dashboard/index.js'
+import { systemClock } from '../clock.js'
+import { createLogger, isLogLevel, levelFromEnv, type LogLevel } from '../logger.js'
+import { packageVersion } from '../version.js'
+import { limitLines } from './log-limit.js'
+import { Progress } from './progress.js'
 import { runSimulation } from './simulate.js'
 import { addMeshCommands } from './mesh.js'
 
@@ -44,67 +52,33 @@ function counters (node: PeerNode): { trims: number; refused: number } {
 }
 
 /** 'HH:MM:SS' of the local time, for the start of each line the node prints. */
-function clockTime (): string {
-  return new Date().toTimeString().slice(0, 8)
-}
-
-/**
- * One line per failure, saying why (`code`, address, the message): dials that failed (a wrong
- * bootstrap id is ERR_PEER_MISMATCH, a network-key mismatch ERR_NETWORK_KEY…), inbound handshakes
- * that failed, and peers that broke the protocol. The same code and address print at most once per
- * `every` ms; how many were held back is said with the next line that prints.
- */
-function reportFailures (node: PeerNode, out: (line: string) => void, every = 30_000): void {
-  const last = new Map<string, number>()
-  let held = 0
-  const report = (code: string, address: string, message: string): void => {
-    const key = `${code} ${address}`
-    const now = Date.now()
-    const at = last.get(key)
-    if (at !== undefined && now - at < every) { held++; return }
-    if (last.size > 1000) last.clear()
-    last.set(key, now)
-    const more = held > 0 ? ` (${held} similar held back)` : ''
-    held = 0
-    out(`${clockTime()} ${code} ${address}: ${message}${more}`)
-  }
-  const codeOf = (err: Error): string => (err as { code?: string }).code ?? 'ERR_UNKNOWN'
-  const why = (err: Error): string => {
-    const cause = (err as { cause?: { code?: string; message?: string } }).cause
-    return cause?.code !== undefined && !err.message.includes(cause.code) ? `${err.message} (${cause.code})` : err.message
-  }
-  node.events.addEventListener('dial:failed', (e) => { report(codeOf(e.detail.error), e.detail.address, `dial failed: ${why(e.detail.error)}`) })
-  node.events.addEventListener('handshake:failed', (e) => { report(codeOf(e.detail.error), e.detail.address, `inbound handshake failed: ${why(e.detail.error)}`) })
-  node.events.addEventListener('protocol:error', (e) => { report('ERR_PROTOCOL', e.detail.address, `peer ${e.detail.peer.slice(0, 12)}… broke the protocol: ${e.detail.reason}`) })
+function clockTime (ms = Date.now()): string {
+  return new Date(ms).toTimeString().slice(0, 8)
 }
 
 /** The command's version, from the package it ships in. */
 export function version (): string {
-  // dist/cli/ in the package; build/src/cli/ when run from the repository's test build.
-  for (const path of ['../../package.json', '../../../package.json']) {
-    try {
-      const pkg = JSON.parse(readFileSync(new URL(path, import.meta.url), 'utf8')) as { name?: string; version?: string }
-      if (pkg.name === 'peerwarden' && typeof pkg.version === 'string') return pkg.version
-    } catch { /* not here */ }
-  }
-  return 'unknown'
+  return packageVersion()
 }
 
 /** Every flag of `peerwarden node` checked before anything starts: the first problem, named, as a PeerwardenError. */
-export function checkNodeFlags (opts: { listen: string[]; bootstrap: string[]; announce?: string[]; lowWater: number; highWater: number; dashboard?: string | true }): void {
+export function checkNodeFlags (opts: { listen: string[]; bootstrap: string[]; announce?: string[]; lowWater: number; highWater: number; dashboard?: string | true; metrics?: string; logLevel?: string }): void {
   for (const [flag, list] of [['--listen', opts.listen], ['--bootstrap', opts.bootstrap], ['--announce', opts.announce ?? []]] as const) {
     for (const a of list) {
       try { parseTcpAddress(a) } catch (err) { throw PeerwardenError.invalid(`${flag} ${(err as Error).message}`) }
     }
   }
   if (opts.lowWater > opts.highWater) throw PeerwardenError.invalid(`--low-water must be <= --high-water (got ${opts.lowWater} > ${opts.highWater})`)
-  if (typeof opts.dashboard === 'string') {
-    const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d+)$/.exec(opts.dashboard) ?? /^(\d+)$/.exec(opts.dashboard)
+  for (const [flag, value] of [['--dashboard', opts.dashboard], ['--metrics', opts.metrics]] as const) {
+    if (typeof value !== 'string') continue
+    const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d+)$/.exec(value) ?? /^(\d+)$/.exec(value)
     const port = m === null ? NaN : Number(m[m.length - 1])
-    if (!Number.isInteger(port) || port < 0 || port > 65535) throw PeerwardenError.invalid(`--dashboard must be host:port or a port (got ${JSON.stringify(opts.dashboard)})`)
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw PeerwardenError.invalid(`${flag} must be host:port or a port (got ${JSON.stringify(value)})`)
   }
+  if (opts.logLevel !== undefined && !isLogLevel(opts.logLevel)) throw PeerwardenError.invalid(`--log-level must be one of debug, info, warn, error, silent (got ${JSON.stringify(opts.logLevel)})`)
 }
 
+/** Runs `peerwarden node` until `stop()`: the node, its lines on `out`, and the dashboard or metrics endpoint asked for. */
 export async function runNode (opts: {
   listen: string[]
   bootstrap: string[]
@@ -114,43 +88,63 @@ export async function runNode (opts: {
   announce?: string[]
   lowWater: number
   highWater: number
+  /** Ms between two looks at the figures: a status line is written when they changed. */
   status: number
   /** Serve the dashboard: true = 127.0.0.1 on a free port, or 'host:port'. */
   dashboard?: string | true
-  /** The dashboard's token (needed beyond loopback, made up when not given). */
+  /** The dashboard's (and the metrics endpoint's) token (needed beyond loopback, made up when not given). */
   dashboardToken?: string
+  /** Serve `/metrics` alone at 'host:port'. */
+  metrics?: string
+  /** prom-client's process and Node.js metrics too, on the dashboard's or the endpoint's `/metrics`. */
+  processMetrics?: boolean
+  /** What the node's lines include; default `levelFromEnv()` (DEBUG=peerwarden:* is debug), else 'info'. */
+  logLevel?: LogLevel
 }, out: (line: string) => void = (l) => { process.stdout.write(l + '\n') }): Promise<{ node: PeerNode; stop: () => Promise<void> }> {
   checkNodeFlags(opts)
+  const logger = limitLines(createLogger({ level: opts.logLevel ?? levelFromEnv() ?? 'info', write: out, time: clockTime }), { clock: systemClock })
   const node = await createNode({
     listen: opts.listen,
     bootstrap: opts.bootstrap,
     ...(opts.announce !== undefined && opts.announce.length > 0 ? { announce: opts.announce } : {}),
     dataDir: opts.dataDir === '' ? undefined : opts.dataDir,
     networkKey: opts.networkKey,
-    manager: { lowWater: opts.lowWater, highWater: opts.highWater }
+    manager: { lowWater: opts.lowWater, highWater: opts.highWater },
+    logger
   })
   const c = counters(node)
-  reportFailures(node, out)
   out(`peerwarden node ${node.id}`)
   for (const a of node.addresses) out(`  listening on ${a}#${node.id}`)
   const told = node.advertised.filter((a) => !node.addresses.includes(a))
   if (told.length > 0) out(`  telling peers ${told.join(', ')}`)
   for (const t of opts.topic) await node.join(t)
+  let shown = ''
   const status = (): void => {
     const s = node.stats()
-    out(`${clockTime()} connections ${s.connections} (in ${s.inbound}, out ${s.outbound}) · known ${s.known} · topics ${opts.topic.length} · dials ${s.dials} (failed ${s.dialsFailed}) · trimmed ${c.trims} · refused ${c.refused}`)
+    const line = `connections ${s.connections} (in ${s.inbound}, out ${s.outbound}) · known ${s.known} · topics ${opts.topic.length} · dials ${s.dials} (failed ${s.dialsFailed}) · trimmed ${c.trims} · refused ${c.refused}`
+    // Quiet: a status line only when a figure changed since the last one.
+    if (line === shown) return
+    shown = line
+    out(`${clockTime()} ${line}`)
   }
   const timer = setInterval(status, opts.status)
+  const metrics = { node, ...(opts.processMetrics === true ? { defaultMetrics: true } : {}) }
   let dashboard: Dashboard | undefined
-  if (opts.dashboard !== undefined) {
-    try {
-      dashboard = await serveDashboard(node.manager, { listen: opts.dashboard === true ? '127.0.0.1:0' : opts.dashboard, title: `node ${node.id.slice(0, 12)}`, token: opts.dashboardToken })
-    } catch (err) {
-      clearInterval(timer)
-      await node.close()
-      throw err
+  let endpoint: MetricsServer | undefined
+  try {
+    if (opts.dashboard !== undefined) {
+      dashboard = await serveDashboard(node.manager, { listen: opts.dashboard === true ? '127.0.0.1:0' : opts.dashboard, title: `node ${node.id.slice(0, 12)}`, token: opts.dashboardToken, metrics })
+      out(`  dashboard at ${dashboard.url}`)
     }
-    out(`  dashboard at ${dashboard.url}`)
+    if (opts.metrics !== undefined) {
+      endpoint = await serveMetrics(node.manager, { listen: opts.metrics, token: opts.dashboardToken, ...metrics })
+      out(`  metrics at ${endpoint.url}${endpoint.token !== undefined && opts.dashboardToken === undefined ? ` (token ${endpoint.token})` : ''}`)
+    }
+  } catch (err) {
+    clearInterval(timer)
+    await dashboard?.close()
+    await node.close()
+    throw err
   }
   let stopped = false
   return {
@@ -160,7 +154,9 @@ export async function runNode (opts: {
       stopped = true
       clearInterval(timer)
       await dashboard?.close()
+      await endpoint?.close()
       await node.close()
+      logger.close()
       out('closed')
     }
   }
@@ -183,10 +179,13 @@ export function program (): Command {
     .option('--network-key <key>', 'private network: only nodes with the same key connect')
     .option('--low-water <n>', 'proactive dialing aims here', integer('--low-water', 0), 8)
     .option('--high-water <n>', 'the connection count never stays above this', integer('--high-water', 1), 16)
-    .option('--status <ms>', 'status line interval', integer('--status', 100), 5000)
+    .option('--status <ms>', 'how often the figures are looked at: a status line when they changed', integer('--status', 100), 5000)
     .option('--dashboard [host:port]', 'serve a live view of the node (default 127.0.0.1, a free port)')
-    .addOption(new Option('--dashboard-token <token>', 'a token the dashboard asks for (beyond loopback one is made up when not given)').env('PEERWARDEN_DASHBOARD_TOKEN'))
-    .action(async (o: { listen?: string[]; bootstrap?: string[]; announce?: string[]; topic?: string[]; dataDir: string; networkKey?: string; lowWater: number; highWater: number; status: number; dashboard?: string | true; dashboardToken?: string }) => {
+    .addOption(new Option('--dashboard-token <token>', 'a token the dashboard and the metrics endpoint ask for (beyond loopback one is made up when not given)').env('PEERWARDEN_DASHBOARD_TOKEN'))
+    .option('--metrics <host:port>', 'serve Prometheus /metrics alone (no page) at host:port')
+    .option('--process-metrics', 'add the process and Node.js metrics to /metrics')
+    .addOption(new Option('--log-level <level>', 'what the node writes: debug, info, warn, error or silent (default info; DEBUG=peerwarden:* means debug)').choices(['debug', 'info', 'warn', 'error', 'silent']))
+    .action(async (o: { listen?: string[]; bootstrap?: string[]; announce?: string[]; topic?: string[]; dataDir: string; networkKey?: string; lowWater: number; highWater: number; status: number; dashboard?: string | true; dashboardToken?: string; metrics?: string; processMetrics?: boolean; logLevel?: LogLevel }) => {
       const { stop } = await runNode({ ...o, listen: o.listen ?? ['tcp://127.0.0.1:0'], bootstrap: o.bootstrap ?? [], topic: o.topic ?? [] })
       const shutdown = (): void => { stop().then(() => process.exit(0), () => process.exit(1)) }
       process.once('SIGINT', shutdown)
@@ -206,8 +205,12 @@ export function program (): Command {
     .option('--restart <fraction>', 'after the last minute, restart this fraction of the nodes with their peer stores', fraction('--restart'), 0)
     .option('--json', 'one JSON object per line instead of a table')
     .option('--dashboard [host:port]', 'watch it in a browser (default 127.0.0.1, a free port), paced at 10 virtual seconds per second')
-    .action(async (o: { nodes: number; bootstrap: number; minutes: number; lowWater: number; highWater: number; latency: number; exchange: number; referrals: number; seed: number; restart: number; json?: boolean; dashboard?: string | true }) => {
-      await runSimulation({ ...o, json: o.json === true })
+    .option('--report <file>', 'write an HTML page with charts of the run (connections per percentile, bootstrap load, dials and failures, the graph at the end)')
+    .option('--no-progress', 'no progress on standard error (a bar on a terminal, else a line every few seconds)')
+    .action(async (o: { nodes: number; bootstrap: number; minutes: number; lowWater: number; highWater: number; latency: number; exchange: number; referrals: number; seed: number; restart: number; json?: boolean; dashboard?: string | true; report?: string; progress: boolean }) => {
+      const { progress, ...options } = o
+      const bar = progress ? new Progress({ write: (text) => { process.stderr.write(text) }, tty: process.stderr.isTTY, now: () => performance.now() }) : undefined
+      await runSimulation({ ...options, json: o.json === true }, undefined, bar)
     })
   addMeshCommands(cmd)
   return cmd

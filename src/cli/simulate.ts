@@ -13,10 +13,16 @@
  * - `restart` (a fraction of the non-bootstrap nodes) restarts those nodes with their peer stores after
  *   the last minute and runs one more: the restarted nodes should find their previous peers, not the
  *   bootstrap nodes.
+ * - The virtual time runs in steps of `SAMPLE_MS` (the same timers fire as in one-minute steps): after
+ *   each, the progress (progress.ts) is updated and, with `report`, a sample is taken for the page
+ *   (report.ts), written when the run ends.
  */
+import { writeFileSync } from 'node:fs'
 import { serveDashboard, type Dashboard } from '../dashboard/index.js'
 import { PeerwardenError } from '../errors.js'
 import { Simulation, xorshift, type SimNode } from '../testing/simulation.js'
+import type { Progress } from './progress.js'
+import { graphAtEnd, percentile, reportHtml, type ReportSample } from './report.js'
 
 export interface SimulateOptions {
   nodes: number
@@ -34,6 +40,8 @@ export interface SimulateOptions {
   /** Fraction of the non-bootstrap nodes restarted after the last minute (0 = none). */
   restart: number
   json: boolean
+  /** Write the HTML report (charts over virtual time, the graph at the end) to this file. */
+  report?: string
   /**
    * Serve a dashboard of the simulated network ('host:port', or true for 127.0.0.1 on a free port)
    * and pace the simulation at 10 virtual seconds per second so it can be watched. On a terminal the
@@ -44,6 +52,9 @@ export interface SimulateOptions {
 
 /** Virtual ms per wall-clock 100 ms when a dashboard watches. */
 const PACE = 1000
+
+/** Virtual ms between two progress updates and two samples of the report. */
+export const SAMPLE_MS = 10_000
 
 /** One minute of the simulation, as printed. */
 export interface MinuteReport {
@@ -64,6 +75,8 @@ export interface SimulateResult {
   /** With `restart`: how many nodes restarted, their dials in the minute after, and how many went to bootstrap nodes. */
   restart?: { nodes: number; dials: number; toBootstrap: number; atLowWater: number }
   wallMs: number
+  /** With `report`: the samples the page charts. */
+  samples?: ReportSample[]
 }
 
 /** Checks the options; throws PeerwardenError ERR_INVALID_ARGUMENT naming the flag that is wrong. */
@@ -75,13 +88,16 @@ export function checkSimulateOptions (o: SimulateOptions): void {
   if (!(o.restart >= 0 && o.restart <= 1)) bad('--restart', 'a fraction between 0 and 1', o.restart)
 }
 
-export async function runSimulation (o: SimulateOptions, out: (line: string) => void = (l) => { process.stdout.write(l + '\n') }): Promise<SimulateResult> {
+/** Runs the simulation, writing its lines to `out` and its progress to `progress` (when given). */
+export async function runSimulation (o: SimulateOptions, out: (line: string) => void = (l) => { process.stdout.write(l + '\n') }, progress?: Progress): Promise<SimulateResult> {
   checkSimulateOptions(o)
   const t0 = performance.now()
-  // Counted per minute, over every manager the simulation builds (restarts build new ones).
+  // Counted since the start, over every manager the simulation builds (restarts build new ones);
+  // minutes and samples take differences.
   let dials = 0
   let failed = 0
   let trimmed = 0
+  let connected = 0
   const watching = new Set<string>()
   let watchedDials = 0
   let watchedToBootstrap = 0
@@ -97,6 +113,7 @@ export async function runSimulation (o: SimulateOptions, out: (line: string) => 
     })
     events.addEventListener('dial:failed', () => { failed++ })
     events.addEventListener('trim', (e) => { trimmed += e.detail.closed })
+    if (progress !== undefined) events.addEventListener('peer:connected', () => { connected++ })
   }
   const random = xorshift(o.seed)
   const sim = new Simulation({
@@ -136,10 +153,33 @@ export async function runSimulation (o: SimulateOptions, out: (line: string) => 
     out(' minute  connections min/avg/max   peak  one network  dials (failed)  trimmed  bootstrap dials')
   }
   const minutes: MinuteReport[] = []
+  const others = sim.nodes.filter((n) => !n.bootstrap)
+  const count = Math.floor(others.length * o.restart)
+  const totalMs = (o.minutes + (count > 0 ? 1 : 0)) * 60_000
+  let doneMs = 0
+  const samples: ReportSample[] = []
+  /** Runs `SAMPLE_MS` of virtual time; then the progress, and a sample for the report. */
+  const step = async (): Promise<void> => {
+    const before = { dials, failed, trimmed, boot: bootDials() }
+    await run(SAMPLE_MS)
+    doneMs += SAMPLE_MS
+    progress?.update(doneMs, totalMs, dials + failed + trimmed + connected)
+    if (o.report === undefined) return
+    const sorted = Float64Array.from(sim.counts()).sort()
+    samples.push({
+      at: doneMs,
+      p5: percentile(sorted, 5),
+      p50: percentile(sorted, 50),
+      p95: percentile(sorted, 95),
+      dials: dials - before.dials,
+      failed: failed - before.failed,
+      trimmed: trimmed - before.trimmed,
+      bootstrapDials: bootDials() - before.boot
+    })
+  }
   const minute = async (n: number, label?: string): Promise<MinuteReport> => {
-    dials = failed = trimmed = 0
-    const before = bootDials()
-    await run(60_000)
+    const before = { dials, failed, trimmed, boot: bootDials() }
+    for (let t = 0; t < 60_000; t += SAMPLE_MS) await step()
     const counts = sim.counts()
     // Loops, not Math.min(...counts): a spread of 100,000 arguments overflows the stack.
     const r: MinuteReport = {
@@ -149,12 +189,13 @@ export async function runSimulation (o: SimulateOptions, out: (line: string) => 
       max: counts.reduce((a, b) => Math.max(a, b), 0),
       peak: sim.nodes.reduce((a, x) => Math.max(a, x.peak), 0),
       oneNetwork: sim.connectedGraph(),
-      dials,
-      failed,
-      trimmed,
-      bootstrapDials: bootDials() - before
+      dials: dials - before.dials,
+      failed: failed - before.failed,
+      trimmed: trimmed - before.trimmed,
+      bootstrapDials: bootDials() - before.boot
     }
     minutes.push(r)
+    progress?.done()
     if (o.json) out(JSON.stringify({ ...r, ...(label !== undefined ? { phase: label } : {}) }))
     else out(`${String(n).padStart(7)}  ${`${r.min}/${r.avg}/${r.max}`.padStart(23)}  ${String(r.peak).padStart(5)}  ${(r.oneNetwork ? 'yes' : 'no').padEnd(11)}  ${`${r.dials} (${r.failed})`.padStart(14)}  ${String(r.trimmed).padStart(7)}  ${String(r.bootstrapDials).padStart(15)}${label !== undefined ? `  ${label}` : ''}`)
     return r
@@ -164,8 +205,6 @@ export async function runSimulation (o: SimulateOptions, out: (line: string) => 
   for (let m = 1; m <= o.minutes; m++) await minute(m)
 
   let restart: SimulateResult['restart']
-  const others = sim.nodes.filter((n) => !n.bootstrap)
-  const count = Math.floor(others.length * o.restart)
   if (count > 0) {
     // A seeded pick of the nodes to restart: the same seed restarts the same nodes.
     const chosen = others.map((n) => ({ n, k: random() })).sort((a, b) => a.k - b.k).slice(0, count).map((x) => x.n)
@@ -183,13 +222,18 @@ export async function runSimulation (o: SimulateOptions, out: (line: string) => 
     }
     await dashboard.close()
   }
+  const graph = o.report !== undefined ? graphAtEnd(sim.nodes) : undefined
   await sim.stop()
   const wallMs = performance.now() - t0
+  if (o.report !== undefined) {
+    writeFileSync(o.report, reportHtml({ options: o, sampleMs: SAMPLE_MS, samples, minutes, restart, graph: graph!, wallMs }))
+  }
   if (o.json) {
     out(JSON.stringify({ summary: true, nodes: o.nodes, virtualMinutes: minutes.length, wallMs: Math.round(wallMs), ...(restart !== undefined ? { restart } : {}) }))
   } else {
     if (restart !== undefined) out(`restarted nodes: ${restart.atLowWater} of ${restart.nodes} back at lowWater within a minute; they dialled ${restart.dials} times, ${restart.toBootstrap} of them a bootstrap node`)
     out(`${minutes.length} virtual minute${minutes.length === 1 ? '' : 's'} in ${(wallMs / 1000).toFixed(1)} s`)
+    if (o.report !== undefined) out(`report written to ${o.report}`)
   }
-  return { minutes, restart, wallMs }
+  return { minutes, restart, wallMs, ...(o.report !== undefined ? { samples } : {}) }
 }

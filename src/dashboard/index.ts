@@ -1,4 +1,6 @@
 export { serveDashboard, type Dashboard, type DashboardOptions } from './server.js'
-export { ManagerMetrics } from './metrics.js'
 export type { NetworkSource, NetworkNode, MeshSource, MeshInstance } from './sources.js'
 export type { HistoryOptions } from './history.js'
+export { ManagerMetrics, type MetricsOptions, type NodeFigures, type NodeMetricsSource } from './metrics.js'
+export { serveMetrics, type MetricsServer, type MetricsServerOptions } from './metrics-server.js'
+export { CLOSE_REASONS, TRIM_REASONS, ERROR_CODES } from './metrics-labels.js'

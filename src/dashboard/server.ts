@@ -8,7 +8,7 @@ import { dashboardToken, isLoopback } from './access.js'
 import { EventStreams } from './event-stream.js'
 import { Feed } from './feed.js'
 import type { HistoryOptions } from './history.js'
-import { ManagerMetrics } from './metrics.js'
+import { ManagerMetrics, type MetricsOptions } from './metrics.js'
 import { dashboardPage } from './page.js'
 import { handle, type Routes } from './routes.js'
 import type { MeshSource, NetworkSource } from './sources.js'
@@ -38,6 +38,8 @@ export interface DashboardOptions {
   mesh?: MeshSource
   /** How much the dashboard remembers (samples every `interval`, events): a page opened late shows it. Default 600 samples, 500 events. */
   history?: HistoryOptions
+  /** What `/metrics` includes: a node's own figures (`{ node }`), the process' default metrics, a prefix (see `MetricsOptions`). */
+  metrics?: MetricsOptions
 }
 
 /** A running dashboard: its address and how to close it. */
@@ -74,7 +76,7 @@ export interface Dashboard {
  * - Bad options throw `PeerwardenError` `ERR_INVALID_ARGUMENT` naming the option; a port in use
  *   rejects with `ERR_LISTEN`.
  */
-const DASHBOARD_OPTIONS: ReadonlyArray<keyof DashboardOptions> = ['listen', 'title', 'interval', 'maxPeers', 'token', 'network', 'mesh', 'history']
+const DASHBOARD_OPTIONS: ReadonlyArray<keyof DashboardOptions> = ['listen', 'title', 'interval', 'maxPeers', 'token', 'network', 'mesh', 'history', 'metrics']
 
 /** Serves a read-only live view of `manager`: a page, an event stream, a JSON API and Prometheus `/metrics` (docs/dashboard.md). */
 export async function serveDashboard (manager: ConnectionManager, options: DashboardOptions = {}): Promise<Dashboard> {
@@ -95,7 +97,7 @@ export async function serveDashboard (manager: ConnectionManager, options: Dashb
   }
   // Without a network, the network view draws this manager and its connections.
   const network: NetworkSource = options.network ?? { nodes: () => [{ id: 'self', label: 'this node', manager }] }
-  const metrics = new ManagerMetrics(manager)
+  const metrics = new ManagerMetrics(manager, options.metrics)
   const streams = new EventStreams()
   const feed = new Feed(manager, { interval, maxPeers, network, mesh: options.mesh, history: options.history }, (event, data) => { streams.send(event, data) })
   const routes: Routes = { manager, page: dashboardPage(options.title ?? 'peerwarden'), metrics, streams, feed, network, token, loopback }
@@ -127,8 +129,8 @@ export async function serveDashboard (manager: ConnectionManager, options: Dashb
   }
 }
 
-/** 'host:port', '[v6]:port', 'port' or a port number. */
-function parseListen (listen: string | number): { host: string; port: number } {
+/** 'host:port', '[v6]:port', 'port' or a port number (the dashboard's and `serveMetrics`' `listen`). */
+export function parseListen (listen: string | number): { host: string; port: number } {
   const bad = (): never => { throw PeerwardenError.invalid(`listen must be 'host:port' or a port (got ${JSON.stringify(listen)})`) }
   if (typeof listen === 'number') return { host: '127.0.0.1', port: checkPort(listen, bad) }
   if (typeof listen !== 'string') bad()

@@ -1,5 +1,6 @@
 import { join } from 'node:path'
 import { systemClock } from '../clock.js'
+import { checkLogger } from '../logger.js'
 import { PeerwardenError } from '../errors.js'
 import type { TypedEventTarget } from '../manager/events.js'
 import { createConnectionManager } from '../manager/manager.js'
@@ -14,6 +15,7 @@ import { Discovery } from './discovery.js'
 import { loadIdentity, peerIdOf } from './identity.js'
 import { NetworkKey } from './network-key.js'
 import { NodeDialer } from './node-dial.js'
+import { NodeLog } from './node-log.js'
 import { RendezvousTable } from './rendezvous.js'
 import { parseTcpAddress, TcpTransport } from './transport.js'
 import { NODE_OPTIONS, type NodeEvents, type NodeOptions, type NodeStats, type PeerNode } from './types.js'
@@ -94,6 +96,8 @@ class Node implements PeerNode {
   private readonly transport: TcpTransport
   private readonly dialer: NodeDialer
   private readonly adoption: Adoption
+  /** Writes to the `logger` option; undefined without one. */
+  private readonly log: NodeLog | undefined
   /** Made once listening (see the class comment). */
   private discovery: Discovery | undefined
   private bound: string[] = []
@@ -103,6 +107,7 @@ class Node implements PeerNode {
     const keyPair = loadIdentity({ seed: options.seed, dataDir: options.dataDir })
     this.id = peerIdOf(keyPair.publicKey)
     const clock = this.clock = options.manager?.clock ?? systemClock
+    const log = this.log = options.logger === undefined ? undefined : new NodeLog(checkLogger('logger', options.logger))
     this.announced = new AdvertisedAddresses(options.announce)
     this.rendezvous = options.rendezvous === false ? undefined : new RendezvousTable(() => clock.now(), options.rendezvousLimits)
     this.transport = new TcpTransport({
@@ -123,6 +128,7 @@ class Node implements PeerNode {
       onMessage: (conn, msg) => { this.discovery?.message(conn, msg) },
       farewell: (conn, reason) => { this.discovery?.farewell(conn, reason) },
       onError: (address, error) => { this.events.dispatchEvent(new CustomEvent('handshake:failed', { detail: { address, error } })) },
+      ...(log !== undefined ? { onRefused: (address: string, rule: Parameters<NodeLog['refusedEarly']>[1]) => { log.refusedEarly(address, rule) } } : {}),
       onProtocolError: (conn, reason) => {
         this.events.dispatchEvent(new CustomEvent('protocol:error', { detail: { peer: conn.peer, address: conn.address, reason } }))
       },
@@ -153,6 +159,7 @@ class Node implements PeerNode {
       store: options.manager?.store ?? (options.dataDir !== undefined ? sqliteStore(join(options.dataDir, 'peers.db'), { clock, onError: (error) => { storeProblem(this.manager, error) } }) : undefined)
     })
     this.events = this.manager.events
+    log?.watch(this.events)
     this.adoption = new Adoption({
       manager: this.manager,
       events: this.events,
@@ -197,6 +204,7 @@ class Node implements PeerNode {
       if (boot.length > 0) manager.addPeers(boot)
       manager.start()
       await manager.ready()
+      this.log?.listening(this.id, this.bound)
     } catch (err) {
       discovery.leaveAll()
       await manager.close().catch(() => {})

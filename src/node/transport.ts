@@ -31,6 +31,8 @@ export interface TransportOptions {
   onProtocolError?: (conn: NodeConnection, why: string) => void
   /** An inbound connection failed before it was authenticated (Noise, network key, deadline). */
   onError?: (address: string, error: Error) => void
+  /** An inbound socket was refused before any cryptography: by the gate, or by an inbound budget. */
+  onRefused?: (address: string, rule: InboundRefusal | 'gate') => void
   /** Handshake (Noise + hello) deadline. Default 10_000. */
   handshakeTimeout?: number
   /** A keep-alive is sent on an idle connection this often. Default 5_000. */
@@ -250,6 +252,7 @@ export class TcpTransport {
       else if (refusal === 'pending-ip') this.refusedPerIp++
       else if (refusal === 'pending') this.refusedPending++
       socket.destroy()
+      this.opts.onRefused?.(address, refusal)
       return
     }
     const stream = this.secure(false, socket)

@@ -1,6 +1,7 @@
 /**
  * Public types of `peerwarden/node`: the node's options, events, stats and the `PeerNode` it is.
  */
+import type { Logger } from '../logger.js'
 import type { ManagerEvents, TypedEventTarget } from '../manager/events.js'
 import type { ConnectionInfo, ConnectionManager, ConnectionManagerOptions, ManagerStats, PeerId } from '../manager/types.js'
 import type { NodeConnection } from './connection.js'
@@ -59,13 +60,19 @@ export interface NodeOptions {
   maxTrackedIps?: number
   /** Bytes decrypted and queued on a connection not yet reading before its socket is paused. Default 1 MiB. */
   maxQueuedBytes?: number
+  /**
+   * Where the node writes what happens: connections kept and lost, failures with their code and
+   * reason, refusals (levels in node-log.ts). Any pino-compatible logger, or `createLogger()`.
+   * Default: none (silent).
+   */
+  logger?: Logger
 }
 
 /** Every option `createNode` knows: others are refused with the closest name. */
 export const NODE_OPTIONS: ReadonlyArray<keyof NodeOptions> = [
   'seed', 'dataDir', 'listen', 'announce', 'bootstrap', 'networkKey', 'rendezvous', 'manager', 'handshakeTimeout', 'keepAlive',
   'deadTimeout', 'announceTtl', 'refreshInterval', 'pexPerMinute', 'rendezvousLimits', 'maxPendingHandshakes', 'maxPendingPerIp',
-  'perIpRate', 'maxTrackedIps', 'maxQueuedBytes'
+  'perIpRate', 'maxTrackedIps', 'maxQueuedBytes', 'logger'
 ]
 
 /** The manager's stats plus the node's own figures (the transport's, discovery's, the rendezvous budgets). */

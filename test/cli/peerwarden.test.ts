@@ -15,8 +15,8 @@ function run (args: string[]): { status: number | null; stdout: string; stderr: 
 }
 
 /** Starts `peerwarden node …` and collects its output lines. */
-function start (args: string[]): { child: ChildProcess; lines: string[]; waitFor: (re: RegExp, ms?: number) => Promise<RegExpMatchArray> } {
-  const child = spawn(process.execPath, [BIN, 'node', ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+function start (args: string[], env: Record<string, string> = {}): { child: ChildProcess; lines: string[]; waitFor: (re: RegExp, ms?: number) => Promise<RegExpMatchArray> } {
+  const child = spawn(process.execPath, [BIN, 'node', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, DEBUG: '', PEERWARDEN_LOG_LEVEL: '', ...env } })
   const lines: string[] = []
   const waiters: Array<{ re: RegExp; resolve: (m: RegExpMatchArray) => void }> = []
   let buf = ''
@@ -90,6 +90,12 @@ test('two CLI nodes find each other through a bootstrap CLI node and close clean
     // Each of a and b reaches two connections: the bootstrap and the other one, found through the topic.
     await a.waitFor(/^\d\d:\d\d:\d\d connections 2 /)
     await b.waitFor(/^\d\d:\d\d:\d\d connections 2 /)
+    // A line per connection change, with the time; a status line only when a figure changed.
+    await a.waitFor(new RegExp(`^\\d\\d:\\d\\d:\\d\\d INFO  connected peer=${bootId} direction=outbound`))
+    for (const p of [a, b, boot]) {
+      const status = p.lines.filter((l) => / connections \d+ \(in /.test(l)).map((l) => l.slice(9))
+      for (let i = 1; i < status.length; i++) assert.notEqual(status[i], status[i - 1], `status lines repeat only after a change:\n${status.join('\n')}`)
+    }
     for (const p of [a, b, boot]) {
       assert.equal(await stop(p.child), 0, 'Ctrl-C exits 0')
       assert.ok(p.lines.includes('closed'), 'the node says it closed')
@@ -164,4 +170,45 @@ test('the node says why a dial failed, with the code and the address, and counts
   } finally {
     await stop(boot.child)
   }
+})
+
+test('--log-level and DEBUG=peerwarden:* choose what the node writes', { timeout: 30_000 }, async () => {
+  const boot = start(['--data-dir', '', '--status', '200'], { DEBUG: 'peerwarden:*' })
+  try {
+    const [, address] = await boot.waitFor(/listening on (tcp:\/\/\S+)/)
+    await boot.waitFor(/^\d\d:\d\d:\d\d DEBUG listening /)
+    const quiet = start(['--data-dir', '', '--status', '200', '--log-level', 'warn', '--bootstrap', address!])
+    try {
+      await boot.waitFor(/ INFO {2}connected peer=[0-9a-f]{64} direction=inbound/)
+      await quiet.waitFor(/ connections 1 \(in 0, out 1\)/)
+      assert.equal(quiet.lines.some((l) => / (INFO|DEBUG) /.test(l)), false, `--log-level warn: no info or debug lines\n${quiet.lines.join('\n')}`)
+    } finally {
+      await stop(quiet.child)
+    }
+    const r = run(['node', '--log-level', 'loud'])
+    assert.equal(r.status, 2)
+    assert.match(r.stderr, /--log-level/)
+  } finally {
+    await stop(boot.child)
+  }
+})
+
+test('peerwarden node --metrics serves /metrics alone, with the node\'s own figures', { timeout: 20_000 }, async () => {
+  const node = start(['--data-dir', '', '--metrics', '127.0.0.1:0', '--status', '60000'])
+  try {
+    const [, url] = await node.waitFor(/metrics at (http:\/\/127\.0\.0\.1:\d+\/metrics)$/)
+    const r = await fetch(url!)
+    assert.equal(r.status, 200)
+    const body = await r.text()
+    assert.match(body, /^peerwarden_connections\{direction="inbound"\} 0$/m)
+    assert.match(body, /^peerwarden_inbound_refused_total\{rule="rate"\} 0$/m, 'the node\'s figures')
+    assert.match(body, /^peerwarden_build_info\{version="\d+\.\d+\.\d+[^"]*"\} 1$/m)
+    assert.doesNotMatch(body, /^process_cpu/m, 'process metrics only with --process-metrics')
+    assert.equal((await fetch(url!.replace(/metrics$/, ''))).status, 404, 'no page')
+  } finally {
+    assert.equal(await stop(node.child), 0)
+  }
+  const bad = run(['node', '--metrics', 'x:99999', '--data-dir', ''])
+  assert.equal(bad.status, 2)
+  assert.match(bad.stderr.trim(), /^peerwarden: --metrics /)
 })

@@ -188,7 +188,7 @@ test('/metrics: gauges from stats() and counters of the manager\'s events, in Pr
   assert.equal(r.status, 200)
   assert.match(r.type, /text\/plain/)
   const value = (line: string): number => Number(new RegExp(`^${line.replace(/[{}"]/g, (ch) => `\\${ch}`)} (\\S+)$`, 'm').exec(r.body)?.[1])
-  assert.equal(value('peerwarden_connections'), manager.stats().connections)
+  assert.equal(value('peerwarden_connections{direction="inbound"}') + value('peerwarden_connections{direction="outbound"}'), manager.stats().connections)
   assert.equal(value('peerwarden_high_water'), 4)
   assert.equal(value('peerwarden_banned_peers'), 1)
   assert.equal(value('peerwarden_connections_closed_total{reason="banned"}'), 1)
@@ -234,7 +234,7 @@ test('with a token, every route asks for it: 401 without it or with another, 200
   assert.equal((await get(base + 'api/explain?peer=peer-0&token=s3cret-token')).status, 200)
   const byHeader = await get(base + 'metrics', 'GET', { authorization: 'Bearer s3cret-token' })
   assert.equal(byHeader.status, 200)
-  assert.match(byHeader.body, /peerwarden_connections 2/)
+  assert.match(byHeader.body, /peerwarden_connections\{direction="outbound"\} 1/)
   assert.equal((await get(d.url)).status, 200, 'the url as shown opens the page')
 })
 

@@ -1,0 +1,104 @@
+/**
+ * A node's own metrics (`new ManagerMetrics(node.manager, { node })`): what the transport refused
+ * before any cryptography and why, handshakes that failed and how, and the budgets that hold hostile
+ * peers back (pending handshakes, queued bytes, the rendezvous table, peer exchange) — the figures of
+ * `node.stats()` (docs/security.md#budgets names each one).
+ *
+ * The dashboard layer imports no node code: a node comes in as the shape it has (`stats()` and
+ * `events`), which `createNode()`'s `PeerNode` is.
+ *
+ * Rules:
+ * - Gauges and counters are read from `stats()` at each scrape (the node's counts since it was
+ *   created); handshake failures by code are counted from the node's 'handshake:failed' events, every
+ *   code at 0 from the start.
+ * - Nothing here duplicates a manager metric: dials and their failures are the manager's
+ *   (`dials_total`, `dials_failed_total{code}`).
+ */
+import type { Counter, Gauge, Registry } from 'prom-client'
+import { ERROR_CODES, errorCodeLabel } from './metrics-labels.js'
+
+/** prom-client, loaded on first use (an optional peer dependency). */
+export type PromClient = typeof import('prom-client')
+
+/** The figures of `node.stats()` the metrics read (a `NodeStats` has them all). */
+export interface NodeFigures {
+  refusedEarly: number
+  refusedRate: number
+  refusedPerIp: number
+  refusedPending: number
+  pendingHandshakes: number
+  protocolErrors: number
+  queuedBytes: number
+  discardedBytes: number
+  queuePauses: number
+  receivingBytes: number
+  rendezvousTopics: number
+  rendezvousRegistrations: number
+  rendezvousBytes: number
+  rendezvousRefused: number
+  pexDropped: number
+  unsolicitedAnswers: number
+  rendezvousVisits: number
+  rendezvousVisitsFailed: number
+  rendezvousVisitsServed: number
+}
+
+/** What the metrics need of a node: its figures, and its events ('handshake:failed' { error }). A `PeerNode` is one. */
+export interface NodeMetricsSource {
+  /** The node's figures now (read at each scrape). */
+  stats: () => NodeFigures
+  /** Where the node dispatches 'handshake:failed' ({ address, error }). */
+  readonly events: EventTarget
+}
+
+/** Registers the node's metrics in `registers`; the event listeners' removals go onto `stop`. */
+export function nodeMetrics (client: PromClient, node: NodeMetricsSource, at: { prefix: string; registers: Registry[]; stop: Array<() => void> }): void {
+  const { prefix, registers } = at
+  const stats = (): NodeFigures => node.stats()
+  const gauge = (name: string, help: string, read: (s: NodeFigures) => number): Gauge => new client.Gauge({ name: prefix + name, help, registers, collect () { this.set(read(stats())) } })
+  const counter = (name: string, help: string, read: (s: NodeFigures) => number): Counter => new client.Counter({ name: prefix + name, help, registers, collect () { this.reset(); this.inc(read(stats())) } })
+
+  // eslint-disable-next-line no-new
+  new client.Counter({
+    name: prefix + 'inbound_refused_total',
+    help: 'Inbound sockets refused before any cryptography, by rule: denied (the access list), rate (perIpRate), per-ip (maxPendingPerIp), pending (maxPendingHandshakes).',
+    labelNames: ['rule'],
+    registers,
+    collect () {
+      const s = stats()
+      this.reset()
+      this.inc({ rule: 'denied' }, Math.max(0, s.refusedEarly - s.refusedRate - s.refusedPerIp - s.refusedPending))
+      this.inc({ rule: 'rate' }, s.refusedRate)
+      this.inc({ rule: 'per-ip' }, s.refusedPerIp)
+      this.inc({ rule: 'pending' }, s.refusedPending)
+    }
+  })
+  const handshakes = new client.Counter({ name: prefix + 'handshakes_failed_total', help: 'Inbound handshakes that failed (Noise, the network key, the deadline, evicted at the cap…), by error code.', labelNames: ['code'], registers })
+  for (const code of ERROR_CODES) handshakes.inc({ code }, 0)
+  listenOn(node.events, at.stop)('handshake:failed', (d) => { handshakes.inc({ code: errorCodeLabel(d.error) }) })
+
+  gauge('pending_handshakes', 'Inbound handshakes in progress (budget: maxPendingHandshakes).', (s) => s.pendingHandshakes)
+  counter('protocol_errors_total', 'Connections closed because the peer sent a message a decoder refused.', (s) => s.protocolErrors)
+  gauge('queued_bytes', 'Bytes decrypted and queued on paused connections (budget: maxQueuedBytes a connection).', (s) => s.queuedBytes)
+  gauge('receiving_bytes', 'Bytes held for frames partly received.', (s) => s.receivingBytes)
+  counter('queue_pauses_total', 'Times a connection was paused because its queue reached maxQueuedBytes.', (s) => s.queuePauses)
+  counter('discarded_bytes_total', 'Bytes read from closing or refused connections and dropped unread.', (s) => s.discardedBytes)
+  gauge('rendezvous_topics', 'Topics the rendezvous service holds registrations for.', (s) => s.rendezvousTopics)
+  gauge('rendezvous_registrations', 'Registrations the rendezvous service holds.', (s) => s.rendezvousRegistrations)
+  gauge('rendezvous_bytes', 'Bytes the rendezvous registrations take (budget: rendezvousLimits.maxBytes).', (s) => s.rendezvousBytes)
+  counter('rendezvous_refused_total', 'Announcements the rendezvous service refused for a budget.', (s) => s.rendezvousRefused)
+  counter('rendezvous_visits_total', 'Visits to bootstrap rendezvous points we hold no connection to.', (s) => s.rendezvousVisits)
+  counter('rendezvous_visits_failed_total', 'Of those visits, the ones that failed.', (s) => s.rendezvousVisitsFailed)
+  counter('rendezvous_visits_served_total', 'Visits other peers paid to our rendezvous service.', (s) => s.rendezvousVisitsServed)
+  counter('pex_dropped_total', 'Peer-exchange messages dropped for a connection\'s pexPerMinute.', (s) => s.pexDropped)
+  counter('unsolicited_answers_total', 'Lookup answers nobody asked for (never learnt).', (s) => s.unsolicitedAnswers)
+}
+
+/** `on(type, fn)`: listens to `target` for `detail`s, and pushes the removal onto `stop`. */
+export function listenOn (target: EventTarget, stop: Array<() => void>): (type: string, fn: (detail: Record<string, unknown>) => void) => void {
+  return (type, fn) => {
+    const listener = (e: Event): void => { fn((e as CustomEvent<Record<string, unknown>>).detail ?? {}) }
+    target.addEventListener(type, listener)
+    stop.push(() => { target.removeEventListener(type, listener) })
+  }
+}
