@@ -9,19 +9,8 @@ import { createNetworker, type Networker } from '../../src/adapters/corestore.js
 import { sqliteStore } from '../../src/store/sqlite-store.js'
 import sodium from '../../src/node/vendor/sodium-native.js'
 import { until, within } from '../helpers/wait.js'
+import { block, leaveStopsOneCore, type Core, type Store } from './corestore-scenarios.js'
 
-interface Core {
-  key: Buffer
-  discoveryKey: Buffer
-  length: number
-  ready(): Promise<void>
-  append(block: Buffer | Buffer[]): Promise<unknown>
-  get(index: number, opts?: { timeout?: number }): Promise<Buffer>
-  update(opts?: { wait?: boolean }): Promise<boolean>
-}
-interface Store { get(opts: { name?: string; key?: Buffer }): Core; ready(): Promise<void>; close(): Promise<void>; replicate(stream: unknown): unknown }
-
-const block = (i: number): Buffer => Buffer.from(`block ${i} `.padEnd(64, '.'))
 
 async function setup (t: TestContext): Promise<{ testnet: Testnet; store: () => Store; networker: (s: Store, o?: object) => Networker }> {
   const testnet = await createTestnet(3, { host: '127.0.0.1' })
@@ -141,4 +130,12 @@ test('corestore networker: restarted with its corestore and peer store, a reader
   await until(() => again.manager.stats().connections === 1, 20_000, 'the restarted reader to reconnect to the writer')
   assert.deepEqual(again.manager.listConnections().map((c) => [c.peer, c.direction]), [[Buffer.from(writer.swarm.keyPair.publicKey).toString('hex'), 'outbound']], 'the reader dialled the writer it remembered')
   assert.equal(again.joined(copy.discoveryKey), false, 'nothing was looked up')
+})
+
+test('corestore networker: after leave(A), new blocks of A stop arriving while B goes on replicating on the same connection; A stays closed when the writer opens it again; joined again, A replicates', { timeout: 120_000 }, async (t) => {
+  const { store, networker } = await setup(t)
+  const ws = store()
+  const rs = store()
+  const reader = networker(rs)
+  await leaveStopsOneCore({ ws, rs, writer: networker(ws), reader, connections: () => reader.swarm.connections.size })
 })
