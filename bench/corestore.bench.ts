@@ -11,6 +11,7 @@
  * ratios are medians of the per-round ratios against plain Hyperswarm. Writer and readers share one
  * process (as two peers on one machine would share its cores).
  */
+import { createHash } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -57,8 +58,10 @@ async function contestants (ws: Store, log: Core, testnet: Testnet): Promise<Con
   plainWriter.on('connection', (conn) => { conn.on('error', () => {}); ws.replicate(conn) })
   await plainWriter.join(log.discoveryKey, { server: true, client: false }).flushed()
 
+  // A topic of its own: a reader of one swarm must not find the other swarm's writer too.
+  const managedTopic = createHash('sha256').update('managed').update(log.discoveryKey).digest()
   const managedWriter = createNetworker(ws, { dht: testnet.createNode(), lowWater: 4, highWater: 8 })
-  await managedWriter.join(log.discoveryKey, { announce: true, lookup: false })
+  await managedWriter.join(managedTopic, { announce: true, lookup: false })
 
   return [
     {
@@ -83,9 +86,9 @@ async function contestants (ws: Store, log: Core, testnet: Testnet): Promise<Con
     },
     {
       name: 'managed',
-      reader: async (store, dk) => {
+      reader: async (store) => {
         const net = createNetworker(store, { dht: testnet.createNode(), lowWater: 4, highWater: 8 })
-        await net.join(dk, { announce: false, lookup: true })
+        await net.join(managedTopic, { announce: false, lookup: true })
         return async () => { await net.close() } // destroys its swarm, and the swarm its DHT node
       },
       close: async () => { await managedWriter.close() }

@@ -11,7 +11,6 @@ import sodium from '../../src/node/vendor/sodium-native.js'
 import { until, within } from '../helpers/wait.js'
 import { block, leaveStopsOneCore, type Core, type Store } from './corestore-scenarios.js'
 
-
 async function setup (t: TestContext): Promise<{ testnet: Testnet; store: () => Store; networker: (s: Store, o?: object) => Networker }> {
   const testnet = await createTestnet(3, { host: '127.0.0.1' })
   const dirs: string[] = []
