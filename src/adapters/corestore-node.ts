@@ -102,6 +102,7 @@ export class NodeNetworker {
   /** Stops the key's replication on every connection, and announcing and looking it up; resolves once unannounced. */
   async leave (discoveryKey: Uint8Array): Promise<void> {
     checkKey(discoveryKey)
+    if (!this.node.joined(discoveryKey)) return
     this.replication.stop(discoveryKey)
     const left = this.node.leave(discoveryKey)
     this.wakeFlushWaiters()
