@@ -3,6 +3,7 @@
  * Run a subset with `npm run bench -- churn heap`.
  */
 import { hyperswarmLimits, libp2pLimits } from './adapters.bench.js'
+import { corestoreReplication } from './corestore.bench.js'
 import { candidateSelection, simulationSpeed } from './dialing.bench.js'
 import { admissionAtBound, churn, heap, tagging, trimLarge, type Figure } from './manager.bench.js'
 import { meshBroadcast, meshRequestResponse } from './mesh.bench.js'
@@ -22,7 +23,8 @@ const suites: Record<string, () => Promise<Figure | Figure[]>> = {
   mesh: async () => await meshRequestResponse(),
   broadcast: async () => await meshBroadcast(),
   'libp2p-limits': async () => await libp2pLimits(),
-  'hyperswarm-limits': async () => await hyperswarmLimits()
+  'hyperswarm-limits': async () => await hyperswarmLimits(),
+  corestore: async () => await corestoreReplication()
 }
 
 const wanted = process.argv.slice(2)

@@ -1,28 +1,30 @@
 /**
  * `peerwarden/corestore`: the networking of a replicated store — a Corestore replicated over a
- * Hyperswarm whose connections the manager keeps in bounds.
+ * Hyperswarm whose connections the manager keeps in bounds (`createNetworker`, or the class form
+ * `new CorestoreNetworker(corestore, options)`), or over a peerwarden node (`createNodeNetworker`).
  *
  * Rules:
  * - Every connection replicates the whole corestore (all-to-all: whatever cores both sides hold are
  *   replicated), one connection per peer however many discovery keys it shares with us
- *   (Hyperswarm's dedup by Noise key pair).
+ *   (Hyperswarm's dedup by Noise key pair; the node's by peer id).
  * - `join(discoveryKey, { announce, lookup })` resolves once the key is announced (when `announce`)
  *   and the peers found for it so far have been tried (when `lookup`); from then on
- *   `flushed(discoveryKey)` is true. `leave` resolves once the key is unannounced; `close()` leaves
- *   every key, closes the manager and destroys the swarm (the corestore stays open: it is the
- *   application's).
+ *   `flushed(discoveryKey)` is true. A key joined again after a `leave` replicates again.
+ * - `leave(discoveryKey)` stops the key's replication on every connection at once and keeps it
+ *   stopped (./corestore-replication.ts), while other cores go on replicating on the same
+ *   connections; it resolves once the key is unannounced; `joined` is false from the call on.
+ * - `close()` leaves every key, closes the manager and destroys the swarm the networker made (the
+ *   corestore stays open: it is the application's).
  * - The manager's bound holds on every connection, in both directions (see `manageSwarm`).
  */
 import { PeerwardenError } from '../errors.js'
 import type { ConnectionManager } from '../manager/types.js'
 import { requireOptional } from '../optional-dependency.js'
+import { checkCorestore, checkKey, Replication, type CorestoreLike, type ReplicationStats } from './corestore-replication.js'
 import { manageSwarm, type HyperswarmConnection, type HyperswarmLike, type ManagedSwarm, type ManageSwarmOptions } from './hyperswarm.js'
 
-/** The part of a Corestore used here: replication over a connection. */
-export interface CorestoreLike {
-  /** Replicates every core of the store over a Noise stream (all-to-all). */
-  replicate(stream: unknown): unknown
-}
+export type { CorestoreLike, ReplicationStats } from './corestore-replication.js'
+export { createNodeNetworker, NodeNetworker, type NodeLike } from './corestore-node.js'
 
 /** A Noise key pair (ed25519), as Hyperswarm takes it. */
 export interface NoiseKeyPair {
@@ -60,12 +62,14 @@ export interface Networker {
   readonly manager: ConnectionManager
   /** Announces and/or looks up a discovery key; resolves once announced and the peers found so far were tried. */
   join(discoveryKey: Uint8Array, opts?: JoinOptions): Promise<void>
-  /** Stops announcing and looking up the key; resolves once unannounced (connections stay). */
+  /** Stops the key's replication on every connection, and announcing and looking it up; resolves once unannounced (connections stay). */
   leave(discoveryKey: Uint8Array): Promise<void>
   /** Whether the key is joined now. */
   joined(discoveryKey: Uint8Array): boolean
-  /** True once a `join` of the key resolved (every peer found for it then had been tried). */
+  /** True once every peer found announcing the key, up to the end of its last `join`, had been tried. */
   flushed(discoveryKey: Uint8Array): boolean
+  /** Connections replicating, keys left, channels refused for a left key (see `ReplicationStats`). */
+  replicationStats(): ReplicationStats
   /** Leaves every key, closes the manager and destroys the swarm the networker made (the corestore stays open). */
   close(): Promise<void>
 }
@@ -74,28 +78,31 @@ interface Discovery { flushed(): Promise<unknown> }
 /** Hyperswarm's `flush()`: resolves once every peer found so far was tried. */
 interface Flushable { flush?(): Promise<unknown> }
 
-/** Replicates `corestore` over a managed Hyperswarm (see the module's rules). */
+/** Replicates `corestore` over a managed Hyperswarm (see the module's rules); the same as `new CorestoreNetworker(corestore, options)`. */
 export function createNetworker (corestore: CorestoreLike, options: NetworkerOptions = {}): Networker {
-  checkCorestore(corestore)
-  if (options == null || typeof options !== 'object') throw PeerwardenError.invalid('createNetworker options must be an object')
   return new CorestoreNetworker(corestore, options)
 }
 
-class CorestoreNetworker implements Networker {
+/** A corestore's networking over a managed Hyperswarm: the class form of `createNetworker` (see the module's rules). */
+export class CorestoreNetworker implements Networker {
   readonly swarm: HyperswarmLike
   readonly manager: ConnectionManager
   private readonly managed: ManagedSwarm
   private readonly ownSwarm: boolean
+  private readonly replication: Replication
   /** hex discovery key → flushed yet. */
   private readonly keys = new Map<string, boolean>()
   private closed = false
   private readonly onConnection = (conn: HyperswarmConnection): void => {
     // A stream error is the stream's: Hyperswarm closes it; the replication ends with it.
     conn.on('error', () => {})
-    this.corestore.replicate(conn)
+    this.replication.add(conn)
   }
 
-  constructor (private readonly corestore: CorestoreLike, options: NetworkerOptions) {
+  /** Makes the swarm (unless `options.swarm`), puts it under a manager and replicates `corestore` on its connections. */
+  constructor (corestore: CorestoreLike, options: NetworkerOptions = {}) {
+    checkCorestore(corestore)
+    if (options == null || typeof options !== 'object') throw PeerwardenError.invalid('createNetworker options must be an object')
     const { keyPair, swarm, bootstrap, dht, ...managerOptions } = options
     if (swarm !== undefined) {
       this.swarm = swarm
@@ -105,6 +112,7 @@ class CorestoreNetworker implements Networker {
       this.swarm = new Hyperswarm({ ...(keyPair !== undefined ? { keyPair } : {}), ...(bootstrap !== undefined ? { bootstrap } : {}), ...(dht !== undefined ? { dht } : {}) })
       this.ownSwarm = true
     }
+    this.replication = new Replication(corestore)
     this.managed = manageSwarm(this.swarm, managerOptions)
     this.manager = this.managed.manager
     this.swarm.on('connection', this.onConnection)
@@ -116,6 +124,7 @@ class CorestoreNetworker implements Networker {
     const announce = opts.announce !== false
     const lookup = opts.lookup !== false
     if (!this.keys.has(key)) this.keys.set(key, false)
+    this.replication.resume(discoveryKey)
     const discovery = this.swarm.join(Buffer.from(discoveryKey), { server: announce, client: lookup }) as Discovery
     await discovery.flushed()
     if (lookup) await (this.swarm as HyperswarmLike & Flushable).flush?.()
@@ -125,6 +134,7 @@ class CorestoreNetworker implements Networker {
   async leave (discoveryKey: Uint8Array): Promise<void> {
     const key = checkKey(discoveryKey)
     if (!this.keys.delete(key)) return
+    this.replication.stop(discoveryKey)
     await this.swarm.leave(Buffer.from(discoveryKey))
   }
 
@@ -132,79 +142,19 @@ class CorestoreNetworker implements Networker {
 
   flushed (discoveryKey: Uint8Array): boolean { return this.keys.get(checkKey(discoveryKey)) === true }
 
+  replicationStats (): ReplicationStats { return this.replication.stats() }
+
   async close (): Promise<void> {
     if (this.closed) return
     this.closed = true
     this.swarm.removeListener('connection', this.onConnection)
     await Promise.all([...this.keys.keys()].map(async (key) => { await this.swarm.leave(Buffer.from(key, 'hex')) }))
     this.keys.clear()
+    this.replication.clear()
     await this.managed.close()
     if (this.ownSwarm) await this.swarm.destroy?.()
   }
 }
 
-function checkCorestore (corestore: CorestoreLike): void {
-  if (corestore == null || typeof corestore.replicate !== 'function') throw PeerwardenError.invalid('corestore must be a Corestore (with replicate())')
-}
-
-function checkKey (key: unknown): string {
-  if (!(key instanceof Uint8Array) || key.length !== 32) throw PeerwardenError.invalid('discoveryKey must be 32 bytes')
-  return Buffer.from(key).toString('hex')
-}
-
-/** The part of a peerwarden node (`createNode`) the node networker uses, by shape. */
-export interface NodeLike {
-  /** The node's connection manager. */
-  readonly manager: ConnectionManager
-  /** The node's events: 'connection' for every connection it keeps. */
-  readonly events: {
-    /** Listens for the connections the node keeps. */
-    addEventListener(type: 'connection', listener: (e: CustomEvent<{ connection: { mux: unknown } }>) => void): void
-    /** Stops listening. */
-    removeEventListener(type: 'connection', listener: (e: CustomEvent<{ connection: { mux: unknown } }>) => void): void
-  }
-  /** Joins a topic (announce and/or look up). */
-  join(topic: Uint8Array, opts?: JoinOptions): Promise<void>
-  /** Leaves a topic. */
-  leave(topic: Uint8Array): Promise<void>
-  /** Whether the topic is joined. */
-  joined(topic: Uint8Array): boolean
-  /** Whether the peers found for the topic were tried. */
-  flushed(topic: Uint8Array): boolean
-  /** Closes the node. */
-  close(): Promise<void>
-}
-
-/** A corestore's networking over a peerwarden node (TCP + Noise, no DHT): the `Networker` API without `swarm`. */
-export interface NodeNetworker extends Omit<Networker, 'swarm'> {
-  /** The node the corestore replicates over. */
-  readonly node: NodeLike
-}
-
-/**
- * Replicates `corestore` over a peerwarden node (`createNode`): every connection the node keeps
- * replicates the whole store on its protomux, beside the node's own channels; discovery keys are
- * the node's topics (join, leave, joined, flushed as the node has them). `close()` stops replicating
- * new connections and closes the node.
- */
-export function createNodeNetworker (corestore: CorestoreLike, node: NodeLike): NodeNetworker {
-  checkCorestore(corestore)
-  if (node == null || typeof node.join !== 'function' || node.events == null) throw PeerwardenError.invalid('node must be a peerwarden node (createNode)')
-  const onConnection = (e: CustomEvent<{ connection: { mux: unknown } }>): void => { corestore.replicate(e.detail.connection.mux) }
-  node.events.addEventListener('connection', onConnection)
-  let closed = false
-  return {
-    node,
-    manager: node.manager,
-    join: async (discoveryKey, opts) => { checkKey(discoveryKey); await node.join(discoveryKey, opts) },
-    leave: async (discoveryKey) => { checkKey(discoveryKey); await node.leave(discoveryKey) },
-    joined: (discoveryKey) => { checkKey(discoveryKey); return node.joined(discoveryKey) },
-    flushed: (discoveryKey) => { checkKey(discoveryKey); return node.flushed(discoveryKey) },
-    close: async () => {
-      if (closed) return
-      closed = true
-      node.events.removeEventListener('connection', onConnection)
-      await node.close()
-    }
-  }
-}
+/** The class form under the name basestore-swarm-networking gives it: `new SwarmNetworker(corestore, options)` is `new CorestoreNetworker(corestore, options)`. */
+export const SwarmNetworker = CorestoreNetworker

@@ -1,48 +1,61 @@
 import assert from 'node:assert/strict'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { test } from 'node:test'
-import Corestore from 'corestore'
+import { test, type TestContext } from 'node:test'
 import { createNodeNetworker, type NodeNetworker } from '../../src/adapters/corestore.js'
-import { createNode } from '../../src/node/index.js'
-import { within } from '../helpers/wait.js'
+import { createNode, type NodeOptions, type PeerNode } from '../../src/node/index.js'
+import { until, within } from '../helpers/wait.js'
+import { block, leaveStopsOneCore, peakOf, stores, type Store } from './corestore-scenarios.js'
 
-interface Core { key: Buffer; discoveryKey: Buffer; length: number; ready(): Promise<void>; append(b: Buffer | Buffer[]): Promise<unknown>; get(i: number, o?: { timeout?: number }): Promise<Buffer>; update(o?: { wait?: boolean }): Promise<boolean> }
-interface Store { get(opts: { name?: string; key?: Buffer }): Core; close(): Promise<void>; replicate(stream: unknown): unknown }
+/** Node networkers closed after the test; each node's connection count is sampled at every connection it opens. */
+function nodes (t: TestContext): { networker: (s: Store, o?: NodeOptions) => Promise<NodeNetworker>; plain: (o?: NodeOptions) => Promise<PeerNode>; peaks: () => Array<{ peak: number; highWater: number }> } {
+  const closing: Array<{ close: () => Promise<void> }> = []
+  const peaks: Array<{ peak: number; highWater: number; sampler: ReturnType<typeof peakOf> }> = []
+  t.after(async () => {
+    await within(Promise.allSettled(closing.map(async (n) => { await n.close() })), 10_000, 'networkers').catch(() => {})
+  })
+  const watch = (node: PeerNode): void => {
+    const sampler = peakOf(() => node.manager.stats().connections)
+    node.manager.events.addEventListener('peer:connected', sampler.sample)
+    node.manager.events.addEventListener('connection:replaced', sampler.sample)
+    peaks.push({ sampler, highWater: node.manager.stats().highWater, peak: 0 })
+  }
+  const plain = async (o: NodeOptions = {}): Promise<PeerNode> => {
+    const node = await createNode({ ...o, manager: { lowWater: 4, highWater: 8, ...o.manager } })
+    watch(node)
+    closing.push(node)
+    return node
+  }
+  return {
+    plain,
+    networker: async (s, o) => {
+      const net = createNodeNetworker(s, await plain(o))
+      closing.push(net)
+      return net
+    },
+    peaks: () => peaks.map((p) => ({ peak: p.sampler.peak, highWater: p.highWater }))
+  }
+}
 
-const block = (i: number): Buffer => Buffer.from(`block ${i} `.padEnd(64, '.'))
+/** Where to reach a node, with its id (a bootstrap address). */
+const addressOf = (node: PeerNode): string => `${node.addresses[0]}#${node.id}`
+
+function assertBound (peaks: Array<{ peak: number; highWater: number }>): void {
+  for (const { peak, highWater } of peaks) assert.ok(peak <= highWater, `peak ${peak} connections above highWater ${highWater}`)
+}
 
 test('corestore over the peerwarden node: three readers that joined the discovery key through a bootstrap node download and verify 1,000 blocks; one connection per peer', { timeout: 120_000 }, async (t) => {
-  const dirs: string[] = []
-  const stores: Store[] = []
-  const networkers: NodeNetworker[] = []
-  t.after(async () => {
-    await within(Promise.allSettled(networkers.map(async (n) => { await n.close() })), 10_000, 'networkers').catch(() => {})
-    await Promise.allSettled(stores.map(async (s) => { await s.close() }))
-    for (const d of dirs) rmSync(d, { recursive: true, force: true })
-  })
-  const store = (): Store => {
-    const dir = mkdtempSync(join(tmpdir(), 'pw-corestore-node-'))
-    dirs.push(dir)
-    const s = new (Corestore as unknown as new (dir: string) => Store)(dir)
-    stores.push(s)
-    return s
-  }
+  const { store } = stores(t)
+  const { networker, peaks } = nodes(t)
   const ws = store()
   const log = ws.get({ name: 'log' })
   await log.ready()
   await log.append(Array.from({ length: 1000 }, (_, i) => block(i)))
-  const writer = createNodeNetworker(ws, await createNode({ manager: { lowWater: 4, highWater: 8 } }))
-  networkers.push(writer)
-  const via = [`${(writer.node as unknown as { addresses: string[] }).addresses[0]}#${(writer.node as unknown as { id: string }).id}`]
+  const writer = await networker(ws)
   await writer.join(log.discoveryKey)
   const readers = await Promise.all([0, 1, 2].map(async () => {
     const s = store()
     const core = s.get({ key: log.key })
     await core.ready()
-    const net = createNodeNetworker(s, await createNode({ bootstrap: via, manager: { lowWater: 4, highWater: 8 } }))
-    networkers.push(net)
+    const net = await networker(s, { bootstrap: [addressOf(writer.node as PeerNode)] })
     await net.join(core.discoveryKey)
     return { core, net }
   }))
@@ -53,6 +66,151 @@ test('corestore over the peerwarden node: three readers that joined the discover
     assert.equal(r.core.length, 1000)
     const peers = r.net.manager.listConnections().map((c) => c.peer)
     assert.equal(new Set(peers).size, peers.length, 'one connection per peer')
-    assert.ok(peers.length <= 8)
   }
+  assertBound(peaks())
+})
+
+test('corestore over the peerwarden node: join resolves once every peer announcing the key was tried; flushed from then on', { timeout: 60_000 }, async (t) => {
+  const { store } = stores(t)
+  const { networker, plain } = nodes(t)
+  const rendezvous = await plain()
+  const ws = store()
+  const log = ws.get({ name: 'log' })
+  await log.ready()
+  await log.append(block(0))
+  const writers = await Promise.all([0, 1].map(async () => {
+    const w = await networker(ws, { bootstrap: [addressOf(rendezvous)] })
+    await w.join(log.discoveryKey, { announce: true, lookup: false })
+    return w
+  }))
+  const rs = store()
+  const copy = rs.get({ key: log.key })
+  await copy.ready()
+  const reader = await networker(rs, { bootstrap: [addressOf(rendezvous)] })
+  assert.equal(reader.flushed(copy.discoveryKey), false)
+  await reader.join(copy.discoveryKey, { announce: false, lookup: true })
+  assert.equal(reader.flushed(copy.discoveryKey), true)
+  // Both announcing writers were dialled before join resolved (and, reachable, connected).
+  const connected = new Set(reader.manager.listConnections().map((c) => c.peer))
+  for (const w of writers) assert.ok(connected.has((w.node as PeerNode).id), 'a writer announcing the key was tried before join resolved')
+  assert.deepEqual(await copy.get(0, { timeout: 20_000 }), block(0))
+})
+
+test('corestore over the peerwarden node: peers sharing 20 discovery keys hold one connection each, whatever the number of keys', { timeout: 120_000 }, async (t) => {
+  const { store } = stores(t)
+  const { networker, peaks } = nodes(t)
+  const ws = store()
+  const cores = Array.from({ length: 20 }, (_, i) => ws.get({ name: `core-${i}` }))
+  for (const c of cores) { await c.ready(); await c.append(block(0)) }
+  const writer = await networker(ws)
+  for (const c of cores) await writer.join(c.discoveryKey, { announce: true, lookup: false })
+  const rs = store()
+  const copies = cores.map((c) => rs.get({ key: c.key }))
+  for (const c of copies) await c.ready()
+  const reader = await networker(rs, { bootstrap: [addressOf(writer.node as PeerNode)] })
+  await Promise.all(copies.map(async (c) => { await reader.join(c.discoveryKey) }))
+  for (const c of copies) assert.deepEqual(await c.get(0, { timeout: 20_000 }), block(0))
+  assert.deepEqual(reader.manager.listConnections().map((c) => c.peer), [(writer.node as PeerNode).id])
+  assert.deepEqual(writer.manager.listConnections().map((c) => c.peer), [(reader.node as PeerNode).id])
+  assert.equal(reader.replicationStats().connections, 1)
+  assertBound(peaks())
+})
+
+test('corestore over the peerwarden node: after leave(A), new blocks of A stop arriving while B goes on replicating on the same connection; A stays closed when the writer opens it again; joined again, A replicates', { timeout: 120_000 }, async (t) => {
+  const { store } = stores(t)
+  const { networker } = nodes(t)
+  const ws = store()
+  const rs = store()
+  const writer = await networker(ws)
+  const reader = await networker(rs, { bootstrap: [addressOf(writer.node as PeerNode)] })
+  await leaveStopsOneCore({ ws, rs, writer, reader, connections: () => reader.manager.stats().connections })
+})
+
+test('corestore over the peerwarden node: close() unannounces: a reader that looks up before finds the writer, one that looks up after does not', { timeout: 60_000 }, async (t) => {
+  const { store } = stores(t)
+  const { networker, plain } = nodes(t)
+  const rendezvous = await plain()
+  const ws = store()
+  const log = ws.get({ name: 'log' })
+  await log.ready()
+  await log.append(block(0))
+  const writer = await networker(ws, { bootstrap: [addressOf(rendezvous)] })
+  const writerId = (writer.node as PeerNode).id
+  await writer.join(log.discoveryKey, { announce: true, lookup: false })
+  const before = await networker(store(), { bootstrap: [addressOf(rendezvous)] })
+  await before.join(log.discoveryKey, { announce: false, lookup: true })
+  assert.ok(before.manager.getPeer(writerId) !== undefined, 'the writer is found while it announces')
+  await writer.close()
+  assert.equal(writer.joined(log.discoveryKey), false)
+  const after = await networker(store(), { bootstrap: [addressOf(rendezvous)] })
+  await after.join(log.discoveryKey, { announce: false, lookup: true })
+  assert.equal(after.manager.getPeer(writerId), undefined, 'nobody found for the key once the writer closed')
+  await assert.rejects(after.join(new Uint8Array(3)), (err: Error & { code?: string }) => err.code === 'ERR_INVALID_ARGUMENT')
+})
+
+test('corestore over the peerwarden node: restarted with its corestore and data dir, a reader reconnects to the writer it knew before its bootstrap node, and replicates what was appended meanwhile', { timeout: 120_000 }, async (t) => {
+  const { store, dir } = stores(t)
+  const { networker, plain } = nodes(t)
+  const rendezvous = await plain()
+  const ws = store()
+  const log = ws.get({ name: 'log' })
+  await log.ready()
+  await log.append(block(0))
+  const writer = await networker(ws, { bootstrap: [addressOf(rendezvous)] })
+  const writerId = (writer.node as PeerNode).id
+  await writer.join(log.discoveryKey, { announce: true, lookup: false })
+
+  const coreDir = dir()
+  const dataDir = dir()
+  const first = store(coreDir)
+  const copy = first.get({ key: log.key })
+  await copy.ready()
+  const reader = await networker(first, { dataDir, bootstrap: [addressOf(rendezvous)] })
+  await reader.join(copy.discoveryKey)
+  assert.deepEqual(await copy.get(0, { timeout: 20_000 }), block(0))
+  assert.ok(reader.manager.getPeer(writerId)?.connected === true)
+  await reader.close()
+  await first.close()
+  await log.append(block(1))
+
+  // The same corestore directory and data dir (identity and peer store), one dial at a time: the
+  // order of the connections is the order of the dials.
+  const again = store(coreDir)
+  const order: string[] = []
+  const restarted = await networker(again, { dataDir, bootstrap: [addressOf(rendezvous)], manager: { maxParallelDials: 1, accepted: (c) => { order.push(c.peer) } } })
+  const reopened = again.get({ key: log.key })
+  await reopened.ready()
+  assert.equal(reopened.length >= 1, true, 'the corestore kept what it had')
+  await until(() => order.length >= 1, 20_000, 'the restarted reader to connect')
+  assert.equal(order[0], writerId, 'the writer it knew was its first connection, before the bootstrap node')
+  assert.equal(restarted.joined(log.discoveryKey), false, 'nothing was looked up')
+  assert.deepEqual(await reopened.get(1, { timeout: 20_000 }), block(1))
+})
+
+test('corestore over the peerwarden node: seven peers bounded to three connections each all verify 1,000 blocks through one another; the bound holds throughout', { timeout: 120_000 }, async (t) => {
+  const { store } = stores(t)
+  const { networker, peaks } = nodes(t)
+  const bounds = { lowWater: 2, highWater: 3 }
+  const ws = store()
+  const log = ws.get({ name: 'log' })
+  await log.ready()
+  await log.append(Array.from({ length: 1000 }, (_, i) => block(i)))
+  const writer = await networker(ws, { manager: bounds })
+  await writer.join(log.discoveryKey)
+  const readers = await Promise.all(Array.from({ length: 6 }, async () => {
+    const s = store()
+    const core = s.get({ key: log.key })
+    await core.ready()
+    const net = await networker(s, { bootstrap: [addressOf(writer.node as PeerNode)], manager: bounds })
+    await net.join(core.discoveryKey)
+    return { core, net }
+  }))
+  await Promise.all(readers.map(async (r) => {
+    for (let i = 0; i < 1000; i++) assert.deepEqual(await r.core.get(i, { timeout: 30_000 }), block(i))
+  }))
+  for (const n of [writer, ...readers.map((r) => r.net)]) assert.ok(n.manager.stats().connections <= 3)
+  const sampled = peaks()
+  assert.equal(sampled.length, 7)
+  assertBound(sampled)
+  assert.ok(sampled.every((p) => p.highWater === 3))
 })

@@ -9,25 +9,15 @@ import { createNetworker, type Networker } from '../../src/adapters/corestore.js
 import { sqliteStore } from '../../src/store/sqlite-store.js'
 import sodium from '../../src/node/vendor/sodium-native.js'
 import { until, within } from '../helpers/wait.js'
+import { block, leaveStopsOneCore, peakOf, type Core, type Store } from './corestore-scenarios.js'
 
-interface Core {
-  key: Buffer
-  discoveryKey: Buffer
-  length: number
-  ready(): Promise<void>
-  append(block: Buffer | Buffer[]): Promise<unknown>
-  get(index: number, opts?: { timeout?: number }): Promise<Buffer>
-  update(opts?: { wait?: boolean }): Promise<boolean>
-}
-interface Store { get(opts: { name?: string; key?: Buffer }): Core; ready(): Promise<void>; close(): Promise<void>; replicate(stream: unknown): unknown }
-
-const block = (i: number): Buffer => Buffer.from(`block ${i} `.padEnd(64, '.'))
-
-async function setup (t: TestContext): Promise<{ testnet: Testnet; store: () => Store; networker: (s: Store, o?: object) => Networker }> {
+/** Each networker's connection count is sampled at every connection its manager takes (`peaks()`). */
+async function setup (t: TestContext): Promise<{ testnet: Testnet; store: () => Store; networker: (s: Store, o?: object) => Networker; peaks: () => number[] }> {
   const testnet = await createTestnet(3, { host: '127.0.0.1' })
   const dirs: string[] = []
   const stores: Store[] = []
   const networkers: Networker[] = []
+  const samplers: Array<ReturnType<typeof peakOf>> = []
   t.after(async () => {
     await within(Promise.allSettled(networkers.map(async (n) => { await n.close() })), 10_000, 'networkers').catch(() => {})
     await Promise.allSettled(stores.map(async (s) => { await s.close() }))
@@ -47,13 +37,18 @@ async function setup (t: TestContext): Promise<{ testnet: Testnet; store: () => 
       // A DHT bound to 127.0.0.1: this machine's interface carries a test address that loopback peers cannot reach.
       const n = createNetworker(s, { dht: testnet.createNode(), lowWater: 4, highWater: 8, ...o })
       networkers.push(n)
+      const sampler = peakOf(() => n.manager.stats().connections)
+      n.manager.events.addEventListener('peer:connected', sampler.sample)
+      n.manager.events.addEventListener('connection:replaced', sampler.sample)
+      samplers.push(sampler)
       return n
-    }
+    },
+    peaks: () => samplers.map((p) => p.peak)
   }
 }
 
 test('corestore networker: three readers that joined the discovery key download and verify the 1,000 blocks a writer appended; the bound holds', { timeout: 120_000 }, async (t) => {
-  const { store, networker } = await setup(t)
+  const { store, networker, peaks } = await setup(t)
   const ws = store()
   const log = ws.get({ name: 'log' })
   await log.ready()
@@ -77,6 +72,9 @@ test('corestore networker: three readers that joined the discovery key download 
     for (let i = 0; i < 1000; i += 1) assert.deepEqual(await r.core.get(i, { timeout: 20_000 }), block(i))
   }
   for (const n of [writer, ...readers.map((r) => r.net)]) assert.ok(n.manager.stats().connections <= 8)
+  const sampled = peaks()
+  assert.equal(sampled.length, 4)
+  for (const peak of sampled) assert.ok(peak >= 1 && peak <= 8, `peak ${peak} connections, bound 8`)
 })
 
 test('corestore networker: peers sharing 20 discovery keys hold one connection each, whatever the number of keys', { timeout: 120_000 }, async (t) => {
@@ -141,4 +139,38 @@ test('corestore networker: restarted with its corestore and peer store, a reader
   await until(() => again.manager.stats().connections === 1, 20_000, 'the restarted reader to reconnect to the writer')
   assert.deepEqual(again.manager.listConnections().map((c) => [c.peer, c.direction]), [[Buffer.from(writer.swarm.keyPair.publicKey).toString('hex'), 'outbound']], 'the reader dialled the writer it remembered')
   assert.equal(again.joined(copy.discoveryKey), false, 'nothing was looked up')
+})
+
+test('corestore networker: after leave(A), new blocks of A stop arriving while B goes on replicating on the same connection; A stays closed when the writer opens it again; joined again, A replicates', { timeout: 120_000 }, async (t) => {
+  const { store, networker } = await setup(t)
+  const ws = store()
+  const rs = store()
+  const reader = networker(rs)
+  await leaveStopsOneCore({ ws, rs, writer: networker(ws), reader, connections: () => reader.swarm.connections.size })
+})
+
+test('corestore networker: seven peers bounded to three connections each all verify 1,000 blocks through one another; the bound holds throughout', { timeout: 120_000 }, async (t) => {
+  const { store, networker, peaks } = await setup(t)
+  const bounds = { lowWater: 2, highWater: 3 }
+  const ws = store()
+  const log = ws.get({ name: 'log' })
+  await log.ready()
+  await log.append(Array.from({ length: 1000 }, (_, i) => block(i)))
+  const writer = networker(ws, bounds)
+  await writer.join(log.discoveryKey)
+  const readers = await Promise.all(Array.from({ length: 6 }, async () => {
+    const s = store()
+    const core = s.get({ key: log.key })
+    await core.ready()
+    const net = networker(s, bounds)
+    await net.join(core.discoveryKey)
+    return { core, net }
+  }))
+  await Promise.all(readers.map(async (r) => {
+    for (let i = 0; i < 1000; i++) assert.deepEqual(await r.core.get(i, { timeout: 30_000 }), block(i))
+  }))
+  for (const n of [writer, ...readers.map((r) => r.net)]) assert.ok(n.manager.stats().connections <= 3)
+  const sampled = peaks()
+  assert.equal(sampled.length, 7)
+  for (const peak of sampled) assert.ok(peak >= 1 && peak <= 3, `peak ${peak} connections, bound 3`)
 })
