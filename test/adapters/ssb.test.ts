@@ -121,7 +121,7 @@ test('connection.errors() is a pull-stream of the failed dials: { peer: address,
   const key = ssbKeys.generate()
   const dead = `net:127.0.0.1:${deadPort}~shs:${key.public.replace(/\.ed25519$/, '')}`
   const got = new Promise<SsbConnectionError[]>((resolve, reject) => {
-    pull(a.api.connection.errors(), pull.take(1), pull.collect((err, values) => { err != null ? reject(err) : resolve(values as SsbConnectionError[]) }))
+    pull(a.api.connection.errors(), pull.take(1), pull.collect((err, values) => { if (err != null) reject(err); else resolve(values as SsbConnectionError[]) }))
   })
   a.api.peers.add([{ address: dead }])
   a.api.connections.start()

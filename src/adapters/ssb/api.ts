@@ -18,7 +18,7 @@ import type { ConnectionManager, DialFailure, PeerInput, Priority } from '../../
 import { feedIdOf, isFeedId, isMultiserverAddress } from './addresses.js'
 import { pullSource } from './pull-source.js'
 import type { RpcConnections } from './rpc-connections.js'
-import type { NodeCallback, OnPrioritise, PriorityName, RpcLike, SsbConnectionError, SsbConnectionManager, SsbPeerInput, SsbPriorityUpdate } from './types.js'
+import type { NodeCallback, OnPrioritise, RpcLike, SsbConnectionError, SsbConnectionManager, SsbPeerInput, SsbPriorityUpdate } from './types.js'
 
 /** The priorities under sbot-connection-manager's names (`priority.MED` is the manager's `'medium'`). */
 export const priority = { HIGH: 'high', MED: 'medium', MEDIUM: 'medium', LOW: 'low', BANNED: 'banned' } as const satisfies Record<string, Priority>
@@ -134,7 +134,7 @@ export function createSsbApi (host: SsbApiHost): SsbConnectionManager {
       }
     },
     connection: {
-      errors: () => pullSource(failures(manager)),
+      errors: () => pullSource(failures(manager))
     },
     initialSync: {
       start: (peer?: string): void => { manager.initialSync.start(peer === undefined ? undefined : known(peer, 'peer')) },

@@ -168,9 +168,9 @@ class ServerPlugin {
       }
       return original.apply(this, args)
     })
-    const self = this
+    const closeManager = async (): Promise<void> => { await this.close() }
     sbot.close.hook(function (this: unknown, original, args) {
-      const closing = self.close()
+      const closing = closeManager()
       let at = args.length - 1
       while (at >= 0 && typeof args[at] !== 'function') at--
       if (at !== -1) {

@@ -28,7 +28,7 @@ export function pullSource<T> (iterator: AsyncIterator<T>): PullSource<T> {
 
   const settle = (cb: PullCallback<T>, end: true | Error | null, value?: T): void => {
     // Outside the promise chain: a throwing reader must not turn into a rejected read.
-    queueMicrotask(() => { end === null ? cb(null, value) : cb(end) })
+    queueMicrotask(() => { if (end === null) cb(null, value); else cb(end) })
   }
 
   const finish = (end: true | Error): void => {

@@ -16,6 +16,7 @@ export interface RpcLike {
   readonly stream?: { address?: unknown }
   /** `close(true, cb)` ends the connection at once (secret-stack's muxrpc). */
   close(err?: unknown, cb?: (err?: unknown) => void): unknown
+  /** 'closed' fires once the connection ended, whoever ended it. */
   once?(event: 'closed', listener: () => void): unknown
 }
 
@@ -30,6 +31,7 @@ export interface SbotLike {
   auth: ((id: string, cb: (err?: unknown, perms?: unknown) => void) => void) & Hookable
   /** Shuts the server down; `close(true, cb)` closes every RPC too. */
   close: ((...args: unknown[]) => unknown) & Hookable
+  /** 'rpc:connect' fires for every new RPC, on both sides (`isClient` on the dialling side). */
   on(event: 'rpc:connect', listener: (rpc: RpcLike, isClient: boolean) => void): unknown
   /** Open RPCs by feed id (secret-stack's own table). */
   readonly peers?: Record<string, RpcLike[] | undefined>
@@ -37,6 +39,7 @@ export interface SbotLike {
 
 /** A hoox-wrapped function (every method of a secret-stack server): `hook(fn)` runs `fn(original, args)` instead. */
 export interface Hookable {
+  /** Wraps the function: later calls run `hook(original, args)`. */
   hook(hook: (this: unknown, original: (...args: any[]) => any, args: any[]) => unknown): unknown
 }
 
@@ -121,6 +124,7 @@ export interface SsbConnectionManager {
   readonly initialSync: {
     /** One connection only (to `peer`, else the best one) until `stop()`; the others are closed. */
     start(peer?: string): void
+    /** Back to normal dialing toward the target. */
     stop(): void
   }
   /** Sets (or with `undefined` removes) the hook that may change a peer's priority when it is added and when it connects. */
@@ -151,6 +155,7 @@ export interface SsbPlugin {
   readonly version: string
   readonly manifest: Record<string, unknown>
   readonly permissions: Record<string, unknown>
+  /** Called by secret-stack for each server made: mounts the API at `sbot.<name>` and returns it. */
   init(sbot: SbotLike, config: Record<string, unknown>): SsbConnectionManager
 }
 
