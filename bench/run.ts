@@ -7,6 +7,7 @@ import { candidateSelection, simulationSpeed } from './dialing.bench.js'
 import { admissionAtBound, churn, heap, tagging, trimLarge, type Figure } from './manager.bench.js'
 import { meshBroadcast, meshRequestResponse } from './mesh.bench.js'
 import { bulkThroughput, newConnections, topicJoin } from './node.bench.js'
+import { ssbConnections } from './ssb.bench.js'
 
 const suites: Record<string, () => Promise<Figure | Figure[]>> = {
   churn: async () => await churn(),
@@ -22,7 +23,8 @@ const suites: Record<string, () => Promise<Figure | Figure[]>> = {
   mesh: async () => await meshRequestResponse(),
   broadcast: async () => await meshBroadcast(),
   'libp2p-limits': async () => await libp2pLimits(),
-  'hyperswarm-limits': async () => await hyperswarmLimits()
+  'hyperswarm-limits': async () => await hyperswarmLimits(),
+  ssb: async () => await ssbConnections()
 }
 
 const wanted = process.argv.slice(2)

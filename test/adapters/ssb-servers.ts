@@ -41,11 +41,11 @@ export function awkwardKeys (): Keys {
  * `n` ports free on 127.0.0.1 right now: secret-stack swallows EADDRINUSE (and takes port 0 as
  * "random"), so the tests pick their ports themselves, all at once so none repeats.
  */
-export async function freePorts (n: number): Promise<number[]> {
+export async function freePorts (n: number, host = '127.0.0.1'): Promise<number[]> {
   const servers = await Promise.all(Array.from({ length: n }, async () => await new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
     const s = createServer()
     s.once('error', reject)
-    s.listen(0, '127.0.0.1', () => { resolve(s) })
+    s.listen(0, host, () => { resolve(s) })
   })))
   const ports = servers.map((s) => (s.address() as AddressInfo).port)
   await Promise.all(servers.map(async (s) => { await new Promise((resolve) => s.close(resolve)) }))
@@ -77,18 +77,20 @@ export interface ServerOptions {
   extra?: Record<string, unknown>
   /** Without our plugin (a plain server). */
   bare?: boolean
+  /** Default 127.0.0.1. */
+  host?: string
 }
 
 /** Starts a server on 127.0.0.1 and resolves once it listens. */
 export async function startServer (options: ServerOptions = {}): Promise<Server> {
   const keys = options.keys ?? ssbKeys.generate()
-  const port = options.port ?? (await freePorts(1))[0]
+  const port = options.port ?? (await freePorts(1, options.host))[0]
   let stack = SecretStack({ global: { caps } }) as unknown as { use(p: unknown): typeof stack } & AppFactory
   if (options.bare !== true) stack = stack.use(createPlugin(options.plugin ?? {}))
   for (const p of options.use ?? []) stack = stack.use(p)
   const sbot = stack({
     ...(options.extra ?? {}),
-    global: { keys, host: '127.0.0.1', port, timers: { inactivity: 0 } },
+    global: { keys, host: options.host ?? '127.0.0.1', port, timers: { inactivity: 0 } },
     ...(options.config !== undefined ? { peerwarden: options.config } : {})
   })
   await new Promise<void>((resolve) => { sbot.once('multiserver:listening', resolve) })
@@ -109,7 +111,7 @@ export async function startServer (options: ServerOptions = {}): Promise<Server>
 
 /** Starts `n` servers (ports chosen at once, so none repeats). */
 export async function startServers (n: number, options: Omit<ServerOptions, 'port' | 'keys'> = {}): Promise<Server[]> {
-  const ports = await freePorts(n)
+  const ports = await freePorts(n, options.host)
   return await Promise.all(ports.map(async (port) => await startServer({ ...options, port })))
 }
 
