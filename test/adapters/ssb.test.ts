@@ -172,3 +172,20 @@ test('a restarted server with a store returns to its previous peers before anyth
   assert.deepEqual(new Set(dials.slice(0, 2)), new Set([p1.address, p2.address]), `dials: ${dials.join(', ')}`)
   assert.deepEqual(new Set(rpcPeers(second.sbot)), new Set([p1.id, p2.id]))
 })
+
+test('a full server whose connections are all in their grace period makes room for a newcomer (once a second), never past the bound', { timeout: 30_000 }, async (t) => {
+  const a = await startServer({ config: { lowWater: 2, highWater: 3 } })
+  const [p1, p2, p3, n1, n2] = await startServers(5)
+  closing(t, [a, p1, p2, p3, n1, n2])
+  const connect = async (from: Server): Promise<unknown> => await within(new Promise((resolve) => { from.sbot.connect(a.address, (err) => { resolve(err) }) }), 10_000, 'a dial to a')
+  for (const p of [p1, p2, p3]) assert.equal(await connect(p), null)
+  await until(() => a.api.manager.stats().connections === 3, 5_000, 'a at its bound')
+  // n1 knocks: the oldest connection (p1) gives way, n1's handshake goes on.
+  assert.equal(await connect(n1), null)
+  await until(() => rpcPeers(a.sbot).includes(n1.id) && !rpcPeers(a.sbot).includes(p1.id), 5_000, () => `n1 in, p1 out (${rpcPeers(a.sbot).length})`)
+  assert.ok(openRpcs(a.sbot).length <= 3)
+  // n2 knocks within the second: refused at the handshake.
+  assert.ok(await connect(n2) instanceof Error)
+  assert.ok(!rpcPeers(a.sbot).includes(n2.id))
+  assert.equal(a.api.manager.stats().connections, 3)
+})

@@ -29,6 +29,7 @@ import { isFeedId } from './addresses.js'
 import { createSsbApi, toPriority } from './api.js'
 import { dialRpc } from './dial.js'
 import { RpcConnections } from './rpc-connections.js'
+import { Room } from './room.js'
 import type { OnPrioritise, RpcLike, SbotLike, SsbConnectionManager, SsbManagerOptions, SsbPlugin, SsbPluginOptions } from './types.js'
 
 /** The options `createPlugin` takes besides the manager's. */
@@ -116,6 +117,8 @@ class ServerPlugin {
   private readonly rpcs: RpcConnections
   private readonly log: Logger
   private closing: Promise<void> | undefined
+  /** Feed ids on the deny list (refused whatever the bound says). */
+  private readonly deniedIds: Set<string>
 
   constructor (private readonly sbot: SbotLike, name: string, options: SsbPluginOptions, section: unknown) {
     checkSbot(sbot)
@@ -124,6 +127,7 @@ class ServerPlugin {
     const autostart = configAutostart ?? codeAutostart ?? false
     if (typeof autostart !== 'boolean') throw PeerwardenError.invalid(`autostart must be a boolean, got ${JSON.stringify(autostart)}`)
     const made = managerOptions({ ...fromCode, ...fromConfig })
+    this.deniedIds = new Set(((made.manager.deny ?? []) as unknown[]).filter(isFeedId))
     this.log = childOf(made.logger, { component: 'ssb', id: sbot.id })
     this.manager = createConnectionManager({
       ...made.manager,
@@ -146,6 +150,8 @@ class ServerPlugin {
 
   private install (): void {
     const { sbot, manager, rpcs, log } = this
+    const room = new Room(manager, () => Date.now())
+    const deniedIds = this.deniedIds
     sbot.on('rpc:connect', (rpc: RpcLike, isClient: boolean) => {
       // Inside secret-stack's connection setup: nothing may throw out of here.
       try {
@@ -158,7 +164,13 @@ class ServerPlugin {
       const [id, cb] = args as [unknown, unknown]
       if (typeof cb === 'function' && isFeedId(id)) {
         let refuse = false
-        try { refuse = !manager.admits(id) } catch (err) { log.warn({ err, peer: id }, 'admission check failed') }
+        try {
+          if (!manager.admits(id)) {
+            // Refused by the bound alone (not banned, not denied): a surplus connection may give way (./room.ts).
+            const boundOnly = manager.getPeer(id)?.priority !== 'banned' && !deniedIds.has(id)
+            refuse = !(boundOnly && room.makeRoom(id) && manager.admits(id))
+          }
+        } catch (err) { log.warn({ err, peer: id }, 'admission check failed') }
         if (refuse) {
           log.debug({ peer: id }, 'handshake refused')
           const reason = manager.getPeer(id)?.priority === 'banned' ? 'banned' : 'refused'
