@@ -112,7 +112,11 @@ async function run (who: Contestant, host: string): Promise<Run> {
     // The ban: server 0 bans server 1 (peerwarden) or blocks it (ssb-conn: hop -1, as ssb-friends would).
     const [a, b] = servers
     const linked = (): boolean => openRpcs(a.sbot).some((r) => r.id === b.id)
-    if (!linked()) await new Promise<void>((resolve) => { a.sbot.connect(b.address, () => { resolve() }) })
+    if (!linked()) {
+      // Through ssb-conn's hub for ssb-conn (it ignores RPCs opened around it).
+      const connect = who === 'peerwarden' ? a.sbot.connect : (a.sbot as unknown as { conn: { connect: Server['sbot']['connect'] } }).conn.connect
+      await new Promise<void>((resolve) => { connect(b.address, () => { resolve() }) })
+    }
     const banAt = nowMs()
     if (who === 'peerwarden') a.api.peers.setPriority([{ address: b.address, priority: 'BANNED' }])
     else pushes.get(a.id)?.({ [b.id]: -1 })
