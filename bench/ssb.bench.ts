@@ -11,8 +11,8 @@
  *
  * Measured per contestant, per run: the peak number of open RPCs on any server (sampled on every
  * 'rpc:connect') against the limit of 4, the time until every server holds at least 3, the dials
- * made (every `sbot.connect`), and what happens when server 0 bans (blocks) server 1: how long until
- * their RPC closes, and whether server 1 can then connect to server 0. Medians over rotated runs.
+ * made (every `sbot.connect`), and what happens when server 0 bans (blocks) a server it is connected
+ * to: how long until their RPCs close, and whether the banned server can then connect to server 0. Medians over rotated runs.
  */
 import { mkdtempSync, rmSync } from 'node:fs'
 import { createRequire } from 'node:module'
@@ -109,13 +109,15 @@ async function run (who: Contestant, host: string): Promise<Run> {
       if (servers.every((s) => openRpcs(s.sbot).length >= TARGET)) { reachedMs = nowMs() - start; break }
       await sleep(25)
     }
-    // The ban: server 0 bans server 1 (peerwarden) or blocks it (ssb-conn: hop -1, as ssb-friends would).
-    const [a, b] = servers
+    // The ban: server 0 bans b (peerwarden) or blocks it (ssb-conn: hop -1, as ssb-friends would).
+    // b: a peer server 0 is connected to (as its manager or scheduler chose), else server 1 dialled now.
+    const a = servers[0]
+    const b = servers.find((s) => openRpcs(a.sbot).some((r) => r.id === s.id)) ?? servers[1]
     const linked = (): boolean => openRpcs(a.sbot).some((r) => r.id === b.id)
     if (!linked()) {
-      // Through ssb-conn's hub for ssb-conn (it ignores RPCs opened around it).
-      const connect = who === 'peerwarden' ? a.sbot.connect : (a.sbot as unknown as { conn: { connect: Server['sbot']['connect'] } }).conn.connect
-      await new Promise<void>((resolve) => { connect(b.address, () => { resolve() }) })
+      // For ssb-conn through its hub, with the key (it ignores RPCs opened around it, and blocks by key).
+      const conn = (a.sbot as unknown as { conn: { connect: (addr: string, data: object, cb: () => void) => void } }).conn
+      await new Promise<void>((resolve) => { if (who === 'peerwarden') a.sbot.connect(b.address, () => { resolve() }); else conn.connect(b.address, { key: b.id }, resolve) })
     }
     const banAt = nowMs()
     if (who === 'peerwarden') a.api.peers.setPriority([{ address: b.address, priority: 'BANNED' }])
