@@ -17,7 +17,7 @@
  *   connections itself: rules in ./ssb/standalone.ts.
  * - The API both hand out (`peers`, `connections`, `connection.errors()`, `initialSync`,
  *   `onPrioritise`, `manager`): rules in ./ssb/api.ts. `priority` holds the priorities by the
- *   seed's names (`priority.MED` is `'medium'`).
+ *   names of sbot-connection-manager (`priority.MED` is `'medium'`).
  *
  * Peer ids are feed ids (`@…=.ed25519`); addresses are multiserver addresses (`net:HOST:PORT~shs:KEY`).
  * Nothing here loads secret-stack: the application passes its server (or `connectToPeer`) in, so

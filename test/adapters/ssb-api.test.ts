@@ -38,7 +38,7 @@ test('feed ids and multiserver addresses: the id an address names, and what is r
   assert.equal(remoteHost(`ws:127.0.0.1:53122~shs:${KEY}`), undefined)
 })
 
-test('priorities take the seed names and the manager names; anything else is refused naming the field', () => {
+test("priorities take sbot-connection-manager's names and the manager's; anything else is refused naming the field", () => {
   assert.deepEqual([priority.HIGH, priority.MED, priority.LOW, priority.BANNED], ['high', 'medium', 'low', 'banned'])
   assert.equal(toPriority('MEDIUM', 'p'), 'medium')
   assert.equal(toPriority('low', 'p'), 'low')

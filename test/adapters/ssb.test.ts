@@ -80,7 +80,7 @@ test('a banned SSB id (with / + = in it) is closed at once, refused inbound, and
   a.api.connections.start()
   await until(() => rpcPeers(a.sbot).length === 2, 15_000, 'a connected to b and c')
   const dials = dialsOf(a)
-  // The seed's form: by address; the id the address names is banned.
+  // sbot-connection-manager's form: by address; the id the address names is banned.
   a.api.peers.setPriority([{ address: b.address, priority: priority.BANNED }])
   assert.ok(!rpcPeers(a.sbot).includes(b.id), 'closed at once')
   assert.equal(a.api.manager.getPeer(b.id)?.priority, 'banned')

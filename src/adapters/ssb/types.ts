@@ -145,7 +145,7 @@ export type SsbManagerOptions = Partial<Omit<ConnectionManagerOptions, 'dial' | 
 export interface SsbPluginOptions extends SsbManagerOptions {
   /** The plugin's name, hence `sbot.<camelCase name>`; default `'peerwarden'`. */
   name?: string
-  /** Start dialing as soon as the server is created; default false (the seed's "off by default"). */
+  /** Start dialing as soon as the server is created; default false (off until `connections.start()`, as sbot-connection-manager). */
   autostart?: boolean
 }
 
