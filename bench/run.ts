@@ -8,6 +8,7 @@ import { candidateSelection, simulationSpeed } from './dialing.bench.js'
 import { admissionAtBound, churn, heap, tagging, trimLarge, type Figure } from './manager.bench.js'
 import { meshBroadcast, meshRequestResponse } from './mesh.bench.js'
 import { bulkThroughput, newConnections, topicJoin } from './node.bench.js'
+import { ssbConnections } from './ssb.bench.js'
 
 const suites: Record<string, () => Promise<Figure | Figure[]>> = {
   churn: async () => await churn(),
@@ -24,7 +25,8 @@ const suites: Record<string, () => Promise<Figure | Figure[]>> = {
   broadcast: async () => await meshBroadcast(),
   'libp2p-limits': async () => await libp2pLimits(),
   'hyperswarm-limits': async () => await hyperswarmLimits(),
-  corestore: async () => await corestoreReplication()
+  corestore: async () => await corestoreReplication(),
+  ssb: async () => await ssbConnections()
 }
 
 const wanted = process.argv.slice(2)

@@ -1,0 +1,60 @@
+/**
+ * Room for late joiners. A server at highWater whose connections are all in their grace period
+ * refuses every newcomer (in `sbot.auth`), so the servers that come last stay below their target
+ * for as long as the grace lasts (12 servers, setMax(4), lowWater 3: about 30 s before every server
+ * held 3).
+ *
+ * Rules (applied when the bound, and nothing else, would refuse a peer's handshake):
+ * - When we hold more than lowWater connections, the oldest one that is not protected, permanent or
+ *   long-term gives way (`disconnect`: it rests before we dial it again) and the newcomer's
+ *   handshake goes on; the manager then admits it like any other (never past highWater). A peer
+ *   that dials us is below its own target: the manager dials only then.
+ * - At most one release per `interval`, and never for a peer we released ourselves within `memory`
+ *   (a released peer that comes straight back would only push another one out).
+ * - A banned or denied peer is refused as before: this is about the bound only.
+ */
+import type { ConnectionManager } from '../../manager/types.js'
+
+/** How often a full server makes room for a refused peer. */
+export interface RoomPolicy {
+  /** Minimum time between two releases (ms). */
+  interval: number
+  /** How long a peer we released does not get a release for itself (ms). */
+  memory: number
+}
+
+/** At most one release a second; a released peer gets none within 30 s. */
+export const DEFAULT_ROOM: Readonly<RoomPolicy> = { interval: 1_000, memory: 30_000 }
+
+/** Pure: should one connection give way for a newcomer now? */
+export function shouldRelease (s: { connections: number; lowWater: number; highWater: number; now: number; lastRelease: number; newcomerReleasedAt: number | undefined }, policy: Readonly<RoomPolicy> = DEFAULT_ROOM): boolean {
+  if (s.connections <= s.lowWater || s.highWater <= s.lowWater) return false
+  if (s.now - s.lastRelease < policy.interval) return false
+  return s.newcomerReleasedAt === undefined || s.now - s.newcomerReleasedAt >= policy.memory
+}
+
+/** The releases of one server (see the module comment). */
+export class Room {
+  private lastRelease = -Infinity
+  /** Peer -> when we released it; entries older than `memory` are dropped (bounded by the connections we held). */
+  private readonly released = new Map<string, number>()
+
+  constructor (private readonly manager: ConnectionManager, private readonly now: () => number, private readonly policy: Readonly<RoomPolicy> = DEFAULT_ROOM) {}
+
+  /** `newcomer` is refused only by the bound: releases one connection for it when the rules allow. Returns whether it did. */
+  makeRoom (newcomer: string): boolean {
+    const { manager, policy } = this
+    const now = this.now()
+    for (const [peer, at] of this.released) if (now - at >= policy.memory) this.released.delete(peer)
+    const { connections, lowWater, highWater } = manager.stats()
+    if (!shouldRelease({ connections, lowWater, highWater, now, lastRelease: this.lastRelease, newcomerReleasedAt: this.released.get(newcomer) }, policy)) return false
+    const victim = manager.listConnections()
+      .filter((c) => !c.protected && c.peer !== newcomer && manager.getPeer(c.peer)?.longTerm !== true)
+      .sort((a, b) => a.openedAt - b.openedAt)[0]
+    if (victim === undefined) return false
+    this.lastRelease = now
+    this.released.set(victim.peer, now)
+    void manager.disconnect(victim.peer)
+    return true
+  }
+}
