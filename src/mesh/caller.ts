@@ -308,6 +308,7 @@ export class Caller<S extends MeshSchema = MeshSchema> {
     if (target === undefined || command === undefined) return Promise.reject(new PeerwardenError('ERR_UNKNOWN_COMMAND', `unknown command ${role}.${name}`))
     if (!schema.canCall(me.name, target.name)) return Promise.reject(new PeerwardenError('ERR_NOT_ALLOWED', `${me.name} may not call ${target.name} (schema _connect/_allow)`))
     if (this.closed) return Promise.reject(PeerwardenError.closed('the mesh node'))
+    if (opts?.signal?.aborted === true) return Promise.reject(new PeerwardenError('ERR_ABORTED', `${command.role}.${command.name} aborted`, { cause: opts.signal.reason }))
     if (command.params !== undefined) {
       const checked = checkArgs(command, args)
       if (!checked.ok) return Promise.reject(checked.error)
