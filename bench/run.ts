@@ -6,6 +6,7 @@ import { hyperswarmLimits, libp2pLimits } from './adapters.bench.js'
 import { candidateSelection, simulationSpeed } from './dialing.bench.js'
 import { admissionAtBound, churn, heap, tagging, trimLarge, type Figure } from './manager.bench.js'
 import { meshBroadcast, meshRequestResponse } from './mesh.bench.js'
+import { meshFeatures } from './mesh-features.bench.js'
 import { bulkThroughput, newConnections, topicJoin } from './node.bench.js'
 
 const suites: Record<string, () => Promise<Figure | Figure[]>> = {
@@ -21,6 +22,7 @@ const suites: Record<string, () => Promise<Figure | Figure[]>> = {
   join: async () => await topicJoin(),
   mesh: async () => await meshRequestResponse(),
   broadcast: async () => await meshBroadcast(),
+  'mesh-features': async () => await meshFeatures(),
   'libp2p-limits': async () => await libp2pLimits(),
   'hyperswarm-limits': async () => await hyperswarmLimits()
 }

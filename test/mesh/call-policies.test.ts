@@ -256,3 +256,19 @@ test('caller: arguments that do not match params fail at once with ERR_INVALID_A
   })
   assert.equal(r.sent.length, 0)
 })
+
+test('the call decoder checks attempt and trace: out-of-range attempts and malformed traceparents are refused; an older call without them decodes', async () => {
+  const { decodeRpc, decodeHello } = await import('../../src/mesh/messages.js')
+  const trace = `00-${'a'.repeat(32)}-${'b'.repeat(16)}-01`
+  const call = { t: 'call', id: 1, cmd: 'work', args: null, deadline: null }
+  assert.equal(decodeRpc(call).ok, true)
+  assert.equal(decodeRpc({ ...call, attempt: 2, trace }).ok, true)
+  for (const attempt of [0, 33, 1.5, '2', -1]) assert.equal(decodeRpc({ ...call, attempt }).ok, false, `attempt ${String(attempt)}`)
+  for (const bad of [trace.toUpperCase(), `${trace}0`, `01${trace.slice(2)}`, `00-${'0'.repeat(32)}-${'b'.repeat(16)}-01`, 7, '']) {
+    assert.equal(decodeRpc({ ...call, trace: bad }).ok, false, `trace ${String(bad)}`)
+  }
+  assert.equal(decodeRpc({ t: 'drain' }).ok, true)
+  assert.equal(decodeRpc({ t: 'drain-ack' }).ok, true)
+  const hello = decodeHello({ cert: { role: 'A', variant: 'a', peer: 'a'.repeat(64), registry: 'b'.repeat(64), expires: 1, sig: 'c'.repeat(128) }, drain: 'yes' })
+  assert.equal(hello.ok, false, 'drain must be a boolean')
+})
