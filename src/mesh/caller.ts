@@ -433,7 +433,7 @@ interface BalancedCall {
   trace: string
   idempotent: boolean
   policy: Command['retries']
-  fallback: ((args: any, error: Error) => unknown) | undefined
+  fallback: Command['fallback']
   attemptDeadline: () => number
 }
 

@@ -273,11 +273,17 @@ export type BroadcastEntry<T> = { variant: string; ok: true; value: T } | { vari
  * its OpenTelemetry span's) for the call to continue that trace.
  */
 export interface CallOptions {
+  /** The call's deadline, ms from now. */
   timeout?: number
+  /** Aborting it cancels the call and the remote handler (ERR_ABORTED). */
   signal?: AbortSignal
+  /** Balanced calls: overrides the command's `idempotent`. */
   idempotent?: boolean
+  /** Balanced calls: overrides the command's `retries`. */
   retries?: RetryOptions
+  /** Balanced calls: overrides the command's `fallback`. */
   fallback?: (args: any, error: Error) => unknown
+  /** The trace this call continues (W3C traceparent); default the handler's (`ctx.call`), else a new trace. */
   traceparent?: string
 }
 
