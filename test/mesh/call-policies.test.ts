@@ -272,3 +272,28 @@ test('the call decoder checks attempt and trace: out-of-range attempts and malfo
   const hello = decodeHello({ cert: { role: 'A', variant: 'a', peer: 'a'.repeat(64), registry: 'b'.repeat(64), expires: 1, sig: 'c'.repeat(128) }, drain: 'yes' })
   assert.equal(hello.ok, false, 'drain must be a boolean')
 })
+
+test('Drain: only instances whose handshake said drain are told; start resolves once each acknowledged or went away', async () => {
+  const { Drain } = await import('../../src/mesh/drain.js')
+  const sent: string[] = []
+  const instance = (peer: string, drains: boolean): Instance => ({
+    peer, role: 'Api', variant: peer, who: { role: 'Api', variant: peer }, mayCall: true, outstanding: 0, lastPicked: 0, busyUntil: 0, draining: false, drains, running: new Map(),
+    send: { send: (msg: OutgoingRpc) => { sent.push(`${peer}:${msg.t}`) } } as unknown as Outbox
+  })
+  const newer = instance('new', true)
+  const older = instance('old', false)
+  const late = instance('late', true)
+  const d = new Drain()
+  let done = false
+  const started = d.start([newer, older]).then(() => { done = true })
+  assert.deepEqual(sent, ['new:drain'], 'an older peer is not sent a message type it would refuse')
+  d.listed(late)
+  assert.deepEqual(sent, ['new:drain', 'late:drain'], 'an instance listed during the drain is told at once')
+  d.heard(newer)
+  await flush()
+  assert.equal(done, false)
+  d.heard(late)
+  await started
+  assert.equal(done, true)
+  assert.equal(await new Drain().start([older]).then(() => 'at once'), 'at once')
+})
