@@ -4,7 +4,7 @@
  *
  * Rules:
  * - Balanced: one instance, the one with the fewest calls outstanding, round-robin among equals.
- *   Broadcast: every instance at send time; with `responds`, one settled entry per instance. A queued broadcast with Redis is published to the stream instead (durable).
+ *   Broadcast: every instance at send time (not a draining one); with `responds`, one settled entry per instance. A queued broadcast with Redis is published to the stream instead (durable).
  * - Deadlines: `timeout` (call, else command, else 10 s), never later than the deadline inherited
  *   from a handler's `ctx`; all of them on one timer (DeadlineSweep). A call that times out or is
  *   aborted sends the receiver a cancel.
@@ -411,7 +411,8 @@ export class Caller<S extends MeshSchema = MeshSchema> {
       await this.queue.publish(role, command.name, args, this.from, { timeout: Math.max(0, deadline - this.clock.now()), ...(signal !== undefined ? { signal } : {}) })
       return undefined
     }
-    const all = [...this.instances.values()].filter((i) => i.role === role)
+    // A draining instance takes no new call: it is no longer one of "every instance".
+    const all = [...this.instances.values()].filter((i) => i.role === role && !i.draining)
     const settled = await Promise.allSettled(all.map(async (i) => await this.send1(i, command, args, deadline, signal, !command.responds, 1, trace, false)))
     if (!command.responds) {
       const failure = settled.find((s) => s.status === 'rejected')

@@ -44,6 +44,8 @@ export { RPC_PROTOCOL } from './rpc-channel.js'
  *   aborts at the deadline or when the caller cancels; `ctx.call` passes what is left of it on.
  * - Errors: ERR_UNKNOWN_COMMAND and ERR_NOT_ALLOWED fail at once, without the network;
  *   ERR_NO_INSTANCE, ERR_TIMEOUT, ERR_ABORTED, and ERR_REMOTE for a handler's throw.
+ * - Fault tolerance (retries, breakers, bulkheads, fallbacks, validation, tracing): caller.ts,
+ *   responder.ts and retry.ts state the rules; `drain()`: drain.ts and types.ts.
  */
 /** Every option `createMeshNode` knows: others are refused with the closest name. */
 const MESH_NODE_OPTIONS: ReadonlyArray<keyof MeshNodeOptions> = ['schema', 'role', 'variant', 'registry', 'handlers', 'networkKey', 'timeout', 'listen', 'redis', 'limits', 'queue', 'clock', 'breaker']
