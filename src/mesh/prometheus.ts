@@ -1,4 +1,3 @@
-import type { Registry } from 'prom-client'
 import { requireOptional } from '../optional-dependency.js'
 import type { MeshNode } from './types.js'
 
@@ -20,6 +19,16 @@ import type { MeshNode } from './types.js'
  * - One mesh node per registry (the names are fixed): give each node its own registry, or merge
  *   them with prom-client's `Registry.merge` after setting `registry.setDefaultLabels`.
  */
+/**
+ * What `registerMeshMetrics` needs of a prom-client `Registry` (a structural type: the mesh's
+ * declarations do not name prom-client, which an application may not have installed).
+ */
+export interface MetricsRegistry {
+  registerMetric: (metric: never) => void
+  metrics: () => Promise<string>
+  readonly contentType: string
+}
+
 type Labels = Record<string, string | number>
 interface Value { value: number; labels: Labels; metricName?: string }
 interface Metric { name: string; help: string; type: 'counter' | 'gauge' | 'histogram'; aggregator: 'sum'; get: () => { name: string; help: string; type: string; values: Value[]; aggregator: 'sum' } }
@@ -30,10 +39,10 @@ const BREAKER_STATES = ['closed', 'half-open', 'open'] as const
  * Registers the figures of `mesh` in `registry` (default: a new prom-client Registry, which needs
  * prom-client installed) and returns the registry. Rules at the top of this file.
  */
-export function registerMeshMetrics (mesh: Pick<MeshNode, 'stats'>, registry?: Registry, prefix = 'peerwarden_mesh_'): Registry {
+export function registerMeshMetrics<R extends MetricsRegistry = MetricsRegistry> (mesh: Pick<MeshNode, 'stats'>, registry?: R, prefix = 'peerwarden_mesh_'): R {
   if (registry === undefined) {
-    const client = requireOptional<typeof import('prom-client')>('prom-client', 'the mesh\'s Prometheus metrics')
-    registry = new client.Registry()
+    const client = requireOptional<{ Registry: new () => MetricsRegistry }>('prom-client', 'the mesh\'s Prometheus metrics')
+    registry = new client.Registry() as R
   }
   const metric = (name: string, help: string, type: Metric['type'], values: (stats: ReturnType<MeshNode['stats']>) => Value[]): Metric => ({
     name: prefix + name,
@@ -67,6 +76,6 @@ export function registerMeshMetrics (mesh: Pick<MeshNode, 'stats'>, registry?: R
     metric('handlers_queued', 'Calls other nodes made to this one waiting here (queued commands, bulkheads).', 'gauge', (s) => [{ value: s.queued, labels: {} }])
   ]
   // A collector object prom-client reads like its own metrics (`get()` at scrape time).
-  for (const m of metrics) registry.registerMetric(m as unknown as Parameters<Registry['registerMetric']>[0])
+  for (const m of metrics) registry.registerMetric(m as never)
   return registry
 }

@@ -279,4 +279,10 @@ test('metrics: per command and instance in stats(), and as Prometheus text a par
   assert.equal(families.get('peerwarden_mesh_breaker_state')?.type, 'GAUGE')
   assert.match(text, /peerwarden_mesh_breaker_state\{role="Worker",instance="w1",state="closed"\} 1/)
   assert.match(text, /peerwarden_mesh_calls_in_flight\{role="Worker",command="ok",instance="w1"\} 0/)
+
+  // The application's own prom-client registry works too, and keeps its type.
+  const client = createRequire(import.meta.url)('prom-client') as typeof import('prom-client')
+  const own = registerMeshMetrics(api, new client.Registry())
+  own.setDefaultLabels({ service: 'api' })
+  assert.match(await own.metrics(), /peerwarden_mesh_calls_total\{role="Worker",command="ok",instance="w1",code="OK",service="api"\} 3/)
 })
