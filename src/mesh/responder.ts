@@ -152,6 +152,11 @@ export class Responder {
   /** The node closes: every handler still running sees ctx.signal abort, and is released. */
   close (): void {
     this.deadlines.stop()
+    // Calls waiting for a bulkhead slot never start (nobody will read their answer).
+    for (const b of this.bulkheads.values()) {
+      this.inside -= b.waiting.length
+      b.waiting.length = 0
+    }
     const reason = PeerwardenError.closed('the mesh node')
     for (const ch of this.channels) for (const id of [...ch.running.keys()]) this.release(ch, id, reason)
   }
