@@ -297,3 +297,20 @@ test('Drain: only instances whose handshake said drain are told; start resolves 
   assert.equal(done, true)
   assert.equal(await new Drain().start([older]).then(() => 'at once'), 'at once')
 })
+
+test('caller: an idempotent attempt past retries.perAttempt is cancelled and retried on another instance, within the call\'s deadline', async () => {
+  const r = rig({ _balanced: { work: { idempotent: true, retries: { perAttempt: 100 }, method: () => 1 } } })
+  r.add('a')
+  r.add('b')
+  const p = (r.caller.calls(Infinity) as any).Worker.work()
+  const first = r.calls('a').length === 1 ? 'a' : 'b'
+  const other = first === 'a' ? 'b' : 'a'
+  assert.equal(r.calls(first)[0].deadline, 1_000_100, 'the attempt carries its own deadline')
+  await r.clock.advance(100)
+  assert.ok(r.sent.some((s) => s.to === first && s.msg.t === 'cancel'), 'the slow attempt is cancelled')
+  await r.clock.advance(25)
+  const [second] = r.calls(other)
+  assert.equal(second?.attempt, 2)
+  r.caller.onReply({ t: 'result', id: second.id, ok: true, value: 'late but fine' }, r.instances.get(other)!)
+  assert.equal(await p, 'late but fine')
+})

@@ -136,6 +136,31 @@ test('bulkhead: the 11th call of a concurrency-10 handler (no queue) is refused 
   assert.equal(api.stats().commands.find((c) => c.command === 'slow')?.outcomes.ERR_BUSY, 1)
 })
 
+test('bulkhead with a queue: calls past concurrency wait in order (stats().queued) and run as slots free; past the queue, ERR_BUSY', T, async (t) => {
+  const schema = defineSchema({
+    Api: { _connect: ['Worker'] },
+    Worker: { _allow: ['Api'], _commands: { _balanced: { one: { concurrency: 1, maxQueueSize: 1, method: ({ i }: { i: number }) => i } } } }
+  })
+  const start = await mesh(t, schema)
+  const gate = deferred()
+  const order: number[] = []
+  const first = deferred()
+  const worker = await start({
+    role: 'Worker',
+    handlers: { one: async ({ i }: { i: number }) => { order.push(i); if (i === 1) { first.resolve(); await gate.promise } return i } }
+  })
+  const api = await start({ role: 'Api' })
+  await instancesOf(api, 'Worker', 1)
+  const one = api.call.Worker.one({ i: 1 })
+  await first.promise
+  const two = api.call.Worker.one({ i: 2 })
+  await assert.rejects(api.call.Worker.one({ i: 3 }), (err) => codesOf(err).includes('ERR_BUSY'))
+  assert.deepEqual({ running: worker.stats().running, queued: worker.stats().queued }, { running: 1, queued: 1 }, 'the second waits')
+  gate.resolve()
+  assert.deepEqual(await Promise.all([one, two]), [1, 2])
+  assert.deepEqual(order, [1, 2], 'the third never ran')
+})
+
 test('drain during load loses no call: new calls go to the other instance, running ones finish, then the drained node closes', T, async (t) => {
   const schema = defineSchema({
     Api: { _connect: ['Worker'] },
