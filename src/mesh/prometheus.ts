@@ -24,8 +24,11 @@ import type { MeshNode } from './types.js'
  * declarations do not name prom-client, which an application may not have installed).
  */
 export interface MetricsRegistry {
+  /** Adds a metric (here, a collector read at scrape time). */
   registerMetric: (metric: never) => void
+  /** The text a scrape gets. */
   metrics: () => Promise<string>
+  /** The text's content type. */
   readonly contentType: string
 }
 
