@@ -7,6 +7,7 @@ import { corestoreReplication } from './corestore.bench.js'
 import { candidateSelection, simulationSpeed } from './dialing.bench.js'
 import { admissionAtBound, churn, heap, tagging, trimLarge, type Figure } from './manager.bench.js'
 import { meshBroadcast, meshRequestResponse } from './mesh.bench.js'
+import { meshFeatures } from './mesh-features.bench.js'
 import { bulkThroughput, newConnections, topicJoin } from './node.bench.js'
 import { ssbConnections } from './ssb.bench.js'
 
@@ -23,6 +24,7 @@ const suites: Record<string, () => Promise<Figure | Figure[]>> = {
   join: async () => await topicJoin(),
   mesh: async () => await meshRequestResponse(),
   broadcast: async () => await meshBroadcast(),
+  'mesh-features': async () => await meshFeatures(),
   'libp2p-limits': async () => await libp2pLimits(),
   'hyperswarm-limits': async () => await hyperswarmLimits(),
   corestore: async () => await corestoreReplication(),

@@ -27,6 +27,7 @@ const UNIT_DIRS = ['test/manager/', 'test/testing/']
 /** Unit tests outside those folders (source paths). */
 const UNIT_FILES = [
   'test/mesh/deadlines.test.ts',
+  'test/mesh/call-policies.test.ts',
   'test/node/discovery.test.ts',
   'test/node/inbound-limits.test.ts',
   'test/node/noise.test.ts',

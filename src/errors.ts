@@ -82,8 +82,10 @@ export type ErrorCode =
   | 'ERR_NO_INSTANCE'
   /** The handler threw: the remote's message and code are in `cause` (caller). */
   | 'ERR_REMOTE'
-  /** The responder is at its limit of running or queued calls; reported to the caller inside ERR_REMOTE (responder). */
+  /** The responder is at its limit of running or queued calls, or a command's bulkhead is full; reported to the caller inside ERR_REMOTE (responder). */
   | 'ERR_BUSY'
+  /** The instance is draining (`mesh.drain()`): it takes no new call; the handler did not run, so the caller fails over (responder, caller). */
+  | 'ERR_DRAINING'
   /** Redis failed to queue or deliver a message (Redis queue). */
   | 'ERR_QUEUE'
   /** Redis lost the consumer group (restarted without persistence): recreated, reported (Redis queue). */

@@ -23,8 +23,12 @@ export class HandlerContext implements CallContext {
     /** The caller's role and variant, one frozen object per connection. */
     readonly from: { readonly role: string; readonly variant: string },
     readonly deadline: number,
-    private readonly makeCalls: (deadline: number) => Calls,
-    private readonly clock: Clock
+    private readonly makeCalls: (deadline: number, traceparent: string | undefined) => Calls,
+    private readonly clock: Clock,
+    /** 1, then 2, 3… when the caller retried the call on another instance. */
+    readonly attempt = 1,
+    /** The caller's trace context (W3C traceparent), if it sent one. */
+    readonly traceparent: string | undefined = undefined
   ) {}
 
   get signal (): AbortSignal {
@@ -36,7 +40,7 @@ export class HandlerContext implements CallContext {
     return this.controller.signal
   }
 
-  get call (): Calls { return (this.nested ??= this.makeCalls(this.deadline)) }
+  get call (): Calls { return (this.nested ??= this.makeCalls(this.deadline, this.traceparent)) }
 
   abort (reason: unknown): void {
     if (this.aborted) return

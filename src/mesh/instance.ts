@@ -7,8 +7,8 @@ import type { Outbox } from './rpc-wire.js'
  * Rules:
  * - Made by the mesh node when the remote's certificate checks out; its role, variant and `mayCall`
  *   are fixed from then on.
- * - The caller side owns `outstanding` and `lastPicked`; the responder side owns
- *   `running`. Neither writes the other's fields.
+ * - The caller side owns `outstanding`, `lastPicked` and `busyUntil`; the responder side owns
+ *   `running`; the channel owns `draining` and `drains`. Neither writes the others' fields.
  */
 export interface Instance {
   peer: string
@@ -22,6 +22,12 @@ export interface Instance {
   outstanding: number
   /** Round-robin tie-break among equally loaded instances. */
   lastPicked: number
+  /** Until then (clock time), it comes after the others: it refused a call ERR_BUSY. */
+  busyUntil: number
+  /** It told us it is draining: no new call goes to it. */
+  draining: boolean
+  /** Its handshake said it understands 'drain' and 'drain-ack' (an older peer's does not). */
+  drains: boolean
   /** Its calls our handlers are still running (async ones), by call id: a cancel finds them here. */
   running: Map<number, HandlerContext>
 }

@@ -12,7 +12,9 @@ import { ManagerEventTarget, type TypedEventTarget } from '../manager/events.js'
 import { rejectUnknownOptions } from '../manager/validate.js'
 import { createNode, type PeerNode } from '../node/node.js'
 import { parseTcpAddress } from '../node/transport.js'
+import { breakerOptions } from './breaker.js'
 import { Caller } from './caller.js'
+import { Drain } from './drain.js'
 import type { Instance } from './instance.js'
 import { loggerOption } from './log-option.js'
 import { MAX_VARIANT_LENGTH } from './messages.js'
@@ -44,9 +46,11 @@ export { RPC_PROTOCOL } from './rpc-channel.js'
  *   aborts at the deadline or when the caller cancels; `ctx.call` passes what is left of it on.
  * - Errors: ERR_UNKNOWN_COMMAND and ERR_NOT_ALLOWED fail at once, without the network;
  *   ERR_NO_INSTANCE, ERR_TIMEOUT, ERR_ABORTED, and ERR_REMOTE for a handler's throw.
+ * - Fault tolerance (retries, breakers, bulkheads, fallbacks, validation, tracing): caller.ts,
+ *   responder.ts and retry.ts state the rules; `drain()`: drain.ts and types.ts.
  */
 /** Every option `createMeshNode` knows: others are refused with the closest name. */
-const MESH_NODE_OPTIONS: ReadonlyArray<keyof MeshNodeOptions> = ['schema', 'role', 'variant', 'registry', 'registries', 'registerTimeout', 'handlers', 'networkKey', 'seed', 'timeout', 'listen', 'redis', 'limits', 'queue', 'clock', 'logger', 'logLevel']
+const MESH_NODE_OPTIONS: ReadonlyArray<keyof MeshNodeOptions> = ['schema', 'role', 'variant', 'registry', 'registries', 'registerTimeout', 'handlers', 'networkKey', 'seed', 'timeout', 'listen', 'redis', 'limits', 'queue', 'clock', 'logger', 'logLevel', 'breaker']
 
 /** Starts a mesh node of `options.role`: registers with the registry, connects to the instances the schema relates it to, serves its role's commands. Resolves once registered. */
 export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOptions<S>): Promise<MeshNode<S>> {
@@ -66,6 +70,7 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
   const maxRunning = positive(options.limits?.runningPerPeer, 'limits.runningPerPeer')
   const maxQueued = positive(options.limits?.queuedPerCommand, 'limits.queuedPerCommand')
   const log = childOf(loggerOption(options), { component: 'mesh', role: me.name, variant })
+  const breaker = options.breaker === undefined || options.breaker === false ? undefined : breakerOptions(options.breaker === true ? {} : options.breaker)
 
   // ── the parts, each made before whatever uses it ──
   // An EventTarget that knows who listens (manager/events.ts); the type gives each event's detail.
@@ -81,8 +86,9 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
     else process.emitWarning(error)
   }
   const queue = options.redis === undefined ? undefined : new RedisQueue(options.redis, { clock, onError: onQueueError, ...options.queue })
-  const caller = new Caller<S>({ schema, me, instances, timeout: options.timeout, queue, from: `${me.name}/${variant}`, clock })
-  const responder = new Responder({ me, handlers: options.handlers, calls: (deadline) => caller.calls(deadline) as unknown as CallContext['call'], clock, maxRunning, maxQueued })
+  const caller = new Caller<S>({ schema, me, instances, timeout: options.timeout, queue, from: `${me.name}/${variant}`, clock, breaker })
+  const responder = new Responder({ me, handlers: options.handlers, calls: (deadline, trace) => caller.calls(deadline, trace) as unknown as CallContext['call'], clock, maxRunning, maxQueued })
+  const drain = new Drain()
   const waiters = new ReadyWaiters({
     instances,
     related,
@@ -105,7 +111,8 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
     responder,
     waiters,
     events,
-    clock
+    clock,
+    drain
   }
 
   // ── wiring ──
@@ -134,6 +141,16 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
     throw err
   }
 
+  const close = async (): Promise<void> => {
+    if (closed) return
+    closed = true
+    registration.close()
+    caller.close()
+    responder.close()
+    waiters.check()
+    await queue?.close()
+    await node.close()
+  }
   return {
     id: node.id,
     role: me.name,
@@ -141,19 +158,22 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
     call: caller.calls(Infinity),
     events,
     node,
-    stats: () => ({ calls: caller.inFlight, running: responder.running, queued: responder.queued }),
+    stats: () => ({ calls: caller.inFlight, running: responder.running, queued: responder.queued, draining: responder.draining, commands: caller.metrics.figures(), breakers: caller.breakerFigures() }),
     ready: async (role, opts) => { await waiters.wait(role === undefined ? undefined : (schema.role(role)?.name ?? role), opts) },
     instances: (role) => [...instances.values()].filter((i) => i.role === role).map((i) => ({ peer: i.peer, variant: i.variant, outstanding: i.outstanding })),
-    close: async () => {
+    drain: async (opts) => {
       if (closed) return
-      closed = true
-      registration.close()
-      caller.close()
-      responder.close()
-      waiters.check()
-      await queue?.close()
-      await node.close()
-    }
+      const timeout = opts?.timeout ?? 30_000
+      if (typeof timeout !== 'number' || !(timeout >= 0)) throw PeerwardenError.invalid('drain timeout must be a number of ms >= 0')
+      responder.drain()
+      let timer: unknown
+      const late = new Promise<void>((resolve) => { timer = clock.setTimeout(resolve, timeout) })
+      // Everyone heard it (no call is on its way to us), and what we accepted is done.
+      await Promise.race([Promise.all([drain.start(instances.values()), responder.whenIdle()]), late])
+      clock.clearTimeout(timer)
+      await close()
+    },
+    close
   }
 }
 

@@ -13,12 +13,19 @@
  *   code at most 64. The responder truncates what it sends to fit (an honest answer always decodes).
  * - ids are safe non-negative integers; a deadline is a finite non-negative number, or null for none
  *   (JSON writes Infinity as null).
- * - `args` and `value` are any JSON: the handler (or the caller's code) owns their shape.
+ * - `args` and `value` are any JSON: the handler (or the caller's code) owns their shape; a
+ *   command's `params` (schema.ts) checks them on both sides.
+ * - A call's `attempt` is an integer from 1 to `MAX_ATTEMPTS` (32), its `trace` a version-00
+ *   W3C traceparent (trace.ts); both optional (an older caller sends neither: attempt 1, no trace).
+ * - The handshake's `drain: true` says the sender understands 'drain' and 'drain-ack': only such a
+ *   peer is sent them (an older peer's decoder would refuse an unknown type, and close the connection).
  * - Unknown fields are dropped, not refused (a newer peer may send more).
  */
 
 import * as v from 'valibot'
 import { addressList, decoder, peerIdField, uintField } from '../node/wire.js'
+import { MAX_ATTEMPTS } from './retry.js'
+import { TRACEPARENT } from './trace.js'
 
 export const MAX_ROLE_LENGTH = 128
 export const MAX_VARIANT_LENGTH = 64
@@ -75,19 +82,31 @@ export const errorShape = v.object({
 })
 
 /** The RPC handshake: the sender's certificate (its absence or shape is checked like its signature). */
-const hello = v.object({ cert: certificateShape })
+const hello = v.object({ cert: certificateShape, drain: v.optional(v.boolean()) })
 export const decodeHello = decoder(hello)
 
 const json = v.unknown()
 const rpc = v.variant('t', [
-  v.object({ t: v.literal('call'), id: uintField, cmd: v.pipe(v.string(), v.maxLength(MAX_COMMAND_LENGTH)), args: json, deadline: v.nullable(timeField) }),
+  v.object({
+    t: v.literal('call'),
+    id: uintField,
+    cmd: v.pipe(v.string(), v.maxLength(MAX_COMMAND_LENGTH)),
+    args: json,
+    deadline: v.nullable(timeField),
+    attempt: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(MAX_ATTEMPTS))),
+    trace: v.optional(v.pipe(v.string(), v.length(55), v.regex(TRACEPARENT)))
+  }),
   v.object({ t: v.literal('ack'), id: uintField }),
   v.variant('ok', [
     v.object({ t: v.literal('result'), id: uintField, ok: v.literal(true), value: json }),
     v.object({ t: v.literal('result'), id: uintField, ok: v.literal(false), error: errorShape })
   ]),
   v.object({ t: v.literal('cancel'), id: uintField }),
-  v.object({ t: v.literal('admit') })
+  v.object({ t: v.literal('admit') }),
+  /** "I am draining: send me no new call" (the sender's handshake said `drain: true`). */
+  v.object({ t: v.literal('drain') }),
+  /** "Understood": every call sent before it has arrived (the channel keeps order). */
+  v.object({ t: v.literal('drain-ack') })
 ])
 
 /** A decoded RPC message (both directions share the channel; the mesh node dispatches by `t`). */

@@ -21,6 +21,15 @@
  *   channel's peerHandler, which closes the connection).
  * - An error answer fits its decoder: message cut to 4096 characters, code sent only if it is a
  *   string of at most 64.
+ * - Arguments are checked again against the command's `params` (the caller's check proves nothing):
+ *   ERR_INVALID_ARGUMENT naming the field, the handler does not run; it gets the parsed output.
+ * - Bulkhead: a command with `concurrency` runs at most that many calls at once, over all callers;
+ *   up to `maxQueueSize` more wait (in arrival order) and the next is refused ERR_BUSY at once. A
+ *   slot frees when its handler settles or is released; a waiting call whose deadline passed, or
+ *   whose channel closed, is dropped when its turn comes.
+ * - Draining (`drain()`): every new call is refused ERR_DRAINING (its handler does not run, so the
+ *   caller may send it elsewhere); `whenIdle()` resolves once no accepted call is left to run or
+ *   running (queued ones included).
  */
 
 import { PeerwardenError } from '../errors.js'
@@ -31,9 +40,15 @@ import type { Instance } from './instance.js'
 import { clip, MAX_ERROR_CODE, MAX_ERROR_MESSAGE, type RpcMessage } from './messages.js'
 import type { RedisQueue } from './redis-queue.js'
 import type { Outbox } from './rpc-wire.js'
-import type { CallContext, Command, Handler, Role } from './schema.js'
+import { checkArgs, type CallContext, type Command, type Handler, type Role } from './schema.js'
 
 type CallMessage = Extract<RpcMessage, { t: 'call' }>
+
+/** A call waiting for a slot of its command's bulkhead. */
+interface Waiting { msg: CallMessage; args: unknown; from: Instance; handler: Handler }
+
+/** One command's bulkhead: calls running, and those waiting for a slot. */
+interface Bulkhead { active: number; waiting: Waiting[] }
 
 /** What the serving side takes from its mesh node. */
 export interface ResponderOptions {
@@ -41,8 +56,8 @@ export interface ResponderOptions {
   me: Role
   /** Handlers by command name; default: the functions written in the schema. */
   handlers: Record<string, Handler> | undefined
-  /** A handler's `ctx.call`: the caller side's proxy, bounded by the handler's deadline. */
-  calls: (deadline: number) => CallContext['call']
+  /** A handler's `ctx.call`: the caller side's proxy, bounded by the handler's deadline, continuing its trace. */
+  calls: (deadline: number, traceparent: string | undefined) => CallContext['call']
   /** The deadlines of `ctx.signal` run on it. */
   clock: Clock
   /** Calls one channel may have running here at once (async handlers); more are answered ERR_BUSY. Default 1024. */
@@ -58,8 +73,14 @@ export const DEFAULT_MAX_QUEUED = 10_000
 export class Responder {
   private readonly me: Role
   private readonly handlers: Record<string, Handler> | undefined
-  private readonly calls: (deadline: number) => CallContext['call']
+  private readonly calls: (deadline: number, traceparent: string | undefined) => CallContext['call']
   private readonly clock: Clock
+  private readonly bulkheads = new Map<string, Bulkhead>()
+  /** Accepted calls not yet ended (running, or waiting in a queue or a bulkhead). */
+  private inside = 0
+  private idleWaiters: Array<() => void> = []
+  /** `drain()` was called: new calls are refused ERR_DRAINING. */
+  draining = false
   /** Channels whose handlers may still run, listed or not (a duplicate swap unlists one early). */
   private readonly channels = new Set<Instance>()
   private readonly queues = new Map<string, Promise<void>>()
@@ -96,11 +117,21 @@ export class Responder {
     return n
   }
 
-  /** Queued messages (in memory) waiting for their turn, over all commands. */
+  /** Queued messages (in memory) waiting for their turn, over all commands, and calls waiting for a bulkhead's slot. */
   get queued (): number {
     let n = 0
     for (const w of this.waiting.values()) n += w
+    for (const b of this.bulkheads.values()) n += b.waiting.length
     return n
+  }
+
+  /** From now on every new call is refused ERR_DRAINING; the accepted ones go on. */
+  drain (): void { this.draining = true }
+
+  /** Resolves once no accepted call is left (running, queued, or waiting for a bulkhead slot). */
+  async whenIdle (): Promise<void> {
+    if (this.inside === 0) return
+    await new Promise<void>((resolve) => { this.idleWaiters.push(resolve) })
   }
 
   /** A channel both sides admitted: its calls may run here from now on. */
@@ -121,6 +152,11 @@ export class Responder {
   /** The node closes: every handler still running sees ctx.signal abort, and is released. */
   close (): void {
     this.deadlines.stop()
+    // Calls waiting for a bulkhead slot never start (nobody will read their answer).
+    for (const b of this.bulkheads.values()) {
+      this.inside -= b.waiting.length
+      b.waiting.length = 0
+    }
     const reason = PeerwardenError.closed('the mesh node')
     for (const ch of this.channels) for (const id of [...ch.running.keys()]) this.release(ch, id, reason)
   }
@@ -144,6 +180,21 @@ export class Responder {
     if (!from.mayCall) return fail(send, msg.id, `${from.role} may not call ${me.name}`, 'ERR_NOT_ALLOWED')
     const handler = this.handlers?.[msg.cmd] ?? command.handler
     if (handler === undefined) return fail(send, msg.id, `no handler for ${me.name}.${msg.cmd}`, 'ERR_UNKNOWN_COMMAND')
+    if (this.draining) return fail(send, msg.id, `${me.name} is draining`, 'ERR_DRAINING')
+    let args = msg.args
+    if (command.params !== undefined) {
+      const checked = checkArgs(command, args)
+      if (!checked.ok) return fail(send, msg.id, checked.error.message, 'ERR_INVALID_ARGUMENT')
+      args = checked.value
+    }
+    let bulkhead: Bulkhead | undefined
+    if (command.concurrency !== Infinity) {
+      bulkhead = this.bulkheads.get(command.name)
+      if (bulkhead === undefined) this.bulkheads.set(command.name, bulkhead = { active: 0, waiting: [] })
+      if (bulkhead.active >= command.concurrency && bulkhead.waiting.length >= command.maxQueueSize) {
+        return fail(send, msg.id, `${me.name}.${msg.cmd} runs ${command.concurrency} calls at once and has ${command.maxQueueSize} waiting (its bulkhead is full)`, 'ERR_BUSY')
+      }
+    }
     if (command.queued) {
       const waiting = this.waiting.get(msg.cmd) ?? 0
       if (waiting >= this.maxQueued) return fail(send, msg.id, `${me.name}.${msg.cmd}'s queue is full (${this.maxQueued} messages)`, 'ERR_BUSY')
@@ -152,16 +203,38 @@ export class Responder {
       return fail(send, msg.id, `${from.role}/${from.variant} has ${this.maxRunning} calls running on ${me.name}`, 'ERR_BUSY')
     }
     if (!command.responds || command.queued) send.send({ t: 'ack', id: msg.id })
+    this.inside++
     if (command.queued) {
       // One at a time, in arrival order, per command.
       const run = async (): Promise<void> => {
         this.waiting.set(msg.cmd, this.waiting.get(msg.cmd)! - 1)
-        await this.execute(msg, from, command, handler, true)
+        await this.execute(msg, args, from, command, handler, true)
       }
       this.queues.set(msg.cmd, (this.queues.get(msg.cmd) ?? Promise.resolve()).then(run, run))
+    } else if (bulkhead !== undefined && bulkhead.active >= command.concurrency) {
+      bulkhead.waiting.push({ msg, args, from, handler })
     } else {
-      void this.execute(msg, from, command, handler)
+      if (bulkhead !== undefined) bulkhead.active++
+      void this.execute(msg, args, from, command, handler)
     }
+  }
+
+  /** An accepted call ended (answered, failed, or released): its bulkhead slot goes to the next waiting call, and drain() may finish. */
+  private ended (command: Command): void {
+    this.inside--
+    const bulkhead = command.concurrency === Infinity ? undefined : this.bulkheads.get(command.name)
+    if (bulkhead !== undefined) {
+      bulkhead.active--
+      for (let next = bulkhead.waiting.shift(); next !== undefined; next = bulkhead.waiting.shift()) {
+        const deadline = next.msg.deadline ?? Infinity
+        // Nobody waits for it any more: dropped, and the slot goes to the next one.
+        if (!this.channels.has(next.from) || deadline <= this.clock.now()) { this.inside--; continue }
+        bulkhead.active++
+        void this.execute(next.msg, next.args, next.from, command, next.handler)
+        break
+      }
+    }
+    if (this.inside === 0 && this.idleWaiters.length > 0) for (const wake of this.idleWaiters.splice(0)) wake()
   }
 
   /**
@@ -177,7 +250,7 @@ export class Responder {
       await queue.consume(this.me.name, command.name, variant, async (args, meta) => {
         const [role, from] = meta.from.split('/')
         const controller = new AbortController()
-        await handler(args, { from: { role: role ?? '', variant: from ?? '' }, signal: controller.signal, deadline: Infinity, call: this.calls(Infinity) } as CallContext)
+        await handler(args, { from: { role: role ?? '', variant: from ?? '' }, signal: controller.signal, deadline: Infinity, call: this.calls(Infinity, undefined), attempt: 1, traceparent: undefined } satisfies CallContext)
       })
     }
   }
@@ -187,31 +260,40 @@ export class Responder {
    * in the same tick; only one that returns a promise is listed in `running` (a cancel can reach it
    * only after it returned).
    */
-  private execute (msg: CallMessage, from: Instance, command: Command, handler: Handler, queued = false): Promise<void> | undefined {
-    const ctx = new HandlerContext(from.who, msg.deadline ?? Infinity, this.calls, this.clock)
+  private execute (msg: CallMessage, args: unknown, from: Instance, command: Command, handler: Handler, queued = false): Promise<void> | undefined {
+    const ctx = new HandlerContext(from.who, msg.deadline ?? Infinity, this.calls, this.clock, msg.attempt ?? 1, msg.trace)
     let out: unknown
     try {
-      out = handler(msg.args, ctx)
+      out = handler(args, ctx)
     } catch (err) {
       ctx.dispose()
       if (command.responds) fail(from.send, msg.id, errorText(err), codeOf(err))
+      this.ended(command)
       return undefined
     }
     if (!isThenable(out)) {
       ctx.dispose()
       if (command.responds) answer(from.send, msg.id, out)
+      this.ended(command)
       return undefined
     }
     from.running.set(msg.id, ctx)
     this.deadlines.track(ctx.deadline)
-    // Settled, or released (past its deadline, cancelled, channel gone): a queued command's next
-    // message may run.
+    // Settled, or released (past its deadline, cancelled, channel gone), whichever comes first: its
+    // slot frees, and a queued command's next message may run.
     let ended: (() => void) | undefined
     const end = queued ? new Promise<void>((resolve) => { ended = resolve }) : undefined
-    ctx.onRelease = ended
+    let finished = false
+    const finish = (): void => {
+      if (finished) return
+      finished = true
+      ended?.()
+      this.ended(command)
+    }
+    ctx.onRelease = finish
     /** Still listed: nobody released it, so the caller waits for the answer. */
     const done = (): boolean => {
-      ended?.()
+      finish()
       if (from.running.get(msg.id) !== ctx) return false
       from.running.delete(msg.id)
       ctx.dispose()

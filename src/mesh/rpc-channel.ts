@@ -7,6 +7,7 @@ import type { PeerNode } from '../node/node.js'
 import { peerHandler, safeJson } from '../node/wire.js'
 import type { Caller } from './caller.js'
 import { check, type Certificate } from './certificate.js'
+import type { Drain } from './drain.js'
 import type { Instance } from './instance.js'
 import { decodeHello, decodeRpc, type RpcMessage } from './messages.js'
 import type { ReadyWaiters } from './ready.js'
@@ -36,6 +37,8 @@ export interface RpcHost {
   waiters: ReadyWaiters
   events: TypedEventTarget<MeshEvents>
   clock: Clock
+  /** Our drain (mesh.drain()): who was told, who acknowledged. */
+  drain: Drain
 }
 
 /**
@@ -51,6 +54,9 @@ export interface RpcHost {
  * - Every message is dispatched by type: calls and cancels to the responder, acks and results to
  *   the caller. When the channel closes, its calls in flight settle and its running handlers are
  *   aborted; it leaves `instances` ('disconnection') unless a newer connection took its place.
+ * - Draining: the handshake says `drain: true` (we understand 'drain' and 'drain-ack'; an older
+ *   peer ignores the field). A remote's 'drain' marks its instance draining (the caller stops
+ *   picking it) and is answered 'drain-ack'; drain.ts tells remotes of ours.
  */
 export class RpcChannel {
   /** The remote's side, once its certificate checked out. */
@@ -80,7 +86,7 @@ export class RpcChannel {
     })
     // Messages sent in the same tick leave in one batch: one encryption and one write for many calls.
     this.send = new Outbox(channel, message)
-    channel.open({ cert: host.cert() })
+    channel.open({ cert: host.cert(), drain: true })
   }
 
   private opened (raw: unknown): void {
@@ -88,9 +94,9 @@ export class RpcChannel {
     // A connection that already lost a duplicate tie-break may still open its channel: ignore it.
     if (!conn.open) return
     let remote: Certificate
+    const hello = decodeHello(raw)
     try {
       // A missing or malformed certificate is refused as a forged one is ('denied').
-      const hello = decodeHello(raw)
       if (!hello.ok) throw new PeerwardenError('ERR_CERTIFICATE', `handshake: ${hello.why}`)
       remote = check(hello.value.cert, { registry: host.registries, peer: conn.peer, now: host.clock.now() })
       if (!host.related.has(remote.role)) throw new PeerwardenError('ERR_NOT_ALLOWED', `role ${remote.role} is not related to ${host.role}`)
@@ -107,6 +113,9 @@ export class RpcChannel {
       send: this.send!,
       outstanding: 0,
       lastPicked: 0,
+      busyUntil: 0,
+      draining: false,
+      drains: hello.ok && hello.value.drain === true,
       running: new Map()
     }
     this.send!.send({ t: 'admit' })
@@ -124,6 +133,7 @@ export class RpcChannel {
     // A connection that replaced a duplicate: the peer never left, so no second 'connection'.
     if (!replaced) host.events.dispatchEvent(new CustomEvent('connection', { detail: { role: instance.role, variant: instance.variant, peer: conn.peer } }))
     host.waiters.check()
+    host.drain.listed(instance)
   }
 
   private received (msg: RpcMessage): void {
@@ -132,6 +142,8 @@ export class RpcChannel {
     if (from === undefined) return
     if (msg.t === 'call') { this.host.responder.serve(msg, from); return }
     if (msg.t === 'cancel') { this.host.responder.cancel(msg.id, from); return }
+    if (msg.t === 'drain') { from.draining = true; from.send.send({ t: 'drain-ack' }); return }
+    if (msg.t === 'drain-ack') { this.host.drain.heard(from); return }
     this.host.caller.onReply(msg, from)
   }
 
@@ -143,6 +155,7 @@ export class RpcChannel {
     host.caller.gone(instance)
     // Its calls still running here: their ctx.signal aborts (nobody waits for the answer now).
     host.responder.detach(instance)
+    host.drain.heard(instance)
     if (host.instances.get(conn.peer) !== instance) return
     host.instances.delete(conn.peer)
     host.events.dispatchEvent(new CustomEvent('disconnection', { detail: { role: instance.role, variant: instance.variant, peer: conn.peer } }))

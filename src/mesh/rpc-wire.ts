@@ -7,13 +7,17 @@ import { checkMessageSize, MALFORMED, MAX_MESSAGE_BYTES } from '../node/wire.js'
  * What we receive is decoded by messages.ts's `decodeRpc` (peers are hostile).
  */
 export type OutgoingRpc =
-  | { t: 'call'; id: number; cmd: string; args: unknown; deadline: number }
+  | { t: 'call'; id: number; cmd: string; args: unknown; deadline: number; attempt?: number; trace?: string }
   | { t: 'ack'; id: number }
   | { t: 'result'; id: number; ok: true; value: unknown }
   | { t: 'result'; id: number; ok: false; error: { message: string; code?: string } }
   | { t: 'cancel'; id: number }
   /** "Your certificate is good": each side lists the other only once both sides said so. */
   | { t: 'admit' }
+  /** "I am draining: send me no new call" — only to a peer whose handshake said `drain: true`. */
+  | { t: 'drain' }
+  /** The answer to 'drain': every call sent before it has arrived. */
+  | { t: 'drain-ack' }
 
 /** compact-encoding's state and codecs, as far as used here (the wrapper types the module loosely). */
 interface State { start: number; end: number; buffer: Uint8Array | null }

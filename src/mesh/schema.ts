@@ -1,5 +1,7 @@
+import * as v from 'valibot'
 import { PeerwardenError } from '../errors.js'
 import { MAX_COMMAND_LENGTH, MAX_ROLE_LENGTH } from './messages.js'
+import { retryOptions, type RetryOptions } from './retry.js'
 
 /** What a handler receives besides its arguments. */
 export interface CallContext {
@@ -9,8 +11,15 @@ export interface CallContext {
   readonly signal: AbortSignal
   /** Absolute deadline (ms since epoch) of this call; nested calls inherit what is left of it. */
   readonly deadline: number
-  /** Calls made from inside the handler: `ctx.call.Role.command(args)`, with what is left of the deadline. */
+  /** Calls made from inside the handler: `ctx.call.Role.command(args)`, with what is left of the deadline and this call's trace. */
   readonly call: Record<string, Record<string, (args?: any, opts?: CallOptions) => Promise<any>>>
+  /** Which attempt of the call this is: 1, then 2, 3… when the caller retried it on another instance. */
+  readonly attempt: number
+  /**
+   * The call's W3C trace context (`00-<trace id>-<caller's span id>-<flags>`), undefined when the
+   * caller sent none (an older peer). Nested calls through `ctx.call` continue the trace.
+   */
+  readonly traceparent: string | undefined
 }
 
 /** A command's handler: takes the call's arguments and its context, returns (or resolves to) the answer. */
@@ -25,6 +34,22 @@ export interface CommandObject<A = any, R = any> {
   queued?: boolean
   /** Deadline for this command, ms. Default: the mesh's (10 s). */
   timeout?: number
+  /**
+   * The arguments' schema (valibot, synchronous): a call whose arguments do not match fails at the
+   * caller with ERR_INVALID_ARGUMENT naming the field, and the responder checks again; the handler
+   * gets the parsed output. Its input type is the call's argument type.
+   */
+  params?: v.GenericSchema
+  /** Balanced only: the handler may run twice for one call, so a lost attempt is retried elsewhere (retry.ts). Default false. */
+  idempotent?: boolean
+  /** Balanced only: the retry policy of idempotent calls (retry.ts: retries 3, delay 50 ms doubling to 1 s). */
+  retries?: RetryOptions
+  /** Balanced only: the answer when every attempt failed (not for the caller's own abort or bad arguments). */
+  fallback?: (args: A, error: Error) => R | Promise<R>
+  /** Bulkhead: at most this many calls of the command run here at once. Default: unbounded. */
+  concurrency?: number
+  /** Bulkhead: calls waiting for a slot beyond `concurrency`; past it a call is refused ERR_BUSY at once. Default 0. */
+  maxQueueSize?: number
 }
 
 /** A command: its handler alone, or an object with the handler and its settings. */
@@ -53,6 +78,13 @@ export interface Command {
   readonly queued: boolean
   readonly timeout: number | undefined
   readonly handler: Handler | undefined
+  readonly params: v.GenericSchema | undefined
+  readonly idempotent: boolean
+  readonly retries: Required<Omit<RetryOptions, 'perAttempt'>> & { perAttempt: number | undefined }
+  readonly fallback: ((args: any, error: Error) => unknown) | undefined
+  /** Bulkhead slots; Infinity = none. */
+  readonly concurrency: number
+  readonly maxQueueSize: number
 }
 
 export interface Role {
@@ -71,7 +103,9 @@ export interface Role {
  *   case-insensitively (the socketmesh sample writes `nodeB` for the role `NodeB`); a name that
  *   matches no role, or several, is an error naming it.
  * - A command is balanced or broadcast, not both; `queued` exists only for broadcast; a command is a
- *   function or `{ method?, responds?, queued?, timeout? }`. Anything else is an error naming it.
+ *   function or `{ method?, responds?, queued?, timeout?, params?, idempotent?, retries?, fallback?,
+ *   concurrency?, maxQueueSize? }`; `idempotent`, `retries` and `fallback` exist only for balanced
+ *   commands, `concurrency` and `maxQueueSize` not for queued ones. Anything else is an error naming it.
  * - Balanced commands respond by default (socketmesh: "'_balanced' methods expect there to be a
  *   response"); broadcast ones only with `responds: true`.
  * - Role names have 1 to 128 characters, command names too (what the wire takes).
@@ -151,14 +185,16 @@ export class Schema {
   }
 }
 
+const COMMAND_FIELDS = ['method', 'responds', 'queued', 'timeout', 'params', 'idempotent', 'retries', 'fallback', 'concurrency', 'maxQueueSize']
+const DEFAULT_RETRIES = retryOptions({}, 'retries')
+
 function command (role: string, name: string, kind: 'balanced' | 'broadcast', def: unknown, where: string): Command {
-  if (typeof def === 'function') {
-    return { role, name, kind, responds: kind === 'balanced', queued: false, timeout: undefined, handler: def as Handler }
-  }
-  if (def == null || typeof def !== 'object' || Array.isArray(def)) throw PeerwardenError.invalid(`${where} must be a function or { method, responds, queued, timeout }`)
+  const base = { role, name, kind, queued: false, timeout: undefined, params: undefined, idempotent: false, retries: DEFAULT_RETRIES, fallback: undefined, concurrency: Infinity, maxQueueSize: 0 }
+  if (typeof def === 'function') return { ...base, responds: kind === 'balanced', handler: def as Handler }
+  if (def == null || typeof def !== 'object' || Array.isArray(def)) throw PeerwardenError.invalid(`${where} must be a function or { method, responds, queued, timeout, params, … }`)
   const o = def as CommandObject
   for (const k of Object.keys(o)) {
-    if (!['method', 'responds', 'queued', 'timeout'].includes(k)) throw PeerwardenError.invalid(`${where}: unknown field ${JSON.stringify(k)}`)
+    if (!COMMAND_FIELDS.includes(k)) throw PeerwardenError.invalid(`${where}: unknown field ${JSON.stringify(k)}`)
   }
   if (o.method !== undefined && typeof o.method !== 'function') throw PeerwardenError.invalid(`${where}.method must be a function`)
   if (o.responds !== undefined && typeof o.responds !== 'boolean') throw PeerwardenError.invalid(`${where}.responds must be a boolean`)
@@ -166,16 +202,62 @@ function command (role: string, name: string, kind: 'balanced' | 'broadcast', de
   if (o.queued === true && kind === 'balanced') throw PeerwardenError.invalid(`${where}: queued exists only for broadcast commands`)
   if (o.queued === true && o.responds === true) throw PeerwardenError.invalid(`${where}: a queued command cannot respond`)
   if (o.timeout !== undefined && (typeof o.timeout !== 'number' || !Number.isFinite(o.timeout) || o.timeout <= 0)) throw PeerwardenError.invalid(`${where}.timeout must be a positive number of ms`)
-  return { role, name, kind, responds: o.responds ?? kind === 'balanced', queued: o.queued === true, timeout: o.timeout, handler: o.method }
+  if (o.params !== undefined) {
+    const p = o.params as { kind?: unknown; async?: unknown }
+    if (p === null || typeof p !== 'object' || p.kind !== 'schema') throw PeerwardenError.invalid(`${where}.params must be a valibot schema`)
+    if (p.async !== false) throw PeerwardenError.invalid(`${where}.params must be a synchronous valibot schema`)
+  }
+  for (const k of ['idempotent', 'retries', 'fallback'] as const) {
+    if (o[k] !== undefined && kind !== 'balanced') throw PeerwardenError.invalid(`${where}: ${JSON.stringify(k)} exists only for balanced commands`)
+  }
+  if (o.idempotent !== undefined && typeof o.idempotent !== 'boolean') throw PeerwardenError.invalid(`${where}.idempotent must be a boolean`)
+  if (o.fallback !== undefined && typeof o.fallback !== 'function') throw PeerwardenError.invalid(`${where}.fallback must be a function`)
+  if (o.concurrency !== undefined && (!Number.isInteger(o.concurrency) || o.concurrency < 1)) throw PeerwardenError.invalid(`${where}.concurrency must be a positive integer`)
+  if (o.maxQueueSize !== undefined && (!Number.isInteger(o.maxQueueSize) || o.maxQueueSize < 0)) throw PeerwardenError.invalid(`${where}.maxQueueSize must be an integer >= 0`)
+  if ((o.concurrency !== undefined || o.maxQueueSize !== undefined) && o.queued === true) throw PeerwardenError.invalid(`${where}: a queued command runs one message at a time already (no concurrency or maxQueueSize)`)
+  return {
+    ...base,
+    responds: o.responds ?? kind === 'balanced',
+    queued: o.queued === true,
+    timeout: o.timeout,
+    handler: o.method,
+    params: o.params,
+    idempotent: o.idempotent === true,
+    retries: o.retries === undefined ? DEFAULT_RETRIES : retryOptions(o.retries, `${where}.retries`),
+    fallback: o.fallback,
+    concurrency: o.concurrency ?? Infinity,
+    maxQueueSize: o.maxQueueSize ?? 0
+  }
+}
+
+/**
+ * Checks `args` against the command's `params`: the parsed output, or ERR_INVALID_ARGUMENT naming
+ * the first field that fails (`Worker.resize: args.size.w: Invalid type: …`). Never throws.
+ */
+export function checkArgs (command: Command, args: unknown): { ok: true; value: unknown } | { ok: false; error: PeerwardenError } {
+  if (command.params === undefined) return { ok: true, value: args }
+  let result: v.SafeParseResult<v.GenericSchema>
+  try {
+    result = v.safeParse(command.params, args)
+  } catch (err) {
+    // A schema's own check that throws (a custom validation) is a refusal, not a crash.
+    return { ok: false, error: new PeerwardenError('ERR_INVALID_ARGUMENT', `${command.role}.${command.name}: the arguments could not be checked`, { cause: err }) }
+  }
+  if (result.success) return { ok: true, value: result.output }
+  const issue = result.issues[0]
+  const path = v.getDotPath(issue)
+  return { ok: false, error: new PeerwardenError('ERR_INVALID_ARGUMENT', `${command.role}.${command.name}: ${path === null || path === '' ? 'args' : `args.${path}`}: ${issue.message}`) }
 }
 
 // ── The typed form ──────────────────────────────────────────────────────────
 // `defineSchema` returns its argument unchanged, typed, so that `MeshCalls<typeof schema, 'Caller'>`
 // gives `call.Worker.resize(args) => Promise<result>` with both inferred (as tRPC does).
 
-type Fn<C> = C extends Handler<infer A, infer R> ? { args: A; result: Awaited<R> }
+type Plain<C> = C extends Handler<infer A, infer R> ? { args: A; result: Awaited<R> }
   : C extends { method: Handler<infer A, infer R> } ? { args: A; result: Awaited<R> }
   : { args: unknown; result: unknown }
+// With `params`, the call takes the schema's input type (the handler gets its output).
+type Fn<C> = C extends { params: v.GenericSchema<infer I, any, any> } ? { args: I; result: Plain<C>['result'] } : Plain<C>
 
 type Result<C, K extends 'balanced' | 'broadcast'> = K extends 'balanced'
   ? (C extends { responds: false } ? void : Fn<C>['result'])
@@ -184,8 +266,26 @@ type Result<C, K extends 'balanced' | 'broadcast'> = K extends 'balanced'
 /** One instance's settled answer to a broadcast with `responds`. */
 export type BroadcastEntry<T> = { variant: string; ok: true; value: T } | { variant: string; ok: false; error: Error }
 
-/** Per-call options: `timeout` in ms (default: the command's, else the node's, else 10 s) and an AbortSignal that cancels the call and the remote handler. */
-export interface CallOptions { timeout?: number; signal?: AbortSignal }
+/**
+ * Per-call options: `timeout` in ms (default: the command's, else the node's, else 10 s) and an
+ * AbortSignal that cancels the call and the remote handler. A balanced call may also override its
+ * command's `idempotent`, `retries` and `fallback`, and pass the application's `traceparent` (say,
+ * its OpenTelemetry span's) for the call to continue that trace.
+ */
+export interface CallOptions {
+  /** The call's deadline, ms from now. */
+  timeout?: number
+  /** Aborting it cancels the call and the remote handler (ERR_ABORTED). */
+  signal?: AbortSignal
+  /** Balanced calls: overrides the command's `idempotent`. */
+  idempotent?: boolean
+  /** Balanced calls: overrides the command's `retries`. */
+  retries?: RetryOptions
+  /** Balanced calls: overrides the command's `fallback`. */
+  fallback?: (args: any, error: Error) => unknown
+  /** The trace this call continues (W3C traceparent); default the handler's (`ctx.call`), else a new trace. */
+  traceparent?: string
+}
 
 /**
  * A command's call, also callable as `command.call(args, opts)` (the socketmesh form: the same call,

@@ -7,6 +7,9 @@ import type { TypedEventTarget } from '../manager/events.js'
 import type { Logger, LogLevel } from '../logger.js'
 import type { Clock } from '../manager/types.js'
 import type { PeerNode } from '../node/node.js'
+import type { BreakerOptions } from './breaker.js'
+import type { BreakerFigures } from './caller.js'
+import type { CommandFigures } from './metrics.js'
 import type { ReadyOptions } from './ready.js'
 import type { QueueOptions } from './redis-queue.js'
 import type { Handler, MeshCalls, MeshSchema } from './schema.js'
@@ -76,6 +79,28 @@ export interface MeshNodeOptions<S extends MeshSchema = MeshSchema> {
   logger?: Logger
   /** Without `logger`: log to standard error at this level (`createLogger({ level })`). */
   logLevel?: LogLevel
+  /**
+   * Circuit breakers on the instances this node calls (breaker.ts: Moleculer's threshold, windowTime,
+   * halfOpenTime and minRequestCount; defaults 0.5, 60 s, 10 s, 20). `true` for the defaults.
+   * Default: none.
+   */
+  breaker?: boolean | BreakerOptions
+}
+
+/** What `mesh.stats()` gives. */
+export interface MeshStats {
+  /** Our calls in flight (awaiting an answer or an ack). */
+  calls: number
+  /** Calls other nodes made to us whose (async) handlers still run here. */
+  running: number
+  /** Queued messages (in memory) and calls waiting for a bulkhead slot, here. */
+  queued: number
+  /** `drain()` was called. */
+  draining: boolean
+  /** Per command we call and instance: attempts, outcomes by code, latency histogram, in flight (metrics.ts). */
+  commands: CommandFigures[]
+  /** The circuit breaker of each instance connected now (with the `breaker` option). */
+  breakers: BreakerFigures[]
 }
 
 /** The events on `mesh.events` (socketmesh's onConnection / onDisconnection). */
@@ -110,12 +135,17 @@ export interface MeshNode<S extends MeshSchema = MeshSchema> {
   instances(role: string): Array<{ peer: string; variant: string; outstanding: number }>
   readonly node: PeerNode
   /**
-   * `calls`: our calls in flight (awaiting an answer or an ack); `running`: calls other nodes made
-   * to us whose (async) handlers still run here; `queued`: queued messages (in memory) waiting for
-   * their turn here. A handler past its deadline, cancelled, or whose
-   * caller went away is no longer counted, even if it never settles.
+   * The figures of this node ({@link MeshStats}). A handler past its deadline, cancelled, or whose
+   * caller went away is no longer counted in `running`, even if it never settles.
    */
-  stats(): { calls: number; running: number; queued: number }
+  stats(): MeshStats
+  /**
+   * For a rolling restart: new calls are refused (ERR_DRAINING: callers send them to other
+   * instances), the instances connected to us are told to stop sending any, the calls accepted run
+   * to their end, then the node closes. `timeout` (ms, default 30_000) bounds the wait: past it,
+   * the node closes anyway (running handlers see ctx.signal abort).
+   */
+  drain(opts?: { timeout?: number }): Promise<void>
   /** Releases running handlers, closes the queue and the node under the mesh. */
   close(): Promise<void>
 }

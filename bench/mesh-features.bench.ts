@@ -1,0 +1,97 @@
+/**
+ * The mesh's call path with its features on (params validation on both sides, idempotent calls with
+ * retries, a bulkhead, circuit breakers on the caller) against the same mesh without them. One
+ * process, two meshes side by side (a registry, a worker and a caller each) on 127.0.0.1; rounds
+ * rotate which mesh goes first; the figure is the median ratio of calls per second (features / plain),
+ * target >= 0.9 (at most 10 % below).
+ */
+import * as v from 'valibot'
+import { createMeshNode, createRegistry, defineSchema, type MeshNode, type MeshRegistry } from '../src/mesh/index.js'
+import type { Figure } from './manager.bench.js'
+import { collect, median, met, nowMs, ratio, rotated, withTimeout } from './peers/common.js'
+
+const PLAIN = defineSchema({
+  Api: { _connect: ['Worker'] },
+  Worker: { _allow: ['Api'], _commands: { _balanced: { echo: ({ n, s }: { n: number; s: string }) => ({ n, s }) } } }
+})
+
+const FEATURES = defineSchema({
+  Api: { _connect: ['Worker'] },
+  Worker: {
+    _allow: ['Api'],
+    _commands: {
+      _balanced: {
+        echo: {
+          params: v.object({ n: v.number(), s: v.pipe(v.string(), v.maxLength(64)) }),
+          idempotent: true,
+          retries: { retries: 2 },
+          concurrency: 1024,
+          maxQueueSize: 1024,
+          fallback: () => ({ n: -1, s: '' }),
+          method: ({ n, s }: { n: number; s: string }) => ({ n, s })
+        }
+      }
+    }
+  }
+})
+
+interface Contestant { name: 'plain' | 'features'; registry: MeshRegistry; worker: MeshNode<any>; api: MeshNode<any> }
+
+async function start (name: Contestant['name']): Promise<Contestant> {
+  const schema = name === 'plain' ? PLAIN : FEATURES
+  const registry = await createRegistry({ schema, open: true, listen: ['tcp://127.0.0.1:0'] })
+  const worker = await createMeshNode({ schema, role: 'Worker', registry: registry.addresses[0], listen: ['tcp://127.0.0.1:0'] })
+  const api = await createMeshNode({ schema, role: 'Api', registry: registry.addresses[0], ...(name === 'features' ? { breaker: true } : {}) })
+  await api.ready('Worker', { timeout: 10_000 })
+  return { name, registry, worker, api }
+}
+
+/** Calls per second: `total` calls, `inFlight` at a time. */
+async function measure (c: Contestant, total: number, inFlight: number): Promise<number> {
+  const call = (c.api.call as any).Worker.echo as (a: { n: number; s: string }) => Promise<{ n: number }>
+  let next = 0
+  const t0 = nowMs()
+  await Promise.all(Array.from({ length: inFlight }, async () => {
+    while (next < total) {
+      const n = next++
+      const r = await call({ n, s: 'payload' })
+      if (r.n !== n) throw new Error(`${c.name}: wrong answer ${r.n} for ${n}`)
+    }
+  }))
+  return total / ((nowMs() - t0) / 1000)
+}
+
+/** Features on vs off, sequential and 100 in flight: ratios of the medians over rotated rounds. */
+export async function meshFeatures (rounds = 7): Promise<Figure[]> {
+  const contestants: Contestant[] = []
+  try {
+    contestants.push(await start('plain'), await start('features'))
+    const runs: Record<string, Record<string, number[]>> = { sequential: { plain: [], features: [] }, concurrent: { plain: [], features: [] } }
+    // Warm-up: both paths compiled before anything counts.
+    for (const c of contestants) { await measure(c, 2_000, 1); await measure(c, 5_000, 100) }
+    for (let round = 0; round < rounds; round++) {
+      for (const c of rotated(contestants, round)) {
+        collect()
+        runs.sequential[c.name].push(await withTimeout(measure(c, 2_000, 1), 60_000, `${c.name} sequential`))
+        collect()
+        runs.concurrent[c.name].push(await withTimeout(measure(c, 10_000, 100), 60_000, `${c.name} 100 in flight`))
+      }
+    }
+    return (['sequential', 'concurrent'] as const).map((mode) => {
+      const r = ratio(median(runs[mode].features), median(runs[mode].plain))
+      return {
+        name: `mesh with retries, breakers, bulkhead and validation / without (${mode === 'sequential' ? 'sequential' : '100 in flight'})`,
+        value: r,
+        unit: 'x',
+        target: '>= 0.9',
+        runs: rounds,
+        note: `${met(r >= 0.9)}; calls/s median: features ${Math.round(median(runs[mode].features))}, plain ${Math.round(median(runs[mode].plain))}`
+      }
+    })
+  } finally {
+    for (const c of contestants) {
+      await Promise.allSettled([c.api.close(), c.worker.close()])
+      await c.registry.close()
+    }
+  }
+}
