@@ -9,9 +9,11 @@
  *   peerwarden simulate [--nodes 1000] [--bootstrap 3] [--minutes 10] [--low-water 8] [--high-water 16]
  *                       [--latency 20] [--exchange 8] [--referrals 8] [--seed 1] [--restart 0.2] [--json]
  *
+ *   peerwarden lab <scenario|file.json|list|clean> [--out dir] [--nodes n] [--hosts n] [--duration s]
+ *
  * `node` prints the node's id and addresses, then a status line every few seconds; Ctrl-C closes
  * cleanly. `simulate` runs many managers in virtual time and prints a line per virtual minute
- * (src/cli/simulate.ts). Bad input prints one line and exits with status 2.
+ * (src/cli/simulate.ts). `lab` runs a scenario on emulated hosts (src/lab). Bad input prints one line and exits with status 2.
  */
 import { readFileSync } from 'node:fs'
 import { Command, InvalidArgumentError, Option } from 'commander'
@@ -20,6 +22,7 @@ import { createNode, type PeerNode } from '../node/index.js'
 import { parseTcpAddress } from '../node/transport.js'
 import { serveDashboard, type Dashboard } from '../dashboard/index.js'
 import { runSimulation } from './simulate.js'
+import { labCommand } from '../lab/cli.js'
 
 function integer (name: string, min: number): (value: string) => number {
   return (value) => {
@@ -204,6 +207,7 @@ export function program (): Command {
     .action(async (o: { nodes: number; bootstrap: number; minutes: number; lowWater: number; highWater: number; latency: number; exchange: number; referrals: number; seed: number; restart: number; json?: boolean }) => {
       await runSimulation({ ...o, json: o.json === true })
     })
+  cmd.addCommand(labCommand().copyInheritedSettings(cmd))
   return cmd
 }
 
