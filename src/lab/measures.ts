@@ -1,55 +1,4 @@
-import type { LabEvent, LabResult, NodeSample } from './run.js'
-
-/** What a partition did: when it was silently cut, when nothing crossed it any more, when it was healed and whole again. */
-export interface PartitionMeasure {
-  at: number
-  hosts: number[]
-  nodes: number[]
-  /** ms from the cut until no node held a connection across it (null: never within the run). */
-  detectedAfter: number | null
-  healedAt: number | null
-  /** ms from the heal until a connection crossed again and every running node (bootstrap nodes aside) was at its target (null: never). */
-  healedAfter: number | null
-}
-
-/** Where a restarted node went back to. */
-export interface RestartMeasure {
-  node: number
-  at: number
-  /** Peers (node indices) it held in its last sample before the kill. */
-  before: number[]
-  /** Peers it held in its first sample with a connection after the restart, and any time in the next 10 s. */
-  first: number[]
-  after: number[]
-  /** How many of `after` it held before, and how many of `first` are bootstrap nodes. */
-  returned: number
-  firstBootstrap: number
-}
-
-/** The figures of a run (all times ms since the run began unless said otherwise). */
-export interface Measures {
-  /** Connections every running node aims at: min(lowWater, nodes - 1). */
-  target: number
-  /** Every node started (the `ready` event). */
-  readyAt: number
-  /** First time after `readyAt` that every running node (bootstrap nodes aside) held `target` connections, and how long after `readyAt`. */
-  convergedAt: number | null
-  convergedAfter: number | null
-  /** The largest connection count of any sample, and the samples above highWater. */
-  maxConnections: number
-  aboveHighWater: number
-  /** Dials begun and failed, all nodes and all their lives together. */
-  dials: number
-  dialsFailed: number
-  /** Inbound sockets refused before cryptography for a per-IP budget (rate, pending), all nodes together. */
-  refusedPerIp: number
-  /** The most connections a bootstrap node held, and its inbound connections then. */
-  bootstrapPeak: number
-  partitions: PartitionMeasure[]
-  restarts: RestartMeasure[]
-  /** Bytes received and sent per host (its interface counters at its last sample). */
-  bytes: Array<{ host: number; rx: number; tx: number }>
-}
+import type { LabEvent, LabResult, Measures, NodeSample, PartitionMeasure, RestartMeasure } from './types.js'
 
 type Input = Omit<LabResult, 'measures'>
 
@@ -70,7 +19,9 @@ export function measure (r: Input): Measures {
   let open: PartitionMeasure | undefined
   const dead = new Set<number>()
   // Bootstrap nodes aside: the others let their bootstrap connections go once they have peers of their own.
-  const allAtTarget = (): boolean => r.nodes.every((n) => n.bootstrap || dead.has(n.index) || (state.get(n.index)?.connections ?? -1) >= target)
+  // A node counts with a sample taken after every node started (one from before may be long stale).
+  const atTarget = (n: number): boolean => { const s = state.get(n); return s !== undefined && s.t >= readyAt && s.connections >= target }
+  const allAtTarget = (): boolean => r.nodes.every((n) => n.bootstrap || dead.has(n.index) || atTarget(n.index))
   const crossing = (members: Set<number>): number => {
     let n = 0
     for (const [node, s] of state) {

@@ -1,4 +1,4 @@
-import type { LabEvent, LabResult, NodeSample } from './run.js'
+import type { LabEvent, LabResult, NodeSample } from './types.js'
 
 /**
  * The report of a run: one self-contained HTML page (inline SVG, no script, no external asset)

@@ -6,37 +6,14 @@ import { createInterface } from 'node:readline'
 import { PeerwardenError } from '../errors.js'
 import type { Logger } from '../logger.js'
 import { silentLogger } from '../logger.js'
-import { measure, type Measures } from './measures.js'
+import { measure } from './measures.js'
 import { LabNetwork, type HostSpec } from './network.js'
-import type { HostPlan, NatKind } from './plan.js'
-import { parseRunnerLine, type RunnerConfig, type Sample } from './samples.js'
+import type { HostPlan } from './plan.js'
+import { parseRunnerLine, type RunnerConfig } from './samples.js'
 import { pick, type Scenario, type Selector, type TimelineEvent } from './scenario.js'
+import type { LabEvent, LabResult, NodeSample } from './types.js'
 
-/** A sample as the result keeps it: whose, and when (ms since the run began). */
-export interface NodeSample extends Omit<Sample, 'type' | 'at'> { node: number; t: number }
-
-/** Something the controller did, when (ms since the run began). */
-export interface LabEvent {
-  t: number
-  kind: 'started' | 'ready' | 'kill' | 'restart' | 'partition' | 'heal' | 'loss' | 'rate' | 'end'
-  /** Nodes and hosts it was about. */
-  nodes?: number[]
-  hosts?: number[]
-  value?: number | string | null
-}
-
-/** Everything a run produced: what the report is drawn from (result.json). */
-export interface LabResult {
-  scenario: Scenario
-  run: string
-  /** Wall-clock ms of the run's beginning (t = 0: the first node process started). */
-  startedAt: number
-  hosts: Array<{ index: number; ip: string; publicIp: string; nat?: NatKind }>
-  nodes: Array<{ index: number; host: number; id: string; bootstrap: boolean; address: string }>
-  events: LabEvent[]
-  samples: NodeSample[]
-  measures: Measures
-}
+export type { LabEvent, LabResult, NodeSample } from './types.js'
 
 /** How `runLab` runs. */
 export interface RunLabOptions {
