@@ -22,6 +22,7 @@ export function renderReport (r: LabResult): string {
     events: r.events,
     yMax: Math.max(r.scenario.highWater + 1, m.maxConnections),
     rules: [{ y: r.scenario.lowWater, label: `lowWater ${r.scenario.lowWater}` }, { y: r.scenario.highWater, label: `highWater ${r.scenario.highWater}` }],
+    marks: m.convergedAt === null ? [] : [{ t: m.convergedAt, label: 'converged' }],
     series: [...byNode].map(([node, list]) => ({
       label: `node ${node}`,
       color: bootstrap.has(node) ? '#d62728' : palette(node),
@@ -54,9 +55,20 @@ export function renderReport (r: LabResult): string {
   const cross = crossingSeries(r)
   const partition = cross === undefined
     ? ''
-    : chart({ title: 'Connections across the partition', end, events: r.events, yMax: Math.max(1, ...cross.map((p) => p[1])), rules: [], series: [{ label: 'across', color: '#9467bd', width: 2, points: [cross] }] })
+    : chart({
+      title: 'Connections across the partition',
+      end,
+      events: r.events,
+      yMax: Math.max(1, ...cross.map((p) => p[1])),
+      rules: [],
+      series: [{ label: 'across', color: '#9467bd', width: 2, points: [cross] }],
+      marks: m.partitions.flatMap((p) => [
+        ...(p.detectedAfter !== null ? [{ t: p.at + p.detectedAfter, label: 'detected' }] : []),
+        ...(p.healedAt !== null && p.healedAfter !== null ? [{ t: p.healedAt + p.healedAfter, label: 'whole' }] : [])
+      ])
+    })
   const maxBytes = Math.max(1, ...m.bytes.map((b) => Math.max(b.rx, b.tx)))
-  const bytes = bars('Bytes per host (interface counters: received, sent)', m.bytes.map((b) => ({ label: `host ${b.host}${r.hosts[b.host]?.nat !== undefined ? ' (NAT)' : ''}`, values: [b.rx, b.tx] })), maxBytes, ['#1f77b4', '#ff7f0e'])
+  const bytes = bars('Bytes per host (interface counters: received in blue, sent in orange)', m.bytes.map((b) => ({ label: `host ${b.host}${r.hosts[b.host]?.nat !== undefined ? ' (NAT)' : ''}`, values: [b.rx, b.tx] })), maxBytes, ['#1f77b4', '#ff7f0e'])
 
   const rows: Array<[string, string]> = [
     ['Hosts', `${r.hosts.length} (${r.hosts.filter((h) => h.nat !== undefined).length} behind NAT${r.scenario.nat !== undefined ? `, ${r.scenario.nat.kind}` : ''})`],
@@ -93,7 +105,7 @@ const W = 900
 const H = 260
 const PAD = { l: 50, r: 130, t: 30, b: 30 }
 
-function chart (c: { title: string; end: number; events: LabEvent[]; yMax: number; rules: Array<{ y: number; label: string }>; series: Series[] }): string {
+function chart (c: { title: string; end: number; events: LabEvent[]; yMax: number; rules: Array<{ y: number; label: string }>; series: Series[]; marks?: Array<{ t: number; label: string }> }): string {
   const x = (t: number): number => PAD.l + (W - PAD.l - PAD.r) * Math.max(0, t) / Math.max(1, c.end)
   const y = (v: number): number => H - PAD.b - (H - PAD.t - PAD.b) * v / Math.max(1, c.yMax)
   const out: string[] = [`<h2>${esc(c.title)}</h2><svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" role="img" aria-label="${esc(c.title)}">`]
@@ -104,6 +116,7 @@ function chart (c: { title: string; end: number; events: LabEvent[]; yMax: numbe
     if (e.kind === 'started') continue
     out.push(`<line x1="${x(e.t)}" y1="${PAD.t}" x2="${x(e.t)}" y2="${y(0)}" stroke="#999" stroke-dasharray="4 3"/><text x="${x(e.t) + 2}" y="${PAD.t - 4}" font-size="10" fill="#555">${esc(e.kind)}</text>`)
   }
+  for (const k of c.marks ?? []) out.push(`<line x1="${x(k.t)}" y1="${PAD.t}" x2="${x(k.t)}" y2="${y(0)}" stroke="#2ca02c" stroke-width="2"/><text x="${x(k.t) + 3}" y="${PAD.t + 12}" font-size="10" fill="#2ca02c">${esc(k.label)}</text>`)
   for (const r of c.rules) out.push(`<line x1="${PAD.l}" y1="${y(r.y)}" x2="${W - PAD.r}" y2="${y(r.y)}" stroke="#2ca02c" stroke-dasharray="6 3"/><text x="${W - PAD.r + 4}" y="${y(r.y) + 4}" font-size="11" fill="#2ca02c">${esc(r.label)}</text>`)
   for (const s of c.series) {
     for (const pts of s.points) {
@@ -119,7 +132,7 @@ function chart (c: { title: string; end: number; events: LabEvent[]; yMax: numbe
 function bars (title: string, items: Array<{ label: string; values: number[] }>, max: number, colors: string[]): string {
   const row = 16
   const height = PAD.t + items.length * row * 1.5 + 10
-  const w = (v: number): number => (W - 200) * v / max
+  const w = (v: number): number => (W - 300) * v / max
   const out = [`<h2>${esc(title)}</h2><svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${height}" viewBox="0 0 ${W} ${height}" role="img" aria-label="${esc(title)}">`]
   items.forEach((it, i) => {
     const top = PAD.t + i * row * 1.5
