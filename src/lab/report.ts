@@ -56,17 +56,17 @@ export function renderReport (r: LabResult): string {
   const partition = cross === undefined
     ? ''
     : chart({
-      title: 'Connections across the partition',
-      end,
-      events: r.events,
-      yMax: Math.max(1, ...cross.map((p) => p[1])),
-      rules: [],
-      series: [{ label: 'across', color: '#9467bd', width: 2, points: [cross] }],
-      marks: m.partitions.flatMap((p) => [
-        ...(p.detectedAfter !== null ? [{ t: p.at + p.detectedAfter, label: 'detected' }] : []),
-        ...(p.healedAt !== null && p.healedAfter !== null ? [{ t: p.healedAt + p.healedAfter, label: 'whole' }] : [])
-      ])
-    })
+        title: 'Connections across the partition',
+        end,
+        events: r.events,
+        yMax: Math.max(1, ...cross.map((p) => p[1])),
+        rules: [],
+        series: [{ label: 'across', color: '#9467bd', width: 2, points: [cross] }],
+        marks: m.partitions.flatMap((p) => [
+          ...(p.detectedAfter !== null ? [{ t: p.at + p.detectedAfter, label: 'detected' }] : []),
+          ...(p.healedAt !== null && p.healedAfter !== null ? [{ t: p.healedAt + p.healedAfter, label: 'whole' }] : [])
+        ])
+      })
   const maxBytes = Math.max(1, ...m.bytes.map((b) => Math.max(b.rx, b.tx)))
   const bytes = bars('Bytes per host (interface counters: received in blue, sent in orange)', m.bytes.map((b) => ({ label: `host ${b.host}${r.hosts[b.host]?.nat !== undefined ? ' (NAT)' : ''}`, values: [b.rx, b.tx] })), maxBytes, ['#1f77b4', '#ff7f0e'])
 

@@ -81,4 +81,3 @@ export interface Measures {
   /** Bytes received and sent per host (its interface counters at its last sample). */
   bytes: Array<{ host: number; rx: number; tx: number }>
 }
-
