@@ -98,6 +98,7 @@ export function measure (r: Input): Measures {
     bootstrapPeak,
     partitions,
     restarts: restarts(r, idToNode, bootstrap),
+    nat: natReach(r),
     bytes: [...bytes.values()].sort((a, b) => a.host - b.host)
   }
 }
@@ -106,6 +107,20 @@ export function measure (r: Input): Measures {
 function mergeTimeline (samples: NodeSample[], events: LabEvent[]): Array<NodeSample | LabEvent> {
   const all: Array<NodeSample | LabEvent> = [...events, ...samples]
   return all.sort((a, b) => a.t - b.t || ('kind' in a ? -1 : 0) - ('kind' in b ? -1 : 0))
+}
+
+function natReach (r: Input): Measures['nat'] {
+  const hostOf = new Map(r.nodes.map((n) => [n.id, n.host]))
+  const natted = new Set(r.nodes.filter((n) => r.hosts[n.host]?.nat !== undefined).map((n) => n.index))
+  const reached = new Set<number>()
+  const dialledOut = new Set<number>()
+  for (const s of r.samples) {
+    if (!natted.has(s.node)) continue
+    const own = r.nodes[s.node].host
+    if (s.inboundPeers.some((p) => hostOf.get(p) !== undefined && hostOf.get(p) !== own)) reached.add(s.node)
+    if (s.peers.length > s.inboundPeers.length) dialledOut.add(s.node)
+  }
+  return { nodes: natted.size, reached: reached.size, dialledOut: dialledOut.size }
 }
 
 function restarts (r: Input, idToNode: Map<string, number>, bootstrap: Set<number>): RestartMeasure[] {

@@ -80,6 +80,7 @@ export function renderReport (r: LabResult): string {
     ['Dials', `${m.dials} (${m.dialsFailed} failed)`],
     ['Refused for a per-IP budget', String(m.refusedPerIp)],
     ['Bootstrap peak', `${m.bootstrapPeak} connections`],
+    ...(m.nat.nodes > 0 ? [['Nodes behind NAT', `${m.nat.nodes}: ${m.nat.reached} reached from another host, ${m.nat.dialledOut} connected out`] as [string, string]] : []),
     ...m.partitions.map((p, i): [string, string] => [`Partition ${i + 1} (hosts ${p.hosts.join(', ')})`, `detected after ${seconds(p.detectedAfter)}; healed ${seconds(p.healedAfter)} after the link returned`]),
     ...m.restarts.map((x): [string, string] => [`Restart of node ${x.node}`, `${x.returned} of ${x.before.length} previous peers back within 10 s; first peers ${x.first.join(', ') || 'none'} (${x.firstBootstrap} bootstrap)`])
   ]

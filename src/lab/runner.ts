@@ -56,6 +56,7 @@ async function main (): Promise<void> {
       refusedPerIp: s.refusedPerIp,
       failedHandshakes: s.failedHandshakes,
       peers: [...new Set(node.connections().map((c) => c.peer))],
+      inboundPeers: [...new Set(node.connections().filter((c) => c.direction === 'inbound').map((c) => c.peer))],
       advertised: node.advertised,
       rx: bytes.rx,
       tx: bytes.tx

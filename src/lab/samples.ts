@@ -37,8 +37,9 @@ export interface Sample {
   refusedRate: number
   refusedPerIp: number
   failedHandshakes: number
-  /** Ids of the peers connected now. */
+  /** Ids of the peers connected now, and of those among them whose connection came in (they dialled us). */
   peers: string[]
+  inboundPeers: string[]
   /** The addresses the node tells peers. */
   advertised: string[]
   /** Bytes received and sent by the host's interface (all nodes of the host together). */
@@ -69,6 +70,6 @@ export function parseRunnerLine (line: string): Sample | Ready | RunnerError | u
   for (const k of ['at', 'connections', 'inbound', 'outbound', 'known', 'dials', 'dialsFailed', 'refusedEarly', 'refusedRate', 'refusedPerIp', 'failedHandshakes', 'rx', 'tx']) {
     if (!num(o[k])) return undefined
   }
-  if (!strings(o.peers) || !strings(o.advertised)) return undefined
+  if (!strings(o.peers) || !strings(o.inboundPeers) || !strings(o.advertised)) return undefined
   return o as unknown as Sample
 }

@@ -78,6 +78,11 @@ export interface Measures {
   bootstrapPeak: number
   partitions: PartitionMeasure[]
   restarts: RestartMeasure[]
+  /**
+   * Reachability of the nodes behind NATs: how many there are, how many held a connection that
+   * came in from another host (someone outside reached them), how many held one they dialled.
+   */
+  nat: { nodes: number; reached: number; dialledOut: number }
   /** Bytes received and sent per host (its interface counters at its last sample). */
   bytes: Array<{ host: number; rx: number; tx: number }>
 }

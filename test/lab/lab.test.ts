@@ -51,12 +51,14 @@ test('nodes on separate hosts converge to lowWater, per-IP limits apply between 
   assert.deepEqual((await listNamespaces()).filter((ns) => ns.startsWith(`pwlab-${r.run}-`)), [], 'every namespace of the run is gone')
 })
 
-test('restarted nodes return to their previous peers, not the bootstrap, even with the bootstrap node dead', { skip, timeout: 120_000 }, async () => {
+test('restarted nodes return to their previous peers, not the bootstrap, even with the bootstrap node dead; nodes behind a NAT dial out and are not reached', { skip, timeout: 120_000 }, async () => {
   const scenario = checkScenario({
     name: 'lab-test-restart',
     hosts: 4,
     nodes: 8,
     bootstrap: 1,
+    // Host 3 (nodes 3 and 7) is behind a symmetric NAT: node 3 restarts from behind it.
+    nat: { hosts: 0.25, kind: 'symmetric' },
     lowWater: 3,
     highWater: 6,
     node: { keepAlive: 500, deadTimeout: 2500 },
@@ -71,7 +73,7 @@ test('restarted nodes return to their previous peers, not the bootstrap, even wi
     assert.ok(x.returned > 0, `node ${x.node} returned to previous peers (before ${x.before.join(',')}, after ${x.after.join(',')})`)
     assert.equal(x.firstBootstrap, 0)
   }
-  // The same ids after the restart: the identity came back from the data directory.
-  const ready = r.samples.filter((s) => s.node === 3 && s.t > r.measures.restarts[0].at && s.connections > 0)
-  assert.ok(ready.length > 0, 'node 3 held connections after its restart')
+  // Behind the NAT: connections out, none in from another host (no relay or hole punching yet; the
+  // day one exists, this assertion turns around).
+  assert.deepEqual(r.measures.nat, { nodes: 2, reached: 0, dialledOut: 2 })
 })

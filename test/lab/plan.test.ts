@@ -104,7 +104,7 @@ function result (nodes: number, samples: Array<Partial<NodeSample> & { node: num
     hosts: [],
     nodes: Array.from({ length: nodes }, (_, i) => ({ index: i, host: i, id: `id${i}`, bootstrap: i === 0, address: '' })),
     events,
-    samples: samples.map((s) => ({ connections: s.peers?.length ?? 0, inbound: 0, outbound: 0, known: 0, dials: 0, dialsFailed: 0, refusedEarly: 0, refusedRate: 0, refusedPerIp: 0, failedHandshakes: 0, peers: [], advertised: [], rx: 0, tx: 0, ...s }))
+    samples: samples.map((s) => ({ connections: s.peers?.length ?? 0, inbound: 0, outbound: 0, known: 0, dials: 0, dialsFailed: 0, refusedEarly: 0, refusedRate: 0, refusedPerIp: 0, failedHandshakes: 0, peers: [], inboundPeers: [], advertised: [], rx: 0, tx: 0, ...s }))
   }
 }
 
@@ -132,6 +132,19 @@ test('a partition is detected when nothing crosses it, and healed when something
   assert.equal(p.detectedAfter, 1000)
   assert.equal(p.healedAt, 5000)
   assert.equal(p.healedAfter, 1000)
+})
+
+test('a node behind a NAT counts as reached only through a connection that came in from another host', () => {
+  const r = result(4, [
+    at(2, 1000, [1, 3], { inboundPeers: ['id3'] }), // 3 shares its host: not reached from outside
+    at(3, 1000, [2], { inboundPeers: [] }),
+    at(1, 1000, [2], { inboundPeers: ['id2'] })
+  ], [{ t: 0, kind: 'ready' }])
+  r.hosts = [{ index: 0, ip: 'a', publicIp: 'a' }, { index: 1, ip: 'b', publicIp: 'b' }, { index: 2, ip: 'c', publicIp: 'w', nat: 'symmetric' }]
+  r.nodes[3].host = 2
+  assert.deepEqual(measure(r).nat, { nodes: 2, reached: 0, dialledOut: 2 })
+  r.samples.push({ ...r.samples[0], t: 2000, peers: ['id1'], inboundPeers: ['id1'] })
+  assert.deepEqual(measure(r).nat, { nodes: 2, reached: 1, dialledOut: 2 })
 })
 
 test('a restart is measured against the peers held before the kill; counters of both lives are summed', () => {
