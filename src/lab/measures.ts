@@ -136,7 +136,9 @@ function restarts (r: Input, idToNode: Map<string, number>, bootstrap: Set<numbe
       const firstSample = later.find((s) => s.connections > 0)
       const before = last === undefined ? [] : peersOf(last)
       const first = firstSample === undefined ? [] : peersOf(firstSample)
-      const after = [...new Set(later.filter((s) => s.t <= e.t + 10_000).flatMap(peersOf))].sort((a, b) => a - b)
+      // The window starts when the process reports (starting many at once on a busy machine takes seconds).
+      const back = later[0]?.t ?? e.t
+      const after = [...new Set(later.filter((s) => s.t <= back + 10_000).flatMap(peersOf))].sort((a, b) => a - b)
       out.push({ node, at: e.t, before, first, after, returned: after.filter((p) => before.includes(p)).length, firstBootstrap: first.filter((p) => bootstrap.has(p)).length })
     }
   }

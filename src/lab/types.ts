@@ -49,7 +49,7 @@ export interface RestartMeasure {
   at: number
   /** Peers (node indices) it held in its last sample before the kill. */
   before: number[]
-  /** Peers it held in its first sample with a connection after the restart, and any time in the next 10 s. */
+  /** Peers it held in its first sample with a connection after the restart, and any time in its first 10 s back. */
   first: number[]
   after: number[]
   /** How many of `after` it held before, and how many of `first` are bootstrap nodes. */

@@ -158,3 +158,12 @@ test('a restart is measured against the peers held before the kill; counters of 
   assert.equal(m.dials, 7)
   assert.equal(m.dialsFailed, 1)
 })
+
+test('the 10 s a restarted node has to return start when its process reports, not when the restart was asked for', () => {
+  const r = result(4, [
+    at(1, 1000, [2, 3]),
+    at(1, 14_000, [2]), // a busy machine: the process took 9 s to start
+    at(1, 23_000, [2, 3])
+  ], [{ t: 0, kind: 'ready' }, { t: 2000, kind: 'kill', nodes: [1] }, { t: 5000, kind: 'restart', nodes: [1] }])
+  assert.deepEqual(measure(r).restarts[0].after, [2, 3])
+})
