@@ -158,7 +158,7 @@ export async function runLab (scenario: Scenario, options: RunLabOptions = {}): 
   }
 
   try {
-    progress(`lab ${run}: ${scenario.hosts} hosts (${natCount === 0 ? 'none' : `${natCount} behind ${scenario.nat?.kind ?? ''}`} NAT), ${scenario.nodes} nodes`)
+    progress(`lab ${run}: ${scenario.hosts} hosts (${natCount === 0 ? 'no NAT' : `${natCount} behind ${scenario.nat?.kind ?? ''} NAT`}), ${scenario.nodes} nodes`)
     await network.create()
     const dir = (i: number): string => { const d = join(dataRoot, `n${i}`); mkdirSync(d, { recursive: true }); return d }
     for (let i = 0; i < scenario.nodes; i++) {
