@@ -125,7 +125,9 @@ export function hostFilterScript (filter: HostFilter): string {
       lines.push(set === undefined ? 'meta nfproto ipv4 drop' : `meta nfproto ipv4 ${field} != ${set} drop`)
     }
     const permille = Math.round(Math.min(100, Math.max(0, filter.loss)) * 10)
-    if (permille > 0) lines.push(`numgen random mod 1000 < ${permille} drop`)
+    // nft compares with the modulus's range (0-999): 100 % is a plain drop.
+    if (permille >= 1000) lines.push('drop')
+    else if (permille > 0) lines.push(`numgen random mod 1000 < ${permille} drop`)
     return lines
   }
   return [

@@ -46,6 +46,9 @@ test('a host filter drops silently: a partition allows only its members, loss dr
   assert.match(cut, /ip daddr != \{ 10\.1\.1\.1, 10\.1\.1\.2 \} drop/)
   assert.equal(cut.match(/numgen random mod 1000 < 125 drop/g)?.length, 2)
   assert.doesNotMatch(cut, /reject/)
+  const all = hostFilterScript({ loss: 100 })
+  assert.doesNotMatch(all, /numgen/, 'nft refuses mod 1000 < 1000')
+  assert.equal(all.match(/^\s+drop$/gm)?.length, 2)
   assert.match(cut, /iifname "lo" accept/)
 })
 
