@@ -11,6 +11,7 @@
  *   mesh       src/mesh                     core, node
  *   adapters   src/adapters                 core
  *   dashboard  src/dashboard                core
+ *   lab        src/lab                      core, store, node (real nodes on emulated hosts)
  *   top        src/cli, src/index.ts        anything
  *
  * The manager also imports no node built-in (no I/O, no timers: time comes from the injected Clock);
@@ -44,19 +45,21 @@ module.exports = {
       to: { circular: true, via: { dependencyTypes: ['type-only'] } }
     },
     layer('core-imports-core-only', 'The core (src/manager, errors, clock) is the bottom layer.',
-      '^src/(manager/|errors\\.ts$|clock\\.ts$|logger\\.ts$)', ['store', 'testing', 'node', 'mesh', 'adapters', 'dashboard', 'cli', 'index\\.ts$']),
+      '^src/(manager/|errors\\.ts$|clock\\.ts$|logger\\.ts$)', ['store', 'testing', 'node', 'mesh', 'adapters', 'dashboard', 'cli', 'lab', 'index\\.ts$']),
     layer('store-imports-core-only', 'src/store sits on the core only.',
-      '^src/store/', ['testing', 'node', 'mesh', 'adapters', 'dashboard', 'cli', 'index\\.ts$']),
+      '^src/store/', ['testing', 'node', 'mesh', 'adapters', 'dashboard', 'cli', 'lab', 'index\\.ts$']),
     layer('testing-imports-core-and-store', 'src/testing (the in-memory network, manual clock) sits on the core and store.',
-      '^src/testing/', ['node', 'mesh', 'adapters', 'dashboard', 'cli', 'index\\.ts$']),
+      '^src/testing/', ['node', 'mesh', 'adapters', 'dashboard', 'cli', 'lab', 'index\\.ts$']),
     layer('node-imports-core-and-store', 'src/node sits on the core and store; the mesh and adapters sit on it, not the reverse.',
-      '^src/node/', ['testing', 'mesh', 'adapters', 'dashboard', 'cli', 'index\\.ts$']),
+      '^src/node/', ['testing', 'mesh', 'adapters', 'dashboard', 'cli', 'lab', 'index\\.ts$']),
     layer('mesh-imports-node-and-core', 'src/mesh sits on the node and the core.',
-      '^src/mesh/', ['testing', 'adapters', 'dashboard', 'cli', 'index\\.ts$']),
+      '^src/mesh/', ['testing', 'adapters', 'dashboard', 'cli', 'lab', 'index\\.ts$']),
     layer('adapters-import-core-only', 'An adapter plugs the core into another network stack; it uses neither our node nor the mesh.',
-      '^src/adapters/', ['store', 'testing', 'node', 'mesh', 'dashboard', 'cli', 'index\\.ts$']),
+      '^src/adapters/', ['store', 'testing', 'node', 'mesh', 'dashboard', 'cli', 'lab', 'index\\.ts$']),
+    layer('lab-imports-node-store-core', 'src/lab runs real nodes on emulated hosts: it sits on the node, the store and the core.',
+      '^src/lab/', ['testing', 'mesh', 'adapters', 'dashboard', 'cli', 'index\\.ts$']),
     layer('dashboard-imports-core-only', 'The dashboard observes a manager through its public surface.',
-      '^src/dashboard/', ['store', 'testing', 'node', 'mesh', 'adapters', 'cli', 'index\\.ts$']),
+      '^src/dashboard/', ['store', 'testing', 'node', 'mesh', 'adapters', 'cli', 'lab', 'index\\.ts$']),
     {
       name: 'manager-no-builtins',
       comment: 'src/manager does no I/O and reads no time: the Clock, random and the transport are injected.',

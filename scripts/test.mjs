@@ -1,6 +1,6 @@
 // Runs the compiled tests (build/test/**/*.test.js) by tier, with the compact reporter.
 //
-//   node scripts/test.mjs [all|unit|net] [--list] [--reporter=spec|tap|dot|<path>] [filter...]
+//   node scripts/test.mjs [all|unit|net|lab] [--list] [--reporter=spec|tap|dot|<path>] [filter...]
 //
 // Tiers (the one place they are decided):
 // - unit: virtual time, no sockets, no Redis, no child processes, no browser; the whole tier runs in
@@ -8,6 +8,9 @@
 //   (pure parts of other layers: decoders, ciphers, timers, tables, the SQLite store on a temp file).
 // - net: everything else (real sockets on 127.0.0.1, Redis, libp2p, Hyperswarm, child processes,
 //   the dashboard page under jsdom).
+// - lab: test/lab (real node processes on emulated hosts: network namespaces, nftables; Linux and
+//   root). Small scenarios, about a minute in all. Where the lab cannot run they report themselves
+//   skipped with the reason (with CI=true that fails, as CI runs as root).
 // A new test file lands in `net` unless it is placed in a unit folder or listed below. A unit file
 // that imports a socket, process or network library fails the run (move it to `net`).
 //
@@ -24,6 +27,9 @@ const buildDir = join(root, 'build')
 /** Folders whose every test is a unit test. */
 const UNIT_DIRS = ['test/manager/', 'test/testing/']
 
+/** Folders whose tests run real nodes on emulated hosts (the lab tier), unit files listed below aside. */
+const LAB_DIRS = ['test/lab/']
+
 /** Unit tests outside those folders (source paths). */
 const UNIT_FILES = [
   'test/mesh/deadlines.test.ts',
@@ -37,7 +43,8 @@ const UNIT_FILES = [
   'test/store/sqlite-store.test.ts',
   'test/package.test.ts',
   'test/contract/memory.test.ts',
-  'test/logger.test.ts'
+  'test/logger.test.ts',
+  'test/lab/plan.test.ts'
 ]
 
 /** What a unit test must not import or call: it would open a socket, a process or a browser. */
@@ -51,7 +58,7 @@ const NOT_IN_UNIT = [
 
 function usage (message) {
   if (message !== undefined) console.error(message)
-  console.error('usage: node scripts/test.mjs [all|unit|net] [--list] [--reporter=spec|tap|dot|<path>] [filter...]')
+  console.error('usage: node scripts/test.mjs [all|unit|net|lab] [--list] [--reporter=spec|tap|dot|<path>] [filter...]')
   process.exit(2)
 }
 
@@ -71,7 +78,8 @@ function sourceOf (built) {
 }
 
 function tierOf (source) {
-  return UNIT_DIRS.some((d) => source.startsWith(d)) || UNIT_FILES.includes(source) ? 'unit' : 'net'
+  if (UNIT_DIRS.some((d) => source.startsWith(d)) || UNIT_FILES.includes(source)) return 'unit'
+  return LAB_DIRS.some((d) => source.startsWith(d)) ? 'lab' : 'net'
 }
 
 const args = process.argv.slice(2)
@@ -80,7 +88,7 @@ let list = false
 let reporter = join(root, 'scripts', 'test-reporter.mjs')
 const filters = []
 for (const a of args) {
-  if (a === 'all' || a === 'unit' || a === 'net') tier = a
+  if (a === 'all' || a === 'unit' || a === 'net' || a === 'lab') tier = a
   else if (a === '--list') list = true
   else if (a.startsWith('--reporter=')) reporter = a.slice('--reporter='.length)
   else if (a === '--help' || a === '-h') usage()

@@ -91,6 +91,10 @@ export type ErrorCode =
   /** Redis lost the consumer group (restarted without persistence): recreated, reported (Redis queue). */
   | 'ERR_QUEUE_GROUP_LOST'
 
+  // ── lab (src/lab) ─────────────────────────────────────────────────────────
+  /** A command that builds or changes the lab's emulated network (ip, nft, tc) failed, or a node process of the lab did not start. */
+  | 'ERR_LAB'
+
   // ── CLI ───────────────────────────────────────────────────────────────────
   /** What the CLI prints for an error that carries no code. */
   | 'ERR_UNKNOWN'

@@ -13,11 +13,14 @@
  *                       [--dashboard [host:port]]
  *                       [--report out.html] [--no-progress]
  *
+ *   peerwarden lab <scenario|file.json|list|clean> [--out dir] [--nodes n] [--hosts n] [--duration s]
+ *
  * `node` prints the node's id and addresses, then a line per connection change and per failure with
  * its reason (rate-limited: see log-limit.ts), and a status line when the figures changed; Ctrl-C
  * closes cleanly. `--log-level` (or `DEBUG=peerwarden:*`, which means debug) sets what is written.
  * `simulate` runs many managers in virtual time and prints a line per virtual minute
  * (simulate.ts), its progress on standard error, and with `--report` an HTML page of charts.
+ * `lab` runs a scenario on emulated hosts (src/lab).
  * Bad input prints one line and exits with status 2.
  */
 import { Command, InvalidArgumentError, Option } from 'commander'
@@ -32,6 +35,7 @@ import { limitLines } from './log-limit.js'
 import { Progress } from './progress.js'
 import { runSimulation } from './simulate.js'
 import { addMeshCommands } from './mesh.js'
+import { labCommand } from '../lab/cli.js'
 
 function integer (name: string, min: number): (value: string) => number {
   return (value) => {
@@ -213,6 +217,7 @@ export function program (): Command {
       await runSimulation({ ...options, json: o.json === true }, undefined, bar)
     })
   addMeshCommands(cmd)
+  cmd.addCommand(labCommand().copyInheritedSettings(cmd))
   return cmd
 }
 
