@@ -180,12 +180,36 @@ export function meshView (instances: Iterable<MeshInstance>, previous: MeshTotal
 function commandTotals (commands: unknown): Record<string, Record<string, number>> {
   const out: Record<string, Record<string, number>> = {}
   if (commands === null || typeof commands !== 'object') return out
+  if (Array.isArray(commands)) return figureTotals(commands)
   const entries = commands instanceof Map ? [...commands.entries()] : Object.entries(commands)
   for (const [name, counters] of entries.slice(0, 50)) {
     if (counters === null || typeof counters !== 'object') continue
     const c: Record<string, number> = {}
     for (const [k, v] of Object.entries(counters as object)) if (typeof v === 'number' && Number.isFinite(v)) c[k] = v
     out[String(name)] = c
+  }
+  return out
+}
+
+/**
+ * The mesh's own shape: one entry per command and instance called (`{ role, command, calls,
+ * outcomes: { OK | code: n }, inFlight }`), summed per `Role.command`: calls, errors (every outcome
+ * but 'OK'), inFlight.
+ */
+function figureTotals (figures: unknown[]): Record<string, Record<string, number>> {
+  const out: Record<string, Record<string, number>> = {}
+  for (const f of figures.slice(0, 5000)) {
+    if (f === null || typeof f !== 'object') continue
+    const { role, command, calls, outcomes, inFlight } = f as { role?: unknown; command?: unknown; calls?: unknown; outcomes?: unknown; inFlight?: unknown }
+    if (typeof role !== 'string' || typeof command !== 'string') continue
+    const name = `${role}.${command}`.slice(0, 100)
+    if (!(name in out) && Object.keys(out).length >= 50) continue
+    const c = out[name] ??= { calls: 0, errors: 0, inFlight: 0 }
+    if (typeof calls === 'number' && Number.isFinite(calls)) c.calls! += calls
+    if (typeof inFlight === 'number' && Number.isFinite(inFlight)) c.inFlight! += inFlight
+    if (outcomes !== null && typeof outcomes === 'object') {
+      for (const [code, n] of Object.entries(outcomes)) if (code !== 'OK' && typeof n === 'number' && Number.isFinite(n)) c.errors! += n
+    }
   }
   return out
 }

@@ -80,6 +80,22 @@ test('the mesh rows: figures as given, rates per second from the command counter
   assert.equal(meshView([inst], totals, 3000)[0].rates.calls, 10, 'a counter that went down (a restart) counts from 0')
 })
 
+test('the mesh rows read a mesh node\'s own figures: calls and errors per Role.command summed over instances', () => {
+  const totals: MeshTotals = new Map()
+  let calls = 10
+  const figures = (): unknown => [
+    { role: 'Worker', command: 'work', instance: 'w1', calls, outcomes: { OK: calls - 2, ERR_REMOTE: 2 }, inFlight: 1, latency: { buckets: [], counts: [], sum: 0, count: 0 } },
+    { role: 'Worker', command: 'work', instance: 'w2', calls, outcomes: { OK: calls }, inFlight: 0, latency: { buckets: [], counts: [], sum: 0, count: 0 } }
+  ]
+  const gateway = { id: 'g', role: 'Gateway', stats: () => ({ calls: 1, commands: figures(), breakers: [{ role: 'Worker', instance: 'w1', peer: 'p', state: 'half-open', calls: 3, failures: 2 }] }) }
+  meshView([gateway], totals, 0)
+  calls = 30
+  const [row] = meshView([gateway], totals, 1000)
+  assert.deepEqual(row!.commands, { 'Worker.work': { calls: 40, errors: 0, inFlight: 0 } })
+  assert.equal(row!.rates.calls, 40)
+  assert.deepEqual(row!.breakers, { 'half-open': 1 })
+})
+
 test('the feed samples the manager and the network, logs events, and follows a network whose managers change', () => {
   const own = manager()
   let other = manager(1)
