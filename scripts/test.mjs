@@ -44,7 +44,13 @@ const UNIT_FILES = [
   'test/package.test.ts',
   'test/contract/memory.test.ts',
   'test/logger.test.ts',
-  'test/lab/plan.test.ts'
+  'test/lab/plan.test.ts',
+  'test/dashboard/history.test.ts',
+  'test/cli/log-limit.test.ts',
+  'test/cli/progress.test.ts',
+  'test/cli/mesh-plan.test.ts',
+  'test/adapters/corestore-replication.test.ts',
+  'test/adapters/ssb-api.test.ts'
 ]
 
 /** What a unit test must not import or call: it would open a socket, a process or a browser. */
