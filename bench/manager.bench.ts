@@ -6,12 +6,23 @@ import { createConnectionManager, type ConnectionManager } from '../src/index.js
 import { ManualClock, TestConnection } from '../src/testing/index.js'
 import { median, nowMs, collect } from './peers/common.js'
 
-export interface Figure { name: string; value: number; unit: string; target?: string; runs: number; note?: string }
+export interface Figure {
+  name: string
+  value: number
+  unit: string
+  target?: string
+  runs: number
+  note?: string
+  /** The value of each round, when the figure is a median of rounds (the report draws their spread). */
+  rounds?: number[]
+  /** False when the figure misses its target (printed as such). */
+  met?: boolean
+}
 
 const noDial = async (): Promise<never> => { throw new Error('no dial') }
 
 /** A running manager holding `n` connections that are past their grace period. */
-async function filled (n: number, low: number, high: number, maxPeers?: number): Promise<{ m: ConnectionManager; clock: ManualClock; conns: TestConnection[] }> {
+export async function filled (n: number, low: number, high: number, maxPeers?: number): Promise<{ m: ConnectionManager; clock: ManualClock; conns: TestConnection[] }> {
   const clock = new ManualClock()
   const m = createConnectionManager({ dial: noDial, lowWater: low, highWater: high, gracePeriod: 1000, clock, ...(maxPeers !== undefined ? { maxPeers } : {}) })
   const conns: TestConnection[] = []

@@ -7,6 +7,7 @@ import { candidateSelection, simulationSpeed } from './dialing.bench.js'
 import { admissionAtBound, churn, heap, tagging, trimLarge, type Figure } from './manager.bench.js'
 import { meshBroadcast, meshRequestResponse } from './mesh.bench.js'
 import { bulkThroughput, newConnections, topicJoin } from './node.bench.js'
+import { naiveRatios } from './reference.bench.js'
 
 const suites: Record<string, () => Promise<Figure | Figure[]>> = {
   churn: async () => await churn(),
@@ -14,6 +15,7 @@ const suites: Record<string, () => Promise<Figure | Figure[]>> = {
   admission: async () => await admissionAtBound(),
   trim: async () => await trimLarge(),
   heap: async () => await heap(),
+  reference: async () => await naiveRatios(),
   candidates: async () => await candidateSelection(),
   simulation: async () => await simulationSpeed(),
   connections: async () => await newConnections(),
