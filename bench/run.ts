@@ -7,6 +7,7 @@ import { candidateSelection, simulationSpeed } from './dialing.bench.js'
 import { admissionAtBound, churn, heap, tagging, trimLarge, type Figure } from './manager.bench.js'
 import { meshBroadcast, meshRequestResponse } from './mesh.bench.js'
 import { bulkThroughput, newConnections, topicJoin } from './node.bench.js'
+import { againstPrevious } from './previous.bench.js'
 import { naiveRatios } from './reference.bench.js'
 
 const suites: Record<string, () => Promise<Figure | Figure[]>> = {
@@ -16,6 +17,7 @@ const suites: Record<string, () => Promise<Figure | Figure[]>> = {
   trim: async () => await trimLarge(),
   heap: async () => await heap(),
   reference: async () => await naiveRatios(),
+  previous: async () => await againstPrevious(),
   candidates: async () => await candidateSelection(),
   simulation: async () => await simulationSpeed(),
   connections: async () => await newConnections(),
