@@ -163,7 +163,7 @@ async function dialRatio (n: number, rounds: number): Promise<Figure> {
       measure: async () => {
         const clock = new ManualClock()
         const m = createConnectionManager({ dial: async () => await new Promise<never>(() => {}), clock, lowWater: 32, highWater: 96, maxParallelDials: 8, maxPeers: n })
-        m.addPeers(ids.map((id, i) => ({ id, address: `tcp://10.0.${(i >> 8) & 255}.${i & 255}:4001` })))
+        m.addPeers(ids.map((id, i) => ({ id, address: `tcp://10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}:4001` })))
         const dialer = (m as unknown as { dialer: { select: (now: number) => Array<{ record: PeerRecord }> } }).dialer
         const reps = 200
         collect()
