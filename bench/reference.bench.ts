@@ -77,7 +77,7 @@ async function naiveFilled (n: number, low: number, high: number): Promise<{ mgr
  * `lowWater`: `over` = 'half' trims 2n to n (go-libp2p's default watermarks trim three quarters);
  * 'one-percent' trims n + 1 % to n − 1 % (a background trim just over highWater).
  */
-async function trimRatio (n: number, over: 'half' | 'one-percent', rounds: number): Promise<Figure> {
+export async function trimRatio (n: number, over: 'half' | 'one-percent', rounds: number): Promise<Figure> {
   const total = over === 'half' ? 2 * n : n + n / 100
   const low = over === 'half' ? n : n - n / 100
   const high = over === 'half' ? 2 * n : n
@@ -116,7 +116,7 @@ async function trimRatio (n: number, over: 'half' | 'one-percent', rounds: numbe
 }
 
 /** An inbound connection at the bound with n connections: each newcomer evicts the lowest-ranked peer. */
-async function evictionRatio (n: number, rounds: number): Promise<Figure> {
+export async function evictionRatio (n: number, rounds: number): Promise<Figure> {
   const ops = (k: number): number => Math.max(20, Math.min(n / 2, k))
   const { perRound } = await rotated([
     {
@@ -155,7 +155,7 @@ async function evictionRatio (n: number, rounds: number): Promise<Figure> {
 }
 
 /** One dial decision (the best 8) among n known peers, a fifth of them in backoff. */
-async function dialRatio (n: number, rounds: number): Promise<Figure> {
+export async function dialRatio (n: number, rounds: number): Promise<Figure> {
   const ids = Array.from({ length: n }, (_, i) => `known-${i}`)
   const { perRound } = await rotated([
     {
