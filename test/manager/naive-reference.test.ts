@@ -60,3 +60,12 @@ test('the naive reference picks the same next dials as the dial order', () => {
   const picked = naive.nextDials(4).map((r) => r.id)
   assert.deepEqual(picked, ['k9', 'k7', 'k0', 'k1'], 'high priority first, then a proven peer, then first come; k3 waits')
 })
+
+test('the naive reference and trim() close the same peers when a trim takes a few of many (the heap walk, not the sort)', async () => {
+  const { m, naive, pw, nv } = await both(1000, 900, 1000)
+  await m.trim()
+  assert.equal(naive.trim(), 100)
+  assert.equal(closed(pw).length, 100, 'more than 64 and at most an eighth of the index: the walk')
+  assert.deepEqual(closed(nv), closed(pw))
+  await m.close()
+})
