@@ -176,7 +176,7 @@ export class MemoryConnection implements Connection {
 
 /**
  * A dial error without a stack trace: a simulation refuses tens of thousands of dials a virtual
- * minute, and capturing the stack of each one was a tenth of its run time. The code and message
+ * minute, and building each one with its stack took a few per cent of the run time. The code and message
  * are those of any other error; where it came from is the in-memory network.
  */
 function quietError (code: 'ERR_DIAL_FAILED', message: string): PeerwardenError {
