@@ -303,7 +303,8 @@ function previewMerge (own: PeerRecord, byAddress: PeerRecord): PeerRecord {
   view.priority = mergePriority(own.priority, byAddress.priority)
   view.permanent = own.permanent || byAddress.permanent
   view.longTerm = own.longTerm || byAddress.longTerm
-  if (byAddress.isProtected) view.protections = new Set([...(own.protections ?? []), ...byAddress.protections!])
+  // Read-only here: the view answers `isProtected` itself (a write of `protections` would reach own's).
+  if (byAddress.isProtected) Object.defineProperty(view, 'isProtected', { value: true })
   return view
 }
 

@@ -269,8 +269,12 @@ export class DialScheduler {
     // Peers whose every address waits (hinted addresses in their own backoff) wait too: re-filed
     // after the walk, since the index must not change while it is walked.
     const deferred = new Map<PeerRecord, number>()
+    // Ready peers that are no longer dialable (their last address moved to another record, which
+    // re-files only that one): dropped after the walk, so that no pass walks past them again.
+    const stale: PeerRecord[] = []
     const ready = (r: PeerRecord): boolean => {
-      if (r.candIndex === -1 || !this.dialable(r) || picks.some((p) => p.record === r) || deferred.has(r)) return false
+      if (r.candIndex === -1 || picks.some((p) => p.record === r) || deferred.has(r)) return false
+      if (!this.dialable(r)) { stale.push(r); return false }
       const wait = this.addressesWait(r, now)
       if (wait === undefined) return true
       deferred.set(r, wait)
@@ -298,6 +302,7 @@ export class DialScheduler {
       if (chosen.bootstrapWake !== undefined) this.bootstrapWake = chosen.bootstrapWake
       return picks
     } finally {
+      for (const r of stale) this.index.update(r, now)
       for (const [r, until] of deferred) {
         r.nextDialAt = Math.max(r.nextDialAt ?? -Infinity, until)
         this.peerChanged(r)

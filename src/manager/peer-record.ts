@@ -39,65 +39,93 @@ export class PeerRecord implements RankKey {
   /** Map key in the peer book: the id, or '@' + first address while the id is unknown. */
   key: string
   id: PeerId | undefined
-  addresses: string[] = []
+  addresses: string[] = EMPTY
   priority: Priority = 'medium'
   topics: string[] = EMPTY
-  longTerm = false
-  permanent = false
-  bootstrap = false
   firstSeen: number
-  /** Known only from hints (`PeerInput.hint`): no connection and no input of the application named it yet. */
-  hint = false
-  /** Addresses learnt only from hints (not given by the application nor proven by a connection). */
-  hinted: Set<string> | undefined
   /** The snapshot of this record that the peer budget's heap holds as current. */
   budgetVersion = 0
-
-  /** Static tags (tagPeer / upsertTag). */
-  tags: Map<string, number> | undefined
-  /** Decaying tags by name. */
-  decaying: Map<string, DecayValue> | undefined
   /** Cached sum of every tag value. */
   value = 0
-  protections: Set<string> | undefined
-  allowed = false
 
-  conn: ConnEntry | undefined
-  /** Sampled `streams === 0 || undefined` of the connection, refreshed before each ranking. */
-  idle = true
-  inbound = false
+  conn: ConnEntry | undefined = undefined
   openedAt = 0
 
-  lastConnected: number | undefined
+  lastConnected: number | undefined = undefined
   /** Successful connections, ever. */
   successes = 0
   /** Consecutive failed dial attempts since the last success (drives backoff). */
   failures = 0
   /** Dial attempts, ever. */
   attempts = 0
-  nextDialAt: number | undefined
-  /** Dialled by the manager right now. */
-  dialing = false
-  /** Removed from the peer book (forgotten, or merged into the record of its id): never dialled again. */
-  forgotten = false
-  /** Per-address outcomes: the last success time and consecutive failures, to order addresses. */
-  addressStats: Map<string, { ok: number; fails: number }> | undefined
+  nextDialAt: number | undefined = undefined
 
-  decisions: Decision[] | undefined
+  decisions: Decision[] | undefined = undefined
   /** Position in the trim index's heap, -1 when not in it. */
   heapIndex = -1
   /** Position in the dial candidates' heap, -1 when not in it. */
   candIndex = -1
   /** The `nextDialAt` under which the candidate index holds the peer as waiting. */
-  waitAt: number | undefined
+  waitAt: number | undefined = undefined
 
   /** Creation order: the last tie-break of the dial order, so equal peers are dialled first come, first served. */
   readonly seq = nextSeq++
+
+  // A peer book holds every peer the network tells about (hundreds per node, 100,000 in a
+  // simulation): the flags share one number and the collections few peers have share one
+  // object, allocated on first use. The accessors below keep the fields' names and types.
+  private bits = IDLE
+  private more: RareFields | undefined = undefined
 
   constructor (key: string, id: PeerId | undefined, now: number) {
     this.key = key
     this.id = id
     this.firstSeen = now
+  }
+
+  get longTerm (): boolean { return (this.bits & LONG_TERM) !== 0 }
+  set longTerm (v: boolean) { this.bits = v ? this.bits | LONG_TERM : this.bits & ~LONG_TERM }
+  get permanent (): boolean { return (this.bits & PERMANENT) !== 0 }
+  set permanent (v: boolean) { this.bits = v ? this.bits | PERMANENT : this.bits & ~PERMANENT }
+  get bootstrap (): boolean { return (this.bits & BOOTSTRAP) !== 0 }
+  set bootstrap (v: boolean) { this.bits = v ? this.bits | BOOTSTRAP : this.bits & ~BOOTSTRAP }
+  /** Known only from hints (`PeerInput.hint`): no connection and no input of the application named it yet. */
+  get hint (): boolean { return (this.bits & HINT) !== 0 }
+  set hint (v: boolean) { this.bits = v ? this.bits | HINT : this.bits & ~HINT }
+  get allowed (): boolean { return (this.bits & ALLOWED) !== 0 }
+  set allowed (v: boolean) { this.bits = v ? this.bits | ALLOWED : this.bits & ~ALLOWED }
+  /** Sampled `streams === 0 || undefined` of the connection, refreshed before each ranking. */
+  get idle (): boolean { return (this.bits & IDLE) !== 0 }
+  set idle (v: boolean) { this.bits = v ? this.bits | IDLE : this.bits & ~IDLE }
+  get inbound (): boolean { return (this.bits & INBOUND) !== 0 }
+  set inbound (v: boolean) { this.bits = v ? this.bits | INBOUND : this.bits & ~INBOUND }
+  /** Dialled by the manager right now. */
+  get dialing (): boolean { return (this.bits & DIALING) !== 0 }
+  set dialing (v: boolean) { this.bits = v ? this.bits | DIALING : this.bits & ~DIALING }
+  /** Removed from the peer book (forgotten, or merged into the record of its id): never dialled again. */
+  get forgotten (): boolean { return (this.bits & FORGOTTEN) !== 0 }
+  set forgotten (v: boolean) { this.bits = v ? this.bits | FORGOTTEN : this.bits & ~FORGOTTEN }
+
+  /** Addresses learnt only from hints (not given by the application nor proven by a connection). */
+  get hinted (): Set<string> | undefined { return this.more?.hinted }
+  set hinted (v: Set<string> | undefined) { this.rare(v).hinted = v }
+  /** Static tags (tagPeer / upsertTag). */
+  get tags (): Map<string, number> | undefined { return this.more?.tags }
+  set tags (v: Map<string, number> | undefined) { this.rare(v).tags = v }
+  /** Decaying tags by name. */
+  get decaying (): Map<string, DecayValue> | undefined { return this.more?.decaying }
+  set decaying (v: Map<string, DecayValue> | undefined) { this.rare(v).decaying = v }
+  get protections (): Set<string> | undefined { return this.more?.protections }
+  set protections (v: Set<string> | undefined) { this.rare(v).protections = v }
+  /** Per-address outcomes: the last success time and consecutive failures, to order addresses. */
+  get addressStats (): Map<string, { ok: number; fails: number }> | undefined { return this.more?.addressStats }
+  set addressStats (v: Map<string, { ok: number; fails: number }> | undefined) { this.rare(v).addressStats = v }
+
+  /** The holder of the rare collections; a write of `undefined` where none exists allocates nothing. */
+  private rare (v: unknown): RareFields {
+    if (this.more !== undefined) return this.more
+    if (v === undefined) return SCRATCH
+    return (this.more = new RareFields())
   }
 
   get isProtected (): boolean { return this.protections !== undefined && this.protections.size > 0 }
@@ -141,5 +169,25 @@ export class PeerRecord implements RankKey {
   }
 }
 
+/** The collections few peers have (see `PeerRecord`). */
+class RareFields {
+  hinted: Set<string> | undefined = undefined
+  tags: Map<string, number> | undefined = undefined
+  decaying: Map<string, DecayValue> | undefined = undefined
+  protections: Set<string> | undefined = undefined
+  addressStats: Map<string, { ok: number; fails: number }> | undefined = undefined
+}
+
+/** Takes writes of `undefined` to a record without rare fields (nothing to keep). */
+const SCRATCH = new RareFields()
+const LONG_TERM = 1
+const PERMANENT = 2
+const BOOTSTRAP = 4
+const HINT = 8
+const ALLOWED = 16
+const IDLE = 32
+const INBOUND = 64
+const DIALING = 128
+const FORGOTTEN = 256
 const EMPTY: string[] = []
 let nextSeq = 0

@@ -128,16 +128,23 @@ export class TrimIndex {
   }
 
   /**
-   * The indexed peers in trim order, lowest first. For a few (`wanted` small) it walks the heap lazily;
-   * for many it sorts a copy once, which is cheaper than k heap walks. The index must not change
-   * while iterating.
+   * The indexed peers in trim order, lowest first. For a few (`wanted` small, or a small share of the
+   * index: {@link TrimIndex.walks}) it walks the heap lazily, O(k log k); for many it sorts a copy
+   * once, which is cheaper than k heap walks. The index must not change while iterating.
    */
   ordered (wanted: number): Iterable<PeerRecord> {
-    if (wanted <= 64) return { [Symbol.iterator]: () => this.heap.ascending() }
+    if (this.walks(wanted)) return { [Symbol.iterator]: () => this.heap.ascending() }
     const copy = this.heap.items.slice()
     copy.sort(compareTrimRank) // stable: equal ranks keep their heap order
     return copy
   }
+
+  /**
+   * Whether `ordered(wanted)` walks the heap (which must then be in order) rather than sorting a
+   * copy: for up to 64 peers, or up to an eighth of the index (a trim just over highWater closes a
+   * few of many: sorting all of them would cost O(n log n) for k peers).
+   */
+  walks (wanted: number): boolean { return wanted <= 64 || wanted * 8 <= this.heap.size }
 
   /** The indexed peers in trim order, lowest first, lazily. The index must not change while iterating. */
   ascending (): Generator<PeerRecord> { return this.heap.ascending() }

@@ -122,7 +122,7 @@ export class TrimScheduler {
     const candidates = this.index.size
     const count = trimCount(mode, { connections: before, trimmable: candidates, lowWater, highWater })
     // A large trim sorts a copy and rebuilds the heap when it removes the victims: no heap order needed before.
-    const large = count > 64
+    const large = !this.index.walks(count)
     this.index.resample(!large)
     const { topics } = this.host
     const victims = selectVictims(this.index.ordered(count), count, (r, taken) => topics.canClose(r, taken), this.overQuota())

@@ -1,6 +1,5 @@
 import { createConnectionManager } from '../manager/manager.js'
-import type { ConnectionManager, ConnectionManagerOptions, PeerStore } from '../manager/types.js'
-import { memoryStore } from '../store/memory-store.js'
+import type { ConnectionManager, ConnectionManagerOptions, PeerStore, StoredPeer } from '../manager/types.js'
 import { ManualClock } from './manual-clock.js'
 import { MemoryNetwork, type MemoryNode } from './memory-network.js'
 
@@ -58,14 +57,16 @@ export class Simulation {
   readonly clock: ManualClock
   readonly network: MemoryNetwork
   readonly nodes: SimNode[] = []
-  private readonly byId = new Map<string, SimNode>()
+  /** Node index by id. */
+  private readonly byId = new Map<string, number>()
   /**
-   * What each node knows besides the bootstrap nodes, as the simulation told it (peer exchange,
-   * referrals) or it met them (connections, refused ones included): what it can pass on. Kept here
-   * rather than read from `listPeers()`, which builds every peer's info — too slow for a bootstrap
-   * node that knows them all. It survives restarts, as the node's store does.
+   * What each node knows besides the bootstrap nodes (by node index), as the simulation told it
+   * (peer exchange, referrals) or it met them (connections, refused ones included): what it can
+   * pass on. Kept here rather than read from `listPeers()`, which builds every peer's info — too
+   * slow for a bootstrap node that knows them all. It survives restarts, as the node's store does.
    */
-  private readonly known = new Map<string, { list: string[]; set: Set<string> }>()
+  private readonly knownList: Array<number[] | undefined> = []
+  private readonly knownSet: Array<Set<number> | undefined> = []
   private readonly random: () => number
 
   constructor (private readonly options: SimulationOptions) {
@@ -75,9 +76,9 @@ export class Simulation {
     const nb = options.bootstrap ?? 3
     for (let i = 0; i < options.nodes; i++) {
       const transport = this.network.addNode(`n${i}`)
-      const node: SimNode = { id: transport.id, transport, manager: undefined as unknown as ConnectionManager, store: memoryStore(), bootstrap: i < nb, peak: 0, inboundDials: 0 }
+      const node: SimNode = { id: transport.id, transport, manager: undefined as unknown as ConnectionManager, store: compactStore(), bootstrap: i < nb, peak: 0, inboundDials: 0 }
       this.nodes.push(node)
-      this.byId.set(node.id, node)
+      this.byId.set(node.id, i)
       this.network.onDial(transport.address, () => { node.inboundDials++ })
       this.build(node)
     }
@@ -86,7 +87,10 @@ export class Simulation {
   get bootstrapNodes (): SimNode[] { return this.nodes.filter((n) => n.bootstrap) }
 
   /** The node with this id (`n<i>`); undefined when none. */
-  node (id: string): SimNode | undefined { return this.byId.get(id) }
+  node (id: string): SimNode | undefined {
+    const i = this.byId.get(id)
+    return i === undefined ? undefined : this.nodes[i]
+  }
 
   /** Starts every node's manager (or the given ones). */
   start (nodes: SimNode[] = this.nodes): void {
@@ -138,6 +142,7 @@ export class Simulation {
   }
 
   private build (node: SimNode): void {
+    const self = this.byId.get(node.id)!
     const manager = createConnectionManager({
       ...this.options.manager,
       dial: node.transport.dial,
@@ -154,48 +159,52 @@ export class Simulation {
     const exchange = this.options.exchange ?? 8
     const referrals = this.options.referrals ?? 0
     manager.events.addEventListener('connection:refused', (e) => {
-      const other = this.node(e.detail.connection.peer)
-      if (other === undefined || other === node) return
-      if (referrals > 0 && other.manager !== undefined) this.tell(other, this.sampleKnown(node, referrals, other.id))
+      const o = this.byId.get(e.detail.connection.peer)
+      if (o === undefined || o === self) return
+      const other = this.nodes[o]
+      if (referrals > 0 && other.manager !== undefined) this.tell(o, this.sampleKnown(self, referrals, o))
       // The refusing manager keeps the dialer in its peer book: it passes it on from now on.
-      this.learn(node, other.id)
+      this.learn(self, o)
     })
     manager.events.addEventListener('peer:connected', (e) => {
       node.peak = Math.max(node.peak, manager.stats().connections)
-      const other = this.node(e.detail.peer)
-      if (other === undefined) return
-      this.learn(node, other.id)
-      if (exchange === 0 || other.manager === undefined) return
-      const mine = this.sampleKnown(node, exchange, other.id)
-      const theirs = this.sampleKnown(other, exchange, node.id)
-      this.tell(other, mine)
-      this.tell(node, theirs)
+      const o = this.byId.get(e.detail.peer)
+      if (o === undefined) return
+      this.learn(self, o)
+      if (exchange === 0 || this.nodes[o].manager === undefined) return
+      const mine = this.sampleKnown(self, exchange, o)
+      const theirs = this.sampleKnown(o, exchange, self)
+      this.tell(o, mine)
+      this.tell(self, theirs)
     })
   }
 
-  private learn (node: SimNode, id: string): void {
-    if (id === node.id || this.byId.get(id)?.bootstrap === true) return
-    let k = this.known.get(node.id)
-    if (k === undefined) this.known.set(node.id, k = { list: [], set: new Set() })
-    if (k.set.has(id)) return
-    k.set.add(id)
-    k.list.push(id)
+  private learn (node: number, other: number): void {
+    if (other === node || this.nodes[other].bootstrap) return
+    let set = this.knownSet[node]
+    if (set === undefined) {
+      this.knownSet[node] = set = new Set()
+      this.knownList[node] = []
+    }
+    if (set.has(other)) return
+    set.add(other)
+    this.knownList[node]!.push(other)
   }
 
-  /** Adds `ids` to the node's manager, with their in-memory addresses, as an identify exchange would. */
-  private tell (node: SimNode, ids: string[]): void {
+  /** Adds the nodes `ids` to the node's manager, with their in-memory addresses, as an identify exchange would. */
+  private tell (node: number, ids: number[]): void {
     if (ids.length === 0) return
     for (const id of ids) this.learn(node, id)
-    node.manager.addPeers(ids.map((id) => ({ id, addresses: [`mem://${id}`] })))
+    // The nodes' own id and address strings: a peer book that knows 100,000 peers holds no copies.
+    this.nodes[node].manager.addPeers(ids.map((i) => ({ id: this.nodes[i].id, addresses: [this.nodes[i].transport.address] })))
   }
 
-  /** Up to `k` peers the node knows, at random, other than `except`. */
-  private sampleKnown (node: SimNode, k: number, except: string): string[] {
-    const known = this.known.get(node.id)
-    if (known === undefined) return []
-    const list = known.list
-    if (list.length - (known.set.has(except) ? 1 : 0) <= k) return list.filter((id) => id !== except)
-    const out: string[] = []
+  /** Up to `k` nodes the node knows, at random, other than `except`. */
+  private sampleKnown (node: number, k: number, except: number): number[] {
+    const list = this.knownList[node]
+    if (list === undefined) return []
+    if (list.length - (this.knownSet[node]!.has(except) ? 1 : 0) <= k) return list.filter((id) => id !== except)
+    const out: number[] = []
     const taken = new Set<number>()
     while (out.length < k) {
       const i = Math.floor(this.random() * list.length)
@@ -205,6 +214,66 @@ export class Simulation {
     }
     return out
   }
+}
+
+/**
+ * The simulation's peer store: a `memoryStore()` that keeps each peer as one short string (a JSON
+ * tuple, the defaults left out) instead of an object with its arrays, so that 100,000 nodes × a
+ * few hundred known peers fit in memory. It outlives the managers (restarts); `load()` rebuilds
+ * the rows.
+ */
+function compactStore (): PeerStore {
+  const data = new Map<string, string>()
+  return {
+    async load () {
+      const out: StoredPeer[] = []
+      for (const [key, row] of data) out.push(decodeRow(key, row))
+      return out
+    },
+    save (peers) { for (const p of peers) data.set(p.key, encodeRow(p)) },
+    delete (keys) { for (const k of keys) data.delete(k) },
+    async flush () {},
+    async close () {}
+  }
+}
+
+/** [id, addresses, priority, topics, flags, tags, lastConnected, successes, failures, nextDialAt, firstSeen]; the empty ones as 0. */
+function encodeRow (p: StoredPeer): string {
+  const flags = (p.longTerm ? 1 : 0) | (p.permanent ? 2 : 0) | (p.bootstrap ? 4 : 0)
+  return JSON.stringify([p.id ?? 0, p.addresses, p.priority === 'medium' ? 0 : p.priority, p.topics.length === 0 ? 0 : p.topics, flags,
+    hasKeys(p.tags) ? p.tags : 0, time(p.lastConnected), p.successes, p.failures, time(p.nextDialAt), time(p.firstSeen)])
+}
+
+function decodeRow (key: string, row: string): StoredPeer {
+  const [id, addresses, priority, topics, flags, tags, lastConnected, successes, failures, nextDialAt, firstSeen] = JSON.parse(row) as [string | 0, string[], StoredPeer['priority'] | 0, string[] | 0, number, Record<string, number> | 0, number | string | 0, number, number, number | string | 0, number | string | 0]
+  const p: StoredPeer = {
+    key,
+    addresses,
+    priority: priority === 0 ? 'medium' : priority,
+    topics: topics === 0 ? [] : topics,
+    longTerm: (flags & 1) !== 0,
+    permanent: (flags & 2) !== 0,
+    bootstrap: (flags & 4) !== 0,
+    tags: tags === 0 ? {} : tags,
+    successes,
+    failures
+  }
+  if (id !== 0) p.id = id
+  if (lastConnected !== 0) p.lastConnected = Number(lastConnected)
+  if (nextDialAt !== 0) p.nextDialAt = Number(nextDialAt)
+  if (firstSeen !== 0) p.firstSeen = Number(firstSeen)
+  return p
+}
+
+/** A time for the row: 0 when absent; a time that JSON cannot hold (±Infinity) as a string. */
+function time (t: number | undefined): number | string {
+  if (t === undefined) return 0
+  return Number.isFinite(t) ? (t === 0 ? '0' : t) : String(t)
+}
+
+function hasKeys (o: Record<string, number> | undefined): boolean {
+  for (const _ in o) return true
+  return false
 }
 
 /** A small deterministic generator in [0, 1), for reproducible simulations. */

@@ -938,3 +938,14 @@ test('a connection a bootstrap peer opened to us does not count toward lowWater 
   assert.deepEqual(r.closed, [])
   await r.m.close()
 })
+
+test('a ready candidate whose only address moved to another peer leaves the dial index at the next pass (regression: every pass walked past such peers)', () => {
+  const m = createConnectionManager({ dial: async () => await new Promise<never>(() => {}), clock: new ManualClock(), lowWater: 4, highWater: 8 })
+  m.addPeers([{ id: 'a', address: 'mem://x' }, { id: 'b', address: 'mem://x' }])
+  const internals = m as unknown as { book: { get: (id: string) => { candIndex: number; addresses: string[] } }; dialer: { select: (now: number) => Array<{ record: { id?: string } }> } }
+  const a = internals.book.get('a')
+  assert.deepEqual(a.addresses, [], 'the address moved to b')
+  const picked = internals.dialer.select(0).map((p) => p.record.id)
+  assert.deepEqual(picked, ['b'])
+  assert.equal(a.candIndex, -1, 'a is no longer a candidate')
+})

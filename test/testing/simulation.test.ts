@@ -24,3 +24,20 @@ test('simulation: with releaseBootstrap false the bootstrap stays occupied by th
   const { boot } = await run(false)
   assert.ok(boot >= 6, `the bootstrap holds ${boot} connections`)
 })
+
+test('simulation: a node restarted with its store comes back knowing the peers it knew, with their history (the compact store keeps every field)', async () => {
+  const sim = new Simulation({ nodes: 20, bootstrap: 1, manager: { lowWater: 4, highWater: 8, gracePeriod: 5_000 } })
+  sim.start()
+  await sim.run(60_000)
+  const node = sim.nodes[5]!
+  const peers = (list: ReturnType<typeof node.manager.listPeers>): string[] =>
+    list.filter((p) => !p.bootstrap).map((p) => JSON.stringify([p.id, p.addresses, p.priority, p.topics, p.longTerm, p.lastConnected !== undefined, p.failures])).sort()
+  await sim.stop([node])
+  const before = peers(node.manager.listPeers())
+  assert.ok(before.length >= 4, `the node knew ${before.length} peers`)
+  await sim.restart([node])
+  await node.manager.ready()
+  const after = peers(node.manager.listPeers())
+  for (const p of before) assert.ok(after.includes(p), `restored as it was: ${p}`)
+  await sim.stop()
+})

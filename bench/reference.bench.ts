@@ -1,0 +1,206 @@
+/**
+ * The core figures as ratios against a naive reference measured in the same run (bench/reference/:
+ * peerwarden's rules on go-libp2p connmgr's data structures), so that they hold on any machine:
+ * `trim()`, an inbound connection at the bound (the eviction decision), and one dial decision, at
+ * 1,000, 10,000 and 100,000 connections or known peers.
+ *
+ * Rules:
+ * - Each round measures both implementations on fresh state built the same way; the order of the two
+ *   rotates from one round to the next, so neither always runs on a warmer (or more fragmented) heap.
+ * - A figure is the ratio of the medians (naive time / peerwarden time: above 1 is faster than the
+ *   reference); its note gives both medians, and `rounds` holds the ratio of each round.
+ * - Times are the process's CPU time (`process.cpuUsage()`), not the wall clock: on a shared machine
+ *   another process's load stretches the wall clock of one side and not the other.
+ */
+import { ManualClock, TestConnection } from '../src/testing/index.js'
+import { createConnectionManager } from '../src/index.js'
+import type { PeerRecord } from '../src/manager/peer-record.js'
+import { filled, type Figure } from './manager.bench.js'
+import { collect, median } from './peers/common.js'
+import { NaiveConnMgr } from './reference/naive-connmgr.js'
+
+/** Both sides of one operation: set up (untimed), then the timed part; returns ms per operation. */
+interface Side { name: string; measure: () => Promise<number> }
+
+async function rotated (sides: Side[], rounds: number): Promise<{ medians: number[]; perRound: number[][] }> {
+  const perRound: number[][] = sides.map(() => [])
+  // One unmeasured round first: peerwarden has far more code to compile than the reference.
+  for (const side of sides) await side.measure()
+  for (let r = 0; r < rounds; r++) {
+    for (let k = 0; k < sides.length; k++) {
+      const i = (k + r) % sides.length
+      collect()
+      perRound[i].push(await sides[i].measure())
+    }
+  }
+  return { medians: perRound.map(median), perRound }
+}
+
+function ratioFigure (name: string, n: number, pw: number[], naive: number[], unit: string, target?: number): Figure {
+  const ratios = pw.map((t, i) => naive[i] / t)
+  const value = +(median(naive) / median(pw)).toFixed(1)
+  return {
+    name: `${name} at ${n.toLocaleString('en')}: peerwarden vs the naive reference`,
+    value,
+    unit: 'x naive',
+    ...(target !== undefined ? { target: `>= ${target}`, met: value >= target } : {}),
+    runs: pw.length,
+    note: `peerwarden ${fmt(median(pw))} ${unit}, naive ${fmt(median(naive))} ${unit} (medians of ${pw.length} rotated rounds)`,
+    rounds: ratios.map((x) => +x.toFixed(2))
+  }
+}
+
+/** CPU time of the process, ms. */
+function nowMs (): number {
+  const u = process.cpuUsage()
+  return (u.user + u.system) / 1000
+}
+
+function fmt (x: number): string { return x >= 100 ? x.toFixed(0) : x >= 1 ? x.toFixed(2) : x.toPrecision(3) }
+
+/** `n` naive connections, past their grace period, tagged as the peerwarden side is. */
+async function naiveFilled (n: number, low: number, high: number): Promise<{ mgr: NaiveConnMgr; clock: ManualClock; conns: TestConnection[] }> {
+  const clock = new ManualClock()
+  const mgr = new NaiveConnMgr(low, high, 1000, () => clock.now())
+  const conns: TestConnection[] = []
+  for (let i = 0; i < n; i++) {
+    const c = new TestConnection({ peer: `peer-${i}`, direction: i % 2 === 0 ? 'inbound' : 'outbound' })
+    mgr.connected(c)
+    conns.push(c)
+  }
+  await clock.advance(2000)
+  return { mgr, clock, conns }
+}
+
+/**
+ * trim() with `n` connections past their grace period (a third busy, 13 tag values) down to
+ * `lowWater`: `over` = 'half' trims 2n to n (go-libp2p's default watermarks trim three quarters);
+ * 'one-percent' trims n + 1 % to n − 1 % (a background trim just over highWater).
+ */
+export async function trimRatio (n: number, over: 'half' | 'one-percent', rounds: number): Promise<Figure> {
+  const total = over === 'half' ? 2 * n : n + n / 100
+  const low = over === 'half' ? n : n - n / 100
+  const high = over === 'half' ? 2 * n : n
+  const { perRound } = await rotated([
+    {
+      name: 'peerwarden',
+      measure: async () => {
+        const { m, conns, clock } = await filled(total, low, Math.max(high, total))
+        conns.forEach((c, i) => { if (i % 3 === 0) c.streams = 1; m.tagPeer(c.peer, 'v', i % 13) })
+        await clock.advance(2000) // the grace periods' end is batched: let it pass before the clock starts
+        collect()
+        const t0 = nowMs()
+        await m.trim()
+        const dt = nowMs() - t0
+        if (m.stats().connections !== low) throw new Error(`trim left ${m.stats().connections}`)
+        await m.close()
+        return dt
+      }
+    },
+    {
+      name: 'naive',
+      measure: async () => {
+        const { mgr, conns } = await naiveFilled(total, low, high)
+        conns.forEach((c, i) => { if (i % 3 === 0) c.streams = 1; mgr.tagPeer(c.peer, i % 13) })
+        collect()
+        const t0 = nowMs()
+        mgr.trim()
+        const dt = nowMs() - t0
+        if (mgr.connections !== low) throw new Error(`naive trim left ${mgr.connections}`)
+        return dt
+      }
+    }
+  ], rounds)
+  const name = over === 'half' ? 'trim() from 2n to n connections' : 'trim() from n + 1 % to n − 1 % connections'
+  return ratioFigure(name, n, perRound[0], perRound[1], 'ms', n === 10_000 && over === 'one-percent' ? 10 : undefined)
+}
+
+/** An inbound connection at the bound with n connections: each newcomer evicts the lowest-ranked peer. */
+export async function evictionRatio (n: number, rounds: number): Promise<Figure> {
+  const ops = (k: number): number => Math.max(20, Math.min(n / 2, k))
+  const { perRound } = await rotated([
+    {
+      name: 'peerwarden',
+      measure: async () => {
+        const { m, conns, clock } = await filled(n, n / 2, n)
+        conns.forEach((c, i) => m.tagPeer(c.peer, 'v', i % 97))
+        await clock.advance(2000)
+        const N = ops(4000)
+        const incoming = Array.from({ length: N }, (_, i) => new TestConnection({ peer: `new-${i}` }))
+        collect()
+        const t0 = nowMs()
+        for (const c of incoming) if (!m.connected(c)) throw new Error('refused at the bound')
+        const dt = nowMs() - t0
+        await m.close()
+        return (dt * 1000) / N
+      }
+    },
+    {
+      name: 'naive',
+      measure: async () => {
+        const { mgr, conns } = await naiveFilled(n, n / 2, n)
+        conns.forEach((c, i) => { mgr.tagPeer(c.peer, i % 97) })
+        // The naive scan costs O(n) per newcomer: fewer of them at 100,000 (the figure is per operation).
+        const N = ops(n >= 100_000 ? 200 : 4000)
+        const incoming = Array.from({ length: N }, (_, i) => new TestConnection({ peer: `new-${i}` }))
+        collect()
+        const t0 = nowMs()
+        for (const c of incoming) if (!mgr.connected(c)) throw new Error('naive refused at the bound')
+        const dt = nowMs() - t0
+        return (dt * 1000) / N
+      }
+    }
+  ], rounds)
+  return ratioFigure('inbound connection at the bound (eviction)', n, perRound[0], perRound[1], 'µs/op', n === 10_000 ? 10 : undefined)
+}
+
+/** One dial decision (the best 8) among n known peers, a fifth of them in backoff. */
+export async function dialRatio (n: number, rounds: number): Promise<Figure> {
+  const ids = Array.from({ length: n }, (_, i) => `known-${i}`)
+  const { perRound } = await rotated([
+    {
+      name: 'peerwarden',
+      measure: async () => {
+        const clock = new ManualClock()
+        const m = createConnectionManager({ dial: async () => await new Promise<never>(() => {}), clock, lowWater: 32, highWater: 96, maxParallelDials: 8, maxPeers: n })
+        m.addPeers(ids.map((id, i) => ({ id, address: `tcp://10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}:4001` })))
+        const dialer = (m as unknown as { dialer: { select: (now: number) => Array<{ record: PeerRecord }> } }).dialer
+        const reps = 200
+        collect()
+        const t0 = nowMs()
+        for (let r = 0; r < reps; r++) if (dialer.select(clock.now()).length !== 8) throw new Error('picked fewer than 8')
+        const dt = nowMs() - t0
+        await m.close()
+        return (dt * 1000) / reps
+      }
+    },
+    {
+      name: 'naive',
+      measure: async () => {
+        const clock = new ManualClock()
+        const mgr = new NaiveConnMgr(32, 96, 1000, () => clock.now())
+        mgr.addPeers(ids)
+        const reps = n >= 100_000 ? 5 : 50
+        collect()
+        const t0 = nowMs()
+        for (let r = 0; r < reps; r++) if (mgr.nextDials(8).length !== 8) throw new Error('naive picked fewer than 8')
+        const dt = nowMs() - t0
+        return (dt * 1000) / reps
+      }
+    }
+  ], rounds)
+  return ratioFigure('one dial decision among n known peers', n, perRound[0], perRound[1], 'µs')
+}
+
+/** Every ratio, at 1k, 10k and 100k. */
+export async function naiveRatios (sizes = [1_000, 10_000, 100_000]): Promise<Figure[]> {
+  const out: Figure[] = []
+  for (const n of sizes) {
+    const rounds = n >= 100_000 ? 3 : 5
+    out.push(await trimRatio(n, 'one-percent', rounds))
+    out.push(await trimRatio(n, 'half', rounds))
+    out.push(await evictionRatio(n, rounds))
+    out.push(await dialRatio(n, rounds))
+  }
+  return out
+}
