@@ -6,7 +6,7 @@
  *                   [--data-dir ./.peerwarden] [--network-key k] [--low-water 8] [--high-water 16]
  *                   [--dashboard [host:port]] [--dashboard-token t] [--metrics host:port] [--log-level info]
  *
- *   peerwarden mesh status|call …   (src/cli/mesh.ts)
+ *   peerwarden mesh status|call …   (mesh.ts)
  *
  *   peerwarden simulate [--nodes 1000] [--bootstrap 3] [--minutes 10] [--low-water 8] [--high-water 16]
  *                       [--latency 20] [--exchange 8] [--referrals 8] [--seed 1] [--restart 0.2] [--json]
@@ -20,7 +20,7 @@
  * closes cleanly. `--log-level` (or `DEBUG=peerwarden:*`, which means debug) sets what is written.
  * `simulate` runs many managers in virtual time and prints a line per virtual minute
  * (simulate.ts), its progress on standard error, and with `--report` an HTML page of charts.
- * `lab` runs a scenario on emulated hosts (src/lab).
+ * `lab` runs a scenario on emulated hosts (docs/lab.md).
  * Bad input prints one line and exits with status 2.
  */
 import { Command, InvalidArgumentError, Option } from 'commander'
