@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
+import { issue } from '../../src/mesh/certificate.js'
 import { defineSchema, type MemberStatus } from '../../src/mesh/index.js'
+import { loadIdentity } from '../../src/node/identity.js'
 import { MAX_HEALTH_BREAKERS } from '../../src/mesh/messages.js'
 import { until } from '../helpers/wait.js'
-import { disconnections, handMade, meshNode, registry, REGISTRY_PROTOCOL } from './hostile-peers.js'
+import { addressOf, disconnections, handMade, meshNode, registry, REGISTRY_PROTOCOL } from './hostile-peers.js'
 
 // Real sockets on 127.0.0.1: mesh nodes report their health (draining, breakers not closed) to the
 // registry, which shows it in its status; a malformed report closes only its sender's connection.
@@ -85,4 +87,36 @@ test('a malformed health report closes only its sender\'s connection (\'protocol
   await api.ready('Worker', { timeout: 5000 })
   assert.ok(of(reg, worker.id) !== undefined)
   assert.ok(of(reg, api.id) !== undefined)
+})
+
+test('a registry that does not say it takes reports (an older one) is sent none: its connection stays up while the node drains', T, async (t) => {
+  const reg = await registry(t, { schema, open: true })
+  // The older registry, by hand: it signs the registration and answers without `health`.
+  const seed = new Uint8Array(32).fill(7)
+  const { secretKey } = loadIdentity({ seed })
+  const old = await handMade(t, REGISTRY_PROTOCOL, {
+    seed,
+    onMessage: (msg, ch) => {
+      const m = msg as { t?: string; role?: string; variant?: string }
+      if (m.t !== 'register') return
+      const cert = issue(secretKey, { role: m.role!, variant: m.variant!, peer: ch.conn.peer, registry: old.node.id, expires: Date.now() + 600_000 })
+      ch.send({ t: 'registered', cert, directory: [] })
+    }
+  })
+  const oldGone = disconnections(old.node)
+  const worker = await meshNode(t, { schema, role: 'Worker', variant: 'w1', registries: [reg.addresses[0], addressOf({ node: old.node, id: old.node.id })] })
+  const api = await meshNode(t, { schema, role: 'Api', registry: reg.addresses[0] })
+  await api.ready('Worker', { timeout: 5000 })
+  await until(() => old.channels.some((c) => c.heard.length > 0), 5000, 'the worker to register with the older registry')
+
+  const call = api.call.Worker.slow()
+  await until(() => worker.stats().running === 1, 5000, 'the slow call to run')
+  const drained = worker.drain({ timeout: 10_000 })
+  await until(() => of(reg, worker.id)?.health?.draining === true, 5000, 'the newer registry to show w1 draining')
+  release()
+  await call
+  await drained
+  await until(() => oldGone.some((d) => d.peer === worker.id), 5000, 'the worker to leave the older registry')
+  assert.equal(oldGone.find((d) => d.peer === worker.id)!.reason !== 'protocol', true)
+  assert.deepEqual([...new Set(old.channels.flatMap((c) => c.heard.map((m) => (m as { t: string }).t)))], ['register'])
 })
