@@ -137,7 +137,6 @@ export function holdsText (holds: readonly BreakerEdge[]): string {
   return `holds breakers: ${holds.map((h) => `${h.state} against ${h.role !== undefined ? `${h.role}/${h.variant ?? ''}` : short(h.peer)}`).join(', ')}`
 }
 
-
 /** The lines `mesh status` prints for these answers. */
 export function statusLines (answers: StatusAnswer[]): string[] {
   const lines: string[] = []
