@@ -48,6 +48,28 @@ export interface MemberStatus {
   health?: HealthReport
 }
 
+/** At most this many breakers, over all members, in one status answer (the rest are left out). */
+export const MAX_STATUS_BREAKERS = 16_384
+
+/**
+ * The members as the status shows them, each with its last health report if it sent one. The
+ * breakers of all members are bounded together by `budget` (one answer must fit one message): past
+ * it, a member's report keeps only whether it drains.
+ */
+export function memberStatuses (members: Iterable<{ entry: Omit<MemberStatus, 'since' | 'expires' | 'health'>; since: number; expires: number; health?: HealthReport }>, budget = MAX_STATUS_BREAKERS): MemberStatus[] {
+  const out: MemberStatus[] = []
+  for (const m of members) {
+    const row: MemberStatus = { ...m.entry, since: m.since, expires: m.expires }
+    if (m.health !== undefined) {
+      const breakers = m.health.breakers.slice(0, Math.max(0, budget))
+      budget -= breakers.length
+      row.health = { draining: m.health.draining, breakers }
+    }
+    out.push(row)
+  }
+  return out
+}
+
 /** What a registry answers on its status channel. */
 export interface RegistryStatus {
   /** The registry's id. */

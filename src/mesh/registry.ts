@@ -12,7 +12,7 @@ import { issue } from './certificate.js'
 import { decodeToRegistry, MAX_DIRECTORY, type HealthReport, type RegistryMessage, type ToRegistry } from './messages.js'
 import { Schema, type MeshSchema } from './schema.js'
 import { loggerOption } from './log-option.js'
-import { schemaOutline, serveStatus, type MemberStatus } from './registry-status.js'
+import { memberStatuses, schemaOutline, serveStatus, type MemberStatus } from './registry-status.js'
 
 export const REGISTRY_PROTOCOL = 'peerwarden/mesh-registry/1'
 
@@ -83,7 +83,8 @@ export interface MeshRegistry {
  *   and the nodes related to it by the schema hear `left`. At most `maxMembers` members.
  * - It answers status questions (registry-status.ts) from whoever may register, with each member's
  *   last health report (draining, breakers not closed: health.ts); its 'registered' says
- *   `health: true` so that nodes send them. A report from a peer that is not a member on that channel
+ *   `health: true` so that nodes send them. One status answer carries at most
+ *   `MAX_STATUS_BREAKERS` breakers over all members. A report from a peer that is not a member on that channel
  *   is ignored; one that does not decode closes the connection like any other message.
  * - Several registries may serve one mesh: each signs with its own key, and nodes given all of
  *   their addresses trust every one of them (mesh-node.ts). They share nothing but the schema.
@@ -192,7 +193,7 @@ export async function createRegistry (options: RegistryOptions): Promise<MeshReg
     }
   }
 
-  const status = (): MemberStatus[] => [...members.values()].map((m) => ({ ...m.entry, since: m.since, expires: m.expires, ...(m.health !== undefined ? { health: m.health } : {}) }))
+  const status = (): MemberStatus[] => memberStatuses(members.values())
   serveStatus(node, {
     id: node.id,
     // Whoever may register may see the status: with an authorize hook, only the members.

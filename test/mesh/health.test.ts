@@ -3,6 +3,7 @@ import { test } from 'node:test'
 import type { BreakerState } from '../../src/mesh/breaker.js'
 import { HEALTH_INTERVAL, healthReport, HealthReporter } from '../../src/mesh/health.js'
 import { MAX_HEALTH_BREAKERS, type HealthReport } from '../../src/mesh/messages.js'
+import { MAX_STATUS_BREAKERS, memberStatuses } from '../../src/mesh/registry-status.js'
 import { ManualClock } from '../../src/testing/index.js'
 
 // The health a mesh node reports to its registries, in virtual time: what a report holds, when it
@@ -86,4 +87,18 @@ test('a registry added later hears the current report at once; a renewal on the 
   reporter.close()
   reporter.check()
   assert.equal(sent.length, 1, 'r1 heard draining once (now closed)')
+})
+
+test('the registry\'s status carries each member\'s last report, with at most `budget` breakers over all members', () => {
+  const entry = (n: number) => ({ peer: peer(n), role: 'Worker', variant: `w${n}`, addresses: [] })
+  const open = (k: number): HealthReport => ({ draining: false, breakers: Array.from({ length: k }, (_, i) => ({ peer: peer(100 + i), state: 'open' as const })) })
+  const rows = memberStatuses([
+    { entry: entry(1), since: 1, expires: 2 },
+    { entry: entry(2), since: 1, expires: 2, health: open(3) },
+    { entry: entry(3), since: 1, expires: 2, health: open(3) },
+    { entry: entry(4), since: 1, expires: 2, health: { draining: true, breakers: open(2).breakers } }
+  ], 4)
+  assert.deepEqual(rows.map((r) => [r.variant, r.health?.draining, r.health?.breakers.length]), [['w1', undefined, undefined], ['w2', false, 3], ['w3', false, 1], ['w4', true, 0]])
+  assert.equal('health' in rows[0], false)
+  assert.equal(MAX_STATUS_BREAKERS >= 4096, true, 'room for every member to report a few')
 })
