@@ -84,8 +84,9 @@ export interface MeshRegistry {
  * - It answers status questions (registry-status.ts) from whoever may register, with each member's
  *   last health report (draining, breakers not closed: health.ts); its 'registered' says
  *   `health: true` so that nodes send them. One status answer carries at most
- *   `MAX_STATUS_BREAKERS` breakers over all members. A report from a peer that is not a member on that channel
- *   is ignored; one that does not decode closes the connection like any other message.
+ *   `MAX_STATUS_BREAKERS` (registry-status.ts) breakers over all members. A report from a peer that
+ *   is not a member on that channel is ignored; one that does not decode closes the connection like
+ *   any other message.
  * - Several registries may serve one mesh: each signs with its own key, and nodes given all of
  *   their addresses trust every one of them (mesh-node.ts). They share nothing but the schema.
  */
