@@ -49,6 +49,7 @@ const UNIT_FILES = [
   'test/cli/log-limit.test.ts',
   'test/cli/progress.test.ts',
   'test/cli/mesh-plan.test.ts',
+  'test/mesh/health.test.ts',
   'test/adapters/corestore-replication.test.ts',
   'test/adapters/ssb-api.test.ts'
 ]

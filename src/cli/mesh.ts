@@ -14,8 +14,10 @@
  *
  * Rules:
  * - `status` asks every registry for its members over the status channel, without joining the
- *   mesh, and prints each role with its instances (variant, peer, addresses, since when registered,
- *   until when certified, how many registries list it). A registry that is down or refuses is
+ *   mesh, and prints each role with its instances (variant, state up or draining, peer, addresses,
+ *   since when registered, until when certified, how many registries list it, the circuit breakers
+ *   other instances hold against it and those it holds, open or half-open: what the nodes last
+ *   reported to the registries, at most once a second). A registry that is down or refuses is
  *   reported on its own line; the exit status is 1 only when no registry answered.
  * - `call` joins the mesh as an instance of `--role` (default: the first role of the schema that
  *   may call the target) for the length of the call, waits until an instance of the target role
@@ -46,6 +48,9 @@ export interface MeshFlags {
   timeout: number
 }
 
+const time = (ms: number): string => new Date(ms).toISOString().replace('T', ' ').slice(0, 19)
+const short = (id: string): string => `${id.slice(0, 12)}…`
+
 /** One registry address, checked: it must carry the registry's id. */
 function registryOf (address: string): { address: string; id: string } {
   let id: string | undefined
@@ -60,22 +65,50 @@ function registriesOf (flags: MeshFlags): Array<{ address: string; id: string }>
   return list.map(registryOf)
 }
 
-/** An instance as `status` prints it: merged over the registries that list it. */
-interface InstanceRow extends MemberStatus { registries: string[] }
+/** One breaker between two instances, as `status` shows it: the other instance (role and variant when listed) and the state. */
+export interface BreakerEdge { peer: string; role?: string; variant?: string; state: 'open' | 'half-open' }
 
-/** The members of every registry that answered, by role, each instance once. */
+/** An instance as `status` prints it: merged over the registries that list it. */
+export interface InstanceRow extends Omit<MemberStatus, 'health'> {
+  registries: string[]
+  /** 'draining' once any registry heard it drains; 'up' otherwise (also for a node that reports no health). */
+  state: 'up' | 'draining'
+  /** The breakers it holds against the instances it calls (not closed). */
+  holds: BreakerEdge[]
+  /** The breakers other instances hold against it (not closed). */
+  against: BreakerEdge[]
+}
+
+/** The members of every registry that answered, by role, each instance once, with the breakers between them. */
 export function instancesByRole (answers: StatusAnswer[]): Map<string, InstanceRow[]> {
   const byPeer = new Map<string, InstanceRow>()
   for (const a of answers) {
     if (!a.ok) continue
-    for (const m of a.status.members) {
-      const row = byPeer.get(m.peer)
-      if (row === undefined) byPeer.set(m.peer, { ...m, registries: [a.id] })
+    for (const { health, ...m } of a.status.members) {
+      let row = byPeer.get(m.peer)
+      if (row === undefined) byPeer.set(m.peer, row = { ...m, registries: [a.id], state: 'up', holds: [], against: [] })
       else {
         row.registries.push(a.id)
         row.expires = Math.max(row.expires, m.expires)
         row.since = Math.min(row.since, m.since)
       }
+      if (health === undefined) continue
+      if (health.draining) row.state = 'draining'
+      // Registries heard the reports at different moments: a breaker one of them saw open stays open.
+      for (const b of health.breakers) {
+        const known = row.holds.find((h) => h.peer === b.peer)
+        if (known === undefined) row.holds.push({ peer: b.peer, state: b.state })
+        else if (b.state === 'open') known.state = 'open'
+      }
+    }
+  }
+  for (const row of byPeer.values()) {
+    for (const h of row.holds) {
+      const target = byPeer.get(h.peer)
+      if (target === undefined) continue
+      h.role = target.role
+      h.variant = target.variant
+      target.against.push({ peer: row.peer, role: row.role, variant: row.variant, state: h.state })
     }
   }
   const out = new Map<string, InstanceRow[]>()
@@ -88,8 +121,21 @@ export function instancesByRole (answers: StatusAnswer[]): Map<string, InstanceR
   return out
 }
 
-const time = (ms: number): string => new Date(ms).toISOString().replace('T', ' ').slice(0, 19)
-const short = (id: string): string => `${id.slice(0, 12)}…`
+/** "breaker open at 2 callers, half-open at 1 caller" for the breakers held against an instance; '' for none. */
+export function againstText (against: readonly BreakerEdge[]): string {
+  const parts: string[] = []
+  for (const state of ['open', 'half-open'] as const) {
+    const n = against.filter((b) => b.state === state).length
+    if (n > 0) parts.push(`${state} at ${n} caller${n === 1 ? '' : 's'}`)
+  }
+  return parts.length === 0 ? '' : `breaker ${parts.join(', ')}`
+}
+
+/** "holds breakers: open against Worker/w1, half-open against 0123456789ab…" for the breakers an instance holds; '' for none. */
+export function holdsText (holds: readonly BreakerEdge[]): string {
+  if (holds.length === 0) return ''
+  return `holds breakers: ${holds.map((h) => `${h.state} against ${h.role !== undefined ? `${h.role}/${h.variant ?? ''}` : short(h.peer)}`).join(', ')}`
+}
 
 /** The lines `mesh status` prints for these answers. */
 export function statusLines (answers: StatusAnswer[]): string[] {
@@ -111,7 +157,8 @@ export function statusLines (answers: StatusAnswer[]): string[] {
     lines.push('')
     lines.push(`${role}: ${rows.length} instance${rows.length === 1 ? '' : 's'}${commands.length > 0 ? `; commands ${commands.join(', ')}` : ''}`)
     for (const r of rows) {
-      lines.push(`  ${r.variant}  peer ${short(r.peer)}  ${r.addresses.join(' ') || '(no address)'}  registered ${time(r.since)}, certified until ${time(r.expires)}, listed by ${r.registries.length}/${up} registr${up === 1 ? 'y' : 'ies'}`)
+      const health = [againstText(r.against), holdsText(r.holds)].filter((x) => x !== '').map((x) => `; ${x}`).join('')
+      lines.push(`  ${r.variant}  ${r.state}  peer ${short(r.peer)}  ${r.addresses.join(' ') || '(no address)'}  registered ${time(r.since)}, certified until ${time(r.expires)}, listed by ${r.registries.length}/${up} registr${up === 1 ? 'y' : 'ies'}${health}`)
     }
   }
   return lines

@@ -112,6 +112,8 @@ export class Caller<S extends MeshSchema = MeshSchema> {
   private readonly breakers = new Map<string, Breaker>()
   /** Per command and instance (stats, Prometheus). */
   readonly metrics = new CallMetrics()
+  /** Called after a call's outcome counted on a breaker (the node's health report looks again). */
+  onBreakerRecord: (() => void) | undefined
   private nextId = 1
   private picks = 0
   private closed = false
@@ -259,7 +261,10 @@ export class Caller<S extends MeshSchema = MeshSchema> {
     const outcome = err === undefined ? 'OK' : metricCode(err)
     this.metrics.end(p.figures, now - p.sentAt, outcome)
     if (outcome === 'ERR_BUSY') p.instance.busyUntil = now + BUSY_MEMORY
-    if (p.balanced && this.breakerOptions !== undefined) this.breakerOf(p.instance.peer)!.record(err !== undefined && instanceFault(err), now)
+    if (p.balanced && this.breakerOptions !== undefined) {
+      this.breakerOf(p.instance.peer)!.record(err !== undefined && instanceFault(err), now)
+      this.onBreakerRecord?.()
+    }
   }
 
   private succeed (id: number, p: Pending, value: unknown): void {

@@ -15,6 +15,7 @@ import { parseTcpAddress } from '../node/transport.js'
 import { breakerOptions } from './breaker.js'
 import { Caller } from './caller.js'
 import { Drain } from './drain.js'
+import { HealthReporter } from './health.js'
 import type { Instance } from './instance.js'
 import { loggerOption } from './log-option.js'
 import { MAX_VARIANT_LENGTH } from './messages.js'
@@ -97,7 +98,8 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
     clock,
     closed: () => closed
   })
-  const registration = new Registration({ node, registries, role: me.name, variant, related, clock, timeout: registerTimeout, logger: log })
+  const health = new HealthReporter({ breakers: () => caller.breakerFigures(), clock })
+  const registration = new Registration({ node, registries, role: me.name, variant, related, clock, timeout: registerTimeout, logger: log, health })
   const registryIds = new Set(registries.map((r) => r.id))
   const rpc: RpcHost = {
     node,
@@ -117,6 +119,7 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
 
   // ── wiring ──
   stopRedialOnDenial(node, registryIds)
+  caller.onBreakerRecord = () => { health.check() }
   node.protocol(REGISTRY_PROTOCOL, (conn) => { if (registryIds.has(conn.peer)) registration.connected(conn) })
   node.protocol(RPC_PROTOCOL, (conn) => { if (!registryIds.has(conn.peer)) RpcChannel.open(rpc, conn) })
   logLines(log, events, node, registryIds)
@@ -136,6 +139,7 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
   } catch (err) {
     log.error({ err }, 'could not join the mesh')
     registration.close()
+    health.close()
     await queue?.close()
     await node.close()
     throw err
@@ -145,6 +149,7 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
     if (closed) return
     closed = true
     registration.close()
+    health.close()
     caller.close()
     responder.close()
     waiters.check()
@@ -166,6 +171,7 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
       const timeout = opts?.timeout ?? 30_000
       if (typeof timeout !== 'number' || !(timeout >= 0)) throw PeerwardenError.invalid('drain timeout must be a number of ms >= 0')
       responder.drain()
+      health.drain()
       let timer: unknown
       const late = new Promise<void>((resolve) => { timer = clock.setTimeout(resolve, timeout) })
       // Everyone heard it (no call is on its way to us), and what we accepted is done.

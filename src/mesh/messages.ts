@@ -19,6 +19,10 @@
  *   W3C traceparent (trace.ts); both optional (an older caller sends neither: attempt 1, no trace).
  * - The handshake's `drain: true` says the sender understands 'drain' and 'drain-ack': only such a
  *   peer is sent them (an older peer's decoder would refuse an unknown type, and close the connection).
+ * - A health report (`health`: draining, and at most `MAX_HEALTH_BREAKERS` (64) breakers that are
+ *   not closed, each a peer id with 'open' or 'half-open') goes only to a registry whose
+ *   'registered' said `health: true`: an older registry's decoder would refuse the unknown type, and
+ *   close the connection.
  * - Unknown fields are dropped, not refused (a newer peer may send more).
  */
 
@@ -34,6 +38,8 @@ export const MAX_DIRECTORY = 4096
 export const MAX_REASON_LENGTH = 1024
 export const MAX_ERROR_MESSAGE = 4096
 export const MAX_ERROR_CODE = 64
+/** At most this many breakers in one health report (the ones not closed). */
+export const MAX_HEALTH_BREAKERS = 64
 
 const roleField = v.pipe(v.string(), v.minLength(1), v.maxLength(MAX_ROLE_LENGTH))
 const variantField = v.pipe(v.string(), v.maxLength(MAX_VARIANT_LENGTH))
@@ -54,14 +60,28 @@ const directoryEntry = v.object({ peer: peerIdField, role: roleField, variant: v
 
 // ── the registry channel ─────────────────────────────────────────────────────
 
+/** A breaker a node holds against an instance it calls, as its health report carries it (closed ones are not sent). */
+export const healthBreaker = v.object({ peer: peerIdField, state: v.picklist(['open', 'half-open']) })
+
+/** A node's health as it reports it to the registries (health.ts): draining, and its breakers not closed. */
+export const healthShape = v.object({
+  draining: v.boolean(),
+  breakers: v.pipe(v.array(healthBreaker), v.maxLength(MAX_HEALTH_BREAKERS))
+})
+
+/** A node's health report: what the registry keeps for it and shows in its status. */
+export type HealthReport = v.InferOutput<typeof healthShape>
+
 /** What a node sends the registry. */
 const toRegistry = v.variant('t', [
-  v.object({ t: v.literal('register'), role: roleField, variant: v.optional(variantField), addresses: v.optional(addressList) })
+  v.object({ t: v.literal('register'), role: roleField, variant: v.optional(variantField), addresses: v.optional(addressList) }),
+  v.object({ t: v.literal('health'), ...healthShape.entries })
 ])
 
 /** What the registry sends a node. */
 const fromRegistry = v.variant('t', [
-  v.object({ t: v.literal('registered'), cert: certificateShape, directory: v.pipe(v.array(directoryEntry), v.maxLength(MAX_DIRECTORY)) }),
+  /** `health: true`: this registry takes health reports (an older one does not say it, and is sent none). */
+  v.object({ t: v.literal('registered'), cert: certificateShape, directory: v.pipe(v.array(directoryEntry), v.maxLength(MAX_DIRECTORY)), health: v.optional(v.boolean()) }),
   v.object({ t: v.literal('refused'), reason: v.pipe(v.string(), v.maxLength(MAX_REASON_LENGTH)) }),
   v.object({ t: v.literal('joined'), entry: directoryEntry }),
   v.object({ t: v.literal('left'), peer: peerIdField })

@@ -7,6 +7,7 @@ import type { PeerNode } from '../node/node.js'
 import { MAX_ADDRESSES, peerHandler, safeJson } from '../node/wire.js'
 import { check, type Certificate } from './certificate.js'
 import { decodeFromRegistry, MAX_DIRECTORY, type FromRegistry, type RegistryMessage } from './messages.js'
+import type { HealthReporter } from './health.js'
 import { REGISTRY_PROTOCOL, type DirectoryEntry } from './registry.js'
 
 /** One registry a node registers with: its address, `tcp://host:port#<id>`, and that id (the key that signs). */
@@ -24,6 +25,8 @@ export interface RegistrationOptions {
   /** ms `register()` waits for a first certificate. */
   timeout: number
   logger: Logger
+  /** Our health, reported to each registry that takes it (health.ts). */
+  health?: HealthReporter
 }
 
 /** What we hold of one registry. */
@@ -50,6 +53,8 @@ interface RegistryState {
  *   redialled: when one comes back we register with it (it catches up).
  * - On every registry connection we register again; each certificate is renewed once four fifths of
  *   its life have passed (at least 50 ms later), until `close()`.
+ * - A registry whose 'registered' says `health: true` is sent our health reports (health.ts) on that
+ *   channel until it closes; an older registry is sent none.
  * - `cert` is the certificate that expires last: any of them proves our role to a node that trusts
  *   the same registries.
  * - Every directory entry of a related role (not ourselves) becomes a long-term, protected ('mesh')
@@ -109,7 +114,7 @@ export class Registration {
   readonly connected = (conn: NodeConnection): void => {
     const registry = this.registries.get(conn.peer)
     if (registry === undefined || this.closed) return
-    const channel = conn.mux.createChannel({ protocol: REGISTRY_PROTOCOL })
+    const channel = conn.mux.createChannel({ protocol: REGISTRY_PROTOCOL, onclose: () => { this.opts.health?.remove(registry.id, send) } })
     if (channel === null) return
     const send: Message<RegistryMessage> = channel.addMessage<RegistryMessage>({
       encoding: safeJson,
@@ -157,6 +162,7 @@ export class Registration {
       registry.failed = undefined
       logger.info({ registry: registry.address, role: cert.role, variant: cert.variant, expires: new Date(cert.expires).toISOString(), directory: msg.directory.length }, 'registered')
       for (const e of msg.directory) this.learn(registry.id, e)
+      if (msg.health === true) this.opts.health?.add(registry.id, send, (report) => { send.send({ t: 'health', ...report }) })
       // Register again when four fifths of the certificate's life have passed.
       clock.clearTimeout(registry.renewal)
       registry.renewal = clock.setTimeout(() => { if (!this.closed) send.send(this.registerMessage()) }, Math.max(50, (cert.expires - clock.now()) * 0.8))

@@ -9,6 +9,8 @@
  * - The schema travels as its outline: roles, `_allow`, `_connect`, command names with `responds`,
  *   `queued` and `timeout` — never a handler. The outline is itself a schema (commands without
  *   methods): a node built on it can call every command.
+ * - Each member carries its last health report when it sent one (`health`; an older client drops the
+ *   field, an older registry sends none).
  * - Both sides decode what they receive (one valibot schema per message); a message that does not
  *   decode closes the connection ('protocol'). Budgets: at most `MAX_DIRECTORY` members, 1024 roles,
  *   1024 names per list or command group.
@@ -20,7 +22,7 @@ import type { Clock } from '../manager/types.js'
 import type { NodeConnection } from '../node/connection.js'
 import type { PeerNode } from '../node/node.js'
 import { addressList, decoder, peerHandler, peerIdField, safeJson } from '../node/wire.js'
-import { MAX_COMMAND_LENGTH, MAX_DIRECTORY, MAX_REASON_LENGTH, MAX_ROLE_LENGTH, MAX_VARIANT_LENGTH } from './messages.js'
+import { healthShape, MAX_COMMAND_LENGTH, MAX_DIRECTORY, MAX_REASON_LENGTH, MAX_ROLE_LENGTH, MAX_VARIANT_LENGTH, type HealthReport } from './messages.js'
 import type { MeshSchema, Schema } from './schema.js'
 
 export const STATUS_PROTOCOL = 'peerwarden/mesh-status/1'
@@ -38,6 +40,34 @@ export interface MemberStatus {
   since: number
   /** When the certificate the registry signed for it expires. */
   expires: number
+  /**
+   * Its last health report: draining, and the breakers it holds that are not closed (by the peer id
+   * of the instance each is against). Absent until it sent one (a node that is up and has no breaker
+   * open sends none), or from an older node or registry.
+   */
+  health?: HealthReport
+}
+
+/** At most this many breakers, over all members, in one status answer (the rest are left out). */
+export const MAX_STATUS_BREAKERS = 16_384
+
+/**
+ * The members as the status shows them, each with its last health report if it sent one. The
+ * breakers of all members are bounded together by `budget` (one answer must fit one message): past
+ * it, a member's report keeps only whether it drains.
+ */
+export function memberStatuses (members: Iterable<{ entry: Omit<MemberStatus, 'since' | 'expires' | 'health'>; since: number; expires: number; health?: HealthReport }>, budget = MAX_STATUS_BREAKERS): MemberStatus[] {
+  const out: MemberStatus[] = []
+  for (const m of members) {
+    const row: MemberStatus = { ...m.entry, since: m.since, expires: m.expires }
+    if (m.health !== undefined) {
+      const breakers = m.health.breakers.slice(0, Math.max(0, budget))
+      budget -= breakers.length
+      row.health = { draining: m.health.draining, breakers }
+    }
+    out.push(row)
+  }
+  return out
 }
 
 /** What a registry answers on its status channel. */
@@ -66,7 +96,7 @@ const roleOutline = v.object({
 const outlineShape = bounded(roleName, roleOutline)
 /** A schema's outline (what `schemaOutline` makes): a schema whose commands have no method. */
 export type SchemaOutline = v.InferOutput<typeof outlineShape>
-const member = v.object({ peer: peerIdField, role: roleName, variant: v.pipe(v.string(), v.maxLength(MAX_VARIANT_LENGTH)), addresses: addressList, since: time, expires: time })
+const member = v.object({ peer: peerIdField, role: roleName, variant: v.pipe(v.string(), v.maxLength(MAX_VARIANT_LENGTH)), addresses: addressList, since: time, expires: time, health: v.optional(healthShape) })
 
 const toRegistry = v.variant('t', [v.object({ t: v.literal('status') })])
 const fromRegistry = v.variant('t', [

@@ -9,10 +9,10 @@ import { loadIdentity } from '../node/identity.js'
 import { createNode, type PeerNode } from '../node/node.js'
 import { MAX_ADDRESS_LENGTH, MAX_ADDRESSES, peerHandler, safeJson } from '../node/wire.js'
 import { issue } from './certificate.js'
-import { decodeToRegistry, MAX_DIRECTORY, type RegistryMessage, type ToRegistry } from './messages.js'
+import { decodeToRegistry, MAX_DIRECTORY, type HealthReport, type RegistryMessage, type ToRegistry } from './messages.js'
 import { Schema, type MeshSchema } from './schema.js'
 import { loggerOption } from './log-option.js'
-import { schemaOutline, serveStatus, type MemberStatus } from './registry-status.js'
+import { memberStatuses, schemaOutline, serveStatus, type MemberStatus } from './registry-status.js'
 
 export const REGISTRY_PROTOCOL = 'peerwarden/mesh-registry/1'
 
@@ -81,7 +81,12 @@ export interface MeshRegistry {
  *   ('protocol').
  * - A member's connection is protected while it is registered; when it goes, the member leaves
  *   and the nodes related to it by the schema hear `left`. At most `maxMembers` members.
- * - It answers status questions (registry-status.ts) from whoever may register.
+ * - It answers status questions (registry-status.ts) from whoever may register, with each member's
+ *   last health report (draining, breakers not closed: health.ts); its 'registered' says
+ *   `health: true` so that nodes send them. One status answer carries at most
+ *   `MAX_STATUS_BREAKERS` (registry-status.ts) breakers over all members. A report from a peer that
+ *   is not a member on that channel is ignored; one that does not decode closes the connection like
+ *   any other message.
  * - Several registries may serve one mesh: each signs with its own key, and nodes given all of
  *   their addresses trust every one of them (mesh-node.ts). They share nothing but the schema.
  */
@@ -115,7 +120,7 @@ export async function createRegistry (options: RegistryOptions): Promise<MeshReg
     manager: { lowWater: 0, highWater: 4096, clock: options.clock }
   })
   const log = childOf(logger, { component: 'mesh-registry', registry: node.id.slice(0, 12) })
-  const members = new Map<string, { entry: DirectoryEntry; send: Message<RegistryMessage>; since: number; expires: number }>()
+  const members = new Map<string, { entry: DirectoryEntry; send: Message<RegistryMessage>; since: number; expires: number; health?: HealthReport }>()
 
   const related = (role: string): Set<string> => new Set(schema.peersOf(role))
 
@@ -128,12 +133,15 @@ export async function createRegistry (options: RegistryOptions): Promise<MeshReg
     if (channel === null) return
     send = channel.addMessage<RegistryMessage>({
       encoding: safeJson,
-      onmessage: peerHandler(decodeToRegistry, (msg) => { register(conn, msg, send!) }, (why) => { conn.protocolError(`registry channel: ${why}`) })
+      onmessage: peerHandler(decodeToRegistry, (msg) => {
+        if (msg.t === 'register') register(conn, msg, send!)
+        else reported(conn.peer, msg, send!)
+      }, (why) => { conn.protocolError(`registry channel: ${why}`) })
     })
     channel.open()
   })
 
-  const register = (conn: NodeConnection, msg: ToRegistry, send: Message<RegistryMessage>): void => {
+  const register = (conn: NodeConnection, msg: Extract<ToRegistry, { t: 'register' }>, send: Message<RegistryMessage>): void => {
     const role = schema.role(msg.role)
     const variant = msg.variant !== undefined && msg.variant.length > 0 ? msg.variant : conn.peer.slice(0, 8)
     const refuse = (reason: string): void => {
@@ -152,14 +160,22 @@ export async function createRegistry (options: RegistryOptions): Promise<MeshReg
     const directory = [...members.values()].map((m) => m.entry).filter((m) => m.peer !== conn.peer && mine.has(m.role)).slice(0, MAX_DIRECTORY)
     const before = members.get(conn.peer)
     const renewal = before?.send === send
-    members.set(conn.peer, { entry, send, since: renewal ? before.since : now, expires: cert.expires })
+    members.set(conn.peer, { entry, send, since: renewal ? before.since : now, expires: cert.expires, health: renewal ? before.health : undefined })
     node.manager.protect(conn.peer, 'mesh-member')
     if (renewal) log.debug({ peer: conn.peer, role: role.name, variant }, 'certificate renewed')
     else log.info({ peer: conn.peer, role: role.name, variant, addresses }, 'member registered')
-    send.send({ t: 'registered', cert, directory })
+    send.send({ t: 'registered', cert, directory, health: true })
     for (const m of members.values()) {
       if (m.entry.peer !== conn.peer && related(m.entry.role).has(role.name)) m.send.send({ t: 'joined', entry })
     }
+  }
+
+  /** A member's health report: kept (the last one) while it is a member on this channel; from anyone else, ignored. */
+  const reported = (peer: string, msg: Extract<ToRegistry, { t: 'health' }>, send: Message<RegistryMessage>): void => {
+    const m = members.get(peer)
+    if (m === undefined || m.send !== send) return
+    if (m.health?.draining !== msg.draining) log.info({ peer, role: m.entry.role, variant: m.entry.variant, draining: msg.draining }, msg.draining ? 'member draining' : 'member up')
+    m.health = { draining: msg.draining, breakers: msg.breakers }
   }
 
   /** The operator's hook; one that throws refuses (it never throws into the channel). */
@@ -178,7 +194,7 @@ export async function createRegistry (options: RegistryOptions): Promise<MeshReg
     }
   }
 
-  const status = (): MemberStatus[] => [...members.values()].map((m) => ({ ...m.entry, since: m.since, expires: m.expires }))
+  const status = (): MemberStatus[] => memberStatuses(members.values())
   serveStatus(node, {
     id: node.id,
     // Whoever may register may see the status: with an authorize hook, only the members.

@@ -143,7 +143,8 @@ export interface MeshNode<S extends MeshSchema = MeshSchema> {
    * For a rolling restart: new calls are refused (ERR_DRAINING: callers send them to other
    * instances), the instances connected to us are told to stop sending any, the calls accepted run
    * to their end, then the node closes. `timeout` (ms, default 30_000) bounds the wait: past it,
-   * the node closes anyway (running handlers see ctx.signal abort).
+   * the node closes anyway (running handlers see ctx.signal abort). The registries hear it too (the
+   * node's health report): their status shows the node draining until it leaves.
    */
   drain(opts?: { timeout?: number }): Promise<void>
   /** Releases running handlers, closes the queue and the node under the mesh. */

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { instancesByRole, planCall, statusLines } from '../../src/cli/mesh.js'
 import { PeerwardenError } from '../../src/errors.js'
+import type { HealthReport } from '../../src/mesh/messages.js'
 import type { StatusAnswer } from '../../src/mesh/registry-status.js'
 import type { MeshSchema } from '../../src/mesh/schema.js'
 
@@ -49,4 +50,47 @@ test('an instance listed by two registries prints once, with both counted; a reg
   assert.ok(lines.includes('Worker: 2 instances; commands resize, status (broadcast)'))
   assert.ok(lines.some((l) => l.trim().startsWith('w1 ') && l.includes('listed by 2/2 registries')))
   assert.ok(lines.includes('Api: 0 instances'))
+})
+
+test('status shows each instance up or draining, the breakers held against it (counted by state) and those it holds; registries\' reports merge', () => {
+  const A1 = 'e'.repeat(64)
+  const A2 = 'f'.repeat(64)
+  const api = (peer: string, variant: string, health: HealthReport | undefined) => ({ peer, role: 'Api', variant, addresses: [], since: 1000, expires: 5000, ...(health === undefined ? {} : { health }) })
+  const answers: StatusAnswer[] = [
+    {
+      address: `tcp://127.0.0.1:4000#${A}`,
+      id: A,
+      ok: true,
+      status: {
+        registry: A,
+        members: [
+          { ...member(P1, 'w1', 1000, 5000), health: { draining: true, breakers: [] } },
+          member(P2, 'w2', 1000, 5000),
+          api(A1, 'a1', { draining: false, breakers: [{ peer: P2, state: 'open' }] }),
+          api(A2, 'a2', { draining: false, breakers: [{ peer: P2, state: 'half-open' }, { peer: 'd'.repeat(64), state: 'open' }] })
+        ],
+        schema: outline
+      }
+    },
+    // Another registry heard a1 earlier (half-open) and a2 later (open): a breaker one of them saw open is open.
+    { address: `tcp://127.0.0.1:4001#${B}`, id: B, ok: true, status: { registry: B, members: [api(A1, 'a1', { draining: false, breakers: [{ peer: P2, state: 'half-open' }] }), api(A2, 'a2', undefined)], schema: outline } }
+  ]
+  const byRole = instancesByRole(answers)
+  const [w1, w2] = byRole.get('Worker')!
+  assert.equal(w1.state, 'draining')
+  assert.equal(w2.state, 'up')
+  assert.deepEqual(w2.against.map((b) => [b.variant, b.state]), [['a1', 'open'], ['a2', 'half-open']])
+  assert.deepEqual(w1.against, [])
+  const [a1, a2] = byRole.get('Api')!
+  assert.deepEqual(a1.holds, [{ peer: P2, role: 'Worker', variant: 'w2', state: 'open' }])
+  // A breaker against an instance no registry lists is shown by its peer id.
+  assert.deepEqual(a2.holds.map((h) => [h.variant, h.state]), [['w2', 'half-open'], [undefined, 'open']])
+  assert.ok(!('health' in a1), 'the raw report is not repeated in the row')
+
+  const lines = statusLines(answers)
+  const line = (v: string): string => lines.find((l) => l.trim().startsWith(`${v} `)) ?? ''
+  assert.match(line('w1'), /^ {2}w1 {2}draining {2}peer /)
+  assert.match(line('w2'), /^ {2}w2 {2}up {2}peer .*; breaker open at 1 caller, half-open at 1 caller$/)
+  assert.match(line('a1'), /; holds breakers: open against Worker\/w2$/)
+  assert.match(line('a2'), /; holds breakers: half-open against Worker\/w2, open against dddddddddddd…$/)
 })

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url'
 import { test, type TestContext } from 'node:test'
 import { createMeshNode, createRegistry, defineSchema, type MeshRegistry } from '../../src/mesh/index.js'
 import { createNode } from '../../src/node/index.js'
+import { until } from '../helpers/wait.js'
 
 // `peerwarden mesh status|call` run as a child process (the command as built from this tree) against
 // registries and nodes in this process, on 127.0.0.1; every child has a hard timeout.
@@ -59,7 +60,7 @@ test('peerwarden mesh status lists the roles with their instances, and reports a
   assert.ok(lines.some((l) => l.startsWith(`registry ${registry.id.slice(0, 12)}`) && l.includes('up, 1 member')), r.stdout)
   assert.ok(lines.some((l) => l.startsWith('registry ') && l.includes(down.split('#')[0]) && /ERR_/.test(l)), r.stdout)
   assert.ok(lines.includes('Worker: 1 instance; commands resize, explode, status (broadcast)'), r.stdout)
-  assert.ok(lines.some((l) => l.trim().startsWith(`w1  peer ${workerId.slice(0, 12)}`) && l.includes('listed by 1/1 registry')), r.stdout)
+  assert.ok(lines.some((l) => l.trim().startsWith(`w1  up  peer ${workerId.slice(0, 12)}`) && l.includes('listed by 1/1 registry')), r.stdout)
   assert.ok(lines.includes('Api: 0 instances'), r.stdout)
 
   // --json, with the credentials from the environment.
@@ -129,4 +130,66 @@ test('with a registry that admits callers by their key, peerwarden mesh call joi
   const status = await run(['mesh', 'status', '--registry', registry.addresses[0], '--network-key', KEY, '--timeout', '3000'])
   assert.equal(status.status, 1)
   assert.match(status.stdout, /ERR_NOT_ALLOWED the registry refused: only a registered member/)
+})
+
+test('peerwarden mesh status shows an instance draining, the breakers open against an instance and those a caller holds (text and --json)', T, async (t) => {
+  const waiting: Array<() => void> = []
+  const release = (): void => { for (const r of waiting.splice(0)) r() }
+  const health = defineSchema({
+    Api: { _connect: ['Worker'] },
+    Worker: {
+      _allow: ['Api'],
+      _commands: {
+        _balanced: {
+          explode: () => { throw new Error('boom') },
+          slow: async () => { await new Promise<void>((resolve) => { waiting.push(resolve) }); return 1 }
+        }
+      }
+    }
+  })
+  const registry = await createRegistry({ schema: health, networkKey: KEY })
+  t.after(async () => { await registry.close() })
+  const at = registry.addresses[0]
+  const w1 = await createMeshNode({ schema: health, role: 'Worker', variant: 'w1', registry: at, networkKey: KEY })
+  t.after(async () => { release(); await w1.close() })
+  const w2 = await createMeshNode({ schema: health, role: 'Worker', variant: 'w2', registry: at, networkKey: KEY })
+  t.after(async () => { await w2.close() })
+  const breaker = { minRequestCount: 1, threshold: 0.5, halfOpenTime: 60_000 }
+  const a1 = await createMeshNode({ schema: health, role: 'Api', variant: 'a1', registry: at, networkKey: KEY, breaker })
+  t.after(async () => { await a1.close() })
+  await a1.ready('Worker', { timeout: 5000 })
+  await until(() => a1.instances('Worker').length === 2, 5000, 'a1 to reach both workers')
+
+  // a1's breakers open against both workers (a failed call opens one; the next call goes to the other).
+  await assert.rejects(a1.call.Worker.explode())
+  await assert.rejects(a1.call.Worker.explode())
+  assert.deepEqual(a1.stats().breakers.map((b) => b.state), ['open', 'open'])
+  // w2 drains, held by a call a second caller made.
+  const a2 = await createMeshNode({ schema: health, role: 'Api', variant: 'a2', registry: at, networkKey: KEY })
+  t.after(async () => { await a2.close() })
+  await until(() => a2.instances('Worker').length === 2, 5000, 'a2 to reach both workers')
+  const calls = [a2.call.Worker.slow(), a2.call.Worker.slow()]
+  await until(() => w2.stats().running === 1, 5000, 'a call running on w2')
+  const drained = w2.drain({ timeout: 20_000 })
+  const member = (id: string) => registry.status().find((m) => m.peer === id)
+  await until(() => member(w2.id)?.health?.draining === true && member(a1.id)?.health?.breakers.length === 2, 5000, 'the registry to hear w2 drain and a1\'s breakers')
+
+  const r = await run(['mesh', 'status', '--registry', at, '--network-key', KEY, '--timeout', '3000'])
+  assert.equal(r.status, 0, r.stderr)
+  const line = (v: string): string => r.stdout.split('\n').find((l) => l.trim().startsWith(`${v} `)) ?? ''
+  assert.match(line('w1'), /^ {2}w1 {2}up {2}peer .*; breaker open at 1 caller$/, r.stdout)
+  assert.match(line('w2'), /^ {2}w2 {2}draining {2}peer .*; breaker open at 1 caller$/, r.stdout)
+  assert.match(line('a1'), /; holds breakers: open against Worker\/w[12], open against Worker\/w[12]$/, r.stdout)
+  assert.match(line('a2'), /^ {2}a2 {2}up {2}peer [^;]*$/, r.stdout)
+
+  const j = await run(['mesh', 'status', '--json', '--registry', at, '--network-key', KEY, '--timeout', '3000'])
+  assert.equal(j.status, 0, j.stderr)
+  type Row = { variant: string; state: string; holds: Array<{ variant?: string; state: string }>; against: Array<{ variant?: string; state: string }> }
+  const roles = (JSON.parse(j.stdout) as { roles: Record<string, Row[]> }).roles
+  assert.deepEqual(roles.Worker.map((w) => [w.variant, w.state, w.against.map((b) => [b.variant, b.state])]), [['w1', 'up', [['a1', 'open']]], ['w2', 'draining', [['a1', 'open']]]])
+  assert.deepEqual(roles.Api.map((a) => [a.variant, a.holds.map((b) => b.variant).sort()]), [['a1', ['w1', 'w2']], ['a2', []]])
+
+  release()
+  assert.deepEqual(await Promise.all(calls), [1, 1])
+  await drained
 })
