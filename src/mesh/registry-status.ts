@@ -12,6 +12,9 @@
  * - Both sides decode what they receive (one valibot schema per message); a message that does not
  *   decode closes the connection ('protocol'). Budgets: at most `MAX_DIRECTORY` members, 1024 roles,
  *   1024 names per list or command group.
+ * - A client asks once per connection (`askStatus` does). An answer can be megabytes for a request of
+ *   a few bytes, so a peer that asks more than `MAX_STATUS_REQUESTS` (8) times on one connection is
+ *   closed ('protocol') instead of answered again.
  */
 import * as v from 'valibot'
 import type { Message } from '../node/vendor/protomux.js'
@@ -24,6 +27,9 @@ import { MAX_COMMAND_LENGTH, MAX_DIRECTORY, MAX_REASON_LENGTH, MAX_ROLE_LENGTH, 
 import type { MeshSchema, Schema } from './schema.js'
 
 export const STATUS_PROTOCOL = 'peerwarden/mesh-status/1'
+
+/** Status requests one connection may make; the next one closes it ('protocol'). */
+export const MAX_STATUS_REQUESTS = 8
 
 /** At most this many roles, and names in one list or command group, in a schema outline. */
 export const MAX_OUTLINE_NAMES = 1024
@@ -111,9 +117,11 @@ export function serveStatus (node: PeerNode, source: StatusSource): void {
   node.protocol(STATUS_PROTOCOL, (conn: NodeConnection) => {
     const channel = conn.mux.createChannel({ protocol: STATUS_PROTOCOL })
     if (channel === null) return
+    let asked = 0
     const send: Message<StatusMessage> = channel.addMessage<StatusMessage>({
       encoding: safeJson,
       onmessage: peerHandler(decodeToRegistry, () => {
+        if (++asked > MAX_STATUS_REQUESTS) { conn.protocolError(`status channel: more than ${MAX_STATUS_REQUESTS} status requests on one connection`); return }
         if (!source.mayAsk(conn.peer)) { send.send({ t: 'refused', reason: 'only a registered member may see the status of this registry' }); return }
         send.send({ t: 'status', registry: source.id, members: source.members().slice(0, MAX_DIRECTORY), schema: source.outline })
       }, (why) => { conn.protocolError(`status channel: ${why}`) })
