@@ -107,6 +107,8 @@ export async function createRegistry (options: RegistryOptions): Promise<MeshReg
   const seed = randomSeed(options.dataDir)
   const keyPair = loadIdentity({ seed: options.dataDir === undefined ? seed : undefined, dataDir: options.dataDir })
   const ttl = options.certificateTtl ?? 24 * 3_600_000
+  // A certificate's expiry must decode at the nodes (a finite time): NaN or Infinity would be refused by every node.
+  if (typeof ttl !== 'number' || !Number.isFinite(ttl) || ttl <= 0) throw PeerwardenError.invalid('certificateTtl must be a finite number of ms > 0')
   const node: PeerNode = await createNode({
     seed: options.dataDir === undefined ? seed : undefined,
     dataDir: options.dataDir,
