@@ -5,7 +5,7 @@ import { askStatus, MAX_STATUS_REQUESTS, STATUS_PROTOCOL } from '../../src/mesh/
 import { createNode } from '../../src/node/index.js'
 import { systemClock } from '../../src/clock.js'
 import { until, within } from '../helpers/wait.js'
-import { addressOf, certify, disconnections, handMade, meshNode, reach, registry, registryKey, RPC_PROTOCOL, tempDir } from './hostile-peers.js'
+import { addressOf, certify, disconnections, handMade, meshNode, reach, registry, registryKey, REGISTRY_PROTOCOL, RPC_PROTOCOL, tempDir } from './hostile-peers.js'
 
 // Hostile peers against the mesh's newer channels and messages: the registry's status channel and
 // the RPC channel's 'drain' / 'drain-ack'. Each runs against a real registry or node on 127.0.0.1.
@@ -33,6 +33,22 @@ test('a status request flood on one connection: at most MAX_STATUS_REQUESTS answ
   t.after(async () => { await honest.close() })
   const [answer] = await within(askStatus(honest, [{ address: reg.addresses[0], id: reg.id }], { timeout: 5000, clock: systemClock }), 6000, 'the status')
   assert.equal(answer.ok, true)
+})
+
+test('a registration flood on one connection: one is signed, the next closes the connection; honest nodes still register', T, async (t) => {
+  const reg = await registry(t, { schema: farm, open: true })
+  const caller = await meshNode(t, { schema: farm, role: 'Caller', variant: 'c1', registry: reg.addresses[0] })
+  const attacker = await handMade(t, REGISTRY_PROTOCOL, { handshake: () => new Uint8Array(0) })
+  const closed = disconnections(attacker.node)
+  const ch = await reach(attacker, reg.addresses[0], 'the registration flooder')
+  // Each registration would be signed, answered with the directory, and announced to every Caller.
+  for (let i = 0; i < 1000; i++) ch.send({ t: 'register', role: 'Worker', variant: `v${i}`, addresses: [] })
+  await until(() => closed.some((d) => d.peer === reg.id), 5000, 'the registry to close the flooder')
+  const signed = ch.heard.filter((m) => (m as { t?: string })?.t === 'registered')
+  assert.ok(signed.length <= 1, `${signed.length} registrations signed`)
+  // An honest node still registers, and the caller learns it.
+  await meshNode(t, { schema: farm, role: 'Worker', variant: 'w1', registry: reg.addresses[0] })
+  await until(() => caller.instances('Worker').some((i) => i.variant === 'w1'), 8000, 'the caller to list w1')
 })
 
 test('\'drain\' sent a thousand times is acknowledged once; the instance stays draining (no new call goes to it)', T, async (t) => {
