@@ -83,8 +83,9 @@ export interface MeshRegistry {
  *   and the nodes related to it by the schema hear `left`. At most `maxMembers` members.
  * - A connection registers once, then renews when four fifths of its certificate's life have
  *   passed: a registration on the same connection within half a certificate's life of the last one
- *   it signed closes that connection ('protocol'). (Each registration costs a signature, the
- *   directory sent back, and a 'joined' to every related member: a flood would be multiplied.)
+ *   it answered (signed or refused) closes that connection ('protocol'). (Each registration costs a
+ *   signature, the directory sent back, a 'joined' to every related member, or a logged refusal: a
+ *   flood would be multiplied.)
  * - It answers status questions (registry-status.ts) from whoever may register.
  * - Several registries may serve one mesh: each signs with its own key, and nodes given all of
  *   their addresses trust every one of them (mesh-node.ts). They share nothing but the schema.
@@ -132,30 +133,30 @@ export async function createRegistry (options: RegistryOptions): Promise<MeshReg
       onclose: () => { leave(conn.peer, send) }
     })
     if (channel === null) return
-    /** When this connection's last registration was signed. */
-    let signedAt = -Infinity
+    /** When this connection's last registration was answered (signed or refused). */
+    let answeredAt = -Infinity
     send = channel.addMessage<RegistryMessage>({
       encoding: safeJson,
       onmessage: peerHandler(decodeToRegistry, (msg) => {
-        if (clock.now() - signedAt < ttl / 2) { conn.protocolError('registry channel: registered again within half a certificate\'s life'); return }
-        if (register(conn, msg, send!)) signedAt = clock.now()
+        if (clock.now() - answeredAt < ttl / 2) { conn.protocolError('registry channel: registered again within half a certificate\'s life'); return }
+        answeredAt = clock.now()
+        register(conn, msg, send!)
       }, (why) => { conn.protocolError(`registry channel: ${why}`) })
     })
     channel.open()
   })
 
-  /** Signs `msg`'s registration, or refuses it; whether it signed. */
-  const register = (conn: NodeConnection, msg: ToRegistry, send: Message<RegistryMessage>): boolean => {
+  /** Signs `msg`'s registration, or refuses it. */
+  const register = (conn: NodeConnection, msg: ToRegistry, send: Message<RegistryMessage>): void => {
     const role = schema.role(msg.role)
     const variant = msg.variant !== undefined && msg.variant.length > 0 ? msg.variant : conn.peer.slice(0, 8)
-    const refuse = (reason: string): false => {
+    const refuse = (reason: string): void => {
       log.warn({ peer: conn.peer, role: msg.role, variant, reason }, 'registration refused')
       send.send({ t: 'refused', reason })
-      return false
     }
-    if (role === undefined) return refuse(`unknown role ${JSON.stringify(msg.role)}`)
-    if (options.authorize !== undefined && !allowed(conn.peer, role.name, variant)) return refuse(`peer may not hold role ${role.name}`)
-    if (!members.has(conn.peer) && members.size >= maxMembers) return refuse(`the registry is full (${maxMembers} members)`)
+    if (role === undefined) { refuse(`unknown role ${JSON.stringify(msg.role)}`); return }
+    if (options.authorize !== undefined && !allowed(conn.peer, role.name, variant)) { refuse(`peer may not hold role ${role.name}`); return }
+    if (!members.has(conn.peer) && members.size >= maxMembers) { refuse(`the registry is full (${maxMembers} members)`); return }
     // What the node said in its hello, held to what the directory's decoder takes (each member reads it).
     const addresses = msg.addresses ?? conn.remoteListen.filter((a) => typeof a === 'string' && a.length >= 1 && a.length <= MAX_ADDRESS_LENGTH).slice(0, MAX_ADDRESSES)
     const entry: DirectoryEntry = { peer: conn.peer, role: role.name, variant, addresses }
@@ -173,7 +174,6 @@ export async function createRegistry (options: RegistryOptions): Promise<MeshReg
     for (const m of members.values()) {
       if (m.entry.peer !== conn.peer && related(m.entry.role).has(role.name)) m.send.send({ t: 'joined', entry })
     }
-    return true
   }
 
   /** The operator's hook; one that throws refuses (it never throws into the channel). */

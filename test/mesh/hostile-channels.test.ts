@@ -46,6 +46,13 @@ test('a registration flood on one connection: one is signed, the next closes the
   await until(() => closed.some((d) => d.peer === reg.id), 5000, 'the registry to close the flooder')
   const signed = ch.heard.filter((m) => (m as { t?: string })?.t === 'registered')
   assert.ok(signed.length <= 1, `${signed.length} registrations signed`)
+  // Refusals too (each is answered and logged): an unknown role, over and over.
+  const refused = await handMade(t, REGISTRY_PROTOCOL, { handshake: () => new Uint8Array(0) })
+  const refusedClosed = disconnections(refused.node)
+  const rch = await reach(refused, reg.addresses[0], 'the refusal flooder')
+  for (let i = 0; i < 1000; i++) rch.send({ t: 'register', role: 'Nobody', variant: `v${i}`, addresses: [] })
+  await until(() => refusedClosed.some((d) => d.peer === reg.id), 5000, 'the registry to close the refusal flooder')
+  assert.ok(rch.heard.filter((m) => (m as { t?: string })?.t === 'refused').length <= 1)
   // An honest node still registers, and the caller learns it.
   await meshNode(t, { schema: farm, role: 'Worker', variant: 'w1', registry: reg.addresses[0] })
   await until(() => caller.instances('Worker').some((i) => i.variant === 'w1'), 8000, 'the caller to list w1')
