@@ -4,6 +4,7 @@ import net from 'node:net'
 import { test, type TestContext } from 'node:test'
 import { createConnectionManager, type ConnectionManager } from '../../src/index.js'
 import { serveDashboard, type Dashboard } from '../../src/dashboard/index.js'
+import { MAX_STREAMS } from '../../src/dashboard/event-stream.js'
 import { ManualClock } from '../../src/testing/index.js'
 import { within } from '../helpers/wait.js'
 
@@ -60,4 +61,25 @@ test('oversized and unknown ids: 404 with the id cut short in the answer, never 
   assert.equal((await get(d.url + 'api/node?id=')).status, 400)
   assert.equal((await get(d.url + 'api/explain?node=me')).status, 400)
   assert.equal((await get(d.url + `api/history?x=${long}`)).status, 200)
+})
+
+test('event streams are bounded: past MAX_STREAMS open pages one more is answered 503; once one closes, a new one opens', T, async (t) => {
+  const { d } = await dashboard(t)
+  const open = async (): Promise<{ status: number; req: http.ClientRequest }> => await within(new Promise((resolve, reject) => {
+    const req = http.get(d.url + 'events', (res) => { resolve({ status: res.statusCode!, req }); res.resume() })
+    req.on('error', reject)
+  }), 5000, 'an event stream')
+  const pages: http.ClientRequest[] = []
+  t.after(() => { for (const p of pages) p.destroy() })
+  for (let i = 0; i < MAX_STREAMS; i++) {
+    const { status, req } = await open()
+    assert.equal(status, 200)
+    pages.push(req)
+  }
+  const refused = await open()
+  assert.equal(refused.status, 503)
+  pages.pop()!.destroy()
+  // The server hears the close on its own time: a new page opens once it did.
+  let status = 0
+  await within((async () => { while (status !== 200) { const r = await open(); pages.push(r.req); status = r.status } })(), 5000, 'a page to open again')
 })
