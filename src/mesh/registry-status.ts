@@ -12,6 +12,7 @@
  * - Both sides decode what they receive (one valibot schema per message); a message that does not
  *   decode closes the connection ('protocol'). Budgets: at most `MAX_DIRECTORY` members, 1024 roles,
  *   1024 names per list or command group.
+ * - The members listed are those that fit in one message with the outline (at most `MAX_DIRECTORY`).
  * - A client asks once per connection (`askStatus` does). An answer can be megabytes for a request of
  *   a few bytes, so a peer that asks more than `MAX_STATUS_REQUESTS` (8) times on one connection is
  *   closed ('protocol') instead of answered again.
@@ -22,7 +23,7 @@ import { PeerwardenError } from '../errors.js'
 import type { Clock } from '../manager/types.js'
 import type { NodeConnection } from '../node/connection.js'
 import type { PeerNode } from '../node/node.js'
-import { addressList, decoder, peerHandler, peerIdField, safeJson } from '../node/wire.js'
+import { addressList, decoder, MAX_MESSAGE_BYTES, peerHandler, peerIdField, safeJson } from '../node/wire.js'
 import { MAX_COMMAND_LENGTH, MAX_DIRECTORY, MAX_REASON_LENGTH, MAX_ROLE_LENGTH, MAX_VARIANT_LENGTH } from './messages.js'
 import type { MeshSchema, Schema } from './schema.js'
 
@@ -123,11 +124,26 @@ export function serveStatus (node: PeerNode, source: StatusSource): void {
       onmessage: peerHandler(decodeToRegistry, () => {
         if (++asked > MAX_STATUS_REQUESTS) { conn.protocolError(`status channel: more than ${MAX_STATUS_REQUESTS} status requests on one connection`); return }
         if (!source.mayAsk(conn.peer)) { send.send({ t: 'refused', reason: 'only a registered member may see the status of this registry' }); return }
-        send.send({ t: 'status', registry: source.id, members: source.members().slice(0, MAX_DIRECTORY), schema: source.outline })
+        const room = MAX_MESSAGE_BYTES - Buffer.byteLength(JSON.stringify(source.outline)) - 4096
+        send.send({ t: 'status', registry: source.id, members: fitting(source.members().slice(0, MAX_DIRECTORY), room), schema: source.outline })
       }, (why) => { conn.protocolError(`status channel: ${why}`) })
     })
     channel.open()
   })
+}
+
+/**
+ * The first of `items` whose JSON fits in `maxBytes` (4096 members with 8 addresses of 256
+ * characters each are about 10 MB, over what one message may be: the asker's transport would close
+ * the connection on it). The status then lists the members that fit.
+ */
+export function fitting<T> (items: T[], maxBytes: number): T[] {
+  let bytes = 2
+  for (let i = 0; i < items.length; i++) {
+    bytes += Buffer.byteLength(JSON.stringify(items[i])) + 1
+    if (bytes > maxBytes) return items.slice(0, i)
+  }
+  return items
 }
 
 /** One registry's answer to {@link askStatus}: its status, or why there is none. */

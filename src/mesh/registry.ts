@@ -7,12 +7,12 @@ import type { Clock } from '../manager/types.js'
 import { NodeConnection } from '../node/connection.js'
 import { loadIdentity } from '../node/identity.js'
 import { createNode, type PeerNode } from '../node/node.js'
-import { MAX_ADDRESS_LENGTH, MAX_ADDRESSES, peerHandler, safeJson } from '../node/wire.js'
+import { MAX_ADDRESS_LENGTH, MAX_ADDRESSES, MAX_MESSAGE_BYTES, peerHandler, safeJson } from '../node/wire.js'
 import { issue } from './certificate.js'
 import { decodeToRegistry, MAX_DIRECTORY, type RegistryMessage, type ToRegistry } from './messages.js'
 import { Schema, type MeshSchema } from './schema.js'
 import { loggerOption } from './log-option.js'
-import { schemaOutline, serveStatus, type MemberStatus } from './registry-status.js'
+import { fitting, schemaOutline, serveStatus, type MemberStatus } from './registry-status.js'
 
 export const REGISTRY_PROTOCOL = 'peerwarden/mesh-registry/1'
 
@@ -170,7 +170,10 @@ export async function createRegistry (options: RegistryOptions): Promise<MeshReg
     node.manager.protect(conn.peer, 'mesh-member')
     if (renewal) log.debug({ peer: conn.peer, role: role.name, variant }, 'certificate renewed')
     else log.info({ peer: conn.peer, role: role.name, variant, addresses }, 'member registered')
-    send.send({ t: 'registered', cert, directory })
+    // A directory that would not fit one message goes in parts: what fits, then a 'joined' per entry left.
+    const [head, rest] = splitDirectory(directory)
+    send.send({ t: 'registered', cert, directory: head })
+    for (const e of rest) send.send({ t: 'joined', entry: e })
     for (const m of members.values()) {
       if (m.entry.peer !== conn.peer && related(m.entry.role).has(role.name)) m.send.send({ t: 'joined', entry })
     }
@@ -208,6 +211,19 @@ export async function createRegistry (options: RegistryOptions): Promise<MeshReg
     status,
     close: async () => { await node.close() }
   }
+}
+
+/** Bytes of directory entries one 'registered' message carries at most (room left for the certificate). */
+export const DIRECTORY_BYTES = MAX_MESSAGE_BYTES - 64 * 1024
+
+/**
+ * `entries` split where their JSON reaches `maxBytes`: what goes in the 'registered' message, and
+ * what follows as 'joined' messages. 4096 entries of 8 addresses of 256 characters are about 10 MB,
+ * over what one message may be (the member's transport would close the connection on it).
+ */
+export function splitDirectory (entries: DirectoryEntry[], maxBytes = DIRECTORY_BYTES): [DirectoryEntry[], DirectoryEntry[]] {
+  const head = fitting(entries, maxBytes)
+  return [head, entries.slice(head.length)]
 }
 
 function randomSeed (dataDir: string | undefined): Buffer | undefined {
