@@ -51,7 +51,8 @@ const UNIT_FILES = [
   'test/cli/mesh-plan.test.ts',
   'test/mesh/health.test.ts',
   'test/adapters/corestore-replication.test.ts',
-  'test/adapters/ssb-api.test.ts'
+  'test/adapters/ssb-api.test.ts',
+  'test/adapters/ssb-hostile.test.ts'
 ]
 
 /** What a unit test must not import or call: it would open a socket, a process or a browser. */

@@ -15,7 +15,7 @@ export const systemClock: Clock = {
 }
 
 /** The longest delay a timer takes as is (node fires a longer one after 1 ms). */
-const MAX_DELAY = 2 ** 31 - 1
+export const MAX_DELAY = 2 ** 31 - 1
 
 /**
  * One shared timer on the injected `Clock`, armed for the earliest time anyone asked for: the

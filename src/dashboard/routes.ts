@@ -36,7 +36,14 @@ export function handle (r: Routes, req: http.IncomingMessage, res: http.ServerRe
     send(res, 403, { error: `refused: Host ${JSON.stringify(req.headers.host ?? '')} does not name this loopback dashboard (DNS rebinding?); open it as http://127.0.0.1:<port>/ or http://localhost:<port>/` })
     return
   }
-  const url = new URL(req.url ?? '/', 'http://dashboard')
+  // The request target is the client's: one that is not a URL (`GET http://[`) is refused, never thrown.
+  let url: URL
+  try {
+    url = new URL(req.url ?? '/', 'http://dashboard')
+  } catch {
+    send(res, 400, { error: 'the request target is not a URL' })
+    return
+  }
   if (token !== undefined && !authorized(req, url, token)) {
     res.setHeader('www-authenticate', 'Bearer')
     send(res, 401, { error: 'this dashboard needs its token: ?token=<token> or Authorization: Bearer <token>' })
@@ -66,9 +73,9 @@ export function handle (r: Routes, req: http.IncomingMessage, res: http.ServerRe
       // ?node=<id>: what that node of the network view decided (default: this dashboard's manager).
       const node = url.searchParams.get('node')
       const from = node === null || node === '' ? manager : findManager(r.network, node)
-      if (from === undefined) { send(res, 404, { error: `no node ${node ?? ''} in this dashboard's network` }); return }
+      if (from === undefined) { send(res, 404, { error: `no node ${shown(node ?? '')} in this dashboard's network` }); return }
       const answer = explainPeer(from, peer)
-      if (answer === undefined) { send(res, 404, { error: `unknown peer ${peer}` }); return }
+      if (answer === undefined) { send(res, 404, { error: `unknown peer ${shown(peer)}` }); return }
       send(res, 200, answer)
       return
     }
@@ -77,7 +84,7 @@ export function handle (r: Routes, req: http.IncomingMessage, res: http.ServerRe
       if (id === null || id === '') { send(res, 400, { error: 'a node needs ?id=<id>' }); return }
       if (r.network === undefined) { send(res, 404, { error: 'this dashboard has no network view' }); return }
       const detail = nodeDetail(r.network, id)
-      if (detail === undefined) { send(res, 404, { error: `unknown node ${id}` }); return }
+      if (detail === undefined) { send(res, 404, { error: `unknown node ${shown(id)}` }); return }
       send(res, 200, detail)
       return
     }
@@ -88,8 +95,16 @@ export function handle (r: Routes, req: http.IncomingMessage, res: http.ServerRe
       }, (err: Error) => { send(res, 500, { error: err.message }) })
       return
     default:
-      send(res, 404, { error: `no ${url.pathname} here` })
+      send(res, 404, { error: `no ${shown(url.pathname)} here` })
   }
+}
+
+/** At most this many characters of a query parameter are shown back in an error. */
+const SHOWN = 128
+
+/** A client's value as an error shows it: cut to `SHOWN` characters (a 16 KiB id is not echoed whole). */
+function shown (value: string): string {
+  return value.length <= SHOWN ? value : `${value.slice(0, SHOWN - 1)}…`
 }
 
 function findManager (network: NetworkSource | undefined, id: string): ConnectionManager | undefined {

@@ -1,3 +1,4 @@
+import { MAX_DELAY } from '../clock.js'
 import { PeerwardenError } from '../errors.js'
 import type { Clock } from '../manager/types.js'
 import type { CallContext } from './schema.js'
@@ -35,7 +36,12 @@ export class HandlerContext implements CallContext {
     if (this.controller === undefined) {
       this.controller = new AbortController()
       if (this.aborted) this.controller.abort(this.reason)
-      else if (Number.isFinite(this.deadline)) this.timer = this.clock.setTimeout(() => { this.abort(new PeerwardenError('ERR_TIMEOUT', 'the deadline passed')) }, Math.max(0, this.deadline - this.clock.now()))
+      else {
+        // The deadline is the caller's: one further than a timer can wait (node would fire it after
+        // 1 ms) arms none; the responder's deadline sweep aborts a handler still running then.
+        const ms = Math.max(0, this.deadline - this.clock.now())
+        if (ms <= MAX_DELAY) this.timer = this.clock.setTimeout(() => { this.abort(new PeerwardenError('ERR_TIMEOUT', 'the deadline passed')) }, ms)
+      }
     }
     return this.controller.signal
   }

@@ -6,7 +6,7 @@
  */
 
 import { PeerwardenError } from '../errors.js'
-import { systemClock } from '../clock.js'
+import { MAX_DELAY, systemClock } from '../clock.js'
 import { childOf, type Logger } from '../logger.js'
 import { ManagerEventTarget, type TypedEventTarget } from '../manager/events.js'
 import { rejectUnknownOptions } from '../manager/validate.js'
@@ -173,7 +173,8 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
       responder.drain()
       health.drain()
       let timer: unknown
-      const late = new Promise<void>((resolve) => { timer = clock.setTimeout(resolve, timeout) })
+      // No timer for a timeout further than a timer can wait (Infinity: wait for everyone).
+      const late = new Promise<void>((resolve) => { if (timeout <= MAX_DELAY) timer = clock.setTimeout(resolve, timeout) })
       // Everyone heard it (no call is on its way to us), and what we accepted is done.
       await Promise.race([Promise.all([drain.start(instances.values()), responder.whenIdle()]), late])
       clock.clearTimeout(timer)

@@ -1,4 +1,5 @@
 import type { Message } from '../node/vendor/protomux.js'
+import { MAX_DELAY } from '../clock.js'
 import { PeerwardenError } from '../errors.js'
 import type { Logger } from '../logger.js'
 import type { Clock } from '../manager/types.js'
@@ -52,7 +53,7 @@ interface RegistryState {
  *   ERR_TIMEOUT when none signed within `timeout`. The registries that were down keep being
  *   redialled: when one comes back we register with it (it catches up).
  * - On every registry connection we register again; each certificate is renewed once four fifths of
- *   its life have passed (at least 50 ms later), until `close()`.
+ *   its life have passed (at least 50 ms, at most about 24.8 days later), until `close()`.
  * - A registry whose 'registered' says `health: true` is sent our health reports (health.ts) on that
  *   channel until it closes; an older registry is sent none.
  * - `cert` is the certificate that expires last: any of them proves our role to a node that trusts
@@ -163,9 +164,10 @@ export class Registration {
       logger.info({ registry: registry.address, role: cert.role, variant: cert.variant, expires: new Date(cert.expires).toISOString(), directory: msg.directory.length }, 'registered')
       for (const e of msg.directory) this.learn(registry.id, e)
       if (msg.health === true) this.opts.health?.add(registry.id, send, (report) => { send.send({ t: 'health', ...report }) })
-      // Register again when four fifths of the certificate's life have passed.
+      // Register again when four fifths of the certificate's life have passed, or sooner for a long
+      // life (a timer waits at most MAX_DELAY, ~24.8 days; node would fire a longer one after 1 ms).
       clock.clearTimeout(registry.renewal)
-      registry.renewal = clock.setTimeout(() => { if (!this.closed) send.send(this.registerMessage()) }, Math.max(50, (cert.expires - clock.now()) * 0.8))
+      registry.renewal = clock.setTimeout(() => { if (!this.closed) send.send(this.registerMessage()) }, Math.min(MAX_DELAY, Math.max(50, (cert.expires - clock.now()) * 0.8)))
       this.pending?.resolve()
     } else if (msg.t === 'refused') {
       logger.warn({ registry: registry.address, reason: msg.reason }, 'registration refused')

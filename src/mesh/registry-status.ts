@@ -14,6 +14,10 @@
  * - Both sides decode what they receive (one valibot schema per message); a message that does not
  *   decode closes the connection ('protocol'). Budgets: at most `MAX_DIRECTORY` members, 1024 roles,
  *   1024 names per list or command group.
+ * - The members listed are those that fit in one message with the outline (at most `MAX_DIRECTORY`).
+ * - A client asks once per connection (`askStatus` does). An answer can be megabytes for a request of
+ *   a few bytes, so a peer that asks more than `MAX_STATUS_REQUESTS` (8) times on one connection is
+ *   closed ('protocol') instead of answered again.
  */
 import * as v from 'valibot'
 import type { Message } from '../node/vendor/protomux.js'
@@ -21,11 +25,14 @@ import { PeerwardenError } from '../errors.js'
 import type { Clock } from '../manager/types.js'
 import type { NodeConnection } from '../node/connection.js'
 import type { PeerNode } from '../node/node.js'
-import { addressList, decoder, peerHandler, peerIdField, safeJson } from '../node/wire.js'
+import { addressList, decoder, MAX_MESSAGE_BYTES, peerHandler, peerIdField, safeJson } from '../node/wire.js'
 import { healthShape, MAX_COMMAND_LENGTH, MAX_DIRECTORY, MAX_REASON_LENGTH, MAX_ROLE_LENGTH, MAX_VARIANT_LENGTH, type HealthReport } from './messages.js'
 import type { MeshSchema, Schema } from './schema.js'
 
 export const STATUS_PROTOCOL = 'peerwarden/mesh-status/1'
+
+/** Status requests one connection may make; the next one closes it ('protocol'). */
+export const MAX_STATUS_REQUESTS = 8
 
 /** At most this many roles, and names in one list or command group, in a schema outline. */
 export const MAX_OUTLINE_NAMES = 1024
@@ -141,15 +148,32 @@ export function serveStatus (node: PeerNode, source: StatusSource): void {
   node.protocol(STATUS_PROTOCOL, (conn: NodeConnection) => {
     const channel = conn.mux.createChannel({ protocol: STATUS_PROTOCOL })
     if (channel === null) return
+    let asked = 0
     const send: Message<StatusMessage> = channel.addMessage<StatusMessage>({
       encoding: safeJson,
       onmessage: peerHandler(decodeToRegistry, () => {
+        if (++asked > MAX_STATUS_REQUESTS) { conn.protocolError(`status channel: more than ${MAX_STATUS_REQUESTS} status requests on one connection`); return }
         if (!source.mayAsk(conn.peer)) { send.send({ t: 'refused', reason: 'only a registered member may see the status of this registry' }); return }
-        send.send({ t: 'status', registry: source.id, members: source.members().slice(0, MAX_DIRECTORY), schema: source.outline })
+        const room = MAX_MESSAGE_BYTES - Buffer.byteLength(JSON.stringify(source.outline)) - 4096
+        send.send({ t: 'status', registry: source.id, members: fitting(source.members().slice(0, MAX_DIRECTORY), room), schema: source.outline })
       }, (why) => { conn.protocolError(`status channel: ${why}`) })
     })
     channel.open()
   })
+}
+
+/**
+ * The first of `items` whose JSON fits in `maxBytes` (4096 members with 8 addresses of 256
+ * characters each are about 10 MB, over what one message may be: the asker's transport would close
+ * the connection on it). The status then lists the members that fit.
+ */
+export function fitting<T> (items: T[], maxBytes: number): T[] {
+  let bytes = 2
+  for (let i = 0; i < items.length; i++) {
+    bytes += Buffer.byteLength(JSON.stringify(items[i])) + 1
+    if (bytes > maxBytes) return items.slice(0, i)
+  }
+  return items
 }
 
 /** One registry's answer to {@link askStatus}: its status, or why there is none. */

@@ -7,12 +7,12 @@ import type { Clock } from '../manager/types.js'
 import { NodeConnection } from '../node/connection.js'
 import { loadIdentity } from '../node/identity.js'
 import { createNode, type PeerNode } from '../node/node.js'
-import { MAX_ADDRESS_LENGTH, MAX_ADDRESSES, peerHandler, safeJson } from '../node/wire.js'
+import { MAX_ADDRESS_LENGTH, MAX_ADDRESSES, MAX_MESSAGE_BYTES, peerHandler, safeJson } from '../node/wire.js'
 import { issue } from './certificate.js'
 import { decodeToRegistry, MAX_DIRECTORY, type HealthReport, type RegistryMessage, type ToRegistry } from './messages.js'
 import { Schema, type MeshSchema } from './schema.js'
 import { loggerOption } from './log-option.js'
-import { memberStatuses, schemaOutline, serveStatus, type MemberStatus } from './registry-status.js'
+import { fitting, memberStatuses, schemaOutline, serveStatus, type MemberStatus } from './registry-status.js'
 
 export const REGISTRY_PROTOCOL = 'peerwarden/mesh-registry/1'
 
@@ -81,6 +81,11 @@ export interface MeshRegistry {
  *   ('protocol').
  * - A member's connection is protected while it is registered; when it goes, the member leaves
  *   and the nodes related to it by the schema hear `left`. At most `maxMembers` members.
+ * - A connection registers once, then renews when four fifths of its certificate's life have
+ *   passed: a registration on the same connection within half a certificate's life of the last one
+ *   it answered (signed or refused) closes that connection ('protocol'). (Each registration costs a
+ *   signature, the directory sent back, a 'joined' to every related member, or a logged refusal: a
+ *   flood would be multiplied.)
  * - It answers status questions (registry-status.ts) from whoever may register, with each member's
  *   last health report (draining, breakers not closed: health.ts); its 'registered' says
  *   `health: true` so that nodes send them. One status answer carries at most
@@ -112,6 +117,8 @@ export async function createRegistry (options: RegistryOptions): Promise<MeshReg
   const seed = randomSeed(options.dataDir)
   const keyPair = loadIdentity({ seed: options.dataDir === undefined ? seed : undefined, dataDir: options.dataDir })
   const ttl = options.certificateTtl ?? 24 * 3_600_000
+  // A certificate's expiry must decode at the nodes (a finite time): NaN or Infinity would be refused by every node.
+  if (typeof ttl !== 'number' || !Number.isFinite(ttl) || ttl <= 0) throw PeerwardenError.invalid('certificateTtl must be a finite number of ms > 0')
   const node: PeerNode = await createNode({
     seed: options.dataDir === undefined ? seed : undefined,
     dataDir: options.dataDir,
@@ -131,16 +138,22 @@ export async function createRegistry (options: RegistryOptions): Promise<MeshReg
       onclose: () => { leave(conn.peer, send) }
     })
     if (channel === null) return
+    /** When this connection's last registration was answered (signed or refused). */
+    let answeredAt = -Infinity
     send = channel.addMessage<RegistryMessage>({
       encoding: safeJson,
       onmessage: peerHandler(decodeToRegistry, (msg) => {
-        if (msg.t === 'register') register(conn, msg, send!)
-        else reported(conn.peer, msg, send!)
+        if (msg.t === 'register') {
+          if (clock.now() - answeredAt < ttl / 2) { conn.protocolError('registry channel: registered again within half a certificate\'s life'); return }
+          answeredAt = clock.now()
+          register(conn, msg, send!)
+        } else reported(conn.peer, msg, send!)
       }, (why) => { conn.protocolError(`registry channel: ${why}`) })
     })
     channel.open()
   })
 
+  /** Signs `msg`'s registration, or refuses it. */
   const register = (conn: NodeConnection, msg: Extract<ToRegistry, { t: 'register' }>, send: Message<RegistryMessage>): void => {
     const role = schema.role(msg.role)
     const variant = msg.variant !== undefined && msg.variant.length > 0 ? msg.variant : conn.peer.slice(0, 8)
@@ -164,7 +177,10 @@ export async function createRegistry (options: RegistryOptions): Promise<MeshReg
     node.manager.protect(conn.peer, 'mesh-member')
     if (renewal) log.debug({ peer: conn.peer, role: role.name, variant }, 'certificate renewed')
     else log.info({ peer: conn.peer, role: role.name, variant, addresses }, 'member registered')
-    send.send({ t: 'registered', cert, directory, health: true })
+    // A directory that would not fit one message goes in parts: what fits, then a 'joined' per entry left.
+    const [head, rest] = splitDirectory(directory)
+    send.send({ t: 'registered', cert, directory: head, health: true })
+    for (const e of rest) send.send({ t: 'joined', entry: e })
     for (const m of members.values()) {
       if (m.entry.peer !== conn.peer && related(m.entry.role).has(role.name)) m.send.send({ t: 'joined', entry })
     }
@@ -210,6 +226,19 @@ export async function createRegistry (options: RegistryOptions): Promise<MeshReg
     status,
     close: async () => { await node.close() }
   }
+}
+
+/** Bytes of directory entries one 'registered' message carries at most (room left for the certificate). */
+export const DIRECTORY_BYTES = MAX_MESSAGE_BYTES - 64 * 1024
+
+/**
+ * `entries` split where their JSON reaches `maxBytes`: what goes in the 'registered' message, and
+ * what follows as 'joined' messages. 4096 entries of 8 addresses of 256 characters are about 10 MB,
+ * over what one message may be (the member's transport would close the connection on it).
+ */
+export function splitDirectory (entries: DirectoryEntry[], maxBytes = DIRECTORY_BYTES): [DirectoryEntry[], DirectoryEntry[]] {
+  const head = fitting(entries, maxBytes)
+  return [head, entries.slice(head.length)]
 }
 
 function randomSeed (dataDir: string | undefined): Buffer | undefined {

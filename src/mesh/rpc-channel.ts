@@ -56,7 +56,8 @@ export interface RpcHost {
  *   aborted; it leaves `instances` ('disconnection') unless a newer connection took its place.
  * - Draining: the handshake says `drain: true` (we understand 'drain' and 'drain-ack'; an older
  *   peer ignores the field). A remote's 'drain' marks its instance draining (the caller stops
- *   picking it) and is answered 'drain-ack'; drain.ts tells remotes of ours.
+ *   picking it) and is answered 'drain-ack', once (a repeated 'drain' is ignored); drain.ts tells
+ *   remotes of ours. An unasked 'drain-ack' is ignored.
  */
 export class RpcChannel {
   /** The remote's side, once its certificate checked out. */
@@ -142,7 +143,13 @@ export class RpcChannel {
     if (from === undefined) return
     if (msg.t === 'call') { this.host.responder.serve(msg, from); return }
     if (msg.t === 'cancel') { this.host.responder.cancel(msg.id, from); return }
-    if (msg.t === 'drain') { from.draining = true; from.send.send({ t: 'drain-ack' }); return }
+    if (msg.t === 'drain') {
+      // Acknowledged once: a repeated 'drain' changes nothing and is not answered (no reply per message to a flood).
+      if (from.draining) return
+      from.draining = true
+      from.send.send({ t: 'drain-ack' })
+      return
+    }
     if (msg.t === 'drain-ack') { this.host.drain.heard(from); return }
     this.host.caller.onReply(msg, from)
   }

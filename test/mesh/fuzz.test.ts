@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 import fc from 'fast-check'
+import { systemClock } from '../../src/clock.js'
 import { issue } from '../../src/mesh/certificate.js'
+import { askStatus, STATUS_PROTOCOL } from '../../src/mesh/registry-status.js'
 import { defineSchema, PeerwardenError, type Handler, type MeshNode, type MeshRegistry } from '../../src/mesh/index.js'
 import { createNode, type PeerNode } from '../../src/node/index.js'
 import { until, within } from '../helpers/wait.js'
@@ -101,9 +103,16 @@ const fromRegistry = asWire(fc.oneof(
   fc.record({ t: field(fc.constant('left')), peer: field(hex64) }, { requiredKeys: [] })
 ))
 const id = field(fc.nat({ max: 1000 }))
+const hexOf = (n: number): fc.Arbitrary<string> => fc.string({ unit: fc.constantFrom(...'0123456789abcdef'), minLength: n, maxLength: n })
+/** A W3C traceparent: well formed, all-zero ids, another version, upper case, or any short string. */
+const traceparent = fc.oneof(
+  fc.tuple(hexOf(32), hexOf(16), hexOf(2)).map(([a, b, f]) => `00-${a}-${b}-${f}`),
+  fc.constantFrom(`00-${'0'.repeat(32)}-${'1'.repeat(16)}-01`, `01-${'a'.repeat(32)}-${'b'.repeat(16)}-01`, `00-${'A'.repeat(32)}-${'B'.repeat(16)}-01`),
+  fc.string({ maxLength: 60 })
+)
 const rpc = asWire(fc.oneof(
-  fc.record({ t: field(fc.constant('call')), id, cmd: field(fc.constantFrom('work', 'hang', 'note', 'status', 'nope')), args: anyJson, deadline: field(fc.constantFrom(Date.now() + 200, 0)) }, { requiredKeys: [] }),
-  fc.record({ t: field(fc.constantFrom('ack', 'cancel', 'admit')), id }, { requiredKeys: [] }),
+  fc.record({ t: field(fc.constant('call')), id, cmd: field(fc.constantFrom('work', 'hang', 'note', 'status', 'nope')), args: anyJson, deadline: field(fc.constantFrom(Date.now() + 200, 0)), attempt: field(fc.integer({ min: -1, max: 40 })), trace: field(traceparent) }, { requiredKeys: ['t', 'id', 'cmd', 'args', 'deadline'] }),
+  fc.record({ t: field(fc.constantFrom('ack', 'cancel', 'admit', 'drain', 'drain-ack')), id }, { requiredKeys: [] }),
   fc.record({ t: field(fc.constant('result')), id, ok: field(fc.boolean()), value: anyJson, error: field(fc.record({ message: field(fc.string()), code: field(fc.string({ maxLength: 70 })) }, { requiredKeys: [] })) }, { requiredKeys: [] })
 ))
 type Answer = { kind: 'result'; ok?: unknown; value?: unknown; error?: unknown } | { kind: 'wire'; wire: Wire }
@@ -112,7 +121,8 @@ const answer: fc.Arbitrary<Answer> = fc.oneof(
   fc.record({ kind: fc.constant('result' as const), ok: field(fc.boolean()), value: anyJson, error: field(fc.record({ message: field(fc.string()), code: field(fc.string({ maxLength: 70 })) }, { requiredKeys: [] })) }, { requiredKeys: ['kind'] }),
   fc.record({ kind: fc.constant('wire' as const), wire: rpc })
 )
-const handshake = fc.oneof(fc.record({ json: fc.record({ cert }, { requiredKeys: [] }) }), fc.record({ json: anyJson }), fc.record({ bytes: anyBytes }))
+const handshake = fc.oneof(fc.record({ json: fc.record({ cert, drain: field(fc.boolean()) }, { requiredKeys: [] }) }), fc.record({ json: anyJson }), fc.record({ bytes: anyBytes }))
+const toStatus = asWire(fc.record({ t: field(fc.constant('status')) }, { requiredKeys: [] }))
 
 // ── the victims ──────────────────────────────────────────────────────────────
 
@@ -200,6 +210,23 @@ test('fuzz: the registry survives arbitrary messages on the registry channel, an
   const newcomer = await meshNode(t, { schema: farm, role: 'Worker', variant: 'w-new', registry: reg.addresses[0], handlers: handlers('w-new') })
   assert.ok(reg.members().some((m) => m.peer === newcomer.id))
   await honestCall(1)
+})
+
+test('fuzz: the registry survives arbitrary messages on the status channel, and still answers the status', T, async (t) => {
+  const make = async (): Promise<Attacker> => await handMade(t, STATUS_PROTOCOL, { handshake: () => new Uint8Array(0) })
+  let attacker = await make()
+  await fuzz('status channel → registry', toStatus, async (w) => {
+    const ch = await live(attacker, reg.addresses[0]).catch(async () => { attacker = await make(); return await live(attacker, reg.addresses[0]) })
+    const before = ch.heard.length
+    ch.send(bytesOf(w))
+    ch.send({ t: 'status' })
+    await answeredOrClosed(ch, (m) => ch.heard.indexOf(m) >= before && tOf(m) === 'status', 'the registry to answer the status, or to close')
+  })
+  const honest = await createNode({})
+  t.after(async () => { await honest.close() })
+  const [answer] = await within(askStatus(honest, [{ address: reg.addresses[0], id: reg.id }], { timeout: 5000, clock: systemClock }), 6000, 'the status')
+  assert.equal(answer.ok, true)
+  await honestCall(40)
 })
 
 test('fuzz: a worker survives arbitrary RPC messages from a certified caller, and still serves', T, async (t) => {
