@@ -3,7 +3,7 @@ import { test, type TestContext } from 'node:test'
 import { createNodeNetworker, type NodeNetworker } from '../../src/adapters/corestore.js'
 import { createNode, type NodeOptions, type PeerNode } from '../../src/node/index.js'
 import { until, within } from '../helpers/wait.js'
-import { block, leaveStopsOneCore, peakOf, stores, type Store } from './corestore-scenarios.js'
+import { block, leaveStopsOneCore, peakOf, sixReadersVerify, stores, type Store } from './corestore-scenarios.js'
 
 /** Node networkers closed after the test; each node's connection count is sampled at every connection it opens. */
 function nodes (t: TestContext): { networker: (s: Store, o?: NodeOptions) => Promise<NodeNetworker>; plain: (o?: NodeOptions) => Promise<PeerNode>; peaks: () => Array<{ peak: number; highWater: number }> } {
@@ -197,18 +197,7 @@ test('corestore over the peerwarden node: seven peers bounded to three connectio
   await log.append(Array.from({ length: 1000 }, (_, i) => block(i)))
   const writer = await networker(ws, { manager: bounds })
   await writer.join(log.discoveryKey)
-  const readers = await Promise.all(Array.from({ length: 6 }, async () => {
-    const s = store()
-    const core = s.get({ key: log.key })
-    await core.ready()
-    const net = await networker(s, { bootstrap: [addressOf(writer.node as PeerNode)], manager: bounds })
-    await net.join(core.discoveryKey)
-    return { core, net }
-  }))
-  await Promise.all(readers.map(async (r) => {
-    for (let i = 0; i < 1000; i++) assert.deepEqual(await r.core.get(i, { timeout: 30_000 }), block(i))
-  }))
-  for (const n of [writer, ...readers.map((r) => r.net)]) assert.ok(n.manager.stats().connections <= 3)
+  await sixReadersVerify({ log, store, writer, open: async (s) => await networker(s, { bootstrap: [addressOf(writer.node as PeerNode)], manager: bounds }) })
   const sampled = peaks()
   assert.equal(sampled.length, 7)
   assertBound(sampled)

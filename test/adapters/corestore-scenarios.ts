@@ -125,3 +125,24 @@ export function peakOf (count: () => number): { sample: () => void; readonly pea
     get peak () { return peak }
   }
 }
+
+/**
+ * Six readers of `log` (each its own store and networker, made by `open`) join its key and verify
+ * its 1,000 blocks through one another and the writer; then no networker holds more than 3
+ * connections. Returns the readers' networkers.
+ */
+export async function sixReadersVerify<N extends AnyNetworker> (opts: { log: Core; store: () => Store; open: (store: Store) => N | Promise<N>; writer: N }): Promise<N[]> {
+  const readers = await Promise.all(Array.from({ length: 6 }, async () => {
+    const s = opts.store()
+    const core = s.get({ key: opts.log.key })
+    await core.ready()
+    const net = await opts.open(s)
+    await net.join(core.discoveryKey)
+    return { core, net }
+  }))
+  await Promise.all(readers.map(async (r) => {
+    for (let i = 0; i < 1000; i++) assert.deepEqual(await r.core.get(i, { timeout: 30_000 }), block(i))
+  }))
+  for (const n of [opts.writer, ...readers.map((r) => r.net)]) assert.ok(n.manager.stats().connections <= 3)
+  return readers.map((r) => r.net)
+}

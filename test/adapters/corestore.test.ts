@@ -9,7 +9,7 @@ import { createNetworker, type Networker } from '../../src/adapters/corestore.js
 import { sqliteStore } from '../../src/store/sqlite-store.js'
 import sodium from '../../src/node/vendor/sodium-native.js'
 import { until, within } from '../helpers/wait.js'
-import { block, leaveStopsOneCore, peakOf, type Core, type Store } from './corestore-scenarios.js'
+import { block, leaveStopsOneCore, peakOf, sixReadersVerify, type Core, type Store } from './corestore-scenarios.js'
 
 /** Each networker's connection count is sampled at every connection its manager takes (`peaks()`). */
 async function setup (t: TestContext): Promise<{ testnet: Testnet; store: () => Store; networker: (s: Store, o?: object) => Networker; peaks: () => number[] }> {
@@ -158,18 +158,7 @@ test('corestore networker: seven peers bounded to three connections each all ver
   await log.append(Array.from({ length: 1000 }, (_, i) => block(i)))
   const writer = networker(ws, bounds)
   await writer.join(log.discoveryKey)
-  const readers = await Promise.all(Array.from({ length: 6 }, async () => {
-    const s = store()
-    const core = s.get({ key: log.key })
-    await core.ready()
-    const net = networker(s, bounds)
-    await net.join(core.discoveryKey)
-    return { core, net }
-  }))
-  await Promise.all(readers.map(async (r) => {
-    for (let i = 0; i < 1000; i++) assert.deepEqual(await r.core.get(i, { timeout: 30_000 }), block(i))
-  }))
-  for (const n of [writer, ...readers.map((r) => r.net)]) assert.ok(n.manager.stats().connections <= 3)
+  await sixReadersVerify({ log, store, writer, open: (s) => networker(s, bounds) })
   const sampled = peaks()
   assert.equal(sampled.length, 7)
   for (const peak of sampled) assert.ok(peak >= 1 && peak <= 3, `peak ${peak} connections, bound 3`)
