@@ -76,7 +76,9 @@ test('the dashboard in Chromium: network, history, live updates, a node and a pe
   await page.waitForFunction((n) => (document.querySelector('#chart-net polyline[data-key="netAvg"]')?.getAttribute('points') ?? '').split(' ').length > n, { timeout: 10_000 }, points)
 
   // A node's detail on click: its watermarks, its connections and why.
-  await page.click('#graph circle[data-id="n5"]')
+  // Clicked inside the page in one step: the live view re-renders, and an element found by one
+  // protocol call may be replaced before the next one clicks it ("Node is detached from document").
+  await clickIn(page, '#graph circle[data-id="n5"]')
   await page.waitForFunction(() => /watermarks/.test(document.getElementById('nodeinfo')!.textContent ?? ''), { timeout: 10_000 })
   assert.match(await page.$eval('#nodeinfo', (e) => e.textContent ?? ''), /lowWater 3, highWater 6/)
   assert.ok(await page.$$eval('#graph line.sel-out, #graph line.sel-in', (l) => l.length) > 0, 'the selected node\'s connections are coloured by direction')
@@ -85,7 +87,7 @@ test('the dashboard in Chromium: network, history, live updates, a node and a pe
   // The node view: the peers, one explained.
   await page.goto(url + '#node', { waitUntil: 'domcontentloaded' })
   await page.waitForSelector('#peers tr', { timeout: 10_000 })
-  await page.click('#peers tr')
+  await clickIn(page, '#peers tr')
   await page.waitForSelector('#explain ol li', { timeout: 10_000 })
   assert.match(await page.$eval('#explain', (e) => e.textContent ?? ''), /accept/)
   assert.equal(await page.$eval('#explain h2 .id', (e) => getComputedStyle(e).textTransform), 'none', 'the id is shown as written, not in the heading\'s capitals')
@@ -120,3 +122,12 @@ test('the dashboard in Chromium: network, history, live updates, a node and a pe
   assert.ok(await page.$eval('#stale', (e) => (e as HTMLElement).offsetHeight > 0), 'the banner is visible')
   await shot(page, 'stale')
 })
+
+/** Clicks the first element matching `selector` from inside the page, atomically (see above). */
+async function clickIn (page: { evaluate: (fn: (selector: string) => void, selector: string) => Promise<unknown> }, selector: string): Promise<void> {
+  await page.evaluate((sel) => {
+    const el = document.querySelector(sel)
+    if (el === null) throw new Error(`nothing matches ${sel}`)
+    el.dispatchEvent(new MouseEvent('click', { bubbles: true, cancelable: true }))
+  }, selector)
+}
