@@ -86,9 +86,12 @@ function parseIp (text: string | undefined): ipaddr.IPv4 | ipaddr.IPv6 | undefin
 
 /**
  * The IP inside a remote address: 'tcp://1.2.3.4:5', 'tcp://[::1]:5', '/ip4/1.2.3.4/tcp/5',
- * '/ip6/::1/tcp/5', '1.2.3.4', '::1', '[::1]:5' or '1.2.3.4:5'. Undefined when there is none.
+ * '/ip6/::1/tcp/5', '1.2.3.4', '::1', '[::1]:5', '1.2.3.4:5', or a multiserver address's first `net:`
+ * layer ('net:1.2.3.4:8008~shs:KEY', 'net:[::1]:8008~shs:KEY', alternatives split by ';').
+ * Undefined when there is none.
  */
 export function extractIp (address: string): string | undefined {
+  if (address.startsWith('net:') || address.includes(';net:')) return multiserverIp(address)
   let rest = address
   const scheme = rest.indexOf('://')
   if (scheme !== -1) rest = rest.slice(scheme + 3)
@@ -108,6 +111,20 @@ export function extractIp (address: string): string | undefined {
   const colon = rest.lastIndexOf(':')
   if (colon !== -1 && rest.indexOf(':') === colon) {
     const host = rest.slice(0, colon)
+    return ipaddr.isValid(host) ? host : undefined
+  }
+  return undefined
+}
+
+/** The host of the first `net:HOST:PORT` layer of a multiserver address, when it is an IP. */
+function multiserverIp (address: string): string | undefined {
+  for (const alternative of address.split(';')) {
+    if (!alternative.startsWith('net:')) continue
+    const net = alternative.split('~')[0].slice(4)
+    const colon = net.lastIndexOf(':')
+    if (colon <= 0) return undefined
+    let host = net.slice(0, colon)
+    if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1)
     return ipaddr.isValid(host) ? host : undefined
   }
   return undefined

@@ -26,7 +26,14 @@ test('extractIp finds the IP in every supported address form', () => {
     ['peer-a', undefined],
     // No IP inside: a host name is not an IP.
     ['tcp://example.com:4001', undefined],
-    ['localhost:4001', undefined]
+    ['localhost:4001', undefined],
+    // Multiserver (SSB): the first `net:` layer; the shs key holds '/' and must not cut the host.
+    ['net:10.1.2.3:8008~shs:Ab/cd+ef=', '10.1.2.3'],
+    ['net:[::1]:8008~shs:Ab/cd+ef=', '::1'],
+    ['net:::1:8008~shs:Ab/cd+ef=', '::1'],
+    ['ws:1.1.1.1:80~shs:x;net:10.0.0.9:8008~shs:Ab/cd', '10.0.0.9'],
+    ['net:pub.example.com:8008~shs:Ab/cd', undefined],
+    ['net:~shs:x', undefined]
   ]
   const wrong = table
     .map(([address, ip]) => ({ address, expected: ip, actual: extractIp(address) }))

@@ -35,7 +35,11 @@ test('a deny list matches peer ids, IPv4/IPv6 addresses and CIDRs in every addre
     // IPv4 ranges never match IPv6 addresses that are not mapped, and the reverse.
     ['1.2.3.0/24', 'p', 'tcp://[2001:db8::1]:5', false],
     ['::/0', 'p', 'tcp://1.2.3.4:5', false],
-    ['10.0.0.0/8', 'p', 'mem://a', false]
+    ['10.0.0.0/8', 'p', 'mem://a', false],
+    // Multiserver addresses (SSB): the net layer's host; the shs key's '/' does not hide it.
+    ['10.0.0.0/8', 'p', 'net:10.9.8.7:8008~shs:Ab/cd+ef=', true],
+    ['10.0.0.0/8', 'p', 'net:11.9.8.7:8008~shs:Ab/cd+ef=', false],
+    ['::1', 'p', 'net:[::1]:8008~shs:Ab/cd+ef=', true]
   ]
   for (const [entry, peer, address, denied] of table) {
     const { m } = manager({ deny: [entry] })

@@ -949,3 +949,22 @@ test('a ready candidate whose only address moved to another peer leaves the dial
   assert.deepEqual(picked, ['b'])
   assert.equal(a.candIndex, -1, 'a is no longer a candidate')
 })
+
+test('a peer whose only address is a multiserver address inside a denied range is never dialled', async () => {
+  const clock = new ManualClock()
+  const dialled: string[] = []
+  const m = createConnectionManager({
+    clock,
+    lowWater: 4,
+    deny: ['10.0.0.0/8'],
+    dial: async (address) => { dialled.push(address); throw new Error('unreachable') }
+  })
+  m.addPeers([
+    { id: '@in.ed25519', address: 'net:10.1.2.3:8008~shs:Ab/cd+ef=' },
+    { id: '@out.ed25519', address: 'net:192.0.2.1:8008~shs:Gh/ij+kl=' }
+  ])
+  m.start()
+  await clock.advance(1_000)
+  assert.deepEqual(dialled, ['net:192.0.2.1:8008~shs:Gh/ij+kl='])
+  await m.close()
+})

@@ -23,7 +23,8 @@
 import { PeerwardenError } from '../../errors.js'
 import { childOf, silentLogger, type Logger } from '../../logger.js'
 import { createConnectionManager } from '../../manager/manager.js'
-import type { ConnectionManager } from '../../manager/types.js'
+import type { Clock, ConnectionManager } from '../../manager/types.js'
+import { systemClock } from '../../clock.js'
 import { MANAGER_OPTIONS, rejectUnknownOptions } from '../../manager/validate.js'
 import { isFeedId } from './addresses.js'
 import { createSsbApi, toPriority } from './api.js'
@@ -119,6 +120,8 @@ class ServerPlugin {
   private closing: Promise<void> | undefined
   /** Feed ids on the deny list (refused whatever the bound says). */
   private readonly deniedIds: Set<string>
+  /** The manager's clock (the room rule's time). */
+  private readonly clock: Clock
 
   constructor (private readonly sbot: SbotLike, name: string, options: SsbPluginOptions, section: unknown) {
     checkSbot(sbot)
@@ -134,6 +137,8 @@ class ServerPlugin {
       localPeer: sbot.id,
       dial: async (address, { signal }) => await dialRpc((a, cb) => { sbot.connect(a, cb) }, this.rpcs, address, signal)
     })
+    // Checked by createConnectionManager above.
+    this.clock = (made.manager.clock as Clock | undefined) ?? systemClock
     this.rpcs = new RpcConnections(this.manager, () => sbot.id)
     this.api = createSsbApi({
       manager: this.manager,
@@ -150,7 +155,8 @@ class ServerPlugin {
 
   private install (): void {
     const { sbot, manager, rpcs, log } = this
-    const room = new Room(manager, () => Date.now())
+    const clock = this.clock
+    const room = new Room(manager, () => clock.now())
     const deniedIds = this.deniedIds
     sbot.on('rpc:connect', (rpc: RpcLike, isClient: boolean) => {
       // Inside secret-stack's connection setup: nothing may throw out of here.
