@@ -82,6 +82,13 @@ export class TopicCounts {
     return false
   }
 
+  /** Does the peer serve a topic that has a quota (exploration prefers such peers)? */
+  servesQuota (record: PeerRecord): boolean {
+    if (this.quotas.size === 0) return false
+    for (const t of record.topics) if (this.quotas.has(t)) return true
+    return false
+  }
+
   /** Is any topic below its quota's `min`, counting dials in flight? */
   short (): boolean {
     for (const [t, q] of this.quotas) if (this.count(t) + (this.pending.get(t) ?? 0) < this.effectiveMin(q)) return true

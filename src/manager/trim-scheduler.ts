@@ -99,13 +99,15 @@ export class TrimScheduler {
     const limit = priority === undefined ? Infinity : priorityRank(priority)
     const { topics } = this.host
     const over = this.overQuota()
+    // A newcomer takes the place (its topics count); a peer connected already is counted already.
+    const newcomer = except?.conn === undefined ? except : undefined
     // The usual case: the lowest-ranked peer itself may go (no walk, no closure).
-    if (top !== undefined && top !== except && over === undefined && priorityRank(top.priority) <= limit && topics.canClose(top, NONE, except)) return top
+    if (top !== undefined && top !== except && over === undefined && priorityRank(top.priority) <= limit && topics.canClose(top, NONE, newcomer)) return top
     const connections = this.host.connections()
     const { nobody } = this
-    const served = except === undefined ? '' : except.topics.join('\n')
+    const served = newcomer === undefined ? '' : newcomer.topics.join('\n')
     if (nobody.limit === limit && nobody.version === this.index.version && nobody.connections === connections && nobody.topics === served) return undefined
-    const found = selectVictims(this.index.ordered(1), 1, (r, taken) => r !== except && priorityRank(r.priority) <= limit && topics.canClose(r, taken, except), over)[0]
+    const found = selectVictims(this.index.ordered(1), 1, (r, taken) => r !== except && priorityRank(r.priority) <= limit && topics.canClose(r, taken, newcomer), over)[0]
     if (found === undefined && limit !== Infinity) this.nobody = { version: this.index.version, connections, limit, topics: served }
     return found
   }
