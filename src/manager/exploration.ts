@@ -9,6 +9,8 @@ export interface ExplorationHost {
   running(): boolean
   /** `exploreInterval` now (0: off). */
   interval(): number
+  /** Is any topic quota set? Without one there is nothing to explore for. */
+  anyQuota(): boolean
   limits(): { lowWater: number; highWater: number }
   /** Connections accounted now. */
   count(): number
@@ -38,7 +40,7 @@ export interface ExplorationHost {
  * Rules:
  * - Off when `exploreInterval` is 0. Otherwise one shared timer fires every `exploreInterval`,
  *   jittered to between half and one and a half times it (from the injected `random`), only while
- *   the manager runs.
+ *   the manager runs and some topic quota is set (it is armed by `start()` and `setTopicQuota`).
  * - When it fires, it explores only if the node is content and has room: at least `lowWater` and
  *   fewer than `highWater` connections, no dial in flight, initial sync off. Then it dials one
  *   known peer of a joined topic (one with a quota, `setTopicQuota`) that may be dialled now (not
@@ -62,10 +64,11 @@ export class Exploration {
     this.alarm = new Alarm(host.clock, () => { this.fire() })
   }
 
-  /** Arms the timer if exploring is on and none is armed (start, or the interval changed). */
+  /** Arms the timer if exploring is on, a topic quota is set and none is armed (start, a quota set). */
   schedule (): void {
     const interval = this.host.interval()
-    if (!this.host.running() || interval <= 0 || this.alarm.armed) return
+    // Without a quota no timer is set and no random number drawn: a manager without topics behaves as if exploration did not exist.
+    if (!this.host.running() || interval <= 0 || this.alarm.armed || !this.host.anyQuota()) return
     this.alarm.wakeAt(this.host.clock.now() + Math.round(interval * (0.5 + this.host.random())))
   }
 

@@ -350,6 +350,7 @@ export class Manager implements ConnectionManager {
     this.topics.setQuota(topic, quota)
     this.trimming.quotasChanged()
     this.dialer.requestPass()
+    this.exploration.schedule()
   }
 
   // ── observation ─────────────────────────────────────────────────────────

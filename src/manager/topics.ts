@@ -82,7 +82,10 @@ export class TopicCounts {
     return false
   }
 
-  /** Does the peer serve a topic that has a quota (exploration prefers such peers)? */
+  /** How many topics have a quota. */
+  get quotaCount (): number { return this.quotas.size }
+
+  /** Does the peer serve a topic that has a quota (exploration dials only such peers)? */
   servesQuota (record: PeerRecord): boolean {
     if (this.quotas.size === 0) return false
     for (const t of record.topics) if (this.quotas.has(t)) return true

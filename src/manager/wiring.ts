@@ -174,6 +174,7 @@ export function wireParts (core: ManagerCore, options: ConnectionManagerOptions)
     random,
     running: core.running,
     interval: () => opts.exploreInterval,
+    anyQuota: () => topics.quotaCount > 0,
     limits: () => opts,
     count: () => connections.size,
     busy: () => dialer.dialing > 0 || dialer.syncing,
