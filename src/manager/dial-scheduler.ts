@@ -113,6 +113,14 @@ export class DialScheduler {
       (r.id === undefined || r.id !== this.host.localPeer) && !this.host.denied(r)
   }
 
+  /** May the peer be dialled now: dialable, its backoff over, some address not waiting (exploration asks). */
+  dialableNow (r: PeerRecord, now: number): boolean {
+    return this.dialable(r) && (r.nextDialAt === undefined || r.nextDialAt <= now) && this.addressesWait(r, now) === undefined
+  }
+
+  /** Initial sync is on. */
+  get syncing (): boolean { return this.sync !== undefined }
+
   /** A connection opened, or a peer was dialled: the network is getting us somewhere (bootstrap peers wait while it does). */
   noteProgress (): void {
     this.lastProgress = this.host.clock.now()

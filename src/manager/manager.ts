@@ -12,6 +12,7 @@ import type { PeerBook } from './peer-book.js'
 import type { PeerBudget } from './peer-budget.js'
 import type { PeerKnowledge } from './peer-knowledge.js'
 import type { Persistence } from './persistence.js'
+import type { Exploration } from './exploration.js'
 import type { Rotation } from './rotation.js'
 import { StrangerLog } from './stranger-log.js'
 import type { Tagging } from './tagging.js'
@@ -59,6 +60,7 @@ export class Manager implements ConnectionManager {
   private readonly connections: Connections
   private readonly trimming: TrimScheduler
   private readonly rotation: Rotation
+  private readonly exploration: Exploration
   private readonly decayer: Decayer
   private readonly dialer: DialScheduler
   private readonly tagging: Tagging
@@ -89,7 +91,7 @@ export class Manager implements ConnectionManager {
     }, options)
     ;({
       book: this.book, budget: this.budget, denyList: this.denyList, persist: this.persist, connections: this.connections,
-      trimming: this.trimming, rotation: this.rotation, decayer: this.decayer, dialer: this.dialer, tagging: this.tagging,
+      trimming: this.trimming, rotation: this.rotation, exploration: this.exploration, decayer: this.decayer, dialer: this.dialer, tagging: this.tagging,
       knowledge: this.knowledge, initialSync: this.initialSync, restore: this.restore
     } = parts)
   }
@@ -105,6 +107,7 @@ export class Manager implements ConnectionManager {
     // Connections accounted while stopped may exceed the bound: enforce it now.
     this.trimming.start()
     this.rotation.schedule()
+    this.exploration.schedule()
     // Peers the store remembers come back before the first dial, so the previous topology wins.
     if (this.persist !== undefined && this.loaded === undefined) this.loaded = this.restore()
     if (this.loaded === undefined) this.dialer.start()
@@ -121,6 +124,7 @@ export class Manager implements ConnectionManager {
     this.isRunning = false
     this.trimming.stop()
     this.rotation.reset()
+    this.exploration.reset()
     this.dialer.stop()
     this.connections.closeAll('stopped', 'the manager stopped')
     await this.persist?.flush()
@@ -346,6 +350,7 @@ export class Manager implements ConnectionManager {
     this.topics.setQuota(topic, quota)
     this.trimming.quotasChanged()
     this.dialer.requestPass()
+    this.exploration.schedule()
   }
 
   // ── observation ─────────────────────────────────────────────────────────

@@ -8,7 +8,10 @@ export interface TopicQuota { min: number; max?: number }
  * Rules:
  * - A connected peer counts once for each topic it declares.
  * - `canClose` refuses to close a peer when that would take one of its topics below its quota's `min`,
- *   counting the peers a trim has already taken.
+ *   counting the peers a trim has already taken, and the newcomer it would make room for: a peer of
+ *   the same topic may take a topic peer's place at the bound (the count stays), else a full node
+ *   whose every connection keeps a topic at its `min` would refuse every newcomer of that topic, and
+ *   a group of such nodes would never open to the rest of the topic.
  * - The bound wins: a quota's `min` counts as at most `highWater` (`effectiveMin`), for dialing and
  *   trimming alike; and a trim that must restore the bound takes peers whatever their topics
  *   (trim-scheduler.ts).
@@ -79,6 +82,16 @@ export class TopicCounts {
     return false
   }
 
+  /** How many topics have a quota. */
+  get quotaCount (): number { return this.quotas.size }
+
+  /** Does the peer serve a topic that has a quota (exploration dials only such peers)? */
+  servesQuota (record: PeerRecord): boolean {
+    if (this.quotas.size === 0) return false
+    for (const t of record.topics) if (this.quotas.has(t)) return true
+    return false
+  }
+
   /** Is any topic below its quota's `min`, counting dials in flight? */
   short (): boolean {
     for (const [t, q] of this.quotas) if (this.count(t) + (this.pending.get(t) ?? 0) < this.effectiveMin(q)) return true
@@ -100,13 +113,14 @@ export class TopicCounts {
     return n > q.max
   }
 
-  canClose (record: PeerRecord, taken: readonly PeerRecord[]): boolean {
+  canClose (record: PeerRecord, taken: readonly PeerRecord[], newcomer?: PeerRecord): boolean {
     if (this.quotas.size === 0 || record.topics.length === 0) return true
     for (const t of record.topics) {
       const q = this.quotas.get(t)
       if (q === undefined || q.min === 0) continue
       let left = this.count(t) - 1
       for (const o of taken) if (o.topics.includes(t)) left--
+      if (newcomer?.topics.includes(t) === true) left++
       if (left < this.effectiveMin(q)) return false
     }
     return true

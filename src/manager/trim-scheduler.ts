@@ -39,8 +39,8 @@ export class TrimScheduler {
   /** Grace periods ending: promotes the connections that became trimmable (batched, up to a second late). */
   private readonly promoteAlarm: Alarm
   private lastTrim = -Infinity
-  /** The last `lowest(…, priority)` that found nobody: the index version, count and priority it was for. */
-  private nobody = { version: -1, connections: -1, limit: -1 }
+  /** The last `lowest(…, priority)` that found nobody: the index version, count, priority and newcomer's topics it was for. */
+  private nobody = { version: -1, connections: -1, limit: -1, topics: '' }
 
   constructor (private readonly host: TrimSchedulerHost) {
     this.index = new TrimIndex(host.limits().gracePeriod, (r) => host.trimmable(r))
@@ -85,7 +85,8 @@ export class TrimScheduler {
   }
 
   /**
-   * The lowest-ranked trimmable peer other than `except`, keeping every topic at its quota's min; with
+   * The lowest-ranked trimmable peer other than `except` (the newcomer), keeping every topic at its
+   * quota's min — the newcomer counting for the topics it serves (it takes the place); with
    * `priority` (a newcomer's), the lowest-ranked one whose priority is not above it — a long-term peer
    * of low priority gives way to a medium newcomer before nobody does, but a high peer never does.
    * Usually the first peer in order answers; when only long-term peers can, the walk passes the
@@ -98,19 +99,22 @@ export class TrimScheduler {
     const limit = priority === undefined ? Infinity : priorityRank(priority)
     const { topics } = this.host
     const over = this.overQuota()
+    // A newcomer takes the place (its topics count); a peer connected already is counted already.
+    const newcomer = except?.conn === undefined ? except : undefined
     // The usual case: the lowest-ranked peer itself may go (no walk, no closure).
-    if (top !== undefined && top !== except && over === undefined && priorityRank(top.priority) <= limit && topics.canClose(top, NONE)) return top
+    if (top !== undefined && top !== except && over === undefined && priorityRank(top.priority) <= limit && topics.canClose(top, NONE, newcomer)) return top
     const connections = this.host.connections()
     const { nobody } = this
-    if (nobody.limit === limit && nobody.version === this.index.version && nobody.connections === connections) return undefined
-    const found = selectVictims(this.index.ordered(1), 1, (r, taken) => r !== except && priorityRank(r.priority) <= limit && topics.canClose(r, taken), over)[0]
-    if (found === undefined && limit !== Infinity) this.nobody = { version: this.index.version, connections, limit }
+    const served = newcomer === undefined ? '' : newcomer.topics.join('\n')
+    if (nobody.limit === limit && nobody.version === this.index.version && nobody.connections === connections && nobody.topics === served) return undefined
+    const found = selectVictims(this.index.ordered(1), 1, (r, taken) => r !== except && priorityRank(r.priority) <= limit && topics.canClose(r, taken, newcomer), over)[0]
+    if (found === undefined && limit !== Infinity) this.nobody = { version: this.index.version, connections, limit, topics: served }
     return found
   }
 
   /** A topic's quota changed: which peers may go changed with it, though the index did not. */
   quotasChanged (): void {
-    this.nobody = { version: -1, connections: -1, limit: -1 }
+    this.nobody = { version: -1, connections: -1, limit: -1, topics: '' }
   }
 
   /** Trims now; returns how many peers were closed. */

@@ -107,6 +107,16 @@ export interface ConnectionManagerOptions {
    * long-term, allow-listed, or a topic quota needs it. With false, bootstrap connections count and stay.
    */
   releaseBootstrap?: boolean
+  /**
+   * Default 60_000; 0 turns it off. About this often (jittered to between half and one and a half
+   * times it), a node with a topic quota that is content — at least `lowWater` and fewer than
+   * `highWater` connections, no dial in flight — dials one known peer of such a topic it is not
+   * connected to, at random (never a bootstrap peer), and once connected lets its lowest-ranked
+   * trimmable connection go: the count stays, one neighbour is swapped for a stranger. A group of
+   * a topic's peers all content with one another (which never dial) thus cannot stay cut off from
+   * the rest of the topic for good. Without topic quotas nothing happens.
+   */
+  exploreInterval?: number
 }
 
 /** A peer as the application (or a transport's discovery) tells the manager about it: `addPeers([...])`. */

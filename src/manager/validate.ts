@@ -85,6 +85,7 @@ export interface ResolvedOptions {
   storeFlushInterval: number
   maxPeers: number
   releaseBootstrap: boolean
+  exploreInterval: number
 }
 
 export const DEFAULTS = {
@@ -96,7 +97,8 @@ export const DEFAULTS = {
   dialTimeout: 10_000,
   explainDepth: 32,
   storeFlushInterval: 1_000,
-  maxPeers: 20_000
+  maxPeers: 20_000,
+  exploreInterval: 60_000
 } as const
 
 function isClock (value: unknown): value is Clock {
@@ -145,7 +147,7 @@ export function rejectUnknownOptions (what: string, options: object, known: read
 export const MANAGER_OPTIONS: readonly string[] = [
   'dial', 'localPeer', 'lowWater', 'highWater', 'gracePeriod', 'silencePeriod', 'lifetime', 'maxParallelDials',
   'dialTimeout', 'allow', 'deny', 'prioritise', 'store', 'clock', 'random', 'explainDepth', 'storeFlushInterval', 'maxPeers',
-  'releaseBootstrap', 'accepted'
+  'releaseBootstrap', 'accepted', 'exploreInterval'
 ] satisfies ReadonlyArray<keyof ConnectionManagerOptions>
 
 /** Validates every option of `createConnectionManager` and fills in the defaults. */
@@ -181,7 +183,8 @@ export function resolveOptions (options: ConnectionManagerOptions): ResolvedOpti
   const maxPeers = int('maxPeers', options.maxPeers ?? DEFAULTS.maxPeers, 1)
   if (options.releaseBootstrap !== undefined && typeof options.releaseBootstrap !== 'boolean') throw PeerwardenError.invalid('releaseBootstrap must be a boolean')
   const releaseBootstrap = options.releaseBootstrap ?? true
-  return { lowWater, highWater, gracePeriod, silencePeriod, lifetime, maxParallelDials, dialTimeout, allow, deny, explainDepth, storeFlushInterval, maxPeers, releaseBootstrap }
+  const exploreInterval = duration('exploreInterval', options.exploreInterval ?? DEFAULTS.exploreInterval)
+  return { lowWater, highWater, gracePeriod, silencePeriod, lifetime, maxParallelDials, dialTimeout, allow, deny, explainDepth, storeFlushInterval, maxPeers, releaseBootstrap, exploreInterval }
 }
 
 /** A topic quota: `min` and `max` are integers >= 0, and `max >= min`. */

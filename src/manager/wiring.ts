@@ -4,6 +4,7 @@ import { Connections } from './connections.js'
 import { Decayer } from './decaying-tags.js'
 import { DialScheduler } from './dial-scheduler.js'
 import type { ManagerEventTarget } from './events.js'
+import { Exploration } from './exploration.js'
 import { InitialSync } from './initial-sync.js'
 import { PeerBook } from './peer-book.js'
 import { PeerBudget, evictable } from './peer-budget.js'
@@ -46,6 +47,7 @@ export interface Parts {
   readonly persist: Persistence | undefined
   readonly trimming: TrimScheduler
   readonly rotation: Rotation
+  readonly exploration: Exploration
   readonly decayer: Decayer
   readonly dialer: DialScheduler
   readonly tagging: Tagging
@@ -167,6 +169,27 @@ export function wireParts (core: ManagerCore, options: ConnectionManagerOptions)
     },
     dialEnded: (r) => { if (r.successes === 0 && !r.forgotten) budget.track(r) }
   })
+  const exploration = new Exploration({
+    clock,
+    random,
+    running: core.running,
+    interval: () => opts.exploreInterval,
+    anyQuota: () => topics.quotaCount > 0,
+    limits: () => opts,
+    count: () => connections.size,
+    busy: () => dialer.dialing > 0 || dialer.syncing,
+    records: () => book.values(),
+    dialableNow: (r, now) => dialer.dialableNow(r, now),
+    servesQuotaTopic: (r) => topics.servesQuota(r),
+    dial: async (r, why) => {
+      r.decide(clock.now(), 'dial', why, opts.explainDepth)
+      persist?.touch(r)
+      await dialer.dialRecord(r, false)
+      return true
+    },
+    lowest: (except) => trimming.lowest(except),
+    close: (r, why) => { if (r.conn !== undefined) connections.close(r.conn, 'trimmed', why) }
+  })
   const tagging = new Tagging({
     clock,
     book: book,
@@ -243,5 +266,5 @@ export function wireParts (core: ManagerCore, options: ConnectionManagerOptions)
     close: (entry, why) => { connections.close(entry, 'initial-sync', why) },
     dialer: dialer
   })
-  return { book, budget, denyList, persist, trimming, rotation, decayer, dialer, tagging, knowledge, connections, initialSync, peerChanged, restore }
+  return { book, budget, denyList, persist, trimming, rotation, exploration, decayer, dialer, tagging, knowledge, connections, initialSync, peerChanged, restore }
 }

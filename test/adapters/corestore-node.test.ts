@@ -190,7 +190,12 @@ test('corestore over the peerwarden node: restarted with its corestore and data 
 test('corestore over the peerwarden node: seven peers bounded to three connections each all verify 1,000 blocks through one another; the bound holds throughout', { timeout: 120_000 }, async (t) => {
   const { store } = stores(t)
   const { networker, peaks } = nodes(t)
-  const bounds = { lowWater: 2, highWater: 3 }
+  // lowWater = highWater = 3 with a short grace, as over Hyperswarm: 7 × 3 is odd, so some node is
+  // always short and dials, and a full node lets a topic peer past its grace go for a newcomer of the
+  // topic (the node's quota min is 3 here too: before, a full group of four refused every other
+  // reader and three readers never got a block). A group content at lowWater 2 is the exploration
+  // test's case (test/manager/exploration.test.ts).
+  const bounds = { lowWater: 3, highWater: 3, gracePeriod: 1_000 }
   const ws = store()
   const log = ws.get({ name: 'log' })
   await log.ready()

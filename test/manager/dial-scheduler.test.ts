@@ -778,7 +778,8 @@ test('a topic below its min gets its peers dialled above lowWater, but not beyon
 })
 
 test('a topic below its min gets exactly the missing peers dialled, not every peer that serves it', async () => {
-  const r = rig({ lowWater: 2, highWater: 10 })
+  // Without exploration (exploration.test.ts), which would swap a neighbour for a third chat peer within the minute.
+  const r = rig({ lowWater: 2, highWater: 10, exploreInterval: 0 })
   peers(r, ['n1', 'n2'])
   r.m.start()
   await r.clock.advance(0)
