@@ -26,7 +26,7 @@ export interface BalancedCall {
   /** The call's deadline (each attempt's may be earlier: `perAttempt`). */
   deadline: number
   signal: AbortSignal | undefined
-  trace: string
+  trace: string | undefined
   idempotent: boolean
   policy: Command['retries']
   fallback: Command['fallback']
@@ -52,7 +52,7 @@ export function checkCallOptions (opts: CallOptions): void {
 }
 
 /** A balanced call's policy: the command's, overridden by the call's options (checked before). */
-export function balancedCall (command: Command, args: unknown, deadline: number, opts: CallOptions | undefined, trace: string): BalancedCall {
+export function balancedCall (command: Command, args: unknown, deadline: number, opts: CallOptions | undefined, trace: string | undefined): BalancedCall {
   return {
     command,
     args,

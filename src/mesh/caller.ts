@@ -24,7 +24,8 @@
  *   `fallback(args, error)` answers instead, except for the caller's own abort, a closed node, or
  *   arguments that cannot be sent.
  * - Every call carries a traceparent: a child of the call's `traceparent` option, else of the
- *   handler's (`ctx.call`), else a new trace; and its attempt number.
+ *   handler's (`ctx.call`), else a new trace (none with `tracing: false`); and its attempt number.
+ * - Each attempt counts in the per-command figures (metrics.ts), unless `metrics: false`.
  * - The choice of instance and the breakers are balancer.ts's; the attempts after a failed first
  *   one, and the fallback, attempts.ts's.
  */
@@ -61,7 +62,7 @@ interface Pending {
   args: unknown
   /** This attempt's deadline. */
   deadline: number
-  trace: string
+  trace: string | undefined
   signal: AbortSignal | undefined
   onAbort: (() => void) | undefined
   /** Its metrics entry, and when it was sent. */
@@ -98,6 +99,10 @@ export interface CallerOptions {
   breaker?: Required<BreakerOptions> | undefined
   /** Jitter of retry delays, in [0, 1). Default Math.random. */
   random?: () => number
+  /** false: a call without a parent traceparent carries none. Default true. */
+  tracing?: boolean
+  /** false: no per-command figures. Default true. */
+  metrics?: boolean
 }
 
 /** The caller side of one mesh node (rules at the top of this file). */
@@ -114,8 +119,9 @@ export class Caller<S extends MeshSchema = MeshSchema> implements AttemptHost {
   private readonly balancer: Balancer
   /** Roles ours may call, as the schema says (asked once per role). */
   private readonly callable = new Map<string, boolean>()
-  /** Per command and instance (stats, Prometheus). */
-  readonly metrics = new CallMetrics()
+  /** Per command and instance (stats, Prometheus); undefined with `metrics: false`. */
+  readonly metrics: CallMetrics | undefined
+  private readonly tracing: boolean
   /** Called after a call's outcome counted on a breaker (the node's health report looks again). */
   onBreakerRecord: (() => void) | undefined
   private nextId = 1
@@ -134,6 +140,8 @@ export class Caller<S extends MeshSchema = MeshSchema> implements AttemptHost {
     this.clock = options.clock
     this.random = options.random ?? Math.random
     this.balancer = new Balancer(options.instances, options.breaker)
+    this.tracing = options.tracing ?? true
+    this.metrics = options.metrics === false ? undefined : new CallMetrics()
     this.deadlines = new DeadlineSweep((now) => {
       let next = Infinity
       for (const [id, p] of this.pending) {
@@ -232,7 +240,7 @@ export class Caller<S extends MeshSchema = MeshSchema> implements AttemptHost {
     if (p.onAbort !== undefined) p.signal!.removeEventListener('abort', p.onAbort)
     const now = this.clock.now()
     const outcome = err === undefined ? 'OK' : metricCode(err)
-    this.metrics.end(p.figures!, now - p.sentAt, outcome)
+    if (p.figures !== undefined) this.metrics!.end(p.figures, now - p.sentAt, outcome)
     if (outcome === 'ERR_BUSY') p.instance.busyUntil = now + BUSY_MEMORY
     if (p.balanced && this.balancer.record(p.instance, err !== undefined && instanceFault(err), now)) this.onBreakerRecord?.()
   }
@@ -252,7 +260,7 @@ export class Caller<S extends MeshSchema = MeshSchema> implements AttemptHost {
   }
 
   /** An attempt, before it is sent (`send` fills in the rest). */
-  private pendingOf (instance: Instance, command: Command, args: unknown, deadline: number, trace: string, signal: AbortSignal | undefined, balanced: boolean): Pending {
+  private pendingOf (instance: Instance, command: Command, args: unknown, deadline: number, trace: string | undefined, signal: AbortSignal | undefined, balanced: boolean): Pending {
     return { resolve: noop, reject: noop, settleOnAck: !command.responds, instance, command, args, deadline, trace, signal, onAbort: undefined, figures: undefined, sentAt: 0, balanced, first: false, opts: undefined, callDeadline: deadline }
   }
 
@@ -264,7 +272,7 @@ export class Caller<S extends MeshSchema = MeshSchema> implements AttemptHost {
     return new Promise((resolve, reject) => {
       p.resolve = resolve
       p.reject = reject
-      p.figures = this.metrics.start(command, instance.variant)
+      p.figures = this.metrics?.start(command, instance.variant)
       p.sentAt = this.clock.now()
       if (signal !== undefined) {
         p.onAbort = () => {
@@ -302,7 +310,8 @@ export class Caller<S extends MeshSchema = MeshSchema> implements AttemptHost {
     }
     const now = this.clock.now()
     const deadline = Math.min(now + (opts?.timeout ?? command.timeout ?? this.defaultTimeout), inherited)
-    const trace = childTraceparent(opts?.traceparent ?? parentTrace)
+    const parent = opts?.traceparent ?? parentTrace
+    const trace = this.tracing || parent !== undefined ? childTraceparent(parent) : undefined
     if (command.kind !== 'balanced') return this.broadcast(target.name, command, args, deadline, signal, trace)
     let idempotent = command.idempotent
     let perAttempt = command.retries.perAttempt
@@ -331,7 +340,7 @@ export class Caller<S extends MeshSchema = MeshSchema> implements AttemptHost {
     return ok
   }
 
-  private async broadcast (role: string, command: Command, args: unknown, deadline: number, signal: AbortSignal | undefined, trace: string): Promise<unknown> {
+  private async broadcast (role: string, command: Command, args: unknown, deadline: number, signal: AbortSignal | undefined, trace: string | undefined): Promise<unknown> {
     if (command.queued && this.queue !== undefined) {
       // Durable: once in the stream, every instance's group gets it, even one that is down right now.
       await this.queue.publish(role, command.name, args, this.from, { timeout: Math.max(0, deadline - this.clock.now()), ...(signal !== undefined ? { signal } : {}) })

@@ -85,6 +85,18 @@ export interface MeshNodeOptions<S extends MeshSchema = MeshSchema> {
    * Default: none.
    */
   breaker?: boolean | BreakerOptions
+  /**
+   * `false`: a call carries a traceparent only when it has a parent (the call's `traceparent` option,
+   * or the handler's own in `ctx.call`); a call without one starts no trace, and its handler sees
+   * `ctx.traceparent` undefined. Default `true`: every call carries one (a new trace if it has no
+   * parent), which costs a new id and 66 bytes per call.
+   */
+  tracing?: boolean
+  /**
+   * `false`: no per-command figures (`stats().commands` stays empty, and the Prometheus export has no
+   * call figures). Default `true`.
+   */
+  metrics?: boolean
 }
 
 /** What `mesh.stats()` gives. */
@@ -97,7 +109,7 @@ export interface MeshStats {
   queued: number
   /** `drain()` was called. */
   draining: boolean
-  /** Per command we call and instance: attempts, outcomes by code, latency histogram, in flight (metrics.ts). */
+  /** Per command we call and instance: attempts, outcomes by code, latency histogram, in flight (metrics.ts); empty with `metrics: false`. */
   commands: CommandFigures[]
   /** The circuit breaker of each instance connected now (with the `breaker` option). */
   breakers: BreakerFigures[]
