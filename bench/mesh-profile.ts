@@ -3,13 +3,16 @@
  * Worker and a Caller on 127.0.0.1 for each build given, and times `echo` calls to each in
  * alternating rounds (so both builds see the same machine load).
  *
- *   node build/bench/mesh-profile.js [--rounds 6] [--seq 3000] [--total 20000] [--inflight 100] [build …]
+ *   node build/bench/mesh-profile.js [--rounds 6] [--seq 3000] [--total 20000] [--inflight 100] [arm …]
  *
- * A build is the directory holding a compiled `src/mesh/index.js` (default: this build). With
+ * An arm is the directory holding a compiled `src/mesh/index.js` (default: this build), optionally
+ * followed by `:off` (`tracing: false, metrics: false`) or `:features` (the features suite's
+ * command: params, idempotent with retries, a bulkhead, breakers). With
  * `node --cpu-prof` the profile covers both ends of every call (one process).
  */
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { dirname, resolve } from 'node:path'
+import * as v from 'valibot'
 
 interface Mesh {
   createRegistry: (o: object) => Promise<{ addresses: string[]; close: () => Promise<void> }>
@@ -28,22 +31,33 @@ function option (name: string, fallback: number): number {
   return Number(value)
 }
 
-async function arm (root: string): Promise<Arm> {
+async function arm (spec: string): Promise<Arm> {
+  const [root, mode = ''] = spec.split(':')
   const mesh = await import(pathToFileURL(resolve(root, 'src/mesh/index.js')).href) as Mesh
+  const echo = mode === 'features'
+    ? {
+        params: v.object({ id: v.number(), text: v.pipe(v.string(), v.maxLength(64)), n: v.array(v.number()) }),
+        idempotent: true,
+        retries: { retries: 2 },
+        concurrency: 1024,
+        maxQueueSize: 1024,
+        method: (args: unknown) => args
+      }
+    : (args: unknown) => args
   const schema = mesh.defineSchema({
     Caller: { _connect: ['Worker'] },
-    Worker: { _allow: 'anyNode', _commands: { _balanced: { echo: (args: unknown) => args } } }
+    Worker: { _allow: 'anyNode', _commands: { _balanced: { echo } } }
   })
+  const off = mode === 'off' ? { tracing: false, metrics: false } : {}
   const registry = await mesh.createRegistry({ schema, open: true, listen: ['tcp://127.0.0.1:0'] })
-  const worker = await mesh.createMeshNode({ schema, role: 'Worker', registry: registry.addresses[0], listen: ['tcp://127.0.0.1:0'] })
-  const caller = await mesh.createMeshNode({ schema, role: 'Caller', registry: registry.addresses[0] })
+  const worker = await mesh.createMeshNode({ schema, role: 'Worker', registry: registry.addresses[0], listen: ['tcp://127.0.0.1:0'], ...off })
+  const caller = await mesh.createMeshNode({ schema, role: 'Caller', registry: registry.addresses[0], ...off, ...(mode === 'features' ? { breaker: true } : {}) })
   await caller.ready('Worker', { timeout: 10_000 })
   // Let a duplicate connection (both ends dialled) settle before timing.
   await new Promise((resolve) => setTimeout(resolve, 300))
-  const echo = caller.call.Worker.echo as (a: unknown) => Promise<unknown>
   return {
-    name: root,
-    call: echo,
+    name: spec,
+    call: caller.call.Worker.echo as (a: unknown) => Promise<unknown>,
     close: async () => { await caller.close(); await worker.close(); await registry.close() }
   }
 }

@@ -58,13 +58,15 @@ export class Balancer {
     return best
   }
 
-  /** A balanced attempt to `instance` ended (`failed`: the instance's fault). False without breakers. */
+  /**
+   * A balanced attempt to `instance` ended (`failed`: the instance's fault): counts on its breaker.
+   * True if that opened or closed the breaker (what a health report shows changed); false without breakers.
+   */
   record (instance: Instance, failed: boolean, now: number): boolean {
     if (this.options === undefined) return false
     let b = this.breakers.get(instance.peer)
     if (b === undefined) this.breakers.set(instance.peer, b = new Breaker(this.options))
-    b.record(failed, now)
-    return true
+    return b.record(failed, now)
   }
 
   /** An instance went away: the budget of breakers of peers no longer connected. */

@@ -122,7 +122,7 @@ export class Caller<S extends MeshSchema = MeshSchema> implements AttemptHost {
   /** Per command and instance (stats, Prometheus); undefined with `metrics: false`. */
   readonly metrics: CallMetrics | undefined
   private readonly tracing: boolean
-  /** Called after a call's outcome counted on a breaker (the node's health report looks again). */
+  /** Called when a call's outcome opened or closed a breaker (the node's health report looks again). */
   onBreakerRecord: (() => void) | undefined
   private nextId = 1
   closed = false

@@ -49,8 +49,11 @@ function nextCount (): string {
   }
   const n = counter
   counter = (counter + 1) >>> 0
-  return (n + 0x100000000).toString(16).slice(1)
+  return HEX[n >>> 24] + HEX[(n >>> 16) & 255] + HEX[(n >>> 8) & 255] + HEX[n & 255]
 }
+
+/** Two hex characters per byte value (a table: faster than `toString(16)` and padding). */
+const HEX: readonly string[] = Array.from({ length: 256 }, (_, i) => (i + 256).toString(16).slice(1))
 
 function nonZero (hex: string): string { return /^0+$/.test(hex) ? `${hex.slice(0, -1)}1` : hex }
 
