@@ -6,7 +6,7 @@
  *   node build/bench/mesh-profile.js [--rounds 6] [--seq 3000] [--total 20000] [--inflight 100] [arm …]
  *
  * An arm is the directory holding a compiled `src/mesh/index.js` (default: this build), optionally
- * followed by `:off` (`tracing: false, metrics: false`) or `:features` (the features suite's
+ * followed by `:off` (`tracing: false, metrics: false`), `:notrace`, `:nometrics`, or `:features` (the features suite's
  * command: params, idempotent with retries, a bulkhead, breakers). With
  * `node --cpu-prof` the profile covers both ends of every call (one process).
  */
@@ -48,7 +48,7 @@ async function arm (spec: string): Promise<Arm> {
     Caller: { _connect: ['Worker'] },
     Worker: { _allow: 'anyNode', _commands: { _balanced: { echo } } }
   })
-  const off = mode === 'off' ? { tracing: false, metrics: false } : {}
+  const off = { ...(mode === 'off' || mode === 'notrace' ? { tracing: false } : {}), ...(mode === 'off' || mode === 'nometrics' ? { metrics: false } : {}) }
   const registry = await mesh.createRegistry({ schema, open: true, listen: ['tcp://127.0.0.1:0'] })
   const worker = await mesh.createMeshNode({ schema, role: 'Worker', registry: registry.addresses[0], listen: ['tcp://127.0.0.1:0'], ...off })
   const caller = await mesh.createMeshNode({ schema, role: 'Caller', registry: registry.addresses[0], ...off, ...(mode === 'features' ? { breaker: true } : {}) })

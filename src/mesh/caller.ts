@@ -23,8 +23,9 @@
  *   attempt is retried as retry.ts says; when the call fails, the command's (or the call's)
  *   `fallback(args, error)` answers instead, except for the caller's own abort, a closed node, or
  *   arguments that cannot be sent.
- * - Every call carries a traceparent: a child of the call's `traceparent` option, else of the
- *   handler's (`ctx.call`), else a new trace (none with `tracing: false`); and its attempt number.
+ * - A call with a parent trace (the call's `traceparent` option, else the handler's in `ctx.call`)
+ *   carries a child of it; one without carries none (the handler it reaches starts the trace: no id
+ *   to make and no bytes to send for calls nobody traces). Every attempt carries its number.
  * - Each attempt counts in the per-command figures (metrics.ts), unless `metrics: false`.
  * - The choice of instance and the breakers are balancer.ts's; the attempts after a failed first
  *   one, and the fallback, attempts.ts's.
@@ -99,8 +100,6 @@ export interface CallerOptions {
   breaker?: Required<BreakerOptions> | undefined
   /** Jitter of retry delays, in [0, 1). Default Math.random. */
   random?: () => number
-  /** false: a call without a parent traceparent carries none. Default true. */
-  tracing?: boolean
   /** false: no per-command figures. Default true. */
   metrics?: boolean
 }
@@ -121,7 +120,6 @@ export class Caller<S extends MeshSchema = MeshSchema> implements AttemptHost {
   private readonly callable = new Map<string, boolean>()
   /** Per command and instance (stats, Prometheus); undefined with `metrics: false`. */
   readonly metrics: CallMetrics | undefined
-  private readonly tracing: boolean
   /** Called when a call's outcome opened or closed a breaker (the node's health report looks again). */
   onBreakerRecord: (() => void) | undefined
   private nextId = 1
@@ -140,7 +138,6 @@ export class Caller<S extends MeshSchema = MeshSchema> implements AttemptHost {
     this.clock = options.clock
     this.random = options.random ?? Math.random
     this.balancer = new Balancer(options.instances, options.breaker)
-    this.tracing = options.tracing ?? true
     this.metrics = options.metrics === false ? undefined : new CallMetrics()
     this.deadlines = new DeadlineSweep((now) => {
       let next = Infinity
@@ -311,7 +308,7 @@ export class Caller<S extends MeshSchema = MeshSchema> implements AttemptHost {
     const now = this.clock.now()
     const deadline = Math.min(now + (opts?.timeout ?? command.timeout ?? this.defaultTimeout), inherited)
     const parent = opts?.traceparent ?? parentTrace
-    const trace = this.tracing || parent !== undefined ? childTraceparent(parent) : undefined
+    const trace = parent !== undefined ? childTraceparent(parent) : undefined
     if (command.kind !== 'balanced') return this.broadcast(target.name, command, args, deadline, signal, trace)
     let idempotent = command.idempotent
     let perAttempt = command.retries.perAttempt

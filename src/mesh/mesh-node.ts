@@ -89,8 +89,8 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
     else process.emitWarning(error)
   }
   const queue = options.redis === undefined ? undefined : new RedisQueue(options.redis, { clock, onError: onQueueError, ...options.queue })
-  const caller = new Caller<S>({ schema, me, instances, timeout: options.timeout, queue, from: `${me.name}/${variant}`, clock, breaker, tracing, metrics })
-  const responder = new Responder({ me, handlers: options.handlers, calls: (deadline, trace) => caller.calls(deadline, trace) as unknown as CallContext['call'], clock, maxRunning, maxQueued })
+  const caller = new Caller<S>({ schema, me, instances, timeout: options.timeout, queue, from: `${me.name}/${variant}`, clock, breaker, metrics })
+  const responder = new Responder({ me, handlers: options.handlers, calls: (deadline, trace) => caller.calls(deadline, trace) as unknown as CallContext['call'], clock, maxRunning, maxQueued, tracing })
   const drain = new Drain()
   const waiters = new ReadyWaiters({
     instances,

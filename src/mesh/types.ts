@@ -86,10 +86,10 @@ export interface MeshNodeOptions<S extends MeshSchema = MeshSchema> {
    */
   breaker?: boolean | BreakerOptions
   /**
-   * `false`: a call carries a traceparent only when it has a parent (the call's `traceparent` option,
-   * or the handler's own in `ctx.call`); a call without one starts no trace, and its handler sees
-   * `ctx.traceparent` undefined. Default `true`: every call carries one (a new trace if it has no
-   * parent), which costs a new id and 66 bytes per call.
+   * Whether a handler here starts a trace for a call that came without a traceparent (made when the
+   * handler first reads `ctx.traceparent` or calls through `ctx.call`). Default `true`; `false`: its
+   * `ctx.traceparent` is undefined. Either way a call carries a traceparent only when it has a
+   * parent (the call's `traceparent` option, or the handler's in `ctx.call`).
    */
   tracing?: boolean
   /**

@@ -2,8 +2,9 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { createMeshNode, createRegistry, defineSchema, parseTraceparent, type MeshNode } from '../../src/mesh/index.js'
 
-// The call path's optional per-call work switched off: `tracing: false` and `metrics: false`, on
-// real sockets (127.0.0.1). Every node and registry closes in t.after.
+// The call path's per-call work: a trace starts at the first handler (no id made and nothing sent
+// for a call without a parent), `tracing: false` and `metrics: false`; on real sockets
+// (127.0.0.1). Every node and registry closes in t.after.
 
 const T = { timeout: 30_000 }
 
@@ -20,7 +21,7 @@ async function instancesOf (m: MeshNode<any>, role: string, n: number): Promise<
   })
 }
 
-test('tracing: false sends no traceparent for a call without a parent, still passes one on; metrics: false keeps no figures', T, async (t) => {
+test('a trace starts at the first handler, which passes it on; tracing: false starts none there; metrics: false keeps no figures', T, async (t) => {
   const seen: Array<{ at: string; traceparent: string | undefined }> = []
   const schema = defineSchema({
     Api: { _connect: ['Front'] },
@@ -40,20 +41,28 @@ test('tracing: false sends no traceparent for a call without a parent, still pas
   }
   await start('Back')
   const front = await start('Front')
-  const api = await start('Api', { tracing: false, metrics: false })
+  const quiet = await start('Front', { tracing: false })
+  const api = await start('Api', { metrics: false })
   await instancesOf(front, 'Back', 1)
-  await instancesOf(api, 'Front', 1)
+  await instancesOf(quiet, 'Back', 1)
+  await instancesOf(api, 'Front', 2)
 
-  assert.equal(await api.call.Front.handle(), 'done')
-  assert.equal(seen[0].traceparent, undefined, 'no trace from a node with tracing: false')
-  assert.ok(parseTraceparent(seen[1].traceparent!) !== undefined, 'the front node (tracing on) starts one for its own call')
+  // Two calls: the balancer sends one to each Front instance.
+  assert.deepEqual(await Promise.all([api.call.Front.handle(), api.call.Front.handle()]), ['done', 'done'])
+  const fronts = seen.filter((s) => s.at === 'front').map((s) => s.traceparent)
+  const backs = seen.filter((s) => s.at === 'back').map((s) => parseTraceparent(s.traceparent!))
+  assert.equal(fronts.filter((x) => x === undefined).length, 1, 'the Front with tracing: false starts no trace')
+  const started = parseTraceparent(fronts.find((x) => x !== undefined)!)!
+  assert.ok(started !== undefined, 'the other Front starts one for the call that came without')
+  assert.ok(backs.every((b) => b !== undefined), 'Back starts or continues a trace either way')
+  assert.ok(backs.some((b) => b!.traceId === started.traceId), 'the Front that started a trace passes it on')
   assert.deepEqual(api.stats().commands, [], 'no figures with metrics: false')
   assert.equal(front.stats().commands.length, 1, 'figures by default')
 
   seen.length = 0
   const mine = `00-${'ab'.repeat(16)}-${'cd'.repeat(8)}-01`
-  assert.equal(await api.call.Front.handle(undefined, { traceparent: mine }), 'done')
-  assert.deepEqual(seen.map((s) => parseTraceparent(s.traceparent!)?.traceId), ['ab'.repeat(16), 'ab'.repeat(16)], 'a given traceparent is continued')
+  await Promise.all([api.call.Front.handle(undefined, { traceparent: mine }), api.call.Front.handle(undefined, { traceparent: mine })])
+  assert.deepEqual(seen.map((s) => parseTraceparent(s.traceparent!)?.traceId), Array(4).fill('ab'.repeat(16)), 'a given traceparent is continued, with tracing: false too')
 })
 
 test('tracing and metrics must be booleans', T, async (t) => {
