@@ -65,18 +65,18 @@ export class Breaker {
     return s === 'closed' || (s === 'half-open' && !this.probing)
   }
 
-  /** A call to this instance ended: `failed` if it was the instance's fault. */
-  record (failed: boolean, now: number): void {
+  /** A call to this instance ended: `failed` if it was the instance's fault. True if it opened or closed the breaker (or opened it again). */
+  record (failed: boolean, now: number): boolean {
     if (this.openedAt !== -Infinity) {
       // Only the probe's outcome counts while open or half-open.
-      if (!this.probing) return
+      if (!this.probing) return false
       this.probing = false
-      if (failed) { this.openedAt = now; return }
+      if (failed) { this.openedAt = now; return true }
       this.openedAt = -Infinity
       this.windowStart = now
       this.count = 0
       this.failures = 0
-      return
+      return true
     }
     if (now >= this.windowStart + this.opts.windowTime) {
       this.windowStart = now
@@ -88,7 +88,9 @@ export class Breaker {
     if (this.count >= this.opts.minRequestCount && this.failures / this.count >= this.opts.threshold) {
       this.openedAt = now
       this.probing = false
+      return true
     }
+    return false
   }
 }
 

@@ -23,56 +23,62 @@
  *   attempt is retried as retry.ts says; when the call fails, the command's (or the call's)
  *   `fallback(args, error)` answers instead, except for the caller's own abort, a closed node, or
  *   arguments that cannot be sent.
- * - Every call carries a traceparent: a child of the call's `traceparent` option, else of the
- *   handler's (`ctx.call`), else a new trace; and its attempt number.
+ * - A call with a parent trace (the call's `traceparent` option, else the handler's in `ctx.call`)
+ *   carries a child of it; one without carries none (the handler it reaches starts the trace: no id
+ *   to make and no bytes to send for calls nobody traces). Every attempt carries its number.
+ * - Each attempt counts in the per-command figures (metrics.ts), unless `metrics: false`.
+ * - The choice of instance and the breakers are balancer.ts's; the attempts after a failed first
+ *   one, and the fallback, attempts.ts's.
  */
 
 import { PeerwardenError } from '../errors.js'
 import type { Clock } from '../manager/types.js'
-import { Breaker, type BreakerOptions, type BreakerState } from './breaker.js'
+import { attemptDeadline, balancedCall, checkCallOptions, failed, recover, settlesAtOnce, type AttemptHost, type BalancedCall } from './attempts.js'
+import { Balancer, type BreakerFigures } from './balancer.js'
+import type { BreakerOptions } from './breaker.js'
 import { DeadlineSweep } from './deadline-sweep.js'
 import type { Instance } from './instance.js'
 import { CallMetrics, type Figures } from './metrics.js'
 import type { RedisQueue } from './redis-queue.js'
 import type { RpcMessage } from './messages.js'
-import { classify, instanceFault, MAX_ATTEMPTS, metricCode, nextDelay, retryOptions } from './retry.js'
+import { instanceFault, metricCode } from './retry.js'
 import { checkArgs, type BroadcastEntry, type CallOptions, type Command, type MeshCalls, type MeshSchema, type Role, type Schema } from './schema.js'
 import { childTraceparent } from './trace.js'
+
+export type { BreakerFigures } from './balancer.js'
 
 const DEFAULT_TIMEOUT = 10_000
 /** How long an instance that refused a call ERR_BUSY comes after the others, ms. */
 const BUSY_MEMORY = 1000
-/** Breakers of instances no longer connected kept beyond the connected ones (a restart keeps its state if it comes back). */
-const SPARE_BREAKERS = 64
-
-/** One breaker, as `stats()` shows it. */
-export interface BreakerFigures {
-  role: string
-  instance: string
-  peer: string
-  state: BreakerState
-  /** Calls that ended in the current window, and failures among them. */
-  calls: number
-  failures: number
-}
 
 type ReplyMessage = Extract<RpcMessage, { t: 'ack' | 'result' }>
 
-/** A call of ours in flight. */
+/** An attempt of ours in flight. */
 interface Pending {
   resolve: (v: unknown) => void
   reject: (e: Error) => void
   settleOnAck: boolean
   instance: Instance
   command: Command
+  args: unknown
+  /** This attempt's deadline. */
   deadline: number
+  trace: string | undefined
   signal: AbortSignal | undefined
   onAbort: (() => void) | undefined
   /** Its metrics entry, and when it was sent. */
-  figures: Figures
+  figures: Figures | undefined
   sentAt: number
   /** A balanced call: its outcome counts on the instance's breaker. */
   balanced: boolean
+  /**
+   * The first attempt of a balanced call: its failure goes to the attempt loop (attempts.ts), which
+   * settles the call, with the call's options and deadline (fields, not an object: no allocation
+   * for the calls that succeed).
+   */
+  first: boolean
+  opts: CallOptions | undefined
+  callDeadline: number
 }
 
 /** What the caller side takes from its mesh node. */
@@ -94,29 +100,30 @@ export interface CallerOptions {
   breaker?: Required<BreakerOptions> | undefined
   /** Jitter of retry delays, in [0, 1). Default Math.random. */
   random?: () => number
+  /** false: no per-command figures. Default true. */
+  metrics?: boolean
 }
 
 /** The caller side of one mesh node (rules at the top of this file). */
-export class Caller<S extends MeshSchema = MeshSchema> {
+export class Caller<S extends MeshSchema = MeshSchema> implements AttemptHost {
   private readonly schema: Schema
   private readonly me: Role
   private readonly instances: ReadonlyMap<string, Instance>
   private readonly defaultTimeout: number
   private readonly queue: RedisQueue | undefined
   private readonly from: string
-  private readonly clock: Clock
-  private readonly random: () => number
+  readonly clock: Clock
+  readonly random: () => number
   private readonly pending = new Map<number, Pending>()
-  private readonly breakerOptions: Required<BreakerOptions> | undefined
-  /** By peer id: a reconnected instance keeps its breaker. */
-  private readonly breakers = new Map<string, Breaker>()
-  /** Per command and instance (stats, Prometheus). */
-  readonly metrics = new CallMetrics()
-  /** Called after a call's outcome counted on a breaker (the node's health report looks again). */
+  private readonly balancer: Balancer
+  /** Roles ours may call, as the schema says (asked once per role). */
+  private readonly callable = new Map<string, boolean>()
+  /** Per command and instance (stats, Prometheus); undefined with `metrics: false`. */
+  readonly metrics: CallMetrics | undefined
+  /** Called when a call's outcome opened or closed a breaker (the node's health report looks again). */
   onBreakerRecord: (() => void) | undefined
   private nextId = 1
-  private picks = 0
-  private closed = false
+  closed = false
 
   // Deadlines: one timer for all the calls in flight (see DeadlineSweep).
   private readonly deadlines: DeadlineSweep
@@ -130,7 +137,8 @@ export class Caller<S extends MeshSchema = MeshSchema> {
     this.from = options.from
     this.clock = options.clock
     this.random = options.random ?? Math.random
-    this.breakerOptions = options.breaker
+    this.balancer = new Balancer(options.instances, options.breaker)
+    this.metrics = options.metrics === false ? undefined : new CallMetrics()
     this.deadlines = new DeadlineSweep((now) => {
       let next = Infinity
       for (const [id, p] of this.pending) {
@@ -200,11 +208,7 @@ export class Caller<S extends MeshSchema = MeshSchema> {
    */
   gone (instance: Instance): void {
     for (const [id, p] of this.pending) if (p.instance === instance) this.fail(id, p, new PeerwardenError('ERR_CONNECTION_CLOSED', `${instance.role}/${instance.variant} went away`))
-    // Budget: breakers of peers no longer connected, beyond a few, go (oldest first).
-    for (const peer of this.breakers.keys()) {
-      if (this.breakers.size <= this.instances.size + SPARE_BREAKERS) break
-      if (!this.instances.has(peer)) this.breakers.delete(peer)
-    }
+    this.balancer.trim()
   }
 
   /** The node closes: no timer, every call in flight rejects, and new calls fail. Idempotent. */
@@ -215,41 +219,15 @@ export class Caller<S extends MeshSchema = MeshSchema> {
   }
 
   /** The breakers of the instances connected now (none without the `breaker` option). */
-  breakerFigures (): BreakerFigures[] {
-    const now = this.clock.now()
-    const out: BreakerFigures[] = []
-    for (const i of this.instances.values()) {
-      const b = this.breakers.get(i.peer)
-      if (b === undefined) continue
-      out.push({ role: i.role, instance: i.variant, peer: i.peer, state: b.state(now), ...b.counts() })
-    }
-    return out
-  }
+  breakerFigures (): BreakerFigures[] { return this.balancer.figures(this.clock.now()) }
 
-  private breakerOf (peer: string): Breaker | undefined {
-    if (this.breakerOptions === undefined) return undefined
-    let b = this.breakers.get(peer)
-    if (b === undefined) this.breakers.set(peer, b = new Breaker(this.breakerOptions))
-    return b
-  }
+  /** AttemptHost: the instance for a later attempt of a call. */
+  pick (role: string, tried: ReadonlySet<string>): Instance | undefined { return this.balancer.pick(role, tried, this.clock.now()) }
 
-  /**
-   * The instance of `role` for the next attempt, not one of `tried`, or undefined. Draining instances
-   * and open breakers are skipped (a half-open one gives this call its probe).
-   */
-  private pick (role: string, tried: ReadonlySet<string> | undefined): Instance | undefined {
-    const now = this.clock.now()
-    let best: Instance | undefined
-    for (const i of this.instances.values()) {
-      if (i.role !== role || i.draining || tried?.has(i.peer) === true) continue
-      if (this.breakerOptions !== undefined && this.breakers.get(i.peer)?.available(now) === false) continue
-      if (best === undefined || before(i, best, now)) best = i
-    }
-    if (best !== undefined) {
-      best.lastPicked = ++this.picks
-      this.breakers.get(best.peer)?.allow(now)
-    }
-    return best
+  /** AttemptHost: sends a later attempt of a balanced call. */
+  async attempt (instance: Instance, call: BalancedCall, attempt: number): Promise<unknown> {
+    const deadline = attemptDeadline(call.deadline, call.idempotent, call.policy.perAttempt, this.clock.now())
+    return await this.send(this.pendingOf(instance, call.command, call.args, deadline, call.trace, call.signal, true), attempt)
   }
 
   /** Takes a call out of `pending` (it settles now): its instance is one call less busy, its abort listener goes, its figures and breaker count it. */
@@ -259,12 +237,9 @@ export class Caller<S extends MeshSchema = MeshSchema> {
     if (p.onAbort !== undefined) p.signal!.removeEventListener('abort', p.onAbort)
     const now = this.clock.now()
     const outcome = err === undefined ? 'OK' : metricCode(err)
-    this.metrics.end(p.figures, now - p.sentAt, outcome)
+    if (p.figures !== undefined) this.metrics!.end(p.figures, now - p.sentAt, outcome)
     if (outcome === 'ERR_BUSY') p.instance.busyUntil = now + BUSY_MEMORY
-    if (p.balanced && this.breakerOptions !== undefined) {
-      this.breakerOf(p.instance.peer)!.record(err !== undefined && instanceFault(err), now)
-      this.onBreakerRecord?.()
-    }
+    if (p.balanced && this.balancer.record(p.instance, err !== undefined && instanceFault(err), now)) this.onBreakerRecord?.()
   }
 
   private succeed (id: number, p: Pending, value: unknown): void {
@@ -274,143 +249,95 @@ export class Caller<S extends MeshSchema = MeshSchema> {
 
   private fail (id: number, p: Pending, err: Error): void {
     this.settle(id, p, err)
-    p.reject(err)
+    if (!p.first) { p.reject(err); return }
+    // The first attempt of a balanced call: retried, failed over, or answered by the fallback.
+    const call = balancedCall(p.command, p.args, p.callDeadline, p.opts, p.trace)
+    if (settlesAtOnce(call, err)) p.reject(err)
+    else recover(this, call, p.instance, err).then(p.resolve, p.reject)
   }
 
-  private send1 (instance: Instance, command: Command, args: unknown, deadline: number, signal: AbortSignal | undefined, settleOnAck: boolean, attempt: number, trace: string, balanced: boolean): Promise<unknown> {
-    if (signal?.aborted === true) return Promise.reject(new PeerwardenError('ERR_ABORTED', `${command.role}.${command.name} aborted`, { cause: signal.reason }))
+  /** An attempt, before it is sent (`send` fills in the rest). */
+  private pendingOf (instance: Instance, command: Command, args: unknown, deadline: number, trace: string | undefined, signal: AbortSignal | undefined, balanced: boolean): Pending {
+    return { resolve: noop, reject: noop, settleOnAck: !command.responds, instance, command, args, deadline, trace, signal, onAbort: undefined, figures: undefined, sentAt: 0, balanced, first: false, opts: undefined, callDeadline: deadline }
+  }
+
+  /** Sends attempt number `attempt` of `p`; settles as the call does. */
+  private send (p: Pending, attempt: number): Promise<unknown> {
+    const { instance, command, signal } = p
+    if (signal?.aborted === true) return Promise.reject(aborted(command, signal))
     const id = this.nextId++
-    const pending = this.pending
     return new Promise((resolve, reject) => {
-      const figures = this.metrics.start(command, instance.variant)
-      const p: Pending = { resolve, reject, settleOnAck, instance, command, deadline, signal, onAbort: undefined, figures, sentAt: this.clock.now(), balanced }
+      p.resolve = resolve
+      p.reject = reject
+      p.figures = this.metrics?.start(command, instance.variant)
+      p.sentAt = this.clock.now()
       if (signal !== undefined) {
         p.onAbort = () => {
-          if (pending.get(id) !== p) return
+          if (this.pending.get(id) !== p) return
           instance.send.send({ t: 'cancel', id })
-          this.fail(id, p, new PeerwardenError('ERR_ABORTED', `${command.role}.${command.name} aborted`, { cause: signal.reason }))
+          this.fail(id, p, aborted(command, signal))
         }
         signal.addEventListener('abort', p.onAbort, { once: true })
       }
       instance.outstanding++
-      pending.set(id, p)
+      this.pending.set(id, p)
       try {
-        instance.send.send({ t: 'call', id, cmd: command.name, args: args === undefined ? null : args, deadline, attempt: attempt > 1 ? attempt : undefined, trace }, `the call ${command.role}.${command.name}`)
+        instance.send.send({ t: 'call', id, cmd: command.name, args: p.args === undefined ? null : p.args, deadline: p.deadline, attempt: attempt > 1 ? attempt : undefined, trace: p.trace }, `the call ${command.role}.${command.name}`)
       } catch (err) {
         // Arguments JSON cannot encode, or too large (ERR_MESSAGE_TOO_LARGE): nothing was sent.
         this.fail(id, p, err as Error)
         return
       }
-      this.deadlines.track(deadline)
+      this.deadlines.track(p.deadline)
     })
   }
 
   /** Never throws: a call that cannot be made is a rejected promise, as a failed one is. */
   private invoke (role: string, name: string, args: unknown, opts: CallOptions | undefined, inherited: number, parentTrace: string | undefined): Promise<unknown> {
-    const { schema, me } = this
-    const target = schema.role(role)
+    const target = this.schema.role(role)
     const command = target?.commands.get(name)
     if (target === undefined || command === undefined) return Promise.reject(new PeerwardenError('ERR_UNKNOWN_COMMAND', `unknown command ${role}.${name}`))
-    if (!schema.canCall(me.name, target.name)) return Promise.reject(new PeerwardenError('ERR_NOT_ALLOWED', `${me.name} may not call ${target.name} (schema _connect/_allow)`))
+    if (!this.mayCall(target.name)) return Promise.reject(new PeerwardenError('ERR_NOT_ALLOWED', `${this.me.name} may not call ${target.name} (schema _connect/_allow)`))
     if (this.closed) return Promise.reject(PeerwardenError.closed('the mesh node'))
-    if (opts?.signal?.aborted === true) return Promise.reject(new PeerwardenError('ERR_ABORTED', `${command.role}.${command.name} aborted`, { cause: opts.signal.reason }))
+    const signal = opts?.signal
+    if (signal?.aborted === true) return Promise.reject(aborted(command, signal))
     if (command.params !== undefined) {
       const checked = checkArgs(command, args)
       if (!checked.ok) return Promise.reject(checked.error)
     }
-    const deadline = Math.min(this.clock.now() + (opts?.timeout ?? command.timeout ?? this.defaultTimeout), inherited)
-    const trace = childTraceparent(opts?.traceparent ?? parentTrace)
-    if (command.kind === 'balanced') {
-      let call: BalancedCall
+    const now = this.clock.now()
+    const deadline = Math.min(now + (opts?.timeout ?? command.timeout ?? this.defaultTimeout), inherited)
+    const parent = opts?.traceparent ?? parentTrace
+    const trace = parent !== undefined ? childTraceparent(parent) : undefined
+    if (command.kind !== 'balanced') return this.broadcast(target.name, command, args, deadline, signal, trace)
+    let idempotent = command.idempotent
+    let perAttempt = command.retries.perAttempt
+    if (opts !== undefined) {
       try {
-        call = this.balancedCall(command, args, deadline, opts, trace)
+        checkCallOptions(opts)
       } catch (err) {
         return Promise.reject(err)
       }
-      const instance = this.pick(target.name, undefined)
-      if (instance === undefined) return this.failed(call, this.noInstance(target.name))
-      const first = this.send1(instance, command, args, call.attemptDeadline(), opts?.signal, !command.responds, 1, trace, true)
-      return first.then(undefined, async (err) => await this.recover(call, instance, err))
+      idempotent = opts.idempotent ?? idempotent
+      if (opts.retries !== undefined) perAttempt = opts.retries.perAttempt
     }
-    return this.broadcast(target.name, command, args, deadline, opts?.signal, trace)
+    const instance = this.balancer.pick(target.name, undefined, now)
+    if (instance === undefined) return failed(balancedCall(command, args, deadline, opts, trace), this.balancer.noInstance(target.name))
+    const first = this.pendingOf(instance, command, args, attemptDeadline(deadline, idempotent, perAttempt, now), trace, signal, true)
+    first.first = true
+    first.opts = opts
+    first.callDeadline = deadline
+    return this.send(first, 1)
   }
 
-  /** A balanced call's policy: the command's, overridden by the call's options (checked). */
-  private balancedCall (command: Command, args: unknown, deadline: number, opts: CallOptions | undefined, trace: string): BalancedCall {
-    const idempotent = opts?.idempotent ?? command.idempotent
-    const policy = opts?.retries === undefined ? command.retries : retryOptions(opts.retries, 'retries')
-    const fallback = opts?.fallback ?? command.fallback
-    if (fallback !== undefined && typeof fallback !== 'function') throw PeerwardenError.invalid('fallback must be a function')
-    const clock = this.clock
-    return {
-      command,
-      args,
-      deadline,
-      signal: opts?.signal,
-      trace,
-      idempotent,
-      policy,
-      fallback,
-      // One attempt's deadline: `perAttempt` gives a slow instance up for another (idempotent calls only).
-      attemptDeadline: () => idempotent && policy.perAttempt !== undefined ? Math.min(deadline, clock.now() + policy.perAttempt) : deadline
-    }
+  /** Our role may call `role` (schema _connect/_allow). */
+  private mayCall (role: string): boolean {
+    let ok = this.callable.get(role)
+    if (ok === undefined) this.callable.set(role, ok = this.schema.canCall(this.me.name, role))
+    return ok
   }
 
-  private noInstance (role: string): PeerwardenError {
-    for (const i of this.instances.values()) {
-      if (i.role === role) return new PeerwardenError('ERR_NO_INSTANCE', `no instance of ${role} takes calls now (draining, or its circuit breaker open)`)
-    }
-    return new PeerwardenError('ERR_NO_INSTANCE', `no instance of ${role} is connected`)
-  }
-
-  /** The first attempt failed with `err`: the next attempts, as retry.ts says, then the fallback. */
-  private async recover (call: BalancedCall, first: Instance, err: unknown): Promise<unknown> {
-    const tried = new Set<string>([first.peer])
-    let last = err
-    let lost = 0
-    for (let attempt = 2; attempt <= MAX_ATTEMPTS; attempt++) {
-      const kind = classify(last)
-      if (kind === 'final' || (kind === 'lost' && !call.idempotent)) break
-      if (kind === 'lost') {
-        if (lost >= call.policy.retries) break
-        const delay = nextDelay(++lost, call.policy, this.random())
-        if (this.clock.now() + delay >= call.deadline) break
-        await this.sleep(delay, call.signal)
-        if (this.closed) { last = PeerwardenError.closed('the mesh node'); break }
-      }
-      const next = this.pick(call.command.role, tried)
-      if (next === undefined) break
-      tried.add(next.peer)
-      try {
-        return await this.send1(next, call.command, call.args, call.attemptDeadline(), call.signal, !call.command.responds, attempt, call.trace, true)
-      } catch (e) {
-        last = e
-      }
-    }
-    return await this.failed(call, last)
-  }
-
-  /** The call failed with `err`: its fallback's answer, or `err`. */
-  private async failed (call: BalancedCall, err: unknown): Promise<unknown> {
-    const code = (err as PeerwardenError | undefined)?.code
-    if (call.fallback === undefined || code === 'ERR_ABORTED' || code === 'ERR_CLOSED' || code === 'ERR_MESSAGE_TOO_LARGE' || !(err instanceof PeerwardenError)) throw err
-    return await call.fallback(call.args, err)
-  }
-
-  /** Waits `ms` on the clock, or until `signal` aborts. */
-  private async sleep (ms: number, signal: AbortSignal | undefined): Promise<void> {
-    await new Promise<void>((resolve) => {
-      const done = (): void => {
-        this.clock.clearTimeout(timer)
-        signal?.removeEventListener('abort', done)
-        resolve()
-      }
-      const timer = this.clock.setTimeout(done, ms)
-      signal?.addEventListener('abort', done, { once: true })
-    })
-  }
-
-  private async broadcast (role: string, command: Command, args: unknown, deadline: number, signal: AbortSignal | undefined, trace: string): Promise<unknown> {
+  private async broadcast (role: string, command: Command, args: unknown, deadline: number, signal: AbortSignal | undefined, trace: string | undefined): Promise<unknown> {
     if (command.queued && this.queue !== undefined) {
       // Durable: once in the stream, every instance's group gets it, even one that is down right now.
       await this.queue.publish(role, command.name, args, this.from, { timeout: Math.max(0, deadline - this.clock.now()), ...(signal !== undefined ? { signal } : {}) })
@@ -418,7 +345,7 @@ export class Caller<S extends MeshSchema = MeshSchema> {
     }
     // A draining instance takes no new call: it is no longer one of "every instance".
     const all = [...this.instances.values()].filter((i) => i.role === role && !i.draining)
-    const settled = await Promise.allSettled(all.map(async (i) => await this.send1(i, command, args, deadline, signal, !command.responds, 1, trace, false)))
+    const settled = await Promise.allSettled(all.map(async (i) => await this.send(this.pendingOf(i, command, args, deadline, trace, signal, false), 1)))
     if (!command.responds) {
       const failure = settled.find((s) => s.status === 'rejected')
       if (failure !== undefined) throw (failure as PromiseRejectedResult).reason
@@ -430,29 +357,8 @@ export class Caller<S extends MeshSchema = MeshSchema> {
   }
 }
 
-/** A balanced call's policy and what its next attempts need. */
-interface BalancedCall {
-  command: Command
-  args: unknown
-  deadline: number
-  signal: AbortSignal | undefined
-  trace: string
-  idempotent: boolean
-  policy: Command['retries']
-  fallback: Command['fallback']
-  attemptDeadline: () => number
-}
+function noop (): void {}
 
-/**
- * The balancer's order (`a` before `b`?), one step per tie-break:
- * 1. an instance that refused a call ERR_BUSY less than a second ago comes after the others;
- * 2. fewer calls outstanding first;
- * 3. the one picked longest ago first (round-robin among equals).
- */
-function before (a: Instance, b: Instance, now: number): boolean {
-  const aBusy = a.busyUntil > now
-  const bBusy = b.busyUntil > now
-  if (aBusy !== bBusy) return bBusy
-  if (a.outstanding !== b.outstanding) return a.outstanding < b.outstanding
-  return a.lastPicked < b.lastPicked
+function aborted (command: Command, signal: AbortSignal): PeerwardenError {
+  return new PeerwardenError('ERR_ABORTED', `${command.role}.${command.name} aborted`, { cause: signal.reason })
 }

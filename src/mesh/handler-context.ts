@@ -2,6 +2,7 @@ import { MAX_DELAY } from '../clock.js'
 import { PeerwardenError } from '../errors.js'
 import type { Clock } from '../manager/types.js'
 import type { CallContext } from './schema.js'
+import { childTraceparent } from './trace.js'
 
 /**
  * A handler's `ctx`. The signal (an AbortController and a timer for the deadline) and the nested-call
@@ -29,8 +30,16 @@ export class HandlerContext implements CallContext {
     /** 1, then 2, 3… when the caller retried the call on another instance. */
     readonly attempt = 1,
     /** The caller's trace context (W3C traceparent), if it sent one. */
-    readonly traceparent: string | undefined = undefined
+    private trace: string | undefined = undefined,
+    /** Without `trace`, start one when it is first asked for. */
+    private readonly startsTrace = false
   ) {}
+
+  /** The caller's traceparent; without one, a new trace made on first use (none if `startsTrace` is false). */
+  get traceparent (): string | undefined {
+    if (this.trace === undefined && this.startsTrace) this.trace = childTraceparent(undefined)
+    return this.trace
+  }
 
   get signal (): AbortSignal {
     if (this.controller === undefined) {

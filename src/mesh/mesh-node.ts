@@ -51,7 +51,7 @@ export { RPC_PROTOCOL } from './rpc-channel.js'
  *   responder.ts and retry.ts state the rules; `drain()`: drain.ts and types.ts.
  */
 /** Every option `createMeshNode` knows: others are refused with the closest name. */
-const MESH_NODE_OPTIONS: ReadonlyArray<keyof MeshNodeOptions> = ['schema', 'role', 'variant', 'registry', 'registries', 'registerTimeout', 'handlers', 'networkKey', 'seed', 'timeout', 'listen', 'redis', 'limits', 'queue', 'clock', 'logger', 'logLevel', 'breaker']
+const MESH_NODE_OPTIONS: ReadonlyArray<keyof MeshNodeOptions> = ['schema', 'role', 'variant', 'registry', 'registries', 'registerTimeout', 'handlers', 'networkKey', 'seed', 'timeout', 'listen', 'redis', 'limits', 'queue', 'clock', 'logger', 'logLevel', 'breaker', 'tracing', 'metrics']
 
 /** Starts a mesh node of `options.role`: registers with the registry, connects to the instances the schema relates it to, serves its role's commands. Resolves once registered. */
 export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOptions<S>): Promise<MeshNode<S>> {
@@ -72,6 +72,8 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
   const maxQueued = positive(options.limits?.queuedPerCommand, 'limits.queuedPerCommand')
   const log = childOf(loggerOption(options), { component: 'mesh', role: me.name, variant })
   const breaker = options.breaker === undefined || options.breaker === false ? undefined : breakerOptions(options.breaker === true ? {} : options.breaker)
+  const tracing = flag(options.tracing, 'tracing')
+  const metrics = flag(options.metrics, 'metrics')
 
   // ── the parts, each made before whatever uses it ──
   // An EventTarget that knows who listens (manager/events.ts); the type gives each event's detail.
@@ -87,8 +89,8 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
     else process.emitWarning(error)
   }
   const queue = options.redis === undefined ? undefined : new RedisQueue(options.redis, { clock, onError: onQueueError, ...options.queue })
-  const caller = new Caller<S>({ schema, me, instances, timeout: options.timeout, queue, from: `${me.name}/${variant}`, clock, breaker })
-  const responder = new Responder({ me, handlers: options.handlers, calls: (deadline, trace) => caller.calls(deadline, trace) as unknown as CallContext['call'], clock, maxRunning, maxQueued })
+  const caller = new Caller<S>({ schema, me, instances, timeout: options.timeout, queue, from: `${me.name}/${variant}`, clock, breaker, metrics })
+  const responder = new Responder({ me, handlers: options.handlers, calls: (deadline, trace) => caller.calls(deadline, trace) as unknown as CallContext['call'], clock, maxRunning, maxQueued, tracing })
   const drain = new Drain()
   const waiters = new ReadyWaiters({
     instances,
@@ -163,7 +165,7 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
     call: caller.calls(Infinity),
     events,
     node,
-    stats: () => ({ calls: caller.inFlight, running: responder.running, queued: responder.queued, draining: responder.draining, commands: caller.metrics.figures(), breakers: caller.breakerFigures() }),
+    stats: () => ({ calls: caller.inFlight, running: responder.running, queued: responder.queued, draining: responder.draining, commands: caller.metrics?.figures() ?? [], breakers: caller.breakerFigures() }),
     ready: async (role, opts) => { await waiters.wait(role === undefined ? undefined : (schema.role(role)?.name ?? role), opts) },
     instances: (role) => [...instances.values()].filter((i) => i.role === role).map((i) => ({ peer: i.peer, variant: i.variant, outstanding: i.outstanding })),
     drain: async (opts) => {
@@ -215,5 +217,12 @@ function logLines (log: Logger, events: TypedEventTarget<MeshEvents>, node: Peer
 function positive (value: number | undefined, name: string): number | undefined {
   if (value === undefined) return undefined
   if (!Number.isInteger(value) || value < 1) throw PeerwardenError.invalid(`${name} must be a positive integer`)
+  return value
+}
+
+/** An on/off option, default on. */
+function flag (value: boolean | undefined, name: string): boolean {
+  if (value === undefined) return true
+  if (typeof value !== 'boolean') throw PeerwardenError.invalid(`${name} must be a boolean`)
   return value
 }

@@ -27,9 +27,9 @@
  */
 
 import * as v from 'valibot'
-import { addressList, decoder, peerIdField, uintField } from '../node/wire.js'
+import { addressList, decoder, peerIdField, uintField, type Decoder } from '../node/wire.js'
 import { MAX_ATTEMPTS } from './retry.js'
-import { TRACEPARENT } from './trace.js'
+import { isTraceparent, TRACEPARENT } from './trace.js'
 
 export const MAX_ROLE_LENGTH = 128
 export const MAX_VARIANT_LENGTH = 64
@@ -131,7 +131,57 @@ const rpc = v.variant('t', [
 
 /** A decoded RPC message (both directions share the channel; the mesh node dispatches by `t`). */
 export type RpcMessage = v.InferOutput<typeof rpc>
-export const decodeRpc = decoder(rpc)
+/** The RPC messages decoded by the schema alone (`decodeRpc` is the same decoder with a fast path). */
+export const decodeRpcBySchema = decoder(rpc)
+
+/**
+ * The RPC decoder: the schema above decides, with a hand-written fast path in front of it for the
+ * messages of every call (call, ack, result, cancel). The fast path accepts only what the schema
+ * accepts, and builds the same output (known fields only); anything it does not accept at once
+ * (a bad field, an unusual shape) goes to the schema, which says what is wrong.
+ */
+export const decodeRpc: Decoder<RpcMessage> = (raw) => {
+  const value = fastRpc(raw)
+  return value !== undefined ? { ok: true, value } : decodeRpcBySchema(raw)
+}
+
+/** `uintField`: a safe non-negative integer. */
+function isUint (x: unknown): x is number {
+  return typeof x === 'number' && Number.isSafeInteger(x) && x >= 0
+}
+
+/** The fast path of `decodeRpc` (rules there): the message, or undefined to let the schema decide. */
+function fastRpc (raw: unknown): RpcMessage | undefined {
+  if (typeof raw !== 'object' || raw === null) return undefined
+  const m = raw as Record<string, unknown>
+  const id = m.id
+  if (!isUint(id)) return undefined
+  switch (m.t) {
+    case 'call': {
+      const { cmd, deadline, attempt, trace } = m
+      if (typeof cmd !== 'string' || cmd.length > MAX_COMMAND_LENGTH || !('args' in m)) return undefined
+      if (deadline !== null && !(typeof deadline === 'number' && deadline >= 0 && deadline !== Infinity)) return undefined
+      if (attempt !== undefined && !(typeof attempt === 'number' && Number.isInteger(attempt) && attempt >= 1 && attempt <= MAX_ATTEMPTS)) return undefined
+      if (trace !== undefined && !(typeof trace === 'string' && isTraceparent(trace))) return undefined
+      const out: RpcMessage = { t: 'call', id, cmd, args: m.args, deadline }
+      if ('attempt' in m) out.attempt = attempt as number | undefined
+      if ('trace' in m) out.trace = trace as string | undefined
+      return out
+    }
+    case 'result': {
+      if (m.ok === true) return 'value' in m ? { t: 'result', id, ok: true, value: m.value } : undefined
+      const error = m.error as Record<string, unknown> | null | undefined
+      if (m.ok !== false || typeof error !== 'object' || error === null) return undefined
+      const { message, code } = error
+      if (typeof message !== 'string' || message.length > MAX_ERROR_MESSAGE) return undefined
+      if (code !== undefined && !(typeof code === 'string' && code.length <= MAX_ERROR_CODE)) return undefined
+      return { t: 'result', id, ok: false, error: 'code' in error ? { message, code: code as string | undefined } : { message } }
+    }
+    case 'ack': return { t: 'ack', id }
+    case 'cancel': return { t: 'cancel', id }
+    default: return undefined
+  }
+}
 
 /** `text` cut to `max` characters (an error we send must decode at the other end). */
 export function clip (text: string, max: number): string {

@@ -13,6 +13,8 @@ import type { Command } from './schema.js'
  *   call in flight gives way (variants come and go across restarts).
  */
 export const LATENCY_BUCKETS: readonly number[] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+/** The same bounds in ms, as the clock gives them (written out: 0.0025 * 1000 is not 2.5 in floating point). */
+const BUCKETS_MS: readonly number[] = [1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000]
 export const MAX_INSTANCES = 256
 
 /** One command on one instance, as `stats()` gives it. */
@@ -36,6 +38,8 @@ export class Figures {
   calls = 0
   inFlight = 0
   sum = 0
+  /** Outcome 'OK' (most of them: a field, not a Map entry), and the others by code. */
+  ok = 0
   readonly outcomes = new Map<string, number>()
   readonly counts: number[] = new Array<number>(LATENCY_BUCKETS.length + 1).fill(0)
 }
@@ -43,18 +47,31 @@ export class Figures {
 /** The figures of every command this node calls, by instance. */
 export class CallMetrics {
   private readonly byCommand = new Map<Command, Map<string, Figures>>()
+  // The entry of the last attempt: calls in a row to one command and instance skip both lookups.
+  private lastCommand: Command | undefined
+  private lastVariant = ''
+  private last: Figures | undefined
 
   /** An attempt of `command` to instance `variant` starts: its figures (end it with `end`). */
   start (command: Command, variant: string): Figures {
+    if (command === this.lastCommand && variant === this.lastVariant) {
+      this.last!.inFlight++
+      return this.last!
+    }
     let instances = this.byCommand.get(command)
     if (instances === undefined) this.byCommand.set(command, instances = new Map())
     let f = instances.get(variant)
     if (f === undefined) {
       if (instances.size >= MAX_INSTANCES) {
         for (const [k, old] of instances) if (old.inFlight === 0) { instances.delete(k); break }
+        // The cached entry may be the one that went.
+        this.lastCommand = undefined
       }
       instances.set(variant, f = new Figures())
     }
+    this.lastCommand = command
+    this.lastVariant = variant
+    this.last = f
     f.inFlight++
     return f
   }
@@ -63,11 +80,12 @@ export class CallMetrics {
   end (f: Figures, ms: number, outcome: string): void {
     f.inFlight--
     f.calls++
-    f.outcomes.set(outcome, (f.outcomes.get(outcome) ?? 0) + 1)
-    const s = ms > 0 ? ms / 1000 : 0
-    f.sum += s
+    if (outcome === 'OK') f.ok++
+    else f.outcomes.set(outcome, (f.outcomes.get(outcome) ?? 0) + 1)
+    const t = ms > 0 ? ms : 0
+    f.sum += t / 1000
     let i = 0
-    while (i < LATENCY_BUCKETS.length && s > LATENCY_BUCKETS[i]) i++
+    while (i < BUCKETS_MS.length && t > BUCKETS_MS[i]) i++
     f.counts[i]++
   }
 
@@ -81,7 +99,7 @@ export class CallMetrics {
           command: command.name,
           instance,
           calls: f.calls,
-          outcomes: Object.fromEntries(f.outcomes),
+          outcomes: { ...(f.ok > 0 ? { OK: f.ok } : {}), ...Object.fromEntries(f.outcomes) },
           inFlight: f.inFlight,
           latency: { buckets: LATENCY_BUCKETS, counts: [...f.counts], sum: f.sum, count: f.calls }
         })

@@ -64,6 +64,8 @@ export interface ResponderOptions {
   maxRunning?: number
   /** Messages of one queued command waiting here (in memory); more are answered ERR_BUSY. Default 10_000. */
   maxQueued?: number
+  /** A handler whose call came without a traceparent starts a trace (`ctx.traceparent`). Default true. */
+  tracing?: boolean
 }
 
 export const DEFAULT_MAX_RUNNING = 1024
@@ -88,6 +90,7 @@ export class Responder {
   private readonly waiting = new Map<string, number>()
   private readonly maxRunning: number
   private readonly maxQueued: number
+  private readonly tracing: boolean
   /** Releases the handlers past their deadline (one timer for all of them). */
   private readonly deadlines: DeadlineSweep
 
@@ -98,6 +101,7 @@ export class Responder {
     this.clock = options.clock
     this.maxRunning = options.maxRunning ?? DEFAULT_MAX_RUNNING
     this.maxQueued = options.maxQueued ?? DEFAULT_MAX_QUEUED
+    this.tracing = options.tracing ?? true
     this.deadlines = new DeadlineSweep((now) => {
       let next = Infinity
       for (const ch of this.channels) {
@@ -261,7 +265,7 @@ export class Responder {
    * only after it returned).
    */
   private execute (msg: CallMessage, args: unknown, from: Instance, command: Command, handler: Handler, queued = false): Promise<void> | undefined {
-    const ctx = new HandlerContext(from.who, msg.deadline ?? Infinity, this.calls, this.clock, msg.attempt ?? 1, msg.trace)
+    const ctx = new HandlerContext(from.who, msg.deadline ?? Infinity, this.calls, this.clock, msg.attempt ?? 1, msg.trace, this.tracing)
     let out: unknown
     try {
       out = handler(args, ctx)

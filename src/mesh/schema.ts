@@ -16,8 +16,11 @@ export interface CallContext {
   /** Which attempt of the call this is: 1, then 2, 3… when the caller retried it on another instance. */
   readonly attempt: number
   /**
-   * The call's W3C trace context (`00-<trace id>-<caller's span id>-<flags>`), undefined when the
-   * caller sent none (an older peer). Nested calls through `ctx.call` continue the trace.
+   * The call's W3C trace context (`00-<trace id>-<caller's span id>-<flags>`). A call that came
+   * without one (a call outside any trace, or from an older peer) starts a new trace here, made when
+   * first read; undefined on a node made with `tracing: false` (and for a queued message taken from
+   * Redis). Nested calls through `ctx.call`
+   * continue the trace.
    */
   readonly traceparent: string | undefined
 }

@@ -85,6 +85,18 @@ export interface MeshNodeOptions<S extends MeshSchema = MeshSchema> {
    * Default: none.
    */
   breaker?: boolean | BreakerOptions
+  /**
+   * Whether a handler here starts a trace for a call that came without a traceparent (made when the
+   * handler first reads `ctx.traceparent` or calls through `ctx.call`). Default `true`; `false`: its
+   * `ctx.traceparent` is undefined. Either way a call carries a traceparent only when it has a
+   * parent (the call's `traceparent` option, or the handler's in `ctx.call`).
+   */
+  tracing?: boolean
+  /**
+   * `false`: no per-command figures (`stats().commands` stays empty, and the Prometheus export has no
+   * call figures). Default `true`.
+   */
+  metrics?: boolean
 }
 
 /** What `mesh.stats()` gives. */
@@ -97,7 +109,7 @@ export interface MeshStats {
   queued: number
   /** `drain()` was called. */
   draining: boolean
-  /** Per command we call and instance: attempts, outcomes by code, latency histogram, in flight (metrics.ts). */
+  /** Per command we call and instance: attempts, outcomes by code, latency histogram, in flight (metrics.ts); empty with `metrics: false`. */
   commands: CommandFigures[]
   /** The circuit breaker of each instance connected now (with the `breaker` option). */
   breakers: BreakerFigures[]

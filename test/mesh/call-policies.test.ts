@@ -153,7 +153,8 @@ test('caller: an idempotent call whose instance went away is retried on another 
   const r = rig({ _balanced: { work: { idempotent: true, method: () => 1 } } })
   const a = r.add('a')
   r.add('b')
-  const p = (r.caller.calls(Infinity) as any).Worker.work({ n: 1 })
+  // A call outside any trace carries none (its handler starts one): this one continues the application's.
+  const p = (r.caller.calls(Infinity) as any).Worker.work({ n: 1 }, { traceparent: `00-${'ab'.repeat(16)}-${'cd'.repeat(8)}-01` })
   const first = [...r.calls('a'), ...r.calls('b')]
   assert.equal(first.length, 1)
   const firstTo = r.calls('a').length === 1 ? 'a' : 'b'
@@ -169,6 +170,7 @@ test('caller: an idempotent call whose instance went away is retried on another 
   assert.ok(retry !== undefined, 'retried after 25 ms (50 ms with the lowest jitter)')
   assert.equal(retry.attempt, 2)
   assert.equal(retry.trace, first[0].trace)
+  assert.ok(retry.trace?.startsWith(`00-${'ab'.repeat(16)}-`) === true)
   assert.equal(first[0].attempt, undefined, 'attempt 1 is not written')
   r.caller.onReply({ t: 'result', id: retry.id, ok: true, value: 'done' }, r.instances.get(other)!)
   assert.equal(await p, 'done')
