@@ -113,7 +113,7 @@ class Node implements PeerNode {
     this.transport = new TcpTransport({
       keyPair,
       networkKey: new NetworkKey(options.networkKey),
-      hello: (remoteIp) => ({ listen: this.announced.list(), observed: remoteIp === '' ? undefined : remoteIp, rendezvous: this.rendezvous !== undefined, topics: this.discovery?.topics() ?? [], announce: this.discovery?.announcesAll() ?? false }),
+      hello: (remoteIp, remotePort) => ({ listen: this.announced.list(), observed: remoteIp === '' ? undefined : remoteIp, observedPort: remoteIp === '' ? undefined : remotePort, rendezvous: this.rendezvous !== undefined, topics: this.discovery?.topics() ?? [], announce: this.discovery?.announcesAll() ?? false }),
       gate: (address) => this.manager.accepts(address),
       onInbound: (conn) => {
         if (conn.remoteVisit) {

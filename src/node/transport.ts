@@ -18,8 +18,8 @@ import { QUEUE_HIGH_BYTES, SecureStream, type ReadMeter } from './secure-stream.
 export interface TransportOptions {
   keyPair: KeyPair
   networkKey: NetworkKey
-  /** What we tell peers in the hello (listen addresses, rendezvous service); `remoteIp` is where we see the peer. */
-  hello: (remoteIp: string) => Hello
+  /** What we tell peers in the hello (listen addresses, rendezvous service); `remoteIp` and `remotePort` are where we see the peer. */
+  hello: (remoteIp: string, remotePort: number | undefined) => Hello
   /** Gate before any expensive work: false refuses the socket at once (deny list, limits). */
   gate: (address: string) => boolean
   /** An authenticated inbound connection, ready for the manager. */
@@ -294,7 +294,7 @@ export class TcpTransport {
       keys: this.keys,
       psk: this.opts.networkKey.psk,
       payload: () => {
-        const hello = this.opts.hello((socket.remoteAddress ?? '').replace(/^::ffff:/, ''))
+        const hello = this.opts.hello((socket.remoteAddress ?? '').replace(/^::ffff:/, ''), socket.remotePort)
         return encodeHello(visit ? { ...hello, visit } : hello)
       },
       checkRemote: initiator ? (key) => { this.checkRemote(peerIdOf(key), expected) } : undefined,

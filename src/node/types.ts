@@ -20,6 +20,13 @@ export interface NodeEvents extends ManagerEvents {
   'protocol:error': { peer: PeerId; address: string; reason: string }
 }
 
+/**
+ * Whether peers can dial us at the addresses we tell them, as the dial-back check found
+ * (dial-back.ts): `public` (peers dialled back and reached us), `private` (they could not, and none
+ * could), `unknown` (not enough answers yet, or `announce` given).
+ */
+export type Reachability = 'public' | 'private' | 'unknown'
+
 export interface NodeOptions {
   /** 32-byte seed for the ed25519 key pair (a string is hashed); default: loaded from dataDir, else generated. */
   seed?: Uint8Array | string
