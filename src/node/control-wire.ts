@@ -1,5 +1,5 @@
 import * as v from 'valibot'
-import { addressList, decoder, MAX_ADDRESSES, peerIdField, topicKeyField, uintField } from './wire.js'
+import { addressList, decoder, MAX_ADDRESSES, peerIdField, portField, topicKeyField, uintField } from './wire.js'
 
 /**
  * The control channel's messages ('peerwarden/control/3', message 0, JSON), one schema each: what a
@@ -29,7 +29,10 @@ const controlSchema = v.variant('t', [
   v.object({ t: v.literal('unannounce'), topic: topicKeyField }),
   v.object({ t: v.literal('lookup'), id: uintField, topic: topicKeyField }),
   v.object({ t: v.literal('peers'), id: uintField, topic: topicKeyField, peers: peerList }),
-  v.object({ t: v.literal('pex'), topic: topicKeyField, peers: peerList })
+  v.object({ t: v.literal('pex'), topic: topicKeyField, peers: peerList }),
+  // Dial-back (dial-back.ts): dial me back at this port of the IP you see me at; and the answer.
+  v.object({ t: v.literal('dialback'), id: uintField, port: portField }),
+  v.object({ t: v.literal('dialback-result'), id: uintField, result: v.picklist(['ok', 'failed', 'refused']) })
 ])
 
 /** A control message as decoded (every field checked). */

@@ -110,3 +110,11 @@ export function decodeHello (buffer: Buffer): Hello | null {
     return null
   }
 }
+
+/** The flags of an encoded hello (0 for one too short): read without decoding the rest. */
+export function helloFlags (payload: Uint8Array | null): number {
+  return payload !== null && payload.byteLength >= 2 && payload[0] === HELLO_VERSION ? payload[1]! : 0
+}
+
+/** The hello flag of a dial-back probe (see `Hello.probe`). */
+export const PROBE_FLAG = 8

@@ -43,6 +43,16 @@ export class NodeDialer {
   }
 
   /**
+   * A dial-back probe (dial-back.ts): a handshake with `peer` at `address` whose hello says "probe";
+   * resolves once the handshake completed (the peer is reachable there), then closes ('probe').
+   * Not the manager's dial and not counted in `dials`.
+   */
+  async probe (address: string, peer: string, signal: AbortSignal): Promise<void> {
+    const conn = await this.transport.dial(address, { peer, signal, probe: true })
+    conn.close('probe')
+  }
+
+  /**
    * A visit to a rendezvous point: a handshake whose hello says "visit" and carries our topics; the
    * point takes it and closes ('visit'). A point too old to know visits accepts it as a connection,
    * which we close at once (it saw our hello all the same).

@@ -5,6 +5,7 @@ import type { Logger } from '../logger.js'
 import type { ManagerEvents, TypedEventTarget } from '../manager/events.js'
 import type { ConnectionInfo, ConnectionManager, ConnectionManagerOptions, ManagerStats, PeerId } from '../manager/types.js'
 import type { NodeConnection } from './connection.js'
+import type { DialBackLimits } from './dial-back.js'
 import type { RendezvousLimits } from './rendezvous.js'
 import type { TransportStats } from './transport.js'
 
@@ -18,6 +19,8 @@ export interface NodeEvents extends ManagerEvents {
   'handshake:failed': { address: string; error: Error }
   /** A peer sent a message its decoder refused (or whose handling failed): its connection closes with 'protocol'. */
   'protocol:error': { peer: PeerId; address: string; reason: string }
+  /** The dial-back check's verdict changed (see `Reachability`); `advertised` is what the node tells peers now. */
+  'reachability': { reachability: Reachability; advertised: string[] }
 }
 
 /**
@@ -73,13 +76,20 @@ export interface NodeOptions {
    * Default: none (silent).
    */
   logger?: Logger
+  /**
+   * The dial-back check (are we reachable from outside at our listen port?): its timeouts and rates
+   * (see `DialBackLimits`), or false for none. Default on, except for a node listening on loopback
+   * addresses only (nobody outside could dial it) — given explicitly, it runs there too; always off
+   * when `announce` is given. Peers' requests are answered either way.
+   */
+  dialBack?: Partial<DialBackLimits> | false
 }
 
 /** Every option `createNode` knows: others are refused with the closest name. */
 export const NODE_OPTIONS: ReadonlyArray<keyof NodeOptions> = [
   'seed', 'dataDir', 'listen', 'announce', 'bootstrap', 'networkKey', 'rendezvous', 'manager', 'handshakeTimeout', 'keepAlive',
   'deadTimeout', 'announceTtl', 'refreshInterval', 'pexPerMinute', 'rendezvousLimits', 'maxPendingHandshakes', 'maxPendingPerIp',
-  'perIpRate', 'maxTrackedIps', 'maxQueuedBytes', 'logger'
+  'perIpRate', 'maxTrackedIps', 'maxQueuedBytes', 'logger', 'dialBack'
 ]
 
 /** The manager's stats plus the node's own figures (the transport's, discovery's, the rendezvous budgets). */
@@ -105,6 +115,11 @@ export interface NodeStats extends ManagerStats, TransportStats {
   rendezvousVisits: number
   rendezvousVisitsFailed: number
   rendezvousVisitsServed: number
+  /** The dial-back check's verdict now (see `Reachability`). */
+  reachability: Reachability
+  /** Dial-backs we made for peers, and requests we refused for a rate (or over a relayed connection). */
+  dialBacksServed: number
+  dialBacksRefused: number
 }
 
 export interface PeerNode {
