@@ -118,3 +118,6 @@ export function helloFlags (payload: Uint8Array | null): number {
 
 /** The hello flag of a dial-back probe (see `Hello.probe`). */
 export const PROBE_FLAG = 8
+
+/** The hello flag of a node that serves as a relay (see `Hello.relay`). */
+export const RELAY_FLAG = 16

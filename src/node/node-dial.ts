@@ -1,6 +1,7 @@
 import { PeerwardenError } from '../errors.js'
 import type { DialFn } from '../manager/types.js'
 import type { NodeConnection } from './connection.js'
+import { parseRelayedAddress } from './relay-client.js'
 import type { TcpTransport } from './transport.js'
 
 /**
@@ -13,6 +14,7 @@ import type { TcpTransport } from './transport.js'
  *   called off by our own signal: the manager does not count that as a failure either.
  * - Once a dial settled, however, `settled(peer)` is called (discovery paces its dials by it).
  * - The remote's hello is shown to discovery (`hello`) as soon as the handshake completes.
+ * - A relayed address (`tcp://…/relay/<relayId>`) is dialled through that relay (`relayed`).
  * - A visit (`visit`) is a dial too, but not the manager's: it ends when the rendezvous point took
  *   it, and is counted by discovery, not here.
  */
@@ -24,13 +26,18 @@ export class NodeDialer {
 
   constructor (
     private readonly transport: TcpTransport,
-    private readonly on: { hello: (conn: NodeConnection) => void; settled: (peer: string | undefined) => void }
+    private readonly on: {
+      hello: (conn: NodeConnection) => void
+      settled: (peer: string | undefined) => void
+      /** A dial to a relayed address (relay-client.ts). */
+      relayed: (address: string, opts: { peer?: string; signal: AbortSignal }) => Promise<NodeConnection>
+    }
   ) {}
 
   readonly dial: DialFn = async (address, opts) => {
     this.dials++
     try {
-      const conn: NodeConnection = await this.transport.dial(address, opts)
+      const conn: NodeConnection = parseRelayedAddress(address) !== undefined ? await this.on.relayed(address, opts) : await this.transport.dial(address, opts)
       this.on.hello(conn)
       await abortable(conn.verdict(), opts.signal, () => { conn.close() })
       return conn

@@ -18,6 +18,8 @@ import { loadIdentity, peerIdOf } from './identity.js'
 import { NetworkKey } from './network-key.js'
 import { NodeDialer } from './node-dial.js'
 import { NodeLog } from './node-log.js'
+import { RelayHub } from './relay.js'
+import { RelayClient } from './relay-client.js'
 import { RendezvousTable } from './rendezvous.js'
 import { parseTcpAddress, TcpTransport } from './transport.js'
 import { NODE_OPTIONS, type NodeEvents, type NodeOptions, type NodeStats, type PeerNode } from './types.js'
@@ -99,6 +101,8 @@ class Node implements PeerNode {
   private readonly dialer: NodeDialer
   private readonly adoption: Adoption
   private readonly dialBack: DialBack
+  private readonly relays: RelayHub
+  private readonly relayClient: RelayClient
   /** Writes to the `logger` option; undefined without one. */
   private readonly log: NodeLog | undefined
   /** Made once listening (see the class comment). */
@@ -116,7 +120,7 @@ class Node implements PeerNode {
     this.transport = new TcpTransport({
       keyPair,
       networkKey: new NetworkKey(options.networkKey),
-      hello: (remoteIp, remotePort) => ({ listen: this.announced.list(), observed: remoteIp === '' ? undefined : remoteIp, observedPort: remoteIp === '' ? undefined : remotePort, rendezvous: this.rendezvous !== undefined, topics: this.discovery?.topics() ?? [], announce: this.discovery?.announcesAll() ?? false }),
+      hello: (remoteIp, remotePort) => ({ listen: this.announced.list(), observed: remoteIp === '' ? undefined : remoteIp, observedPort: remoteIp === '' ? undefined : remotePort, rendezvous: this.rendezvous !== undefined, topics: this.discovery?.topics() ?? [], announce: this.discovery?.announcesAll() ?? false, relay: this.relays.serving }),
       gate: (address) => this.manager.accepts(address),
       onInbound: (conn) => {
         // A dial-back probe (dial-back.ts): the handshake was the answer.
@@ -152,7 +156,8 @@ class Node implements PeerNode {
     })
     this.dialer = new NodeDialer(this.transport, {
       hello: (conn) => { this.discovery?.hello(conn) },
-      settled: (peer) => { this.discovery?.dialSettled(peer) }
+      settled: (peer) => { this.discovery?.dialSettled(peer) },
+      relayed: async (address, opts) => await this.relayClient.dial(address, opts)
     })
     const applicationAccepted = options.manager?.accepted === undefined ? undefined : check.fn<NonNullable<ConnectionManagerOptions['accepted']>>('manager.accepted', options.manager.accepted)
     this.manager = createConnectionManager({
@@ -174,9 +179,21 @@ class Node implements PeerNode {
       advertised: this.announced,
       connected: (connection) => {
         this.discovery?.connected(connection)
+        this.relays.attach(connection)
         this.dialBack.connected(connection)
+        this.relayClient.connected(connection)
       }
     })
+    this.relayClient = new RelayClient({
+      clock,
+      manager: this.manager,
+      hub: () => this.relays,
+      live: () => this.adoption.live,
+      relayed: (addresses) => { this.announced.setRelayed(addresses) },
+      dialOver: async (stream, address, opts) => await this.transport.dialOver(stream, address, opts),
+      acceptOver: (stream, address) => { this.transport.acceptOver(stream, address) }
+    })
+    this.relays = new RelayHub(clock, this.relayClient, options.relay)
     this.dialBack = new DialBack({
       clock,
       ports: () => this.announced.listening.map((a) => parseTcpAddress(a).port),
@@ -184,6 +201,7 @@ class Node implements PeerNode {
       remoteIp: remoteIpOf,
       changed: (reachability) => {
         this.announced.setReachability(reachability)
+        this.relayClient.setPrivate(reachability === 'private')
         if (listens(this.events, 'reachability')) this.events.dispatchEvent(new CustomEvent('reachability', { detail: { reachability, advertised: this.advertised } }))
       }
     }, options.dialBack === false ? {} : options.dialBack)
@@ -265,7 +283,15 @@ class Node implements PeerNode {
       rendezvousVisitsServed: discovery?.counts.visitsServed ?? 0,
       reachability: this.dialBack.reachability,
       dialBacksServed: this.dialBack.served,
-      dialBacksRefused: this.dialBack.refused
+      dialBacksRefused: this.dialBack.refused,
+      relayReservations: this.relays.reservationCount,
+      relayCircuits: this.relays.circuitCount,
+      relayRefused: this.relays.refused,
+      relayCut: this.relays.cut,
+      relayBytes: this.relays.bytes,
+      relaysHeld: this.relayClient.reservationCount,
+      relayedDials: this.relayClient.dialled,
+      relayedAccepted: this.relayClient.accepted
     }
   }
 
@@ -274,9 +300,11 @@ class Node implements PeerNode {
     this.closed = true
     this.discovery!.leaveAll()
     this.dialBack.close()
+    this.relayClient.close()
     try {
       await this.discovery!.withdrawAll()
       await this.manager.close()
+      this.relays.close()
       await this.transport.close()
     } finally {
       this.dirLock?.release()

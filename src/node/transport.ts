@@ -1,4 +1,5 @@
 import net from 'node:net'
+import type { Duplex } from 'node:stream'
 import { PeerwardenError } from '../errors.js'
 import * as check from '../manager/validate.js'
 import { systemClock } from '../clock.js'
@@ -210,6 +211,40 @@ export class TcpTransport {
     } finally {
       opts.signal.removeEventListener('abort', abort)
     }
+  }
+
+  /**
+   * A dial over a relayed circuit (relay-client.ts): the handshake runs end to end over `stream`,
+   * which the relay forwards; otherwise as `dial`.
+   */
+  async dialOver (stream: Duplex, address: string, opts: { peer?: PeerId; signal: AbortSignal }): Promise<NodeConnection> {
+    if (opts.peer === this.localId) throw new PeerwardenError('ERR_SELF_DIAL', 'refusing to dial ourselves')
+    const abort = (): void => { stream.destroy(opts.signal.reason as Error) }
+    if (opts.signal.aborted) { abort(); opts.signal.throwIfAborted() }
+    opts.signal.addEventListener('abort', abort, { once: true })
+    try {
+      return await this.establish(this.secure(true, stream as unknown as net.Socket, opts.peer), 'outbound', address)
+    } catch (err) {
+      if (opts.signal.aborted) throw new PeerwardenError('ERR_ABORTED', `dial to ${address} aborted`, { cause: err })
+      throw dialError(address, err)
+    } finally {
+      opts.signal.removeEventListener('abort', abort)
+    }
+  }
+
+  /**
+   * A circuit that came in through a relay we hold a reservation with (relay-client.ts, which
+   * budgets them): the handshake as for an inbound socket, then `onInbound`. The per-IP budgets do
+   * not apply (the relay is the socket's remote; its own budgets hold).
+   */
+  acceptOver (stream: Duplex, address: string): void {
+    if (!this.opts.gate(address)) { stream.destroy(); return }
+    this.establish(this.secure(false, stream as unknown as net.Socket), 'inbound', address).then((conn) => {
+      this.opts.onInbound(conn)
+    }, (err) => {
+      this.failedHandshakes++
+      this.opts.onError?.(address, err as Error)
+    })
   }
 
   /** Inbound handshakes in progress. */

@@ -6,6 +6,7 @@ import type { ManagerEvents, TypedEventTarget } from '../manager/events.js'
 import type { ConnectionInfo, ConnectionManager, ConnectionManagerOptions, ManagerStats, PeerId } from '../manager/types.js'
 import type { NodeConnection } from './connection.js'
 import type { DialBackLimits } from './dial-back.js'
+import type { RelayLimits } from './relay.js'
 import type { RendezvousLimits } from './rendezvous.js'
 import type { TransportStats } from './transport.js'
 
@@ -83,13 +84,19 @@ export interface NodeOptions {
    * when `announce` is given. Peers' requests are answered either way.
    */
   dialBack?: Partial<DialBackLimits> | false
+  /**
+   * Serve as a relay for peers that cannot be dialled (they keep a reservation with us and are
+   * reached through us; the relay forwards ciphertext only): true for the defaults, or budgets
+   * (see `RelayLimits`: reservations, circuits, each circuit's duration and bytes). Default off.
+   */
+  relay?: boolean | Partial<RelayLimits>
 }
 
 /** Every option `createNode` knows: others are refused with the closest name. */
 export const NODE_OPTIONS: ReadonlyArray<keyof NodeOptions> = [
   'seed', 'dataDir', 'listen', 'announce', 'bootstrap', 'networkKey', 'rendezvous', 'manager', 'handshakeTimeout', 'keepAlive',
   'deadTimeout', 'announceTtl', 'refreshInterval', 'pexPerMinute', 'rendezvousLimits', 'maxPendingHandshakes', 'maxPendingPerIp',
-  'perIpRate', 'maxTrackedIps', 'maxQueuedBytes', 'logger', 'dialBack'
+  'perIpRate', 'maxTrackedIps', 'maxQueuedBytes', 'logger', 'dialBack', 'relay'
 ]
 
 /** The manager's stats plus the node's own figures (the transport's, discovery's, the rendezvous budgets). */
@@ -120,6 +127,16 @@ export interface NodeStats extends ManagerStats, TransportStats {
   /** Dial-backs we made for peers, and requests we refused for a rate (or over a relayed connection). */
   dialBacksServed: number
   dialBacksRefused: number
+  /** As a relay: reservations held and circuits forwarded now; reservations and circuits refused, circuits cut for a budget, bytes forwarded. */
+  relayReservations: number
+  relayCircuits: number
+  relayRefused: number
+  relayCut: number
+  relayBytes: number
+  /** As a private node: relays we hold a reservation with now; circuits we dialled and accepted through relays. */
+  relaysHeld: number
+  relayedDials: number
+  relayedAccepted: number
 }
 
 export interface PeerNode {
