@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path'
 import { Command, InvalidArgumentError } from 'commander'
 import { PeerwardenError } from '../errors.js'
 import { cleanLab } from './clean.js'
+import { formatPair, punchMatrix } from './punch.js'
 import { renderReport } from './report.js'
 import { runLab, type LabResult } from './run.js'
 import { checkScenario, listScenarios, loadScenario } from './scenario.js'
@@ -32,14 +33,15 @@ export function writeRun (result: LabResult, dir: string): string {
  */
 export function labCommand (out: (line: string) => void = (l) => { process.stdout.write(l + '\n') }): Command {
   return new Command('lab')
-    .description('run a scenario on emulated hosts (network namespaces; Linux, root): `lab list`, `lab clean`, `lab <scenario>`')
-    .argument('<scenario>', 'a scenario name (lab list), a path to a scenario .json, `list` or `clean`')
+    .description('run a scenario on emulated hosts (network namespaces; Linux, root): `lab list`, `lab clean`, `lab punch`, `lab <scenario>`')
+    .argument('<scenario>', 'a scenario name (lab list), a path to a scenario .json, `list`, `clean` or `punch` (hole punching per NAT kind)')
     .option('--out <dir>', 'where the report and its JSON go (default lab-results/<scenario>-<time>)')
     .option('--nodes <n>', 'override the scenario\'s node count', positive('--nodes'))
     .option('--hosts <n>', 'override the scenario\'s host count', positive('--hosts'))
     .option('--duration <s>', 'override the scenario\'s duration (seconds after every node started)', positive('--duration'))
     .option('--all', 'with clean: also the namespaces of runs still going')
-    .action(async (name: string, o: { out?: string; nodes?: number; hosts?: number; duration?: number; all?: boolean }) => {
+    .option('--tries <n>', 'with punch: punches per pair of NAT kinds (default 10)', positive('--tries'))
+    .action(async (name: string, o: { out?: string; nodes?: number; hosts?: number; duration?: number; all?: boolean; tries?: number }) => {
       if (name === 'list') {
         for (const s of listScenarios()) {
           const sc = loadScenario(s)
@@ -52,6 +54,11 @@ export function labCommand (out: (line: string) => void = (l) => { process.stdou
       if (name === 'clean') {
         const removed = await cleanLab({ all: o.all === true })
         out(removed.length === 0 ? 'nothing to clean' : `removed ${removed.join(', ')}`)
+        return
+      }
+      if (name === 'punch') {
+        out('TCP hole punch (simultaneous open) per pair of NAT kinds; mappings learnt from a reflector host')
+        for (const r of await punchMatrix({ tries: o.tries ?? 10 })) out(formatPair(r))
         return
       }
       const base = loadScenario(name)
