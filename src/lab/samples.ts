@@ -3,8 +3,13 @@
  * the lines it prints (checked when read: a line that is not one of them is ignored).
  */
 
+/** Which software a lab node runs: a peerwarden node, Hyperswarm under `manageSwarm`, js-libp2p under `peerwarden/libp2p`. */
+export type LabStack = 'peerwarden' | 'hyperswarm' | 'libp2p'
+
 /** What the controller tells a node process (one JSON argument). */
 export interface RunnerConfig {
+  /** Whether the node is a bootstrap node (the Hyperswarm stack runs the lab's DHT there). */
+  role: 'bootstrap' | 'node'
   /** 'tcp://<host ip>:<port>'. */
   listen: string
   bootstrap: string[]
