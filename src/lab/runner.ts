@@ -40,7 +40,17 @@ async function main (): Promise<void> {
       failedHandshakes: s.failedHandshakes,
       peers: [...new Set(node.connections().map((c) => c.peer))],
       inboundPeers: [...new Set(node.connections().filter((c) => c.direction === 'inbound').map((c) => c.peer))],
-      advertised: node.advertised
+      advertised: node.advertised,
+      reach: {
+        reachability: s.reachability,
+        relaysHeld: s.relaysHeld,
+        relayReservations: s.relayReservations,
+        relayCircuits: s.relayCircuits,
+        relayCut: s.relayCut,
+        dialBacksServed: s.dialBacksServed,
+        dialBackAnswers: s.dialBackAnswers,
+        relayedPeers: [...new Set(node.connections().filter((c) => c.address?.includes('/relay/') === true).map((c) => c.peer))]
+      }
     }
   }, async () => { await node.close() })
 }

@@ -48,11 +48,11 @@ interface Pending { peer: PeerId; observer: string; sent: number }
  * The dial-back check (AutoNAT v1-like): are we reachable at the port we listen on, from outside?
  *
  * Rules:
- * - Client: on a new connection (not a relayed one) while fewer than `DIAL_BACK_CONFIRMATIONS`
- *   fresh answers are held, we ask the peer to dial back our listen port ('dialback', a port only).
- *   At most `MAX_PENDING` requests await an answer; one per observer counts. `public` once that many
- *   distinct observers reached us, `private` once that many failed and none reached us, else
- *   `unknown`. Answers expire after `resultTtl`, and peers are asked again.
+ * - Client: on a new connection (not a relayed one, not a peer on our own host) while the verdict
+ *   is `unknown` or fewer than `DIAL_BACK_CONFIRMATIONS` fresh answers are held, we ask the peer to
+ *   dial back our listen port ('dialback', a port only). At most `MAX_PENDING` requests await an
+ *   answer; one answer per observer counts, and `decideReachability` gives the verdict. Answers
+ *   expire after `resultTtl`, and peers are asked again.
  * - Server: the dial goes to the IP we see the asker at, never to an address it names (no
  *   amplification towards a third party), and only with a handshake that must reach the asker's own
  *   key. One request per peer per `perPeerInterval` and `perMinute` in all; the others, and requests
@@ -66,6 +66,8 @@ export class DialBack {
   refused = 0
   /** Answers nobody asked for. */
   unsolicited = 0
+  /** Answers to our requests: reached, not reached, refused. */
+  readonly answers = { ok: 0, failed: 0, refused: 0 }
   private nextId = 1
   private readonly pending = new Map<number, Pending>()
   private readonly results = new Map<string, { ok: boolean; at: number }>()
@@ -88,9 +90,12 @@ export class DialBack {
     if (!this.enabled) return
     const now = this.host.clock.now()
     this.expire(now)
-    const observer = observerKey(this.host.remoteIp(conn), conn.peer)
+    const remoteIp = this.host.remoteIp(conn)
+    const observer = observerKey(remoteIp, conn.peer)
     const port = this.host.ports()[0]
     if (observer === undefined || port === undefined || port === 0) return
+    // A peer on our own host (it sees us at its own IP) says nothing about the outside world.
+    if (!observer.startsWith('peer:') && conn.observedByRemote !== undefined && conn.observedByRemote.replace(/^::ffff:/, '') === remoteIp) return
     if (this.results.has(observer) || this.pending.size >= MAX_PENDING) return
     if (this.results.size >= DIAL_BACK_CONFIRMATIONS && this.reachability !== 'unknown') return
     for (const p of this.pending.values()) if (p.observer === observer) return
@@ -113,6 +118,7 @@ export class DialBack {
     const p = this.pending.get(id)
     if (p === undefined || p.peer !== conn.peer) { this.unsolicited++; return }
     this.pending.delete(id)
+    this.answers[result]++
     if (result === 'refused') return
     this.results.delete(p.observer)
     this.results.set(p.observer, { ok: result === 'ok', at: this.host.clock.now() })
@@ -164,14 +170,16 @@ export class DialBack {
 }
 
 /**
- * The verdict from the answers held: `public` once `DIAL_BACK_CONFIRMATIONS` observers reached us,
- * `private` once that many failed and none reached us; with fewer answers the previous verdict
- * holds while it is not contradicted (a success keeps `public`, only failures keep `private`).
+ * The verdict from the answers held (one per observer): `public` once at least
+ * `DIAL_BACK_CONFIRMATIONS` observers reached us and they outnumber those that could not; `private`
+ * once at least that many could not and they are at least twice those that did (a peer on our own
+ * network reaches us where the rest of the world cannot). Otherwise a verdict holds while its side
+ * still has the majority, else `unknown`.
  */
 export function decideReachability (ok: number, failed: number, previous: Reachability): Reachability {
-  if (ok >= DIAL_BACK_CONFIRMATIONS) return 'public'
-  if (failed >= DIAL_BACK_CONFIRMATIONS && ok === 0) return 'private'
-  if (previous === 'public' && ok > 0) return 'public'
-  if (previous === 'private' && ok === 0 && failed > 0) return 'private'
+  if (ok >= DIAL_BACK_CONFIRMATIONS && ok > failed) return 'public'
+  if (failed >= DIAL_BACK_CONFIRMATIONS && failed >= 2 * ok) return 'private'
+  if (previous === 'public' && ok > failed) return 'public'
+  if (previous === 'private' && failed > ok) return 'private'
   return 'unknown'
 }

@@ -284,6 +284,7 @@ class Node implements PeerNode {
       reachability: this.dialBack.reachability,
       dialBacksServed: this.dialBack.served,
       dialBacksRefused: this.dialBack.refused,
+      dialBackAnswers: { ...this.dialBack.answers },
       relayReservations: this.relays.reservationCount,
       relayCircuits: this.relays.circuitCount,
       relayRefused: this.relays.refused,

@@ -127,6 +127,8 @@ export interface NodeStats extends ManagerStats, TransportStats {
   /** Dial-backs we made for peers, and requests we refused for a rate (or over a relayed connection). */
   dialBacksServed: number
   dialBacksRefused: number
+  /** Answers peers gave to our dial-back requests: reached us, could not, refused to try. */
+  dialBackAnswers: { ok: number; failed: number; refused: number }
   /** As a relay: reservations held and circuits forwarded now; reservations and circuits refused, circuits cut for a budget, bytes forwarded. */
   relayReservations: number
   relayCircuits: number
