@@ -49,6 +49,8 @@ async function main (): Promise<void> {
         relayCut: s.relayCut,
         dialBacksServed: s.dialBacksServed,
         dialBackAnswers: s.dialBackAnswers,
+        punches: s.punches,
+        punchesDirect: s.punchesDirect,
         relayedPeers: [...new Set(node.connections().filter((c) => c.address?.includes('/relay/') === true).map((c) => c.peer))]
       }
     }

@@ -1,4 +1,5 @@
 import { Duplex } from 'node:stream'
+import type { NodeConnection } from './connection.js'
 import { MAX_RELAY_DATA } from './relay-wire.js'
 
 /** What a circuit's end sends through its relay channel. */
@@ -26,7 +27,8 @@ export class CircuitStream extends Duplex {
   readonly remotePort: number | undefined = undefined
   private told = false
 
-  constructor (private readonly sink: CircuitSink) {
+  /** `via`: the connection to the relay the circuit runs through. */
+  constructor (private readonly sink: CircuitSink, readonly via?: NodeConnection) {
     super({ allowHalfOpen: false })
   }
 

@@ -18,6 +18,7 @@ import { loadIdentity, peerIdOf } from './identity.js'
 import { NetworkKey } from './network-key.js'
 import { NodeDialer } from './node-dial.js'
 import { NodeLog } from './node-log.js'
+import { Punching } from './punch.js'
 import { RelayHub } from './relay.js'
 import { RelayClient } from './relay-client.js'
 import { RendezvousTable } from './rendezvous.js'
@@ -103,6 +104,7 @@ class Node implements PeerNode {
   private readonly dialBack: DialBack
   private readonly relays: RelayHub
   private readonly relayClient: RelayClient
+  private readonly punching: Punching
   /** Writes to the `logger` option; undefined without one. */
   private readonly log: NodeLog | undefined
   /** Made once listening (see the class comment). */
@@ -136,6 +138,7 @@ class Node implements PeerNode {
       },
       onMessage: (conn, msg) => {
         if (msg.t === 'dialback' || msg.t === 'dialback-result') this.dialBack.message(conn, msg)
+        else if (msg.t === 'punch' || msg.t === 'punch-sync') this.punching.message(conn, msg)
         else this.discovery?.message(conn, msg)
       },
       farewell: (conn, reason) => { this.discovery?.farewell(conn, reason) },
@@ -182,6 +185,16 @@ class Node implements PeerNode {
         this.relays.attach(connection)
         this.dialBack.connected(connection)
         this.relayClient.connected(connection)
+        this.punching.connected(connection)
+      }
+    })
+    this.punching = new Punching({
+      clock,
+      localId: this.id,
+      upgrade: async (socket, initiator, peer, address) => await this.transport.upgrade(socket, initiator, peer, address),
+      direct: (conn) => {
+        this.discovery?.hello(conn)
+        this.manager.connected(conn)
       }
     })
     this.relayClient = new RelayClient({
@@ -194,6 +207,7 @@ class Node implements PeerNode {
       acceptOver: (stream, address) => { this.transport.acceptOver(stream, address) }
     })
     this.relays = new RelayHub(clock, this.relayClient, options.relay)
+    this.relays.reachable = () => this.dialBack.reachability !== 'private'
     this.dialBack = new DialBack({
       clock,
       ports: () => this.announced.listening.map((a) => parseTcpAddress(a).port),
@@ -292,7 +306,9 @@ class Node implements PeerNode {
       relayBytes: this.relays.bytes,
       relaysHeld: this.relayClient.reservationCount,
       relayedDials: this.relayClient.dialled,
-      relayedAccepted: this.relayClient.accepted
+      relayedAccepted: this.relayClient.accepted,
+      punches: this.punching.started,
+      punchesDirect: this.punching.succeeded
     }
   }
 
@@ -302,6 +318,7 @@ class Node implements PeerNode {
     this.discovery!.leaveAll()
     this.dialBack.close()
     this.relayClient.close()
+    this.punching.close()
     try {
       await this.discovery!.withdrawAll()
       await this.manager.close()

@@ -157,7 +157,7 @@ export class RelayClient implements RelayClientHandlers {
     const stream = new CircuitStream({
       data: (bytes) => link.data(id, bytes),
       close: (why) => { if (link.circuits.delete(id)) link.post({ t: 'close', id, why }) }
-    })
+    }, link.conn)
     link.circuits.set(id, { kind: 'local', stream })
     return stream
   }

@@ -93,7 +93,7 @@ export class RelayLink {
  *   `maxCircuitsPerPeer` (for both ends); it is cut ('close' to both ends) after `duration` or when
  *   one direction passed `data` bytes, and when either end closes or its connection goes.
  * - Reservations and circuits asked for over a relayed connection are refused: no relaying over a
- *   relay.
+ *   relay. So are reservations while the dial-back check finds the relay itself private.
  * - The relay forwards bytes only: both ends run Noise end to end, the relay sees ciphertext.
  * - A message that does not decode, a circuit id of the wrong parity or already in use, or data
  *   over `MAX_RELAY_DATA` is a protocol error: the connection closes.
@@ -108,6 +108,9 @@ export class RelayHub {
   refused = 0
   cut = 0
   bytes = 0
+
+  /** Whether others can dial us now (not found private): a relay nobody can reach is no use. */
+  reachable: () => boolean = () => true
 
   constructor (private readonly clock: Clock, private readonly client: RelayClientHandlers, limits: Partial<RelayLimits> | boolean | undefined) {
     if (limits === undefined || limits === false) return
@@ -193,6 +196,7 @@ export class RelayHub {
     const refuse = (why: string): void => { this.refused++; link.post({ t: 'refused', why }) }
     if (limits === undefined) { refuse('not a relay'); return }
     if (isRelayed(link.conn)) { refuse('over a relayed connection'); return }
+    if (!this.reachable()) { refuse('not reachable'); return }
     const now = this.clock.now()
     for (const [p, r] of this.reservations) if (r.expires <= now || r.link.closed) this.reservations.delete(p)
     if (!this.reservations.has(peer) && this.reservations.size >= limits.maxReservations) { refuse('reservations full'); return }

@@ -223,7 +223,9 @@ export class TcpTransport {
     if (opts.signal.aborted) { abort(); opts.signal.throwIfAborted() }
     opts.signal.addEventListener('abort', abort, { once: true })
     try {
-      return await this.establish(this.secure(true, stream as unknown as net.Socket, opts.peer), 'outbound', address)
+      const conn = await this.establish(this.secure(true, stream as unknown as net.Socket, opts.peer), 'outbound', address)
+      conn.limited = true
+      return conn
     } catch (err) {
       if (opts.signal.aborted) throw new PeerwardenError('ERR_ABORTED', `dial to ${address} aborted`, { cause: err })
       throw dialError(address, err)
@@ -240,11 +242,27 @@ export class TcpTransport {
   acceptOver (stream: Duplex, address: string): void {
     if (!this.opts.gate(address)) { stream.destroy(); return }
     this.establish(this.secure(false, stream as unknown as net.Socket), 'inbound', address).then((conn) => {
+      conn.limited = true
       this.opts.onInbound(conn)
     }, (err) => {
       this.failedHandshakes++
       this.opts.onError?.(address, err as Error)
     })
+  }
+
+  /**
+   * A socket a hole punch connected (punch.ts): both sides dialled, so the Noise roles are agreed by
+   * rule (`initiator`: the lower peer id). The responder checks the remote is `peer` once the
+   * handshake is done. Resolves to the authenticated connection.
+   */
+  async upgrade (socket: net.Socket, initiator: boolean, peer: PeerId, address: string): Promise<NodeConnection> {
+    this.track(socket)
+    const conn = await this.establish(this.secure(initiator, socket, initiator ? peer : undefined), initiator ? 'outbound' : 'inbound', address)
+    if (conn.peer !== peer) {
+      conn.close('protocol')
+      throw new PeerwardenError('ERR_PEER_MISMATCH', `the punched connection reached ${conn.peer.slice(0, 16)}…, not ${peer.slice(0, 16)}…`)
+    }
+    return conn
   }
 
   /** Inbound handshakes in progress. */

@@ -139,6 +139,9 @@ export interface NodeStats extends ManagerStats, TransportStats {
   relaysHeld: number
   relayedDials: number
   relayedAccepted: number
+  /** Hole punches begun over relayed connections, and those that gave a direct connection. */
+  punches: number
+  punchesDirect: number
 }
 
 export interface PeerNode {
