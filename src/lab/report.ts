@@ -69,6 +69,13 @@ export function renderReport (r: LabResult): string {
       })
   const maxBytes = Math.max(1, ...m.bytes.map((b) => Math.max(b.rx, b.tx)))
   const bytes = bars('Bytes per host (interface counters: received in blue, sent in orange)', m.bytes.map((b) => ({ label: `host ${b.host}${r.hosts[b.host]?.nat !== undefined ? ' (NAT)' : ''}`, values: [b.rx, b.tx] })), maxBytes, ['#1f77b4', '#ff7f0e'])
+  const reachMax = Math.max(1, m.nat.connections.relayed, m.nat.connections.direct, ...m.nat.kinds.map((k) => k.punches))
+  const reach = m.nat.nodes === 0
+    ? ''
+    : bars('Behind NAT: connections at the end (direct in blue, through a relay in orange), and hole punches per NAT kind (begun in blue, direct in orange)', [
+      { label: 'connections', values: [m.nat.connections.direct, m.nat.connections.relayed] },
+      ...m.nat.kinds.map((k) => ({ label: `punches, ${k.kind}`, values: [k.punches, k.punchesDirect] }))
+    ], reachMax, ['#1f77b4', '#ff7f0e'])
 
   const rows: Array<[string, string]> = [
     ['Hosts', `${r.hosts.length} (${r.hosts.filter((h) => h.nat !== undefined).length} behind NAT${r.scenario.nat !== undefined ? `, ${r.scenario.nat.kind}` : ''})`],
@@ -80,7 +87,9 @@ export function renderReport (r: LabResult): string {
     ['Dials', `${m.dials} (${m.dialsFailed} failed)`],
     ['Refused for a per-IP budget', String(m.refusedPerIp)],
     ['Bootstrap peak', `${m.bootstrapPeak} connections`],
-    ...(m.nat.nodes > 0 ? [['Nodes behind NAT', `${m.nat.nodes}: ${m.nat.reached} reached from another host, ${m.nat.dialledOut} connected out`] as [string, string]] : []),
+    ...(m.nat.nodes > 0 ? [['Nodes behind NAT', `${m.nat.nodes}: ${m.nat.reached} reached from another host, ${m.nat.dialledOut} connected out, ${m.nat.relayed} held a relayed connection, ${m.nat.natPeers} connected to a node behind another NAT (${m.nat.natDirect} directly)`] as [string, string]] : []),
+    ...(m.nat.nodes > 0 ? [['Connections of the NATed nodes at the end', `${m.nat.connections.direct} direct, ${m.nat.connections.relayed} through a relay`] as [string, string]] : []),
+    ...m.nat.kinds.map((k): [string, string] => [`Hole punches (${k.kind} NAT)`, `${k.punchesDirect} of ${k.punches} gave a direct connection${k.punches > 0 ? ` (${Math.round(100 * k.punchesDirect / k.punches)} %)` : ''}, ${k.nodes} nodes`]),
     ...m.partitions.map((p, i): [string, string] => [`Partition ${i + 1} (hosts ${p.hosts.join(', ')})`, `detected after ${seconds(p.detectedAfter)}; healed ${seconds(p.healedAfter)} after the link returned`]),
     ...m.restarts.map((x): [string, string] => [`Restart of node ${x.node}`, `${x.returned} of ${x.before.length} previous peers back within 10 s; first peers ${x.first.join(', ') || 'none'} (${x.firstBootstrap} bootstrap)`])
   ]
@@ -93,7 +102,7 @@ export function renderReport (r: LabResult): string {
 <p>${esc(r.scenario.description)}</p>
 <p>Run ${esc(r.run)}, ${esc(new Date(r.startedAt).toISOString())}. Times are seconds since the first node process started; dashed lines mark the timeline's events.</p>
 <table>${rows.map(([k, v]) => `<tr><td>${esc(k)}</td><td>${esc(v)}</td></tr>`).join('')}</table>
-${connections}${partition}${dials}${boot}${bytes}
+${connections}${partition}${dials}${boot}${reach}${bytes}
 <h2>Data</h2><p>The JSON this page was drawn from (also result.json beside it):</p>
 <script type="application/json" id="lab-result">${json}</script>
 </body></html>

@@ -197,7 +197,11 @@ export class TcpTransport {
     const expected = opts.peer ?? fromAddress
     if (expected === this.localId) throw new PeerwardenError('ERR_SELF_DIAL', 'refusing to dial ourselves')
     opts.signal.throwIfAborted()
-    const socket = net.connect({ host, port })
+    // Bound before connecting (any address, any port) so that libuv sets SO_REUSEADDR on the socket:
+    // a hole punch (punch.ts) later dials again from this connection's local port, which its NAT
+    // already maps, and Linux lets it bind that port only when both sockets have SO_REUSEADDR.
+    const family = net.isIP(host)
+    const socket = net.connect({ host, port, ...(family !== 0 ? { localAddress: family === 6 ? '::' : '0.0.0.0' } : {}) })
     this.track(socket)
     const abort = (): void => { socket.destroy(opts.signal.reason as Error) }
     opts.signal.addEventListener('abort', abort, { once: true })

@@ -145,9 +145,31 @@ test('a node behind a NAT counts as reached only through a connection that came 
   ], [{ t: 0, kind: 'ready' }])
   r.hosts = [{ index: 0, ip: 'a', publicIp: 'a' }, { index: 1, ip: 'b', publicIp: 'b' }, { index: 2, ip: 'c', publicIp: 'w', nat: 'symmetric' }]
   r.nodes[3].host = 2
-  assert.deepEqual(measure(r).nat, { nodes: 2, reached: 0, dialledOut: 2 })
+  const none = { relayed: 0, natPeers: 0, natDirect: 0 }
+  assert.deepEqual(measure(r).nat, { nodes: 2, reached: 0, dialledOut: 2, ...none, kinds: [{ kind: 'symmetric', nodes: 2, punches: 0, punchesDirect: 0 }], connections: { relayed: 0, direct: 3 } })
   r.samples.push({ ...r.samples[0], t: 2000, peers: ['id1'], inboundPeers: ['id1'] })
-  assert.deepEqual(measure(r).nat, { nodes: 2, reached: 1, dialledOut: 2 })
+  assert.deepEqual(measure(r).nat, { nodes: 2, reached: 1, dialledOut: 2, ...none, kinds: [{ kind: 'symmetric', nodes: 2, punches: 0, punchesDirect: 0 }], connections: { relayed: 0, direct: 2 } })
+})
+
+test('behind NAT: relayed connections, connections between NATs (direct ones apart) and punches per NAT kind over restarts', () => {
+  const reach = (punches: number, punchesDirect: number, relayedPeers: string[]): { reach: NonNullable<NodeSample['reach']> } =>
+    ({ reach: { reachability: 'private', relaysHeld: 1, relayReservations: 0, relayCircuits: 0, relayCut: 0, dialBacksServed: 0, punches, punchesDirect, relayedPeers } })
+  const r = result(4, [
+    at(2, 1000, [0, 3], { inboundPeers: ['id3'], ...reach(1, 0, ['id3']) }),
+    at(2, 2000, [0, 3], { ...reach(3, 2, []) }),
+    at(2, 3000, [0], { ...reach(1, 1, []) }), // restarted: counters from zero
+    at(3, 1000, [2], { inboundPeers: [], ...reach(0, 0, ['id2']) })
+  ], [{ t: 0, kind: 'ready' }])
+  r.hosts = [{ index: 0, ip: 'a', publicIp: 'a' }, { index: 1, ip: 'b', publicIp: 'b' }, { index: 2, ip: 'c', publicIp: 'w', nat: 'port-restricted' }, { index: 3, ip: 'd', publicIp: 'x', nat: 'symmetric' }]
+  r.nodes[2].host = 2
+  r.nodes[3].host = 3
+  const nat = measure(r).nat
+  assert.equal(nat.relayed, 2)
+  assert.equal(nat.natPeers, 2)
+  assert.equal(nat.natDirect, 1, 'node 2 held node 3 directly at 2000')
+  assert.equal(nat.reached, 1)
+  assert.deepEqual(nat.kinds, [{ kind: 'port-restricted', nodes: 1, punches: 4, punchesDirect: 3 }, { kind: 'symmetric', nodes: 1, punches: 0, punchesDirect: 0 }])
+  assert.deepEqual(nat.connections, { relayed: 1, direct: 1 })
 })
 
 test('a restart is measured against the peers held before the kill; counters of both lives are summed', () => {
