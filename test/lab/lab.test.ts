@@ -89,9 +89,11 @@ test('nodes behind NATs find themselves private, reach each other through a rela
     nat: { hosts: 0.4, kind: 'port-restricted' },
     lowWater: 4,
     highWater: 6,
-    node: { keepAlive: 1000, deadTimeout: 5000, relay: true, refreshInterval: 2000 },
+    // A dial-back unanswered within 2 s counts as failed: the NATed nodes know they are private
+    // (and tell their relayed addresses) before the other dials them again.
+    node: { keepAlive: 1000, deadTimeout: 5000, relay: true, refreshInterval: 2000, dialBack: { probeTimeout: 2000 } },
     sampleEvery: 500,
-    duration: 25
+    duration: 30
   })
   const r = await runLab(scenario, { startConcurrency: 5 })
   const nat = r.measures.nat
