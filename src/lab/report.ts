@@ -73,9 +73,9 @@ export function renderReport (r: LabResult): string {
   const reach = m.nat.nodes === 0
     ? ''
     : bars('Behind NAT: connections at the end (direct in blue, through a relay in orange), and hole punches per NAT kind (begun in blue, direct in orange)', [
-      { label: 'connections', values: [m.nat.connections.direct, m.nat.connections.relayed] },
-      ...m.nat.kinds.map((k) => ({ label: `punches, ${k.kind}`, values: [k.punches, k.punchesDirect] }))
-    ], reachMax, ['#1f77b4', '#ff7f0e'])
+        { label: 'connections', values: [m.nat.connections.direct, m.nat.connections.relayed] },
+        ...m.nat.kinds.map((k) => ({ label: `punches, ${k.kind}`, values: [k.punches, k.punchesDirect] }))
+      ], reachMax, ['#1f77b4', '#ff7f0e'])
 
   const rows: Array<[string, string]> = [
     ['Hosts', `${r.hosts.length} (${r.hosts.filter((h) => h.nat !== undefined).length} behind NAT${r.scenario.nat !== undefined ? `, ${r.scenario.nat.kind}` : ''})`],
