@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict'
 import { test, type TestContext } from 'node:test'
+import { keepIncoming } from '../../src/manager/duplicates.js'
+import type { Connection } from '../../src/manager/types.js'
 import type { PeerNode } from '../../src/node/index.js'
 import { normaliseHintAddress } from '../../src/node/address.js'
 import { parseRelayedAddress } from '../../src/node/relay-client.js'
@@ -96,3 +98,13 @@ function stringEncoding (): unknown {
     decode (state: { buffer: Buffer; start: number; end: number }) { const n = state.buffer.readUInt32LE(state.start); state.start += 4; const s = state.buffer.toString('utf8', state.start, state.start + n); state.start += n; return s }
   }
 }
+
+test('the duplicate rule keeps a direct connection over a relayed (limited) one, whichever came first and whoever dialled', () => {
+  const c = (direction: 'inbound' | 'outbound', limited: boolean): Connection => ({ id: `${direction}${String(limited)}`, peer: 'b', direction, limited, close: () => {} })
+  for (const local of ['a', 'c']) {
+    for (const [d1, d2] of [['inbound', 'outbound'], ['outbound', 'inbound'], ['outbound', 'outbound'], ['inbound', 'inbound']] as const) {
+      assert.equal(keepIncoming(c(d1, true), c(d2, false), local), true, `${local}: relayed ${d1}, direct ${d2} arrives`)
+      assert.equal(keepIncoming(c(d1, false), c(d2, true), local), false, `${local}: direct ${d1}, relayed ${d2} arrives`)
+    }
+  }
+})
