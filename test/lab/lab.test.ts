@@ -35,13 +35,13 @@ describe('two small scenarios, run at once', { concurrency: true }, () => {
       // Convergence takes 1 to 6 s after the start (the per-IP rate refuses the first sockets);
       // detection at most deadTimeout + 2 s; healing about a second: 8 s after the heal leave room for a
       // loaded machine.
-      duration: 22,
-      timeline: [{ at: 8, partition: [2] }, { at: 14, heal: true }]
+      duration: 24,
+      timeline: [{ at: 10, partition: [2] }, { at: 16, heal: true }]
     })
     const r = await runLab(scenario, { startConcurrency: 11 })
     const m = r.measures
     assert.notEqual(m.convergedAt, null, 'every node reached lowWater')
-    assert.ok(m.convergedAt! < r.events.find((e) => e.kind === 'partition')!.t, 'converged before the partition')
+    assert.ok(m.convergedAt! < r.events.find((e) => e.kind === 'partition')!.t, `converged before the partition (after ${m.convergedAfter} ms)`)
     for (const n of r.nodes) if (!n.bootstrap) assert.ok([...peerHosts(r, n.index)].some((h) => h !== n.host), `node ${n.index} has peers on other hosts`)
     assert.equal(m.aboveHighWater, 0, `no sample above highWater (most: ${m.maxConnections})`)
     assert.ok(m.refusedPerIp > 0, 'the per-IP rate refused sockets between hosts')
