@@ -68,8 +68,8 @@ describe('two small scenarios, run at once', { concurrency: true }, () => {
       highWater: 6,
       node: { keepAlive: 500, deadTimeout: 2500 },
       sampleEvery: 500,
-      duration: 10,
-      timeline: [{ at: 3, kill: [3, 6] }, { at: 3.5, kill: 'bootstrap' }, { at: 5, restart: 'killed' }]
+      duration: 14,
+      timeline: [{ at: 4, kill: [3, 6] }, { at: 5, kill: 'bootstrap' }, { at: 7, restart: 'killed' }]
     })
     const r = await runLab(scenario, { startConcurrency: 7 })
     assert.equal(r.measures.restarts.length, 2)
