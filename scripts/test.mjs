@@ -46,6 +46,7 @@ const UNIT_FILES = [
   'test/contract/memory.test.ts',
   'test/logger.test.ts',
   'test/lab/plan.test.ts',
+  'test/node/node-dial.test.ts',
   'test/dashboard/history.test.ts',
   'test/cli/log-limit.test.ts',
   'test/cli/progress.test.ts',

@@ -47,9 +47,10 @@ export function labCommand (out: (line: string) => void = (l) => { process.stdou
     .option('--hosts <n>', 'override the scenario\'s host count', positive('--hosts'))
     .option('--duration <s>', 'override the scenario\'s duration (seconds after every node started)', positive('--duration'))
     .option('--stack <stacks>', `what the nodes run: ${STACKS.join(', ')}; several (comma-separated, or all) run one after another and are compared side by side`, stacks)
+    .option('--concurrency <n>', 'node processes started at once while the lab comes up (default 4)', positive('--concurrency'))
     .option('--all', 'with clean: also the namespaces of runs still going')
     .option('--tries <n>', 'with punch: punches per pair of NAT kinds (default 10)', positive('--tries'))
-    .action(async (name: string, o: { out?: string; nodes?: number; hosts?: number; duration?: number; all?: boolean; tries?: number; stack?: LabStack[] }) => {
+    .action(async (name: string, o: { out?: string; nodes?: number; hosts?: number; duration?: number; all?: boolean; tries?: number; stack?: LabStack[]; concurrency?: number }) => {
       if (name === 'list') {
         for (const s of listScenarios()) {
           const sc = loadScenario(s)
@@ -77,7 +78,7 @@ export function labCommand (out: (line: string) => void = (l) => { process.stdou
       const root = resolve(o.out ?? join('lab-results', `${base.name}-${stamp}`))
       for (const stack of list) {
         const scenario = checkScenario({ ...base, ...override, stack })
-        const result = await runLab(scenario, { progress: out })
+        const result = await runLab(scenario, { progress: out, ...(o.concurrency !== undefined ? { startConcurrency: o.concurrency } : {}) })
         results.push(result)
         const m = result.measures
         out(`${stack}: converged after ${m.convergedAfter === null ? 'never' : `${(m.convergedAfter / 1000).toFixed(1)} s`}; most connections ${m.maxConnections} (highWater ${scenario.highWater}); dials ${m.dials} (${m.dialsFailed} failed)`)

@@ -1,8 +1,7 @@
-import { spawn, type ChildProcess } from 'node:child_process'
-import { createInterface } from 'node:readline'
 import { PeerwardenError } from '../errors.js'
 import { LabNetwork } from './network.js'
-import type { HostPlan, NatKind } from './plan.js'
+import { HostAgent } from './host-agent.js'
+import type { NatKind } from './plan.js'
 
 /** What stands between a host and the lab's internet, for the punch matrix. */
 export type PunchSide = 'public' | NatKind
@@ -47,42 +46,6 @@ const ALL_PAIRS: Array<[PunchSide, PunchSide]> = [
   ['symmetric', 'symmetric']
 ]
 
-/** One agent process in a host's namespace (src/lab/punch-agent.ts), answering commands by id. */
-class Agent {
-  private next = 1
-  private readonly waiting = new Map<number, (answer: Record<string, unknown>) => void>()
-  readonly ready: Promise<void>
-
-  constructor (readonly host: HostPlan, readonly child: ChildProcess) {
-    const lines = createInterface({ input: child.stdout! })
-    this.ready = new Promise((resolve, reject) => {
-      child.once('exit', (code) => { reject(new PeerwardenError('ERR_LAB', `punch agent in ${host.ns} exited (${String(code)})`)) })
-      lines.on('line', (line) => {
-        let m: Record<string, unknown>
-        try { m = JSON.parse(line) as Record<string, unknown> } catch { return }
-        if (m.type === 'ready') { resolve(); return }
-        const w = this.waiting.get(m.id as number)
-        this.waiting.delete(m.id as number)
-        w?.(m)
-      })
-    })
-  }
-
-  static start (host: HostPlan): Agent {
-    const script = new URL('./punch-agent.js', import.meta.url).pathname
-    const child = spawn('ip', ['netns', 'exec', host.ns, process.execPath, script], { stdio: ['pipe', 'pipe', 'inherit'] })
-    return new Agent(host, child)
-  }
-
-  async send (command: Record<string, unknown>): Promise<Record<string, unknown>> {
-    const id = this.next++
-    return await new Promise((resolve) => {
-      this.waiting.set(id, resolve)
-      this.child.stdin!.write(JSON.stringify({ id, ...command }) + '\n')
-    })
-  }
-}
-
 /**
  * TCP hole punching (`simultaneousOpen`) measured per kind of NAT the lab makes: a lab with a
  * reflector host and two hosts of each side (public, port-restricted, symmetric); for each pair of
@@ -97,18 +60,18 @@ export async function punchMatrix (options: PunchMatrixOptions = {}): Promise<Pu
   // Host 0: the reflector; then two hosts of each side, so a pair of equal sides has two hosts.
   const sides: PunchSide[] = ['public', 'public', 'port-restricted', 'port-restricted', 'symmetric', 'symmetric']
   const lab = new LabNetwork(`${process.pid % 10_000_000}p`, [{}, ...sides.map((s) => s === 'public' ? {} : { nat: s })])
-  const agents: Agent[] = []
+  const agents: HostAgent[] = []
   const onSignal = (signal: NodeJS.Signals): void => { for (const a of agents) a.child.kill('SIGKILL'); lab.destroySync(); process.kill(process.pid, signal) }
   process.once('SIGINT', onSignal)
   process.once('SIGTERM', onSignal)
   try {
     await lab.create()
-    for (const h of lab.hosts) agents.push(Agent.start(h))
+    for (const h of lab.hosts) agents.push(HostAgent.start(h))
     await Promise.all(agents.map(async (a) => { await a.ready }))
     const reflector = { host: lab.hosts[0].ip, port: 3478 }
     const r = await agents[0].send({ cmd: 'reflect', host: reflector.host, port: reflector.port })
     if (r.ok !== true) throw new PeerwardenError('ERR_LAB', `the reflector did not start: ${String(r.message)}`)
-    const hostOf = (side: PunchSide, second: boolean): Agent => agents[1 + sides.indexOf(side) + (second ? 1 : 0)]
+    const hostOf = (side: PunchSide, second: boolean): HostAgent => agents[1 + sides.indexOf(side) + (second ? 1 : 0)]
     return await Promise.all(pairs.map(async ([sa, sb], p) => {
       const a = hostOf(sa, false)
       const b = hostOf(sb, sa === sb)

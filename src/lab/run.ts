@@ -25,7 +25,7 @@ export interface RunLabOptions {
 }
 
 /** A node process that does not print its first line within this is a failed start. */
-const START_TIMEOUT = 30_000
+const START_TIMEOUT = 60_000
 /** SIGTERM, then SIGKILL after this. */
 const STOP_GRACE = 3000
 

@@ -13,6 +13,7 @@
  */
 import { createHash } from 'node:crypto'
 import { manageSwarm, type HyperswarmConnection, type HyperswarmLike } from '../adapters/hyperswarm.js'
+import { importOptional } from '../optional-dependency.js'
 import { failed, parseLabAddress, print, runnerConfig, sampleLoop } from './runner-common.js'
 
 interface Swarm extends HyperswarmLike { readonly connections: Set<HyperswarmConnection>; destroy(): Promise<void> }
@@ -27,11 +28,11 @@ async function main (): Promise<void> {
   const bootstrap = config.bootstrap.map((a) => { const { host, port } = parseLabAddress(a); return { host, port } })
   let testnet: Awaited<ReturnType<Testnet>> | undefined
   if (config.role === 'bootstrap') {
-    const { default: createTestnet } = await import('hyperdht/testnet.js' as string) as { default: Testnet }
+    const { default: createTestnet } = await importOptional<{ default: Testnet }>('hyperdht/testnet.js', 'the lab\'s hyperswarm stack', ['hyperswarm'])
     testnet = await createTestnet(3, { host: own.host, port: own.port, ...(bootstrap.length > 0 ? { bootstrap } : {}) })
     bootstrap.unshift({ host: own.host, port: own.port })
   }
-  const { default: Hyperswarm } = await import('hyperswarm' as string) as { default: new (opts: object) => Swarm }
+  const { default: Hyperswarm } = await importOptional<{ default: new (opts: object) => Swarm }>('hyperswarm', 'the lab\'s hyperswarm stack')
   const swarm = new Hyperswarm({ bootstrap })
   const managed = manageSwarm(swarm, { lowWater: config.lowWater, highWater: config.highWater })
   let dials = 0

@@ -14,16 +14,28 @@
  *   `node` options (createNode's) do not apply. A restarted node gets a new peer id (no key is kept).
  */
 import '../adapters/promise-polyfill.js'
-import { createLibp2p } from 'libp2p'
-import { tcp } from '@libp2p/tcp'
-import { identify } from '@libp2p/identify'
-import { floodsub } from '@libp2p/floodsub'
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
-import { peerIdFromString } from '@libp2p/peer-id'
-import { multiaddr } from '@multiformats/multiaddr'
-import { peerwarden } from '../adapters/libp2p.js'
+import { peerwarden, type PeerwardenService } from '../adapters/libp2p.js'
+import { importOptional } from '../optional-dependency.js'
 import { failed, parseLabAddress, print, runnerConfig, sampleLoop } from './runner-common.js'
+
+/** The parts of js-libp2p this runner uses (its packages are loaded when the stack runs: they are not dependencies of peerwarden). */
+interface Libp2pNode {
+  readonly peerId: { toString(): string }
+  readonly services: { warden: PeerwardenService; pubsub: unknown }
+  readonly peerStore: { merge(peer: unknown, data: { multiaddrs: unknown[] }): Promise<unknown> }
+  getMultiaddrs(): Array<{ toString(): string }>
+  getConnections(): Array<{ direction: 'inbound' | 'outbound'; remotePeer: { toString(): string } }>
+  stop(): Promise<void>
+}
+type Factory = (init?: unknown) => unknown
+
+/** Loads the js-libp2p packages of the stack (ERR_MISSING_DEPENDENCY naming them when one is missing). */
+async function libp2pModules (): Promise<{ createLibp2p: (options: unknown) => Promise<Libp2pNode>; tcp: Factory; identify: Factory; floodsub: Factory; noise: Factory; yamux: Factory; peerIdFromString: (id: string) => unknown; multiaddr: (a: string) => unknown }> {
+  const feature = 'the lab\'s libp2p stack'
+  const all = ['libp2p', '@libp2p/tcp', '@libp2p/identify', '@libp2p/floodsub', '@chainsafe/libp2p-noise', '@chainsafe/libp2p-yamux', '@libp2p/peer-id', '@multiformats/multiaddr']
+  const [a, b, c, d, e, f, g, h] = await Promise.all(all.map(async (name) => await importOptional<Record<string, unknown>>(name, feature, all)))
+  return { createLibp2p: a.createLibp2p, tcp: b.tcp, identify: c.identify, floodsub: d.floodsub, noise: e.noise, yamux: f.yamux, peerIdFromString: g.peerIdFromString, multiaddr: h.multiaddr } as never
+}
 
 /** The pubsub topic of the discovery announcements, and how often each node announces. */
 const DISCOVERY_TOPIC = '_peer-discovery._lab'
@@ -37,6 +49,7 @@ interface PubSub {
 
 async function main (): Promise<void> {
   const config = runnerConfig()
+  const { createLibp2p, tcp, identify, floodsub, noise, yamux, peerIdFromString, multiaddr } = await libp2pModules()
   const own = parseLabAddress(config.listen)
   const bootstrap = config.bootstrap.map((a) => { const { host, port, id } = parseLabAddress(a); return `/ip4/${host}/tcp/${port}/p2p/${id}` })
   const node = await createLibp2p({

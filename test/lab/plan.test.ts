@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { measure } from '../../src/lab/measures.js'
+import { renderComparison } from '../../src/lab/report.js'
 import { hostFilterScript, namespacesOf, natScript, planNetwork, runOfNamespace } from '../../src/lab/plan.js'
 import { checkScenario, listScenarios, loadScenario, pick } from '../../src/lab/scenario.js'
 import { parseRunnerLine } from '../../src/lab/samples.js'
@@ -72,6 +73,9 @@ test('a scenario is checked field by field, with the field named', () => {
   assert.throws(() => checkScenario({ name: 'x', hosts: 2, nodes: 8, timeline: [{ at: 1, explode: true }] }), /timeline\[0\] must have one of/)
   assert.throws(() => checkScenario({ name: 'x', hosts: 2, nodes: 8, timeline: [{ at: 1, kill: [9] }] }), /timeline\[0\]\.kill/)
   assert.throws(() => checkScenario({ name: 'x', hosts: 2, nodes: 8, rate: 'fast' }), /rate/)
+  assert.equal(ok.stack, 'peerwarden', 'the stack defaults to peerwarden')
+  assert.equal(checkScenario({ name: 'x', hosts: 4, nodes: 8, stack: 'libp2p' }).stack, 'libp2p')
+  assert.throws(() => checkScenario({ name: 'x', hosts: 4, nodes: 8, stack: 'ipfs' }), /stack must be one of peerwarden, hyperswarm, libp2p/)
   const sorted = checkScenario({ name: 'x', hosts: 2, nodes: 8, timeline: [{ at: 9, heal: true }, { at: 1, partition: [1] }] })
   assert.deepEqual(sorted.timeline.map((e) => e.at), [1, 9])
 })
@@ -191,4 +195,18 @@ test('the 10 s a restarted node has to return start when its process reports, no
     at(1, 23_000, [2, 3])
   ], [{ t: 0, kind: 'ready' }, { t: 2000, kind: 'kill', nodes: [1] }, { t: 5000, kind: 'restart', nodes: [1] }])
   assert.deepEqual(measure(r).restarts[0].after, [2, 3])
+})
+
+test('the side-by-side page has a column per stack, its figures, and the fewest connections after every node started', () => {
+  const run = (stack: string, convergedAt: number): LabResult => {
+    const r = result(3, [at(1, 1000, [2]), at(2, 1000, [1]), at(1, convergedAt, [0, 2]), at(2, convergedAt, [0, 1])], [{ t: 0, kind: 'started' }, { t: 1000, kind: 'ready' }, { t: 6000, kind: 'end' }])
+    const scenario = checkScenario({ ...r.scenario, stack })
+    return { ...r, scenario, measures: measure({ ...r, scenario }) }
+  }
+  const html = renderComparison([run('peerwarden', 2000), run('libp2p', 4000)])
+  assert.match(html, /<th>peerwarden<\/th><th>libp2p<\/th>/)
+  assert.match(html, /Converged \(all at target\) after the start<\/td><td>1\.0 s<\/td><td>3\.0 s<\/td>/)
+  assert.match(html, /<title>peerwarden fewest<\/title>/)
+  assert.match(html, /<title>libp2p fewest<\/title>/)
+  assert.doesNotMatch(html, /<script src|<link /, 'no external asset')
 })

@@ -1,10 +1,14 @@
 /**
- * The lab's hole-punch agent: a process inside one host's namespace that does what the controller
- * (src/lab/punch.ts) asks, one JSON line per command on stdin, one JSON line per answer on stdout,
- * each answer carrying the command's `id`. Commands run concurrently.
+ * The lab's host agent: a process inside one host's namespace that does what the controller
+ * (host-agent.ts: the hole-punch matrix, the network tests) asks, one JSON line per command on
+ * stdin, one JSON line per answer on stdout, each answer carrying the command's `id`. Commands run
+ * concurrently; one agent per host replaces a process per probe.
  *
- * - `{ id, cmd: 'reflect', host, port }`: listen; every client is told the address it came from
- *   (`host port\n`), and the socket stays open until the client closes it. Answer `{ id, ok }`.
+ * - `{ id, cmd: 'reflect', host, port, end? }`: listen; every client is told the address it came from
+ *   (`host port\n`), and the socket stays open until the client closes it (with `end`: the address
+ *   alone, then the server ends the connection). Answer `{ id, ok }`.
+ * - `{ id, cmd: 'dial', host, port, timeout }`: connect and read until the server ends; answer
+ *   `{ id, ok: true, text }`, or `{ id, ok: false }` when refused, unreachable or nothing within `timeout` ms.
  * - `{ id, cmd: 'observe', localPort, reflector }`: connect from `localPort` to the reflector and
  *   answer what it saw (`{ id, ok, host, port }`): the NAT's mapping for that port. The connection
  *   stays open (the punch then binds a port already in use by an outgoing connection, as a node would).
@@ -18,7 +22,9 @@ import { simultaneousOpen } from '../node/hole-punch.js'
 
 interface Command {
   id: number
-  cmd: 'reflect' | 'observe' | 'punch'
+  cmd: 'reflect' | 'observe' | 'punch' | 'dial'
+  end?: boolean
+  timeout?: number
   host?: string
   port?: number
   localPort?: number
@@ -57,7 +63,8 @@ async function firstLine (socket: net.Socket, ms: number): Promise<string | unde
 async function reflect (c: Command): Promise<object> {
   const server = net.createServer((s) => {
     s.on('error', () => {})
-    s.write(`${s.remoteAddress ?? ''} ${s.remotePort ?? 0}\n`)
+    if (c.end === true) s.end(s.remoteAddress ?? '')
+    else s.write(`${s.remoteAddress ?? ''} ${s.remotePort ?? 0}\n`)
   })
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
@@ -102,7 +109,19 @@ async function punch (c: Command): Promise<object> {
   }
 }
 
-const handlers = { reflect, observe, punch }
+async function dial (c: Command): Promise<object> {
+  return await new Promise((resolve) => {
+    const s = net.connect({ host: c.host ?? '', port: c.port ?? 0 })
+    let text = ''
+    const done = (r: object): void => { s.destroy(); resolve(r) }
+    s.setTimeout(c.timeout ?? 1000, () => { done({ ok: false }) })
+    s.on('data', (b) => { text += b.toString('utf8') })
+    s.on('end', () => { done({ ok: true, text }) })
+    s.on('error', () => { done({ ok: false }) })
+  })
+}
+
+const handlers = { reflect, observe, punch, dial }
 
 createInterface({ input: process.stdin }).on('line', (line) => {
   let c: Command
