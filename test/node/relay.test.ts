@@ -108,3 +108,16 @@ test('the duplicate rule keeps a direct connection over a relayed (limited) one,
     }
   }
 })
+
+test('a relay holds at most maxReservations: a second private node is refused and keeps no relayed address', { timeout: 30_000 }, async (t) => {
+  const { relay, hidden } = await privateBehindRelay(t, { maxReservations: 1 })
+  const helpers = await Promise.all([0, 1].map(async () => await testNode(t)))
+  const second = await testNode(t, { listen: ['tcp://127.0.0.2:0'], dialBack: {} })
+  for (const n of [relay, ...helpers]) await second.manager.connectNow(n.addresses[0]!)
+  await until(() => second.stats().reachability === 'private', 10_000, () => `the second node to find itself private (${second.stats().reachability})`)
+  await until(() => relay.stats().relayRefused >= 1, 10_000, 'the relay to refuse the second reservation')
+  assert.equal(second.stats().relaysHeld, 0)
+  assert.deepEqual(second.advertised, [])
+  assert.equal(relay.stats().relayReservations, 1)
+  assert.equal(hidden.stats().relaysHeld, 1)
+})
