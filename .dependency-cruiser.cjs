@@ -11,7 +11,9 @@
  *   mesh       src/mesh                     core, node
  *   adapters   src/adapters                 core
  *   dashboard  src/dashboard                core
- *   lab        src/lab                      core, store, node (real nodes on emulated hosts)
+ *   lab        src/lab                      core, store, node (real nodes on emulated hosts); its
+ *                                           runners of the other stacks (runner-hyperswarm.ts,
+ *                                           runner-libp2p.ts) also the adapters they run
  *   top        src/cli, src/index.ts        anything
  *
  * The manager also imports no node built-in (no I/O, no timers: time comes from the injected Clock);
@@ -57,7 +59,9 @@ module.exports = {
     layer('adapters-import-core-only', 'An adapter plugs the core into another network stack; it uses neither our node nor the mesh.',
       '^src/adapters/', ['store', 'testing', 'node', 'mesh', 'dashboard', 'cli', 'lab', 'index\\.ts$']),
     layer('lab-imports-node-store-core', 'src/lab runs real nodes on emulated hosts: it sits on the node, the store and the core.',
-      '^src/lab/', ['testing', 'mesh', 'adapters', 'dashboard', 'cli', 'index\\.ts$']),
+      '^src/lab/(?!runner-(hyperswarm|libp2p)\\.ts$)', ['testing', 'mesh', 'adapters', 'dashboard', 'cli', 'index\\.ts$']),
+    layer('lab-runners-import-their-adapter', 'A lab runner of another stack runs that stack under its adapter (side by side with the node).',
+      '^src/lab/runner-(hyperswarm|libp2p)\\.ts$', ['testing', 'mesh', 'dashboard', 'cli', 'index\\.ts$']),
     layer('dashboard-imports-core-only', 'The dashboard observes a manager through its public surface.',
       '^src/dashboard/', ['store', 'testing', 'node', 'mesh', 'adapters', 'cli', 'lab', 'index\\.ts$']),
     {

@@ -111,16 +111,63 @@ function mergeTimeline (samples: NodeSample[], events: LabEvent[]): Array<NodeSa
 
 function natReach (r: Input): Measures['nat'] {
   const hostOf = new Map(r.nodes.map((n) => [n.id, n.host]))
-  const natted = new Set(r.nodes.filter((n) => r.hosts[n.host]?.nat !== undefined).map((n) => n.index))
+  const natOf = (host: number | undefined): string | undefined => host === undefined ? undefined : r.hosts[host]?.nat
+  const natted = new Set(r.nodes.filter((n) => natOf(n.host) !== undefined).map((n) => n.index))
   const reached = new Set<number>()
   const dialledOut = new Set<number>()
+  const relayed = new Set<number>()
+  const natPeers = new Set<number>()
+  const natDirect = new Set<number>()
+  // Punch counters restart with the process: the most seen in each life, summed.
+  const punches = new Map<number, { lives: Array<{ punches: number; direct: number }>; last: number }>()
+  const lastSample = new Map<number, NodeSample>()
   for (const s of r.samples) {
     if (!natted.has(s.node)) continue
+    lastSample.set(s.node, s)
     const own = r.nodes[s.node].host
-    if (s.inboundPeers.some((p) => hostOf.get(p) !== undefined && hostOf.get(p) !== own)) reached.add(s.node)
+    const elsewhere = (p: string): boolean => hostOf.get(p) !== undefined && hostOf.get(p) !== own
+    if (s.inboundPeers.some(elsewhere)) reached.add(s.node)
     if (s.peers.length > s.inboundPeers.length) dialledOut.add(s.node)
+    const viaRelay = new Set(s.reach?.relayedPeers ?? [])
+    if ([...viaRelay].some(elsewhere)) relayed.add(s.node)
+    for (const p of s.peers) {
+      if (!elsewhere(p) || natOf(hostOf.get(p)) === undefined) continue
+      natPeers.add(s.node)
+      if (!viaRelay.has(p)) natDirect.add(s.node)
+    }
+    if (s.reach !== undefined) {
+      const e = punches.get(s.node) ?? { lives: [], last: -1 }
+      if (s.reach.punches < e.last || e.lives.length === 0) e.lives.push({ punches: 0, direct: 0 })
+      const life = e.lives[e.lives.length - 1]!
+      life.punches = Math.max(life.punches, s.reach.punches)
+      life.direct = Math.max(life.direct, s.reach.punchesDirect)
+      e.last = s.reach.punches
+      punches.set(s.node, e)
+    }
   }
-  return { nodes: natted.size, reached: reached.size, dialledOut: dialledOut.size }
+  const kinds = new Map<string, { kind: string; nodes: number; punches: number; punchesDirect: number }>()
+  for (const n of natted) {
+    const kind = natOf(r.nodes[n].host)!
+    const k = kinds.get(kind) ?? { kind, nodes: 0, punches: 0, punchesDirect: 0 }
+    k.nodes++
+    for (const life of punches.get(n)?.lives ?? []) { k.punches += life.punches; k.punchesDirect += life.direct }
+    kinds.set(kind, k)
+  }
+  const connections = { relayed: 0, direct: 0 }
+  for (const s of lastSample.values()) {
+    const viaRelay = new Set(s.reach?.relayedPeers ?? [])
+    for (const p of s.peers) if (viaRelay.has(p)) connections.relayed++; else connections.direct++
+  }
+  return {
+    nodes: natted.size,
+    reached: reached.size,
+    dialledOut: dialledOut.size,
+    relayed: relayed.size,
+    natPeers: natPeers.size,
+    natDirect: natDirect.size,
+    kinds: [...kinds.values()].sort((a, b) => a.kind.localeCompare(b.kind)),
+    connections
+  }
 }
 
 function restarts (r: Input, idToNode: Map<string, number>, bootstrap: Set<number>): RestartMeasure[] {

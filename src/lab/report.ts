@@ -69,6 +69,13 @@ export function renderReport (r: LabResult): string {
       })
   const maxBytes = Math.max(1, ...m.bytes.map((b) => Math.max(b.rx, b.tx)))
   const bytes = bars('Bytes per host (interface counters: received in blue, sent in orange)', m.bytes.map((b) => ({ label: `host ${b.host}${r.hosts[b.host]?.nat !== undefined ? ' (NAT)' : ''}`, values: [b.rx, b.tx] })), maxBytes, ['#1f77b4', '#ff7f0e'])
+  const reachMax = Math.max(1, m.nat.connections.relayed, m.nat.connections.direct, ...m.nat.kinds.map((k) => k.punches))
+  const reach = m.nat.nodes === 0
+    ? ''
+    : bars('Behind NAT: connections at the end (direct in blue, through a relay in orange), and hole punches per NAT kind (begun in blue, direct in orange)', [
+        { label: 'connections', values: [m.nat.connections.direct, m.nat.connections.relayed] },
+        ...m.nat.kinds.map((k) => ({ label: `punches, ${k.kind}`, values: [k.punches, k.punchesDirect] }))
+      ], reachMax, ['#1f77b4', '#ff7f0e'])
 
   const rows: Array<[string, string]> = [
     ['Hosts', `${r.hosts.length} (${r.hosts.filter((h) => h.nat !== undefined).length} behind NAT${r.scenario.nat !== undefined ? `, ${r.scenario.nat.kind}` : ''})`],
@@ -80,7 +87,9 @@ export function renderReport (r: LabResult): string {
     ['Dials', `${m.dials} (${m.dialsFailed} failed)`],
     ['Refused for a per-IP budget', String(m.refusedPerIp)],
     ['Bootstrap peak', `${m.bootstrapPeak} connections`],
-    ...(m.nat.nodes > 0 ? [['Nodes behind NAT', `${m.nat.nodes}: ${m.nat.reached} reached from another host, ${m.nat.dialledOut} connected out`] as [string, string]] : []),
+    ...(m.nat.nodes > 0 ? [['Nodes behind NAT', `${m.nat.nodes}: ${m.nat.reached} reached from another host, ${m.nat.dialledOut} connected out, ${m.nat.relayed} held a relayed connection, ${m.nat.natPeers} connected to a node behind another NAT (${m.nat.natDirect} directly)`] as [string, string]] : []),
+    ...(m.nat.nodes > 0 ? [['Connections of the NATed nodes at the end', `${m.nat.connections.direct} direct, ${m.nat.connections.relayed} through a relay`] as [string, string]] : []),
+    ...m.nat.kinds.map((k): [string, string] => [`Hole punches (${k.kind} NAT)`, `${k.punchesDirect} of ${k.punches} gave a direct connection${k.punches > 0 ? ` (${Math.round(100 * k.punchesDirect / k.punches)} %)` : ''}, ${k.nodes} nodes`]),
     ...m.partitions.map((p, i): [string, string] => [`Partition ${i + 1} (hosts ${p.hosts.join(', ')})`, `detected after ${seconds(p.detectedAfter)}; healed ${seconds(p.healedAfter)} after the link returned`]),
     ...m.restarts.map((x): [string, string] => [`Restart of node ${x.node}`, `${x.returned} of ${x.before.length} previous peers back within 10 s; first peers ${x.first.join(', ') || 'none'} (${x.firstBootstrap} bootstrap)`])
   ]
@@ -93,7 +102,7 @@ export function renderReport (r: LabResult): string {
 <p>${esc(r.scenario.description)}</p>
 <p>Run ${esc(r.run)}, ${esc(new Date(r.startedAt).toISOString())}. Times are seconds since the first node process started; dashed lines mark the timeline's events.</p>
 <table>${rows.map(([k, v]) => `<tr><td>${esc(k)}</td><td>${esc(v)}</td></tr>`).join('')}</table>
-${connections}${partition}${dials}${boot}${bytes}
+${connections}${partition}${dials}${boot}${reach}${bytes}
 <h2>Data</h2><p>The JSON this page was drawn from (also result.json beside it):</p>
 <script type="application/json" id="lab-result">${json}</script>
 </body></html>
@@ -208,4 +217,90 @@ function palette (i: number): string { return `hsl(${(i * 137) % 360} 55% 45%)` 
 
 function esc (s: string): string {
   return s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!)
+}
+
+/** What every node (bootstrap nodes aside) held at each second after `readyAt`: the fewest and the mean connections, from each node's latest sample. */
+function spread (r: LabResult): { min: Array<[number, number]>; mean: Array<[number, number]> } {
+  const boot = new Set(r.nodes.filter((n) => n.bootstrap).map((n) => n.index))
+  const end = r.events.find((e) => e.kind === 'end')?.t ?? Math.max(0, ...r.samples.map((s) => s.t))
+  const sorted = r.samples.filter((s) => !boot.has(s.node)).sort((a, b) => a.t - b.t)
+  const latest = new Map<number, NodeSample>()
+  const min: Array<[number, number]> = []
+  const mean: Array<[number, number]> = []
+  let i = 0
+  for (let t = r.measures.readyAt; t <= end; t += 1000) {
+    while (i < sorted.length && sorted[i].t <= t) { latest.set(sorted[i].node, sorted[i]); i++ }
+    // A node silent for three sample periods is down (killed): it does not count.
+    const live = [...latest.values()].filter((s) => t - s.t <= 3 * r.scenario.sampleEvery).map((s) => s.connections)
+    if (live.length === 0) continue
+    min.push([t - r.measures.readyAt, Math.min(...live)])
+    mean.push([t - r.measures.readyAt, live.reduce((a, b) => a + b, 0) / live.length])
+  }
+  return { min, mean }
+}
+
+/**
+ * One page putting runs of the same scenario on different stacks side by side: a table of their
+ * figures (time to converge, connections against the watermarks, dials, bytes, partition
+ * detection) and charts of the fewest and mean connections per node and of dials, each run's time
+ * counted from the moment every one of its nodes had started (so a stack that starts slower is not
+ * charged for it twice).
+ */
+export function renderComparison (results: readonly LabResult[]): string {
+  const seconds = (ms: number | null): string => ms === null ? 'never' : `${(ms / 1000).toFixed(1)} s`
+  const colors = ['#1f77b4', '#ff7f0e', '#2ca02c', '#9467bd']
+  const s0 = results[0]?.scenario
+  const end = Math.max(1, ...results.map((r) => (r.events.find((e) => e.kind === 'end')?.t ?? 0) - r.measures.readyAt))
+  const spreads = results.map(spread)
+  const conns = chart({
+    title: 'Connections of the nodes (bootstrap aside) after every node started: fewest (thick) and mean (thin)',
+    end,
+    events: [],
+    yMax: Math.max(s0?.highWater ?? 1, ...results.map((r) => r.measures.maxConnections)) + 1,
+    rules: s0 === undefined ? [] : [{ y: s0.lowWater, label: `lowWater ${s0.lowWater}` }, { y: s0.highWater, label: `highWater ${s0.highWater}` }],
+    series: results.flatMap((r, i) => [
+      { label: `${r.scenario.stack} fewest`, color: colors[i % 4], width: 3, points: [spreads[i].min] },
+      { label: `${r.scenario.stack} mean`, color: colors[i % 4], width: 1, points: [spreads[i].mean] }
+    ])
+  })
+  const dials = chart({
+    title: 'Dials of all nodes together, after every node started',
+    end,
+    events: [],
+    yMax: Math.max(1, ...results.map((r) => r.measures.dials)),
+    rules: [],
+    series: results.map((r, i) => {
+      const byNode = new Map<number, NodeSample[]>()
+      for (const s of r.samples) byNode.set(s.node, [...(byNode.get(s.node) ?? []), s])
+      const d = cumulative(byNode).dials.filter(([t]) => t >= r.measures.readyAt).map(([t, v]): [number, number] => [t - r.measures.readyAt, v])
+      return { label: r.scenario.stack, color: colors[i % 4], width: 2, points: [d] }
+    })
+  })
+  const bytes = (r: LabResult): string => kb(r.measures.bytes.reduce((a, b) => a + b.rx + b.tx, 0) / 2)
+  const rows: Array<[string, (r: LabResult) => string]> = [
+    ['Every node started after', (r) => seconds(r.measures.readyAt)],
+    ['Converged (all at target) after the start', (r) => seconds(r.measures.convergedAfter)],
+    ['Most connections of a node', (r) => `${r.measures.maxConnections} (${r.measures.aboveHighWater} samples above highWater)`],
+    ['Dials', (r) => `${r.measures.dials} (${r.measures.dialsFailed} failed)`],
+    ['Bootstrap peak', (r) => `${r.measures.bootstrapPeak} connections`],
+    ['Bytes between hosts', bytes],
+    ...Array.from({ length: Math.max(0, ...results.map((r) => r.measures.partitions.length)) }, (_, k): [string, (r: LabResult) => string] => [
+      `Partition ${k + 1}: detected after; whole again after the heal`,
+      (r) => { const p = r.measures.partitions[k]; return p === undefined ? '' : `${seconds(p.detectedAfter)}; ${seconds(p.healedAfter)}` }
+    ])
+  ]
+  const json = JSON.stringify(results).replace(/</g, '\\u003c')
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>peerwarden lab: ${esc(s0?.name ?? '')} side by side</title>
+<style>body{font:14px system-ui,sans-serif;margin:2em;max-width:1000px;color:#222}table{border-collapse:collapse}td,th{padding:2px 12px 2px 0;vertical-align:top;text-align:left}td:first-child{color:#555}svg{display:block;margin:1em 0}h2{font-size:16px;margin-top:2em}</style>
+</head><body>
+<h1>peerwarden lab: ${esc(s0?.name ?? '')}, side by side</h1>
+<p>${esc(s0?.description ?? '')} ${s0 === undefined ? '' : `${s0.nodes} nodes on ${s0.hosts} hosts, watermarks ${s0.lowWater} / ${s0.highWater}.`} Each stack's own report is in its folder beside this page.</p>
+<table><tr><th></th>${results.map((r) => `<th>${esc(r.scenario.stack)}</th>`).join('')}</tr>
+${rows.map(([k, f]) => `<tr><td>${esc(k)}</td>${results.map((r) => `<td>${esc(f(r))}</td>`).join('')}</tr>`).join('\n')}</table>
+${conns}${dials}
+<h2>Data</h2>
+<script type="application/json" id="lab-results">${json}</script>
+</body></html>
+`
 }

@@ -9,7 +9,7 @@ import { silentLogger } from '../logger.js'
 import { measure } from './measures.js'
 import { LabNetwork, type HostSpec } from './network.js'
 import type { HostPlan } from './plan.js'
-import { parseRunnerLine, type RunnerConfig } from './samples.js'
+import { parseRunnerLine, type LabStack, type RunnerConfig } from './samples.js'
 import { pick, type Scenario, type Selector, type TimelineEvent } from './scenario.js'
 import type { LabEvent, LabResult, NodeSample } from './types.js'
 
@@ -25,9 +25,12 @@ export interface RunLabOptions {
 }
 
 /** A node process that does not print its first line within this is a failed start. */
-const START_TIMEOUT = 30_000
+const START_TIMEOUT = 60_000
 /** SIGTERM, then SIGKILL after this. */
 const STOP_GRACE = 3000
+
+/** The node process of each stack. */
+const RUNNERS: Record<LabStack, string> = { peerwarden: './runner.js', hyperswarm: './runner-hyperswarm.js', libp2p: './runner-libp2p.js' }
 
 /** Labs this process ran: the letter after the pid in the run id. */
 let runs = 0
@@ -91,13 +94,14 @@ class LabRun {
   async setUp (concurrency: number): Promise<void> {
     const s = this.scenario
     const natted = this.network.hosts.filter((h) => h.nat !== undefined).length
-    this.progress(`lab ${this.run}: ${s.hosts} hosts (${natted === 0 ? 'no NAT' : `${natted} behind ${s.nat?.kind ?? ''} NAT`}), ${s.nodes} nodes`)
+    this.progress(`lab ${this.run} (${s.stack}): ${s.hosts} hosts (${natted === 0 ? 'no NAT' : `${natted} behind ${s.nat?.kind ?? ''} NAT`}), ${s.nodes} nodes`)
     await this.network.create()
     for (let i = 0; i < s.nodes; i++) {
       const host = this.network.hosts[i % s.hosts]
       const dataDir = join(this.dataRoot, `n${i}`)
       mkdirSync(dataDir, { recursive: true })
       this.nodes.push(new LabNode(i, host, {
+        role: i < s.bootstrap ? 'bootstrap' : 'node',
         listen: `tcp://${host.ip}:${4001 + Math.floor(i / s.hosts)}`,
         bootstrap: [],
         dataDir,
@@ -198,7 +202,7 @@ class LabRun {
 
   /** Starts (or restarts) a node's process; resolves once it printed 'ready'. */
   private async start (n: LabNode): Promise<void> {
-    const runner = new URL('./runner.js', import.meta.url).pathname
+    const runner = new URL(RUNNERS[this.scenario.stack], import.meta.url).pathname
     const child = spawn('ip', ['netns', 'exec', n.host.ns, process.execPath, runner, JSON.stringify(n.config)], { stdio: ['ignore', 'pipe', 'pipe'] })
     n.child = child
     n.stderr.length = 0

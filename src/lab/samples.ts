@@ -3,8 +3,13 @@
  * the lines it prints (checked when read: a line that is not one of them is ignored).
  */
 
+/** Which software a lab node runs: a peerwarden node, Hyperswarm under `manageSwarm`, js-libp2p under `peerwarden/libp2p`. */
+export type LabStack = 'peerwarden' | 'hyperswarm' | 'libp2p'
+
 /** What the controller tells a node process (one JSON argument). */
 export interface RunnerConfig {
+  /** Whether the node is a bootstrap node (the Hyperswarm stack runs the lab's DHT there). */
+  role: 'bootstrap' | 'node'
   /** 'tcp://<host ip>:<port>'. */
   listen: string
   bootstrap: string[]
@@ -45,6 +50,24 @@ export interface Sample {
   /** Bytes received and sent by the host's interface (all nodes of the host together). */
   rx: number
   tx: number
+  /** Reachability figures of a peerwarden node (other stacks leave them out). */
+  reach?: ReachSample
+}
+
+/** A peerwarden node's reachability: its dial-back verdict, relays, circuits, punches (counters since its process started). */
+export interface ReachSample {
+  reachability: string
+  /** Relays it holds a reservation with; reservations and circuits it serves as a relay, circuits it cut. */
+  relaysHeld: number
+  relayReservations: number
+  relayCircuits: number
+  relayCut: number
+  dialBacksServed: number
+  /** Hole punches begun over relayed connections, and those that gave a direct connection. */
+  punches: number
+  punchesDirect: number
+  /** Peers connected now through a relay. */
+  relayedPeers: string[]
 }
 
 /** The runner's first line. */
@@ -67,9 +90,17 @@ export function parseRunnerLine (line: string): Sample | Ready | RunnerError | u
   if (o.type === 'ready' && typeof o.id === 'string' && strings(o.addresses) && strings(o.advertised)) return o as unknown as Ready
   if (o.type === 'error' && typeof o.message === 'string') return o as unknown as RunnerError
   if (o.type !== 'sample') return undefined
+  if (o.reach !== undefined && !reachSample(o.reach)) delete o.reach
   for (const k of ['at', 'connections', 'inbound', 'outbound', 'known', 'dials', 'dialsFailed', 'refusedEarly', 'refusedRate', 'refusedPerIp', 'failedHandshakes', 'rx', 'tx']) {
     if (!num(o[k])) return undefined
   }
   if (!strings(o.peers) || !strings(o.inboundPeers) || !strings(o.advertised)) return undefined
   return o as unknown as Sample
+}
+
+function reachSample (v: unknown): v is ReachSample {
+  if (v === null || typeof v !== 'object') return false
+  const o = v as Record<string, unknown>
+  return typeof o.reachability === 'string' && strings(o.relayedPeers) &&
+    ['relaysHeld', 'relayReservations', 'relayCircuits', 'relayCut', 'dialBacksServed', 'punches', 'punchesDirect'].every((k) => num(o[k]))
 }

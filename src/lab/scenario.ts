@@ -1,6 +1,7 @@
 import { readFileSync, existsSync, readdirSync } from 'node:fs'
 import { PeerwardenError } from '../errors.js'
 import { checkRate, MAX_HOSTS, type NatKind } from './plan.js'
+import type { LabStack } from './samples.js'
 
 /**
  * Which nodes (or hosts) an event is about: indices, an evenly spread fraction of the non-bootstrap
@@ -25,6 +26,8 @@ export type TimelineEvent =
 export interface Scenario {
   name: string
   description: string
+  /** What every node runs (default 'peerwarden'): the same scenario side by side with 'hyperswarm' or 'libp2p'. */
+  stack: LabStack
   hosts: number
   nodes: number
   bootstrap: number
@@ -45,7 +48,10 @@ export interface Scenario {
   timeline: TimelineEvent[]
 }
 
-const KEYS = ['name', 'description', 'hosts', 'nodes', 'bootstrap', 'nat', 'loss', 'rate', 'topic', 'lowWater', 'highWater', 'node', 'duration', 'sampleEvery', 'timeline']
+const KEYS = ['name', 'description', 'stack', 'hosts', 'nodes', 'bootstrap', 'nat', 'loss', 'rate', 'topic', 'lowWater', 'highWater', 'node', 'duration', 'sampleEvery', 'timeline']
+
+/** The stacks a scenario can run. */
+export const STACKS: readonly LabStack[] = ['peerwarden', 'hyperswarm', 'libp2p']
 
 function bad (message: string): never { throw PeerwardenError.invalid(`scenario: ${message}`) }
 
@@ -79,6 +85,8 @@ export function checkScenario (input: unknown): Scenario {
   const o = input as Record<string, unknown>
   for (const k of Object.keys(o)) if (!KEYS.includes(k)) bad(`unknown field ${JSON.stringify(k)} (known: ${KEYS.join(', ')})`)
   if (typeof o.name !== 'string' || !/^[\w-]{1,40}$/.test(o.name)) bad('name must be 1-40 letters, digits, - or _')
+  const stack = o.stack ?? 'peerwarden'
+  if (!STACKS.includes(stack as LabStack)) bad(`stack must be one of ${STACKS.join(', ')} (got ${JSON.stringify(stack)})`)
   const hosts = int(o, 'hosts', 1, MAX_HOSTS)
   const nodes = int(o, 'nodes', 1, 1000)
   const bootstrap = int(o, 'bootstrap', 1, Math.min(nodes, hosts), 1)
@@ -116,6 +124,7 @@ export function checkScenario (input: unknown): Scenario {
   return {
     name: o.name,
     description: typeof o.description === 'string' ? o.description : '',
+    stack: stack as LabStack,
     hosts,
     nodes,
     bootstrap,

@@ -31,6 +31,18 @@ export interface LabResult {
   measures: Measures
 }
 
+/** See `Measures.nat`. */
+export interface NatMeasure {
+  nodes: number
+  reached: number
+  dialledOut: number
+  relayed: number
+  natPeers: number
+  natDirect: number
+  kinds: Array<{ kind: string; nodes: number; punches: number; punchesDirect: number }>
+  connections: { relayed: number; direct: number }
+}
+
 /** What a partition did: when it was silently cut, when nothing crossed it any more, when it was healed and whole again. */
 export interface PartitionMeasure {
   at: number
@@ -80,9 +92,13 @@ export interface Measures {
   restarts: RestartMeasure[]
   /**
    * Reachability of the nodes behind NATs: how many there are, how many held a connection that
-   * came in from another host (someone outside reached them), how many held one they dialled.
+   * came in from another host (someone outside reached them), how many held one they dialled; of
+   * them, how many held a relayed connection to another host, how many held a connection to a node
+   * behind another NAT (relayed or direct) and how many a direct one (after a punch); per NAT kind,
+   * the punches begun and those that gave a direct connection; and at the end, the connections of
+   * the NATed nodes that ran through a relay and those that were direct.
    */
-  nat: { nodes: number; reached: number; dialledOut: number }
+  nat: NatMeasure
   /** Bytes received and sent per host (its interface counters at its last sample). */
   bytes: Array<{ host: number; rx: number; tx: number }>
 }

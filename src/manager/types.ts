@@ -22,6 +22,11 @@ export interface Connection {
   readonly address?: string
   /** Open streams right now; 0 = idle. Read when ranking; `undefined` counts as idle. */
   readonly streams?: number
+  /**
+   * A connection with limits of its own (relayed: a duration and a byte budget). A connection that
+   * is not limited always wins the duplicate rule against one that is.
+   */
+  readonly limited?: boolean
   /** Closes the connection; the manager passes one of {@link CloseReason}. */
   close(reason?: string): void | Promise<void>
 }

@@ -11,8 +11,15 @@ import ipaddr from 'ipaddr.js'
  *   anywhere and has many spellings).
  * - The port is 1-65535 without leading zeros; a `#<peerId>` suffix is not part of a hint.
  * - Unspecified (0.0.0.0, ::), broadcast and multicast addresses are refused: nobody listens there.
+ * - A relayed address is such an address followed by `/relay/<relay's peer id>` (one relay, no more).
  */
 export function normaliseHintAddress (address: string): string | undefined {
+  // A relayed address: the relay's address, normalised, then '/relay/<relay id>'.
+  const relayed = /^(.*)\/relay\/([0-9a-f]{64})$/.exec(address)
+  if (relayed !== null) {
+    const relay = normaliseHintAddress(relayed[1]!)
+    return relay === undefined || relay.includes('/relay/') ? undefined : `${relay}/relay/${relayed[2]!}`
+  }
   const m = /^tcp:\/\/(?:\[([0-9a-fA-F:.]+)\]|(\d{1,3}(?:\.\d{1,3}){3})):([1-9]\d{0,4})$/.exec(address)
   if (m === null) return undefined
   const port = Number(m[3])

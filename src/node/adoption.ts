@@ -2,7 +2,7 @@ import { PeerwardenError } from '../errors.js'
 import type { TypedEventTarget } from '../manager/events.js'
 import type { ConnectionManager } from '../manager/types.js'
 import * as check from '../manager/validate.js'
-import type { AdvertisedAddresses } from './advertised.js'
+import { observerKey, type AdvertisedAddresses } from './advertised.js'
 import { NodeConnection } from './connection.js'
 import type { NodeEvents } from './types.js'
 
@@ -41,7 +41,7 @@ export class Adoption {
     if (!(connection instanceof NodeConnection)) return
     const { events } = this.host
     this.live.add(connection)
-    this.host.advertised.observe(connection.peer, connection.observedByRemote)
+    this.host.advertised.observe(observerKey(remoteIpOf(connection), connection.peer), connection.observedByRemote)
     connection.onClose(this.closed)
     if (listens(events, 'connection')) events.dispatchEvent(new CustomEvent('connection', { detail: { connection, peer: connection.peer, replaced } }))
     connection.accepted()
@@ -70,4 +70,10 @@ export class Adoption {
 /** The manager's event target knows whether anyone listens: no event object is built for nobody. */
 export function listens (events: EventTarget, type: string): boolean {
   return (events as unknown as { listens(type: string): boolean }).listens(type)
+}
+
+/** The IP the connection's socket reaches the peer at; undefined for a relayed connection (no socket of its own). */
+export function remoteIpOf (connection: NodeConnection): string | undefined {
+  const ip = (connection.stream.socket as { remoteAddress?: string }).remoteAddress
+  return ip === undefined ? undefined : ip.replace(/^::ffff:/, '')
 }

@@ -1,13 +1,21 @@
 import { networkInterfaces, type NetworkInterfaceInfo } from 'node:os'
 import ipaddr from 'ipaddr.js'
 import type { PeerId } from '../manager/types.js'
+import type { Reachability } from './types.js'
 import { MAX_ADDRESSES } from './wire.js'
 import { formatTcpAddress, parseTcpAddress } from './transport.js'
 
-/** Distinct peers that must report the same address of ours before we tell others about it. */
-const CONFIRMATIONS = 2
+/**
+ * Distinct observers that must report the same address of ours before we tell others about it. An
+ * observer is the IP we see the reporting peer at (an IPv6 /56 counts as one), so one host running
+ * many identities is one observer (go-libp2p believes an observed address after 4; js-libp2p's
+ * AutoNAT confirms after 4 too). On loopback every peer is its own observer (one machine).
+ */
+export const CONFIRMATIONS = 3
 /** Observed IPs under consideration, and confirmed ones kept (a budget: peers report them). */
 const MAX_CANDIDATES = 16
+/** Observers remembered per candidate IP (a budget: it only needs `CONFIRMATIONS`). */
+const MAX_OBSERVERS = 8
 const MAX_CONFIRMED = 2
 
 /**
@@ -18,14 +26,20 @@ const MAX_CONFIRMED = 2
  * - Otherwise the addresses it listens on, a wildcard host (0.0.0.0, ::) expanded to the addresses
  *   of the machine's interfaces (external ones first, loopback last; `::` covers IPv4 too), plus the
  *   addresses peers observe: each peer tells in its hello the IP it sees us at, and an IP that
- *   `CONFIRMATIONS` distinct peers reported is told with each port we listen on (so a node behind a
- *   wildcard or a single NAT learns how others see it). A lone peer cannot make us advertise anything.
+ *   `CONFIRMATIONS` distinct observers (see `observerKey`) reported is told with each port we listen
+ *   on (so a node behind a wildcard or a single NAT learns how others see it). A lone peer, or many
+ *   identities on one host, cannot make us advertise anything.
+ * - Once the dial-back check (dial-back.ts) found us `private`, none of those is told (nobody outside
+ *   can dial them): only the relayed addresses we hold a reservation for (relay-client.ts).
+ *   `public` and `unknown` tell the direct addresses, then the relayed ones.
  * - At most `MAX_ADDRESSES` (8) addresses are told.
  */
 export class AdvertisedAddresses {
   private bound: string[] = []
-  private readonly candidates = new Map<string, Set<PeerId>>()
+  private readonly candidates = new Map<string, Set<string>>()
   private readonly confirmed: string[] = []
+  private relayed: string[] = []
+  private reachability: Reachability = 'unknown'
   private cached: string[] | undefined
 
   constructor (
@@ -39,9 +53,31 @@ export class AdvertisedAddresses {
     this.cached = undefined
   }
 
-  /** A peer told us the IP it sees us at (its hello): counted towards `CONFIRMATIONS`. */
-  observe (peer: PeerId, ip: string | undefined): void {
-    if (this.announce !== undefined || ip === undefined || !ipaddr.isValid(ip)) return
+  /** The dial-back check's verdict (dial-back.ts): `private` stops telling direct addresses. */
+  setReachability (reachability: Reachability): void {
+    if (reachability === this.reachability) return
+    this.reachability = reachability
+    this.cached = undefined
+  }
+
+  /** The relayed addresses we hold reservations for now (relay-client.ts). */
+  setRelayed (addresses: readonly string[]): void {
+    this.relayed = addresses.slice(0, MAX_ADDRESSES)
+    this.cached = undefined
+  }
+
+  /** The IPs `CONFIRMATIONS` observers agree we are seen at. */
+  get observed (): readonly string[] { return this.confirmed }
+
+  /** Where the transport listens now. */
+  get listening (): readonly string[] { return this.bound }
+
+  /**
+   * An observer (see `observerKey`) told us the IP it sees us at (its hello): counted towards
+   * `CONFIRMATIONS`.
+   */
+  observe (observer: string | undefined, ip: string | undefined): void {
+    if (this.announce !== undefined || observer === undefined || ip === undefined || !ipaddr.isValid(ip)) return
     const addr = ipaddr.process(ip)
     const range = addr.range()
     if (range === 'unspecified' || range === 'multicast' || range === 'broadcast') return
@@ -53,7 +89,7 @@ export class AdvertisedAddresses {
       peers = new Set()
       this.candidates.set(key, peers)
     }
-    peers.add(peer)
+    if (peers.size < MAX_OBSERVERS) peers.add(observer)
     if (peers.size < CONFIRMATIONS) return
     this.candidates.delete(key)
     this.confirmed.push(key)
@@ -69,8 +105,11 @@ export class AdvertisedAddresses {
     if (this.announce !== undefined) {
       for (const a of this.announce) add(a)
     } else {
-      for (const a of this.bound) for (const x of this.expand(a)) add(x)
-      for (const ip of this.confirmed) for (const a of this.bound) add(formatTcpAddress(ip, parseTcpAddress(a).port))
+      if (this.reachability !== 'private') {
+        for (const a of this.bound) for (const x of this.expand(a)) add(x)
+        for (const ip of this.confirmed) for (const a of this.bound) add(formatTcpAddress(ip, parseTcpAddress(a).port))
+      }
+      for (const a of this.relayed) add(a)
     }
     this.cached = out
     return out
@@ -90,4 +129,20 @@ export class AdvertisedAddresses {
     }
     return [...external, ...internal]
   }
+}
+
+/**
+ * Who counts as one observer of our address: the IP we see the reporting peer at, an IPv6 address
+ * by its /56 (one site), so a host with many identities is one observer. On loopback (one machine)
+ * each peer id counts. Undefined when we do not know the peer's IP (a relayed connection: the relay
+ * saw us, not the peer).
+ */
+export function observerKey (remoteIp: string | undefined, peer: PeerId): string | undefined {
+  if (remoteIp === undefined || !ipaddr.isValid(remoteIp)) return undefined
+  const ip = ipaddr.process(remoteIp)
+  if (ip.range() === 'loopback') return `peer:${peer}`
+  if (ip.kind() === 'ipv4') return ip.toString()
+  const parts = (ip as ipaddr.IPv6).parts.slice(0, 4)
+  parts[3] = parts[3]! & 0xff00
+  return `v6:${parts.map((p) => p.toString(16)).join(':')}`
 }

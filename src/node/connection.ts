@@ -64,6 +64,8 @@ export class NodeConnection implements Connection, Expiring, Corked {
   observedByRemote: string | undefined
   closeReason: string | undefined
   remoteCloseReason: string | undefined
+  /** Relayed (relay-client.ts): a duration and a byte budget; a direct connection replaces it. */
+  limited = false
   private closed = false
   private corked = false
   private control: Channel | null = null

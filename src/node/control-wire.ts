@@ -1,5 +1,5 @@
 import * as v from 'valibot'
-import { addressList, decoder, MAX_ADDRESSES, peerIdField, topicKeyField, uintField } from './wire.js'
+import { addressField, addressList, decoder, MAX_ADDRESSES, peerIdField, portField, topicKeyField, uintField } from './wire.js'
 
 /**
  * The control channel's messages ('peerwarden/control/3', message 0, JSON), one schema each: what a
@@ -29,7 +29,13 @@ const controlSchema = v.variant('t', [
   v.object({ t: v.literal('unannounce'), topic: topicKeyField }),
   v.object({ t: v.literal('lookup'), id: uintField, topic: topicKeyField }),
   v.object({ t: v.literal('peers'), id: uintField, topic: topicKeyField, peers: peerList }),
-  v.object({ t: v.literal('pex'), topic: topicKeyField, peers: peerList })
+  v.object({ t: v.literal('pex'), topic: topicKeyField, peers: peerList }),
+  // Dial-back (dial-back.ts): dial me back at this port of the IP you see me at; and the answer.
+  v.object({ t: v.literal('dialback'), id: uintField, port: portField }),
+  v.object({ t: v.literal('dialback-result'), id: uintField, result: v.picklist(['ok', 'failed', 'refused']) }),
+  // Hole punching over a relayed connection (punch.ts): where the sender's NAT maps its relay connection; then go.
+  v.object({ t: v.literal('punch'), address: addressField }),
+  v.object({ t: v.literal('punch-sync') })
 ])
 
 /** A control message as decoded (every field checked). */

@@ -10,11 +10,20 @@ export interface Hello {
   announce?: boolean
   /** The IP the sender sees the receiver at (the socket's remote address): how others see us. */
   observed?: string
+  /** The port the sender sees the receiver's socket at (with `observed`): where a NAT maps the receiver's connection. */
+  observedPort?: number
   /**
    * A visit to a rendezvous point, not a connection: the receiver brings the sender's registrations
    * in line with `topics` (registers them when `announce`, withdraws the others) and closes ('visit').
    */
   visit?: boolean
+  /**
+   * A dial-back probe (dial-back.ts), not a connection: the receiver closes it at once ('probe'). The
+   * prober learnt what it wanted from the handshake completing.
+   */
+  probe?: boolean
+  /** The sender relays connections for peers that hold a reservation with it (relay.ts). */
+  relay?: boolean
 }
 
 /** The hello's format version (the first byte). */
@@ -34,8 +43,9 @@ const MAX_OBSERVED = 64
 
 /**
  * The hello on the wire: version, flags (bit 0: rendezvous, bit 1: announces its topics, bit 2: a
- * visit; decoders ignore bits they do not know), the listen addresses (strings), the topics (32 bytes each), then
- * optionally the observed IP (a string; absent from older peers, ignored by them).
+ * visit, bit 3: a probe, bit 4: serves as a relay; decoders ignore bits they do not know), the listen
+ * addresses (strings), the topics (32 bytes each), then optionally the observed IP (a string) and
+ * the observed port (a uint; absent from older peers, ignored by them).
  */
 export function encodeHello (h: Hello): Buffer {
   const topics = h.topics ?? []
@@ -44,10 +54,13 @@ export function encodeHello (h: Hello): Buffer {
   for (const a of h.listen) string.preencode(state, a)
   uint.preencode(state, topics.length)
   state.end += 32 * topics.length
-  if (h.observed !== undefined) string.preencode(state, h.observed)
+  if (h.observed !== undefined) {
+    string.preencode(state, h.observed)
+    if (h.observedPort !== undefined) uint.preencode(state, h.observedPort)
+  }
   const buf = state.buffer = Buffer.allocUnsafe(state.end)
   buf[state.start++] = HELLO_VERSION
-  buf[state.start++] = (h.rendezvous ? 1 : 0) | (h.announce === true ? 2 : 0) | (h.visit === true ? 4 : 0)
+  buf[state.start++] = (h.rendezvous ? 1 : 0) | (h.announce === true ? 2 : 0) | (h.visit === true ? 4 : 0) | (h.probe === true ? 8 : 0) | (h.relay === true ? 16 : 0)
   uint.encode(state, h.listen.length)
   for (const a of h.listen) string.encode(state, a)
   uint.encode(state, topics.length)
@@ -55,7 +68,10 @@ export function encodeHello (h: Hello): Buffer {
     buf.write(t, state.start, 32, 'hex')
     state.start += 32
   }
-  if (h.observed !== undefined) string.encode(state, h.observed)
+  if (h.observed !== undefined) {
+    string.encode(state, h.observed)
+    if (h.observedPort !== undefined) uint.encode(state, h.observedPort)
+  }
   return buf
 }
 
@@ -79,12 +95,29 @@ export function decodeHello (buffer: Buffer): Hello | null {
     }
     const hello: Hello = { rendezvous: (flags & 1) !== 0, listen, topics, announce: (flags & 2) !== 0 }
     if ((flags & 4) !== 0) hello.visit = true
+    if ((flags & 8) !== 0) hello.probe = true
+    if ((flags & 16) !== 0) hello.relay = true
     if (state.start < state.end) {
       const observed = string.decode(state)
       if (observed.length <= MAX_OBSERVED) hello.observed = observed
+      if (state.start < state.end) {
+        const port = uint.decode(state)
+        if (hello.observed !== undefined && Number.isSafeInteger(port) && port >= 1 && port <= 65535) hello.observedPort = port
+      }
     }
     return hello
   } catch {
     return null
   }
 }
+
+/** The flags of an encoded hello (0 for one too short): read without decoding the rest. */
+export function helloFlags (payload: Uint8Array | null): number {
+  return payload !== null && payload.byteLength >= 2 && payload[0] === HELLO_VERSION ? payload[1]! : 0
+}
+
+/** The hello flag of a dial-back probe (see `Hello.probe`). */
+export const PROBE_FLAG = 8
+
+/** The hello flag of a node that serves as a relay (see `Hello.relay`). */
+export const RELAY_FLAG = 16

@@ -1,6 +1,9 @@
+import { systemClock } from '../clock.js'
 import { PeerwardenError } from '../errors.js'
-import type { DialFn } from '../manager/types.js'
+import { jittered } from '../manager/backoff.js'
+import type { Clock, DialFn } from '../manager/types.js'
 import type { NodeConnection } from './connection.js'
+import { parseRelayedAddress } from './relay-client.js'
 import type { TcpTransport } from './transport.js'
 
 /**
@@ -13,24 +16,50 @@ import type { TcpTransport } from './transport.js'
  *   called off by our own signal: the manager does not count that as a failure either.
  * - Once a dial settled, however, `settled(peer)` is called (discovery paces its dials by it).
  * - The remote's hello is shown to discovery (`hello`) as soon as the handshake completes.
+ * - A relayed address (`tcp://…/relay/<relayId>`) is dialled through that relay (`relayed`).
  * - A visit (`visit`) is a dial too, but not the manager's: it ends when the rendezvous point took
  *   it, and is counted by discovery, not here.
+ * - An early refusal is not a dead address: when the remote took the TCP connection and closed it
+ *   before answering the handshake (what a node does to a socket over its per-IP rate or pending
+ *   budgets, say a bootstrap node that many nodes of one host dial at once), the same dial tries
+ *   again after `EARLY_RETRY` ms ± half (at most `EARLY_RETRIES` times, within the manager's dial
+ *   timeout and signal), rather than failing into the manager's backoff (5 s, then 10 s, for a
+ *   peer never connected). A refused or silent address fails at once as before. Retries are
+ *   counted in `retriedEarly`, not in `dials`.
  */
 export class NodeDialer {
   /** Dials begun since creation (bootstrap dials included). */
   dials = 0
   /** Of `dials`: those that failed (not those called off). */
   failed = 0
+  /** Dials tried again after an early refusal (see the rules). */
+  retriedEarly = 0
 
   constructor (
-    private readonly transport: TcpTransport,
-    private readonly on: { hello: (conn: NodeConnection) => void; settled: (peer: string | undefined) => void }
+    private readonly transport: Pick<TcpTransport, 'dial'>,
+    private readonly on: {
+      hello: (conn: NodeConnection) => void
+      settled: (peer: string | undefined) => void
+      /** A dial to a relayed address (relay-client.ts). */
+      relayed?: (address: string, opts: { peer?: string; signal: AbortSignal }) => Promise<NodeConnection>
+    },
+    private readonly timing: { clock: Clock; random: () => number } = { clock: systemClock, random: Math.random }
   ) {}
 
   readonly dial: DialFn = async (address, opts) => {
     this.dials++
     try {
-      const conn: NodeConnection = await this.transport.dial(address, opts)
+      let conn: NodeConnection
+      for (let retry = 1; ; retry++) {
+        try {
+          conn = parseRelayedAddress(address) !== undefined && this.on.relayed !== undefined ? await this.on.relayed(address, opts) : await this.transport.dial(address, opts)
+          break
+        } catch (err) {
+          if (retry > EARLY_RETRIES || opts.signal.aborted || !refusedEarly(err)) throw err
+          this.retriedEarly++
+          await pause(this.timing.clock, jittered(EARLY_RETRY, 0.5, this.timing.random), opts.signal)
+        }
+      }
       this.on.hello(conn)
       await abortable(conn.verdict(), opts.signal, () => { conn.close() })
       return conn
@@ -40,6 +69,16 @@ export class NodeDialer {
     } finally {
       this.on.settled(opts.peer)
     }
+  }
+
+  /**
+   * A dial-back probe (dial-back.ts): a handshake with `peer` at `address` whose hello says "probe";
+   * resolves once the handshake completed (the peer is reachable there), then closes ('probe').
+   * Not the manager's dial and not counted in `dials`.
+   */
+  async probe (address: string, peer: string, signal: AbortSignal): Promise<void> {
+    const conn = await this.transport.dial(address, { peer, signal, probe: true })
+    conn.close('probe')
   }
 
   /**
@@ -58,6 +97,32 @@ export class NodeDialer {
       conn.close('visit')
     }
   }
+}
+
+/** Tries after an early refusal, per dial, and the mean wait before each (± half). */
+export const EARLY_RETRIES = 2
+/** The mean wait before a retry after an early refusal: one window of the per-IP rate (ms). */
+export const EARLY_RETRY = 1000
+
+/**
+ * Whether a dial's error is an early refusal: the TCP connection was made and the remote closed it
+ * before the handshake got an answer (ERR_DIAL_FAILED whose cause is ERR_CONNECTION_CLOSED: a node
+ * refusing a socket ends it without a reset). A refused connection (ECONNREFUSED), a reset, a timeout
+ * or a failed handshake is not.
+ */
+export function refusedEarly (err: unknown): boolean {
+  if (!(err instanceof PeerwardenError) || err.code !== 'ERR_DIAL_FAILED') return false
+  const cause = err.cause as { code?: unknown } | undefined
+  return cause?.code === 'ERR_CONNECTION_CLOSED'
+}
+
+/** Resolves after `ms` on `clock`, or rejects with ERR_ABORTED when `signal` aborts first. */
+async function pause (clock: Clock, ms: number, signal: AbortSignal): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const onAbort = (): void => { clock.clearTimeout(timer); reject(new PeerwardenError('ERR_ABORTED', 'dial aborted', { cause: signal.reason })) }
+    const timer = clock.setTimeout(() => { signal.removeEventListener('abort', onAbort); resolve() }, ms)
+    signal.addEventListener('abort', onAbort, { once: true })
+  })
 }
 
 /** `p`, or ERR_ABORTED (after `onAbort`) when `signal` aborts first. */

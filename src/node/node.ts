@@ -7,15 +7,20 @@ import { createConnectionManager } from '../manager/manager.js'
 import type { Clock, ConnectionInfo, ConnectionManager, ConnectionManagerOptions, PeerInput } from '../manager/types.js'
 import * as check from '../manager/validate.js'
 import { sqliteStore } from '../store/sqlite-store.js'
-import { Adoption, listens } from './adoption.js'
+import { Adoption, listens, remoteIpOf } from './adoption.js'
 import { AdvertisedAddresses } from './advertised.js'
 import type { NodeConnection } from './connection.js'
 import { lockDataDir, type DataDirLock } from './data-dir-lock.js'
+import { DialBack } from './dial-back.js'
 import { Discovery } from './discovery.js'
+import { helloFlags, PROBE_FLAG } from './hello.js'
 import { loadIdentity, peerIdOf } from './identity.js'
 import { NetworkKey } from './network-key.js'
 import { NodeDialer } from './node-dial.js'
 import { NodeLog } from './node-log.js'
+import { Punching } from './punch.js'
+import { RelayHub } from './relay.js'
+import { RelayClient } from './relay-client.js'
 import { RendezvousTable } from './rendezvous.js'
 import { parseTcpAddress, TcpTransport } from './transport.js'
 import { NODE_OPTIONS, type NodeEvents, type NodeOptions, type NodeStats, type PeerNode } from './types.js'
@@ -96,6 +101,10 @@ class Node implements PeerNode {
   private readonly transport: TcpTransport
   private readonly dialer: NodeDialer
   private readonly adoption: Adoption
+  private readonly dialBack: DialBack
+  private readonly relays: RelayHub
+  private readonly relayClient: RelayClient
+  private readonly punching: Punching
   /** Writes to the `logger` option; undefined without one. */
   private readonly log: NodeLog | undefined
   /** Made once listening (see the class comment). */
@@ -113,9 +122,11 @@ class Node implements PeerNode {
     this.transport = new TcpTransport({
       keyPair,
       networkKey: new NetworkKey(options.networkKey),
-      hello: (remoteIp) => ({ listen: this.announced.list(), observed: remoteIp === '' ? undefined : remoteIp, rendezvous: this.rendezvous !== undefined, topics: this.discovery?.topics() ?? [], announce: this.discovery?.announcesAll() ?? false }),
+      hello: (remoteIp, remotePort) => ({ listen: this.announced.list(), observed: remoteIp === '' ? undefined : remoteIp, observedPort: remoteIp === '' ? undefined : remotePort, rendezvous: this.rendezvous !== undefined, topics: this.discovery?.topics() ?? [], announce: this.discovery?.announcesAll() ?? false, relay: this.relays.serving }),
       gate: (address) => this.manager.accepts(address),
       onInbound: (conn) => {
+        // A dial-back probe (dial-back.ts): the handshake was the answer.
+        if ((helloFlags(conn.stream.remotePayload) & PROBE_FLAG) !== 0) { conn.close('probe'); return }
         if (conn.remoteVisit) {
           // A visit to our rendezvous service (rendezvous-visits.ts): never a connection for the manager.
           if (this.manager.getPeer(conn.peer)?.priority !== 'banned') this.discovery?.visited(conn)
@@ -125,7 +136,11 @@ class Node implements PeerNode {
         this.discovery?.hello(conn)
         this.manager.connected(conn)
       },
-      onMessage: (conn, msg) => { this.discovery?.message(conn, msg) },
+      onMessage: (conn, msg) => {
+        if (msg.t === 'dialback' || msg.t === 'dialback-result') this.dialBack.message(conn, msg)
+        else if (msg.t === 'punch' || msg.t === 'punch-sync') this.punching.message(conn, msg)
+        else this.discovery?.message(conn, msg)
+      },
       farewell: (conn, reason) => { this.discovery?.farewell(conn, reason) },
       onError: (address, error) => { this.events.dispatchEvent(new CustomEvent('handshake:failed', { detail: { address, error } })) },
       ...(log !== undefined ? { onRefused: (address: string, rule: Parameters<NodeLog['refusedEarly']>[1]) => { log.refusedEarly(address, rule) } } : {}),
@@ -144,7 +159,8 @@ class Node implements PeerNode {
     })
     this.dialer = new NodeDialer(this.transport, {
       hello: (conn) => { this.discovery?.hello(conn) },
-      settled: (peer) => { this.discovery?.dialSettled(peer) }
+      settled: (peer) => { this.discovery?.dialSettled(peer) },
+      relayed: async (address, opts) => await this.relayClient.dial(address, opts)
     })
     const applicationAccepted = options.manager?.accepted === undefined ? undefined : check.fn<NonNullable<ConnectionManagerOptions['accepted']>>('manager.accepted', options.manager.accepted)
     this.manager = createConnectionManager({
@@ -164,8 +180,45 @@ class Node implements PeerNode {
       manager: this.manager,
       events: this.events,
       advertised: this.announced,
-      connected: (connection) => { this.discovery?.connected(connection) }
+      connected: (connection) => {
+        this.discovery?.connected(connection)
+        this.relays.attach(connection)
+        this.dialBack.connected(connection)
+        this.relayClient.connected(connection)
+        this.punching.connected(connection)
+      }
     })
+    this.punching = new Punching({
+      clock,
+      localId: this.id,
+      upgrade: async (socket, initiator, peer, address) => await this.transport.upgrade(socket, initiator, peer, address),
+      direct: (conn) => {
+        this.discovery?.hello(conn)
+        this.manager.connected(conn)
+      }
+    })
+    this.relayClient = new RelayClient({
+      clock,
+      manager: this.manager,
+      hub: () => this.relays,
+      live: () => this.adoption.live,
+      relayed: (addresses) => { this.announced.setRelayed(addresses) },
+      dialOver: async (stream, address, opts) => await this.transport.dialOver(stream, address, opts),
+      acceptOver: (stream, address) => { this.transport.acceptOver(stream, address) }
+    })
+    this.relays = new RelayHub(clock, this.relayClient, options.relay)
+    this.relays.reachable = () => this.dialBack.reachability !== 'private'
+    this.dialBack = new DialBack({
+      clock,
+      ports: () => this.announced.listening.map((a) => parseTcpAddress(a).port),
+      probe: async (address, peer, signal) => { await this.dialer.probe(address, peer, signal) },
+      remoteIp: remoteIpOf,
+      changed: (reachability) => {
+        this.announced.setReachability(reachability)
+        this.relayClient.setPrivate(reachability === 'private')
+        if (listens(this.events, 'reachability')) this.events.dispatchEvent(new CustomEvent('reachability', { detail: { reachability, advertised: this.advertised } }))
+      }
+    }, options.dialBack === false ? {} : options.dialBack)
   }
 
   /** Listens, makes discovery, adds the bootstrap peers and starts the manager. A failure leaves nothing running. */
@@ -174,6 +227,9 @@ class Node implements PeerNode {
     try {
       this.bound = await this.transport.listen(listen)
       this.announced.setBound(this.bound)
+      // Only loopback: nobody outside could dial us anyway, so no dial-back unless asked for.
+      const outside = this.bound.some((a) => !isLoopback(parseTcpAddress(a).host))
+      this.dialBack.enabled = options.announce === undefined && (options.dialBack === undefined ? outside : options.dialBack !== false)
     } catch (err) {
       await manager.close()
       throw new PeerwardenError('ERR_LISTEN', `cannot listen on ${listen.join(', ')}: ${(err as Error).message}`, { cause: err })
@@ -238,7 +294,21 @@ class Node implements PeerNode {
       unsolicitedAnswers: discovery?.counts.unsolicitedAnswers ?? 0,
       rendezvousVisits: discovery?.counts.visits ?? 0,
       rendezvousVisitsFailed: discovery?.counts.visitsFailed ?? 0,
-      rendezvousVisitsServed: discovery?.counts.visitsServed ?? 0
+      rendezvousVisitsServed: discovery?.counts.visitsServed ?? 0,
+      reachability: this.dialBack.reachability,
+      dialBacksServed: this.dialBack.served,
+      dialBacksRefused: this.dialBack.refused,
+      dialBackAnswers: { ...this.dialBack.answers },
+      relayReservations: this.relays.reservationCount,
+      relayCircuits: this.relays.circuitCount,
+      relayRefused: this.relays.refused,
+      relayCut: this.relays.cut,
+      relayBytes: this.relays.bytes,
+      relaysHeld: this.relayClient.reservationCount,
+      relayedDials: this.relayClient.dialled,
+      relayedAccepted: this.relayClient.accepted,
+      punches: this.punching.started,
+      punchesDirect: this.punching.succeeded
     }
   }
 
@@ -246,9 +316,13 @@ class Node implements PeerNode {
     if (this.closed) return
     this.closed = true
     this.discovery!.leaveAll()
+    this.dialBack.close()
+    this.relayClient.close()
+    this.punching.close()
     try {
       await this.discovery!.withdrawAll()
       await this.manager.close()
+      this.relays.close()
       await this.transport.close()
     } finally {
       this.dirLock?.release()
@@ -266,4 +340,8 @@ function assertTopic (topic: unknown): void {
   if (!(typeof topic === 'string' && topic.length > 0) && !(topic instanceof Uint8Array && topic.length > 0)) {
     throw PeerwardenError.invalid('topic must be a non-empty string or Uint8Array')
   }
+}
+
+function isLoopback (host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host)
 }

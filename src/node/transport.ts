@@ -1,4 +1,5 @@
 import net from 'node:net'
+import type { Duplex } from 'node:stream'
 import { PeerwardenError } from '../errors.js'
 import * as check from '../manager/validate.js'
 import { systemClock } from '../clock.js'
@@ -18,8 +19,8 @@ import { QUEUE_HIGH_BYTES, SecureStream, type ReadMeter } from './secure-stream.
 export interface TransportOptions {
   keyPair: KeyPair
   networkKey: NetworkKey
-  /** What we tell peers in the hello (listen addresses, rendezvous service); `remoteIp` is where we see the peer. */
-  hello: (remoteIp: string) => Hello
+  /** What we tell peers in the hello (listen addresses, rendezvous service); `remoteIp` and `remotePort` are where we see the peer. */
+  hello: (remoteIp: string, remotePort: number | undefined) => Hello
   /** Gate before any expensive work: false refuses the socket at once (deny list, limits). */
   gate: (address: string) => boolean
   /** An authenticated inbound connection, ready for the manager. */
@@ -191,18 +192,22 @@ export class TcpTransport {
   }
 
   /** `visit`: the hello says this is a visit to a rendezvous point (see `Hello.visit`), not a connection. */
-  async dial (address: string, opts: { peer?: PeerId; signal: AbortSignal; visit?: boolean }): Promise<NodeConnection> {
+  async dial (address: string, opts: { peer?: PeerId; signal: AbortSignal; visit?: boolean; probe?: boolean }): Promise<NodeConnection> {
     const { host, port, peer: fromAddress } = parseTcpAddress(address)
     const expected = opts.peer ?? fromAddress
     if (expected === this.localId) throw new PeerwardenError('ERR_SELF_DIAL', 'refusing to dial ourselves')
     opts.signal.throwIfAborted()
-    const socket = net.connect({ host, port })
+    // Bound before connecting (any address, any port) so that libuv sets SO_REUSEADDR on the socket:
+    // a hole punch (punch.ts) later dials again from this connection's local port, which its NAT
+    // already maps, and Linux lets it bind that port only when both sockets have SO_REUSEADDR.
+    const family = net.isIP(host)
+    const socket = net.connect({ host, port, ...(family !== 0 ? { localAddress: family === 6 ? '::' : '0.0.0.0' } : {}) })
     this.track(socket)
     const abort = (): void => { socket.destroy(opts.signal.reason as Error) }
     opts.signal.addEventListener('abort', abort, { once: true })
     try {
       // The address as dialled, so the manager files the connection under the peer it dialled.
-      return await this.establish(this.secure(true, socket, expected, opts.visit === true), 'outbound', address)
+      return await this.establish(this.secure(true, socket, expected, opts.visit === true, opts.probe === true), 'outbound', address)
     } catch (err) {
       // establish() has already torn the stream down (at once, or gracefully after a network key mismatch).
       if (opts.signal.aborted) throw new PeerwardenError('ERR_ABORTED', `dial to ${address} aborted`, { cause: err })
@@ -210,6 +215,58 @@ export class TcpTransport {
     } finally {
       opts.signal.removeEventListener('abort', abort)
     }
+  }
+
+  /**
+   * A dial over a relayed circuit (relay-client.ts): the handshake runs end to end over `stream`,
+   * which the relay forwards; otherwise as `dial`.
+   */
+  async dialOver (stream: Duplex, address: string, opts: { peer?: PeerId; signal: AbortSignal }): Promise<NodeConnection> {
+    if (opts.peer === this.localId) throw new PeerwardenError('ERR_SELF_DIAL', 'refusing to dial ourselves')
+    const abort = (): void => { stream.destroy(opts.signal.reason as Error) }
+    if (opts.signal.aborted) { abort(); opts.signal.throwIfAborted() }
+    opts.signal.addEventListener('abort', abort, { once: true })
+    try {
+      const conn = await this.establish(this.secure(true, stream as unknown as net.Socket, opts.peer), 'outbound', address)
+      conn.limited = true
+      return conn
+    } catch (err) {
+      if (opts.signal.aborted) throw new PeerwardenError('ERR_ABORTED', `dial to ${address} aborted`, { cause: err })
+      throw dialError(address, err)
+    } finally {
+      opts.signal.removeEventListener('abort', abort)
+    }
+  }
+
+  /**
+   * A circuit that came in through a relay we hold a reservation with (relay-client.ts, which
+   * budgets them): the handshake as for an inbound socket, then `onInbound`. The per-IP budgets do
+   * not apply (the relay is the socket's remote; its own budgets hold).
+   */
+  acceptOver (stream: Duplex, address: string): void {
+    if (!this.opts.gate(address)) { stream.destroy(); return }
+    this.establish(this.secure(false, stream as unknown as net.Socket), 'inbound', address).then((conn) => {
+      conn.limited = true
+      this.opts.onInbound(conn)
+    }, (err) => {
+      this.failedHandshakes++
+      this.opts.onError?.(address, err as Error)
+    })
+  }
+
+  /**
+   * A socket a hole punch connected (punch.ts): both sides dialled, so the Noise roles are agreed by
+   * rule (`initiator`: the lower peer id). The responder checks the remote is `peer` once the
+   * handshake is done. Resolves to the authenticated connection.
+   */
+  async upgrade (socket: net.Socket, initiator: boolean, peer: PeerId, address: string): Promise<NodeConnection> {
+    this.track(socket)
+    const conn = await this.establish(this.secure(initiator, socket, initiator ? peer : undefined), initiator ? 'outbound' : 'inbound', address)
+    if (conn.peer !== peer) {
+      conn.close('protocol')
+      throw new PeerwardenError('ERR_PEER_MISMATCH', `the punched connection reached ${conn.peer.slice(0, 16)}…, not ${peer.slice(0, 16)}…`)
+    }
+    return conn
   }
 
   /** Inbound handshakes in progress. */
@@ -288,14 +345,14 @@ export class TcpTransport {
    * The secure stream over a socket. The dialer (initiator) checks the listener's key before it says
    * who it is: not ourselves, and the peer it meant to reach when it named one.
    */
-  private secure (initiator: boolean, socket: net.Socket, expected?: PeerId, visit = false): SecureStream {
+  private secure (initiator: boolean, socket: net.Socket, expected?: PeerId, visit = false, probe = false): SecureStream {
     socket.setNoDelay(true)
     const stream = new SecureStream(initiator, socket, {
       keys: this.keys,
       psk: this.opts.networkKey.psk,
       payload: () => {
-        const hello = this.opts.hello((socket.remoteAddress ?? '').replace(/^::ffff:/, ''))
-        return encodeHello(visit ? { ...hello, visit } : hello)
+        const hello = this.opts.hello((socket.remoteAddress ?? '').replace(/^::ffff:/, ''), socket.remotePort)
+        return encodeHello(visit || probe ? { ...hello, visit, probe } : hello)
       },
       checkRemote: initiator ? (key) => { this.checkRemote(peerIdOf(key), expected) } : undefined,
       clock: this.clock,

@@ -5,6 +5,8 @@ import type { Logger } from '../logger.js'
 import type { ManagerEvents, TypedEventTarget } from '../manager/events.js'
 import type { ConnectionInfo, ConnectionManager, ConnectionManagerOptions, ManagerStats, PeerId } from '../manager/types.js'
 import type { NodeConnection } from './connection.js'
+import type { DialBackLimits } from './dial-back.js'
+import type { RelayLimits } from './relay.js'
 import type { RendezvousLimits } from './rendezvous.js'
 import type { TransportStats } from './transport.js'
 
@@ -18,7 +20,16 @@ export interface NodeEvents extends ManagerEvents {
   'handshake:failed': { address: string; error: Error }
   /** A peer sent a message its decoder refused (or whose handling failed): its connection closes with 'protocol'. */
   'protocol:error': { peer: PeerId; address: string; reason: string }
+  /** The dial-back check's verdict changed (see `Reachability`); `advertised` is what the node tells peers now. */
+  'reachability': { reachability: Reachability; advertised: string[] }
 }
+
+/**
+ * Whether peers can dial us at the addresses we tell them, as the dial-back check found
+ * (dial-back.ts): `public` (peers dialled back and reached us), `private` (they could not, and none
+ * could), `unknown` (not enough answers yet, or `announce` given).
+ */
+export type Reachability = 'public' | 'private' | 'unknown'
 
 export interface NodeOptions {
   /** 32-byte seed for the ed25519 key pair (a string is hashed); default: loaded from dataDir, else generated. */
@@ -66,13 +77,26 @@ export interface NodeOptions {
    * Default: none (silent).
    */
   logger?: Logger
+  /**
+   * The dial-back check (are we reachable from outside at our listen port?): its timeouts and rates
+   * (see `DialBackLimits`), or false for none. Default on, except for a node listening on loopback
+   * addresses only (nobody outside could dial it) — given explicitly, it runs there too; always off
+   * when `announce` is given. Peers' requests are answered either way.
+   */
+  dialBack?: Partial<DialBackLimits> | false
+  /**
+   * Serve as a relay for peers that cannot be dialled (they keep a reservation with us and are
+   * reached through us; the relay forwards ciphertext only): true for the defaults, or budgets
+   * (see `RelayLimits`: reservations, circuits, each circuit's duration and bytes). Default off.
+   */
+  relay?: boolean | Partial<RelayLimits>
 }
 
 /** Every option `createNode` knows: others are refused with the closest name. */
 export const NODE_OPTIONS: ReadonlyArray<keyof NodeOptions> = [
   'seed', 'dataDir', 'listen', 'announce', 'bootstrap', 'networkKey', 'rendezvous', 'manager', 'handshakeTimeout', 'keepAlive',
   'deadTimeout', 'announceTtl', 'refreshInterval', 'pexPerMinute', 'rendezvousLimits', 'maxPendingHandshakes', 'maxPendingPerIp',
-  'perIpRate', 'maxTrackedIps', 'maxQueuedBytes', 'logger'
+  'perIpRate', 'maxTrackedIps', 'maxQueuedBytes', 'logger', 'dialBack', 'relay'
 ]
 
 /** The manager's stats plus the node's own figures (the transport's, discovery's, the rendezvous budgets). */
@@ -98,6 +122,26 @@ export interface NodeStats extends ManagerStats, TransportStats {
   rendezvousVisits: number
   rendezvousVisitsFailed: number
   rendezvousVisitsServed: number
+  /** The dial-back check's verdict now (see `Reachability`). */
+  reachability: Reachability
+  /** Dial-backs we made for peers, and requests we refused for a rate (or over a relayed connection). */
+  dialBacksServed: number
+  dialBacksRefused: number
+  /** Answers peers gave to our dial-back requests: reached us, could not, refused to try. */
+  dialBackAnswers: { ok: number; failed: number; refused: number }
+  /** As a relay: reservations held and circuits forwarded now; reservations and circuits refused, circuits cut for a budget, bytes forwarded. */
+  relayReservations: number
+  relayCircuits: number
+  relayRefused: number
+  relayCut: number
+  relayBytes: number
+  /** As a private node: relays we hold a reservation with now; circuits we dialled and accepted through relays. */
+  relaysHeld: number
+  relayedDials: number
+  relayedAccepted: number
+  /** Hole punches begun over relayed connections, and those that gave a direct connection. */
+  punches: number
+  punchesDirect: number
 }
 
 export interface PeerNode {

@@ -109,3 +109,5 @@ export const MAX_ADDRESSES = 8
 export const addressList = v.pipe(v.array(addressField), v.maxLength(MAX_ADDRESSES))
 /** A non-negative safe integer (ids, counters, deadlines). */
 export const uintField = v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(Number.MAX_SAFE_INTEGER))
+/** A TCP port a peer names: 1-65535. */
+export const portField = v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(65535))

@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict'
-import { test } from 'node:test'
+import { describe, test } from 'node:test'
 import { listNamespaces } from '../../src/lab/network.js'
 import { runLab } from '../../src/lab/run.js'
 import { checkScenario } from '../../src/lab/scenario.js'
 import type { LabResult } from '../../src/lab/types.js'
 import { labSkip } from './lab-skip.js'
 
-// Real node processes on emulated hosts (network namespaces). Two small runs, about a minute in all
-// on an idle machine; the hard timeouts leave room for a loaded one.
+// Real node processes on emulated hosts (network namespaces). Three small runs at once (each in its own
+// namespaces), about half a minute in all on an idle machine; the hard timeouts leave room for a
+// loaded one.
 const skip = labSkip()
 
 /** Hosts of the nodes a node held connections to, over the whole run. */
@@ -16,64 +17,102 @@ function peerHosts (r: LabResult, node: number): Set<number> {
   return new Set(r.samples.filter((s) => s.node === node).flatMap((s) => s.peers.map((p) => byId.get(p)!)))
 }
 
-test('nodes on separate hosts converge to lowWater, per-IP limits apply between hosts, and a silent partition is detected and healed without passing highWater', { skip, timeout: 120_000 }, async () => {
-  const deadTimeout = 2500
-  const sampleEvery = 500
-  const scenario = checkScenario({
-    name: 'lab-test-partition',
-    hosts: 3,
-    nodes: 12,
-    bootstrap: 1,
-    lowWater: 3,
-    highWater: 5,
-    // Two new sockets per second per source IP: on 127.0.0.1 it would not apply; here the four nodes
-    // of a host share an IP, so starting them together must meet it.
-    node: { keepAlive: 500, deadTimeout, perIpRate: 2 },
-    sampleEvery,
-    duration: 28,
-    timeline: [{ at: 10, partition: [2] }, { at: 17, heal: true }]
+describe('three small scenarios, run at once', { concurrency: true }, () => {
+  test('nodes on separate hosts converge to lowWater, per-IP limits apply between hosts, and a silent partition is detected and healed without passing highWater', { skip, timeout: 120_000 }, async () => {
+    const deadTimeout = 2500
+    const sampleEvery = 500
+    const scenario = checkScenario({
+      name: 'lab-test-partition',
+      hosts: 3,
+      nodes: 12,
+      bootstrap: 1,
+      lowWater: 3,
+      highWater: 5,
+      // Two new sockets per second per source IP: on 127.0.0.1 it would not apply; here the four nodes
+      // of a host share an IP, so starting them together must meet it.
+      node: { keepAlive: 500, deadTimeout, perIpRate: 2 },
+      sampleEvery,
+      // Convergence takes 1 to 6 s after the start (the per-IP rate refuses the first sockets);
+      // detection at most deadTimeout + 2 s; healing about a second: 8 s after the heal leave room for a
+      // loaded machine.
+      duration: 24,
+      timeline: [{ at: 10, partition: [2] }, { at: 16, heal: true }]
+    })
+    const r = await runLab(scenario, { startConcurrency: 11 })
+    const m = r.measures
+    assert.notEqual(m.convergedAt, null, 'every node reached lowWater')
+    assert.ok(m.convergedAt! < r.events.find((e) => e.kind === 'partition')!.t, `converged before the partition (after ${m.convergedAfter} ms)`)
+    for (const n of r.nodes) if (!n.bootstrap) assert.ok([...peerHosts(r, n.index)].some((h) => h !== n.host), `node ${n.index} has peers on other hosts`)
+    assert.equal(m.aboveHighWater, 0, `no sample above highWater (most: ${m.maxConnections})`)
+    assert.ok(m.refusedPerIp > 0, 'the per-IP rate refused sockets between hosts')
+    const [p] = m.partitions
+    assert.deepEqual(p.hosts, [2])
+    assert.notEqual(p.detectedAfter, null, 'the partition was detected')
+    // Detection: deadTimeout, plus one liveness sweep (deadTimeout/4 at most), one sample period and a
+    // second for a loaded machine's scheduling.
+    assert.ok(p.detectedAfter! <= deadTimeout + deadTimeout / 4 + sampleEvery + 1000, `detected after ${p.detectedAfter} ms`)
+    assert.notEqual(p.healedAfter, null, 'the partition healed')
+    assert.ok(p.healedAfter! <= 60_000, `healed after ${p.healedAfter} ms`)
+    assert.deepEqual((await listNamespaces()).filter((ns) => ns.startsWith(`pwlab-${r.run}-`)), [], 'every namespace of the run is gone')
   })
-  const r = await runLab(scenario, { startConcurrency: 11 })
-  const m = r.measures
-  assert.notEqual(m.convergedAt, null, 'every node reached lowWater')
-  assert.ok(m.convergedAt! < r.events.find((e) => e.kind === 'partition')!.t, 'converged before the partition')
-  for (const n of r.nodes) if (!n.bootstrap) assert.ok([...peerHosts(r, n.index)].some((h) => h !== n.host), `node ${n.index} has peers on other hosts`)
-  assert.equal(m.aboveHighWater, 0, `no sample above highWater (most: ${m.maxConnections})`)
-  assert.ok(m.refusedPerIp > 0, 'the per-IP rate refused sockets between hosts')
-  const [p] = m.partitions
-  assert.deepEqual(p.hosts, [2])
-  assert.notEqual(p.detectedAfter, null, 'the partition was detected')
-  // Detection: deadTimeout, plus one liveness sweep (deadTimeout/4 at most), one sample period and a
-  // second for a loaded machine's scheduling.
-  assert.ok(p.detectedAfter! <= deadTimeout + deadTimeout / 4 + sampleEvery + 1000, `detected after ${p.detectedAfter} ms`)
-  assert.notEqual(p.healedAfter, null, 'the partition healed')
-  assert.ok(p.healedAfter! <= 60_000, `healed after ${p.healedAfter} ms`)
-  assert.deepEqual((await listNamespaces()).filter((ns) => ns.startsWith(`pwlab-${r.run}-`)), [], 'every namespace of the run is gone')
-})
 
-test('restarted nodes return to their previous peers, not the bootstrap, even with the bootstrap node dead; nodes behind a NAT dial out and are not reached', { skip, timeout: 120_000 }, async () => {
-  const scenario = checkScenario({
-    name: 'lab-test-restart',
-    hosts: 4,
-    nodes: 8,
-    bootstrap: 1,
-    // Host 3 (nodes 3 and 7) is behind a symmetric NAT: node 3 restarts from behind it.
-    nat: { hosts: 0.25, kind: 'symmetric' },
-    lowWater: 3,
-    highWater: 6,
-    node: { keepAlive: 500, deadTimeout: 2500 },
-    sampleEvery: 500,
-    duration: 14,
-    timeline: [{ at: 4, kill: [3, 6] }, { at: 5, kill: 'bootstrap' }, { at: 7, restart: 'killed' }]
+  test('restarted nodes return to their previous peers, not the bootstrap, even with the bootstrap node dead; nodes behind a NAT dial out', { skip, timeout: 120_000 }, async () => {
+    const scenario = checkScenario({
+      name: 'lab-test-restart',
+      hosts: 4,
+      nodes: 8,
+      bootstrap: 1,
+      // Host 3 (nodes 3 and 7) is behind a symmetric NAT: node 3 restarts from behind it.
+      nat: { hosts: 0.25, kind: 'symmetric' },
+      lowWater: 3,
+      highWater: 6,
+      node: { keepAlive: 500, deadTimeout: 2500 },
+      sampleEvery: 500,
+      duration: 14,
+      timeline: [{ at: 4, kill: [3, 6] }, { at: 5, kill: 'bootstrap' }, { at: 7, restart: 'killed' }]
+    })
+    const r = await runLab(scenario, { startConcurrency: 7 })
+    assert.equal(r.measures.restarts.length, 2)
+    for (const x of r.measures.restarts) {
+      assert.ok(x.before.length > 0, `node ${x.node} had peers before`)
+      assert.ok(x.returned > 0, `node ${x.node} returned to previous peers (before ${x.before.join(',')}, after ${x.after.join(',')})`)
+      assert.equal(x.firstBootstrap, 0)
+    }
+    // Behind the NAT: connections out (no relay serves in this run: reaching them is the next test's).
+    assert.equal(r.measures.nat.nodes, 2)
+    assert.equal(r.measures.nat.dialledOut, 2)
   })
-  const r = await runLab(scenario, { startConcurrency: 7 })
-  assert.equal(r.measures.restarts.length, 2)
-  for (const x of r.measures.restarts) {
-    assert.ok(x.before.length > 0, `node ${x.node} had peers before`)
-    assert.ok(x.returned > 0, `node ${x.node} returned to previous peers (before ${x.before.join(',')}, after ${x.after.join(',')})`)
-    assert.equal(x.firstBootstrap, 0)
-  }
-  // Behind the NAT: connections out, none in from another host (no relay or hole punching yet; the
-  // day one exists, this assertion turns around).
-  assert.deepEqual(r.measures.nat, { nodes: 2, reached: 0, dialledOut: 2 })
+
+  test('nodes behind NATs find themselves private, reach each other through a relay, and directly after a punch through port-restricted NATs', { skip, timeout: 120_000 }, async () => {
+    // Three public hosts (three observers to dial back), two behind NATs; lowWater 4 of 4 others, so
+    // the two NATed nodes must connect to each other.
+    const scenario = checkScenario({
+      name: 'lab-test-nat',
+      hosts: 5,
+      nodes: 5,
+      bootstrap: 1,
+      nat: { hosts: 0.4, kind: 'port-restricted' },
+      lowWater: 4,
+      highWater: 6,
+      // A dial-back unanswered within 2 s counts as failed: the NATed nodes know they are private
+      // (and tell their relayed addresses) before the other dials them again.
+      node: { keepAlive: 1000, deadTimeout: 5000, relay: true, refreshInterval: 2000, dialBack: { probeTimeout: 2000 } },
+      sampleEvery: 500,
+      duration: 30
+    })
+    const r = await runLab(scenario, { startConcurrency: 5 })
+    const nat = r.measures.nat
+    const natted = r.nodes.filter((n) => r.hosts[n.host]?.nat !== undefined)
+    for (const n of natted) {
+      const last = r.samples.filter((s) => s.node === n.index).at(-1)!
+      assert.equal(last.reach?.reachability, 'private', `node ${n.index} found itself private`)
+      assert.ok(last.advertised.length > 0 && last.advertised.every((a) => a.includes('/relay/')), `node ${n.index} tells relayed addresses only (${last.advertised.join(', ')})`)
+    }
+    assert.equal(nat.natPeers, 2, `both NATed nodes connected to each other (${JSON.stringify(nat)})`)
+    assert.ok(nat.reached >= 1, 'a NATed node was reached from another host (through a relay)')
+    const [kind] = nat.kinds
+    assert.equal(kind?.kind, 'port-restricted')
+    assert.ok(kind!.punchesDirect >= 1, `a punch gave a direct connection (${JSON.stringify(nat)})`)
+    assert.ok(nat.natDirect >= 1, 'the NATed nodes held a direct connection')
+  })
 })

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict'
-import { spawn, type ChildProcess } from 'node:child_process'
-import { createInterface } from 'node:readline'
 import { after, before, test } from 'node:test'
+import { HostAgent } from '../../src/lab/host-agent.js'
 import { LabNetwork, listNamespaces } from '../../src/lab/network.js'
 import { run } from '../../src/lab/shell.js'
 import { labSkip } from './lab-skip.js'
@@ -9,59 +8,58 @@ import { labSkip } from './lab-skip.js'
 // The conditions themselves, without peerwarden nodes: plain TCP between the lab's hosts.
 const skip = labSkip()
 
-/** A TCP server in host `ns` on ip:port that writes each client's address back, then closes. */
-function serve (ns: string, ip: string, port: number): { child: ChildProcess; listening: Promise<void> } {
-  const code = `require('net').createServer((s) => s.end(s.remoteAddress)).listen(${port}, '${ip}', () => console.log('listening'))`
-  const child = spawn('ip', ['netns', 'exec', ns, process.execPath, '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] })
-  const listening = new Promise<void>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).once('line', () => { resolve() })
-    child.once('exit', (c) => { reject(new Error(`server exited (${c})`)) })
-  })
-  return { child, listening }
-}
+/** One agent per host (src/lab/agent.ts): it serves and dials for the host, so no probe starts a process. */
+const agents = new Map<string, HostAgent>()
 
-/** Connects from host `ns` to ip:port: what the server saw as our address, or 'failed' (refused, unreachable, or nothing within 1 s: the links answer in microseconds). */
+/**
+ * Connects from host `ns` to ip:port: what the server saw as our address, or 'failed' (refused,
+ * unreachable, or nothing within 1 s: the links answer in microseconds).
+ */
 async function dial (ns: string, ip: string, port: number): Promise<string> {
-  const code = `const s = require('net').connect(${port}, '${ip}'); let d = ''; s.setTimeout(1000, () => { console.log('failed'); process.exit() }); s.on('data', (b) => { d += b }); s.on('end', () => { console.log(d); process.exit() }); s.on('error', () => { console.log('failed'); process.exit() })`
-  return (await run('ip', ['netns', 'exec', ns, process.execPath, '-e', code])).trim()
+  const r = await agents.get(ns)!.send({ cmd: 'dial', host: ip, port, timeout: 1000 })
+  return r.ok === true ? String(r.text) : 'failed'
 }
 
 let lab: LabNetwork
-const servers: ChildProcess[] = []
 
 before(async () => {
   if (skip !== undefined) return
   lab = new LabNetwork(`${process.pid}n`, [{}, {}, { nat: 'port-restricted' }, { nat: 'symmetric' }])
   await lab.create()
-  for (const h of lab.hosts) {
-    const s = serve(h.ns, h.ip, 5000)
-    servers.push(s.child)
-    await s.listening
-  }
+  for (const h of lab.hosts) agents.set(h.ns, HostAgent.start(h))
+  await Promise.all([...agents.values()].map(async (a) => { await a.ready }))
+  // Every host serves on its own address, port 5000: each client is told its address, then the connection ends.
+  for (const h of lab.hosts) assert.equal((await agents.get(h.ns)!.send({ cmd: 'reflect', host: h.ip, port: 5000, end: true })).ok, true)
 })
 
 after(async () => {
-  for (const s of servers) s.kill('SIGKILL')
+  for (const a of agents.values()) a.stop()
   await lab?.destroy()
 })
 
 test('public hosts reach each other; a NATed host reaches out, seen at its router, and cannot be reached', { skip, timeout: 30_000 }, async () => {
   const [a, b, c, d] = lab.hosts
-  assert.equal(await dial(a.ns, b.ip, 5000), a.ip)
-  assert.equal(await dial(c.ns, a.ip, 5000), c.publicIp, 'the public host sees the router\'s outside address')
-  assert.equal(await dial(d.ns, a.ip, 5000), d.publicIp)
-  assert.equal(await dial(a.ns, c.publicIp, 5000), 'failed', 'nothing unsolicited comes through the router')
-  assert.equal(await dial(a.ns, c.ip, 5000), 'failed', 'the inside address is not routed')
-  assert.equal(await dial(c.ns, d.publicIp, 5000), 'failed', 'NAT to NAT: neither is reachable')
+  // The probes are independent: all at once (the failed ones each wait out their second together).
+  const [ab, ca, da, aPublic, aInside, cd] = await Promise.all([
+    dial(a.ns, b.ip, 5000), dial(c.ns, a.ip, 5000), dial(d.ns, a.ip, 5000),
+    dial(a.ns, c.publicIp, 5000), dial(a.ns, c.ip, 5000), dial(c.ns, d.publicIp, 5000)
+  ])
+  assert.equal(ab, a.ip)
+  assert.equal(ca, c.publicIp, 'the public host sees the router\'s outside address')
+  assert.equal(da, d.publicIp)
+  assert.equal(aPublic, 'failed', 'nothing unsolicited comes through the router')
+  assert.equal(aInside, 'failed', 'the inside address is not routed')
+  assert.equal(cd, 'failed', 'NAT to NAT: neither is reachable')
 })
 
 test('a partition cuts its hosts off both ways, silently, and heals', { skip, timeout: 30_000 }, async () => {
   const [a, b, c] = lab.hosts
   const allow = [b.ip, c.ip, c.publicIp, c.nat!.lanIp]
   for (const h of [1, 2]) await lab.setFilter(h, { loss: 0, allow })
-  assert.equal(await dial(a.ns, b.ip, 5000), 'failed')
-  assert.equal(await dial(b.ns, a.ip, 5000), 'failed')
-  assert.equal(await dial(c.ns, b.ip, 5000), c.publicIp, 'hosts on the same side still reach each other')
+  const [ab, ba, cb] = await Promise.all([dial(a.ns, b.ip, 5000), dial(b.ns, a.ip, 5000), dial(c.ns, b.ip, 5000)])
+  assert.equal(ab, 'failed')
+  assert.equal(ba, 'failed')
+  assert.equal(cb, c.publicIp, 'hosts on the same side still reach each other')
   for (const h of [1, 2]) await lab.setFilter(h, { loss: 0 })
   assert.equal(await dial(a.ns, b.ip, 5000), a.ip)
 })
@@ -81,7 +79,7 @@ test('loss drops packets (all of them at 100 %) and a rate cap puts a tbf on bot
 })
 
 test('destroy removes every namespace of the network', { skip, timeout: 30_000 }, async () => {
-  for (const s of servers) s.kill('SIGKILL')
+  for (const a of agents.values()) a.stop()
   await lab.destroy()
   assert.deepEqual((await listNamespaces()).filter((ns) => ns.startsWith(`pwlab-${process.pid}n-`)), [])
 })

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { measure } from '../../src/lab/measures.js'
+import { renderComparison } from '../../src/lab/report.js'
 import { hostFilterScript, namespacesOf, natScript, planNetwork, runOfNamespace } from '../../src/lab/plan.js'
 import { checkScenario, listScenarios, loadScenario, pick } from '../../src/lab/scenario.js'
 import { parseRunnerLine } from '../../src/lab/samples.js'
@@ -72,6 +73,9 @@ test('a scenario is checked field by field, with the field named', () => {
   assert.throws(() => checkScenario({ name: 'x', hosts: 2, nodes: 8, timeline: [{ at: 1, explode: true }] }), /timeline\[0\] must have one of/)
   assert.throws(() => checkScenario({ name: 'x', hosts: 2, nodes: 8, timeline: [{ at: 1, kill: [9] }] }), /timeline\[0\]\.kill/)
   assert.throws(() => checkScenario({ name: 'x', hosts: 2, nodes: 8, rate: 'fast' }), /rate/)
+  assert.equal(ok.stack, 'peerwarden', 'the stack defaults to peerwarden')
+  assert.equal(checkScenario({ name: 'x', hosts: 4, nodes: 8, stack: 'libp2p' }).stack, 'libp2p')
+  assert.throws(() => checkScenario({ name: 'x', hosts: 4, nodes: 8, stack: 'ipfs' }), /stack must be one of peerwarden, hyperswarm, libp2p/)
   const sorted = checkScenario({ name: 'x', hosts: 2, nodes: 8, timeline: [{ at: 9, heal: true }, { at: 1, partition: [1] }] })
   assert.deepEqual(sorted.timeline.map((e) => e.at), [1, 9])
 })
@@ -145,9 +149,31 @@ test('a node behind a NAT counts as reached only through a connection that came 
   ], [{ t: 0, kind: 'ready' }])
   r.hosts = [{ index: 0, ip: 'a', publicIp: 'a' }, { index: 1, ip: 'b', publicIp: 'b' }, { index: 2, ip: 'c', publicIp: 'w', nat: 'symmetric' }]
   r.nodes[3].host = 2
-  assert.deepEqual(measure(r).nat, { nodes: 2, reached: 0, dialledOut: 2 })
+  const none = { relayed: 0, natPeers: 0, natDirect: 0 }
+  assert.deepEqual(measure(r).nat, { nodes: 2, reached: 0, dialledOut: 2, ...none, kinds: [{ kind: 'symmetric', nodes: 2, punches: 0, punchesDirect: 0 }], connections: { relayed: 0, direct: 3 } })
   r.samples.push({ ...r.samples[0], t: 2000, peers: ['id1'], inboundPeers: ['id1'] })
-  assert.deepEqual(measure(r).nat, { nodes: 2, reached: 1, dialledOut: 2 })
+  assert.deepEqual(measure(r).nat, { nodes: 2, reached: 1, dialledOut: 2, ...none, kinds: [{ kind: 'symmetric', nodes: 2, punches: 0, punchesDirect: 0 }], connections: { relayed: 0, direct: 2 } })
+})
+
+test('behind NAT: relayed connections, connections between NATs (direct ones apart) and punches per NAT kind over restarts', () => {
+  const reach = (punches: number, punchesDirect: number, relayedPeers: string[]): { reach: NonNullable<NodeSample['reach']> } =>
+    ({ reach: { reachability: 'private', relaysHeld: 1, relayReservations: 0, relayCircuits: 0, relayCut: 0, dialBacksServed: 0, punches, punchesDirect, relayedPeers } })
+  const r = result(4, [
+    at(2, 1000, [0, 3], { inboundPeers: ['id3'], ...reach(1, 0, ['id3']) }),
+    at(2, 2000, [0, 3], { ...reach(3, 2, []) }),
+    at(2, 3000, [0], { ...reach(1, 1, []) }), // restarted: counters from zero
+    at(3, 1000, [2], { inboundPeers: [], ...reach(0, 0, ['id2']) })
+  ], [{ t: 0, kind: 'ready' }])
+  r.hosts = [{ index: 0, ip: 'a', publicIp: 'a' }, { index: 1, ip: 'b', publicIp: 'b' }, { index: 2, ip: 'c', publicIp: 'w', nat: 'port-restricted' }, { index: 3, ip: 'd', publicIp: 'x', nat: 'symmetric' }]
+  r.nodes[2].host = 2
+  r.nodes[3].host = 3
+  const nat = measure(r).nat
+  assert.equal(nat.relayed, 2)
+  assert.equal(nat.natPeers, 2)
+  assert.equal(nat.natDirect, 1, 'node 2 held node 3 directly at 2000')
+  assert.equal(nat.reached, 1)
+  assert.deepEqual(nat.kinds, [{ kind: 'port-restricted', nodes: 1, punches: 4, punchesDirect: 3 }, { kind: 'symmetric', nodes: 1, punches: 0, punchesDirect: 0 }])
+  assert.deepEqual(nat.connections, { relayed: 1, direct: 1 })
 })
 
 test('a restart is measured against the peers held before the kill; counters of both lives are summed', () => {
@@ -169,4 +195,18 @@ test('the 10 s a restarted node has to return start when its process reports, no
     at(1, 23_000, [2, 3])
   ], [{ t: 0, kind: 'ready' }, { t: 2000, kind: 'kill', nodes: [1] }, { t: 5000, kind: 'restart', nodes: [1] }])
   assert.deepEqual(measure(r).restarts[0].after, [2, 3])
+})
+
+test('the side-by-side page has a column per stack, its figures, and the fewest connections after every node started', () => {
+  const run = (stack: string, convergedAt: number): LabResult => {
+    const r = result(3, [at(1, 1000, [2]), at(2, 1000, [1]), at(1, convergedAt, [0, 2]), at(2, convergedAt, [0, 1])], [{ t: 0, kind: 'started' }, { t: 1000, kind: 'ready' }, { t: 6000, kind: 'end' }])
+    const scenario = checkScenario({ ...r.scenario, stack })
+    return { ...r, scenario, measures: measure({ ...r, scenario }) }
+  }
+  const html = renderComparison([run('peerwarden', 2000), run('libp2p', 4000)])
+  assert.match(html, /<th>peerwarden<\/th><th>libp2p<\/th>/)
+  assert.match(html, /Converged \(all at target\) after the start<\/td><td>1\.0 s<\/td><td>3\.0 s<\/td>/)
+  assert.match(html, /<title>peerwarden fewest<\/title>/)
+  assert.match(html, /<title>libp2p fewest<\/title>/)
+  assert.doesNotMatch(html, /<script src|<link /, 'no external asset')
 })

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import type { NetworkInterfaceInfo } from 'node:os'
 import { test } from 'node:test'
-import { AdvertisedAddresses } from '../../src/node/advertised.js'
+import { AdvertisedAddresses, observerKey } from '../../src/node/advertised.js'
 import { decodeHello, encodeHello } from '../../src/node/hello.js'
 import { createNode } from '../../src/node/index.js'
 import { until } from '../helpers/wait.js'
@@ -27,34 +27,62 @@ test('a wildcard listen address is told as the interfaces\' addresses (external 
 test('announce addresses replace everything else, observations included', () => {
   const a = new AdvertisedAddresses(['tcp://192.0.2.1:4001'], interfaces)
   a.setBound(['tcp://0.0.0.0:4001'])
-  a.observe('p1', '198.51.100.7')
-  a.observe('p2', '198.51.100.7')
+  for (const o of ['203.0.113.1', '203.0.113.2', '203.0.113.3']) a.observe(o, '198.51.100.7')
   assert.deepEqual(a.list(), ['tcp://192.0.2.1:4001'])
 })
 
-test('an observed IP is told (with each listen port) once two distinct peers report it; one peer, or one peer twice, is not enough; junk is ignored', () => {
+test('an observed IP is told (with each listen port) once three distinct observers report it; one observer twice, or many ids behind one IP, is not enough; junk is ignored', () => {
   const a = new AdvertisedAddresses(undefined, () => ({}))
   a.setBound(['tcp://127.0.0.1:4001'])
-  a.observe('p1', '198.51.100.7')
-  a.observe('p1', '198.51.100.7')
-  a.observe('p2', 'not an ip')
-  a.observe('p3', '0.0.0.0')
+  a.observe(observerKey('203.0.113.1', 'p1'), '198.51.100.7')
+  a.observe(observerKey('203.0.113.1', 'p1'), '198.51.100.7')
+  // A hostile host with many identities is one observer.
+  for (let i = 0; i < 10; i++) a.observe(observerKey('203.0.113.2', `sybil${i}`), '198.51.100.7')
+  a.observe(observerKey('203.0.113.3', 'p2'), 'not an ip')
+  a.observe(observerKey('203.0.113.4', 'p3'), '0.0.0.0')
+  a.observe(observerKey(undefined, 'relayed'), '198.51.100.7')
   assert.deepEqual(a.list(), ['tcp://127.0.0.1:4001'])
-  a.observe('p2', '::ffff:198.51.100.7')
+  a.observe(observerKey('::ffff:203.0.113.5', 'p4'), '::ffff:198.51.100.7')
   assert.deepEqual(a.list(), ['tcp://127.0.0.1:4001', 'tcp://198.51.100.7:4001'])
 })
 
-test('many peers reporting many IPs: at most 2 confirmed IPs are told, and candidates stay bounded', () => {
+test('observers: IPv4 by address, IPv6 by /56, loopback by peer id, no IP no observer', () => {
+  assert.equal(observerKey('2001:db8:1:2aff::1', 'a'), observerKey('2001:db8:1:2a00::9', 'b'))
+  assert.notEqual(observerKey('2001:db8:1:2aff::1', 'a'), observerKey('2001:db8:1:2bff::1', 'a'))
+  assert.notEqual(observerKey('127.0.0.1', 'a'), observerKey('127.0.0.1', 'b'))
+  assert.equal(observerKey('192.0.2.1', 'a'), observerKey('192.0.2.1', 'b'))
+  assert.equal(observerKey(undefined, 'a'), undefined)
+  assert.equal(observerKey('junk', 'a'), undefined)
+})
+
+test('private: the direct addresses are no longer told, only the relayed ones; public tells both', () => {
+  const a = new AdvertisedAddresses(undefined, () => ({}))
+  a.setBound(['tcp://10.0.0.2:4001'])
+  for (const o of ['203.0.113.1', '203.0.113.2', '203.0.113.3']) a.observe(observerKey(o, 'x'), '198.51.100.7')
+  const relayed = `tcp://192.0.2.9:4001/relay/${'ab'.repeat(32)}`
+  a.setRelayed([relayed])
+  assert.deepEqual(a.list(), ['tcp://10.0.0.2:4001', 'tcp://198.51.100.7:4001', relayed])
+  a.setReachability('private')
+  assert.deepEqual(a.list(), [relayed])
+  a.setReachability('public')
+  assert.deepEqual(a.list(), ['tcp://10.0.0.2:4001', 'tcp://198.51.100.7:4001', relayed])
+})
+
+test('many observers reporting many IPs: at most 2 confirmed IPs are told, and candidates stay bounded', () => {
   const a = new AdvertisedAddresses(undefined, () => ({}))
   a.setBound(['tcp://127.0.0.1:4001'])
-  for (let i = 0; i < 1000; i++) { a.observe(`p${i}`, `198.51.100.${i % 200}`); a.observe(`q${i}`, `198.51.100.${i % 200}`) }
+  for (let i = 0; i < 1000; i++) for (let j = 0; j < 3; j++) a.observe(`o${i}-${j}`, `198.51.100.${i % 200}`)
   assert.ok(a.list().length <= 3)
 })
 
-test('the hello carries the observed IP; older decoders\' view (no trailing field) still decodes', () => {
-  const h = decodeHello(encodeHello({ listen: ['tcp://127.0.0.1:1'], rendezvous: true, topics: [], observed: '127.0.0.9' }))
+test('the hello carries the observed IP and port; older decoders\' view (no trailing field) still decodes', () => {
+  const h = decodeHello(encodeHello({ listen: ['tcp://127.0.0.1:1'], rendezvous: true, topics: [], observed: '127.0.0.9', observedPort: 40001, probe: true, relay: true }))
   assert.equal(h?.observed, '127.0.0.9')
+  assert.equal(h?.observedPort, 40001)
+  assert.equal(h?.probe, true)
+  assert.equal(h?.relay, true)
   assert.equal(decodeHello(encodeHello({ listen: [], rendezvous: false }))?.observed, undefined)
+  assert.equal(decodeHello(encodeHello({ listen: [], rendezvous: false, observed: '127.0.0.9' }))?.observedPort, undefined)
 })
 
 test('a live peer learns the announce addresses of a node (not its listen address), and tells it the IP it dialled', { timeout: 15_000 }, async (t) => {

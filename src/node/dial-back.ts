@@ -1,0 +1,185 @@
+import type { Clock, PeerId } from '../manager/types.js'
+import * as check from '../manager/validate.js'
+import { observerKey } from './advertised.js'
+import type { NodeConnection } from './connection.js'
+import type { ControlMessage } from './control-wire.js'
+import { formatTcpAddress } from './transport.js'
+import type { Reachability } from './types.js'
+
+/** Answers from distinct observers (see `observerKey`) that decide `public`, or (all failed) `private`. */
+export const DIAL_BACK_CONFIRMATIONS = 3
+/** Requests of ours awaiting an answer at once (a budget). */
+const MAX_PENDING = 8
+/** Answers remembered (one per observer, the newest). */
+const MAX_RESULTS = 16
+/** Peers whose last request we remember for the per-peer rate. */
+const MAX_ASKERS = 256
+
+/** The dial-back check's tuning (milliseconds). */
+export interface DialBackLimits {
+  /** How long a dial-back may take before it counts as failed. Default 5 s. */
+  probeTimeout: number
+  /** We serve one request per peer per this interval; others are refused. Default 60 s. */
+  perPeerInterval: number
+  /** We serve at most this many requests per minute in all. Default 30. */
+  perMinute: number
+  /** An answer counts this long; then peers are asked again. Default 10 min. */
+  resultTtl: number
+}
+
+export const DIAL_BACK_DEFAULTS: DialBackLimits = { probeTimeout: 5_000, perPeerInterval: 60_000, perMinute: 30, resultTtl: 10 * 60_000 }
+
+/** What the dial-back check needs of the node. */
+export interface DialBackHost {
+  readonly clock: Clock
+  /** The ports we listen on (the first is the one asked about). */
+  ports(): number[]
+  /** A probe: a handshake with `peer` at `address` that closes at once; rejects when it could not be made. */
+  probe(address: string, peer: PeerId, signal: AbortSignal): Promise<void>
+  /** The remote IP of a connection's socket; undefined for a relayed one. */
+  remoteIp(conn: NodeConnection): string | undefined
+  /** The verdict changed. */
+  changed(reachability: Reachability): void
+}
+
+interface Pending { peer: PeerId; observer: string; sent: number }
+
+/**
+ * The dial-back check (AutoNAT v1-like): are we reachable at the port we listen on, from outside?
+ *
+ * Rules:
+ * - Client: on a new connection (not a relayed one, not a peer on our own host) while the verdict
+ *   is `unknown` or fewer than `DIAL_BACK_CONFIRMATIONS` fresh answers are held, we ask the peer to
+ *   dial back our listen port ('dialback', a port only). At most `MAX_PENDING` requests await an
+ *   answer; one answer per observer counts, and `decideReachability` gives the verdict. Answers
+ *   expire after `resultTtl`, and peers are asked again.
+ * - Server: the dial goes to the IP we see the asker at, never to an address it names (no
+ *   amplification towards a third party), and only with a handshake that must reach the asker's own
+ *   key. One request per peer per `perPeerInterval` and `perMinute` in all; the others, and requests
+ *   over a relayed connection, are answered 'refused' (which counts for nothing).
+ * - An answer we did not ask for, or from another peer than the one asked, is ignored (counted).
+ */
+export class DialBack {
+  reachability: Reachability = 'unknown'
+  /** Dial-backs we served, and refused for a rate. */
+  served = 0
+  refused = 0
+  /** Answers nobody asked for. */
+  unsolicited = 0
+  /** Answers to our requests: reached, not reached, refused. */
+  readonly answers = { ok: 0, failed: 0, refused: 0 }
+  private nextId = 1
+  private readonly pending = new Map<number, Pending>()
+  private readonly results = new Map<string, { ok: boolean; at: number }>()
+  private readonly askers = new Map<PeerId, number>()
+  private minute = { start: 0, count: 0 }
+  private readonly limits: DialBackLimits
+  private readonly probes = new Set<AbortController>()
+
+  /** Whether we ask peers (we always answer them). */
+  enabled = true
+
+  constructor (private readonly host: DialBackHost, limits: Partial<DialBackLimits> = {}) {
+    check.rejectUnknownOptions('dialBack', limits, Object.keys(DIAL_BACK_DEFAULTS))
+    this.limits = { ...DIAL_BACK_DEFAULTS, ...limits }
+    for (const [name, value] of Object.entries(this.limits)) check.int(`dialBack.${name}`, value, 1)
+  }
+
+  /** A connection the node keeps: maybe ask it to dial us back. */
+  connected (conn: NodeConnection): void {
+    if (!this.enabled) return
+    const now = this.host.clock.now()
+    this.expire(now)
+    const remoteIp = this.host.remoteIp(conn)
+    const observer = observerKey(remoteIp, conn.peer)
+    const port = this.host.ports()[0]
+    if (observer === undefined || port === undefined || port === 0) return
+    // A peer on our own host (it sees us at its own IP) says nothing about the outside world.
+    if (!observer.startsWith('peer:') && conn.observedByRemote !== undefined && conn.observedByRemote.replace(/^::ffff:/, '') === remoteIp) return
+    if (this.results.has(observer) || this.pending.size >= MAX_PENDING) return
+    if (this.results.size >= DIAL_BACK_CONFIRMATIONS && this.reachability !== 'unknown') return
+    for (const p of this.pending.values()) if (p.observer === observer) return
+    const id = this.nextId++
+    if (conn.post({ t: 'dialback', id, port })) this.pending.set(id, { peer: conn.peer, observer, sent: now })
+  }
+
+  /** A 'dialback' or 'dialback-result' message. Never throws. */
+  message (conn: NodeConnection, msg: ControlMessage): void {
+    if (msg.t === 'dialback') this.serve(conn, msg.id, msg.port)
+    else if (msg.t === 'dialback-result') this.answer(conn, msg.id, msg.result)
+  }
+
+  close (): void {
+    for (const c of this.probes) c.abort()
+    this.probes.clear()
+  }
+
+  private answer (conn: NodeConnection, id: number, result: 'ok' | 'failed' | 'refused'): void {
+    const p = this.pending.get(id)
+    if (p === undefined || p.peer !== conn.peer) { this.unsolicited++; return }
+    this.pending.delete(id)
+    this.answers[result]++
+    if (result === 'refused') return
+    this.results.delete(p.observer)
+    this.results.set(p.observer, { ok: result === 'ok', at: this.host.clock.now() })
+    if (this.results.size > MAX_RESULTS) this.results.delete(this.results.keys().next().value!)
+    this.decide()
+  }
+
+  private decide (): void {
+    let ok = 0
+    let failed = 0
+    for (const r of this.results.values()) if (r.ok) ok++; else failed++
+    const next: Reachability = decideReachability(ok, failed, this.reachability)
+    if (next === this.reachability) return
+    this.reachability = next
+    this.host.changed(next)
+  }
+
+  private expire (now: number): void {
+    for (const [id, p] of this.pending) if (now - p.sent > 2 * this.limits.probeTimeout + 10_000) this.pending.delete(id)
+    let removed = false
+    for (const [key, r] of this.results) if (now - r.at > this.limits.resultTtl) { this.results.delete(key); removed = true }
+    if (removed) this.decide()
+  }
+
+  private serve (conn: NodeConnection, id: number, port: number): void {
+    const now = this.host.clock.now()
+    const ip = this.host.remoteIp(conn)
+    const last = this.askers.get(conn.peer)
+    if (now - this.minute.start >= 60_000) this.minute = { start: now, count: 0 }
+    if (ip === undefined || (last !== undefined && now - last < this.limits.perPeerInterval) || this.minute.count >= this.limits.perMinute) {
+      this.refused++
+      conn.post({ t: 'dialback-result', id, result: 'refused' })
+      return
+    }
+    this.askers.delete(conn.peer)
+    this.askers.set(conn.peer, now)
+    if (this.askers.size > MAX_ASKERS) this.askers.delete(this.askers.keys().next().value!)
+    this.minute.count++
+    this.served++
+    const controller = new AbortController()
+    this.probes.add(controller)
+    const timer = this.host.clock.setTimeout(() => { controller.abort(new Error('dial-back timed out')) }, this.limits.probeTimeout)
+    this.host.probe(formatTcpAddress(ip, port), conn.peer, controller.signal).then(() => 'ok' as const, () => 'failed' as const).then((result) => {
+      this.host.clock.clearTimeout(timer)
+      this.probes.delete(controller)
+      conn.post({ t: 'dialback-result', id, result })
+    }, () => {})
+  }
+}
+
+/**
+ * The verdict from the answers held (one per observer): `public` once at least
+ * `DIAL_BACK_CONFIRMATIONS` observers reached us and they outnumber those that could not; `private`
+ * once at least that many could not and they are at least twice those that did (a peer on our own
+ * network reaches us where the rest of the world cannot). Otherwise a verdict holds while its side
+ * still has the majority, else `unknown`.
+ */
+export function decideReachability (ok: number, failed: number, previous: Reachability): Reachability {
+  if (ok >= DIAL_BACK_CONFIRMATIONS && ok > failed) return 'public'
+  if (failed >= DIAL_BACK_CONFIRMATIONS && failed >= 2 * ok) return 'private'
+  if (previous === 'public' && ok > failed) return 'public'
+  if (previous === 'private' && failed > ok) return 'private'
+  return 'unknown'
+}

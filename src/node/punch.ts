@@ -1,0 +1,154 @@
+import type net from 'node:net'
+import type { Clock, PeerId } from '../manager/types.js'
+import { normaliseHintAddress } from './address.js'
+import { CircuitStream } from './circuit.js'
+import type { NodeConnection } from './connection.js'
+import type { ControlMessage } from './control-wire.js'
+import { decodeHello } from './hello.js'
+import { simultaneousOpen } from './hole-punch.js'
+import { formatTcpAddress, parseTcpAddress } from './transport.js'
+
+/** Punches in progress at once (a budget: each holds a socket and timers). */
+const MAX_PUNCHES = 8
+/** Attempts of one punch, and how long each waits for an answer (ms). */
+const ATTEMPTS = 5
+const ATTEMPT_TIMEOUT = 1_000
+/** How long we wait for the other side's 'punch' or 'punch-sync' before giving up (ms). */
+const EXCHANGE_TIMEOUT = 10_000
+
+/** What hole punching needs of the node. */
+export interface PunchHost {
+  readonly clock: Clock
+  readonly localId: PeerId
+  /** The punched socket, as a node connection (see `TcpTransport.upgrade`). */
+  upgrade(socket: net.Socket, initiator: boolean, peer: PeerId, address: string): Promise<NodeConnection>
+  /** A direct connection made: hand it to the manager, which prefers it to the relayed one. */
+  direct(conn: NodeConnection): void
+  /** Opens the connection (tests inject a fake); default `simultaneousOpen`. */
+  open?: typeof simultaneousOpen
+}
+
+interface Punch { conn: NodeConnection; remote?: { host: string; port: number }; sentAt?: number; timer: unknown }
+
+/**
+ * Hole punching through a relay (as libp2p's DCUtR, over TCP): once a relayed connection is kept,
+ * both peers try a direct one.
+ *
+ * Rules:
+ * - The side that dialled through the relay starts: it sends 'punch' with the address its NAT maps
+ *   its connection to the relay to (what the relay told it in the handshake) and times the round
+ *   trip; the other answers 'punch' with its own; the starter sends 'punch-sync' and dials after
+ *   half the round trip, the other as soon as 'punch-sync' arrives, so both SYNs cross (TCP
+ *   simultaneous open, hole-punch.ts) — each from the local port of its own relay connection, which
+ *   its NAT already maps.
+ * - The lower peer id runs the Noise handshake as the initiator. The direct connection goes to the
+ *   manager, whose duplicate rule keeps it over the relayed one (limited), which is closed.
+ * - Only over a relayed connection, once per connection, `MAX_PUNCHES` at once, and only to a
+ *   plain TCP address; a symmetric NAT (a new port per destination) makes the punch fail, and the
+ *   relayed connection stays.
+ */
+export class Punching {
+  /** Punches begun, and how many gave a direct connection. */
+  started = 0
+  succeeded = 0
+  private readonly punches = new Map<NodeConnection, Punch>()
+  private readonly done = new WeakSet<NodeConnection>()
+
+  constructor (private readonly host: PunchHost) {}
+
+  /** A connection the node keeps: when relayed and we dialled it, start. */
+  connected (conn: NodeConnection): void {
+    if (!conn.limited || conn.direction !== 'outbound') return
+    const own = mappedAddress(conn)
+    if (own === undefined || !this.begin(conn)) return
+    const p = this.punches.get(conn)!
+    p.sentAt = this.host.clock.now()
+    conn.post({ t: 'punch', address: formatTcpAddress(own.host, own.port) })
+  }
+
+  /** 'punch' or 'punch-sync' over a relayed connection. Never throws. */
+  message (conn: NodeConnection, msg: ControlMessage): void {
+    if (!conn.limited) return
+    if (msg.t === 'punch') this.onPunch(conn, msg.address)
+    else if (msg.t === 'punch-sync') {
+      const p = this.punches.get(conn)
+      if (p?.remote !== undefined && p.sentAt === undefined) this.dial(conn, p)
+    }
+  }
+
+  close (): void {
+    for (const p of this.punches.values()) this.host.clock.clearTimeout(p.timer)
+    this.punches.clear()
+  }
+
+  private onPunch (conn: NodeConnection, address: string): void {
+    const hint = normaliseHintAddress(address)
+    if (hint === undefined || hint.includes('/relay/')) return
+    const remote = parseTcpAddress(hint)
+    if (conn.direction === 'outbound') {
+      // The answer: go after half the round trip, and tell the other side to go now.
+      const p = this.punches.get(conn)
+      if (p?.sentAt === undefined || p.remote !== undefined) return
+      p.remote = { host: remote.host, port: remote.port }
+      const rtt = this.host.clock.now() - p.sentAt
+      conn.post({ t: 'punch-sync' })
+      this.host.clock.clearTimeout(p.timer)
+      p.timer = this.host.clock.setTimeout(() => { this.dial(conn, p) }, Math.floor(rtt / 2))
+      return
+    }
+    const own = mappedAddress(conn)
+    if (own === undefined || !this.begin(conn)) return
+    this.punches.get(conn)!.remote = { host: remote.host, port: remote.port }
+    conn.post({ t: 'punch', address: formatTcpAddress(own.host, own.port) })
+  }
+
+  /** A punch for `conn` may start: not done before, within the budget. */
+  private begin (conn: NodeConnection): boolean {
+    if (this.done.has(conn) || this.punches.size >= MAX_PUNCHES) return false
+    this.done.add(conn)
+    this.started++
+    const timer = this.host.clock.setTimeout(() => { this.punches.delete(conn) }, EXCHANGE_TIMEOUT)
+    this.punches.set(conn, { conn, timer })
+    conn.onClose(() => {
+      const p = this.punches.get(conn)
+      if (p !== undefined && p.sentAt !== -1) { this.host.clock.clearTimeout(p.timer); this.punches.delete(conn) }
+    })
+    return true
+  }
+
+  private dial (conn: NodeConnection, p: Punch): void {
+    this.host.clock.clearTimeout(p.timer)
+    p.sentAt = -1 // dialling: the exchange is over
+    const local = localPortOf(conn)
+    const remote = p.remote!
+    if (local === undefined) { this.punches.delete(conn); return }
+    const open = this.host.open ?? simultaneousOpen
+    const peer = conn.peer
+    open({ localPort: local, remote, attempts: ATTEMPTS, attemptTimeout: ATTEMPT_TIMEOUT })
+      .then(async (socket) => await this.host.upgrade(socket, this.host.localId < peer, peer, formatTcpAddress(remote.host, remote.port)))
+      .then((direct) => {
+        this.succeeded++
+        this.host.direct(direct)
+      }, () => { /* the relayed connection stays */ })
+      .finally(() => { this.punches.delete(conn) })
+  }
+}
+
+/** The relay connection a relayed connection runs through. */
+function relayOf (conn: NodeConnection): NodeConnection | undefined {
+  const socket = conn.stream.socket as unknown
+  return socket instanceof CircuitStream ? socket.via : undefined
+}
+
+/** Where the relay sees our connection to it (its hello told us): our NAT's mapping of that socket. */
+function mappedAddress (conn: NodeConnection): { host: string; port: number } | undefined {
+  const relay = relayOf(conn)
+  const hello = relay?.stream.remotePayload == null ? null : decodeHello(relay.stream.remotePayload)
+  if (hello?.observed === undefined || hello.observedPort === undefined) return undefined
+  return { host: hello.observed.replace(/^::ffff:/, ''), port: hello.observedPort }
+}
+
+/** The local port of our connection to the relay: the punch dials from it (its NAT mapping exists). */
+function localPortOf (conn: NodeConnection): number | undefined {
+  return (relayOf(conn)?.stream.socket as net.Socket | undefined)?.localPort
+}

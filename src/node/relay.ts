@@ -1,0 +1,262 @@
+import type { Clock, PeerId } from '../manager/types.js'
+import * as check from '../manager/validate.js'
+import { CircuitStream } from './circuit.js'
+import type { NodeConnection } from './connection.js'
+import type { Channel, Message } from './vendor/protomux.js'
+import { decodeRelay, RELAY_PROTOCOL, relayData, type RelayData, type RelayMessage } from './relay-wire.js'
+import { MALFORMED, peerHandler, safeJson } from './wire.js'
+
+/** The budgets of a relay (`relay` option). */
+export interface RelayLimits {
+  /** Peers holding a reservation at once. Default 32. */
+  maxReservations: number
+  /** How long a reservation lasts unless renewed (ms). Default 1 h. */
+  reservationTtl: number
+  /** Circuits open at once, and per peer (either end). Defaults 64 and 16. */
+  maxCircuits: number
+  maxCircuitsPerPeer: number
+  /** A circuit's life (ms, 0 = none): it is cut after. Default 2 min (as libp2p's circuit relay v2). */
+  duration: number
+  /** Bytes a circuit carries each way (0 = none): it is cut past them. Default 128 KiB (as circuit relay v2). */
+  data: number
+}
+
+export const RELAY_DEFAULTS: RelayLimits = { maxReservations: 32, reservationTtl: 3_600_000, maxCircuits: 64, maxCircuitsPerPeer: 16, duration: 120_000, data: 128 * 1024 }
+
+/** One end of a circuit on a link: ours (a stream we read and write) or one the relay forwards. */
+type CircuitEnd = { kind: 'local'; stream: CircuitStream } | { kind: 'relay'; circuit: Circuit; side: 0 | 1 }
+
+/** A circuit the relay forwards: its two ends (link and id on that link), bytes each way, its timer. */
+interface Circuit { ends: [{ link: RelayLink; id: number }, { link: RelayLink; id: number }]; bytes: [number, number]; timer: unknown }
+
+/** What the client side of the node hears on a relay channel (relay-client.ts). */
+export interface RelayClientHandlers {
+  reserved(link: RelayLink, msg: { ttl: number; duration: number; data: number }): void
+  refused(link: RelayLink, why: string): void
+  incoming(link: RelayLink, id: number, peer: PeerId): void
+  closed(link: RelayLink): void
+}
+
+/** A connection that runs over a relay (its socket is a circuit): never relayed over again. */
+export function isRelayed (conn: NodeConnection): boolean {
+  return conn.stream.socket instanceof CircuitStream
+}
+
+/**
+ * The relay channel on one connection: both roles (the client's and the relay's) share it.
+ * Circuit ids are even when the client side opened them and odd when the relay did.
+ */
+export class RelayLink {
+  readonly circuits = new Map<number, CircuitEnd>()
+  private nextEven = 2
+  private nextOdd = 1
+  closed = false
+  private sendJson!: Message<RelayMessage>
+  private sendData!: Message<RelayData>
+
+  constructor (readonly conn: NodeConnection, private readonly channel: Channel) {}
+
+  /** @internal Wires the messages (see `RelayHub.link`). */
+  init (sendJson: Message<RelayMessage>, sendData: Message<RelayData>): void {
+    this.sendJson = sendJson
+    this.sendData = sendData
+  }
+
+  post (msg: RelayMessage): boolean {
+    if (this.closed) return false
+    try { return this.sendJson.send(msg) } catch { return false }
+  }
+
+  data (id: number, data: Uint8Array): boolean {
+    if (this.closed) return false
+    try { this.sendData.send({ id, data }); return true } catch { return false }
+  }
+
+  /** A new id for a circuit we open: even as a client, odd as a relay. */
+  newId (asRelay: boolean): number {
+    if (asRelay) { const id = this.nextOdd; this.nextOdd += 2; return id }
+    const id = this.nextEven
+    this.nextEven += 2
+    return id
+  }
+
+  close (): void { this.channel.close() }
+}
+
+/**
+ * The relay channels of the node's connections and, when the node serves as a relay, the service.
+ *
+ * Rules (the service):
+ * - A reservation ('reserve') is taken while fewer than `maxReservations` peers hold one (a peer
+ *   renewing keeps its place), lasts `reservationTtl`, and ends with its connection.
+ * - A circuit ('connect') opens only to a peer holding a live reservation, within `maxCircuits` and
+ *   `maxCircuitsPerPeer` (for both ends); it is cut ('close' to both ends) after `duration` or when
+ *   one direction passed `data` bytes, and when either end closes or its connection goes.
+ * - Reservations and circuits asked for over a relayed connection are refused: no relaying over a
+ *   relay. So are reservations while the dial-back check finds the relay itself private.
+ * - The relay forwards bytes only: both ends run Noise end to end, the relay sees ciphertext.
+ * - A message that does not decode, a circuit id of the wrong parity or already in use, or data
+ *   over `MAX_RELAY_DATA` is a protocol error: the connection closes.
+ */
+export class RelayHub {
+  private readonly links = new Map<NodeConnection, RelayLink>()
+  private readonly reservations = new Map<PeerId, { link: RelayLink; expires: number }>()
+  private readonly circuits = new Set<Circuit>()
+  private readonly perPeer = new Map<PeerId, number>()
+  readonly limits: RelayLimits | undefined
+  /** Reservations and circuits the service refused, circuits it cut for a budget, bytes it forwarded. */
+  refused = 0
+  cut = 0
+  bytes = 0
+
+  /** Whether others can dial us now (not found private): a relay nobody can reach is no use. */
+  reachable: () => boolean = () => true
+
+  constructor (private readonly clock: Clock, private readonly client: RelayClientHandlers, limits: Partial<RelayLimits> | boolean | undefined) {
+    if (limits === undefined || limits === false) return
+    const given = limits === true ? {} : limits
+    check.rejectUnknownOptions('relay', given, Object.keys(RELAY_DEFAULTS))
+    this.limits = { ...RELAY_DEFAULTS, ...given }
+    for (const [name, value] of Object.entries(this.limits)) check.int(`relay.${name}`, value, name === 'duration' || name === 'data' ? 0 : 1)
+  }
+
+  /** Whether the node serves as a relay. */
+  get serving (): boolean { return this.limits !== undefined }
+  /** Reservations held now. */
+  get reservationCount (): number { return this.reservations.size }
+  /** Circuits forwarded now. */
+  get circuitCount (): number { return this.circuits.size }
+
+  /** A connection the node keeps: as a relay, a channel the remote opens is taken. */
+  attach (conn: NodeConnection): void {
+    if (!this.serving || isRelayed(conn)) return
+    conn.mux.pair({ protocol: RELAY_PROTOCOL }, () => { this.link(conn) })
+  }
+
+  /** The relay channel on `conn`, opened now when there is none. */
+  link (conn: NodeConnection): RelayLink | undefined {
+    const known = this.links.get(conn)
+    if (known !== undefined) return known
+    if (!conn.open) return undefined
+    let link: RelayLink | undefined
+    const channel = conn.mux.createChannel({ protocol: RELAY_PROTOCOL, onclose: () => { if (link !== undefined) this.closed(link) } })
+    if (channel === null) return undefined
+    link = new RelayLink(conn, channel)
+    const l = link
+    const bad = (why: string): void => { conn.protocolError(`relay: ${why}`) }
+    link.init(
+      channel.addMessage<RelayMessage>({ encoding: safeJson, onmessage: peerHandler(decodeRelay, (m) => { this.message(l, m) }, bad) }),
+      channel.addMessage<RelayData>({ encoding: relayData, onmessage: peerHandler(decodeData, (m) => { this.data(l, m) }, bad) })
+    )
+    this.links.set(conn, link)
+    channel.open()
+    return link
+  }
+
+  /** Ends every circuit and channel (the node closes). */
+  close (): void {
+    for (const link of [...this.links.values()]) this.closed(link)
+  }
+
+  private message (link: RelayLink, m: RelayMessage): void {
+    switch (m.t) {
+      case 'reserve': this.reserve(link); return
+      case 'connect': this.connect(link, m.id, m.peer); return
+      case 'reserved': this.client.reserved(link, m); return
+      case 'refused': this.client.refused(link, m.why); return
+      case 'incoming':
+        if (m.id % 2 !== 1 || link.circuits.has(m.id)) { link.conn.protocolError('relay: circuit id'); return }
+        this.client.incoming(link, m.id, m.peer)
+        return
+      case 'close': {
+        const end = link.circuits.get(m.id)
+        if (end === undefined) return
+        link.circuits.delete(m.id)
+        if (end.kind === 'local') end.stream.remoteClosed()
+        else this.endCircuit(end.circuit, m.why ?? 'closed', end.side)
+      }
+    }
+  }
+
+  private data (link: RelayLink, m: RelayData): void {
+    const end = link.circuits.get(m.id)
+    if (end === undefined) return // late bytes of a circuit that just closed
+    if (end.kind === 'local') { end.stream.received(m.data); return }
+    const { circuit, side } = end
+    circuit.bytes[side] += m.data.byteLength
+    if (this.limits!.data > 0 && circuit.bytes[side] > this.limits!.data) { this.cut++; this.endCircuit(circuit, 'data limit'); return }
+    this.bytes += m.data.byteLength
+    const other = circuit.ends[side === 0 ? 1 : 0]
+    other.link.data(other.id, m.data)
+  }
+
+  private reserve (link: RelayLink): void {
+    const limits = this.limits
+    const peer = link.conn.peer
+    const refuse = (why: string): void => { this.refused++; link.post({ t: 'refused', why }) }
+    if (limits === undefined) { refuse('not a relay'); return }
+    if (isRelayed(link.conn)) { refuse('over a relayed connection'); return }
+    if (!this.reachable()) { refuse('not reachable'); return }
+    const now = this.clock.now()
+    for (const [p, r] of this.reservations) if (r.expires <= now || r.link.closed) this.reservations.delete(p)
+    if (!this.reservations.has(peer) && this.reservations.size >= limits.maxReservations) { refuse('reservations full'); return }
+    this.reservations.set(peer, { link, expires: now + limits.reservationTtl })
+    link.post({ t: 'reserved', ttl: limits.reservationTtl, duration: limits.duration, data: limits.data })
+  }
+
+  private connect (link: RelayLink, id: number, target: PeerId): void {
+    if (id % 2 !== 0 || link.circuits.has(id)) { link.conn.protocolError('relay: circuit id'); return }
+    const limits = this.limits
+    const refuse = (why: string): void => { this.refused++; link.post({ t: 'close', id, why }) }
+    if (limits === undefined) { refuse('not a relay'); return }
+    if (isRelayed(link.conn)) { refuse('over a relayed connection'); return }
+    const r = this.reservations.get(target)
+    if (r === undefined || r.link.closed || r.expires <= this.clock.now()) { refuse('no reservation'); return }
+    const from = link.conn.peer
+    if (this.circuits.size >= limits.maxCircuits || (this.perPeer.get(from) ?? 0) >= limits.maxCircuitsPerPeer || (this.perPeer.get(target) ?? 0) >= limits.maxCircuitsPerPeer) {
+      refuse('resource limit')
+      return
+    }
+    const rid = r.link.newId(true)
+    const circuit: Circuit = { ends: [{ link, id }, { link: r.link, id: rid }], bytes: [0, 0], timer: undefined }
+    this.circuits.add(circuit)
+    for (const p of [from, target]) this.perPeer.set(p, (this.perPeer.get(p) ?? 0) + 1)
+    link.circuits.set(id, { kind: 'relay', circuit, side: 0 })
+    r.link.circuits.set(rid, { kind: 'relay', circuit, side: 1 })
+    if (limits.duration > 0) circuit.timer = this.clock.setTimeout(() => { this.cut++; this.endCircuit(circuit, 'duration limit') }, limits.duration)
+    r.link.post({ t: 'incoming', id: rid, peer: from })
+  }
+
+  /** Ends a forwarded circuit: both ends are told, but the side that closed it. */
+  private endCircuit (circuit: Circuit, why: string, from?: 0 | 1): void {
+    if (!this.circuits.delete(circuit)) return
+    this.clock.clearTimeout(circuit.timer)
+    circuit.ends.forEach((end, side) => {
+      end.link.circuits.delete(end.id)
+      const peer = end.link.conn.peer
+      const n = (this.perPeer.get(peer) ?? 1) - 1
+      if (n <= 0) this.perPeer.delete(peer)
+      else this.perPeer.set(peer, n)
+      if (side !== from) end.link.post({ t: 'close', id: end.id, why })
+    })
+  }
+
+  private closed (link: RelayLink): void {
+    if (link.closed) return
+    link.closed = true
+    this.links.delete(link.conn)
+    const r = this.reservations.get(link.conn.peer)
+    if (r?.link === link) this.reservations.delete(link.conn.peer)
+    for (const [id, end] of [...link.circuits]) {
+      link.circuits.delete(id)
+      if (end.kind === 'local') end.stream.remoteClosed()
+      else this.endCircuit(end.circuit, 'gone', end.side)
+    }
+    try { link.close() } catch { /* already closing */ }
+    this.client.closed(link)
+  }
+}
+
+function decodeData (raw: unknown): { ok: true; value: RelayData } | { ok: false; why: string } {
+  return raw === MALFORMED ? { ok: false, why: 'malformed data message' } : { ok: true, value: raw as RelayData }
+}
