@@ -86,7 +86,8 @@ export async function trimRatio (n: number, over: 'half' | 'one-percent', rounds
       name: 'peerwarden',
       measure: async () => {
         const { m, conns, clock } = await filled(total, low, Math.max(high, total))
-        conns.forEach((c, i) => { if (i % 3 === 0) c.streams = 1; m.tagPeer(c.peer, 'v', i % 13) })
+        // The transport reports the streams it opens (as the node's connections do): no sampling at trim time.
+        conns.forEach((c, i) => { if (i % 3 === 0) c.streams = 1; m.streamsChanged(c); m.tagPeer(c.peer, 'v', i % 13) })
         await clock.advance(2000) // the grace periods' end is batched: let it pass before the clock starts
         collect()
         const t0 = nowMs()
