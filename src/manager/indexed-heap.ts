@@ -43,20 +43,15 @@ export class IndexedHeap<T extends Record<K, number>, K extends string> {
     }
   }
 
-  /**
-   * Removes many at once: one by one (O(k log n)) when they are few or a small share of the heap,
-   * else by compacting and rebuilding the heap (O(n)). True when the heap was rebuilt (it is in
-   * order then, whatever it was before).
-   */
-  removeMany (items: readonly T[]): boolean {
-    if (items.length < 64 || items.length * 16 <= this.items.length) { for (const x of items) this.remove(x); return false }
+  /** Removes many at once: O(n) instead of O(k log n). */
+  removeMany (items: readonly T[]): void {
+    if (items.length < 64) { for (const x of items) this.remove(x); return }
     // Marked by their position (-1 = not in the heap) rather than kept in a set: O(n) without hashing.
     for (const x of items) this.place(x, -1)
     let j = 0
     for (const x of this.items) if (x[this.pos] !== -1) { this.items[j] = x; this.place(x, j++) }
     this.items.length = j
     this.heapify()
-    return true
   }
 
   /** Re-ranks an item whose key changed. */
@@ -92,54 +87,6 @@ export class IndexedHeap<T extends Record<K, number>, K extends string> {
       if (l < items.length) { frontier.push(l); siftUp(frontier, frontier.length - 1, less) }
       if (l + 1 < items.length) { frontier.push(l + 1); siftUp(frontier, frontier.length - 1, less) }
     }
-  }
-
-  /**
-   * The `k` lowest items in the order `ascending()` yields them (ties included), as an array: O(k log k)
-   * comparisons, one typed array, no generator. The heap must be in order.
-   */
-  lowest (k: number): T[] {
-    const items = this.items
-    const out: T[] = []
-    if (items.length === 0 || k <= 0) return out
-    const compare = this.compare
-    // The frontier: positions whose parents were taken, a min-heap itself; each step takes one and adds two.
-    const f = new Int32Array(Math.min(items.length, k + 1))
-    let size = 1
-    f[0] = 0
-    const less = (a: number, b: number): boolean => {
-      const c = compare(items[a], items[b])
-      return c < 0 || (c === 0 && a < b)
-    }
-    while (size > 0 && out.length < k) {
-      const top = f[0]
-      const last = f[--size]
-      if (size > 0) {
-        let i = 0
-        for (;;) {
-          const l = 2 * i + 1
-          if (l >= size) break
-          const c = l + 1 < size && less(f[l + 1], f[l]) ? l + 1 : l
-          if (!less(f[c], last)) break
-          f[i] = f[c]
-          i = c
-        }
-        f[i] = last
-      }
-      out.push(items[top])
-      if (out.length === k) break
-      for (let child = 2 * top + 1; child <= 2 * top + 2 && child < items.length; child++) {
-        let i = size++
-        while (i > 0) {
-          const p = (i - 1) >> 1
-          if (!less(child, f[p])) break
-          f[i] = f[p]
-          i = p
-        }
-        f[i] = child
-      }
-    }
-    return out
   }
 
   private place (item: T, i: number): void {

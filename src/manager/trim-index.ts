@@ -1,6 +1,6 @@
-import { IndexedHeap } from './indexed-heap.js'
 import { compareTrimRank } from './rank.js'
 import { PeerRecord } from './peer-record.js'
+import { TrimHeap } from './trim-heap.js'
 import type { Connection } from './types.js'
 
 /**
@@ -21,7 +21,7 @@ import type { Connection } from './types.js'
  *   background trim) and `lowest()` re-checks the peer it returns.
  */
 export class TrimIndex {
-  private readonly heap = new IndexedHeap<PeerRecord, 'heapIndex'>(compareTrimRank, 'heapIndex')
+  private readonly heap = new TrimHeap()
   private readonly grace: Array<{ record: PeerRecord; openedAt: number }> = []
   private graceHead = 0
   /** Connections whose transport reports every change of `streams`: their `idle` is kept up to date. */
@@ -129,7 +129,7 @@ export class TrimIndex {
     record.idle = idle
     if (record.heapIndex === -1) return
     this.version++
-    this.heap.fix(record.heapIndex)
+    this.heap.rekey(record)
   }
 
   remove (record: PeerRecord): void {
@@ -154,7 +154,7 @@ export class TrimIndex {
     let changed = false
     for (const r of this.sampled) {
       const idle = PeerRecord.sampleIdle(r.conn!.conn)
-      if (idle !== r.idle) { r.idle = idle; changed = true }
+      if (idle !== r.idle) { r.idle = idle; this.heap.refresh(r); changed = true }
     }
     if (changed) { this.version++; this.unordered = true }
     if (reorder) this.reorder()
@@ -208,7 +208,7 @@ export class TrimIndex {
       if (idle === top.idle) return top
       top.idle = idle
       this.version++
-      this.heap.fix(0)
+      this.heap.rekey(top)
     }
     return this.heap.peek()
   }
