@@ -70,26 +70,40 @@ export class TrimHeap {
     // The last peer fills the gap. It usually belongs far down: the gap goes down to a leaf along the
     // smaller children first (one comparison a level), then the peer climbs back up from there — the
     // same place a sift down would find (it climbs past equal ranks exactly as far as a sift down
-    // would have stopped above them), at about half the comparisons.
+    // would have stopped above them), at about half the comparisons. Peers move into the gap; the
+    // moving peer's key waits in locals until its place is found.
     this.copy(last, i)
     this.items.pop()
     if (this.up(i)) return
-    const n = this.items.length
+    const { items, cls, val, flg, opn } = this
+    const n = items.length
+    const moving = items[i]
+    const mc = cls[i]
+    const mv = val[i]
+    const mf = flg[i]
+    const mo = opn[i]
     let hole = i
     for (;;) {
       const l = 2 * hole + 1
       if (l >= n) break
       const c = l + 1 < n && this.compare(l + 1, l) < 0 ? l + 1 : l
-      this.swap(hole, c)
+      this.copy(c, hole)
       hole = c
     }
     // Back up: past every peer that ranks at or after it, down to where it started.
     while (hole > i) {
       const p = (hole - 1) >> 1
-      if (this.compare(hole, p) > 0) break
-      this.swap(hole, p)
+      const d = mc !== cls[p] ? mc - cls[p] : mv !== val[p] ? (mv < val[p] ? -1 : 1) : mf !== flg[p] ? mf - flg[p] : mo !== opn[p] ? (mo > opn[p] ? -1 : 1) : 0
+      if (d > 0) break
+      this.copy(p, hole)
       hole = p
     }
+    items[hole] = moving
+    moving.heapIndex = hole
+    cls[hole] = mc
+    val[hole] = mv
+    flg[hole] = mf
+    opn[hole] = mo
   }
 
   /**
