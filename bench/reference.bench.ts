@@ -20,9 +20,9 @@ import { collect, median } from './peers/common.js'
 import { NaiveConnMgr } from './reference/naive-connmgr.js'
 
 /** Both sides of one operation: set up (untimed), then the timed part; returns ms per operation. */
-interface Side { name: string; measure: () => Promise<number> }
+export interface Side { name: string; measure: () => Promise<number> }
 
-async function rotated (sides: Side[], rounds: number): Promise<{ medians: number[]; perRound: number[][] }> {
+export async function rotated (sides: Side[], rounds: number): Promise<{ medians: number[]; perRound: number[][] }> {
   const perRound: number[][] = sides.map(() => [])
   // One unmeasured round first: peerwarden has far more code to compile than the reference.
   for (const side of sides) await side.measure()
@@ -36,22 +36,22 @@ async function rotated (sides: Side[], rounds: number): Promise<{ medians: numbe
   return { medians: perRound.map(median), perRound }
 }
 
-function ratioFigure (name: string, n: number, pw: number[], naive: number[], unit: string, target?: number): Figure {
+export function ratioFigure (name: string, n: number, pw: number[], naive: number[], unit: string, target?: number, other = 'naive'): Figure {
   const ratios = pw.map((t, i) => naive[i] / t)
   const value = +(median(naive) / median(pw)).toFixed(1)
   return {
-    name: `${name} at ${n.toLocaleString('en')}: peerwarden vs the naive reference`,
+    name: `${name} at ${n.toLocaleString('en')}: peerwarden vs ${other === 'naive' ? 'the naive reference' : other}`,
     value,
-    unit: 'x naive',
+    unit: `x ${other}`,
     ...(target !== undefined ? { target: `>= ${target}`, met: value >= target } : {}),
     runs: pw.length,
-    note: `peerwarden ${fmt(median(pw))} ${unit}, naive ${fmt(median(naive))} ${unit} (medians of ${pw.length} rotated rounds)`,
+    note: `peerwarden ${fmt(median(pw))} ${unit}, ${other} ${fmt(median(naive))} ${unit} (medians of ${pw.length} rotated rounds)`,
     rounds: ratios.map((x) => +x.toFixed(2))
   }
 }
 
 /** CPU time of the process, ms. */
-function nowMs (): number {
+export function nowMs (): number {
   const u = process.cpuUsage()
   return (u.user + u.system) / 1000
 }

@@ -3,9 +3,11 @@ import { priorityRank } from './rank.js'
 
 /**
  * The trim index's binary min-heap: the connected peers in trim order (`compareTrimRank`), each
- * peer's position in `heapIndex`, and each position's rank key cached in typed arrays beside it, so
+ * peer's position in `heapIndex`, and each position's rank key cached in a typed array beside it, so
  * that a comparison reads four numbers instead of six fields of two records. This is what makes a
- * trim of k peers among n (k lowest walked, k removed) cost microseconds per peer.
+ * trim of k peers among n (k lowest walked, k removed) cost microseconds per peer. The four numbers of
+ * a position sit side by side in one Float64Array (a comparison of two siblings reads one or two
+ * cache lines).
  *
  * Rules:
  * - The cached key of a peer is taken when it enters (`upsert`, `append`) and whenever its owner says
@@ -17,10 +19,8 @@ import { priorityRank } from './rank.js'
  */
 export class TrimHeap {
   readonly items: PeerRecord[] = []
-  private cls = new Int32Array(64)
-  private val = new Float64Array(64)
-  private flg = new Int32Array(64)
-  private opn = new Float64Array(64)
+  /** Four numbers per position, side by side (one cache line holds two positions): class, value, flags, openedAt. */
+  private keys = new Float64Array(4 * 64)
 
   get size (): number { return this.items.length }
 
@@ -39,7 +39,7 @@ export class TrimHeap {
   /** Appends without ordering; call `heapify()` after a batch. */
   append (record: PeerRecord): void {
     const i = this.items.length
-    if (i === this.cls.length) this.grow()
+    if (4 * i === this.keys.length) this.grow()
     this.items.push(record)
     record.heapIndex = i
     this.load(i, record)
@@ -75,13 +75,13 @@ export class TrimHeap {
     this.copy(last, i)
     this.items.pop()
     if (this.up(i)) return
-    const { items, cls, val, flg, opn } = this
+    const { items, keys } = this
     const n = items.length
     const moving = items[i]
-    const mc = cls[i]
-    const mv = val[i]
-    const mf = flg[i]
-    const mo = opn[i]
+    const mc = keys[4 * i]
+    const mv = keys[4 * i + 1]
+    const mf = keys[4 * i + 2]
+    const mo = keys[4 * i + 3]
     let hole = i
     for (;;) {
       const l = 2 * hole + 1
@@ -93,17 +93,19 @@ export class TrimHeap {
     // Back up: past every peer that ranks at or after it, down to where it started.
     while (hole > i) {
       const p = (hole - 1) >> 1
-      const d = mc !== cls[p] ? mc - cls[p] : mv !== val[p] ? (mv < val[p] ? -1 : 1) : mf !== flg[p] ? mf - flg[p] : mo !== opn[p] ? (mo > opn[p] ? -1 : 1) : 0
+      const q = 4 * p
+      const d = mc !== keys[q] ? mc - keys[q] : mv !== keys[q + 1] ? (mv < keys[q + 1] ? -1 : 1) : mf !== keys[q + 2] ? mf - keys[q + 2] : mo !== keys[q + 3] ? (mo > keys[q + 3] ? -1 : 1) : 0
       if (d > 0) break
       this.copy(p, hole)
       hole = p
     }
     items[hole] = moving
     moving.heapIndex = hole
-    cls[hole] = mc
-    val[hole] = mv
-    flg[hole] = mf
-    opn[hole] = mo
+    const h = 4 * hole
+    keys[h] = mc
+    keys[h + 1] = mv
+    keys[h + 2] = mf
+    keys[h + 3] = mo
   }
 
   /**
@@ -197,16 +199,13 @@ export class TrimHeap {
 
   /** Compares positions `a` and `b` by their cached keys: `compareTrimRank`'s order. */
   private compare (a: number, b: number): number {
-    const d = this.cls[a] - this.cls[b]
-    if (d !== 0) return d
-    const va = this.val[a]
-    const vb = this.val[b]
-    if (va !== vb) return va < vb ? -1 : 1
-    const e = this.flg[a] - this.flg[b]
-    if (e !== 0) return e
-    const oa = this.opn[a]
-    const ob = this.opn[b]
-    if (oa !== ob) return oa > ob ? -1 : 1
+    const k = this.keys
+    const x = 4 * a
+    const y = 4 * b
+    if (k[x] !== k[y]) return k[x] - k[y]
+    if (k[x + 1] !== k[y + 1]) return k[x + 1] < k[y + 1] ? -1 : 1
+    if (k[x + 2] !== k[y + 2]) return k[x + 2] - k[y + 2]
+    if (k[x + 3] !== k[y + 3]) return k[x + 3] > k[y + 3] ? -1 : 1
     return 0
   }
 
@@ -246,12 +245,14 @@ export class TrimHeap {
   }
 
   private load (i: number, r: PeerRecord): void {
+    const k = this.keys
+    const x = 4 * i
     // Banned peers first whatever else (long-term ones last among them); then not long-term before
     // long-term, each by priority.
-    this.cls[i] = r.priority === 'banned' ? (r.longTerm ? 1 : 0) : 2 + (r.longTerm ? 4 : 0) + priorityRank(r.priority)
-    this.val[i] = r.value
-    this.flg[i] = (r.idle ? 0 : 2) + (r.inbound ? 0 : 1)
-    this.opn[i] = r.openedAt
+    k[x] = r.priority === 'banned' ? (r.longTerm ? 1 : 0) : 2 + (r.longTerm ? 4 : 0) + priorityRank(r.priority)
+    k[x + 1] = r.value
+    k[x + 2] = (r.idle ? 0 : 2) + (r.inbound ? 0 : 1)
+    k[x + 3] = r.openedAt
   }
 
   /** Moves the peer and key at `from` to `to` (overwriting it). */
@@ -259,32 +260,36 @@ export class TrimHeap {
     const r = this.items[from]
     this.items[to] = r
     r.heapIndex = to
-    this.cls[to] = this.cls[from]
-    this.val[to] = this.val[from]
-    this.flg[to] = this.flg[from]
-    this.opn[to] = this.opn[from]
+    const k = this.keys
+    const x = 4 * from
+    const y = 4 * to
+    k[y] = k[x]
+    k[y + 1] = k[x + 1]
+    k[y + 2] = k[x + 2]
+    k[y + 3] = k[x + 3]
   }
 
   private swap (a: number, b: number): void {
-    const { items, cls, val, flg, opn } = this
+    const { items, keys } = this
     const ra = items[a]
     const rb = items[b]
     items[a] = rb
     rb.heapIndex = a
     items[b] = ra
     ra.heapIndex = b
-    let t = cls[a]; cls[a] = cls[b]; cls[b] = t
-    t = val[a]; val[a] = val[b]; val[b] = t
-    t = flg[a]; flg[a] = flg[b]; flg[b] = t
-    t = opn[a]; opn[a] = opn[b]; opn[b] = t
+    const x = 4 * a
+    const y = 4 * b
+    for (let j = 0; j < 4; j++) {
+      const t = keys[x + j]
+      keys[x + j] = keys[y + j]
+      keys[y + j] = t
+    }
   }
 
   private grow (): void {
-    const cap = this.cls.length * 2
-    const cls = new Int32Array(cap); cls.set(this.cls); this.cls = cls
-    const val = new Float64Array(cap); val.set(this.val); this.val = val
-    const flg = new Int32Array(cap); flg.set(this.flg); this.flg = flg
-    const opn = new Float64Array(cap); opn.set(this.opn); this.opn = opn
+    const keys = new Float64Array(this.keys.length * 2)
+    keys.set(this.keys)
+    this.keys = keys
   }
 }
 
