@@ -26,8 +26,12 @@ export class TrimIndex {
   private graceHead = 0
   /** Connections whose transport reports every change of `streams`: their `idle` is kept up to date. */
   private readonly reporting = new WeakSet<Connection>()
-  /** The indexed peers whose connection does not report: `resample()` reads these. */
+  /**
+   * The indexed peers whose connection does not report: `resample()` reads these. Kept only once some
+   * connection reported (`tracking`): until then every indexed peer is read, with no set to maintain.
+   */
   private readonly sampled = new Set<PeerRecord>()
+  private tracking = false
   /** A resample changed some peer's `idle` and the heap was not reordered yet. */
   private unordered = false
   /** Goes up whenever the heap's members or order may have changed (a cache of a walk is stale then). */
@@ -122,6 +126,11 @@ export class TrimIndex {
    */
   streamsChanged (record: PeerRecord, conn: Connection): void {
     this.reporting.add(conn)
+    if (!this.tracking) {
+      // The first report: every peer indexed so far is one whose connection did not report.
+      this.tracking = true
+      for (const r of this.heap.items) this.sampled.add(r)
+    }
     this.sampled.delete(record)
     if (record.conn?.conn !== conn) return
     const idle = PeerRecord.sampleIdle(conn)
@@ -135,13 +144,13 @@ export class TrimIndex {
   remove (record: PeerRecord): void {
     this.version++
     this.heap.remove(record)
-    this.sampled.delete(record)
+    if (this.tracking) this.sampled.delete(record)
   }
 
   /** Removes many peers at once: O(n) for a large share of the index, O(k log n) for a few. */
   removeMany (records: readonly PeerRecord[]): void {
     this.version++
-    for (const r of records) this.sampled.delete(r)
+    if (this.tracking) for (const r of records) this.sampled.delete(r)
     if (this.heap.removeMany(records)) this.unordered = false
   }
 
@@ -152,7 +161,7 @@ export class TrimIndex {
    */
   resample (reorder = true): void {
     let changed = false
-    for (const r of this.sampled) {
+    for (const r of this.tracking ? this.sampled : this.heap.items) {
       const idle = PeerRecord.sampleIdle(r.conn!.conn)
       if (idle !== r.idle) { r.idle = idle; this.heap.refresh(r); changed = true }
     }
@@ -169,7 +178,7 @@ export class TrimIndex {
 
   /** A peer entered the heap: sampled before each trim unless its connection reports. */
   private entered (record: PeerRecord): void {
-    if (!this.reporting.has(record.conn!.conn)) this.sampled.add(record)
+    if (this.tracking && !this.reporting.has(record.conn!.conn)) this.sampled.add(record)
   }
 
   /**

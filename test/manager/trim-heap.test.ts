@@ -112,3 +112,13 @@ test('connections that never report are still read before a trim (a busy one is 
   assert.equal(conns[2].closed, true)
   await m.close()
 })
+
+test('once some connections report, the ones that do not are still read before a trim', async () => {
+  const { m, conns } = await manager(4)
+  for (const c of conns.slice(0, 3)) m.streamsChanged(c)
+  conns[3].streams = 1 // never reported: read at the trim
+  await m.trim()
+  assert.equal(conns[3].closed, false, 'busy, though it never reported')
+  assert.equal(conns[2].closed, true)
+  await m.close()
+})
