@@ -15,6 +15,7 @@ import { bulkThroughput, newConnections, topicJoin } from './node.bench.js'
 import { ssbConnections } from './ssb.bench.js'
 import { againstPrevious } from './previous.bench.js'
 import { naiveRatios } from './reference.bench.js'
+import { libp2pConnmgrRatios } from './libp2p-connmgr.bench.js'
 import { renderReport, type Reported } from './report.js'
 
 const suites: Record<string, () => Promise<Figure | Figure[]>> = {
@@ -25,6 +26,7 @@ const suites: Record<string, () => Promise<Figure | Figure[]>> = {
   heap: async () => await heap(),
   reference: async () => await naiveRatios(),
   previous: async () => await againstPrevious(),
+  'libp2p-connmgr': async () => await libp2pConnmgrRatios(),
   candidates: async () => await candidateSelection(),
   simulation: async () => await simulationSpeed(),
   connections: async () => await newConnections(),

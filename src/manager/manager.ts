@@ -220,6 +220,12 @@ export class Manager implements ConnectionManager {
     this.connections.dropped(entry)
   }
 
+  streamsChanged (conn: Connection): void {
+    check.connectionRef(conn)
+    const entry = this.connections.get(conn)
+    if (entry !== undefined) this.trimming.streamsChanged(entry.record, entry.conn)
+  }
+
   listConnections (): ConnectionInfo[] { return this.connections.list() }
 
   async connectNow (peer: PeerId | string, opts: { permanent?: boolean; signal?: AbortSignal } = {}): Promise<Connection> {

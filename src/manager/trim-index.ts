@@ -1,6 +1,7 @@
-import { IndexedHeap } from './indexed-heap.js'
 import { compareTrimRank } from './rank.js'
 import { PeerRecord } from './peer-record.js'
+import { TrimHeap } from './trim-heap.js'
+import type { Connection } from './types.js'
 
 /**
  * The connected peers that trimming may close, ordered by {@link compareTrimRank}, so that the
@@ -13,14 +14,26 @@ import { PeerRecord } from './peer-record.js'
  *   not permanent — the manager decides) and its connection is past the grace period.
  * - Connections enter a FIFO when they open; `promote(now)` moves those whose grace period ended
  *   into the heap. The FIFO stays sorted because the clock never goes back.
- * - `idle` is sampled from `Connection.streams` when a peer enters or is refreshed. Streams change
- *   without telling the manager, so `resample()` re-reads every peer (before an explicit or background
- *   trim) and `lowest()` re-checks the peers it returns.
+ * - `idle` is read from `Connection.streams` when a peer enters or is refreshed. A connection whose
+ *   transport reports its stream changes (`streamsChanged`, from the manager's `streamsChanged()`)
+ *   is re-ranked on each report and never sampled again; the others change without telling the
+ *   manager, so `resample()` re-reads those (and only those: O(unreported), before an explicit or
+ *   background trim) and `lowest()` re-checks the peer it returns.
  */
 export class TrimIndex {
-  private readonly heap = new IndexedHeap<PeerRecord, 'heapIndex'>(compareTrimRank, 'heapIndex')
+  private readonly heap = new TrimHeap()
   private readonly grace: Array<{ record: PeerRecord; openedAt: number }> = []
   private graceHead = 0
+  /** Connections whose transport reports every change of `streams`: their `idle` is kept up to date. */
+  private readonly reporting = new WeakSet<Connection>()
+  /**
+   * The indexed peers whose connection does not report: `resample()` reads these. Kept only once some
+   * connection reported (`tracking`): until then every indexed peer is read, with no set to maintain.
+   */
+  private readonly sampled = new Set<PeerRecord>()
+  private tracking = false
+  /** A resample changed some peer's `idle` and the heap was not reordered yet. */
+  private unordered = false
   /** Goes up whenever the heap's members or order may have changed (a cache of a walk is stale then). */
   version = 0
 
@@ -54,6 +67,7 @@ export class TrimIndex {
         if (r.heapIndex !== -1) continue
         r.idle = PeerRecord.sampleIdle(r.conn!.conn)
         this.heap.append(r)
+        this.entered(r)
       }
       this.heap.heapify()
     } else {
@@ -98,33 +112,73 @@ export class TrimIndex {
     const belongs = record.conn !== undefined && this.eligible(record) && !this.inGrace(record, now)
     this.version++
     if (!belongs) {
-      this.heap.remove(record)
+      this.remove(record)
       return
     }
     record.idle = PeerRecord.sampleIdle(record.conn!.conn)
     this.heap.upsert(record)
+    this.entered(record)
+  }
+
+  /**
+   * The transport reported that the connection's `streams` changed: the peer is re-ranked now (O(log n))
+   * and, from now on, trusted to report every change (never sampled again).
+   */
+  streamsChanged (record: PeerRecord, conn: Connection): void {
+    this.reporting.add(conn)
+    if (!this.tracking) {
+      // The first report: every peer indexed so far is one whose connection did not report.
+      this.tracking = true
+      for (const r of this.heap.items) this.sampled.add(r)
+    }
+    this.sampled.delete(record)
+    if (record.conn?.conn !== conn) return
+    const idle = PeerRecord.sampleIdle(conn)
+    if (idle === record.idle) return
+    record.idle = idle
+    if (record.heapIndex === -1) return
+    this.version++
+    this.heap.rekey(record)
   }
 
   remove (record: PeerRecord): void {
     this.version++
     this.heap.remove(record)
+    if (this.tracking) this.sampled.delete(record)
   }
 
-  /** Removes many peers at once: O(n) instead of O(k log n), for large trims. */
+  /** Removes many peers at once: O(n) for a large share of the index, O(k log n) for a few. */
   removeMany (records: readonly PeerRecord[]): void {
     this.version++
-    this.heap.removeMany(records)
+    if (this.tracking) for (const r of records) this.sampled.delete(r)
+    if (this.heap.removeMany(records)) this.unordered = false
   }
 
   /**
-   * Re-reads `streams` of every indexed peer and restores the order: O(n). With `reorder` false the
-   * heap is left unordered: the caller sorts a copy (`ordered` for many) and reorders afterwards
-   * (`removeMany` does).
+   * Re-reads `streams` of the indexed peers whose connection does not report its changes: O(those),
+   * nothing when every transport reports. When a peer changed, the order is restored (O(n)), or, with
+   * `reorder` false, left for later: the caller sorts a copy (`ordered` for many) and calls `reorder()`.
    */
   resample (reorder = true): void {
-    this.version++
-    for (const r of this.heap.items) r.idle = PeerRecord.sampleIdle(r.conn!.conn)
-    if (reorder) this.heap.heapify()
+    let changed = false
+    for (const r of this.tracking ? this.sampled : this.heap.items) {
+      const idle = PeerRecord.sampleIdle(r.conn!.conn)
+      if (idle !== r.idle) { r.idle = idle; this.heap.refresh(r); changed = true }
+    }
+    if (changed) { this.version++; this.unordered = true }
+    if (reorder) this.reorder()
+  }
+
+  /** Restores the heap order after a `resample(false)` that changed some peer (nothing to do otherwise). */
+  reorder (): void {
+    if (!this.unordered) return
+    this.unordered = false
+    this.heap.heapify()
+  }
+
+  /** A peer entered the heap: sampled before each trim unless its connection reports. */
+  private entered (record: PeerRecord): void {
+    if (this.tracking && !this.reporting.has(record.conn!.conn)) this.sampled.add(record)
   }
 
   /**
@@ -146,6 +200,9 @@ export class TrimIndex {
    */
   walks (wanted: number): boolean { return wanted <= 64 || wanted * 8 <= this.heap.size }
 
+  /** The `k` lowest-ranked indexed peers, in the order `ordered()` walks them: O(k log k). The heap must be in order. */
+  first (k: number): PeerRecord[] { return this.heap.lowest(k) }
+
   /** The indexed peers in trim order, lowest first, lazily. The index must not change while iterating. */
   ascending (): Generator<PeerRecord> { return this.heap.ascending() }
 
@@ -160,7 +217,7 @@ export class TrimIndex {
       if (idle === top.idle) return top
       top.idle = idle
       this.version++
-      this.heap.fix(0)
+      this.heap.rekey(top)
     }
     return this.heap.peek()
   }

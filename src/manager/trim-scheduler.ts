@@ -4,7 +4,7 @@ import type { PeerRecord } from './peer-record.js'
 import type { TopicCounts } from './topics.js'
 import { TrimIndex } from './trim-index.js'
 import { selectVictims, trimCount } from './trim-rules.js'
-import type { Clock, Priority, TrimReason } from './types.js'
+import type { Clock, Connection, Priority, TrimReason } from './types.js'
 
 const NONE: readonly PeerRecord[] = []
 
@@ -74,6 +74,11 @@ export class TrimScheduler {
     this.index.remove(record)
   }
 
+  /** The transport reported that the connection's open streams changed (see `TrimIndex.streamsChanged`). */
+  streamsChanged (record: PeerRecord, conn: Connection): void {
+    this.index.streamsChanged(record, conn)
+  }
+
   start (): void {
     this.promote()
     if (this.host.connections() > this.host.limits().highWater) this.trim('limit', 'start')
@@ -129,9 +134,20 @@ export class TrimScheduler {
     const large = !this.index.walks(count)
     this.index.resample(!large)
     const { topics } = this.host
-    const victims = selectVictims(this.index.ordered(count), count, (r, taken) => topics.canClose(r, taken), this.overQuota())
+    const canClose = (r: PeerRecord, taken: readonly PeerRecord[]): boolean => topics.canClose(r, taken)
+    const over = this.overQuota()
+    let victims: PeerRecord[]
+    if (!large && over === undefined) {
+      // A few of many, in one pass: the first `count` in order are the victims unless a topic at its
+      // min keeps some of them; then the walk goes on past them (the same choice, found lazily).
+      const first = this.index.first(count)
+      victims = selectVictims(first, count, canClose)
+      if (victims.length < count && first.length === count) victims = selectVictims(this.index.ordered(count), count, canClose)
+    } else {
+      victims = selectVictims(this.index.ordered(count), count, canClose, over)
+    }
     this.index.removeMany(victims)
-    if (large && victims.length < 64) this.index.resample(true) // removeMany reordered only for many
+    this.index.reorder() // after a large trim whose resample changed a peer, unless removeMany rebuilt the heap
     // The application lowered the bound (or started above it): it holds now, so when the past-grace
     // peers are not enough, the lowest-ranked in-grace ones go too.
     const short = mode === 'limit' ? before - highWater - victims.length : 0

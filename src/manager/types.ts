@@ -372,6 +372,14 @@ export interface ConnectionManager {
   admits(peer: PeerId | string, address?: string): boolean
   /** The transport reports that a connection closed, whoever closed it. */
   disconnected(conn: Connection): void
+  /**
+   * The transport reports that the connection's `streams` changed (a stream opened or closed). A
+   * connection reported once is trusted to report every later change: the manager keeps its rank up
+   * to date on each report instead of reading `streams` of every connection before a trim, so a trim
+   * of k peers costs O(k log n) rather than O(n). Connections never reported are read as before.
+   * Unknown connections are ignored.
+   */
+  streamsChanged(conn: Connection): void
   /** The connections held now. */
   listConnections(): ConnectionInfo[]
   /** Dials at once, outside the queue and the watermarks; `permanent: true` makes the peer permanent (redialled after every loss, never trimmed). */

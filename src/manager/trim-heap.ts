@@ -1,0 +1,320 @@
+import type { PeerRecord } from './peer-record.js'
+import { priorityRank } from './rank.js'
+
+/**
+ * The trim index's binary min-heap: the connected peers in trim order (`compareTrimRank`), each
+ * peer's position in `heapIndex`, and each position's rank key cached in a typed array beside it, so
+ * that a comparison reads four numbers instead of six fields of two records. This is what makes a
+ * trim of k peers among n (k lowest walked, k removed) cost microseconds per peer. The four numbers of
+ * a position sit side by side in one Float64Array (a comparison of two siblings reads one or two
+ * cache lines).
+ *
+ * Rules:
+ * - The cached key of a peer is taken when it enters (`upsert`, `append`) and whenever its owner says
+ *   its rank changed (`upsert`, `rekey`, `refresh`); the order is `compareTrimRank` on those keys,
+ *   exactly: class (banned first, then not long-term before long-term, then priority), tag value,
+ *   idle before busy and inbound before outbound, newest first.
+ * - The layout is that of `IndexedHeap` for the same operations (same sift rules), so the order in
+ *   which equal ranks are walked does not depend on which of the two holds the peers.
+ */
+export class TrimHeap {
+  readonly items: PeerRecord[] = []
+  /** Four numbers per position, side by side (one cache line holds two positions): class, value, flags, openedAt. */
+  private keys = new Float64Array(4 * 64)
+
+  get size (): number { return this.items.length }
+
+  peek (): PeerRecord | undefined { return this.items[0] }
+
+  /** Inserts, or re-keys and re-ranks a peer already in. */
+  upsert (record: PeerRecord): void {
+    if (record.heapIndex === -1) {
+      this.append(record)
+      this.up(record.heapIndex)
+    } else {
+      this.rekey(record)
+    }
+  }
+
+  /** Appends without ordering; call `heapify()` after a batch. */
+  append (record: PeerRecord): void {
+    const i = this.items.length
+    if (4 * i === this.keys.length) this.grow()
+    this.items.push(record)
+    record.heapIndex = i
+    this.load(i, record)
+  }
+
+  /** The peer's rank changed: re-reads its key and restores the order. */
+  rekey (record: PeerRecord): void {
+    const i = record.heapIndex
+    if (i === -1) return
+    this.load(i, record)
+    this.fix(i)
+  }
+
+  /** Re-reads the peer's key without restoring the order: call `heapify()` after a batch. */
+  refresh (record: PeerRecord): void {
+    if (record.heapIndex !== -1) this.load(record.heapIndex, record)
+  }
+
+  remove (record: PeerRecord): void {
+    const i = record.heapIndex
+    if (i === -1) return
+    const last = this.items.length - 1
+    record.heapIndex = -1
+    if (i === last) {
+      this.items.pop()
+      return
+    }
+    // The last peer fills the gap. It usually belongs far down: the gap goes down to a leaf along the
+    // smaller children first (one comparison a level), then the peer climbs back up from there — the
+    // same place a sift down would find (it climbs past equal ranks exactly as far as a sift down
+    // would have stopped above them), at about half the comparisons. Peers move into the gap; the
+    // moving peer's key waits in locals until its place is found.
+    this.copy(last, i)
+    this.items.pop()
+    if (this.up(i)) return
+    const { items, keys } = this
+    const n = items.length
+    const moving = items[i]
+    const mc = keys[4 * i]
+    const mv = keys[4 * i + 1]
+    const mf = keys[4 * i + 2]
+    const mo = keys[4 * i + 3]
+    let hole = i
+    for (;;) {
+      const l = 2 * hole + 1
+      if (l >= n) break
+      const c = l + 1 < n && this.compare(l + 1, l) < 0 ? l + 1 : l
+      this.copy(c, hole)
+      hole = c
+    }
+    // Back up: past every peer that ranks at or after it, down to where it started.
+    while (hole > i) {
+      const p = (hole - 1) >> 1
+      const q = 4 * p
+      const d = mc !== keys[q] ? mc - keys[q] : mv !== keys[q + 1] ? (mv < keys[q + 1] ? -1 : 1) : mf !== keys[q + 2] ? mf - keys[q + 2] : mo !== keys[q + 3] ? (mo > keys[q + 3] ? -1 : 1) : 0
+      if (d > 0) break
+      this.copy(p, hole)
+      hole = p
+    }
+    items[hole] = moving
+    moving.heapIndex = hole
+    const h = 4 * hole
+    keys[h] = mc
+    keys[h + 1] = mv
+    keys[h + 2] = mf
+    keys[h + 3] = mo
+  }
+
+  /**
+   * Removes many at once: one by one (O(k log n)) when they are few or a small share of the heap,
+   * else by compacting and rebuilding the heap (O(n)). True when the heap was rebuilt (it is in
+   * order then, whatever it was before).
+   */
+  removeMany (records: readonly PeerRecord[]): boolean {
+    if (records.length < 64 || records.length * 16 <= this.items.length) {
+      for (const r of records) this.remove(r)
+      return false
+    }
+    // Marked by their position (-1 = not in the heap) rather than kept in a set: O(n) without hashing.
+    for (const r of records) r.heapIndex = -1
+    const items = this.items
+    let j = 0
+    for (let i = 0; i < items.length; i++) {
+      if (items[i].heapIndex !== -1) this.copy(i, j++)
+    }
+    items.length = j
+    this.heapify()
+    return true
+  }
+
+  heapify (): void {
+    for (let i = (this.items.length >> 1) - 1; i >= 0; i--) this.down(i)
+  }
+
+  /**
+   * The `k` lowest peers in the order `ascending()` yields them (ties included), as an array:
+   * O(k log k) comparisons, no generator. The heap must be in order.
+   */
+  lowest (k: number): PeerRecord[] {
+    const items = this.items
+    const out: PeerRecord[] = []
+    if (items.length === 0 || k <= 0) return out
+    // The frontier: positions whose parents were taken, a min-heap itself; each step takes one and adds two.
+    const f = new Int32Array(Math.min(items.length, k + 1))
+    let size = 1
+    f[0] = 0
+    while (size > 0) {
+      const top = f[0]
+      const last = f[--size]
+      if (size > 0) {
+        let i = 0
+        for (;;) {
+          const l = 2 * i + 1
+          if (l >= size) break
+          const c = l + 1 < size && this.before(f[l + 1], f[l]) ? l + 1 : l
+          if (!this.before(f[c], last)) break
+          f[i] = f[c]
+          i = c
+        }
+        f[i] = last
+      }
+      out.push(items[top])
+      if (out.length === k) break
+      for (let child = 2 * top + 1; child <= 2 * top + 2 && child < items.length; child++) {
+        let i = size++
+        while (i > 0) {
+          const p = (i - 1) >> 1
+          if (!this.before(child, f[p])) break
+          f[i] = f[p]
+          i = p
+        }
+        f[i] = child
+      }
+    }
+    return out
+  }
+
+  /** The peers in order, lowest first, lazily: the k-th costs O(log k). The heap must not change while iterating. */
+  * ascending (): Generator<PeerRecord> {
+    const items = this.items
+    if (items.length === 0) return
+    const frontier: number[] = [0]
+    const less = (a: number, b: number): boolean => this.before(a, b)
+    while (frontier.length > 0) {
+      const top = frontier[0]
+      const last = frontier.pop()!
+      if (frontier.length > 0) {
+        frontier[0] = last
+        siftDown(frontier, 0, less)
+      }
+      yield items[top]
+      const l = 2 * top + 1
+      if (l < items.length) { frontier.push(l); siftUp(frontier, frontier.length - 1, less) }
+      if (l + 1 < items.length) { frontier.push(l + 1); siftUp(frontier, frontier.length - 1, less) }
+    }
+  }
+
+  /** Compares positions `a` and `b` by their cached keys: `compareTrimRank`'s order. */
+  private compare (a: number, b: number): number {
+    const k = this.keys
+    const x = 4 * a
+    const y = 4 * b
+    if (k[x] !== k[y]) return k[x] - k[y]
+    if (k[x + 1] !== k[y + 1]) return k[x + 1] < k[y + 1] ? -1 : 1
+    if (k[x + 2] !== k[y + 2]) return k[x + 2] - k[y + 2]
+    if (k[x + 3] !== k[y + 3]) return k[x + 3] > k[y + 3] ? -1 : 1
+    return 0
+  }
+
+  /** The walk's order: by rank, then by position (the same tie-break as `IndexedHeap.ascending`). */
+  private before (a: number, b: number): boolean {
+    const c = this.compare(a, b)
+    return c < 0 || (c === 0 && a < b)
+  }
+
+  private fix (i: number): void {
+    if (!this.up(i)) this.down(i)
+  }
+
+  private up (i: number): boolean {
+    let moved = false
+    while (i > 0) {
+      const p = (i - 1) >> 1
+      if (this.compare(i, p) >= 0) break
+      this.swap(i, p)
+      i = p
+      moved = true
+    }
+    return moved
+  }
+
+  private down (i: number): void {
+    const n = this.items.length
+    for (;;) {
+      const l = 2 * i + 1
+      if (l >= n) break
+      const r = l + 1
+      const c = r < n && this.compare(r, l) < 0 ? r : l
+      if (this.compare(c, i) >= 0) break
+      this.swap(i, c)
+      i = c
+    }
+  }
+
+  private load (i: number, r: PeerRecord): void {
+    const k = this.keys
+    const x = 4 * i
+    // Banned peers first whatever else (long-term ones last among them); then not long-term before
+    // long-term, each by priority.
+    k[x] = r.priority === 'banned' ? (r.longTerm ? 1 : 0) : 2 + (r.longTerm ? 4 : 0) + priorityRank(r.priority)
+    k[x + 1] = r.value
+    k[x + 2] = (r.idle ? 0 : 2) + (r.inbound ? 0 : 1)
+    k[x + 3] = r.openedAt
+  }
+
+  /** Moves the peer and key at `from` to `to` (overwriting it). */
+  private copy (from: number, to: number): void {
+    const r = this.items[from]
+    this.items[to] = r
+    r.heapIndex = to
+    const k = this.keys
+    const x = 4 * from
+    const y = 4 * to
+    k[y] = k[x]
+    k[y + 1] = k[x + 1]
+    k[y + 2] = k[x + 2]
+    k[y + 3] = k[x + 3]
+  }
+
+  private swap (a: number, b: number): void {
+    const { items, keys } = this
+    const ra = items[a]
+    const rb = items[b]
+    items[a] = rb
+    rb.heapIndex = a
+    items[b] = ra
+    ra.heapIndex = b
+    const x = 4 * a
+    const y = 4 * b
+    for (let j = 0; j < 4; j++) {
+      const t = keys[x + j]
+      keys[x + j] = keys[y + j]
+      keys[y + j] = t
+    }
+  }
+
+  private grow (): void {
+    const keys = new Float64Array(this.keys.length * 2)
+    keys.set(this.keys)
+    this.keys = keys
+  }
+}
+
+function siftUp (h: number[], i: number, less: (a: number, b: number) => boolean): void {
+  const item = h[i]
+  while (i > 0) {
+    const p = (i - 1) >> 1
+    if (!less(item, h[p])) break
+    h[i] = h[p]
+    i = p
+  }
+  h[i] = item
+}
+
+function siftDown (h: number[], i: number, less: (a: number, b: number) => boolean): void {
+  const n = h.length
+  const item = h[i]
+  for (;;) {
+    const l = 2 * i + 1
+    if (l >= n) break
+    const r = l + 1
+    const c = r < n && less(h[r], h[l]) ? r : l
+    if (!less(h[c], item)) break
+    h[i] = h[c]
+    i = c
+  }
+  h[i] = item
+}
