@@ -1,5 +1,6 @@
 import { createConnectionManager } from '../manager/manager.js'
-import type { ConnectionManager, ConnectionManagerOptions, PeerStore, StoredPeer } from '../manager/types.js'
+import type { ConnectionManager, ConnectionManagerOptions, PeerStore } from '../manager/types.js'
+import { CompactStore } from './compact-store.js'
 import { ManualClock } from './manual-clock.js'
 import { MemoryNetwork, type MemoryNode } from './memory-network.js'
 
@@ -76,7 +77,7 @@ export class Simulation {
     const nb = options.bootstrap ?? 3
     for (let i = 0; i < options.nodes; i++) {
       const transport = this.network.addNode(`n${i}`)
-      const node: SimNode = { id: transport.id, transport, manager: undefined as unknown as ConnectionManager, store: compactStore(), bootstrap: i < nb, peak: 0, inboundDials: 0 }
+      const node: SimNode = { id: transport.id, transport, manager: undefined as unknown as ConnectionManager, store: new CompactStore(), bootstrap: i < nb, peak: 0, inboundDials: 0 }
       this.nodes.push(node)
       this.byId.set(node.id, i)
       this.network.onDial(transport.address, () => { node.inboundDials++ })
@@ -214,66 +215,6 @@ export class Simulation {
     }
     return out
   }
-}
-
-/**
- * The simulation's peer store: a `memoryStore()` that keeps each peer as one short string (a JSON
- * tuple, the defaults left out) instead of an object with its arrays, so that 100,000 nodes × a
- * few hundred known peers fit in memory. It outlives the managers (restarts); `load()` rebuilds
- * the rows.
- */
-function compactStore (): PeerStore {
-  const data = new Map<string, string>()
-  return {
-    async load () {
-      const out: StoredPeer[] = []
-      for (const [key, row] of data) out.push(decodeRow(key, row))
-      return out
-    },
-    save (peers) { for (const p of peers) data.set(p.key, encodeRow(p)) },
-    delete (keys) { for (const k of keys) data.delete(k) },
-    async flush () {},
-    async close () {}
-  }
-}
-
-/** [id, addresses, priority, topics, flags, tags, lastConnected, successes, failures, nextDialAt, firstSeen]; the empty ones as 0. */
-function encodeRow (p: StoredPeer): string {
-  const flags = (p.longTerm ? 1 : 0) | (p.permanent ? 2 : 0) | (p.bootstrap ? 4 : 0)
-  return JSON.stringify([p.id ?? 0, p.addresses, p.priority === 'medium' ? 0 : p.priority, p.topics.length === 0 ? 0 : p.topics, flags,
-    hasKeys(p.tags) ? p.tags : 0, time(p.lastConnected), p.successes, p.failures, time(p.nextDialAt), time(p.firstSeen)])
-}
-
-function decodeRow (key: string, row: string): StoredPeer {
-  const [id, addresses, priority, topics, flags, tags, lastConnected, successes, failures, nextDialAt, firstSeen] = JSON.parse(row) as [string | 0, string[], StoredPeer['priority'] | 0, string[] | 0, number, Record<string, number> | 0, number | string | 0, number, number, number | string | 0, number | string | 0]
-  const p: StoredPeer = {
-    key,
-    addresses,
-    priority: priority === 0 ? 'medium' : priority,
-    topics: topics === 0 ? [] : topics,
-    longTerm: (flags & 1) !== 0,
-    permanent: (flags & 2) !== 0,
-    bootstrap: (flags & 4) !== 0,
-    tags: tags === 0 ? {} : tags,
-    successes,
-    failures
-  }
-  if (id !== 0) p.id = id
-  if (lastConnected !== 0) p.lastConnected = Number(lastConnected)
-  if (nextDialAt !== 0) p.nextDialAt = Number(nextDialAt)
-  if (firstSeen !== 0) p.firstSeen = Number(firstSeen)
-  return p
-}
-
-/** A time for the row: 0 when absent; a time that JSON cannot hold (±Infinity) as a string. */
-function time (t: number | undefined): number | string {
-  if (t === undefined) return 0
-  return Number.isFinite(t) ? (t === 0 ? '0' : t) : String(t)
-}
-
-function hasKeys (o: Record<string, number> | undefined): boolean {
-  for (const _ in o) return true
-  return false
 }
 
 /** A small deterministic generator in [0, 1), for reproducible simulations. */
