@@ -66,8 +66,7 @@ export class Simulation {
    * pass on. Kept here rather than read from `listPeers()`, which builds every peer's info — too
    * slow for a bootstrap node that knows them all. It survives restarts, as the node's store does.
    */
-  private readonly knownList: Array<number[] | undefined> = []
-  private readonly knownSet: Array<Set<number> | undefined> = []
+  private readonly known: Array<KnownNodes | undefined> = []
   private readonly random: () => number
 
   constructor (private readonly options: SimulationOptions) {
@@ -182,14 +181,7 @@ export class Simulation {
 
   private learn (node: number, other: number): void {
     if (other === node || this.nodes[other].bootstrap) return
-    let set = this.knownSet[node]
-    if (set === undefined) {
-      this.knownSet[node] = set = new Set()
-      this.knownList[node] = []
-    }
-    if (set.has(other)) return
-    set.add(other)
-    this.knownList[node]!.push(other)
+    (this.known[node] ??= new KnownNodes()).add(other)
   }
 
   /** Adds the nodes `ids` to the node's manager, with their in-memory addresses, as an identify exchange would. */
@@ -202,20 +194,63 @@ export class Simulation {
 
   /** Up to `k` nodes the node knows, at random, other than `except`. */
   private sampleKnown (node: number, k: number, except: number): number[] {
-    const list = this.knownList[node]
+    const list = this.known[node]
     if (list === undefined) return []
-    if (list.length - (this.knownSet[node]!.has(except) ? 1 : 0) <= k) return list.filter((id) => id !== except)
+    if (list.length - (list.has(except) ? 1 : 0) <= k) return list.without(except)
     const out: number[] = []
     const taken = new Set<number>()
     while (out.length < k) {
       const i = Math.floor(this.random() * list.length)
-      if (taken.has(i) || list[i] === except) continue
+      if (taken.has(i) || list.at(i) === except) continue
       taken.add(i)
-      out.push(list[i])
+      out.push(list.at(i))
     }
     return out
   }
 }
+
+/**
+ * The node indexes one node knows, in the order it learnt them: 4 bytes each in an `Int32Array`
+ * (a node knows a few hundred), with a `Set` beside the list once it is long (a bootstrap node
+ * learns every node).
+ */
+class KnownNodes {
+  length = 0
+  private list = new Int32Array(8)
+  private set: Set<number> | undefined = undefined
+
+  has (x: number): boolean {
+    if (this.set !== undefined) return this.set.has(x)
+    const list = this.list
+    for (let i = 0; i < this.length; i++) if (list[i] === x) return true
+    return false
+  }
+
+  /** Appends `x` unless it is known. */
+  add (x: number): void {
+    if (this.has(x)) return
+    if (this.length === this.list.length) {
+      const grown = new Int32Array(this.length * 2)
+      grown.set(this.list)
+      this.list = grown
+    }
+    this.list[this.length++] = x
+    if (this.set !== undefined) this.set.add(x)
+    else if (this.length > SCAN_LIMIT) this.set = new Set(this.list.subarray(0, this.length))
+  }
+
+  at (i: number): number { return this.list[i] }
+
+  /** Every known node but `x`, in order. */
+  without (x: number): number[] {
+    const out: number[] = []
+    for (let i = 0; i < this.length; i++) if (this.list[i] !== x) out.push(this.list[i])
+    return out
+  }
+}
+
+/** Past this many known nodes, `KnownNodes.has` asks a Set instead of scanning. */
+const SCAN_LIMIT = 256
 
 /** A small deterministic generator in [0, 1), for reproducible simulations. */
 export function xorshift (seed: number): () => number {
