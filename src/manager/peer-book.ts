@@ -85,13 +85,13 @@ export class PeerBook {
         owner.forgotten = true
       } else if (owner.hint && owner.addresses.length === 0 && owner.conn === undefined) {
         this.byAddr.set(address, record)
-        record.addresses = [...record.addresses, address]
+        record.addresses = appended(record.addresses, address)
         this.hooks.orphaned?.(owner)
         return
       }
     }
     this.byAddr.set(address, record)
-    record.addresses = [...record.addresses, address]
+    record.addresses = appended(record.addresses, address)
   }
 
   delete (record: PeerRecord): void {
@@ -99,4 +99,14 @@ export class PeerBook {
     this.byKey.delete(record.key)
     for (const a of record.addresses) if (this.byAddr.get(a) === record) this.byAddr.delete(a)
   }
+}
+
+/**
+ * A new array of `list` and `x`, sized exactly: a spread (`[...list, x]`) reserves room for 16 more
+ * elements, about 150 bytes per record of a book that holds 100,000 peers with one address each.
+ */
+function appended (list: readonly string[], x: string): string[] {
+  if (list.length === 0) return [x]
+  if (list.length === 1) return [list[0], x]
+  return list.concat(x)
 }

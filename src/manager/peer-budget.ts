@@ -28,8 +28,10 @@ interface Snapshot { record: PeerRecord; version: number; hint: boolean; failure
  *   oldest learnt (creation order).
  * - `enforce()` evicts until the count is back at the cap, or nobody is evictable (the count then
  *   stays above the cap until a peer becomes evictable and `reconsider()` is called).
- * - Cost: every record is pushed when created and when its dial outcome changes (O(log n)); an
- *   eviction pops the heap (O(log n) amortised, stale snapshots are skipped). Records that are not
+ * - Cost: nothing while the count has never passed the cap (most books never reach it: no heap, no
+ *   snapshot per peer). The first time it does, the heap is built from every record (O(n log n),
+ *   once); from then on every record is pushed when created and when its dial outcome changes
+ *   (O(log n)), and an eviction pops the heap (O(log n) amortised, stale snapshots are skipped). Records that are not
  *   evictable now but may become so later are parked and looked at again only after `reconsider()`,
  *   so a flood against a book full of vouched-for peers costs O(1) per peer.
  */
@@ -37,6 +39,8 @@ export class PeerBudget {
   private heap = new MinHeap<Snapshot>(less)
   private parked: PeerRecord[] = []
   private reconsidered = false
+  /** False until the count first passes the cap: until then nothing is pushed (see the cost rule). */
+  private active = false
   /** Peers evicted since creation (`stats().evicted`). */
   evicted = 0
 
@@ -44,6 +48,7 @@ export class PeerBudget {
 
   /** A record was created, or something the eviction order reads (failures, hint) changed. */
   track (record: PeerRecord): void {
+    if (!this.active) return
     this.push(record)
     // Stale snapshots are dropped only when popped: rebuild before they outnumber the peers.
     if (this.heap.size > 2 * this.host.known() + 1024) this.rebuild()
@@ -58,6 +63,11 @@ export class PeerBudget {
   enforce (): void {
     const { host } = this
     if (host.known() <= host.max()) return
+    if (!this.active) {
+      // The heap a push per change would have built by now, with the current values: the same order.
+      this.active = true
+      this.rebuild()
+    }
     while (host.known() > host.max()) {
       const top = this.heap.pop()
       if (top === undefined) {

@@ -140,9 +140,19 @@ export class PeerRecord implements RankKey {
 
   /** Appends a decision, keeping the newest `depth`. */
   decide (at: number, action: DecisionAction, reason: string, depth: number): void {
-    const list = this.decisions ?? (this.decisions = [])
-    list.push({ at, action, reason })
-    if (list.length > depth) list.splice(0, list.length - depth)
+    // A reason built by a template literal is a tree of concatenated strings (~160 B); reading a
+    // character flattens it into one (~80 B), and a peer book keeps one or two per peer it dialled.
+    reason.charCodeAt(0)
+    const d: Decision = { at, action, reason }
+    const list = this.decisions
+    // Most peers hear one or two decisions (a dial, its backoff): arrays of their exact size, since
+    // a push onto a small array reserves room for 16 more (~150 B on each of 100,000 records).
+    if (list === undefined || list.length === 0) this.decisions = [d]
+    else if (list.length === 1 && depth >= 2) this.decisions = [list[0], d]
+    else {
+      list.push(d)
+      if (list.length > depth) list.splice(0, list.length - depth)
+    }
   }
 
   info (): PeerInfo {

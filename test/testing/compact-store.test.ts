@@ -1,0 +1,61 @@
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { CompactStore } from '../../src/testing/compact-store.js'
+import type { StoredPeer } from '../../src/manager/types.js'
+
+function row (key: string, over: Partial<StoredPeer> = {}): StoredPeer {
+  return {
+    key,
+    id: key,
+    addresses: [`mem://${key}`],
+    priority: 'medium',
+    topics: [],
+    longTerm: false,
+    permanent: false,
+    bootstrap: false,
+    tags: {},
+    successes: 0,
+    failures: 0,
+    firstSeen: 1000,
+    ...over
+  }
+}
+
+test('compact store: every field of a row comes back as it was saved, the usual ones and the unusual ones', async () => {
+  const store = new CompactStore()
+  const rows: StoredPeer[] = [
+    row('n1'),
+    row('n2', { lastConnected: 0, nextDialAt: Infinity, successes: 3, failures: 2, priority: 'high', longTerm: true, bootstrap: true }),
+    row('n3', { priority: 'banned', permanent: true, nextDialAt: -Infinity, lastConnected: 123_456_789 }),
+    row('n4', { priority: 'low', topics: ['a', 'b'], tags: { kept: 5, other: -2 } }),
+    row('n5', { addresses: [] }),
+    row('n6', { addresses: ['mem://n6', 'tcp://127.0.0.1:4001'] }),
+    row('@mem://n7', { id: undefined, addresses: ['mem://n7'] }),
+    row('n8', { id: 'n9', addresses: ['mem://n9'] })
+  ]
+  const expected = rows.map((r) => {
+    const copy: StoredPeer = { ...r }
+    if (copy.id === undefined) delete copy.id
+    if (copy.firstSeen === undefined) delete copy.firstSeen
+    return copy
+  })
+  store.save(rows)
+  assert.deepEqual(await store.load(), expected)
+})
+
+test('compact store: load keeps the order a Map keeps (a re-saved key stays, a deleted and re-saved one goes last), past the first allocation', async () => {
+  const store = new CompactStore()
+  const keys = Array.from({ length: 200 }, (_, i) => `n${i}`)
+  store.save(keys.map((k) => row(k)))
+  store.save([row('n5', { failures: 4 })])
+  store.delete(['n3', 'n7', 'unknown'])
+  store.save([row('n3', { successes: 1 })])
+  const loaded = await store.load()
+  assert.deepEqual(loaded.map((p) => p.key), [...keys.filter((k) => k !== 'n3' && k !== 'n7'), 'n3'])
+  assert.equal(loaded.find((p) => p.key === 'n5')!.failures, 4)
+  assert.equal(loaded.find((p) => p.key === 'n3')!.successes, 1)
+  // A freed slot is reused: a new key saved after a delete holds its own values, not the old ones.
+  store.save([row('x', { addresses: [], topics: ['t'] })])
+  const x = (await store.load()).find((p) => p.key === 'x')!
+  assert.deepEqual([x.addresses, x.topics, x.successes, x.failures], [[], ['t'], 0, 0])
+})
