@@ -331,7 +331,7 @@ export class TcpTransport {
     return stream.opened.then(async () => {
       this.handshakes.delete(deadline)
       const conn = await NodeConnection.open(stream, this.openOptions(direction, address))
-      const live = liveConnection(conn)
+      const live = new LiveConnection(conn)
       this.liveness.add(live)
       stream.once('close', () => { this.liveness.delete(live) })
       return conn
@@ -379,18 +379,17 @@ function dialError (address: string, err: unknown): PeerwardenError {
 /**
  * A connection as the liveness sweep sees it: a dead one is closed with the reason 'timeout' (the
  * close message goes out if the path still carries it: a peer whose process stalled reads it) and
- * destroyed at once — no graceful end waits on a peer that stopped answering.
+ * destroyed at once — no graceful end waits on a peer that stopped answering. A class, not a closure
+ * object: one small object per connection, its getters shared.
  */
-function liveConnection (conn: NodeConnection): Live {
-  const stream = conn.stream
-  return {
-    get lastRead () { return stream.lastRead },
-    get lastWrite () { return stream.lastWrite },
-    keepAlive: () => { stream.keepAlive() },
-    destroy: (err) => {
-      conn.close('timeout')
-      stream.destroy(err)
-    }
+class LiveConnection implements Live {
+  constructor (private readonly conn: NodeConnection) {}
+  get lastRead (): number { return this.conn.stream.lastRead }
+  get lastWrite (): number { return this.conn.stream.lastWrite }
+  keepAlive (): void { this.conn.stream.keepAlive() }
+  destroy (err?: Error): void {
+    this.conn.close('timeout')
+    this.conn.stream.destroy(err)
   }
 }
 
