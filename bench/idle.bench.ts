@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import createTestnet from '@hyperswarm/testnet'
 import { median, met, rotated, sleep, withTimeout } from './peers/common.js'
-import type { IdleRole } from './peers/idle-holder.js'
+import type { IdleRole } from './peers/idle-common.js'
 
 export interface IdleOptions {
   /** Connections the holder is offered. Default 5,000. */
@@ -22,6 +22,12 @@ export interface IdleOptions {
   concurrency?: number
   /** Wall time over which the holder's CPU is measured. Default 30,000 ms. */
   idleMs?: number
+  /**
+   * Wall time between the last connection accepted and the idle window, for every contestant: the
+   * set-up's transients end (peerwarden's manager files connections for trimming once their grace
+   * period, 20 s by default, is over). Default 25,000 ms.
+   */
+  settleMs?: number
   /** Rounds; each runs every contestant once, in rotated order. Default 3. */
   rounds?: number
   /** Contestants. Default all three. */
@@ -59,13 +65,14 @@ export async function idleConnections (opts: IdleOptions = {}): Promise<Figure[]
   const dialers = opts.dialers ?? 10
   const concurrency = opts.concurrency ?? 8
   const idleMs = opts.idleMs ?? 30_000
+  const settleMs = opts.settleMs ?? 25_000
   const rounds = opts.rounds ?? 3
   const roles = opts.roles ?? ['peerwarden', 'libp2p', 'hyperswarm']
   const runs: Record<string, Held[]> = {}
   for (const r of roles) runs[r] = []
   for (let round = 0; round < rounds; round++) {
     for (const role of rotated(roles, round)) {
-      const held = await holdOnce(role, n, dialers, concurrency, idleMs)
+      const held = await holdOnce(role, n, dialers, concurrency, settleMs, idleMs)
       runs[role].push(held)
       process.stderr.write(`idle: round ${round + 1} ${role}: ${JSON.stringify(held)}\n`)
     }
@@ -81,7 +88,7 @@ export async function idleConnections (opts: IdleOptions = {}): Promise<Figure[]
   for (const role of roles) {
     const ours = role === 'peerwarden'
     out.push({ name: `idle ${n}: ${role} memory per connection (RSS)`, value: +kb(med(role, 'rssPerConn')), unit: 'KB', ...(ours ? { target: '<= 16' } : {}), runs: rounds, note: `${ours ? met(med(role, 'rssPerConn') <= 16 * 1024) + '; ' : ''}heap ${kb(med(role, 'heapPerConn'))} KB, external ${kb(med(role, 'externalPerConn'))} KB; ${note(role)}` })
-    out.push({ name: `idle ${n}: ${role} CPU per idle connection`, value: +med(role, 'cpuPerConnSec').toFixed(3), unit: 'µs/s', ...(ours ? { target: '<= 1' } : {}), runs: rounds, note: `${ours ? met(med(role, 'cpuPerConnSec') <= 1) + '; ' : ''}over ${idleMs / 1000} s of wall time` })
+    out.push({ name: `idle ${n}: ${role} CPU per idle connection`, value: +med(role, 'cpuPerConnSec').toFixed(3), unit: 'µs/s', ...(ours ? { target: '<= 1' } : {}), runs: rounds, note: `${ours ? met(med(role, 'cpuPerConnSec') <= 1) + '; ' : ''}over ${idleMs / 1000} s of wall time, from ${settleMs / 1000} s after the last connection was accepted` })
     out.push({ name: `idle ${n}: ${role} time to accept all`, value: Math.round(med(role, 'acceptMs')), unit: 'ms', runs: rounds })
   }
   if (roles.includes('peerwarden')) {
@@ -100,7 +107,7 @@ export async function idleConnections (opts: IdleOptions = {}): Promise<Figure[]
 const kb = (bytes: number): string => (bytes / 1024).toFixed(1)
 
 /** One contestant once: a fresh holder and fresh dialers, `n` connections, an idle window, then all stopped. */
-async function holdOnce (role: IdleRole, n: number, dialers: number, concurrency: number, idleMs: number): Promise<Held> {
+async function holdOnce (role: IdleRole, n: number, dialers: number, concurrency: number, settleMs: number, idleMs: number): Promise<Held> {
   const testnet = role === 'hyperswarm' ? await createTestnet(3, { host: '127.0.0.1' }) : undefined
   const bootstrap = testnet === undefined ? [] : [JSON.stringify(testnet.bootstrap)]
   const children: Child[] = []
@@ -127,9 +134,10 @@ async function holdOnce (role: IdleRole, n: number, dialers: number, concurrency
     const failed = results.reduce((s, r) => s + (r.failed as number), 0)
     const errors = [...new Set(results.map((r) => r.error).filter((e) => e !== undefined))].slice(0, 3)
     if ((accepted.count as number) === 0) throw new Error(`${role}: no connection held; ${failed} dials failed (${errors.join('; ')})`)
-    await sleep(2_000) // the last handshakes' garbage and timers settle
+    await sleep(settleMs)
     const idle = await holder.ask({ op: 'idle', ms: idleMs }, idleMs + 30_000)
     const after = await holder.ask({ op: 'mem' }, 30_000)
+    if (process.env.IDLE_SNAPSHOT !== undefined) await holder.ask({ op: 'snapshot', path: `${process.env.IDLE_SNAPSHOT}/${role}-${n}.heapsnapshot` }, 120_000)
     const held = after.count as number
     const per1 = (k: string): number => ((after[k] as number) - (before[k] as number)) / held
     return {
@@ -165,7 +173,8 @@ function openFilesLimit (): number {
  * A child process spoken to over IPC. Forked with --expose-gc; when the soft limit on open files is
  * below what the child needs (one per connection, and some), it is started through `bash -c 'ulimit
  * -n …; exec node …'` instead (ulimit is a shell builtin; the IPC channel survives the exec).
- * With IDLE_PROF=<dir> in the environment the holder writes a CPU profile there (--cpu-prof).
+ * With IDLE_PROF=<dir> in the environment the holder writes a CPU profile there (--cpu-prof); with
+ * IDLE_SNAPSHOT=<dir>, a heap snapshot once the idle window is over.
  */
 class Child {
   /** Messages not taken yet, and who waits for the next one. */

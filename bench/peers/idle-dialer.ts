@@ -15,7 +15,7 @@
  */
 import './polyfill.js' // before anything from libp2p: Node 20 lacks Promise.withResolvers
 import { exitWhenStopped } from './common.js'
-import type { IdleRole } from './idle-holder.js'
+import { peerwardenTiming, type IdleRole } from './idle-common.js'
 
 const role = process.argv[2] as IdleRole
 const address = process.argv[3]
@@ -29,7 +29,7 @@ type Dial = (i: number) => Promise<void>
 async function peerwardenDialer (): Promise<Dial> {
   const { createNode } = await import('../../src/node/index.js')
   const nodes: Array<Awaited<ReturnType<typeof createNode>>> = []
-  for (let i = 0; i < count; i++) nodes.push(await createNode({ listen: [], rendezvous: false, manager: { lowWater: 0, highWater: 4 } }))
+  for (let i = 0; i < count; i++) nodes.push(await createNode({ listen: [], rendezvous: false, ...peerwardenTiming(), manager: { lowWater: 0, highWater: 4 } }))
   return async (i) => { await nodes[i].manager.connectNow(address) }
 }
 

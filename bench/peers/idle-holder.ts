@@ -9,12 +9,13 @@
  *   (ms since the mark) and what it is;
  * - `{ op: 'idle', ms }`: a full GC, then `{ cpuUs, wallMs, count }`: this process's CPU time (user +
  *   system, `process.cpuUsage`) over `ms` of wall time with nothing to do but hold the connections.
+ * - `{ op: 'snapshot', path }`: writes a heap snapshot there (what each connection costs, by object).
  * It exits on 'stop' or when the parent goes away.
  */
 import './polyfill.js' // before anything from libp2p: Node 20 lacks Promise.withResolvers
 import { exitWhenStopped, nowMs, sleep } from './common.js'
+import { peerwardenTiming, type IdleRole } from './idle-common.js'
 
-export type IdleRole = 'peerwarden' | 'libp2p' | 'hyperswarm'
 
 interface Holder { address: string; count: () => number; close: () => Promise<void> }
 
@@ -38,6 +39,7 @@ async function peerwardenHolder (): Promise<Holder> {
   const node = await createNode({
     rendezvous: false,
     maxPendingHandshakes: 256,
+    ...peerwardenTiming(),
     manager: { lowWater: 0, highWater: expected + 1000, maxPeers: 2 * expected + 1000 }
   })
   return { address: `${node.addresses[0]}#${node.id}`, count: () => node.manager.stats().connections, close: async () => { await node.close() } }
@@ -123,6 +125,11 @@ async function answer (m: Record<string, unknown>, h: Holder): Promise<Record<st
     await sleep(m.ms as number)
     const c = process.cpuUsage(c0)
     return { cpuUs: c.user + c.system, wallMs: nowMs() - t0, count: h.count() }
+  }
+  if (m.op === 'snapshot') {
+    gc()
+    const { writeHeapSnapshot } = await import('node:v8')
+    return { path: writeHeapSnapshot(m.path as string) }
   }
   return { error: `unknown op ${String(m.op)}` }
 }
