@@ -16,7 +16,6 @@ import './polyfill.js' // before anything from libp2p: Node 20 lacks Promise.wit
 import { exitWhenStopped, nowMs, sleep } from './common.js'
 import { peerwardenTiming, type IdleRole } from './idle-common.js'
 
-
 interface Holder { address: string; count: () => number; close: () => Promise<void> }
 
 const role = process.argv[2] as IdleRole
