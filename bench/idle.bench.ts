@@ -69,12 +69,20 @@ export async function idleConnections (opts: IdleOptions = {}): Promise<Figure[]
   const rounds = opts.rounds ?? 3
   const roles = opts.roles ?? ['peerwarden', 'libp2p', 'hyperswarm']
   const runs: Record<string, Held[]> = {}
+  /** Why a contestant's run ended without figures (it is not run again). */
+  const failures: Record<string, string> = {}
   for (const r of roles) runs[r] = []
   for (let round = 0; round < rounds; round++) {
     for (const role of rotated(roles, round)) {
-      const held = await holdOnce(role, n, dialers, concurrency, settleMs, idleMs)
-      runs[role].push(held)
-      process.stderr.write(`idle: round ${round + 1} ${role}: ${JSON.stringify(held)}\n`)
+      if (failures[role] !== undefined) continue
+      try {
+        const held = await holdOnce(role, n, dialers, concurrency, settleMs, idleMs)
+        runs[role].push(held)
+        process.stderr.write(`idle: round ${round + 1} ${role}: ${JSON.stringify(held)}\n`)
+      } catch (err) {
+        failures[role] = (err as Error).message
+        process.stderr.write(`idle: round ${round + 1} ${role}: FAILED ${failures[role]}\n`)
+      }
     }
   }
   const out: Figure[] = []
@@ -87,15 +95,21 @@ export async function idleConnections (opts: IdleOptions = {}): Promise<Figure[]
   }
   for (const role of roles) {
     const ours = role === 'peerwarden'
+    if (runs[role].length === 0) {
+      out.push({ name: `idle ${n}: ${role} memory per connection (RSS)`, value: NaN, unit: 'KB', runs: 0, note: `FAILED: ${failures[role]}` })
+      continue
+    }
     out.push({ name: `idle ${n}: ${role} memory per connection (RSS)`, value: +kb(med(role, 'rssPerConn')), unit: 'KB', ...(ours ? { target: '<= 16' } : {}), runs: rounds, note: `${ours ? met(med(role, 'rssPerConn') <= 16 * 1024) + '; ' : ''}heap ${kb(med(role, 'heapPerConn'))} KB, external ${kb(med(role, 'externalPerConn'))} KB; ${note(role)}` })
     out.push({ name: `idle ${n}: ${role} CPU per idle connection`, value: +med(role, 'cpuPerConnSec').toFixed(3), unit: 'µs/s', ...(ours ? { target: '<= 1' } : {}), runs: rounds, note: `${ours ? met(med(role, 'cpuPerConnSec') <= 1) + '; ' : ''}over ${idleMs / 1000} s of wall time, from ${settleMs / 1000} s after the last connection was accepted` })
     out.push({ name: `idle ${n}: ${role} time to accept all`, value: Math.round(med(role, 'acceptMs')), unit: 'ms', runs: rounds })
   }
   if (roles.includes('peerwarden')) {
-    for (const peer of roles.filter((r) => r !== 'peerwarden')) {
+    for (const peer of roles.filter((r) => r !== 'peerwarden' && runs[r].length === runs.peerwarden.length && runs[r].length > 0)) {
       for (const [k, what] of [['rssPerConn', 'memory (RSS)'], ['cpuPerConnSec', 'CPU'], ['acceptMs', 'time to accept']] as const) {
         // peer / peerwarden: more than 1 means peerwarden is ahead (less memory, less CPU, less time).
-        const rs = runs.peerwarden.map((h, i) => runs[peer][i][k] / h[k])
+        // Time to accept: per connection held (a stack that failed some dials held fewer).
+        const per = (h: Held): number => (k === 'acceptMs' ? h[k] / h.held : h[k])
+        const rs = runs.peerwarden.map((h, i) => per(runs[peer][i]) / per(h))
         const v = median(rs)
         out.push({ name: `idle ${n}: ${peer} / peerwarden, ${what} per connection`, value: +v.toFixed(2), unit: 'x', target: '> 1', runs: rounds, note: `${met(v > 1)}; per round ${rs.map((r) => r.toFixed(2)).join('/')}` })
       }
