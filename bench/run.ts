@@ -9,6 +9,7 @@ import { hyperswarmLimits, libp2pLimits } from './adapters.bench.js'
 import { corestoreReplication } from './corestore.bench.js'
 import { candidateSelection, simulationSpeed } from './dialing.bench.js'
 import { admissionAtBound, churn, heap, tagging, trimLarge, type Figure } from './manager.bench.js'
+import { idleConnections } from './idle.bench.js'
 import { meshBroadcast, meshRequestResponse } from './mesh.bench.js'
 import { meshFeatures } from './mesh-features.bench.js'
 import { bulkThroughput, newConnections, topicJoin } from './node.bench.js'
@@ -38,7 +39,8 @@ const suites: Record<string, () => Promise<Figure | Figure[]>> = {
   'libp2p-limits': async () => await libp2pLimits(),
   'hyperswarm-limits': async () => await hyperswarmLimits(),
   corestore: async () => await corestoreReplication(),
-  ssb: async () => await ssbConnections()
+  ssb: async () => await ssbConnections(),
+  idle: async () => await idleConnections()
 }
 
 const args = process.argv.slice(2)

@@ -32,14 +32,14 @@ export class TransportCipher {
   private readonly rxNonce = Buffer.alloc(12)
   private txCount = 0
   private rxCount = 0
-  /** The same keys for node:crypto (big messages). */
-  private readonly txKey: KeyObject | null
-  private readonly rxKey: KeyObject | null
+  /**
+   * The same keys for node:crypto (big messages), made at the first big message: a key object is a
+   * native handle, and most connections (idle ones, control traffic) never carry a big message.
+   */
+  private txKey: KeyObject | null = null
+  private rxKey: KeyObject | null = null
 
-  constructor (private readonly tx: Buffer, private readonly rx: Buffer) {
-    this.txKey = OPENSSL_CHACHA ? createSecretKey(tx) : null
-    this.rxKey = OPENSSL_CHACHA ? createSecretKey(rx) : null
-  }
+  constructor (private readonly tx: Buffer, private readonly rx: Buffer) {}
 
   /** True when a message of `length` bytes is sealed by `sealBig` rather than in place. */
   static isBig (length: number): boolean { return length >= BIG }
@@ -54,7 +54,7 @@ export class TransportCipher {
   /** Seals a big message with OpenSSL into fresh buffers: the ciphertext and its tag. */
   sealBig (data: Uint8Array): [Buffer, Buffer] {
     nonce(this.txNonce, this.txCount++)
-    const cipher = createCipheriv('chacha20-poly1305', this.txKey!, this.txNonce, { authTagLength: TAG })
+    const cipher = createCipheriv('chacha20-poly1305', this.txKey ??= createSecretKey(this.tx), this.txNonce, { authTagLength: TAG })
     const sealed = cipher.update(data)
     cipher.final()
     return [sealed, cipher.getAuthTag()]
@@ -70,7 +70,7 @@ export class TransportCipher {
         sodium.crypto_aead_chacha20poly1305_ietf_decrypt_detached(plain, null, plain, frame.subarray(plain.byteLength), null, this.rxNonce, this.rx)
         return plain
       }
-      const decipher = createDecipheriv('chacha20-poly1305', this.rxKey!, this.rxNonce, { authTagLength: TAG })
+      const decipher = createDecipheriv('chacha20-poly1305', this.rxKey ??= createSecretKey(this.rx), this.rxNonce, { authTagLength: TAG })
       decipher.setAuthTag(frame.subarray(plain.byteLength))
       const opened = decipher.update(plain)
       decipher.final() // throws unless the tag authenticates: `opened` is dropped then

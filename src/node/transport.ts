@@ -121,7 +121,10 @@ export function formatTcpAddress (host: string, port: number): string {
  *   signal aborts at any point.
  * - Keep-alive: every connection sends a keep-alive when idle and is closed with the reason
  *   'timeout' and destroyed at once when it hears nothing for `deadTimeout`, so a peer that vanishes
- *   without FIN is noticed (liveness.ts); a remote that still reads hears the reason.
+ *   without FIN is noticed (liveness.ts); a remote that still reads hears the reason. The dialer's
+ *   side sends one after `keepAlive` of silence, the listener's after `deadTimeout / 2` (at least
+ *   `keepAlive`): the dialer hears from the listener twice per `deadTimeout`, and a node that holds
+ *   many inbound connections writes half as often (a send costs it several times a read).
  * - A dial that cannot connect, or whose connection goes during the handshake, fails with
  *   `ERR_DIAL_FAILED`, the socket's error (ECONNREFUSED, …) as the cause; the handshake's own failures
  *   keep their codes.
@@ -153,7 +156,10 @@ export class TcpTransport {
   private readonly handshakes: DeadlineQueue
   /** Connections ending gracefully: destroyed if the peer has not finished the close within 2 s. */
   private readonly closing: DeadlineQueue
+  /** Outbound connections' keep-alives and deadlines (see the class rules). */
   private readonly liveness: Liveness
+  /** Inbound connections': the same deadline, keep-alives after `deadTimeout / 2` of silence (at least `keepAlive`). */
+  private readonly inboundLiveness: Liveness
   private readonly keys: StaticKeys
   private readonly clock: Clock
 
@@ -163,7 +169,10 @@ export class TcpTransport {
     const clock = this.clock = opts.clock ?? systemClock
     this.handshakes = new DeadlineQueue(opts.handshakeTimeout ?? 10_000, clock)
     this.closing = new DeadlineQueue(2_000, clock)
-    this.liveness = new Liveness(opts.keepAlive ?? 5_000, opts.deadTimeout ?? 20_000, clock)
+    const keepAlive = opts.keepAlive ?? 5_000
+    const deadTimeout = opts.deadTimeout ?? 20_000
+    this.liveness = new Liveness(keepAlive, deadTimeout, clock)
+    this.inboundLiveness = new Liveness(Math.max(keepAlive, Math.floor(deadTimeout / 2)), deadTimeout, clock)
     const maxPending = check.int('maxPendingHandshakes', opts.maxPendingHandshakes ?? 32)
     this.limits = new InboundLimits({
       perIpRate: check.int('perIpRate', opts.perIpRate ?? 10),
@@ -296,6 +305,7 @@ export class TcpTransport {
     this.handshakes.clear()
     this.closing.clear()
     this.liveness.stop()
+    this.inboundLiveness.stop()
   }
 
   private accept (socket: net.Socket): void {
@@ -388,9 +398,10 @@ export class TcpTransport {
     return stream.opened.then(async () => {
       this.handshakes.delete(deadline)
       const conn = await NodeConnection.open(stream, this.openOptions(direction, address))
-      const live = liveConnection(conn)
-      this.liveness.add(live)
-      stream.once('close', () => { this.liveness.delete(live) })
+      const live = new LiveConnection(conn)
+      const liveness = direction === 'inbound' ? this.inboundLiveness : this.liveness
+      liveness.add(live)
+      stream.once('close', () => { liveness.delete(live) })
       return conn
     }, (err: Error) => {
       this.handshakes.delete(deadline)
@@ -436,18 +447,17 @@ function dialError (address: string, err: unknown): PeerwardenError {
 /**
  * A connection as the liveness sweep sees it: a dead one is closed with the reason 'timeout' (the
  * close message goes out if the path still carries it: a peer whose process stalled reads it) and
- * destroyed at once — no graceful end waits on a peer that stopped answering.
+ * destroyed at once — no graceful end waits on a peer that stopped answering. A class, not a closure
+ * object: one small object per connection, its getters shared.
  */
-function liveConnection (conn: NodeConnection): Live {
-  const stream = conn.stream
-  return {
-    get lastRead () { return stream.lastRead },
-    get lastWrite () { return stream.lastWrite },
-    keepAlive: () => { stream.keepAlive() },
-    destroy: (err) => {
-      conn.close('timeout')
-      stream.destroy(err)
-    }
+class LiveConnection implements Live {
+  constructor (private readonly conn: NodeConnection) {}
+  get lastRead (): number { return this.conn.stream.lastRead }
+  get lastWrite (): number { return this.conn.stream.lastWrite }
+  keepAlive (): void { this.conn.stream.keepAlive() }
+  destroy (err?: Error): void {
+    this.conn.close('timeout')
+    this.conn.stream.destroy(err)
   }
 }
 

@@ -64,3 +64,22 @@ test('a transport budget that is not an integer in range fails at construction w
     assert.throws(() => transport(t, 'x', { [name]: value }), (err: unknown) => err instanceof PeerwardenError && err.code === 'ERR_INVALID_ARGUMENT' && err.message.includes(name), name)
   }
 })
+
+test('an idle connection: the dialer sends a keep-alive after keepAlive of silence, the listener after deadTimeout / 2 (it holds many connections: half the writes), and neither side times out', T, async (t) => {
+  const timing = { keepAlive: 100, deadTimeout: 2000, manager: { lowWater: 0 } }
+  const listener = await node(t, timing)
+  const dialer = await node(t, timing)
+  let inbound: NodeConnection | undefined
+  listener.events.addEventListener('connection', (e) => { inbound = e.detail.connection as NodeConnection })
+  const outbound = await dialer.manager.connectNow(`${listener.addresses[0]}#${listener.id}`) as NodeConnection
+  await until(() => inbound !== undefined, 5000, 'the listener to accept')
+  const counts = { dialer: 0, listener: 0 }
+  for (const [side, conn] of [['dialer', outbound], ['listener', inbound!]] as const) {
+    const send = conn.stream.keepAlive.bind(conn.stream)
+    conn.stream.keepAlive = () => { counts[side]++; send() }
+  }
+  // Past deadTimeout (2 s at least): the dialer's keep-alives come every 0.1 s (and a tick), the listener's every 1 s.
+  await until(() => counts.dialer >= 20, 10_000, 'the dialer\'s keep-alives')
+  assert.ok(counts.listener >= 1 && counts.listener <= counts.dialer / 4, `listener keep-alives: ${counts.listener} (dialer: ${counts.dialer})`)
+  assert.ok(outbound.open && inbound!.open, 'past deadTimeout, both ends are up')
+})

@@ -1,0 +1,143 @@
+/**
+ * The measured process of the idle-connections benchmark (bench/idle.bench.ts), run with
+ * child_process.fork and --expose-gc: `node idle-holder.js <role> <connections> [bootstrap JSON]`.
+ * It listens on 127.0.0.1 as one node of `role`, tells the parent where (`{ ready, address }`), then
+ * answers the parent's requests over IPC:
+ * - `{ op: 'mem' }`: a full GC (twice), then `{ rss, heap, external, count }` (bytes; count = connections held);
+ * - `{ op: 'mark' }`: the dialers start now: the count of connections held is sampled from here;
+ * - `{ op: 'accepted' }` (once the dialers are done): `{ ms, count }`, when the count last grew
+ *   (ms since the mark) and what it is;
+ * - `{ op: 'idle', ms }`: a full GC, then `{ cpuUs, wallMs, count }`: this process's CPU time (user +
+ *   system, `process.cpuUsage`) over `ms` of wall time with nothing to do but hold the connections.
+ * - `{ op: 'snapshot', path }`: writes a heap snapshot there (what each connection costs, by object).
+ * It exits on 'stop' or when the parent goes away.
+ */
+import './polyfill.js' // before anything from libp2p: Node 20 lacks Promise.withResolvers
+import { exitWhenStopped, nowMs, sleep } from './common.js'
+import { peerwardenTiming, type IdleRole } from './idle-common.js'
+
+interface Holder { address: string; count: () => number; close: () => Promise<void> }
+
+const role = process.argv[2] as IdleRole
+const expected = Number(process.argv[3])
+const bootstrap = process.argv[4] === undefined ? [] : JSON.parse(process.argv[4]) as Array<{ host: string; port: number }>
+let holder: Holder | undefined
+/** Samples the count while the dialers dial (see 'mark'). */
+let sampler: NodeJS.Timeout | undefined
+let accepted = (): { ms: number; count: number } => ({ ms: NaN, count: 0 })
+exitWhenStopped(async () => { await holder?.close() })
+
+/**
+ * A peerwarden node that keeps every connection: lowWater 0 (it dials nobody), highWater and maxPeers
+ * above the connections offered. 127.0.0.1 is exempt from the per-IP inbound rules
+ * (inbound-limits.ts); the global cap on handshakes in progress (default 32, where the oldest gives way
+ * to a newcomer) is raised to 256 (the dialers keep 80 in flight).
+ */
+async function peerwardenHolder (): Promise<Holder> {
+  const { createNode } = await import('../../src/node/index.js')
+  const node = await createNode({
+    rendezvous: false,
+    maxPendingHandshakes: 256,
+    ...peerwardenTiming(),
+    manager: { lowWater: 0, highWater: expected + 1000, maxPeers: 2 * expected + 1000 }
+  })
+  return { address: `${node.addresses[0]}#${node.id}`, count: () => node.manager.stats().connections, close: async () => { await node.close() } }
+}
+
+/**
+ * js-libp2p with TCP + Noise + Yamux and its defaults otherwise (the connection monitor pings every
+ * connection every 10 s; Yamux keep-alive every 30 s), room for every connection: maxConnections
+ * above the connections offered, the inbound rate limit per host and the pending-connection cap
+ * raised (every dialer is 127.0.0.1), and the inbound upgrade given 2 minutes (as the dialers' dials:
+ * the benchmark measures holding, not handshakes under load).
+ */
+async function libp2pHolder (): Promise<Holder> {
+  const { createLibp2p } = await import('libp2p')
+  const { tcp } = await import('@libp2p/tcp')
+  const { noise } = await import('@chainsafe/libp2p-noise')
+  const { yamux } = await import('@chainsafe/libp2p-yamux')
+  const node = await createLibp2p({
+    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    connectionManager: { maxConnections: expected + 1000, inboundConnectionThreshold: 1_000_000, maxIncomingPendingConnections: 256, inboundUpgradeTimeout: 120_000 }
+  })
+  const ma = node.getMultiaddrs().find((a) => a.toString().startsWith('/ip4/127.0.0.1/tcp/'))
+  if (ma === undefined) throw new Error('libp2p node does not listen on 127.0.0.1')
+  return { address: ma.toString(), count: () => node.getConnections().length, close: async () => { await node.stop() } }
+}
+
+/**
+ * A Hyperswarm (on a DHT node of the local testnet, bound to 127.0.0.1) listening on its key pair,
+ * maxPeers above the connections offered; the dialers reach it with `dht.connect(publicKey)`.
+ */
+async function hyperswarmHolder (): Promise<Holder> {
+  const { default: Hyperswarm } = await import('hyperswarm')
+  const { default: HyperDHT } = await import('hyperdht')
+  const dht = new HyperDHT({ bootstrap, host: '127.0.0.1', ephemeral: true })
+  const swarm = new Hyperswarm({ dht, maxPeers: expected + 1000 })
+  swarm.on('connection', (conn) => { conn.on('error', () => { /* a dialer that went away */ }) })
+  await dht.fullyBootstrapped()
+  const s = swarm as unknown as { listen: () => Promise<void>; keyPair: { publicKey: Buffer } }
+  await s.listen()
+  return {
+    address: s.keyPair.publicKey.toString('hex'),
+    count: () => swarm.connections.size,
+    close: async () => { await swarm.destroy({ force: true }) }
+  }
+}
+
+function gc (): void {
+  const g = (globalThis as { gc?: () => void }).gc
+  if (g === undefined) throw new Error('run with --expose-gc')
+  g()
+  g()
+}
+
+async function answer (m: Record<string, unknown>, h: Holder): Promise<Record<string, unknown>> {
+  if (m.op === 'mem') {
+    gc()
+    const u = process.memoryUsage()
+    return { rss: u.rss, heap: u.heapUsed, external: u.external, count: h.count() }
+  }
+  if (m.op === 'mark') {
+    // Sampled every 2 ms from here: when the count last grew is when the last connection was accepted.
+    const t0 = nowMs()
+    let seen = h.count()
+    let last = t0
+    sampler = setInterval(() => {
+      const c = h.count()
+      if (c > seen) { seen = c; last = nowMs() }
+    }, 2)
+    accepted = () => ({ ms: last - t0, count: seen })
+    return { ok: true }
+  }
+  if (m.op === 'accepted') {
+    clearInterval(sampler)
+    return accepted()
+  }
+  if (m.op === 'idle') {
+    gc()
+    const c0 = process.cpuUsage()
+    const t0 = nowMs()
+    await sleep(m.ms as number)
+    const c = process.cpuUsage(c0)
+    return { cpuUs: c.user + c.system, wallMs: nowMs() - t0, count: h.count() }
+  }
+  if (m.op === 'snapshot') {
+    gc()
+    const { writeHeapSnapshot } = await import('node:v8')
+    return { path: writeHeapSnapshot(m.path as string) }
+  }
+  return { error: `unknown op ${String(m.op)}` }
+}
+
+holder = role === 'peerwarden' ? await peerwardenHolder() : role === 'libp2p' ? await libp2pHolder() : role === 'hyperswarm' ? await hyperswarmHolder() : undefined
+if (holder === undefined) throw new Error(`unknown role ${String(role)}`)
+const h = holder
+process.on('message', (m) => {
+  if (typeof m !== 'object' || m === null) return
+  void answer(m as Record<string, unknown>, h).then((a) => { process.send!(a) }, (err: Error) => { process.send!({ error: err.message }) })
+})
+process.send!({ ready: true, address: h.address })
