@@ -19,12 +19,14 @@ import type { TcpTransport } from './transport.js'
  * - A relayed address (`tcp://…/relay/<relayId>`) is dialled through that relay (`relayed`).
  * - A visit (`visit`) is a dial too, but not the manager's: it ends when the rendezvous point took
  *   it, and is counted by discovery, not here.
- * - An early refusal is not a dead address: when the remote took the TCP connection and closed it
- *   before answering the handshake (what a node does to a socket over its per-IP rate or pending
- *   budgets, say a bootstrap node that many nodes of one host dial at once), the same dial tries
- *   again after `EARLY_RETRY` ms ± half (at most `EARLY_RETRIES` times, within the manager's dial
- *   timeout and signal), rather than failing into the manager's backoff (5 s, then 10 s, for a
- *   peer never connected). A refused or silent address fails at once as before. Retries are
+ * - An early refusal of a bootstrap node is not a dead address: when the remote took the TCP
+ *   connection and closed it before answering the handshake (what a node does to a socket over its
+ *   per-IP rate or pending budgets, say a bootstrap node that many nodes of one host dial at once),
+ *   a dial to an address of `retryEarlyFor` tries again after `EARLY_RETRY` ms ± half (at most
+ *   `EARLY_RETRIES` times, within the manager's dial timeout and signal), rather than failing into
+ *   the manager's backoff (5 s, then 10 s, for a peer never connected). A refused or silent address
+ *   fails at once. Only the addresses the application gave are retried: an address heard from
+ *   peers is dialled at most once per backoff period (it may be an unrelated service). Retries are
  *   counted in `retriedEarly`, not in `dials`.
  */
 export class NodeDialer {
@@ -34,6 +36,8 @@ export class NodeDialer {
   failed = 0
   /** Dials tried again after an early refusal (see the rules). */
   retriedEarly = 0
+  /** host:port of the addresses whose early refusals are retried. */
+  private readonly retried = new Set<string>()
 
   constructor (
     private readonly transport: Pick<TcpTransport, 'dial'>,
@@ -46,6 +50,14 @@ export class NodeDialer {
     private readonly timing: { clock: Clock; random: () => number } = { clock: systemClock, random: Math.random }
   ) {}
 
+  /** The addresses (the bootstrap nodes') whose early refusals are retried within the dial. */
+  retryEarlyFor (addresses: readonly string[]): void {
+    for (const a of addresses) {
+      const hp = hostPort(a)
+      if (hp !== undefined) this.retried.add(hp)
+    }
+  }
+
   readonly dial: DialFn = async (address, opts) => {
     this.dials++
     try {
@@ -55,7 +67,7 @@ export class NodeDialer {
           conn = parseRelayedAddress(address) !== undefined && this.on.relayed !== undefined ? await this.on.relayed(address, opts) : await this.transport.dial(address, opts)
           break
         } catch (err) {
-          if (retry > EARLY_RETRIES || opts.signal.aborted || !refusedEarly(err)) throw err
+          if (retry > EARLY_RETRIES || opts.signal.aborted || !refusedEarly(err) || !this.retried.has(hostPort(address) ?? '')) throw err
           this.retriedEarly++
           await pause(this.timing.clock, jittered(EARLY_RETRY, 0.5, this.timing.random), opts.signal)
         }
@@ -114,6 +126,11 @@ export function refusedEarly (err: unknown): boolean {
   if (!(err instanceof PeerwardenError) || err.code !== 'ERR_DIAL_FAILED') return false
   const cause = err.cause as { code?: unknown } | undefined
   return cause?.code === 'ERR_CONNECTION_CLOSED'
+}
+
+/** The `host:port` part of a tcp:// address, without the peer id (undefined when it is not one). */
+function hostPort (address: string): string | undefined {
+  return /^tcp:\/\/([^#]+)(?:#.*)?$/i.exec(address)?.[1]?.toLowerCase()
 }
 
 /** Resolves after `ms` on `clock`, or rejects with ERR_ABORTED when `signal` aborts first. */

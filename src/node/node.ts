@@ -254,6 +254,7 @@ class Node implements PeerNode {
       pexPerMinute: options.pexPerMinute
     })
     const boot: PeerInput[] = bootstrap.map((address) => ({ id: parseTcpAddress(address).peer, address, bootstrap: true }))
+    this.dialer.retryEarlyFor(bootstrap)
     // The bootstrap peers whose id we know are the rendezvous points we keep our registrations at.
     const points = boot.flatMap((b) => b.id !== undefined && b.address !== undefined ? [{ id: b.id, address: b.address }] : [])
     try {

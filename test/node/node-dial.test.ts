@@ -26,6 +26,7 @@ function setUp (failures: Array<() => Error>): { clock: ManualClock; dialer: Nod
   }
   // random() = 0.5: the wait is exactly its mean, 1000 ms.
   const dialer = new NodeDialer(transport, { hello: () => {}, settled: () => {} }, { clock, random: () => 0.5 })
+  dialer.retryEarlyFor(['tcp://10.0.0.1:4001#b'])
   return { clock, dialer, at }
 }
 
@@ -52,6 +53,13 @@ test('the retries after early refusals are bounded: the dial then fails into the
   await rejected
   assert.equal(at.length, EARLY_RETRIES + 1)
   assert.deepEqual({ dials: dialer.dials, failed: dialer.failed }, { dials: 1, failed: 1 })
+})
+
+test('an early refusal of an address heard from peers (not a bootstrap node\'s) is not retried: it may be an unrelated service', async () => {
+  const { dialer, at } = setUp([closedEarly])
+  await assert.rejects(dialer.dial('tcp://10.0.0.9:4001#c', { peer: 'c', signal: new AbortController().signal }), (err: PeerwardenError) => refusedEarly(err))
+  assert.deepEqual(at, [0])
+  assert.equal(dialer.retriedEarly, 0)
 })
 
 test('a refused connection (nobody listens) or a handshake error is not retried', async () => {
