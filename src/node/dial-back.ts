@@ -4,7 +4,9 @@ import { observerKey } from './advertised.js'
 import type { NodeConnection } from './connection.js'
 import type { ControlMessage } from './control-wire.js'
 import { formatTcpAddress } from './transport.js'
-import type { Reachability } from './types.js'
+import type { DialBackLimits, Reachability } from './types.js'
+
+export type { DialBackLimits }
 
 /** Answers from distinct observers (see `observerKey`) that decide `public`, or (all failed) `private`. */
 export const DIAL_BACK_CONFIRMATIONS = 3
@@ -14,18 +16,6 @@ const MAX_PENDING = 8
 const MAX_RESULTS = 16
 /** Peers whose last request we remember for the per-peer rate. */
 const MAX_ASKERS = 256
-
-/** The dial-back check's tuning (milliseconds). */
-export interface DialBackLimits {
-  /** How long a dial-back may take before it counts as failed. Default 5 s. */
-  probeTimeout: number
-  /** We serve one request per peer per this interval; others are refused. Default 60 s. */
-  perPeerInterval: number
-  /** We serve at most this many requests per minute in all. Default 30. */
-  perMinute: number
-  /** An answer counts this long; then peers are asked again. Default 10 min. */
-  resultTtl: number
-}
 
 export const DIAL_BACK_DEFAULTS: DialBackLimits = { probeTimeout: 5_000, perPeerInterval: 60_000, perMinute: 30, resultTtl: 10 * 60_000 }
 

@@ -5,7 +5,6 @@ import type { Logger } from '../logger.js'
 import type { ManagerEvents, TypedEventTarget } from '../manager/events.js'
 import type { ConnectionInfo, ConnectionManager, ConnectionManagerOptions, ManagerStats, PeerId } from '../manager/types.js'
 import type { NodeConnection } from './connection.js'
-import type { DialBackLimits } from './dial-back.js'
 import type { RelayLimits } from './relay.js'
 import type { RendezvousLimits } from './rendezvous.js'
 import type { TransportStats } from './transport.js'
@@ -179,4 +178,16 @@ export interface PeerNode {
   stats(): NodeStats
   /** Unannounces every topic, closes every connection (the remote sees 'stopped'), flushes the store. */
   close(): Promise<void>
+}
+
+/** The dial-back check's tuning (milliseconds). */
+export interface DialBackLimits {
+  /** How long a dial-back may take before it counts as failed. Default 5 s. */
+  probeTimeout: number
+  /** We serve one request per peer per this interval; others are refused. Default 60 s. */
+  perPeerInterval: number
+  /** We serve at most this many requests per minute in all. Default 30. */
+  perMinute: number
+  /** An answer counts this long; then peers are asked again. Default 10 min. */
+  resultTtl: number
 }
