@@ -1,4 +1,5 @@
 import type { Duplex } from 'node:stream'
+import { MAX_DELAY } from '../clock.js'
 import { PeerwardenError } from '../errors.js'
 import type { Clock, ConnectionManager, PeerId } from '../manager/types.js'
 import { CircuitStream } from './circuit.js'
@@ -48,8 +49,9 @@ export interface RelayClientHost {
  * Rules:
  * - While the dial-back check finds us `private`, we keep a reservation with up to `WANTED_RELAYS`
  *   relays among the peers we dialled (so their address is one others can dial too) whose hello
- *   says they relay; each is protected from trimming while it lasts, renewed at half its ttl, and
- *   told to peers as a relayed address. A relay that refused is not asked again. Public again, we
+ *   says they relay; each is protected from trimming while it lasts, renewed at half its ttl (at
+ *   most `MAX_DELAY` ms), and told to peers as a relayed address. A 'reserved' we did not ask for
+ *   (nor renew) is ignored. A relay that refused is not asked again. Public again, we
  *   let them go.
  * - A circuit comes in only through a relay we hold a reservation with, `MAX_INCOMING` at once; it
  *   becomes an inbound connection like any other once Noise completes.
@@ -108,11 +110,12 @@ export class RelayClient implements RelayClientHandlers {
 
   reserved (link: RelayLink, msg: { ttl: number }): void {
     const peer = link.conn.peer
-    this.asking.delete(peer)
-    if (!this.private_) return
     const old = this.reservations.get(peer)
+    // Only an answer to our 'reserve' (or our renewal): a peer cannot make itself our relay.
+    if (!this.asking.delete(peer) && old?.link !== link) return
+    if (!this.private_) return
     if (old !== undefined) this.host.clock.clearTimeout(old.timer)
-    const timer = msg.ttl > 0 ? this.host.clock.setTimeout(() => { link.post({ t: 'reserve' }) }, Math.max(1000, Math.floor(msg.ttl / 2))) : undefined
+    const timer = msg.ttl > 0 ? this.host.clock.setTimeout(() => { link.post({ t: 'reserve' }) }, Math.min(MAX_DELAY, Math.max(1000, Math.floor(msg.ttl / 2)))) : undefined
     this.reservations.set(peer, { link, address: `${link.conn.address.replace(/#.*$/, '')}/relay/${peer}`, timer })
     this.host.manager.protect(peer, RELAY_TAG)
     this.announce()
