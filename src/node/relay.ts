@@ -21,6 +21,13 @@ export interface RelayLimits {
   data: number
 }
 
+/**
+ * Bytes waiting to go out on a connection (its socket's write buffer) past which the relay cuts a
+ * circuit rather than forward more to it: that end does not read, and the data budget is per
+ * circuit, so circuits opened one after another would otherwise queue without bound.
+ */
+export const MAX_RELAY_BACKLOG = 1024 * 1024
+
 export const RELAY_DEFAULTS: RelayLimits = { maxReservations: 32, reservationTtl: 3_600_000, maxCircuits: 64, maxCircuitsPerPeer: 16, duration: 120_000, data: 128 * 1024 }
 
 /** One end of a circuit on a link: ours (a stream we read and write) or one the relay forwards. */
@@ -72,6 +79,9 @@ export class RelayLink {
     try { this.sendData.send({ id, data }); return true } catch { return false }
   }
 
+  /** Bytes waiting to go out on the connection (its socket's write buffer). */
+  get backlog (): number { return this.conn.stream.socket.writableLength }
+
   /** A new id for a circuit we open: even as a client, odd as a relay. */
   newId (asRelay: boolean): number {
     if (asRelay) { const id = this.nextOdd; this.nextOdd += 2; return id }
@@ -91,7 +101,9 @@ export class RelayLink {
  *   renewing keeps its place), lasts `reservationTtl`, and ends with its connection.
  * - A circuit ('connect') opens only to a peer holding a live reservation, within `maxCircuits` and
  *   `maxCircuitsPerPeer` (for both ends); it is cut ('close' to both ends) after `duration` or when
- *   one direction passed `data` bytes, and when either end closes or its connection goes.
+ *   one direction passed `data` bytes, when the end it forwards to has more than
+ *   `MAX_RELAY_BACKLOG` bytes waiting to go out (it does not read), and when either end closes or
+ *   its connection goes.
  * - Reservations and circuits asked for over a relayed connection are refused: no relaying over a
  *   relay. So are reservations while the dial-back check finds the relay itself private.
  * - The relay forwards bytes only: both ends run Noise end to end, the relay sees ciphertext.
@@ -185,8 +197,9 @@ export class RelayHub {
     const { circuit, side } = end
     circuit.bytes[side] += m.data.byteLength
     if (this.limits!.data > 0 && circuit.bytes[side] > this.limits!.data) { this.cut++; this.endCircuit(circuit, 'data limit'); return }
-    this.bytes += m.data.byteLength
     const other = circuit.ends[side === 0 ? 1 : 0]
+    if (other.link.backlog > MAX_RELAY_BACKLOG) { this.cut++; this.endCircuit(circuit, 'backlog'); return }
+    this.bytes += m.data.byteLength
     other.link.data(other.id, m.data)
   }
 

@@ -3,8 +3,8 @@ import { test } from 'node:test'
 import type { ConnectionManager } from '../../src/manager/types.js'
 import type { NodeConnection } from '../../src/node/connection.js'
 import { RelayClient } from '../../src/node/relay-client.js'
-import type { RelayHub, RelayLink } from '../../src/node/relay.js'
-import type { RelayMessage } from '../../src/node/relay-wire.js'
+import { MAX_RELAY_BACKLOG, RelayHub, RelayLink } from '../../src/node/relay.js'
+import { MAX_RELAY_DATA, type RelayMessage } from '../../src/node/relay-wire.js'
 import { MAX_DELAY } from '../../src/clock.js'
 import { ManualClock } from '../../src/testing/manual-clock.js'
 
@@ -53,4 +53,31 @@ test('a relay client\'s renewal timer stays within MAX_DELAY whatever ttl the re
   assert.equal(c.reservationCount, 1)
   assert.equal(delays.length, 1)
   assert.ok(delays[0]! <= MAX_DELAY, `renewal after ${delays[0]!} ms`)
+})
+
+/** A real relay link on a fake connection whose socket never drains (its peer does not read). */
+function stalledLink (peer: string): { link: RelayLink; socket: { writableLength: number }; json: RelayMessage[] } {
+  const socket = { writableLength: 0 }
+  const json: RelayMessage[] = []
+  const conn = { peer, open: true, stream: { socket } } as unknown as NodeConnection
+  const link = new RelayLink(conn, { close: () => {} } as never)
+  link.init({ send: (m: RelayMessage) => { json.push(m); return true } } as never, { send: (m: { data: Uint8Array }) => { socket.writableLength += m.data.byteLength; return false } } as never)
+  return { link, socket, json }
+}
+
+test('a relay does not buffer without bound towards a circuit end that does not read: circuits reopened one after the other past the data budget are cut once the backlog is over MAX_RELAY_BACKLOG', () => {
+  const clock = new ManualClock()
+  const hub = new RelayHub(clock, { reserved: () => {}, refused: () => {}, incoming: () => {}, closed: () => {} }, true)
+  const h = hub as unknown as { message: (l: RelayLink, m: RelayMessage) => void; data: (l: RelayLink, m: { id: number; data: Uint8Array }) => void }
+  const target = stalledLink(ID('a'))
+  const dialer = stalledLink(ID('b'))
+  h.message(target.link, { t: 'reserve' })
+  assert.equal(hub.reservationCount, 1)
+  const chunk = new Uint8Array(MAX_RELAY_DATA)
+  for (let round = 0, id = 2; round < 40; round++, id += 2) {
+    h.message(dialer.link, { t: 'connect', id, peer: ID('a') })
+    for (let i = 0; i < 8; i++) h.data(dialer.link, { id, data: chunk })
+  }
+  assert.ok(target.socket.writableLength <= MAX_RELAY_BACKLOG + MAX_RELAY_DATA, `${target.socket.writableLength} bytes queued towards a peer that does not read`)
+  assert.equal(hub.circuitCount, 0)
 })
