@@ -1,4 +1,5 @@
 import type net from 'node:net'
+import ipaddr from 'ipaddr.js'
 import type { Clock, PeerId } from '../manager/types.js'
 import { normaliseHintAddress } from './address.js'
 import { CircuitStream } from './circuit.js'
@@ -44,7 +45,8 @@ interface Punch { conn: NodeConnection; remote?: { host: string; port: number };
  * - The lower peer id runs the Noise handshake as the initiator. The direct connection goes to the
  *   manager, whose duplicate rule keeps it over the relayed one (limited), which is closed.
  * - Only over a relayed connection, once per connection, `MAX_PUNCHES` at once, and only to a
- *   plain TCP address; a symmetric NAT (a new port per destination) makes the punch fail, and the
+ *   plain TCP address of the same range as our own mapping (the relay saw both: a peer cannot
+ *   make us dial loopback or our own network while the relay saw us on the internet); a symmetric NAT (a new port per destination) makes the punch fail, and the
  *   relayed connection stays.
  */
 export class Punching {
@@ -85,6 +87,10 @@ export class Punching {
     const hint = normaliseHintAddress(address)
     if (hint === undefined || hint.includes('/relay/')) return
     const remote = parseTcpAddress(hint)
+    // Both sides' mappings were seen by the same relay: an address of another scope (loopback, our
+    // network, link-local while the relay saw us on the internet) is not where the peer is.
+    const own = mappedAddress(conn)
+    if (own === undefined || scopeOf(remote.host) !== scopeOf(own.host)) return
     if (conn.direction === 'outbound') {
       // The answer: go after half the round trip, and tell the other side to go now.
       const p = this.punches.get(conn)
@@ -96,8 +102,7 @@ export class Punching {
       p.timer = this.host.clock.setTimeout(() => { this.dial(conn, p) }, Math.floor(rtt / 2))
       return
     }
-    const own = mappedAddress(conn)
-    if (own === undefined || !this.begin(conn)) return
+    if (!this.begin(conn)) return
     this.punches.get(conn)!.remote = { host: remote.host, port: remote.port }
     conn.post({ t: 'punch', address: formatTcpAddress(own.host, own.port) })
   }
@@ -146,6 +151,11 @@ function mappedAddress (conn: NodeConnection): { host: string; port: number } | 
   const hello = relay?.stream.remotePayload == null ? null : decodeHello(relay.stream.remotePayload)
   if (hello?.observed === undefined || hello.observedPort === undefined) return undefined
   return { host: hello.observed.replace(/^::ffff:/, ''), port: hello.observedPort }
+}
+
+/** The range of an IP (ipaddr.js: 'unicast', 'private', 'loopback', …), IPv4-mapped IPv6 as IPv4. */
+function scopeOf (ip: string): string {
+  return ipaddr.isValid(ip) ? ipaddr.process(ip).range() : 'invalid'
 }
 
 /** The local port of our connection to the relay: the punch dials from it (its NAT mapping exists). */
