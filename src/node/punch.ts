@@ -29,7 +29,7 @@ export interface PunchHost {
   open?: typeof simultaneousOpen
 }
 
-interface Punch { conn: NodeConnection; remote?: { host: string; port: number }; sentAt?: number; timer: unknown }
+interface Punch { conn: NodeConnection; remote?: { host: string; port: number }; sentAt?: number; timer: unknown; dialling?: AbortController }
 
 /**
  * Hole punching through a relay (as libp2p's DCUtR, over TCP): once a relayed connection is kept,
@@ -55,6 +55,7 @@ export class Punching {
   succeeded = 0
   private readonly punches = new Map<NodeConnection, Punch>()
   private readonly done = new WeakSet<NodeConnection>()
+  private closed = false
 
   constructor (private readonly host: PunchHost) {}
 
@@ -79,7 +80,11 @@ export class Punching {
   }
 
   close (): void {
-    for (const p of this.punches.values()) this.host.clock.clearTimeout(p.timer)
+    this.closed = true
+    for (const p of this.punches.values()) {
+      this.host.clock.clearTimeout(p.timer)
+      p.dialling?.abort()
+    }
     this.punches.clear()
   }
 
@@ -129,9 +134,11 @@ export class Punching {
     if (local === undefined) { this.punches.delete(conn); return }
     const open = this.host.open ?? simultaneousOpen
     const peer = conn.peer
-    open({ localPort: local, remote, attempts: ATTEMPTS, attemptTimeout: ATTEMPT_TIMEOUT })
+    p.dialling = new AbortController()
+    open({ localPort: local, remote, attempts: ATTEMPTS, attemptTimeout: ATTEMPT_TIMEOUT, signal: p.dialling.signal })
       .then(async (socket) => await this.host.upgrade(socket, this.host.localId < peer, peer, formatTcpAddress(remote.host, remote.port)))
       .then((direct) => {
+        if (this.closed) { direct.close(); return }
         this.succeeded++
         this.host.direct(direct)
       }, () => { /* the relayed connection stays */ })

@@ -47,3 +47,14 @@ test('a punch goes only to an address of the scope our relay saw us in: a relaye
   p.message(conn, { t: 'punch-sync' })
   assert.deepEqual(opened.map((o) => o.remote), [{ host: '127.0.0.1', port: 4002 }])
 })
+
+test('closing calls off a punch in flight: its dials stop (no socket opened after the node closed)', () => {
+  const { p, opened } = punching()
+  const { conn } = relayedConn('b'.repeat(64), '198.51.100.1')
+  p.message(conn, { t: 'punch', address: 'tcp://198.51.100.9:4001' })
+  p.message(conn, { t: 'punch-sync' })
+  assert.equal(opened.length, 1)
+  assert.equal(opened[0]!.signal?.aborted, false)
+  p.close()
+  assert.equal(opened[0]!.signal?.aborted, true)
+})
