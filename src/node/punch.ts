@@ -112,9 +112,9 @@ export class Punching {
     conn.post({ t: 'punch', address: formatTcpAddress(own.host, own.port) })
   }
 
-  /** A punch for `conn` may start: not done before, within the budget. */
+  /** A punch for `conn` may start: still open (its close handler would run at once), not done before, within the budget. */
   private begin (conn: NodeConnection): boolean {
-    if (this.done.has(conn) || this.punches.size >= MAX_PUNCHES) return false
+    if (!conn.open || this.done.has(conn) || this.punches.size >= MAX_PUNCHES) return false
     this.done.add(conn)
     this.started++
     const timer = this.host.clock.setTimeout(() => { this.punches.delete(conn) }, EXCHANGE_TIMEOUT)

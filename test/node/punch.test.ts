@@ -11,11 +11,11 @@ import { ManualClock } from '../../src/testing/manual-clock.js'
 // Pure units: what a hostile peer on a relayed connection can make hole punching do (no sockets).
 
 /** A relayed inbound connection from `peer` through a relay that saw us at `observed`:4001. */
-function relayedConn (peer: string, observed: string): { conn: NodeConnection; sent: ControlMessage[] } {
+function relayedConn (peer: string, observed: string, direction: 'inbound' | 'outbound' = 'inbound', open = true): { conn: NodeConnection; sent: ControlMessage[] } {
   const sent: ControlMessage[] = []
   const relay = { stream: { remotePayload: encodeHello({ listen: [], rendezvous: false, observed, observedPort: 4001 }), socket: { localPort: 50_000 } } } as unknown as NodeConnection
   const socket = new CircuitStream({ data: () => true, close: () => {} }, relay)
-  const conn = { peer, limited: true, direction: 'inbound', stream: { socket }, post: (m: ControlMessage) => { sent.push(m); return true }, onClose: () => {} } as unknown as NodeConnection
+  const conn = { peer, limited: true, direction, open, stream: { socket }, post: (m: ControlMessage) => { sent.push(m); return true }, onClose: (fn: (c: unknown) => void) => { if (!open) fn(conn) } } as unknown as NodeConnection
   return { conn, sent }
 }
 
@@ -57,4 +57,15 @@ test('closing calls off a punch in flight: its dials stop (no socket opened afte
   assert.equal(opened[0]!.signal?.aborted, false)
   p.close()
   assert.equal(opened[0]!.signal?.aborted, true)
+})
+
+test('a relayed connection closed before punching hears of it (an application closed it as it was accepted) starts nothing and throws nothing', () => {
+  const { p, opened } = punching()
+  const out = relayedConn('b'.repeat(64), '198.51.100.1', 'outbound', false)
+  p.connected(out.conn)
+  const inb = relayedConn('c'.repeat(64), '198.51.100.1', 'inbound', false)
+  p.message(inb.conn, { t: 'punch', address: 'tcp://198.51.100.9:4001' })
+  p.message(inb.conn, { t: 'punch-sync' })
+  assert.deepEqual([out.sent, inb.sent, opened], [[], [], []])
+  assert.equal(p.started, 0)
 })
