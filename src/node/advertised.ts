@@ -28,7 +28,8 @@ const MAX_CONFIRMED = 2
  *   addresses peers observe: each peer tells in its hello the IP it sees us at, and an IP that
  *   `CONFIRMATIONS` distinct observers (see `observerKey`) reported is told with each port we listen
  *   on (so a node behind a wildcard or a single NAT learns how others see it). A lone peer, or many
- *   identities on one host, cannot make us advertise anything.
+ *   identities on one host, cannot make us advertise anything. A loopback IP counts only from
+ *   peers on our own host, and they count for nothing else.
  * - Once the dial-back check (dial-back.ts) found us `private`, none of those is told (nobody outside
  *   can dial them): only the relayed addresses we hold a reservation for (relay-client.ts).
  *   `public` and `unknown` tell the direct addresses, then the relayed ones.
@@ -81,6 +82,8 @@ export class AdvertisedAddresses {
     const addr = ipaddr.process(ip)
     const range = addr.range()
     if (range === 'unspecified' || range === 'multicast' || range === 'broadcast') return
+    // Only a peer on our own host (a loopback observer) sees us at a loopback IP, and at nothing else.
+    if ((range === 'loopback') !== observer.startsWith('peer:')) return
     const key = addr.toString()
     if (this.confirmed.includes(key)) return
     let peers = this.candidates.get(key)

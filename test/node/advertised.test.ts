@@ -97,3 +97,13 @@ test('a live peer learns the announce addresses of a node (not its listen addres
   await until(() => observed !== undefined, 5000, 'A to accept B')
   assert.equal(observed, '127.0.0.1', 'B tells A the IP it dialled')
 })
+
+test('a loopback IP is believed only from peers on our own host, and those only for a loopback IP: remote peers cannot make us send every peer to its own localhost', () => {
+  const a = new AdvertisedAddresses(undefined, () => ({}))
+  a.setBound(['tcp://10.0.0.2:4001'])
+  for (const o of ['203.0.113.1', '203.0.113.2', '203.0.113.3']) a.observe(observerKey(o, 'x'), '127.0.0.1')
+  for (const p of ['p1', 'p2', 'p3']) a.observe(observerKey('127.0.0.1', p), '198.51.100.7')
+  assert.deepEqual(a.list(), ['tcp://10.0.0.2:4001'])
+  for (const p of ['p1', 'p2', 'p3']) a.observe(observerKey('127.0.0.1', p), '127.0.0.2')
+  assert.deepEqual(a.list(), ['tcp://10.0.0.2:4001', 'tcp://127.0.0.2:4001'])
+})
