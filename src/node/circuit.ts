@@ -1,6 +1,13 @@
 import { Duplex } from 'node:stream'
+import { PeerwardenError } from '../errors.js'
 import type { NodeConnection } from './connection.js'
 import { MAX_RELAY_DATA } from './relay-wire.js'
+
+/**
+ * Bytes a circuit's end holds unread (its reader paused it) before it is destroyed: pausing it does
+ * not slow the relay down as pausing a socket slows TCP, so what arrives meanwhile is bounded here.
+ */
+export const MAX_CIRCUIT_UNREAD = 1024 * 1024
 
 /** What a circuit's end sends through its relay channel. */
 export interface CircuitSink {
@@ -17,6 +24,8 @@ export interface CircuitSink {
  *
  * Rules:
  * - Writes are cut into data messages of at most `MAX_RELAY_DATA` bytes.
+ * - Bytes that arrive while its reader is paused are held up to `MAX_CIRCUIT_UNREAD`; past them the
+ *   stream is destroyed (the relay cannot be asked to wait).
  * - Ending or destroying either way tells the other side once ('close'); a 'close' from the other
  *   side ends the readable side and destroys the stream.
  * - It has no address of its own: `remoteAddress` is undefined (no observation, no dial-back, no
@@ -36,7 +45,12 @@ export class CircuitStream extends Duplex {
 
   /** Bytes from the relay. */
   received (bytes: Uint8Array): void {
-    if (!this.destroyed) this.push(bytes)
+    if (this.destroyed) return
+    if (this.readableLength + bytes.byteLength > MAX_CIRCUIT_UNREAD) {
+      this.destroy(new PeerwardenError('ERR_PROTOCOL', `over ${MAX_CIRCUIT_UNREAD} bytes of a relayed circuit unread`))
+      return
+    }
+    this.push(bytes)
   }
 
   /** The other side (or the relay) closed the circuit. */

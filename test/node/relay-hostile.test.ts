@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import type { ConnectionManager } from '../../src/manager/types.js'
+import { CircuitStream, MAX_CIRCUIT_UNREAD } from '../../src/node/circuit.js'
 import type { NodeConnection } from '../../src/node/connection.js'
 import { RelayClient } from '../../src/node/relay-client.js'
 import { MAX_RELAY_BACKLOG, RelayHub, RelayLink } from '../../src/node/relay.js'
@@ -80,4 +81,16 @@ test('a relay does not buffer without bound towards a circuit end that does not 
   }
   assert.ok(target.socket.writableLength <= MAX_RELAY_BACKLOG + MAX_RELAY_DATA, `${target.socket.writableLength} bytes queued towards a peer that does not read`)
   assert.equal(hub.circuitCount, 0)
+})
+
+test('a circuit\'s end whose reader paused (a secure stream pauses its socket at its queue budget) holds at most MAX_CIRCUIT_UNREAD bytes: past them it is destroyed, as a relay cannot be told to wait', () => {
+  const closes: string[] = []
+  const stream = new CircuitStream({ data: () => true, close: (why) => { closes.push(why) } })
+  stream.on('error', () => {})
+  stream.pause()
+  const chunk = new Uint8Array(MAX_RELAY_DATA)
+  for (let i = 0; i < 100; i++) stream.received(chunk)
+  assert.ok(stream.readableLength <= MAX_CIRCUIT_UNREAD, `${stream.readableLength} bytes held unread`)
+  assert.equal(stream.destroyed, true)
+  assert.deepEqual(closes, ['error'])
 })
