@@ -5,7 +5,7 @@ import { BootstrapRelease } from './bootstrap-release.js'
 import type { DialScheduler } from './dial-scheduler.js'
 import { keepIncoming } from './duplicates.js'
 import type { ManagerEventTarget } from './events.js'
-import { mergePriority } from './merge.js'
+import { mergePriority, mergeTopics } from './merge.js'
 import type { PeerBook } from './peer-book.js'
 import type { PeerKnowledge } from './peer-knowledge.js'
 import type { ConnEntry, PeerRecord } from './peer-record.js'
@@ -303,6 +303,8 @@ function previewMerge (own: PeerRecord, byAddress: PeerRecord): PeerRecord {
   view.priority = mergePriority(own.priority, byAddress.priority)
   view.permanent = own.permanent || byAddress.permanent
   view.longTerm = own.longTerm || byAddress.longTerm
+  // The topics decide whether the peer may take a topic peer's place at the bound (trim-scheduler.ts).
+  if (byAddress.topics.length > 0) view.topics = mergeTopics(own.topics, byAddress.topics)
   // Read-only here: the view answers `isProtected` itself (a write of `protections` would reach own's).
   if (byAddress.isProtected) Object.defineProperty(view, 'isProtected', { value: true })
   return view

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { testConnection } from '../../src/testing/index.js'
+import { createConnectionManager } from '../../src/index.js'
+import { ManualClock, testConnection } from '../../src/testing/index.js'
 import { manager } from '../helpers/manager.js'
 
 // At the bound, a newcomer of a topic may take a topic peer's place: the topic keeps its count.
@@ -39,5 +40,23 @@ test('a newcomer of no quota topic is still refused there; a newcomer of the top
   m.addPeers([{ id: 'd', topics: ['chat'] }])
   assert.equal(m.connected(testConnection('d')), true)
   assert.equal(m.stats().connections, 3)
+  await m.close()
+})
+
+test('admits() agrees with connected() when the newcomer serves the topic only through its address record', async () => {
+  // Found by the property test: admits() previewed the merge of the peer's own record with the one
+  // known by its address without the address record's topics, so it refused what connected() took.
+  const clock = new ManualClock()
+  const m = createConnectionManager({ dial: async () => { throw new Error('no dials') }, clock, lowWater: 0, highWater: 1, gracePeriod: 50, silencePeriod: 100 })
+  const [a0, a2] = ['tcp://10.1.0.1:1', 'tcp://10.1.0.3:1']
+  assert.equal(m.connected(testConnection('b', { direction: 'inbound', address: a0 })), true)
+  m.setTopicQuota('t1', { min: 1 })
+  m.addPeers([{ address: a0, topics: ['t1'] }, { address: a2, topics: ['t1'] }])
+  m.addPeers([{ id: 'b', address: a0 }])
+  await clock.advance(1000)
+  m.addPeers([{ id: 'a', address: a0 }])
+  const said = m.admits('a', a2)
+  assert.equal(said, true, 'a serves t1 through the record known by its address: it may take b\'s place')
+  assert.equal(m.connected(testConnection('a', { direction: 'inbound', address: a2 })), said)
   await m.close()
 })
