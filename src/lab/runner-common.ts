@@ -39,6 +39,30 @@ export type SampleSource = () => Omit<Sample, 'type' | 'at' | 'rx' | 'tx'>
  * Prints a sample now and every `sampleEvery` ms; on SIGTERM stops and calls `close` (then exits 0,
  * or 1 if it fails). The controller kills with SIGKILL to emulate a crash.
  */
+/**
+ * A sample of a stack whose node knows nothing of the lab's per-IP refusals, handshakes or
+ * addresses (Hyperswarm, js-libp2p): its connections (remote id, inbound or not), its manager's known
+ * peers and the dials counted by the runner.
+ */
+export function foreignSample (conns: ReadonlyArray<{ peer: string; inbound: boolean }>, known: number, dials: number, dialsFailed: number): ReturnType<SampleSource> {
+  const inbound = conns.filter((c) => c.inbound)
+  return {
+    connections: conns.length,
+    inbound: inbound.length,
+    outbound: conns.length - inbound.length,
+    known,
+    dials,
+    dialsFailed,
+    refusedEarly: 0,
+    refusedRate: 0,
+    refusedPerIp: 0,
+    failedHandshakes: 0,
+    peers: [...new Set(conns.map((c) => c.peer))],
+    inboundPeers: [...new Set(inbound.map((c) => c.peer))],
+    advertised: []
+  }
+}
+
 export function sampleLoop (config: RunnerConfig, source: SampleSource, close: () => Promise<void>): void {
   const sample = (): void => {
     const bytes = interfaceBytes(config.dev)

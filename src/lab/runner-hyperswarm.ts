@@ -14,7 +14,7 @@
 import { createHash } from 'node:crypto'
 import { manageSwarm, type HyperswarmConnection, type HyperswarmLike } from '../adapters/hyperswarm.js'
 import { importOptional } from '../optional-dependency.js'
-import { failed, parseLabAddress, print, runnerConfig, sampleLoop } from './runner-common.js'
+import { failed, foreignSample, parseLabAddress, print, runnerConfig, sampleLoop } from './runner-common.js'
 
 interface Swarm extends HyperswarmLike { readonly connections: Set<HyperswarmConnection>; destroy(): Promise<void> }
 interface DhtNode { destroy(): Promise<void> }
@@ -42,25 +42,7 @@ async function main (): Promise<void> {
   swarm.on('connection', (conn) => { conn.on('error', () => {}) })
   print({ type: 'ready', id: hex(swarm.keyPair.publicKey), addresses: [config.listen], advertised: [] })
   for (const t of config.topics) swarm.join(createHash('sha256').update(t).digest(), { server: true, client: true })
-  sampleLoop(config, () => {
-    const conns = [...swarm.connections]
-    const s = managed.manager.stats()
-    return {
-      connections: conns.length,
-      inbound: conns.filter((c) => !c.isInitiator).length,
-      outbound: conns.filter((c) => c.isInitiator).length,
-      known: s.known,
-      dials,
-      dialsFailed,
-      refusedEarly: 0,
-      refusedRate: 0,
-      refusedPerIp: 0,
-      failedHandshakes: 0,
-      peers: [...new Set(conns.map((c) => hex(c.remotePublicKey)))],
-      inboundPeers: [...new Set(conns.filter((c) => !c.isInitiator).map((c) => hex(c.remotePublicKey)))],
-      advertised: []
-    }
-  }, async () => {
+  sampleLoop(config, () => foreignSample([...swarm.connections].map((c) => ({ peer: hex(c.remotePublicKey), inbound: !c.isInitiator })), managed.manager.stats().known, dials, dialsFailed), async () => {
     await managed.close()
     await swarm.destroy()
     await testnet?.destroy()

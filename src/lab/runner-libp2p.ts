@@ -16,7 +16,7 @@
 import '../adapters/promise-polyfill.js'
 import { peerwarden, type PeerwardenService } from '../adapters/libp2p.js'
 import { importOptional } from '../optional-dependency.js'
-import { failed, parseLabAddress, print, runnerConfig, sampleLoop } from './runner-common.js'
+import { failed, foreignSample, parseLabAddress, print, runnerConfig, sampleLoop } from './runner-common.js'
 
 /** The parts of js-libp2p this runner uses (its packages are loaded when the stack runs: they are not dependencies of peerwarden). */
 interface Libp2pNode {
@@ -82,25 +82,7 @@ async function main (): Promise<void> {
   const announcement = new TextEncoder().encode(JSON.stringify({ id, addrs: node.getMultiaddrs().map((a) => a.toString().replace(/\/p2p\/.*$/, '')) }))
   const announcer = setInterval(() => { void pubsub.publish(DISCOVERY_TOPIC, announcement).catch(() => {}) }, ANNOUNCE_EVERY)
   print({ type: 'ready', id, addresses: [config.listen], advertised: [] })
-  sampleLoop(config, () => {
-    const conns = node.getConnections()
-    const s = manager.stats()
-    return {
-      connections: conns.length,
-      inbound: conns.filter((c) => c.direction === 'inbound').length,
-      outbound: conns.filter((c) => c.direction === 'outbound').length,
-      known: s.known,
-      dials,
-      dialsFailed,
-      refusedEarly: 0,
-      refusedRate: 0,
-      refusedPerIp: 0,
-      failedHandshakes: 0,
-      peers: [...new Set(conns.map((c) => c.remotePeer.toString()))],
-      inboundPeers: [...new Set(conns.filter((c) => c.direction === 'inbound').map((c) => c.remotePeer.toString()))],
-      advertised: []
-    }
-  }, async () => {
+  sampleLoop(config, () => foreignSample(node.getConnections().map((c) => ({ peer: c.remotePeer.toString(), inbound: c.direction === 'inbound' })), manager.stats().known, dials, dialsFailed), async () => {
     clearInterval(announcer)
     await node.stop()
   })
