@@ -140,9 +140,6 @@ export class PeerRecord implements RankKey {
 
   /** Appends a decision, keeping the newest `depth`. */
   decide (at: number, action: DecisionAction, reason: string, depth: number): void {
-    // A reason built by a template literal is a tree of concatenated strings (~160 B); reading a
-    // character flattens it into one (~80 B), and a peer book keeps one or two per peer it dialled.
-    reason.charCodeAt(0)
     const d: Decision = { at, action, reason }
     const list = this.decisions
     // Most peers hear one or two decisions (a dial, its backoff): arrays of their exact size, since
