@@ -34,6 +34,11 @@ export type CloseReason = 'trimmed' | 'banned' | 'denied' | 'duplicate' | 'lifet
   | 'protocol'
   /** A dead connection: nothing was heard from the peer within the transport's dead timeout. */
   | 'timeout'
+  /**
+   * The peer outran a per-connection budget of the transport: more channels opened than it may hold
+   * waiting, or more bytes queued for it than it reads (the node's transport).
+   */
+  | 'over-budget'
 
 /** Injected everywhere; nothing in the core reads `Date.now` or `setTimeout` directly. */
 export interface Clock {

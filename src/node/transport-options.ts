@@ -46,6 +46,17 @@ export interface TransportOptions {
    * socket is paused too: a connection holds at most this plus one message. Default 1 MiB.
    */
   maxQueuedBytes?: number
+  /**
+   * Channels a remote opens that wait to be paired (before the connection is accepted, or while a
+   * pairing such as a corestore's decides), at most per connection; one more closes the connection
+   * ('over-budget', counted in `openBudgetCloses`). Default 1024.
+   */
+  maxPendingOpens?: number
+  /**
+   * The highest channel id a remote may use on one connection (its channels open or waiting at once,
+   * at most); a higher one closes the connection ('over-budget', counted in `openBudgetCloses`). Default 4096.
+   */
+  maxRemoteChannels?: number
   /** Deadlines, keep-alives and rate windows run on it. Default: the system clock. */
   clock?: Clock
 }
@@ -76,4 +87,6 @@ export interface TransportStats {
   queuePauses: number
   /** Gauge: bytes held for frames partly received (up to 1 MiB each, past that at most 4 × what arrived of it). */
   receivingBytes: number
+  /** Connections closed ('over-budget') because the remote opened more channels than `maxPendingOpens` or `maxRemoteChannels` allow. */
+  openBudgetCloses: number
 }

@@ -68,6 +68,8 @@ export class TcpTransport {
   failedHandshakes = 0
   /** Connections closed because the peer sent a message a decoder refused ('protocol'). */
   protocolErrors = 0
+  /** Connections closed because the remote opened more channels than its budgets ('over-budget'). */
+  openBudgetCloses = 0
   private readonly limits: InboundLimits
   /** Inbound handshakes in progress and their remote IP, oldest first (the first to give way at the cap). */
   private readonly inbound = new Map<SecureStream, string>()
@@ -103,6 +105,8 @@ export class TcpTransport {
       maxTrackedIps: check.int('maxTrackedIps', opts.maxTrackedIps ?? 4096, 1)
     }, () => clock.now())
     if (opts.maxQueuedBytes !== undefined) check.int('maxQueuedBytes', opts.maxQueuedBytes, 1)
+    if (opts.maxPendingOpens !== undefined) check.int('maxPendingOpens', opts.maxPendingOpens, 1)
+    if (opts.maxRemoteChannels !== undefined) check.int('maxRemoteChannels', opts.maxRemoteChannels, 1)
   }
 
   /** Listens on each 'tcp://host:port' (port 0 = any); resolves to the bound addresses. */
@@ -216,7 +220,8 @@ export class TcpTransport {
       queuedBytes: this.meter.queuedBytes,
       discardedBytes: this.meter.discardedBytes,
       queuePauses: this.meter.queuePauses,
-      receivingBytes: this.meter.receivingBytes
+      receivingBytes: this.meter.receivingBytes,
+      openBudgetCloses: this.openBudgetCloses
     }
   }
 
@@ -344,6 +349,11 @@ export class TcpTransport {
       onProtocolError: (conn, why) => {
         this.protocolErrors++
         this.opts.onProtocolError?.(conn, why)
+      },
+      maxPendingOpens: this.opts.maxPendingOpens,
+      maxRemoteChannels: this.opts.maxRemoteChannels,
+      onOverBudget: (_conn, budget) => {
+        if (budget === 'pending-opens' || budget === 'channel-ids') this.openBudgetCloses++
       }
     }
   }
