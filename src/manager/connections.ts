@@ -135,6 +135,7 @@ export class Connections {
     const decision = this.admission(record, conn.peer, conn.address, forcedDial)
     if (!decision.accept) return this.refuse(conn, record, decision.close, decision.reason)
     if (decision.evict?.conn !== undefined) {
+      host.trimming.evicting(decision.evict)
       this.close(decision.evict.conn, 'trimmed', `evicted to make room for ${conn.peer} at highWater ${host.opts.highWater}: lowest-ranked trimmable peer (${describeRank(decision.evict)})`)
       host.events.emit('trim', { closed: 1, reason: 'admission' })
     }

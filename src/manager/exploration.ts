@@ -1,4 +1,6 @@
+import ipaddr from 'ipaddr.js'
 import { Alarm } from '../clock.js'
+import { extractIp } from './access-list.js'
 import type { PeerRecord } from './peer-record.js'
 import type { Clock } from './types.js'
 
@@ -45,7 +47,10 @@ export interface ExplorationHost {
  *   fewer than `highWater` connections, no dial in flight, initial sync off. Then it dials one
  *   known peer of a joined topic (one with a quota, `setTopicQuota`) that may be dialled now (not
  *   connected, not banned or denied, its backoff over) and is not a bootstrap peer, chosen at
- *   random. A node with no topic quota, or that knows no such peer, never explores. The dial is an
+ *   random: first one address range among theirs (the /24 of an IPv4 address, the /48 of an IPv6
+ *   one; a peer without an IP address is a range of its own), then one peer in it — so a referral
+ *   that names hundreds of peers in one range (sybils, cheap to make) wins no more dials than any
+ *   other range. A node with no topic quota, or that knows no such peer, never explores. The dial is an
  *   ordinary one (admission, backoff, events), never forced.
  * - Once that peer is connected, the node lets its lowest-ranked trimmable connection other than the
  *   new one go ('trimmed', the trim order: topic quotas kept, protected and in-grace peers never),
@@ -80,15 +85,20 @@ export class Exploration {
   /** The peer one exploration would dial now, or undefined (the rules' choice; reads every known peer). */
   pick (now: number): PeerRecord | undefined {
     const { host } = this
-    let best: PeerRecord | undefined
-    let seen = 0
+    // Per address range, one candidate picked by reservoir sampling (each with the same chance), in one pass.
+    const ranges = new Map<string, { seen: number; best: PeerRecord }>()
     for (const r of host.records()) {
       if (r.bootstrap || !host.servesQuotaTopic(r) || !host.dialableNow(r, now)) continue
-      // Reservoir sampling: each candidate is picked with the same chance, in one pass.
-      seen++
-      if (host.random() * seen < 1) best = r
+      const range = rangeOf(r)
+      const got = ranges.get(range)
+      if (got === undefined) ranges.set(range, { seen: 1, best: r })
+      else if (host.random() * ++got.seen < 1) got.best = r
     }
-    return best
+    if (ranges.size === 0) return undefined
+    // Then one range, each with the same chance, however many peers a referral put in it.
+    let i = Math.floor(host.random() * ranges.size)
+    for (const { best } of ranges.values()) if (i-- === 0) return best
+    return undefined
   }
 
   private fire (): void {
@@ -112,4 +122,20 @@ export class Exploration {
       host.close(victim, `rotated out for ${target.id ?? target.key}, reached by exploring: ${now} connections, lowWater ${lowWater}`)
     }, () => { /* reported through events, errors() and backoff */ })
   }
+}
+
+/**
+ * The address range a candidate is counted in for exploration: the /24 of its first IPv4 address, the
+ * /48 of its first IPv6 address; a peer with no IP address (a DNS name, a memory network) is a range
+ * of its own.
+ */
+function rangeOf (record: PeerRecord): string {
+  for (const address of record.addresses) {
+    const text = extractIp(address)
+    if (text === undefined || !ipaddr.isValid(text)) continue
+    let ip = ipaddr.parse(text)
+    if (ip.kind() === 'ipv6' && (ip as ipaddr.IPv6).isIPv4MappedAddress()) ip = (ip as ipaddr.IPv6).toIPv4Address()
+    return ip.kind() === 'ipv4' ? (ip as ipaddr.IPv4).octets.slice(0, 3).join('.') : (ip as ipaddr.IPv6).parts.slice(0, 3).join(':')
+  }
+  return `peer:${record.key}`
 }

@@ -31,6 +31,11 @@ export interface TrimSchedulerHost {
  * - `lowest()` is the eviction candidate at the bound; `trim(mode)` closes `trimCount(mode)` peers.
  * - Peers of a topic above its quota's `max` are offered first; a topic is never taken below `min`.
  * - While the count stays above `highWater`, a background trim runs at most once per `silencePeriod`.
+ * - A topic swap (a newcomer of a topic taking the place of a peer that keeps that topic at its min)
+ *   happens at most once per `gracePeriod`, and never takes a long-term peer's place. A swapped-in
+ *   peer is in its grace period, so it never gives way to the next newcomer: without the limit, a
+ *   burst of sybils claiming the topic swapped out every honest topic peer, one after another.
+ *   Forced and allow-listed newcomers are not limited (the application wants them).
  */
 export class TrimScheduler {
   readonly index: TrimIndex
@@ -41,6 +46,8 @@ export class TrimScheduler {
   private lastTrim = -Infinity
   /** The last `lowest(…, priority)` that found nobody: the index version, count, priority and newcomer's topics it was for. */
   private nobody = { version: -1, connections: -1, limit: -1, topics: '' }
+  /** When a newcomer last took the place of a peer that kept a topic at its min (`evicting`). */
+  private lastSwap = -Infinity
 
   constructor (private readonly host: TrimSchedulerHost) {
     this.index = new TrimIndex(host.limits().gracePeriod, (r) => host.trimmable(r))
@@ -105,16 +112,25 @@ export class TrimScheduler {
     const { topics } = this.host
     const over = this.overQuota()
     // A newcomer takes the place (its topics count); a peer connected already is counted already.
-    const newcomer = except?.conn === undefined ? except : undefined
+    // A stranger's swap waits for the last one's grace period to end (the rules).
+    const swapping = limit === Infinity || this.host.clock.now() >= this.lastSwap + this.host.limits().gracePeriod
+    const newcomer = except?.conn === undefined && swapping ? except : undefined
+    const mayGo = (r: PeerRecord, taken: readonly PeerRecord[]): boolean =>
+      newcomer === undefined || !r.longTerm ? topics.canClose(r, taken, newcomer) : topics.canClose(r, taken)
     // The usual case: the lowest-ranked peer itself may go (no walk, no closure).
-    if (top !== undefined && top !== except && over === undefined && priorityRank(top.priority) <= limit && topics.canClose(top, NONE, newcomer)) return top
+    if (top !== undefined && top !== except && over === undefined && priorityRank(top.priority) <= limit && mayGo(top, NONE)) return top
     const connections = this.host.connections()
     const { nobody } = this
     const served = newcomer === undefined ? '' : newcomer.topics.join('\n')
     if (nobody.limit === limit && nobody.version === this.index.version && nobody.connections === connections && nobody.topics === served) return undefined
-    const found = selectVictims(this.index.ordered(1), 1, (r, taken) => r !== except && priorityRank(r.priority) <= limit && topics.canClose(r, taken, newcomer), over)[0]
+    const found = selectVictims(this.index.ordered(1), 1, (r, taken) => r !== except && priorityRank(r.priority) <= limit && mayGo(r, taken), over)[0]
     if (found === undefined && limit !== Infinity) this.nobody = { version: this.index.version, connections, limit, topics: served }
     return found
+  }
+
+  /** `lowest()`'s peer is evicted for a newcomer now: if that was a topic swap, the next one waits (the rules). */
+  evicting (victim: PeerRecord): void {
+    if (!this.host.topics.canClose(victim, NONE)) this.lastSwap = this.host.clock.now()
   }
 
   /** A topic's quota changed: which peers may go changed with it, though the index did not. */

@@ -1,4 +1,5 @@
 import ipaddr from 'ipaddr.js'
+import { MAX_ADDRESS_LENGTH } from './wire.js'
 
 /**
  * One spelling per host and port for an address a peer told us about (a hint): `tcp://` + an IP
@@ -12,8 +13,11 @@ import ipaddr from 'ipaddr.js'
  * - The port is 1-65535 without leading zeros; a `#<peerId>` suffix is not part of a hint.
  * - Unspecified (0.0.0.0, ::), broadcast and multicast addresses are refused: nobody listens there.
  * - A relayed address is such an address followed by `/relay/<relay's peer id>` (one relay, no more).
+ * - An address longer than `MAX_ADDRESS_LENGTH` (256) is refused before it is parsed (a relay of a
+ *   relay, nested hundreds of times, was parsed once per level over the whole rest of the string).
  */
 export function normaliseHintAddress (address: string): string | undefined {
+  if (address.length > MAX_ADDRESS_LENGTH) return undefined
   // A relayed address: the relay's address, normalised, then '/relay/<relay id>'.
   const relayed = /^(.*)\/relay\/([0-9a-f]{64})$/.exec(address)
   if (relayed !== null) {

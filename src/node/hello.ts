@@ -1,4 +1,5 @@
 import c from './vendor/compact-encoding.js'
+import { MAX_ADDRESS_LENGTH } from './wire.js'
 
 /** What each side tells the other in its handshake message (encrypted; see noise.ts). */
 export interface Hello {
@@ -29,7 +30,7 @@ export interface Hello {
 /** The hello's format version (the first byte). */
 const HELLO_VERSION = 1
 
-/** At most this many listen addresses and topics are taken from a remote's hello. */
+/** At most this many listen addresses and topics are taken from a remote's hello (a listen address longer than `MAX_ADDRESS_LENGTH` is dropped). */
 const MAX_LISTEN = 16
 const MAX_TOPICS = 64
 
@@ -85,7 +86,7 @@ export function decodeHello (buffer: Buffer): Hello | null {
     const listen: string[] = []
     for (let n = uint.decode(state); n > 0; n--) {
       const a = string.decode(state)
-      if (listen.length < MAX_LISTEN) listen.push(a)
+      if (listen.length < MAX_LISTEN && a.length <= MAX_ADDRESS_LENGTH) listen.push(a)
     }
     const topics: string[] = []
     for (let n = uint.decode(state); n > 0; n--) {
