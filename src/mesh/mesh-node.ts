@@ -19,6 +19,7 @@ import { HealthReporter } from './health.js'
 import type { Instance } from './instance.js'
 import { loggerOption } from './log-option.js'
 import { MAX_VARIANT_LENGTH } from './messages.js'
+import { OtelBridge, tracerOption } from './otel.js'
 import { RedisQueue } from './redis-queue.js'
 import { REGISTRY_PROTOCOL } from './registry.js'
 import { ReadyWaiters } from './ready.js'
@@ -51,7 +52,7 @@ export { RPC_PROTOCOL } from './rpc-channel.js'
  *   responder.ts and retry.ts state the rules; `drain()`: drain.ts and types.ts.
  */
 /** Every option `createMeshNode` knows: others are refused with the closest name. */
-const MESH_NODE_OPTIONS: ReadonlyArray<keyof MeshNodeOptions> = ['schema', 'role', 'variant', 'registry', 'registries', 'registerTimeout', 'handlers', 'networkKey', 'seed', 'timeout', 'listen', 'redis', 'limits', 'queue', 'clock', 'logger', 'logLevel', 'breaker', 'tracing', 'metrics']
+const MESH_NODE_OPTIONS: ReadonlyArray<keyof MeshNodeOptions> = ['schema', 'role', 'variant', 'registry', 'registries', 'registerTimeout', 'handlers', 'networkKey', 'seed', 'timeout', 'listen', 'redis', 'limits', 'queue', 'clock', 'logger', 'logLevel', 'breaker', 'tracing', 'metrics', 'tracer']
 
 /** Starts a mesh node of `options.role`: registers with the registry, connects to the instances the schema relates it to, serves its role's commands. Resolves once registered. */
 export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOptions<S>): Promise<MeshNode<S>> {
@@ -74,6 +75,8 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
   const breaker = options.breaker === undefined || options.breaker === false ? undefined : breakerOptions(options.breaker === true ? {} : options.breaker)
   const tracing = flag(options.tracing, 'tracing')
   const metrics = flag(options.metrics, 'metrics')
+  const tracer = tracerOption(options.tracer)
+  const otel = tracer === undefined ? undefined : new OtelBridge(tracer)
 
   // ── the parts, each made before whatever uses it ──
   // An EventTarget that knows who listens (manager/events.ts); the type gives each event's detail.
@@ -89,8 +92,11 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
     else process.emitWarning(error)
   }
   const queue = options.redis === undefined ? undefined : new RedisQueue(options.redis, { clock, onError: onQueueError, ...options.queue })
-  const caller = new Caller<S>({ schema, me, instances, timeout: options.timeout, queue, from: `${me.name}/${variant}`, clock, breaker, metrics })
-  const responder = new Responder({ me, handlers: options.handlers, calls: (deadline, trace) => caller.calls(deadline, trace) as unknown as CallContext['call'], clock, maxRunning, maxQueued, tracing })
+  const caller = new Caller<S>({ schema, me, instances, timeout: options.timeout, queue, from: `${me.name}/${variant}`, clock, breaker, metrics, otel })
+  const calls = (deadline: number, trace: string | undefined): CallContext['call'] => caller.calls(deadline, trace) as unknown as CallContext['call']
+  // With OpenTelemetry each handler runs in a server span that gives it its traceparent (otel.ts).
+  const handlers = otel === undefined ? options.handlers : otel.handlers(me, options.handlers, calls, tracing)
+  const responder = new Responder({ me, handlers, calls, clock, maxRunning, maxQueued, tracing: tracing && otel === undefined })
   const drain = new Drain()
   const waiters = new ReadyWaiters({
     instances,
