@@ -7,7 +7,7 @@
 
 import { PeerwardenError } from '../errors.js'
 import { MAX_DELAY, systemClock } from '../clock.js'
-import { childOf, type Logger } from '../logger.js'
+import { childOf, silentLogger, type Logger } from '../logger.js'
 import { ManagerEventTarget, type TypedEventTarget } from '../manager/events.js'
 import { rejectUnknownOptions } from '../manager/validate.js'
 import { createNode, type PeerNode } from '../node/node.js'
@@ -71,7 +71,8 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
   const clock = options.clock ?? systemClock
   const maxRunning = positive(options.limits?.runningPerPeer, 'limits.runningPerPeer')
   const maxQueued = positive(options.limits?.queuedPerCommand, 'limits.queuedPerCommand')
-  const log = childOf(loggerOption(options), { component: 'mesh', role: me.name, variant })
+  const logger = loggerOption(options)
+  const log = childOf(logger, { component: 'mesh', role: me.name, variant })
   const breaker = options.breaker === undefined || options.breaker === false ? undefined : breakerOptions(options.breaker === true ? {} : options.breaker)
   const tracing = flag(options.tracing, 'tracing')
   const metrics = flag(options.metrics, 'metrics')
@@ -82,7 +83,9 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
   // An EventTarget that knows who listens (manager/events.ts); the type gives each event's detail.
   const events = new ManagerEventTarget() as unknown as TypedEventTarget<MeshEvents> & { listens(type: string): boolean }
   let closed = false
-  const node = await createNode({ listen: options.listen, networkKey: options.networkKey, seed: options.seed, manager: { lowWater: 0, highWater: 1024, clock } })
+  // The node under the mesh writes its own lines (connections, dials, handshakes) to the same logger.
+  const nodeLog = logger === silentLogger ? undefined : childOf(logger, { component: 'node', role: me.name, variant })
+  const node = await createNode({ listen: options.listen, networkKey: options.networkKey, seed: options.seed, manager: { lowWater: 0, highWater: 1024, clock }, logger: nodeLog })
   const instances = new Map<string, Instance>()
   const related = new Set(schema.peersOf(me.name))
   // What the queue survived is the application's to know: an event when it listens, else a warning.
