@@ -90,7 +90,8 @@ export interface MeshNodeOptions<S extends MeshSchema = MeshSchema> {
    * Whether a handler here starts a trace for a call that came without a traceparent (made when the
    * handler first reads `ctx.traceparent` or calls through `ctx.call`). Default `true`; `false`: its
    * `ctx.traceparent` is undefined. Either way a call carries a traceparent only when it has a
-   * parent (the call's `traceparent` option, or the handler's in `ctx.call`).
+   * parent (the call's `traceparent` option, or the handler's in `ctx.call`), or, with `tracer`, its
+   * own span.
    */
   tracing?: boolean
   /**
