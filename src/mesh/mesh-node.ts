@@ -133,7 +133,7 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
   caller.onBreakerRecord = () => { health.check() }
   node.protocol(REGISTRY_PROTOCOL, (conn) => { if (registryIds.has(conn.peer)) registration.connected(conn) })
   node.protocol(RPC_PROTOCOL, (conn) => { if (!registryIds.has(conn.peer)) RpcChannel.open(rpc, conn) })
-  logLines(log, events, node, registryIds)
+  logLines(log, events, node, registryIds, () => closed)
 
   // Queued commands on Redis: our consumer groups exist before we say we are here.
   if (queue !== undefined) {
@@ -211,11 +211,13 @@ function registryAddresses (options: Pick<MeshNodeOptions, 'registry' | 'registr
 }
 
 /** The mesh's log lines that come from observing it: instances up and down, refusals, registries lost, peers that broke the protocol. */
-function logLines (log: Logger, events: TypedEventTarget<MeshEvents>, node: PeerNode, registries: ReadonlySet<string>): void {
+function logLines (log: Logger, events: TypedEventTarget<MeshEvents>, node: PeerNode, registries: ReadonlySet<string>, closing: () => boolean): void {
   events.addEventListener('connection', (e) => { log.info({ ...e.detail }, 'instance up') })
   events.addEventListener('disconnection', (e) => { log.info({ ...e.detail }, 'instance down') })
   node.events.addEventListener('disconnection', (e) => {
     const { peer, reason } = e.detail
+    // Our own close drops every connection: nothing was lost (`peerwarden mesh call` warned at each exit).
+    if (closing()) return
     if (registries.has(peer)) log.warn({ registry: peer, reason }, 'registry connection lost')
     else if (reason === 'denied') log.warn({ peer }, 'connection refused: certificate not accepted (by us or by the peer)')
   })

@@ -47,6 +47,11 @@ test('the logger hears the node under the mesh too: its connections at info, wit
   assert.ok(apiLog.lines.some((l) => l.fields.component === 'mesh' && l.msg === 'instance up'), 'the mesh\'s own lines are there too')
   assert.ok(regLog.lines.some((l) => l.fields.component === 'node' && l.msg === 'connected' && l.fields.peer === api.id), 'the registry\'s node logs the member\'s connection')
   assert.ok(regLog.lines.some((l) => l.fields.component === 'mesh-registry' && l.msg === 'member registered'))
+
+  // Regression: closing warned 'registry connection lost' (reason stopped) for our own close, at each
+  // exit of `peerwarden mesh call`. A healthy node that closes writes nothing above info.
+  await api.close()
+  assert.deepEqual(apiLog.lines.filter((l) => l.level === 'warn' || l.level === 'error'), [])
 })
 
 test('logLevel writes readable lines to standard error at its level: registered at info, nothing below error with logLevel error', T, async (t: TestContext) => {
