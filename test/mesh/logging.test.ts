@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { test, type TestContext } from 'node:test'
 import type { Logger } from '../../src/logger.js'
 import { createMeshNode, createRegistry, defineSchema, type MeshNode } from '../../src/mesh/index.js'
+import { within } from '../helpers/wait.js'
 
 // The `logger` and `logLevel` options on real sockets (127.0.0.1): the mesh's lines and those of the
 // node under it, in one logger; `logLevel` writing to standard error at its level.
@@ -48,9 +49,15 @@ test('the logger hears the node under the mesh too: its connections at info, wit
   assert.ok(regLog.lines.some((l) => l.fields.component === 'node' && l.msg === 'connected' && l.fields.peer === api.id), 'the registry\'s node logs the member\'s connection')
   assert.ok(regLog.lines.some((l) => l.fields.component === 'mesh-registry' && l.msg === 'member registered'))
 
-  // Regression: closing warned 'registry connection lost' (reason stopped) for our own close, at each
-  // exit of `peerwarden mesh call`. A healthy node that closes writes nothing above info.
+  // Regression: closing warned 'registry connection lost' (reason stopped) for our own close, at most
+  // exits of `peerwarden mesh call`: the node reports the closed connections just after close()
+  // resolves. A healthy node that closes writes nothing above info.
+  const gone = new Promise<void>((resolve) => {
+    api.node.events.addEventListener('disconnection', (e) => { if (e.detail.peer === registry.id) resolve() })
+  })
   await api.close()
+  await within(gone, 5000, 'the node to report its registry connection closed')
+  assert.ok(apiLog.lines.some((l) => l.msg === 'disconnected' && l.fields.peer === registry.id), 'the node logged it')
   assert.deepEqual(apiLog.lines.filter((l) => l.level === 'warn' || l.level === 'error'), [])
 })
 
