@@ -220,3 +220,55 @@ test('tracer: the option is checked; tracer: true without an SDK registered (a t
   assert.equal(seen.traceId, 'ab'.repeat(16))
   assert.notEqual(seen.spanId, 'cd'.repeat(8))
 })
+
+test('tracer: one client span per attempt — a call whose instance dies mid-call has a failed span and a retried one, siblings under the same parent; a broadcast has one per instance', T, async (t) => {
+  const started: Array<() => void> = []
+  const relay = defineSchema({
+    Api: { _connect: ['Worker'] },
+    Worker: {
+      _allow: ['Api'],
+      _commands: {
+        _balanced: { safe: { idempotent: true, method: () => null } },
+        _broadcast: { status: { responds: true, method: () => 'up' } }
+      }
+    }
+  })
+  const start = await mesh(t, relay)
+  const workers = new Map<string, MeshNode<typeof relay>>()
+  const handlers = (name: string): Record<string, (args: unknown, ctx: any) => unknown> => ({
+    // The first attempt hangs until its instance is closed under it; the second answers.
+    safe: async (_args, ctx) => {
+      if (ctx.attempt === 1) {
+        started.forEach((f) => { f() })
+        return await new Promise((_resolve, reject) => { ctx.signal.addEventListener('abort', () => { reject(ctx.signal.reason) }) })
+      }
+      return name
+    },
+    status: () => 'up'
+  })
+  for (const name of ['w1', 'w2']) workers.set(name, await start({ role: 'Worker', variant: name, handlers: handlers(name) }))
+  const tracer = new MemoryTracer()
+  const api = await start({ role: 'Api', tracer })
+  while (api.instances('Worker').length < 2) await new Promise((resolve) => { api.events.addEventListener('connection', resolve, { once: true }) })
+
+  assert.deepEqual((await api.call.Worker.status()).map((e) => e.ok), [true, true])
+  assert.deepEqual(tracer.named('Worker/status').map((s) => [s.kind, s.attributes['peerwarden.mesh.instance'], s.ended]).sort(), [[SpanKind.CLIENT, 'w1', true], [SpanKind.CLIENT, 'w2', true]])
+
+  const first = new Promise<void>((resolve) => { started.push(resolve) })
+  const mine = `00-${'ab'.repeat(16)}-${'cd'.repeat(8)}-01`
+  const call = api.call.Worker.safe(undefined, { traceparent: mine })
+  await first
+  const [attempt1] = tracer.named('Worker/safe')
+  const victim = attempt1.attributes['peerwarden.mesh.instance'] as string
+  await workers.get(victim)!.close()
+  const survivor = await call as unknown as string
+  assert.notEqual(survivor, victim)
+
+  const spans = tracer.named('Worker/safe')
+  assert.equal(spans.length, 2, 'one client span per attempt')
+  assert.deepEqual(spans.map((s) => [s.attributes['peerwarden.mesh.attempt'], s.attributes['peerwarden.mesh.instance'], s.status.code, s.attributes['error.type']]), [
+    [1, victim, SpanStatusCode.ERROR, 'ERR_CONNECTION_CLOSED'],
+    [2, survivor, SpanStatusCode.UNSET, undefined]
+  ])
+  assert.deepEqual(spans.map((s) => [s.parent, s.traceId, s.ended]), [['cd'.repeat(8), 'ab'.repeat(16), true], ['cd'.repeat(8), 'ab'.repeat(16), true]])
+})
