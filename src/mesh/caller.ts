@@ -25,7 +25,8 @@
  *   arguments that cannot be sent.
  * - A call with a parent trace (the call's `traceparent` option, else the handler's in `ctx.call`)
  *   carries a child of it; one without carries none (the handler it reaches starts the trace: no id
- *   to make and no bytes to send for calls nobody traces). Every attempt carries its number.
+ *   to make and no bytes to send for calls nobody traces). Every attempt carries its number. With the
+  `tracer` option each attempt carries its own OpenTelemetry span's id instead (otel.ts).
  * - Each attempt counts in the per-command figures (metrics.ts), unless `metrics: false`.
  * - The choice of instance and the breakers are balancer.ts's; the attempts after a failed first
  *   one, and the fallback, attempts.ts's.
@@ -39,6 +40,7 @@ import type { BreakerOptions } from './breaker.js'
 import { DeadlineSweep } from './deadline-sweep.js'
 import type { Instance } from './instance.js'
 import { CallMetrics, type Figures } from './metrics.js'
+import type { ClientSpan, OtelBridge } from './otel.js'
 import type { RedisQueue } from './redis-queue.js'
 import type { RpcMessage } from './messages.js'
 import { instanceFault, metricCode } from './retry.js'
@@ -71,6 +73,8 @@ interface Pending {
   sentAt: number
   /** A balanced call: its outcome counts on the instance's breaker. */
   balanced: boolean
+  /** Its OpenTelemetry span (the `tracer` option). */
+  span: ClientSpan | undefined
   /**
    * The first attempt of a balanced call: its failure goes to the attempt loop (attempts.ts), which
    * settles the call, with the call's options and deadline (fields, not an object: no allocation
@@ -102,6 +106,8 @@ export interface CallerOptions {
   random?: () => number
   /** false: no per-command figures. Default true. */
   metrics?: boolean
+  /** OpenTelemetry: a client span per attempt (otel.ts); undefined = none, and no work per call. */
+  otel?: OtelBridge | undefined
 }
 
 /** The caller side of one mesh node (rules at the top of this file). */
@@ -120,6 +126,7 @@ export class Caller<S extends MeshSchema = MeshSchema> implements AttemptHost {
   private readonly callable = new Map<string, boolean>()
   /** Per command and instance (stats, Prometheus); undefined with `metrics: false`. */
   readonly metrics: CallMetrics | undefined
+  private readonly otel: OtelBridge | undefined
   /** Called when a call's outcome opened or closed a breaker (the node's health report looks again). */
   onBreakerRecord: (() => void) | undefined
   private nextId = 1
@@ -139,6 +146,7 @@ export class Caller<S extends MeshSchema = MeshSchema> implements AttemptHost {
     this.random = options.random ?? Math.random
     this.balancer = new Balancer(options.instances, options.breaker)
     this.metrics = options.metrics === false ? undefined : new CallMetrics()
+    this.otel = options.otel
     this.deadlines = new DeadlineSweep((now) => {
       let next = Infinity
       for (const [id, p] of this.pending) {
@@ -238,6 +246,7 @@ export class Caller<S extends MeshSchema = MeshSchema> implements AttemptHost {
     const now = this.clock.now()
     const outcome = err === undefined ? 'OK' : metricCode(err)
     if (p.figures !== undefined) this.metrics!.end(p.figures, now - p.sentAt, outcome)
+    p.span?.end(err)
     if (outcome === 'ERR_BUSY') p.instance.busyUntil = now + BUSY_MEMORY
     if (p.balanced && this.balancer.record(p.instance, err !== undefined && instanceFault(err), now)) this.onBreakerRecord?.()
   }
@@ -258,7 +267,7 @@ export class Caller<S extends MeshSchema = MeshSchema> implements AttemptHost {
 
   /** An attempt, before it is sent (`send` fills in the rest). */
   private pendingOf (instance: Instance, command: Command, args: unknown, deadline: number, trace: string | undefined, signal: AbortSignal | undefined, balanced: boolean): Pending {
-    return { resolve: noop, reject: noop, settleOnAck: !command.responds, instance, command, args, deadline, trace, signal, onAbort: undefined, figures: undefined, sentAt: 0, balanced, first: false, opts: undefined, callDeadline: deadline }
+    return { resolve: noop, reject: noop, settleOnAck: !command.responds, instance, command, args, deadline, trace, signal, onAbort: undefined, figures: undefined, sentAt: 0, balanced, span: undefined, first: false, opts: undefined, callDeadline: deadline }
   }
 
   /** Sends attempt number `attempt` of `p`; settles as the call does. */
@@ -271,6 +280,8 @@ export class Caller<S extends MeshSchema = MeshSchema> implements AttemptHost {
       p.reject = reject
       p.figures = this.metrics?.start(command, instance.variant)
       p.sentAt = this.clock.now()
+      // With OpenTelemetry `p.trace` is the parent: the attempt carries its own span's id.
+      if (this.otel !== undefined) p.span = this.otel.client(command, instance, attempt, p.trace)
       if (signal !== undefined) {
         p.onAbort = () => {
           if (this.pending.get(id) !== p) return
@@ -282,7 +293,7 @@ export class Caller<S extends MeshSchema = MeshSchema> implements AttemptHost {
       instance.outstanding++
       this.pending.set(id, p)
       try {
-        instance.send.send({ t: 'call', id, cmd: command.name, args: p.args === undefined ? null : p.args, deadline: p.deadline, attempt: attempt > 1 ? attempt : undefined, trace: p.trace }, `the call ${command.role}.${command.name}`)
+        instance.send.send({ t: 'call', id, cmd: command.name, args: p.args === undefined ? null : p.args, deadline: p.deadline, attempt: attempt > 1 ? attempt : undefined, trace: p.span === undefined ? p.trace : p.span.traceparent }, `the call ${command.role}.${command.name}`)
       } catch (err) {
         // Arguments JSON cannot encode, or too large (ERR_MESSAGE_TOO_LARGE): nothing was sent.
         this.fail(id, p, err as Error)
@@ -308,7 +319,7 @@ export class Caller<S extends MeshSchema = MeshSchema> implements AttemptHost {
     const now = this.clock.now()
     const deadline = Math.min(now + (opts?.timeout ?? command.timeout ?? this.defaultTimeout), inherited)
     const parent = opts?.traceparent ?? parentTrace
-    const trace = parent !== undefined ? childTraceparent(parent) : undefined
+    const trace = parent === undefined || this.otel !== undefined ? parent : childTraceparent(parent)
     if (command.kind !== 'balanced') return this.broadcast(target.name, command, args, deadline, signal, trace)
     let idempotent = command.idempotent
     let perAttempt = command.retries.perAttempt

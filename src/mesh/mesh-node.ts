@@ -7,7 +7,7 @@
 
 import { PeerwardenError } from '../errors.js'
 import { MAX_DELAY, systemClock } from '../clock.js'
-import { childOf, type Logger } from '../logger.js'
+import { childOf, silentLogger, type Logger } from '../logger.js'
 import { ManagerEventTarget, type TypedEventTarget } from '../manager/events.js'
 import { rejectUnknownOptions } from '../manager/validate.js'
 import { createNode, type PeerNode } from '../node/node.js'
@@ -19,6 +19,7 @@ import { HealthReporter } from './health.js'
 import type { Instance } from './instance.js'
 import { loggerOption } from './log-option.js'
 import { MAX_VARIANT_LENGTH } from './messages.js'
+import { OtelBridge, tracerOption } from './otel.js'
 import { RedisQueue } from './redis-queue.js'
 import { REGISTRY_PROTOCOL } from './registry.js'
 import { ReadyWaiters } from './ready.js'
@@ -51,7 +52,7 @@ export { RPC_PROTOCOL } from './rpc-channel.js'
  *   responder.ts and retry.ts state the rules; `drain()`: drain.ts and types.ts.
  */
 /** Every option `createMeshNode` knows: others are refused with the closest name. */
-const MESH_NODE_OPTIONS: ReadonlyArray<keyof MeshNodeOptions> = ['schema', 'role', 'variant', 'registry', 'registries', 'registerTimeout', 'handlers', 'networkKey', 'seed', 'timeout', 'listen', 'redis', 'limits', 'queue', 'clock', 'logger', 'logLevel', 'breaker', 'tracing', 'metrics']
+const MESH_NODE_OPTIONS: ReadonlyArray<keyof MeshNodeOptions> = ['schema', 'role', 'variant', 'registry', 'registries', 'registerTimeout', 'handlers', 'networkKey', 'seed', 'timeout', 'listen', 'redis', 'limits', 'queue', 'clock', 'logger', 'logLevel', 'breaker', 'tracing', 'metrics', 'tracer']
 
 /** Starts a mesh node of `options.role`: registers with the registry, connects to the instances the schema relates it to, serves its role's commands. Resolves once registered. */
 export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOptions<S>): Promise<MeshNode<S>> {
@@ -70,16 +71,21 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
   const clock = options.clock ?? systemClock
   const maxRunning = positive(options.limits?.runningPerPeer, 'limits.runningPerPeer')
   const maxQueued = positive(options.limits?.queuedPerCommand, 'limits.queuedPerCommand')
-  const log = childOf(loggerOption(options), { component: 'mesh', role: me.name, variant })
+  const logger = loggerOption(options)
+  const log = childOf(logger, { component: 'mesh', role: me.name, variant })
   const breaker = options.breaker === undefined || options.breaker === false ? undefined : breakerOptions(options.breaker === true ? {} : options.breaker)
   const tracing = flag(options.tracing, 'tracing')
   const metrics = flag(options.metrics, 'metrics')
+  const tracer = tracerOption(options.tracer)
+  const otel = tracer === undefined ? undefined : new OtelBridge(tracer)
 
   // ── the parts, each made before whatever uses it ──
   // An EventTarget that knows who listens (manager/events.ts); the type gives each event's detail.
   const events = new ManagerEventTarget() as unknown as TypedEventTarget<MeshEvents> & { listens(type: string): boolean }
   let closed = false
-  const node = await createNode({ listen: options.listen, networkKey: options.networkKey, seed: options.seed, manager: { lowWater: 0, highWater: 1024, clock } })
+  // The node under the mesh writes its own lines (connections, dials, handshakes) to the same logger.
+  const nodeLog = logger === silentLogger ? undefined : childOf(logger, { component: 'node', role: me.name, variant })
+  const node = await createNode({ listen: options.listen, networkKey: options.networkKey, seed: options.seed, manager: { lowWater: 0, highWater: 1024, clock }, logger: nodeLog })
   const instances = new Map<string, Instance>()
   const related = new Set(schema.peersOf(me.name))
   // What the queue survived is the application's to know: an event when it listens, else a warning.
@@ -89,8 +95,11 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
     else process.emitWarning(error)
   }
   const queue = options.redis === undefined ? undefined : new RedisQueue(options.redis, { clock, onError: onQueueError, ...options.queue })
-  const caller = new Caller<S>({ schema, me, instances, timeout: options.timeout, queue, from: `${me.name}/${variant}`, clock, breaker, metrics })
-  const responder = new Responder({ me, handlers: options.handlers, calls: (deadline, trace) => caller.calls(deadline, trace) as unknown as CallContext['call'], clock, maxRunning, maxQueued, tracing })
+  const caller = new Caller<S>({ schema, me, instances, timeout: options.timeout, queue, from: `${me.name}/${variant}`, clock, breaker, metrics, otel })
+  const calls = (deadline: number, trace: string | undefined): CallContext['call'] => caller.calls(deadline, trace) as unknown as CallContext['call']
+  // With OpenTelemetry each handler runs in a server span that gives it its traceparent (otel.ts).
+  const handlers = otel === undefined ? options.handlers : otel.handlers(me, options.handlers, calls, tracing)
+  const responder = new Responder({ me, handlers, calls, clock, maxRunning, maxQueued, tracing: tracing && otel === undefined })
   const drain = new Drain()
   const waiters = new ReadyWaiters({
     instances,
@@ -124,7 +133,7 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
   caller.onBreakerRecord = () => { health.check() }
   node.protocol(REGISTRY_PROTOCOL, (conn) => { if (registryIds.has(conn.peer)) registration.connected(conn) })
   node.protocol(RPC_PROTOCOL, (conn) => { if (!registryIds.has(conn.peer)) RpcChannel.open(rpc, conn) })
-  logLines(log, events, node, registryIds)
+  logLines(log, events, node, registryIds, () => closed)
 
   // Queued commands on Redis: our consumer groups exist before we say we are here.
   if (queue !== undefined) {
@@ -202,11 +211,13 @@ function registryAddresses (options: Pick<MeshNodeOptions, 'registry' | 'registr
 }
 
 /** The mesh's log lines that come from observing it: instances up and down, refusals, registries lost, peers that broke the protocol. */
-function logLines (log: Logger, events: TypedEventTarget<MeshEvents>, node: PeerNode, registries: ReadonlySet<string>): void {
+function logLines (log: Logger, events: TypedEventTarget<MeshEvents>, node: PeerNode, registries: ReadonlySet<string>, closing: () => boolean): void {
   events.addEventListener('connection', (e) => { log.info({ ...e.detail }, 'instance up') })
   events.addEventListener('disconnection', (e) => { log.info({ ...e.detail }, 'instance down') })
   node.events.addEventListener('disconnection', (e) => {
     const { peer, reason } = e.detail
+    // Our own close drops every connection: nothing was lost (`peerwarden mesh call` warned at each exit).
+    if (closing()) return
     if (registries.has(peer)) log.warn({ registry: peer, reason }, 'registry connection lost')
     else if (reason === 'denied') log.warn({ peer }, 'connection refused: certificate not accepted (by us or by the peer)')
   })

@@ -1,7 +1,7 @@
 import type { Channel, Message } from '../node/vendor/protomux.js'
 import { systemClock } from '../clock.js'
 import { PeerwardenError } from '../errors.js'
-import { childOf, type Logger, type LogLevel } from '../logger.js'
+import { childOf, silentLogger, type Logger, type LogLevel } from '../logger.js'
 import { rejectUnknownOptions } from '../manager/validate.js'
 import type { Clock } from '../manager/types.js'
 import { NodeConnection } from '../node/connection.js'
@@ -124,7 +124,9 @@ export async function createRegistry (options: RegistryOptions): Promise<MeshReg
     dataDir: options.dataDir,
     listen: options.listen,
     networkKey: options.networkKey,
-    manager: { lowWater: 0, highWater: 4096, clock: options.clock }
+    manager: { lowWater: 0, highWater: 4096, clock: options.clock },
+    // The registry's node writes its own lines (connections, handshakes) to the same logger.
+    logger: logger === silentLogger ? undefined : childOf(logger, { component: 'node' })
   })
   const log = childOf(logger, { component: 'mesh-registry', registry: node.id.slice(0, 12) })
   const members = new Map<string, { entry: DirectoryEntry; send: Message<RegistryMessage>; since: number; expires: number; health?: HealthReport }>()

@@ -10,6 +10,7 @@ import type { PeerNode } from '../node/node.js'
 import type { BreakerOptions } from './breaker.js'
 import type { BreakerFigures } from './caller.js'
 import type { CommandFigures } from './metrics.js'
+import type { MeshTracer } from './otel.js'
 import type { ReadyOptions } from './ready.js'
 import type { QueueOptions } from './redis-queue.js'
 import type { Handler, MeshCalls, MeshSchema } from './schema.js'
@@ -89,9 +90,19 @@ export interface MeshNodeOptions<S extends MeshSchema = MeshSchema> {
    * Whether a handler here starts a trace for a call that came without a traceparent (made when the
    * handler first reads `ctx.traceparent` or calls through `ctx.call`). Default `true`; `false`: its
    * `ctx.traceparent` is undefined. Either way a call carries a traceparent only when it has a
-   * parent (the call's `traceparent` option, or the handler's in `ctx.call`).
+   * parent (the call's `traceparent` option, or the handler's in `ctx.call`), or, with `tracer`, its
+   * own span.
    */
   tracing?: boolean
+  /**
+   * OpenTelemetry spans (otel.ts): a client span per call attempt and a server span per handled call,
+   * linked through the traceparent the call carries. `true`: the tracer `peerwarden` of the global
+   * tracer provider (the one your OpenTelemetry SDK registered); or a `Tracer` of yours
+   * (`trace.getTracer('my-service')`). Needs `@opentelemetry/api` (an optional peer dependency).
+   * Default: none, and no work per call. With it every handled call has a span, so `ctx.traceparent`
+   * is always set (`tracing` no longer applies).
+   */
+  tracer?: boolean | MeshTracer
   /**
    * `false`: no per-command figures (`stats().commands` stays empty, and the Prometheus export has no
    * call figures). Default `true`.
