@@ -302,7 +302,8 @@ export class Caller<S extends MeshSchema = MeshSchema> implements AttemptHost {
     const signal = opts?.signal
     if (signal?.aborted === true) return Promise.reject(aborted(command, signal))
     if (command.params !== undefined) {
-      const checked = checkArgs(command, args)
+      // Checked only: the arguments go out as given (the responder parses its own copy).
+      const checked = checkArgs(command, args, false)
       if (!checked.ok) return Promise.reject(checked.error)
     }
     const now = this.clock.now()

@@ -1,6 +1,7 @@
 import * as v from 'valibot'
 import { PeerwardenError } from '../errors.js'
 import { MAX_COMMAND_LENGTH, MAX_ROLE_LENGTH } from './messages.js'
+import { compiledParams, FAILED } from './params-check.js'
 import { retryOptions, type RetryOptions } from './retry.js'
 
 /** What a handler receives besides its arguments. */
@@ -235,10 +236,18 @@ function command (role: string, name: string, kind: 'balanced' | 'broadcast', de
 
 /**
  * Checks `args` against the command's `params`: the parsed output, or ERR_INVALID_ARGUMENT naming
- * the first field that fails (`Worker.resize: args.size.w: Invalid type: …`). Never throws.
+ * the first field that fails (`Worker.resize: args.size.w: Invalid type: …`). Never throws. Without
+ * `build` the output may be `args` itself (the caller only asks whether they pass).
  */
-export function checkArgs (command: Command, args: unknown): { ok: true; value: unknown } | { ok: false; error: PeerwardenError } {
+export function checkArgs (command: Command, args: unknown, build = true): { ok: true; value: unknown } | { ok: false; error: PeerwardenError } {
   if (command.params === undefined) return { ok: true, value: args }
+  // The compiled check first (params-check.ts); valibot decides (and names the field) when it refuses.
+  const fast = compiledParams(command.params)
+  if (fast !== undefined) {
+    let out: unknown
+    try { out = fast(args, build) } catch { out = FAILED }
+    if (out !== FAILED) return { ok: true, value: out }
+  }
   let result: v.SafeParseResult<v.GenericSchema>
   try {
     result = v.safeParse(command.params, args)
