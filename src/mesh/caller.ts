@@ -42,7 +42,7 @@ import { CallMetrics, type Figures } from './metrics.js'
 import type { RedisQueue } from './redis-queue.js'
 import type { RpcMessage } from './messages.js'
 import { instanceFault, metricCode } from './retry.js'
-import { checkArgs, type BroadcastEntry, type CallOptions, type Command, type MeshCalls, type MeshSchema, type Role, type Schema } from './schema.js'
+import { argsRefused, type BroadcastEntry, type CallOptions, type Command, type MeshCalls, type MeshSchema, type Role, type Schema } from './schema.js'
 import { childTraceparent } from './trace.js'
 
 export type { BreakerFigures } from './balancer.js'
@@ -303,8 +303,8 @@ export class Caller<S extends MeshSchema = MeshSchema> implements AttemptHost {
     if (signal?.aborted === true) return Promise.reject(aborted(command, signal))
     if (command.params !== undefined) {
       // Checked only: the arguments go out as given (the responder parses its own copy).
-      const checked = checkArgs(command, args, false)
-      if (!checked.ok) return Promise.reject(checked.error)
+      const refused = argsRefused(command, args)
+      if (refused !== undefined) return Promise.reject(refused)
     }
     const now = this.clock.now()
     const deadline = Math.min(now + (opts?.timeout ?? command.timeout ?? this.defaultTimeout), inherited)

@@ -3,7 +3,7 @@ import { test } from 'node:test'
 import fc from 'fast-check'
 import * as v from 'valibot'
 import { compiledParams, FAILED } from '../../src/mesh/params-check.js'
-import { checkArgs, defineSchema, Schema } from '../../src/mesh/schema.js'
+import { argsRefused, checkArgs, defineSchema, Schema } from '../../src/mesh/schema.js'
 
 // The compiled `params` checks against valibot itself, on random schemas of the parts they compile
 // and random values near those schemas: the same verdict and the same output (values and key order).
@@ -92,8 +92,9 @@ test('checkArgs: a refusal still names the field (valibot tells why), an accepte
   const input = { n: 2, extra: true }
   const good = checkArgs(command, input)
   assert.deepEqual(good, { ok: true, value: { n: 2 } })
-  // The caller's check only: nothing copied.
-  assert.equal((checkArgs(command, input, false) as { value: unknown }).value, input)
+  // The caller's check: the same verdict and message, nothing built.
+  assert.equal(argsRefused(command, input), undefined)
+  assert.equal(argsRefused(command, { n: 1.5 })?.message, (bad as { error: Error }).error.message)
   // A getter that throws is a refusal, not a crash (as with valibot alone).
   const hostile = Object.defineProperty({}, 'n', { enumerable: true, get () { throw new Error('boom') } })
   assert.match((checkArgs(command, hostile) as { error: Error }).error.message, /could not be checked/)
