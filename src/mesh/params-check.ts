@@ -156,7 +156,7 @@ function compilePipe (pipe: unknown, depth: number): ParamsCheck | undefined {
   if (!Array.isArray(pipe) || pipe.length === 0) return undefined
   const base = compile(pipe[0] as Part, depth + 1)
   if (base === undefined) return undefined
-  const tests: Array<(x: any) => boolean> = []
+  const tests: Array<(x: unknown) => boolean> = []
   for (const action of pipe.slice(1) as Part[]) {
     // A title or a description: valibot skips it too.
     if (action !== null && typeof action === 'object' && action.kind === 'metadata') continue
@@ -173,20 +173,23 @@ function compilePipe (pipe: unknown, depth: number): ParamsCheck | undefined {
 }
 
 /** A validation's test, written as valibot's own (`length` read as it reads it). */
-function validation (a: Part): ((x: any) => boolean) | undefined {
+/** What a length validation reads (valibot reads `.length` of whatever it is given, and so do we). */
+type Sized = { length: number }
+
+function validation (a: Part): ((x: unknown) => boolean) | undefined {
   if (a === null || typeof a !== 'object' || a.kind !== 'validation' || a.async !== false) return undefined
   const r = a.requirement
   switch (a.type) {
-    case 'min_length': return typeof r === 'number' ? (x) => !(x.length < r) : undefined
-    case 'max_length': return typeof r === 'number' ? (x) => !(x.length > r) : undefined
-    case 'length': return typeof r === 'number' ? (x) => x.length === r : undefined
-    case 'non_empty': return (x) => x.length !== 0
-    case 'min_value': return typeof r === 'number' ? (x) => x >= r : undefined
-    case 'max_value': return typeof r === 'number' ? (x) => x <= r : undefined
+    case 'min_length': return typeof r === 'number' ? (x) => !((x as Sized).length < r) : undefined
+    case 'max_length': return typeof r === 'number' ? (x) => !((x as Sized).length > r) : undefined
+    case 'length': return typeof r === 'number' ? (x) => (x as Sized).length === r : undefined
+    case 'non_empty': return (x) => (x as Sized).length !== 0
+    case 'min_value': return typeof r === 'number' ? (x) => (x as number) >= r : undefined
+    case 'max_value': return typeof r === 'number' ? (x) => (x as number) <= r : undefined
     case 'integer': return (x) => Number.isInteger(x)
     case 'finite': return (x) => Number.isFinite(x)
     case 'safe_integer': return (x) => Number.isSafeInteger(x)
-    case 'regex': return r instanceof RegExp && !r.global && !r.sticky ? (x) => r.test(x) : undefined
+    case 'regex': return r instanceof RegExp && !r.global && !r.sticky ? (x) => r.test(x as string) : undefined
     default: return undefined
   }
 }

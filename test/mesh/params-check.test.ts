@@ -35,19 +35,19 @@ const wrappers: Record<'optional' | 'nullable' | 'nullish', (s: v.GenericSchema)
 const gen: (depth: number) => fc.Arbitrary<Gen> = (depth) => depth === 0
   ? leaf
   : fc.oneof(
-    { weight: 2, arbitrary: leaf },
-    { weight: 1, arbitrary: gen(depth - 1).map((g) => ({ schema: v.array(g.schema), value: fc.array(fc.oneof({ weight: 9, arbitrary: g.value }, { weight: 1, arbitrary: anything }), { maxLength: 4 }) })) },
-    { weight: 1, arbitrary: fc.tuple(gen(depth - 1), fc.constantFrom(wrappers.optional, wrappers.nullable, wrappers.nullish)).map(([g, wrap]) => ({ schema: wrap(g.schema), value: fc.oneof(g.value, fc.constantFrom(undefined, null)) })) },
-    {
-      weight: 3,
-      arbitrary: fc.uniqueArray(fc.tuple(fc.constantFrom('a', 'b', 'c', 'toString', 'constructor', 'length'), gen(depth - 1)), { selector: ([k]) => k, maxLength: 4 }).map((fields) => ({
-        schema: v.object(Object.fromEntries(fields.map(([k, g]) => [k, g.schema]))),
-        value: fc.oneof(
-          { weight: 8, arbitrary: fc.record(Object.fromEntries([...fields.map(([k, g]): [string, fc.Arbitrary<unknown>] => [k, g.value]), ['extra', anything]]), { requiredKeys: [] }) },
-          { weight: 1, arbitrary: anything })
-      }))
-    }
-  )
+      { weight: 2, arbitrary: leaf },
+      { weight: 1, arbitrary: gen(depth - 1).map((g) => ({ schema: v.array(g.schema), value: fc.array(fc.oneof({ weight: 9, arbitrary: g.value }, { weight: 1, arbitrary: anything }), { maxLength: 4 }) })) },
+      { weight: 1, arbitrary: fc.tuple(gen(depth - 1), fc.constantFrom(wrappers.optional, wrappers.nullable, wrappers.nullish)).map(([g, wrap]) => ({ schema: wrap(g.schema), value: fc.oneof(g.value, fc.constantFrom(undefined, null)) })) },
+      {
+        weight: 3,
+        arbitrary: fc.uniqueArray(fc.tuple(fc.constantFrom('a', 'b', 'c', 'toString', 'constructor', 'length'), gen(depth - 1)), { selector: ([k]) => k, maxLength: 4 }).map((fields) => ({
+          schema: v.object(Object.fromEntries(fields.map(([k, g]) => [k, g.schema]))),
+          value: fc.oneof(
+            { weight: 8, arbitrary: fc.record(Object.fromEntries([...fields.map(([k, g]): [string, fc.Arbitrary<unknown>] => [k, g.value]), ['extra', anything]]), { requiredKeys: [] }) },
+            { weight: 1, arbitrary: anything })
+        }))
+      }
+    )
 
 const sample = gen(3).chain((g) => fc.tuple(fc.constant(g.schema), g.value))
 
