@@ -8,9 +8,12 @@ import type * as v from 'valibot'
  * Rules:
  * - `compiledParams(schema)` gives a check for a schema made only of the parts listed below, else
  *   undefined (valibot runs alone). It is compiled on first use and kept per schema object.
- * - A check says `FAILED` or gives valibot's output: the same values, the same key order, a fresh
- *   object or array wherever valibot makes one (with `build`; without, the input itself: the
- *   caller only asks whether the arguments pass).
+ * - A check says `FAILED` or gives valibot's output: the same values in the same key order. With
+ *   `build`, an object whose own keys are the schema's (in its order) and an array are given back as
+ *   they are when nothing in them changed (valibot would make an equal copy: the responder's
+ *   arguments come fresh from JSON.parse, nobody else holds them); anything else is a fresh object
+ *   with the schema's keys only. Without `build`, always the input itself (the caller only asks
+ *   whether the arguments pass).
  * - It never decides a refusal on its own: on `FAILED` (or a throw) the caller of this module runs
  *   valibot, whose issue names the field. So a check that said `FAILED` for a value valibot accepts
  *   would only be slower; one that accepted a value valibot refuses would be a bug (a property test
@@ -107,10 +110,13 @@ function array (s: Part, depth: number): ParamsCheck | undefined {
   if (item === undefined) return undefined
   return (x, build) => {
     if (!Array.isArray(x)) return FAILED
-    const out: unknown[] | undefined = build ? [] : undefined
+    let out: unknown[] | undefined
     for (let i = 0; i < x.length; i++) {
-      const y = item(x[i], build)
+      const value: unknown = x[i]
+      const y = item(value, build)
       if (y === FAILED) return FAILED
+      // A copy only once an item came out as another value (an object of its own, stripped).
+      if (y !== value && out === undefined && build) out = x.slice(0, i)
       out?.push(y)
     }
     return out ?? x
@@ -135,7 +141,8 @@ function object (s: Part, depth: number): ParamsCheck | undefined {
   return (x, build) => {
     if (x === null || typeof x !== 'object') return FAILED
     const input = x as Record<string, unknown>
-    const out: Record<string, unknown> | undefined = build ? {} : undefined
+    let out: Record<string, unknown> | undefined
+    let present = 0
     for (let i = 0; i < keys.length; i++) {
       const key = keys[i]
       // `in`, as valibot asks (a key present with the value undefined is checked as undefined).
@@ -143,12 +150,39 @@ function object (s: Part, depth: number): ParamsCheck | undefined {
         if (optional[i]) continue
         return FAILED
       }
-      const y = checks[i](input[key], build)
+      present++
+      const value = input[key]
+      const y = checks[i](value, build)
       if (y === FAILED) return FAILED
+      if (y !== value && out === undefined && build) out = pick(input, keys, i)
       if (out !== undefined) out[key] = y
     }
-    return out ?? x
+    if (out !== undefined || !build) return out ?? x
+    // Nothing changed below: the input itself if its own keys are ours, in our order (valibot's copy
+    // would be equal to it); else a copy with our keys only.
+    return ownKeysAre(input, keys, present) ? input : pick(input, keys, keys.length)
   }
+}
+
+/** A new object with the keys of `keys[0, end)` that are in `input`, in that order. */
+function pick (input: Record<string, unknown>, keys: readonly string[], end: number): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (let i = 0; i < end; i++) if (keys[i] in input) out[keys[i]] = input[keys[i]]
+  return out
+}
+
+/** Is `input` a plain object whose own enumerable keys are exactly the `present` keys of `keys` it has, in the same order? */
+function ownKeysAre (input: Record<string, unknown>, keys: readonly string[], present: number): boolean {
+  // An array, or an object of another prototype, passes valibot's object check too, and comes out as a plain object.
+  if (Object.getPrototypeOf(input) !== Object.prototype) return false
+  const own = Object.keys(input)
+  if (own.length !== present) return false
+  let j = 0
+  for (const key of keys) {
+    if (!(key in input)) continue
+    if (own[j++] !== key) return false
+  }
+  return true
 }
 
 /** A pipe: its schema, then validations only (and metadata) (a transformation or a schema later on is valibot's). */
