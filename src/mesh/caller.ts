@@ -44,7 +44,7 @@ import type { ClientSpan, OtelBridge } from './otel.js'
 import type { RedisQueue } from './redis-queue.js'
 import type { RpcMessage } from './messages.js'
 import { instanceFault, metricCode } from './retry.js'
-import { checkArgs, type BroadcastEntry, type CallOptions, type Command, type MeshCalls, type MeshSchema, type Role, type Schema } from './schema.js'
+import { argsRefused, type BroadcastEntry, type CallOptions, type Command, type MeshCalls, type MeshSchema, type Role, type Schema } from './schema.js'
 import { childTraceparent } from './trace.js'
 
 export type { BreakerFigures } from './balancer.js'
@@ -313,8 +313,9 @@ export class Caller<S extends MeshSchema = MeshSchema> implements AttemptHost {
     const signal = opts?.signal
     if (signal?.aborted === true) return Promise.reject(aborted(command, signal))
     if (command.params !== undefined) {
-      const checked = checkArgs(command, args)
-      if (!checked.ok) return Promise.reject(checked.error)
+      // Checked only: the arguments go out as given (the responder parses its own copy).
+      const refused = argsRefused(command, args)
+      if (refused !== undefined) return Promise.reject(refused)
     }
     const now = this.clock.now()
     const deadline = Math.min(now + (opts?.timeout ?? command.timeout ?? this.defaultTimeout), inherited)

@@ -17,6 +17,8 @@
  *   command's `params` (schema.ts) checks them on both sides.
  * - A call's `attempt` is an integer from 1 to `MAX_ATTEMPTS` (32), its `trace` a version-00
  *   W3C traceparent (trace.ts); both optional (an older caller sends neither: attempt 1, no trace).
+ * - The handshake's `batch: true` says the sender reads batch messages (`decodeRpcBatch`): only such
+ *   a peer is sent them (an older peer knows one message type on the channel).
  * - The handshake's `drain: true` says the sender understands 'drain' and 'drain-ack': only such a
  *   peer is sent them (an older peer's decoder would refuse an unknown type, and close the connection).
  * - A health report (`health`: draining, and at most `MAX_HEALTH_BREAKERS` (64) breakers that are
@@ -102,7 +104,7 @@ export const errorShape = v.object({
 })
 
 /** The RPC handshake: the sender's certificate (its absence or shape is checked like its signature). */
-const hello = v.object({ cert: certificateShape, drain: v.optional(v.boolean()) })
+const hello = v.object({ cert: certificateShape, drain: v.optional(v.boolean()), batch: v.optional(v.boolean()) })
 export const decodeHello = decoder(hello)
 
 const json = v.unknown()
@@ -143,6 +145,26 @@ export const decodeRpcBySchema = decoder(rpc)
 export const decodeRpc: Decoder<RpcMessage> = (raw) => {
   const value = fastRpc(raw)
   return value !== undefined ? { ok: true, value } : decodeRpcBySchema(raw)
+}
+
+/** The most RPC messages one batch message carries (a sender starts another batch past it). */
+export const MAX_BATCH_MESSAGES = 1024
+
+/**
+ * A batch message of the RPC channel: a JSON array of 1 to `MAX_BATCH_MESSAGES` RPC messages, each
+ * decoded as `decodeRpc` decodes a message of its own. All or nothing: one element that does not
+ * decode refuses the whole batch (nothing of it is handled), as one bad message closes the connection.
+ */
+export const decodeRpcBatch: Decoder<RpcMessage[]> = (raw) => {
+  if (!Array.isArray(raw)) return { ok: false, why: 'a batch that is not an array' }
+  if (raw.length === 0 || raw.length > MAX_BATCH_MESSAGES) return { ok: false, why: `a batch of ${raw.length} messages (1 to ${MAX_BATCH_MESSAGES})` }
+  const out = new Array<RpcMessage>(raw.length)
+  for (let i = 0; i < raw.length; i++) {
+    const d = decodeRpc(raw[i])
+    if (!d.ok) return { ok: false, why: `batch[${i}]: ${d.why}` }
+    out[i] = d.value
+  }
+  return { ok: true, value: out }
 }
 
 /** `uintField`: a safe non-negative integer. */

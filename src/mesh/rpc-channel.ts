@@ -9,10 +9,10 @@ import type { Caller } from './caller.js'
 import { check, type Certificate } from './certificate.js'
 import type { Drain } from './drain.js'
 import type { Instance } from './instance.js'
-import { decodeHello, decodeRpc, type RpcMessage } from './messages.js'
+import { decodeHello, decodeRpc, decodeRpcBatch, type RpcMessage } from './messages.js'
 import type { ReadyWaiters } from './ready.js'
 import type { Responder } from './responder.js'
-import { jsonOnce, Outbox, type OutgoingRpc } from './rpc-wire.js'
+import { batchText, jsonOnce, Outbox, type OutgoingRpc } from './rpc-wire.js'
 import type { Schema } from './schema.js'
 import type { MeshEvents } from './types.js'
 
@@ -54,6 +54,10 @@ export interface RpcHost {
  * - Every message is dispatched by type: calls and cancels to the responder, acks and results to
  *   the caller. When the channel closes, its calls in flight settle and its running handlers are
  *   aborted; it leaves `instances` ('disconnection') unless a newer connection took its place.
+ * - Batches: the handshake says `batch: true` (we read message type 1, a JSON array of RPC messages,
+ *   messages.ts's `decodeRpcBatch`); only a remote whose handshake said so is sent batches (rpc-wire.ts),
+ *   an older one gets single messages. A batch that does not decode closes the connection ('protocol')
+ *   before any of it is handled; its messages are handled in order, as single ones would be.
  * - Draining: the handshake says `drain: true` (we understand 'drain' and 'drain-ack'; an older
  *   peer ignores the field). A remote's 'drain' marks its instance draining (the caller stops
  *   picking it) and is answered 'drain-ack', once (a repeated 'drain' is ignored); drain.ts tells
@@ -85,9 +89,14 @@ export class RpcChannel {
       encoding: jsonOnce,
       onmessage: peerHandler(decodeRpc, (msg) => { this.received(msg) }, (why) => { conn.protocolError(`rpc channel: ${why}`) })
     })
+    // Type 1: a batch of messages (rpc-wire.ts), sent only to a peer whose handshake says it reads them.
+    const batch: Message<string> = channel.addMessage<string>({
+      encoding: batchText,
+      onmessage: peerHandler(decodeRpcBatch, (msgs) => { this.receivedBatch(msgs) }, (why) => { conn.protocolError(`rpc channel: ${why}`) })
+    })
     // Messages sent in the same tick leave in one batch: one encryption and one write for many calls.
-    this.send = new Outbox(channel, message)
-    channel.open({ cert: host.cert(), drain: true })
+    this.send = new Outbox(channel, message, batch)
+    channel.open({ cert: host.cert(), drain: true, batch: true })
   }
 
   private opened (raw: unknown): void {
@@ -105,6 +114,7 @@ export class RpcChannel {
       deny(host.node, conn)
       return
     }
+    this.send!.batches = hello.value.batch === true
     this.candidate = {
       peer: conn.peer,
       role: remote.role,
@@ -135,6 +145,14 @@ export class RpcChannel {
     if (!replaced) host.events.dispatchEvent(new CustomEvent('connection', { detail: { role: instance.role, variant: instance.variant, peer: conn.peer } }))
     host.waiters.check()
     host.drain.listed(instance)
+  }
+
+  /** A batch's messages, in order; one whose handling closed the connection ends it (as for single messages, nothing more is read). */
+  private receivedBatch (msgs: RpcMessage[]): void {
+    for (const msg of msgs) {
+      if (!this.conn.open) return
+      this.received(msg)
+    }
   }
 
   private received (msg: RpcMessage): void {

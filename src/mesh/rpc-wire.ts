@@ -1,6 +1,7 @@
 import c from '../node/vendor/compact-encoding.js'
 import type { Channel, Message } from '../node/vendor/protomux.js'
 import { checkMessageSize, MALFORMED, MAX_MESSAGE_BYTES } from '../node/wire.js'
+import { MAX_BATCH_MESSAGES } from './messages.js'
 
 /**
  * The messages of the RPC channel ('peerwarden/mesh-rpc/1') as we send them: one JSON message type.
@@ -59,24 +60,47 @@ function utf8Length (text: string): number {
   return text.length * 3 <= MAX_MESSAGE_BYTES ? text.length : Buffer.byteLength(text)
 }
 
+/** A batch message is sent once it holds this many bytes of messages (more follow in the next one). */
+export const BATCH_BYTES = 64 * 1024
+
+/**
+ * The batch message's codec: a JSON array written as one length-prefixed UTF-8 text (the sender
+ * joins the texts of its messages, each stringified once when it was sent). Its decode never
+ * throws: bytes that are not one JSON text decode to `MALFORMED`.
+ */
+export const batchText = {
+  preencode (state: State, text: string): void { utf8.preencode(state, text) },
+  encode (state: State, text: string): void { utf8.encode(state, text) },
+  decode: jsonOnce.decode
+}
+
 /**
  * The RPC messages of one channel. The first message of a tick leaves at once (a lone call or answer
- * waits for nothing); the channel is corked for what else the tick sends, which leaves as one
- * protomux batch (one encryption and one write for many calls or answers) once the microtask queue
- * drains. Order is kept: the first message's write is already queued in the stream when the batch
- * follows it.
+ * waits for nothing); what else the tick sends leaves together once the microtask queue drains, in
+ * order after it:
+ * - to a peer that reads batch messages (its handshake said `batch: true`; `batches`), as batch
+ *   messages: one JSON array of up to `MAX_BATCH_MESSAGES` messages or about `BATCH_BYTES` bytes
+ *   each, so a hundred calls cost one message, one JSON parse, one encryption and one write instead
+ *   of a hundred protomux messages;
+ * - to an older peer, as a corked protomux batch of single messages (one encryption and one write).
  *
  * `send` encodes at once, so a value JSON cannot encode (a BigInt, a cycle), or a message over
  * `MAX_MESSAGE_BYTES` (ERR_MESSAGE_TOO_LARGE), throws to the sender and nothing is sent; never later
- * in a microtask. So a batch never crosses the transport's frame: protomux flushes it at 8 MiB and no
- * message in it is over 8 MiB − 1 KiB.
+ * in a microtask. So a batch never crosses the transport's frame: protomux flushes it at 8 MiB, a
+ * batch message holds one message or at most `BATCH_BYTES` (three times that in multi-byte text),
+ * and no message is over 8 MiB − 1 KiB.
  */
 export class Outbox {
-  /** A message left in this tick: later ones go into a corked batch. */
+  /** The remote reads batch messages (set from its handshake, before anything but the first message is sent). */
+  batches = false
+  /** A message left in this tick: later ones go into a batch. */
   private busy = false
   private corked = false
+  /** The texts of the batch message being gathered, and their bytes (at least). */
+  private texts: string[] = []
+  private bytes = 0
 
-  constructor (private readonly channel: Channel, private readonly message: Message<OutgoingRpc>) {}
+  constructor (private readonly channel: Channel, private readonly message: Message<OutgoingRpc>, private readonly batch?: Message<string>) {}
 
   /**
    * Sends `msg` (dropped silently if the channel is closed, as protomux does); throws if it cannot be
@@ -84,17 +108,25 @@ export class Outbox {
    */
   send (msg: OutgoingRpc, what: string = `a ${msg.t} message`): void {
     const text = JSON.stringify(msg)
+    const bytes = utf8Length(text)
     // Room for the channel id, the type and the length prefix.
-    checkMessageSize(utf8Length(text) + 16, what)
-    lastValue = msg
-    lastText = text
+    checkMessageSize(bytes + 16, what)
     if (!this.busy) {
+      lastValue = msg
+      lastText = text
       this.write(msg)
       this.busy = true
-      // After the send: the stream's own write (a microtask it queued just now) goes first.
       queueMicrotask(this.flush)
       return
     }
+    if (this.batches && this.batch !== undefined) {
+      if (this.texts.length >= MAX_BATCH_MESSAGES || (this.bytes + bytes > BATCH_BYTES && this.texts.length > 0)) this.sendBatch()
+      this.texts.push(text)
+      this.bytes += bytes + 1
+      return
+    }
+    lastValue = msg
+    lastText = text
     if (!this.corked) {
       this.corked = true
       this.channel.cork()
@@ -112,10 +144,23 @@ export class Outbox {
     }
   }
 
+  /** The gathered texts as one batch message (they were encoded and sized when sent: this does not throw). */
+  private sendBatch (): void {
+    const texts = this.texts
+    this.texts = []
+    this.bytes = 0
+    this.batch!.send(`[${texts.join(',')}]`)
+  }
+
   private readonly flush = (): void => {
+    if (this.texts.length > 0) {
+      this.sendBatch()
+      // Still busy: what reacts to this batch within the same drain is batched next.
+      queueMicrotask(this.flush)
+      return
+    }
     if (!this.corked) { this.busy = false; return }
     this.corked = false
-    // Still busy: what reacts to this batch within the same drain is batched next.
     queueMicrotask(this.flush)
     // Every message in the batch was encoded and sized when it was sent: writing it does not throw.
     this.channel.uncork()

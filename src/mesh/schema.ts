@@ -1,6 +1,7 @@
 import * as v from 'valibot'
 import { PeerwardenError } from '../errors.js'
 import { MAX_COMMAND_LENGTH, MAX_ROLE_LENGTH } from './messages.js'
+import { compiledParams, FAILED } from './params-check.js'
 import { retryOptions, type RetryOptions } from './retry.js'
 
 /** What a handler receives besides its arguments. */
@@ -239,9 +240,33 @@ function command (role: string, name: string, kind: 'balanced' | 'broadcast', de
  */
 export function checkArgs (command: Command, args: unknown): { ok: true; value: unknown } | { ok: false; error: PeerwardenError } {
   if (command.params === undefined) return { ok: true, value: args }
+  // The compiled check first (params-check.ts); valibot decides (and names the field) when it refuses.
+  const out = compiledCheck(command.params, args, true)
+  if (out !== FAILED) return { ok: true, value: out }
+  return valibotCheck(command, command.params, args)
+}
+
+/**
+ * The caller's check: why `args` do not fit the command's `params` (as `checkArgs` says), or
+ * undefined when they do. Nothing is built or allocated for arguments that pass: they go out as given.
+ */
+export function argsRefused (command: Command, args: unknown): PeerwardenError | undefined {
+  if (command.params === undefined || compiledCheck(command.params, args, false) !== FAILED) return undefined
+  const result = valibotCheck(command, command.params, args)
+  return result.ok ? undefined : result.error
+}
+
+/** The compiled check's output, or FAILED (also when there is none, or it threw: valibot then decides). */
+function compiledCheck (params: v.GenericSchema, args: unknown, build: boolean): unknown {
+  const fast = compiledParams(params)
+  if (fast === undefined) return FAILED
+  try { return fast(args, build) } catch { return FAILED }
+}
+
+function valibotCheck (command: Command, params: v.GenericSchema, args: unknown): { ok: true; value: unknown } | { ok: false; error: PeerwardenError } {
   let result: v.SafeParseResult<v.GenericSchema>
   try {
-    result = v.safeParse(command.params, args)
+    result = v.safeParse(params, args)
   } catch (err) {
     // A schema's own check that throws (a custom validation) is a refusal, not a crash.
     return { ok: false, error: new PeerwardenError('ERR_INVALID_ARGUMENT', `${command.role}.${command.name}: the arguments could not be checked`, { cause: err }) }
