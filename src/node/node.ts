@@ -21,6 +21,7 @@ import { NodeLog } from './node-log.js'
 import { Punching } from './punch.js'
 import { RelayHub } from './relay.js'
 import { RelayClient } from './relay-client.js'
+import { RelayTopic } from './relay-topic.js'
 import { RendezvousTable } from './rendezvous.js'
 import { parseTcpAddress, TcpTransport } from './transport.js'
 import { NODE_OPTIONS, type NodeEvents, type NodeOptions, type NodeStats, type PeerNode } from './types.js'
@@ -109,6 +110,8 @@ class Node implements PeerNode {
   private readonly log: NodeLog | undefined
   /** Made once listening (see the class comment). */
   private discovery: Discovery | undefined
+  /** Relays announce the relay topic, private nodes look it up (relay-topic.ts); made with discovery. */
+  private relayTopic: RelayTopic | undefined
   private bound: string[] = []
   private closed = false
 
@@ -206,7 +209,7 @@ class Node implements PeerNode {
       dialOver: async (stream, address, opts) => await this.transport.dialOver(stream, address, opts),
       acceptOver: (stream, address) => { this.transport.acceptOver(stream, address) }
     })
-    this.relays = new RelayHub(clock, this.relayClient, options.relay)
+    this.relays = new RelayHub(clock, this.relayClient, options.relay, this.id)
     this.relays.reachable = () => this.dialBack.reachability !== 'private'
     this.dialBack = new DialBack({
       clock,
@@ -216,6 +219,7 @@ class Node implements PeerNode {
       changed: (reachability) => {
         this.announced.setReachability(reachability)
         this.relayClient.setPrivate(reachability === 'private')
+        this.relayTopic?.update(this.relays.serving, reachability)
         if (listens(this.events, 'reachability')) this.events.dispatchEvent(new CustomEvent('reachability', { detail: { reachability, advertised: this.advertised } }))
       }
     }, options.dialBack === false ? {} : options.dialBack)
@@ -253,6 +257,11 @@ class Node implements PeerNode {
       clock: this.clock,
       pexPerMinute: options.pexPerMinute
     })
+    this.relayTopic = new RelayTopic({
+      join: async (topic, opts, service) => { await discovery.join(topic, opts, service) },
+      leave: async (topic) => { await discovery.leave(topic) }
+    })
+    this.relayTopic.update(this.relays.serving, this.dialBack.reachability)
     const boot: PeerInput[] = bootstrap.map((address) => ({ id: parseTcpAddress(address).peer, address, bootstrap: true }))
     this.dialer.retryEarlyFor(bootstrap)
     // The bootstrap peers whose id we know are the rendezvous points we keep our registrations at.
