@@ -8,12 +8,12 @@ import type { Clock, ConnectionInfo, ConnectionManager, ConnectionManagerOptions
 import * as check from '../manager/validate.js'
 import { sqliteStore } from '../store/sqlite-store.js'
 import { Adoption, listens, remoteIpOf } from './adoption.js'
-import { AdvertisedAddresses } from './advertised.js'
+import { AdvertisedAddresses, observerKey } from './advertised.js'
 import type { NodeConnection } from './connection.js'
 import { lockDataDir, type DataDirLock } from './data-dir-lock.js'
 import { DialBack } from './dial-back.js'
 import { Discovery } from './discovery.js'
-import { helloFlags, PROBE_FLAG } from './hello.js'
+import { decodeHello, helloFlags, PROBE_FLAG } from './hello.js'
 import { loadIdentity, peerIdOf } from './identity.js'
 import { NetworkKey } from './network-key.js'
 import { NodeDialer } from './node-dial.js'
@@ -120,7 +120,11 @@ class Node implements PeerNode {
     this.id = peerIdOf(keyPair.publicKey)
     const clock = this.clock = options.manager?.clock ?? systemClock
     const log = this.log = options.logger === undefined ? undefined : new NodeLog(checkLogger('logger', options.logger))
-    this.announced = new AdvertisedAddresses(options.announce)
+    // Observations age out unless their observer is still connected (advertised.ts).
+    this.announced = new AdvertisedAddresses(options.announce, undefined, {
+      now: () => clock.now(),
+      live: () => [...this.adoption.live].map((c) => ({ observer: observerKey(remoteIpOf(c), c.peer), ip: c.observedByRemote }))
+    })
     this.rendezvous = options.rendezvous === false ? undefined : new RendezvousTable(() => clock.now(), options.rendezvousLimits)
     this.transport = new TcpTransport({
       keyPair,
@@ -129,7 +133,11 @@ class Node implements PeerNode {
       gate: (address) => this.manager.accepts(address),
       onInbound: (conn) => {
         // A dial-back probe (dial-back.ts): the handshake was the answer.
-        if ((helloFlags(conn.stream.remotePayload) & PROBE_FLAG) !== 0) { conn.close('probe'); return }
+        if ((helloFlags(conn.stream.remotePayload) & PROBE_FLAG) !== 0) {
+          this.dialBack.probed(conn.peer, decodeHello(conn.stream.remotePayload ?? Buffer.alloc(0))?.nonce)
+          conn.close('probe')
+          return
+        }
         if (conn.remoteVisit) {
           // A visit to our rendezvous service (rendezvous-visits.ts): never a connection for the manager.
           if (this.manager.getPeer(conn.peer)?.priority !== 'banned') this.discovery?.visited(conn)
@@ -214,7 +222,7 @@ class Node implements PeerNode {
     this.dialBack = new DialBack({
       clock,
       ports: () => this.announced.listening.map((a) => parseTcpAddress(a).port),
-      probe: async (address, peer, signal) => { await this.dialer.probe(address, peer, signal) },
+      probe: async (address, peer, signal, nonce) => { await this.dialer.probe(address, peer, signal, nonce) },
       remoteIp: remoteIpOf,
       changed: (reachability) => {
         this.announced.setReachability(reachability)
