@@ -1,3 +1,4 @@
+import { natKinds } from './scenario.js'
 import type { LabEvent, LabResult, NodeSample } from './types.js'
 
 /**
@@ -78,7 +79,7 @@ export function renderReport (r: LabResult): string {
       ], reachMax, ['#1f77b4', '#ff7f0e'])
 
   const rows: Array<[string, string]> = [
-    ['Hosts', `${r.hosts.length} (${r.hosts.filter((h) => h.nat !== undefined).length} behind NAT${r.scenario.nat !== undefined ? `, ${r.scenario.nat.kind}` : ''})`],
+    ['Hosts', `${r.hosts.length} (${r.hosts.filter((h) => h.nat !== undefined).length} behind NAT${r.scenario.nat !== undefined ? `, ${natKinds(r.scenario.nat).join(' and ')}` : ''})`],
     ['Nodes', `${r.nodes.length} (${bootstrap.size} bootstrap)`],
     ['Watermarks', `${r.scenario.lowWater} / ${r.scenario.highWater}; target ${m.target} connections per node`],
     ['Every node started after', seconds(m.readyAt)],

@@ -10,7 +10,7 @@ import { measure } from './measures.js'
 import { LabNetwork, type HostSpec } from './network.js'
 import type { HostPlan } from './plan.js'
 import { parseRunnerLine, type LabStack, type RunnerConfig } from './samples.js'
-import { pick, type Scenario, type Selector, type TimelineEvent } from './scenario.js'
+import { natKinds, pick, type Scenario, type Selector, type TimelineEvent } from './scenario.js'
 import type { LabEvent, LabResult, NodeSample } from './types.js'
 
 export type { LabEvent, LabResult, NodeSample } from './types.js'
@@ -47,11 +47,13 @@ class LabNode {
   get address (): string { return `${this.config.listen}#${this.id}` }
 }
 
-/** The hosts of a scenario: the last `nat.hosts` of them behind NATs, loss and rate on all. */
-function hostSpecs (scenario: Scenario): HostSpec[] {
+/** The hosts of a scenario: the last `nat.hosts` of them behind NATs (the kinds in turn), loss and rate on all. */
+export function hostSpecs (scenario: Scenario): HostSpec[] {
   const natCount = scenario.nat === undefined ? 0 : Math.round(scenario.nat.hosts * scenario.hosts)
+  const kinds = natKinds(scenario.nat)
+  const first = scenario.hosts - natCount
   return Array.from({ length: scenario.hosts }, (_, i) => ({
-    ...(i >= scenario.hosts - natCount && scenario.nat !== undefined ? { nat: scenario.nat.kind } : {}),
+    ...(i >= first && kinds.length > 0 ? { nat: kinds[(i - first) % kinds.length]! } : {}),
     ...(scenario.loss !== undefined ? { loss: scenario.loss } : {}),
     ...(scenario.rate !== undefined ? { rate: scenario.rate } : {})
   }))
@@ -94,7 +96,7 @@ class LabRun {
   async setUp (concurrency: number): Promise<void> {
     const s = this.scenario
     const natted = this.network.hosts.filter((h) => h.nat !== undefined).length
-    this.progress(`lab ${this.run} (${s.stack}): ${s.hosts} hosts (${natted === 0 ? 'no NAT' : `${natted} behind ${s.nat?.kind ?? ''} NAT`}), ${s.nodes} nodes`)
+    this.progress(`lab ${this.run} (${s.stack}): ${s.hosts} hosts (${natted === 0 ? 'no NAT' : `${natted} behind ${natKinds(s.nat).join('/')} NAT`}), ${s.nodes} nodes`)
     await this.network.create()
     for (let i = 0; i < s.nodes; i++) {
       const host = this.network.hosts[i % s.hosts]

@@ -21,7 +21,8 @@ async function main (): Promise<void> {
     dataDir: config.dataDir,
     ...(config.announce !== undefined ? { announce: config.announce } : {}),
     ...config.nodeOptions,
-    manager: { lowWater: config.lowWater, highWater: config.highWater }
+    // The scenario's watermarks win over any it gave in `node.manager`; its other manager options stay.
+    manager: { ...(config.nodeOptions.manager as object | undefined), lowWater: config.lowWater, highWater: config.highWater }
   })
   print({ type: 'ready', id: node.id, addresses: node.addresses, advertised: node.advertised })
   for (const t of config.topics) void node.join(t).catch(() => undefined)
@@ -47,6 +48,7 @@ async function main (): Promise<void> {
         relayReservations: s.relayReservations,
         relayCircuits: s.relayCircuits,
         relayCut: s.relayCut,
+        relayBytes: s.relayBytes,
         dialBacksServed: s.dialBacksServed,
         dialBackAnswers: s.dialBackAnswers,
         punches: s.punches,

@@ -62,6 +62,8 @@ export interface ReachSample {
   relayReservations: number
   relayCircuits: number
   relayCut: number
+  /** Bytes it forwarded as a relay (optional: older runners leave it out). */
+  relayBytes?: number
   dialBacksServed: number
   /** Hole punches begun over relayed connections, and those that gave a direct connection. */
   punches: number
@@ -102,5 +104,6 @@ function reachSample (v: unknown): v is ReachSample {
   if (v === null || typeof v !== 'object') return false
   const o = v as Record<string, unknown>
   return typeof o.reachability === 'string' && strings(o.relayedPeers) &&
-    ['relaysHeld', 'relayReservations', 'relayCircuits', 'relayCut', 'dialBacksServed', 'punches', 'punchesDirect'].every((k) => num(o[k]))
+    ['relaysHeld', 'relayReservations', 'relayCircuits', 'relayCut', 'dialBacksServed', 'punches', 'punchesDirect'].every((k) => num(o[k])) &&
+    (o.relayBytes === undefined || num(o.relayBytes))
 }

@@ -3,6 +3,12 @@ import { PeerwardenError } from '../errors.js'
 import { checkRate, MAX_HOSTS, type NatKind } from './plan.js'
 import type { LabStack } from './samples.js'
 
+/** The NAT kinds of a scenario, in the order its NATed hosts take them. */
+export function natKinds (nat: Scenario['nat']): NatKind[] {
+  if (nat === undefined) return []
+  return Array.isArray(nat.kind) ? nat.kind : [nat.kind]
+}
+
 /**
  * Which nodes (or hosts) an event is about: indices, an evenly spread fraction of the non-bootstrap
  * ones, the bootstrap nodes, or the nodes killed and not yet restarted (bootstrap nodes aside).
@@ -31,8 +37,8 @@ export interface Scenario {
   hosts: number
   nodes: number
   bootstrap: number
-  /** The fraction of hosts behind a NAT, and its kind. */
-  nat?: { hosts: number; kind: NatKind }
+  /** The fraction of hosts behind a NAT, and its kind — or kinds, given to those hosts in turn. */
+  nat?: { hosts: number; kind: NatKind | NatKind[] }
   /** Loss percent on every host, each direction; a rate cap on every host ('8mbit'). */
   loss?: number
   rate?: string
@@ -94,9 +100,10 @@ export function checkScenario (input: unknown): Scenario {
   if (o.nat !== undefined) {
     const n = o.nat as Record<string, unknown>
     if (typeof n.hosts !== 'number' || !(n.hosts >= 0 && n.hosts <= 1)) bad('nat.hosts must be a fraction from 0 to 1')
-    if (n.kind !== 'port-restricted' && n.kind !== 'symmetric') bad('nat.kind must be "port-restricted" or "symmetric"')
+    const kinds = Array.isArray(n.kind) ? n.kind as unknown[] : [n.kind]
+    if (kinds.length === 0 || kinds.length > 8 || kinds.some((k) => k !== 'port-restricted' && k !== 'symmetric')) bad('nat.kind must be "port-restricted" or "symmetric", or a list of 1 to 8 of them')
     if (Math.round(n.hosts * hosts) > hosts - bootstrap) bad('nat.hosts leaves no public host for every bootstrap node')
-    nat = { hosts: n.hosts, kind: n.kind }
+    nat = { hosts: n.hosts as number, kind: Array.isArray(n.kind) ? [...n.kind] as NatKind[] : n.kind as NatKind }
   }
   const loss = o.loss === undefined ? undefined : percent(o.loss, 'loss')
   const rate = o.rate === undefined ? undefined : rateOf(o.rate, 'rate')

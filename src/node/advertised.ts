@@ -17,6 +17,23 @@ const MAX_CANDIDATES = 16
 /** Observers remembered per candidate IP (a budget: it only needs `CONFIRMATIONS`). */
 const MAX_OBSERVERS = 8
 const MAX_CONFIRMED = 2
+/**
+ * How long an observation counts once its observer stops reporting it (ms): an observer still
+ * connected to us keeps it fresh. Past it a confirmed IP that kept fewer than `CONFIRMATIONS` fresh
+ * observers is no longer told (a NAT that changed its public IP, or observers that lied and left).
+ */
+export const OBSERVED_TTL = 10 * 60_000
+/** How often the observations are aged at most (on `list` and `observe`). */
+const AGE_EVERY = 30_000
+
+/** Where observations come from besides hellos: the time, and the observers connected now with the IP each sees us at. */
+export interface ObservationSource {
+  now(): number
+  live(): Iterable<{ observer: string | undefined; ip: string | undefined }>
+}
+
+/** Observers (see `observerKey`) of one IP, each with when it last reported it. */
+type Observers = Map<string, number>
 
 /**
  * The addresses a node tells peers (its hello, its announcements, what it refers others to).
@@ -30,6 +47,9 @@ const MAX_CONFIRMED = 2
  *   on (so a node behind a wildcard or a single NAT learns how others see it). A lone peer, or many
  *   identities on one host, cannot make us advertise anything. A loopback IP counts only from
  *   peers on our own host, and they count for nothing else.
+ * - Observations age: one counts while its observer is connected and reports that IP, and
+ *   `OBSERVED_TTL` after; a confirmed IP with fewer than `CONFIRMATIONS` fresh observers is dropped
+ *   (and must be confirmed again).
  * - Once the dial-back check (dial-back.ts) found us `private`, none of those is told (nobody outside
  *   can dial them): only the relayed addresses we hold a reservation for (relay-client.ts).
  *   `public` and `unknown` tell the direct addresses, then the relayed ones.
@@ -37,15 +57,18 @@ const MAX_CONFIRMED = 2
  */
 export class AdvertisedAddresses {
   private bound: string[] = []
-  private readonly candidates = new Map<string, Set<string>>()
-  private readonly confirmed: string[] = []
+  private readonly candidates = new Map<string, Observers>()
+  /** Confirmed IPs, oldest first, with their observers. */
+  private readonly confirmed = new Map<string, Observers>()
+  private agedAt = -Infinity
   private relayed: string[] = []
   private reachability: Reachability = 'unknown'
   private cached: string[] | undefined
 
   constructor (
     private readonly announce: readonly string[] | undefined,
-    private readonly interfaces: () => NodeJS.Dict<NetworkInterfaceInfo[]> = networkInterfaces
+    private readonly interfaces: () => NodeJS.Dict<NetworkInterfaceInfo[]> = networkInterfaces,
+    private readonly source: ObservationSource = { now: () => Date.now(), live: () => [] }
   ) {}
 
   /** Where the transport listens now (the bound ports). */
@@ -68,7 +91,10 @@ export class AdvertisedAddresses {
   }
 
   /** The IPs `CONFIRMATIONS` observers agree we are seen at. */
-  get observed (): readonly string[] { return this.confirmed }
+  get observed (): readonly string[] {
+    this.age()
+    return [...this.confirmed.keys()]
+  }
 
   /** Where the transport listens now. */
   get listening (): readonly string[] { return this.bound }
@@ -85,23 +111,51 @@ export class AdvertisedAddresses {
     // Only a peer on our own host (a loopback observer) sees us at a loopback IP, and at nothing else.
     if ((range === 'loopback') !== observer.startsWith('peer:')) return
     const key = addr.toString()
-    if (this.confirmed.includes(key)) return
+    const now = this.source.now()
+    this.age(now)
+    const known = this.confirmed.get(key)
+    if (known !== undefined) { note(known, observer, now); return }
     let peers = this.candidates.get(key)
     if (peers === undefined) {
       if (this.candidates.size >= MAX_CANDIDATES) this.candidates.delete(this.candidates.keys().next().value!)
-      peers = new Set()
+      peers = new Map()
       this.candidates.set(key, peers)
     }
-    if (peers.size < MAX_OBSERVERS) peers.add(observer)
+    note(peers, observer, now)
     if (peers.size < CONFIRMATIONS) return
     this.candidates.delete(key)
-    this.confirmed.push(key)
-    if (this.confirmed.length > MAX_CONFIRMED) this.confirmed.shift()
+    this.confirmed.set(key, peers)
+    if (this.confirmed.size > MAX_CONFIRMED) this.confirmed.delete(this.confirmed.keys().next().value!)
     this.cached = undefined
+  }
+
+  /**
+   * Ages the observations (at most every `AGE_EVERY` ms): the observers connected now are fresh,
+   * the others count until `OBSERVED_TTL` after their last report.
+   */
+  private age (now = this.source.now()): void {
+    if (now - this.agedAt < AGE_EVERY) return
+    this.agedAt = now
+    if (this.confirmed.size === 0 && this.candidates.size === 0) return
+    for (const { observer, ip } of this.source.live()) {
+      if (observer === undefined || ip === undefined || !ipaddr.isValid(ip)) continue
+      const key = ipaddr.process(ip).toString()
+      const peers = this.confirmed.get(key) ?? this.candidates.get(key)
+      if (peers?.has(observer) === true) peers.set(observer, now)
+    }
+    for (const [table, least] of [[this.confirmed, CONFIRMATIONS], [this.candidates, 1]] as const) {
+      for (const [key, peers] of table) {
+        for (const [observer, at] of peers) if (now - at > OBSERVED_TTL) peers.delete(observer)
+        if (peers.size >= least) continue
+        table.delete(key)
+        if (table === this.confirmed) this.cached = undefined
+      }
+    }
   }
 
   /** What we tell peers. */
   list (): string[] {
+    this.age()
     if (this.cached !== undefined) return this.cached
     const out: string[] = []
     const add = (a: string): void => { if (!out.includes(a) && out.length < MAX_ADDRESSES) out.push(a) }
@@ -110,7 +164,7 @@ export class AdvertisedAddresses {
     } else {
       if (this.reachability !== 'private') {
         for (const a of this.bound) for (const x of this.expand(a)) add(x)
-        for (const ip of this.confirmed) for (const a of this.bound) add(formatTcpAddress(ip, parseTcpAddress(a).port))
+        for (const ip of this.confirmed.keys()) for (const a of this.bound) add(formatTcpAddress(ip, parseTcpAddress(a).port))
       }
       for (const a of this.relayed) add(a)
     }
@@ -148,4 +202,11 @@ export function observerKey (remoteIp: string | undefined, peer: PeerId): string
   const parts = (ip as ipaddr.IPv6).parts.slice(0, 4)
   parts[3] = parts[3]! & 0xff00
   return `v6:${parts.map((p) => p.toString(16)).join(':')}`
+}
+
+/** `observer` reported the IP at `now` (within `MAX_OBSERVERS`: the oldest report makes room). */
+function note (peers: Observers, observer: string, now: number): void {
+  if (!peers.has(observer) && peers.size >= MAX_OBSERVERS) peers.delete(peers.keys().next().value!)
+  peers.delete(observer)
+  peers.set(observer, now)
 }

@@ -30,8 +30,9 @@ const controlSchema = v.variant('t', [
   v.object({ t: v.literal('lookup'), id: uintField, topic: topicKeyField }),
   v.object({ t: v.literal('peers'), id: uintField, topic: topicKeyField, peers: peerList }),
   v.object({ t: v.literal('pex'), topic: topicKeyField, peers: peerList }),
-  // Dial-back (dial-back.ts): dial me back at this port of the IP you see me at; and the answer.
-  v.object({ t: v.literal('dialback'), id: uintField, port: portField }),
+  // Dial-back (dial-back.ts): dial me back at this port of the IP you see me at, echoing the nonce
+  // in the probe's hello (absent from older peers); and the answer.
+  v.object({ t: v.literal('dialback'), id: uintField, port: portField, nonce: v.optional(v.pipe(v.string(), v.regex(/^[0-9a-f]{32}$/))) }),
   v.object({ t: v.literal('dialback-result'), id: uintField, result: v.picklist(['ok', 'failed', 'refused']) }),
   // Hole punching over a relayed connection (punch.ts): where the sender's NAT maps its relay connection; then go.
   v.object({ t: v.literal('punch'), address: addressField }),

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import type { Clock, PeerId } from '../manager/types.js'
 import * as check from '../manager/validate.js'
 import { observerKey } from './advertised.js'
@@ -14,8 +15,18 @@ export const DIAL_BACK_CONFIRMATIONS = 3
 const MAX_PENDING = 8
 /** Answers remembered (one per observer, the newest). */
 const MAX_RESULTS = 16
-/** Peers whose last request we remember for the per-peer rate. */
+/** Peers (and observers) whose requests we remember for the per-peer (per-observer) rate. */
 const MAX_ASKERS = 256
+/**
+ * Requests served per observer (an IP, an IPv6 /56: `observerKey`) per `perPeerInterval`: many
+ * identities, or many connections, from one host get no more dial-backs than a few peers would.
+ */
+export const DIAL_BACKS_PER_OBSERVER = 4
+/**
+ * How long an 'ok' answer waits for its probe (the handshake that echoes our nonce) to reach us: the
+ * answer may overtake the probe's last handshake message. Past it the answer counts as failed.
+ */
+export const PROBE_GRACE = 2_000
 
 export const DIAL_BACK_DEFAULTS: DialBackLimits = { probeTimeout: 5_000, perPeerInterval: 60_000, perMinute: 30, resultTtl: 10 * 60_000 }
 
@@ -24,15 +35,16 @@ export interface DialBackHost {
   readonly clock: Clock
   /** The ports we listen on (the first is the one asked about). */
   ports(): number[]
-  /** A probe: a handshake with `peer` at `address` that closes at once; rejects when it could not be made. */
-  probe(address: string, peer: PeerId, signal: AbortSignal): Promise<void>
+  /** A probe: a handshake with `peer` at `address` whose hello echoes `nonce`, and that closes at once; rejects when it could not be made. */
+  probe(address: string, peer: PeerId, signal: AbortSignal, nonce?: string): Promise<void>
   /** The remote IP of a connection's socket; undefined for a relayed one. */
   remoteIp(conn: NodeConnection): string | undefined
   /** The verdict changed. */
   changed(reachability: Reachability): void
 }
 
-interface Pending { peer: PeerId; observer: string; sent: number }
+/** A request of ours: whom, the nonce its probe must echo, whether the probe came, whether the peer claimed success. */
+interface Pending { peer: PeerId; observer: string; sent: number; nonce: string; probed: boolean; claimed: unknown }
 
 /**
  * The dial-back check (AutoNAT v1-like): are we reachable at the port we listen on, from outside?
@@ -40,13 +52,18 @@ interface Pending { peer: PeerId; observer: string; sent: number }
  * Rules:
  * - Client: on a new connection (not a relayed one, not a peer on our own host) while the verdict
  *   is `unknown` or fewer than `DIAL_BACK_CONFIRMATIONS` fresh answers are held, we ask the peer to
- *   dial back our listen port ('dialback', a port only). At most `MAX_PENDING` requests await an
- *   answer; one answer per observer counts, and `decideReachability` gives the verdict. Answers
- *   expire after `resultTtl`, and peers are asked again.
+ *   dial back our listen port ('dialback', a port and a fresh random nonce). At most `MAX_PENDING`
+ *   requests await an answer; one answer per observer counts, and `decideReachability` gives the
+ *   verdict. Answers expire after `resultTtl`, and peers are asked again.
+ * - A success is proven, not claimed: it counts only once a probe from the peer we asked reached our
+ *   listener echoing the request's nonce (`probed`); an 'ok' whose probe has not come within
+ *   `PROBE_GRACE` counts as failed (`unproven`). A probe that came counts as reached whatever the
+ *   answer says.
  * - Server: the dial goes to the IP we see the asker at, never to an address it names (no
  *   amplification towards a third party), and only with a handshake that must reach the asker's own
- *   key. One request per peer per `perPeerInterval` and `perMinute` in all; the others, and requests
- *   over a relayed connection, are answered 'refused' (which counts for nothing).
+ *   key, echoing the asker's nonce. One request per peer and `DIAL_BACKS_PER_OBSERVER` per observer
+ *   (`observerKey`: an IP, an IPv6 /56) per `perPeerInterval`, and `perMinute` in all; the others,
+ *   and requests over a relayed connection, are answered 'refused' (which counts for nothing).
  * - An answer we did not ask for, or from another peer than the one asked, is ignored (counted).
  */
 export class DialBack {
@@ -56,12 +73,15 @@ export class DialBack {
   refused = 0
   /** Answers nobody asked for. */
   unsolicited = 0
+  /** 'ok' answers whose probe never reached us (counted as failed). */
+  unproven = 0
   /** Answers to our requests: reached, not reached, refused. */
   readonly answers = { ok: 0, failed: 0, refused: 0 }
   private nextId = 1
   private readonly pending = new Map<number, Pending>()
   private readonly results = new Map<string, { ok: boolean; at: number }>()
   private readonly askers = new Map<PeerId, number>()
+  private readonly observers = new Map<string, { start: number; count: number }>()
   private minute = { start: 0, count: 0 }
   private readonly limits: DialBackLimits
   private readonly probes = new Set<AbortController>()
@@ -90,24 +110,51 @@ export class DialBack {
     if (this.results.size >= DIAL_BACK_CONFIRMATIONS && this.reachability !== 'unknown') return
     for (const p of this.pending.values()) if (p.observer === observer) return
     const id = this.nextId++
-    if (conn.post({ t: 'dialback', id, port })) this.pending.set(id, { peer: conn.peer, observer, sent: now })
+    const nonce = randomBytes(16).toString('hex')
+    if (conn.post({ t: 'dialback', id, port, nonce })) this.pending.set(id, { peer: conn.peer, observer, sent: now, nonce, probed: false, claimed: undefined })
   }
 
   /** A 'dialback' or 'dialback-result' message. Never throws. */
   message (conn: NodeConnection, msg: ControlMessage): void {
-    if (msg.t === 'dialback') this.serve(conn, msg.id, msg.port)
+    if (msg.t === 'dialback') this.serve(conn, msg.id, msg.port, msg.nonce)
     else if (msg.t === 'dialback-result') this.answer(conn, msg.id, msg.result)
+  }
+
+  /**
+   * A probe reached our listener (its handshake completed): `peer` proved who it is, `nonce` is what
+   * its hello echoed. Proves the request it answers, if any.
+   */
+  probed (peer: PeerId, nonce: string | undefined): void {
+    if (nonce === undefined) return
+    for (const [id, p] of this.pending) {
+      if (p.nonce !== nonce || p.peer !== peer) continue
+      p.probed = true
+      if (p.claimed !== undefined) this.settle(id, p, 'ok')
+      return
+    }
   }
 
   close (): void {
     for (const c of this.probes) c.abort()
     this.probes.clear()
+    for (const p of this.pending.values()) this.host.clock.clearTimeout(p.claimed)
   }
 
   private answer (conn: NodeConnection, id: number, result: 'ok' | 'failed' | 'refused'): void {
     const p = this.pending.get(id)
-    if (p === undefined || p.peer !== conn.peer) { this.unsolicited++; return }
+    if (p === undefined || p.peer !== conn.peer || p.claimed !== undefined) { this.unsolicited++; return }
+    if (result === 'ok' && !p.probed) {
+      // Claimed, not yet proven: the probe may still be on its way.
+      p.claimed = this.host.clock.setTimeout(() => { this.unproven++; this.settle(id, p, 'failed') }, PROBE_GRACE)
+      return
+    }
+    this.settle(id, p, p.probed ? 'ok' : result)
+  }
+
+  private settle (id: number, p: Pending, result: 'ok' | 'failed' | 'refused'): void {
+    if (this.pending.get(id) !== p) return
     this.pending.delete(id)
+    this.host.clock.clearTimeout(p.claimed)
     this.answers[result]++
     if (result === 'refused') return
     this.results.delete(p.observer)
@@ -127,18 +174,23 @@ export class DialBack {
   }
 
   private expire (now: number): void {
-    for (const [id, p] of this.pending) if (now - p.sent > 2 * this.limits.probeTimeout + 10_000) this.pending.delete(id)
+    for (const [id, p] of this.pending) {
+      if (now - p.sent > 2 * this.limits.probeTimeout + 10_000 + PROBE_GRACE) { this.host.clock.clearTimeout(p.claimed); this.pending.delete(id) }
+    }
     let removed = false
     for (const [key, r] of this.results) if (now - r.at > this.limits.resultTtl) { this.results.delete(key); removed = true }
     if (removed) this.decide()
   }
 
-  private serve (conn: NodeConnection, id: number, port: number): void {
+  private serve (conn: NodeConnection, id: number, port: number, nonce: string | undefined): void {
     const now = this.host.clock.now()
     const ip = this.host.remoteIp(conn)
     const last = this.askers.get(conn.peer)
     if (now - this.minute.start >= 60_000) this.minute = { start: now, count: 0 }
-    if (ip === undefined || (last !== undefined && now - last < this.limits.perPeerInterval) || this.minute.count >= this.limits.perMinute) {
+    const observer = observerKey(ip, conn.peer)
+    let host = observer === undefined ? undefined : this.observers.get(observer)
+    if (host !== undefined && now - host.start >= this.limits.perPeerInterval) host = undefined
+    if (ip === undefined || observer === undefined || (last !== undefined && now - last < this.limits.perPeerInterval) || this.minute.count >= this.limits.perMinute || (host?.count ?? 0) >= DIAL_BACKS_PER_OBSERVER) {
       this.refused++
       conn.post({ t: 'dialback-result', id, result: 'refused' })
       return
@@ -146,12 +198,15 @@ export class DialBack {
     this.askers.delete(conn.peer)
     this.askers.set(conn.peer, now)
     if (this.askers.size > MAX_ASKERS) this.askers.delete(this.askers.keys().next().value!)
+    this.observers.delete(observer)
+    this.observers.set(observer, { start: host?.start ?? now, count: (host?.count ?? 0) + 1 })
+    if (this.observers.size > MAX_ASKERS) this.observers.delete(this.observers.keys().next().value!)
     this.minute.count++
     this.served++
     const controller = new AbortController()
     this.probes.add(controller)
     const timer = this.host.clock.setTimeout(() => { controller.abort(new Error('dial-back timed out')) }, this.limits.probeTimeout)
-    this.host.probe(formatTcpAddress(ip, port), conn.peer, controller.signal).then(() => 'ok' as const, () => 'failed' as const).then((result) => {
+    this.host.probe(formatTcpAddress(ip, port), conn.peer, controller.signal, nonce).then(() => 'ok' as const, () => 'failed' as const).then((result) => {
       this.host.clock.clearTimeout(timer)
       this.probes.delete(controller)
       conn.post({ t: 'dialback-result', id, result })

@@ -14,6 +14,13 @@ import { TopicDirectory } from './topic-directory.js'
 export { discoveryKey } from './discovery-key.js'
 export type { DiscoveryHost, DiscoveryOptions, DiscoveryStats } from './discovery-types.js'
 
+/**
+ * How the node joins a topic for a service of its own (relay-topic.ts) rather than the
+ * application's: `quota` is the manager's topic quota `min` (0: none); `hidden` leaves the topic out
+ * of what we declare, so a node that only looks for a service is never handed out as providing it.
+ */
+export interface JoinService { quota: number; hidden: boolean }
+
 /** Peers remembered as found per joined topic (for `flushed`). */
 const MAX_FOUND_PER_TOPIC = 1024
 
@@ -21,6 +28,8 @@ interface Joined {
   key: string
   announce: boolean
   lookup: boolean
+  /** Left out of the topics we declare (hello, 'topics', visits): a topic the node looks up for itself (see `JoinService`). */
+  hidden: boolean
   found: Set<PeerId>
   lookedUp: boolean
   timer: unknown
@@ -84,25 +93,39 @@ export class Discovery {
     }
   }
 
-  topics (): string[] { return [...this.joined.keys()] }
+  /** The topics we declare (hidden ones left out). */
+  topics (): string[] {
+    const out: string[] = []
+    for (const j of this.joined.values()) if (!j.hidden) out.push(j.key)
+    return out
+  }
 
-  /** True when every joined topic is announced (none is lookup-only): said in the hello. */
+  /** True when every declared topic is announced (none is lookup-only): said in the hello. */
   announcesAll (): boolean {
-    if (this.joined.size === 0) return false
-    for (const j of this.joined.values()) if (!j.announce) return false
-    return true
+    let any = false
+    for (const j of this.joined.values()) {
+      if (j.hidden) continue
+      if (!j.announce) return false
+      any = true
+    }
+    return any
   }
 
   isJoined (topic: string | Uint8Array): boolean { return this.joined.has(discoveryKey(topic)) }
 
-  async join (topic: string | Uint8Array, opts: { announce?: boolean; lookup?: boolean } = {}): Promise<void> {
+  /**
+   * Joins a topic: the application's (`service` undefined: declared, with a quota of `quotaMin`),
+   * or one of the node's own services (`JoinService`). Joining again adds announce or lookup.
+   */
+  async join (topic: string | Uint8Array, opts: { announce?: boolean; lookup?: boolean } = {}, service?: JoinService): Promise<void> {
     const key = discoveryKey(topic)
     const existing = this.joined.get(key)
-    const j: Joined = existing ?? { key, announce: false, lookup: false, found: new Set(), lookedUp: false, timer: undefined }
+    const j: Joined = existing ?? { key, announce: false, lookup: false, hidden: service?.hidden ?? false, found: new Set(), lookedUp: false, timer: undefined }
     j.announce ||= opts.announce !== false
     j.lookup ||= opts.lookup !== false
     this.joined.set(key, j)
-    this.host.manager.setTopicQuota(key, { min: this.opts.quotaMin })
+    const quota = service === undefined ? this.opts.quotaMin : service.quota
+    this.host.manager.setTopicQuota(key, quota > 0 ? { min: quota } : undefined)
     // Alone, with a topic to find: the bootstrap peers are worth a try right now (with our topics in
     // the hello, even a full one will refer us to peers of the topic).
     if (this.host.manager.stats().connections === 0) this.host.manager.resetBackoff()

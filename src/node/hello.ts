@@ -25,6 +25,11 @@ export interface Hello {
   probe?: boolean
   /** The sender relays connections for peers that hold a reservation with it (relay.ts). */
   relay?: boolean
+  /**
+   * With `probe`: the nonce of the dial-back request it answers (32 hex characters). The dialled
+   * node believes a dial-back only when the probe that reached it echoes the nonce it sent.
+   */
+  nonce?: string
 }
 
 /** The hello's format version (the first byte). */
@@ -42,26 +47,35 @@ const string = c.string as Codec<string>
 /** Longest observed IP taken from a hello. */
 const MAX_OBSERVED = 64
 
+/** Bytes of a dial-back nonce (see `Hello.nonce`). */
+export const NONCE_BYTES = 16
+
 /**
  * The hello on the wire: version, flags (bit 0: rendezvous, bit 1: announces its topics, bit 2: a
- * visit, bit 3: a probe, bit 4: serves as a relay; decoders ignore bits they do not know), the listen
- * addresses (strings), the topics (32 bytes each), then optionally the observed IP (a string) and
- * the observed port (a uint; absent from older peers, ignored by them).
+ * visit, bit 3: a probe, bit 4: serves as a relay, bit 5: a nonce follows; decoders ignore bits they
+ * do not know), the listen addresses (strings), the topics (32 bytes each), then optionally the
+ * observed IP (a string) and the observed port (a uint; absent from older peers, ignored by them),
+ * then with bit 5 the nonce (`NONCE_BYTES` bytes; the observed IP and port are then always written,
+ * '' and 0 when unknown, and older decoders ignore what follows them).
  */
 export function encodeHello (h: Hello): Buffer {
   const topics = h.topics ?? []
+  const nonce = h.nonce !== undefined && NONCE.test(h.nonce) ? h.nonce : undefined
+  const observed = h.observed ?? (nonce !== undefined ? '' : undefined)
+  const observedPort = h.observedPort ?? (nonce !== undefined ? 0 : undefined)
   const state: State = { buffer: null, start: 0, end: 2 } // version, flags
   uint.preencode(state, h.listen.length)
   for (const a of h.listen) string.preencode(state, a)
   uint.preencode(state, topics.length)
   state.end += 32 * topics.length
-  if (h.observed !== undefined) {
-    string.preencode(state, h.observed)
-    if (h.observedPort !== undefined) uint.preencode(state, h.observedPort)
+  if (observed !== undefined) {
+    string.preencode(state, observed)
+    if (observedPort !== undefined) uint.preencode(state, observedPort)
   }
+  if (nonce !== undefined) state.end += NONCE_BYTES
   const buf = state.buffer = Buffer.allocUnsafe(state.end)
   buf[state.start++] = HELLO_VERSION
-  buf[state.start++] = (h.rendezvous ? 1 : 0) | (h.announce === true ? 2 : 0) | (h.visit === true ? 4 : 0) | (h.probe === true ? 8 : 0) | (h.relay === true ? 16 : 0)
+  buf[state.start++] = (h.rendezvous ? 1 : 0) | (h.announce === true ? 2 : 0) | (h.visit === true ? 4 : 0) | (h.probe === true ? 8 : 0) | (h.relay === true ? 16 : 0) | (nonce !== undefined ? NONCE_FLAG : 0)
   uint.encode(state, h.listen.length)
   for (const a of h.listen) string.encode(state, a)
   uint.encode(state, topics.length)
@@ -69,12 +83,20 @@ export function encodeHello (h: Hello): Buffer {
     buf.write(t, state.start, 32, 'hex')
     state.start += 32
   }
-  if (h.observed !== undefined) {
-    string.encode(state, h.observed)
-    if (h.observedPort !== undefined) uint.encode(state, h.observedPort)
+  if (observed !== undefined) {
+    string.encode(state, observed)
+    if (observedPort !== undefined) uint.encode(state, observedPort)
+  }
+  if (nonce !== undefined) {
+    buf.write(nonce, state.start, NONCE_BYTES, 'hex')
+    state.start += NONCE_BYTES
   }
   return buf
 }
+
+const NONCE = /^[0-9a-f]{32}$/
+/** The hello flag that says a nonce follows (see `encodeHello`). */
+const NONCE_FLAG = 32
 
 /** Never throws: a malformed hello (or one of an unknown version) decodes to null. */
 export function decodeHello (buffer: Buffer): Hello | null {
@@ -100,11 +122,15 @@ export function decodeHello (buffer: Buffer): Hello | null {
     if ((flags & 16) !== 0) hello.relay = true
     if (state.start < state.end) {
       const observed = string.decode(state)
-      if (observed.length <= MAX_OBSERVED) hello.observed = observed
+      if (observed.length > 0 && observed.length <= MAX_OBSERVED) hello.observed = observed
       if (state.start < state.end) {
         const port = uint.decode(state)
         if (hello.observed !== undefined && Number.isSafeInteger(port) && port >= 1 && port <= 65535) hello.observedPort = port
       }
+    }
+    if ((flags & NONCE_FLAG) !== 0) {
+      if (state.end - state.start < NONCE_BYTES) return null
+      hello.nonce = buffer.toString('hex', state.start, state.start + NONCE_BYTES)
     }
     return hello
   } catch {

@@ -86,10 +86,10 @@ export class NodeDialer {
   /**
    * A dial-back probe (dial-back.ts): a handshake with `peer` at `address` whose hello says "probe";
    * resolves once the handshake completed (the peer is reachable there), then closes ('probe').
-   * Not the manager's dial and not counted in `dials`.
+   * Not the manager's dial and not counted in `dials`. `nonce` (the asker's) is echoed in the hello.
    */
-  async probe (address: string, peer: string, signal: AbortSignal): Promise<void> {
-    const conn = await this.transport.dial(address, { peer, signal, probe: true })
+  async probe (address: string, peer: string, signal: AbortSignal, nonce?: string): Promise<void> {
+    const conn = await this.transport.dial(address, { peer, signal, probe: true, ...(nonce !== undefined ? { nonce } : {}) })
     conn.close('probe')
   }
 

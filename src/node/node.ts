@@ -8,12 +8,12 @@ import type { Clock, ConnectionInfo, ConnectionManager, ConnectionManagerOptions
 import * as check from '../manager/validate.js'
 import { sqliteStore } from '../store/sqlite-store.js'
 import { Adoption, listens, remoteIpOf } from './adoption.js'
-import { AdvertisedAddresses } from './advertised.js'
+import { AdvertisedAddresses, observerKey } from './advertised.js'
 import type { NodeConnection } from './connection.js'
 import { lockDataDir, type DataDirLock } from './data-dir-lock.js'
 import { DialBack } from './dial-back.js'
 import { Discovery } from './discovery.js'
-import { helloFlags, PROBE_FLAG } from './hello.js'
+import { decodeHello, helloFlags, PROBE_FLAG } from './hello.js'
 import { loadIdentity, peerIdOf } from './identity.js'
 import { NetworkKey } from './network-key.js'
 import { NodeDialer } from './node-dial.js'
@@ -21,6 +21,7 @@ import { NodeLog } from './node-log.js'
 import { Punching } from './punch.js'
 import { RelayHub } from './relay.js'
 import { RelayClient } from './relay-client.js'
+import { RelayTopic } from './relay-topic.js'
 import { RendezvousTable } from './rendezvous.js'
 import { parseTcpAddress, TcpTransport } from './transport.js'
 import { NODE_OPTIONS, type NodeEvents, type NodeOptions, type NodeStats, type PeerNode } from './types.js'
@@ -109,6 +110,8 @@ class Node implements PeerNode {
   private readonly log: NodeLog | undefined
   /** Made once listening (see the class comment). */
   private discovery: Discovery | undefined
+  /** Relays announce the relay topic, private nodes look it up (relay-topic.ts); made with discovery. */
+  private relayTopic: RelayTopic | undefined
   private bound: string[] = []
   private closed = false
 
@@ -117,7 +120,11 @@ class Node implements PeerNode {
     this.id = peerIdOf(keyPair.publicKey)
     const clock = this.clock = options.manager?.clock ?? systemClock
     const log = this.log = options.logger === undefined ? undefined : new NodeLog(checkLogger('logger', options.logger))
-    this.announced = new AdvertisedAddresses(options.announce)
+    // Observations age out unless their observer is still connected (advertised.ts).
+    this.announced = new AdvertisedAddresses(options.announce, undefined, {
+      now: () => clock.now(),
+      live: () => [...this.adoption.live].map((c) => ({ observer: observerKey(remoteIpOf(c), c.peer), ip: c.observedByRemote }))
+    })
     this.rendezvous = options.rendezvous === false ? undefined : new RendezvousTable(() => clock.now(), options.rendezvousLimits)
     this.transport = new TcpTransport({
       keyPair,
@@ -126,7 +133,11 @@ class Node implements PeerNode {
       gate: (address) => this.manager.accepts(address),
       onInbound: (conn) => {
         // A dial-back probe (dial-back.ts): the handshake was the answer.
-        if ((helloFlags(conn.stream.remotePayload) & PROBE_FLAG) !== 0) { conn.close('probe'); return }
+        if ((helloFlags(conn.stream.remotePayload) & PROBE_FLAG) !== 0) {
+          this.dialBack.probed(conn.peer, decodeHello(conn.stream.remotePayload ?? Buffer.alloc(0))?.nonce)
+          conn.close('probe')
+          return
+        }
         if (conn.remoteVisit) {
           // A visit to our rendezvous service (rendezvous-visits.ts): never a connection for the manager.
           if (this.manager.getPeer(conn.peer)?.priority !== 'banned') this.discovery?.visited(conn)
@@ -206,16 +217,17 @@ class Node implements PeerNode {
       dialOver: async (stream, address, opts) => await this.transport.dialOver(stream, address, opts),
       acceptOver: (stream, address) => { this.transport.acceptOver(stream, address) }
     })
-    this.relays = new RelayHub(clock, this.relayClient, options.relay)
+    this.relays = new RelayHub(clock, this.relayClient, options.relay, this.id)
     this.relays.reachable = () => this.dialBack.reachability !== 'private'
     this.dialBack = new DialBack({
       clock,
       ports: () => this.announced.listening.map((a) => parseTcpAddress(a).port),
-      probe: async (address, peer, signal) => { await this.dialer.probe(address, peer, signal) },
+      probe: async (address, peer, signal, nonce) => { await this.dialer.probe(address, peer, signal, nonce) },
       remoteIp: remoteIpOf,
       changed: (reachability) => {
         this.announced.setReachability(reachability)
         this.relayClient.setPrivate(reachability === 'private')
+        this.relayTopic?.update(this.relays.serving, reachability)
         if (listens(this.events, 'reachability')) this.events.dispatchEvent(new CustomEvent('reachability', { detail: { reachability, advertised: this.advertised } }))
       }
     }, options.dialBack === false ? {} : options.dialBack)
@@ -253,6 +265,11 @@ class Node implements PeerNode {
       clock: this.clock,
       pexPerMinute: options.pexPerMinute
     })
+    this.relayTopic = new RelayTopic({
+      join: async (topic, opts, service) => { await discovery.join(topic, opts, service) },
+      leave: async (topic) => { await discovery.leave(topic) }
+    })
+    this.relayTopic.update(this.relays.serving, this.dialBack.reachability)
     const boot: PeerInput[] = bootstrap.map((address) => ({ id: parseTcpAddress(address).peer, address, bootstrap: true }))
     this.dialer.retryEarlyFor(bootstrap)
     // The bootstrap peers whose id we know are the rendezvous points we keep our registrations at.

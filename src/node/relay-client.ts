@@ -6,9 +6,8 @@ import { CircuitStream } from './circuit.js'
 import type { NodeConnection } from './connection.js'
 import { helloFlags, RELAY_FLAG } from './hello.js'
 import { isRelayed, type RelayClientHandlers, type RelayHub, type RelayLink } from './relay.js'
+import { WANTED_RELAYS } from './relay-topic.js'
 
-/** Relays we keep a reservation with while private. */
-const WANTED_RELAYS = 2
 /** Circuits coming in at once through our relays (a budget: each is a handshake in progress or a connection). */
 const MAX_INCOMING = 16
 /** Relays that refused us, not asked again (a budget). */
@@ -49,7 +48,7 @@ export interface RelayClientHost {
  * Rules:
  * - While the dial-back check finds us `private`, we keep a reservation with up to `WANTED_RELAYS`
  *   relays among the peers we dialled (so their address is one others can dial too) whose hello
- *   says they relay; each is protected from trimming while it lasts, renewed at half its ttl (at
+ *   says they relay — the peers we were given, and those the relay topic found (relay-topic.ts); each is protected from trimming while it lasts, renewed at half its ttl (at
  *   most `MAX_DELAY` ms), and told to peers as a relayed address. A 'reserved' we did not ask for
  *   (nor renew) is ignored. A relay that refused is not asked again. Public again, we
  *   let them go.
@@ -101,7 +100,7 @@ export class RelayClient implements RelayClientHandlers {
     }
     const link = this.host.hub().link(relay)
     if (link === undefined) throw new PeerwardenError('ERR_DIAL_FAILED', `dial to ${address} failed: the relay connection is gone`)
-    const id = link.newId(false)
+    const id = link.newId()
     const stream = this.circuit(link, id)
     link.post({ t: 'connect', id, peer: opts.peer })
     this.dialled++

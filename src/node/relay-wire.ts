@@ -3,7 +3,7 @@ import c from './vendor/compact-encoding.js'
 import { decoder, MALFORMED, peerIdField, uintField } from './wire.js'
 
 /**
- * The relay channel ('peerwarden/relay/1'): message 0 is JSON, one schema each (decoded by
+ * The relay channel ('peerwarden/relay/2'): message 0 is JSON, one schema each (decoded by
  * `decodeRelay`), message 1 carries a circuit's bytes (`relayData`).
  *
  * - 'reserve' (client → relay): keep me reachable through you; answered 'reserved' (the
@@ -12,11 +12,14 @@ import { decoder, MALFORMED, peerIdField, uintField } from './wire.js'
  * - 'connect' (dialer → relay): open circuit `id` to `peer`, which holds a reservation with you.
  *   The relay tells the peer 'incoming' (its own id, the dialer's peer id) and forwards bytes both
  *   ways from then on; no answer means it is open, 'close' that it is not (or no longer).
- * - Circuit ids: even when the client side opened the circuit, odd when the relay did (so one
- *   channel carries both without a clash).
+ * - Circuit ids are chosen by the end that opens the circuit ('connect' from a dialer, 'incoming'
+ *   from a relay): even by the end with the lower peer id, odd by the other, whatever their roles —
+ *   two nodes that relay for each other share one channel without a clash. Version 1 split them by
+ *   role (even: client, odd: relay), which clashed when both ends were clients and relays; the
+ *   protocol name changed with it, so version 1 and 2 nodes do not pair relay channels.
  * - A data message is at most `MAX_RELAY_DATA` bytes; a larger one is a protocol error.
  */
-export const RELAY_PROTOCOL = 'peerwarden/relay/1'
+export const RELAY_PROTOCOL = 'peerwarden/relay/2'
 /** Largest chunk of a circuit's bytes in one data message. */
 export const MAX_RELAY_DATA = 32 * 1024
 /** Longest reason taken from a peer. */

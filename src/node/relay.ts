@@ -44,24 +44,35 @@ export interface RelayClientHandlers {
   closed(link: RelayLink): void
 }
 
+/**
+ * The parity of the circuit ids `chooser` picks on its link with `other`: 0 (even) for the lower
+ * peer id, 1 (odd) for the higher. Both ends compute the same split without a word on the wire.
+ */
+export function circuitIdParity (chooser: PeerId, other: PeerId): 0 | 1 {
+  return chooser < other ? 0 : 1
+}
+
 /** A connection that runs over a relay (its socket is a circuit): never relayed over again. */
 export function isRelayed (conn: NodeConnection): boolean {
   return conn.stream.socket instanceof CircuitStream
 }
 
 /**
- * The relay channel on one connection: both roles (the client's and the relay's) share it.
- * Circuit ids are even when the client side opened them and odd when the relay did.
+ * The relay channel on one connection: both roles (the client's and the relay's) share it, and both
+ * ends may be relays for each other. Circuit ids are namespaced by who chose them, not by role: the
+ * end with the lower peer id chooses even ids, the other odd ones (`circuitIdParity`), so ids chosen
+ * by the two ends never clash.
  */
 export class RelayLink {
   readonly circuits = new Map<number, CircuitEnd>()
-  private nextEven = 2
-  private nextOdd = 1
+  private nextId: number
   closed = false
   private sendJson!: Message<RelayMessage>
   private sendData!: Message<RelayData>
 
-  constructor (readonly conn: NodeConnection, private readonly channel: Channel) {}
+  constructor (readonly conn: NodeConnection, private readonly channel: Channel, readonly localId: PeerId) {
+    this.nextId = circuitIdParity(localId, conn.peer) === 0 ? 2 : 1
+  }
 
   /** @internal Wires the messages (see `RelayHub.link`). */
   init (sendJson: Message<RelayMessage>, sendData: Message<RelayData>): void {
@@ -82,12 +93,16 @@ export class RelayLink {
   /** Bytes waiting to go out on the connection (its socket's write buffer). */
   get backlog (): number { return this.conn.stream.socket.writableLength }
 
-  /** A new id for a circuit we open: even as a client, odd as a relay. */
-  newId (asRelay: boolean): number {
-    if (asRelay) { const id = this.nextOdd; this.nextOdd += 2; return id }
-    const id = this.nextEven
-    this.nextEven += 2
+  /** A new id for a circuit we open (as a client dialling through the remote, or as a relay telling it 'incoming'). */
+  newId (): number {
+    const id = this.nextId
+    this.nextId += 2
     return id
+  }
+
+  /** Whether the remote end may have chosen `id` (the other parity than ours) and it is not in use. */
+  remoteMayOpen (id: number): boolean {
+    return id % 2 === circuitIdParity(this.conn.peer, this.localId) && !this.circuits.has(id)
   }
 
   close (): void { this.channel.close() }
@@ -107,7 +122,7 @@ export class RelayLink {
  * - Reservations and circuits asked for over a relayed connection are refused: no relaying over a
  *   relay. So are reservations while the dial-back check finds the relay itself private.
  * - The relay forwards bytes only: both ends run Noise end to end, the relay sees ciphertext.
- * - A message that does not decode, a circuit id of the wrong parity or already in use, or data
+ * - A message that does not decode, a circuit id the remote may not choose (`circuitIdParity`) or already in use, or data
  *   over `MAX_RELAY_DATA` is a protocol error: the connection closes.
  */
 export class RelayHub {
@@ -124,7 +139,7 @@ export class RelayHub {
   /** Whether others can dial us now (not found private): a relay nobody can reach is no use. */
   reachable: () => boolean = () => true
 
-  constructor (private readonly clock: Clock, private readonly client: RelayClientHandlers, limits: Partial<RelayLimits> | boolean | undefined) {
+  constructor (private readonly clock: Clock, private readonly client: RelayClientHandlers, limits: Partial<RelayLimits> | boolean | undefined, private readonly localId: PeerId) {
     if (limits === undefined || limits === false) return
     const given = limits === true ? {} : limits
     check.rejectUnknownOptions('relay', given, Object.keys(RELAY_DEFAULTS))
@@ -153,7 +168,7 @@ export class RelayHub {
     let link: RelayLink | undefined
     const channel = conn.mux.createChannel({ protocol: RELAY_PROTOCOL, onclose: () => { if (link !== undefined) this.closed(link) } })
     if (channel === null) return undefined
-    link = new RelayLink(conn, channel)
+    link = new RelayLink(conn, channel, this.localId)
     const l = link
     const bad = (why: string): void => { conn.protocolError(`relay: ${why}`) }
     link.init(
@@ -177,7 +192,7 @@ export class RelayHub {
       case 'reserved': this.client.reserved(link, m); return
       case 'refused': this.client.refused(link, m.why); return
       case 'incoming':
-        if (m.id % 2 !== 1 || link.circuits.has(m.id)) { link.conn.protocolError('relay: circuit id'); return }
+        if (!link.remoteMayOpen(m.id)) { link.conn.protocolError('relay: circuit id'); return }
         this.client.incoming(link, m.id, m.peer)
         return
       case 'close': {
@@ -218,7 +233,7 @@ export class RelayHub {
   }
 
   private connect (link: RelayLink, id: number, target: PeerId): void {
-    if (id % 2 !== 0 || link.circuits.has(id)) { link.conn.protocolError('relay: circuit id'); return }
+    if (!link.remoteMayOpen(id)) { link.conn.protocolError('relay: circuit id'); return }
     const limits = this.limits
     const refuse = (why: string): void => { this.refused++; link.post({ t: 'close', id, why }) }
     if (limits === undefined) { refuse('not a relay'); return }
@@ -230,7 +245,7 @@ export class RelayHub {
       refuse('resource limit')
       return
     }
-    const rid = r.link.newId(true)
+    const rid = r.link.newId()
     const circuit: Circuit = { ends: [{ link, id }, { link: r.link, id: rid }], bytes: [0, 0], timer: undefined }
     this.circuits.add(circuit)
     for (const p of [from, target]) this.perPeer.set(p, (this.perPeer.get(p) ?? 0) + 1)

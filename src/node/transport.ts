@@ -127,7 +127,7 @@ export class TcpTransport {
   }
 
   /** `visit`: the hello says this is a visit to a rendezvous point (see `Hello.visit`), not a connection. */
-  async dial (address: string, opts: { peer?: PeerId; signal: AbortSignal; visit?: boolean; probe?: boolean }): Promise<NodeConnection> {
+  async dial (address: string, opts: { peer?: PeerId; signal: AbortSignal; visit?: boolean; probe?: boolean; nonce?: string }): Promise<NodeConnection> {
     const { host, port, peer: fromAddress } = parseTcpAddress(address)
     const expected = opts.peer ?? fromAddress
     if (expected === this.localId) throw new PeerwardenError('ERR_SELF_DIAL', 'refusing to dial ourselves')
@@ -142,7 +142,7 @@ export class TcpTransport {
     opts.signal.addEventListener('abort', abort, { once: true })
     try {
       // The address as dialled, so the manager files the connection under the peer it dialled.
-      return await this.establish(this.secure(true, socket, expected, opts.visit === true, opts.probe === true), 'outbound', address)
+      return await this.establish(this.secure(true, socket, expected, opts.visit === true, opts.probe === true, opts.nonce), 'outbound', address)
     } catch (err) {
       // establish() has already torn the stream down (at once, or gracefully after a network key mismatch).
       if (opts.signal.aborted) throw new PeerwardenError('ERR_ABORTED', `dial to ${address} aborted`, { cause: err })
@@ -282,14 +282,14 @@ export class TcpTransport {
    * The secure stream over a socket. The dialer (initiator) checks the listener's key before it says
    * who it is: not ourselves, and the peer it meant to reach when it named one.
    */
-  private secure (initiator: boolean, socket: net.Socket, expected?: PeerId, visit = false, probe = false): SecureStream {
+  private secure (initiator: boolean, socket: net.Socket, expected?: PeerId, visit = false, probe = false, nonce?: string): SecureStream {
     socket.setNoDelay(true)
     const stream = new SecureStream(initiator, socket, {
       keys: this.keys,
       psk: this.opts.networkKey.psk,
       payload: () => {
         const hello = this.opts.hello((socket.remoteAddress ?? '').replace(/^::ffff:/, ''), socket.remotePort)
-        return encodeHello(visit || probe ? { ...hello, visit, probe } : hello)
+        return encodeHello(visit || probe ? { ...hello, visit, probe, ...(nonce !== undefined ? { nonce } : {}) } : hello)
       },
       checkRemote: initiator ? (key) => { this.checkRemote(peerIdOf(key), expected) } : undefined,
       clock: this.clock,

@@ -83,36 +83,59 @@ describe('three small scenarios, run at once', { concurrency: true }, () => {
     assert.equal(r.measures.nat.dialledOut, 2)
   })
 
-  test('nodes behind NATs find themselves private, reach each other through a relay, and directly after a punch through port-restricted NATs', { skip, timeout: 120_000 }, async () => {
-    // Three public hosts (three observers to dial back), two behind NATs; lowWater 4 of 4 others, so
-    // the two NATed nodes must connect to each other.
+  test('nodes behind NATs find themselves private, reach each other through a relay, directly after a punch through port-restricted NATs; a symmetric pair stays connected through the relay', { skip, timeout: 120_000 }, async () => {
+    // Three public hosts (three observers to dial back), four behind NATs: port-restricted and
+    // symmetric in turn (hosts 3 and 5, 4 and 6). lowWater 6 of 6 others, so every NATed node must
+    // connect to every other.
+    const deadTimeout = 5000
     const scenario = checkScenario({
       name: 'lab-test-nat',
-      hosts: 5,
-      nodes: 5,
+      hosts: 7,
+      nodes: 7,
       bootstrap: 1,
-      nat: { hosts: 0.4, kind: 'port-restricted' },
-      lowWater: 4,
-      highWater: 6,
+      nat: { hosts: 4 / 7, kind: ['port-restricted', 'symmetric'] },
+      lowWater: 6,
+      highWater: 8,
       // A dial-back unanswered within 2 s counts as failed: the NATed nodes know they are private
-      // (and tell their relayed addresses) before the other dials them again.
-      node: { keepAlive: 1000, deadTimeout: 5000, relay: true, refreshInterval: 2000, dialBack: { probeTimeout: 2000 } },
+      // (and tell their relayed addresses) before the others dial them again. A dial to a NATed
+      // node's direct address hangs until the dial timeout (its router drops the SYN): 2.5 s rather
+      // than 10 lets the NATed nodes try each other's relayed addresses within the run.
+      node: { keepAlive: 1000, deadTimeout, relay: true, refreshInterval: 2000, dialBack: { probeTimeout: 2000 }, manager: { dialTimeout: 2500 } },
       sampleEvery: 500,
       duration: 30
     })
-    const r = await runLab(scenario, { startConcurrency: 5 })
+    const r = await runLab(scenario, { startConcurrency: 7 })
     const nat = r.measures.nat
     const natted = r.nodes.filter((n) => r.hosts[n.host]?.nat !== undefined)
+    assert.deepEqual(natted.map((n) => r.hosts[n.host]!.nat), ['port-restricted', 'symmetric', 'port-restricted', 'symmetric'])
     for (const n of natted) {
       const last = r.samples.filter((s) => s.node === n.index).at(-1)!
       assert.equal(last.reach?.reachability, 'private', `node ${n.index} found itself private`)
       assert.ok(last.advertised.length > 0 && last.advertised.every((a) => a.includes('/relay/')), `node ${n.index} tells relayed addresses only (${last.advertised.join(', ')})`)
     }
-    assert.equal(nat.natPeers, 2, `both NATed nodes connected to each other (${JSON.stringify(nat)})`)
+    assert.equal(nat.natPeers, 4, `every NATed node connected to another behind a NAT (${JSON.stringify(nat)})`)
     assert.ok(nat.reached >= 1, 'a NATed node was reached from another host (through a relay)')
-    const [kind] = nat.kinds
-    assert.equal(kind?.kind, 'port-restricted')
-    assert.ok(kind!.punchesDirect >= 1, `a punch gave a direct connection (${JSON.stringify(nat)})`)
-    assert.ok(nat.natDirect >= 1, 'the NATed nodes held a direct connection')
+    const kind = (k: string): { punches: number; punchesDirect: number } => nat.kinds.find((x) => x.kind === k)!
+    assert.ok(kind('port-restricted').punchesDirect >= 1, `a punch gave a direct connection between port-restricted NATs (${JSON.stringify(nat)})`)
+    assert.ok(nat.natDirect >= 2, 'the port-restricted pair held a direct connection')
+    // The symmetric pair: every punch fails, the relayed connection is kept and used.
+    const [a, b] = natted.filter((n) => r.hosts[n.host]!.nat === 'symmetric')
+    const pair = r.samples.filter((s) => s.node === a!.index && s.t >= r.measures.readyAt)
+    assert.ok(pair.some((s) => (s.reach?.punches ?? 0) > 0), 'the symmetric node tried to punch')
+    assert.equal(kind('symmetric').punchesDirect, 0, 'no punch through a symmetric NAT succeeds')
+    const held = pair.filter((s) => s.peers.includes(b!.id))
+    assert.ok(held.length > 0, `the symmetric pair connected (${JSON.stringify(nat)})`)
+    assert.ok(held.every((s) => s.reach?.relayedPeers.includes(b!.id) === true), 'through a relay, never directly')
+    // Kept: from the first sample that held it to the end, across several deadTimeouts, which only
+    // a connection carrying its keep-alives through the relay survives.
+    const since = held[0]!.t
+    const after = pair.filter((s) => s.t >= since)
+    assert.ok(after.every((s) => s.peers.includes(b!.id)), 'the relayed connection was never lost once made')
+    assert.ok(after.at(-1)!.t - since >= 2 * deadTimeout, `held for ${after.at(-1)!.t - since} ms`)
+    // Used: the relays forwarded bytes all along (keep-alives and discovery between the pair among them).
+    const relayBytes = (t: number): number => r.nodes.filter((n) => r.hosts[n.host]?.nat === undefined)
+      .reduce((sum, n) => sum + (r.samples.filter((s) => s.node === n.index && s.t <= t).at(-1)?.reach?.relayBytes ?? 0), 0)
+    assert.ok(relayBytes(after.at(-1)!.t) > relayBytes(since + deadTimeout), 'the relays kept forwarding')
+    assert.ok(nat.connections.relayed >= 2 && nat.connections.direct >= 2, `relayed and direct connections at the end (${JSON.stringify(nat.connections)})`)
   })
 })

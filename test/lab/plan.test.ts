@@ -3,7 +3,8 @@ import { test } from 'node:test'
 import { measure } from '../../src/lab/measures.js'
 import { renderComparison } from '../../src/lab/report.js'
 import { hostFilterScript, namespacesOf, natScript, planNetwork, runOfNamespace } from '../../src/lab/plan.js'
-import { checkScenario, listScenarios, loadScenario, pick } from '../../src/lab/scenario.js'
+import { hostSpecs } from '../../src/lab/run.js'
+import { checkScenario, listScenarios, loadScenario, natKinds, pick } from '../../src/lab/scenario.js'
 import { parseRunnerLine } from '../../src/lab/samples.js'
 import type { LabEvent, LabResult, NodeSample } from '../../src/lab/types.js'
 
@@ -78,6 +79,18 @@ test('a scenario is checked field by field, with the field named', () => {
   assert.throws(() => checkScenario({ name: 'x', hosts: 4, nodes: 8, stack: 'ipfs' }), /stack must be one of peerwarden, hyperswarm, libp2p/)
   const sorted = checkScenario({ name: 'x', hosts: 2, nodes: 8, timeline: [{ at: 9, heal: true }, { at: 1, partition: [1] }] })
   assert.deepEqual(sorted.timeline.map((e) => e.at), [1, 9])
+})
+
+test('a scenario\'s NAT kinds, one or a list, go to its NATed hosts (the last ones) in turn', () => {
+  const mixed = checkScenario({ name: 'x', hosts: 7, nodes: 7, nat: { hosts: 4 / 7, kind: ['port-restricted', 'symmetric'] } })
+  assert.deepEqual(natKinds(mixed.nat), ['port-restricted', 'symmetric'])
+  assert.deepEqual(hostSpecs(mixed).map((h) => h.nat), [undefined, undefined, undefined, 'port-restricted', 'symmetric', 'port-restricted', 'symmetric'])
+  const one = checkScenario({ name: 'x', hosts: 4, nodes: 4, nat: { hosts: 0.5, kind: 'symmetric' } })
+  assert.deepEqual(hostSpecs(one).map((h) => h.nat), [undefined, undefined, 'symmetric', 'symmetric'])
+  assert.deepEqual(natKinds(undefined), [])
+  for (const kind of [[], ['port-restricted', 'full'], 'full', Array(9).fill('symmetric')]) {
+    assert.throws(() => checkScenario({ name: 'x', hosts: 4, nodes: 4, nat: { hosts: 0.5, kind } }), /nat.kind/, JSON.stringify(kind))
+  }
 })
 
 test('the scenarios in lab/scenarios are all valid', () => {

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict'
 import type { NetworkInterfaceInfo } from 'node:os'
 import { test } from 'node:test'
-import { AdvertisedAddresses, observerKey } from '../../src/node/advertised.js'
+import { AdvertisedAddresses, OBSERVED_TTL, observerKey } from '../../src/node/advertised.js'
+import { ManualClock } from '../../src/testing/manual-clock.js'
 import { decodeHello, encodeHello } from '../../src/node/hello.js'
 import { createNode } from '../../src/node/index.js'
 import { until } from '../helpers/wait.js'
@@ -106,4 +107,35 @@ test('a loopback IP is believed only from peers on our own host, and those only 
   assert.deepEqual(a.list(), ['tcp://10.0.0.2:4001'])
   for (const p of ['p1', 'p2', 'p3']) a.observe(observerKey('127.0.0.1', p), '127.0.0.2')
   assert.deepEqual(a.list(), ['tcp://10.0.0.2:4001', 'tcp://127.0.0.2:4001'])
+})
+
+test('observed addresses age out (virtual time): an IP no longer reported by three observers within OBSERVED_TTL is no longer told; observers still connected keep it', async () => {
+  const clock = new ManualClock()
+  let live: Array<{ observer: string; ip: string }> = []
+  const a = new AdvertisedAddresses(undefined, () => ({}), { now: () => clock.now(), live: () => live })
+  a.setBound(['tcp://10.0.0.2:4001'])
+  const observers = ['203.0.113.1', '203.0.113.2', '203.0.113.3'].map((o) => observerKey(o, 'x')!)
+  for (const o of observers) a.observe(o, '198.51.100.7')
+  assert.deepEqual(a.list(), ['tcp://10.0.0.2:4001', 'tcp://198.51.100.7:4001'])
+  // Two of the three still connected: the third's report lasts OBSERVED_TTL, then the IP has two observers.
+  live = observers.slice(0, 2).map((observer) => ({ observer, ip: '198.51.100.7' }))
+  await clock.advance(OBSERVED_TTL)
+  assert.deepEqual(a.observed, ['198.51.100.7'])
+  await clock.advance(60_000)
+  assert.deepEqual(a.list(), ['tcp://10.0.0.2:4001'])
+  assert.deepEqual(a.observed, [])
+  // Reported again by three observers: confirmed again.
+  for (const o of observers) a.observe(o, '198.51.100.7')
+  assert.deepEqual(a.observed, ['198.51.100.7'])
+  // All three connected: it stays however long.
+  live = observers.map((observer) => ({ observer, ip: '198.51.100.7' }))
+  for (let i = 0; i < 10; i++) { await clock.advance(OBSERVED_TTL); a.list() }
+  assert.deepEqual(a.observed, ['198.51.100.7'])
+  // A candidate (fewer than three observers) ages out too, so old reports cannot add up with new ones.
+  a.observe(observerKey('192.0.2.1', 'y'), '198.51.100.99')
+  a.observe(observerKey('192.0.2.2', 'y'), '198.51.100.99')
+  await clock.advance(OBSERVED_TTL + 60_000)
+  a.list()
+  a.observe(observerKey('192.0.2.3', 'y'), '198.51.100.99')
+  assert.deepEqual(a.observed, ['198.51.100.7'])
 })

@@ -3,7 +3,8 @@ import { test } from 'node:test'
 import type { NodeConnection } from '../../src/node/connection.js'
 import type { ControlMessage } from '../../src/node/control-wire.js'
 import { decodeControl } from '../../src/node/control-wire.js'
-import { DialBack, decideReachability } from '../../src/node/dial-back.js'
+import { DIAL_BACKS_PER_OBSERVER, DialBack, decideReachability, PROBE_GRACE } from '../../src/node/dial-back.js'
+import { decodeHello, encodeHello } from '../../src/node/hello.js'
 import type { Reachability } from '../../src/node/types.js'
 import { ManualClock } from '../../src/testing/manual-clock.js'
 import { until } from '../helpers/wait.js'
@@ -33,7 +34,7 @@ interface FakeConn { peer: string; sent: ControlMessage[]; ip: string | undefine
 const fakeConn = (peer: string, ip: string | undefined): FakeConn => ({ peer, sent: [], ip })
 const asConn = (c: FakeConn): NodeConnection => ({ peer: c.peer, post: (m: ControlMessage) => { c.sent.push(m); return true } }) as unknown as NodeConnection
 
-function harness (probe: (address: string) => Promise<void>): { d: DialBack; clock: ManualClock; probed: string[]; verdicts: Reachability[]; conn: (c: FakeConn) => NodeConnection } {
+function harness (probe: (address: string, nonce?: string) => Promise<void>): { d: DialBack; clock: ManualClock; probed: string[]; verdicts: Reachability[]; conn: (c: FakeConn) => NodeConnection } {
   const clock = new ManualClock()
   const probed: string[] = []
   const verdicts: Reachability[] = []
@@ -41,7 +42,7 @@ function harness (probe: (address: string) => Promise<void>): { d: DialBack; clo
   const d = new DialBack({
     clock,
     ports: () => [4001],
-    probe: async (address) => { probed.push(address); await probe(address) },
+    probe: async (address, _peer, _signal, nonce) => { probed.push(address); await probe(address, nonce) },
     remoteIp: (c) => conns.get(c.peer)?.ip,
     changed: (r) => { verdicts.push(r) }
   })
@@ -117,4 +118,95 @@ test('a node nobody can dial back finds itself private and stops telling its lis
   assert.deepEqual(open.advertised, open.addresses)
   assert.equal(helpers.reduce((n, h) => n + h.stats().dialBacksServed, 0), 6)
   assert.equal(open.stats().connections, 3, 'a probe is no connection')
+})
+
+/** Four peers on distinct IPs connected to the client; their requests' ids and nonces. */
+function asked (h: ReturnType<typeof harness>): Array<{ c: FakeConn; id: number; nonce: string }> {
+  const peers = ['1', '2', '3', '4'].map((x, i) => fakeConn(x.repeat(64), `198.51.100.${i}`))
+  for (const p of peers) h.d.connected(h.conn(p))
+  return peers.map((c) => {
+    const m = c.sent[0]!
+    assert.ok(m.t === 'dialback' && typeof m.nonce === 'string' && /^[0-9a-f]{32}$/.test(m.nonce), 'each request carries a fresh nonce')
+    return { c, id: m.id, nonce: m.nonce! }
+  })
+}
+
+test('lying dial-back answers: an \'ok\' counts only once a probe from that peer echoed the request\'s nonce; a claim without it is failed after PROBE_GRACE', async () => {
+  const h = harness(async () => {})
+  const { d, clock, verdicts } = h
+  const reqs = asked(h)
+  assert.equal(new Set(reqs.map((r) => r.nonce)).size, 4)
+  // Three liars claim success without dialling: nobody reached us.
+  for (const r of reqs.slice(0, 3)) d.message(h.conn(r.c), { t: 'dialback-result', id: r.id, result: 'ok' })
+  assert.deepEqual(verdicts, [], 'a claim alone decides nothing')
+  // A probe echoing another request's nonce, or from another peer than the one asked, proves nothing.
+  d.probed(reqs[1]!.c.peer, reqs[0]!.nonce)
+  d.probed(reqs[0]!.c.peer, 'ab'.repeat(16))
+  await clock.advance(PROBE_GRACE)
+  assert.equal(d.unproven, 3)
+  assert.deepEqual(d.answers, { ok: 0, failed: 3, refused: 0 })
+  assert.deepEqual(verdicts, ['private'])
+})
+
+test('honest dial-back answers: the probe proves the request whether it comes before or after the answer', async () => {
+  const h = harness(async () => {})
+  const { d, clock, verdicts } = h
+  const reqs = asked(h)
+  // Before the answer: the probe comes first.
+  d.probed(reqs[0]!.c.peer, reqs[0]!.nonce)
+  d.message(h.conn(reqs[0]!.c), { t: 'dialback-result', id: reqs[0]!.id, result: 'ok' })
+  // After: the answer overtook the probe's last handshake message.
+  for (const r of reqs.slice(1, 3)) d.message(h.conn(r.c), { t: 'dialback-result', id: r.id, result: 'ok' })
+  await clock.advance(PROBE_GRACE / 2)
+  for (const r of reqs.slice(1, 3)) d.probed(r.c.peer, r.nonce)
+  assert.deepEqual(verdicts, ['public'])
+  assert.equal(d.unproven, 0)
+  // A repeated answer to a settled request counts for nothing.
+  d.message(h.conn(reqs[0]!.c), { t: 'dialback-result', id: reqs[0]!.id, result: 'failed' })
+  assert.equal(d.unsolicited, 1)
+})
+
+test('the dial-back server echoes the asker\'s nonce in its probe, and the hello carries it (with or without an observed IP)', async () => {
+  const nonces: Array<string | undefined> = []
+  const h = harness(async (_address, nonce) => { nonces.push(nonce) })
+  const a = fakeConn('a'.repeat(64), '192.0.2.7')
+  h.d.message(h.conn(a), { t: 'dialback', id: 1, port: 4001, nonce: 'cd'.repeat(16) })
+  await until(() => a.sent.length === 1, 1000, 'the answer')
+  assert.deepEqual(nonces, ['cd'.repeat(16)])
+  const hello = { listen: [], rendezvous: false, topics: [], announce: false, probe: true, nonce: 'cd'.repeat(16) }
+  assert.equal(decodeHello(encodeHello(hello))?.nonce, 'cd'.repeat(16))
+  const withObserved = decodeHello(encodeHello({ ...hello, observed: '192.0.2.7', observedPort: 4001 }))
+  assert.deepEqual([withObserved?.nonce, withObserved?.observed, withObserved?.observedPort], ['cd'.repeat(16), '192.0.2.7', 4001])
+  const noObserved = decodeHello(encodeHello(hello))
+  assert.equal(noObserved?.observed, undefined, 'the placeholder observed IP is not taken for one')
+  assert.equal(decodeHello(encodeHello({ ...hello, nonce: 'not hex' }))?.nonce, undefined)
+  assert.equal(decodeControl({ t: 'dialback', id: 1, port: 1, nonce: 'x' }).ok, false)
+  assert.equal(decodeControl({ t: 'dialback', id: 1, port: 1, nonce: 'ab'.repeat(16) }).ok, true)
+})
+
+test('dial-back server: many identities on one IP get at most DIAL_BACKS_PER_OBSERVER dial-backs per perPeerInterval, however many connections they open', async () => {
+  const { d, clock, probed, conn } = harness(async () => {})
+  for (let i = 0; i < 20; i++) d.message(conn(fakeConn(i.toString(16).padStart(64, '0'), '203.0.113.9')), { t: 'dialback', id: 1, port: 4001 })
+  assert.equal(probed.length, DIAL_BACKS_PER_OBSERVER)
+  assert.equal(d.refused, 20 - DIAL_BACKS_PER_OBSERVER)
+  // One IPv6 /56 is one observer too.
+  for (let i = 0; i < 10; i++) d.message(conn(fakeConn((100 + i).toString(16).padStart(64, '0'), `2001:db8:0:${i}::1`)), { t: 'dialback', id: 1, port: 4001 })
+  assert.equal(probed.length, 2 * DIAL_BACKS_PER_OBSERVER)
+  // Another host is served; the first one again once the interval passed.
+  d.message(conn(fakeConn('f'.repeat(64), '203.0.113.10')), { t: 'dialback', id: 1, port: 4001 })
+  await clock.advance(60_000)
+  d.message(conn(fakeConn('e'.repeat(64), '203.0.113.9')), { t: 'dialback', id: 1, port: 4001 })
+  assert.equal(probed.length, 2 * DIAL_BACKS_PER_OBSERVER + 2)
+})
+
+test('a NATed node with fewer than three observers stays unknown: two failed dial-backs (and a third from one of their hosts) decide nothing', () => {
+  const { d, verdicts, conn } = harness(async () => {})
+  const peers = ['1', '2'].map((x, i) => fakeConn(x.repeat(64), `198.51.100.${i}`))
+  const sameHost = fakeConn('3'.repeat(64), '198.51.100.1')
+  for (const p of [...peers, sameHost]) d.connected(conn(p))
+  assert.equal(sameHost.sent.length, 0)
+  for (const p of peers) d.message(conn(p), { t: 'dialback-result', id: (p.sent[0] as { id: number }).id, result: 'failed' })
+  assert.deepEqual(d.answers, { ok: 0, failed: 2, refused: 0 })
+  assert.deepEqual(verdicts, [])
+  assert.equal(d.reachability, 'unknown')
 })

@@ -39,25 +39,26 @@ test('fuzz: arbitrary bytes as a relay data message decode to a bounded chunk or
 
 test('fuzz: dial-back and punch control messages decode or are refused, never throw', () => {
   const msgs = fc.oneof(
-    fc.record({ t: fc.constant('dialback'), id: field(fc.nat()), port: field(fc.integer({ min: -10, max: 70000 })) }),
+    fc.record({ t: fc.constant('dialback'), id: field(fc.nat()), port: field(fc.integer({ min: -10, max: 70000 })), nonce: field(fc.oneof(fc.stringMatching(/^[0-9a-f]{32}$/), fc.string({ maxLength: 40 }))) }, { requiredKeys: ['t', 'id', 'port'] }),
     fc.record({ t: fc.constant('dialback-result'), id: field(fc.nat()), result: field(fc.constantFrom('ok', 'failed', 'refused', 'maybe')) }),
     fc.record({ t: fc.constant('punch'), address: field(fc.oneof(fc.string({ maxLength: 300 }), fc.ipV4().map((ip) => `tcp://${ip}:4001`))) }),
     fc.record({ t: fc.constant('punch-sync') })
   )
   fc.assert(fc.property(msgs, (m) => {
     const r = decodeControl(m)
-    if (r.ok && r.value.t === 'dialback') assert.ok(r.value.port >= 1 && r.value.port <= 65535)
+    if (r.ok && r.value.t === 'dialback') assert.ok(r.value.port >= 1 && r.value.port <= 65535 && (r.value.nonce === undefined || /^[0-9a-f]{32}$/.test(r.value.nonce)))
     if (r.ok && r.value.t === 'punch') assert.ok(r.value.address.length <= 256)
   }), { numRuns: RUNS })
 })
 
 test('fuzz: hellos with arbitrary trailing fields and flags decode or are refused, never throw; an observed port is 1-65535', () => {
-  const good = fc.record({ listen: fc.array(fc.string({ maxLength: 40 }), { maxLength: 4 }), rendezvous: fc.boolean(), observed: fc.option(fc.ipV4(), { nil: undefined }), observedPort: fc.option(fc.nat({ max: 65535 }).filter((p) => p > 0), { nil: undefined }), probe: fc.boolean(), relay: fc.boolean() })
+  const good = fc.record({ listen: fc.array(fc.string({ maxLength: 40 }), { maxLength: 4 }), rendezvous: fc.boolean(), observed: fc.option(fc.ipV4(), { nil: undefined }), observedPort: fc.option(fc.nat({ max: 65535 }).filter((p) => p > 0), { nil: undefined }), probe: fc.boolean(), relay: fc.boolean(), nonce: fc.option(fc.stringMatching(/^[0-9a-f]{32}$/), { nil: undefined }) })
   fc.assert(fc.property(good, fc.uint8Array({ maxLength: 16 }), fc.nat({ max: 255 }), (h, tail, flags) => {
     const bytes = encodeHello(h)
     bytes[1] = flags
     const d = decodeHello(Buffer.concat([bytes, tail]))
     if (d?.observedPort !== undefined) assert.ok(d.observedPort >= 1 && d.observedPort <= 65535)
+    if (d?.nonce !== undefined) assert.match(d.nonce, /^[0-9a-f]{32}$/)
   }), { numRuns: RUNS })
   fc.assert(fc.property(fc.uint8Array({ maxLength: 200 }), (bytes) => { decodeHello(Buffer.from(bytes)) }), { numRuns: RUNS })
 })
