@@ -1,3 +1,4 @@
+import { siftDown, siftUp } from './indexed-heap.js'
 import type { PeerRecord } from './peer-record.js'
 import { priorityRank } from './rank.js'
 
@@ -335,30 +336,4 @@ export class TrimHeap {
     keys.set(this.keys)
     this.keys = keys
   }
-}
-
-function siftUp (h: number[], i: number, less: (a: number, b: number) => boolean): void {
-  const item = h[i]
-  while (i > 0) {
-    const p = (i - 1) >> 1
-    if (!less(item, h[p])) break
-    h[i] = h[p]
-    i = p
-  }
-  h[i] = item
-}
-
-function siftDown (h: number[], i: number, less: (a: number, b: number) => boolean): void {
-  const n = h.length
-  const item = h[i]
-  for (;;) {
-    const l = 2 * i + 1
-    if (l >= n) break
-    const r = l + 1
-    const c = r < n && less(h[r], h[l]) ? r : l
-    if (!less(h[c], item)) break
-    h[i] = h[c]
-    i = c
-  }
-  h[i] = item
 }
