@@ -9,8 +9,9 @@
  *
  * What the service does to the node:
  * - Every libp2p connection ('connection:open', both directions) is reported to `manager.connected()`
- *   and its 'connection:close' to `disconnected()`. A connection the manager refuses is aborted at
- *   once; one it trims or rotates is closed gracefully (aborted if that fails).
+ *   and its 'connection:close' to `disconnected()`, its streams opening and closing to
+ *   `streamsChanged()`. A connection the manager refuses is aborted at once; one it trims or rotates
+ *   is closed gracefully (aborted if that fails).
  * - Refusals happen as early as libp2p lets them, through its connection gater (the object libp2p
  *   was created with; its own methods are still consulted afterwards): before any crypto an
  *   address on the `deny` list is refused (`denyInboundConnection`); once Noise has told who the
@@ -63,6 +64,17 @@ interface Libp2pConnection {
   readonly streams?: readonly unknown[]
   close(options?: { signal?: AbortSignal }): Promise<void>
   abort(err: Error): void
+}
+/** A stream of a connection: it says when it closes. */
+interface StreamLike { addEventListener?(type: string, listener: () => void): void }
+/**
+ * A libp2p connection's stream muxer (libp2p 3's `AbstractStreamMuxer`: the connection's `muxer`,
+ * not part of its public type): 'stream' for each stream the remote opens, `createStream` for ours;
+ * a stream leaves `streams` before its 'close' listeners added later run.
+ */
+interface MuxerLike {
+  addEventListener(type: 'stream', listener: (evt: { detail: StreamLike }) => void): void
+  createStream(options?: unknown): Promise<StreamLike>
 }
 interface EventsLike {
   addEventListener(type: string, listener: (evt: any) => void): void
@@ -274,10 +286,36 @@ class Libp2pWarden implements PeerwardenService {
     // closing connection until it is gone, and would hold highWater + 1 meanwhile.
     this.admitting = true
     try {
-      if (!this.manager.connected(c)) this.byId.delete(conn.id)
+      if (this.manager.connected(c)) this.watchStreams(conn, c)
+      else this.byId.delete(conn.id)
     } finally {
       this.admitting = false
     }
+  }
+
+  /**
+   * Reports every stream the connection opens or closes to the manager (`streamsChanged`), and once
+   * now: a connection that reports is re-ranked on each change and never sampled before a trim. The
+   * streams are its muxer's: the remote's come with the muxer's 'stream' event, ours from its
+   * `createStream` (wrapped on this muxer), and each one's 'close' follows. A libp2p whose
+   * connections have no such muxer is left alone (the manager samples `streams` before each trim).
+   */
+  private watchStreams (conn: Libp2pConnection, c: Connection): void {
+    const muxer = (conn as unknown as { muxer?: Partial<MuxerLike> }).muxer
+    if (typeof muxer?.addEventListener !== 'function' || typeof muxer.createStream !== 'function') return
+    const changed = (): void => { if (this.byId.get(conn.id) === c) this.manager.streamsChanged(c) }
+    const watch = (stream: StreamLike | undefined): void => {
+      stream?.addEventListener?.('close', changed)
+      changed()
+    }
+    muxer.addEventListener('stream', (evt) => { watch(evt.detail) })
+    const create = muxer.createStream.bind(muxer)
+    muxer.createStream = async (options?: unknown): Promise<StreamLike> => {
+      const stream = await create(options)
+      watch(stream)
+      return stream
+    }
+    changed()
   }
 
   private async dial (address: string, signal: AbortSignal): Promise<Connection> {

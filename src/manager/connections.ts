@@ -3,6 +3,7 @@ import { admit, type Admission } from './admission.js'
 import { restAfterClose, type RestCause } from './backoff.js'
 import { BootstrapRelease } from './bootstrap-release.js'
 import type { DialScheduler } from './dial-scheduler.js'
+import { RankedDecision } from './explain.js'
 import { keepIncoming } from './duplicates.js'
 import type { ManagerEventTarget } from './events.js'
 import { mergePriority, mergeTopics } from './merge.js'
@@ -10,12 +11,11 @@ import type { PeerBook } from './peer-book.js'
 import type { PeerKnowledge } from './peer-knowledge.js'
 import type { ConnEntry, PeerRecord } from './peer-record.js'
 import type { Persistence } from './persistence.js'
-import { describeRank } from './rank.js'
 import type { Rotation } from './rotation.js'
 import type { StrangerLog } from './stranger-log.js'
 import type { TopicCounts } from './topics.js'
 import type { TrimScheduler } from './trim-scheduler.js'
-import type { Clock, CloseReason, Connection, ConnectionInfo, PeerId } from './types.js'
+import type { Clock, CloseReason, Connection, ConnectionInfo, Decision, PeerId } from './types.js'
 import type { ResolvedOptions } from './validate.js'
 
 /** What the connection bookkeeping needs from the manager: the other parts, and three questions. */
@@ -81,7 +81,17 @@ export class Connections {
     })
   }
 
+  /** The eviction reason's text after the newcomer's id, for the highWater it was written for. */
+  private evictionText = { highWater: -1, text: '' }
+
   get size (): number { return this.conns.size }
+
+  /** The text of an eviction's reason after the newcomer's id: one string while highWater stays. */
+  private evictionNote (): string {
+    const { highWater } = this.host.opts
+    if (this.evictionText.highWater !== highWater) this.evictionText = { highWater, text: ` at highWater ${highWater}: lowest-ranked trimmable peer (` }
+    return this.evictionText.text
+  }
 
   has (conn: Connection): boolean { return this.conns.has(conn.id) }
 
@@ -136,8 +146,9 @@ export class Connections {
     if (!decision.accept) return this.refuse(conn, record, decision.close, decision.reason)
     if (decision.evict?.conn !== undefined) {
       host.trimming.evicting(decision.evict)
-      this.close(decision.evict.conn, 'trimmed', `evicted to make room for ${conn.peer} at highWater ${host.opts.highWater}: lowest-ranked trimmable peer (${describeRank(decision.evict)})`)
-      host.events.emit('trim', { closed: 1, reason: 'admission' })
+      const why = new RankedDecision(now, 'trim', `trimmed: evicted to make room for ${conn.peer}${this.evictionNote()}`, 0, 1, decision.evict)
+      this.close(decision.evict.conn, 'trimmed', why)
+      if (host.events.listens('trim')) host.events.emit('trim', { closed: 1, reason: 'admission' })
     }
     this.attach(conn, record, now, `${conn.direction} connection accepted: ${decision.reason}`)
     host.trimming.scheduleTrimIfOver()
@@ -197,15 +208,16 @@ export class Connections {
    * reason), the count drops, the transport is told `reason`. `swap`: a duplicate replaced, so the
    * peer never stops being connected (no peer:disconnected, no dial pass).
    */
-  close (entry: ConnEntry, reason: CloseReason, why: string, rest: RestCause = reason, swap = false): void {
+  close (entry: ConnEntry, reason: CloseReason, why: string | Decision, rest: RestCause = reason, swap = false): void {
     const { host } = this
     const { record } = entry
     // A peer we trimmed or rotated out rests before we would dial it again (no trim/redial loops).
     const wait = restAfterClose(rest, record, host.opts.lifetime, host.random)
     if (wait !== undefined) record.nextDialAt = host.clock.now() + wait
     this.detach(entry, swap)
-    record.decide(host.clock.now(), reason === 'trimmed' ? 'trim' : 'close', `${reason}: ${why}`, host.opts.explainDepth)
-    host.events.emit('connection:closed', { connection: entry.conn, reason })
+    if (typeof why === 'string') record.decide(host.clock.now(), reason === 'trimmed' ? 'trim' : 'close', `${reason}: ${why}`, host.opts.explainDepth)
+    else record.note(why, host.opts.explainDepth)
+    if (host.events.listens('connection:closed')) host.events.emit('connection:closed', { connection: entry.conn, reason })
     safeClose(entry.conn, reason)
   }
 
@@ -255,7 +267,7 @@ export class Connections {
       }
     }
     // The connection is the peer's now: observers hear of it (a swap is no news for them).
-    if (!swap) host.events.emit('peer:connected', { peer: conn.peer, connection: conn })
+    if (!swap && host.events.listens('peer:connected')) host.events.emit('peer:connected', { peer: conn.peer, connection: conn })
     host.notifyObservers()
     if (!record.bootstrap) this.bootstraps.release()
   }
@@ -277,7 +289,7 @@ export class Connections {
     if (conn.direction === 'inbound') this.inbound--
     else this.outbound--
     if (!swap) {
-      host.events.emit('peer:disconnected', { peer: conn.peer })
+      if (host.events.listens('peer:disconnected')) host.events.emit('peer:disconnected', { peer: conn.peer })
       host.dialer.requestPass()
     }
     host.notifyObservers()

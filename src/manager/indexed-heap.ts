@@ -129,7 +129,8 @@ export class IndexedHeap<T extends Record<K, number>, K extends string> {
   }
 }
 
-function siftUp (h: number[], i: number, less: (a: number, b: number) => boolean): void {
+/** Moves `h[i]` up a min-heap of numbers ordered by `less` (the walks' frontier: `ascending()` here and in trim-heap.ts). */
+export function siftUp (h: number[], i: number, less: (a: number, b: number) => boolean): void {
   const item = h[i]
   while (i > 0) {
     const p = (i - 1) >> 1
@@ -140,7 +141,8 @@ function siftUp (h: number[], i: number, less: (a: number, b: number) => boolean
   h[i] = item
 }
 
-function siftDown (h: number[], i: number, less: (a: number, b: number) => boolean): void {
+/** Moves `h[i]` down a min-heap of numbers ordered by `less` (see `siftUp`). */
+export function siftDown (h: number[], i: number, less: (a: number, b: number) => boolean): void {
   const n = h.length
   const item = h[i]
   for (;;) {

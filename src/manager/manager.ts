@@ -366,7 +366,8 @@ export class Manager implements ConnectionManager {
   explain (peer: PeerId): Decision[] {
     check.nonEmptyString('peer', peer)
     const list = this.book.resolve(peer)?.decisions ?? this.strangers.get(peer) ?? []
-    return list.map((d) => ({ ...d }))
+    // A plain copy of each: a trim's decisions write their reason when it is read (explain.ts), so a spread would miss it.
+    return list.map((d) => ({ at: d.at, action: d.action, reason: d.reason }))
   }
 
   stats (): ManagerStats {

@@ -31,7 +31,7 @@ export interface ConnEntry {
  *   `addressStats`: the DialScheduler (dial-scheduler.ts).
  * - `idle`, `heapIndex`: the trim index; `candIndex`, `waitAt`: the dial index; `budgetVersion`:
  *   the PeerBudget. Nobody else touches them.
- * - `decisions`: anyone, only through `decide()` (append, keep the newest `explainDepth`).
+ * - `decisions`: anyone, only through `decide()` or `note()` (append, keep the newest `explainDepth`).
  * - Restoring from the store (`mergeStored`) and merging two records (`mergeFields`) write the
  *   history fields of a record that is not indexed yet or is re-filed right after.
  */
@@ -140,7 +140,11 @@ export class PeerRecord implements RankKey {
 
   /** Appends a decision, keeping the newest `depth`. */
   decide (at: number, action: DecisionAction, reason: string, depth: number): void {
-    const d: Decision = { at, action, reason }
+    this.note({ at, action, reason }, depth)
+  }
+
+  /** Appends a decision made elsewhere (one whose reason is written when read: explain.ts), keeping the newest `depth`. */
+  note (d: Decision, depth: number): void {
     const list = this.decisions
     // Most peers hear one or two decisions (a dial, its backoff): arrays of their exact size, since
     // a push onto a small array reserves room for 16 more (~150 B on each of 100,000 records).

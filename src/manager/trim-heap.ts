@@ -1,13 +1,18 @@
+import { siftDown, siftUp } from './indexed-heap.js'
 import type { PeerRecord } from './peer-record.js'
 import { priorityRank } from './rank.js'
 
 /**
  * The trim index's binary min-heap: the connected peers in trim order (`compareTrimRank`), each
- * peer's position in `heapIndex`, and each position's rank key cached in a typed array beside it, so
- * that a comparison reads four numbers instead of six fields of two records. This is what makes a
- * trim of k peers among n (k lowest walked, k removed) cost microseconds per peer. The four numbers of
- * a position sit side by side in one Float64Array (a comparison of two siblings reads one or two
- * cache lines).
+ * position's rank key cached in a typed array beside it, so that a comparison reads four numbers
+ * instead of six fields of two records. This is what makes a trim of k peers among n (k lowest
+ * walked, k removed) cost microseconds per peer. The four numbers of a position sit side by side in
+ * one Float64Array (a comparison of two siblings reads one or two cache lines).
+ *
+ * The heap itself is an array of slots, not of peers: a peer keeps one slot (its `heapIndex`) while
+ * it is in, and the slot's position lives in a typed array. A sift moves slots and keys — typed
+ * arrays only — where moving the peers would write the position into every peer it passes (a cache
+ * miss each, scattered over the heap's memory: most of a removal's cost at 10,000 peers).
  *
  * Rules:
  * - The cached key of a peer is taken when it enters (`upsert`, `append`) and whenever its owner says
@@ -18,19 +23,37 @@ import { priorityRank } from './rank.js'
  *   which equal ranks are walked does not depend on which of the two holds the peers.
  */
 export class TrimHeap {
-  readonly items: PeerRecord[] = []
+  /** The peers by slot: a peer's `heapIndex` is its slot while it is in the heap (-1 otherwise), and stays while others move. */
+  private recs: Array<PeerRecord | undefined> = []
+  /** Slots given back by removed peers, reused first. */
+  private readonly free: number[] = []
+  /** The heap proper: the slot at each position. */
+  private slots = new Int32Array(64)
+  /** Each slot's position (valid while its peer is in). */
+  private pos = new Int32Array(64)
   /** Four numbers per position, side by side (one cache line holds two positions): class, value, flags, openedAt. */
   private keys = new Float64Array(4 * 64)
+  private n = 0
 
-  get size (): number { return this.items.length }
+  get size (): number { return this.n }
 
-  peek (): PeerRecord | undefined { return this.items[0] }
+  /** The peers in heap order (position 0 first): a copy. */
+  get items (): PeerRecord[] {
+    const out = new Array<PeerRecord>(this.n)
+    for (let i = 0; i < this.n; i++) out[i] = this.at(i)
+    return out
+  }
+
+  /** The peer at position `i`. */
+  at (i: number): PeerRecord { return this.recs[this.slots[i]]! }
+
+  peek (): PeerRecord | undefined { return this.n === 0 ? undefined : this.at(0) }
 
   /** Inserts, or re-keys and re-ranks a peer already in. */
   upsert (record: PeerRecord): void {
     if (record.heapIndex === -1) {
       this.append(record)
-      this.up(record.heapIndex)
+      this.up(this.n - 1)
     } else {
       this.rekey(record)
     }
@@ -38,46 +61,52 @@ export class TrimHeap {
 
   /** Appends without ordering; call `heapify()` after a batch. */
   append (record: PeerRecord): void {
-    const i = this.items.length
-    if (4 * i === this.keys.length) this.grow()
-    this.items.push(record)
-    record.heapIndex = i
+    let slot = this.free.pop()
+    if (slot === undefined) {
+      slot = this.recs.length
+      if (slot === this.slots.length) this.grow()
+      this.recs.push(record)
+    } else {
+      this.recs[slot] = record
+    }
+    record.heapIndex = slot
+    const i = this.n++
+    this.slots[i] = slot
+    this.pos[slot] = i
     this.load(i, record)
   }
 
   /** The peer's rank changed: re-reads its key and restores the order. */
   rekey (record: PeerRecord): void {
-    const i = record.heapIndex
-    if (i === -1) return
+    if (record.heapIndex === -1) return
+    const i = this.pos[record.heapIndex]
     this.load(i, record)
     this.fix(i)
   }
 
   /** Re-reads the peer's key without restoring the order: call `heapify()` after a batch. */
   refresh (record: PeerRecord): void {
-    if (record.heapIndex !== -1) this.load(record.heapIndex, record)
+    if (record.heapIndex !== -1) this.load(this.pos[record.heapIndex], record)
   }
 
   remove (record: PeerRecord): void {
-    const i = record.heapIndex
-    if (i === -1) return
-    const last = this.items.length - 1
-    record.heapIndex = -1
-    if (i === last) {
-      this.items.pop()
-      return
-    }
+    const slot = record.heapIndex
+    if (slot === -1) return
+    const i = this.pos[slot]
+    this.release(record)
+    const last = --this.n
+    if (i === last) return
     // The last peer fills the gap. It usually belongs far down: the gap goes down to a leaf along the
     // smaller children first (one comparison a level), then the peer climbs back up from there — the
     // same place a sift down would find (it climbs past equal ranks exactly as far as a sift down
     // would have stopped above them), at about half the comparisons. Peers move into the gap; the
-    // moving peer's key waits in locals until its place is found.
+    // moving peer's key waits in locals until its place is found. A move writes typed arrays only
+    // (slot and key): no peer record is touched but the one removed.
     this.copy(last, i)
-    this.items.pop()
     if (this.up(i)) return
-    const { items, keys } = this
-    const n = items.length
-    const moving = items[i]
+    const { keys, slots, pos } = this
+    const n = this.n
+    const moving = slots[i]
     const mc = keys[4 * i]
     const mv = keys[4 * i + 1]
     const mf = keys[4 * i + 2]
@@ -99,8 +128,8 @@ export class TrimHeap {
       this.copy(p, hole)
       hole = p
     }
-    items[hole] = moving
-    moving.heapIndex = hole
+    slots[hole] = moving
+    pos[moving] = hole
     const h = 4 * hole
     keys[h] = mc
     keys[h + 1] = mv
@@ -114,24 +143,24 @@ export class TrimHeap {
    * order then, whatever it was before).
    */
   removeMany (records: readonly PeerRecord[]): boolean {
-    if (records.length < 64 || records.length * 16 <= this.items.length) {
+    if (records.length < 64 || records.length * 16 <= this.n) {
       for (const r of records) this.remove(r)
       return false
     }
-    // Marked by their position (-1 = not in the heap) rather than kept in a set: O(n) without hashing.
-    for (const r of records) r.heapIndex = -1
-    const items = this.items
+    // Their slots emptied first, then the positions compacted in order: O(n) without hashing.
+    for (const r of records) if (r.heapIndex !== -1) this.release(r)
+    const { slots, recs } = this
     let j = 0
-    for (let i = 0; i < items.length; i++) {
-      if (items[i].heapIndex !== -1) this.copy(i, j++)
+    for (let i = 0; i < this.n; i++) {
+      if (recs[slots[i]] !== undefined) this.copy(i, j++)
     }
-    items.length = j
+    this.n = j
     this.heapify()
     return true
   }
 
   heapify (): void {
-    for (let i = (this.items.length >> 1) - 1; i >= 0; i--) this.down(i)
+    for (let i = (this.n >> 1) - 1; i >= 0; i--) this.down(i)
   }
 
   /**
@@ -139,11 +168,11 @@ export class TrimHeap {
    * O(k log k) comparisons, no generator. The heap must be in order.
    */
   lowest (k: number): PeerRecord[] {
-    const items = this.items
+    const n = this.n
     const out: PeerRecord[] = []
-    if (items.length === 0 || k <= 0) return out
+    if (n === 0 || k <= 0) return out
     // The frontier: positions whose parents were taken, a min-heap itself; each step takes one and adds two.
-    const f = new Int32Array(Math.min(items.length, k + 1))
+    const f = new Int32Array(Math.min(n, k + 1))
     let size = 1
     f[0] = 0
     while (size > 0) {
@@ -161,9 +190,9 @@ export class TrimHeap {
         }
         f[i] = last
       }
-      out.push(items[top])
+      out.push(this.at(top))
       if (out.length === k) break
-      for (let child = 2 * top + 1; child <= 2 * top + 2 && child < items.length; child++) {
+      for (let child = 2 * top + 1; child <= 2 * top + 2 && child < n; child++) {
         let i = size++
         while (i > 0) {
           const p = (i - 1) >> 1
@@ -179,8 +208,8 @@ export class TrimHeap {
 
   /** The peers in order, lowest first, lazily: the k-th costs O(log k). The heap must not change while iterating. */
   * ascending (): Generator<PeerRecord> {
-    const items = this.items
-    if (items.length === 0) return
+    const n = this.n
+    if (n === 0) return
     const frontier: number[] = [0]
     const less = (a: number, b: number): boolean => this.before(a, b)
     while (frontier.length > 0) {
@@ -190,10 +219,10 @@ export class TrimHeap {
         frontier[0] = last
         siftDown(frontier, 0, less)
       }
-      yield items[top]
+      yield this.at(top)
       const l = 2 * top + 1
-      if (l < items.length) { frontier.push(l); siftUp(frontier, frontier.length - 1, less) }
-      if (l + 1 < items.length) { frontier.push(l + 1); siftUp(frontier, frontier.length - 1, less) }
+      if (l < n) { frontier.push(l); siftUp(frontier, frontier.length - 1, less) }
+      if (l + 1 < n) { frontier.push(l + 1); siftUp(frontier, frontier.length - 1, less) }
     }
   }
 
@@ -232,7 +261,7 @@ export class TrimHeap {
   }
 
   private down (i: number): void {
-    const n = this.items.length
+    const n = this.n
     for (;;) {
       const l = 2 * i + 1
       if (l >= n) break
@@ -255,11 +284,11 @@ export class TrimHeap {
     k[x + 3] = r.openedAt
   }
 
-  /** Moves the peer and key at `from` to `to` (overwriting it). */
+  /** Moves the peer and key at position `from` to `to` (overwriting it). */
   private copy (from: number, to: number): void {
-    const r = this.items[from]
-    this.items[to] = r
-    r.heapIndex = to
+    const s = this.slots[from]
+    this.slots[to] = s
+    this.pos[s] = to
     const k = this.keys
     const x = 4 * from
     const y = 4 * to
@@ -270,13 +299,13 @@ export class TrimHeap {
   }
 
   private swap (a: number, b: number): void {
-    const { items, keys } = this
-    const ra = items[a]
-    const rb = items[b]
-    items[a] = rb
-    rb.heapIndex = a
-    items[b] = ra
-    ra.heapIndex = b
+    const { slots, pos, keys } = this
+    const sa = slots[a]
+    const sb = slots[b]
+    slots[a] = sb
+    pos[sb] = a
+    slots[b] = sa
+    pos[sa] = b
     const x = 4 * a
     const y = 4 * b
     for (let j = 0; j < 4; j++) {
@@ -286,35 +315,25 @@ export class TrimHeap {
     }
   }
 
+  /** Takes the peer out of its slot (its position is the caller's to fill). */
+  private release (record: PeerRecord): void {
+    const slot = record.heapIndex
+    record.heapIndex = -1
+    this.recs[slot] = undefined
+    this.free.push(slot)
+  }
+
+  /** Doubles the room for slots and positions (a slot is only added when every slot is taken). */
   private grow (): void {
-    const keys = new Float64Array(this.keys.length * 2)
+    const size = this.slots.length * 2
+    const slots = new Int32Array(size)
+    slots.set(this.slots)
+    this.slots = slots
+    const pos = new Int32Array(size)
+    pos.set(this.pos)
+    this.pos = pos
+    const keys = new Float64Array(4 * size)
     keys.set(this.keys)
     this.keys = keys
   }
-}
-
-function siftUp (h: number[], i: number, less: (a: number, b: number) => boolean): void {
-  const item = h[i]
-  while (i > 0) {
-    const p = (i - 1) >> 1
-    if (!less(item, h[p])) break
-    h[i] = h[p]
-    i = p
-  }
-  h[i] = item
-}
-
-function siftDown (h: number[], i: number, less: (a: number, b: number) => boolean): void {
-  const n = h.length
-  const item = h[i]
-  for (;;) {
-    const l = 2 * i + 1
-    if (l >= n) break
-    const r = l + 1
-    const c = r < n && less(h[r], h[l]) ? r : l
-    if (!less(h[c], item)) break
-    h[i] = h[c]
-    i = c
-  }
-  h[i] = item
 }

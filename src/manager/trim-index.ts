@@ -188,7 +188,7 @@ export class TrimIndex {
    */
   ordered (wanted: number): Iterable<PeerRecord> {
     if (this.walks(wanted)) return { [Symbol.iterator]: () => this.heap.ascending() }
-    const copy = this.heap.items.slice()
+    const copy = this.heap.items
     copy.sort(compareTrimRank) // stable: equal ranks keep their heap order
     return copy
   }

@@ -1,10 +1,11 @@
 import { Alarm } from '../clock.js'
-import { describeRank, priorityRank } from './rank.js'
+import { priorityRank } from './rank.js'
 import type { PeerRecord } from './peer-record.js'
 import type { TopicCounts } from './topics.js'
 import { TrimIndex } from './trim-index.js'
 import { selectVictims, trimCount } from './trim-rules.js'
-import type { Clock, Connection, Priority, TrimReason } from './types.js'
+import { RankedDecision } from './explain.js'
+import type { Clock, Connection, Decision, Priority, TrimReason } from './types.js'
 
 const NONE: readonly PeerRecord[] = []
 
@@ -17,8 +18,8 @@ export interface TrimSchedulerHost {
   connections(): number
   /** May the manager trim this connected peer (grace aside)? */
   trimmable(record: PeerRecord): boolean
-  /** Closes the peer's connection with reason 'trimmed'. */
-  close(record: PeerRecord, why: string): void
+  /** Closes the peer's connection with reason 'trimmed'; `why` is the decision explain() shows (its reason text, or the decision itself). */
+  close(record: PeerRecord, why: string | Decision): void
   trimmed(closed: number, reason: TrimReason): void
 }
 
@@ -185,9 +186,9 @@ export class TrimScheduler {
       }
     }
     const rule = (mode === 'limit' ? `${before} connections > highWater ${highWater} (in-grace peers too when needed)` : `${candidates} trimmable of ${before} connections, lowWater ${lowWater}, highWater ${highWater}`) + topics.cappedNote()
-    victims.forEach((v, i) => {
-      this.host.close(v, `trim (${reason}): ${rule}; #${i + 1} of ${victims.length} lowest-ranked (${describeRank(v)})`)
-    })
+    // One text for the whole trim; each victim's place and rank are written only if explain() reads them.
+    const head = `trimmed: trim (${reason}): ${rule}; #`
+    for (let i = 0; i < victims.length; i++) this.host.close(victims[i], new RankedDecision(now, 'trim', head, i + 1, victims.length, victims[i]))
     this.lastTrim = now
     if (victims.length > 0) this.host.trimmed(victims.length, reason) // a trim that closed nobody is no event
     // Still above (forced or in-grace connections): a background trim looks again later.

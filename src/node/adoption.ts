@@ -23,7 +23,8 @@ export interface AdoptionHost {
  *   `accepted` hook): a new peer, or a connection that replaced a duplicate while the peer stayed
  *   connected. Adopting: it counts as live, the remote's view of our IP is noted, 'connection' is
  *   dispatched (applications hang their channels on it, a replacement included), the connection is
- *   told it was accepted, every protocol opens its channel on it, then discovery hears of it.
+ *   told it was accepted, every protocol opens its channel on it, then discovery hears of it. Its
+ *   channels opening and closing are reported to the manager (`streamsChanged`).
  * - Its close tells the manager (`disconnected`) and, when it was the peer's last connection,
  *   dispatches 'disconnection' (a duplicate that lost the tie-break is no disconnection).
  * - `serve(name, open)` runs `open` for every live connection now and every later one; a name is
@@ -43,6 +44,7 @@ export class Adoption {
     this.live.add(connection)
     this.host.advertised.observe(observerKey(remoteIpOf(connection), connection.peer), connection.observedByRemote)
     connection.onClose(this.closed)
+    connection.reportStreams(this.streamsChanged)
     if (listens(events, 'connection')) events.dispatchEvent(new CustomEvent('connection', { detail: { connection, peer: connection.peer, replaced } }))
     connection.accepted()
     for (const open of this.protocols.values()) open(connection)
@@ -56,6 +58,9 @@ export class Adoption {
     this.protocols.set(name, open)
     for (const conn of this.live) open(conn)
   }
+
+  /** A connection's application channels changed: the manager re-ranks it (and never samples it before a trim). */
+  private readonly streamsChanged = (c: NodeConnection): void => { this.host.manager.streamsChanged(c) }
 
   private readonly closed = (c: NodeConnection): void => {
     const { manager, events } = this.host

@@ -1,4 +1,4 @@
-import Protomux, { type Channel, type Message } from './vendor/protomux.js'
+import Protomux, { type Channel, type ChannelOptions, type Message } from './vendor/protomux.js'
 import { PeerwardenError } from '../errors.js'
 import type { Connection, PeerId } from '../manager/types.js'
 import type { DeadlineQueue, Expiring } from './deadlines.js'
@@ -53,7 +53,9 @@ export type ConnectionBudget = 'pending-opens' | 'channel-ids' | 'write-queue'
  * - `close(reason)` tells the remote the reason (a close message) before ending the stream; the
  *   remote sees it as `remoteCloseReason`.
  * - `streams` counts the application channels open on it (the mesh's RPC), so the manager prefers to
- *   trim idle connections.
+ *   trim idle connections. Every channel created on `mux` is watched: once `reportStreams(fn)` is
+ *   called, `fn` hears of each change (an application channel opened or closed) by the end of the
+ *   tick, after protomux has marked the channel, so the manager never has to read `streams` again.
  * - What is sent on `mux` in the tick the connection is handed out (the hello, discovery's first
  *   messages, an application's first channel and message) leaves as one batch once the microtask
  *   queue drains; `send()` returns true meanwhile. So does what is sent in reaction to what arrives
@@ -96,6 +98,10 @@ export class NodeConnection implements Connection, Expiring, Corked, OpensHost {
   /** Outbound: settles once the remote's manager decided (its 'welcome', or a close first). */
   private verdictPromise: Promise<void> | undefined
   private settleVerdict: ((err?: Error) => void) | undefined
+  /** Hears of every change of `streams` (`reportStreams`). */
+  private streamsReport: ((conn: NodeConnection) => void) | undefined
+  /** A report is due at the end of this tick. */
+  private reportDue = false
 
   private constructor (
     readonly stream: SecureStream,
@@ -112,6 +118,7 @@ export class NodeConnection implements Connection, Expiring, Corked, OpensHost {
     stream.on('data', this.corkForTick)
     this.mux = Protomux.from(stream)
     untrapSafetyCatch(this.mux, stream)
+    watchChannels(this.mux, this.channelsChanged)
     stream.once('close', this.onStreamClose)
   }
 
@@ -217,6 +224,31 @@ export class NodeConnection implements Connection, Expiring, Corked, OpensHost {
 
   /** Channels the remote opened that wait to be paired now (before the acceptance, or while a pairing decides). */
   get pendingOpens (): number { return this.opens?.pending ?? 0 }
+
+  /**
+   * Tells `fn` whenever `streams` may have changed (an application channel opened or closed), at the
+   * end of the tick, and once now (the node passes the manager's `streamsChanged`: a connection that
+   * reports is never sampled before a trim). One function per connection: a second call replaces it.
+   */
+  reportStreams (fn: (conn: NodeConnection) => void): void {
+    this.streamsReport = fn
+    this.channelsChanged()
+  }
+
+  /** A channel opened or closed: one report at the end of the tick, when protomux has marked it (it calls onopen before it sets `opened`). */
+  private readonly channelsChanged = (): void => {
+    if (this.streamsReport === undefined || this.reportDue) return
+    this.reportDue = true
+    queueMicrotask(() => {
+      this.reportDue = false
+      if (this.closed) return
+      try {
+        this.streamsReport?.(this)
+      } catch {
+        // The manager's streamsChanged() does not throw for a live connection; nothing may escape a microtask.
+      }
+    })
+  }
 
   onClose (fn: (conn: NodeConnection) => void): void {
     if (this.closed) fn(this)
@@ -339,6 +371,24 @@ export class NodeConnection implements Connection, Expiring, Corked, OpensHost {
     this.stream.resume()
     this.settleAcceptance?.(true)
     for (const msg of held) this.onMessage(this, msg)
+  }
+}
+
+/**
+ * Every channel created on the mux (by the node, the mesh, the application, a replication) calls
+ * `changed` when it opens and when it closes, before its own callbacks. Wraps this mux's
+ * `createChannel`, not protomux: protomux has no hook for a channel's open and close.
+ */
+function watchChannels (mux: Protomux, changed: () => void): void {
+  const create = mux.createChannel.bind(mux)
+  mux.createChannel = (opts: ChannelOptions): Channel | null => {
+    const { onopen, onclose } = opts
+    return create({
+      ...opts,
+      // protomux passes more than the typed arguments (the channel itself): all of them go on.
+      onopen (this: unknown, ...args: unknown[]) { changed(); return (onopen as ((...a: unknown[]) => void | Promise<void>) | undefined)?.apply(this, args) },
+      onclose (this: unknown, ...args: unknown[]) { changed(); return (onclose as ((...a: unknown[]) => void | Promise<void>) | undefined)?.apply(this, args) }
+    })
   }
 }
 
