@@ -45,37 +45,21 @@ export class PeerRecord implements RankKey {
   firstSeen: number
   /** The snapshot of this record that the peer budget's heap holds as current. */
   budgetVersion = 0
-  /** Cached sum of every tag value. */
-  value = 0
-
-  conn: ConnEntry | undefined = undefined
-  openedAt = 0
-
-  lastConnected: number | undefined = undefined
-  /** Successful connections, ever. */
-  successes = 0
-  /** Consecutive failed dial attempts since the last success (drives backoff). */
-  failures = 0
-  /** Dial attempts, ever. */
-  attempts = 0
-  nextDialAt: number | undefined = undefined
-
-  decisions: Decision[] | undefined = undefined
-  /** Position in the trim index's heap, -1 when not in it. */
-  heapIndex = -1
   /** Position in the dial candidates' heap, -1 when not in it. */
   candIndex = -1
-  /** The `nextDialAt` under which the candidate index holds the peer as waiting. */
-  waitAt: number | undefined = undefined
 
   /** Creation order: the last tie-break of the dial order, so equal peers are dialled first come, first served. */
   readonly seq = nextSeq++
 
   // A peer book holds every peer the network tells about (hundreds per node, 100,000 in a
-  // simulation): the flags share one number and the collections few peers have share one
-  // object, allocated on first use. The accessors below keep the fields' names and types.
+  // simulation): the flags share one number, the collections few peers have share one object,
+  // and what only a peer that was dialled, connected or tagged has (its history, its connection,
+  // its decisions) shares another; each is allocated on first use — most known peers never get
+  // one. The accessors below keep the fields' names and types. A view of a record
+  // (`Object.create(record)`, connections.ts) may write flags and plain fields, never these.
   private bits = IDLE
   private more: RareFields | undefined = undefined
+  private act: Activity | undefined = undefined
 
   constructor (key: string, id: PeerId | undefined, now: number) {
     this.key = key
@@ -105,6 +89,39 @@ export class PeerRecord implements RankKey {
   /** Removed from the peer book (forgotten, or merged into the record of its id): never dialled again. */
   get forgotten (): boolean { return (this.bits & FORGOTTEN) !== 0 }
   set forgotten (v: boolean) { this.bits = v ? this.bits | FORGOTTEN : this.bits & ~FORGOTTEN }
+
+  /** Cached sum of every tag value. */
+  get value (): number { return this.act === undefined ? 0 : this.act.value }
+  set value (v: number) { if (this.act !== undefined || v !== 0) this.active().value = v }
+  get conn (): ConnEntry | undefined { return this.act?.conn }
+  set conn (v: ConnEntry | undefined) { if (this.act !== undefined || v !== undefined) this.active().conn = v }
+  get openedAt (): number { return this.act === undefined ? 0 : this.act.openedAt }
+  set openedAt (v: number) { if (this.act !== undefined || v !== 0) this.active().openedAt = v }
+  get lastConnected (): number | undefined { return this.act?.lastConnected }
+  set lastConnected (v: number | undefined) { if (this.act !== undefined || v !== undefined) this.active().lastConnected = v }
+  /** Successful connections, ever. */
+  get successes (): number { return this.act === undefined ? 0 : this.act.successes }
+  set successes (v: number) { if (this.act !== undefined || !Object.is(v, 0)) this.active().successes = v }
+  /** Consecutive failed dial attempts since the last success (drives backoff). */
+  get failures (): number { return this.act === undefined ? 0 : this.act.failures }
+  set failures (v: number) { if (this.act !== undefined || !Object.is(v, 0)) this.active().failures = v }
+  /** Dial attempts, ever. */
+  get attempts (): number { return this.act === undefined ? 0 : this.act.attempts }
+  set attempts (v: number) { if (this.act !== undefined || !Object.is(v, 0)) this.active().attempts = v }
+  get nextDialAt (): number | undefined { return this.act?.nextDialAt }
+  set nextDialAt (v: number | undefined) { if (this.act !== undefined || v !== undefined) this.active().nextDialAt = v }
+  get decisions (): Decision[] | undefined { return this.act?.decisions }
+  set decisions (v: Decision[] | undefined) { if (this.act !== undefined || v !== undefined) this.active().decisions = v }
+  /** Position in the trim index's heap, -1 when not in it. */
+  get heapIndex (): number { return this.act === undefined ? -1 : this.act.heapIndex }
+  set heapIndex (v: number) { if (this.act !== undefined || v !== -1) this.active().heapIndex = v }
+  /** The `nextDialAt` under which the candidate index holds the peer as waiting. */
+  get waitAt (): number | undefined { return this.act?.waitAt }
+  set waitAt (v: number | undefined) { if (this.act !== undefined || v !== undefined) this.active().waitAt = v }
+
+  private active (): Activity {
+    return this.act ?? (this.act = new Activity())
+  }
 
   /** Addresses learnt only from hints (not given by the application nor proven by a connection). */
   get hinted (): Set<string> | undefined { return this.more?.hinted }
@@ -174,6 +191,21 @@ export class PeerRecord implements RankKey {
     const s = conn.streams
     return s === undefined || s === 0
   }
+}
+
+/** What a peer that was dialled, connected or tagged has (see `PeerRecord`): the defaults of a record without. */
+class Activity {
+  value = 0
+  conn: ConnEntry | undefined = undefined
+  openedAt = 0
+  lastConnected: number | undefined = undefined
+  successes = 0
+  failures = 0
+  attempts = 0
+  nextDialAt: number | undefined = undefined
+  decisions: Decision[] | undefined = undefined
+  heapIndex = -1
+  waitAt: number | undefined = undefined
 }
 
 /** The collections few peers have (see `PeerRecord`). */

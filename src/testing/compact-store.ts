@@ -29,7 +29,7 @@ export interface KeyIndex {
 export class CompactStore implements PeerStore {
   /** Keys the index does not know: their slots. */
   private readonly otherSlots = new Map<string, number>()
-  /** Open addressing on the index numbers: [index + 1 (0 empty, -1 deleted), slot] per cell. */
+  /** Open addressing on the index numbers: [index + 1 (0 empty, -1 deleted), slot] per cell, at most three quarters full. */
   private table = new Int32Array(2 * 16)
   private tableUsed = 0
   /** Per slot: the key's index number, or OTHER (its key in `otherKeys`), or DEAD. */
@@ -125,7 +125,7 @@ export class CompactStore implements PeerStore {
       return slot
     }
     this.keys[slot] = i
-    if (2 * (this.tableUsed + 1) > this.table.length >> 1) this.rehash()
+    if (4 * (this.tableUsed + 1) > 3 * (this.table.length >> 1)) this.rehash()
     const cell = this.cell(i)
     if (this.table[cell] === 0) this.tableUsed++
     this.table[cell] = i + 1
@@ -133,13 +133,13 @@ export class CompactStore implements PeerStore {
     return slot
   }
 
-  /** A table twice the live keys' need, without the deleted cells. */
+  /** A table without the deleted cells, at most half full (it grows past three quarters). */
   private rehash (): void {
     const old = this.table
     let live = 0
     for (let c = 0; c < old.length; c += 2) if (old[c] > 0) live++
     let cells = 16
-    while (cells < 4 * (live + 1)) cells *= 2
+    while (cells < 2 * (live + 1)) cells *= 2
     this.table = new Int32Array(2 * cells)
     this.tableUsed = live
     for (let c = 0; c < old.length; c += 2) {
