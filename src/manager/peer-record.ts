@@ -38,9 +38,7 @@ export interface ConnEntry {
 export class PeerRecord implements RankKey {
   /** Map key in the peer book: the id, or '@' + first address while the id is unknown. */
   key: string
-  id: PeerId | undefined
   addresses: string[] = EMPTY
-  priority: Priority = 'medium'
   topics: string[] = EMPTY
   firstSeen: number
   /** The snapshot of this record that the peer budget's heap holds as current. */
@@ -52,7 +50,7 @@ export class PeerRecord implements RankKey {
   readonly seq = nextSeq++
 
   // A peer book holds every peer the network tells about (hundreds per node, 100,000 in a
-  // simulation): the flags share one number, the collections few peers have share one object,
+  // simulation): the flags, the priority and whether the key is the id share one number, the collections few peers have share one object,
   // and what only a peer that was dialled, connected or tagged has (its history, its connection,
   // its decisions) shares another; each is allocated on first use — most known peers never get
   // one. The accessors below keep the fields' names and types. A view of a record
@@ -61,11 +59,23 @@ export class PeerRecord implements RankKey {
   private more: RareFields | undefined = undefined
   private act: Activity | undefined = undefined
 
+  /** `id`, when given, is the key too (see `id`). */
   constructor (key: string, id: PeerId | undefined, now: number) {
     this.key = key
-    this.id = id
+    if (id !== undefined) this.id = id
     this.firstSeen = now
   }
+
+  /** The peer's id once known; it is then the record's key too (writing an id writes the key). */
+  get id (): PeerId | undefined { return (this.bits & HAS_ID) !== 0 ? this.key : undefined }
+  set id (v: PeerId | undefined) {
+    if (v === undefined) { this.bits &= ~HAS_ID; return }
+    this.key = v
+    this.bits |= HAS_ID
+  }
+
+  get priority (): Priority { return PRIORITIES[(this.bits & PRIORITY) >> PRIORITY_SHIFT] }
+  set priority (v: Priority) { this.bits = (this.bits & ~PRIORITY) | (priorityCode(v) << PRIORITY_SHIFT) }
 
   get longTerm (): boolean { return (this.bits & LONG_TERM) !== 0 }
   set longTerm (v: boolean) { this.bits = v ? this.bits | LONG_TERM : this.bits & ~LONG_TERM }
@@ -228,5 +238,20 @@ const IDLE = 32
 const INBOUND = 64
 const DIALING = 128
 const FORGOTTEN = 256
+const HAS_ID = 512
+/** Two bits of `bits` hold the priority, as its index in PRIORITIES. */
+const PRIORITY_SHIFT = 10
+const PRIORITY = 3 << PRIORITY_SHIFT
+const PRIORITIES: readonly Priority[] = ['medium', 'low', 'high', 'banned']
+
+function priorityCode (p: Priority): number {
+  switch (p) {
+    case 'medium': return 0
+    case 'low': return 1
+    case 'high': return 2
+    case 'banned': return 3
+    default: throw new TypeError(`not a priority: ${String(p)}`)
+  }
+}
 const EMPTY: string[] = []
 let nextSeq = 0
