@@ -88,9 +88,23 @@ export function checkSimulateOptions (o: SimulateOptions): void {
   if (!(o.restart >= 0 && o.restart <= 1)) bad('--restart', 'a fraction between 0 and 1', o.restart)
 }
 
-/** Runs the simulation, writing its lines to `out` and its progress to `progress` (when given). */
+/**
+ * Runs the simulation, writing its lines to `out` and its progress to `progress` (when given). While
+ * it runs, errors capture no stack trace (`Error.stackTraceLimit` is 0): the managers create one
+ * for every failed dial — millions in a large network — and nobody reads their stacks.
+ */
 export async function runSimulation (o: SimulateOptions, out: (line: string) => void = (l) => { process.stdout.write(l + '\n') }, progress?: Progress): Promise<SimulateResult> {
   checkSimulateOptions(o)
+  const limit = Error.stackTraceLimit
+  Error.stackTraceLimit = 0
+  try {
+    return await simulate(o, out, progress)
+  } finally {
+    Error.stackTraceLimit = limit
+  }
+}
+
+async function simulate (o: SimulateOptions, out: (line: string) => void, progress?: Progress): Promise<SimulateResult> {
   const t0 = performance.now()
   // Counted since the start, over every manager the simulation builds (restarts build new ones);
   // minutes and samples take differences.

@@ -5,7 +5,46 @@ export interface DialAttempt {
   peer?: PeerId
   addresses: readonly string[]
   /** Aborts the whole attempt (caller's signal, stop/close). */
-  signal?: AbortSignal
+  signal?: CallOff
+}
+
+/** What calls a whole attempt off: an `AbortSignal`, or the dialer's lighter `DialCancel`. */
+export interface CallOff {
+  readonly aborted: boolean
+  readonly reason: unknown
+  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void
+  removeEventListener(type: 'abort', listener: () => void): void
+}
+
+/**
+ * The switch of one dial of the dialer: what an `AbortController` does for it (the listeners hear
+ * `abort` once, in the order they were added; `reason` is what `abort` was given), without an
+ * event target — one per dial, and a network of 100,000 simulated nodes dials millions of times.
+ */
+export class DialCancel implements CallOff {
+  aborted = false
+  reason: unknown = undefined
+  private listeners: Array<() => void> | undefined = undefined
+
+  abort (reason: unknown): void {
+    if (this.aborted) return
+    this.aborted = true
+    this.reason = reason ?? new DOMException('This operation was aborted', 'AbortError')
+    const listeners = this.listeners
+    this.listeners = undefined
+    if (listeners !== undefined) for (const l of listeners) l()
+  }
+
+  addEventListener (_type: 'abort', listener: () => void): void {
+    if (this.aborted) return
+    if (this.listeners === undefined) this.listeners = [listener]
+    else if (!this.listeners.includes(listener)) this.listeners.push(listener)
+  }
+
+  removeEventListener (_type: 'abort', listener: () => void): void {
+    const i = this.listeners?.indexOf(listener) ?? -1
+    if (i !== -1) this.listeners!.splice(i, 1)
+  }
 }
 
 export interface DialContext {
@@ -53,7 +92,7 @@ export async function dialAddresses (ctx: DialContext, attempt: DialAttempt): Pr
   throw new PeerwardenError('ERR_DIAL_FAILED', `dial failed: ${last?.message ?? 'unknown error'}`, { cause: last })
 }
 
-async function dialOne (ctx: DialContext, address: string, peer: PeerId | undefined, outer?: AbortSignal): Promise<Connection> {
+async function dialOne (ctx: DialContext, address: string, peer: PeerId | undefined, outer?: CallOff): Promise<Connection> {
   const controller = new AbortController()
   let timedOut = false
   const timer = ctx.clock.setTimeout(() => {

@@ -3,7 +3,7 @@ import { PeerwardenError } from '../errors.js'
 import { AddressBackoff } from './address-backoff.js'
 import { DEFAULT_BACKOFF, nextDelay, type BackoffPolicy } from './backoff.js'
 import { DialIndex } from './dial-index.js'
-import { dialAddresses } from './dial-addresses.js'
+import { DialCancel, dialAddresses } from './dial-addresses.js'
 import { chooseDials, type DialPick, type SyncState } from './dial-selection.js'
 import type { PeerRecord } from './peer-record.js'
 import type { Clock, Connection, DecisionAction, DialFn, PeerId } from './types.js'
@@ -69,7 +69,7 @@ export class DialScheduler {
   /** Last time the network got us somewhere: a connection, or a dial of a non-bootstrap peer. */
   private lastProgress = -Infinity
   private bootstrapWake = Infinity
-  private readonly controllers = new Set<AbortController>()
+  private readonly controllers = new Set<DialCancel>()
   /** Initial sync: the peer we were given (if any) and the one we hold or dial now. */
   private sync: SyncState | undefined
 
@@ -193,7 +193,7 @@ export class DialScheduler {
    * passes and by `connectNow`. Resolves to the accepted connection or throws a PeerwardenError.
    */
   async dialRecord (record: PeerRecord, forced: boolean, signal?: AbortSignal): Promise<Connection> {
-    const controller = new AbortController()
+    const controller = new DialCancel()
     const onAbort = (): void => { controller.abort(signal?.reason) }
     signal?.addEventListener('abort', onAbort, { once: true })
     this.controllers.add(controller)
@@ -221,7 +221,7 @@ export class DialScheduler {
           if (record.hinted?.has(address) === true) this.addressWaits.failed(address, clock.now())
           this.host.addressFailed(record, address, error)
         }
-      }, { peer: record.id, addresses: this.addressesToDial(record, forced), signal: controller.signal })
+      }, { peer: record.id, addresses: this.addressesToDial(record, forced), signal: controller })
       if (conn.address !== undefined) {
         const st = addressStats(record, conn.address)
         st.ok = clock.now()
@@ -244,7 +244,7 @@ export class DialScheduler {
     } catch (err) {
       const e = err as PeerwardenError
       // A dial we aborted (stop, close, the caller's signal) says nothing about the peer.
-      if (!controller.signal.aborted || e.code !== 'ERR_ABORTED') {
+      if (!controller.aborted || e.code !== 'ERR_ABORTED') {
         record.failures++
         const delay = nextDelay(record.failures, record.lastConnected !== undefined, this.host.random, this.policy)
         record.nextDialAt = clock.now() + delay

@@ -110,7 +110,7 @@ export function chooseDials (view: DialView, picks: DialPick[]): { bootstrapWake
           break
         }
       }
-      take(r, false, `below lowWater ${lowWater}: ${connections} connected, ${inFlight} dialling`)
+      take(r, false, belowLowWater(lowWater, connections, inFlight))
       regular--
     }
   }
@@ -122,3 +122,22 @@ function first (ordered: Iterable<PeerRecord>, accept: (r: PeerRecord) => boolea
   for (const r of ordered) if (accept(r)) return r
   return undefined
 }
+
+/**
+ * The reason of a dial toward lowWater, one string per (lowWater, connected, dialling) for the small
+ * counts every node sees: each dialled peer keeps it among its decisions, and a network of 100,000
+ * simulated nodes keeps millions of them. At most `REASONS` strings are kept; past that, or past the
+ * small counts, each is built anew.
+ */
+function belowLowWater (lowWater: number, connections: number, inFlight: number): string {
+  const small = lowWater < 2048 && connections < 1024 && inFlight < 1024
+  const key = small ? lowWater * 1048576 + connections * 1024 + inFlight : -1
+  const known = small ? reasons.get(key) : undefined
+  if (known !== undefined) return known
+  const why = `below lowWater ${lowWater}: ${connections} connected, ${inFlight} dialling`
+  if (small && reasons.size < REASONS) reasons.set(key, why)
+  return why
+}
+
+const reasons = new Map<number, string>()
+const REASONS = 4096

@@ -2,6 +2,22 @@ import { PeerRecord } from './peer-record.js'
 import type { PeerId } from './types.js'
 
 /**
+ * What a network where every peer has one address of its own may tell the peer books (the
+ * simulation's in-memory network, whose 100,000 nodes each know hundreds of the same peers): the
+ * book then keeps no address entry for a peer at its own address, and the peers share one list per
+ * address. Internal: given to `createConnectionManager` under the `ADDRESS_SCHEME` symbol.
+ */
+export interface AddressScheme {
+  /** The id of the peer whose own address this is; undefined when none. */
+  idOf(address: string): PeerId | undefined
+  /** A one-element list of `address`, the same one for every book (never changed in place). */
+  list(address: string): string[]
+}
+
+/** The options key of an `AddressScheme` (a symbol: no public option, ignored by the options' checks). */
+export const ADDRESS_SCHEME = Symbol('peerwarden.addressScheme')
+
+/**
  * The known peers, by id and by address.
  *
  * Rules:
@@ -10,6 +26,8 @@ import type { PeerId } from './types.js'
  * - An address belongs to one record at a time: adding it to another record moves it (callers
  *   decide whether it may move: a hint never moves one, see PeerKnowledge).
  * - `resolve(x)` accepts an id or an address.
+ * - With an `AddressScheme`, a peer's own address (`idOf(address) === id`) held by that peer has no
+ *   entry in the address index: `byAddress` finds it through the id. Any other holder has one.
  */
 export class PeerBook {
   private readonly byKey = new Map<string, PeerRecord>()
@@ -20,7 +38,10 @@ export class PeerBook {
    * only from hints that just lost its last address to another record (the claim was false: the
    * caller forgets it).
    */
-  constructor (private readonly hooks: { created?: (record: PeerRecord) => void; orphaned?: (record: PeerRecord) => void } = {}) {}
+  constructor (
+    private readonly hooks: { created?: (record: PeerRecord) => void; orphaned?: (record: PeerRecord) => void } = {},
+    private readonly scheme?: AddressScheme
+  ) {}
 
   get size (): number { return this.byKey.size }
 
@@ -28,11 +49,17 @@ export class PeerBook {
 
   get (id: PeerId): PeerRecord | undefined { return this.byKey.get(id) }
 
-  byAddress (address: string): PeerRecord | undefined { return this.byAddr.get(address) }
+  byAddress (address: string): PeerRecord | undefined {
+    const found = this.byAddr.get(address)
+    if (found !== undefined || this.scheme === undefined) return found
+    const id = this.scheme.idOf(address)
+    const own = id === undefined ? undefined : this.byKey.get(id)
+    return own !== undefined && own.addresses.includes(address) ? own : undefined
+  }
 
   /** An id or an address. */
   resolve (peerOrAddress: string): PeerRecord | undefined {
-    return this.byKey.get(peerOrAddress) ?? this.byAddr.get(peerOrAddress)
+    return this.byKey.get(peerOrAddress) ?? this.byAddress(peerOrAddress)
   }
 
   /** The record of `id`, created when unknown (`hint`: from a hint only). `created` tells the caller. */
@@ -74,7 +101,7 @@ export class PeerBook {
   }
 
   addAddress (record: PeerRecord, address: string): void {
-    const owner = this.byAddr.get(address)
+    const owner = this.byAddress(address)
     if (owner === record) return
     if (owner !== undefined) {
       owner.addresses = owner.addresses.filter((a) => a !== address)
@@ -84,14 +111,25 @@ export class PeerBook {
         this.byKey.delete(owner.key)
         owner.forgotten = true
       } else if (owner.hint && owner.addresses.length === 0 && owner.conn === undefined) {
-        this.byAddr.set(address, record)
-        record.addresses = appended(record.addresses, address)
+        this.file(record, address)
         this.hooks.orphaned?.(owner)
         return
       }
     }
-    this.byAddr.set(address, record)
-    record.addresses = appended(record.addresses, address)
+    this.file(record, address)
+  }
+
+  /** Files `address` as `record`'s (the address index, then the list). */
+  private file (record: PeerRecord, address: string): void {
+    const scheme = this.scheme
+    if (scheme === undefined) {
+      this.byAddr.set(address, record)
+      record.addresses = appended(record.addresses, address)
+      return
+    }
+    if (record.id !== undefined && scheme.idOf(address) === record.id) this.byAddr.delete(address)
+    else this.byAddr.set(address, record)
+    record.addresses = record.addresses.length === 0 ? scheme.list(address) : appended(record.addresses, address)
   }
 
   delete (record: PeerRecord): void {

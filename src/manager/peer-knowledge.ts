@@ -38,6 +38,8 @@ export interface PeerKnowledgeHost {
 /** The topics of a peer that serves none, shared (never changed in place: `setTopics` replaces the list). */
 const NO_TOPICS: string[] = []
 
+const PRIORITIES: readonly unknown[] = ['high', 'medium', 'low', 'banned']
+
 /** A hint adds at most this many addresses to one peer. */
 export const MAX_HINTED_ADDRESSES = 8
 
@@ -199,6 +201,7 @@ export class PeerKnowledge {
     const { book, clock } = this.host
     {
       if (p == null || typeof p !== 'object' || !Array.isArray(p.addresses)) throw new TypeError('not a stored peer')
+      if (p.priority !== undefined && !PRIORITIES.includes(p.priority)) throw new TypeError(`not a priority: ${JSON.stringify(p.priority)?.slice(0, 40)}`)
       let record: PeerRecord
       if (p.id !== undefined) record = book.getOrCreate(p.id, p.firstSeen ?? clock.now()).record
       else if (p.addresses.length > 0) record = book.byAddress(p.addresses[0]) ?? book.createForAddress(p.addresses[0], p.firstSeen ?? clock.now())

@@ -103,8 +103,9 @@ export function mergeStored (record: PeerRecord, p: StoredPeer): void {
   record.bootstrap ||= p.bootstrap === true
   if (p.tags !== undefined) for (const [k, v] of Object.entries(p.tags)) if (record.tags?.has(k) !== true && Number.isFinite(v)) (record.tags ??= new Map()).set(k, clampTagValue(v))
   record.recomputeValue()
-  record.lastConnected = Math.max(record.lastConnected ?? -Infinity, p.lastConnected ?? -Infinity)
-  if (record.lastConnected === -Infinity) record.lastConnected = undefined
+  // One write (the record's history is allocated on the first write of anything but a default).
+  const lastConnected = Math.max(record.lastConnected ?? -Infinity, p.lastConnected ?? -Infinity)
+  record.lastConnected = lastConnected === -Infinity ? undefined : lastConnected
   record.successes = Math.max(record.successes, p.successes ?? 0)
   record.failures = Math.max(record.failures, p.failures ?? 0)
   if (p.nextDialAt !== undefined && record.nextDialAt === undefined) record.nextDialAt = p.nextDialAt

@@ -6,7 +6,7 @@ import { DialScheduler } from './dial-scheduler.js'
 import type { ManagerEventTarget } from './events.js'
 import { Exploration } from './exploration.js'
 import { InitialSync } from './initial-sync.js'
-import { PeerBook } from './peer-book.js'
+import { ADDRESS_SCHEME, PeerBook, type AddressScheme } from './peer-book.js'
 import { PeerBudget, evictable } from './peer-budget.js'
 import { PeerKnowledge } from './peer-knowledge.js'
 import type { PeerRecord } from './peer-record.js'
@@ -112,7 +112,7 @@ export function wireParts (core: ManagerCore, options: ConnectionManagerOptions)
     created: (r) => { budget.track(r) },
     // A hint-only peer whose last address a connection proved to be another peer's: the claim was false.
     orphaned: (r) => { if (evictable(r, true)) knowledge.forgetRecord(r) }
-  })
+  }, (options as { [ADDRESS_SCHEME]?: AddressScheme })[ADDRESS_SCHEME])
   const allowList = new AccessList('allow', opts.allow)
   const denyList = new AccessList('deny', opts.deny)
   trimming = new TrimScheduler({

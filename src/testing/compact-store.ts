@@ -1,83 +1,205 @@
 import type { PeerStore, Priority, StoredPeer } from '../manager/types.js'
 
 /**
+ * Numbers for the keys a `CompactStore` expects most (the simulation's node ids): `of(key)` is a
+ * non-negative integer, or -1 for a key it does not know; `key(of(k)) === k`.
+ */
+export interface KeyIndex {
+  of(key: string): number
+  key(index: number): string
+}
+
+/**
  * The simulation's peer store: a `memoryStore()` laid out in columns, so that 100,000 nodes × a few
  * hundred known peers fit in memory. It outlives the managers (restarts); `load()` rebuilds the rows.
  *
  * Rules:
- * - One slot per key: the numbers in one `Float64Array` (an absent time is NaN), everything else
- *   (an id other than the key, addresses other than the in-memory one, topics, tags) as a JSON
- *   string only for the rows that have it. A row of a peer the simulation told about — its id, its
- *   `mem://` address, counters and times — costs its key's map entry and six numbers.
- * - `load()` returns the rows in the order a `Map` keeps them (first saved first; a deleted key
- *   saved again comes last), as the store it replaces did: the restored peers are created in that
- *   order, and their creation order is the dial order's last tie-break.
+ * - One slot per key, slots in the order keys were first saved (a deleted key's slot is not used
+ *   again): `load()` returns the rows in that order, the order a `Map` keeps (first saved first; a
+ *   deleted key saved again comes last), as the store it replaces did — the restored peers are
+ *   created in that order, and their creation order is the dial order's last tie-break.
+ * - A key the `KeyIndex` knows is found through a table of integers (two `Int32Array` cells); any
+ *   other key through a `Map`.
+ * - A row of a peer nobody connected to, dialled or flagged — its id, its `mem://` address, no
+ *   history — costs its first-seen time (a `Float64Array` cell); the others also hold five numbers
+ *   (flags and priority, last connected, successes, failures, next dial; an absent time is NaN).
+ *   What else differs from the usual (an id other than the key, addresses other than the in-memory
+ *   one, topics, tags) is a JSON string beside, only for the rows that have it.
  */
 export class CompactStore implements PeerStore {
-  private readonly slots = new Map<string, number>()
-  private nums = new Float64Array(COLUMNS * 64)
-  private readonly extra: Array<string | undefined> = []
-  private readonly free: number[] = []
+  /** Keys the index does not know: their slots. */
+  private readonly otherSlots = new Map<string, number>()
+  /** Open addressing on the index numbers: [index + 1 (0 empty, -1 deleted), slot] per cell, at most three quarters full. */
+  private table = new Int32Array(2 * 16)
+  private tableUsed = 0
+  /** Per slot: the key's index number, or OTHER (its key in `otherKeys`), or DEAD. */
+  private keys = new Int32Array(16)
+  private readonly otherKeys = new Map<number, string>()
+  /** Per slot: first seen (NaN: absent). */
+  private first = new Float64Array(16)
+  /** Per slot: its row of five numbers in `rows`, or -1 for a pristine row. */
+  private full = new Int32Array(16)
+  private rows = new Float64Array(FULL * 16)
+  private rowCount = 0
+  private readonly freeRows: number[] = []
+  private readonly extra = new Map<number, string>()
   private next = 0
+
+  constructor (private readonly index?: KeyIndex) {}
 
   async load (): Promise<StoredPeer[]> {
     const out: StoredPeer[] = []
-    for (const [key, slot] of this.slots) out.push(this.read(key, slot))
+    for (let slot = 0; slot < this.next; slot++) {
+      const k = this.keys[slot]
+      if (k === DEAD) continue
+      out.push(this.read(k === OTHER ? this.otherKeys.get(slot)! : this.index!.key(k), slot))
+    }
     return out
   }
 
   save (peers: StoredPeer[]): void {
     for (const p of peers) {
-      let slot = this.slots.get(p.key)
-      if (slot === undefined) {
-        slot = this.free.pop() ?? this.next++
-        this.slots.set(p.key, slot)
-      }
+      let slot = this.find(p.key)
+      if (slot === -1) slot = this.insert(p.key)
       this.write(slot, p)
     }
   }
 
   delete (keys: string[]): void {
-    for (const k of keys) {
-      const slot = this.slots.get(k)
-      if (slot === undefined) continue
-      this.slots.delete(k)
-      this.extra[slot] = undefined
-      this.free.push(slot)
+    for (const key of keys) {
+      const i = this.index?.of(key) ?? -1
+      let slot: number
+      if (i >= 0) {
+        const cell = this.cell(i)
+        if (this.table[cell] !== i + 1) continue
+        slot = this.table[cell + 1]
+        this.table[cell] = -1
+      } else {
+        const s = this.otherSlots.get(key)
+        if (s === undefined) continue
+        slot = s
+        this.otherSlots.delete(key)
+        this.otherKeys.delete(slot)
+      }
+      this.keys[slot] = DEAD
+      this.extra.delete(slot)
+      if (this.full[slot] !== -1) this.freeRows.push(this.full[slot])
     }
   }
 
   async flush (): Promise<void> {}
   async close (): Promise<void> {}
 
-  private write (slot: number, p: StoredPeer): void {
-    const at = slot * COLUMNS
-    if (at + COLUMNS > this.nums.length) {
-      const grown = new Float64Array(this.nums.length * 2)
-      grown.set(this.nums)
-      this.nums = grown
+  /** The slot of `key`, or -1. */
+  private find (key: string): number {
+    const i = this.index?.of(key) ?? -1
+    if (i < 0) return this.otherSlots.get(key) ?? -1
+    const cell = this.cell(i)
+    return this.table[cell] === i + 1 ? this.table[cell + 1] : -1
+  }
+
+  /** The table cell that holds `i`, or the empty cell where it would go. */
+  private cell (i: number): number {
+    const t = this.table
+    const mask = (t.length >> 1) - 1
+    let h = (Math.imul(i, 0x9e3779b1) >>> 0) & mask
+    let deleted = -1
+    for (;;) {
+      const k = t[h * 2]
+      if (k === i + 1) return h * 2
+      if (k === 0) return deleted === -1 ? h * 2 : deleted
+      if (k === -1 && deleted === -1) deleted = h * 2
+      h = (h + 1) & mask
     }
-    const n = this.nums
-    n[at] = (p.longTerm ? 1 : 0) | (p.permanent ? 2 : 0) | (p.bootstrap ? 4 : 0) | (PRIORITIES.indexOf(p.priority) << 3)
-    n[at + 1] = p.lastConnected ?? NaN
-    n[at + 2] = p.successes
-    n[at + 3] = p.failures
-    n[at + 4] = p.nextDialAt ?? NaN
-    n[at + 5] = p.firstSeen ?? NaN
+  }
+
+  private insert (key: string): number {
+    const slot = this.next++
+    if (slot === this.keys.length) this.growSlots()
+    this.full[slot] = -1
+    const i = this.index?.of(key) ?? -1
+    if (i < 0) {
+      this.otherSlots.set(key, slot)
+      this.otherKeys.set(slot, key)
+      this.keys[slot] = OTHER
+      return slot
+    }
+    this.keys[slot] = i
+    if (4 * (this.tableUsed + 1) > 3 * (this.table.length >> 1)) this.rehash()
+    const cell = this.cell(i)
+    if (this.table[cell] === 0) this.tableUsed++
+    this.table[cell] = i + 1
+    this.table[cell + 1] = slot
+    return slot
+  }
+
+  /** A table without the deleted cells, at most half full (it grows past three quarters). */
+  private rehash (): void {
+    const old = this.table
+    let live = 0
+    for (let c = 0; c < old.length; c += 2) if (old[c] > 0) live++
+    let cells = 16
+    while (cells < 2 * (live + 1)) cells *= 2
+    this.table = new Int32Array(2 * cells)
+    this.tableUsed = live
+    for (let c = 0; c < old.length; c += 2) {
+      if (old[c] <= 0) continue
+      const to = this.cell(old[c] - 1)
+      this.table[to] = old[c]
+      this.table[to + 1] = old[c + 1]
+    }
+  }
+
+  private growSlots (): void {
+    const n = this.keys.length * 2
+    const keys = new Int32Array(n); keys.set(this.keys); this.keys = keys
+    const first = new Float64Array(n); first.set(this.first); this.first = first
+    const full = new Int32Array(n); full.set(this.full); this.full = full
+  }
+
+  private write (slot: number, p: StoredPeer): void {
+    const flags = (p.longTerm ? 1 : 0) | (p.permanent ? 2 : 0) | (p.bootstrap ? 4 : 0) | (PRIORITIES.indexOf(p.priority) << 3)
+    this.first[slot] = p.firstSeen ?? NaN
+    let row = this.full[slot]
+    const pristine = flags === 0 && p.lastConnected === undefined && Object.is(p.successes, 0) && Object.is(p.failures, 0) && p.nextDialAt === undefined
+    if (!pristine || row !== -1) {
+      if (row === -1) row = this.full[slot] = this.newRow()
+      const at = row * FULL
+      const n = this.rows
+      n[at] = flags
+      n[at + 1] = p.lastConnected ?? NaN
+      n[at + 2] = p.successes
+      n[at + 3] = p.failures
+      n[at + 4] = p.nextDialAt ?? NaN
+    }
     const more: Extra = {}
     let any = false
     if (p.id !== p.key) { more.i = p.id ?? null; any = true }
     if (!(p.addresses.length === 1 && p.id !== undefined && p.addresses[0] === MEMORY + p.id)) { more.a = p.addresses; any = true }
     if (p.topics.length > 0) { more.t = p.topics; any = true }
     for (const _ in p.tags) { more.g = p.tags; any = true; break }
-    this.extra[slot] = any ? JSON.stringify(more) : undefined
+    if (any) this.extra.set(slot, JSON.stringify(more))
+    else this.extra.delete(slot)
+  }
+
+  private newRow (): number {
+    const free = this.freeRows.pop()
+    if (free !== undefined) return free
+    const row = this.rowCount++
+    if ((row + 1) * FULL > this.rows.length) {
+      const grown = new Float64Array(this.rows.length * 2)
+      grown.set(this.rows)
+      this.rows = grown
+    }
+    return row
   }
 
   private read (key: string, slot: number): StoredPeer {
-    const at = slot * COLUMNS
-    const n = this.nums
-    const flags = n[at]
-    const raw = this.extra[slot]
+    const row = this.full[slot]
+    const n = this.rows
+    const at = row * FULL
+    const flags = row === -1 ? 0 : n[at]
+    const raw = this.extra.get(slot)
     const more = raw === undefined ? undefined : JSON.parse(raw) as Extra
     const id = more?.i === undefined ? key : more.i ?? undefined
     const p: StoredPeer = {
@@ -89,13 +211,14 @@ export class CompactStore implements PeerStore {
       permanent: (flags & 2) !== 0,
       bootstrap: (flags & 4) !== 0,
       tags: more?.g ?? {},
-      successes: n[at + 2],
-      failures: n[at + 3]
+      successes: row === -1 ? 0 : n[at + 2],
+      failures: row === -1 ? 0 : n[at + 3]
     }
     if (id !== undefined) p.id = id
-    if (!Number.isNaN(n[at + 1])) p.lastConnected = n[at + 1]
-    if (!Number.isNaN(n[at + 4])) p.nextDialAt = n[at + 4]
-    if (!Number.isNaN(n[at + 5])) p.firstSeen = n[at + 5]
+    if (row !== -1 && !Number.isNaN(n[at + 1])) p.lastConnected = n[at + 1]
+    if (row !== -1 && !Number.isNaN(n[at + 4])) p.nextDialAt = n[at + 4]
+    const first = this.first[slot]
+    if (!Number.isNaN(first)) p.firstSeen = first
     return p
   }
 }
@@ -103,8 +226,11 @@ export class CompactStore implements PeerStore {
 /** What a row holds beyond the numbers, when it differs from the usual: id (null: none), addresses, topics, tags. */
 interface Extra { i?: string | null; a?: string[]; t?: string[]; g?: Record<string, number> }
 
-/** Flags and priority, last connected, successes, failures, next dial, first seen. */
-const COLUMNS = 6
+/** A full row: flags and priority, last connected, successes, failures, next dial. */
+const FULL = 5
+/** `keys` of a slot whose key the index does not know, and of a deleted one. */
+const OTHER = -1
+const DEAD = -2
 const PRIORITIES: readonly Priority[] = ['medium', 'low', 'high', 'banned']
 /** The scheme of the in-memory network's addresses (`mem://<id>`). */
 const MEMORY = 'mem://'

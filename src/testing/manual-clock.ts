@@ -11,7 +11,7 @@ interface Timer { at: number; seq: number; fn: () => void; cancelled: boolean }
 export class ManualClock implements Clock {
   private current: number
   private seq = 0
-  private readonly timers = new MinHeap<Timer>(before)
+  private timers = new MinHeap<Timer>(before)
   private live = 0
 
   constructor (start = 0) {
@@ -28,11 +28,23 @@ export class ManualClock implements Clock {
   }
 
   clearTimeout (handle: unknown): void {
-    // Cancelled timers stay in the heap and are skipped when due: O(1) here, no search.
+    // Cancelled timers stay in the heap and are skipped when due: O(1) here, no search. What the
+    // callback holds goes at once (a dial's timeout holds the whole dial, and a simulation cancels
+    // hundreds of thousands of them in its first virtual second); the heap is rebuilt without the
+    // cancelled ones once they outnumber the live ones twice over.
     const t = handle as Timer | undefined
     if (t === undefined || t === null || typeof t !== 'object' || t.cancelled) return
     t.cancelled = true
+    t.fn = NOTHING
     this.live--
+    if (this.timers.size > 2 * this.live + 1024) this.compact()
+  }
+
+  private compact (): void {
+    const old = this.timers
+    const timers = new MinHeap<Timer>(before)
+    for (let t = old.pop(); t !== undefined; t = old.pop()) if (!t.cancelled) timers.push(t)
+    this.timers = timers
   }
 
   /** Number of timers waiting. */
@@ -70,6 +82,8 @@ export class ManualClock implements Clock {
     return this.current - start
   }
 }
+
+const NOTHING = (): void => {}
 
 function before (a: Timer, b: Timer): boolean {
   return a.at < b.at || (a.at === b.at && a.seq < b.seq)

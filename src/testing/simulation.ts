@@ -1,6 +1,7 @@
 import { createConnectionManager } from '../manager/manager.js'
+import { ADDRESS_SCHEME, type AddressScheme } from '../manager/peer-book.js'
 import type { ConnectionManager, ConnectionManagerOptions, PeerStore } from '../manager/types.js'
-import { CompactStore } from './compact-store.js'
+import { CompactStore, type KeyIndex } from './compact-store.js'
 import { ManualClock } from './manual-clock.js'
 import { MemoryNetwork, type MemoryNode } from './memory-network.js'
 
@@ -68,6 +69,27 @@ export class Simulation {
    */
   private readonly known: Array<KnownNodes | undefined> = []
   private readonly random: () => number
+  /** Node ids as numbers, for the stores. */
+  private readonly keyIndex: KeyIndex = {
+    of: (key) => this.byId.get(key) ?? -1,
+    key: (i) => this.nodes[i].id
+  }
+
+  /** Node index by address. */
+  private readonly byAddress = new Map<string, number>()
+  /** Per node, the one list of its address that every peer book shares. */
+  private readonly addressLists: string[][] = []
+  /** Each node's own address is its: the peer books index it by the id, and share its list. */
+  private readonly addressScheme: AddressScheme = {
+    idOf: (address) => {
+      const i = this.byAddress.get(address)
+      return i === undefined ? undefined : this.nodes[i].id
+    },
+    list: (address) => {
+      const i = this.byAddress.get(address)
+      return i === undefined ? [address] : this.addressLists[i]
+    }
+  }
 
   constructor (private readonly options: SimulationOptions) {
     this.clock = options.clock ?? new ManualClock()
@@ -76,9 +98,11 @@ export class Simulation {
     const nb = options.bootstrap ?? 3
     for (let i = 0; i < options.nodes; i++) {
       const transport = this.network.addNode(`n${i}`)
-      const node: SimNode = { id: transport.id, transport, manager: undefined as unknown as ConnectionManager, store: new CompactStore(), bootstrap: i < nb, peak: 0, inboundDials: 0 }
+      const node: SimNode = { id: transport.id, transport, manager: undefined as unknown as ConnectionManager, store: new CompactStore(this.keyIndex), bootstrap: i < nb, peak: 0, inboundDials: 0 }
       this.nodes.push(node)
       this.byId.set(node.id, i)
+      this.byAddress.set(transport.address, i)
+      this.addressLists.push([transport.address])
       this.network.onDial(transport.address, () => { node.inboundDials++ })
       this.build(node)
     }
@@ -159,14 +183,16 @@ export class Simulation {
 
   private build (node: SimNode): void {
     const self = this.byId.get(node.id)!
-    const manager = createConnectionManager({
+    const options: ConnectionManagerOptions & { [ADDRESS_SCHEME]: AddressScheme } = {
       ...this.options.manager,
       dial: node.transport.dial,
       localPeer: node.id,
       clock: this.clock,
       random: this.random,
-      store: node.store
-    })
+      store: node.store,
+      [ADDRESS_SCHEME]: this.addressScheme
+    }
+    const manager = createConnectionManager(options)
     node.manager = manager
     node.transport.bind(manager)
     this.options.onManager?.(node)
