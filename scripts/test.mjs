@@ -54,7 +54,10 @@ const UNIT_FILES = [
   'test/mesh/health.test.ts',
   'test/adapters/corestore-replication.test.ts',
   'test/adapters/ssb-api.test.ts',
-  'test/adapters/ssb-hostile.test.ts'
+  'test/adapters/ssb-hostile.test.ts',
+  'test/hostile/topic-eclipse.test.ts',
+  'test/hostile/exploration-bias.test.ts',
+  'test/hostile/hello-fields.test.ts'
 ]
 
 /** What a unit test must not import or call: it would open a socket, a process or a browser. */

@@ -1,4 +1,5 @@
 import type { AccessList } from './access-list.js'
+import { EvictionRanges } from './address-range.js'
 import { admit, type Admission } from './admission.js'
 import { restAfterClose, type RestCause } from './backoff.js'
 import { BootstrapRelease } from './bootstrap-release.js'
@@ -68,6 +69,8 @@ export class Connections {
   private readonly bootstraps: BootstrapRelease
   /** Keys and addresses of peers the application dials now (`connectNow`): their connections are forced. */
   private readonly forcing = new Set<string>()
+  /** Ranges whose last newcomer took a place at the bound within a grace period (address-range.ts). */
+  private readonly evictors = new EvictionRanges()
   inbound = 0
   outbound = 0
 
@@ -146,6 +149,7 @@ export class Connections {
     if (!decision.accept) return this.refuse(conn, record, decision.close, decision.reason)
     if (decision.evict?.conn !== undefined) {
       host.trimming.evicting(decision.evict)
+      this.evictors.evicted(conn.address, now, host.opts.gracePeriod)
       const why = new RankedDecision(now, 'trim', `trimmed: evicted to make room for ${conn.peer}${this.evictionNote()}`, 0, 1, decision.evict)
       this.close(decision.evict.conn, 'trimmed', why)
       if (host.events.listens('trim')) host.events.emit('trim', { closed: 1, reason: 'admission' })
@@ -179,8 +183,13 @@ export class Connections {
     const count = this.conns.size
     const priority = record?.priority ?? 'medium'
     const allowed = host.allowList.matches(peer, address)
-    // The bound holds from creation: admission applies whether or not the manager runs.
+    // The bound holds from creation: admission applies whether or not the manager runs. A stranger
+    // from a range that took a place within a grace period takes none (address-range.ts).
     const atBound = count >= host.opts.highWater
+    const stranger = !allowed && !forced
+    if (atBound && stranger && priority !== 'banned' && !this.evictors.mayEvict(address, host.clock.now())) {
+      return { accept: false, close: 'over-limit', reason: `at highWater ${host.opts.highWater}; a newcomer from the same address range took a place less than gracePeriod ago` }
+    }
     return admit({
       priority,
       allowed,
@@ -188,7 +197,7 @@ export class Connections {
       count,
       highWater: host.opts.highWater,
       // What the application wants may take anyone's place; a stranger only that of a peer it outranks or equals.
-      victim: atBound ? host.trimming.lowest(record, allowed || forced ? undefined : priority) : undefined,
+      victim: atBound ? host.trimming.lowest(record, stranger ? priority : undefined) : undefined,
       trimmable: atBound ? host.trimming.index.size : 0
     })
   }

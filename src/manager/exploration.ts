@@ -1,6 +1,5 @@
-import ipaddr from 'ipaddr.js'
 import { Alarm } from '../clock.js'
-import { extractIp } from './access-list.js'
+import { addressRange } from './address-range.js'
 import type { PeerRecord } from './peer-record.js'
 import type { Clock } from './types.js'
 
@@ -124,18 +123,11 @@ export class Exploration {
   }
 }
 
-/**
- * The address range a candidate is counted in for exploration: the /24 of its first IPv4 address, the
- * /48 of its first IPv6 address; a peer with no IP address (a DNS name, a memory network) is a range
- * of its own.
- */
+/** The address range a candidate is counted in for exploration (`addressRange`); a peer with no IP address is a range of its own. */
 function rangeOf (record: PeerRecord): string {
   for (const address of record.addresses) {
-    const text = extractIp(address)
-    if (text === undefined || !ipaddr.isValid(text)) continue
-    let ip = ipaddr.parse(text)
-    if (ip.kind() === 'ipv6' && (ip as ipaddr.IPv6).isIPv4MappedAddress()) ip = (ip as ipaddr.IPv6).toIPv4Address()
-    return ip.kind() === 'ipv4' ? (ip as ipaddr.IPv4).octets.slice(0, 3).join('.') : (ip as ipaddr.IPv6).parts.slice(0, 3).join(':')
+    const range = addressRange(address)
+    if (range !== undefined) return range
   }
   return `peer:${record.key}`
 }

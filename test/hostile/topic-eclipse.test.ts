@@ -81,3 +81,29 @@ test('a long-term peer keeping a topic at its min is never swapped for a newcome
   assert.equal(honestLeft(m), HONEST.length)
   await m.close()
 })
+
+// The same burst without any topic quota: at the bound, any newcomer evicts the lowest-ranked peer
+// past its grace period, and a newcomer in its grace period never gives way to the next one.
+
+test('a burst of sybils from one /24 takes at most one place per grace period, with or without topics', async () => {
+  const clock = new ManualClock()
+  const m = createConnectionManager({ dial: async () => { throw new Error('no dials') }, clock, lowWater: 6, highWater: 8, gracePeriod: GRACE, exploreInterval: 0 })
+  m.start()
+  const honest = Array.from({ length: 8 }, (_, i) => `p${i}`)
+  honest.forEach((p, i) => { assert.equal(m.connected(testConnection(p, { direction: i % 2 === 0 ? 'inbound' : 'outbound', address: `tcp://${20 + i}.1.2.3:4000` })), true) })
+  await clock.advance(3 * GRACE)
+  const left = (): number => honest.filter((p) => m.getPeer(p)?.connected === true).length
+  let fewest = left()
+  for (let i = 0; i < 200; i++) {
+    m.connected(testConnection(`sybil${i}`, { direction: 'inbound', address: `tcp://45.67.89.${i % 250}:${5000 + i}` }))
+    fewest = Math.min(fewest, left())
+    await clock.advance(i < 100 ? 100 : GRACE / 4)
+  }
+  assert.ok(fewest >= honest.length - 2, `only ${fewest} of ${honest.length} honest peers were left`)
+  // A newcomer from another range still takes a place at once.
+  assert.equal(m.connected(testConnection('newcomer', { address: 'tcp://77.1.2.3:4000' })), true)
+  // On loopback (tests, one machine) and private ranges, nothing is grouped.
+  assert.equal(m.connected(testConnection('local1', { address: 'tcp://127.0.0.1:4001' })), true)
+  assert.equal(m.connected(testConnection('local2', { address: 'tcp://127.0.0.1:4002' })), true)
+  await m.close()
+})

@@ -1,0 +1,58 @@
+import ipaddr from 'ipaddr.js'
+import { extractIp } from './access-list.js'
+
+/**
+ * The address range an address is counted in where one range must not weigh more than another
+ * (sybils are cheap in one range, not across many): the /24 of an IPv4 address, the /48 of an IPv6
+ * one (an IPv4-mapped IPv6 address is its IPv4 address). `publicOnly`: only public unicast IPs have
+ * a range (loopback, private, link-local and reserved ones are undefined: one machine or one LAN).
+ * Undefined for an address without an IP literal.
+ */
+export function addressRange (address: string, publicOnly = false): string | undefined {
+  const text = extractIp(address)
+  if (text === undefined || !ipaddr.isValid(text)) return undefined
+  let ip = ipaddr.parse(text)
+  if (ip.kind() === 'ipv6' && (ip as ipaddr.IPv6).isIPv4MappedAddress()) ip = (ip as ipaddr.IPv6).toIPv4Address()
+  if (publicOnly && ip.range() !== 'unicast') return undefined
+  return ip.kind() === 'ipv4' ? (ip as ipaddr.IPv4).octets.slice(0, 3).join('.') : (ip as ipaddr.IPv6).parts.slice(0, 3).join(':')
+}
+
+/**
+ * Newcomers that took a place at the bound, by address range (see `addressRange`, public IPs only),
+ * until their grace period ends.
+ *
+ * Rules:
+ * - A newcomer in its grace period is never trimmed, so it never gives way to the next newcomer: N
+ *   of them arriving within one grace period took N places, and a burst of sybils from one range
+ *   took every slot of a node at the bound (an eclipse). So at the bound, a stranger (neither forced
+ *   nor allow-listed) from a range whose last newcomer took a place less than `gracePeriod` ago is
+ *   refused ('over-limit'). Once that one's grace ends it ranks as the newest peer, usually the first
+ *   to give way to the next: a range holds about one place it took, not all of them.
+ * - Newcomers from other ranges, on loopback or a private network, or without an IP are not limited.
+ * - A budget: one entry per range that took a place within the last `gracePeriod`, expired ones
+ *   dropped when a new one is added (at most `MAX_RANGES`; past it the oldest goes).
+ */
+export class EvictionRanges {
+  private readonly until = new Map<string, number>()
+
+  /** May a stranger at `address` take a place now? */
+  mayEvict (address: string | undefined, now: number): boolean {
+    const range = address === undefined ? undefined : addressRange(address, true)
+    return range === undefined || (this.until.get(range) ?? -Infinity) <= now
+  }
+
+  /** A newcomer at `address` took a place now; its range waits `gracePeriod`. */
+  evicted (address: string | undefined, now: number, gracePeriod: number): void {
+    const range = address === undefined ? undefined : addressRange(address, true)
+    if (range === undefined || gracePeriod <= 0) return
+    if (this.until.size >= MAX_RANGES) {
+      for (const [k, t] of this.until) if (t <= now) this.until.delete(k)
+      if (this.until.size >= MAX_RANGES) this.until.delete(this.until.keys().next().value!)
+    }
+    this.until.delete(range)
+    this.until.set(range, now + gracePeriod)
+  }
+}
+
+/** Ranges remembered at most (each one a place taken within a grace period). */
+const MAX_RANGES = 1024
