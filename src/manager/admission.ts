@@ -56,5 +56,12 @@ export function admit (input: AdmissionInput): Admission {
   if (victim === undefined || priorityRank(input.priority) < priorityRank(victim.priority)) {
     return { accept: false, close: 'over-limit', reason: `at highWater ${input.highWater}; priority ${input.priority} is below every trimmable peer's (or the ones it outranks keep a topic at its quota)` }
   }
-  return { accept: true, evict: victim, reason: `at highWater ${input.highWater}, evicts the lowest-ranked trimmable peer` }
+  return { accept: true, evict: victim, reason: evictionReason(input.highWater) }
+}
+
+/** The usual reason at the bound, one string per highWater (a flood of newcomers formats nothing). */
+let eviction = { highWater: -1, reason: '' }
+function evictionReason (highWater: number): string {
+  if (eviction.highWater !== highWater) eviction = { highWater, reason: `at highWater ${highWater}, evicts the lowest-ranked trimmable peer` }
+  return eviction.reason
 }

@@ -1,6 +1,6 @@
 import { compareCandidates } from './dial-order.js'
 import { IndexedHeap } from './indexed-heap.js'
-import { MinHeap } from './min-heap.js'
+import { TimedHeap } from './min-heap.js'
 import type { PeerRecord } from './peer-record.js'
 
 /**
@@ -19,7 +19,7 @@ import type { PeerRecord } from './peer-record.js'
  */
 export class DialIndex {
   private readonly ready = new IndexedHeap<PeerRecord, 'candIndex'>((a, b) => compareCandidates(a, b, noTopics), 'candIndex')
-  private readonly waiting = new MinHeap<{ at: number; record: PeerRecord }>((a, b) => a.at < b.at)
+  private readonly waiting = new TimedHeap<PeerRecord>()
   readonly sticky = new Set<PeerRecord>()
 
   constructor (private readonly dialable: (record: PeerRecord) => boolean) {}
@@ -39,7 +39,7 @@ export class DialIndex {
       this.ready.remove(record)
       if (record.waitAt !== at) {
         record.waitAt = at
-        this.waiting.push({ at, record })
+        this.waiting.push(at, record)
       }
       return
     }
@@ -56,8 +56,9 @@ export class DialIndex {
   /** Moves the peers whose backoff ended into `ready`. */
   promote (now: number): void {
     const w = this.waiting
-    while (w.size > 0 && w.peek()!.at <= now) {
-      const { at, record } = w.pop()!
+    while (w.peekAt() <= now) {
+      const at = w.peekAt()
+      const record = w.pop()!
       // Stale entries (the peer's wait changed or ended since) are dropped here.
       if (record.waitAt === at) {
         record.waitAt = undefined
@@ -69,8 +70,8 @@ export class DialIndex {
   /** When the next waiting peer is due; Infinity when none waits. */
   nextWake (): number {
     const w = this.waiting
-    while (w.size > 0 && w.peek()!.record.waitAt !== w.peek()!.at) w.pop()
-    return w.peek()?.at ?? Infinity
+    while (w.size > 0 && w.peek()!.waitAt !== w.peekAt()) w.pop()
+    return w.peekAt()
   }
 
   /** The ready peers in dial order, best first, lazily. `ready` must not change while iterating. */

@@ -66,11 +66,16 @@ export class PeerBook {
   getOrCreate (id: PeerId, now: number, hint = false): { record: PeerRecord; created: boolean } {
     const found = this.byKey.get(id)
     if (found !== undefined) return { record: found, created: false }
+    return { record: this.create(id, now, hint), created: true }
+  }
+
+  /** A new record for `id`, which the caller has just looked up and not found (`get`). */
+  create (id: PeerId, now: number, hint = false): PeerRecord {
     const record = new PeerRecord(id, id, now)
     record.hint = hint
     this.byKey.set(id, record)
     this.hooks.created?.(record)
-    return { record, created: true }
+    return record
   }
 
   /** A record for a peer known by address only. `hint`: known only from a hint (PeerInput.hint). */

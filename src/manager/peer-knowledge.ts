@@ -255,7 +255,7 @@ export class PeerKnowledge {
     // that id appeared meanwhile (an inbound connection, peer exchange), the two become one.
     const { byAddress, own } = this.lookup(conn.peer, conn.address)
     if (byAddress !== undefined) return this.assignId(byAddress, conn.peer)
-    return own ?? this.host.book.getOrCreate(conn.peer, now).record
+    return own ?? this.host.book.create(conn.peer, now) // just looked up: no second lookup
   }
 
   /** Files an address-only record under its id, merging it into the id's record if there is one, and tells the store. */
