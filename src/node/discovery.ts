@@ -77,6 +77,8 @@ interface Joined {
   lookup: boolean
   /** Left out of the topics we declare (hello, 'topics', visits): a topic the node looks up for itself (see `JoinService`). */
   hidden: boolean
+  /** One of the node's own services (`JoinService`): refreshed at the normal pace only, never sooner. */
+  service: boolean
   found: Set<PeerId>
   lookedUp: boolean
   timer: unknown
@@ -167,7 +169,7 @@ export class Discovery {
   async join (topic: string | Uint8Array, opts: { announce?: boolean; lookup?: boolean } = {}, service?: JoinService): Promise<void> {
     const key = discoveryKey(topic)
     const existing = this.joined.get(key)
-    const j: Joined = existing ?? { key, announce: false, lookup: false, hidden: service?.hidden ?? false, found: new Set(), lookedUp: false, timer: undefined }
+    const j: Joined = existing ?? { key, announce: false, lookup: false, hidden: service?.hidden ?? false, service: service !== undefined, found: new Set(), lookedUp: false, timer: undefined }
     j.announce ||= opts.announce !== false
     j.lookup ||= opts.lookup !== false
     this.joined.set(key, j)
@@ -418,8 +420,9 @@ export class Discovery {
     await this.round(j, this.host.connections())
     if (j.lookup) j.lookedUp = true
     if (this.closed || this.joined.get(j.key) !== j) return
-    // Sooner while the topic has nobody, so a node that joined first finds the ones that join later.
-    const alone = !this.host.manager.listConnections().some((c) => this.host.manager.getPeer(c.peer)?.topics.includes(j.key) === true)
+    // Sooner while the topic has nobody, so a node that joined first finds the ones that join later
+    // (not for the node's own services: a network without relays would hear a lookup every 2 s).
+    const alone = !j.service && !this.host.manager.listConnections().some((c) => this.host.manager.getPeer(c.peer)?.topics.includes(j.key) === true)
     j.timer = this.opts.clock.setTimeout(() => { void this.refresh(j) }, alone ? Math.min(2_000, this.opts.refresh) : this.opts.refresh)
   }
 }
