@@ -7,6 +7,7 @@ import type { DiscoveryHost, DiscoveryOptions, DiscoveryStats } from './discover
 import { Lookups } from './lookups.js'
 import { PexBudget } from './pex-budget.js'
 import { referral } from './referrals.js'
+import { parseRelayedAddress } from './relay-client.js'
 import { RendezvousVisits } from './rendezvous-visits.js'
 import { TopicDirectory } from './topic-directory.js'
 
@@ -318,7 +319,18 @@ export class Discovery {
     if (j === undefined || !j.lookup) return
     const { inputs, ids } = referral(key, peers, this.host.localId, (peer) => this.host.manager.getPeer(peer)?.topics, this.opts.random)
     for (const id of ids) if (j.found.size < MAX_FOUND_PER_TOPIC) j.found.add(id)
-    if (inputs.length > 0) this.host.manager.addPeers(inputs)
+    if (inputs.length === 0) return
+    // A peer we could not reach that now has a relayed address found itself private and holds a
+    // reservation: worth a dial now rather than after the backoff its direct address earned (a dial
+    // to a NATed address hangs until the dial timeout). Once per peer: the record keeps the address.
+    const manager = this.host.manager
+    const reachable: string[] = []
+    for (const p of inputs) {
+      const known = p.id === undefined ? undefined : manager.getPeer(p.id)
+      if (known !== undefined && !known.connected && !known.addresses.some(isRelayed) && (p.addresses ?? []).some(isRelayed)) reachable.push(known.id!)
+    }
+    manager.addPeers(inputs)
+    for (const id of reachable) manager.resetBackoff(id)
   }
 
   private broadcastTopics (): void {
@@ -369,4 +381,8 @@ function sameSet (a: readonly string[], b: readonly string[]): boolean {
   if (a.length !== b.length) return false
   for (const x of b) if (!a.includes(x)) return false
   return true
+}
+
+function isRelayed (address: string): boolean {
+  return parseRelayedAddress(address) !== undefined
 }
