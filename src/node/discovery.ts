@@ -7,6 +7,7 @@ import type { DiscoveryHost, DiscoveryOptions, DiscoveryStats } from './discover
 import { Lookups } from './lookups.js'
 import { PexBudget } from './pex-budget.js'
 import { referral } from './referrals.js'
+import { parseRelayedAddress } from './relay-client.js'
 import { RendezvousVisits } from './rendezvous-visits.js'
 import { TopicDirectory } from './topic-directory.js'
 
@@ -30,6 +31,8 @@ interface Joined {
   lookup: boolean
   /** Left out of the topics we declare (hello, 'topics', visits): a topic the node looks up for itself (see `JoinService`). */
   hidden: boolean
+  /** One of the node's own services (`JoinService`): refreshed at the normal pace only, never sooner. */
+  service: boolean
   found: Set<PeerId>
   lookedUp: boolean
   timer: unknown
@@ -120,7 +123,7 @@ export class Discovery {
   async join (topic: string | Uint8Array, opts: { announce?: boolean; lookup?: boolean } = {}, service?: JoinService): Promise<void> {
     const key = discoveryKey(topic)
     const existing = this.joined.get(key)
-    const j: Joined = existing ?? { key, announce: false, lookup: false, hidden: service?.hidden ?? false, found: new Set(), lookedUp: false, timer: undefined }
+    const j: Joined = existing ?? { key, announce: false, lookup: false, hidden: service?.hidden ?? false, service: service !== undefined, found: new Set(), lookedUp: false, timer: undefined }
     j.announce ||= opts.announce !== false
     j.lookup ||= opts.lookup !== false
     this.joined.set(key, j)
@@ -316,7 +319,18 @@ export class Discovery {
     if (j === undefined || !j.lookup) return
     const { inputs, ids } = referral(key, peers, this.host.localId, (peer) => this.host.manager.getPeer(peer)?.topics, this.opts.random)
     for (const id of ids) if (j.found.size < MAX_FOUND_PER_TOPIC) j.found.add(id)
-    if (inputs.length > 0) this.host.manager.addPeers(inputs)
+    if (inputs.length === 0) return
+    // A peer we could not reach that now has a relayed address found itself private and holds a
+    // reservation: worth a dial now rather than after the backoff its direct address earned (a dial
+    // to a NATed address hangs until the dial timeout). Once per peer: the record keeps the address.
+    const manager = this.host.manager
+    const reachable: string[] = []
+    for (const p of inputs) {
+      const known = p.id === undefined ? undefined : manager.getPeer(p.id)
+      if (known !== undefined && !known.connected && !known.addresses.some(isRelayed) && (p.addresses ?? []).some(isRelayed)) reachable.push(known.id!)
+    }
+    manager.addPeers(inputs)
+    for (const id of reachable) manager.resetBackoff(id)
   }
 
   private broadcastTopics (): void {
@@ -351,8 +365,9 @@ export class Discovery {
     await this.round(j, this.host.connections())
     if (j.lookup) j.lookedUp = true
     if (this.closed || this.joined.get(j.key) !== j) return
-    // Sooner while the topic has nobody, so a node that joined first finds the ones that join later.
-    const alone = !this.host.manager.listConnections().some((c) => this.host.manager.getPeer(c.peer)?.topics.includes(j.key) === true)
+    // Sooner while the topic has nobody, so a node that joined first finds the ones that join later
+    // (not for the node's own services: a network without relays would hear a lookup every 2 s).
+    const alone = !j.service && !this.host.manager.listConnections().some((c) => this.host.manager.getPeer(c.peer)?.topics.includes(j.key) === true)
     j.timer = this.opts.clock.setTimeout(() => { void this.refresh(j) }, alone ? Math.min(2_000, this.opts.refresh) : this.opts.refresh)
   }
 }
@@ -366,4 +381,8 @@ function sameSet (a: readonly string[], b: readonly string[]): boolean {
   if (a.length !== b.length) return false
   for (const x of b) if (!a.includes(x)) return false
   return true
+}
+
+function isRelayed (address: string): boolean {
+  return parseRelayedAddress(address) !== undefined
 }

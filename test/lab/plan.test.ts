@@ -6,6 +6,7 @@ import { hostFilterScript, namespacesOf, natScript, planNetwork, runOfNamespace 
 import { hostSpecs } from '../../src/lab/run.js'
 import { checkScenario, listScenarios, loadScenario, natKinds, pick } from '../../src/lab/scenario.js'
 import { parseRunnerLine } from '../../src/lab/samples.js'
+import { labSkip } from './lab-skip.js'
 import type { LabEvent, LabResult, NodeSample } from '../../src/lab/types.js'
 
 test('every name of a run carries its run id, and every link name fits the kernel (15 characters)', () => {
@@ -222,4 +223,11 @@ test('the side-by-side page has a column per stack, its figures, and the fewest 
   assert.match(html, /<title>peerwarden fewest<\/title>/)
   assert.match(html, /<title>libp2p fewest<\/title>/)
   assert.doesNotMatch(html, /<script src|<link /, 'no external asset')
+})
+
+test('the lab tier skips with the reason where namespaces do not work, and fails instead on CI (CI=true), as Redis does', () => {
+  assert.equal(labSkip('ip netns needs root', {}), 'ip netns needs root')
+  assert.throws(() => labSkip('ip netns needs root', { CI: 'true' }), /the lab tests must run on CI: ip netns needs root/)
+  assert.equal(labSkip(undefined, { CI: 'true' }), undefined)
+  assert.equal(labSkip(undefined, {}), undefined)
 })

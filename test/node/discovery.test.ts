@@ -82,3 +82,32 @@ test('discovery: leave() resolves once every rendezvous point answered after our
   d.leaveAll()
   await manager.close()
 })
+
+test('discovery: a peer we could not reach that now has a relayed address (it found itself private) loses its dial backoff, once', async () => {
+  const manager = createConnectionManager({ dial: noDial })
+  const resets: string[] = []
+  const real = manager.resetBackoff.bind(manager)
+  manager.resetBackoff = (peer?: string) => { if (peer !== undefined) resets.push(peer); real(peer) }
+  const d = new Discovery({ localId: 'f'.repeat(64), manager, rendezvous: undefined, addresses: () => [], connections: () => [] },
+    { ttl: 60_000, refresh: 15_000, lookupTimeout: 100, quotaMin: 3, lowWater: 3, random: Math.random, clock: new ManualClock() })
+  const natted = 'a'.repeat(64)
+  const other = 'b'.repeat(64)
+  const relayed = `tcp://192.0.2.9:4001/relay/${'c'.repeat(64)}`
+  try {
+    await d.join('chat', { announce: false })
+    const pex = (peers: Array<{ id: string; addresses: string[] }>): void => { d.message({} as NodeConnection, { t: 'pex', topic: discoveryKey('chat'), peers } as never) }
+    pex([{ id: natted, addresses: ['tcp://172.16.3.2:4001'] }, { id: other, addresses: ['tcp://192.0.2.20:4001'] }])
+    assert.deepEqual(resets, [], 'a direct address alone resets nothing')
+    pex([{ id: natted, addresses: [relayed] }, { id: other, addresses: ['tcp://192.0.2.21:4001'] }])
+    assert.deepEqual(resets, [natted])
+    assert.ok(manager.getPeer(natted)!.addresses.includes(relayed))
+    pex([{ id: natted, addresses: [relayed.replace('4001', '4002')] }])
+    assert.deepEqual(resets, [natted], 'once: the peer already has a relayed address')
+    // A peer never heard of before is dialled when its turn comes anyway: nothing to reset.
+    pex([{ id: 'd'.repeat(64), addresses: [relayed] }])
+    assert.deepEqual(resets, [natted])
+  } finally {
+    await d.leave('chat')
+    await manager.close()
+  }
+})
