@@ -189,8 +189,9 @@ export class AdvertisedAddresses {
 }
 
 /**
- * Who counts as one observer of our address: the IP we see the reporting peer at, an IPv6 address
- * by its /56 (one site), so a host with many identities is one observer. On loopback (one machine)
+ * Who counts as one observer of our address: the IP we see the reporting peer at — a public IPv4
+ * address by its /24 and an IPv6 address by its /56 (one network, one site) — so a host with many
+ * identities, or a few hosts of one network, is one observer. On loopback (one machine)
  * each peer id counts. Undefined when we do not know the peer's IP (a relayed connection: the relay
  * saw us, not the peer).
  */
@@ -198,7 +199,10 @@ export function observerKey (remoteIp: string | undefined, peer: PeerId): string
   if (remoteIp === undefined || !ipaddr.isValid(remoteIp)) return undefined
   const ip = ipaddr.process(remoteIp)
   if (ip.range() === 'loopback') return `peer:${peer}`
-  if (ip.kind() === 'ipv4') return ip.toString()
+  // A public IPv4 address by its /24: three hosts of one network must not confirm whatever IP they
+  // like (a node would advertise a victim's address to every peer). On a private network (a LAN, the
+  // lab's hosts) each IP counts.
+  if (ip.kind() === 'ipv4') return ip.range() === 'unicast' ? `v4:${(ip as ipaddr.IPv4).octets.slice(0, 3).join('.')}` : ip.toString()
   const parts = (ip as ipaddr.IPv6).parts.slice(0, 4)
   parts[3] = parts[3]! & 0xff00
   return `v6:${parts.map((p) => p.toString(16)).join(':')}`

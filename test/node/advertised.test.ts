@@ -47,7 +47,20 @@ test('an observed IP is told (with each listen port) once three distinct observe
   assert.deepEqual(a.list(), ['tcp://127.0.0.1:4001', 'tcp://198.51.100.7:4001'])
 })
 
-test('observers: IPv4 by address, IPv6 by /56, loopback by peer id, no IP no observer', () => {
+test('three hosts of one public /24 are one observer: they cannot make the node advertise an IP of their choosing', () => {
+  const a = new AdvertisedAddresses(undefined, () => ({}))
+  a.setBound(['tcp://127.0.0.1:4001'])
+  for (const o of ['45.67.89.1', '45.67.89.2', '45.67.89.3']) a.observe(observerKey(o, `liar-${o}`), '1.2.3.4')
+  assert.deepEqual(a.list(), ['tcp://127.0.0.1:4001'])
+  // Observers in three networks do confirm it.
+  for (const o of ['45.67.90.1', '45.67.91.1']) a.observe(observerKey(o, `p-${o}`), '1.2.3.4')
+  assert.deepEqual(a.list(), ['tcp://127.0.0.1:4001', 'tcp://1.2.3.4:4001'])
+  // On a private network each IP counts (one LAN, the lab's hosts).
+  assert.notEqual(observerKey('10.0.0.1', 'a'), observerKey('10.0.0.2', 'b'))
+  assert.equal(observerKey('45.67.89.1', 'a'), observerKey('45.67.89.200', 'b'))
+})
+
+test('observers: IPv4 by address (a public one by /24), IPv6 by /56, loopback by peer id, no IP no observer', () => {
   assert.equal(observerKey('2001:db8:1:2aff::1', 'a'), observerKey('2001:db8:1:2a00::9', 'b'))
   assert.notEqual(observerKey('2001:db8:1:2aff::1', 'a'), observerKey('2001:db8:1:2bff::1', 'a'))
   assert.notEqual(observerKey('127.0.0.1', 'a'), observerKey('127.0.0.1', 'b'))
