@@ -55,10 +55,12 @@ export interface ConnectionManagerOptions {
    */
   maxPeers?: number
   /**
-   * Default true. Bootstrap peers are for getting started: a connection to one does not count toward
-   * `lowWater` (the others are dialled to lowWater without it, whoever opened it), and once the others
-   * reach lowWater the manager closes it ('trimmed'), unless it is inbound, protected, permanent,
-   * long-term, allow-listed, or a topic quota needs it. With false, bootstrap connections count and stay.
+   * Default true. Bootstrap peers are for getting started: a connection we opened to one does not
+   * count toward `lowWater` (the others are dialled to lowWater without it), and once the others
+   * reach lowWater the manager closes it ('trimmed'). A bootstrap connection that stays — inbound,
+   * protected, permanent, long-term, allow-listed, or needed by a topic quota — counts toward
+   * `lowWater` like any other: dials stop at lowWater counting every connection the node keeps.
+   * With false, bootstrap connections count and stay.
    */
   releaseBootstrap?: boolean
   /**

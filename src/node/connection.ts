@@ -8,6 +8,7 @@ import { decodeHello } from './hello.js'
 import { peerIdOf } from './identity.js'
 import { DEFAULT_MAX_PENDING_OPENS, DEFAULT_MAX_REMOTE_CHANNELS, RemoteOpens, type OpensHost } from './remote-opens.js'
 import type { SecureStream } from './secure-stream.js'
+import { budgetWrites, DEFAULT_MAX_WRITE_QUEUE_BYTES } from './write-budget.js'
 import { peerHandler, safeJson, safeString } from './wire.js'
 
 export type { ControlMessage } from './control-wire.js'
@@ -34,6 +35,11 @@ export interface OpenOptions {
   maxPendingOpens?: number
   /** The highest channel id the remote may use (see remote-opens.ts). Default 4096. */
   maxRemoteChannels?: number
+  /**
+   * Bytes queued for the remote that it has not read, at most (see write-budget.ts); past it the
+   * connection closes ('over-budget') and is destroyed at once. Default 16 MiB.
+   */
+  maxWriteQueueBytes?: number
   /** The remote outran a per-connection budget (see `overBudget`); called once, before the close. */
   onOverBudget?: (conn: NodeConnection, budget: ConnectionBudget, why: string) => void
 }
@@ -203,6 +209,12 @@ export class NodeConnection implements Connection, Expiring, Corked, OpensHost {
     conn.opens = new RemoteOpens(conn, conn.mux, {
       maxPendingOpens: opts.maxPendingOpens ?? DEFAULT_MAX_PENDING_OPENS,
       maxRemoteChannels: opts.maxRemoteChannels ?? DEFAULT_MAX_REMOTE_CHANNELS
+    })
+    const maxWrite = opts.maxWriteQueueBytes ?? DEFAULT_MAX_WRITE_QUEUE_BYTES
+    budgetWrites(stream, maxWrite, (queued) => {
+      conn.overBudget('write-queue', `${queued} bytes queued for a peer that does not read them (budget ${maxWrite})`)
+      // Not in the writer's call stack (a handler, a flush): the close above already ended the stream.
+      queueMicrotask(() => { stream.destroy() })
     })
     channel.open()
     // The dialer reads at once: the remote's verdict comes on the control channel (what else arrives

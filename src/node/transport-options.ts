@@ -57,6 +57,12 @@ export interface TransportOptions {
    * at most); a higher one closes the connection ('over-budget', counted in `openBudgetCloses`). Default 4096.
    */
   maxRemoteChannels?: number
+  /**
+   * Bytes queued for a remote that it has not read (the socket's `writableLength`), at most per
+   * connection: past it the connection closes ('over-budget', counted in `writeBudgetCloses`) and is
+   * destroyed at once. A sender that waits for 'drain' never comes near it. Default 16 MiB.
+   */
+  maxWriteQueueBytes?: number
   /** Deadlines, keep-alives and rate windows run on it. Default: the system clock. */
   clock?: Clock
 }
@@ -89,4 +95,6 @@ export interface TransportStats {
   receivingBytes: number
   /** Connections closed ('over-budget') because the remote opened more channels than `maxPendingOpens` or `maxRemoteChannels` allow. */
   openBudgetCloses: number
+  /** Connections closed ('over-budget') because more than `maxWriteQueueBytes` waited for a remote that did not read them. */
+  writeBudgetCloses: number
 }

@@ -70,6 +70,8 @@ export class TcpTransport {
   protocolErrors = 0
   /** Connections closed because the remote opened more channels than its budgets ('over-budget'). */
   openBudgetCloses = 0
+  /** Connections closed because more than `maxWriteQueueBytes` waited for a remote that did not read ('over-budget'). */
+  writeBudgetCloses = 0
   private readonly limits: InboundLimits
   /** Inbound handshakes in progress and their remote IP, oldest first (the first to give way at the cap). */
   private readonly inbound = new Map<SecureStream, string>()
@@ -107,6 +109,7 @@ export class TcpTransport {
     if (opts.maxQueuedBytes !== undefined) check.int('maxQueuedBytes', opts.maxQueuedBytes, 1)
     if (opts.maxPendingOpens !== undefined) check.int('maxPendingOpens', opts.maxPendingOpens, 1)
     if (opts.maxRemoteChannels !== undefined) check.int('maxRemoteChannels', opts.maxRemoteChannels, 1)
+    if (opts.maxWriteQueueBytes !== undefined) check.int('maxWriteQueueBytes', opts.maxWriteQueueBytes, 1)
   }
 
   /** Listens on each 'tcp://host:port' (port 0 = any); resolves to the bound addresses. */
@@ -221,7 +224,8 @@ export class TcpTransport {
       discardedBytes: this.meter.discardedBytes,
       queuePauses: this.meter.queuePauses,
       receivingBytes: this.meter.receivingBytes,
-      openBudgetCloses: this.openBudgetCloses
+      openBudgetCloses: this.openBudgetCloses,
+      writeBudgetCloses: this.writeBudgetCloses
     }
   }
 
@@ -352,8 +356,10 @@ export class TcpTransport {
       },
       maxPendingOpens: this.opts.maxPendingOpens,
       maxRemoteChannels: this.opts.maxRemoteChannels,
+      maxWriteQueueBytes: this.opts.maxWriteQueueBytes,
       onOverBudget: (_conn, budget) => {
-        if (budget === 'pending-opens' || budget === 'channel-ids') this.openBudgetCloses++
+        if (budget === 'write-queue') this.writeBudgetCloses++
+        else this.openBudgetCloses++
       }
     }
   }
