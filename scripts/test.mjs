@@ -37,6 +37,7 @@ const UNIT_FILES = [
   'test/node/discovery.test.ts',
   'test/node/inbound-limits.test.ts',
   'test/node/noise.test.ts',
+  'test/node/write-budget-rule.test.ts',
   'test/node/reach-fuzz.test.ts',
   'test/node/rendezvous.test.ts',
   'test/node/timers.test.ts',

@@ -8,30 +8,47 @@ import type { SecureStream } from './secure-stream.js'
  */
 export const DEFAULT_MAX_WRITE_QUEUE_BYTES = 16 * 1024 * 1024
 
+/** How long the queue may stay above the budget while the remote reads nothing of it (ms). */
+export const WRITE_STALL_MS = 2_000
+
+/** The queue may never pass this many times the budget, read or not. */
+const HARD_FACTOR = 4
+
 /**
  * The write side of one connection, budgeted: the bytes we queued for the remote and it has not read
  * (the socket's `writableLength`: the secure stream writes each sealed message to the socket at
- * once) may not pass `max`.
+ * once).
  *
  * Rules:
  * - The figure is read after each write that reports a full buffer (`write` returns false past
- *   256 KiB), so the check costs nothing while the remote keeps up; a write that takes it past `max`
- *   calls `over` once (the connection then closes with 'over-budget' and is destroyed at once: a peer
- *   that does not read would not read the close either). What passes `max` is at most that one write.
+ *   256 KiB), so the check costs nothing while the remote keeps up.
+ * - Above `max`, a remote that reads (the kernel took more of the queue since the last check) is
+ *   slow, not hostile: a burst of large answers to a slow reader (a mesh's results, up to 8 MiB each)
+ *   may wait. A write that finds the queue above `max` with nothing taken for `WRITE_STALL_MS`, or
+ *   above `4 × max` at all, calls `over` once (the connection then closes with 'over-budget' and is
+ *   destroyed at once: a peer that does not read would not read the close either).
  * - It covers whatever made us write: answers to requests, relayed data, keep-alives, an
  *   application's channels.
  */
-export function budgetWrites (stream: SecureStream, max: number, over: (queued: number) => void): void {
+export function budgetWrites (stream: SecureStream, max: number, over: (queued: number) => void, now: () => number = Date.now): void {
   const write = stream.write
   let tripped = false
+  /** While above `max`: bytes the kernel had taken, and since when it took none. */
+  let taken = -1
+  let stalledSince = 0
   stream.write = function (this: SecureStream, data: Uint8Array): boolean {
     const ok = write.call(this, data)
-    if (!ok && !tripped) {
-      const queued = this.socket.writableLength
-      if (queued > max) {
-        tripped = true
-        over(queued)
-      }
+    if (ok || tripped) return ok
+    const socket = this.socket
+    const queued = socket.writableLength
+    if (queued <= max) { taken = -1; return ok }
+    // bytesWritten counts what is still queued too.
+    const sent = socket.bytesWritten - queued
+    const t = now()
+    if (sent > taken) { taken = sent; stalledSince = t }
+    if (queued > HARD_FACTOR * max || t - stalledSince >= WRITE_STALL_MS) {
+      tripped = true
+      over(queued)
     }
     return ok
   }
