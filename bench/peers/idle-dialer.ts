@@ -61,8 +61,9 @@ async function hyperswarmDialer (): Promise<Dial> {
   const keyPairs = Array.from({ length: count }, () => HyperDHT.keyPair())
   return async (i) => {
     const conn = dht.connect(key, { keyPair: keyPairs[i] })
-    conn.on('error', () => { /* counted as a failure through `opened` */ })
-    if (!await conn.opened) throw new Error('hyperdht connection did not open')
+    let why: Error | undefined
+    conn.on('error', (err: Error) => { why ??= err })
+    if (!await conn.opened) throw new Error(`hyperdht connection did not open: ${why?.message ?? 'closed'}`)
   }
 }
 
