@@ -30,6 +30,11 @@ export interface IdleOptions {
   settleMs?: number
   /** Rounds; each runs every contestant once, in rotated order. Default 3. */
   rounds?: number
+  /**
+   * The dialers start no new dial after this long (ms); what is held then is measured (a stack that
+   * cannot take every connection in time shows how many it took). Default 300,000.
+   */
+  dialMs?: number
   /** Contestants. Default all three. */
   roles?: IdleRole[]
   /**
@@ -52,8 +57,12 @@ interface Held {
   cpuPerConnSec: number
   /** From the dialers' start to the holder holding every connection. */
   acceptMs: number
+  /** The holder's CPU time (user + system) over the accepts, per connection held, µs. */
+  acceptCpuUs: number
   held: number
   failed: number
+  /** Dials still in flight when the dialing time was up. */
+  pending: number
   /** The first few distinct errors of the failed dials. */
   errors: unknown[]
 }
@@ -74,6 +83,7 @@ export async function idleConnections (opts: IdleOptions = {}): Promise<Figure[]
   const idleMs = opts.idleMs ?? 30_000
   const settleMs = opts.settleMs ?? 25_000
   const rounds = opts.rounds ?? 3
+  const dialMs = opts.dialMs ?? 300_000
   const timings = opts.timings ?? (process.env.IDLE_PW_ARMS ?? '').split(';').filter((t) => t !== '')
   const base = opts.roles ?? ['peerwarden', 'libp2p', 'hyperswarm']
   // A contestant is a role, or 'peerwarden <keepAlive>,<deadTimeout>'.
@@ -86,7 +96,7 @@ export async function idleConnections (opts: IdleOptions = {}): Promise<Figure[]
     for (const role of rotated(roles, round)) {
       if (failures[role] !== undefined) continue
       try {
-        const held = await holdOnce(role, n, dialers, concurrency, settleMs, idleMs)
+        const held = await holdOnce(role, n, dialers, concurrency, settleMs, idleMs, dialMs)
         runs[role].push(held)
         process.stderr.write(`idle: round ${round + 1} ${role}: ${JSON.stringify(held)}\n`)
       } catch (err) {
@@ -99,9 +109,11 @@ export async function idleConnections (opts: IdleOptions = {}): Promise<Figure[]
   const med = (role: string, k: keyof Held): number => median(runs[role].map((h) => h[k] as number))
   const note = (role: string): string => {
     const hs = runs[role]
-    return `${n} connections from ${dialers} processes, ${concurrency} in flight each; held ${hs.map((h) => h.held).join('/')}, failed ${hs.map((h) => h.failed).join('/')}; ` +
+    return `${n} connections from ${dialers} processes, ${concurrency} in flight each; held ${hs.map((h) => h.held).join('/')}, failed ${hs.map((h) => h.failed).join('/')}, in flight when the ${dialMs / 1000} s of dialing were up ${hs.map((h) => h.pending).join('/')}; ` +
+      `errors: ${[...new Set(hs.flatMap((h) => h.errors))].slice(0, 3).join('; ') || 'none'}; ` +
       `per round: RSS ${hs.map((h) => kb(h.rssPerConn)).join('/')} KB, heap ${hs.map((h) => kb(h.heapPerConn)).join('/')} KB, external ${hs.map((h) => kb(h.externalPerConn)).join('/')} KB, ` +
-      `CPU ${hs.map((h) => h.cpuPerConnSec.toFixed(2)).join('/')} µs/s, accept ${hs.map((h) => Math.round(h.acceptMs)).join('/')} ms`
+      `CPU ${hs.map((h) => h.cpuPerConnSec.toFixed(2)).join('/')} µs/s, accept ${hs.map((h) => Math.round(h.acceptMs)).join('/')} ms ` +
+      `(the holder's CPU ${hs.map((h) => Math.round(h.acceptCpuUs)).join('/')} µs per connection)`
   }
   for (const role of roles) {
     const ours = role.startsWith('peerwarden')
@@ -112,10 +124,11 @@ export async function idleConnections (opts: IdleOptions = {}): Promise<Figure[]
     out.push({ name: `idle ${n}: ${role} memory per connection (RSS)`, value: +kb(med(role, 'rssPerConn')), unit: 'KB', ...(ours ? { target: '<= 16' } : {}), runs: rounds, note: `${ours ? met(med(role, 'rssPerConn') <= 16 * 1024) + '; ' : ''}heap ${kb(med(role, 'heapPerConn'))} KB, external ${kb(med(role, 'externalPerConn'))} KB; ${note(role)}` })
     out.push({ name: `idle ${n}: ${role} CPU per idle connection`, value: +med(role, 'cpuPerConnSec').toFixed(3), unit: 'µs/s', ...(ours ? { target: '<= 1' } : {}), runs: rounds, note: `${ours ? met(med(role, 'cpuPerConnSec') <= 1) + '; ' : ''}over ${idleMs / 1000} s of wall time, from ${settleMs / 1000} s after the last connection was accepted` })
     out.push({ name: `idle ${n}: ${role} time to accept all`, value: Math.round(med(role, 'acceptMs')), unit: 'ms', runs: rounds })
+    out.push({ name: `idle ${n}: ${role} holder's CPU per connection accepted`, value: Math.round(med(role, 'acceptCpuUs')), unit: 'µs', runs: rounds, note: 'user + system, from the dialers\' start to the last connection accepted' })
   }
   if (roles.includes('peerwarden')) {
     for (const peer of roles.filter((r) => r !== 'peerwarden' && runs[r].length === runs.peerwarden.length && runs[r].length > 0)) {
-      for (const [k, what] of [['rssPerConn', 'memory (RSS)'], ['cpuPerConnSec', 'CPU'], ['acceptMs', 'time to accept']] as const) {
+      for (const [k, what] of [['rssPerConn', 'memory (RSS)'], ['cpuPerConnSec', 'CPU'], ['acceptMs', 'time to accept'], ['acceptCpuUs', 'CPU to accept']] as const) {
         // peer / peerwarden: more than 1 means peerwarden is ahead (less memory, less CPU, less time).
         // Time to accept: per connection held (a stack that failed some dials held fewer).
         const per = (h: Held): number => (k === 'acceptMs' ? h[k] / h.held : h[k])
@@ -133,7 +146,7 @@ export async function idleConnections (opts: IdleOptions = {}): Promise<Figure[]
 const kb = (bytes: number): string => (bytes / 1024).toFixed(1)
 
 /** One contestant once: a fresh holder and fresh dialers, `n` connections, an idle window, then all stopped. */
-async function holdOnce (contestant: string, n: number, dialers: number, concurrency: number, settleMs: number, idleMs: number): Promise<Held> {
+async function holdOnce (contestant: string, n: number, dialers: number, concurrency: number, settleMs: number, idleMs: number, dialMs: number): Promise<Held> {
   const [role, timing] = contestant.split(' ') as [IdleRole, string | undefined]
   const testnet = role === 'hyperswarm' ? await createTestnet(3, { host: '127.0.0.1' }) : undefined
   const bootstrap = testnet === undefined ? [] : [JSON.stringify(testnet.bootstrap)]
@@ -156,10 +169,11 @@ async function holdOnce (contestant: string, n: number, dialers: number, concurr
     await sleep(500)
     const before = await holder.ask({ op: 'mem' }, 30_000)
     await holder.ask({ op: 'mark' }, 5_000)
-    const results = await Promise.all(ds.map(async (d) => await d.ask({ op: 'go' }, 600_000)))
+    const results = await Promise.all(ds.map(async (d) => await d.ask({ op: 'go', ms: dialMs }, dialMs + 60_000)))
     await sleep(500) // the holder's side of the last handshakes
     const accepted = await holder.ask({ op: 'accepted' }, 5_000)
     const failed = results.reduce((s, r) => s + (r.failed as number), 0)
+    const pending = results.reduce((s, r) => s + (r.pending as number), 0)
     const errors = [...new Set(results.map((r) => r.error).filter((e) => e !== undefined))].slice(0, 3)
     if ((accepted.count as number) === 0) throw new Error(`${contestant}: no connection held; ${failed} dials failed (${errors.join('; ')})`)
     await sleep(settleMs)
@@ -175,8 +189,10 @@ async function holdOnce (contestant: string, n: number, dialers: number, concurr
       externalPerConn: per1('external'),
       cpuPerConnSec: (idle.cpuUs as number) / ((idle.wallMs as number) / 1000) / (idle.count as number),
       acceptMs: accepted.ms as number,
+      acceptCpuUs: (accepted.cpuUs as number) / (accepted.count as number),
       held,
       failed,
+      pending,
       errors
     }
   } finally {

@@ -5,8 +5,8 @@
  * answers the parent's requests over IPC:
  * - `{ op: 'mem' }`: a full GC (twice), then `{ rss, heap, external, count }` (bytes; count = connections held);
  * - `{ op: 'mark' }`: the dialers start now: the count of connections held is sampled from here;
- * - `{ op: 'accepted' }` (once the dialers are done): `{ ms, count }`, when the count last grew
- *   (ms since the mark) and what it is;
+ * - `{ op: 'accepted' }` (once the dialers are done): `{ ms, count, cpuUs }`, when the count last
+ *   grew (ms since the mark), what it is, and this process's CPU time (user + system) since the mark;
  * - `{ op: 'idle', ms }`: a full GC, then `{ cpuUs, wallMs, count }`: this process's CPU time (user +
  *   system, `process.cpuUsage`) over `ms` of wall time with nothing to do but hold the connections.
  * - `{ op: 'snapshot', path }`: writes a heap snapshot there (what each connection costs, by object).
@@ -24,7 +24,7 @@ const bootstrap = process.argv[4] === undefined ? [] : JSON.parse(process.argv[4
 let holder: Holder | undefined
 /** Samples the count while the dialers dial (see 'mark'). */
 let sampler: NodeJS.Timeout | undefined
-let accepted = (): { ms: number; count: number } => ({ ms: NaN, count: 0 })
+let accepted = (): { ms: number; count: number; cpuUs: number } => ({ ms: NaN, count: 0, cpuUs: NaN })
 exitWhenStopped(async () => { await holder?.close() })
 
 /**
@@ -104,13 +104,17 @@ async function answer (m: Record<string, unknown>, h: Holder): Promise<Record<st
   if (m.op === 'mark') {
     // Sampled every 2 ms from here: when the count last grew is when the last connection was accepted.
     const t0 = nowMs()
+    const c0 = process.cpuUsage()
     let seen = h.count()
     let last = t0
     sampler = setInterval(() => {
       const c = h.count()
       if (c > seen) { seen = c; last = nowMs() }
     }, 2)
-    accepted = () => ({ ms: last - t0, count: seen })
+    accepted = () => {
+      const c = process.cpuUsage(c0)
+      return { ms: last - t0, count: seen, cpuUs: c.user + c.system }
+    }
     return { ok: true }
   }
   if (m.op === 'accepted') {
