@@ -16,7 +16,7 @@
  */
 import './polyfill.js' // before anything from libp2p: Node 20 lacks Promise.withResolvers
 import { exitWhenStopped } from './common.js'
-import { peerwardenTiming, type IdleRole } from './idle-common.js'
+import { LIBP2P_MONITOR, peerwardenTiming, type IdleRole } from './idle-common.js'
 
 const role = process.argv[2] as IdleRole
 const address = process.argv[3]
@@ -49,7 +49,7 @@ async function libp2pDialer (): Promise<Dial> {
   const target = multiaddr(address)
   const nodes: Array<Awaited<ReturnType<typeof createLibp2p>>> = []
   for (let i = 0; i < count; i++) {
-    nodes.push(await createLibp2p({ addresses: { listen: [] }, transports: [tcp()], connectionEncrypters: [noise()], streamMuxers: [yamux()], connectionManager: LIBP2P_PATIENT }))
+    nodes.push(await createLibp2p({ addresses: { listen: [] }, transports: [tcp()], connectionEncrypters: [noise()], streamMuxers: [yamux()], connectionManager: LIBP2P_PATIENT, connectionMonitor: LIBP2P_MONITOR }))
   }
   return async (i) => { await nodes[i].dial(target) }
 }

@@ -14,7 +14,7 @@
  */
 import './polyfill.js' // before anything from libp2p: Node 20 lacks Promise.withResolvers
 import { exitWhenStopped, nowMs, sleep } from './common.js'
-import { peerwardenTiming, type IdleRole } from './idle-common.js'
+import { LIBP2P_MONITOR, peerwardenTiming, type IdleRole } from './idle-common.js'
 
 interface Holder { address: string; count: () => number; close: () => Promise<void> }
 
@@ -61,7 +61,8 @@ async function libp2pHolder (): Promise<Holder> {
     transports: [tcp()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
-    connectionManager: { maxConnections: expected + 1000, inboundConnectionThreshold: 1_000_000, maxIncomingPendingConnections: 256, inboundUpgradeTimeout: 120_000 }
+    connectionManager: { maxConnections: expected + 1000, inboundConnectionThreshold: 1_000_000, maxIncomingPendingConnections: 256, inboundUpgradeTimeout: 120_000 },
+    connectionMonitor: LIBP2P_MONITOR
   })
   const ma = node.getMultiaddrs().find((a) => a.toString().startsWith('/ip4/127.0.0.1/tcp/'))
   if (ma === undefined) throw new Error('libp2p node does not listen on 127.0.0.1')
