@@ -171,14 +171,15 @@ async function holdOnce (contestant: string, n: number, dialers: number, concurr
     await holder.ask({ op: 'mark' }, 5_000)
     const results = await Promise.all(ds.map(async (d) => await d.ask({ op: 'go', ms: dialMs }, dialMs + 60_000)))
     await sleep(500) // the holder's side of the last handshakes
-    const accepted = await holder.ask({ op: 'accepted' }, 5_000)
+    // A holder busy with its connections (js-libp2p's pings) answers late: generous deadlines.
+    const accepted = await holder.ask({ op: 'accepted' }, 120_000)
     const failed = results.reduce((s, r) => s + (r.failed as number), 0)
     const pending = results.reduce((s, r) => s + (r.pending as number), 0)
     const errors = [...new Set(results.map((r) => r.error).filter((e) => e !== undefined))].slice(0, 3)
     if ((accepted.count as number) === 0) throw new Error(`${contestant}: no connection held; ${failed} dials failed (${errors.join('; ')})`)
     await sleep(settleMs)
-    const idle = await holder.ask({ op: 'idle', ms: idleMs }, idleMs + 30_000)
-    const after = await holder.ask({ op: 'mem' }, 30_000)
+    const idle = await holder.ask({ op: 'idle', ms: idleMs }, idleMs + 120_000)
+    const after = await holder.ask({ op: 'mem' }, 120_000)
     if (process.env.IDLE_SNAPSHOT !== undefined) await holder.ask({ op: 'snapshot', path: `${process.env.IDLE_SNAPSHOT}/${contestant.replace(/[ ,]/g, '_')}-${n}.heapsnapshot` }, 120_000)
     const held = after.count as number
     const per1 = (k: string): number => ((after[k] as number) - (before[k] as number)) / held
