@@ -14,7 +14,7 @@ import type { ErrorCode } from '../errors.js'
 import type { CloseReason, TrimReason } from '../manager/types.js'
 
 /** Every `CloseReason`: the `reason` of `connections_closed_total` and `connections_refused_total`. */
-export const CLOSE_REASONS = ['trimmed', 'banned', 'denied', 'duplicate', 'lifetime', 'stopped', 'over-limit', 'initial-sync', 'abandoned', 'protocol', 'timeout'] as const satisfies readonly CloseReason[]
+export const CLOSE_REASONS = ['trimmed', 'banned', 'denied', 'duplicate', 'lifetime', 'stopped', 'over-limit', 'initial-sync', 'abandoned', 'protocol', 'timeout', 'over-budget'] as const satisfies readonly CloseReason[]
 
 /** Every `TrimReason`: the `reason` of `trims_total`. */
 export const TRIM_REASONS = ['watermark', 'explicit', 'limit lowered', 'start', 'admission'] as const satisfies readonly TrimReason[]

@@ -18,13 +18,14 @@ export interface BootstrapReleaseHost {
  *
  * Rules:
  * - A connection to a peer that is a bootstrap peer when it connects is tracked until it closes.
- * - Apart from lowWater (`apart()`, which the dialer reads): still the peer's connection, the peer
- *   still a bootstrap peer, not protected, permanent, long-term nor allow-listed — whoever opened it
- *   (the node still looks for lowWater peers of its own).
- * - Releasable: those of them that are outbound (we dialled it to get started; a bootstrap peer
- *   that dialled us chose to, and may keep its connection).
+ * - Apart from lowWater (`apart()`, which the dialer reads): exactly the connections that will be let
+ *   go once the others reach lowWater — still the peer's connection, the peer still a bootstrap
+ *   peer, outbound (we dialled it to get started; a bootstrap peer that dialled us chose to, and may
+ *   keep its connection), not protected, permanent, long-term nor allow-listed, and not needed by a
+ *   topic quota. Every other connection counts toward lowWater, a bootstrap one included: a
+ *   connection the node keeps is one of its lowWater peers, and dials stop at lowWater.
  * - Once the node holds lowWater connections besides those apart (and runs, and `releaseBootstrap`
- *   is on), the releasable ones are closed ('trimmed'), except one a topic quota still needs.
+ *   is on), the ones apart are closed ('trimmed').
  */
 export class BootstrapRelease {
   private readonly tracked = new Set<ConnEntry>()
@@ -41,35 +42,30 @@ export class BootstrapRelease {
     this.tracked.delete(entry)
   }
 
-  /** The bootstrap connections that do not count toward lowWater (see the rules). */
-  apart (): ConnEntry[] { return this.select(true) }
-
-  /** The bootstrap connections that will be let go once the others reach lowWater. */
-  releasable (): ConnEntry[] { return this.select(false) }
-
-  private select (inbound: boolean): ConnEntry[] {
+  /** The bootstrap connections that do not count toward lowWater: those `release` closes once the others reach it (see the rules). */
+  apart (): ConnEntry[] {
     if (this.tracked.size === 0 || !this.host.limits().releaseBootstrap) return []
     const out: ConnEntry[] = []
+    const taken: PeerRecord[] = []
     for (const e of this.tracked) {
       const r = e.record
-      if (r.conn === e && r.bootstrap && (inbound || e.conn.direction === 'outbound') && !r.isProtected && !r.permanent && !r.longTerm && !r.allowed) out.push(e)
+      if (r.conn !== e || !r.bootstrap || e.conn.direction !== 'outbound' || r.isProtected || r.permanent || r.longTerm || r.allowed) continue
+      // A topic quota that still needs it keeps it: then it counts like any connection kept.
+      if (!this.host.topics.canClose(r, taken)) continue
+      taken.push(r)
+      out.push(e)
     }
     return out
   }
 
-  /** Closes the releasable connections if the others reach lowWater. */
+  /** Closes the connections apart if the others reach lowWater. */
   release (): void {
     const { host } = this
     const { lowWater, releaseBootstrap } = host.limits()
     if (!host.running() || this.tracked.size === 0 || !releaseBootstrap) return
-    const releasable = this.releasable()
-    const others = host.count() - this.apart().length
-    if (releasable.length === 0 || others < lowWater) return
-    const taken: PeerRecord[] = []
-    for (const e of releasable) {
-      if (!host.topics.canClose(e.record, taken)) continue
-      taken.push(e.record)
-      host.close(e, `released: ${others} other connections reach lowWater ${lowWater}, and a bootstrap peer is for getting started`)
-    }
+    const apart = this.apart()
+    const others = host.count() - apart.length
+    if (apart.length === 0 || others < lowWater) return
+    for (const e of apart) host.close(e, `released: ${others} other connections reach lowWater ${lowWater}, and a bootstrap peer is for getting started`)
   }
 }

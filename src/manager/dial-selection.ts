@@ -45,7 +45,8 @@ export interface DialView {
  * 1. initial sync: permanent peers, and one sync peer at a time — nothing else;
  * 2. long-term and permanent peers whenever they are lost;
  * 3. peers that serve a topic below its quota's `min`, while under `highWater`;
- * 4. the best candidates until `lowWater`, bootstrap connections not counted; bootstrap peers last,
+ * 4. the best candidates until `lowWater`, bootstrap connections about to be released not counted
+ *    (bootstrap-release.ts `apart`); bootstrap peers last,
  *    and only once nothing else is in flight and the network made no progress for `bootstrapQuiet`.
  */
 export function chooseDials (view: DialView, picks: DialPick[]): { bootstrapWake: number | undefined } {

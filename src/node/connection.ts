@@ -6,7 +6,9 @@ import { flushMuxAtEndOfTick, setupDone, type Corked } from './end-of-tick.js'
 import { decodeControl, MAX_REASON_LENGTH, type ControlMessage } from './control-wire.js'
 import { decodeHello } from './hello.js'
 import { peerIdOf } from './identity.js'
+import { DEFAULT_MAX_PENDING_OPENS, DEFAULT_MAX_REMOTE_CHANNELS, RemoteOpens, type OpensHost } from './remote-opens.js'
 import type { SecureStream } from './secure-stream.js'
+import { budgetWrites, DEFAULT_MAX_WRITE_QUEUE_BYTES } from './write-budget.js'
 import { peerHandler, safeJson, safeString } from './wire.js'
 
 export type { ControlMessage } from './control-wire.js'
@@ -29,7 +31,24 @@ export interface OpenOptions {
   closing: DeadlineQueue
   /** The peer sent a message a decoder refused (see `protocolError`); called once, before the close. */
   onProtocolError?: (conn: NodeConnection, why: string) => void
+  /** Remote channel opens waiting to be paired at once, at most (see remote-opens.ts). Default 1024. */
+  maxPendingOpens?: number
+  /** The highest channel id the remote may use (see remote-opens.ts). Default 4096. */
+  maxRemoteChannels?: number
+  /**
+   * Bytes queued for the remote that it has not read, at most (see write-budget.ts); past it the
+   * connection closes ('over-budget') and is destroyed at once. Default 16 MiB.
+   */
+  maxWriteQueueBytes?: number
+  /** The remote outran a per-connection budget (see `overBudget`); called once, before the close. */
+  onOverBudget?: (conn: NodeConnection, budget: ConnectionBudget, why: string) => void
 }
+
+/**
+ * The per-connection budgets on what a remote makes us hold: its channel opens waiting to be paired,
+ * its channel ids (remote-opens.ts), the bytes we queued for it that it does not read.
+ */
+export type ConnectionBudget = 'pending-opens' | 'channel-ids' | 'write-queue'
 
 /**
  * One live, authenticated connection: a Noise secret stream over TCP, a Protomux on top, and the
@@ -48,7 +67,7 @@ export interface OpenOptions {
  *   they are sent (holding an RPC answer to the end of the tick only adds latency; the mesh batches
  *   its own writes).
  */
-export class NodeConnection implements Connection, Expiring, Corked {
+export class NodeConnection implements Connection, Expiring, Corked, OpensHost {
   readonly id: string
   readonly peer: PeerId
   readonly mux: Protomux
@@ -72,6 +91,8 @@ export class NodeConnection implements Connection, Expiring, Corked {
   private send: Message<ControlMessage> | undefined
   private sendClose: Message<string> | undefined
   private closeHandlers: Array<(conn: NodeConnection) => void> | undefined
+  private opens: RemoteOpens | undefined
+  private onOverBudget: OpenOptions['onOverBudget']
   /** Control messages held until the local manager accepts the connection (see `accepted()`). */
   private held: ControlMessage[] | undefined = []
   /** Set once the connection was accepted and its set-up burst flushed: no more per-tick corking. */
@@ -176,8 +197,18 @@ export class NodeConnection implements Connection, Expiring, Corked {
     conn.send = channel.addMessage<ControlMessage>({ encoding: safeJson, onmessage: peerHandler(decodeControl, conn.receive, conn.badMessage) })
     conn.sendClose = channel.addMessage<string>({ encoding: safeString, onmessage: conn.receiveClose })
     // A channel the remote opens before our manager accepted the connection waits for the acceptance
-    // (protomux would otherwise reject it) and is then paired with ours.
-    holdOpensUntilAccepted(conn)
+    // (protomux would otherwise reject it) and is then paired with ours; the waiting ones are budgeted.
+    conn.onOverBudget = opts.onOverBudget
+    conn.opens = new RemoteOpens(conn, conn.mux, {
+      maxPendingOpens: opts.maxPendingOpens ?? DEFAULT_MAX_PENDING_OPENS,
+      maxRemoteChannels: opts.maxRemoteChannels ?? DEFAULT_MAX_REMOTE_CHANNELS
+    })
+    const maxWrite = opts.maxWriteQueueBytes ?? DEFAULT_MAX_WRITE_QUEUE_BYTES
+    budgetWrites(stream, maxWrite, (queued) => {
+      conn.overBudget('write-queue', `${queued} bytes queued for a peer that does not read them (budget ${maxWrite})`)
+      // Not in the writer's call stack (a handler, a flush): the close above already ended the stream.
+      queueMicrotask(() => { stream.destroy() })
+    })
     channel.open()
     // The dialer reads at once: the remote's verdict comes on the control channel (what else arrives
     // before our own manager accepts is held, as on the listener's side).
@@ -195,6 +226,9 @@ export class NodeConnection implements Connection, Expiring, Corked {
     }
     return n
   }
+
+  /** Channels the remote opened that wait to be paired now (before the acceptance, or while a pairing decides). */
+  get pendingOpens (): number { return this.opens?.pending ?? 0 }
 
   onClose (fn: (conn: NodeConnection) => void): void {
     if (this.closed) fn(this)
@@ -224,6 +258,16 @@ export class NodeConnection implements Connection, Expiring, Corked {
     if (this.closed) return
     try { this.onProtocolError?.(this, why) } catch { /* reporting is best effort */ }
     this.close('protocol')
+  }
+
+  /**
+   * The remote outran a per-connection budget (`ConnectionBudget`): reported once, then the connection
+   * closes with 'over-budget'. Never throws.
+   */
+  overBudget (budget: ConnectionBudget, why: string): void {
+    if (this.closed) return
+    try { this.onOverBudget?.(this, budget, why) } catch { /* reporting is best effort */ }
+    this.close('over-budget')
   }
 
   close (reason?: string): void {
@@ -307,26 +351,6 @@ export class NodeConnection implements Connection, Expiring, Corked {
     this.stream.resume()
     this.settleAcceptance?.(true)
     for (const msg of held) this.onMessage(this, msg)
-  }
-}
-
-/**
- * Any channel the remote opens before our manager accepted the connection — for a protocol the node
- * serves or one the application opens itself once it has the connection (after `connectNow`, in a
- * 'connection' listener) — waits until the acceptance and the application's reaction to it (the rest
- * of that tick), then pairs with the application's channel if it made one; protomux would otherwise
- * reject it at once. The dialer reads its remote's verdict before it accepts, so the listener's first
- * opens arrive then.
- */
-function holdOpensUntilAccepted (conn: NodeConnection): void {
-  const m = conn.mux as unknown as { _requestSession: (protocol: string, id: unknown, info: unknown) => Promise<void> }
-  const request = m._requestSession.bind(conn.mux)
-  m._requestSession = async (protocol, id, info) => {
-    if (!conn.isAccepted) {
-      await conn.whenAccepted()
-      await new Promise<void>((resolve) => { setImmediate(resolve) })
-    }
-    await request(protocol, id, info)
   }
 }
 

@@ -1,65 +1,18 @@
-import { createHash } from 'node:crypto'
-import type { Clock, ConnectionManager, PeerId } from '../manager/types.js'
+import type { PeerId } from '../manager/types.js'
 import { normaliseHints } from './address.js'
 import type { NodeConnection } from './connection.js'
-import { MAX_PEERS_PER_MESSAGE, MAX_TOPICS, type ControlMessage } from './control-wire.js'
+import { MAX_TOPICS, type ControlMessage } from './control-wire.js'
+import { discoveryKey } from './discovery-key.js'
+import type { DiscoveryHost, DiscoveryOptions, DiscoveryStats } from './discovery-types.js'
 import { Lookups } from './lookups.js'
 import { PexBudget } from './pex-budget.js'
-import type { RendezvousTable } from './rendezvous.js'
-import { RendezvousVisits, type RendezvousPoint, type VisitStats } from './rendezvous-visits.js'
+import { referral } from './referrals.js'
+import { RendezvousVisits } from './rendezvous-visits.js'
 import { TopicDirectory } from './topic-directory.js'
 
-/** The discovery key of a topic: on the wire, only this hash is used. */
-export function discoveryKey (topic: string | Uint8Array): string {
-  const bytes = typeof topic === 'string' ? Buffer.from(topic, 'utf8') : Buffer.from(topic)
-  return createHash('sha256').update('peerwarden/topic/1\0').update(bytes).digest('hex')
-}
-
-export interface DiscoveryHost {
-  readonly localId: PeerId
-  readonly manager: ConnectionManager
-  /** Our own rendezvous service, when enabled. */
-  readonly rendezvous: RendezvousTable | undefined
-  addresses(): string[]
-  connections(): Iterable<NodeConnection>
-  /** The bootstrap peers: the rendezvous points we keep our registrations at, connected or not. */
-  points?(): RendezvousPoint[]
-  /** A visit to a rendezvous point (see rendezvous-visits.ts): resolves once the point took it. */
-  visit?(point: RendezvousPoint, signal: AbortSignal): Promise<void>
-}
-
-export interface DiscoveryOptions {
-  /** How long an announcement lives at a rendezvous point. Default 60_000. */
-  ttl: number
-  /** How long a rendezvous point keeps what a visit registered. Default 5 minutes. */
-  visitTtl?: number
-  /** Re-announce and look up again this often. Default 15_000 (sooner while the topic has no peer). */
-  refresh: number
-  /** How long a lookup waits for answers. Default 2_000. */
-  lookupTimeout: number
-  /** Quota given to the manager for each joined topic. Default min(3, lowWater). */
-  quotaMin: number
-  /** The manager's lowWater, for `flushed`. */
-  lowWater: number
-  /** Shuffles what a lookup found (the manager's injected `random`, else Math.random). */
-  random: () => number
-  /** Lookup timeouts and refreshes run on it (the manager's injected clock, else the system clock). */
-  clock: Clock
-  /** Peer-exchange messages (referrals and lookup answers) taken from one connection per minute; the rest are dropped. Default 120. */
-  pexPerMinute?: number
-}
-
-/** What discovery counted of what peers sent it, and of its visits to rendezvous points. */
-export interface DiscoveryStats extends VisitStats {
-  /** Visits other peers paid our rendezvous service. */
-  visitsServed: number
-  /** Referrals and answers dropped: over a connection's `pexPerMinute`. */
-  pexDropped: number
-  /** Lookup answers nobody asked for (not learnt). */
-  unsolicitedAnswers: number
-  /** Announcements the rendezvous table refused for a budget. */
-  announcesRefused: number
-}
+// Their former home: importers of discovery.js keep working.
+export { discoveryKey } from './discovery-key.js'
+export type { DiscoveryHost, DiscoveryOptions, DiscoveryStats } from './discovery-types.js'
 
 /** Peers remembered as found per joined topic (for `flushed`). */
 const MAX_FOUND_PER_TOPIC = 1024
@@ -334,32 +287,12 @@ export class Discovery {
     }
   }
 
-  /**
-   * Peers a third party told us about for a topic we look up: hints for the manager (their addresses
-   * never displace what a handshake proved), normalised to one spelling per host and port.
-   */
+  /** Peers a third party told us about for a topic we look up (see `referral`): hints for the manager. */
   private found (key: string, peers: ReadonlyArray<{ id: string; addresses: readonly string[] }>): void {
     const j = this.joined.get(key)
     if (j === undefined || !j.lookup) return
-    const inputs = []
-    for (const p of peers.slice(0, MAX_PEERS_PER_MESSAGE)) {
-      if (p.id === this.host.localId) continue
-      const addresses = normaliseHints(p.addresses)
-      if (addresses.length === 0) continue
-      if (j.found.size < MAX_FOUND_PER_TOPIC) j.found.add(p.id)
-      const topics = new Set(this.host.manager.getPeer(p.id)?.topics ?? [])
-      topics.add(key)
-      inputs.push({ id: p.id, addresses, topics: [...topics], hint: true })
-    }
-    // Every node asks the same rendezvous points and gets the same list in the same order; handed to
-    // the manager as is, every newcomer would dial the same first few peers (equal candidates are
-    // dialled in the order they were learnt) and be refused there. Each node shuffles its own copy.
-    for (let i = inputs.length - 1; i > 0; i--) {
-      const k = Math.floor(this.opts.random() * (i + 1))
-      const t: typeof inputs[number] = inputs[i]!
-      inputs[i] = inputs[k]!
-      inputs[k] = t
-    }
+    const { inputs, ids } = referral(key, peers, this.host.localId, (peer) => this.host.manager.getPeer(peer)?.topics, this.opts.random)
+    for (const id of ids) if (j.found.size < MAX_FOUND_PER_TOPIC) j.found.add(id)
     if (inputs.length > 0) this.host.manager.addPeers(inputs)
   }
 

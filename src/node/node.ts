@@ -155,7 +155,10 @@ class Node implements PeerNode {
       maxPendingPerIp: options.maxPendingPerIp,
       perIpRate: options.perIpRate,
       maxTrackedIps: options.maxTrackedIps,
-      maxQueuedBytes: options.maxQueuedBytes
+      maxQueuedBytes: options.maxQueuedBytes,
+      maxPendingOpens: options.maxPendingOpens,
+      maxRemoteChannels: options.maxRemoteChannels,
+      maxWriteQueueBytes: options.maxWriteQueueBytes
     })
     this.dialer = new NodeDialer(this.transport, {
       hello: (conn) => { this.discovery?.hello(conn) },

@@ -4,105 +4,24 @@ import { PeerwardenError } from '../errors.js'
 import * as check from '../manager/validate.js'
 import { systemClock } from '../clock.js'
 import type { Clock, PeerId } from '../manager/types.js'
-import { NodeConnection, type ControlMessage, type OpenOptions } from './connection.js'
+import { NodeConnection, type OpenOptions } from './connection.js'
 import { DeadlineQueue } from './deadlines.js'
-import { flushSocketAtEndOfTick, onSetupDone, type Corked } from './end-of-tick.js'
-import { encodeHello, type Hello } from './hello.js'
-import type { KeyPair } from './identity.js'
+import { dialError } from './dial-error.js'
+import { onSetupDone } from './end-of-tick.js'
+import { encodeHello } from './hello.js'
 import { peerIdOf } from './identity.js'
-import { defaultKeepAlive, keepAliveTiming, Liveness, type Live } from './liveness.js'
-import type { NetworkKey } from './network-key.js'
 import { defaultPendingPerIp, InboundLimits, type InboundRefusal } from './inbound-limits.js'
+import { LiveConnection } from './live-connection.js'
+import { defaultKeepAlive, keepAliveTiming, Liveness } from './liveness.js'
 import { staticKeys, type StaticKeys } from './noise.js'
 import { QUEUE_HIGH_BYTES, SecureStream, type ReadMeter } from './secure-stream.js'
+import { SocketCork } from './socket-cork.js'
+import { formatTcpAddress, parseTcpAddress } from './tcp-address.js'
+import type { TransportOptions, TransportStats } from './transport-options.js'
 
-export interface TransportOptions {
-  keyPair: KeyPair
-  networkKey: NetworkKey
-  /** What we tell peers in the hello (listen addresses, rendezvous service); `remoteIp` and `remotePort` are where we see the peer. */
-  hello: (remoteIp: string, remotePort: number | undefined) => Hello
-  /** Gate before any expensive work: false refuses the socket at once (deny list, limits). */
-  gate: (address: string) => boolean
-  /** An authenticated inbound connection, ready for the manager. */
-  onInbound: (conn: NodeConnection) => void
-  onMessage: (conn: NodeConnection, msg: ControlMessage) => void
-  /** Called before a connection is closed with a reason, to leave the remote something useful (peer referrals). */
-  farewell?: (conn: NodeConnection, reason: string) => void
-  /** A connection's peer sent a message a decoder refused; the connection closes with 'protocol'. */
-  onProtocolError?: (conn: NodeConnection, why: string) => void
-  /** An inbound connection failed before it was authenticated (Noise, network key, deadline). */
-  onError?: (address: string, error: Error) => void
-  /** An inbound socket was refused before any cryptography: by the gate, or by an inbound budget. */
-  onRefused?: (address: string, rule: InboundRefusal | 'gate') => void
-  /** Handshake (Noise + hello) deadline. Default 10_000. */
-  handshakeTimeout?: number
-  /**
-   * The accepting side of an idle connection sends a keep-alive after this long without writing, and
-   * the dialing side answers it (liveness.ts `keepAliveTiming`). Default: 45 % of `deadTimeout` (9 s).
-   */
-  keepAlive?: number
-  /** A connection that receives nothing for this long is dead (peer vanished without FIN). Default 20_000. */
-  deadTimeout?: number
-  /** Inbound handshakes in progress at most. Default 32. */
-  maxPendingHandshakes?: number
-  /**
-   * Inbound handshakes in progress at most from one IP (one /64 for IPv6); 127.0.0.1 and ::1 are
-   * exempt. Default: an eighth of `maxPendingHandshakes`, at least 1 (4).
-   */
-  maxPendingPerIp?: number
-  /** New inbound sockets per remote IP (one /64 for IPv6) per second at most; 127.0.0.1 and ::1 are exempt. Default 10. */
-  perIpRate?: number
-  /** Remote IPs whose rate window is remembered at most; the least recently seen is forgotten first. Default 4096. */
-  maxTrackedIps?: number
-  /**
-   * Bytes a connection queues while it is paused (not yet accepted, or paused by its owner) before its
-   * socket is paused too: a connection holds at most this plus one message. Default 1 MiB.
-   */
-  maxQueuedBytes?: number
-  /** Deadlines, keep-alives and rate windows run on it. Default: the system clock. */
-  clock?: Clock
-}
-
-/** The transport's figures (in `node.stats()`): counters since start, and gauges (now). */
-export interface TransportStats {
-  /** Inbound sockets refused before any cryptography (gate, rate, pending budgets): the total of the next three and the gate's. */
-  refusedEarly: number
-  /** Refused for the per-IP rate (`perIpRate`). */
-  refusedRate: number
-  /** Refused because their IP had `maxPendingPerIp` handshakes in progress. */
-  refusedPerIp: number
-  /** Refused because `maxPendingHandshakes` handshakes were in progress and none could give way. */
-  refusedPending: number
-  /** Inbound handshakes ended at the cap to make room for a newcomer, the oldest first (also counted in `failedHandshakes`). */
-  evictedHandshakes: number
-  /** Inbound connections that failed Noise, the hello, the network key or the deadline (garbage included). */
-  failedHandshakes: number
-  /** Gauge: inbound handshakes in progress. */
-  pendingHandshakes: number
-  /** Connections closed because the peer sent a message a decoder refused ('protocol'). */
-  protocolErrors: number
-  /** Gauge: bytes decrypted and queued on paused connections, all connections together. */
-  queuedBytes: number
-  /** Bytes read from connections that were closing (or refused) and dropped unread. */
-  discardedBytes: number
-  /** Times a connection's socket was paused because its queue reached `maxQueuedBytes`. */
-  queuePauses: number
-  /** Gauge: bytes held for frames partly received (up to 1 MiB each, past that at most 4 × what arrived of it). */
-  receivingBytes: number
-}
-
-/** 'tcp://host:port' (optionally '#<peerId>') → its parts. */
-export function parseTcpAddress (address: string): { host: string; port: number; peer?: PeerId } {
-  const m = /^tcp:\/\/(\[[^\]]+\]|[^:/#]+):(\d+)(?:#([0-9a-f]{64}))?$/i.exec(address)
-  if (m === null) throw PeerwardenError.invalid(`not a tcp address: ${JSON.stringify(address)} (expected tcp://host:port or tcp://host:port#<peerId>)`)
-  const port = Number(m[2])
-  if (port < 0 || port > 65535) throw PeerwardenError.invalid(`port out of range in ${address}`)
-  return { host: m[1].replace(/^\[|\]$/g, ''), port, peer: m[3]?.toLowerCase() }
-}
-
-export function formatTcpAddress (host: string, port: number): string {
-  return host.includes(':') ? `tcp://[${host}]:${port}` : `tcp://${host}:${port}`
-}
+// Their former home: importers of transport.js keep working.
+export { formatTcpAddress, parseTcpAddress } from './tcp-address.js'
+export type { TransportOptions, TransportStats } from './transport-options.js'
 
 /**
  * TCP + Noise transport (secure-stream.ts, noise.ts).
@@ -149,6 +68,10 @@ export class TcpTransport {
   failedHandshakes = 0
   /** Connections closed because the peer sent a message a decoder refused ('protocol'). */
   protocolErrors = 0
+  /** Connections closed because the remote opened more channels than its budgets ('over-budget'). */
+  openBudgetCloses = 0
+  /** Connections closed because more than `maxWriteQueueBytes` waited for a remote that did not read ('over-budget'). */
+  writeBudgetCloses = 0
   private readonly limits: InboundLimits
   /** Inbound handshakes in progress and their remote IP, oldest first (the first to give way at the cap). */
   private readonly inbound = new Map<SecureStream, string>()
@@ -184,6 +107,9 @@ export class TcpTransport {
       maxTrackedIps: check.int('maxTrackedIps', opts.maxTrackedIps ?? 4096, 1)
     }, () => clock.now())
     if (opts.maxQueuedBytes !== undefined) check.int('maxQueuedBytes', opts.maxQueuedBytes, 1)
+    if (opts.maxPendingOpens !== undefined) check.int('maxPendingOpens', opts.maxPendingOpens, 1)
+    if (opts.maxRemoteChannels !== undefined) check.int('maxRemoteChannels', opts.maxRemoteChannels, 1)
+    if (opts.maxWriteQueueBytes !== undefined) check.int('maxWriteQueueBytes', opts.maxWriteQueueBytes, 1)
   }
 
   /** Listens on each 'tcp://host:port' (port 0 = any); resolves to the bound addresses. */
@@ -297,7 +223,9 @@ export class TcpTransport {
       queuedBytes: this.meter.queuedBytes,
       discardedBytes: this.meter.discardedBytes,
       queuePauses: this.meter.queuePauses,
-      receivingBytes: this.meter.receivingBytes
+      receivingBytes: this.meter.receivingBytes,
+      openBudgetCloses: this.openBudgetCloses,
+      writeBudgetCloses: this.writeBudgetCloses
     }
   }
 
@@ -426,6 +354,13 @@ export class TcpTransport {
       onProtocolError: (conn, why) => {
         this.protocolErrors++
         this.opts.onProtocolError?.(conn, why)
+      },
+      maxPendingOpens: this.opts.maxPendingOpens,
+      maxRemoteChannels: this.opts.maxRemoteChannels,
+      maxWriteQueueBytes: this.opts.maxWriteQueueBytes,
+      onOverBudget: (_conn, budget) => {
+        if (budget === 'write-queue') this.writeBudgetCloses++
+        else this.openBudgetCloses++
       }
     }
   }
@@ -433,54 +368,5 @@ export class TcpTransport {
   private track (socket: net.Socket): void {
     this.sockets.add(socket)
     socket.once('close', () => { this.sockets.delete(socket) })
-  }
-}
-
-/**
- * What a failed dial rejects with: the specific failures as they are (`ERR_NETWORK_KEY`,
- * `ERR_PEER_MISMATCH`, `ERR_SELF_DIAL`, `ERR_HANDSHAKE`, `ERR_HANDSHAKE_TIMEOUT`, …); a connection
- * that could not be made or went during the handshake is `ERR_DIAL_FAILED` with the socket's error
- * (ECONNREFUSED, ECONNRESET, …) as the cause, or the closing as the cause when there was none.
- */
-function dialError (address: string, err: unknown): PeerwardenError {
-  if (err instanceof PeerwardenError && err.code !== 'ERR_CONNECTION_CLOSED') return err
-  const cause = err instanceof PeerwardenError && err.cause instanceof Error ? err.cause : err
-  return new PeerwardenError('ERR_DIAL_FAILED', `dial to ${address} failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause })
-}
-
-/**
- * A connection as the liveness sweep sees it: a dead one is closed with the reason 'timeout' (the
- * close message goes out if the path still carries it: a peer whose process stalled reads it) and
- * destroyed at once — no graceful end waits on a peer that stopped answering. A class, not a closure
- * object: one small object per connection, its getters shared.
- */
-class LiveConnection implements Live {
-  constructor (private readonly conn: NodeConnection, private readonly liveness: Liveness) {}
-  /** A keep-alive arrived: the liveness rules may answer it. */
-  heard (): void { this.liveness.heard(this) }
-  get lastRead (): number { return this.conn.stream.lastRead }
-  get lastWrite (): number { return this.conn.stream.lastWrite }
-  keepAlive (): void { this.conn.stream.keepAlive() }
-  destroy (err?: Error): void {
-    this.conn.close('timeout')
-    this.conn.stream.destroy(err)
-  }
-}
-
-/** Corks a socket for the rest of the tick in which data arrived (see `flushSocketAtEndOfTick`). */
-class SocketCork implements Corked {
-  private corked = false
-  constructor (private readonly socket: net.Socket) {}
-
-  readonly onData = (): void => {
-    if (this.corked) return
-    this.corked = true
-    this.socket.cork()
-    flushSocketAtEndOfTick(this)
-  }
-
-  flushCork (): void {
-    this.corked = false
-    this.socket.uncork()
   }
 }

@@ -70,6 +70,12 @@ export interface NodeOptions {
   maxTrackedIps?: number
   /** Bytes decrypted and queued on a connection not yet reading before its socket is paused. Default 1 MiB. */
   maxQueuedBytes?: number
+  /** Channels a peer opened that wait to be paired, at most per connection; past it the connection closes ('over-budget'). Default 1024. */
+  maxPendingOpens?: number
+  /** The highest channel id a peer may use on one connection; past it the connection closes ('over-budget'). Default 4096. */
+  maxRemoteChannels?: number
+  /** Bytes queued for a peer that it has not read, at most per connection; past it the connection closes ('over-budget'). Default 16 MiB. */
+  maxWriteQueueBytes?: number
   /**
    * Where the node writes what happens: connections kept and lost, failures with their code and
    * reason, refusals (levels in node-log.ts). Any pino-compatible logger, or `createLogger()`.
@@ -95,7 +101,7 @@ export interface NodeOptions {
 export const NODE_OPTIONS: ReadonlyArray<keyof NodeOptions> = [
   'seed', 'dataDir', 'listen', 'announce', 'bootstrap', 'networkKey', 'rendezvous', 'manager', 'handshakeTimeout', 'keepAlive',
   'deadTimeout', 'announceTtl', 'refreshInterval', 'pexPerMinute', 'rendezvousLimits', 'maxPendingHandshakes', 'maxPendingPerIp',
-  'perIpRate', 'maxTrackedIps', 'maxQueuedBytes', 'logger', 'dialBack', 'relay'
+  'perIpRate', 'maxTrackedIps', 'maxQueuedBytes', 'maxPendingOpens', 'maxRemoteChannels', 'maxWriteQueueBytes', 'logger', 'dialBack', 'relay'
 ]
 
 /** The manager's stats plus the node's own figures (the transport's, discovery's, the rendezvous budgets). */

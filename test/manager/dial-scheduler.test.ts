@@ -386,7 +386,7 @@ test('a bootstrap connection does not count toward lowWater: the others are dial
   await r.m.close()
 })
 
-test('a bootstrap connection is kept while the others are short of lowWater, and when a topic quota needs it', async () => {
+test('a bootstrap connection is kept while the others are short of lowWater, and when a topic quota needs it — then it counts toward lowWater (it used to be set apart, and the node dialled past lowWater)', async () => {
   const r = rig({ lowWater: 2, highWater: 8 })
   peers(r, ['b1'], { bootstrap: true, topics: ['t'] })
   r.m.setTopicQuota('t', { min: 1 })
@@ -397,7 +397,7 @@ test('a bootstrap connection is kept while the others are short of lowWater, and
   assert.deepEqual(connectedIds(r.m), ['b1', 'n1'], 'one other peer: short of lowWater 2')
   peers(r, ['n2'])
   await r.clock.advance(3_000)
-  assert.deepEqual(connectedIds(r.m), ['b1', 'n1', 'n2'], 'b1 is the only peer of topic t, whose quota needs it')
+  assert.deepEqual(connectedIds(r.m), ['b1', 'n1'], 'b1 is the only peer of topic t, whose quota keeps it: it counts, and n2 is not dialled')
   assert.deepEqual(r.closed, [])
   await r.m.close()
 })
@@ -925,7 +925,7 @@ test('releaseBootstrap: false keeps the old rule: a bootstrap connection counts 
   await r.m.close()
 })
 
-test('a connection a bootstrap peer opened to us does not count toward lowWater either: the node still dials lowWater peers of its own, and keeps it', async () => {
+test('a connection a bootstrap peer opened to us counts toward lowWater, since it stays: dials stop at lowWater counting it (it used to be set apart, and the node dialled lowWater more)', async () => {
   const r = rig({ lowWater: 2, highWater: 8 })
   peers(r, ['b1'], { bootstrap: true })
   // The bootstrap peer dials us before we dial it; we know nobody else yet.
@@ -935,8 +935,10 @@ test('a connection a bootstrap peer opened to us does not count toward lowWater 
   assert.deepEqual(connectedIds(r.m), ['b1'])
   peers(r, ['n1', 'n2', 'n3'])
   await r.clock.advance(3_000)
-  assert.deepEqual(connectedIds(r.m), ['b1', 'n1', 'n2'], 'two peers besides the inbound bootstrap connection, which stays')
+  assert.deepEqual(connectedIds(r.m), ['b1', 'n1'], 'one peer besides the inbound bootstrap connection, which stays')
   assert.deepEqual(r.closed, [])
+  await r.clock.advance(60_000)
+  assert.equal(connectedIds(r.m).length, 2, 'no dial past lowWater later either')
   await r.m.close()
 })
 

@@ -1,0 +1,61 @@
+import type { PeerId } from './connection-types.js'
+
+/** A failed dial of one address: what `errors()` yields and `dial:failed` carries. */
+export interface DialFailure { peer?: PeerId; address: string; error: Error; at: number }
+
+/**
+ * What a decision in `explain(peer)` did:
+ * - `accept` / `refuse`: a connection was admitted or refused (the reason starts with the close reason);
+ * - `trim`: the manager closed the peer's connection to keep the bound ('trimmed'); `close`: it closed
+ *   it for another reason (banned, duplicate, lifetime, stopped, initial-sync…); `disconnected`: the
+ *   transport reported it closed;
+ * - `evict`: the peer was forgotten at `maxPeers`;
+ * - `dial`: a dial started (and why); `dial-failed`: one address failed; `backoff`: the next dial waits
+ *   (or, reset by the application, no longer does);
+ * - `merge`: the record known by address only became the peer's own;
+ * - `priority` / `ban`: the priority changed; `hook-error`: the `prioritise` hook failed;
+ * - `protect` / `unprotect`: a protection tag was added or removed.
+ */
+export type DecisionAction =
+  | 'accept' | 'refuse' | 'trim' | 'close' | 'disconnected' | 'evict'
+  | 'dial' | 'dial-failed' | 'backoff' | 'merge' | 'priority' | 'ban' | 'hook-error' | 'protect' | 'unprotect'
+
+/** One decision about a peer, e.g. `{ action: 'trim', reason: 'lowest value (3) among 12 candidates above highWater' }`. */
+export interface Decision { at: number; action: DecisionAction; reason: string }
+
+/**
+ * Which rule ran a trim (the 'trim' event's `reason`): `watermark` (the background trim above
+ * highWater), `explicit` (`trim()`), `limit lowered` (`setWatermarks`/`setMaxConnections` below the
+ * count), `start` (`start()` found the count above highWater), `admission` (a newcomer at the bound
+ * evicted the lowest-ranked peer).
+ */
+export type TrimReason = 'watermark' | 'explicit' | 'limit lowered' | 'start' | 'admission'
+
+/** The manager's figures now: `stats()`. */
+export interface ManagerStats {
+  known: number
+  connections: number
+  inbound: number
+  outbound: number
+  dialing: number
+  /** Known peers protected under at least one tag, or permanent (as `isProtected(peer)` says). */
+  protected: number
+  /** Known peers whose priority is 'banned'. */
+  banned: number
+  /** The watermarks in force (after `setWatermarks` / `setMaxConnections`). */
+  lowWater: number
+  highWater: number
+  /** The cap on known peers (`maxPeers`). */
+  maxPeers: number
+  /** Peers forgotten because the book was at `maxPeers`, since creation. */
+  evicted: number
+  /** Addresses learnt from hints whose failed dials are remembered for their backoff (a table fed by peers: at most `maxPeers` entries, the oldest dropped first). */
+  addressWaits: number
+  /** Errors of the application's hooks ('hook:error'), since creation. */
+  hookErrors: number
+  /**
+   * Each topic quota: its `min` (and `max`) as set, `effectiveMin` = min(min, highWater) — the bound
+   * wins over a quota — and the connected peers that serve the topic now.
+   */
+  topics: Array<{ topic: string; min: number; max?: number; effectiveMin: number; connected: number }>
+}

@@ -1,0 +1,52 @@
+import type { Clock, ConnectionManager, PeerId } from '../manager/types.js'
+import type { NodeConnection } from './connection.js'
+import type { RendezvousTable } from './rendezvous.js'
+import type { RendezvousPoint, VisitStats } from './rendezvous-visits.js'
+
+/** What discovery sees of its node: identity, manager, rendezvous service, addresses and connections. */
+export interface DiscoveryHost {
+  readonly localId: PeerId
+  readonly manager: ConnectionManager
+  /** Our own rendezvous service, when enabled. */
+  readonly rendezvous: RendezvousTable | undefined
+  addresses(): string[]
+  connections(): Iterable<NodeConnection>
+  /** The bootstrap peers: the rendezvous points we keep our registrations at, connected or not. */
+  points?(): RendezvousPoint[]
+  /** A visit to a rendezvous point (see rendezvous-visits.ts): resolves once the point took it. */
+  visit?(point: RendezvousPoint, signal: AbortSignal): Promise<void>
+}
+
+/** Discovery's timings, quota and budgets (the node fills them from its own options). */
+export interface DiscoveryOptions {
+  /** How long an announcement lives at a rendezvous point. Default 60_000. */
+  ttl: number
+  /** How long a rendezvous point keeps what a visit registered. Default 5 minutes. */
+  visitTtl?: number
+  /** Re-announce and look up again this often. Default 15_000 (sooner while the topic has no peer). */
+  refresh: number
+  /** How long a lookup waits for answers. Default 2_000. */
+  lookupTimeout: number
+  /** Quota given to the manager for each joined topic. Default min(3, lowWater). */
+  quotaMin: number
+  /** The manager's lowWater, for `flushed`. */
+  lowWater: number
+  /** Shuffles what a lookup found (the manager's injected `random`, else Math.random). */
+  random: () => number
+  /** Lookup timeouts and refreshes run on it (the manager's injected clock, else the system clock). */
+  clock: Clock
+  /** Peer-exchange messages (referrals and lookup answers) taken from one connection per minute; the rest are dropped. Default 120. */
+  pexPerMinute?: number
+}
+
+/** What discovery counted of what peers sent it, and of its visits to rendezvous points. */
+export interface DiscoveryStats extends VisitStats {
+  /** Visits other peers paid our rendezvous service. */
+  visitsServed: number
+  /** Referrals and answers dropped: over a connection's `pexPerMinute`. */
+  pexDropped: number
+  /** Lookup answers nobody asked for (not learnt). */
+  unsolicitedAnswers: number
+  /** Announcements the rendezvous table refused for a budget. */
+  announcesRefused: number
+}

@@ -1,0 +1,16 @@
+import { PeerwardenError } from '../errors.js'
+import type { PeerId } from '../manager/types.js'
+
+/** 'tcp://host:port' (optionally '#<peerId>') → its parts. */
+export function parseTcpAddress (address: string): { host: string; port: number; peer?: PeerId } {
+  const m = /^tcp:\/\/(\[[^\]]+\]|[^:/#]+):(\d+)(?:#([0-9a-f]{64}))?$/i.exec(address)
+  if (m === null) throw PeerwardenError.invalid(`not a tcp address: ${JSON.stringify(address)} (expected tcp://host:port or tcp://host:port#<peerId>)`)
+  const port = Number(m[2])
+  if (port < 0 || port > 65535) throw PeerwardenError.invalid(`port out of range in ${address}`)
+  return { host: m[1].replace(/^\[|\]$/g, ''), port, peer: m[3]?.toLowerCase() }
+}
+
+/** host and port → 'tcp://host:port' (an IPv6 host in brackets). */
+export function formatTcpAddress (host: string, port: number): string {
+  return host.includes(':') ? `tcp://[${host}]:${port}` : `tcp://${host}:${port}`
+}

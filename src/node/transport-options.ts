@@ -1,0 +1,103 @@
+import type { Clock } from '../manager/types.js'
+import type { ControlMessage, NodeConnection } from './connection.js'
+import type { Hello } from './hello.js'
+import type { KeyPair } from './identity.js'
+import type { InboundRefusal } from './inbound-limits.js'
+import type { NetworkKey } from './network-key.js'
+
+/** What the TCP + Noise transport (transport.ts) is built with: identity, hooks, deadlines and inbound budgets. */
+export interface TransportOptions {
+  keyPair: KeyPair
+  networkKey: NetworkKey
+  /** What we tell peers in the hello (listen addresses, rendezvous service); `remoteIp` and `remotePort` are where we see the peer. */
+  hello: (remoteIp: string, remotePort: number | undefined) => Hello
+  /** Gate before any expensive work: false refuses the socket at once (deny list, limits). */
+  gate: (address: string) => boolean
+  /** An authenticated inbound connection, ready for the manager. */
+  onInbound: (conn: NodeConnection) => void
+  onMessage: (conn: NodeConnection, msg: ControlMessage) => void
+  /** Called before a connection is closed with a reason, to leave the remote something useful (peer referrals). */
+  farewell?: (conn: NodeConnection, reason: string) => void
+  /** A connection's peer sent a message a decoder refused; the connection closes with 'protocol'. */
+  onProtocolError?: (conn: NodeConnection, why: string) => void
+  /** An inbound connection failed before it was authenticated (Noise, network key, deadline). */
+  onError?: (address: string, error: Error) => void
+  /** An inbound socket was refused before any cryptography: by the gate, or by an inbound budget. */
+  onRefused?: (address: string, rule: InboundRefusal | 'gate') => void
+  /** Handshake (Noise + hello) deadline. Default 10_000. */
+  handshakeTimeout?: number
+  /**
+   * The accepting side of an idle connection sends a keep-alive after this long without writing, and
+   * the dialing side answers it (liveness.ts `keepAliveTiming`). Default: 45 % of `deadTimeout` (9 s).
+   */
+  keepAlive?: number
+  /** A connection that receives nothing for this long is dead (peer vanished without FIN). Default 20_000. */
+  deadTimeout?: number
+  /** Inbound handshakes in progress at most. Default 32. */
+  maxPendingHandshakes?: number
+  /**
+   * Inbound handshakes in progress at most from one IP (one /64 for IPv6); 127.0.0.1 and ::1 are
+   * exempt. Default: an eighth of `maxPendingHandshakes`, at least 1 (4).
+   */
+  maxPendingPerIp?: number
+  /** New inbound sockets per remote IP (one /64 for IPv6) per second at most; 127.0.0.1 and ::1 are exempt. Default 10. */
+  perIpRate?: number
+  /** Remote IPs whose rate window is remembered at most; the least recently seen is forgotten first. Default 4096. */
+  maxTrackedIps?: number
+  /**
+   * Bytes a connection queues while it is paused (not yet accepted, or paused by its owner) before its
+   * socket is paused too: a connection holds at most this plus one message. Default 1 MiB.
+   */
+  maxQueuedBytes?: number
+  /**
+   * Channels a remote opens that wait to be paired (before the connection is accepted, or while a
+   * pairing such as a corestore's decides), at most per connection; one more closes the connection
+   * ('over-budget', counted in `openBudgetCloses`). Default 1024.
+   */
+  maxPendingOpens?: number
+  /**
+   * The highest channel id a remote may use on one connection (its channels open or waiting at once,
+   * at most); a higher one closes the connection ('over-budget', counted in `openBudgetCloses`). Default 4096.
+   */
+  maxRemoteChannels?: number
+  /**
+   * Bytes queued for a remote that it has not read (the socket's `writableLength`), at most per
+   * connection: past it the connection closes ('over-budget', counted in `writeBudgetCloses`) and is
+   * destroyed at once. A sender that waits for 'drain' never comes near it. Default 16 MiB.
+   */
+  maxWriteQueueBytes?: number
+  /** Deadlines, keep-alives and rate windows run on it. Default: the system clock. */
+  clock?: Clock
+}
+
+/** The transport's figures (in `node.stats()`): counters since start, and gauges (now). */
+export interface TransportStats {
+  /** Inbound sockets refused before any cryptography (gate, rate, pending budgets): the total of the next three and the gate's. */
+  refusedEarly: number
+  /** Refused for the per-IP rate (`perIpRate`). */
+  refusedRate: number
+  /** Refused because their IP had `maxPendingPerIp` handshakes in progress. */
+  refusedPerIp: number
+  /** Refused because `maxPendingHandshakes` handshakes were in progress and none could give way. */
+  refusedPending: number
+  /** Inbound handshakes ended at the cap to make room for a newcomer, the oldest first (also counted in `failedHandshakes`). */
+  evictedHandshakes: number
+  /** Inbound connections that failed Noise, the hello, the network key or the deadline (garbage included). */
+  failedHandshakes: number
+  /** Gauge: inbound handshakes in progress. */
+  pendingHandshakes: number
+  /** Connections closed because the peer sent a message a decoder refused ('protocol'). */
+  protocolErrors: number
+  /** Gauge: bytes decrypted and queued on paused connections, all connections together. */
+  queuedBytes: number
+  /** Bytes read from connections that were closing (or refused) and dropped unread. */
+  discardedBytes: number
+  /** Times a connection's socket was paused because its queue reached `maxQueuedBytes`. */
+  queuePauses: number
+  /** Gauge: bytes held for frames partly received (up to 1 MiB each, past that at most 4 × what arrived of it). */
+  receivingBytes: number
+  /** Connections closed ('over-budget') because the remote opened more channels than `maxPendingOpens` or `maxRemoteChannels` allow. */
+  openBudgetCloses: number
+  /** Connections closed ('over-budget') because more than `maxWriteQueueBytes` waited for a remote that did not read them. */
+  writeBudgetCloses: number
+}
