@@ -30,13 +30,25 @@ export interface IdleOptions {
   settleMs?: number
   /** Rounds; each runs every contestant once, in rotated order. Default 3. */
   rounds?: number
+  /**
+   * The dialers start no new dial after this long (ms); what is held then is measured (a stack that
+   * cannot take every connection in time shows how many it took). Default 300,000.
+   */
+  dialMs?: number
   /** Contestants. Default all three. */
   roles?: IdleRole[]
+  /**
+   * More peerwarden arms, run in the same rounds as the others: each `"<keepAlive>,<deadTimeout>"`
+   * (ms; an empty field keeps the default) sets both on the holder and its dialers. Default: the
+   * `IDLE_PW_ARMS` environment variable, arms separated by ';' (e.g. `3600000,3600000;,60000`: the
+   * keep-alives off, and a 60 s deadTimeout).
+   */
+  timings?: string[]
 }
 
 /** One contestant's figures in one round. */
 interface Held {
-  role: IdleRole
+  role: string
   /** Bytes per connection, after a full GC, once every connection was held and the idle window passed. */
   rssPerConn: number
   heapPerConn: number
@@ -45,8 +57,12 @@ interface Held {
   cpuPerConnSec: number
   /** From the dialers' start to the holder holding every connection. */
   acceptMs: number
+  /** The holder's CPU time (user + system) over the accepts, per connection held, µs. */
+  acceptCpuUs: number
   held: number
   failed: number
+  /** Dials still in flight when the dialing time was up. */
+  pending: number
   /** The first few distinct errors of the failed dials. */
   errors: unknown[]
 }
@@ -67,7 +83,11 @@ export async function idleConnections (opts: IdleOptions = {}): Promise<Figure[]
   const idleMs = opts.idleMs ?? 30_000
   const settleMs = opts.settleMs ?? 25_000
   const rounds = opts.rounds ?? 3
-  const roles = opts.roles ?? ['peerwarden', 'libp2p', 'hyperswarm']
+  const dialMs = opts.dialMs ?? 300_000
+  const timings = opts.timings ?? (process.env.IDLE_PW_ARMS ?? '').split(';').filter((t) => t !== '')
+  const base = opts.roles ?? ['peerwarden', 'libp2p', 'hyperswarm']
+  // A contestant is a role, or 'peerwarden <keepAlive>,<deadTimeout>'.
+  const roles: string[] = [...base, ...(base.includes('peerwarden') ? timings.map((t) => `peerwarden ${t}`) : [])]
   const runs: Record<string, Held[]> = {}
   /** Why a contestant's run ended without figures (it is not run again). */
   const failures: Record<string, string> = {}
@@ -76,7 +96,7 @@ export async function idleConnections (opts: IdleOptions = {}): Promise<Figure[]
     for (const role of rotated(roles, round)) {
       if (failures[role] !== undefined) continue
       try {
-        const held = await holdOnce(role, n, dialers, concurrency, settleMs, idleMs)
+        const held = await holdOnce(role, n, dialers, concurrency, settleMs, idleMs, dialMs)
         runs[role].push(held)
         process.stderr.write(`idle: round ${round + 1} ${role}: ${JSON.stringify(held)}\n`)
       } catch (err) {
@@ -89,12 +109,14 @@ export async function idleConnections (opts: IdleOptions = {}): Promise<Figure[]
   const med = (role: string, k: keyof Held): number => median(runs[role].map((h) => h[k] as number))
   const note = (role: string): string => {
     const hs = runs[role]
-    return `${n} connections from ${dialers} processes, ${concurrency} in flight each; held ${hs.map((h) => h.held).join('/')}, failed ${hs.map((h) => h.failed).join('/')}; ` +
+    return `${n} connections from ${dialers} processes, ${concurrency} in flight each; held ${hs.map((h) => h.held).join('/')}, failed ${hs.map((h) => h.failed).join('/')}, in flight when the ${dialMs / 1000} s of dialing were up ${hs.map((h) => h.pending).join('/')}; ` +
+      `errors: ${[...new Set(hs.flatMap((h) => h.errors))].slice(0, 3).join('; ') || 'none'}; ` +
       `per round: RSS ${hs.map((h) => kb(h.rssPerConn)).join('/')} KB, heap ${hs.map((h) => kb(h.heapPerConn)).join('/')} KB, external ${hs.map((h) => kb(h.externalPerConn)).join('/')} KB, ` +
-      `CPU ${hs.map((h) => h.cpuPerConnSec.toFixed(2)).join('/')} µs/s, accept ${hs.map((h) => Math.round(h.acceptMs)).join('/')} ms`
+      `CPU ${hs.map((h) => h.cpuPerConnSec.toFixed(2)).join('/')} µs/s, accept ${hs.map((h) => Math.round(h.acceptMs)).join('/')} ms ` +
+      `(the holder's CPU ${hs.map((h) => Math.round(h.acceptCpuUs)).join('/')} µs per connection)`
   }
   for (const role of roles) {
-    const ours = role === 'peerwarden'
+    const ours = role.startsWith('peerwarden')
     if (runs[role].length === 0) {
       out.push({ name: `idle ${n}: ${role} memory per connection (RSS)`, value: NaN, unit: 'KB', runs: 0, note: `FAILED: ${failures[role]}` })
       continue
@@ -102,16 +124,19 @@ export async function idleConnections (opts: IdleOptions = {}): Promise<Figure[]
     out.push({ name: `idle ${n}: ${role} memory per connection (RSS)`, value: +kb(med(role, 'rssPerConn')), unit: 'KB', ...(ours ? { target: '<= 16' } : {}), runs: rounds, note: `${ours ? met(med(role, 'rssPerConn') <= 16 * 1024) + '; ' : ''}heap ${kb(med(role, 'heapPerConn'))} KB, external ${kb(med(role, 'externalPerConn'))} KB; ${note(role)}` })
     out.push({ name: `idle ${n}: ${role} CPU per idle connection`, value: +med(role, 'cpuPerConnSec').toFixed(3), unit: 'µs/s', ...(ours ? { target: '<= 1' } : {}), runs: rounds, note: `${ours ? met(med(role, 'cpuPerConnSec') <= 1) + '; ' : ''}over ${idleMs / 1000} s of wall time, from ${settleMs / 1000} s after the last connection was accepted` })
     out.push({ name: `idle ${n}: ${role} time to accept all`, value: Math.round(med(role, 'acceptMs')), unit: 'ms', runs: rounds })
+    out.push({ name: `idle ${n}: ${role} holder's CPU per connection accepted`, value: Math.round(med(role, 'acceptCpuUs')), unit: 'µs', runs: rounds, note: 'user + system, from the dialers\' start to the last connection accepted' })
   }
   if (roles.includes('peerwarden')) {
     for (const peer of roles.filter((r) => r !== 'peerwarden' && runs[r].length === runs.peerwarden.length && runs[r].length > 0)) {
-      for (const [k, what] of [['rssPerConn', 'memory (RSS)'], ['cpuPerConnSec', 'CPU'], ['acceptMs', 'time to accept']] as const) {
+      for (const [k, what] of [['rssPerConn', 'memory (RSS)'], ['cpuPerConnSec', 'CPU'], ['acceptMs', 'time to accept'], ['acceptCpuUs', 'CPU to accept']] as const) {
         // peer / peerwarden: more than 1 means peerwarden is ahead (less memory, less CPU, less time).
         // Time to accept: per connection held (a stack that failed some dials held fewer).
         const per = (h: Held): number => (k === 'acceptMs' ? h[k] / h.held : h[k])
         const rs = runs.peerwarden.map((h, i) => per(runs[peer][i]) / per(h))
         const v = median(rs)
-        out.push({ name: `idle ${n}: ${peer} / peerwarden, ${what} per connection`, value: +v.toFixed(2), unit: 'x', target: '> 1', runs: rounds, note: `${met(v > 1)}; per round ${rs.map((r) => r.toFixed(2)).join('/')}` })
+        // Another peerwarden arm (other timing) is compared without a target: what the timing costs.
+        const arm = peer.startsWith('peerwarden')
+        out.push({ name: `idle ${n}: ${peer} / peerwarden, ${what} per connection`, value: +v.toFixed(2), unit: 'x', ...(arm ? {} : { target: '> 1' }), runs: rounds, note: `${arm ? '' : met(v > 1) + '; '}per round ${rs.map((r) => r.toFixed(2)).join('/')}` })
       }
     }
   }
@@ -121,12 +146,14 @@ export async function idleConnections (opts: IdleOptions = {}): Promise<Figure[]
 const kb = (bytes: number): string => (bytes / 1024).toFixed(1)
 
 /** One contestant once: a fresh holder and fresh dialers, `n` connections, an idle window, then all stopped. */
-async function holdOnce (role: IdleRole, n: number, dialers: number, concurrency: number, settleMs: number, idleMs: number): Promise<Held> {
+async function holdOnce (contestant: string, n: number, dialers: number, concurrency: number, settleMs: number, idleMs: number, dialMs: number): Promise<Held> {
+  const [role, timing] = contestant.split(' ') as [IdleRole, string | undefined]
   const testnet = role === 'hyperswarm' ? await createTestnet(3, { host: '127.0.0.1' }) : undefined
   const bootstrap = testnet === undefined ? [] : [JSON.stringify(testnet.bootstrap)]
+  const env = timing === undefined ? undefined : { ...process.env, IDLE_PW_TIMING: timing }
   const children: Child[] = []
   try {
-    const holder = Child.start('idle-holder.js', [role, String(n), ...bootstrap], n + 512)
+    const holder = Child.start('idle-holder.js', [role, String(n), ...bootstrap], n + 512, env)
     children.push(holder)
     const { address } = await holder.next('start', 30_000)
     const per = Math.ceil(n / dialers)
@@ -134,7 +161,7 @@ async function holdOnce (role: IdleRole, n: number, dialers: number, concurrency
     for (let i = 0; i < dialers; i++) {
       const count = Math.min(per, n - i * per)
       if (count <= 0) break
-      ds.push(Child.start('idle-dialer.js', [role, String(address), String(count), String(concurrency), ...bootstrap], count + 512))
+      ds.push(Child.start('idle-dialer.js', [role, String(address), String(count), String(concurrency), ...bootstrap], count + 512, env))
     }
     children.push(...ds)
     // The dialers make their identities in parallel; the holder's baseline is taken once they are done.
@@ -142,27 +169,31 @@ async function holdOnce (role: IdleRole, n: number, dialers: number, concurrency
     await sleep(500)
     const before = await holder.ask({ op: 'mem' }, 30_000)
     await holder.ask({ op: 'mark' }, 5_000)
-    const results = await Promise.all(ds.map(async (d) => await d.ask({ op: 'go' }, 600_000)))
+    const results = await Promise.all(ds.map(async (d) => await d.ask({ op: 'go', ms: dialMs }, dialMs + 60_000)))
     await sleep(500) // the holder's side of the last handshakes
-    const accepted = await holder.ask({ op: 'accepted' }, 5_000)
+    // A holder busy with its connections (js-libp2p's pings) answers late: generous deadlines.
+    const accepted = await holder.ask({ op: 'accepted' }, 120_000)
     const failed = results.reduce((s, r) => s + (r.failed as number), 0)
+    const pending = results.reduce((s, r) => s + (r.pending as number), 0)
     const errors = [...new Set(results.map((r) => r.error).filter((e) => e !== undefined))].slice(0, 3)
-    if ((accepted.count as number) === 0) throw new Error(`${role}: no connection held; ${failed} dials failed (${errors.join('; ')})`)
+    if ((accepted.count as number) === 0) throw new Error(`${contestant}: no connection held; ${failed} dials failed (${errors.join('; ')})`)
     await sleep(settleMs)
-    const idle = await holder.ask({ op: 'idle', ms: idleMs }, idleMs + 30_000)
-    const after = await holder.ask({ op: 'mem' }, 30_000)
-    if (process.env.IDLE_SNAPSHOT !== undefined) await holder.ask({ op: 'snapshot', path: `${process.env.IDLE_SNAPSHOT}/${role}-${n}.heapsnapshot` }, 120_000)
+    const idle = await holder.ask({ op: 'idle', ms: idleMs }, idleMs + 120_000)
+    const after = await holder.ask({ op: 'mem' }, 120_000)
+    if (process.env.IDLE_SNAPSHOT !== undefined) await holder.ask({ op: 'snapshot', path: `${process.env.IDLE_SNAPSHOT}/${contestant.replace(/[ ,]/g, '_')}-${n}.heapsnapshot` }, 120_000)
     const held = after.count as number
     const per1 = (k: string): number => ((after[k] as number) - (before[k] as number)) / held
     return {
-      role,
+      role: contestant,
       rssPerConn: per1('rss'),
       heapPerConn: per1('heap'),
       externalPerConn: per1('external'),
       cpuPerConnSec: (idle.cpuUs as number) / ((idle.wallMs as number) / 1000) / (idle.count as number),
       acceptMs: accepted.ms as number,
+      acceptCpuUs: (accepted.cpuUs as number) / (accepted.count as number),
       held,
       failed,
+      pending,
       errors
     }
   } finally {
@@ -187,7 +218,8 @@ function openFilesLimit (): number {
  * A child process spoken to over IPC. Forked with --expose-gc; when the soft limit on open files is
  * below what the child needs (one per connection, and some), it is started through `bash -c 'ulimit
  * -n …; exec node …'` instead (ulimit is a shell builtin; the IPC channel survives the exec).
- * With IDLE_PROF=<dir> in the environment the holder writes a CPU profile there (--cpu-prof); with
+ * With IDLE_PROF=<dir> in the environment the holder writes a CPU profile there (--cpu-prof; its
+ * whole life: the accepts, then the idle window), with IDLE_PROF_DIALERS=<dir> each dialer; with
  * IDLE_SNAPSHOT=<dir>, a heap snapshot once the idle window is over.
  */
 class Child {
@@ -204,12 +236,14 @@ class Child {
     })
   }
 
-  static start (script: string, args: string[], files: number): Child {
+  static start (script: string, args: string[], files: number, env?: NodeJS.ProcessEnv): Child {
     const path = fileURLToPath(new URL(`./peers/${script}`, import.meta.url))
     const stdio: ['ignore', 'inherit', 'inherit', 'ipc'] = ['ignore', 'inherit', 'inherit', 'ipc']
+    const prof = script === 'idle-holder.js' ? process.env.IDLE_PROF : process.env.IDLE_PROF_DIALERS
+    const flags = ['--expose-gc', ...(prof !== undefined ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [])]
     const proc = files <= openFilesLimit()
-      ? fork(path, args, { stdio, execArgv: ['--expose-gc', ...(process.env.IDLE_PROF !== undefined && script === 'idle-holder.js' ? ['--cpu-prof', `--cpu-prof-dir=${process.env.IDLE_PROF}`] : [])] })
-      : spawn('bash', ['-c', `ulimit -n ${files} && exec "$0" --expose-gc "$@"`, process.execPath, path, ...args], { stdio })
+      ? fork(path, args, { stdio, env, execArgv: flags })
+      : spawn('bash', ['-c', `ulimit -n ${files} && exec "$0" ${flags.join(' ')} "$@"`, process.execPath, path, ...args], { stdio, env })
     return new Child(proc, `${script} ${args[0]}`)
   }
 

@@ -41,6 +41,7 @@ const UNIT_FILES = [
   'test/node/reach-fuzz.test.ts',
   'test/node/rendezvous.test.ts',
   'test/node/timers.test.ts',
+  'test/node/liveness.test.ts',
   'test/node/transport-cipher.test.ts',
   'test/store/sqlite-store.test.ts',
   'test/package.test.ts',

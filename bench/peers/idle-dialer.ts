@@ -1,10 +1,11 @@
 /**
  * One of the dialer processes of the idle-connections benchmark (bench/idle.bench.ts), run with
  * child_process.fork: `node idle-dialer.js <role> <address> <count> <concurrency> [bootstrap JSON]`.
- * It makes `count` identities of `role` first and says `{ ready }`; on `{ op: 'go' }` it opens one
- * connection per identity to the holder at `address`, `concurrency` at a time, answers
- * `{ ok, failed, error? }` and then holds them, sending nothing but what its stack sends by itself
- * (keep-alives, pings). It exits on 'stop' or when the parent goes away.
+ * It makes `count` identities of `role` first and says `{ ready }`; on `{ op: 'go', ms }` it opens one
+ * connection per identity to the holder at `address`, `concurrency` at a time, for `ms` at most
+ * (then it starts no more dials), answers `{ ok, failed, pending, error? }` (pending: dials still in
+ * flight when the time was up) and then holds them, sending nothing but what its stack sends by
+ * itself (keep-alives, pings). It exits on 'stop' or when the parent goes away.
  *
  * Every connection comes from its own identity, as connections from distinct peers would (a stack
  * keeps one connection per peer, and the holder's per-peer state is part of what is measured):
@@ -15,7 +16,7 @@
  */
 import './polyfill.js' // before anything from libp2p: Node 20 lacks Promise.withResolvers
 import { exitWhenStopped } from './common.js'
-import { peerwardenTiming, type IdleRole } from './idle-common.js'
+import { LIBP2P_MONITOR, peerwardenTiming, type IdleRole } from './idle-common.js'
 
 const role = process.argv[2] as IdleRole
 const address = process.argv[3]
@@ -48,7 +49,7 @@ async function libp2pDialer (): Promise<Dial> {
   const target = multiaddr(address)
   const nodes: Array<Awaited<ReturnType<typeof createLibp2p>>> = []
   for (let i = 0; i < count; i++) {
-    nodes.push(await createLibp2p({ addresses: { listen: [] }, transports: [tcp()], connectionEncrypters: [noise()], streamMuxers: [yamux()], connectionManager: LIBP2P_PATIENT }))
+    nodes.push(await createLibp2p({ addresses: { listen: [] }, transports: [tcp()], connectionEncrypters: [noise()], streamMuxers: [yamux()], connectionManager: LIBP2P_PATIENT, connectionMonitor: LIBP2P_MONITOR }))
   }
   return async (i) => { await nodes[i].dial(target) }
 }
@@ -61,8 +62,9 @@ async function hyperswarmDialer (): Promise<Dial> {
   const keyPairs = Array.from({ length: count }, () => HyperDHT.keyPair())
   return async (i) => {
     const conn = dht.connect(key, { keyPair: keyPairs[i] })
-    conn.on('error', () => { /* counted as a failure through `opened` */ })
-    if (!await conn.opened) throw new Error('hyperdht connection did not open')
+    let why: Error | undefined
+    conn.on('error', (err: Error) => { why ??= err })
+    if (!await conn.opened) throw new Error(`hyperdht connection did not open: ${why?.message ?? 'closed'}`)
   }
 }
 
@@ -71,13 +73,14 @@ const dial = role === 'peerwarden' ? await peerwardenDialer() : role === 'libp2p
 if (dial === undefined) throw new Error(`unknown role ${String(role)}`)
 const d = dial
 
-async function dialAll (): Promise<{ ok: number; failed: number; error?: string }> {
+async function dialAll (ms: number): Promise<{ ok: number; failed: number; pending: number; error?: string }> {
   let next = 0
   let ok = 0
   let failed = 0
   let error: string | undefined
+  let timeUp = false
   const worker = async (): Promise<void> => {
-    while (next < count) {
+    while (next < count && !timeUp) {
       const i = next++
       try {
         await d(i)
@@ -88,11 +91,18 @@ async function dialAll (): Promise<{ ok: number; failed: number; error?: string 
       }
     }
   }
-  await Promise.all(Array.from({ length: concurrency }, worker))
-  return { ok, failed, error }
+  let timer: NodeJS.Timeout | undefined
+  await Promise.race([
+    Promise.all(Array.from({ length: concurrency }, worker)),
+    new Promise<void>((resolve) => { timer = setTimeout(resolve, ms) })
+  ])
+  clearTimeout(timer)
+  timeUp = true
+  return { ok, failed, pending: Math.min(next, count) - ok - failed, error }
 }
 
 process.on('message', (m) => {
-  if ((m as { op?: string }).op === 'go') void dialAll().then((r) => { process.send!(r) })
+  const go = m as { op?: string; ms?: number }
+  if (go.op === 'go') void dialAll(go.ms ?? 600_000).then((r) => { process.send!(r) })
 })
 process.send!({ ready: true })

@@ -1,5 +1,5 @@
 import type { NodeConnection } from './connection.js'
-import type { Live } from './liveness.js'
+import type { Live, Liveness } from './liveness.js'
 
 /**
  * A connection as the liveness sweep sees it: a dead one is closed with the reason 'timeout' (the
@@ -8,7 +8,9 @@ import type { Live } from './liveness.js'
  * object: one small object per connection, its getters shared.
  */
 export class LiveConnection implements Live {
-  constructor (private readonly conn: NodeConnection) {}
+  constructor (private readonly conn: NodeConnection, private readonly liveness: Liveness) {}
+  /** A keep-alive arrived (secure-stream.ts `keepAliveListener`): the liveness rules may answer it. */
+  heard (): void { this.liveness.heard(this) }
   get lastRead (): number { return this.conn.stream.lastRead }
   get lastWrite (): number { return this.conn.stream.lastWrite }
   keepAlive (): void { this.conn.stream.keepAlive() }

@@ -10,21 +10,73 @@ export interface Live {
   destroy(err?: Error): void
 }
 
+/** How a side of a connection keeps it alive (see `keepAliveTiming`). */
+export interface LivenessTiming {
+  /** A keep-alive is sent after this long without writing anything. */
+  keepAlive: number
+  /** Nothing received for this long: the connection is dead. */
+  deadTimeout: number
+  /**
+   * A keep-alive that arrives is answered with one when nothing was written for this long (undefined:
+   * never answered).
+   */
+  answerAfter?: number
+}
+
 /**
- * Keep-alive and dead-connection detection for every open connection, on one shared timer.
+ * The default `keepAlive`: 45 % of `deadTimeout` (9 s of the default 20 s). A keep-alive sent then
+ * still arrives before `deadTimeout` when it is held up by a late timer, a slow event loop or TCP
+ * retransmissions for as long again.
+ */
+export function defaultKeepAlive (deadTimeout: number): number {
+  return Math.max(1, Math.floor(deadTimeout * 0.45))
+}
+
+/**
+ * The timing of each side of a connection, from the node's `keepAlive` and `deadTimeout`.
+ *
+ * Rules:
+ * - The accepting side (the listener) sends a keep-alive after `keepAlive` without writing; the
+ *   dialing side answers it at once (when it has written nothing for `keepAlive / 2`: an answer to the
+ *   previous one does not count). An idle connection costs each side one write and one read per
+ *   `keepAlive`.
+ * - The listener drives because it is the side that holds many connections: its keep-alives leave
+ *   from its liveness tick, all those due in a tick together, and the answers come back together,
+ *   where answering keep-alives that arrive one by one would wake it once per connection (at 1,000
+ *   connections on a loaded 2-core VM: ~36 µs of the listener's CPU per exchange against ~52 µs).
+ * - The dialer also sends one after `(keepAlive + deadTimeout) / 2` without writing (at least
+ *   `keepAlive`): when the listener streams to it and so sends no keep-alive to answer, or is an
+ *   older peer that does not expect answers, the listener still hears from the dialer before
+ *   `deadTimeout`.
+ * - Either side that receives nothing for `deadTimeout` closes the connection: a listener that froze
+ *   sends no keep-alive, a dialer that froze answers none.
+ */
+export function keepAliveTiming (keepAlive: number, deadTimeout: number): { outbound: LivenessTiming; inbound: LivenessTiming } {
+  return {
+    inbound: { keepAlive, deadTimeout },
+    outbound: { keepAlive: Math.max(keepAlive, Math.floor((keepAlive + deadTimeout) / 2)), deadTimeout, answerAfter: Math.floor(keepAlive / 2) }
+  }
+}
+
+/**
+ * Keep-alive and dead-connection detection for every open connection of one side (see
+ * `keepAliveTiming`), on one shared timer.
  *
  * Rules:
  * - A connection that has written nothing for `keepAlive` ms sends a keep-alive (an empty message).
+ *   Any message counts, in either direction: traffic moves `lastRead` and `lastWrite`.
+ * - `heard(x)`: a keep-alive arrived on `x`; with `answerAfter` set, `x` answers with one when it has
+ *   written nothing for `answerAfter` ms.
  * - A connection that has received nothing for `deadTimeout` ms is dead (the peer vanished without a
- *   FIN): it is destroyed with `ERR_TIMEOUT`. Since both ends send keep-alives, only a silent path or
- *   peer gets there.
+ *   FIN, or froze): it is destroyed with `ERR_TIMEOUT`.
  * - One `Alarm` on the injected clock (the system clock's timers are unref'd) ticks every
  *   `min(keepAlive, deadTimeout) / 4` ms (at least 25, at most 1,000), on multiples of that period,
  *   while there are connections, so a keep-alive leaves within one tick of being due and a dead
- *   connection is noticed within `deadTimeout` plus one tick.
+ *   connection is noticed within `deadTimeout` plus one tick. Every connection due in a tick is served
+ *   in that tick.
  * - A tick looks only at the connections whose next deadline (`lastWrite + keepAlive` or `lastRead +
  *   deadTimeout`, whichever is first) falls in it (a timing wheel of one slot per tick): an idle
- *   connection is looked at once per keep-alive, not once per tick, and traffic costs the sweep
+ *   connection is looked at about once per keep-alive, not once per tick, and traffic costs the sweep
  *   nothing (it only moves `lastRead` and `lastWrite`; a connection found not due yet is filed
  *   again under its new deadline).
  */
@@ -37,10 +89,20 @@ export class Liveness {
   private swept: number
   private readonly alarm: Alarm
   private readonly period: number
+  readonly keepAlive: number
+  readonly deadTimeout: number
+  readonly answerAfter: number | undefined
 
-  /** `clock` is also the one the connections' `lastRead` and `lastWrite` come from. */
-  constructor (readonly keepAlive: number, readonly deadTimeout: number, private readonly clock: Clock = systemClock) {
-    this.period = Math.min(1000, Math.max(25, Math.floor(Math.min(keepAlive, deadTimeout) / 4)))
+  /**
+   * `timing`, or `keepAlive` and `deadTimeout` (no answers). `clock` is also the one the
+   * connections' `lastRead` and `lastWrite` come from.
+   */
+  constructor (timing: LivenessTiming | number, deadTimeout?: number, private readonly clock: Clock = systemClock) {
+    const t = typeof timing === 'number' ? { keepAlive: timing, deadTimeout: deadTimeout! } : timing
+    this.keepAlive = t.keepAlive
+    this.deadTimeout = t.deadTimeout
+    this.answerAfter = t.answerAfter
+    this.period = Math.min(1000, Math.max(25, Math.floor(Math.min(this.keepAlive, this.deadTimeout) / 4)))
     this.alarm = new Alarm(clock, this.sweep)
     this.swept = Math.floor(clock.now() / this.period)
   }
@@ -58,6 +120,12 @@ export class Liveness {
   delete (x: Live): void {
     this.live.delete(x)
     if (this.live.size === 0) this.stop()
+  }
+
+  /** A keep-alive arrived on `x` (its `lastRead` is already now): answered per `answerAfter`. */
+  heard (x: Live): void {
+    const after = this.answerAfter
+    if (after !== undefined && this.clock.now() - x.lastWrite >= after && this.live.has(x)) x.keepAlive()
   }
 
   stop (): void {

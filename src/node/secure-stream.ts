@@ -108,6 +108,8 @@ export class SecureStream extends EventEmitter {
   destroyed = false
   lastRead: number
   lastWrite: number
+  /** Told of every keep-alive that arrives (liveness.ts answers it); keep-alives are never delivered. */
+  keepAliveListener: { heard: () => void } | null = null
   private readonly clock: Clock
   /** Resolves true once the handshake completed (as a Noise secret stream's does); rejects if it failed. */
   readonly opened: Promise<boolean>
@@ -312,7 +314,7 @@ export class SecureStream extends EventEmitter {
       this.destroy(err as PeerwardenError)
       return
     }
-    if (plain.byteLength === 0) return // keep-alive
+    if (plain.byteLength === 0) { this.keepAliveListener?.heard(); return }
     if (this.paused || this.queue.length > 0) {
       this.queue.push(plain)
       this.queuedBytes += plain.byteLength

@@ -26,7 +26,10 @@ export interface TransportOptions {
   onRefused?: (address: string, rule: InboundRefusal | 'gate') => void
   /** Handshake (Noise + hello) deadline. Default 10_000. */
   handshakeTimeout?: number
-  /** A keep-alive is sent on an idle connection this often. Default 5_000. */
+  /**
+   * The accepting side of an idle connection sends a keep-alive after this long without writing, and
+   * the dialing side answers it (liveness.ts `keepAliveTiming`). Default: 45 % of `deadTimeout` (9 s).
+   */
   keepAlive?: number
   /** A connection that receives nothing for this long is dead (peer vanished without FIN). Default 20_000. */
   deadTimeout?: number

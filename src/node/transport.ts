@@ -12,7 +12,7 @@ import { encodeHello } from './hello.js'
 import { peerIdOf } from './identity.js'
 import { defaultPendingPerIp, InboundLimits, type InboundRefusal } from './inbound-limits.js'
 import { LiveConnection } from './live-connection.js'
-import { Liveness } from './liveness.js'
+import { defaultKeepAlive, keepAliveTiming, Liveness } from './liveness.js'
 import { staticKeys, type StaticKeys } from './noise.js'
 import { QUEUE_HIGH_BYTES, SecureStream, type ReadMeter } from './secure-stream.js'
 import { SocketCork } from './socket-cork.js'
@@ -43,10 +43,10 @@ export type { TransportOptions, TransportStats } from './transport-options.js'
  *   signal aborts at any point.
  * - Keep-alive: every connection sends a keep-alive when idle and is closed with the reason
  *   'timeout' and destroyed at once when it hears nothing for `deadTimeout`, so a peer that vanishes
- *   without FIN is noticed (liveness.ts); a remote that still reads hears the reason. The dialer's
- *   side sends one after `keepAlive` of silence, the listener's after `deadTimeout / 2` (at least
- *   `keepAlive`): the dialer hears from the listener twice per `deadTimeout`, and a node that holds
- *   many inbound connections writes half as often (a send costs it several times a read).
+ *   without FIN, or freezes, is noticed (liveness.ts); a remote that still reads hears the reason.
+ *   The listener's side sends one after `keepAlive` without writing and the dialer's side answers it
+ *   at once (`keepAliveTiming`): a node holding many inbound connections writes their keep-alives
+ *   together from one tick of its timer and reads the answers together.
  * - A dial that cannot connect, or whose connection goes during the handshake, fails with
  *   `ERR_DIAL_FAILED`, the socket's error (ECONNREFUSED, …) as the cause; the handshake's own failures
  *   keep their codes.
@@ -82,9 +82,9 @@ export class TcpTransport {
   private readonly handshakes: DeadlineQueue
   /** Connections ending gracefully: destroyed if the peer has not finished the close within 2 s. */
   private readonly closing: DeadlineQueue
-  /** Outbound connections' keep-alives and deadlines (see the class rules). */
+  /** Outbound connections': the same deadline; answers to the listener's keep-alives (see the class rules). */
   private readonly liveness: Liveness
-  /** Inbound connections': the same deadline, keep-alives after `deadTimeout / 2` of silence (at least `keepAlive`). */
+  /** Inbound connections' keep-alives and deadlines (see the class rules). */
   private readonly inboundLiveness: Liveness
   private readonly keys: StaticKeys
   private readonly clock: Clock
@@ -95,10 +95,10 @@ export class TcpTransport {
     const clock = this.clock = opts.clock ?? systemClock
     this.handshakes = new DeadlineQueue(opts.handshakeTimeout ?? 10_000, clock)
     this.closing = new DeadlineQueue(2_000, clock)
-    const keepAlive = opts.keepAlive ?? 5_000
     const deadTimeout = opts.deadTimeout ?? 20_000
-    this.liveness = new Liveness(keepAlive, deadTimeout, clock)
-    this.inboundLiveness = new Liveness(Math.max(keepAlive, Math.floor(deadTimeout / 2)), deadTimeout, clock)
+    const timing = keepAliveTiming(opts.keepAlive ?? defaultKeepAlive(deadTimeout), deadTimeout)
+    this.liveness = new Liveness(timing.outbound, undefined, clock)
+    this.inboundLiveness = new Liveness(timing.inbound, undefined, clock)
     const maxPending = check.int('maxPendingHandshakes', opts.maxPendingHandshakes ?? 32)
     this.limits = new InboundLimits({
       perIpRate: check.int('perIpRate', opts.perIpRate ?? 10),
@@ -329,9 +329,10 @@ export class TcpTransport {
     return stream.opened.then(async () => {
       this.handshakes.delete(deadline)
       const conn = await NodeConnection.open(stream, this.openOptions(direction, address))
-      const live = new LiveConnection(conn)
       const liveness = direction === 'inbound' ? this.inboundLiveness : this.liveness
+      const live = new LiveConnection(conn, liveness)
       liveness.add(live)
+      stream.keepAliveListener = live
       stream.once('close', () => { liveness.delete(live) })
       return conn
     }, (err: Error) => {
