@@ -52,7 +52,10 @@ export { RPC_PROTOCOL } from './rpc-channel.js'
  *   responder.ts and retry.ts state the rules; `drain()`: drain.ts and types.ts.
  */
 /** Every option `createMeshNode` knows: others are refused with the closest name. */
-const MESH_NODE_OPTIONS: ReadonlyArray<keyof MeshNodeOptions> = ['schema', 'role', 'variant', 'registry', 'registries', 'registerTimeout', 'handlers', 'networkKey', 'seed', 'timeout', 'listen', 'redis', 'limits', 'queue', 'clock', 'logger', 'logLevel', 'breaker', 'tracing', 'metrics', 'tracer']
+/** A mesh node's default `maxWriteQueueBytes` (see `MeshNodeOptions`). */
+const MESH_WRITE_QUEUE_BYTES = 64 * 1024 * 1024
+
+const MESH_NODE_OPTIONS: ReadonlyArray<keyof MeshNodeOptions> = ['schema', 'role', 'variant', 'registry', 'registries', 'registerTimeout', 'handlers', 'networkKey', 'seed', 'timeout', 'listen', 'maxWriteQueueBytes', 'redis', 'limits', 'queue', 'clock', 'logger', 'logLevel', 'breaker', 'tracing', 'metrics', 'tracer']
 
 /** Starts a mesh node of `options.role`: registers with the registry, connects to the instances the schema relates it to, serves its role's commands. Resolves once registered. */
 export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOptions<S>): Promise<MeshNode<S>> {
@@ -85,7 +88,7 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
   let closed = false
   // The node under the mesh writes its own lines (connections, dials, handshakes) to the same logger.
   const nodeLog = logger === silentLogger ? undefined : childOf(logger, { component: 'node', role: me.name, variant })
-  const node = await createNode({ listen: options.listen, networkKey: options.networkKey, seed: options.seed, manager: { lowWater: 0, highWater: 1024, clock }, logger: nodeLog })
+  const node = await createNode({ listen: options.listen, networkKey: options.networkKey, seed: options.seed, maxWriteQueueBytes: options.maxWriteQueueBytes ?? MESH_WRITE_QUEUE_BYTES, manager: { lowWater: 0, highWater: 1024, clock }, logger: nodeLog })
   const instances = new Map<string, Instance>()
   const related = new Set(schema.peersOf(me.name))
   // What the queue survived is the application's to know: an event when it listens, else a warning.

@@ -51,6 +51,12 @@ export interface MeshNodeOptions<S extends MeshSchema = MeshSchema> {
   timeout?: number
   listen?: string[]
   /**
+   * Bytes queued for one peer that it has not read yet, at most (as `createNode`'s option, which
+   * closes a peer that reads nothing of it for 2 s, or at 4x it). Default 64 MiB: a mesh answers calls
+   * without waiting for the caller to read (results up to 8 MiB each, many in flight).
+   */
+  maxWriteQueueBytes?: number
+  /**
    * Redis for queued commands, e.g. 'redis://127.0.0.1:6379': at least once, in order, surviving a
    * restart of the receiver (Redis Streams, one consumer group per instance). Every node of the mesh
    * should use the same Redis. Default: in memory, at most once.

@@ -73,3 +73,10 @@ test('tracing and metrics must be booleans', T, async (t) => {
     await assert.rejects(createMeshNode({ schema, role: 'Api', registry: registry.addresses[0], ...(bad as object) }), (err: { code?: string; message: string }) => err.code === 'ERR_INVALID_ARGUMENT' && /must be a boolean/.test(err.message))
   }
 })
+
+test('maxWriteQueueBytes reaches the mesh node\'s node (checked there: a bad value names it)', T, async (t) => {
+  const schema = defineSchema({ Api: {} })
+  const registry = await createRegistry({ schema, open: true, listen: ['tcp://127.0.0.1:0'] })
+  t.after(async () => { await registry.close() })
+  await assert.rejects(createMeshNode({ schema, role: 'Api', registry: registry.addresses[0], maxWriteQueueBytes: 0 }), (err: { code?: string; message: string }) => err.code === 'ERR_INVALID_ARGUMENT' && /maxWriteQueueBytes/.test(err.message))
+})
