@@ -10,7 +10,10 @@ import { extractIp } from './access-list.js'
  */
 export function addressRange (address: string, publicOnly = false): string | undefined {
   const text = extractIp(address)
-  if (text === undefined || !ipaddr.isValid(text)) return undefined
+  if (text === undefined) return undefined
+  const quad = DOTTED_QUAD.exec(text)
+  if (quad !== null) return publicOnly ? publicV4Range(quad[1]!) : quad[1]
+  if (!ipaddr.isValid(text)) return undefined
   let ip = ipaddr.parse(text)
   if (ip.kind() === 'ipv6' && (ip as ipaddr.IPv6).isIPv4MappedAddress()) ip = (ip as ipaddr.IPv6).toIPv4Address()
   if (publicOnly && ip.range() !== 'unicast') return undefined
@@ -52,6 +55,23 @@ export class EvictionRanges {
     this.until.delete(range)
     this.until.set(range, now + gracePeriod)
   }
+}
+
+/** An IPv4 address in its usual form; the group is its /24. */
+const DOTTED_QUAD = /^((?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d))\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/
+
+/** Whether a /24 is public unicast, by its first three octets (every special IPv4 range is a /24 or wider). */
+const publicV4 = new Map<string, boolean>()
+
+/** The /24 `prefix` ("a.b.c") when it is public unicast; remembered (at most 4,096 prefixes, then forgotten all at once). */
+function publicV4Range (prefix: string): string | undefined {
+  let pub = publicV4.get(prefix)
+  if (pub === undefined) {
+    if (publicV4.size >= 4096) publicV4.clear()
+    pub = ipaddr.IPv4.parse(`${prefix}.1`).range() === 'unicast'
+    publicV4.set(prefix, pub)
+  }
+  return pub ? prefix : undefined
 }
 
 /** Ranges remembered at most (each one a place taken within a grace period). */
