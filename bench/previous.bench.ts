@@ -8,7 +8,8 @@
  *   two rotates from one round to the next, after one unmeasured round.
  * - A figure is this tree's speed relative to the previous release (above 1: faster); below 0.9 it is
  *   printed as a regression (`met: false`, and a line on stderr).
- * - Times are CPU time of the process (`process.cpuUsage()`).
+ * - Times are CPU time of the process (`process.cpuUsage()`); each run starts after a full garbage
+ *   collection (run with `--expose-gc`), so neither pays for the other's garbage.
  */
 import { existsSync, readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
@@ -112,7 +113,7 @@ const ops: Op[] = [
 ]
 
 /** Every op on this tree and the previous release; empty (with a line on stderr) when none is built. */
-export async function againstPrevious (rounds = 5): Promise<Figure[]> {
+export async function againstPrevious (rounds = 9): Promise<Figure[]> {
   const pkgPath = fileURLToPath(new URL('package.json', PREVIOUS))
   if (!existsSync(pkgPath)) {
     process.stderr.write('bench: no previous release in bench/.previous: run `node bench/previous.mjs` first\n')
@@ -133,6 +134,9 @@ export async function againstPrevious (rounds = 5): Promise<Figure[]> {
     for (let r = 0; r < rounds; r++) {
       for (let k = 0; k < 2; k++) {
         const i = (k + r) % 2
+        // The garbage of the one before would be collected on this one's CPU time: rounds alternated
+        // between ~0.4x and ~2.5x by order alone until each run started from a full collection.
+        settle()
         values[i].push(await op.run(builds[i]))
       }
     }
@@ -153,6 +157,13 @@ export async function againstPrevious (rounds = 5): Promise<Figure[]> {
     })
   }
   return out
+}
+
+/** A full collection before a measured run, when `--expose-gc` gave one. */
+function settle (): void {
+  const gc = (globalThis as { gc?: () => void }).gc
+  gc?.()
+  gc?.()
 }
 
 function fmt (x: number): string { return x >= 100 ? Math.round(x).toLocaleString('en') : x.toPrecision(3) }

@@ -38,44 +38,50 @@ export interface ConnEntry {
 export class PeerRecord implements RankKey {
   /** Map key in the peer book: the id, or '@' + first address while the id is unknown. */
   key: string
+  id: PeerId | undefined
   addresses: string[] = EMPTY
+  priority: Priority = 'medium'
   topics: string[] = EMPTY
   firstSeen: number
   /** The snapshot of this record that the peer budget's heap holds as current. */
   budgetVersion = 0
+  /** Cached sum of every tag value. */
+  value = 0
+
+  conn: ConnEntry | undefined = undefined
+  openedAt = 0
+
+  lastConnected: number | undefined = undefined
+  /** Successful connections, ever. */
+  successes = 0
+  /** Consecutive failed dial attempts since the last success (drives backoff). */
+  failures = 0
+  /** Dial attempts, ever. */
+  attempts = 0
+  nextDialAt: number | undefined = undefined
+
+  decisions: Decision[] | undefined = undefined
+  /** Position in the trim index's heap, -1 when not in it. */
+  heapIndex = -1
   /** Position in the dial candidates' heap, -1 when not in it. */
   candIndex = -1
+  /** The `nextDialAt` under which the candidate index holds the peer as waiting. */
+  waitAt: number | undefined = undefined
 
   /** Creation order: the last tie-break of the dial order, so equal peers are dialled first come, first served. */
   readonly seq = nextSeq++
 
   // A peer book holds every peer the network tells about (hundreds per node, 100,000 in a
-  // simulation): the flags, the priority and whether the key is the id share one number, the collections few peers have share one object,
-  // and what only a peer that was dialled, connected or tagged has (its history, its connection,
-  // its decisions) shares another; each is allocated on first use — most known peers never get
-  // one. The accessors below keep the fields' names and types. A view of a record
-  // (`Object.create(record)`, connections.ts) may write flags and plain fields, never these.
+  // simulation): the flags share one number and the collections few peers have share one
+  // object, allocated on first use. The accessors below keep the fields' names and types.
   private bits = IDLE
   private more: RareFields | undefined = undefined
-  private act: Activity | undefined = undefined
 
-  /** `id`, when given, is the key too (see `id`). */
   constructor (key: string, id: PeerId | undefined, now: number) {
     this.key = key
-    if (id !== undefined) this.id = id
+    this.id = id
     this.firstSeen = now
   }
-
-  /** The peer's id once known; it is then the record's key too (writing an id writes the key). */
-  get id (): PeerId | undefined { return (this.bits & HAS_ID) !== 0 ? this.key : undefined }
-  set id (v: PeerId | undefined) {
-    if (v === undefined) { this.bits &= ~HAS_ID; return }
-    this.key = v
-    this.bits |= HAS_ID
-  }
-
-  get priority (): Priority { return PRIORITIES[(this.bits & PRIORITY) >> PRIORITY_SHIFT] }
-  set priority (v: Priority) { this.bits = (this.bits & ~PRIORITY) | (priorityCode(v) << PRIORITY_SHIFT) }
 
   get longTerm (): boolean { return (this.bits & LONG_TERM) !== 0 }
   set longTerm (v: boolean) { this.bits = v ? this.bits | LONG_TERM : this.bits & ~LONG_TERM }
@@ -99,39 +105,6 @@ export class PeerRecord implements RankKey {
   /** Removed from the peer book (forgotten, or merged into the record of its id): never dialled again. */
   get forgotten (): boolean { return (this.bits & FORGOTTEN) !== 0 }
   set forgotten (v: boolean) { this.bits = v ? this.bits | FORGOTTEN : this.bits & ~FORGOTTEN }
-
-  /** Cached sum of every tag value. */
-  get value (): number { return this.act === undefined ? 0 : this.act.value }
-  set value (v: number) { if (this.act !== undefined || v !== 0) this.active().value = v }
-  get conn (): ConnEntry | undefined { return this.act?.conn }
-  set conn (v: ConnEntry | undefined) { if (this.act !== undefined || v !== undefined) this.active().conn = v }
-  get openedAt (): number { return this.act === undefined ? 0 : this.act.openedAt }
-  set openedAt (v: number) { if (this.act !== undefined || v !== 0) this.active().openedAt = v }
-  get lastConnected (): number | undefined { return this.act?.lastConnected }
-  set lastConnected (v: number | undefined) { if (this.act !== undefined || v !== undefined) this.active().lastConnected = v }
-  /** Successful connections, ever. */
-  get successes (): number { return this.act === undefined ? 0 : this.act.successes }
-  set successes (v: number) { if (this.act !== undefined || !Object.is(v, 0)) this.active().successes = v }
-  /** Consecutive failed dial attempts since the last success (drives backoff). */
-  get failures (): number { return this.act === undefined ? 0 : this.act.failures }
-  set failures (v: number) { if (this.act !== undefined || !Object.is(v, 0)) this.active().failures = v }
-  /** Dial attempts, ever. */
-  get attempts (): number { return this.act === undefined ? 0 : this.act.attempts }
-  set attempts (v: number) { if (this.act !== undefined || !Object.is(v, 0)) this.active().attempts = v }
-  get nextDialAt (): number | undefined { return this.act?.nextDialAt }
-  set nextDialAt (v: number | undefined) { if (this.act !== undefined || v !== undefined) this.active().nextDialAt = v }
-  get decisions (): Decision[] | undefined { return this.act?.decisions }
-  set decisions (v: Decision[] | undefined) { if (this.act !== undefined || v !== undefined) this.active().decisions = v }
-  /** Position in the trim index's heap, -1 when not in it. */
-  get heapIndex (): number { return this.act === undefined ? -1 : this.act.heapIndex }
-  set heapIndex (v: number) { if (this.act !== undefined || v !== -1) this.active().heapIndex = v }
-  /** The `nextDialAt` under which the candidate index holds the peer as waiting. */
-  get waitAt (): number | undefined { return this.act?.waitAt }
-  set waitAt (v: number | undefined) { if (this.act !== undefined || v !== undefined) this.active().waitAt = v }
-
-  private active (): Activity {
-    return this.act ?? (this.act = new Activity())
-  }
 
   /** Addresses learnt only from hints (not given by the application nor proven by a connection). */
   get hinted (): Set<string> | undefined { return this.more?.hinted }
@@ -207,21 +180,6 @@ export class PeerRecord implements RankKey {
   }
 }
 
-/** What a peer that was dialled, connected or tagged has (see `PeerRecord`): the defaults of a record without. */
-class Activity {
-  value = 0
-  conn: ConnEntry | undefined = undefined
-  openedAt = 0
-  lastConnected: number | undefined = undefined
-  successes = 0
-  failures = 0
-  attempts = 0
-  nextDialAt: number | undefined = undefined
-  decisions: Decision[] | undefined = undefined
-  heapIndex = -1
-  waitAt: number | undefined = undefined
-}
-
 /** The collections few peers have (see `PeerRecord`). */
 class RareFields {
   hinted: Set<string> | undefined = undefined
@@ -242,20 +200,5 @@ const IDLE = 32
 const INBOUND = 64
 const DIALING = 128
 const FORGOTTEN = 256
-const HAS_ID = 512
-/** Two bits of `bits` hold the priority, as its index in PRIORITIES. */
-const PRIORITY_SHIFT = 10
-const PRIORITY = 3 << PRIORITY_SHIFT
-const PRIORITIES: readonly Priority[] = ['medium', 'low', 'high', 'banned']
-
-function priorityCode (p: Priority): number {
-  switch (p) {
-    case 'medium': return 0
-    case 'low': return 1
-    case 'high': return 2
-    case 'banned': return 3
-    default: throw new TypeError(`not a priority: ${String(p)}`)
-  }
-}
 const EMPTY: string[] = []
 let nextSeq = 0
