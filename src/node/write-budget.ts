@@ -42,8 +42,10 @@ export function budgetWrites (stream: SecureStream, max: number, over: (queued: 
     const socket = this.socket
     const queued = socket.writableLength
     if (queued <= max) { taken = -1; return ok }
-    // bytesWritten counts what is still queued too.
-    const sent = socket.bytesWritten - queued
+    // bytesWritten counts what is still queued too (undefined once the socket is destroyed: nothing to budget).
+    const written = socket.bytesWritten as number | undefined
+    if (written === undefined) return ok
+    const sent = written - queued
     const t = now()
     if (sent > taken) { taken = sent; stalledSince = t }
     if (queued > HARD_FACTOR * max || t - stalledSince >= WRITE_STALL_MS) {
