@@ -206,6 +206,8 @@ export class NodeConnection implements Connection, Expiring, Corked, OpensHost {
     // A channel the remote opens before our manager accepted the connection waits for the acceptance
     // (protomux would otherwise reject it) and is then paired with ours; the waiting ones are budgeted.
     conn.onOverBudget = opts.onOverBudget
+    // The node-wide budget of partly received frames (receive-budget.ts) closes with its own reason.
+    stream.receiveBudgetListener = (reason) => { conn.close(reason) }
     conn.opens = new RemoteOpens(conn, conn.mux, {
       maxPendingOpens: opts.maxPendingOpens ?? DEFAULT_MAX_PENDING_OPENS,
       maxRemoteChannels: opts.maxRemoteChannels ?? DEFAULT_MAX_REMOTE_CHANNELS

@@ -169,7 +169,9 @@ class Node implements PeerNode {
       maxQueuedBytes: options.maxQueuedBytes,
       maxPendingOpens: options.maxPendingOpens,
       maxRemoteChannels: options.maxRemoteChannels,
-      maxWriteQueueBytes: options.maxWriteQueueBytes
+      maxWriteQueueBytes: options.maxWriteQueueBytes,
+      maxReceivingBytes: options.maxReceivingBytes,
+      frameTimeout: options.frameTimeout
     })
     this.dialer = new NodeDialer(this.transport, {
       hello: (conn) => { this.discovery?.hello(conn) },

@@ -5,6 +5,7 @@ import { PeerwardenError } from '../errors.js'
 import type { Clock } from '../manager/types.js'
 import { FrameReader, HEADER } from './frame-reader.js'
 import { NoiseHandshake, type StaticKeys } from './noise.js'
+import type { ReceiveBudget, ReceiveBudgetReason } from './receive-budget.js'
 import { TAG, TransportCipher } from './transport-cipher.js'
 
 export { BIG_MESSAGE } from './transport-cipher.js'
@@ -48,6 +49,8 @@ export interface SecureStreamOptions {
   maxQueuedBytes?: number
   /** Where the stream adds its read-side figures (the transport's, for its stats). */
   meter?: ReadMeter
+  /** The node-wide budget and deadline of partly received frames (receive-budget.ts). Default: none. */
+  receiving?: ReceiveBudget
 }
 
 /**
@@ -84,7 +87,9 @@ export interface SecureStreamOptions {
  * - A frame that does not authenticate destroys the stream; nothing unauthenticated is delivered.
  * - A frame longer than the limit (65535 bytes during the handshake, a message of `MAX_MESSAGE` and
  *   its tag after) destroys the stream (`ERR_HANDSHAKE`, `ERR_PROTOCOL`). Announcing a 16 MiB frame
- *   costs the peer what it actually sends (frame-reader.ts).
+ *   costs the peer what it actually sends (frame-reader.ts), for `frameTimeout` at most and within
+ *   the node-wide `maxReceivingBytes` (receive-budget.ts: the connection then closes 'timeout' or
+ *   'over-budget').
  * - Events: 'data' (a message), 'drain', 'end' (the remote ended), 'error', 'close' (once, when the
  *   socket closed). `lastRead` / `lastWrite` (ms timestamps) are for the keep-alive (liveness.ts).
  */
@@ -110,6 +115,13 @@ export class SecureStream extends EventEmitter {
   lastWrite: number
   /** Told of every keep-alive that arrives (liveness.ts answers it); keep-alives are never delivered. */
   keepAliveListener: { heard: () => void } | null = null
+  /**
+   * Told when the receive budget (receive-budget.ts) ends the stream ('over-budget', 'timeout'): the
+   * connection closes with that reason. Without one (a handshake) the stream is destroyed.
+   */
+  receiveBudgetListener: ((reason: ReceiveBudgetReason, why: string) => void) | null = null
+  /** The receive budget ended the stream: its partial frames are counted no more. */
+  private receiveEnded = false
   private readonly clock: Clock
   /** Resolves true once the handshake completed (as a Noise secret stream's does); rejects if it failed. */
   readonly opened: Promise<boolean>
@@ -141,7 +153,13 @@ export class SecureStream extends EventEmitter {
     this.meter = opts.meter ?? { queuedBytes: 0, discardedBytes: 0, queuePauses: 0, receivingBytes: 0 }
     this.lastRead = this.lastWrite = this.clock.now()
     const meter = this.meter
-    this.reader = new FrameReader({ limit: MAX_HANDSHAKE_FRAME, onHolding: (delta) => { meter.receivingBytes += delta } })
+    this.reader = new FrameReader({
+      limit: MAX_HANDSHAKE_FRAME,
+      onHolding: (delta) => {
+        meter.receivingBytes += delta
+        if (!this.receiveEnded) opts.receiving?.held(this, this.reader.holding)
+      }
+    })
     this.opened = new Promise((resolve, reject) => { this.settle = { resolve, reject } })
     this.opened.catch(() => { /* the owner awaits it; a failure also ends the stream */ })
     this.handshake = new NoiseHandshake(isInitiator, opts.keys, opts.psk)
@@ -294,6 +312,19 @@ export class SecureStream extends EventEmitter {
     }
     // A message delivered above made the owner end the stream: the rest of the read is not looked at.
     if (this.ended && !this.destroyed && unread > 0) this.meter.discardedBytes += unread
+    // After the read, never inside it: the budget may end this stream or others.
+    if (this.opts.receiving?.over === true) this.opts.receiving.enforce()
+  }
+
+  /** The receive budget ends the stream (receive-budget.ts): its owner closes it with `reason`, or it is destroyed. Never throws. */
+  overReceiveBudget (reason: ReceiveBudgetReason, why: string): void {
+    if (this.receiveEnded || this.destroyed) return
+    this.receiveEnded = true
+    const listener = this.receiveBudgetListener
+    if (listener !== null) {
+      try { listener(reason, why); return } catch { /* destroyed below */ }
+    }
+    this.destroy(new PeerwardenError(reason === 'timeout' ? 'ERR_HANDSHAKE_TIMEOUT' : 'ERR_HANDSHAKE_EVICTED', why))
   }
 
   /** One frame from the reader; whether to read on (not once the stream is destroyed or ending). */

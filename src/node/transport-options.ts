@@ -66,6 +66,18 @@ export interface TransportOptions {
    * destroyed at once. A sender that waits for 'drain' never comes near it. Default 16 MiB.
    */
   maxWriteQueueBytes?: number
+  /**
+   * Bytes held for frames partly received, all connections together, at most: past it the oldest
+   * partial frame gives way and its connection closes ('over-budget', counted in
+   * `receiveBudgetCloses`); a frame alone always fits. Default 256 MiB (see receive-budget.ts).
+   */
+  maxReceivingBytes?: number
+  /**
+   * A frame must arrive whole within this many ms of its first bytes, or its connection closes
+   * ('timeout', counted in `frameTimeouts`): a peer that trickles a large frame holds its buffer that
+   * long at most. Default 60 s.
+   */
+  frameTimeout?: number
   /** Deadlines, keep-alives and rate windows run on it. Default: the system clock. */
   clock?: Clock
 }
@@ -100,4 +112,8 @@ export interface TransportStats {
   openBudgetCloses: number
   /** Connections closed ('over-budget') because more than `maxWriteQueueBytes` waited for a remote that did not read them. */
   writeBudgetCloses: number
+  /** Connections closed ('over-budget') because their partial frame was the oldest when all of them held more than `maxReceivingBytes`. */
+  receiveBudgetCloses: number
+  /** Connections closed ('timeout') because a frame did not arrive whole within `frameTimeout`. */
+  frameTimeouts: number
 }

@@ -14,6 +14,7 @@ import { defaultPendingPerIp, InboundLimits, type InboundRefusal } from './inbou
 import { LiveConnection } from './live-connection.js'
 import { defaultKeepAlive, keepAliveTiming, Liveness } from './liveness.js'
 import { staticKeys, type StaticKeys } from './noise.js'
+import { DEFAULT_FRAME_TIMEOUT, DEFAULT_MAX_RECEIVING_BYTES, ReceiveBudget } from './receive-budget.js'
 import { QUEUE_HIGH_BYTES, SecureStream, type ReadMeter } from './secure-stream.js'
 import { SocketCork } from './socket-cork.js'
 import { formatTcpAddress, parseTcpAddress } from './tcp-address.js'
@@ -77,6 +78,8 @@ export class TcpTransport {
   private readonly inbound = new Map<SecureStream, string>()
   /** The read-side figures of every stream (secure-stream.ts). */
   private readonly meter: ReadMeter = { queuedBytes: 0, discardedBytes: 0, queuePauses: 0, receivingBytes: 0 }
+  /** Partly received frames, all streams together: `maxReceivingBytes` and `frameTimeout` (receive-budget.ts). */
+  private readonly receiving: ReceiveBudget
   private readonly sockets = new Set<net.Socket>()
   /** Handshakes in progress (both directions), on one shared timer. */
   private readonly handshakes: DeadlineQueue
@@ -110,6 +113,11 @@ export class TcpTransport {
     if (opts.maxPendingOpens !== undefined) check.int('maxPendingOpens', opts.maxPendingOpens, 1)
     if (opts.maxRemoteChannels !== undefined) check.int('maxRemoteChannels', opts.maxRemoteChannels, 1)
     if (opts.maxWriteQueueBytes !== undefined) check.int('maxWriteQueueBytes', opts.maxWriteQueueBytes, 1)
+    this.receiving = new ReceiveBudget(
+      check.int('maxReceivingBytes', opts.maxReceivingBytes ?? DEFAULT_MAX_RECEIVING_BYTES, 1),
+      check.int('frameTimeout', opts.frameTimeout ?? DEFAULT_FRAME_TIMEOUT, 1),
+      clock
+    )
   }
 
   /** Listens on each 'tcp://host:port' (port 0 = any); resolves to the bound addresses. */
@@ -225,7 +233,9 @@ export class TcpTransport {
       queuePauses: this.meter.queuePauses,
       receivingBytes: this.meter.receivingBytes,
       openBudgetCloses: this.openBudgetCloses,
-      writeBudgetCloses: this.writeBudgetCloses
+      writeBudgetCloses: this.writeBudgetCloses,
+      receiveBudgetCloses: this.receiving.overBudgetCloses,
+      frameTimeouts: this.receiving.frameTimeouts
     }
   }
 
@@ -235,6 +245,7 @@ export class TcpTransport {
     this.inbound.clear()
     this.handshakes.clear()
     this.closing.clear()
+    this.receiving.clear()
     this.liveness.stop()
     this.inboundLiveness.stop()
   }
@@ -298,7 +309,8 @@ export class TcpTransport {
       checkRemote: initiator ? (key) => { this.checkRemote(peerIdOf(key), expected) } : undefined,
       clock: this.clock,
       maxQueuedBytes: this.opts.maxQueuedBytes ?? QUEUE_HIGH_BYTES,
-      meter: this.meter
+      meter: this.meter,
+      receiving: this.receiving
     })
     stream.on('error', () => { /* surfaced as 'close'; the manager hears of it through disconnected() */ })
     // What we write in reaction to a read (our next handshake message, the dialer's hello with the

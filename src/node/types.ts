@@ -76,6 +76,10 @@ export interface NodeOptions {
   maxRemoteChannels?: number
   /** Bytes queued for a peer that it has not read, at most per connection; past it the connection closes ('over-budget'). Default 16 MiB. */
   maxWriteQueueBytes?: number
+  /** Bytes held for partly received frames, all connections together; past it the oldest partial frame's connection closes ('over-budget'). Default 256 MiB. */
+  maxReceivingBytes?: number
+  /** A frame must arrive whole within this many ms of its first bytes, or its connection closes ('timeout'). Default 60 s. */
+  frameTimeout?: number
   /**
    * Where the node writes what happens: connections kept and lost, failures with their code and
    * reason, refusals (levels in node-log.ts). Any pino-compatible logger, or `createLogger()`.
@@ -101,7 +105,7 @@ export interface NodeOptions {
 export const NODE_OPTIONS: ReadonlyArray<keyof NodeOptions> = [
   'seed', 'dataDir', 'listen', 'announce', 'bootstrap', 'networkKey', 'rendezvous', 'manager', 'handshakeTimeout', 'keepAlive',
   'deadTimeout', 'announceTtl', 'refreshInterval', 'pexPerMinute', 'rendezvousLimits', 'maxPendingHandshakes', 'maxPendingPerIp',
-  'perIpRate', 'maxTrackedIps', 'maxQueuedBytes', 'maxPendingOpens', 'maxRemoteChannels', 'maxWriteQueueBytes', 'logger', 'dialBack', 'relay'
+  'perIpRate', 'maxTrackedIps', 'maxQueuedBytes', 'maxPendingOpens', 'maxRemoteChannels', 'maxWriteQueueBytes', 'maxReceivingBytes', 'frameTimeout', 'logger', 'dialBack', 'relay'
 ]
 
 /** The manager's stats plus the node's own figures (the transport's, discovery's, the rendezvous budgets). */
