@@ -7,15 +7,16 @@ import { formatTcpAddress, parseTcpAddress } from './transport.js'
 
 /**
  * Distinct observers that must report the same address of ours before we tell others about it. An
- * observer is the IP we see the reporting peer at (an IPv6 /56 counts as one), so one host running
- * many identities is one observer (go-libp2p believes an observed address after 4; js-libp2p's
+ * observer is the address range we see the reporting peer in (see `observerKey`), so one host running
+ * many identities, or one network of many hosts, is one observer (go-libp2p believes an observed address after 4; js-libp2p's
  * AutoNAT confirms after 4 too). On loopback every peer is its own observer (one machine).
  */
 export const CONFIRMATIONS = 3
-/** Observed IPs under consideration, and confirmed ones kept (a budget: peers report them). */
+/** Observed IPs under consideration (a budget: peers report them). */
 const MAX_CANDIDATES = 16
-/** Observers remembered per candidate IP (a budget: it only needs `CONFIRMATIONS`). */
+/** Observers remembered per IP (a budget: it only needs `CONFIRMATIONS`). */
 const MAX_OBSERVERS = 8
+/** Confirmed IPs told at most: those with the most observers. */
 const MAX_CONFIRMED = 2
 /**
  * How long an observation counts once its observer stops reporting it (ms): an observer still
@@ -35,6 +36,9 @@ export interface ObservationSource {
 /** Observers (see `observerKey`) of one IP, each with when it last reported it. */
 type Observers = Map<string, number>
 
+/** The IP each observer reported last, at most this many observers (a budget: one per observer in the tables). */
+const MAX_CLAIMS = (MAX_CANDIDATES + MAX_CONFIRMED) * MAX_OBSERVERS
+
 /**
  * The addresses a node tells peers (its hello, its announcements, what it refers others to).
  *
@@ -47,6 +51,11 @@ type Observers = Map<string, number>
  *   on (so a node behind a wildcard or a single NAT learns how others see it). A lone peer, or many
  *   identities on one host, cannot make us advertise anything. A loopback IP counts only from
  *   peers on our own host, and they count for nothing else.
+ * - An observer counts for one IP: the last it reported (a host sees us at one IP; one that reports
+ *   many cannot fill the candidates). Candidates past `MAX_CANDIDATES` make room by the one with the
+ *   fewest observers (the oldest of those); past `MAX_CONFIRMED` confirmed IPs, the one with the
+ *   fewest observers goes back to the candidates (on a tie the newest), so liars that confirm two IPs
+ *   cannot push out one more observers agree on.
  * - Observations age: one counts while its observer is connected and reports that IP, and
  *   `OBSERVED_TTL` after; a confirmed IP with fewer than `CONFIRMATIONS` fresh observers is dropped
  *   (and must be confirmed again).
@@ -60,6 +69,8 @@ export class AdvertisedAddresses {
   private readonly candidates = new Map<string, Observers>()
   /** Confirmed IPs, oldest first, with their observers. */
   private readonly confirmed = new Map<string, Observers>()
+  /** The IP (key of `candidates` or `confirmed`) each observer reported last. */
+  private readonly claims = new Map<string, string>()
   private agedAt = -Infinity
   private relayed: string[] = []
   private reachability: Reachability = 'unknown'
@@ -113,11 +124,12 @@ export class AdvertisedAddresses {
     const key = addr.toString()
     const now = this.source.now()
     this.age(now)
+    this.claim(observer, key)
     const known = this.confirmed.get(key)
     if (known !== undefined) { note(known, observer, now); return }
     let peers = this.candidates.get(key)
     if (peers === undefined) {
-      if (this.candidates.size >= MAX_CANDIDATES) this.candidates.delete(this.candidates.keys().next().value!)
+      if (this.candidates.size >= MAX_CANDIDATES) this.candidates.delete(fewest(this.candidates, false))
       peers = new Map()
       this.candidates.set(key, peers)
     }
@@ -125,8 +137,33 @@ export class AdvertisedAddresses {
     if (peers.size < CONFIRMATIONS) return
     this.candidates.delete(key)
     this.confirmed.set(key, peers)
-    if (this.confirmed.size > MAX_CONFIRMED) this.confirmed.delete(this.confirmed.keys().next().value!)
+    if (this.confirmed.size > MAX_CONFIRMED) {
+      const weakest = fewest(this.confirmed, true)
+      const observers = this.confirmed.get(weakest)!
+      this.confirmed.delete(weakest)
+      this.candidates.set(weakest, observers)
+      if (this.candidates.size > MAX_CANDIDATES) this.candidates.delete(fewest(this.candidates, false))
+    }
     this.cached = undefined
+  }
+
+  /** `observer` reports `key` now: it no longer counts for the IP it reported before. */
+  private claim (observer: string, key: string): void {
+    const before = this.claims.get(observer)
+    if (before === key) return
+    this.claims.delete(observer)
+    if (before !== undefined) {
+      const candidate = this.candidates.get(before)
+      if (candidate?.delete(observer) === true && candidate.size === 0) this.candidates.delete(before)
+      const confirmed = this.confirmed.get(before)
+      if (confirmed?.delete(observer) === true && confirmed.size < CONFIRMATIONS) {
+        this.confirmed.delete(before)
+        this.cached = undefined
+        if (this.candidates.size < MAX_CANDIDATES) this.candidates.set(before, confirmed)
+      }
+    }
+    if (this.claims.size >= MAX_CLAIMS) this.claims.delete(this.claims.keys().next().value!)
+    this.claims.set(observer, key)
   }
 
   /**
@@ -190,8 +227,9 @@ export class AdvertisedAddresses {
 
 /**
  * Who counts as one observer of our address: the IP we see the reporting peer at — a public IPv4
- * address by its /24 and an IPv6 address by its /56 (one network, one site) — so a host with many
- * identities, or a few hosts of one network, is one observer. On loopback (one machine)
+ * address by its /24 and an IPv6 address by its /48 (one network, one site: the ranges of the
+ * manager's range rule, address-range.ts) — so a host with many identities, or a few hosts of one
+ * network, is one observer. On loopback (one machine)
  * each peer id counts. Undefined when we do not know the peer's IP (a relayed connection: the relay
  * saw us, not the peer).
  */
@@ -203,9 +241,18 @@ export function observerKey (remoteIp: string | undefined, peer: PeerId): string
   // like (a node would advertise a victim's address to every peer). On a private network (a LAN, the
   // lab's hosts) each IP counts.
   if (ip.kind() === 'ipv4') return ip.range() === 'unicast' ? `v4:${(ip as ipaddr.IPv4).octets.slice(0, 3).join('.')}` : ip.toString()
-  const parts = (ip as ipaddr.IPv6).parts.slice(0, 4)
-  parts[3] = parts[3]! & 0xff00
-  return `v6:${parts.map((p) => p.toString(16)).join(':')}`
+  // By its /48: a site often holds a /48, and 256 /56s of one would otherwise be 256 observers.
+  return `v6:${(ip as ipaddr.IPv6).parts.slice(0, 3).map((p) => p.toString(16)).join(':')}`
+}
+
+/** The IP of `table` with the fewest observers: on a tie the oldest, or the newest with `newest`. */
+function fewest (table: Map<string, Observers>, newest: boolean): string {
+  let pick = ''
+  let least = Infinity
+  for (const [key, peers] of table) {
+    if (peers.size < least || (newest && peers.size === least)) { pick = key; least = peers.size }
+  }
+  return pick
 }
 
 /** `observer` reported the IP at `now` (within `MAX_OBSERVERS`: the oldest report makes room). */

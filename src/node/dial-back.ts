@@ -18,7 +18,7 @@ const MAX_RESULTS = 16
 /** Peers (and observers) whose requests we remember for the per-peer (per-observer) rate. */
 const MAX_ASKERS = 256
 /**
- * Requests served per observer (an IP, an IPv6 /56: `observerKey`) per `perPeerInterval`: many
+ * Requests served per observer (an IP, an IPv6 /48: `observerKey`) per `perPeerInterval`: many
  * identities, or many connections, from one host get no more dial-backs than a few peers would.
  */
 export const DIAL_BACKS_PER_OBSERVER = 4
@@ -62,7 +62,7 @@ interface Pending { peer: PeerId; observer: string; sent: number; nonce: string;
  * - Server: the dial goes to the IP we see the asker at, never to an address it names (no
  *   amplification towards a third party), and only with a handshake that must reach the asker's own
  *   key, echoing the asker's nonce. One request per peer and `DIAL_BACKS_PER_OBSERVER` per observer
- *   (`observerKey`: an IP, an IPv6 /56) per `perPeerInterval`, and `perMinute` in all; the others,
+ *   (`observerKey`: an IP, an IPv6 /48) per `perPeerInterval`, and `perMinute` in all; the others,
  *   and requests over a relayed connection, are answered 'refused' (which counts for nothing).
  * - An answer we did not ask for, or from another peer than the one asked, is ignored (counted).
  */

@@ -60,9 +60,11 @@ test('three hosts of one public /24 are one observer: they cannot make the node 
   assert.equal(observerKey('45.67.89.1', 'a'), observerKey('45.67.89.200', 'b'))
 })
 
-test('observers: IPv4 by address (a public one by /24), IPv6 by /56, loopback by peer id, no IP no observer', () => {
+test('observers: IPv4 by address (a public one by /24), IPv6 by /48, loopback by peer id, no IP no observer', () => {
   assert.equal(observerKey('2001:db8:1:2aff::1', 'a'), observerKey('2001:db8:1:2a00::9', 'b'))
-  assert.notEqual(observerKey('2001:db8:1:2aff::1', 'a'), observerKey('2001:db8:1:2bff::1', 'a'))
+  // Regression: by /56, one /48 was 256 observers and confirmed whatever IP it liked.
+  assert.equal(observerKey('2001:db8:1:2aff::1', 'a'), observerKey('2001:db8:1:2bff::1', 'a'))
+  assert.notEqual(observerKey('2001:db8:1:2aff::1', 'a'), observerKey('2001:db8:2:2aff::1', 'a'))
   assert.notEqual(observerKey('127.0.0.1', 'a'), observerKey('127.0.0.1', 'b'))
   assert.equal(observerKey('192.0.2.1', 'a'), observerKey('192.0.2.1', 'b'))
   assert.equal(observerKey(undefined, 'a'), undefined)
@@ -151,4 +153,47 @@ test('observed addresses age out (virtual time): an IP no longer reported by thr
   a.list()
   a.observe(observerKey('192.0.2.3', 'y'), '198.51.100.99')
   assert.deepEqual(a.observed, ['198.51.100.7'])
+})
+
+test('liars from two IPv6 /48s cannot confirm made-up IPs, nor push out the IP honest observers from three ranges confirmed', () => {
+  const a = new AdvertisedAddresses(undefined, () => ({}))
+  a.setBound(['tcp://10.0.0.2:4001'])
+  for (const o of ['203.0.113.1', '198.51.100.1', '192.0.2.1']) a.observe(observerKey(o, `honest-${o}`), '8.8.4.4')
+  assert.deepEqual(a.observed, ['8.8.4.4'])
+  // Two /48s, eight /56s each: every liar a different /56.
+  for (const lie of ['1.1.1.1', '9.9.9.9']) {
+    for (const net of ['2001:db8:aa', '2001:db8:bb']) {
+      for (let i = 0; i < 8; i++) a.observe(observerKey(`${net}:${(i * 256).toString(16)}::1`, `liar-${net}-${i}`), lie)
+    }
+  }
+  assert.deepEqual(a.observed, ['8.8.4.4'])
+  assert.deepEqual(a.list(), ['tcp://10.0.0.2:4001', 'tcp://8.8.4.4:4001'])
+})
+
+test('liars that confirm two IPs (three ranges each) keep the IP more observers agree on: the fewest observers give way, not the oldest', () => {
+  const a = new AdvertisedAddresses(undefined, () => ({}))
+  a.setBound(['tcp://10.0.0.2:4001'])
+  for (let i = 1; i <= 5; i++) a.observe(observerKey(`203.0.${i}.1`, 'h'), '8.8.4.4')
+  for (let i = 1; i <= 3; i++) a.observe(observerKey(`45.1.${i}.1`, 'l'), '1.1.1.1')
+  for (let i = 1; i <= 3; i++) a.observe(observerKey(`45.2.${i}.1`, 'l'), '9.9.9.9')
+  assert.equal(a.observed.length, 2)
+  assert.ok(a.observed.includes('8.8.4.4'), `the real IP was pushed out: ${a.observed.join(', ')}`)
+})
+
+test('one observer reporting many IPs counts for the last one only: it cannot flush an honest candidate out of the table', () => {
+  const a = new AdvertisedAddresses(undefined, () => ({}))
+  a.setBound(['tcp://10.0.0.2:4001'])
+  a.observe(observerKey('203.0.113.1', 'h1'), '8.8.4.4')
+  a.observe(observerKey('198.51.100.1', 'h2'), '8.8.4.4')
+  // A liar churns through 100 made-up IPs (more than the 16 candidates).
+  for (let i = 0; i < 100; i++) a.observe(observerKey('45.67.89.1', 'liar'), `1.2.${i}.4`)
+  a.observe(observerKey('192.0.2.1', 'h3'), '8.8.4.4')
+  assert.deepEqual(a.observed, ['8.8.4.4'])
+  // An observer that changes its mind no longer counts for what it said before.
+  const b = new AdvertisedAddresses(undefined, () => ({}))
+  b.setBound(['tcp://10.0.0.2:4001'])
+  for (const o of ['203.0.113.1', '198.51.100.1']) b.observe(observerKey(o, 'x'), '8.8.4.4')
+  b.observe(observerKey('203.0.113.1', 'x'), '8.8.8.8')
+  b.observe(observerKey('192.0.2.1', 'x'), '8.8.4.4')
+  assert.deepEqual(b.observed, [])
 })
