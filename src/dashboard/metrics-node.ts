@@ -41,6 +41,14 @@ export interface NodeFigures {
   rendezvousVisits: number
   rendezvousVisitsFailed: number
   rendezvousVisitsServed: number
+  /** Connections closed ('over-budget') for opening more channels than their budgets (0 when absent). */
+  openBudgetCloses?: number
+  /** Connections closed ('over-budget') for not reading what was queued for them (0 when absent). */
+  writeBudgetCloses?: number
+  /** Connections closed ('over-budget') when partly received frames passed the node's budget (0 when absent). */
+  receiveBudgetCloses?: number
+  /** Connections closed ('timeout') for a frame not received whole in time (0 when absent). */
+  frameTimeouts?: number
 }
 
 /** What the metrics need of a node: its figures, and its events ('handshake:failed' { error }). A `PeerNode` is one. */
@@ -73,6 +81,21 @@ export function nodeMetrics (client: PromClient, node: NodeMetricsSource, at: { 
       this.inc({ rule: 'pending' }, s.refusedPending)
     }
   })
+  // eslint-disable-next-line no-new
+  new client.Counter({
+    name: prefix + 'budget_closes_total',
+    help: 'Connections a per-connection budget closed, by budget: channel-opens (maxPendingOpens, maxRemoteChannels), write-queue (maxWriteQueueBytes), receive-bytes (maxReceivingBytes, the oldest partial frame gave way), frame-time (frameTimeout).',
+    labelNames: ['budget'],
+    registers,
+    collect () {
+      const s = stats()
+      this.reset()
+      this.inc({ budget: 'channel-opens' }, s.openBudgetCloses ?? 0)
+      this.inc({ budget: 'write-queue' }, s.writeBudgetCloses ?? 0)
+      this.inc({ budget: 'receive-bytes' }, s.receiveBudgetCloses ?? 0)
+      this.inc({ budget: 'frame-time' }, s.frameTimeouts ?? 0)
+    }
+  })
   const handshakes = new client.Counter({ name: prefix + 'handshakes_failed_total', help: 'Inbound handshakes that failed (Noise, the network key, the deadline, evicted at the cap…), by error code.', labelNames: ['code'], registers })
   for (const code of ERROR_CODES) handshakes.inc({ code }, 0)
   listenOn(node.events, at.stop)('handshake:failed', (d) => { handshakes.inc({ code: errorCodeLabel(d.error) }) })
@@ -80,7 +103,7 @@ export function nodeMetrics (client: PromClient, node: NodeMetricsSource, at: { 
   gauge('pending_handshakes', 'Inbound handshakes in progress (budget: maxPendingHandshakes).', (s) => s.pendingHandshakes)
   counter('protocol_errors_total', 'Connections closed because the peer sent a message a decoder refused.', (s) => s.protocolErrors)
   gauge('queued_bytes', 'Bytes decrypted and queued on paused connections (budget: maxQueuedBytes a connection).', (s) => s.queuedBytes)
-  gauge('receiving_bytes', 'Bytes held for frames partly received.', (s) => s.receivingBytes)
+  gauge('receiving_bytes', 'Bytes held for frames partly received (budget: maxReceivingBytes, all connections).', (s) => s.receivingBytes)
   counter('queue_pauses_total', 'Times a connection was paused because its queue reached maxQueuedBytes.', (s) => s.queuePauses)
   counter('discarded_bytes_total', 'Bytes read from closing or refused connections and dropped unread.', (s) => s.discardedBytes)
   gauge('rendezvous_topics', 'Topics the rendezvous service holds registrations for.', (s) => s.rendezvousTopics)
