@@ -60,7 +60,8 @@ const UNIT_FILES = [
   'test/adapters/ssb-hostile.test.ts',
   'test/hostile/topic-eclipse.test.ts',
   'test/hostile/exploration-bias.test.ts',
-  'test/hostile/hello-fields.test.ts'
+  'test/hostile/hello-fields.test.ts',
+  'test/hostile/relay-circuits.test.ts'
 ]
 
 /** What a unit test must not import or call: it would open a socket, a process or a browser. */

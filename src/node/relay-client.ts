@@ -52,8 +52,9 @@ export interface RelayClientHost {
  *   most `MAX_DELAY` ms), and told to peers as a relayed address. A 'reserved' we did not ask for
  *   (nor renew) is ignored. A relay that refused is not asked again. Public again, we
  *   let them go.
- * - A circuit comes in only through a relay we hold a reservation with, `MAX_INCOMING` at once; it
- *   becomes an inbound connection like any other once Noise completes.
+ * - A circuit comes in only through a relay we hold a reservation with, `MAX_INCOMING` at once, and
+ *   not from a peer we banned (refused before any handshake); it becomes an inbound connection like
+ *   any other once Noise completes (where the manager checks the proven peer id again).
  * - A dial to a relayed address uses our connection to the relay, or makes one (the manager's
  *   `connectNow`), then opens a circuit and runs the handshake over it.
  */
@@ -130,9 +131,11 @@ export class RelayClient implements RelayClientHandlers {
     if (this.private_) this.fill()
   }
 
-  incoming (link: RelayLink, id: number, _peer: PeerId): void {
+  incoming (link: RelayLink, id: number, peer: PeerId): void {
     const r = this.reservations.get(link.conn.peer)
     if (r === undefined || r.link !== link || this.incomingNow >= MAX_INCOMING) { link.post({ t: 'close', id, why: 'refused' }); return }
+    // The relay names the dialer; a handshake would prove it, but a peer we banned is not worth one.
+    if (this.host.manager.getPeer(peer)?.priority === 'banned') { link.post({ t: 'close', id, why: 'banned' }); return }
     this.incomingNow++
     const stream = this.circuit(link, id)
     stream.once('close', () => { this.incomingNow-- })

@@ -1,3 +1,4 @@
+import { addressRange } from '../manager/address-range.js'
 import type { Clock, PeerId } from '../manager/types.js'
 import * as check from '../manager/validate.js'
 import { CircuitStream } from './circuit.js'
@@ -10,6 +11,11 @@ import { MALFORMED, peerHandler, safeJson } from './wire.js'
 export interface RelayLimits {
   /** Peers holding a reservation at once. Default 32. */
   maxReservations: number
+  /**
+   * Of those, peers of one public address range (an IPv4 /24, an IPv6 /48) at most: identities are
+   * free, so one host must not take every place. Default 4 (loopback and private addresses are not limited).
+   */
+  maxReservationsPerRange: number
   /** How long a reservation lasts unless renewed (ms). Default 1 h. */
   reservationTtl: number
   /** Circuits open at once, and per peer (either end). Defaults 64 and 16. */
@@ -28,13 +34,13 @@ export interface RelayLimits {
  */
 export const MAX_RELAY_BACKLOG = 1024 * 1024
 
-export const RELAY_DEFAULTS: RelayLimits = { maxReservations: 32, reservationTtl: 3_600_000, maxCircuits: 64, maxCircuitsPerPeer: 16, duration: 120_000, data: 128 * 1024 }
+export const RELAY_DEFAULTS: RelayLimits = { maxReservations: 32, maxReservationsPerRange: 4, reservationTtl: 3_600_000, maxCircuits: 64, maxCircuitsPerPeer: 16, duration: 120_000, data: 128 * 1024 }
 
 /** One end of a circuit on a link: ours (a stream we read and write) or one the relay forwards. */
 type CircuitEnd = { kind: 'local'; stream: CircuitStream } | { kind: 'relay'; circuit: Circuit; side: 0 | 1 }
 
-/** A circuit the relay forwards: its two ends (link and id on that link), bytes each way, its timer. */
-interface Circuit { ends: [{ link: RelayLink; id: number }, { link: RelayLink; id: number }]; bytes: [number, number]; timer: unknown }
+/** A circuit the relay forwards: its two ends (link and id on that link), bytes each way, its timer, what it counts against (`perPeer` keys). */
+interface Circuit { ends: [{ link: RelayLink; id: number }, { link: RelayLink; id: number }]; bytes: [number, number]; timer: unknown; counted: string[] }
 
 /** What the client side of the node hears on a relay channel (relay-client.ts). */
 export interface RelayClientHandlers {
@@ -112,10 +118,12 @@ export class RelayLink {
  * The relay channels of the node's connections and, when the node serves as a relay, the service.
  *
  * Rules (the service):
- * - A reservation ('reserve') is taken while fewer than `maxReservations` peers hold one (a peer
- *   renewing keeps its place), lasts `reservationTtl`, and ends with its connection.
- * - A circuit ('connect') opens only to a peer holding a live reservation, within `maxCircuits` and
- *   `maxCircuitsPerPeer` (for both ends); it is cut ('close' to both ends) after `duration` or when
+ * - A reservation ('reserve') is taken while fewer than `maxReservations` peers hold one, and fewer
+ *   than `maxReservationsPerRange` of its public address range (a peer renewing keeps its place),
+ *   lasts `reservationTtl`, and ends with its connection.
+ * - A circuit ('connect') opens only to another peer holding a live reservation (never to the
+ *   dialer itself), within `maxCircuits` and `maxCircuitsPerPeer` (for both ends, and for each end's
+ *   public address range: many identities on one host share one budget); it is cut ('close' to both ends) after `duration` or when
  *   one direction passed `data` bytes, when the end it forwards to has more than
  *   `MAX_RELAY_BACKLOG` bytes waiting to go out (it does not read), and when either end closes or
  *   its connection goes.
@@ -129,7 +137,8 @@ export class RelayHub {
   private readonly links = new Map<NodeConnection, RelayLink>()
   private readonly reservations = new Map<PeerId, { link: RelayLink; expires: number }>()
   private readonly circuits = new Set<Circuit>()
-  private readonly perPeer = new Map<PeerId, number>()
+  /** Circuits open per peer, and per public address range (keys 'range:…'). */
+  private readonly perPeer = new Map<string, number>()
   readonly limits: RelayLimits | undefined
   /** Reservations and circuits the service refused, circuits it cut for a budget, bytes it forwarded. */
   refused = 0
@@ -227,7 +236,15 @@ export class RelayHub {
     if (!this.reachable()) { refuse('not reachable'); return }
     const now = this.clock.now()
     for (const [p, r] of this.reservations) if (r.expires <= now || r.link.closed) this.reservations.delete(p)
-    if (!this.reservations.has(peer) && this.reservations.size >= limits.maxReservations) { refuse('reservations full'); return }
+    if (!this.reservations.has(peer)) {
+      if (this.reservations.size >= limits.maxReservations) { refuse('reservations full'); return }
+      const range = rangeOf(link.conn)
+      if (range !== undefined) {
+        let n = 0
+        for (const r of this.reservations.values()) if (rangeOf(r.link.conn) === range) n++
+        if (n >= limits.maxReservationsPerRange) { refuse('reservations full for the address range'); return }
+      }
+    }
     this.reservations.set(peer, { link, expires: now + limits.reservationTtl })
     link.post({ t: 'reserved', ttl: limits.reservationTtl, duration: limits.duration, data: limits.data })
   }
@@ -241,14 +258,17 @@ export class RelayHub {
     const r = this.reservations.get(target)
     if (r === undefined || r.link.closed || r.expires <= this.clock.now()) { refuse('no reservation'); return }
     const from = link.conn.peer
-    if (this.circuits.size >= limits.maxCircuits || (this.perPeer.get(from) ?? 0) >= limits.maxCircuitsPerPeer || (this.perPeer.get(target) ?? 0) >= limits.maxCircuitsPerPeer) {
+    if (target === from) { refuse('to itself'); return }
+    const ranges = [rangeOf(link.conn), rangeOf(r.link.conn)].filter((x) => x !== undefined).map((x) => `range:${x}`)
+    const ends = [from, target, ...new Set(ranges)]
+    if (this.circuits.size >= limits.maxCircuits || ends.some((e) => (this.perPeer.get(e) ?? 0) >= limits.maxCircuitsPerPeer)) {
       refuse('resource limit')
       return
     }
     const rid = r.link.newId()
-    const circuit: Circuit = { ends: [{ link, id }, { link: r.link, id: rid }], bytes: [0, 0], timer: undefined }
+    const circuit: Circuit = { ends: [{ link, id }, { link: r.link, id: rid }], bytes: [0, 0], timer: undefined, counted: ends }
     this.circuits.add(circuit)
-    for (const p of [from, target]) this.perPeer.set(p, (this.perPeer.get(p) ?? 0) + 1)
+    for (const p of ends) this.perPeer.set(p, (this.perPeer.get(p) ?? 0) + 1)
     link.circuits.set(id, { kind: 'relay', circuit, side: 0 })
     r.link.circuits.set(rid, { kind: 'relay', circuit, side: 1 })
     if (limits.duration > 0) circuit.timer = this.clock.setTimeout(() => { this.cut++; this.endCircuit(circuit, 'duration limit') }, limits.duration)
@@ -259,12 +279,13 @@ export class RelayHub {
   private endCircuit (circuit: Circuit, why: string, from?: 0 | 1): void {
     if (!this.circuits.delete(circuit)) return
     this.clock.clearTimeout(circuit.timer)
+    for (const key of circuit.counted) {
+      const n = (this.perPeer.get(key) ?? 1) - 1
+      if (n <= 0) this.perPeer.delete(key)
+      else this.perPeer.set(key, n)
+    }
     circuit.ends.forEach((end, side) => {
       end.link.circuits.delete(end.id)
-      const peer = end.link.conn.peer
-      const n = (this.perPeer.get(peer) ?? 1) - 1
-      if (n <= 0) this.perPeer.delete(peer)
-      else this.perPeer.set(peer, n)
       if (side !== from) end.link.post({ t: 'close', id: end.id, why })
     })
   }
@@ -283,6 +304,11 @@ export class RelayHub {
     try { link.close() } catch { /* already closing */ }
     this.client.closed(link)
   }
+}
+
+/** The public address range (see `addressRange`) of a connection's remote, if any. */
+function rangeOf (conn: NodeConnection): string | undefined {
+  return typeof conn.address === 'string' ? addressRange(conn.address, true) : undefined
 }
 
 function decodeData (raw: unknown): { ok: true; value: RelayData } | { ok: false; why: string } {
