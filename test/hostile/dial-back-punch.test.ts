@@ -1,0 +1,76 @@
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { CircuitStream } from '../../src/node/circuit.js'
+import type { NodeConnection } from '../../src/node/connection.js'
+import type { ControlMessage } from '../../src/node/control-wire.js'
+import { DialBack } from '../../src/node/dial-back.js'
+import { encodeHello } from '../../src/node/hello.js'
+import type { SimultaneousOpenOptions } from '../../src/node/hole-punch.js'
+import { Punching } from '../../src/node/punch.js'
+import { ManualClock } from '../../src/testing/manual-clock.js'
+
+// Floods, replays and lies on the dial-back and hole-punch messages (virtual time, no sockets).
+
+const A = 'a'.repeat(64)
+const B = 'b'.repeat(64)
+
+test('a flood of dialback requests from one peer gets one dial-back, and a \'refused\' for each other; nothing throws', async () => {
+  const clock = new ManualClock()
+  const probes: string[] = []
+  const d = new DialBack({ clock, ports: () => [4001], probe: async (address) => { probes.push(address) }, remoteIp: () => '198.51.100.7', changed: () => {} })
+  const sent: ControlMessage[] = []
+  const conn = { peer: A, post: (m: ControlMessage) => { sent.push(m); return true } } as unknown as NodeConnection
+  for (let i = 0; i < 1000; i++) d.message(conn, { t: 'dialback', id: i, port: 1 + (i % 65535) })
+  await clock.advance(0)
+  await new Promise<void>((resolve) => { setImmediate(resolve) })
+  assert.deepEqual(probes, ['tcp://198.51.100.7:1'])
+  assert.equal(d.refused, 999)
+  assert.equal(d.served, 1)
+})
+
+test('replayed and made-up dialback results count for nothing: an answer counts once, for the request it answers, from the peer asked', () => {
+  const clock = new ManualClock()
+  const verdicts: string[] = []
+  const ips = new Map([[A, '198.51.100.7'], [B, '203.0.113.9']])
+  const d = new DialBack({ clock, ports: () => [4001], probe: async () => {}, remoteIp: (c) => ips.get(c.peer), changed: (r) => { verdicts.push(r) } })
+  const sent: ControlMessage[] = []
+  const conn = (peer: string): NodeConnection => ({ peer, post: (m: ControlMessage) => { sent.push(m); return true } }) as unknown as NodeConnection
+  d.connected(conn(A))
+  const request = sent.find((m) => m.t === 'dialback')
+  assert.ok(request !== undefined && request.t === 'dialback')
+  // B answers A's request, then A answers twice, then ids never asked.
+  d.message(conn(B), { t: 'dialback-result', id: request.id, result: 'failed' })
+  d.message(conn(A), { t: 'dialback-result', id: request.id, result: 'failed' })
+  d.message(conn(A), { t: 'dialback-result', id: request.id, result: 'failed' })
+  for (let id = 1000; id < 1100; id++) d.message(conn(A), { t: 'dialback-result', id, result: 'failed' })
+  assert.equal(d.answers.failed, 1)
+  assert.equal(d.unsolicited, 102)
+  assert.deepEqual(verdicts, [])
+})
+
+/** A relayed inbound connection from `peer` through a relay that saw us at 203.0.113.5:4001. */
+function relayed (peer: string): { conn: NodeConnection; sent: ControlMessage[] } {
+  const sent: ControlMessage[] = []
+  const relay = { stream: { remotePayload: encodeHello({ listen: [], rendezvous: false, observed: '203.0.113.5', observedPort: 4001 }), socket: { localPort: 50_000 } } } as unknown as NodeConnection
+  const socket = new CircuitStream({ data: () => true, close: () => {} }, relay)
+  const conn = { peer, limited: true, direction: 'inbound', open: true, stream: { socket }, post: (m: ControlMessage) => { sent.push(m); return true }, onClose: () => {} } as unknown as NodeConnection
+  return { conn, sent }
+}
+
+test('a flood of punch and punch-sync messages on one relayed connection makes one punch (one answer, one dial); on a direct connection, none', () => {
+  const opened: SimultaneousOpenOptions[] = []
+  const p = new Punching({ clock: new ManualClock(), localId: A, upgrade: async () => await Promise.reject(new Error('no')), direct: () => {}, open: async (o) => { opened.push(o); return await Promise.reject(new Error('no')) } })
+  const { conn, sent } = relayed(B)
+  for (let i = 0; i < 100; i++) {
+    p.message(conn, { t: 'punch', address: `tcp://198.51.100.${i}:4001` })
+    p.message(conn, { t: 'punch-sync' })
+  }
+  assert.equal(sent.length, 1)
+  assert.equal(opened.length, 1)
+  assert.deepEqual(opened[0]!.remote, { host: '198.51.100.0', port: 4001 })
+  const direct = { ...relayed(A).conn, limited: false } as unknown as NodeConnection
+  p.message(direct, { t: 'punch', address: 'tcp://198.51.100.1:4001' })
+  p.message(direct, { t: 'punch-sync' })
+  assert.equal(opened.length, 1)
+  p.close()
+})
