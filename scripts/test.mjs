@@ -62,7 +62,8 @@ const UNIT_FILES = [
   'test/hostile/exploration-bias.test.ts',
   'test/hostile/hello-fields.test.ts',
   'test/hostile/relay-circuits.test.ts',
-  'test/hostile/dial-back-punch.test.ts'
+  'test/hostile/dial-back-punch.test.ts',
+  'test/hostile/rendezvous-sybils.test.ts'
 ]
 
 /** What a unit test must not import or call: it would open a socket, a process or a browser. */

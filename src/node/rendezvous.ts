@@ -2,8 +2,8 @@ import type { PeerId } from '../manager/types.js'
 
 export interface Registration { id: PeerId; addresses: string[]; expires: number }
 
-/** A registration as held, with the bytes it counts for. */
-interface Held extends Registration { bytes: number }
+/** A registration as held, with the bytes it counts for and the announcer's public address range. */
+interface Held extends Registration { bytes: number; range: string | undefined }
 
 /** The rendezvous table's budgets. */
 export interface RendezvousLimits {
@@ -19,10 +19,17 @@ export interface RendezvousLimits {
   addresses: number
   /** Bytes the whole table may hold (ids, topics and addresses counted). Default 4 MiB. */
   maxBytes: number
+  /**
+   * Registrations the peers of one public address range (an IPv4 /24, an IPv6 /48) may hold in all:
+   * identities are free, so one host must not fill the table. Default 256 (four peers' `perPeer`).
+   */
+  perRange: number
+  /** Registrations one public address range may hold in one topic (a full topic's places). Default 32 (an eighth of `perTopic`). */
+  perRangePerTopic: number
 }
 
 export const DEFAULT_RENDEZVOUS_LIMITS: RendezvousLimits = {
-  perTopic: 256, maxTopics: 4096, maxTtl: 10 * 60_000, perPeer: 64, addresses: 8, maxBytes: 4 * 1024 * 1024
+  perTopic: 256, maxTopics: 4096, maxTtl: 10 * 60_000, perPeer: 64, addresses: 8, maxBytes: 4 * 1024 * 1024, perRange: 256, perRangePerTopic: 32
 }
 
 /** Fixed cost counted per registration besides its addresses (id, topic, record, map entries). */
@@ -36,7 +43,9 @@ const REGISTRATION_OVERHEAD = 256
  *   `maxTtl`); expired ones are dropped on access, and all of them in a sweep when a budget is reached.
  * - Budgets (`RendezvousLimits`): a topic keeps at most `perTopic` registrations (the soonest to expire
  *   give way), the table at most `maxTopics` topics and `maxBytes` bytes, a peer at most `perPeer`
- *   topics, a registration at most `addresses` addresses. An announcement over a budget is refused
+ *   topics, a registration at most `addresses` addresses; the peers of one public address range
+ *   (`range`, given by the caller) at most `perRange` registrations, `perRangePerTopic` in one topic
+ *   (many identities from one host fill neither the table nor a topic). An announcement over a budget is refused
  *   (counted in `refused`); it never evicts another peer's registration, except within a full topic.
  * - `lookup` returns at most `limit` live registrations, freshest first.
  */
@@ -55,17 +64,24 @@ export class RendezvousTable {
     this.limits = { ...DEFAULT_RENDEZVOUS_LIMITS, ...limits }
   }
 
-  /** Registers `id` for `topic`; false when a budget refused it. */
-  announce (topic: string, id: PeerId, addresses: string[], ttl: number): boolean {
+  /** Registrations held per public address range (the `perRange` budget). */
+  private readonly perRange = new Map<string, number>()
+
+  /**
+   * Registers `id` for `topic`; false when a budget refused it. `range`: the announcer's public
+   * address range (see `addressRange`), undefined for none (loopback, a private network, ourselves).
+   */
+  announce (topic: string, id: PeerId, addresses: string[], ttl: number, range?: string): boolean {
     const kept = addresses.slice(0, this.limits.addresses)
     const bytes = REGISTRATION_OVERHEAD + topic.length + id.length + kept.reduce((n, a) => n + a.length, 0)
     let regs = this.topics.get(topic)
     const previous = regs?.get(id)
     const growth = bytes - (previous?.bytes ?? 0)
-    if (!this.fits(previous === undefined ? id : undefined, regs === undefined, growth)) {
+    if (!this.fits(previous === undefined ? id : undefined, regs === undefined, growth) || !this.rangeFits(range, regs, previous)) {
       this.sweep()
       regs = this.topics.get(topic)
-      if (!this.fits(regs?.has(id) === true ? undefined : id, regs === undefined, bytes - (regs?.get(id)?.bytes ?? 0))) {
+      const held = regs?.get(id)
+      if (!this.fits(held !== undefined ? undefined : id, regs === undefined, bytes - (held?.bytes ?? 0)) || !this.rangeFits(range, regs, held)) {
         this.refused++
         return false
       }
@@ -75,8 +91,9 @@ export class RendezvousTable {
       this.topics.set(topic, regs)
     }
     this.remove(topic, regs, id)
-    regs.set(id, { id, addresses: kept, expires: this.now() + Math.min(Math.max(0, ttl), this.limits.maxTtl), bytes })
+    regs.set(id, { id, addresses: kept, expires: this.now() + Math.min(Math.max(0, ttl), this.limits.maxTtl), bytes, range })
     this.bytes += bytes
+    if (range !== undefined) this.perRange.set(range, (this.perRange.get(range) ?? 0) + 1)
     let mine = this.perPeer.get(id)
     if (mine === undefined) this.perPeer.set(id, mine = new Set())
     mine.add(topic)
@@ -142,11 +159,25 @@ export class RendezvousTable {
     return this.bytes + growth <= this.limits.maxBytes
   }
 
+  /** Whether one more registration of `range` fits its budgets (`previous`: the one it replaces, of the same peer and topic). */
+  private rangeFits (range: string | undefined, regs: Map<PeerId, Held> | undefined, previous: Held | undefined): boolean {
+    if (range === undefined || previous?.range === range) return true
+    if ((this.perRange.get(range) ?? 0) >= this.limits.perRange) return false
+    let inTopic = 0
+    for (const r of regs?.values() ?? []) if (r.range === range) inTopic++
+    return inTopic < this.limits.perRangePerTopic
+  }
+
   private remove (topic: string, regs: Map<PeerId, Held>, id: PeerId): void {
     const r = regs.get(id)
     if (r === undefined) return
     regs.delete(id)
     this.bytes -= r.bytes
+    if (r.range !== undefined) {
+      const n = (this.perRange.get(r.range) ?? 1) - 1
+      if (n <= 0) this.perRange.delete(r.range)
+      else this.perRange.set(r.range, n)
+    }
     const mine = this.perPeer.get(id)
     mine?.delete(topic)
     if (mine?.size === 0) this.perPeer.delete(id)

@@ -1,3 +1,4 @@
+import { addressRange } from '../manager/address-range.js'
 import type { ConnectionManager, PeerId } from '../manager/types.js'
 import { normaliseHints } from './address.js'
 import type { NodeConnection } from './connection.js'
@@ -65,7 +66,7 @@ export class TopicDirectory {
   announce (conn: NodeConnection, topic: string, addresses: readonly string[], ttl: number): void {
     if (this.host.rendezvous === undefined) return
     const given = normaliseHints(addresses)
-    this.register(topic, conn.peer, given.length > 0 ? given : normaliseHints(conn.remoteListen), ttl)
+    this.register(conn, topic, given.length > 0 ? given : normaliseHints(conn.remoteListen), ttl)
   }
 
   unannounce (conn: NodeConnection, topic: string): void {
@@ -90,12 +91,13 @@ export class TopicDirectory {
   private registerHello (conn: NodeConnection, ttl: number): void {
     const listen = normaliseHints(conn.remoteListen)
     if (listen.length === 0 || this.host.rendezvous === undefined) return
-    for (const key of conn.remoteTopics) this.register(key, conn.peer, listen, ttl)
+    for (const key of conn.remoteTopics) this.register(conn, key, listen, ttl)
   }
 
-  /** A registration at our rendezvous table, counted when a budget refuses it. */
-  private register (key: string, peer: PeerId, addresses: string[], ttl: number): void {
+  /** A registration of `conn`'s peer at our rendezvous table (budgeted by its public address range too), counted when a budget refuses it. */
+  private register (conn: NodeConnection, key: string, addresses: string[], ttl: number): void {
     if (addresses.length === 0) return
-    if (this.host.rendezvous?.announce(key, peer, addresses, ttl) === false) this.refused++
+    const range = typeof conn.address === 'string' ? addressRange(conn.address, true) : undefined
+    if (this.host.rendezvous?.announce(key, conn.peer, addresses, ttl, range) === false) this.refused++
   }
 }
