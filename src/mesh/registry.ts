@@ -9,12 +9,17 @@ import { loadIdentity } from '../node/identity.js'
 import { createNode, type PeerNode } from '../node/node.js'
 import { MAX_ADDRESS_LENGTH, MAX_ADDRESSES, MAX_MESSAGE_BYTES, peerHandler, safeJson } from '../node/wire.js'
 import { issue } from './certificate.js'
+import { HEALTH_INTERVAL } from './health.js'
 import { decodeToRegistry, MAX_DIRECTORY, type HealthReport, type RegistryMessage, type ToRegistry } from './messages.js'
 import { Schema, type MeshSchema } from './schema.js'
 import { loggerOption } from './log-option.js'
 import { fitting, memberStatuses, schemaOutline, serveStatus, type MemberStatus } from './registry-status.js'
 
 export const REGISTRY_PROTOCOL = 'peerwarden/mesh-registry/1'
+
+/** The window over which a member's health reports are counted (ms), and how many it may send in it: twice an honest member's most. */
+const REPORT_WINDOW = 10 * HEALTH_INTERVAL
+const MAX_REPORTS = 2 * (REPORT_WINDOW / HEALTH_INTERVAL)
 
 /** A mesh node as the registry lists it. */
 export interface DirectoryEntry { peer: string; role: string; variant: string; addresses: string[] }
@@ -91,7 +96,8 @@ export interface MeshRegistry {
  *   `health: true` so that nodes send them. One status answer carries at most
  *   `MAX_STATUS_BREAKERS` (registry-status.ts) breakers over all members. A report from a peer that
  *   is not a member on that channel is ignored; one that does not decode closes the connection like
- *   any other message.
+ *   any other message, and so do more than 20 reports from a member within 10 s (it sends one a
+ *   second at most).
  * - Several registries may serve one mesh: each signs with its own key, and nodes given all of
  *   their addresses trust every one of them (mesh-node.ts). They share nothing but the schema.
  */
@@ -129,7 +135,7 @@ export async function createRegistry (options: RegistryOptions): Promise<MeshReg
     logger: logger === silentLogger ? undefined : childOf(logger, { component: 'node' })
   })
   const log = childOf(logger, { component: 'mesh-registry', registry: node.id.slice(0, 12) })
-  const members = new Map<string, { entry: DirectoryEntry; send: Message<RegistryMessage>; since: number; expires: number; health?: HealthReport }>()
+  const members = new Map<string, { entry: DirectoryEntry; send: Message<RegistryMessage>; since: number; expires: number; health?: HealthReport; reports?: { start: number; count: number } }>()
 
   const related = (role: string): Set<string> => new Set(schema.peersOf(role))
 
@@ -149,7 +155,7 @@ export async function createRegistry (options: RegistryOptions): Promise<MeshReg
           if (clock.now() - answeredAt < ttl / 2) { conn.protocolError('registry channel: registered again within half a certificate\'s life'); return }
           answeredAt = clock.now()
           register(conn, msg, send!)
-        } else reported(conn.peer, msg, send!)
+        } else reported(conn, msg, send!)
       }, (why) => { conn.protocolError(`registry channel: ${why}`) })
     })
     channel.open()
@@ -188,10 +194,18 @@ export async function createRegistry (options: RegistryOptions): Promise<MeshReg
     }
   }
 
-  /** A member's health report: kept (the last one) while it is a member on this channel; from anyone else, ignored. */
-  const reported = (peer: string, msg: Extract<ToRegistry, { t: 'health' }>, send: Message<RegistryMessage>): void => {
+  /**
+   * A member's health report: kept (the last one) while it is a member on this channel; from anyone
+   * else, ignored. A member sends one per `HEALTH_INTERVAL` at most: more than `MAX_REPORTS` within
+   * `REPORT_WINDOW` is a flood (each flip of `draining` is a log line), and closes the connection.
+   */
+  const reported = (conn: NodeConnection, msg: Extract<ToRegistry, { t: 'health' }>, send: Message<RegistryMessage>): void => {
+    const peer = conn.peer
     const m = members.get(peer)
     if (m === undefined || m.send !== send) return
+    const now = clock.now()
+    if (m.reports === undefined || now - m.reports.start >= REPORT_WINDOW) m.reports = { start: now, count: 0 }
+    if (++m.reports.count > MAX_REPORTS) { conn.protocolError(`registry channel: over ${MAX_REPORTS} health reports within ${REPORT_WINDOW} ms`); return }
     if (m.health?.draining !== msg.draining) log.info({ peer, role: m.entry.role, variant: m.entry.variant, draining: msg.draining }, msg.draining ? 'member draining' : 'member up')
     m.health = { draining: msg.draining, breakers: msg.breakers }
   }
