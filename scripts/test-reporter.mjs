@@ -77,9 +77,10 @@ export default async function * compactReporter (source) {
   // Test files being run (dequeued, not complete). A test declared in a helper module (a shared
   // suite) reports the helper as its file: it belongs to the one test file running, if only one is.
   const running = []
-  const owner = (file) => (running.includes(file) || running.length !== 1 ? file : running[0])
-  const fileOf = (file) => {
-    const key = owner(file)
+  // scripts/test.mjs runs each file on its own and says which one an event came from (`runFile`).
+  const owner = (file, runFile) => runFile ?? (running.includes(file) || running.length !== 1 ? file : running[0])
+  const fileOf = (file, runFile) => {
+    const key = owner(file, runFile)
     let f = files.get(key)
     if (f === undefined) { f = newFile(); files.set(key, f) }
     return f
@@ -92,19 +93,19 @@ export default async function * compactReporter (source) {
         break
       }
       case 'test:start': {
-        fileOf(data.file).names[data.nesting] = data.name
+        fileOf(data.file, data.runFile).names[data.nesting] = data.name
         break
       }
       case 'test:stdout':
       case 'test:stderr': {
-        fileOf(data.file).output.push(data.message)
+        fileOf(data.file, data.runFile).output.push(data.message)
         break
       }
       case 'test:pass':
       case 'test:fail': {
         // The per-file wrapper (name = the file's path) is handled by its test:complete below.
         if (data.nesting === 0 && data.name === data.file) break
-        const f = fileOf(data.file)
+        const f = fileOf(data.file, data.runFile)
         const error = data.details?.error
         const failureType = error?.failureType
         const isSuite = data.details?.type === 'suite'
@@ -119,7 +120,7 @@ export default async function * compactReporter (source) {
         else {
           // A failing test, or a suite that failed by itself (a hook, an error while declaring its tests).
           f.failed++
-          const failure = { file: owner(data.file), path: [...f.names.slice(0, data.nesting), data.name], error, line: data.line, at: data.file }
+          const failure = { file: owner(data.file, data.runFile), path: [...f.names.slice(0, data.nesting), data.name], error, line: data.line, at: data.file }
           f.failures.push(failure)
           failures.push(failure)
           yield `${red('✖')} ${where(failure)} › ${failure.path.join(' › ')}: ${firstLine(error)}\n`
@@ -128,7 +129,7 @@ export default async function * compactReporter (source) {
       }
       case 'test:complete': {
         if (data.nesting !== 0 || data.name !== data.file) break
-        const f = fileOf(data.file)
+        const f = fileOf(data.file, data.runFile)
         running.splice(running.indexOf(data.file), 1)
         f.done = true
         const error = data.details?.error

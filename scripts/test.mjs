@@ -1,6 +1,6 @@
 // Runs the compiled tests (build/test/**/*.test.js) by tier, with the compact reporter.
 //
-//   node scripts/test.mjs [all|unit|net|lab] [--list] [--reporter=spec|tap|dot|<path>] [filter...]
+//   node scripts/test.mjs [all|unit|net|lab] [--list] [--capacity=N] [--reporter=spec|tap|dot|<path>] [filter...]
 //
 // Tiers (the one place they are decided):
 // - unit: virtual time, no sockets, no Redis, no child processes, no browser; the whole tier runs in
@@ -15,11 +15,23 @@
 // that imports a socket, process or network library fails the run (move it to `net`).
 //
 // `filter`s keep the files whose path contains one of them (`node scripts/test.mjs unit rank`).
-// Exit code: node --test's (non-zero when a test failed; with CI=true also when one was skipped).
-import { spawn } from 'node:child_process'
+// Exit code: non-zero when a test failed (with CI=true also when one was skipped).
+//
+// Scheduling (the suite stays under ~5 minutes on 2 cores): `node --test` alone runs
+// availableParallelism() - 1 files at once, one on 2 cores, so every wall-clock wait of the socket
+// tests added up. Here each file runs in a process of its own (node:test's run()), several at once:
+// a file weighs the share of a core it keeps busy — 1 for the CPU-bound files of HEAVY_FILES (tsc,
+// npm pack, Chromium, property runs) and the lab's, LIGHT_WEIGHT for the others (mostly waiting on
+// sockets, timers and child processes) — and files start while the running ones weigh at most
+// `--capacity` (cores + 1 by default): on 2 cores two heavy files and two light ones, or one heavy
+// and four light, or six light. Lab files never run next to each other. The slowest files start
+// first (HEAVY_FILES, then SLOW_FIRST, then path order), so that no long file starts last.
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
-import { dirname, join, relative } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { availableParallelism } from 'node:os'
+import { dirname, isAbsolute, join, relative } from 'node:path'
+import { Readable } from 'node:stream'
+import { run } from 'node:test'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const buildDir = join(root, 'build')
@@ -66,6 +78,50 @@ const UNIT_FILES = [
   'test/hostile/rendezvous-sybils.test.ts'
 ]
 
+/**
+ * CPU-bound files (source paths), slowest first: each keeps about a core busy for most of its run
+ * (measured alone: CPU seconds / wall seconds). They run in the heavy lane; the lab files too.
+ */
+const HEAVY_FILES = [
+  'test/package-types.test.ts', // two tsc runs with skipLibCheck off (~30 s CPU)
+  'test/pack.test.ts', // npm pack, tsc, packed-app processes (~20 s CPU)
+  'test/docs.test.ts', // a TypeScript program over every example, then each example (~16 s CPU)
+  'test/adapters/corestore-node.test.ts', // replication between real nodes (~11 s CPU)
+  'test/adapters/corestore.test.ts', // Hyperswarm testnets and corestore replication (~10 s CPU)
+  'test/manager/properties.test.ts', // property runs (~7 s CPU)
+  'test/cli/mesh.test.ts', // CLI processes and mesh nodes (~7 s CPU)
+  'test/manager/scale.test.ts', // 300 simulated managers (~5.5 s CPU)
+  'test/dashboard/browser.test.ts', // Chromium (~5 s CPU)
+  'test/cli/simulate.test.ts', // simulations in child processes (~5 s CPU)
+  'test/hostile/channel-opens.test.ts', // thousands of channel opens (~5 s CPU)
+  'test/mesh/fuzz-rpc-decoder.test.ts' // fuzzing the RPC decoder (~4.5 s CPU)
+]
+
+/** The weight of a file not in HEAVY_FILES: what most of them keep busy, measured alone. */
+const LIGHT_WEIGHT = 0.5
+
+/** Files that mostly wait (sockets, timers, child processes), longest first: started first in the light lane. */
+const SLOW_FIRST = [
+  'test/node/transport-hostile.test.ts',
+  'test/cli/peerwarden.test.ts',
+  'test/adapters/libp2p.test.ts',
+  'test/dashboard/network-cli.test.ts',
+  'test/adapters/libp2p-streams.test.ts',
+  'test/node/node.test.ts',
+  'test/node/hostile.test.ts',
+  'test/store/crash.test.ts',
+  'test/mesh/redis-queue.test.ts',
+  'test/adapters/hyperswarm-parity.test.ts',
+  'test/mesh/mesh.test.ts',
+  'test/mesh/registry-killed.test.ts',
+  'test/adapters/hyperswarm.test.ts',
+  'test/adapters/hyperswarm-room.test.ts',
+  'test/node/bootstrap-release.test.ts',
+  'test/dashboard/simulate-dashboard.test.ts',
+  'test/mesh/registries.test.ts',
+  'test/node/issue.test.ts'
+]
+
 /** What a unit test must not import or call: it would open a socket, a process or a browser. */
 const NOT_IN_UNIT = [
   /from '(node:)?(net|http|https|dgram|child_process|worker_threads|cluster)'/,
@@ -77,7 +133,7 @@ const NOT_IN_UNIT = [
 
 function usage (message) {
   if (message !== undefined) console.error(message)
-  console.error('usage: node scripts/test.mjs [all|unit|net|lab] [--list] [--reporter=spec|tap|dot|<path>] [filter...]')
+  console.error('usage: node scripts/test.mjs [all|unit|net|lab] [--list] [--capacity=N] [--reporter=spec|tap|dot|<path>] [filter...]')
   process.exit(2)
 }
 
@@ -104,13 +160,19 @@ function tierOf (source) {
 const args = process.argv.slice(2)
 let tier = 'all'
 let list = false
+const cores = availableParallelism()
+/** How many cores' worth of files run at once (--capacity): one more than there are, as most files wait. */
+let capacity = cores + 1
 let reporter = join(root, 'scripts', 'test-reporter.mjs')
 const filters = []
 for (const a of args) {
   if (a === 'all' || a === 'unit' || a === 'net' || a === 'lab') tier = a
   else if (a === '--list') list = true
   else if (a.startsWith('--reporter=')) reporter = a.slice('--reporter='.length)
-  else if (a === '--help' || a === '-h') usage()
+  else if (a.startsWith('--capacity=')) {
+    capacity = Number(a.slice('--capacity='.length))
+    if (!(capacity >= 1)) usage(`--capacity must be a number >= 1, got ${a.slice('--capacity='.length)}`)
+  } else if (a === '--help' || a === '-h') usage()
   else if (a.startsWith('-')) usage(`unknown option ${a}`)
   else filters.push(a)
 }
@@ -149,12 +211,85 @@ if (list) {
 }
 if (chosen.length === 0) usage(`no ${tier} test matches ${filters.join(' ')}`)
 
-const builtIn = ['spec', 'tap', 'dot', 'junit', 'lcov']
-const reporterArg = builtIn.includes(reporter) || reporter.startsWith('/') ? reporter : join(process.cwd(), reporter)
-const child = spawn(process.execPath, ['--test', `--test-reporter=${reporterArg}`, '--test-reporter-destination=stdout', ...chosen.map((f) => relative(root, f))], { cwd: root, stdio: 'inherit' })
-const forward = (signal) => { child.kill(signal) }
+/** Slowest first: the listed ones in their order, heavy ones first, then the rest in path order. */
+const rank = (source) => {
+  const heavy = HEAVY_FILES.indexOf(source)
+  if (heavy !== -1) return heavy
+  const slow = SLOW_FIRST.indexOf(source)
+  return slow === -1 ? Infinity : HEAVY_FILES.length + slow
+}
+const isLab = (source) => tierOf(source) === 'lab' && !UNIT_FILES.includes(source)
+/** The share of a core a file keeps busy while it runs. */
+const weightOf = (source) => (HEAVY_FILES.includes(source) || isLab(source) ? 1 : LIGHT_WEIGHT)
+const pending = [...chosen].sort((a, b) => rank(sourceOf(a)) - rank(sourceOf(b)) || (a < b ? -1 : 1))
+
+/** node --test's way to load a reporter: a built-in name, a path, or a module; a class is instantiated. */
+async function loadReporter (name) {
+  const builtIn = await import('node:test/reporters')
+  let r = Object.hasOwn(builtIn, name) ? builtIn[name] : (await import(pathToFileURL(isAbsolute(name) ? name : join(process.cwd(), name)).href)).default
+  if (r?.prototype !== undefined && Object.getOwnPropertyDescriptor(r.prototype, 'constructor') !== undefined) r = new r()
+  return r
+}
+
+// The events of every file's run, in the order they come, into one reporter.
+const queue = []
+let wake
+let failed = false
+let runningLanes = 0 // 1 while files are being run
+const abort = new AbortController()
+async function * events () {
+  for (;;) {
+    while (queue.length > 0) yield queue.shift()
+    if (runningLanes === 0) return
+    await new Promise((resolve) => { wake = resolve })
+  }
+}
+const push = (event) => {
+  // A failing test, or a file that failed by itself (a hook, a load error, its process exiting badly).
+  if (event.type === 'test:fail' && (event.data.todo === undefined || event.data.todo === false)) failed = true
+  queue.push(event)
+  wake?.()
+}
+/**
+ * Starts files while the weights of the running ones fit in `capacity`, slowest first; a file that
+ * does not fit lets a lighter one behind it go first. Lab files never run next to each other.
+ */
+async function runAll () {
+  let load = 0
+  let lab = false
+  const running = new Set()
+  const fits = (source) => (running.size === 0 || load + weightOf(source) <= capacity + 1e-9) && !(lab && isLab(source))
+  while (pending.length > 0 && !abort.signal.aborted) {
+    const i = pending.findIndex((f) => fits(sourceOf(f)))
+    if (i === -1) {
+      await Promise.race(running)
+      continue
+    }
+    const [f] = pending.splice(i, 1)
+    const source = sourceOf(f)
+    const weight = weightOf(source)
+    load += weight
+    if (isLab(source)) lab = true
+    const stream = run({ files: [f], signal: abort.signal })
+    // The file an event came from, for tests declared in a shared helper (their `file` is the helper's).
+    stream.on('data', (event) => { if (event.data !== undefined && event.data !== null) event.data.runFile = f; push(event) })
+    const done = new Promise((resolve) => { stream.once('end', resolve); stream.once('error', resolve) }).then(() => {
+      running.delete(done)
+      load -= weight
+      if (isLab(source)) lab = false
+    })
+    running.add(done)
+  }
+  await Promise.all(running)
+}
+
+const forward = () => { abort.abort() }
 process.on('SIGINT', forward)
 process.on('SIGTERM', forward)
-child.on('exit', (code, signal) => {
-  process.exit(code ?? (signal === null ? 1 : 128))
+runningLanes = 1
+runAll().finally(() => { runningLanes--; wake?.() })
+const reporterStream = Readable.from(events()).compose(await loadReporter(reporter))
+reporterStream.pipe(process.stdout)
+reporterStream.once('end', () => {
+  if (failed || abort.signal.aborted) process.exitCode = 1
 })
