@@ -44,6 +44,9 @@ interface Punch { conn: NodeConnection; remote?: { host: string; port: number };
  *   its NAT already maps.
  * - The lower peer id runs the Noise handshake as the initiator. The direct connection goes to the
  *   manager, whose duplicate rule keeps it over the relayed one (limited), which is closed.
+ * - At `MAX_PUNCHES`, the oldest exchange still waiting for the other side (not dialling) gives way
+ *   to a new one: an honest exchange takes a round trip over the relay, so peers that send 'punch'
+ *   and never 'punch-sync' cannot hold every place for `EXCHANGE_TIMEOUT`.
  * - Only over a relayed connection, once per connection, `MAX_PUNCHES` at once, and only to a
  *   plain TCP address of the same range as our own mapping (the relay saw both: a peer cannot
  *   make us dial loopback or our own network while the relay saw us on the internet); a symmetric NAT (a new port per destination) makes the punch fail, and the
@@ -53,6 +56,8 @@ export class Punching {
   /** Punches begun, and how many gave a direct connection. */
   started = 0
   succeeded = 0
+  /** Exchanges dropped at `MAX_PUNCHES` for a newer one. */
+  gaveWay = 0
   private readonly punches = new Map<NodeConnection, Punch>()
   private readonly done = new WeakSet<NodeConnection>()
   private closed = false
@@ -114,7 +119,8 @@ export class Punching {
 
   /** A punch for `conn` may start: still open (its close handler would run at once), not done before, within the budget. */
   private begin (conn: NodeConnection): boolean {
-    if (!conn.open || this.done.has(conn) || this.punches.size >= MAX_PUNCHES) return false
+    if (!conn.open || this.done.has(conn)) return false
+    if (this.punches.size >= MAX_PUNCHES && !this.giveWay()) return false
     this.done.add(conn)
     this.started++
     const timer = this.host.clock.setTimeout(() => { this.punches.delete(conn) }, EXCHANGE_TIMEOUT)
@@ -124,6 +130,18 @@ export class Punching {
       if (p !== undefined && p.sentAt !== -1) { this.host.clock.clearTimeout(p.timer); this.punches.delete(conn) }
     })
     return true
+  }
+
+  /** Drops the oldest exchange still waiting (not dialling); false when every punch is dialling. */
+  private giveWay (): boolean {
+    for (const [conn, p] of this.punches) {
+      if (p.sentAt === -1) continue
+      this.host.clock.clearTimeout(p.timer)
+      this.punches.delete(conn)
+      this.gaveWay++
+      return true
+    }
+    return false
   }
 
   private dial (conn: NodeConnection, p: Punch): void {

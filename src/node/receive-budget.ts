@@ -32,11 +32,13 @@ class Partial implements Expiring {
  *   frame is whole: up to 1 MiB at once, then up to four times what arrived. Two budgets bound that:
  *   - time: a frame must be whole within `frameTimeout` of the read that started it, or its connection
  *     closes ('timeout') — a peer that trickles bytes (slowloris) or stops holds it that long at most;
- *   - bytes: past `maxReceivingBytes` held by all connections together, the oldest partial frame gives
- *     way ('over-budget'), then the next oldest, until the total is within the budget again. An honest
- *     frame arrives at the sender's speed, so the oldest is most likely a peer that trickles. A
- *     partial frame alone is never ended for the budget: a single frame (at most the stream's
- *     limit, 16 MiB) always fits, so the total may pass a budget smaller than one frame.
+ *   - bytes: past `maxReceivingBytes` held by all connections together, the partial frame that went
+ *     longest without a byte gives way ('over-budget'), then the next, until the total is within the
+ *     budget again. An honest frame arrives at the sender's speed, so the stalest is most likely a
+ *     peer that trickles or stopped — not merely the oldest: many peers starting frames after an
+ *     honest large one must not make it the one to go. A partial frame alone is never ended for the
+ *     budget: a single frame (at most the stream's limit, 16 MiB) always fits, so the total may pass
+ *     a budget smaller than one frame.
  * - The byte check runs after each read (`enforce`), never inside a read; a deadline runs from the
  *   shared timer of a `DeadlineQueue`. A holder that was ended is counted no more.
  */
@@ -47,7 +49,7 @@ export class ReceiveBudget {
   frameTimeouts = 0
   /** Bytes counted now. */
   private total = 0
-  /** The partial frames counted, by when they started (a Map keeps insertion order: the oldest first). */
+  /** The partial frames counted, by when bytes of them last arrived (a Map keeps insertion order: the stalest first). */
   private readonly partials = new Map<PartialFrameHolder, Partial>()
   private readonly deadlines: DeadlineQueue
 
@@ -74,16 +76,24 @@ export class ReceiveBudget {
     partial.bytes = bytes
   }
 
+  /** Bytes of `holder`'s partial frame arrived now: it moves to the end of the give-way order. */
+  progressed (holder: PartialFrameHolder): void {
+    const partial = this.partials.get(holder)
+    if (partial === undefined) return
+    this.partials.delete(holder)
+    this.partials.set(holder, partial)
+  }
+
   /** Whether the total passed the budget (the caller then runs `enforce` after its read). */
   get over (): boolean { return this.total > this.maxBytes }
 
-  /** Ends the oldest partial frames while the total is over the budget, never the last one. */
+  /** Ends the stalest partial frames while the total is over the budget, never the last one. */
   enforce (): void {
     while (this.total > this.maxBytes && this.partials.size > 1) {
-      const oldest = this.partials.values().next().value!
-      this.drop(oldest)
+      const stalest = this.partials.values().next().value!
+      this.drop(stalest)
       this.overBudgetCloses++
-      oldest.holder.overReceiveBudget('over-budget', `${this.total + oldest.bytes} bytes held for partly received frames (budget ${this.maxBytes}): the oldest gave way`)
+      stalest.holder.overReceiveBudget('over-budget', `${this.total + stalest.bytes} bytes held for partly received frames (budget ${this.maxBytes}): the one without a byte for longest gave way`)
     }
   }
 

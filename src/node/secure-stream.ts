@@ -313,7 +313,11 @@ export class SecureStream extends EventEmitter {
     // A message delivered above made the owner end the stream: the rest of the read is not looked at.
     if (this.ended && !this.destroyed && unread > 0) this.meter.discardedBytes += unread
     // After the read, never inside it: the budget may end this stream or others.
-    if (this.opts.receiving?.over === true) this.opts.receiving.enforce()
+    const receiving = this.opts.receiving
+    if (receiving !== undefined) {
+      if (this.reader.holding > 0) receiving.progressed(this)
+      if (receiving.over) receiving.enforce()
+    }
   }
 
   /** The receive budget ends the stream (receive-budget.ts): its owner closes it with `reason`, or it is destroyed. Never throws. */

@@ -67,8 +67,8 @@ export interface TransportOptions {
    */
   maxWriteQueueBytes?: number
   /**
-   * Bytes held for frames partly received, all connections together, at most: past it the oldest
-   * partial frame gives way and its connection closes ('over-budget', counted in
+   * Bytes held for frames partly received, all connections together, at most: past it the partial
+   * frame that went longest without a byte gives way and its connection closes ('over-budget', counted in
    * `receiveBudgetCloses`); a frame alone always fits. Default 256 MiB (see receive-budget.ts).
    */
   maxReceivingBytes?: number
@@ -112,7 +112,7 @@ export interface TransportStats {
   openBudgetCloses: number
   /** Connections closed ('over-budget') because more than `maxWriteQueueBytes` waited for a remote that did not read them. */
   writeBudgetCloses: number
-  /** Connections closed ('over-budget') because their partial frame was the oldest when all of them held more than `maxReceivingBytes`. */
+  /** Connections closed ('over-budget') because their partial frame went longest without a byte when all of them held more than `maxReceivingBytes`. */
   receiveBudgetCloses: number
   /** Connections closed ('timeout') because a frame did not arrive whole within `frameTimeout`. */
   frameTimeouts: number

@@ -76,7 +76,7 @@ export interface NodeOptions {
   maxRemoteChannels?: number
   /** Bytes queued for a peer that it has not read, at most per connection; past it the connection closes ('over-budget'). Default 16 MiB. */
   maxWriteQueueBytes?: number
-  /** Bytes held for partly received frames, all connections together; past it the oldest partial frame's connection closes ('over-budget'). Default 256 MiB. */
+  /** Bytes held for partly received frames, all connections together; past it the connection whose partial frame went longest without a byte closes ('over-budget'). Default 256 MiB. */
   maxReceivingBytes?: number
   /** A frame must arrive whole within this many ms of its first bytes, or its connection closes ('timeout'). Default 60 s. */
   frameTimeout?: number

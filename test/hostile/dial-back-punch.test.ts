@@ -74,3 +74,16 @@ test('a flood of punch and punch-sync messages on one relayed connection makes o
   assert.equal(opened.length, 1)
   p.close()
 })
+
+test('peers that send \'punch\' and never \'punch-sync\' cannot hold every punch place: the oldest waiting exchange gives way to a new one', () => {
+  const opened: SimultaneousOpenOptions[] = []
+  const p = new Punching({ clock: new ManualClock(), localId: A, upgrade: async () => await Promise.reject(new Error('no')), direct: () => {}, open: async (o) => { opened.push(o); return await Promise.reject(new Error('no')) } })
+  for (let i = 0; i < 8; i++) p.message(relayed(i.toString(16).padStart(64, '1')).conn, { t: 'punch', address: `tcp://198.51.100.${i}:4001` })
+  const honest = relayed(B)
+  p.message(honest.conn, { t: 'punch', address: 'tcp://198.51.100.99:4001' })
+  assert.equal(honest.sent.length, 1, 'the honest peer is answered')
+  p.message(honest.conn, { t: 'punch-sync' })
+  assert.deepEqual(opened.map((o) => o.remote), [{ host: '198.51.100.99', port: 4001 }])
+  assert.equal(p.gaveWay, 1)
+  p.close()
+})

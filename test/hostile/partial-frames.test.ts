@@ -51,7 +51,7 @@ test('a peer that starts a large frame and never finishes it is closed (\'timeou
   await until(() => victim.stats().receivingBytes === 0, 5000, 'the victim to release the partial frame')
 })
 
-test('partial frames across connections stay within maxReceivingBytes: the oldest partial frame gives way (\'over-budget\'), an honest 8 MiB message still arrives', T, async (t) => {
+test('partial frames across connections stay within maxReceivingBytes: the partial frame without a byte for longest gives way (\'over-budget\'), an honest 8 MiB message still arrives', T, async (t) => {
   const budget = 4 * MiB
   const victim = await testNode(t, { maxReceivingBytes: budget, manager: { highWater: 64 } })
   const accepts = accepting(victim)

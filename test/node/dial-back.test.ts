@@ -189,8 +189,8 @@ test('dial-back server: many identities on one IP get at most DIAL_BACKS_PER_OBS
   for (let i = 0; i < 20; i++) d.message(conn(fakeConn(i.toString(16).padStart(64, '0'), '203.0.113.9')), { t: 'dialback', id: 1, port: 4001 })
   assert.equal(probed.length, DIAL_BACKS_PER_OBSERVER)
   assert.equal(d.refused, 20 - DIAL_BACKS_PER_OBSERVER)
-  // One IPv6 /56 is one observer too.
-  for (let i = 0; i < 10; i++) d.message(conn(fakeConn((100 + i).toString(16).padStart(64, '0'), `2001:db8:0:${i}::1`)), { t: 'dialback', id: 1, port: 4001 })
+  // One IPv6 /48 is one observer too (its /56s included).
+  for (let i = 0; i < 10; i++) d.message(conn(fakeConn((100 + i).toString(16).padStart(64, '0'), `2001:db8:0:${(i * 256).toString(16)}::1`)), { t: 'dialback', id: 1, port: 4001 })
   assert.equal(probed.length, 2 * DIAL_BACKS_PER_OBSERVER)
   // Another host is served; the first one again once the interval passed.
   d.message(conn(fakeConn('f'.repeat(64), '203.0.113.10')), { t: 'dialback', id: 1, port: 4001 })

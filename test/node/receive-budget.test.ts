@@ -8,7 +8,7 @@ function holder (name: string, ended: Array<[string, ReceiveBudgetReason]>): Par
   return { overReceiveBudget: (reason) => { ended.push([name, reason]) } }
 }
 
-test('over the budget the oldest partial frames give way until the total fits, never the last one', () => {
+test('over the budget the stalest partial frames (no byte for longest) give way until the total fits, never the last one', () => {
   const ended: Array<[string, ReceiveBudgetReason]> = []
   const budget = new ReceiveBudget(3, 60_000, new ManualClock())
   const [a, b, c, d] = ['a', 'b', 'c', 'd'].map((n) => holder(n, ended))
@@ -16,7 +16,7 @@ test('over the budget the oldest partial frames give way until the total fits, n
   budget.held(b!, 1)
   budget.held(c!, 1)
   assert.equal(budget.over, false)
-  budget.held(a!, 2) // growing keeps a's place: it is still the oldest
+  budget.held(a!, 2) // a figure alone is no progress: a is still the stalest
   budget.held(d!, 1)
   assert.equal(budget.over, true)
   budget.enforce()
@@ -36,6 +36,18 @@ test('over the budget the oldest partial frames give way until the total fits, n
   budget.enforce()
   assert.equal(ended.length, 2)
   assert.equal(budget.holding, 10)
+})
+
+test('a partial frame that keeps receiving bytes does not give way though it started first: attackers starting frames after it and stalling go first', () => {
+  const ended: Array<[string, ReceiveBudgetReason]> = []
+  const budget = new ReceiveBudget(4, 60_000, new ManualClock())
+  const honest = holder('honest', ended)
+  budget.held(honest, 2)
+  const attackers = ['a1', 'a2', 'a3'].map((n) => holder(n, ended))
+  for (const a of attackers) { budget.held(a, 1); budget.progressed(honest) }
+  budget.enforce()
+  assert.deepEqual(ended, [['a1', 'over-budget']])
+  assert.equal(budget.holding, 4)
 })
 
 test('a partial frame not whole within frameTimeout ends its holder (\'timeout\'); a completed one never does', async () => {
