@@ -23,9 +23,10 @@
 // a file weighs the share of a core it keeps busy — 1 for the CPU-bound files of HEAVY_FILES (tsc,
 // npm pack, Chromium, property runs) and the lab's, LIGHT_WEIGHT for the others (mostly waiting on
 // sockets, timers and child processes) — and files start while the running ones weigh at most
-// `--capacity` (cores + 1 by default): on 2 cores two heavy files and two light ones, or one heavy
-// and four light, or six light. Lab files never run next to each other. The slowest files start
-// first (HEAVY_FILES, then SLOW_FIRST, then path order), so that no long file starts last.
+// `--capacity` (cores + 1 by default), with at most cores - 1 of HEAVY_FILES at once (a core stays
+// with the files whose tests time real waits) and never two lab files: on 2 cores one heavy file,
+// a lab file and two light ones, or one heavy and four light, or six light. The slowest files
+// start first (HEAVY_FILES, then SLOW_FIRST, then path order), so that no long file starts last.
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { dirname, isAbsolute, join, relative } from 'node:path'
@@ -96,6 +97,9 @@ const HEAVY_FILES = [
   'test/hostile/channel-opens.test.ts', // thousands of channel opens (~5 s CPU)
   'test/mesh/fuzz-rpc-decoder.test.ts' // fuzzing the RPC decoder (~4.5 s CPU)
 ]
+
+/** At most this many HEAVY_FILES at once: a core is left to the files that wait on real time. */
+const maxHeavy = Math.max(1, availableParallelism() - 1)
 
 /** The weight of a file not in HEAVY_FILES: what most of them keep busy, measured alone. */
 const LIGHT_WEIGHT = 0.5
@@ -257,8 +261,10 @@ const push = (event) => {
 async function runAll () {
   let load = 0
   let lab = false
+  let heavy = 0
   const running = new Set()
-  const fits = (source) => (running.size === 0 || load + weightOf(source) <= capacity + 1e-9) && !(lab && isLab(source))
+  const isHeavy = (source) => HEAVY_FILES.includes(source)
+  const fits = (source) => (running.size === 0 || load + weightOf(source) <= capacity + 1e-9) && !(lab && isLab(source)) && !(isHeavy(source) && heavy >= maxHeavy)
   while (pending.length > 0 && !abort.signal.aborted) {
     const i = pending.findIndex((f) => fits(sourceOf(f)))
     if (i === -1) {
@@ -270,6 +276,7 @@ async function runAll () {
     const weight = weightOf(source)
     load += weight
     if (isLab(source)) lab = true
+    if (isHeavy(source)) heavy++
     const stream = run({ files: [f], signal: abort.signal })
     // The file an event came from, for tests declared in a shared helper (their `file` is the helper's).
     stream.on('data', (event) => { if (event.data !== undefined && event.data !== null) event.data.runFile = f; push(event) })
@@ -277,6 +284,7 @@ async function runAll () {
       running.delete(done)
       load -= weight
       if (isLab(source)) lab = false
+      if (isHeavy(source)) heavy--
     })
     running.add(done)
   }

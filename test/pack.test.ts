@@ -30,12 +30,8 @@ function npm (args: string[], cwd: string): string {
 }
 
 interface PackedFile { path: string }
+/** The files of the tarball (the one packed for the app below: one `npm pack`, not a dry run and a real one). */
 let files: Set<string>
-
-before(() => {
-  const [report] = JSON.parse(npm(['pack', '--dry-run', '--json', '--ignore-scripts'], root)) as Array<{ files: PackedFile[] }>
-  files = new Set(report.files.map((f) => f.path))
-})
 
 test('the tarball holds the license, the readme, and every file the exports map names', () => {
   for (const f of ['LICENSE', 'README.md', 'package.json', 'dist/index.js', 'dist/index.d.ts']) assert.ok(files.has(f), `${f} is not in the package`)
@@ -94,7 +90,8 @@ before(() => {
   const tmp = mkdtempSync(join(tmpdir(), 'peerwarden-pack-'))
   app = join(tmp, 'app')
   mkdirSync(join(app, 'node_modules'), { recursive: true })
-  const [report] = JSON.parse(npm(['pack', '--json', '--ignore-scripts', '--pack-destination', tmp], root)) as Array<{ filename: string }>
+  const [report] = JSON.parse(npm(['pack', '--json', '--ignore-scripts', '--pack-destination', tmp], root)) as Array<{ filename: string; files: PackedFile[] }>
+  files = new Set(report.files.map((f) => f.path))
   const r = spawnSync('tar', ['xzf', join(tmp, report.filename), '-C', tmp])
   assert.equal(r.status, 0, String(r.stderr))
   renameSync(join(tmp, 'package'), join(app, 'node_modules', 'peerwarden'))

@@ -15,17 +15,23 @@ async function full (): Promise<{ m: ReturnType<typeof createConnectionManager>;
   return { m, net }
 }
 
-/** A Room on `m` with a 40 ms interval, recording whom it dials back; closed when the test ends. */
-function roomOn (t: TestContext, m: ReturnType<typeof createConnectionManager>): { room: Room; dialled: string[] } {
+/**
+ * A Room on `m` with a 40 ms interval, recording whom it dials back; closed when the test ends. Its
+ * `now` moves only by `advance`: on the wall clock a loaded machine could let the interval pass
+ * between two steps of a test (then the second refusal was released at once). The wait for the
+ * next release is the Room's own timer, on real time.
+ */
+function roomOn (t: TestContext, m: ReturnType<typeof createConnectionManager>): { room: Room; dialled: string[]; advance: (ms: number) => void } {
   const dialled: string[] = []
-  const room = new Room(m, () => Date.now(), (peer) => { dialled.push(peer) }, { interval: 40, memory: 30_000 })
+  let now = 1_000_000
+  const room = new Room(m, () => now, (peer) => { dialled.push(peer) }, { interval: 40, memory: 30_000 })
   t.after(() => { room.close() })
-  return { room, dialled }
+  return { room, dialled, advance: (ms) => { now += ms } }
 }
 
 test('room: a peer refused within the interval of the last release gets the next one (released and dialled back when the interval is over)', async (t) => {
   const { m, net } = await full()
-  const { room, dialled } = roomOn(t, m)
+  const { room, dialled, advance } = roomOn(t, m)
   room.refused('x')
   assert.deepEqual(dialled, ['x'], 'the first refused peer is dialled back at once')
   assert.equal(m.stats().connections, 2)
@@ -33,6 +39,7 @@ test('room: a peer refused within the interval of the last release gets the next
   await net.addNode('d').dial('mem://me', { signal: new AbortController().signal })
   room.refused('y')
   assert.deepEqual(dialled, ['x'], 'within the interval: no release yet')
+  advance(40) // the interval is over when the Room's 40 ms timer fires
   await new Promise((resolve) => setTimeout(resolve, 80))
   assert.deepEqual(dialled, ['x', 'y'], 'the waiting peer got the next release')
   assert.equal(m.stats().connections, 2)
@@ -41,7 +48,7 @@ test('room: a peer refused within the interval of the last release gets the next
 
 test('room: when room opened meanwhile, the waiting peer is only dialled back, nobody else is released', async (t) => {
   const { m, net } = await full()
-  const { room, dialled } = roomOn(t, m)
+  const { room, dialled, advance } = roomOn(t, m)
   room.refused('x')
   const d = net.addNode('d')
   await d.dial('mem://me', { signal: new AbortController().signal })
@@ -51,6 +58,7 @@ test('room: when room opened meanwhile, the waiting peer is only dialled back, n
   assert.ok(conn !== undefined)
   await m.disconnect('d')
   assert.equal(m.stats().connections, 2)
+  advance(40)
   await new Promise((resolve) => setTimeout(resolve, 80))
   assert.deepEqual(dialled, ['x', 'y'])
   assert.equal(m.stats().connections, 2, 'no second release: there was room')
