@@ -10,9 +10,9 @@
  *   printed as a regression (`met: false`, and a line on stderr).
  * - Times are CPU time of the process (`process.cpuUsage()`); each run starts after a full garbage
  *   collection (run with `--expose-gc`), so neither pays for the other's garbage.
- * - Each build's last manager stays referenced until the build makes its next one (`reside`, see
- *   reference.bench.ts): otherwise that collection frees the hidden classes of the build's parts
- *   with its last manager, and each run pays the JIT's warm-up again — the build with more code more.
+ * - Each build's last two managers stay referenced (`reside`, see reference.bench.ts): otherwise
+ *   that collection frees the hidden classes of the build's parts with its earlier managers, and
+ *   each run pays the JIT's warm-up again — the build with more code more.
  */
 import { existsSync, readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
