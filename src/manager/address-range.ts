@@ -11,8 +11,10 @@ import { extractIp } from './access-list.js'
 export function addressRange (address: string, publicOnly = false): string | undefined {
   const text = extractIp(address)
   if (text === undefined) return undefined
-  const quad = DOTTED_QUAD.exec(text)
-  if (quad !== null) return publicOnly ? publicV4Range(quad[1]!) : quad[1]
+  if (DOTTED_QUAD.test(text)) {
+    const prefix = text.slice(0, text.lastIndexOf('.'))
+    return publicOnly ? publicV4Range(prefix) : prefix
+  }
   if (!ipaddr.isValid(text)) return undefined
   let ip = ipaddr.parse(text)
   if (ip.kind() === 'ipv6' && (ip as ipaddr.IPv6).isIPv4MappedAddress()) ip = (ip as ipaddr.IPv6).toIPv4Address()
@@ -79,8 +81,8 @@ export class EvictionRanges {
   }
 }
 
-/** An IPv4 address in its usual form; the group is its /24. */
-const DOTTED_QUAD = /^((?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d))\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/
+/** An IPv4 address in its usual form (tested, not matched: its /24 is the text before the last dot, no match array). */
+const DOTTED_QUAD = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/
 
 /** Whether a /24 is public unicast, by its first three octets (every special IPv4 range is a /24 or wider). */
 const publicV4 = new Map<string, boolean>()
