@@ -10,6 +10,9 @@
  *   printed as a regression (`met: false`, and a line on stderr).
  * - Times are CPU time of the process (`process.cpuUsage()`); each run starts after a full garbage
  *   collection (run with `--expose-gc`), so neither pays for the other's garbage.
+ * - Each build's last two managers stay referenced (`reside`, see reference.bench.ts): otherwise
+ *   that collection frees the hidden classes of the build's parts with its earlier managers, and
+ *   each run pays the JIT's warm-up again — the build with more code more.
  */
 import { existsSync, readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
@@ -17,6 +20,7 @@ import * as current from '../src/index.js'
 import * as currentTesting from '../src/testing/index.js'
 import type { Figure } from './manager.bench.js'
 import { collect, median } from './peers/common.js'
+import { reside } from './reference.bench.js'
 
 type Api = typeof current
 type TestingApi = typeof currentTesting
@@ -33,6 +37,8 @@ async function filled (b: Build, n: number, low: number, high: number): Promise<
   const clock = new b.testing.ManualClock()
   const m = b.api.createConnectionManager({ dial: async () => { throw new Error('no dial') }, lowWater: low, highWater: high, gracePeriod: 1000, clock })
   const conns: currentTesting.TestConnection[] = []
+  // Its connections too: the classes of the connections the transport hands over live on as well.
+  reside(b.name, { m, conns })
   for (let i = 0; i < n; i++) {
     const c = new b.testing.TestConnection({ peer: `peer-${i}`, direction: i % 2 === 0 ? 'inbound' : 'outbound' })
     m.connected(c)

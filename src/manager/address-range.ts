@@ -11,8 +11,10 @@ import { extractIp } from './access-list.js'
 export function addressRange (address: string, publicOnly = false): string | undefined {
   const text = extractIp(address)
   if (text === undefined) return undefined
-  const quad = DOTTED_QUAD.exec(text)
-  if (quad !== null) return publicOnly ? publicV4Range(quad[1]!) : quad[1]
+  if (DOTTED_QUAD.test(text)) {
+    const prefix = text.slice(0, text.lastIndexOf('.'))
+    return publicOnly ? publicV4Range(prefix) : prefix
+  }
   if (!ipaddr.isValid(text)) return undefined
   let ip = ipaddr.parse(text)
   if (ip.kind() === 'ipv6' && (ip as ipaddr.IPv6).isIPv4MappedAddress()) ip = (ip as ipaddr.IPv6).toIPv4Address()
@@ -32,33 +34,55 @@ export function addressRange (address: string, publicOnly = false): string | und
  *   refused ('over-limit'). Once that one's grace ends it ranks as the newest peer, usually the first
  *   to give way to the next: a range holds about one place it took, not all of them.
  * - Newcomers from other ranges, on loopback or a private network, or without an IP are not limited.
- * - A budget: one entry per range that took a place within the last `gracePeriod`, expired ones
- *   dropped when a new one is added (at most `MAX_RANGES`; past it the oldest goes).
+ * - A budget: one entry per range that took a place within the last `gracePeriod`, at most
+ *   `MAX_RANGES`; past it the oldest goes. The entries are kept oldest first, so a newcomer drops
+ *   the expired ones from the front and stops at the first that is not: O(1) amortized per
+ *   newcomer, however many ranges a flood comes from (a scan of the whole table per newcomer cost
+ *   ~15 µs each once it was full).
  */
 export class EvictionRanges {
+  /** When each range's wait ends, oldest entry first (a range that takes a place again moves last). */
   private readonly until = new Map<string, number>()
+  /** The last address asked about and its range: `evicted()` follows `mayEvict()` for the same newcomer. */
+  private lastAddress: string | undefined = undefined
+  private lastRange: string | undefined = undefined
 
   /** May a stranger at `address` take a place now? */
   mayEvict (address: string | undefined, now: number): boolean {
-    const range = address === undefined ? undefined : addressRange(address, true)
+    const range = this.rangeOf(address)
     return range === undefined || (this.until.get(range) ?? -Infinity) <= now
   }
 
   /** A newcomer at `address` took a place now; its range waits `gracePeriod`. */
   evicted (address: string | undefined, now: number, gracePeriod: number): void {
-    const range = address === undefined ? undefined : addressRange(address, true)
+    const range = this.rangeOf(address)
     if (range === undefined || gracePeriod <= 0) return
-    if (this.until.size >= MAX_RANGES) {
-      for (const [k, t] of this.until) if (t <= now) this.until.delete(k)
-      if (this.until.size >= MAX_RANGES) this.until.delete(this.until.keys().next().value!)
+    const { until } = this
+    until.delete(range)
+    // Expired entries first (oldest first: an entry's end is its start plus gracePeriod), then the
+    // oldest while over the budget.
+    for (const k of until.keys()) {
+      if (until.get(k)! > now && until.size < MAX_RANGES) break
+      until.delete(k)
     }
-    this.until.delete(range)
-    this.until.set(range, now + gracePeriod)
+    until.set(range, now + gracePeriod)
+  }
+
+  /** How many ranges wait now (expired entries included until a newcomer drops them). */
+  get size (): number { return this.until.size }
+
+  private rangeOf (address: string | undefined): string | undefined {
+    if (address === undefined) return undefined
+    if (address !== this.lastAddress) {
+      this.lastRange = addressRange(address, true)
+      this.lastAddress = address
+    }
+    return this.lastRange
   }
 }
 
-/** An IPv4 address in its usual form; the group is its /24. */
-const DOTTED_QUAD = /^((?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d))\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/
+/** An IPv4 address in its usual form (tested, not matched: its /24 is the text before the last dot, no match array). */
+const DOTTED_QUAD = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/
 
 /** Whether a /24 is public unicast, by its first three octets (every special IPv4 range is a /24 or wider). */
 const publicV4 = new Map<string, boolean>()
@@ -68,11 +92,13 @@ function publicV4Range (prefix: string): string | undefined {
   let pub = publicV4.get(prefix)
   if (pub === undefined) {
     if (publicV4.size >= 4096) publicV4.clear()
-    pub = ipaddr.IPv4.parse(`${prefix}.1`).range() === 'unicast'
+    // From the octets the expression has checked already: no second parse of the text.
+    const [a, b, c] = prefix.split('.')
+    pub = new ipaddr.IPv4([+a!, +b!, +c!, 1]).range() === 'unicast'
     publicV4.set(prefix, pub)
   }
   return pub ? prefix : undefined
 }
 
 /** Ranges remembered at most (each one a place taken within a grace period). */
-const MAX_RANGES = 1024
+export const MAX_RANGES = 1024
