@@ -39,7 +39,7 @@ export class BootstrapRelease {
 
   /** A connection left the accounting. */
   closed (entry: ConnEntry): void {
-    this.tracked.delete(entry)
+    if (this.tracked.size !== 0) this.tracked.delete(entry)
   }
 
   /** The bootstrap connections that do not count toward lowWater: those `release` closes once the others reach it (see the rules). */

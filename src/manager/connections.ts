@@ -218,16 +218,46 @@ export class Connections {
    * peer never stops being connected (no peer:disconnected, no dial pass).
    */
   close (entry: ConnEntry, reason: CloseReason, why: string | Decision, rest: RestCause = reason, swap = false): void {
+    this.shut(entry, reason, why, rest, swap)
+    if (!swap) this.host.dialer.requestPass()
+    this.host.notifyObservers()
+  }
+
+  /** `close()` but the dial pass and the observers' notice, which a trim asks for once (`closeTrimmed`). */
+  private shut (entry: ConnEntry, reason: CloseReason, why: string | Decision, rest: RestCause, swap: boolean): void {
     const { host } = this
     const { record } = entry
+    const now = host.clock.now()
     // A peer we trimmed or rotated out rests before we would dial it again (no trim/redial loops).
     const wait = restAfterClose(rest, record, host.opts.lifetime, host.random)
-    if (wait !== undefined) record.nextDialAt = host.clock.now() + wait
-    this.detach(entry, swap)
-    if (typeof why === 'string') record.decide(host.clock.now(), reason === 'trimmed' ? 'trim' : 'close', `${reason}: ${why}`, host.opts.explainDepth)
+    if (wait !== undefined) record.nextDialAt = now + wait
+    this.leave(entry, swap)
+    if (typeof why === 'string') record.decide(now, reason === 'trimmed' ? 'trim' : 'close', `${reason}: ${why}`, host.opts.explainDepth)
     else record.note(why, host.opts.explainDepth)
     if (host.events.listens('connection:closed')) host.events.emit('connection:closed', { connection: entry.conn, reason })
     safeClose(entry.conn, reason)
+  }
+
+  /**
+   * Closes the connections of a trim's victims with 'trimmed', `decide(record, i)` giving the
+   * decision explain() shows for the i-th: what `close()` does for each, except what the trim did
+   * already or does once. The trim index let the victims go before (`TrimIndex.removeMany`), so they
+   * are not re-filed there; the dial pass a close requests and the observers' notice are asked for
+   * once, after the last (both run once per tick however often they are asked). Returns how many closed.
+   */
+  closeTrimmed (records: readonly PeerRecord[], decide: (record: PeerRecord, i: number) => Decision): number {
+    let closed = 0
+    for (let i = 0; i < records.length; i++) {
+      const entry = records[i].conn
+      if (entry === undefined) continue
+      this.shut(entry, 'trimmed', decide(records[i], i), 'trimmed', false)
+      closed++
+    }
+    if (closed > 0) {
+      this.host.dialer.requestPass()
+      this.host.notifyObservers()
+    }
+    return closed
   }
 
   /** Closes every accounted connection with `reason` (stop()). */
@@ -283,6 +313,13 @@ export class Connections {
 
   /** Removes the connection from the accounting (the count drops at once). */
   private detach (entry: ConnEntry, swap = false): void {
+    this.leave(entry, swap)
+    if (!swap) this.host.dialer.requestPass()
+    this.host.notifyObservers()
+  }
+
+  /** The part of `detach` each connection needs (a trim asks for the rest once, `closeTrimmed`). */
+  private leave (entry: ConnEntry, swap: boolean): void {
     const { host } = this
     const { record, conn } = entry
     host.persist?.touch(record)
@@ -291,17 +328,13 @@ export class Connections {
     if (record.conn === entry) {
       record.conn = undefined
       record.allowed = false
-      host.trimming.closed(record)
+      host.trimming.closed(record) // nothing to do for a trim's victim: the trim took it out already
       host.dialer.peerChanged(record)
-      host.topics.detach(record.topics)
+      if (record.topics.length > 0) host.topics.detach(record.topics)
     }
     if (conn.direction === 'inbound') this.inbound--
     else this.outbound--
-    if (!swap) {
-      if (host.events.listens('peer:disconnected')) host.events.emit('peer:disconnected', { peer: conn.peer })
-      host.dialer.requestPass()
-    }
-    host.notifyObservers()
+    if (!swap && host.events.listens('peer:disconnected')) host.events.emit('peer:disconnected', { peer: conn.peer })
   }
 
   /** Turns a connection away: explain() and 'connection:refused' say why, the transport is told `reason`. */

@@ -143,12 +143,13 @@ export class TrimHeap {
    * order then, whatever it was before).
    */
   removeMany (records: readonly PeerRecord[]): boolean {
+    // Indexed loops: a trim runs rarely, so mostly unoptimised, where a for-of allocates a result per step.
     if (records.length < 64 || records.length * 16 <= this.n) {
-      for (const r of records) this.remove(r)
+      for (let i = 0; i < records.length; i++) this.remove(records[i])
       return false
     }
     // Their slots emptied first, then the positions compacted in order: O(n) without hashing.
-    for (const r of records) if (r.heapIndex !== -1) this.release(r)
+    for (let i = 0; i < records.length; i++) if (records[i].heapIndex !== -1) this.release(records[i])
     const { slots, recs } = this
     let j = 0
     for (let i = 0; i < this.n; i++) {

@@ -142,6 +142,8 @@ export class TrimIndex {
   }
 
   remove (record: PeerRecord): void {
+    // Not in the heap, so not sampled either (a trim's victims were taken out by `removeMany`).
+    if (record.heapIndex === -1) return
     this.version++
     this.heap.remove(record)
     if (this.tracking) this.sampled.delete(record)
@@ -150,7 +152,8 @@ export class TrimIndex {
   /** Removes many peers at once: O(n) for a large share of the index, O(k log n) for a few. */
   removeMany (records: readonly PeerRecord[]): void {
     this.version++
-    if (this.tracking) for (const r of records) this.sampled.delete(r)
+    // Indexed loops here and below: a trim runs rarely, so mostly unoptimised, where a for-of allocates a result per step.
+    if (this.tracking && this.sampled.size > 0) for (let i = 0; i < records.length; i++) this.sampled.delete(records[i])
     if (this.heap.removeMany(records)) this.unordered = false
   }
 

@@ -18,8 +18,11 @@ export interface TrimSchedulerHost {
   connections(): number
   /** May the manager trim this connected peer (grace aside)? */
   trimmable(record: PeerRecord): boolean
-  /** Closes the peer's connection with reason 'trimmed'; `why` is the decision explain() shows (its reason text, or the decision itself). */
-  close(record: PeerRecord, why: string | Decision): void
+  /**
+   * Closes the connections of `records` (taken out of the index already) with reason 'trimmed';
+   * `decide(record, i)` is the decision explain() shows for the i-th. Returns how many closed.
+   */
+  closeVictims(records: readonly PeerRecord[], decide: (record: PeerRecord, i: number) => Decision): number
   trimmed(closed: number, reason: TrimReason): void
 }
 
@@ -158,7 +161,8 @@ export class TrimScheduler {
       // A few of many, in one pass: the first `count` in order are the victims unless a topic at its
       // min keeps some of them; then the walk goes on past them (the same choice, found lazily).
       const first = this.index.first(count)
-      victims = selectVictims(first, count, canClose)
+      // Without a topic quota every peer may go: the first `count` are the victims as they are.
+      victims = topics.quotaCount === 0 ? first : selectVictims(first, count, canClose)
       if (victims.length < count && first.length === count) victims = selectVictims(this.index.ordered(count), count, canClose)
     } else {
       victims = selectVictims(this.index.ordered(count), count, canClose, over)
@@ -188,7 +192,7 @@ export class TrimScheduler {
     const rule = (mode === 'limit' ? `${before} connections > highWater ${highWater} (in-grace peers too when needed)` : `${candidates} trimmable of ${before} connections, lowWater ${lowWater}, highWater ${highWater}`) + topics.cappedNote()
     // One text for the whole trim; each victim's place and rank are written only if explain() reads them.
     const head = `trimmed: trim (${reason}): ${rule}; #`
-    for (let i = 0; i < victims.length; i++) this.host.close(victims[i], new RankedDecision(now, 'trim', head, i + 1, victims.length, victims[i]))
+    this.host.closeVictims(victims, (r, i) => new RankedDecision(now, 'trim', head, i + 1, victims.length, r))
     this.lastTrim = now
     if (victims.length > 0) this.host.trimmed(victims.length, reason) // a trim that closed nobody is no event
     // Still above (forced or in-grace connections): a background trim looks again later.

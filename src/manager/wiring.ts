@@ -122,7 +122,7 @@ export function wireParts (core: ManagerCore, options: ConnectionManagerOptions)
     limits: () => opts,
     connections: () => connections.size,
     trimmable: (r) => !r.isProtected && !r.allowed && !r.permanent && r.priority !== 'banned',
-    close: (r, why) => { if (r.conn !== undefined) connections.close(r.conn, 'trimmed', why) },
+    closeVictims: (records, decide) => connections.closeTrimmed(records, decide),
     trimmed: (closed, reason) => { events.emit('trim', { closed, reason }) }
   })
   const rotation = new Rotation({
