@@ -15,19 +15,19 @@
 export class CompactPeers {
   /** Live peers. */
   size = 0
-  /** Peer numbers in creation order; HOLE where one was taken out. */
-  private order = new Int32Array(8)
-  private seqs = new Float64Array(8)
-  private seen = new Float64Array(8)
+  /** Peer numbers in creation order; HOLE where one was taken out. (Empty until the first peer: most books of a large simulation are built long before they learn one.) */
+  private order = NO_INTS
+  private seqs = NO_NUMBERS
+  private seen = NO_NUMBERS
   /** Used cells of `order` (holes included). */
   private end = 0
   /** No live peer before this cell of `order`. */
   private head = 0
   /** Open addressing on the peer number: its cell in `order` + 1, 0 empty, -1 deleted. */
-  private table = new Int32Array(16)
+  private table = NO_INTS
   private tableUsed = 0
 
-  has (peer: number): boolean { return this.find(peer) >= 0 }
+  has (peer: number): boolean { return this.size > 0 && this.find(peer) >= 0 }
 
   /** Adds a peer the table does not hold. */
   add (peer: number, seq: number, firstSeen: number): void {
@@ -57,12 +57,13 @@ export class CompactPeers {
 
   /** The first-seen time of `peer`, or undefined when the table does not hold it. */
   firstSeenOf (peer: number): number | undefined {
-    const at = this.find(peer)
+    const at = this.size === 0 ? -1 : this.find(peer)
     return at < 0 ? undefined : this.seen[at]
   }
 
   /** Takes `peer` out; returns its creation order and first-seen time, or undefined when the table does not hold it. */
   take (peer: number): { seq: number; firstSeen: number } | undefined {
+    if (this.size === 0) return undefined
     const cell = this.cell(peer)
     const at = this.table[cell] - 1
     if (at < 0) return undefined
@@ -103,7 +104,7 @@ export class CompactPeers {
   /** Room for more peers: the holes are dropped first; the arrays double only when they are few. */
   private grow (): void {
     const live = this.size
-    const cap = 2 * live >= this.order.length ? this.order.length * 2 : this.order.length
+    const cap = this.order.length === 0 ? 8 : 2 * live >= this.order.length ? this.order.length * 2 : this.order.length
     const order = new Int32Array(cap)
     const seqs = new Float64Array(cap)
     const seen = new Float64Array(cap)
@@ -125,6 +126,7 @@ export class CompactPeers {
 
   /** A table of `cells` cells (a power of two, at least twice the live peers) without the deleted ones. */
   private rehash (cells: number): void {
+    cells = Math.max(16, cells)
     while (cells < 2 * (this.size + 1)) cells *= 2
     this.table = new Int32Array(cells)
     this.tableUsed = 0
@@ -137,3 +139,5 @@ export class CompactPeers {
 }
 
 const HOLE = -1
+const NO_INTS = new Int32Array(0)
+const NO_NUMBERS = new Float64Array(0)
