@@ -5,7 +5,8 @@ import { DEFAULT_BACKOFF, nextDelay, type BackoffPolicy } from './backoff.js'
 import { DialIndex } from './dial-index.js'
 import { DialCancel, dialAddresses } from './dial-addresses.js'
 import { chooseDials, type DialPick, type SyncState } from './dial-selection.js'
-import type { PeerRecord } from './peer-record.js'
+import { compareCandidates } from './dial-order.js'
+import { PeerRecord } from './peer-record.js'
 import type { Clock, Connection, DecisionAction, DialFn, PeerId } from './types.js'
 
 /** What the dialer needs from the manager. */
@@ -37,6 +38,22 @@ export interface DialSchedulerHost {
   decide(record: PeerRecord, action: DecisionAction, reason: string): void
   /** A dial of the record ended (its failures may have changed). */
   dialEnded(record: PeerRecord): void
+  /**
+   * The book's compact peers (peer-book.ts), when it keeps some: dialable peers with no record,
+   * which the walk of each pass takes in creation order beside the index, each made a record as it
+   * comes up.
+   */
+  readonly compact?: CompactCandidates
+}
+
+/** The compact peers of the book, as the dialer walks them (see `DialSchedulerHost.compact`). */
+export interface CompactCandidates {
+  /** The first in creation order, -1 when none. */
+  first(): number
+  /** Its creation order. */
+  firstSeq(): number
+  /** Its record, created now (not filed in the dial index: the caller files it). */
+  expand(index: number): PeerRecord
 }
 
 /**
@@ -280,8 +297,10 @@ export class DialScheduler {
     // Ready peers that are no longer dialable (their last address moved to another record, which
     // re-files only that one): dropped after the walk, so that no pass walks past them again.
     const stale: PeerRecord[] = []
+    // Compact peers made records by this walk: ready, filed in the index after it.
+    const fresh: PeerRecord[] = []
     const ready = (r: PeerRecord): boolean => {
-      if (r.candIndex === -1 || picks.some((p) => p.record === r) || deferred.has(r)) return false
+      if ((r.candIndex === -1 && !fresh.includes(r)) || picks.some((p) => p.record === r) || deferred.has(r)) return false
       if (!this.dialable(r)) { stale.push(r); return false }
       const wait = this.addressesWait(r, now)
       if (wait === undefined) return true
@@ -300,7 +319,7 @@ export class DialScheduler {
         limits: this.host.limits(),
         sync: this.sync,
         sticky: this.index.sticky,
-        ordered: () => this.index.ordered(),
+        ordered: this.host.compact === undefined ? () => this.index.ordered() : () => this.withCompact(this.host.compact!, fresh),
         records: () => this.host.records(),
         releasableBootstraps: () => this.host.releasableBootstraps(),
         topicsShort: () => this.host.topicsShort(),
@@ -310,11 +329,41 @@ export class DialScheduler {
       if (chosen.bootstrapWake !== undefined) this.bootstrapWake = chosen.bootstrapWake
       return picks
     } finally {
+      for (const r of fresh) this.index.update(r, now)
       for (const r of stale) this.index.update(r, now)
       for (const [r, until] of deferred) {
         r.nextDialAt = Math.max(r.nextDialAt ?? -Infinity, until)
         this.peerChanged(r)
       }
+    }
+  }
+
+  /**
+   * The ready peers in dial order: the index's, and the book's compact peers where they fall. A
+   * compact peer is a record that was never dialled, connected, tagged or flagged: it sorts by its
+   * creation order among its like (dial-order.ts), so the first of them is compared with the index's
+   * next peer through a stand-in record of the same creation order. Each compact peer that comes up
+   * becomes a record (`fresh`); the index must not change during the walk, so they are filed after.
+   */
+  private * withCompact (compact: CompactCandidates, fresh: PeerRecord[]): Generator<PeerRecord> {
+    const it = this.index.ordered()
+    let next = it.next()
+    let probe: PeerRecord | undefined
+    for (;;) {
+      const first = compact.first()
+      if (first >= 0) {
+        const seq = compact.firstSeq()
+        if (probe === undefined || probe.seq !== seq) probe = PeerRecord.withSeq('', undefined, 0, seq)
+        if (next.done === true || compareCandidates(next.value, probe, noTopics) > 0) {
+          const r = compact.expand(first)
+          fresh.push(r)
+          yield r
+          continue
+        }
+      }
+      if (next.done === true) return
+      yield next.value
+      next = it.next()
     }
   }
 
@@ -336,6 +385,8 @@ export class DialScheduler {
     this.dialRecord(record, forced).catch(() => { /* reported through events, errors() and backoff */ })
   }
 }
+
+const noTopics = (): boolean => false
 
 function addressStats (record: PeerRecord, address: string): { ok: number; fails: number } {
   const map = record.addressStats ?? (record.addressStats = new Map())

@@ -49,7 +49,7 @@ export class MinHeap<T> {
  */
 export class TimedHeap<T> {
   private readonly items: T[] = []
-  private times = new Float64Array(64)
+  private times = new Float64Array(8)
 
   get size (): number { return this.items.length }
 

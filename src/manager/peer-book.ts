@@ -1,5 +1,6 @@
-import { PeerRecord } from './peer-record.js'
-import type { PeerId } from './types.js'
+import { CompactPeers } from './compact-peers.js'
+import { PeerRecord, reserveSeq } from './peer-record.js'
+import type { PeerId, StoredPeer } from './types.js'
 
 /**
  * What a network where every peer has one address of its own may tell the peer books (the
@@ -12,6 +13,14 @@ export interface AddressScheme {
   idOf(address: string): PeerId | undefined
   /** A one-element list of `address`, the same one for every book (never changed in place). */
   list(address: string): string[]
+  /**
+   * With these three, the books keep a peer they know nothing about but its id and own address as a
+   * number (`PeerBook`, "compact peers"): the peer's number (a non-negative integer, -1 when none),
+   * the id of a number, and the one-element list of its own address.
+   */
+  indexOf?(id: PeerId): number
+  idAt?(index: number): PeerId
+  listAt?(index: number): string[]
 }
 
 /** The options key of an `AddressScheme` (a symbol: no public option, ignored by the options' checks). */
@@ -32,39 +41,115 @@ export const ADDRESS_SCHEME = Symbol('peerwarden.addressScheme')
 export class PeerBook {
   private readonly byKey = new Map<string, PeerRecord>()
   private readonly byAddr = new Map<string, PeerRecord>()
+  /** Compact peers (an `AddressScheme` that numbers peers): by number, without a record. */
+  private readonly compact: CompactPeers | undefined
 
   /**
    * `created` hears of every new record (the peer budget tracks it); `orphaned` of a record known
    * only from hints that just lost its last address to another record (the claim was false: the
-   * caller forgets it).
+   * caller forgets it); `expanded` of a compact peer that became a record because someone asked for
+   * it (the indexes file it).
    */
   constructor (
-    private readonly hooks: { created?: (record: PeerRecord) => void; orphaned?: (record: PeerRecord) => void } = {},
+    private readonly hooks: { created?: (record: PeerRecord) => void; orphaned?: (record: PeerRecord) => void; expanded?: (record: PeerRecord) => void } = {},
     private readonly scheme?: AddressScheme
-  ) {}
+  ) {
+    this.compact = scheme?.indexOf !== undefined && scheme.idAt !== undefined && scheme.listAt !== undefined ? new CompactPeers() : undefined
+  }
 
-  get size (): number { return this.byKey.size }
+  get size (): number { return this.byKey.size + (this.compact?.size ?? 0) }
 
-  values (): IterableIterator<PeerRecord> { return this.byKey.values() }
+  /** Every record; compact peers become records first (in creation order), as each is asked for. */
+  values (): IterableIterator<PeerRecord> {
+    if (this.compact !== undefined && this.compact.size > 0) for (const p of [...this.compact.peers()]) this.expand(p, true)
+    return this.byKey.values()
+  }
 
-  get (id: PeerId): PeerRecord | undefined { return this.byKey.get(id) }
+  get (id: PeerId): PeerRecord | undefined {
+    const found = this.byKey.get(id)
+    if (found !== undefined || this.compact === undefined || this.compact.size === 0) return found
+    const i = this.scheme!.indexOf!(id)
+    return i >= 0 && this.compact.has(i) ? this.expand(i, true) : undefined
+  }
 
   byAddress (address: string): PeerRecord | undefined {
     const found = this.byAddr.get(address)
     if (found !== undefined || this.scheme === undefined) return found
     const id = this.scheme.idOf(address)
-    const own = id === undefined ? undefined : this.byKey.get(id)
+    const own = id === undefined ? undefined : this.get(id)
     return own !== undefined && own.addresses.includes(address) ? own : undefined
+  }
+
+  // ── compact peers ──────────────────────────────────────────────────────
+  // With an AddressScheme that numbers peers (the simulation's), a peer the book is told of by id and
+  // its own address only, and nothing else, is kept as a number (CompactPeers) instead of a record:
+  // what such a record holds is the same for all of them but its creation order and first-seen time.
+  // Whoever asks for it (`get`, `byAddress`, `values`, the dialer's walk) gets the record it would
+  // have been, created then with the same creation order and time, and filed where it belongs.
+  // The caller (PeerKnowledge) decides when a peer may be kept so; records never go back.
+
+  /** The number of a peer this book may keep compactly at `address` (its own address, held by no record), or -1. */
+  compactIndex (id: PeerId, address: string): number {
+    const scheme = this.scheme
+    if (this.compact === undefined || scheme!.idOf(address) !== id || this.byAddr.has(address) || this.byKey.has(id)) return -1
+    return scheme!.indexOf!(id)
+  }
+
+  /** Whether this book may keep peers compactly (its `AddressScheme` numbers peers). */
+  get keepsCompact (): boolean { return this.compact !== undefined }
+
+  /** Whether the peer numbered `index` is a compact peer here. */
+  isCompact (index: number): boolean { return this.compact?.has(index) === true }
+
+  /** Keeps the peer numbered `index` compactly (new to this book: `compactIndex` said so, `isCompact` is false). */
+  addCompact (index: number, now: number): void {
+    this.compact!.add(index, reserveSeq(), now)
+  }
+
+  /** The first compact peer in creation order (-1: none) and its creation order. */
+  firstCompact (): number { return this.compact === undefined ? -1 : this.compact.first() }
+  firstCompactSeq (): number { return this.compact!.firstSeq() }
+
+  /**
+   * What the store writes for `id` (Persistence, `touchKey`): its record when it has one (as it is:
+   * not expanded), else its row as a compact peer, else undefined.
+   */
+  storedRow (id: PeerId): PeerRecord | StoredPeer | undefined {
+    const found = this.byKey.get(id)
+    if (found !== undefined || this.compact === undefined) return found
+    const index = this.scheme!.indexOf!(id)
+    const firstSeen = index < 0 ? undefined : this.compact.firstSeenOf(index)
+    if (firstSeen === undefined) return undefined
+    return {
+      key: id, id, addresses: this.scheme!.listAt!(index).slice(), priority: 'medium', topics: [], longTerm: false, permanent: false, bootstrap: false,
+      tags: {}, lastConnected: undefined, successes: 0, failures: 0, nextDialAt: undefined, firstSeen
+    }
+  }
+
+  /**
+   * The record of the compact peer numbered `index`, created now with its creation order and time.
+   * `tell`: the `expanded` hook hears of it (false when the caller files it itself).
+   */
+  expand (index: number, tell: boolean): PeerRecord {
+    const kept = this.compact!.take(index)!
+    const id = this.scheme!.idAt!(index)
+    const record = PeerRecord.withSeq(id, id, kept.firstSeen, kept.seq)
+    record.hint = false
+    record.addresses = this.scheme!.listAt!(index)
+    this.byKey.set(id, record)
+    this.hooks.created?.(record)
+    if (tell) this.hooks.expanded?.(record)
+    return record
   }
 
   /** An id or an address. */
   resolve (peerOrAddress: string): PeerRecord | undefined {
-    return this.byKey.get(peerOrAddress) ?? this.byAddress(peerOrAddress)
+    return this.get(peerOrAddress) ?? this.byAddress(peerOrAddress)
   }
 
   /** The record of `id`, created when unknown (`hint`: from a hint only). `created` tells the caller. */
   getOrCreate (id: PeerId, now: number, hint = false): { record: PeerRecord; created: boolean } {
-    const found = this.byKey.get(id)
+    const found = this.get(id)
     if (found !== undefined) return { record: found, created: false }
     return { record: this.create(id, now, hint), created: true }
   }
@@ -91,7 +176,7 @@ export class PeerBook {
   /** Gives an address-only record its id. If a record with that id exists, the two are merged into it and it is returned. */
   assignId (record: PeerRecord, id: PeerId): PeerRecord {
     if (record.id === id) return record
-    const existing = this.byKey.get(id)
+    const existing = this.get(id)
     if (existing !== undefined && existing !== record) {
       for (const a of record.addresses) this.addAddress(existing, a)
       this.byKey.delete(record.key)

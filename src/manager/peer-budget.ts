@@ -40,15 +40,18 @@ export class PeerBudget {
   private parked: PeerRecord[] = []
   private reconsidered = false
   /** False until the count first passes the cap: until then nothing is pushed (see the cost rule). */
-  private active = false
+  private isActive = false
   /** Peers evicted since creation (`stats().evicted`). */
   evicted = 0
 
   constructor (private readonly host: PeerBudgetHost) {}
 
+  /** Whether the count has passed the cap once (from then on every record is tracked). */
+  get active (): boolean { return this.isActive }
+
   /** A record was created, or something the eviction order reads (failures, hint) changed. */
   track (record: PeerRecord): void {
-    if (!this.active) return
+    if (!this.isActive) return
     this.push(record)
     // Stale snapshots are dropped only when popped: rebuild before they outnumber the peers.
     if (this.heap.size > 2 * this.host.known() + 1024) this.rebuild()
@@ -63,9 +66,9 @@ export class PeerBudget {
   enforce (): void {
     const { host } = this
     if (host.known() <= host.max()) return
-    if (!this.active) {
+    if (!this.isActive) {
       // The heap a push per change would have built by now, with the current values: the same order.
-      this.active = true
+      this.isActive = true
       this.rebuild()
     }
     while (host.known() > host.max()) {

@@ -33,6 +33,13 @@ export interface PeerKnowledgeHost {
   absorbed(into: PeerRecord, from: PeerRecord): void
   /** The application's hook threw (or answered nonsense): the hook's error, reported, never thrown. */
   hookFailed(hook: 'prioritise', peer: PeerId | string, error: Error): void
+  /**
+   * May the book keep this peer compactly (peer-book.ts, "compact peers") if it is told of nothing
+   * but its id and own address? Only where a record that holds nothing else would be looked at by
+   * nobody but the dialer: no deny list, no `maxPeers` eviction under way, not the local peer.
+   * Undefined: never.
+   */
+  compactAllowed?(id: PeerId): boolean
 }
 
 /** The topics of a peer that serves none, shared (never changed in place: `setTopics` replaces the list). */
@@ -107,6 +114,7 @@ export class PeerKnowledge {
   }
 
   private addInput (input: PeerInput, now: number): void {
+    if (this.addCompact(input, now)) return
     const { book } = this.host
     const addresses = [...(input.address !== undefined ? [input.address] : []), ...(input.addresses ?? [])]
     let record: PeerRecord
@@ -135,6 +143,28 @@ export class PeerKnowledge {
     if (created) this.consultHook(record, 'added')
     this.host.peerChanged(record)
     this.host.persist?.touch(record)
+  }
+
+  /**
+   * A peer told by its id and its own address only, kept compactly by the book (or already so): what
+   * `addInput` does to a record that holds nothing else, with no record — it files it as a dialable
+   * peer (the dialer walks the book's compact peers beside its index), and marks its row for the store.
+   * False when the input or the manager asks for the full path.
+   */
+  private addCompact (input: PeerInput, now: number): boolean {
+    if (input.id === undefined || input.topics !== undefined || input.longTerm !== undefined || input.bootstrap !== undefined ||
+      input.priority !== undefined || this.host.hook !== undefined || this.host.compactAllowed?.(input.id) !== true) return false
+    const list = input.addresses
+    const address = input.address !== undefined
+      ? (list === undefined || list.length === 0 ? input.address : undefined)
+      : (list !== undefined && list.length === 1 ? list[0] : undefined)
+    if (address === undefined) return false
+    const { book } = this.host
+    const index = book.compactIndex(input.id, address)
+    if (index < 0) return false
+    if (!book.isCompact(index)) book.addCompact(index, now)
+    this.host.persist?.touchKey(input.id)
+    return true
   }
 
   setPriority (updates: Array<{ peer: PeerId | string; priority: Priority }>): void {

@@ -73,7 +73,7 @@ export class PeerRecord implements RankKey {
   waitAt: number | undefined = undefined
 
   /** Creation order: the last tie-break of the dial order, so equal peers are dialled first come, first served. */
-  readonly seq = nextSeq++
+  readonly seq = presetSeq >= 0 ? presetSeq : nextSeq++
 
   // A peer book holds every peer the network tells about (hundreds per node, 100,000 in a
   // simulation): the flags share one number and the collections few peers have share one
@@ -85,6 +85,16 @@ export class PeerRecord implements RankKey {
     this.key = key
     this.id = id
     this.firstSeen = now
+  }
+
+  /** A record whose creation order was taken earlier (`reserveSeq`): a peer the book kept compactly until now. */
+  static withSeq (key: string, id: PeerId | undefined, now: number, seq: number): PeerRecord {
+    presetSeq = seq
+    try {
+      return new PeerRecord(key, id, now)
+    } finally {
+      presetSeq = -1
+    }
   }
 
   get longTerm (): boolean { return (this.bits & LONG_TERM) !== 0 }
@@ -229,3 +239,10 @@ const FORGOTTEN = 256
 const LOG_LIST = 512
 const EMPTY: string[] = []
 let nextSeq = 0
+/** The creation order `PeerRecord.withSeq` hands the constructor; -1 when none. */
+let presetSeq = -1
+
+/** Takes the next creation order for a record created later (`PeerRecord.withSeq`). */
+export function reserveSeq (): number {
+  return nextSeq++
+}

@@ -1,5 +1,5 @@
 import { Alarm } from '../clock.js'
-import type { PeerRecord } from './peer-record.js'
+import { PeerRecord } from './peer-record.js'
 import { setOwn } from './tagging.js'
 import type { Clock, PeerStore, StoredPeer } from './types.js'
 import { clampTagValue } from './validate.js'
@@ -17,12 +17,24 @@ import { clampTagValue } from './validate.js'
  *   Protections, decaying tags and live connections are runtime state and are not stored.
  */
 export class Persistence {
-  private readonly dirty = new Set<PeerRecord>()
+  /** Records, and the keys of peers a book keeps compactly (`touchKey`), in the order they were marked. */
+  private readonly dirty = new Set<PeerRecord | string>()
   private readonly removed = new Set<string>()
   private readonly alarm: Alarm
   private writing: Promise<void> = Promise.resolve()
 
-  constructor (readonly store: PeerStore, clock: Clock, private readonly interval: number, private readonly onError: (err: Error) => void) {
+  /**
+   * `compact` (with a book that keeps peers compactly): the row of a key marked by `touchKey`, when
+   * the flush writes it — the peer's record if it has one by then, else its row as a compact peer;
+   * undefined when the peer is gone.
+   */
+  constructor (
+    readonly store: PeerStore,
+    clock: Clock,
+    private readonly interval: number,
+    private readonly onError: (err: Error) => void,
+    private readonly compact?: (key: string) => PeerRecord | StoredPeer | undefined
+  ) {
     this.alarm = new Alarm(clock, () => { void this.flush() })
   }
 
@@ -31,6 +43,12 @@ export class Persistence {
     // A merged-away or forgotten record has no row to write.
     if (record.hint || record.forgotten) return
     this.dirty.add(record)
+    this.arm()
+  }
+
+  /** Marks the row of a peer the book keeps compactly (it has no record to touch); written as `touch` would. */
+  touchKey (key: string): void {
+    this.dirty.add(key)
     this.arm()
   }
 
@@ -49,7 +67,14 @@ export class Persistence {
   /** Writes everything marked, as one batch. */
   async flush (): Promise<void> {
     this.alarm.cancel()
-    const peers = [...this.dirty].map(toStored)
+    const peers: StoredPeer[] = []
+    for (const x of this.dirty) {
+      if (typeof x !== 'string') { peers.push(toStored(x)); continue }
+      const row = this.compact?.(x)
+      if (row === undefined) continue
+      if (!(row instanceof PeerRecord)) peers.push(row)
+      else if (!row.hint && !row.forgotten) peers.push(toStored(row))
+    }
     const removed = [...this.removed].filter((k) => !peers.some((p) => p.key === k))
     this.dirty.clear()
     this.removed.clear()

@@ -111,7 +111,9 @@ export function wireParts (core: ManagerCore, options: ConnectionManagerOptions)
   book = new PeerBook({
     created: (r) => { budget.track(r) },
     // A hint-only peer whose last address a connection proved to be another peer's: the claim was false.
-    orphaned: (r) => { if (evictable(r, true)) knowledge.forgetRecord(r) }
+    orphaned: (r) => { if (evictable(r, true)) knowledge.forgetRecord(r) },
+    // A compact peer someone asked for: filed as its record would have been all along.
+    expanded: peerChanged
   }, (options as { [ADDRESS_SCHEME]?: AddressScheme })[ADDRESS_SCHEME])
   const allowList = new AccessList('allow', opts.allow)
   const denyList = new AccessList('deny', opts.deny)
@@ -140,7 +142,7 @@ export function wireParts (core: ManagerCore, options: ConnectionManagerOptions)
   })
   const persist = options.store === undefined
     ? undefined
-    : new Persistence(options.store, clock, opts.storeFlushInterval, core.storeFailed)
+    : new Persistence(options.store, clock, opts.storeFlushInterval, core.storeFailed, (key) => book.storedRow(key))
   dialer = new DialScheduler({
     clock,
     random,
@@ -167,7 +169,8 @@ export function wireParts (core: ManagerCore, options: ConnectionManagerOptions)
       r.decide(clock.now(), action, reason, opts.explainDepth)
       persist?.touch(r)
     },
-    dialEnded: (r) => { if (r.successes === 0 && !r.forgotten) budget.track(r) }
+    dialEnded: (r) => { if (r.successes === 0 && !r.forgotten) budget.track(r) },
+    compact: book.keepsCompact ? { first: () => book.firstCompact(), firstSeq: () => book.firstCompactSeq(), expand: (i) => book.expand(i, false) } : undefined
   })
   const exploration = new Exploration({
     clock,
@@ -220,7 +223,8 @@ export function wireParts (core: ManagerCore, options: ConnectionManagerOptions)
       tagging.absorb(into, from)
       decayer.forget(from)
     },
-    hookFailed: (hook, peer, error) => { events.emit('hook:error', { hook, peer, error }) }
+    hookFailed: (hook, peer, error) => { events.emit('hook:error', { hook, peer, error }) },
+    compactAllowed: book.keepsCompact ? (id) => denyList.empty && !budget.active && id !== options.localPeer : undefined
   })
   connections = new Connections({
     clock,

@@ -30,16 +30,16 @@ export class CompactStore implements PeerStore {
   /** Keys the index does not know: their slots. */
   private readonly otherSlots = new Map<string, number>()
   /** Open addressing on the index numbers: [index + 1 (0 empty, -1 deleted), slot] per cell, at most three quarters full. */
-  private table = new Int32Array(2 * 16)
+  private table = NO_INTS
   private tableUsed = 0
   /** Per slot: the key's index number, or OTHER (its key in `otherKeys`), or DEAD. */
-  private keys = new Int32Array(16)
+  private keys = NO_INTS
   private readonly otherKeys = new Map<number, string>()
   /** Per slot: first seen (NaN: absent). */
-  private first = new Float64Array(16)
+  private first = NO_NUMBERS
   /** Per slot: its row of five numbers in `rows`, or -1 for a pristine row. */
-  private full = new Int32Array(16)
-  private rows = new Float64Array(FULL * 16)
+  private full = NO_INTS
+  private rows = NO_NUMBERS
   private rowCount = 0
   private readonly freeRows: number[] = []
   private readonly extra = new Map<number, string>()
@@ -70,6 +70,7 @@ export class CompactStore implements PeerStore {
       const i = this.index?.of(key) ?? -1
       let slot: number
       if (i >= 0) {
+        if (this.tableUsed === 0) continue
         const cell = this.cell(i)
         if (this.table[cell] !== i + 1) continue
         slot = this.table[cell + 1]
@@ -94,6 +95,7 @@ export class CompactStore implements PeerStore {
   private find (key: string): number {
     const i = this.index?.of(key) ?? -1
     if (i < 0) return this.otherSlots.get(key) ?? -1
+    if (this.tableUsed === 0) return -1
     const cell = this.cell(i)
     return this.table[cell] === i + 1 ? this.table[cell + 1] : -1
   }
@@ -151,7 +153,7 @@ export class CompactStore implements PeerStore {
   }
 
   private growSlots (): void {
-    const n = this.keys.length * 2
+    const n = Math.max(16, this.keys.length * 2)
     const keys = new Int32Array(n); keys.set(this.keys); this.keys = keys
     const first = new Float64Array(n); first.set(this.first); this.first = first
     const full = new Int32Array(n); full.set(this.full); this.full = full
@@ -187,7 +189,7 @@ export class CompactStore implements PeerStore {
     if (free !== undefined) return free
     const row = this.rowCount++
     if ((row + 1) * FULL > this.rows.length) {
-      const grown = new Float64Array(this.rows.length * 2)
+      const grown = new Float64Array(Math.max(FULL * 16, this.rows.length * 2))
       grown.set(this.rows)
       this.rows = grown
     }
@@ -231,6 +233,9 @@ const FULL = 5
 /** `keys` of a slot whose key the index does not know, and of a deleted one. */
 const OTHER = -1
 const DEAD = -2
+/** The arrays of a store that holds nothing yet (shared: a simulation builds its stores before any is written). */
+const NO_INTS = new Int32Array(0)
+const NO_NUMBERS = new Float64Array(0)
 const PRIORITIES: readonly Priority[] = ['medium', 'low', 'high', 'banned']
 /** The scheme of the in-memory network's addresses (`mem://<id>`). */
 const MEMORY = 'mem://'

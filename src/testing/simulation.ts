@@ -79,7 +79,11 @@ export class Simulation {
   private readonly byAddress = new Map<string, number>()
   /** Per node, the one list of its address that every peer book shares. */
   private readonly addressLists: string[][] = []
-  /** Each node's own address is its: the peer books index it by the id, and share its list. */
+  /**
+   * Each node's own address is its: the peer books index it by the id, and share its list; and the
+   * node's index numbers it, so that a book keeps a peer it was told of by id and address only as
+   * that number (peer-book.ts, "compact peers").
+   */
   private readonly addressScheme: AddressScheme = {
     idOf: (address) => {
       const i = this.byAddress.get(address)
@@ -88,7 +92,10 @@ export class Simulation {
     list: (address) => {
       const i = this.byAddress.get(address)
       return i === undefined ? [address] : this.addressLists[i]
-    }
+    },
+    indexOf: (id) => this.byId.get(id) ?? -1,
+    idAt: (i) => this.nodes[i].id,
+    listAt: (i) => this.addressLists[i]
   }
 
   constructor (private readonly options: SimulationOptions) {

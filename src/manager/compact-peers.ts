@@ -1,0 +1,143 @@
+/**
+ * The peers a book knows and has said nothing else about, as numbers: what the simulation's peer
+ * books keep instead of a record for most of the hundreds of peers each of 100,000 nodes is told
+ * about (see `PeerBook`, "compact peers").
+ *
+ * Rules:
+ * - A peer is its number (a non-negative integer the book's `AddressScheme` gives its id), with the
+ *   two numbers its record would have been created with: its creation order (`PeerRecord.seq`) and
+ *   the time it was first seen.
+ * - `first()` is the peer with the lowest creation order: peers are added in creation order, so the
+ *   table is a queue with removals anywhere (a removed peer leaves a hole, skipped and compacted away).
+ * - Cost: about 30 bytes a peer (three typed-array cells and an open-addressing table at most three
+ *   quarters full), against about 400 for a record and its map entry.
+ */
+export class CompactPeers {
+  /** Live peers. */
+  size = 0
+  /** Peer numbers in creation order; HOLE where one was taken out. (Empty until the first peer: most books of a large simulation are built long before they learn one.) */
+  private order = NO_INTS
+  private seqs = NO_NUMBERS
+  private seen = NO_NUMBERS
+  /** Used cells of `order` (holes included). */
+  private end = 0
+  /** No live peer before this cell of `order`. */
+  private head = 0
+  /** Open addressing on the peer number: its cell in `order` + 1, 0 empty, -1 deleted. */
+  private table = NO_INTS
+  private tableUsed = 0
+
+  has (peer: number): boolean { return this.size > 0 && this.find(peer) >= 0 }
+
+  /** Adds a peer the table does not hold. */
+  add (peer: number, seq: number, firstSeen: number): void {
+    if (this.end === this.order.length) this.grow()
+    const at = this.end++
+    this.order[at] = peer
+    this.seqs[at] = seq
+    this.seen[at] = firstSeen
+    this.size++
+    if (4 * (this.tableUsed + 1) > 3 * this.table.length) this.rehash(this.table.length * (2 * this.size > this.table.length ? 2 : 1))
+    const cell = this.cell(peer)
+    if (this.table[cell] === 0) this.tableUsed++
+    this.table[cell] = at + 1
+  }
+
+  /** The peer of lowest creation order, or -1 when the table is empty. */
+  first (): number {
+    while (this.head < this.end && this.order[this.head] === HOLE) this.head++
+    return this.head < this.end ? this.order[this.head] : -1
+  }
+
+  /** The creation order of the first peer (`first()` must not be -1). */
+  firstSeq (): number {
+    this.first()
+    return this.seqs[this.head]
+  }
+
+  /** The first-seen time of `peer`, or undefined when the table does not hold it. */
+  firstSeenOf (peer: number): number | undefined {
+    const at = this.size === 0 ? -1 : this.find(peer)
+    return at < 0 ? undefined : this.seen[at]
+  }
+
+  /** Takes `peer` out; returns its creation order and first-seen time, or undefined when the table does not hold it. */
+  take (peer: number): { seq: number; firstSeen: number } | undefined {
+    if (this.size === 0) return undefined
+    const cell = this.cell(peer)
+    const at = this.table[cell] - 1
+    if (at < 0) return undefined
+    const out = { seq: this.seqs[at], firstSeen: this.seen[at] }
+    // The cell first: it is found through the peer's number in `order`.
+    this.table[cell] = -1
+    this.order[at] = HOLE
+    this.size--
+    return out
+  }
+
+  /** Every peer, in creation order (the table must not change meanwhile). */
+  * peers (): Generator<number> {
+    for (let i = this.head; i < this.end; i++) if (this.order[i] !== HOLE) yield this.order[i]
+  }
+
+  /** The cell of `order` that holds `peer`, or -1. */
+  private find (peer: number): number {
+    const k = this.table[this.cell(peer)]
+    return k > 0 ? k - 1 : -1
+  }
+
+  /** The table cell that holds `peer`, or the cell where it would go. */
+  private cell (peer: number): number {
+    const t = this.table
+    const mask = t.length - 1
+    let h = (Math.imul(peer, 0x9e3779b1) >>> 0) & mask
+    let deleted = -1
+    for (;;) {
+      const k = t[h]
+      if (k === 0) return deleted === -1 ? h : deleted
+      if (k > 0 && this.order[k - 1] === peer) return h
+      if (k === -1 && deleted === -1) deleted = h
+      h = (h + 1) & mask
+    }
+  }
+
+  /** Room for more peers: the holes are dropped first; the arrays double only when they are few. */
+  private grow (): void {
+    const live = this.size
+    const cap = this.order.length === 0 ? 8 : 2 * live >= this.order.length ? this.order.length * 2 : this.order.length
+    const order = new Int32Array(cap)
+    const seqs = new Float64Array(cap)
+    const seen = new Float64Array(cap)
+    let j = 0
+    for (let i = this.head; i < this.end; i++) {
+      if (this.order[i] === HOLE) continue
+      order[j] = this.order[i]
+      seqs[j] = this.seqs[i]
+      seen[j] = this.seen[i]
+      j++
+    }
+    this.order = order
+    this.seqs = seqs
+    this.seen = seen
+    this.end = j
+    this.head = 0
+    this.rehash(this.table.length)
+  }
+
+  /** A table of `cells` cells (a power of two, at least twice the live peers) without the deleted ones. */
+  private rehash (cells: number): void {
+    cells = Math.max(16, cells)
+    while (cells < 2 * (this.size + 1)) cells *= 2
+    this.table = new Int32Array(cells)
+    this.tableUsed = 0
+    for (let i = this.head; i < this.end; i++) {
+      if (this.order[i] === HOLE) continue
+      this.table[this.cell(this.order[i])] = i + 1
+      this.tableUsed++
+    }
+  }
+}
+
+const HOLE = -1
+const NO_INTS = new Int32Array(0)
+const NO_NUMBERS = new Float64Array(0)
