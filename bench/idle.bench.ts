@@ -59,6 +59,8 @@ interface Held {
   acceptMs: number
   /** The holder's CPU time (user + system) over the accepts, per connection held, µs. */
   acceptCpuUs: number
+  /** The dialer processes' CPU time (user + system) over their dials, all together, per connection held, µs. */
+  dialerCpuUs: number
   held: number
   failed: number
   /** Dials still in flight when the dialing time was up. */
@@ -113,7 +115,7 @@ export async function idleConnections (opts: IdleOptions = {}): Promise<Figure[]
       `errors: ${[...new Set(hs.flatMap((h) => h.errors))].slice(0, 3).join('; ') || 'none'}; ` +
       `per round: RSS ${hs.map((h) => kb(h.rssPerConn)).join('/')} KB, heap ${hs.map((h) => kb(h.heapPerConn)).join('/')} KB, external ${hs.map((h) => kb(h.externalPerConn)).join('/')} KB, ` +
       `CPU ${hs.map((h) => h.cpuPerConnSec.toFixed(2)).join('/')} µs/s, accept ${hs.map((h) => Math.round(h.acceptMs)).join('/')} ms ` +
-      `(the holder's CPU ${hs.map((h) => Math.round(h.acceptCpuUs)).join('/')} µs per connection)`
+      `(the holder's CPU ${hs.map((h) => Math.round(h.acceptCpuUs)).join('/')} µs per connection, the dialers' ${hs.map((h) => Math.round(h.dialerCpuUs)).join('/')} µs)`
   }
   for (const role of roles) {
     const ours = role.startsWith('peerwarden')
@@ -125,6 +127,7 @@ export async function idleConnections (opts: IdleOptions = {}): Promise<Figure[]
     out.push({ name: `idle ${n}: ${role} CPU per idle connection`, value: +med(role, 'cpuPerConnSec').toFixed(3), unit: 'µs/s', ...(ours ? { target: '<= 1' } : {}), runs: rounds, note: `${ours ? met(med(role, 'cpuPerConnSec') <= 1) + '; ' : ''}over ${idleMs / 1000} s of wall time, from ${settleMs / 1000} s after the last connection was accepted` })
     out.push({ name: `idle ${n}: ${role} time to accept all`, value: Math.round(med(role, 'acceptMs')), unit: 'ms', runs: rounds })
     out.push({ name: `idle ${n}: ${role} holder's CPU per connection accepted`, value: Math.round(med(role, 'acceptCpuUs')), unit: 'µs', runs: rounds, note: 'user + system, from the dialers\' start to the last connection accepted' })
+    out.push({ name: `idle ${n}: ${role} dialers' CPU per connection opened`, value: Math.round(med(role, 'dialerCpuUs')), unit: 'µs', runs: rounds, note: 'user + system of all dialer processes over their dials, per connection held: on a machine whose cores they share with the holder, it paces the time to accept' })
   }
   if (roles.includes('peerwarden')) {
     for (const peer of roles.filter((r) => r !== 'peerwarden' && runs[r].length === runs.peerwarden.length && runs[r].length > 0)) {
@@ -175,6 +178,7 @@ async function holdOnce (contestant: string, n: number, dialers: number, concurr
     const accepted = await holder.ask({ op: 'accepted' }, 120_000)
     const failed = results.reduce((s, r) => s + (r.failed as number), 0)
     const pending = results.reduce((s, r) => s + (r.pending as number), 0)
+    const dialerCpuUs = results.reduce((s, r) => s + (r.cpuUs as number), 0)
     const errors = [...new Set(results.map((r) => r.error).filter((e) => e !== undefined))].slice(0, 3)
     if ((accepted.count as number) === 0) throw new Error(`${contestant}: no connection held; ${failed} dials failed (${errors.join('; ')})`)
     await sleep(settleMs)
@@ -191,6 +195,7 @@ async function holdOnce (contestant: string, n: number, dialers: number, concurr
       cpuPerConnSec: (idle.cpuUs as number) / ((idle.wallMs as number) / 1000) / (idle.count as number),
       acceptMs: accepted.ms as number,
       acceptCpuUs: (accepted.cpuUs as number) / (accepted.count as number),
+      dialerCpuUs: dialerCpuUs / (accepted.count as number),
       held,
       failed,
       pending,

@@ -3,8 +3,8 @@
  * child_process.fork: `node idle-dialer.js <role> <address> <count> <concurrency> [bootstrap JSON]`.
  * It makes `count` identities of `role` first and says `{ ready }`; on `{ op: 'go', ms }` it opens one
  * connection per identity to the holder at `address`, `concurrency` at a time, for `ms` at most
- * (then it starts no more dials), answers `{ ok, failed, pending, error? }` (pending: dials still in
- * flight when the time was up) and then holds them, sending nothing but what its stack sends by
+ * (then it starts no more dials), answers `{ ok, failed, pending, cpuUs, error? }` (pending: dials still in
+ * flight when the time was up; cpuUs: this process's CPU time, user + system, over the dials) and then holds them, sending nothing but what its stack sends by
  * itself (keep-alives, pings). It exits on 'stop' or when the parent goes away.
  *
  * Every connection comes from its own identity, as connections from distinct peers would (a stack
@@ -73,7 +73,8 @@ const dial = role === 'peerwarden' ? await peerwardenDialer() : role === 'libp2p
 if (dial === undefined) throw new Error(`unknown role ${String(role)}`)
 const d = dial
 
-async function dialAll (ms: number): Promise<{ ok: number; failed: number; pending: number; error?: string }> {
+async function dialAll (ms: number): Promise<{ ok: number; failed: number; pending: number; cpuUs: number; error?: string }> {
+  const c0 = process.cpuUsage()
   let next = 0
   let ok = 0
   let failed = 0
@@ -98,7 +99,8 @@ async function dialAll (ms: number): Promise<{ ok: number; failed: number; pendi
   ])
   clearTimeout(timer)
   timeUp = true
-  return { ok, failed, pending: Math.min(next, count) - ok - failed, error }
+  const c = process.cpuUsage(c0)
+  return { ok, failed, pending: Math.min(next, count) - ok - failed, cpuUs: c.user + c.system, error }
 }
 
 process.on('message', (m) => {

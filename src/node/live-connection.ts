@@ -1,5 +1,6 @@
 import type { NodeConnection } from './connection.js'
 import type { Live, Liveness } from './liveness.js'
+import type { SecureStream } from './secure-stream.js'
 
 /**
  * A connection as the liveness sweep sees it: a dead one is closed with the reason 'timeout' (the
@@ -8,12 +9,17 @@ import type { Live, Liveness } from './liveness.js'
  * object: one small object per connection, its getters shared.
  */
 export class LiveConnection implements Live {
-  constructor (private readonly conn: NodeConnection, private readonly liveness: Liveness) {}
+  /** The connection's stream, held directly: the sweep reads its times for every connection due. */
+  private readonly stream: SecureStream
+  constructor (private readonly conn: NodeConnection, private readonly liveness: Liveness) {
+    this.stream = conn.stream
+  }
+
   /** A keep-alive arrived (secure-stream.ts `keepAliveListener`): the liveness rules may answer it. */
   heard (): void { this.liveness.heard(this) }
-  get lastRead (): number { return this.conn.stream.lastRead }
-  get lastWrite (): number { return this.conn.stream.lastWrite }
-  keepAlive (): void { this.conn.stream.keepAlive() }
+  get lastRead (): number { return this.stream.lastRead }
+  get lastWrite (): number { return this.stream.lastWrite }
+  keepAlive (): void { this.stream.keepAlive() }
   destroy (err?: Error): void {
     this.conn.close('timeout')
     this.conn.stream.destroy(err)

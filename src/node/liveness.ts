@@ -10,6 +10,12 @@ export interface Live {
   destroy(err?: Error): void
 }
 
+/** A connection as the sweep files it: the slot it is filed under now (`UNFILED` once deleted). */
+interface Entry { readonly x: Live; slot: number }
+
+/** The slot of an entry no longer watched: below every slot (slots count up from the clock's start). */
+const UNFILED = -1
+
 /** How a side of a connection keeps it alive (see `keepAliveTiming`). */
 export interface LivenessTiming {
   /** A keep-alive is sent after this long without writing anything. */
@@ -69,11 +75,12 @@ export function keepAliveTiming (keepAlive: number, deadTimeout: number): { outb
  *   written nothing for `answerAfter` ms.
  * - A connection that has received nothing for `deadTimeout` ms is dead (the peer vanished without a
  *   FIN, or froze): it is destroyed with `ERR_TIMEOUT`.
- * - One `Alarm` on the injected clock (the system clock's timers are unref'd) ticks every
- *   `min(keepAlive, deadTimeout) / 4` ms (at least 25, at most 1,000), on multiples of that period,
- *   while there are connections, so a keep-alive leaves within one tick of being due and a dead
- *   connection is noticed within `deadTimeout` plus one tick. Every connection due in a tick is served
- *   in that tick.
+ * - One `Alarm` on the injected clock (the system clock's timers are unref'd) ticks on multiples of
+ *   a period of `min(keepAlive, deadTimeout) / 4` ms (at least 25, at most 1,000), at the end of
+ *   the earliest slot (below) that holds a connection, so a keep-alive leaves within one period of
+ *   being due and a dead connection is noticed within `deadTimeout` plus one period. Every connection
+ *   due in a tick is served in that tick. A side with few connections (a node that dialled one peer)
+ *   wakes about once per keep-alive, not once per period.
  * - A tick looks only at the connections whose next deadline (`lastWrite + keepAlive` or `lastRead +
  *   deadTimeout`, whichever is first) falls in it (a timing wheel of one slot per tick): an idle
  *   connection is looked at about once per keep-alive, not once per tick, and traffic costs the sweep
@@ -81,10 +88,10 @@ export function keepAliveTiming (keepAlive: number, deadTimeout: number): { outb
  *   again under its new deadline).
  */
 export class Liveness {
-  /** Each connection and the slot it is filed under; an entry of a slot that disagrees is stale. */
-  private readonly live = new Map<Live, number>()
-  /** Slot (deadline / period, rounded up) → the connections filed under it. */
-  private readonly slots = new Map<number, Live[]>()
+  /** Each connection and its entry (the slot it is filed under). */
+  private readonly live = new Map<Live, Entry>()
+  /** Slot (deadline / period, rounded up) → the entries filed under it; one whose `slot` disagrees is stale. */
+  private readonly slots = new Map<number, Entry[]>()
   /** Every slot up to this one has been looked at. */
   private swept: number
   private readonly alarm: Alarm
@@ -112,13 +119,18 @@ export class Liveness {
 
   add (x: Live): void {
     if (this.live.size === 0) this.swept = Math.floor(this.clock.now() / this.period)
-    this.file(x)
+    let e = this.live.get(x)
+    if (e === undefined) this.live.set(x, e = { x, slot: UNFILED })
     // Ticks fall on slot boundaries: a slot is looked at as soon as all of it is due.
-    this.alarm.wakeAt((this.swept + 1) * this.period)
+    this.alarm.wakeAt(this.file(e) * this.period)
   }
 
   delete (x: Live): void {
-    this.live.delete(x)
+    const e = this.live.get(x)
+    if (e !== undefined) {
+      e.slot = UNFILED
+      this.live.delete(x)
+    }
     if (this.live.size === 0) this.stop()
   }
 
@@ -133,14 +145,16 @@ export class Liveness {
     this.slots.clear()
   }
 
-  /** Files `x` under the slot of its next deadline (never a slot already swept). */
-  private file (x: Live): void {
+  /** Files `e` under the slot of its next deadline (never a slot already swept); returns the slot. */
+  private file (e: Entry): number {
+    const x = e.x
     const due = Math.min(x.lastWrite + this.keepAlive, x.lastRead + this.deadTimeout)
     const slot = Math.max(this.swept + 1, Math.ceil(due / this.period))
-    this.live.set(x, slot)
+    e.slot = slot
     const list = this.slots.get(slot)
-    if (list === undefined) this.slots.set(slot, [x])
-    else list.push(x)
+    if (list === undefined) this.slots.set(slot, [e])
+    else list.push(e)
+    return slot
   }
 
   private readonly sweep = (now: number): void => {
@@ -154,22 +168,28 @@ export class Liveness {
       // A long gap (a suspended process, virtual time jumping ahead): the filed slots, in order.
       for (const slot of [...this.slots.keys()].filter((k) => k <= last).sort((a, b) => a - b)) this.sweepSlot(slot, now)
     }
-    if (this.live.size > 0) this.alarm.wakeAt((last + 1) * this.period)
+    if (this.live.size === 0) return
+    // The earliest slot filed (a few dozen at most: deadlines lie within `deadTimeout` of now).
+    let next = Infinity
+    for (const slot of this.slots.keys()) if (slot < next) next = slot
+    this.alarm.wakeAt(next * this.period)
   }
 
   private sweepSlot (slot: number, now: number): void {
     const list = this.slots.get(slot)
     if (list === undefined) return
     this.slots.delete(slot)
-    for (const x of list) {
-      if (this.live.get(x) !== slot) continue // deleted, or filed again under another slot
+    for (const e of list) {
+      if (e.slot !== slot) continue // deleted, or filed again under another slot
+      const x = e.x
       if (now - x.lastRead >= this.deadTimeout) {
+        e.slot = UNFILED
         this.live.delete(x)
         x.destroy(new PeerwardenError('ERR_TIMEOUT', `nothing received for ${this.deadTimeout} ms`))
         continue
       }
       if (now - x.lastWrite >= this.keepAlive) x.keepAlive()
-      if (this.live.has(x)) this.file(x)
+      if (e.slot === slot) this.file(e) // not deleted by the keep-alive's write (a destroyed socket)
     }
   }
 }

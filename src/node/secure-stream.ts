@@ -194,6 +194,7 @@ export class SecureStream extends EventEmitter {
       return false
     }
     if (TransportCipher.isBig(length)) return this.writeBig(cipher, data)
+    if (length === 0) return this.writeEmpty(cipher)
     let frame: Buffer
     if (data === this.allocatedPlain) {
       frame = this.allocated!
@@ -205,6 +206,16 @@ export class SecureStream extends EventEmitter {
     this.allocatedPlain = null
     frame.writeUInt32LE(length + TAG, 0)
     cipher.sealInPlace(frame, HEADER, length)
+    return this.writeRaw(frame)
+  }
+
+  /** An empty message (a keep-alive): the length and the tag, sealed in one call with no view of the message made. */
+  private writeEmpty (cipher: TransportCipher): boolean {
+    this.allocated = null
+    this.allocatedPlain = null
+    const frame = Buffer.allocUnsafe(HEADER + TAG)
+    frame.writeUInt32LE(TAG, 0)
+    cipher.sealEmpty(frame.subarray(HEADER))
     return this.writeRaw(frame)
   }
 
@@ -342,6 +353,17 @@ export class SecureStream extends EventEmitter {
 
   private frame (frame: Buffer): void {
     if (this.handshake !== null) { this.handshakeFrame(this.handshake, frame); return }
+    if (frame.byteLength === TAG) {
+      // An empty message, a keep-alive: authenticated, never delivered.
+      try {
+        this.cipher!.openEmpty(frame)
+      } catch (err) {
+        this.destroy(err as PeerwardenError)
+        return
+      }
+      this.keepAliveListener?.heard()
+      return
+    }
     let plain: Buffer
     try {
       plain = this.cipher!.open(frame)
@@ -349,7 +371,6 @@ export class SecureStream extends EventEmitter {
       this.destroy(err as PeerwardenError)
       return
     }
-    if (plain.byteLength === 0) { this.keepAliveListener?.heard(); return }
     if (this.paused || this.queue.length > 0) {
       this.queue.push(plain)
       this.queuedBytes += plain.byteLength

@@ -51,6 +51,25 @@ export class TransportCipher {
     sodium.crypto_aead_chacha20poly1305_ietf_encrypt_detached(plain, frame.subarray(start + length, start + length + TAG), plain, null, null, this.txNonce, this.tx)
   }
 
+  /** Seals an empty message (a keep-alive): `tag` (`TAG` bytes) receives its tag, the whole ciphertext. */
+  sealEmpty (tag: Uint8Array): void {
+    nonce(this.txNonce, this.txCount++)
+    sodium.crypto_aead_chacha20poly1305_ietf_encrypt(tag, EMPTY, null, null, this.txNonce, this.tx)
+  }
+
+  /**
+   * Opens a frame of `TAG` bytes, an empty message (a keep-alive): one call, no view made. Throws
+   * `ERR_PROTOCOL` unless it authenticates.
+   */
+  openEmpty (frame: Uint8Array): void {
+    nonce(this.rxNonce, this.rxCount++)
+    try {
+      sodium.crypto_aead_chacha20poly1305_ietf_decrypt(EMPTY, null, frame, null, this.rxNonce, this.rx)
+    } catch {
+      throw new PeerwardenError('ERR_PROTOCOL', 'a frame that does not authenticate')
+    }
+  }
+
   /** Seals a big message with OpenSSL into fresh buffers: the ciphertext and its tag. */
   sealBig (data: Uint8Array): [Buffer, Buffer] {
     nonce(this.txNonce, this.txCount++)
@@ -80,6 +99,8 @@ export class TransportCipher {
     }
   }
 }
+
+const EMPTY = new Uint8Array(0)
 
 /** Noise's transport nonce: 32 zero bits, then the 64-bit little-endian counter. */
 function nonce (out: Buffer, n: number): void {

@@ -71,6 +71,28 @@ test('a frame that does not authenticate destroys the stream and is never delive
   assert.deepEqual(got, [])
 })
 
+test('keep-alives reach the keep-alive listener, never \'data\', between messages; a forged one destroys the stream', T, async (t) => {
+  const { a, b, aSocket } = await pair(t)
+  await within(Promise.all([a.opened, b.opened]), 5000, 'the handshake')
+  const got: string[] = []
+  let heard = 0
+  b.keepAliveListener = { heard: () => { heard++ } }
+  b.on('data', (d: Buffer) => { got.push(d.toString()) })
+  b.resume()
+  a.keepAlive()
+  a.write(Buffer.from('one'))
+  a.keepAlive()
+  a.write(Buffer.alloc(0)) // an empty message is a keep-alive, whoever writes it
+  a.write(Buffer.from('two'))
+  await until(() => got.length === 2 && heard === 3, 5000, 'the messages and keep-alives')
+  assert.deepEqual(got, ['one', 'two'])
+  const forged = Buffer.alloc(4 + 16, 1)
+  forged.writeUInt32LE(16, 0)
+  aSocket.write(forged) // a keep-alive's length, not sealed with the session key
+  await within(new Promise((resolve) => { b.once('close', resolve) }), 5000, 'the listener to drop the connection')
+  assert.equal(heard, 3, 'the forged keep-alive was not heard')
+})
+
 test('different network keys: the listener refuses the first message and both sides fail with ERR_NETWORK_KEY', T, async (t) => {
   const { a, b } = await pair(t, { a: 'one', b: 'two' })
   await assert.rejects(within(b.opened, 5000, 'the listener'), hasCode('ERR_NETWORK_KEY'))

@@ -113,6 +113,22 @@ test('Liveness: an idle connection is looked at once per keep-alive, not once pe
   }
 })
 
+test('Liveness: a side with one idle connection wakes about once per keep-alive, not once per period (a node that dialled one peer)', async () => {
+  const clock = new ManualClock(0)
+  let wakes = 0
+  const counting = { now: () => clock.now(), setTimeout: (fn: () => void, ms: number) => { wakes++; return clock.setTimeout(fn, ms) }, clearTimeout: (h: unknown) => { clock.clearTimeout(h) } }
+  const l = new Liveness(5_000, 20_000, counting) // a period of 1 s
+  const x = live(clock)
+  l.add(x)
+  for (let t = 0; t < 60_000; t += 1000) {
+    await clock.advance(1000)
+    x.lastRead = clock.now() // the remote's keep-alives arrive
+  }
+  assert.ok(x.keepAlives >= 11 && x.keepAlives <= 12, `keep-alives every 5 s over 60 s: ${x.keepAlives}`)
+  assert.ok(wakes <= 13, `the timer was set ${wakes} times in 60 s (once per period would be 60)`)
+  assert.equal(x.error, undefined)
+})
+
 test('Liveness: traffic defers the keep-alive, and a connection that goes silent among busy ones is destroyed within deadTimeout plus one tick', async () => {
   const clock = new ManualClock(0)
   const l = new Liveness(5_000, 20_000, clock)

@@ -44,3 +44,34 @@ test('a frame shorter than its tag, a changed bit, or a frame out of order is re
   const { b: fresh } = pair()
   assert.equal(fresh.open(first).toString(), 'one', 'in order, the same frame opens')
 })
+
+test('a keep-alive sealed by sealEmpty is the empty message sealInPlace makes, opened by open and openEmpty alike, each taking its nonce', () => {
+  const { a, b } = pair()
+  const { a: a2 } = pair()
+  const msgs: Buffer[] = []
+  for (let i = 0; i < 3; i++) {
+    const tag = Buffer.alloc(TAG)
+    a.sealEmpty(tag)
+    assert.ok(tag.equals(seal(a2, Buffer.alloc(0))), `keep-alive ${i}: the same bytes as an empty message sealed in place`)
+    msgs.push(tag)
+  }
+  b.openEmpty(msgs[0])
+  assert.equal(b.open(msgs[1]).byteLength, 0)
+  b.openEmpty(msgs[2])
+  // Nonces stay in step with the other paths: a message after the keep-alives still opens.
+  assert.ok(b.open(seal(a, Buffer.from('after'))).equals(Buffer.from('after')))
+})
+
+test('openEmpty refuses a changed keep-alive, or one replayed, with ERR_PROTOCOL', () => {
+  const { a, b } = pair()
+  const tag = Buffer.alloc(TAG)
+  a.sealEmpty(tag)
+  const changed = Buffer.from(tag)
+  changed[3] ^= 1
+  assert.throws(() => { b.openEmpty(changed) }, hasCode('ERR_PROTOCOL', /authenticate/))
+  const { a: a2, b: b2 } = pair()
+  const first = Buffer.alloc(TAG)
+  a2.sealEmpty(first)
+  b2.openEmpty(first)
+  assert.throws(() => { b2.openEmpty(first) }, hasCode('ERR_PROTOCOL', /authenticate/), 'the second nonce does not open the first keep-alive again')
+})
