@@ -1,7 +1,10 @@
 /**
  * What `peerwarden/libp2p` keeps in step between libp2p's peer store and the manager: addresses,
  * quota membership and tags. Rules:
- * - A peer's addresses are multiaddr strings ending in `/p2p/<id>` (what the manager dials).
+ * - A peer's addresses are multiaddr strings ending in `/p2p/<id>` (what the manager dials), at most
+ *   `MAX_PEER_ADDRESSES` from one event (a discovery record is what a third party says).
+ * - Only members are remembered here (a peer in no quota topic takes no entry: every peer that
+ *   identifies would otherwise stay in the table for good).
  * - A peer that speaks a quota's protocol (identify) belongs to the manager topic `protocol:<p>`; a
  *   peer subscribed to a quota's pubsub topic to `pubsub:<t>`. Membership changes only those topics:
  *   the peer's other topics in the manager are kept. With `protect: true`, members are protected
@@ -37,6 +40,8 @@ export const PUBSUB = 'pubsub:'
 const KEEP_ALIVE = 'keep-alive'
 const KEEP_ALIVE_PROTECTION = 'libp2p:keep-alive'
 const TAG_PREFIX = 'libp2p:'
+/** Addresses taken for one peer from one discovery event or peer-store record. */
+export const MAX_PEER_ADDRESSES = 16
 
 /** The multiaddr string the manager dials: `addr` ending in `/p2p/<peer>`. */
 export function dialAddress (addr: string, peer: string): string {
@@ -60,7 +65,7 @@ export class PeerSync {
   discovered (id: PeerIdLike, multiaddrs: readonly MultiaddrLike[]): void {
     const peer = id.toString()
     if (peer === this.localPeer || multiaddrs.length === 0) return
-    this.manager.addPeers([{ id: peer, addresses: multiaddrs.map((m) => dialAddress(m.toString(), peer)) }])
+    this.manager.addPeers([{ id: peer, addresses: multiaddrs.slice(0, MAX_PEER_ADDRESSES).map((m) => dialAddress(m.toString(), peer)) }])
   }
 
   /** Addresses, protocol membership and tags of a libp2p peer-store record. */
@@ -68,7 +73,7 @@ export class PeerSync {
     const peer = record.id.toString()
     if (peer === this.localPeer) return
     const input: PeerInput = { id: peer }
-    const addresses = (record.addresses ?? []).map((a) => dialAddress(a.multiaddr.toString(), peer))
+    const addresses = (record.addresses ?? []).slice(0, MAX_PEER_ADDRESSES).map((a) => dialAddress(a.multiaddr.toString(), peer))
     if (addresses.length > 0) input.addresses = addresses
     let next: Set<string> | undefined
     if (record.protocols !== undefined) {
@@ -96,7 +101,7 @@ export class PeerSync {
     if (set === undefined) {
       // First sight in this run: the topics the manager already holds (a persistent store) count.
       set = new Set((this.manager.getPeer(peer)?.topics ?? []).filter((t) => this.quotas.has(t)))
-      this.members.set(peer, set)
+      if (set.size > 0) this.members.set(peer, set)
       for (const topic of set) if (this.quotas.get(topic)?.protect === true) this.manager.protect(peer, topic)
     }
     return set
@@ -109,7 +114,8 @@ export class PeerSync {
   private update (peer: string, next: Set<string> | undefined, input: PeerInput): boolean {
     const current = this.membership(peer)
     if (next === undefined || (current.size === next.size && [...next].every((t) => current.has(t)))) return false
-    this.members.set(peer, next)
+    if (next.size > 0) this.members.set(peer, next)
+    else this.members.delete(peer)
     const others = (this.manager.getPeer(peer)?.topics ?? []).filter((t) => !this.quotas.has(t))
     this.manager.addPeers([{ ...input, topics: [...others, ...next] }])
     for (const [topic, q] of this.quotas) {
