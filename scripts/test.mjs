@@ -91,7 +91,8 @@ const HEAVY_FILES = [
   'test/dashboard/browser.test.ts', // Chromium (~5 s CPU)
   'test/cli/simulate.test.ts', // simulations in child processes (~5 s CPU)
   'test/hostile/channel-opens.test.ts', // thousands of channel opens (~5 s CPU)
-  'test/mesh/fuzz-rpc-decoder.test.ts' // fuzzing the RPC decoder (~4.5 s CPU)
+  'test/mesh/fuzz-rpc-decoder.test.ts', // fuzzing the RPC decoder (~4.5 s CPU)
+  'test/store/crash.test.ts' // writer processes doing heavy updates (~4 s CPU)
 ]
 
 /** At most this many HEAVY_FILES at once: a core is left to the files that wait on real time. */
@@ -109,7 +110,6 @@ const SLOW_FIRST = [
   'test/adapters/libp2p-streams.test.ts',
   'test/node/node.test.ts',
   'test/node/hostile.test.ts',
-  'test/store/crash.test.ts',
   'test/mesh/redis-queue.test.ts',
   'test/adapters/hyperswarm-parity.test.ts',
   'test/mesh/mesh.test.ts',
