@@ -211,14 +211,18 @@ if (list) {
 }
 if (chosen.length === 0) usage(`no ${tier} test matches ${filters.join(' ')}`)
 
-/** Slowest first: the listed ones in their order, heavy ones first, then the rest in path order. */
+const isLab = (source) => tierOf(source) === 'lab' && !UNIT_FILES.includes(source)
+/**
+ * Slowest first: the lab files (one after another, ~1.5 min in all: they start at once, lab.test.ts
+ * the longest), the listed ones in their order, heavy ones first, then the rest in path order.
+ */
 const rank = (source) => {
+  if (isLab(source)) return source === 'test/lab/lab.test.ts' ? -2 : -1
   const heavy = HEAVY_FILES.indexOf(source)
   if (heavy !== -1) return heavy
   const slow = SLOW_FIRST.indexOf(source)
   return slow === -1 ? Infinity : HEAVY_FILES.length + slow
 }
-const isLab = (source) => tierOf(source) === 'lab' && !UNIT_FILES.includes(source)
 /** The share of a core a file keeps busy while it runs. */
 const weightOf = (source) => (HEAVY_FILES.includes(source) || isLab(source) ? 1 : LIGHT_WEIGHT)
 const pending = [...chosen].sort((a, b) => rank(sourceOf(a)) - rank(sourceOf(b)) || (a < b ? -1 : 1))
