@@ -95,7 +95,8 @@ const HEAVY_FILES = [
   'test/dashboard/browser.test.ts', // Chromium (~5 s CPU)
   'test/cli/simulate.test.ts', // simulations in child processes (~5 s CPU)
   'test/hostile/channel-opens.test.ts', // thousands of channel opens (~5 s CPU)
-  'test/mesh/fuzz-rpc-decoder.test.ts' // fuzzing the RPC decoder (~4.5 s CPU)
+  'test/mesh/fuzz-rpc-decoder.test.ts', // fuzzing the RPC decoder (~4.5 s CPU)
+  'test/store/crash.test.ts' // writer processes doing heavy updates (~4 s CPU)
 ]
 
 /** At most this many HEAVY_FILES at once: a core is left to the files that wait on real time. */
@@ -113,7 +114,6 @@ const SLOW_FIRST = [
   'test/adapters/libp2p-streams.test.ts',
   'test/node/node.test.ts',
   'test/node/hostile.test.ts',
-  'test/store/crash.test.ts',
   'test/mesh/redis-queue.test.ts',
   'test/adapters/hyperswarm-parity.test.ts',
   'test/mesh/mesh.test.ts',
@@ -215,14 +215,18 @@ if (list) {
 }
 if (chosen.length === 0) usage(`no ${tier} test matches ${filters.join(' ')}`)
 
-/** Slowest first: the listed ones in their order, heavy ones first, then the rest in path order. */
+const isLab = (source) => tierOf(source) === 'lab' && !UNIT_FILES.includes(source)
+/**
+ * Slowest first: the lab files (one after another, ~1.5 min in all: they start at once, lab.test.ts
+ * the longest), the listed ones in their order, heavy ones first, then the rest in path order.
+ */
 const rank = (source) => {
+  if (isLab(source)) return source === 'test/lab/lab.test.ts' ? -2 : -1
   const heavy = HEAVY_FILES.indexOf(source)
   if (heavy !== -1) return heavy
   const slow = SLOW_FIRST.indexOf(source)
   return slow === -1 ? Infinity : HEAVY_FILES.length + slow
 }
-const isLab = (source) => tierOf(source) === 'lab' && !UNIT_FILES.includes(source)
 /** The share of a core a file keeps busy while it runs. */
 const weightOf = (source) => (HEAVY_FILES.includes(source) || isLab(source) ? 1 : LIGHT_WEIGHT)
 const pending = [...chosen].sort((a, b) => rank(sourceOf(a)) - rank(sourceOf(b)) || (a < b ? -1 : 1))

@@ -7,6 +7,7 @@ import { test, type TestContext } from 'node:test'
 import type { Connection } from '../../src/index.js'
 import { NodeConnection } from '../../src/node/connection.js'
 import { createNode, discoveryKey, PeerwardenError, type NodeOptions, type PeerNode } from '../../src/node/index.js'
+import { cpuWaitMs } from '../helpers/cpu-wait.js'
 import { hasCode } from '../helpers/errors.js'
 import { until, within } from '../helpers/wait.js'
 
@@ -374,7 +375,7 @@ function graphConnected (nodes: PeerNode[]): boolean {
   return seen.size === nodes.length
 }
 
-test('ten nodes and a bootstrap that join a topic at the same moment form one connected graph', T, async (t) => {
+test('ten nodes and a bootstrap that join a topic at the same moment form one connected graph', { timeout: 90_000 }, async (t) => {
   // The default refresh interval (15 s): the nodes must find each other without waiting for a refresh.
   // Each node joins as soon as it exists, before it has reached the bootstrap (Hyperswarm's testnet
   // leaves such simultaneous joiners apart until its next refresh).
@@ -393,12 +394,15 @@ test('ten nodes and a bootstrap that join a topic at the same moment form one co
   assert.ok(all.every((n) => n.joined('t')))
   const ids = new Set(peers.map((n) => n.id))
   const ok = (): boolean => peers.every((n) => peersOf(n).some((p) => ids.has(p))) && graphConnected(all) && graphConnected(peers)
-  try {
-    await until(ok, 5000, 'every node to hold a topic peer and the graph to be connected')
-  } catch (err) {
-    const summary = peers.map((n, i) => `#${i}: ${peersOf(n).map((p) => (p === boot.id ? 'boot' : `#${peers.findIndex((x) => x.id === p)}`)).join(',')}`).join(' | ')
-    throw new Error(`${(err as Error).message}; connections: ${summary}`)
-  }
+  // Within 5 s (well before a refresh) of the time this process could run: on a loaded machine its
+  // eleven nodes waited seconds for a core (cpu-wait.ts). A wait on a timer is not taken out.
+  const summary = (): string => peers.map((n, i) => `#${i}: ${peersOf(n).map((p) => (p === boot.id ? 'boot' : `#${peers.findIndex((x) => x.id === p)}`)).join(',')}`).join(' | ')
+  const started = Date.now()
+  const waitedBefore = cpuWaitMs()
+  await until(ok, 60_000, () => `every node to hold a topic peer and the graph to be connected; connections: ${summary()}`)
+  const waited = cpuWaitMs() - waitedBefore
+  const took = Date.now() - started - waited
+  assert.ok(took < 5000, `every node held a topic peer and the graph was connected after ${took.toFixed(0)} ms (and ${waited.toFixed(0)} ms waiting for a core)`)
 })
 
 test('after a node leaves a topic the rendezvous no longer hands it out', T, async (t) => {
