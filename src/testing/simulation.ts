@@ -25,6 +25,12 @@ export interface SimulationOptions {
   /** Deterministic randomness (a seeded generator). Default: a fixed-seed xorshift. */
   random?: () => number
   clock?: ManualClock
+  /**
+   * Whether the peer books keep a peer they are told of by its id and address only as a number, a
+   * record only once something happens to it (default true): the same figures, a fraction of the
+   * memory. False: a record for every known peer, as outside a simulation.
+   */
+  compactPeers?: boolean
   /** Called with every manager the simulation builds (at the start and on each restart), before it starts: for observers. */
   onManager?: (node: SimNode) => void
 }
@@ -84,21 +90,26 @@ export class Simulation {
    * node's index numbers it, so that a book keeps a peer it was told of by id and address only as
    * that number (peer-book.ts, "compact peers").
    */
-  private readonly addressScheme: AddressScheme = {
-    idOf: (address) => {
-      const i = this.byAddress.get(address)
-      return i === undefined ? undefined : this.nodes[i].id
-    },
-    list: (address) => {
-      const i = this.byAddress.get(address)
-      return i === undefined ? [address] : this.addressLists[i]
-    },
-    indexOf: (id) => this.byId.get(id) ?? -1,
-    idAt: (i) => this.nodes[i].id,
-    listAt: (i) => this.addressLists[i]
-  }
+  private readonly addressScheme: AddressScheme
 
   constructor (private readonly options: SimulationOptions) {
+    this.addressScheme = {
+      idOf: (address) => {
+        const i = this.byAddress.get(address)
+        return i === undefined ? undefined : this.nodes[i].id
+      },
+      list: (address) => {
+        const i = this.byAddress.get(address)
+        return i === undefined ? [address] : this.addressLists[i]
+      },
+      ...(options.compactPeers === false
+        ? {}
+        : {
+            indexOf: (id: string) => this.byId.get(id) ?? -1,
+            idAt: (i: number) => this.nodes[i].id,
+            listAt: (i: number) => this.addressLists[i]
+          })
+    }
     this.clock = options.clock ?? new ManualClock()
     this.random = options.random ?? xorshift(0x9e3779b9)
     this.network = new MemoryNetwork({ clock: this.clock, latency: options.latency ?? 20 })
