@@ -8,6 +8,7 @@ import type { Figure } from './manager.bench.js'
 import { fork, spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { readFileSync } from 'node:fs'
+import { setPriority } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import createTestnet from '@hyperswarm/testnet'
 import { median, met, rotated, sleep, withTimeout } from './peers/common.js'
@@ -225,7 +226,9 @@ function openFilesLimit (): number {
  * -n …; exec node …'` instead (ulimit is a shell builtin; the IPC channel survives the exec).
  * With IDLE_PROF=<dir> in the environment the holder writes a CPU profile there (--cpu-prof; its
  * whole life: the accepts, then the idle window), with IDLE_PROF_DIALERS=<dir> each dialer; with
- * IDLE_SNAPSHOT=<dir>, a heap snapshot once the idle window is over.
+ * IDLE_SNAPSHOT=<dir>, a heap snapshot once the idle window is over. With IDLE_DIALER_NICE=<n> the
+ * dialers run at that niceness (e.g. 10), every contestant's alike: on a busy 2-core machine the one
+ * holder process otherwise competes for its share with the ten dialers it wakes.
  */
 class Child {
   /** Messages not taken yet, and who waits for the next one. */
@@ -249,6 +252,10 @@ class Child {
     const proc = files <= openFilesLimit()
       ? fork(path, args, { stdio, env, execArgv: flags })
       : spawn('bash', ['-c', `ulimit -n ${files} && exec "$0" ${flags.join(' ')} "$@"`, process.execPath, path, ...args], { stdio, env })
+    const nice = script === 'idle-dialer.js' ? process.env.IDLE_DIALER_NICE : undefined
+    if (nice !== undefined && proc.pid !== undefined) {
+      try { setPriority(proc.pid, Number(nice)) } catch { /* not allowed here: the dialers run at the holder's priority */ }
+    }
     return new Child(proc, `${script} ${args[0]}`)
   }
 
