@@ -1,7 +1,7 @@
 /**
  * js-libp2p's own connection manager (`DefaultConnectionManager` and its `ConnectionPruner`, libp2p
  * 3.x) side by side with peerwarden's core on the operations both have, in the same process,
- * rotated rounds, CPU time (reference.bench.ts):
+ * rotated rounds, CPU time, each side's last two instances kept alive (reference.bench.ts):
  * - **pruning the connections over the limit**: n + 1 % connections brought down to n − 1 %: js-libp2p
  *   by lowering `maxConnections` (`setMaxConnections`, its public API: the pruner runs at once) until
  *   its `connection:prune` event; peerwarden by `trim()` with `lowWater` n − 1 %;
@@ -22,7 +22,7 @@ import { pathToFileURL } from 'node:url'
 import { TestConnection } from '../src/testing/index.js'
 import { filled, type Figure } from './manager.bench.js'
 import { collect, median } from './peers/common.js'
-import { nowMs, ratioFigure, rotated } from './reference.bench.js'
+import { nowMs, ratioFigure, reside, rotated } from './reference.bench.js'
 
 /** The parts of js-libp2p's DefaultConnectionManager this bench drives. */
 interface Libp2pConnectionManager {
@@ -142,7 +142,7 @@ export async function libp2pPruneRatio (n: number, rounds: number): Promise<Figu
     {
       name: 'peerwarden',
       measure: async () => {
-        const { m, conns, clock } = await filled(low, low, total)
+        const { m, conns, clock } = reside('peerwarden', await filled(low, low, total))
         conns.forEach((c, i) => { if (i % 3 === 0) c.streams = 1; m.streamsChanged(c); m.tagPeer(c.peer, 'v', i % 13) })
         const times: number[] = []
         for (let rep = 0; rep < repeats; rep++) {
@@ -167,7 +167,7 @@ export async function libp2pPruneRatio (n: number, rounds: number): Promise<Figu
     {
       name: 'js-libp2p',
       measure: async () => {
-        const { cm, events, add } = await libp2pFilled(low, total, (i) => i % 13)
+        const { cm, events, add } = reside('js-libp2p', await libp2pFilled(low, total, (i) => i % 13))
         const times: number[] = []
         for (let rep = 0; rep < repeats; rep++) {
           cm.setMaxConnections(total) // raised: no prune
@@ -198,7 +198,7 @@ export async function libp2pAtLimitRatio (n: number, rounds: number): Promise<Fi
     {
       name: 'peerwarden',
       measure: async () => {
-        const { m, conns, clock } = await filled(n, n / 2, n)
+        const { m, conns, clock } = reside('peerwarden', await filled(n, n / 2, n))
         conns.forEach((c, i) => m.tagPeer(c.peer, 'v', i % 97))
         await clock.advance(2000)
         const incoming = Array.from({ length: Math.max(20, Math.min(n / 2, 4000)) }, (_, i) => new TestConnection({ peer: `new-${i}` }))
@@ -213,7 +213,7 @@ export async function libp2pAtLimitRatio (n: number, rounds: number): Promise<Fi
     {
       name: 'js-libp2p',
       measure: async () => {
-        const side = await libp2pFilled(n, n, (i) => i % 97)
+        const side = reside('js-libp2p', await libp2pFilled(n, n, (i) => i % 97))
         const incoming = Array.from({ length: ops }, (_, i) => side.add(`new-${i}`, 50, false))
         collect()
         const t0 = nowMs()
