@@ -5,33 +5,18 @@ import { PeerwardenError } from '../errors.js'
 import type { Clock } from '../manager/types.js'
 import { FrameReader, HEADER } from './frame-reader.js'
 import { NoiseHandshake, type StaticKeys } from './noise.js'
+import { emptyReadMeter, PausedQueue, QUEUE_HIGH_BYTES, type ReadMeter } from './paused-queue.js'
 import type { ReceiveBudget, ReceiveBudgetReason } from './receive-budget.js'
+import { SealedWriter } from './sealed-writer.js'
 import { TAG, TransportCipher } from './transport-cipher.js'
 
 export { BIG_MESSAGE } from './transport-cipher.js'
+export { QUEUE_HIGH_BYTES, type ReadMeter } from './paused-queue.js'
 
 /** The largest message `write` takes (16 MiB). */
 export const MAX_MESSAGE = 16 * 1024 * 1024
 /** The largest handshake frame (Noise's limit): garbage never makes us allocate more. */
 const MAX_HANDSHAKE_FRAME = 65535
-/**
- * `write` reports a full buffer (false) only past this many bytes waiting in the socket: a bulk sender
- * keeps a few messages in flight instead of waiting for the socket to empty after each one (the
- * socket's own mark, 16 KiB, is below one 64 KiB message).
- */
-const WRITE_HIGH = 256 * 1024
-/** Messages queued while paused before the socket itself is paused. */
-const QUEUE_HIGH = 64
-/** The default `maxQueuedBytes`: bytes queued while paused before the socket itself is paused (1 MiB). */
-export const QUEUE_HIGH_BYTES = 1024 * 1024
-
-/**
- * Read-side figures, shared by the streams of one transport (its stats): bytes decrypted and queued
- * now, bytes read and dropped unread from streams that were ending, times a socket was paused because
- * its queue reached `maxQueuedBytes`, bytes held now for frames partly received.
- */
-export interface ReadMeter { queuedBytes: number; discardedBytes: number; queuePauses: number; receivingBytes: number }
-
 export interface SecureStreamOptions {
   keys: StaticKeys
   /** The network's pre-shared key (see network-key.ts). */
@@ -112,7 +97,8 @@ export class SecureStream extends EventEmitter {
   setKeepAlive (_ms: number): void {}
   destroyed = false
   lastRead: number
-  lastWrite: number
+  /** When a frame was last written (ms). */
+  get lastWrite (): number { return this.writer.lastWrite }
   /** Told of every keep-alive that arrives (liveness.ts answers it); keep-alives are never delivered. */
   keepAliveListener: { heard: () => void } | null = null
   /**
@@ -133,13 +119,11 @@ export class SecureStream extends EventEmitter {
   private readonly reader: FrameReader
   private paused = true
   private draining = false
-  private readonly queue: Buffer[] = []
-  /** Bytes in `queue`. */
-  queuedBytes = 0
-  private readonly maxQueuedBytes: number
+  /** What arrived while paused (paused-queue.ts). */
+  private readonly queue: PausedQueue
   private readonly meter: ReadMeter
-  private allocated: Buffer | null = null
-  private allocatedPlain: Uint8Array | null = null
+  /** Seals and writes (sealed-writer.ts). */
+  private readonly writer: SealedWriter
   private ended = false
   /** The listener answered the dialer's first message. */
   private sentFirstReply = false
@@ -149,9 +133,10 @@ export class SecureStream extends EventEmitter {
   constructor (readonly isInitiator: boolean, readonly socket: net.Socket, private readonly opts: SecureStreamOptions) {
     super()
     this.clock = opts.clock ?? systemClock
-    this.maxQueuedBytes = opts.maxQueuedBytes ?? QUEUE_HIGH_BYTES
-    this.meter = opts.meter ?? { queuedBytes: 0, discardedBytes: 0, queuePauses: 0, receivingBytes: 0 }
-    this.lastRead = this.lastWrite = this.clock.now()
+    this.meter = opts.meter ?? emptyReadMeter()
+    this.queue = new PausedQueue(opts.maxQueuedBytes ?? QUEUE_HIGH_BYTES, this.meter)
+    this.lastRead = this.clock.now()
+    this.writer = new SealedWriter(socket, this.clock)
     const meter = this.meter
     this.reader = new FrameReader({
       limit: MAX_HANDSHAKE_FRAME,
@@ -171,16 +156,14 @@ export class SecureStream extends EventEmitter {
     if (isInitiator) this.writeHandshake(this.handshake.send())
   }
 
+  /** Bytes decrypted and queued while paused. */
+  get queuedBytes (): number { return this.queue.bytes }
+
   /** `end()` was called (or the handshake was refused): the stream finishes on its own. */
   get ending (): boolean { return this.ended }
 
   /** A buffer of `length` bytes that `write` encrypts in place. */
-  alloc (length: number): Uint8Array {
-    const frame = Buffer.allocUnsafe(HEADER + length + TAG)
-    this.allocated = frame
-    this.allocatedPlain = frame.subarray(HEADER, HEADER + length)
-    return this.allocatedPlain
-  }
+  alloc (length: number): Uint8Array { return this.writer.alloc(length) }
 
   /** Encrypts and sends one message; false when the socket's buffer is full (wait for 'drain'). */
   write (data: Uint8Array): boolean {
@@ -193,47 +176,7 @@ export class SecureStream extends EventEmitter {
       this.destroy(new PeerwardenError('ERR_MESSAGE_TOO_LARGE', `a message of ${length} bytes (at most ${MAX_MESSAGE})`))
       return false
     }
-    if (TransportCipher.isBig(length)) return this.writeBig(cipher, data)
-    if (length === 0) return this.writeEmpty(cipher)
-    let frame: Buffer
-    if (data === this.allocatedPlain) {
-      frame = this.allocated!
-    } else {
-      frame = Buffer.allocUnsafe(HEADER + length + TAG)
-      frame.set(data, HEADER)
-    }
-    this.allocated = null
-    this.allocatedPlain = null
-    frame.writeUInt32LE(length + TAG, 0)
-    cipher.sealInPlace(frame, HEADER, length)
-    return this.writeRaw(frame)
-  }
-
-  /** An empty message (a keep-alive): the length and the tag, sealed in one call with no view of the message made. */
-  private writeEmpty (cipher: TransportCipher): boolean {
-    this.allocated = null
-    this.allocatedPlain = null
-    const frame = Buffer.allocUnsafe(HEADER + TAG)
-    frame.writeUInt32LE(TAG, 0)
-    cipher.sealEmpty(frame.subarray(HEADER))
-    return this.writeRaw(frame)
-  }
-
-  /** One big message sealed by node:crypto into a fresh buffer: header, ciphertext and tag leave in one writev. */
-  private writeBig (cipher: TransportCipher, data: Uint8Array): boolean {
-    this.allocated = null
-    this.allocatedPlain = null
-    const [sealed, tag] = cipher.sealBig(data)
-    const header = Buffer.allocUnsafe(HEADER)
-    header.writeUInt32LE(data.byteLength + TAG, 0)
-    this.lastWrite = this.clock.now()
-    const socket = this.socket
-    socket.cork()
-    socket.write(header)
-    socket.write(sealed)
-    socket.write(tag)
-    socket.uncork()
-    return socket.writableLength < WRITE_HIGH
+    return this.writer.seal(cipher, data)
   }
 
   /** An empty message: tells the remote we are alive. */
@@ -251,9 +194,7 @@ export class SecureStream extends EventEmitter {
     this.draining = true
     try {
       while (this.queue.length > 0 && !this.paused && !this.destroyed) {
-        const msg = this.queue.shift()!
-        this.unqueued(msg.byteLength)
-        this.emit('data', msg)
+        this.emit('data', this.queue.shift())
       }
     } finally {
       this.draining = false
@@ -271,22 +212,15 @@ export class SecureStream extends EventEmitter {
 
   /** From now on what arrives is dropped unread; the remote's FIN is still seen (the socket is resumed). */
   private discardReads (): void {
-    this.queue.length = 0
-    this.unqueued(this.queuedBytes)
+    this.queue.clear()
     this.reader.reset()
     if (this.socket.isPaused()) this.socket.resume()
-  }
-
-  private unqueued (bytes: number): void {
-    this.queuedBytes -= bytes
-    this.meter.queuedBytes -= bytes
   }
 
   destroy (err?: Error): void {
     if (this.destroyed) return
     this.destroyed = true
-    this.queue.length = 0
-    this.unqueued(this.queuedBytes)
+    this.queue.clear()
     this.reader.reset()
     if (this.settle !== null) {
       const settle = this.settle
@@ -302,13 +236,7 @@ export class SecureStream extends EventEmitter {
     const frame = Buffer.allocUnsafe(HEADER + message.byteLength)
     frame.writeUInt32LE(message.byteLength, 0)
     frame.set(message, HEADER)
-    this.writeRaw(frame)
-  }
-
-  private writeRaw (frame: Buffer): boolean {
-    this.lastWrite = this.clock.now()
-    this.socket.write(frame)
-    return this.socket.writableLength < WRITE_HIGH
+    this.writer.raw(frame)
   }
 
   private readonly onData = (chunk: Buffer): void => {
@@ -372,11 +300,8 @@ export class SecureStream extends EventEmitter {
       return
     }
     if (this.paused || this.queue.length > 0) {
-      this.queue.push(plain)
-      this.queuedBytes += plain.byteLength
-      this.meter.queuedBytes += plain.byteLength
-      if ((this.queue.length >= QUEUE_HIGH || this.queuedBytes >= this.maxQueuedBytes) && !this.socket.isPaused()) {
-        if (this.queuedBytes >= this.maxQueuedBytes) this.meter.queuePauses++
+      if (this.queue.push(plain) && !this.socket.isPaused()) {
+        this.queue.countPause()
         this.socket.pause()
       }
       return
@@ -445,7 +370,7 @@ export class SecureStream extends EventEmitter {
   private refuse (): void {
     const err = new PeerwardenError('ERR_NETWORK_KEY', 'the remote is not on this network: its network key differs')
     this.handshake = null
-    this.writeRaw(Buffer.alloc(HEADER))
+    this.writer.raw(Buffer.alloc(HEADER))
     const settle = this.settle!
     this.settle = null
     settle.reject(err)
