@@ -1,0 +1,101 @@
+import assert from 'node:assert/strict'
+import { once } from 'node:events'
+import c from 'compact-encoding'
+import { test } from 'node:test'
+import { CONTROL_PROTOCOL, type NodeConnection } from '../../src/node/connection.js'
+import type { PeerNode } from '../../src/node/index.js'
+import { attack, type Attacker } from '../helpers/attacker.js'
+import { testNode } from '../helpers/nodes.js'
+import { until } from '../helpers/wait.js'
+
+// A connection that its owner paused (an application that stops reading a peer while its own writes
+// to that peer are backed up, or a connection not accepted yet) queues what arrives, up to
+// maxQueuedBytes and one message; past that its socket is paused. Many connections each at their
+// own budget held the node's memory without bound: maxQueuedBytesTotal bounds them all together.
+
+const T = { timeout: 60_000 }
+const MiB = 1024 * 1024
+const CHUNK = Buffer.alloc(64 * 1024, 3)
+
+/** The victim's connections as its manager accepts them, by peer. */
+function accepting (victim: PeerNode): Map<string, NodeConnection> {
+  const conns = new Map<string, NodeConnection>()
+  victim.events.addEventListener('connection', (e) => { conns.set(e.detail.peer, e.detail.connection as NodeConnection) })
+  return conns
+}
+
+/** An attacker from 127.0.1.`n` (a /24 of its own), its connection paused by the victim once accepted. */
+async function pausedAttacker (t: Parameters<typeof testNode>[0], victim: PeerNode, conns: Map<string, NodeConnection>, n: number): Promise<{ a: Attacker; conn: NodeConnection }> {
+  const a = await attack(victim.addresses[0]!, { localAddress: `127.0.1.${n}` })
+  t.after(() => { a.close() })
+  a.channel(CONTROL_PROTOCOL)
+  await until(() => conns.has(a.id), 5000, 'the victim to accept the attacker')
+  const conn = conns.get(a.id)!
+  conn.stream.pause()
+  return { a, conn }
+}
+
+/** Sends `bytes` as 64 KiB messages, without waiting (the victim's kernel buffers take what it does not read). */
+function flood (a: Attacker, bytes: number): void {
+  for (let sent = 0; sent < bytes; sent += CHUNK.byteLength) a.stream.write(CHUNK)
+}
+
+test('paused connections across the node stay within maxQueuedBytesTotal: the largest holder of the range holding most gives way (\'over-budget\')', T, async (t) => {
+  const budget = 4 * MiB
+  const victim = await testNode(t, { maxQueuedBytesTotal: budget, manager: { highWater: 64 } })
+  const conns = accepting(victim)
+  const attackers: Array<{ a: Attacker; conn: NodeConnection }> = []
+  for (let i = 0; i < 8; i++) {
+    const x = await pausedAttacker(t, victim, conns, i + 1)
+    attackers.push(x)
+    flood(x.a, 2 * MiB)
+    // Each paused connection queues 1 MiB (its own budget) before its socket is paused.
+    await until(() => x.conn.stream.queuedBytes >= MiB || !x.conn.open, 5000, () => `the victim to queue the attacker's bytes (${x.conn.stream.queuedBytes})`)
+    assert.ok(victim.stats().queuedBytes <= budget, `${victim.stats().queuedBytes} bytes queued on paused connections (budget ${budget}) after ${i + 1} attackers`)
+  }
+  const closed = attackers.filter((x) => !x.conn.open)
+  assert.ok(closed.length >= 4, `${closed.length} attackers closed`)
+  for (const x of closed) assert.equal(x.conn.closeReason, 'over-budget')
+  assert.equal(victim.stats().queueBudgetCloses, closed.length)
+  assert.ok(victim.stats().queueHoldingBytes <= budget)
+})
+
+test('an honest peer the victim paused keeps its connection and gets everything through while attackers of another range fill the budget', T, async (t) => {
+  const budget = 4 * MiB
+  const victim = await testNode(t, { maxQueuedBytesTotal: budget, manager: { highWater: 64 } })
+  const conns = accepting(victim)
+  let got = 0
+  victim.protocol('bulk/test', (conn) => {
+    const ch = conn.mux.createChannel({ protocol: 'bulk/test' })
+    ch?.addMessage<Uint8Array>({ encoding: c.raw, onmessage: (b) => { got += b.byteLength } })
+    ch?.open()
+  })
+  // Three attackers from one /24, each queueing its 1 MiB and one message.
+  for (let i = 0; i < 3; i++) {
+    const x = await pausedAttacker(t, victim, conns, 10 + i)
+    flood(x.a, 2 * MiB)
+    await until(() => x.conn.stream.queuedBytes >= MiB, 5000, 'the victim to queue the attacker\'s bytes')
+  }
+  const honest = await testNode(t)
+  const conn = await honest.manager.connectNow(victim.addresses[0]!) as NodeConnection
+  await until(() => conns.has(honest.id), 5000, 'the victim to accept the honest peer')
+  const mine = conns.get(honest.id)!
+  const ch = conn.mux.createChannel({ protocol: 'bulk/test' })!
+  const data = ch.addMessage<Uint8Array>({ encoding: c.raw })
+  ch.open()
+  await until(() => ch.opened, 5000, 'the bulk channel to open')
+  mine.stream.pause()
+  const total = 4 * MiB
+  const sending = (async () => {
+    for (let sent = 0; sent < total; sent += CHUNK.byteLength) {
+      if (!data.send(CHUNK)) await once(conn.stream, 'drain')
+    }
+  })()
+  await until(() => mine.stream.queuedBytes >= MiB, 5000, 'the victim to queue the honest peer\'s bytes')
+  assert.ok(victim.stats().queueBudgetCloses >= 1, 'an attacker gave way')
+  mine.stream.resume()
+  await sending
+  await until(() => got >= total, 20_000, () => `the victim to read every honest byte (${got})`)
+  assert.equal(mine.open, true)
+  assert.equal(conn.open, true)
+})
