@@ -49,6 +49,8 @@ export interface NodeFigures {
   receiveBudgetCloses?: number
   /** Connections closed ('timeout') for a frame not received whole in time (0 when absent). */
   frameTimeouts?: number
+  /** Connections closed ('over-budget') when the bytes queued on all connections passed the node's budget (0 when absent). */
+  queueBudgetCloses?: number
 }
 
 /** What the metrics need of a node: its figures, and its events ('handshake:failed' { error }). A `PeerNode` is one. */
@@ -84,7 +86,7 @@ export function nodeMetrics (client: PromClient, node: NodeMetricsSource, at: { 
   // eslint-disable-next-line no-new
   new client.Counter({
     name: prefix + 'budget_closes_total',
-    help: 'Connections a per-connection budget closed, by budget: channel-opens (maxPendingOpens, maxRemoteChannels), write-queue (maxWriteQueueBytes), receive-bytes (maxReceivingBytes, the oldest partial frame gave way), frame-time (frameTimeout).',
+    help: 'Connections a per-connection budget closed, by budget: channel-opens (maxPendingOpens, maxRemoteChannels), write-queue (maxWriteQueueBytes), receive-bytes (maxReceivingBytes, the oldest partial frame gave way), frame-time (frameTimeout), queued-bytes (maxQueuedBytesTotal, the largest holder of the range holding most gave way).',
     labelNames: ['budget'],
     registers,
     collect () {
@@ -94,6 +96,7 @@ export function nodeMetrics (client: PromClient, node: NodeMetricsSource, at: { 
       this.inc({ budget: 'write-queue' }, s.writeBudgetCloses ?? 0)
       this.inc({ budget: 'receive-bytes' }, s.receiveBudgetCloses ?? 0)
       this.inc({ budget: 'frame-time' }, s.frameTimeouts ?? 0)
+      this.inc({ budget: 'queued-bytes' }, s.queueBudgetCloses ?? 0)
     }
   })
   const handshakes = new client.Counter({ name: prefix + 'handshakes_failed_total', help: 'Inbound handshakes that failed (Noise, the network key, the deadline, evicted at the cap…), by error code.', labelNames: ['code'], registers })

@@ -171,7 +171,8 @@ class Node implements PeerNode {
       maxRemoteChannels: options.maxRemoteChannels,
       maxWriteQueueBytes: options.maxWriteQueueBytes,
       maxReceivingBytes: options.maxReceivingBytes,
-      frameTimeout: options.frameTimeout
+      frameTimeout: options.frameTimeout,
+      maxQueuedBytesTotal: options.maxQueuedBytesTotal
     })
     this.dialer = new NodeDialer(this.transport, {
       hello: (conn) => { this.discovery?.hello(conn) },

@@ -30,7 +30,8 @@ export class PausedQueue {
   /** Bytes queued. */
   bytes = 0
 
-  constructor (private readonly maxBytes: number, private readonly meter: ReadMeter) {}
+  /** `changed`: told the bytes queued after each change (the node-wide budget, queue-budget.ts). */
+  constructor (private readonly maxBytes: number, private readonly meter: ReadMeter, private readonly changed?: (bytes: number) => void) {}
 
   get length (): number { return this.messages.length }
 
@@ -39,6 +40,7 @@ export class PausedQueue {
     this.messages.push(msg)
     this.bytes += msg.byteLength
     this.meter.queuedBytes += msg.byteLength
+    this.changed?.(this.bytes)
     const full = this.bytes >= this.maxBytes
     return full || this.messages.length >= QUEUE_HIGH
   }
@@ -62,7 +64,9 @@ export class PausedQueue {
   }
 
   private uncount (bytes: number): void {
+    if (bytes === 0) return
     this.bytes -= bytes
     this.meter.queuedBytes -= bytes
+    this.changed?.(this.bytes)
   }
 }

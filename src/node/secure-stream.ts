@@ -6,6 +6,7 @@ import type { Clock } from '../manager/types.js'
 import { FrameReader, HEADER } from './frame-reader.js'
 import { NoiseHandshake, type StaticKeys } from './noise.js'
 import { emptyReadMeter, PausedQueue, QUEUE_HIGH_BYTES, type ReadMeter } from './paused-queue.js'
+import type { QueueBudget, QueueHolder } from './queue-budget.js'
 import type { ReceiveBudget, ReceiveBudgetReason } from './receive-budget.js'
 import { SealedWriter } from './sealed-writer.js'
 import { TAG, TransportCipher } from './transport-cipher.js'
@@ -36,6 +37,8 @@ export interface SecureStreamOptions {
   meter?: ReadMeter
   /** The node-wide budget and deadline of partly received frames (receive-budget.ts). Default: none. */
   receiving?: ReceiveBudget
+  /** The node-wide budget of bytes queued both ways (queue-budget.ts). Default: none. */
+  queueing?: QueueBudget
 }
 
 /**
@@ -78,7 +81,7 @@ export interface SecureStreamOptions {
  * - Events: 'data' (a message), 'drain', 'end' (the remote ended), 'error', 'close' (once, when the
  *   socket closed). `lastRead` / `lastWrite` (ms timestamps) are for the keep-alive (liveness.ts).
  */
-export class SecureStream extends EventEmitter {
+export class SecureStream extends EventEmitter implements QueueHolder {
   remotePublicKey: Buffer | null = null
   /** The Noise handshake hash: both ends of one connection share it. */
   handshakeHash: Buffer | null = null
@@ -134,7 +137,8 @@ export class SecureStream extends EventEmitter {
     super()
     this.clock = opts.clock ?? systemClock
     this.meter = opts.meter ?? emptyReadMeter()
-    this.queue = new PausedQueue(opts.maxQueuedBytes ?? QUEUE_HIGH_BYTES, this.meter)
+    const queueing = opts.queueing
+    this.queue = new PausedQueue(opts.maxQueuedBytes ?? QUEUE_HIGH_BYTES, this.meter, queueing === undefined ? undefined : (bytes) => { queueing.count(this, 'read', bytes) })
     this.lastRead = this.clock.now()
     this.writer = new SealedWriter(socket, this.clock)
     const meter = this.meter
@@ -176,8 +180,17 @@ export class SecureStream extends EventEmitter {
       this.destroy(new PeerwardenError('ERR_MESSAGE_TOO_LARGE', `a message of ${length} bytes (at most ${MAX_MESSAGE})`))
       return false
     }
-    return this.writer.seal(cipher, data)
+    const ok = this.writer.seal(cipher, data)
+    const queueing = this.opts.queueing
+    if (!ok && queueing !== undefined) {
+      queueing.count(this, 'write', this.socket.writableLength)
+      if (queueing.over) queueing.enforceSoon()
+    }
+    return ok
   }
+
+  /** The remote's IP, for the range its queued bytes are counted in. */
+  get remoteHost (): string | undefined { return this.socket.remoteAddress?.replace(/^::ffff:/, '') }
 
   /** An empty message: tells the remote we are alive. */
   keepAlive (): void {
@@ -227,6 +240,7 @@ export class SecureStream extends EventEmitter {
       this.settle = null
       settle.reject(err instanceof PeerwardenError ? err : new PeerwardenError('ERR_CONNECTION_CLOSED', 'the connection closed during the handshake', { cause: err }))
     }
+    this.opts.queueing?.forget(this)
     if (err !== undefined && this.listenerCount('error') > 0) this.emit('error', err)
     this.socket.destroy()
     if (this.socket.closed) this.onSocketClose()
@@ -257,6 +271,18 @@ export class SecureStream extends EventEmitter {
       if (this.reader.holding > 0) receiving.progressed(this)
       if (receiving.over) receiving.enforce()
     }
+    if (this.opts.queueing?.over === true) this.opts.queueing.enforce()
+  }
+
+  /** The queue budget ends the stream (queue-budget.ts): closed 'over-budget', at once if a peer that does not read holds our writes. Never throws. */
+  overQueueBudget (why: string): void {
+    if (this.destroyed) return
+    const listener = this.receiveBudgetListener
+    if (listener !== null) {
+      try { listener('over-budget', why) } catch { /* destroyed below */ }
+    }
+    // A close message behind what the peer does not read would never reach it.
+    if (listener === null || this.socket.writableLength > 0) this.destroy(new PeerwardenError('ERR_CONNECTION_CLOSED', why))
   }
 
   /** The receive budget ends the stream (receive-budget.ts): its owner closes it with `reason`, or it is destroyed. Never throws. */
@@ -378,7 +404,10 @@ export class SecureStream extends EventEmitter {
     this.socket.end()
   }
 
-  private readonly onDrain = (): void => { this.emit('drain') }
+  private readonly onDrain = (): void => {
+    this.opts.queueing?.count(this, 'write', 0)
+    this.emit('drain')
+  }
 
   private readonly onEnd = (): void => {
     if (this.settle !== null) { this.destroy(new PeerwardenError('ERR_CONNECTION_CLOSED', 'the remote closed the connection during the handshake')); return }

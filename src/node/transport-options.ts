@@ -73,6 +73,15 @@ export interface TransportOptions {
    */
   maxReceivingBytes?: number
   /**
+   * Bytes queued to and from peers, all connections together, at most: what paused connections hold
+   * unread (each up to `maxQueuedBytes` and one message) and what waits in sockets for peers that do
+   * not read (each up to `maxWriteQueueBytes`, four times that while it reads slowly). Past it the
+   * largest holder of the address range holding the most gives way: its connection closes
+   * ('over-budget', counted in `queueBudgetCloses`). A connection alone always fits. Default 256 MiB
+   * (see queue-budget.ts).
+   */
+  maxQueuedBytesTotal?: number
+  /**
    * A frame must arrive whole within this many ms of its first bytes, or its connection closes
    * ('timeout', counted in `frameTimeouts`): a peer that trickles a large frame holds its buffer that
    * long at most. Default 60 s.
@@ -116,4 +125,8 @@ export interface TransportStats {
   receiveBudgetCloses: number
   /** Connections closed ('timeout') because a frame did not arrive whole within `frameTimeout`. */
   frameTimeouts: number
+  /** Gauge: bytes counted against `maxQueuedBytesTotal` now (paused queues, and socket buffers found full). */
+  queueHoldingBytes: number
+  /** Connections closed ('over-budget') to bring the bytes queued on all connections within `maxQueuedBytesTotal`. */
+  queueBudgetCloses: number
 }

@@ -15,6 +15,7 @@ import { LiveConnection } from './live-connection.js'
 import { defaultKeepAlive, keepAliveTiming, Liveness } from './liveness.js'
 import { staticKeys, type StaticKeys } from './noise.js'
 import { DEFAULT_FRAME_TIMEOUT, DEFAULT_MAX_RECEIVING_BYTES, ReceiveBudget } from './receive-budget.js'
+import { DEFAULT_MAX_QUEUED_BYTES_TOTAL, QueueBudget } from './queue-budget.js'
 import { QUEUE_HIGH_BYTES, SecureStream, type ReadMeter } from './secure-stream.js'
 import { SocketCork } from './socket-cork.js'
 import { formatTcpAddress, parseTcpAddress } from './tcp-address.js'
@@ -80,6 +81,8 @@ export class TcpTransport {
   private readonly meter: ReadMeter = { queuedBytes: 0, discardedBytes: 0, queuePauses: 0, receivingBytes: 0 }
   /** Partly received frames, all streams together: `maxReceivingBytes` and `frameTimeout` (receive-budget.ts). */
   private readonly receiving: ReceiveBudget
+  /** Bytes queued both ways, all streams together: `maxQueuedBytesTotal` (queue-budget.ts). */
+  private readonly queueing: QueueBudget
   private readonly sockets = new Set<net.Socket>()
   /** Handshakes in progress (both directions), on one shared timer. */
   private readonly handshakes: DeadlineQueue
@@ -118,6 +121,7 @@ export class TcpTransport {
       check.int('frameTimeout', opts.frameTimeout ?? DEFAULT_FRAME_TIMEOUT, 1),
       clock
     )
+    this.queueing = new QueueBudget(check.int('maxQueuedBytesTotal', opts.maxQueuedBytesTotal ?? DEFAULT_MAX_QUEUED_BYTES_TOTAL, 1))
   }
 
   /** Listens on each 'tcp://host:port' (port 0 = any); resolves to the bound addresses. */
@@ -235,7 +239,9 @@ export class TcpTransport {
       openBudgetCloses: this.openBudgetCloses,
       writeBudgetCloses: this.writeBudgetCloses,
       receiveBudgetCloses: this.receiving.overBudgetCloses,
-      frameTimeouts: this.receiving.frameTimeouts
+      frameTimeouts: this.receiving.frameTimeouts,
+      queueHoldingBytes: this.queueing.holding,
+      queueBudgetCloses: this.queueing.overBudgetCloses
     }
   }
 
@@ -246,6 +252,7 @@ export class TcpTransport {
     this.handshakes.clear()
     this.closing.clear()
     this.receiving.clear()
+    this.queueing.clear()
     this.liveness.stop()
     this.inboundLiveness.stop()
   }
@@ -310,7 +317,8 @@ export class TcpTransport {
       clock: this.clock,
       maxQueuedBytes: this.opts.maxQueuedBytes ?? QUEUE_HIGH_BYTES,
       meter: this.meter,
-      receiving: this.receiving
+      receiving: this.receiving,
+      queueing: this.queueing
     })
     stream.on('error', () => { /* surfaced as 'close'; the manager hears of it through disconnected() */ })
     // What we write in reaction to a read (our next handshake message, the dialer's hello with the

@@ -80,6 +80,8 @@ export interface NodeOptions {
   maxReceivingBytes?: number
   /** A frame must arrive whole within this many ms of its first bytes, or its connection closes ('timeout'). Default 60 s. */
   frameTimeout?: number
+  /** Bytes queued to and from peers (paused queues, unread writes), all connections together; past it the largest holder of the range holding most closes ('over-budget'). Default 256 MiB. */
+  maxQueuedBytesTotal?: number
   /**
    * Where the node writes what happens: connections kept and lost, failures with their code and
    * reason, refusals (levels in node-log.ts). Any pino-compatible logger, or `createLogger()`.
@@ -105,7 +107,7 @@ export interface NodeOptions {
 export const NODE_OPTIONS: ReadonlyArray<keyof NodeOptions> = [
   'seed', 'dataDir', 'listen', 'announce', 'bootstrap', 'networkKey', 'rendezvous', 'manager', 'handshakeTimeout', 'keepAlive',
   'deadTimeout', 'announceTtl', 'refreshInterval', 'pexPerMinute', 'rendezvousLimits', 'maxPendingHandshakes', 'maxPendingPerIp',
-  'perIpRate', 'maxTrackedIps', 'maxQueuedBytes', 'maxPendingOpens', 'maxRemoteChannels', 'maxWriteQueueBytes', 'maxReceivingBytes', 'frameTimeout', 'logger', 'dialBack', 'relay'
+  'perIpRate', 'maxTrackedIps', 'maxQueuedBytes', 'maxPendingOpens', 'maxRemoteChannels', 'maxWriteQueueBytes', 'maxReceivingBytes', 'frameTimeout', 'maxQueuedBytesTotal', 'logger', 'dialBack', 'relay'
 ]
 
 /** The manager's stats plus the node's own figures (the transport's, discovery's, the rendezvous budgets). */
