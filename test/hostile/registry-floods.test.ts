@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { defineSchema } from '../../src/mesh/index.js'
 import { until } from '../helpers/wait.js'
+import { STATUS_PROTOCOL } from '../../src/mesh/registry-status.js'
 import { disconnections, handMade, meshNode, registry, REGISTRY_PROTOCOL } from '../mesh/hostile-peers.js'
 
 // A member of the mesh floods its registry: health reports (each flip of `draining` was a log line
@@ -70,4 +71,24 @@ test('a registration flood on one connection is closed at the second one; an unk
   await huge.node.manager.connectNow(reg.addresses[0]!)
   await until(() => hugeGone.some((d) => d.peer === reg.id), 5000, 'the registry to close the huge role')
   assert.equal(hugeGone.find((d) => d.peer === reg.id)!.reason, 'protocol')
+})
+
+test('status requests across connections from one range are budgeted: 9 connections x 8 requests get the budget\'s answers, the rest a refusal with when to ask again (no silence)', T, async (t) => {
+  // 64 KiB a minute from loopback, an answer counted as 4 KiB at least: 16 answers.
+  const reg = await registry(t, { schema: farm, open: true, statusBudget: { loopbackBytesPerMinute: 64 * 1024 } })
+  const heard: unknown[] = []
+  for (let i = 0; i < 9; i++) {
+    const asker = await handMade(t, STATUS_PROTOCOL, { initial: () => Array(8).fill({ t: 'status' }), onMessage: (m) => { heard.push(m) } })
+    await asker.node.manager.connectNow(reg.addresses[0]!)
+  }
+  await until(() => heard.length >= 72, 10_000, () => `every request to be answered or refused (${heard.length})`)
+  const answers = heard.filter((m) => (m as { t?: string }).t === 'status').length
+  const refusals = heard.filter((m) => (m as { t?: string }).t === 'refused') as Array<{ reason: string }>
+  assert.ok(answers <= 16, `${answers} status answers`)
+  assert.equal(answers + refusals.length, 72)
+  assert.match(refusals[0]!.reason, /over budget: ask again in \d+ s/)
+})
+
+test('createRegistry refuses a statusBudget that is not a positive number', async () => {
+  await assert.rejects(registry({ after () {} } as never, { schema: farm, open: true, statusBudget: { bytesPerMinute: 0 } }), { code: 'ERR_INVALID_ARGUMENT' })
 })
