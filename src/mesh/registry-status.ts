@@ -18,6 +18,10 @@
  * - A client asks once per connection (`askStatus` does). An answer can be megabytes for a request of
  *   a few bytes, so a peer that asks more than `MAX_STATUS_REQUESTS` (8) times on one connection is
  *   closed ('protocol') instead of answered again.
+ * - Across connections, answers are budgeted per source address range (an IPv4 /24, an IPv6 /48):
+ *   `bytesPerMinute` of answers (16 MiB by default; loopback, where every local tool shares one
+ *   address, 256 MiB), each answer counted as at least `MIN_STATUS_COST` bytes. Past it the asker
+ *   gets `{ t: 'refused' }` with when to ask again — never silence that hangs it.
  */
 import * as v from 'valibot'
 import type { Message } from '../node/vendor/protomux.js'
@@ -27,12 +31,20 @@ import type { NodeConnection } from '../node/connection.js'
 import type { PeerNode } from '../node/node.js'
 import { addressList, decoder, MAX_MESSAGE_BYTES, peerHandler, peerIdField, safeJson } from '../node/wire.js'
 import { healthShape, MAX_COMMAND_LENGTH, MAX_DIRECTORY, MAX_REASON_LENGTH, MAX_ROLE_LENGTH, MAX_VARIANT_LENGTH, type HealthReport } from './messages.js'
+import type { RangeBudget } from './range-budget.js'
 import type { MeshSchema, Schema } from './schema.js'
 
 export const STATUS_PROTOCOL = 'peerwarden/mesh-status/1'
 
 /** Status requests one connection may make; the next one closes it ('protocol'). */
 export const MAX_STATUS_REQUESTS = 8
+
+/** Default status answer bytes a minute per source address range (an IPv4 /24, an IPv6 /48). */
+export const STATUS_BYTES_PER_MINUTE = 16 * 1024 * 1024
+/** Default status answer bytes a minute from loopback (every local tool and dashboard shares it). */
+export const LOOPBACK_STATUS_BYTES_PER_MINUTE = 256 * 1024 * 1024
+/** What one status answer costs a range at least (bytes): small answers are not free. */
+export const MIN_STATUS_COST = 4096
 
 /** At most this many roles, and names in one list or command group, in a schema outline. */
 export const MAX_OUTLINE_NAMES = 1024
@@ -141,6 +153,8 @@ export interface StatusSource {
   mayAsk: (peer: string) => boolean
   members: () => MemberStatus[]
   outline: SchemaOutline
+  /** Answer bytes per source address range (see the rules above). Default: none. */
+  budget?: RangeBudget
 }
 
 /** The registry's side: serves the status channel on every connection. */
@@ -155,7 +169,10 @@ export function serveStatus (node: PeerNode, source: StatusSource): void {
         if (++asked > MAX_STATUS_REQUESTS) { conn.protocolError(`status channel: more than ${MAX_STATUS_REQUESTS} status requests on one connection`); return }
         if (!source.mayAsk(conn.peer)) { send.send({ t: 'refused', reason: 'only a registered member may see the status of this registry' }); return }
         const room = MAX_MESSAGE_BYTES - Buffer.byteLength(JSON.stringify(source.outline)) - 4096
-        send.send({ t: 'status', registry: source.id, members: fitting(source.members().slice(0, MAX_DIRECTORY), room), schema: source.outline })
+        const answer: StatusMessage = { t: 'status', registry: source.id, members: fitting(source.members().slice(0, MAX_DIRECTORY), room), schema: source.outline }
+        const wait = source.budget?.take(conn.address, Math.max(MIN_STATUS_COST, Buffer.byteLength(JSON.stringify(answer)))) ?? 0
+        if (wait > 0) { send.send({ t: 'refused', reason: `status answers to this address range are over budget: ask again in ${Math.ceil(wait / 1000)} s` }); return }
+        send.send(answer)
       }, (why) => { conn.protocolError(`status channel: ${why}`) })
     })
     channel.open()

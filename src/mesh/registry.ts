@@ -13,7 +13,8 @@ import { HEALTH_INTERVAL } from './health.js'
 import { decodeToRegistry, MAX_DIRECTORY, type HealthReport, type RegistryMessage, type ToRegistry } from './messages.js'
 import { Schema, type MeshSchema } from './schema.js'
 import { loggerOption } from './log-option.js'
-import { fitting, memberStatuses, schemaOutline, serveStatus, type MemberStatus } from './registry-status.js'
+import { RangeBudget } from './range-budget.js'
+import { fitting, LOOPBACK_STATUS_BYTES_PER_MINUTE, memberStatuses, schemaOutline, serveStatus, STATUS_BYTES_PER_MINUTE, type MemberStatus } from './registry-status.js'
 
 export const REGISTRY_PROTOCOL = 'peerwarden/mesh-registry/1'
 
@@ -58,6 +59,11 @@ export interface RegistryOptions {
   logger?: Logger
   /** Without `logger`: log to standard error at this level. */
   logLevel?: LogLevel
+  /**
+   * Bytes of status answers a minute per source address range (an IPv4 /24, an IPv6 /48), and from
+   * loopback: past it the asker is refused with when to ask again. Default 16 MiB and 256 MiB.
+   */
+  statusBudget?: { bytesPerMinute?: number; loopbackBytesPerMinute?: number }
 }
 
 export interface MeshRegistry {
@@ -102,7 +108,7 @@ export interface MeshRegistry {
  *   their addresses trust every one of them (mesh-node.ts). They share nothing but the schema.
  */
 /** Every option `createRegistry` knows: others are refused with the closest name. */
-const REGISTRY_OPTIONS: ReadonlyArray<keyof RegistryOptions> = ['schema', 'listen', 'networkKey', 'dataDir', 'certificateTtl', 'authorize', 'open', 'clock', 'maxMembers', 'logger', 'logLevel']
+const REGISTRY_OPTIONS: ReadonlyArray<keyof RegistryOptions> = ['schema', 'listen', 'networkKey', 'dataDir', 'certificateTtl', 'authorize', 'open', 'clock', 'maxMembers', 'logger', 'logLevel', 'statusBudget']
 
 export async function createRegistry (options: RegistryOptions): Promise<MeshRegistry> {
   if (options == null || typeof options !== 'object') throw PeerwardenError.invalid('options must be an object')
@@ -116,6 +122,11 @@ export async function createRegistry (options: RegistryOptions): Promise<MeshReg
   const maxMembers = options.maxMembers ?? MAX_DIRECTORY
   if (!Number.isInteger(maxMembers) || maxMembers < 1) throw PeerwardenError.invalid('maxMembers must be a positive integer')
   const clock = options.clock ?? systemClock
+  const statusBudget = new RangeBudget(
+    positive('statusBudget.bytesPerMinute', options.statusBudget?.bytesPerMinute ?? STATUS_BYTES_PER_MINUTE),
+    positive('statusBudget.loopbackBytesPerMinute', options.statusBudget?.loopbackBytesPerMinute ?? LOOPBACK_STATUS_BYTES_PER_MINUTE),
+    clock
+  )
   const logger = loggerOption(options)
   if (options.networkKey === undefined && options.authorize === undefined) {
     process.emitWarning('the mesh registry is open: it signs any role for any node that can connect (give it networkKey or authorize)', { code: 'PEERWARDEN_OPEN_REGISTRY' })
@@ -232,7 +243,8 @@ export async function createRegistry (options: RegistryOptions): Promise<MeshReg
     // Whoever may register may see the status: with an authorize hook, only the members.
     mayAsk: (peer) => options.authorize === undefined || members.has(peer),
     members: status,
-    outline: schemaOutline(schema)
+    outline: schemaOutline(schema),
+    budget: statusBudget
   })
 
   return {
@@ -260,4 +272,10 @@ export function splitDirectory (entries: DirectoryEntry[], maxBytes = DIRECTORY_
 function randomSeed (dataDir: string | undefined): Buffer | undefined {
   if (dataDir !== undefined) return undefined
   return Buffer.from(crypto.getRandomValues(new Uint8Array(32)))
+}
+
+/** `value` when it is a positive finite number, else ERR_INVALID_ARGUMENT naming `name`. */
+function positive (name: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw PeerwardenError.invalid(`${name} must be a positive number`)
+  return value
 }
