@@ -92,3 +92,43 @@ test('status requests across connections from one range are budgeted: 9 connecti
 test('createRegistry refuses a statusBudget that is not a positive number', async () => {
   await assert.rejects(registry({ after () {} } as never, { schema: farm, open: true, statusBudget: { bytesPerMinute: 0 } }), { code: 'ERR_INVALID_ARGUMENT' })
 })
+
+test('a member that registers addresses on other hosts is listed with its proven ones first and at most 2 others, marked unproven', T, async (t) => {
+  const reg = await registry(t, { schema: farm, open: true })
+  const claimed = ['tcp://198.51.100.7:4000', 'tcp://198.51.100.8:4000', 'tcp://example.org:4000', 'tcp://127.0.0.1:4001', 'tcp://203.0.113.9:4000']
+  const rogue = await handMade(t, REGISTRY_PROTOCOL, { initial: () => [{ t: 'register', role: 'Worker', variant: 'rogue', addresses: claimed }] })
+  await rogue.node.manager.connectNow(reg.addresses[0]!)
+  await until(() => reg.members().some((m) => m.peer === rogue.node.id), 5000, 'the rogue member to register')
+  const entry = reg.members().find((m) => m.peer === rogue.node.id)!
+  // The registry sees the member come from 127.0.0.1: that address is proven, two others follow.
+  assert.deepEqual(entry.addresses, ['tcp://127.0.0.1:4001', 'tcp://198.51.100.7:4000', 'tcp://198.51.100.8:4000'])
+  assert.equal(entry.unproven, 2)
+})
+
+test('new registrations from one range are budgeted: past registrationBudget they are refused with when to try again', T, async (t) => {
+  const reg = await registry(t, { schema: farm, open: true, registrationBudget: { loopbackPerMinute: 4 } })
+  const heard: unknown[] = []
+  for (let i = 0; i < 6; i++) {
+    const sybil = await handMade(t, REGISTRY_PROTOCOL, { initial: () => [{ t: 'register', role: 'Worker', variant: `s${i}` }], onMessage: (m) => { heard.push(m) } })
+    await sybil.node.manager.connectNow(reg.addresses[0]!)
+  }
+  await until(() => heard.filter((m) => ['registered', 'refused'].includes((m as { t: string }).t)).length >= 6, 5000, 'every registration to be answered')
+  assert.equal(reg.members().length, 4)
+  const refusals = heard.filter((m) => (m as { t: string }).t === 'refused') as Array<{ reason: string }>
+  assert.equal(refusals.length, 2)
+  assert.match(refusals[0]!.reason, /over budget: try again in \d+ s/)
+})
+
+test('a related member takes a rogue member\'s unproven address as a hint: it cannot take the address of a peer the member knows', T, async (t) => {
+  const reg = await registry(t, { schema: farm, open: true })
+  const caller = await meshNode(t, { schema: farm, role: 'Caller', registry: reg.addresses[0]! })
+  // A peer the caller knows at an address on another host.
+  const third = '3'.repeat(64)
+  const address = 'tcp://198.51.100.7:4000'
+  caller.node.manager.addPeers([{ id: third, addresses: [address] }])
+  const rogue = await handMade(t, REGISTRY_PROTOCOL, { initial: () => [{ t: 'register', role: 'Worker', variant: 'rogue', addresses: [address] }] })
+  await rogue.node.manager.connectNow(reg.addresses[0]!)
+  await until(() => caller.node.manager.getPeer(rogue.node.id) !== undefined, 5000, 'the caller to hear of the rogue member')
+  assert.deepEqual(caller.node.manager.getPeer(third)?.addresses, [address])
+  assert.ok(!(caller.node.manager.getPeer(rogue.node.id)?.addresses ?? []).includes(address), 'the rogue member took the third party\'s address')
+})
