@@ -29,7 +29,7 @@
  */
 
 import * as v from 'valibot'
-import { addressList, decoder, peerIdField, uintField, type Decoder } from '../node/wire.js'
+import { addressList, decoder, MAX_ADDRESSES, peerIdField, uintField, type Decoder } from '../node/wire.js'
 import { MAX_ATTEMPTS } from './retry.js'
 import { isTraceparent, TRACEPARENT } from './trace.js'
 
@@ -58,7 +58,8 @@ export const certificateShape = v.object({
   sig: sigField
 })
 
-const directoryEntry = v.object({ peer: peerIdField, role: roleField, variant: variantField, addresses: addressList })
+/** `unproven`: how many of the addresses, at the end, the registry could not tie to the member (directory-addresses.ts). */
+const directoryEntry = v.object({ peer: peerIdField, role: roleField, variant: variantField, addresses: addressList, unproven: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(MAX_ADDRESSES))) })
 
 // ── the registry channel ─────────────────────────────────────────────────────
 

@@ -8,6 +8,7 @@ import type { PeerNode } from '../node/node.js'
 import { MAX_ADDRESSES, peerHandler, safeJson } from '../node/wire.js'
 import { check, type Certificate } from './certificate.js'
 import { decodeFromRegistry, MAX_DIRECTORY, type FromRegistry, type RegistryMessage } from './messages.js'
+import { provenSplit } from './directory-addresses.js'
 import type { HealthReporter } from './health.js'
 import { REGISTRY_PROTOCOL, type DirectoryEntry } from './registry.js'
 
@@ -192,7 +193,10 @@ export class Registration {
       this.listedBy.set(entry.peer, by = new Set())
     }
     by.add(registryId)
-    node.manager.addPeers([{ id: entry.peer, addresses: entry.addresses, longTerm: true }])
+    // What the registry could not tie to the member is a hint: it may point at a third party.
+    const { proven, unproven } = provenSplit(entry)
+    node.manager.addPeers([{ id: entry.peer, addresses: proven, longTerm: true }])
+    if (unproven.length > 0) node.manager.addPeers([{ id: entry.peer, addresses: unproven, hint: true }])
     node.manager.protect(entry.peer, 'mesh')
   }
 

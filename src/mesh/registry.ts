@@ -13,6 +13,7 @@ import { HEALTH_INTERVAL } from './health.js'
 import { decodeToRegistry, MAX_DIRECTORY, type HealthReport, type RegistryMessage, type ToRegistry } from './messages.js'
 import { Schema, type MeshSchema } from './schema.js'
 import { loggerOption } from './log-option.js'
+import { vetAddresses } from './directory-addresses.js'
 import { RangeBudget } from './range-budget.js'
 import { fitting, LOOPBACK_STATUS_BYTES_PER_MINUTE, memberStatuses, schemaOutline, serveStatus, STATUS_BYTES_PER_MINUTE, type MemberStatus } from './registry-status.js'
 
@@ -22,8 +23,20 @@ export const REGISTRY_PROTOCOL = 'peerwarden/mesh-registry/1'
 const REPORT_WINDOW = 10 * HEALTH_INTERVAL
 const MAX_REPORTS = 2 * (REPORT_WINDOW / HEALTH_INTERVAL)
 
+/** Default new registrations a minute per source address range, and from loopback (`registrationBudget`). */
+const REGISTRATIONS_PER_MINUTE = 256
+const LOOPBACK_REGISTRATIONS_PER_MINUTE = 4096
+
 /** A mesh node as the registry lists it. */
-export interface DirectoryEntry { peer: string; role: string; variant: string; addresses: string[] }
+export interface DirectoryEntry {
+  peer: string
+  role: string
+  variant: string
+  /** Proven first (on the host its connection came from), then at most 2 unproven (directory-addresses.ts). */
+  addresses: string[]
+  /** How many of `addresses`, at the end, are unproven (absent: none, or an older registry). */
+  unproven?: number
+}
 
 export type { RegistryMessage } from './messages.js'
 
@@ -64,6 +77,13 @@ export interface RegistryOptions {
    * loopback: past it the asker is refused with when to ask again. Default 16 MiB and 256 MiB.
    */
   statusBudget?: { bytesPerMinute?: number; loopbackBytesPerMinute?: number }
+  /**
+   * New registrations a minute per source address range (an IPv4 /24, an IPv6 /48), and from
+   * loopback (renewals are not counted): each costs a 'joined' to every related member, so identities
+   * churned from one range must not flood them. Past it the registration is refused with when to
+   * try again. Default 256 and 4096.
+   */
+  registrationBudget?: { perMinute?: number; loopbackPerMinute?: number }
 }
 
 export interface MeshRegistry {
@@ -96,7 +116,12 @@ export interface MeshRegistry {
  *   passed: a registration on the same connection within half a certificate's life of the last one
  *   it answered (signed or refused) closes that connection ('protocol'). (Each registration costs a
  *   signature, the directory sent back, a 'joined' to every related member, or a logged refusal: a
- *   flood would be multiplied.)
+ *   flood would be multiplied.) New registrations (not renewals) are budgeted per source address
+ *   range too (`registrationBudget`): identities churned from one range are refused with when to try
+ *   again.
+ * - The addresses a member registers are its word: the directory lists first those on the host its
+ *   connection comes from, then at most 2 others marked `unproven`, which members take as hints
+ *   (directory-addresses.ts): a member cannot make every related member dial a third party.
  * - It answers status questions (registry-status.ts) from whoever may register, with each member's
  *   last health report (draining, breakers not closed: health.ts); its 'registered' says
  *   `health: true` so that nodes send them. One status answer carries at most
@@ -108,7 +133,7 @@ export interface MeshRegistry {
  *   their addresses trust every one of them (mesh-node.ts). They share nothing but the schema.
  */
 /** Every option `createRegistry` knows: others are refused with the closest name. */
-const REGISTRY_OPTIONS: ReadonlyArray<keyof RegistryOptions> = ['schema', 'listen', 'networkKey', 'dataDir', 'certificateTtl', 'authorize', 'open', 'clock', 'maxMembers', 'logger', 'logLevel', 'statusBudget']
+const REGISTRY_OPTIONS: ReadonlyArray<keyof RegistryOptions> = ['schema', 'listen', 'networkKey', 'dataDir', 'certificateTtl', 'authorize', 'open', 'clock', 'maxMembers', 'logger', 'logLevel', 'statusBudget', 'registrationBudget']
 
 export async function createRegistry (options: RegistryOptions): Promise<MeshRegistry> {
   if (options == null || typeof options !== 'object') throw PeerwardenError.invalid('options must be an object')
@@ -125,6 +150,11 @@ export async function createRegistry (options: RegistryOptions): Promise<MeshReg
   const statusBudget = new RangeBudget(
     positive('statusBudget.bytesPerMinute', options.statusBudget?.bytesPerMinute ?? STATUS_BYTES_PER_MINUTE),
     positive('statusBudget.loopbackBytesPerMinute', options.statusBudget?.loopbackBytesPerMinute ?? LOOPBACK_STATUS_BYTES_PER_MINUTE),
+    clock
+  )
+  const registrations = new RangeBudget(
+    positive('registrationBudget.perMinute', options.registrationBudget?.perMinute ?? REGISTRATIONS_PER_MINUTE),
+    positive('registrationBudget.loopbackPerMinute', options.registrationBudget?.loopbackPerMinute ?? LOOPBACK_REGISTRATIONS_PER_MINUTE),
     clock
   )
   const logger = loggerOption(options)
@@ -183,9 +213,15 @@ export async function createRegistry (options: RegistryOptions): Promise<MeshReg
     if (role === undefined) { refuse(`unknown role ${JSON.stringify(msg.role)}`); return }
     if (options.authorize !== undefined && !allowed(conn.peer, role.name, variant)) { refuse(`peer may not hold role ${role.name}`); return }
     if (!members.has(conn.peer) && members.size >= maxMembers) { refuse(`the registry is full (${maxMembers} members)`); return }
+    if (members.get(conn.peer)?.send !== send) {
+      const wait = registrations.take(conn.address, 1)
+      if (wait > 0) { refuse(`registrations from this address range are over budget: try again in ${Math.ceil(wait / 1000)} s`); return }
+    }
     // What the node said in its hello, held to what the directory's decoder takes (each member reads it).
-    const addresses = msg.addresses ?? conn.remoteListen.filter((a) => typeof a === 'string' && a.length >= 1 && a.length <= MAX_ADDRESS_LENGTH).slice(0, MAX_ADDRESSES)
-    const entry: DirectoryEntry = { peer: conn.peer, role: role.name, variant, addresses }
+    const claimed = msg.addresses ?? conn.remoteListen.filter((a) => typeof a === 'string' && a.length >= 1 && a.length <= MAX_ADDRESS_LENGTH).slice(0, MAX_ADDRESSES)
+    // Every related member dials these: the ones not on the host the member connects from are its word only.
+    const { addresses, unproven } = vetAddresses(claimed, conn.address)
+    const entry: DirectoryEntry = { peer: conn.peer, role: role.name, variant, addresses, ...(unproven > 0 ? { unproven } : {}) }
     const now = clock.now()
     const cert = issue(keyPair.secretKey, { role: role.name, variant, peer: conn.peer, registry: node.id, expires: now + ttl })
     const mine = related(role.name)

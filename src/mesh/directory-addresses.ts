@@ -1,0 +1,40 @@
+import { extractIp } from '../manager/access-list.js'
+
+/** Addresses on another host than the registering connection's that one directory entry keeps at most. */
+export const MAX_FOREIGN_ADDRESSES = 2
+
+/** An IP as compared here: IPv4-mapped IPv6 as its IPv4, lowercase. */
+function hostOf (address: string): string | undefined {
+  return extractIp(address)?.replace(/^::ffff:/i, '').toLowerCase()
+}
+
+/**
+ * What the registry lists of the addresses a member registered: `addresses` with the proven ones
+ * first, and how many at the end are unproven (`unproven`).
+ *
+ * Rules:
+ * - An address is proven when its host is the IP the registry sees the member's connection come
+ *   from (`observed`, as the connection's address: 'tcp://ip:port'): the member is there. Every
+ *   other one (another IP, a name, no IP) is the member's word: it may point at a third party, and
+ *   every related member would dial it.
+ * - Proven addresses keep their order and all stay; at most `MAX_FOREIGN_ADDRESSES` unproven ones
+ *   follow, in the member's order (a member behind NAT or a load balancer needs one or two).
+ * - Members add the unproven ones as hints (registration.ts): a hint never takes another known
+ *   peer's address, and a failed one is not dialled again before its backoff ends, whoever lists it.
+ */
+export function vetAddresses (addresses: readonly string[], observed: string): { addresses: string[]; unproven: number } {
+  const seen = hostOf(observed)
+  const proven: string[] = []
+  const foreign: string[] = []
+  for (const a of addresses) {
+    if (seen !== undefined && hostOf(a) === seen) proven.push(a)
+    else if (foreign.length < MAX_FOREIGN_ADDRESSES) foreign.push(a)
+  }
+  return { addresses: [...proven, ...foreign], unproven: foreign.length }
+}
+
+/** An entry's addresses split as the registry vetted them (all proven when it says nothing: an older registry). */
+export function provenSplit (entry: { addresses: string[]; unproven?: number }): { proven: string[]; unproven: string[] } {
+  const k = Math.min(entry.unproven ?? 0, entry.addresses.length)
+  return { proven: entry.addresses.slice(0, entry.addresses.length - k), unproven: entry.addresses.slice(entry.addresses.length - k) }
+}
