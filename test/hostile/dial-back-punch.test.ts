@@ -48,11 +48,12 @@ test('replayed and made-up dialback results count for nothing: an answer counts 
   assert.deepEqual(verdicts, [])
 })
 
-/** A relayed inbound connection from `peer` through a relay that saw us at 203.0.113.5:4001. */
-function relayed (peer: string): { conn: NodeConnection; sent: ControlMessage[] } {
+/** A relayed inbound connection from `peer` through a relay that saw us at 203.0.113.5:4001 (and the peer at `seenAt`, when it said). */
+function relayed (peer: string, seenAt?: string): { conn: NodeConnection; sent: ControlMessage[] } {
   const sent: ControlMessage[] = []
   const relay = { stream: { remotePayload: encodeHello({ listen: [], rendezvous: false, observed: '203.0.113.5', observedPort: 4001 }), socket: { localPort: 50_000 } } } as unknown as NodeConnection
   const socket = new CircuitStream({ data: () => true, close: () => {} }, relay)
+  socket.relayObserved = seenAt
   const conn = { peer, limited: true, direction: 'inbound', open: true, stream: { socket }, post: (m: ControlMessage) => { sent.push(m); return true }, onClose: () => {} } as unknown as NodeConnection
   return { conn, sent }
 }
@@ -78,12 +79,59 @@ test('a flood of punch and punch-sync messages on one relayed connection makes o
 test('peers that send \'punch\' and never \'punch-sync\' cannot hold every punch place: the oldest waiting exchange gives way to a new one', () => {
   const opened: SimultaneousOpenOptions[] = []
   const p = new Punching({ clock: new ManualClock(), localId: A, upgrade: async () => await Promise.reject(new Error('no')), direct: () => {}, open: async (o) => { opened.push(o); return await Promise.reject(new Error('no')) } })
-  for (let i = 0; i < 8; i++) p.message(relayed(i.toString(16).padStart(64, '1')).conn, { t: 'punch', address: `tcp://198.51.100.${i}:4001` })
+  for (let i = 0; i < 8; i++) p.message(relayed(i.toString(16).padStart(64, '1')).conn, { t: 'punch', address: `tcp://192.0.2.${i}:4001` })
   const honest = relayed(B)
   p.message(honest.conn, { t: 'punch', address: 'tcp://198.51.100.99:4001' })
   assert.equal(honest.sent.length, 1, 'the honest peer is answered')
   p.message(honest.conn, { t: 'punch-sync' })
   assert.deepEqual(opened.map((o) => o.remote), [{ host: '198.51.100.99', port: 4001 }])
   assert.equal(p.gaveWay, 1)
+  p.close()
+})
+
+/** A Punching whose dials are recorded (and fail). */
+function punching (clock = new ManualClock()): { p: Punching; opened: SimultaneousOpenOptions[] } {
+  const opened: SimultaneousOpenOptions[] = []
+  const p = new Punching({ clock, localId: A, upgrade: async () => await Promise.reject(new Error('no')), direct: () => {}, open: async (o) => { opened.push(o); return await Promise.reject(new Error('no')) } })
+  return { p, opened }
+}
+
+test('a relayed dialer cannot make us punch toward a third party: its punch address must be where the relay saw it', () => {
+  const { p, opened } = punching()
+  const liar = relayed(B, '198.51.100.7')
+  p.message(liar.conn, { t: 'punch', address: 'tcp://192.0.2.80:443' })
+  p.message(liar.conn, { t: 'punch-sync' })
+  assert.equal(liar.sent.length, 0, 'no answer to a punch toward a third party')
+  assert.equal(opened.length, 0)
+  assert.equal(p.implausible, 1)
+  const honest = relayed('c'.repeat(64), '::ffff:198.51.100.9')
+  p.message(honest.conn, { t: 'punch', address: 'tcp://198.51.100.9:4001' })
+  p.message(honest.conn, { t: 'punch-sync' })
+  assert.deepEqual(opened.map((o) => o.remote), [{ host: '198.51.100.9', port: 4001 }])
+  p.close()
+})
+
+test('punches toward one address range are budgeted across relayed connections (8 a minute), through relays that do not say where the dialer is', async () => {
+  const clock = new ManualClock()
+  const { p, opened } = punching(clock)
+  for (let i = 0; i < 40; i++) {
+    const { conn } = relayed(i.toString(16).padStart(64, '2'))
+    p.message(conn, { t: 'punch', address: `tcp://192.0.2.${i}:443` })
+    p.message(conn, { t: 'punch-sync' })
+  }
+  assert.equal(opened.length, 8)
+  assert.equal(p.overTargetBudget, 32)
+  await new Promise<void>((resolve) => { setImmediate(resolve) }) // the failed dials free their places
+  // Another range is not held back, and the range has its punches again a minute later.
+  const other = relayed('d'.repeat(64))
+  p.message(other.conn, { t: 'punch', address: 'tcp://198.51.100.1:4001' })
+  p.message(other.conn, { t: 'punch-sync' })
+  assert.equal(opened.length, 9)
+  await clock.advance(60_000)
+  await new Promise<void>((resolve) => { setImmediate(resolve) })
+  const later = relayed('e'.repeat(64))
+  p.message(later.conn, { t: 'punch', address: 'tcp://192.0.2.200:443' })
+  p.message(later.conn, { t: 'punch-sync' })
+  assert.equal(opened.length, 10)
   p.close()
 })
