@@ -34,6 +34,8 @@ export interface CircuitSink {
 export class CircuitStream extends Duplex {
   readonly remoteAddress: string | undefined = undefined
   readonly remotePort: number | undefined = undefined
+  /** Where the relay saw the other end's connection come from (its 'incoming' said so; undefined: not told). */
+  relayObserved: string | undefined = undefined
   private told = false
 
   /** `via`: the connection to the relay the circuit runs through. */

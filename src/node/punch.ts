@@ -1,5 +1,6 @@
 import type net from 'node:net'
 import ipaddr from 'ipaddr.js'
+import { addressRange } from '../manager/address-range.js'
 import type { Clock, PeerId } from '../manager/types.js'
 import { normaliseHintAddress } from './address.js'
 import { CircuitStream } from './circuit.js'
@@ -16,6 +17,11 @@ const ATTEMPTS = 5
 const ATTEMPT_TIMEOUT = 1_000
 /** How long we wait for the other side's 'punch' or 'punch-sync' before giving up (ms). */
 const EXCHANGE_TIMEOUT = 10_000
+/** Punches toward one address range (an IPv4 /24, an IPv6 /48) per `TARGET_WINDOW`, across relayed connections. */
+export const PUNCHES_PER_TARGET_RANGE = 8
+const TARGET_WINDOW = 60_000
+/** Target ranges counted at most (the oldest window is forgotten first). */
+const MAX_TARGET_RANGES = 1024
 
 /** What hole punching needs of the node. */
 export interface PunchHost {
@@ -51,6 +57,12 @@ interface Punch { conn: NodeConnection; remote?: { host: string; port: number };
  *   plain TCP address of the same range as our own mapping (the relay saw both: a peer cannot
  *   make us dial loopback or our own network while the relay saw us on the internet); a symmetric NAT (a new port per destination) makes the punch fail, and the
  *   relayed connection stays.
+ * - A punch goes only where the peer plausibly is: when the relay told us where the dialer's
+ *   connection comes from ('incoming' with `observed`), the dialer's punch address must be that IP
+ *   (its NAT's outside address), or it is ignored (`implausible`) — a peer cannot make us send SYNs
+ *   to a third party of its choice.
+ * - Across relayed connections, at most `PUNCHES_PER_TARGET_RANGE` (8) punches a minute toward one
+ *   address range (an IPv4 /24, an IPv6 /48); past it a 'punch' is ignored (`overTargetBudget`).
  */
 export class Punching {
   /** Punches begun, and how many gave a direct connection. */
@@ -58,6 +70,12 @@ export class Punching {
   succeeded = 0
   /** Exchanges dropped at `MAX_PUNCHES` for a newer one. */
   gaveWay = 0
+  /** 'punch' messages ignored because the address is not where the relay saw the peer. */
+  implausible = 0
+  /** 'punch' messages ignored because their target range had its punches for the minute. */
+  overTargetBudget = 0
+  /** Punches toward each target range in the current window (oldest window first). */
+  private readonly targets = new Map<string, { start: number; count: number }>()
   private readonly punches = new Map<NodeConnection, Punch>()
   private readonly done = new WeakSet<NodeConnection>()
   private closed = false
@@ -101,10 +119,13 @@ export class Punching {
     // network, link-local while the relay saw us on the internet) is not where the peer is.
     const own = mappedAddress(conn)
     if (own === undefined || scopeOf(remote.host) !== scopeOf(own.host)) return
+    const seen = relayObserved(conn)
+    if (seen !== undefined && !sameIp(seen, remote.host)) { this.implausible++; return }
     if (conn.direction === 'outbound') {
       // The answer: go after half the round trip, and tell the other side to go now.
       const p = this.punches.get(conn)
       if (p?.sentAt === undefined || p.remote !== undefined) return
+      if (!this.target(remote.host)) return
       p.remote = { host: remote.host, port: remote.port }
       const rtt = this.host.clock.now() - p.sentAt
       conn.post({ t: 'punch-sync' })
@@ -112,7 +133,7 @@ export class Punching {
       p.timer = this.host.clock.setTimeout(() => { this.dial(conn, p) }, Math.floor(rtt / 2))
       return
     }
-    if (!this.begin(conn)) return
+    if (this.done.has(conn) || !this.target(remote.host) || !this.begin(conn)) return
     this.punches.get(conn)!.remote = { host: remote.host, port: remote.port }
     conn.post({ t: 'punch', address: formatTcpAddress(own.host, own.port) })
   }
@@ -129,6 +150,22 @@ export class Punching {
       const p = this.punches.get(conn)
       if (p !== undefined && p.sentAt !== -1) { this.host.clock.clearTimeout(p.timer); this.punches.delete(conn) }
     })
+    return true
+  }
+
+  /** Counts a punch toward `host`'s range: false (and nothing counted) when the range had its punches this window. */
+  private target (host: string): boolean {
+    const range = addressRange(host) ?? host
+    const now = this.host.clock.now()
+    let w = this.targets.get(range)
+    if (w !== undefined && now - w.start >= TARGET_WINDOW) { this.targets.delete(range); w = undefined }
+    if (w === undefined) {
+      if (this.targets.size >= MAX_TARGET_RANGES) this.targets.delete(this.targets.keys().next().value!)
+      w = { start: now, count: 0 }
+      this.targets.set(range, w)
+    }
+    if (w.count >= PUNCHES_PER_TARGET_RANGE) { this.overTargetBudget++; return false }
+    w.count++
     return true
   }
 
@@ -176,6 +213,18 @@ function mappedAddress (conn: NodeConnection): { host: string; port: number } | 
   const hello = relay?.stream.remotePayload == null ? null : decodeHello(relay.stream.remotePayload)
   if (hello?.observed === undefined || hello.observedPort === undefined) return undefined
   return { host: hello.observed.replace(/^::ffff:/, ''), port: hello.observedPort }
+}
+
+/** The IP a relayed connection's other end comes from, as the relay saw it (its 'incoming'); undefined when not told. */
+function relayObserved (conn: NodeConnection): string | undefined {
+  const socket = conn.stream.socket as unknown
+  return socket instanceof CircuitStream ? socket.relayObserved?.replace(/^::ffff:/, '') : undefined
+}
+
+/** The same IP, however written (IPv4-mapped IPv6 as IPv4, IPv6 in any spelling). */
+function sameIp (a: string, b: string): boolean {
+  if (!ipaddr.isValid(a) || !ipaddr.isValid(b)) return false
+  return ipaddr.process(a).toNormalizedString() === ipaddr.process(b).toNormalizedString()
 }
 
 /** The range of an IP (ipaddr.js: 'unicast', 'private', 'loopback', …), IPv4-mapped IPv6 as IPv4. */

@@ -131,13 +131,14 @@ export class RelayClient implements RelayClientHandlers {
     if (this.private_) this.fill()
   }
 
-  incoming (link: RelayLink, id: number, peer: PeerId): void {
+  incoming (link: RelayLink, id: number, peer: PeerId, observed?: string): void {
     const r = this.reservations.get(link.conn.peer)
     if (r === undefined || r.link !== link || this.incomingNow >= MAX_INCOMING) { link.post({ t: 'close', id, why: 'refused' }); return }
     // The relay names the dialer; a handshake would prove it, but a peer we banned is not worth one.
     if (this.host.manager.getPeer(peer)?.priority === 'banned') { link.post({ t: 'close', id, why: 'banned' }); return }
     this.incomingNow++
     const stream = this.circuit(link, id)
+    stream.relayObserved = observed
     stream.once('close', () => { this.incomingNow-- })
     this.accepted++
     this.host.acceptOver(stream, r.address)

@@ -1,3 +1,4 @@
+import ipaddr from 'ipaddr.js'
 import * as v from 'valibot'
 import c from './vendor/compact-encoding.js'
 import { decoder, MALFORMED, peerIdField, uintField } from './wire.js'
@@ -10,8 +11,9 @@ import { decoder, MALFORMED, peerIdField, uintField } from './wire.js'
  *   reservation's `ttl` and each circuit's `duration` in ms and `data` in bytes per direction, 0 =
  *   none) or 'refused' with a reason.
  * - 'connect' (dialer → relay): open circuit `id` to `peer`, which holds a reservation with you.
- *   The relay tells the peer 'incoming' (its own id, the dialer's peer id) and forwards bytes both
- *   ways from then on; no answer means it is open, 'close' that it is not (or no longer).
+ *   The relay tells the peer 'incoming' (its own id, the dialer's peer id, and the IP it sees the
+ *   dialer's connection come from, `observed`: where a hole punch toward the dialer may go; older
+ *   relays send none) and forwards bytes both ways from then on; no answer means it is open, 'close' that it is not (or no longer).
  * - Circuit ids are chosen by the end that opens the circuit ('connect' from a dialer, 'incoming'
  *   from a relay): even by the end with the lower peer id, odd by the other, whatever their roles —
  *   two nodes that relay for each other share one channel without a clash. Version 1 split them by
@@ -26,13 +28,15 @@ export const MAX_RELAY_DATA = 32 * 1024
 const MAX_WHY = 64
 
 const why = v.pipe(v.string(), v.maxLength(MAX_WHY))
+/** An IP literal, as a relay saw a dialer's connection come from. */
+const observedIp = v.pipe(v.string(), v.maxLength(64), v.check((ip) => ipaddr.isValid(ip), 'not an IP'))
 
 const relaySchema = v.variant('t', [
   v.object({ t: v.literal('reserve') }),
   v.object({ t: v.literal('reserved'), ttl: uintField, duration: uintField, data: uintField }),
   v.object({ t: v.literal('refused'), why }),
   v.object({ t: v.literal('connect'), id: uintField, peer: peerIdField }),
-  v.object({ t: v.literal('incoming'), id: uintField, peer: peerIdField }),
+  v.object({ t: v.literal('incoming'), id: uintField, peer: peerIdField, observed: v.optional(observedIp) }),
   v.object({ t: v.literal('close'), id: uintField, why: v.optional(why) })
 ])
 

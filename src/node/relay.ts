@@ -46,7 +46,7 @@ interface Circuit { ends: [{ link: RelayLink; id: number }, { link: RelayLink; i
 export interface RelayClientHandlers {
   reserved(link: RelayLink, msg: { ttl: number; duration: number; data: number }): void
   refused(link: RelayLink, why: string): void
-  incoming(link: RelayLink, id: number, peer: PeerId): void
+  incoming(link: RelayLink, id: number, peer: PeerId, observed?: string): void
   closed(link: RelayLink): void
 }
 
@@ -202,7 +202,7 @@ export class RelayHub {
       case 'refused': this.client.refused(link, m.why); return
       case 'incoming':
         if (!link.remoteMayOpen(m.id)) { link.conn.protocolError('relay: circuit id'); return }
-        this.client.incoming(link, m.id, m.peer)
+        this.client.incoming(link, m.id, m.peer, m.observed)
         return
       case 'close': {
         const end = link.circuits.get(m.id)
@@ -272,7 +272,9 @@ export class RelayHub {
     link.circuits.set(id, { kind: 'relay', circuit, side: 0 })
     r.link.circuits.set(rid, { kind: 'relay', circuit, side: 1 })
     if (limits.duration > 0) circuit.timer = this.clock.setTimeout(() => { this.cut++; this.endCircuit(circuit, 'duration limit') }, limits.duration)
-    r.link.post({ t: 'incoming', id: rid, peer: from })
+    // Where the dialer's connection comes from: the only address a hole punch toward it should go to.
+    const observed = (link.conn.stream.socket as { remoteAddress?: string }).remoteAddress?.replace(/^::ffff:/, '')
+    r.link.post({ t: 'incoming', id: rid, peer: from, ...(observed !== undefined ? { observed } : {}) })
   }
 
   /** Ends a forwarded circuit: both ends are told, but the side that closed it. */
