@@ -135,3 +135,57 @@ test('punches toward one address range are budgeted across relayed connections (
   assert.equal(opened.length, 10)
   p.close()
 })
+
+/** A DialBack client whose peers are at the IPs given; its verdicts in order. */
+function dialBackClient (): { d: DialBack; clock: ManualClock; verdicts: string[]; conn: (peer: string, ip: string) => { conn: NodeConnection; sent: ControlMessage[] } } {
+  const clock = new ManualClock()
+  const verdicts: string[] = []
+  const ips = new Map<string, string>()
+  const d = new DialBack({ clock, ports: () => [4001], probe: async () => {}, remoteIp: (c) => ips.get(c.peer), changed: (r) => { verdicts.push(r) } })
+  const conn = (peer: string, ip: string): { conn: NodeConnection; sent: ControlMessage[] } => {
+    ips.set(peer, ip)
+    const sent: ControlMessage[] = []
+    return { conn: { peer, post: (m: ControlMessage) => { sent.push(m); return true } } as unknown as NodeConnection, sent }
+  }
+  return { d, clock, verdicts, conn }
+}
+
+/** Three peers from three /24s answer 'failed' without trying: the client finds itself private. */
+function threeLiars (c: ReturnType<typeof dialBackClient>): void {
+  for (let i = 1; i <= 3; i++) {
+    const liar = c.conn(String(i).repeat(64), `5.${i}.1.7`)
+    c.d.connected(liar.conn)
+    const request = liar.sent.find((m) => m.t === 'dialback') as { id: number } | undefined
+    assert.ok(request !== undefined, `liar ${i} was asked`)
+    c.d.message(liar.conn, { t: 'dialback-result', id: request.id, result: 'failed' })
+  }
+  assert.deepEqual(c.verdicts, ['private'])
+}
+
+test('three peers from three /24s lying \'failed\' cannot keep a reachable node private: the next observer is asked, and its proven success outweighs them', () => {
+  const c = dialBackClient()
+  threeLiars(c)
+  const honest = c.conn('4'.repeat(64), '6.1.1.7')
+  c.d.connected(honest.conn)
+  const request = honest.sent.find((m) => m.t === 'dialback') as { id: number; nonce: string } | undefined
+  assert.ok(request !== undefined, 'a private verdict held by failures alone still asks new observers')
+  c.d.probed(honest.conn.peer, request.nonce)
+  c.d.message(honest.conn, { t: 'dialback-result', id: request.id, result: 'ok' })
+  assert.deepEqual(c.verdicts, ['private', 'unknown'])
+  // A claimed success without its probe proves nothing: it cannot undo a verdict.
+  const claimer = dialBackClient()
+  threeLiars(claimer)
+  const liar = claimer.conn('5'.repeat(64), '7.1.1.7')
+  claimer.d.connected(liar.conn)
+  const r = liar.sent.find((m) => m.t === 'dialback') as { id: number }
+  claimer.d.message(liar.conn, { t: 'dialback-result', id: r.id, result: 'ok' })
+  assert.deepEqual(claimer.verdicts, ['private'])
+})
+
+test('failures alone hold a private verdict for 2 minutes, not the 10 a success holds', async () => {
+  const c = dialBackClient()
+  threeLiars(c)
+  await c.clock.advance(2 * 60_000 + 1)
+  c.d.connected(c.conn('6'.repeat(64), '8.1.1.7').conn)
+  assert.deepEqual(c.verdicts, ['private', 'unknown'])
+})
