@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import { addressRange } from '../manager/address-range.js'
 import type { Clock, PeerId } from '../manager/types.js'
 import * as check from '../manager/validate.js'
 import { observerKey } from './advertised.js'
@@ -28,6 +29,13 @@ export const DIAL_BACKS_PER_OBSERVER = 4
  */
 export const PROBE_GRACE = 2_000
 
+/**
+ * How long a failure counts (ms; `resultTtl` when shorter): a failure cannot be proven (a peer may
+ * answer 'failed' without trying), so failures alone hold a `private` verdict for minutes, not the
+ * whole `resultTtl`.
+ */
+export const FAILURE_TTL = 2 * 60_000
+
 export const DIAL_BACK_DEFAULTS: DialBackLimits = { probeTimeout: 5_000, perPeerInterval: 60_000, perMinute: 30, resultTtl: 10 * 60_000 }
 
 /** What the dial-back check needs of the node. */
@@ -44,7 +52,7 @@ export interface DialBackHost {
 }
 
 /** A request of ours: whom, the nonce its probe must echo, whether the probe came, whether the peer claimed success. */
-interface Pending { peer: PeerId; observer: string; sent: number; nonce: string; probed: boolean; claimed: unknown }
+interface Pending { peer: PeerId; observer: string; public: boolean; sent: number; nonce: string; probed: boolean; claimed: unknown }
 
 /**
  * The dial-back check (AutoNAT v1-like): are we reachable at the port we listen on, from outside?
@@ -65,6 +73,11 @@ interface Pending { peer: PeerId; observer: string; sent: number; nonce: string;
  *   (`observerKey`: an IP, an IPv6 /48) per `perPeerInterval`, and `perMinute` in all; the others,
  *   and requests over a relayed connection, are answered 'refused' (which counts for nothing).
  * - An answer we did not ask for, or from another peer than the one asked, is ignored (counted).
+ * - Lies of failure: a failure cannot be proven, a success can. Answers count once per observer
+ *   (a public IPv4 /24, an IPv6 /48: three identities in one range are one failure); failures count
+ *   for `FAILURE_TTL` (2 min) only; and one proven success from a public observer, held, keeps the
+ *   verdict from `private` (it is `unknown` until enough observers decide). While the verdict is not `public` we go on asking new
+ *   observers (one each, `MAX_RESULTS` held at most), so that a success can come.
  */
 export class DialBack {
   reachability: Reachability = 'unknown'
@@ -79,7 +92,7 @@ export class DialBack {
   readonly answers = { ok: 0, failed: 0, refused: 0 }
   private nextId = 1
   private readonly pending = new Map<number, Pending>()
-  private readonly results = new Map<string, { ok: boolean; at: number }>()
+  private readonly results = new Map<string, { ok: boolean; at: number; public: boolean }>()
   private readonly askers = new Map<PeerId, number>()
   private readonly observers = new Map<string, { start: number; count: number }>()
   private minute = { start: 0, count: 0 }
@@ -107,11 +120,13 @@ export class DialBack {
     // A peer on our own host (it sees us at its own IP) says nothing about the outside world.
     if (!observer.startsWith('peer:') && conn.observedByRemote !== undefined && conn.observedByRemote.replace(/^::ffff:/, '') === remoteIp) return
     if (this.results.has(observer) || this.pending.size >= MAX_PENDING) return
-    if (this.results.size >= DIAL_BACK_CONFIRMATIONS && this.reachability !== 'unknown') return
+    if (this.results.size >= DIAL_BACK_CONFIRMATIONS && this.reachability === 'public') return
     for (const p of this.pending.values()) if (p.observer === observer) return
     const id = this.nextId++
     const nonce = randomBytes(16).toString('hex')
-    if (conn.post({ t: 'dialback', id, port, nonce })) this.pending.set(id, { peer: conn.peer, observer, sent: now, nonce, probed: false, claimed: undefined })
+    // A success from a public address proves the outside reaches us (not merely our own network).
+    const isPublic = remoteIp !== undefined && addressRange(remoteIp, true) !== undefined
+    if (conn.post({ t: 'dialback', id, port, nonce })) this.pending.set(id, { peer: conn.peer, observer, public: isPublic, sent: now, nonce, probed: false, claimed: undefined })
   }
 
   /** A 'dialback' or 'dialback-result' message. Never throws. */
@@ -158,7 +173,7 @@ export class DialBack {
     this.answers[result]++
     if (result === 'refused') return
     this.results.delete(p.observer)
-    this.results.set(p.observer, { ok: result === 'ok', at: this.host.clock.now() })
+    this.results.set(p.observer, { ok: result === 'ok', at: this.host.clock.now(), public: p.public })
     if (this.results.size > MAX_RESULTS) this.results.delete(this.results.keys().next().value!)
     this.decide()
   }
@@ -166,8 +181,13 @@ export class DialBack {
   private decide (): void {
     let ok = 0
     let failed = 0
-    for (const r of this.results.values()) if (r.ok) ok++; else failed++
-    const next: Reachability = decideReachability(ok, failed, this.reachability)
+    let proven = false
+    for (const r of this.results.values()) {
+      if (!r.ok) { failed++; continue }
+      ok++
+      if (r.public) proven = true
+    }
+    const next: Reachability = decideReachability(ok, failed, this.reachability, proven)
     if (next === this.reachability) return
     this.reachability = next
     this.host.changed(next)
@@ -178,7 +198,8 @@ export class DialBack {
       if (now - p.sent > 2 * this.limits.probeTimeout + 10_000 + PROBE_GRACE) { this.host.clock.clearTimeout(p.claimed); this.pending.delete(id) }
     }
     let removed = false
-    for (const [key, r] of this.results) if (now - r.at > this.limits.resultTtl) { this.results.delete(key); removed = true }
+    const failureTtl = Math.min(this.limits.resultTtl, FAILURE_TTL)
+    for (const [key, r] of this.results) if (now - r.at > (r.ok ? this.limits.resultTtl : failureTtl)) { this.results.delete(key); removed = true }
     if (removed) this.decide()
   }
 
@@ -215,16 +236,17 @@ export class DialBack {
 }
 
 /**
- * The verdict from the answers held (one per observer): `public` once at least
- * `DIAL_BACK_CONFIRMATIONS` observers reached us and they outnumber those that could not; `private`
- * once at least that many could not and they are at least twice those that did (a peer on our own
- * network reaches us where the rest of the world cannot). Otherwise a verdict holds while its side
- * still has the majority, else `unknown`.
+ * The verdict from the answers held (one per observer):
+ * `public` once at least `DIAL_BACK_CONFIRMATIONS` observers reached us and they outnumber the
+ * failures; `private` once at least that many failed and they are at least twice the successes (a
+ * peer on our own network reaches us where the rest of the world cannot) — never while `proven` (a
+ * public observer's success is held: a success is proven, a failure only claimed). Otherwise a
+ * verdict holds while its side still has the majority, else `unknown`.
  */
-export function decideReachability (ok: number, failed: number, previous: Reachability): Reachability {
+export function decideReachability (ok: number, failed: number, previous: Reachability, proven = false): Reachability {
   if (ok >= DIAL_BACK_CONFIRMATIONS && ok > failed) return 'public'
-  if (failed >= DIAL_BACK_CONFIRMATIONS && failed >= 2 * ok) return 'private'
+  if (!proven && failed >= DIAL_BACK_CONFIRMATIONS && failed >= 2 * ok) return 'private'
   if (previous === 'public' && ok > failed) return 'public'
-  if (previous === 'private' && failed > ok) return 'private'
+  if (!proven && previous === 'private' && failed > ok) return 'private'
   return 'unknown'
 }
