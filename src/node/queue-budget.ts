@@ -21,22 +21,23 @@ interface Held { read: number; write: number; range: string }
 
 /**
  * Which holder gives way when the queues of all connections pass the budget: the largest holder of
- * the address range (an IPv4 /24, an IPv6 /48) that holds the most bytes in all, the earliest counted
- * on a tie. By range first, so that many connections from one range, each holding a little, make
- * their own range the one to give way — not an honest slow reader elsewhere that holds more than any
- * one of them.
+ * the address range (an IPv4 /24, an IPv6 /48) that holds the most bytes in all, the latest counted
+ * on a tie (of ranges, of holders). By range first, so that many connections from one range, each
+ * holding a little, make their own range the one to give way — not an honest slow reader elsewhere
+ * that holds more than any one of them. The latest on a tie: newcomers that merely match what an
+ * honest holder held before them cannot make it the one to go.
  */
 export function selectQueueVictim<H> (held: ReadonlyMap<H, Held>): H | undefined {
   const byRange = new Map<string, number>()
   for (const h of held.values()) byRange.set(h.range, (byRange.get(h.range) ?? 0) + h.read + h.write)
   let range: string | undefined
   let most = -1
-  for (const [r, bytes] of byRange) if (bytes > most) { most = bytes; range = r }
+  for (const [r, bytes] of byRange) if (bytes >= most) { most = bytes; range = r }
   let victim: H | undefined
   let largest = -1
   for (const [holder, h] of held) {
-    // Strictly larger: on a tie the earliest counted (the Map's order) stays.
-    if (h.range === range && h.read + h.write > largest) { largest = h.read + h.write; victim = holder }
+    // On a tie the latest counted (the Map's order) goes.
+    if (h.range === range && h.read + h.write >= largest) { largest = h.read + h.write; victim = holder }
   }
   return victim
 }

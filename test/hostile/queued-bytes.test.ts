@@ -4,6 +4,7 @@ import c from 'compact-encoding'
 import { test } from 'node:test'
 import { CONTROL_PROTOCOL, type NodeConnection } from '../../src/node/connection.js'
 import type { PeerNode } from '../../src/node/index.js'
+import { QueueBudget, selectQueueVictim, type QueueHolder } from '../../src/node/queue-budget.js'
 import { attack, type Attacker } from '../helpers/attacker.js'
 import { testNode } from '../helpers/nodes.js'
 import { until } from '../helpers/wait.js'
@@ -98,4 +99,48 @@ test('an honest peer the victim paused keeps its connection and gets everything 
   await until(() => got >= total, 20_000, () => `the victim to read every honest byte (${got})`)
   assert.equal(mine.open, true)
   assert.equal(conn.open, true)
+})
+
+/** A holder for the budget alone: where it comes from, and whether the budget ended it. */
+function holder (host: string): QueueHolder & { ended: boolean } {
+  return { remoteHost: host, ended: false, overQueueBudget () { this.ended = true } }
+}
+
+test('the queue budget\'s choice: the range holding most, its largest holder, the latest on a tie — newcomers matching an honest holder cannot make it go', () => {
+  const held = (range: string, read: number, write = 0): { read: number; write: number; range: string } => ({ read, write, range })
+  assert.equal(selectQueueVictim(new Map([['honest', held('a', 4)], ['x1', held('b', 3)], ['x2', held('b', 3)]])), 'x2')
+  assert.equal(selectQueueVictim(new Map([['honest', held('a', 4)], ['x1', held('b', 4)]])), 'x1')
+  assert.equal(selectQueueVictim(new Map([['honest', held('a', 2, 6)], ['x1', held('b', 4)]])), 'honest')
+  assert.equal(selectQueueVictim(new Map([['a1', held('a', 1)], ['a2', held('a', 5)], ['a3', held('a', 5)]])), 'a3')
+  assert.equal(selectQueueVictim(new Map()), undefined)
+})
+
+test('attackers that each hold what an honest holder holds, from many ranges, end themselves: the honest holder stays', () => {
+  const budget = new QueueBudget(4 * MiB)
+  const honest = holder('192.0.2.1')
+  budget.count(honest, 'read', MiB)
+  const attackers = Array.from({ length: 8 }, (_, i) => holder(`198.51.${i}.1`))
+  for (const a of attackers) {
+    budget.count(a, 'read', MiB)
+    budget.enforce()
+  }
+  assert.equal(honest.ended, false)
+  assert.equal(attackers.filter((a) => a.ended).length, 5)
+  assert.ok(budget.holding <= 4 * MiB)
+  assert.equal(budget.overBudgetCloses, 5)
+})
+
+test('the queue budget never ends the last holder, and an ended holder is counted no more', () => {
+  const budget = new QueueBudget(MiB)
+  const one = holder('192.0.2.1')
+  budget.count(one, 'write', 16 * MiB)
+  budget.enforce()
+  assert.equal(one.ended, false)
+  const two = holder('192.0.2.2')
+  budget.count(two, 'read', 1024)
+  budget.enforce()
+  assert.equal(one.ended, true)
+  assert.equal(budget.holding, 1024)
+  budget.count(one, 'write', 0)
+  assert.equal(budget.holding, 1024)
 })
