@@ -1,0 +1,47 @@
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { CONTROL_PROTOCOL } from '../../src/node/connection.js'
+import { discoveryKey, type PeerNode } from '../../src/node/index.js'
+import { attack, type Attacker } from '../helpers/attacker.js'
+import { testNode } from '../helpers/nodes.js'
+import { until } from '../helpers/wait.js'
+
+// A peer floods the topic messages of the control channel: 'topics' (what it joined), repeated or
+// flipping, and 'announce' / 'unannounce'. Each 'topics' that names a topic the victim joined is
+// answered with a referral ('pex', up to 32 peers of 8 addresses: some 8 KiB) — a few bytes asked,
+// kilobytes answered, as often as the peer likes.
+
+const T = { timeout: 30_000 }
+const TOPIC = 'topic-floods'
+const KEY = discoveryKey(TOPIC)
+
+/** 32 peers announce the topic at the victim, 8 addresses each: its referrals are then some 8 KiB. */
+async function fillTopic (t: Parameters<typeof testNode>[0], victim: PeerNode): Promise<void> {
+  for (let i = 0; i < 32; i++) {
+    const a = await attack(victim.addresses[0]!)
+    t.after(() => { a.close() })
+    a.channel(CONTROL_PROTOCOL)
+    a.control({ t: 'announce', topic: KEY, addresses: Array.from({ length: 8 }, (_, k) => `tcp://10.${i}.${k}.1:${4000 + k}`), ttl: 60_000 })
+  }
+  await until(() => victim.stats().rendezvousRegistrations >= 32, 10_000, 'the victim to register the 32 announcers')
+}
+
+/** Referrals the attacker heard. */
+const pexes = (a: Attacker): number => a.inbox.filter((m) => (m as { t?: string } | undefined)?.t === 'pex').length
+
+test('a peer flipping its topics to the victim\'s gets a referral per topic it newly joins at most a few times, not one per message', T, async (t) => {
+  const victim = await testNode(t, { manager: { highWater: 64 } })
+  await victim.join(TOPIC, { announce: false })
+  await fillTopic(t, victim)
+  const a = await attack(victim.addresses[0]!)
+  t.after(() => { a.close() })
+  a.channel(CONTROL_PROTOCOL)
+  for (let i = 0; i < 500; i++) {
+    a.control({ t: 'topics', topics: [KEY] })
+    a.control({ t: 'topics', topics: [] })
+  }
+  assert.equal(await a.ping(KEY), true, 'the victim answers after the flood')
+  const got = pexes(a)
+  assert.ok(got >= 1, 'an honest declaration is still answered with a referral')
+  assert.ok(got <= 8, `${got} referrals for 1000 'topics' messages`)
+})
