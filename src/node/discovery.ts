@@ -57,6 +57,8 @@ interface Joined {
  */
 export class Discovery {
   private readonly joined = new Map<string, Joined>()
+  /** Topics each connection was referred peers for when it declared them: once per topic a connection (a flood of 'topics' gets no referral each). */
+  private readonly referred = new WeakMap<NodeConnection, Set<string>>()
   private readonly attempted = new Set<PeerId>()
   /** Joins waiting for a first connection (see `reachable`). */
   private readonly reachWaiters = new Set<() => void>()
@@ -306,10 +308,14 @@ export class Discovery {
     if (known === undefined || !sameSet(known.topics, declared) || !addresses.every((a) => known.addresses.includes(a))) {
       this.host.manager.addPeers([{ id: conn.peer, topics: declared, ...(addresses.length > 0 ? { addresses, hint: true } : {}) }])
     }
+    const referred = this.referred.get(conn) ?? new Set<string>()
     for (const key of declared) {
-      if (!this.joined.has(key)) continue
+      if (!this.joined.has(key) || referred.has(key)) continue
       const peers = this.directory.known(key, conn.peer)
-      if (peers.length > 0) conn.post({ t: 'pex', topic: key, peers })
+      if (peers.length === 0) continue
+      conn.post({ t: 'pex', topic: key, peers })
+      referred.add(key)
+      this.referred.set(conn, referred)
     }
   }
 
