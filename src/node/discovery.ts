@@ -306,7 +306,9 @@ export class Discovery {
     // A peer that reconnects usually says what we already know: then there is nothing to tell the manager.
     const known = this.host.manager.getPeer(conn.peer)
     if (known === undefined || !sameSet(known.topics, declared) || !addresses.every((a) => known.addresses.includes(a))) {
-      this.host.manager.addPeers([{ id: conn.peer, topics: declared, ...(addresses.length > 0 ? { addresses, hint: true } : {}) }])
+      // Its topics are its own word about itself and replace what it said before (a hint's topics
+      // add up: fresh topics in every 'topics' message grew its record without bound).
+      this.host.manager.addPeers([{ id: conn.peer, topics: declared }, ...(addresses.length > 0 ? [{ id: conn.peer, addresses, hint: true }] : [])])
     }
     const referred = this.referred.get(conn) ?? new Set<string>()
     for (const key of declared) {
