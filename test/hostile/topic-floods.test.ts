@@ -45,3 +45,19 @@ test('a peer flipping its topics to the victim\'s gets a referral per topic it n
   assert.ok(got >= 1, 'an honest declaration is still answered with a referral')
   assert.ok(got <= 8, `${got} referrals for 1000 'topics' messages`)
 })
+
+test('a peer flooding announce / unannounce over 1000 fresh topics holds at most perPeer registrations, and the victim still answers', T, async (t) => {
+  const victim = await testNode(t, { manager: { highWater: 64 } })
+  const a = await attack(victim.addresses[0]!)
+  t.after(() => { a.close() })
+  a.channel(CONTROL_PROTOCOL)
+  for (let i = 0; i < 1000; i++) {
+    const topic = discoveryKey(`flood-${i}`)
+    a.control({ t: 'announce', topic, addresses: ['tcp://127.0.0.1:9'], ttl: 600_000 })
+    if (i % 2 === 0) a.control({ t: 'unannounce', topic })
+  }
+  assert.equal(await a.ping(KEY), true, 'the victim answers after the flood')
+  const s = victim.stats()
+  assert.ok(s.rendezvousRegistrations <= 64, `${s.rendezvousRegistrations} registrations for one peer`)
+  assert.ok(s.rendezvousTopics <= 64, `${s.rendezvousTopics} topics held for one peer`)
+})
