@@ -3,7 +3,7 @@ import { once } from 'node:events'
 import c from 'compact-encoding'
 import { test } from 'node:test'
 import { CONTROL_PROTOCOL, type NodeConnection } from '../../src/node/connection.js'
-import type { PeerNode } from '../../src/node/index.js'
+import { discoveryKey, type PeerNode } from '../../src/node/index.js'
 import { QueueBudget, selectQueueVictim, type QueueHolder } from '../../src/node/queue-budget.js'
 import { attack, type Attacker } from '../helpers/attacker.js'
 import { testNode } from '../helpers/nodes.js'
@@ -143,4 +143,40 @@ test('the queue budget never ends the last holder, and an ended holder is counte
   assert.equal(budget.holding, 1024)
   budget.count(one, 'write', 0)
   assert.equal(budget.holding, 1024)
+})
+
+test('peers that stop reading our answers, each within its own maxWriteQueueBytes, are held to maxQueuedBytesTotal together', T, async (t) => {
+  const budget = 4 * MiB
+  const victim = await testNode(t, { maxQueuedBytesTotal: budget, maxWriteQueueBytes: 64 * MiB, manager: { highWater: 64 } })
+  const topic = discoveryKey('queued-bytes')
+  // 32 announcers with 8 addresses each: every lookup's answer is some 8 KiB.
+  for (let i = 0; i < 32; i++) {
+    const a = await attack(victim.addresses[0]!)
+    t.after(() => { a.close() })
+    a.channel(CONTROL_PROTOCOL)
+    a.control({ t: 'announce', topic, addresses: Array.from({ length: 8 }, (_, k) => `tcp://10.${i}.${k}.1:${4000 + k}`), ttl: 60_000 })
+  }
+  await until(() => victim.stats().rendezvousRegistrations >= 32, 10_000, 'the victim to register the announcers')
+  const conns = accepting(victim)
+  const readers: Array<{ a: Attacker; conn: NodeConnection }> = []
+  for (let i = 0; i < 3; i++) {
+    const a = await attack(victim.addresses[0]!, { localAddress: `127.0.2.${i + 1}` })
+    t.after(() => { a.close() })
+    a.channel(CONTROL_PROTOCOL)
+    await until(() => conns.has(a.id), 5000, 'the victim to accept the attacker')
+    a.stream.socket.pause() // never reads again
+    readers.push({ a, conn: conns.get(a.id)! })
+  }
+  let id = 0
+  const giveUp = Date.now() + 20_000
+  while (victim.stats().queueBudgetCloses === 0 && Date.now() < giveUp) {
+    for (const { a } of readers) for (let i = 0; i < 100; i++) a.control({ t: 'lookup', id: id++, topic })
+    await new Promise<void>((resolve) => { setImmediate(resolve) })
+    assert.ok(victim.stats().queueHoldingBytes <= budget + 4 * MiB, `${victim.stats().queueHoldingBytes} bytes counted`)
+  }
+  assert.ok(victim.stats().queueBudgetCloses >= 1, `no connection gave way after ${id} lookups`)
+  const closed = readers.filter((r) => !r.conn.open)
+  assert.ok(closed.length >= 1)
+  for (const r of closed) assert.equal(r.conn.closeReason, 'over-budget')
+  assert.equal(victim.stats().writeBudgetCloses, 0, 'the per-connection budget never came near')
 })
