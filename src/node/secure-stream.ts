@@ -281,8 +281,8 @@ export class SecureStream extends EventEmitter implements QueueHolder {
     if (listener !== null) {
       try { listener('over-budget', why) } catch { /* destroyed below */ }
     }
-    // A close message behind what the peer does not read would never reach it.
-    if (listener === null || this.socket.writableLength > 0) this.destroy(new PeerwardenError('ERR_CONNECTION_CLOSED', why))
+    // A close message behind what the peer does not read would never reach it (past the close itself: 64 KiB).
+    if (listener === null || this.socket.writableLength > 64 * 1024) this.destroy(new PeerwardenError('ERR_CONNECTION_CLOSED', why))
   }
 
   /** The receive budget ends the stream (receive-budget.ts): its owner closes it with `reason`, or it is destroyed. Never throws. */
