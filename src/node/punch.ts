@@ -60,7 +60,7 @@ interface Punch { conn: NodeConnection; remote?: { host: string; port: number };
  * - A punch goes only where the peer plausibly is: when the relay told us where the dialer's
  *   connection comes from ('incoming' with `observed`), the dialer's punch address must be that IP
  *   (its NAT's outside address), or it is ignored (`implausible`) — a peer cannot make us send SYNs
- *   to a third party of its choice.
+ *   to a third party of its choice. Our own mapping is ignored too (a dial from our port to itself).
  * - Across relayed connections, at most `PUNCHES_PER_TARGET_RANGE` (8) punches a minute toward one
  *   address range (an IPv4 /24, an IPv6 /48); past it a 'punch' is ignored (`overTargetBudget`).
  */
@@ -121,6 +121,8 @@ export class Punching {
     if (own === undefined || scopeOf(remote.host) !== scopeOf(own.host)) return
     const seen = relayObserved(conn)
     if (seen !== undefined && !sameIp(seen, remote.host)) { this.implausible++; return }
+    // Our own mapping: the dial would go from our port to itself (a TCP self-connect on a host with no NAT).
+    if (remote.port === own.port && sameIp(remote.host, own.host)) { this.implausible++; return }
     if (conn.direction === 'outbound') {
       // The answer: go after half the round trip, and tell the other side to go now.
       const p = this.punches.get(conn)

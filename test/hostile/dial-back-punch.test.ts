@@ -189,3 +189,17 @@ test('failures alone hold a private verdict for 2 minutes, not the 10 a success 
   c.d.connected(c.conn('6'.repeat(64), '8.1.1.7').conn)
   assert.deepEqual(c.verdicts, ['private', 'unknown'])
 })
+
+test('a relayed peer answering our punch with our own mapping does not make us dial ourselves', () => {
+  const { p, opened } = punching()
+  // We dialled through the relay (outbound): the relay says nothing of where the other side is.
+  const { conn, sent } = relayed(B)
+  const outbound = { ...conn, direction: 'outbound' } as unknown as NodeConnection
+  p.connected(outbound)
+  assert.equal(sent.length, 1, 'our punch went out')
+  p.message(outbound, { t: 'punch', address: 'tcp://203.0.113.5:4001' })
+  assert.equal(sent.length, 1, 'no punch-sync')
+  assert.equal(opened.length, 0)
+  assert.equal(p.implausible, 1)
+  p.close()
+})
