@@ -18,12 +18,15 @@ type Swarm = HyperswarmLike & { clear(): Promise<unknown>; status(topic: Uint8Ar
 test('hyperswarm: the topic quota goes with the topic on leave(), on the last session\'s destroy(), and on clear() (regression: clear() left every quota behind)', T, async (t) => {
   const testnet = await createTestnet(3, { host: '127.0.0.1' })
   const swarm = new Hyperswarm({ dht: testnet.createNode() } as never) as unknown as Swarm
+  const patched = ['join', 'leave', 'clear', 'suspend', 'resume', 'destroy', '_firewall', '_handlePeer', '_maybeDeletePeer'] as const
+  const before = patched.map((name) => (swarm as unknown as Record<string, unknown>)[name])
   const managed = manageSwarm(swarm, { lowWater: 2, highWater: 8, topicQuota: { min: 2 } })
   t.after(async () => {
     await within(managed.close(), 5000, 'close').catch(() => {})
     await within(swarm.destroy(), 8000, 'destroy').catch(() => {})
     await within(testnet.destroy(), 5000, 'testnet').catch(() => {})
   })
+  for (const name of ['join', 'leave', 'clear', '_firewall'] as const) assert.notEqual((swarm as unknown as Record<string, unknown>)[name], before[patched.indexOf(name)], `${name} is patched while managed`)
   const quotas = (): string[] => managed.manager.stats().topics.map((q) => q.topic).sort()
   const [a, b, c, d] = [randomBytes(32), randomBytes(32), randomBytes(32), randomBytes(32)]
   const hex = (k: Uint8Array): string => Buffer.from(k).toString('hex')
@@ -41,4 +44,7 @@ test('hyperswarm: the topic quota goes with the topic on leave(), on the last se
   await swarm.clear()
   assert.equal(swarm.status(c), null, 'clear() left every topic')
   assert.deepEqual(quotas(), [], 'clear() removes every quota')
+  // close() gives the swarm back as it was: every method and hook the adapter patched is restored.
+  await managed.close()
+  patched.forEach((name, i) => { assert.equal((swarm as unknown as Record<string, unknown>)[name], before[i], `${name} restored`) })
 })
