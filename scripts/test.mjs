@@ -54,6 +54,7 @@ const UNIT_FILES = [
   'test/node/receive-budget.test.ts',
   'test/node/reach-fuzz.test.ts',
   'test/node/rendezvous.test.ts',
+  'test/node/rendezvous-visits.test.ts',
   'test/node/timers.test.ts',
   'test/node/liveness.test.ts',
   'test/node/transport-cipher.test.ts',

@@ -32,7 +32,7 @@
  *   `destroy()` closes the manager too.
  * - An 'error' listener is added to every connection once the 'connection' listeners have run (so
  *   they see the connection as Hyperswarm emits it), so that a reset peer never crashes the process.
- * - `options.topicQuota`, when given, is set for every topic the swarm joins (removed on leave).
+ * - `options.topicQuota`, when given, is set for every topic the swarm joins (removed on leave and clear).
  *
  * Peer ids are Hyperswarm public keys in lowercase hex; addresses are `hyperswarm:<hex key>`.
  * `close()` closes the manager (destroying the connections it holds) and restores the swarm's
@@ -163,6 +163,13 @@ class SwarmAdapter implements ManagedSwarm {
         if (!this.closed && topic != null) this.manager.setTopicQuota(hex(topic), undefined)
         await original(topic)
       })
+      // clear() leaves every topic without calling leave(): their quotas go too.
+      if (swarm.clear !== undefined) {
+        patches.patch('clear', (original) => async () => {
+          if (!this.closed) for (const topic of swarm._discovery?.keys() ?? []) this.manager.setTopicQuota(topic, undefined)
+          return await original()
+        })
+      }
     }
     swarm.on('connection', this.onConnection)
     patches.onRestore(() => { swarm.removeListener('connection', this.onConnection) })

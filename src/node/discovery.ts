@@ -63,6 +63,8 @@ export class Discovery {
   /** Joins waiting for a first connection (see `reachable`). */
   private readonly reachWaiters = new Set<() => void>()
   private closed = false
+  /** A topic was joined once: what a hello said may be out of date (see `connected`). */
+  private everJoined = false
   private unsolicitedAnswers = 0
   private readonly lookups: Lookups
   private readonly pex: PexBudget<NodeConnection>
@@ -129,6 +131,7 @@ export class Discovery {
     j.announce ||= opts.announce !== false
     j.lookup ||= opts.lookup !== false
     this.joined.set(key, j)
+    this.everJoined = true
     const quota = service === undefined ? this.opts.quotaMin : service.quota
     this.host.manager.setTopicQuota(key, quota > 0 ? { min: quota } : undefined)
     // Alone, with a topic to find: the bootstrap peers are worth a try right now (with our topics in
@@ -148,8 +151,9 @@ export class Discovery {
   /**
    * Leaves a topic. Resolves once it is unannounced: our own rendezvous table forgets us at once,
    * every rendezvous point we are connected to has processed our unannounce — a lookup sent after
-   * it on the same (ordered) channel has been answered, or `lookupTimeout` passed — and the
-   * bootstrap peers we let go heard it by a visit.
+   * it on the same (ordered) channel has been answered, or `lookupTimeout` passed — and every
+   * rendezvous point that may hold us and that we are no longer connected to (the bootstrap peers we
+   * let go, a point that trimmed us or turned us away: see `RendezvousVisits`) heard it by a visit.
    */
   async leave (topic: string | Uint8Array): Promise<void> {
     const key = discoveryKey(topic)
@@ -165,7 +169,7 @@ export class Discovery {
     this.closed = true
   }
 
-  /** After `leaveAll`: withdraws our registrations from the bootstrap peers we are not connected to (visits, within `lookupTimeout`). */
+  /** After `leaveAll`: withdraws our registrations from the rendezvous points we are not connected to (visits, within `lookupTimeout`). */
   async withdrawAll (): Promise<void> {
     await this.visits.check([], true)
   }
@@ -200,8 +204,15 @@ export class Discovery {
     }
   }
 
-  /** A remote's hello, before its connection is accepted or refused (see `TopicDirectory.hello`). */
-  hello (conn: NodeConnection): void { this.directory.hello(conn) }
+  /**
+   * A remote's hello, before its connection is accepted or refused (see `TopicDirectory.hello`). A
+   * rendezvous point that refuses us registers us from our hello (`TopicDirectory.turnedAway`): the
+   * visits remember it as holding what our hello announced, so a leave withdraws there too.
+   */
+  hello (conn: NodeConnection): void {
+    this.directory.hello(conn)
+    if (conn.remoteRendezvous) this.visits.announced(conn.peer, this.announced(), this.opts.ttl, () => visitAddress(conn))
+  }
 
   /** A visit to our rendezvous service (see `TopicDirectory.visited`); the caller closes it. */
   visited (conn: NodeConnection): void { this.directory.visited(conn, this.visitTtl()) }
@@ -210,9 +221,12 @@ export class Discovery {
   connected (conn: NodeConnection): void {
     // The hello told us where it listens and which topics it joined: no extra round trip for those.
     this.onTopics(conn, conn.remoteTopics)
-    // Our hello carried our topics as they were; say them again only if they changed since.
+    // Our hello carried our topics as they were when the handshake began; say them again, since they
+    // may have changed meanwhile — even to none: a connection accepted just after a leave carries the
+    // left topic in its hello (regression: the remote kept handing us out for it). A node that never
+    // joined a topic has nothing to correct.
     const mine = this.topics()
-    if (mine.length > 0) conn.post({ t: 'topics', topics: mine, announce: this.announcesAll() })
+    if (mine.length > 0 || this.everJoined) conn.post({ t: 'topics', topics: mine, announce: this.announcesAll() })
     for (const j of this.joined.values()) void this.round(j, [conn])
     for (const w of [...this.reachWaiters]) w()
   }
@@ -355,7 +369,7 @@ export class Discovery {
     const asked: NodeConnection[] = []
     for (const conn of conns) {
       if (j.announce && conn.remoteRendezvous) {
-        if (conn.post({ t: 'announce', topic: j.key, addresses: this.host.addresses(), ttl: this.opts.ttl })) this.visits.announced(conn.peer, [j.key], this.opts.ttl)
+        if (conn.post({ t: 'announce', topic: j.key, addresses: this.host.addresses(), ttl: this.opts.ttl })) this.visits.announced(conn.peer, [j.key], this.opts.ttl, () => visitAddress(conn))
       }
       asked.push(conn)
     }
@@ -378,6 +392,15 @@ export class Discovery {
     const alone = !j.service && !this.host.manager.listConnections().some((c) => this.host.manager.getPeer(c.peer)?.topics.includes(j.key) === true)
     j.timer = this.opts.clock.setTimeout(() => { void this.refresh(j) }, alone ? Math.min(2_000, this.opts.refresh) : this.opts.refresh)
   }
+}
+
+/**
+ * Where to visit the peer of `conn` once it is gone: the address we dialled, else the first address
+ * its hello says it listens at (a hint; only a leave ever dials it); never a relayed one.
+ */
+function visitAddress (conn: NodeConnection): string | undefined {
+  if (conn.direction === 'outbound' && !isRelayed(conn.address)) return conn.address
+  return normaliseHints(conn.remoteListen).find((a) => !isRelayed(a))
 }
 
 function isEmpty (it: Iterable<unknown>): boolean {

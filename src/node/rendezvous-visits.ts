@@ -29,10 +29,19 @@ export interface VisitsOptions {
 /** What one point holds for us, as far as we know: topic → when it expires there. */
 interface Held {
   topics: Map<string, number>
+  /** Where to visit it, for a point that is not a bootstrap peer (see `MAX_OTHER_POINTS`). */
+  address?: string
   lastVisit: number
   /** The visit in flight, if any. */
   running?: Promise<void>
 }
+
+/**
+ * Rendezvous points other than the bootstrap peers that may hold our registrations, remembered so a
+ * leave withdraws there too; past it, the one whose registrations expire soonest is forgotten (it
+ * hands us out until its ttl, at most the table's `maxTtl`).
+ */
+export const MAX_OTHER_POINTS = 64
 
 /** What the visits counted. */
 export interface VisitStats {
@@ -54,17 +63,35 @@ export interface VisitStats {
  * - A point is visited when it holds less than half a `visitTtl` of any announced topic, at most once
  *   per `minGap`; and, at once, when it holds a topic we no longer announce (a leave, or `close()`),
  *   so a peer that left is not handed out by the directory it is no longer connected to.
+ * - Any other rendezvous point that may hold our registrations is remembered too (up to
+ *   `MAX_OTHER_POINTS`, until those registrations would have expired): a peer we announced to that
+ *   later trimmed us, or one that turned us away and registered us from our hello. It is never
+ *   visited to refresh, only to withdraw (a leave, `close()`), the same way.
  */
 export class RendezvousVisits {
   private readonly held = new Map<PeerId, Held>()
+  /** What we announce, as of the last `check`. */
+  private wanted: readonly string[] = []
   readonly counts: VisitStats = { visits: 0, visitsFailed: 0 }
 
   constructor (private readonly host: VisitsHost, private readonly opts: VisitsOptions) {}
 
-  /** We sent `topics` to `peer` over a live connection, registered for `ttl`. */
-  announced (peer: PeerId, topics: readonly string[], ttl: number): void {
-    if (!this.held.has(peer) && !this.host.points().some((p) => p.id === peer)) return // not a point we visit
-    const h = this.entry(peer)
+  /**
+   * `peer` may hold `topics` for us for `ttl`: we sent them over a live connection, or our hello
+   * carried them. `where` (where to visit it; asked once) makes a point of a peer that is not a
+   * bootstrap peer.
+   */
+  announced (peer: PeerId, topics: readonly string[], ttl: number, where?: () => string | undefined): void {
+    if (topics.length === 0) return
+    let h = this.held.get(peer)
+    if (h === undefined) {
+      if (this.host.points().some((p) => p.id === peer)) h = this.entry(peer)
+      else {
+        const address = where?.()
+        if (address === undefined) return // nowhere to withdraw it from: it expires there
+        h = this.other(peer, address)
+      }
+    }
     const until = this.host.clock.now() + ttl
     for (const t of topics) h.topics.set(t, Math.max(h.topics.get(t) ?? 0, until))
   }
@@ -80,18 +107,34 @@ export class RendezvousVisits {
    */
   async check (announced: readonly string[], urgent = false): Promise<void> {
     const now = this.host.clock.now()
+    this.wanted = announced
     const running: Array<Promise<void>> = []
-    for (const point of this.host.points()) {
+    const points = this.host.points()
+    for (const point of points) {
       if (this.host.isConnected(point.id)) continue
       const h = this.entry(point.id)
       const stale = [...h.topics.keys()].some((t) => !announced.includes(t))
       const due = announced.some((t) => (h.topics.get(t) ?? 0) - now < this.opts.visitTtl / 2)
       if (h.running !== undefined) {
-        if (stale) running.push(h.running)
+        // Its hello may carry what we no longer announce: awaited, it visits again if so (see `visit`).
+        if (stale || urgent) running.push(h.running)
         continue
       }
       const rested = now - h.lastVisit >= this.opts.minGap
       if ((stale && urgent) || ((stale || due) && rested)) running.push(this.visit(point, h, announced))
+    }
+    // The other points: only withdrawn from, and forgotten once they hold nothing of ours.
+    const bootstrap = new Set(points.map((p) => p.id))
+    for (const [id, h] of this.held) {
+      if (h.address === undefined || bootstrap.has(id)) continue
+      for (const [t, until] of h.topics) if (until <= now) h.topics.delete(t)
+      if (h.running !== undefined) {
+        if (urgent) running.push(h.running)
+        continue
+      }
+      if (h.topics.size === 0) { this.held.delete(id); continue }
+      if (!urgent || this.host.isConnected(id)) continue
+      if ([...h.topics.keys()].some((t) => !announced.includes(t))) running.push(this.visit({ id, address: h.address }, h, announced))
     }
     await Promise.all(running)
   }
@@ -102,6 +145,27 @@ export class RendezvousVisits {
     return h
   }
 
+  /** The entry of a point that is not a bootstrap peer, made room for within `MAX_OTHER_POINTS`. */
+  private other (peer: PeerId, address: string): Held {
+    let others = 0
+    let soonest: [PeerId, number] | undefined
+    for (const [id, h] of this.held) {
+      if (h.address === undefined) continue
+      others++
+      if (h.running !== undefined) continue
+      const last = Math.max(0, ...h.topics.values())
+      if (soonest === undefined || last < soonest[1]) soonest = [id, last]
+    }
+    if (others >= MAX_OTHER_POINTS && soonest !== undefined) this.held.delete(soonest[0])
+    const h: Held = { topics: new Map(), lastVisit: -Infinity, address }
+    this.held.set(peer, h)
+    return h
+  }
+
+  /**
+   * One visit registering `announced`, and another at once if what we announce changed while it ran
+   * (its hello carried the topics of when it began: a leave meanwhile would stay registered there).
+   */
   private async visit (point: RendezvousPoint, h: Held, announced: readonly string[]): Promise<void> {
     const topics = [...announced]
     h.lastVisit = this.host.clock.now()
@@ -111,11 +175,14 @@ export class RendezvousVisits {
     const run = this.host.visit(point, ac.signal).then(() => {
       const until = this.host.clock.now() + this.opts.visitTtl
       h.topics = new Map(topics.map((t) => [t, until]))
+      return true
     }, () => {
       this.counts.visitsFailed++
-    }).finally(() => {
+      return false
+    }).then(async (took) => {
       this.host.clock.clearTimeout(timer)
       h.running = undefined
+      if (took && [...h.topics.keys()].some((t) => !this.wanted.includes(t))) await this.visit(point, h, this.wanted)
     })
     h.running = run
     await run

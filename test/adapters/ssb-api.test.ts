@@ -95,6 +95,10 @@ test('Manager({ connectToPeer }): dials through the callback, counts and closes 
   pull(manager.connection.errors(), pull.take(1), pull.collect((_err, v) => { failures.push(...v as SsbConnectionError[]) }))
   manager.peers.add([1, 2, 3, 9].map((i) => ({ address: addressOf(i) })))
   manager.connections.setMax(4)
+  // Off by default: nothing is dialled however long we wait (a dial is scheduled, not synchronous,
+  // so the wait is what makes this fail if the manager started on its own).
+  await clock.advance(60_000)
+  await new Promise((resolve) => setImmediate(resolve))
   assert.deepEqual(dialled, [], 'off by default')
   manager.connections.start()
   await clock.advance(10)

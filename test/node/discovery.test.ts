@@ -41,7 +41,7 @@ test('discovery: leave() resolves once every rendezvous point answered after our
   const clock = new ManualClock(0)
   const manager = createConnectionManager({ dial: noDial, clock })
   const sent: Array<{ conn: string; msg: Record<string, unknown> }> = []
-  const fake = (id: string): NodeConnection => ({ id, peer: id.repeat(64).slice(0, 64), remoteRendezvous: true, post: (msg: Record<string, unknown>) => { sent.push({ conn: id, msg }); return true } }) as unknown as NodeConnection
+  const fake = (id: string): NodeConnection => ({ id, peer: id.repeat(64).slice(0, 64), remoteRendezvous: true, direction: 'inbound', remoteListen: [], post: (msg: Record<string, unknown>) => { sent.push({ conn: id, msg }); return true } }) as unknown as NodeConnection
   const r1 = fake('a')
   const r2 = fake('b')
   const d = new Discovery({ localId: 'f'.repeat(64), manager, rendezvous: undefined, addresses: () => ['tcp://127.0.0.1:1'], connections: () => [r1, r2] },
@@ -110,4 +110,24 @@ test('discovery: a peer we could not reach that now has a relayed address (it fo
     await d.leave('chat')
     await manager.close()
   }
+})
+
+test('discovery: a connection accepted after a leave hears our topics again, even none (regression: its hello, made before the leave, kept us listed for the topic)', async () => {
+  const clock = new ManualClock(0)
+  const manager = createConnectionManager({ dial: noDial, clock })
+  const d = new Discovery({ localId: 'f'.repeat(64), manager, rendezvous: undefined, addresses: () => [], connections: () => [] },
+    { ttl: 60_000, refresh: 15_000, lookupTimeout: 100, quotaMin: 3, lowWater: 3, random: Math.random, clock })
+  const sent: Array<{ t?: unknown }> = []
+  const conn = { id: 'c', peer: 'c'.repeat(64), remoteRendezvous: false, remoteTopics: [], remoteListen: [], direction: 'inbound', post: (msg: { t?: unknown }) => { sent.push(msg); return true } } as unknown as NodeConnection
+  const fresh = new Discovery({ localId: 'e'.repeat(64), manager, rendezvous: undefined, addresses: () => [], connections: () => [] },
+    { ttl: 60_000, refresh: 15_000, lookupTimeout: 100, quotaMin: 3, lowWater: 3, random: Math.random, clock })
+  fresh.connected(conn)
+  assert.equal(sent.length, 0, 'a node that never joined a topic has nothing to correct')
+  await d.join('chat')
+  await d.leave('chat')
+  d.connected(conn)
+  assert.deepEqual(sent.filter((m) => m.t === 'topics'), [{ t: 'topics', topics: [], announce: false }])
+  d.leaveAll()
+  fresh.leaveAll()
+  await manager.close()
 })

@@ -4,6 +4,7 @@ import { test, type TestContext } from 'node:test'
 import c from 'compact-encoding'
 import type { NodeConnection } from '../../src/node/connection.js'
 import { createNode, discoveryKey, type NodeOptions, type PeerNode } from '../../src/node/index.js'
+import type { RendezvousTable } from '../../src/node/rendezvous.js'
 import { cpuWaitMs } from '../helpers/cpu-wait.js'
 import { until } from '../helpers/wait.js'
 
@@ -111,6 +112,11 @@ test('20 nodes join a topic at once: all reach lowWater among themselves within 
   const others = [boot, ...nodes.slice(2)]
   const connectionsOf = (n: PeerNode): NodeConnection[] => [...(n as unknown as { adoption: { live: Set<NodeConnection> } }).adoption.live]
   await until(() => others.every((n) => connectionsOf(n).every((conn) => conn.peer !== y.id && (conn.peer !== x.id || !conn.remoteAnnounces))), 10_000, 'the peers of the nodes that left and closed to hear it')
+  // No rendezvous table holds either of them any more, connected to them or not (regression: a
+  // point that had trimmed x, or turned it away, kept handing it out until the registration's ttl).
+  const tableOf = (n: PeerNode): RendezvousTable => (n as unknown as { rendezvous: RendezvousTable }).rendezvous
+  const stale = others.filter((n) => tableOf(n).holds(key, x.id) || tableOf(n).holds(key, y.id)).length
+  assert.equal(stale, 0, 'no rendezvous point still holds the node that left or the one that closed')
   const c = await node(t, { bootstrap: [`${boot.addresses[0]}#${boot.id}`], manager: { lowWater: 3, highWater: 8 } })
   const learnt = new Set<string>()
   c.manager.observePeers((peers) => { for (const p of peers) if (p.id !== undefined && p.topics.includes(key)) learnt.add(p.id) })

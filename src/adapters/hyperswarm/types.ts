@@ -55,6 +55,8 @@ export interface HyperswarmLike {
   leavePeer(publicKey: Uint8Array): void
   join(topic: Uint8Array, opts?: Record<string, unknown>): unknown
   leave(topic: Uint8Array): Promise<void>
+  /** Leaves every topic (destroys each discovery without calling `leave`). */
+  clear?(): Promise<unknown>
   suspend?(opts?: unknown): Promise<void>
   resume?(opts?: unknown): Promise<void>
   destroy?(opts?: unknown): Promise<void>
