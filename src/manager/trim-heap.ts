@@ -22,6 +22,9 @@ import { priorityRank } from './rank.js'
  * - The layout is that of `IndexedHeap` for the same operations (same sift rules), so the order in
  *   which equal ranks are walked does not depend on which of the two holds the peers.
  */
+/** `lowest(k)` warms the heap's arrays first when k is at least 1/WARM_SHARE of the peers (see `warm()`). */
+const WARM_SHARE = 128
+
 export class TrimHeap {
   /** The peers by slot: a peer's `heapIndex` is its slot while it is in the heap (-1 otherwise), and stays while others move. */
   private recs: Array<PeerRecord | undefined> = []
@@ -34,6 +37,8 @@ export class TrimHeap {
   /** Four numbers per position, side by side (one cache line holds two positions): class, value, flags, openedAt. */
   private keys = new Float64Array(4 * 64)
   private n = 0
+  /** What `warm()` read, kept so that its reads are not optimised away. */
+  warmth = 0
 
   get size (): number { return this.n }
 
@@ -172,6 +177,9 @@ export class TrimHeap {
     const n = this.n
     const out: PeerRecord[] = []
     if (n === 0 || k <= 0) return out
+    // A trim that takes these k and removes them walks k paths to the heap's leaves: when k is not a
+    // tiny share of n, reading the heap's arrays front to back first is cheaper than the misses.
+    if (k * WARM_SHARE >= n) this.warm()
     // The frontier: positions whose parents were taken, a min-heap itself; each step takes one and adds two.
     const f = new Int32Array(Math.min(n, k + 1))
     let size = 1
@@ -225,6 +233,25 @@ export class TrimHeap {
       if (l < n) { frontier.push(l); siftUp(frontier, frontier.length - 1, less) }
       if (l + 1 < n) { frontier.push(l + 1); siftUp(frontier, frontier.length - 1, less) }
     }
+  }
+
+  /**
+   * Reads the heap's arrays front to back (about 50 bytes per peer), so that what follows finds them
+   * in the cache. Removing k peers walks k paths from the top to the leaves; the levels near the top
+   * are shared by every path, but each path's lower levels are lines nobody read since the last
+   * collection moved everything around: on a machine where a miss costs half a microsecond, a
+   * sequential pass over 10,000 peers' arrays (~500 KB, prefetched) costs less than the misses of a
+   * trim of 200.
+   */
+  warm (): void {
+    const { keys, slots, pos, recs } = this
+    const n = this.n
+    let sum = 0
+    // One read per 64-byte line: 2 positions of keys, 16 of slots and positions, 8 of peers.
+    for (let i = 0; i < 4 * n; i += 8) sum += keys[i]
+    for (let i = 0; i < n; i += 16) sum += slots[i] + pos[i]
+    for (let i = 0; i < recs.length; i += 8) if (recs[i] === undefined) sum++
+    this.warmth = sum
   }
 
   /** Compares positions `a` and `b` by their cached keys: `compareTrimRank`'s order. */
