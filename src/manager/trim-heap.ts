@@ -37,6 +37,8 @@ export class TrimHeap {
   /** Four numbers per position, side by side (one cache line holds two positions): class, value, flags, openedAt. */
   private keys = new Float64Array(4 * 64)
   private n = 0
+  /** Scratch for `removeTop`: 1 at the places being removed (all 0 between calls). */
+  private marks = new Uint8Array(0)
   /** What `warm()` read, kept so that its reads are not optimised away. */
   warmth = 0
 
@@ -150,6 +152,7 @@ export class TrimHeap {
   removeMany (records: readonly PeerRecord[]): boolean {
     // Indexed loops: a trim runs rarely, so mostly unoptimised, where a for-of allocates a result per step.
     if (records.length < 64 || records.length * 16 <= this.n) {
+      if (records.length > 1 && this.removeTop(records)) return false
       for (let i = 0; i < records.length; i++) this.remove(records[i])
       return false
     }
@@ -162,6 +165,50 @@ export class TrimHeap {
     }
     this.n = j
     this.heapify()
+    return true
+  }
+
+  /**
+   * Removes `records` at once when they are a top of the heap — each one's parent is one of them, or
+   * it is the root — as the k lowest are (`lowest(k)`, the peers a trim takes). Their places below
+   * the new size are filled with the peers after it, then sifted down deepest first (Floyd's heapify
+   * restricted to those places: each place's subtrees are heaps by then). A removal one by one in
+   * rank order takes the root each time and walks a whole path to the leaves; here each place walks
+   * only the levels below it. False, and nothing changed, when they are not a top (or not all in).
+   */
+  private removeTop (records: readonly PeerRecord[]): boolean {
+    const k = records.length
+    const n = this.n
+    if (this.marks.length < n) this.marks = new Uint8Array(this.slots.length)
+    const { marks, pos } = this
+    const at = new Int32Array(k)
+    let top = true
+    let i = 0
+    for (; i < k; i++) {
+      const slot = records[i].heapIndex
+      const p = slot === -1 ? -1 : pos[slot]
+      if (p === -1 || marks[p] !== 0) { top = false; break }
+      at[i] = p
+      marks[p] = 1
+    }
+    for (let j = 0; top && j < i; j++) if (at[j] > 0 && marks[(at[j] - 1) >> 1] === 0) top = false
+    if (!top) {
+      for (let j = 0; j < i; j++) marks[at[j]] = 0
+      return false
+    }
+    for (let j = 0; j < k; j++) this.release(records[j])
+    at.sort()
+    const m = n - k
+    // The places below the new size take the peers at or after it that are not leaving, in order.
+    let from = m
+    let holes = 0
+    for (; holes < k && at[holes] < m; holes++) {
+      while (marks[from] !== 0) from++
+      this.copy(from++, at[holes])
+    }
+    for (let j = 0; j < k; j++) marks[at[j]] = 0
+    this.n = m
+    for (let j = holes - 1; j >= 0; j--) this.down(at[j])
     return true
   }
 
