@@ -60,7 +60,11 @@ export class PeerRecord implements RankKey {
   attempts = 0
   nextDialAt: number | undefined = undefined
 
-  decisions: Decision[] | undefined = undefined
+  /**
+   * The newest decisions, oldest first (`decisions`): most peers hear one or two, so one is held as
+   * it is (the flag LOG_LIST says which): a close appends without reading the cold list it replaces.
+   */
+  private log: Decision | Decision[] | undefined = undefined
   /** Position in the trim index's heap, -1 when not in it. */
   heapIndex = -1
   /** Position in the dial candidates' heap, -1 when not in it. */
@@ -138,6 +142,17 @@ export class PeerRecord implements RankKey {
     return (this.more = new RareFields())
   }
 
+  /** The newest decisions, oldest first (at most `explainDepth`); a fresh array when one is kept. */
+  get decisions (): Decision[] | undefined {
+    const log = this.log
+    return log === undefined || (this.bits & LOG_LIST) !== 0 ? log as Decision[] | undefined : [log as Decision]
+  }
+
+  set decisions (v: Decision[] | undefined) {
+    this.log = v
+    this.bits = v === undefined ? this.bits & ~LOG_LIST : this.bits | LOG_LIST
+  }
+
   get isProtected (): boolean { return this.protections !== undefined && this.protections.size > 0 }
 
   /** Recomputes the cached tag sum, clamped to ±TAG_VALUE_BOUND (each tag value already is). */
@@ -155,15 +170,25 @@ export class PeerRecord implements RankKey {
 
   /** Appends a decision made elsewhere (one whose reason is written when read: explain.ts), keeping the newest `depth`. */
   note (d: Decision, depth: number): void {
-    const list = this.decisions
-    // Most peers hear one or two decisions (a dial, its backoff): arrays of their exact size, since
-    // a push onto a small array reserves room for 16 more (~150 B on each of 100,000 records).
-    if (list === undefined || list.length === 0) this.decisions = [d]
-    else if (list.length === 1 && depth >= 2) this.decisions = [list[0], d]
-    else {
-      list.push(d)
-      if (list.length > depth) list.splice(0, list.length - depth)
+    const log = this.log
+    if ((this.bits & LOG_LIST) === 0) {
+      // None or one, held as it is: the second makes a list of their exact size (a push onto a
+      // small array reserves room for 16 more, ~150 B on each of 100,000 records).
+      if (log === undefined || depth < 2) this.log = d
+      else {
+        this.log = [log as Decision, d]
+        this.bits |= LOG_LIST
+      }
+      return
     }
+    const list = log as Decision[]
+    if (list.length === 0) {
+      this.log = d
+      this.bits &= ~LOG_LIST
+      return
+    }
+    list.push(d)
+    if (list.length > depth) list.splice(0, list.length - depth)
   }
 
   info (): PeerInfo {
@@ -210,6 +235,8 @@ const IDLE = 32
 const INBOUND = 64
 const DIALING = 128
 const FORGOTTEN = 256
+/** `log` is an array (else one decision, or none). */
+const LOG_LIST = 512
 const EMPTY: string[] = []
 let nextSeq = 0
 /** The creation order `PeerRecord.withSeq` hands the constructor; -1 when none. */

@@ -22,6 +22,9 @@ import { priorityRank } from './rank.js'
  * - The layout is that of `IndexedHeap` for the same operations (same sift rules), so the order in
  *   which equal ranks are walked does not depend on which of the two holds the peers.
  */
+/** `lowest(k)` warms the heap's arrays first when k is at least 1/WARM_SHARE of the peers (see `warm()`). */
+const WARM_SHARE = 128
+
 export class TrimHeap {
   /** The peers by slot: a peer's `heapIndex` is its slot while it is in the heap (-1 otherwise), and stays while others move. */
   private recs: Array<PeerRecord | undefined> = []
@@ -34,6 +37,10 @@ export class TrimHeap {
   /** Four numbers per position, side by side (one cache line holds two positions): class, value, flags, openedAt. */
   private keys = new Float64Array(4 * 64)
   private n = 0
+  /** Scratch for `removeTop`: 1 at the places being removed (all 0 between calls). */
+  private marks = new Uint8Array(0)
+  /** What `warm()` read, kept so that its reads are not optimised away. */
+  warmth = 0
 
   get size (): number { return this.n }
 
@@ -145,6 +152,7 @@ export class TrimHeap {
   removeMany (records: readonly PeerRecord[]): boolean {
     // Indexed loops: a trim runs rarely, so mostly unoptimised, where a for-of allocates a result per step.
     if (records.length < 64 || records.length * 16 <= this.n) {
+      if (records.length > 1 && this.removeTop(records)) return false
       for (let i = 0; i < records.length; i++) this.remove(records[i])
       return false
     }
@@ -160,6 +168,50 @@ export class TrimHeap {
     return true
   }
 
+  /**
+   * Removes `records` at once when they are a top of the heap — each one's parent is one of them, or
+   * it is the root — as the k lowest are (`lowest(k)`, the peers a trim takes). Their places below
+   * the new size are filled with the peers after it, then sifted down deepest first (Floyd's heapify
+   * restricted to those places: each place's subtrees are heaps by then). A removal one by one in
+   * rank order takes the root each time and walks a whole path to the leaves; here each place walks
+   * only the levels below it. False, and nothing changed, when they are not a top (or not all in).
+   */
+  private removeTop (records: readonly PeerRecord[]): boolean {
+    const k = records.length
+    const n = this.n
+    if (this.marks.length < n) this.marks = new Uint8Array(this.slots.length)
+    const { marks, pos } = this
+    const at = new Int32Array(k)
+    let top = true
+    let i = 0
+    for (; i < k; i++) {
+      const slot = records[i].heapIndex
+      const p = slot === -1 ? -1 : pos[slot]
+      if (p === -1 || marks[p] !== 0) { top = false; break }
+      at[i] = p
+      marks[p] = 1
+    }
+    for (let j = 0; top && j < i; j++) if (at[j] > 0 && marks[(at[j] - 1) >> 1] === 0) top = false
+    if (!top) {
+      for (let j = 0; j < i; j++) marks[at[j]] = 0
+      return false
+    }
+    for (let j = 0; j < k; j++) this.release(records[j])
+    at.sort()
+    const m = n - k
+    // The places below the new size take the peers at or after it that are not leaving, in order.
+    let from = m
+    let holes = 0
+    for (; holes < k && at[holes] < m; holes++) {
+      while (marks[from] !== 0) from++
+      this.copy(from++, at[holes])
+    }
+    for (let j = 0; j < k; j++) marks[at[j]] = 0
+    this.n = m
+    for (let j = holes - 1; j >= 0; j--) this.down(at[j])
+    return true
+  }
+
   heapify (): void {
     for (let i = (this.n >> 1) - 1; i >= 0; i--) this.down(i)
   }
@@ -172,6 +224,9 @@ export class TrimHeap {
     const n = this.n
     const out: PeerRecord[] = []
     if (n === 0 || k <= 0) return out
+    // A trim that takes these k and removes them walks k paths to the heap's leaves: when k is not a
+    // tiny share of n, reading the heap's arrays front to back first is cheaper than the misses.
+    if (k * WARM_SHARE >= n) this.warm()
     // The frontier: positions whose parents were taken, a min-heap itself; each step takes one and adds two.
     const f = new Int32Array(Math.min(n, k + 1))
     let size = 1
@@ -225,6 +280,25 @@ export class TrimHeap {
       if (l < n) { frontier.push(l); siftUp(frontier, frontier.length - 1, less) }
       if (l + 1 < n) { frontier.push(l + 1); siftUp(frontier, frontier.length - 1, less) }
     }
+  }
+
+  /**
+   * Reads the heap's arrays front to back (about 50 bytes per peer), so that what follows finds them
+   * in the cache. Removing k peers walks k paths from the top to the leaves; the levels near the top
+   * are shared by every path, but each path's lower levels are lines nobody read since the last
+   * collection moved everything around: on a machine where a miss costs half a microsecond, a
+   * sequential pass over 10,000 peers' arrays (~500 KB, prefetched) costs less than the misses of a
+   * trim of 200.
+   */
+  warm (): void {
+    const { keys, slots, pos, recs } = this
+    const n = this.n
+    let sum = 0
+    // One read per 64-byte line: 2 positions of keys, 16 of slots and positions, 8 of peers.
+    for (let i = 0; i < 4 * n; i += 8) sum += keys[i]
+    for (let i = 0; i < n; i += 16) sum += slots[i] + pos[i]
+    for (let i = 0; i < recs.length; i += 8) if (recs[i] === undefined) sum++
+    this.warmth = sum
   }
 
   /** Compares positions `a` and `b` by their cached keys: `compareTrimRank`'s order. */

@@ -119,10 +119,11 @@ export class TrimScheduler {
     // A stranger's swap waits for the last one's grace period to end (the rules).
     const swapping = limit === Infinity || this.host.clock.now() >= this.lastSwap + this.host.limits().gracePeriod
     const newcomer = except?.conn === undefined && swapping ? except : undefined
+    // The usual case: the lowest-ranked peer itself may go (no walk, no closure: this runs for every newcomer at the bound).
+    if (top !== undefined && top !== except && over === undefined && priorityRank(top.priority) <= limit &&
+      (newcomer === undefined || !top.longTerm ? topics.canClose(top, NONE, newcomer) : topics.canClose(top, NONE))) return top
     const mayGo = (r: PeerRecord, taken: readonly PeerRecord[]): boolean =>
       newcomer === undefined || !r.longTerm ? topics.canClose(r, taken, newcomer) : topics.canClose(r, taken)
-    // The usual case: the lowest-ranked peer itself may go (no walk, no closure).
-    if (top !== undefined && top !== except && over === undefined && priorityRank(top.priority) <= limit && mayGo(top, NONE)) return top
     const connections = this.host.connections()
     const { nobody } = this
     const served = newcomer === undefined ? '' : newcomer.topics.join('\n')

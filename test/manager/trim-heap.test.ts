@@ -53,6 +53,36 @@ test('the trim heap walks, takes and removes peers exactly as an IndexedHeap ord
   ), { numRuns: 300 })
 })
 
+test('removing many at once leaves the others in heap order: the k lowest (a top of the heap, removed together) or any other set (one by one)', () => {
+  fc.assert(fc.property(
+    fc.array(arbInit, { minLength: 1, maxLength: 60 }),
+    fc.nat({ max: 70 }),
+    fc.array(fc.nat(), { maxLength: 20 }),
+    fc.boolean(),
+    (inits, k, picks, lowest) => {
+      const rs = inits.map((i) => connectedRecord(i))
+      for (const r of rs) r.idle = idleOf(r)
+      const heap = new TrimHeap()
+      rs.forEach((r) => { heap.upsert(r) })
+      const gone = lowest ? heap.lowest(k) : [...new Set(picks.map((p) => rs[p % rs.length]))]
+      heap.removeMany(gone)
+      const left = heap.items
+      assert.equal(left.length, rs.length - gone.length)
+      for (const r of gone) assert.equal(r.heapIndex, -1, 'a removed peer has no place')
+      assert.deepEqual(new Set(left), new Set(rs.filter((r) => !gone.includes(r))), 'the others stay')
+      for (let i = 1; i < left.length; i++) assert.ok(compareTrimRank(left[(i - 1) >> 1], left[i]) <= 0, 'parent before child')
+      left.forEach((r, i) => { assert.equal(heap.at(i), r) })
+      // Still usable: each removal and insertion afterwards keeps the order.
+      const more = heap.lowest(3)
+      heap.removeMany(more)
+      for (const r of more) heap.upsert(r)
+      const after = [...heap.ascending()]
+      for (let i = 1; i < after.length; i++) assert.ok(compareTrimRank(after[i - 1], after[i]) <= 0, 'in trim order')
+      assert.equal(after.length, left.length)
+    }
+  ), { numRuns: 500 })
+})
+
 test('a rank change re-keyed in the trim heap moves the peer (rekey after a value, priority or idleness change)', () => {
   const heap = new TrimHeap()
   const rs = [0, 1, 2, 3].map((v) => connectedRecord({ value: v }))
