@@ -174,14 +174,22 @@ export class CompactStore implements PeerStore {
       n[at + 3] = p.failures
       n[at + 4] = p.nextDialAt ?? NaN
     }
+    const id = p.id !== p.key
+    const addresses = !(p.addresses.length === 1 && p.id !== undefined && isMemoryAddress(p.addresses[0], p.id))
+    const topics = p.topics.length > 0
+    let tags = false
+    for (const _ in p.tags) { tags = true; break }
+    if (!id && !addresses && !topics && !tags) {
+      // The usual row: nothing beside the numbers (and no object or string built to find it out).
+      if (this.extra.size > 0) this.extra.delete(slot)
+      return
+    }
     const more: Extra = {}
-    let any = false
-    if (p.id !== p.key) { more.i = p.id ?? null; any = true }
-    if (!(p.addresses.length === 1 && p.id !== undefined && p.addresses[0] === MEMORY + p.id)) { more.a = p.addresses; any = true }
-    if (p.topics.length > 0) { more.t = p.topics; any = true }
-    for (const _ in p.tags) { more.g = p.tags; any = true; break }
-    if (any) this.extra.set(slot, JSON.stringify(more))
-    else this.extra.delete(slot)
+    if (id) more.i = p.id ?? null
+    if (addresses) more.a = p.addresses
+    if (topics) more.t = p.topics
+    if (tags) more.g = p.tags
+    this.extra.set(slot, JSON.stringify(more))
   }
 
   private newRow (): number {
@@ -227,6 +235,11 @@ export class CompactStore implements PeerStore {
 
 /** What a row holds beyond the numbers, when it differs from the usual: id (null: none), addresses, topics, tags. */
 interface Extra { i?: string | null; a?: string[]; t?: string[]; g?: Record<string, number> }
+
+/** Whether `address` is 'mem://' + `id` (compared in place: no concatenated string). */
+function isMemoryAddress (address: string, id: string): boolean {
+  return address.length === MEMORY.length + id.length && address.startsWith(MEMORY) && address.endsWith(id)
+}
 
 /** A full row: flags and priority, last connected, successes, failures, next dial. */
 const FULL = 5
