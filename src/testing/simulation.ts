@@ -263,7 +263,7 @@ export class Simulation {
     if (ids.length === 0) return
     for (const id of ids) this.learn(node, id)
     // The nodes' own id and address strings: a peer book that knows 100,000 peers holds no copies.
-    this.nodes[node].manager.addPeers(ids.map((i) => ({ id: this.nodes[i].id, addresses: [this.nodes[i].transport.address] })))
+    this.nodes[node].manager.addPeers(ids.map((i) => ({ id: this.nodes[i].id, address: this.nodes[i].transport.address })))
   }
 
   /** Up to `k` nodes the node knows, at random, other than `except`. */
