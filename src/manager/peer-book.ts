@@ -1,7 +1,7 @@
 import { CompactPeers } from './compact-peers.js'
 import { CompactRow } from './persistence.js'
 import { PeerRecord, reserveSeq } from './peer-record.js'
-import type { PeerId, StoredPeer } from './types.js'
+import type { PeerId } from './types.js'
 
 /**
  * What a network where every peer has one address of its own may tell the peer books (the
