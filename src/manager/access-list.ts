@@ -114,8 +114,13 @@ export function extractIp (address: string): string | undefined {
     const host = rest.slice(0, colon)
     return USUAL_IPV4.test(host) || ipaddr.isValid(host) ? host : undefined
   }
-  return ipaddr.isValid(rest) ? rest : undefined
+  // Every form ipaddr.js accepts starts with a digit, a hex digit or a colon: a host name or an
+  // in-memory address ('mem://n5') is told apart without it (~20 µs a call).
+  return MAYBE_IP.test(rest) && ipaddr.isValid(rest) ? rest : undefined
 }
+
+/** The first character of any IP literal ipaddr.js accepts (IPv4 in any of its forms, IPv6). */
+const MAYBE_IP = /^[0-9a-f:]/i
 
 /** An IPv4 address in its usual dotted form (ipaddr.js also accepts others, at ~10x the cost). */
 const USUAL_IPV4 = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/

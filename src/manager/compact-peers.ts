@@ -108,6 +108,16 @@ export class CompactPeers {
     const order = new Int32Array(cap)
     const seqs = new Float64Array(cap)
     const seen = new Float64Array(cap)
+    if (this.head === 0 && this.end === live) {
+      // No hole: every peer keeps its cell, and the table its cells.
+      order.set(this.order)
+      seqs.set(this.seqs)
+      seen.set(this.seen)
+      this.order = order
+      this.seqs = seqs
+      this.seen = seen
+      return
+    }
     let j = 0
     for (let i = this.head; i < this.end; i++) {
       if (this.order[i] === HOLE) continue

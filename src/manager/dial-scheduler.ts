@@ -291,6 +291,11 @@ export class DialScheduler {
     const free = this.host.limits().maxParallelDials - this.inFlight
     if (free <= 0) return picks
     const connections = this.host.connections()
+    if (this.nothingToChoose(connections)) {
+      // What chooseDials answers then (no pick, bootstrap peers not waited for), without the walk's set-up.
+      this.bootstrapWake = Infinity
+      return picks
+    }
     // Peers whose every address waits (hinted addresses in their own backoff) wait too: re-filed
     // after the walk, since the index must not change while it is walked.
     const deferred = new Map<PeerRecord, number>()
@@ -336,6 +341,19 @@ export class DialScheduler {
         this.peerChanged(r)
       }
     }
+  }
+
+  /**
+   * Whether `chooseDials` would pick nobody whatever the candidates (its rules 1–4 in dial-selection.ts):
+   * no initial sync, no long-term or permanent candidate, the count toward lowWater made, and no topic
+   * short with room under highWater. A node at its watermark passes after every connection event.
+   */
+  private nothingToChoose (connections: number): boolean {
+    if (this.sync !== undefined || this.index.sticky.size > 0) return false
+    const { lowWater, highWater } = this.host.limits()
+    const short = lowWater - connections - this.inFlight
+    if (short > 0 || short + this.host.releasableBootstraps() > 0) return false
+    return highWater - connections - this.inFlight <= 0 || !this.host.topicsShort()
   }
 
   /**

@@ -1,6 +1,7 @@
 import { CompactPeers } from './compact-peers.js'
+import { CompactRow } from './persistence.js'
 import { PeerRecord, reserveSeq } from './peer-record.js'
-import type { PeerId, StoredPeer } from './types.js'
+import type { PeerId } from './types.js'
 
 /**
  * What a network where every peer has one address of its own may tell the peer books (the
@@ -114,16 +115,13 @@ export class PeerBook {
    * What the store writes for `id` (Persistence, `touchKey`): its record when it has one (as it is:
    * not expanded), else its row as a compact peer, else undefined.
    */
-  storedRow (id: PeerId): PeerRecord | StoredPeer | undefined {
+  storedRow (id: PeerId): PeerRecord | CompactRow | undefined {
     const found = this.byKey.get(id)
     if (found !== undefined || this.compact === undefined) return found
     const index = this.scheme!.indexOf!(id)
     const firstSeen = index < 0 ? undefined : this.compact.firstSeenOf(index)
     if (firstSeen === undefined) return undefined
-    return {
-      key: id, id, addresses: this.scheme!.listAt!(index).slice(), priority: 'medium', topics: [], longTerm: false, permanent: false, bootstrap: false,
-      tags: {}, lastConnected: undefined, successes: 0, failures: 0, nextDialAt: undefined, firstSeen
-    }
+    return new CompactRow(id, this.scheme!.listAt!(index)[0], firstSeen)
   }
 
   /**

@@ -78,7 +78,7 @@ export class PeerKnowledge {
 
   add (peers: PeerInput[]): void {
     if (!Array.isArray(peers)) throw PeerwardenError.invalid('peers must be an array')
-    peers.forEach((p, i) => check.peerInput(p, `peers[${i}]`))
+    for (let i = 0; i < peers.length; i++) check.peerInput(peers[i], i)
     const { clock } = this.host
     const now = clock.now()
     for (const input of peers) {
@@ -162,7 +162,10 @@ export class PeerKnowledge {
     const { book } = this.host
     const index = book.compactIndex(input.id, address)
     if (index < 0) return false
-    if (!book.isCompact(index)) book.addCompact(index, now)
+    // A peer kept compactly already has its row written (or marked): the same id, own address and
+    // first-seen time, nothing else — writing it again would store the same row.
+    if (book.isCompact(index)) return true
+    book.addCompact(index, now)
     this.host.persist?.touchKey(input.id)
     return true
   }

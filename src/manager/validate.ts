@@ -57,6 +57,21 @@ export function fn<T extends Function> (name: string, value: unknown): T {
   return value as T
 }
 
+/** The name of a checked input in an error: a number i is 'peers[i]'. */
+function nameOf (at: string | number): string {
+  return typeof at === 'number' ? `peers[${at}]` : at
+}
+
+function isNonEmptyString (value: unknown): boolean {
+  return typeof value === 'string' && value.length > 0
+}
+
+function isStringArray (value: unknown): boolean {
+  if (!Array.isArray(value)) return false
+  for (const item of value) if (!isNonEmptyString(item)) return false
+  return true
+}
+
 export function stringArray (name: string, value: unknown): string[] {
   if (!Array.isArray(value)) throw PeerwardenError.invalid(`${name} must be an array of strings, got ${describe(value)}`)
   value.forEach((item, i) => nonEmptyString(`${name}[${i}]`, item))
@@ -232,23 +247,26 @@ export function clampTagValue (value: number): number {
   return value > TAG_VALUE_BOUND ? TAG_VALUE_BOUND : value < -TAG_VALUE_BOUND ? -TAG_VALUE_BOUND : value
 }
 
-/** One PeerInput of `addPeers()`. */
-export function peerInput (p: PeerInput, name: string): void {
-  if (p == null || typeof p !== 'object') throw PeerwardenError.invalid(`${name} must be an object`)
-  if (p.id !== undefined) nonEmptyString(`${name}.id`, p.id)
-  if (p.address !== undefined) nonEmptyString(`${name}.address`, p.address)
-  if (p.addresses !== undefined) stringArray(`${name}.addresses`, p.addresses)
+/**
+ * One PeerInput of `addPeers()`; `at` names it in an error (a number i: 'peers[i]'). A valid input
+ * builds no string: `addPeers` checks every peer it is told of (millions in a large simulation).
+ */
+export function peerInput (p: PeerInput, at: string | number): void {
+  if (p == null || typeof p !== 'object') throw PeerwardenError.invalid(`${nameOf(at)} must be an object`)
+  if (p.id !== undefined && !isNonEmptyString(p.id)) nonEmptyString(`${nameOf(at)}.id`, p.id)
+  if (p.address !== undefined && !isNonEmptyString(p.address)) nonEmptyString(`${nameOf(at)}.address`, p.address)
+  if (p.addresses !== undefined && !isStringArray(p.addresses)) stringArray(`${nameOf(at)}.addresses`, p.addresses)
   if (p.id === undefined && p.address === undefined && (p.addresses ?? []).length === 0) {
-    throw PeerwardenError.invalid(`${name} needs an id or an address`)
+    throw PeerwardenError.invalid(`${nameOf(at)} needs an id or an address`)
   }
-  if (p.priority !== undefined) priority(`${name}.priority`, p.priority)
-  if (p.topics !== undefined) stringArray(`${name}.topics`, p.topics)
-  if (p.longTerm !== undefined && typeof p.longTerm !== 'boolean') throw PeerwardenError.invalid(`${name}.longTerm must be a boolean`)
-  if (p.bootstrap !== undefined && typeof p.bootstrap !== 'boolean') throw PeerwardenError.invalid(`${name}.bootstrap must be a boolean`)
-  if (p.hint !== undefined && typeof p.hint !== 'boolean') throw PeerwardenError.invalid(`${name}.hint must be a boolean`)
+  if (p.priority !== undefined && !PRIORITIES.has(p.priority)) priority(`${nameOf(at)}.priority`, p.priority)
+  if (p.topics !== undefined && !isStringArray(p.topics)) stringArray(`${nameOf(at)}.topics`, p.topics)
+  if (p.longTerm !== undefined && typeof p.longTerm !== 'boolean') throw PeerwardenError.invalid(`${nameOf(at)}.longTerm must be a boolean`)
+  if (p.bootstrap !== undefined && typeof p.bootstrap !== 'boolean') throw PeerwardenError.invalid(`${nameOf(at)}.bootstrap must be a boolean`)
+  if (p.hint !== undefined && typeof p.hint !== 'boolean') throw PeerwardenError.invalid(`${nameOf(at)}.hint must be a boolean`)
   if (p.hint === true) {
     for (const field of ['priority', 'longTerm', 'bootstrap'] as const) {
-      if (p[field] !== undefined) throw PeerwardenError.invalid(`${name}.${field} may not be given with hint: true (a third party's claim sets no priority, long-term or bootstrap flag)`)
+      if (p[field] !== undefined) throw PeerwardenError.invalid(`${nameOf(at)}.${field} may not be given with hint: true (a third party's claim sets no priority, long-term or bootstrap flag)`)
     }
   }
 }

@@ -1,3 +1,4 @@
+import { CompactRow, SAVE_ROWS, type RowStore } from '../manager/persistence.js'
 import type { PeerStore, Priority, StoredPeer } from '../manager/types.js'
 
 /**
@@ -26,7 +27,7 @@ export interface KeyIndex {
  *   What else differs from the usual (an id other than the key, addresses other than the in-memory
  *   one, topics, tags) is a JSON string beside, only for the rows that have it.
  */
-export class CompactStore implements PeerStore {
+export class CompactStore implements PeerStore, RowStore {
   /** Keys the index does not know: their slots. */
   private readonly otherSlots = new Map<string, number>()
   /** Open addressing on the index numbers: [index + 1 (0 empty, -1 deleted), slot] per cell, at most three quarters full. */
@@ -62,6 +63,16 @@ export class CompactStore implements PeerStore {
       let slot = this.find(p.key)
       if (slot === -1) slot = this.insert(p.key)
       this.write(slot, p)
+    }
+  }
+
+  /** `save`, where a row may also be a `CompactRow` (the manager's, for a peer its book keeps compactly). */
+  [SAVE_ROWS] (rows: ReadonlyArray<StoredPeer | CompactRow>): void {
+    for (const p of rows) {
+      let slot = this.find(p.key)
+      if (slot === -1) slot = this.insert(p.key)
+      if (p instanceof CompactRow) this.writeOwn(slot, p)
+      else this.write(slot, p)
     }
   }
 
@@ -174,14 +185,39 @@ export class CompactStore implements PeerStore {
       n[at + 3] = p.failures
       n[at + 4] = p.nextDialAt ?? NaN
     }
+    const id = p.id !== p.key
+    const addresses = !(p.addresses.length === 1 && p.id !== undefined && isMemoryAddress(p.addresses[0], p.id))
+    const topics = p.topics.length > 0
+    let tags = false
+    for (const _ in p.tags) { tags = true; break }
+    if (!id && !addresses && !topics && !tags) {
+      // The usual row: nothing beside the numbers (and no object or string built to find it out).
+      if (this.extra.size > 0) this.extra.delete(slot)
+      return
+    }
     const more: Extra = {}
-    let any = false
-    if (p.id !== p.key) { more.i = p.id ?? null; any = true }
-    if (!(p.addresses.length === 1 && p.id !== undefined && p.addresses[0] === MEMORY + p.id)) { more.a = p.addresses; any = true }
-    if (p.topics.length > 0) { more.t = p.topics; any = true }
-    for (const _ in p.tags) { more.g = p.tags; any = true; break }
-    if (any) this.extra.set(slot, JSON.stringify(more))
-    else this.extra.delete(slot)
+    if (id) more.i = p.id ?? null
+    if (addresses) more.a = p.addresses
+    if (topics) more.t = p.topics
+    if (tags) more.g = p.tags
+    this.extra.set(slot, JSON.stringify(more))
+  }
+
+  /** What `write` does with the `StoredPeer` a `CompactRow` stands for: no history, no flags, the id as key, one address. */
+  private writeOwn (slot: number, p: CompactRow): void {
+    this.first[slot] = p.firstSeen
+    const row = this.full[slot]
+    if (row !== -1) {
+      const at = row * FULL
+      const n = this.rows
+      n[at] = 0
+      n[at + 1] = NaN
+      n[at + 2] = 0
+      n[at + 3] = 0
+      n[at + 4] = NaN
+    }
+    if (!isMemoryAddress(p.address, p.key)) this.extra.set(slot, JSON.stringify({ a: [p.address] } satisfies Extra))
+    else if (this.extra.size > 0) this.extra.delete(slot)
   }
 
   private newRow (): number {
@@ -227,6 +263,11 @@ export class CompactStore implements PeerStore {
 
 /** What a row holds beyond the numbers, when it differs from the usual: id (null: none), addresses, topics, tags. */
 interface Extra { i?: string | null; a?: string[]; t?: string[]; g?: Record<string, number> }
+
+/** Whether `address` is 'mem://' + `id` (compared in place: no concatenated string). */
+function isMemoryAddress (address: string, id: string): boolean {
+  return address.length === MEMORY.length + id.length && address.startsWith(MEMORY) && address.endsWith(id)
+}
 
 /** A full row: flags and priority, last connected, successes, failures, next dial. */
 const FULL = 5

@@ -1,4 +1,3 @@
-import { MinHeap } from '../manager/min-heap.js'
 import type { Clock } from '../manager/types.js'
 
 interface Timer { at: number; seq: number; fn: () => void; cancelled: boolean }
@@ -11,7 +10,8 @@ interface Timer { at: number; seq: number; fn: () => void; cancelled: boolean }
 export class ManualClock implements Clock {
   private current: number
   private seq = 0
-  private timers = new MinHeap<Timer>(before)
+  /** Due first at [0]: a binary heap by (at, seq), cancelled timers included until popped or compacted away. */
+  private readonly timers: Timer[] = []
   private live = 0
 
   constructor (start = 0) {
@@ -23,7 +23,7 @@ export class ManualClock implements Clock {
   setTimeout (fn: () => void, ms: number): unknown {
     const timer: Timer = { at: this.current + Math.max(0, Number.isFinite(ms) ? ms : 0), seq: this.seq++, fn, cancelled: false }
     this.live++
-    this.timers.push(timer)
+    push(this.timers, timer)
     return timer
   }
 
@@ -37,14 +37,16 @@ export class ManualClock implements Clock {
     t.cancelled = true
     t.fn = NOTHING
     this.live--
-    if (this.timers.size > 2 * this.live + 1024) this.compact()
+    if (this.timers.length > 2 * this.live + 1024) this.compact()
   }
 
+  /** Drops the cancelled timers in place and rebuilds the heap (bottom-up: O(n), no allocation). */
   private compact (): void {
-    const old = this.timers
-    const timers = new MinHeap<Timer>(before)
-    for (let t = old.pop(); t !== undefined; t = old.pop()) if (!t.cancelled) timers.push(t)
-    this.timers = timers
+    const h = this.timers
+    let j = 0
+    for (let i = 0; i < h.length; i++) if (!h[i].cancelled) h[j++] = h[i]
+    h.length = j
+    for (let i = (j >> 1) - 1; i >= 0; i--) down(h, i)
   }
 
   /** Number of timers waiting. */
@@ -56,9 +58,9 @@ export class ManualClock implements Clock {
     const target = this.current + ms
     await settle()
     for (;;) {
-      const next = this.timers.peek()
+      const next = this.timers[0]
       if (next === undefined || next.at > target) break
-      this.timers.pop()
+      pop(this.timers)
       if (next.cancelled) continue
       next.cancelled = true
       this.live--
@@ -74,8 +76,8 @@ export class ManualClock implements Clock {
   async runAll (limit = 3_600_000): Promise<number> {
     const start = this.current
     for (;;) {
-      while (this.timers.size > 0 && this.timers.peek()!.cancelled) this.timers.pop()
-      const next = this.timers.peek()
+      while (this.timers.length > 0 && this.timers[0].cancelled) pop(this.timers)
+      const next = this.timers[0]
       if (next === undefined || next.at - start > limit) break
       await this.advance(next.at - this.current)
     }
@@ -87,6 +89,45 @@ const NOTHING = (): void => {}
 
 function before (a: Timer, b: Timer): boolean {
   return a.at < b.at || (a.at === b.at && a.seq < b.seq)
+}
+
+function push (h: Timer[], t: Timer): void {
+  let i = h.length
+  h.push(t)
+  while (i > 0) {
+    const p = (i - 1) >> 1
+    if (!before(t, h[p])) break
+    h[i] = h[p]
+    i = p
+  }
+  h[i] = t
+}
+
+/** Takes out the first timer (the heap must not be empty). */
+function pop (h: Timer[]): Timer {
+  const top = h[0]
+  const last = h.pop()!
+  if (h.length > 0) {
+    h[0] = last
+    down(h, 0)
+  }
+  return top
+}
+
+/** Moves the timer at `i` down to its place. */
+function down (h: Timer[], i: number): void {
+  const t = h[i]
+  const n = h.length
+  for (;;) {
+    const l = 2 * i + 1
+    if (l >= n) break
+    const r = l + 1
+    const c = r < n && before(h[r], h[l]) ? r : l
+    if (!before(h[c], t)) break
+    h[i] = h[c]
+    i = c
+  }
+  h[i] = t
 }
 
 /** Lets every pending promise callback run. */

@@ -1,5 +1,6 @@
 import { systemClock } from '../clock.js'
 import { PeerwardenError } from '../errors.js'
+import { LIGHT_SIGNAL } from '../manager/dial-addresses.js'
 import type { Clock, Connection, ConnectionManager, DialFn, PeerId } from '../manager/types.js'
 
 /** How a node answers dials: accept, refuse at once, or never answer (until the dial is aborted). */
@@ -110,12 +111,16 @@ export class MemoryNode {
     this.address = `mem://${id}`
   }
 
-  /** The transport's dial function, for `createConnectionManager({ dial })`. */
-  readonly dial: DialFn = async (address, opts) => {
+  /**
+   * The transport's dial function, for `createConnectionManager({ dial })`. Of its signal it reads
+   * `aborted`, `reason`, `throwIfAborted()` and 'abort' listeners only: the manager may pass its
+   * lighter switch (`LIGHT_SIGNAL`).
+   */
+  readonly dial: DialFn = Object.assign(async (address: string, opts: { peer?: PeerId; signal: AbortSignal }) => {
     this.dialCount++
     if (!this.online) throw new PeerwardenError('ERR_DIAL_FAILED', 'this node is offline')
     return await this.network.deliver(this, address, opts.signal)
-  }
+  }, { [LIGHT_SIGNAL]: true })
 
   /** Reports inbound connections to `manager` from now on. */
   bind (manager: ConnectionManager): this {

@@ -65,8 +65,6 @@ export class Simulation {
   readonly clock: ManualClock
   readonly network: MemoryNetwork
   readonly nodes: SimNode[] = []
-  /** Node index by id. */
-  private readonly byId = new Map<string, number>()
   /**
    * What each node knows besides the bootstrap nodes (by node index), as the simulation told it
    * (peer exchange, referrals) or it met them (connections, refused ones included): what it can
@@ -77,12 +75,10 @@ export class Simulation {
   private readonly random: () => number
   /** Node ids as numbers, for the stores. */
   private readonly keyIndex: KeyIndex = {
-    of: (key) => this.byId.get(key) ?? -1,
+    of: (key) => this.indexOfId(key),
     key: (i) => this.nodes[i].id
   }
 
-  /** Node index by address. */
-  private readonly byAddress = new Map<string, number>()
   /** Per node, the one list of its address that every peer book shares. */
   private readonly addressLists: string[][] = []
   /**
@@ -95,17 +91,17 @@ export class Simulation {
   constructor (private readonly options: SimulationOptions) {
     this.addressScheme = {
       idOf: (address) => {
-        const i = this.byAddress.get(address)
-        return i === undefined ? undefined : this.nodes[i].id
+        const i = this.indexOfAddress(address)
+        return i < 0 ? undefined : this.nodes[i].id
       },
       list: (address) => {
-        const i = this.byAddress.get(address)
-        return i === undefined ? [address] : this.addressLists[i]
+        const i = this.indexOfAddress(address)
+        return i < 0 ? [address] : this.addressLists[i]
       },
       ...(options.compactPeers === false
         ? {}
         : {
-            indexOf: (id: string) => this.byId.get(id) ?? -1,
+            indexOf: (id: string) => this.indexOfId(id),
             idAt: (i: number) => this.nodes[i].id,
             listAt: (i: number) => this.addressLists[i]
           })
@@ -118,8 +114,6 @@ export class Simulation {
       const transport = this.network.addNode(`n${i}`)
       const node: SimNode = { id: transport.id, transport, manager: undefined as unknown as ConnectionManager, store: new CompactStore(this.keyIndex), bootstrap: i < nb, peak: 0, inboundDials: 0 }
       this.nodes.push(node)
-      this.byId.set(node.id, i)
-      this.byAddress.set(transport.address, i)
       this.addressLists.push([transport.address])
       this.network.onDial(transport.address, () => { node.inboundDials++ })
       this.build(node)
@@ -130,8 +124,8 @@ export class Simulation {
 
   /** The node with this id (`n<i>`); undefined when none. */
   node (id: string): SimNode | undefined {
-    const i = this.byId.get(id)
-    return i === undefined ? undefined : this.nodes[i]
+    const i = this.indexOfId(id)
+    return i < 0 ? undefined : this.nodes[i]
   }
 
   /** Starts every node's manager (or the given ones). */
@@ -199,8 +193,23 @@ export class Simulation {
     return online.every((n) => seen.has(n.id))
   }
 
+  /**
+   * The index of the node with this id, or -1: read from the id ('n<i>', checked against the node's
+   * own), no map — the peer books ask for millions of them.
+   */
+  private indexOfId (id: string): number {
+    const i = numberAt(id, 1)
+    return i >= 0 && i < this.nodes.length && id.charCodeAt(0) === 110 /* n */ && this.nodes[i].id === id ? i : -1
+  }
+
+  /** The index of the node listening at this address ('mem://n<i>'), or -1. */
+  private indexOfAddress (address: string): number {
+    const i = numberAt(address, MEMORY_N.length)
+    return i >= 0 && i < this.nodes.length && this.nodes[i].transport.address === address ? i : -1
+  }
+
   private build (node: SimNode): void {
-    const self = this.byId.get(node.id)!
+    const self = this.indexOfId(node.id)
     const options: ConnectionManagerOptions & { [ADDRESS_SCHEME]: AddressScheme } = {
       ...this.options.manager,
       dial: node.transport.dial,
@@ -224,8 +233,8 @@ export class Simulation {
     const exchange = this.options.exchange ?? 8
     const referrals = this.options.referrals ?? 0
     manager.events.addEventListener('connection:refused', (e) => {
-      const o = this.byId.get(e.detail.connection.peer)
-      if (o === undefined || o === self) return
+      const o = this.indexOfId(e.detail.connection.peer)
+      if (o < 0 || o === self) return
       const other = this.nodes[o]
       if (referrals > 0 && other.manager !== undefined) this.tell(o, this.sampleKnown(self, referrals, o))
       // The refusing manager keeps the dialer in its peer book: it passes it on from now on.
@@ -233,8 +242,8 @@ export class Simulation {
     })
     manager.events.addEventListener('peer:connected', (e) => {
       node.peak = Math.max(node.peak, manager.stats().connections)
-      const o = this.byId.get(e.detail.peer)
-      if (o === undefined) return
+      const o = this.indexOfId(e.detail.peer)
+      if (o < 0) return
       this.learn(self, o)
       if (exchange === 0 || this.nodes[o].manager === undefined) return
       const mine = this.sampleKnown(self, exchange, o)
@@ -254,7 +263,7 @@ export class Simulation {
     if (ids.length === 0) return
     for (const id of ids) this.learn(node, id)
     // The nodes' own id and address strings: a peer book that knows 100,000 peers holds no copies.
-    this.nodes[node].manager.addPeers(ids.map((i) => ({ id: this.nodes[i].id, addresses: [this.nodes[i].transport.address] })))
+    this.nodes[node].manager.addPeers(ids.map((i) => ({ id: this.nodes[i].id, address: this.nodes[i].transport.address })))
   }
 
   /** Up to `k` nodes the node knows, at random, other than `except`. */
@@ -276,19 +285,29 @@ export class Simulation {
 
 /**
  * The node indexes one node knows, in the order it learnt them: 4 bytes each in an `Int32Array`
- * (a node knows a few hundred), with a `Set` beside the list once it is long (a bootstrap node
- * learns every node).
+ * (a node knows a few hundred), with an open-addressing table of them beside the list once it is
+ * longer than a scan is quick (a bootstrap node learns every node; every node asks `has` for each
+ * node it is told of).
  */
 class KnownNodes {
   length = 0
   private list = new Int32Array(8)
-  private set: Set<number> | undefined = undefined
+  /** Index + 1 per cell (0: empty), a power of two at most three quarters full; none while short. */
+  private table: Int32Array | undefined = undefined
 
   has (x: number): boolean {
-    if (this.set !== undefined) return this.set.has(x)
-    const list = this.list
-    for (let i = 0; i < this.length; i++) if (list[i] === x) return true
-    return false
+    const t = this.table
+    if (t === undefined) {
+      const list = this.list
+      for (let i = 0; i < this.length; i++) if (list[i] === x) return true
+      return false
+    }
+    const mask = t.length - 1
+    for (let h = hash(x) & mask; ; h = (h + 1) & mask) {
+      const k = t[h]
+      if (k === 0) return false
+      if (k === x + 1) return true
+    }
   }
 
   /** Appends `x` unless it is known. */
@@ -300,8 +319,8 @@ class KnownNodes {
       this.list = grown
     }
     this.list[this.length++] = x
-    if (this.set !== undefined) this.set.add(x)
-    else if (this.length > SCAN_LIMIT) this.set = new Set(this.list.subarray(0, this.length))
+    if (this.table !== undefined && 4 * this.length <= 3 * this.table.length) this.put(this.table, x)
+    else if (this.length > SCAN_LIMIT) this.rehash()
   }
 
   at (i: number): number { return this.list[i] }
@@ -312,10 +331,43 @@ class KnownNodes {
     for (let i = 0; i < this.length; i++) if (this.list[i] !== x) out.push(this.list[i])
     return out
   }
+
+  private rehash (): void {
+    let cells = 64
+    while (4 * this.length > 3 * cells) cells *= 2
+    const t = new Int32Array(cells)
+    for (let i = 0; i < this.length; i++) this.put(t, this.list[i])
+    this.table = t
+  }
+
+  private put (t: Int32Array, x: number): void {
+    const mask = t.length - 1
+    let h = hash(x) & mask
+    while (t[h] !== 0) h = (h + 1) & mask
+    t[h] = x + 1
+  }
 }
 
-/** Past this many known nodes, `KnownNodes.has` asks a Set instead of scanning. */
-const SCAN_LIMIT = 256
+/** What comes before a node's number in its address. */
+const MEMORY_N = 'mem://n'
+
+/** The decimal number from `from` to the end of `s` (no sign, no leading zero but '0' itself), or -1. */
+function numberAt (s: string, from: number): number {
+  const end = s.length
+  if (from >= end || end - from > 9 || (s.charCodeAt(from) === 48 && end - from > 1)) return -1
+  let n = 0
+  for (let i = from; i < end; i++) {
+    const d = s.charCodeAt(i) - 48
+    if (d < 0 || d > 9) return -1
+    n = n * 10 + d
+  }
+  return n
+}
+
+function hash (x: number): number { return Math.imul(x, 0x9e3779b1) >>> 0 }
+
+/** Past this many known nodes, `KnownNodes.has` asks its table instead of scanning. */
+const SCAN_LIMIT = 16
 
 /** A small deterministic generator in [0, 1), for reproducible simulations. */
 export function xorshift (seed: number): () => number {
