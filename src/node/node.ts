@@ -52,8 +52,11 @@ function nodeWatermarks (given: Partial<ConnectionManagerOptions> | undefined): 
  */
 export async function createNode (options: NodeOptions = {}): Promise<PeerNode> {
   if (options == null || typeof options !== 'object') throw PeerwardenError.invalid('options must be an object')
-  check.rejectUnknownOptions('createNode options', options, NODE_OPTIONS)
+  check.rejectUnknownOptions('createNode options', options, NODE_OPTIONS, { manager: check.MANAGER_OPTIONS })
   if (options.dataDir !== undefined) check.nonEmptyString('dataDir', options.dataDir)
+  if (options.networkKey !== undefined && typeof options.networkKey !== 'string' && !(options.networkKey instanceof Uint8Array)) {
+    throw PeerwardenError.invalid(`networkKey must be a string or a Uint8Array, got ${check.describe(options.networkKey)}`)
+  }
   // One node per dataDir (data-dir-lock.ts): held until close(), let go when the start fails.
   const dirLock = options.dataDir !== undefined ? lockDataDir(options.dataDir) : undefined
   try {

@@ -72,6 +72,15 @@ test('a bad flag or a bad value gets a one-line error and exit status 2, not a s
   }
 })
 
+test('every mesh subcommand reports a wrong invocation the same way: one line with its code, exit 2 (status once wrote no code)', () => {
+  const env = { ...process.env, PEERWARDEN_MESH_REGISTRY: '' }
+  for (const args of [['mesh', 'status'], ['mesh', 'call', 'Worker.resize']]) {
+    const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 10_000, env })
+    assert.equal(r.status, 2, `${args.join(' ')} exits 2`)
+    assert.equal(r.stderr, 'peerwarden: ERR_INVALID_ARGUMENT: --registry is required (or PEERWARDEN_MESH_REGISTRY): tcp://host:port#<registry id>\n', args.join(' '))
+  }
+})
+
 test('two CLI nodes find each other through a bootstrap CLI node and close cleanly on Ctrl-C', { timeout: 40_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'pw-cli-'))
   const procs: ChildProcess[] = []
