@@ -59,7 +59,6 @@ const UNIT_FILES = [
   'test/node/transport-cipher.test.ts',
   'test/store/sqlite-store.test.ts',
   'test/package.test.ts',
-  'test/first-mistakes.test.ts',
   'test/contract/memory.test.ts',
   'test/logger.test.ts',
   'test/lab/plan.test.ts',

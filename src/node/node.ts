@@ -298,7 +298,13 @@ class Node implements PeerNode {
   get addresses (): string[] { return this.bound.slice() }
   get advertised (): string[] { return this.announced.list().slice() }
 
-  readonly join = async (topic: string | Uint8Array, opts?: { announce?: boolean; lookup?: boolean }): Promise<void> => { assertTopic(topic); await this.discovery!.join(topic, opts) }
+  readonly join = async (topic: string | Uint8Array, opts?: { announce?: boolean; lookup?: boolean }): Promise<void> => {
+    // Said in the node's words: after close() the manager's 'the connection manager is closed' came out.
+    if (this.closed) throw new PeerwardenError('ERR_CLOSED', 'the node is closed')
+    assertTopic(topic)
+    await this.discovery!.join(topic, opts)
+  }
+
   readonly leave = async (topic: string | Uint8Array): Promise<void> => { assertTopic(topic); await this.discovery!.leave(topic) }
   readonly joined = (topic: string | Uint8Array): boolean => this.discovery!.isJoined(topic)
   readonly flushed = (topic: string | Uint8Array): boolean => this.discovery!.flushed(topic)
