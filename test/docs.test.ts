@@ -50,6 +50,8 @@ function docFiles (): string[] {
 const all = docFiles().flatMap((file) => codeBlocks(file, readFileSync(`${ROOT}${file}`, 'utf8')))
 const code = all.filter((b) => b.lang === 'ts' || b.lang === 'js')
 const runnable = code.filter((b) => !b.fragment)
+/** Modules the examples import that ship no type declarations. */
+const UNTYPED = ['hyperswarm', '@hyperswarm/testnet', 'corestore']
 const name = (b: Block): string => `${b.file.replace(/[/.]/g, '-')}-${b.line}`
 
 test('every fragment marker stands right before a code block', () => {
@@ -84,7 +86,7 @@ test('runnable examples type-check against the package', () => {
     return f
   })
   // Hyperswarm ships no declarations: an application declares the module, as docs/hyperswarm.md says.
-  writeFileSync(`${OUT}vendor.d.ts`, "declare module 'hyperswarm'\ndeclare module '@hyperswarm/testnet'\ndeclare module 'corestore'\n")
+  writeFileSync(`${OUT}vendor.d.ts`, UNTYPED.map((m) => `declare module '${m}'\n`).join(''))
   const program = ts.createProgram([...files, `${OUT}vendor.d.ts`], {
     module: ts.ModuleKind.NodeNext,
     moduleResolution: ts.ModuleResolutionKind.NodeNext,
@@ -100,6 +102,16 @@ test('runnable examples type-check against the package', () => {
     return `${where} ${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`
   })
   assert.deepEqual(problems, [])
+})
+
+// The vendor.d.ts above hides from the type check that these modules ship no types: a newcomer's
+// strict tsc stops at their import (TS7016) unless the page says how to declare them.
+test('a page whose runnable examples import a module without types says how to declare it', () => {
+  for (const file of docFiles()) {
+    const used = UNTYPED.filter((m) => runnable.some((b) => b.file === file && b.code.includes(`from '${m}'`)))
+    const text = readFileSync(`${ROOT}${file}`, 'utf8')
+    for (const m of used) assert.ok(text.includes(`declare module '${m}'`) || (text.includes('declare module') && text.includes(`\`${m}\``)), `${file} imports '${m}' (no types) without saying \`declare module '${m}'\``)
+  }
 })
 
 async function run (source: string, file: string): Promise<{ code: number | null; out: string }> {
