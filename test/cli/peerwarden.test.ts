@@ -81,6 +81,17 @@ test('every mesh subcommand reports a wrong invocation the same way: one line wi
   }
 })
 
+test('a reader that goes away (peerwarden simulate | head -1) ends the command quietly, without an EPIPE stack trace', { timeout: 20_000 }, async () => {
+  const child = spawn(process.execPath, [BIN, 'simulate', '--nodes', '200', '--minutes', '30', '--no-progress'], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let stderr = ''
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => { stderr += d })
+  // The first line read, the reader closes its end, as head does: the command's next write fails.
+  await new Promise<void>((resolve) => { child.stdout!.once('data', () => { child.stdout!.destroy(); resolve() }) })
+  const code = await new Promise<number | null>((resolve) => { child.once('exit', resolve) })
+  assert.doesNotMatch(stderr, /EPIPE|\n\s+at /, 'no stack trace')
+  assert.equal(code, 0)
+})
+
 test('two CLI nodes find each other through a bootstrap CLI node and close cleanly on Ctrl-C', { timeout: 40_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'pw-cli-'))
   const procs: ChildProcess[] = []
