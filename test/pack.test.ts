@@ -207,3 +207,46 @@ test('every entry point but the dashboard type-checks without the optional depen
     '--types', 'node', '--skipLibCheck', 'false', 'consumer-core.ts', 'consumer-own-types.ts', 'own-vendor-types.d.ts'], { cwd: app, encoding: 'utf8', timeout: 200_000 })
   assert.equal(r.status, 0, `tsc reported:\n${r.stdout}${r.stderr}`)
 })
+
+test('the installed command runs: --help lists every subcommand, and lab list finds the scenarios the package ships', { timeout: 40_000 }, () => {
+  const bin = join(app, 'node_modules/peerwarden', (pkg as unknown as { bin: Record<string, string> }).bin.peerwarden)
+  const cli = (...args: string[]): string => {
+    const r = spawnSync(process.execPath, [bin, ...args], { cwd: app, encoding: 'utf8', timeout: 30_000 })
+    assert.equal(r.status, 0, `peerwarden ${args.join(' ')} failed:\n${r.stdout}${r.stderr}`)
+    return r.stdout
+  }
+  const help = cli('--help')
+  for (const command of ['node', 'simulate', 'mesh', 'lab']) assert.match(help, new RegExp(`^ {2}${command}\\b`, 'm'), `--help lists ${command}`)
+  // From an installed package the lab once listed nothing: its scenarios were not in the tarball.
+  assert.match(cli('lab', 'list'), /^converge\b/m)
+})
+
+/** The README's runnable examples whose every import is Node's own or an entry point that needs no optional dependency. */
+function readmeExamplesWithoutOptionalDependencies (): string[] {
+  const readme = readFileSync(join(root, 'README.md'), 'utf8').split('\n')
+  const blocks: string[] = []
+  for (let i = 0; i < readme.length; i++) {
+    if (!/^```ts\s*$/.test(readme[i]!)) continue
+    const end = readme.indexOf('```', i + 1)
+    const code = readme.slice(i + 1, end).join('\n')
+    const fragment = /^<!--\s*fragment:/.test(readme[i - 1] ?? '')
+    const imports = [...code.matchAll(/^import .* from '([^']+)'/gm)].map((m) => m[1]!)
+    if (!fragment && imports.every((m) => m.startsWith('node:') || ['peerwarden', 'peerwarden/node', 'peerwarden/mesh', 'peerwarden/testing'].includes(m))) blocks.push(code)
+    i = end
+  }
+  return blocks
+}
+
+// test/docs.test.ts runs every example inside the repository, where each optional dependency is
+// installed and 'peerwarden' resolves to the working tree: this runs them where a newcomer would.
+test("the README's examples run by package name in the app, without any optional dependency", { timeout: 120_000 }, async () => {
+  const { default: ts } = await import('typescript')
+  const examples = readmeExamplesWithoutOptionalDependencies()
+  assert.ok(examples.length >= 4, `only ${examples.length} README examples need no optional dependency`)
+  examples.forEach((code, i) => {
+    const js = ts.transpileModule(code, { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } }).outputText
+    writeFileSync(join(app, `readme-${i}.mjs`), js)
+    const r = spawnSync(process.execPath, [`readme-${i}.mjs`], { cwd: app, encoding: 'utf8', timeout: 60_000 })
+    assert.equal(r.status, 0, `README example ${i + 1} (${/from '([^']+)'/.exec(code.split('\n').find((l) => l.includes("from 'peerwarden")) ?? '')?.[1]}) failed in the app:\n${r.stdout}${r.stderr}`)
+  })
+})

@@ -37,3 +37,20 @@ test('createMeshNode, createRegistry and manageSwarm refuse unknown options with
   await assert.rejects(createMeshNode({ schema, role: 'A', registry: 'tcp://127.0.0.1:1#' + 'a'.repeat(64), handler: {} } as never), refusedWith('handler', 'handlers'))
   assert.throws(() => manageSwarm({} as never, { topicQuotas: { min: 1 } } as never), refusedWith('topicQuotas', 'topicQuota'))
 })
+
+// A newcomer's first guesses: a manager option at the top of createNode (the README puts them under
+// `manager`), and js-libp2p's or ssb-conn's name for a watermark.
+test('createNode tells where a manager option given at its top level belongs', async () => {
+  await assert.rejects(createNode({ highWater: 4 } as never), (err: unknown) => {
+    assert.match((err as Error).message, /^createNode options: unknown option "highWater"; it belongs in manager: \{ highWater \}/)
+    return true
+  })
+  await assert.rejects(createNode({ maxConnections: 4 } as never), /unknown option "maxConnections"; it belongs in manager: \{ highWater \}/)
+})
+
+test('maxConnections and minConnections, the names other connection managers use, are answered with highWater and lowWater', () => {
+  const dial = async (): Promise<never> => { throw new Error('no') }
+  assert.throws(() => createConnectionManager({ dial, maxConnections: 8 } as never), refusedWith('maxConnections', 'highWater'))
+  assert.throws(() => createConnectionManager({ dial, minConnections: 2 } as never), refusedWith('minConnections', 'lowWater'))
+  assert.throws(() => peerwarden({ maxConnections: 8 } as never), refusedWith('maxConnections', 'highWater'))
+})

@@ -49,7 +49,7 @@ import { WaitingDials } from './hyperswarm/waiting-dials.js'
 import type { HyperswarmConnection, HyperswarmLike, HyperswarmPeerInfo, ManagedSwarm, ManageSwarmOptions } from './hyperswarm/types.js'
 
 export type { HyperswarmConnection, HyperswarmLike, HyperswarmPeerInfo, HyperswarmQueue, ManagedSwarm, ManageSwarmOptions } from './hyperswarm/types.js'
-export { DEFAULT_ROOM, shouldRelease, type RoomPolicy } from './hyperswarm/room.js'
+export { DEFAULT_ROOM, shouldRelease, type RoomPolicy } from './room-policy.js'
 
 const PREFIX = 'hyperswarm:'
 /** At most one lookup for room per this many ms (see `droppedOne`). */

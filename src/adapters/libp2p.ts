@@ -50,59 +50,9 @@ import { importOptional, notInstalled } from '../optional-dependency.js'
 import { MANAGER_OPTIONS, rejectUnknownOptions } from '../manager/validate.js'
 import type { CloseReason, Connection, ConnectionManager, ConnectionManagerOptions } from '../manager/types.js'
 import { PeerSync, PROTOCOL, PUBSUB, type Libp2pPeer, type MemberQuota, type MultiaddrLike, type PeerIdLike } from './libp2p-peers.js'
+import type { Components, Gater, Libp2pConnection, MuxerLike, PubSubLike, StreamLike } from './libp2p-types.js'
 
 export { dialAddress, type MemberQuota } from './libp2p-peers.js'
-
-// ── the parts of libp2p used here (structural, so no libp2p types leak into ours) ──────────────
-
-interface Libp2pConnection {
-  readonly id: string
-  readonly remotePeer: PeerIdLike
-  readonly remoteAddr: MultiaddrLike
-  readonly direction: 'inbound' | 'outbound'
-  readonly status: string
-  readonly streams?: readonly unknown[]
-  close(options?: { signal?: AbortSignal }): Promise<void>
-  abort(err: Error): void
-}
-/** A stream of a connection: it says when it closes. */
-interface StreamLike { addEventListener?(type: string, listener: () => void): void }
-/**
- * A libp2p connection's stream muxer (libp2p 3's `AbstractStreamMuxer`: the connection's `muxer`,
- * not part of its public type): 'stream' for each stream the remote opens, `createStream` for ours;
- * a stream leaves `streams` before its 'close' listeners added later run.
- */
-interface MuxerLike {
-  addEventListener(type: 'stream', listener: (evt: { detail: StreamLike }) => void): void
-  createStream(options?: unknown): Promise<StreamLike>
-}
-interface EventsLike {
-  addEventListener(type: string, listener: (evt: any) => void): void
-  removeEventListener(type: string, listener: (evt: any) => void): void
-}
-interface Gater {
-  denyInboundConnection?: (maConn: { remoteAddr: MultiaddrLike }) => boolean | Promise<boolean>
-  denyInboundEncryptedConnection?: (peerId: PeerIdLike, maConn: { remoteAddr: MultiaddrLike }) => boolean | Promise<boolean>
-  denyOutboundEncryptedConnection?: (peerId: PeerIdLike, maConn: { remoteAddr: MultiaddrLike }) => boolean | Promise<boolean>
-  denyDialPeer?: (peerId: PeerIdLike) => boolean | Promise<boolean>
-}
-interface PubSubLike extends EventsLike {
-  getSubscribers(topic: string): PeerIdLike[]
-}
-/** The libp2p components a service receives (a proxy that throws on a missing name). */
-interface Components {
-  peerId: PeerIdLike
-  events: EventsLike
-  connectionGater: Gater
-  connectionManager: {
-    getConnections(): Libp2pConnection[]
-    openConnection(target: unknown, options?: { signal?: AbortSignal }): Promise<Libp2pConnection>
-    getMaxConnections?(): number
-    setMaxConnections?(max: number): void
-  }
-  peerStore: { all(): Promise<Libp2pPeer[]> }
-  [service: string]: unknown
-}
 
 /** The manager's options but `dial`; `localPeer` is accepted and ignored: the node's own peer id is used. */
 export interface PeerwardenLibp2pOptions extends Partial<Omit<ConnectionManagerOptions, 'dial'>> {

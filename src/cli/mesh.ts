@@ -310,7 +310,7 @@ export function addMeshCommands (program: Command, out: (line: string) => void =
     .description('the roles, their instances and what the registries know of them')
     .option('--json', 'one JSON object instead of lines')
     .action(async (o: { registry?: string[]; networkKey?: string; key?: string; timeout: number; json?: boolean }) => {
-      done(await meshStatus({ ...o, registry: o.registry ?? [] }, out))
+      done(await exitCodeOf(() => meshStatus({ ...o, registry: o.registry ?? [] }, out)))
     })
   common(mesh.command('call'))
     .description('call Role.command with JSON arguments and print the answer')
@@ -320,13 +320,21 @@ export function addMeshCommands (program: Command, out: (line: string) => void =
     .option('--variant <name>', 'the instance name to join with (default cli-<pid>)')
     .option('--schema <module>', 'a module exporting the schema (schema or default); default: the registry\'s outline')
     .action(async (target: string, json: string | undefined, o: { registry?: string[]; networkKey?: string; key?: string; timeout: number; role?: string; variant?: string; schema?: string }) => {
-      try {
-        done(await meshCall(target, json, { ...o, registry: o.registry ?? [] }, out))
-      } catch (err) {
-        const e = err as { code?: string; message?: string; cause?: { code?: string; message?: string } }
-        const cause = e.cause?.code !== undefined ? ` (${e.cause.code}: ${e.cause.message ?? ''})` : ''
-        process.stderr.write(`peerwarden: ${e.code ?? 'ERR_UNKNOWN'}: ${e.message ?? String(err)}${cause}\n`)
-        done(e.code === 'ERR_INVALID_ARGUMENT' || e.code === 'ERR_UNKNOWN_COMMAND' ? 2 : 1)
-      }
+      done(await exitCodeOf(() => meshCall(target, json, { ...o, registry: o.registry ?? [] }, out)))
     })
+}
+
+/**
+ * Runs a mesh command: its exit code, or an error written as `peerwarden: CODE: message (cause)` on
+ * standard error with 2 for a wrong invocation and 1 for a failure (the same for every subcommand).
+ */
+async function exitCodeOf (command: () => Promise<number>): Promise<number> {
+  try {
+    return await command()
+  } catch (err) {
+    const e = err as { code?: string; message?: string; cause?: { code?: string; message?: string } }
+    const cause = e.cause?.code !== undefined ? ` (${e.cause.code}: ${e.cause.message ?? ''})` : ''
+    process.stderr.write(`peerwarden: ${e.code ?? 'ERR_UNKNOWN'}: ${e.message ?? String(err)}${cause}\n`)
+    return e.code === 'ERR_INVALID_ARGUMENT' || e.code === 'ERR_UNKNOWN_COMMAND' ? 2 : 1
+  }
 }

@@ -230,6 +230,8 @@ function fraction (name: string): (value: string) => number {
 }
 
 async function main (): Promise<void> {
+  // `peerwarden lab list | head`: a reader that goes away ends the command quietly, not with an EPIPE stack.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => { if (err.code === 'EPIPE') process.exit(0); else throw err })
   if (process.argv.length <= 2) {
     process.stdout.write(program().helpInformation())
     process.exit(2)

@@ -146,16 +146,33 @@ export function closestName (name: string, known: readonly string[]): string | u
 }
 
 /**
+ * The names other connection managers give our options (js-libp2p's `maxConnections`, ssb-conn's
+ * `minConnections`…): a newcomer's first guess, answered with ours.
+ */
+const FOREIGN_NAMES: Readonly<Record<string, string>> = { maxConnections: 'highWater', minConnections: 'lowWater' }
+
+/**
  * Refuses an options object with a name that is not in `known` (a typo such as `highwater` would
  * otherwise be ignored in silence): ERR_INVALID_ARGUMENT naming `what`, the option and the closest
  * valid name. For every options object of every layer (node, mesh, dashboard, adapters).
+ * `nested` names the options objects inside this one (`{ manager: MANAGER_OPTIONS }`): an option of
+ * theirs given here is told where it belongs.
  */
-export function rejectUnknownOptions (what: string, options: object, known: readonly string[]): void {
+export function rejectUnknownOptions (what: string, options: object, known: readonly string[], nested: Readonly<Record<string, readonly string[]>> = {}): void {
   for (const name of Object.keys(options)) {
     if (known.includes(name)) continue
-    const near = closestName(name, known)
-    throw PeerwardenError.invalid(`${what}: unknown option ${JSON.stringify(name)}${near !== undefined ? `; did you mean ${JSON.stringify(near)}?` : ''} (known: ${known.join(', ')})`)
+    throw PeerwardenError.invalid(`${what}: unknown option ${JSON.stringify(name)}${optionHint(name, known, nested)} (known: ${known.join(', ')})`)
   }
+}
+
+/** What `name` was probably meant to be: an option of a nested object, ours for another library's, or a typo's nearest name. */
+function optionHint (name: string, known: readonly string[], nested: Readonly<Record<string, readonly string[]>>): string {
+  const meant = FOREIGN_NAMES[name] ?? name
+  const home = Object.keys(nested).find((key) => nested[key]!.includes(meant))
+  if (home !== undefined) return `; it belongs in ${home}: { ${meant} }`
+  if (meant !== name && known.includes(meant)) return `; did you mean ${JSON.stringify(meant)}?`
+  const near = closestName(name, known)
+  return near !== undefined ? `; did you mean ${JSON.stringify(near)}?` : ''
 }
 
 /** Every option name of `createConnectionManager`. */

@@ -52,8 +52,11 @@ function nodeWatermarks (given: Partial<ConnectionManagerOptions> | undefined): 
  */
 export async function createNode (options: NodeOptions = {}): Promise<PeerNode> {
   if (options == null || typeof options !== 'object') throw PeerwardenError.invalid('options must be an object')
-  check.rejectUnknownOptions('createNode options', options, NODE_OPTIONS)
+  check.rejectUnknownOptions('createNode options', options, NODE_OPTIONS, { manager: check.MANAGER_OPTIONS })
   if (options.dataDir !== undefined) check.nonEmptyString('dataDir', options.dataDir)
+  if (options.networkKey !== undefined && typeof options.networkKey !== 'string' && !(options.networkKey instanceof Uint8Array)) {
+    throw PeerwardenError.invalid(`networkKey must be a string or a Uint8Array, got ${check.describe(options.networkKey)}`)
+  }
   // One node per dataDir (data-dir-lock.ts): held until close(), let go when the start fails.
   const dirLock = options.dataDir !== undefined ? lockDataDir(options.dataDir) : undefined
   try {
@@ -296,7 +299,13 @@ class Node implements PeerNode {
   get addresses (): string[] { return this.bound.slice() }
   get advertised (): string[] { return this.announced.list().slice() }
 
-  readonly join = async (topic: string | Uint8Array, opts?: { announce?: boolean; lookup?: boolean }): Promise<void> => { assertTopic(topic); await this.discovery!.join(topic, opts) }
+  readonly join = async (topic: string | Uint8Array, opts?: { announce?: boolean; lookup?: boolean }): Promise<void> => {
+    // Said in the node's words: after close() the manager's 'the connection manager is closed' came out.
+    if (this.closed) throw new PeerwardenError('ERR_CLOSED', 'the node is closed')
+    assertTopic(topic)
+    await this.discovery!.join(topic, opts)
+  }
+
   readonly leave = async (topic: string | Uint8Array): Promise<void> => { assertTopic(topic); await this.discovery!.leave(topic) }
   readonly joined = (topic: string | Uint8Array): boolean => this.discovery!.isJoined(topic)
   readonly flushed = (topic: string | Uint8Array): boolean => this.discovery!.flushed(topic)

@@ -7,7 +7,7 @@ import { test } from 'node:test'
 import { Manager, createPlugin, feedIdOf, isFeedId, isMultiserverAddress, priority, toPriority, type RpcLike, type SbotLike, type SsbConnectionError } from '../../src/adapters/ssb.js'
 import { remoteHost } from '../../src/adapters/ssb/addresses.js'
 import { pullSource } from '../../src/adapters/ssb/pull-source.js'
-import { shouldRelease } from '../../src/adapters/ssb/room.js'
+import { shouldRelease } from '../../src/adapters/room-policy.js'
 import { ManualClock } from '../../src/testing/index.js'
 
 const pull = createRequire(import.meta.url)('pull-stream') as {
@@ -161,12 +161,12 @@ test('options are checked: unknown names, objects in the config section, bad pee
 })
 
 test('room for a newcomer: only above lowWater, once per interval, never for a peer we released lately', () => {
-  const base = { connections: 4, lowWater: 3, highWater: 4, now: 10_000, lastRelease: -Infinity, newcomerReleasedAt: undefined }
+  const base = { connections: 4, lowWater: 3, highWater: 4, now: 10_000, lastRelease: -Infinity, releasedAt: undefined }
   assert.equal(shouldRelease(base), true)
   assert.equal(shouldRelease({ ...base, connections: 3 }), false, 'at lowWater: nothing to spare')
   assert.equal(shouldRelease({ ...base, lowWater: 4 }), false, 'lowWater = highWater: nothing to spare')
   assert.equal(shouldRelease({ ...base, lastRelease: 9_500 }), false, 'one release a second')
   assert.equal(shouldRelease({ ...base, lastRelease: 9_000 }), true)
-  assert.equal(shouldRelease({ ...base, newcomerReleasedAt: 0 }), false, 'released 10 s ago: it would push another one out')
-  assert.equal(shouldRelease({ ...base, newcomerReleasedAt: -20_000 }), true)
+  assert.equal(shouldRelease({ ...base, releasedAt: 0 }), false, 'released 10 s ago: it would push another one out')
+  assert.equal(shouldRelease({ ...base, releasedAt: -20_000 }), true)
 })

@@ -9,8 +9,14 @@ import { fileURLToPath } from 'node:url'
 // The compiled command, built by `npm run build` (npm test builds first).
 const BIN = fileURLToPath(new URL('../../../dist/cli/peerwarden.js', import.meta.url))
 
+/**
+ * A hang guard, not a speed bound: at a load of 30 on two cores one command took over 10 s to start,
+ * and spawnSync's kill (status null) read as a failure.
+ */
+const SPAWN_TIMEOUT = 60_000
+
 function run (args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 10_000 })
+  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: SPAWN_TIMEOUT })
   return { status: r.status, stdout: r.stdout, stderr: r.stderr }
 }
 
@@ -70,6 +76,26 @@ test('a bad flag or a bad value gets a one-line error and exit status 2, not a s
     assert.match(lines[0], /^peerwarden: /)
     assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace')
   }
+})
+
+test('every mesh subcommand reports a wrong invocation the same way: one line with its code, exit 2 (status once wrote no code)', () => {
+  const env = { ...process.env, PEERWARDEN_MESH_REGISTRY: '' }
+  for (const args of [['mesh', 'status'], ['mesh', 'call', 'Worker.resize']]) {
+    const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: SPAWN_TIMEOUT, env })
+    assert.equal(r.status, 2, `${args.join(' ')} exits 2`)
+    assert.equal(r.stderr, 'peerwarden: ERR_INVALID_ARGUMENT: --registry is required (or PEERWARDEN_MESH_REGISTRY): tcp://host:port#<registry id>\n', args.join(' '))
+  }
+})
+
+test('a reader that goes away (peerwarden simulate | head -1) ends the command quietly, without an EPIPE stack trace', { timeout: 60_000 }, async () => {
+  const child = spawn(process.execPath, [BIN, 'simulate', '--nodes', '200', '--minutes', '30', '--no-progress'], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let stderr = ''
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => { stderr += d })
+  // The first line read, the reader closes its end, as head does: the command's next write fails.
+  await new Promise<void>((resolve) => { child.stdout!.once('data', () => { child.stdout!.destroy(); resolve() }) })
+  const code = await new Promise<number | null>((resolve) => { child.once('exit', resolve) })
+  assert.doesNotMatch(stderr, /EPIPE|\n\s+at /, 'no stack trace')
+  assert.equal(code, 0)
 })
 
 test('two CLI nodes find each other through a bootstrap CLI node and close cleanly on Ctrl-C', { timeout: 40_000 }, async () => {

@@ -18,28 +18,12 @@
  *   or more).
  */
 import type { ConnectionManager } from '../../manager/types.js'
-
-/** How often a full swarm makes room for a refused peer (see above). */
-export interface RoomPolicy {
-  /** Minimum time between two releases. */
-  interval: number
-  /** How long a peer we released is not released for again. */
-  memory: number
-}
+import { DEFAULT_ROOM, shouldRelease, type RoomPolicy } from '../room-policy.js'
 
 /** The protection tag held for the instant of a release (every connection but the one that gives way). */
 const ROOM_TAG = 'peerwarden:hyperswarm-room'
 
-/** At most one release a second; a released peer is not released again within 30 s. */
-export const DEFAULT_ROOM: Readonly<RoomPolicy> = { interval: 1_000, memory: 30_000 }
-
-/** Pure: should one connection give way for `refused` now? */
-export function shouldRelease (s: { connections: number; lowWater: number; highWater: number; now: number; lastRelease: number; releasedAt: number | undefined }, policy: Readonly<RoomPolicy> = DEFAULT_ROOM): boolean {
-  if (s.connections <= s.lowWater || s.highWater <= s.lowWater) return false
-  if (s.now - s.lastRelease < policy.interval) return false
-  return s.releasedAt === undefined || s.now - s.releasedAt >= policy.memory
-}
-
+/** The releases of one managed swarm (see the module comment). */
 export class Room {
   private lastRelease = -Infinity
   private readonly released = new Map<string, number>()

@@ -14,24 +14,7 @@
  * - A banned or denied peer is refused as before: this is about the bound only.
  */
 import type { ConnectionManager } from '../../manager/types.js'
-
-/** How often a full server makes room for a refused peer. */
-export interface RoomPolicy {
-  /** Minimum time between two releases (ms). */
-  interval: number
-  /** How long a peer we released does not get a release for itself (ms). */
-  memory: number
-}
-
-/** At most one release a second; a released peer gets none within 30 s. */
-export const DEFAULT_ROOM: Readonly<RoomPolicy> = { interval: 1_000, memory: 30_000 }
-
-/** Pure: should one connection give way for a newcomer now? */
-export function shouldRelease (s: { connections: number; lowWater: number; highWater: number; now: number; lastRelease: number; newcomerReleasedAt: number | undefined }, policy: Readonly<RoomPolicy> = DEFAULT_ROOM): boolean {
-  if (s.connections <= s.lowWater || s.highWater <= s.lowWater) return false
-  if (s.now - s.lastRelease < policy.interval) return false
-  return s.newcomerReleasedAt === undefined || s.now - s.newcomerReleasedAt >= policy.memory
-}
+import { DEFAULT_ROOM, shouldRelease, type RoomPolicy } from '../room-policy.js'
 
 /** The releases of one server (see the module comment). */
 export class Room {
@@ -47,7 +30,7 @@ export class Room {
     const now = this.now()
     for (const [peer, at] of this.released) if (now - at >= policy.memory) this.released.delete(peer)
     const { connections, lowWater, highWater } = manager.stats()
-    if (!shouldRelease({ connections, lowWater, highWater, now, lastRelease: this.lastRelease, newcomerReleasedAt: this.released.get(newcomer) }, policy)) return false
+    if (!shouldRelease({ connections, lowWater, highWater, now, lastRelease: this.lastRelease, releasedAt: this.released.get(newcomer) }, policy)) return false
     const victim = manager.listConnections()
       .filter((c) => !c.protected && c.peer !== newcomer && manager.getPeer(c.peer)?.longTerm !== true)
       .sort((a, b) => a.openedAt - b.openedAt)[0]
