@@ -95,15 +95,16 @@ test('createRegistry refuses a statusBudget that is not a positive number', asyn
   await assert.rejects(registry({ after () {} } as never, { schema: farm, open: true, statusBudget: { bytesPerMinute: 0 } }), { code: 'ERR_INVALID_ARGUMENT' })
 })
 
-test('a member that registers addresses on other hosts is listed with its proven ones first and at most 2 others, marked unproven', T, async (t) => {
+test('a member that registers addresses on other hosts is listed with its proven ones first (a wildcard host as where it connects from) and at most 2 others, marked unproven', T, async (t) => {
   const reg = await registry(t, { schema: farm, open: true })
-  const claimed = ['tcp://198.51.100.7:4000', 'tcp://198.51.100.8:4000', 'tcp://example.org:4000', 'tcp://127.0.0.1:4001', 'tcp://203.0.113.9:4000']
+  const claimed = ['tcp://198.51.100.7:4000', 'tcp://198.51.100.8:4000', 'tcp://example.org:4000', 'tcp://127.0.0.1:4001', 'tcp://203.0.113.9:4000', 'tcp://0.0.0.0:4002', 'tcp://[::]:4003']
   const rogue = await handMade(t, REGISTRY_PROTOCOL, { initial: () => [{ t: 'register', role: 'Worker', variant: 'rogue', addresses: claimed }] })
   await rogue.node.manager.connectNow(reg.addresses[0]!)
   await until(() => reg.members().some((m) => m.peer === rogue.node.id), 5000, 'the rogue member to register')
   const entry = reg.members().find((m) => m.peer === rogue.node.id)!
-  // The registry sees the member come from 127.0.0.1: that address is proven, two others follow.
-  assert.deepEqual(entry.addresses, ['tcp://127.0.0.1:4001', 'tcp://198.51.100.7:4000', 'tcp://198.51.100.8:4000'])
+  // The registry sees the member come from 127.0.0.1: that address is proven, and so are its wildcard
+  // ones (every interface, there), then two others follow.
+  assert.deepEqual(entry.addresses, ['tcp://127.0.0.1:4001', 'tcp://127.0.0.1:4002', 'tcp://127.0.0.1:4003', 'tcp://198.51.100.7:4000', 'tcp://198.51.100.8:4000'])
   assert.equal(entry.unproven, 2)
 })
 
