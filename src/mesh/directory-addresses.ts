@@ -1,4 +1,5 @@
 import { extractIp } from '../manager/access-list.js'
+import { formatTcpAddress, parseTcpAddress } from '../node/tcp-address.js'
 
 /** Addresses on another host than the registering connection's that one directory entry keeps at most. */
 export const MAX_FOREIGN_ADDRESSES = 2
@@ -17,7 +18,10 @@ function hostOf (address: string): string | undefined {
  *   from (`observed`, as the connection's address: 'tcp://ip:port'): the member is there. Every
  *   other one (another IP, a name, no IP) is the member's word: it may point at a third party, and
  *   every related member would dial it.
- * - Proven addresses keep their order and all stay; at most `MAX_FOREIGN_ADDRESSES` unproven ones
+ * - A wildcard host (`tcp://0.0.0.0:port`, `tcp://[::]:port`: a member listening on every interface
+ *   registers its bound address) becomes the observed IP at that port, proven: dialled as it was, it
+ *   would reach each dialler's own host.
+ * - Proven addresses keep their order and all stay (once each); at most `MAX_FOREIGN_ADDRESSES` unproven ones
  *   follow, in the member's order (a member behind NAT or a load balancer needs one or two).
  * - Members add the unproven ones as hints (registration.ts): a hint never takes another known
  *   peer's address, and a failed one is not dialled again before its backoff ends, whoever lists it.
@@ -26,11 +30,21 @@ export function vetAddresses (addresses: readonly string[], observed: string): {
   const seen = hostOf(observed)
   const proven: string[] = []
   const foreign: string[] = []
-  for (const a of addresses) {
-    if (seen !== undefined && hostOf(a) === seen) proven.push(a)
-    else if (foreign.length < MAX_FOREIGN_ADDRESSES) foreign.push(a)
+  for (const given of addresses) {
+    const host = hostOf(given)
+    const a = seen !== undefined && (host === '0.0.0.0' || host === '::') ? atHost(given, seen) ?? given : given
+    if (seen !== undefined && hostOf(a) === seen) { if (!proven.includes(a)) proven.push(a) } else if (foreign.length < MAX_FOREIGN_ADDRESSES) foreign.push(a)
   }
   return { addresses: [...proven, ...foreign], unproven: foreign.length }
+}
+
+/** `address` ('tcp://host:port') at `host` instead; undefined when it is not such an address. */
+function atHost (address: string, host: string): string | undefined {
+  try {
+    return formatTcpAddress(host, parseTcpAddress(address).port)
+  } catch {
+    return undefined
+  }
 }
 
 /** An entry's addresses split as the registry vetted them (all proven when it says nothing: an older registry). */

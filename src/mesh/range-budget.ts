@@ -6,17 +6,24 @@ import { isLoopback } from '../node/inbound-limits.js'
 /** Address ranges a `RangeBudget` remembers at most; past it the one seen longest ago is forgotten. */
 export const MAX_BUDGET_RANGES = 4096
 
-/** The key an address is budgeted under: 'loopback', its /24 or /48, or 'other' (no IP: relayed, a name). */
-export function budgetRange (address: string): string {
+/**
+ * The key an address is budgeted under, and whether it is local: 'loopback' (local), the /24 or /48 of
+ * a private, link-local or other non-public address (local), of a public one, or 'other' (no IP:
+ * relayed, a name).
+ */
+export function budgetRange (address: string): { range: string; local: boolean } {
   const ip = extractIp(address)
-  if (ip !== undefined && isLoopback(ip)) return 'loopback'
-  return addressRange(address) ?? 'other'
+  if (ip !== undefined && isLoopback(ip)) return { range: 'loopback', local: true }
+  const range = addressRange(address)
+  if (range === undefined) return { range: 'other', local: false }
+  return { range, local: addressRange(address, true) === undefined }
 }
 
 /**
  * A budget per source address range (an IPv4 /24, an IPv6 /48; see `budgetRange`): `perMinute` units
- * a minute, refilled continuously, `perMinute` at most at once. Loopback (every local tool and
- * test shares it) has its own, `loopbackPerMinute`.
+ * a minute, refilled continuously, `perMinute` at most at once. A local range — loopback, where every
+ * local tool and test shares one address, or a private network, where a cluster's nodes share a /24 —
+ * has `localPerMinute` instead.
  *
  * Rules:
  * - `take(address, cost)` spends `cost` units when the range has them (or, for a cost above the
@@ -29,12 +36,12 @@ export function budgetRange (address: string): string {
 export class RangeBudget {
   private readonly buckets = new Map<string, { units: number; at: number }>()
 
-  constructor (readonly perMinute: number, readonly loopbackPerMinute: number, private readonly clock: Clock) {}
+  constructor (readonly perMinute: number, readonly localPerMinute: number, private readonly clock: Clock) {}
 
   /** Spends `cost` units of `address`'s range: 0 when spent, else the ms until there are enough. */
   take (address: string, cost: number): number {
-    const range = budgetRange(address)
-    const cap = range === 'loopback' ? this.loopbackPerMinute : this.perMinute
+    const { range, local } = budgetRange(address)
+    const cap = local ? this.localPerMinute : this.perMinute
     const now = this.clock.now()
     let b = this.buckets.get(range)
     if (b === undefined) {

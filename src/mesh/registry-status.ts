@@ -19,8 +19,9 @@
  *   a few bytes, so a peer that asks more than `MAX_STATUS_REQUESTS` (8) times on one connection is
  *   closed ('protocol') instead of answered again.
  * - Across connections, answers are budgeted per source address range (an IPv4 /24, an IPv6 /48):
- *   `bytesPerMinute` of answers (16 MiB by default; loopback, where every local tool shares one
- *   address, 256 MiB), each answer counted as at least `MIN_STATUS_COST` bytes. Past it the asker
+ *   `bytesPerMinute` of answers (16 MiB by default; 256 MiB for a local range: loopback, where every
+ *   local tool shares one address, or a private network), each answer counted as at least
+ *   `MIN_STATUS_COST` bytes. Past it the asker
  *   gets `{ t: 'refused' }` with when to ask again — never silence that hangs it.
  */
 import * as v from 'valibot'
@@ -41,8 +42,8 @@ export const MAX_STATUS_REQUESTS = 8
 
 /** Default status answer bytes a minute per source address range (an IPv4 /24, an IPv6 /48). */
 export const STATUS_BYTES_PER_MINUTE = 16 * 1024 * 1024
-/** Default status answer bytes a minute from loopback (every local tool and dashboard shares it). */
-export const LOOPBACK_STATUS_BYTES_PER_MINUTE = 256 * 1024 * 1024
+/** Default status answer bytes a minute per local range (loopback: every local tool and dashboard shares it; a private network). */
+export const LOCAL_STATUS_BYTES_PER_MINUTE = 256 * 1024 * 1024
 /** What one status answer costs a range at least (bytes): small answers are not free. */
 export const MIN_STATUS_COST = 4096
 

@@ -15,7 +15,7 @@ import { Schema, type MeshSchema } from './schema.js'
 import { loggerOption } from './log-option.js'
 import { vetAddresses } from './directory-addresses.js'
 import { RangeBudget } from './range-budget.js'
-import { fitting, LOOPBACK_STATUS_BYTES_PER_MINUTE, memberStatuses, schemaOutline, serveStatus, STATUS_BYTES_PER_MINUTE, type MemberStatus } from './registry-status.js'
+import { fitting, LOCAL_STATUS_BYTES_PER_MINUTE, memberStatuses, schemaOutline, serveStatus, STATUS_BYTES_PER_MINUTE, type MemberStatus } from './registry-status.js'
 
 export const REGISTRY_PROTOCOL = 'peerwarden/mesh-registry/1'
 
@@ -23,9 +23,9 @@ export const REGISTRY_PROTOCOL = 'peerwarden/mesh-registry/1'
 const REPORT_WINDOW = 10 * HEALTH_INTERVAL
 const MAX_REPORTS = 2 * (REPORT_WINDOW / HEALTH_INTERVAL)
 
-/** Default new registrations a minute per source address range, and from loopback (`registrationBudget`). */
+/** Default new registrations a minute per source address range, and per local one (loopback, a private network: `registrationBudget`). */
 const REGISTRATIONS_PER_MINUTE = 256
-const LOOPBACK_REGISTRATIONS_PER_MINUTE = 4096
+const LOCAL_REGISTRATIONS_PER_MINUTE = 4096
 
 /** A mesh node as the registry lists it. */
 export interface DirectoryEntry {
@@ -74,16 +74,17 @@ export interface RegistryOptions {
   logLevel?: LogLevel
   /**
    * Bytes of status answers a minute per source address range (an IPv4 /24, an IPv6 /48), and from
-   * loopback: past it the asker is refused with when to ask again. Default 16 MiB and 256 MiB.
+   * per local one (loopback, a private network): past it the asker is refused with when to ask again.
+   * Default 16 MiB and 256 MiB.
    */
-  statusBudget?: { bytesPerMinute?: number; loopbackBytesPerMinute?: number }
+  statusBudget?: { bytesPerMinute?: number; localBytesPerMinute?: number }
   /**
    * New registrations a minute per source address range (an IPv4 /24, an IPv6 /48), and from
-   * loopback (renewals are not counted): each costs a 'joined' to every related member, so identities
+   * per local one (loopback, a private network: a cluster restarting at once) (renewals are not counted): each costs a 'joined' to every related member, so identities
    * churned from one range must not flood them. Past it the registration is refused with when to
    * try again. Default 256 and 4096.
    */
-  registrationBudget?: { perMinute?: number; loopbackPerMinute?: number }
+  registrationBudget?: { perMinute?: number; localPerMinute?: number }
 }
 
 export interface MeshRegistry {
@@ -149,12 +150,12 @@ export async function createRegistry (options: RegistryOptions): Promise<MeshReg
   const clock = options.clock ?? systemClock
   const statusBudget = new RangeBudget(
     positive('statusBudget.bytesPerMinute', options.statusBudget?.bytesPerMinute ?? STATUS_BYTES_PER_MINUTE),
-    positive('statusBudget.loopbackBytesPerMinute', options.statusBudget?.loopbackBytesPerMinute ?? LOOPBACK_STATUS_BYTES_PER_MINUTE),
+    positive('statusBudget.localBytesPerMinute', options.statusBudget?.localBytesPerMinute ?? LOCAL_STATUS_BYTES_PER_MINUTE),
     clock
   )
   const registrations = new RangeBudget(
     positive('registrationBudget.perMinute', options.registrationBudget?.perMinute ?? REGISTRATIONS_PER_MINUTE),
-    positive('registrationBudget.loopbackPerMinute', options.registrationBudget?.loopbackPerMinute ?? LOOPBACK_REGISTRATIONS_PER_MINUTE),
+    positive('registrationBudget.localPerMinute', options.registrationBudget?.localPerMinute ?? LOCAL_REGISTRATIONS_PER_MINUTE),
     clock
   )
   const logger = loggerOption(options)

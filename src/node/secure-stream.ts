@@ -61,6 +61,8 @@ export interface SecureStreamOptions {
  *   owner can set itself up before the first message is delivered. `pause()` stops delivery at once,
  *   even between two messages of one TCP read. The queue has a budget: once it holds 64 messages or
  *   `maxQueuedBytes` bytes the socket is paused too (so at most the budget plus one message is queued).
+ *   Queued bytes, and writes waiting for a peer that does not read, count toward the node-wide
+ *   `queueing` budget (queue-budget.ts), which may end the stream (`overQueueBudget`).
  * - Once `end()` was called (or the listener refused the handshake) the stream reads nothing more
  *   into memory: the queue and any partial frame are dropped, and what still arrives is discarded
  *   undecrypted (the socket is resumed so the remote's FIN is seen). What was written before `end()`

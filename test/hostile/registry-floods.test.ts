@@ -2,7 +2,9 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { defineSchema } from '../../src/mesh/index.js'
 import { until } from '../helpers/wait.js'
+import { budgetRange, RangeBudget } from '../../src/mesh/range-budget.js'
 import { STATUS_PROTOCOL } from '../../src/mesh/registry-status.js'
+import { ManualClock } from '../../src/testing/manual-clock.js'
 import { disconnections, handMade, meshNode, registry, REGISTRY_PROTOCOL } from '../mesh/hostile-peers.js'
 
 // A member of the mesh floods its registry: health reports (each flip of `draining` was a log line
@@ -75,7 +77,7 @@ test('a registration flood on one connection is closed at the second one; an unk
 
 test('status requests across connections from one range are budgeted: 9 connections x 8 requests get the budget\'s answers, the rest a refusal with when to ask again (no silence)', T, async (t) => {
   // 64 KiB a minute from loopback, an answer counted as 4 KiB at least: 16 answers.
-  const reg = await registry(t, { schema: farm, open: true, statusBudget: { loopbackBytesPerMinute: 64 * 1024 } })
+  const reg = await registry(t, { schema: farm, open: true, statusBudget: { localBytesPerMinute: 64 * 1024 } })
   const heard: unknown[] = []
   for (let i = 0; i < 9; i++) {
     const asker = await handMade(t, STATUS_PROTOCOL, { initial: () => Array(8).fill({ t: 'status' }), onMessage: (m) => { heard.push(m) } })
@@ -93,20 +95,21 @@ test('createRegistry refuses a statusBudget that is not a positive number', asyn
   await assert.rejects(registry({ after () {} } as never, { schema: farm, open: true, statusBudget: { bytesPerMinute: 0 } }), { code: 'ERR_INVALID_ARGUMENT' })
 })
 
-test('a member that registers addresses on other hosts is listed with its proven ones first and at most 2 others, marked unproven', T, async (t) => {
+test('a member that registers addresses on other hosts is listed with its proven ones first (a wildcard host as where it connects from) and at most 2 others, marked unproven', T, async (t) => {
   const reg = await registry(t, { schema: farm, open: true })
-  const claimed = ['tcp://198.51.100.7:4000', 'tcp://198.51.100.8:4000', 'tcp://example.org:4000', 'tcp://127.0.0.1:4001', 'tcp://203.0.113.9:4000']
+  const claimed = ['tcp://198.51.100.7:4000', 'tcp://198.51.100.8:4000', 'tcp://example.org:4000', 'tcp://127.0.0.1:4001', 'tcp://203.0.113.9:4000', 'tcp://0.0.0.0:4002', 'tcp://[::]:4003']
   const rogue = await handMade(t, REGISTRY_PROTOCOL, { initial: () => [{ t: 'register', role: 'Worker', variant: 'rogue', addresses: claimed }] })
   await rogue.node.manager.connectNow(reg.addresses[0]!)
   await until(() => reg.members().some((m) => m.peer === rogue.node.id), 5000, 'the rogue member to register')
   const entry = reg.members().find((m) => m.peer === rogue.node.id)!
-  // The registry sees the member come from 127.0.0.1: that address is proven, two others follow.
-  assert.deepEqual(entry.addresses, ['tcp://127.0.0.1:4001', 'tcp://198.51.100.7:4000', 'tcp://198.51.100.8:4000'])
+  // The registry sees the member come from 127.0.0.1: that address is proven, and so are its wildcard
+  // ones (every interface, there), then two others follow.
+  assert.deepEqual(entry.addresses, ['tcp://127.0.0.1:4001', 'tcp://127.0.0.1:4002', 'tcp://127.0.0.1:4003', 'tcp://198.51.100.7:4000', 'tcp://198.51.100.8:4000'])
   assert.equal(entry.unproven, 2)
 })
 
 test('new registrations from one range are budgeted: past registrationBudget they are refused with when to try again', T, async (t) => {
-  const reg = await registry(t, { schema: farm, open: true, registrationBudget: { loopbackPerMinute: 4 } })
+  const reg = await registry(t, { schema: farm, open: true, registrationBudget: { localPerMinute: 4 } })
   const heard: unknown[] = []
   for (let i = 0; i < 6; i++) {
     const sybil = await handMade(t, REGISTRY_PROTOCOL, { initial: () => [{ t: 'register', role: 'Worker', variant: `s${i}` }], onMessage: (m) => { heard.push(m) } })
@@ -131,4 +134,19 @@ test('a related member takes a rogue member\'s unproven address as a hint: it ca
   await until(() => caller.node.manager.getPeer(rogue.node.id) !== undefined, 5000, 'the caller to hear of the rogue member')
   assert.deepEqual(caller.node.manager.getPeer(third)?.addresses, [address])
   assert.ok(!(caller.node.manager.getPeer(rogue.node.id)?.addresses ?? []).includes(address), 'the rogue member took the third party\'s address')
+})
+
+test('the per-range budgets: loopback and private /24s are local (a cluster restarting at once), public ranges and relayed peers are not; a range refills over a minute', async () => {
+  assert.deepEqual(budgetRange('tcp://127.0.0.1:4000'), { range: 'loopback', local: true })
+  assert.deepEqual(budgetRange('tcp://10.1.2.3:4000'), { range: '10.1.2', local: true })
+  assert.deepEqual(budgetRange('tcp://8.8.4.4:4000'), { range: '8.8.4', local: false })
+  assert.equal(budgetRange('/relay/x').local, false)
+  const clock = new ManualClock()
+  const b = new RangeBudget(2, 100, clock)
+  assert.deepEqual([b.take('tcp://8.8.4.4:1', 1), b.take('tcp://8.8.4.5:1', 1)], [0, 0])
+  assert.ok(b.take('tcp://8.8.4.6:1', 1) > 0, 'the third from one public /24 waits')
+  assert.equal(b.take('tcp://8.8.5.1:1', 1), 0, 'another range does not')
+  for (let i = 0; i < 50; i++) assert.equal(b.take(`tcp://10.0.0.${i}:1`, 1), 0)
+  await clock.advance(30_000)
+  assert.equal(b.take('tcp://8.8.4.6:1', 1), 0, 'half a minute refilled one')
 })
