@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { CompactStore } from '../../src/testing/compact-store.js'
 import type { StoredPeer } from '../../src/manager/types.js'
-import { CompactRow, SAVE_ROWS } from '../../src/manager/persistence.js'
+import { CompactRow, SAVE_ROWS } from '../../src/manager/compact-row.js'
 
 function row (key: string, over: Partial<StoredPeer> = {}): StoredPeer {
   return {
