@@ -1,5 +1,5 @@
 import { CompactPeers } from './compact-peers.js'
-import { CompactRow } from './persistence.js'
+import { CompactRow } from './compact-row.js'
 import { PeerRecord, reserveSeq } from './peer-record.js'
 import type { PeerId } from './types.js'
 

@@ -1,4 +1,4 @@
-import { CompactRow, SAVE_ROWS, type RowStore } from '../manager/persistence.js'
+import { CompactRow, SAVE_ROWS, type RowStore } from '../manager/compact-row.js'
 import type { PeerStore, Priority, StoredPeer } from '../manager/types.js'
 
 /**

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { CompactStore } from '../../src/testing/compact-store.js'
 import type { StoredPeer } from '../../src/manager/types.js'
+import { CompactRow, SAVE_ROWS } from '../../src/manager/compact-row.js'
 
 function row (key: string, over: Partial<StoredPeer> = {}): StoredPeer {
   return {
@@ -58,4 +59,26 @@ test('compact store: load keeps the order a Map keeps (a re-saved key stays, a d
   store.save([row('x', { addresses: [], topics: ['t'] })])
   const x = (await store.load()).find((p) => p.key === 'x')!
   assert.deepEqual([x.addresses, x.topics, x.successes, x.failures], [[], ['t'], 0, 0])
+})
+
+test('compact store: a CompactRow (SAVE_ROWS) is stored as the StoredPeer it stands for, over a full row too, in save order with StoredPeers', async () => {
+  const rows: Array<StoredPeer | CompactRow> = [
+    new CompactRow('n1', 'mem://n1', 1000),
+    row('n2', { successes: 2, lastConnected: 5 }),
+    new CompactRow('n3', 'tcp://127.0.0.1:4001', 1001)
+  ]
+  const viaRows = new CompactStore()
+  viaRows[SAVE_ROWS](rows)
+  // A full row, then the same peer's compact row: the history goes, as a StoredPeer with none would take it.
+  viaRows.save([row('n4', { successes: 1, failures: 3, priority: 'high', nextDialAt: 7 })])
+  viaRows[SAVE_ROWS]([new CompactRow('n4', 'mem://n4', 1002)])
+  const viaSave = new CompactStore()
+  viaSave.save([...rows, new CompactRow('n4', 'mem://n4', 1002)].map((r) => r instanceof CompactRow ? r.stored() : r))
+  const loaded = await viaRows.load()
+  assert.deepEqual(loaded, await viaSave.load())
+  assert.deepEqual(loaded.map((p) => p.key), ['n1', 'n2', 'n3', 'n4'])
+  assert.deepEqual(loaded[2].addresses, ['tcp://127.0.0.1:4001'])
+  assert.equal(loaded[3].successes, 0)
+  assert.equal(loaded[3].priority, 'medium')
+  assert.equal(loaded[3].firstSeen, 1002)
 })
