@@ -217,6 +217,9 @@ export class Discovery {
   /** A visit to our rendezvous service (see `TopicDirectory.visited`); the caller closes it. */
   visited (conn: NodeConnection): void { this.directory.visited(conn, this.visitTtl()) }
 
+  /** A peer we banned: its registrations leave our rendezvous table (`TopicDirectory.banned`). */
+  banned (peer: PeerId): void { this.directory.banned(peer) }
+
   /** A new authenticated connection: learn its listen addresses, then announce, look up and exchange. */
   connected (conn: NodeConnection): void {
     // The hello told us where it listens and which topics it joined: no extra round trip for those.

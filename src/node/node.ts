@@ -195,6 +195,8 @@ class Node implements PeerNode {
       store: options.manager?.store ?? (options.dataDir !== undefined ? sqliteStore(join(options.dataDir, 'peers.db'), { clock, onError: (error) => { storeProblem(this.manager, error) } }) : undefined)
     })
     this.events = this.manager.events
+    // The manager has no ban hook: its own event is how a ban reaches our rendezvous table.
+    this.events.addEventListener('peer:priority', (e) => { if (e.detail.priority === 'banned') this.discovery?.banned(e.detail.peer) })
     log?.watch(this.events)
     this.adoption = new Adoption({
       manager: this.manager,

@@ -27,9 +27,9 @@ export interface Listed { id: string; addresses: string[] }
  *   hello of a newcomer we refuse for lack of room (it would have announced itself had we kept it);
  *   a peer's hello also withdraws its registrations for topics it no longer joins.
  * - What we hand out for a topic (`known`) is live only: our registrations (which expire, and are
- *   withdrawn by unannounce, leave and close), the connected peers that declared the topic and
+ *   withdrawn by unannounce, leave, close and a ban), the connected peers that declared the topic and
  *   announce (never lookup-only ones on their behalf), and ourselves when we announce it; at most
- *   `MAX_PEERS_PER_MESSAGE`, never the asker itself.
+ *   `MAX_PEERS_PER_MESSAGE`, never the asker itself, never a peer we banned (nor do we register one).
  */
 export class TopicDirectory {
   /** Announcements the rendezvous table refused for a budget. */
@@ -38,6 +38,14 @@ export class TopicDirectory {
   visitsServed = 0
 
   constructor (private readonly host: DirectoryHost) {}
+
+  /**
+   * A peer we banned (the manager's 'peer:priority' event, wired in node.ts): its registrations leave
+   * our table at once, so that we stop handing it out before they expire.
+   */
+  banned (peer: PeerId): void {
+    this.host.rendezvous?.withdraw(peer, [])
+  }
 
   /** A remote's hello (before its connection is accepted or refused): drops its registrations for topics it no longer joins. */
   hello (conn: NodeConnection): void {
@@ -77,15 +85,23 @@ export class TopicDirectory {
   known (key: string, except: PeerId): Listed[] {
     const out = new Map<string, string[]>()
     if (this.host.announces(key)) out.set(this.host.localId, this.host.addresses())
-    for (const r of this.host.rendezvous?.lookup(key, MAX_PEERS_PER_MESSAGE) ?? []) out.set(r.id, r.addresses)
+    for (const r of this.host.rendezvous?.lookup(key, MAX_PEERS_PER_MESSAGE) ?? []) {
+      // A ban withdraws the peer's registrations (`banned`); this check keeps the rule whatever the order of events.
+      if (this.isBanned(r.id)) this.banned(r.id)
+      else out.set(r.id, r.addresses)
+    }
     for (const c of this.host.connections()) {
       if (out.size >= MAX_PEERS_PER_MESSAGE) break
       if (!c.remoteAnnounces) continue // a lookup-only peer is not handed out on its behalf
       const p = this.host.manager.getPeer(c.peer)
-      if (p?.id !== undefined && p.topics.includes(key) && p.addresses.length > 0 && !out.has(p.id)) out.set(p.id, p.addresses)
+      if (p?.id !== undefined && p.priority !== 'banned' && p.topics.includes(key) && p.addresses.length > 0 && !out.has(p.id)) out.set(p.id, p.addresses)
     }
     out.delete(except)
     return [...out].slice(0, MAX_PEERS_PER_MESSAGE).map(([id, addresses]) => ({ id, addresses }))
+  }
+
+  private isBanned (peer: PeerId): boolean {
+    return this.host.manager.getPeer(peer)?.priority === 'banned'
   }
 
   private registerHello (conn: NodeConnection, ttl: number): void {
@@ -96,7 +112,7 @@ export class TopicDirectory {
 
   /** A registration of `conn`'s peer at our rendezvous table (budgeted by its public address range too), counted when a budget refuses it. */
   private register (conn: NodeConnection, key: string, addresses: string[], ttl: number): void {
-    if (addresses.length === 0) return
+    if (addresses.length === 0 || this.isBanned(conn.peer)) return
     const range = typeof conn.address === 'string' ? addressRange(conn.address, true) : undefined
     if (this.host.rendezvous?.announce(key, conn.peer, addresses, ttl, range) === false) this.refused++
   }
