@@ -117,27 +117,29 @@ test('the listener\'s keep-alives leave together: those of connections made with
   assert.equal(sentAt.size, 9, `9 rounds of keep-alives in 90 s, each from one tick: ${[...sentAt].join(', ')}`)
 })
 
-test('a dialer that freezes (its socket open, it answers nothing) is noticed by the listener within deadTimeout plus one tick of its last answer', async () => {
+/**
+ * Freezes `side` once the connection has run 30.5 s, and returns how long after the other side last
+ * heard from it that other side closed the connection (asserted to be a timeout).
+ */
+async function frozenNoticedAfter (side: 'dialer' | 'listener'): Promise<number> {
   const clock = new ManualClock(0)
-  const { dialer, listener } = connection(clock)
+  const ends = connection(clock)
+  const watcher = side === 'dialer' ? ends.listener : ends.dialer
   await clock.advance(30_500)
-  dialer.frozen = true
-  const heardLast = listener.lastRead
-  while (listener.error === undefined && clock.now() < 120_000) await clock.advance(100)
-  assert.ok(isTimeout(listener.error), 'the listener closed it')
-  const after = clock.now() - heardLast
+  ends[side].frozen = true
+  const heardLast = watcher.lastRead
+  while (watcher.error === undefined && clock.now() < 120_000) await clock.advance(100)
+  assert.ok(isTimeout(watcher.error), `the ${side === 'dialer' ? 'listener' : 'dialer'} closed it`)
+  return clock.now() - heardLast
+}
+
+test('a dialer that freezes (its socket open, it answers nothing) is noticed by the listener within deadTimeout plus one tick of its last answer', async () => {
+  const after = await frozenNoticedAfter('dialer')
   assert.ok(after >= 20_000 && after <= 21_100, `noticed ${after} ms after the last answer`)
 })
 
 test('a listener that freezes (its socket open, it sends nothing) is noticed by the dialer within deadTimeout plus one tick of its last keep-alive', async () => {
-  const clock = new ManualClock(0)
-  const { dialer, listener } = connection(clock)
-  await clock.advance(30_500)
-  listener.frozen = true
-  const heardLast = dialer.lastRead
-  while (dialer.error === undefined && clock.now() < 120_000) await clock.advance(100)
-  assert.ok(isTimeout(dialer.error), 'the dialer closed it')
-  const after = clock.now() - heardLast
+  const after = await frozenNoticedAfter('listener')
   assert.ok(after >= 20_000 && after <= 21_100, `noticed ${after} ms after the last keep-alive`)
 })
 
