@@ -1,25 +1,13 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { createMeshNode, createRegistry, defineSchema, parseTraceparent, type MeshNode } from '../../src/mesh/index.js'
+import { instancesOf } from '../helpers/mesh.js'
 
 // The call path's per-call work: a trace starts at the first handler (no id made and nothing sent
 // for a call without a parent), `tracing: false` and `metrics: false`; on real sockets
 // (127.0.0.1). Every node and registry closes in t.after.
 
 const T = { timeout: 30_000 }
-
-/** Resolves once `m` lists `n` instances of `role` (waits for 'connection' events, no polling). */
-async function instancesOf (m: MeshNode<any>, role: string, n: number): Promise<void> {
-  if (m.instances(role).length >= n) return
-  await new Promise<void>((resolve) => {
-    const check = (): void => {
-      if (m.instances(role).length < n) return
-      m.events.removeEventListener('connection', check)
-      resolve()
-    }
-    m.events.addEventListener('connection', check)
-  })
-}
 
 test('a trace starts at the first handler, which passes it on; tracing: false starts none there; metrics: false keeps no figures', T, async (t) => {
   const seen: Array<{ at: string; traceparent: string | undefined }> = []

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict'
 import { createRequire } from 'node:module'
-import { test, type TestContext } from 'node:test'
+import { test } from 'node:test'
 import * as v from 'valibot'
 import {
-  createMeshNode, createRegistry, defineSchema, parseTraceparent, PeerwardenError, registerMeshMetrics,
-  type MeshNode, type MeshNodeOptions, type MeshSchema
+  defineSchema, parseTraceparent, PeerwardenError, registerMeshMetrics, type MeshNode
 } from '../../src/mesh/index.js'
+import { instancesOf, meshOn } from '../helpers/mesh.js'
 
 // The call path a service team runs, on real sockets (127.0.0.1): failover when an instance dies
 // mid-call, the bulkhead, drain under load, validation on both sides, trace context across a
@@ -29,30 +29,6 @@ function codesOf (err: unknown): string[] {
   return out
 }
 
-/** A registry of `schema` and a way to start mesh nodes on it (all closed after the test). */
-async function mesh<S extends MeshSchema> (t: TestContext, schema: S): Promise<(options: Omit<MeshNodeOptions<S>, 'schema' | 'registry'> & { schema?: MeshSchema }) => Promise<MeshNode<S>>> {
-  const registry = await createRegistry({ schema, open: true, listen: ['tcp://127.0.0.1:0'] })
-  t.after(async () => { await registry.close() })
-  return async (options) => {
-    const m = await createMeshNode({ schema, registry: registry.addresses[0], listen: ['tcp://127.0.0.1:0'], ...options } as MeshNodeOptions<S>)
-    t.after(async () => { await m.close() })
-    return m
-  }
-}
-
-/** Resolves once `m` lists `n` instances of `role` (waits for 'connection' events, no polling). */
-async function instancesOf (m: MeshNode<any>, role: string, n: number): Promise<void> {
-  if (m.instances(role).length >= n) return
-  await new Promise<void>((resolve) => {
-    const check = (): void => {
-      if (m.instances(role).length < n) return
-      m.events.removeEventListener('connection', check)
-      resolve()
-    }
-    m.events.addEventListener('connection', check)
-  })
-}
-
 /** A handler that never settles until its call is released (ctx.signal aborts). */
 async function hang (signal: AbortSignal): Promise<never> {
   return await new Promise<never>((_resolve, reject) => { signal.addEventListener('abort', () => { reject(signal.reason) }) })
@@ -63,7 +39,7 @@ test('an instance killed mid-call: the idempotent call succeeds on another insta
     Api: { _connect: ['Worker'] },
     Worker: { _allow: ['Api'], _commands: { _balanced: { safe: { idempotent: true, method: () => null }, unsafe: () => null } } }
   })
-  const start = await mesh(t, schema)
+  const start = await meshOn(t, schema)
   let started = deferred<string>()
   const runs: Record<string, number> = {}
   const handlers = (name: string): Record<string, (args: unknown, ctx: any) => Promise<unknown>> => {
@@ -102,7 +78,7 @@ test('bulkhead: the 11th call of a concurrency-10 handler (no queue) is refused 
     Api: { _connect: ['Worker'] },
     Worker: { _allow: ['Api'], _commands: { _balanced: { slow: { concurrency: 10, method: () => 'ok' } } } }
   })
-  const start = await mesh(t, schema)
+  const start = await meshOn(t, schema)
   const gate = deferred()
   const ten = deferred()
   let running = 0
@@ -141,7 +117,7 @@ test('bulkhead with a queue: calls past concurrency wait in order (stats().queue
     Api: { _connect: ['Worker'] },
     Worker: { _allow: ['Api'], _commands: { _balanced: { one: { concurrency: 1, maxQueueSize: 1, method: ({ i }: { i: number }) => i } } } }
   })
-  const start = await mesh(t, schema)
+  const start = await meshOn(t, schema)
   const gate = deferred()
   const order: number[] = []
   const first = deferred()
@@ -166,7 +142,7 @@ test('drain during load loses no call: new calls go to the other instance, runni
     Api: { _connect: ['Worker'] },
     Worker: { _allow: ['Api'], _commands: { _balanced: { work: ({ i }: { i: number }) => i } } }
   })
-  const start = await mesh(t, schema)
+  const start = await meshOn(t, schema)
   const served: Record<string, number> = { a: 0, b: 0 }
   const handlers = (name: string): Record<string, (args: { i: number }) => Promise<number>> => ({
     work: async ({ i }) => {
@@ -210,7 +186,7 @@ test('validation on both sides: the caller refuses bad arguments naming the fiel
     Api: { _connect: ['Worker'] },
     Worker: { _allow: ['Api'], _commands: { _balanced: { resize: (_args: unknown) => 0 } } }
   })
-  const start = await mesh(t, schema)
+  const start = await meshOn(t, schema)
   await start({ role: 'Worker' })
   const api = await start({ role: 'Api' })
   const hostile = await start({ role: 'Api', schema: unchecked }) as unknown as MeshNode<typeof unchecked>
@@ -245,7 +221,7 @@ test('trace context: a nested call through ctx.call keeps the trace id under new
     },
     Back: { _allow: ['Front'], _commands: { _balanced: { work: (_args: unknown, ctx) => { seen.push({ at: 'back', traceparent: ctx.traceparent, attempt: ctx.attempt }); return 'done' } } } }
   })
-  const start = await mesh(t, schema)
+  const start = await meshOn(t, schema)
   await start({ role: 'Back' })
   const front = await start({ role: 'Front' })
   const api = await start({ role: 'Api' })
@@ -273,7 +249,7 @@ test('metrics: per command and instance in stats(), and as Prometheus text a par
     Api: { _connect: ['Worker'] },
     Worker: { _allow: ['Api'], _commands: { _balanced: { ok: () => 1, boom: () => { throw new Error('boom') } } } }
   })
-  const start = await mesh(t, schema)
+  const start = await meshOn(t, schema)
   await start({ role: 'Worker', variant: 'w1' })
   const api = await start({ role: 'Api', breaker: true })
   await instancesOf(api, 'Worker', 1)

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict'
 import { AsyncLocalStorage } from 'node:async_hooks'
 import { randomBytes } from 'node:crypto'
-import { test, type TestContext } from 'node:test'
+import { test } from 'node:test'
 import { context as otelContext, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context, type ContextManager, type Span, type SpanAttributes, type SpanAttributeValue, type SpanContext, type SpanOptions, type SpanStatus, type Tracer } from '@opentelemetry/api'
-import { createMeshNode, createRegistry, defineSchema, parseTraceparent, type MeshNode, type MeshNodeOptions, type MeshSchema } from '../../src/mesh/index.js'
+import { defineSchema, parseTraceparent, type MeshNode } from '../../src/mesh/index.js'
+import { instancesOf, meshOn } from '../helpers/mesh.js'
 
 // The OpenTelemetry bridge (`tracer` option) on real sockets (127.0.0.1): a tiny in-memory tracer
 // built on the API's interfaces records every span, with its parent as the context gave it.
@@ -76,22 +77,6 @@ class StorageContextManager implements ContextManager {
   disable (): this { this.storage.disable(); return this }
 }
 
-/** A registry of `schema` and a way to start mesh nodes on it (all closed after the test). */
-async function mesh<S extends MeshSchema> (t: TestContext, schema: S): Promise<(options: Omit<MeshNodeOptions<S>, 'schema' | 'registry'>) => Promise<MeshNode<S>>> {
-  const registry = await createRegistry({ schema, open: true, listen: ['tcp://127.0.0.1:0'] })
-  t.after(async () => { await registry.close() })
-  return async (options) => {
-    const m = await createMeshNode({ schema, registry: registry.addresses[0], listen: ['tcp://127.0.0.1:0'], ...options } as MeshNodeOptions<S>)
-    t.after(async () => { await m.close() })
-    return m
-  }
-}
-
-/** Resolves once `m` lists an instance of `role` (the 'connection' event, no polling). */
-async function connected (m: MeshNode<any>, role: string): Promise<void> {
-  while (m.instances(role).length === 0) await new Promise((resolve) => { m.events.addEventListener('connection', resolve, { once: true }) })
-}
-
 const schema = defineSchema({
   Front: {
     _connect: ['Back', 'Plain'],
@@ -112,12 +97,12 @@ const schema = defineSchema({
 })
 
 test('tracer: a nested call gives client and server spans linked parent to child, all in the trace of the traceparent the caller passed', T, async (t) => {
-  const start = await mesh(t, schema)
+  const start = await meshOn(t, schema)
   const frontTracer = new MemoryTracer()
   const backTracer = new MemoryTracer()
   const front = await start({ role: 'Front', variant: 'f1', tracer: frontTracer })
   await start({ role: 'Back', variant: 'b1', tracer: backTracer })
-  await connected(front, 'Back')
+  await instancesOf(front, 'Back', 1)
 
   const mine = `00-${'ab'.repeat(16)}-${'cd'.repeat(8)}-01`
   assert.equal(await front.call.Back.outer({ n: 1 }, { traceparent: mine }), 2)
@@ -148,14 +133,14 @@ test('tracer: a nested call gives client and server spans linked parent to child
 })
 
 test('tracer: a peer without the bridge sees the client span as the traceparent\'s parent; a handler\'s throw sets ERROR with the code on both spans', T, async (t) => {
-  const start = await mesh(t, schema)
+  const start = await meshOn(t, schema)
   const frontTracer = new MemoryTracer()
   const backTracer = new MemoryTracer()
   const front = await start({ role: 'Front', tracer: frontTracer })
   await start({ role: 'Back', tracer: backTracer })
   await start({ role: 'Plain' })
-  await connected(front, 'Back')
-  await connected(front, 'Plain')
+  await instancesOf(front, 'Back', 1)
+  await instancesOf(front, 'Plain', 1)
 
   // No parent at all: the client span starts the trace, and the wire carries its id.
   const seen = parseTraceparent(await front.call.Plain.seen() as string)!
@@ -188,11 +173,11 @@ test('tracer: a call made inside the application\'s active span nests under it, 
       _commands: { _balanced: { work: async () => { mine.startSpan('database').end(); return 'done' } } }
     }
   })
-  const start = await mesh(t, schemaWithSpan)
+  const start = await meshOn(t, schemaWithSpan)
   const tracer = new MemoryTracer()
   const api = await start({ role: 'Api', tracer })
   await start({ role: 'Worker', tracer })
-  await connected(api, 'Worker')
+  await instancesOf(api, 'Worker', 1)
 
   const request = mine.startSpan('http request')
   assert.equal(await otelContext.with(trace.setSpan(ROOT_CONTEXT, request), async () => await api.call.Worker.work()), 'done')
@@ -207,14 +192,14 @@ test('tracer: a call made inside the application\'s active span nests under it, 
 })
 
 test('tracer: the option is checked; tracer: true without an SDK registered (a tracer that records nothing) leaves the calls carrying the trace as they do without the bridge', T, async (t) => {
-  const start = await mesh(t, schema)
+  const start = await meshOn(t, schema)
   await assert.rejects(start({ role: 'Front', tracer: {} as never }), { code: 'ERR_INVALID_ARGUMENT', message: /tracer must be true or an OpenTelemetry Tracer/ })
   await assert.rejects(start({ role: 'Front', tracer: 'yes' as never }), { code: 'ERR_INVALID_ARGUMENT' })
   // true: the global provider's tracer (none registered here: the API's no-op, which records nothing) —
   // the calls then carry what they carry without the bridge.
   const front = await start({ role: 'Front', tracer: true })
   await start({ role: 'Plain', tracer: false })
-  await connected(front, 'Plain')
+  await instancesOf(front, 'Plain', 1)
   const mine = `00-${'ab'.repeat(16)}-${'cd'.repeat(8)}-01`
   const seen = parseTraceparent(await front.call.Plain.seen(undefined, { traceparent: mine }) as string)!
   assert.equal(seen.traceId, 'ab'.repeat(16))
@@ -233,7 +218,7 @@ test('tracer: one client span per attempt — a call whose instance dies mid-cal
       }
     }
   })
-  const start = await mesh(t, relay)
+  const start = await meshOn(t, relay)
   const workers = new Map<string, MeshNode<typeof relay>>()
   const handlers = (name: string): Record<string, (args: unknown, ctx: any) => unknown> => ({
     // The first attempt hangs until its instance is closed under it; the second answers.
