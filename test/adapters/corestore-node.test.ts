@@ -38,6 +38,20 @@ function nodes (t: TestContext): { networker: (s: Store, o?: NodeOptions) => Pro
 /** Where to reach a node, with its id (a bootstrap address). */
 const addressOf = (node: PeerNode): string => `${node.addresses[0]}#${node.id}`
 
+/** A writer that announces a one-block log (and looks nothing up) at a plain node, its bootstrap node, given as `bootstrap` for readers. */
+async function announcingWriter (t: TestContext): Promise<{ store: (dir?: string) => Store; dir: () => string; networker: (s: Store, o?: NodeOptions) => Promise<NodeNetworker>; bootstrap: string[]; log: ReturnType<Store['get']>; writer: NodeNetworker; writerId: string }> {
+  const { store, dir } = stores(t)
+  const { networker, plain } = nodes(t)
+  const bootstrap = [addressOf(await plain())]
+  const ws = store()
+  const log = ws.get({ name: 'log' })
+  await log.ready()
+  await log.append(block(0))
+  const writer = await networker(ws, { bootstrap })
+  await writer.join(log.discoveryKey, { announce: true, lookup: false })
+  return { store, dir, networker, bootstrap, log, writer, writerId: (writer.node as PeerNode).id }
+}
+
 function assertBound (peaks: Array<{ peak: number; highWater: number }>): void {
   for (const { peak, highWater } of peaks) assert.ok(peak <= highWater, `peak ${peak} connections above highWater ${highWater}`)
 }
@@ -73,20 +87,20 @@ test('corestore over the peerwarden node: three readers that joined the discover
 test('corestore over the peerwarden node: join resolves once every peer announcing the key was tried; flushed from then on', { timeout: 60_000 }, async (t) => {
   const { store } = stores(t)
   const { networker, plain } = nodes(t)
-  const rendezvous = await plain()
+  const bootstrap = [addressOf(await plain())]
   const ws = store()
   const log = ws.get({ name: 'log' })
   await log.ready()
   await log.append(block(0))
   const writers = await Promise.all([0, 1].map(async () => {
-    const w = await networker(ws, { bootstrap: [addressOf(rendezvous)] })
+    const w = await networker(ws, { bootstrap })
     await w.join(log.discoveryKey, { announce: true, lookup: false })
     return w
   }))
   const rs = store()
   const copy = rs.get({ key: log.key })
   await copy.ready()
-  const reader = await networker(rs, { bootstrap: [addressOf(rendezvous)] })
+  const reader = await networker(rs, { bootstrap })
   assert.equal(reader.flushed(copy.discoveryKey), false)
   await reader.join(copy.discoveryKey, { announce: false, lookup: true })
   assert.equal(reader.flushed(copy.discoveryKey), true)
@@ -127,45 +141,27 @@ test('corestore over the peerwarden node: after leave(A), new blocks of A stop a
 })
 
 test('corestore over the peerwarden node: close() unannounces: a reader that looks up before finds the writer, one that looks up after does not', { timeout: 60_000 }, async (t) => {
-  const { store } = stores(t)
-  const { networker, plain } = nodes(t)
-  const rendezvous = await plain()
-  const ws = store()
-  const log = ws.get({ name: 'log' })
-  await log.ready()
-  await log.append(block(0))
-  const writer = await networker(ws, { bootstrap: [addressOf(rendezvous)] })
-  const writerId = (writer.node as PeerNode).id
-  await writer.join(log.discoveryKey, { announce: true, lookup: false })
-  const before = await networker(store(), { bootstrap: [addressOf(rendezvous)] })
+  const { store, networker, bootstrap, log, writer, writerId } = await announcingWriter(t)
+  const before = await networker(store(), { bootstrap })
   await before.join(log.discoveryKey, { announce: false, lookup: true })
   assert.ok(before.manager.getPeer(writerId) !== undefined, 'the writer is found while it announces')
   await writer.close()
   assert.equal(writer.joined(log.discoveryKey), false)
-  const after = await networker(store(), { bootstrap: [addressOf(rendezvous)] })
+  const after = await networker(store(), { bootstrap })
   await after.join(log.discoveryKey, { announce: false, lookup: true })
   assert.equal(after.manager.getPeer(writerId), undefined, 'nobody found for the key once the writer closed')
   await assert.rejects(after.join(new Uint8Array(3)), (err: Error & { code?: string }) => err.code === 'ERR_INVALID_ARGUMENT')
 })
 
 test('corestore over the peerwarden node: restarted with its corestore and data dir, a reader reconnects to the writer it knew before its bootstrap node, and replicates what was appended meanwhile', { timeout: 120_000 }, async (t) => {
-  const { store, dir } = stores(t)
-  const { networker, plain } = nodes(t)
-  const rendezvous = await plain()
-  const ws = store()
-  const log = ws.get({ name: 'log' })
-  await log.ready()
-  await log.append(block(0))
-  const writer = await networker(ws, { bootstrap: [addressOf(rendezvous)] })
-  const writerId = (writer.node as PeerNode).id
-  await writer.join(log.discoveryKey, { announce: true, lookup: false })
+  const { store, dir, networker, bootstrap, log, writerId } = await announcingWriter(t)
 
   const coreDir = dir()
   const dataDir = dir()
   const first = store(coreDir)
   const copy = first.get({ key: log.key })
   await copy.ready()
-  const reader = await networker(first, { dataDir, bootstrap: [addressOf(rendezvous)] })
+  const reader = await networker(first, { dataDir, bootstrap })
   await reader.join(copy.discoveryKey)
   assert.deepEqual(await copy.get(0, { timeout: 20_000 }), block(0))
   assert.ok(reader.manager.getPeer(writerId)?.connected === true)
@@ -177,7 +173,7 @@ test('corestore over the peerwarden node: restarted with its corestore and data 
   // order of the connections is the order of the dials.
   const again = store(coreDir)
   const order: string[] = []
-  const restarted = await networker(again, { dataDir, bootstrap: [addressOf(rendezvous)], manager: { maxParallelDials: 1, accepted: (c) => { order.push(c.peer) } } })
+  const restarted = await networker(again, { dataDir, bootstrap, manager: { maxParallelDials: 1, accepted: (c) => { order.push(c.peer) } } })
   const reopened = again.get({ key: log.key })
   await reopened.ready()
   assert.equal(reopened.length >= 1, true, 'the corestore kept what it had')
