@@ -38,8 +38,10 @@ function nodes (t: TestContext): { networker: (s: Store, o?: NodeOptions) => Pro
 /** Where to reach a node, with its id (a bootstrap address). */
 const addressOf = (node: PeerNode): string => `${node.addresses[0]}#${node.id}`
 
-/** A writer that announces a one-block log (and looks nothing up) at a plain node, its bootstrap node, given as `bootstrap` for readers. */
-async function announcingWriter (t: TestContext): Promise<{ store: (dir?: string) => Store; dir: () => string; networker: (s: Store, o?: NodeOptions) => Promise<NodeNetworker>; bootstrap: string[]; log: ReturnType<Store['get']>; writer: NodeNetworker; writerId: string }> {
+/** What a test of announcing at a plain bootstrap node starts from: the node (as `bootstrap`) and a corestore `ws` holding a one-block log. */
+interface AtBootstrap { store: (dir?: string) => Store; dir: () => string; networker: (s: Store, o?: NodeOptions) => Promise<NodeNetworker>; bootstrap: string[]; ws: Store; log: ReturnType<Store['get']> }
+
+async function atBootstrap (t: TestContext): Promise<AtBootstrap> {
   const { store, dir } = stores(t)
   const { networker, plain } = nodes(t)
   const bootstrap = [addressOf(await plain())]
@@ -47,9 +49,15 @@ async function announcingWriter (t: TestContext): Promise<{ store: (dir?: string
   const log = ws.get({ name: 'log' })
   await log.ready()
   await log.append(block(0))
-  const writer = await networker(ws, { bootstrap })
-  await writer.join(log.discoveryKey, { announce: true, lookup: false })
-  return { store, dir, networker, bootstrap, log, writer, writerId: (writer.node as PeerNode).id }
+  return { store, dir, networker, bootstrap, ws, log }
+}
+
+/** `atBootstrap` with a writer that announces the log there (and looks nothing up). */
+async function announcingWriter (t: TestContext): Promise<AtBootstrap & { writer: NodeNetworker; writerId: string }> {
+  const start = await atBootstrap(t)
+  const writer = await start.networker(start.ws, { bootstrap: start.bootstrap })
+  await writer.join(start.log.discoveryKey, { announce: true, lookup: false })
+  return { ...start, writer, writerId: (writer.node as PeerNode).id }
 }
 
 function assertBound (peaks: Array<{ peak: number; highWater: number }>): void {
@@ -85,13 +93,7 @@ test('corestore over the peerwarden node: three readers that joined the discover
 })
 
 test('corestore over the peerwarden node: join resolves once every peer announcing the key was tried; flushed from then on', { timeout: 60_000 }, async (t) => {
-  const { store } = stores(t)
-  const { networker, plain } = nodes(t)
-  const bootstrap = [addressOf(await plain())]
-  const ws = store()
-  const log = ws.get({ name: 'log' })
-  await log.ready()
-  await log.append(block(0))
+  const { store, networker, bootstrap, ws, log } = await atBootstrap(t)
   const writers = await Promise.all([0, 1].map(async () => {
     const w = await networker(ws, { bootstrap })
     await w.join(log.discoveryKey, { announce: true, lookup: false })
