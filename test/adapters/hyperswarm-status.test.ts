@@ -6,10 +6,10 @@
  */
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { test } from 'node:test'
+import { test, type TestContext } from 'node:test'
 import Hyperswarm from 'hyperswarm'
 import createTestnet from '@hyperswarm/testnet'
-import { manageSwarm, type HyperswarmLike } from '../../src/adapters/hyperswarm.js'
+import { manageSwarm, type HyperswarmLike, type ManagedSwarm, type ManageSwarmOptions } from '../../src/adapters/hyperswarm.js'
 import { until, within } from '../helpers/wait.js'
 
 const T = { timeout: 60_000 }
@@ -19,19 +19,30 @@ type Untyped = Hyperswarm & { status(topic: Uint8Array): unknown; leave(topic: U
 
 const hex = (k: Uint8Array): string => Buffer.from(k).toString('hex')
 
-test('hyperswarm: status() shows the joined topics and their modes under the manager, and the manager\'s figures are what the swarm holds', T, async (t) => {
+/** Three swarms on a local testnet (all destroyed after the test), `ours` the first; `manage` puts it under a manager (closed first). */
+async function threeSwarms (t: TestContext): Promise<{ swarms: Untyped[]; ours: Untyped; status: (topic: Uint8Array) => Discovery | null; manage: (options: ManageSwarmOptions) => ManagedSwarm }> {
   const testnet = await createTestnet(3, { host: '127.0.0.1' })
   const swarms = [0, 1, 2].map(() => new Hyperswarm({ dht: testnet.createNode() }) as Untyped)
-  // A peer's connections reset when another swarm goes: never an uncaught error (ours has the adapter's listener).
-  for (const s of swarms.slice(1)) s.on('connection', (conn) => { conn.on('error', () => {}) })
+  // A peer's connections reset when another swarm goes: never an uncaught error.
+  for (const s of swarms) s.on('connection', (conn) => { conn.on('error', () => {}) })
   const ours = swarms[0]!
-  const status = (topic: Uint8Array): Discovery | null => ours.status(topic) as Discovery | null
-  const managed = manageSwarm(ours as unknown as HyperswarmLike, { lowWater: 2, highWater: 8, topicQuota: { min: 1 } })
+  let managed: ManagedSwarm | undefined
   t.after(async () => {
-    await within(managed.close(), 5000, 'close').catch(() => {})
+    await within(managed?.close() ?? Promise.resolve(), 5000, 'close').catch(() => {})
     await within(Promise.allSettled(swarms.map(async (s) => { await s.destroy() })), 8000, 'destroy').catch(() => {})
     await within(testnet.destroy(), 5000, 'testnet').catch(() => {})
   })
+  return {
+    swarms,
+    ours,
+    status: (topic) => ours.status(topic) as Discovery | null,
+    manage: (options) => (managed = manageSwarm(ours as unknown as HyperswarmLike, options))
+  }
+}
+
+test('hyperswarm: status() shows the joined topics and their modes under the manager, and the manager\'s figures are what the swarm holds', T, async (t) => {
+  const { swarms, ours, status, manage } = await threeSwarms(t)
+  const managed = manage({ lowWater: 2, highWater: 8, topicQuota: { min: 1 } })
   const [shared, lonely, never] = [randomBytes(32), randomBytes(32), randomBytes(32)]
 
   // The others announce the shared topic first, so that our lookup finds them.
@@ -72,22 +83,12 @@ test('hyperswarm: status() shows the joined topics and their modes under the man
 })
 
 test('hyperswarm: a swarm managed after it joined and connected shows the same status, and the manager counts what it already held', T, async (t) => {
-  const testnet = await createTestnet(3, { host: '127.0.0.1' })
-  const swarms = [0, 1, 2].map(() => new Hyperswarm({ dht: testnet.createNode() }) as Untyped)
-  for (const s of swarms) s.on('connection', (conn) => { conn.on('error', () => {}) })
-  const ours = swarms[0]!
-  const status = (topic: Uint8Array): Discovery | null => ours.status(topic) as Discovery | null
-  let managed: ReturnType<typeof manageSwarm> | undefined
-  t.after(async () => {
-    await within(managed?.close() ?? Promise.resolve(), 5000, 'close').catch(() => {})
-    await within(Promise.allSettled(swarms.map(async (s) => { await s.destroy() })), 8000, 'destroy').catch(() => {})
-    await within(testnet.destroy(), 5000, 'testnet').catch(() => {})
-  })
+  const { swarms, ours, status, manage } = await threeSwarms(t)
   const topic = randomBytes(32)
   for (const s of swarms.slice(1)) await s.join(topic, { server: true, client: false }).flushed()
   await ours.join(topic, { server: false, client: true }).flushed()
   await until(() => ours.connections.size === 2, 20_000, 'the plain swarm to connect to both')
-  managed = manageSwarm(ours as unknown as HyperswarmLike, { lowWater: 1, highWater: 8, topicQuota: { min: 1 } })
+  const managed = manage({ lowWater: 1, highWater: 8, topicQuota: { min: 1 } })
   assert.deepEqual(pick(status(topic)), { isServer: false, isClient: true }, 'managing changed no topic')
   assert.equal(managed.manager.stats().connections, 2, 'the connections held before are counted')
   assert.deepEqual(managed.manager.stats().topics.map((q) => [q.topic, q.connected]), [[hex(topic), 2]], 'and each counts for the topic it was found on')
