@@ -32,7 +32,7 @@ import type { NodeConnection } from '../node/connection.js'
 import type { PeerNode } from '../node/node.js'
 import { addressList, decoder, MAX_MESSAGE_BYTES, peerHandler, peerIdField, safeJson } from '../node/wire.js'
 import { healthShape, MAX_COMMAND_LENGTH, MAX_DIRECTORY, MAX_REASON_LENGTH, MAX_ROLE_LENGTH, MAX_VARIANT_LENGTH, type HealthReport } from './messages.js'
-import type { RangeBudget } from './range-budget.js'
+import type { RangeBudget } from '../node/range-budget.js'
 import type { MeshSchema, Schema } from './schema.js'
 
 export const STATUS_PROTOCOL = 'peerwarden/mesh-status/1'

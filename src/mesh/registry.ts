@@ -14,7 +14,7 @@ import { decodeToRegistry, MAX_DIRECTORY, type HealthReport, type RegistryMessag
 import { Schema, type MeshSchema } from './schema.js'
 import { loggerOption } from './log-option.js'
 import { vetAddresses } from './directory-addresses.js'
-import { RangeBudget } from './range-budget.js'
+import { RangeBudget } from '../node/range-budget.js'
 import { fitting, LOCAL_STATUS_BYTES_PER_MINUTE, memberStatuses, schemaOutline, serveStatus, STATUS_BYTES_PER_MINUTE, type MemberStatus } from './registry-status.js'
 
 export const REGISTRY_PROTOCOL = 'peerwarden/mesh-registry/1'

@@ -1,6 +1,5 @@
 import type net from 'node:net'
 import ipaddr from 'ipaddr.js'
-import { addressRange } from '../manager/address-range.js'
 import type { Clock, PeerId } from '../manager/types.js'
 import { normaliseHintAddress } from './address.js'
 import { CircuitStream } from './circuit.js'
@@ -8,6 +7,7 @@ import type { NodeConnection } from './connection.js'
 import type { ControlMessage } from './control-wire.js'
 import { decodeHello } from './hello.js'
 import { simultaneousOpen } from './hole-punch.js'
+import { RangeBudget } from './range-budget.js'
 import { formatTcpAddress, parseTcpAddress } from './transport.js'
 
 /** Punches in progress at once (a budget: each holds a socket and timers). */
@@ -19,9 +19,6 @@ const ATTEMPT_TIMEOUT = 1_000
 const EXCHANGE_TIMEOUT = 10_000
 /** Punches toward one address range (an IPv4 /24, an IPv6 /48) per `TARGET_WINDOW`, across relayed connections. */
 export const PUNCHES_PER_TARGET_RANGE = 8
-const TARGET_WINDOW = 60_000
-/** Target ranges counted at most (the oldest window is forgotten first). */
-const MAX_TARGET_RANGES = 1024
 
 /** What hole punching needs of the node. */
 export interface PunchHost {
@@ -74,13 +71,15 @@ export class Punching {
   implausible = 0
   /** 'punch' messages ignored because their target range had its punches for the minute. */
   overTargetBudget = 0
-  /** Punches toward each target range in the current window (oldest window first). */
-  private readonly targets = new Map<string, { start: number; count: number }>()
+  /** Punches toward each target range (local ranges alike: a punch target is never exempt). */
+  private readonly targets: RangeBudget
   private readonly punches = new Map<NodeConnection, Punch>()
   private readonly done = new WeakSet<NodeConnection>()
   private closed = false
 
-  constructor (private readonly host: PunchHost) {}
+  constructor (private readonly host: PunchHost) {
+    this.targets = new RangeBudget(PUNCHES_PER_TARGET_RANGE, PUNCHES_PER_TARGET_RANGE, host.clock)
+  }
 
   /** A connection the node keeps: when relayed and we dialled it, start. */
   connected (conn: NodeConnection): void {
@@ -155,20 +154,11 @@ export class Punching {
     return true
   }
 
-  /** Counts a punch toward `host`'s range: false (and nothing counted) when the range had its punches this window. */
+  /** Counts a punch toward `host`'s range: false (and nothing counted) when the range had its punches this minute. */
   private target (host: string): boolean {
-    const range = addressRange(host) ?? host
-    const now = this.host.clock.now()
-    let w = this.targets.get(range)
-    if (w !== undefined && now - w.start >= TARGET_WINDOW) { this.targets.delete(range); w = undefined }
-    if (w === undefined) {
-      if (this.targets.size >= MAX_TARGET_RANGES) this.targets.delete(this.targets.keys().next().value!)
-      w = { start: now, count: 0 }
-      this.targets.set(range, w)
-    }
-    if (w.count >= PUNCHES_PER_TARGET_RANGE) { this.overTargetBudget++; return false }
-    w.count++
-    return true
+    if (this.targets.take(host, 1) === 0) return true
+    this.overTargetBudget++
+    return false
   }
 
   /** Drops the oldest exchange still waiting (not dialling); false when every punch is dialling. */

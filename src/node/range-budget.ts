@@ -1,7 +1,7 @@
 import { addressRange } from '../manager/address-range.js'
 import { extractIp } from '../manager/access-list.js'
 import type { Clock } from '../manager/types.js'
-import { isLoopback } from '../node/inbound-limits.js'
+import { isLoopback } from './inbound-limits.js'
 
 /** Address ranges a `RangeBudget` remembers at most; past it the one seen longest ago is forgotten. */
 export const MAX_BUDGET_RANGES = 4096
