@@ -1,11 +1,13 @@
 import ipaddr from 'ipaddr.js'
 import { extractIp } from './access-list.js'
+import { parseIpParts, toIpaddr } from './canonical-ip.js'
 
 /**
  * The address range an address is counted in where one range must not weigh more than another
  * (sybils are cheap in one range, not across many): the /24 of an IPv4 address, the /48 of an IPv6
- * one (an IPv4-mapped IPv6 address is its IPv4 address). `publicOnly`: only public unicast IPs have
- * a range (loopback, private, link-local and reserved ones are undefined: one machine or one LAN).
+ * one (an IPv4 address written as IPv6, in any spelling, is its IPv4 address: `canonicalIp`).
+ * `publicOnly`: only public unicast IPs have a range (loopback, private, link-local and reserved ones
+ * are undefined: one machine or one LAN).
  * Undefined for an address without an IP literal.
  */
 export function addressRange (address: string, publicOnly = false): string | undefined {
@@ -15,11 +17,11 @@ export function addressRange (address: string, publicOnly = false): string | und
     const prefix = text.slice(0, text.lastIndexOf('.'))
     return publicOnly ? publicV4Range(prefix) : prefix
   }
-  if (!ipaddr.isValid(text)) return undefined
-  let ip = ipaddr.parse(text)
-  if (ip.kind() === 'ipv6' && (ip as ipaddr.IPv6).isIPv4MappedAddress()) ip = (ip as ipaddr.IPv6).toIPv4Address()
-  if (publicOnly && ip.range() !== 'unicast') return undefined
-  return ip.kind() === 'ipv4' ? (ip as ipaddr.IPv4).octets.slice(0, 3).join('.') : (ip as ipaddr.IPv6).parts.slice(0, 3).join(':')
+  // Any other spelling (IPv4 written as IPv6, hex, upper case, a zone id): its canonical parts.
+  const ip = parseIpParts(text)
+  if (ip === undefined) return undefined
+  if (publicOnly && toIpaddr(ip).range() !== 'unicast') return undefined
+  return ip.kind === 'ipv4' ? ip.octets.slice(0, 3).join('.') : ip.parts.slice(0, 3).map((p) => p.toString(16)).join(':')
 }
 
 /**

@@ -1,4 +1,4 @@
-import ipaddr from 'ipaddr.js'
+import { canonicalIp, formatIpParts, parseIpParts } from '../manager/canonical-ip.js'
 
 /** Why an inbound socket was refused before any cryptography (see `InboundLimits.admit`). */
 export type InboundRefusal = 'rate' | 'pending-ip' | 'pending'
@@ -20,39 +20,15 @@ export function defaultPendingPerIp (maxPending: number): number {
 }
 
 /**
- * The source an inbound socket is counted under: the IPv4 address (an IPv4-mapped IPv6 address is
- * its IPv4 address), or the /64 of an IPv6 address — one host usually holds a whole /64, so counting
- * single IPv6 addresses would give it 2^64 budgets.
+ * The source an inbound socket is counted under: the IPv4 address (an IPv4 address written as IPv6,
+ * in any spelling, is its IPv4 address: `canonicalIp`), or the /64 of an IPv6 address — one host
+ * usually holds a whole /64, so counting single IPv6 addresses would give it 2^64 budgets.
  */
 export function sourceOf (ip: string): string {
-  // What node:net reports is already canonical enough: dotted quads, IPv4-mapped addresses on a
-  // dual-stack listener, and IPv6 in hex groups. ipaddr.js (tens of µs) only for embedded IPv4.
-  if (!ip.includes(':')) return ip
-  if (ip.startsWith('::ffff:') && ip.includes('.')) return ip.slice(7)
-  const groups = ip.includes('.') ? null : ipv6Groups(ip)
-  if (groups !== null) return `${groups.slice(0, 4).join(':')}::/64`
-  if (!ipaddr.isValid(ip)) return ip
-  const addr = ipaddr.process(ip)
-  if (addr.kind() === 'ipv4') return addr.toString()
-  return (addr as ipaddr.IPv6).parts.slice(0, 4).map((p) => p.toString(16)).join(':') + '::/64'
-}
-
-/** The 8 groups of an IPv6 address in hex notation (no embedded IPv4), lowercase without leading zeros; null if malformed. */
-function ipv6Groups (ip: string): string[] | null {
-  const bare = ip.split('%')[0] // a zone id (fe80::1%eth0) is not part of the address
-  const halves = bare.split('::')
-  if (halves.length > 2) return null
-  const head = halves[0] === '' ? [] : halves[0].split(':')
-  const tail = halves.length === 2 && halves[1] !== '' ? halves[1].split(':') : []
-  const missing = 8 - head.length - tail.length
-  if (halves.length === 1 ? missing !== 0 : missing < 1) return null
-  const groups = [...head, ...Array<string>(missing).fill('0'), ...tail]
-  const out: string[] = []
-  for (const g of groups) {
-    if (!/^[0-9a-f]{1,4}$/i.test(g)) return null
-    out.push(parseInt(g, 16).toString(16))
-  }
-  return out
+  const parts = parseIpParts(ip)
+  if (parts === undefined) return ip
+  if (parts.kind === 'ipv4') return formatIpParts(parts)
+  return parts.parts.slice(0, 4).map((p) => p.toString(16)).join(':') + '::/64'
 }
 
 /**
@@ -126,10 +102,12 @@ export class InboundLimits {
 }
 
 /**
- * Every local peer shares the loopback address, so 127.0.0.1 and ::1 (also as ::ffff:127.0.0.1) are
- * exempt from the per-source rules; the global cap still holds. The rest of 127/8 is counted like any
- * address (which also lets tests attack from 127.0.0.2).
+ * Every local peer shares the loopback address, so 127.0.0.1 and ::1 (in any spelling: `canonicalIp`)
+ * are exempt from the per-source rules; the global cap still holds. The rest of 127/8 is counted like
+ * any address (which also lets tests attack from 127.0.0.2).
  */
 export function isLoopback (ip: string): boolean {
-  return ip === '127.0.0.1' || ip === '::1' || ip === '::ffff:127.0.0.1' || ip === '0:0:0:0:0:0:0:1'
+  if (ip === '127.0.0.1' || ip === '::1') return true
+  const c = canonicalIp(ip)
+  return c === '127.0.0.1' || c === '::1'
 }

@@ -20,6 +20,7 @@ import { QUEUE_HIGH_BYTES, SecureStream, type ReadMeter } from './secure-stream.
 import { SocketCork } from './socket-cork.js'
 import { formatTcpAddress, parseTcpAddress } from './tcp-address.js'
 import type { TransportOptions, TransportStats } from './transport-options.js'
+import { canonicalIp } from '../manager/canonical-ip.js'
 
 // Their former home: importers of transport.js keep working.
 export { formatTcpAddress, parseTcpAddress } from './tcp-address.js'
@@ -260,7 +261,7 @@ export class TcpTransport {
   private accept (socket: net.Socket): void {
     this.track(socket)
     const ip = socket.remoteAddress ?? ''
-    const address = formatTcpAddress(ip.replace(/^::ffff:/, ''), socket.remotePort ?? 0)
+    const address = formatTcpAddress(canonicalIp(ip) ?? ip, socket.remotePort ?? 0)
     const refusal: InboundRefusal | 'gate' | null = this.opts.gate(address) ? this.limits.admit(ip, this.evictOldest) : 'gate'
     if (refusal !== null) {
       this.refusedEarly++
@@ -310,7 +311,8 @@ export class TcpTransport {
       keys: this.keys,
       psk: this.opts.networkKey.psk,
       payload: () => {
-        const hello = this.opts.hello((socket.remoteAddress ?? '').replace(/^::ffff:/, ''), socket.remotePort)
+        const remote = socket.remoteAddress ?? ''
+        const hello = this.opts.hello(canonicalIp(remote) ?? remote, socket.remotePort)
         return encodeHello(visit || probe ? { ...hello, visit, probe, ...(nonce !== undefined ? { nonce } : {}) } : hello)
       },
       checkRemote: initiator ? (key) => { this.checkRemote(peerIdOf(key), expected) } : undefined,

@@ -104,3 +104,14 @@ test('at the global cap a newcomer that passed the per-IP rules takes the slot t
   assert.equal(l.pending, 2)
   assert.equal(l.admit('10.0.0.4', () => false), 'pending', 'nothing gave way')
 })
+
+test('an IPv4 attacker writing its address as IPv6 (hex-mapped, translated, compatible, upper case) is counted as its IPv4 address', () => {
+  for (const ip of ['::ffff:7f00:2', '0:0:0:0:0:ffff:7f00:2', '::FFFF:127.0.0.2', '::ffff:0:127.0.0.2', '::127.0.0.2']) assert.equal(sourceOf(ip), '127.0.0.2', ip)
+  const { l } = limits({ maxPendingPerIp: 2 })
+  assert.equal(l.admit('127.0.0.2'), null)
+  assert.equal(l.admit('::ffff:7f00:2'), null)
+  assert.equal(l.admit('0:0:0:0:0:ffff:7f00:2'), 'pending-ip', 'one budget for every spelling')
+  assert.equal(isLoopback('::ffff:7f00:1'), true)
+  assert.equal(isLoopback('0:0:0:0:0:FFFF:127.0.0.1'), true)
+  assert.equal(isLoopback('::ffff:7f00:2'), false)
+})
