@@ -47,6 +47,7 @@ const LAB_DIRS = ['test/lab/']
 const UNIT_FILES = [
   'test/mesh/deadlines.test.ts',
   'test/mesh/call-policies.test.ts',
+  'test/mesh/registry-notices.test.ts',
   'test/node/discovery.test.ts',
   'test/node/inbound-limits.test.ts',
   'test/node/noise.test.ts',

@@ -150,3 +150,32 @@ test('the per-range budgets: loopback and private /24s are local (a cluster rest
   await clock.advance(30_000)
   assert.equal(b.take('tcp://8.8.4.6:1', 1), 0, 'half a minute refilled one')
 })
+
+test('a member flapping its registration (register, go, again, 12 times) costs a watcher at most one joined/left per 500 ms, and the watcher ends with its latest state', T, async (t) => {
+  const reg = await registry(t, { schema: farm, open: true })
+  const heard: Array<{ t: string; peer?: string; entry?: { peer: string } }> = []
+  const watcher = await handMade(t, REGISTRY_PROTOCOL, { initial: () => [{ t: 'register', role: 'Caller', variant: 'watcher' }], onMessage: (m) => { heard.push(m as never) } })
+  await watcher.node.manager.connectNow(reg.addresses[0]!)
+  await until(() => reg.members().some((m) => m.peer === watcher.node.id), 5000, 'the watcher to register')
+  let registered = 0
+  const flapper = await handMade(t, REGISTRY_PROTOCOL, {
+    initial: () => [{ t: 'register', role: 'Worker', variant: 'flapper' }],
+    onMessage: (m) => { if ((m as { t?: string })?.t === 'registered') registered++ }
+  })
+  const id = flapper.node.id
+  const start = Date.now()
+  const FLAPS = 12
+  for (let i = 1; i <= FLAPS; i++) {
+    await flapper.node.manager.connectNow(reg.addresses[0]!)
+    await until(() => registered >= i, 5000, `registration ${i}`)
+    if (i === FLAPS) break
+    flapper.last()!.conn.close()
+    await until(() => !reg.members().some((m) => m.peer === id), 5000, `the registry to see flap ${i} go`)
+  }
+  const elapsed = Date.now() - start
+  await until(() => reg.stats().notices.waiting === 0, 5000, 'the last notice to go out')
+  await until(() => heard.filter((m) => m.t === 'joined' || m.t === 'left').at(-1)?.t === 'joined', 5000, 'the watcher to hear the flapper\'s latest state')
+  const about = heard.filter((m) => (m.t === 'joined' && m.entry?.peer === id) || (m.t === 'left' && m.peer === id))
+  assert.ok(about.length <= 2 + Math.ceil(elapsed / 500), `${about.length} notices for ${2 * FLAPS - 1} flaps in ${elapsed} ms`)
+  assert.ok(reg.stats().notices.coalesced + reg.stats().notices.unchanged > 0, 'some flaps were folded')
+})
