@@ -50,6 +50,7 @@ const UNIT_FILES = [
   'test/mesh/registry-notices.test.ts',
   'test/node/discovery.test.ts',
   'test/node/inbound-limits.test.ts',
+  'test/node/topic-budgets.test.ts',
   'test/node/noise.test.ts',
   'test/node/write-budget-rule.test.ts',
   'test/node/receive-budget.test.ts',
