@@ -1,7 +1,7 @@
-import { canonicalIp, formatIpParts, parseIpParts } from '../manager/canonical-ip.js'
+import { canonicalIp, formatIpParts, parseIpParts, toIpaddr } from '../manager/canonical-ip.js'
 
 /** Why an inbound socket was refused before any cryptography (see `InboundLimits.admit`). */
-export type InboundRefusal = 'rate' | 'pending-ip' | 'pending'
+export type InboundRefusal = 'rate' | 'rate-range' | 'pending-ip' | 'pending-range' | 'pending'
 
 export interface InboundLimitsOptions {
   /** New sockets per source per second at most. */
@@ -31,6 +31,22 @@ export function sourceOf (ip: string): string {
   return parts.parts.slice(0, 4).map((p) => p.toString(16)).join(':') + '::/64'
 }
 
+/** A public source range has this many times `perIpRate` (see `InboundLimits`). */
+export const RANGE_RATE_FACTOR = 4
+/** A public source range has this many times `maxPendingPerIp` (see `InboundLimits`). */
+export const RANGE_PENDING_FACTOR = 2
+
+/**
+ * The public range an inbound socket is also counted under: the /24 of a public IPv4 address, the
+ * /48 of a public IPv6 one (any spelling: `canonicalIp`); undefined for loopback, private,
+ * link-local and other non-public addresses (one machine or one LAN: exempt).
+ */
+export function publicRangeOf (ip: string): string | undefined {
+  const parts = parseIpParts(ip)
+  if (parts === undefined || toIpaddr(parts).range() !== 'unicast') return undefined
+  return parts.kind === 'ipv4' ? `range:${parts.octets.slice(0, 3).join('.')}` : `range:${parts.parts.slice(0, 3).map((p) => p.toString(16)).join(':')}::/48`
+}
+
 /**
  * Admission of inbound sockets before any cryptography: per-source rate, per-source and global
  * budgets of handshakes in progress. One host opening idle sockets can hold at most
@@ -39,15 +55,21 @@ export function sourceOf (ip: string): string {
  * Rules:
  * - `admit(ip)` checks, in order: the source's rate (at most `perIpRate` new sockets in a window of
  *   1 s that starts with the first socket after the previous window ended), the source's handshakes
- *   in progress (< `maxPendingPerIp`), and all handshakes in progress (< `maxPending`). It returns
+ *   in progress (< `maxPendingPerIp`), and all handshakes in progress (< `maxPending`). A source with
+ *   a public address is counted under its range too (`publicRangeOf`: its /24 or /48), which has
+ *   `RANGE_RATE_FACTOR` (4) times `perIpRate` ('rate-range') and `RANGE_PENDING_FACTOR` (2) times
+ *   `maxPendingPerIp` ('pending-range'): 256 addresses of one /24 take no more than four of its
+ *   hosts could at the per-IP rules (checked after the source's own rule of each kind). It returns
  *   the first rule that refuses, or null and reserves a slot that `release(ip)` frees (once per
  *   admitted socket, when its handshake ends either way). At the global cap a socket that passed the
  *   per-source rules may take the slot of the oldest handshake: `evictOldest` ends that one and
  *   releases its slot at once (true), or there is none to give way (false: refused, 'pending').
- * - 127.0.0.1 and ::1 are exempt from the per-source rules only (`isLoopback`).
+ * - 127.0.0.1 and ::1 are exempt from the per-source rules only (`isLoopback`); loopback, private
+ *   and other non-public addresses from the per-range ones.
  * - Bounded tables: the rate windows of at most `maxTrackedIps` sources, the least recently seen
- *   evicted first (forgetting a source only forgets its own window, never everyone's); the
- *   per-source pending counts hold only sources with a handshake in progress (at most `maxPending`).
+ *   evicted first (forgetting a source only forgets its own window, never everyone's), ranges
+ *   included; the per-source and per-range pending counts hold only those with a handshake in
+ *   progress (at most 2 × `maxPending`).
  */
 export class InboundLimits {
   private readonly windows = new Map<string, { at: number; n: number }>()
@@ -59,33 +81,46 @@ export class InboundLimits {
   /** Handshakes in progress. */
   get pending (): number { return this.total }
 
-  /** Sources with a rate window remembered (bounded by `maxTrackedIps`). */
+  /** Sources and public ranges with a rate window remembered (bounded by `maxTrackedIps`). */
   get trackedIps (): number { return this.windows.size }
 
-  /** Sources with a handshake in progress. */
+  /** Sources and public ranges with a handshake in progress. */
   get pendingIps (): number { return this.pendingBy.size }
 
   admit (ip: string, evictOldest?: () => boolean): InboundRefusal | null {
+    const { maxPendingPerIp, perIpRate } = this.opts
     const source = sourceOf(ip)
     const exempt = isLoopback(ip)
-    if (!exempt && !this.withinRate(source)) return 'rate'
-    if (!exempt && (this.pendingBy.get(source) ?? 0) >= this.opts.maxPendingPerIp) return 'pending-ip'
+    const range = exempt ? undefined : publicRangeOf(ip)
+    if (!exempt && !this.withinRate(source, perIpRate)) return 'rate'
+    if (range !== undefined && !this.withinRate(range, RANGE_RATE_FACTOR * perIpRate)) return 'rate-range'
+    if (!exempt && (this.pendingBy.get(source) ?? 0) >= maxPendingPerIp) return 'pending-ip'
+    if (range !== undefined && (this.pendingBy.get(range) ?? 0) >= RANGE_PENDING_FACTOR * maxPendingPerIp) return 'pending-range'
     if (this.total >= this.opts.maxPending && (evictOldest === undefined || !evictOldest())) return 'pending'
     this.total++
     this.pendingBy.set(source, (this.pendingBy.get(source) ?? 0) + 1)
+    if (range !== undefined) this.pendingBy.set(range, (this.pendingBy.get(range) ?? 0) + 1)
     return null
   }
 
   release (ip: string): void {
     const source = sourceOf(ip)
-    const mine = this.pendingBy.get(source)
-    if (mine === undefined) return
+    if (!this.pendingBy.has(source)) return
     this.total--
-    if (mine <= 1) this.pendingBy.delete(source)
-    else this.pendingBy.set(source, mine - 1)
+    this.drop(source)
+    const range = isLoopback(ip) ? undefined : publicRangeOf(ip)
+    if (range !== undefined) this.drop(range)
   }
 
-  private withinRate (source: string): boolean {
+  /** One handshake of `key` (a source or a range) ended. */
+  private drop (key: string): void {
+    const n = this.pendingBy.get(key)
+    if (n === undefined) return
+    if (n <= 1) this.pendingBy.delete(key)
+    else this.pendingBy.set(key, n - 1)
+  }
+
+  private withinRate (source: string, limit: number): boolean {
     const now = this.now()
     const w = this.windows.get(source)
     // Re-inserted on every socket: the Map's order is least recently seen first.
@@ -97,7 +132,7 @@ export class InboundLimits {
     }
     w.n++
     this.windows.set(source, w)
-    return w.n <= this.opts.perIpRate
+    return w.n <= limit
   }
 }
 

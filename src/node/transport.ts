@@ -63,6 +63,8 @@ export class TcpTransport {
   refusedRate = 0
   /** Of `refusedEarly`: the IP already had `maxPendingPerIp` handshakes in progress. */
   refusedPerIp = 0
+  /** Of `refusedRate` and `refusedPerIp`: for a rule of the source's public range (/24, /48). */
+  refusedPerRange = 0
   /** Of `refusedEarly`: `maxPendingHandshakes` handshakes were in progress and none could give way. */
   refusedPending = 0
   /** Inbound handshakes ended to make room at the cap: the oldest gives way to a newcomer (also in `failedHandshakes`). */
@@ -228,6 +230,7 @@ export class TcpTransport {
       refusedEarly: this.refusedEarly,
       refusedRate: this.refusedRate,
       refusedPerIp: this.refusedPerIp,
+      refusedPerRange: this.refusedPerRange,
       refusedPending: this.refusedPending,
       evictedHandshakes: this.evictedHandshakes,
       failedHandshakes: this.failedHandshakes,
@@ -265,8 +268,9 @@ export class TcpTransport {
     const refusal: InboundRefusal | 'gate' | null = this.opts.gate(address) ? this.limits.admit(ip, this.evictOldest) : 'gate'
     if (refusal !== null) {
       this.refusedEarly++
-      if (refusal === 'rate') this.refusedRate++
-      else if (refusal === 'pending-ip') this.refusedPerIp++
+      if (refusal === 'rate' || refusal === 'rate-range') this.refusedRate++
+      else if (refusal === 'pending-ip' || refusal === 'pending-range') this.refusedPerIp++
+      if (refusal === 'rate-range' || refusal === 'pending-range') this.refusedPerRange++
       else if (refusal === 'pending') this.refusedPending++
       socket.destroy()
       this.opts.onRefused?.(address, refusal)
