@@ -1,6 +1,6 @@
 /**
  * The sending end of the bulk benchmark, one process per contestant (child_process.fork):
- * `node bulk-sender.js <peerwarden|secretstream|libp2p> <address> <chunk>`. It connects to its
+ * `node bulk-sender.js <peerwarden|previous|secretstream|libp2p> <address> <chunk>`. It connects to its
  * receiver, says { ready } over IPC, then times each { run: bytes } it is asked for and answers
  * { ms }. Each contestant has a process of its own, so no contestant's heap, JIT state or garbage
  * touches another's runs (in one shared process, whoever ran before decided how fast the next one went).
@@ -12,9 +12,9 @@ const [role, address, chunkArg] = process.argv.slice(2) as [ReceiverRole, string
 const chunk = Number(chunkArg)
 let sender: { send: (total: number) => Promise<number>; close: () => Promise<void> | void }
 
-if (role === 'peerwarden') {
-  const { peerwardenBulkSender } = await import('./peerwarden.js')
-  sender = await peerwardenBulkSender(address, chunk)
+if (role === 'peerwarden' || role === 'previous') {
+  const { bulkSender } = await import('./peerwarden-bulk.js')
+  sender = await bulkSender(role, address, chunk)
 } else if (role === 'secretstream') {
   const { secretStreamBulkSender } = await import('./secret-stream.js')
   sender = await secretStreamBulkSender(Number(address.split(':').at(-1)), chunk)

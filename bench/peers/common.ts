@@ -31,7 +31,8 @@ export const BULK_PROTOCOL = 'peerwarden-bench/bulk/1'
 /** Echo protocol of the connection benchmarks. */
 export const ECHO_PROTOCOL = 'peerwarden-bench/echo/1'
 
-export type ReceiverRole = 'peerwarden' | 'secretstream' | 'libp2p'
+/** A bulk contestant: this tree, the previous release (bench/previous.mjs), or a peer. */
+export type ReceiverRole = 'peerwarden' | 'previous' | 'secretstream' | 'libp2p'
 
 /** What a receiver child says once it listens. */
 export interface ReceiverReady { ready: true; address: string; peer?: string }
