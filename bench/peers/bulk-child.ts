@@ -4,8 +4,11 @@ import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
 import { withTimeout, type ReceiverRole } from './common.js'
 
-/** A sender child: `run(bytes)` times one run (ms, from its first byte to the receiver's ack). */
-export interface BulkSender { role: ReceiverRole; run: (bytes: number) => Promise<number>; stop: () => Promise<void> }
+/** One timed run: ms from its first byte to the receiver's ack, and the sender process's CPU time in it. */
+export interface BulkRun { ms: number; cpuMs: number }
+
+/** A sender child: `run(bytes)` times one run. */
+export interface BulkSender { role: ReceiverRole; run: (bytes: number) => Promise<BulkRun>; stop: () => Promise<void> }
 
 /** A sender child for `role`, connected to its receiver at `address`. */
 export async function startBulkSender (role: ReceiverRole, address: string, chunk: number): Promise<BulkSender> {
@@ -23,8 +26,8 @@ export async function startBulkSender (role: ReceiverRole, address: string, chun
       const answer = next('run', 30_000)
       child.send({ run: bytes })
       const m = await answer
-      if (typeof m.ms !== 'number') throw new Error(`${role} sender: ${String(m.error)}`)
-      return m.ms
+      if (typeof m.ms !== 'number' || typeof m.cpuMs !== 'number') throw new Error(`${role} sender: ${String(m.error)}`)
+      return { ms: m.ms, cpuMs: m.cpuMs }
     },
     stop: async () => {
       if (child.exitCode !== null || child.signalCode !== null) return
