@@ -155,13 +155,17 @@ export async function bulkThroughput (opts: BulkOptions = {}): Promise<Figure[]>
       senders.push(await startBulkSender(role, r.peer === undefined ? r.address : `${r.address}#${r.peer}`, chunk))
     }
     const speeds: Record<string, number[]> = Object.fromEntries(roles.map((k) => [k, []]))
-    /** The sender process's CPU µs per MiB sent, per round. */
+    /** The sender's and the receiver's process CPU µs per MiB, per round. */
     const senderCpu: Record<string, number[]> = Object.fromEntries(roles.map((k) => [k, []]))
+    const receiverCpu: Record<string, number[]> = Object.fromEntries(roles.map((k) => [k, []]))
     for (const s of senders) await s.run(warmupMib * MiB)
     for (let r = 0; r < rounds; r++) {
       for (const s of rotated(senders, r)) {
         await sleep(200)
+        const receiver = receivers[roles.indexOf(s.role)]
+        const before = await receiver.cpuMs()
         const { ms, cpuMs } = await s.run(mib * MiB)
+        receiverCpu[s.role].push(((await receiver.cpuMs() - before) * 1000) / mib)
         speeds[s.role].push(mib / (ms / 1000))
         senderCpu[s.role].push((cpuMs * 1000) / mib)
       }
@@ -169,7 +173,7 @@ export async function bulkThroughput (opts: BulkOptions = {}): Promise<Figure[]>
     const pw = median(speeds.peerwarden)
     const ss = median(speeds.secretstream)
     const lp = median(speeds.libp2p)
-    const runsNote = (k: string): string => `${mib} MiB per run, ${chunk / 1024} KiB sends, sender and receiver in processes of their own; per-round ${speeds[k].map((x) => Math.round(x)).join('/')}; sender CPU ${Math.round(median(senderCpu[k]))} µs/MiB`
+    const runsNote = (k: string): string => `${mib} MiB per run, ${chunk / 1024} KiB sends, sender and receiver in processes of their own; per-round ${speeds[k].map((x) => Math.round(x)).join('/')}; CPU per MiB: sender ${Math.round(median(senderCpu[k]))} µs, receiver ${Math.round(median(receiverCpu[k]))} µs`
     const vsRaw = pairedRatio(speeds.peerwarden, speeds.secretstream)
     const vsLibp2p = pairedRatio(speeds.peerwarden, speeds.libp2p)
     const out: Figure[] = [
@@ -187,6 +191,8 @@ export async function bulkThroughput (opts: BulkOptions = {}): Promise<Figure[]>
       out.splice(1, 0, { name: `bulk 2-proc: previous release (${ref}) channel on a NodeConnection`, value: +pv.toFixed(1), unit: 'MiB/s', runs: rounds, note: `${runsNote('previous')}; both ends the previous release` })
       const cpuVsPrevious = pairedRatio(senderCpu.previous, senderCpu.peerwarden)
       out.push({ name: `bulk 2-proc: sender CPU per MiB, previous (${ref}) / peerwarden`, value: cpuVsPrevious.value, unit: 'x', runs: rounds, note: `above 1: this tree's sender spends less CPU per byte; ${Math.round(median(senderCpu.peerwarden))} vs ${Math.round(median(senderCpu.previous))} µs/MiB; ${cpuVsPrevious.note}` })
+      const rxVsPrevious = pairedRatio(receiverCpu.previous, receiverCpu.peerwarden)
+      out.push({ name: `bulk 2-proc: receiver CPU per MiB, previous (${ref}) / peerwarden`, value: rxVsPrevious.value, unit: 'x', runs: rounds, note: `above 1: this tree's receiver spends less CPU per byte; ${Math.round(median(receiverCpu.peerwarden))} vs ${Math.round(median(receiverCpu.previous))} µs/MiB; ${rxVsPrevious.note}` })
       out.push({ name: `bulk 2-proc: peerwarden / previous (${ref})`, value: vsPrevious.value, unit: 'x', target: '>= 0.9', met: !regression, runs: rounds, note: `${regression ? 'REGRESSION: more than 10 % below the previous release' : 'no regression'}; ${vsPrevious.note}; ratio of the medians ${ratio(pw, pv)}` })
     }
     return out
