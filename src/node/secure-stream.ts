@@ -4,42 +4,17 @@ import { systemClock } from '../clock.js'
 import { PeerwardenError } from '../errors.js'
 import type { Clock } from '../manager/types.js'
 import { FrameReader, HEADER } from './frame-reader.js'
-import { NoiseHandshake, type StaticKeys } from './noise.js'
+import { NoiseHandshake } from './noise.js'
 import { emptyReadMeter, PausedQueue, QUEUE_HIGH_BYTES, type ReadMeter } from './paused-queue.js'
-import type { QueueBudget, QueueHolder } from './queue-budget.js'
-import type { ReceiveBudget, ReceiveBudgetReason } from './receive-budget.js'
+import type { QueueHolder } from './queue-budget.js'
+import type { PartialFrame, ReceiveBudgetReason } from './receive-budget.js'
 import { SealedWriter } from './sealed-writer.js'
+import { FIRST_MESSAGE_BYTES, MAX_HANDSHAKE_FRAME, MAX_MESSAGE, type SecureStreamOptions } from './secure-stream-options.js'
 import { TAG, TransportCipher } from './transport-cipher.js'
 
 export { BIG_MESSAGE } from './transport-cipher.js'
 export { QUEUE_HIGH_BYTES, type ReadMeter } from './paused-queue.js'
-
-/** The largest message `write` takes (16 MiB). */
-export const MAX_MESSAGE = 16 * 1024 * 1024
-/** The largest handshake frame (Noise's limit): garbage never makes us allocate more. */
-const MAX_HANDSHAKE_FRAME = 65535
-export interface SecureStreamOptions {
-  keys: StaticKeys
-  /** The network's pre-shared key (see network-key.ts). */
-  psk: Buffer
-  /** Our handshake payload (the hello), asked for when our message that carries it is sent. */
-  payload: () => Uint8Array
-  /**
-   * The dialer checks the listener's key here as soon as it is known, before it sends its own identity
-   * and hello: a throw ends the handshake with that error.
-   */
-  checkRemote?: (remotePublicKey: Buffer) => void
-  /** Where `lastRead` and `lastWrite` come from (the liveness sweep's clock). Default: the system clock. */
-  clock?: Clock
-  /** Bytes queued while paused before the socket is paused too. Default `QUEUE_HIGH_BYTES` (1 MiB). */
-  maxQueuedBytes?: number
-  /** Where the stream adds its read-side figures (the transport's, for its stats). */
-  meter?: ReadMeter
-  /** The node-wide budget and deadline of partly received frames (receive-budget.ts). Default: none. */
-  receiving?: ReceiveBudget
-  /** The node-wide budget of bytes queued both ways (queue-budget.ts). Default: none. */
-  queueing?: QueueBudget
-}
+export { MAX_MESSAGE, type SecureStreamOptions } from './secure-stream-options.js'
 
 /**
  * An encrypted, message-framed duplex over a TCP socket: the node's transport under Protomux.
@@ -113,6 +88,8 @@ export class SecureStream extends EventEmitter implements QueueHolder {
   receiveBudgetListener: ((reason: ReceiveBudgetReason, why: string) => void) | null = null
   /** The receive budget ended the stream: its partial frames are counted no more. */
   private receiveEnded = false
+  /** This stream's entry in the node-wide receive budget (one for all its frames). */
+  private readonly partial: PartialFrame | undefined
   private readonly clock: Clock
   /** Resolves true once the handshake completed (as a Noise secret stream's does); rejects if it failed. */
   readonly opened: Promise<boolean>
@@ -144,11 +121,12 @@ export class SecureStream extends EventEmitter implements QueueHolder {
     this.lastRead = this.clock.now()
     this.writer = new SealedWriter(socket, this.clock)
     const meter = this.meter
+    this.partial = opts.receiving?.track(this)
     this.reader = new FrameReader({
       limit: MAX_HANDSHAKE_FRAME,
       onHolding: (delta) => {
         meter.receivingBytes += delta
-        if (!this.receiveEnded) opts.receiving?.held(this, this.reader.holding)
+        if (!this.receiveEnded) this.partial?.held(this.reader.holding)
       }
     })
     this.opened = new Promise((resolve, reject) => { this.settle = { resolve, reject } })
@@ -191,7 +169,7 @@ export class SecureStream extends EventEmitter implements QueueHolder {
     return ok
   }
 
-  /** The remote's IP, for the range its queued bytes are counted in. */
+  /** The remote's IP, for the range its queued bytes are counted in (read once per connection: queue-budget.ts). */
   get remoteHost (): string | undefined { return this.socket.remoteAddress?.replace(/^::ffff:/, '') }
 
   /** An empty message: tells the remote we are alive. */
@@ -270,7 +248,7 @@ export class SecureStream extends EventEmitter implements QueueHolder {
     // After the read, never inside it: the budget may end this stream or others.
     const receiving = this.opts.receiving
     if (receiving !== undefined) {
-      if (this.reader.holding > 0) receiving.progressed(this)
+      if (this.reader.holding > 0) this.partial!.progressed()
       if (receiving.over) receiving.enforce()
     }
     if (this.opts.queueing?.over === true) this.opts.queueing.enforce()
@@ -427,6 +405,3 @@ export class SecureStream extends EventEmitter implements QueueHolder {
 }
 
 const EMPTY = new Uint8Array(0)
-
-/** A first handshake message: the ephemeral key and the tag of the empty payload (psk0 encrypts it). */
-const FIRST_MESSAGE_BYTES = 32 + TAG
