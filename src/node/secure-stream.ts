@@ -19,15 +19,11 @@ export { MAX_MESSAGE, type SecureStreamOptions } from './secure-stream-options.j
 /**
  * An encrypted, message-framed duplex over a TCP socket: the node's transport under Protomux.
  *
- * Wire: every frame is a 4-byte little-endian length and that many bytes (read by frame-reader.ts,
- * which also holds the memory rules of a frame that arrives in pieces). The first three frames are
- * the Noise handshake (noise.ts): dialer → listener, listener → dialer (with the listener's hello),
- * dialer → listener (with the dialer's hello); the dialer's first messages follow its last handshake
- * frame in the same write, so a new connection's first round trip takes two round trips in all, as
- * with raw @hyperswarm/secret-stream. An empty frame from the listener instead of its handshake
- * message is a refusal: our network key is not the listener's. After the handshake, each frame is one
- * message encrypted with ChaCha20-Poly1305 (IETF), a key per direction from the handshake, the nonce
- * a 64-bit counter (Noise's transport messages); an empty message is a keep-alive.
+ * Wire: docs/protocol.md (length-prefixed frames, read by frame-reader.ts with the memory rules of a
+ * frame that arrives in pieces; the Noise handshake, noise.ts, the listener's refusal, then one
+ * ChaCha20-Poly1305 message per frame, an empty one a keep-alive). The dialer's first messages follow
+ * its last handshake frame in the same write: two round trips to a first answer, as with raw
+ * @hyperswarm/secret-stream.
  *
  * Rules:
  * - `opened` resolves once the handshake is complete and rejects with a `PeerwardenError` if it fails
@@ -46,9 +42,8 @@ export { MAX_MESSAGE, type SecureStreamOptions } from './secure-stream-options.j
  *   and 'drain' forwarded). It never throws for what it is given (it may run in an end-of-tick
  *   flush): a message over `MAX_MESSAGE` destroys the stream with `ERR_MESSAGE_TOO_LARGE` (its
  *   'error') and returns false. Only a write before the handshake completed throws (`ERR_NOT_OPEN`,
- *   a bug in the owner). `alloc(n)` hands out a buffer that `write` encrypts in place (Protomux
- *   uses it: one allocation and no copy per message). Messages of `BIG_MESSAGE` bytes or more are
- *   sealed by OpenSSL into a fresh buffer instead (same cipher, same bytes on the wire).
+ *   a bug in the owner). `alloc(n)` hands out a buffer that `write` seals (Protomux uses it: no
+ *   copy per message; sealed-writer.ts, also for the messages OpenSSL seals, `BIG_MESSAGE` and up).
  * - A frame that does not authenticate destroys the stream; nothing unauthenticated is delivered.
  * - A frame longer than the limit (65535 bytes during the handshake, a message of `MAX_MESSAGE` and
  *   its tag after) destroys the stream (`ERR_HANDSHAKE`, `ERR_PROTOCOL`). Announcing a 16 MiB frame
@@ -151,7 +146,7 @@ export class SecureStream extends EventEmitter implements QueueHolder {
 
   /** Encrypts and sends one message; false when the socket's buffer is full (wait for 'drain'). */
   write (data: Uint8Array): boolean {
-    if (this.destroyed || this.ended) return false
+    if (this.destroyed || this.ended) { this.writer.drop(data); return false }
     const cipher = this.cipher
     if (cipher === null) throw new PeerwardenError('ERR_NOT_OPEN', 'write before the handshake completed')
     const length = data.byteLength
@@ -276,17 +271,17 @@ export class SecureStream extends EventEmitter implements QueueHolder {
     this.destroy(new PeerwardenError(reason === 'timeout' ? 'ERR_HANDSHAKE_TIMEOUT' : 'ERR_HANDSHAKE_EVICTED', why))
   }
 
-  /** One frame from the reader; whether to read on (not once the stream is destroyed or ending). */
-  private readonly onFrame = (frame: Buffer): boolean => {
-    this.frame(frame)
+  /** One frame from the reader; whether to read on. A `lent` frame (frame-reader.ts) is never kept. */
+  private readonly onFrame = (frame: Buffer, lent: boolean): boolean => {
+    this.frame(frame, lent)
     return !this.destroyed && !this.ended
   }
 
   /** Bytes held for the frame being received (at most 4 × what arrived of it, or 1 MiB). */
   get partialBytes (): number { return this.reader.holding }
 
-  private frame (frame: Buffer): void {
-    if (this.handshake !== null) { this.handshakeFrame(this.handshake, frame); return }
+  private frame (frame: Buffer, lent: boolean): void {
+    if (this.handshake !== null) { this.handshakeFrame(this.handshake, lent ? Buffer.from(frame) : frame); return }
     if (frame.byteLength === TAG) {
       // An empty message, a keep-alive: authenticated, never delivered.
       try {
@@ -305,6 +300,8 @@ export class SecureStream extends EventEmitter implements QueueHolder {
       this.destroy(err as PeerwardenError)
       return
     }
+    // A small message is opened in place: out of a lent frame it is copied (a big one is opened into a fresh buffer).
+    if (lent && plain.buffer === frame.buffer) plain = Buffer.from(plain)
     if (this.paused || this.queue.length > 0) {
       if (this.queue.push(plain) && !this.socket.isPaused()) {
         this.queue.countPause()
