@@ -54,6 +54,8 @@ const UNIT_FILES = [
   'test/node/noise.test.ts',
   'test/node/write-budget-rule.test.ts',
   'test/node/receive-budget.test.ts',
+  'test/node/queue-budget.test.ts',
+  'test/node/sealed-writer.test.ts',
   'test/node/reach-fuzz.test.ts',
   'test/node/rendezvous.test.ts',
   'test/node/rendezvous-visits.test.ts',
