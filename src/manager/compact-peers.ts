@@ -101,10 +101,29 @@ export class CompactPeers {
     }
   }
 
-  /** Room for more peers: the holes are dropped first; the arrays double only when they are few. */
+  /**
+   * Room for more peers: the holes are dropped first, in place (the head of the queue empties as
+   * its peers become records: most growths of a large simulation are that); the arrays double only
+   * when the live peers fill half of them.
+   */
   private grow (): void {
     const live = this.size
-    const cap = this.order.length === 0 ? 8 : 2 * live >= this.order.length ? this.order.length * 2 : this.order.length
+    if (this.order.length > 0 && 2 * live < this.order.length) {
+      const { order, seqs, seen } = this
+      let j = 0
+      for (let i = this.head; i < this.end; i++) {
+        if (order[i] === HOLE) continue
+        order[j] = order[i]
+        seqs[j] = seqs[i]
+        seen[j] = seen[i]
+        j++
+      }
+      this.end = j
+      this.head = 0
+      this.rehash(this.table.length)
+      return
+    }
+    const cap = this.order.length === 0 ? 8 : this.order.length * 2
     const order = new Int32Array(cap)
     const seqs = new Float64Array(cap)
     const seen = new Float64Array(cap)
@@ -138,7 +157,9 @@ export class CompactPeers {
   private rehash (cells: number): void {
     cells = Math.max(16, cells)
     while (cells < 2 * (this.size + 1)) cells *= 2
-    this.table = new Int32Array(cells)
+    // The same size again (deleted cells dropped): cleared in place, not allocated.
+    if (cells === this.table.length) this.table.fill(0)
+    else this.table = new Int32Array(cells)
     this.tableUsed = 0
     for (let i = this.head; i < this.end; i++) {
       if (this.order[i] === HOLE) continue

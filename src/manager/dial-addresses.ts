@@ -61,13 +61,14 @@ export class DialCancel implements CallOff {
  */
 export const LIGHT_SIGNAL = Symbol('peerwarden.lightSignal')
 
-export interface DialContext {
+export interface DialContext<A extends DialAttempt = DialAttempt> {
   dial: DialFn
   clock: Clock
   /** Per address, in ms. */
-  timeout: number
-  onStart(address: string): void
-  onFailure(address: string, error: Error): void
+  readonly timeout: number
+  /** An address of `attempt` is dialled now (the attempt is passed back: one context serves every dial). */
+  onStart(address: string, attempt: A): void
+  onFailure(address: string, error: Error, attempt: A): void
 }
 
 /**
@@ -82,38 +83,57 @@ export interface DialContext {
  * - A connection that arrives after its dial gave up is closed with 'abandoned'.
  * - The result is the connection, or a `PeerwardenError`: `ERR_DIAL_TIMEOUT` when the last address
  *   timed out, `ERR_ABORTED` when the signal aborted, else `ERR_DIAL_FAILED` (cause: the last error).
+ * - A `LIGHT_SIGNAL` dial function (the in-memory network's, which honours its signal) is awaited
+ *   directly in this one function, with a `DialCancel` for its signal: no race, no nested async
+ *   function per address — a large simulation holds tens of thousands of dials in flight at once,
+ *   and each frame, promise and closure of theirs outlives a few young-generation collections.
  */
-export async function dialAddresses (ctx: DialContext, attempt: DialAttempt): Promise<Connection> {
-  if (attempt.addresses.length === 0) {
+export async function dialAddresses<A extends DialAttempt> (ctx: DialContext<A>, attempt: A): Promise<Connection> {
+  const { addresses, signal: outer } = attempt
+  if (addresses.length === 0) {
     throw new PeerwardenError('ERR_NO_ADDRESS', `no address to dial${attempt.peer !== undefined ? ` for peer ${attempt.peer}` : ''}`)
   }
+  const light = (ctx.dial as { [LIGHT_SIGNAL]?: boolean })[LIGHT_SIGNAL] === true
   let last: Error | undefined
-  const aborted = (): boolean => attempt.signal?.aborted === true
-  for (const address of attempt.addresses) {
-    if (aborted()) break
-    ctx.onStart(address)
+  for (let i = 0; i < addresses.length; i++) {
+    const address = addresses[i]
+    if (calledOff(outer)) break
+    ctx.onStart(address, attempt)
     try {
-      return await dialOne(ctx, address, attempt.peer, attempt.signal)
+      if (!light) return await dialOne(ctx as DialContext<never>, address, attempt.peer, outer)
+      const cancel = new AddressCancel(ctx as DialContext<never>, address, outer)
+      try {
+        const conn = await ctx.dial(address, { peer: attempt.peer, signal: cancel as unknown as AbortSignal })
+        if (cancel.aborted) {
+          abandon(conn)
+          throw cancel.reason
+        }
+        return conn
+      } catch (err) {
+        throw addressError(err, cancel.timedOut, outer, address, ctx.timeout)
+      } finally {
+        cancel.release()
+      }
     } catch (err) {
       last = err as Error
       // Called off (the caller's signal, stop, close): not a failure of the address or the peer.
-      if (aborted()) break
-      ctx.onFailure(address, last)
+      if (calledOff(outer)) break
+      ctx.onFailure(address, last, attempt)
     }
   }
-  if (aborted()) throw new PeerwardenError('ERR_ABORTED', 'dial aborted', { cause: last })
+  if (calledOff(outer)) throw new PeerwardenError('ERR_ABORTED', 'dial aborted', { cause: last })
   if (last instanceof PeerwardenError) throw last
   throw new PeerwardenError('ERR_DIAL_FAILED', `dial failed: ${last?.message ?? 'unknown error'}`, { cause: last })
 }
 
-async function dialOne (ctx: DialContext, address: string, peer: PeerId | undefined, outer?: CallOff): Promise<Connection> {
-  const light = (ctx.dial as { [LIGHT_SIGNAL]?: boolean })[LIGHT_SIGNAL] === true
-  const controller: { readonly signal: CallOff; abort(reason: unknown): void } = light ? new LightController() : new AbortController()
+/** One address through a dial function that may ignore its signal: raced against it. */
+async function dialOne (ctx: DialContext<never>, address: string, peer: PeerId | undefined, outer?: CallOff): Promise<Connection> {
+  const controller = new AbortController()
   const signal = controller.signal
   let timedOut = false
   const timer = ctx.clock.setTimeout(() => {
     timedOut = true
-    controller.abort(new PeerwardenError('ERR_DIAL_TIMEOUT', `dial to ${address} timed out after ${ctx.timeout} ms`))
+    controller.abort(timeoutError(address, ctx.timeout))
   }, ctx.timeout)
   const onAbort = (): void => { controller.abort(outer?.reason) }
   outer?.addEventListener('abort', onAbort, { once: true })
@@ -121,27 +141,67 @@ async function dialOne (ctx: DialContext, address: string, peer: PeerId | undefi
     // Race the transport against our own signal so that a transport that ignores it cannot hang us.
     return await new Promise<Connection>((resolve, reject) => {
       signal.addEventListener('abort', () => { reject(signal.reason) }, { once: true })
-      ctx.dial(address, { peer, signal: signal as AbortSignal }).then((conn) => {
+      ctx.dial(address, { peer, signal }).then((conn) => {
         if (signal.aborted) {
           // Too late: the caller has moved on. Close what arrived so nothing leaks.
-          try { void Promise.resolve(conn.close('abandoned')).catch(() => {}) } catch {}
+          abandon(conn)
           return
         }
         resolve(conn)
       }, reject)
     })
   } catch (err) {
-    if (timedOut) throw new PeerwardenError('ERR_DIAL_TIMEOUT', `dial to ${address} timed out after ${ctx.timeout} ms`, { cause: err })
-    if (outer?.aborted === true) throw new PeerwardenError('ERR_ABORTED', `dial to ${address} aborted`, { cause: outer.reason })
-    if (err instanceof PeerwardenError) throw err
-    throw new PeerwardenError('ERR_DIAL_FAILED', `dial to ${address} failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err })
+    throw addressError(err, timedOut, outer, address, ctx.timeout)
   } finally {
     ctx.clock.clearTimeout(timer)
     outer?.removeEventListener('abort', onAbort)
   }
 }
 
-/** A `DialCancel` that is its own signal, in the shape of an `AbortController` (for `LIGHT_SIGNAL` dial functions). */
-class LightController extends DialCancel {
-  get signal (): DialCancel { return this }
+/** The attempt was called off (read afresh each time: it changes while the dial awaits). */
+function calledOff (outer: CallOff | undefined): boolean { return outer?.aborted === true }
+
+/** Closes a connection that arrived after its dial gave up, so that nothing leaks. */
+function abandon (conn: Connection): void {
+  try { void Promise.resolve(conn.close('abandoned')).catch(() => {}) } catch {}
+}
+
+function timeoutError (address: string, timeout: number): PeerwardenError {
+  return new PeerwardenError('ERR_DIAL_TIMEOUT', `dial to ${address} timed out after ${timeout} ms`)
+}
+
+/** What one address's failure is reported as: its timeout, the caller's abort, or the transport's error as the cause of ERR_DIAL_FAILED. */
+function addressError (err: unknown, timedOut: boolean, outer: CallOff | undefined, address: string, timeout: number): PeerwardenError {
+  if (timedOut) return new PeerwardenError('ERR_DIAL_TIMEOUT', `dial to ${address} timed out after ${timeout} ms`, { cause: err })
+  if (outer?.aborted === true) return new PeerwardenError('ERR_ABORTED', `dial to ${address} aborted`, { cause: outer.reason })
+  if (err instanceof PeerwardenError) return err
+  return new PeerwardenError('ERR_DIAL_FAILED', `dial to ${address} failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err })
+}
+
+/**
+ * The signal of one address dialled through a `LIGHT_SIGNAL` function: aborted when its timeout
+ * ends or the attempt is called off. One closure (`fire`) serves as the timer's callback and the
+ * attempt's 'abort' listener.
+ */
+class AddressCancel extends DialCancel {
+  timedOut = false
+  private readonly timer: unknown
+  private readonly fire: () => void
+
+  constructor (private readonly ctx: DialContext<never>, private readonly address: string, private readonly outer: CallOff | undefined) {
+    super()
+    this.fire = () => {
+      if (this.outer?.aborted === true) { this.abort(this.outer.reason); return }
+      this.timedOut = true
+      this.abort(timeoutError(this.address, this.ctx.timeout))
+    }
+    this.timer = ctx.clock.setTimeout(this.fire, ctx.timeout)
+    outer?.addEventListener('abort', this.fire, { once: true })
+  }
+
+  /** The dial of the address ended: its timer and listener go. */
+  release (): void {
+    this.ctx.clock.clearTimeout(this.timer)
+    this.outer?.removeEventListener('abort', this.fire)
+  }
 }

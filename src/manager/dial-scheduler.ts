@@ -3,7 +3,7 @@ import { PeerwardenError } from '../errors.js'
 import { AddressBackoff } from './address-backoff.js'
 import { DEFAULT_BACKOFF, nextDelay, type BackoffPolicy } from './backoff.js'
 import { DialIndex } from './dial-index.js'
-import { DialCancel, dialAddresses } from './dial-addresses.js'
+import { DialCancel, dialAddresses, type CallOff, type DialAttempt, type DialContext } from './dial-addresses.js'
 import { chooseDials, type DialPick, type SyncState } from './dial-selection.js'
 import { compareCandidates } from './dial-order.js'
 import { PeerRecord } from './peer-record.js'
@@ -86,7 +86,7 @@ export class DialScheduler {
   /** Last time the network got us somewhere: a connection, or a dial of a non-bootstrap peer. */
   private lastProgress = -Infinity
   private bootstrapWake = Infinity
-  private readonly controllers = new Set<DialCancel>()
+  private readonly controllers = new Set<RecordDial>()
   /** Initial sync: the peer we were given (if any) and the one we hold or dial now. */
   private sync: SyncState | undefined
 
@@ -95,7 +95,17 @@ export class DialScheduler {
   readonly addressWaits: AddressBackoff
   private readonly policy: Readonly<BackoffPolicy> = DEFAULT_BACKOFF
 
+  /** What `dialAddresses` needs, one for every dial of this scheduler (the dial passes itself back). */
+  private readonly dialContext: DialContext<RecordDial>
+
   constructor (private readonly host: DialSchedulerHost) {
+    this.dialContext = {
+      get dial () { return host.dial },
+      clock: host.clock,
+      get timeout () { return host.limits().dialTimeout },
+      onStart: (address, dial) => { host.dialStarted(dial.record, address) },
+      onFailure: (address, error, dial) => { this.addressFailed(dial.record, address, error) }
+    }
     this.index = new DialIndex((r) => this.dialable(r))
     this.alarm = new Alarm(host.clock, () => { this.pass() })
     this.addressWaits = new AddressBackoff(() => host.limits().maxPeers, host.random, this.policy)
@@ -213,10 +223,10 @@ export class DialScheduler {
    * passes and by `connectNow`. Resolves to the accepted connection or throws a PeerwardenError.
    */
   async dialRecord (record: PeerRecord, forced: boolean, signal?: AbortSignal): Promise<Connection> {
-    const controller = new DialCancel()
-    const onAbort = (): void => { controller.abort(signal?.reason) }
-    signal?.addEventListener('abort', onAbort, { once: true })
-    this.controllers.add(controller)
+    const dial = new RecordDial(record, this.addressesToDial(record, forced))
+    const onAbort = signal === undefined ? undefined : (): void => { dial.abort(signal.reason) }
+    if (onAbort !== undefined) signal!.addEventListener('abort', onAbort, { once: true })
+    this.controllers.add(dial)
     record.dialing = true
     record.attempts++
     this.inFlight++
@@ -230,18 +240,7 @@ export class DialScheduler {
     this.host.dialing(topics, 1)
     const { clock } = this.host
     try {
-      const conn = await dialAddresses({
-        dial: this.host.dial,
-        clock,
-        timeout: this.host.limits().dialTimeout,
-        onStart: (address) => { this.host.dialStarted(record, address) },
-        onFailure: (address, error) => {
-          const st = addressStats(record, address)
-          st.fails++
-          if (record.hinted?.has(address) === true) this.addressWaits.failed(address, clock.now())
-          this.host.addressFailed(record, address, error)
-        }
-      }, { peer: record.id, addresses: this.addressesToDial(record, forced), signal: controller })
+      const conn = await dialAddresses(this.dialContext, dial)
       if (conn.address !== undefined) {
         const st = addressStats(record, conn.address)
         st.ok = clock.now()
@@ -264,7 +263,7 @@ export class DialScheduler {
     } catch (err) {
       const e = err as PeerwardenError
       // A dial we aborted (stop, close, the caller's signal) says nothing about the peer.
-      if (!controller.aborted || e.code !== 'ERR_ABORTED') {
+      if (!dial.aborted || e.code !== 'ERR_ABORTED') {
         record.failures++
         const delay = nextDelay(record.failures, record.lastConnected !== undefined, this.host.random, this.policy)
         record.nextDialAt = clock.now() + delay
@@ -277,11 +276,19 @@ export class DialScheduler {
       this.inFlight--
       if (other) this.inFlightOthers--
       this.host.dialing(topics, -1)
-      this.controllers.delete(controller)
-      signal?.removeEventListener('abort', onAbort)
+      this.controllers.delete(dial)
+      if (onAbort !== undefined) signal!.removeEventListener('abort', onAbort)
       this.host.dialEnded(record)
       this.requestPass()
     }
+  }
+
+  /** One address of a dial failed: its stats, its own backoff when hinted, and the manager's report. */
+  private addressFailed (record: PeerRecord, address: string, error: Error): void {
+    const st = addressStats(record, address)
+    st.fails++
+    if (record.hinted?.has(address) === true) this.addressWaits.failed(address, this.host.clock.now())
+    this.host.addressFailed(record, address, error)
   }
 
   /**
@@ -408,6 +415,21 @@ export class DialScheduler {
 }
 
 const noTopics = (): boolean => false
+
+/**
+ * One dial of a record: the attempt `dialAddresses` makes (the peer's id and addresses, in order,
+ * as they were when it started) and the switch that calls it off — one object per dial.
+ */
+class RecordDial extends DialCancel implements DialAttempt {
+  readonly peer: PeerId | undefined
+
+  constructor (readonly record: PeerRecord, readonly addresses: readonly string[]) {
+    super()
+    this.peer = record.id
+  }
+
+  get signal (): CallOff { return this }
+}
 
 function addressStats (record: PeerRecord, address: string): { ok: number; fails: number } {
   const map = record.addressStats ?? (record.addressStats = new Map())

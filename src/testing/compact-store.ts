@@ -151,7 +151,7 @@ export class CompactStore implements PeerStore, RowStore {
     const old = this.table
     let live = 0
     for (let c = 0; c < old.length; c += 2) if (old[c] > 0) live++
-    let cells = 16
+    let cells = 64
     while (cells < 2 * (live + 1)) cells *= 2
     this.table = new Int32Array(2 * cells)
     this.tableUsed = live
@@ -164,7 +164,9 @@ export class CompactStore implements PeerStore, RowStore {
   }
 
   private growSlots (): void {
-    const n = Math.max(16, this.keys.length * 2)
+    // From 64: a node of a large simulation saves a few hundred peers, and each growth is three
+    // ArrayBuffers allocated (a few µs each, and their external memory counts toward a collection).
+    const n = Math.max(64, this.keys.length * 2)
     const keys = new Int32Array(n); keys.set(this.keys); this.keys = keys
     const first = new Float64Array(n); first.set(this.first); this.first = first
     const full = new Int32Array(n); full.set(this.full); this.full = full

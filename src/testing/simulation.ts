@@ -291,7 +291,7 @@ export class Simulation {
  */
 class KnownNodes {
   length = 0
-  private list = new Int32Array(8)
+  private list = new Int32Array(32)
   /** Index + 1 per cell (0: empty), a power of two at most three quarters full; none while short. */
   private table: Int32Array | undefined = undefined
 
