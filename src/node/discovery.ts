@@ -1,5 +1,5 @@
 import type { PeerId } from '../manager/types.js'
-import { normaliseHints } from './address.js'
+import { normaliseHintAddress, normaliseHints } from './address.js'
 import type { NodeConnection } from './connection.js'
 import { MAX_TOPICS, type ControlMessage } from './control-wire.js'
 import { discoveryKey } from './discovery-key.js'
@@ -9,6 +9,7 @@ import { PexBudget } from './pex-budget.js'
 import { referral } from './referrals.js'
 import { parseRelayedAddress } from './relay-client.js'
 import { RendezvousVisits } from './rendezvous-visits.js'
+import { parseTcpAddress } from './tcp-address.js'
 import { TopicDirectory } from './topic-directory.js'
 
 // Their former home: importers of discovery.js keep working.
@@ -153,7 +154,9 @@ export class Discovery {
    * every rendezvous point we are connected to has processed our unannounce — a lookup sent after
    * it on the same (ordered) channel has been answered, or `lookupTimeout` passed — and every
    * rendezvous point that may hold us and that we are no longer connected to (the bootstrap peers we
-   * let go, a point that trimmed us or turned us away: see `RendezvousVisits`) heard it by a visit.
+   * let go, a point that trimmed us or turned us away: see `RendezvousVisits`) heard it by a visit —
+   * or was given up on after the visit failed four times (or found nobody listening): then it may
+   * hand us out until our registration expires there, and `withdrawalsAbandoned` counts it.
    */
   async leave (topic: string | Uint8Array): Promise<void> {
     const key = discoveryKey(topic)
@@ -169,7 +172,7 @@ export class Discovery {
     this.closed = true
   }
 
-  /** After `leaveAll`: withdraws our registrations from the rendezvous points we are not connected to (visits, within `lookupTimeout`). */
+  /** After `leaveAll`: withdraws our registrations from the rendezvous points we are not connected to (visits, retried as for `leave`). */
   async withdrawAll (): Promise<void> {
     await this.visits.check([], true)
   }
@@ -398,12 +401,17 @@ export class Discovery {
 }
 
 /**
- * Where to visit the peer of `conn` once it is gone: the address we dialled, else the first address
- * its hello says it listens at (a hint; only a leave ever dials it); never a relayed one.
+ * Where to visit the peer of `conn` once it is gone, to withdraw: the address we dialled, else an
+ * address its hello says it listens at on the host the connection came from; never a relayed one,
+ * never another host (a peer's word would have our leave dial wherever it named).
  */
-function visitAddress (conn: NodeConnection): string | undefined {
-  if (conn.direction === 'outbound' && !isRelayed(conn.address)) return conn.address
-  return normaliseHints(conn.remoteListen).find((a) => !isRelayed(a))
+export function visitAddress (conn: Pick<NodeConnection, 'direction' | 'address' | 'remoteListen'>): string | undefined {
+  if (isRelayed(conn.address)) return undefined
+  if (conn.direction === 'outbound') return conn.address
+  const from = normaliseHintAddress(conn.address)
+  if (from === undefined) return undefined
+  const host = parseTcpAddress(from).host
+  return normaliseHints(conn.remoteListen).find((a) => !isRelayed(a) && parseTcpAddress(a).host === host)
 }
 
 function isEmpty (it: Iterable<unknown>): boolean {

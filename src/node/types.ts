@@ -133,6 +133,11 @@ export interface NodeStats extends ManagerStats, TransportStats {
   rendezvousVisits: number
   rendezvousVisitsFailed: number
   rendezvousVisitsServed: number
+  /**
+   * Withdrawals (a leave, `close()`) given up at a rendezvous point we are not connected to: its visit
+   * failed four times, or nobody listened there. That point may hand us out until our registration expires.
+   */
+  rendezvousWithdrawalsAbandoned: number
   /** The dial-back check's verdict now (see `Reachability`). */
   reachability: Reachability
   /** Dial-backs we made for peers, and requests we refused for a rate (or over a relayed connection). */
