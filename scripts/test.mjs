@@ -48,6 +48,7 @@ const UNIT_FILES = [
   'test/mesh/deadlines.test.ts',
   'test/mesh/call-policies.test.ts',
   'test/node/discovery.test.ts',
+  'test/node/first-contact.test.ts',
   'test/node/inbound-limits.test.ts',
   'test/node/noise.test.ts',
   'test/node/write-budget-rule.test.ts',

@@ -49,4 +49,6 @@ export interface DiscoveryStats extends VisitStats {
   unsolicitedAnswers: number
   /** Announcements the rendezvous table refused for a budget. */
   announcesRefused: number
+  /** Farewells (a connection refused or trimmed for lack of room) whose referrals stopped at `MAX_FAREWELL_TOPICS` topics. */
+  farewellsCapped: number
 }

@@ -23,6 +23,12 @@ export type { DiscoveryHost, DiscoveryOptions, DiscoveryStats } from './discover
  */
 export interface JoinService { quota: number; hidden: boolean }
 
+/**
+ * Topics a connection we refuse or trim is referred peers for, at most (`farewell`): its hello may
+ * declare 64, and each would cost a lookup and a message of up to 32 peers.
+ */
+export const MAX_FAREWELL_TOPICS = 8
+
 /** Peers remembered as found per joined topic (for `flushed`). */
 const MAX_FOUND_PER_TOPIC = 1024
 
@@ -67,6 +73,7 @@ export class Discovery {
   /** A topic was joined once: what a hello said may be out of date (see `connected`). */
   private everJoined = false
   private unsolicitedAnswers = 0
+  private farewellsCapped = 0
   private readonly lookups: Lookups
   private readonly pex: PexBudget<NodeConnection>
   private readonly directory: TopicDirectory
@@ -97,6 +104,7 @@ export class Discovery {
       unsolicitedAnswers: this.unsolicitedAnswers,
       announcesRefused: this.directory.refused,
       visitsServed: this.directory.visitsServed,
+      farewellsCapped: this.farewellsCapped,
       ...this.visits.counts
     }
   }
@@ -239,16 +247,19 @@ export class Discovery {
 
   /**
    * A connection we refuse or trim for lack of room still leaves with referrals: the peers we know
-   * for each of our topics, so a newcomer turned away by a full bootstrap node can go elsewhere.
+   * for its topics, then ours, so a newcomer turned away by a full bootstrap node can go elsewhere;
+   * for `MAX_FAREWELL_TOPICS` topics at most (`farewellsCapped` counts the farewells cut short).
    */
   farewell (conn: NodeConnection, reason: string): void {
     if (reason !== 'over-limit' && reason !== 'trimmed') return
     if (reason === 'over-limit') this.directory.turnedAway(conn, this.opts.ttl)
-    // The remote's topics (from its hello) and ours: a rendezvous point that joined none still refers
-    // the peers registered with it.
+    // The remote's topics (from its hello) first, then ours: a rendezvous point that joined none
+    // still refers the peers registered with it.
+    let referred = 0
     for (const key of new Set([...conn.remoteTopics, ...this.joined.keys()])) {
+      if (referred === MAX_FAREWELL_TOPICS) { this.farewellsCapped++; return }
       const peers = this.directory.known(key, conn.peer)
-      if (peers.length > 0) conn.post({ t: 'pex', topic: key, peers })
+      if (peers.length > 0 && conn.post({ t: 'pex', topic: key, peers })) referred++
     }
   }
 
