@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { PeerwardenError } from '../../src/errors.js'
-import { visitAddress } from '../../src/node/discovery.js'
+import { visitAddress } from '../../src/node/first-contact.js'
 import { MAX_OTHER_POINTS, RendezvousVisits, WITHDRAW_RETRY_DELAYS, withdrawRetryDelay, type RendezvousPoint } from '../../src/node/rendezvous-visits.js'
 import { ManualClock } from '../../src/testing/index.js'
 
