@@ -5,13 +5,13 @@ import c from 'compact-encoding'
 import type { NodeConnection } from '../../src/node/connection.js'
 import { createNode, discoveryKey, type NodeOptions, type PeerNode } from '../../src/node/index.js'
 import type { RendezvousTable } from '../../src/node/rendezvous.js'
-import { until } from '../helpers/wait.js'
+import { until, within } from '../helpers/wait.js'
 
 const T = { timeout: 30_000 }
 
 async function node (t: TestContext, options: NodeOptions = {}): Promise<PeerNode> {
   const n = await createNode({ refreshInterval: 1000, ...options, manager: { gracePeriod: 1000, ...options.manager } })
-  t.after(async () => { await n.close() })
+  t.after(async () => { await within(n.close(), 60_000, 'node.close()') })
   return n
 }
 
