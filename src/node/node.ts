@@ -330,6 +330,8 @@ class Node implements PeerNode {
       rendezvousVisits: discovery?.counts.visits ?? 0,
       rendezvousVisitsFailed: discovery?.counts.visitsFailed ?? 0,
       rendezvousVisitsServed: discovery?.counts.visitsServed ?? 0,
+      rendezvousWithdrawalsAbandoned: discovery?.counts.withdrawalsAbandoned ?? 0,
+      farewellsCapped: discovery?.counts.farewellsCapped ?? 0,
       reachability: this.dialBack.reachability,
       dialBacksServed: this.dialBack.served,
       dialBacksRefused: this.dialBack.refused,
