@@ -167,8 +167,8 @@ export async function createRegistry (options: RegistryOptions): Promise<MeshReg
     if (options.authorize !== undefined && !allowed(conn.peer, role.name, variant)) { refuse(`peer may not hold role ${role.name}`); return }
     if (!members.has(conn.peer) && members.size >= maxMembers) { refuse(`the registry is full (${maxMembers} members)`); return }
     // Its bytes (renewals too), then, for a new one, the count: each is refused with when to try again.
-    const bytesWait = registrationBytes.take(conn.address, Buffer.byteLength(JSON.stringify(msg)))
-    const wait = bytesWait > 0 ? bytesWait : members.get(conn.peer)?.send !== send ? registrations.take(conn.address, 1) : 0
+    const bytesWait = registrationBytes.take(conn.address, Buffer.byteLength(JSON.stringify(msg)), conn.peer)
+    const wait = bytesWait > 0 ? bytesWait : members.get(conn.peer)?.send !== send ? registrations.take(conn.address, 1, conn.peer) : 0
     if (wait > 0) {
       registrationsOverBudget++
       refuse(`registration${bytesWait > 0 ? ' bytes' : 's'} from this address range are over budget: try again in ${Math.ceil(wait / 1000)} s`)

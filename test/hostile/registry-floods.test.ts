@@ -201,3 +201,16 @@ test('createRegistry refuses a registrationBudget that is not a positive number,
   await assert.rejects(registry({ after () {} } as never, { schema: farm, open: true, registrationBudget: { bytesPerMinute: -1 } }), { code: 'ERR_INVALID_ARGUMENT', message: /registrationBudget\.bytesPerMinute/ })
   await assert.rejects(registry({ after () {} } as never, { schema: farm, open: true, registrationBudget: { bytesPerMinut: 1 } as never }), { code: 'ERR_INVALID_ARGUMENT', message: /bytesPerMinut/ })
 })
+
+test('relayed peers are budgeted in a range of their own (<relay range>/relayed), not in the relay\'s, and one of them spends at most a quarter of it', () => {
+  const relayed = (ip: string): string => `tcp://${ip}:4001/relay/${'ab'.repeat(32)}`
+  assert.deepEqual(budgetRange(relayed('8.8.4.4')), { range: '8.8.4/relayed', local: false })
+  assert.deepEqual(budgetRange(relayed('127.0.0.1')), { range: 'loopback/relayed', local: true })
+  const b = new RangeBudget(8, 100, new ManualClock())
+  for (let i = 0; i < 8; i++) assert.equal(b.take('tcp://8.8.4.4:1', 1), 0)
+  assert.ok(b.take('tcp://8.8.4.9:1', 1) > 0, 'the relay\'s own range is spent')
+  const got = (peer: string): number => { let n = 0; while (n < 10 && b.take(relayed('8.8.4.4'), 1, peer) === 0) n++; return n }
+  assert.equal(got('p1'), 2, 'a quarter of the range for one relayed peer')
+  assert.deepEqual([got('p2'), got('p3'), got('p4')], [2, 2, 2])
+  assert.equal(got('p5'), 0, 'the relay\'s customers share one range\'s budget')
+})
