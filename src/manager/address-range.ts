@@ -8,9 +8,28 @@ import { parseIpParts, toIpaddr } from './canonical-ip.js'
  * one (an IPv4 address written as IPv6, in any spelling, is its IPv4 address: `canonicalIp`).
  * `publicOnly`: only public unicast IPs have a range (loopback, private, link-local and reserved ones
  * are undefined: one machine or one LAN).
- * Undefined for an address without an IP literal.
+ * Undefined for an address without an IP literal. A relayed address (`tcp://relay:port/relay/<id>`)
+ * is in the relay's range followed by `/relayed`: the relay's customers share one range of their
+ * own, not the relay's (nor its budget), and they are public or not as the relay is.
  */
 export function addressRange (address: string, publicOnly = false): string | undefined {
+  const range = ipRange(address, publicOnly)
+  return range !== undefined && isRelayedAddress(address) ? `${range}/relayed` : range
+}
+
+/**
+ * Whether `address` is a relayed one (a relay's address then `/relay/<relay's id>`): the peer is not
+ * at the relay's IP, so its range is the relay's with `/relayed` (see `addressRange`).
+ */
+export function isRelayedAddress (address: string): boolean {
+  return address.includes('/relay/') && RELAYED.test(address)
+}
+
+/** The end of a relayed address (src/node/relay-client.ts `RELAYED_ADDRESS`). */
+const RELAYED = /\/relay\/[0-9a-f]{64}$/
+
+/** The range of the IP in `address` (see `addressRange`), relayed or not. */
+function ipRange (address: string, publicOnly: boolean): string | undefined {
   const text = extractIp(address)
   if (text === undefined) return undefined
   if (DOTTED_QUAD.test(text)) {

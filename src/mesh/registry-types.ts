@@ -55,12 +55,14 @@ export interface RegistryOptions {
    */
   statusBudget?: { bytesPerMinute?: number; localBytesPerMinute?: number }
   /**
-   * New registrations a minute per source address range (an IPv4 /24, an IPv6 /48), and from
-   * per local one (loopback, a private network: a cluster restarting at once) (renewals are not counted): each costs a 'joined' to every related member, so identities
-   * churned from one range must not flood them. Past it the registration is refused with when to
-   * try again. Default 256 and 4096.
+   * New registrations a minute per source address range (an IPv4 /24, an IPv6 /48), and per local
+   * one (loopback, a private network: a cluster restarting at once); renewals are not counted. Each
+   * costs a 'joined' to every related member, so identities churned from one range must not flood
+   * them. Default 256 and 4096. Alongside, the bytes of registration messages (renewals included) a
+   * minute per range: `bytesPerMinute` (default 64 MiB) and `localBytesPerMinute` (default 4 GiB).
+   * Past either budget the registration is refused with when to try again.
    */
-  registrationBudget?: { perMinute?: number; localPerMinute?: number }
+  registrationBudget?: { perMinute?: number; localPerMinute?: number; bytesPerMinute?: number; localBytesPerMinute?: number }
 }
 
 export interface MeshRegistry {

@@ -27,6 +27,9 @@ const MAX_REPORTS = 2 * (REPORT_WINDOW / HEALTH_INTERVAL)
 /** Default new registrations a minute per source address range, and per local one (loopback, a private network: `registrationBudget`). */
 const REGISTRATIONS_PER_MINUTE = 256
 const LOCAL_REGISTRATIONS_PER_MINUTE = 4096
+/** Default registration bytes a minute per source address range, and per local one (`registrationBudget`). */
+const REGISTRATION_BYTES_PER_MINUTE = 64 * 1024 * 1024
+const LOCAL_REGISTRATION_BYTES_PER_MINUTE = 4 * 1024 * 1024 * 1024
 
 export type { RegistryMessage } from './messages.js'
 export type { DirectoryEntry, MeshRegistry, RegistryOptions, RegistryStats } from './registry-types.js'
@@ -86,9 +89,15 @@ export async function createRegistry (options: RegistryOptions): Promise<MeshReg
     positive('statusBudget.localBytesPerMinute', options.statusBudget?.localBytesPerMinute ?? LOCAL_STATUS_BYTES_PER_MINUTE),
     clock
   )
+  rejectUnknownOptions('registrationBudget', options.registrationBudget ?? {}, ['perMinute', 'localPerMinute', 'bytesPerMinute', 'localBytesPerMinute'])
   const registrations = new RangeBudget(
     positive('registrationBudget.perMinute', options.registrationBudget?.perMinute ?? REGISTRATIONS_PER_MINUTE),
     positive('registrationBudget.localPerMinute', options.registrationBudget?.localPerMinute ?? LOCAL_REGISTRATIONS_PER_MINUTE),
+    clock
+  )
+  const registrationBytes = new RangeBudget(
+    positive('registrationBudget.bytesPerMinute', options.registrationBudget?.bytesPerMinute ?? REGISTRATION_BYTES_PER_MINUTE),
+    positive('registrationBudget.localBytesPerMinute', options.registrationBudget?.localBytesPerMinute ?? LOCAL_REGISTRATION_BYTES_PER_MINUTE),
     clock
   )
   const logger = loggerOption(options)
@@ -157,9 +166,13 @@ export async function createRegistry (options: RegistryOptions): Promise<MeshReg
     if (role === undefined) { refuse(`unknown role ${JSON.stringify(msg.role)}`); return }
     if (options.authorize !== undefined && !allowed(conn.peer, role.name, variant)) { refuse(`peer may not hold role ${role.name}`); return }
     if (!members.has(conn.peer) && members.size >= maxMembers) { refuse(`the registry is full (${maxMembers} members)`); return }
-    if (members.get(conn.peer)?.send !== send) {
-      const wait = registrations.take(conn.address, 1)
-      if (wait > 0) { registrationsOverBudget++; refuse(`registrations from this address range are over budget: try again in ${Math.ceil(wait / 1000)} s`); return }
+    // Its bytes (renewals too), then, for a new one, the count: each is refused with when to try again.
+    const bytesWait = registrationBytes.take(conn.address, Buffer.byteLength(JSON.stringify(msg)), conn.peer)
+    const wait = bytesWait > 0 ? bytesWait : members.get(conn.peer)?.send !== send ? registrations.take(conn.address, 1, conn.peer) : 0
+    if (wait > 0) {
+      registrationsOverBudget++
+      refuse(`registration${bytesWait > 0 ? ' bytes' : 's'} from this address range are over budget: try again in ${Math.ceil(wait / 1000)} s`)
+      return
     }
     // What the node said in its hello, held to what the directory's decoder takes (each member reads it).
     const claimed = msg.addresses ?? conn.remoteListen.filter((a) => typeof a === 'string' && a.length >= 1 && a.length <= MAX_ADDRESS_LENGTH).slice(0, MAX_ADDRESSES)

@@ -1,4 +1,4 @@
-import { canonicalIp, formatIpParts, parseIpParts, toIpaddr } from '../manager/canonical-ip.js'
+import { canonicalIp, formatIpParts, parseIpParts, toIpaddr, type IpParts } from '../manager/canonical-ip.js'
 
 /** Why an inbound socket was refused before any cryptography (see `InboundLimits.admit`). */
 export type InboundRefusal = 'rate' | 'rate-range' | 'pending-ip' | 'pending-range' | 'pending'
@@ -26,7 +26,10 @@ export function defaultPendingPerIp (maxPending: number): number {
  */
 export function sourceOf (ip: string): string {
   const parts = parseIpParts(ip)
-  if (parts === undefined) return ip
+  return parts === undefined ? ip : sourceOfParts(parts)
+}
+
+function sourceOfParts (parts: IpParts): string {
   if (parts.kind === 'ipv4') return formatIpParts(parts)
   return parts.parts.slice(0, 4).map((p) => p.toString(16)).join(':') + '::/64'
 }
@@ -43,9 +46,26 @@ export const RANGE_PENDING_FACTOR = 2
  */
 export function publicRangeOf (ip: string): string | undefined {
   const parts = parseIpParts(ip)
-  if (parts === undefined || toIpaddr(parts).range() !== 'unicast') return undefined
-  return parts.kind === 'ipv4' ? `range:${parts.octets.slice(0, 3).join('.')}` : `range:${parts.parts.slice(0, 3).map((p) => p.toString(16)).join(':')}::/48`
+  return parts === undefined ? undefined : publicRangeOfParts(parts)
 }
+
+function publicRangeOfParts (parts: IpParts): string | undefined {
+  if (parts.kind === 'ipv4') {
+    const prefix = parts.octets.slice(0, 3).join('.')
+    let pub = publicV4.get(prefix)
+    if (pub === undefined) {
+      if (publicV4.size >= 4096) publicV4.clear()
+      // Every special IPv4 range is a /24 or wider: the /24 decides.
+      publicV4.set(prefix, pub = toIpaddr(parts).range() === 'unicast')
+    }
+    return pub ? `range:${prefix}` : undefined
+  }
+  if (toIpaddr(parts).range() !== 'unicast') return undefined
+  return `range:${parts.parts.slice(0, 3).map((p) => p.toString(16)).join(':')}::/48`
+}
+
+/** Whether a /24 is public unicast, by its first three octets (at most 4,096 remembered, then forgotten all at once). */
+const publicV4 = new Map<string, boolean>()
 
 /**
  * Admission of inbound sockets before any cryptography: per-source rate, per-source and global
@@ -89,9 +109,7 @@ export class InboundLimits {
 
   admit (ip: string, evictOldest?: () => boolean): InboundRefusal | null {
     const { maxPendingPerIp, perIpRate } = this.opts
-    const source = sourceOf(ip)
-    const exempt = isLoopback(ip)
-    const range = exempt ? undefined : publicRangeOf(ip)
+    const { source, exempt, range } = keysOf(ip)
     if (!exempt && !this.withinRate(source, perIpRate)) return 'rate'
     if (range !== undefined && !this.withinRate(range, RANGE_RATE_FACTOR * perIpRate)) return 'rate-range'
     if (!exempt && (this.pendingBy.get(source) ?? 0) >= maxPendingPerIp) return 'pending-ip'
@@ -104,11 +122,10 @@ export class InboundLimits {
   }
 
   release (ip: string): void {
-    const source = sourceOf(ip)
+    const { source, range } = keysOf(ip)
     if (!this.pendingBy.has(source)) return
     this.total--
     this.drop(source)
-    const range = isLoopback(ip) ? undefined : publicRangeOf(ip)
     if (range !== undefined) this.drop(range)
   }
 
@@ -134,6 +151,31 @@ export class InboundLimits {
     this.windows.set(source, w)
     return w.n <= limit
   }
+}
+
+/** What an inbound socket's IP is counted under (see `InboundLimits`). */
+interface InboundKeys { source: string; exempt: boolean; range: string | undefined }
+
+/** The keys of the IPs seen lately: a socket's `admit` and `release` (and a source's next sockets) parse its IP once. */
+const keysCache = new Map<string, InboundKeys>()
+
+/** `ip`'s keys: from one parse, remembered (at most 4,096 IPs, then forgotten all at once). */
+function keysOf (ip: string): InboundKeys {
+  let k = keysCache.get(ip)
+  if (k === undefined) {
+    if (keysCache.size >= 4096) keysCache.clear()
+    // One parse for all three.
+    const parts = parseIpParts(ip)
+    if (parts === undefined) {
+      k = { source: ip, exempt: false, range: undefined }
+    } else {
+      const source = sourceOfParts(parts)
+      const exempt = source === '127.0.0.1' || (parts.kind === 'ipv6' && formatIpParts(parts) === '::1')
+      k = { source, exempt, range: exempt ? undefined : publicRangeOfParts(parts) }
+    }
+    keysCache.set(ip, k)
+  }
+  return k
 }
 
 /**
