@@ -22,7 +22,7 @@ import { priorityRank } from './rank.js'
  * - The layout is that of `IndexedHeap` for the same operations (same sift rules), so the order in
  *   which equal ranks are walked does not depend on which of the two holds the peers.
  */
-/** `lowest(k)` warms the heap's arrays first when k is at least 1/WARM_SHARE of the peers (see `warm()`). */
+/** `lowest(k)` and `takeLowest(k)` warm the heap's arrays first when k is at least 1/WARM_SHARE of the peers (see `warm()`). */
 const WARM_SHARE = 128
 
 export class TrimHeap {
@@ -210,6 +210,24 @@ export class TrimHeap {
     this.n = m
     for (let j = holes - 1; j >= 0; j--) this.down(at[j])
     return true
+  }
+
+  /**
+   * Takes the `k` lowest peers out, lowest first: k removals of the root, each walking one path to
+   * the leaves (`remove`). Selecting them first (`lowest`) and removing them as a top (`removeTop`)
+   * walks the same paths and a frontier besides: about twice the comparisons. Among exactly equal
+   * ranks the peer taken first is the one the layout puts at the root (any heap's choice). Warms the
+   * arrays first, as `lowest` does (see `warm()`).
+   */
+  takeLowest (k: number): PeerRecord[] {
+    const out: PeerRecord[] = []
+    if (k * WARM_SHARE >= this.n) this.warm()
+    while (out.length < k && this.n > 0) {
+      const r = this.at(0)
+      out.push(r)
+      this.remove(r)
+    }
+    return out
   }
 
   heapify (): void {
