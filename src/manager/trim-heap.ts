@@ -99,8 +99,18 @@ export class TrimHeap {
   remove (record: PeerRecord): void {
     const slot = record.heapIndex
     if (slot === -1) return
-    const i = this.pos[slot]
-    this.release(record)
+    this.removeAt(this.pos[slot])
+  }
+
+  /**
+   * Removes the peer at position `i`. Its record is only written (its `heapIndex`), never read: a
+   * trim's k removals of the root then never wait for a record that is not in the cache.
+   */
+  private removeAt (i: number): void {
+    const out = this.slots[i]
+    this.recs[out]!.heapIndex = -1
+    this.recs[out] = undefined
+    this.free.push(out)
     const last = --this.n
     if (i === last) return
     // The last peer fills the gap. It usually belongs far down: the gap goes down to a leaf along the
@@ -223,9 +233,8 @@ export class TrimHeap {
     const out: PeerRecord[] = []
     if (k * WARM_SHARE >= this.n) this.warm()
     while (out.length < k && this.n > 0) {
-      const r = this.at(0)
-      out.push(r)
-      this.remove(r)
+      out.push(this.at(0))
+      this.removeAt(0)
     }
     return out
   }
