@@ -1,3 +1,5 @@
+import { PLAIN_CELLS, type CellAllocator } from './cells.js'
+
 /**
  * The peers a book knows and has said nothing else about, as numbers: what the simulation's peer
  * books keep instead of a record for most of the hundreds of peers each of 100,000 nodes is told
@@ -26,6 +28,9 @@ export class CompactPeers {
   /** Open addressing on the peer number: its cell in `order` + 1, 0 empty, -1 deleted. */
   private table = NO_INTS
   private tableUsed = 0
+
+  /** `cells`: where its arrays come from (a simulation's shared slabs; by default each its own buffer). */
+  constructor (private readonly cells: CellAllocator = PLAIN_CELLS) {}
 
   has (peer: number): boolean { return this.size > 0 && this.find(peer) >= 0 }
 
@@ -124,17 +129,15 @@ export class CompactPeers {
       return
     }
     const cap = this.order.length === 0 ? 8 : this.order.length * 2
-    const order = new Int32Array(cap)
-    const seqs = new Float64Array(cap)
-    const seen = new Float64Array(cap)
+    const order = this.cells.int32(cap)
+    const seqs = this.cells.float64(cap)
+    const seen = this.cells.float64(cap)
     if (this.head === 0 && this.end === live) {
       // No hole: every peer keeps its cell, and the table its cells.
       order.set(this.order)
       seqs.set(this.seqs)
       seen.set(this.seen)
-      this.order = order
-      this.seqs = seqs
-      this.seen = seen
+      this.replace(order, seqs, seen)
       return
     }
     let j = 0
@@ -145,12 +148,20 @@ export class CompactPeers {
       seen[j] = this.seen[i]
       j++
     }
-    this.order = order
-    this.seqs = seqs
-    this.seen = seen
+    this.replace(order, seqs, seen)
     this.end = j
     this.head = 0
     this.rehash(this.table.length)
+  }
+
+  /** New arrays in place of the old ones, which go back to the allocator. */
+  private replace (order: Int32Array<ArrayBuffer>, seqs: Float64Array<ArrayBuffer>, seen: Float64Array<ArrayBuffer>): void {
+    this.cells.release(this.order)
+    this.cells.release(this.seqs)
+    this.cells.release(this.seen)
+    this.order = order
+    this.seqs = seqs
+    this.seen = seen
   }
 
   /** A table of `cells` cells (a power of two, at least twice the live peers) without the deleted ones. */
@@ -159,7 +170,10 @@ export class CompactPeers {
     while (cells < 2 * (this.size + 1)) cells *= 2
     // The same size again (deleted cells dropped): cleared in place, not allocated.
     if (cells === this.table.length) this.table.fill(0)
-    else this.table = new Int32Array(cells)
+    else {
+      this.cells.release(this.table)
+      this.table = this.cells.int32(cells)
+    }
     this.tableUsed = 0
     for (let i = this.head; i < this.end; i++) {
       if (this.order[i] === HOLE) continue

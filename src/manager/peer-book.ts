@@ -1,3 +1,4 @@
+import type { CellAllocator } from './cells.js'
 import { CompactPeers } from './compact-peers.js'
 import { CompactRow } from './compact-row.js'
 import { PeerRecord, reserveSeq } from './peer-record.js'
@@ -22,6 +23,8 @@ export interface AddressScheme {
   indexOf?(id: PeerId): number
   idAt?(index: number): PeerId
   listAt?(index: number): string[]
+  /** Where the books' compact peers take their arrays from (a simulation shares slabs among its nodes); default: each its own buffer. */
+  cells?: CellAllocator
 }
 
 /** The options key of an `AddressScheme` (a symbol: no public option, ignored by the options' checks). */
@@ -55,7 +58,7 @@ export class PeerBook {
     private readonly hooks: { created?: (record: PeerRecord) => void; orphaned?: (record: PeerRecord) => void; expanded?: (record: PeerRecord) => void } = {},
     private readonly scheme?: AddressScheme
   ) {
-    this.compact = scheme?.indexOf !== undefined && scheme.idAt !== undefined && scheme.listAt !== undefined ? new CompactPeers() : undefined
+    this.compact = scheme?.indexOf !== undefined && scheme.idAt !== undefined && scheme.listAt !== undefined ? new CompactPeers(scheme.cells) : undefined
   }
 
   get size (): number { return this.byKey.size + (this.compact?.size ?? 0) }

@@ -1,3 +1,4 @@
+import { PLAIN_CELLS, type CellAllocator } from '../manager/cells.js'
 import { CompactRow, SAVE_ROWS, type RowStore } from '../manager/compact-row.js'
 import type { PeerStore, Priority, StoredPeer } from '../manager/types.js'
 
@@ -46,7 +47,8 @@ export class CompactStore implements PeerStore, RowStore {
   private readonly extra = new Map<number, string>()
   private next = 0
 
-  constructor (private readonly index?: KeyIndex) {}
+  /** `cells`: where its arrays come from (the simulation's slabs, shared by its stores); default: each its own buffer. */
+  constructor (private readonly index?: KeyIndex, private readonly cells: CellAllocator = PLAIN_CELLS) {}
 
   async load (): Promise<StoredPeer[]> {
     const out: StoredPeer[] = []
@@ -153,7 +155,7 @@ export class CompactStore implements PeerStore, RowStore {
     for (let c = 0; c < old.length; c += 2) if (old[c] > 0) live++
     let cells = 64
     while (cells < 2 * (live + 1)) cells *= 2
-    this.table = new Int32Array(2 * cells)
+    this.table = this.cells.int32(2 * cells)
     this.tableUsed = live
     for (let c = 0; c < old.length; c += 2) {
       if (old[c] <= 0) continue
@@ -161,15 +163,17 @@ export class CompactStore implements PeerStore, RowStore {
       this.table[to] = old[c]
       this.table[to + 1] = old[c + 1]
     }
+    this.cells.release(old)
   }
 
   private growSlots (): void {
     // From 64: a node of a large simulation saves a few hundred peers, and each growth is three
     // ArrayBuffers allocated (a few µs each, and their external memory counts toward a collection).
     const n = Math.max(64, this.keys.length * 2)
-    const keys = new Int32Array(n); keys.set(this.keys); this.keys = keys
-    const first = new Float64Array(n); first.set(this.first); this.first = first
-    const full = new Int32Array(n); full.set(this.full); this.full = full
+    const { cells } = this
+    const keys = cells.int32(n); keys.set(this.keys); cells.release(this.keys); this.keys = keys
+    const first = cells.float64(n); first.set(this.first); cells.release(this.first); this.first = first
+    const full = cells.int32(n); full.set(this.full); cells.release(this.full); this.full = full
   }
 
   private write (slot: number, p: StoredPeer): void {
@@ -227,8 +231,9 @@ export class CompactStore implements PeerStore, RowStore {
     if (free !== undefined) return free
     const row = this.rowCount++
     if ((row + 1) * FULL > this.rows.length) {
-      const grown = new Float64Array(Math.max(FULL * 16, this.rows.length * 2))
+      const grown = this.cells.float64(Math.max(FULL * 16, this.rows.length * 2))
       grown.set(this.rows)
+      this.cells.release(this.rows)
       this.rows = grown
     }
     return row

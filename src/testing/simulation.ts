@@ -1,3 +1,4 @@
+import { Cells } from '../manager/cells.js'
 import { createConnectionManager } from '../manager/manager.js'
 import { ADDRESS_SCHEME, type AddressScheme } from '../manager/peer-book.js'
 import type { ConnectionManager, ConnectionManagerOptions, PeerInput, PeerStore } from '../manager/types.js'
@@ -79,6 +80,9 @@ export class Simulation {
     key: (i) => this.nodes[i].id
   }
 
+  /** The typed arrays of every node's store, book and known nodes: views into shared slabs (cells.ts). */
+  readonly cells = new Cells()
+
   /** Per node, the one list of its address that every peer book shares. */
   private readonly addressLists: string[][] = []
   /**
@@ -103,7 +107,8 @@ export class Simulation {
         : {
             indexOf: (id: string) => this.indexOfId(id),
             idAt: (i: number) => this.nodes[i].id,
-            listAt: (i: number) => this.addressLists[i]
+            listAt: (i: number) => this.addressLists[i],
+            cells: this.cells
           })
     }
     this.clock = options.clock ?? new ManualClock()
@@ -112,7 +117,7 @@ export class Simulation {
     const nb = options.bootstrap ?? 3
     for (let i = 0; i < options.nodes; i++) {
       const transport = this.network.addNode(`n${i}`)
-      const node: SimNode = { id: transport.id, transport, manager: undefined as unknown as ConnectionManager, store: new CompactStore(this.keyIndex), bootstrap: i < nb, peak: 0, inboundDials: 0 }
+      const node: SimNode = { id: transport.id, transport, manager: undefined as unknown as ConnectionManager, store: new CompactStore(this.keyIndex, this.cells), bootstrap: i < nb, peak: 0, inboundDials: 0 }
       this.nodes.push(node)
       this.addressLists.push([transport.address])
       this.network.onDial(transport.address, () => { node.inboundDials++ })
@@ -255,7 +260,7 @@ export class Simulation {
 
   private learn (node: number, other: number): void {
     if (other === node || this.nodes[other].bootstrap) return
-    (this.known[node] ??= new KnownNodes()).add(other)
+    (this.known[node] ??= new KnownNodes(this.cells)).add(other)
   }
 
   /** Adds the nodes `ids` to the node's manager, with their in-memory addresses, as an identify exchange would. */
@@ -291,9 +296,13 @@ export class Simulation {
  */
 class KnownNodes {
   length = 0
-  private list = new Int32Array(32)
+  private list: Int32Array
   /** Index + 1 per cell (0: empty), a power of two at most three quarters full; none while short. */
   private table: Int32Array | undefined = undefined
+
+  constructor (private readonly cells: Cells) {
+    this.list = cells.int32(32)
+  }
 
   has (x: number): boolean {
     const t = this.table
@@ -314,8 +323,9 @@ class KnownNodes {
   add (x: number): void {
     if (this.has(x)) return
     if (this.length === this.list.length) {
-      const grown = new Int32Array(this.length * 2)
+      const grown = this.cells.int32(this.length * 2)
       grown.set(this.list)
+      this.cells.release(this.list)
       this.list = grown
     }
     this.list[this.length++] = x
@@ -335,8 +345,9 @@ class KnownNodes {
   private rehash (): void {
     let cells = 64
     while (4 * this.length > 3 * cells) cells *= 2
-    const t = new Int32Array(cells)
+    const t = this.cells.int32(cells)
     for (let i = 0; i < this.length; i++) this.put(t, this.list[i])
+    if (this.table !== undefined) this.cells.release(this.table)
     this.table = t
   }
 
