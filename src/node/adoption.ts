@@ -55,6 +55,7 @@ export class Adoption {
   /** Serves an application protocol (see `PeerNode.protocol`). */
   serve (name: string, open: (connection: NodeConnection) => void): void {
     check.nonEmptyString('name', name)
+    check.fn(`open (the handler of protocol ${JSON.stringify(name)})`, open)
     if (this.protocols.has(name)) throw PeerwardenError.invalid(`protocol ${JSON.stringify(name)} is already served`)
     this.protocols.set(name, open)
     for (const conn of this.live) open(conn)

@@ -38,7 +38,7 @@ export class Discovery {
   private readonly joined = new Map<string, Joined>()
   private readonly attempted = new Set<PeerId>()
   private closed = false
-  /** A topic was joined once: what a hello said may be out of date (see `connected`). */
+  /** A topic was joined once: what a hello said may be out of date (see `FirstContact.connected`). */
   private everJoined = false
   private unsolicitedAnswers = 0
   private readonly lookups: Lookups

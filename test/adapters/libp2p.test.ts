@@ -13,7 +13,7 @@ import { identify } from '@libp2p/identify'
 import { floodsub } from '@libp2p/floodsub'
 import { gossipsub } from '@libp2p/gossipsub'
 import { multiaddr } from '@multiformats/multiaddr'
-import { sleep, until, untilRunnable } from '../helpers/wait.js'
+import { sleep, until, untilRunnable, within } from '../helpers/wait.js'
 
 type Node = Awaited<ReturnType<typeof createLibp2p>>
 interface Conn { remotePeer: { toString(): string }; status: string }
@@ -63,7 +63,9 @@ function sampler (node: Node): { peak: () => number; opens: () => number } {
 }
 
 async function stopAll (nodes: Node[]): Promise<void> {
-  await Promise.race([Promise.allSettled(nodes.map(async (n) => { await n.stop() })), sleep(10_000)])
+  // Bounded, and failing when over: a race with an uncleared 10 s sleep kept the file's process alive
+  // for 10 s after its last test, and let a stop that hung pass.
+  await within(Promise.allSettled(nodes.map(async (n) => { await n.stop() })), 20_000, 'the libp2p nodes to stop')
 }
 
 /** Tells `node` of the others' addresses through libp2p's peer store (as discovery would). */
