@@ -68,6 +68,7 @@ export class Discovery {
     this.firstConnection = new FirstConnection(host.manager, () => host.connections(), opts.clock, opts.lookupTimeout)
     this.first = new FirstContact({
       manager: host.manager,
+      clock: opts.clock,
       directory: this.directory,
       visits: this.visits,
       ttl: opts.ttl,
@@ -76,7 +77,8 @@ export class Discovery {
       topics: () => this.topics(),
       announcesAll: () => this.announcesAll(),
       announced: () => this.announced(),
-      everJoined: () => this.everJoined
+      everJoined: () => this.everJoined,
+      withdraw: () => { void this.visits.check(this.announced(), true) }
     })
   }
 
@@ -122,6 +124,7 @@ export class Discovery {
     j.announce ||= opts.announce !== false
     j.lookup ||= opts.lookup !== false
     this.joined.set(key, j)
+    this.first.joinedTopic(key)
     this.everJoined = true
     const quota = service === undefined ? this.opts.quotaMin : service.quota
     this.host.manager.setTopicQuota(key, quota > 0 ? { min: quota } : undefined)
@@ -251,6 +254,8 @@ export class Discovery {
     const j = this.joined.get(key)
     if (j === undefined) return told
     this.joined.delete(key)
+    // A topic our hellos declared and announced (see `FirstContact.hello`).
+    if (!j.hidden && j.announce) this.first.leftTopic(key)
     for (const id of j.found) this.attempted.delete(id)
     if (j.timer !== undefined) this.opts.clock.clearTimeout(j.timer)
     this.host.manager.setTopicQuota(key, undefined)

@@ -16,9 +16,17 @@ import type { TopicDirectory } from './topic-directory.js'
  */
 export const MAX_FAREWELL_TOPICS = 8
 
+/**
+ * How long a topic we left may still be in a hello of ours: a hello leaves when its handshake begins
+ * and the handshake may take the transport's timeout (10 s by default); counted generously, since a
+ * topic counted too long costs at most one visit.
+ */
+export const LEFT_HELLO_WINDOW = 30_000
+
 /** What first contact sees of discovery: the manager, the directory, the visits and our membership. */
 export interface FirstContactHost {
   readonly manager: ConnectionManager
+  readonly clock: Clock
   readonly directory: TopicDirectory
   readonly visits: RendezvousVisits
   /** How long an announcement lives at a rendezvous point (`DiscoveryOptions.ttl`). */
@@ -35,6 +43,8 @@ export interface FirstContactHost {
   announced(): string[]
   /** A topic was joined once: what a hello said may be out of date. */
   everJoined(): boolean
+  /** Withdraws what the rendezvous points we are not connected to may hold and we no longer announce (an urgent visits check). */
+  withdraw(): void
 }
 
 /**
@@ -56,17 +66,46 @@ export class FirstContact {
   capped = 0
   /** Topics each connection was referred peers for when it declared them. */
   private readonly referred = new WeakMap<NodeConnection, Set<string>>()
+  /** Topics we left within `LEFT_HELLO_WINDOW`: when, by topic (oldest first). */
+  private readonly left = new Map<string, number>()
 
   constructor (private readonly host: FirstContactHost) {}
 
   /**
    * A remote's hello, before its connection is accepted or refused (see `TopicDirectory.hello`). A
    * rendezvous point that refuses us registers us from our hello (`TopicDirectory.turnedAway`): the
-   * visits remember it as holding what our hello announced, so a leave withdraws there too.
+   * visits remember it as holding what our hello announced, so a leave withdraws there too. Our hello
+   * left when the handshake began and may carry a topic left since: a point we dialled that turns us
+   * away then holds that topic, and is visited to withdraw it once it refused us (regression: it
+   * handed us out until the registration expired).
    */
   hello (conn: NodeConnection): void {
     this.host.directory.hello(conn)
-    if (conn.remoteRendezvous) this.host.visits.announced(conn.peer, this.host.announced(), this.host.ttl, () => visitAddress(conn))
+    if (!conn.remoteRendezvous) return
+    const left = this.recentlyLeft()
+    this.host.visits.announced(conn.peer, [...this.host.announced(), ...left], this.host.ttl, () => visitAddress(conn))
+    if (left.length > 0 && conn.direction === 'outbound') conn.verdict().then(() => {}, () => { this.host.withdraw() })
+  }
+
+  /** We left `key` (see `hello`). */
+  leftTopic (key: string): void {
+    this.left.delete(key)
+    this.left.set(key, this.host.clock.now())
+  }
+
+  /** We joined `key` again: a hello carrying it is no longer out of date. */
+  joinedTopic (key: string): void {
+    this.left.delete(key)
+  }
+
+  /** The topics left within `LEFT_HELLO_WINDOW` (older ones forgotten). */
+  private recentlyLeft (): string[] {
+    const since = this.host.clock.now() - LEFT_HELLO_WINDOW
+    for (const [key, at] of this.left) {
+      if (at > since) break
+      this.left.delete(key)
+    }
+    return [...this.left.keys()]
   }
 
   /** A new authenticated connection: learn what its hello declared, and say our topics again. */

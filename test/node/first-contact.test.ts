@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import type { NodeConnection } from '../../src/node/connection.js'
 import { Discovery, discoveryKey } from '../../src/node/discovery.js'
-import { MAX_FAREWELL_TOPICS } from '../../src/node/first-contact.js'
+import { LEFT_HELLO_WINDOW, MAX_FAREWELL_TOPICS } from '../../src/node/first-contact.js'
 import { RendezvousTable } from '../../src/node/rendezvous.js'
 import { ManualClock } from '../../src/testing/index.js'
 import { manager } from '../helpers/manager.js'
@@ -42,4 +42,46 @@ test('a connection closed for another reason leaves without referrals', () => {
   const { d, newcomer, posted } = point(4, 4)
   d.farewell(newcomer, 'banned')
   assert.deepEqual(posted, [])
+})
+
+/** A node that joined and left `chat`; its visits are recorded. */
+async function leftChat (clock: ManualClock): Promise<{ d: Discovery; visited: string[] }> {
+  const { m } = manager({ clock })
+  const visited: string[] = []
+  const d = new Discovery({
+    localId: 'f'.repeat(64), manager: m, rendezvous: undefined, addresses: () => ['tcp://127.0.0.1:1'], connections: () => [],
+    visit: async (point) => { visited.push(`${point.id.slice(0, 1)}@${point.address}`) }
+  }, { ttl: 60_000, refresh: 15_000, lookupTimeout: 2_000, quotaMin: 3, lowWater: 3, random: Math.random, clock })
+  await d.join('chat')
+  await d.leave('chat')
+  return { d, visited }
+}
+
+/** A rendezvous point we dialled, whose verdict is `verdict` (a rejection: it turned us away). */
+function dialled (verdict: Promise<void>): NodeConnection {
+  verdict.catch(() => {})
+  return {
+    id: 'p', peer: 'p'.repeat(64), direction: 'outbound', address: 'tcp://127.0.0.1:7000', remoteListen: [], remoteRendezvous: true,
+    remoteAnnounces: true, remoteTopics: [], verdict: async () => { await verdict }, post: () => true
+  } as unknown as NodeConnection
+}
+
+test('a point that turns us away just after a leave is visited to withdraw the topic our hello still carried (it handed us out until the registration expired)', async () => {
+  const clock = new ManualClock(0)
+  const { d, visited } = await leftChat(clock)
+  d.hello(dialled(Promise.reject(new Error('refused: over-limit'))))
+  await clock.advance(0)
+  assert.deepEqual(visited, [`p@tcp://127.0.0.1:7000`])
+})
+
+test('no withdrawal visit when the point accepted us, or when the leave is older than a hello can be', async () => {
+  const clock = new ManualClock(0)
+  const { d, visited } = await leftChat(clock)
+  d.hello(dialled(Promise.resolve()))
+  await clock.advance(0)
+  assert.deepEqual(visited, [], 'accepted: the connection carries what we announce')
+  await clock.advance(LEFT_HELLO_WINDOW)
+  d.hello({ ...dialled(Promise.reject(new Error('refused'))), peer: 'q'.repeat(64) } as NodeConnection)
+  await clock.advance(0)
+  assert.deepEqual(visited, [], 'a hello begun after the leave did not carry the topic')
 })
