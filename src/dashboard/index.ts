@@ -2,5 +2,6 @@ export { serveDashboard, type Dashboard, type DashboardOptions } from './server.
 export type { NetworkSource, NetworkNode, MeshSource, MeshInstance } from './sources.js'
 export type { HistoryOptions } from './history.js'
 export { ManagerMetrics, type MetricsOptions, type NodeFigures, type NodeMetricsSource } from './metrics.js'
+export { RegistryMetrics, NOTICE_OUTCOMES, type RegistryMetricsOptions, type RegistryFigures, type RegistryMetricsSource } from './metrics-registry.js'
 export { serveMetrics, type MetricsServer, type MetricsServerOptions } from './metrics-server.js'
 export { CLOSE_REASONS, TRIM_REASONS, ERROR_CODES } from './metrics-labels.js'

@@ -51,6 +51,18 @@ export interface NodeFigures {
   frameTimeouts?: number
   /** Connections closed ('over-budget') when the bytes queued on all connections passed the node's budget (0 when absent). */
   queueBudgetCloses?: number
+  /** Of `refusedRate` and `refusedPerIp`: refused for a rule of the source's public range, an IPv4 /24 or IPv6 /48 (0 when absent). */
+  refusedPerRange?: number
+  /** Bytes counted against `maxQueuedBytesTotal` now (0 when absent). */
+  queueHoldingBytes?: number
+  /** Withdrawals (a leave, `close()`) given up at a rendezvous point we are not connected to (0 when absent). */
+  rendezvousWithdrawalsAbandoned?: number
+  /** Connections refused or trimmed for lack of room whose referrals stopped at the farewell's topic cap (0 when absent). */
+  farewellsCapped?: number
+  /** Topic joins and leaves a connection sent past its flip budget, ignored (0 when absent: a node that does not report it). */
+  topicFlipsIgnored?: number
+  /** Lookup answers (and referrals) given empty for the asker's answer budget (0 when absent: a node that does not report it). */
+  lookupAnswersRefused?: number
 }
 
 /** What the metrics need of a node: its figures, and its events ('handshake:failed' { error }). A `PeerNode` is one. */
@@ -103,10 +115,12 @@ export function nodeMetrics (client: PromClient, node: NodeMetricsSource, at: { 
   for (const code of ERROR_CODES) handshakes.inc({ code }, 0)
   listenOn(node.events, at.stop)('handshake:failed', (d) => { handshakes.inc({ code: errorCodeLabel(d.error) }) })
 
+  counter('inbound_refused_range_total', 'Of inbound_refused_total{rule="rate"} and {rule="per-ip"}, the sockets refused for the rule of their public range (an IPv4 /24, an IPv6 /48: 4 x perIpRate, 2 x maxPendingPerIp).', (s) => s.refusedPerRange ?? 0)
   gauge('pending_handshakes', 'Inbound handshakes in progress (budget: maxPendingHandshakes).', (s) => s.pendingHandshakes)
   counter('protocol_errors_total', 'Connections closed because the peer sent a message a decoder refused.', (s) => s.protocolErrors)
   gauge('queued_bytes', 'Bytes decrypted and queued on paused connections (budget: maxQueuedBytes a connection).', (s) => s.queuedBytes)
   gauge('receiving_bytes', 'Bytes held for frames partly received (budget: maxReceivingBytes, all connections).', (s) => s.receivingBytes)
+  gauge('queue_held_bytes', 'Bytes queued to and from peers counted against the node\'s budget now (budget: maxQueuedBytesTotal, all connections).', (s) => s.queueHoldingBytes ?? 0)
   counter('queue_pauses_total', 'Times a connection was paused because its queue reached maxQueuedBytes.', (s) => s.queuePauses)
   counter('discarded_bytes_total', 'Bytes read from closing or refused connections and dropped unread.', (s) => s.discardedBytes)
   gauge('rendezvous_topics', 'Topics the rendezvous service holds registrations for.', (s) => s.rendezvousTopics)
@@ -116,6 +130,10 @@ export function nodeMetrics (client: PromClient, node: NodeMetricsSource, at: { 
   counter('rendezvous_visits_total', 'Visits to bootstrap rendezvous points we hold no connection to.', (s) => s.rendezvousVisits)
   counter('rendezvous_visits_failed_total', 'Of those visits, the ones that failed.', (s) => s.rendezvousVisitsFailed)
   counter('rendezvous_visits_served_total', 'Visits other peers paid to our rendezvous service.', (s) => s.rendezvousVisitsServed)
+  counter('rendezvous_withdrawals_abandoned_total', 'Withdrawals (a leave, close) given up at a rendezvous point we are not connected to: it may hand us out until our registration expires there.', (s) => s.rendezvousWithdrawalsAbandoned ?? 0)
+  counter('farewells_capped_total', 'Connections refused or trimmed for lack of room whose referrals stopped at the farewell\'s topic cap.', (s) => s.farewellsCapped ?? 0)
+  counter('topic_flips_ignored_total', 'Topic joins and leaves a connection sent past its flip budget (a burst of 8, then one per 4 s), ignored.', (s) => s.topicFlipsIgnored ?? 0)
+  counter('lookup_answers_refused_total', 'Lookup answers (and referrals) given empty for the asker\'s budget (512 a minute).', (s) => s.lookupAnswersRefused ?? 0)
   counter('pex_dropped_total', 'Peer-exchange messages dropped for a connection\'s pexPerMinute.', (s) => s.pexDropped)
   counter('unsolicited_answers_total', 'Lookup answers nobody asked for (never learnt).', (s) => s.unsolicitedAnswers)
 }

@@ -3,7 +3,8 @@ import { createRequire } from 'node:module'
 import net from 'node:net'
 import { test } from 'node:test'
 import { createConnectionManager, PeerwardenError, type ConnectionManager } from '../../src/index.js'
-import { ManagerMetrics, serveMetrics, serveDashboard, CLOSE_REASONS, TRIM_REASONS, ERROR_CODES, type NodeFigures, type NodeMetricsSource } from '../../src/dashboard/index.js'
+import { ManagerMetrics, RegistryMetrics, NOTICE_OUTCOMES, serveMetrics, serveDashboard, CLOSE_REASONS, TRIM_REASONS, ERROR_CODES, type NodeFigures, type NodeMetricsSource, type RegistryFigures, type RegistryMetricsSource } from '../../src/dashboard/index.js'
+import { createMeshNode, createRegistry, defineSchema, type MeshRegistry } from '../../src/mesh/index.js'
 import type { PeerNode } from '../../src/node/index.js'
 import { ManualClock, TestConnection } from '../../src/testing/index.js'
 import { packageVersion } from '../../src/version.js'
@@ -139,6 +140,72 @@ test('a node source adds the early refusals by rule, handshake failures by code 
   assert.equal(typeof fits, 'function')
 })
 
+test('each figure this node reports beyond the first ones reaches its metric, and follows it when it moves', async (t) => {
+  const m = manager()
+  const figures: NodeFigures = {
+    refusedEarly: 10, refusedRate: 4, refusedPerIp: 3, refusedPending: 1, pendingHandshakes: 0, protocolErrors: 0, queuedBytes: 0, discardedBytes: 0,
+    queuePauses: 0, receivingBytes: 0, rendezvousTopics: 0, rendezvousRegistrations: 0, rendezvousBytes: 0, rendezvousRefused: 0, pexDropped: 0,
+    unsolicitedAnswers: 0, rendezvousVisits: 0, rendezvousVisitsFailed: 0, rendezvousVisitsServed: 0
+  }
+  const node: NodeMetricsSource = { stats: () => figures, events: new EventTarget() }
+  const metrics = new ManagerMetrics(m, { node })
+  t.after(async () => { metrics.close(); await m.close() })
+  // figure → metric; each is 0 while the node does not report it (an older node).
+  const expected: Array<[keyof NodeFigures, string, Record<string, string>?]> = [
+    ['refusedPerRange', 'peerwarden_inbound_refused_range_total'],
+    ['queueHoldingBytes', 'peerwarden_queue_held_bytes'],
+    ['rendezvousWithdrawalsAbandoned', 'peerwarden_rendezvous_withdrawals_abandoned_total'],
+    ['farewellsCapped', 'peerwarden_farewells_capped_total'],
+    ['topicFlipsIgnored', 'peerwarden_topic_flips_ignored_total'],
+    ['lookupAnswersRefused', 'peerwarden_lookup_answers_refused_total'],
+    ['openBudgetCloses', 'peerwarden_budget_closes_total', { budget: 'channel-opens' }],
+    ['writeBudgetCloses', 'peerwarden_budget_closes_total', { budget: 'write-queue' }],
+    ['receiveBudgetCloses', 'peerwarden_budget_closes_total', { budget: 'receive-bytes' }],
+    ['frameTimeouts', 'peerwarden_budget_closes_total', { budget: 'frame-time' }],
+    ['queueBudgetCloses', 'peerwarden_budget_closes_total', { budget: 'queued-bytes' }]
+  ]
+  let fams = families((await metrics.scrape()).body)
+  for (const [, name, labels] of expected) assert.equal(value(fams, name, labels), 0, `${name} at 0 before the node reports it`)
+  expected.forEach(([figure], i) => { (figures as unknown as Record<string, number>)[figure] = 100 + i })
+  fams = families((await metrics.scrape()).body)
+  expected.forEach(([figure, name, labels], i) => { assert.equal(value(fams, name, labels), 100 + i, `${name} is ${figure}`) })
+  assert.equal(fams.get('peerwarden_queue_held_bytes')!.type, 'GAUGE')
+  figures.refusedPerRange = 2
+  figures.queueHoldingBytes = 0
+  fams = families((await metrics.scrape()).body)
+  assert.equal(value(fams, 'peerwarden_inbound_refused_range_total'), 2, 'read again at each scrape')
+  assert.equal(value(fams, 'peerwarden_queue_held_bytes'), 0)
+  assert.deepEqual(['denied', 'rate', 'per-ip', 'pending'].map((rule) => value(fams, 'peerwarden_inbound_refused_total', { rule })), [2, 4, 3, 1], 'the range refusals stay inside the rules they were counted under')
+})
+
+test('a mesh registry\'s figures: members, registrations over budget, notices by outcome, each named by convention', async () => {
+  const figures: RegistryFigures = { members: 0, registrationsOverBudget: 0, notices: { sent: 0, coalesced: 0, unchanged: 0, overBudget: 0, waiting: 0 } }
+  const metrics = new RegistryMetrics({ stats: () => figures })
+  let fams = families((await metrics.scrape()).body)
+  for (const outcome of NOTICE_OUTCOMES) assert.equal(value(fams, 'peerwarden_registry_notices_total', { outcome }), 0, `notices{outcome="${outcome}"} from the start`)
+  assert.equal(value(fams, 'peerwarden_registry_members'), 0)
+  Object.assign(figures, { members: 7, registrationsOverBudget: 3, notices: { sent: 20, coalesced: 11, unchanged: 4, overBudget: 2, waiting: 5 } })
+  fams = families((await metrics.scrape()).body)
+  assert.equal(value(fams, 'peerwarden_registry_members'), 7)
+  assert.equal(value(fams, 'peerwarden_registry_registrations_over_budget_total'), 3)
+  assert.deepEqual(NOTICE_OUTCOMES.map((outcome) => value(fams, 'peerwarden_registry_notices_total', { outcome })), [20, 11, 4])
+  assert.equal(value(fams, 'peerwarden_registry_notices_sent_early_total'), 2)
+  assert.equal(value(fams, 'peerwarden_registry_notices_waiting'), 5)
+  for (const [name, f] of fams) {
+    assert.match(name, /^peerwarden_registry_[a-z_]+$/)
+    assert.ok(f.help.length > 0, `${name} has a help text`)
+    if (f.type === 'COUNTER') assert.match(name, /_total$/, `${name}: a counter's name ends in _total`)
+    else assert.doesNotMatch(name, /_total$/, `${name}: only counters end in _total`)
+  }
+  assert.ok(families((await new RegistryMetrics({ stats: () => figures }, { prefix: 'mine_' }).scrape()).body).has('mine_registry_members'))
+  assert.throws(() => new RegistryMetrics({} as never), hasCode('ERR_INVALID_ARGUMENT', /stats/))
+  assert.throws(() => new RegistryMetrics({ stats: () => figures }, { prefx: 'x' } as never), hasCode('ERR_INVALID_ARGUMENT', /prefix/))
+  assert.throws(() => new RegistryMetrics({ stats: () => figures }, { prefix: 'no-dash' }), hasCode('ERR_INVALID_ARGUMENT', /prefix/))
+  // A MeshRegistry is a source as it is.
+  const fits = (r: MeshRegistry): RegistryMetricsSource => r
+  assert.equal(typeof fits, 'function')
+})
+
 test('the options: a prefix (also as a string), the default metrics opt-in, bad options named', async (t) => {
   const m = manager()
   t.after(async () => { await m.close() })
@@ -191,4 +258,25 @@ test('a real node: garbage on its port is a handshake failure by code in the das
   const failed = fams.get('peerwarden_handshakes_failed_total')!.metrics.reduce((a, x) => a + Number(x.value), 0)
   assert.equal(failed, node.stats().failedHandshakes)
   assert.equal(value(fams, 'peerwarden_pending_handshakes'), 0)
+  // The figures read as optional (0 when absent) must be what a node reports: a renamed one would read 0 for ever.
+  const reported = node.stats() as unknown as Record<string, unknown>
+  for (const figure of ['refusedPerRange', 'queueHoldingBytes', 'rendezvousWithdrawalsAbandoned', 'farewellsCapped', 'openBudgetCloses', 'writeBudgetCloses', 'receiveBudgetCloses', 'frameTimeouts', 'queueBudgetCloses']) {
+    assert.equal(typeof reported[figure], 'number', `node.stats().${figure}`)
+  }
+  assert.equal(value(fams, 'peerwarden_inbound_refused_range_total'), node.stats().refusedPerRange)
+})
+
+test('a real registry: a member registering shows in its metrics as it shows in its stats', { timeout: 20_000 }, async (t) => {
+  const schema = defineSchema({ Api: {} })
+  const registry = await createRegistry({ schema, open: true, listen: ['tcp://127.0.0.1:0'] })
+  t.after(async () => { await registry.close() })
+  const metrics = new RegistryMetrics(registry)
+  assert.equal(value(families((await metrics.scrape()).body), 'peerwarden_registry_members'), 0)
+  const member = await createMeshNode({ schema, role: 'Api', registry: registry.addresses[0], listen: ['tcp://127.0.0.1:0'] })
+  t.after(async () => { await member.close() })
+  await until(() => registry.stats().members === 1, 10_000, 'the member to register')
+  const fams = families((await metrics.scrape()).body)
+  assert.equal(value(fams, 'peerwarden_registry_members'), 1)
+  assert.equal(value(fams, 'peerwarden_registry_notices_total', { outcome: 'sent' }), registry.stats().notices.sent)
+  assert.equal(value(fams, 'peerwarden_registry_registrations_over_budget_total'), 0)
 })
