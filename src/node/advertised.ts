@@ -1,5 +1,6 @@
 import { networkInterfaces, type NetworkInterfaceInfo } from 'node:os'
 import ipaddr from 'ipaddr.js'
+import { canonicalIp } from '../manager/canonical-ip.js'
 import type { PeerId } from '../manager/types.js'
 import type { Reachability } from './types.js'
 import { MAX_ADDRESSES } from './wire.js'
@@ -114,7 +115,9 @@ export class AdvertisedAddresses {
    * An observer (see `observerKey`) told us the IP it sees us at (its hello): counted towards
    * `CONFIRMATIONS`.
    */
-  observe (observer: string | undefined, ip: string | undefined): void {
+  observe (observer: string | undefined, claimed: string | undefined): void {
+    // However the peer spelt it (`::ffff:7f00:1`, `::1.2.3.4`, upper case): one key per address.
+    const ip = claimed === undefined ? undefined : canonicalIp(claimed)
     if (this.announce !== undefined || observer === undefined || ip === undefined || !ipaddr.isValid(ip)) return
     const addr = ipaddr.process(ip)
     const range = addr.range()
@@ -174,7 +177,9 @@ export class AdvertisedAddresses {
     if (now - this.agedAt < AGE_EVERY) return
     this.agedAt = now
     if (this.confirmed.size === 0 && this.candidates.size === 0) return
-    for (const { observer, ip } of this.source.live()) {
+    for (const live of this.source.live()) {
+      const { observer } = live
+      const ip = live.ip === undefined ? undefined : canonicalIp(live.ip)
       if (observer === undefined || ip === undefined || !ipaddr.isValid(ip)) continue
       const key = ipaddr.process(ip).toString()
       const peers = this.confirmed.get(key) ?? this.candidates.get(key)
@@ -234,8 +239,9 @@ export class AdvertisedAddresses {
  * saw us, not the peer).
  */
 export function observerKey (remoteIp: string | undefined, peer: PeerId): string | undefined {
-  if (remoteIp === undefined || !ipaddr.isValid(remoteIp)) return undefined
-  const ip = ipaddr.process(remoteIp)
+  const canonical = remoteIp === undefined ? undefined : canonicalIp(remoteIp)
+  if (canonical === undefined || !ipaddr.isValid(canonical)) return undefined
+  const ip = ipaddr.process(canonical)
   if (ip.range() === 'loopback') return `peer:${peer}`
   // A public IPv4 address by its /24: three hosts of one network must not confirm whatever IP they
   // like (a node would advertise a victim's address to every peer). On a private network (a LAN, the

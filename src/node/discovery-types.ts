@@ -51,6 +51,10 @@ export interface DiscoveryStats extends VisitStats {
   announcesRefused: number
   /** Farewells (a connection refused or trimmed for lack of room) whose referrals stopped at `MAX_FAREWELL_TOPICS` topics. */
   farewellsCapped: number
+  /** Topic joins and leaves from peers ignored for the per-connection flip budget (a burst of 8, then 1 per 4 s). */
+  topicFlipsIgnored: number
+  /** Lookups answered empty for the per-asker budget (512 full answers a minute). */
+  lookupAnswersRefused: number
 }
 
 /**

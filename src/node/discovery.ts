@@ -55,6 +55,7 @@ export class Discovery {
       localId: host.localId,
       manager: host.manager,
       rendezvous: host.rendezvous,
+      clock: opts.clock,
       addresses: () => host.addresses(),
       connections: () => host.connections(),
       announces: (key) => this.joined.get(key)?.announce === true
@@ -89,6 +90,8 @@ export class Discovery {
       announcesRefused: this.directory.refused,
       visitsServed: this.directory.visitsServed,
       farewellsCapped: this.first.capped,
+      topicFlipsIgnored: this.directory.flipsIgnored,
+      lookupAnswersRefused: this.directory.answersRefused,
       ...this.visits.counts
     }
   }

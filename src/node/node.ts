@@ -336,6 +336,8 @@ class Node implements PeerNode {
       rendezvousVisitsServed: discovery?.counts.visitsServed ?? 0,
       rendezvousWithdrawalsAbandoned: discovery?.counts.withdrawalsAbandoned ?? 0,
       farewellsCapped: discovery?.counts.farewellsCapped ?? 0,
+      topicFlipsIgnored: discovery?.counts.topicFlipsIgnored ?? 0,
+      lookupAnswersRefused: discovery?.counts.lookupAnswersRefused ?? 0,
       reachability: this.dialBack.reachability,
       dialBacksServed: this.dialBack.served,
       dialBacksRefused: this.dialBack.refused,

@@ -140,6 +140,10 @@ export interface NodeStats extends ManagerStats, TransportStats {
   rendezvousWithdrawalsAbandoned: number
   /** Connections refused or trimmed for lack of room whose referrals stopped at 8 topics (a hello may declare 64). */
   farewellsCapped: number
+  /** Topic joins and leaves from peers ignored for the per-connection flip budget (a burst of 8, then 1 per 4 s; 64 ignored close the connection 'protocol'). */
+  topicFlipsIgnored: number
+  /** Lookups we answered empty for the per-asker budget (512 full answers a minute). */
+  lookupAnswersRefused: number
   /** The dial-back check's verdict now (see `Reachability`). */
   reachability: Reachability
   /** Dial-backs we made for peers, and requests we refused for a rate (or over a relayed connection). */

@@ -4,6 +4,7 @@ import { defineSchema } from '../../src/mesh/index.js'
 import { until } from '../helpers/wait.js'
 import { budgetRange, RangeBudget } from '../../src/node/range-budget.js'
 import { STATUS_PROTOCOL } from '../../src/mesh/registry-status.js'
+import { vetAddresses } from '../../src/mesh/directory-addresses.js'
 import { ManualClock } from '../../src/testing/manual-clock.js'
 import { disconnections, handMade, meshNode, registry, REGISTRY_PROTOCOL } from '../mesh/hostile-peers.js'
 
@@ -213,4 +214,13 @@ test('relayed peers are budgeted in a range of their own (<relay range>/relayed)
   assert.equal(got('p1'), 2, 'a quarter of the range for one relayed peer')
   assert.deepEqual([got('p2'), got('p3'), got('p4')], [2, 2, 2])
   assert.equal(got('p5'), 0, 'the relay\'s customers share one range\'s budget')
+})
+
+test('a registered address is proven whatever spelling of the member\'s IP it uses (hex-mapped, translated, upper case), and a third party\'s stays unproven however spelled', () => {
+  const observed = 'tcp://127.0.0.1:50000'
+  for (const spelling of ['[::ffff:7f00:1]', '[::FFFF:127.0.0.1]', '[0:0:0:0:0:ffff:7f00:1]', '[::ffff:0:127.0.0.1]']) {
+    assert.deepEqual(vetAddresses([`tcp://${spelling}:4001`], observed), { addresses: [`tcp://${spelling}:4001`], unproven: 0 }, spelling)
+  }
+  assert.equal(vetAddresses(['tcp://[::ffff:c633:6407]:4000'], observed).unproven, 1, '198.51.100.7 as hex-mapped IPv6')
+  assert.equal(vetAddresses(['tcp://198.51.100.7:4000'], 'tcp://[::ffff:c633:6407]:50000').unproven, 0, 'an observed address in a mapped form proves its dotted twin')
 })

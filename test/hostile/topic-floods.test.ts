@@ -82,6 +82,7 @@ test('a peer flipping announce / unannounce of one topic gets a burst of flips, 
   assert.equal(await a.ping(KEY), true)
   assert.equal(victim.stats().rendezvousRegistrations, 0, 'the flip past the burst did not register it')
   assert.equal(victim.stats().rendezvousRefused, before + 1, 'counted')
+  assert.equal(victim.stats().topicFlipsIgnored, 1, 'counted as an ignored flip')
   for (let i = 0; i < 200 && !a.closed; i++) a.control(i % 2 === 0 ? { t: 'unannounce', topic: KEY } : { t: 'announce', topic: KEY, addresses: ['tcp://127.0.0.1:9'], ttl: 600_000 })
   await until(() => a.closed, 5000, 'the victim to close the flipping peer')
   assert.ok(victim.stats().rendezvousRefused >= before + 64)
@@ -103,4 +104,7 @@ test('a peer asking the same lookup in a loop gets 512 full answers, then empty 
   assert.equal(answers.length, 600, 'every lookup answered')
   const full = answers.filter((m) => m.peers.length > 0).length
   assert.ok(full <= 512 + refilled && full >= 500, `${full} full answers (${refilled} refilled)`)
+  // Each empty answer was a refusal; the attacker's ping is a lookup too (answered empty when over).
+  const refused = victim.stats().lookupAnswersRefused
+  assert.ok(refused >= 600 - full && refused <= 600 - full + 1, `${refused} refusals for ${600 - full} empty answers`)
 })

@@ -197,3 +197,17 @@ test('one observer reporting many IPs counts for the last one only: it cannot fl
   b.observe(observerKey('192.0.2.1', 'x'), '8.8.4.4')
   assert.deepEqual(b.observed, [])
 })
+
+test('an observed IP however spelt (translated, compatible, dotted) is one address, and an observer so spelt is its public /24', () => {
+  // Bug: ipaddr.process knew only the mapped form (::ffff:…), so the translated '::ffff:0:1.2.3.4' and
+  // the compatible '::102:304' were IPv6 addresses of their own (a second tally for the same IP) and
+  // such an observer an IPv6 /48 (one observer per spelling).
+  assert.equal(observerKey('::ffff:0:2d43:5901', 'a'), observerKey('45.67.89.1', 'b'))
+  assert.equal(observerKey('::2d43:5902', 'c'), observerKey('45.67.89.1', 'b'))
+  const a = new AdvertisedAddresses(undefined, () => ({}))
+  a.setBound(['tcp://127.0.0.1:4001'])
+  a.observe(observerKey('45.67.1.1', 'p1'), '::ffff:0:c633:6407')
+  a.observe(observerKey('45.68.1.1', 'p2'), '::c633:6407')
+  a.observe(observerKey('45.69.1.1', 'p3'), '198.51.100.7')
+  assert.deepEqual(a.list(), ['tcp://127.0.0.1:4001', 'tcp://198.51.100.7:4001'])
+})
