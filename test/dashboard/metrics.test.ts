@@ -260,7 +260,7 @@ test('a real node: garbage on its port is a handshake failure by code in the das
   assert.equal(value(fams, 'peerwarden_pending_handshakes'), 0)
   // The figures read as optional (0 when absent) must be what a node reports: a renamed one would read 0 for ever.
   const reported = node.stats() as unknown as Record<string, unknown>
-  for (const figure of ['refusedPerRange', 'queueHoldingBytes', 'rendezvousWithdrawalsAbandoned', 'farewellsCapped', 'openBudgetCloses', 'writeBudgetCloses', 'receiveBudgetCloses', 'frameTimeouts', 'queueBudgetCloses']) {
+  for (const figure of ['refusedPerRange', 'queueHoldingBytes', 'rendezvousWithdrawalsAbandoned', 'farewellsCapped', 'openBudgetCloses', 'writeBudgetCloses', 'receiveBudgetCloses', 'frameTimeouts', 'queueBudgetCloses', 'topicFlipsIgnored', 'lookupAnswersRefused']) {
     assert.equal(typeof reported[figure], 'number', `node.stats().${figure}`)
   }
   assert.equal(value(fams, 'peerwarden_inbound_refused_range_total'), node.stats().refusedPerRange)
