@@ -3,5 +3,6 @@ export type { NetworkSource, NetworkNode, MeshSource, MeshInstance } from './sou
 export type { HistoryOptions } from './history.js'
 export { ManagerMetrics, type MetricsOptions, type NodeFigures, type NodeMetricsSource } from './metrics.js'
 export { RegistryMetrics, NOTICE_OUTCOMES, type RegistryMetricsOptions, type RegistryFigures, type RegistryMetricsSource } from './metrics-registry.js'
+export { REACHABILITY_STATES, type ReachFigures } from './metrics-reach.js'
 export { serveMetrics, type MetricsServer, type MetricsServerOptions } from './metrics-server.js'
 export { CLOSE_REASONS, TRIM_REASONS, ERROR_CODES } from './metrics-labels.js'

@@ -1,8 +1,9 @@
 /**
  * A node's own metrics (`new ManagerMetrics(node.manager, { node })`): what the transport refused
  * before any cryptography and why, handshakes that failed and how, and the budgets that hold hostile
- * peers back (pending handshakes, queued bytes, the rendezvous table, peer exchange) — the figures of
- * `node.stats()` (docs/security.md#budgets names each one).
+ * peers back (pending handshakes, queued bytes, the rendezvous table, peer exchange), and how it is
+ * reached through NAT (metrics-reach.ts) — the figures of `node.stats()` (docs/security.md#budgets
+ * names each budget).
  *
  * The dashboard layer imports no node code: a node comes in as the shape it has (`stats()` and
  * `events`), which `createNode()`'s `PeerNode` is.
@@ -16,12 +17,13 @@
  */
 import type { Counter, Gauge, Registry } from 'prom-client'
 import { ERROR_CODES, errorCodeLabel } from './metrics-labels.js'
+import { reachMetrics, type ReachFigures } from './metrics-reach.js'
 
 /** prom-client, loaded on first use (an optional peer dependency). */
 export type PromClient = typeof import('prom-client')
 
 /** The figures of `node.stats()` the metrics read (a `NodeStats` has them all). */
-export interface NodeFigures {
+export interface NodeFigures extends ReachFigures {
   refusedEarly: number
   refusedRate: number
   refusedPerIp: number
@@ -136,6 +138,7 @@ export function nodeMetrics (client: PromClient, node: NodeMetricsSource, at: { 
   counter('lookup_answers_refused_total', 'Lookup answers (and referrals) given empty for the asker\'s budget (512 a minute).', (s) => s.lookupAnswersRefused ?? 0)
   counter('pex_dropped_total', 'Peer-exchange messages dropped for a connection\'s pexPerMinute.', (s) => s.pexDropped)
   counter('unsolicited_answers_total', 'Lookup answers nobody asked for (never learnt).', (s) => s.unsolicitedAnswers)
+  reachMetrics(client, stats, at)
 }
 
 /** `on(type, fn)`: listens to `target` for `detail`s, and pushes the removal onto `stop`. */

@@ -3,7 +3,7 @@ import { createRequire } from 'node:module'
 import net from 'node:net'
 import { test } from 'node:test'
 import { createConnectionManager, PeerwardenError, type ConnectionManager } from '../../src/index.js'
-import { ManagerMetrics, RegistryMetrics, NOTICE_OUTCOMES, serveMetrics, serveDashboard, CLOSE_REASONS, TRIM_REASONS, ERROR_CODES, type NodeFigures, type NodeMetricsSource, type RegistryFigures, type RegistryMetricsSource } from '../../src/dashboard/index.js'
+import { ManagerMetrics, RegistryMetrics, NOTICE_OUTCOMES, REACHABILITY_STATES, serveMetrics, serveDashboard, CLOSE_REASONS, TRIM_REASONS, ERROR_CODES, type NodeFigures, type NodeMetricsSource, type RegistryFigures, type RegistryMetricsSource } from '../../src/dashboard/index.js'
 import { createMeshNode, createRegistry, defineSchema, type MeshRegistry } from '../../src/mesh/index.js'
 import type { PeerNode } from '../../src/node/index.js'
 import { ManualClock, TestConnection } from '../../src/testing/index.js'
@@ -178,6 +178,38 @@ test('each figure this node reports beyond the first ones reaches its metric, an
   assert.deepEqual(['denied', 'rate', 'per-ip', 'pending'].map((rule) => value(fams, 'peerwarden_inbound_refused_total', { rule })), [2, 4, 3, 1], 'the range refusals stay inside the rules they were counted under')
 })
 
+test('a node\'s reachability figures: the verdict as a state, dial-backs by outcome and answer, the relay, relayed connections by direction, punches', async (t) => {
+  const m = manager()
+  const figures: NodeFigures = {
+    refusedEarly: 0, refusedRate: 0, refusedPerIp: 0, refusedPending: 0, pendingHandshakes: 0, protocolErrors: 0, queuedBytes: 0, discardedBytes: 0,
+    queuePauses: 0, receivingBytes: 0, rendezvousTopics: 0, rendezvousRegistrations: 0, rendezvousBytes: 0, rendezvousRefused: 0, pexDropped: 0,
+    unsolicitedAnswers: 0, rendezvousVisits: 0, rendezvousVisitsFailed: 0, rendezvousVisitsServed: 0
+  }
+  const metrics = new ManagerMetrics(m, { node: { stats: () => figures, events: new EventTarget() } })
+  t.after(async () => { metrics.close(); await m.close() })
+  let fams = families((await metrics.scrape()).body)
+  assert.deepEqual(REACHABILITY_STATES.map((state) => value(fams, 'peerwarden_reachability', { state })), [0, 0, 1], 'unknown while the node does not say')
+  for (const outcome of ['served', 'refused']) assert.equal(value(fams, 'peerwarden_dial_backs_total', { outcome }), 0)
+  for (const direction of ['outbound', 'inbound']) assert.equal(value(fams, 'peerwarden_relayed_connections_total', { direction }), 0)
+  Object.assign(figures, {
+    reachability: 'private', dialBacksServed: 3, dialBacksRefused: 2, dialBackAnswers: { ok: 1, failed: 4, refused: 5 },
+    relayReservations: 6, relayCircuits: 7, relayRefused: 8, relayCut: 9, relayBytes: 10_000, relaysHeld: 2, relayedDials: 11, relayedAccepted: 12, punches: 13, punchesDirect: 5
+  })
+  fams = families((await metrics.scrape()).body)
+  assert.deepEqual(REACHABILITY_STATES.map((state) => value(fams, 'peerwarden_reachability', { state })), [0, 1, 0])
+  assert.deepEqual(['served', 'refused'].map((outcome) => value(fams, 'peerwarden_dial_backs_total', { outcome })), [3, 2])
+  assert.deepEqual(['ok', 'failed', 'refused'].map((answer) => value(fams, 'peerwarden_dial_back_answers_total', { answer })), [1, 4, 5])
+  assert.deepEqual(['relay_reservations', 'relay_circuits', 'relay_refused_total', 'relay_cut_total', 'relay_bytes_total', 'relays_held', 'punches_total', 'punches_direct_total'].map((n) => value(fams, 'peerwarden_' + n)), [6, 7, 8, 9, 10_000, 2, 13, 5])
+  assert.deepEqual(['outbound', 'inbound'].map((direction) => value(fams, 'peerwarden_relayed_connections_total', { direction })), [11, 12])
+  assert.equal(fams.get('peerwarden_relay_circuits')!.type, 'GAUGE')
+  assert.equal(fams.get('peerwarden_relay_bytes_total')!.type, 'COUNTER')
+  figures.reachability = 'public'
+  figures.relayCircuits = 0
+  fams = families((await metrics.scrape()).body)
+  assert.deepEqual(REACHABILITY_STATES.map((state) => value(fams, 'peerwarden_reachability', { state })), [1, 0, 0], 'read again at each scrape')
+  assert.equal(value(fams, 'peerwarden_relay_circuits'), 0)
+})
+
 test('a mesh registry\'s figures: members, registrations over budget, notices by outcome, each named by convention', async () => {
   const figures: RegistryFigures = { members: 0, registrationsOverBudget: 0, notices: { sent: 0, coalesced: 0, unchanged: 0, overBudget: 0, waiting: 0 } }
   const metrics = new RegistryMetrics({ stats: () => figures })
@@ -260,10 +292,12 @@ test('a real node: garbage on its port is a handshake failure by code in the das
   assert.equal(value(fams, 'peerwarden_pending_handshakes'), 0)
   // The figures read as optional (0 when absent) must be what a node reports: a renamed one would read 0 for ever.
   const reported = node.stats() as unknown as Record<string, unknown>
-  for (const figure of ['refusedPerRange', 'queueHoldingBytes', 'rendezvousWithdrawalsAbandoned', 'farewellsCapped', 'openBudgetCloses', 'writeBudgetCloses', 'receiveBudgetCloses', 'frameTimeouts', 'queueBudgetCloses', 'topicFlipsIgnored', 'lookupAnswersRefused']) {
+  for (const figure of ['refusedPerRange', 'queueHoldingBytes', 'rendezvousWithdrawalsAbandoned', 'farewellsCapped', 'openBudgetCloses', 'writeBudgetCloses', 'receiveBudgetCloses', 'frameTimeouts', 'queueBudgetCloses', 'topicFlipsIgnored', 'lookupAnswersRefused',
+    'dialBacksServed', 'dialBacksRefused', 'relayReservations', 'relayCircuits', 'relayRefused', 'relayCut', 'relayBytes', 'relaysHeld', 'relayedDials', 'relayedAccepted', 'punches', 'punchesDirect']) {
     assert.equal(typeof reported[figure], 'number', `node.stats().${figure}`)
   }
   assert.equal(value(fams, 'peerwarden_inbound_refused_range_total'), node.stats().refusedPerRange)
+  assert.equal(value(fams, 'peerwarden_reachability', { state: node.stats().reachability }), 1)
 })
 
 test('a real registry: a member registering shows in its metrics as it shows in its stats', { timeout: 20_000 }, async (t) => {
