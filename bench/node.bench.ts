@@ -6,10 +6,9 @@
  */
 import './peers/polyfill.js' // before anything from libp2p: Node 20 lacks Promise.withResolvers
 import type { Figure } from './manager.bench.js'
-import { fork } from 'node:child_process'
-import { once } from 'node:events'
-import { fileURLToPath } from 'node:url'
+import { startBulkSender, type BulkSender } from './peers/bulk-child.js'
 import { median, nowMs, ratio, sleep, startReceiver, withTimeout, type Receiver, type ReceiverRole } from './peers/common.js'
+import { previousRef } from './peers/peerwarden-bulk.js'
 import { hyperswarmMesh } from './peers/hyperswarm.js'
 import { handleEcho, libp2pNode, libp2pRoundTrip, listenAddress } from './peers/libp2p.js'
 import { peerwardenMesh, peerwardenRoundTrip, quietNode, serveEcho, type MeshResult } from './peers/peerwarden.js'
@@ -116,11 +115,11 @@ function pairedRatio (ours: number[], theirs: number[]): { value: number; note: 
 // ── 2. bulk throughput, two processes ─────────────────────────────────────
 
 export interface BulkOptions {
-  /** MiB per timed run. Default 200. */
+  /** MiB per timed run. Default 200, or env PEERWARDEN_BULK_MIB. */
   mib?: number
   /** Bytes per send. Default 65536. */
   chunk?: number
-  /** Rounds; each times every contestant once, in rotated order. Default 7. */
+  /** Rounds; each times every contestant once, in rotated order. Default 7, or env PEERWARDEN_BULK_ROUNDS. */
   rounds?: number
   /** MiB sent untimed first by each contestant (JIT, Yamux window, socket buffers). Default 200. */
   warmupMib?: number
@@ -129,83 +128,84 @@ export interface BulkOptions {
 /**
  * Bulk throughput over one channel, sender and receiver in two processes of their own for each
  * contestant (bench/peers/bulk-sender.js and receiver.js, forked; this process only coordinates):
- * peerwarden (a Protomux channel on a NodeConnection, 64 KiB messages), raw secret-stream (64 KiB
- * writes on the stream), js-libp2p (one Yamux stream, 64 KiB `send()` + `onDrain()`). Each run starts
- * with its length; the time runs from the first byte sent to the receiver's ack of the last. No GC is
- * forced: a full GC before a run halves the next run of a contestant that runs more JavaScript per
- * byte (js-libp2p 650 → 400 MiB/s, secret-stream 800 → 580 here), which measures the GC, not the stack.
+ * peerwarden (a Protomux channel on a NodeConnection, 64 KiB messages), the previous release the same
+ * way on both ends (when `node bench/previous.mjs` built one; below 0.9x of it is a REGRESSION line on
+ * stderr), raw secret-stream (64 KiB writes on the stream), js-libp2p (one Yamux stream, 64 KiB
+ * `send()` + `onDrain()`). Each run starts with its length; the time runs from the first byte sent to
+ * the receiver's ack of the last. No GC is forced: a full GC before a run halves the next run of a
+ * contestant that runs more JavaScript per byte (js-libp2p 650 → 400 MiB/s, secret-stream 800 → 580
+ * here), which measures the GC, not the stack.
  */
 export async function bulkThroughput (opts: BulkOptions = {}): Promise<Figure[]> {
-  const mib = opts.mib ?? 200
+  const mib = opts.mib ?? envNumber('PEERWARDEN_BULK_MIB') ?? 200
   const chunk = opts.chunk ?? 65536
-  const rounds = opts.rounds ?? 7
+  const rounds = opts.rounds ?? envNumber('PEERWARDEN_BULK_ROUNDS') ?? 7
   const warmupMib = opts.warmupMib ?? 200
   const MiB = 1024 * 1024
+  const ref = previousRef()
+  if (ref === undefined) process.stderr.write('bench: no previous release in bench/.previous (run `node bench/previous.mjs`): bulk runs without it\n')
+  const roles: ReceiverRole[] = ref === undefined ? ['peerwarden', 'secretstream', 'libp2p'] : ['peerwarden', 'previous', 'secretstream', 'libp2p']
 
   const receivers: Receiver[] = []
   const senders: BulkSender[] = []
   try {
-    for (const role of ['peerwarden', 'secretstream', 'libp2p'] as const) {
+    for (const role of roles) {
       const r = await startReceiver(role)
       receivers.push(r)
       senders.push(await startBulkSender(role, r.peer === undefined ? r.address : `${r.address}#${r.peer}`, chunk))
     }
-    const speeds: Record<string, number[]> = { peerwarden: [], secretstream: [], libp2p: [] }
+    const speeds: Record<string, number[]> = Object.fromEntries(roles.map((k) => [k, []]))
+    /** The sender's and the receiver's process CPU µs per MiB, per round. */
+    const senderCpu: Record<string, number[]> = Object.fromEntries(roles.map((k) => [k, []]))
+    const receiverCpu: Record<string, number[]> = Object.fromEntries(roles.map((k) => [k, []]))
     for (const s of senders) await s.run(warmupMib * MiB)
     for (let r = 0; r < rounds; r++) {
       for (const s of rotated(senders, r)) {
         await sleep(200)
-        const ms = await s.run(mib * MiB)
+        const receiver = receivers[roles.indexOf(s.role)]
+        const before = await receiver.cpuMs()
+        const { ms, cpuMs } = await s.run(mib * MiB)
+        receiverCpu[s.role].push(((await receiver.cpuMs() - before) * 1000) / mib)
         speeds[s.role].push(mib / (ms / 1000))
+        senderCpu[s.role].push((cpuMs * 1000) / mib)
       }
     }
     const pw = median(speeds.peerwarden)
     const ss = median(speeds.secretstream)
     const lp = median(speeds.libp2p)
-    const runsNote = (k: string): string => `${mib} MiB per run, ${chunk / 1024} KiB sends, sender and receiver in processes of their own; per-round ${speeds[k].map((x) => Math.round(x)).join('/')}`
+    const runsNote = (k: string): string => `${mib} MiB per run, ${chunk / 1024} KiB sends, sender and receiver in processes of their own; per-round ${speeds[k].map((x) => Math.round(x)).join('/')}; CPU per MiB: sender ${Math.round(median(senderCpu[k]))} µs, receiver ${Math.round(median(receiverCpu[k]))} µs`
     const vsRaw = pairedRatio(speeds.peerwarden, speeds.secretstream)
     const vsLibp2p = pairedRatio(speeds.peerwarden, speeds.libp2p)
-    return [
+    const out: Figure[] = [
       { name: 'bulk 2-proc: peerwarden channel on a NodeConnection', value: +pw.toFixed(1), unit: 'MiB/s', target: '>= 0.85x raw secret-stream, >= 2x js-libp2p', runs: rounds, note: runsNote('peerwarden') },
       { name: 'bulk 2-proc: raw secret-stream over TCP (peer)', value: +ss.toFixed(1), unit: 'MiB/s', runs: rounds, note: runsNote('secretstream') },
       { name: 'bulk 2-proc: js-libp2p Yamux stream (peer)', value: +lp.toFixed(1), unit: 'MiB/s', runs: rounds, note: runsNote('libp2p') },
       { name: 'bulk 2-proc: peerwarden / raw secret-stream', value: vsRaw.value, unit: 'x', target: '>= 0.85', runs: rounds, note: `${met(vsRaw.value >= 0.85)}; ${vsRaw.note}; ratio of the medians ${ratio(pw, ss)}` },
       { name: 'bulk 2-proc: peerwarden / js-libp2p', value: vsLibp2p.value, unit: 'x', target: '>= 2', runs: rounds, note: `${met(vsLibp2p.value >= 2)}; ${vsLibp2p.note}; ratio of the medians ${ratio(pw, lp)}` }
     ]
+    if (ref !== undefined) {
+      const pv = median(speeds.previous)
+      const vsPrevious = pairedRatio(speeds.peerwarden, speeds.previous)
+      const regression = vsPrevious.value < 0.9
+      if (regression) process.stderr.write(`bench: REGRESSION: bulk 2-proc: ${vsPrevious.value}x the previous release (${ref})\n`)
+      out.splice(1, 0, { name: `bulk 2-proc: previous release (${ref}) channel on a NodeConnection`, value: +pv.toFixed(1), unit: 'MiB/s', runs: rounds, note: `${runsNote('previous')}; both ends the previous release` })
+      const cpuVsPrevious = pairedRatio(senderCpu.previous, senderCpu.peerwarden)
+      out.push({ name: `bulk 2-proc: sender CPU per MiB, previous (${ref}) / peerwarden`, value: cpuVsPrevious.value, unit: 'x', runs: rounds, note: `above 1: this tree's sender spends less CPU per byte; ${Math.round(median(senderCpu.peerwarden))} vs ${Math.round(median(senderCpu.previous))} µs/MiB; ${cpuVsPrevious.note}` })
+      const rxVsPrevious = pairedRatio(receiverCpu.previous, receiverCpu.peerwarden)
+      out.push({ name: `bulk 2-proc: receiver CPU per MiB, previous (${ref}) / peerwarden`, value: rxVsPrevious.value, unit: 'x', runs: rounds, note: `above 1: this tree's receiver spends less CPU per byte; ${Math.round(median(receiverCpu.peerwarden))} vs ${Math.round(median(receiverCpu.previous))} µs/MiB; ${rxVsPrevious.note}` })
+      out.push({ name: `bulk 2-proc: peerwarden / previous (${ref})`, value: vsPrevious.value, unit: 'x', target: '>= 0.9', met: !regression, runs: rounds, note: `${regression ? 'REGRESSION: more than 10 % below the previous release' : 'no regression'}; ${vsPrevious.note}; ratio of the medians ${ratio(pw, pv)}` })
+    }
+    return out
   } finally {
     await Promise.all(senders.map(async (s) => { await s.stop() }))
     await Promise.all(receivers.map(async (r) => { await r.stop() }))
   }
 }
 
-interface BulkSender { role: ReceiverRole; run: (bytes: number) => Promise<number>; stop: () => Promise<void> }
-
-/** A sender child for `role`, connected to its receiver at `address`. */
-async function startBulkSender (role: ReceiverRole, address: string, chunk: number): Promise<BulkSender> {
-  const script = fileURLToPath(new URL('./peers/bulk-sender.js', import.meta.url))
-  const child = fork(script, [role, address, String(chunk)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [] })
-  const next = async (what: string, ms: number): Promise<Record<string, unknown>> => await withTimeout(new Promise((resolve, reject) => {
-    const onExit = (code: number | null): void => { reject(new Error(`${role} sender exited with ${String(code)}`)) }
-    child.once('exit', onExit)
-    child.once('message', (m) => { child.off('exit', onExit); resolve(m as Record<string, unknown>) })
-  }), ms, `${role} sender ${what}`)
-  await next('start', 15_000)
-  return {
-    role,
-    run: async (bytes) => {
-      const answer = next('run', 30_000)
-      child.send({ run: bytes })
-      const m = await answer
-      if (typeof m.ms !== 'number') throw new Error(`${role} sender: ${String(m.error)}`)
-      return m.ms
-    },
-    stop: async () => {
-      if (child.exitCode !== null || child.signalCode !== null) return
-      const exited = once(child, 'exit')
-      child.send({ stop: true })
-      try { await withTimeout(exited, 5_000, `${role} sender exit`) } catch { child.kill('SIGKILL'); await exited }
-    }
-  }
+/** A positive number from the environment, or undefined. */
+function envNumber (name: string): number | undefined {
+  const v = Number(process.env[name])
+  return Number.isFinite(v) && v > 0 ? v : undefined
 }
 
 // ── 3. N nodes joining one topic ──────────────────────────────────────────

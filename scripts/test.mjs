@@ -1,6 +1,10 @@
 // Runs the compiled tests (build/test/**/*.test.js) by tier, with the compact reporter.
 //
-//   node scripts/test.mjs [all|unit|net|lab] [--list] [--capacity=N] [--reporter=spec|tap|dot|<path>] [filter...]
+//   node scripts/test.mjs [all|unit|net|lab] [--list] [--no-build] [--capacity=N] [--reporter=spec|tap|dot|<path>] [filter...]
+//
+// It first builds what is stale: dist/ (`npm run build`) when a file under src/ is newer than it,
+// build/ (`npm run build:test`) when one under src/, test/ or bench/ is; so on a fresh clone
+// `npm test` just works. `--no-build` runs what is there.
 //
 // Tiers (the one place they are decided):
 // - unit: virtual time, no sockets, no Redis, no child processes, no browser; the whole tier runs in
@@ -27,7 +31,8 @@
 // with the files whose tests time real waits) and never two lab files: on 2 cores one heavy file,
 // a lab file and two light ones, or one heavy and four light, or six light. The slowest files
 // start first (HEAVY_FILES, then SLOW_FIRST, then path order), so that no long file starts last.
-import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { dirname, isAbsolute, join, relative } from 'node:path'
 import { Readable } from 'node:stream'
@@ -47,11 +52,16 @@ const LAB_DIRS = ['test/lab/']
 const UNIT_FILES = [
   'test/mesh/deadlines.test.ts',
   'test/mesh/call-policies.test.ts',
+  'test/mesh/registry-notices.test.ts',
   'test/node/discovery.test.ts',
+  'test/node/first-contact.test.ts',
   'test/node/inbound-limits.test.ts',
+  'test/node/topic-budgets.test.ts',
   'test/node/noise.test.ts',
   'test/node/write-budget-rule.test.ts',
   'test/node/receive-budget.test.ts',
+  'test/node/queue-budget.test.ts',
+  'test/node/sealed-writer.test.ts',
   'test/node/reach-fuzz.test.ts',
   'test/node/rendezvous.test.ts',
   'test/node/rendezvous-visits.test.ts',
@@ -138,7 +148,7 @@ const NOT_IN_UNIT = [
 
 function usage (message) {
   if (message !== undefined) console.error(message)
-  console.error('usage: node scripts/test.mjs [all|unit|net|lab] [--list] [--capacity=N] [--reporter=spec|tap|dot|<path>] [filter...]')
+  console.error('usage: node scripts/test.mjs [all|unit|net|lab] [--list] [--no-build] [--capacity=N] [--reporter=spec|tap|dot|<path>] [filter...]')
   process.exit(2)
 }
 
@@ -165,6 +175,7 @@ function tierOf (source) {
 const args = process.argv.slice(2)
 let tier = 'all'
 let list = false
+let build = true
 const cores = availableParallelism()
 /** How many cores' worth of files run at once (--capacity): one more than there are, as most files wait. */
 let capacity = cores + 1
@@ -173,6 +184,7 @@ const filters = []
 for (const a of args) {
   if (a === 'all' || a === 'unit' || a === 'net' || a === 'lab') tier = a
   else if (a === '--list') list = true
+  else if (a === '--no-build') build = false
   else if (a.startsWith('--reporter=')) reporter = a.slice('--reporter='.length)
   else if (a.startsWith('--capacity=')) {
     capacity = Number(a.slice('--capacity='.length))
@@ -182,7 +194,37 @@ for (const a of args) {
   else filters.push(a)
 }
 
-if (!existsSync(join(buildDir, 'test'))) usage('build/test is missing: run `npm run build:test` first')
+/** The newest modification time of the files under `dirs` (test/fixtures aside: not compiled), 0 for none. */
+function newest (dirs) {
+  let t = 0
+  const walk = (dir) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name)
+      if (entry.isDirectory()) { if (path !== join(root, 'test', 'fixtures')) walk(path) } else t = Math.max(t, statSync(path).mtimeMs)
+    }
+  }
+  for (const d of dirs) if (existsSync(join(root, d))) walk(join(root, d))
+  return t
+}
+
+/** When `output` was written (tsc rewrites every output on each run), 0 when it is missing. */
+const builtAt = (output) => (existsSync(join(root, output)) ? statSync(join(root, output)).mtimeMs : 0)
+
+/** Runs `npm run <script>`; exits with its status when it fails. */
+function npmRun (script) {
+  console.error(`scripts/test.mjs: ${script === 'build' ? 'dist/' : 'build/'} is stale, running npm run ${script} (--no-build to skip)`)
+  const r = spawnSync(process.platform === 'win32' ? 'npm.cmd' : 'npm', ['run', '--silent', script], { cwd: root, stdio: 'inherit', shell: process.platform === 'win32' })
+  if (r.status !== 0) process.exit(r.status ?? 1)
+}
+
+if (build) {
+  const config = ['tsconfig.json', 'tsconfig.build.json'].map(builtAt)
+  const src = Math.max(newest(['src']), ...config)
+  // dist/ first: the package tests import the package itself, which resolves to dist/.
+  if (builtAt('dist/index.js') < src) npmRun('build')
+  if (builtAt('build/src/index.js') < Math.max(src, newest(['test', 'bench']))) npmRun('build:test')
+}
+if (!existsSync(join(buildDir, 'test'))) usage('build/test is missing: run `npm run build:test` first (or drop --no-build)')
 const all = findTests(join(buildDir, 'test')).sort()
 
 // Every unit file listed must exist (a renamed test must not silently leave the tier).

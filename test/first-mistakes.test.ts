@@ -1,7 +1,16 @@
 import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { test } from 'node:test'
+import createTestnet from '@hyperswarm/testnet'
+import Hyperswarm from 'hyperswarm'
+import { manageSwarm, type HyperswarmLike } from '../src/adapters/hyperswarm.js'
+import { peerwarden } from '../src/adapters/libp2p.js'
+import { createConnectionManager } from '../src/index.js'
 import { createRegistry } from '../src/mesh/index.js'
 import { createNode } from '../src/node/index.js'
+import { missingBindings } from '../src/store/sqlite-errors.js'
 import { hasCode } from './helpers/errors.js'
 
 // The mistakes a newcomer makes first, against the public API, each answered by a PeerwardenError
@@ -16,4 +25,70 @@ test("join() after close() says the node is closed (it said 'the connection mana
   const node = await createNode({ listen: ['tcp://127.0.0.1:0'] })
   await node.close()
   await assert.rejects(node.join('chat'), hasCode('ERR_CLOSED', /^the node is closed$/))
+})
+
+test('manageSwarm given something other than a swarm says it wants a Hyperswarm instance (the class itself, options, a manager)', () => {
+  assert.throws(() => manageSwarm({ highWater: 8 } as never), hasCode('ERR_INVALID_ARGUMENT', /^swarm must be a Hyperswarm instance \(new Hyperswarm\(\)\), got object$/))
+  assert.throws(() => manageSwarm(Hyperswarm as never), hasCode('ERR_INVALID_ARGUMENT', /got function \(the Hyperswarm class\? pass an instance: new Hyperswarm\(\)\)$/))
+  const m = createConnectionManager({ dial: async () => { throw new Error('no dial') } })
+  assert.throws(() => manageSwarm(m as never), hasCode('ERR_INVALID_ARGUMENT', /^swarm must be options, not a connection manager|^swarm must be a Hyperswarm/))
+  assert.throws(() => manageSwarm(undefined as never), hasCode('ERR_INVALID_ARGUMENT', /^swarm must be a Hyperswarm instance/))
+})
+
+test('manageSwarm refuses a swarm already managed until the first one is closed, and a maxPeers below highWater (the manager\'s peer table, not Hyperswarm\'s maxPeers)', async (t) => {
+  const testnet = await createTestnet(1, { host: '127.0.0.1' })
+  t.after(async () => { await testnet.destroy() })
+  const swarm = new Hyperswarm({ dht: testnet.createNode() } as never) as unknown as HyperswarmLike
+  t.after(async () => { await swarm.destroy?.() })
+  assert.throws(() => manageSwarm(swarm, { maxPeers: 10 }), hasCode('ERR_INVALID_ARGUMENT', /^maxPeers \(10\) must be >= highWater \(96\): under manageSwarm it is how many peers the manager remembers, not Hyperswarm's maxPeers; to bound the connections, set highWater$/))
+  assert.throws(() => manageSwarm(swarm, { highWater: 20, maxPeers: 10 }), hasCode('ERR_INVALID_ARGUMENT', /^maxPeers \(10\) must be >= highWater \(20\)/))
+  const first = manageSwarm(swarm, { highWater: 10, maxPeers: 10 })
+  assert.throws(() => manageSwarm(swarm), hasCode('ERR_INVALID_ARGUMENT', /^swarm is already managed: close\(\) the first manageSwarm/))
+  await first.close()
+  const again = manageSwarm(swarm)
+  await again.close()
+})
+
+test('libp2p peerwarden() checks the manager options when it is called, not when libp2p starts', () => {
+  assert.throws(() => peerwarden({ lowWater: 10, highWater: 5 }), hasCode('ERR_INVALID_ARGUMENT', /lowWater must be <= highWater/))
+  assert.throws(() => peerwarden({ gracePeriod: -1 }), hasCode('ERR_INVALID_ARGUMENT', /^gracePeriod must be >= 0 ms, got -1$/))
+  assert.throws(() => peerwarden({ pubsub: '' }), hasCode('ERR_INVALID_ARGUMENT', /^pubsub must be the name of libp2p's pubsub service/))
+})
+
+test('a connection manager passed where options are expected is refused by name (its methods came out as unknown options)', async () => {
+  const m = createConnectionManager({ dial: async () => { throw new Error('no dial') } })
+  try {
+    await assert.rejects(createNode({ manager: m } as never), hasCode('ERR_INVALID_ARGUMENT', /^manager must be options, not a connection manager: createNode makes its own manager from the options \(lowWater, highWater, …\) and exposes it as \.manager$/))
+    await assert.rejects(createNode(m as never), hasCode('ERR_INVALID_ARGUMENT', /^createNode options must be options, not a connection manager/))
+    assert.throws(() => peerwarden(m as never), hasCode('ERR_INVALID_ARGUMENT', /^peerwarden options must be options, not a connection manager/))
+  } finally {
+    await m.close()
+  }
+})
+
+test("dataDir: '' is refused with what to do instead (leave it out for memory only)", async () => {
+  await assert.rejects(createNode({ dataDir: '' }), hasCode('ERR_INVALID_ARGUMENT', /^dataDir must be a directory path, got "" \(leave dataDir out to keep the key pair and the peers in memory\)$/))
+})
+
+test('node.protocol(name, notAFunction) is refused by name when called, not when the first peer connects', async (t) => {
+  const node = await createNode()
+  t.after(async () => { await node.close() })
+  assert.throws(() => { node.protocol('echo/1', 'handler' as never) }, hasCode('ERR_INVALID_ARGUMENT', /^open \(the handler of protocol "echo\/1"\) must be a function, got "handler"$/))
+  assert.throws(() => { node.protocol('echo/1', undefined as never) }, hasCode('ERR_INVALID_ARGUMENT', /must be a function, got undefined$/))
+})
+
+test('better-sqlite3 without its native binding is ERR_MISSING_DEPENDENCY saying how to fix it (it came out as a bare "Could not locate the bindings file")', () => {
+  const absent = Object.assign(new Error('Could not locate the bindings file. Tried:\n → /app/node_modules/better-sqlite3/build/better_sqlite3.node'), { tries: [] })
+  const err = missingBindings(absent)
+  assert.ok(err !== undefined)
+  assert.ok(hasCode('ERR_MISSING_DEPENDENCY', /^better-sqlite3 is installed but its native binding is missing \(its install script did not run\).*npm rebuild better-sqlite3/)(err))
+  assert.equal(err.cause, absent)
+  // A real dlopen failure: a file that is no shared object.
+  const dir = mkdtempSync(join(tmpdir(), 'pw-bindings-'))
+  const file = join(dir, 'better_sqlite3.node')
+  writeFileSync(file, 'not a shared object')
+  let dlopen: unknown
+  try { process.dlopen({ exports: {} }, file) } catch (e) { dlopen = e } finally { rmSync(dir, { recursive: true, force: true }) }
+  assert.ok(hasCode('ERR_MISSING_DEPENDENCY', /native binding was built for another Node or platform/)(missingBindings(dlopen)))
+  assert.equal(missingBindings(Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' })), undefined, 'other errors are left as they are')
 })

@@ -1,8 +1,8 @@
 /**
  * The sending end of the bulk benchmark, one process per contestant (child_process.fork):
- * `node bulk-sender.js <peerwarden|secretstream|libp2p> <address> <chunk>`. It connects to its
+ * `node bulk-sender.js <peerwarden|previous|secretstream|libp2p> <address> <chunk>`. It connects to its
  * receiver, says { ready } over IPC, then times each { run: bytes } it is asked for and answers
- * { ms }. Each contestant has a process of its own, so no contestant's heap, JIT state or garbage
+ * { ms, cpuMs } (the wall-clock time of the run and this process's CPU time in it). Each contestant has a process of its own, so no contestant's heap, JIT state or garbage
  * touches another's runs (in one shared process, whoever ran before decided how fast the next one went).
  */
 import './polyfill.js'
@@ -12,9 +12,9 @@ const [role, address, chunkArg] = process.argv.slice(2) as [ReceiverRole, string
 const chunk = Number(chunkArg)
 let sender: { send: (total: number) => Promise<number>; close: () => Promise<void> | void }
 
-if (role === 'peerwarden') {
-  const { peerwardenBulkSender } = await import('./peerwarden.js')
-  sender = await peerwardenBulkSender(address, chunk)
+if (role === 'peerwarden' || role === 'previous') {
+  const { bulkSender } = await import('./peerwarden-bulk.js')
+  sender = await bulkSender(role, address, chunk)
 } else if (role === 'secretstream') {
   const { secretStreamBulkSender } = await import('./secret-stream.js')
   sender = await secretStreamBulkSender(Number(address.split(':').at(-1)), chunk)
@@ -33,7 +33,12 @@ process.on('message', (m: { run?: number; stop?: true }) => {
     return
   }
   if (typeof m.run === 'number') {
-    sender.send(m.run).then((ms) => { process.send!({ ms }) }, (err: Error) => { process.send!({ error: err.message }) })
+    // The sender's CPU time too: on a loaded machine it moves less than the wall-clock time does.
+    const cpu0 = process.cpuUsage()
+    sender.send(m.run).then((ms) => {
+      const cpu = process.cpuUsage(cpu0)
+      process.send!({ ms, cpuMs: (cpu.user + cpu.system) / 1000 })
+    }, (err: Error) => { process.send!({ error: err.message }) })
   }
 })
 process.on('disconnect', () => { process.exit(0) })

@@ -31,13 +31,14 @@ export const BULK_PROTOCOL = 'peerwarden-bench/bulk/1'
 /** Echo protocol of the connection benchmarks. */
 export const ECHO_PROTOCOL = 'peerwarden-bench/echo/1'
 
-export type ReceiverRole = 'peerwarden' | 'secretstream' | 'libp2p'
+/** A bulk contestant: this tree, the previous release (bench/previous.mjs), or a peer. */
+export type ReceiverRole = 'peerwarden' | 'previous' | 'secretstream' | 'libp2p'
 
 /** What a receiver child says once it listens. */
 export interface ReceiverReady { ready: true; address: string; peer?: string }
 
 /** A receiver child (bench/peers/receiver.js) serving `role`, and the address it listens on. */
-export interface Receiver { child: ChildProcess; address: string; peer?: string; stop: () => Promise<void> }
+export interface Receiver { child: ChildProcess; address: string; peer?: string; stop: () => Promise<void>; cpuMs: () => Promise<number> }
 
 export async function startReceiver (role: ReceiverRole, timeoutMs = 15_000): Promise<Receiver> {
   const script = fileURLToPath(new URL('./receiver.js', import.meta.url))
@@ -58,7 +59,15 @@ export async function startReceiver (role: ReceiverRole, timeoutMs = 15_000): Pr
       child.once('message', (m) => { resolve(m as ReceiverReady) })
       child.once('exit', (code) => { reject(new Error(`receiver ${role} exited with ${String(code)} before it was ready`)) })
     }), timeoutMs, `receiver ${role} start`)
-    return { child, address: ready.address, peer: ready.peer, stop }
+    const cpuMs = async (): Promise<number> => await withTimeout(new Promise<number>((resolve) => {
+      const onMessage = (m: unknown): void => {
+        const cpu = (m as { cpuMs?: unknown } | null)?.cpuMs
+        if (typeof cpu === 'number') { child.off('message', onMessage); resolve(cpu) }
+      }
+      child.on('message', onMessage)
+      child.send({ cpu: true })
+    }), 5_000, `receiver ${role} CPU time`)
+    return { child, address: ready.address, peer: ready.peer, stop, cpuMs }
   } catch (err) {
     await stop()
     throw err

@@ -2,12 +2,11 @@
  * peerwarden's side of the benchmarks: real nodes (createNode) on 127.0.0.1, applications talking
  * over a Protomux channel of a NodeConnection.
  */
-import { once } from 'node:events'
 import c from 'compact-encoding'
 import type { Message } from 'protomux'
 import { createNode, type NodeOptions, type PeerNode } from '../../src/node/index.js'
 import { NodeConnection } from '../../src/node/connection.js'
-import { BULK_PROTOCOL, ECHO_PROTOCOL, nowMs, withTimeout } from './common.js'
+import { ECHO_PROTOCOL, nowMs, withTimeout } from './common.js'
 
 /** A node that never dials on its own (lowWater 0): the benchmark decides every connection. */
 export async function quietNode (extra: NodeOptions = {}): Promise<PeerNode> {
@@ -71,68 +70,6 @@ export async function peerwardenRoundTrip (a: PeerNode, b: PeerNode, target: str
   } finally {
     await a.manager.disconnect(b.id)
     await b.manager.disconnect(a.id)
-  }
-}
-
-interface BulkMessages { start: Message<number>; data: Message<Buffer>; ack: Message<number> }
-
-/** The bulk channel: message 0 starts a run with its length, 1 carries payload, 2 acks a run. */
-function bulkChannel (conn: NodeConnection, handlers: { start?: (n: number) => void; data?: (b: Buffer) => void; ack?: (n: number) => void }): BulkMessages {
-  const ch = conn.mux.createChannel({ protocol: BULK_PROTOCOL })
-  if (ch === null) throw new Error('bulk channel refused')
-  const start = ch.addMessage<number>({ encoding: c.uint, onmessage: handlers.start })
-  const data = ch.addMessage<Buffer>({ encoding: c.raw, onmessage: handlers.data })
-  const ack = ch.addMessage<number>({ encoding: c.uint, onmessage: handlers.ack })
-  ch.open()
-  return { start, data, ack }
-}
-
-/** The bulk receiver (runs in the child): counts each run's bytes and acks once all arrived. */
-export async function peerwardenBulkReceiver (): Promise<{ address: string; peer: string; close: () => Promise<void> }> {
-  const node = await quietNode()
-  onConnection(node, (conn) => {
-    answer(conn, BULK_PROTOCOL, () => {
-      let expect = -1
-      let got = 0
-      const m: BulkMessages = bulkChannel(conn, {
-        start: (n) => { expect = n; got = 0; if (n === 0) m.ack.send(0) },
-        data: (b) => {
-          got += b.byteLength
-          if (expect >= 0 && got >= expect) { m.ack.send(got); expect = -1 }
-        }
-      })
-    })
-  })
-  return { address: node.addresses[0], peer: node.id, close: async () => { await node.close() } }
-}
-
-/** The bulk sender: one connection and one channel to the receiver; `send(total)` times one run. */
-export async function peerwardenBulkSender (target: string, chunk: number): Promise<{ send: (total: number) => Promise<number>; close: () => Promise<void> }> {
-  const node = await quietNode()
-  try {
-    const conn = await node.manager.connectNow(target)
-    if (!(conn instanceof NodeConnection)) throw new Error('connectNow did not give a NodeConnection')
-    let onAck: (() => void) | undefined
-    const m = bulkChannel(conn, { ack: () => { onAck?.() } })
-    const buf = Buffer.alloc(chunk, 7)
-    return {
-      send: async (total) => {
-        const acked = new Promise<void>((resolve) => { onAck = resolve })
-        const t0 = performance.now()
-        m.start.send(total)
-        for (let sent = 0; sent < total;) {
-          const n = Math.min(chunk, total - sent)
-          sent += n
-          if (!m.data.send(n === chunk ? buf : buf.subarray(0, n))) await once(conn.stream, 'drain')
-        }
-        await acked
-        return performance.now() - t0
-      },
-      close: async () => { await node.close() }
-    }
-  } catch (err) {
-    await node.close()
-    throw err
   }
 }
 

@@ -1,7 +1,8 @@
 /**
  * The receiving end of the two-process bulk benchmarks, run with child_process.fork:
- * `node receiver.js <peerwarden|secretstream|libp2p>`. It listens on 127.0.0.1, tells the parent its
- * address over IPC ({ ready, address, peer? }), and exits on 'stop' or when the parent goes away.
+ * `node receiver.js <peerwarden|previous|secretstream|libp2p>` (previous: the previous release, bench/previous.mjs). It listens on 127.0.0.1, tells the parent its
+ * address over IPC ({ ready, address, peer? }), answers { cpu: true } with its CPU time so far ({ cpuMs }),
+ * and exits on 'stop' or when the parent goes away.
  */
 import { exitWhenStopped, type ReceiverReady, type ReceiverRole } from './common.js'
 
@@ -10,9 +11,9 @@ let close: (() => Promise<void>) | undefined
 let ready: ReceiverReady
 exitWhenStopped(async () => { await close?.() })
 
-if (role === 'peerwarden') {
-  const { peerwardenBulkReceiver } = await import('./peerwarden.js')
-  const r = await peerwardenBulkReceiver()
+if (role === 'peerwarden' || role === 'previous') {
+  const { bulkReceiver } = await import('./peerwarden-bulk.js')
+  const r = await bulkReceiver(role)
   close = r.close
   ready = { ready: true, address: r.address, peer: r.peer }
 } else if (role === 'secretstream') {
@@ -30,4 +31,11 @@ if (role === 'peerwarden') {
   throw new Error(`unknown receiver role ${String(role)}`)
 }
 
+// { cpu: true } asks for this process's CPU time so far (ms): the coordinator's receiver figure per run.
+process.on('message', (m: unknown) => {
+  if ((m as { cpu?: boolean } | null)?.cpu === true) {
+    const u = process.cpuUsage()
+    process.send!({ cpuMs: (u.user + u.system) / 1000 })
+  }
+})
 process.send!(ready)

@@ -42,6 +42,8 @@ import { createConnectionManager } from '../manager/manager.js'
 import { PeerwardenError } from '../errors.js'
 import { MANAGER_OPTIONS, rejectUnknownOptions } from '../manager/validate.js'
 import type { Connection, ConnectionManager } from '../manager/types.js'
+import { rejectManagerInstance } from '../options-mistakes.js'
+import { claimSwarm, releaseSwarm } from './hyperswarm/checks.js'
 import { DueQueue, SwarmPatches } from './hyperswarm/patches.js'
 import { SwarmReleases } from './hyperswarm/releases.js'
 import { Room } from './hyperswarm/room.js'
@@ -63,8 +65,15 @@ const noop = (): void => {}
 /** Puts `swarm` under a new connection manager; see the module comment for what changes. */
 export function manageSwarm (swarm: HyperswarmLike, options: ManageSwarmOptions = {}): ManagedSwarm {
   if (options == null || typeof options !== 'object') throw PeerwardenError.invalid('manageSwarm options must be an object')
+  rejectManagerInstance('manageSwarm options', options, 'manageSwarm')
   rejectUnknownOptions('manageSwarm options', options, [...MANAGER_OPTIONS, 'topicQuota'])
-  return new SwarmAdapter(swarm, options)
+  claimSwarm(swarm, options)
+  try {
+    return new SwarmAdapter(swarm, options)
+  } catch (err) {
+    releaseSwarm(swarm)
+    throw err
+  }
 }
 
 class SwarmAdapter implements ManagedSwarm {
@@ -357,6 +366,7 @@ class SwarmAdapter implements ManagedSwarm {
     if (this.closed) return
     this.closed = true
     this.patches.restore()
+    releaseSwarm(this.swarm)
     this.room.close()
     this.waiting.close(new PeerwardenError('ERR_CLOSED', 'the manager is closed'))
     await this.manager.close()

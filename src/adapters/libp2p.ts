@@ -47,7 +47,8 @@ import './promise-polyfill.js'
 import { createConnectionManager } from '../manager/manager.js'
 import { PeerwardenError } from '../errors.js'
 import { importOptional, notInstalled } from '../optional-dependency.js'
-import { MANAGER_OPTIONS, rejectUnknownOptions } from '../manager/validate.js'
+import { MANAGER_OPTIONS, rejectUnknownOptions, resolveOptions } from '../manager/validate.js'
+import { rejectManagerInstance } from '../options-mistakes.js'
 import type { CloseReason, Connection, ConnectionManager, ConnectionManagerOptions } from '../manager/types.js'
 import { PeerSync, PROTOCOL, PUBSUB, type Libp2pPeer, type MemberQuota, type MultiaddrLike, type PeerIdLike } from './libp2p-peers.js'
 import type { Components, Gater, Libp2pConnection, MuxerLike, PubSubLike, StreamLike } from './libp2p-types.js'
@@ -80,6 +81,8 @@ export interface PeerwardenService {
 
 const REFUSALS: ReadonlySet<string> = new Set<CloseReason>(['banned', 'denied', 'over-limit', 'stopped'])
 const CLOSE_TIMEOUT = 2_000
+/** The dial `peerwarden()` checks the manager's options with (the service dials through libp2p). */
+const noDial = async (): Promise<never> => { throw new PeerwardenError('ERR_DIAL_FAILED', 'no dial while checking options') }
 
 // @multiformats/multiaddr is an optional peer dependency (libp2p brings it): loaded at the first
 // dial, so this module imports without it (and from CommonJS through require), and checked when
@@ -117,10 +120,14 @@ function checkQuotas (name: string, quotas: Record<string, MemberQuota> | undefi
 /** The libp2p service factory: `services: { warden: peerwarden({ lowWater: 8, highWater: 16 }) }`. */
 export function peerwarden (options: PeerwardenLibp2pOptions = {}): (components: any) => PeerwardenService {
   if (options == null || typeof options !== 'object') throw PeerwardenError.invalid('peerwarden options must be an object')
+  rejectManagerInstance('peerwarden options', options, 'peerwarden()')
   rejectUnknownOptions('peerwarden (libp2p) options', options, [...MANAGER_OPTIONS, 'bootstrap', 'protocols', 'topics', 'pubsub'])
   const { bootstrap = [], protocols, topics, pubsub = 'pubsub', ...managerOptions } = options
   delete (managerOptions as { dial?: unknown }).dial
   delete (managerOptions as { localPeer?: unknown }).localPeer
+  // Checked here, where the mistake is written, rather than when libp2p builds its services.
+  resolveOptions({ ...managerOptions, dial: noDial })
+  if (typeof pubsub !== 'string' || pubsub.length === 0) throw PeerwardenError.invalid(`pubsub must be the name of libp2p's pubsub service, got ${JSON.stringify(pubsub) ?? String(pubsub)}`)
   if (!Array.isArray(bootstrap) || bootstrap.some((a) => typeof a !== 'string' || !/\/p2p\/[^/]+$/.test(a))) {
     throw PeerwardenError.invalid('bootstrap must be an array of multiaddrs ending in /p2p/<peer id>')
   }

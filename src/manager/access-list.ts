@@ -1,5 +1,6 @@
 import ipaddr from 'ipaddr.js'
 import { PeerwardenError } from '../errors.js'
+import { parseIpParts, toIpaddr } from './canonical-ip.js'
 import type { PeerId } from './types.js'
 
 type Range = [ipaddr.IPv4 | ipaddr.IPv6, number]
@@ -11,7 +12,8 @@ type Range = [ipaddr.IPv4 | ipaddr.IPv6, number]
  * - An entry that parses as an IPv4/IPv6 address or CIDR (`10.0.0.0/8`, `::1`, `fe80::/10`) is a range;
  *   a bare address is its /32 or /128. Anything else is a peer id.
  * - A connection matches when its peer id is listed or its remote address holds an IP inside a range.
- *   IPv4-mapped IPv6 addresses (`::ffff:1.2.3.4`) match IPv4 ranges.
+ *   An IPv4 address written as IPv6 in any spelling (`::ffff:1.2.3.4`, `::ffff:102:304`: see
+ *   `canonicalIp`) matches IPv4 ranges.
  */
 export class AccessList {
   /** Made on the first id listed (most lists are empty, and every manager has two). */
@@ -61,28 +63,27 @@ export class AccessList {
 function parseRange (entry: string): Range | undefined {
   try {
     if (entry.includes('/')) return normalise(ipaddr.parseCIDR(entry))
-    if (ipaddr.isValid(entry)) {
-      const ip = parseIp(entry)
-      if (ip !== undefined) return [ip, ip.kind() === 'ipv4' ? 32 : 128]
-    }
+    const ip = parseIp(entry)
+    if (ip !== undefined) return [ip, ip.kind() === 'ipv4' ? 32 : 128]
   } catch {
     return undefined
   }
   return undefined
 }
 
+/** A CIDR over embedded IPv4 addresses (`::ffff:10.0.0.0/104`) is the IPv4 range (`10.0.0.0/8`). */
 function normalise ([ip, bits]: Range): Range {
-  if (ip.kind() === 'ipv6' && (ip as ipaddr.IPv6).isIPv4MappedAddress() && bits >= 96) {
-    return [(ip as ipaddr.IPv6).toIPv4Address(), bits - 96]
+  if (ip.kind() === 'ipv6' && bits >= 96) {
+    const inner = parseIp(ip.toString())
+    if (inner !== undefined && inner.kind() === 'ipv4') return [inner, bits - 96]
   }
   return [ip, bits]
 }
 
+/** The IP as ipaddr.js holds it, in its canonical form (`canonicalIp`: an IPv4 address written as IPv6 is IPv4). */
 function parseIp (text: string | undefined): ipaddr.IPv4 | ipaddr.IPv6 | undefined {
-  if (text === undefined || !ipaddr.isValid(text)) return undefined
-  const ip = ipaddr.parse(text)
-  if (ip.kind() === 'ipv6' && (ip as ipaddr.IPv6).isIPv4MappedAddress()) return (ip as ipaddr.IPv6).toIPv4Address()
-  return ip
+  const parts = text === undefined ? undefined : parseIpParts(text)
+  return parts === undefined ? undefined : toIpaddr(parts)
 }
 
 /**

@@ -1,25 +1,46 @@
 import ipaddr from 'ipaddr.js'
 import { extractIp } from './access-list.js'
+import { parseIpParts, toIpaddr } from './canonical-ip.js'
 
 /**
  * The address range an address is counted in where one range must not weigh more than another
  * (sybils are cheap in one range, not across many): the /24 of an IPv4 address, the /48 of an IPv6
- * one (an IPv4-mapped IPv6 address is its IPv4 address). `publicOnly`: only public unicast IPs have
- * a range (loopback, private, link-local and reserved ones are undefined: one machine or one LAN).
- * Undefined for an address without an IP literal.
+ * one (an IPv4 address written as IPv6, in any spelling, is its IPv4 address: `canonicalIp`).
+ * `publicOnly`: only public unicast IPs have a range (loopback, private, link-local and reserved ones
+ * are undefined: one machine or one LAN).
+ * Undefined for an address without an IP literal. A relayed address (`tcp://relay:port/relay/<id>`)
+ * is in the relay's range followed by `/relayed`: the relay's customers share one range of their
+ * own, not the relay's (nor its budget), and they are public or not as the relay is.
  */
 export function addressRange (address: string, publicOnly = false): string | undefined {
+  const range = ipRange(address, publicOnly)
+  return range !== undefined && isRelayedAddress(address) ? `${range}/relayed` : range
+}
+
+/**
+ * Whether `address` is a relayed one (a relay's address then `/relay/<relay's id>`): the peer is not
+ * at the relay's IP, so its range is the relay's with `/relayed` (see `addressRange`).
+ */
+export function isRelayedAddress (address: string): boolean {
+  return address.includes('/relay/') && RELAYED.test(address)
+}
+
+/** The end of a relayed address (src/node/relay-client.ts `RELAYED_ADDRESS`). */
+const RELAYED = /\/relay\/[0-9a-f]{64}$/
+
+/** The range of the IP in `address` (see `addressRange`), relayed or not. */
+function ipRange (address: string, publicOnly: boolean): string | undefined {
   const text = extractIp(address)
   if (text === undefined) return undefined
   if (DOTTED_QUAD.test(text)) {
     const prefix = text.slice(0, text.lastIndexOf('.'))
     return publicOnly ? publicV4Range(prefix) : prefix
   }
-  if (!ipaddr.isValid(text)) return undefined
-  let ip = ipaddr.parse(text)
-  if (ip.kind() === 'ipv6' && (ip as ipaddr.IPv6).isIPv4MappedAddress()) ip = (ip as ipaddr.IPv6).toIPv4Address()
-  if (publicOnly && ip.range() !== 'unicast') return undefined
-  return ip.kind() === 'ipv4' ? (ip as ipaddr.IPv4).octets.slice(0, 3).join('.') : (ip as ipaddr.IPv6).parts.slice(0, 3).join(':')
+  // Any other spelling (IPv4 written as IPv6, hex, upper case, a zone id): its canonical parts.
+  const ip = parseIpParts(text)
+  if (ip === undefined) return undefined
+  if (publicOnly && toIpaddr(ip).range() !== 'unicast') return undefined
+  return ip.kind === 'ipv4' ? ip.octets.slice(0, 3).join('.') : ip.parts.slice(0, 3).map((p) => p.toString(16)).join(':')
 }
 
 /**

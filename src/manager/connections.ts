@@ -1,4 +1,5 @@
 import type { AccessList } from './access-list.js'
+import { ConnectionTable } from './connection-table.js'
 import { EvictionRanges } from './address-range.js'
 import { admit, type Admission } from './admission.js'
 import { restAfterClose, type RestCause } from './backoff.js'
@@ -65,7 +66,7 @@ export interface ConnectionsHost {
  *   record (see PeerRecord), and `nextDialAt` after a close.
  */
 export class Connections {
-  private readonly conns = new Map<string, ConnEntry>()
+  private readonly conns: ConnectionTable
   private readonly bootstraps: BootstrapRelease
   /** Keys and addresses of peers the application dials now (`connectNow`): their connections are forced. */
   private readonly forcing = new Set<string>()
@@ -77,6 +78,8 @@ export class Connections {
   readAheadSum = 0
 
   constructor (private readonly host: ConnectionsHost) {
+    // Another object with a connection's id is found by its peer's record (a connected record is filed under its id).
+    this.conns = new ConnectionTable((peer) => host.book.get(peer)?.conn)
     this.bootstraps = new BootstrapRelease({
       topics: host.topics,
       limits: () => host.opts,
@@ -98,9 +101,9 @@ export class Connections {
     return this.evictionText.text
   }
 
-  has (conn: Connection): boolean { return this.conns.has(conn.id) }
+  has (conn: Connection): boolean { return this.conns.find(conn) !== undefined }
 
-  get (conn: Connection): ConnEntry | undefined { return this.conns.get(conn.id) }
+  get (conn: Connection): ConnEntry | undefined { return this.conns.find(conn) }
 
   /**
    * Runs the application's own dial of `record` (`connectNow`): while it runs, a connection of the
@@ -264,8 +267,8 @@ export class Connections {
   }
 
   /**
-   * Reads what closing each of `records` reads first — its connection entry, the connection, its id
-   * (the accounting's key) and its address list (the dial index's question) — in a loop of
+   * Reads what closing each of `records` reads first — its connection entry (its slot in the
+   * accounting's table), the connection and its address list (the dial index's question) — in a loop of
    * independent loads. Those objects are scattered over the heap and seldom in the cache; the
    * processor overlaps the misses of a loop this small across many peers, where the close of one
    * peer, with its stores and calls, leaves it to wait for each of its own in turn. Measured on a
@@ -276,7 +279,7 @@ export class Connections {
     for (let i = 0; i < records.length; i++) {
       const r = records[i]
       const entry = r.conn
-      if (entry !== undefined) sum += entry.conn.id.length + r.addresses.length
+      if (entry !== undefined) sum += entry.slot! + entry.conn.direction.length + r.addresses.length
     }
     this.readAheadSum = sum
   }
@@ -292,8 +295,8 @@ export class Connections {
 
   private attach (conn: Connection, record: PeerRecord, now: number, reason: string, swap = false): void {
     const { host } = this
-    const entry: ConnEntry = { conn, record, openedAt: now }
-    this.conns.set(conn.id, entry)
+    const entry: ConnEntry = { conn, record, openedAt: now, slot: -1 }
+    this.conns.add(entry)
     record.conn = entry
     record.inbound = conn.direction === 'inbound'
     record.openedAt = now
@@ -344,7 +347,7 @@ export class Connections {
     const { host } = this
     const { record, conn } = entry
     host.persist?.touch(record)
-    this.conns.delete(conn.id)
+    this.conns.remove(entry)
     this.bootstraps.closed(entry)
     if (record.conn === entry) {
       record.conn = undefined

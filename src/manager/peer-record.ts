@@ -7,6 +7,8 @@ export interface ConnEntry {
   readonly conn: Connection
   readonly record: PeerRecord
   readonly openedAt: number
+  /** Its place in the accounting's table (connection-table.ts); -1 once it left. Only the table writes it. */
+  slot?: number
 }
 
 /**

@@ -22,7 +22,7 @@ import { priorityRank } from './rank.js'
  * - The layout is that of `IndexedHeap` for the same operations (same sift rules), so the order in
  *   which equal ranks are walked does not depend on which of the two holds the peers.
  */
-/** `lowest(k)` warms the heap's arrays first when k is at least 1/WARM_SHARE of the peers (see `warm()`). */
+/** `lowest(k)` and `takeLowest(k)` warm the heap's arrays first when k is at least 1/WARM_SHARE of the peers (see `warm()`). */
 const WARM_SHARE = 128
 
 export class TrimHeap {
@@ -99,8 +99,18 @@ export class TrimHeap {
   remove (record: PeerRecord): void {
     const slot = record.heapIndex
     if (slot === -1) return
-    const i = this.pos[slot]
-    this.release(record)
+    this.removeAt(this.pos[slot])
+  }
+
+  /**
+   * Removes the peer at position `i`. Its record is only written (its `heapIndex`), never read: a
+   * trim's k removals of the root then never wait for a record that is not in the cache.
+   */
+  private removeAt (i: number): void {
+    const out = this.slots[i]
+    this.recs[out]!.heapIndex = -1
+    this.recs[out] = undefined
+    this.free.push(out)
     const last = --this.n
     if (i === last) return
     // The last peer fills the gap. It usually belongs far down: the gap goes down to a leaf along the
@@ -210,6 +220,23 @@ export class TrimHeap {
     this.n = m
     for (let j = holes - 1; j >= 0; j--) this.down(at[j])
     return true
+  }
+
+  /**
+   * Takes the `k` lowest peers out, lowest first: k removals of the root, each walking one path to
+   * the leaves (`remove`). Selecting them first (`lowest`) and removing them as a top (`removeTop`)
+   * walks the same paths and a frontier besides: about twice the comparisons. Among exactly equal
+   * ranks the peer taken first is the one the layout puts at the root (any heap's choice). Warms the
+   * arrays first, as `lowest` does (see `warm()`).
+   */
+  takeLowest (k: number): PeerRecord[] {
+    const out: PeerRecord[] = []
+    if (k * WARM_SHARE >= this.n) this.warm()
+    while (out.length < k && this.n > 0) {
+      out.push(this.at(0))
+      this.removeAt(0)
+    }
+    return out
   }
 
   heapify (): void {

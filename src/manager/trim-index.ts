@@ -158,6 +158,18 @@ export class TrimIndex {
   }
 
   /**
+   * Takes the `k` lowest-ranked indexed peers out of the index and returns them, lowest first: the
+   * peers `first(k)` names (up to the order among exactly equal ranks), found and let go in one pass
+   * (`TrimHeap.takeLowest`). The heap must be in order.
+   */
+  takeFirst (k: number): PeerRecord[] {
+    this.version++
+    const taken = this.heap.takeLowest(k)
+    if (this.tracking && this.sampled.size > 0) for (let i = 0; i < taken.length; i++) this.sampled.delete(taken[i])
+    return taken
+  }
+
+  /**
    * Re-reads `streams` of the indexed peers whose connection does not report its changes: O(those),
    * nothing when every transport reports. When a peer changed, the order is restored (O(n)), or, with
    * `reorder` false, left for later: the caller sorts a copy (`ordered` for many) and calls `reorder()`.

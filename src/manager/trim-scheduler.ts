@@ -158,17 +158,22 @@ export class TrimScheduler {
     const canClose = (r: PeerRecord, taken: readonly PeerRecord[]): boolean => topics.canClose(r, taken)
     const over = this.overQuota()
     let victims: PeerRecord[]
-    if (!large && over === undefined) {
-      // A few of many, in one pass: the first `count` in order are the victims unless a topic at its
-      // min keeps some of them; then the walk goes on past them (the same choice, found lazily).
-      const first = this.index.first(count)
-      // Without a topic quota every peer may go: the first `count` are the victims as they are.
-      victims = topics.quotaCount === 0 ? first : selectVictims(first, count, canClose)
-      if (victims.length < count && first.length === count) victims = selectVictims(this.index.ordered(count), count, canClose)
+    if (!large && over === undefined && topics.quotaCount === 0) {
+      // A few of many, and every peer may go (no topic quota): the victims are the first `count` in
+      // order, which the index hands out and lets go in one pass.
+      victims = this.index.takeFirst(count)
     } else {
-      victims = selectVictims(this.index.ordered(count), count, canClose, over)
+      if (!large && over === undefined) {
+        // A few of many, in one pass: the first `count` in order are the victims unless a topic at its
+        // min keeps some of them; then the walk goes on past them (the same choice, found lazily).
+        const first = this.index.first(count)
+        victims = selectVictims(first, count, canClose)
+        if (victims.length < count && first.length === count) victims = selectVictims(this.index.ordered(count), count, canClose)
+      } else {
+        victims = selectVictims(this.index.ordered(count), count, canClose, over)
+      }
+      this.index.removeMany(victims)
     }
-    this.index.removeMany(victims)
     this.index.reorder() // after a large trim whose resample changed a peer, unless removeMany rebuilt the heap
     // The application lowered the bound (or started above it): it holds now, so when the past-grace
     // peers are not enough, the lowest-ranked in-grace ones go too.

@@ -1,12 +1,14 @@
 import { extractIp } from '../manager/access-list.js'
 import { formatTcpAddress, parseTcpAddress } from '../node/tcp-address.js'
+import { canonicalIp } from '../manager/canonical-ip.js'
 
 /** Addresses on another host than the registering connection's that one directory entry keeps at most. */
 export const MAX_FOREIGN_ADDRESSES = 2
 
-/** An IP as compared here: IPv4-mapped IPv6 as its IPv4, lowercase. */
+/** An IP as compared here: its canonical form (`canonicalIp`: an IPv4 address written as IPv6 is IPv4). */
 function hostOf (address: string): string | undefined {
-  return extractIp(address)?.replace(/^::ffff:/i, '').toLowerCase()
+  const ip = extractIp(address)
+  return ip === undefined ? undefined : canonicalIp(ip)
 }
 
 /**

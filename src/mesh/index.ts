@@ -1,7 +1,8 @@
 /**
  * peerwarden/mesh — schema-driven RPC between node roles (the socketmesh design, done right).
  */
-export { createRegistry, type MeshRegistry, type RegistryOptions, type DirectoryEntry } from './registry.js'
+export { createRegistry, type MeshRegistry, type RegistryOptions, type DirectoryEntry, type RegistryStats } from './registry.js'
+export type { NoticeStats } from './registry-types.js'
 export { createMeshNode, type MeshNode, type MeshNodeOptions, type MeshEvents } from './mesh-node.js'
 export type { ReadyOptions } from './ready.js'
 export type { TypedEventTarget, TypedListener } from '../manager/events.js'

@@ -171,7 +171,7 @@ export function serveStatus (node: PeerNode, source: StatusSource): void {
         if (!source.mayAsk(conn.peer)) { send.send({ t: 'refused', reason: 'only a registered member may see the status of this registry' }); return }
         const room = MAX_MESSAGE_BYTES - Buffer.byteLength(JSON.stringify(source.outline)) - 4096
         const answer: StatusMessage = { t: 'status', registry: source.id, members: fitting(source.members().slice(0, MAX_DIRECTORY), room), schema: source.outline }
-        const wait = source.budget?.take(conn.address, Math.max(MIN_STATUS_COST, Buffer.byteLength(JSON.stringify(answer)))) ?? 0
+        const wait = source.budget?.take(conn.address, Math.max(MIN_STATUS_COST, Buffer.byteLength(JSON.stringify(answer))), conn.peer) ?? 0
         if (wait > 0) { send.send({ t: 'refused', reason: `status answers to this address range are over budget: ask again in ${Math.ceil(wait / 1000)} s` }); return }
         send.send(answer)
       }, (why) => { conn.protocolError(`status channel: ${why}`) })

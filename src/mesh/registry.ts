@@ -1,9 +1,8 @@
 import type { Channel, Message } from '../node/vendor/protomux.js'
 import { systemClock } from '../clock.js'
 import { PeerwardenError } from '../errors.js'
-import { childOf, silentLogger, type Logger, type LogLevel } from '../logger.js'
+import { childOf, silentLogger } from '../logger.js'
 import { rejectUnknownOptions } from '../manager/validate.js'
-import type { Clock } from '../manager/types.js'
 import { NodeConnection } from '../node/connection.js'
 import { loadIdentity } from '../node/identity.js'
 import { createNode, type PeerNode } from '../node/node.js'
@@ -11,10 +10,12 @@ import { MAX_ADDRESS_LENGTH, MAX_ADDRESSES, MAX_MESSAGE_BYTES, peerHandler, safe
 import { issue } from './certificate.js'
 import { HEALTH_INTERVAL } from './health.js'
 import { decodeToRegistry, MAX_DIRECTORY, type HealthReport, type RegistryMessage, type ToRegistry } from './messages.js'
-import { Schema, type MeshSchema } from './schema.js'
+import { Schema } from './schema.js'
 import { loggerOption } from './log-option.js'
 import { vetAddresses } from './directory-addresses.js'
+import { RegistryNotices } from './registry-notices.js'
 import { RangeBudget } from '../node/range-budget.js'
+import type { DirectoryEntry, MeshRegistry, RegistryOptions } from './registry-types.js'
 import { fitting, LOCAL_STATUS_BYTES_PER_MINUTE, memberStatuses, schemaOutline, serveStatus, STATUS_BYTES_PER_MINUTE, type MemberStatus } from './registry-status.js'
 
 export const REGISTRY_PROTOCOL = 'peerwarden/mesh-registry/1'
@@ -26,77 +27,12 @@ const MAX_REPORTS = 2 * (REPORT_WINDOW / HEALTH_INTERVAL)
 /** Default new registrations a minute per source address range, and per local one (loopback, a private network: `registrationBudget`). */
 const REGISTRATIONS_PER_MINUTE = 256
 const LOCAL_REGISTRATIONS_PER_MINUTE = 4096
-
-/** A mesh node as the registry lists it. */
-export interface DirectoryEntry {
-  peer: string
-  role: string
-  variant: string
-  /** Proven first (on the host its connection came from), then at most 2 unproven (directory-addresses.ts). */
-  addresses: string[]
-  /** How many of `addresses`, at the end, are unproven (absent: none, or an older registry). */
-  unproven?: number
-}
+/** Default registration bytes a minute per source address range, and per local one (`registrationBudget`). */
+const REGISTRATION_BYTES_PER_MINUTE = 64 * 1024 * 1024
+const LOCAL_REGISTRATION_BYTES_PER_MINUTE = 4 * 1024 * 1024 * 1024
 
 export type { RegistryMessage } from './messages.js'
-
-export interface RegistryOptions {
-  schema: MeshSchema
-  listen?: string[]
-  networkKey?: string | Uint8Array
-  dataDir?: string
-  /** How long a certificate is valid. Default 24 h; nodes re-register as it nears expiry. */
-  certificateTtl?: number
-  /**
-   * Who may hold which role. Default (with a `networkKey` or `open: true`): any node that reached the
-   * registry. Return false to refuse the registration. A throw refuses it too.
-   */
-  authorize?: (peer: string, role: string, variant: string) => boolean
-  /**
-   * Sign any role for any node that can connect, with no `networkKey` and no `authorize`: a
-   * development setting (a warning is emitted at start). Without one of the three, `createRegistry`
-   * rejects with ERR_INVALID_ARGUMENT.
-   */
-  open?: boolean
-  /** Certificates' expiry, and the node under the registry, run on it. Default: the system clock. */
-  clock?: Clock
-  /**
-   * At most this many members (each a connection the registry keeps). A registration past it is
-   * refused ('the registry is full'). Default 4096.
-   */
-  maxMembers?: number
-  /**
-   * Where the registry writes its log lines (pino-compatible): info for each member registered or
-   * gone, warn for each registration refused. Default: silent.
-   */
-  logger?: Logger
-  /** Without `logger`: log to standard error at this level. */
-  logLevel?: LogLevel
-  /**
-   * Bytes of status answers a minute per source address range (an IPv4 /24, an IPv6 /48), and from
-   * per local one (loopback, a private network): past it the asker is refused with when to ask again.
-   * Default 16 MiB and 256 MiB.
-   */
-  statusBudget?: { bytesPerMinute?: number; localBytesPerMinute?: number }
-  /**
-   * New registrations a minute per source address range (an IPv4 /24, an IPv6 /48), and from
-   * per local one (loopback, a private network: a cluster restarting at once) (renewals are not counted): each costs a 'joined' to every related member, so identities
-   * churned from one range must not flood them. Past it the registration is refused with when to
-   * try again. Default 256 and 4096.
-   */
-  registrationBudget?: { perMinute?: number; localPerMinute?: number }
-}
-
-export interface MeshRegistry {
-  readonly id: string
-  readonly addresses: string[]
-  /** The current members. */
-  members(): DirectoryEntry[]
-  /** The current members with when they registered and when their certificates expire. */
-  status(): MemberStatus[]
-  /** Stops the registry's node; the mesh goes on without it, and nodes register again when a registry is back. */
-  close(): Promise<void>
-}
+export type { DirectoryEntry, MeshRegistry, RegistryOptions, RegistryStats } from './registry-types.js'
 
 /**
  * The registry (socketmesh's Master Node): every mesh node registers with it (role, variant, addresses); it signs a
@@ -153,9 +89,15 @@ export async function createRegistry (options: RegistryOptions): Promise<MeshReg
     positive('statusBudget.localBytesPerMinute', options.statusBudget?.localBytesPerMinute ?? LOCAL_STATUS_BYTES_PER_MINUTE),
     clock
   )
+  rejectUnknownOptions('registrationBudget', options.registrationBudget ?? {}, ['perMinute', 'localPerMinute', 'bytesPerMinute', 'localBytesPerMinute'])
   const registrations = new RangeBudget(
     positive('registrationBudget.perMinute', options.registrationBudget?.perMinute ?? REGISTRATIONS_PER_MINUTE),
     positive('registrationBudget.localPerMinute', options.registrationBudget?.localPerMinute ?? LOCAL_REGISTRATIONS_PER_MINUTE),
+    clock
+  )
+  const registrationBytes = new RangeBudget(
+    positive('registrationBudget.bytesPerMinute', options.registrationBudget?.bytesPerMinute ?? REGISTRATION_BYTES_PER_MINUTE),
+    positive('registrationBudget.localBytesPerMinute', options.registrationBudget?.localBytesPerMinute ?? LOCAL_REGISTRATION_BYTES_PER_MINUTE),
     clock
   )
   const logger = loggerOption(options)
@@ -180,6 +122,16 @@ export async function createRegistry (options: RegistryOptions): Promise<MeshReg
   const members = new Map<string, { entry: DirectoryEntry; send: Message<RegistryMessage>; since: number; expires: number; health?: HealthReport; reports?: { start: number; count: number } }>()
 
   const related = (role: string): Set<string> => new Set(schema.peersOf(role))
+  // A member's joined/left goes to the members related to it when it goes out: coalesced per member
+  // (registry-notices.ts), so that a member flapping its registration is not multiplied by its watchers.
+  const notices = new RegistryNotices(clock, (notice) => {
+    const [peer, role] = notice.t === 'joined' ? [notice.entry.peer, notice.entry.role] : [notice.peer, notice.role]
+    const message: RegistryMessage = notice.t === 'joined' ? notice : { t: 'left', peer }
+    for (const m of members.values()) {
+      if (m.entry.peer !== peer && related(m.entry.role).has(role)) m.send.send(message)
+    }
+  })
+  let registrationsOverBudget = 0
 
   node.protocol(REGISTRY_PROTOCOL, (conn: NodeConnection) => {
     let send: Message<RegistryMessage> | undefined
@@ -214,9 +166,13 @@ export async function createRegistry (options: RegistryOptions): Promise<MeshReg
     if (role === undefined) { refuse(`unknown role ${JSON.stringify(msg.role)}`); return }
     if (options.authorize !== undefined && !allowed(conn.peer, role.name, variant)) { refuse(`peer may not hold role ${role.name}`); return }
     if (!members.has(conn.peer) && members.size >= maxMembers) { refuse(`the registry is full (${maxMembers} members)`); return }
-    if (members.get(conn.peer)?.send !== send) {
-      const wait = registrations.take(conn.address, 1)
-      if (wait > 0) { refuse(`registrations from this address range are over budget: try again in ${Math.ceil(wait / 1000)} s`); return }
+    // Its bytes (renewals too), then, for a new one, the count: each is refused with when to try again.
+    const bytesWait = registrationBytes.take(conn.address, Buffer.byteLength(JSON.stringify(msg)), conn.peer)
+    const wait = bytesWait > 0 ? bytesWait : members.get(conn.peer)?.send !== send ? registrations.take(conn.address, 1, conn.peer) : 0
+    if (wait > 0) {
+      registrationsOverBudget++
+      refuse(`registration${bytesWait > 0 ? ' bytes' : 's'} from this address range are over budget: try again in ${Math.ceil(wait / 1000)} s`)
+      return
     }
     // What the node said in its hello, held to what the directory's decoder takes (each member reads it).
     const claimed = msg.addresses ?? conn.remoteListen.filter((a) => typeof a === 'string' && a.length >= 1 && a.length <= MAX_ADDRESS_LENGTH).slice(0, MAX_ADDRESSES)
@@ -237,9 +193,7 @@ export async function createRegistry (options: RegistryOptions): Promise<MeshReg
     const [head, rest] = splitDirectory(directory)
     send.send({ t: 'registered', cert, directory: head, health: true })
     for (const e of rest) send.send({ t: 'joined', entry: e })
-    for (const m of members.values()) {
-      if (m.entry.peer !== conn.peer && related(m.entry.role).has(role.name)) m.send.send({ t: 'joined', entry })
-    }
+    notices.notify({ t: 'joined', entry })
   }
 
   /**
@@ -269,9 +223,7 @@ export async function createRegistry (options: RegistryOptions): Promise<MeshReg
     members.delete(peer)
     node.manager.unprotect(peer, 'mesh-member')
     log.info({ peer, role: m.entry.role, variant: m.entry.variant }, 'member left')
-    for (const other of members.values()) {
-      if (related(other.entry.role).has(m.entry.role)) other.send.send({ t: 'left', peer })
-    }
+    notices.notify({ t: 'left', peer, role: m.entry.role })
   }
 
   const status = (): MemberStatus[] => memberStatuses(members.values())
@@ -289,7 +241,8 @@ export async function createRegistry (options: RegistryOptions): Promise<MeshReg
     get addresses () { return node.addresses.map((a) => `${a}#${node.id}`) },
     members: () => [...members.values()].map((m) => ({ ...m.entry })),
     status,
-    close: async () => { await node.close() }
+    stats: () => ({ members: members.size, registrationsOverBudget, notices: notices.stats() }),
+    close: async () => { notices.close(); await node.close() }
   }
 }
 

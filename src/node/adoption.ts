@@ -5,6 +5,7 @@ import * as check from '../manager/validate.js'
 import { observerKey, type AdvertisedAddresses } from './advertised.js'
 import { NodeConnection } from './connection.js'
 import type { NodeEvents } from './types.js'
+import { canonicalIp } from '../manager/canonical-ip.js'
 
 /** What the node's connections need of the rest of the node. */
 export interface AdoptionHost {
@@ -54,6 +55,7 @@ export class Adoption {
   /** Serves an application protocol (see `PeerNode.protocol`). */
   serve (name: string, open: (connection: NodeConnection) => void): void {
     check.nonEmptyString('name', name)
+    check.fn(`open (the handler of protocol ${JSON.stringify(name)})`, open)
     if (this.protocols.has(name)) throw PeerwardenError.invalid(`protocol ${JSON.stringify(name)} is already served`)
     this.protocols.set(name, open)
     for (const conn of this.live) open(conn)
@@ -77,8 +79,8 @@ export function listens (events: EventTarget, type: string): boolean {
   return (events as unknown as { listens(type: string): boolean }).listens(type)
 }
 
-/** The IP the connection's socket reaches the peer at; undefined for a relayed connection (no socket of its own). */
+/** The IP the connection's socket reaches the peer at (`canonicalIp`); undefined for a relayed connection (no socket of its own). */
 export function remoteIpOf (connection: NodeConnection): string | undefined {
   const ip = (connection.stream.socket as { remoteAddress?: string }).remoteAddress
-  return ip === undefined ? undefined : ip.replace(/^::ffff:/, '')
+  return ip === undefined ? undefined : canonicalIp(ip) ?? ip
 }

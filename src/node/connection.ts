@@ -214,9 +214,12 @@ export class NodeConnection implements Connection, Expiring, Corked, OpensHost {
     })
     const maxWrite = opts.maxWriteQueueBytes ?? DEFAULT_MAX_WRITE_QUEUE_BYTES
     budgetWrites(stream, maxWrite, (queued) => {
-      conn.overBudget('write-queue', `${queued} bytes queued for a peer that does not read them (budget ${maxWrite})`)
-      // Not in the writer's call stack (a handler, a flush): the close above already ended the stream.
-      queueMicrotask(() => { stream.destroy() })
+      // Not in the writer's call stack (a handler, a flush, protomux writing a batch: a close message
+      // sent from inside that write was pushed into the batch being written, a RangeError out of send()).
+      queueMicrotask(() => {
+        conn.overBudget('write-queue', `${queued} bytes queued for a peer that does not read them (budget ${maxWrite})`)
+        stream.destroy()
+      })
     })
     channel.open()
     // The dialer reads at once: the remote's verdict comes on the control channel (what else arrives

@@ -7,6 +7,7 @@ import type { NodeConnection } from './connection.js'
 import type { ControlMessage } from './control-wire.js'
 import { formatTcpAddress } from './transport.js'
 import type { DialBackLimits, Reachability } from './types.js'
+import { canonicalIp } from '../manager/canonical-ip.js'
 
 export type { DialBackLimits }
 
@@ -118,7 +119,7 @@ export class DialBack {
     const port = this.host.ports()[0]
     if (observer === undefined || port === undefined || port === 0) return
     // A peer on our own host (it sees us at its own IP) says nothing about the outside world.
-    if (!observer.startsWith('peer:') && conn.observedByRemote !== undefined && conn.observedByRemote.replace(/^::ffff:/, '') === remoteIp) return
+    if (!observer.startsWith('peer:') && conn.observedByRemote !== undefined && canonicalIp(conn.observedByRemote) === remoteIp) return
     if (this.results.has(observer) || this.pending.size >= MAX_PENDING) return
     if (this.results.size >= DIAL_BACK_CONFIRMATIONS && this.reachability === 'public') return
     for (const p of this.pending.values()) if (p.observer === observer) return

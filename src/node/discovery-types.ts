@@ -49,4 +49,27 @@ export interface DiscoveryStats extends VisitStats {
   unsolicitedAnswers: number
   /** Announcements the rendezvous table refused for a budget. */
   announcesRefused: number
+  /** Farewells (a connection refused or trimmed for lack of room) whose referrals stopped at `MAX_FAREWELL_TOPICS` topics. */
+  farewellsCapped: number
+}
+
+/**
+ * How the node joins a topic for a service of its own (relay-topic.ts) rather than the
+ * application's: `quota` is the manager's topic quota `min` (0: none); `hidden` leaves the topic out
+ * of what we declare, so a node that only looks for a service is never handed out as providing it.
+ */
+export interface JoinService { quota: number; hidden: boolean }
+
+/** A topic we joined, as discovery holds it. */
+export interface Joined {
+  key: string
+  announce: boolean
+  lookup: boolean
+  /** Left out of the topics we declare (hello, 'topics', visits): a topic the node looks up for itself (see `JoinService`). */
+  hidden: boolean
+  /** One of the node's own services (`JoinService`): refreshed at the normal pace only, never sooner. */
+  service: boolean
+  found: Set<PeerId>
+  lookedUp: boolean
+  timer: unknown
 }

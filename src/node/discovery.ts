@@ -1,48 +1,27 @@
 import type { PeerId } from '../manager/types.js'
-import { normaliseHints } from './address.js'
 import type { NodeConnection } from './connection.js'
-import { MAX_TOPICS, type ControlMessage } from './control-wire.js'
+import type { ControlMessage } from './control-wire.js'
 import { discoveryKey } from './discovery-key.js'
-import type { DiscoveryHost, DiscoveryOptions, DiscoveryStats } from './discovery-types.js'
+import type { DiscoveryHost, DiscoveryOptions, DiscoveryStats, Joined, JoinService } from './discovery-types.js'
+import { FirstConnection, FirstContact, visitAddress } from './first-contact.js'
 import { Lookups } from './lookups.js'
 import { PexBudget } from './pex-budget.js'
-import { referral } from './referrals.js'
-import { parseRelayedAddress } from './relay-client.js'
+import { newlyRelayed, referral } from './referrals.js'
 import { RendezvousVisits } from './rendezvous-visits.js'
 import { TopicDirectory } from './topic-directory.js'
 
 // Their former home: importers of discovery.js keep working.
 export { discoveryKey } from './discovery-key.js'
-export type { DiscoveryHost, DiscoveryOptions, DiscoveryStats } from './discovery-types.js'
-
-/**
- * How the node joins a topic for a service of its own (relay-topic.ts) rather than the
- * application's: `quota` is the manager's topic quota `min` (0: none); `hidden` leaves the topic out
- * of what we declare, so a node that only looks for a service is never handed out as providing it.
- */
-export interface JoinService { quota: number; hidden: boolean }
+export type { DiscoveryHost, DiscoveryOptions, DiscoveryStats, JoinService } from './discovery-types.js'
 
 /** Peers remembered as found per joined topic (for `flushed`). */
 const MAX_FOUND_PER_TOPIC = 1024
-
-interface Joined {
-  key: string
-  announce: boolean
-  lookup: boolean
-  /** Left out of the topics we declare (hello, 'topics', visits): a topic the node looks up for itself (see `JoinService`). */
-  hidden: boolean
-  /** One of the node's own services (`JoinService`): refreshed at the normal pace only, never sooner. */
-  service: boolean
-  found: Set<PeerId>
-  lookedUp: boolean
-  timer: unknown
-}
 
 /**
  * Topics: join/leave with announce and lookup, without any central service. This part holds the
  * membership (what we joined, what we found, what we tried); `TopicDirectory` answers others,
  * `Lookups` matches answers to questions, `RendezvousVisits` keeps our registrations at the
- * bootstrap peers we let go.
+ * bootstrap peers we let go, `FirstContact` handles hellos, declared topics and farewells.
  *
  * Rules:
  * - Announce registers (topic → our id and addresses) with a TTL at every connected peer that serves
@@ -57,19 +36,17 @@ interface Joined {
  */
 export class Discovery {
   private readonly joined = new Map<string, Joined>()
-  /** Topics each connection was referred peers for when it declared them: once per topic a connection (a flood of 'topics' gets no referral each). */
-  private readonly referred = new WeakMap<NodeConnection, Set<string>>()
   private readonly attempted = new Set<PeerId>()
-  /** Joins waiting for a first connection (see `reachable`). */
-  private readonly reachWaiters = new Set<() => void>()
   private closed = false
-  /** A topic was joined once: what a hello said may be out of date (see `connected`). */
+  /** A topic was joined once: what a hello said may be out of date (see `FirstContact.connected`). */
   private everJoined = false
   private unsolicitedAnswers = 0
   private readonly lookups: Lookups
   private readonly pex: PexBudget<NodeConnection>
   private readonly directory: TopicDirectory
   private readonly visits: RendezvousVisits
+  private readonly first: FirstContact
+  private readonly firstConnection: FirstConnection
 
   constructor (private readonly host: DiscoveryHost, private readonly opts: DiscoveryOptions) {
     this.lookups = new Lookups(opts.clock, opts.lookupTimeout)
@@ -88,6 +65,19 @@ export class Discovery {
       visit: async (point, signal) => { await host.visit?.(point, signal) },
       clock: opts.clock
     }, { visitTtl: this.visitTtl(), minGap: opts.refresh, timeout: opts.lookupTimeout })
+    this.firstConnection = new FirstConnection(host.manager, () => host.connections(), opts.clock, opts.lookupTimeout)
+    this.first = new FirstContact({
+      manager: host.manager,
+      directory: this.directory,
+      visits: this.visits,
+      ttl: opts.ttl,
+      isJoined: (key) => this.joined.has(key),
+      joinedKeys: () => this.joined.keys(),
+      topics: () => this.topics(),
+      announcesAll: () => this.announcesAll(),
+      announced: () => this.announced(),
+      everJoined: () => this.everJoined
+    })
   }
 
   get counts (): DiscoveryStats {
@@ -96,6 +86,7 @@ export class Discovery {
       unsolicitedAnswers: this.unsolicitedAnswers,
       announcesRefused: this.directory.refused,
       visitsServed: this.directory.visitsServed,
+      farewellsCapped: this.first.capped,
       ...this.visits.counts
     }
   }
@@ -140,7 +131,7 @@ export class Discovery {
     this.broadcastTopics()
     // Announced and looked up where it can be: a node still dialling its first peers waits for one.
     // (Synchronous when there is nothing to wait for: the announce and lookup leave in this tick.)
-    const waiting = this.reachable()
+    const waiting = this.firstConnection.wait()
     if (waiting !== undefined) {
       await waiting
       if (this.joined.get(key) !== j) return
@@ -153,7 +144,9 @@ export class Discovery {
    * every rendezvous point we are connected to has processed our unannounce — a lookup sent after
    * it on the same (ordered) channel has been answered, or `lookupTimeout` passed — and every
    * rendezvous point that may hold us and that we are no longer connected to (the bootstrap peers we
-   * let go, a point that trimmed us or turned us away: see `RendezvousVisits`) heard it by a visit.
+   * let go, a point that trimmed us or turned us away: see `RendezvousVisits`) heard it by a visit —
+   * or was given up on after the visit failed four times (or found nobody listening): then it may
+   * hand us out until our registration expires there, and `withdrawalsAbandoned` counts it.
    */
   async leave (topic: string | Uint8Array): Promise<void> {
     const key = discoveryKey(topic)
@@ -169,7 +162,7 @@ export class Discovery {
     this.closed = true
   }
 
-  /** After `leaveAll`: withdraws our registrations from the rendezvous points we are not connected to (visits, within `lookupTimeout`). */
+  /** After `leaveAll`: withdraws our registrations from the rendezvous points we are not connected to (visits, retried as for `leave`). */
   async withdrawAll (): Promise<void> {
     await this.visits.check([], true)
   }
@@ -196,23 +189,11 @@ export class Discovery {
     if (peer !== undefined) {
       for (const j of this.joined.values()) if (j.found.has(peer)) { this.attempted.add(peer); break }
     }
-    if (this.reachWaiters.size > 0) {
-      // The manager still counts this dial until its promise settles: look once it has.
-      this.opts.clock.setTimeout(() => {
-        if (this.host.manager.stats().dialing === 0) for (const w of [...this.reachWaiters]) w()
-      }, 0)
-    }
+    this.firstConnection.dialSettled()
   }
 
-  /**
-   * A remote's hello, before its connection is accepted or refused (see `TopicDirectory.hello`). A
-   * rendezvous point that refuses us registers us from our hello (`TopicDirectory.turnedAway`): the
-   * visits remember it as holding what our hello announced, so a leave withdraws there too.
-   */
-  hello (conn: NodeConnection): void {
-    this.directory.hello(conn)
-    if (conn.remoteRendezvous) this.visits.announced(conn.peer, this.announced(), this.opts.ttl, () => visitAddress(conn))
-  }
+  /** A remote's hello, before its connection is accepted or refused (see `FirstContact.hello`). */
+  hello (conn: NodeConnection): void { this.first.hello(conn) }
 
   /** A visit to our rendezvous service (see `TopicDirectory.visited`); the caller closes it. */
   visited (conn: NodeConnection): void { this.directory.visited(conn, this.visitTtl()) }
@@ -220,41 +201,22 @@ export class Discovery {
   /** A peer we banned: its registrations leave our rendezvous table (`TopicDirectory.banned`). */
   banned (peer: PeerId): void { this.directory.banned(peer) }
 
-  /** A new authenticated connection: learn its listen addresses, then announce, look up and exchange. */
+  /** A new authenticated connection: learn what it declared (`FirstContact.connected`), then announce and look up over it. */
   connected (conn: NodeConnection): void {
-    // The hello told us where it listens and which topics it joined: no extra round trip for those.
-    this.onTopics(conn, conn.remoteTopics)
-    // Our hello carried our topics as they were when the handshake began; say them again, since they
-    // may have changed meanwhile — even to none: a connection accepted just after a leave carries the
-    // left topic in its hello (regression: the remote kept handing us out for it). A node that never
-    // joined a topic has nothing to correct.
-    const mine = this.topics()
-    if (mine.length > 0 || this.everJoined) conn.post({ t: 'topics', topics: mine, announce: this.announcesAll() })
+    this.first.connected(conn)
     for (const j of this.joined.values()) void this.round(j, [conn])
-    for (const w of [...this.reachWaiters]) w()
+    this.firstConnection.connected()
   }
 
-  /**
-   * A connection we refuse or trim for lack of room still leaves with referrals: the peers we know
-   * for each of our topics, so a newcomer turned away by a full bootstrap node can go elsewhere.
-   */
-  farewell (conn: NodeConnection, reason: string): void {
-    if (reason !== 'over-limit' && reason !== 'trimmed') return
-    if (reason === 'over-limit') this.directory.turnedAway(conn, this.opts.ttl)
-    // The remote's topics (from its hello) and ours: a rendezvous point that joined none still refers
-    // the peers registered with it.
-    for (const key of new Set([...conn.remoteTopics, ...this.joined.keys()])) {
-      const peers = this.directory.known(key, conn.peer)
-      if (peers.length > 0) conn.post({ t: 'pex', topic: key, peers })
-    }
-  }
+  /** A connection we refuse or trim for lack of room leaves with referrals (`FirstContact.farewell`). */
+  farewell (conn: NodeConnection, reason: string): void { this.first.farewell(conn, reason) }
 
   /** A decoded control message (control-wire.ts checked every field). */
   message (conn: NodeConnection, msg: ControlMessage): void {
     switch (msg.t) {
       case 'topics':
         if (msg.announce !== undefined) conn.remoteAnnounces = msg.announce
-        this.onTopics(conn, msg.topics)
+        this.first.declared(conn, msg.topics)
         return
       case 'announce':
         this.directory.announce(conn, msg.topic, msg.addresses, msg.ttl)
@@ -283,20 +245,6 @@ export class Discovery {
     return this.announcesAll() ? this.topics() : []
   }
 
-  /**
-   * Whether a join must wait before it can announce and look up: undefined when the node holds a
-   * connection or dials nobody; else a promise that resolves at its first connection, when its dials
-   * are over, or after `lookupTimeout`.
-   */
-  private reachable (): Promise<void> | undefined {
-    if (!isEmpty(this.host.connections()) || this.host.manager.stats().dialing === 0) return undefined
-    return new Promise<void>((resolve) => {
-      const done = (): void => { this.opts.clock.clearTimeout(timer); this.reachWaiters.delete(done); resolve() }
-      const timer = this.opts.clock.setTimeout(done, this.opts.lookupTimeout)
-      this.reachWaiters.add(done)
-    })
-  }
-
   /** Forgets a joined topic and tells the rendezvous points; returns the connections told. */
   private leaveKey (key: string): NodeConnection[] {
     const told: NodeConnection[] = []
@@ -316,28 +264,6 @@ export class Discovery {
     return told
   }
 
-  private onTopics (conn: NodeConnection, topics: readonly string[]): void {
-    const declared = topics.slice(0, MAX_TOPICS)
-    // Where it says it listens is its own claim, not proven until we dial it: a hint.
-    const addresses = normaliseHints(conn.remoteListen)
-    // A peer that reconnects usually says what we already know: then there is nothing to tell the manager.
-    const known = this.host.manager.getPeer(conn.peer)
-    if (known === undefined || !sameSet(known.topics, declared) || !addresses.every((a) => known.addresses.includes(a))) {
-      // Its topics are its own word about itself and replace what it said before (a hint's topics
-      // add up: fresh topics in every 'topics' message grew its record without bound).
-      this.host.manager.addPeers([{ id: conn.peer, topics: declared }, ...(addresses.length > 0 ? [{ id: conn.peer, addresses, hint: true }] : [])])
-    }
-    const referred = this.referred.get(conn) ?? new Set<string>()
-    for (const key of declared) {
-      if (!this.joined.has(key) || referred.has(key)) continue
-      const peers = this.directory.known(key, conn.peer)
-      if (peers.length === 0) continue
-      conn.post({ t: 'pex', topic: key, peers })
-      referred.add(key)
-      this.referred.set(conn, referred)
-    }
-  }
-
   /** Peers a third party told us about for a topic we look up (see `referral`): hints for the manager. */
   private found (key: string, peers: ReadonlyArray<{ id: string; addresses: readonly string[] }>): void {
     const j = this.joined.get(key)
@@ -345,15 +271,8 @@ export class Discovery {
     const { inputs, ids } = referral(key, peers, this.host.localId, (peer) => this.host.manager.getPeer(peer)?.topics, this.opts.random)
     for (const id of ids) if (j.found.size < MAX_FOUND_PER_TOPIC) j.found.add(id)
     if (inputs.length === 0) return
-    // A peer we could not reach that now has a relayed address found itself private and holds a
-    // reservation: worth a dial now rather than after the backoff its direct address earned (a dial
-    // to a NATed address hangs until the dial timeout). Once per peer: the record keeps the address.
     const manager = this.host.manager
-    const reachable: string[] = []
-    for (const p of inputs) {
-      const known = p.id === undefined ? undefined : manager.getPeer(p.id)
-      if (known !== undefined && !known.connected && !known.addresses.some(isRelayed) && (p.addresses ?? []).some(isRelayed)) reachable.push(known.id!)
-    }
+    const reachable = newlyRelayed(inputs, (peer) => manager.getPeer(peer))
     manager.addPeers(inputs)
     for (const id of reachable) manager.resetBackoff(id)
   }
@@ -395,28 +314,4 @@ export class Discovery {
     const alone = !j.service && !this.host.manager.listConnections().some((c) => this.host.manager.getPeer(c.peer)?.topics.includes(j.key) === true)
     j.timer = this.opts.clock.setTimeout(() => { void this.refresh(j) }, alone ? Math.min(2_000, this.opts.refresh) : this.opts.refresh)
   }
-}
-
-/**
- * Where to visit the peer of `conn` once it is gone: the address we dialled, else the first address
- * its hello says it listens at (a hint; only a leave ever dials it); never a relayed one.
- */
-function visitAddress (conn: NodeConnection): string | undefined {
-  if (conn.direction === 'outbound' && !isRelayed(conn.address)) return conn.address
-  return normaliseHints(conn.remoteListen).find((a) => !isRelayed(a))
-}
-
-function isEmpty (it: Iterable<unknown>): boolean {
-  for (const _ of it) return false
-  return true
-}
-
-function sameSet (a: readonly string[], b: readonly string[]): boolean {
-  if (a.length !== b.length) return false
-  for (const x of b) if (!a.includes(x)) return false
-  return true
-}
-
-function isRelayed (address: string): boolean {
-  return parseRelayedAddress(address) !== undefined
 }

@@ -5,8 +5,14 @@
  * Rules:
  * - `read(chunk, onFrame)` hands out every frame the chunk completes, in order, as it finds them. A
  *   frame wholly inside the chunk is a view into it (no copy: the socket hands out a fresh buffer per
- *   read, so the owner may decrypt in place); a frame split across reads is gathered into a buffer
- *   of its own. A length prefix may be split too. A zero-length frame is a frame (empty).
+ *   read, so the owner may decrypt in place); a frame split across reads is gathered into a buffer.
+ *   A length prefix may be split too. A zero-length frame is a frame (empty).
+ * - Lent frames: a split frame of up to `SCRATCH_BYTES` is gathered in a process-wide scratch buffer
+ *   when no other reader holds it (one reader at a time, from the frame's first bytes until `onFrame`
+ *   returns); `onFrame`'s `lent` is then true and the frame is valid only during the call — the owner
+ *   copies out what must outlive it. A bulk receiver gathers almost every 64 KiB message this way (it
+ *   rarely fits one read): a fresh buffer for each cost it throughput. Any other split frame gets a
+ *   buffer of its own (`lent` false).
  * - `read` returns how many bytes of the chunk it did not look at, for the owner's accounting:
  *   `onFrame` returns whether to go on, and false stops the read at once.
  * - `limit` is the largest frame taken (the owner changes it between frames, e.g. after the
@@ -25,6 +31,12 @@ export const HEADER = 4
 const FIRST_ALLOCATION = 1024 * 1024
 /** How a bigger frame's buffer grows: fourfold (1, 4, 16 MiB) copies what arrived at most twice more for a 16 MiB frame. */
 const GROWTH = 4
+/** The largest split frame gathered in the shared scratch buffer (see the rules). */
+export const SCRATCH_BYTES = 256 * 1024
+
+/** The process-wide scratch buffer for split frames (made at first use), and whether no reader holds it now. */
+let scratch: Buffer | null = null
+let scratchFree = true
 
 export interface FrameReaderOptions {
   /** The largest frame taken, at first (see `limit`). */
@@ -42,6 +54,8 @@ export class FrameReader {
   limit: number
   /** The frame being filled across reads, and how much of it is there. */
   private partial: Buffer | null = null
+  /** `partial` is the shared scratch buffer's (lent until `onFrame` returns). */
+  private lent = false
   private partialFill = 0
   /** The length of the frame being filled: `partial` may be smaller for now (see `grow`). */
   private partialLength = 0
@@ -64,8 +78,11 @@ export class FrameReader {
   /** Bytes held for the frame being received (at most `growth` × what arrived of it, or `firstAllocation`). */
   get holding (): number { return this.partial?.byteLength ?? 0 }
 
-  /** Feeds one chunk; `onFrame` gets each complete frame and returns whether to go on. Returns the bytes not looked at. */
-  read (chunk: Buffer, onFrame: (frame: Buffer) => boolean): number {
+  /**
+   * Feeds one chunk; `onFrame` gets each complete frame (`lent`: valid only during the call, see the
+   * rules) and returns whether to go on. Returns the bytes not looked at.
+   */
+  read (chunk: Buffer, onFrame: (frame: Buffer, lent: boolean) => boolean): number {
     const size = chunk.byteLength
     if (this.oversize !== undefined) return size
     let offset = 0
@@ -78,8 +95,15 @@ export class FrameReader {
         offset += n
         if (this.partialFill < this.partialLength) return 0
         const frame = this.partial
+        const lent = this.lent
         this.setPartial(null)
-        if (!onFrame(frame)) return size - offset
+        let more: boolean
+        try {
+          more = onFrame(frame, lent)
+        } finally {
+          if (lent) this.giveBack()
+        }
+        if (!more) return size - offset
         continue
       }
       let length: number
@@ -99,9 +123,9 @@ export class FrameReader {
       if (size - offset >= length) {
         const frame = chunk.subarray(offset, offset + length)
         offset += length
-        if (!onFrame(frame)) return size - offset
+        if (!onFrame(frame, false)) return size - offset
       } else {
-        this.setPartial(Buffer.allocUnsafe(Math.min(length, this.firstAllocation)))
+        this.setPartial(this.borrow(length) ?? Buffer.allocUnsafe(Math.min(length, this.firstAllocation)))
         this.partialLength = length
         this.partialFill = 0
       }
@@ -112,8 +136,25 @@ export class FrameReader {
   /** Drops the partial frame and length prefix, and takes frames again after an oversize one. */
   reset (): void {
     this.setPartial(null)
+    this.giveBack()
     this.headerFill = 0
     this.oversize = undefined
+  }
+
+  /** The scratch buffer for a frame of `length` bytes when it fits and no reader holds it. */
+  private borrow (length: number): Buffer | undefined {
+    if (length > SCRATCH_BYTES || length > this.firstAllocation || !scratchFree) return undefined
+    scratch ??= Buffer.allocUnsafeSlow(SCRATCH_BYTES)
+    scratchFree = false
+    this.lent = true
+    return scratch.subarray(0, length)
+  }
+
+  /** Gives the scratch back, unless a frame of this reader's own still fills it. */
+  private giveBack (): void {
+    if (!this.lent || this.partial !== null) return
+    this.lent = false
+    scratchFree = true
   }
 
   /** At least `needed` bytes, growing `growth`-fold (at most the frame's length): few copies of what arrived. */

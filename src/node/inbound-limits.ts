@@ -1,7 +1,7 @@
-import ipaddr from 'ipaddr.js'
+import { canonicalIp, formatIpParts, parseIpParts, toIpaddr, type IpParts } from '../manager/canonical-ip.js'
 
 /** Why an inbound socket was refused before any cryptography (see `InboundLimits.admit`). */
-export type InboundRefusal = 'rate' | 'pending-ip' | 'pending'
+export type InboundRefusal = 'rate' | 'rate-range' | 'pending-ip' | 'pending-range' | 'pending'
 
 export interface InboundLimitsOptions {
   /** New sockets per source per second at most. */
@@ -20,40 +20,52 @@ export function defaultPendingPerIp (maxPending: number): number {
 }
 
 /**
- * The source an inbound socket is counted under: the IPv4 address (an IPv4-mapped IPv6 address is
- * its IPv4 address), or the /64 of an IPv6 address — one host usually holds a whole /64, so counting
- * single IPv6 addresses would give it 2^64 budgets.
+ * The source an inbound socket is counted under: the IPv4 address (an IPv4 address written as IPv6,
+ * in any spelling, is its IPv4 address: `canonicalIp`), or the /64 of an IPv6 address — one host
+ * usually holds a whole /64, so counting single IPv6 addresses would give it 2^64 budgets.
  */
 export function sourceOf (ip: string): string {
-  // What node:net reports is already canonical enough: dotted quads, IPv4-mapped addresses on a
-  // dual-stack listener, and IPv6 in hex groups. ipaddr.js (tens of µs) only for embedded IPv4.
-  if (!ip.includes(':')) return ip
-  if (ip.startsWith('::ffff:') && ip.includes('.')) return ip.slice(7)
-  const groups = ip.includes('.') ? null : ipv6Groups(ip)
-  if (groups !== null) return `${groups.slice(0, 4).join(':')}::/64`
-  if (!ipaddr.isValid(ip)) return ip
-  const addr = ipaddr.process(ip)
-  if (addr.kind() === 'ipv4') return addr.toString()
-  return (addr as ipaddr.IPv6).parts.slice(0, 4).map((p) => p.toString(16)).join(':') + '::/64'
+  const parts = parseIpParts(ip)
+  return parts === undefined ? ip : sourceOfParts(parts)
 }
 
-/** The 8 groups of an IPv6 address in hex notation (no embedded IPv4), lowercase without leading zeros; null if malformed. */
-function ipv6Groups (ip: string): string[] | null {
-  const bare = ip.split('%')[0] // a zone id (fe80::1%eth0) is not part of the address
-  const halves = bare.split('::')
-  if (halves.length > 2) return null
-  const head = halves[0] === '' ? [] : halves[0].split(':')
-  const tail = halves.length === 2 && halves[1] !== '' ? halves[1].split(':') : []
-  const missing = 8 - head.length - tail.length
-  if (halves.length === 1 ? missing !== 0 : missing < 1) return null
-  const groups = [...head, ...Array<string>(missing).fill('0'), ...tail]
-  const out: string[] = []
-  for (const g of groups) {
-    if (!/^[0-9a-f]{1,4}$/i.test(g)) return null
-    out.push(parseInt(g, 16).toString(16))
-  }
-  return out
+function sourceOfParts (parts: IpParts): string {
+  if (parts.kind === 'ipv4') return formatIpParts(parts)
+  return parts.parts.slice(0, 4).map((p) => p.toString(16)).join(':') + '::/64'
 }
+
+/** A public source range has this many times `perIpRate` (see `InboundLimits`). */
+export const RANGE_RATE_FACTOR = 4
+/** A public source range has this many times `maxPendingPerIp` (see `InboundLimits`). */
+export const RANGE_PENDING_FACTOR = 2
+
+/**
+ * The public range an inbound socket is also counted under: the /24 of a public IPv4 address, the
+ * /48 of a public IPv6 one (any spelling: `canonicalIp`); undefined for loopback, private,
+ * link-local and other non-public addresses (one machine or one LAN: exempt).
+ */
+export function publicRangeOf (ip: string): string | undefined {
+  const parts = parseIpParts(ip)
+  return parts === undefined ? undefined : publicRangeOfParts(parts)
+}
+
+function publicRangeOfParts (parts: IpParts): string | undefined {
+  if (parts.kind === 'ipv4') {
+    const prefix = parts.octets.slice(0, 3).join('.')
+    let pub = publicV4.get(prefix)
+    if (pub === undefined) {
+      if (publicV4.size >= 4096) publicV4.clear()
+      // Every special IPv4 range is a /24 or wider: the /24 decides.
+      publicV4.set(prefix, pub = toIpaddr(parts).range() === 'unicast')
+    }
+    return pub ? `range:${prefix}` : undefined
+  }
+  if (toIpaddr(parts).range() !== 'unicast') return undefined
+  return `range:${parts.parts.slice(0, 3).map((p) => p.toString(16)).join(':')}::/48`
+}
+
+/** Whether a /24 is public unicast, by its first three octets (at most 4,096 remembered, then forgotten all at once). */
+const publicV4 = new Map<string, boolean>()
 
 /**
  * Admission of inbound sockets before any cryptography: per-source rate, per-source and global
@@ -63,15 +75,21 @@ function ipv6Groups (ip: string): string[] | null {
  * Rules:
  * - `admit(ip)` checks, in order: the source's rate (at most `perIpRate` new sockets in a window of
  *   1 s that starts with the first socket after the previous window ended), the source's handshakes
- *   in progress (< `maxPendingPerIp`), and all handshakes in progress (< `maxPending`). It returns
+ *   in progress (< `maxPendingPerIp`), and all handshakes in progress (< `maxPending`). A source with
+ *   a public address is counted under its range too (`publicRangeOf`: its /24 or /48), which has
+ *   `RANGE_RATE_FACTOR` (4) times `perIpRate` ('rate-range') and `RANGE_PENDING_FACTOR` (2) times
+ *   `maxPendingPerIp` ('pending-range'): 256 addresses of one /24 take no more than four of its
+ *   hosts could at the per-IP rules (checked after the source's own rule of each kind). It returns
  *   the first rule that refuses, or null and reserves a slot that `release(ip)` frees (once per
  *   admitted socket, when its handshake ends either way). At the global cap a socket that passed the
  *   per-source rules may take the slot of the oldest handshake: `evictOldest` ends that one and
  *   releases its slot at once (true), or there is none to give way (false: refused, 'pending').
- * - 127.0.0.1 and ::1 are exempt from the per-source rules only (`isLoopback`).
+ * - 127.0.0.1 and ::1 are exempt from the per-source rules only (`isLoopback`); loopback, private
+ *   and other non-public addresses from the per-range ones.
  * - Bounded tables: the rate windows of at most `maxTrackedIps` sources, the least recently seen
- *   evicted first (forgetting a source only forgets its own window, never everyone's); the
- *   per-source pending counts hold only sources with a handshake in progress (at most `maxPending`).
+ *   evicted first (forgetting a source only forgets its own window, never everyone's), ranges
+ *   included; the per-source and per-range pending counts hold only those with a handshake in
+ *   progress (at most 2 × `maxPending`).
  */
 export class InboundLimits {
   private readonly windows = new Map<string, { at: number; n: number }>()
@@ -83,33 +101,43 @@ export class InboundLimits {
   /** Handshakes in progress. */
   get pending (): number { return this.total }
 
-  /** Sources with a rate window remembered (bounded by `maxTrackedIps`). */
+  /** Sources and public ranges with a rate window remembered (bounded by `maxTrackedIps`). */
   get trackedIps (): number { return this.windows.size }
 
-  /** Sources with a handshake in progress. */
+  /** Sources and public ranges with a handshake in progress. */
   get pendingIps (): number { return this.pendingBy.size }
 
   admit (ip: string, evictOldest?: () => boolean): InboundRefusal | null {
-    const source = sourceOf(ip)
-    const exempt = isLoopback(ip)
-    if (!exempt && !this.withinRate(source)) return 'rate'
-    if (!exempt && (this.pendingBy.get(source) ?? 0) >= this.opts.maxPendingPerIp) return 'pending-ip'
+    const { maxPendingPerIp, perIpRate } = this.opts
+    const { source, exempt, range } = keysOf(ip)
+    if (!exempt && !this.withinRate(source, perIpRate)) return 'rate'
+    if (range !== undefined && !this.withinRate(range, RANGE_RATE_FACTOR * perIpRate)) return 'rate-range'
+    if (!exempt && (this.pendingBy.get(source) ?? 0) >= maxPendingPerIp) return 'pending-ip'
+    if (range !== undefined && (this.pendingBy.get(range) ?? 0) >= RANGE_PENDING_FACTOR * maxPendingPerIp) return 'pending-range'
     if (this.total >= this.opts.maxPending && (evictOldest === undefined || !evictOldest())) return 'pending'
     this.total++
     this.pendingBy.set(source, (this.pendingBy.get(source) ?? 0) + 1)
+    if (range !== undefined) this.pendingBy.set(range, (this.pendingBy.get(range) ?? 0) + 1)
     return null
   }
 
   release (ip: string): void {
-    const source = sourceOf(ip)
-    const mine = this.pendingBy.get(source)
-    if (mine === undefined) return
+    const { source, range } = keysOf(ip)
+    if (!this.pendingBy.has(source)) return
     this.total--
-    if (mine <= 1) this.pendingBy.delete(source)
-    else this.pendingBy.set(source, mine - 1)
+    this.drop(source)
+    if (range !== undefined) this.drop(range)
   }
 
-  private withinRate (source: string): boolean {
+  /** One handshake of `key` (a source or a range) ended. */
+  private drop (key: string): void {
+    const n = this.pendingBy.get(key)
+    if (n === undefined) return
+    if (n <= 1) this.pendingBy.delete(key)
+    else this.pendingBy.set(key, n - 1)
+  }
+
+  private withinRate (source: string, limit: number): boolean {
     const now = this.now()
     const w = this.windows.get(source)
     // Re-inserted on every socket: the Map's order is least recently seen first.
@@ -121,15 +149,42 @@ export class InboundLimits {
     }
     w.n++
     this.windows.set(source, w)
-    return w.n <= this.opts.perIpRate
+    return w.n <= limit
   }
 }
 
+/** What an inbound socket's IP is counted under (see `InboundLimits`). */
+interface InboundKeys { source: string; exempt: boolean; range: string | undefined }
+
+/** The keys of the IPs seen lately: a socket's `admit` and `release` (and a source's next sockets) parse its IP once. */
+const keysCache = new Map<string, InboundKeys>()
+
+/** `ip`'s keys: from one parse, remembered (at most 4,096 IPs, then forgotten all at once). */
+function keysOf (ip: string): InboundKeys {
+  let k = keysCache.get(ip)
+  if (k === undefined) {
+    if (keysCache.size >= 4096) keysCache.clear()
+    // One parse for all three.
+    const parts = parseIpParts(ip)
+    if (parts === undefined) {
+      k = { source: ip, exempt: false, range: undefined }
+    } else {
+      const source = sourceOfParts(parts)
+      const exempt = source === '127.0.0.1' || (parts.kind === 'ipv6' && formatIpParts(parts) === '::1')
+      k = { source, exempt, range: exempt ? undefined : publicRangeOfParts(parts) }
+    }
+    keysCache.set(ip, k)
+  }
+  return k
+}
+
 /**
- * Every local peer shares the loopback address, so 127.0.0.1 and ::1 (also as ::ffff:127.0.0.1) are
- * exempt from the per-source rules; the global cap still holds. The rest of 127/8 is counted like any
- * address (which also lets tests attack from 127.0.0.2).
+ * Every local peer shares the loopback address, so 127.0.0.1 and ::1 (in any spelling: `canonicalIp`)
+ * are exempt from the per-source rules; the global cap still holds. The rest of 127/8 is counted like
+ * any address (which also lets tests attack from 127.0.0.2).
  */
 export function isLoopback (ip: string): boolean {
-  return ip === '127.0.0.1' || ip === '::1' || ip === '::ffff:127.0.0.1' || ip === '0:0:0:0:0:0:0:1'
+  if (ip === '127.0.0.1' || ip === '::1') return true
+  const c = canonicalIp(ip)
+  return c === '127.0.0.1' || c === '::1'
 }

@@ -2,6 +2,7 @@ import { join } from 'node:path'
 import { systemClock } from '../clock.js'
 import { checkLogger } from '../logger.js'
 import { PeerwardenError } from '../errors.js'
+import { rejectManagerInstance } from '../options-mistakes.js'
 import type { TypedEventTarget } from '../manager/events.js'
 import { createConnectionManager } from '../manager/manager.js'
 import type { Clock, ConnectionInfo, ConnectionManager, ConnectionManagerOptions, PeerInput } from '../manager/types.js'
@@ -52,7 +53,10 @@ function nodeWatermarks (given: Partial<ConnectionManagerOptions> | undefined): 
  */
 export async function createNode (options: NodeOptions = {}): Promise<PeerNode> {
   if (options == null || typeof options !== 'object') throw PeerwardenError.invalid('options must be an object')
+  rejectManagerInstance('createNode options', options, 'createNode')
+  rejectManagerInstance('manager', options.manager, 'createNode')
   check.rejectUnknownOptions('createNode options', options, NODE_OPTIONS, { manager: check.MANAGER_OPTIONS })
+  if (options.dataDir === '') throw PeerwardenError.invalid('dataDir must be a directory path, got "" (leave dataDir out to keep the key pair and the peers in memory)')
   if (options.dataDir !== undefined) check.nonEmptyString('dataDir', options.dataDir)
   if (options.networkKey !== undefined && typeof options.networkKey !== 'string' && !(options.networkKey instanceof Uint8Array)) {
     throw PeerwardenError.invalid(`networkKey must be a string or a Uint8Array, got ${check.describe(options.networkKey)}`)
@@ -330,6 +334,8 @@ class Node implements PeerNode {
       rendezvousVisits: discovery?.counts.visits ?? 0,
       rendezvousVisitsFailed: discovery?.counts.visitsFailed ?? 0,
       rendezvousVisitsServed: discovery?.counts.visitsServed ?? 0,
+      rendezvousWithdrawalsAbandoned: discovery?.counts.withdrawalsAbandoned ?? 0,
+      farewellsCapped: discovery?.counts.farewellsCapped ?? 0,
       reachability: this.dialBack.reachability,
       dialBacksServed: this.dialBack.served,
       dialBacksRefused: this.dialBack.refused,

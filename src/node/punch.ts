@@ -1,5 +1,4 @@
 import type net from 'node:net'
-import ipaddr from 'ipaddr.js'
 import type { Clock, PeerId } from '../manager/types.js'
 import { normaliseHintAddress } from './address.js'
 import { CircuitStream } from './circuit.js'
@@ -9,6 +8,7 @@ import { decodeHello } from './hello.js'
 import { simultaneousOpen } from './hole-punch.js'
 import { RangeBudget } from './range-budget.js'
 import { formatTcpAddress, parseTcpAddress } from './transport.js'
+import { canonicalIp, parseIpParts, toIpaddr } from '../manager/canonical-ip.js'
 
 /** Punches in progress at once (a budget: each holds a socket and timers). */
 const MAX_PUNCHES = 8
@@ -204,24 +204,26 @@ function mappedAddress (conn: NodeConnection): { host: string; port: number } | 
   const relay = relayOf(conn)
   const hello = relay?.stream.remotePayload == null ? null : decodeHello(relay.stream.remotePayload)
   if (hello?.observed === undefined || hello.observedPort === undefined) return undefined
-  return { host: hello.observed.replace(/^::ffff:/, ''), port: hello.observedPort }
+  return { host: canonicalIp(hello.observed) ?? hello.observed, port: hello.observedPort }
 }
 
 /** The IP a relayed connection's other end comes from, as the relay saw it (its 'incoming'); undefined when not told. */
 function relayObserved (conn: NodeConnection): string | undefined {
   const socket = conn.stream.socket as unknown
-  return socket instanceof CircuitStream ? socket.relayObserved?.replace(/^::ffff:/, '') : undefined
+  const ip = socket instanceof CircuitStream ? socket.relayObserved : undefined
+  return ip === undefined ? undefined : canonicalIp(ip) ?? ip
 }
 
-/** The same IP, however written (IPv4-mapped IPv6 as IPv4, IPv6 in any spelling). */
+/** The same IP, however written (`canonicalIp`: an IPv4 address written as IPv6 is IPv4). */
 function sameIp (a: string, b: string): boolean {
-  if (!ipaddr.isValid(a) || !ipaddr.isValid(b)) return false
-  return ipaddr.process(a).toNormalizedString() === ipaddr.process(b).toNormalizedString()
+  const c = canonicalIp(a)
+  return c !== undefined && c === canonicalIp(b)
 }
 
-/** The range of an IP (ipaddr.js: 'unicast', 'private', 'loopback', …), IPv4-mapped IPv6 as IPv4. */
+/** The range of an IP (ipaddr.js: 'unicast', 'private', 'loopback', …), in its canonical form (`canonicalIp`). */
 function scopeOf (ip: string): string {
-  return ipaddr.isValid(ip) ? ipaddr.process(ip).range() : 'invalid'
+  const parts = parseIpParts(ip)
+  return parts === undefined ? 'invalid' : toIpaddr(parts).range()
 }
 
 /** The local port of our connection to the relay: the punch dials from it (its NAT mapping exists). */

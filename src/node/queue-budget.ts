@@ -16,8 +16,8 @@ export interface QueueHolder {
   overQueueBudget (why: string): void
 }
 
-/** One holder's queued bytes, each way. */
-interface Held { read: number; write: number; range: string }
+/** One holder's queued bytes, each way, and its range (named once per holder: see `QueueBudget.count`). */
+interface Held { read: number; write: number; readonly range: string }
 
 /**
  * Which holder gives way when the queues of all connections pass the budget: the largest holder of
@@ -57,12 +57,18 @@ export function selectQueueVictim<H> (held: ReadonlyMap<H, Held>): H | undefined
  *   uncounted at 'drain': a reader that keeps up is never counted at all.
  * - The check (`enforce`) runs after a read, and after a write in a microtask (never inside the
  *   writer's call stack: a handler, a flush).
+ * - A holder's range is named once, the first time it holds bytes, and kept with it until it is
+ *   forgotten: a bulk sender starts holding again after every 'drain', and naming the range each time
+ *   (its address parsed again) cost the sender throughput.
  */
 export class QueueBudget {
   /** Connections closed ('over-budget') to bring the total within the budget. */
   overBudgetCloses = 0
   private total = 0
+  /** The holders that hold bytes now, in the order they started to (the latest last: see `selectQueueVictim`). */
   private readonly held = new Map<QueueHolder, Held>()
+  /** Every holder's record once it held bytes, holding now or not (its range named once). */
+  private readonly records = new WeakMap<QueueHolder, Held>()
   private scheduled = false
   /** Names the range of a holder without a host (each its own). */
   private serial = 0
@@ -77,8 +83,12 @@ export class QueueBudget {
     let h = this.held.get(holder)
     if (h === undefined) {
       if (bytes === 0) return
-      const host = holder.remoteHost
-      h = { read: 0, write: 0, range: host === undefined ? `holder:${++this.serial}` : addressRange(host) ?? host }
+      h = this.records.get(holder)
+      if (h === undefined) {
+        const host = holder.remoteHost
+        h = { read: 0, write: 0, range: host === undefined ? `holder:${++this.serial}` : addressRange(host) ?? host }
+        this.records.set(holder, h)
+      }
       this.held.set(holder, h)
     }
     this.total += bytes - h[side]
@@ -88,9 +98,11 @@ export class QueueBudget {
 
   /** Stops counting `holder` (it closed). */
   forget (holder: QueueHolder): void {
+    this.records.delete(holder)
     const h = this.held.get(holder)
     if (h === undefined) return
     this.total -= h.read + h.write
+    h.read = h.write = 0
     this.held.delete(holder)
   }
 
@@ -118,6 +130,7 @@ export class QueueBudget {
 
   /** Stops counting everything (the transport closed). */
   clear (): void {
+    for (const h of this.held.values()) h.read = h.write = 0
     this.held.clear()
     this.total = 0
   }

@@ -1,5 +1,5 @@
 import type { Clock } from '../manager/types.js'
-import { DeadlineQueue, type Expiring } from './deadlines.js'
+import { Alarm } from '../clock.js'
 
 /** Default `maxReceivingBytes`: bytes held for partly received frames, all connections together (256 MiB). */
 export const DEFAULT_MAX_RECEIVING_BYTES = 256 * 1024 * 1024
@@ -18,10 +18,32 @@ export interface PartialFrameHolder {
   overReceiveBudget (reason: ReceiveBudgetReason, why: string): void
 }
 
-/** One partial frame being counted: its holder, the bytes held for it, and its deadline. */
-class Partial implements Expiring {
-  constructor (readonly holder: PartialFrameHolder, public bytes: number, private readonly budget: ReceiveBudget) {}
-  expire (): void { this.budget.expired(this) }
+/**
+ * One connection's partial frame, as the budget counts it: the entry is made once per connection
+ * (`ReceiveBudget.track`) and reused for each of its frames, linked into the budget's two lists while
+ * a frame is partly received (no allocation, no Map or timer work per frame).
+ */
+export class PartialFrame {
+  /** Bytes held for the frame being received (0: none counted). */
+  bytes = 0
+  /** When its frame must be whole (ms). */
+  deadline = 0
+  /** Counted now: linked into both lists. */
+  counted = false
+  /** Neighbours in the give-way order (the stalest first). */
+  stalePrev: PartialFrame | null = null
+  staleNext: PartialFrame | null = null
+  /** Neighbours in the deadline order (the earliest first: every frame has the same time). */
+  duePrev: PartialFrame | null = null
+  dueNext: PartialFrame | null = null
+
+  constructor (readonly holder: PartialFrameHolder, private readonly budget: ReceiveBudget) {}
+
+  /** Its holder holds `bytes` for its partial frame now (0: the frame completed or was dropped). */
+  held (bytes: number): void { this.budget.held(this, bytes) }
+
+  /** Bytes of its frame arrived now: it moves to the end of the give-way order. */
+  progressed (): void { if (this.counted) this.budget.progressed(this) }
 }
 
 /**
@@ -39,8 +61,12 @@ class Partial implements Expiring {
  *     honest large one must not make it the one to go. A partial frame alone is never ended for the
  *     budget: a single frame (at most the stream's limit, 16 MiB) always fits, so the total may pass
  *     a budget smaller than one frame.
- * - The byte check runs after each read (`enforce`), never inside a read; a deadline runs from the
- *   shared timer of a `DeadlineQueue`. A holder that was ended is counted no more.
+ * - The byte check runs after each read (`enforce`), never inside a read. The deadlines run from one
+ *   shared timer (an `Alarm` for the earliest). A holder that was ended is counted no more.
+ * - Each connection has one entry (`track`), reused for every frame: a bulk receiver starts and
+ *   completes a partial frame for almost every message (a 64 KiB frame rarely fits one read), and an
+ *   entry and a timer-queue slot per frame cost it throughput. The entries counted are kept in two
+ *   linked lists (the give-way order, the deadline order): every step is O(1).
  */
 export class ReceiveBudget {
   /** Connections whose partial frame gave way to the budget ('over-budget'). */
@@ -49,26 +75,46 @@ export class ReceiveBudget {
   frameTimeouts = 0
   /** Bytes counted now. */
   private total = 0
-  /** The partial frames counted, by when bytes of them last arrived (a Map keeps insertion order: the stalest first). */
-  private readonly partials = new Map<PartialFrameHolder, Partial>()
-  private readonly deadlines: DeadlineQueue
+  /** Partial frames counted now. */
+  private counted = 0
+  /** The give-way order: by when bytes of a frame last arrived, the stalest first. */
+  private staleHead: PartialFrame | null = null
+  private staleTail: PartialFrame | null = null
+  /** The deadline order: by when a frame started, the earliest first. */
+  private dueHead: PartialFrame | null = null
+  private dueTail: PartialFrame | null = null
+  private readonly alarm: Alarm
 
-  constructor (readonly maxBytes: number, readonly frameTimeout: number, clock: Clock) {
-    this.deadlines = new DeadlineQueue(frameTimeout, clock)
+  constructor (readonly maxBytes: number, readonly frameTimeout: number, private readonly clock: Clock) {
+    this.alarm = new Alarm(clock, this.fire)
   }
+
+  /** The entry that counts `holder`'s partial frames: one per connection, for all its frames. */
+  track (holder: PartialFrameHolder): PartialFrame { return new PartialFrame(holder, this) }
 
   /** Bytes held for partial frames now (of holders not ended by the budget). */
   get holding (): number { return this.total }
 
-  /** `holder` holds `bytes` for its partial frame now (0: the frame completed or was dropped). */
-  held (holder: PartialFrameHolder, bytes: number): void {
-    const partial = this.partials.get(holder)
-    if (partial === undefined) {
+  /** Partial frames counted now. */
+  get size (): number { return this.counted }
+
+  /** `partial`'s holder holds `bytes` for its frame now (`PartialFrame.held`). */
+  held (partial: PartialFrame, bytes: number): void {
+    if (!partial.counted) {
       if (bytes === 0) return
-      const started = new Partial(holder, bytes, this)
-      this.partials.set(holder, started)
-      this.deadlines.add(started)
+      partial.counted = true
+      partial.bytes = bytes
+      partial.deadline = this.clock.now() + this.frameTimeout
+      this.linkStale(partial)
+      partial.duePrev = this.dueTail
+      partial.dueNext = null
+      if (this.dueTail === null) this.dueHead = partial
+      else this.dueTail.dueNext = partial
+      this.dueTail = partial
+      this.counted++
       this.total += bytes
+      // Armed for the earliest already unless the list was empty (wakeAt never moves it later).
+      this.alarm.wakeAt(Math.max(this.dueHead!.deadline, this.clock.now() + 1))
       return
     }
     if (bytes === 0) { this.drop(partial); return }
@@ -76,12 +122,11 @@ export class ReceiveBudget {
     partial.bytes = bytes
   }
 
-  /** Bytes of `holder`'s partial frame arrived now: it moves to the end of the give-way order. */
-  progressed (holder: PartialFrameHolder): void {
-    const partial = this.partials.get(holder)
-    if (partial === undefined) return
-    this.partials.delete(holder)
-    this.partials.set(holder, partial)
+  /** Bytes of `partial`'s frame arrived now (`PartialFrame.progressed`). */
+  progressed (partial: PartialFrame): void {
+    if (this.staleTail === partial) return
+    this.unlinkStale(partial)
+    this.linkStale(partial)
   }
 
   /** Whether the total passed the budget (the caller then runs `enforce` after its read). */
@@ -89,32 +134,60 @@ export class ReceiveBudget {
 
   /** Ends the stalest partial frames while the total is over the budget, never the last one. */
   enforce (): void {
-    while (this.total > this.maxBytes && this.partials.size > 1) {
-      const stalest = this.partials.values().next().value!
+    while (this.total > this.maxBytes && this.counted > 1) {
+      const stalest = this.staleHead!
+      const bytes = stalest.bytes
       this.drop(stalest)
       this.overBudgetCloses++
-      stalest.holder.overReceiveBudget('over-budget', `${this.total + stalest.bytes} bytes held for partly received frames (budget ${this.maxBytes}): the one without a byte for longest gave way`)
+      stalest.holder.overReceiveBudget('over-budget', `${this.total + bytes} bytes held for partly received frames (budget ${this.maxBytes}): the one without a byte for longest gave way`)
     }
   }
 
   /** Stops counting everything (the transport closed). */
   clear (): void {
-    this.partials.clear()
-    this.deadlines.clear()
-    this.total = 0
+    while (this.dueHead !== null) this.drop(this.dueHead)
+    this.alarm.cancel()
   }
 
-  /** A partial frame's deadline passed (from the `DeadlineQueue`). */
-  expired (partial: Partial): void {
-    if (this.partials.get(partial.holder) !== partial) return
-    this.drop(partial)
-    this.frameTimeouts++
-    partial.holder.overReceiveBudget('timeout', `a frame not received whole within ${this.frameTimeout} ms`)
+  /** The timer: ends the frames whose deadline passed, then waits for the next one. */
+  private readonly fire = (): void => {
+    // Timers have millisecond resolution: what is due within 1 ms counts as due.
+    const now = this.clock.now() + 1
+    while (this.dueHead !== null && this.dueHead.deadline <= now) {
+      const partial = this.dueHead
+      this.drop(partial)
+      this.frameTimeouts++
+      partial.holder.overReceiveBudget('timeout', `a frame not received whole within ${this.frameTimeout} ms`)
+    }
+    if (this.dueHead !== null) this.alarm.wakeAt(Math.max(this.dueHead.deadline, this.clock.now() + 1))
   }
 
-  private drop (partial: Partial): void {
-    this.partials.delete(partial.holder)
-    this.deadlines.delete(partial)
+  private drop (partial: PartialFrame): void {
+    this.unlinkStale(partial)
+    if (partial.duePrev === null) this.dueHead = partial.dueNext
+    else partial.duePrev.dueNext = partial.dueNext
+    if (partial.dueNext === null) this.dueTail = partial.duePrev
+    else partial.dueNext.duePrev = partial.duePrev
+    partial.duePrev = partial.dueNext = null
+    partial.counted = false
     this.total -= partial.bytes
+    partial.bytes = 0
+    this.counted--
+  }
+
+  private linkStale (partial: PartialFrame): void {
+    partial.stalePrev = this.staleTail
+    partial.staleNext = null
+    if (this.staleTail === null) this.staleHead = partial
+    else this.staleTail.staleNext = partial
+    this.staleTail = partial
+  }
+
+  private unlinkStale (partial: PartialFrame): void {
+    if (partial.stalePrev === null) this.staleHead = partial.staleNext
+    else partial.stalePrev.staleNext = partial.staleNext
+    if (partial.staleNext === null) this.staleTail = partial.stalePrev
+    else partial.staleNext.stalePrev = partial.stalePrev
+    partial.stalePrev = partial.staleNext = null
   }
 }

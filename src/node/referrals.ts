@@ -1,6 +1,7 @@
-import type { PeerInput, PeerId } from '../manager/types.js'
+import type { PeerInfo, PeerInput, PeerId } from '../manager/types.js'
 import { normaliseHints } from './address.js'
 import { MAX_PEERS_PER_MESSAGE } from './control-wire.js'
+import { parseRelayedAddress } from './relay-client.js'
 
 /** What a referral (a lookup answer or a peer-exchange message) teaches: hints for the manager, and the ids found. */
 export interface Referral {
@@ -44,4 +45,24 @@ export function referral (
     inputs[k] = t
   }
   return { inputs, ids }
+}
+
+/**
+ * The peers of `inputs` worth a dial now although the manager backs off from them: known, not
+ * connected, with no relayed address until this referral brought one. Such a peer found itself
+ * private and holds a reservation; a dial to its direct (NATed) address hung until the dial
+ * timeout and earned the backoff. Once per peer: the record keeps the relayed address.
+ */
+export function newlyRelayed (inputs: readonly PeerInput[], getPeer: (peer: PeerId) => PeerInfo | undefined): PeerId[] {
+  const out: PeerId[] = []
+  for (const p of inputs) {
+    const known = p.id === undefined ? undefined : getPeer(p.id)
+    if (known?.id !== undefined && !known.connected && !known.addresses.some(isRelayedAddress) && (p.addresses ?? []).some(isRelayedAddress)) out.push(known.id)
+  }
+  return out
+}
+
+/** A relayed address (`<relay's address>/relay/<relay's peer id>`). */
+export function isRelayedAddress (address: string): boolean {
+  return parseRelayedAddress(address) !== undefined
 }

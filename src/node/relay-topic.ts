@@ -1,5 +1,5 @@
 import type { Reachability } from './types.js'
-import type { JoinService } from './discovery.js'
+import type { JoinService } from './discovery-types.js'
 
 /**
  * The well-known topic relays announce themselves on. Its discovery key (as for any topic, only

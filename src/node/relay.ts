@@ -6,6 +6,7 @@ import type { NodeConnection } from './connection.js'
 import type { Channel, Message } from './vendor/protomux.js'
 import { decodeRelay, RELAY_PROTOCOL, relayData, type RelayData, type RelayMessage } from './relay-wire.js'
 import { MALFORMED, peerHandler, safeJson } from './wire.js'
+import { canonicalIp } from '../manager/canonical-ip.js'
 
 /** The budgets of a relay (`relay` option). */
 export interface RelayLimits {
@@ -273,7 +274,8 @@ export class RelayHub {
     r.link.circuits.set(rid, { kind: 'relay', circuit, side: 1 })
     if (limits.duration > 0) circuit.timer = this.clock.setTimeout(() => { this.cut++; this.endCircuit(circuit, 'duration limit') }, limits.duration)
     // Where the dialer's connection comes from: the only address a hole punch toward it should go to.
-    const observed = (link.conn.stream.socket as { remoteAddress?: string }).remoteAddress?.replace(/^::ffff:/, '')
+    const remote = (link.conn.stream.socket as { remoteAddress?: string }).remoteAddress
+    const observed = remote === undefined ? undefined : canonicalIp(remote) ?? remote
     r.link.post({ t: 'incoming', id: rid, peer: from, ...(observed !== undefined ? { observed } : {}) })
   }
 

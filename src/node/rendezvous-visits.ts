@@ -1,3 +1,4 @@
+import { PeerwardenError } from '../errors.js'
 import type { Clock, PeerId } from '../manager/types.js'
 
 /** A bootstrap peer that serves as a topic directory, as the visits see it. */
@@ -32,8 +33,30 @@ interface Held {
   /** Where to visit it, for a point that is not a bootstrap peer (see `MAX_OTHER_POINTS`). */
   address?: string
   lastVisit: number
-  /** The visit in flight, if any. */
+  /** The visits in flight, if any, with their retries (see `visitUntilDone`). */
   running?: Promise<void>
+}
+
+/**
+ * How long to wait before trying a failed withdrawing visit again, by failure (0: after the first);
+ * past the last the withdrawal is given up: the point hands us out until our registration expires
+ * there (counted, `withdrawalsAbandoned`). At the node's 2 s visit timeout a leave waits at most
+ * four visits and 3.5 s between them.
+ */
+export const WITHDRAW_RETRY_DELAYS: readonly number[] = [500, 1_000, 2_000]
+
+/**
+ * After the `failures`-th failed withdrawing visit (0 for the first), how long to wait before the
+ * next one; undefined to give up: past `WITHDRAW_RETRY_DELAYS`, or at once when the point is not there
+ * to hold anything (nothing listens at its address, so its table went with it; or another peer, or
+ * another network, answers there).
+ */
+export function withdrawRetryDelay (failures: number, err: unknown): number | undefined {
+  if (err instanceof PeerwardenError) {
+    if (err.code === 'ERR_PEER_MISMATCH' || err.code === 'ERR_NETWORK_KEY' || err.code === 'ERR_SELF_DIAL') return undefined
+    if (err.code === 'ERR_DIAL_FAILED' && (err.cause as { code?: unknown } | undefined)?.code === 'ECONNREFUSED') return undefined
+  }
+  return WITHDRAW_RETRY_DELAYS[failures]
 }
 
 /**
@@ -49,6 +72,8 @@ export interface VisitStats {
   visits: number
   /** Visits that failed (the point unreachable, or it did not take the visit in time). */
   visitsFailed: number
+  /** Withdrawals given up after `WITHDRAW_RETRY_DELAYS` (or a point that was not there): the point may hand us out until our registration expires there. */
+  withdrawalsAbandoned: number
 }
 
 /**
@@ -67,12 +92,16 @@ export interface VisitStats {
  *   `MAX_OTHER_POINTS`, until those registrations would have expired): a peer we announced to that
  *   later trimmed us, or one that turned us away and registered us from our hello. It is never
  *   visited to refresh, only to withdraw (a leave, `close()`), the same way.
+ * - A withdrawing visit that fails is tried again after a backoff (`withdrawRetryDelay`: three more
+ *   times at most, none when the point is not there); an urgent `check` (leave, close) resolves once
+ *   every point withdrew us or was given up on (`withdrawalsAbandoned`). A failed refresh waits for
+ *   the next `check` past `minGap`.
  */
 export class RendezvousVisits {
   private readonly held = new Map<PeerId, Held>()
   /** What we announce, as of the last `check`. */
   private wanted: readonly string[] = []
-  readonly counts: VisitStats = { visits: 0, visitsFailed: 0 }
+  readonly counts: VisitStats = { visits: 0, visitsFailed: 0, withdrawalsAbandoned: 0 }
 
   constructor (private readonly host: VisitsHost, private readonly opts: VisitsOptions) {}
 
@@ -121,7 +150,7 @@ export class RendezvousVisits {
         continue
       }
       const rested = now - h.lastVisit >= this.opts.minGap
-      if ((stale && urgent) || ((stale || due) && rested)) running.push(this.visit(point, h, announced))
+      if ((stale && urgent) || ((stale || due) && rested)) running.push(this.visit(point, h))
     }
     // The other points: only withdrawn from, and forgotten once they hold nothing of ours.
     const bootstrap = new Set(points.map((p) => p.id))
@@ -134,7 +163,7 @@ export class RendezvousVisits {
       }
       if (h.topics.size === 0) { this.held.delete(id); continue }
       if (!urgent || this.host.isConnected(id)) continue
-      if ([...h.topics.keys()].some((t) => !announced.includes(t))) running.push(this.visit({ id, address: h.address }, h, announced))
+      if ([...h.topics.keys()].some((t) => !announced.includes(t))) running.push(this.visit({ id, address: h.address }, h))
     }
     await Promise.all(running)
   }
@@ -162,29 +191,64 @@ export class RendezvousVisits {
     return h
   }
 
+  /** Visits `point` until it holds what we announce (`visitUntilDone`); `running` meanwhile. */
+  private async visit (point: RendezvousPoint, h: Held): Promise<void> {
+    const run = this.visitUntilDone(point, h).finally(() => { h.running = undefined })
+    h.running = run
+    await run
+  }
+
   /**
-   * One visit registering `announced`, and another at once if what we announce changed while it ran
-   * (its hello carried the topics of when it began: a leave meanwhile would stay registered there).
+   * One visit registering what we announce, then another: at once when what we announce changed
+   * while it ran (its hello carried the topics of when it began: a leave meanwhile would stay
+   * registered there); after `withdrawRetryDelay` when it failed while the point may still hold a
+   * topic we no longer announce (a failed refresh waits for the next `check`).
    */
-  private async visit (point: RendezvousPoint, h: Held, announced: readonly string[]): Promise<void> {
-    const topics = [...announced]
+  private async visitUntilDone (point: RendezvousPoint, h: Held): Promise<void> {
+    for (let failures = 0; ;) {
+      const err = await this.once(point, h, [...this.wanted])
+      if (!this.holdsStale(h)) return
+      if (err === undefined) continue
+      const delay = withdrawRetryDelay(failures++, err)
+      if (delay === undefined) { this.counts.withdrawalsAbandoned++; return }
+      await this.sleep(delay)
+    }
+  }
+
+  /** One visit registering `topics`; resolves with why it failed, or undefined when the point took it. */
+  private async once (point: RendezvousPoint, h: Held, topics: readonly string[]): Promise<unknown> {
     h.lastVisit = this.host.clock.now()
     this.counts.visits++
     const ac = new AbortController()
     const timer = this.host.clock.setTimeout(() => { ac.abort(new Error('visit timed out')) }, this.opts.timeout)
-    const run = this.host.visit(point, ac.signal).then(() => {
+    try {
+      await this.host.visit(point, ac.signal)
       const until = this.host.clock.now() + this.opts.visitTtl
       h.topics = new Map(topics.map((t) => [t, until]))
-      return true
-    }, () => {
+      return undefined
+    } catch (err) {
       this.counts.visitsFailed++
-      return false
-    }).then(async (took) => {
+      return err ?? new Error('visit failed')
+    } finally {
       this.host.clock.clearTimeout(timer)
-      h.running = undefined
-      if (took && [...h.topics.keys()].some((t) => !this.wanted.includes(t))) await this.visit(point, h, this.wanted)
+    }
+  }
+
+  /** Whether `h` may still hold a topic we no longer announce (expired registrations dropped). */
+  private holdsStale (h: Held): boolean {
+    const now = this.host.clock.now()
+    for (const [t, until] of h.topics) if (until <= now) h.topics.delete(t)
+    return [...h.topics.keys()].some((t) => !this.wanted.includes(t))
+  }
+
+  /**
+   * Waits `ms` on the clock. The system clock's timers are unref'd; this one is not: a leave or a
+   * close awaiting its withdrawal keeps the process alive for it (an unsettled await otherwise).
+   */
+  private async sleep (ms: number): Promise<void> {
+    await new Promise<void>((resolve) => {
+      const handle = this.host.clock.setTimeout(resolve, ms) as { ref?: () => void } | undefined
+      if (typeof handle?.ref === 'function') handle.ref()
     })
-    h.running = run
-    await run
   }
 }

@@ -60,7 +60,7 @@ export class RendezvousTable {
   refused = 0
   private lastSweep = -Infinity
 
-  constructor (private readonly now: () => number, limits: Partial<RendezvousLimits> = {}) {
+  constructor (readonly now: () => number, limits: Partial<RendezvousLimits> = {}) {
     this.limits = { ...DEFAULT_RENDEZVOUS_LIMITS, ...limits }
   }
 

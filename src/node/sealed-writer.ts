@@ -9,6 +9,25 @@ import { TAG, TransportCipher } from './transport-cipher.js'
  * socket's own mark, 16 KiB, is below one 64 KiB message).
  */
 const WRITE_HIGH = 256 * 1024
+/** The largest big message encoded in the shared scratch buffer (see `SealedWriter`'s rules). */
+export const SCRATCH_BYTES = 256 * 1024
+
+/**
+ * The process-wide scratch buffer big messages are encoded in (made at first use), and the view of it
+ * handed out and not sealed yet (null: free).
+ */
+let scratch: Buffer | null = null
+let lent: Uint8Array | null = null
+
+/** A view of `length` bytes of the scratch buffer; one lent and not sealed yet is given away for good first. */
+function lendScratch (length: number): Uint8Array {
+  // Protomux may encode into several buffers before it writes one (a corked batch): what was lent
+  // keeps the old buffer, and the next message gets a new one.
+  if (lent !== null) scratch = null
+  scratch ??= Buffer.allocUnsafeSlow(SCRATCH_BYTES)
+  lent = scratch.subarray(0, length)
+  return lent
+}
 
 /**
  * The write side of a secure stream (secure-stream.ts): seals each message into one frame and writes
@@ -18,7 +37,12 @@ const WRITE_HIGH = 256 * 1024
  * - `alloc(n)` hands out a buffer that the next `seal` encrypts in place (Protomux uses it: one
  *   allocation and no copy per message); any other message is copied into a fresh frame.
  * - Messages of `BIG_MESSAGE` bytes or more are sealed by OpenSSL into a fresh buffer instead (same
- *   cipher, same bytes on the wire): header, ciphertext and tag leave in one corked write.
+ *   cipher, same bytes on the wire): header, ciphertext and tag leave in one corked write. `alloc`
+ *   hands those (up to `SCRATCH_BYTES`) a view of one process-wide scratch buffer, since sealing
+ *   copies them out anyway: a bulk sender encoded every 64 KiB message into a fresh buffer and threw
+ *   it away. The scratch is lent to one message at a time, until it is sealed; an `alloc` while it is
+ *   lent (a batch encoded before it is written) leaves the lent view its memory and makes a new
+ *   scratch, so no message is ever overwritten by the next.
  * - The stream checks the message (its size, the stream's state) before; nothing here throws.
  * - `lastWrite` (a ms timestamp from the clock) moves with every frame written.
  */
@@ -31,8 +55,13 @@ export class SealedWriter {
     this.lastWrite = clock.now()
   }
 
-  /** A buffer of `length` bytes that `seal` encrypts in place. */
+  /** A buffer of `length` bytes that `seal` encrypts in place (or, for a big message, seals from). */
   alloc (length: number): Uint8Array {
+    if (TransportCipher.isBig(length) && length <= SCRATCH_BYTES) {
+      this.allocated = null
+      this.allocatedPlain = null
+      return lendScratch(length)
+    }
     const frame = Buffer.allocUnsafe(HEADER + length + TAG)
     this.allocated = frame
     this.allocatedPlain = frame.subarray(HEADER, HEADER + length)
@@ -58,6 +87,11 @@ export class SealedWriter {
     return this.raw(frame)
   }
 
+  /** A message that will not be sealed (the stream ended first): the scratch view it may hold is free again. */
+  drop (data: Uint8Array): void {
+    if (data === lent) lent = null
+  }
+
   /** Writes a frame as it is (a handshake message, a refusal). */
   raw (frame: Buffer): boolean {
     this.lastWrite = this.clock.now()
@@ -80,6 +114,7 @@ export class SealedWriter {
     this.allocated = null
     this.allocatedPlain = null
     const [sealed, tag] = cipher.sealBig(data)
+    if (data === lent) lent = null
     const header = Buffer.allocUnsafe(HEADER)
     header.writeUInt32LE(data.byteLength + TAG, 0)
     this.lastWrite = this.clock.now()

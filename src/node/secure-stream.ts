@@ -4,55 +4,26 @@ import { systemClock } from '../clock.js'
 import { PeerwardenError } from '../errors.js'
 import type { Clock } from '../manager/types.js'
 import { FrameReader, HEADER } from './frame-reader.js'
-import { NoiseHandshake, type StaticKeys } from './noise.js'
+import { NoiseHandshake } from './noise.js'
 import { emptyReadMeter, PausedQueue, QUEUE_HIGH_BYTES, type ReadMeter } from './paused-queue.js'
-import type { QueueBudget, QueueHolder } from './queue-budget.js'
-import type { ReceiveBudget, ReceiveBudgetReason } from './receive-budget.js'
+import type { QueueHolder } from './queue-budget.js'
+import type { PartialFrame, ReceiveBudgetReason } from './receive-budget.js'
 import { SealedWriter } from './sealed-writer.js'
+import { FIRST_MESSAGE_BYTES, MAX_HANDSHAKE_FRAME, MAX_MESSAGE, type SecureStreamOptions } from './secure-stream-options.js'
 import { TAG, TransportCipher } from './transport-cipher.js'
 
 export { BIG_MESSAGE } from './transport-cipher.js'
 export { QUEUE_HIGH_BYTES, type ReadMeter } from './paused-queue.js'
-
-/** The largest message `write` takes (16 MiB). */
-export const MAX_MESSAGE = 16 * 1024 * 1024
-/** The largest handshake frame (Noise's limit): garbage never makes us allocate more. */
-const MAX_HANDSHAKE_FRAME = 65535
-export interface SecureStreamOptions {
-  keys: StaticKeys
-  /** The network's pre-shared key (see network-key.ts). */
-  psk: Buffer
-  /** Our handshake payload (the hello), asked for when our message that carries it is sent. */
-  payload: () => Uint8Array
-  /**
-   * The dialer checks the listener's key here as soon as it is known, before it sends its own identity
-   * and hello: a throw ends the handshake with that error.
-   */
-  checkRemote?: (remotePublicKey: Buffer) => void
-  /** Where `lastRead` and `lastWrite` come from (the liveness sweep's clock). Default: the system clock. */
-  clock?: Clock
-  /** Bytes queued while paused before the socket is paused too. Default `QUEUE_HIGH_BYTES` (1 MiB). */
-  maxQueuedBytes?: number
-  /** Where the stream adds its read-side figures (the transport's, for its stats). */
-  meter?: ReadMeter
-  /** The node-wide budget and deadline of partly received frames (receive-budget.ts). Default: none. */
-  receiving?: ReceiveBudget
-  /** The node-wide budget of bytes queued both ways (queue-budget.ts). Default: none. */
-  queueing?: QueueBudget
-}
+export { MAX_MESSAGE, type SecureStreamOptions } from './secure-stream-options.js'
 
 /**
  * An encrypted, message-framed duplex over a TCP socket: the node's transport under Protomux.
  *
- * Wire: every frame is a 4-byte little-endian length and that many bytes (read by frame-reader.ts,
- * which also holds the memory rules of a frame that arrives in pieces). The first three frames are
- * the Noise handshake (noise.ts): dialer → listener, listener → dialer (with the listener's hello),
- * dialer → listener (with the dialer's hello); the dialer's first messages follow its last handshake
- * frame in the same write, so a new connection's first round trip takes two round trips in all, as
- * with raw @hyperswarm/secret-stream. An empty frame from the listener instead of its handshake
- * message is a refusal: our network key is not the listener's. After the handshake, each frame is one
- * message encrypted with ChaCha20-Poly1305 (IETF), a key per direction from the handshake, the nonce
- * a 64-bit counter (Noise's transport messages); an empty message is a keep-alive.
+ * Wire: docs/protocol.md (length-prefixed frames, read by frame-reader.ts with the memory rules of a
+ * frame that arrives in pieces; the Noise handshake, noise.ts, the listener's refusal, then one
+ * ChaCha20-Poly1305 message per frame, an empty one a keep-alive). The dialer's first messages follow
+ * its last handshake frame in the same write: two round trips to a first answer, as with raw
+ * @hyperswarm/secret-stream.
  *
  * Rules:
  * - `opened` resolves once the handshake is complete and rejects with a `PeerwardenError` if it fails
@@ -71,9 +42,8 @@ export interface SecureStreamOptions {
  *   and 'drain' forwarded). It never throws for what it is given (it may run in an end-of-tick
  *   flush): a message over `MAX_MESSAGE` destroys the stream with `ERR_MESSAGE_TOO_LARGE` (its
  *   'error') and returns false. Only a write before the handshake completed throws (`ERR_NOT_OPEN`,
- *   a bug in the owner). `alloc(n)` hands out a buffer that `write` encrypts in place (Protomux
- *   uses it: one allocation and no copy per message). Messages of `BIG_MESSAGE` bytes or more are
- *   sealed by OpenSSL into a fresh buffer instead (same cipher, same bytes on the wire).
+ *   a bug in the owner). `alloc(n)` hands out a buffer that `write` seals (Protomux uses it: no
+ *   copy per message; sealed-writer.ts, also for the messages OpenSSL seals, `BIG_MESSAGE` and up).
  * - A frame that does not authenticate destroys the stream; nothing unauthenticated is delivered.
  * - A frame longer than the limit (65535 bytes during the handshake, a message of `MAX_MESSAGE` and
  *   its tag after) destroys the stream (`ERR_HANDSHAKE`, `ERR_PROTOCOL`). Announcing a 16 MiB frame
@@ -113,6 +83,8 @@ export class SecureStream extends EventEmitter implements QueueHolder {
   receiveBudgetListener: ((reason: ReceiveBudgetReason, why: string) => void) | null = null
   /** The receive budget ended the stream: its partial frames are counted no more. */
   private receiveEnded = false
+  /** This stream's entry in the node-wide receive budget (one for all its frames). */
+  private readonly partial: PartialFrame | undefined
   private readonly clock: Clock
   /** Resolves true once the handshake completed (as a Noise secret stream's does); rejects if it failed. */
   readonly opened: Promise<boolean>
@@ -144,11 +116,12 @@ export class SecureStream extends EventEmitter implements QueueHolder {
     this.lastRead = this.clock.now()
     this.writer = new SealedWriter(socket, this.clock)
     const meter = this.meter
+    this.partial = opts.receiving?.track(this)
     this.reader = new FrameReader({
       limit: MAX_HANDSHAKE_FRAME,
       onHolding: (delta) => {
         meter.receivingBytes += delta
-        if (!this.receiveEnded) opts.receiving?.held(this, this.reader.holding)
+        if (!this.receiveEnded) this.partial?.held(this.reader.holding)
       }
     })
     this.opened = new Promise((resolve, reject) => { this.settle = { resolve, reject } })
@@ -173,7 +146,7 @@ export class SecureStream extends EventEmitter implements QueueHolder {
 
   /** Encrypts and sends one message; false when the socket's buffer is full (wait for 'drain'). */
   write (data: Uint8Array): boolean {
-    if (this.destroyed || this.ended) return false
+    if (this.destroyed || this.ended) { this.writer.drop(data); return false }
     const cipher = this.cipher
     if (cipher === null) throw new PeerwardenError('ERR_NOT_OPEN', 'write before the handshake completed')
     const length = data.byteLength
@@ -191,7 +164,7 @@ export class SecureStream extends EventEmitter implements QueueHolder {
     return ok
   }
 
-  /** The remote's IP, for the range its queued bytes are counted in. */
+  /** The remote's IP, for the range its queued bytes are counted in (read once per connection: queue-budget.ts). */
   get remoteHost (): string | undefined { return this.socket.remoteAddress?.replace(/^::ffff:/, '') }
 
   /** An empty message: tells the remote we are alive. */
@@ -270,7 +243,7 @@ export class SecureStream extends EventEmitter implements QueueHolder {
     // After the read, never inside it: the budget may end this stream or others.
     const receiving = this.opts.receiving
     if (receiving !== undefined) {
-      if (this.reader.holding > 0) receiving.progressed(this)
+      if (this.reader.holding > 0) this.partial!.progressed()
       if (receiving.over) receiving.enforce()
     }
     if (this.opts.queueing?.over === true) this.opts.queueing.enforce()
@@ -298,17 +271,17 @@ export class SecureStream extends EventEmitter implements QueueHolder {
     this.destroy(new PeerwardenError(reason === 'timeout' ? 'ERR_HANDSHAKE_TIMEOUT' : 'ERR_HANDSHAKE_EVICTED', why))
   }
 
-  /** One frame from the reader; whether to read on (not once the stream is destroyed or ending). */
-  private readonly onFrame = (frame: Buffer): boolean => {
-    this.frame(frame)
+  /** One frame from the reader; whether to read on. A `lent` frame (frame-reader.ts) is never kept. */
+  private readonly onFrame = (frame: Buffer, lent: boolean): boolean => {
+    this.frame(frame, lent)
     return !this.destroyed && !this.ended
   }
 
   /** Bytes held for the frame being received (at most 4 × what arrived of it, or 1 MiB). */
   get partialBytes (): number { return this.reader.holding }
 
-  private frame (frame: Buffer): void {
-    if (this.handshake !== null) { this.handshakeFrame(this.handshake, frame); return }
+  private frame (frame: Buffer, lent: boolean): void {
+    if (this.handshake !== null) { this.handshakeFrame(this.handshake, lent ? Buffer.from(frame) : frame); return }
     if (frame.byteLength === TAG) {
       // An empty message, a keep-alive: authenticated, never delivered.
       try {
@@ -327,6 +300,8 @@ export class SecureStream extends EventEmitter implements QueueHolder {
       this.destroy(err as PeerwardenError)
       return
     }
+    // A small message is opened in place: out of a lent frame it is copied (a big one is opened into a fresh buffer).
+    if (lent && plain.buffer === frame.buffer) plain = Buffer.from(plain)
     if (this.paused || this.queue.length > 0) {
       if (this.queue.push(plain) && !this.socket.isPaused()) {
         this.queue.countPause()
@@ -427,6 +402,3 @@ export class SecureStream extends EventEmitter implements QueueHolder {
 }
 
 const EMPTY = new Uint8Array(0)
-
-/** A first handshake message: the ephemeral key and the tag of the empty payload (psk0 encrypts it). */
-const FIRST_MESSAGE_BYTES = 32 + TAG

@@ -1,9 +1,12 @@
+import { systemClock } from '../clock.js'
 import { addressRange } from '../manager/address-range.js'
-import type { ConnectionManager, PeerId } from '../manager/types.js'
+import type { Clock, ConnectionManager, PeerId } from '../manager/types.js'
 import { normaliseHints } from './address.js'
 import type { NodeConnection } from './connection.js'
 import { MAX_PEERS_PER_MESSAGE } from './control-wire.js'
 import type { RendezvousTable } from './rendezvous.js'
+import { AnswerBudget } from './topic-answers.js'
+import { FLIPS_IGNORED_TO_CLOSE, TopicFlips } from './topic-flips.js'
 
 export interface DirectoryHost {
   readonly localId: PeerId
@@ -14,6 +17,8 @@ export interface DirectoryHost {
   connections(): Iterable<NodeConnection>
   /** Whether we announce `key` ourselves (then we hand ourselves out for it). */
   announces(key: string): boolean
+  /** The node's clock, for the budgets below. Default: the rendezvous table's, else the system clock. */
+  readonly clock?: Clock
 }
 
 /** A peer as a directory hands it out. */
@@ -30,14 +35,30 @@ export interface Listed { id: string; addresses: string[] }
  *   withdrawn by unannounce, leave, close and a ban), the connected peers that declared the topic and
  *   announce (never lookup-only ones on their behalf), and ourselves when we announce it; at most
  *   `MAX_PEERS_PER_MESSAGE`, never the asker itself, never a peer we banned (nor do we register one).
+ * - Budgets per connection: topic join/leave flips (`TopicFlips`: a burst of 8, then one per 4 s; a
+ *   flip past it is ignored and counted in `refused`, 64 of them close the connection 'protocol'),
+ *   and full answers per asker (`AnswerBudget`: 512 a minute, then empty answers, counted in
+ *   `answersRefused`).
  */
 export class TopicDirectory {
-  /** Announcements the rendezvous table refused for a budget. */
+  /** Announcements the rendezvous table refused for a budget, and joins and leaves ignored for the flip budget (`flipsIgnored`). */
   refused = 0
   /** Visits other peers paid us. */
   visitsServed = 0
+  private readonly flips: TopicFlips
+  private readonly answers: AnswerBudget
 
-  constructor (private readonly host: DirectoryHost) {}
+  constructor (private readonly host: DirectoryHost) {
+    const now = host.clock !== undefined ? () => host.clock!.now() : host.rendezvous?.now ?? (() => systemClock.now())
+    this.flips = new TopicFlips(now)
+    this.answers = new AnswerBudget(now)
+  }
+
+  /** Announcements and withdrawals ignored for the flip budget (also counted in `refused`). */
+  get flipsIgnored (): number { return this.flips.ignored }
+
+  /** Lookup answers (and referrals) given empty for the per-asker budget. */
+  get answersRefused (): number { return this.answers.refused }
 
   /**
    * A peer we banned (the manager's 'peer:priority' event, wired in node.ts): its registrations leave
@@ -72,17 +93,22 @@ export class TopicDirectory {
   }
 
   announce (conn: NodeConnection, topic: string, addresses: readonly string[], ttl: number): void {
-    if (this.host.rendezvous === undefined) return
+    if (this.host.rendezvous === undefined || !this.mayFlip(conn, topic, true)) return
     const given = normaliseHints(addresses)
     this.register(conn, topic, given.length > 0 ? given : normaliseHints(conn.remoteListen), ttl)
   }
 
   unannounce (conn: NodeConnection, topic: string): void {
-    this.host.rendezvous?.unannounce(topic, conn.peer)
+    if (this.host.rendezvous === undefined || !this.mayFlip(conn, topic, false)) return
+    this.host.rendezvous.unannounce(topic, conn.peer)
   }
 
-  /** The peers we know for `key`, live ones only (see the rules), without `except`. */
+  /**
+   * The peers we know for `key`, live ones only (see the rules), for `except` (the asker, left out;
+   * ourselves for our own questions). Past the asker's answer budget: none.
+   */
   known (key: string, except: PeerId): Listed[] {
+    if (except !== this.host.localId && !this.answers.take(except)) return []
     const out = new Map<string, string[]>()
     if (this.host.announces(key)) out.set(this.host.localId, this.host.addresses())
     for (const r of this.host.rendezvous?.lookup(key, MAX_PEERS_PER_MESSAGE) ?? []) {
@@ -98,6 +124,17 @@ export class TopicDirectory {
     }
     out.delete(except)
     return [...out].slice(0, MAX_PEERS_PER_MESSAGE).map(([id, addresses]) => ({ id, addresses }))
+  }
+
+  /** Whether a join (`announced`) or leave of `topic` on `conn` may take effect (`TopicFlips`); closes a connection grossly over. */
+  private mayFlip (conn: NodeConnection, topic: string, announced: boolean): boolean {
+    const verdict = this.flips.take(conn, topic, announced)
+    if (verdict === 'ok') return true
+    this.refused++
+    // Also in the node's stats ('rendezvousRefused': announcements refused for a budget).
+    if (this.host.rendezvous !== undefined) this.host.rendezvous.refused++
+    if (verdict === 'close') conn.protocolError(`topic flips: more than ${FLIPS_IGNORED_TO_CLOSE} joins and leaves ignored for the budget`)
+    return false
   }
 
   private isBanned (peer: PeerId): boolean {

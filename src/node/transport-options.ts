@@ -99,6 +99,11 @@ export interface TransportStats {
   refusedRate: number
   /** Refused because their IP had `maxPendingPerIp` handshakes in progress. */
   refusedPerIp: number
+  /**
+   * Refused for a rule of their public range (an IPv4 /24, an IPv6 /48: 4 × `perIpRate` new sockets a
+   * second, 2 × `maxPendingPerIp` handshakes in progress); also counted in `refusedRate` or `refusedPerIp`.
+   */
+  refusedPerRange: number
   /** Refused because `maxPendingHandshakes` handshakes were in progress and none could give way. */
   refusedPending: number
   /** Inbound handshakes ended at the cap to make room for a newcomer, the oldest first (also counted in `failedHandshakes`). */

@@ -20,6 +20,7 @@ import { QUEUE_HIGH_BYTES, SecureStream, type ReadMeter } from './secure-stream.
 import { SocketCork } from './socket-cork.js'
 import { formatTcpAddress, parseTcpAddress } from './tcp-address.js'
 import type { TransportOptions, TransportStats } from './transport-options.js'
+import { canonicalIp } from '../manager/canonical-ip.js'
 
 // Their former home: importers of transport.js keep working.
 export { formatTcpAddress, parseTcpAddress } from './tcp-address.js'
@@ -62,6 +63,8 @@ export class TcpTransport {
   refusedRate = 0
   /** Of `refusedEarly`: the IP already had `maxPendingPerIp` handshakes in progress. */
   refusedPerIp = 0
+  /** Of `refusedRate` and `refusedPerIp`: for a rule of the source's public range (/24, /48). */
+  refusedPerRange = 0
   /** Of `refusedEarly`: `maxPendingHandshakes` handshakes were in progress and none could give way. */
   refusedPending = 0
   /** Inbound handshakes ended to make room at the cap: the oldest gives way to a newcomer (also in `failedHandshakes`). */
@@ -227,6 +230,7 @@ export class TcpTransport {
       refusedEarly: this.refusedEarly,
       refusedRate: this.refusedRate,
       refusedPerIp: this.refusedPerIp,
+      refusedPerRange: this.refusedPerRange,
       refusedPending: this.refusedPending,
       evictedHandshakes: this.evictedHandshakes,
       failedHandshakes: this.failedHandshakes,
@@ -260,12 +264,13 @@ export class TcpTransport {
   private accept (socket: net.Socket): void {
     this.track(socket)
     const ip = socket.remoteAddress ?? ''
-    const address = formatTcpAddress(ip.replace(/^::ffff:/, ''), socket.remotePort ?? 0)
+    const address = formatTcpAddress(canonicalIp(ip) ?? ip, socket.remotePort ?? 0)
     const refusal: InboundRefusal | 'gate' | null = this.opts.gate(address) ? this.limits.admit(ip, this.evictOldest) : 'gate'
     if (refusal !== null) {
       this.refusedEarly++
-      if (refusal === 'rate') this.refusedRate++
-      else if (refusal === 'pending-ip') this.refusedPerIp++
+      if (refusal === 'rate' || refusal === 'rate-range') this.refusedRate++
+      else if (refusal === 'pending-ip' || refusal === 'pending-range') this.refusedPerIp++
+      if (refusal === 'rate-range' || refusal === 'pending-range') this.refusedPerRange++
       else if (refusal === 'pending') this.refusedPending++
       socket.destroy()
       this.opts.onRefused?.(address, refusal)
@@ -310,7 +315,8 @@ export class TcpTransport {
       keys: this.keys,
       psk: this.opts.networkKey.psk,
       payload: () => {
-        const hello = this.opts.hello((socket.remoteAddress ?? '').replace(/^::ffff:/, ''), socket.remotePort)
+        const remote = socket.remoteAddress ?? ''
+        const hello = this.opts.hello(canonicalIp(remote) ?? remote, socket.remotePort)
         return encodeHello(visit || probe ? { ...hello, visit, probe, ...(nonce !== undefined ? { nonce } : {}) } : hello)
       },
       checkRemote: initiator ? (key) => { this.checkRemote(peerIdOf(key), expected) } : undefined,

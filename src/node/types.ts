@@ -133,6 +133,13 @@ export interface NodeStats extends ManagerStats, TransportStats {
   rendezvousVisits: number
   rendezvousVisitsFailed: number
   rendezvousVisitsServed: number
+  /**
+   * Withdrawals (a leave, `close()`) given up at a rendezvous point we are not connected to: its visit
+   * failed four times, or nobody listened there. That point may hand us out until our registration expires.
+   */
+  rendezvousWithdrawalsAbandoned: number
+  /** Connections refused or trimmed for lack of room whose referrals stopped at 8 topics (a hello may declare 64). */
+  farewellsCapped: number
   /** The dial-back check's verdict now (see `Reachability`). */
   reachability: Reachability
   /** Dial-backs we made for peers, and requests we refused for a rate (or over a relayed connection). */

@@ -26,7 +26,8 @@ const HARD_FACTOR = 4
  *   slow, not hostile: a burst of large answers to a slow reader (a mesh's results, up to 8 MiB each)
  *   may wait. A write that finds the queue above `max` with nothing taken for `WRITE_STALL_MS`, or
  *   above `4 × max` at all, calls `over` once (the connection then closes with 'over-budget' and is
- *   destroyed at once: a peer that does not read would not read the close either).
+ *   destroyed at once: a peer that does not read would not read the close either). From then on
+ *   every write is dropped (false).
  * - It covers whatever made us write: answers to requests, relayed data, keep-alives, an
  *   application's channels.
  */
@@ -37,8 +38,10 @@ export function budgetWrites (stream: SecureStream, max: number, over: (queued: 
   let taken = -1
   let stalledSince = 0
   stream.write = function (this: SecureStream, data: Uint8Array): boolean {
+    // Over: nothing more is queued for it while `over` ends the connection (its owner may do that in a microtask).
+    if (tripped) return false
     const ok = write.call(this, data)
-    if (ok || tripped) return ok
+    if (ok) return ok
     const socket = this.socket
     const queued = socket.writableLength
     if (queued <= max) { taken = -1; return ok }

@@ -5,7 +5,7 @@ import { PeerwardenError } from '../errors.js'
 import { requireOptional } from '../optional-dependency.js'
 import type { Clock, PeerStore, StoredPeer } from '../manager/types.js'
 import * as check from '../manager/validate.js'
-import { busyDelay, isBusy, isCorrupt } from './sqlite-errors.js'
+import { busyDelay, isBusy, isCorrupt, missingBindings } from './sqlite-errors.js'
 import { decodeRow } from './stored-row.js'
 
 type Database = import('better-sqlite3').Database
@@ -124,6 +124,8 @@ export function sqliteStore (path: string, options: SqliteStoreOptions = {}): Pe
     try {
       db = connect(Sqlite)
     } catch (err) {
+      const missing = missingBindings(err)
+      if (missing !== undefined) throw missing
       if (isBusy(err)) throw err
       if (!isCorrupt(err) || path === ':memory:') throw failure('cannot open', err)
       let aside: string

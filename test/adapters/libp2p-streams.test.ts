@@ -7,7 +7,7 @@ import { tcp } from '@libp2p/tcp'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { multiaddr } from '@multiformats/multiaddr'
-import { sleep, until } from '../helpers/wait.js'
+import { until, within } from '../helpers/wait.js'
 
 type Node = Awaited<ReturnType<typeof createLibp2p>>
 interface Conn { id: string; remotePeer: { toString(): string }; status: string; direction: string; streams: unknown[] }
@@ -66,6 +66,8 @@ test('libp2p: a stream opened after the last report is reported: the trim keeps 
     assert.equal(manager.getPeer(c.peerId.toString())?.connected, true, 'the busy one (X, from C) stays: its stream was reported')
     await stream.close().catch(() => {})
   } finally {
-    await Promise.race([Promise.allSettled(nodes.map(async (n) => { await n.stop() })), sleep(10_000)])
+    // Bounded, and failing when over: a race with an uncleared 10 s sleep kept the file's process alive
+    // for 10 s after its last test, and let a stop that hung pass.
+    await within(Promise.allSettled(nodes.map(async (n) => { await n.stop() })), 20_000, 'the libp2p nodes to stop')
   }
 })

@@ -13,7 +13,7 @@ import { identify } from '@libp2p/identify'
 import { floodsub } from '@libp2p/floodsub'
 import { gossipsub } from '@libp2p/gossipsub'
 import { multiaddr } from '@multiformats/multiaddr'
-import { sleep, until } from '../helpers/wait.js'
+import { sleep, until, untilRunnable, within } from '../helpers/wait.js'
 
 type Node = Awaited<ReturnType<typeof createLibp2p>>
 interface Conn { remotePeer: { toString(): string }; status: string }
@@ -63,7 +63,9 @@ function sampler (node: Node): { peak: () => number; opens: () => number } {
 }
 
 async function stopAll (nodes: Node[]): Promise<void> {
-  await Promise.race([Promise.allSettled(nodes.map(async (n) => { await n.stop() })), sleep(10_000)])
+  // Bounded, and failing when over: a race with an uncleared 10 s sleep kept the file's process alive
+  // for 10 s after its last test, and let a stop that hung pass.
+  await within(Promise.allSettled(nodes.map(async (n) => { await n.stop() })), 20_000, 'the libp2p nodes to stop')
 }
 
 /** Tells `node` of the others' addresses through libp2p's peer store (as discovery would). */
@@ -80,7 +82,7 @@ test('libp2p: a node dialled by 20 peers at once never holds more than highWater
     const others = await Promise.all(Array.from({ length: 20 }, async () => await mk()))
     nodes.push(...others)
     await Promise.allSettled(others.map(async (o) => await o.dial(multiaddr(addr(t)))))
-    await sleep(300)
+    await untilRunnable(() => openConns(t).length === 8 && warden(t).manager.stats().connections === 8, 5_000, () => `8 connections (${openConns(t).length} open)`)
     assert.ok(s.peak() <= 8, `peak ${s.peak()} > 8`)
     assert.equal(warden(t).manager.stats().connections, 8)
     assert.equal(openConns(t).length, 8)
@@ -129,7 +131,7 @@ test('libp2p: a node that knows 20 peers dials to lowWater on its own, and its o
 
     // The application dials all 20 itself, at once: libp2p never connects more than 8.
     const results = await Promise.allSettled(others.map(async (o) => await t.dial(o.peerId)))
-    await sleep(300)
+    await untilRunnable(() => openConns(t).length === warden(t).manager.stats().connections, 5_000, () => `libp2p and the manager to agree (${openConns(t).length} open, ${warden(t).manager.stats().connections} counted)`)
     assert.ok(s.peak() <= 8, `peak ${s.peak()} > 8`)
     assert.ok(openConns(t).length <= 8)
     assert.ok(results.some((r) => r.status === 'rejected'), 'the dials past the bound are refused')
@@ -172,7 +174,7 @@ test('libp2p: a protected peer survives every eviction and trim', T, async () =>
     nodes.push(...others)
     for (const o of others) await o.dial(multiaddr(addr(t))).catch(() => {}) // each newcomer evicts the lowest-ranked peer
     await warden(t).manager.trim()
-    await sleep(200)
+    await untilRunnable(() => openConns(t).length <= 4, 5_000, () => `the trim to close (${openConns(t).length} open)`)
     assert.equal(keeperClosed, 0)
     assert.ok(connectedTo(t, keeper))
     assert.ok(openConns(t).length <= 4)
@@ -197,7 +199,7 @@ test('libp2p: a banned peer never stays connected, and the node never dials it',
     let opened = 0
     t.addEventListener('connection:open', (e) => { if (e.detail.remotePeer.toString() === bad.peerId.toString()) opened++ })
     await bad.dial(multiaddr(addr(t))).catch(() => {})
-    await sleep(200)
+    await untilRunnable(() => !connectedTo(bad, t), 5_000, 'the refused dial to be gone on the banned side')
     assert.equal(opened, 0)
     assert.ok(!connectedTo(t, bad))
     // the node's own dial to it is refused before any socket
@@ -272,7 +274,7 @@ test('libp2p: protocol quotas keep min speakers of a protocol (membership from i
     await until(() => speakers.every((s) => warden(t).manager.getPeer(s.peerId.toString())?.topics.includes(`protocol:${ECHO}`) === true), 5_000, () => 'identify to report the protocol')
     for (const p of plain) await p.dial(multiaddr(addr(t))).catch(() => {})
     await warden(t).manager.trim()
-    await sleep(300)
+    await untilRunnable(() => openConns(t).length <= 4, 5_000, () => `the trim to close (${openConns(t).length} open)`)
     const held = openConns(t).map((c) => c.remotePeer.toString())
     const speakersHeld = speakers.filter((s) => held.includes(s.peerId.toString())).length
     assert.ok(held.length <= 4)
@@ -306,7 +308,7 @@ for (const kind of ['floodsub', 'gossipsub'] as const) {
       for (const o of others) warden(t).manager.tagPeer(o.peerId.toString(), 'app', 100)
       for (const o of others) await o.dial(multiaddr(addr(t))).catch(() => {})
       await warden(t).manager.trim()
-      await sleep(200)
+      await untilRunnable(() => openConns(t).length <= 3, 5_000, () => `the trim to close (${openConns(t).length} open)`)
       assert.ok(connectedTo(t, sub))
       // unsubscribing lifts the protection
       ;(sub.services as any).pubsub.unsubscribe('news')

@@ -150,3 +150,67 @@ test('the per-range budgets: loopback and private /24s are local (a cluster rest
   await clock.advance(30_000)
   assert.equal(b.take('tcp://8.8.4.6:1', 1), 0, 'half a minute refilled one')
 })
+
+test('a member flapping its registration (register, go, again, 12 times) costs a watcher at most one joined/left per 500 ms, and the watcher ends with its latest state', T, async (t) => {
+  const reg = await registry(t, { schema: farm, open: true })
+  const heard: Array<{ t: string; peer?: string; entry?: { peer: string } }> = []
+  const watcher = await handMade(t, REGISTRY_PROTOCOL, { initial: () => [{ t: 'register', role: 'Caller', variant: 'watcher' }], onMessage: (m) => { heard.push(m as never) } })
+  await watcher.node.manager.connectNow(reg.addresses[0]!)
+  await until(() => reg.members().some((m) => m.peer === watcher.node.id), 5000, 'the watcher to register')
+  let registered = 0
+  const flapper = await handMade(t, REGISTRY_PROTOCOL, {
+    initial: () => [{ t: 'register', role: 'Worker', variant: 'flapper' }],
+    onMessage: (m) => { if ((m as { t?: string })?.t === 'registered') registered++ }
+  })
+  const id = flapper.node.id
+  const start = Date.now()
+  const FLAPS = 12
+  for (let i = 1; i <= FLAPS; i++) {
+    await flapper.node.manager.connectNow(reg.addresses[0]!)
+    await until(() => registered >= i, 5000, `registration ${i}`)
+    if (i === FLAPS) break
+    flapper.last()!.conn.close()
+    await until(() => !reg.members().some((m) => m.peer === id), 5000, `the registry to see flap ${i} go`)
+  }
+  const elapsed = Date.now() - start
+  await until(() => reg.stats().notices.waiting === 0, 5000, 'the last notice to go out')
+  await until(() => heard.filter((m) => m.t === 'joined' || m.t === 'left').at(-1)?.t === 'joined', 5000, 'the watcher to hear the flapper\'s latest state')
+  const about = heard.filter((m) => (m.t === 'joined' && m.entry?.peer === id) || (m.t === 'left' && m.peer === id))
+  assert.ok(about.length <= 2 + Math.ceil(elapsed / 500), `${about.length} notices for ${2 * FLAPS - 1} flaps in ${elapsed} ms`)
+  assert.ok(reg.stats().notices.coalesced + reg.stats().notices.unchanged > 0, 'some flaps were folded')
+})
+
+test('registration bytes from one range are budgeted (registrationBudget.localBytesPerMinute): large registrations past it are refused with when to try again', T, async (t) => {
+  // About 2 KiB per registration (8 addresses of 200 characters): 3 fit in 6 KiB a minute.
+  const reg = await registry(t, { schema: farm, open: true, registrationBudget: { localBytesPerMinute: 6 * 1024 } })
+  const addresses = Array.from({ length: 8 }, (_, k) => `tcp://127.0.0.1:${4000 + k}/${'x'.repeat(180)}`)
+  const heard: unknown[] = []
+  for (let i = 0; i < 5; i++) {
+    const big = await handMade(t, REGISTRY_PROTOCOL, { initial: () => [{ t: 'register', role: 'Worker', variant: `b${i}`, addresses }], onMessage: (m) => { heard.push(m) } })
+    await big.node.manager.connectNow(reg.addresses[0]!)
+  }
+  await until(() => heard.filter((m) => ['registered', 'refused'].includes((m as { t: string }).t)).length >= 5, 5000, 'every registration to be answered')
+  assert.equal(reg.members().length, 3)
+  const refusals = heard.filter((m) => (m as { t: string }).t === 'refused') as Array<{ reason: string }>
+  assert.equal(refusals.length, 2)
+  assert.match(refusals[0]!.reason, /registration bytes from this address range are over budget: try again in \d+ s/)
+  assert.equal(reg.stats().registrationsOverBudget, 2)
+})
+
+test('createRegistry refuses a registrationBudget that is not a positive number, or an unknown one', async () => {
+  await assert.rejects(registry({ after () {} } as never, { schema: farm, open: true, registrationBudget: { bytesPerMinute: -1 } }), { code: 'ERR_INVALID_ARGUMENT', message: /registrationBudget\.bytesPerMinute/ })
+  await assert.rejects(registry({ after () {} } as never, { schema: farm, open: true, registrationBudget: { bytesPerMinut: 1 } as never }), { code: 'ERR_INVALID_ARGUMENT', message: /bytesPerMinut/ })
+})
+
+test('relayed peers are budgeted in a range of their own (<relay range>/relayed), not in the relay\'s, and one of them spends at most a quarter of it', () => {
+  const relayed = (ip: string): string => `tcp://${ip}:4001/relay/${'ab'.repeat(32)}`
+  assert.deepEqual(budgetRange(relayed('8.8.4.4')), { range: '8.8.4/relayed', local: false })
+  assert.deepEqual(budgetRange(relayed('127.0.0.1')), { range: 'loopback/relayed', local: true })
+  const b = new RangeBudget(8, 100, new ManualClock())
+  for (let i = 0; i < 8; i++) assert.equal(b.take('tcp://8.8.4.4:1', 1), 0)
+  assert.ok(b.take('tcp://8.8.4.9:1', 1) > 0, 'the relay\'s own range is spent')
+  const got = (peer: string): number => { let n = 0; while (n < 10 && b.take(relayed('8.8.4.4'), 1, peer) === 0) n++; return n }
+  assert.equal(got('p1'), 2, 'a quarter of the range for one relayed peer')
+  assert.deepEqual([got('p2'), got('p3'), got('p4')], [2, 2, 2])
+  assert.equal(got('p5'), 0, 'the relay\'s customers share one range\'s budget')
+})

@@ -46,7 +46,7 @@ test('a peer flipping its topics to the victim\'s gets a referral per topic it n
   assert.ok(got <= 8, `${got} referrals for 1000 'topics' messages`)
 })
 
-test('a peer flooding announce / unannounce over 1000 fresh topics holds at most perPeer registrations, and the victim still answers', T, async (t) => {
+test('a peer flooding announce / unannounce over 1000 fresh topics holds at most perPeer registrations, and the victim still answers (or closes it for its flips)', T, async (t) => {
   const victim = await testNode(t, { manager: { highWater: 64 } })
   const a = await attack(victim.addresses[0]!)
   t.after(() => { a.close() })
@@ -56,8 +56,51 @@ test('a peer flooding announce / unannounce over 1000 fresh topics holds at most
     a.control({ t: 'announce', topic, addresses: ['tcp://127.0.0.1:9'], ttl: 600_000 })
     if (i % 2 === 0) a.control({ t: 'unannounce', topic })
   }
-  assert.equal(await a.ping(KEY), true, 'the victim answers after the flood')
+  // Past 256 topics every change is a flip (topic-flips.ts): the flood is closed 'protocol' then.
+  assert.equal(await a.ping(KEY) || a.closed, true, 'the victim answers after the flood, or closed it')
+  const b = await attack(victim.addresses[0]!)
+  t.after(() => { b.close() })
+  b.channel(CONTROL_PROTOCOL)
+  assert.equal(await b.ping(KEY), true, 'the victim answers another peer')
   const s = victim.stats()
   assert.ok(s.rendezvousRegistrations <= 64, `${s.rendezvousRegistrations} registrations for one peer`)
   assert.ok(s.rendezvousTopics <= 64, `${s.rendezvousTopics} topics held for one peer`)
+})
+
+test('a peer flipping announce / unannounce of one topic gets a burst of flips, then they are ignored (counted) and 64 ignored close it (\'protocol\')', T, async (t) => {
+  const victim = await testNode(t, { manager: { highWater: 64 } })
+  const a = await attack(victim.addresses[0]!)
+  t.after(() => { a.close() })
+  a.channel(CONTROL_PROTOCOL)
+  a.control({ t: 'announce', topic: KEY, addresses: ['tcp://127.0.0.1:9'], ttl: 600_000 })
+  a.control({ t: 'unannounce', topic: KEY })
+  for (let i = 0; i < 8; i++) a.control(i % 2 === 0 ? { t: 'announce', topic: KEY, addresses: ['tcp://127.0.0.1:9'], ttl: 600_000 } : { t: 'unannounce', topic: KEY })
+  assert.equal(await a.ping(KEY), true, 'within the burst')
+  const before = victim.stats().rendezvousRefused
+  // Past the burst: an announce is ignored (the topic stays withdrawn).
+  a.control({ t: 'announce', topic: KEY, addresses: ['tcp://127.0.0.1:9'], ttl: 600_000 })
+  assert.equal(await a.ping(KEY), true)
+  assert.equal(victim.stats().rendezvousRegistrations, 0, 'the flip past the burst did not register it')
+  assert.equal(victim.stats().rendezvousRefused, before + 1, 'counted')
+  for (let i = 0; i < 200 && !a.closed; i++) a.control(i % 2 === 0 ? { t: 'unannounce', topic: KEY } : { t: 'announce', topic: KEY, addresses: ['tcp://127.0.0.1:9'], ttl: 600_000 })
+  await until(() => a.closed, 5000, 'the victim to close the flipping peer')
+  assert.ok(victim.stats().rendezvousRefused >= before + 64)
+})
+
+test('a peer asking the same lookup in a loop gets 512 full answers, then empty ones; the victim still answers', T, async (t) => {
+  const victim = await testNode(t, { manager: { highWater: 64 } })
+  await victim.join(TOPIC, { announce: true, lookup: false })
+  await fillTopic(t, victim)
+  const a = await attack(victim.addresses[0]!)
+  t.after(() => { a.close() })
+  a.channel(CONTROL_PROTOCOL)
+  const start = Date.now()
+  for (let i = 0; i < 600; i++) a.control({ t: 'lookup', id: 1_000_000 + i, topic: KEY })
+  assert.equal(await a.ping(KEY), true, 'the victim answers after the flood')
+  // The budget refills while the flood arrives: 512 a minute.
+  const refilled = Math.ceil((Date.now() - start) * 512 / 60_000)
+  const answers = a.inbox.filter((m) => (m as { t?: string; id?: number }).t === 'peers' && (m as { id: number }).id >= 1_000_000 && (m as { id: number }).id < 1_000_600) as Array<{ peers: unknown[] }>
+  assert.equal(answers.length, 600, 'every lookup answered')
+  const full = answers.filter((m) => m.peers.length > 0).length
+  assert.ok(full <= 512 + refilled && full >= 500, `${full} full answers (${refilled} refilled)`)
 })

@@ -62,3 +62,14 @@ test('expired entries are dropped as newcomers arrive, and a range that takes a 
   assert.equal(r.mayEvict(publicAt(1000), 1200), false)
   assert.equal(r.mayEvict(publicAt(5), 1200), true)
 })
+
+test('a relayed newcomer counts in its relay\'s range followed by /relayed: it neither waits for the relay\'s range nor makes it wait', () => {
+  const relayed = `tcp://20.1.2.3:4001/relay/${'cd'.repeat(32)}`
+  assert.equal(addressRange(relayed, true), '20.1.2/relayed')
+  assert.equal(addressRange(`tcp://10.1.2.3:4001/relay/${'cd'.repeat(32)}`, true), undefined, 'through a private relay: not limited, as the relay')
+  const r = new EvictionRanges()
+  r.evicted('tcp://20.1.2.9:4001', 0, 1000)
+  assert.equal(r.mayEvict(relayed, 10), true)
+  r.evicted(relayed, 10, 1000)
+  assert.equal(r.mayEvict(`tcp://20.1.2.3:4001/relay/${'ef'.repeat(32)}`, 20), false, 'another customer of a relay in that range')
+})

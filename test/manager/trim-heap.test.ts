@@ -83,6 +83,29 @@ test('removing many at once leaves the others in heap order: the k lowest (a top
   ), { numRuns: 500 })
 })
 
+test('takeLowest(k) takes out the k lowest ranks in trim order and leaves the others in heap order', () => {
+  fc.assert(fc.property(
+    fc.array(arbInit, { minLength: 1, maxLength: 60 }),
+    fc.nat({ max: 70 }),
+    (inits, k) => {
+      const rs = inits.map((i) => connectedRecord(i))
+      for (const r of rs) r.idle = idleOf(r)
+      const heap = new TrimHeap()
+      rs.forEach((r) => { heap.upsert(r) })
+      const sorted = [...rs].sort(compareTrimRank)
+      const taken = heap.takeLowest(k)
+      assert.equal(taken.length, Math.min(k, rs.length))
+      // The same ranks as the first k in trim order, in that order (which of exactly equal ranks is the heap's choice).
+      taken.forEach((r, i) => { assert.equal(compareTrimRank(r, sorted[i]), 0, `the ${i}-th taken has the ${i}-th rank`) })
+      for (const r of taken) assert.equal(r.heapIndex, -1, 'a taken peer has no place')
+      const left = heap.items
+      assert.deepEqual(new Set(left), new Set(rs.filter((r) => !taken.includes(r))), 'the others stay')
+      for (let i = 1; i < left.length; i++) assert.ok(compareTrimRank(left[(i - 1) >> 1], left[i]) <= 0, 'parent before child')
+      left.forEach((r, i) => { assert.equal(heap.at(i), r) })
+    }
+  ), { numRuns: 500 })
+})
+
 test('a rank change re-keyed in the trim heap moves the peer (rekey after a value, priority or idleness change)', () => {
   const heap = new TrimHeap()
   const rs = [0, 1, 2, 3].map((v) => connectedRecord({ value: v }))

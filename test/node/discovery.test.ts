@@ -41,7 +41,7 @@ test('discovery: leave() resolves once every rendezvous point answered after our
   const clock = new ManualClock(0)
   const manager = createConnectionManager({ dial: noDial, clock })
   const sent: Array<{ conn: string; msg: Record<string, unknown> }> = []
-  const fake = (id: string): NodeConnection => ({ id, peer: id.repeat(64).slice(0, 64), remoteRendezvous: true, direction: 'inbound', remoteListen: [], post: (msg: Record<string, unknown>) => { sent.push({ conn: id, msg }); return true } }) as unknown as NodeConnection
+  const fake = (id: string): NodeConnection => ({ id, peer: id.repeat(64).slice(0, 64), remoteRendezvous: true, direction: 'inbound', address: 'tcp://127.0.0.1:40000', remoteListen: [], post: (msg: Record<string, unknown>) => { sent.push({ conn: id, msg }); return true } }) as unknown as NodeConnection
   const r1 = fake('a')
   const r2 = fake('b')
   const d = new Discovery({ localId: 'f'.repeat(64), manager, rendezvous: undefined, addresses: () => ['tcp://127.0.0.1:1'], connections: () => [r1, r2] },

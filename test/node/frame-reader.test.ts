@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { FrameReader, HEADER } from '../../src/node/frame-reader.js'
+import { FrameReader, HEADER, SCRATCH_BYTES } from '../../src/node/frame-reader.js'
 
 // The secure stream's framing on its own: bytes in, frames out (4-byte little-endian length, then the bytes).
 
@@ -64,18 +64,53 @@ test('a partial header or a partial frame yields nothing until the rest arrives'
   assert.equal(reader.holding, 0)
 })
 
-test('a frame wholly inside a chunk is a view into it (decrypted in place), a split one a copy', () => {
+test('a frame wholly inside a chunk is a view into it (decrypted in place), a split one is gathered in the shared scratch buffer and lent for the call', () => {
   const chunk = frame('abc')
   let seen: Buffer | undefined
-  new FrameReader({ limit: 10 }).read(chunk, (f) => { seen = f; return true })
+  let seenLent: boolean | undefined
+  new FrameReader({ limit: 10 }).read(chunk, (f, lent) => { seen = f; seenLent = lent; return true })
   chunk[HEADER] = 0x7a
   assert.equal(seen!.toString(), 'zbc', 'the frame shares the chunk\'s bytes')
+  assert.equal(seenLent, false)
   const again = frame('abc')
   const reader = new FrameReader({ limit: 10 })
   reader.read(again.subarray(0, 5), () => true)
-  reader.read(again.subarray(5), (f) => { seen = f; return true })
+  reader.read(again.subarray(5), (f, lent) => { seen = f; seenLent = lent; return true })
   again[HEADER] = 0x7a
-  assert.equal(seen!.toString(), 'abc', 'a gathered frame owns its bytes')
+  assert.equal(seen!.toString(), 'abc', 'a gathered frame is not a view of the chunk')
+  assert.equal(seenLent, true)
+  // The scratch is reused by the next split frame: a lent frame is valid only during onFrame.
+  const next = frame('xyz')
+  reader.read(next.subarray(0, 5), () => true)
+  reader.read(next.subarray(5), (f) => { assert.equal(f.buffer, seen!.buffer, 'the same scratch buffer'); return true })
+  assert.equal(seen!.toString(), 'xyz')
+})
+
+test('one reader at a time holds the scratch buffer: another reader\'s split frame meanwhile gets a buffer of its own, and reset() gives the scratch back', () => {
+  const first = new FrameReader({ limit: 10 })
+  const second = new FrameReader({ limit: 10 })
+  const a = frame('hello')
+  const b = frame('world')
+  first.read(a.subarray(0, 6), () => true) // holds the scratch from its frame's first byte
+  const out: Array<[string, boolean]> = []
+  let kept: Buffer | undefined
+  second.read(b.subarray(0, 6), () => true)
+  second.read(b.subarray(6), (f, lent) => { kept = f; out.push([f.toString(), lent]); return true })
+  first.read(a.subarray(6), (f, lent) => { out.push([f.toString(), lent]); return true })
+  assert.deepEqual(out, [['world', false], ['hello', true]])
+  assert.equal(kept!.toString(), 'world', 'a frame of its own outlives the call')
+  // A reader reset with a partial frame gives the scratch back.
+  first.read(a.subarray(0, 6), () => true)
+  first.reset()
+  second.read(b.subarray(0, 6), () => true)
+  second.read(b.subarray(6), (f, lent) => { out.push([f.toString(), lent]); return true })
+  assert.deepEqual(out.at(-1), ['world', true])
+  // A split frame over SCRATCH_BYTES gets a buffer of its own.
+  const big = frame(Buffer.alloc(SCRATCH_BYTES + 1, 1))
+  const reader = new FrameReader({ limit: SCRATCH_BYTES + 1 })
+  reader.read(big.subarray(0, 10), () => true)
+  reader.read(big.subarray(10), (f, lent) => { out.push([String(f.byteLength), lent]); return true })
+  assert.deepEqual(out.at(-1), [String(SCRATCH_BYTES + 1), false])
 })
 
 const oversize: Array<{ name: string; chunks: Buffer[]; frames: string[]; length: number }> = [

@@ -104,3 +104,42 @@ test('at the global cap a newcomer that passed the per-IP rules takes the slot t
   assert.equal(l.pending, 2)
   assert.equal(l.admit('10.0.0.4', () => false), 'pending', 'nothing gave way')
 })
+
+test('an IPv4 attacker writing its address as IPv6 (hex-mapped, translated, compatible, upper case) is counted as its IPv4 address', () => {
+  for (const ip of ['::ffff:7f00:2', '0:0:0:0:0:ffff:7f00:2', '::FFFF:127.0.0.2', '::ffff:0:127.0.0.2', '::127.0.0.2']) assert.equal(sourceOf(ip), '127.0.0.2', ip)
+  const { l } = limits({ maxPendingPerIp: 2 })
+  assert.equal(l.admit('127.0.0.2'), null)
+  assert.equal(l.admit('::ffff:7f00:2'), null)
+  assert.equal(l.admit('0:0:0:0:0:ffff:7f00:2'), 'pending-ip', 'one budget for every spelling')
+  assert.equal(isLoopback('::ffff:7f00:1'), true)
+  assert.equal(isLoopback('0:0:0:0:0:FFFF:127.0.0.1'), true)
+  assert.equal(isLoopback('::ffff:7f00:2'), false)
+})
+
+test('a public /24 has 4x the per-IP rate and 2x the per-IP handshakes in progress, however its addresses are spelled; another /24 and private ranges are not affected', () => {
+  const { l, clock } = limits({ perIpRate: 10, maxPendingPerIp: 4, maxPending: 1000 })
+  const verdicts: Array<string | null> = []
+  for (let i = 1; i <= 41; i++) { verdicts.push(l.admit(`20.1.2.${i}`)); l.release(`20.1.2.${i}`) }
+  assert.deepEqual(verdicts, [...Array<null>(40).fill(null), 'rate-range'], 'the 41st new socket of the /24 within a second')
+  assert.equal(l.admit('::ffff:1401:2fe'), 'rate-range', 'its hex-mapped spelling is the same /24')
+  assert.equal(l.admit('20.1.3.1'), null, 'another /24')
+  l.release('20.1.3.1')
+  for (let i = 1; i <= 60; i++) { assert.equal(l.admit(`10.9.9.${i}`), null, 'a private /24 is exempt'); l.release(`10.9.9.${i}`) }
+  clock.t += 1000
+  const held: string[] = []
+  for (let i = 1; i <= 8; i++) { assert.equal(l.admit(`20.1.2.${100 + i}`), null); held.push(`20.1.2.${100 + i}`) }
+  assert.equal(l.admit('20.1.2.200'), 'pending-range', 'the 9th handshake in progress from the /24')
+  l.release(held[0]!)
+  assert.equal(l.admit('20.1.2.200'), null, 'a release gives the range its slot back')
+  for (const ip of [...held.slice(1), '20.1.2.200']) l.release(ip)
+  assert.equal(l.pending, 0)
+  assert.equal(l.pendingIps, 0, 'no range left counted')
+})
+
+test('a public IPv6 /48 is one range across its /64s', () => {
+  const { l } = limits({ perIpRate: 100, maxPendingPerIp: 1, maxPending: 1000 })
+  assert.equal(l.admit('2a00:1:2:a::1'), null)
+  assert.equal(l.admit('2a00:1:2:b::1'), null)
+  assert.equal(l.admit('2a00:1:2:c::1'), 'pending-range')
+  assert.equal(l.admit('2a00:1:3:c::1'), null, 'another /48')
+})

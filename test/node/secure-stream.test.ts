@@ -2,6 +2,8 @@ import assert from 'node:assert/strict'
 import { once } from 'node:events'
 import net from 'node:net'
 import { test, type TestContext } from 'node:test'
+import c from 'compact-encoding'
+import Protomux from 'protomux'
 import sodium from 'sodium-native'
 import { PeerwardenError } from '../../src/errors.js'
 import { loadIdentity } from '../../src/node/identity.js'
@@ -235,4 +237,54 @@ test('frames over 1 MiB, whose buffer grows as they arrive, are delivered intact
   for (const m of sent) a.write(m)
   await until(() => got.length === sent.length, 10_000, 'the messages')
   for (let i = 0; i < sent.length; i++) assert.ok(got[i].equals(sent[i]), `message ${i} of ${sizes[i]} bytes intact`)
+})
+
+test('messages through Protomux, big ones in a corked batch then one after another, arrive intact: the shared scratch buffers (sending, receiving) never hand one message\'s bytes to another', T, async (t) => {
+  const { a, b } = await pair(t)
+  await within(Promise.all([a.opened, b.opened]), 5000, 'the handshake')
+  const ma = new Protomux(a)
+  const mb = new Protomux(b)
+  const got: Buffer[] = []
+  mb.pair({ protocol: 'scratch-test' }, () => {
+    const ch = mb.createChannel({ protocol: 'scratch-test' })!
+    ch.addMessage({ encoding: c.raw, onmessage: (m: Buffer) => { got.push(m) } }) // kept, not copied
+    ch.open()
+  })
+  b.resume()
+  a.resume()
+  const ch = ma.createChannel({ protocol: 'scratch-test' })!
+  const send = ch.addMessage({ encoding: c.raw })
+  ch.open()
+  const sizes = [64 * 1024, 100_000, 20, 64 * 1024, BIG_MESSAGE, 250_000, 64 * 1024, 64 * 1024, 5, 200_000]
+  const sent = sizes.map((n, i) => Buffer.alloc(n, i + 1))
+  ma.cork()
+  send.send(sent[0])
+  send.send(sent[1]) // two big messages encoded before either is written
+  send.send(sent[2])
+  ma.uncork()
+  for (const m of sent.slice(3)) send.send(m)
+  await until(() => got.length === sent.length, 5000, 'the messages')
+  for (let i = 0; i < sent.length; i++) assert.ok(got[i].equals(sent[i]), `message ${i} of ${sizes[i]} bytes intact`)
+})
+
+test('small messages split across reads (gathered in the shared scratch buffer, opened in place) are copied out: each kept message keeps its bytes', T, async (t) => {
+  const { a, b, aSocket } = await pair(t)
+  await within(Promise.all([a.opened, b.opened]), 5000, 'the handshake')
+  aSocket.setNoDelay(true)
+  const got: Buffer[] = []
+  b.on('data', (d: Buffer) => { got.push(d) }) // kept, not copied
+  b.resume()
+  // What the dialer writes is held back, then sent in 37-byte pieces a few ms apart: every frame is split.
+  const held: Buffer[] = []
+  const write = aSocket.write.bind(aSocket) as (chunk: Buffer) => boolean
+  aSocket.write = ((chunk: Buffer) => { held.push(Buffer.from(chunk)); return true }) as typeof aSocket.write
+  const sent = Array.from({ length: 6 }, (_, i) => Buffer.alloc(100, i + 1))
+  for (const m of sent) a.write(m)
+  const wire = Buffer.concat(held)
+  for (let at = 0; at < wire.length; at += 37) {
+    write(wire.subarray(at, at + 37))
+    await new Promise((resolve) => setTimeout(resolve, 3))
+  }
+  await until(() => got.length === sent.length, 5000, 'the messages')
+  for (let i = 0; i < sent.length; i++) assert.ok(got[i].equals(sent[i]), `message ${i} intact`)
 })

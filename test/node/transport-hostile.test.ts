@@ -226,3 +226,29 @@ test('a message over 16 MiB sent in a batch (written by the end-of-tick flush) c
   assert.equal(conn!.open, false)
   assert.equal(a.connections().length, 0)
 })
+
+test('the write budget tripping while protomux writes a batch (a corked send past its 8 MiB batch) closes the connection \'over-budget\' instead of throwing a RangeError out of send()', ATTACK, async (t) => {
+  const a = await node(t, { maxWriteQueueBytes: 256 * 1024 })
+  const b = await node(t)
+  const thrown: unknown[] = []
+  const onUncaught = (err: unknown): void => { thrown.push(err) }
+  process.on('uncaughtException', onUncaught)
+  t.after(() => { process.off('uncaughtException', onUncaught) })
+  let conn: NodeConnection | undefined
+  a.events.addEventListener('connection', (e) => { conn = e.detail.connection })
+  await a.manager.connectNow(b.addresses[0])
+  await until(() => b.connections().length === 1 && conn !== undefined, 5000, 'both sides to keep the connection')
+  const channel = conn!.mux.createChannel({ protocol: 'test/batch/1' })!
+  const raw = { preencode (state: { end: number }, m: Uint8Array) { state.end += m.byteLength }, encode (state: { start: number; buffer: Uint8Array }, m: Uint8Array) { state.buffer.set(m, state.start); state.start += m.byteLength }, decode () { return new Uint8Array(0) } }
+  const msg = channel.addMessage<Uint8Array>({ encoding: raw as never })
+  channel.open()
+  conn!.corkForTick() // what is sent now is batched; past 8 MiB protomux writes the batch from inside send()
+  const chunk = new Uint8Array(64 * 1024)
+  // The first batch written (8 MiB) is over 4 x maxWriteQueueBytes at once: the budget trips inside that write.
+  assert.doesNotThrow(() => { for (let i = 0; i < 140; i++) msg.send(chunk) })
+  await until(() => conn!.open === false, 5000, 'the connection to close')
+  await sleep(50)
+  assert.deepEqual(thrown, [])
+  assert.equal(conn!.closeReason, 'over-budget')
+  assert.equal(a.connections().length, 0)
+})

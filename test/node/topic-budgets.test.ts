@@ -1,0 +1,72 @@
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { ANSWERS_PER_MINUTE, AnswerBudget, MAX_ANSWER_ASKERS } from '../../src/node/topic-answers.js'
+import { FLIP_BURST, FLIP_INTERVAL, FLIPS_IGNORED_TO_CLOSE, MAX_FLIP_TOPICS, TopicFlips } from '../../src/node/topic-flips.js'
+
+// The per-connection budgets of the topic directory, on a hand-driven clock.
+
+function flips (): { f: TopicFlips; clock: { t: number } } {
+  const clock = { t: 0 }
+  return { f: new TopicFlips(() => clock.t), clock }
+}
+
+/** Flips `topic` on `conn` toward the state it does not hold (what a flipping peer sends): the verdict. */
+function flipper (f: TopicFlips, conn: object, topic: string): () => string {
+  let announced = false
+  return () => {
+    const v = f.take(conn, topic, !announced)
+    if (v === 'ok') announced = !announced
+    return v
+  }
+}
+
+test('a connection flipping a topic gets a burst of 8 flips, then one per 4 s; past it flips are ignored and 64 ignored close it', () => {
+  const { f, clock } = flips()
+  const flip = flipper(f, {}, 'k')
+  assert.equal(flip(), 'ok', 'the first join is free')
+  assert.equal(flip(), 'ok', 'the first leave is free')
+  assert.deepEqual(Array.from({ length: FLIP_BURST + 1 }, flip), [...Array<string>(FLIP_BURST).fill('ok'), 'ignore'])
+  clock.t += FLIP_INTERVAL
+  assert.equal(flip(), 'ok', 'one more after 4 s')
+  assert.equal(flip(), 'ignore')
+  let last = ''
+  for (let i = 3; i <= FLIPS_IGNORED_TO_CLOSE; i++) last = flip()
+  assert.equal(last, 'close', `the ${FLIPS_IGNORED_TO_CLOSE}th ignored flip closes the connection`)
+  assert.equal(f.ignored, FLIPS_IGNORED_TO_CLOSE)
+})
+
+test('an honest node joining, refreshing and leaving 64 topics at once spends no flip; another connection has its own budget', () => {
+  const { f } = flips()
+  const conn = {}
+  for (let i = 0; i < 64; i++) assert.equal(f.take(conn, `t${i}`, true), 'ok')
+  for (let i = 0; i < 64; i++) assert.equal(f.take(conn, `t${i}`, true), 'ok', 'a refresh')
+  for (let i = 0; i < 64; i++) assert.equal(f.take(conn, `t${i}`, false), 'ok')
+  const flip = flipper(f, conn, 'x')
+  assert.deepEqual(Array.from({ length: FLIP_BURST + 3 }, flip), [...Array<string>(FLIP_BURST + 2).fill('ok'), 'ignore'])
+  const other = flipper(f, {}, 'x')
+  assert.deepEqual([other(), other(), other()], ['ok', 'ok', 'ok'])
+})
+
+test('a connection cycling through more topics than remembered gets no free changes back', () => {
+  const { f } = flips()
+  const conn = {}
+  for (let i = 0; i <= MAX_FLIP_TOPICS; i++) f.take(conn, `t${i}`, true)
+  const verdicts = Array.from({ length: FLIP_BURST + 1 }, (_, i) => f.take(conn, `fresh${i}`, true))
+  assert.equal(verdicts.filter((v) => v === 'ok').length, FLIP_BURST, 'each fresh topic costs a flip once one was forgotten')
+})
+
+test('an asker gets 512 full lookup answers a minute, then empty ones; the budget refills over a minute and is bounded', () => {
+  const clock = { t: 0 }
+  const b = new AnswerBudget(() => clock.t)
+  let full = 0
+  for (let i = 0; i < ANSWERS_PER_MINUTE + 100; i++) if (b.take('p')) full++
+  assert.equal(full, ANSWERS_PER_MINUTE)
+  assert.equal(b.refused, 100)
+  assert.equal(b.take('q'), true, 'another asker has its own budget')
+  clock.t += 30_000
+  full = 0
+  for (let i = 0; i < ANSWERS_PER_MINUTE; i++) if (b.take('p')) full++
+  assert.equal(full, ANSWERS_PER_MINUTE / 2, 'half a minute refilled half')
+  for (let i = 0; i < MAX_ANSWER_ASKERS + 10; i++) b.take(`a${i}`)
+  assert.equal(b.size, MAX_ANSWER_ASKERS)
+})
