@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events'
 import type net from 'node:net'
 import { systemClock } from '../clock.js'
 import { PeerwardenError } from '../errors.js'
+import { canonicalIp } from '../manager/canonical-ip.js'
 import type { Clock } from '../manager/types.js'
 import { FrameReader, HEADER } from './frame-reader.js'
 import { NoiseHandshake } from './noise.js'
@@ -164,8 +165,11 @@ export class SecureStream extends EventEmitter implements QueueHolder {
     return ok
   }
 
-  /** The remote's IP, for the range its queued bytes are counted in (read once per connection: queue-budget.ts). */
-  get remoteHost (): string | undefined { return this.socket.remoteAddress?.replace(/^::ffff:/, '') }
+  /** The remote's IP in canonical form, for the range its queued bytes are counted in (read once per connection: queue-budget.ts). */
+  get remoteHost (): string | undefined {
+    const ip = this.socket.remoteAddress
+    return ip === undefined ? undefined : canonicalIp(ip) ?? ip
+  }
 
   /** An empty message: tells the remote we are alive. */
   keepAlive (): void {
