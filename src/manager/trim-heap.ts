@@ -107,12 +107,13 @@ export class TrimHeap {
   }
 
   /**
-   * Removes the peer at position `i`. Its record is only written (its `heapIndex`), never read: a
-   * trim's k removals of the root then never wait for a record that is not in the cache.
+   * Removes the peer at position `i`. Its record is only written (its `heapIndex`), never read; with
+   * `unlink` false not even that, and the caller writes -1 there itself: a trim's k removals of the
+   * root then never touch a record (one not in the cache costs a miss, which a loop of stores overlaps).
    */
-  private removeAt (i: number): void {
+  private removeAt (i: number, unlink = true): void {
     const out = this.slots[i] >> SLOT_SHIFT
-    this.recs[out]!.heapIndex = -1
+    if (unlink) this.recs[out]!.heapIndex = -1
     this.recs[out] = undefined
     this.free.push(out)
     const last = --this.n
@@ -237,8 +238,10 @@ export class TrimHeap {
     if (k * WARM_SHARE >= this.n) this.warm()
     while (out.length < k && this.n > 0) {
       out.push(this.at(0))
-      this.removeAt(0)
+      this.removeAt(0, false)
     }
+    // The records are written once all have left, in a loop of independent stores (see `removeAt`).
+    for (let i = 0; i < out.length; i++) out[i].heapIndex = -1
     return out
   }
 
