@@ -4,7 +4,8 @@
  *
  * Rules:
  * - What it says: virtual minutes done of the total, the share done, events per wall second (the
- *   managers' dials, connections and trims, averaged since the start), and the time left at that pace.
+ *   managers' dials, connections and trims, averaged since the start), and the time left at that pace
+ *   once `MIN_SHARE_FOR_ETA` of the run is done ('?' before).
  * - A terminal gets at most one redraw every `redraw` ms (default 100), as one line that `\r` rewrites;
  *   `done()` clears it, so the table and the summary are left as they were.
  * - Anything else gets one line every `every` ms (default 5000), and nothing from `done()`.
@@ -68,17 +69,22 @@ export class Progress {
   }
 }
 
+/** The share of the run done before an ETA is told ('?' until then). */
+export const MIN_SHARE_FOR_ETA = 0.02
+
 /** One progress line: a bar of `width` columns (none when 0), minutes, share, events/s and ETA. */
 export function progressText (f: ProgressFigures, width: number): string {
   const share = f.total > 0 ? Math.min(1, f.done / f.total) : 1
   const full = Math.round(share * width)
   const bar = width > 0 ? `[${'#'.repeat(full)}${'.'.repeat(width - full)}] ` : ''
   const perSecond = f.elapsed > 0 ? f.events / (f.elapsed / 1000) : 0
-  const eta = f.done > 0 ? f.elapsed / f.done * (f.total - f.done) : Infinity
+  // Before 2 % of the run the pace says nothing: the first virtual second (every node bootstrapping at
+  // once) costs far more wall time than any later one, and 100,000 nodes printed an ETA of 172 hours.
+  const eta = f.done > 0 && f.done >= f.total * MIN_SHARE_FOR_ETA ? f.elapsed / f.done * (f.total - f.done) : Infinity
   return `${bar}${(f.done / 60_000).toFixed(1)}/${(f.total / 60_000).toFixed(0)} virtual min (${Math.floor(share * 100)}%) · ${Math.round(perSecond).toLocaleString('en-US')} events/s · ETA ${duration(eta)}`
 }
 
-/** '1:05' (m:ss), '1:02:03' past an hour, '?' before anything is done. */
+/** '1:05' (m:ss), '1:02:03' past an hour, '?' when not known yet. */
 function duration (ms: number): string {
   if (!Number.isFinite(ms)) return '?'
   const s = Math.round(ms / 1000)

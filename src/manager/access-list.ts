@@ -16,7 +16,8 @@ type Range = [ipaddr.IPv4 | ipaddr.IPv6, number]
  *   `canonicalIp`) matches IPv4 ranges.
  */
 export class AccessList {
-  private readonly peers = new Set<PeerId>()
+  /** Made on the first id listed (most lists are empty, and every manager has two). */
+  private peers: Set<PeerId> | undefined = undefined
   private readonly ranges: Range[] = []
 
   constructor (name: string, entries: readonly string[]) {
@@ -26,17 +27,17 @@ export class AccessList {
         if (entry.includes('/') && /^[0-9a-fA-F.:]+\/\d+$/.test(entry)) {
           throw PeerwardenError.invalid(`${name}[${i}] is not a valid CIDR: ${JSON.stringify(entry)}`)
         }
-        this.peers.add(entry)
+        (this.peers ??= new Set()).add(entry)
       } else {
         this.ranges.push(range)
       }
     })
   }
 
-  get empty (): boolean { return this.peers.size === 0 && this.ranges.length === 0 }
+  get empty (): boolean { return this.peers === undefined && this.ranges.length === 0 }
 
   hasPeer (peer: PeerId | undefined): boolean {
-    return peer !== undefined && this.peers.has(peer)
+    return peer !== undefined && this.peers?.has(peer) === true
   }
 
   /** A known peer is denied when its id is listed or every one of its addresses matches (it could not be dialled anywhere else). */

@@ -13,7 +13,8 @@ import { nextDelay, type BackoffPolicy } from './backoff.js'
  * - A budget: at most `max()` entries; past it, the oldest entry goes (a table fed by peers).
  */
 export class AddressBackoff {
-  private readonly waits = new Map<string, { until: number; failures: number }>()
+  /** Made on the first failure (most managers never dial a hinted address that fails). */
+  private waits: Map<string, { until: number; failures: number }> | undefined = undefined
 
   constructor (
     private readonly max: () => number,
@@ -21,26 +22,27 @@ export class AddressBackoff {
     private readonly policy: Readonly<BackoffPolicy>
   ) {}
 
-  get size (): number { return this.waits.size }
+  get size (): number { return this.waits?.size ?? 0 }
 
   /** When the address may be dialled again; undefined when it may be now. */
   blockedUntil (address: string, now: number): number | undefined {
-    const w = this.waits.get(address)
+    const w = this.waits?.get(address)
     if (w === undefined || w.until <= now) return undefined
     return w.until
   }
 
   /** A dial of the address failed at `now`: it waits. */
   failed (address: string, now: number): void {
-    const w = this.waits.get(address)
+    const waits = this.waits ??= new Map()
+    const w = waits.get(address)
     const failures = (w?.failures ?? 0) + 1
-    this.waits.delete(address) // re-inserted last: the budget drops the oldest entries first
-    this.waits.set(address, { until: now + nextDelay(failures, false, this.random, this.policy), failures })
-    while (this.waits.size > this.max()) this.waits.delete(this.waits.keys().next().value as string)
+    waits.delete(address) // re-inserted last: the budget drops the oldest entries first
+    waits.set(address, { until: now + nextDelay(failures, false, this.random, this.policy), failures })
+    while (waits.size > this.max()) waits.delete(waits.keys().next().value as string)
   }
 
   /** A dial of the address reached someone: it no longer waits. */
   succeeded (address: string): void {
-    this.waits.delete(address)
+    this.waits?.delete(address)
   }
 }

@@ -63,7 +63,7 @@ function ipRange (address: string, publicOnly: boolean): string | undefined {
  */
 export class EvictionRanges {
   /** When each range's wait ends, oldest entry first (a range that takes a place again moves last). */
-  private readonly until = new Map<string, number>()
+  private until: Map<string, number> | undefined = undefined
   /** The last address asked about and its range: `evicted()` follows `mayEvict()` for the same newcomer. */
   private lastAddress: string | undefined = undefined
   private lastRange: string | undefined = undefined
@@ -71,14 +71,14 @@ export class EvictionRanges {
   /** May a stranger at `address` take a place now? */
   mayEvict (address: string | undefined, now: number): boolean {
     const range = this.rangeOf(address)
-    return range === undefined || (this.until.get(range) ?? -Infinity) <= now
+    return range === undefined || (this.until?.get(range) ?? -Infinity) <= now
   }
 
   /** A newcomer at `address` took a place now; its range waits `gracePeriod`. */
   evicted (address: string | undefined, now: number, gracePeriod: number): void {
     const range = this.rangeOf(address)
     if (range === undefined || gracePeriod <= 0) return
-    const { until } = this
+    const until = this.until ??= new Map()
     until.delete(range)
     // Expired entries first (oldest first: an entry's end is its start plus gracePeriod), then the
     // oldest while over the budget.
@@ -90,7 +90,7 @@ export class EvictionRanges {
   }
 
   /** How many ranges wait now (expired entries included until a newcomer drops them). */
-  get size (): number { return this.until.size }
+  get size (): number { return this.until?.size ?? 0 }
 
   private rangeOf (address: string | undefined): string | undefined {
     if (address === undefined) return undefined

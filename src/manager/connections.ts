@@ -11,7 +11,7 @@ import type { ManagerEventTarget } from './events.js'
 import { mergePriority, mergeTopics } from './merge.js'
 import type { PeerBook } from './peer-book.js'
 import type { PeerKnowledge } from './peer-knowledge.js'
-import type { ConnEntry, PeerRecord } from './peer-record.js'
+import { PeerRecord, type ConnEntry } from './peer-record.js'
 import type { Persistence } from './persistence.js'
 import type { Rotation } from './rotation.js'
 import type { StrangerLog } from './stranger-log.js'
@@ -78,8 +78,12 @@ export class Connections {
   readAheadSum = 0
 
   constructor (private readonly host: ConnectionsHost) {
-    // Another object with a connection's id is found by its peer's record (a connected record is filed under its id).
-    this.conns = new ConnectionTable((peer) => host.book.get(peer)?.conn)
+    // Another object with a connection's id is found by its peer's record (a connected record is
+    // filed under its id). A compact peer is never connected: the lookup does not expand it.
+    this.conns = new ConnectionTable((peer) => {
+      const row = host.book.storedRow(peer)
+      return row instanceof PeerRecord ? row.conn : undefined
+    })
     this.bootstraps = new BootstrapRelease({
       topics: host.topics,
       limits: () => host.opts,

@@ -105,7 +105,8 @@ export class DecayingTagImpl implements DecayingTag {
 
 /** The registry of decaying tags of one manager. Names are unique while registered. */
 export class Decayer {
-  private readonly tags = new Map<string, DecayingTagImpl>()
+  /** Made by the first `register()` (most managers have no decaying tag). */
+  private tags: Map<string, DecayingTagImpl> | undefined = undefined
 
   constructor (private readonly host: DecayHost) {}
 
@@ -114,18 +115,19 @@ export class Decayer {
     check.duration('interval', interval, 1)
     check.fn('decay', decayFn)
     check.fn('bump', bumpFn)
-    if (this.tags.has(name)) throw new PeerwardenError('ERR_DUPLICATE_TAG', `decaying tag ${JSON.stringify(name)} is already registered`)
-    const tag = new DecayingTagImpl(name, interval, decayFn, bumpFn, this.host, (t) => this.tags.delete(t.name))
-    this.tags.set(name, tag)
+    const tags = this.tags ??= new Map()
+    if (tags.has(name)) throw new PeerwardenError('ERR_DUPLICATE_TAG', `decaying tag ${JSON.stringify(name)} is already registered`)
+    const tag = new DecayingTagImpl(name, interval, decayFn, bumpFn, this.host, (t) => tags.delete(t.name))
+    tags.set(name, tag)
     return tag
   }
 
   forget (record: PeerRecord): void {
-    if (record.decaying === undefined) return
+    if (record.decaying === undefined || this.tags === undefined) return
     for (const name of record.decaying.keys()) this.tags.get(name)?.forget(record)
   }
 
   closeAll (): void {
-    for (const tag of [...this.tags.values()]) tag.close()
+    if (this.tags !== undefined) for (const tag of [...this.tags.values()]) tag.close()
   }
 }

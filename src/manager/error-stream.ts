@@ -6,25 +6,26 @@ import type { DialFailure } from './types.js'
  * subscribed, in order, until `end()`. A subscriber that stops iterating (break/return) unsubscribes.
  */
 export class ErrorStream {
-  private readonly subscribers = new Set<Subscriber>()
+  /** Made by the first `iterate()` (most managers are never asked for their errors). */
+  private subscribers: Set<Subscriber> | undefined = undefined
   private ended = false
 
   publish (failure: DialFailure): void {
-    for (const s of this.subscribers) s.push(failure)
+    if (this.subscribers !== undefined) for (const s of this.subscribers) s.push(failure)
   }
 
   end (): void {
     this.ended = true
-    for (const s of this.subscribers) s.end()
-    this.subscribers.clear()
+    if (this.subscribers !== undefined) for (const s of this.subscribers) s.end()
+    this.subscribers = undefined
   }
 
   iterate (): AsyncIterable<DialFailure> {
     return {
       [Symbol.asyncIterator]: () => {
-        const sub = new Subscriber(() => this.subscribers.delete(sub))
+        const sub = new Subscriber(() => this.subscribers?.delete(sub) === true)
         if (this.ended) sub.end()
-        else this.subscribers.add(sub)
+        else (this.subscribers ??= new Set()).add(sub)
         return sub
       }
     }

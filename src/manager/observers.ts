@@ -5,29 +5,32 @@ import type { PeerInfo } from './types.js'
  * any number of changes within one tick is told once, on a microtask, with the list as it is then.
  */
 export class PeerObservers {
-  private readonly listeners = new Set<(peers: readonly PeerInfo[]) => void>()
+  /** Made by the first `add()` (most managers are never observed). */
+  private listeners: Set<(peers: readonly PeerInfo[]) => void> | undefined = undefined
   private pending = false
 
   /** `list` reads the peers when a notification goes out (never when nobody listens). */
   constructor (private readonly list: () => PeerInfo[]) {}
 
   add (listener: (peers: readonly PeerInfo[]) => void): () => void {
-    this.listeners.add(listener)
+    const listeners = this.listeners ??= new Set()
+    listeners.add(listener)
     listener(this.list())
-    return () => { this.listeners.delete(listener) }
+    return () => { listeners.delete(listener) }
   }
 
   /** The peer list changed: observers hear once per tick however many changes happened. (A bound function: the parts call it on every connection change.) */
   readonly notify = (): void => {
-    if (this.listeners.size === 0 || this.pending) return
+    if (this.listeners === undefined || this.listeners.size === 0 || this.pending) return
     this.pending = true
     queueMicrotask(() => {
       this.pending = false
-      if (this.listeners.size === 0) return
+      const listeners = this.listeners
+      if (listeners === undefined || listeners.size === 0) return
       const peers = this.list()
-      for (const l of this.listeners) l(peers)
+      for (const l of listeners) l(peers)
     })
   }
 
-  clear (): void { this.listeners.clear() }
+  clear (): void { this.listeners?.clear() }
 }

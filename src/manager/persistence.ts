@@ -27,7 +27,8 @@ export class Persistence {
    */
   private dirty: Array<PeerRecord | string> = []
   private readonly marked = new Map<PeerRecord, number>()
-  private readonly removed = new Set<string>()
+  /** Keys whose rows go; made on the first (most batches remove nothing). */
+  private removed: Set<string> | undefined = undefined
   private readonly alarm: Alarm
   private writing: Promise<void> = Promise.resolve()
 
@@ -63,13 +64,13 @@ export class Persistence {
 
   remove (key: string, record?: PeerRecord): void {
     if (record !== undefined) this.marked.delete(record)
-    this.removed.add(key)
+    ;(this.removed ??= new Set()).add(key)
     this.arm()
   }
 
   /** A record re-filed under a new key (its id became known): the old row goes. */
   rekeyed (oldKey: string, record: PeerRecord): void {
-    this.removed.add(oldKey)
+    ;(this.removed ??= new Set()).add(oldKey)
     this.touch(record)
   }
 
@@ -89,10 +90,10 @@ export class Persistence {
       if (row === undefined) continue
       if (!(row instanceof PeerRecord)) { peers.push(row); compactRows = true } else if (!row.hint && !row.forgotten) peers.push(toStored(row))
     }
-    const removed = [...this.removed].filter((k) => !peers.some((p) => p.key === k))
+    const removed = this.removed === undefined ? NO_KEYS : [...this.removed].filter((k) => !peers.some((p) => p.key === k))
     this.dirty = []
     this.marked.clear()
-    this.removed.clear()
+    this.removed = undefined
     // Batches are written one after the other, in order.
     this.writing = this.writing.then(async () => {
       if (removed.length > 0) this.store.delete(removed)
@@ -110,6 +111,9 @@ export class Persistence {
     if (!this.alarm.armed) this.alarm.wakeIn(this.interval)
   }
 }
+
+/** The keys of a batch that removes nothing (shared, never written). */
+const NO_KEYS: string[] = []
 
 function save (store: PeerStore, peers: Array<StoredPeer | CompactRow>, compactRows: boolean): void {
   if (!compactRows) { store.save(peers as StoredPeer[]); return }

@@ -20,14 +20,16 @@ export class TopicCounts {
   /** `highWater` now: no quota's `min` counts for more. */
   constructor (private readonly cap: () => number = () => Infinity) {}
 
-  private readonly connected = new Map<string, number>()
+  // The three tables start as one shared empty map, read as any other and never written: each gets
+  // its own on its first `set` (most managers of a large simulation have no topic at all).
+  private connected: Map<string, number> = NONE
   /** Dials in flight per topic: they count toward `min` so one short topic is not dialled many times over. */
-  private readonly pending = new Map<string, number>()
-  private readonly quotas = new Map<string, TopicQuota>()
+  private pending: Map<string, number> = NONE
+  private quotas: Map<string, TopicQuota> = NONE as Map<string, never>
 
   setQuota (topic: string, quota: TopicQuota | undefined): void {
     if (quota === undefined) this.quotas.delete(topic)
-    else this.quotas.set(topic, { ...quota })
+    else ((this.quotas as Map<string, unknown>) === NONE ? (this.quotas = new Map()) : this.quotas).set(topic, { ...quota })
   }
 
   count (topic: string): number { return this.connected.get(topic) ?? 0 }
@@ -52,6 +54,8 @@ export class TopicCounts {
   }
 
   attach (topics: readonly string[]): void {
+    if (topics.length === 0) return
+    if (this.connected === NONE) this.connected = new Map()
     for (const t of topics) this.connected.set(t, (this.connected.get(t) ?? 0) + 1)
   }
 
@@ -65,6 +69,7 @@ export class TopicCounts {
 
   /** A dial of a peer with these topics starts (+1) or ends (-1). */
   dialing (topics: readonly string[], delta: 1 | -1): void {
+    if (topics.length > 0 && this.pending === NONE) this.pending = new Map()
     for (const t of topics) {
       const n = (this.pending.get(t) ?? 0) + delta
       if (n <= 0) this.pending.delete(t)
@@ -126,3 +131,6 @@ export class TopicCounts {
     return true
   }
 }
+
+/** The empty table every `TopicCounts` starts with (shared: never written, see above). */
+const NONE: Map<string, number> = new Map()

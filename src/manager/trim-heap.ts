@@ -4,10 +4,11 @@ import { priorityRank } from './rank.js'
 
 /**
  * The trim index's binary min-heap: the connected peers in trim order (`compareTrimRank`), each
- * position's rank key cached in a typed array beside it, so that a comparison reads four numbers
- * instead of six fields of two records. This is what makes a trim of k peers among n (k lowest
- * walked, k removed) cost microseconds per peer. The four numbers of a position sit side by side in
- * one Float64Array (a comparison of two siblings reads one or two cache lines).
+ * position's rank key cached in typed arrays beside it, so that a comparison reads two small integers
+ * and two numbers instead of six fields of two records. This is what makes a trim of k peers among n
+ * (k taken) cost microseconds per peer. A position's class and flags share one 32-bit integer with its
+ * slot, and its value and opening time sit side by side in one Float64Array: 20 bytes a position
+ * (a trim after a collection reads the heap from memory: the fewer lines, the faster).
  *
  * The heap itself is an array of slots, not of peers: a peer keeps one slot (its `heapIndex`) while
  * it is in, and the slot's position lives in a typed array. A sift moves slots and keys — typed
@@ -24,18 +25,21 @@ import { priorityRank } from './rank.js'
  */
 /** `lowest(k)` and `takeLowest(k)` warm the heap's arrays first when k is at least 1/WARM_SHARE of the peers (see `warm()`). */
 const WARM_SHARE = 128
+/** A position's integer in `slots`: the slot above these bits, the peer's rank class and flags in them. */
+const SLOT_SHIFT = 6
+const RANK_MASK = (1 << SLOT_SHIFT) - 1
 
 export class TrimHeap {
   /** The peers by slot: a peer's `heapIndex` is its slot while it is in the heap (-1 otherwise), and stays while others move. */
   private recs: Array<PeerRecord | undefined> = []
   /** Slots given back by removed peers, reused first. */
   private readonly free: number[] = []
-  /** The heap proper: the slot at each position. */
+  /** The heap proper: at each position, its slot and its peer's class and flags (`slot << 6 | class << 2 | flags`, see `load`). */
   private slots = new Int32Array(64)
   /** Each slot's position (valid while its peer is in). */
   private pos = new Int32Array(64)
-  /** Four numbers per position, side by side (one cache line holds two positions): class, value, flags, openedAt. */
-  private keys = new Float64Array(4 * 64)
+  /** Two numbers per position, side by side (one cache line holds four positions): value, openedAt. */
+  private keys = new Float64Array(2 * 64)
   private n = 0
   /** Scratch for `removeTop`: 1 at the places being removed (all 0 between calls). */
   private marks = new Uint8Array(0)
@@ -52,7 +56,7 @@ export class TrimHeap {
   }
 
   /** The peer at position `i`. */
-  at (i: number): PeerRecord { return this.recs[this.slots[i]]! }
+  at (i: number): PeerRecord { return this.recs[this.slots[i] >> SLOT_SHIFT]! }
 
   peek (): PeerRecord | undefined { return this.n === 0 ? undefined : this.at(0) }
 
@@ -78,7 +82,7 @@ export class TrimHeap {
     }
     record.heapIndex = slot
     const i = this.n++
-    this.slots[i] = slot
+    this.slots[i] = slot << SLOT_SHIFT
     this.pos[slot] = i
     this.load(i, record)
   }
@@ -103,12 +107,13 @@ export class TrimHeap {
   }
 
   /**
-   * Removes the peer at position `i`. Its record is only written (its `heapIndex`), never read: a
-   * trim's k removals of the root then never wait for a record that is not in the cache.
+   * Removes the peer at position `i`. Its record is only written (its `heapIndex`), never read; with
+   * `unlink` false not even that, and the caller writes -1 there itself: a trim's k removals of the
+   * root then never touch a record (one not in the cache costs a miss, which a loop of stores overlaps).
    */
-  private removeAt (i: number): void {
-    const out = this.slots[i]
-    this.recs[out]!.heapIndex = -1
+  private removeAt (i: number, unlink = true): void {
+    const out = this.slots[i] >> SLOT_SHIFT
+    if (unlink) this.recs[out]!.heapIndex = -1
     this.recs[out] = undefined
     this.free.push(out)
     const last = --this.n
@@ -124,10 +129,10 @@ export class TrimHeap {
     const { keys, slots, pos } = this
     const n = this.n
     const moving = slots[i]
-    const mc = keys[4 * i]
-    const mv = keys[4 * i + 1]
-    const mf = keys[4 * i + 2]
-    const mo = keys[4 * i + 3]
+    const mc = (moving & RANK_MASK) >> 2
+    const mf = moving & 3
+    const mv = keys[2 * i]
+    const mo = keys[2 * i + 1]
     let hole = i
     for (;;) {
       const l = 2 * hole + 1
@@ -139,19 +144,18 @@ export class TrimHeap {
     // Back up: past every peer that ranks at or after it, down to where it started.
     while (hole > i) {
       const p = (hole - 1) >> 1
-      const q = 4 * p
-      const d = mc !== keys[q] ? mc - keys[q] : mv !== keys[q + 1] ? (mv < keys[q + 1] ? -1 : 1) : mf !== keys[q + 2] ? mf - keys[q + 2] : mo !== keys[q + 3] ? (mo > keys[q + 3] ? -1 : 1) : 0
+      const q = 2 * p
+      const pm = slots[p]
+      const pc = (pm & RANK_MASK) >> 2
+      const d = mc !== pc ? mc - pc : mv !== keys[q] ? (mv < keys[q] ? -1 : 1) : mf !== (pm & 3) ? mf - (pm & 3) : mo !== keys[q + 1] ? (mo > keys[q + 1] ? -1 : 1) : 0
       if (d > 0) break
       this.copy(p, hole)
       hole = p
     }
     slots[hole] = moving
-    pos[moving] = hole
-    const h = 4 * hole
-    keys[h] = mc
-    keys[h + 1] = mv
-    keys[h + 2] = mf
-    keys[h + 3] = mo
+    pos[moving >> SLOT_SHIFT] = hole
+    keys[2 * hole] = mv
+    keys[2 * hole + 1] = mo
   }
 
   /**
@@ -171,7 +175,7 @@ export class TrimHeap {
     const { slots, recs } = this
     let j = 0
     for (let i = 0; i < this.n; i++) {
-      if (recs[slots[i]] !== undefined) this.copy(i, j++)
+      if (recs[slots[i] >> SLOT_SHIFT] !== undefined) this.copy(i, j++)
     }
     this.n = j
     this.heapify()
@@ -234,8 +238,10 @@ export class TrimHeap {
     if (k * WARM_SHARE >= this.n) this.warm()
     while (out.length < k && this.n > 0) {
       out.push(this.at(0))
-      this.removeAt(0)
+      this.removeAt(0, false)
     }
+    // The records are written once all have left, in a loop of independent stores (see `removeAt`).
+    for (let i = 0; i < out.length; i++) out[i].heapIndex = -1
     return out
   }
 
@@ -321,22 +327,25 @@ export class TrimHeap {
     const { keys, slots, pos, recs } = this
     const n = this.n
     let sum = 0
-    // One read per 64-byte line: 2 positions of keys, 16 of slots and positions, 8 of peers.
-    for (let i = 0; i < 4 * n; i += 8) sum += keys[i]
+    // One read per 64-byte line: 4 positions of keys, 16 of slots and positions, 16 of peers.
+    for (let i = 0; i < 2 * n; i += 8) sum += keys[i]
     for (let i = 0; i < n; i += 16) sum += slots[i] + pos[i]
-    for (let i = 0; i < recs.length; i += 8) if (recs[i] === undefined) sum++
+    for (let i = 0; i < recs.length; i += 16) if (recs[i] === undefined) sum++
     this.warmth = sum
   }
 
   /** Compares positions `a` and `b` by their cached keys: `compareTrimRank`'s order. */
   private compare (a: number, b: number): number {
+    const ra = this.slots[a] & RANK_MASK
+    const rb = this.slots[b] & RANK_MASK
+    if ((ra >> 2) !== (rb >> 2)) return (ra >> 2) - (rb >> 2)
     const k = this.keys
-    const x = 4 * a
-    const y = 4 * b
-    if (k[x] !== k[y]) return k[x] - k[y]
-    if (k[x + 1] !== k[y + 1]) return k[x + 1] < k[y + 1] ? -1 : 1
-    if (k[x + 2] !== k[y + 2]) return k[x + 2] - k[y + 2]
-    if (k[x + 3] !== k[y + 3]) return k[x + 3] > k[y + 3] ? -1 : 1
+    const x = 2 * a
+    const y = 2 * b
+    if (k[x] !== k[y]) return k[x] < k[y] ? -1 : 1
+    // Same class: the rank bits differ only in the flags.
+    if (ra !== rb) return (ra & 3) - (rb & 3)
+    if (k[x + 1] !== k[y + 1]) return k[x + 1] > k[y + 1] ? -1 : 1
     return 0
   }
 
@@ -376,28 +385,23 @@ export class TrimHeap {
   }
 
   private load (i: number, r: PeerRecord): void {
-    const k = this.keys
-    const x = 4 * i
     // Banned peers first whatever else (long-term ones last among them); then not long-term before
-    // long-term, each by priority.
-    k[x] = r.priority === 'banned' ? (r.longTerm ? 1 : 0) : 2 + (r.longTerm ? 4 : 0) + priorityRank(r.priority)
-    k[x + 1] = r.value
-    k[x + 2] = (r.idle ? 0 : 2) + (r.inbound ? 0 : 1)
-    k[x + 3] = r.openedAt
+    // long-term, each by priority: 0–9, four bits.
+    const cls = r.priority === 'banned' ? (r.longTerm ? 1 : 0) : 2 + (r.longTerm ? 4 : 0) + priorityRank(r.priority)
+    const flags = (r.idle ? 0 : 2) + (r.inbound ? 0 : 1)
+    this.slots[i] = (this.slots[i] & ~RANK_MASK) | (cls << 2) | flags
+    this.keys[2 * i] = r.value
+    this.keys[2 * i + 1] = r.openedAt
   }
 
   /** Moves the peer and key at position `from` to `to` (overwriting it). */
   private copy (from: number, to: number): void {
     const s = this.slots[from]
     this.slots[to] = s
-    this.pos[s] = to
+    this.pos[s >> SLOT_SHIFT] = to
     const k = this.keys
-    const x = 4 * from
-    const y = 4 * to
-    k[y] = k[x]
-    k[y + 1] = k[x + 1]
-    k[y + 2] = k[x + 2]
-    k[y + 3] = k[x + 3]
+    k[2 * to] = k[2 * from]
+    k[2 * to + 1] = k[2 * from + 1]
   }
 
   private swap (a: number, b: number): void {
@@ -405,16 +409,17 @@ export class TrimHeap {
     const sa = slots[a]
     const sb = slots[b]
     slots[a] = sb
-    pos[sb] = a
+    pos[sb >> SLOT_SHIFT] = a
     slots[b] = sa
-    pos[sa] = b
-    const x = 4 * a
-    const y = 4 * b
-    for (let j = 0; j < 4; j++) {
-      const t = keys[x + j]
-      keys[x + j] = keys[y + j]
-      keys[y + j] = t
-    }
+    pos[sa >> SLOT_SHIFT] = b
+    const x = 2 * a
+    const y = 2 * b
+    const v = keys[x]
+    keys[x] = keys[y]
+    keys[y] = v
+    const o = keys[x + 1]
+    keys[x + 1] = keys[y + 1]
+    keys[y + 1] = o
   }
 
   /** Takes the peer out of its slot (its position is the caller's to fill). */
@@ -434,7 +439,7 @@ export class TrimHeap {
     const pos = new Int32Array(size)
     pos.set(this.pos)
     this.pos = pos
-    const keys = new Float64Array(4 * size)
+    const keys = new Float64Array(2 * size)
     keys.set(this.keys)
     this.keys = keys
   }

@@ -175,6 +175,11 @@ export class TrimIndex {
    * `reorder` false, left for later: the caller sorts a copy (`ordered` for many) and calls `reorder()`.
    */
   resample (reorder = true): void {
+    // Every indexed connection reports its streams: nothing to read.
+    if (this.tracking && this.sampled.size === 0) {
+      if (reorder) this.reorder()
+      return
+    }
     let changed = false
     for (const r of this.tracking ? this.sampled : this.heap.items) {
       const idle = PeerRecord.sampleIdle(r.conn!.conn)

@@ -195,7 +195,8 @@ export class TrimScheduler {
         if (overQuotas <= 0) break
       }
     }
-    const rule = (mode === 'limit' ? `${before} connections > highWater ${highWater} (in-grace peers too when needed)` : `${candidates} trimmable of ${before} connections, lowWater ${lowWater}, highWater ${highWater}`) + topics.cappedNote()
+    const rule = (mode === 'limit' ? `${before} connections > highWater ${highWater} (in-grace peers too when needed)` : `${candidates} trimmable of ${before} connections, lowWater ${lowWater}, highWater ${highWater}`) +
+      (topics.quotaCount === 0 ? '' : topics.cappedNote())
     // One text for the whole trim; each victim's place and rank are written only if explain() reads them.
     const head = `trimmed: trim (${reason}): ${rule}; #`
     this.host.closeVictims(victims, (r, i) => new RankedDecision(now, 'trim', head, i + 1, victims.length, r))
@@ -213,7 +214,7 @@ export class TrimScheduler {
 
   private overQuota (): ((r: PeerRecord, taken: readonly PeerRecord[]) => boolean) | undefined {
     const { topics } = this.host
-    if (!topics.anyOver()) return undefined
+    if (topics.quotaCount === 0 || !topics.anyOver()) return undefined
     return (r, taken) => r.topics.some((t) => topics.over(t, taken))
   }
 

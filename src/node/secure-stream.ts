@@ -165,7 +165,7 @@ export class SecureStream extends EventEmitter implements QueueHolder {
     return ok
   }
 
-  /** The remote's IP, for the range its queued bytes are counted in (read once per connection: queue-budget.ts). */
+  /** The remote's IP in canonical form, for the range its queued bytes are counted in (read once per connection: queue-budget.ts). */
   get remoteHost (): string | undefined {
     const ip = this.socket.remoteAddress
     return ip === undefined ? undefined : canonicalIp(ip) ?? ip

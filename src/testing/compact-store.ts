@@ -30,13 +30,13 @@ export interface KeyIndex {
  */
 export class CompactStore implements PeerStore, RowStore {
   /** Keys the index does not know: their slots. */
-  private readonly otherSlots = new Map<string, number>()
+  private otherSlots: Map<string, number> | undefined = undefined
   /** Open addressing on the index numbers: [index + 1 (0 empty, -1 deleted), slot] per cell, at most three quarters full. */
   private table = NO_INTS
   private tableUsed = 0
   /** Per slot: the key's index number, or OTHER (its key in `otherKeys`), or DEAD. */
   private keys = NO_INTS
-  private readonly otherKeys = new Map<number, string>()
+  private otherKeys: Map<number, string> | undefined = undefined
   /** Per slot: first seen (NaN: absent). */
   private first = NO_NUMBERS
   /** Per slot: its row of five numbers in `rows`, or -1 for a pristine row. */
@@ -44,7 +44,8 @@ export class CompactStore implements PeerStore, RowStore {
   private rows = NO_NUMBERS
   private rowCount = 0
   private readonly freeRows: number[] = []
-  private readonly extra = new Map<number, string>()
+  /** The three maps are made on first use: a simulation's keys are all numbered, and most rows are the usual. */
+  private extra: Map<number, string> | undefined = undefined
   private next = 0
 
   /** `cells`: where its arrays come from (the simulation's slabs, shared by its stores); default: each its own buffer. */
@@ -55,7 +56,7 @@ export class CompactStore implements PeerStore, RowStore {
     for (let slot = 0; slot < this.next; slot++) {
       const k = this.keys[slot]
       if (k === DEAD) continue
-      out.push(this.read(k === OTHER ? this.otherKeys.get(slot)! : this.index!.key(k), slot))
+      out.push(this.read(k === OTHER ? this.otherKeys!.get(slot)! : this.index!.key(k), slot))
     }
     return out
   }
@@ -89,14 +90,14 @@ export class CompactStore implements PeerStore, RowStore {
         slot = this.table[cell + 1]
         this.table[cell] = -1
       } else {
-        const s = this.otherSlots.get(key)
+        const s = this.otherSlots?.get(key)
         if (s === undefined) continue
         slot = s
-        this.otherSlots.delete(key)
-        this.otherKeys.delete(slot)
+        this.otherSlots!.delete(key)
+        this.otherKeys!.delete(slot)
       }
       this.keys[slot] = DEAD
-      this.extra.delete(slot)
+      this.extra?.delete(slot)
       if (this.full[slot] !== -1) this.freeRows.push(this.full[slot])
     }
   }
@@ -107,7 +108,7 @@ export class CompactStore implements PeerStore, RowStore {
   /** The slot of `key`, or -1. */
   private find (key: string): number {
     const i = this.index?.of(key) ?? -1
-    if (i < 0) return this.otherSlots.get(key) ?? -1
+    if (i < 0) return this.otherSlots?.get(key) ?? -1
     if (this.tableUsed === 0) return -1
     const cell = this.cell(i)
     return this.table[cell] === i + 1 ? this.table[cell + 1] : -1
@@ -134,8 +135,8 @@ export class CompactStore implements PeerStore, RowStore {
     this.full[slot] = -1
     const i = this.index?.of(key) ?? -1
     if (i < 0) {
-      this.otherSlots.set(key, slot)
-      this.otherKeys.set(slot, key)
+      ;(this.otherSlots ??= new Map()).set(key, slot)
+      ;(this.otherKeys ??= new Map()).set(slot, key)
       this.keys[slot] = OTHER
       return slot
     }
@@ -198,7 +199,7 @@ export class CompactStore implements PeerStore, RowStore {
     for (const _ in p.tags) { tags = true; break }
     if (!id && !addresses && !topics && !tags) {
       // The usual row: nothing beside the numbers (and no object or string built to find it out).
-      if (this.extra.size > 0) this.extra.delete(slot)
+      this.extra?.delete(slot)
       return
     }
     const more: Extra = {}
@@ -206,7 +207,7 @@ export class CompactStore implements PeerStore, RowStore {
     if (addresses) more.a = p.addresses
     if (topics) more.t = p.topics
     if (tags) more.g = p.tags
-    this.extra.set(slot, JSON.stringify(more))
+    ;(this.extra ??= new Map()).set(slot, JSON.stringify(more))
   }
 
   /** What `write` does with the `StoredPeer` a `CompactRow` stands for: no history, no flags, the id as key, one address. */
@@ -222,8 +223,8 @@ export class CompactStore implements PeerStore, RowStore {
       n[at + 3] = 0
       n[at + 4] = NaN
     }
-    if (!isMemoryAddress(p.address, p.key)) this.extra.set(slot, JSON.stringify({ a: [p.address] } satisfies Extra))
-    else if (this.extra.size > 0) this.extra.delete(slot)
+    if (!isMemoryAddress(p.address, p.key)) (this.extra ??= new Map()).set(slot, JSON.stringify({ a: [p.address] } satisfies Extra))
+    else this.extra?.delete(slot)
   }
 
   private newRow (): number {
@@ -244,7 +245,7 @@ export class CompactStore implements PeerStore, RowStore {
     const n = this.rows
     const at = row * FULL
     const flags = row === -1 ? 0 : n[at]
-    const raw = this.extra.get(slot)
+    const raw = this.extra?.get(slot)
     const more = raw === undefined ? undefined : JSON.parse(raw) as Extra
     const id = more?.i === undefined ? key : more.i ?? undefined
     const p: StoredPeer = {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { once } from 'node:events'
+import { EventEmitter, once } from 'node:events'
 import net from 'node:net'
 import { test, type TestContext } from 'node:test'
 import c from 'compact-encoding'
@@ -287,4 +287,15 @@ test('small messages split across reads (gathered in the shared scratch buffer, 
   }
   await until(() => got.length === sent.length, 5000, 'the messages')
   for (let i = 0; i < sent.length; i++) assert.ok(got[i].equals(sent[i]), `message ${i} intact`)
+})
+
+test('remoteHost, the IP the queue budget counts a connection\'s range by, is in canonical form: an IPv4 address written as IPv6 is that IPv4 address', () => {
+  const host = (remoteAddress: string | undefined): string | undefined => {
+    const socket = Object.assign(new EventEmitter(), { remoteAddress })
+    return new SecureStream(false, socket as unknown as net.Socket, { keys: listener, psk: new NetworkKey().psk, payload: () => Buffer.alloc(0) }).remoteHost
+  }
+  assert.equal(host('::ffff:192.0.2.1'), '192.0.2.1')
+  assert.equal(host('::FFFF:c000:201'), '192.0.2.1') // the mapped form in hex, upper-case: the old prefix strip left it IPv6
+  assert.equal(host('2001:DB8:0:0::1'), '2001:db8::1')
+  assert.equal(host(undefined), undefined)
 })
