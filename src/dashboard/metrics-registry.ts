@@ -29,6 +29,7 @@ export interface RegistryFigures {
 
 /** What the metrics need of a mesh registry: its figures (read at each scrape). A `MeshRegistry` is one. */
 export interface RegistryMetricsSource {
+  /** The figures now, read at each scrape (a mesh registry's `stats()`). */
   stats: () => RegistryFigures
 }
 
