@@ -40,9 +40,7 @@ export type Admission =
  */
 export function admit (input: AdmissionInput): Admission {
   if (input.priority === 'banned') return { accept: false, close: 'banned', reason: 'peer is banned' }
-  if (input.count < input.highWater) {
-    return { accept: true, reason: `${input.count + 1} of highWater ${input.highWater}` }
-  }
+  if (input.count < input.highWater) return new BelowBound(input.count, input.highWater)
   const { victim } = input
   if (input.allowed || input.forced) {
     const why = input.allowed ? 'allow-listed' : 'forced by the application'
@@ -57,6 +55,22 @@ export function admit (input: AdmissionInput): Admission {
     return { accept: false, close: 'over-limit', reason: `at highWater ${input.highWater}; priority ${input.priority} is below every trimmable peer's (or the ones it outranks keep a topic at its quota)` }
   }
   return { accept: true, evict: victim, reason: evictionReason(input.highWater) }
+}
+
+/** The reason of an admission below the bound: the newcomer's place under highWater. */
+export function belowBoundReason (count: number, highWater: number): string {
+  return `${count + 1} of highWater ${highWater}`
+}
+
+/**
+ * The usual admission: below the bound, whose reason (`belowBoundReason`) is written only when read —
+ * a churn of connections below the bound formats nothing (see accept-decision.ts).
+ */
+export class BelowBound {
+  readonly accept = true as const
+  readonly evict = undefined
+  constructor (readonly count: number, readonly highWater: number) {}
+  get reason (): string { return belowBoundReason(this.count, this.highWater) }
 }
 
 /** The usual reason at the bound, one string per highWater (a flood of newcomers formats nothing). */
