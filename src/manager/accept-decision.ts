@@ -7,7 +7,7 @@ export function acceptedReason (direction: 'inbound' | 'outbound', admission: st
 }
 
 /**
- * The decision a connection admitted below the bound (the usual admission, `BelowBound`) leaves in
+ * The decision a connection admitted below the bound (the usual admission, `BELOW_BOUND`) leaves in
  * its peer's log, whose reason is written only when someone reads it (`explain()`, the dashboard), as
  * a trim's are (explain.ts): a churn of connections accepts one after another, and each reason was
  * formatted (the count and the bound to text, four concatenations) and held in the log as a chain
@@ -26,7 +26,7 @@ export class AcceptDecision implements Decision {
   constructor (
     readonly at: number,
     private readonly direction: 'inbound' | 'outbound',
-    /** The count before the connection came, and the bound then (`BelowBound`). */
+    /** The count before the connection came, and the bound then. */
     private readonly count: number,
     private readonly highWater: number
   ) {}

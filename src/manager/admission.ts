@@ -40,7 +40,7 @@ export type Admission =
  */
 export function admit (input: AdmissionInput): Admission {
   if (input.priority === 'banned') return { accept: false, close: 'banned', reason: 'peer is banned' }
-  if (input.count < input.highWater) return new BelowBound(input.count, input.highWater)
+  if (input.count < input.highWater) return BELOW_BOUND
   const { victim } = input
   if (input.allowed || input.forced) {
     const why = input.allowed ? 'allow-listed' : 'forced by the application'
@@ -63,15 +63,14 @@ export function belowBoundReason (count: number, highWater: number): string {
 }
 
 /**
- * The usual admission: below the bound, whose reason (`belowBoundReason`) is written only when read —
- * a churn of connections below the bound formats nothing (see accept-decision.ts).
+ * The usual admission, below the bound: one shared object. Its reason in a peer's log is the
+ * newcomer's place under highWater (`belowBoundReason(count, highWater)`, written when someone reads
+ * it: accept-decision.ts), so a churn of connections below the bound formats nothing and allocates
+ * no admission. One object, not one per call: the class of an object made per call and never kept
+ * is freed with the last of them at a full collection, and the code that knew it is thrown away
+ * with it (measured: the accepting path deoptimised after every such collection).
  */
-export class BelowBound {
-  readonly accept = true as const
-  readonly evict = undefined
-  constructor (readonly count: number, readonly highWater: number) {}
-  get reason (): string { return belowBoundReason(this.count, this.highWater) }
-}
+export const BELOW_BOUND: Admission = Object.freeze({ accept: true, reason: 'below highWater' })
 
 /** The usual reason at the bound, one string per highWater (a flood of newcomers formats nothing). */
 let eviction = { highWater: -1, reason: '' }

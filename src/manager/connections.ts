@@ -2,7 +2,7 @@ import type { AccessList } from './access-list.js'
 import { ConnectionTable } from './connection-table.js'
 import { EvictionRanges } from './address-range.js'
 import { AcceptDecision, acceptedReason } from './accept-decision.js'
-import { admit, BelowBound, type Admission } from './admission.js'
+import { admit, BELOW_BOUND, type Admission } from './admission.js'
 import { restAfterClose, type RestCause } from './backoff.js'
 import { BootstrapRelease } from './bootstrap-release.js'
 import type { DialScheduler } from './dial-scheduler.js'
@@ -164,9 +164,10 @@ export class Connections {
       this.close(decision.evict.conn, 'trimmed', why)
       if (host.events.listens('trim')) host.events.emit('trim', { closed: 1, reason: 'admission' })
     }
-    // Below the bound (the usual case) the reason is written when read (accept-decision.ts).
-    this.attach(conn, record, now, decision instanceof BelowBound
-      ? new AcceptDecision(now, conn.direction, decision.count, decision.highWater)
+    // Below the bound (the usual case) the reason is written when read (accept-decision.ts); nothing
+    // was evicted, so the count is still the one the admission saw.
+    this.attach(conn, record, now, decision === BELOW_BOUND
+      ? new AcceptDecision(now, conn.direction, this.conns.size, host.opts.highWater)
       : acceptedReason(conn.direction, decision.reason))
     host.trimming.scheduleTrimIfOver()
     return true

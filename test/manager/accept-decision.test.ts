@@ -2,18 +2,18 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { createConnectionManager } from '../../src/index.js'
 import { AcceptDecision, acceptedReason } from '../../src/manager/accept-decision.js'
-import { admit, belowBoundReason, BelowBound } from '../../src/manager/admission.js'
+import { admit, belowBoundReason, BELOW_BOUND } from '../../src/manager/admission.js'
 import { ManualClock, TestConnection } from '../../src/testing/index.js'
 
 const noDial = async (): Promise<never> => { throw new Error('no dial') }
 
-test('an admission below the bound gives the newcomer its place under highWater, written when read', () => {
+test('an admission below the bound is the one shared object, and the newcomer\'s place under highWater is its reason in the log', () => {
   const a = admit({ priority: 'medium', allowed: false, forced: false, count: 4, highWater: 10, victim: undefined, trimmable: 0 })
-  assert.ok(a instanceof BelowBound)
-  assert.equal(a.accept, true)
-  assert.equal(a.evict, undefined)
-  assert.equal(a.reason, '5 of highWater 10')
-  assert.equal(a.reason, belowBoundReason(4, 10))
+  assert.equal(a, BELOW_BOUND)
+  assert.equal(a, admit({ priority: 'low', allowed: true, forced: false, count: 0, highWater: 1, victim: undefined, trimmable: 0 }))
+  assert.ok(a.accept && a.evict === undefined)
+  assert.ok(Object.isFrozen(a))
+  assert.equal(belowBoundReason(4, 10), '5 of highWater 10')
 })
 
 test('an accept decision below the bound says what the eager one said, and keeps its text once written', () => {
