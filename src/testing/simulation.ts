@@ -1,4 +1,5 @@
 import { Cells } from '../manager/cells.js'
+import { observe } from '../manager/events.js'
 import { createConnectionManager } from '../manager/manager.js'
 import { ADDRESS_SCHEME, type AddressScheme } from '../manager/peer-book.js'
 import type { ConnectionManager, ConnectionManagerOptions, PeerInput, PeerStore } from '../manager/types.js'
@@ -237,17 +238,18 @@ export class Simulation {
     if (boot.length > 0) manager.addPeers(boot)
     const exchange = this.options.exchange ?? 8
     const referrals = this.options.referrals ?? 0
-    manager.events.addEventListener('connection:refused', (e) => {
-      const o = this.indexOfId(e.detail.connection.peer)
+    // Observed directly (no event objects): a large simulation refuses and connects millions of times.
+    observe(manager.events, 'connection:refused', (d) => {
+      const o = this.indexOfId(d.connection.peer)
       if (o < 0 || o === self) return
       const other = this.nodes[o]
       if (referrals > 0 && other.manager !== undefined) this.tell(o, this.sampleKnown(self, referrals, o))
       // The refusing manager keeps the dialer in its peer book: it passes it on from now on.
       this.learn(self, o)
     })
-    manager.events.addEventListener('peer:connected', (e) => {
+    observe(manager.events, 'peer:connected', (d) => {
       node.peak = Math.max(node.peak, manager.stats().connections)
-      const o = this.indexOfId(e.detail.peer)
+      const o = this.indexOfId(d.peer)
       if (o < 0) return
       this.learn(self, o)
       if (exchange === 0 || this.nodes[o].manager === undefined) return
