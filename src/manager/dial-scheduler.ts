@@ -1,6 +1,7 @@
 import { Alarm } from '../clock.js'
 import { PeerwardenError } from '../errors.js'
 import { AddressBackoff } from './address-backoff.js'
+import { AddressStats, type AddressStat } from './address-stats.js'
 import { DEFAULT_BACKOFF, nextDelay, type BackoffPolicy } from './backoff.js'
 import { DialIndex } from './dial-index.js'
 import { DialCancel, dialAddresses, type CallOff, type DialAttempt, type DialContext } from './dial-addresses.js'
@@ -431,18 +432,15 @@ class RecordDial extends DialCancel implements DialAttempt {
   get signal (): CallOff { return this }
 }
 
-function addressStats (record: PeerRecord, address: string): { ok: number; fails: number } {
-  const map = record.addressStats ?? (record.addressStats = new Map())
-  let st = map.get(address)
-  if (st === undefined) { st = { ok: -Infinity, fails: 0 }; map.set(address, st) }
-  return st
+function addressStats (record: PeerRecord, address: string): AddressStat {
+  return (record.addressStats ??= new AddressStats()).of(address)
 }
 
 /** The record's addresses, the one that worked most recently first, failing ones last. */
 export function orderAddresses (record: PeerRecord): string[] {
   const stats = record.addressStats
   if (stats === undefined) return record.addresses.slice()
-  const key = (a: string): { ok: number; fails: number } => stats.get(a) ?? { ok: -Infinity, fails: 0 }
+  const key = (a: string): AddressStat => stats.get(a) ?? NO_STAT
   return record.addresses.slice().sort((a, b) => {
     const x = key(a)
     const y = key(b)
@@ -450,5 +448,7 @@ export function orderAddresses (record: PeerRecord): string[] {
     return y.ok - x.ok
   })
 }
+/** The stat of an address never dialled (read only). */
+const NO_STAT: Readonly<AddressStat> = { ok: -Infinity, fails: 0 }
 /** The promise `requestPass()` chains the pass to (a reaction runs on the next microtask). */
 const SETTLED = Promise.resolve()
