@@ -1,4 +1,5 @@
 import { Cells } from '../manager/cells.js'
+import type { RowNumbering } from '../manager/compact-row.js'
 import { observe } from '../manager/events.js'
 import { createConnectionManager } from '../manager/manager.js'
 import { ADDRESS_SCHEME, type AddressScheme } from '../manager/peer-book.js'
@@ -75,11 +76,11 @@ export class Simulation {
    */
   private readonly known: Array<KnownNodes | undefined> = []
   private readonly random: () => number
-  /** Node ids as numbers, for the stores. */
-  private readonly keyIndex: KeyIndex = {
-    of: (key) => this.indexOfId(key),
-    key: (i) => this.nodes[i].id
-  }
+  /**
+   * Node ids as numbers, for the stores: the numbering of the peer books' compact peers too, so
+   * that a store files their rows by number.
+   */
+  private readonly keyIndex: KeyIndex
 
   /** The typed arrays of every node's store, book and known nodes: views into shared slabs (cells.ts). */
   readonly cells = new Cells()
@@ -111,6 +112,12 @@ export class Simulation {
             listAt: (i: number) => this.addressLists[i],
             cells: this.cells
           })
+    }
+    const scheme = this.addressScheme
+    this.keyIndex = {
+      of: (key) => this.indexOfId(key),
+      key: (i) => this.nodes[i].id,
+      rows: scheme.idAt !== undefined ? scheme as RowNumbering : undefined
     }
     this.clock = options.clock ?? new ManualClock()
     this.random = options.random ?? xorshift(0x9e3779b9)
