@@ -96,6 +96,9 @@ export class DialScheduler {
   readonly addressWaits: AddressBackoff
   private readonly policy: Readonly<BackoffPolicy> = DEFAULT_BACKOFF
 
+  /** The stand-in record of a compact peer in the walk's comparisons (`withCompact`). */
+  private probe: PeerRecord | undefined = undefined
+
   /** What `dialAddresses` needs, one for every dial of this scheduler (the dial passes itself back). */
   private readonly dialContext: DialContext<RecordDial>
 
@@ -309,18 +312,19 @@ export class DialScheduler {
     }
     // Peers whose every address waits (hinted addresses in their own backoff) wait too: re-filed
     // after the walk, since the index must not change while it is walked.
-    const deferred = new Map<PeerRecord, number>()
+    // (Made on the first: most passes defer nobody.)
+    let deferred: Map<PeerRecord, number> | undefined
     // Ready peers that are no longer dialable (their last address moved to another record, which
     // re-files only that one): dropped after the walk, so that no pass walks past them again.
     const stale: PeerRecord[] = []
     // Compact peers made records by this walk: ready, filed in the index after it.
     const fresh: PeerRecord[] = []
     const ready = (r: PeerRecord): boolean => {
-      if ((r.candIndex === -1 && !fresh.includes(r)) || picks.some((p) => p.record === r) || deferred.has(r)) return false
+      if ((r.candIndex === -1 && !fresh.includes(r)) || picks.some((p) => p.record === r) || deferred?.has(r) === true) return false
       if (!this.dialable(r)) { stale.push(r); return false }
       const wait = this.addressesWait(r, now)
       if (wait === undefined) return true
-      deferred.set(r, wait)
+      ;(deferred ??= new Map()).set(r, wait)
       return false
     }
     try {
@@ -347,7 +351,7 @@ export class DialScheduler {
     } finally {
       for (const r of fresh) this.index.update(r, now)
       for (const r of stale) this.index.update(r, now)
-      for (const [r, until] of deferred) {
+      if (deferred !== undefined) for (const [r, until] of deferred) {
         r.nextDialAt = Math.max(r.nextDialAt ?? -Infinity, until)
         this.peerChanged(r)
       }
@@ -377,12 +381,13 @@ export class DialScheduler {
   private * withCompact (compact: CompactCandidates, fresh: PeerRecord[]): Generator<PeerRecord> {
     const it = this.index.ordered()
     let next = it.next()
-    let probe: PeerRecord | undefined
     for (;;) {
       const first = compact.first()
       if (first >= 0) {
-        const seq = compact.firstSeq()
-        if (probe === undefined || probe.seq !== seq) probe = PeerRecord.withSeq('', undefined, 0, seq)
+        const probe = this.probe ??= PeerRecord.withSeq('', undefined, 0, 0)
+        // Only compared, never filed: one per scheduler, given each compact peer's creation order
+        // in turn (a record per pass was ~1 % of what a large simulation allocated).
+        ;(probe as { seq: number }).seq = compact.firstSeq()
         if (next.done === true || compareCandidates(next.value, probe, noTopics) > 0) {
           const r = compact.expand(first)
           fresh.push(r)
