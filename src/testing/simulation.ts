@@ -256,8 +256,13 @@ export class Simulation {
       // The refusing manager keeps the dialer in its peer book: it passes it on from now on.
       this.learn(self, o)
     })
+    // The manager's connection count, kept from its events instead of read from stats(), which
+    // builds its every figure: each peer:connected is one more, each peer:disconnected one less (a
+    // duplicate replaced is neither, and changes no count).
+    let count = 0
+    observe(manager.events, 'peer:disconnected', () => { count-- })
     observe(manager.events, 'peer:connected', (d) => {
-      node.peak = Math.max(node.peak, manager.stats().connections)
+      node.peak = Math.max(node.peak, ++count)
       const o = this.indexOfId(d.peer)
       if (o < 0) return
       this.learn(self, o)
