@@ -1,13 +1,27 @@
 import type { StoredPeer } from './store-types.js'
 
+/** How a book numbers the peers it keeps compactly (its `AddressScheme`'s `idAt` and `listAt`). */
+export interface RowNumbering {
+  idAt(index: number): string
+  listAt(index: number): string[]
+}
+
 /**
- * The row of a peer a book keeps compactly (`touchKey`): its id (the key), its own address and its
- * first-seen time; everything else is a new peer's default. Three fields where a `StoredPeer` has
- * fourteen: a large simulation writes hundreds of thousands of them a virtual second. A store with
- * `SAVE_ROWS` takes it as it is; any other is given the `StoredPeer` it stands for.
+ * The row of a peer a book keeps compactly (`touchCompact`): its number in the book's numbering,
+ * and its first-seen time; its id (the key) and its own address are read from the numbering when
+ * asked for; everything else is a new peer's default. A large simulation writes hundreds of
+ * thousands of them a virtual second: a store with `SAVE_ROWS` whose own numbering is the same
+ * (`KeyIndex.rows`) files them by number, without reading a string; any other store is given the
+ * `StoredPeer` it stands for.
  */
 export class CompactRow {
-  constructor (readonly key: string, readonly address: string, readonly firstSeen: number) {}
+  constructor (readonly index: number, readonly firstSeen: number, readonly numbering: RowNumbering) {}
+
+  /** The peer's id, its key in the store. */
+  get key (): string { return this.numbering.idAt(this.index) }
+
+  /** The peer's own address. */
+  get address (): string { return this.numbering.listAt(this.index)[0] }
 
   /** The `StoredPeer` this row stands for. */
   stored (): StoredPeer {

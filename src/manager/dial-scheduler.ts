@@ -1,6 +1,7 @@
 import { Alarm } from '../clock.js'
 import { PeerwardenError } from '../errors.js'
 import { AddressBackoff } from './address-backoff.js'
+import { AddressStats, type AddressStat } from './address-stats.js'
 import { DEFAULT_BACKOFF, nextDelay, type BackoffPolicy } from './backoff.js'
 import { DialIndex } from './dial-index.js'
 import { DialCancel, dialAddresses, type CallOff, type DialAttempt, type DialContext } from './dial-addresses.js'
@@ -94,6 +95,9 @@ export class DialScheduler {
   /** Waits of addresses learnt from hints, shared by every peer that claims them. */
   readonly addressWaits: AddressBackoff
   private readonly policy: Readonly<BackoffPolicy> = DEFAULT_BACKOFF
+
+  /** The stand-in record of a compact peer in the walk's comparisons (`withCompact`). */
+  private probe: PeerRecord | undefined = undefined
 
   /** What `dialAddresses` needs, one for every dial of this scheduler (the dial passes itself back). */
   private readonly dialContext: DialContext<RecordDial>
@@ -308,18 +312,19 @@ export class DialScheduler {
     }
     // Peers whose every address waits (hinted addresses in their own backoff) wait too: re-filed
     // after the walk, since the index must not change while it is walked.
-    const deferred = new Map<PeerRecord, number>()
+    // (Made on the first: most passes defer nobody.)
+    let deferred: Map<PeerRecord, number> | undefined
     // Ready peers that are no longer dialable (their last address moved to another record, which
     // re-files only that one): dropped after the walk, so that no pass walks past them again.
     const stale: PeerRecord[] = []
     // Compact peers made records by this walk: ready, filed in the index after it.
     const fresh: PeerRecord[] = []
     const ready = (r: PeerRecord): boolean => {
-      if ((r.candIndex === -1 && !fresh.includes(r)) || picks.some((p) => p.record === r) || deferred.has(r)) return false
+      if ((r.candIndex === -1 && !fresh.includes(r)) || picks.some((p) => p.record === r) || deferred?.has(r) === true) return false
       if (!this.dialable(r)) { stale.push(r); return false }
       const wait = this.addressesWait(r, now)
       if (wait === undefined) return true
-      deferred.set(r, wait)
+      ;(deferred ??= new Map()).set(r, wait)
       return false
     }
     try {
@@ -346,7 +351,7 @@ export class DialScheduler {
     } finally {
       for (const r of fresh) this.index.update(r, now)
       for (const r of stale) this.index.update(r, now)
-      for (const [r, until] of deferred) {
+      if (deferred !== undefined) for (const [r, until] of deferred) {
         r.nextDialAt = Math.max(r.nextDialAt ?? -Infinity, until)
         this.peerChanged(r)
       }
@@ -376,12 +381,13 @@ export class DialScheduler {
   private * withCompact (compact: CompactCandidates, fresh: PeerRecord[]): Generator<PeerRecord> {
     const it = this.index.ordered()
     let next = it.next()
-    let probe: PeerRecord | undefined
     for (;;) {
       const first = compact.first()
       if (first >= 0) {
-        const seq = compact.firstSeq()
-        if (probe === undefined || probe.seq !== seq) probe = PeerRecord.withSeq('', undefined, 0, seq)
+        const probe = this.probe ??= PeerRecord.withSeq('', undefined, 0, 0)
+        // Only compared, never filed: one per scheduler, given each compact peer's creation order
+        // in turn (a record per pass was ~1 % of what a large simulation allocated).
+        ;(probe as { seq: number }).seq = compact.firstSeq()
         if (next.done === true || compareCandidates(next.value, probe, noTopics) > 0) {
           const r = compact.expand(first)
           fresh.push(r)
@@ -431,18 +437,15 @@ class RecordDial extends DialCancel implements DialAttempt {
   get signal (): CallOff { return this }
 }
 
-function addressStats (record: PeerRecord, address: string): { ok: number; fails: number } {
-  const map = record.addressStats ?? (record.addressStats = new Map())
-  let st = map.get(address)
-  if (st === undefined) { st = { ok: -Infinity, fails: 0 }; map.set(address, st) }
-  return st
+function addressStats (record: PeerRecord, address: string): AddressStat {
+  return (record.addressStats ??= new AddressStats()).of(address)
 }
 
 /** The record's addresses, the one that worked most recently first, failing ones last. */
 export function orderAddresses (record: PeerRecord): string[] {
   const stats = record.addressStats
   if (stats === undefined) return record.addresses.slice()
-  const key = (a: string): { ok: number; fails: number } => stats.get(a) ?? { ok: -Infinity, fails: 0 }
+  const key = (a: string): AddressStat => stats.get(a) ?? NO_STAT
   return record.addresses.slice().sort((a, b) => {
     const x = key(a)
     const y = key(b)
@@ -450,5 +453,7 @@ export function orderAddresses (record: PeerRecord): string[] {
     return y.ok - x.ok
   })
 }
+/** The stat of an address never dialled (read only). */
+const NO_STAT: Readonly<AddressStat> = { ok: -Infinity, fails: 0 }
 /** The promise `requestPass()` chains the pass to (a reaction runs on the next microtask). */
 const SETTLED = Promise.resolve()

@@ -1,3 +1,4 @@
+import { AddressStats } from './address-stats.js'
 import { priorityRank } from './rank.js'
 import type { PeerRecord } from './peer-record.js'
 import type { Priority } from './types.js'
@@ -54,7 +55,7 @@ export function mergeFields (into: PeerRecord, from: PeerRecord, depth: number):
   into.attempts = Math.max(into.attempts, from.attempts)
   into.firstSeen = Math.min(into.firstSeen, from.firstSeen)
   if (into.nextDialAt === undefined) into.nextDialAt = from.nextDialAt
-  if (from.addressStats !== undefined) into.addressStats = new Map([...(from.addressStats), ...(into.addressStats ?? [])])
+  if (from.addressStats !== undefined) into.addressStats = AddressStats.merged(from.addressStats, into.addressStats)
   if (from.hinted !== undefined) {
     const hinted = new Set(into.hinted ?? [])
     for (const a of from.hinted) hinted.add(a)

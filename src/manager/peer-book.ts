@@ -1,6 +1,6 @@
 import type { CellAllocator } from './cells.js'
 import { CompactPeers } from './compact-peers.js'
-import { CompactRow } from './compact-row.js'
+import { CompactRow, type RowNumbering } from './compact-row.js'
 import { DecisionLog } from './decision-log.js'
 import { PeerRecord, reserveSeq } from './peer-record.js'
 import type { PeerId } from './types.js'
@@ -118,7 +118,7 @@ export class PeerBook {
   firstCompactSeq (): number { return this.compact!.firstSeq() }
 
   /**
-   * What the store writes for `id` (Persistence, `touchKey`): its record when it has one (as it is:
+   * What the store writes for `id`: its record when it has one (as it is:
    * not expanded), else its row as a compact peer, else undefined.
    */
   storedRow (id: PeerId): PeerRecord | CompactRow | undefined {
@@ -126,8 +126,17 @@ export class PeerBook {
     if (found !== undefined || this.compact === undefined) return found
     const index = this.scheme!.indexOf!(id)
     const firstSeen = index < 0 ? undefined : this.compact.firstSeenOf(index)
-    if (firstSeen === undefined) return undefined
-    return new CompactRow(id, this.scheme!.listAt!(index)[0], firstSeen)
+    return firstSeen === undefined ? undefined : new CompactRow(index, firstSeen, this.scheme as RowNumbering)
+  }
+
+  /**
+   * `storedRow` of the peer numbered `index` (Persistence, `touchCompact`), found by its number:
+   * its row as a compact peer while it is one, else its record, else undefined.
+   */
+  storedRowAt (index: number): PeerRecord | CompactRow | undefined {
+    const firstSeen = this.compact?.firstSeenOf(index)
+    if (firstSeen !== undefined) return new CompactRow(index, firstSeen, this.scheme as RowNumbering)
+    return this.byKey.get(this.scheme!.idAt!(index))
   }
 
   /**

@@ -166,7 +166,7 @@ export class PeerKnowledge {
     // first-seen time, nothing else — writing it again would store the same row.
     if (book.isCompact(index)) return true
     book.addCompact(index, now)
-    this.host.persist?.touchKey(input.id)
+    this.host.persist?.touchCompact(index)
     return true
   }
 

@@ -1,3 +1,4 @@
+import type { AddressStats } from './address-stats.js'
 import { DecisionLog } from './decision-log.js'
 import { RankedDecision } from './explain.js'
 import type { RankKey } from './rank.js'
@@ -142,8 +143,8 @@ export class PeerRecord implements RankKey {
   get protections (): Set<string> | undefined { return this.more?.protections }
   set protections (v: Set<string> | undefined) { this.rare(v).protections = v }
   /** Per-address outcomes: the last success time and consecutive failures, to order addresses. */
-  get addressStats (): Map<string, { ok: number; fails: number }> | undefined { return this.more?.addressStats }
-  set addressStats (v: Map<string, { ok: number; fails: number }> | undefined) { this.rare(v).addressStats = v }
+  get addressStats (): AddressStats | undefined { return this.more?.addressStats }
+  set addressStats (v: AddressStats | undefined) { this.rare(v).addressStats = v }
 
   /** The holder of the rare collections; a write of `undefined` where none exists allocates nothing. */
   private rare (v: unknown): RareFields {
@@ -233,7 +234,7 @@ class RareFields {
   tags: Map<string, number> | undefined = undefined
   decaying: Map<string, DecayValue> | undefined = undefined
   protections: Set<string> | undefined = undefined
-  addressStats: Map<string, { ok: number; fails: number }> | undefined = undefined
+  addressStats: AddressStats | undefined = undefined
 }
 
 /** Takes writes of `undefined` to a record without rare fields (nothing to keep). */

@@ -19,13 +19,13 @@ import { clampTagValue } from './validate.js'
  */
 export class Persistence {
   /**
-   * Records, and the keys of peers a book keeps compactly (`touchKey`), in the order they were
-   * marked. A record counts at the place `marked` gives it (marked again, it keeps its place; removed
-   * and marked again, it takes a new one: a Set's order); a key at its first place (a key marked
+   * Records, and the numbers of peers a book keeps compactly (`touchCompact`), in the order they
+   * were marked. A record counts at the place `marked` gives it (marked again, it keeps its place; removed
+   * and marked again, it takes a new one: a Set's order); a number at its first place (a number marked
    * twice writes the same row twice). An array, not a Set: a large simulation marks hundreds of
    * thousands of keys a virtual second.
    */
-  private dirty: Array<PeerRecord | string> = []
+  private dirty: Array<PeerRecord | number> = []
   private readonly marked = new Map<PeerRecord, number>()
   /** Keys whose rows go; made on the first (most batches remove nothing). */
   private removed: Set<string> | undefined = undefined
@@ -33,8 +33,8 @@ export class Persistence {
   private writing: Promise<void> = Promise.resolve()
 
   /**
-   * `compact` (with a book that keeps peers compactly): the row of a key marked by `touchKey`, when
-   * the flush writes it — the peer's record if it has one by then, else its row as a compact peer;
+   * `compact` (with a book that keeps peers compactly): the row of a number marked by `touchCompact`,
+   * when the flush writes it — the peer's record if it has one by then, else its row as a compact peer;
    * undefined when the peer is gone.
    */
   constructor (
@@ -42,7 +42,7 @@ export class Persistence {
     clock: Clock,
     private readonly interval: number,
     private readonly onError: (err: Error) => void,
-    private readonly compact?: (key: string) => PeerRecord | CompactRow | undefined
+    private readonly compact?: (index: number) => PeerRecord | CompactRow | undefined
   ) {
     this.alarm = new Alarm(clock, () => { void this.flush() })
   }
@@ -56,9 +56,9 @@ export class Persistence {
     this.arm()
   }
 
-  /** Marks the row of a peer the book keeps compactly (it has no record to touch); written as `touch` would. */
-  touchKey (key: string): void {
-    this.dirty.push(key)
+  /** Marks the row of the peer numbered `index`, which the book keeps compactly (it has no record to touch); written as `touch` would. */
+  touchCompact (index: number): void {
+    this.dirty.push(index)
     this.arm()
   }
 
@@ -82,7 +82,7 @@ export class Persistence {
     const { dirty, marked } = this
     for (let i = 0; i < dirty.length; i++) {
       const x = dirty[i]
-      if (typeof x !== 'string') {
+      if (typeof x !== 'number') {
         if (marked.get(x) === i) peers.push(toStored(x))
         continue
       }

@@ -143,7 +143,7 @@ export function wireParts (core: ManagerCore, options: ConnectionManagerOptions)
   })
   const persist = options.store === undefined
     ? undefined
-    : new Persistence(options.store, clock, opts.storeFlushInterval, core.storeFailed, (key) => book.storedRow(key))
+    : new Persistence(options.store, clock, opts.storeFlushInterval, core.storeFailed, (index) => book.storedRowAt(index))
   dialer = new DialScheduler({
     clock,
     random,

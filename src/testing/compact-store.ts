@@ -1,5 +1,5 @@
 import { PLAIN_CELLS, type CellAllocator } from '../manager/cells.js'
-import { CompactRow, SAVE_ROWS, type RowStore } from '../manager/compact-row.js'
+import { CompactRow, SAVE_ROWS, type RowNumbering, type RowStore } from '../manager/compact-row.js'
 import type { PeerStore, Priority, StoredPeer } from '../manager/types.js'
 
 /**
@@ -9,6 +9,12 @@ import type { PeerStore, Priority, StoredPeer } from '../manager/types.js'
 export interface KeyIndex {
   of(key: string): number
   key(index: number): string
+  /**
+   * The numbering of the peer books whose compact rows (`CompactRow`) this store is given, when it
+   * is this index's own (the simulation's): such a row is found by its number, and its address is
+   * the peer's in-memory one ('mem://' + key), so that no string is read to file it.
+   */
+  readonly rows?: RowNumbering
 }
 
 /**
@@ -71,10 +77,18 @@ export class CompactStore implements PeerStore, RowStore {
 
   /** `save`, where a row may also be a `CompactRow` (the manager's, for a peer its book keeps compactly). */
   [SAVE_ROWS] (rows: ReadonlyArray<StoredPeer | CompactRow>): void {
+    const numbering = this.index?.rows
     for (const p of rows) {
-      let slot = this.find(p.key)
-      if (slot === -1) slot = this.insert(p.key)
-      if (p instanceof CompactRow) this.writeOwn(slot, p)
+      if (p instanceof CompactRow && numbering !== undefined && p.numbering === numbering) {
+        let slot = this.slotOf(p.index)
+        if (slot === -1) slot = this.insertNumbered(p.index)
+        this.writeOwn(slot, p.firstSeen, undefined)
+        continue
+      }
+      const key = p.key
+      let slot = this.find(key)
+      if (slot === -1) slot = this.insert(key)
+      if (p instanceof CompactRow) this.writeOwn(slot, p.firstSeen, isMemoryAddress(p.address, key) ? undefined : p.address)
       else this.write(slot, p)
     }
   }
@@ -108,7 +122,11 @@ export class CompactStore implements PeerStore, RowStore {
   /** The slot of `key`, or -1. */
   private find (key: string): number {
     const i = this.index?.of(key) ?? -1
-    if (i < 0) return this.otherSlots?.get(key) ?? -1
+    return i < 0 ? this.otherSlots?.get(key) ?? -1 : this.slotOf(i)
+  }
+
+  /** The slot of the key numbered `i` by the index, or -1. */
+  private slotOf (i: number): number {
     if (this.tableUsed === 0) return -1
     const cell = this.cell(i)
     return this.table[cell] === i + 1 ? this.table[cell + 1] : -1
@@ -130,22 +148,31 @@ export class CompactStore implements PeerStore, RowStore {
   }
 
   private insert (key: string): number {
-    const slot = this.next++
-    if (slot === this.keys.length) this.growSlots()
-    this.full[slot] = -1
     const i = this.index?.of(key) ?? -1
-    if (i < 0) {
-      ;(this.otherSlots ??= new Map()).set(key, slot)
-      ;(this.otherKeys ??= new Map()).set(slot, key)
-      this.keys[slot] = OTHER
-      return slot
-    }
+    if (i >= 0) return this.insertNumbered(i)
+    const slot = this.newSlot()
+    ;(this.otherSlots ??= new Map()).set(key, slot)
+    ;(this.otherKeys ??= new Map()).set(slot, key)
+    this.keys[slot] = OTHER
+    return slot
+  }
+
+  /** A slot for the key numbered `i` by the index, which has none. */
+  private insertNumbered (i: number): number {
+    const slot = this.newSlot()
     this.keys[slot] = i
     if (4 * (this.tableUsed + 1) > 3 * (this.table.length >> 1)) this.rehash()
     const cell = this.cell(i)
     if (this.table[cell] === 0) this.tableUsed++
     this.table[cell] = i + 1
     this.table[cell + 1] = slot
+    return slot
+  }
+
+  private newSlot (): number {
+    const slot = this.next++
+    if (slot === this.keys.length) this.growSlots()
+    this.full[slot] = -1
     return slot
   }
 
@@ -210,9 +237,12 @@ export class CompactStore implements PeerStore, RowStore {
     ;(this.extra ??= new Map()).set(slot, JSON.stringify(more))
   }
 
-  /** What `write` does with the `StoredPeer` a `CompactRow` stands for: no history, no flags, the id as key, one address. */
-  private writeOwn (slot: number, p: CompactRow): void {
-    this.first[slot] = p.firstSeen
+  /**
+   * What `write` does with the `StoredPeer` a `CompactRow` stands for: no history, no flags, the id
+   * as key, one address — `address` when it is not the in-memory one of the key.
+   */
+  private writeOwn (slot: number, firstSeen: number, address: string | undefined): void {
+    this.first[slot] = firstSeen
     const row = this.full[slot]
     if (row !== -1) {
       const at = row * FULL
@@ -223,7 +253,7 @@ export class CompactStore implements PeerStore, RowStore {
       n[at + 3] = 0
       n[at + 4] = NaN
     }
-    if (!isMemoryAddress(p.address, p.key)) (this.extra ??= new Map()).set(slot, JSON.stringify({ a: [p.address] } satisfies Extra))
+    if (address !== undefined) (this.extra ??= new Map()).set(slot, JSON.stringify({ a: [address] } satisfies Extra))
     else this.extra?.delete(slot)
   }
 

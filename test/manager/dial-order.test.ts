@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
+import { AddressStats } from '../../src/manager/address-stats.js'
 import { compareCandidates, pickCandidates } from '../../src/manager/dial-order.js'
 import { orderAddresses } from '../../src/manager/dial-scheduler.js'
 import { PeerRecord } from '../../src/manager/peer-record.js'
@@ -201,7 +202,7 @@ test('orderAddresses keeps the given order when nothing is known about the addre
 
 test('orderAddresses puts the address that worked most recently first and failing ones last', () => {
   const r = rec('p', { addresses: ['mem://fails-twice', 'mem://fails-once', 'mem://unknown', 'mem://old-ok', 'mem://new-ok'] })
-  r.addressStats = new Map([
+  r.addressStats = AddressStats.from([
     ['mem://fails-twice', { ok: -Infinity, fails: 2 }],
     ['mem://fails-once', { ok: 900, fails: 1 }],
     ['mem://old-ok', { ok: 100, fails: 0 }],
@@ -212,6 +213,6 @@ test('orderAddresses puts the address that worked most recently first and failin
 
 test('orderAddresses keeps the given order among addresses with the same record', () => {
   const r = rec('p', { addresses: ['mem://x', 'mem://y', 'mem://z'] })
-  r.addressStats = new Map([['mem://y', { ok: -Infinity, fails: 1 }]])
+  r.addressStats = AddressStats.from([['mem://y', { ok: -Infinity, fails: 1 }]])
   assert.deepEqual(orderAddresses(r), ['mem://x', 'mem://z', 'mem://y'])
 })

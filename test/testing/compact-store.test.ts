@@ -2,7 +2,13 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { CompactStore } from '../../src/testing/compact-store.js'
 import type { StoredPeer } from '../../src/manager/types.js'
-import { CompactRow, SAVE_ROWS } from '../../src/manager/compact-row.js'
+import { CompactRow, SAVE_ROWS, type RowNumbering } from '../../src/manager/compact-row.js'
+
+/** Peers numbered as the simulation numbers them ('n<i>'), n3 at an address of its own. */
+const numbering: RowNumbering = {
+  idAt: (i) => `n${i}`,
+  listAt: (i) => [i === 3 ? 'tcp://127.0.0.1:4001' : `mem://n${i}`]
+}
 
 function row (key: string, over: Partial<StoredPeer> = {}): StoredPeer {
   return {
@@ -63,17 +69,17 @@ test('compact store: load keeps the order a Map keeps (a re-saved key stays, a d
 
 test('compact store: a CompactRow (SAVE_ROWS) is stored as the StoredPeer it stands for, over a full row too, in save order with StoredPeers', async () => {
   const rows: Array<StoredPeer | CompactRow> = [
-    new CompactRow('n1', 'mem://n1', 1000),
+    new CompactRow(1, 1000, numbering),
     row('n2', { successes: 2, lastConnected: 5 }),
-    new CompactRow('n3', 'tcp://127.0.0.1:4001', 1001)
+    new CompactRow(3, 1001, numbering)
   ]
   const viaRows = new CompactStore()
   viaRows[SAVE_ROWS](rows)
   // A full row, then the same peer's compact row: the history goes, as a StoredPeer with none would take it.
   viaRows.save([row('n4', { successes: 1, failures: 3, priority: 'high', nextDialAt: 7 })])
-  viaRows[SAVE_ROWS]([new CompactRow('n4', 'mem://n4', 1002)])
+  viaRows[SAVE_ROWS]([new CompactRow(4, 1002, numbering)])
   const viaSave = new CompactStore()
-  viaSave.save([...rows, new CompactRow('n4', 'mem://n4', 1002)].map((r) => r instanceof CompactRow ? r.stored() : r))
+  viaSave.save([...rows, new CompactRow(4, 1002, numbering)].map((r) => r instanceof CompactRow ? r.stored() : r))
   const loaded = await viaRows.load()
   assert.deepEqual(loaded, await viaSave.load())
   assert.deepEqual(loaded.map((p) => p.key), ['n1', 'n2', 'n3', 'n4'])
@@ -81,4 +87,29 @@ test('compact store: a CompactRow (SAVE_ROWS) is stored as the StoredPeer it sta
   assert.equal(loaded[3].successes, 0)
   assert.equal(loaded[3].priority, 'medium')
   assert.equal(loaded[3].firstSeen, 1002)
+})
+
+test('compact store: a CompactRow of the store\'s own numbering is filed by its number, as the same row by key is, without reading its id or address', async () => {
+  const keys = { of: (key: string) => /^n\d+$/.test(key) ? Number(key.slice(1)) : -1, key: (i: number) => `n${i}` }
+  let reads = 0
+  const counted: RowNumbering = {
+    idAt: (i) => { reads++; return `n${i}` },
+    listAt: (i) => { reads++; return [`mem://n${i}`] }
+  }
+  const byNumber = new CompactStore({ ...keys, rows: counted })
+  const byKey = new CompactStore(keys)
+  for (const store of [byNumber, byKey]) {
+    store[SAVE_ROWS]([new CompactRow(5, 1000, counted), row('n2', { successes: 2 }), new CompactRow(7, 1001, counted)])
+    // A full row made compact again, and a row saved again: their slots stay.
+    store.save([row('n7', { failures: 3, nextDialAt: 9 })])
+    store[SAVE_ROWS]([new CompactRow(7, 1003, counted), new CompactRow(5, 1000, counted), new CompactRow(9, 1004, counted)])
+  }
+  const numbered = reads
+  const loaded = await byNumber.load()
+  assert.deepEqual(loaded, await byKey.load())
+  assert.deepEqual(loaded.map((p) => [p.key, p.firstSeen, p.failures]), [['n5', 1000, 0], ['n2', 1000, 0], ['n7', 1003, 0], ['n9', 1004, 0]])
+  assert.ok(numbered > 0, 'the store by key read the ids and addresses')
+  reads = 0
+  byNumber[SAVE_ROWS]([new CompactRow(11, 1005, counted)])
+  assert.equal(reads, 0, 'the store of the same numbering read no id and no address')
 })
