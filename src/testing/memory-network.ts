@@ -137,6 +137,9 @@ export class MemoryNode {
   /** The open connections as the transport sees them. */
   connections (): MemoryConnection[] { return [...this.open] }
 
+  /** The open connections, not copied: to be read before any of them opens or closes. */
+  openConnections (): ReadonlySet<MemoryConnection> { return this.open }
+
   /** Disconnects everything and refuses dials until `goOnline()`. */
   goOffline (): void {
     this.online = false
