@@ -346,7 +346,7 @@ test('memory network: a refused dial fails with the reason the listener gave, on
   const a = net.addNode('a')
   const b = net.addNode('b')
   const reasons = ['over-limit', 'over-limit', 'denied']
-  b.bind({ connected: (c: Connection) => { c.close(reasons.shift()); return false } } as unknown as ConnectionManager)
+  b.bind({ connected: (c: Connection) => { c.close(reasons.shift()); return false }, disconnected: () => {} } as unknown as ConnectionManager)
   const messages: string[] = []
   for (let i = 0; i < 3; i++) {
     const err = await a.dial(b.address, { signal: new AbortController().signal }).then(() => undefined, (e: Error) => e)
