@@ -90,6 +90,8 @@ export type ErrorCode =
   | 'ERR_QUEUE'
   /** Redis lost the consumer group (restarted without persistence): recreated, reported (Redis queue). */
   | 'ERR_QUEUE_GROUP_LOST'
+  /** A message was trimmed from its stream (`maxLength`) before it was handled: reported, lost (Redis queue). */
+  | 'ERR_QUEUE_TRIMMED'
 
   // ── lab (src/lab) ─────────────────────────────────────────────────────────
   /** A command that builds or changes the lab's emulated network (ip, nft, tc) failed, or a node process of the lab did not start. */

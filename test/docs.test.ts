@@ -157,3 +157,29 @@ for (const b of runnable) {
     assert.equal(result.code, 0, `${b.file}:${b.line} exited with ${String(result.code)}:\n${result.out}`)
   })
 }
+
+/** The names in backticks in the first column of the table under `heading` in `file`. */
+function tableNames (file: string, heading: string): Set<string> {
+  const text = readFileSync(`${ROOT}${file}`, 'utf8')
+  const start = text.indexOf(`\n${heading}\n`)
+  assert.ok(start >= 0, `${file} has a "${heading}" section`)
+  const section = text.slice(start + heading.length + 2).split(/\n## /)[0]!
+  const names = new Set<string>()
+  for (const row of section.split('\n').filter((l) => l.startsWith('| `'))) {
+    for (const [, name] of row.split('|')[1]!.matchAll(/`([^`]+)`/g)) names.add(name!)
+  }
+  return names
+}
+
+test('every dependency of package.json is in the docs with why: runtime and optional peers in operations.md, the rest in contributing.md', () => {
+  const pkg = JSON.parse(readFileSync(`${ROOT}package.json`, 'utf8')) as Record<'dependencies' | 'peerDependencies' | 'devDependencies', Record<string, string>>
+  const shipped = tableNames('docs/operations.md', '## Dependencies')
+  const development = tableNames('docs/contributing.md', '## Development dependencies')
+  for (const name of [...Object.keys(pkg.dependencies), ...Object.keys(pkg.peerDependencies)]) {
+    assert.ok(shipped.has(name), `${name} is not in docs/operations.md#dependencies`)
+  }
+  for (const name of Object.keys(pkg.devDependencies)) {
+    assert.ok(development.has(name) || shipped.has(name), `the devDependency ${name} is in neither docs/contributing.md#development-dependencies nor docs/operations.md#dependencies`)
+  }
+  for (const name of shipped) assert.ok(name in pkg.dependencies || name in pkg.peerDependencies, `docs/operations.md#dependencies lists ${name}, which package.json does not depend on`)
+})

@@ -221,6 +221,18 @@ test('the installed command runs: --help lists every subcommand, and lab list fi
   assert.match(cli('lab', 'list'), /^converge\b/m)
 })
 
+test("the installed command's node without better-sqlite3 and the default data directory says what to install, or how to do without (exit 2)", { timeout: 40_000 }, () => {
+  const bin = join(app, 'node_modules/peerwarden', (pkg as unknown as { bin: Record<string, string> }).bin.peerwarden)
+  const dir = mkdtempSync(join(tmpdir(), 'pw-cli-nodb-'))
+  try {
+    const r = spawnSync(process.execPath, [bin, 'node', '--listen', 'tcp://127.0.0.1:0'], { cwd: dir, encoding: 'utf8', timeout: 30_000 })
+    assert.equal(r.status, 2, `${r.stdout}${r.stderr}`)
+    assert.match(r.stderr, /^peerwarden: install better-sqlite3 .*npm install better-sqlite3 \(or --data-dir '' to keep nothing on disk\)$/m)
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
+
 /** The README's runnable examples whose every import is Node's own or an entry point that needs no optional dependency. */
 function readmeExamplesWithoutOptionalDependencies (): string[] {
   const readme = readFileSync(join(root, 'README.md'), 'utf8').split('\n')

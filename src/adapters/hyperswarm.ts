@@ -202,7 +202,9 @@ class SwarmAdapter implements ManagedSwarm {
         // The PeerInfo Hyperswarm made only to ban the key goes too, unless something holds it now.
         this.swarm._maybeDeletePeer?.(info)
       })
-      if (this.dialingNow !== peer && !this.closed) this.room.refused(peer)
+      // Nothing may throw out of the firewall: HyperDHT would swallow it and leave the handshake
+      // hanging, so the remote would wait for its timeout instead of seeing the refusal.
+      if (this.dialingNow !== peer && !this.closed) { try { this.room.refused(peer) } catch {} }
       return true
     }
     return userFirewall !== undefined ? userFirewall.call(this.swarm, key, payload) : false

@@ -115,6 +115,12 @@ export async function runNode (opts: {
     networkKey: opts.networkKey,
     manager: { lowWater: opts.lowWater, highWater: opts.highWater },
     logger
+  }).catch((err: unknown) => {
+    // The default data directory needs better-sqlite3: say how to do without it too.
+    if (err instanceof PeerwardenError && err.code === 'ERR_MISSING_DEPENDENCY' && opts.dataDir !== '') {
+      throw new PeerwardenError(err.code, `${err.message} (or --data-dir '' to keep nothing on disk)`, { cause: err.cause })
+    }
+    throw err
   })
   const c = counters(node)
   out(`peerwarden node ${node.id}`)

@@ -6,6 +6,7 @@ import type { ConnectionManager } from '../manager/types.js'
 import { rejectUnknownOptions } from '../manager/validate.js'
 import { authorized, dashboardToken, isLoopback, loopbackHost } from './access.js'
 import { ManagerMetrics, type MetricsOptions } from './metrics.js'
+import { HTTP_SERVER_OPTIONS, limitSockets } from './http-limits.js'
 import { parseListen } from './server.js'
 
 /** The options of `serveMetrics`: where to listen, the token, and what the metrics include. */
@@ -48,7 +49,8 @@ export async function serveMetrics (manager: ConnectionManager, options: Metrics
   const token = dashboardToken(host, given)
   const loopback = isLoopback(host)
   const metrics = new ManagerMetrics(manager, metricsOptions)
-  const server = http.createServer((req, res) => { answer(metrics, token, loopback, req, res) })
+  const server = http.createServer(HTTP_SERVER_OPTIONS, (req, res) => { answer(metrics, token, loopback, req, res) })
+  limitSockets(server)
   server.listen(port, host)
   try {
     await Promise.race([once(server, 'listening'), once(server, 'error').then(([err]) => { throw err })])

@@ -11,6 +11,7 @@ import type { HistoryOptions } from './history.js'
 import { ManagerMetrics, type MetricsOptions } from './metrics.js'
 import { dashboardPage } from './page.js'
 import { handle, type Routes } from './routes.js'
+import { HTTP_SERVER_OPTIONS, limitSockets } from './http-limits.js'
 import type { MeshSource, NetworkSource } from './sources.js'
 
 /** The options of `serveDashboard`. */
@@ -70,6 +71,8 @@ export interface Dashboard {
  * - Loopback by default, where no token is needed unless one is given and a request whose `Host` does
  *   not name loopback is refused (403, DNS rebinding); beyond loopback every request needs a token
  *   (401 without it; see access.ts and routes.ts).
+ * - Sockets are budgeted before any token is checked (http-limits.ts): 256 at once, 32 per IP,
+ *   headers within 10 s.
  * - It changes nothing in the managers. It listens and samples from the start, within fixed budgets
  *   (feed.ts, history.ts), so a page opened late shows the last minutes; the metrics' counters
  *   (dials, refusals, closes, trims) count from the start too.
@@ -101,7 +104,8 @@ export async function serveDashboard (manager: ConnectionManager, options: Dashb
   const streams = new EventStreams()
   const feed = new Feed(manager, { interval, maxPeers, network, mesh: options.mesh, history: options.history }, (event, data) => { streams.send(event, data) })
   const routes: Routes = { manager, page: dashboardPage(options.title ?? 'peerwarden'), metrics, streams, feed, network, token, loopback }
-  const server = http.createServer((req, res) => { handle(routes, req, res) })
+  const server = http.createServer(HTTP_SERVER_OPTIONS, (req, res) => { handle(routes, req, res) })
+  limitSockets(server)
   server.listen(port, host)
   try {
     await Promise.race([once(server, 'listening'), once(server, 'error').then(([err]) => { throw err })])

@@ -40,9 +40,7 @@ export type Admission =
  */
 export function admit (input: AdmissionInput): Admission {
   if (input.priority === 'banned') return { accept: false, close: 'banned', reason: 'peer is banned' }
-  if (input.count < input.highWater) {
-    return { accept: true, reason: `${input.count + 1} of highWater ${input.highWater}` }
-  }
+  if (input.count < input.highWater) return BELOW_BOUND
   const { victim } = input
   if (input.allowed || input.forced) {
     const why = input.allowed ? 'allow-listed' : 'forced by the application'
@@ -58,6 +56,21 @@ export function admit (input: AdmissionInput): Admission {
   }
   return { accept: true, evict: victim, reason: evictionReason(input.highWater) }
 }
+
+/** The reason of an admission below the bound: the newcomer's place under highWater. */
+export function belowBoundReason (count: number, highWater: number): string {
+  return `${count + 1} of highWater ${highWater}`
+}
+
+/**
+ * The usual admission, below the bound: one shared object. Its reason in a peer's log is the
+ * newcomer's place under highWater (`belowBoundReason(count, highWater)`, written when someone reads
+ * it: accept-decision.ts), so a churn of connections below the bound formats nothing and allocates
+ * no admission. One object, not one per call: the class of an object made per call and never kept
+ * is freed with the last of them at a full collection, and the code that knew it is thrown away
+ * with it (measured: the accepting path deoptimised after every such collection).
+ */
+export const BELOW_BOUND: Admission = Object.freeze({ accept: true, reason: 'below highWater' })
 
 /** The usual reason at the bound, one string per highWater (a flood of newcomers formats nothing). */
 let eviction = { highWater: -1, reason: '' }

@@ -11,6 +11,11 @@ import type { Connection } from './types.js'
  * - `add` appends; `remove` empties the entry's slot and sets its `slot` to -1 (the entry is dead).
  *   The holes are squeezed out by the next `add` once they are more than half the table (the
  *   survivors keep their order; each moved entry's `slot` is rewritten): O(1) amortised per removal.
+ * - The squeeze keeps the array's room (the slots past the table's `end` stay, emptied): a churn of
+ *   connections at a steady count refills the same array instead of growing a new one after each
+ *   squeeze — at 10,000 connections the array is past the size of a regular heap object, and each
+ *   regrowth was a fresh large-object allocation and a copy. The room is given back only when the
+ *   table uses less than a quarter of it.
  * - `find(conn)` answers for the very object `add` was given (a weak map from connection to entry,
  *   never deleted from: a dead entry answers nothing); for another object with the same `id`, by its
  *   `peer` (`byPeer`: the peer's accounted entry, if its connection has that id); an object without
@@ -18,8 +23,10 @@ import type { Connection } from './types.js'
  * - `values()` yields the live entries in opening order (the order rotation reads).
  */
 export class ConnectionTable {
-  /** The entries by slot, in opening order; `undefined` where one left. */
-  private slots: Array<ConnEntry | undefined> = []
+  /** The entries by slot, in opening order; `undefined` where one left, and from `end` on (room). */
+  private readonly slots: Array<ConnEntry | undefined> = []
+  /** The slots in use, live or holes: the next `add` takes slot `end`. */
+  private end = 0
   private holes = 0
   /** Each added connection object's entry (live or dead): the lookup of the object itself. */
   private readonly byConn = new WeakMap<object, ConnEntry>()
@@ -27,13 +34,15 @@ export class ConnectionTable {
   constructor (private readonly byPeer: (peer: string) => ConnEntry | undefined) {}
 
   /** Live connections. */
-  get size (): number { return this.slots.length - this.holes }
+  get size (): number { return this.end - this.holes }
 
   /** Accounts `entry` (its `slot` is set here). */
   add (entry: ConnEntry): void {
-    if (this.holes > 32 && this.holes * 2 > this.slots.length) this.compact()
-    entry.slot = this.slots.length
-    this.slots.push(entry)
+    if (this.holes > 32 && this.holes * 2 > this.end) this.compact()
+    const slot = this.end++
+    entry.slot = slot
+    if (slot < this.slots.length) this.slots[slot] = entry
+    else this.slots.push(entry)
     this.byConn.set(entry.conn, entry)
   }
 
@@ -55,30 +64,37 @@ export class ConnectionTable {
       const e = this.byPeer(peer)
       return e !== undefined && e.slot! >= 0 && e.conn.id === id ? e : undefined
     }
-    for (const e of this.slots) if (e !== undefined && e.conn.id === id) return e
+    const { slots, end } = this
+    for (let i = 0; i < end; i++) {
+      const e = slots[i]
+      if (e !== undefined && e.conn.id === id) return e
+    }
     return undefined
   }
 
   /** The live entries in opening order. */
   * values (): Generator<ConnEntry> {
     const { slots } = this
-    for (let i = 0; i < slots.length; i++) {
+    // `end` read at each step, as `slots.length` was: an entry added while the caller iterates is yielded.
+    for (let i = 0; i < this.end; i++) {
       const e = slots[i]
       if (e !== undefined) yield e
     }
   }
 
-  /** Squeezes the holes out, keeping the order. */
+  /** Squeezes the holes out, keeping the order, and the room unless the table uses less than a quarter of it. */
   private compact (): void {
-    const { slots } = this
+    const { slots, end } = this
     let j = 0
-    for (let i = 0; i < slots.length; i++) {
+    for (let i = 0; i < end; i++) {
       const e = slots[i]
       if (e === undefined) continue
       e.slot = j
       slots[j++] = e
     }
-    slots.length = j
+    if (j * 4 < slots.length) slots.length = j * 2
+    for (let i = j; i < end && i < slots.length; i++) slots[i] = undefined
+    this.end = j
     this.holes = 0
   }
 }

@@ -1,7 +1,8 @@
 import type { AccessList } from './access-list.js'
 import { ConnectionTable } from './connection-table.js'
 import { EvictionRanges } from './address-range.js'
-import { admit, type Admission } from './admission.js'
+import { AcceptDecision, acceptedReason } from './accept-decision.js'
+import { admit, BELOW_BOUND, type Admission } from './admission.js'
 import { restAfterClose, type RestCause } from './backoff.js'
 import { BootstrapRelease } from './bootstrap-release.js'
 import type { DialScheduler } from './dial-scheduler.js'
@@ -163,7 +164,11 @@ export class Connections {
       this.close(decision.evict.conn, 'trimmed', why)
       if (host.events.listens('trim')) host.events.emit('trim', { closed: 1, reason: 'admission' })
     }
-    this.attach(conn, record, now, `${conn.direction} connection accepted: ${decision.reason}`)
+    // Below the bound (the usual case) the reason is written when read (accept-decision.ts); nothing
+    // was evicted, so the count is still the one the admission saw.
+    this.attach(conn, record, now, decision === BELOW_BOUND
+      ? new AcceptDecision(now, conn.direction, this.conns.size, host.opts.highWater)
+      : acceptedReason(conn.direction, decision.reason))
     host.trimming.scheduleTrimIfOver()
     return true
   }
@@ -297,7 +302,7 @@ export class Connections {
   /** The bootstrap connections that do not count toward lowWater (bootstrap-release.ts). */
   bootstrapsApart (): ConnEntry[] { return this.bootstraps.apart() }
 
-  private attach (conn: Connection, record: PeerRecord, now: number, reason: string, swap = false): void {
+  private attach (conn: Connection, record: PeerRecord, now: number, why: string | Decision, swap = false): void {
     const { host } = this
     const entry: ConnEntry = { conn, record, openedAt: now, slot: -1 }
     this.conns.add(entry)
@@ -324,7 +329,8 @@ export class Connections {
     host.dialer.peerChanged(record)
     host.dialer.noteProgress()
     host.rotation.schedule()
-    record.decide(now, 'accept', reason, host.opts.explainDepth)
+    if (typeof why === 'string') record.decide(now, 'accept', why, host.opts.explainDepth)
+    else record.note(why, host.opts.explainDepth)
     // The transport that owns the connection sets it up first (a direct call, not an event); its
     // error is the hook's: the connection stays accepted.
     if (host.accepted !== undefined) {

@@ -385,6 +385,7 @@ export class Manager implements ConnectionManager {
       evicted: this.budget.evicted,
       addressWaits: this.dialer.addressWaits.size,
       hookErrors: this.knowledge.hookErrors,
+      decisions: this.book.decisions.size,
       topics: this.topics.list()
     }
   }

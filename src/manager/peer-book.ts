@@ -1,6 +1,7 @@
 import type { CellAllocator } from './cells.js'
 import { CompactPeers } from './compact-peers.js'
 import { CompactRow, type RowNumbering } from './compact-row.js'
+import { DecisionLog } from './decision-log.js'
 import { PeerRecord, reserveSeq } from './peer-record.js'
 import type { PeerId } from './types.js'
 
@@ -52,11 +53,13 @@ export class PeerBook {
    * `created` hears of every new record (the peer budget tracks it); `orphaned` of a record known
    * only from hints that just lost its last address to another record (the claim was false: the
    * caller forgets it); `expanded` of a compact peer that became a record because someone asked for
-   * it (the indexes file it).
+   * it (the indexes file it). `decisions`: where the records keep what `explain()` shows (each
+   * record made here writes to it).
    */
   constructor (
     private readonly hooks: { created?: (record: PeerRecord) => void; orphaned?: (record: PeerRecord) => void; expanded?: (record: PeerRecord) => void } = {},
-    private readonly scheme?: AddressScheme
+    private readonly scheme?: AddressScheme,
+    readonly decisions = new DecisionLog()
   ) {
     this.compact = scheme?.indexOf !== undefined && scheme.idAt !== undefined && scheme.listAt !== undefined ? new CompactPeers(scheme.cells) : undefined
   }
@@ -144,6 +147,7 @@ export class PeerBook {
     const kept = this.compact!.take(index)!
     const id = this.scheme!.idAt!(index)
     const record = PeerRecord.withSeq(id, id, kept.firstSeen, kept.seq)
+    record.journal = this.decisions
     record.hint = false
     record.addresses = this.scheme!.listAt!(index)
     this.byKey.set(id, record)
@@ -167,6 +171,7 @@ export class PeerBook {
   /** A new record for `id`, which the caller has just looked up and not found (`get`). */
   create (id: PeerId, now: number, hint = false): PeerRecord {
     const record = new PeerRecord(id, id, now)
+    record.journal = this.decisions
     record.hint = hint
     this.byKey.set(id, record)
     this.hooks.created?.(record)
@@ -176,6 +181,7 @@ export class PeerBook {
   /** A record for a peer known by address only. `hint`: known only from a hint (PeerInput.hint). */
   createForAddress (address: string, now: number, hint = false): PeerRecord {
     const record = new PeerRecord('@' + address, undefined, now)
+    record.journal = this.decisions
     record.hint = hint
     this.byKey.set(record.key, record)
     this.addAddress(record, address)

@@ -1,4 +1,6 @@
 import type { AddressStats } from './address-stats.js'
+import { DecisionLog } from './decision-log.js'
+import { RankedDecision } from './explain.js'
 import type { RankKey } from './rank.js'
 import type { Connection, Decision, DecisionAction, DecayValue, PeerId, PeerInfo, Priority } from './types.js'
 import { clampTagValue } from './validate.js'
@@ -34,7 +36,8 @@ export interface ConnEntry {
  *   `addressStats`: the DialScheduler (dial-scheduler.ts).
  * - `idle`, `heapIndex`: the trim index; `candIndex`, `waitAt`: the dial index; `budgetVersion`:
  *   the PeerBudget. Nobody else touches them.
- * - `decisions`: anyone, only through `decide()` or `note()` (append, keep the newest `explainDepth`).
+ * - `decisions`: anyone, only through `decide()`, `decideCode()` or `note()` (append, keep the
+ *   newest `explainDepth`); `journal` (the manager's decision log): PeerBook, when it creates the record.
  * - Restoring from the store (`mergeStored`) and merging two records (`mergeFields`) write the
  *   history fields of a record that is not indexed yet or is re-filed right after.
  */
@@ -64,10 +67,11 @@ export class PeerRecord implements RankKey {
   nextDialAt: number | undefined = undefined
 
   /**
-   * The newest decisions, oldest first (`decisions`): most peers hear one or two, so one is held as
-   * it is (the flag LOG_LIST says which): a close appends without reading the cold list it replaces.
+   * Where the peer's decisions are kept (`decisions`): the manager's log, which the record points
+   * into by the index of its newest decision (packed into `bits`, above the flags: a number store).
+   * A record made outside a manager writes to a shared log of its own kind (`DETACHED`).
    */
-  private log: Decision | Decision[] | undefined = undefined
+  journal: DecisionLog = DETACHED
   /** Position in the trim index's heap, -1 when not in it. */
   heapIndex = -1
   /** Position in the dial candidates' heap, -1 when not in it. */
@@ -121,7 +125,11 @@ export class PeerRecord implements RankKey {
   set dialing (v: boolean) { this.bits = v ? this.bits | DIALING : this.bits & ~DIALING }
   /** Removed from the peer book (forgotten, or merged into the record of its id): never dialled again. */
   get forgotten (): boolean { return (this.bits & FORGOTTEN) !== 0 }
-  set forgotten (v: boolean) { this.bits = v ? this.bits | FORGOTTEN : this.bits & ~FORGOTTEN }
+  /** Set when the book lets the record go: its decisions are freed then (read them first to keep them). */
+  set forgotten (v: boolean) {
+    if (v) this.release()
+    this.bits = v ? this.bits | FORGOTTEN : this.bits & ~FORGOTTEN
+  }
 
   /** Addresses learnt only from hints (not given by the application nor proven by a connection). */
   get hinted (): Set<string> | undefined { return this.more?.hinted }
@@ -145,15 +153,26 @@ export class PeerRecord implements RankKey {
     return (this.more = new RareFields())
   }
 
-  /** The newest decisions, oldest first (at most `explainDepth`); a fresh array when one is kept. */
+  /** The newest decisions, oldest first (at most `explainDepth`), each a fresh object; undefined when none. */
   get decisions (): Decision[] | undefined {
-    const log = this.log
-    return log === undefined || (this.bits & LOG_LIST) !== 0 ? log as Decision[] | undefined : [log as Decision]
+    return this.journal.read(this.head, this.seq)
   }
 
+  /** Replaces the decisions by `v` (each kept with its reason as a text). */
   set decisions (v: Decision[] | undefined) {
-    this.log = v
-    this.bits = v === undefined ? this.bits & ~LOG_LIST : this.bits | LOG_LIST
+    this.release()
+    if (v !== undefined) for (const d of v) this.decide(d.at, d.action, d.reason, v.length)
+  }
+
+  /** The index of the newest decision in `journal`, -1 when none. */
+  private get head (): number { return (this.bits >> LOG_SHIFT) - 1 }
+  private set head (i: number) { this.bits = (this.bits & FLAGS) | ((i + 1) << LOG_SHIFT) }
+
+  /** Frees the decisions (a forgotten record keeps none). */
+  private release (): void {
+    if (this.head === -1) return
+    this.journal.release(this.head, this.seq)
+    this.head = -1
   }
 
   get isProtected (): boolean { return this.protections !== undefined && this.protections.size > 0 }
@@ -168,30 +187,21 @@ export class PeerRecord implements RankKey {
 
   /** Appends a decision, keeping the newest `depth`. */
   decide (at: number, action: DecisionAction, reason: string, depth: number): void {
-    this.note({ at, action, reason }, depth)
+    this.head = this.journal.textual(this.head, this.seq, depth, at, action, reason)
   }
 
-  /** Appends a decision made elsewhere (one whose reason is written when read: explain.ts), keeping the newest `depth`. */
+  /**
+   * Appends a decision whose reason is written when read: `code` from `reasonCode` (decision-log.ts),
+   * whose format reads `a`, `b`, `c` and `text`. Keeps the newest `depth`.
+   */
+  decideCode (at: number, action: DecisionAction, depth: number, code: number, a: number, b = 0, c = 0, text?: string): void {
+    this.head = this.journal.coded(this.head, this.seq, depth, at, action, code, a, b, c, text)
+  }
+
+  /** Appends a decision made elsewhere (a close for the peer's rank is kept as numbers: explain.ts), keeping the newest `depth`. */
   note (d: Decision, depth: number): void {
-    const log = this.log
-    if ((this.bits & LOG_LIST) === 0) {
-      // None or one, held as it is: the second makes a list of their exact size (a push onto a
-      // small array reserves room for 16 more, ~150 B on each of 100,000 records).
-      if (log === undefined || depth < 2) this.log = d
-      else {
-        this.log = [log as Decision, d]
-        this.bits |= LOG_LIST
-      }
-      return
-    }
-    const list = log as Decision[]
-    if (list.length === 0) {
-      this.log = d
-      this.bits &= ~LOG_LIST
-      return
-    }
-    list.push(d)
-    if (list.length > depth) list.splice(0, list.length - depth)
+    if (d instanceof RankedDecision) this.head = d.writeTo(this.journal, this.head, this.seq, depth)
+    else this.decide(d.at, d.action, d.reason, depth)
   }
 
   info (): PeerInfo {
@@ -238,8 +248,11 @@ const IDLE = 32
 const INBOUND = 64
 const DIALING = 128
 const FORGOTTEN = 256
-/** `log` is an array (else one decision, or none). */
-const LOG_LIST = 512
+/** The flags' bits; above them, `bits` holds the index of the newest decision + 1 (0: none). */
+const FLAGS = 1023
+const LOG_SHIFT = 10
+/** The log of records made outside a manager (tests, benchmarks). */
+const DETACHED = new DecisionLog(1 << 16)
 const EMPTY: string[] = []
 let nextSeq = 0
 /** The creation order `PeerRecord.withSeq` hands the constructor; -1 when none. */

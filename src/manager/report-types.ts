@@ -54,6 +54,12 @@ export interface ManagerStats {
   /** Errors of the application's hooks ('hook:error'), since creation. */
   hookErrors: number
   /**
+   * Decisions `explain()` can show about known peers, kept now: at most `explainDepth` per peer, and
+   * in all at most `maxPeers × explainDepth` (fixed at creation, and never above 1,048,575); past
+   * that, the oldest kept decisions give their place to new ones, whichever peer they were about.
+   */
+  decisions: number
+  /**
    * Each topic quota: its `min` (and `max`) as set, `effectiveMin` = min(min, highWater) — the bound
    * wins over a quota — and the connected peers that serve the topic now.
    */

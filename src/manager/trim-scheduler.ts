@@ -197,9 +197,12 @@ export class TrimScheduler {
     }
     const rule = (mode === 'limit' ? `${before} connections > highWater ${highWater} (in-grace peers too when needed)` : `${candidates} trimmable of ${before} connections, lowWater ${lowWater}, highWater ${highWater}`) +
       (topics.quotaCount === 0 ? '' : topics.cappedNote())
-    // One text for the whole trim; each victim's place and rank are written only if explain() reads them.
-    const head = `trimmed: trim (${reason}): ${rule}; #`
-    this.host.closeVictims(victims, (r, i) => new RankedDecision(now, 'trim', head, i + 1, victims.length, r))
+    // One text for the whole trim; each victim's place and rank are written only if explain() reads
+    // them. One decision object carries each victim's in turn (the log copies it: explain.ts).
+    if (victims.length > 0) {
+      const decision = new RankedDecision(now, 'trim', `trimmed: trim (${reason}): ${rule}; #`, 1, victims.length, victims[0])
+      this.host.closeVictims(victims, (r, i) => decision.next(i + 1, r))
+    }
     this.lastTrim = now
     if (victims.length > 0) this.host.trimmed(victims.length, reason) // a trim that closed nobody is no event
     // Still above (forced or in-grace connections): a background trim looks again later.

@@ -3,6 +3,7 @@ import { AccessList } from './access-list.js'
 import { Connections } from './connections.js'
 import { Decayer } from './decaying-tags.js'
 import { DialScheduler } from './dial-scheduler.js'
+import { DecisionLog, MAX_DECISIONS } from './decision-log.js'
 import type { ManagerEventTarget } from './events.js'
 import { Exploration } from './exploration.js'
 import { InitialSync } from './initial-sync.js'
@@ -114,7 +115,7 @@ export function wireParts (core: ManagerCore, options: ConnectionManagerOptions)
     orphaned: (r) => { if (evictable(r, true)) knowledge.forgetRecord(r) },
     // A compact peer someone asked for: filed as its record would have been all along.
     expanded: peerChanged
-  }, (options as { [ADDRESS_SCHEME]?: AddressScheme })[ADDRESS_SCHEME])
+  }, (options as { [ADDRESS_SCHEME]?: AddressScheme })[ADDRESS_SCHEME], new DecisionLog(Math.min(MAX_DECISIONS, opts.maxPeers * opts.explainDepth)))
   const allowList = new AccessList('allow', opts.allow)
   const denyList = new AccessList('deny', opts.deny)
   trimming = new TrimScheduler({

@@ -29,7 +29,7 @@
  */
 
 import * as v from 'valibot'
-import { addressList, decoder, MAX_ADDRESSES, peerIdField, uintField, type Decoder } from '../node/wire.js'
+import { addressList, decoder, MAX_ADDRESSES, Oversized, oversized, peerIdField, uintField, type Decoder } from '../node/wire.js'
 import { MAX_ATTEMPTS } from './retry.js'
 import { isTraceparent, TRACEPARENT } from './trace.js'
 
@@ -157,6 +157,7 @@ export const MAX_BATCH_MESSAGES = 1024
  * decode refuses the whole batch (nothing of it is handled), as one bad message closes the connection.
  */
 export const decodeRpcBatch: Decoder<RpcMessage[]> = (raw) => {
+  if (raw instanceof Oversized) return { ok: false, why: oversized(raw) }
   if (!Array.isArray(raw)) return { ok: false, why: 'a batch that is not an array' }
   if (raw.length === 0 || raw.length > MAX_BATCH_MESSAGES) return { ok: false, why: `a batch of ${raw.length} messages (1 to ${MAX_BATCH_MESSAGES})` }
   const out = new Array<RpcMessage>(raw.length)

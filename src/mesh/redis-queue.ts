@@ -55,6 +55,11 @@ export function deadKey (role: string, command: string): string { return `${stre
  *   refuses, is not Redis): ERR_TIMEOUT when Redis did not confirm in time — the message may still be
  *   queued, if Redis later reads what was sent — and ERR_QUEUE naming the address and the socket's
  *   error (`cannot reach Redis at 127.0.0.1:6390 (ECONNREFUSED)`) when it cannot be reached.
+ * - Redis failing while a message is acknowledged leaves it pending: it is read again (at least once)
+ *   once Redis answers, reported once per outage (ERR_QUEUE). Nothing Redis does ends the process.
+ * - A message trimmed from the stream (`maxLength`) after it was delivered and before it was
+ *   acknowledged is acknowledged and reported (ERR_QUEUE_TRIMMED): a stream holding more than
+ *   `maxLength` messages loses its oldest, read or not.
  * - A consumer group found gone (NOGROUP: Redis restarted without persistence, the stream deleted,
  *   the group destroyed) is recreated from the start of the stream — what is in the stream is
  *   delivered, perhaps again (at least once) — and reported through `onError` as ERR_QUEUE_GROUP_LOST.
@@ -148,7 +153,10 @@ export class RedisQueue {
     const reader = this.redis.duplicate({ commandTimeout: BLOCK_MS + this.commandTimeout })
     reader.on('error', () => {})
     this.blocking.push(reader)
-    this.loops.push(this.loop(reader, role, command, key, group, variant, handler))
+    // The loop handles what Redis throws; anything else ends this consumer, reported, never an unhandled rejection.
+    this.loops.push(this.loop(reader, role, command, key, group, variant, handler).catch((err: unknown) => {
+      this.report(new PeerwardenError('ERR_QUEUE', `the consumer ${group} of ${key} stopped: ${(err as Error)?.message ?? String(err)}`, { cause: err }))
+    }))
   }
 
   async close (): Promise<void> {
@@ -183,9 +191,9 @@ export class RedisQueue {
     let backlog = true // first what we received before a crash and never acknowledged
     let failing = false // reported once per outage
     while (!this.closed) {
-      let entries: Array<[string, string[]]>
+      let entries: Array<[string, string[] | null]>
       try {
-        const res = await reader.xreadgroup('GROUP', group, consumer, 'COUNT', 32, 'BLOCK', BLOCK_MS, 'STREAMS', key, backlog ? '0' : '>') as Array<[string, Array<[string, string[]]>]> | null
+        const res = await reader.xreadgroup('GROUP', group, consumer, 'COUNT', 32, 'BLOCK', BLOCK_MS, 'STREAMS', key, backlog ? '0' : '>') as Array<[string, Array<[string, string[] | null]>]> | null
         entries = res?.[0]?.[1] ?? []
         failing = false
       } catch (err) {
@@ -201,34 +209,59 @@ export class RedisQueue {
         continue
       }
       if (backlog && entries.length === 0) { backlog = false; continue }
-      for (const [id, fields] of entries) {
+      try {
+        for (const [id, fields] of entries) {
+          if (this.closed) return
+          if (fields === null) {
+            // Delivered to us, then trimmed from the stream (maxLength) before we acknowledged it:
+            // nothing is left to run. Acknowledged (else every backlog read returns it), reported.
+            await this.redis.xack(key, group, id)
+            this.report(new PeerwardenError('ERR_QUEUE_TRIMMED', `message ${id} of ${key} was trimmed from the stream (maxLength ${this.options.maxLength ?? 100_000}) before ${group} handled it: it is lost`))
+            continue
+          }
+          if (!await this.handle(key, group, role, command, id, toMap(fields), handler, maxDeliveries)) {
+            // In order: nothing after a failed message runs before it; read our pending ones again.
+            backlog = true
+            await delay(this.options.retryDelay ?? 200)
+            break
+          }
+        }
+      } catch (err) {
+        // Redis failed while acknowledging (or dead-lettering): the message is still pending for
+        // us, so it is read again (at least once) once Redis answers.
         if (this.closed) return
-        const f = toMap(fields)
-        let ok = false
-        try {
-          await handler(JSON.parse(f.get('args') ?? 'null'), { id, from: f.get('from') ?? '' })
-          ok = true
-        } catch {
-          ok = false
-        }
-        if (this.closed) return
-        if (ok) {
-          await this.redis.xack(key, group, id)
-          continue
-        }
-        const info = await this.redis.xpending(key, group, id, id, 1) as Array<[string, string, number, number]>
-        const deliveries = info[0]?.[3] ?? maxDeliveries
-        if (deliveries >= maxDeliveries) {
-          await this.redis.xadd(deadKey(role, command), '*', 'id', id, 'args', f.get('args') ?? 'null', 'from', f.get('from') ?? '', 'group', group)
-          await this.redis.xack(key, group, id)
-          continue
-        }
-        // In order: nothing after a failed message runs before it; read our pending ones again.
+        if (!failing) this.report(this.failed(`cannot acknowledge a message of ${key} for ${group}, retrying`, err))
+        failing = true
         backlog = true
         await delay(this.options.retryDelay ?? 200)
-        break
       }
     }
+  }
+
+  /**
+   * Runs the handler on one message and acknowledges it, or dead-letters it after `maxDeliveries`.
+   * False when it failed and is to be retried; throws only what Redis throws.
+   */
+  private async handle (key: string, group: string, role: string, command: string, id: string, f: Map<string, string>,
+    handler: (args: unknown, meta: { id: string; from: string }) => Promise<void>, maxDeliveries: number): Promise<boolean> {
+    let ok = false
+    try {
+      await handler(JSON.parse(f.get('args') ?? 'null'), { id, from: f.get('from') ?? '' })
+      ok = true
+    } catch {
+      ok = false
+    }
+    if (this.closed) return true
+    if (ok) {
+      await this.redis.xack(key, group, id)
+      return true
+    }
+    const info = await this.redis.xpending(key, group, id, id, 1) as Array<[string, string, number, number]>
+    const deliveries = info[0]?.[3] ?? maxDeliveries
+    if (deliveries < maxDeliveries) return false
+    await this.redis.xadd(deadKey(role, command), '*', 'id', id, 'args', f.get('args') ?? 'null', 'from', f.get('from') ?? '', 'group', group)
+    await this.redis.xack(key, group, id)
+    return true
   }
 }
 

@@ -30,7 +30,7 @@ import { PeerwardenError } from '../errors.js'
 import type { Clock } from '../manager/types.js'
 import type { NodeConnection } from '../node/connection.js'
 import type { PeerNode } from '../node/node.js'
-import { addressList, decoder, MAX_MESSAGE_BYTES, peerHandler, peerIdField, safeJson } from '../node/wire.js'
+import { addressList, decoder, MAX_MESSAGE_BYTES, peerHandler, peerIdField, safeJson, smallJson } from '../node/wire.js'
 import { healthShape, MAX_COMMAND_LENGTH, MAX_DIRECTORY, MAX_REASON_LENGTH, MAX_ROLE_LENGTH, MAX_VARIANT_LENGTH, type HealthReport } from './messages.js'
 import type { RangeBudget } from '../node/range-budget.js'
 import type { MeshSchema, Schema } from './schema.js'
@@ -165,7 +165,8 @@ export function serveStatus (node: PeerNode, source: StatusSource): void {
     if (channel === null) return
     let asked = 0
     const send: Message<StatusMessage> = channel.addMessage<StatusMessage>({
-      encoding: safeJson,
+      // Anyone may ask, in a few bytes: a larger message is not parsed.
+      encoding: smallJson,
       onmessage: peerHandler(decodeToRegistry, () => {
         if (++asked > MAX_STATUS_REQUESTS) { conn.protocolError(`status channel: more than ${MAX_STATUS_REQUESTS} status requests on one connection`); return }
         if (!source.mayAsk(conn.peer)) { send.send({ t: 'refused', reason: 'only a registered member may see the status of this registry' }); return }

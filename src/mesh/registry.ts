@@ -6,7 +6,7 @@ import { rejectUnknownOptions } from '../manager/validate.js'
 import { NodeConnection } from '../node/connection.js'
 import { loadIdentity } from '../node/identity.js'
 import { createNode, type PeerNode } from '../node/node.js'
-import { MAX_ADDRESS_LENGTH, MAX_ADDRESSES, MAX_MESSAGE_BYTES, peerHandler, safeJson } from '../node/wire.js'
+import { MAX_ADDRESS_LENGTH, MAX_ADDRESSES, MAX_MESSAGE_BYTES, peerHandler, smallJson } from '../node/wire.js'
 import { issue } from './certificate.js'
 import { HEALTH_INTERVAL } from './health.js'
 import { decodeToRegistry, MAX_DIRECTORY, type HealthReport, type RegistryMessage, type ToRegistry } from './messages.js'
@@ -143,7 +143,8 @@ export async function createRegistry (options: RegistryOptions): Promise<MeshReg
     /** When this connection's last registration was answered (signed or refused). */
     let answeredAt = -Infinity
     send = channel.addMessage<RegistryMessage>({
-      encoding: safeJson,
+      // What a member sends (a registration, a health report) is a few KiB: a larger message is not parsed.
+      encoding: smallJson,
       onmessage: peerHandler(decodeToRegistry, (msg) => {
         if (msg.t === 'register') {
           if (clock.now() - answeredAt < ttl / 2) { conn.protocolError('registry channel: registered again within half a certificate\'s life'); return }

@@ -4,7 +4,7 @@ import type { TypedEventTarget } from '../manager/events.js'
 import type { Clock } from '../manager/types.js'
 import type { NodeConnection } from '../node/connection.js'
 import type { PeerNode } from '../node/node.js'
-import { peerHandler, safeJson } from '../node/wire.js'
+import { peerHandler, smallJson } from '../node/wire.js'
 import type { Caller } from './caller.js'
 import { check, type Certificate } from './certificate.js'
 import type { Drain } from './drain.js'
@@ -80,23 +80,33 @@ export class RpcChannel {
   private constructor (private readonly host: RpcHost, private readonly conn: NodeConnection) {
     const channel = conn.mux.createChannel({
       protocol: RPC_PROTOCOL,
-      handshake: safeJson,
+      // A certificate is a few hundred bytes: a larger handshake is not parsed.
+      handshake: smallJson,
       onopen: (raw: unknown) => { this.opened(raw) },
       onclose: () => { this.closed() }
     })
     if (channel === null) return
     const message: Message<OutgoingRpc> = channel.addMessage<OutgoingRpc>({
-      encoding: jsonOnce,
+      encoding: this.untilCertified(jsonOnce),
       onmessage: peerHandler(decodeRpc, (msg) => { this.received(msg) }, (why) => { conn.protocolError(`rpc channel: ${why}`) })
     })
     // Type 1: a batch of messages (rpc-wire.ts), sent only to a peer whose handshake says it reads them.
     const batch: Message<string> = channel.addMessage<string>({
-      encoding: batchText,
+      encoding: this.untilCertified(batchText),
       onmessage: peerHandler(decodeRpcBatch, (msgs) => { this.receivedBatch(msgs) }, (why) => { conn.protocolError(`rpc channel: ${why}`) })
     })
     // Messages sent in the same tick leave in one batch: one encryption and one write for many calls.
     this.send = new Outbox(channel, message, batch)
     channel.open({ cert: host.cert(), drain: true, batch: true })
+  }
+
+  /**
+   * `codec`, whose decode takes at most `SMALL_JSON_BYTES` until the remote's certificate checked
+   * out: before that an honest remote sends only its 'admit', and a stranger's megabytes of JSON
+   * would cost seconds to parse before its connection is refused.
+   */
+  private untilCertified<C extends { decode: (state: never) => unknown }> (codec: C): C {
+    return { ...codec, decode: (state: never) => this.candidate === undefined ? smallJson.decode(state) : codec.decode(state) }
   }
 
   private opened (raw: unknown): void {

@@ -139,9 +139,10 @@ export interface MeshEvents {
   /** That connection went away. */
   'disconnection': { role: string; variant: string; peer: string }
   /**
-   * The Redis queue hit a problem it survived (ERR_QUEUE: Redis unreachable; ERR_QUEUE_GROUP_LOST: a
-   * consumer group vanished, e.g. Redis restarted empty, and was recreated). Without a listener it is
-   * a process warning.
+   * The Redis queue hit a problem it survived (ERR_QUEUE: Redis unreachable or failing; ERR_QUEUE_GROUP_LOST:
+   * a consumer group vanished, e.g. Redis restarted empty, and was recreated; ERR_QUEUE_TRIMMED: a message
+   * was trimmed from its stream, `maxLength`, before it was handled). Without a listener it is a process
+   * warning.
    */
   'queue:error': { error: Error }
 }

@@ -3,13 +3,13 @@ import { PeerwardenError } from '../errors.js'
 import type { Connection, PeerId } from '../manager/types.js'
 import type { DeadlineQueue, Expiring } from './deadlines.js'
 import { flushMuxAtEndOfTick, setupDone, type Corked } from './end-of-tick.js'
-import { decodeControl, MAX_REASON_LENGTH, type ControlMessage } from './control-wire.js'
+import { decodeControl, fitControl, MAX_REASON_LENGTH, type ControlMessage } from './control-wire.js'
 import { decodeHello } from './hello.js'
 import { peerIdOf } from './identity.js'
 import { DEFAULT_MAX_PENDING_OPENS, DEFAULT_MAX_REMOTE_CHANNELS, RemoteOpens, type OpensHost } from './remote-opens.js'
 import type { SecureStream } from './secure-stream.js'
 import { budgetWrites, DEFAULT_MAX_WRITE_QUEUE_BYTES } from './write-budget.js'
-import { peerHandler, safeJson, safeString } from './wire.js'
+import { peerHandler, safeString, smallJson } from './wire.js'
 
 export type { ControlMessage } from './control-wire.js'
 
@@ -201,7 +201,7 @@ export class NodeConnection implements Connection, Expiring, Corked, OpensHost {
       throw new PeerwardenError('ERR_PROTOCOL', 'control channel refused')
     }
     conn.control = channel
-    conn.send = channel.addMessage<ControlMessage>({ encoding: safeJson, onmessage: peerHandler(decodeControl, conn.receive, conn.badMessage) })
+    conn.send = channel.addMessage<ControlMessage>({ encoding: smallJson, onmessage: peerHandler(decodeControl, conn.receive, conn.badMessage) })
     conn.sendClose = channel.addMessage<string>({ encoding: safeString, onmessage: conn.receiveClose })
     // A channel the remote opens before our manager accepted the connection waits for the acceptance
     // (protomux would otherwise reject it) and is then paired with ours; the waiting ones are budgeted.
@@ -274,12 +274,13 @@ export class NodeConnection implements Connection, Expiring, Corked, OpensHost {
 
   /**
    * Sends a control message; false when the connection is gone. Never throws. (What discovery sends is
-   * bounded by the control channel's limits — 32 peers of 8 addresses — far under `MAX_MESSAGE_BYTES`.)
+   * bounded by the control channel's limits — 32 peers of 8 addresses — and cut to the receiver's
+   * `SMALL_JSON_BYTES`: `fitControl`.)
    */
   post (msg: ControlMessage): boolean {
     if (this.closed || this.control?.closed !== false) return false
     try {
-      return this.send!.send(msg)
+      return this.send!.send(fitControl(msg))
     } catch (err) {
       this.stream.destroy(err as Error)
       return false

@@ -1,5 +1,5 @@
 import * as v from 'valibot'
-import { addressField, addressList, decoder, MAX_ADDRESSES, peerIdField, portField, topicKeyField, uintField } from './wire.js'
+import { addressField, addressList, decoder, MAX_ADDRESSES, peerIdField, portField, SMALL_JSON_BYTES, topicKeyField, uintField } from './wire.js'
 
 /**
  * The control channel's messages ('peerwarden/control/3', message 0, JSON), one schema each: what a
@@ -10,7 +10,9 @@ import { addressField, addressList, decoder, MAX_ADDRESSES, peerIdField, portFie
  * - addresses: at most `MAX_ADDRESSES` (8) per peer, each at most 256 characters;
  * - peers in one answer or referral: at most `MAX_PEERS_PER_MESSAGE` (32);
  * - ttl and lookup ids: non-negative safe integers;
- * - a `t` not listed here is a protocol error too.
+ * - a `t` not listed here is a protocol error too;
+ * - the whole message: at most `SMALL_JSON_BYTES` (256 KiB) of JSON, refused unparsed past it
+ *   (`smallJson`); what we send is cut to fit (`fitControl`).
  * The close reason travels apart, as message 1 (a string, cut to `MAX_REASON_LENGTH` characters).
  */
 export const MAX_TOPICS = 64
@@ -44,5 +46,26 @@ export type ControlMessage = v.InferOutput<typeof controlSchema>
 
 /** Bytes (already JSON-decoded by `safeJson`) → a control message, or why not. */
 export const decodeControl = decoder(controlSchema)
+
+/**
+ * `msg`, with its peer list cut (halved until it fits) so that its JSON stays within
+ * `SMALL_JSON_BYTES`, which its receiver parses at most. 32 peers of 8 ASCII addresses are about
+ * 70 KiB and always fit; only addresses of many multi-byte or escaped characters need the cut.
+ */
+export function fitControl (msg: ControlMessage): ControlMessage {
+  if (msg.t !== 'peers' && msg.t !== 'pex') return msg
+  // A bound without encoding (a character is at most 6 bytes of JSON): the usual referral is far under it.
+  let bound = 256
+  for (const p of msg.peers) {
+    bound += 128
+    for (const a of p.addresses) bound += 6 * a.length + 3
+  }
+  if (bound <= SMALL_JSON_BYTES) return msg
+  let out = msg
+  while (out.peers.length > 0 && Buffer.byteLength(JSON.stringify(out)) + 8 > SMALL_JSON_BYTES) {
+    out = { ...out, peers: out.peers.slice(0, out.peers.length >> 1) }
+  }
+  return out
+}
 
 export { MAX_ADDRESSES }

@@ -5,7 +5,7 @@ import { CircuitStream } from './circuit.js'
 import type { NodeConnection } from './connection.js'
 import type { Channel, Message } from './vendor/protomux.js'
 import { decodeRelay, RELAY_PROTOCOL, relayData, type RelayData, type RelayMessage } from './relay-wire.js'
-import { MALFORMED, peerHandler, safeJson } from './wire.js'
+import { MALFORMED, peerHandler, smallJson } from './wire.js'
 import { canonicalIp } from '../manager/canonical-ip.js'
 
 /** The budgets of a relay (`relay` option). */
@@ -182,7 +182,7 @@ export class RelayHub {
     const l = link
     const bad = (why: string): void => { conn.protocolError(`relay: ${why}`) }
     link.init(
-      channel.addMessage<RelayMessage>({ encoding: safeJson, onmessage: peerHandler(decodeRelay, (m) => { this.message(l, m) }, bad) }),
+      channel.addMessage<RelayMessage>({ encoding: smallJson, onmessage: peerHandler(decodeRelay, (m) => { this.message(l, m) }, bad) }),
       channel.addMessage<RelayData>({ encoding: relayData, onmessage: peerHandler(decodeData, (m) => { this.data(l, m) }, bad) })
     )
     this.links.set(conn, link)

@@ -9,6 +9,8 @@ import { PeerwardenError } from '../errors.js'
  * - Bytes become a message only through a decoder: `safeJson` (never throws: malformed JSON decodes
  *   to `MALFORMED`), then one valibot schema per message type that checks the type, length and count
  *   of every field. Handlers receive only what a decoder returned.
+ * - A channel whose honest messages are small reads JSON with `smallJson`: a message over
+ *   `SMALL_JSON_BYTES` is refused by its length prefix, never parsed (`Oversized`).
  * - `peerHandler` wraps a protomux `onmessage`: nothing it runs can throw into protomux (whose
  *   safety-catch rethrows native errors and would end the process). A message that does not decode,
  *   or whose handler throws, goes to `onBad` with a reason, and the channel's owner closes the
@@ -38,7 +40,50 @@ export const safeJson: Codec<unknown> = {
   }
 }
 
-const { string } = c as unknown as { string: Codec<string> }
+const { string, uint } = c as unknown as { string: Codec<string>; uint: Codec<number> }
+
+/**
+ * What a `boundedJson` codec decodes a message over its budget to: its bytes are skipped, never
+ * parsed (the decoders refuse it, naming both sizes).
+ */
+export class Oversized {
+  constructor (readonly bytes: number, readonly max: number) {}
+}
+
+/**
+ * `safeJson` for a channel whose honest messages are small: a JSON text longer than `maxBytes`
+ * decodes to `Oversized` without being parsed. Parsing is what costs (8 MiB of nested arrays holds
+ * the event loop for seconds, against a few milliseconds to send), so a peer's message is measured
+ * by its length prefix first.
+ */
+export function boundedJson (maxBytes: number): Codec<unknown> {
+  return {
+    preencode: safeJson.preencode,
+    encode: safeJson.encode,
+    decode (state) {
+      const start = state.start
+      let bytes: number
+      try { bytes = uint.decode(state) } catch { return MALFORMED }
+      if (bytes > maxBytes) {
+        state.start = Math.min(state.end, state.start + bytes)
+        return new Oversized(bytes, maxBytes)
+      }
+      state.start = start
+      return safeJson.decode(state)
+    }
+  }
+}
+
+/**
+ * The most bytes of JSON taken in one message from a peer on a channel whose honest messages are
+ * small (everything but a mesh call or answer between certified nodes, and what a registry sends its
+ * members): the control channel's largest honest message (a referral of 32 peers of 8 addresses) is
+ * about 70 KiB, a relay, registration, status request or certificate handshake a few KiB.
+ */
+export const SMALL_JSON_BYTES = 256 * 1024
+
+/** `boundedJson(SMALL_JSON_BYTES)`: the codec of every JSON message a stranger can send. */
+export const smallJson: Codec<unknown> = boundedJson(SMALL_JSON_BYTES)
 
 /** `c.string` on the wire, whose decode never throws (`MALFORMED` instead). */
 export const safeString: Codec<string | typeof MALFORMED> = {
@@ -59,6 +104,11 @@ export function checkMessageSize (bytes: number, what: string): void {
   }
 }
 
+/** Why an `Oversized` message was refused. */
+export function oversized (raw: Oversized): string {
+  return `a message of ${raw.bytes} bytes of JSON (at most ${raw.max} on this channel; not parsed)`
+}
+
 /** A decoder: the typed message, or undefined with the first problem found in `why`. */
 export type Decoder<T> = (raw: unknown) => { ok: true; value: T } | { ok: false; why: string }
 
@@ -66,6 +116,7 @@ export type Decoder<T> = (raw: unknown) => { ok: true; value: T } | { ok: false;
 export function decoder<S extends v.GenericSchema> (schema: S): Decoder<v.InferOutput<S>> {
   return (raw) => {
     if (raw === MALFORMED) return { ok: false, why: 'not JSON' }
+    if (raw instanceof Oversized) return { ok: false, why: oversized(raw) }
     const r = v.safeParse(schema, raw, { abortEarly: true, abortPipeEarly: true })
     if (r.success) return { ok: true, value: r.output }
     const issue = r.issues[0]

@@ -66,3 +66,32 @@ test('a trimmed connection reported disconnected later changes nothing, and the 
   assert.equal(m.stats().connections, 2)
   await m.close()
 })
+
+test('the connection table refills the room its squeeze left, and gives it back once it uses less than a quarter', () => {
+  const byPeer = new Map<string, ConnEntry>()
+  const table = new ConnectionTable((peer) => byPeer.get(peer))
+  const room = (): number => (table as unknown as { slots: unknown[] }).slots.length
+  const steady = Array.from({ length: 100 }, (_, i) => entryOf(`s${i}`, `s${i}`))
+  for (const e of steady) table.add(e)
+  // A churn at a steady count: each round adds one and removes it, squeezing every so often.
+  let last: ConnEntry | undefined
+  for (let i = 0; i < 1000; i++) {
+    last = entryOf(`c${i}`, `c${i}`)
+    table.add(last)
+    table.remove(last)
+  }
+  assert.equal(table.size, 100)
+  assert.ok(room() <= 300, `the array does not grow with the churn (${room()} slots)`)
+  assert.deepEqual([...table.values()], steady, 'the order survives the squeezes')
+  assert.deepEqual(steady.map((e) => e.slot), steady.map((_, i) => i))
+  assert.equal(table.find(last!.conn), undefined)
+  assert.equal(table.find({ id: 'c999' } as unknown as Connection), undefined, 'a removed id is not found in the room past the end')
+  // Down to 10 of 100: the next squeeze gives most of the array back, and the table still works.
+  for (const e of steady.slice(10)) table.remove(e)
+  const late = entryOf('late', 'late')
+  table.add(late)
+  assert.ok(room() < 100, `the room shrinks once it is mostly unused (${room()} slots)`)
+  assert.deepEqual([...table.values()], [...steady.slice(0, 10), late])
+  assert.equal(table.find({ id: 'late' } as unknown as Connection), late)
+  assert.equal(late.slot, 10)
+})

@@ -77,10 +77,16 @@ export class Room {
     const shielded = conns.filter((c) => c !== victim && !c.protected).map((c) => c.peer)
     for (const p of shielded) manager.protect(p, ROOM_TAG)
     try {
-      // Lowering highWater by one makes the manager close one unprotected connection, in grace too;
-      // the bound is put back at once.
-      manager.setWatermarks(lowWater, highWater - 1)
-      manager.setWatermarks(lowWater, highWater)
+      // Lowering highWater by one makes the manager close one unprotected connection, in grace too
+      // (reason 'trimmed'); the bound is put back at once. A highWater of 1 cannot be lowered (the
+      // least is 1): its one connection is closed directly (reason 'stopped') (regression: the
+      // throw of setWatermarks(0, 0) escaped the firewall and left every newcomer's handshake hanging).
+      if (highWater > 1) {
+        manager.setWatermarks(lowWater, highWater - 1)
+        manager.setWatermarks(lowWater, highWater)
+      } else {
+        void manager.disconnect(victim.peer)
+      }
     } finally {
       for (const p of shielded) manager.unprotect(p, ROOM_TAG)
     }

@@ -1,0 +1,76 @@
+import assert from 'node:assert/strict'
+import { test, type TestContext } from 'node:test'
+import { PeerwardenError } from '../../src/errors.js'
+import { RedisQueue } from '../../src/mesh/redis-queue.js'
+import { redisSkip, startRedis, type TestRedis } from '../helpers/redis.js'
+import { until } from '../helpers/wait.js'
+
+// The consumer's side of the Redis queue when Redis misbehaves between a message's handler and its
+// acknowledgement. Before: the consumer loop's promise rejected, nobody held it, and the process
+// ended on the unhandled rejection; the message was then never handled again by that node.
+
+/** Unhandled rejections while the test runs (the listener keeps them from ending the process). */
+function unhandled (t: TestContext): unknown[] {
+  const seen: unknown[] = []
+  const listener = (reason: unknown): void => { seen.push(reason) }
+  process.on('unhandledRejection', listener)
+  t.after(() => { process.off('unhandledRejection', listener) })
+  return seen
+}
+
+async function redisFor (t: TestContext): Promise<TestRedis | undefined> {
+  const skip = redisSkip()
+  if (skip !== undefined) { t.skip(skip); return undefined }
+  const redis = await startRedis()
+  t.after(async () => { await redis.stop() })
+  return redis
+}
+
+test('Redis hanging while a message is acknowledged does not end the process: the failure is reported, the consumer goes on, and the message is acknowledged or delivered again', { timeout: 30_000 }, async (t) => {
+  const redis = await redisFor(t)
+  if (redis === undefined) return
+  const crashes = unhandled(t)
+  const reported: PeerwardenError[] = []
+  const receiver = new RedisQueue(redis.url, { commandTimeout: 300, retryDelay: 50, onError: (err) => { reported.push(err) } })
+  const sender = new RedisQueue(redis.url)
+  t.after(async () => { await receiver.close(); await sender.close() })
+  const got: Array<{ id: string; i: number }> = []
+  await receiver.consume('Worker', 'log', 'r1', async (args, meta) => {
+    got.push({ id: meta.id, i: (args as { i: number }).i })
+    // The handler is done; Redis hangs before the acknowledgement reaches it.
+    if (got.length === 1) { redis.pause(); setTimeout(() => { redis.resume() }, 1500) }
+  })
+  await sender.publish('Worker', 'log', { i: 1 }, 'Caller/a')
+  await until(() => reported.length > 0, 10_000, 'the failed acknowledgement to be reported')
+  assert.ok(reported.some((e) => e.code === 'ERR_QUEUE' && /acknowledge/.test(e.message)), `reported: ${reported.map(String).join('; ')}`)
+  // Redis answers again: the consumer goes on (the late XACK landed, or message 1 comes again).
+  await sender.publish('Worker', 'log', { i: 2 }, 'Caller/a')
+  await until(() => got.some((g) => g.i === 2), 10_000, () => `message 2 (got ${JSON.stringify(got)})`)
+  assert.ok(got.filter((g) => g.i === 1).length >= 1)
+  assert.deepEqual(crashes, [], 'no unhandled rejection')
+})
+
+test('a message trimmed from the stream (maxLength) while it waited to be handled again is reported as ERR_QUEUE_TRIMMED, never thrown: the messages after it are handled', { timeout: 30_000 }, async (t) => {
+  const redis = await redisFor(t)
+  if (redis === undefined) return
+  const crashes = unhandled(t)
+  const reported: PeerwardenError[] = []
+  // maxLength 5 with '~': Redis trims whole nodes of 100 entries, so 300 messages trim the first node.
+  const receiver = new RedisQueue(redis.url, { retryDelay: 1500, maxLength: 5, onError: (err) => { reported.push(err) } })
+  const sender = new RedisQueue(redis.url, { maxLength: 5 })
+  t.after(async () => { await receiver.close(); await sender.close() })
+  const got: number[] = []
+  let failed = false
+  await receiver.consume('Worker', 'log', 'r1', async (args) => {
+    const { i } = args as { i: number }
+    // The first message fails once: it waits retryDelay to be read again, and is trimmed meanwhile.
+    if (i === 0 && !failed) { failed = true; throw new Error('not now') }
+    got.push(i)
+  })
+  await sender.publish('Worker', 'log', { i: 0 }, 'Caller/a')
+  await until(() => failed, 5000, 'the first delivery of message 0')
+  for (let i = 1; i <= 300; i++) await sender.publish('Worker', 'log', { i }, 'Caller/a')
+  await until(() => got.includes(300), 20_000, () => `message 300 (got ${got.length}; unhandled ${crashes.map(String).join('; ')}; reported ${reported.map(String).join('; ')})`)
+  assert.deepEqual(crashes, [], 'no unhandled rejection')
+  assert.ok(reported.some((e) => e.code === 'ERR_QUEUE_TRIMMED' && /trimmed/.test(e.message)), `reported: ${reported.map(String).join('; ')}`)
+})
