@@ -3,6 +3,7 @@ import { PeerwardenError } from '../errors.js'
 import { AddressBackoff } from './address-backoff.js'
 import { AddressStats, type AddressStat } from './address-stats.js'
 import { DEFAULT_BACKOFF, nextDelay, type BackoffPolicy } from './backoff.js'
+import { reasonCode } from './decision-log.js'
 import { DialIndex } from './dial-index.js'
 import { DialCancel, dialAddresses, type CallOff, type DialAttempt, type DialContext } from './dial-addresses.js'
 import { chooseDials, type DialPick, type SyncState } from './dial-selection.js'
@@ -37,6 +38,8 @@ export interface DialSchedulerHost {
   /** One address failed (events and errors()). */
   addressFailed(record: PeerRecord, address: string, error: Error): void
   decide(record: PeerRecord, action: DecisionAction, reason: string): void
+  /** `decide` with a coded reason (`reasonCode`, decision-log.ts): the numbers are written out only when `explain()` reads it. */
+  decideCode(record: PeerRecord, action: DecisionAction, code: number, a: number, b: number): void
   /** A dial of the record ended (its failures may have changed). */
   dialEnded(record: PeerRecord): void
   /**
@@ -271,7 +274,7 @@ export class DialScheduler {
         record.failures++
         const delay = nextDelay(record.failures, record.lastConnected !== undefined, this.host.random, this.policy)
         record.nextDialAt = clock.now() + delay
-        this.host.decide(record, 'backoff', `dial attempt failed (${record.failures} in a row): next try in ${delay} ms`)
+        this.host.decideCode(record, 'backoff', BACKOFF, record.failures, delay)
       }
       throw err
     } finally {
@@ -453,6 +456,8 @@ export function orderAddresses (record: PeerRecord): string[] {
     return y.ok - x.ok
   })
 }
+/** A failed dial's backoff, as `explain()` writes it: `a` failures in a row, the next try in `b` ms. */
+const BACKOFF = reasonCode((failures, delay) => `dial attempt failed (${failures} in a row): next try in ${delay} ms`)
 /** The stat of an address never dialled (read only). */
 const NO_STAT: Readonly<AddressStat> = { ok: -Infinity, fails: 0 }
 /** The promise `requestPass()` chains the pass to (a reaction runs on the next microtask). */

@@ -170,6 +170,10 @@ export function wireParts (core: ManagerCore, options: ConnectionManagerOptions)
       r.decide(clock.now(), action, reason, opts.explainDepth)
       persist?.touch(r)
     },
+    decideCode: (r, action, code, a, b) => {
+      r.decideCode(clock.now(), action, opts.explainDepth, code, a, b)
+      persist?.touch(r)
+    },
     dialEnded: (r) => { if (r.successes === 0 && !r.forgotten) budget.track(r) },
     compact: book.keepsCompact ? { first: () => book.firstCompact(), firstSeq: () => book.firstCompactSeq(), expand: (i) => book.expand(i, false) } : undefined
   })

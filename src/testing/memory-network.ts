@@ -95,9 +95,7 @@ export class MemoryNetwork {
     from.add(out)
     target.add(inb)
     const accepted = target.manager?.connected(inb) ?? true
-    if (!accepted || !inb.open) {
-      throw quietError('ERR_DIAL_FAILED', `${address} refused the connection: ${inb.closeReason ?? 'closed'}`)
-    }
+    if (!accepted || !inb.open) throw quietError('ERR_DIAL_FAILED', target.refusal(inb.closeReason ?? 'closed'))
     return out
   }
 }
@@ -137,6 +135,9 @@ export class MemoryNode {
   /** The open connections as the transport sees them. */
   connections (): MemoryConnection[] { return [...this.open] }
 
+  /** The open connections, not copied: to be read before any of them opens or closes. */
+  openConnections (): ReadonlySet<MemoryConnection> { return this.open }
+
   /** Disconnects everything and refuses dials until `goOnline()`. */
   goOffline (): void {
     this.online = false
@@ -145,6 +146,18 @@ export class MemoryNode {
 
   /** Back online: dials to the node are answered again. */
   goOnline (): void { this.online = true }
+
+  /** The last refusal's reason and message: most refusals of a node give the same reason ('over-limit'). */
+  private refused: { reason: string; message: string } | undefined = undefined
+
+  /** @internal The message of a dial this node refused for `reason` (one string per reason in a row, not one per dial). */
+  refusal (reason: string): string {
+    const last = this.refused
+    if (last !== undefined && last.reason === reason) return last.message
+    const message = `${this.address} refused the connection: ${reason}`
+    this.refused = { reason, message }
+    return message
+  }
 
   /** @internal */
   add (c: MemoryConnection): void { this.open.add(c) }

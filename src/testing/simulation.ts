@@ -192,20 +192,25 @@ export class Simulation {
 
   /** True when every node that is online can reach every other online node. */
   connectedGraph (): boolean {
-    const online = this.nodes.filter((n) => n.transport.online)
-    if (online.length === 0) return true
-    const seen = new Set<string>([online[0].id])
-    const queue = [online[0]]
+    // By node index, over each transport's open connections in place: a walk of 100,000 nodes
+    // builds no set of ids and no list of connections per node.
+    const nodes = this.nodes
+    const start = nodes.findIndex((n) => n.transport.online)
+    if (start < 0) return true
+    const seen = new Uint8Array(nodes.length)
+    seen[start] = 1
+    const queue = [start]
     while (queue.length > 0) {
-      const n = queue.pop()!
-      for (const c of n.transport.connections()) {
-        if (!seen.has(c.peer)) {
-          seen.add(c.peer)
-          queue.push(this.node(c.peer)!)
+      for (const c of nodes[queue.pop()!].transport.openConnections()) {
+        const i = this.indexOfId(c.peer)
+        if (i >= 0 && seen[i] === 0) {
+          seen[i] = 1
+          queue.push(i)
         }
       }
     }
-    return online.every((n) => seen.has(n.id))
+    for (let i = 0; i < nodes.length; i++) if (seen[i] === 0 && nodes[i].transport.online) return false
+    return true
   }
 
   /**

@@ -971,3 +971,17 @@ test('a peer whose only address is a multiserver address inside a denied range i
   assert.deepEqual(dialled, ['net:192.0.2.1:8008~shs:Gh/ij+kl='])
   await m.close()
 })
+
+test('explain() of a refused dial says what failed and when the peer is tried next, in the words it always used (the backoff is kept as numbers)', async () => {
+  const r = rig({ lowWater: 1, highWater: 4 })
+  peers(r, ['x'], { behaviour: 'refuse' })
+  r.m.start()
+  await r.clock.advance(0)
+  const tail = r.m.explain('x').slice(-3).map((d) => [d.at, d.action, d.reason])
+  assert.deepEqual(tail, [
+    [0, 'dial', tail[0]![2]],
+    [0, 'dial-failed', 'mem://x: mem://x refused the connection'],
+    [0, 'backoff', 'dial attempt failed (1 in a row): next try in 5000 ms']
+  ])
+  await r.m.close()
+})

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { createConnectionManager } from '../../src/index.js'
-import type { Connection } from '../../src/index.js'
+import type { Connection, ConnectionManager } from '../../src/index.js'
 import { ManualClock, MemoryConnection, MemoryNetwork, testConnection } from '../../src/testing/index.js'
 import { collect } from '../helpers/events.js'
 import { hasCode } from '../helpers/errors.js'
@@ -339,4 +339,18 @@ test('a manager that dials over a MemoryNetwork dials the node address and recor
   assert.equal(m.stats().connections, 2)
   await m.close()
   assert.equal(net.links().length, 0, 'close() closed the memory connection on both ends')
+})
+
+test('memory network: a refused dial fails with the reason the listener gave, one message string per reason in a row', async () => {
+  const net = new MemoryNetwork()
+  const a = net.addNode('a')
+  const b = net.addNode('b')
+  const reasons = ['over-limit', 'over-limit', 'denied']
+  b.bind({ connected: (c: Connection) => { c.close(reasons.shift()); return false }, disconnected: () => {} } as unknown as ConnectionManager)
+  const messages: string[] = []
+  for (let i = 0; i < 3; i++) {
+    const err = await a.dial(b.address, { signal: new AbortController().signal }).then(() => undefined, (e: Error) => e)
+    messages.push(err!.message)
+  }
+  assert.deepEqual(messages, ['mem://b refused the connection: over-limit', 'mem://b refused the connection: over-limit', 'mem://b refused the connection: denied'])
 })

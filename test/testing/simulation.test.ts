@@ -45,3 +45,23 @@ test('simulation: a node restarted with its store comes back knowing the peers i
   for (const p of before) assert.ok(after.includes(p), `restored as it was: ${p}`)
   await sim.stop()
 })
+
+test('simulation: connectedGraph says whether the online nodes are one network, and leaves offline ones out', async () => {
+  // Managers never started: the links are made by hand.
+  const sim = new Simulation({ nodes: 5, bootstrap: 1, latency: 0, manager: { lowWater: 0, highWater: 8 } })
+  const [a, b, c, d, e] = sim.nodes.map((n) => n.transport)
+  const link = async (from: typeof a, to: typeof a): Promise<void> => { await from!.dial(to!.address, { signal: new AbortController().signal }) }
+  await link(a, b)
+  await link(b, c)
+  await link(d, e)
+  assert.equal(sim.connectedGraph(), false, 'a-b-c and d-e are two pieces')
+  await link(c, d)
+  assert.equal(sim.connectedGraph(), true)
+  e!.goOffline()
+  d!.goOffline()
+  assert.equal(sim.connectedGraph(), true, 'the offline nodes are not counted')
+  c!.goOffline()
+  a!.goOffline()
+  b!.goOffline()
+  assert.equal(sim.connectedGraph(), true, 'no node online: nothing to split')
+})
