@@ -203,3 +203,12 @@ test('the simulator output shown in docs/testing.md is what `peerwarden simulate
     from = i + 1
   }
 })
+
+test('every runnable example binds its DHT to 127.0.0.1: a Hyperswarm gets a testnet node, never a bare bootstrap list (its DHT would bind 0.0.0.0)', () => {
+  for (const b of runnable) {
+    for (const m of b.code.matchAll(/new Hyperswarm\(([^)]*)\)/g)) {
+      assert.match(m[1]!, /\bdht:/, `${b.file}:${b.line}: new Hyperswarm(${m[1]}) binds a DHT of its own to every interface; pass dht: testnet.createNode()`)
+    }
+    for (const m of b.code.matchAll(/createTestnet\(([^)]*)\)/g)) assert.match(m[1]!, /host: '127\.0\.0\.1'/, `${b.file}:${b.line}: createTestnet without host: '127.0.0.1'`)
+  }
+})
