@@ -18,7 +18,7 @@ export type ReasonFormat = (a: number, b: number, c: number, text: string | unde
  * Rules:
  * - A peer keeps its newest `depth` decisions (`explainDepth`): the one past it frees its oldest.
  * - A forgotten record's decisions are freed with it (`release`).
- * - The log starts small and doubles up to `budget` decisions (default: `maxPeers × explainDepth`,
+ * - The log starts small and grows by half up to `budget` decisions (default: `maxPeers × explainDepth`,
  *   at most `MAX_DECISIONS`). Below the budget a peer loses a decision only to its own newer ones;
  *   when every entry is taken, a new decision takes the place of a kept one in the order of their
  *   places (after one lap, the oldest first), whichever peer it was about: that peer then shows its
@@ -169,7 +169,7 @@ export class DecisionLog {
     if (this.free.length > 0) return this.free.pop()!
     if (this.used < this.cap) return this.used++
     if (this.cap < this.budget) {
-      this.grow(Math.min(this.budget, Math.max(16, this.cap * 2)))
+      this.grow(Math.min(this.budget, Math.max(16, this.cap + (this.cap >> 1))))
       return this.used++
     }
     const i = this.hand
