@@ -4,6 +4,7 @@ import type { ControlMessage } from './control-wire.js'
 import { discoveryKey } from './discovery-key.js'
 import type { DiscoveryHost, DiscoveryOptions, DiscoveryStats, Joined, JoinService } from './discovery-types.js'
 import { FirstConnection, FirstContact, visitAddress } from './first-contact.js'
+import { HintBudget } from './hint-budget.js'
 import { Lookups } from './lookups.js'
 import { PexBudget } from './pex-budget.js'
 import { newlyRelayed, referral } from './referrals.js'
@@ -43,6 +44,7 @@ export class Discovery {
   private unsolicitedAnswers = 0
   private readonly lookups: Lookups
   private readonly pex: PexBudget<NodeConnection>
+  private readonly hints: HintBudget<NodeConnection>
   private readonly directory: TopicDirectory
   private readonly visits: RendezvousVisits
   private readonly first: FirstContact
@@ -51,6 +53,7 @@ export class Discovery {
   constructor (private readonly host: DiscoveryHost, private readonly opts: DiscoveryOptions) {
     this.lookups = new Lookups(opts.clock, opts.lookupTimeout)
     this.pex = new PexBudget(opts.clock, opts.pexPerMinute ?? 120)
+    this.hints = new HintBudget(opts.clock)
     this.directory = new TopicDirectory({
       localId: host.localId,
       manager: host.manager,
@@ -86,6 +89,7 @@ export class Discovery {
   get counts (): DiscoveryStats {
     return {
       pexDropped: this.pex.dropped,
+      hintsDropped: this.hints.dropped,
       unsolicitedAnswers: this.unsolicitedAnswers,
       announcesRefused: this.directory.refused,
       visitsServed: this.directory.visitsServed,
@@ -236,11 +240,11 @@ export class Discovery {
       case 'peers': {
         const verdict = this.lookups.answer(conn, msg.id, msg.topic)
         if (verdict === 'unsolicited') this.unsolicitedAnswers++
-        else if (verdict === 'learn' && this.pex.take(conn)) this.found(msg.topic, msg.peers)
+        else if (verdict === 'learn' && this.pex.take(conn)) this.found(msg.topic, msg.peers, conn)
         return
       }
       case 'pex':
-        if (this.pex.take(conn)) this.found(msg.topic, msg.peers)
+        if (this.pex.take(conn)) this.found(msg.topic, msg.peers, conn)
     }
   }
 
@@ -272,11 +276,14 @@ export class Discovery {
     return told
   }
 
-  /** Peers a third party told us about for a topic we look up (see `referral`): hints for the manager. */
-  private found (key: string, peers: ReadonlyArray<{ id: string; addresses: readonly string[] }>): void {
+  /**
+   * Peers a third party told us about for a topic we look up (see `referral`): hints for the manager,
+   * within the intake budgets (`HintBudget`) of `conn` (undefined: our own rendezvous table) and the node.
+   */
+  private found (key: string, peers: ReadonlyArray<{ id: string; addresses: readonly string[] }>, conn?: NodeConnection): void {
     const j = this.joined.get(key)
     if (j === undefined || !j.lookup) return
-    const { inputs, ids } = referral(key, peers, this.host.localId, (peer) => this.host.manager.getPeer(peer)?.topics, this.opts.random)
+    const { inputs, ids } = referral(key, peers, this.host.localId, (peer) => this.host.manager.getPeer(peer)?.topics, this.opts.random, (peer, addresses) => this.hints.admit(conn, peer, addresses))
     for (const id of ids) if (j.found.size < MAX_FOUND_PER_TOPIC) j.found.add(id)
     if (inputs.length === 0) return
     const manager = this.host.manager

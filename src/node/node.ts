@@ -331,6 +331,7 @@ class Node implements PeerNode {
       dialsFailed: this.dialer.failed,
       dialsOverBudget: this.dialer.budget.overBudget,
       pexDropped: discovery?.counts.pexDropped ?? 0,
+      hintsDropped: discovery?.counts.hintsDropped ?? 0,
       unsolicitedAnswers: discovery?.counts.unsolicitedAnswers ?? 0,
       rendezvousVisits: discovery?.counts.visits ?? 0,
       rendezvousVisitsFailed: discovery?.counts.visitsFailed ?? 0,

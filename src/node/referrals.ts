@@ -15,20 +15,23 @@ export interface Referral {
  * Peers a third party told us about for the topic `key`: hints for the manager (their addresses
  * never displace what a handshake proved), normalised to one spelling per host and port, at most
  * `MAX_PEERS_PER_MESSAGE`, never ourselves nor a peer without a usable address. `topicsOf` gives the
- * topics the manager knows a peer serves (kept, `key` added).
+ * topics the manager knows a peer serves (kept, `key` added). `admit`, when given, keeps the addresses
+ * of a peer the intake budgets allow (`HintBudget.admit`); a peer left with none is dropped.
  */
 export function referral (
   key: string,
   peers: ReadonlyArray<{ id: string; addresses: readonly string[] }>,
   localId: PeerId,
   topicsOf: (peer: PeerId) => readonly string[] | undefined,
-  random: () => number
+  random: () => number,
+  admit?: (peer: PeerId, addresses: string[]) => string[]
 ): Referral {
   const inputs: PeerInput[] = []
   const ids: PeerId[] = []
   for (const p of peers.slice(0, MAX_PEERS_PER_MESSAGE)) {
     if (p.id === localId) continue
-    const addresses = normaliseHints(p.addresses)
+    const normal = normaliseHints(p.addresses)
+    const addresses = admit === undefined || normal.length === 0 ? normal : admit(p.id, normal)
     if (addresses.length === 0) continue
     ids.push(p.id)
     const topics = new Set(topicsOf(p.id) ?? [])

@@ -126,6 +126,12 @@ export interface NodeStats extends ManagerStats, TransportStats {
   dialsOverBudget: number
   /** Peer-exchange messages dropped for a connection's `pexPerMinute`. */
   pexDropped: number
+  /**
+   * Addresses peers told us about (referrals, peer exchange, lookup answers, farewells) dropped at
+   * intake: past 16 new ports of one host (8 from one connection) or 64 hinted peers of one public
+   * range (32 from one connection) within 10 minutes.
+   */
+  hintsDropped: number
   /** Lookup answers nobody asked for (never learnt). */
   unsolicitedAnswers: number
   /**

@@ -158,6 +158,7 @@ test('each figure this node reports beyond the first ones reaches its metric, an
     ['farewellsCapped', 'peerwarden_farewells_capped_total'],
     ['topicFlipsIgnored', 'peerwarden_topic_flips_ignored_total'],
     ['lookupAnswersRefused', 'peerwarden_lookup_answers_refused_total'],
+    ['hintsDropped', 'peerwarden_hints_dropped_total'],
     ['openBudgetCloses', 'peerwarden_budget_closes_total', { budget: 'channel-opens' }],
     ['writeBudgetCloses', 'peerwarden_budget_closes_total', { budget: 'write-queue' }],
     ['receiveBudgetCloses', 'peerwarden_budget_closes_total', { budget: 'receive-bytes' }],
@@ -292,7 +293,7 @@ test('a real node: garbage on its port is a handshake failure by code in the das
   assert.equal(value(fams, 'peerwarden_pending_handshakes'), 0)
   // The figures read as optional (0 when absent) must be what a node reports: a renamed one would read 0 for ever.
   const reported = node.stats() as unknown as Record<string, unknown>
-  for (const figure of ['refusedPerRange', 'queueHoldingBytes', 'rendezvousWithdrawalsAbandoned', 'farewellsCapped', 'openBudgetCloses', 'writeBudgetCloses', 'receiveBudgetCloses', 'frameTimeouts', 'queueBudgetCloses', 'topicFlipsIgnored', 'lookupAnswersRefused',
+  for (const figure of ['refusedPerRange', 'queueHoldingBytes', 'rendezvousWithdrawalsAbandoned', 'farewellsCapped', 'openBudgetCloses', 'writeBudgetCloses', 'receiveBudgetCloses', 'frameTimeouts', 'queueBudgetCloses', 'topicFlipsIgnored', 'lookupAnswersRefused', 'hintsDropped',
     'dialBacksServed', 'dialBacksRefused', 'relayReservations', 'relayCircuits', 'relayRefused', 'relayCut', 'relayBytes', 'relaysHeld', 'relayedDials', 'relayedAccepted', 'punches', 'punchesDirect']) {
     assert.equal(typeof reported[figure], 'number', `node.stats().${figure}`)
   }
