@@ -1,7 +1,7 @@
 import type { AccessList } from './access-list.js'
 import { ConnectionTable } from './connection-table.js'
 import { EvictionRanges } from './address-range.js'
-import { AcceptDecision, acceptedReason } from './accept-decision.js'
+import { ACCEPTED_BELOW_BOUND, acceptedReason } from './accept-decision.js'
 import { admit, BELOW_BOUND, type Admission } from './admission.js'
 import { restAfterClose, type RestCause } from './backoff.js'
 import { BootstrapRelease } from './bootstrap-release.js'
@@ -164,11 +164,9 @@ export class Connections {
       this.close(decision.evict.conn, 'trimmed', why)
       if (host.events.listens('trim')) host.events.emit('trim', { closed: 1, reason: 'admission' })
     }
-    // Below the bound (the usual case) the reason is written when read (accept-decision.ts); nothing
-    // was evicted, so the count is still the one the admission saw.
-    this.attach(conn, record, now, decision === BELOW_BOUND
-      ? new AcceptDecision(now, conn.direction, this.conns.size, host.opts.highWater)
-      : acceptedReason(conn.direction, decision.reason))
+    // Below the bound (the usual case) the reason is kept as numbers and written when read
+    // (accept-decision.ts); nothing was evicted, so the count is still the one the admission saw.
+    this.attach(conn, record, now, decision === BELOW_BOUND ? BELOW_BOUND : acceptedReason(conn.direction, decision.reason))
     host.trimming.scheduleTrimIfOver()
     return true
   }
@@ -301,8 +299,10 @@ export class Connections {
   /** The bootstrap connections that do not count toward lowWater (bootstrap-release.ts). */
   bootstrapsApart (): ConnEntry[] { return this.bootstraps.apart() }
 
-  private attach (conn: Connection, record: PeerRecord, now: number, why: string | Decision, swap = false): void {
+  /** `why`: the reason of the accept, or `BELOW_BOUND` for an admission below the bound (kept as numbers). */
+  private attach (conn: Connection, record: PeerRecord, now: number, why: string | Decision | Admission, swap = false): void {
     const { host } = this
+    const before = this.conns.size
     const entry: ConnEntry = { conn, record, openedAt: now, slot: -1 }
     this.conns.add(entry)
     record.conn = entry
@@ -329,7 +329,8 @@ export class Connections {
     host.dialer.noteProgress()
     host.rotation.schedule()
     if (typeof why === 'string') record.decide(now, 'accept', why, host.opts.explainDepth)
-    else record.note(why, host.opts.explainDepth)
+    else if (why === BELOW_BOUND) record.decideCode(now, 'accept', host.opts.explainDepth, ACCEPTED_BELOW_BOUND, before, host.opts.highWater, record.inbound ? 1 : 0)
+    else record.note(why as Decision, host.opts.explainDepth)
     // The transport that owns the connection sets it up first (a direct call, not an event); its
     // error is the hook's: the connection stays accepted.
     if (host.accepted !== undefined) {
