@@ -16,6 +16,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
+import v8 from 'node:v8'
 import * as current from '../src/index.js'
 import * as currentTesting from '../src/testing/index.js'
 import type { Figure } from './manager.bench.js'
@@ -50,6 +51,52 @@ async function filled (b: Build, n: number, low: number, high: number): Promise<
   return { m, conns }
 }
 
+/**
+ * What the collector did inside one timed window, when `againstPrevious(rounds, true)` traces them
+ * (`npm run bench -- previous-gc`): collections in the window, their cost, and what the window left
+ * in each space. The churn figure once moved 20–35 % with V8's allocation-site pretenuring: a build
+ * whose hot objects were allocated in old space ran its window with no scavenge, and paid at the
+ * full collection before the next run, outside the window (docs/benchmarks.md).
+ */
+interface WindowTrace { scavenges: number; full: number; gcMs: number; oldMB: number; newMB: number }
+let traces: WindowTrace[] | undefined
+let profiler: v8.GCProfiler | undefined
+let spaces0: Record<string, number> = {}
+
+function spaceUse (): Record<string, number> {
+  const out: Record<string, number> = {}
+  for (const s of v8.getHeapSpaceStatistics()) out[s.space_name] = s.space_used_size
+  return out
+}
+
+/** Starts a timed window: the CPU time now (and the collector's trace, when tracing). */
+function begin (): number {
+  if (traces !== undefined) {
+    spaces0 = spaceUse()
+    profiler = new v8.GCProfiler()
+    profiler.start()
+  }
+  return cpuMs()
+}
+
+/** Ends the window `begin` started: its CPU time in ms. */
+function end (t0: number): number {
+  const dt = cpuMs() - t0
+  if (traces !== undefined && profiler !== undefined) {
+    const stats = profiler.stop().statistics
+    const spaces = spaceUse()
+    const grew = (name: string): number => +(((spaces[name] ?? 0) - (spaces0[name] ?? 0)) / 2 ** 20).toFixed(1)
+    traces.push({
+      scavenges: stats.filter((x) => x.gcType === 'Scavenge').length,
+      full: stats.filter((x) => x.gcType === 'MarkSweepCompact').length,
+      gcMs: +(stats.reduce((sum, x) => sum + x.cost, 0) / 1000).toFixed(1),
+      oldMB: grew('old_space') + grew('lo_space'),
+      newMB: grew('new_space')
+    })
+  }
+  return dt
+}
+
 /** One operation: a speed (higher is better) measured on a build. */
 interface Op { name: string; unit: string; higherIsBetter: boolean; run: (b: Build) => Promise<number> }
 
@@ -63,9 +110,9 @@ const ops: Op[] = [
       const conns = Array.from({ length: 1000 }, (_, i) => new b.testing.TestConnection({ peer: `churn-${i}`, id: `c-${i}` }))
       const N = 50_000
       collect()
-      const t0 = cpuMs()
+      const t0 = begin()
       for (let i = 0; i < N; i++) { const c = conns[i % 1000]; m.connected(c); m.disconnected(c) }
-      const dt = cpuMs() - t0
+      const dt = end(t0)
       await m.close()
       return N / (dt / 1000)
     }
@@ -78,9 +125,9 @@ const ops: Op[] = [
       const { m } = await filled(b, 10_000, 10_000, 20_000)
       const N = 300_000
       collect()
-      const t0 = cpuMs()
+      const t0 = begin()
       for (let i = 0; i < N; i++) m.tagPeer(`peer-${i % 10_000}`, 'score', (i * 7919) % 100)
-      const dt = cpuMs() - t0
+      const dt = end(t0)
       await m.close()
       return N / (dt / 1000)
     }
@@ -94,9 +141,9 @@ const ops: Op[] = [
       conns.forEach((c, i) => m.tagPeer(c.peer, 'v', i % 97))
       const incoming = Array.from({ length: 4000 }, (_, i) => new b.testing.TestConnection({ peer: `new-${i}` }))
       collect()
-      const t0 = cpuMs()
+      const t0 = begin()
       for (const c of incoming) m.connected(c)
-      const dt = cpuMs() - t0
+      const dt = end(t0)
       await m.close()
       return (dt * 1000) / incoming.length
     }
@@ -109,17 +156,21 @@ const ops: Op[] = [
       const { m, conns } = await filled(b, 20_000, 10_000, 20_000)
       conns.forEach((c, i) => { if (i % 3 === 0) c.streams = 1; m.tagPeer(c.peer, 'v', i % 13) })
       collect()
-      const t0 = cpuMs()
+      const t0 = begin()
       await m.trim()
-      const dt = cpuMs() - t0
+      const dt = end(t0)
       await m.close()
       return dt
     }
   }
 ]
 
-/** Every op on this tree and the previous release; empty (with a line on stderr) when none is built. */
-export async function againstPrevious (rounds = 9): Promise<Figure[]> {
+/**
+ * Every op on this tree and the previous release; empty (with a line on stderr) when none is built.
+ * `trace`: each figure's note also gives, per build, the median window's collections, their cost and
+ * the MiB it left in old and new space (see `WindowTrace`).
+ */
+export async function againstPrevious (rounds = 9, trace = false): Promise<Figure[]> {
   const pkgPath = fileURLToPath(new URL('package.json', PREVIOUS))
   if (!existsSync(pkgPath)) {
     process.stderr.write('bench: no previous release in bench/.previous: run `node bench/previous.mjs` first\n')
@@ -136,6 +187,7 @@ export async function againstPrevious (rounds = 9): Promise<Figure[]> {
   const out: Figure[] = []
   for (const op of ops) {
     const values: number[][] = [[], []]
+    const windows: WindowTrace[][] = [[], []]
     for (const b of builds) await op.run(b)
     for (let r = 0; r < rounds; r++) {
       for (let k = 0; k < 2; k++) {
@@ -143,7 +195,9 @@ export async function againstPrevious (rounds = 9): Promise<Figure[]> {
         // The garbage of the one before would be collected on this one's CPU time: rounds alternated
         // between ~0.4x and ~2.5x by order alone until each run started from a full collection.
         settle()
+        traces = trace ? windows[i] : undefined
         values[i].push(await op.run(builds[i]))
+        traces = undefined
       }
     }
     const [now, before] = values.map(median)
@@ -158,7 +212,7 @@ export async function againstPrevious (rounds = 9): Promise<Figure[]> {
       target: '>= 0.9',
       met: !regression,
       runs: rounds,
-      note: `this tree ${fmt(now)} ${op.unit}, ${label} ${fmt(before)} ${op.unit} (medians of ${rounds} rotated rounds, CPU time)${regression ? '; REGRESSION: more than 10 % below the previous release' : ''}`,
+      note: `this tree ${fmt(now)} ${op.unit}, ${label} ${fmt(before)} ${op.unit} (medians of ${rounds} rotated rounds, CPU time)${regression ? '; REGRESSION: more than 10 % below the previous release' : ''}${trace ? `; windows (scavenges/full/GC ms/old MiB/new MiB, median): this tree ${describe(windows[0])}, ${label} ${describe(windows[1])}` : ''}`,
       rounds: values[0].map((x, i) => +(op.higherIsBetter ? x / values[1][i] : values[1][i] / x).toFixed(2))
     })
   }
@@ -170,6 +224,12 @@ function settle (): void {
   const gc = (globalThis as { gc?: () => void }).gc
   gc?.()
   gc?.()
+}
+
+/** The median of each of a build's window figures, as `scavenges/full/GC ms/old MiB/new MiB`. */
+function describe (ws: WindowTrace[]): string {
+  const keys: Array<keyof WindowTrace> = ['scavenges', 'full', 'gcMs', 'oldMB', 'newMB']
+  return keys.map((k) => median(ws.map((w) => w[k]))).join('/')
 }
 
 function fmt (x: number): string { return x >= 100 ? Math.round(x).toLocaleString('en') : x.toPrecision(3) }

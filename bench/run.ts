@@ -27,6 +27,7 @@ const suites: Record<string, () => Promise<Figure | Figure[]>> = {
   heap: async () => await heap(),
   reference: async () => await naiveRatios(),
   previous: async () => await againstPrevious(),
+  'previous-gc': async () => await againstPrevious(9, true),
   'libp2p-connmgr': async () => await libp2pConnmgrRatios(),
   candidates: async () => await candidateSelection(),
   simulation: async () => await simulationSpeed(),

@@ -183,3 +183,32 @@ test('every dependency of package.json is in the docs with why: runtime and opti
   }
   for (const name of shipped) assert.ok(name in pkg.dependencies || name in pkg.peerDependencies, `docs/operations.md#dependencies lists ${name}, which package.json does not depend on`)
 })
+
+test('the simulator output shown in docs/testing.md is what `peerwarden simulate --restart 0.2` prints now (same seed, same figures)', { timeout: 120_000 }, async () => {
+  const text = readFileSync(`${ROOT}docs/testing.md`, 'utf8')
+  const at = text.indexOf('`npx peerwarden simulate --restart 0.2`')
+  const block = /\n```\n([\s\S]*?)\n```\n/.exec(text.slice(at))
+  assert.ok(at >= 0 && block !== null, 'docs/testing.md shows the output of simulate --restart 0.2')
+  const child = spawn(process.execPath, [`${ROOT}dist/cli/peerwarden.js`, 'simulate', '--restart', '0.2', '--no-progress'], { stdio: ['ignore', 'pipe', 'inherit'] })
+  let out = ''
+  child.stdout.setEncoding('utf8').on('data', (d: string) => { out += d })
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve))
+  assert.equal(code, 0)
+  const printed = out.split('\n').map((l) => l.trimEnd())
+  let from = 0
+  for (const line of block[1]!.split('\n').map((l) => l.trimEnd())) {
+    if (line.trim() === '…') continue
+    const i = printed.indexOf(line, from)
+    assert.ok(i >= 0, `docs/testing.md shows "${line}", which the simulator no longer prints (in this order):\n${out}`)
+    from = i + 1
+  }
+})
+
+test('every runnable example binds its DHT to 127.0.0.1: a Hyperswarm gets a testnet node, never a bare bootstrap list (its DHT would bind 0.0.0.0)', () => {
+  for (const b of runnable) {
+    for (const m of b.code.matchAll(/new Hyperswarm\(([^)]*)\)/g)) {
+      assert.match(m[1]!, /\bdht:/, `${b.file}:${b.line}: new Hyperswarm(${m[1]}) binds a DHT of its own to every interface; pass dht: testnet.createNode()`)
+    }
+    for (const m of b.code.matchAll(/createTestnet\(([^)]*)\)/g)) assert.match(m[1]!, /host: '127\.0\.0\.1'/, `${b.file}:${b.line}: createTestnet without host: '127.0.0.1'`)
+  }
+})

@@ -298,7 +298,6 @@ export class Connections {
     for (const entry of [...this.conns.values()]) this.close(entry, reason, why)
   }
 
-  /** The bootstrap connections that will be let go once the others reach lowWater (bootstrap-release.ts). */
   /** The bootstrap connections that do not count toward lowWater (bootstrap-release.ts). */
   bootstrapsApart (): ConnEntry[] { return this.bootstraps.apart() }
 

@@ -1,4 +1,4 @@
-import { describeRank, priorityRank, type RankKey } from './rank.js'
+import { describeRank, type RankKey } from './rank.js'
 import type { Decision, DecisionAction, Priority } from './types.js'
 
 /**
@@ -9,15 +9,16 @@ export type ReasonFormat = (a: number, b: number, c: number, text: string | unde
 
 /**
  * The decisions `explain()` shows about the peers of one manager, in typed arrays: a record keeps
- * only the index of its newest decision (a number: `PeerRecord` packs it into its flags), each
- * decision the index of the peer's one before. A decision object stored into a record the garbage
- * collector has promoted costs a remembered-set entry per store (a trim of 200 peers paid ~85 ns a
- * victim for it); numbers stored into typed arrays cost none, and a decision is ~64 bytes, not an object.
+ * only the index of its newest decision and their count (a `Ref`: `PeerRecord` packs it into its
+ * flags), each decision the index of the peer's one before. A decision object stored into a record
+ * the garbage collector has promoted costs a remembered-set entry per store (a trim of 200 peers paid
+ * ~85 ns a victim for it); numbers stored into typed arrays cost none, a decision is 56 bytes, not an
+ * object, and appending one to a peer with one or two reads nothing of theirs (see `link`).
  *
  * Rules:
  * - A peer keeps its newest `depth` decisions (`explainDepth`): the one past it frees its oldest.
  * - A forgotten record's decisions are freed with it (`release`).
- * - The log starts small and doubles up to `budget` decisions (default: `maxPeers × explainDepth`,
+ * - The log starts small and grows by half up to `budget` decisions (default: `maxPeers × explainDepth`,
  *   at most `MAX_DECISIONS`). Below the budget a peer loses a decision only to its own newer ones;
  *   when every entry is taken, a new decision takes the place of a kept one in the order of their
  *   places (after one lap, the oldest first), whichever peer it was about: that peer then shows its
@@ -58,49 +59,51 @@ export class DecisionLog {
   /** Decisions the log has room for now (it grows up to `budget`). */
   get capacity (): number { return this.cap }
 
-  /** Writes a decision with a text reason after `head` (the peer's newest, -1 when none); returns the new head. */
-  textual (head: number, seq: number, depth: number, at: number, action: DecisionAction, reason: string): number {
-    return this.coded(head, seq, depth, at, action, PLAIN, 0, 0, 0, reason)
+  /** Writes a decision with a text reason to the peer's (`ref`: see `Ref`; `seq`: its record's); returns the new ref. */
+  textual (ref: number, seq: number, depth: number, at: number, action: DecisionAction, reason: string): number {
+    return this.coded(ref, seq, depth, at, action, PLAIN, 0, 0, 0, reason)
   }
 
   /**
    * Writes a coded decision (`reasonCode`): `a`, `b`, `c` and `text` (optional) are what its format
-   * reads. Returns the new head.
+   * reads. Returns the new ref.
    */
-  coded (head: number, seq: number, depth: number, at: number, action: DecisionAction, code: number, a: number, b: number, c: number, text?: string): number {
+  coded (ref: number, seq: number, depth: number, at: number, action: DecisionAction, code: number, a: number, b: number, c: number, text?: string): number {
     const i = this.place()
     const f = i * NUMS
     this.nums[f + A] = a
     this.nums[f + B] = b
     this.nums[f + C] = c
-    return this.link(head, seq, depth, i, at, action, code << 16, text === undefined ? -1 : this.addText(text))
+    return this.link(ref, seq, depth, i, at, (code << 16) | (ACTION_CODE[action] << 8), text === undefined ? -1 : this.addText(text))
   }
 
   /**
-   * Writes a close for the peer's rank: `shared` is the text before the place (see `share`),
-   * `position` the 1-based place among `total` (0: a single eviction), `rank` copied now. Returns the new head.
+   * Writes a close for the peer's rank: `shared` is the text before the place (one text for all the
+   * victims of a trim), `position` the 1-based place among `total` (0: a single eviction), `value`
+   * and `rank` (`rankBits`) the peer's rank, copied; `action` an `actionCode`. Returns the new ref.
    */
-  ranked (head: number, seq: number, depth: number, at: number, action: DecisionAction, shared: string, position: number, total: number, rank: RankKey): number {
+  ranked (ref: number, seq: number, depth: number, at: number, action: number, shared: string, position: number, total: number, value: number, rank: number): number {
     const slot = this.share(shared)
     const i = this.place()
     const f = i * NUMS
     this.nums[f + A] = position
     this.nums[f + B] = total
-    this.nums[f + C] = rank.value
-    const bits = priorityRank(rank.priority) | (rank.longTerm ? LONG_TERM : 0) | (rank.idle ? IDLE : 0) | (rank.inbound ? INBOUND : 0)
+    this.nums[f + C] = value
     this.textRefs[slot]++
-    return this.link(head, seq, depth, i, at, action, (RANKED << 16) | bits, slot)
+    return this.link(ref, seq, depth, i, at, (RANKED << 16) | (action << 8) | rank, slot)
   }
 
   /** The peer's decisions, oldest first; undefined when none. */
-  read (head: number, seq: number): Decision[] | undefined {
+  read (ref: number, seq: number): Decision[] | undefined {
+    const head = (ref >> 2) - 1
     const out: Decision[] = []
     for (let i = this.valid(head, seq) ? head : -1; i !== -1; i = this.next(i)) out.push(this.decision(i))
     return out.length === 0 ? undefined : out.reverse()
   }
 
   /** Frees the peer's decisions (a forgotten record). */
-  release (head: number, seq: number): void {
+  release (ref: number, seq: number): void {
+    const head = (ref >> 2) - 1
     let i = this.valid(head, seq) ? head : -1
     while (i !== -1) {
       const o = this.next(i)
@@ -110,26 +113,42 @@ export class DecisionLog {
     }
   }
 
-  /** Links the new decision `i` (its `meta` and text written) before `head` and keeps the newest `depth`. */
-  private link (head: number, seq: number, depth: number, i: number, at: number, action: DecisionAction, meta: number, text: number): number {
+  /**
+   * Links the new decision `i` (its `meta` and text written) before the peer's newest and keeps the
+   * newest `depth`. The peer's newest is read only when the ref does not tell its count (3 or more)
+   * or some place was ever taken by the hand (it may be another peer's then): a trim's victims,
+   * most with one or two decisions, were written long ago and are out of the cache.
+   */
+  private link (ref: number, seq: number, depth: number, i: number, at: number, meta: number, text: number): number {
     const { ints } = this
-    const after = this.valid(head, seq)
-    const n = after ? ints[head * INTS + COUNT] + 1 : 1
+    const head = (ref >> 2) - 1
+    let older = -1
+    let n = 1
+    if (head !== -1) {
+      const known = ref & 3
+      if (known < 3 && this.dropped === 0) {
+        older = head
+        n = known + 1
+      } else if (this.valid(head, seq)) {
+        older = head
+        n = ints[head * INTS + COUNT] + 1
+      }
+    }
     const k = i * INTS
     this.nums[i * NUMS + AT] = at
     ints[k + OWNER] = seq | 0
-    ints[k + OLDER] = after ? head : -1
+    ints[k + OLDER] = older
     ints[k + COUNT] = n
     ints[k + TEXT] = text
     ints[k + STAMP] = this.stamps = (this.stamps + 1) | 0
-    ints[k + META] = meta | (ACTION_CODE[action] << 8)
+    ints[k + META] = meta
     this.size++
-    if (n > depth) this.keep(i, depth)
-    return i
+    if (n > depth) n = this.keep(i, depth)
+    return ((i + 1) << 2) | (n < 3 ? n : 3)
   }
 
   /** Keeps the newest `depth` of the peer whose newest is `i` (the count may overstate a chain the hand cut) and frees the rest. */
-  private keep (i: number, depth: number): void {
+  private keep (i: number, depth: number): number {
     let last = i
     let kept = 1
     for (let k = this.next(i); k !== -1 && kept < depth; k = this.next(k)) { last = k; kept++ }
@@ -142,6 +161,7 @@ export class DecisionLog {
       o = after
     }
     this.ints[i * INTS + COUNT] = kept
+    return kept
   }
 
   /** A place for a new decision: a freed one, a new one (growing up to the budget), else the hand's. */
@@ -149,7 +169,7 @@ export class DecisionLog {
     if (this.free.length > 0) return this.free.pop()!
     if (this.used < this.cap) return this.used++
     if (this.cap < this.budget) {
-      this.grow(Math.min(this.budget, Math.max(64, this.cap * 2)))
+      this.grow(Math.min(this.budget, Math.max(16, this.cap + (this.cap >> 1))))
       return this.used++
     }
     const i = this.hand
@@ -191,11 +211,7 @@ export class DecisionLog {
     const b = this.nums[i * NUMS + B]
     const c = this.nums[i * NUMS + C]
     if (code === PLAIN) return text ?? ''
-    if (code === RANKED) {
-      const bits = meta & 255
-      const rank: RankKey = { priority: PRIORITIES[bits & 3], longTerm: (bits & LONG_TERM) !== 0, value: c, idle: (bits & IDLE) !== 0, inbound: (bits & INBOUND) !== 0, openedAt: 0 }
-      return a > 0 ? `${text ?? ''}${a} of ${b} lowest-ranked (${describeRank(rank)})` : `${text ?? ''}${describeRank(rank)})`
-    }
+    if (code === RANKED) return rankedReason(text ?? '', a, b, c, meta & 255)
     return FORMATS[code - FIRST_CODE](a, b, c, text)
   }
 
@@ -243,6 +259,24 @@ export class DecisionLog {
   }
 }
 
+/** The code of a decision's action, for `DecisionLog.ranked`. */
+export function actionCode (action: DecisionAction): number { return ACTION_CODE[action] }
+
+/** A rank's class and flags in one small integer (`DecisionLog.ranked`); its tag value is kept beside it. */
+export function rankBits (rank: RankKey): number {
+  const p = rank.priority
+  return (p === 'medium' ? 2 : p === 'high' ? 3 : p === 'low' ? 1 : 0) | (rank.longTerm ? LONG_TERM : 0) | (rank.idle ? IDLE : 0) | (rank.inbound ? INBOUND : 0)
+}
+
+/**
+ * The reason of a close for the peer's rank: `${head}${position} of ${total} lowest-ranked (${rank})`
+ * when `position` > 0, else `${head}${rank})` (the head ends with its opening parenthesis).
+ */
+export function rankedReason (head: string, position: number, total: number, value: number, bits: number): string {
+  const rank: RankKey = { priority: PRIORITIES[bits & 3], longTerm: (bits & LONG_TERM) !== 0, value, idle: (bits & IDLE) !== 0, inbound: (bits & INBOUND) !== 0, openedAt: 0 }
+  return position > 0 ? `${head}${position} of ${total} lowest-ranked (${describeRank(rank)})` : `${head}${describeRank(rank)})`
+}
+
 /**
  * Registers the format of a coded reason and returns its code, for `PeerRecord.decideCode` (the
  * numbers and the text a decision keeps are formatted only when `explain()` reads it). Call once per
@@ -254,15 +288,23 @@ export function reasonCode (format: ReasonFormat): number {
   return FIRST_CODE + FORMATS.length - 1
 }
 
-/** The most decisions one log keeps: a record packs the index of its newest into 20 bits of its flags. */
-export const MAX_DECISIONS = (1 << 20) - 1
+/** The most decisions one log keeps: a record packs its `Ref` (the index of its newest and a count) into 21 bits of its flags. */
+export const MAX_DECISIONS = (1 << 19) - 1
+
+/**
+ * How a record points at its decisions: (index of its newest + 1) × 4 + its count of decisions
+ * up to 3 (3: three or more); 0 when it has none. At most 2^21 - 1.
+ */
+export type Ref = number
 
 const PLAIN = 0
 const RANKED = 1
 const FIRST_CODE = 2
 const FORMATS: ReasonFormat[] = []
 const ACTIONS: DecisionAction[] = ['accept', 'refuse', 'trim', 'close', 'disconnected', 'evict', 'dial', 'dial-failed', 'backoff', 'merge', 'priority', 'ban', 'hook-error', 'protect', 'unprotect']
-const ACTION_CODE = Object.fromEntries(ACTIONS.map((a, i) => [a, i])) as Record<DecisionAction, number>
+const ACTION_CODE: Record<DecisionAction, number> = {
+  accept: 0, refuse: 1, trim: 2, close: 3, disconnected: 4, evict: 5, dial: 6, 'dial-failed': 7, backoff: 8, merge: 9, priority: 10, ban: 11, 'hook-error': 12, protect: 13, unprotect: 14
+}
 /** By `priorityRank`. */
 const PRIORITIES: Priority[] = ['banned', 'low', 'medium', 'high']
 const NUMS = 4

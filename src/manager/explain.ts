@@ -1,6 +1,6 @@
-import type { DecisionLog } from './decision-log.js'
-import { describeRank, type RankKey } from './rank.js'
-import type { Decision, DecisionAction, Priority } from './types.js'
+import { actionCode, rankBits, rankedReason, type DecisionLog } from './decision-log.js'
+import type { RankKey } from './rank.js'
+import type { Decision, DecisionAction } from './types.js'
 
 /**
  * A decision about a peer that was closed for its rank (a trim, an eviction at the bound), on its
@@ -9,60 +9,56 @@ import type { Decision, DecisionAction, Priority } from './types.js'
  * dashboard) — a trim closes hundreds of peers at once and most of their reasons are never read.
  *
  * Rules:
- * - The text is exactly what an eager decision would have said:
- *   `${head}${position} of ${total} lowest-ranked (${describeRank(rank)})` when `position` > 0, else
- *   `${head}${describeRank(rank)})` (the head ends with its opening parenthesis).
+ * - The text is exactly what an eager decision would have said (`rankedReason`, decision-log.ts).
  * - The rank is copied when the decision is made (the peer's rank may change later); so is the
- *   place, so one object may carry the decisions of a whole trim, one victim after another (`next`).
+ *   place, so one object may carry the decisions of a whole trim, one victim after another (`next`),
+ *   and of one trim after another (`start`).
  */
-export class RankedDecision implements Decision, RankKey {
-  priority: Priority
-  longTerm: boolean
-  value: number
-  idle: boolean
-  inbound: boolean
-  openedAt: number
+export class RankedDecision implements Decision {
+  /** The rank's class and flags (`rankBits`) and its tag value, copied from the peer. */
+  private bits: number
+  private value: number
+  private readonly code: number
 
   constructor (
-    readonly at: number,
+    public at: number,
     readonly action: DecisionAction,
     /** The text before the rank, shared by every decision of one trim. */
-    private readonly head: string,
+    private head: string,
     /** 1-based place among the `total` peers of one trim; 0 for a single eviction. */
     private position: number,
-    private readonly total: number,
+    private total: number,
     rank: RankKey
   ) {
-    this.priority = rank.priority
-    this.longTerm = rank.longTerm
+    this.code = actionCode(action)
+    this.bits = rankBits(rank)
     this.value = rank.value
-    this.idle = rank.idle
-    this.inbound = rank.inbound
-    this.openedAt = rank.openedAt
+  }
+
+  /** Makes this the first decision of another trim of `total` peers, at `at`, whose text is `head` (before `next`); returns itself. */
+  start (at: number, head: string, total: number): this {
+    this.at = at
+    this.head = head
+    this.total = total
+    return this
   }
 
   /** Makes this the decision about the peer at `position`, whose rank is `rank` now; returns itself. */
   next (position: number, rank: RankKey): this {
     this.position = position
-    this.priority = rank.priority
-    this.longTerm = rank.longTerm
+    this.bits = rankBits(rank)
     this.value = rank.value
-    this.idle = rank.idle
-    this.inbound = rank.inbound
-    this.openedAt = rank.openedAt
     return this
   }
 
   /** The reason `explain()` shows. */
   get reason (): string {
-    return this.position > 0
-      ? `${this.head}${this.position} of ${this.total} lowest-ranked (${describeRank(this)})`
-      : `${this.head}${describeRank(this)})`
+    return rankedReason(this.head, this.position, this.total, this.value, this.bits)
   }
 
-  /** Writes this decision into `log` after `head` (see `DecisionLog.ranked`); returns the new head. */
-  writeTo (log: DecisionLog, head: number, seq: number, depth: number): number {
-    return log.ranked(head, seq, depth, this.at, this.action, this.head, this.position, this.total, this)
+  /** Writes this decision into `log`, to the peer's decisions (`ref`); returns their new ref (see `DecisionLog.ranked`). */
+  writeTo (log: DecisionLog, ref: number, seq: number, depth: number): number {
+    return log.ranked(ref, seq, depth, this.at, this.code, this.head, this.position, this.total, this.value, this.bits)
   }
 }
 
@@ -70,6 +66,8 @@ export class RankedDecision implements Decision, RankKey {
  * One decision that lives as long as the program: a trim's decision object dies with the trim, and
  * when no instance of a class is left, a full collection frees its hidden classes and V8 drops the
  * optimized code that relied on them (the close path of every trim, compiled again each time).
- * Measured: a trim of 200 of 10,100 took ~1.6x as long after each full collection without it.
+ * Measured when each victim had a decision object of its own: a trim of 200 of 10,100 took ~1.6x
+ * as long after each full collection without it. The trim scheduler keeps one now; an eviction
+ * still makes one each.
  */
-export const PINNED = new RankedDecision(0, 'trim', '', 0, 0, { priority: 'medium', longTerm: false, value: 0.5, idle: false, inbound: false, openedAt: 0.5 })
+export const PINNED = new RankedDecision(0, 'trim', '', 0, 0, { priority: 'medium', longTerm: false, value: 0.5, idle: false, inbound: false, openedAt: 0 })

@@ -1,5 +1,5 @@
 import type { AddressStats } from './address-stats.js'
-import { DecisionLog } from './decision-log.js'
+import { DecisionLog, type Ref } from './decision-log.js'
 import { RankedDecision } from './explain.js'
 import type { RankKey } from './rank.js'
 import type { Connection, Decision, DecisionAction, DecayValue, PeerId, PeerInfo, Priority } from './types.js'
@@ -68,7 +68,8 @@ export class PeerRecord implements RankKey {
 
   /**
    * Where the peer's decisions are kept (`decisions`): the manager's log, which the record points
-   * into by the index of its newest decision (packed into `bits`, above the flags: a number store).
+   * into by the index of its newest decision and their count (a `Ref`, packed into `bits` above the
+   * flags: a number store).
    * A record made outside a manager writes to a shared log of its own kind (`DETACHED`).
    */
   journal: DecisionLog = DETACHED
@@ -155,7 +156,7 @@ export class PeerRecord implements RankKey {
 
   /** The newest decisions, oldest first (at most `explainDepth`), each a fresh object; undefined when none. */
   get decisions (): Decision[] | undefined {
-    return this.journal.read(this.head, this.seq)
+    return this.journal.read(this.ref, this.seq)
   }
 
   /** Replaces the decisions by `v` (each kept with its reason as a text). */
@@ -164,15 +165,15 @@ export class PeerRecord implements RankKey {
     if (v !== undefined) for (const d of v) this.decide(d.at, d.action, d.reason, v.length)
   }
 
-  /** The index of the newest decision in `journal`, -1 when none. */
-  private get head (): number { return (this.bits >> LOG_SHIFT) - 1 }
-  private set head (i: number) { this.bits = (this.bits & FLAGS) | ((i + 1) << LOG_SHIFT) }
+  /** Where the decisions are in `journal` (its `Ref`: the newest's index and the count), 0 when none. */
+  private get ref (): Ref { return this.bits >> REF_SHIFT }
+  private set ref (r: Ref) { this.bits = (this.bits & FLAGS) | (r << REF_SHIFT) }
 
   /** Frees the decisions (a forgotten record keeps none). */
   private release (): void {
-    if (this.head === -1) return
-    this.journal.release(this.head, this.seq)
-    this.head = -1
+    if (this.ref === 0) return
+    this.journal.release(this.ref, this.seq)
+    this.ref = 0
   }
 
   get isProtected (): boolean { return this.protections !== undefined && this.protections.size > 0 }
@@ -187,7 +188,7 @@ export class PeerRecord implements RankKey {
 
   /** Appends a decision, keeping the newest `depth`. */
   decide (at: number, action: DecisionAction, reason: string, depth: number): void {
-    this.head = this.journal.textual(this.head, this.seq, depth, at, action, reason)
+    this.ref = this.journal.textual(this.ref, this.seq, depth, at, action, reason)
   }
 
   /**
@@ -195,12 +196,12 @@ export class PeerRecord implements RankKey {
    * whose format reads `a`, `b`, `c` and `text`. Keeps the newest `depth`.
    */
   decideCode (at: number, action: DecisionAction, depth: number, code: number, a: number, b = 0, c = 0, text?: string): void {
-    this.head = this.journal.coded(this.head, this.seq, depth, at, action, code, a, b, c, text)
+    this.ref = this.journal.coded(this.ref, this.seq, depth, at, action, code, a, b, c, text)
   }
 
   /** Appends a decision made elsewhere (a close for the peer's rank is kept as numbers: explain.ts), keeping the newest `depth`. */
   note (d: Decision, depth: number): void {
-    if (d instanceof RankedDecision) this.head = d.writeTo(this.journal, this.head, this.seq, depth)
+    if (d instanceof RankedDecision) this.ref = d.writeTo(this.journal, this.ref, this.seq, depth)
     else this.decide(d.at, d.action, d.reason, depth)
   }
 
@@ -248,9 +249,9 @@ const IDLE = 32
 const INBOUND = 64
 const DIALING = 128
 const FORGOTTEN = 256
-/** The flags' bits; above them, `bits` holds the index of the newest decision + 1 (0: none). */
-const FLAGS = 1023
-const LOG_SHIFT = 10
+/** The flags' bits; above them, `bits` holds the decisions' `Ref` (decision-log.ts). */
+const FLAGS = 511
+const REF_SHIFT = 9
 /** The log of records made outside a manager (tests, benchmarks). */
 const DETACHED = new DecisionLog(1 << 16)
 const EMPTY: string[] = []

@@ -55,7 +55,7 @@ export interface ManagerStats {
   hookErrors: number
   /**
    * Decisions `explain()` can show about known peers, kept now: at most `explainDepth` per peer, and
-   * in all at most `maxPeers × explainDepth` (fixed at creation, and never above 1,048,575); past
+   * in all at most `maxPeers × explainDepth` (fixed at creation, and never above 524,287); past
    * that, the oldest kept decisions give their place to new ones, whichever peer they were about.
    */
   decisions: number

@@ -52,6 +52,10 @@ export class TrimScheduler {
   private nobody = { version: -1, connections: -1, limit: -1, topics: '' }
   /** When a newcomer last took the place of a peer that kept a topic at its min (`evicting`). */
   private lastSwap = -Infinity
+  /** The decision a trim's victims are closed with (`RankedDecision.start`): one object for every trim, not one each. */
+  private readonly decision = new RankedDecision(0, 'trim', '', 0, 0, { priority: 'medium', longTerm: false, value: 0, idle: true, inbound: false, openedAt: 0 })
+  /** Trims closing their victims now (more than one when an event handler trims). */
+  private closing = 0
 
   constructor (private readonly host: TrimSchedulerHost) {
     this.index = new TrimIndex(host.limits().gracePeriod, (r) => host.trimmable(r))
@@ -198,10 +202,17 @@ export class TrimScheduler {
     const rule = (mode === 'limit' ? `${before} connections > highWater ${highWater} (in-grace peers too when needed)` : `${candidates} trimmable of ${before} connections, lowWater ${lowWater}, highWater ${highWater}`) +
       (topics.quotaCount === 0 ? '' : topics.cappedNote())
     // One text for the whole trim; each victim's place and rank are written only if explain() reads
-    // them. One decision object carries each victim's in turn (the log copies it: explain.ts).
+    // them. One decision object carries each victim's in turn (the log copies it: explain.ts), the
+    // scheduler's own unless a trim runs inside another's closes (an event handler trims).
     if (victims.length > 0) {
-      const decision = new RankedDecision(now, 'trim', `trimmed: trim (${reason}): ${rule}; #`, 1, victims.length, victims[0])
-      this.host.closeVictims(victims, (r, i) => decision.next(i + 1, r))
+      const head = `trimmed: trim (${reason}): ${rule}; #`
+      const decision = this.closing === 0 ? this.decision.start(now, head, victims.length) : new RankedDecision(now, 'trim', head, 1, victims.length, victims[0])
+      this.closing++
+      try {
+        this.host.closeVictims(victims, (r, i) => decision.next(i + 1, r))
+      } finally {
+        this.closing--
+      }
     }
     this.lastTrim = now
     if (victims.length > 0) this.host.trimmed(victims.length, reason) // a trim that closed nobody is no event

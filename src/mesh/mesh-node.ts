@@ -74,6 +74,7 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
   const clock = options.clock ?? systemClock
   const maxRunning = positive(options.limits?.runningPerPeer, 'limits.runningPerPeer')
   const maxQueued = positive(options.limits?.queuedPerCommand, 'limits.queuedPerCommand')
+  const maxQueuedBytes = positive(options.limits?.queuedBytes, 'limits.queuedBytes')
   const logger = loggerOption(options)
   const log = childOf(logger, { component: 'mesh', role: me.name, variant })
   const breaker = options.breaker === undefined || options.breaker === false ? undefined : breakerOptions(options.breaker === true ? {} : options.breaker)
@@ -102,7 +103,7 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
   const calls = (deadline: number, trace: string | undefined): CallContext['call'] => caller.calls(deadline, trace) as unknown as CallContext['call']
   // With OpenTelemetry each handler runs in a server span that gives it its traceparent (otel.ts).
   const handlers = otel === undefined ? options.handlers : otel.handlers(me, options.handlers, calls, tracing)
-  const responder = new Responder({ me, handlers, calls, clock, maxRunning, maxQueued, tracing: tracing && otel === undefined })
+  const responder = new Responder({ me, handlers, calls, clock, maxRunning, maxQueued, maxQueuedBytes, tracing: tracing && otel === undefined })
   const drain = new Drain()
   const waiters = new ReadyWaiters({
     instances,
@@ -177,7 +178,7 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
     call: caller.calls(Infinity),
     events,
     node,
-    stats: () => ({ calls: caller.inFlight, running: responder.running, queued: responder.queued, draining: responder.draining, commands: caller.metrics?.figures() ?? [], breakers: caller.breakerFigures() }),
+    stats: () => ({ calls: caller.inFlight, running: responder.running, queued: responder.queued, queuedBytes: responder.queuedBytes, draining: responder.draining, commands: caller.metrics?.figures() ?? [], breakers: caller.breakerFigures() }),
     ready: async (role, opts) => { await waiters.wait(role === undefined ? undefined : (schema.role(role)?.name ?? role), opts) },
     instances: (role) => [...instances.values()].filter((i) => i.role === role).map((i) => ({ peer: i.peer, variant: i.variant, outstanding: i.outstanding })),
     drain: async (opts) => {

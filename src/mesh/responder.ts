@@ -14,9 +14,11 @@
  * - A handler past its deadline or cancelled is released at once: its entry in `running` goes (no
  *   per-call state is left here, even if it never settles), nobody is answered for it, and a
  *   queued command's next message runs. All the deadlines of running handlers share one timer.
- * - Budgets (peers are hostile): at most `maxRunning` (1024) calls of one channel running here, and
- *   `maxQueued` (10 000) messages of one queued command waiting; past them a call is answered
- *   ERR_BUSY at once (not acked, its handler does not run).
+ * - Budgets (peers are hostile): at most `maxRunning` (1024) calls of one channel running here,
+ *   `maxQueued` (10 000) messages of one queued command waiting, and `maxQueuedBytes` (64 MiB) of
+ *   arguments (their JSON) waiting in all, queued messages and calls waiting for a bulkhead's slot
+ *   together (a call alone always fits); past them a call is answered ERR_BUSY at once (not acked,
+ *   its handler does not run). Arguments too deeply nested to measure are ERR_INVALID_ARGUMENT.
  * - A call whose id is already running on that channel is a protocol error (it throws to the
  *   channel's peerHandler, which closes the connection).
  * - An error answer fits its decoder: message cut to 4096 characters, code sent only if it is a
@@ -45,7 +47,7 @@ import { checkArgs, type CallContext, type Command, type Handler, type Role } fr
 type CallMessage = Extract<RpcMessage, { t: 'call' }>
 
 /** A call waiting for a slot of its command's bulkhead. */
-interface Waiting { msg: CallMessage; args: unknown; from: Instance; handler: Handler }
+interface Waiting { msg: CallMessage; args: unknown; from: Instance; handler: Handler; bytes: number }
 
 /** One command's bulkhead: calls running, and those waiting for a slot. */
 interface Bulkhead { active: number; waiting: Waiting[] }
@@ -64,12 +66,15 @@ export interface ResponderOptions {
   maxRunning?: number
   /** Messages of one queued command waiting here (in memory); more are answered ERR_BUSY. Default 10_000. */
   maxQueued?: number
+  /** Bytes of arguments waiting here (queued messages and bulkhead waits); more are answered ERR_BUSY. Default 64 MiB. */
+  maxQueuedBytes?: number
   /** A handler whose call came without a traceparent starts a trace (`ctx.traceparent`). Default true. */
   tracing?: boolean
 }
 
 export const DEFAULT_MAX_RUNNING = 1024
 export const DEFAULT_MAX_QUEUED = 10_000
+export const DEFAULT_MAX_QUEUED_BYTES = 64 * 1024 * 1024
 
 /** The serving side of one mesh node (rules at the top of this file). */
 export class Responder {
@@ -90,6 +95,9 @@ export class Responder {
   private readonly waiting = new Map<string, number>()
   private readonly maxRunning: number
   private readonly maxQueued: number
+  private readonly maxQueuedBytes: number
+  /** Bytes of arguments waiting (queued messages not started, calls waiting for a bulkhead's slot). */
+  queuedBytes = 0
   private readonly tracing: boolean
   /** Releases the handlers past their deadline (one timer for all of them). */
   private readonly deadlines: DeadlineSweep
@@ -101,6 +109,7 @@ export class Responder {
     this.clock = options.clock
     this.maxRunning = options.maxRunning ?? DEFAULT_MAX_RUNNING
     this.maxQueued = options.maxQueued ?? DEFAULT_MAX_QUEUED
+    this.maxQueuedBytes = options.maxQueuedBytes ?? DEFAULT_MAX_QUEUED_BYTES
     this.tracing = options.tracing ?? true
     this.deadlines = new DeadlineSweep((now) => {
       let next = Infinity
@@ -159,6 +168,7 @@ export class Responder {
     // Calls waiting for a bulkhead slot never start (nobody will read their answer).
     for (const b of this.bulkheads.values()) {
       this.inside -= b.waiting.length
+      for (const w of b.waiting) this.queuedBytes -= w.bytes
       b.waiting.length = 0
     }
     const reason = PeerwardenError.closed('the mesh node')
@@ -199,6 +209,15 @@ export class Responder {
         return fail(send, msg.id, `${me.name}.${msg.cmd} runs ${command.concurrency} calls at once and has ${command.maxQueueSize} waiting (its bulkhead is full)`, 'ERR_BUSY')
       }
     }
+    // What waits here holds its arguments: measured (their JSON) only for a call that will wait.
+    const waits = command.queued || (bulkhead !== undefined && bulkhead.active >= command.concurrency)
+    const bytes = waits ? jsonBytes(args) : 0
+    if (waits) {
+      if (bytes === undefined) return fail(send, msg.id, `${me.name}.${msg.cmd}: arguments nested too deeply`, 'ERR_INVALID_ARGUMENT')
+      if (this.queuedBytes > 0 && this.queuedBytes + bytes > this.maxQueuedBytes) {
+        return fail(send, msg.id, `${me.name} holds ${this.queuedBytes} bytes of waiting arguments (at most ${this.maxQueuedBytes})`, 'ERR_BUSY')
+      }
+    }
     if (command.queued) {
       const waiting = this.waiting.get(msg.cmd) ?? 0
       if (waiting >= this.maxQueued) return fail(send, msg.id, `${me.name}.${msg.cmd}'s queue is full (${this.maxQueued} messages)`, 'ERR_BUSY')
@@ -208,15 +227,17 @@ export class Responder {
     }
     if (!command.responds || command.queued) send.send({ t: 'ack', id: msg.id })
     this.inside++
+    this.queuedBytes += bytes ?? 0
     if (command.queued) {
       // One at a time, in arrival order, per command.
       const run = async (): Promise<void> => {
         this.waiting.set(msg.cmd, this.waiting.get(msg.cmd)! - 1)
+        this.queuedBytes -= bytes ?? 0
         await this.execute(msg, args, from, command, handler, true)
       }
       this.queues.set(msg.cmd, (this.queues.get(msg.cmd) ?? Promise.resolve()).then(run, run))
     } else if (bulkhead !== undefined && bulkhead.active >= command.concurrency) {
-      bulkhead.waiting.push({ msg, args, from, handler })
+      bulkhead.waiting.push({ msg, args, from, handler, bytes: bytes ?? 0 })
     } else {
       if (bulkhead !== undefined) bulkhead.active++
       void this.execute(msg, args, from, command, handler)
@@ -230,6 +251,7 @@ export class Responder {
     if (bulkhead !== undefined) {
       bulkhead.active--
       for (let next = bulkhead.waiting.shift(); next !== undefined; next = bulkhead.waiting.shift()) {
+        this.queuedBytes -= next.bytes
         const deadline = next.msg.deadline ?? Infinity
         // Nobody waits for it any more: dropped, and the slot goes to the next one.
         if (!this.channels.has(next.from) || deadline <= this.clock.now()) { this.inside--; continue }
@@ -309,6 +331,15 @@ export class Responder {
       if (done() && command.responds) fail(from.send, msg.id, errorText(err), codeOf(err))
     })
     return end ?? settled
+  }
+}
+
+/** The bytes of `value`'s JSON (its UTF-16 length: what a JSON text holds in memory), or undefined when nested too deeply to encode. */
+function jsonBytes (value: unknown): number | undefined {
+  try {
+    return JSON.stringify(value)?.length ?? 4
+  } catch {
+    return undefined
   }
 }
 

@@ -65,10 +65,11 @@ export interface MeshNodeOptions<S extends MeshSchema = MeshSchema> {
   /**
    * Budgets for what other nodes make this one hold: `runningPerPeer`, calls of one connection whose
    * handlers run at once (default 1024); `queuedPerCommand`, messages of one queued command waiting
-   * in memory (default 10_000). Past them a call is answered ERR_BUSY (the caller sees ERR_REMOTE
-   * whose cause has that code).
+   * in memory (default 10_000); `queuedBytes`, the bytes of the arguments (their JSON) of all the
+   * calls waiting here, queued or for a bulkhead's slot (default 64 MiB; a call alone always fits).
+   * Past them a call is answered ERR_BUSY (the caller sees ERR_REMOTE whose cause has that code).
    */
-  limits?: { runningPerPeer?: number; queuedPerCommand?: number }
+  limits?: { runningPerPeer?: number; queuedPerCommand?: number; queuedBytes?: number }
   /** Redis queue tuning (dead-letter after `maxDeliveries`, default 5). */
   queue?: QueueOptions
   /**
@@ -124,6 +125,8 @@ export interface MeshStats {
   running: number
   /** Queued messages (in memory) and calls waiting for a bulkhead slot, here. */
   queued: number
+  /** The bytes of their arguments (JSON), at most `limits.queuedBytes`. */
+  queuedBytes: number
   /** `drain()` was called. */
   draining: boolean
   /** Per command we call and instance: attempts, outcomes by code, latency histogram, in flight (metrics.ts); empty with `metrics: false`. */

@@ -3,6 +3,7 @@ import { PeerwardenError } from '../errors.js'
 import { jittered } from '../manager/backoff.js'
 import type { Clock, DialFn } from '../manager/types.js'
 import type { NodeConnection } from './connection.js'
+import { DialBudget } from './dial-budget.js'
 import { parseRelayedAddress } from './relay-client.js'
 import type { TcpTransport } from './transport.js'
 
@@ -28,6 +29,8 @@ import type { TcpTransport } from './transport.js'
  *   fails at once. Only the addresses the application gave are retried: an address heard from
  *   peers is dialled at most once per backoff period (it may be an unrelated service). Retries are
  *   counted in `retriedEarly`, not in `dials`.
+ * - Dials that fail before the remote's manager answers are budgeted per target host and range
+ *   (`budget`, dial-budget.ts): past it a dial there fails at once, no socket opened.
  */
 export class NodeDialer {
   /** Dials begun since creation (bootstrap dials included). */
@@ -38,6 +41,8 @@ export class NodeDialer {
   retriedEarly = 0
   /** host:port of the addresses whose early refusals are retried. */
   private readonly retried = new Set<string>()
+  /** Failed dials per target host and range (dial-budget.ts). */
+  readonly budget: DialBudget
 
   constructor (
     private readonly transport: Pick<TcpTransport, 'dial'>,
@@ -48,7 +53,9 @@ export class NodeDialer {
       relayed?: (address: string, opts: { peer?: string; signal: AbortSignal }) => Promise<NodeConnection>
     },
     private readonly timing: { clock: Clock; random: () => number } = { clock: systemClock, random: Math.random }
-  ) {}
+  ) {
+    this.budget = new DialBudget(timing.clock)
+  }
 
   /** The addresses (the bootstrap nodes') whose early refusals are retried within the dial. */
   retryEarlyFor (addresses: readonly string[]): void {
@@ -61,12 +68,20 @@ export class NodeDialer {
   readonly dial: DialFn = async (address, opts) => {
     this.dials++
     try {
+      const budget = this.retried.has(hostPort(address) ?? '') ? undefined : this.budget.keysOf(address)
+      if (budget !== undefined && !this.budget.allows(budget)) {
+        // Not at once: the manager fills a freed dial slot at once, and thousands of refusals in a
+        // row held the event loop for seconds; this way at most maxParallelDials per REFUSAL_DELAY.
+        await pause(this.timing.clock, REFUSAL_DELAY, opts.signal)
+        throw new PeerwardenError('ERR_DIAL_FAILED', `${address}: too many dials to its host failed within a minute (the dial budget; it may not be a peerwarden node)`, { cause: 'dial-budget' })
+      }
       let conn: NodeConnection
       for (let retry = 1; ; retry++) {
         try {
           conn = parseRelayedAddress(address) !== undefined && this.on.relayed !== undefined ? await this.on.relayed(address, opts) : await this.transport.dial(address, opts)
           break
         } catch (err) {
+          if (budget !== undefined && !opts.signal.aborted) this.budget.failed(budget)
           if (retry > EARLY_RETRIES || opts.signal.aborted || !refusedEarly(err) || !this.retried.has(hostPort(address) ?? '')) throw err
           this.retriedEarly++
           await pause(this.timing.clock, jittered(EARLY_RETRY, 0.5, this.timing.random), opts.signal)
@@ -110,6 +125,9 @@ export class NodeDialer {
     }
   }
 }
+
+/** How long a dial over the dial budget takes to fail (ms; see `dial`). */
+export const REFUSAL_DELAY = 100
 
 /** Tries after an early refusal, per dial, and the mean wait before each (± half). */
 export const EARLY_RETRIES = 2

@@ -329,6 +329,7 @@ class Node implements PeerNode {
       rendezvousRefused: rendezvous?.refused ?? 0,
       dials: this.dialer.dials,
       dialsFailed: this.dialer.failed,
+      dialsOverBudget: this.dialer.budget.overBudget,
       pexDropped: discovery?.counts.pexDropped ?? 0,
       unsolicitedAnswers: discovery?.counts.unsolicitedAnswers ?? 0,
       rendezvousVisits: discovery?.counts.visits ?? 0,

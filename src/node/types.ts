@@ -122,6 +122,8 @@ export interface NodeStats extends ManagerStats, TransportStats {
   /** Dials begun since the node was created (bootstrap dials included), and how many of them failed. */
   dials: number
   dialsFailed: number
+  /** Of `dialsFailed`: dials failed at once, their target's host or range past its budget of failed dials (16 a minute per host, 64 per public range). */
+  dialsOverBudget: number
   /** Peer-exchange messages dropped for a connection's `pexPerMinute`. */
   pexDropped: number
   /** Lookup answers nobody asked for (never learnt). */

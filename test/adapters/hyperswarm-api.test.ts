@@ -3,7 +3,7 @@
  * on a fresh local testnet (every DHT on 127.0.0.1) and what the application sees must be the same —
  * the 'connection' event and its PeerInfo (publicKey, topics, client), `connecting`, `peers`, 'update'
  * events, `leave()` and `leavePeer()` keeping open connections, server and client modes, a join's
- * `limit`, and `peerInfo.ban(true)`. docs/hyperswarm.md lists the deliberate differences; the
+ * `limit`, `discovery.refresh()`, `joinPeer` reconnecting, and `peerInfo.ban(true)`. docs/hyperswarm.md lists the deliberate differences; the
  * over-the-bound refusal's 'ban' event is one of them and is checked at the end.
  */
 import assert from 'node:assert/strict'
@@ -29,7 +29,7 @@ type Swarm = Hyperswarm & {
   peers: Map<string, Info>
   keyPair: { publicKey: Uint8Array }
   stats: { bannedPeers: number }
-  join(topic: Uint8Array, opts?: { server?: boolean; client?: boolean; limit?: number }): { flushed(): Promise<void> }
+  join(topic: Uint8Array, opts?: { server?: boolean; client?: boolean; limit?: number }): { flushed(): Promise<void>; refresh(opts: { server?: boolean; client?: boolean }): Promise<void> }
   leave(topic: Uint8Array): Promise<void>
   joinPeer(key: Uint8Array): void
   leavePeer(key: Uint8Array): void
@@ -191,6 +191,39 @@ test('peerInfo.ban(true) stops every reconnection to that peer, and keeps the op
     return { keptOpen, connections, now: client.connections.size }
   })
   assert.deepEqual(outcome, { keptOpen: 1, connections: 1, now: 0 })
+})
+
+test('discovery.refresh({ client: true }) turns a server-only join into a client one that connects, as in Hyperswarm', T, async () => {
+  const counts = await same(async (net) => {
+    const server = net.swarm()
+    const late = net.swarm()
+    const topic = randomBytes(32)
+    await server.join(topic, { server: true, client: false }).flushed()
+    const discovery = late.join(topic, { server: true, client: false })
+    await discovery.flushed()
+    await late.flush()
+    const before = late.connections.size
+    await discovery.refresh({ client: true, server: true })
+    await until(() => late.connections.size === 1, 10_000, 'the refreshed join connected')
+    return [before, late.connections.size]
+  })
+  assert.deepEqual(counts, [0, 1])
+})
+
+test('joinPeer reconnects after the connection is lost, as in Hyperswarm', T, async () => {
+  const reconnected = await same(async (net) => {
+    const a = net.swarm()
+    const b = net.swarm()
+    await b.listen()
+    let opened = 0
+    a.on('connection', () => { opened++ })
+    a.joinPeer(b.keyPair.publicKey)
+    await until(() => opened === 1, 10_000, 'a connected to b')
+    for (const c of b.connections) c.destroy()
+    await until(() => opened === 2, 15_000, () => `a reconnected to b (${opened} connections so far)`)
+    return a.connections.size
+  })
+  assert.equal(reconnected, 1)
 })
 
 test('a handshake refused over the bound emits Hyperswarm\'s \'ban\' event and counts in stats.bannedPeers, though the ban is lifted at once (a documented difference)', T, async () => {

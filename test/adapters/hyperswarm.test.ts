@@ -121,6 +121,8 @@ test('hyperswarm: a peer banned in the manager is firewalled; the user firewall 
     assert.equal(mb!.manager.stats().connections, 0)
     assert.equal(ma!.manager.stats().connections, 0)
     assert.ok(!userCalls.includes(hex(a)), 'the manager refuses before the user firewall is asked')
+    await new Promise((resolve) => setImmediate(resolve))
+    assert.equal((b as unknown as HyperswarmLike).peers.get(hex(a))?.banned, true, 'banned in the manager, so banned in Hyperswarm too (not lifted as an over-the-bound refusal is)')
 
     // c → b goes through, and b's own firewall was consulted for c.
     const conn = await mc!.manager.connectNow(`hyperswarm:${hex(b)}`, { signal: AbortSignal.timeout(10_000) })

@@ -31,8 +31,18 @@ function dials (n: PeerNode): Array<string | undefined> {
  */
 function everLearnt (t: TestContext, n: PeerNode): Set<string> {
   const seen = new Set<string>()
+  // A peer that connected to `n` itself (S's own refresh may find C and dial it) tells its topics
+  // on that connection: what it left behind afterwards was not handed out by anybody.
+  const met = new Set<string>()
+  const onConnected = (e: CustomEvent<{ peer: string }>): void => { met.add(e.detail.peer) }
+  n.events.addEventListener('peer:connected', onConnected)
+  t.after(() => { n.events.removeEventListener('peer:connected', onConnected) })
   const unsubscribe = n.manager.observePeers((peers) => {
-    for (const p of peers) if (p.id !== undefined && !p.connected && p.topics.includes(KEY)) seen.add(p.id)
+    for (const p of peers) {
+      if (p.id === undefined) continue
+      if (p.connected) met.add(p.id)
+      else if (!met.has(p.id) && p.topics.includes(KEY)) seen.add(p.id)
+    }
   })
   t.after(unsubscribe)
   return seen
