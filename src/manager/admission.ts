@@ -39,7 +39,7 @@ export type Admission =
  *    ('over-limit').
  */
 export function admit (input: AdmissionInput): Admission {
-  if (input.priority === 'banned') return { accept: false, close: 'banned', reason: 'peer is banned' }
+  if (input.priority === 'banned') return BANNED
   if (input.count < input.highWater) return BELOW_BOUND
   const { victim } = input
   if (input.allowed || input.forced) {
@@ -48,12 +48,8 @@ export function admit (input: AdmissionInput): Admission {
       ? { accept: true, evict: victim, reason: `${why}; at highWater ${input.highWater}, evicts the lowest-ranked peer` }
       : { accept: true, reason: `${why}; over highWater ${input.highWater} with nothing trimmable` }
   }
-  if (victim === undefined && input.trimmable === 0) {
-    return { accept: false, close: 'over-limit', reason: `at highWater ${input.highWater} and no connection is trimmable (all protected, allow-listed or in grace)` }
-  }
-  if (victim === undefined || priorityRank(input.priority) < priorityRank(victim.priority)) {
-    return { accept: false, close: 'over-limit', reason: `at highWater ${input.highWater}; priority ${input.priority} is below every trimmable peer's (or the ones it outranks keep a topic at its quota)` }
-  }
+  if (victim === undefined && input.trimmable === 0) return overLimit(input.highWater, undefined)
+  if (victim === undefined || priorityRank(input.priority) < priorityRank(victim.priority)) return overLimit(input.highWater, input.priority)
   return { accept: true, evict: victim, reason: evictionReason(input.highWater) }
 }
 
@@ -77,4 +73,25 @@ let eviction = { highWater: -1, reason: '' }
 function evictionReason (highWater: number): string {
   if (eviction.highWater !== highWater) eviction = { highWater, reason: `at highWater ${highWater}, evicts the lowest-ranked trimmable peer` }
   return eviction.reason
+}
+
+const BANNED: Admission = Object.freeze({ accept: false, close: 'banned', reason: 'peer is banned' })
+
+/**
+ * The refusals at the bound, one shared frozen answer per highWater and newcomer's priority (a flood
+ * of newcomers at a full node formats nothing and allocates no admission): `priority` undefined when
+ * nothing is trimmable.
+ */
+let refusals = { highWater: -1, answers: new Map<Priority | undefined, Admission>() }
+function overLimit (highWater: number, priority: Priority | undefined): Admission {
+  if (refusals.highWater !== highWater) refusals = { highWater, answers: new Map() }
+  let answer = refusals.answers.get(priority)
+  if (answer === undefined) {
+    const reason = priority === undefined
+      ? `at highWater ${highWater} and no connection is trimmable (all protected, allow-listed or in grace)`
+      : `at highWater ${highWater}; priority ${priority} is below every trimmable peer's (or the ones it outranks keep a topic at its quota)`
+    answer = Object.freeze({ accept: false, close: 'over-limit', reason })
+    refusals.answers.set(priority, answer)
+  }
+  return answer
 }

@@ -2,6 +2,7 @@ import type { AccessList } from './access-list.js'
 import { ConnectionTable } from './connection-table.js'
 import { EvictionRanges } from './address-range.js'
 import { ACCEPTED_BELOW_BOUND, acceptedReason } from './accept-decision.js'
+import { reasonCode } from './decision-log.js'
 import { admit, BELOW_BOUND, type Admission } from './admission.js'
 import { restAfterClose, type RestCause } from './backoff.js'
 import { BootstrapRelease } from './bootstrap-release.js'
@@ -374,9 +375,10 @@ export class Connections {
   /** Turns a connection away: explain() and 'connection:refused' say why, the transport is told `reason`. */
   private refuse (conn: Connection, record: PeerRecord | undefined, reason: CloseReason, why: string): false {
     const { host } = this
-    const decision = { at: host.clock.now(), action: 'refuse' as const, reason: `${reason}: ${why}` }
-    if (record !== undefined) record.decide(decision.at, decision.action, decision.reason, host.opts.explainDepth)
-    else host.strangers.add(conn.peer, decision, host.opts.explainDepth)
+    const at = host.clock.now()
+    // Kept as the close reason's number and the (usually shared) text: written `${reason}: ${why}` when read.
+    if (record !== undefined) record.decideCode(at, 'refuse', host.opts.explainDepth, REFUSED, refusalIndex(reason), 0, 0, why)
+    else host.strangers.add(conn.peer, { at, action: 'refuse', reason: `${reason}: ${why}` }, host.opts.explainDepth)
     host.events.emit('connection:refused', { connection: conn, reason })
     safeClose(conn, reason)
     return false
@@ -407,3 +409,12 @@ function safeClose (conn: Connection, reason: CloseReason): void {
     // A transport that throws while closing has still lost the connection for us.
   }
 }
+
+/** The close reasons refusals have named, by number (a refusal keeps the number: `REFUSED`). */
+const REFUSAL_REASONS: CloseReason[] = []
+function refusalIndex (reason: CloseReason): number {
+  const i = REFUSAL_REASONS.indexOf(reason)
+  return i !== -1 ? i : REFUSAL_REASONS.push(reason) - 1
+}
+/** A refusal's reason: `${close reason}: ${why}`, written when `explain()` reads it. */
+const REFUSED = reasonCode((index, _b, _c, why) => `${REFUSAL_REASONS[index]}: ${why ?? ''}`)

@@ -36,3 +36,22 @@ test('explain() shows the reason of a connection accepted below the bound as a p
   ], 'each accept keeps its own count')
   await m.close()
 })
+
+test('a refusal at the bound is one shared answer per highWater and priority, and explain() shows its exact text', async () => {
+  const input = { allowed: false, forced: false, count: 2, highWater: 2, victim: undefined, trimmable: 0 } as const
+  const none = admit({ ...input, priority: 'medium' })
+  assert.equal(none, admit({ ...input, priority: 'low' }), 'nothing trimmable: one answer whatever the priority')
+  assert.ok(!none.accept && none.close === 'over-limit' && Object.isFrozen(none))
+  assert.equal(none.reason, 'at highWater 2 and no connection is trimmable (all protected, allow-listed or in grace)')
+  assert.notEqual(admit({ ...input, highWater: 3, count: 3, priority: 'medium' }), none, 'another bound, another answer')
+
+  const clock = new ManualClock(1000)
+  const m = createConnectionManager({ dial: noDial, lowWater: 0, highWater: 1, gracePeriod: 60_000, clock })
+  m.connected(new TestConnection({ peer: 'a', id: 'ca', direction: 'inbound' }))
+  m.tagPeer('b', 'known', 1) // a known record: its refusal goes to its own log
+  m.connected(new TestConnection({ peer: 'b', id: 'cb', direction: 'inbound' }))
+  assert.deepEqual(m.explain('b').filter((d) => d.action === 'refuse'), [
+    { at: 1000, action: 'refuse', reason: 'over-limit: at highWater 1 and no connection is trimmable (all protected, allow-listed or in grace)' }
+  ])
+  await m.close()
+})
