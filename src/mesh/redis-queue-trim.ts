@@ -127,3 +127,42 @@ export class AckTrimmer {
     this.timers.clear()
   }
 }
+
+/** One consumer group of a stream: its pending (delivered, unacknowledged) and unread (`lag`, undefined when Redis does not know) messages. */
+export interface GroupLag {
+  group: string
+  pending: number
+  lag: number | undefined
+}
+
+/** How the queue turns a Redis failure into its PeerwardenError. */
+type Failed = (doing: string, err: unknown) => Error
+
+/** XGROUP DESTROY `group` of `key`, then trims what no remaining group needs. False when there was no such group. */
+export async function forgetGroup (redis: Redis & QueueScripts, key: string, group: string, failed: Failed): Promise<boolean> {
+  try {
+    const n = await redis.xgroup('DESTROY', key, group)
+    await redis.pwQueueTrim(key)
+    return Number(n) > 0
+  } catch (err) {
+    if (String((err as Error).message).includes('no such key')) return false
+    throw failed(`cannot forget the consumer group ${group} of ${key}`, err)
+  }
+}
+
+/** The consumer groups of `key` (XINFO GROUPS); none when the stream does not exist. */
+export async function listGroups (redis: Redis, key: string, failed: Failed): Promise<GroupLag[]> {
+  let raw: unknown[][]
+  try {
+    raw = await redis.xinfo('GROUPS', key) as unknown[][]
+  } catch (err) {
+    if (String((err as Error).message).includes('no such key')) return []
+    throw failed(`cannot list the consumer groups of ${key}`, err)
+  }
+  return raw.map((g) => {
+    const f = new Map<string, unknown>()
+    for (let i = 0; i + 1 < g.length; i += 2) f.set(String(g[i]), g[i + 1])
+    const lag = f.get('lag')
+    return { group: String(f.get('name')), pending: Number(f.get('pending') ?? 0), lag: lag === null || lag === undefined ? undefined : Number(lag) }
+  })
+}

@@ -3,7 +3,7 @@ import { systemClock } from '../clock.js'
 import { PeerwardenError } from '../errors.js'
 import { requireOptional } from '../optional-dependency.js'
 import type { Clock } from '../manager/types.js'
-import { AckTrimmer, defineQueueScripts, type QueueScripts } from './redis-queue-trim.js'
+import { AckTrimmer, defineQueueScripts, forgetGroup, listGroups, type GroupLag, type QueueScripts } from './redis-queue-trim.js'
 
 export interface QueueOptions {
   /** After this many failed deliveries a message goes to the dead-letter stream. Default 5. */
@@ -146,31 +146,12 @@ export class RedisQueue {
    * unacknowledged messages are dropped: call it only for an instance that will not come back.
    */
   async forgetGroup (role: string, command: string, variant: string): Promise<boolean> {
-    const key = streamKey(role, command)
-    try {
-      const n = await this.redis.xgroup('DESTROY', key, `instance:${variant}`)
-      await this.redis.pwQueueTrim(key)
-      return Number(n) > 0
-    } catch (err) {
-      if (String((err as Error).message).includes('no such key')) return false
-      throw this.failed(`cannot forget the consumer group instance:${variant} of ${key}`, err)
-    }
+    return await forgetGroup(this.redis, streamKey(role, command), `instance:${variant}`, (doing, err) => this.failed(doing, err))
   }
 
   /** The consumer groups of a command's stream: per group, its pending (delivered, unacknowledged) and unread messages (`lag`, undefined when Redis does not know). */
-  async groups (role: string, command: string): Promise<Array<{ group: string; pending: number; lag: number | undefined }>> {
-    const key = streamKey(role, command)
-    let raw: unknown[][]
-    try {
-      raw = await this.redis.xinfo('GROUPS', key) as unknown[][]
-    } catch (err) {
-      if (String((err as Error).message).includes('no such key')) return []
-      throw this.failed(`cannot list the consumer groups of ${key}`, err)
-    }
-    return raw.map((g) => {
-      const f = toMap(g.map((v) => (v === null ? '' : String(v))))
-      return { group: f.get('name') ?? '', pending: Number(f.get('pending') ?? 0), lag: f.get('lag') === '' ? undefined : Number(f.get('lag')) }
-    })
+  async groups (role: string, command: string): Promise<GroupLag[]> {
+    return await listGroups(this.redis, streamKey(role, command), (doing, err) => this.failed(doing, err))
   }
 
   private timedOut (what: string, ms: number): PeerwardenError {
@@ -272,7 +253,7 @@ export class RedisQueue {
             // Delivered to us, then removed from the stream by someone else (an operator's XTRIM or
             // XDEL; the queue never trims what a group still needs): nothing is left to run. Acknowledged (else every backlog read returns it), reported.
             await this.redis.xack(key, group, id)
-            this.report(new PeerwardenError('ERR_QUEUE_TRIMMED', `message ${id} of ${key} was removed from the stream (XTRIM or XDEL outside the queue) before ${group} handled it: it is lost`))
+            this.report(new PeerwardenError('ERR_QUEUE_TRIMMED', `message ${id} of ${key} was trimmed or deleted from the stream outside the queue (XTRIM, XDEL) before ${group} handled it: it is lost`))
             continue
           }
           if (!await this.handle(key, group, role, command, id, toMap(fields), handler, maxDeliveries)) {
