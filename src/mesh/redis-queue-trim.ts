@@ -1,5 +1,3 @@
-import type { Redis } from 'ioredis'
-
 /**
  * Lua helpers shared by the queue's scripts. `trim(key)` removes from the stream every entry that
  * no consumer group still needs: per group, its oldest pending (delivered, unacknowledged) entry,
@@ -74,11 +72,21 @@ export interface QueueScripts {
   pwQueueTrim: (key: string) => Promise<number>
 }
 
+/**
+ * What this file needs of an ioredis client, spelled out here so that its declarations do not
+ * name ioredis (an optional dependency, absent from many installs).
+ */
+export interface QueueClient {
+  defineCommand: (name: string, definition: { numberOfKeys: number; lua: string }) => void
+  xgroup: (subcommand: 'DESTROY', key: string, group: string) => Promise<unknown>
+  xinfo: (subcommand: 'GROUPS', key: string) => Promise<unknown>
+}
+
 /** Defines the queue's scripts on `redis`; returns it typed with them. */
-export function defineQueueScripts (redis: Redis): Redis & QueueScripts {
+export function defineQueueScripts<R extends QueueClient> (redis: R): R & QueueScripts {
   redis.defineCommand('pwQueuePublish', { numberOfKeys: 1, lua: PUBLISH })
   redis.defineCommand('pwQueueTrim', { numberOfKeys: 1, lua: TRIM })
-  return redis as Redis & QueueScripts
+  return redis as R & QueueScripts
 }
 
 /** When acknowledged messages are trimmed: after `every` acks on a stream, or `interval` ms after its first untrimmed ack. */
@@ -139,7 +147,7 @@ export interface GroupLag {
 type Failed = (doing: string, err: unknown) => Error
 
 /** XGROUP DESTROY `group` of `key`, then trims what no remaining group needs. False when there was no such group. */
-export async function forgetGroup (redis: Redis & QueueScripts, key: string, group: string, failed: Failed): Promise<boolean> {
+export async function forgetGroup (redis: QueueClient & QueueScripts, key: string, group: string, failed: Failed): Promise<boolean> {
   try {
     const n = await redis.xgroup('DESTROY', key, group)
     await redis.pwQueueTrim(key)
@@ -151,7 +159,7 @@ export async function forgetGroup (redis: Redis & QueueScripts, key: string, gro
 }
 
 /** The consumer groups of `key` (XINFO GROUPS); none when the stream does not exist. */
-export async function listGroups (redis: Redis, key: string, failed: Failed): Promise<GroupLag[]> {
+export async function listGroups (redis: QueueClient, key: string, failed: Failed): Promise<GroupLag[]> {
   let raw: unknown[][]
   try {
     raw = await redis.xinfo('GROUPS', key) as unknown[][]
