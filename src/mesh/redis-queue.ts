@@ -3,12 +3,20 @@ import { systemClock } from '../clock.js'
 import { PeerwardenError } from '../errors.js'
 import { requireOptional } from '../optional-dependency.js'
 import type { Clock } from '../manager/types.js'
+import { AckTrimmer, defineQueueScripts, forgetGroup, listGroups, type GroupLag, type QueueScripts } from './redis-queue-trim.js'
 
 export interface QueueOptions {
   /** After this many failed deliveries a message goes to the dead-letter stream. Default 5. */
   maxDeliveries?: number
-  /** Streams are trimmed to about this many entries. Default 100_000. */
+  /**
+   * Default 100_000. The most entries a stream holds: a publish to a full stream (its oldest entries
+   * still unread or unacknowledged by some consumer group) fails with ERR_BUSY. Dead-letter streams
+   * keep about this many, dropping their oldest.
+   */
   maxLength?: number
+  /** Acknowledged messages are trimmed from a stream after this many acks (default 100) or `trimInterval` ms (default 1000) after the first. */
+  trimEvery?: number
+  trimInterval?: number
   /** Wait before retrying a message whose handler failed, ms. Default 200. */
   retryDelay?: number
   /**
@@ -57,15 +65,23 @@ export function deadKey (role: string, command: string): string { return `${stre
  *   error (`cannot reach Redis at 127.0.0.1:6390 (ECONNREFUSED)`) when it cannot be reached.
  * - Redis failing while a message is acknowledged leaves it pending: it is read again (at least once)
  *   once Redis answers, reported once per outage (ERR_QUEUE). Nothing Redis does ends the process.
- * - A message trimmed from the stream (`maxLength`) after it was delivered and before it was
- *   acknowledged is acknowledged and reported (ERR_QUEUE_TRIMMED): a stream holding more than
- *   `maxLength` messages loses its oldest, read or not.
+ * - No message is dropped before every consumer group acknowledged it. Acknowledged messages are
+ *   trimmed (XTRIM MINID, batched: every `trimEvery` acks or `trimInterval` ms), never past any
+ *   group's oldest pending or unread entry. A stream holding `maxLength` entries that some group
+ *   still needs refuses `publish` with ERR_BUSY naming the stream and the lagging groups
+ *   (backpressure, not loss); the check and the append are one atomic script, one round-trip.
+ * - The group of an instance gone for good holds its stream until `forgetGroup` destroys it;
+ *   `groups()` gives each group's pending and unread counts. Dead-letter streams keep about
+ *   `maxLength` entries, dropping their oldest (nobody acknowledges them).
+ * - A message removed from the stream by someone else (XTRIM, XDEL) after it was delivered and
+ *   before it was acknowledged is acknowledged and reported (ERR_QUEUE_TRIMMED).
  * - A consumer group found gone (NOGROUP: Redis restarted without persistence, the stream deleted,
  *   the group destroyed) is recreated from the start of the stream — what is in the stream is
  *   delivered, perhaps again (at least once) — and reported through `onError` as ERR_QUEUE_GROUP_LOST.
  */
 export class RedisQueue {
-  private readonly redis: Redis
+  private readonly redis: Redis & QueueScripts
+  private readonly trimmer: AckTrimmer
   private readonly blocking: Redis[] = []
   private closed = false
   private readonly loops: Array<Promise<void>> = []
@@ -80,7 +96,8 @@ export class RedisQueue {
     if (!(Number.isFinite(this.commandTimeout) && this.commandTimeout > 0)) throw PeerwardenError.invalid(`commandTimeout must be a positive number of ms, got ${String(options.commandTimeout)}`)
     // ioredis is an optional peer dependency, loaded only by an application that queues commands.
     const { Redis: Client } = requireOptional<typeof import('ioredis')>('ioredis', 'the Redis queue (queued commands)')
-    this.redis = new Client(url, { lazyConnect: false, maxRetriesPerRequest: 3, commandTimeout: this.commandTimeout })
+    this.redis = defineQueueScripts(new Client(url, { lazyConnect: false, maxRetriesPerRequest: 3, commandTimeout: this.commandTimeout }))
+    this.trimmer = new AckTrimmer(this.redis, { every: options.trimEvery ?? 100, interval: options.trimInterval ?? 1000 })
     // Reconnects by itself; meanwhile commands fail with the error kept here.
     this.redis.on('error', (err: Error) => { this.socketError = err })
     this.redis.on('ready', () => { this.socketError = undefined })
@@ -94,8 +111,9 @@ export class RedisQueue {
     const what = `${role}.${command}`
     if (opts.signal?.aborted === true) throw new PeerwardenError('ERR_ABORTED', `${what} aborted`, { cause: opts.signal.reason })
     const timeout = Math.min(opts.timeout ?? this.commandTimeout, this.commandTimeout)
-    const xadd = this.redis.xadd(streamKey(role, command), 'MAXLEN', '~', String(this.options.maxLength ?? 100_000), '*',
-      'args', JSON.stringify(args ?? null), 'from', from)
+    const key = streamKey(role, command)
+    // One round-trip, atomic: trims what every group acknowledged if full, then appends or refuses.
+    const xadd = this.redis.pwQueuePublish(key, String(this.maxLength), JSON.stringify(args ?? null), from)
     let handle: unknown
     let onAbort: (() => void) | undefined
     const bound = new Promise<never>((_resolve, reject) => {
@@ -106,7 +124,9 @@ export class RedisQueue {
       }
     })
     try {
-      return (await Promise.race([xadd, bound])) ?? ''
+      const reply = await Promise.race([xadd, bound])
+      if (typeof reply === 'string') return reply
+      throw new PeerwardenError('ERR_BUSY', `cannot queue ${what}: the stream ${key} holds ${reply[0]} messages (maxLength ${this.maxLength}) still needed by its consumer groups: ${reply[1] !== '' ? reply[1] : 'none named'}. Nothing was dropped; retry once they catch up, or forgetGroup() an instance gone for good`)
     } catch (err) {
       if (err instanceof PeerwardenError) throw err
       if ((err as Error).message === 'Command timed out') throw this.timedOut(what, timeout)
@@ -116,6 +136,22 @@ export class RedisQueue {
       if (onAbort !== undefined) opts.signal!.removeEventListener('abort', onAbort)
       xadd.catch(() => { /* settled by the bound first */ })
     }
+  }
+
+  private get maxLength (): number { return this.options.maxLength ?? 100_000 }
+
+  /**
+   * Destroys the consumer group of an instance gone for good (`variant`), which otherwise keeps the
+   * stream from being trimmed, then trims. True when there was such a group. Its undelivered and
+   * unacknowledged messages are dropped: call it only for an instance that will not come back.
+   */
+  async forgetGroup (role: string, command: string, variant: string): Promise<boolean> {
+    return await forgetGroup(this.redis, streamKey(role, command), `instance:${variant}`, (doing, err) => this.failed(doing, err))
+  }
+
+  /** The consumer groups of a command's stream: per group, its pending (delivered, unacknowledged) and unread messages (`lag`, undefined when Redis does not know). */
+  async groups (role: string, command: string): Promise<GroupLag[]> {
+    return await listGroups(this.redis, streamKey(role, command), (doing, err) => this.failed(doing, err))
   }
 
   private timedOut (what: string, ms: number): PeerwardenError {
@@ -162,6 +198,7 @@ export class RedisQueue {
   async close (): Promise<void> {
     if (this.closed) return
     this.closed = true
+    this.trimmer.close()
     for (const r of this.blocking) r.disconnect()
     await Promise.allSettled(this.loops)
     this.redis.disconnect()
@@ -213,10 +250,10 @@ export class RedisQueue {
         for (const [id, fields] of entries) {
           if (this.closed) return
           if (fields === null) {
-            // Delivered to us, then trimmed from the stream (maxLength) before we acknowledged it:
-            // nothing is left to run. Acknowledged (else every backlog read returns it), reported.
+            // Delivered to us, then removed from the stream by someone else (an operator's XTRIM or
+            // XDEL; the queue never trims what a group still needs): nothing is left to run. Acknowledged (else every backlog read returns it), reported.
             await this.redis.xack(key, group, id)
-            this.report(new PeerwardenError('ERR_QUEUE_TRIMMED', `message ${id} of ${key} was trimmed from the stream (maxLength ${this.options.maxLength ?? 100_000}) before ${group} handled it: it is lost`))
+            this.report(new PeerwardenError('ERR_QUEUE_TRIMMED', `message ${id} of ${key} was trimmed or deleted from the stream outside the queue (XTRIM, XDEL) before ${group} handled it: it is lost`))
             continue
           }
           if (!await this.handle(key, group, role, command, id, toMap(fields), handler, maxDeliveries)) {
@@ -254,13 +291,15 @@ export class RedisQueue {
     if (this.closed) return true
     if (ok) {
       await this.redis.xack(key, group, id)
+      this.trimmer.acked(key)
       return true
     }
     const info = await this.redis.xpending(key, group, id, id, 1) as Array<[string, string, number, number]>
     const deliveries = info[0]?.[3] ?? maxDeliveries
     if (deliveries < maxDeliveries) return false
-    await this.redis.xadd(deadKey(role, command), '*', 'id', id, 'args', f.get('args') ?? 'null', 'from', f.get('from') ?? '', 'group', group)
+    await this.redis.xadd(deadKey(role, command), 'MAXLEN', '~', String(this.maxLength), '*', 'id', id, 'args', f.get('args') ?? 'null', 'from', f.get('from') ?? '', 'group', group)
     await this.redis.xack(key, group, id)
+    this.trimmer.acked(key)
     return true
   }
 }
