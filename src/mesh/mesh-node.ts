@@ -171,6 +171,10 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
     await queue?.close()
     await node.close()
   }
+  const needQueue = (): RedisQueue => {
+    if (queue === undefined) throw PeerwardenError.invalid('queued commands need redis: createMeshNode({ redis: \'redis://…\' })')
+    return queue
+  }
   return {
     id: node.id,
     role: me.name,
@@ -195,6 +199,8 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
       clock.clearTimeout(timer)
       await close()
     },
+    queueGroups: async (role, command) => await needQueue().groups(schema.role(role)?.name ?? role, command),
+    forgetQueueGroup: async (role, command, variant) => await needQueue().forgetGroup(schema.role(role)?.name ?? role, command, variant),
     close
   }
 }

@@ -126,7 +126,7 @@ export class RedisQueue {
     try {
       const reply = await Promise.race([xadd, bound])
       if (typeof reply === 'string') return reply
-      throw new PeerwardenError('ERR_BUSY', `cannot queue ${what}: the stream ${key} holds ${reply[0]} messages (maxLength ${this.maxLength}) still needed by its consumer groups: ${reply[1] !== '' ? reply[1] : 'none named'}. Nothing was dropped; retry once they catch up, or forgetGroup() an instance gone for good`)
+      throw new PeerwardenError('ERR_BUSY', `cannot queue ${what}: the stream ${key} holds ${reply[0]} messages (maxLength ${this.maxLength}) still needed by its consumer groups: ${reply[1] !== '' ? reply[1] : 'none named'}. Nothing was dropped; retry once they catch up, or forget the group of an instance gone for good (mesh.forgetQueueGroup)`)
     } catch (err) {
       if (err instanceof PeerwardenError) throw err
       if ((err as Error).message === 'Command timed out') throw this.timedOut(what, timeout)

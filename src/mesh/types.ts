@@ -180,6 +180,19 @@ export interface MeshNode<S extends MeshSchema = MeshSchema> {
    * node's health report): their status shows the node draining until it leaves.
    */
   drain(opts?: { timeout?: number }): Promise<void>
+  /**
+   * With Redis: the consumer groups of a queued command's stream (one per instance variant of
+   * `role`), each with its pending (delivered, unacknowledged) and unread (`lag`, undefined when
+   * Redis does not say) messages. A stream holding `maxLength` entries that some group still needs
+   * refuses new messages (ERR_BUSY): this says which group lags. ERR_INVALID_ARGUMENT without Redis.
+   */
+  queueGroups(role: string, command: string): Promise<Array<{ group: string; pending: number; lag: number | undefined }>>
+  /**
+   * With Redis: forgets the consumer group of an instance gone for good (`variant`), so that its
+   * unread messages no longer hold the stream; what no other group needs is trimmed. False when there
+   * was no such group. ERR_INVALID_ARGUMENT without Redis.
+   */
+  forgetQueueGroup(role: string, command: string, variant: string): Promise<boolean>
   /** Releases running handlers, closes the queue and the node under the mesh. */
   close(): Promise<void>
 }

@@ -247,3 +247,35 @@ test('a queued mesh call honours its timeout while Redis hangs (SIGSTOP)', { tim
     await redis.stop()
   }
 })
+
+test('a mesh node lists the consumer groups of a queued command and forgets the group of an instance gone for good; without Redis both say so', { timeout: 30_000 }, async (t) => {
+  const skip = redisSkip()
+  if (skip !== undefined) { t.skip(skip); return }
+  const redis = await startRedis()
+  const registry = await createRegistry({ schema, open: true })
+  const got: number[] = []
+  const workerSchema: MeshSchema = structuredClone(schema)
+  ;(workerSchema.Worker as { _commands: { _broadcast: { log: { method?: unknown } } } })._commands._broadcast.log.method = async ({ i }: { i: number }) => { got.push(i) }
+  const worker = await createMeshNode({ schema: workerSchema, role: 'Worker', variant: 'w-1', registry: registry.addresses[0], redis: redis.url })
+  const caller = await createMeshNode({ schema, role: 'Caller', registry: registry.addresses[0], redis: redis.url })
+  const plain = await createMeshNode({ schema, role: 'Caller', registry: registry.addresses[0] })
+  try {
+    for (let i = 0; i < 3; i++) await caller.call.Worker.log({ i })
+    await until(() => got.length === 3, 5_000, 'the worker handled the 3 messages')
+    let groups = await caller.queueGroups('Worker', 'log')
+    for (let n = 0; n < 100 && groups.some((g) => g.pending !== 0); n++) { await sleep(20); groups = await caller.queueGroups('Worker', 'log') }
+    assert.deepEqual(groups, [{ group: 'instance:w-1', pending: 0, lag: 0 }])
+    await worker.close()
+    assert.equal(await caller.forgetQueueGroup('Worker', 'log', 'w-1'), true)
+    assert.deepEqual(await caller.queueGroups('Worker', 'log'), [])
+    assert.equal(await caller.forgetQueueGroup('Worker', 'log', 'w-1'), false, 'no such group any more')
+    await assert.rejects(plain.queueGroups('Worker', 'log'), (e: PeerwardenError) => e.code === 'ERR_INVALID_ARGUMENT' && /redis/.test(e.message))
+    await assert.rejects(plain.forgetQueueGroup('Worker', 'log', 'w-1'), (e: PeerwardenError) => e.code === 'ERR_INVALID_ARGUMENT')
+  } finally {
+    await worker.close()
+    await caller.close()
+    await plain.close()
+    await registry.close()
+    await redis.stop()
+  }
+})
