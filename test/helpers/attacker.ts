@@ -1,14 +1,18 @@
 import { randomBytes } from 'node:crypto'
 import net from 'node:net'
+import type { TestContext } from 'node:test'
 import c from 'compact-encoding'
 import Protomux, { type Channel, type Message } from 'protomux'
 import { CONTROL_PROTOCOL } from '../../src/node/connection.js'
+import { discoveryKey } from '../../src/node/discovery-key.js'
 import { encodeHello, type Hello } from '../../src/node/hello.js'
 import { loadIdentity, peerIdOf } from '../../src/node/identity.js'
 import { NetworkKey } from '../../src/node/network-key.js'
 import { staticKeys } from '../../src/node/noise.js'
 import { SecureStream } from '../../src/node/secure-stream.js'
 import { parseTcpAddress } from '../../src/node/transport.js'
+import type { PeerNode } from '../../src/node/index.js'
+import { testNode } from './nodes.js'
 
 /**
  * A hostile peer for tests: it completes the Noise handshake like any node (with the hello it likes),
@@ -100,4 +104,27 @@ export async function attack (address: string, opts: { hello?: Partial<Hello>; s
     get closed () { return closed },
     close: () => { stream.destroy() }
   }
+}
+
+/**
+ * A node (lowWater 8, highWater 32) that joined `name`, and an attacker connected to it that sent, in
+ * one go, what one connection's `pexPerMinute` lets it teach: 120 referrals of 32 made-up peers of 8
+ * ports each of one host (127.0.0.3), 30,720 addresses in all.
+ */
+export async function referralFlood (t: TestContext, name: string): Promise<{ victim: PeerNode; a: Attacker; topic: string }> {
+  const victim = await testNode(t, { manager: { lowWater: 8, highWater: 32 } })
+  await victim.join(name)
+  const a = await attack(victim.addresses[0]!)
+  t.after(() => { a.close() })
+  a.control({ t: 'topics', topics: [] })
+  const topic = discoveryKey(name)
+  let port = 20_000
+  for (let m = 0; m < 120; m++) {
+    const peers = Array.from({ length: 32 }, () => ({
+      id: randomBytes(32).toString('hex'),
+      addresses: Array.from({ length: 8 }, () => `tcp://127.0.0.3:${port++}`)
+    }))
+    a.control({ t: 'pex', topic, peers })
+  }
+  return { victim, a, topic }
 }

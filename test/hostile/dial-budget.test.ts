@@ -1,10 +1,8 @@
 import assert from 'node:assert/strict'
-import { randomBytes } from 'node:crypto'
 import { test } from 'node:test'
-import { discoveryKey } from '../../src/node/index.js'
 import { DialBudget, FAILED_DIALS_PER_HOST, FAILED_DIALS_PER_RANGE } from '../../src/node/dial-budget.js'
 import { ManualClock } from '../../src/testing/index.js'
-import { attack } from '../helpers/attacker.js'
+import { referralFlood } from '../helpers/attacker.js'
 import { testNode } from '../helpers/nodes.js'
 import { sleep, until } from '../helpers/wait.js'
 
@@ -15,20 +13,7 @@ import { sleep, until } from '../helpers/wait.js'
 // dials are now budgeted per target host (and public range).
 
 test('referrals naming thousands of ports of one host make at most its budget of failed dials a minute; a peer at another host is still reached', { timeout: 60_000 }, async (t) => {
-  const victim = await testNode(t, { manager: { lowWater: 8, highWater: 32 } })
-  await victim.join('dial-budget')
-  const a = await attack(victim.addresses[0]!)
-  t.after(() => { a.close() })
-  a.control({ t: 'topics', topics: [] })
-  const topic = discoveryKey('dial-budget')
-  let port = 20_000
-  for (let m = 0; m < 120; m++) {
-    const peers = Array.from({ length: 32 }, () => ({
-      id: randomBytes(32).toString('hex'),
-      addresses: Array.from({ length: 8 }, () => `tcp://127.0.0.3:${port++}`)
-    }))
-    a.control({ t: 'pex', topic, peers })
-  }
+  const { victim } = await referralFlood(t, 'dial-budget')
   await until(() => victim.stats().dialsOverBudget > 0, 20_000, () => `the dial budget to refuse (dials ${victim.stats().dials})`)
   await sleep(5000)
   const s = victim.stats()

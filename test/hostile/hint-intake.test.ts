@@ -1,11 +1,8 @@
 import assert from 'node:assert/strict'
-import { randomBytes } from 'node:crypto'
 import { test } from 'node:test'
 import { HINT_BUDGET_WINDOW, HINT_PEERS_PER_RANGE, HINT_PEERS_PER_RANGE_PER_CONNECTION, HINT_PORTS_PER_HOST, HINT_PORTS_PER_HOST_PER_CONNECTION, HintBudget } from '../../src/node/hint-budget.js'
-import { discoveryKey } from '../../src/node/index.js'
 import { ManualClock } from '../../src/testing/index.js'
-import { attack } from '../helpers/attacker.js'
-import { testNode } from '../helpers/nodes.js'
+import { referralFlood } from '../helpers/attacker.js'
 import { sleep } from '../helpers/wait.js'
 
 // The dial budget keeps the packets in, but the hints stayed: 120 referrals of 32 made-up peers of
@@ -14,20 +11,7 @@ import { sleep } from '../helpers/wait.js'
 // waits outgrew its table. Hints are now budgeted at intake, per host and per public range.
 
 test('referrals naming thousands of ports of one host teach the node at most its budget of them, and the scheduler goes quiet', { timeout: 60_000 }, async (t) => {
-  const victim = await testNode(t, { manager: { lowWater: 8, highWater: 32 } })
-  await victim.join('hint-intake')
-  const a = await attack(victim.addresses[0]!)
-  t.after(() => { a.close() })
-  a.control({ t: 'topics', topics: [] })
-  const topic = discoveryKey('hint-intake')
-  let port = 20_000
-  for (let m = 0; m < 120; m++) {
-    const peers = Array.from({ length: 32 }, () => ({
-      id: randomBytes(32).toString('hex'),
-      addresses: Array.from({ length: 8 }, () => `tcp://127.0.0.3:${port++}`)
-    }))
-    a.control({ t: 'pex', topic, peers })
-  }
+  const { victim, a, topic } = await referralFlood(t, 'hint-intake')
   assert.ok(await a.ping(topic, 20_000), 'the victim processed every referral')
   await sleep(3000)
   const before = victim.stats()
