@@ -1,6 +1,6 @@
 import type http from 'node:http'
 import type net from 'node:net'
-import { parseIpParts } from '../manager/canonical-ip.js'
+import { isLoopback, sourceOf } from '../manager/canonical-ip.js'
 
 /**
  * The budgets of the dashboard's and the metrics endpoint's HTTP servers: whoever reaches the port
@@ -37,8 +37,9 @@ export function limitSockets (server: http.Server): void {
   server.maxConnections = MAX_HTTP_SOCKETS
   const bySource = new Map<string, number>()
   server.on('connection', (socket: net.Socket) => {
-    const source = sourceOf(socket.remoteAddress)
-    if (source === undefined) return
+    const ip = socket.remoteAddress
+    if (ip === undefined || isLoopback(ip)) return
+    const source = sourceOf(ip)
     const held = bySource.get(source) ?? 0
     if (held >= MAX_HTTP_SOCKETS_PER_IP) { socket.destroy(); return }
     bySource.set(source, held + 1)
@@ -48,17 +49,4 @@ export function limitSockets (server: http.Server): void {
       else bySource.set(source, n)
     })
   })
-}
-
-/** The source a socket is counted under: undefined for 127.0.0.1 and ::1 (exempt) and for no address. */
-function sourceOf (address: string | undefined): string | undefined {
-  if (address === undefined) return undefined
-  const parts = parseIpParts(address)
-  if (parts === undefined) return address
-  if (parts.kind === 'ipv4') {
-    const ip = parts.octets.join('.')
-    return ip === '127.0.0.1' ? undefined : ip
-  }
-  if (parts.parts.every((p, i) => p === (i === 7 ? 1 : 0))) return undefined
-  return parts.parts.slice(0, 4).map((p) => p.toString(16)).join(':') + '::/64'
 }

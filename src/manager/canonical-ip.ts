@@ -109,3 +109,30 @@ const USUAL_IPV4 = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-
 
 /** What the other IPv4 spellings are made of (decimal, octal, hex parts; dots). */
 const OTHER_IPV4 = /^[0-9a-fx.]+$/i
+
+/**
+ * The source an inbound socket is counted under: the IPv4 address (an IPv4 address written as IPv6,
+ * in any spelling, is its IPv4 address: `canonicalIp`), or the /64 of an IPv6 address — one host
+ * usually holds a whole /64, so counting single IPv6 addresses would give it 2^64 budgets.
+ */
+export function sourceOf (ip: string): string {
+  const parts = parseIpParts(ip)
+  return parts === undefined ? ip : sourceOfParts(parts)
+}
+
+/** `sourceOf` of parsed parts. */
+export function sourceOfParts (parts: IpParts): string {
+  if (parts.kind === 'ipv4') return formatIpParts(parts)
+  return parts.parts.slice(0, 4).map((p) => p.toString(16)).join(':') + '::/64'
+}
+
+/**
+ * Every local peer shares the loopback address, so 127.0.0.1 and ::1 (in any spelling: `canonicalIp`)
+ * are exempt from the per-source rules; the global cap still holds. The rest of 127/8 is counted like
+ * any address (which also lets tests attack from 127.0.0.2).
+ */
+export function isLoopback (ip: string): boolean {
+  if (ip === '127.0.0.1' || ip === '::1') return true
+  const c = canonicalIp(ip)
+  return c === '127.0.0.1' || c === '::1'
+}

@@ -1,6 +1,7 @@
 import type { Clock } from '../manager/types.js'
 import { isLoopback, publicRangeOf, sourceOf } from './inbound-limits.js'
 import { parseRelayedAddress } from './relay-client.js'
+import { tcpHostPort } from './tcp-address.js'
 
 /** Dials that failed toward one target source (an IPv4 address, the /64 of an IPv6 one) within a minute, at most. */
 export const FAILED_DIALS_PER_HOST = 16
@@ -43,8 +44,7 @@ export class DialBudget {
   /** The keys `address` counts under (its source, then its public range if any); undefined when it is exempt. */
   keysOf (address: string): string[] | undefined {
     if (parseRelayedAddress(address) !== undefined) return undefined
-    const m = /^tcp:\/\/(?:\[([^\]]+)\]|([^:/#]+)):\d+(?:#.*)?$/i.exec(address)
-    const host = m?.[1] ?? m?.[2]
+    const host = tcpHostPort(address)?.host
     if (host === undefined || isLoopback(host)) return undefined
     const source = sourceOf(host)
     if (source === host && !/^[0-9a-f:.]+$/i.test(host)) return undefined

@@ -1,6 +1,7 @@
 import type { Clock } from '../manager/types.js'
 import { isLoopback, publicRangeOf, sourceOf } from './inbound-limits.js'
 import { parseRelayedAddress } from './relay-client.js'
+import { tcpHostPort } from './tcp-address.js'
 
 /** Distinct ports of one host (an IPv4 address, the /64 of an IPv6 one) the node learns from hints within a window, node-wide. */
 export const HINT_PORTS_PER_HOST = 16
@@ -83,10 +84,9 @@ export class HintBudget<Conn extends object> {
 /** `[host, port (the address's IP and port), public range]` of a hinted address; undefined when it is exempt (see `HintBudget`). */
 export function hintKeysOf (address: string): [string, string, string | undefined] | undefined {
   if (parseRelayedAddress(address) !== undefined) return undefined
-  const m = /^tcp:\/\/(?:\[([^\]]+)\]|([^:/#]+)):(\d+)(?:#.*)?$/i.exec(address)
-  const host = m?.[1] ?? m?.[2]
-  if (host === undefined || isLoopback(host)) return undefined
-  return [sourceOf(host), `${host}:${m![3]!}`, publicRangeOf(host)]
+  const hp = tcpHostPort(address)
+  if (hp === undefined || isLoopback(hp.host)) return undefined
+  return [sourceOf(hp.host), `${hp.host}:${hp.port}`, publicRangeOf(hp.host)]
 }
 
 function fits (table: Table, key: string, item: string, max: number, now: number): boolean {

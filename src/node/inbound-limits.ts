@@ -1,4 +1,7 @@
-import { canonicalIp, formatIpParts, parseIpParts, toIpaddr, type IpParts } from '../manager/canonical-ip.js'
+import { formatIpParts, isLoopback, parseIpParts, sourceOf, sourceOfParts, toIpaddr, type IpParts } from '../manager/canonical-ip.js'
+
+// Where an IP is counted, and which are exempt: shared with the dashboard's socket budget.
+export { isLoopback, sourceOf }
 
 /** Why an inbound socket was refused before any cryptography (see `InboundLimits.admit`). */
 export type InboundRefusal = 'rate' | 'rate-range' | 'pending-ip' | 'pending-range' | 'pending'
@@ -17,21 +20,6 @@ export interface InboundLimitsOptions {
 /** The default `maxPendingPerIp`: an eighth of the global cap, at least 1 (4 of the default 32). */
 export function defaultPendingPerIp (maxPending: number): number {
   return Math.max(1, Math.floor(maxPending / 8))
-}
-
-/**
- * The source an inbound socket is counted under: the IPv4 address (an IPv4 address written as IPv6,
- * in any spelling, is its IPv4 address: `canonicalIp`), or the /64 of an IPv6 address — one host
- * usually holds a whole /64, so counting single IPv6 addresses would give it 2^64 budgets.
- */
-export function sourceOf (ip: string): string {
-  const parts = parseIpParts(ip)
-  return parts === undefined ? ip : sourceOfParts(parts)
-}
-
-function sourceOfParts (parts: IpParts): string {
-  if (parts.kind === 'ipv4') return formatIpParts(parts)
-  return parts.parts.slice(0, 4).map((p) => p.toString(16)).join(':') + '::/64'
 }
 
 /** A public source range has this many times `perIpRate` (see `InboundLimits`). */
@@ -176,15 +164,4 @@ function keysOf (ip: string): InboundKeys {
     keysCache.set(ip, k)
   }
   return k
-}
-
-/**
- * Every local peer shares the loopback address, so 127.0.0.1 and ::1 (in any spelling: `canonicalIp`)
- * are exempt from the per-source rules; the global cap still holds. The rest of 127/8 is counted like
- * any address (which also lets tests attack from 127.0.0.2).
- */
-export function isLoopback (ip: string): boolean {
-  if (ip === '127.0.0.1' || ip === '::1') return true
-  const c = canonicalIp(ip)
-  return c === '127.0.0.1' || c === '::1'
 }

@@ -14,3 +14,13 @@ export function parseTcpAddress (address: string): { host: string; port: number;
 export function formatTcpAddress (host: string, port: number): string {
   return host.includes(':') ? `tcp://[${host}]:${port}` : `tcp://${host}:${port}`
 }
+
+/**
+ * The host (without brackets) and the port as written of a `tcp://host:port` address, whatever
+ * follows a '#'; undefined when it is not one. Never throws: for addresses heard from peers, which
+ * the budgets count before anything dials them.
+ */
+export function tcpHostPort (address: string): { host: string; port: string } | undefined {
+  const m = /^tcp:\/\/(?:\[([^\]]+)\]|([^:/#]+)):(\d+)(?:#.*)?$/i.exec(address)
+  return m === null ? undefined : { host: (m[1] ?? m[2])!, port: m[3]! }
+}
