@@ -111,20 +111,25 @@ export async function attack (address: string, opts: { hello?: Partial<Hello>; s
  * one go, what one connection's `pexPerMinute` lets it teach: 120 referrals of 32 made-up peers of 8
  * ports each of one host (127.0.0.3), 30,720 addresses in all.
  */
-export async function referralFlood (t: TestContext, name: string): Promise<{ victim: PeerNode; a: Attacker; topic: string }> {
+export async function referralFlood (t: TestContext, name: string, connections = 1): Promise<{ victim: PeerNode; a: Attacker; topic: string }> {
   const victim = await testNode(t, { manager: { lowWater: 8, highWater: 32 } })
   await victim.join(name)
-  const a = await attack(victim.addresses[0]!)
-  t.after(() => { a.close() })
-  a.control({ t: 'topics', topics: [] })
   const topic = discoveryKey(name)
   let port = 20_000
-  for (let m = 0; m < 120; m++) {
-    const peers = Array.from({ length: 32 }, () => ({
-      id: randomBytes(32).toString('hex'),
-      addresses: Array.from({ length: 8 }, () => `tcp://127.0.0.3:${port++}`)
-    }))
-    a.control({ t: 'pex', topic, peers })
+  let first: Attacker | undefined
+  // Each connection names its own ports (one connection may teach at most 8 ports of a host).
+  for (let c = 0; c < connections; c++) {
+    const a = await attack(victim.addresses[0]!)
+    t.after(() => { a.close() })
+    first ??= a
+    a.control({ t: 'topics', topics: [] })
+    for (let m = 0; m < 120; m++) {
+      const peers = Array.from({ length: 32 }, () => ({
+        id: randomBytes(32).toString('hex'),
+        addresses: Array.from({ length: 8 }, () => `tcp://127.0.0.3:${port++}`)
+      }))
+      a.control({ t: 'pex', topic, peers })
+    }
   }
-  return { victim, a, topic }
+  return { victim, a: first!, topic }
 }
