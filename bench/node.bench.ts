@@ -7,6 +7,7 @@
 import './peers/polyfill.js' // before anything from libp2p: Node 20 lacks Promise.withResolvers
 import type { Figure } from './manager.bench.js'
 import { startBulkSender, type BulkSender } from './peers/bulk-child.js'
+import { ballastMib } from './peers/heap-ballast.js'
 import { median, nowMs, ratio, sleep, startReceiver, withTimeout, type Receiver, type ReceiverRole } from './peers/common.js'
 import { previousRef } from './peers/peerwarden-bulk.js'
 import { hyperswarmMesh } from './peers/hyperswarm.js'
@@ -134,7 +135,10 @@ export interface BulkOptions {
  * `send()` + `onDrain()`). Each run starts with its length; the time runs from the first byte sent to
  * the receiver's ack of the last. No GC is forced: a full GC before a run halves the next run of a
  * contestant that runs more JavaScript per byte (js-libp2p 650 → 400 MiB/s, secret-stream 800 → 580
- * here), which measures the GC, not the stack.
+ * here), which measures the GC, not the stack. Every child holds `PEERWARDEN_BULK_HEAP_MIB` MiB of
+ * live objects (default 16; peers/heap-ballast.ts): a bare child just over V8's 8 MB incremental
+ * marking threshold runs a Mark-Compact every few dozen MB sent, and which side of it a child lands
+ * on depends on the code it loaded, not on its message path.
  */
 export async function bulkThroughput (opts: BulkOptions = {}): Promise<Figure[]> {
   const mib = opts.mib ?? envNumber('PEERWARDEN_BULK_MIB') ?? 200
@@ -173,7 +177,7 @@ export async function bulkThroughput (opts: BulkOptions = {}): Promise<Figure[]>
     const pw = median(speeds.peerwarden)
     const ss = median(speeds.secretstream)
     const lp = median(speeds.libp2p)
-    const runsNote = (k: string): string => `${mib} MiB per run, ${chunk / 1024} KiB sends, sender and receiver in processes of their own; per-round ${speeds[k].map((x) => Math.round(x)).join('/')}; CPU per MiB: sender ${Math.round(median(senderCpu[k]))} µs, receiver ${Math.round(median(receiverCpu[k]))} µs`
+    const runsNote = (k: string): string => `${mib} MiB per run, ${chunk / 1024} KiB sends, sender and receiver in processes of their own, each holding ${ballastMib()} MiB of live objects; per-round ${speeds[k].map((x) => Math.round(x)).join('/')}; CPU per MiB: sender ${Math.round(median(senderCpu[k]))} µs, receiver ${Math.round(median(receiverCpu[k]))} µs`
     const vsRaw = pairedRatio(speeds.peerwarden, speeds.secretstream)
     const vsLibp2p = pairedRatio(speeds.peerwarden, speeds.libp2p)
     const out: Figure[] = [

@@ -7,9 +7,12 @@
  */
 import './polyfill.js'
 import type { ReceiverRole } from './common.js'
+import { holdBallast } from './heap-ballast.js'
 
 const [role, address, chunkArg] = process.argv.slice(2) as [ReceiverRole, string, string]
 const chunk = Number(chunkArg)
+// An application's heap, the same for every contestant (heap-ballast.ts: a bare child's V8 cliff).
+holdBallast()
 let sender: { send: (total: number) => Promise<number>; close: () => Promise<void> | void }
 
 if (role === 'peerwarden' || role === 'previous') {

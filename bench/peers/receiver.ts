@@ -5,11 +5,14 @@
  * and exits on 'stop' or when the parent goes away.
  */
 import { exitWhenStopped, type ReceiverReady, type ReceiverRole } from './common.js'
+import { holdBallast } from './heap-ballast.js'
 
 const role = process.argv[2] as ReceiverRole
 let close: (() => Promise<void>) | undefined
 let ready: ReceiverReady
 exitWhenStopped(async () => { await close?.() })
+// An application's heap, the same for every contestant (heap-ballast.ts: a bare child's V8 cliff).
+holdBallast()
 
 if (role === 'peerwarden' || role === 'previous') {
   const { bulkReceiver } = await import('./peerwarden-bulk.js')
