@@ -55,6 +55,11 @@ export class ConnectionTable {
     this.holes++
   }
 
+  /** Reads the entry's slot in the table (what `remove` reads), for a read-ahead: 1 while it is there. */
+  near (entry: ConnEntry): number {
+    return this.slots[entry.slot!] === entry ? 1 : 0
+  }
+
   /** The live entry of `conn` (or of the accounted connection with its id), if any. */
   find (conn: Connection): ConnEntry | undefined {
     const own = this.byConn.get(conn)
