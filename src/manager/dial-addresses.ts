@@ -118,9 +118,10 @@ export async function dialAddresses<A extends DialAttempt> (ctx: DialContext<A>,
     ctx.onStart(address, attempt)
     try {
       if (!light) return await dialOne(ctx as DialContext<never>, address, attempt.peer, outer)
-      const cancel = new AddressCancel(ctx as DialContext<never>, address, outer)
+      const cancel = new AddressCancel(ctx as DialContext<never>, address, outer, attempt.peer)
       try {
-        const conn = await ctx.dial(address, { peer: attempt.peer, signal: cancel as unknown as AbortSignal })
+        // The switch is the options object too (`peer`, `signal`): one object less per dial.
+        const conn = await ctx.dial(address, cancel as unknown as { peer?: PeerId; signal: AbortSignal })
         if (cancel.aborted) {
           abandon(conn)
           throw cancel.reason
@@ -196,16 +197,16 @@ function addressError (err: unknown, timedOut: boolean, outer: CallOff | undefin
 }
 
 /**
- * The signal of one address dialled through a `LIGHT_SIGNAL` function: aborted when its timeout
- * ends or the attempt is called off. One closure (`fire`) serves as the timer's callback and the
- * attempt's 'abort' listener.
+ * The signal of one address dialled through a `LIGHT_SIGNAL` function, and the options the function
+ * is given (`peer`, `signal`): aborted when its timeout ends or the attempt is called off. One
+ * closure (`fire`) serves as the timer's callback and the attempt's 'abort' listener.
  */
 class AddressCancel extends DialCancel {
   timedOut = false
   private readonly timer: unknown
   private readonly fire: () => void
 
-  constructor (private readonly ctx: DialContext<never>, private readonly address: string, private readonly outer: CallOff | undefined) {
+  constructor (private readonly ctx: DialContext<never>, private readonly address: string, private readonly outer: CallOff | undefined, readonly peer: PeerId | undefined) {
     super()
     this.fire = () => {
       if (this.outer?.aborted === true) { this.abort(this.outer.reason); return }
@@ -215,6 +216,9 @@ class AddressCancel extends DialCancel {
     this.timer = ctx.clock.setTimeout(this.fire, ctx.timeout)
     outer?.addEventListener('abort', this.fire, { once: true })
   }
+
+  /** Itself: it is the dial function's options object as well as its signal. */
+  get signal (): this { return this }
 
   /** The dial of the address ended: its timer and listener go. */
   release (): void {

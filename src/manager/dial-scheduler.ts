@@ -321,11 +321,13 @@ export class DialScheduler {
 
   private launch (record: PeerRecord, forced: boolean, why: string): void {
     this.host.decide(record, 'dial', why)
-    this.dialRecord(record, forced).catch(() => { /* reported through events, errors() and backoff */ })
+    this.dialRecord(record, forced).catch(IGNORE)
   }
 }
 
 /** A failed dial's backoff, as `explain()` writes it: `a` failures in a row, the next try in `b` ms. */
 const BACKOFF = reasonCode((failures, delay) => `dial attempt failed (${failures} in a row): next try in ${delay} ms`)
+/** A launched dial's failure: reported through events, errors() and backoff (one function for every dial, no closure each). */
+const IGNORE = (): void => {}
 /** The promise `requestPass()` chains the pass to (a reaction runs on the next microtask). */
 const SETTLED = Promise.resolve()
