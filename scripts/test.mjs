@@ -57,6 +57,7 @@ const UNIT_FILES = [
   'test/node/first-contact.test.ts',
   'test/node/inbound-limits.test.ts',
   'test/node/topic-budgets.test.ts',
+  'test/node/budget-options.test.ts',
   'test/node/noise.test.ts',
   'test/node/write-budget-rule.test.ts',
   'test/node/receive-budget.test.ts',

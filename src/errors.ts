@@ -92,6 +92,8 @@ export type ErrorCode =
   | 'ERR_QUEUE_GROUP_LOST'
   /** A message was trimmed from its stream (`maxLength`) before it was handled: reported, lost (Redis queue). */
   | 'ERR_QUEUE_TRIMMED'
+  /** The Redis server is older than the queue needs (6.2): found when the queue starts (Redis queue). */
+  | 'ERR_QUEUE_REDIS_VERSION'
 
   // ── lab (src/lab) ─────────────────────────────────────────────────────────
   /** A command that builds or changes the lab's emulated network (ip, nft, tc) failed, or a node process of the lab did not start. */

@@ -27,6 +27,8 @@
  *   with nothing that may give way) is firewalled first; an over-the-bound refusal is for that
  *   handshake only (Hyperswarm's ban is lifted), and an inbound one makes room (./hyperswarm/room.ts).
  *   The user's firewall is consulted afterwards, with Hyperswarm's meaning (a firewalled key is banned).
+ * - Bans are shared (./hyperswarm/bans.ts): a Hyperswarm ban (`peerInfo.ban(true)`, the user's
+ *   firewall) is a manager ban too, and a manager ban a Hyperswarm ban; each is lifted where it was made.
  * - `suspend()` stops the manager (no dials, no trims) before Hyperswarm closes everything;
  *   `resume()` starts it again and redials at once the peers held before, back to lowWater.
  *   `destroy()` closes the manager too.
@@ -43,6 +45,7 @@ import { PeerwardenError } from '../errors.js'
 import { MANAGER_OPTIONS, rejectUnknownOptions } from '../manager/validate.js'
 import type { Connection, ConnectionManager } from '../manager/types.js'
 import { rejectManagerInstance } from '../options-mistakes.js'
+import { SharedBans } from './hyperswarm/bans.js'
 import { claimSwarm, releaseSwarm } from './hyperswarm/checks.js'
 import { DueQueue, SwarmPatches } from './hyperswarm/patches.js'
 import { SwarmReleases } from './hyperswarm/releases.js'
@@ -86,8 +89,8 @@ class SwarmAdapter implements ManagedSwarm {
   private readonly waiting = new WaitingDials((peer) => this.live.get(peer))
   /** Which peers the manager forgets when Hyperswarm lets them go (./hyperswarm/releases.ts). */
   private readonly releases: SwarmReleases
-  /** Peers Hyperswarm banned because the manager refused them (banned or denied there). */
-  private readonly bannedByManager = new Set<string>()
+  /** Bans shared with Hyperswarm (./hyperswarm/bans.ts). */
+  private readonly bans: SharedBans
   /** The peer the manager is dialling right now (the firewall sees its own side's dial). */
   private dialingNow: string | undefined
   private heldAtSuspend: string[] = []
@@ -120,6 +123,12 @@ class SwarmAdapter implements ManagedSwarm {
       holds: (peer) => this.live.has(peer),
       dialing: (peer) => this.waiting.has(peer)
     })
+    this.bans = new SharedBans({
+      manager: this.manager,
+      closed: () => this.closed,
+      holds: (peer) => this.live.has(peer),
+      refuses: (peer) => this.refusedByManager(peer)
+    }, (info) => hex(info.publicKey))
     this.patches = new SwarmPatches(swarm)
     this.room = new Room(this.manager, () => Date.now(), (peer) => {
       // Deferred: the firewall that refused the peer is still running.
@@ -135,6 +144,8 @@ class SwarmAdapter implements ManagedSwarm {
       const c = conn as HyperswarmConnection
       if (c?.remotePublicKey instanceof Uint8Array) this.onConnection(c, swarm.peers.get(hex(c.remotePublicKey)))
     }
+    // Keys Hyperswarm banned before: manager bans too (after counting, so an open connection stays open).
+    for (const [id, info] of swarm.peers) if (info.banned === true) this.bans.foundBanned(id)
   }
 
   private readonly refusedByManager = (peer: string): boolean =>
@@ -143,6 +154,13 @@ class SwarmAdapter implements ManagedSwarm {
   private install (): void {
     const { swarm, patches } = this
     patches.set('maxPeers', Infinity) // the manager holds the bound
+    for (const info of swarm.peers.values()) this.bans.wrap(info)
+    patches.onRestore(() => { this.bans.unwrapAll(swarm.peers.values()) })
+    patches.patch('_upsertPeer', (original) => (key, relayAddresses) => {
+      const info = original(key, relayAddresses)
+      if (info != null && !this.closed) this.bans.wrap(info)
+      return info
+    })
     const userFirewall = swarm._firewall
     patches.set('_firewall', (key, payload) => this.firewall(key, payload, userFirewall))
     patches.holdQueue(this.queue)
@@ -189,16 +207,18 @@ class SwarmAdapter implements ManagedSwarm {
   private firewall (key: Uint8Array, payload: unknown, userFirewall: HyperswarmLike['_firewall']): boolean {
     const peer = hex(key)
     if (this.refusedByManager(peer)) {
-      this.bannedByManager.add(peer) // Hyperswarm bans the key right after this returns
+      this.bans.refusedByManager(peer) // Hyperswarm bans the key right after this returns
       return true
     }
     if (!this.manager.admits(peer)) {
       // Over the bound with nothing that may give way: refuse this handshake only. Hyperswarm bans a
       // firewalled key for good, right after this returns; the ban is lifted on the next microtask.
+      this.bans.refusedOnce(peer)
       queueMicrotask(() => {
+        this.bans.settledOnce(peer)
         const info = this.swarm.peers.get(peer)
         if (info?.banned !== true || this.refusedByManager(peer)) return
-        info.ban?.(false)
+        this.bans.set(info, false)
         // The PeerInfo Hyperswarm made only to ban the key goes too, unless something holds it now.
         this.swarm._maybeDeletePeer?.(info)
       })
@@ -215,8 +235,8 @@ class SwarmAdapter implements ManagedSwarm {
     if (this.closed) return
     const id = hex(key)
     if (id === this.localPeer) return
-    // Banned by the user's firewall: Hyperswarm never dials it again, nor does the manager learn it from here.
-    if (this.swarm.peers.get(id)?.banned === true && !this.bannedByManager.has(id)) return
+    // Banned in Hyperswarm alone (a PeerInfo the adapter could not wrap): the manager does not learn it from here.
+    if (this.swarm.peers.get(id)?.banned === true && !this.bans.shares(id)) return
     if (this.manager.getPeer(id) === undefined) this.releases.fromSwarm.add(id)
     this.manager.addPeers([{ id, address: PREFIX + id, topics: (topics ?? []).map(hex) }])
   }
@@ -279,6 +299,7 @@ class SwarmAdapter implements ManagedSwarm {
       const held = this.live.get(peer) === c
       if (held) this.live.delete(peer)
       this.manager.disconnected(c)
+      if (held) this.bans.closed(peer)
       if (held) this.droppedOne()
       // A manager dial resolved with `c` just before it closed: the dialer admits it a few microtasks
       // after this close (regression: one reconnect, then a dead connection counted for good). Only
@@ -353,12 +374,8 @@ class SwarmAdapter implements ManagedSwarm {
     if (swarm._connect === undefined || swarm._upsertPeer === undefined) throw new PeerwardenError('ERR_DIAL_FAILED', 'not a Hyperswarm v4 instance (no _connect)')
     const info = swarm._upsertPeer(key, null)
     if (info === null) throw new PeerwardenError('ERR_DIAL_FAILED', 'refusing to dial our own key')
-    // A firewall ban the manager caused and no longer holds (unbanned there) is lifted for its dial;
-    // a ban of the user's firewall stays, as in Hyperswarm.
-    if (info.banned === true && this.bannedByManager.has(peer) && !this.refusedByManager(peer)) {
-      this.bannedByManager.delete(peer)
-      info.ban?.(false)
-    }
+    // A shared ban the manager no longer holds (lifted there) is lifted in Hyperswarm for its dial.
+    this.bans.liftForDial(peer, info)
     info._flushTick = swarm._flushTick ?? 0 // flush() calls made from now on do not wait for it
     this.dialingNow = peer
     try { swarm._connect(info, true) } finally { this.dialingNow = undefined }

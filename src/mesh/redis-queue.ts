@@ -3,7 +3,9 @@ import { systemClock } from '../clock.js'
 import { PeerwardenError } from '../errors.js'
 import { requireOptional } from '../optional-dependency.js'
 import type { Clock } from '../manager/types.js'
+import { BLOCK_MS, consumeStream, type ConsumerHost, type QueueHandler } from './redis-queue-consumer.js'
 import { AckTrimmer, defineQueueScripts, forgetGroup, listGroups, type GroupLag, type QueueScripts } from './redis-queue-trim.js'
+import { redisVersionProblem } from './redis-version.js'
 
 export interface QueueOptions {
   /** After this many failed deliveries a message goes to the dead-letter stream. Default 5. */
@@ -50,6 +52,11 @@ export function deadKey (role: string, command: string): string { return `${stre
  * Queued broadcast commands on Redis Streams: at least once, in order, surviving a restart.
  *
  * Rules:
+ * - Redis 6.2 or later (MIN_REDIS_VERSION, ./redis-version.ts). `start()` — run by `consume`, and by
+ *   each `publish` (within its timeout) until it passed — reads the server's version (INFO server)
+ *   and fails with ERR_QUEUE_REDIS_VERSION naming the address, the version found and the one needed,
+ *   before any stream is touched. A server that does not say its version is not refused for that;
+ *   one out of reach is asked again by the next call (whose own command then fails as it would).
  * - `publish` appends the message to the command's stream (XADD); it is durable once that returns.
  * - Every instance of the receiving role has its own consumer group (named after its variant), created
  *   when the instance starts, so every instance receives every message published after that.
@@ -89,6 +96,11 @@ export class RedisQueue {
   private readonly commandTimeout: number
   /** The last socket error, until the connection is ready again: what "cannot reach" says. */
   private socketError: (Error & { code?: string }) | undefined
+  /** The version check (`start()`), once it passed or while it runs. */
+  private started: Promise<void> | undefined
+  private startedOk = false
+  /** What the consumer loops use (./redis-queue-consumer.ts). */
+  private readonly consumerHost: ConsumerHost
 
   constructor (url: string, private readonly options: QueueOptions = {}) {
     this.clock = options.clock ?? systemClock
@@ -101,6 +113,53 @@ export class RedisQueue {
     // Reconnects by itself; meanwhile commands fail with the error kept here.
     this.redis.on('error', (err: Error) => { this.socketError = err })
     this.redis.on('ready', () => { this.socketError = undefined })
+    this.consumerHost = {
+      redis: this.redis,
+      address: this.address,
+      maxDeliveries: options.maxDeliveries ?? 5,
+      maxLength: this.maxLength,
+      retryDelay: options.retryDelay ?? 200,
+      closed: () => this.closed,
+      acked: (key) => { this.trimmer.acked(key) },
+      report: (err) => { this.report(err) },
+      failed: (doing, err) => this.failed(doing, err)
+    }
+  }
+
+  /**
+   * Checks that the server is Redis 6.2 or later (once; again after a failure to reach it):
+   * ERR_QUEUE_REDIS_VERSION when older, ERR_QUEUE or ERR_TIMEOUT when Redis cannot be asked.
+   */
+  async start (): Promise<void> {
+    if (this.closed) throw PeerwardenError.closed('the queue')
+    this.started ??= this.checkVersion().then(() => { this.startedOk = true }, (err: unknown) => {
+      if ((err as PeerwardenError).code !== 'ERR_QUEUE_REDIS_VERSION') this.started = undefined
+      throw err
+    })
+    await this.started
+  }
+
+  /** `start()`, failing only on a server too old: Redis out of reach, the next command says so itself. */
+  private async versionChecked (): Promise<void> {
+    try {
+      await this.start()
+    } catch (err) {
+      if ((err as PeerwardenError).code === 'ERR_QUEUE_REDIS_VERSION' || this.closed) throw err
+    }
+  }
+
+  private async checkVersion (): Promise<void> {
+    let info: string
+    try {
+      info = await this.redis.info('server')
+    } catch (err) {
+      if ((err as Error).message === 'Command timed out') throw this.timedOut('checking the Redis version', this.commandTimeout)
+      // An ACL that refuses INFO, or a server without it: not refused for that.
+      if (/NOPERM|unknown command/i.test(String((err as Error).message)) && this.redis.status === 'ready') return
+      throw this.failed('cannot check the Redis version', err)
+    }
+    const problem = redisVersionProblem(this.address, info)
+    if (problem !== undefined) throw problem
   }
 
   /** Where Redis is, as `host:port`. */
@@ -113,7 +172,10 @@ export class RedisQueue {
     const timeout = Math.min(opts.timeout ?? this.commandTimeout, this.commandTimeout)
     const key = streamKey(role, command)
     // One round-trip, atomic: trims what every group acknowledged if full, then appends or refuses.
-    const xadd = this.redis.pwQueuePublish(key, String(this.maxLength), JSON.stringify(args ?? null), from)
+    // Until the version check passed, it goes first, within the same timeout; Redis out of reach
+    // there, the append says so itself.
+    const append = async (): Promise<string | [number, string]> => await this.redis.pwQueuePublish(key, String(this.maxLength), JSON.stringify(args ?? null), from)
+    const xadd = this.startedOk ? append() : this.versionChecked().then(append)
     let handle: unknown
     let onAbort: (() => void) | undefined
     const bound = new Promise<never>((_resolve, reject) => {
@@ -176,7 +238,8 @@ export class RedisQueue {
   }
 
   /** Creates the instance's consumer group now (so it receives everything published from here on), then consumes. */
-  async consume (role: string, command: string, variant: string, handler: (args: unknown, meta: { id: string; from: string }) => Promise<void>): Promise<void> {
+  async consume (role: string, command: string, variant: string, handler: QueueHandler): Promise<void> {
+    await this.versionChecked()
     const key = streamKey(role, command)
     const group = `instance:${variant}`
     try {
@@ -190,7 +253,7 @@ export class RedisQueue {
     reader.on('error', () => {})
     this.blocking.push(reader)
     // The loop handles what Redis throws; anything else ends this consumer, reported, never an unhandled rejection.
-    this.loops.push(this.loop(reader, role, command, key, group, variant, handler).catch((err: unknown) => {
+    this.loops.push(consumeStream(this.consumerHost, reader, { key, dead: deadKey(role, command), group, consumer: variant, handler }).catch((err: unknown) => {
       this.report(new PeerwardenError('ERR_QUEUE', `the consumer ${group} of ${key} stopped: ${(err as Error)?.message ?? String(err)}`, { cause: err }))
     }))
   }
@@ -203,118 +266,8 @@ export class RedisQueue {
     await Promise.allSettled(this.loops)
     this.redis.disconnect()
   }
-
-  /**
-   * The group is gone (NOGROUP): made again from the start of the stream, so that what was published
-   * since (say, after Redis restarted empty) is delivered. Reported, never silent.
-   */
-  private async recreateGroup (key: string, group: string, cause: unknown): Promise<void> {
-    try {
-      await this.redis.xgroup('CREATE', key, group, '0', 'MKSTREAM')
-    } catch (err) {
-      // Another instance of ours (same variant) made it first: fine. Anything else: the next read retries.
-      if (!String((err as Error).message).includes('BUSYGROUP')) {
-        this.report(this.failed(`cannot recreate the consumer group ${group} of ${key}`, err))
-        await delay(this.options.retryDelay ?? 200)
-        return
-      }
-    }
-    this.report(new PeerwardenError('ERR_QUEUE_GROUP_LOST', `the consumer group ${group} of ${key} on Redis at ${this.address} was gone (Redis restarted without persistence?): recreated it from the start of the stream; messages still in the stream are delivered, some perhaps again`, { cause }))
-  }
-
-  private async loop (reader: Redis, role: string, command: string, key: string, group: string, consumer: string,
-    handler: (args: unknown, meta: { id: string; from: string }) => Promise<void>): Promise<void> {
-    const maxDeliveries = this.options.maxDeliveries ?? 5
-    let backlog = true // first what we received before a crash and never acknowledged
-    let failing = false // reported once per outage
-    while (!this.closed) {
-      let entries: Array<[string, string[] | null]>
-      try {
-        const res = await reader.xreadgroup('GROUP', group, consumer, 'COUNT', 32, 'BLOCK', BLOCK_MS, 'STREAMS', key, backlog ? '0' : '>') as Array<[string, Array<[string, string[] | null]>]> | null
-        entries = res?.[0]?.[1] ?? []
-        failing = false
-      } catch (err) {
-        if (this.closed) return
-        if (String((err as Error).message).startsWith('NOGROUP')) {
-          await this.recreateGroup(key, group, err)
-          backlog = true
-          continue
-        }
-        if (!failing) this.report(this.failed(`cannot read ${key} for ${group}, retrying`, err))
-        failing = true
-        await delay(this.options.retryDelay ?? 200)
-        continue
-      }
-      if (backlog && entries.length === 0) { backlog = false; continue }
-      try {
-        for (const [id, fields] of entries) {
-          if (this.closed) return
-          if (fields === null) {
-            // Delivered to us, then removed from the stream by someone else (an operator's XTRIM or
-            // XDEL; the queue never trims what a group still needs): nothing is left to run. Acknowledged (else every backlog read returns it), reported.
-            await this.redis.xack(key, group, id)
-            this.report(new PeerwardenError('ERR_QUEUE_TRIMMED', `message ${id} of ${key} was trimmed or deleted from the stream outside the queue (XTRIM, XDEL) before ${group} handled it: it is lost`))
-            continue
-          }
-          if (!await this.handle(key, group, role, command, id, toMap(fields), handler, maxDeliveries)) {
-            // In order: nothing after a failed message runs before it; read our pending ones again.
-            backlog = true
-            await delay(this.options.retryDelay ?? 200)
-            break
-          }
-        }
-      } catch (err) {
-        // Redis failed while acknowledging (or dead-lettering): the message is still pending for
-        // us, so it is read again (at least once) once Redis answers.
-        if (this.closed) return
-        if (!failing) this.report(this.failed(`cannot acknowledge a message of ${key} for ${group}, retrying`, err))
-        failing = true
-        backlog = true
-        await delay(this.options.retryDelay ?? 200)
-      }
-    }
-  }
-
-  /**
-   * Runs the handler on one message and acknowledges it, or dead-letters it after `maxDeliveries`.
-   * False when it failed and is to be retried; throws only what Redis throws.
-   */
-  private async handle (key: string, group: string, role: string, command: string, id: string, f: Map<string, string>,
-    handler: (args: unknown, meta: { id: string; from: string }) => Promise<void>, maxDeliveries: number): Promise<boolean> {
-    let ok = false
-    try {
-      await handler(JSON.parse(f.get('args') ?? 'null'), { id, from: f.get('from') ?? '' })
-      ok = true
-    } catch {
-      ok = false
-    }
-    if (this.closed) return true
-    if (ok) {
-      await this.redis.xack(key, group, id)
-      this.trimmer.acked(key)
-      return true
-    }
-    const info = await this.redis.xpending(key, group, id, id, 1) as Array<[string, string, number, number]>
-    const deliveries = info[0]?.[3] ?? maxDeliveries
-    if (deliveries < maxDeliveries) return false
-    await this.redis.xadd(deadKey(role, command), 'MAXLEN', '~', String(this.maxLength), '*', 'id', id, 'args', f.get('args') ?? 'null', 'from', f.get('from') ?? '', 'group', group)
-    await this.redis.xack(key, group, id)
-    this.trimmer.acked(key)
-    return true
-  }
 }
-
-/** How long one read waits for new messages, ms. */
-const BLOCK_MS = 1000
 
 function errorName (err: Error & { code?: string }): string {
   return err.code ?? err.message
 }
-
-function toMap (fields: string[]): Map<string, string> {
-  const m = new Map<string, string>()
-  for (let i = 0; i + 1 < fields.length; i += 2) m.set(fields[i], fields[i + 1])
-  return m
-}
-
-async function delay (ms: number): Promise<void> { await new Promise((resolve) => { setTimeout(resolve, ms) }) }

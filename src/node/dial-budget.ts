@@ -1,15 +1,17 @@
 import type { Clock } from '../manager/types.js'
+import { FAILED_DIAL_LIMITS_DEFAULTS, resolveFailedDialLimits, type FailedDialLimits } from './budget-options.js'
 import { isLoopback, publicRangeOf, sourceOf } from './inbound-limits.js'
 import { parseRelayedAddress } from './relay-client.js'
 import { tcpHostPort } from './tcp-address.js'
+import { WindowedCounts } from './windowed-counts.js'
 
-/** Dials that failed toward one target source (an IPv4 address, the /64 of an IPv6 one) within a minute, at most. */
-export const FAILED_DIALS_PER_HOST = 16
-/** Dials that failed toward one public range (IPv4 /24, IPv6 /48) within a minute, at most. */
-export const FAILED_DIALS_PER_RANGE = 4 * FAILED_DIALS_PER_HOST
-/** The window of both budgets (ms). */
-export const DIAL_BUDGET_WINDOW = 60_000
-/** Targets remembered at most (the oldest is forgotten). */
+/** Dials that failed toward one target source (an IPv4 address, the /64 of an IPv6 one) within a minute, at most, by default (`failedDialLimits.perHost`). */
+export const FAILED_DIALS_PER_HOST = FAILED_DIAL_LIMITS_DEFAULTS.perHost
+/** Dials that failed toward one public range (IPv4 /24, IPv6 /48) within a minute, at most, by default (`failedDialLimits.perRange`). */
+export const FAILED_DIALS_PER_RANGE = FAILED_DIAL_LIMITS_DEFAULTS.perRange
+/** The window of both budgets (ms) by default (`failedDialLimits.window`). */
+export const DIAL_BUDGET_WINDOW = FAILED_DIAL_LIMITS_DEFAULTS.window
+/** Targets remembered at most; full, an ended window is forgotten first, else the target with the fewest failures (windowed-counts.ts). */
 const MAX_TARGETS = 4096
 
 /**
@@ -20,12 +22,12 @@ const MAX_TARGETS = 4096
  * and a closed port fails at once: one connection made a node send thousands of SYNs a second to a
  * host it named (a reflector, and a port scanner of the node's own network).
  *
- * Rules:
+ * Rules (the figures are `failedDialLimits`' defaults, budget-options.ts):
  * - A dial that failed before the remote's manager answered (no TCP connection, no handshake, a
  *   handshake with another peer) counts against its target's source and, for a public address, its
  *   range. A refusal by the remote's manager, a success, or a dial we called off count for nothing.
- * - Past `FAILED_DIALS_PER_HOST` (16) for the source, or `FAILED_DIALS_PER_RANGE` (64) for the
- *   range, within `DIAL_BUDGET_WINDOW` (1 min), a dial there fails, no socket opened
+ * - Past `perHost` (16) failures for the source, or `perRange` (64) for the range, within
+ *   `window` (1 min), a dial there fails, no socket opened
  *   (`ERR_DIAL_FAILED`, cause `'dial-budget'`, counted in `node.stats().dialsOverBudget`; after
  *   100 ms, so that refusals in a row do not hold the event loop) until the window ends; the
  *   manager backs the peer off as for any failed dial.
@@ -37,9 +39,14 @@ export class DialBudget {
   /** Dials failed at once for this budget. */
   overBudget = 0
   /** Failures within the current window, by target key (a source, or a range: `publicRangeOf`'s keys never look like a source). */
-  private readonly windows = new Map<string, { start: number; failed: number }>()
+  private readonly windows: WindowedCounts<undefined>
+  private readonly limits: FailedDialLimits
 
-  constructor (private readonly clock: Clock) {}
+  /** `limits` as `createNode`'s `failedDialLimits` (checked here too: ERR_INVALID_ARGUMENT naming the field). */
+  constructor (private readonly clock: Clock, limits?: Partial<FailedDialLimits>) {
+    this.limits = resolveFailedDialLimits(limits)
+    this.windows = new WindowedCounts(MAX_TARGETS, this.limits.window, () => undefined)
+  }
 
   /** The keys `address` counts under (its source, then its public range if any); undefined when it is exempt. */
   keysOf (address: string): string[] | undefined {
@@ -56,9 +63,9 @@ export class DialBudget {
   allows (keys: readonly string[]): boolean {
     const now = this.clock.now()
     for (let i = 0; i < keys.length; i++) {
-      const w = this.windows.get(keys[i]!)
-      if (w === undefined || now - w.start >= DIAL_BUDGET_WINDOW) continue
-      if (w.failed >= (i === 0 ? FAILED_DIALS_PER_HOST : FAILED_DIALS_PER_RANGE)) {
+      const w = this.windows.live(keys[i]!, now)
+      if (w === undefined) continue
+      if (w.count >= (i === 0 ? this.limits.perHost : this.limits.perRange)) {
         this.overBudget++
         return false
       }
@@ -69,15 +76,10 @@ export class DialBudget {
   /** A dial toward `keys` failed (see the rules). */
   failed (keys: readonly string[]): void {
     const now = this.clock.now()
-    for (const key of keys) {
-      let w = this.windows.get(key)
-      if (w === undefined || now - w.start >= DIAL_BUDGET_WINDOW) {
-        this.windows.delete(key)
-        if (this.windows.size >= MAX_TARGETS) this.windows.delete(this.windows.keys().next().value!)
-        w = { start: now, failed: 0 }
-        this.windows.set(key, w)
-      }
-      w.failed++
-    }
+    keys.forEach((key, i) => {
+      if ((i === 0 ? this.limits.perHost : this.limits.perRange) === Infinity) return // that budget is off
+      this.windows.open(key, now)
+      this.windows.add(key)
+    })
   }
 }

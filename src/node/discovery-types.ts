@@ -1,4 +1,5 @@
 import type { Clock, ConnectionManager, PeerId } from '../manager/types.js'
+import type { HintLimits } from './budget-options.js'
 import type { NodeConnection } from './connection.js'
 import type { RendezvousTable } from './rendezvous.js'
 import type { RendezvousPoint, VisitStats } from './rendezvous-visits.js'
@@ -37,6 +38,8 @@ export interface DiscoveryOptions {
   clock: Clock
   /** Peer-exchange messages (referrals and lookup answers) taken from one connection per minute; the rest are dropped. Default 120. */
   pexPerMinute?: number
+  /** The hint budgets (`createNode`'s `hintLimits`, hint-budget.ts). */
+  hintLimits?: Partial<HintLimits>
 }
 
 /** What discovery counted of what peers sent it, and of its visits to rendezvous points. */

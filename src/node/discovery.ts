@@ -53,7 +53,7 @@ export class Discovery {
   constructor (private readonly host: DiscoveryHost, private readonly opts: DiscoveryOptions) {
     this.lookups = new Lookups(opts.clock, opts.lookupTimeout)
     this.pex = new PexBudget(opts.clock, opts.pexPerMinute ?? 120)
-    this.hints = new HintBudget(opts.clock)
+    this.hints = new HintBudget(opts.clock, opts.hintLimits)
     this.directory = new TopicDirectory({
       localId: host.localId,
       manager: host.manager,

@@ -3,6 +3,7 @@ import { PeerwardenError } from '../errors.js'
 import { jittered } from '../manager/backoff.js'
 import type { Clock, DialFn } from '../manager/types.js'
 import type { NodeConnection } from './connection.js'
+import type { FailedDialLimits } from './budget-options.js'
 import { DialBudget } from './dial-budget.js'
 import { parseRelayedAddress } from './relay-client.js'
 import type { TcpTransport } from './transport.js'
@@ -52,9 +53,10 @@ export class NodeDialer {
       /** A dial to a relayed address (relay-client.ts). */
       relayed?: (address: string, opts: { peer?: string; signal: AbortSignal }) => Promise<NodeConnection>
     },
-    private readonly timing: { clock: Clock; random: () => number } = { clock: systemClock, random: Math.random }
+    private readonly timing: { clock: Clock; random: () => number } = { clock: systemClock, random: Math.random },
+    failedDialLimits?: Partial<FailedDialLimits>
   ) {
-    this.budget = new DialBudget(timing.clock)
+    this.budget = new DialBudget(timing.clock, failedDialLimits)
   }
 
   /** The addresses (the bootstrap nodes') whose early refusals are retried within the dial. */

@@ -10,6 +10,7 @@ import * as check from '../manager/validate.js'
 import { sqliteStore } from '../store/sqlite-store.js'
 import { Adoption, listens, remoteIpOf } from './adoption.js'
 import { AdvertisedAddresses, observerKey } from './advertised.js'
+import { resolveFailedDialLimits, resolveHintLimits } from './budget-options.js'
 import type { NodeConnection } from './connection.js'
 import { lockDataDir, type DataDirLock } from './data-dir-lock.js'
 import { DialBack } from './dial-back.js'
@@ -58,6 +59,9 @@ export async function createNode (options: NodeOptions = {}): Promise<PeerNode> 
   check.rejectUnknownOptions('createNode options', options, NODE_OPTIONS, { manager: check.MANAGER_OPTIONS })
   if (options.dataDir === '') throw PeerwardenError.invalid('dataDir must be a directory path, got "" (leave dataDir out to keep the key pair and the peers in memory)')
   if (options.dataDir !== undefined) check.nonEmptyString('dataDir', options.dataDir)
+  // Checked before anything starts (their budgets are made later, discovery's once listening).
+  resolveHintLimits(options.hintLimits)
+  resolveFailedDialLimits(options.failedDialLimits)
   if (options.networkKey !== undefined && typeof options.networkKey !== 'string' && !(options.networkKey instanceof Uint8Array)) {
     throw PeerwardenError.invalid(`networkKey must be a string or a Uint8Array, got ${check.describe(options.networkKey)}`)
   }
@@ -185,7 +189,7 @@ class Node implements PeerNode {
       hello: (conn) => { this.discovery?.hello(conn) },
       settled: (peer) => { this.discovery?.dialSettled(peer) },
       relayed: async (address, opts) => await this.relayClient.dial(address, opts)
-    })
+    }, { clock: systemClock, random: Math.random }, options.failedDialLimits)
     const applicationAccepted = options.manager?.accepted === undefined ? undefined : check.fn<NonNullable<ConnectionManagerOptions['accepted']>>('manager.accepted', options.manager.accepted)
     this.manager = createConnectionManager({
       ...nodeWatermarks(options.manager),
@@ -278,7 +282,8 @@ class Node implements PeerNode {
       lowWater,
       random: options.manager?.random ?? Math.random,
       clock: this.clock,
-      pexPerMinute: options.pexPerMinute
+      pexPerMinute: options.pexPerMinute,
+      hintLimits: options.hintLimits
     })
     this.relayTopic = new RelayTopic({
       join: async (topic, opts, service) => { await discovery.join(topic, opts, service) },

@@ -4,6 +4,7 @@
 import type { Logger } from '../logger.js'
 import type { ManagerEvents, TypedEventTarget } from '../manager/events.js'
 import type { ConnectionInfo, ConnectionManager, ConnectionManagerOptions, ManagerStats, PeerId } from '../manager/types.js'
+import type { FailedDialLimits, HintLimits } from './budget-options.js'
 import type { NodeConnection } from './connection.js'
 import type { RelayLimits } from './relay.js'
 import type { RendezvousLimits } from './rendezvous.js'
@@ -101,13 +102,26 @@ export interface NodeOptions {
    * (see `RelayLimits`: reservations, circuits, each circuit's duration and bytes). Default off.
    */
   relay?: boolean | Partial<RelayLimits>
+  /**
+   * What peers may teach us about other peers (referrals, peer exchange, lookup answers): distinct
+   * ports per host and peers per public range, node-wide and per connection, within a window (see
+   * `HintLimits`; defaults 16/8 ports, 64/32 peers, 10 min). 0 learns none, Infinity switches one off.
+   */
+  hintLimits?: Partial<HintLimits>
+  /**
+   * Dials that failed toward one host or public range within a window, past which dials there fail
+   * at once, no socket opened (see `FailedDialLimits`; defaults 16 per host, 64 per range, 1 min).
+   * Integers >= 1, or Infinity to switch one off.
+   */
+  failedDialLimits?: Partial<FailedDialLimits>
 }
 
 /** Every option `createNode` knows: others are refused with the closest name. */
 export const NODE_OPTIONS: ReadonlyArray<keyof NodeOptions> = [
   'seed', 'dataDir', 'listen', 'announce', 'bootstrap', 'networkKey', 'rendezvous', 'manager', 'handshakeTimeout', 'keepAlive',
   'deadTimeout', 'announceTtl', 'refreshInterval', 'pexPerMinute', 'rendezvousLimits', 'maxPendingHandshakes', 'maxPendingPerIp',
-  'perIpRate', 'maxTrackedIps', 'maxQueuedBytes', 'maxPendingOpens', 'maxRemoteChannels', 'maxWriteQueueBytes', 'maxReceivingBytes', 'frameTimeout', 'maxQueuedBytesTotal', 'logger', 'dialBack', 'relay'
+  'perIpRate', 'maxTrackedIps', 'maxQueuedBytes', 'maxPendingOpens', 'maxRemoteChannels', 'maxWriteQueueBytes', 'maxReceivingBytes', 'frameTimeout', 'maxQueuedBytesTotal', 'logger', 'dialBack', 'relay',
+  'hintLimits', 'failedDialLimits'
 ]
 
 /** The manager's stats plus the node's own figures (the transport's, discovery's, the rendezvous budgets). */

@@ -1,0 +1,147 @@
+import type { Redis } from 'ioredis'
+import { PeerwardenError } from '../errors.js'
+
+/** A queued command's handler: the message's arguments, its stream id and who published it. */
+export type QueueHandler = (args: unknown, meta: { id: string; from: string }) => Promise<void>
+
+/** What a consumer's read loop uses of its queue (./redis-queue.ts). */
+export interface ConsumerHost {
+  /** The queue's command connection (acknowledgements, dead letters, group creation). */
+  readonly redis: Redis
+  readonly address: string
+  readonly maxDeliveries: number
+  readonly maxLength: number
+  readonly retryDelay: number
+  closed(): boolean
+  /** A message of `key` was acknowledged (the trimmer counts it). */
+  acked(key: string): void
+  /** A problem survived (`onError`). */
+  report(err: PeerwardenError): void
+  /** A Redis failure, as ERR_QUEUE. */
+  failed(doing: string, err: unknown): PeerwardenError
+}
+
+/** One consumer: the stream it reads, its group, its name in the group, the dead-letter stream and the handler. */
+export interface ConsumerTarget {
+  readonly key: string
+  readonly dead: string
+  readonly group: string
+  readonly consumer: string
+  readonly handler: QueueHandler
+}
+
+/** How long one read waits for new messages, ms. */
+export const BLOCK_MS = 1000
+
+/**
+ * One consumer's read loop, on its own blocking connection `reader`, until the queue closes: the
+ * delivery rules of `RedisQueue` (./redis-queue.ts) — backlog first, in order, acknowledged after the
+ * handler, retried, dead-lettered after `maxDeliveries`, a lost group recreated. Handles what Redis
+ * throws; rejects only on a bug.
+ */
+export async function consumeStream (host: ConsumerHost, reader: Redis, target: ConsumerTarget): Promise<void> {
+  const { key, group, consumer } = target
+  let backlog = true // first what we received before a crash and never acknowledged
+  let failing = false // reported once per outage
+  while (!host.closed()) {
+    let entries: Array<[string, string[] | null]>
+    try {
+      const res = await reader.xreadgroup('GROUP', group, consumer, 'COUNT', 32, 'BLOCK', BLOCK_MS, 'STREAMS', key, backlog ? '0' : '>') as Array<[string, Array<[string, string[] | null]>]> | null
+      entries = res?.[0]?.[1] ?? []
+      failing = false
+    } catch (err) {
+      if (host.closed()) return
+      if (String((err as Error).message).startsWith('NOGROUP')) {
+        await recreateGroup(host, key, group, err)
+        backlog = true
+        continue
+      }
+      if (!failing) host.report(host.failed(`cannot read ${key} for ${group}, retrying`, err))
+      failing = true
+      await delay(host.retryDelay)
+      continue
+    }
+    if (backlog && entries.length === 0) { backlog = false; continue }
+    try {
+      for (const [id, fields] of entries) {
+        if (host.closed()) return
+        if (fields === null) {
+          // Delivered to us, then removed from the stream by someone else (an operator's XTRIM or
+          // XDEL; the queue never trims what a group still needs): nothing is left to run. Acknowledged (else every backlog read returns it), reported.
+          await host.redis.xack(key, group, id)
+          host.report(new PeerwardenError('ERR_QUEUE_TRIMMED', `message ${id} of ${key} was trimmed or deleted from the stream outside the queue (XTRIM, XDEL) before ${group} handled it: it is lost`))
+          continue
+        }
+        if (!await handleOne(host, target, id, toMap(fields))) {
+          // In order: nothing after a failed message runs before it; read our pending ones again.
+          backlog = true
+          await delay(host.retryDelay)
+          break
+        }
+      }
+    } catch (err) {
+      // Redis failed while acknowledging (or dead-lettering): the message is still pending for
+      // us, so it is read again (at least once) once Redis answers.
+      if (host.closed()) return
+      if (!failing) host.report(host.failed(`cannot acknowledge a message of ${key} for ${group}, retrying`, err))
+      failing = true
+      backlog = true
+      await delay(host.retryDelay)
+    }
+  }
+}
+
+/**
+ * Runs the handler on one message and acknowledges it, or dead-letters it after `maxDeliveries`.
+ * False when it failed and is to be retried; throws only what Redis throws.
+ */
+async function handleOne (host: ConsumerHost, target: ConsumerTarget, id: string, f: Map<string, string>): Promise<boolean> {
+  const { redis } = host
+  const { key, group } = target
+  let ok = false
+  try {
+    await target.handler(JSON.parse(f.get('args') ?? 'null'), { id, from: f.get('from') ?? '' })
+    ok = true
+  } catch {
+    ok = false
+  }
+  if (host.closed()) return true
+  if (ok) {
+    await redis.xack(key, group, id)
+    host.acked(key)
+    return true
+  }
+  const info = await redis.xpending(key, group, id, id, 1) as Array<[string, string, number, number]>
+  const deliveries = info[0]?.[3] ?? host.maxDeliveries
+  if (deliveries < host.maxDeliveries) return false
+  await redis.xadd(target.dead, 'MAXLEN', '~', String(host.maxLength), '*', 'id', id, 'args', f.get('args') ?? 'null', 'from', f.get('from') ?? '', 'group', group)
+  await redis.xack(key, group, id)
+  host.acked(key)
+  return true
+}
+
+/**
+ * The group is gone (NOGROUP): made again from the start of the stream, so that what was published
+ * since (say, after Redis restarted empty) is delivered. Reported, never silent.
+ */
+async function recreateGroup (host: ConsumerHost, key: string, group: string, cause: unknown): Promise<void> {
+  try {
+    await host.redis.xgroup('CREATE', key, group, '0', 'MKSTREAM')
+  } catch (err) {
+    // Another instance of ours (same variant) made it first: fine. Anything else: the next read retries.
+    if (!String((err as Error).message).includes('BUSYGROUP')) {
+      host.report(host.failed(`cannot recreate the consumer group ${group} of ${key}`, err))
+      await delay(host.retryDelay)
+      return
+    }
+  }
+  host.report(new PeerwardenError('ERR_QUEUE_GROUP_LOST', `the consumer group ${group} of ${key} on Redis at ${host.address} was gone (Redis restarted without persistence?): recreated it from the start of the stream; messages still in the stream are delivered, some perhaps again`, { cause }))
+}
+
+function toMap (fields: string[]): Map<string, string> {
+  const m = new Map<string, string>()
+  for (let i = 0; i + 1 < fields.length; i += 2) m.set(fields[i], fields[i + 1])
+  return m
+}
+
+async function delay (ms: number): Promise<void> { await new Promise((resolve) => { setTimeout(resolve, ms) }) }
