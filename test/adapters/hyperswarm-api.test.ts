@@ -210,7 +210,10 @@ test('discovery.refresh({ client: true }) turns a server-only join into a client
   assert.deepEqual(counts, [0, 1])
 })
 
-test('joinPeer reconnects after the connection is lost, as in Hyperswarm', T, async () => {
+test('joinPeer reconnects after the connection is lost, as in Hyperswarm', { timeout: 150_000 }, async () => {
+  // Regression: the managed dial queue dropped explicit peers, so a retry timer firing under 1 s
+  // after the disconnect (Hyperswarm's jitter makes that common) lost the peer until the manager's
+  // own redial, sometimes past 15 s. test/adapters/hyperswarm-queue.test.ts pins the queue's rule.
   const reconnected = await same(async (net) => {
     const a = net.swarm()
     const b = net.swarm()
@@ -220,7 +223,9 @@ test('joinPeer reconnects after the connection is lost, as in Hyperswarm', T, as
     a.joinPeer(b.keyPair.publicKey)
     await until(() => opened === 1, 10_000, 'a connected to b')
     for (const c of b.connections) c.destroy()
-    await until(() => opened === 2, 15_000, () => `a reconnected to b (${opened} connections so far)`)
+    // A failed attempt is retried after Hyperswarm's next backoff (5 s, then 15 s): under load, a
+    // plain swarm too has needed more than 15 s.
+    await until(() => opened === 2, 40_000, () => `a reconnected to b (${opened} connections so far, ${net.mode})`)
     return a.connections.size
   })
   assert.equal(reconnected, 1)

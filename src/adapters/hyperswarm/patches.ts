@@ -1,15 +1,40 @@
 import type { HyperswarmLike, HyperswarmPeerInfo, HyperswarmQueue } from './types.js'
 
-/** Hyperswarm's dial queue, replaced: a due peer goes to the manager instead of waiting in line. */
+/**
+ * Hyperswarm's dial queue, replaced: a due topic peer goes to the manager instead of waiting in line.
+ *
+ * Rules:
+ * - A topic peer is never held here (`queued` false at once: Hyperswarm may release the PeerInfo as
+ *   if dialled); it is handed to `due`, and the manager decides.
+ * - A peer of the application's `joinPeer` (explicit) waits here as in Hyperswarm's own queue, and
+ *   Hyperswarm dials it from here (`shift`) when its retry timer fires: Hyperswarm's other path for
+ *   explicit peers dials only `attempts` × 1 s after the disconnect, and a timer firing sooner (its
+ *   jitter makes that common) would otherwise lose the peer for good. One that stopped being
+ *   explicit while waiting (`leavePeer`) is handed to `due` instead. Held at most once each.
+ */
 export class DueQueue implements HyperswarmQueue {
-  readonly length = 0
+  private readonly explicit: HyperswarmPeerInfo[] = []
   constructor (private readonly due: (info: HyperswarmPeerInfo) => void) {}
+
+  get length (): number { return this.explicit.length }
+
   add (info: HyperswarmPeerInfo): void {
-    info.queued = false // never held here: Hyperswarm may release the PeerInfo as if dialled
+    if (info.explicit === true) {
+      if (!this.explicit.includes(info)) this.explicit.push(info)
+      return
+    }
+    info.queued = false
     this.due(info)
   }
 
-  shift (): undefined { return undefined }
+  shift (): HyperswarmPeerInfo | undefined {
+    for (let info = this.explicit.shift(); info !== undefined; info = this.explicit.shift()) {
+      if (info.explicit === true) return info
+      info.queued = false
+      this.due(info)
+    }
+    return undefined
+  }
 }
 
 /**
