@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { test, type TestContext } from 'node:test'
 import c from 'compact-encoding'
-import { createMeshNode, defineSchema, type MeshRegistry } from '../../src/mesh/index.js'
+import { createMeshNode, defineSchema, registerMeshMetrics, type MeshRegistry } from '../../src/mesh/index.js'
 import { DEFAULT_BYTES_PER_PEER, DEFAULT_MESSAGE_BYTES } from '../../src/mesh/peer-bytes.js'
 import { createNode } from '../../src/node/index.js'
 import { MAX_MESSAGE_BYTES } from '../../src/node/wire.js'
@@ -92,6 +92,9 @@ test('a certified peer\'s calls that never end keep at most limits.bytesPerPeer 
   assert.ok(s.running >= 30, `${s.running} calls running (32 MiB holds about 37 of them)`)
   assert.equal(s.callBytesRefused, busy())
   assert.ok(busy() >= 50)
+  const scraped = await registerMeshMetrics(worker).metrics()
+  assert.match(scraped, new RegExp(`peerwarden_mesh_handler_message_bytes ${s.callBytes}\\b`))
+  assert.match(scraped, new RegExp(`peerwarden_mesh_calls_refused_bytes_total ${s.callBytesRefused}\\b`))
   rogue.ch.conn.close('done')
   await until(() => worker.stats().callBytes === 0 && worker.stats().running === 0, 20_000, 'the rogue\'s calls to be released')
 })
