@@ -1,5 +1,16 @@
-import type { Redis } from 'ioredis'
 import { PeerwardenError } from '../errors.js'
+
+/**
+ * What a consumer needs of an ioredis client, spelled out here so that its declarations do not name
+ * ioredis (an optional dependency, absent from many installs). Replies as Redis gives them.
+ */
+export interface ConsumerClient {
+  xreadgroup: (...args: Array<string | number>) => Promise<unknown>
+  xack: (key: string, group: string, id: string) => Promise<unknown>
+  xpending: (key: string, group: string, start: string, end: string, count: number) => Promise<unknown>
+  xadd: (...args: string[]) => Promise<unknown>
+  xgroup: (subcommand: 'CREATE', key: string, group: string, id: string, mkstream: 'MKSTREAM') => Promise<unknown>
+}
 
 /** A queued command's handler: the message's arguments, its stream id and who published it. */
 export type QueueHandler = (args: unknown, meta: { id: string; from: string }) => Promise<void>
@@ -7,7 +18,7 @@ export type QueueHandler = (args: unknown, meta: { id: string; from: string }) =
 /** What a consumer's read loop uses of its queue (./redis-queue.ts). */
 export interface ConsumerHost {
   /** The queue's command connection (acknowledgements, dead letters, group creation). */
-  readonly redis: Redis
+  readonly redis: ConsumerClient
   readonly address: string
   readonly maxDeliveries: number
   readonly maxLength: number
@@ -39,7 +50,7 @@ export const BLOCK_MS = 1000
  * handler, retried, dead-lettered after `maxDeliveries`, a lost group recreated. Handles what Redis
  * throws; rejects only on a bug.
  */
-export async function consumeStream (host: ConsumerHost, reader: Redis, target: ConsumerTarget): Promise<void> {
+export async function consumeStream (host: ConsumerHost, reader: ConsumerClient, target: ConsumerTarget): Promise<void> {
   const { key, group, consumer } = target
   let backlog = true // first what we received before a crash and never acknowledged
   let failing = false // reported once per outage
