@@ -4,8 +4,8 @@ import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
 import { withTimeout, type ReceiverRole } from './common.js'
 
-/** One timed run: ms from its first byte to the receiver's ack, and the sender process's CPU time in it. */
-export interface BulkRun { ms: number; cpuMs: number }
+/** One timed run: ms from its first byte to the receiver's ack, and the sender process's CPU time and Mark-Compacts in it. */
+export interface BulkRun { ms: number; cpuMs: number; majorGcs: number }
 
 /** A sender child: `run(bytes)` times one run. */
 export interface BulkSender { role: ReceiverRole; run: (bytes: number) => Promise<BulkRun>; stop: () => Promise<void> }
@@ -27,7 +27,7 @@ export async function startBulkSender (role: ReceiverRole, address: string, chun
       child.send({ run: bytes })
       const m = await answer
       if (typeof m.ms !== 'number' || typeof m.cpuMs !== 'number') throw new Error(`${role} sender: ${String(m.error)}`)
-      return { ms: m.ms, cpuMs: m.cpuMs }
+      return { ms: m.ms, cpuMs: m.cpuMs, majorGcs: typeof m.majorGcs === 'number' ? m.majorGcs : NaN }
     },
     stop: async () => {
       if (child.exitCode !== null || child.signalCode !== null) return

@@ -38,7 +38,10 @@ export type ReceiverRole = 'peerwarden' | 'previous' | 'secretstream' | 'libp2p'
 export interface ReceiverReady { ready: true; address: string; peer?: string }
 
 /** A receiver child (bench/peers/receiver.js) serving `role`, and the address it listens on. */
-export interface Receiver { child: ChildProcess; address: string; peer?: string; stop: () => Promise<void>; cpuMs: () => Promise<number> }
+export interface Receiver { child: ChildProcess; address: string; peer?: string; stop: () => Promise<void>; usage: () => Promise<ReceiverUsage> }
+
+/** A receiver child's CPU time (ms) and Mark-Compacts so far. */
+export interface ReceiverUsage { cpuMs: number; majorGcs: number }
 
 export async function startReceiver (role: ReceiverRole, timeoutMs = 15_000): Promise<Receiver> {
   const script = fileURLToPath(new URL('./receiver.js', import.meta.url))
@@ -59,15 +62,18 @@ export async function startReceiver (role: ReceiverRole, timeoutMs = 15_000): Pr
       child.once('message', (m) => { resolve(m as ReceiverReady) })
       child.once('exit', (code) => { reject(new Error(`receiver ${role} exited with ${String(code)} before it was ready`)) })
     }), timeoutMs, `receiver ${role} start`)
-    const cpuMs = async (): Promise<number> => await withTimeout(new Promise<number>((resolve) => {
+    const usage = async (): Promise<ReceiverUsage> => await withTimeout(new Promise<ReceiverUsage>((resolve) => {
       const onMessage = (m: unknown): void => {
-        const cpu = (m as { cpuMs?: unknown } | null)?.cpuMs
-        if (typeof cpu === 'number') { child.off('message', onMessage); resolve(cpu) }
+        const u = m as { cpuMs?: unknown; majorGcs?: unknown } | null
+        if (typeof u?.cpuMs === 'number') {
+          child.off('message', onMessage)
+          resolve({ cpuMs: u.cpuMs, majorGcs: typeof u.majorGcs === 'number' ? u.majorGcs : NaN })
+        }
       }
       child.on('message', onMessage)
       child.send({ cpu: true })
     }), 5_000, `receiver ${role} CPU time`)
-    return { child, address: ready.address, peer: ready.peer, stop, cpuMs }
+    return { child, address: ready.address, peer: ready.peer, stop, usage }
   } catch (err) {
     await stop()
     throw err

@@ -1,15 +1,20 @@
 /**
  * The receiving end of the two-process bulk benchmarks, run with child_process.fork:
  * `node receiver.js <peerwarden|previous|secretstream|libp2p>` (previous: the previous release, bench/previous.mjs). It listens on 127.0.0.1, tells the parent its
- * address over IPC ({ ready, address, peer? }), answers { cpu: true } with its CPU time so far ({ cpuMs }),
+ * address over IPC ({ ready, address, peer? }), answers { cpu: true } with its CPU time and Mark-Compacts so far ({ cpuMs, majorGcs }),
  * and exits on 'stop' or when the parent goes away.
  */
 import { exitWhenStopped, type ReceiverReady, type ReceiverRole } from './common.js'
+import { countMajorGcs } from './gc-count.js'
+import { holdBallast } from './heap-ballast.js'
 
 const role = process.argv[2] as ReceiverRole
 let close: (() => Promise<void>) | undefined
 let ready: ReceiverReady
 exitWhenStopped(async () => { await close?.() })
+// An application's heap, the same for every contestant (heap-ballast.ts: a bare child's V8 cliff).
+holdBallast()
+const majorGcs = countMajorGcs()
 
 if (role === 'peerwarden' || role === 'previous') {
   const { bulkReceiver } = await import('./peerwarden-bulk.js')
@@ -31,11 +36,11 @@ if (role === 'peerwarden' || role === 'previous') {
   throw new Error(`unknown receiver role ${String(role)}`)
 }
 
-// { cpu: true } asks for this process's CPU time so far (ms): the coordinator's receiver figure per run.
+// { cpu: true } asks for this process's CPU time (ms) and Mark-Compacts so far: the coordinator's receiver figures per run.
 process.on('message', (m: unknown) => {
   if ((m as { cpu?: boolean } | null)?.cpu === true) {
     const u = process.cpuUsage()
-    process.send!({ cpuMs: (u.user + u.system) / 1000 })
+    process.send!({ cpuMs: (u.user + u.system) / 1000, majorGcs: majorGcs() })
   }
 })
 process.send!(ready)

@@ -138,7 +138,7 @@ export function nodeMetrics (client: PromClient, node: NodeMetricsSource, at: { 
   counter('farewells_capped_total', 'Connections refused or trimmed for lack of room whose referrals stopped at the farewell\'s topic cap.', (s) => s.farewellsCapped ?? 0)
   counter('topic_flips_ignored_total', 'Topic joins and leaves a connection sent past its flip budget (a burst of 8, then one per 4 s), ignored.', (s) => s.topicFlipsIgnored ?? 0)
   counter('lookup_answers_refused_total', 'Lookup answers (and referrals) given empty for the asker\'s budget (512 a minute).', (s) => s.lookupAnswersRefused ?? 0)
-  counter('hints_dropped_total', 'Addresses peers told us about (referrals, peer exchange, lookup answers) dropped past a host\'s or public range\'s intake budget.', (s) => s.hintsDropped ?? 0)
+  counter('hints_dropped_total', 'Addresses peers told us about (referrals, peer exchange, lookup answers, hellos) dropped past a host\'s or public range\'s intake budget.', (s) => s.hintsDropped ?? 0)
   counter('pex_dropped_total', 'Peer-exchange messages dropped for a connection\'s pexPerMinute.', (s) => s.pexDropped)
   counter('unsolicited_answers_total', 'Lookup answers nobody asked for (never learnt).', (s) => s.unsolicitedAnswers)
   reachMetrics(client, stats, at)

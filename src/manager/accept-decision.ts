@@ -1,5 +1,9 @@
 import { belowBoundReason } from './admission.js'
 import { reasonCode } from './decision-log.js'
+import type { CloseReason } from './types.js'
+
+// The reasons of the decisions made when a connection comes: accepted (below the bound: kept as
+// numbers) or refused (kept as the close reason's number and the shared text).
 
 /** The reason an accepted connection's decision gives: its direction, then the admission's reason. */
 export function acceptedReason (direction: 'inbound' | 'outbound', admission: string): string {
@@ -19,3 +23,13 @@ export function acceptedReason (direction: 'inbound' | 'outbound', admission: st
  */
 export const ACCEPTED_BELOW_BOUND = reasonCode((count, highWater, inbound) =>
   acceptedReason(inbound === 1 ? 'inbound' : 'outbound', belowBoundReason(count, highWater)))
+
+/** The close reasons refusals have named, by number (a refusal keeps the number: `REFUSED`). */
+const REFUSAL_REASONS: CloseReason[] = []
+/** The number a refusal keeps for its close reason (`REFUSED`'s `a`). */
+export function refusalIndex (reason: CloseReason): number {
+  const i = REFUSAL_REASONS.indexOf(reason)
+  return i !== -1 ? i : REFUSAL_REASONS.push(reason) - 1
+}
+/** A refusal's reason: `${close reason}: ${why}`, written when `explain()` reads it. */
+export const REFUSED = reasonCode((index, _b, _c, why) => `${REFUSAL_REASONS[index]}: ${why ?? ''}`)

@@ -1,4 +1,6 @@
 import { nextDelay, type BackoffPolicy } from './backoff.js'
+import type { PeerRecord } from './peer-record.js'
+import { orderAddresses } from './record-dial.js'
 
 /**
  * Backoff per address, shared by every id that claims the address: the guard against hints that
@@ -29,6 +31,28 @@ export class AddressBackoff {
     const w = this.waits?.get(address)
     if (w === undefined || w.until <= now) return undefined
     return w.until
+  }
+
+  /**
+   * When every address of the peer is a hinted one that waits: the earliest end of those waits.
+   * Undefined when some address may be dialled now.
+   */
+  waitOf (r: PeerRecord, now: number): number | undefined {
+    if (r.hinted === undefined || r.hinted.size === 0 || this.size === 0) return undefined
+    let earliest = Infinity
+    for (const a of r.addresses) {
+      const until = r.hinted.has(a) ? this.blockedUntil(a, now) : undefined
+      if (until === undefined) return undefined
+      earliest = Math.min(earliest, until)
+    }
+    return earliest === Infinity ? undefined : earliest
+  }
+
+  /** The peer's addresses to try, in order (`orderAddresses`); without the hinted ones that wait unless the application forces the dial. */
+  toDial (r: PeerRecord, forced: boolean, now: number): string[] {
+    const ordered = orderAddresses(r)
+    if (forced || r.hinted === undefined || r.hinted.size === 0 || this.size === 0) return ordered
+    return ordered.filter((a) => !r.hinted!.has(a) || this.blockedUntil(a, now) === undefined)
   }
 
   /** A dial of the address failed at `now`: it waits. */

@@ -6,7 +6,7 @@ export interface AddressStat {
 
 /**
  * The dial outcomes of a peer's addresses (`PeerRecord.addressStats`), which order the addresses
- * of its next dial (`orderAddresses`, dial-scheduler.ts).
+ * of its next dial (`orderAddresses`, record-dial.ts).
  *
  * Rules:
  * - `get(address)` answers what was recorded for the address, undefined when nothing was;

@@ -1,16 +1,13 @@
 import type { AccessList } from './access-list.js'
+import { AdmissionGate } from './connection-admission.js'
 import { ConnectionTable } from './connection-table.js'
-import { EvictionRanges } from './address-range.js'
-import { ACCEPTED_BELOW_BOUND, acceptedReason } from './accept-decision.js'
-import { reasonCode } from './decision-log.js'
-import { admit, BELOW_BOUND, type Admission } from './admission.js'
+import { ACCEPTED_BELOW_BOUND, acceptedReason, REFUSED, refusalIndex } from './accept-decision.js'
+import { BELOW_BOUND, type Admission } from './admission.js'
 import { restAfterClose, type RestCause } from './backoff.js'
 import { BootstrapRelease } from './bootstrap-release.js'
 import type { DialScheduler } from './dial-scheduler.js'
-import { RankedDecision } from './explain.js'
 import { keepIncoming } from './duplicates.js'
 import type { ManagerEventTarget } from './events.js'
-import { mergePriority, mergeTopics } from './merge.js'
 import type { PeerBook } from './peer-book.js'
 import type { PeerKnowledge } from './peer-knowledge.js'
 import { PeerRecord, type ConnEntry } from './peer-record.js'
@@ -56,8 +53,8 @@ export interface ConnectionsHost {
  *   duplicate rule (duplicates.ts) — the loser is refused ('duplicate') or replaced without the peer
  *   ever counting as disconnected ('connection:replaced').
  * - A closed manager refuses everything ('stopped'); the deny list refuses a peer or address
- *   ('denied'); the rest is the admission rule (admission.ts), whose victim at the bound is the
- *   trim scheduler's `lowest()`. `admits()` asks the same question on the same record lookup
+ *   ('denied'); the rest is the admission rule (admission.ts, applied by connection-admission.ts),
+ *   whose victim at the bound is the trim scheduler's `lowest()`. `admits()` asks the same question on the same record lookup
  *   (`PeerKnowledge.lookup`) without changing anything.
  * - The count drops at once when a connection is detached, before the transport has closed it.
  * - Every rest after a close (when the dialer may dial the peer again) comes from `restAfterClose`
@@ -70,14 +67,10 @@ export interface ConnectionsHost {
 export class Connections {
   private readonly conns: ConnectionTable
   private readonly bootstraps: BootstrapRelease
-  /** Keys and addresses of peers the application dials now (`connectNow`): their connections are forced. */
-  private readonly forcing = new Set<string>()
-  /** Ranges whose last newcomer took a place at the bound within a grace period (address-range.ts). */
-  private readonly evictors = new EvictionRanges()
+  /** Who may come in (connection-admission.ts). */
+  private readonly gate: AdmissionGate
   inbound = 0
   outbound = 0
-  /** What `readAhead()` read, kept so that its reads are not optimised away. */
-  readAheadSum = 0
 
   constructor (private readonly host: ConnectionsHost) {
     // Another object with a connection's id is found by its peer's record (a connected record is
@@ -86,6 +79,7 @@ export class Connections {
       const row = host.book.storedRow(peer)
       return row instanceof PeerRecord ? row.conn : undefined
     })
+    this.gate = new AdmissionGate(host, () => this.conns.size)
     this.bootstraps = new BootstrapRelease({
       topics: host.topics,
       limits: () => host.opts,
@@ -95,34 +89,15 @@ export class Connections {
     })
   }
 
-  /** The eviction reason's text after the newcomer's id, for the highWater it was written for. */
-  private evictionText = { highWater: -1, text: '' }
-
   get size (): number { return this.conns.size }
-
-  /** The text of an eviction's reason after the newcomer's id: one string while highWater stays. */
-  private evictionNote (): string {
-    const { highWater } = this.host.opts
-    if (this.evictionText.highWater !== highWater) this.evictionText = { highWater, text: ` at highWater ${highWater}: lowest-ranked trimmable peer (` }
-    return this.evictionText.text
-  }
 
   has (conn: Connection): boolean { return this.conns.find(conn) !== undefined }
 
   get (conn: Connection): ConnEntry | undefined { return this.conns.find(conn) }
 
-  /**
-   * Runs the application's own dial of `record` (`connectNow`): while it runs, a connection of the
-   * peer (by key or address) is forced, since the transport may report it before the dial resolves.
-   */
+  /** Runs the application's own dial of `record` (`connectNow`), its connection forced meanwhile (connection-admission.ts). */
   async forcedWhile (record: PeerRecord, dial: () => Promise<Connection>): Promise<Connection> {
-    const keys = [record.key, ...record.addresses]
-    keys.forEach((k) => this.forcing.add(k))
-    try {
-      return await dial()
-    } finally {
-      keys.forEach((k) => this.forcing.delete(k))
-    }
+    return await this.gate.forcedWhile(record, dial)
   }
 
   /** The accounted connections, in opening order. */
@@ -156,13 +131,10 @@ export class Connections {
       host.events.emit('connection:replaced', { peer: conn.peer, connection: conn, replaced: existing.conn })
       return true
     }
-    const decision = this.admission(record, conn.peer, conn.address, forcedDial)
+    const decision = this.gate.decide(record, conn.peer, conn.address, forcedDial)
     if (!decision.accept) return this.refuse(conn, record, decision.close, decision.reason)
     if (decision.evict?.conn !== undefined) {
-      host.trimming.evicting(decision.evict)
-      this.evictors.evicted(conn.address, now, host.opts.gracePeriod)
-      const why = new RankedDecision(now, 'trim', `trimmed: evicted to make room for ${conn.peer}${this.evictionNote()}`, 0, 1, decision.evict)
-      this.close(decision.evict.conn, 'trimmed', why)
+      this.close(decision.evict.conn, 'trimmed', this.gate.evicting(conn, decision.evict, now))
       if (host.events.listens('trim')) host.events.emit('trim', { closed: 1, reason: 'admission' })
     }
     // Below the bound (the usual case) the reason is kept as numbers and written when read
@@ -172,48 +144,8 @@ export class Connections {
     return true
   }
 
-  /** See `ConnectionManager.admits`: the question `accept` answers, on the same lookup, changing nothing. */
-  admits (peer: PeerId, address: string | undefined): boolean {
-    if (this.host.closed() || this.host.denyList.matches(peer, address)) return false
-    // The record accept() would use (the same lookup): one known by this address only, merged into
-    // the peer's own when both exist — previewed here without merging.
-    const { byAddress, own } = this.host.knowledge.lookup(peer, address)
-    const record = byAddress !== undefined && own !== undefined ? previewMerge(own, byAddress) : byAddress ?? own
-    if (record?.priority === 'banned') return false
-    if (record?.conn !== undefined) return true // the duplicate rule decides in accept()
-    return this.admission(record, peer, address, false).accept
-  }
-
-  /**
-   * The admission decision (admission.ts) for a peer not connected now, past the deny list: forced
-   * when the application dials it or it is protected or permanent; at the bound, the victim is the
-   * lowest-ranked trimmable peer other than itself.
-   */
-  private admission (record: PeerRecord | undefined, peer: PeerId, address: string | undefined, forcedDial: boolean): Admission {
-    const { host } = this
-    const forced = forcedDial || (address !== undefined && this.forcing.has(address)) ||
-      (record !== undefined && (record.isProtected || record.permanent || this.forcing.has(record.key)))
-    const count = this.conns.size
-    const priority = record?.priority ?? 'medium'
-    const allowed = host.allowList.matches(peer, address)
-    // The bound holds from creation: admission applies whether or not the manager runs. A stranger
-    // from a range that took a place within a grace period takes none (address-range.ts).
-    const atBound = count >= host.opts.highWater
-    const stranger = !allowed && !forced
-    if (atBound && stranger && priority !== 'banned' && !this.evictors.mayEvict(address, host.clock.now())) {
-      return { accept: false, close: 'over-limit', reason: `at highWater ${host.opts.highWater}; a newcomer from the same address range took a place less than gracePeriod ago` }
-    }
-    return admit({
-      priority,
-      allowed,
-      forced,
-      count,
-      highWater: host.opts.highWater,
-      // What the application wants may take anyone's place; a stranger only that of a peer it outranks or equals.
-      victim: atBound ? host.trimming.lowest(record, stranger ? priority : undefined) : undefined,
-      trimmable: atBound ? host.trimming.index.size : 0
-    })
-  }
+  /** See `ConnectionManager.admits`: the question `accept` answers, on the same lookup, changing nothing (connection-admission.ts). */
+  admits (peer: PeerId, address: string | undefined): boolean { return this.gate.admits(peer, address) }
 
   /** The transport reports the connection closed (the peer or the network ended it). */
   dropped (entry: ConnEntry): void {
@@ -259,7 +191,7 @@ export class Connections {
    * once, after the last (both run once per tick however often they are asked). Returns how many closed.
    */
   closeTrimmed (records: readonly PeerRecord[], decide: (record: PeerRecord, i: number) => Decision): number {
-    this.readAhead(records)
+    this.conns.readAhead(records)
     let closed = 0
     for (let i = 0; i < records.length; i++) {
       const entry = records[i].conn
@@ -272,24 +204,6 @@ export class Connections {
       this.host.notifyObservers()
     }
     return closed
-  }
-
-  /**
-   * Reads what closing each of `records` reads first — its connection entry (its slot in the
-   * accounting's table), the connection and its address list (the dial index's question) — in a loop of
-   * independent loads. Those objects are scattered over the heap and seldom in the cache; the
-   * processor overlaps the misses of a loop this small across many peers, where the close of one
-   * peer, with its stores and calls, leaves it to wait for each of its own in turn. Measured on a
-   * trim of 200 of 10,100: the closes took ~20 % less time, this pass included.
-   */
-  private readAhead (records: readonly PeerRecord[]): void {
-    let sum = 0
-    for (let i = 0; i < records.length; i++) {
-      const r = records[i]
-      const entry = r.conn
-      if (entry !== undefined) sum += entry.slot! + entry.conn.direction.length + r.addresses.length
-    }
-    this.readAheadSum = sum
   }
 
   /** Closes every accounted connection with `reason` (stop()). */
@@ -385,22 +299,6 @@ export class Connections {
   }
 }
 
-/**
- * What `accept()` would make of the peer's record once the record known by its address only is
- * merged into it (merge.ts), for `admits()`: a view that changes neither record.
- */
-function previewMerge (own: PeerRecord, byAddress: PeerRecord): PeerRecord {
-  const view = Object.create(own) as PeerRecord
-  view.priority = mergePriority(own.priority, byAddress.priority)
-  view.permanent = own.permanent || byAddress.permanent
-  view.longTerm = own.longTerm || byAddress.longTerm
-  // The topics decide whether the peer may take a topic peer's place at the bound (trim-scheduler.ts).
-  if (byAddress.topics.length > 0) view.topics = mergeTopics(own.topics, byAddress.topics)
-  // Read-only here: the view answers `isProtected` itself (a write of `protections` would reach own's).
-  if (byAddress.isProtected) Object.defineProperty(view, 'isProtected', { value: true })
-  return view
-}
-
 function safeClose (conn: Connection, reason: CloseReason): void {
   try {
     const r = conn.close(reason)
@@ -409,12 +307,3 @@ function safeClose (conn: Connection, reason: CloseReason): void {
     // A transport that throws while closing has still lost the connection for us.
   }
 }
-
-/** The close reasons refusals have named, by number (a refusal keeps the number: `REFUSED`). */
-const REFUSAL_REASONS: CloseReason[] = []
-function refusalIndex (reason: CloseReason): number {
-  const i = REFUSAL_REASONS.indexOf(reason)
-  return i !== -1 ? i : REFUSAL_REASONS.push(reason) - 1
-}
-/** A refusal's reason: `${close reason}: ${why}`, written when `explain()` reads it. */
-const REFUSED = reasonCode((index, _b, _c, why) => `${REFUSAL_REASONS[index]}: ${why ?? ''}`)

@@ -1,3 +1,4 @@
+import { PLAIN_CELLS, type CellAllocator } from './cells.js'
 import { describeRank, type RankKey } from './rank.js'
 import type { Decision, DecisionAction, Priority } from './types.js'
 
@@ -52,7 +53,8 @@ export class DecisionLog {
   private lastShared: string | undefined = undefined
   private lastSlot = -1
 
-  constructor (readonly budget = MAX_DECISIONS) {
+  /** `cells`: where the log's arrays come from (a simulation's slabs: a few growths in each of 100,000 managers). */
+  constructor (readonly budget = MAX_DECISIONS, private readonly cells: CellAllocator = PLAIN_CELLS) {
     if (!Number.isInteger(budget) || budget < 1 || budget > MAX_DECISIONS) throw new RangeError(`decision log budget must be an integer in 1..${MAX_DECISIONS}`)
   }
 
@@ -249,11 +251,13 @@ export class DecisionLog {
   }
 
   private grow (cap: number): void {
-    const nums = new Float64Array(cap * NUMS)
+    const nums = this.cells.float64(cap * NUMS)
     nums.set(this.nums)
+    this.cells.release(this.nums)
     this.nums = nums
-    const ints = new Int32Array(cap * INTS)
+    const ints = this.cells.int32(cap * INTS)
     ints.set(this.ints)
+    this.cells.release(this.ints)
     this.ints = ints
     this.cap = cap
   }

@@ -12,9 +12,12 @@ export interface DialAttempt {
 export interface CallOff {
   readonly aborted: boolean
   readonly reason: unknown
-  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void
-  removeEventListener(type: 'abort', listener: () => void): void
+  addEventListener(type: 'abort', listener: AbortListener, options?: { once?: boolean }): void
+  removeEventListener(type: 'abort', listener: AbortListener): void
 }
+
+/** What hears an 'abort': a function, or an object's `handleEvent` (as an `EventTarget` takes them). */
+export type AbortListener = (() => void) | { handleEvent(): void }
 
 /**
  * The switch of one dial of the dialer: what an `AbortController` does for it (the listeners hear
@@ -24,32 +27,46 @@ export interface CallOff {
 export class DialCancel implements CallOff {
   aborted = false
   reason: unknown = undefined
-  private listeners: Array<() => void> | undefined = undefined
+  /** The first listener in a field, the others in an array made for the second: a dial has one or none. */
+  private first: AbortListener | undefined = undefined
+  private more: AbortListener[] | undefined = undefined
 
   abort (reason: unknown): void {
     if (this.aborted) return
     this.aborted = true
     this.reason = reason ?? new DOMException('This operation was aborted', 'AbortError')
-    const listeners = this.listeners
-    this.listeners = undefined
-    if (listeners !== undefined) for (const l of listeners) l()
+    const first = this.first
+    const more = this.more
+    this.first = this.more = undefined
+    if (first !== undefined) hear(first)
+    if (more !== undefined) for (const l of more) hear(l)
   }
 
-  addEventListener (_type: 'abort', listener: () => void): void {
-    if (this.aborted) return
-    if (this.listeners === undefined) this.listeners = [listener]
-    else if (!this.listeners.includes(listener)) this.listeners.push(listener)
+  addEventListener (_type: 'abort', listener: AbortListener): void {
+    if (this.aborted || this.first === listener) return
+    if (this.first === undefined) this.first = listener
+    else if (this.more === undefined) this.more = [listener]
+    else if (!this.more.includes(listener)) this.more.push(listener)
   }
 
-  removeEventListener (_type: 'abort', listener: () => void): void {
-    const i = this.listeners?.indexOf(listener) ?? -1
-    if (i !== -1) this.listeners!.splice(i, 1)
+  removeEventListener (_type: 'abort', listener: AbortListener): void {
+    if (this.first === listener) {
+      this.first = this.more !== undefined && this.more.length > 0 ? this.more.shift() : undefined
+      return
+    }
+    const i = this.more?.indexOf(listener) ?? -1
+    if (i !== -1) this.more!.splice(i, 1)
   }
 
   /** Throws `reason` once aborted (as `AbortSignal.throwIfAborted`). */
   throwIfAborted (): void {
     if (this.aborted) throw this.reason
   }
+}
+
+function hear (l: AbortListener): void {
+  if (typeof l === 'function') l()
+  else l.handleEvent()
 }
 
 /**
@@ -101,9 +118,10 @@ export async function dialAddresses<A extends DialAttempt> (ctx: DialContext<A>,
     ctx.onStart(address, attempt)
     try {
       if (!light) return await dialOne(ctx as DialContext<never>, address, attempt.peer, outer)
-      const cancel = new AddressCancel(ctx as DialContext<never>, address, outer)
+      const cancel = new AddressCancel(ctx as DialContext<never>, address, outer, attempt.peer)
       try {
-        const conn = await ctx.dial(address, { peer: attempt.peer, signal: cancel as unknown as AbortSignal })
+        // The switch is the options object too (`peer`, `signal`): one object less per dial.
+        const conn = await ctx.dial(address, cancel as unknown as { peer?: PeerId; signal: AbortSignal })
         if (cancel.aborted) {
           abandon(conn)
           throw cancel.reason
@@ -179,16 +197,16 @@ function addressError (err: unknown, timedOut: boolean, outer: CallOff | undefin
 }
 
 /**
- * The signal of one address dialled through a `LIGHT_SIGNAL` function: aborted when its timeout
- * ends or the attempt is called off. One closure (`fire`) serves as the timer's callback and the
- * attempt's 'abort' listener.
+ * The signal of one address dialled through a `LIGHT_SIGNAL` function, and the options the function
+ * is given (`peer`, `signal`): aborted when its timeout ends or the attempt is called off. One
+ * closure (`fire`) serves as the timer's callback and the attempt's 'abort' listener.
  */
 class AddressCancel extends DialCancel {
   timedOut = false
   private readonly timer: unknown
   private readonly fire: () => void
 
-  constructor (private readonly ctx: DialContext<never>, private readonly address: string, private readonly outer: CallOff | undefined) {
+  constructor (private readonly ctx: DialContext<never>, private readonly address: string, private readonly outer: CallOff | undefined, readonly peer: PeerId | undefined) {
     super()
     this.fire = () => {
       if (this.outer?.aborted === true) { this.abort(this.outer.reason); return }
@@ -198,6 +216,9 @@ class AddressCancel extends DialCancel {
     this.timer = ctx.clock.setTimeout(this.fire, ctx.timeout)
     outer?.addEventListener('abort', this.fire, { once: true })
   }
+
+  /** Itself: it is the dial function's options object as well as its signal. */
+  get signal (): this { return this }
 
   /** The dial of the address ended: its timer and listener go. */
   release (): void {

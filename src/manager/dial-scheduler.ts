@@ -1,64 +1,19 @@
 import { Alarm } from '../clock.js'
 import { PeerwardenError } from '../errors.js'
 import { AddressBackoff } from './address-backoff.js'
-import { AddressStats, type AddressStat } from './address-stats.js'
 import { DEFAULT_BACKOFF, nextDelay, type BackoffPolicy } from './backoff.js'
+import { withCompact } from './compact-walk.js'
 import { reasonCode } from './decision-log.js'
 import { DialIndex } from './dial-index.js'
-import { DialCancel, dialAddresses, type CallOff, type DialAttempt, type DialContext } from './dial-addresses.js'
+import { dialAddresses, type DialContext } from './dial-addresses.js'
+import type { DialSchedulerHost } from './dial-scheduler-host.js'
 import { chooseDials, type DialPick, type SyncState } from './dial-selection.js'
-import { compareCandidates } from './dial-order.js'
 import { PeerRecord } from './peer-record.js'
-import type { Clock, Connection, DecisionAction, DialFn, PeerId } from './types.js'
+import { RecordDial, addressStats } from './record-dial.js'
+import type { Connection } from './types.js'
 
-/** What the dialer needs from the manager. */
-export interface DialSchedulerHost {
-  readonly clock: Clock
-  readonly random: () => number
-  readonly dial: DialFn
-  readonly localPeer: PeerId | undefined
-  limits(): { lowWater: number; highWater: number; maxParallelDials: number; dialTimeout: number; maxPeers: number }
-  records(): Iterable<PeerRecord>
-  connections(): number
-  /** Connections to bootstrap peers that do not count toward lowWater (the outbound ones are released once others reach it). */
-  releasableBootstraps(): number
-  /** The live connection to a peer, if any. */
-  connectionTo(peer: PeerId): Connection | undefined
-  /** Denied by the deny list (by id or by every address). */
-  denied(record: PeerRecord): boolean
-  /** Serves a topic whose quota's `min` is not met (counting the `planned` dials per topic). */
-  needed(record: PeerRecord, planned?: ReadonlyMap<string, number>): boolean
-  /** A dial of a peer with these topics starts (+1) or ends (-1): they count it as pending. */
-  dialing(topics: readonly string[], delta: 1 | -1): void
-  /** Any topic below its quota's `min`? (Skips work when none is.) */
-  topicsShort(): boolean
-  /** Reports our outbound connection to the manager; false = refused. `forced` bypasses the watermarks. */
-  accept(conn: Connection, record: PeerRecord, forced: boolean): boolean
-  dialStarted(record: PeerRecord, address: string): void
-  /** One address failed (events and errors()). */
-  addressFailed(record: PeerRecord, address: string, error: Error): void
-  decide(record: PeerRecord, action: DecisionAction, reason: string): void
-  /** `decide` with a coded reason (`reasonCode`, decision-log.ts): the numbers are written out only when `explain()` reads it. */
-  decideCode(record: PeerRecord, action: DecisionAction, code: number, a: number, b: number): void
-  /** A dial of the record ended (its failures may have changed). */
-  dialEnded(record: PeerRecord): void
-  /**
-   * The book's compact peers (peer-book.ts), when it keeps some: dialable peers with no record,
-   * which the walk of each pass takes in creation order beside the index, each made a record as it
-   * comes up.
-   */
-  readonly compact?: CompactCandidates
-}
-
-/** The compact peers of the book, as the dialer walks them (see `DialSchedulerHost.compact`). */
-export interface CompactCandidates {
-  /** The first in creation order, -1 when none. */
-  first(): number
-  /** Its creation order. */
-  firstSeq(): number
-  /** Its record, created now (not filed in the dial index: the caller files it). */
-  expand(index: number): PeerRecord
-}
+export type { CompactCandidates, DialSchedulerHost } from './dial-scheduler-host.js'
+export { orderAddresses } from './record-dial.js'
 
 /**
  * Proactive dialing (the sbot scheduler and the js-libp2p "active connection management" proposal).
@@ -118,29 +73,6 @@ export class DialScheduler {
     this.addressWaits = new AddressBackoff(() => host.limits().maxPeers, host.random, this.policy)
   }
 
-  /**
-   * When every address of the peer is a hinted one that waits: the earliest end of those waits.
-   * Undefined when some address may be dialled now.
-   */
-  private addressesWait (r: PeerRecord, now: number): number | undefined {
-    if (r.hinted === undefined || r.hinted.size === 0 || this.addressWaits.size === 0) return undefined
-    let earliest = Infinity
-    for (const a of r.addresses) {
-      const until = r.hinted.has(a) ? this.addressWaits.blockedUntil(a, now) : undefined
-      if (until === undefined) return undefined
-      earliest = Math.min(earliest, until)
-    }
-    return earliest === Infinity ? undefined : earliest
-  }
-
-  /** The addresses to try, in order; without the hinted ones that wait unless the application forces the dial. */
-  private addressesToDial (r: PeerRecord, forced: boolean): string[] {
-    const ordered = orderAddresses(r)
-    if (forced || r.hinted === undefined || r.hinted.size === 0 || this.addressWaits.size === 0) return ordered
-    const now = this.host.clock.now()
-    return ordered.filter((a) => !r.hinted!.has(a) || this.addressWaits.blockedUntil(a, now) === undefined)
-  }
-
   /** Could this peer be dialled at all (backoff aside)? */
   private dialable (r: PeerRecord): boolean {
     return r.conn === undefined && !r.dialing && !r.forgotten && r.priority !== 'banned' && r.addresses.length > 0 &&
@@ -149,7 +81,7 @@ export class DialScheduler {
 
   /** May the peer be dialled now: dialable, its backoff over, some address not waiting (exploration asks). */
   dialableNow (r: PeerRecord, now: number): boolean {
-    return this.dialable(r) && (r.nextDialAt === undefined || r.nextDialAt <= now) && this.addressesWait(r, now) === undefined
+    return this.dialable(r) && (r.nextDialAt === undefined || r.nextDialAt <= now) && this.addressWaits.waitOf(r, now) === undefined
   }
 
   /** Initial sync is on. */
@@ -230,7 +162,7 @@ export class DialScheduler {
    * passes and by `connectNow`. Resolves to the accepted connection or throws a PeerwardenError.
    */
   async dialRecord (record: PeerRecord, forced: boolean, signal?: AbortSignal): Promise<Connection> {
-    const dial = new RecordDial(record, this.addressesToDial(record, forced))
+    const dial = new RecordDial(record, this.addressWaits.toDial(record, forced, this.host.clock.now()))
     const onAbort = signal === undefined ? undefined : (): void => { dial.abort(signal.reason) }
     if (onAbort !== undefined) signal!.addEventListener('abort', onAbort, { once: true })
     this.controllers.add(dial)
@@ -325,7 +257,7 @@ export class DialScheduler {
     const ready = (r: PeerRecord): boolean => {
       if ((r.candIndex === -1 && !fresh.includes(r)) || picks.some((p) => p.record === r) || deferred?.has(r) === true) return false
       if (!this.dialable(r)) { stale.push(r); return false }
-      const wait = this.addressesWait(r, now)
+      const wait = this.addressWaits.waitOf(r, now)
       if (wait === undefined) return true
       ;(deferred ??= new Map()).set(r, wait)
       return false
@@ -342,7 +274,7 @@ export class DialScheduler {
         limits: this.host.limits(),
         sync: this.sync,
         sticky: this.index.sticky,
-        ordered: this.host.compact === undefined ? () => this.index.ordered() : () => this.withCompact(this.host.compact!, fresh),
+        ordered: this.host.compact === undefined ? () => this.index.ordered() : () => withCompact(this.index.ordered(), this.host.compact!, fresh, this.probe ??= PeerRecord.withSeq('', undefined, 0, 0)),
         records: () => this.host.records(),
         releasableBootstraps: () => this.host.releasableBootstraps(),
         topicsShort: () => this.host.topicsShort(),
@@ -374,36 +306,6 @@ export class DialScheduler {
     return highWater - connections - this.inFlight <= 0 || !this.host.topicsShort()
   }
 
-  /**
-   * The ready peers in dial order: the index's, and the book's compact peers where they fall. A
-   * compact peer is a record that was never dialled, connected, tagged or flagged: it sorts by its
-   * creation order among its like (dial-order.ts), so the first of them is compared with the index's
-   * next peer through a stand-in record of the same creation order. Each compact peer that comes up
-   * becomes a record (`fresh`); the index must not change during the walk, so they are filed after.
-   */
-  private * withCompact (compact: CompactCandidates, fresh: PeerRecord[]): Generator<PeerRecord> {
-    const it = this.index.ordered()
-    let next = it.next()
-    for (;;) {
-      const first = compact.first()
-      if (first >= 0) {
-        const probe = this.probe ??= PeerRecord.withSeq('', undefined, 0, 0)
-        // Only compared, never filed: one per scheduler, given each compact peer's creation order
-        // in turn (a record per pass was ~1 % of what a large simulation allocated).
-        ;(probe as { seq: number }).seq = compact.firstSeq()
-        if (next.done === true || compareCandidates(next.value, probe, noTopics) > 0) {
-          const r = compact.expand(first)
-          fresh.push(r)
-          yield r
-          continue
-        }
-      }
-      if (next.done === true) return
-      yield next.value
-      next = it.next()
-    }
-  }
-
   /** One scheduling pass: start the dials the rules allow now, and set the shared timer. */
   pass (): void {
     if (!this.running) return
@@ -419,46 +321,13 @@ export class DialScheduler {
 
   private launch (record: PeerRecord, forced: boolean, why: string): void {
     this.host.decide(record, 'dial', why)
-    this.dialRecord(record, forced).catch(() => { /* reported through events, errors() and backoff */ })
+    this.dialRecord(record, forced).catch(IGNORE)
   }
 }
 
-const noTopics = (): boolean => false
-
-/**
- * One dial of a record: the attempt `dialAddresses` makes (the peer's id and addresses, in order,
- * as they were when it started) and the switch that calls it off — one object per dial.
- */
-class RecordDial extends DialCancel implements DialAttempt {
-  readonly peer: PeerId | undefined
-
-  constructor (readonly record: PeerRecord, readonly addresses: readonly string[]) {
-    super()
-    this.peer = record.id
-  }
-
-  get signal (): CallOff { return this }
-}
-
-function addressStats (record: PeerRecord, address: string): AddressStat {
-  return (record.addressStats ??= new AddressStats()).of(address)
-}
-
-/** The record's addresses, the one that worked most recently first, failing ones last. */
-export function orderAddresses (record: PeerRecord): string[] {
-  const stats = record.addressStats
-  if (stats === undefined) return record.addresses.slice()
-  const key = (a: string): AddressStat => stats.get(a) ?? NO_STAT
-  return record.addresses.slice().sort((a, b) => {
-    const x = key(a)
-    const y = key(b)
-    if (x.fails !== y.fails) return x.fails - y.fails
-    return y.ok - x.ok
-  })
-}
 /** A failed dial's backoff, as `explain()` writes it: `a` failures in a row, the next try in `b` ms. */
 const BACKOFF = reasonCode((failures, delay) => `dial attempt failed (${failures} in a row): next try in ${delay} ms`)
-/** The stat of an address never dialled (read only). */
-const NO_STAT: Readonly<AddressStat> = { ok: -Infinity, fails: 0 }
+/** A launched dial's failure: reported through events, errors() and backoff (one function for every dial, no closure each). */
+const IGNORE = (): void => {}
 /** The promise `requestPass()` chains the pass to (a reaction runs on the next microtask). */
 const SETTLED = Promise.resolve()

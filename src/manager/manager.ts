@@ -1,31 +1,10 @@
-import { systemClock } from '../clock.js'
 import { PeerwardenError } from '../errors.js'
-import type { AccessList } from './access-list.js'
-import type { Connections } from './connections.js'
-import type { Decayer } from './decaying-tags.js'
-import type { DialScheduler } from './dial-scheduler.js'
-import { ErrorStream } from './error-stream.js'
-import { ManagerEventTarget } from './events.js'
-import type { InitialSync } from './initial-sync.js'
-import { PeerObservers } from './observers.js'
-import type { PeerBook } from './peer-book.js'
-import type { PeerBudget } from './peer-budget.js'
-import type { PeerKnowledge } from './peer-knowledge.js'
-import type { Persistence } from './persistence.js'
-import type { Exploration } from './exploration.js'
-import type { Rotation } from './rotation.js'
-import { StrangerLog } from './stranger-log.js'
-import type { Tagging } from './tagging.js'
-import { TopicCounts } from './topics.js'
-import type { TrimScheduler } from './trim-scheduler.js'
 import type {
-  BumpFn, Clock, Connection, ConnectionInfo, ConnectionManager, ConnectionManagerOptions, DecayFn, DecayingTag,
-  Decision, DialFailure, ManagerStats, PeerId, PeerInfo, PeerInput, Priority, TagInfo
+  BumpFn, Connection, ConnectionInfo, ConnectionManager, ConnectionManagerOptions, DecayFn, DecayingTag, PeerId, PeerInfo, PeerInput,
+  Priority, TagInfo
 } from './types.js'
+import { ManagerParts } from './manager-parts.js'
 import * as check from './validate.js'
-import { wireParts } from './wiring.js'
-
-const STRANGERS = 1024
 
 /**
  * The connection manager: the public API over the parts, each of which owns one piece of policy —
@@ -43,106 +22,7 @@ const STRANGERS = 1024
  *   verbs and what each decides).
  * - Nothing here reads the wall clock or sets a timer of its own: time is the injected `Clock`.
  */
-export class Manager implements ConnectionManager {
-  readonly events = new ManagerEventTarget()
-  readonly initialSync: InitialSync
-
-  private readonly clock: Clock
-  private readonly opts: check.ResolvedOptions
-  private readonly topics = new TopicCounts(() => this.opts.highWater)
-  private readonly failures = new ErrorStream()
-  private readonly observers = new PeerObservers(() => this.listPeers())
-  private readonly strangers = new StrangerLog(STRANGERS)
-  private readonly book: PeerBook
-  private readonly budget: PeerBudget
-  private readonly denyList: AccessList
-  private readonly persist: Persistence | undefined
-  private readonly connections: Connections
-  private readonly trimming: TrimScheduler
-  private readonly rotation: Rotation
-  private readonly exploration: Exploration
-  private readonly decayer: Decayer
-  private readonly dialer: DialScheduler
-  private readonly tagging: Tagging
-  private readonly knowledge: PeerKnowledge
-  /** Brings back the peers the store remembers (their history orders the first dials). */
-  private readonly restore: () => Promise<void>
-  private isRunning = false
-  private closed = false
-  private loaded: Promise<void> | undefined
-
-  constructor (options: ConnectionManagerOptions) {
-    this.opts = check.resolveOptions(options)
-    this.clock = options.clock ?? systemClock
-    const parts = wireParts({
-      clock: this.clock,
-      // eslint-disable-next-line no-restricted-properties -- the default of the injected `random`
-      random: options.random ?? Math.random,
-      opts: this.opts,
-      events: this.events,
-      topics: this.topics,
-      strangers: this.strangers,
-      failures: this.failures,
-      running: () => this.isRunning,
-      closed: () => this.closed,
-      assertOpen: () => { this.assertOpen() },
-      notifyObservers: this.observers.notify,
-      storeFailed: (err) => { this.storeFailed(err) }
-    }, options)
-    ;({
-      book: this.book, budget: this.budget, denyList: this.denyList, persist: this.persist, connections: this.connections,
-      trimming: this.trimming, rotation: this.rotation, exploration: this.exploration, decayer: this.decayer, dialer: this.dialer, tagging: this.tagging,
-      knowledge: this.knowledge, initialSync: this.initialSync, restore: this.restore
-    } = parts)
-  }
-
-  get running (): boolean { return this.isRunning }
-
-  // ── lifecycle ────────────────────────────────────────────────────────────
-
-  start (): void {
-    this.assertOpen()
-    if (this.isRunning) return
-    this.isRunning = true
-    // Connections accounted while stopped may exceed the bound: enforce it now.
-    this.trimming.start()
-    this.rotation.schedule()
-    this.exploration.schedule()
-    // Peers the store remembers come back before the first dial, so the previous topology wins.
-    if (this.persist !== undefined && this.loaded === undefined) this.loaded = this.restore()
-    if (this.loaded === undefined) this.dialer.start()
-    else void this.loaded.then(() => { if (this.isRunning) this.dialer.start() })
-  }
-
-  /** Resolves once the store's peers are known (at once without a store). Loading starts with start(). */
-  async ready (): Promise<void> {
-    if (this.persist !== undefined && this.loaded === undefined) this.loaded = this.restore()
-    await this.loaded
-  }
-
-  async stop (): Promise<void> {
-    this.isRunning = false
-    this.trimming.stop()
-    this.rotation.reset()
-    this.exploration.reset()
-    this.dialer.stop()
-    this.connections.closeAll('stopped', 'the manager stopped')
-    await this.persist?.flush()
-  }
-
-  async close (): Promise<void> {
-    if (this.closed) return
-    await this.stop()
-    this.closed = true
-    if (this.persist !== undefined) {
-      this.persist.cancel()
-      await this.persist.store.close().catch((err) => { this.storeFailed(err as Error) })
-    }
-    this.decayer.closeAll()
-    this.failures.end()
-    this.observers.clear()
-  }
-
+export class Manager extends ManagerParts implements ConnectionManager {
   // ── knowledge of peers ──────────────────────────────────────────────────
 
   addPeers (peers: PeerInput[]): void {
@@ -181,17 +61,6 @@ export class Manager implements ConnectionManager {
   getPeer (peer: PeerId): PeerInfo | undefined {
     check.nonEmptyString('peer', peer)
     return this.book.resolve(peer)?.info()
-  }
-
-  listPeers (): PeerInfo[] {
-    const out: PeerInfo[] = []
-    for (const r of this.book.values()) out.push(r.info())
-    return out
-  }
-
-  observePeers (listener: (peers: readonly PeerInfo[]) => void): () => void {
-    check.fn('listener', listener)
-    return this.observers.add(listener)
   }
 
   // ── connections (connections.ts) ────────────────────────────────────────
@@ -357,48 +226,6 @@ export class Manager implements ConnectionManager {
     this.trimming.quotasChanged()
     this.dialer.requestPass()
     this.exploration.schedule()
-  }
-
-  // ── observation ─────────────────────────────────────────────────────────
-
-  errors (): AsyncIterable<DialFailure> { return this.failures.iterate() }
-
-  explain (peer: PeerId): Decision[] {
-    check.nonEmptyString('peer', peer)
-    const list = this.book.resolve(peer)?.decisions ?? this.strangers.get(peer) ?? []
-    // A plain copy of each: a trim's decisions write their reason when it is read (explain.ts), so a spread would miss it.
-    return list.map((d) => ({ at: d.at, action: d.action, reason: d.reason }))
-  }
-
-  stats (): ManagerStats {
-    return {
-      known: this.book.size,
-      connections: this.connections.size,
-      inbound: this.connections.inbound,
-      outbound: this.connections.outbound,
-      dialing: this.dialer.dialing,
-      protected: this.tagging.protectedCount + this.dialer.permanentUnprotected(),
-      banned: this.knowledge.bannedCount,
-      lowWater: this.opts.lowWater,
-      highWater: this.opts.highWater,
-      maxPeers: this.opts.maxPeers,
-      evicted: this.budget.evicted,
-      addressWaits: this.dialer.addressWaits.size,
-      hookErrors: this.knowledge.hookErrors,
-      decisions: this.book.decisions.size,
-      topics: this.topics.list()
-    }
-  }
-
-  // ── internals ───────────────────────────────────────────────────────────
-
-  private storeFailed (err: Error): void {
-    // The store is a cache of what we learnt: losing a write must not take the manager down.
-    this.events.emit('store:error', { error: err })
-  }
-
-  private assertOpen (): void {
-    if (this.closed) throw PeerwardenError.closed('the connection manager')
   }
 }
 

@@ -98,6 +98,8 @@ export function wireParts (core: ManagerCore, options: ConnectionManagerOptions)
     trimming.peerChanged(r)
     dialer.peerChanged(r)
   }
+  // A simulation's: how its books number peers, and the slabs their tables (and the decision logs) take.
+  const scheme = (options as { [ADDRESS_SCHEME]?: AddressScheme })[ADDRESS_SCHEME]
   const budget = new PeerBudget({
     max: () => opts.maxPeers,
     known: () => book.size,
@@ -115,7 +117,7 @@ export function wireParts (core: ManagerCore, options: ConnectionManagerOptions)
     orphaned: (r) => { if (evictable(r, true)) knowledge.forgetRecord(r) },
     // A compact peer someone asked for: filed as its record would have been all along.
     expanded: peerChanged
-  }, (options as { [ADDRESS_SCHEME]?: AddressScheme })[ADDRESS_SCHEME], new DecisionLog(Math.min(MAX_DECISIONS, opts.maxPeers * opts.explainDepth)))
+  }, scheme, new DecisionLog(Math.min(MAX_DECISIONS, opts.maxPeers * opts.explainDepth), scheme?.cells))
   const allowList = new AccessList('allow', opts.allow)
   const denyList = new AccessList('deny', opts.deny)
   trimming = new TrimScheduler({

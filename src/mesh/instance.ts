@@ -8,7 +8,7 @@ import type { Outbox } from './rpc-wire.js'
  * - Made by the mesh node when the remote's certificate checks out; its role, variant and `mayCall`
  *   are fixed from then on.
  * - The caller side owns `outstanding`, `lastPicked` and `busyUntil`; the responder side owns
- *   `running`; the channel owns `draining` and `drains`. Neither writes the others' fields.
+ *   `running` and `heldBytes`; the channel owns `draining` and `drains`. Neither writes the others' fields.
  */
 export interface Instance {
   peer: string
@@ -30,4 +30,6 @@ export interface Instance {
   drains: boolean
   /** Its calls our handlers are still running (async ones), by call id: a cancel finds them here. */
   running: Map<number, HandlerContext>
+  /** Bytes of its messages whose calls run or wait here (peer-bytes.ts). */
+  heldBytes: number
 }

@@ -12,6 +12,7 @@ import { ManagerEventTarget, type TypedEventTarget } from '../manager/events.js'
 import { rejectUnknownOptions } from '../manager/validate.js'
 import { createNode, type PeerNode } from '../node/node.js'
 import { parseTcpAddress } from '../node/transport.js'
+import { MAX_MESSAGE_BYTES, SMALL_JSON_BYTES } from '../node/wire.js'
 import { breakerOptions } from './breaker.js'
 import { Caller } from './caller.js'
 import { Drain } from './drain.js'
@@ -20,6 +21,7 @@ import type { Instance } from './instance.js'
 import { loggerOption } from './log-option.js'
 import { MAX_VARIANT_LENGTH } from './messages.js'
 import { OtelBridge, tracerOption } from './otel.js'
+import { DEFAULT_MESSAGE_BYTES } from './peer-bytes.js'
 import { RedisQueue } from './redis-queue.js'
 import { REGISTRY_PROTOCOL } from './registry.js'
 import { ReadyWaiters } from './ready.js'
@@ -75,6 +77,9 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
   const maxRunning = positive(options.limits?.runningPerPeer, 'limits.runningPerPeer')
   const maxQueued = positive(options.limits?.queuedPerCommand, 'limits.queuedPerCommand')
   const maxQueuedBytes = positive(options.limits?.queuedBytes, 'limits.queuedBytes')
+  const maxPeerBytes = positive(options.limits?.bytesPerPeer, 'limits.bytesPerPeer')
+  const messageBytes = positive(options.limits?.messageBytes, 'limits.messageBytes') ?? DEFAULT_MESSAGE_BYTES
+  if (messageBytes < SMALL_JSON_BYTES || messageBytes > MAX_MESSAGE_BYTES) throw PeerwardenError.invalid(`limits.messageBytes must be ${SMALL_JSON_BYTES} to ${MAX_MESSAGE_BYTES}, got ${messageBytes}`)
   const logger = loggerOption(options)
   const log = childOf(logger, { component: 'mesh', role: me.name, variant })
   const breaker = options.breaker === undefined || options.breaker === false ? undefined : breakerOptions(options.breaker === true ? {} : options.breaker)
@@ -103,7 +108,7 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
   const calls = (deadline: number, trace: string | undefined): CallContext['call'] => caller.calls(deadline, trace) as unknown as CallContext['call']
   // With OpenTelemetry each handler runs in a server span that gives it its traceparent (otel.ts).
   const handlers = otel === undefined ? options.handlers : otel.handlers(me, options.handlers, calls, tracing)
-  const responder = new Responder({ me, handlers, calls, clock, maxRunning, maxQueued, maxQueuedBytes, tracing: tracing && otel === undefined })
+  const responder = new Responder({ me, handlers, calls, clock, maxRunning, maxQueued, maxQueuedBytes, maxPeerBytes, tracing: tracing && otel === undefined })
   const drain = new Drain()
   const waiters = new ReadyWaiters({
     instances,
@@ -129,7 +134,8 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
     waiters,
     events,
     clock,
-    drain
+    drain,
+    messageBytes
   }
 
   // ── wiring ──
@@ -182,7 +188,7 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
     call: caller.calls(Infinity),
     events,
     node,
-    stats: () => ({ calls: caller.inFlight, running: responder.running, queued: responder.queued, queuedBytes: responder.queuedBytes, draining: responder.draining, commands: caller.metrics?.figures() ?? [], breakers: caller.breakerFigures() }),
+    stats: () => ({ calls: caller.inFlight, running: responder.running, queued: responder.queued, queuedBytes: responder.queuedBytes, callBytes: responder.peerBytes.held, callBytesRefused: responder.peerBytes.refused, draining: responder.draining, commands: caller.metrics?.figures() ?? [], breakers: caller.breakerFigures() }),
     ready: async (role, opts) => { await waiters.wait(role === undefined ? undefined : (schema.role(role)?.name ?? role), opts) },
     instances: (role) => [...instances.values()].filter((i) => i.role === role).map((i) => ({ peer: i.peer, variant: i.variant, outstanding: i.outstanding })),
     drain: async (opts) => {

@@ -104,8 +104,12 @@ export const errorShape = v.object({
   code: v.optional(v.pipe(v.string(), v.maxLength(MAX_ERROR_CODE)))
 })
 
-/** The RPC handshake: the sender's certificate (its absence or shape is checked like its signature). */
-const hello = v.object({ cert: certificateShape, drain: v.optional(v.boolean()), batch: v.optional(v.boolean()) })
+/**
+ * The RPC handshake: the sender's certificate (its absence or shape is checked like its signature),
+ * and the largest message it reads (`maxMessage`, bytes; absent from older peers, which read
+ * `MAX_MESSAGE_BYTES`).
+ */
+const hello = v.object({ cert: certificateShape, drain: v.optional(v.boolean()), batch: v.optional(v.boolean()), maxMessage: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1))) })
 export const decodeHello = decoder(hello)
 
 const json = v.unknown()

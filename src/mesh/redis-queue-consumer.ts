@@ -1,19 +1,19 @@
 import { PeerwardenError } from '../errors.js'
 
-/**
- * What a consumer needs of an ioredis client, spelled out here so that its declarations do not name
- * ioredis (an optional dependency, absent from many installs). Replies as Redis gives them.
- */
-export interface ConsumerClient {
-  xreadgroup: (...args: Array<string | number>) => Promise<unknown>
-  xack: (key: string, group: string, id: string) => Promise<unknown>
-  xpending: (key: string, group: string, start: string, end: string, count: number) => Promise<unknown>
-  xadd: (...args: string[]) => Promise<unknown>
-  xgroup: (subcommand: 'CREATE', key: string, group: string, id: string, mkstream: 'MKSTREAM') => Promise<unknown>
-}
-
 /** A queued command's handler: the message's arguments, its stream id and who published it. */
 export type QueueHandler = (args: unknown, meta: { id: string; from: string }) => Promise<void>
+
+/**
+ * What the read loop needs of an ioredis client, spelled out here so that its declarations do not
+ * name ioredis (an optional dependency, absent from many installs).
+ */
+export interface ConsumerClient {
+  xreadgroup: (group: 'GROUP', name: string, consumer: string, count: 'COUNT', n: number, block: 'BLOCK', ms: number, streams: 'STREAMS', key: string, id: string) => Promise<unknown>
+  xack: (key: string, group: string, id: string) => Promise<unknown>
+  xpending: (key: string, group: string, start: string, end: string, count: number) => Promise<unknown>
+  xadd: (key: string, maxlen: 'MAXLEN', approx: '~', length: string, id: '*', ...fields: string[]) => Promise<unknown>
+  xgroup: (subcommand: 'CREATE', key: string, group: string, id: string, mkstream: 'MKSTREAM') => Promise<unknown>
+}
 
 /** What a consumer's read loop uses of its queue (./redis-queue.ts). */
 export interface ConsumerHost {

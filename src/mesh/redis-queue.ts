@@ -3,7 +3,7 @@ import { systemClock } from '../clock.js'
 import { PeerwardenError } from '../errors.js'
 import { requireOptional } from '../optional-dependency.js'
 import type { Clock } from '../manager/types.js'
-import { BLOCK_MS, consumeStream, type ConsumerClient, type ConsumerHost, type QueueHandler } from './redis-queue-consumer.js'
+import { BLOCK_MS, consumeStream, type ConsumerHost, type QueueHandler } from './redis-queue-consumer.js'
 import { AckTrimmer, defineQueueScripts, forgetGroup, listGroups, type GroupLag, type QueueScripts } from './redis-queue-trim.js'
 import { redisVersionProblem } from './redis-version.js'
 
@@ -114,8 +114,7 @@ export class RedisQueue {
     this.redis.on('error', (err: Error) => { this.socketError = err })
     this.redis.on('ready', () => { this.socketError = undefined })
     this.consumerHost = {
-      // ioredis's overloads, seen through the few calls a consumer makes (redis-queue-consumer.ts).
-      redis: this.redis as unknown as ConsumerClient,
+      redis: this.redis,
       address: this.address,
       maxDeliveries: options.maxDeliveries ?? 5,
       maxLength: this.maxLength,
@@ -254,7 +253,7 @@ export class RedisQueue {
     reader.on('error', () => {})
     this.blocking.push(reader)
     // The loop handles what Redis throws; anything else ends this consumer, reported, never an unhandled rejection.
-    this.loops.push(consumeStream(this.consumerHost, reader as unknown as ConsumerClient, { key, dead: deadKey(role, command), group, consumer: variant, handler }).catch((err: unknown) => {
+    this.loops.push(consumeStream(this.consumerHost, reader, { key, dead: deadKey(role, command), group, consumer: variant, handler }).catch((err: unknown) => {
       this.report(new PeerwardenError('ERR_QUEUE', `the consumer ${group} of ${key} stopped: ${(err as Error)?.message ?? String(err)}`, { cause: err }))
     }))
   }

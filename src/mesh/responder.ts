@@ -19,6 +19,8 @@
  *   arguments (their JSON) waiting in all, queued messages and calls waiting for a bulkhead's slot
  *   together (a call alone always fits); past them a call is answered ERR_BUSY at once (not acked,
  *   its handler does not run). Arguments too deeply nested to measure are ERR_INVALID_ARGUMENT.
+ *   Each peer's calls keep at most `maxPeerBytes` (32 MiB) of the messages they came in (peer-bytes.ts):
+ *   past it a call is ERR_BUSY the same way.
  * - A call whose id is already running on that channel is a protocol error (it throws to the
  *   channel's peerHandler, which closes the connection).
  * - An error answer fits its decoder: message cut to 4096 characters, code sent only if it is a
@@ -39,6 +41,7 @@ import type { Clock } from '../manager/types.js'
 import { DeadlineSweep } from './deadline-sweep.js'
 import { HandlerContext } from './handler-context.js'
 import type { Instance } from './instance.js'
+import { DEFAULT_BYTES_PER_PEER, PeerBytes, type Charge } from './peer-bytes.js'
 import { clip, MAX_ERROR_CODE, MAX_ERROR_MESSAGE, type RpcMessage } from './messages.js'
 import type { RedisQueue } from './redis-queue.js'
 import type { Outbox } from './rpc-wire.js'
@@ -47,7 +50,7 @@ import { checkArgs, type CallContext, type Command, type Handler, type Role } fr
 type CallMessage = Extract<RpcMessage, { t: 'call' }>
 
 /** A call waiting for a slot of its command's bulkhead. */
-interface Waiting { msg: CallMessage; args: unknown; from: Instance; handler: Handler; bytes: number }
+interface Waiting { msg: CallMessage; args: unknown; from: Instance; handler: Handler; bytes: number; release: () => void }
 
 /** One command's bulkhead: calls running, and those waiting for a slot. */
 interface Bulkhead { active: number; waiting: Waiting[] }
@@ -68,6 +71,8 @@ export interface ResponderOptions {
   maxQueued?: number
   /** Bytes of arguments waiting here (queued messages and bulkhead waits); more are answered ERR_BUSY. Default 64 MiB. */
   maxQueuedBytes?: number
+  /** Bytes of the messages one peer's calls keep here while they run or wait (peer-bytes.ts); more are answered ERR_BUSY. Default 32 MiB. */
+  maxPeerBytes?: number
   /** A handler whose call came without a traceparent starts a trace (`ctx.traceparent`). Default true. */
   tracing?: boolean
 }
@@ -99,6 +104,8 @@ export class Responder {
   /** Bytes of arguments waiting (queued messages not started, calls waiting for a bulkhead's slot). */
   queuedBytes = 0
   private readonly tracing: boolean
+  /** What each peer's calls keep here (peer-bytes.ts). */
+  readonly peerBytes: PeerBytes
   /** Releases the handlers past their deadline (one timer for all of them). */
   private readonly deadlines: DeadlineSweep
 
@@ -111,6 +118,7 @@ export class Responder {
     this.maxQueued = options.maxQueued ?? DEFAULT_MAX_QUEUED
     this.maxQueuedBytes = options.maxQueuedBytes ?? DEFAULT_MAX_QUEUED_BYTES
     this.tracing = options.tracing ?? true
+    this.peerBytes = new PeerBytes(options.maxPeerBytes ?? DEFAULT_BYTES_PER_PEER)
     this.deadlines = new DeadlineSweep((now) => {
       let next = Infinity
       for (const ch of this.channels) {
@@ -168,7 +176,7 @@ export class Responder {
     // Calls waiting for a bulkhead slot never start (nobody will read their answer).
     for (const b of this.bulkheads.values()) {
       this.inside -= b.waiting.length
-      for (const w of b.waiting) this.queuedBytes -= w.bytes
+      for (const w of b.waiting) { this.queuedBytes -= w.bytes; w.release() }
       b.waiting.length = 0
     }
     const reason = PeerwardenError.closed('the mesh node')
@@ -185,7 +193,8 @@ export class Responder {
     ctx.onRelease?.()
   }
 
-  serve (msg: CallMessage, from: Instance): void {
+  /** Serves a call of `from`; `charge` is the message it came in (held against `from` while it runs or waits). */
+  serve (msg: CallMessage, from: Instance, charge?: Charge): void {
     if (from.running.has(msg.id)) throw new PeerwardenError('ERR_PROTOCOL', `call id ${msg.id} is already running`)
     const { send } = from
     const me = this.me
@@ -218,6 +227,10 @@ export class Responder {
         return fail(send, msg.id, `${me.name} holds ${this.queuedBytes} bytes of waiting arguments (at most ${this.maxQueuedBytes})`, 'ERR_BUSY')
       }
     }
+    if (charge !== undefined && !this.peerBytes.fits(from, charge)) {
+      this.peerBytes.refused++
+      return fail(send, msg.id, `${from.role}/${from.variant} keeps ${from.heldBytes} bytes of calls on ${me.name} (at most ${this.peerBytes.max})`, 'ERR_BUSY')
+    }
     if (command.queued) {
       const waiting = this.waiting.get(msg.cmd) ?? 0
       if (waiting >= this.maxQueued) return fail(send, msg.id, `${me.name}.${msg.cmd}'s queue is full (${this.maxQueued} messages)`, 'ERR_BUSY')
@@ -228,19 +241,20 @@ export class Responder {
     if (!command.responds || command.queued) send.send({ t: 'ack', id: msg.id })
     this.inside++
     this.queuedBytes += bytes ?? 0
+    const release = charge === undefined ? noop : this.peerBytes.hold(from, charge)
     if (command.queued) {
       // One at a time, in arrival order, per command.
       const run = async (): Promise<void> => {
         this.waiting.set(msg.cmd, this.waiting.get(msg.cmd)! - 1)
         this.queuedBytes -= bytes ?? 0
-        await this.execute(msg, args, from, command, handler, true)
+        await this.execute(msg, args, from, command, handler, true, release)
       }
       this.queues.set(msg.cmd, (this.queues.get(msg.cmd) ?? Promise.resolve()).then(run, run))
     } else if (bulkhead !== undefined && bulkhead.active >= command.concurrency) {
-      bulkhead.waiting.push({ msg, args, from, handler, bytes: bytes ?? 0 })
+      bulkhead.waiting.push({ msg, args, from, handler, bytes: bytes ?? 0, release })
     } else {
       if (bulkhead !== undefined) bulkhead.active++
-      void this.execute(msg, args, from, command, handler)
+      void this.execute(msg, args, from, command, handler, false, release)
     }
   }
 
@@ -254,9 +268,9 @@ export class Responder {
         this.queuedBytes -= next.bytes
         const deadline = next.msg.deadline ?? Infinity
         // Nobody waits for it any more: dropped, and the slot goes to the next one.
-        if (!this.channels.has(next.from) || deadline <= this.clock.now()) { this.inside--; continue }
+        if (!this.channels.has(next.from) || deadline <= this.clock.now()) { this.inside--; next.release(); continue }
         bulkhead.active++
-        void this.execute(next.msg, next.args, next.from, command, next.handler)
+        void this.execute(next.msg, next.args, next.from, command, next.handler, false, next.release)
         break
       }
     }
@@ -286,7 +300,7 @@ export class Responder {
    * in the same tick; only one that returns a promise is listed in `running` (a cancel can reach it
    * only after it returned).
    */
-  private execute (msg: CallMessage, args: unknown, from: Instance, command: Command, handler: Handler, queued = false): Promise<void> | undefined {
+  private execute (msg: CallMessage, args: unknown, from: Instance, command: Command, handler: Handler, queued = false, release: () => void = noop): Promise<void> | undefined {
     const ctx = new HandlerContext(from.who, msg.deadline ?? Infinity, this.calls, this.clock, msg.attempt ?? 1, msg.trace, this.tracing)
     let out: unknown
     try {
@@ -294,12 +308,14 @@ export class Responder {
     } catch (err) {
       ctx.dispose()
       if (command.responds) fail(from.send, msg.id, errorText(err), codeOf(err))
+      release()
       this.ended(command)
       return undefined
     }
     if (!isThenable(out)) {
       ctx.dispose()
       if (command.responds) answer(from.send, msg.id, out)
+      release()
       this.ended(command)
       return undefined
     }
@@ -314,6 +330,7 @@ export class Responder {
       if (finished) return
       finished = true
       ended?.()
+      release()
       this.ended(command)
     }
     ctx.onRelease = finish
@@ -342,6 +359,8 @@ function jsonBytes (value: unknown): number | undefined {
     return undefined
   }
 }
+
+function noop (): void {}
 
 function isThenable (x: unknown): x is PromiseLike<unknown> {
   return x !== null && (typeof x === 'object' || typeof x === 'function') && typeof (x as { then?: unknown }).then === 'function'

@@ -4,11 +4,12 @@ import type { TypedEventTarget } from '../manager/events.js'
 import type { Clock } from '../manager/types.js'
 import type { NodeConnection } from '../node/connection.js'
 import type { PeerNode } from '../node/node.js'
-import { peerHandler, smallJson } from '../node/wire.js'
+import { boundedJson, MAX_MESSAGE_BYTES, peerHandler, SMALL_JSON_BYTES, smallJson } from '../node/wire.js'
 import type { Caller } from './caller.js'
 import { check, type Certificate } from './certificate.js'
 import type { Drain } from './drain.js'
 import type { Instance } from './instance.js'
+import { Charge } from './peer-bytes.js'
 import { decodeHello, decodeRpc, decodeRpcBatch, type RpcMessage } from './messages.js'
 import type { ReadyWaiters } from './ready.js'
 import type { Responder } from './responder.js'
@@ -39,6 +40,8 @@ export interface RpcHost {
   clock: Clock
   /** Our drain (mesh.drain()): who was told, who acknowledged. */
   drain: Drain
+  /** The largest RPC message (or batch) we read from a certified remote (`limits.messageBytes`); told in our handshake. */
+  messageBytes: number
 }
 
 /**
@@ -58,6 +61,11 @@ export interface RpcHost {
  *   messages.ts's `decodeRpcBatch`); only a remote whose handshake said so is sent batches (rpc-wire.ts),
  *   an older one gets single messages. A batch that does not decode closes the connection ('protocol')
  *   before any of it is handled; its messages are handled in order, as single ones would be.
+ * - Sizes: the handshake says `maxMessage`, the largest message we read (`limits.messageBytes`, 1 MiB
+ *   by default): a longer one from a certified remote is refused by its length prefix, unparsed
+ *   ('protocol'). We send the remote nothing over what its handshake said (at least `SMALL_JSON_BYTES`;
+ *   `MAX_MESSAGE_BYTES` for an older peer that says nothing): a call or answer over it fails with
+ *   ERR_MESSAGE_TOO_LARGE at its sender. Each call is charged the message it came in (peer-bytes.ts).
  * - Draining: the handshake says `drain: true` (we understand 'drain' and 'drain-ack'; an older
  *   peer ignores the field). A remote's 'drain' marks its instance draining (the caller stops
  *   picking it) and is answered 'drain-ack', once (a repeated 'drain' is ignored); drain.ts tells
@@ -71,6 +79,10 @@ export class RpcChannel {
   /** The remote admitted our certificate. */
   private admitted = false
   private readonly send: Outbox | undefined
+  /** The decoder of a certified remote's messages (at most `messageBytes`). */
+  private readonly bounded: ReturnType<typeof boundedJson>
+  /** The bytes of the message being decoded (read by its handler, in the same call). */
+  private lastBytes = 0
 
   /** Opens the channel on `conn` (once we hold a certificate). */
   static open (host: RpcHost, conn: NodeConnection): void {
@@ -78,6 +90,7 @@ export class RpcChannel {
   }
 
   private constructor (private readonly host: RpcHost, private readonly conn: NodeConnection) {
+    this.bounded = boundedJson(host.messageBytes)
     const channel = conn.mux.createChannel({
       protocol: RPC_PROTOCOL,
       // A certificate is a few hundred bytes: a larger handshake is not parsed.
@@ -88,7 +101,7 @@ export class RpcChannel {
     if (channel === null) return
     const message: Message<OutgoingRpc> = channel.addMessage<OutgoingRpc>({
       encoding: this.untilCertified(jsonOnce),
-      onmessage: peerHandler(decodeRpc, (msg) => { this.received(msg) }, (why) => { conn.protocolError(`rpc channel: ${why}`) })
+      onmessage: peerHandler(decodeRpc, (msg) => { this.received(msg, msg.t === 'call' ? new Charge(this.lastBytes) : undefined) }, (why) => { conn.protocolError(`rpc channel: ${why}`) })
     })
     // Type 1: a batch of messages (rpc-wire.ts), sent only to a peer whose handshake says it reads them.
     const batch: Message<string> = channel.addMessage<string>({
@@ -97,16 +110,27 @@ export class RpcChannel {
     })
     // Messages sent in the same tick leave in one batch: one encryption and one write for many calls.
     this.send = new Outbox(channel, message, batch)
-    channel.open({ cert: host.cert(), drain: true, batch: true })
+    channel.open({ cert: host.cert(), drain: true, batch: true, maxMessage: host.messageBytes })
   }
 
   /**
    * `codec`, whose decode takes at most `SMALL_JSON_BYTES` until the remote's certificate checked
    * out: before that an honest remote sends only its 'admit', and a stranger's megabytes of JSON
-   * would cost seconds to parse before its connection is refused.
+   * would cost seconds to parse before its connection is refused. After, at most `messageBytes`
+   * (a certified peer's 8 MiB of nested JSON held the event loop for seconds too); the message's
+   * bytes are kept for its handler (`lastBytes`).
    */
   private untilCertified<C extends { decode: (state: never) => unknown }> (codec: C): C {
-    return { ...codec, decode: (state: never) => this.candidate === undefined ? smallJson.decode(state) : codec.decode(state) }
+    return {
+      ...codec,
+      decode: (state: never) => {
+        if (this.candidate === undefined) return smallJson.decode(state)
+        const start = (state as { start: number }).start
+        const value = this.bounded.decode(state)
+        this.lastBytes = (state as { start: number }).start - start
+        return value
+      }
+    }
   }
 
   private opened (raw: unknown): void {
@@ -125,6 +149,7 @@ export class RpcChannel {
       return
     }
     this.send!.batches = hello.value.batch === true
+    this.send!.maxBytes = Math.max(SMALL_JSON_BYTES, Math.min(MAX_MESSAGE_BYTES, hello.value.maxMessage ?? MAX_MESSAGE_BYTES))
     this.candidate = {
       peer: conn.peer,
       role: remote.role,
@@ -137,7 +162,8 @@ export class RpcChannel {
       busyUntil: 0,
       draining: false,
       drains: hello.ok && hello.value.drain === true,
-      running: new Map()
+      running: new Map(),
+      heldBytes: 0
     }
     this.send!.send({ t: 'admit' })
     if (this.admitted) this.list()
@@ -159,17 +185,20 @@ export class RpcChannel {
 
   /** A batch's messages, in order; one whose handling closed the connection ends it (as for single messages, nothing more is read). */
   private receivedBatch (msgs: RpcMessage[]): void {
+    // Its calls share the batch's bytes: held until the last of them ended.
+    const charge = new Charge(this.lastBytes)
     for (const msg of msgs) {
       if (!this.conn.open) return
-      this.received(msg)
+      this.received(msg, charge)
     }
   }
 
-  private received (msg: RpcMessage): void {
+  /** A message of the remote; `charge`, for a call, is the message (or batch) it came in. */
+  private received (msg: RpcMessage, charge?: Charge): void {
     if (msg.t === 'admit') { this.admitted = true; this.list(); return }
     const from = this.instance
     if (from === undefined) return
-    if (msg.t === 'call') { this.host.responder.serve(msg, from); return }
+    if (msg.t === 'call') { this.host.responder.serve(msg, from, charge); return }
     if (msg.t === 'cancel') { this.host.responder.cancel(msg.id, from); return }
     if (msg.t === 'drain') {
       // Acknowledged once: a repeated 'drain' changes nothing and is not answered (no reply per message to a flood).

@@ -1,3 +1,4 @@
+import { PeerwardenError } from '../errors.js'
 import c from '../node/vendor/compact-encoding.js'
 import type { Channel, Message } from '../node/vendor/protomux.js'
 import { checkMessageSize, MALFORMED, MAX_MESSAGE_BYTES } from '../node/wire.js'
@@ -55,9 +56,9 @@ export const jsonOnce = {
   }
 }
 
-/** The UTF-8 length of `text`, counted only when it might matter (a character is at most 3 bytes). */
-function utf8Length (text: string): number {
-  return text.length * 3 <= MAX_MESSAGE_BYTES ? text.length : Buffer.byteLength(text)
+/** The UTF-8 length of `text`, counted only when it might reach `limit` (a character is at most 3 bytes). */
+function utf8Length (text: string, limit: number): number {
+  return text.length * 3 <= limit ? text.length : Buffer.byteLength(text)
 }
 
 /** A batch message is sent once it holds this many bytes of messages (more follow in the next one). */
@@ -93,6 +94,12 @@ export const batchText = {
 export class Outbox {
   /** The remote reads batch messages (set from its handshake, before anything but the first message is sent). */
   batches = false
+  /**
+   * The largest message the remote reads (its handshake's `maxMessage`, set before anything but the
+   * first message is sent); a larger one throws ERR_MESSAGE_TOO_LARGE to the sender instead of
+   * closing the connection at the remote.
+   */
+  maxBytes = MAX_MESSAGE_BYTES
   /** A message left in this tick: later ones go into a batch. */
   private busy = false
   private corked = false
@@ -108,9 +115,10 @@ export class Outbox {
    */
   send (msg: OutgoingRpc, what: string = `a ${msg.t} message`): void {
     const text = JSON.stringify(msg)
-    const bytes = utf8Length(text)
+    const bytes = utf8Length(text, Math.min(this.maxBytes, MAX_MESSAGE_BYTES))
     // Room for the channel id, the type and the length prefix.
     checkMessageSize(bytes + 16, what)
+    if (bytes + 16 > this.maxBytes) throw new PeerwardenError('ERR_MESSAGE_TOO_LARGE', `${what} is ${bytes} bytes encoded (the remote reads at most ${this.maxBytes})`)
     if (!this.busy) {
       lastValue = msg
       lastText = text

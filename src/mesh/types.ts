@@ -66,10 +66,17 @@ export interface MeshNodeOptions<S extends MeshSchema = MeshSchema> {
    * Budgets for what other nodes make this one hold: `runningPerPeer`, calls of one connection whose
    * handlers run at once (default 1024); `queuedPerCommand`, messages of one queued command waiting
    * in memory (default 10_000); `queuedBytes`, the bytes of the arguments (their JSON) of all the
-   * calls waiting here, queued or for a bulkhead's slot (default 64 MiB; a call alone always fits).
+   * calls waiting here, queued or for a bulkhead's slot (default 64 MiB; a call alone always fits);
+   * `bytesPerPeer`, the bytes of the messages one peer's calls came in while they run or wait here
+   * (default 32 MiB; a message alone always fits; a batch is held until its last call ended).
    * Past them a call is answered ERR_BUSY (the caller sees ERR_REMOTE whose cause has that code).
+   * `messageBytes`: the largest RPC message (or batch) read from another node, told to it when the
+   * channel opens (default 1 MiB, 256 KiB to 8 MiB − 1 KiB: parsing is what a message costs, up to
+   * seconds for 8 MiB of nested JSON). A call or answer over what the remote reads fails at its
+   * sender with ERR_MESSAGE_TOO_LARGE (an answer: the caller's ERR_REMOTE carries that code); a
+   * longer message from a remote closes its connection ('protocol'), unparsed.
    */
-  limits?: { runningPerPeer?: number; queuedPerCommand?: number; queuedBytes?: number }
+  limits?: { runningPerPeer?: number; queuedPerCommand?: number; queuedBytes?: number; bytesPerPeer?: number; messageBytes?: number }
   /** Redis queue tuning (dead-letter after `maxDeliveries`, default 5). */
   queue?: QueueOptions
   /**
@@ -127,6 +134,10 @@ export interface MeshStats {
   queued: number
   /** The bytes of their arguments (JSON), at most `limits.queuedBytes`. */
   queuedBytes: number
+  /** The bytes of the messages the calls running or waiting here came in, over all peers (each peer's at most `limits.bytesPerPeer`). */
+  callBytes: number
+  /** Calls answered ERR_BUSY past their peer's `limits.bytesPerPeer`. */
+  callBytesRefused: number
   /** `drain()` was called. */
   draining: boolean
   /** Per command we call and instance: attempts, outcomes by code, latency histogram, in flight (metrics.ts); empty with `metrics: false`. */

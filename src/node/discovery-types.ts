@@ -48,7 +48,7 @@ export interface DiscoveryStats extends VisitStats {
   visitsServed: number
   /** Referrals and answers dropped: over a connection's `pexPerMinute`. */
   pexDropped: number
-  /** Hinted addresses (referrals, peer exchange, lookup answers, farewells) dropped over a host's or range's intake budget (`HintBudget`). */
+  /** Hinted addresses (referrals, peer exchange, lookup answers, farewells, hellos' listen addresses) dropped over a host's or range's intake budget (`HintBudget`). */
   hintsDropped: number
   /** Lookup answers nobody asked for (not learnt). */
   unsolicitedAnswers: number

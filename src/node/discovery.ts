@@ -82,7 +82,8 @@ export class Discovery {
       announcesAll: () => this.announcesAll(),
       announced: () => this.announced(),
       everJoined: () => this.everJoined,
-      withdraw: () => { void this.visits.check(this.announced(), true) }
+      withdraw: () => { void this.visits.check(this.announced(), true) },
+      admitHints: (conn, peer, addresses) => this.hints.admit(conn, peer, addresses)
     })
   }
 

@@ -45,6 +45,8 @@ export interface FirstContactHost {
   everJoined(): boolean
   /** Withdraws what the rendezvous points we are not connected to may hold and we no longer announce (an urgent visits check). */
   withdraw(): void
+  /** The addresses of `peer` that `conn` may teach us, within the hint intake budgets (`HintBudget.admit`). */
+  admitHints(conn: NodeConnection, peer: string, addresses: readonly string[]): string[]
 }
 
 /**
@@ -54,7 +56,9 @@ export interface FirstContactHost {
  *
  * Rules:
  * - A peer's declared topics (hello, then 'topics') are its own word about itself and replace what
- *   it said before; its listen addresses are hints. For each topic it declares that we joined it is
+ *   it said before; its listen addresses are hints, within the hint intake budgets like a referral's
+ *   (taken once per connection: identities are free, so hellos naming ports of a host that is not
+ *   theirs taught a node any number of them). For each topic it declares that we joined it is
  *   referred the peers we know, once per topic a connection (a flood of 'topics' gets no referral each).
  * - A connection we refuse or trim for lack of room leaves with referrals for its topics, then ours,
  *   `MAX_FAREWELL_TOPICS` topics at most (`capped` counts the farewells cut short).
@@ -66,6 +70,8 @@ export class FirstContact {
   capped = 0
   /** Topics each connection was referred peers for when it declared them. */
   private readonly referred = new WeakMap<NodeConnection, Set<string>>()
+  /** The listen addresses of each connection's hello that the hint budgets let in (taken once). */
+  private readonly listens = new WeakMap<NodeConnection, string[]>()
   /** Topics we left within `LEFT_HELLO_WINDOW`: when, by topic (oldest first). */
   private readonly left = new Map<string, number>()
 
@@ -124,7 +130,8 @@ export class FirstContact {
   declared (conn: NodeConnection, topics: readonly string[]): void {
     const declared = topics.slice(0, MAX_TOPICS)
     // Where it says it listens is its own claim, not proven until we dial it: a hint.
-    const addresses = normaliseHints(conn.remoteListen)
+    let addresses = this.listens.get(conn)
+    if (addresses === undefined) this.listens.set(conn, addresses = this.host.admitHints(conn, conn.peer, normaliseHints(conn.remoteListen)))
     // A peer that reconnects usually says what we already know: then there is nothing to tell the manager.
     const manager = this.host.manager
     const known = manager.getPeer(conn.peer)

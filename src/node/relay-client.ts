@@ -10,6 +10,11 @@ import { WANTED_RELAYS } from './relay-topic.js'
 
 /** Circuits coming in at once through our relays (a budget: each is a handshake in progress or a connection). */
 const MAX_INCOMING = 16
+/**
+ * Circuits coming in at once through one relay: half of `MAX_INCOMING`, so that a relay holding its
+ * circuits half-open (each a handshake waiting for its timeout) cannot take the others' share.
+ */
+export const MAX_INCOMING_PER_RELAY = 8
 /** Relays that refused us, not asked again (a budget). */
 const MAX_REFUSERS = 64
 /** The protection tag that keeps the manager from trimming a relay we hold a reservation with. */
@@ -52,7 +57,8 @@ export interface RelayClientHost {
  *   most `MAX_DELAY` ms), and told to peers as a relayed address. A 'reserved' we did not ask for
  *   (nor renew) is ignored. A relay that refused is not asked again. Public again, we
  *   let them go.
- * - A circuit comes in only through a relay we hold a reservation with, `MAX_INCOMING` at once, and
+ * - A circuit comes in only through a relay we hold a reservation with, `MAX_INCOMING` at once
+ *   (`MAX_INCOMING_PER_RELAY` through one relay: one holding circuits half-open starves no other), and
  *   not from a peer we banned (refused before any handshake); it becomes an inbound connection like
  *   any other once Noise completes (where the manager checks the proven peer id again).
  * - A dial to a relayed address uses our connection to the relay, or makes one (the manager's
@@ -64,6 +70,8 @@ export class RelayClient implements RelayClientHandlers {
   private readonly asking = new Set<PeerId>()
   private readonly refusers = new Set<PeerId>()
   private incomingNow = 0
+  /** Circuits coming in now, by relay (entries go at zero). */
+  private readonly incomingBy = new Map<PeerId, number>()
   /** Circuits we dialled and accepted since the node started. */
   dialled = 0
   accepted = 0
@@ -133,13 +141,21 @@ export class RelayClient implements RelayClientHandlers {
 
   incoming (link: RelayLink, id: number, peer: PeerId, observed?: string): void {
     const r = this.reservations.get(link.conn.peer)
-    if (r === undefined || r.link !== link || this.incomingNow >= MAX_INCOMING) { link.post({ t: 'close', id, why: 'refused' }); return }
+    const relay = link.conn.peer
+    const through = this.incomingBy.get(relay) ?? 0
+    if (r === undefined || r.link !== link || this.incomingNow >= MAX_INCOMING || through >= MAX_INCOMING_PER_RELAY) { link.post({ t: 'close', id, why: 'refused' }); return }
     // The relay names the dialer; a handshake would prove it, but a peer we banned is not worth one.
     if (this.host.manager.getPeer(peer)?.priority === 'banned') { link.post({ t: 'close', id, why: 'banned' }); return }
     this.incomingNow++
+    this.incomingBy.set(relay, through + 1)
     const stream = this.circuit(link, id)
     stream.relayObserved = observed
-    stream.once('close', () => { this.incomingNow-- })
+    stream.once('close', () => {
+      this.incomingNow--
+      const left = (this.incomingBy.get(relay) ?? 1) - 1
+      if (left > 0) this.incomingBy.set(relay, left)
+      else this.incomingBy.delete(relay)
+    })
     this.accepted++
     this.host.acceptOver(stream, r.address)
   }

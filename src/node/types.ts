@@ -141,7 +141,7 @@ export interface NodeStats extends ManagerStats, TransportStats {
   /** Peer-exchange messages dropped for a connection's `pexPerMinute`. */
   pexDropped: number
   /**
-   * Addresses peers told us about (referrals, peer exchange, lookup answers, farewells) dropped at
+   * Addresses peers told us about (referrals, peer exchange, lookup answers, farewells) and peers' hellos said of themselves, dropped at
    * intake: past 16 new ports of one host (8 from one connection) or 64 hinted peers of one public
    * range (32 from one connection) within 10 minutes.
    */

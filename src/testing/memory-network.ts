@@ -69,24 +69,42 @@ export class MemoryNetwork {
   /** @internal */
   connectionId (): string { return `mc${this.nextId++}` }
 
-  /** @internal */
-  async deliver (from: MemoryNode, address: string, signal: AbortSignal): Promise<MemoryConnection> {
+  /**
+   * @internal A dial of `address` by `from`: after the link's latency (a `Delivery`), or at once
+   * when it has none. Not an async function: a large simulation holds tens of thousands of dials in
+   * flight, and each frame, promise and closure of theirs outlives a few young-generation collections.
+   */
+  deliver (from: MemoryNode, address: string, signal: AbortSignal): Promise<MemoryConnection> {
     const target = this.nodes.get(address)
     const delay = target === undefined ? 0 : this.latency(from.id, target.id)
     if (delay > 0) {
-      await new Promise<void>((resolve, reject) => {
-        const t = this.clock.setTimeout(resolve, delay)
-        signal.addEventListener('abort', () => { this.clock.clearTimeout(t); reject(signal.reason) }, { once: true })
-      })
+      const promise = new Promise<MemoryConnection>(capture)
+      // eslint-disable-next-line no-new
+      new Delivery(this, from, address, signal, captured.resolve!, captured.reject!, delay)
+      captured.resolve = captured.reject = undefined
+      return promise
     }
+    try {
+      return Promise.resolve(this.arrive(from, address, signal))
+    } catch (err) {
+      return Promise.reject(err)
+    }
+  }
+
+  /**
+   * @internal The dial reaches `address` (its latency over): the connection pair, or the error the
+   * dialler gets (thrown). A node that hangs answers with a promise that fails when the dial is aborted.
+   */
+  arrive (from: MemoryNode, address: string, signal: AbortSignal): MemoryConnection | Promise<MemoryConnection> {
     signal.throwIfAborted()
     this.dialHooks.get(address)?.()
+    const target = this.nodes.get(address)
     if (target === undefined || !target.online) {
       throw quietError('ERR_DIAL_FAILED', `no node listens at ${address}`)
     }
     if (target.behaviour === 'refuse') throw quietError('ERR_DIAL_FAILED', `${address} refused the connection`)
     if (target.behaviour === 'hang') {
-      await new Promise((_resolve, reject) => { signal.addEventListener('abort', () => { reject(signal.reason) }, { once: true }) })
+      return new Promise((_resolve, reject) => { signal.addEventListener('abort', () => { reject(signal.reason) }, { once: true }) })
     }
     const out = new MemoryConnection(this.connectionId(), from, target.id, 'outbound', target.address)
     const inb = new MemoryConnection(this.connectionId(), target, from.id, 'inbound', from.address)
@@ -98,6 +116,54 @@ export class MemoryNetwork {
     if (!accepted || !inb.open) throw quietError('ERR_DIAL_FAILED', target.refusal(inb.closeReason ?? 'closed'))
     return out
   }
+}
+
+/**
+ * One dial on its way over a link with latency: its timer, and its listener on the dial's signal
+ * (the object itself, `handleEvent`). Either ends it: the timer makes it arrive, the signal fails it
+ * with the signal's reason.
+ */
+class Delivery {
+  private readonly timer: unknown
+  private readonly due: () => void
+
+  constructor (
+    private readonly network: MemoryNetwork,
+    private readonly from: MemoryNode,
+    private readonly address: string,
+    private readonly signal: AbortSignal,
+    private readonly resolve: (conn: MemoryConnection | Promise<MemoryConnection>) => void,
+    private readonly reject: (err: unknown) => void,
+    delay: number
+  ) {
+    this.due = () => { this.arrive() }
+    this.timer = network.clock.setTimeout(this.due, delay)
+    signal.addEventListener('abort', this, { once: true })
+  }
+
+  /** The signal aborted before the latency was over. */
+  handleEvent (): void {
+    this.network.clock.clearTimeout(this.timer)
+    this.reject(this.signal.reason)
+  }
+
+  private arrive (): void {
+    this.signal.removeEventListener('abort', this)
+    try {
+      this.resolve(this.network.arrive(this.from, this.address, this.signal))
+    } catch (err) {
+      this.reject(err)
+    }
+  }
+}
+
+/** The resolvers of the promise `capture` was last the executor of (read at once, then cleared). */
+const captured: { resolve: ((conn: MemoryConnection | Promise<MemoryConnection>) => void) | undefined; reject: ((err: unknown) => void) | undefined } = { resolve: undefined, reject: undefined }
+
+/** A promise executor that keeps its resolvers in `captured`: no closure per promise. */
+function capture (resolve: (conn: MemoryConnection | Promise<MemoryConnection>) => void, reject: (err: unknown) => void): void {
+  captured.resolve = resolve
+  captured.reject = reject
 }
 
 /** One node of a MemoryNetwork. Pass `node.dial` to `createConnectionManager`, then `node.bind(manager)`. */

@@ -114,3 +114,25 @@ test('a relay telling us of an incoming circuit from a peer we banned gets it re
   assert.equal(accepted.length, 1)
   client.close()
 })
+
+test('a relay that opens circuits and never completes their handshakes takes at most its share of the incoming circuits: another relay\'s circuit still comes in', () => {
+  const accepted: string[] = []
+  const manager = { protect: () => {}, unprotect: () => {}, getPeer: () => undefined } as unknown as ConnectionManager
+  const client = new RelayClient({ clock: new ManualClock(), manager, hub: () => ({}) as unknown as RelayHub, live: () => [], relayed: () => {}, dialOver: async () => await Promise.reject(new Error('no')), acceptOver: (_s, address) => { accepted.push(address) } })
+  const hostile = peerLink(ID(9), '198.51.100.9')
+  const honest = peerLink(ID(10), '203.0.113.10')
+  const inside = client as unknown as { asking: Set<string> }
+  client.setPrivate(true)
+  for (const r of [hostile, honest]) {
+    inside.asking.add(r.link.conn.peer)
+    client.reserved(r.link, { ttl: 60_000 })
+  }
+  // Half-open circuits: their handshakes never complete (each waits for the handshake timeout).
+  for (let i = 0; i < 40; i++) client.incoming(hostile.link, 2 * i + 1, ID(100 + i))
+  const held = accepted.length
+  assert.ok(held <= 8, `${held} circuits of one relay coming in at once`)
+  assert.equal(hostile.json.filter((m) => m.t === 'close').length, 40 - held, 'the rest refused')
+  client.incoming(honest.link, 1, ID(5))
+  assert.equal(accepted.length, held + 1, 'the honest relay\'s circuit comes in')
+  client.close()
+})

@@ -95,3 +95,18 @@ test('the connection table refills the room its squeeze left, and gives it back 
   assert.equal(table.find({ id: 'late' } as unknown as Connection), late)
   assert.equal(late.slot, 10)
 })
+
+test('the read-ahead of a trim\'s victims changes nothing: the table, the entries and the records stay as they were, and a victim without a connection is passed over', () => {
+  const byPeer = new Map<string, ConnEntry>()
+  const table = new ConnectionTable((peer) => byPeer.get(peer))
+  const entries = Array.from({ length: 10 }, (_, i) => entryOf(`p${i}`, `c${i}`))
+  for (const e of entries) { e.record.conn = e; table.add(e) }
+  const gone = new PeerRecord('gone', 'gone', 0) // closed meanwhile: no entry
+  const victims = [entries[3].record, gone, entries[7].record]
+  table.readAhead(victims)
+  assert.equal(table.size, 10)
+  assert.deepEqual([...table.values()], entries)
+  assert.deepEqual(entries.map((e) => e.slot), entries.map((_, i) => i))
+  assert.equal(gone.conn, undefined)
+  for (const e of entries) assert.equal(e.record.conn, e)
+})

@@ -134,7 +134,8 @@ function rig (commands: MeshSchema[string]['_commands'], breaker?: Parameters<ty
       busyUntil: 0,
       draining: false,
       drains: true,
-      running: new Map()
+      running: new Map(),
+      heldBytes: 0
     }
     instances.set(peer, i)
     return i
@@ -279,7 +280,7 @@ test('Drain: only instances whose handshake said drain are told; start resolves 
   const { Drain } = await import('../../src/mesh/drain.js')
   const sent: string[] = []
   const instance = (peer: string, drains: boolean): Instance => ({
-    peer, role: 'Api', variant: peer, who: { role: 'Api', variant: peer }, mayCall: true, outstanding: 0, lastPicked: 0, busyUntil: 0, draining: false, drains, running: new Map(),
+    peer, role: 'Api', variant: peer, who: { role: 'Api', variant: peer }, mayCall: true, outstanding: 0, lastPicked: 0, busyUntil: 0, draining: false, drains, running: new Map(), heldBytes: 0,
     send: { send: (msg: OutgoingRpc) => { sent.push(`${peer}:${msg.t}`) } } as unknown as Outbox
   })
   const newer = instance('new', true)

@@ -50,10 +50,10 @@ function hasCode (...codes: string[]) {
 }
 
 /** A registry (its key readable from its dataDir), a worker w1 and a caller connected to it. */
-async function farmUp (t: TestContext): Promise<{ reg: MeshRegistry; key: Buffer; worker: MeshNode<typeof farm>; caller: MeshNode<typeof farm> }> {
+async function farmUp (t: TestContext, workerLimits?: { messageBytes?: number }): Promise<{ reg: MeshRegistry; key: Buffer; worker: MeshNode<typeof farm>; caller: MeshNode<typeof farm> }> {
   const dir = tempDir(t, 'pw-mesh-hostile-')
   const reg = await registry(t, { schema: farm, dataDir: dir, open: true })
-  const worker = await meshNode(t, { schema: farm, role: 'Worker', variant: 'w1', registry: reg.addresses[0], handlers: handlers('w1') })
+  const worker = await meshNode(t, { schema: farm, role: 'Worker', variant: 'w1', registry: reg.addresses[0], handlers: handlers('w1'), ...(workerLimits !== undefined ? { limits: workerLimits } : {}) })
   const caller = await meshNode(t, { schema: farm, role: 'Caller', variant: 'c1', registry: reg.addresses[0] })
   await until(() => caller.instances('Worker').length === 1 && worker.instances('Caller').length === 1, 8000, 'the caller and the worker to admit each other')
   return { reg, key: registryKey(dir), worker, caller }
@@ -148,7 +148,8 @@ test('finding 6: a registered Worker answering { ok: false, error: null } does n
 })
 
 test('finding 7: three calls in one tick (tiny, 8 MB, 9 MB) do not kill the caller: the 9 MB one fails alone with ERR_MESSAGE_TOO_LARGE, the others are answered', { timeout: 60_000 }, async (t) => {
-  const { caller, worker } = await farmUp(t)
+  // A worker that reads messages up to MAX_MESSAGE_BYTES (1 MiB by default: limits.messageBytes).
+  const { caller, worker } = await farmUp(t, { messageBytes: MAX_MESSAGE_BYTES })
   const eight = 'x'.repeat(8_000_000)
   const nine = 'y'.repeat(9_000_000)
   assert.ok(eight.length < MAX_MESSAGE_BYTES && nine.length > MAX_MESSAGE_BYTES)

@@ -36,7 +36,7 @@ test('arguments waiting on a worker (queued messages, calls waiting for a bulkhe
   const gate = new Promise<void>((resolve) => { release = resolve })
   const ran: number[] = []
   const worker = await meshNode(t, {
-    schema: farm, role: 'Worker', variant: 'w1', registry: reg.addresses[0], limits: { queuedBytes: 4 * MiB },
+    schema: farm, role: 'Worker', variant: 'w1', registry: reg.addresses[0], limits: { queuedBytes: 4 * MiB, messageBytes: 8 * MiB - 1024 },
     handlers: {
       note: async ({ n }: { n: number }) => { ran.push(n); if (n === 0) await gate },
       slot: async ({ n }: { n: number }) => { if (n === 0) await gate; return n }
