@@ -58,6 +58,7 @@ const UNIT_FILES = [
   'test/node/inbound-limits.test.ts',
   'test/node/topic-budgets.test.ts',
   'test/node/budget-options.test.ts',
+  'test/adapters/hyperswarm-bans-rules.test.ts',
   'test/node/noise.test.ts',
   'test/node/write-budget-rule.test.ts',
   'test/node/receive-budget.test.ts',
