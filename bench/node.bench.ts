@@ -7,7 +7,7 @@
 import './peers/polyfill.js' // before anything from libp2p: Node 20 lacks Promise.withResolvers
 import type { Figure } from './manager.bench.js'
 import { startBulkSender, type BulkSender } from './peers/bulk-child.js'
-import { ballastMib } from './peers/heap-ballast.js'
+import { ballastMib, bulkExecArgv } from './peers/heap-ballast.js'
 import { median, nowMs, ratio, sleep, startReceiver, withTimeout, type Receiver, type ReceiverRole } from './peers/common.js'
 import { previousRef } from './peers/peerwarden-bulk.js'
 import { hyperswarmMesh } from './peers/hyperswarm.js'
@@ -183,11 +183,11 @@ export async function bulkThroughput (opts: BulkOptions = {}): Promise<Figure[]>
     const pw = median(speeds.peerwarden)
     const ss = median(speeds.secretstream)
     const lp = median(speeds.libp2p)
-    const runsNote = (k: string): string => `${mib} MiB per run, ${chunk / 1024} KiB sends, sender and receiver in processes of their own, each holding ${ballastMib()} MiB of live objects; per-round ${speeds[k].map((x) => Math.round(x)).join('/')}; CPU per MiB: sender ${Math.round(median(senderCpu[k]))} µs, receiver ${Math.round(median(receiverCpu[k]))} µs; Mark-Compacts per GiB: sender ${Math.round(median(senderGcs[k]))}, receiver ${Math.round(median(receiverGcs[k]))}`
+    const runsNote = (k: string): string => `${mib} MiB per run, ${chunk / 1024} KiB sends, sender and receiver in processes of their own, each holding ${ballastMib()} MiB of live objects (${bulkExecArgv().join(' ') || 'no node flags'}); per-round ${speeds[k].map((x) => Math.round(x)).join('/')}; CPU per MiB: sender ${Math.round(median(senderCpu[k]))} µs, receiver ${Math.round(median(receiverCpu[k]))} µs; Mark-Compacts per GiB: sender ${Math.round(median(senderGcs[k]))}, receiver ${Math.round(median(receiverGcs[k]))}`
     for (const k of roles.filter((r) => r === 'peerwarden' || r === 'previous')) {
       // (js-libp2p's receiver runs its own dozens per GiB, from its own garbage.) A child collecting this often sits in V8's incremental-marking band (peers/heap-ballast.ts): its figure measures that, not its stack.
       const gcs = Math.max(median(senderGcs[k]), median(receiverGcs[k]))
-      if (gcs >= 8) process.stderr.write(`bench: bulk 2-proc: ${k} ran ${Math.round(gcs)} Mark-Compacts per GiB (V8's marking band: raise PEERWARDEN_BULK_HEAP_MIB)\n`)
+      if (gcs >= 8) process.stderr.write(`bench: bulk 2-proc: ${k} ran ${Math.round(gcs)} Mark-Compacts per GiB (V8's marking band: the figure measures the GC; see bench/peers/heap-ballast.ts)\n`)
     }
     const vsRaw = pairedRatio(speeds.peerwarden, speeds.secretstream)
     const vsLibp2p = pairedRatio(speeds.peerwarden, speeds.libp2p)

@@ -3,6 +3,7 @@ import { fork } from 'node:child_process'
 import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
 import { withTimeout, type ReceiverRole } from './common.js'
+import { bulkExecArgv } from './heap-ballast.js'
 
 /** One timed run: ms from its first byte to the receiver's ack, and the sender process's CPU time and Mark-Compacts in it. */
 export interface BulkRun { ms: number; cpuMs: number; majorGcs: number }
@@ -13,7 +14,7 @@ export interface BulkSender { role: ReceiverRole; run: (bytes: number) => Promis
 /** A sender child for `role`, connected to its receiver at `address`. */
 export async function startBulkSender (role: ReceiverRole, address: string, chunk: number): Promise<BulkSender> {
   const script = fileURLToPath(new URL('./bulk-sender.js', import.meta.url))
-  const child = fork(script, [role, address, String(chunk)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [] })
+  const child = fork(script, [role, address, String(chunk)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: bulkExecArgv() })
   const next = async (what: string, ms: number): Promise<Record<string, unknown>> => await withTimeout(new Promise((resolve, reject) => {
     const onExit = (code: number | null): void => { reject(new Error(`${role} sender exited with ${String(code)}`)) }
     child.once('exit', onExit)

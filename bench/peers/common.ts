@@ -2,6 +2,7 @@
 import { fork, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
+import { bulkExecArgv } from './heap-ballast.js'
 
 export function median (xs: number[]): number {
   if (xs.length === 0) return NaN
@@ -45,7 +46,7 @@ export interface ReceiverUsage { cpuMs: number; majorGcs: number }
 
 export async function startReceiver (role: ReceiverRole, timeoutMs = 15_000): Promise<Receiver> {
   const script = fileURLToPath(new URL('./receiver.js', import.meta.url))
-  const child = fork(script, [role], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [] })
+  const child = fork(script, [role], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: bulkExecArgv() })
   const stop = async (): Promise<void> => {
     if (child.exitCode !== null || child.signalCode !== null) return
     const exited = once(child, 'exit')
