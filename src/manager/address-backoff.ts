@@ -1,6 +1,6 @@
 import { nextDelay, type BackoffPolicy } from './backoff.js'
 import type { PeerRecord } from './peer-record.js'
-import { orderAddresses } from './record-dial.js'
+import { dialOrder } from './record-dial.js'
 
 /**
  * Backoff per address, shared by every id that claims the address: the guard against hints that
@@ -49,8 +49,8 @@ export class AddressBackoff {
   }
 
   /** The peer's addresses to try, in order (`orderAddresses`); without the hinted ones that wait unless the application forces the dial. */
-  toDial (r: PeerRecord, forced: boolean, now: number): string[] {
-    const ordered = orderAddresses(r)
+  toDial (r: PeerRecord, forced: boolean, now: number): readonly string[] {
+    const ordered = dialOrder(r)
     if (forced || r.hinted === undefined || r.hinted.size === 0 || this.size === 0) return ordered
     return ordered.filter((a) => !r.hinted!.has(a) || this.blockedUntil(a, now) === undefined)
   }

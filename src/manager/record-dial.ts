@@ -23,6 +23,15 @@ export function addressStats (record: PeerRecord, address: string): AddressStat 
   return (record.addressStats ??= new AddressStats()).of(address)
 }
 
+/**
+ * `orderAddresses` for a dial, which only reads them: the record's own list when there is nothing
+ * to order (no stats, or one address). A record's list is never changed in place (a change replaces
+ * it; books share one list per address), so the dial keeps the list it started with.
+ */
+export function dialOrder (record: PeerRecord): readonly string[] {
+  return record.addressStats === undefined || record.addresses.length <= 1 ? record.addresses : orderAddresses(record)
+}
+
 /** The record's addresses, the one that worked most recently first, failing ones last. */
 export function orderAddresses (record: PeerRecord): string[] {
   const stats = record.addressStats

@@ -3,6 +3,8 @@ import { test } from 'node:test'
 import { Cells } from '../../src/manager/cells.js'
 import { DecisionLog } from '../../src/manager/decision-log.js'
 import { DialCancel } from '../../src/manager/dial-addresses.js'
+import { PeerRecord } from '../../src/manager/peer-record.js'
+import { addressStats, dialOrder } from '../../src/manager/record-dial.js'
 import { ManualClock } from '../../src/testing/manual-clock.js'
 import { MemoryNetwork } from '../../src/testing/memory-network.js'
 
@@ -84,4 +86,17 @@ test('a decision log given slabs carves its arrays from them and keeps every dec
   for (let k = 0; k < 100; k++) ref = other.textual(ref, 0, 200, k, 'dial', 'x')
   assert.equal(other.read(ref, 0)?.length, 100)
   assert.deepEqual(log.read(refs[7], 7)?.map((d) => d.reason), ['peer 7 try 0', 'peer 7 try 1', 'peer 7 try 2'])
+})
+
+test('a dial reads the record\'s own address list when there is nothing to order, and an ordered copy when there is', () => {
+  const r = new PeerRecord('p', 'p', 0)
+  r.addresses = ['mem://a', 'mem://b']
+  assert.equal(dialOrder(r), r.addresses, 'no stats: the list itself, no copy')
+  addressStats(r, 'mem://a').fails = 2
+  const ordered = dialOrder(r)
+  assert.notEqual(ordered, r.addresses)
+  assert.deepEqual(ordered, ['mem://b', 'mem://a'], 'the failing address last')
+  assert.deepEqual(r.addresses, ['mem://a', 'mem://b'], 'the record\'s list unchanged')
+  r.addresses = ['mem://c']
+  assert.equal(dialOrder(r), r.addresses, 'one address: nothing to order')
 })
