@@ -222,13 +222,16 @@ test('joinPeer reconnects after the connection is lost, as in Hyperswarm', { tim
     a.on('connection', () => { opened++ })
     a.joinPeer(b.keyPair.publicKey)
     await until(() => opened === 1, 10_000, 'a connected to b')
+    // Both ends of every connection go: under load a second connection (each side dials the other;
+    // Hyperswarm deduplicates) could outlive the one b destroyed, and a never lost b.
     for (const c of b.connections) c.destroy()
+    for (const c of a.connections) c.destroy()
     // A failed attempt is retried after Hyperswarm's next backoff (5 s, then 15 s): under load, a
     // plain swarm too has needed more than 15 s.
-    await until(() => opened === 2, 40_000, () => `a reconnected to b (${opened} connections so far, ${net.mode})`)
-    return a.connections.size
+    await until(() => opened >= 2 && a.connections.size > 0, 40_000, () => `a reconnected to b (${opened} connections so far, ${net.mode})`)
+    return a.connections.size > 0
   })
-  assert.equal(reconnected, 1)
+  assert.equal(reconnected, true)
 })
 
 test('a handshake refused over the bound emits Hyperswarm\'s \'ban\' event and counts in stats.bannedPeers, though the ban is lifted at once (a documented difference)', T, async () => {
