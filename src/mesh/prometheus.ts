@@ -15,7 +15,9 @@ import type { MeshNode } from './types.js'
  *   - `calls_in_flight{role,command,instance}` gauge;
  *   - `breaker_state{role,instance,state}` gauge: 1 for the breaker's state, 0 for the two others
  *     (with the `breaker` option);
- *   - `handlers_running` and `handlers_queued` gauges: calls other nodes made to this one.
+ *   - `handlers_running` and `handlers_queued` gauges: calls other nodes made to this one;
+ *     `handler_message_bytes` gauge and `calls_refused_bytes_total` counter: the bytes their
+ *     messages hold here, and the calls refused past a peer's `limits.bytesPerPeer`.
  * - One mesh node per registry (the names are fixed): give each node its own registry, or merge
  *   them with prom-client's `Registry.merge` after setting `registry.setDefaultLabels`.
  */
@@ -76,7 +78,9 @@ export function registerMeshMetrics<R extends MetricsRegistry = MetricsRegistry>
     metric('breaker_state', 'Circuit breaker of each instance: 1 for its state, 0 for the others.', 'gauge', (s) =>
       s.breakers.flatMap((b) => BREAKER_STATES.map((state) => ({ value: b.state === state ? 1 : 0, labels: { role: b.role, instance: b.instance, state } })))),
     metric('handlers_running', 'Calls other nodes made to this one whose handlers run now.', 'gauge', (s) => [{ value: s.running, labels: {} }]),
-    metric('handlers_queued', 'Calls other nodes made to this one waiting here (queued commands, bulkheads).', 'gauge', (s) => [{ value: s.queued, labels: {} }])
+    metric('handlers_queued', 'Calls other nodes made to this one waiting here (queued commands, bulkheads).', 'gauge', (s) => [{ value: s.queued, labels: {} }]),
+    metric('handler_message_bytes', 'Bytes of the messages the calls running or waiting here came in (each peer\'s at most limits.bytesPerPeer).', 'gauge', (s) => [{ value: s.callBytes, labels: {} }]),
+    metric('calls_refused_bytes_total', 'Calls answered ERR_BUSY past their peer\'s limits.bytesPerPeer.', 'counter', (s) => [{ value: s.callBytesRefused, labels: {} }])
   ]
   // A collector object prom-client reads like its own metrics (`get()` at scrape time).
   for (const m of metrics) registry.registerMetric(m as never)

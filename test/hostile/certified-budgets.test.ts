@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { test, type TestContext } from 'node:test'
 import c from 'compact-encoding'
-import { createMeshNode, defineSchema, type MeshRegistry } from '../../src/mesh/index.js'
+import { createMeshNode, defineSchema, registerMeshMetrics, type MeshRegistry } from '../../src/mesh/index.js'
 import { DEFAULT_BYTES_PER_PEER, DEFAULT_MESSAGE_BYTES } from '../../src/mesh/peer-bytes.js'
 import { createNode } from '../../src/node/index.js'
 import { MAX_MESSAGE_BYTES } from '../../src/node/wire.js'
@@ -24,7 +24,7 @@ const farm = defineSchema({
 const handlers = { hang: async () => await new Promise(() => {}), size: (args: string) => args.length }
 
 /** A plain node registered as a Caller (an open registry signs any role) whose RPC channel is written by hand. */
-async function rogueCaller (t: TestContext, reg: MeshRegistry, target: string): Promise<{ ch: RawChannel; id: string }> {
+async function rogueCaller (t: TestContext, reg: MeshRegistry, target: string): Promise<{ ch: RawChannel; id: string; again: () => Promise<RawChannel> }> {
   const node = await createNode({})
   t.after(async () => { await node.close() })
   let cert: unknown
@@ -40,7 +40,16 @@ async function rogueCaller (t: TestContext, reg: MeshRegistry, target: string): 
   await node.manager.connectNow(target).catch(() => {})
   const admitted = (): RawChannel | undefined => rpc.channels.find((ch) => ch.conn.open && ch.heard.some((m) => (m as { t?: string })?.t === 'admit'))
   await until(() => admitted() !== undefined, 10_000, 'the worker to admit the rogue')
-  return { ch: admitted()!, id: node.id }
+  /** A channel the worker admitted on a connection still open, connecting again if none is (a duplicate refused is fine: the other connection will do). */
+  const again = async (): Promise<RawChannel> => {
+    await until(() => {
+      if (admitted() !== undefined) return true
+      void node.manager.connectNow(target).catch(() => {})
+      return false
+    }, 20_000, 'the worker to admit the rogue again', 200)
+    return admitted()!
+  }
+  return { ch: admitted()!, id: node.id, again }
 }
 
 /** Watches JSON.parse in this process (the victim runs here) while `attack` runs: the longest text parsed. */
@@ -92,6 +101,9 @@ test('a certified peer\'s calls that never end keep at most limits.bytesPerPeer 
   assert.ok(s.running >= 30, `${s.running} calls running (32 MiB holds about 37 of them)`)
   assert.equal(s.callBytesRefused, busy())
   assert.ok(busy() >= 50)
+  const scraped = await registerMeshMetrics(worker).metrics()
+  assert.match(scraped, new RegExp(`peerwarden_mesh_handler_message_bytes ${s.callBytes}\\b`))
+  assert.match(scraped, new RegExp(`peerwarden_mesh_calls_refused_bytes_total ${s.callBytesRefused}\\b`))
   rogue.ch.conn.close('done')
   await until(() => worker.stats().callBytes === 0 && worker.stats().running === 0, 20_000, 'the rogue\'s calls to be released')
 })
@@ -113,4 +125,20 @@ test('an honest call over what the worker reads fails at the caller with ERR_MES
   for (const messageBytes of [MAX_MESSAGE_BYTES + 1, 1000, 1.5]) {
     await assert.rejects(createMeshNode({ schema: farm, role: 'Worker', registry: reg.addresses[0], limits: { messageBytes } }), hasCode('ERR_INVALID_ARGUMENT', /limits\.messageBytes/))
   }
+})
+
+test('a certified peer reconnecting 30 times, each time leaving 20 calls running, leaves nothing behind on the worker', T, async (t) => {
+  const reg = await registry(t, { schema: farm, dataDir: tempDir(t, 'pw-certified-'), open: true })
+  const worker = await meshNode(t, { schema: farm, role: 'Worker', variant: 'w1', registry: reg.addresses[0], handlers })
+  const rogue = await rogueCaller(t, reg, addressOf(worker))
+  let ch = rogue.ch
+  for (let round = 0; round < 30; round++) {
+    for (let id = 1; id <= 20; id++) ch.send(jsonBytes({ t: 'call', id, cmd: 'hang', args: 'z'.repeat(10_000), deadline: null }))
+    await until(() => worker.stats().running === 20, 10_000, () => `round ${round}: 20 calls running (${worker.stats().running})`)
+    ch.conn.close('done')
+    await until(() => worker.stats().running === 0 && worker.stats().callBytes === 0, 10_000, () => `round ${round}: the calls released (${worker.stats().running}, ${worker.stats().callBytes} bytes)`)
+    if (round < 29) ch = await rogue.again()
+  }
+  const s = worker.stats()
+  assert.deepEqual([s.running, s.queued, s.queuedBytes, s.callBytes], [0, 0, 0, 0])
 })

@@ -66,3 +66,18 @@ test('a dialer flooding the node (its listener) with 20,000 keep-alives gets no 
   const honest = await testNode(t)
   assert.equal((await honest.manager.connectNow(victim.addresses[0]!)).peer, victim.id)
 })
+
+test('a dialer that goes silent after its handshake (it answers no keep-alive, sends nothing) is closed by the node after deadTimeout', { timeout: 60_000 }, async (t) => {
+  const victim = await testNode(t, { keepAlive: 500, deadTimeout: 2000 })
+  const a = await attack(victim.addresses[0]!)
+  t.after(() => { a.close() })
+  a.channel(CONTROL_PROTOCOL)
+  await until(() => victim.manager.getPeer(a.id)?.connected === true, 10_000, 'the victim to accept the attacker')
+  let heard = 0
+  a.stream.keepAliveListener = { heard: () => { heard++ } }
+  const started = Date.now()
+  await until(() => a.closed, 30_000, 'the victim to close the silent attacker')
+  console.log(`closed after ${Date.now() - started} ms (deadTimeout 2000), ${heard} keep-alives sent to it meanwhile`)
+  assert.ok(heard >= 1, 'the victim sent keep-alives while it waited')
+  await until(() => victim.manager.getPeer(a.id)?.connected !== true, 10_000, 'the victim to forget the connection')
+})
