@@ -19,8 +19,8 @@
  * - A stranger (a key the manager did not find or know) gets at most one release per `memory` in
  *   all, strangers together: keypairs are free, and fresh keys dialling a full swarm a little over
  *   once a second replaced its connections one by one, oldest first (3 honest connections of 3:
- *   1 left after 4 strangers 1.3 s apart, test/hostile/hyperswarm-room-churn.test.ts). Peers found
- *   on a topic, added by the application or that connected before are not strangers.
+ *   1 left after 4 strangers 1.3 s apart). Peers found on a topic, added by the application or that
+ *   connected before are not strangers.
  */
 import type { ConnectionManager } from '../../manager/types.js'
 import { DEFAULT_ROOM, shouldRelease, type RoomPolicy } from '../room-policy.js'
