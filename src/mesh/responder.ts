@@ -14,23 +14,17 @@
  * - A handler past its deadline or cancelled is released at once: its entry in `running` goes (no
  *   per-call state is left here, even if it never settles), nobody is answered for it, and a
  *   queued command's next message runs. All the deadlines of running handlers share one timer.
- * - Budgets (peers are hostile): at most `maxRunning` (1024) calls of one channel running here,
- *   `maxQueued` (10 000) messages of one queued command waiting, and `maxQueuedBytes` (64 MiB) of
- *   arguments (their JSON) waiting in all, queued messages and calls waiting for a bulkhead's slot
- *   together (a call alone always fits); past them a call is answered ERR_BUSY at once (not acked,
- *   its handler does not run). Arguments too deeply nested to measure are ERR_INVALID_ARGUMENT.
- *   Each peer's calls keep at most `maxPeerBytes` (32 MiB) of the messages they came in (peer-bytes.ts):
- *   past it a call is ERR_BUSY the same way.
+ * - Budgets and bulkheads (peers are hostile; responder-budgets.ts): at most `maxRunning` (1024)
+ *   calls of one channel running here, `maxQueued` (10 000) messages of one queued command waiting,
+ *   `maxQueuedBytes` (64 MiB) of arguments waiting in all, `maxPeerBytes` (32 MiB) of the messages
+ *   one peer's calls came in, and a command's `concurrency` + `maxQueueSize`; past them a call is
+ *   answered ERR_BUSY at once (not acked, its handler does not run).
  * - A call whose id is already running on that channel is a protocol error (it throws to the
  *   channel's peerHandler, which closes the connection).
  * - An error answer fits its decoder: message cut to 4096 characters, code sent only if it is a
  *   string of at most 64.
  * - Arguments are checked again against the command's `params` (the caller's check proves nothing):
  *   ERR_INVALID_ARGUMENT naming the field, the handler does not run; it gets the parsed output.
- * - Bulkhead: a command with `concurrency` runs at most that many calls at once, over all callers;
- *   up to `maxQueueSize` more wait (in arrival order) and the next is refused ERR_BUSY at once. A
- *   slot frees when its handler settles or is released; a waiting call whose deadline passed, or
- *   whose channel closed, is dropped when its turn comes.
  * - Draining (`drain()`): every new call is refused ERR_DRAINING (its handler does not run, so the
  *   caller may send it elsewhere); `whenIdle()` resolves once no accepted call is left to run or
  *   running (queued ones included).
@@ -41,19 +35,14 @@ import type { Clock } from '../manager/types.js'
 import { DeadlineSweep } from './deadline-sweep.js'
 import { HandlerContext } from './handler-context.js'
 import type { Instance } from './instance.js'
-import { DEFAULT_BYTES_PER_PEER, PeerBytes, type Charge } from './peer-bytes.js'
-import { clip, MAX_ERROR_CODE, MAX_ERROR_MESSAGE, type RpcMessage } from './messages.js'
+import type { Charge, PeerBytes } from './peer-bytes.js'
+import { clip, MAX_ERROR_CODE, MAX_ERROR_MESSAGE } from './messages.js'
 import type { RedisQueue } from './redis-queue.js'
+import { ResponderBudgets, type CallMessage } from './responder-budgets.js'
 import type { Outbox } from './rpc-wire.js'
 import { checkArgs, type CallContext, type Command, type Handler, type Role } from './schema.js'
 
-type CallMessage = Extract<RpcMessage, { t: 'call' }>
-
-/** A call waiting for a slot of its command's bulkhead. */
-interface Waiting { msg: CallMessage; args: unknown; from: Instance; handler: Handler; bytes: number; release: () => void }
-
-/** One command's bulkhead: calls running, and those waiting for a slot. */
-interface Bulkhead { active: number; waiting: Waiting[] }
+export { DEFAULT_MAX_QUEUED, DEFAULT_MAX_QUEUED_BYTES, DEFAULT_MAX_RUNNING } from './responder-budgets.js'
 
 /** What the serving side takes from its mesh node. */
 export interface ResponderOptions {
@@ -77,17 +66,14 @@ export interface ResponderOptions {
   tracing?: boolean
 }
 
-export const DEFAULT_MAX_RUNNING = 1024
-export const DEFAULT_MAX_QUEUED = 10_000
-export const DEFAULT_MAX_QUEUED_BYTES = 64 * 1024 * 1024
-
 /** The serving side of one mesh node (rules at the top of this file). */
 export class Responder {
   private readonly me: Role
   private readonly handlers: Record<string, Handler> | undefined
   private readonly calls: (deadline: number, traceparent: string | undefined) => CallContext['call']
   private readonly clock: Clock
-  private readonly bulkheads = new Map<string, Bulkhead>()
+  /** What may wait and run here: budgets and bulkheads (responder-budgets.ts). */
+  private readonly budgets: ResponderBudgets
   /** Accepted calls not yet ended (running, or waiting in a queue or a bulkhead). */
   private inside = 0
   private idleWaiters: Array<() => void> = []
@@ -96,16 +82,7 @@ export class Responder {
   /** Channels whose handlers may still run, listed or not (a duplicate swap unlists one early). */
   private readonly channels = new Set<Instance>()
   private readonly queues = new Map<string, Promise<void>>()
-  /** Queued messages not yet started, by command. */
-  private readonly waiting = new Map<string, number>()
-  private readonly maxRunning: number
-  private readonly maxQueued: number
-  private readonly maxQueuedBytes: number
-  /** Bytes of arguments waiting (queued messages not started, calls waiting for a bulkhead's slot). */
-  queuedBytes = 0
   private readonly tracing: boolean
-  /** What each peer's calls keep here (peer-bytes.ts). */
-  readonly peerBytes: PeerBytes
   /** Releases the handlers past their deadline (one timer for all of them). */
   private readonly deadlines: DeadlineSweep
 
@@ -114,11 +91,8 @@ export class Responder {
     this.handlers = options.handlers
     this.calls = options.calls
     this.clock = options.clock
-    this.maxRunning = options.maxRunning ?? DEFAULT_MAX_RUNNING
-    this.maxQueued = options.maxQueued ?? DEFAULT_MAX_QUEUED
-    this.maxQueuedBytes = options.maxQueuedBytes ?? DEFAULT_MAX_QUEUED_BYTES
+    this.budgets = new ResponderBudgets(options)
     this.tracing = options.tracing ?? true
-    this.peerBytes = new PeerBytes(options.maxPeerBytes ?? DEFAULT_BYTES_PER_PEER)
     this.deadlines = new DeadlineSweep((now) => {
       let next = Infinity
       for (const ch of this.channels) {
@@ -139,12 +113,13 @@ export class Responder {
   }
 
   /** Queued messages (in memory) waiting for their turn, over all commands, and calls waiting for a bulkhead's slot. */
-  get queued (): number {
-    let n = 0
-    for (const w of this.waiting.values()) n += w
-    for (const b of this.bulkheads.values()) n += b.waiting.length
-    return n
-  }
+  get queued (): number { return this.budgets.queued }
+
+  /** Bytes of arguments waiting (queued messages not started, calls waiting for a bulkhead's slot). */
+  get queuedBytes (): number { return this.budgets.queuedBytes }
+
+  /** What each peer's calls keep here (peer-bytes.ts). */
+  get peerBytes (): PeerBytes { return this.budgets.peerBytes }
 
   /** From now on every new call is refused ERR_DRAINING; the accepted ones go on. */
   drain (): void { this.draining = true }
@@ -174,11 +149,9 @@ export class Responder {
   close (): void {
     this.deadlines.stop()
     // Calls waiting for a bulkhead slot never start (nobody will read their answer).
-    for (const b of this.bulkheads.values()) {
-      this.inside -= b.waiting.length
-      for (const w of b.waiting) { this.queuedBytes -= w.bytes; w.release() }
-      b.waiting.length = 0
-    }
+    const dropped = this.budgets.dropWaiting()
+    this.inside -= dropped.length
+    for (const w of dropped) w.release()
     const reason = PeerwardenError.closed('the mesh node')
     for (const ch of this.channels) for (const id of [...ch.running.keys()]) this.release(ch, id, reason)
   }
@@ -210,50 +183,23 @@ export class Responder {
       if (!checked.ok) return fail(send, msg.id, checked.error.message, 'ERR_INVALID_ARGUMENT')
       args = checked.value
     }
-    let bulkhead: Bulkhead | undefined
-    if (command.concurrency !== Infinity) {
-      bulkhead = this.bulkheads.get(command.name)
-      if (bulkhead === undefined) this.bulkheads.set(command.name, bulkhead = { active: 0, waiting: [] })
-      if (bulkhead.active >= command.concurrency && bulkhead.waiting.length >= command.maxQueueSize) {
-        return fail(send, msg.id, `${me.name}.${msg.cmd} runs ${command.concurrency} calls at once and has ${command.maxQueueSize} waiting (its bulkhead is full)`, 'ERR_BUSY')
-      }
-    }
-    // What waits here holds its arguments: measured (their JSON) only for a call that will wait.
-    const waits = command.queued || (bulkhead !== undefined && bulkhead.active >= command.concurrency)
-    const bytes = waits ? jsonBytes(args) : 0
-    if (waits) {
-      if (bytes === undefined) return fail(send, msg.id, `${me.name}.${msg.cmd}: arguments nested too deeply`, 'ERR_INVALID_ARGUMENT')
-      if (this.queuedBytes > 0 && this.queuedBytes + bytes > this.maxQueuedBytes) {
-        return fail(send, msg.id, `${me.name} holds ${this.queuedBytes} bytes of waiting arguments (at most ${this.maxQueuedBytes})`, 'ERR_BUSY')
-      }
-    }
-    if (charge !== undefined && !this.peerBytes.fits(from, charge)) {
-      this.peerBytes.refused++
-      return fail(send, msg.id, `${from.role}/${from.variant} keeps ${from.heldBytes} bytes of calls on ${me.name} (at most ${this.peerBytes.max})`, 'ERR_BUSY')
-    }
-    if (command.queued) {
-      const waiting = this.waiting.get(msg.cmd) ?? 0
-      if (waiting >= this.maxQueued) return fail(send, msg.id, `${me.name}.${msg.cmd}'s queue is full (${this.maxQueued} messages)`, 'ERR_BUSY')
-      this.waiting.set(msg.cmd, waiting + 1)
-    } else if (from.running.size >= this.maxRunning) {
-      return fail(send, msg.id, `${from.role}/${from.variant} has ${this.maxRunning} calls running on ${me.name}`, 'ERR_BUSY')
-    }
+    const admitted = this.budgets.admit(me.name, msg, from, command, args, charge)
+    if ('refused' in admitted) return fail(send, msg.id, admitted.message, admitted.code)
     if (!command.responds || command.queued) send.send({ t: 'ack', id: msg.id })
     this.inside++
-    this.queuedBytes += bytes ?? 0
-    const release = charge === undefined ? noop : this.peerBytes.hold(from, charge)
+    const { bytes } = admitted
+    const release = this.budgets.take(from, charge, bytes)
     if (command.queued) {
       // One at a time, in arrival order, per command.
       const run = async (): Promise<void> => {
-        this.waiting.set(msg.cmd, this.waiting.get(msg.cmd)! - 1)
-        this.queuedBytes -= bytes ?? 0
+        this.budgets.started(msg.cmd, bytes)
         await this.execute(msg, args, from, command, handler, true, release)
       }
       this.queues.set(msg.cmd, (this.queues.get(msg.cmd) ?? Promise.resolve()).then(run, run))
-    } else if (bulkhead !== undefined && bulkhead.active >= command.concurrency) {
-      bulkhead.waiting.push({ msg, args, from, handler, bytes: bytes ?? 0, release })
+    } else if (admitted.waits) {
+      this.budgets.enqueue(command, { msg, args, from, handler, bytes, release })
     } else {
-      if (bulkhead !== undefined) bulkhead.active++
+      this.budgets.occupy(command)
       void this.execute(msg, args, from, command, handler, false, release)
     }
   }
@@ -261,19 +207,12 @@ export class Responder {
   /** An accepted call ended (answered, failed, or released): its bulkhead slot goes to the next waiting call, and drain() may finish. */
   private ended (command: Command): void {
     this.inside--
-    const bulkhead = command.concurrency === Infinity ? undefined : this.bulkheads.get(command.name)
-    if (bulkhead !== undefined) {
-      bulkhead.active--
-      for (let next = bulkhead.waiting.shift(); next !== undefined; next = bulkhead.waiting.shift()) {
-        this.queuedBytes -= next.bytes
-        const deadline = next.msg.deadline ?? Infinity
-        // Nobody waits for it any more: dropped, and the slot goes to the next one.
-        if (!this.channels.has(next.from) || deadline <= this.clock.now()) { this.inside--; next.release(); continue }
-        bulkhead.active++
-        void this.execute(next.msg, next.args, next.from, command, next.handler, false, next.release)
-        break
-      }
-    }
+    // A waiting call nobody waits for any more (channel gone, deadline passed) is dropped, and the
+    // slot goes to the next one.
+    const next = this.budgets.freed(command,
+      (w) => this.channels.has(w.from) && (w.msg.deadline ?? Infinity) > this.clock.now(),
+      (w) => { this.inside--; w.release() })
+    if (next !== undefined) void this.execute(next.msg, next.args, next.from, command, next.handler, false, next.release)
     if (this.inside === 0 && this.idleWaiters.length > 0) for (const wake of this.idleWaiters.splice(0)) wake()
   }
 
@@ -348,15 +287,6 @@ export class Responder {
       if (done() && command.responds) fail(from.send, msg.id, errorText(err), codeOf(err))
     })
     return end ?? settled
-  }
-}
-
-/** The bytes of `value`'s JSON (its UTF-16 length: what a JSON text holds in memory), or undefined when nested too deeply to encode. */
-function jsonBytes (value: unknown): number | undefined {
-  try {
-    return JSON.stringify(value)?.length ?? 4
-  } catch {
-    return undefined
   }
 }
 

@@ -12,6 +12,8 @@ async function full (): Promise<{ m: ReturnType<typeof createConnectionManager>;
   me.bind(m)
   for (const id of ['a', 'b', 'c']) await net.addNode(id).dial('mem://me', { signal: new AbortController().signal })
   assert.equal(m.stats().connections, 3)
+  // Peers the manager knows (found on a topic): strangers share one release per `memory`.
+  m.addPeers(['x', 'y', 'z'].map((id) => ({ id, address: `mem://${id}` })))
   return { m, net }
 }
 
@@ -78,5 +80,26 @@ test('room: at highWater 1 the one connection gives way and the refused peer is 
   assert.deepEqual(dialled, ['x'])
   assert.equal(m.stats().connections, 0)
   assert.equal(m.stats().highWater, 1, 'the bound is left as it was')
+  await m.close()
+})
+
+test('room: strangers (peers the manager does not know) share one release per memory; a known peer still gets its own', async (t) => {
+  const { m, net } = await full()
+  const { room, dialled, advance } = roomOn(t, m)
+  room.refused('s1')
+  assert.deepEqual(dialled, ['s1'], 'the first stranger gets a release')
+  await net.addNode('d').dial('mem://me', { signal: new AbortController().signal })
+  advance(1_000)
+  room.refused('s2')
+  assert.deepEqual(dialled, ['s1'], 'a second stranger within memory gets none, and does not wait for one')
+  assert.equal(m.stats().connections, 3)
+  await new Promise((resolve) => setTimeout(resolve, 80))
+  assert.deepEqual(dialled, ['s1'])
+  room.refused('x')
+  assert.deepEqual(dialled, ['s1', 'x'], 'a known peer gets its release')
+  await net.addNode('e').dial('mem://me', { signal: new AbortController().signal })
+  advance(30_000)
+  room.refused('s3')
+  assert.deepEqual(dialled, ['s1', 'x', 's3'], 'after memory, the next stranger gets one')
   await m.close()
 })

@@ -11,8 +11,8 @@ import { until, within } from '../helpers/wait.js'
 
 const noop = (): void => {}
 
-test('shouldRelease: only above lowWater, at most once per interval, never twice for a peer released within memory', () => {
-  const base: { connections: number; lowWater: number; highWater: number; now: number; lastRelease: number; releasedAt: number | undefined } = { connections: 3, lowWater: 2, highWater: 3, now: 10_000, lastRelease: -Infinity, releasedAt: undefined }
+test('shouldRelease: only above lowWater, at most once per interval, never twice for a peer released within memory, strangers one per memory in all', () => {
+  const base: { connections: number; lowWater: number; highWater: number; now: number; lastRelease: number; releasedAt: number | undefined; stranger?: boolean; lastStranger?: number } = { connections: 3, lowWater: 2, highWater: 3, now: 10_000, lastRelease: -Infinity, releasedAt: undefined }
   const rows: Array<[Partial<typeof base>, boolean, string]> = [
     [{}, true, 'above lowWater, nothing released yet'],
     [{ connections: 2 }, false, 'at lowWater: nothing is surplus'],
@@ -20,7 +20,11 @@ test('shouldRelease: only above lowWater, at most once per interval, never twice
     [{ lastRelease: 10_000 - DEFAULT_ROOM.interval + 1 }, false, 'within the interval of the last release'],
     [{ lastRelease: 10_000 - DEFAULT_ROOM.interval }, true, 'the interval has passed'],
     [{ releasedAt: 10_000 - DEFAULT_ROOM.memory + 1 }, false, 'a peer we released comes straight back'],
-    [{ releasedAt: 10_000 - DEFAULT_ROOM.memory }, true, 'released long enough ago']
+    [{ releasedAt: 10_000 - DEFAULT_ROOM.memory }, true, 'released long enough ago'],
+    [{ stranger: true }, true, 'a stranger, no stranger released yet'],
+    [{ stranger: true, lastStranger: 10_000 - DEFAULT_ROOM.memory + 1 }, false, 'a stranger within memory of the last stranger\'s release'],
+    [{ stranger: true, lastStranger: 10_000 - DEFAULT_ROOM.memory }, true, 'a stranger, memory over'],
+    [{ stranger: false, lastStranger: 10_000 }, true, 'a known peer: the strangers\' budget does not apply']
   ]
   for (const [change, expected, why] of rows) assert.equal(shouldRelease({ ...base, ...change }), expected, why)
 })

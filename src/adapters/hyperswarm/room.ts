@@ -16,6 +16,11 @@
  *   interval is over, if it is still not connected and we are still at the bound, we release and dial
  *   it back then (one peer waits at a time; it would otherwise wait for the swarm's next retry, 4 s
  *   or more).
+ * - A stranger (a key the manager did not find or know) gets at most one release per `memory` in
+ *   all, strangers together: keypairs are free, and fresh keys dialling a full swarm a little over
+ *   once a second replaced its connections one by one, oldest first (3 honest connections of 3:
+ *   1 left after 4 strangers 1.3 s apart). Peers found on a topic, added by the application or that
+ *   connected before are not strangers.
  */
 import type { ConnectionManager } from '../../manager/types.js'
 import { DEFAULT_ROOM, shouldRelease, type RoomPolicy } from '../room-policy.js'
@@ -26,6 +31,8 @@ const ROOM_TAG = 'peerwarden:hyperswarm-room'
 /** The releases of one managed swarm (see the module comment). */
 export class Room {
   private lastRelease = -Infinity
+  /** When a stranger last got a release. */
+  private lastStranger = -Infinity
   private readonly released = new Map<string, number>()
   /** The peer waiting for the next release, and its timer. */
   private waiting: { peer: string; timer: ReturnType<typeof setTimeout> } | undefined
@@ -50,7 +57,8 @@ export class Room {
     const { connections, lowWater, highWater } = manager.stats()
     const now = this.now()
     for (const [p, at] of this.released) if (now - at >= this.policy.memory) this.released.delete(p)
-    const state = { connections, lowWater, highWater, now, lastRelease: this.lastRelease, releasedAt: this.released.get(peer) }
+    const stranger = manager.getPeer(peer) === undefined
+    const state = { connections, lowWater, highWater, now, lastRelease: this.lastRelease, releasedAt: this.released.get(peer), stranger, lastStranger: this.lastStranger }
     if (!shouldRelease(state, this.policy)) {
       // Only the interval stands in the way: the peer gets the next release.
       if (this.waiting === undefined && shouldRelease({ ...state, lastRelease: -Infinity }, this.policy)) {
@@ -68,6 +76,7 @@ export class Room {
       return
     }
     this.lastRelease = now
+    if (stranger) this.lastStranger = now
     const conns = manager.listConnections()
     const before = new Set(conns.map((c) => c.peer))
     // The oldest unprotected connection gives way: its peer has been around longest, so it is the
