@@ -11,6 +11,7 @@ import createTestnet, { type Testnet } from '@hyperswarm/testnet'
 import { manageSwarm, type HyperswarmLike, type ManagedSwarm, type ManageSwarmOptions } from '../../src/adapters/hyperswarm.js'
 import { PeerwardenError } from '../../src/errors.js'
 import { sleep, until, within } from '../helpers/wait.js'
+import { stopSwarms } from '../helpers/swarms.js'
 
 const T = { timeout: 60_000 }
 const FAST = { backoffs: [100, 200, 300, 400], jitter: 0 }
@@ -42,11 +43,7 @@ class Net {
   }
 
   async stop (): Promise<void> {
-    const bounded = async (p: Promise<unknown>, ms: number): Promise<void> => { await within(p, ms, 'teardown').catch(noop) }
-    await bounded(Promise.allSettled(this.managed.map(async (m) => { await m.close() })), 5_000)
-    await bounded(Promise.allSettled(this.swarms.map(async (s) => { await s.destroy() })), 8_000)
-    await bounded(Promise.allSettled(this.swarms.map(async (s) => { await s.destroy({ force: true }) })), 5_000)
-    if (this.testnet !== undefined) await bounded(this.testnet.destroy(), 5_000)
+    await stopSwarms(this.managed, this.swarms as never, this.testnet)
   }
 }
 
