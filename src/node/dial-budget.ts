@@ -1,6 +1,6 @@
 import type { Clock } from '../manager/types.js'
 import { FAILED_DIAL_LIMITS_DEFAULTS, resolveFailedDialLimits, type FailedDialLimits } from './budget-options.js'
-import { isLoopback, publicRangeOf, sourceOf } from './inbound-limits.js'
+import { ipKeys } from './inbound-limits.js'
 import { parseRelayedAddress } from './relay-client.js'
 import { tcpHostPort } from './tcp-address.js'
 import { WindowedCounts } from './windowed-counts.js'
@@ -52,10 +52,9 @@ export class DialBudget {
   keysOf (address: string): string[] | undefined {
     if (parseRelayedAddress(address) !== undefined) return undefined
     const host = tcpHostPort(address)?.host
-    if (host === undefined || isLoopback(host)) return undefined
-    const source = sourceOf(host)
-    if (source === host && !/^[0-9a-f:.]+$/i.test(host)) return undefined
-    const range = publicRangeOf(host)
+    if (host === undefined) return undefined
+    const { source, exempt, range, literal } = ipKeys(host)
+    if (exempt || !literal) return undefined
     return range === undefined ? [source] : [source, range]
   }
 

@@ -1,6 +1,6 @@
 import type { Clock } from '../manager/types.js'
 import { HINT_LIMITS_DEFAULTS, resolveHintLimits, type HintLimits } from './budget-options.js'
-import { isLoopback, publicRangeOf, sourceOf } from './inbound-limits.js'
+import { ipKeys } from './inbound-limits.js'
 import { parseRelayedAddress } from './relay-client.js'
 import { tcpHostPort } from './tcp-address.js'
 import { WindowedCounts } from './windowed-counts.js'
@@ -101,8 +101,9 @@ export class HintBudget<Conn extends object> {
 export function hintKeysOf (address: string): [string, string, string | undefined] | undefined {
   if (parseRelayedAddress(address) !== undefined) return undefined
   const hp = tcpHostPort(address)
-  if (hp === undefined || isLoopback(hp.host)) return undefined
-  return [sourceOf(hp.host), `${hp.host}:${hp.port}`, publicRangeOf(hp.host)]
+  if (hp === undefined) return undefined
+  const { source, exempt, range } = ipKeys(hp.host)
+  return exempt ? undefined : [source, `${hp.host}:${hp.port}`, range]
 }
 
 function fits (table: Table, key: string, item: string, max: number, now: number): boolean {

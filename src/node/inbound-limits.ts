@@ -97,7 +97,7 @@ export class InboundLimits {
 
   admit (ip: string, evictOldest?: () => boolean): InboundRefusal | null {
     const { maxPendingPerIp, perIpRate } = this.opts
-    const { source, exempt, range } = keysOf(ip)
+    const { source, exempt, range } = ipKeys(ip)
     if (!exempt && !this.withinRate(source, perIpRate)) return 'rate'
     if (range !== undefined && !this.withinRate(range, RANGE_RATE_FACTOR * perIpRate)) return 'rate-range'
     if (!exempt && (this.pendingBy.get(source) ?? 0) >= maxPendingPerIp) return 'pending-ip'
@@ -110,7 +110,7 @@ export class InboundLimits {
   }
 
   release (ip: string): void {
-    const { source, range } = keysOf(ip)
+    const { source, range } = ipKeys(ip)
     if (!this.pendingBy.has(source)) return
     this.total--
     this.drop(source)
@@ -141,25 +141,29 @@ export class InboundLimits {
   }
 }
 
-/** What an inbound socket's IP is counted under (see `InboundLimits`). */
-interface InboundKeys { source: string; exempt: boolean; range: string | undefined }
+/**
+ * What an IP is counted under, by every budget per source (inbound sockets, hints, failed dials):
+ * its source, whether it is loopback (`isLoopback`: exempt), its public range, and whether it is an
+ * IP literal at all (a host name is its own source, with no range).
+ */
+export interface IpKeys { source: string; exempt: boolean; range: string | undefined; literal: boolean }
 
 /** The keys of the IPs seen lately: a socket's `admit` and `release` (and a source's next sockets) parse its IP once. */
-const keysCache = new Map<string, InboundKeys>()
+const keysCache = new Map<string, IpKeys>()
 
 /** `ip`'s keys: from one parse, remembered (at most 4,096 IPs, then forgotten all at once). */
-function keysOf (ip: string): InboundKeys {
+export function ipKeys (ip: string): IpKeys {
   let k = keysCache.get(ip)
   if (k === undefined) {
     if (keysCache.size >= 4096) keysCache.clear()
     // One parse for all three.
     const parts = parseIpParts(ip)
     if (parts === undefined) {
-      k = { source: ip, exempt: false, range: undefined }
+      k = { source: ip, exempt: false, range: undefined, literal: false }
     } else {
       const source = sourceOfParts(parts)
       const exempt = source === '127.0.0.1' || (parts.kind === 'ipv6' && formatIpParts(parts) === '::1')
-      k = { source, exempt, range: exempt ? undefined : publicRangeOfParts(parts) }
+      k = { source, exempt, range: exempt ? undefined : publicRangeOfParts(parts), literal: true }
     }
     keysCache.set(ip, k)
   }
