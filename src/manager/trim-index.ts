@@ -1,6 +1,6 @@
 import { compareTrimRank } from './rank.js'
 import { PeerRecord } from './peer-record.js'
-import { TrimHeap } from './trim-heap.js'
+import { TrimBuckets } from './trim-heap-buckets.js'
 import type { Connection } from './types.js'
 
 /**
@@ -21,7 +21,8 @@ import type { Connection } from './types.js'
  *   background trim) and `lowest()` re-checks the peer it returns.
  */
 export class TrimIndex {
-  private readonly heap = new TrimHeap()
+  /** The indexed peers in trim order: a heap of rank buckets, each newest first (trim-heap-buckets.ts). */
+  private readonly heap = new TrimBuckets()
   private readonly grace: Array<{ record: PeerRecord; openedAt: number }> = []
   private graceHead = 0
   /** Connections whose transport reports every change of `streams`: their `idle` is kept up to date. */
@@ -52,7 +53,7 @@ export class TrimIndex {
     if (this.gracePeriod === 0) this.promote(now)
   }
 
-  /** Moves peers whose grace period has ended into the heap. Many at once are appended and heapified: O(n). */
+  /** Moves peers whose grace period has ended into the heap: O(1) each when they join their bucket's newest end. */
   promote (now: number): void {
     const g = this.grace
     const due: PeerRecord[] = []
@@ -160,7 +161,7 @@ export class TrimIndex {
   /**
    * Takes the `k` lowest-ranked indexed peers out of the index and returns them, lowest first: the
    * peers `first(k)` names (up to the order among exactly equal ranks), found and let go in one pass
-   * (`TrimHeap.takeLowest`). The heap must be in order.
+   * (`TrimBuckets.takeLowest`: the lowest rank bucket's newest members, a pop each).
    */
   takeFirst (k: number): PeerRecord[] {
     this.version++
