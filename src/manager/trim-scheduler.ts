@@ -162,9 +162,9 @@ export class TrimScheduler {
     const canClose = (r: PeerRecord, taken: readonly PeerRecord[]): boolean => topics.canClose(r, taken)
     const over = this.overQuota()
     let victims: PeerRecord[]
-    if (!large && over === undefined && topics.quotaCount === 0) {
-      // A few of many, and every peer may go (no topic quota): the victims are the first `count` in
-      // order, which the index hands out and lets go in one pass.
+    if (over === undefined && topics.quotaCount === 0) {
+      // Every peer may go (no topic quota): the victims are the first `count` in order, which the
+      // index hands out and lets go in one pass (its buckets' newest, popped: no sort, however many).
       victims = this.index.takeFirst(count)
     } else {
       if (!large && over === undefined) {
