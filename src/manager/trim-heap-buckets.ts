@@ -44,8 +44,8 @@ export class TrimBuckets {
   private at = new Int32Array(64)
   /** The non-empty buckets, a binary min-heap by (class, value, flags). */
   private readonly heap: RankBucket[] = []
-  /** The buckets by `class << 2 | flags`, then by value. */
-  private readonly byClass: Array<Map<number, RankBucket>> = Array.from({ length: 40 }, () => new Map())
+  /** The buckets by `class << 2 | flags`, then by value; a class's map is made when a peer first has it (a manager's index uses a few of the 40). */
+  private readonly byClass: Array<Map<number, RankBucket> | undefined> = []
   private readonly spare: RankBucket[] = []
   private n = 0
 
@@ -170,7 +170,7 @@ export class TrimBuckets {
   /** Files `slot` (the peer `r`) in its bucket, making the bucket if it has none. */
   private place (slot: number, r: PeerRecord): void {
     const cf = classOf(r)
-    const map = this.byClass[cf]
+    const map = this.byClass[cf] ?? (this.byClass[cf] = new Map())
     let b = map.get(r.value)
     if (b === undefined) {
       b = this.spare.pop() ?? new RankBucket()
@@ -200,7 +200,7 @@ export class TrimBuckets {
 
   /** An empty bucket leaves the heap and its key. */
   private drop (b: RankBucket): void {
-    this.byClass[b.cf].delete(b.value)
+    this.byClass[b.cf]!.delete(b.value)
     const { heap } = this
     const i = b.hpos
     const last = heap.pop()!
