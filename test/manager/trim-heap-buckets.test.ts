@@ -99,7 +99,7 @@ function seeded (seed: number): () => number {
 }
 
 test('a bucket of 2,000 peers of one rank but their age, joining in any order and leaving from anywhere, is walked and taken newest first', () => {
-  // 24 seeds, from a few older joiners (the side heap) to mostly older ones (sorted into the run
+  // 24 shuffles, from a few older joiners (the side heap) to mostly older ones (sorted into the run
   // again and again); leavers from the middle leave tombstones, compacted once they are many.
   for (let seed = 1; seed <= 24; seed++) {
     const rand = seeded(seed)
