@@ -26,7 +26,8 @@ export interface IdleOptions {
   /**
    * Wall time between the last connection accepted and the idle window, for every contestant: the
    * set-up's transients end (peerwarden's manager files connections for trimming once their grace
-   * period, 20 s by default, is over). Default 25,000 ms.
+   * period, 20 s by default, is over). A full GC starts it (the idle window itself starts with none:
+   * V8 follows a forced GC with GCs of its own seconds later). Default 25,000 ms.
    */
   settleMs?: number
   /** Rounds; each runs every contestant once, in rotated order. Default 3. */
@@ -61,6 +62,8 @@ interface Held {
   cpuPerConnSec: number
   /** The user-space part of it (the rest is the kernel's: system calls, loopback TCP). */
   userPerConnSec: number
+  /** Major and minor GCs in the idle window, and the main thread's GC pauses there (ms). */
+  idleGcs: { major: number; minor: number; pauseMs: number }
   /** From the dialers' start to the holder holding every connection. */
   acceptMs: number
   /** The holder's CPU time (user + system) over the accepts, per connection held, µs. */
@@ -120,7 +123,7 @@ export async function idleConnections (opts: IdleOptions = {}): Promise<Figure[]
     return `${n} connections from ${dialers} processes, ${concurrency} in flight each; held ${hs.map((h) => h.held).join('/')}, failed ${hs.map((h) => h.failed).join('/')}, in flight when the ${dialMs / 1000} s of dialing were up ${hs.map((h) => h.pending).join('/')}; ` +
       `errors: ${[...new Set(hs.flatMap((h) => h.errors))].slice(0, 3).join('; ') || 'none'}; ` +
       `per round: RSS ${hs.map((h) => kb(h.rssPerConn)).join('/')} KB, heap ${hs.map((h) => kb(h.heapPerConn)).join('/')} KB, external ${hs.map((h) => kb(h.externalPerConn)).join('/')} KB, ` +
-      `CPU ${hs.map((h) => h.cpuPerConnSec.toFixed(2)).join('/')} µs/s (user ${hs.map((h) => h.userPerConnSec.toFixed(2)).join('/')}), accept ${hs.map((h) => Math.round(h.acceptMs)).join('/')} ms ` +
+      `CPU ${hs.map((h) => h.cpuPerConnSec.toFixed(2)).join('/')} µs/s (user ${hs.map((h) => h.userPerConnSec.toFixed(2)).join('/')}; GCs in the window, major/minor/pause ms: ${hs.map((h) => `${h.idleGcs.major}/${h.idleGcs.minor}/${h.idleGcs.pauseMs}`).join(', ')}), accept ${hs.map((h) => Math.round(h.acceptMs)).join('/')} ms ` +
       `(the holder's CPU ${hs.map((h) => Math.round(h.acceptCpuUs)).join('/')} µs per connection, the dialers' ${hs.map((h) => Math.round(h.dialerCpuUs)).join('/')} µs)`
   }
   for (const role of roles) {
@@ -193,6 +196,8 @@ async function holdOnce (contestant: string, n: number, dialers: number, concurr
     const dialerCpuUs = results.reduce((s, r) => s + (r.cpuUs as number), 0)
     const errors = [...new Set(results.map((r) => r.error).filter((e) => e !== undefined))].slice(0, 3)
     if ((accepted.count as number) === 0) throw new Error(`${contestant}: no connection held; ${failed} dials failed (${errors.join('; ')})`)
+    // The forced GC before the settling time: V8's follow-up GCs of it (memory reducer) fall there, not in the window.
+    await holder.ask({ op: 'gc' }, 120_000)
     await sleep(settleMs)
     const idle = await holder.ask({ op: 'idle', ms: idleMs }, idleMs + 120_000)
     const after = await holder.ask({ op: 'mem' }, 120_000)
@@ -206,6 +211,7 @@ async function holdOnce (contestant: string, n: number, dialers: number, concurr
       externalPerConn: per1('external'),
       cpuPerConnSec: (idle.cpuUs as number) / ((idle.wallMs as number) / 1000) / (idle.count as number),
       userPerConnSec: (idle.userUs as number) / ((idle.wallMs as number) / 1000) / (idle.count as number),
+      idleGcs: { major: idle.majorGcs as number, minor: idle.minorGcs as number, pauseMs: Math.round(idle.gcPauseMs as number) },
       acceptMs: accepted.ms as number,
       acceptCpuUs: (accepted.cpuUs as number) / (accepted.count as number),
       dialerCpuUs: dialerCpuUs / (accepted.count as number),

@@ -7,8 +7,12 @@
  * - `{ op: 'mark' }`: the dialers start now: the count of connections held is sampled from here;
  * - `{ op: 'accepted' }` (once the dialers are done): `{ ms, count, cpuUs }`, when the count last
  *   grew (ms since the mark), what it is, and this process's CPU time (user + system) since the mark;
- * - `{ op: 'idle', ms }`: a full GC, then `{ cpuUs, userUs, wallMs, count }`: this process's CPU time (user +
- *   system, and user alone, `process.cpuUsage`) over `ms` of wall time with nothing to do but hold the connections.
+ * - `{ op: 'gc' }`: a full GC (twice), before the settling time that precedes the idle window: V8
+ *   follows a full GC with a few more once the process looks idle (its memory reducer, ~8 s later),
+ *   and those belong to the forced GC, not to holding connections;
+ * - `{ op: 'idle', ms }`: `{ cpuUs, userUs, wallMs, count, majorGcs, minorGcs, gcPauseMs }`: this
+ *   process's CPU time (user + system, and user alone, `process.cpuUsage`) over `ms` of wall time with
+ *   nothing to do but hold the connections, and the GCs in that time (pauses of the main thread).
  * - `{ op: 'snapshot', path }`: writes a heap snapshot there (what each connection costs, by object).
  * Roles: peerwarden, libp2p, hyperswarm, and the floor (plain sockets: idle-common.ts).
  * It exits on 'stop' or when the parent goes away.
@@ -16,6 +20,7 @@
 import './polyfill.js' // before anything from libp2p: Node 20 lacks Promise.withResolvers
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
+import { constants, PerformanceObserver } from 'node:perf_hooks'
 import { exitWhenStopped, nowMs, sleep } from './common.js'
 import { FLOOR_BYTES, FLOOR_PERIOD_MS, LIBP2P_MONITOR, peerwardenTiming, type IdleRole } from './idle-common.js'
 
@@ -133,6 +138,29 @@ async function floorHolder (): Promise<Holder> {
   }
 }
 
+/** GCs of this process so far (from the 'gc' performance entries): counts, and the main thread's pauses. */
+class GcTally {
+  major = 0
+  minor = 0
+  ms = 0
+  constructor () {
+    new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) {
+        const kind = ((e as { detail?: unknown }).detail as { kind?: number } | undefined)?.kind
+        if (kind === constants.NODE_PERFORMANCE_GC_MAJOR) this.major++
+        else this.minor++
+        this.ms += e.duration
+      }
+    }).observe({ entryTypes: ['gc'] })
+  }
+
+  snapshot (): { major: number; minor: number; ms: number } { return { major: this.major, minor: this.minor, ms: this.ms } }
+  since (s: { major: number; minor: number; ms: number }): { major: number; minor: number; ms: number } {
+    return { major: this.major - s.major, minor: this.minor - s.minor, ms: this.ms - s.ms }
+  }
+}
+const gcs = new GcTally()
+
 function gc (): void {
   const g = (globalThis as { gc?: () => void }).gc
   if (g === undefined) throw new Error('run with --expose-gc')
@@ -178,14 +206,21 @@ async function answer (m: Record<string, unknown>, h: Holder): Promise<Record<st
     clearInterval(sampler)
     return accepted()
   }
-  if (m.op === 'idle') {
+  if (m.op === 'gc') {
     gc()
+    return { ok: true }
+  }
+  if (m.op === 'idle') {
     attach(m.ms as number)
+    const g0 = gcs.snapshot()
     const c0 = process.cpuUsage()
     const t0 = nowMs()
     await sleep(m.ms as number)
     const c = process.cpuUsage(c0)
-    return { cpuUs: c.user + c.system, userUs: c.user, wallMs: nowMs() - t0, count: h.count() }
+    const wallMs = nowMs() - t0
+    await sleep(100) // the observer's last entries
+    const g = gcs.since(g0)
+    return { cpuUs: c.user + c.system, userUs: c.user, wallMs, count: h.count(), majorGcs: g.major, minorGcs: g.minor, gcPauseMs: g.ms }
   }
   if (m.op === 'snapshot') {
     gc()
