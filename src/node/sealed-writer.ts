@@ -66,7 +66,8 @@ function newKeepAliveFrame (): KeepAliveFrame {
  * - `lastWrite` (a ms timestamp from the clock) moves with every frame written.
  */
 export class SealedWriter {
-  lastWrite: number
+  /** When a frame was last written (ms); a number from the start, see secure-stream.ts `lastRead`. */
+  lastWrite = 0
   private allocated: Buffer | null = null
   private allocatedPlain: Uint8Array | null = null
 
