@@ -72,7 +72,12 @@ export class SecureStream extends EventEmitter implements QueueHolder {
   readonly rawStream: object = {}
   setKeepAlive (_ms: number): void {}
   destroyed = false
-  lastRead: number
+  /**
+   * When a frame was last read (ms). A number from the start, not a bare field (`undefined` until the
+   * constructor): V8 then keeps it a double updated in place, where a field that held `undefined`
+   * boxes every timestamp into a new heap number that lives a whole keep-alive and is promoted.
+   */
+  lastRead = 0
   /** When a frame was last written (ms). */
   get lastWrite (): number { return this.writer.lastWrite }
   /** Told of every keep-alive that arrives (liveness.ts answers it); keep-alives are never delivered. */
