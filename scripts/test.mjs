@@ -89,7 +89,8 @@ const UNIT_FILES = [
   'test/hostile/hello-fields.test.ts',
   'test/hostile/relay-circuits.test.ts',
   'test/hostile/dial-back-punch.test.ts',
-  'test/hostile/rendezvous-sybils.test.ts'
+  'test/hostile/rendezvous-sybils.test.ts',
+  'test/hostile/room-tenure.test.ts'
 ]
 
 /**
