@@ -90,7 +90,8 @@ const UNIT_FILES = [
   'test/hostile/relay-circuits.test.ts',
   'test/hostile/dial-back-punch.test.ts',
   'test/hostile/rendezvous-sybils.test.ts',
-  'test/hostile/room-tenure.test.ts'
+  'test/hostile/room-tenure.test.ts',
+  'test/hostile/swarm-ban-restart.test.ts'
 ]
 
 /**
