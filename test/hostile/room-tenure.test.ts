@@ -6,7 +6,8 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { Room as SsbRoom } from '../../src/adapters/ssb/room.js'
 import { Room as SwarmRoom } from '../../src/adapters/hyperswarm/room.js'
-import { chooseRoomVictim, DEFAULT_ROOM, type RoomConnection } from '../../src/adapters/room-policy.js'
+import { chooseRoomVictim, DEFAULT_ROOM, roomPolicy, type RoomConnection } from '../../src/adapters/room-policy.js'
+import { PeerwardenError } from '../../src/errors.js'
 import type { ConnectionManager } from '../../src/manager/types.js'
 import { testConnection } from '../../src/testing/index.js'
 import { manager } from '../helpers/manager.js'
@@ -126,4 +127,20 @@ test('chooseRoomVictim: room strangers first, then for a stranger only connectio
     [[c('n', 10)], true, ['n'], undefined, 'never the newcomer itself']
   ]
   for (const [conns, stranger, strangers, expected, why] of rows) assert.equal(pick(conns, stranger, strangers), expected, why)
+})
+
+test('room options: defaults filled in, Infinity allowed for tenure; a wrong value or name is ERR_INVALID_ARGUMENT naming room.<field>', () => {
+  assert.equal(roomPolicy(undefined), DEFAULT_ROOM)
+  assert.deepEqual(roomPolicy({ tenure: Infinity, maxStrangers: 0 }), { ...DEFAULT_ROOM, tenure: Infinity, maxStrangers: 0 })
+  const rows: Array<[unknown, RegExp]> = [
+    [{ tenure: -1 }, /room\.tenure/],
+    [{ interval: Infinity }, /room\.interval/],
+    [{ maxStrangers: 1.5 }, /room\.maxStrangers/],
+    [{ memory: '30s' }, /room\.memory/],
+    [{ tenur: 5 }, /room\.tenur is not a room option/],
+    [null, /room must be an object/]
+  ]
+  for (const [given, message] of rows) {
+    assert.throws(() => roomPolicy(given), (err: unknown) => err instanceof PeerwardenError && err.code === 'ERR_INVALID_ARGUMENT' && message.test(err.message), JSON.stringify(given))
+  }
 })
