@@ -54,7 +54,8 @@ import { WaitingDials } from './hyperswarm/waiting-dials.js'
 import type { HyperswarmConnection, HyperswarmLike, HyperswarmPeerInfo, ManagedSwarm, ManageSwarmOptions } from './hyperswarm/types.js'
 
 export type { HyperswarmConnection, HyperswarmLike, HyperswarmPeerInfo, HyperswarmQueue, ManagedSwarm, ManageSwarmOptions } from './hyperswarm/types.js'
-export { DEFAULT_ROOM, shouldRelease, type RoomPolicy } from './room-policy.js'
+export { DEFAULT_ROOM, chooseRoomVictim, shouldRelease, type RoomConnection, type RoomPolicy, type RoomStats } from './room-policy.js'
+import { roomPolicy, type RoomStats } from './room-policy.js'
 
 const PREFIX = 'hyperswarm:'
 /** At most one lookup for room per this many ms (see `droppedOne`). */
@@ -69,7 +70,7 @@ const noop = (): void => {}
 export function manageSwarm (swarm: HyperswarmLike, options: ManageSwarmOptions = {}): ManagedSwarm {
   if (options == null || typeof options !== 'object') throw PeerwardenError.invalid('manageSwarm options must be an object')
   rejectManagerInstance('manageSwarm options', options, 'manageSwarm')
-  rejectUnknownOptions('manageSwarm options', options, [...MANAGER_OPTIONS, 'topicQuota'])
+  rejectUnknownOptions('manageSwarm options', options, [...MANAGER_OPTIONS, 'topicQuota', 'room'])
   claimSwarm(swarm, options)
   try {
     return new SwarmAdapter(swarm, options)
@@ -104,7 +105,8 @@ class SwarmAdapter implements ManagedSwarm {
   private readonly topicQuota: { min: number; max?: number } | undefined
 
   constructor (readonly swarm: HyperswarmLike, options: ManageSwarmOptions) {
-    const { topicQuota, ...managerOptions } = options as ManageSwarmOptions & { dial?: unknown }
+    const { topicQuota, room, ...managerOptions } = options as ManageSwarmOptions & { dial?: unknown }
+    const policy = roomPolicy(room, 'room')
     delete (managerOptions as { dial?: unknown }).dial
     this.topicQuota = topicQuota
     this.localPeer = hex(swarm.keyPair.publicKey)
@@ -136,7 +138,7 @@ class SwarmAdapter implements ManagedSwarm {
         if (this.closed || this.swarm.suspended === true || this.swarm.destroyed === true || this.live.has(peer)) return
         try { this.connect(peer, Buffer.from(peer, 'hex')) } catch {}
       })
-    })
+    }, policy)
     this.install()
     this.manager.start()
     // Connections the swarm already holds are counted too (and trimmed like any other).
@@ -380,6 +382,8 @@ class SwarmAdapter implements ManagedSwarm {
     this.dialingNow = peer
     try { swarm._connect(info, true) } finally { this.dialingNow = undefined }
   }
+
+  roomStats (): RoomStats { return this.room.stats() }
 
   async close (): Promise<void> {
     if (this.closed) return

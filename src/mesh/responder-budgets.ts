@@ -15,6 +15,11 @@
  *   (peer-bytes.ts).
  * - `maxQueued` (10 000): messages of one queued command waiting; `maxRunning` (1024): calls of one
  *   channel running (commands not queued).
+ * - A peer's share of a queued command's queue: it may add a message only while what it holds there
+ *   is under half of the places the other peers leave free (alone: half the queue; with one other
+ *   holding 5 of 10, 2). One certified caller that filled the queue behind a slow message refused
+ *   every other caller; now the others always find room (`queueShareRefused` counts the refusals).
+ *   Counted per peer id (one node's channels together), released when the message starts.
  */
 
 import type { Instance } from './instance.js'
@@ -52,6 +57,10 @@ export class ResponderBudgets {
   private readonly bulkheads = new Map<string, Bulkhead>()
   /** Queued messages not yet started, by command. */
   private readonly waiting = new Map<string, number>()
+  /** Of those, by command and peer (emptied as they start: at most one entry per message waiting). */
+  private readonly waitingBy = new Map<string, Map<string, number>>()
+  /** Queued messages refused because their peer held its share of the command's queue. */
+  queueShareRefused = 0
   private readonly maxRunning: number
   private readonly maxQueued: number
   private readonly maxQueuedBytes: number
@@ -103,7 +112,16 @@ export class ResponderBudgets {
     if (command.queued) {
       const waiting = this.waiting.get(msg.cmd) ?? 0
       if (waiting >= this.maxQueued) return busy(`${me}.${msg.cmd}'s queue is full (${this.maxQueued} messages)`)
+      const byPeer = this.waitingBy.get(msg.cmd) ?? new Map<string, number>()
+      const mine = byPeer.get(from.peer) ?? 0
+      // Half of the places the others leave free: 2 × mine < maxQueued − others.
+      if (mine > 0 && 2 * mine >= this.maxQueued - (waiting - mine)) {
+        this.queueShareRefused++
+        return busy(`${from.role}/${from.variant} holds ${mine} of the ${waiting} messages waiting in ${me}.${msg.cmd}'s queue (its share: half of the ${this.maxQueued - (waiting - mine)} places the others leave)`)
+      }
       this.waiting.set(msg.cmd, waiting + 1)
+      byPeer.set(from.peer, mine + 1)
+      this.waitingBy.set(msg.cmd, byPeer)
     } else if (from.running.size >= this.maxRunning) {
       return busy(`${from.role}/${from.variant} has ${this.maxRunning} calls running on ${me}`)
     }
@@ -116,9 +134,13 @@ export class ResponderBudgets {
     return charge === undefined ? noop : this.peerBytes.hold(from, charge)
   }
 
-  /** A queued command's message starts: it waits no more. */
-  started (cmd: string, bytes: number): void {
+  /** A queued command's message from `peer` starts: it waits no more. */
+  started (cmd: string, peer: string, bytes: number): void {
     this.waiting.set(cmd, this.waiting.get(cmd)! - 1)
+    const byPeer = this.waitingBy.get(cmd)!
+    const mine = byPeer.get(peer)! - 1
+    if (mine > 0) byPeer.set(peer, mine)
+    else byPeer.delete(peer)
     this.queuedBytes -= bytes
   }
 
