@@ -189,7 +189,7 @@ class Node implements PeerNode {
       hello: (conn) => { this.discovery?.hello(conn) },
       settled: (peer) => { this.discovery?.dialSettled(peer) },
       relayed: async (address, opts) => await this.relayClient.dial(address, opts)
-    }, { clock: systemClock, random: Math.random }, options.failedDialLimits)
+    }, { clock, random: options.manager?.random ?? Math.random }, options.failedDialLimits)
     const applicationAccepted = options.manager?.accepted === undefined ? undefined : check.fn<NonNullable<ConnectionManagerOptions['accepted']>>('manager.accepted', options.manager.accepted)
     this.manager = createConnectionManager({
       ...nodeWatermarks(options.manager),
