@@ -42,11 +42,9 @@
  */
 import { createConnectionManager } from '../manager/manager.js'
 import { PeerwardenError } from '../errors.js'
-import { MANAGER_OPTIONS, rejectUnknownOptions } from '../manager/validate.js'
 import type { Connection, ConnectionManager } from '../manager/types.js'
-import { rejectManagerInstance } from '../options-mistakes.js'
 import { SharedBans } from './hyperswarm/bans.js'
-import { claimSwarm, releaseSwarm } from './hyperswarm/checks.js'
+import { checkSwarmOptions, claimSwarm, releaseSwarm } from './hyperswarm/checks.js'
 import { DueQueue, SwarmPatches } from './hyperswarm/patches.js'
 import { SwarmReleases } from './hyperswarm/releases.js'
 import { Room } from './hyperswarm/room.js'
@@ -68,9 +66,7 @@ const noop = (): void => {}
 
 /** Puts `swarm` under a new connection manager; see the module comment for what changes. */
 export function manageSwarm (swarm: HyperswarmLike, options: ManageSwarmOptions = {}): ManagedSwarm {
-  if (options == null || typeof options !== 'object') throw PeerwardenError.invalid('manageSwarm options must be an object')
-  rejectManagerInstance('manageSwarm options', options, 'manageSwarm')
-  rejectUnknownOptions('manageSwarm options', options, [...MANAGER_OPTIONS, 'topicQuota', 'room'])
+  checkSwarmOptions(options)
   claimSwarm(swarm, options)
   try {
     return new SwarmAdapter(swarm, options)
@@ -105,16 +101,19 @@ class SwarmAdapter implements ManagedSwarm {
   private readonly topicQuota: { min: number; max?: number } | undefined
 
   constructor (readonly swarm: HyperswarmLike, options: ManageSwarmOptions) {
-    const { topicQuota, room, ...managerOptions } = options as ManageSwarmOptions & { dial?: unknown }
+    // Checked (./hyperswarm/checks.ts): localPeer is the swarm's key, allow and deny list keys.
+    const { topicQuota, room, localPeer: _localPeer, allow, deny, ...managerOptions } = options
     const policy = roomPolicy(room, 'room')
-    delete (managerOptions as { dial?: unknown }).dial
     this.topicQuota = topicQuota
     this.localPeer = hex(swarm.keyPair.publicKey)
-    this.deny = new Set((options.deny ?? []).map((d) => d.toLowerCase()))
+    this.deny = new Set((deny ?? []).map((d) => d.toLowerCase()))
     const maxParallel = swarm.maxParallel
     this.manager = createConnectionManager({
       ...(typeof maxParallel === 'number' && Number.isInteger(maxParallel) && maxParallel >= 1 ? { maxParallelDials: maxParallel } : {}),
       ...managerOptions,
+      // Peer ids are keys in lowercase hex: a key given in capitals matches too.
+      ...(allow !== undefined ? { allow: allow.map((a) => a.toLowerCase()) } : {}),
+      ...(deny !== undefined ? { deny: [...this.deny] } : {}),
       localPeer: this.localPeer,
       dial: async (address, opts) => await this.dial(address, opts)
     })

@@ -85,7 +85,11 @@ export interface HyperswarmLike {
   _flushTick?: number
 }
 
-/** The options of `manageSwarm`: the manager's, but `dial`, plus `topicQuota`. */
+/**
+ * The options of `manageSwarm`: the manager's, but `dial`, plus `topicQuota`. `localPeer`, when
+ * given, must be the swarm's key; `allow` and `deny` list keys in hex; an option of `new Hyperswarm()`
+ * is refused with where it belongs (hyperswarm/checks.ts).
+ */
 export interface ManageSwarmOptions extends Partial<Omit<ConnectionManagerOptions, 'dial'>> {
   /** Set as the manager's topic quota for every topic the swarm joins. Default: none. */
   topicQuota?: { min: number; max?: number }
