@@ -5,8 +5,8 @@ import type { Connection } from './types.js'
 
 /**
  * The connected peers that trimming may close, ordered by {@link compareTrimRank}, so that the
- * lowest-ranked one is found in O(1) and kept in order in O(log n) when a tag, a priority or a
- * connection changes. This is what lets an inbound connection at the bound evict a peer in
+ * lowest-ranked one is found in O(1) and kept in order in O(1) to O(log n) when a tag, a priority or
+ * a connection changes (a heap of rank buckets: trim-heap-buckets.ts). This is what lets an inbound connection at the bound evict a peer in
  * microseconds instead of sorting every connection.
  *
  * Rules:
@@ -203,7 +203,7 @@ export class TrimIndex {
    */
   walks (wanted: number): boolean { return wanted <= 64 || wanted * 8 <= this.heap.size }
 
-  /** The `k` lowest-ranked indexed peers, in the order `ordered()` walks them: O(k log k). The heap must be in order. */
+  /** The `k` lowest-ranked indexed peers, in the order `ordered()` walks them: O(k) plus the buckets passed. */
   first (k: number): PeerRecord[] { return this.heap.lowest(k) }
 
   /** The indexed peers in trim order, lowest first, lazily. The index must not change while iterating. */
