@@ -1,6 +1,6 @@
 /**
  * The timed loops of the previous suite (previous.bench.ts). Each build loads an instance of this
- * module of its own (`loopsFor`): a loop's call sites then see that build's classes only, as in a
+ * module of its own (`loopsFor` there): a loop's call sites then see that build's classes only, as in a
  * process that runs one peerwarden. With one loop for both, each call site was polymorphic over the
  * two builds' managers, and what V8 inlined there depended on which build it had seen first.
  */
@@ -24,12 +24,4 @@ export function tagSlice (m: ConnectionManager, peers: number, from: number, to:
 /** Hands `incoming[from..to)` to the manager. */
 export function admitSlice (m: ConnectionManager, incoming: TestConnection[], from: number, to: number): void {
   for (let i = from; i < to; i++) m.connected(incoming[i])
-}
-
-/** This module's functions, as `loopsFor` loads them. */
-export type Loops = typeof import('./previous-loops.js')
-
-/** An instance of this module of `build`'s own (a module URL with a query is another module). */
-export async function loopsFor (build: string): Promise<Loops> {
-  return await import(new URL(`./previous-loops.js?build=${encodeURIComponent(build)}`, import.meta.url).href) as Loops
 }

@@ -26,7 +26,6 @@ import * as current from '../src/index.js'
 import * as currentTesting from '../src/testing/index.js'
 import type { Figure } from './manager.bench.js'
 import { collect, median } from './peers/common.js'
-import { loopsFor, type Loops } from './previous-loops.js'
 import { reside } from './reference.bench.js'
 
 type Api = typeof current
@@ -55,6 +54,14 @@ async function filled (b: Build, n: number, low: number, high: number): Promise<
   m.start()
   await clock.advance(2000)
   return { m, conns }
+}
+
+/** The timed loops (previous-loops.ts), as `loopsFor` loads them. */
+type Loops = typeof import('./previous-loops.js')
+
+/** An instance of previous-loops.ts of `build`'s own (a module URL with a query is another module). */
+async function loopsFor (build: string): Promise<Loops> {
+  return await import(new URL(`./previous-loops.js?build=${encodeURIComponent(build)}`, import.meta.url).href) as Loops
 }
 
 /**
