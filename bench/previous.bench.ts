@@ -30,7 +30,7 @@ import { reside } from './reference.bench.js'
 
 type Api = typeof current
 type TestingApi = typeof currentTesting
-interface Build { name: string; api: Api; testing: TestingApi }
+interface Build { name: string; api: Api; testing: TestingApi; loops: Loops }
 
 const PREVIOUS = new URL('../../bench/.previous/node_modules/peerwarden-previous/', import.meta.url)
 
@@ -54,6 +54,14 @@ async function filled (b: Build, n: number, low: number, high: number): Promise<
   m.start()
   await clock.advance(2000)
   return { m, conns }
+}
+
+/** The timed loops (previous-loops.ts), as `loopsFor` loads them. */
+type Loops = typeof import('./previous-loops.js')
+
+/** An instance of previous-loops.ts of `build`'s own (a module URL with a query is another module). */
+async function loopsFor (build: string): Promise<Loops> {
+  return await import(new URL(`./previous-loops.js?build=${encodeURIComponent(build)}`, import.meta.url).href) as Loops
 }
 
 /**
@@ -136,9 +144,7 @@ const ops: Op[] = [
       const N = 10_000
       return {
         units: 40 * N,
-        step: (k) => {
-          for (let i = k * N; i < (k + 1) * N; i++) { const c = conns[i % 1000]; m.connected(c); m.disconnected(c) }
-        },
+        step: (k) => { b.loops.churnSlice(m, conns, k * N, (k + 1) * N) },
         close: async () => { await m.close() }
       }
     }
@@ -154,9 +160,7 @@ const ops: Op[] = [
       const N = 25_000
       return {
         units: 40 * N,
-        step: (k) => {
-          for (let i = k * N; i < (k + 1) * N; i++) m.tagPeer(`peer-${i % 10_000}`, 'score', (i * 7919) % 100)
-        },
+        step: (k) => { b.loops.tagSlice(m, 10_000, k * N, (k + 1) * N) },
         close: async () => { await m.close() }
       }
     }
@@ -174,7 +178,7 @@ const ops: Op[] = [
       const incoming = Array.from({ length: 4000 }, (_, i) => new b.testing.TestConnection({ peer: `new-${i}` }))
       return {
         units: incoming.length,
-        step: (k) => { for (let i = k * 200; i < (k + 1) * 200; i++) m.connected(incoming[i]) },
+        step: (k) => { b.loops.admitSlice(m, incoming, k * 200, (k + 1) * 200) },
         close: async () => { await m.close() }
       }
     }
@@ -269,9 +273,10 @@ export async function againstPrevious (rounds = 9, trace = false): Promise<Figur
   const previous: Build = {
     name: label,
     api: await import(new URL('dist/index.js', PREVIOUS).href) as Api,
-    testing: await import(new URL('dist/testing/index.js', PREVIOUS).href) as TestingApi
+    testing: await import(new URL('dist/testing/index.js', PREVIOUS).href) as TestingApi,
+    loops: await loopsFor(label)
   }
-  const builds: Build[] = [{ name: 'this tree', api: current, testing: currentTesting }, previous]
+  const builds: Build[] = [{ name: 'this tree', api: current, testing: currentTesting, loops: await loopsFor('this tree') }, previous]
   const out: Figure[] = []
   for (const op of ops) {
     const values: number[][] = [[], []]
