@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { defineSchema, PeerwardenError } from '../../src/mesh/index.js'
+import { overShare } from '../../src/mesh/responder-budgets.js'
 import { until } from '../helpers/wait.js'
 import { meshNode, registry } from '../mesh/hostile-peers.js'
 
@@ -138,4 +139,17 @@ test('a caller that fills a bulkhead\'s waiting calls gets ERR_BUSY past its sha
   assert.equal(await running, 0)
   await Promise.all([...a.accepted, ...h.accepted])
   assert.equal(worker.stats().queued, 0)
+})
+
+test('overShare: a peer holding none always may; else only while it holds under half of the places the others leave free', () => {
+  const rows: Array<[number, number, number, boolean, string]> = [
+    [0, 0, 10, true, 'an empty queue'],
+    [0, 9, 10, true, 'a peer holding none, the last place'],
+    [4, 4, 10, true, 'alone, 4 of 10: under half'],
+    [5, 5, 10, false, 'alone, 5 of 10: its half'],
+    [2, 7, 10, true, 'beside 5 of another: 2 of the 5 left'],
+    [3, 8, 10, false, 'beside 5 of another: 3 of the 5 left'],
+    [1, 1, 1, false, 'a queue of one: its one place']
+  ]
+  for (const [mine, waiting, max, may, why] of rows) assert.equal(overShare(mine, waiting, max) === undefined, may, why)
 })
