@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { defineSchema, PeerwardenError } from '../../src/mesh/index.js'
+import { overShare } from '../../src/mesh/responder-budgets.js'
 import { until } from '../helpers/wait.js'
 import { meshNode, registry } from '../mesh/hostile-peers.js'
 
@@ -16,7 +17,10 @@ const farm = defineSchema({
   Caller: { _connect: ['Worker'] },
   Worker: {
     _allow: ['Caller'],
-    _commands: { _broadcast: { note: { queued: true, method: (_args?: unknown) => null } } }
+    _commands: {
+      _broadcast: { note: { queued: true, method: (_args?: unknown) => null } },
+      _balanced: { slot: { concurrency: 1, maxQueueSize: 10, method: (_args?: unknown) => null } }
+    }
   }
 })
 
@@ -97,4 +101,55 @@ test('messages queued by a caller whose channel closed are released from every b
   await until(() => ran.includes('other:0'), 5000, 'the other caller\'s first note to start')
   assert.equal(await fill((a) => other.call.Worker.note(a), 20), 5, 'the other caller holds its full share (half of 10), not less')
   opens.other!()
+})
+
+test('a caller that fills a bulkhead\'s waiting calls gets ERR_BUSY past its share; another caller still finds a place', { timeout: 60_000 }, async (t) => {
+  const reg = await registry(t, { schema: farm, open: true })
+  let release: () => void = () => {}
+  const gate = new Promise<void>((resolve) => { release = resolve })
+  const worker = await meshNode(t, {
+    schema: farm, role: 'Worker', variant: 'w1', registry: reg.addresses[0],
+    handlers: { slot: async ({ n }: { n: number }) => { if (n === 0) await gate; return n } }
+  })
+  const attacker = await meshNode(t, { schema: farm, role: 'Caller', variant: 'attacker', registry: reg.addresses[0] })
+  const honest = await meshNode(t, { schema: farm, role: 'Caller', variant: 'honest', registry: reg.addresses[0] })
+  await until(() => attacker.instances('Worker').length === 1 && honest.instances('Worker').length === 1, 8000, 'the callers to list the worker')
+  const running = attacker.call.Worker.slot({ n: 0 }, { timeout: 30_000 })
+  await until(() => worker.stats().running === 1, 5000, 'the first call to take the slot')
+  /** Starts calls until one is refused; the accepted ones wait for the slot. */
+  const park = async (caller: typeof attacker, max: number): Promise<{ accepted: Array<Promise<unknown>>; refused: boolean }> => {
+    const accepted: Array<Promise<unknown>> = []
+    for (let n = 1; n <= max; n++) {
+      const before = worker.stats().queued
+      const call = caller.call.Worker.slot({ n }, { timeout: 30_000 })
+      // Either refused at once, or counted waiting for the slot.
+      const outcome = await Promise.race([call.then(() => 'done', (err: unknown) => err), until(() => worker.stats().queued === before + 1, 10_000, 'the call to wait for the slot').then(() => 'waiting')])
+      if (outcome instanceof Error) { busy(outcome); return { accepted, refused: true } }
+      accepted.push(call)
+    }
+    return { accepted, refused: false }
+  }
+  const a = await park(attacker, 20)
+  const h = await park(honest, 10)
+  const s = worker.stats()
+  console.log(`attacker parked ${a.accepted.length} of 10 waiting places, the honest caller ${h.accepted.length}; queued ${s.queued}, refused past a share ${s.queueShareRefused}`)
+  assert.equal(a.accepted.length, 5)
+  assert.equal(h.accepted.length, 3)
+  release()
+  assert.equal(await running, 0)
+  await Promise.all([...a.accepted, ...h.accepted])
+  assert.equal(worker.stats().queued, 0)
+})
+
+test('overShare: a peer holding none always may; else only while it holds under half of the places the others leave free', () => {
+  const rows: Array<[number, number, number, boolean, string]> = [
+    [0, 0, 10, true, 'an empty queue'],
+    [0, 9, 10, true, 'a peer holding none, the last place'],
+    [4, 4, 10, true, 'alone, 4 of 10: under half'],
+    [5, 5, 10, false, 'alone, 5 of 10: its half'],
+    [2, 7, 10, true, 'beside 5 of another: 2 of the 5 left'],
+    [3, 8, 10, false, 'beside 5 of another: 3 of the 5 left'],
+    [1, 1, 1, false, 'a queue of one: its one place']
+  ]
+  for (const [mine, waiting, max, may, why] of rows) assert.equal(overShare(mine, waiting, max) === undefined, may, why)
 })
