@@ -66,7 +66,9 @@ export function checkSwarmOptions (options: unknown): asserts options is ManageS
       throw PeerwardenError.invalid(`manageSwarm options: ${JSON.stringify(name)} is an option of new Hyperswarm({ ${name} }), not of manageSwarm: ${where}`)
     }
   }
-  rejectUnknownOptions('manageSwarm options', options, SWARM_OPTIONS)
+  // The names answered above, given as undefined, are not unknown: they say nothing.
+  const answered = (name: string): boolean => name === 'dial' || name === 'maxParallel' || HYPERSWARM_OPTIONS[name] !== undefined
+  rejectUnknownOptions('manageSwarm options', Object.fromEntries(Object.entries(options).filter(([name]) => !answered(name))), SWARM_OPTIONS)
   const o = options as ManageSwarmOptions
   for (const list of ['allow', 'deny'] as const) {
     if (o[list] === undefined) continue
