@@ -4,6 +4,7 @@ import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import ts from 'typescript'
+import { NODE_OPTIONS } from '../src/node/types.js'
 import { redisSkip, startRedis } from './helpers/redis.js'
 
 // Every ```ts / ```js block of README.md and docs/*.md runs as written, or is marked as a fragment.
@@ -278,4 +279,12 @@ test('the README says to install every package its examples import or need', () 
       for (const n of needs) assert.ok(named.has(n), `README.md:${b.line} imports '${spec}', which needs \`${n}\`: the README does not say to install it`)
     }
   }
+})
+
+// `logger` was missing from docs/node.md's table: a newcomer reading the guide never learnt of it.
+test('every createNode option is in the options table of docs/node.md', () => {
+  const text = readFileSync(`${ROOT}docs/node.md`, 'utf8')
+  const table = text.slice(text.indexOf('## Options (`createNode`)')).split(/\n## /)[0]!
+  const listed = new Set(table.split('\n').filter((l) => l.startsWith('| `')).flatMap((row) => [...row.split('|')[1]!.matchAll(/`([^`]+)`/g)].map((m) => m[1]!)))
+  for (const name of NODE_OPTIONS) assert.ok(listed.has(name), `createNode's option ${name} is not in docs/node.md's options table`)
 })

@@ -102,8 +102,10 @@ class SwarmAdapter implements ManagedSwarm {
 
   constructor (readonly swarm: HyperswarmLike, options: ManageSwarmOptions) {
     // Checked (./hyperswarm/checks.ts): localPeer is the swarm's key, allow and deny list keys.
-    const { topicQuota, room, localPeer: _localPeer, allow, deny, ...managerOptions } = options
+    const { topicQuota, room, localPeer: _localPeer, allow, deny, ...given } = options
     const policy = roomPolicy(room, 'room')
+    // A name given as undefined (`firewall: undefined`, spread from elsewhere) says nothing: not passed on.
+    const managerOptions = Object.fromEntries(Object.entries(given).filter(([, value]) => value !== undefined))
     this.topicQuota = topicQuota
     this.localPeer = hex(swarm.keyPair.publicKey)
     this.deny = new Set((deny ?? []).map((d) => d.toLowerCase()))

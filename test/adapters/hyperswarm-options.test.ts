@@ -45,6 +45,11 @@ test('manageSwarm refuses dial by name: the manager dials through the swarm (it 
     hasCode('ERR_INVALID_ARGUMENT', /^manageSwarm options: dial is not accepted: the manager dials through the swarm/))
 })
 
+test('an option given as undefined says nothing, so nothing is refused (options spread from elsewhere)', async () => {
+  const m = manageSwarm(fakeSwarm(), { dial: undefined, firewall: undefined, lowWater: undefined } as never)
+  await m.close()
+})
+
 test('manageSwarm takes localPeer only when it is the swarm\'s own key, in any case (another one was overwritten in silence)', async () => {
   const swarm = fakeSwarm()
   assert.throws(() => manageSwarm(swarm, { localPeer: 'me' }), hasCode('ERR_INVALID_ARGUMENT', new RegExp(`^localPeer must be the swarm's public key \\(${OWN}\\), got "me"`)))

@@ -53,7 +53,8 @@ const HYPERSWARM_OPTIONS: Readonly<Record<string, string>> = {
 export function checkSwarmOptions (options: unknown): asserts options is ManageSwarmOptions {
   if (options == null || typeof options !== 'object') throw PeerwardenError.invalid(`manageSwarm options must be an object, got ${describe(options)}`)
   rejectManagerInstance('manageSwarm options', options, 'manageSwarm')
-  for (const name of Object.keys(options)) {
+  for (const [name, value] of Object.entries(options)) {
+    if (value === undefined) continue // says nothing: nothing is dropped
     if (name === 'dial') {
       throw PeerwardenError.invalid('manageSwarm options: dial is not accepted: the manager dials through the swarm (Hyperswarm\'s own connect); leave it out (for a transport of your own, use createConnectionManager)')
     }
@@ -65,7 +66,9 @@ export function checkSwarmOptions (options: unknown): asserts options is ManageS
       throw PeerwardenError.invalid(`manageSwarm options: ${JSON.stringify(name)} is an option of new Hyperswarm({ ${name} }), not of manageSwarm: ${where}`)
     }
   }
-  rejectUnknownOptions('manageSwarm options', options, SWARM_OPTIONS)
+  // The names answered above, given as undefined, are not unknown: they say nothing.
+  const answered = (name: string): boolean => name === 'dial' || name === 'maxParallel' || HYPERSWARM_OPTIONS[name] !== undefined
+  rejectUnknownOptions('manageSwarm options', Object.fromEntries(Object.entries(options).filter(([name]) => !answered(name))), SWARM_OPTIONS)
   const o = options as ManageSwarmOptions
   for (const list of ['allow', 'deny'] as const) {
     if (o[list] === undefined) continue
