@@ -24,14 +24,13 @@ export function loadIdentity (opts: { seed?: Uint8Array | string; dataDir?: stri
   if (opts.dataDir === undefined) return keyPair()
   const file = join(opts.dataDir, KEY_FILE)
   if (existsSync(file)) {
+    let data: unknown
     try {
-      const data = JSON.parse(readFileSync(file, 'utf8')) as { publicKey: string; secretKey: string }
-      const kp = { publicKey: Buffer.from(data.publicKey, 'hex'), secretKey: Buffer.from(data.secretKey, 'hex') }
-      if (kp.publicKey.length !== 32 || kp.secretKey.length !== 64) throw new Error('wrong key sizes')
-      return kp
+      data = JSON.parse(readFileSync(file, 'utf8'))
     } catch (err) {
       throw new PeerwardenError('ERR_IDENTITY', `cannot read the key pair in ${file}: ${(err as Error).message}`, { cause: err })
     }
+    return storedKeyPair(data, file)
   }
   mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 })
   const kp = keyPair()
@@ -39,6 +38,32 @@ export function loadIdentity (opts: { seed?: Uint8Array | string; dataDir?: stri
   writeFileSync(tmp, JSON.stringify({ publicKey: kp.publicKey.toString('hex'), secretKey: kp.secretKey.toString('hex') }), { mode: 0o600 })
   chmodSync(tmp, 0o600)
   renameSync(tmp, file)
+  return kp
+}
+
+/**
+ * The key pair of a parsed identity file.
+ *
+ * Rules:
+ * - `publicKey` is 64 hex characters and `secretKey` 128 (libsodium's ed25519 secret key: the seed,
+ *   then the public key); anything else fails with `ERR_IDENTITY` naming the field.
+ * - The public key must be the secret key's: a file whose halves disagree (edited by hand, or two
+ *   files mixed) would sign with one identity and announce another.
+ */
+function storedKeyPair (data: unknown, file: string): KeyPair {
+  const field = (name: 'publicKey' | 'secretKey', chars: number): Buffer => {
+    const value = data != null && typeof data === 'object' ? (data as Record<string, unknown>)[name] : undefined
+    if (typeof value !== 'string' || value.length !== chars || !/^[0-9a-f]*$/i.test(value)) {
+      const got = typeof value === 'string' ? `${value.length} characters` : value === null ? 'null' : typeof value
+      throw new PeerwardenError('ERR_IDENTITY', `cannot read the key pair in ${file}: ${name} must be ${chars} hex characters, got ${got}`)
+    }
+    return Buffer.from(value, 'hex')
+  }
+  const kp = { publicKey: field('publicKey', 64), secretKey: field('secretKey', 128) }
+  const derived = keyPair(kp.secretKey.subarray(0, 32))
+  if (!derived.publicKey.equals(kp.publicKey) || !derived.secretKey.equals(kp.secretKey)) {
+    throw new PeerwardenError('ERR_IDENTITY', `cannot read the key pair in ${file}: publicKey is not the public key of secretKey`)
+  }
   return kp
 }
 

@@ -115,6 +115,29 @@ test('a corrupt identity.json fails with a PeerwardenError instead of silently m
   await assert.rejects(createNode({ dataDir: dir2 }), (err: unknown) => err instanceof RootPeerwardenError)
 })
 
+test('an identity.json with a field of the wrong type or size, or halves that disagree, fails with ERR_IDENTITY naming the field', async (t) => {
+  const good = await node(t, { seed: 'identity-file' })
+  const dir = tempDir(t)
+  const pk = good.id
+  const cases: Array<[Record<string, unknown>, RegExp]> = [
+    [{ publicKey: pk, secretKey: null }, /secretKey must be 128 hex characters, got null/],
+    [{ publicKey: 7, secretKey: 'ab' }, /publicKey must be 64 hex characters, got number/],
+    [{ publicKey: 'zz'.repeat(32), secretKey: 'ab'.repeat(64) }, /publicKey must be 64 hex characters/],
+    [{ publicKey: pk, secretKey: 'ab'.repeat(64) }, /publicKey is not the public key of secretKey/]
+  ]
+  for (const [data, message] of cases) {
+    writeFileSync(join(dir, 'identity.json'), JSON.stringify(data), { mode: 0o600 })
+    await assert.rejects(createNode({ dataDir: dir }), (err: unknown) => {
+      assert.ok(err instanceof RootPeerwardenError, `expected a PeerwardenError, got ${String(err)}`)
+      assert.equal((err as PeerwardenError).code, 'ERR_IDENTITY')
+      assert.match((err as Error).message, message)
+      return true
+    })
+  }
+  writeFileSync(join(dir, 'identity.json'), JSON.stringify([]), { mode: 0o600 })
+  await assert.rejects(createNode({ dataDir: dir }), /publicKey must be 64 hex characters, got undefined/)
+})
+
 test('a listen address that is not a tcp address fails with ERR_INVALID_ARGUMENT', async () => {
   for (const listen of [['udp://127.0.0.1:0'], ['127.0.0.1:0'], ['tcp://127.0.0.1'], ['tcp://127.0.0.1:99999'], [''], 'tcp://127.0.0.1:0']) {
     await assert.rejects(createNode({ listen: listen as string[] }), isCode('ERR_INVALID_ARGUMENT'), `listen ${JSON.stringify(listen)}`)
