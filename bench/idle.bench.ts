@@ -38,7 +38,7 @@ export interface IdleOptions {
    */
   dialMs?: number
   /**
-   * Contestants. Default all three stacks; 'floor' adds plain sockets doing one 20-byte exchange per
+   * Contestants. Default the three stacks and 'floor': plain sockets doing one 20-byte exchange per
    * keep-alive period (bench/peers/idle-common.ts), the floor peerwarden's CPU figure is read against.
    */
   roles?: IdleRole[]
@@ -96,7 +96,7 @@ export async function idleConnections (opts: IdleOptions = {}): Promise<Figure[]
   const rounds = opts.rounds ?? 3
   const dialMs = opts.dialMs ?? 300_000
   const timings = opts.timings ?? (process.env.IDLE_PW_ARMS ?? '').split(';').filter((t) => t !== '')
-  const base = opts.roles ?? ['peerwarden', 'libp2p', 'hyperswarm']
+  const base = opts.roles ?? ['peerwarden', 'libp2p', 'hyperswarm', 'floor']
   // A contestant is a role, or 'peerwarden <keepAlive>,<deadTimeout>'.
   const roles: string[] = [...base, ...(base.includes('peerwarden') ? timings.map((t) => `peerwarden ${t}`) : [])]
   const runs: Record<string, Held[]> = {}
