@@ -59,6 +59,7 @@ const UNIT_FILES = [
   'test/node/topic-budgets.test.ts',
   'test/node/budget-options.test.ts',
   'test/adapters/hyperswarm-bans-rules.test.ts',
+  'test/adapters/hyperswarm-options.test.ts',
   'test/node/noise.test.ts',
   'test/node/write-budget-rule.test.ts',
   'test/node/receive-budget.test.ts',
@@ -89,7 +90,10 @@ const UNIT_FILES = [
   'test/hostile/hello-fields.test.ts',
   'test/hostile/relay-circuits.test.ts',
   'test/hostile/dial-back-punch.test.ts',
-  'test/hostile/rendezvous-sybils.test.ts'
+  'test/hostile/rendezvous-sybils.test.ts',
+  'test/hostile/room-tenure.test.ts',
+  'test/hostile/swarm-ban-restart.test.ts',
+  'test/hostile/store-rows.test.ts'
 ]
 
 /**

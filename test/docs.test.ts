@@ -4,6 +4,7 @@ import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import ts from 'typescript'
+import { NODE_OPTIONS } from '../src/node/types.js'
 import { redisSkip, startRedis } from './helpers/redis.js'
 
 // Every ```ts / ```js block of README.md and docs/*.md runs as written, or is marked as a fragment.
@@ -211,4 +212,79 @@ test('every runnable example binds its DHT to 127.0.0.1: a Hyperswarm gets a tes
     }
     for (const m of b.code.matchAll(/createTestnet\(([^)]*)\)/g)) assert.match(m[1]!, /host: '127\.0\.0\.1'/, `${b.file}:${b.line}: createTestnet without host: '127.0.0.1'`)
   }
+})
+
+/** The subcommands a page shows (`peerwarden node …`, `npx peerwarden mesh call …`), each with the flags given on that line. */
+function cliCommands (file: string): Array<{ command: string; flags: string[] }> {
+  const shown: Array<{ command: string; flags: string[] }> = []
+  for (const line of readFileSync(`${ROOT}${file}`, 'utf8').split('\n')) {
+    for (const m of line.matchAll(/(?:npx )?peerwarden (node|simulate|lab|mesh status|mesh call)\b([^`|]*)/g)) {
+      const rest = m[2]!.split(/ #|[.;:,)] /)[0]!
+      shown.push({ command: m[1]!, flags: [...rest.matchAll(/(?:^|\s)(--[a-z][\w-]*)/g)].map((f) => f[1]!) })
+    }
+  }
+  return shown
+}
+
+// A newcomer copies the commands the README and the guides show: a flag renamed or dropped since
+// fails at their first try ("error: unknown option"). Each flag shown is one the command's --help lists.
+test('every flag of a peerwarden command shown in the README and the guides is one the command takes', { timeout: 60_000 }, async () => {
+  const help = new Map<string, string>()
+  const helpOf = async (command: string): Promise<string> => {
+    if (!help.has(command)) {
+      const child = spawn(process.execPath, [`${ROOT}dist/cli/peerwarden.js`, ...command.split(' '), '--help'], { stdio: ['ignore', 'pipe', 'pipe'] })
+      let out = ''
+      child.stdout.setEncoding('utf8').on('data', (d: string) => { out += d })
+      child.stderr.setEncoding('utf8').on('data', (d: string) => { out += d })
+      assert.equal(await new Promise<number | null>((resolve) => child.on('close', resolve)), 0, `peerwarden ${command} --help:\n${out}`)
+      help.set(command, out)
+    }
+    return help.get(command)!
+  }
+  let checked = 0
+  for (const file of docFiles()) {
+    for (const { command, flags } of cliCommands(file)) {
+      const text = await helpOf(command)
+      for (const flag of flags) {
+        assert.match(text, new RegExp(`(^|[\\s,])${flag}\\b`), `${file} shows \`peerwarden ${command} … ${flag}\`, which \`peerwarden ${command} --help\` does not list`)
+        checked++
+      }
+    }
+  }
+  assert.ok(checked >= 10, `checked ${checked} flags`)
+})
+
+/** What an entry point needs installed beside peerwarden (its optional peer dependencies). */
+const ENTRY_NEEDS: Readonly<Record<string, readonly string[]>> = {
+  'peerwarden/dashboard': ['prom-client'],
+  'peerwarden/libp2p': ['libp2p'],
+  'peerwarden/corestore': ['corestore'],
+  'peerwarden/ssb': ['secret-stack', 'ssb-caps']
+}
+
+// A newcomer installs what the README says and runs an example: a package it imports (or that the
+// entry point needs) missing from what the README says to install fails with "Cannot find package".
+test('the README says to install every package its examples import or need', () => {
+  const text = readFileSync(`${ROOT}README.md`, 'utf8')
+  const said = text.slice(text.indexOf('Besides `peerwarden`, install what each imports'))
+  const named = new Set([...said.slice(0, said.indexOf('\n\n')).matchAll(/`([^`]+)`/g)].flatMap((m) => m[1]!.split(/\s+/)))
+  const readme = code.filter((b) => b.file === 'README.md')
+  for (const b of readme) {
+    const specs = [...b.code.matchAll(/from '([^']+)'|require\('([^']+)'\)|\['([^\]]+)'\]\.map\(\(m\) => require/g)].flatMap((m) => m[3]?.split(/',\s*'/) ?? [m[1] ?? m[2]!])
+    assert.ok(specs.length > 0)
+    for (const spec of specs) {
+      if (spec.startsWith('node:') || spec.startsWith('.')) continue
+      const pkg = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]!
+      const needs = pkg === 'peerwarden' ? ENTRY_NEEDS[spec] ?? [] : [pkg]
+      for (const n of needs) assert.ok(named.has(n), `README.md:${b.line} imports '${spec}', which needs \`${n}\`: the README does not say to install it`)
+    }
+  }
+})
+
+// `logger` was missing from docs/node.md's table: a newcomer reading the guide never learnt of it.
+test('every createNode option is in the options table of docs/node.md', () => {
+  const text = readFileSync(`${ROOT}docs/node.md`, 'utf8')
+  const table = text.slice(text.indexOf('## Options (`createNode`)')).split(/\n## /)[0]!
+  const listed = new Set(table.split('\n').filter((l) => l.startsWith('| `')).flatMap((row) => [...row.split('|')[1]!.matchAll(/`([^`]+)`/g)].map((m) => m[1]!)))
+  for (const name of NODE_OPTIONS) assert.ok(listed.has(name), `createNode's option ${name} is not in docs/node.md's options table`)
 })

@@ -92,3 +92,37 @@ test('better-sqlite3 without its native binding is ERR_MISSING_DEPENDENCY saying
   assert.ok(hasCode('ERR_MISSING_DEPENDENCY', /native binding was built for another Node or platform/)(missingBindings(dlopen)))
   assert.equal(missingBindings(Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' })), undefined, 'other errors are left as they are')
 })
+
+// Bug: these were taken in silence (a negative or non-number timing, rendezvous: 'yes', a misspelt
+// rendezvous budget, an empty networkKey that made a private network of its own, manager.dial and
+// manager.localPeer overwritten by the node) or refused in words that named no option ('relay: unknown
+// option "0"', 'not a tcp address' without saying which list it was in).
+test('createNode names the option and what it accepts for the first mistakes a newcomer makes', async () => {
+  const refused = async (options: unknown, message: RegExp): Promise<void> => { await assert.rejects(createNode(options as never), hasCode('ERR_INVALID_ARGUMENT', message)) }
+  await refused({ handshakeTimeout: -1 }, /^handshakeTimeout must be >= 1 ms, got -1$/)
+  await refused({ keepAlive: '9s' }, /^keepAlive must be a finite number, got "9s"$/)
+  await refused({ announceTtl: 0 }, /^announceTtl must be >= 1 ms, got 0$/)
+  await refused({ refreshInterval: -5 }, /^refreshInterval must be >= 1 ms, got -5$/)
+  await refused({ pexPerMinute: 'a' }, /^pexPerMinute must be an integer, got "a"$/)
+  await refused({ rendezvous: 'yes' }, /^rendezvous must be true or false, got "yes"$/)
+  await refused({ rendezvousLimits: { maxByte: 1 } }, /^rendezvousLimits: unknown option "maxByte"; did you mean "maxBytes"\?/)
+  await refused({ rendezvousLimits: { perTopic: 0 } }, /^rendezvousLimits\.perTopic must be >= 1, got 0$/)
+  await refused({ relay: 'x' }, /^relay must be true, false or an object of its limits, got "x"$/)
+  await refused({ manager: 'x' }, /^manager must be an object of manager options \(\{ lowWater, highWater, … \}\), got "x"$/)
+  await refused({ manager: { dial: async () => { throw new Error('mine') } } }, /^manager\.dial is not accepted: the node dials its peers itself/)
+  await refused({ manager: { localPeer: 'me' } }, /^manager\.localPeer must be the node's id \([0-9a-f]{64}\), got "me"/)
+  await refused({ networkKey: '' }, /^networkKey must be a string or a Uint8Array, not empty \(leave it out for the network of every node without a key\), got ""$/)
+  await refused({ listen: 'tcp://127.0.0.1:0' }, /^listen must be an array of tcp:\/\/ addresses, got a string: write \["tcp:\/\/127\.0\.0\.1:0"\]$/)
+  await refused({ bootstrap: ['127.0.0.1:4000'] }, /^bootstrap\[0\]: not a tcp address: "127\.0\.0\.1:4000" \(expected tcp:\/\/host:port or tcp:\/\/host:port#<peerId>\)$/)
+  await refused({ announce: ['tcp://1.2.3.4:5', 'x'] }, /^announce\[1\]: not a tcp address: "x"/)
+})
+
+test('createNode takes manager.localPeer when it is its own id, and dialBack: true', async (t) => {
+  const seed = 'first-mistakes-local-peer'
+  const probe = await createNode({ seed })
+  const id = probe.id
+  await probe.close()
+  const node = await createNode({ seed, manager: { localPeer: id }, dialBack: true })
+  t.after(async () => { await node.close() })
+  assert.equal(node.id, id)
+})

@@ -42,11 +42,9 @@
  */
 import { createConnectionManager } from '../manager/manager.js'
 import { PeerwardenError } from '../errors.js'
-import { MANAGER_OPTIONS, rejectUnknownOptions } from '../manager/validate.js'
 import type { Connection, ConnectionManager } from '../manager/types.js'
-import { rejectManagerInstance } from '../options-mistakes.js'
 import { SharedBans } from './hyperswarm/bans.js'
-import { claimSwarm, releaseSwarm } from './hyperswarm/checks.js'
+import { checkSwarmOptions, claimSwarm, releaseSwarm } from './hyperswarm/checks.js'
 import { DueQueue, SwarmPatches } from './hyperswarm/patches.js'
 import { SwarmReleases } from './hyperswarm/releases.js'
 import { Room } from './hyperswarm/room.js'
@@ -54,7 +52,8 @@ import { WaitingDials } from './hyperswarm/waiting-dials.js'
 import type { HyperswarmConnection, HyperswarmLike, HyperswarmPeerInfo, ManagedSwarm, ManageSwarmOptions } from './hyperswarm/types.js'
 
 export type { HyperswarmConnection, HyperswarmLike, HyperswarmPeerInfo, HyperswarmQueue, ManagedSwarm, ManageSwarmOptions } from './hyperswarm/types.js'
-export { DEFAULT_ROOM, shouldRelease, type RoomPolicy } from './room-policy.js'
+export { DEFAULT_ROOM, chooseRoomVictim, shouldRelease, type RoomConnection, type RoomPolicy, type RoomStats } from './room-policy.js'
+import { roomPolicy, type RoomStats } from './room-policy.js'
 
 const PREFIX = 'hyperswarm:'
 /** At most one lookup for room per this many ms (see `droppedOne`). */
@@ -67,9 +66,7 @@ const noop = (): void => {}
 
 /** Puts `swarm` under a new connection manager; see the module comment for what changes. */
 export function manageSwarm (swarm: HyperswarmLike, options: ManageSwarmOptions = {}): ManagedSwarm {
-  if (options == null || typeof options !== 'object') throw PeerwardenError.invalid('manageSwarm options must be an object')
-  rejectManagerInstance('manageSwarm options', options, 'manageSwarm')
-  rejectUnknownOptions('manageSwarm options', options, [...MANAGER_OPTIONS, 'topicQuota'])
+  checkSwarmOptions(options)
   claimSwarm(swarm, options)
   try {
     return new SwarmAdapter(swarm, options)
@@ -104,15 +101,21 @@ class SwarmAdapter implements ManagedSwarm {
   private readonly topicQuota: { min: number; max?: number } | undefined
 
   constructor (readonly swarm: HyperswarmLike, options: ManageSwarmOptions) {
-    const { topicQuota, ...managerOptions } = options as ManageSwarmOptions & { dial?: unknown }
-    delete (managerOptions as { dial?: unknown }).dial
+    // Checked (./hyperswarm/checks.ts): localPeer is the swarm's key, allow and deny list keys.
+    const { topicQuota, room, localPeer: _localPeer, allow, deny, ...given } = options
+    const policy = roomPolicy(room, 'room')
+    // A name given as undefined (`firewall: undefined`, spread from elsewhere) says nothing: not passed on.
+    const managerOptions = Object.fromEntries(Object.entries(given).filter(([, value]) => value !== undefined))
     this.topicQuota = topicQuota
     this.localPeer = hex(swarm.keyPair.publicKey)
-    this.deny = new Set((options.deny ?? []).map((d) => d.toLowerCase()))
+    this.deny = new Set((deny ?? []).map((d) => d.toLowerCase()))
     const maxParallel = swarm.maxParallel
     this.manager = createConnectionManager({
       ...(typeof maxParallel === 'number' && Number.isInteger(maxParallel) && maxParallel >= 1 ? { maxParallelDials: maxParallel } : {}),
       ...managerOptions,
+      // Peer ids are keys in lowercase hex: a key given in capitals matches too.
+      ...(allow !== undefined ? { allow: allow.map((a) => a.toLowerCase()) } : {}),
+      ...(deny !== undefined ? { deny: [...this.deny] } : {}),
       localPeer: this.localPeer,
       dial: async (address, opts) => await this.dial(address, opts)
     })
@@ -136,7 +139,7 @@ class SwarmAdapter implements ManagedSwarm {
         if (this.closed || this.swarm.suspended === true || this.swarm.destroyed === true || this.live.has(peer)) return
         try { this.connect(peer, Buffer.from(peer, 'hex')) } catch {}
       })
-    })
+    }, policy)
     this.install()
     this.manager.start()
     // Connections the swarm already holds are counted too (and trimmed like any other).
@@ -380,6 +383,8 @@ class SwarmAdapter implements ManagedSwarm {
     this.dialingNow = peer
     try { swarm._connect(info, true) } finally { this.dialingNow = undefined }
   }
+
+  roomStats (): RoomStats { return this.room.stats() }
 
   async close (): Promise<void> {
     if (this.closed) return

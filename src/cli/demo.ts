@@ -86,7 +86,8 @@ async function main (): Promise<void> {
   out()
   out(`The count never went above highWater: peak ${peak} <= ${HIGH}. Refusals: ${[...refusedBy].map(([r, n]) => `${n} ${r}`).join(', ')}.`)
   const kept = manager.listConnections().map((c) => c.peer)
-  out(`Kept after trim() down to lowWater (${kept.length}): ${kept.slice(0, 12).join(', ')}${kept.length > 12 ? ', …' : ''}`)
+  // "down to lowWater (22)" read as if lowWater were 22: the protected and in-grace connections are kept on top of it.
+  out(`Kept after trim(): ${kept.length} connections, lowWater (${LOW}) trimmable ones plus the protected and those still in their grace period: ${kept.slice(0, 12).join(', ')}${kept.length > 12 ? ', …' : ''}`)
 
   const show = (peer: string, why: string): void => {
     out()

@@ -1,4 +1,3 @@
-import { systemClock } from '../clock.js'
 import { PeerwardenError } from '../errors.js'
 import { jittered } from '../manager/backoff.js'
 import type { Clock, DialFn } from '../manager/types.js'
@@ -32,6 +31,9 @@ import type { TcpTransport } from './transport.js'
  *   counted in `retriedEarly`, not in `dials`.
  * - Dials that fail before the remote's manager answers are budgeted per target host and range
  *   (`budget`, dial-budget.ts): past it a dial there fails at once, no socket opened.
+ * - Every wait here (an early retry, a refusal over the budget, the budget's window) is timed on the
+ *   node's clock and jittered with its random (`manager.clock` and `manager.random` when the
+ *   application gives them), never on the system's: a node in virtual time dials in virtual time.
  */
 export class NodeDialer {
   /** Dials begun since creation (bootstrap dials included). */
@@ -53,7 +55,8 @@ export class NodeDialer {
       /** A dial to a relayed address (relay-client.ts). */
       relayed?: (address: string, opts: { peer?: string; signal: AbortSignal }) => Promise<NodeConnection>
     },
-    private readonly timing: { clock: Clock; random: () => number } = { clock: systemClock, random: Math.random },
+    /** The node's clock and random (the manager's when the application injects them): every wait of a dial is timed on it. */
+    private readonly timing: { clock: Clock; random: () => number },
     failedDialLimits?: Partial<FailedDialLimits>
   ) {
     this.budget = new DialBudget(timing.clock, failedDialLimits)

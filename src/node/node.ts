@@ -2,7 +2,6 @@ import { join } from 'node:path'
 import { systemClock } from '../clock.js'
 import { checkLogger } from '../logger.js'
 import { PeerwardenError } from '../errors.js'
-import { rejectManagerInstance } from '../options-mistakes.js'
 import type { TypedEventTarget } from '../manager/events.js'
 import { createConnectionManager } from '../manager/manager.js'
 import type { Clock, ConnectionInfo, ConnectionManager, ConnectionManagerOptions, PeerInput } from '../manager/types.js'
@@ -10,7 +9,6 @@ import * as check from '../manager/validate.js'
 import { sqliteStore } from '../store/sqlite-store.js'
 import { Adoption, listens, remoteIpOf } from './adoption.js'
 import { AdvertisedAddresses, observerKey } from './advertised.js'
-import { resolveFailedDialLimits, resolveHintLimits } from './budget-options.js'
 import type { NodeConnection } from './connection.js'
 import { lockDataDir, type DataDirLock } from './data-dir-lock.js'
 import { DialBack } from './dial-back.js'
@@ -20,13 +18,14 @@ import { loadIdentity, peerIdOf } from './identity.js'
 import { NetworkKey } from './network-key.js'
 import { NodeDialer } from './node-dial.js'
 import { NodeLog } from './node-log.js'
+import { checkLocalPeer, checkNodeOptions } from './node-options.js'
 import { Punching } from './punch.js'
 import { RelayHub } from './relay.js'
 import { RelayClient } from './relay-client.js'
 import { RelayTopic } from './relay-topic.js'
 import { RendezvousTable } from './rendezvous.js'
 import { parseTcpAddress, TcpTransport } from './transport.js'
-import { NODE_OPTIONS, type NodeEvents, type NodeOptions, type NodeStats, type PeerNode } from './types.js'
+import { type NodeEvents, type NodeOptions, type NodeStats, type PeerNode } from './types.js'
 
 export type { NodeEvents, NodeOptions, NodeStats, PeerNode } from './types.js'
 
@@ -53,18 +52,7 @@ function nodeWatermarks (given: Partial<ConnectionManagerOptions> | undefined): 
  * exchange, and a connection manager with a peer store on disk.
  */
 export async function createNode (options: NodeOptions = {}): Promise<PeerNode> {
-  if (options == null || typeof options !== 'object') throw PeerwardenError.invalid('options must be an object')
-  rejectManagerInstance('createNode options', options, 'createNode')
-  rejectManagerInstance('manager', options.manager, 'createNode')
-  check.rejectUnknownOptions('createNode options', options, NODE_OPTIONS, { manager: check.MANAGER_OPTIONS })
-  if (options.dataDir === '') throw PeerwardenError.invalid('dataDir must be a directory path, got "" (leave dataDir out to keep the key pair and the peers in memory)')
-  if (options.dataDir !== undefined) check.nonEmptyString('dataDir', options.dataDir)
-  // Checked before anything starts (their budgets are made later, discovery's once listening).
-  resolveHintLimits(options.hintLimits)
-  resolveFailedDialLimits(options.failedDialLimits)
-  if (options.networkKey !== undefined && typeof options.networkKey !== 'string' && !(options.networkKey instanceof Uint8Array)) {
-    throw PeerwardenError.invalid(`networkKey must be a string or a Uint8Array, got ${check.describe(options.networkKey)}`)
-  }
+  checkNodeOptions(options)
   // One node per dataDir (data-dir-lock.ts): held until close(), let go when the start fails.
   const dirLock = options.dataDir !== undefined ? lockDataDir(options.dataDir) : undefined
   try {
@@ -80,17 +68,24 @@ export async function createNode (options: NodeOptions = {}): Promise<PeerNode> 
 
 /** The address options, checked: where to listen (default loopback, any port) and the bootstrap peers. */
 function addressOptions (options: NodeOptions): { listen: string[]; bootstrap: string[] } {
-  const listen = options.listen ?? ['tcp://127.0.0.1:0']
-  check.stringArray('listen', listen)
-  listen.forEach((a) => parseTcpAddress(a))
-  if (options.announce !== undefined) {
-    check.stringArray('announce', options.announce)
-    options.announce.forEach((a) => parseTcpAddress(a))
-  }
-  const bootstrap = options.bootstrap ?? []
-  check.stringArray('bootstrap', bootstrap)
-  bootstrap.forEach((a) => parseTcpAddress(a))
+  const listen = addressList('listen', options.listen ?? ['tcp://127.0.0.1:0'])
+  if (options.announce !== undefined) addressList('announce', options.announce)
+  const bootstrap = addressList('bootstrap', options.bootstrap ?? [])
   return { listen, bootstrap }
+}
+
+/** A list of tcp:// addresses, each named in an error by its place (`listen[0]: not a tcp address …`). */
+function addressList (name: string, value: unknown): string[] {
+  if (typeof value === 'string') throw PeerwardenError.invalid(`${name} must be an array of tcp:// addresses, got a string: write [${JSON.stringify(value)}]`)
+  check.stringArray(name, value)
+  ;(value as string[]).forEach((a, i) => {
+    try {
+      parseTcpAddress(a)
+    } catch (err) {
+      throw PeerwardenError.invalid(`${name}[${i}]: ${(err as Error).message}`)
+    }
+  })
+  return value as string[]
 }
 
 /**
@@ -129,6 +124,7 @@ class Node implements PeerNode {
   constructor (private readonly options: NodeOptions, private readonly dirLock: DataDirLock | undefined) {
     const keyPair = loadIdentity({ seed: options.seed, dataDir: options.dataDir })
     this.id = peerIdOf(keyPair.publicKey)
+    checkLocalPeer(options.manager?.localPeer, this.id)
     const clock = this.clock = options.manager?.clock ?? systemClock
     const log = this.log = options.logger === undefined ? undefined : new NodeLog(checkLogger('logger', options.logger))
     // Observations age out unless their observer is still connected (advertised.ts).
@@ -189,7 +185,7 @@ class Node implements PeerNode {
       hello: (conn) => { this.discovery?.hello(conn) },
       settled: (peer) => { this.discovery?.dialSettled(peer) },
       relayed: async (address, opts) => await this.relayClient.dial(address, opts)
-    }, { clock: systemClock, random: Math.random }, options.failedDialLimits)
+    }, { clock, random: options.manager?.random ?? Math.random }, options.failedDialLimits)
     const applicationAccepted = options.manager?.accepted === undefined ? undefined : check.fn<NonNullable<ConnectionManagerOptions['accepted']>>('manager.accepted', options.manager.accepted)
     this.manager = createConnectionManager({
       ...nodeWatermarks(options.manager),
@@ -249,7 +245,7 @@ class Node implements PeerNode {
         this.relayTopic?.update(this.relays.serving, reachability)
         if (listens(this.events, 'reachability')) this.events.dispatchEvent(new CustomEvent('reachability', { detail: { reachability, advertised: this.advertised } }))
       }
-    }, options.dialBack === false ? {} : options.dialBack)
+    }, typeof options.dialBack === 'boolean' ? {} : options.dialBack)
   }
 
   /** Listens, makes discovery, adds the bootstrap peers and starts the manager. A failure leaves nothing running. */

@@ -93,9 +93,9 @@ export interface NodeOptions {
    * The dial-back check (are we reachable from outside at our listen port?): its timeouts and rates
    * (see `DialBackLimits`), or false for none. Default on, except for a node listening on loopback
    * addresses only (nobody outside could dial it) — given explicitly, it runs there too; always off
-   * when `announce` is given. Peers' requests are answered either way.
+   * when `announce` is given; true runs it with the default limits. Peers' requests are answered either way.
    */
-  dialBack?: Partial<DialBackLimits> | false
+  dialBack?: Partial<DialBackLimits> | boolean
   /**
    * Serve as a relay for peers that cannot be dialled (they keep a reservation with us and are
    * reached through us; the relay forwards ciphertext only): true for the defaults, or budgets
