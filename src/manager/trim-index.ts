@@ -25,6 +25,8 @@ export class TrimIndex {
   private readonly heap = new TrimBuckets()
   private readonly grace: Array<{ record: PeerRecord; openedAt: number }> = []
   private graceHead = 0
+  /** Entries left after the last compaction of the FIFO (see `opened`). */
+  private graceKept = 0
   /** Connections whose transport reports every change of `streams`: their `idle` is kept up to date. */
   private readonly reporting = new WeakSet<Connection>()
   /**
@@ -45,10 +47,33 @@ export class TrimIndex {
 
   has (record: PeerRecord): boolean { return record.heapIndex !== -1 }
 
-  /** Records a new connection; it enters the heap once its grace period is over. */
+  /**
+   * Records a new connection; it enters the heap once its grace period is over. The FIFO holds an
+   * entry per connection opened within the grace period, closed or not: when it holds more than
+   * twice what its last compaction kept (plus 1,024), the entries of connections that closed or
+   * reopened since are dropped, so connections opening and closing faster than the grace period
+   * passes cost a bounded FIFO (about twice the connections open), amortised O(1) each.
+   */
   opened (record: PeerRecord, now: number): void {
     this.grace.push({ record, openedAt: record.openedAt })
     if (this.gracePeriod === 0) this.promote(now)
+    else if (this.grace.length - this.graceHead > 2 * this.graceKept + 1024) this.compactGrace()
+  }
+
+  /** Entries waiting in the grace FIFO (closed connections' included until a compaction or their promotion). */
+  get graceWaiting (): number { return this.grace.length - this.graceHead }
+
+  /** Drops the FIFO entries of connections that closed or reopened since they entered; order kept. */
+  private compactGrace (): void {
+    const g = this.grace
+    let kept = 0
+    for (let i = this.graceHead; i < g.length; i++) {
+      const entry = g[i]
+      if (entry.record.conn !== undefined && entry.record.openedAt === entry.openedAt) g[kept++] = entry
+    }
+    g.length = kept
+    this.graceHead = 0
+    this.graceKept = kept
   }
 
   /** Moves peers whose grace period has ended into the heap: O(1) each when they join their bucket's newest end. */

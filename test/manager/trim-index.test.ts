@@ -114,6 +114,25 @@ test('the grace FIFO promotes a peer into the heap exactly when its grace period
   assert.equal(index.size, 3)
 })
 
+test('connections that open and close inside the grace period keep the grace FIFO bounded, and the open ones are still promoted in order', () => {
+  const index = new TrimIndex(1_000_000, () => true)
+  const open: PeerRecord[] = []
+  let most = 0
+  for (let i = 0; i < 100_000; i++) {
+    const r = connectedRecord({ openedAt: i })
+    index.opened(r, i)
+    if (i % 1000 === 0) open.push(r) // one in a thousand stays open
+    else r.conn = undefined // the rest close at once
+    most = Math.max(most, index.graceWaiting)
+  }
+  assert.ok(most <= 2 * open.length + 1025, `the FIFO held at most ${most} entries for ${open.length} open connections`)
+  index.promote(1_000_000 + 50_000)
+  assert.deepEqual(open.map((r) => index.has(r)), open.map((r) => r.openedAt <= 50_000), 'exactly the open connections past their grace are promoted')
+  index.promote(3_000_000)
+  assert.equal(index.size, open.length)
+  assert.equal(index.graceWaiting, 0)
+})
+
 test('the grace FIFO skips peers that left or reconnected, and the peers the manager deems ineligible', () => {
   const ineligible = new Set<PeerRecord>()
   const index = new TrimIndex(100, (r) => !ineligible.has(r))
