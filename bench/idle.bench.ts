@@ -12,7 +12,7 @@ import { setPriority } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import createTestnet from '@hyperswarm/testnet'
 import { median, met, rotated, sleep, withTimeout } from './peers/common.js'
-import type { IdleRole } from './peers/idle-common.js'
+import { FLOOR_PERIOD_MS, type IdleRole } from './peers/idle-common.js'
 
 export interface IdleOptions {
   /** Connections the holder is offered. Default 5,000. */
@@ -26,7 +26,8 @@ export interface IdleOptions {
   /**
    * Wall time between the last connection accepted and the idle window, for every contestant: the
    * set-up's transients end (peerwarden's manager files connections for trimming once their grace
-   * period, 20 s by default, is over). Default 25,000 ms.
+   * period, 20 s by default, is over). A full GC starts it (the idle window itself starts with none:
+   * V8 follows a forced GC with GCs of its own seconds later). Default 25,000 ms.
    */
   settleMs?: number
   /** Rounds; each runs every contestant once, in rotated order. Default 3. */
@@ -36,7 +37,10 @@ export interface IdleOptions {
    * cannot take every connection in time shows how many it took). Default 300,000.
    */
   dialMs?: number
-  /** Contestants. Default all three. */
+  /**
+   * Contestants. Default all three stacks; 'floor' adds plain sockets doing one 20-byte exchange per
+   * keep-alive period (bench/peers/idle-common.ts), the floor peerwarden's CPU figure is read against.
+   */
   roles?: IdleRole[]
   /**
    * More peerwarden arms, run in the same rounds as the others: each `"<keepAlive>,<deadTimeout>"`
@@ -56,6 +60,10 @@ interface Held {
   externalPerConn: number
   /** CPU µs per second of wall time per connection over the idle window. */
   cpuPerConnSec: number
+  /** The user-space part of it (the rest is the kernel's: system calls, loopback TCP). */
+  userPerConnSec: number
+  /** Major and minor GCs in the idle window, and the main thread's GC pauses there (ms). */
+  idleGcs: { major: number; minor: number; pauseMs: number }
   /** From the dialers' start to the holder holding every connection. */
   acceptMs: number
   /** The holder's CPU time (user + system) over the accepts, per connection held, µs. */
@@ -115,7 +123,7 @@ export async function idleConnections (opts: IdleOptions = {}): Promise<Figure[]
     return `${n} connections from ${dialers} processes, ${concurrency} in flight each; held ${hs.map((h) => h.held).join('/')}, failed ${hs.map((h) => h.failed).join('/')}, in flight when the ${dialMs / 1000} s of dialing were up ${hs.map((h) => h.pending).join('/')}; ` +
       `errors: ${[...new Set(hs.flatMap((h) => h.errors))].slice(0, 3).join('; ') || 'none'}; ` +
       `per round: RSS ${hs.map((h) => kb(h.rssPerConn)).join('/')} KB, heap ${hs.map((h) => kb(h.heapPerConn)).join('/')} KB, external ${hs.map((h) => kb(h.externalPerConn)).join('/')} KB, ` +
-      `CPU ${hs.map((h) => h.cpuPerConnSec.toFixed(2)).join('/')} µs/s, accept ${hs.map((h) => Math.round(h.acceptMs)).join('/')} ms ` +
+      `CPU ${hs.map((h) => h.cpuPerConnSec.toFixed(2)).join('/')} µs/s (user ${hs.map((h) => h.userPerConnSec.toFixed(2)).join('/')}; GCs in the window, major/minor/pause ms: ${hs.map((h) => `${h.idleGcs.major}/${h.idleGcs.minor}/${h.idleGcs.pauseMs}`).join(', ')}), accept ${hs.map((h) => Math.round(h.acceptMs)).join('/')} ms ` +
       `(the holder's CPU ${hs.map((h) => Math.round(h.acceptCpuUs)).join('/')} µs per connection, the dialers' ${hs.map((h) => Math.round(h.dialerCpuUs)).join('/')} µs)`
   }
   for (const role of roles) {
@@ -132,6 +140,12 @@ export async function idleConnections (opts: IdleOptions = {}): Promise<Figure[]
   }
   if (roles.includes('peerwarden')) {
     for (const peer of roles.filter((r) => r !== 'peerwarden' && runs[r].length === runs.peerwarden.length && runs[r].length > 0)) {
+      if (peer === 'floor') {
+        // peerwarden / the floor: what peerwarden spends per idle connection above plain sockets doing one exchange per keep-alive.
+        const rs = runs.peerwarden.map((h, i) => h.cpuPerConnSec / runs.floor[i].cpuPerConnSec)
+        out.push({ name: `idle ${n}: peerwarden / floor, CPU per idle connection`, value: +median(rs).toFixed(2), unit: 'x', runs: rounds, note: `per round ${rs.map((r) => r.toFixed(2)).join('/')}; the floor: plain sockets, 20 bytes out and echoed back every ${FLOOR_PERIOD_MS / 1000} s per connection` })
+        continue
+      }
       for (const [k, what] of [['rssPerConn', 'memory (RSS)'], ['cpuPerConnSec', 'CPU'], ['acceptMs', 'time to accept'], ['acceptCpuUs', 'CPU to accept']] as const) {
         // peer / peerwarden: more than 1 means peerwarden is ahead (less memory, less CPU, less time).
         // Time to accept: per connection held (a stack that failed some dials held fewer).
@@ -182,6 +196,8 @@ async function holdOnce (contestant: string, n: number, dialers: number, concurr
     const dialerCpuUs = results.reduce((s, r) => s + (r.cpuUs as number), 0)
     const errors = [...new Set(results.map((r) => r.error).filter((e) => e !== undefined))].slice(0, 3)
     if ((accepted.count as number) === 0) throw new Error(`${contestant}: no connection held; ${failed} dials failed (${errors.join('; ')})`)
+    // The forced GC before the settling time: V8's follow-up GCs of it (memory reducer) fall there, not in the window.
+    await holder.ask({ op: 'gc' }, 120_000)
     await sleep(settleMs)
     const idle = await holder.ask({ op: 'idle', ms: idleMs }, idleMs + 120_000)
     const after = await holder.ask({ op: 'mem' }, 120_000)
@@ -194,6 +210,8 @@ async function holdOnce (contestant: string, n: number, dialers: number, concurr
       heapPerConn: per1('heap'),
       externalPerConn: per1('external'),
       cpuPerConnSec: (idle.cpuUs as number) / ((idle.wallMs as number) / 1000) / (idle.count as number),
+      userPerConnSec: (idle.userUs as number) / ((idle.wallMs as number) / 1000) / (idle.count as number),
+      idleGcs: { major: idle.majorGcs as number, minor: idle.minorGcs as number, pauseMs: Math.round(idle.gcPauseMs as number) },
       acceptMs: accepted.ms as number,
       acceptCpuUs: (accepted.cpuUs as number) / (accepted.count as number),
       dialerCpuUs: dialerCpuUs / (accepted.count as number),
@@ -226,7 +244,9 @@ function openFilesLimit (): number {
  * -n …; exec node …'` instead (ulimit is a shell builtin; the IPC channel survives the exec).
  * With IDLE_PROF=<dir> in the environment the holder writes a CPU profile there (--cpu-prof; its
  * whole life: the accepts, then the idle window), with IDLE_PROF_DIALERS=<dir> each dialer; with
- * IDLE_SNAPSHOT=<dir>, a heap snapshot once the idle window is over. With IDLE_DIALER_NICE=<n> the
+ * IDLE_SNAPSHOT=<dir>, a heap snapshot once the idle window is over; IDLE_HOLDER_FLAGS="<node flags>"
+ * adds flags to the holder's node (e.g. `--perf-basic-prof` for `perf`; IDLE_ATTACH in idle-holder.ts
+ * runs a command on the holder during the idle window). With IDLE_DIALER_NICE=<n> the
  * dialers run at that niceness (e.g. 10), every contestant's alike: on a busy 2-core machine the one
  * holder process otherwise competes for its share with the ten dialers it wakes.
  */
@@ -247,8 +267,10 @@ class Child {
   static start (script: string, args: string[], files: number, env?: NodeJS.ProcessEnv): Child {
     const path = fileURLToPath(new URL(`./peers/${script}`, import.meta.url))
     const stdio: ['ignore', 'inherit', 'inherit', 'ipc'] = ['ignore', 'inherit', 'inherit', 'ipc']
-    const prof = script === 'idle-holder.js' ? process.env.IDLE_PROF : process.env.IDLE_PROF_DIALERS
-    const flags = ['--expose-gc', ...(prof !== undefined ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [])]
+    const holder = script === 'idle-holder.js'
+    const prof = holder ? process.env.IDLE_PROF : process.env.IDLE_PROF_DIALERS
+    const extra = holder ? (process.env.IDLE_HOLDER_FLAGS ?? '').split(' ').filter((f) => f !== '') : []
+    const flags = ['--expose-gc', ...(prof !== undefined ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : []), ...extra]
     const proc = files <= openFilesLimit()
       ? fork(path, args, { stdio, env, execArgv: flags })
       : spawn('bash', ['-c', `ulimit -n ${files} && exec "$0" ${flags.join(' ')} "$@"`, process.execPath, path, ...args], { stdio, env })

@@ -90,7 +90,10 @@ const UNIT_FILES = [
   'test/hostile/hello-fields.test.ts',
   'test/hostile/relay-circuits.test.ts',
   'test/hostile/dial-back-punch.test.ts',
-  'test/hostile/rendezvous-sybils.test.ts'
+  'test/hostile/rendezvous-sybils.test.ts',
+  'test/hostile/room-tenure.test.ts',
+  'test/hostile/swarm-ban-restart.test.ts',
+  'test/hostile/store-rows.test.ts'
 ]
 
 /**

@@ -25,7 +25,7 @@ const MIB = 2000
 async function load (build: string): Promise<Record<string, any>> {
   const base = build === 'previous'
     ? new URL('../../../bench/.previous/node_modules/peerwarden-previous/dist/node/', import.meta.url)
-    : new URL('../../src/node/', import.meta.url)
+    : new URL('../../../dist/node/', import.meta.url) // as it ships (`npm run build`), like the previous release
   const [ss, noise, identity, key] = await Promise.all(['secure-stream.js', 'noise.js', 'identity.js', 'network-key.js'].map(async (f) => await import(new URL(f, base).href)))
   // The node-wide queue budget, as the transport gives it to each stream, where the build has one.
   const budget = await import(new URL('queue-budget.js', base).href).catch(() => ({}))

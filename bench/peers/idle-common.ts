@@ -1,6 +1,17 @@
 /** What the idle-connections benchmark's holder and dialers share (bench/idle.bench.ts). */
 
-export type IdleRole = 'peerwarden' | 'libp2p' | 'hyperswarm'
+/**
+ * A contestant. 'floor' is no stack: plain TCP sockets, the holder writing 20 bytes on each
+ * connection once per peerwarden's default keep-alive period (`FLOOR_PERIOD_MS`) from one shared
+ * timer and each dialer echoing them: what one keep-alive exchange costs the holder with nothing
+ * above the kernel and node:net, the floor peerwarden's figure is read against.
+ */
+export type IdleRole = 'peerwarden' | 'libp2p' | 'hyperswarm' | 'floor'
+
+/** The floor's period: peerwarden's default keep-alive (45 % of the 20 s `deadTimeout`). */
+export const FLOOR_PERIOD_MS = 9_000
+/** The floor's message: the size of a peerwarden keep-alive frame (a 4-byte length and a 16-byte tag). */
+export const FLOOR_BYTES = 20
 
 /**
  * IDLE_PW_TIMING="<keepAlive>,<deadTimeout>" (ms) in the environment sets both on the holder and the

@@ -12,7 +12,8 @@
  * - peerwarden: a node per identity (`createNode`, listening nowhere, lowWater 0), `connectNow`;
  * - js-libp2p: a node per identity (TCP + Noise + Yamux, defaults otherwise, listening nowhere), `dial`;
  * - Hyperswarm: one DHT node of the testnet per process, `dht.connect(holderKey, { keyPair })` with a
- *   key pair per identity (what a swarm does when it dials a peer it found).
+ *   key pair per identity (what a swarm does when it dials a peer it found);
+ * - the floor: a plain TCP connection that echoes what it reads (idle-common.ts).
  */
 import './polyfill.js' // before anything from libp2p: Node 20 lacks Promise.withResolvers
 import { exitWhenStopped } from './common.js'
@@ -68,8 +69,23 @@ async function hyperswarmDialer (): Promise<Dial> {
   }
 }
 
+/** The floor (idle-common.ts): plain TCP connections that echo what the holder writes. */
+async function floorDialer (): Promise<Dial> {
+  const net = await import('node:net')
+  const [host, port] = [address.slice(0, address.lastIndexOf(':')), Number(address.slice(address.lastIndexOf(':') + 1))]
+  return async () => {
+    const socket = net.connect(port, host)
+    socket.on('data', (data) => { socket.write(data) })
+    await new Promise<void>((resolve, reject) => {
+      socket.once('connect', resolve)
+      socket.once('error', reject)
+    })
+    socket.on('error', () => {})
+  }
+}
+
 exitWhenStopped(async () => { /* the process exits: every socket closes with it */ })
-const dial = role === 'peerwarden' ? await peerwardenDialer() : role === 'libp2p' ? await libp2pDialer() : role === 'hyperswarm' ? await hyperswarmDialer() : undefined
+const dial = role === 'peerwarden' ? await peerwardenDialer() : role === 'libp2p' ? await libp2pDialer() : role === 'hyperswarm' ? await hyperswarmDialer() : role === 'floor' ? await floorDialer() : undefined
 if (dial === undefined) throw new Error(`unknown role ${String(role)}`)
 const d = dial
 

@@ -7,14 +7,22 @@
  * - `{ op: 'mark' }`: the dialers start now: the count of connections held is sampled from here;
  * - `{ op: 'accepted' }` (once the dialers are done): `{ ms, count, cpuUs }`, when the count last
  *   grew (ms since the mark), what it is, and this process's CPU time (user + system) since the mark;
- * - `{ op: 'idle', ms }`: a full GC, then `{ cpuUs, wallMs, count }`: this process's CPU time (user +
- *   system, `process.cpuUsage`) over `ms` of wall time with nothing to do but hold the connections.
+ * - `{ op: 'gc' }`: a full GC (twice), before the settling time that precedes the idle window: V8
+ *   follows a full GC with a few more once the process looks idle (its memory reducer, ~8 s later),
+ *   and those belong to the forced GC, not to holding connections;
+ * - `{ op: 'idle', ms }`: `{ cpuUs, userUs, wallMs, count, majorGcs, minorGcs, gcPauseMs }`: this
+ *   process's CPU time (user + system, and user alone, `process.cpuUsage`) over `ms` of wall time with
+ *   nothing to do but hold the connections, and the GCs in that time (pauses of the main thread).
  * - `{ op: 'snapshot', path }`: writes a heap snapshot there (what each connection costs, by object).
+ * Roles: peerwarden, libp2p, hyperswarm, and the floor (plain sockets: idle-common.ts).
  * It exits on 'stop' or when the parent goes away.
  */
 import './polyfill.js' // before anything from libp2p: Node 20 lacks Promise.withResolvers
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { constants, PerformanceObserver } from 'node:perf_hooks'
 import { exitWhenStopped, nowMs, sleep } from './common.js'
-import { LIBP2P_MONITOR, peerwardenTiming, type IdleRole } from './idle-common.js'
+import { FLOOR_BYTES, FLOOR_PERIOD_MS, LIBP2P_MONITOR, peerwardenTiming, type IdleRole } from './idle-common.js'
 
 interface Holder { address: string; count: () => number; close: () => Promise<void> }
 
@@ -93,11 +101,83 @@ async function hyperswarmHolder (): Promise<Holder> {
   }
 }
 
+/**
+ * The floor (idle-common.ts): a plain TCP server that writes `FLOOR_BYTES` on each connection once
+ * per `FLOOR_PERIOD_MS` and reads what comes back. The connections are dealt into one bucket per
+ * second of the period; one shared timer writes to one bucket a second (as peerwarden's liveness
+ * tick does), the same 20 bytes each time (no allocation per exchange).
+ */
+async function floorHolder (): Promise<Holder> {
+  const net = await import('node:net')
+  const ticks = Math.round(FLOOR_PERIOD_MS / 1000)
+  const buckets: Array<Set<import('node:net').Socket>> = Array.from({ length: ticks }, () => new Set())
+  const message = Buffer.alloc(FLOOR_BYTES, 1)
+  let count = 0
+  let dealt = 0
+  const server = net.createServer((socket) => {
+    const bucket = buckets[dealt++ % ticks]
+    bucket.add(socket)
+    count++
+    socket.on('data', () => {})
+    socket.on('error', () => {})
+    socket.on('close', () => { bucket.delete(socket); count-- })
+  })
+  let tick = 0
+  const timer = setInterval(() => { for (const s of buckets[tick++ % ticks]) s.write(message) }, 1000)
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const { port } = server.address() as import('node:net').AddressInfo
+  return {
+    address: `127.0.0.1:${port}`,
+    count: () => count,
+    close: async () => {
+      clearInterval(timer)
+      for (const b of buckets) for (const s of b) s.destroy()
+      await new Promise((resolve) => server.close(resolve))
+    }
+  }
+}
+
+/** GCs of this process so far (from the 'gc' performance entries): counts, and the main thread's pauses. */
+class GcTally {
+  major = 0
+  minor = 0
+  ms = 0
+  constructor () {
+    new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) {
+        const kind = ((e as { detail?: unknown }).detail as { kind?: number } | undefined)?.kind
+        if (kind === constants.NODE_PERFORMANCE_GC_MAJOR) this.major++
+        else this.minor++
+        this.ms += e.duration
+      }
+    }).observe({ entryTypes: ['gc'] })
+  }
+
+  snapshot (): { major: number; minor: number; ms: number } { return { major: this.major, minor: this.minor, ms: this.ms } }
+  since (s: { major: number; minor: number; ms: number }): { major: number; minor: number; ms: number } {
+    return { major: this.major - s.major, minor: this.minor - s.minor, ms: this.ms - s.ms }
+  }
+}
+const gcs = new GcTally()
+
 function gc (): void {
   const g = (globalThis as { gc?: () => void }).gc
   if (g === undefined) throw new Error('run with --expose-gc')
   g()
   g()
+}
+
+/**
+ * With IDLE_ATTACH="<shell command>" in the environment, the command runs when the idle window starts,
+ * `{pid}` replaced by this process's id and `{ms}` by the window's length: e.g. `strace -c -f -p {pid}`
+ * or `perf record -e cpu-clock:u -p {pid} -- sleep 20` (it perturbs the figures of that run).
+ */
+function attach (ms: number): void {
+  const cmd = process.env.IDLE_ATTACH
+  if (cmd === undefined || cmd === '') return
+  const child = spawn('bash', ['-c', cmd.replaceAll('{pid}', String(process.pid)).replaceAll('{ms}', String(ms))], { stdio: 'inherit', detached: false })
+  child.on('error', () => {})
 }
 
 async function answer (m: Record<string, unknown>, h: Holder): Promise<Record<string, unknown>> {
@@ -126,13 +206,21 @@ async function answer (m: Record<string, unknown>, h: Holder): Promise<Record<st
     clearInterval(sampler)
     return accepted()
   }
-  if (m.op === 'idle') {
+  if (m.op === 'gc') {
     gc()
+    return { ok: true }
+  }
+  if (m.op === 'idle') {
+    attach(m.ms as number)
+    const g0 = gcs.snapshot()
     const c0 = process.cpuUsage()
     const t0 = nowMs()
     await sleep(m.ms as number)
     const c = process.cpuUsage(c0)
-    return { cpuUs: c.user + c.system, wallMs: nowMs() - t0, count: h.count() }
+    const wallMs = nowMs() - t0
+    await sleep(100) // the observer's last entries
+    const g = gcs.since(g0)
+    return { cpuUs: c.user + c.system, userUs: c.user, wallMs, count: h.count(), majorGcs: g.major, minorGcs: g.minor, gcPauseMs: g.ms }
   }
   if (m.op === 'snapshot') {
     gc()
@@ -142,7 +230,7 @@ async function answer (m: Record<string, unknown>, h: Holder): Promise<Record<st
   return { error: `unknown op ${String(m.op)}` }
 }
 
-holder = role === 'peerwarden' ? await peerwardenHolder() : role === 'libp2p' ? await libp2pHolder() : role === 'hyperswarm' ? await hyperswarmHolder() : undefined
+holder = role === 'peerwarden' ? await peerwardenHolder() : role === 'libp2p' ? await libp2pHolder() : role === 'hyperswarm' ? await hyperswarmHolder() : role === 'floor' ? await floorHolder() : undefined
 if (holder === undefined) throw new Error(`unknown role ${String(role)}`)
 const h = holder
 process.on('message', (m) => {

@@ -5,7 +5,8 @@
  *
  * Rules:
  * - Both ends of a contestant run the same build: 'peerwarden' is this tree, 'previous' the previous
- *   release on both sides (its sender's and its receiver's costs are what changed).
+ *   release on both sides (its sender's and its receiver's costs are what changed). Each is loaded
+ *   as it ships: this tree's dist/ (run `npm run build` first), the previous release's packed dist/.
  * - A connection is used through what both builds have (`mux`, `stream`), not `instanceof` (the
  *   previous build's NodeConnection is another class).
  */
@@ -38,9 +39,15 @@ export function previousRef (): string | undefined {
   return pkg.peerwardenRef?.ref ?? 'previous'
 }
 
+/** This tree's package as it ships (dist/, from `npm run build`; from build/bench/peers/). */
+const THIS_TREE = new URL('../../../dist/', import.meta.url)
+
+/**
+ * Each build as its package ships (dist/), the previous release's and this tree's alike: what an
+ * application loads is what holds the heap (dist's modules carry no comments: scripts/postbuild.mjs).
+ */
 async function load (build: BulkBuild): Promise<Api> {
-  if (build === 'peerwarden') return await import('../../src/node/index.js')
-  return await import(new URL('dist/node/index.js', PREVIOUS).href) as Api
+  return await import(new URL('node/index.js', build === 'peerwarden' ? THIS_TREE : new URL('dist/', PREVIOUS)).href) as Api
 }
 
 /** A node that never dials on its own (lowWater 0): the benchmark decides every connection. */

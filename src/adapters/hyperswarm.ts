@@ -52,7 +52,8 @@ import { WaitingDials } from './hyperswarm/waiting-dials.js'
 import type { HyperswarmConnection, HyperswarmLike, HyperswarmPeerInfo, ManagedSwarm, ManageSwarmOptions } from './hyperswarm/types.js'
 
 export type { HyperswarmConnection, HyperswarmLike, HyperswarmPeerInfo, HyperswarmQueue, ManagedSwarm, ManageSwarmOptions } from './hyperswarm/types.js'
-export { DEFAULT_ROOM, shouldRelease, type RoomPolicy } from './room-policy.js'
+export { DEFAULT_ROOM, chooseRoomVictim, shouldRelease, type RoomConnection, type RoomPolicy, type RoomStats } from './room-policy.js'
+import { roomPolicy, type RoomStats } from './room-policy.js'
 
 const PREFIX = 'hyperswarm:'
 /** At most one lookup for room per this many ms (see `droppedOne`). */
@@ -101,7 +102,8 @@ class SwarmAdapter implements ManagedSwarm {
 
   constructor (readonly swarm: HyperswarmLike, options: ManageSwarmOptions) {
     // Checked (./hyperswarm/checks.ts): localPeer is the swarm's key, allow and deny list keys.
-    const { topicQuota, localPeer: _localPeer, allow, deny, ...given } = options
+    const { topicQuota, room, localPeer: _localPeer, allow, deny, ...given } = options
+    const policy = roomPolicy(room, 'room')
     // A name given as undefined (`firewall: undefined`, spread from elsewhere) says nothing: not passed on.
     const managerOptions = Object.fromEntries(Object.entries(given).filter(([, value]) => value !== undefined))
     this.topicQuota = topicQuota
@@ -137,7 +139,7 @@ class SwarmAdapter implements ManagedSwarm {
         if (this.closed || this.swarm.suspended === true || this.swarm.destroyed === true || this.live.has(peer)) return
         try { this.connect(peer, Buffer.from(peer, 'hex')) } catch {}
       })
-    })
+    }, policy)
     this.install()
     this.manager.start()
     // Connections the swarm already holds are counted too (and trimmed like any other).
@@ -381,6 +383,8 @@ class SwarmAdapter implements ManagedSwarm {
     this.dialingNow = peer
     try { swarm._connect(info, true) } finally { this.dialingNow = undefined }
   }
+
+  roomStats (): RoomStats { return this.room.stats() }
 
   async close (): Promise<void> {
     if (this.closed) return

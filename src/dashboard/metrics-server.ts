@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net'
 import { PeerwardenError } from '../errors.js'
 import type { ConnectionManager } from '../manager/types.js'
 import { rejectUnknownOptions } from '../manager/validate.js'
-import { authorized, dashboardToken, isLoopback, loopbackHost } from './access.js'
+import { authorized, crossSite, dashboardToken, isLoopback, loopbackHost } from './access.js'
 import { ManagerMetrics, type MetricsOptions } from './metrics.js'
 import { HTTP_SERVER_OPTIONS, limitSockets } from './http-limits.js'
 import { parseListen } from './server.js'
@@ -83,6 +83,7 @@ function answer (metrics: ManagerMetrics, token: string | undefined, loopback: b
     res.end(text + '\n')
   }
   if (loopback && !loopbackHost(req.headers.host)) { fail(403, 'refused: the Host header does not name this loopback endpoint'); return }
+  if (crossSite(req)) { fail(403, 'refused: a request from another site (Sec-Fetch-Site)'); return }
   const url = new URL(req.url ?? '/', 'http://metrics')
   if (token !== undefined && !authorized(req, url, token)) {
     res.setHeader('www-authenticate', 'Bearer')

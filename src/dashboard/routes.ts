@@ -1,6 +1,6 @@
 import type http from 'node:http'
 import type { ConnectionManager } from '../manager/types.js'
-import { authorized, loopbackHost } from './access.js'
+import { authorized, crossSite, loopbackHost } from './access.js'
 import type { EventStreams } from './event-stream.js'
 import type { Feed } from './feed.js'
 import { explainPeer, nodeDetail } from './inspect.js'
@@ -34,6 +34,10 @@ export function handle (r: Routes, req: http.IncomingMessage, res: http.ServerRe
   res.setHeader('x-content-type-options', 'nosniff')
   if (r.loopback && !loopbackHost(req.headers.host)) {
     send(res, 403, { error: `refused: Host ${JSON.stringify(req.headers.host ?? '')} does not name this loopback dashboard (DNS rebinding?); open it as http://127.0.0.1:<port>/ or http://localhost:<port>/` })
+    return
+  }
+  if (crossSite(req)) {
+    send(res, 403, { error: 'refused: a request from another site (Sec-Fetch-Site); open the dashboard itself' })
     return
   }
   // The request target is the client's: one that is not a URL (`GET http://[`) is refused, never thrown.

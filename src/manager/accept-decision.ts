@@ -24,6 +24,13 @@ export function acceptedReason (direction: 'inbound' | 'outbound', admission: st
 export const ACCEPTED_BELOW_BOUND = reasonCode((count, highWater, inbound) =>
   acceptedReason(inbound === 1 ? 'inbound' : 'outbound', belowBoundReason(count, highWater)))
 
+/**
+ * The reason code of a connection the transport reported closed (`disconnected()`): the decision
+ * keeps no text of its own — a churn of connections wrote one text slot per close and freed it
+ * when the decision left the log.
+ */
+export const DROPPED = reasonCode(() => 'the transport reported the connection closed')
+
 /** The close reasons refusals have named, by number (a refusal keeps the number: `REFUSED`). */
 const REFUSAL_REASONS: CloseReason[] = []
 /** The number a refusal keeps for its close reason (`REFUSED`'s `a`). */

@@ -1,7 +1,7 @@
 import type { AccessList } from './access-list.js'
 import { AdmissionGate } from './connection-admission.js'
 import { ConnectionTable } from './connection-table.js'
-import { ACCEPTED_BELOW_BOUND, acceptedReason, REFUSED, refusalIndex } from './accept-decision.js'
+import { ACCEPTED_BELOW_BOUND, acceptedReason, DROPPED, REFUSED, refusalIndex } from './accept-decision.js'
 import { BELOW_BOUND, type Admission } from './admission.js'
 import { restAfterClose, type RestCause } from './backoff.js'
 import { BootstrapRelease } from './bootstrap-release.js'
@@ -154,7 +154,7 @@ export class Connections {
     const wait = restAfterClose('dropped', record, this.host.opts.lifetime, this.host.random)
     if (wait !== undefined) record.nextDialAt = now + wait
     this.detach(entry)
-    record.decide(now, 'disconnected', 'the transport reported the connection closed', this.host.opts.explainDepth)
+    record.decideCode(now, 'disconnected', this.host.opts.explainDepth, DROPPED, 0)
   }
 
   /**

@@ -129,7 +129,7 @@ export class IndexedHeap<T extends Record<K, number>, K extends string> {
   }
 }
 
-/** Moves `h[i]` up a min-heap of numbers ordered by `less` (the walks' frontier: `ascending()` here and in trim-heap.ts). */
+/** Moves `h[i]` up a min-heap of numbers ordered by `less` (the walks' frontier: `ascending()` here). */
 export function siftUp (h: number[], i: number, less: (a: number, b: number) => boolean): void {
   const item = h[i]
   while (i > 0) {

@@ -1,12 +1,12 @@
 import { compareTrimRank } from './rank.js'
 import { PeerRecord } from './peer-record.js'
-import { TrimHeap } from './trim-heap.js'
+import { TrimBuckets } from './trim-heap-buckets.js'
 import type { Connection } from './types.js'
 
 /**
  * The connected peers that trimming may close, ordered by {@link compareTrimRank}, so that the
- * lowest-ranked one is found in O(1) and kept in order in O(log n) when a tag, a priority or a
- * connection changes. This is what lets an inbound connection at the bound evict a peer in
+ * lowest-ranked one is found in O(1) and kept in order in O(1) to O(log n) when a tag, a priority or
+ * a connection changes (a heap of rank buckets: trim-heap-buckets.ts). This is what lets an inbound connection at the bound evict a peer in
  * microseconds instead of sorting every connection.
  *
  * Rules:
@@ -21,7 +21,8 @@ import type { Connection } from './types.js'
  *   background trim) and `lowest()` re-checks the peer it returns.
  */
 export class TrimIndex {
-  private readonly heap = new TrimHeap()
+  /** The indexed peers in trim order: a heap of rank buckets, each newest first (trim-heap-buckets.ts). */
+  private readonly heap = new TrimBuckets()
   private readonly grace: Array<{ record: PeerRecord; openedAt: number }> = []
   private graceHead = 0
   /** Connections whose transport reports every change of `streams`: their `idle` is kept up to date. */
@@ -32,8 +33,6 @@ export class TrimIndex {
    */
   private readonly sampled = new Set<PeerRecord>()
   private tracking = false
-  /** A resample changed some peer's `idle` and the heap was not reordered yet. */
-  private unordered = false
   /** Goes up whenever the heap's members or order may have changed (a cache of a walk is stale then). */
   version = 0
 
@@ -52,7 +51,7 @@ export class TrimIndex {
     if (this.gracePeriod === 0) this.promote(now)
   }
 
-  /** Moves peers whose grace period has ended into the heap. Many at once are appended and heapified: O(n). */
+  /** Moves peers whose grace period has ended into the heap: O(1) each when they join their bucket's newest end. */
   promote (now: number): void {
     const g = this.grace
     const due: PeerRecord[] = []
@@ -154,13 +153,13 @@ export class TrimIndex {
     this.version++
     // Indexed loops here and below: a trim runs rarely, so mostly unoptimised, where a for-of allocates a result per step.
     if (this.tracking && this.sampled.size > 0) for (let i = 0; i < records.length; i++) this.sampled.delete(records[i])
-    if (this.heap.removeMany(records)) this.unordered = false
+    this.heap.removeMany(records)
   }
 
   /**
    * Takes the `k` lowest-ranked indexed peers out of the index and returns them, lowest first: the
    * peers `first(k)` names (up to the order among exactly equal ranks), found and let go in one pass
-   * (`TrimHeap.takeLowest`). The heap must be in order.
+   * (`TrimBuckets.takeLowest`: the lowest rank bucket's newest members, a pop each).
    */
   takeFirst (k: number): PeerRecord[] {
     this.version++
@@ -171,29 +170,17 @@ export class TrimIndex {
 
   /**
    * Re-reads `streams` of the indexed peers whose connection does not report its changes: O(those),
-   * nothing when every transport reports. When a peer changed, the order is restored (O(n)), or, with
-   * `reorder` false, left for later: the caller sorts a copy (`ordered` for many) and calls `reorder()`.
+   * nothing when every transport reports. A peer that changed is re-ranked at once (O(1) to O(log n)).
    */
-  resample (reorder = true): void {
+  resample (): void {
     // Every indexed connection reports its streams: nothing to read.
-    if (this.tracking && this.sampled.size === 0) {
-      if (reorder) this.reorder()
-      return
-    }
+    if (this.tracking && this.sampled.size === 0) return
     let changed = false
     for (const r of this.tracking ? this.sampled : this.heap.items) {
       const idle = PeerRecord.sampleIdle(r.conn!.conn)
       if (idle !== r.idle) { r.idle = idle; this.heap.refresh(r); changed = true }
     }
-    if (changed) { this.version++; this.unordered = true }
-    if (reorder) this.reorder()
-  }
-
-  /** Restores the heap order after a `resample(false)` that changed some peer (nothing to do otherwise). */
-  reorder (): void {
-    if (!this.unordered) return
-    this.unordered = false
-    this.heap.heapify()
+    if (changed) this.version++
   }
 
   /** A peer entered the heap: sampled before each trim unless its connection reports. */
@@ -202,25 +189,21 @@ export class TrimIndex {
   }
 
   /**
-   * The indexed peers in trim order, lowest first. For a few (`wanted` small, or a small share of the
-   * index: {@link TrimIndex.walks}) it walks the heap lazily, O(k log k); for many it sorts a copy
-   * once, which is cheaper than k heap walks. The index must not change while iterating.
+   * The indexed peers in trim order, lowest first, as a re-iterable walk (each iteration walks the
+   * buckets again: O(k) plus the buckets passed). The index must not change while iterating.
    */
-  ordered (wanted: number): Iterable<PeerRecord> {
-    if (this.walks(wanted)) return { [Symbol.iterator]: () => this.heap.ascending() }
-    const copy = this.heap.items
-    copy.sort(compareTrimRank) // stable: equal ranks keep their heap order
-    return copy
+  ordered (_wanted: number): Iterable<PeerRecord> {
+    return { [Symbol.iterator]: () => this.heap.ascending() }
   }
 
   /**
-   * Whether `ordered(wanted)` walks the heap (which must then be in order) rather than sorting a
-   * copy: for up to 64 peers, or up to an eighth of the index (a trim just over highWater closes a
-   * few of many: sorting all of them would cost O(n log n) for k peers).
+   * Whether a trim of `wanted` is a few of many (up to 64 peers, or up to an eighth of the index):
+   * then `first(wanted)` lists them at once for a trim with topic quotas, which walks on only when a
+   * quota keeps some of them.
    */
   walks (wanted: number): boolean { return wanted <= 64 || wanted * 8 <= this.heap.size }
 
-  /** The `k` lowest-ranked indexed peers, in the order `ordered()` walks them: O(k log k). The heap must be in order. */
+  /** The `k` lowest-ranked indexed peers, in the order `ordered()` walks them: O(k) plus the buckets passed. */
   first (k: number): PeerRecord[] { return this.heap.lowest(k) }
 
   /** The indexed peers in trim order, lowest first, lazily. The index must not change while iterating. */

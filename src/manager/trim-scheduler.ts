@@ -155,16 +155,15 @@ export class TrimScheduler {
     const before = this.host.connections()
     const candidates = this.index.size
     const count = trimCount(mode, { connections: before, trimmable: candidates, lowWater, highWater })
-    // A large trim sorts a copy and rebuilds the heap when it removes the victims: no heap order needed before.
     const large = !this.index.walks(count)
-    this.index.resample(!large)
+    this.index.resample()
     const { topics } = this.host
     const canClose = (r: PeerRecord, taken: readonly PeerRecord[]): boolean => topics.canClose(r, taken)
     const over = this.overQuota()
     let victims: PeerRecord[]
-    if (!large && over === undefined && topics.quotaCount === 0) {
-      // A few of many, and every peer may go (no topic quota): the victims are the first `count` in
-      // order, which the index hands out and lets go in one pass.
+    if (over === undefined && topics.quotaCount === 0) {
+      // Every peer may go (no topic quota): the victims are the first `count` in order, which the
+      // index hands out and lets go in one pass (its buckets' newest, popped: no sort, however many).
       victims = this.index.takeFirst(count)
     } else {
       if (!large && over === undefined) {
@@ -178,7 +177,6 @@ export class TrimScheduler {
       }
       this.index.removeMany(victims)
     }
-    this.index.reorder() // after a large trim whose resample changed a peer, unless removeMany rebuilt the heap
     // The application lowered the bound (or started above it): it holds now, so when the past-grace
     // peers are not enough, the lowest-ranked in-grace ones go too.
     const short = mode === 'limit' ? before - highWater - victims.length : 0

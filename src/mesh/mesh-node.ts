@@ -188,7 +188,7 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
     call: caller.calls(Infinity),
     events,
     node,
-    stats: () => ({ calls: caller.inFlight, running: responder.running, queued: responder.queued, queuedBytes: responder.queuedBytes, callBytes: responder.peerBytes.held, callBytesRefused: responder.peerBytes.refused, draining: responder.draining, commands: caller.metrics?.figures() ?? [], breakers: caller.breakerFigures() }),
+    stats: () => ({ calls: caller.inFlight, running: responder.running, queued: responder.queued, queuedBytes: responder.queuedBytes, callBytes: responder.peerBytes.held, callBytesRefused: responder.peerBytes.refused, queueShareRefused: responder.queueShareRefused, draining: responder.draining, commands: caller.metrics?.figures() ?? [], breakers: caller.breakerFigures() }),
     ready: async (role, opts) => { await waiters.wait(role === undefined ? undefined : (schema.role(role)?.name ?? role), opts) },
     instances: (role) => [...instances.values()].filter((i) => i.role === role).map((i) => ({ peer: i.peer, variant: i.variant, outstanding: i.outstanding })),
     drain: async (opts) => {

@@ -80,7 +80,8 @@ export function registerMeshMetrics<R extends MetricsRegistry = MetricsRegistry>
     metric('handlers_running', 'Calls other nodes made to this one whose handlers run now.', 'gauge', (s) => [{ value: s.running, labels: {} }]),
     metric('handlers_queued', 'Calls other nodes made to this one waiting here (queued commands, bulkheads).', 'gauge', (s) => [{ value: s.queued, labels: {} }]),
     metric('handler_message_bytes', 'Bytes of the messages the calls running or waiting here came in (each peer\'s at most limits.bytesPerPeer).', 'gauge', (s) => [{ value: s.callBytes, labels: {} }]),
-    metric('calls_refused_bytes_total', 'Calls answered ERR_BUSY past their peer\'s limits.bytesPerPeer.', 'counter', (s) => [{ value: s.callBytesRefused, labels: {} }])
+    metric('calls_refused_bytes_total', 'Calls answered ERR_BUSY past their peer\'s limits.bytesPerPeer.', 'counter', (s) => [{ value: s.callBytesRefused, labels: {} }]),
+    metric('queue_share_refused_total', 'Queued messages answered ERR_BUSY past their peer\'s share of the command\'s queue.', 'counter', (s) => [{ value: s.queueShareRefused, labels: {} }])
   ]
   // A collector object prom-client reads like its own metrics (`get()` at scrape time).
   for (const m of metrics) registry.registerMetric(m as never)

@@ -15,6 +15,12 @@
  *   (peer-bytes.ts).
  * - `maxQueued` (10 000): messages of one queued command waiting; `maxRunning` (1024): calls of one
  *   channel running (commands not queued).
+ * - A peer's share of a queued command's queue, and of a bulkhead's waiting calls (`overShare`): it
+ *   may add one only while what it holds there is under half of the places the other peers leave
+ *   free (alone: half the queue; with one other holding 5 of 10, 3). One certified caller that
+ *   filled the queue behind a slow message refused every other caller; now the others always find
+ *   room (`queueShareRefused` counts the refusals). Counted per peer id (one node's channels
+ *   together), released when the message starts or the waiting call leaves.
  */
 
 import type { Instance } from './instance.js'
@@ -28,8 +34,8 @@ export type CallMessage = Extract<RpcMessage, { t: 'call' }>
 /** A call waiting for a slot of its command's bulkhead. */
 export interface Waiting { msg: CallMessage; args: unknown; from: Instance; handler: Handler; bytes: number; release: () => void }
 
-/** One command's bulkhead: calls running, and those waiting for a slot. */
-interface Bulkhead { active: number; waiting: Waiting[] }
+/** One command's bulkhead: calls running, and those waiting for a slot (and how many of them each peer has). */
+interface Bulkhead { active: number; waiting: Waiting[]; byPeer: Map<string, number> }
 
 /** Calls one channel may have running at once, by default. */
 export const DEFAULT_MAX_RUNNING = 1024
@@ -52,6 +58,10 @@ export class ResponderBudgets {
   private readonly bulkheads = new Map<string, Bulkhead>()
   /** Queued messages not yet started, by command. */
   private readonly waiting = new Map<string, number>()
+  /** Of those, by command and peer (emptied as they start: at most one entry per message waiting). */
+  private readonly waitingBy = new Map<string, Map<string, number>>()
+  /** Queued messages refused because their peer held its share of the command's queue. */
+  queueShareRefused = 0
   private readonly maxRunning: number
   private readonly maxQueued: number
   private readonly maxQueuedBytes: number
@@ -83,9 +93,16 @@ export class ResponderBudgets {
     let bulkhead: Bulkhead | undefined
     if (command.concurrency !== Infinity) {
       bulkhead = this.bulkheads.get(command.name)
-      if (bulkhead === undefined) this.bulkheads.set(command.name, bulkhead = { active: 0, waiting: [] })
+      if (bulkhead === undefined) this.bulkheads.set(command.name, bulkhead = { active: 0, waiting: [], byPeer: new Map() })
       if (bulkhead.active >= command.concurrency && bulkhead.waiting.length >= command.maxQueueSize) {
         return busy(`${me}.${msg.cmd} runs ${command.concurrency} calls at once and has ${command.maxQueueSize} waiting (its bulkhead is full)`)
+      }
+      if (bulkhead.active >= command.concurrency) {
+        const over = overShare(bulkhead.byPeer.get(from.peer) ?? 0, bulkhead.waiting.length, command.maxQueueSize)
+        if (over !== undefined) {
+          this.queueShareRefused++
+          return busy(`${from.role}/${from.variant} ${over} of ${me}.${msg.cmd}'s bulkhead`)
+        }
       }
     }
     // What waits here holds its arguments: measured (their JSON) only for a call that will wait.
@@ -103,7 +120,16 @@ export class ResponderBudgets {
     if (command.queued) {
       const waiting = this.waiting.get(msg.cmd) ?? 0
       if (waiting >= this.maxQueued) return busy(`${me}.${msg.cmd}'s queue is full (${this.maxQueued} messages)`)
+      const byPeer = this.waitingBy.get(msg.cmd) ?? new Map<string, number>()
+      const mine = byPeer.get(from.peer) ?? 0
+      const over = overShare(mine, waiting, this.maxQueued)
+      if (over !== undefined) {
+        this.queueShareRefused++
+        return busy(`${from.role}/${from.variant} ${over} of ${me}.${msg.cmd}'s queue`)
+      }
       this.waiting.set(msg.cmd, waiting + 1)
+      byPeer.set(from.peer, mine + 1)
+      this.waitingBy.set(msg.cmd, byPeer)
     } else if (from.running.size >= this.maxRunning) {
       return busy(`${from.role}/${from.variant} has ${this.maxRunning} calls running on ${me}`)
     }
@@ -116,14 +142,19 @@ export class ResponderBudgets {
     return charge === undefined ? noop : this.peerBytes.hold(from, charge)
   }
 
-  /** A queued command's message starts: it waits no more. */
-  started (cmd: string, bytes: number): void {
+  /** A queued command's message from `peer` starts: it waits no more. */
+  started (cmd: string, peer: string, bytes: number): void {
     this.waiting.set(cmd, this.waiting.get(cmd)! - 1)
+    leave(this.waitingBy.get(cmd)!, peer)
     this.queuedBytes -= bytes
   }
 
   /** A call waits for a slot of `command`'s bulkhead. */
-  enqueue (command: Command, call: Waiting): void { this.bulkheads.get(command.name)!.waiting.push(call) }
+  enqueue (command: Command, call: Waiting): void {
+    const bulkhead = this.bulkheads.get(command.name)!
+    bulkhead.waiting.push(call)
+    bulkhead.byPeer.set(call.from.peer, (bulkhead.byPeer.get(call.from.peer) ?? 0) + 1)
+  }
 
   /** A call takes a slot of `command`'s bulkhead (if it has one). */
   occupy (command: Command): void {
@@ -141,6 +172,7 @@ export class ResponderBudgets {
     bulkhead.active--
     for (let next = bulkhead.waiting.shift(); next !== undefined; next = bulkhead.waiting.shift()) {
       this.queuedBytes -= next.bytes
+      leave(bulkhead.byPeer, next.from.peer)
       if (!wanted(next)) { dropped(next); continue }
       bulkhead.active++
       return next
@@ -154,12 +186,31 @@ export class ResponderBudgets {
     for (const b of this.bulkheads.values()) {
       for (const w of b.waiting) { this.queuedBytes -= w.bytes; dropped.push(w) }
       b.waiting.length = 0
+      b.byPeer.clear()
     }
     return dropped
   }
 }
 
 function busy (message: string): Refused { return { refused: true, message, code: 'ERR_BUSY' } }
+
+/**
+ * Pure: whether a peer holding `mine` of the `waiting` places of a queue of `max` may take one more
+ * (undefined) or why not: only while what it holds is under half of the places the others leave free
+ * (2 × mine < max − others). A peer holding none always may (when the queue is not full).
+ */
+export function overShare (mine: number, waiting: number, max: number): string | undefined {
+  const left = max - (waiting - mine)
+  if (mine === 0 || 2 * mine < left) return undefined
+  return `holds ${mine} of the ${waiting} waiting (its share: half of the ${left} places the others leave)`
+}
+
+/** One of the peer's waiting entries left `byPeer`. */
+function leave (byPeer: Map<string, number>, peer: string): void {
+  const mine = (byPeer.get(peer) ?? 1) - 1
+  if (mine > 0) byPeer.set(peer, mine)
+  else byPeer.delete(peer)
+}
 
 /** The bytes of `value`'s JSON (its UTF-16 length: what a JSON text holds in memory), or undefined when nested too deeply to encode. */
 function jsonBytes (value: unknown): number | undefined {

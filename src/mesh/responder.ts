@@ -118,6 +118,9 @@ export class Responder {
   /** Bytes of arguments waiting (queued messages not started, calls waiting for a bulkhead's slot). */
   get queuedBytes (): number { return this.budgets.queuedBytes }
 
+  /** Queued messages refused past their peer's share of the command's queue. */
+  get queueShareRefused (): number { return this.budgets.queueShareRefused }
+
   /** What each peer's calls keep here (peer-bytes.ts). */
   get peerBytes (): PeerBytes { return this.budgets.peerBytes }
 
@@ -192,7 +195,7 @@ export class Responder {
     if (command.queued) {
       // One at a time, in arrival order, per command.
       const run = async (): Promise<void> => {
-        this.budgets.started(msg.cmd, bytes)
+        this.budgets.started(msg.cmd, from.peer, bytes)
         await this.execute(msg, args, from, command, handler, true, release)
       }
       this.queues.set(msg.cmd, (this.queues.get(msg.cmd) ?? Promise.resolve()).then(run, run))

@@ -65,7 +65,8 @@ export interface MeshNodeOptions<S extends MeshSchema = MeshSchema> {
   /**
    * Budgets for what other nodes make this one hold: `runningPerPeer`, calls of one connection whose
    * handlers run at once (default 1024); `queuedPerCommand`, messages of one queued command waiting
-   * in memory (default 10_000); `queuedBytes`, the bytes of the arguments (their JSON) of all the
+   * in memory (default 10_000; one peer holds at most half of the places the others leave free);
+   * `queuedBytes`, the bytes of the arguments (their JSON) of all the
    * calls waiting here, queued or for a bulkhead's slot (default 64 MiB; a call alone always fits);
    * `bytesPerPeer`, the bytes of the messages one peer's calls came in while they run or wait here
    * (default 32 MiB; a message alone always fits; a batch is held until its last call ended).
@@ -138,6 +139,8 @@ export interface MeshStats {
   callBytes: number
   /** Calls answered ERR_BUSY past their peer's `limits.bytesPerPeer`. */
   callBytesRefused: number
+  /** Queued messages answered ERR_BUSY because their peer held its share of the command's queue (half of the places the other peers leave free). */
+  queueShareRefused: number
   /** `drain()` was called. */
   draining: boolean
   /** Per command we call and instance: attempts, outcomes by code, latency histogram, in flight (metrics.ts); empty with `metrics: false`. */

@@ -1,4 +1,4 @@
-import Protomux, { type Channel, type ChannelOptions, type Message } from './vendor/protomux.js'
+import Protomux, { type Channel, type Message } from './vendor/protomux.js'
 import { PeerwardenError } from '../errors.js'
 import type { Connection, PeerId } from '../manager/types.js'
 import type { DeadlineQueue, Expiring } from './deadlines.js'
@@ -6,6 +6,8 @@ import { flushMuxAtEndOfTick, setupDone, type Corked } from './end-of-tick.js'
 import { decodeControl, fitControl, MAX_REASON_LENGTH, type ControlMessage } from './control-wire.js'
 import { decodeHello } from './hello.js'
 import { peerIdOf } from './identity.js'
+import { untrapSafetyCatch, watchChannels } from './mux-hooks.js'
+import { Verdict } from './verdict.js'
 import { DEFAULT_MAX_PENDING_OPENS, DEFAULT_MAX_REMOTE_CHANNELS, RemoteOpens, type OpensHost } from './remote-opens.js'
 import type { SecureStream } from './secure-stream.js'
 import { budgetWrites, DEFAULT_MAX_WRITE_QUEUE_BYTES } from './write-budget.js'
@@ -102,8 +104,8 @@ export class NodeConnection implements Connection, Expiring, Corked, OpensHost {
   private acceptance: Promise<boolean> | undefined
   private settleAcceptance: ((accepted: boolean) => void) | undefined
   /** Outbound: settles once the remote's manager decided (its 'welcome', or a close first). */
-  private verdictPromise: Promise<void> | undefined
-  private settleVerdict: ((err?: Error) => void) | undefined
+  /** Outbound: settles once the remote's manager decided (its 'welcome', or a close first). */
+  private outcome: Verdict | undefined
   /** Hears of every change of `streams` (`reportStreams`). */
   private streamsReport: ((conn: NodeConnection) => void) | undefined
   /** A report is due at the end of this tick. */
@@ -129,9 +131,7 @@ export class NodeConnection implements Connection, Expiring, Corked, OpensHost {
   }
 
   private readonly onStreamClose = (): void => {
-    this.settleVerdict?.(this.remoteCloseReason !== undefined
-      ? refused(this.address, this.remoteCloseReason)
-      : new PeerwardenError('ERR_CONNECTION_CLOSED', `${this.address} closed the connection before its manager accepted it`))
+    this.outcome?.closed(this.remoteCloseReason)
     this.closed = true
     this.closing.delete(this)
     this.settleAcceptance?.(false)
@@ -147,8 +147,7 @@ export class NodeConnection implements Connection, Expiring, Corked, OpensHost {
    * dial resolves only then, so a refused dial is a failed dial.
    */
   verdict (): Promise<void> {
-    if (this.verdictPromise === undefined) return Promise.resolve()
-    return this.verdictPromise
+    return this.outcome?.promise ?? Promise.resolve()
   }
 
   /** True once the local manager accepted the connection. */
@@ -183,14 +182,7 @@ export class NodeConnection implements Connection, Expiring, Corked, OpensHost {
     conn.remoteVisit = hello.visit === true
     conn.observedByRemote = hello.observed
     if (opts.direction === 'outbound') {
-      conn.verdictPromise = new Promise<void>((resolve, reject) => {
-        conn.settleVerdict = (err) => {
-          conn.settleVerdict = undefined
-          if (err === undefined) resolve()
-          else reject(err)
-        }
-      })
-      conn.verdictPromise.catch(() => {}) // the dialer reads it; nobody else must see an unhandled rejection
+      conn.outcome = new Verdict(opts.address)
     }
     const channel = conn.mux.createChannel({
       protocol: CONTROL_PROTOCOL,
@@ -360,7 +352,7 @@ export class NodeConnection implements Connection, Expiring, Corked, OpensHost {
   private readonly badMessage = (why: string): void => { this.protocolError(`control: ${why}`) }
 
   private readonly receive = (msg: ControlMessage): void => {
-    if (msg.t === 'welcome') { this.settleVerdict?.(); return }
+    if (msg.t === 'welcome') { this.outcome?.accept(); return }
     // Until our manager has accepted the connection, nothing it says may create or change peers
     // (a dial still in flight would otherwise race with what the message teaches us).
     // Referrals to other peers are safe to use at once: a full node refers us and closes, often before
@@ -375,7 +367,7 @@ export class NodeConnection implements Connection, Expiring, Corked, OpensHost {
   private readonly receiveClose = (reason: unknown): void => {
     if (typeof reason !== 'string') { this.protocolError('control: a close reason that is not a string'); return }
     this.remoteCloseReason = reason.slice(0, MAX_REASON_LENGTH)
-    this.settleVerdict?.(refused(this.address, this.remoteCloseReason))
+    this.outcome?.refuse(this.remoteCloseReason)
   }
 
   /** The local manager accepted the connection: deliver the held control messages, then the rest as they come. */
@@ -390,43 +382,4 @@ export class NodeConnection implements Connection, Expiring, Corked, OpensHost {
     this.settleAcceptance?.(true)
     for (const msg of held) this.onMessage(this, msg)
   }
-}
-
-/**
- * Every channel created on the mux (by the node, the mesh, the application, a replication) calls
- * `changed` when it opens and when it closes, before its own callbacks. Wraps this mux's
- * `createChannel`, not protomux: protomux has no hook for a channel's open and close.
- */
-function watchChannels (mux: Protomux, changed: () => void): void {
-  const create = mux.createChannel.bind(mux)
-  mux.createChannel = (opts: ChannelOptions): Channel | null => {
-    const { onopen, onclose } = opts
-    return create({
-      ...opts,
-      // protomux passes more than the typed arguments (the channel itself): all of them go on.
-      onopen (this: unknown, ...args: unknown[]) { changed(); return (onopen as ((...a: unknown[]) => void | Promise<void>) | undefined)?.apply(this, args) },
-      onclose (this: unknown, ...args: unknown[]) { changed(); return (onclose as ((...a: unknown[]) => void | Promise<void>) | undefined)?.apply(this, args) }
-    })
-  }
-}
-
-function refused (address: string, reason: string): PeerwardenError {
-  return new PeerwardenError('ERR_REFUSED', `${address} refused the connection: ${reason}`, { cause: reason })
-}
-
-/**
- * protomux hands an error thrown while decoding or handling a message to safety-catch, which rethrows
- * native errors (a TypeError, a SyntaxError: it takes them for our own bugs) and so ends the process.
- * Bytes from a peer must never do that: here such an error only destroys the stream (the connection
- * closes). Our own handlers never throw (wire.ts `peerHandler`); this covers protomux's own framing.
- */
-function untrapSafetyCatch (mux: Protomux, stream: SecureStream): void {
-  const m = mux as unknown as { _destroying: boolean; _safeDestroy: (err: unknown) => void; _safeDestroyBound: (err: unknown) => void; _warn: (err: unknown) => void }
-  const destroy = (err: unknown): void => {
-    m._destroying = true
-    stream.destroy(err instanceof Error ? err : new PeerwardenError('ERR_PROTOCOL', String(err)))
-  }
-  m._safeDestroy = destroy
-  m._safeDestroyBound = destroy
-  m._warn = () => { /* a late error on a closed channel: nothing to do */ }
 }

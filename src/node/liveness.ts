@@ -16,6 +16,17 @@ interface Entry { readonly x: Live; slot: number }
 /** The slot of an entry no longer watched: below every slot (slots count up from the clock's start). */
 const UNFILED = -1
 
+/**
+ * The entries filed under one slot: the first `n` of `list` (the rest cleared). A swept bucket is kept
+ * with its capacity for a slot filed later, so an idle node files its keep-alives over and over into
+ * the same few arrays instead of a new array per tick that lives a whole keep-alive (and so outlives
+ * the young generation: garbage the major GCs of a large heap then pay for).
+ */
+interface Bucket { readonly list: Array<Entry | undefined>; n: number }
+
+/** Swept buckets kept for reuse: one slot is swept and about one filed anew per tick. */
+const SPARE_BUCKETS = 4
+
 /** How a side of a connection keeps it alive (see `keepAliveTiming`). */
 export interface LivenessTiming {
   /** A keep-alive is sent after this long without writing anything. */
@@ -91,7 +102,9 @@ export class Liveness {
   /** Each connection and its entry (the slot it is filed under). */
   private readonly live = new Map<Live, Entry>()
   /** Slot (deadline / period, rounded up) → the entries filed under it; one whose `slot` disagrees is stale. */
-  private readonly slots = new Map<number, Entry[]>()
+  private readonly slots = new Map<number, Bucket>()
+  /** Swept buckets, emptied, for the next slots filed (at most `SPARE_BUCKETS`). */
+  private readonly spare: Bucket[] = []
   /** Every slot up to this one has been looked at. */
   private swept: number
   private readonly alarm: Alarm
@@ -151,9 +164,12 @@ export class Liveness {
     const due = Math.min(x.lastWrite + this.keepAlive, x.lastRead + this.deadTimeout)
     const slot = Math.max(this.swept + 1, Math.ceil(due / this.period))
     e.slot = slot
-    const list = this.slots.get(slot)
-    if (list === undefined) this.slots.set(slot, [e])
-    else list.push(e)
+    let bucket = this.slots.get(slot)
+    if (bucket === undefined) {
+      bucket = this.spare.pop() ?? { list: [], n: 0 }
+      this.slots.set(slot, bucket)
+    }
+    bucket.list[bucket.n++] = e
     return slot
   }
 
@@ -176,10 +192,14 @@ export class Liveness {
   }
 
   private sweepSlot (slot: number, now: number): void {
-    const list = this.slots.get(slot)
-    if (list === undefined) return
+    const bucket = this.slots.get(slot)
+    if (bucket === undefined) return
     this.slots.delete(slot)
-    for (const e of list) {
+    const list = bucket.list
+    // Entries filed while sweeping go to later slots (never this bucket: it left `slots` above).
+    for (let i = 0; i < bucket.n; i++) {
+      const e = list[i]!
+      list[i] = undefined // a bucket kept for reuse holds on to no connection
       if (e.slot !== slot) continue // deleted, or filed again under another slot
       const x = e.x
       if (now - x.lastRead >= this.deadTimeout) {
@@ -191,5 +211,7 @@ export class Liveness {
       if (now - x.lastWrite >= this.keepAlive) x.keepAlive()
       if (e.slot === slot) this.file(e) // not deleted by the keep-alive's write (a destroyed socket)
     }
+    bucket.n = 0
+    if (this.spare.length < SPARE_BUCKETS) this.spare.push(bucket)
   }
 }

@@ -4,13 +4,13 @@ import { systemClock } from '../clock.js'
 import { PeerwardenError } from '../errors.js'
 import { canonicalIp } from '../manager/canonical-ip.js'
 import type { Clock } from '../manager/types.js'
-import { FrameReader, HEADER } from './frame-reader.js'
-import { NoiseHandshake } from './noise.js'
+import { FrameReader } from './frame-reader.js'
 import { emptyReadMeter, PausedQueue, QUEUE_HIGH_BYTES, type ReadMeter } from './paused-queue.js'
 import type { QueueHolder } from './queue-budget.js'
 import type { PartialFrame, ReceiveBudgetReason } from './receive-budget.js'
 import { SealedWriter } from './sealed-writer.js'
-import { FIRST_MESSAGE_BYTES, MAX_HANDSHAKE_FRAME, MAX_MESSAGE, type SecureStreamOptions } from './secure-stream-options.js'
+import { handshakeFrame, StreamHandshake, type HandshakeHost } from './secure-handshake.js'
+import { MAX_HANDSHAKE_FRAME, MAX_MESSAGE, type SecureStreamOptions } from './secure-stream-options.js'
 import { TAG, TransportCipher } from './transport-cipher.js'
 
 export { BIG_MESSAGE } from './transport-cipher.js'
@@ -21,7 +21,7 @@ export { MAX_MESSAGE, type SecureStreamOptions } from './secure-stream-options.j
  * An encrypted, message-framed duplex over a TCP socket: the node's transport under Protomux.
  *
  * Wire: docs/protocol.md (length-prefixed frames, read by frame-reader.ts with the memory rules of a
- * frame that arrives in pieces; the Noise handshake, noise.ts, the listener's refusal, then one
+ * frame that arrives in pieces; the Noise handshake, secure-handshake.ts, then one
  * ChaCha20-Poly1305 message per frame, an empty one a keep-alive). The dialer's first messages follow
  * its last handshake frame in the same write: two round trips to a first answer, as with raw
  * @hyperswarm/secret-stream.
@@ -72,7 +72,12 @@ export class SecureStream extends EventEmitter implements QueueHolder {
   readonly rawStream: object = {}
   setKeepAlive (_ms: number): void {}
   destroyed = false
-  lastRead: number
+  /**
+   * When a frame was last read (ms). A number from the start, not a bare field (`undefined` until the
+   * constructor): V8 then keeps it a double updated in place, where a field that held `undefined`
+   * boxes every timestamp into a new heap number that lives a whole keep-alive and is promoted.
+   */
+  lastRead = 0
   /** When a frame was last written (ms). */
   get lastWrite (): number { return this.writer.lastWrite }
   /** Told of every keep-alive that arrives (liveness.ts answers it); keep-alives are never delivered. */
@@ -90,7 +95,8 @@ export class SecureStream extends EventEmitter implements QueueHolder {
   /** Resolves true once the handshake completed (as a Noise secret stream's does); rejects if it failed. */
   readonly opened: Promise<boolean>
 
-  private handshake: NoiseHandshake | null
+  /** The handshake phase (secure-handshake.ts), until it completed or failed. */
+  private handshake: StreamHandshake | null
   /** The transport keys and nonces, once the handshake completed. */
   private cipher: TransportCipher | null = null
   /** Bytes in, frames out; its limit is the handshake's until the handshake completes. */
@@ -103,8 +109,6 @@ export class SecureStream extends EventEmitter implements QueueHolder {
   /** Seals and writes (sealed-writer.ts). */
   private readonly writer: SealedWriter
   private ended = false
-  /** The listener answered the dialer's first message. */
-  private sentFirstReply = false
   private closeEmitted = false
   private settle: { resolve: (opened: boolean) => void; reject: (err: Error) => void } | null = null
 
@@ -127,13 +131,13 @@ export class SecureStream extends EventEmitter implements QueueHolder {
     })
     this.opened = new Promise((resolve, reject) => { this.settle = { resolve, reject } })
     this.opened.catch(() => { /* the owner awaits it; a failure also ends the stream */ })
-    this.handshake = new NoiseHandshake(isInitiator, opts.keys, opts.psk)
+    this.handshake = new StreamHandshake(isInitiator, opts, this.handshakeHost)
     socket.on('data', this.onData)
     socket.on('drain', this.onDrain)
     socket.on('end', this.onEnd)
     socket.on('error', this.onSocketError)
     socket.on('close', this.onSocketClose)
-    if (isInitiator) this.writeHandshake(this.handshake.send())
+    this.handshake.start()
   }
 
   /** Bytes decrypted and queued while paused. */
@@ -225,13 +229,6 @@ export class SecureStream extends EventEmitter implements QueueHolder {
     if (this.socket.closed) this.onSocketClose()
   }
 
-  private writeHandshake (message: Buffer): void {
-    const frame = Buffer.allocUnsafe(HEADER + message.byteLength)
-    frame.writeUInt32LE(message.byteLength, 0)
-    frame.set(message, HEADER)
-    this.writer.raw(frame)
-  }
-
   private readonly onData = (chunk: Buffer): void => {
     this.lastRead = this.clock.now()
     if (this.ended) { this.meter.discardedBytes += chunk.byteLength; return }
@@ -285,7 +282,7 @@ export class SecureStream extends EventEmitter implements QueueHolder {
   get partialBytes (): number { return this.reader.holding }
 
   private frame (frame: Buffer, lent: boolean): void {
-    if (this.handshake !== null) { this.handshakeFrame(this.handshake, lent ? Buffer.from(frame) : frame); return }
+    if (this.handshake !== null) { this.handshake.receive(lent ? Buffer.from(frame) : frame); return }
     if (frame.byteLength === TAG) {
       // An empty message, a keep-alive: authenticated, never delivered.
       try {
@@ -316,68 +313,31 @@ export class SecureStream extends EventEmitter implements QueueHolder {
     this.emit('data', plain)
   }
 
-  private handshakeFrame (hs: NoiseHandshake, frame: Buffer): void {
-    if (frame.byteLength === 0) {
-      // Only the listener refuses, and only instead of its first message.
-      this.destroy(this.isInitiator
-        ? new PeerwardenError('ERR_NETWORK_KEY', 'the remote refused the handshake: its network key differs')
-        : new PeerwardenError('ERR_HANDSHAKE', 'an empty handshake message'))
-      return
+  /** What the handshake phase (secure-handshake.ts) does to this stream. */
+  private readonly handshakeHost: HandshakeHost = {
+    writeFrame: (frame) => { this.writer.raw(frame) },
+    destroy: (err) => { this.destroy(err) },
+    refuse: () => { this.refuse() },
+    identified: (remotePublicKey, remotePayload) => {
+      this.remotePublicKey = remotePublicKey
+      this.remotePayload = remotePayload
+    },
+    complete: ({ tx, rx, hash }) => {
+      this.handshake = null
+      this.reader.limit = MAX_MESSAGE + TAG
+      this.cipher = new TransportCipher(tx, rx)
+      this.handshakeHash = hash
+      const settle = this.settle!
+      this.settle = null
+      settle.resolve(true)
     }
-    const first = !this.isInitiator && !this.sentFirstReply
-    let payload: Buffer
-    try {
-      payload = hs.recv(frame)
-    } catch {
-      if (first && frame.byteLength === FIRST_MESSAGE_BYTES) {
-        // A well-formed first message we cannot read: another network. Say so, then go.
-        this.refuse()
-        return
-      }
-      this.destroy(new PeerwardenError('ERR_HANDSHAKE', first ? 'not a peerwarden handshake' : 'a handshake message that does not authenticate'))
-      return
-    }
-    if (this.isInitiator) {
-      // The listener's message: its identity and hello.
-      this.remotePublicKey = hs.remotePublicKey
-      this.remotePayload = payload
-      try {
-        this.opts.checkRemote?.(this.remotePublicKey!)
-      } catch (err) {
-        this.destroy(err as Error)
-        return
-      }
-      this.writeHandshake(hs.send(this.opts.payload()))
-      this.open(hs)
-      return
-    }
-    if (!this.sentFirstReply) {
-      this.sentFirstReply = true
-      this.writeHandshake(hs.send(this.opts.payload()))
-      return
-    }
-    this.remotePublicKey = hs.remotePublicKey
-    this.remotePayload = payload
-    this.open(hs)
-  }
-
-  private open (hs: NoiseHandshake): void {
-    if (!hs.complete) { this.destroy(new PeerwardenError('ERR_HANDSHAKE', 'the handshake did not complete')); return }
-    const { tx, rx, hash } = hs.result()
-    this.handshake = null
-    this.reader.limit = MAX_MESSAGE + TAG
-    this.cipher = new TransportCipher(tx, rx)
-    this.handshakeHash = hash
-    const settle = this.settle!
-    this.settle = null
-    settle.resolve(true)
   }
 
   /** The listener cannot read the dialer's first message: an empty frame tells the dialer why, then FIN. */
   private refuse (): void {
     const err = new PeerwardenError('ERR_NETWORK_KEY', 'the remote is not on this network: its network key differs')
     this.handshake = null
-    this.writer.raw(Buffer.alloc(HEADER))
+    this.writer.raw(handshakeFrame(EMPTY))
     const settle = this.settle!
     this.settle = null
     settle.reject(err)

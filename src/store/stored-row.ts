@@ -10,20 +10,36 @@ import type { StoredPeer } from '../manager/types.js'
  *   StoredPeer of the right type; anything else is refused with a reason (the caller skips the row).
  * - Optional numbers may be `null` (JSON.stringify writes NaN as null): they read as absent.
  * - A tag whose value is not a finite number is dropped, not the whole peer.
+ * - Sizes: at most `MAX_STORED_ADDRESSES` (256) addresses, `MAX_STORED_TOPICS` (1024) topics and
+ *   `MAX_STORED_TAGS` (1024) tags, each string (key, id, address, topic, tag name) at most
+ *   `MAX_STORED_STRING` (16,384) characters; a row past them is refused like any other (skipped and
+ *   reported). The node stores 8 addresses and 64 topics of a peer it heard of; the manager restores
+ *   a peer's addresses in time that grows with the square of their count, so one row of 200,000
+ *   addresses held every start for minutes.
  */
+/** Addresses a stored peer may hold (more: the row is skipped). */
+export const MAX_STORED_ADDRESSES = 256
+/** Topics a stored peer may hold (more: the row is skipped). */
+export const MAX_STORED_TOPICS = 1024
+/** Tags a stored peer may hold (more: the row is skipped). */
+export const MAX_STORED_TAGS = 1024
+/** Characters of one stored string: key, id, address, topic, tag name (longer: the row is skipped). */
+export const MAX_STORED_STRING = 16_384
+
 const optionalNumber = v.pipe(v.nullish(v.number()), v.transform((n) => n ?? undefined))
-const strings = v.array(v.string())
+const text = v.pipe(v.string(), v.maxLength(MAX_STORED_STRING))
+const strings = (max: number): v.GenericSchema<unknown, string[]> => v.pipe(v.array(text), v.maxLength(max))
 
 const StoredPeerSchema = v.object({
-  key: v.pipe(v.string(), v.minLength(1)),
-  id: v.pipe(v.nullish(v.string()), v.transform((s) => s ?? undefined)),
-  addresses: strings,
+  key: v.pipe(v.string(), v.minLength(1), v.maxLength(MAX_STORED_STRING)),
+  id: v.pipe(v.nullish(text), v.transform((s) => s ?? undefined)),
+  addresses: strings(MAX_STORED_ADDRESSES),
   priority: v.picklist(['high', 'medium', 'low', 'banned']),
-  topics: strings,
+  topics: strings(MAX_STORED_TOPICS),
   longTerm: v.boolean(),
   permanent: v.boolean(),
   bootstrap: v.boolean(),
-  tags: v.pipe(v.record(v.string(), v.unknown()), v.transform((tags) => {
+  tags: v.pipe(v.record(text, v.unknown()), v.check((tags) => Object.keys(tags).length <= MAX_STORED_TAGS, `more than ${MAX_STORED_TAGS} tags`), v.transform((tags) => {
     const out: Record<string, number> = {}
     for (const [k, value] of Object.entries(tags)) if (typeof value === 'number' && Number.isFinite(value)) out[k] = value
     return out

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { test, type TestContext } from 'node:test'
 import { createConnectionManager } from '../../src/manager/index.js'
 import { Room } from '../../src/adapters/hyperswarm/room.js'
+import { DEFAULT_ROOM } from '../../src/adapters/room-policy.js'
 import { ManualClock, MemoryNetwork } from '../../src/testing/index.js'
 
 async function full (): Promise<{ m: ReturnType<typeof createConnectionManager>; net: MemoryNetwork }> {
@@ -25,8 +26,10 @@ async function full (): Promise<{ m: ReturnType<typeof createConnectionManager>;
  */
 function roomOn (t: TestContext, m: ReturnType<typeof createConnectionManager>): { room: Room; dialled: string[]; advance: (ms: number) => void } {
   const dialled: string[] = []
-  let now = 1_000_000
-  const room = new Room(m, () => now, (peer) => { dialled.push(peer) }, { interval: 40, memory: 30_000 })
+  // The manager's ManualClock starts at 0 and stays there: the connections' ages are the room's time
+  // (younger than its tenure throughout).
+  let now = 0
+  const room = new Room(m, () => now, (peer) => { dialled.push(peer) }, { ...DEFAULT_ROOM, interval: 40, memory: 30_000 })
   t.after(() => { room.close() })
   return { room, dialled, advance: (ms) => { now += ms } }
 }

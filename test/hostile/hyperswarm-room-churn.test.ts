@@ -58,6 +58,9 @@ test('strangers with fresh keypairs dialling a full managed swarm once a second 
     assert.ok(strangersIn <= 1, `${strangersIn} strangers got a place`)
     assert.ok(honestIn >= 2, `${honestIn} honest connections left`)
     assert.ok(m.stats().connections <= 3)
+    const room = managed.roomStats()
+    console.log(`room: releases ${room.releases} (for strangers ${room.strangerReleases}), strangers refused ${room.strangersRefused}, remembered ${room.strangersRemembered}`)
+    assert.ok(room.strangerReleases <= 1 && room.strangersRemembered === room.strangerReleases)
   } finally {
     if (managed !== undefined) await within(managed.close(), 5_000, 'close').catch(noop)
     await within(Promise.allSettled(swarms.map(async (s) => { await s.destroy() })), 8_000, 'destroy').catch(async () => {

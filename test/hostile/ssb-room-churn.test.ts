@@ -30,4 +30,7 @@ test('strangers with fresh keys knocking once a second on a full SSB server get 
   assert.ok(strangersIn <= 1, `${strangersIn} strangers got a place`)
   assert.ok(honestIn >= 2, `${honestIn} honest connections left`)
   assert.ok(a.api.manager.stats().connections <= 3)
+  const room = a.api.roomStats?.()
+  assert.ok(room !== undefined, 'the plugin gives its room\'s figures')
+  assert.ok(room.strangerReleases <= 1 && room.strangersRefused >= 3, JSON.stringify(room))
 })

@@ -55,3 +55,20 @@ test('a refusal at the bound is one shared answer per highWater and priority, an
   ])
   await m.close()
 })
+
+test('a connection the transport closed is explained by its code with the same text each time, past explainDepth', async () => {
+  const clock = new ManualClock(1000)
+  const m = createConnectionManager({ dial: noDial, lowWater: 2, highWater: 3, explainDepth: 3, clock })
+  for (let i = 0; i < 5; i++) {
+    const c = new TestConnection({ peer: 'a', id: `ca${i}`, direction: 'inbound' })
+    m.connected(c)
+    await clock.advance(10)
+    m.disconnected(c)
+  }
+  assert.deepEqual(m.explain('a'), [
+    { at: 1040, action: 'disconnected', reason: 'the transport reported the connection closed' },
+    { at: 1040, action: 'accept', reason: 'inbound connection accepted: 1 of highWater 3' },
+    { at: 1050, action: 'disconnected', reason: 'the transport reported the connection closed' }
+  ], 'the newest explainDepth decisions')
+  await m.close()
+})

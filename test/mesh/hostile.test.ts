@@ -312,9 +312,10 @@ test('a queued command past limits.queuedPerCommand answers ERR_BUSY instead of 
   let release: () => void = () => {}
   const gate = new Promise<void>((resolve) => { release = resolve })
   const worker = await meshNode(t, {
-    schema: farm, role: 'Worker', variant: 'w1', registry: reg.addresses[0], limits: { queuedPerCommand: 2 },
+    schema: farm, role: 'Worker', variant: 'w1', registry: reg.addresses[0], limits: { queuedPerCommand: 4 },
     handlers: { ...handlers('w1'), note: async ({ n }: { n: number }) => { ran.push(n); if (n === 1) await gate } }
   })
+  // One caller holds at most half of the queue (its share: test/hostile/queue-share.test.ts): 2 of 4.
   const caller = await meshNode(t, { schema: farm, role: 'Caller', registry: reg.addresses[0] })
   await until(() => caller.instances('Worker').length === 1, 8000, 'the caller to list the worker')
   await caller.call.Worker.note({ n: 1 })

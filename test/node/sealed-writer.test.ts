@@ -71,3 +71,54 @@ test('small messages get a frame of their own (sealed in place); a message over 
   assert.equal(written[0].buffer, small.buffer, 'a small message is sealed in the frame alloc() handed out')
   assert.deepEqual(opened().map((m) => [m.length, m[0]]), [[100, 4], [SCRATCH_BYTES + 1, 5]])
 })
+
+/** A socket that copies what it can send at once (as the kernel does) and holds the rest by reference, as node:net's queue does. */
+function socketSending (sendsAtOnce: () => boolean): { socket: ConstructorParameters<typeof SealedWriter>[0]; wire: Buffer[]; held: Buffer[] } {
+  const wire: Buffer[] = []
+  const held: Buffer[] = []
+  const socket = {
+    get writableLength () { return held.reduce((n, b) => n + b.byteLength, 0) },
+    write: (b: Buffer) => {
+      if (sendsAtOnce()) wire.push(Buffer.from(b))
+      else held.push(b)
+      return true
+    }
+  }
+  return { socket: socket as unknown as ConstructorParameters<typeof SealedWriter>[0], wire, held }
+}
+
+test('keep-alives reuse one frame once the socket took it, and never seal into one a socket still holds (each opens in turn)', () => {
+  const tx = key()
+  const rx = key()
+  const cipher = new TransportCipher(tx, rx)
+  let atOnce = true
+  const { socket, wire, held } = socketSending(() => atOnce)
+  const writer = new SealedWriter(socket, new ManualClock())
+  const empty = new Uint8Array(0)
+  writer.seal(cipher, empty)
+  writer.seal(cipher, empty)
+  atOnce = false // the socket's buffer is full: it holds the next frames until sent
+  writer.seal(cipher, empty)
+  writer.seal(cipher, empty)
+  assert.equal(held.length, 2)
+  assert.notEqual(held[0], held[1], 'a frame a socket holds is not sealed into again')
+  const remote = new TransportCipher(rx, tx)
+  const frames = [...wire, ...held]
+  assert.equal(frames.length, 4)
+  for (const [i, f] of frames.entries()) {
+    assert.equal(f.readUInt32LE(0), 16, `keep-alive ${i}: the length prefix of an empty message`)
+    assert.doesNotThrow(() => { remote.openEmpty(f.subarray(4)) }, `keep-alive ${i} authenticates with its own nonce`)
+  }
+})
+
+test('a keep-alive allocates no frame while sockets take them at once: one frame serves every connection', () => {
+  const written: Buffer[] = []
+  const socket = { writableLength: 0, write: (b: Buffer) => { written.push(b); return true } }
+  const a = new SealedWriter(socket as unknown as ConstructorParameters<typeof SealedWriter>[0], new ManualClock())
+  const b = new SealedWriter(socket as unknown as ConstructorParameters<typeof SealedWriter>[0], new ManualClock())
+  a.seal(new TransportCipher(key(), key()), new Uint8Array(0))
+  b.seal(new TransportCipher(key(), key()), new Uint8Array(0))
+  a.seal(new TransportCipher(key(), key()), new Uint8Array(0))
+  assert.equal(written.length, 3)
+  assert.ok(written.every((f) => f === written[0]), 'the same frame each time')
+})

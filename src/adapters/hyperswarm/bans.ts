@@ -15,6 +15,11 @@ export interface BanHost {
 
 type Ban = (value: boolean) => void
 
+/** The tag (followed by the priority the peer had) that stores a manager ban's origin in Hyperswarm. */
+export const ORIGIN_TAG = 'peerwarden:hyperswarm-ban:'
+
+const PRIORITIES: readonly Priority[] = ['low', 'medium', 'high']
+
 /**
  * One ban, two handles: a ban in Hyperswarm is a ban in the manager, and the other way round.
  *
@@ -32,6 +37,11 @@ type Ban = (value: boolean) => void
  *   it (`transient`) is no ban, and is lifted on the next microtask.
  * - Each PeerInfo's `ban` is wrapped when the swarm makes it (`_upsertPeer`) or when the adapter is
  *   installed; `unwrapAll()` puts Hyperswarm's back. The adapter's own calls go to Hyperswarm's `ban`.
+ * - A Hyperswarm ban made a manager ban is stored with its origin: a tag `ORIGIN_TAG` + the priority
+ *   the peer had (value 0: no weight in the trim order), kept in the peer store with the ban. After a
+ *   restart, `peerInfo.ban(false)` finds it there and lifts the ban as before (regression: the
+ *   restarted manager took the stored ban for its own and `ban(false)` never lifted it). Any lift
+ *   removes the tag.
  * - Budget: one entry per banned peer, as Hyperswarm itself keeps a PeerInfo per banned key for the
  *   swarm's lifetime (a banned PeerInfo is never released).
  */
@@ -103,6 +113,7 @@ export class SharedBans {
     if (info.banned !== true || !this.shared.has(peer) || this.host.refuses(peer)) return
     this.shared.delete(peer)
     this.fromSwarm.delete(peer)
+    this.forgetOrigin(peer)
     this.set(info, false)
   }
 
@@ -115,11 +126,25 @@ export class SharedBans {
       return
     }
     this.pending.delete(peer)
-    const before = this.fromSwarm.get(peer)
+    const before = this.fromSwarm.get(peer) ?? this.storedOrigin(peer)
     if (before === undefined) return // a manager ban stays (see the rules)
     this.fromSwarm.delete(peer)
     this.shared.delete(peer)
+    this.forgetOrigin(peer)
     if (this.host.manager.getPeer(peer)?.priority === 'banned') this.host.manager.setPriority([{ peer, priority: before }])
+  }
+
+  /** The priority the peer had before a Hyperswarm ban the store kept (a restart), if any. */
+  private storedOrigin (peer: string): Priority | undefined {
+    const tags = this.host.manager.getTagInfo(peer)?.tags ?? {}
+    for (const p of PRIORITIES) if ((ORIGIN_TAG + p) in tags) return p
+    return undefined
+  }
+
+  private forgetOrigin (peer: string): void {
+    const { manager } = this.host
+    const tags = manager.getTagInfo(peer)?.tags ?? {}
+    for (const p of PRIORITIES) if ((ORIGIN_TAG + p) in tags) manager.untagPeer(peer, ORIGIN_TAG + p)
   }
 
   private mirror (peer: string): void {
@@ -129,5 +154,6 @@ export class SharedBans {
     this.fromSwarm.set(peer, before)
     this.shared.add(peer)
     manager.setPriority([{ peer, priority: 'banned' }])
+    manager.tagPeer(peer, ORIGIN_TAG + before, 0)
   }
 }

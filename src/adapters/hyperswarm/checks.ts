@@ -11,8 +11,8 @@ import type { HyperswarmLike, ManageSwarmOptions } from './types.js'
 /** The swarms under a manager now: a second `manageSwarm` would patch the patches. */
 const managed = new WeakSet<object>()
 
-/** Every option `manageSwarm` takes: the manager's but `dial`, plus `topicQuota`. */
-export const SWARM_OPTIONS: readonly string[] = [...MANAGER_OPTIONS.filter((name) => name !== 'dial'), 'topicQuota']
+/** Every option `manageSwarm` takes: the manager's but `dial`, plus `topicQuota` and `room`. */
+export const SWARM_OPTIONS: readonly string[] = [...MANAGER_OPTIONS.filter((name) => name !== 'dial'), 'topicQuota', 'room']
 
 const KEY = /^[0-9a-f]{64}$/i
 

@@ -5,8 +5,8 @@
  * 3,3,3,3,1,1 after 15 s).
  *
  * Rules (applied when the firewall refuses an inbound peer because we are at the bound):
- * - Release surplus: when we hold more than lowWater connections, one of them gives way (the
- *   oldest unprotected one, in grace or not).
+ * - Release surplus: when we hold more than lowWater connections, one of them gives way (in grace
+ *   or not; not protected or long-term; a peer the room let in as a stranger first, else the oldest).
  * - Refer the refused peer to ourselves: we dial it back into the room just made (a peer that
  *   dials us is below its lowWater: the manager only dials then), rather than leave it to its next
  *   retry. The connection is admitted like any other, never forced past highWater.
@@ -16,34 +16,36 @@
  *   interval is over, if it is still not connected and we are still at the bound, we release and dial
  *   it back then (one peer waits at a time; it would otherwise wait for the swarm's next retry, 4 s
  *   or more).
- * - A stranger (a key the manager did not find or know) gets at most one release per `memory` in
- *   all, strangers together: keypairs are free, and fresh keys dialling a full swarm a little over
- *   once a second replaced its connections one by one, oldest first (3 honest connections of 3:
- *   1 left after 4 strangers 1.3 s apart). Peers found on a topic, added by the application or that
- *   connected before are not strangers.
+ * - Which connection gives way, and who is a stranger, is the shared rule (../room-policy.ts): a
+ *   stranger (a key the manager did not find or know, or one the room let in as a stranger) gets at
+ *   most one release per `memory` in all, and only the place of another room stranger or of a
+ *   connection younger than `tenure`, untagged and not of high priority: keypairs are free, and
+ *   fresh keys dialling a full swarm a little over once a second replaced its connections one by
+ *   one, oldest first (3 honest connections of 3: 1 left after 4 strangers 1.3 s apart), and at one
+ *   per 30 s still all of them given time. Peers found on a topic or added by the application are
+ *   not strangers.
  */
 import type { ConnectionManager } from '../../manager/types.js'
-import { DEFAULT_ROOM, shouldRelease, type RoomPolicy } from '../room-policy.js'
+import { DEFAULT_ROOM, RoomLedger, type RoomPolicy, type RoomStats } from '../room-policy.js'
 
 /** The protection tag held for the instant of a release (every connection but the one that gives way). */
 const ROOM_TAG = 'peerwarden:hyperswarm-room'
 
 /** The releases of one managed swarm (see the module comment). */
 export class Room {
-  private lastRelease = -Infinity
-  /** When a stranger last got a release. */
-  private lastStranger = -Infinity
-  private readonly released = new Map<string, number>()
+  private readonly ledger: RoomLedger
   /** The peer waiting for the next release, and its timer. */
   private waiting: { peer: string; timer: ReturnType<typeof setTimeout> } | undefined
 
   constructor (
     private readonly manager: ConnectionManager,
-    private readonly now: () => number,
+    now: () => number,
     /** Opens a connection to the peer, outside the manager's dialer (the manager admits it or not). */
     private readonly dialBack: (peer: string) => void,
-    private readonly policy: Readonly<RoomPolicy> = DEFAULT_ROOM
-  ) {}
+    policy: Readonly<RoomPolicy> = DEFAULT_ROOM
+  ) {
+    this.ledger = new RoomLedger(manager, now, policy)
+  }
 
   /** Stops the wait for the next release. */
   close (): void {
@@ -51,17 +53,16 @@ export class Room {
     this.waiting = undefined
   }
 
+  /** The room's figures. */
+  stats (): RoomStats { return this.ledger.stats() }
+
   /** The firewall refused `peer` because we are at the bound. */
   refused (peer: string): void {
-    const { manager } = this
-    const { connections, lowWater, highWater } = manager.stats()
-    const now = this.now()
-    for (const [p, at] of this.released) if (now - at >= this.policy.memory) this.released.delete(p)
-    const stranger = manager.getPeer(peer) === undefined
-    const state = { connections, lowWater, highWater, now, lastRelease: this.lastRelease, releasedAt: this.released.get(peer), stranger, lastStranger: this.lastStranger }
-    if (!shouldRelease(state, this.policy)) {
+    const { manager, ledger } = this
+    const due = ledger.pick(peer)
+    if (due === undefined) {
       // Only the interval stands in the way: the peer gets the next release.
-      if (this.waiting === undefined && shouldRelease({ ...state, lastRelease: -Infinity }, this.policy)) {
+      if (this.waiting === undefined && ledger.pick(peer, true) !== undefined) {
         const timer = setTimeout(() => {
           this.waiting = undefined
           if (manager.listConnections().some((c) => c.peer === peer)) return
@@ -69,21 +70,17 @@ export class Room {
           const counts = manager.stats()
           if (counts.connections < counts.highWater) this.dialBack(peer)
           else this.refused(peer)
-        }, this.lastRelease + this.policy.interval - now)
+        }, ledger.nextReleaseIn())
         timer.unref?.()
         this.waiting = { peer, timer }
       }
       return
     }
-    this.lastRelease = now
-    if (stranger) this.lastStranger = now
+    const { lowWater, highWater } = manager.stats()
     const conns = manager.listConnections()
     const before = new Set(conns.map((c) => c.peer))
-    // The oldest unprotected connection gives way: its peer has been around longest, so it is the
-    // likeliest to hold connections enough (a newcomer released would only need room in turn).
-    const victim = conns.filter((c) => !c.protected).sort((a, b) => a.openedAt - b.openedAt)[0]
-    if (victim === undefined) return
-    const shielded = conns.filter((c) => c !== victim && !c.protected).map((c) => c.peer)
+    const victim = due.victim.peer
+    const shielded = conns.filter((c) => c.peer !== victim && !c.protected).map((c) => c.peer)
     for (const p of shielded) manager.protect(p, ROOM_TAG)
     try {
       // Lowering highWater by one makes the manager close one unprotected connection, in grace too
@@ -94,21 +91,17 @@ export class Room {
         manager.setWatermarks(lowWater, highWater - 1)
         manager.setWatermarks(lowWater, highWater)
       } else {
-        void manager.disconnect(victim.peer)
+        void manager.disconnect(victim)
       }
     } finally {
       for (const p of shielded) manager.unprotect(p, ROOM_TAG)
     }
     const after = new Set(manager.listConnections().map((c) => c.peer))
-    let freed = false
-    for (const p of before) {
-      if (after.has(p)) continue
-      this.released.set(p, now)
-      freed = true
-    }
+    const freed = [...before].filter((p) => !after.has(p))
+    ledger.record(peer, due.stranger, freed)
     // Refer the refused peer to ourselves: dial it back into the room just made, rather than leave it
     // to its next retry (Hyperswarm's table: 5 s or more for a peer it never reached).
     // The connection is admitted like any other (never forced past highWater).
-    if (freed && manager.stats().connections < highWater) this.dialBack(peer)
+    if (freed.length > 0 && manager.stats().connections < highWater) this.dialBack(peer)
   }
 }

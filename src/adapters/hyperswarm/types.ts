@@ -4,6 +4,7 @@
  * `peerwarden/hyperswarm`, re-exported by the adapter module (`adapters/hyperswarm`).
  */
 import type { ConnectionManager, ConnectionManagerOptions } from '../../manager/types.js'
+import type { RoomPolicy, RoomStats } from '../room-policy.js'
 
 /** The part of a Hyperswarm connection (a `@hyperswarm/secret-stream` NoiseSecretStream) used here. */
 export interface HyperswarmConnection {
@@ -92,11 +93,19 @@ export interface HyperswarmLike {
 export interface ManageSwarmOptions extends Partial<Omit<ConnectionManagerOptions, 'dial'>> {
   /** Set as the manager's topic quota for every topic the swarm joins. Default: none. */
   topicQuota?: { min: number; max?: number }
+  /**
+   * The room a full swarm makes for a peer the bound refuses (adapters/room-policy.ts): `interval`
+   * (1 s), `memory` (30 s), `tenure` (60 s: a connection open this long never gives way for a
+   * stranger), `maxStrangers` (1024 peers let in as strangers remembered). Default: `DEFAULT_ROOM`.
+   */
+  room?: Partial<RoomPolicy>
 }
 
 /** What `manageSwarm` returns. */
 export interface ManagedSwarm {
   readonly manager: ConnectionManager
+  /** The figures of the room the swarm makes for refused peers (releases, strangers refused and remembered). */
+  roomStats(): RoomStats
   /** Closes the manager (destroying the connections it holds) and restores the swarm's limits, queue, firewall and hooks; the swarm itself is not destroyed. */
   close(): Promise<void>
 }

@@ -18,6 +18,7 @@ import type { ConnectionManager, DialFailure, PeerInput, Priority } from '../../
 import { feedIdOf, isFeedId, isMultiserverAddress } from './addresses.js'
 import { pullSource } from './pull-source.js'
 import type { RpcConnections } from './rpc-connections.js'
+import type { RoomStats } from '../room-policy.js'
 import type { NodeCallback, OnPrioritise, RpcLike, SsbConnectionError, SsbConnectionManager, SsbPeerInput, SsbPriorityUpdate } from './types.js'
 
 /** The priorities under sbot-connection-manager's names (`priority.MED` is the manager's `'medium'`). */
@@ -74,6 +75,8 @@ export interface SsbApiHost {
   openRpcs(peer: string): RpcLike[]
   /** Replaces the `prioritise` hook the manager consults. */
   setPrioritise(hook: OnPrioritise | undefined): void
+  /** The room's figures (the plugin's; the standalone manager makes no room). */
+  roomStats?: () => RoomStats
 }
 
 /** The sbot-connection-manager API over `host.manager` (see the module comment). */
@@ -148,6 +151,7 @@ export function createSsbApi (host: SsbApiHost): SsbConnectionManager {
   // Not enumerable: secret-stack copies a plugin's API object by its enumerable fields, and would
   // flatten the manager into a plain object without its methods.
   Object.defineProperty(api, 'manager', { value: manager, enumerable: false })
+  if (host.roomStats !== undefined) Object.defineProperty(api, 'roomStats', { value: host.roomStats, enumerable: false })
   return api as SsbConnectionManager
 }
 

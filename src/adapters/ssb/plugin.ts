@@ -122,6 +122,8 @@ class ServerPlugin {
   private readonly deniedIds: Set<string>
   /** The manager's clock (the room rule's time). */
   private readonly clock: Clock
+  /** The room a full server makes for newcomers (./room.ts). */
+  private readonly room: Room
 
   constructor (private readonly sbot: SbotLike, name: string, options: SsbPluginOptions, section: unknown) {
     checkSbot(sbot)
@@ -140,11 +142,14 @@ class ServerPlugin {
     // Checked by createConnectionManager above.
     this.clock = (made.manager.clock as Clock | undefined) ?? systemClock
     this.rpcs = new RpcConnections(this.manager, () => sbot.id)
+    this.room = new Room(this.manager, () => this.clock.now())
+    const room = this.room
     this.api = createSsbApi({
       manager: this.manager,
       rpcs: this.rpcs,
       openRpcs: (peer) => (sbot.peers?.[peer] ?? []).filter((rpc) => rpc?.closed !== true),
-      setPrioritise: made.setPrioritise
+      setPrioritise: made.setPrioritise,
+      roomStats: () => room.stats()
     })
     this.install()
     // Mounted before secret-stack merges the API in (it merges into what is there): the manager,
@@ -155,8 +160,7 @@ class ServerPlugin {
 
   private install (): void {
     const { sbot, manager, rpcs, log } = this
-    const clock = this.clock
-    const room = new Room(manager, () => clock.now())
+    const room = this.room
     const deniedIds = this.deniedIds
     sbot.on('rpc:connect', (rpc: RpcLike, isClient: boolean) => {
       // Inside secret-stack's connection setup: nothing may throw out of here.

@@ -4,6 +4,7 @@
  */
 import type { Logger } from '../../logger.js'
 import type { ConnectionManager, ConnectionManagerOptions, PeerInfo, Priority } from '../../manager/types.js'
+import type { RoomStats } from '../room-policy.js'
 import type { PullSource } from './pull-source.js'
 
 /** The part of a muxrpc connection (what `sbot.connect` calls back with, what 'rpc:connect' carries) used here. */
@@ -131,6 +132,11 @@ export interface SsbConnectionManager {
   onPrioritise(hook: OnPrioritise | undefined): void
   /** The connection manager underneath, with the rest of peerwarden's API. */
   readonly manager: ConnectionManager
+  /**
+   * The figures of the room a full server makes for newcomers (releases, strangers refused and
+   * remembered); the plugin only (the standalone manager sees no handshake to make room in).
+   */
+  roomStats?(): RoomStats
 }
 
 /** The manager's options that the SSB API takes (it makes `dial` and `localPeer` itself). */
