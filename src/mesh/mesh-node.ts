@@ -72,6 +72,16 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
   if (options.variant !== undefined && (typeof options.variant !== 'string' || options.variant.length === 0 || options.variant.length > MAX_VARIANT_LENGTH)) {
     throw PeerwardenError.invalid(`variant must be a string of 1 to ${MAX_VARIANT_LENGTH} characters`)
   }
+  if (options.handlers !== undefined) {
+    const h = options.handlers as unknown
+    if (h === null || typeof h !== 'object' || Array.isArray(h)) throw PeerwardenError.invalid(`handlers must be an object of functions by command name, got ${h === null ? 'null' : Array.isArray(h) ? 'an array' : typeof h}`)
+    for (const [name, fn] of Object.entries(h)) {
+      if (typeof fn !== 'function') throw PeerwardenError.invalid(`handlers.${name} must be a function, got ${fn === null ? 'null' : typeof fn}`)
+    }
+  }
+  if (options.timeout !== undefined && (typeof options.timeout !== 'number' || !(options.timeout > 0))) {
+    throw PeerwardenError.invalid(`timeout must be a number of ms > 0 (a call's default deadline), got ${String(options.timeout)}`)
+  }
   const variant = options.variant ?? Math.random().toString(36).slice(2, 10)
   const clock = options.clock ?? systemClock
   const maxRunning = positive(options.limits?.runningPerPeer, 'limits.runningPerPeer')

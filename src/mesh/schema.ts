@@ -341,7 +341,9 @@ type RoleCalls<R extends RoleSpec> =
 /** `mesh.call` of a node, typed from the schema (every role; calls the schema forbids fail at run time with ERR_NOT_ALLOWED). */
 export type MeshCalls<S extends MeshSchema> = { [R in keyof S]: RoleCalls<S[R]> }
 
-/** The typed form of a schema: returns it unchanged, with its types kept for `createMeshNode`. */
+/** The typed form of a schema: checks it (a `PeerwardenError` naming the field, as `createMeshNode` would) and returns it unchanged, with its types kept for `createMeshNode`. */
 export function defineSchema<const S extends MeshSchema> (schema: S): S {
+  // Checked now, with the same errors as createMeshNode's, rather than at the first node.
+  new Schema(schema) // eslint-disable-line no-new
   return schema
 }

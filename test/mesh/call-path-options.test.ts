@@ -68,3 +68,28 @@ test('maxWriteQueueBytes reaches the mesh node\'s node (checked there: a bad val
   t.after(async () => { await registry.close() })
   await assert.rejects(createMeshNode({ schema, role: 'Api', registry: registry.addresses[0], maxWriteQueueBytes: 0 }), (err: { code?: string; message: string }) => err.code === 'ERR_INVALID_ARGUMENT' && /maxWriteQueueBytes/.test(err.message))
 })
+
+test('handlers that are not functions and a timeout <= 0 are refused by name before anything is dialled', T, async () => {
+  const schema = defineSchema({ Api: { _commands: { _balanced: { work: () => 'done' } } } })
+  // A registry nobody listens on: a check that came after the dial would fail with ERR_DIAL_FAILED instead.
+  const registry = `tcp://127.0.0.1:1#${'ab'.repeat(32)}`
+  const cases: Array<[object, RegExp]> = [
+    [{ handlers: 3 }, /handlers must be an object of functions/],
+    [{ handlers: [] }, /handlers must be an object of functions by command name, got an array/],
+    [{ handlers: { work: 'done' } }, /handlers\.work must be a function, got string/],
+    [{ timeout: -1 }, /timeout must be a number of ms > 0/],
+    [{ timeout: '5s' }, /timeout must be a number of ms > 0/]
+  ]
+  for (const [bad, message] of cases) {
+    await assert.rejects(createMeshNode({ schema, role: 'Api', registry, ...(bad as object) }), (err: { code?: string; message: string }) => {
+      assert.equal(err.code, 'ERR_INVALID_ARGUMENT', err.message)
+      assert.match(err.message, message)
+      return true
+    })
+  }
+})
+
+test('defineSchema refuses a malformed schema at once, naming the field', () => {
+  assert.throws(() => defineSchema({ A: { _connect: 'B' } } as never), (err: { code?: string; message: string }) => err.code === 'ERR_INVALID_ARGUMENT' && /schema\.A\._connect must be an array of roles/.test(err.message))
+  assert.throws(() => defineSchema({ A: { _connect: ['Nobody'] } }), /unknown role "Nobody"/)
+})
