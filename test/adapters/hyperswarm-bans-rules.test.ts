@@ -4,34 +4,17 @@
  */
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { SharedBans } from '../../src/adapters/hyperswarm/bans.js'
-import type { HyperswarmPeerInfo } from '../../src/adapters/hyperswarm/types.js'
+import type { SharedBans } from '../../src/adapters/hyperswarm/bans.js'
 import { createConnectionManager } from '../../src/manager/manager.js'
 import type { ConnectionManager } from '../../src/manager/types.js'
 import { ManualClock } from '../../src/testing/index.js'
-
-/** Hyperswarm's PeerInfo, as far as bans go: `ban` on the prototype, as in hyperswarm's lib/peer-info.js. */
-class Info implements HyperswarmPeerInfo {
-  banned = false
-  constructor (readonly publicKey: Uint8Array) {}
-  ban (value: boolean): void { this.banned = value }
-}
+import { sharedBans, type Info } from '../helpers/swarm-bans.js'
 
 function setup (): { manager: ConnectionManager; bans: SharedBans; held: Set<string>; info: (n: number) => { info: Info; id: string }; close: () => Promise<void> } {
   const manager = createConnectionManager({ dial: async () => { throw new Error('no dials here') }, clock: new ManualClock(), lowWater: 0, highWater: 8 })
   const held = new Set<string>()
   let closed = false
-  const bans = new SharedBans({
-    manager,
-    closed: () => closed,
-    holds: (peer) => held.has(peer),
-    refuses: (peer) => manager.getPeer(peer)?.priority === 'banned'
-  }, (i) => Buffer.from(i.publicKey).toString('hex'))
-  const info = (n: number): { info: Info; id: string } => {
-    const i = new Info(Buffer.alloc(32, n))
-    bans.wrap(i)
-    return { info: i, id: Buffer.alloc(32, n).toString('hex') }
-  }
+  const { bans, info } = sharedBans(manager, { closed: () => closed, holds: (peer) => held.has(peer) })
   return { manager, bans, held, info, close: async () => { closed = true; await manager.close() } }
 }
 

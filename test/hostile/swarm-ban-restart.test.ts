@@ -5,11 +5,11 @@
  */
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { SharedBans } from '../../src/adapters/hyperswarm/bans.js'
-import type { HyperswarmPeerInfo } from '../../src/adapters/hyperswarm/types.js'
+import type { SharedBans } from '../../src/adapters/hyperswarm/bans.js'
 import { createConnectionManager, memoryStore } from '../../src/index.js'
 import type { ConnectionManager, PeerStore } from '../../src/index.js'
 import { ManualClock } from '../../src/testing/index.js'
+import { sharedBans, type Info } from '../helpers/swarm-bans.js'
 
 // `peerInfo.ban(true)` (the application's, its firewall's, Hyperswarm's after a protocol error) is a
 // manager ban too, and the manager stores it. `peerInfo.ban(false)` lifted it — until a restart: the
@@ -17,26 +17,10 @@ import { ManualClock } from '../../src/testing/index.js'
 // `ban(false)` no longer lifted it (the peer stayed banned for good). Now the ban's origin and the
 // priority the peer had are stored with it (a tag of value 0).
 
-class Info implements HyperswarmPeerInfo {
-  banned = false
-  constructor (readonly publicKey: Uint8Array) {}
-  ban (value: boolean): void { this.banned = value }
-}
-
 async function start (store: PeerStore): Promise<{ manager: ConnectionManager; bans: SharedBans; info: (n: number) => { info: Info; id: string } }> {
   const manager = createConnectionManager({ dial: async () => { throw new Error('no dials here') }, clock: new ManualClock(), lowWater: 0, highWater: 8, store })
   await manager.ready()
-  const bans = new SharedBans({
-    manager,
-    closed: () => false,
-    holds: () => false,
-    refuses: (peer) => manager.getPeer(peer)?.priority === 'banned'
-  }, (i) => Buffer.from(i.publicKey).toString('hex'))
-  const info = (n: number): { info: Info; id: string } => {
-    const i = new Info(Buffer.alloc(32, n))
-    bans.wrap(i)
-    return { info: i, id: Buffer.alloc(32, n).toString('hex') }
-  }
+  const { bans, info } = sharedBans(manager)
   return { manager, bans, info }
 }
 
