@@ -45,3 +45,24 @@ test('timestamps are stored in place: firstSeen, lastConnected, nextDialAt, wait
     assert.ok(lines.some((l) => l.startsWith(`[generalizing]${field}:`) && /->d\{/.test(l)), `${field} is a double field: ${lines.join(' | ')}`)
   }
 })
+
+const RANKED = `
+const { RankedDecision } = await import(process.argv[1])
+const T = 1_780_000_000_000.5
+const rank = { priority: 'medium', longTerm: false, value: 1.5, idle: true, inbound: false, openedAt: 0 }
+const d = new RankedDecision(T, 'close', 'trim (', 1, 10, rank)
+for (let i = 0; i < 10; i++) { d.start(T + i, 'trim (', 10); d.next(i, { ...rank, value: i + 0.5 }) }
+console.log('done', d.at === T + 9)
+`
+
+test('a trim\'s reused decision stores its time and the victim\'s fractional tag value in place, never tagged', { timeout: 30_000 }, async () => {
+  const { stdout } = await run(process.execPath, [
+    '--trace-generalization', '--no-sparkplug', '--input-type=module', '-e', RANKED, new URL('../../src/manager/explain.js', import.meta.url).href
+  ], { timeout: 25_000, maxBuffer: 64 * 1024 * 1024 })
+  assert.match(stdout, /done true/, 'the decisions were written')
+  const lines = stdout.split('\n').filter((l) => /^\[generalizing\](at|value|bits):/.test(l) && /explain\.js/.test(l))
+  for (const l of lines) assert.doesNotMatch(l, /->t\{/, `stored tagged (a heap number per store): ${l}`)
+  for (const field of ['at', 'value']) {
+    assert.ok(lines.some((l) => l.startsWith(`[generalizing]${field}:`) && /->d\{/.test(l)), `${field} is a double field: ${lines.join(' | ')}`)
+  }
+})
