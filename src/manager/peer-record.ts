@@ -58,16 +58,14 @@ export class PeerRecord implements RankKey {
   conn: ConnEntry | undefined = undefined
   openedAt = 0
 
-  /** When its last connection was accepted; NaN for never (a number from the start: V8 keeps it a double field, see `lastConnected`). */
-  private connectedAt = NaN
+  lastConnected: number | undefined = undefined
   /** Successful connections, ever. */
   successes = 0
   /** Consecutive failed dial attempts since the last success (drives backoff). */
   failures = 0
   /** Dial attempts, ever. */
   attempts = 0
-  /** When the peer may be dialled again; NaN for no wait (a number from the start: V8 keeps it a double field, see `nextDialAt`). */
-  private dialAt = NaN
+  nextDialAt: number | undefined = undefined
 
   /**
    * Where the peer's decisions are kept (`decisions`): the manager's log, which the record points
@@ -110,16 +108,6 @@ export class PeerRecord implements RankKey {
       presetSeq = -1
     }
   }
-
-  // The two timestamps written on every connection and close are kept in double fields (NaN for
-  // undefined): a field that ever holds undefined is stored tagged, and V8 then boxes every number
-  // written to it into a new heap number.
-  /** When its last connection was accepted; undefined for never. */
-  get lastConnected (): number | undefined { const v = this.connectedAt; return Number.isNaN(v) ? undefined : v }
-  set lastConnected (v: number | undefined) { this.connectedAt = v ?? NaN }
-  /** When the peer may be dialled again (backoff, rest after a close); undefined for no wait. */
-  get nextDialAt (): number | undefined { const v = this.dialAt; return Number.isNaN(v) ? undefined : v }
-  set nextDialAt (v: number | undefined) { this.dialAt = v ?? NaN }
 
   get longTerm (): boolean { return (this.bits & LONG_TERM) !== 0 }
   set longTerm (v: boolean) { this.bits = v ? this.bits | LONG_TERM : this.bits & ~LONG_TERM }
