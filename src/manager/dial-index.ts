@@ -31,7 +31,7 @@ export class DialIndex {
     else this.sticky.delete(record)
     if (!this.dialable(record)) {
       this.ready.remove(record)
-      record.waitAt = undefined
+      record.waitAt = NaN
       return
     }
     const at = record.nextDialAt
@@ -43,14 +43,14 @@ export class DialIndex {
       }
       return
     }
-    record.waitAt = undefined
+    record.waitAt = NaN
     this.ready.upsert(record)
   }
 
   remove (record: PeerRecord): void {
     this.ready.remove(record)
     this.sticky.delete(record)
-    record.waitAt = undefined
+    record.waitAt = NaN
   }
 
   /** Moves the peers whose backoff ended into `ready`. */
@@ -61,7 +61,7 @@ export class DialIndex {
       const record = w.pop()!
       // Stale entries (the peer's wait changed or ended since) are dropped here.
       if (record.waitAt === at) {
-        record.waitAt = undefined
+        record.waitAt = NaN
         this.update(record, now)
       }
     }

@@ -315,7 +315,7 @@ export class DialScheduler {
     const { lowWater } = this.host.limits()
     const demand = this.sync !== undefined || this.host.connections() - this.host.releasableBootstraps() + this.inFlight < lowWater || this.host.topicsShort()
     let wake = demand ? Math.min(this.index.nextWake(), this.bootstrapWake) : Infinity
-    for (const r of this.index.sticky) if (r.waitAt !== undefined && r.waitAt < wake) wake = r.waitAt
+    for (const r of this.index.sticky) if (r.waitAt < wake) wake = r.waitAt // NaN (not waiting) is never below
     this.alarm.wakeAt(wake)
   }
 

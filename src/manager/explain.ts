@@ -15,13 +15,17 @@ import type { Decision, DecisionAction } from './types.js'
  *   and of one trim after another (`start`).
  */
 export class RankedDecision implements Decision {
+  // Fields start as numbers (the constructor sets them): a field that starts undefined is stored
+  // tagged, and V8 then boxes every time and fractional tag value written to it.
   /** The rank's class and flags (`rankBits`) and its tag value, copied from the peer. */
-  private bits: number
-  private value: number
+  private bits = 0
+  private value = 0
   private readonly code: number
+  /** When the decision was taken. */
+  at = 0
 
   constructor (
-    public at: number,
+    at: number,
     readonly action: DecisionAction,
     /** The text before the rank, shared by every decision of one trim. */
     private head: string,
@@ -30,6 +34,7 @@ export class RankedDecision implements Decision {
     private total: number,
     rank: RankKey
   ) {
+    this.at = at
     this.code = actionCode(action)
     this.bits = rankBits(rank)
     this.value = rank.value

@@ -48,7 +48,8 @@ export class PeerRecord implements RankKey {
   addresses: string[] = EMPTY
   priority: Priority = 'medium'
   topics: string[] = EMPTY
-  firstSeen: number
+  /** When the peer was first heard of (the constructor sets it; 0 only before that): a number from the start, so V8 stores it as a double field. */
+  firstSeen = 0
   /** The snapshot of this record that the peer budget's heap holds as current. */
   budgetVersion = 0
   /** Cached sum of every tag value. */
@@ -77,8 +78,11 @@ export class PeerRecord implements RankKey {
   heapIndex = -1
   /** Position in the dial candidates' heap, -1 when not in it. */
   candIndex = -1
-  /** The `nextDialAt` under which the candidate index holds the peer as waiting. */
-  waitAt: number | undefined = undefined
+  /**
+   * The `nextDialAt` under which the candidate index holds the peer as waiting; NaN when it does not
+   * wait (NaN, not undefined, keeps this a double field: V8 would box every timestamp written to it).
+   */
+  waitAt = NaN
 
   /** Creation order: the last tie-break of the dial order, so equal peers are dialled first come, first served. */
   readonly seq = presetSeq >= 0 ? presetSeq : nextSeq++

@@ -8,7 +8,8 @@ interface Timer { at: number; seq: number; fn: () => void; cancelled: boolean }
  * would on the wall clock, only instantly.
  */
 export class ManualClock implements Clock {
-  private current: number
+  /** The time now (set by the constructor; starting at 0 keeps it a double field, not a boxed number per advance). */
+  private current = 0
   private seq = 0
   /** Due first at [0]: a binary heap by (at, seq), cancelled timers included until popped or compacted away. */
   private readonly timers: Timer[] = []
