@@ -56,10 +56,8 @@ export interface Refused { refused: true; message: string; code: 'ERR_BUSY' | 'E
 /** The budgets and bulkheads of one responder (rules at the top of this file). */
 export class ResponderBudgets {
   private readonly bulkheads = new Map<string, Bulkhead>()
-  /** Queued messages not yet started, by command. */
-  private readonly waiting = new Map<string, number>()
-  /** Of those, by command and peer (emptied as they start: at most one entry per message waiting). */
-  private readonly waitingBy = new Map<string, Map<string, number>>()
+  /** Queued messages not yet started, by command: how many, and how many of them each peer sent (emptied as they start). */
+  private readonly waiting = new Map<string, { count: number; byPeer: Map<string, number> }>()
   /** Queued messages refused because their peer held its share of the command's queue. */
   queueShareRefused = 0
   private readonly maxRunning: number
@@ -80,7 +78,7 @@ export class ResponderBudgets {
   /** Queued messages (in memory) waiting for their turn, over all commands, and calls waiting for a bulkhead's slot. */
   get queued (): number {
     let n = 0
-    for (const w of this.waiting.values()) n += w
+    for (const w of this.waiting.values()) n += w.count
     for (const b of this.bulkheads.values()) n += b.waiting.length
     return n
   }
@@ -118,18 +116,16 @@ export class ResponderBudgets {
       return busy(`${from.role}/${from.variant} keeps ${from.heldBytes} bytes of calls on ${me} (at most ${this.peerBytes.max})`)
     }
     if (command.queued) {
-      const waiting = this.waiting.get(msg.cmd) ?? 0
-      if (waiting >= this.maxQueued) return busy(`${me}.${msg.cmd}'s queue is full (${this.maxQueued} messages)`)
-      const byPeer = this.waitingBy.get(msg.cmd) ?? new Map<string, number>()
-      const mine = byPeer.get(from.peer) ?? 0
-      const over = overShare(mine, waiting, this.maxQueued)
+      let queue = this.waiting.get(msg.cmd)
+      if (queue === undefined) this.waiting.set(msg.cmd, queue = { count: 0, byPeer: new Map() })
+      if (queue.count >= this.maxQueued) return busy(`${me}.${msg.cmd}'s queue is full (${this.maxQueued} messages)`)
+      const over = overShare(queue.byPeer.get(from.peer) ?? 0, queue.count, this.maxQueued)
       if (over !== undefined) {
         this.queueShareRefused++
         return busy(`${from.role}/${from.variant} ${over} of ${me}.${msg.cmd}'s queue`)
       }
-      this.waiting.set(msg.cmd, waiting + 1)
-      byPeer.set(from.peer, mine + 1)
-      this.waitingBy.set(msg.cmd, byPeer)
+      queue.count++
+      join(queue.byPeer, from.peer)
     } else if (from.running.size >= this.maxRunning) {
       return busy(`${from.role}/${from.variant} has ${this.maxRunning} calls running on ${me}`)
     }
@@ -144,8 +140,9 @@ export class ResponderBudgets {
 
   /** A queued command's message from `peer` starts: it waits no more. */
   started (cmd: string, peer: string, bytes: number): void {
-    this.waiting.set(cmd, this.waiting.get(cmd)! - 1)
-    leave(this.waitingBy.get(cmd)!, peer)
+    const queue = this.waiting.get(cmd)!
+    queue.count--
+    leave(queue.byPeer, peer)
     this.queuedBytes -= bytes
   }
 
@@ -153,7 +150,7 @@ export class ResponderBudgets {
   enqueue (command: Command, call: Waiting): void {
     const bulkhead = this.bulkheads.get(command.name)!
     bulkhead.waiting.push(call)
-    bulkhead.byPeer.set(call.from.peer, (bulkhead.byPeer.get(call.from.peer) ?? 0) + 1)
+    join(bulkhead.byPeer, call.from.peer)
   }
 
   /** A call takes a slot of `command`'s bulkhead (if it has one). */
@@ -203,6 +200,11 @@ export function overShare (mine: number, waiting: number, max: number): string |
   const left = max - (waiting - mine)
   if (mine === 0 || 2 * mine < left) return undefined
   return `holds ${mine} of the ${waiting} waiting (its share: half of the ${left} places the others leave)`
+}
+
+/** The peer has one more entry waiting in `byPeer`. */
+function join (byPeer: Map<string, number>, peer: string): void {
+  byPeer.set(peer, (byPeer.get(peer) ?? 0) + 1)
 }
 
 /** One of the peer's waiting entries left `byPeer`. */
