@@ -28,7 +28,7 @@ export function classOf (r: PeerRecord): number {
  * Rules:
  * - A peer is in while its `heapIndex` is a slot (>= 0; -1 when out); its bucket key and opening
  *   time are read when it enters (`upsert`) and whenever its owner says its rank changed (`upsert`,
- *   `rekey`, `refresh`): the order is always restored at once (`heapify()` does nothing).
+ *   `rekey`): the order is always restored at once.
  * - The order is `compareTrimRank`, exactly: bucket by class, value, flags; newest first inside.
  *   Among exactly equal ranks the order is the buckets' (see `RankBucket`).
  * - An emptied bucket leaves the heap and its key at once (a few are kept for reuse).
@@ -87,12 +87,6 @@ export class TrimBuckets {
     this.place(slot, record)
   }
 
-  /** `upsert` (kept for the callers that add a batch, then call `heapify()`). */
-  append (record: PeerRecord): void { this.upsert(record) }
-
-  /** The order is restored at each change: nothing to do. */
-  heapify (): void {}
-
   /** The peer's rank changed: re-reads its key and moves it (nothing when the key is the same). */
   rekey (record: PeerRecord): void {
     const slot = record.heapIndex
@@ -102,9 +96,6 @@ export class TrimBuckets {
     this.unplace(slot, b)
     this.place(slot, record)
   }
-
-  /** `rekey` (the order is restored at once). */
-  refresh (record: PeerRecord): void { this.rekey(record) }
 
   remove (record: PeerRecord): void {
     const slot = record.heapIndex

@@ -79,23 +79,10 @@ export class TrimIndex {
   /** Moves peers whose grace period has ended into the heap: O(1) each when they join their bucket's newest end. */
   promote (now: number): void {
     const g = this.grace
-    const due: PeerRecord[] = []
     while (this.graceHead < g.length && g[this.graceHead].openedAt + this.gracePeriod <= now) {
       const { record, openedAt } = g[this.graceHead++]
-      if (record.conn !== undefined && record.openedAt === openedAt && record.heapIndex === -1 && this.eligible(record)) due.push(record)
-    }
-    if (due.length > 0) this.version++
-    if (due.length > 32) {
-      for (const r of due) {
-        // A peer reconnected within the same millisecond has two queue entries: insert it once.
-        if (r.heapIndex !== -1) continue
-        r.idle = PeerRecord.sampleIdle(r.conn!.conn)
-        this.heap.append(r)
-        this.entered(r)
-      }
-      this.heap.heapify()
-    } else {
-      for (const r of due) this.update(r, now)
+      // A peer reconnected within the same millisecond has two entries: once in, the second is skipped.
+      if (record.conn !== undefined && record.openedAt === openedAt && record.heapIndex === -1 && this.eligible(record)) this.update(record, now)
     }
     if (this.graceHead > 1024 && this.graceHead * 2 > g.length) {
       g.splice(0, this.graceHead)
@@ -203,7 +190,7 @@ export class TrimIndex {
     let changed = false
     for (const r of this.tracking ? this.sampled : this.heap.items) {
       const idle = PeerRecord.sampleIdle(r.conn!.conn)
-      if (idle !== r.idle) { r.idle = idle; this.heap.refresh(r); changed = true }
+      if (idle !== r.idle) { r.idle = idle; this.heap.rekey(r); changed = true }
     }
     if (changed) this.version++
   }
