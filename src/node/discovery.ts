@@ -236,7 +236,7 @@ export class Discovery {
         this.directory.unannounce(conn, msg.topic)
         return
       case 'lookup':
-        conn.post({ t: 'peers', id: msg.id, topic: msg.topic, peers: this.directory.known(msg.topic, conn.peer) })
+        conn.post({ t: 'peers', id: msg.id, topic: msg.topic, peers: this.directory.known(msg.topic, conn.peer, conn.address) })
         return
       case 'peers': {
         const verdict = this.lookups.answer(conn, msg.id, msg.topic)
