@@ -19,16 +19,16 @@ interface Bucket { tokens: number; at: number }
  * identity per connection.
  *
  * Rules:
- * - `ANSWERS_PER_MINUTE` (512) answers a minute per asker, refilled continuously, at most that many
- *   at once. Past it the asker gets an empty answer (what a node that knows nobody for the topic
+ * - `ANSWERS_PER_MINUTE` (512) answers a minute per asker, empty or not (each costs a walk over the
+ *   connections), refilled continuously, at most that many at once. Past it the asker gets an empty answer (what a node that knows nobody for the topic
  *   says: every version of the wire takes it, and the asker's lookup settles instead of hanging).
- * - `ANSWER_BYTES_PER_MINUTE` (16 MiB) of answers a minute per source, all its identities together,
- *   refilled continuously; an answer alone always fits a full bucket. Identities are free: with the
+ * - `ANSWER_BYTES_PER_MINUTE` (16 MiB) of full answers a minute per source, all its identities
+ *   together, refilled continuously; an answer alone always fits a full bucket. Identities are free: with the
  *   per-asker budget alone, one IP opening 10 connections a second under fresh keys had ~18 MB of
  *   answers sent per connection for ~56 KB of lookups (360x).
  * - The referrals a connection gets when it declares a topic or is turned away draw on the same
  *   budgets; the node's own questions to itself do not (the caller leaves them out).
- * - Nothing is spent on a refusal. The budget itself: at most `MAX_ANSWER_ASKERS` askers and as many
+ * - A refusal spends nothing of the budget that refused. The budget itself: at most `MAX_ANSWER_ASKERS` askers and as many
  *   sources remembered, the one seen longest ago forgotten first (a new one gets a full bucket anyway).
  */
 export class AnswerBudget {
@@ -39,18 +39,24 @@ export class AnswerBudget {
 
   constructor (private readonly now: () => number, readonly perMinute = ANSWERS_PER_MINUTE, readonly bytesPerMinute = ANSWER_BYTES_PER_MINUTE) {}
 
-  /**
-   * Whether `asker`, connected from `source` (`answerSource`; undefined: exempt), may have a full
-   * answer of `bytes` now (spends one answer and the bytes when it may).
-   */
-  take (asker: string, source?: string, bytes = 0): boolean {
-    const now = this.now()
-    const a = refill(this.askers, asker, now, this.perMinute)
-    const s = source === undefined ? undefined : refill(this.sources, source, now, this.bytesPerMinute)
-    // A full bucket always gives one answer, however large (it could never be given otherwise).
-    if (a.tokens < 1 || (s !== undefined && s.tokens < Math.min(bytes, this.bytesPerMinute))) { this.refused++; return false }
+  /** Whether `asker` may have an answer now (spends one when it may): asked before the answer is made, which costs a walk over the connections. */
+  take (asker: string): boolean {
+    const a = refill(this.askers, asker, this.now(), this.perMinute)
+    if (a.tokens < 1) { this.refused++; return false }
     a.tokens--
-    if (s !== undefined) s.tokens -= Math.min(bytes, this.bytesPerMinute)
+    return true
+  }
+
+  /**
+   * Whether a full answer of `bytes` may go to `source` (`answerSource`; undefined: exempt) now
+   * (spends the bytes when it may). A full bucket always gives one answer, however large.
+   */
+  takeBytes (source: string | undefined, bytes: number): boolean {
+    if (source === undefined) return true
+    const s = refill(this.sources, source, this.now(), this.bytesPerMinute)
+    const cost = Math.min(bytes, this.bytesPerMinute)
+    if (s.tokens < cost) { this.refused++; return false }
+    s.tokens -= cost
     return true
   }
 

@@ -109,6 +109,8 @@ export class TopicDirectory {
    * budget). Past the asker's or its source's answer budget: none.
    */
   known (key: string, except: PeerId, from?: string): Listed[] {
+    const asked = except !== this.host.localId
+    if (asked && !this.answers.take(except)) return []
     const out = new Map<string, string[]>()
     if (this.host.announces(key)) out.set(this.host.localId, this.host.addresses())
     for (const r of this.host.rendezvous?.lookup(key, MAX_PEERS_PER_MESSAGE) ?? []) {
@@ -124,10 +126,8 @@ export class TopicDirectory {
     }
     out.delete(except)
     const listed = [...out].slice(0, MAX_PEERS_PER_MESSAGE).map(([id, addresses]) => ({ id, addresses }))
-    if (except === this.host.localId) return listed
-    // An empty answer costs nothing worth a budget (and says what a node that knows nobody says).
-    if (listed.length === 0) return listed
-    return this.answers.take(except, from === undefined ? undefined : answerSource(from), answerBytes(listed)) ? listed : []
+    if (!asked || listed.length === 0) return listed
+    return this.answers.takeBytes(from === undefined ? undefined : answerSource(from), answerBytes(listed)) ? listed : []
   }
 
   /** Whether a join (`announced`) or leave of `topic` on `conn` may take effect (`TopicFlips`); closes a connection grossly over. */

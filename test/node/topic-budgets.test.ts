@@ -71,23 +71,24 @@ test('an asker gets 512 full lookup answers a minute, then empty ones; the budge
   assert.equal(b.size, MAX_ANSWER_ASKERS)
 })
 
-test('the identities of one source share its answer bytes (16 MiB a minute), refilled over a minute; an answer alone fits a full bucket; nothing is spent on a refusal', () => {
+test('the identities of one source share its answer bytes (16 MiB a minute), refilled over a minute; an answer alone fits a full bucket; a refusal spends nothing', () => {
   const clock = { t: 0 }
   const b = new AnswerBudget(() => clock.t)
   const size = 1024 * 1024
   let full = 0
-  for (let id = 0; id < 64; id++) if (b.take(`p${id}`, 'range:1.2.3', size)) full++
-  assert.equal(full, ANSWER_BYTES_PER_MINUTE / size, 'fresh identities draw on the source\'s bytes')
-  assert.equal(b.take('q', 'range:1.2.4', size), true, 'another source has its own budget')
-  assert.equal(b.take('r', undefined, size), true, 'an exempt source (127.0.0.1) has only the per-asker budget')
+  for (let i = 0; i < 64; i++) if (b.takeBytes('range:1.2.3', size)) full++
+  assert.equal(full, ANSWER_BYTES_PER_MINUTE / size, 'the source\'s bytes, whoever asks')
+  assert.equal(b.refused, 64 - full)
+  assert.equal(b.takeBytes('range:1.2.4', size), true, 'another source has its own budget')
+  assert.equal(b.takeBytes(undefined, ANSWER_BYTES_PER_MINUTE * 4), true, 'an exempt source (127.0.0.1) has only the per-asker budget')
   clock.t += 30_000
   full = 0
-  for (let id = 0; id < 64; id++) if (b.take(`p${id}`, 'range:1.2.3', size)) full++
+  for (let i = 0; i < 64; i++) if (b.takeBytes('range:1.2.3', size)) full++
   assert.equal(full, ANSWER_BYTES_PER_MINUTE / size / 2, 'half a minute refilled half')
-  assert.equal(b.take('huge', 'range:9.9.9', ANSWER_BYTES_PER_MINUTE * 2), true, 'an answer larger than the budget fits a full bucket')
-  assert.equal(b.take('huge2', 'range:9.9.9', 1), false, 'and empties it')
-  assert.equal(b.take('huge2', 'range:9.9.8', 1), true, 'nothing was spent of huge2\'s own budget')
-  for (let i = 0; i < MAX_ANSWER_ASKERS + 10; i++) b.take(`a${i}`, `s${i}`, 1)
+  assert.equal(b.takeBytes('range:9.9.9', ANSWER_BYTES_PER_MINUTE * 2), true, 'an answer larger than the budget fits a full bucket')
+  assert.equal(b.takeBytes('range:9.9.9', 1), false, 'and empties it')
+  assert.equal(b.takeBytes('range:1.2.4', ANSWER_BYTES_PER_MINUTE - size), true, 'a refusal spent nothing')
+  for (let i = 0; i < MAX_ANSWER_ASKERS + 10; i++) b.takeBytes(`s${i}`, 1)
   assert.equal(b.sourceCount, MAX_ANSWER_ASKERS)
 })
 
