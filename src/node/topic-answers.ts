@@ -1,6 +1,4 @@
-import { extractIp } from '../manager/access-list.js'
-import { addressRange, isRelayedAddress } from '../manager/address-range.js'
-import { isLoopback, sourceOf } from '../manager/canonical-ip.js'
+import { peerSource } from './peer-source.js'
 
 /** Full lookup answers one asker gets a minute at most (see `AnswerBudget`). */
 export const ANSWERS_PER_MINUTE = 512
@@ -82,19 +80,8 @@ function refill (map: Map<string, Bucket>, key: string, now: number, perMinute: 
   return b
 }
 
-/**
- * Where an asker's answers are counted, from its connection's address: the public range of a public
- * address (IPv4 /24, IPv6 /48; a relayed peer's is its relay's followed by `/relayed`), else its IP
- * (an IPv6 /64); undefined for 127.0.0.1 and ::1 (every local peer shares them: exempt, as from the
- * per-IP rules of the transport).
- */
-export function answerSource (address: string): string | undefined {
-  const range = addressRange(address, true)
-  if (range !== undefined) return `range:${range}`
-  const ip = extractIp(address)
-  if (ip === undefined || isLoopback(ip)) return undefined
-  return isRelayedAddress(address) ? `${sourceOf(ip)}/relayed` : sourceOf(ip)
-}
+/** Where an asker's answers are counted (`peerSource`). */
+export const answerSource = peerSource
 
 /** About the JSON bytes of an answer of `peers` (its type, id and topic; ids, addresses, quotes and commas). */
 export function answerBytes (peers: ReadonlyArray<{ id: string; addresses: readonly string[] }>): number {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { ANSWER_BYTES_PER_MINUTE, ANSWERS_PER_MINUTE, AnswerBudget, answerSource, MAX_ANSWER_ASKERS } from '../../src/node/topic-answers.js'
+import { MAX_PEX_SOURCES, PEX_SOURCE_FACTOR, PexBudget } from '../../src/node/pex-budget.js'
 import { FLIP_BURST, FLIP_INTERVAL, FLIPS_IGNORED_TO_CLOSE, MAX_FLIP_TOPICS, TopicFlips } from '../../src/node/topic-flips.js'
 
 // The per-connection budgets of the topic directory, on a hand-driven clock.
@@ -102,4 +103,25 @@ test('answers are counted per public range, per IP otherwise (a relayed peer apa
   assert.equal(answerSource('tcp://10.0.0.1:4001') === answerSource('tcp://10.0.0.2:4001'), false, 'private addresses count per IP')
   assert.equal(answerSource('tcp://127.0.0.1:4001'), undefined)
   assert.equal(answerSource('tcp://[::1]:4001'), undefined)
+})
+
+test('peer exchange: the connections of one source share twice pexPerMinute a minute; a connection keeps its own pexPerMinute; an exempt source has only that', () => {
+  const clock = { t: 0, now () { return this.t }, setTimeout: () => 0, clearTimeout: () => {} }
+  const b = new PexBudget<object>(clock, 10)
+  let taken = 0
+  for (let c = 0; c < 5; c++) {
+    const conn = {}
+    for (let m = 0; m < 10; m++) if (b.take(conn, '127.0.0.2')) taken++
+  }
+  assert.equal(taken, PEX_SOURCE_FACTOR * 10)
+  const other = {}
+  assert.equal(b.take(other, '127.0.0.3'), true, 'another source has its own')
+  const local = {}
+  let mine = 0
+  for (let m = 0; m < 20; m++) if (b.take(local, undefined)) mine++
+  assert.equal(mine, 10, 'an exempt source: the connection\'s budget only')
+  clock.t += 60_000
+  assert.equal(b.take({}, '127.0.0.2'), true, 'a new minute')
+  for (let i = 0; i < MAX_PEX_SOURCES + 5; i++) b.take({}, `s${i}`)
+  assert.equal(b.sourceCount, MAX_PEX_SOURCES)
 })
