@@ -7,6 +7,7 @@ import { FirstConnection, FirstContact, visitAddress } from './first-contact.js'
 import { HintBudget } from './hint-budget.js'
 import { Lookups } from './lookups.js'
 import { PexBudget } from './pex-budget.js'
+import { peerSource } from './peer-source.js'
 import { newlyRelayed, referral } from './referrals.js'
 import { RendezvousVisits } from './rendezvous-visits.js'
 import { TopicDirectory } from './topic-directory.js'
@@ -236,16 +237,17 @@ export class Discovery {
         this.directory.unannounce(conn, msg.topic)
         return
       case 'lookup':
-        conn.post({ t: 'peers', id: msg.id, topic: msg.topic, peers: this.directory.known(msg.topic, conn.peer) })
+        conn.post({ t: 'peers', id: msg.id, topic: msg.topic, peers: this.directory.known(msg.topic, conn.peer, conn.address) })
         return
       case 'peers': {
         const verdict = this.lookups.answer(conn, msg.id, msg.topic)
         if (verdict === 'unsolicited') this.unsolicitedAnswers++
+        // An answer to a lookup of ours: as many as we ask, so not counted for its source.
         else if (verdict === 'learn' && this.pex.take(conn)) this.found(msg.topic, msg.peers, conn)
         return
       }
       case 'pex':
-        if (this.pex.take(conn)) this.found(msg.topic, msg.peers, conn)
+        if (this.pex.take(conn, peerSource(conn.address))) this.found(msg.topic, msg.peers, conn)
     }
   }
 

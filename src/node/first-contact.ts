@@ -143,7 +143,7 @@ export class FirstContact {
     const referred = this.referred.get(conn) ?? new Set<string>()
     for (const key of declared) {
       if (!this.host.isJoined(key) || referred.has(key)) continue
-      const peers = this.host.directory.known(key, conn.peer)
+      const peers = this.host.directory.known(key, conn.peer, conn.address)
       if (peers.length === 0) continue
       conn.post({ t: 'pex', topic: key, peers })
       referred.add(key)
@@ -163,7 +163,7 @@ export class FirstContact {
     let referred = 0
     for (const key of new Set([...conn.remoteTopics, ...this.host.joinedKeys()])) {
       if (referred === MAX_FAREWELL_TOPICS) { this.capped++; return }
-      const peers = this.host.directory.known(key, conn.peer)
+      const peers = this.host.directory.known(key, conn.peer, conn.address)
       if (peers.length > 0 && conn.post({ t: 'pex', topic: key, peers })) referred++
     }
   }

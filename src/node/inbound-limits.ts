@@ -4,7 +4,7 @@ import { formatIpParts, isLoopback, parseIpParts, sourceOf, sourceOfParts, toIpa
 export { isLoopback, sourceOf }
 
 /** Why an inbound socket was refused before any cryptography (see `InboundLimits.admit`). */
-export type InboundRefusal = 'rate' | 'rate-range' | 'pending-ip' | 'pending-range' | 'pending'
+export type InboundRefusal = 'rate' | 'rate-range' | 'rate-all' | 'pending-ip' | 'pending-range' | 'pending'
 
 export interface InboundLimitsOptions {
   /** New sockets per source per second at most. */
@@ -15,6 +15,16 @@ export interface InboundLimitsOptions {
   maxPendingPerIp: number
   /** Sources whose rate window is remembered at most (the least recently seen are forgotten first). */
   maxTrackedIps: number
+  /** New sockets per second at most, all sources but 127.0.0.1 and ::1 together. Default `defaultHandshakeRate(maxPending)`. */
+  maxRate?: number
+}
+
+/** A node begins at most this many times `maxPendingHandshakes` inbound handshakes a second (see `InboundLimits`). */
+export const ALL_RATE_FACTOR = 8
+
+/** The default rate of inbound handshakes begun in all: 8 × `maxPendingHandshakes` a second (256 of the default 32). */
+export function defaultHandshakeRate (maxPending: number): number {
+  return ALL_RATE_FACTOR * maxPending
 }
 
 /** The default `maxPendingPerIp`: an eighth of the global cap, at least 1 (4 of the default 32). */
@@ -67,13 +77,19 @@ const publicV4 = new Map<string, boolean>()
  *   a public address is counted under its range too (`publicRangeOf`: its /24 or /48), which has
  *   `RANGE_RATE_FACTOR` (4) times `perIpRate` ('rate-range') and `RANGE_PENDING_FACTOR` (2) times
  *   `maxPendingPerIp` ('pending-range'): 256 addresses of one /24 take no more than four of its
- *   hosts could at the per-IP rules (checked after the source's own rule of each kind). It returns
+ *   hosts could at the per-IP rules (checked after the source's own rule of each kind). Then all
+ *   sources together: at most `maxRate` new sockets a second ('rate-all', default 8 ×
+ *   `maxPending`: 256). The listener's first handshake message costs it an ephemeral key pair and
+ *   two X25519 operations (~300–600 µs on a loaded 2-core machine) while the dialer's first message
+ *   can be replayed for nothing: 100 addresses, each within its own rate, made a node do that 1,000
+ *   times a second. It returns
  *   the first rule that refuses, or null and reserves a slot that `release(ip)` frees (once per
  *   admitted socket, when its handshake ends either way). At the global cap a socket that passed the
  *   per-source rules may take the slot of the oldest handshake: `evictOldest` ends that one and
  *   releases its slot at once (true), or there is none to give way (false: refused, 'pending').
- * - 127.0.0.1 and ::1 are exempt from the per-source rules only (`isLoopback`); loopback, private
- *   and other non-public addresses from the per-range ones.
+ * - 127.0.0.1 and ::1 are exempt from the per-source rules and the rate in all (`isLoopback`: the
+ *   operator's own processes; the cap of handshakes in progress still holds); loopback, private and
+ *   other non-public addresses from the per-range ones.
  * - Bounded tables: the rate windows of at most `maxTrackedIps` sources, the least recently seen
  *   evicted first (forgetting a source only forgets its own window, never everyone's), ranges
  *   included; the per-source and per-range pending counts hold only those with a handshake in
@@ -83,8 +99,14 @@ export class InboundLimits {
   private readonly windows = new Map<string, { at: number; n: number }>()
   private readonly pendingBy = new Map<string, number>()
   private total = 0
+  /** The window of the rate in all: when it began, and the sockets it counted. */
+  private all = { at: -Infinity, n: 0 }
+  /** Of the rate in all. */
+  private readonly maxRate: number
 
-  constructor (readonly opts: InboundLimitsOptions, private readonly now: () => number) {}
+  constructor (readonly opts: InboundLimitsOptions, private readonly now: () => number) {
+    this.maxRate = opts.maxRate ?? defaultHandshakeRate(opts.maxPending)
+  }
 
   /** Handshakes in progress. */
   get pending (): number { return this.total }
@@ -100,6 +122,7 @@ export class InboundLimits {
     const { source, exempt, range } = ipKeys(ip)
     if (!exempt && !this.withinRate(source, perIpRate)) return 'rate'
     if (range !== undefined && !this.withinRate(range, RANGE_RATE_FACTOR * perIpRate)) return 'rate-range'
+    if (!exempt && !this.withinAllRate()) return 'rate-all'
     if (!exempt && (this.pendingBy.get(source) ?? 0) >= maxPendingPerIp) return 'pending-ip'
     if (range !== undefined && (this.pendingBy.get(range) ?? 0) >= RANGE_PENDING_FACTOR * maxPendingPerIp) return 'pending-range'
     if (this.total >= this.opts.maxPending && (evictOldest === undefined || !evictOldest())) return 'pending'
@@ -123,6 +146,13 @@ export class InboundLimits {
     if (n === undefined) return
     if (n <= 1) this.pendingBy.delete(key)
     else this.pendingBy.set(key, n - 1)
+  }
+
+  /** Counts a socket in the rate in all (windows of 1 s, as a source's). */
+  private withinAllRate (): boolean {
+    const now = this.now()
+    if (now - this.all.at >= 1000) this.all = { at: now, n: 0 }
+    return ++this.all.n <= this.maxRate
   }
 
   private withinRate (source: string, limit: number): boolean {

@@ -18,7 +18,7 @@ import type { NodeEvents } from './types.js'
  *   (`store problem` { code, error }).
  * - `debug`: the node listening (`listening` { id, addresses }), connections refused by the manager
  *   (`refused` { peer, address, reason }), inbound sockets refused before any cryptography (`refused
- *   early` { address, rule }: denied, rate, per-ip, pending), trims (`trimmed` { closed, reason }).
+ *   early` { address, rule }: denied, rate, rate-range, rate-all, per-ip, pending-range, pending), trims (`trimmed` { closed, reason }).
  *
  * Rules:
  * - A logger that throws never reaches the node: its exceptions are dropped.

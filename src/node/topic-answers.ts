@@ -1,47 +1,94 @@
+import { peerSource } from './peer-source.js'
+
 /** Full lookup answers one asker gets a minute at most (see `AnswerBudget`). */
 export const ANSWERS_PER_MINUTE = 512
-/** Askers whose budget is remembered at most; past it the one seen longest ago is forgotten. */
+/** Bytes of full answers one source (see `answerSource`) gets a minute at most (see `AnswerBudget`). */
+export const ANSWER_BYTES_PER_MINUTE = 16 * 1024 * 1024
+/** Askers (and, apart, sources) whose budget is remembered at most; past it the one seen longest ago is forgotten. */
 export const MAX_ANSWER_ASKERS = 4096
 
+/** A token bucket: what is left, and when it was last refilled. */
+interface Bucket { tokens: number; at: number }
+
 /**
- * The budget of full lookup answers per asker (a peer: one connection each): an answer is up to 32
- * peers with their addresses for a request of a few bytes, so a peer asking in a loop must not have
- * them as fast as it can ask.
+ * The budget of full lookup answers per asker (a peer) and per source (where it connects from): an
+ * answer is up to 32 peers with their addresses (up to ~35 KB) for a request of ~100 bytes, so a
+ * peer asking in a loop must not have them as fast as it can ask, nor a host that takes a fresh
+ * identity per connection.
  *
  * Rules:
- * - `ANSWERS_PER_MINUTE` (512) answers a minute per asker, refilled continuously, at most that many
- *   at once. Past it the asker gets an empty answer (what a node that knows nobody for the topic
+ * - `ANSWERS_PER_MINUTE` (512) answers a minute per asker, empty or not (each costs a walk over the
+ *   connections), refilled continuously, at most that many at once. Past it the asker gets an empty answer (what a node that knows nobody for the topic
  *   says: every version of the wire takes it, and the asker's lookup settles instead of hanging).
+ * - `ANSWER_BYTES_PER_MINUTE` (16 MiB) of full answers a minute per source, all its identities
+ *   together, refilled continuously; an answer alone always fits a full bucket. Identities are free: with the
+ *   per-asker budget alone, one IP opening 10 connections a second under fresh keys had ~18 MB of
+ *   answers sent per connection for ~56 KB of lookups (360x).
  * - The referrals a connection gets when it declares a topic or is turned away draw on the same
- *   budget; the node's own questions to itself do not (the caller leaves them out).
- * - A budget itself: at most `MAX_ANSWER_ASKERS` askers remembered, the one seen longest ago
- *   forgotten first (a new identity gets a full bucket anyway).
+ *   budgets; the node's own questions to itself do not (the caller leaves them out).
+ * - A refusal spends nothing of the budget that refused. The budget itself: at most `MAX_ANSWER_ASKERS` askers and as many
+ *   sources remembered, the one seen longest ago forgotten first (a new one gets a full bucket anyway).
  */
 export class AnswerBudget {
-  private readonly askers = new Map<string, { tokens: number; at: number }>()
+  private readonly askers = new Map<string, Bucket>()
+  private readonly sources = new Map<string, Bucket>()
   /** Answers given empty for the budget. */
   refused = 0
 
-  constructor (private readonly now: () => number, readonly perMinute = ANSWERS_PER_MINUTE) {}
+  constructor (private readonly now: () => number, readonly perMinute = ANSWERS_PER_MINUTE, readonly bytesPerMinute = ANSWER_BYTES_PER_MINUTE) {}
 
-  /** Whether `asker` may have a full answer now (spends one when it may). */
+  /** Whether `asker` may have an answer now (spends one when it may): asked before the answer is made, which costs a walk over the connections. */
   take (asker: string): boolean {
-    const now = this.now()
-    let b = this.askers.get(asker)
-    if (b === undefined) {
-      b = { tokens: this.perMinute, at: now }
-      if (this.askers.size >= MAX_ANSWER_ASKERS) this.askers.delete(this.askers.keys().next().value!)
-    } else {
-      this.askers.delete(asker)
-      b.tokens = Math.min(this.perMinute, b.tokens + (now - b.at) * this.perMinute / 60_000)
-      b.at = now
-    }
-    this.askers.set(asker, b)
-    if (b.tokens < 1) { this.refused++; return false }
-    b.tokens--
+    const a = refill(this.askers, asker, this.now(), this.perMinute)
+    if (a.tokens < 1) { this.refused++; return false }
+    a.tokens--
+    return true
+  }
+
+  /**
+   * Whether a full answer of `bytes` may go to `source` (`answerSource`; undefined: exempt) now
+   * (spends the bytes when it may). A full bucket always gives one answer, however large.
+   */
+  takeBytes (source: string | undefined, bytes: number): boolean {
+    if (source === undefined) return true
+    const s = refill(this.sources, source, this.now(), this.bytesPerMinute)
+    const cost = Math.min(bytes, this.bytesPerMinute)
+    if (s.tokens < cost) { this.refused++; return false }
+    s.tokens -= cost
     return true
   }
 
   /** Askers remembered now. */
   get size (): number { return this.askers.size }
+
+  /** Sources remembered now. */
+  get sourceCount (): number { return this.sources.size }
+}
+
+/** `key`'s bucket in `map`, refilled to `now` (a new one full), moved to the end (the most recently seen). */
+function refill (map: Map<string, Bucket>, key: string, now: number, perMinute: number): Bucket {
+  let b = map.get(key)
+  if (b === undefined) {
+    b = { tokens: perMinute, at: now }
+    if (map.size >= MAX_ANSWER_ASKERS) map.delete(map.keys().next().value!)
+  } else {
+    map.delete(key)
+    b.tokens = Math.min(perMinute, b.tokens + (now - b.at) * perMinute / 60_000)
+    b.at = now
+  }
+  map.set(key, b)
+  return b
+}
+
+/** Where an asker's answers are counted (`peerSource`). */
+export const answerSource = peerSource
+
+/** About the JSON bytes of an answer of `peers` (its type, id and topic; ids, addresses, quotes and commas). */
+export function answerBytes (peers: ReadonlyArray<{ id: string; addresses: readonly string[] }>): number {
+  let n = 128
+  for (const p of peers) {
+    n += p.id.length + 24
+    for (const a of p.addresses) n += a.length + 3
+  }
+  return n
 }

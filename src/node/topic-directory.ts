@@ -5,7 +5,7 @@ import { normaliseHints } from './address.js'
 import type { NodeConnection } from './connection.js'
 import { MAX_PEERS_PER_MESSAGE } from './control-wire.js'
 import type { RendezvousTable } from './rendezvous.js'
-import { AnswerBudget } from './topic-answers.js'
+import { AnswerBudget, answerBytes, answerSource } from './topic-answers.js'
 import { FLIPS_IGNORED_TO_CLOSE, TopicFlips } from './topic-flips.js'
 
 export interface DirectoryHost {
@@ -37,8 +37,8 @@ export interface Listed { id: string; addresses: string[] }
  *   `MAX_PEERS_PER_MESSAGE`, never the asker itself, never a peer we banned (nor do we register one).
  * - Budgets per connection: topic join/leave flips (`TopicFlips`: a burst of 8, then one per 4 s; a
  *   flip past it is ignored and counted in `refused`, 64 of them close the connection 'protocol'),
- *   and full answers per asker (`AnswerBudget`: 512 a minute, then empty answers, counted in
- *   `answersRefused`).
+ *   and full answers per asker and per source (`AnswerBudget`: 512 a minute per identity, 16 MiB a
+ *   minute per IP or public range, then empty answers, counted in `answersRefused`).
  */
 export class TopicDirectory {
   /** Announcements the rendezvous table refused for a budget, and joins and leaves ignored for the flip budget (`flipsIgnored`). */
@@ -105,10 +105,12 @@ export class TopicDirectory {
 
   /**
    * The peers we know for `key`, live ones only (see the rules), for `except` (the asker, left out;
-   * ourselves for our own questions). Past the asker's answer budget: none.
+   * ourselves for our own questions) connected from `from` (its connection's address: the source
+   * budget). Past the asker's or its source's answer budget: none.
    */
-  known (key: string, except: PeerId): Listed[] {
-    if (except !== this.host.localId && !this.answers.take(except)) return []
+  known (key: string, except: PeerId, from?: string): Listed[] {
+    const asked = except !== this.host.localId
+    if (asked && !this.answers.take(except)) return []
     const out = new Map<string, string[]>()
     if (this.host.announces(key)) out.set(this.host.localId, this.host.addresses())
     for (const r of this.host.rendezvous?.lookup(key, MAX_PEERS_PER_MESSAGE) ?? []) {
@@ -123,7 +125,9 @@ export class TopicDirectory {
       if (p?.id !== undefined && p.priority !== 'banned' && p.topics.includes(key) && p.addresses.length > 0 && !out.has(p.id)) out.set(p.id, p.addresses)
     }
     out.delete(except)
-    return [...out].slice(0, MAX_PEERS_PER_MESSAGE).map(([id, addresses]) => ({ id, addresses }))
+    const listed = [...out].slice(0, MAX_PEERS_PER_MESSAGE).map(([id, addresses]) => ({ id, addresses }))
+    if (!asked || listed.length === 0) return listed
+    return this.answers.takeBytes(from === undefined ? undefined : answerSource(from), answerBytes(listed)) ? listed : []
   }
 
   /** Whether a join (`announced`) or leave of `topic` on `conn` may take effect (`TopicFlips`); closes a connection grossly over. */

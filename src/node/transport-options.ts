@@ -45,6 +45,12 @@ export interface TransportOptions {
   /** Remote IPs whose rate window is remembered at most; the least recently seen is forgotten first. Default 4096. */
   maxTrackedIps?: number
   /**
+   * New inbound sockets per second at most, all remote IPs together (127.0.0.1 and ::1 exempt): each
+   * costs the listener its first handshake message (two X25519 operations), which a dialer can replay
+   * for nothing. Default 8 × `maxPendingHandshakes` (256).
+   */
+  maxHandshakeRate?: number
+  /**
    * Bytes a connection queues while it is paused (not yet accepted, or paused by its owner) before its
    * socket is paused too: a connection holds at most this plus one message. Default 1 MiB.
    */
@@ -104,6 +110,8 @@ export interface TransportStats {
    * second, 2 × `maxPendingPerIp` handshakes in progress); also counted in `refusedRate` or `refusedPerIp`.
    */
   refusedPerRange: number
+  /** Refused for the rate of inbound handshakes in all (`maxHandshakeRate`; also counted in `refusedRate`). */
+  refusedHandshakeRate: number
   /** Refused because `maxPendingHandshakes` handshakes were in progress and none could give way. */
   refusedPending: number
   /** Inbound handshakes ended at the cap to make room for a newcomer, the oldest first (also counted in `failedHandshakes`). */

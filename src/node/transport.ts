@@ -10,7 +10,7 @@ import { dialError } from './dial-error.js'
 import { onSetupDone } from './end-of-tick.js'
 import { encodeHello } from './hello.js'
 import { peerIdOf } from './identity.js'
-import { defaultPendingPerIp, InboundLimits, type InboundRefusal } from './inbound-limits.js'
+import { defaultHandshakeRate, defaultPendingPerIp, InboundLimits, type InboundRefusal } from './inbound-limits.js'
 import { LiveConnection } from './live-connection.js'
 import { defaultKeepAlive, keepAliveTiming, Liveness } from './liveness.js'
 import { staticKeys, type StaticKeys } from './noise.js'
@@ -65,6 +65,8 @@ export class TcpTransport {
   refusedPerIp = 0
   /** Of `refusedRate` and `refusedPerIp`: for a rule of the source's public range (/24, /48). */
   refusedPerRange = 0
+  /** Of `refusedRate`: over the rate of inbound handshakes in all (`maxHandshakeRate`). */
+  refusedHandshakeRate = 0
   /** Of `refusedEarly`: `maxPendingHandshakes` handshakes were in progress and none could give way. */
   refusedPending = 0
   /** Inbound handshakes ended to make room at the cap: the oldest gives way to a newcomer (also in `failedHandshakes`). */
@@ -113,7 +115,8 @@ export class TcpTransport {
       perIpRate: check.int('perIpRate', opts.perIpRate ?? 10),
       maxPending,
       maxPendingPerIp: check.int('maxPendingPerIp', opts.maxPendingPerIp ?? defaultPendingPerIp(maxPending)),
-      maxTrackedIps: check.int('maxTrackedIps', opts.maxTrackedIps ?? 4096, 1)
+      maxTrackedIps: check.int('maxTrackedIps', opts.maxTrackedIps ?? 4096, 1),
+      maxRate: check.int('maxHandshakeRate', opts.maxHandshakeRate ?? defaultHandshakeRate(maxPending), 1)
     }, () => clock.now())
     if (opts.maxQueuedBytes !== undefined) check.int('maxQueuedBytes', opts.maxQueuedBytes, 1)
     if (opts.maxPendingOpens !== undefined) check.int('maxPendingOpens', opts.maxPendingOpens, 1)
@@ -231,6 +234,7 @@ export class TcpTransport {
       refusedRate: this.refusedRate,
       refusedPerIp: this.refusedPerIp,
       refusedPerRange: this.refusedPerRange,
+      refusedHandshakeRate: this.refusedHandshakeRate,
       refusedPending: this.refusedPending,
       evictedHandshakes: this.evictedHandshakes,
       failedHandshakes: this.failedHandshakes,
@@ -268,7 +272,8 @@ export class TcpTransport {
     const refusal: InboundRefusal | 'gate' | null = this.opts.gate(address) ? this.limits.admit(ip, this.evictOldest) : 'gate'
     if (refusal !== null) {
       this.refusedEarly++
-      if (refusal === 'rate' || refusal === 'rate-range') this.refusedRate++
+      if (refusal === 'rate' || refusal === 'rate-range' || refusal === 'rate-all') this.refusedRate++
+      if (refusal === 'rate-all') this.refusedHandshakeRate++
       else if (refusal === 'pending-ip' || refusal === 'pending-range') this.refusedPerIp++
       if (refusal === 'rate-range' || refusal === 'pending-range') this.refusedPerRange++
       else if (refusal === 'pending') this.refusedPending++

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import ipaddr from 'ipaddr.js'
-import { defaultPendingPerIp, InboundLimits, isLoopback, sourceOf } from '../../src/node/inbound-limits.js'
+import { defaultHandshakeRate, defaultPendingPerIp, InboundLimits, isLoopback, sourceOf } from '../../src/node/inbound-limits.js'
 
 // The admission rules before any cryptography, on a manual clock.
 
@@ -142,4 +142,22 @@ test('a public IPv6 /48 is one range across its /64s', () => {
   assert.equal(l.admit('2a00:1:2:b::1'), null)
   assert.equal(l.admit('2a00:1:2:c::1'), 'pending-range')
   assert.equal(l.admit('2a00:1:3:c::1'), null, 'another /48')
+})
+
+test('sockets of many sources begin at most 8 x maxPending handshakes a second in all (127.0.0.1 and ::1 exempt); the next second has its own', () => {
+  const { l, clock } = limits({ maxPending: 4, maxPendingPerIp: 1 })
+  const verdicts: Array<string | null> = []
+  for (let i = 0; i < 40; i++) {
+    const ip = `10.0.${i}.1`
+    const v = l.admit(ip, () => true)
+    verdicts.push(v)
+  }
+  assert.equal(verdicts.filter((v) => v === null).length, defaultHandshakeRate(4))
+  assert.equal(defaultHandshakeRate(4), 32)
+  assert.deepEqual(verdicts.slice(32), Array(8).fill('rate-all'))
+  assert.equal(l.admit('127.0.0.1', () => true), null, 'a local peer is not counted')
+  clock.t += 1000
+  assert.equal(l.admit('10.0.99.1', () => true), null, 'a new second')
+  const { l: l2 } = limits({ maxPending: 4, maxPendingPerIp: 1, maxRate: 2 })
+  assert.deepEqual(['10.1.0.1', '10.1.1.1', '10.1.2.1'].map((ip) => l2.admit(ip, () => true)), [null, null, 'rate-all'], 'maxRate sets it')
 })

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { ANSWERS_PER_MINUTE, AnswerBudget, MAX_ANSWER_ASKERS } from '../../src/node/topic-answers.js'
+import { ANSWER_BYTES_PER_MINUTE, ANSWERS_PER_MINUTE, AnswerBudget, answerSource, MAX_ANSWER_ASKERS } from '../../src/node/topic-answers.js'
+import { MAX_PEX_SOURCES, PEX_SOURCE_FACTOR, PexBudget } from '../../src/node/pex-budget.js'
 import { FLIP_BURST, FLIP_INTERVAL, FLIPS_IGNORED_TO_CLOSE, MAX_FLIP_TOPICS, TopicFlips } from '../../src/node/topic-flips.js'
 
 // The per-connection budgets of the topic directory, on a hand-driven clock.
@@ -69,4 +70,58 @@ test('an asker gets 512 full lookup answers a minute, then empty ones; the budge
   assert.equal(full, ANSWERS_PER_MINUTE / 2, 'half a minute refilled half')
   for (let i = 0; i < MAX_ANSWER_ASKERS + 10; i++) b.take(`a${i}`)
   assert.equal(b.size, MAX_ANSWER_ASKERS)
+})
+
+test('the identities of one source share its answer bytes (16 MiB a minute), refilled over a minute; an answer alone fits a full bucket; a refusal spends nothing', () => {
+  const clock = { t: 0 }
+  const b = new AnswerBudget(() => clock.t)
+  const size = 1024 * 1024
+  let full = 0
+  for (let i = 0; i < 64; i++) if (b.takeBytes('range:1.2.3', size)) full++
+  assert.equal(full, ANSWER_BYTES_PER_MINUTE / size, 'the source\'s bytes, whoever asks')
+  assert.equal(b.refused, 64 - full)
+  assert.equal(b.takeBytes('range:1.2.4', size), true, 'another source has its own budget')
+  assert.equal(b.takeBytes(undefined, ANSWER_BYTES_PER_MINUTE * 4), true, 'an exempt source (127.0.0.1) has only the per-asker budget')
+  clock.t += 30_000
+  full = 0
+  for (let i = 0; i < 64; i++) if (b.takeBytes('range:1.2.3', size)) full++
+  assert.equal(full, ANSWER_BYTES_PER_MINUTE / size / 2, 'half a minute refilled half')
+  assert.equal(b.takeBytes('range:9.9.9', ANSWER_BYTES_PER_MINUTE * 2), true, 'an answer larger than the budget fits a full bucket')
+  assert.equal(b.takeBytes('range:9.9.9', 1), false, 'and empties it')
+  assert.equal(b.takeBytes('range:1.2.4', ANSWER_BYTES_PER_MINUTE - size), true, 'a refusal spent nothing')
+  for (let i = 0; i < MAX_ANSWER_ASKERS + 10; i++) b.takeBytes(`s${i}`, 1)
+  assert.equal(b.sourceCount, MAX_ANSWER_ASKERS)
+})
+
+test('answers are counted per public range, per IP otherwise (a relayed peer apart); 127.0.0.1 and ::1 are exempt', () => {
+  assert.equal(answerSource('tcp://8.8.8.8:4001'), answerSource('tcp://8.8.8.200:4002'))
+  assert.notEqual(answerSource('tcp://8.8.8.8:4001'), answerSource('tcp://8.8.9.8:4001'))
+  assert.notEqual(answerSource('tcp://8.8.8.8:4001'), answerSource(`tcp://8.8.8.8:4001/relay/${'a'.repeat(64)}`))
+  assert.equal(answerSource('tcp://[::ffff:8.8.8.9]:4001'), answerSource('tcp://8.8.8.8:4001'))
+  assert.notEqual(answerSource('tcp://127.0.0.2:4001'), answerSource('tcp://127.0.0.3:4001'))
+  assert.equal(answerSource('tcp://127.0.0.2:4001'), answerSource('tcp://127.0.0.2:5001'))
+  assert.equal(answerSource('tcp://10.0.0.1:4001') === answerSource('tcp://10.0.0.2:4001'), false, 'private addresses count per IP')
+  assert.equal(answerSource('tcp://127.0.0.1:4001'), undefined)
+  assert.equal(answerSource('tcp://[::1]:4001'), undefined)
+})
+
+test('peer exchange: the connections of one source share twice pexPerMinute a minute; a connection keeps its own pexPerMinute; an exempt source has only that', () => {
+  const clock = { t: 0, now () { return this.t }, setTimeout: () => 0, clearTimeout: () => {} }
+  const b = new PexBudget<object>(clock, 10)
+  let taken = 0
+  for (let c = 0; c < 5; c++) {
+    const conn = {}
+    for (let m = 0; m < 10; m++) if (b.take(conn, '127.0.0.2')) taken++
+  }
+  assert.equal(taken, PEX_SOURCE_FACTOR * 10)
+  const other = {}
+  assert.equal(b.take(other, '127.0.0.3'), true, 'another source has its own')
+  const local = {}
+  let mine = 0
+  for (let m = 0; m < 20; m++) if (b.take(local, undefined)) mine++
+  assert.equal(mine, 10, 'an exempt source: the connection\'s budget only')
+  clock.t += 60_000
+  assert.equal(b.take({}, '127.0.0.2'), true, 'a new minute')
+  for (let i = 0; i < MAX_PEX_SOURCES + 5; i++) b.take({}, `s${i}`)
+  assert.equal(b.sourceCount, MAX_PEX_SOURCES)
 })
