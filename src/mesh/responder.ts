@@ -40,7 +40,7 @@ import { clip, MAX_ERROR_CODE, MAX_ERROR_MESSAGE } from './messages.js'
 import type { RedisQueue } from './redis-queue.js'
 import { ResponderBudgets, type CallMessage } from './responder-budgets.js'
 import type { Outbox } from './rpc-wire.js'
-import { checkArgs, type CallContext, type Command, type Handler, type Role } from './schema.js'
+import { checkArgs, handlerOf, type CallContext, type Command, type Handler, type Role } from './schema.js'
 
 export { DEFAULT_MAX_QUEUED, DEFAULT_MAX_QUEUED_BYTES, DEFAULT_MAX_RUNNING } from './responder-budgets.js'
 
@@ -177,7 +177,7 @@ export class Responder {
     const command = me.commands.get(msg.cmd)
     if (command === undefined) return fail(send, msg.id, `unknown command ${me.name}.${msg.cmd}`, 'ERR_UNKNOWN_COMMAND')
     if (!from.mayCall) return fail(send, msg.id, `${from.role} may not call ${me.name}`, 'ERR_NOT_ALLOWED')
-    const handler = this.handlers?.[msg.cmd] ?? command.handler
+    const handler = handlerOf(this.handlers, command)
     if (handler === undefined) return fail(send, msg.id, `no handler for ${me.name}.${msg.cmd}`, 'ERR_UNKNOWN_COMMAND')
     if (this.draining) return fail(send, msg.id, `${me.name} is draining`, 'ERR_DRAINING')
     let args = msg.args
@@ -227,7 +227,7 @@ export class Responder {
   async consume (queue: RedisQueue, variant: string): Promise<void> {
     for (const command of this.me.commands.values()) {
       if (!command.queued) continue
-      const handler = this.handlers?.[command.name] ?? command.handler
+      const handler = handlerOf(this.handlers, command)
       if (handler === undefined) continue
       await queue.consume(this.me.name, command.name, variant, async (args, meta) => {
         const [role, from] = meta.from.split('/')
