@@ -158,7 +158,7 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
   // Queued commands on Redis: our consumer groups exist before we say we are here.
   if (queue !== undefined) {
     try {
-      await responder.consume(queue, variant)
+      await responder.consume(queue, variant, (role) => schema.canCall(role, me.name))
     } catch (err) {
       await queue.close()
       await node.close()

@@ -5,6 +5,12 @@ import { clip, MAX_ERROR_MESSAGE, MAX_ROLE_LENGTH, MAX_VARIANT_LENGTH } from './
 export type QueueHandler = (args: unknown, meta: { id: string; from: string }) => Promise<void>
 
 /**
+ * The consumer's own rule for a decoded message (the schema's, for a mesh node): the arguments the
+ * handler gets, or why the message is refused (dead-lettered at once: it would be refused again).
+ */
+export type QueueCheck = (args: unknown, from: string) => { value: unknown } | { refused: string }
+
+/**
  * What the read loop needs of an ioredis client, spelled out here so that its declarations do not
  * name ioredis (an optional dependency, absent from many installs).
  */
@@ -42,6 +48,7 @@ export interface ConsumerTarget {
   readonly group: string
   readonly consumer: string
   readonly handler: QueueHandler
+  readonly check?: QueueCheck | undefined
 }
 
 /** How long one read waits for new messages, ms. */
@@ -92,6 +99,14 @@ export async function consumeStream (host: ConsumerHost, reader: ConsumerClient,
           // running it again would not change that.
           await deadLetter(host, target, id, entry.fields, entry.why, 'it does not decode')
           continue
+        }
+        const checked = target.check?.(entry.args, entry.from)
+        if (checked !== undefined) {
+          if ('refused' in checked) {
+            await deadLetter(host, target, id, new Map([['args', entry.text], ['from', entry.from]]), checked.refused, 'refused')
+            continue
+          }
+          entry.args = checked.value
         }
         if (!await handleOne(host, target, id, entry)) {
           // In order: nothing after a failed message runs before it; read our pending ones again.

@@ -3,7 +3,7 @@ import { systemClock } from '../clock.js'
 import { PeerwardenError } from '../errors.js'
 import { requireOptional } from '../optional-dependency.js'
 import type { Clock } from '../manager/types.js'
-import { BLOCK_MS, consumeStream, type ConsumerHost, type QueueHandler } from './redis-queue-consumer.js'
+import { BLOCK_MS, consumeStream, type ConsumerHost, type QueueCheck, type QueueHandler } from './redis-queue-consumer.js'
 import { AckTrimmer, defineQueueScripts, forgetGroup, listGroups, type GroupLag, type QueueScripts } from './redis-queue-trim.js'
 import { redisVersionProblem } from './redis-version.js'
 
@@ -79,7 +79,8 @@ export function deadKey (role: string, command: string): string { return `${stre
  *   `maxDeliveries` attempts it moves to the dead-letter stream `<stream>:dead` and is acknowledged.
  * - An entry our publisher would not write (another writer on the stream: no `args` or `from`,
  *   `args` not JSON or over `maxMessageBytes`, `from` over 193 characters) is dead-lettered at its
- *   first read; no handler sees it (redis-queue-consumer.ts's `decodeEntry`).
+ *   first read; no handler sees it (redis-queue-consumer.ts's `decodeEntry`). So is one the
+ *   consumer's `check` refuses (a mesh node's: the schema's, as for a call).
  * - Every dead letter carries the entry's id, `args` (left out when oversized), `from`, the group and
  *   `error` (why: the handler's last error, or what did not decode), and is reported through
  *   `onError` as ERR_QUEUE_DEAD_LETTER.
@@ -261,8 +262,11 @@ export class RedisQueue {
     } catch { /* a failing reporter must not stop the queue */ }
   }
 
-  /** Creates the instance's consumer group now (so it receives everything published from here on), then consumes. */
-  async consume (role: string, command: string, variant: string, handler: QueueHandler): Promise<void> {
+  /**
+   * Creates the instance's consumer group now (so it receives everything published from here on),
+   * then consumes. `check` refuses a message before its handler (dead-lettered at once, reported).
+   */
+  async consume (role: string, command: string, variant: string, handler: QueueHandler, check?: QueueCheck): Promise<void> {
     await this.versionChecked()
     const key = streamKey(role, command)
     const group = `instance:${variant}`
@@ -277,7 +281,7 @@ export class RedisQueue {
     reader.on('error', () => {})
     this.blocking.push(reader)
     // The loop handles what Redis throws; anything else ends this consumer, reported, never an unhandled rejection.
-    this.loops.push(consumeStream(this.consumerHost, reader, { key, dead: deadKey(role, command), group, consumer: variant, handler }).catch((err: unknown) => {
+    this.loops.push(consumeStream(this.consumerHost, reader, { key, dead: deadKey(role, command), group, consumer: variant, handler, check }).catch((err: unknown) => {
       this.report(new PeerwardenError('ERR_QUEUE', `the consumer ${group} of ${key} stopped: ${(err as Error)?.message ?? String(err)}`, { cause: err }))
     }))
   }

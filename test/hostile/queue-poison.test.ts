@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict'
 import { test, type TestContext } from 'node:test'
 import { Redis } from 'ioredis'
+import * as v from 'valibot'
 import type { PeerwardenError } from '../../src/errors.js'
+import { defineSchema } from '../../src/mesh/index.js'
 import { deadKey, RedisQueue, streamKey } from '../../src/mesh/redis-queue.js'
 import { redisSkip, startRedis, type TestRedis } from '../helpers/redis.js'
+import { meshOn } from '../helpers/mesh.js'
 import { until } from '../helpers/wait.js'
 
 // Poison on a queued command's Redis stream: entries another writer put there that are not what our
@@ -94,4 +97,38 @@ test('a message whose handler throws every time is delivered maxDeliveries times
   assert.equal(letters.length, 1, `one dead letter reported (${reported.map(String).join('; ')})`)
   assert.match(letters[0].message, /failed 4 times/)
   assert.match(letters[0].message, /cannot handle message 0/)
+})
+
+test('a queued command\'s messages on Redis are held to the schema as calls are: one from a role that may not call the command\'s role, from no role of the schema, or whose arguments fail its params is dead-lettered at its first read and reported; the handler sees the others', { timeout: 60_000 }, async (t) => {
+  const redis = await redisFor(t)
+  if (redis === undefined) return
+  const schema = defineSchema({
+    Caller: { _connect: ['Worker'] },
+    Intruder: { _connect: [] },
+    Worker: { _allow: ['Caller'], _commands: { _broadcast: { log: { queued: true, params: v.object({ n: v.number() }) } } } }
+  })
+  const start = await meshOn(t, schema)
+  const seen: Array<{ args: unknown; from: unknown }> = []
+  const worker = await start({ role: 'Worker', variant: 'w1', redis: redis.url, handlers: { log: (args: unknown, ctx: { from: unknown }) => { seen.push({ args, from: ctx.from }) } } })
+  const reported: PeerwardenError[] = []
+  worker.events.addEventListener('queue:error', (e) => { reported.push((e as CustomEvent<{ error: PeerwardenError }>).detail.error) })
+  // Any writer of the stream (a node of another role with Redis, another version of the application).
+  const writer = new RedisQueue(redis.url)
+  const reader = new Redis(redis.url)
+  reader.on('error', () => {})
+  t.after(async () => { await writer.close(); reader.disconnect() })
+  await writer.publish('Worker', 'log', { n: 1 }, 'Intruder/x')
+  await writer.publish('Worker', 'log', { n: 2 }, 'Nobody/x')
+  await writer.publish('Worker', 'log', { n: 'three' }, 'Caller/a')
+  await writer.publish('Worker', 'log', { n: 4 }, 'Caller/a')
+  await until(() => seen.some((s) => (s.args as { n?: unknown }).n === 4), 20_000, () => `message 4 (seen ${JSON.stringify(seen)})`)
+  await until(() => reported.length >= 3, 20_000, () => `three dead letters reported (${reported.map(String).join('; ')})`)
+  const dead = await deadLetters(reader, 'Worker', 'log')
+  console.log(`handler saw ${JSON.stringify(seen)}; dead letters: ${dead.map((d) => d.get('error')).join(' | ')}`)
+  assert.deepEqual(seen, [{ args: { n: 4 }, from: { role: 'Caller', variant: 'a' } }])
+  assert.equal(dead.length, 3)
+  assert.match(dead[0].get('error') ?? '', /Intruder may not call Worker/)
+  assert.match(dead[1].get('error') ?? '', /Nobody/)
+  assert.match(dead[2].get('error') ?? '', /n/)
+  assert.ok(reported.every((e) => e.code === 'ERR_QUEUE_DEAD_LETTER'), reported.map(String).join('; '))
 })
