@@ -94,6 +94,8 @@ export type ErrorCode =
   | 'ERR_QUEUE_TRIMMED'
   /** The Redis server is older than the queue needs (6.2): found when the queue starts (Redis queue). */
   | 'ERR_QUEUE_REDIS_VERSION'
+  /** A queued message went to the dead-letter stream: its handler failed `maxDeliveries` times, or it did not decode (Redis queue). */
+  | 'ERR_QUEUE_DEAD_LETTER'
 
   // ── lab (src/lab) ─────────────────────────────────────────────────────────
   /** A command that builds or changes the lab's emulated network (ip, nft, tc) failed, or a node process of the lab did not start. */

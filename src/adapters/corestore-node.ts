@@ -56,6 +56,8 @@ export interface NodeLike {
 export interface NodeNetworkerOptions {
   /** How long a `join` waits at most for every peer found to be tried (ms). Default 10_000. */
   flushTimeout?: number
+  /** Hypercore channels (cores replicating) at once on one connection, whichever side asks; more are refused (`replicationStats().overBudgetChannels`). Default 1024; `Infinity` for none. */
+  maxCoresPerConnection?: number
 }
 
 /**
@@ -85,7 +87,7 @@ export class NodeNetworker {
     if (options == null || typeof options !== 'object') throw PeerwardenError.invalid('createNodeNetworker options must be an object')
     this.flushTimeout = options.flushTimeout === undefined ? DEFAULT_FLUSH_TIMEOUT : check.duration('flushTimeout', options.flushTimeout)
     this.manager = node.manager
-    this.replication = new Replication(corestore)
+    this.replication = new Replication(corestore, options.maxCoresPerConnection)
     if (typeof node.protocol === 'function') node.protocol(PROTOCOL, (connection) => { this.open(connection) })
     else node.events.addEventListener('connection', this.onConnection)
   }

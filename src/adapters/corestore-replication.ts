@@ -13,6 +13,11 @@
  * - `resume(discoveryKey)` lets the key's channels open again, and re-attaches the core (when the
  *   store has it open) to every connection.
  * - A connection is forgotten when its stream closes; the table holds only live connections.
+ * - Budget: at most `maxCoresPerConnection` (default `DEFAULT_MAX_CORES_PER_CONNECTION`, 1024)
+ *   Hypercore channels at once on one connection, whichever side asks. Each channel a remote opens
+ *   for a key the store holds makes Corestore open that core from disk and replicate it, so a peer
+ *   that knows many keys (public data) could have us open them all on one connection; past the
+ *   budget the channel is refused as a stopped key's is (`overBudgetChannels` counts those).
  */
 import { PeerwardenError } from '../errors.js'
 
@@ -38,6 +43,9 @@ interface Replicator { attached(mux: Mux): boolean; attachTo(mux: Mux): void; de
 /** Corestore's table of open cores (`cores.get(discoveryKey)`). */
 interface OpenCores { get(discoveryKey: Uint8Array): { replicator?: Replicator } | null }
 
+/** `maxCoresPerConnection` by default. */
+export const DEFAULT_MAX_CORES_PER_CONNECTION = 1024
+
 /** What the replication table counts. */
 export interface ReplicationStats {
   /** Connections the corestore replicates on now. */
@@ -46,6 +54,8 @@ export interface ReplicationStats {
   stopped: number
   /** Hypercore channels refused for a stopped key (either side asked), since creation. */
   refusedChannels: number
+  /** Hypercore channels refused because their connection held `maxCoresPerConnection` already, since creation. */
+  overBudgetChannels: number
 }
 
 /** The replication table of one networker (see the module's rules). */
@@ -54,8 +64,16 @@ export class Replication {
   /** Hex discovery keys whose channels stay closed. */
   private readonly stoppedKeys = new Set<string>()
   private refused = 0
+  private overBudget = 0
+  private readonly maxCores: number
 
-  constructor (private readonly corestore: CorestoreLike) {}
+  /** `maxCoresPerConnection`: an integer >= 1, or Infinity (no budget); default 1024. */
+  constructor (private readonly corestore: CorestoreLike, maxCoresPerConnection: number = DEFAULT_MAX_CORES_PER_CONNECTION) {
+    if (!(maxCoresPerConnection === Infinity || (Number.isInteger(maxCoresPerConnection) && maxCoresPerConnection >= 1))) {
+      throw PeerwardenError.invalid(`maxCoresPerConnection must be an integer >= 1 or Infinity, got ${String(maxCoresPerConnection)}`)
+    }
+    this.maxCores = maxCoresPerConnection
+  }
 
   /** Replicates the store on `stream` (a Noise stream or a protomux) and gates its Hypercore channels. */
   add (stream: unknown): void {
@@ -93,7 +111,7 @@ export class Replication {
 
   /** What the table counts now. */
   stats (): ReplicationStats {
-    return { connections: this.muxes.size, stopped: this.stoppedKeys.size, refusedChannels: this.refused }
+    return { connections: this.muxes.size, stopped: this.stoppedKeys.size, refusedChannels: this.refused, overBudgetChannels: this.overBudget }
   }
 
   /** Forgets every connection (the networker is closing; the connections close with it). */
@@ -101,12 +119,20 @@ export class Replication {
     this.muxes.clear()
   }
 
-  /** The mux refuses Hypercore channels of stopped keys (protomux's `null`: no channel, the remote's open is rejected). */
+  /**
+   * The mux refuses Hypercore channels of stopped keys, and past the budget (protomux's `null`: no
+   * channel, the remote's open is rejected).
+   */
   private gate (mux: Mux): void {
     const create = mux.createChannel.bind(mux)
     mux.createChannel = (opts) => {
-      if (opts?.protocol === HYPERCORE_PROTOCOL && opts.id instanceof Uint8Array && this.stoppedKeys.has(Buffer.from(opts.id).toString('hex'))) {
+      if (opts?.protocol !== HYPERCORE_PROTOCOL) return create(opts)
+      if (opts.id instanceof Uint8Array && this.stoppedKeys.has(Buffer.from(opts.id).toString('hex'))) {
         this.refused++
+        return null
+      }
+      if (this.maxCores !== Infinity && hypercoreChannels(mux, this.maxCores) >= this.maxCores) {
+        this.overBudget++
         return null
       }
       return create(opts)
@@ -126,6 +152,15 @@ export class Replication {
     if (cores === undefined || typeof cores.get !== 'function') return undefined
     return cores.get(Buffer.from(discoveryKey))?.replicator ?? undefined
   }
+}
+
+/** The mux's open Hypercore channels, counted up to `max` (the budget's check stops there). */
+function hypercoreChannels (mux: Mux, max: number): number {
+  let n = 0
+  for (const channel of mux) {
+    if (channel.protocol === HYPERCORE_PROTOCOL && ++n >= max) break
+  }
+  return n
 }
 
 /** The protomux of a replication stream: the stream itself, or its Noise stream's `userData`. */

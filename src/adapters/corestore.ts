@@ -44,6 +44,8 @@ export interface NetworkerOptions extends ManageSwarmOptions {
   bootstrap?: Array<{ host: string; port: number }>
   /** The HyperDHT node of a swarm the networker makes (say one bound to 127.0.0.1); default a new one. */
   dht?: unknown
+  /** Hypercore channels (cores replicating) at once on one connection, whichever side asks; more are refused (`replicationStats().overBudgetChannels`). Default 1024; `Infinity` for none. */
+  maxCoresPerConnection?: number
 }
 
 /** Joins a discovery key: announce it, look it up, or both (the default). */
@@ -103,7 +105,7 @@ export class CorestoreNetworker implements Networker {
   constructor (corestore: CorestoreLike, options: NetworkerOptions = {}) {
     checkCorestore(corestore)
     if (options == null || typeof options !== 'object') throw PeerwardenError.invalid('createNetworker options must be an object')
-    const { keyPair, swarm, bootstrap, dht, ...managerOptions } = options
+    const { keyPair, swarm, bootstrap, dht, maxCoresPerConnection, ...managerOptions } = options
     if (swarm !== undefined) {
       this.swarm = swarm
       this.ownSwarm = false
@@ -112,7 +114,7 @@ export class CorestoreNetworker implements Networker {
       this.swarm = new Hyperswarm({ ...(keyPair !== undefined ? { keyPair } : {}), ...(bootstrap !== undefined ? { bootstrap } : {}), ...(dht !== undefined ? { dht } : {}) })
       this.ownSwarm = true
     }
-    this.replication = new Replication(corestore)
+    this.replication = new Replication(corestore, maxCoresPerConnection)
     this.managed = manageSwarm(this.swarm, managerOptions)
     this.manager = this.managed.manager
     this.swarm.on('connection', this.onConnection)

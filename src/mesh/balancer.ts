@@ -99,7 +99,7 @@ export class Balancer {
 
 /**
  * The balancer's order (`a` before `b`?), one step per tie-break:
- * 1. an instance that refused a call ERR_BUSY less than a second ago comes after the others;
+ * 1. an instance that refused a call ERR_BUSY less than a second ago, or ERR_DRAINING ever, comes after the others;
  * 2. fewer calls outstanding first;
  * 3. the one picked longest ago first (round-robin among equals).
  */

@@ -19,7 +19,8 @@
  * - Arguments are checked against the command's `params` before anything else (ERR_INVALID_ARGUMENT
  *   naming the field, without the network).
  * - Balanced calls skip draining instances and those whose breaker (breaker.ts) is open; among the
- *   others, one that refused a call ERR_BUSY in the last second comes after the rest. A failed
+ *   others, one that refused a call ERR_BUSY in the last second, or ERR_DRAINING ever, comes after
+ *   the rest. A failed
  *   attempt is retried as retry.ts says; when the call fails, the command's (or the call's)
  *   `fallback(args, error)` answers instead, except for the caller's own abort, a closed node, or
  *   arguments that cannot be sent.
@@ -248,6 +249,10 @@ export class Caller<S extends MeshSchema = MeshSchema> implements AttemptHost {
     if (p.figures !== undefined) this.metrics!.end(p.figures, now - p.sentAt, outcome)
     p.span?.end(err)
     if (outcome === 'ERR_BUSY') p.instance.busyUntil = now + BUSY_MEMORY
+    // A node that refuses ERR_DRAINING takes no new call again (an honest one drains until it
+    // closes): after the others for good, even if it never said 'drain' (an older peer, or a liar
+    // drawing the calls of the balancer's "fewest outstanding" rule).
+    else if (outcome === 'ERR_DRAINING') p.instance.busyUntil = Infinity
     if (p.balanced && this.balancer.record(p.instance, err !== undefined && instanceFault(err), now)) this.onBreakerRecord?.()
   }
 

@@ -22,7 +22,7 @@ export interface Instance {
   outstanding: number
   /** Round-robin tie-break among equally loaded instances. */
   lastPicked: number
-  /** Until then (clock time), it comes after the others: it refused a call ERR_BUSY. */
+  /** Until then (clock time), it comes after the others: it refused a call ERR_BUSY (for a second), or ERR_DRAINING (Infinity). */
   busyUntil: number
   /** It told us it is draining: no new call goes to it. */
   draining: boolean

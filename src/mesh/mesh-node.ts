@@ -113,7 +113,7 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
     if (events.listens('queue:error')) events.dispatchEvent(new CustomEvent('queue:error', { detail: { error } }))
     else process.emitWarning(error)
   }
-  const queue = options.redis === undefined ? undefined : new RedisQueue(options.redis, { clock, onError: onQueueError, ...options.queue })
+  const queue = options.redis === undefined ? undefined : new RedisQueue(options.redis, { clock, onError: onQueueError, maxMessageBytes: messageBytes, ...options.queue })
   const caller = new Caller<S>({ schema, me, instances, timeout: options.timeout, queue, from: `${me.name}/${variant}`, clock, breaker, metrics, otel })
   const calls = (deadline: number, trace: string | undefined): CallContext['call'] => caller.calls(deadline, trace) as unknown as CallContext['call']
   // With OpenTelemetry each handler runs in a server span that gives it its traceparent (otel.ts).
@@ -158,7 +158,7 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
   // Queued commands on Redis: our consumer groups exist before we say we are here.
   if (queue !== undefined) {
     try {
-      await responder.consume(queue, variant)
+      await responder.consume(queue, variant, (role) => schema.canCall(role, me.name))
     } catch (err) {
       await queue.close()
       await node.close()

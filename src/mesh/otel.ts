@@ -2,7 +2,7 @@ import type * as OtelApi from '@opentelemetry/api'
 import { PeerwardenError } from '../errors.js'
 import { requireOptional } from '../optional-dependency.js'
 import type { Instance } from './instance.js'
-import type { CallContext, Command, Handler, Role } from './schema.js'
+import { handlerOf, type CallContext, type Command, type Handler, type Role } from './schema.js'
 import { childTraceparent, parseTraceparent } from './trace.js'
 
 /**
@@ -89,9 +89,10 @@ export class OtelBridge {
    * in its span's context with a `ctx` whose traceparent is its span's. `calls` makes `ctx.call`.
    */
   handlers (me: Role, handlers: Record<string, Handler> | undefined, calls: Calls, startsTrace: boolean): Record<string, Handler> {
-    const out: Record<string, Handler> = {}
+    // No prototype: a command named '__proto__' is a key like any other.
+    const out = Object.create(null) as Record<string, Handler>
     for (const command of me.commands.values()) {
-      const handler = handlers?.[command.name] ?? command.handler
+      const handler = handlerOf(handlers, command)
       if (handler !== undefined) out[command.name] = this.serve(command, handler, calls, startsTrace)
     }
     return out

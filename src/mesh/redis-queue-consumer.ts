@@ -1,7 +1,14 @@
 import { PeerwardenError } from '../errors.js'
+import { clip, MAX_ERROR_MESSAGE, MAX_ROLE_LENGTH, MAX_VARIANT_LENGTH } from './messages.js'
 
 /** A queued command's handler: the message's arguments, its stream id and who published it. */
 export type QueueHandler = (args: unknown, meta: { id: string; from: string }) => Promise<void>
+
+/**
+ * The consumer's own rule for a decoded message (the schema's, for a mesh node): the arguments the
+ * handler gets, or why the message is refused (dead-lettered at once: it would be refused again).
+ */
+export type QueueCheck = (args: unknown, from: string) => { value: unknown } | { refused: string }
 
 /**
  * What the read loop needs of an ioredis client, spelled out here so that its declarations do not
@@ -22,6 +29,8 @@ export interface ConsumerHost {
   readonly address: string
   readonly maxDeliveries: number
   readonly maxLength: number
+  /** The largest `args` field parsed, bytes (UTF-8). */
+  readonly maxMessageBytes: number
   readonly retryDelay: number
   closed(): boolean
   /** A message of `key` was acknowledged (the trimmer counts it). */
@@ -39,6 +48,7 @@ export interface ConsumerTarget {
   readonly group: string
   readonly consumer: string
   readonly handler: QueueHandler
+  readonly check?: QueueCheck | undefined
 }
 
 /** How long one read waits for new messages, ms. */
@@ -83,7 +93,22 @@ export async function consumeStream (host: ConsumerHost, reader: ConsumerClient,
           host.report(new PeerwardenError('ERR_QUEUE_TRIMMED', `message ${id} of ${key} was trimmed or deleted from the stream outside the queue (XTRIM, XDEL) before ${group} handled it: it is lost`))
           continue
         }
-        if (!await handleOne(host, target, id, toMap(fields))) {
+        const entry = decodeEntry(toMap(fields), host.maxMessageBytes)
+        if ('why' in entry) {
+          // Not what our publisher writes (another writer on the stream): no handler runs it, and
+          // running it again would not change that.
+          await deadLetter(host, target, id, entry.fields, entry.why, 'it does not decode')
+          continue
+        }
+        const checked = target.check?.(entry.args, entry.from)
+        if (checked !== undefined) {
+          if ('refused' in checked) {
+            await deadLetter(host, target, id, new Map([['args', entry.text], ['from', entry.from]]), checked.refused, 'refused')
+            continue
+          }
+          entry.args = checked.value
+        }
+        if (!await handleOne(host, target, id, entry)) {
           // In order: nothing after a failed message runs before it; read our pending ones again.
           backlog = true
           await delay(host.retryDelay)
@@ -102,19 +127,50 @@ export async function consumeStream (host: ConsumerHost, reader: ConsumerClient,
   }
 }
 
+/** A stream entry as our publisher writes it: `args` (JSON) and `from` ('role/variant'). */
+interface Entry { args: unknown; from: string; text: string }
+
+/** The longest `from` our publisher writes: a role, '/', a variant. */
+const MAX_FROM = MAX_ROLE_LENGTH + 1 + MAX_VARIANT_LENGTH
+
+/**
+ * The decoder of a stream entry (any writer may append to the stream): `args` a string of at most
+ * `maxBytes` bytes holding one JSON text, `from` a string of at most `MAX_FROM` characters. What
+ * does not decode says why; its fields come back (for the dead letter) with an oversized `args` left out.
+ */
+export function decodeEntry (f: Map<string, string>, maxBytes: number): Entry | { why: string; fields: Map<string, string> } {
+  const text = f.get('args')
+  const from = f.get('from')
+  const refuse = (why: string): { why: string; fields: Map<string, string> } => ({ why, fields: f })
+  if (text === undefined) return refuse('no args field')
+  if (from === undefined) return refuse('no from field')
+  if (from.length > MAX_FROM) return refuse(`a from field of ${from.length} characters (at most ${MAX_FROM})`)
+  if (text.length > maxBytes || (text.length * 3 > maxBytes && Buffer.byteLength(text) > maxBytes)) {
+    const kept = new Map(f)
+    kept.delete('args')
+    return { why: `an args field of ${Buffer.byteLength(text)} bytes (maxMessageBytes ${maxBytes}; left out of the dead letter)`, fields: kept }
+  }
+  try {
+    return { args: JSON.parse(text), from, text }
+  } catch {
+    return refuse('an args field that is not JSON')
+  }
+}
+
 /**
  * Runs the handler on one message and acknowledges it, or dead-letters it after `maxDeliveries`.
  * False when it failed and is to be retried; throws only what Redis throws.
  */
-async function handleOne (host: ConsumerHost, target: ConsumerTarget, id: string, f: Map<string, string>): Promise<boolean> {
+async function handleOne (host: ConsumerHost, target: ConsumerTarget, id: string, entry: Entry): Promise<boolean> {
   const { redis } = host
   const { key, group } = target
+  let failure: unknown
   let ok = false
   try {
-    await target.handler(JSON.parse(f.get('args') ?? 'null'), { id, from: f.get('from') ?? '' })
+    await target.handler(entry.args, { id, from: entry.from })
     ok = true
-  } catch {
-    ok = false
+  } catch (err) {
+    failure = err
   }
   if (host.closed()) return true
   if (ok) {
@@ -125,10 +181,37 @@ async function handleOne (host: ConsumerHost, target: ConsumerTarget, id: string
   const info = await redis.xpending(key, group, id, id, 1) as Array<[string, string, number, number]>
   const deliveries = info[0]?.[3] ?? host.maxDeliveries
   if (deliveries < host.maxDeliveries) return false
-  await redis.xadd(target.dead, 'MAXLEN', '~', String(host.maxLength), '*', 'id', id, 'args', f.get('args') ?? 'null', 'from', f.get('from') ?? '', 'group', group)
-  await redis.xack(key, group, id)
-  host.acked(key)
+  await deadLetter(host, target, id, new Map([['args', entry.text], ['from', entry.from]]), errorText(failure), `its handler failed ${deliveries} times (maxDeliveries ${host.maxDeliveries})`)
   return true
+}
+
+/**
+ * Moves entry `id` to the dead-letter stream (its fields, the group, and `error`: why), acknowledges
+ * it, and reports it (ERR_QUEUE_DEAD_LETTER): a dead letter is never silent. Throws only what Redis throws.
+ */
+async function deadLetter (host: ConsumerHost, target: ConsumerTarget, id: string, fields: Map<string, string>, error: string, because: string): Promise<void> {
+  const { key, group } = target
+  const why = clip(error, MAX_ERROR_MESSAGE)
+  const out: string[] = ['id', id]
+  for (const name of ['args', 'from']) {
+    const value = fields.get(name)
+    if (value !== undefined) out.push(name, value)
+  }
+  out.push('group', group, 'error', why)
+  await host.redis.xadd(target.dead, 'MAXLEN', '~', String(host.maxLength), '*', ...out)
+  await host.redis.xack(key, group, id)
+  host.acked(key)
+  host.report(new PeerwardenError('ERR_QUEUE_DEAD_LETTER', `message ${id} of ${key} went to ${target.dead} for ${group}: ${because}: ${why}`))
+}
+
+/** What a handler threw, as text, whatever it threw. */
+function errorText (err: unknown): string {
+  try {
+    const message = (err as Error)?.message
+    return typeof message === 'string' ? message : String(err)
+  } catch {
+    return 'the handler threw a value that cannot be shown'
+  }
 }
 
 /**

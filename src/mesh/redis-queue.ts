@@ -3,7 +3,7 @@ import { systemClock } from '../clock.js'
 import { PeerwardenError } from '../errors.js'
 import { requireOptional } from '../optional-dependency.js'
 import type { Clock } from '../manager/types.js'
-import { BLOCK_MS, consumeStream, type ConsumerHost, type QueueHandler } from './redis-queue-consumer.js'
+import { BLOCK_MS, consumeStream, type ConsumerHost, type QueueCheck, type QueueHandler } from './redis-queue-consumer.js'
 import { AckTrimmer, defineQueueScripts, forgetGroup, listGroups, type GroupLag, type QueueScripts } from './redis-queue-trim.js'
 import { redisVersionProblem } from './redis-version.js'
 
@@ -19,6 +19,12 @@ export interface QueueOptions {
   /** Acknowledged messages are trimmed from a stream after this many acks (default 100) or `trimInterval` ms (default 1000) after the first. */
   trimEvery?: number
   trimInterval?: number
+  /**
+   * The largest `args` field (JSON) a consumer parses, in bytes (UTF-8): a larger entry is
+   * dead-lettered unread; a publish of larger arguments fails with ERR_MESSAGE_TOO_LARGE. Default
+   * 1 MiB (a mesh node's: its `limits.messageBytes`).
+   */
+  maxMessageBytes?: number
   /** Wait before retrying a message whose handler failed, ms. Default 200. */
   retryDelay?: number
   /**
@@ -29,8 +35,10 @@ export interface QueueOptions {
   commandTimeout?: number
   /**
    * Problems the queue survives, each a PeerwardenError: `ERR_QUEUE_GROUP_LOST` (a consumer group was
-   * gone, NOGROUP, and has been recreated) and `ERR_QUEUE` (reading a stream fails, once per outage;
-   * it is retried). Default: `process.emitWarning`.
+   * gone, NOGROUP, and has been recreated), `ERR_QUEUE` (reading a stream fails, once per outage;
+   * it is retried), `ERR_QUEUE_TRIMMED` (a message removed outside the queue before it was handled)
+   * and `ERR_QUEUE_DEAD_LETTER` (a message went to the dead-letter stream, and why). Default:
+   * `process.emitWarning`.
    */
   onError?: (error: PeerwardenError) => void
   /** Default: the system clock. Publish timeouts run on it. */
@@ -43,6 +51,9 @@ export interface PublishOptions {
   /** Fail with ERR_ABORTED when aborted before Redis confirmed the message. */
   signal?: AbortSignal
 }
+
+/** `QueueOptions.maxMessageBytes` by default: 1 MiB. */
+export const DEFAULT_QUEUE_MESSAGE_BYTES = 1024 * 1024
 
 /** The stream of a queued command, and its dead-letter stream. */
 export function streamKey (role: string, command: string): string { return `peerwarden:queue:${role}:${command}` }
@@ -66,6 +77,13 @@ export function deadKey (role: string, command: string): string { return `${stre
  *   are delivered again.
  * - A message whose handler fails is retried (in order: nothing after it runs first); after
  *   `maxDeliveries` attempts it moves to the dead-letter stream `<stream>:dead` and is acknowledged.
+ * - An entry our publisher would not write (another writer on the stream: no `args` or `from`,
+ *   `args` not JSON or over `maxMessageBytes`, `from` over 193 characters) is dead-lettered at its
+ *   first read; no handler sees it (redis-queue-consumer.ts's `decodeEntry`). So is one the
+ *   consumer's `check` refuses (a mesh node's: the schema's, as for a call).
+ * - Every dead letter carries the entry's id, `args` (left out when oversized), `from`, the group and
+ *   `error` (why: the handler's last error, or what did not decode), and is reported through
+ *   `onError` as ERR_QUEUE_DEAD_LETTER.
  * - `publish` settles within its `timeout` (default `commandTimeout`) whatever Redis does (hangs,
  *   refuses, is not Redis): ERR_TIMEOUT when Redis did not confirm in time — the message may still be
  *   queued, if Redis later reads what was sent — and ERR_QUEUE naming the address and the socket's
@@ -118,6 +136,7 @@ export class RedisQueue {
       address: this.address,
       maxDeliveries: options.maxDeliveries ?? 5,
       maxLength: this.maxLength,
+      maxMessageBytes: this.maxMessageBytes,
       retryDelay: options.retryDelay ?? 200,
       closed: () => this.closed,
       acked: (key) => { this.trimmer.acked(key) },
@@ -171,10 +190,14 @@ export class RedisQueue {
     if (opts.signal?.aborted === true) throw new PeerwardenError('ERR_ABORTED', `${what} aborted`, { cause: opts.signal.reason })
     const timeout = Math.min(opts.timeout ?? this.commandTimeout, this.commandTimeout)
     const key = streamKey(role, command)
+    const text = JSON.stringify(args ?? null)
+    // What the consumers would dead-letter unread is refused here.
+    const bytes = Buffer.byteLength(text)
+    if (bytes > this.maxMessageBytes) throw new PeerwardenError('ERR_MESSAGE_TOO_LARGE', `cannot queue ${what}: its arguments are ${bytes} bytes of JSON (maxMessageBytes ${this.maxMessageBytes})`)
     // One round-trip, atomic: trims what every group acknowledged if full, then appends or refuses.
     // Until the version check passed, it goes first, within the same timeout; Redis out of reach
     // there, the append says so itself.
-    const append = async (): Promise<string | [number, string]> => await this.redis.pwQueuePublish(key, String(this.maxLength), JSON.stringify(args ?? null), from)
+    const append = async (): Promise<string | [number, string]> => await this.redis.pwQueuePublish(key, String(this.maxLength), text, from)
     const xadd = this.startedOk ? append() : this.versionChecked().then(append)
     let handle: unknown
     let onAbort: (() => void) | undefined
@@ -201,6 +224,8 @@ export class RedisQueue {
   }
 
   private get maxLength (): number { return this.options.maxLength ?? 100_000 }
+
+  private get maxMessageBytes (): number { return this.options.maxMessageBytes ?? DEFAULT_QUEUE_MESSAGE_BYTES }
 
   /**
    * Destroys the consumer group of an instance gone for good (`variant`), which otherwise keeps the
@@ -237,8 +262,11 @@ export class RedisQueue {
     } catch { /* a failing reporter must not stop the queue */ }
   }
 
-  /** Creates the instance's consumer group now (so it receives everything published from here on), then consumes. */
-  async consume (role: string, command: string, variant: string, handler: QueueHandler): Promise<void> {
+  /**
+   * Creates the instance's consumer group now (so it receives everything published from here on),
+   * then consumes. `check` refuses a message before its handler (dead-lettered at once, reported).
+   */
+  async consume (role: string, command: string, variant: string, handler: QueueHandler, check?: QueueCheck): Promise<void> {
     await this.versionChecked()
     const key = streamKey(role, command)
     const group = `instance:${variant}`
@@ -253,7 +281,7 @@ export class RedisQueue {
     reader.on('error', () => {})
     this.blocking.push(reader)
     // The loop handles what Redis throws; anything else ends this consumer, reported, never an unhandled rejection.
-    this.loops.push(consumeStream(this.consumerHost, reader, { key, dead: deadKey(role, command), group, consumer: variant, handler }).catch((err: unknown) => {
+    this.loops.push(consumeStream(this.consumerHost, reader, { key, dead: deadKey(role, command), group, consumer: variant, handler, check }).catch((err: unknown) => {
       this.report(new PeerwardenError('ERR_QUEUE', `the consumer ${group} of ${key} stopped: ${(err as Error)?.message ?? String(err)}`, { cause: err }))
     }))
   }

@@ -40,7 +40,7 @@ import { clip, MAX_ERROR_CODE, MAX_ERROR_MESSAGE } from './messages.js'
 import type { RedisQueue } from './redis-queue.js'
 import { ResponderBudgets, type CallMessage } from './responder-budgets.js'
 import type { Outbox } from './rpc-wire.js'
-import { checkArgs, type CallContext, type Command, type Handler, type Role } from './schema.js'
+import { checkArgs, handlerOf, type CallContext, type Command, type Handler, type Role } from './schema.js'
 
 export { DEFAULT_MAX_QUEUED, DEFAULT_MAX_QUEUED_BYTES, DEFAULT_MAX_RUNNING } from './responder-budgets.js'
 
@@ -177,7 +177,7 @@ export class Responder {
     const command = me.commands.get(msg.cmd)
     if (command === undefined) return fail(send, msg.id, `unknown command ${me.name}.${msg.cmd}`, 'ERR_UNKNOWN_COMMAND')
     if (!from.mayCall) return fail(send, msg.id, `${from.role} may not call ${me.name}`, 'ERR_NOT_ALLOWED')
-    const handler = this.handlers?.[msg.cmd] ?? command.handler
+    const handler = handlerOf(this.handlers, command)
     if (handler === undefined) return fail(send, msg.id, `no handler for ${me.name}.${msg.cmd}`, 'ERR_UNKNOWN_COMMAND')
     if (this.draining) return fail(send, msg.id, `${me.name} is draining`, 'ERR_DRAINING')
     let args = msg.args
@@ -222,17 +222,26 @@ export class Responder {
   /**
    * Queued commands on Redis: one consumer group per command and instance (`variant`), created
    * before the node says it is here. Each message runs its handler with a `ctx` of its own
-   * (no deadline; `from` as the publisher wrote it).
+   * (no deadline; `from` as the publisher wrote it). A message whose `from` role may not call ours
+   * (`mayCall`), or whose arguments fail the command's `params`, is dead-lettered unrun, as such a
+   * call would be refused.
    */
-  async consume (queue: RedisQueue, variant: string): Promise<void> {
+  async consume (queue: RedisQueue, variant: string, mayCall: (role: string) => boolean): Promise<void> {
     for (const command of this.me.commands.values()) {
       if (!command.queued) continue
-      const handler = this.handlers?.[command.name] ?? command.handler
+      const handler = handlerOf(this.handlers, command)
       if (handler === undefined) continue
       await queue.consume(this.me.name, command.name, variant, async (args, meta) => {
-        const [role, from] = meta.from.split('/')
+        const [role, from] = splitFrom(meta.from)
         const controller = new AbortController()
-        await handler(args, { from: { role: role ?? '', variant: from ?? '' }, signal: controller.signal, deadline: Infinity, call: this.calls(Infinity, undefined), attempt: 1, traceparent: undefined } satisfies CallContext)
+        await handler(args, { from: { role, variant: from }, signal: controller.signal, deadline: Infinity, call: this.calls(Infinity, undefined), attempt: 1, traceparent: undefined } satisfies CallContext)
+      }, (args, from) => {
+        // As for a call (`serve`): whoever wrote the stream proves nothing.
+        const [role] = splitFrom(from)
+        if (!mayCall(role)) return { refused: `${role} may not call ${this.me.name} (schema _connect/_allow)` }
+        if (command.params === undefined) return { value: args }
+        const checked = checkArgs(command, args)
+        return checked.ok ? { value: checked.value } : { refused: checked.error.message }
       })
     }
   }
@@ -294,6 +303,12 @@ export class Responder {
 }
 
 function noop (): void {}
+
+/** A queued message's `from` ('role/variant') as its role and variant. */
+function splitFrom (from: string): [string, string] {
+  const slash = from.indexOf('/')
+  return slash === -1 ? [from, ''] : [from.slice(0, slash), from.slice(slash + 1)]
+}
 
 function isThenable (x: unknown): x is PromiseLike<unknown> {
   return x !== null && (typeof x === 'object' || typeof x === 'function') && typeof (x as { then?: unknown }).then === 'function'

@@ -70,14 +70,20 @@ export function classify (err: unknown): FailureKind {
 
 /**
  * The instance's fault (a breaker counts it): a timeout, a lost connection, a full bulkhead, or a
- * handler's throw — not the caller's own doing (abort, bad arguments, a forbidden call) nor a drain.
+ * handler's throw — not the caller's own doing (abort, bad arguments) nor a drain.
+ *
+ * An instance answering ERR_NOT_ALLOWED or ERR_UNKNOWN_COMMAND is at fault: our own schema allowed
+ * the call before it left (caller.ts), so the instance disagrees with the schema (an older version,
+ * a handler missing, or a lie). Were they not counted, a worker answering every call with one of
+ * them at once — never a call outstanding, so the balancer's first choice — would fail its share of
+ * the calls for good without ever opening its breaker.
  */
 export function instanceFault (err: unknown): boolean {
   if (!(err instanceof PeerwardenError)) return false
   if (err.code === 'ERR_CONNECTION_CLOSED' || err.code === 'ERR_TIMEOUT') return true
   if (err.code !== 'ERR_REMOTE') return false
   const remote = remoteCode(err)
-  return remote !== 'ERR_DRAINING' && remote !== 'ERR_INVALID_ARGUMENT' && remote !== 'ERR_NOT_ALLOWED' && remote !== 'ERR_UNKNOWN_COMMAND'
+  return remote !== 'ERR_DRAINING' && remote !== 'ERR_INVALID_ARGUMENT'
 }
 
 const REMOTE_LABELS = new Set<unknown>(['ERR_BUSY', 'ERR_DRAINING', 'ERR_INVALID_ARGUMENT', 'ERR_NOT_ALLOWED', 'ERR_UNKNOWN_COMMAND'])

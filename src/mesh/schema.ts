@@ -235,6 +235,15 @@ function command (role: string, name: string, kind: 'balanced' | 'broadcast', de
 }
 
 /**
+ * The handler that serves `command`: the `handlers` option's own property of that name, else the
+ * schema's method. Only an own property counts: a command named like a key of Object.prototype
+ * ('constructor', 'toString') that `handlers` does not name must not run Object.prototype's function.
+ */
+export function handlerOf (handlers: Readonly<Record<string, Handler>> | undefined, command: Command): Handler | undefined {
+  return (handlers !== undefined && Object.hasOwn(handlers, command.name) ? handlers[command.name] : undefined) ?? command.handler
+}
+
+/**
  * Checks `args` against the command's `params`: the parsed output, or ERR_INVALID_ARGUMENT naming
  * the first field that fails (`Worker.resize: args.size.w: Invalid type: …`). Never throws.
  */

@@ -158,7 +158,9 @@ export interface MeshEvents {
   /**
    * The Redis queue hit a problem it survived (ERR_QUEUE: Redis unreachable or failing; ERR_QUEUE_GROUP_LOST:
    * a consumer group vanished, e.g. Redis restarted empty, and was recreated; ERR_QUEUE_TRIMMED: a message
-   * was trimmed from its stream, `maxLength`, before it was handled). Without a listener it is a process
+   * was trimmed from its stream, `maxLength`, before it was handled; ERR_QUEUE_DEAD_LETTER: a message went
+   * to the dead-letter stream, its handler having failed `maxDeliveries` times or the entry not
+   * decoding, the message saying which). Without a listener it is a process
    * warning.
    */
   'queue:error': { error: Error }

@@ -58,7 +58,7 @@ test('replication: stop closes the key\'s Hypercore channel on every connection,
     assert.equal(m.createChannel({ protocol: HYPERCORE, id: keyA }), null, 'a new channel of the stopped key is refused')
     assert.notEqual(m.createChannel({ protocol: HYPERCORE, id: keyB }), null)
   }
-  assert.deepEqual(r.stats(), { connections: 2, stopped: 1, refusedChannels: 2 })
+  assert.deepEqual(r.stats(), { connections: 2, stopped: 1, refusedChannels: 2, overBudgetChannels: 0 })
 })
 
 test('replication: resume lets the key open again and re-attaches its core to every connection', () => {
@@ -103,4 +103,21 @@ test('replication: a Noise stream is replicated through its protomux (userData);
   assert.equal(r.stats().connections, 1)
   r.stop(keyA)
   assert.equal(mux.createChannel({ protocol: HYPERCORE, id: keyA }), null)
+})
+
+test('replication: a connection holds at most maxCoresPerConnection Hypercore channels, whichever side asks; the next is refused and counted, other protocols and other connections are untouched, and a closed channel frees its place', () => {
+  const { store } = fakeStore()
+  const r = new Replication(store, 3)
+  const [a, b] = [new FakeMux(), new FakeMux()]
+  r.add(a)
+  r.add(b)
+  const keys = [1, 2, 3, 4].map((i) => Buffer.alloc(32, 10 + i))
+  const made = keys.map((id) => a.createChannel({ protocol: HYPERCORE, id }))
+  assert.deepEqual(made.map((c) => c !== null), [true, true, true, false])
+  assert.notEqual(a.createChannel({ protocol: 'other/1', id: keys[3] }), null, 'other protocols are not counted')
+  assert.notEqual(b.createChannel({ protocol: HYPERCORE, id: keys[3] }), null, 'a budget per connection')
+  assert.equal(r.stats().overBudgetChannels, 1)
+  a.channels[0].close()
+  assert.notEqual(a.createChannel({ protocol: HYPERCORE, id: keys[3] }), null, 'a closed channel frees its place')
+  assert.throws(() => new Replication(store, 0), /maxCoresPerConnection must be an integer >= 1 or Infinity/)
 })

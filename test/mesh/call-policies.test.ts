@@ -67,6 +67,9 @@ test('retry rules: refusals fail over, lost attempts retry (when idempotent), th
   assert.equal(instanceFault(remote('E_APP')), true)
   assert.equal(instanceFault(remote('ERR_DRAINING')), false)
   assert.equal(instanceFault(remote('ERR_INVALID_ARGUMENT')), false)
+  // Our schema allowed the call before it left: an instance refusing it so disagrees with the schema (or lies).
+  assert.equal(instanceFault(remote('ERR_NOT_ALLOWED')), true)
+  assert.equal(instanceFault(remote('ERR_UNKNOWN_COMMAND')), true)
   assert.equal(instanceFault(new PeerwardenError('ERR_ABORTED', 'x')), false)
   assert.equal(metricCode(remote('E_ANY_PEER_STRING')), 'ERR_REMOTE', 'a peer string is never a label')
   assert.equal(metricCode(remote('ERR_BUSY')), 'ERR_BUSY')
