@@ -35,7 +35,7 @@ export class DialIndex {
       return
     }
     const at = record.nextDialAt
-    if (at !== undefined && at > now) {
+    if (at > now) {
       this.ready.remove(record)
       if (record.waitAt !== at) {
         record.waitAt = at

@@ -26,10 +26,10 @@ export function compareCandidates (a: PeerRecord, b: PeerRecord, needed: (r: Pee
   const na = needed(a)
   const nb = needed(b)
   if (na !== nb) return na ? -1 : 1
-  const ca = a.lastConnected !== undefined
-  const cb = b.lastConnected !== undefined
+  const ca = !Number.isNaN(a.lastConnected)
+  const cb = !Number.isNaN(b.lastConnected)
   if (ca !== cb) return ca ? -1 : 1
-  if (ca && a.lastConnected !== b.lastConnected) return b.lastConnected! - a.lastConnected!
+  if (ca && a.lastConnected !== b.lastConnected) return b.lastConnected - a.lastConnected
   if (a.successes !== b.successes) return b.successes - a.successes
   if (a.value !== b.value) return b.value - a.value
   const ta = a.attempts === 0

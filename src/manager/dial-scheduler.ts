@@ -81,7 +81,7 @@ export class DialScheduler {
 
   /** May the peer be dialled now: dialable, its backoff over, some address not waiting (exploration asks). */
   dialableNow (r: PeerRecord, now: number): boolean {
-    return this.dialable(r) && (r.nextDialAt === undefined || r.nextDialAt <= now) && this.addressWaits.waitOf(r, now) === undefined
+    return this.dialable(r) && (Number.isNaN(r.nextDialAt) || r.nextDialAt <= now) && this.addressWaits.waitOf(r, now) === undefined
   }
 
   /** Initial sync is on. */
@@ -191,20 +191,20 @@ export class DialScheduler {
         const existing = this.host.connectionTo(conn.peer)
         if (existing !== undefined) {
           record.failures = 0
-          record.nextDialAt = undefined
+          record.nextDialAt = NaN
           return existing
         }
         throw new PeerwardenError('ERR_DIAL_FAILED', `the connection to ${record.id ?? record.key} was refused: ${record.decisions?.at(-1)?.reason ?? 'unknown'}`)
       }
       record.failures = 0
-      record.nextDialAt = undefined
+      record.nextDialAt = NaN
       return conn
     } catch (err) {
       const e = err as PeerwardenError
       // A dial we aborted (stop, close, the caller's signal) says nothing about the peer.
       if (!dial.aborted || e.code !== 'ERR_ABORTED') {
         record.failures++
-        const delay = nextDelay(record.failures, record.lastConnected !== undefined, this.host.random, this.policy)
+        const delay = nextDelay(record.failures, !Number.isNaN(record.lastConnected), this.host.random, this.policy)
         record.nextDialAt = clock.now() + delay
         this.host.decideCode(record, 'backoff', BACKOFF, record.failures, delay)
       }
@@ -287,7 +287,7 @@ export class DialScheduler {
       for (const r of fresh) this.index.update(r, now)
       for (const r of stale) this.index.update(r, now)
       if (deferred !== undefined) for (const [r, until] of deferred) {
-        r.nextDialAt = Math.max(r.nextDialAt ?? -Infinity, until)
+        r.nextDialAt = Number.isNaN(r.nextDialAt) ? until : Math.max(r.nextDialAt, until)
         this.peerChanged(r)
       }
     }

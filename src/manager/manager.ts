@@ -125,7 +125,7 @@ export class Manager extends ManagerParts implements ConnectionManager {
     if (peer !== undefined) check.nonEmptyString('peer', peer)
     const targets = peer !== undefined ? [this.book.resolve(peer)].filter((r) => r !== undefined) : [...this.book.values()].filter((r) => r.bootstrap)
     for (const r of targets) {
-      r.nextDialAt = undefined
+      r.nextDialAt = NaN
       r.decide(this.clock.now(), 'backoff', 'backoff reset by the application', this.opts.explainDepth)
       this.dialer.peerChanged(r)
     }

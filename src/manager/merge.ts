@@ -49,12 +49,12 @@ export function mergeFields (into: PeerRecord, from: PeerRecord, depth: number):
     into.tags = tags
   }
   into.recomputeValue()
-  if (from.lastConnected !== undefined && (into.lastConnected === undefined || from.lastConnected > into.lastConnected)) into.lastConnected = from.lastConnected
+  if (from.lastConnected > into.lastConnected || Number.isNaN(into.lastConnected)) into.lastConnected = from.lastConnected
   into.successes = Math.max(into.successes, from.successes)
   into.failures = Math.min(into.failures, from.failures)
   into.attempts = Math.max(into.attempts, from.attempts)
   into.firstSeen = Math.min(into.firstSeen, from.firstSeen)
-  if (into.nextDialAt === undefined) into.nextDialAt = from.nextDialAt
+  if (Number.isNaN(into.nextDialAt)) into.nextDialAt = from.nextDialAt
   if (from.addressStats !== undefined) into.addressStats = AddressStats.merged(from.addressStats, into.addressStats)
   if (from.hinted !== undefined) {
     const hinted = new Set(into.hinted ?? [])

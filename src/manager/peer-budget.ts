@@ -82,7 +82,7 @@ export class PeerBudget {
       if (top.hint !== r.hint || top.failures !== r.failures) { this.push(r); continue }
       if (!evictable(r)) {
         // Once connected, a peer is never evictable again; the rest may be, later.
-        if (r.successes === 0 && r.lastConnected === undefined) this.parked.push(r)
+        if (r.successes === 0 && Number.isNaN(r.lastConnected)) this.parked.push(r)
         r.budgetVersion++
         continue
       }
@@ -102,7 +102,7 @@ export class PeerBudget {
     this.heap = new MinHeap<Snapshot>(less)
     this.parked = []
     this.reconsidered = false
-    for (const r of this.host.records()) if (r.successes === 0 && r.lastConnected === undefined) this.push(r)
+    for (const r of this.host.records()) if (r.successes === 0 && Number.isNaN(r.lastConnected)) this.push(r)
   }
 
   /** Puts the parked records back on the heap, once per `reconsider()`; false when there was nothing to do. */
@@ -126,7 +126,7 @@ export class PeerBudget {
  * peer being dialled (a false claim found out by the very dial).
  */
 export function evictable (r: PeerRecord, dialing = false): boolean {
-  return r.conn === undefined && (dialing || !r.dialing) && r.successes === 0 && r.lastConnected === undefined &&
+  return r.conn === undefined && (dialing || !r.dialing) && r.successes === 0 && Number.isNaN(r.lastConnected) &&
     !r.isProtected && !r.longTerm && !r.permanent && !r.bootstrap &&
     (r.priority === 'medium' || r.priority === 'low') &&
     (r.tags === undefined || r.tags.size === 0) && (r.decaying === undefined || r.decaying.size === 0)

@@ -132,10 +132,9 @@ export class PeerKnowledge {
     }
     // The application names the peer: no longer a mere hint, and its addresses are facts.
     record.hint = false
-    for (const a of addresses) {
-      book.addAddress(record, a)
-      record.hinted?.delete(a)
-    }
+    book.addAddresses(record, addresses)
+    const hinted = record.hinted
+    if (hinted !== undefined) for (const a of addresses) hinted.delete(a)
     if (input.topics !== undefined) this.setTopics(record, input.topics)
     if (input.longTerm !== undefined) record.longTerm = input.longTerm
     if (input.bootstrap !== undefined) record.bootstrap = input.bootstrap
@@ -239,7 +238,7 @@ export class PeerKnowledge {
       if (p.id !== undefined) record = book.getOrCreate(p.id, p.firstSeen ?? clock.now()).record
       else if (p.addresses.length > 0) record = book.byAddress(p.addresses[0]) ?? book.createForAddress(p.addresses[0], p.firstSeen ?? clock.now())
       else return
-      for (const a of p.addresses) book.addAddress(record, a)
+      book.addAddresses(record, p.addresses)
       if (record.conn === undefined) this.setTopics(record, p.topics ?? [])
       mergeStored(record, p)
       if (p.priority !== undefined && p.priority !== 'medium' && record.priority === 'medium') this.applyPriority(record, p.priority, 'restored from the store')

@@ -58,14 +58,20 @@ export class PeerRecord implements RankKey {
   conn: ConnEntry | undefined = undefined
   openedAt = 0
 
-  lastConnected: number | undefined = undefined
+  /**
+   * When the peer last connected; NaN when it never did (`PeerInfo` and the store say undefined). NaN,
+   * not undefined: a field that starts undefined is stored tagged, and V8 boxes every timestamp
+   * written to it into a new heap number (one per connection).
+   */
+  lastConnected = NaN
   /** Successful connections, ever. */
   successes = 0
   /** Consecutive failed dial attempts since the last success (drives backoff). */
   failures = 0
   /** Dial attempts, ever. */
   attempts = 0
-  nextDialAt: number | undefined = undefined
+  /** When the peer's backoff ends (it may be dialled from then on); NaN when it has none (a double field, as `lastConnected`). */
+  nextDialAt = NaN
 
   /**
    * Where the peer's decisions are kept (`decisions`): the manager's log, which the record points
@@ -220,9 +226,9 @@ export class PeerRecord implements RankKey {
       connected: this.conn !== undefined,
       protected: this.isProtected || this.permanent,
       value: this.value,
-      lastConnected: this.lastConnected,
+      lastConnected: timeOrUndefined(this.lastConnected),
       failures: this.failures,
-      nextDialAt: this.nextDialAt
+      nextDialAt: timeOrUndefined(this.nextDialAt)
     }
   }
 
@@ -262,6 +268,11 @@ const EMPTY: string[] = []
 let nextSeq = 0
 /** The creation order `PeerRecord.withSeq` hands the constructor; -1 when none. */
 let presetSeq = -1
+
+/** A record's time field (`lastConnected`, `nextDialAt`) as the outside sees it: undefined for NaN (none). */
+export function timeOrUndefined (t: number): number | undefined {
+  return Number.isNaN(t) ? undefined : t
+}
 
 /** Takes the next creation order for a record created later (`PeerRecord.withSeq`). */
 export function reserveSeq (): number {

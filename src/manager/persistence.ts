@@ -1,6 +1,6 @@
 import { Alarm } from '../clock.js'
 import { CompactRow, SAVE_ROWS, type RowStore } from './compact-row.js'
-import { PeerRecord } from './peer-record.js'
+import { PeerRecord, timeOrUndefined } from './peer-record.js'
 import { setOwn } from './tagging.js'
 import type { Clock, PeerStore, StoredPeer } from './types.js'
 import { clampTagValue } from './validate.js'
@@ -135,10 +135,10 @@ export function toStored (r: PeerRecord): StoredPeer {
     permanent: r.permanent,
     bootstrap: r.bootstrap,
     tags,
-    lastConnected: r.lastConnected,
+    lastConnected: timeOrUndefined(r.lastConnected),
     successes: r.successes,
     failures: r.failures,
-    nextDialAt: r.nextDialAt,
+    nextDialAt: timeOrUndefined(r.nextDialAt),
     firstSeen: r.firstSeen
   }
 }
@@ -154,10 +154,11 @@ export function mergeStored (record: PeerRecord, p: StoredPeer): void {
   record.bootstrap ||= p.bootstrap === true
   if (p.tags !== undefined) for (const [k, v] of Object.entries(p.tags)) if (record.tags?.has(k) !== true && Number.isFinite(v)) (record.tags ??= new Map()).set(k, clampTagValue(v))
   record.recomputeValue()
-  // One write (the record's history is allocated on the first write of anything but a default).
-  const lastConnected = Math.max(record.lastConnected ?? -Infinity, p.lastConnected ?? -Infinity)
-  record.lastConnected = lastConnected === -Infinity ? undefined : lastConnected
+  // Only numbers reach the record's time fields (a store of the application's may hand anything; a
+  // field written anything else would be stored tagged from then on, every timestamp boxed).
+  const lastConnected = typeof p.lastConnected === 'number' ? p.lastConnected : NaN
+  if (lastConnected > record.lastConnected || Number.isNaN(record.lastConnected)) record.lastConnected = lastConnected
   record.successes = Math.max(record.successes, p.successes ?? 0)
   record.failures = Math.max(record.failures, p.failures ?? 0)
-  if (p.nextDialAt !== undefined && record.nextDialAt === undefined) record.nextDialAt = p.nextDialAt
+  if (typeof p.nextDialAt === 'number' && Number.isNaN(record.nextDialAt)) record.nextDialAt = p.nextDialAt
 }

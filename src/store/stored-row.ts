@@ -13,9 +13,9 @@ import type { StoredPeer } from '../manager/types.js'
  * - Sizes: at most `MAX_STORED_ADDRESSES` (256) addresses, `MAX_STORED_TOPICS` (1024) topics and
  *   `MAX_STORED_TAGS` (1024) tags, each string (key, id, address, topic, tag name) at most
  *   `MAX_STORED_STRING` (16,384) characters; a row past them is refused like any other (skipped and
- *   reported). The node stores 8 addresses and 64 topics of a peer it heard of; the manager restores
- *   a peer's addresses in time that grows with the square of their count, so one row of 200,000
- *   addresses held every start for minutes.
+ *   reported). The node stores 8 addresses and 64 topics of a peer it heard of; a row far past that
+ *   is damage or an attack, and reading it costs every start (the manager restores a row's addresses
+ *   in time linear in their count).
  */
 /** Addresses a stored peer may hold (more: the row is skipped). */
 export const MAX_STORED_ADDRESSES = 256

@@ -104,7 +104,7 @@ test('the comparator is antisymmetric and transitive over a mixed population', (
     for (const failures of [0, 3]) {
       for (const priority of ['high', 'medium', 'low'] as const) {
         for (const longTerm of [false, true]) {
-          for (const lastConnected of [undefined, 10, 20]) {
+          for (const lastConnected of [NaN, 10, 20]) {
             pop.push(rec(`p${i++}`, { bootstrap, failures, priority, longTerm, lastConnected, successes: i % 3, value: i % 4, attempts: (i % 2) + failures }))
           }
         }
@@ -139,7 +139,7 @@ function population (): PeerRecord[] {
       bootstrap: i % 11 === 0,
       failures: i % 7 === 0 ? 3 : 0,
       longTerm: i % 13 === 0,
-      lastConnected: i % 4 === 0 ? i : undefined,
+      lastConnected: i % 4 === 0 ? i : NaN,
       value: i % 5,
       attempts: i % 2
     }))

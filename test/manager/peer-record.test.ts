@@ -47,3 +47,22 @@ test('a view of a record (Object.create, as admits() previews a merge) takes fla
   assert.equal(own.permanent, false, 'the record is not made permanent by its view')
   assert.equal(own.longTerm, true)
 })
+
+test('a peer never connected and without backoff holds NaN in its time fields, shown and stored as undefined; a stored row\'s times that are no numbers are ignored', async () => {
+  const { toStored, mergeStored } = await import('../../src/manager/persistence.js')
+  const r = new PeerRecord('p', 'p', 5)
+  assert.ok(Number.isNaN(r.lastConnected) && Number.isNaN(r.nextDialAt), 'NaN inside: a double field from the start')
+  assert.equal(r.info().lastConnected, undefined)
+  assert.equal(r.info().nextDialAt, undefined)
+  assert.equal(toStored(r).lastConnected, undefined)
+  assert.equal(toStored(r).nextDialAt, undefined)
+  const row = { ...toStored(r), lastConnected: '7' as unknown as number, nextDialAt: null as unknown as number }
+  mergeStored(r, row)
+  assert.ok(Number.isNaN(r.lastConnected) && Number.isNaN(r.nextDialAt), 'a string or null is no time')
+  mergeStored(r, { ...row, lastConnected: 7, nextDialAt: 9 })
+  assert.equal(r.info().lastConnected, 7)
+  assert.equal(r.info().nextDialAt, 9)
+  mergeStored(r, { ...row, lastConnected: 3, nextDialAt: 20 })
+  assert.equal(r.lastConnected, 7, 'the later connection is kept')
+  assert.equal(r.nextDialAt, 9, 'a backoff in force is kept')
+})

@@ -64,3 +64,39 @@ test('a trim\'s reused decision stores its time and the victim\'s fractional tag
     assert.ok(lines.some((l) => l.startsWith(`[generalizing]${field}:`) && /->d\{/.test(l)), `${field} is a double field: ${lines.join(' | ')}`)
   }
 })
+
+const HISTORY = `
+const { createConnectionManager } = await import(process.argv[1])
+const { ManualClock, testConnection } = await import(process.argv[2])
+const T = 1_780_000_000_000.5
+const clock = new ManualClock(T)
+let dials = 0
+const m = createConnectionManager({ clock, lowWater: 4, highWater: 8, dial: async () => { dials++; throw new Error('refused') } })
+const conns = Array.from({ length: 40 }, (_, i) => testConnection('p' + i, { address: 'mem://p' + i }))
+for (let round = 0; round < 3; round++) {
+  for (const c of conns) { m.connected(c); await clock.advance(0.5); m.disconnected(c) }
+}
+m.addPeers(Array.from({ length: 20 }, (_, i) => ({ id: 'q' + i, address: 'mem://q' + i })))
+m.start()
+for (let i = 0; i < 40; i++) await clock.advance(1_000.5)
+m.resetBackoff('q1')
+const p = m.getPeer('p7')
+console.log('done', p.lastConnected > T, dials > 0, m.getPeer('q2').nextDialAt > T, m.getPeer('q1').nextDialAt === undefined || m.getPeer('q1').nextDialAt > T)
+await m.close()
+`
+
+test('a peer\'s last connection and the end of its backoff are stored in place: lastConnected and nextDialAt are never tagged through connections, closes, failed dials and a reset', { timeout: 30_000 }, async () => {
+  const url = (p: string): string => new URL(p, import.meta.url).href
+  const { stdout } = await run(process.execPath, [
+    '--trace-generalization', '--no-sparkplug', '--input-type=module', '-e', HISTORY,
+    url('../../src/index.js'), url('../../src/testing/index.js')
+  ], { timeout: 25_000, maxBuffer: 64 * 1024 * 1024 })
+  assert.match(stdout, /done true true true true/, 'the workload ran: connections, failed dials, backoffs')
+  // The record's fields, not the PeerInfo object `info()` makes per call (where undefined is written)
+  // nor the store's row schema.
+  const lines = stdout.split('\n').filter((l) => /^\[generalizing\](lastConnected|nextDialAt):/.test(l) && !/\[~info\+/.test(l) && !/stored-row\.js/.test(l))
+  for (const l of lines) assert.doesNotMatch(l, /->t\{/, `stored tagged (a heap number per store): ${l}`)
+  for (const field of ['lastConnected', 'nextDialAt']) {
+    assert.ok(lines.some((l) => l.startsWith(`[generalizing]${field}:`) && /connections\.js/.test(l) && /->d\{/.test(l)), `${field} written as a double field on a connection or close: ${lines.join(' | ')}`)
+  }
+})
