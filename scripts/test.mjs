@@ -92,6 +92,8 @@ const UNIT_FILES = [
   'test/hostile/dial-back-punch.test.ts',
   'test/hostile/rendezvous-sybils.test.ts',
   'test/hostile/room-tenure.test.ts',
+  'test/adapters/hyperswarm-room-policy.test.ts',
+  'test/adapters/libp2p-conformance.test.ts',
   'test/hostile/swarm-ban-restart.test.ts',
   'test/hostile/store-rows.test.ts'
 ]

@@ -41,8 +41,9 @@
  * limits, queue, firewall and hooks; it does not destroy the swarm.
  */
 import { createConnectionManager } from '../manager/manager.js'
+import { systemClock } from '../clock.js'
 import { PeerwardenError } from '../errors.js'
-import type { Connection, ConnectionManager } from '../manager/types.js'
+import type { Clock, Connection, ConnectionManager } from '../manager/types.js'
 import { SharedBans } from './hyperswarm/bans.js'
 import { checkSwarmOptions, claimSwarm, releaseSwarm } from './hyperswarm/checks.js'
 import { DueQueue, SwarmPatches } from './hyperswarm/patches.js'
@@ -99,6 +100,8 @@ class SwarmAdapter implements ManagedSwarm {
   /** What we changed on the swarm, undone by `close()`. */
   private readonly patches: SwarmPatches
   private readonly topicQuota: { min: number; max?: number } | undefined
+  /** The manager's clock (wall time unless `options.clock`): the room's pacing and the lookups' spacing. */
+  private readonly clock: Clock
 
   constructor (readonly swarm: HyperswarmLike, options: ManageSwarmOptions) {
     // Checked (./hyperswarm/checks.ts): localPeer is the swarm's key, allow and deny list keys.
@@ -107,6 +110,7 @@ class SwarmAdapter implements ManagedSwarm {
     // A name given as undefined (`firewall: undefined`, spread from elsewhere) says nothing: not passed on.
     const managerOptions = Object.fromEntries(Object.entries(given).filter(([, value]) => value !== undefined))
     this.topicQuota = topicQuota
+    this.clock = options.clock ?? systemClock
     this.localPeer = hex(swarm.keyPair.publicKey)
     this.deny = new Set((deny ?? []).map((d) => d.toLowerCase()))
     const maxParallel = swarm.maxParallel
@@ -133,7 +137,7 @@ class SwarmAdapter implements ManagedSwarm {
       refuses: (peer) => this.refusedByManager(peer)
     }, (info) => hex(info.publicKey))
     this.patches = new SwarmPatches(swarm)
-    this.room = new Room(this.manager, () => Date.now(), (peer) => {
+    this.room = new Room(this.manager, this.clock, (peer) => {
       // Deferred: the firewall that refused the peer is still running.
       setImmediate(() => {
         if (this.closed || this.swarm.suspended === true || this.swarm.destroyed === true || this.live.has(peer)) return
@@ -332,7 +336,7 @@ class SwarmAdapter implements ManagedSwarm {
     if (this.closed || this.suspending || this.swarm.suspended === true || this.swarm.destroyed === true) return
     const { connections, lowWater } = this.manager.stats()
     if (connections !== lowWater - 1) return // only the step below lowWater
-    const now = Date.now()
+    const now = this.clock.now()
     if (now - this.lastLookup < LOOKUP_INTERVAL) return
     this.lastLookup = now
     for (const d of this.swarm._discovery?.values() ?? []) {

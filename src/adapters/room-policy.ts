@@ -8,15 +8,21 @@
  *   per `interval`, never for a peer we released ourselves within `memory`, and a stranger gets
  *   none within `memory` of the last release a stranger got (strangers together).
  * - Which (`chooseRoomVictim`): never a protected or long-term connection, nor the newcomer's own.
- *   A peer the room let in as a stranger goes first (oldest first), whoever the newcomer is.
- *   Otherwise a known newcomer gets the oldest connection's place; a stranger only that of a
- *   connection younger than `tenure`, of medium or low priority and untagged (value ≤ 0), oldest
- *   first. Identities are free: with the oldest connection as a stranger's victim, fresh keys every
- *   `memory` replaced every honest connection of a full node given time (3 of 3 in 90 s); now
- *   strangers displace strangers and newcomers, never a peer that has held its place for `tenure`.
+ *   A peer the room let in as a stranger goes first (oldest first), whoever the newcomer is. Then a
+ *   connection that has not proven itself (open less than `tenure`, of medium or low priority,
+ *   untagged: value <= 0), oldest first, for any newcomer. A connection that has proven itself
+ *   gives way only for a known newcomer with standing (`RoomLedger.hasStanding`: found on a topic,
+ *   long-term, bootstrap, of high priority or tagged; not a peer known only from a connection of its
+ *   own), and for those together at most once per `memory` (`provenTaken`), the oldest first.
+ *   Identities are free: with the oldest connection as a stranger's victim, fresh keys every
+ *   `memory` replaced every honest connection of a full node given time (3 of 3 in 90 s); and an
+ *   identity that got in while the node was below highWater came back as known and took the oldest
+ *   place once a second (regression: a sybil set replaced every tenured connection, one a second).
+ *   Now what has held its place for `tenure` goes at most once per `memory`, for a peer with standing only.
  * - Who is a stranger (`RoomLedger.isStranger`): a peer the manager does not know, or one the room
  *   let in as a stranger (remembered, at most `maxStrangers`, the least recently let in forgotten
- *   first): an identity that got in once no longer comes back as a known peer.
+ *   first): an identity that got in once as a stranger no longer comes back as a known peer.
+ * - Time is the clock the ledger is given (the adapters pass their manager's `clock`, wall time by default).
  */
 import { PeerwardenError } from '../errors.js'
 import type { ConnectionManager, Priority } from '../manager/types.js'
@@ -25,9 +31,9 @@ import type { ConnectionManager, Priority } from '../manager/types.js'
 export interface RoomPolicy {
   /** Minimum time between two releases (ms). */
   interval: number
-  /** How long a peer we released does not get a release for itself, and strangers' shared spacing (ms). */
+  /** How long a peer we released does not get a release for itself; the shared spacing of strangers' releases and of proven places taken (ms). */
   memory: number
-  /** A connection open this long never gives way for a stranger (ms). */
+  /** A connection open this long has proven itself: never gives way for a stranger, for known peers at most once per `memory` (ms). */
   tenure: number
   /** Peers let in as strangers that the room remembers as strangers. */
   maxStrangers: number
@@ -60,6 +66,8 @@ export interface RoomStats {
   releases: number
   /** Of those, for a stranger. */
   strangerReleases: number
+  /** Of those, of a connection that had proven itself (held its place for `tenure`, high priority or tagged). */
+  provenReleases: number
   /** Strangers the room gave no place (their spacing, or no connection they may displace). */
   strangersRefused: number
   /** Peers remembered as let in as strangers (at most `maxStrangers`). */
@@ -85,23 +93,37 @@ export function shouldRelease (s: { connections: number; lowWater: number; highW
   return s.releasedAt === undefined || s.now - s.releasedAt >= policy.memory
 }
 
-/** Pure: the connection that gives way for `newcomer`, or undefined when none may (the module's second rule). */
-export function chooseRoomVictim (conns: readonly RoomConnection[], s: { newcomer: string; stranger: boolean; now: number; strangers: ReadonlySet<string> }, policy: Readonly<RoomPolicy> = DEFAULT_ROOM): RoomConnection | undefined {
+/**
+ * Pure: the connection that gives way for `newcomer`, or undefined when none may (the module's
+ * second rule). `standing`: whether a known newcomer may take a proven place at all (default true);
+ * `provenTaken`: when one last did (default never).
+ */
+export function chooseRoomVictim (conns: readonly RoomConnection[], s: { newcomer: string; stranger: boolean; now: number; strangers: ReadonlySet<string>; standing?: boolean; provenTaken?: number }, policy: Readonly<RoomPolicy> = DEFAULT_ROOM): RoomConnection | undefined {
   let strangerVictim: RoomConnection | undefined
-  let other: RoomConnection | undefined
+  let unproven: RoomConnection | undefined
+  let proven: RoomConnection | undefined
   for (const c of conns) {
     if (c.protected || c.longTerm || c.peer === s.newcomer) continue
     if (s.strangers.has(c.peer)) {
       if (strangerVictim === undefined || c.openedAt < strangerVictim.openedAt) strangerVictim = c
-      continue
+    } else if (hasProven(c, s.now, policy)) {
+      if (proven === undefined || c.openedAt < proven.openedAt) proven = c
+    } else if (unproven === undefined || c.openedAt < unproven.openedAt) {
+      unproven = c
     }
-    // A stranger may not displace what has proven itself: held its place for tenure, ranked above
-    // medium, or tagged by the application.
-    if (s.stranger && (s.now - c.openedAt >= policy.tenure || c.priority === 'high' || c.value > 0)) continue
-    if (other === undefined || c.openedAt < other.openedAt) other = c
   }
-  // A room stranger first: newcomers churn among themselves before an honest place is touched.
-  return strangerVictim ?? other
+  // 1. A room stranger first: newcomers churn among themselves before an honest place is touched.
+  if (strangerVictim !== undefined) return strangerVictim
+  // 2. Then what has not proven itself yet, oldest first: the late joiners' way into a young room.
+  if (unproven !== undefined) return unproven
+  // 3. What has proven itself: for a known newcomer with standing only, once per memory for all of them together.
+  if (s.stranger || s.standing === false) return undefined
+  return s.now - (s.provenTaken ?? -Infinity) >= policy.memory ? proven : undefined
+}
+
+/** Held its place for `tenure`, ranked above medium, or tagged by the application. */
+function hasProven (c: RoomConnection, now: number, policy: Readonly<RoomPolicy>): boolean {
+  return now - c.openedAt >= policy.tenure || c.priority === 'high' || c.value > 0
 }
 
 /**
@@ -112,17 +134,31 @@ export class RoomLedger {
   private lastRelease = -Infinity
   /** When a stranger last got a release. */
   private lastStranger = -Infinity
+  /** When a known newcomer last took the place of a connection that had proven itself. */
+  private provenTaken = -Infinity
+  /** The last `pick` that found a victim: `record` learns from it whether a proven place was taken. */
+  private picked: { newcomer: string; victim: string; proven: boolean } | undefined
   /** Peer -> when we released it; entries older than `memory` are dropped (bounded by the connections we held). */
   private readonly released = new Map<string, number>()
   /** Peers let in as strangers, least recently let in first (at most `maxStrangers`). */
   private readonly strangers = new Set<string>()
-  private readonly figures = { releases: 0, strangerReleases: 0, strangersRefused: 0 }
+  private readonly figures = { releases: 0, strangerReleases: 0, strangersRefused: 0, provenReleases: 0 }
 
   constructor (private readonly manager: ConnectionManager, private readonly now: () => number, readonly policy: Readonly<RoomPolicy> = DEFAULT_ROOM) {}
 
   /** A peer the manager does not know, or one the room let in as a stranger. */
   isStranger (peer: string): boolean {
     return this.strangers.has(peer) || this.manager.getPeer(peer) === undefined
+  }
+
+  /**
+   * A peer the manager knows for more than a connection of its own: found on a topic, long-term,
+   * bootstrap, of high priority or tagged (regression: an identity that got in while the node was
+   * below highWater came back "known" and took a tenured place once a second).
+   */
+  hasStanding (peer: string): boolean {
+    const p = this.manager.getPeer(peer)
+    return p !== undefined && (p.topics.length > 0 || p.longTerm || p.bootstrap || p.priority === 'high' || p.value > 0)
   }
 
   /**
@@ -144,11 +180,12 @@ export class RoomLedger {
       const p = manager.getPeer(c.peer)
       return { peer: c.peer, openedAt: c.openedAt, protected: c.protected, longTerm: p?.longTerm === true, priority: p?.priority ?? 'medium', value: c.value }
     })
-    const victim = chooseRoomVictim(conns, { newcomer, stranger, now, strangers: this.strangers }, policy)
+    const victim = chooseRoomVictim(conns, { newcomer, stranger, now, strangers: this.strangers, standing: !stranger && this.hasStanding(newcomer), provenTaken: this.provenTaken }, policy)
     if (victim === undefined) {
       if (stranger && !ignoreInterval) this.figures.strangersRefused++
       return undefined
     }
+    this.picked = { newcomer, victim: victim.peer, proven: !this.strangers.has(victim.peer) && hasProven(victim, now, policy) }
     return { victim, stranger }
   }
 
@@ -157,6 +194,12 @@ export class RoomLedger {
     const now = this.now()
     this.lastRelease = now
     this.figures.releases++
+    const picked = this.picked
+    this.picked = undefined
+    if (picked !== undefined && picked.newcomer === newcomer && picked.proven && freed.includes(picked.victim)) {
+      this.provenTaken = now
+      this.figures.provenReleases++
+    }
     // A released stranger stays remembered: it comes back a stranger.
     for (const p of freed) this.released.set(p, now)
     if (!stranger) return

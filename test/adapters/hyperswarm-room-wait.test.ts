@@ -20,18 +20,18 @@ async function full (): Promise<{ m: ReturnType<typeof createConnectionManager>;
 
 /**
  * A Room on `m` with a 40 ms interval, recording whom it dials back; closed when the test ends. Its
- * `now` moves only by `advance`: on the wall clock a loaded machine could let the interval pass
- * between two steps of a test (then the second refusal was released at once). The wait for the
- * next release is the Room's own timer, on real time.
+ * clock (its pacing and its wait for the next release) is a ManualClock of its own, moved only by
+ * `advance`: on the wall clock a loaded machine could let the interval pass between two steps of a
+ * test (then the second refusal was released at once).
  */
-function roomOn (t: TestContext, m: ReturnType<typeof createConnectionManager>): { room: Room; dialled: string[]; advance: (ms: number) => void } {
+function roomOn (t: TestContext, m: ReturnType<typeof createConnectionManager>): { room: Room; dialled: string[]; advance: (ms: number) => Promise<void> } {
   const dialled: string[] = []
   // The manager's ManualClock starts at 0 and stays there: the connections' ages are the room's time
   // (younger than its tenure throughout).
-  let now = 0
-  const room = new Room(m, () => now, (peer) => { dialled.push(peer) }, { ...DEFAULT_ROOM, interval: 40, memory: 30_000 })
+  const clock = new ManualClock()
+  const room = new Room(m, clock, (peer) => { dialled.push(peer) }, { ...DEFAULT_ROOM, interval: 40, memory: 30_000 })
   t.after(() => { room.close() })
-  return { room, dialled, advance: (ms) => { now += ms } }
+  return { room, dialled, advance: async (ms) => { await clock.advance(ms) } }
 }
 
 test('room: a peer refused within the interval of the last release gets the next one (released and dialled back when the interval is over)', async (t) => {
@@ -44,8 +44,9 @@ test('room: a peer refused within the interval of the last release gets the next
   await net.addNode('d').dial('mem://me', { signal: new AbortController().signal })
   room.refused('y')
   assert.deepEqual(dialled, ['x'], 'within the interval: no release yet')
-  advance(40) // the interval is over when the Room's 40 ms timer fires
-  await new Promise((resolve) => setTimeout(resolve, 80))
+  await advance(39)
+  assert.deepEqual(dialled, ['x'], 'not before the interval is over')
+  await advance(1) // the interval is over: the Room's 40 ms timer fires
   assert.deepEqual(dialled, ['x', 'y'], 'the waiting peer got the next release')
   assert.equal(m.stats().connections, 2)
   await m.close()
@@ -63,8 +64,7 @@ test('room: when room opened meanwhile, the waiting peer is only dialled back, n
   assert.ok(conn !== undefined)
   await m.disconnect('d')
   assert.equal(m.stats().connections, 2)
-  advance(40)
-  await new Promise((resolve) => setTimeout(resolve, 80))
+  await advance(40)
   assert.deepEqual(dialled, ['x', 'y'])
   assert.equal(m.stats().connections, 2, 'no second release: there was room')
   await m.close()
@@ -92,16 +92,16 @@ test('room: strangers (peers the manager does not know) share one release per me
   room.refused('s1')
   assert.deepEqual(dialled, ['s1'], 'the first stranger gets a release')
   await net.addNode('d').dial('mem://me', { signal: new AbortController().signal })
-  advance(1_000)
+  await advance(1_000)
   room.refused('s2')
   assert.deepEqual(dialled, ['s1'], 'a second stranger within memory gets none, and does not wait for one')
   assert.equal(m.stats().connections, 3)
-  await new Promise((resolve) => setTimeout(resolve, 80))
+  await advance(80)
   assert.deepEqual(dialled, ['s1'])
   room.refused('x')
   assert.deepEqual(dialled, ['s1', 'x'], 'a known peer gets its release')
   await net.addNode('e').dial('mem://me', { signal: new AbortController().signal })
-  advance(30_000)
+  await advance(30_000)
   room.refused('s3')
   assert.deepEqual(dialled, ['s1', 'x', 's3'], 'after memory, the next stranger gets one')
   await m.close()

@@ -23,7 +23,7 @@ const T = { timeout: 40_000 }
 const LOOPBACK = { inboundConnectionThreshold: 1_000_000, maxIncomingPendingConnections: 1_000 }
 const ECHO = '/peerwarden-test/echo/1.0.0'
 
-interface MkOptions { warden?: PeerwardenLibp2pOptions; identify?: boolean; pubsub?: 'floodsub' | 'gossipsub'; echo?: boolean; maxConnections?: number }
+interface MkOptions { warden?: PeerwardenLibp2pOptions; identify?: boolean; pubsub?: 'floodsub' | 'gossipsub'; echo?: boolean; maxConnections?: number; connectionManager?: Record<string, unknown> }
 
 async function mk (opts: MkOptions = {}): Promise<Node> {
   const services: Record<string, unknown> = {}
@@ -36,7 +36,7 @@ async function mk (opts: MkOptions = {}): Promise<Node> {
     transports: [tcp()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
-    connectionManager: { ...LOOPBACK, ...(opts.maxConnections !== undefined ? { maxConnections: opts.maxConnections } : {}) },
+    connectionManager: { ...LOOPBACK, ...(opts.maxConnections !== undefined ? { maxConnections: opts.maxConnections } : {}), ...opts.connectionManager },
     services: services as any
   })
   if (opts.echo === true) await node.handle(ECHO, () => {})
@@ -376,6 +376,44 @@ test('libp2p: peers from peer:discovery are dialled by the manager', T, async ()
     await until(() => connectedTo(t, o), 5_000, () => 'the discovered peer to be dialled')
     assert.equal(warden(t).manager.getPeer(o.peerId.toString())?.connected, true)
     assert.equal(warden(t).manager.listConnections()[0]?.direction, 'outbound')
+  } finally {
+    await stopAll(nodes)
+  }
+})
+
+// js-libp2p's index.spec.ts and integration peers.spec.ts, on real nodes: libp2p's own admission
+// and reconnect queue stay in force under the service (test/adapters/libp2p-conformance.test.ts has the rest).
+test('libp2p: its per-host inbound rate limit stays in force under peerwarden (inboundConnectionThreshold 1: a second inbound from the same host within a second is refused)', T, async () => {
+  const nodes: Node[] = []
+  try {
+    const t = await mk({ warden: { lowWater: 0, highWater: 8 }, connectionManager: { inboundConnectionThreshold: 1 } })
+    const [a, b] = [await mk(), await mk()]
+    nodes.push(t, a, b)
+    await a.dial(multiaddr(addr(t)))
+    await assert.rejects(b.dial(multiaddr(addr(t))), 'the second inbound from 127.0.0.1 within a second')
+    assert.ok(connectedTo(t, a) && !connectedTo(t, b))
+  } finally {
+    await stopAll(nodes)
+  }
+})
+
+test('libp2p: a keep-alive peer whose connection drops is redialled by libp2p\'s reconnect queue and counted by the manager (js-libp2p: within 5 s)', T, async () => {
+  const nodes: Node[] = []
+  try {
+    const t = await mk({ warden: { lowWater: 0, highWater: 2 } })
+    const k = await mk()
+    nodes.push(t, k)
+    await t.peerStore.merge(k.peerId, { multiaddrs: [multiaddr(addr(k))], tags: { 'keep-alive': { value: 1 } } })
+    await t.dial(k.peerId)
+    await until(() => warden(t).manager.isProtected(k.peerId.toString()) && connectedTo(t, k), 5_000, 'connected and protected')
+    let dropped = false
+    let redialled = false
+    t.addEventListener('peer:disconnect', (e) => { if (e.detail.toString() === k.peerId.toString()) dropped = true })
+    t.addEventListener('connection:open', (e) => { if (dropped && e.detail.remotePeer.toString() === k.peerId.toString() && e.detail.direction === 'outbound') redialled = true })
+    // The link breaks (not a close asked for by either node's manager).
+    for (const c of t.getConnections(k.peerId)) c.abort(new Error('link lost'))
+    await until(() => redialled && connectedTo(t, k), 10_000, () => `libp2p to redial the keep-alive peer (dropped: ${dropped})`)
+    await until(() => warden(t).manager.getPeer(k.peerId.toString())?.connected === true, 5_000, 'the manager to count it')
   } finally {
     await stopAll(nodes)
   }

@@ -8,7 +8,7 @@ import { Room as SsbRoom } from '../../src/adapters/ssb/room.js'
 import { Room as SwarmRoom } from '../../src/adapters/hyperswarm/room.js'
 import { chooseRoomVictim, DEFAULT_ROOM, roomPolicy, type RoomConnection } from '../../src/adapters/room-policy.js'
 import { PeerwardenError } from '../../src/errors.js'
-import type { ConnectionManager } from '../../src/manager/types.js'
+import type { Clock, ConnectionManager } from '../../src/manager/types.js'
 import { testConnection } from '../../src/testing/index.js'
 import { manager } from '../helpers/manager.js'
 
@@ -34,8 +34,8 @@ function join (m: ConnectionManager, id: string): boolean {
   return m.admits(id) && m.connected(testConnection(id))
 }
 
-function ssbKnocker (m: ConnectionManager, now: () => number): Knocker {
-  const room = new SsbRoom(m, now)
+function ssbKnocker (m: ConnectionManager, clock: Clock): Knocker {
+  const room = new SsbRoom(m, () => clock.now())
   return {
     knock: (id) => m.admits(id) ? join(m, id) : room.makeRoom(id) && join(m, id),
     stats: () => room.stats(),
@@ -43,8 +43,8 @@ function ssbKnocker (m: ConnectionManager, now: () => number): Knocker {
   }
 }
 
-function swarmKnocker (m: ConnectionManager, now: () => number): Knocker {
-  const room = new SwarmRoom(m, now, (peer) => { join(m, peer) })
+function swarmKnocker (m: ConnectionManager, clock: Clock): Knocker {
+  const room = new SwarmRoom(m, clock, (peer) => { join(m, peer) })
   return {
     knock: (id) => {
       if (m.admits(id)) return join(m, id)
@@ -60,7 +60,7 @@ for (const [name, make] of [['SSB', ssbKnocker], ['Hyperswarm', swarmKnocker]] a
   test(`${name}: an hour of fresh keys every second, and every identity that got in coming back, leaves a full node's tenured honest peers in place`, async () => {
     // A grace longer than the attack: only the room may release a connection.
     const { m, clock } = manager({ lowWater: 2, highWater: 4, gracePeriod: 2 * HOUR })
-    const room = make(m, () => clock.now())
+    const room = make(m, clock)
     try {
       const honest = ['h1', 'h2', 'h3']
       for (const h of honest) assert.ok(join(m, h))
@@ -91,7 +91,7 @@ for (const [name, make] of [['SSB', ssbKnocker], ['Hyperswarm', swarmKnocker]] a
 
   test(`${name}: strangers still find room on a node whose connections are young (late joiners), and a later stranger displaces the earlier one first`, async () => {
     const { m, clock } = manager({ lowWater: 2, highWater: 3, gracePeriod: 2 * HOUR })
-    const room = make(m, () => clock.now())
+    const room = make(m, clock)
     try {
       for (const h of ['h1', 'h2', 'h3']) assert.ok(join(m, h))
       await clock.advance(2000)
@@ -107,26 +107,32 @@ for (const [name, make] of [['SSB', ssbKnocker], ['Hyperswarm', swarmKnocker]] a
   })
 }
 
-test('chooseRoomVictim: room strangers first, then for a stranger only connections younger than tenure, for a known peer the oldest; never protected or long-term ones; for a stranger never one of high priority or tagged', () => {
+test('chooseRoomVictim: room strangers first, then connections that have not proven themselves (younger than tenure, untagged, not high), then for a known peer alone a proven one once per memory; never protected or long-term ones', () => {
   const now = 1_000_000
   const c = (peer: string, age: number, more: Partial<RoomConnection> = {}): RoomConnection => ({ peer, openedAt: now - age, protected: false, longTerm: false, priority: 'medium', value: 0, ...more })
   const old = DEFAULT_ROOM.tenure
-  const pick = (conns: RoomConnection[], stranger: boolean, strangers: string[] = []): string | undefined =>
-    chooseRoomVictim(conns, { newcomer: 'n', stranger, now, strangers: new Set(strangers) })?.peer
+  const pick = (conns: RoomConnection[], stranger: boolean, strangers: string[] = [], provenTaken?: number): string | undefined =>
+    chooseRoomVictim(conns, { newcomer: 'n', stranger, now, strangers: new Set(strangers), provenTaken })?.peer
   const rows: Array<[RoomConnection[], boolean, string[], string | undefined, string]> = [
     [[c('a', old + 5), c('b', old)], true, [], undefined, 'a stranger: every connection tenured'],
     [[c('a', old + 5), c('b', old - 1)], true, [], 'b', 'a stranger: the young one'],
     [[c('a', old + 5), c('b', 10), c('c', 20)], true, [], 'c', 'a stranger: the oldest young one'],
     [[c('a', old + 5), c('b', 10), c('s', old * 9)], true, ['s'], 's', 'a stranger: a room stranger first, however old'],
-    [[c('a', old + 5), c('b', 10)], false, [], 'a', 'a known peer: the oldest'],
+    [[c('a', old + 5), c('b', 10)], false, [], 'b', 'a known peer: the one that has not proven itself before the tenured one'],
+    [[c('a', old + 5), c('b', old + 9)], false, [], 'b', 'a known peer: every connection tenured, none taken lately: the oldest'],
     [[c('a', old + 5), c('s', 10)], false, ['s'], 's', 'a known peer: a room stranger first'],
     [[c('a', 10, { protected: true }), c('b', 5, { longTerm: true })], true, [], undefined, 'protected and long-term never'],
     [[c('a', 10, { protected: true }), c('b', 5, { longTerm: true })], false, [], undefined, 'protected and long-term never (known)'],
     [[c('a', 10, { priority: 'high' }), c('b', 5, { value: 1 })], true, [], undefined, 'a stranger: never a peer of high priority or one the application tagged'],
-    [[c('a', 10, { priority: 'high' }), c('b', 5, { value: 1 })], false, [], 'a', 'a known peer: the oldest, whatever its rank (as before)'],
+    [[c('a', 10, { priority: 'high' }), c('b', 5, { value: 1 })], false, [], 'a', 'a known peer: high priority and tagged have proven themselves: the oldest, none taken lately'],
     [[c('n', 10)], true, ['n'], undefined, 'never the newcomer itself']
   ]
   for (const [conns, stranger, strangers, expected, why] of rows) assert.equal(pick(conns, stranger, strangers), expected, why)
+  // Proven places for known peers together: once per memory (regression: one a second).
+  const tenured = [c('a', old + 5), c('b', old + 9)]
+  assert.equal(pick(tenured, false, [], now - DEFAULT_ROOM.memory + 1), undefined, 'a proven place taken within memory')
+  assert.equal(pick(tenured, false, [], now - DEFAULT_ROOM.memory), 'b', 'memory over')
+  assert.equal(pick([...tenured, c('y', 10)], false, [], now), 'y', 'an unproven place is free whatever the proven budget')
 })
 
 test('room options: defaults filled in, Infinity allowed for tenure; a wrong value or name is ERR_INVALID_ARGUMENT naming room.<field>', () => {

@@ -6,7 +6,7 @@
  *
  * Rules (applied when the firewall refuses an inbound peer because we are at the bound):
  * - Release surplus: when we hold more than lowWater connections, one of them gives way (in grace
- *   or not; not protected or long-term; a peer the room let in as a stranger first, else the oldest).
+ *   or not; not protected or long-term; which one: the shared rule below).
  * - Refer the refused peer to ourselves: we dial it back into the room just made (a peer that
  *   dials us is below its lowWater: the manager only dials then), rather than leave it to its next
  *   retry. The connection is admitted like any other, never forced past highWater.
@@ -23,9 +23,12 @@
  *   fresh keys dialling a full swarm a little over once a second replaced its connections one by
  *   one, oldest first (3 honest connections of 3: 1 left after 4 strangers 1.3 s apart), and at one
  *   per 30 s still all of them given time. Peers found on a topic or added by the application are
- *   not strangers.
+ *   not strangers; a peer the manager knows only from a connection of its own (it got in while we
+ *   were below highWater) takes no place that has proven itself.
+ * - Time is the `clock` given (manageSwarm passes the manager's): the interval, memory and tenure,
+ *   and the wait for the next release.
  */
-import type { ConnectionManager } from '../../manager/types.js'
+import type { Clock, ConnectionManager } from '../../manager/types.js'
 import { DEFAULT_ROOM, RoomLedger, type RoomPolicy, type RoomStats } from '../room-policy.js'
 
 /** The protection tag held for the instant of a release (every connection but the one that gives way). */
@@ -35,21 +38,22 @@ const ROOM_TAG = 'peerwarden:hyperswarm-room'
 export class Room {
   private readonly ledger: RoomLedger
   /** The peer waiting for the next release, and its timer. */
-  private waiting: { peer: string; timer: ReturnType<typeof setTimeout> } | undefined
+  private waiting: { peer: string; timer: unknown } | undefined
 
   constructor (
     private readonly manager: ConnectionManager,
-    now: () => number,
+    /** The pacing's time and the wait for the next release (manageSwarm passes the manager's `clock`). */
+    private readonly clock: Clock,
     /** Opens a connection to the peer, outside the manager's dialer (the manager admits it or not). */
     private readonly dialBack: (peer: string) => void,
     policy: Readonly<RoomPolicy> = DEFAULT_ROOM
   ) {
-    this.ledger = new RoomLedger(manager, now, policy)
+    this.ledger = new RoomLedger(manager, () => clock.now(), policy)
   }
 
   /** Stops the wait for the next release. */
   close (): void {
-    if (this.waiting !== undefined) clearTimeout(this.waiting.timer)
+    if (this.waiting !== undefined) this.clock.clearTimeout(this.waiting.timer)
     this.waiting = undefined
   }
 
@@ -63,7 +67,7 @@ export class Room {
     if (due === undefined) {
       // Only the interval stands in the way: the peer gets the next release.
       if (this.waiting === undefined && ledger.pick(peer, true) !== undefined) {
-        const timer = setTimeout(() => {
+        const timer = this.clock.setTimeout(() => {
           this.waiting = undefined
           if (manager.listConnections().some((c) => c.peer === peer)) return
           // Room may have opened meanwhile: then only the dial back is needed.
@@ -71,7 +75,6 @@ export class Room {
           if (counts.connections < counts.highWater) this.dialBack(peer)
           else this.refused(peer)
         }, ledger.nextReleaseIn())
-        timer.unref?.()
         this.waiting = { peer, timer }
       }
       return

@@ -96,7 +96,8 @@ export interface ManageSwarmOptions extends Partial<Omit<ConnectionManagerOption
   /**
    * The room a full swarm makes for a peer the bound refuses (adapters/room-policy.ts): `interval`
    * (1 s), `memory` (30 s), `tenure` (60 s: a connection open this long never gives way for a
-   * stranger), `maxStrangers` (1024 peers let in as strangers remembered). Default: `DEFAULT_ROOM`.
+   * stranger, for a peer found on a topic once per `memory` in all), `maxStrangers` (1024 peers let
+   * in as strangers remembered). Default: `DEFAULT_ROOM`. Paced on `clock`.
    */
   room?: Partial<RoomPolicy>
 }
