@@ -65,8 +65,20 @@ function where (failure) {
   return `${shown(failure.file)} (${shown(failure.at)}${line})`
 }
 
+/**
+ * What a file that ran out of time (scripts/test.mjs's per-file timeout) was doing: the tests begun
+ * and not finished, innermost last, or — when every test had finished — a process kept alive.
+ */
+function stuck (f, error) {
+  if (error?.failureType !== 'testTimeoutFailure') return ''
+  if (f.open.length === 0) return ': every test had finished, but its process did not exit (a socket, timer, child process or worker left open)'
+  // A suite then its tests (' › '), tests running side by side (', ').
+  return `: still running ${f.open.map((o, i) => `${i === 0 ? '' : o.nesting > f.open[i - 1].nesting ? ' › ' : ', '}"${o.name}"`).join('')}`
+}
+
 function newFile () {
-  return { tests: 0, passed: 0, failed: 0, skipped: 0, todo: 0, cancelled: 0, names: [], output: [], failures: [] }
+  // `open`: the tests begun and not finished (nesting and name), to say which one a timed-out file was in.
+  return { tests: 0, passed: 0, failed: 0, skipped: 0, todo: 0, cancelled: 0, names: [], open: [], output: [], failures: [] }
 }
 
 export default async function * compactReporter (source) {
@@ -89,7 +101,9 @@ export default async function * compactReporter (source) {
   for await (const { type, data } of source) {
     switch (type) {
       case 'test:dequeue': {
-        if (data.nesting === 0 && data.name === data.file && !running.includes(data.file)) running.push(data.file)
+        if (data.nesting === 0 && data.name === data.file) {
+          if (!running.includes(data.file)) running.push(data.file)
+        } else fileOf(data.file, data.runFile).open.push({ nesting: data.nesting, name: data.name })
         break
       }
       case 'test:start': {
@@ -128,7 +142,13 @@ export default async function * compactReporter (source) {
         break
       }
       case 'test:complete': {
-        if (data.nesting !== 0 || data.name !== data.file) break
+        if (data.nesting !== 0 || data.name !== data.file) {
+          // node:test reports a test begun (dequeue) at once, its start and result only once it ends.
+          const open = fileOf(data.file, data.runFile).open
+          const i = open.findIndex((o) => o.nesting === data.nesting && o.name === data.name)
+          if (i !== -1) open.splice(i, 1)
+          break
+        }
         const f = fileOf(data.file, data.runFile)
         running.splice(running.indexOf(data.file), 1)
         f.done = true
@@ -136,7 +156,7 @@ export default async function * compactReporter (source) {
         if (data.details?.passed === false && error?.failureType !== 'subtestsFailed') {
           // The file itself failed: it did not load, timed out, or its process exited badly.
           f.failed++
-          const failure = { file: data.file, path: [`the file itself failed (${error?.failureType ?? 'unknown'})`], error }
+          const failure = { file: data.file, path: [`the file itself failed (${error?.failureType ?? 'unknown'})${stuck(f, error)}`], error }
           f.failures.push(failure)
           failures.push(failure)
           yield `${red('✖')} ${shown(data.file)} › ${failure.path[0]}: ${firstLine(error)} (its output is printed below)\n`

@@ -1,6 +1,6 @@
 // Runs the compiled tests (build/test/**/*.test.js) by tier, with the compact reporter.
 //
-//   node scripts/test.mjs [all|unit|net|lab] [--list] [--no-build] [--capacity=N] [--reporter=spec|tap|dot|<path>] [filter...]
+//   node scripts/test.mjs [all|unit|net|lab] [--list] [--no-build] [--capacity=N] [--file-timeout=S] [--reporter=spec|tap|dot|<path>] [filter...]
 //
 // It first builds what is stale: dist/ (`npm run build`) when a file under src/ is newer than it,
 // build/ (`npm run build:test`) when one under src/, test/ or bench/ is; so on a fresh clone
@@ -21,15 +21,21 @@
 // `filter`s keep the files whose path contains one of them (`node scripts/test.mjs unit rank`).
 // Exit code: non-zero when a test failed (with CI=true also when one was skipped).
 //
+// A file that runs past its time (--file-timeout, FILE_TIMEOUT by default; twice that for the heavy
+// and lab files) is stopped (SIGTERM) and fails; the reporter names the tests it was still running,
+// or says that every test had finished and something kept its process alive (a socket, a timer, a
+// child process). A hang costs one file, never the whole run.
+//
 // Scheduling (the suite stays under ~5 minutes on 2 cores): `node --test` alone runs
 // availableParallelism() - 1 files at once, one on 2 cores, so every wall-clock wait of the socket
 // tests added up. Here each file runs in a process of its own (node:test's run()), several at once:
 // a file weighs the share of a core it keeps busy — 1 for the CPU-bound files of HEAVY_FILES (tsc,
 // npm pack, Chromium, property runs) and the lab's, LIGHT_WEIGHT for the others (mostly waiting on
 // sockets, timers and child processes) — and files start while the running ones weigh at most
-// `--capacity` (cores + 1 by default), with at most cores - 1 of HEAVY_FILES at once (a core stays
-// with the files whose tests time real waits) and never two lab files: on 2 cores one heavy file,
-// a lab file and two light ones, or one heavy and four light, or six light. The slowest files
+// `--capacity` (cores + 1 by default), with at most cores - 1 of HEAVY_FILES at once while other
+// files remain (a core stays with the files whose tests time real waits; after them, as many as
+// cores) and never two lab files: on 2 cores one heavy file, a lab file and two light ones, or one
+// heavy and four light, or six light, and at the end two heavy ones. The slowest files
 // start first (HEAVY_FILES, then SLOW_FIRST, then path order), so that no long file starts last.
 import { spawnSync } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
@@ -118,8 +124,13 @@ const HEAVY_FILES = [
   'test/store/crash.test.ts' // writer processes doing heavy updates (~4 s CPU)
 ]
 
-/** At most this many HEAVY_FILES at once: a core is left to the files that wait on real time. */
+/**
+ * At most this many HEAVY_FILES at once while other files are still to run or running: a core is
+ * left to the files that wait on real time. Once only heavy files are left, as many as there are
+ * cores (the heavy files, one after another, were the last minutes of the run: 10 min at load 24).
+ */
 const maxHeavy = Math.max(1, availableParallelism() - 1)
+const maxHeavyAlone = Math.max(1, availableParallelism())
 
 /** The weight of a file not in HEAVY_FILES: what most of them keep busy, measured alone. */
 const LIGHT_WEIGHT = 0.5
@@ -145,6 +156,13 @@ const SLOW_FIRST = [
   'test/node/issue.test.ts'
 ]
 
+/**
+ * Seconds a file may run before it is stopped and fails (--file-timeout): far above any file's time
+ * on a loaded 2-core machine (the slowest light file took 1 min 41 s at load 24), so only a hang
+ * reaches it. HEAVY_FILES and lab files get twice as long (package-types: 3 min at load 24).
+ */
+const FILE_TIMEOUT = 300
+
 /** What a unit test must not import or call: it would open a socket, a process or a browser. */
 const NOT_IN_UNIT = [
   /from '(node:)?(net|http|https|dgram|child_process|worker_threads|cluster)'/,
@@ -156,7 +174,7 @@ const NOT_IN_UNIT = [
 
 function usage (message) {
   if (message !== undefined) console.error(message)
-  console.error('usage: node scripts/test.mjs [all|unit|net|lab] [--list] [--no-build] [--capacity=N] [--reporter=spec|tap|dot|<path>] [filter...]')
+  console.error('usage: node scripts/test.mjs [all|unit|net|lab] [--list] [--no-build] [--capacity=N] [--file-timeout=S] [--reporter=spec|tap|dot|<path>] [filter...]')
   process.exit(2)
 }
 
@@ -187,6 +205,7 @@ let build = true
 const cores = availableParallelism()
 /** How many cores' worth of files run at once (--capacity): one more than there are, as most files wait. */
 let capacity = cores + 1
+let fileTimeout = FILE_TIMEOUT
 let reporter = join(root, 'scripts', 'test-reporter.mjs')
 const filters = []
 for (const a of args) {
@@ -197,6 +216,9 @@ for (const a of args) {
   else if (a.startsWith('--capacity=')) {
     capacity = Number(a.slice('--capacity='.length))
     if (!(capacity >= 1)) usage(`--capacity must be a number >= 1, got ${a.slice('--capacity='.length)}`)
+  } else if (a.startsWith('--file-timeout=')) {
+    fileTimeout = Number(a.slice('--file-timeout='.length))
+    if (!(fileTimeout > 0)) usage(`--file-timeout must be seconds > 0, got ${a.slice('--file-timeout='.length)}`)
   } else if (a === '--help' || a === '-h') usage()
   else if (a.startsWith('-')) usage(`unknown option ${a}`)
   else filters.push(a)
@@ -319,7 +341,10 @@ async function runAll () {
   let heavy = 0
   const running = new Set()
   const isHeavy = (source) => HEAVY_FILES.includes(source)
-  const fits = (source) => (running.size === 0 || load + weightOf(source) <= capacity + 1e-9) && !(lab && isLab(source)) && !(isHeavy(source) && heavy >= maxHeavy)
+  // Files that are not heavy, pending or running: while there are any, the heavy ones keep to maxHeavy.
+  let others = pending.filter((f) => !isHeavy(sourceOf(f))).length
+  const heavyLimit = () => (others > 0 ? maxHeavy : maxHeavyAlone)
+  const fits = (source) => (running.size === 0 || load + weightOf(source) <= capacity + 1e-9) && !(lab && isLab(source)) && !(isHeavy(source) && heavy >= heavyLimit())
   while (pending.length > 0 && !abort.signal.aborted) {
     const i = pending.findIndex((f) => fits(sourceOf(f)))
     if (i === -1) {
@@ -332,7 +357,8 @@ async function runAll () {
     load += weight
     if (isLab(source)) lab = true
     if (isHeavy(source)) heavy++
-    const stream = run({ files: [f], signal: abort.signal })
+    const timeout = fileTimeout * 1000 * (weight === 1 ? 2 : 1)
+    const stream = run({ files: [f], signal: abort.signal, timeout })
     // The file an event came from, for tests declared in a shared helper (their `file` is the helper's).
     stream.on('data', (event) => { if (event.data !== undefined && event.data !== null) event.data.runFile = f; push(event) })
     const done = new Promise((resolve) => { stream.once('end', resolve); stream.once('error', resolve) }).then(() => {
@@ -340,6 +366,7 @@ async function runAll () {
       load -= weight
       if (isLab(source)) lab = false
       if (isHeavy(source)) heavy--
+      else others--
     })
     running.add(done)
   }

@@ -124,7 +124,7 @@ function chart (c: { title: string; end: number; events: LabEvent[]; yMax: numbe
   for (const v of ticks(c.yMax)) out.push(`<text x="${PAD.l - 6}" y="${y(v) + 4}" text-anchor="end" font-size="11">${v}</text>`)
   for (const s of ticks(c.end / 1000)) out.push(`<text x="${x(s * 1000)}" y="${H - PAD.b + 16}" text-anchor="middle" font-size="11">${s}s</text>`)
   for (const e of c.events) {
-    if (e.kind === 'started') continue
+    if (e.kind === 'started' || e.kind === 'converged') continue // convergence has its own mark
     out.push(`<line x1="${x(e.t)}" y1="${PAD.t}" x2="${x(e.t)}" y2="${y(0)}" stroke="#999" stroke-dasharray="4 3"/><text x="${x(e.t) + 2}" y="${PAD.t - 4}" font-size="10" fill="#555">${esc(e.kind)}</text>`)
   }
   for (const k of c.marks ?? []) out.push(`<line x1="${x(k.t)}" y1="${PAD.t}" x2="${x(k.t)}" y2="${y(0)}" stroke="#2ca02c" stroke-width="2"/><text x="${x(k.t) + 3}" y="${PAD.t + 12}" font-size="10" fill="#2ca02c">${esc(k.label)}</text>`)

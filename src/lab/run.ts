@@ -26,6 +26,8 @@ export interface RunLabOptions {
 
 /** A node process that does not print its first line within this is a failed start. */
 const START_TIMEOUT = 60_000
+/** With `timelineFrom: 'converged'`, the timeline starts after this at the latest (ms after 'ready'). */
+export const CONVERGE_WAIT = 60_000
 /** SIGTERM, then SIGKILL after this. */
 const STOP_GRACE = 3000
 
@@ -129,8 +131,9 @@ class LabRun {
     this.record({ kind: 'ready' })
   }
 
-  /** Plays the timeline from now, then waits out the duration. */
+  /** Plays the timeline from now (or from convergence: `timelineFrom`), then waits out the duration. */
   async play (): Promise<void> {
+    if (this.scenario.timelineFrom === 'converged') await this.converge()
     const t0 = this.now()
     const until = async (t: number): Promise<void> => {
       const wait = t0 + t * 1000 - this.now()
@@ -142,6 +145,18 @@ class LabRun {
     }
     await until(this.scenario.duration)
     this.record({ kind: 'end' })
+  }
+
+  /**
+   * Waits until every node reached lowWater by its samples (the measure of convergence), checked
+   * every sample period, for at most CONVERGE_WAIT; records 'converged' when it did.
+   */
+  private async converge (): Promise<void> {
+    const deadline = this.now() + CONVERGE_WAIT
+    while (this.now() < deadline) {
+      if (this.result().measures.convergedAt !== null) { this.record({ kind: 'converged' }); return }
+      await new Promise((resolve) => setTimeout(resolve, this.scenario.sampleEvery))
+    }
   }
 
   /** SIGTERM to every node still running, SIGKILL to those not gone within `STOP_GRACE`. */

@@ -15,7 +15,7 @@ export function natKinds (nat: Scenario['nat']): NatKind[] {
  */
 export type Selector = number[] | { fraction: number } | 'bootstrap' | 'killed'
 
-/** One step of a scenario's timeline, `at` seconds after every node has started. */
+/** One step of a scenario's timeline, `at` seconds after every node has started (or converged: `timelineFrom`). */
 export type TimelineEvent =
   | { at: number; kill: Selector }
   | { at: number; restart: Selector }
@@ -47,14 +47,20 @@ export interface Scenario {
   highWater: number
   /** More `createNode` options for every node (keepAlive, deadTimeout, perIpRate…). */
   node: Record<string, unknown>
-  /** Seconds to watch after every node has started. */
+  /** Seconds to watch after every node has started (or converged: `timelineFrom`). */
   duration: number
+  /**
+   * Where the timeline and the duration count from: 'ready' (every node started; the default) or
+   * 'converged' (every node also reached lowWater, waited for at most `CONVERGE_WAIT` ms; on a loaded
+   * machine convergence takes longer than a fixed `at` assumes).
+   */
+  timelineFrom: 'ready' | 'converged'
   /** Sampling period of every node, ms. */
   sampleEvery: number
   timeline: TimelineEvent[]
 }
 
-const KEYS = ['name', 'description', 'stack', 'hosts', 'nodes', 'bootstrap', 'nat', 'loss', 'rate', 'topic', 'lowWater', 'highWater', 'node', 'duration', 'sampleEvery', 'timeline']
+const KEYS = ['name', 'description', 'stack', 'hosts', 'nodes', 'bootstrap', 'nat', 'loss', 'rate', 'topic', 'lowWater', 'highWater', 'node', 'duration', 'sampleEvery', 'timeline', 'timelineFrom']
 
 /** The stacks a scenario can run. */
 export const STACKS: readonly LabStack[] = ['peerwarden', 'hyperswarm', 'libp2p']
@@ -144,7 +150,8 @@ export function checkScenario (input: unknown): Scenario {
     node: (o.node ?? {}) as Record<string, unknown>,
     duration: int(o, 'duration', 1, 3600, 30),
     sampleEvery: int(o, 'sampleEvery', 100, 60_000, 1000),
-    timeline
+    timeline,
+    timelineFrom: o.timelineFrom === undefined ? 'ready' : o.timelineFrom === 'ready' || o.timelineFrom === 'converged' ? o.timelineFrom : bad(`timelineFrom must be "ready" or "converged" (got ${JSON.stringify(o.timelineFrom)})`)
   }
 }
 

@@ -11,7 +11,7 @@ export interface NodeSample extends Omit<Sample, 'type' | 'at'> { node: number; 
 /** Something the controller did, when (ms since the run began). */
 export interface LabEvent {
   t: number
-  kind: 'started' | 'ready' | 'kill' | 'restart' | 'partition' | 'heal' | 'loss' | 'rate' | 'end'
+  kind: 'started' | 'ready' | 'converged' | 'kill' | 'restart' | 'partition' | 'heal' | 'loss' | 'rate' | 'end'
   /** Nodes and hosts it was about. */
   nodes?: number[]
   hosts?: number[]

@@ -80,6 +80,9 @@ test('a scenario is checked field by field, with the field named', () => {
   assert.throws(() => checkScenario({ name: 'x', hosts: 4, nodes: 8, stack: 'ipfs' }), /stack must be one of peerwarden, hyperswarm, libp2p/)
   const sorted = checkScenario({ name: 'x', hosts: 2, nodes: 8, timeline: [{ at: 9, heal: true }, { at: 1, partition: [1] }] })
   assert.deepEqual(sorted.timeline.map((e) => e.at), [1, 9])
+  assert.equal(ok.timelineFrom, 'ready', 'the timeline counts from the start by default')
+  assert.equal(checkScenario({ name: 'x', hosts: 4, nodes: 8, timelineFrom: 'converged' }).timelineFrom, 'converged')
+  assert.throws(() => checkScenario({ name: 'x', hosts: 4, nodes: 8, timelineFrom: 'later' }), /timelineFrom must be "ready" or "converged"/)
 })
 
 test('a scenario\'s NAT kinds, one or a list, go to its NATed hosts (the last ones) in turn', () => {
