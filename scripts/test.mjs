@@ -93,7 +93,9 @@ const UNIT_FILES = [
   'test/hostile/rendezvous-sybils.test.ts',
   'test/hostile/room-tenure.test.ts',
   'test/hostile/swarm-ban-restart.test.ts',
-  'test/hostile/store-rows.test.ts'
+  'test/hostile/store-rows.test.ts',
+  'test/contract/ban-corners.test.ts',
+  'test/contract/bound-corners.test.ts'
 ]
 
 /**
