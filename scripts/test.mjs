@@ -95,7 +95,8 @@ const UNIT_FILES = [
   'test/hostile/swarm-ban-restart.test.ts',
   'test/hostile/store-rows.test.ts',
   'test/contract/ban-corners.test.ts',
-  'test/contract/bound-corners.test.ts'
+  'test/contract/bound-corners.test.ts',
+  'test/contract/ban-adapters.test.ts'
 ]
 
 /**

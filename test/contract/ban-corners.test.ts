@@ -178,3 +178,20 @@ test('setLongTerm and connectNow({ permanent }) of a banned peer neither lift th
   assert.deepEqual(dialled, [])
   await m.close()
 })
+
+test('a ban in the store holds before start(): the manager reads its store from creation and refuses the banned peer\'s connection (regression: the store was read only at start(), so it was accepted)', async () => {
+  const store = memoryStore()
+  const first = heldDials({ store })
+  first.m.setPriority([{ peer: 'x', priority: 'banned' }])
+  await first.m.close()
+
+  const { m, dialled } = heldDials({ store })
+  await new Promise((resolve) => { setImmediate(resolve) })
+  const conn = inbound('x')
+  assert.equal(m.connected(conn), false)
+  assert.equal(conn.closeReason, 'banned')
+  assert.equal(m.admits('x'), false)
+  assert.deepEqual(dialled, [], 'reading the store dials nobody: the manager is still off')
+  assert.equal(m.running, false)
+  await m.close()
+})
