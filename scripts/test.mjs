@@ -101,7 +101,10 @@ const UNIT_FILES = [
   'test/adapters/hyperswarm-room-policy.test.ts',
   'test/adapters/libp2p-conformance.test.ts',
   'test/hostile/swarm-ban-restart.test.ts',
-  'test/hostile/store-rows.test.ts'
+  'test/hostile/store-rows.test.ts',
+  'test/contract/ban-corners.test.ts',
+  'test/contract/bound-corners.test.ts',
+  'test/contract/ban-adapters.test.ts'
 ]
 
 /**

@@ -84,6 +84,10 @@ export class ManagerParts {
       trimming: this.trimming, rotation: this.rotation, exploration: this.exploration, decayer: this.decayer, dialer: this.dialer, tagging: this.tagging,
       knowledge: this.knowledge, initialSync: this.initialSync, restore: this.restore
     } = parts)
+    // The store is read from creation (a microtask later, so a load that fails at once reaches the
+    // 'store:error' listeners added after creation): the bans it holds gate connections accounted
+    // before start(), as every other ban does.
+    if (this.persist !== undefined) this.loaded = Promise.resolve().then(this.restore)
   }
 
   get running (): boolean { return this.isRunning }
@@ -99,14 +103,12 @@ export class ManagerParts {
     this.rotation.schedule()
     this.exploration.schedule()
     // Peers the store remembers come back before the first dial, so the previous topology wins.
-    if (this.persist !== undefined && this.loaded === undefined) this.loaded = this.restore()
     if (this.loaded === undefined) this.dialer.start()
     else void this.loaded.then(() => { if (this.isRunning) this.dialer.start() })
   }
 
-  /** Resolves once the store's peers are known (at once without a store). Loading starts with start(). */
+  /** Resolves once the store's peers are known (at once without a store). Loading starts at creation. */
   async ready (): Promise<void> {
-    if (this.persist !== undefined && this.loaded === undefined) this.loaded = this.restore()
     await this.loaded
   }
 

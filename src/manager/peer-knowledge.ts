@@ -25,6 +25,8 @@ export interface PeerKnowledgeHost {
   prioritised(peer: PeerId | string, priority: Priority): void
   /** A connected peer was banned: its connection closes. */
   banned(entry: ConnEntry): void
+  /** The peer of a live connection that came from exactly `address`, if any. */
+  connectedFrom(address: string): PeerId | undefined
   /** The peer is forgotten: its runtime scores (tags, decaying tags, protections) go. */
   forgotten(record: PeerRecord): void
   /** Keeps the count of known peers within `maxPeers` (called between the inputs of `add`). */
@@ -175,7 +177,14 @@ export class PeerKnowledge {
       check.nonEmptyString(`updates[${i}].peer`, u?.peer)
       check.priority(`updates[${i}].priority`, u.priority)
     })
-    for (const { peer, priority } of updates) this.applyPriority(this.resolveOrCreate(peer), priority, 'set by setPriority')
+    for (const { peer, priority } of updates) {
+      const record = this.resolveOrCreate(peer)
+      this.applyPriority(record, priority, 'set by setPriority')
+      // A ban by the address a live connection came from (an inbound one's: no record holds it) bans
+      // that connection's peer now, as it would the next connection from there.
+      const live = priority === 'banned' && record.id === undefined ? this.host.connectedFrom(peer) : undefined
+      if (live !== undefined) this.assignId(record, live)
+    }
   }
 
   setLongTerm (peer: PeerId, longTerm: boolean): void {

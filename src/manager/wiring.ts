@@ -221,6 +221,10 @@ export function wireParts (core: ManagerCore, options: ConnectionManagerOptions)
     peerChanged: peerChanged,
     prioritised: (peer, priority) => { events.emit('peer:priority', { peer, priority }) },
     banned: (entry) => { connections.close(entry, 'banned', 'the peer was banned') },
+    connectedFrom: (address) => {
+      for (const entry of connections.entries()) if (entry.conn.address === address) return entry.conn.peer
+      return undefined
+    },
     forgotten: (r) => {
       decayer.forget(r)
       tagging.forget(r)
