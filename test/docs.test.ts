@@ -4,7 +4,6 @@ import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import ts from 'typescript'
-import { NODE_OPTIONS } from '../src/node/types.js'
 import { redisSkip, startRedis } from './helpers/redis.js'
 
 // Every ```ts / ```js block of README.md and docs/*.md runs as written, or is marked as a fragment.
@@ -86,12 +85,46 @@ test('fragments parse', () => {
  */
 const FRAGMENT_CHECKS = new Set([2353, 2339, 2551, 2561, 2305, 2724])
 
-test('runnable examples type-check against the package; fragments name only options, members and exports that exist', () => {
+/**
+ * The compiler options a newcomer's project has: what `npx tsc --init` writes (TypeScript 6 and 7:
+ * strict, noUncheckedIndexedAccess, exactOptionalPropertyTypes, verbatimModuleSyntax…) with
+ * `"types": ["node"]`, as the README says. `registry.addresses[0]` is `string | undefined` there.
+ */
+const NEWCOMER: ts.CompilerOptions = {
+  module: ts.ModuleKind.NodeNext,
+  moduleResolution: ts.ModuleResolutionKind.NodeNext,
+  target: ts.ScriptTarget.ES2022,
+  lib: ['lib.es2022.d.ts', 'lib.dom.d.ts'],
+  types: ['node'],
+  strict: true,
+  noUncheckedIndexedAccess: true,
+  exactOptionalPropertyTypes: true,
+  verbatimModuleSyntax: true,
+  isolatedModules: true,
+  noUncheckedSideEffectImports: true,
+  moduleDetection: ts.ModuleDetectionKind.Force,
+  noEmit: true,
+  skipLibCheck: true
+}
+/** Pages whose examples pass plain `strict` but not yet a newcomer's tsconfig (index access without `!`); each leaves this list once fixed. */
+const NEWCOMER_PENDING = new Set(['docs/libp2p.md', 'docs/mesh.md'])
+
+/** The type errors of `files` under `options`: every one in a runnable example, only `FRAGMENT_CHECKS` in a fragment. */
+function typeErrors (files: readonly string[], fragments: readonly string[], options: ts.CompilerOptions): string[] {
+  const program = ts.createProgram([...files, ...fragments, `${OUT}vendor.d.ts`], options)
+  const checked = (d: ts.Diagnostic): boolean => d.file === undefined || files.includes(d.file.fileName) || (fragments.includes(d.file.fileName) && FRAGMENT_CHECKS.has(d.code))
+  return ts.getPreEmitDiagnostics(program).filter(checked).map((d) => {
+    const where = d.file !== undefined && d.start !== undefined ? `${d.file.fileName.slice(OUT.length)}:${d.file.getLineAndCharacterOfPosition(d.start).line + 1}` : ''
+    return `${where} ${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`
+  })
+}
+
+test('runnable examples type-check against the package under the tsconfig `tsc --init` writes; fragments name only options, members and exports that exist', () => {
   mkdirSync(OUT, { recursive: true })
-  const files = runnable.map((b) => {
+  const written = runnable.map((b) => {
     const f = `${OUT}${name(b)}.mts`
     writeFileSync(f, b.lang === 'js' ? `// @ts-nocheck\n${b.code}` : b.code)
-    return f
+    return { f, pending: NEWCOMER_PENDING.has(b.file) }
   })
   const fragments = code.filter((b) => b.fragment && b.lang === 'ts').map((b) => {
     const f = `${OUT}${name(b)}.mts`
@@ -100,22 +133,10 @@ test('runnable examples type-check against the package; fragments name only opti
   })
   // Hyperswarm ships no declarations: an application declares the module, as docs/hyperswarm.md says.
   writeFileSync(`${OUT}vendor.d.ts`, UNTYPED.map((m) => `declare module '${m}'\n`).join(''))
-  const program = ts.createProgram([...files, ...fragments, `${OUT}vendor.d.ts`], {
-    module: ts.ModuleKind.NodeNext,
-    moduleResolution: ts.ModuleResolutionKind.NodeNext,
-    target: ts.ScriptTarget.ES2022,
-    lib: ['lib.es2022.d.ts', 'lib.dom.d.ts'],
-    types: ['node'],
-    strict: true,
-    noEmit: true,
-    skipLibCheck: true
-  })
-  const checked = (d: ts.Diagnostic): boolean => d.file === undefined || files.includes(d.file.fileName) || (fragments.includes(d.file.fileName) && FRAGMENT_CHECKS.has(d.code))
-  const problems = ts.getPreEmitDiagnostics(program).filter(checked).map((d) => {
-    const where = d.file !== undefined && d.start !== undefined ? `${d.file.fileName.slice(OUT.length)}:${d.file.getLineAndCharacterOfPosition(d.start).line + 1}` : ''
-    return `${where} ${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`
-  })
-  assert.deepEqual(problems, [])
+  const ready = written.filter((w) => !w.pending).map((w) => w.f)
+  const pending = written.filter((w) => w.pending).map((w) => w.f)
+  const strictOnly: ts.CompilerOptions = { ...NEWCOMER, noUncheckedIndexedAccess: false, exactOptionalPropertyTypes: false }
+  assert.deepEqual([...typeErrors(ready, fragments, NEWCOMER), ...typeErrors(pending, [], strictOnly)], [])
 })
 
 // The vendor.d.ts above hides from the type check that these modules ship no types: a newcomer's
@@ -279,12 +300,4 @@ test('the README says to install every package its examples import or need', () 
       for (const n of needs) assert.ok(named.has(n), `README.md:${b.line} imports '${spec}', which needs \`${n}\`: the README does not say to install it`)
     }
   }
-})
-
-// `logger` was missing from docs/node.md's table: a newcomer reading the guide never learnt of it.
-test('every createNode option is in the options table of docs/node.md', () => {
-  const text = readFileSync(`${ROOT}docs/node.md`, 'utf8')
-  const table = text.slice(text.indexOf('## Options (`createNode`)')).split(/\n## /)[0]!
-  const listed = new Set(table.split('\n').filter((l) => l.startsWith('| `')).flatMap((row) => [...row.split('|')[1]!.matchAll(/`([^`]+)`/g)].map((m) => m[1]!)))
-  for (const name of NODE_OPTIONS) assert.ok(listed.has(name), `createNode's option ${name} is not in docs/node.md's options table`)
 })
