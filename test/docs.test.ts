@@ -6,7 +6,8 @@ import { fileURLToPath } from 'node:url'
 import ts from 'typescript'
 import { redisSkip, startRedis } from './helpers/redis.js'
 
-// Every ```ts / ```js block of README.md and docs/*.md runs as written, or is marked as a fragment.
+// Every ```ts / ```js block of README.md and docs/*.md runs as written, or is marked as a fragment;
+// so does every program in examples/ (a .ts one type-checked as a block is; a .cjs one run as is).
 //
 // - A runnable block is type-checked against the built package's declarations, then compiled as it
 //   is (ts.transpileModule) and run in a process of its own with a hard timeout; it must exit 0.
@@ -47,9 +48,13 @@ function docFiles (): string[] {
   return ['README.md', ...docs]
 }
 
-const all = docFiles().flatMap((file) => codeBlocks(file, readFileSync(`${ROOT}${file}`, 'utf8')))
+/** The programs of examples/, each a block of its own (lang 'ts' or 'cjs'). */
+const programs: Block[] = readdirSync(`${ROOT}examples`).filter((f) => /\.(ts|cjs)$/.test(f)).sort().map((f) => ({
+  file: `examples/${f}`, line: 1, lang: f.endsWith('.ts') ? 'ts' : 'cjs', code: readFileSync(`${ROOT}examples/${f}`, 'utf8'), fragment: false
+}))
+const all = [...docFiles().flatMap((file) => codeBlocks(file, readFileSync(`${ROOT}${file}`, 'utf8'))), ...programs]
 const code = all.filter((b) => b.lang === 'ts' || b.lang === 'js')
-const runnable = code.filter((b) => !b.fragment)
+const runnable = all.filter((b) => !b.fragment && (b.lang === 'ts' || b.lang === 'js' || b.lang === 'cjs'))
 /** Modules the examples import that ship no type declarations. */
 const UNTYPED = ['hyperswarm', '@hyperswarm/testnet', 'corestore']
 const name = (b: Block): string => `${b.file.replace(/[/.]/g, '-')}-${b.line}`
@@ -121,7 +126,7 @@ function typeErrors (files: readonly string[], fragments: readonly string[], opt
 
 test('runnable examples type-check against the package under the tsconfig `tsc --init` writes; fragments name only options, members and exports that exist', () => {
   mkdirSync(OUT, { recursive: true })
-  const written = runnable.map((b) => {
+  const written = runnable.filter((b) => b.lang !== 'cjs').map((b) => {
     const f = `${OUT}${name(b)}.mts`
     writeFileSync(f, b.lang === 'js' ? `// @ts-nocheck\n${b.code}` : b.code)
     return { f, pending: NEWCOMER_PENDING.has(b.file) }
@@ -149,10 +154,10 @@ test('a page whose runnable examples import a module without types says how to d
   }
 })
 
-async function run (source: string, file: string): Promise<{ code: number | null; out: string }> {
-  const js = ts.transpileModule(source, { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } }).outputText
+async function run (source: string, file: string, lang: string): Promise<{ code: number | null; out: string }> {
+  const js = lang === 'cjs' ? source : ts.transpileModule(source, { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } }).outputText
   mkdirSync(OUT, { recursive: true })
-  const path = `${OUT}${file}.mjs`
+  const path = `${OUT}${file}.${lang === 'cjs' ? 'cjs' : 'mjs'}`
   writeFileSync(path, js)
   const child = spawn(process.execPath, [path], { cwd: OUT, stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
@@ -175,7 +180,7 @@ for (const b of runnable) {
       t.after(async () => { await redis.stop() })
       source = source.replaceAll('redis://127.0.0.1:6379', redis.url)
     }
-    const result = await run(source, name(b))
+    const result = await run(source, name(b), b.lang)
     assert.equal(result.code, 0, `${b.file}:${b.line} exited with ${String(result.code)}:\n${result.out}`)
   })
 }
