@@ -118,6 +118,11 @@ const correctness = [
     rules: { '@typescript-eslint/no-explicit-any': 'off' }
   },
   {
+    // CommonJS files load with require (examples/ssb-servers.cjs: SSB applications are CommonJS).
+    files: ['**/*.cjs'],
+    rules: { '@typescript-eslint/no-require-imports': 'off' }
+  },
+  {
     // The library reports through events and errors, never the console (the CLI prints).
     files: ['src/**/*.ts'],
     ignores: ['src/cli/**'],
