@@ -53,6 +53,8 @@ test('libp2p peerwarden() checks the manager options when it is called, not when
   assert.throws(() => peerwarden({ lowWater: 10, highWater: 5 }), hasCode('ERR_INVALID_ARGUMENT', /lowWater must be <= highWater/))
   assert.throws(() => peerwarden({ gracePeriod: -1 }), hasCode('ERR_INVALID_ARGUMENT', /^gracePeriod must be >= 0 ms, got -1$/))
   assert.throws(() => peerwarden({ pubsub: '' }), hasCode('ERR_INVALID_ARGUMENT', /^pubsub must be the name of libp2p's pubsub service/))
+  // Was taken and dropped without a word: the service dials through libp2p.
+  assert.throws(() => peerwarden({ dial: async () => { throw new Error('never') } } as never), hasCode('ERR_INVALID_ARGUMENT', /dial is not accepted: the manager dials through libp2p/))
 })
 
 test('a connection manager passed where options are expected is refused by name (its methods came out as unknown options)', async () => {

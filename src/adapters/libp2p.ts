@@ -122,6 +122,9 @@ function checkQuotas (name: string, quotas: Record<string, MemberQuota> | undefi
 export function peerwarden (options: PeerwardenLibp2pOptions = {}): (components: any) => PeerwardenService {
   if (options == null || typeof options !== 'object') throw PeerwardenError.invalid('peerwarden options must be an object')
   rejectManagerInstance('peerwarden options', options, 'peerwarden()')
+  if ((options as { dial?: unknown }).dial !== undefined) {
+    throw PeerwardenError.invalid('peerwarden (libp2p) options: dial is not accepted: the manager dials through libp2p (node.dial); leave it out (for a transport of your own, use createConnectionManager)')
+  }
   rejectUnknownOptions('peerwarden (libp2p) options', options, [...MANAGER_OPTIONS, 'bootstrap', 'protocols', 'topics', 'pubsub'])
   const { bootstrap = [], protocols, topics, pubsub = 'pubsub', ...managerOptions } = options
   delete (managerOptions as { dial?: unknown }).dial

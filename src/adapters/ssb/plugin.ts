@@ -108,7 +108,7 @@ function configSection (section: unknown, name: string): Record<string, unknown>
   for (const key of Object.keys(section)) {
     if (CODE_ONLY.has(key)) throw PeerwardenError.invalid(`config.${name}.${key}: pass it to createPlugin({ ${key} }) instead (secret-stack copies config objects field by field)`)
   }
-  rejectUnknownOptions(`config.${name}`, section, [...MANAGER_NAMES, 'autostart'])
+  rejectUnknownOptions(`config.${name}`, section, [...MANAGER_NAMES.filter((n) => !CODE_ONLY.has(n)), 'autostart'])
   return section as Record<string, unknown>
 }
 
