@@ -50,9 +50,9 @@ test('a peer opening Hypercore channels for 40 cores of ours on one connection g
   }
   // The cores the victim serves arrive at the attacker (their first block), or are refused.
   await until(() => channels() + victim.replicationStats().overBudgetChannels >= CORES, 30_000, () => `every core answered (channels ${channels()}, refused ${victim.replicationStats().overBudgetChannels})`)
-  // What a further second brings (Hypercore asks again when its channel closes).
-  await new Promise((resolve) => { setTimeout(resolve, 1000) })
-  const got = (await Promise.all(sessions.map(async (s) => s.length > 0))).filter(Boolean).length
+  // The cores let through replicate (their first block arrives; slow on a loaded machine).
+  await until(() => sessions.some((s) => s.length > 0), 30_000, 'a core replicated to the attacker')
+  const got = sessions.filter((s) => s.length > 0).length
   console.log(`channels on the victim's connection: ${channels()}; refused over the budget: ${victim.replicationStats().overBudgetChannels}; cores the attacker got: ${got}`)
   assert.ok(channels() <= BUDGET, `${channels()} Hypercore channels on the connection (at most ${BUDGET})`)
   assert.ok(victim.replicationStats().overBudgetChannels >= CORES - BUDGET, 'the refusals are counted')
