@@ -48,7 +48,9 @@ test('addPeers of 96,000 peers stays within maxPeers, quickly, and keeps the con
   m.disconnected(once)
   const keep = ['conn', 'prot', 'long', 'boot', 'bad', 'perm', 'once']
 
-  const started = performance.now()
+  // CPU time, not the wall clock: the bound guards against quadratic work (synchronous here), and at
+  // load 58 the wall clock read 16.8 s and failed it: that measured the machine, not the work.
+  const started = process.cpuUsage()
   for (let batch = 0; batch < 96; batch++) {
     const peers = []
     for (let i = 0; i < 1000; i++) {
@@ -58,7 +60,8 @@ test('addPeers of 96,000 peers stays within maxPeers, quickly, and keeps the con
     m.addPeers(peers)
     assert.ok(m.stats().known <= 20_000, `after batch ${batch}: ${m.stats().known} known peers`)
   }
-  const elapsed = performance.now() - started
+  const used = process.cpuUsage(started)
+  const elapsed = (used.user + used.system) / 1000
 
   assert.equal(m.stats().known, 20_000)
   for (const id of keep) assert.notEqual(m.getPeer(id), undefined, `${id} is still known`)
@@ -67,7 +70,7 @@ test('addPeers of 96,000 peers stays within maxPeers, quickly, and keeps the con
   assert.equal(m.isProtected('prot'), true)
   assert.equal(m.getPeer('long')?.longTerm, true)
   assert.equal(m.getPeer('perm')?.protected, true)
-  assert.ok(elapsed < 15_000, `96 batches took ${Math.round(elapsed)} ms`)
+  assert.ok(elapsed < 15_000, `96 batches took ${Math.round(elapsed)} ms of CPU`)
   await m.close()
 })
 
