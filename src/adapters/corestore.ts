@@ -105,6 +105,9 @@ export class CorestoreNetworker implements Networker {
   constructor (corestore: CorestoreLike, options: NetworkerOptions = {}) {
     checkCorestore(corestore)
     if (options == null || typeof options !== 'object') throw PeerwardenError.invalid('createNetworker options must be an object')
+    if ((options as { id?: unknown }).id !== undefined) {
+      throw PeerwardenError.invalid('createNetworker options: there is no "id": the swarm\'s key pair is the identity (pass keyPair, or a swarm made with one)')
+    }
     const { keyPair, swarm, bootstrap, dht, maxCoresPerConnection, ...managerOptions } = options
     if (swarm !== undefined) {
       this.swarm = swarm

@@ -74,7 +74,7 @@ export interface PeerwardenService {
   readonly [Symbol.toStringTag]: string
   /** libp2p's service life cycle: starts the manager's bookkeeping (libp2p calls it). */
   start(): void
-  /** libp2p's service life cycle: once libp2p runs, loads the store and starts dialing (libp2p calls it). */
+  /** libp2p's service life cycle: once libp2p runs, follows its connections and starts dialing (libp2p calls it; the store was read when the service was made). */
   afterStart(): Promise<void>
   /** libp2p's service life cycle: stops and closes the manager (libp2p calls it). */
   stop(): Promise<void>

@@ -167,3 +167,15 @@ test('corestore networker: seven peers bounded to three connections each all ver
   assert.equal(sampled.length, 7)
   for (const peak of sampled) assert.ok(peak >= 1 && peak <= 3, `peak ${peak} connections, bound 3`)
 })
+
+test('createNetworker refuses an id by its own name (the key pair is the identity), before any swarm is made', () => {
+  const store = new (Corestore as unknown as new (dir: string) => Store)(mkdtempSync(join(tmpdir(), 'pw-cs-id-')))
+  try {
+    assert.throws(() => createNetworker(store as never, { id: 'writer' } as never), (err: unknown) => {
+      assert.match(String((err as Error).message), /^createNetworker options: there is no "id"/)
+      return true
+    })
+  } finally {
+    void store.close()
+  }
+})
