@@ -28,9 +28,9 @@ function knock (port: number, localAddress: string, frame: Buffer, answered: () 
 }
 
 test('100 addresses replaying a first handshake message at their per-IP rate get at most 8 x maxPendingHandshakes answers a second in all, and a local peer still connects', { timeout: 60_000 }, async (t) => {
-  // maxPendingHandshakes 8: 64 handshakes begun a second in all (the test's own sockets cannot make
-  // a loaded 2-core machine answer more than ~200 a second).
-  const victim = await testNode(t, { maxPendingHandshakes: 8 })
+  // maxPendingHandshakes 4: 32 handshakes begun a second in all (the test's own sockets cannot make
+  // a loaded 2-core machine answer more than a few hundred a second).
+  const victim = await testNode(t, { maxPendingHandshakes: 4 })
   const port = Number(victim.addresses[0]!.split(':').at(-1)!.split('#')[0])
   const frame = handshakeFrame(new NoiseHandshake(true, staticKeys(loadIdentity({ seed: 'f'.repeat(64) })), new NetworkKey(undefined).psk).send())
   let answers = 0
@@ -52,7 +52,7 @@ test('100 addresses replaying a first handshake message at their per-IP rate get
   const s = victim.stats()
   console.log(`${sockets} sockets from ${IPS} addresses in ${seconds.toFixed(1)} s: ${answers} answered with a handshake message (${(answers / seconds).toFixed(0)}/s); refused for rates ${s.refusedRate}, in all ${s.refusedHandshakeRate}; event loop delay p99 ${(delay.percentile(99) / 1e6).toFixed(0)} ms, max ${(delay.max / 1e6).toFixed(0)} ms`)
   // 8 x maxPendingHandshakes a second in all, one window's worth at most besides.
-  assert.ok(answers <= 64 * (Math.ceil(seconds) + 1), `${answers} handshake answers in ${seconds.toFixed(1)} s`)
+  assert.ok(answers <= 32 * (Math.ceil(seconds) + 1), `${answers} handshake answers in ${seconds.toFixed(1)} s`)
   assert.ok(s.refusedHandshakeRate > 0, 'the refusals are counted')
   const honest = await testNode(t)
   assert.equal((await honest.manager.connectNow(victim.addresses[0]!)).peer, victim.id, 'a local peer (127.0.0.1) still connects')
