@@ -53,6 +53,8 @@ export interface NodeFigures extends ReachFigures {
   frameTimeouts?: number
   /** Connections closed ('over-budget') when the bytes queued on all connections passed the node's budget (0 when absent). */
   queueBudgetCloses?: number
+  /** Of `refusedRate`: refused for the rate of handshakes begun from all sources together, `maxHandshakeRate` (0 when absent). */
+  refusedHandshakeRate?: number
   /** Of `refusedRate` and `refusedPerIp`: refused for a rule of the source's public range, an IPv4 /24 or IPv6 /48 (0 when absent). */
   refusedPerRange?: number
   /** Bytes counted against `maxQueuedBytesTotal` now (0 when absent). */
@@ -87,14 +89,16 @@ export function nodeMetrics (client: PromClient, node: NodeMetricsSource, at: { 
   // eslint-disable-next-line no-new
   new client.Counter({
     name: prefix + 'inbound_refused_total',
-    help: 'Inbound sockets refused before any cryptography, by rule: denied (the access list), rate (perIpRate), per-ip (maxPendingPerIp), pending (maxPendingHandshakes).',
+    help: 'Inbound sockets refused before any cryptography, by rule: denied (the access list), rate (perIpRate), rate-all (maxHandshakeRate, every source together), per-ip (maxPendingPerIp), pending (maxPendingHandshakes).',
     labelNames: ['rule'],
     registers,
     collect () {
       const s = stats()
       this.reset()
       this.inc({ rule: 'denied' }, Math.max(0, s.refusedEarly - s.refusedRate - s.refusedPerIp - s.refusedPending))
-      this.inc({ rule: 'rate' }, s.refusedRate)
+      const all = s.refusedHandshakeRate ?? 0
+      this.inc({ rule: 'rate' }, s.refusedRate - all)
+      this.inc({ rule: 'rate-all' }, all)
       this.inc({ rule: 'per-ip' }, s.refusedPerIp)
       this.inc({ rule: 'pending' }, s.refusedPending)
     }
@@ -137,7 +141,7 @@ export function nodeMetrics (client: PromClient, node: NodeMetricsSource, at: { 
   counter('rendezvous_withdrawals_abandoned_total', 'Withdrawals (a leave, close) given up at a rendezvous point we are not connected to: it may hand us out until our registration expires there.', (s) => s.rendezvousWithdrawalsAbandoned ?? 0)
   counter('farewells_capped_total', 'Connections refused or trimmed for lack of room whose referrals stopped at the farewell\'s topic cap.', (s) => s.farewellsCapped ?? 0)
   counter('topic_flips_ignored_total', 'Topic joins and leaves a connection sent past its flip budget (a burst of 8, then one per 4 s), ignored.', (s) => s.topicFlipsIgnored ?? 0)
-  counter('lookup_answers_refused_total', 'Lookup answers (and referrals) given empty for the asker\'s budget (512 a minute).', (s) => s.lookupAnswersRefused ?? 0)
+  counter('lookup_answers_refused_total', 'Lookup answers (and referrals) given empty for the asker\'s budget (512 a minute) or its source\'s (16 MiB a minute per IP or public range).', (s) => s.lookupAnswersRefused ?? 0)
   counter('hints_dropped_total', 'Addresses peers told us about (referrals, peer exchange, lookup answers, hellos) dropped past a host\'s or public range\'s intake budget.', (s) => s.hintsDropped ?? 0)
   counter('pex_dropped_total', 'Peer-exchange messages dropped for a connection\'s pexPerMinute.', (s) => s.pexDropped)
   counter('unsolicited_answers_total', 'Lookup answers nobody asked for (never learnt).', (s) => s.unsolicitedAnswers)

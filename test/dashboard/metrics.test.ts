@@ -133,6 +133,10 @@ test('a node source adds the early refusals by rule, handshake failures by code 
   fams = families((await metrics.scrape()).body)
   assert.equal(value(fams, 'peerwarden_inbound_refused_total', { rule: 'rate' }), 5, 'read again at each scrape')
   assert.equal(value(fams, 'peerwarden_inbound_refused_total', { rule: 'denied' }), 2)
+  // The rate of handshakes begun from every source together is a rule of its own, counted within refusedRate.
+  figures.refusedHandshakeRate = 3
+  fams = families((await metrics.scrape()).body)
+  assert.deepEqual(['rate', 'rate-all'].map((rule) => value(fams, 'peerwarden_inbound_refused_total', { rule })), [2, 3])
   assert.equal(fams.has('peerwarden_dials_total'), true)
   assert.equal([...fams.keys()].filter((n) => /dials/.test(n)).length, 3, 'dials come from the manager only: dials_total, dials_failed_total, dials_in_flight')
   // A PeerNode is a source as it is.
