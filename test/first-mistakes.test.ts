@@ -21,6 +21,12 @@ test('a networkKey that is neither a string nor bytes is refused by name (it thr
   await assert.rejects(createRegistry({ schema: { A: {} }, networkKey: { key: 'k' } } as never), hasCode('ERR_INVALID_ARGUMENT', /^networkKey must be a string or a Uint8Array/))
 })
 
+test('createNode takes maxHandshakeRate and checks it by name (a transport option the node did not pass on)', async () => {
+  await assert.rejects(createNode({ maxHandshakeRate: 0 }), hasCode('ERR_INVALID_ARGUMENT', /maxHandshakeRate/))
+  const node = await createNode({ maxHandshakeRate: 5 })
+  await node.close()
+})
+
 test("join() after close() says the node is closed (it said 'the connection manager is closed')", async () => {
   const node = await createNode({ listen: ['tcp://127.0.0.1:0'] })
   await node.close()

@@ -172,6 +172,7 @@ class Node implements PeerNode {
       maxPendingHandshakes: options.maxPendingHandshakes,
       maxPendingPerIp: options.maxPendingPerIp,
       perIpRate: options.perIpRate,
+      maxHandshakeRate: options.maxHandshakeRate,
       maxTrackedIps: options.maxTrackedIps,
       maxQueuedBytes: options.maxQueuedBytes,
       maxPendingOpens: options.maxPendingOpens,

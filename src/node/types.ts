@@ -67,6 +67,8 @@ export interface NodeOptions {
   maxPendingPerIp?: number
   /** New inbound sockets per IP per second (127.0.0.1 and ::1 exempt). Default 10. */
   perIpRate?: number
+  /** New inbound sockets per second, all IPs together (127.0.0.1 and ::1 exempt): each costs the node its first handshake message. Default 8 × maxPendingHandshakes (256). */
+  maxHandshakeRate?: number
   /** IPs whose rate is tracked at once (the least recently seen is forgotten). Default 4096. */
   maxTrackedIps?: number
   /** Bytes decrypted and queued on a connection not yet reading before its socket is paused. Default 1 MiB. */
@@ -120,7 +122,7 @@ export interface NodeOptions {
 export const NODE_OPTIONS: ReadonlyArray<keyof NodeOptions> = [
   'seed', 'dataDir', 'listen', 'announce', 'bootstrap', 'networkKey', 'rendezvous', 'manager', 'handshakeTimeout', 'keepAlive',
   'deadTimeout', 'announceTtl', 'refreshInterval', 'pexPerMinute', 'rendezvousLimits', 'maxPendingHandshakes', 'maxPendingPerIp',
-  'perIpRate', 'maxTrackedIps', 'maxQueuedBytes', 'maxPendingOpens', 'maxRemoteChannels', 'maxWriteQueueBytes', 'maxReceivingBytes', 'frameTimeout', 'maxQueuedBytesTotal', 'logger', 'dialBack', 'relay',
+  'perIpRate', 'maxHandshakeRate', 'maxTrackedIps', 'maxQueuedBytes', 'maxPendingOpens', 'maxRemoteChannels', 'maxWriteQueueBytes', 'maxReceivingBytes', 'frameTimeout', 'maxQueuedBytesTotal', 'logger', 'dialBack', 'relay',
   'hintLimits', 'failedDialLimits'
 ]
 
