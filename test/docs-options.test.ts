@@ -9,6 +9,7 @@ import { serveDashboard } from '../src/dashboard/index.js'
 import { createConnectionManager } from '../src/index.js'
 import { createMeshNode, createRegistry, defineSchema } from '../src/mesh/index.js'
 import { createNode } from '../src/node/index.js'
+import { tableNames } from './helpers/doc-tables.js'
 
 // A guide's option table is what a newcomer copies from: an option it names that the code refuses
 // fails at their first run ("unknown option"), and one it leaves out they never learn of (`logger`
@@ -30,20 +31,6 @@ async function acceptedBy (what: string, call: (options: Record<string, unknown>
     return new Set(known[1]!.split(', '))
   }
   assert.fail(`${what} accepted an option it cannot know`)
-}
-
-/** The names in backticks in the first column of the table under `heading` (up to the next `## `). */
-function tableNames (file: string, heading: string): Set<string> {
-  const text = readFileSync(`${ROOT}${file}`, 'utf8')
-  const start = text.indexOf(`\n${heading}\n`)
-  assert.ok(start >= 0, `${file} has a "${heading}" section`)
-  const section = text.slice(start + heading.length + 2).split(/\n## /)[0]!
-  const names = new Set<string>()
-  for (const row of section.split('\n').filter((l) => l.startsWith('| `'))) {
-    for (const [, name] of row.split('|')[1]!.matchAll(/`([^`]+)`/g)) names.add(name!)
-  }
-  assert.ok(names.size > 0, `${file}: the table under "${heading}" names no option`)
-  return names
 }
 
 /** The option names `file` shows in inline code: `name`, `name: value`, `name.field`, `{ name }`, `f({ name })`. */

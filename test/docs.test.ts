@@ -5,6 +5,7 @@ import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import ts from 'typescript'
 import { redisSkip, startRedis } from './helpers/redis.js'
+import { tableNames } from './helpers/doc-tables.js'
 
 // Every ```ts / ```js block of README.md and docs/*.md runs as written, or is marked as a fragment;
 // so does every program in examples/ (a .ts one type-checked as a block is; a .cjs one run as is).
@@ -183,19 +184,6 @@ for (const b of runnable) {
     const result = await run(source, name(b), b.lang)
     assert.equal(result.code, 0, `${b.file}:${b.line} exited with ${String(result.code)}:\n${result.out}`)
   })
-}
-
-/** The names in backticks in the first column of the table under `heading` in `file`. */
-function tableNames (file: string, heading: string): Set<string> {
-  const text = readFileSync(`${ROOT}${file}`, 'utf8')
-  const start = text.indexOf(`\n${heading}\n`)
-  assert.ok(start >= 0, `${file} has a "${heading}" section`)
-  const section = text.slice(start + heading.length + 2).split(/\n## /)[0]!
-  const names = new Set<string>()
-  for (const row of section.split('\n').filter((l) => l.startsWith('| `'))) {
-    for (const [, name] of row.split('|')[1]!.matchAll(/`([^`]+)`/g)) names.add(name!)
-  }
-  return names
 }
 
 test('every dependency of package.json is in the docs with why: runtime and optional peers in operations.md, the rest in contributing.md', () => {

@@ -215,3 +215,13 @@ function fastRpc (raw: unknown): RpcMessage | undefined {
 export function clip (text: string, max: number): string {
   return text.length <= max ? text : `${text.slice(0, max - 1)}…`
 }
+
+/** What a handler threw, as text; whatever it threw (an object whose toString throws included). */
+export function errorText (err: unknown): string {
+  try {
+    const message = (err as Error)?.message
+    return typeof message === 'string' ? message : String(err)
+  } catch {
+    return 'the handler threw a value that cannot be shown'
+  }
+}

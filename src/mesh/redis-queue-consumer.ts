@@ -1,5 +1,5 @@
 import { PeerwardenError } from '../errors.js'
-import { clip, MAX_ERROR_MESSAGE, MAX_ROLE_LENGTH, MAX_VARIANT_LENGTH } from './messages.js'
+import { clip, errorText, MAX_ERROR_MESSAGE, MAX_ROLE_LENGTH, MAX_VARIANT_LENGTH } from './messages.js'
 
 /** A queued command's handler: the message's arguments, its stream id and who published it. */
 export type QueueHandler = (args: unknown, meta: { id: string; from: string }) => Promise<void>
@@ -202,16 +202,6 @@ async function deadLetter (host: ConsumerHost, target: ConsumerTarget, id: strin
   await host.redis.xack(key, group, id)
   host.acked(key)
   host.report(new PeerwardenError('ERR_QUEUE_DEAD_LETTER', `message ${id} of ${key} went to ${target.dead} for ${group}: ${because}: ${why}`))
-}
-
-/** What a handler threw, as text, whatever it threw. */
-function errorText (err: unknown): string {
-  try {
-    const message = (err as Error)?.message
-    return typeof message === 'string' ? message : String(err)
-  } catch {
-    return 'the handler threw a value that cannot be shown'
-  }
 }
 
 /**

@@ -36,7 +36,7 @@ import { DeadlineSweep } from './deadline-sweep.js'
 import { HandlerContext } from './handler-context.js'
 import type { Instance } from './instance.js'
 import type { Charge, PeerBytes } from './peer-bytes.js'
-import { clip, MAX_ERROR_CODE, MAX_ERROR_MESSAGE } from './messages.js'
+import { clip, errorText, MAX_ERROR_CODE, MAX_ERROR_MESSAGE } from './messages.js'
 import type { RedisQueue } from './redis-queue.js'
 import { ResponderBudgets, type CallMessage } from './responder-budgets.js'
 import type { Outbox } from './rpc-wire.js'
@@ -327,16 +327,6 @@ function answer (send: Outbox, id: number, value: unknown): void {
 function fail (send: Outbox, id: number, message: string, code: unknown): void {
   const error = { message: clip(message, MAX_ERROR_MESSAGE), code: typeof code === 'string' && code.length <= MAX_ERROR_CODE ? code : undefined }
   try { send.send({ t: 'result', id, ok: false, error }) } catch { /* a short string and a short code always encode */ }
-}
-
-/** What a handler threw, as text; whatever it threw (an object whose toString throws included). */
-function errorText (err: unknown): string {
-  try {
-    const message = (err as Error)?.message
-    return typeof message === 'string' ? message : String(err)
-  } catch {
-    return 'the handler threw a value that cannot be shown'
-  }
 }
 
 function codeOf (err: unknown): unknown {
