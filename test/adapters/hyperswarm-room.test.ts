@@ -29,7 +29,7 @@ test('shouldRelease: only above lowWater, at most once per interval, never twice
   for (const [change, expected, why] of rows) assert.equal(shouldRelease({ ...base, ...change }), expected, why)
 })
 
-test('late joiners reach lowWater: swarms full of in-grace connections release one and dial the refused peer back, never above highWater (regression: counts 3,3,3,3,1,1 after 15 s)', { timeout: 90_000 }, async () => {
+test('late joiners reach lowWater: swarms full of in-grace connections release one and dial the refused peer back, never above highWater (regression: counts 3,3,3,3,1,1 after 15 s)', { timeout: 120_000 }, async () => {
   let testnet: Testnet | undefined
   const swarms: Hyperswarm[] = []
   const managed: ManagedSwarm[] = []
@@ -62,7 +62,10 @@ test('late joiners reach lowWater: swarms full of in-grace connections release o
     const late = [add(2), add(2)]
     const started = Date.now()
     for (const s of swarms.slice(4)) await s.join(topic).flushed()
-    await until(() => managed.every((m) => m.manager.stats().connections >= 2), 25_000, () => `every swarm at lowWater 2 or more (${counts()})`, 50)
+    // Within the 120 s grace nobody gives way without the room. Most runs take 0.1–8 s (Hyperswarm's
+    // retries of a refused peer come in steps of ~4 s); 12–17.5 s was seen, and 25 s once ran out in a
+    // full suite: 60 s is the hang guard.
+    await until(() => managed.every((m) => m.manager.stats().connections >= 2), 60_000, () => `every swarm at lowWater 2 or more (${counts()})`, 50)
     const took = Date.now() - started
     assert.ok(late.every((m) => m.manager.stats().connections >= 2), counts())
     assert.deepEqual(violations, [], 'never above highWater')
