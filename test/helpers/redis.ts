@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import type { TestContext } from 'node:test'
 
 /** Whether Debian's redis-server is on the PATH. */
 export function haveRedis (): boolean {
@@ -83,4 +84,13 @@ async function spawnRedis (port: number): Promise<{ child: ChildProcess; stop: (
       rmSync(dir, { recursive: true, force: true })
     }
   }
+}
+
+/** A Redis server of its own for test `t`, stopped when it ends; undefined (the test skipped) where there is none. */
+export async function redisFor (t: TestContext): Promise<TestRedis | undefined> {
+  const skip = redisSkip()
+  if (skip !== undefined) { t.skip(skip); return undefined }
+  const redis = await startRedis()
+  t.after(async () => { await redis.stop() })
+  return redis
 }

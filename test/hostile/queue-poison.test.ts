@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict'
-import { test, type TestContext } from 'node:test'
+import { test } from 'node:test'
 import { Redis } from 'ioredis'
 import * as v from 'valibot'
 import type { PeerwardenError } from '../../src/errors.js'
 import { defineSchema } from '../../src/mesh/index.js'
 import { deadKey, RedisQueue, streamKey } from '../../src/mesh/redis-queue.js'
-import { redisSkip, startRedis, type TestRedis } from '../helpers/redis.js'
+import { redisFor } from '../helpers/redis.js'
 import { meshOn } from '../helpers/mesh.js'
 import { until } from '../helpers/wait.js'
 
@@ -15,14 +15,6 @@ import { until } from '../helpers/wait.js'
 // Before: an entry whose `args` was not JSON was "handled" maxDeliveries times (each time a parse
 // error, retryDelay apart, holding up every message behind it), then dead-lettered without a word;
 // a 2 MB `args` and a 64 KB `from` reached the handler; no dead letter was ever reported.
-
-async function redisFor (t: TestContext): Promise<TestRedis | undefined> {
-  const skip = redisSkip()
-  if (skip !== undefined) { t.skip(skip); return undefined }
-  const redis = await startRedis()
-  t.after(async () => { await redis.stop() })
-  return redis
-}
 
 /** The dead-letter stream's entries, as field maps. */
 async function deadLetters (writer: Redis, role: string, command: string): Promise<Array<Map<string, string>>> {

@@ -3,7 +3,7 @@ import { test, type TestContext } from 'node:test'
 import { Redis } from 'ioredis'
 import { PeerwardenError } from '../../src/errors.js'
 import { RedisQueue, streamKey } from '../../src/mesh/redis-queue.js'
-import { redisSkip, startRedis, type TestRedis } from '../helpers/redis.js'
+import { redisFor } from '../helpers/redis.js'
 import { until } from '../helpers/wait.js'
 
 // The consumer's side of the Redis queue when Redis misbehaves between a message's handler and its
@@ -17,14 +17,6 @@ function unhandled (t: TestContext): unknown[] {
   process.on('unhandledRejection', listener)
   t.after(() => { process.off('unhandledRejection', listener) })
   return seen
-}
-
-async function redisFor (t: TestContext): Promise<TestRedis | undefined> {
-  const skip = redisSkip()
-  if (skip !== undefined) { t.skip(skip); return undefined }
-  const redis = await startRedis()
-  t.after(async () => { await redis.stop() })
-  return redis
 }
 
 test('Redis hanging while a message is acknowledged does not end the process: the failure is reported, the consumer goes on, and the message is acknowledged or delivered again', { timeout: 30_000 }, async (t) => {
