@@ -10,6 +10,10 @@
  * - `{ op: 'gc' }`: a full GC (twice), before the settling time that precedes the idle window: V8
  *   follows a full GC with a few more once the process looks idle (its memory reducer, ~8 s later),
  *   and those belong to the forced GC, not to holding connections;
+ * - `{ op: 'quiet', quietMs, maxMs }`: waits until this process has run no major GC for `quietMs`
+ *   (at most `maxMs`), then `{ waitedMs, majorGcs }`: the memory reducer's GCs after the accepts and
+ *   the forced GC come in their own time (8 to 25 s later here, later when the process stays busy),
+ *   and they are the set-up's, not holding's (a 60 s window after them saw no other major GC);
  * - `{ op: 'idle', ms }`: `{ cpuUs, userUs, wallMs, count, majorGcs, minorGcs, gcPauseMs }`: this
  *   process's CPU time (user + system, and user alone, `process.cpuUsage`) over `ms` of wall time with
  *   nothing to do but hold the connections, and the GCs in that time (pauses of the main thread).
@@ -143,12 +147,16 @@ class GcTally {
   major = 0
   minor = 0
   ms = 0
+  /** When the last major GC ended (performance.now() ms); -Infinity before any. */
+  lastMajorEnd = -Infinity
   constructor () {
     new PerformanceObserver((list) => {
       for (const e of list.getEntries()) {
         const kind = ((e as { detail?: unknown }).detail as { kind?: number } | undefined)?.kind
-        if (kind === constants.NODE_PERFORMANCE_GC_MAJOR) this.major++
-        else this.minor++
+        if (kind === constants.NODE_PERFORMANCE_GC_MAJOR) {
+          this.major++
+          this.lastMajorEnd = Math.max(this.lastMajorEnd, e.startTime + e.duration)
+        } else this.minor++
         this.ms += e.duration
       }
     }).observe({ entryTypes: ['gc'] })
@@ -209,6 +217,13 @@ async function answer (m: Record<string, unknown>, h: Holder): Promise<Record<st
   if (m.op === 'gc') {
     gc()
     return { ok: true }
+  }
+  if (m.op === 'quiet') {
+    const t0 = performance.now()
+    const g0 = gcs.snapshot()
+    const quietMs = m.quietMs as number
+    while (performance.now() - gcs.lastMajorEnd < quietMs && performance.now() - t0 < (m.maxMs as number)) await sleep(250)
+    return { waitedMs: performance.now() - t0, majorGcs: gcs.since(g0).major }
   }
   if (m.op === 'idle') {
     attach(m.ms as number)

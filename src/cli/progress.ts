@@ -3,8 +3,9 @@
  * plain line every few seconds otherwise (a CI log, a file).
  *
  * Rules:
- * - What it says: virtual minutes done of the total (seconds within the first minute), the share done, events per wall second (the
- *   managers' dials, connections and trims, averaged since the start), and the time left at that pace
+ * - What it says: virtual minutes done of the total (seconds within the first minute, to the ms within
+ *   the first second), the share done, events per wall second (the managers' dials, connections and
+ *   trims, averaged since the start), and the time left at that pace
  *   once `MIN_SHARE_FOR_ETA` of the run is done ('?' before).
  * - A terminal gets at most one redraw every `redraw` ms (default 100), as one line that `\r` rewrites;
  *   `done()` clears it, so the table and the summary are left as they were.
@@ -81,8 +82,9 @@ export function progressText (f: ProgressFigures, width: number): string {
   // Before 2 % of the run the pace says nothing: the first virtual second (every node bootstrapping at
   // once) costs far more wall time than any later one, and 100,000 nodes printed an ETA of 172 hours.
   const eta = f.done > 0 && f.done >= f.total * MIN_SHARE_FOR_ETA ? f.elapsed / f.done * (f.total - f.done) : Infinity
-  // Within the first virtual minute, virtual seconds: 100,000 nodes spend minutes of wall time there.
-  const done = f.done < 60_000 ? `${(f.done / 1000).toFixed(1)} s` : (f.done / 60_000).toFixed(1)
+  // Within the first virtual minute, virtual seconds: 100,000 nodes spend minutes of wall time there,
+  // the first ~5 of them within the first 0.1 s (every node bootstrapping at once): milliseconds there.
+  const done = f.done < 1_000 ? `${(f.done / 1000).toFixed(3)} s` : f.done < 60_000 ? `${(f.done / 1000).toFixed(1)} s` : (f.done / 60_000).toFixed(1)
   return `${bar}${done}/${(f.total / 60_000).toFixed(0)} virtual min (${Math.floor(share * 100)}%) · ${Math.round(perSecond).toLocaleString('en-US')} events/s · ETA ${duration(eta)}`
 }
 

@@ -6,7 +6,9 @@ import { Progress, progressText } from '../../src/cli/progress.js'
 
 test('the progress line: bar, virtual minutes (seconds within the first), share, events per second and the time left at that pace', () => {
   assert.equal(progressText({ done: 150_000, total: 600_000, events: 20_000, elapsed: 10_000 }, 8), '[##......] 2.5/10 virtual min (25%) · 2,000 events/s · ETA 0:30')
-  assert.equal(progressText({ done: 0, total: 600_000, events: 0, elapsed: 0 }, 0), '0.0 s/10 virtual min (0%) · 0 events/s · ETA ?')
+  assert.equal(progressText({ done: 0, total: 600_000, events: 0, elapsed: 0 }, 0), '0.000 s/10 virtual min (0%) · 0 events/s · ETA ?')
+  // 100,000 nodes spend their first minutes of wall time within the first 0.1 virtual s: milliseconds show it moving.
+  assert.equal(progressText({ done: 43, total: 180_000, events: 10, elapsed: 40_000 }, 0), '0.043 s/3 virtual min (0%) · 0 events/s · ETA ?')
   assert.equal(progressText({ done: 120_000, total: 6_000_000, events: 10, elapsed: 40_000 }, 0), '2.0/100 virtual min (2%) · 0 events/s · ETA 32:40')
   // Bug: 100,000 nodes printed 'ETA 172:41:02' in their first virtual second (bootstrap is the slow part).
   assert.equal(progressText({ done: 1_000, total: 180_000, events: 10, elapsed: 40_000 }, 0), '1.0 s/3 virtual min (0%) · 0 events/s · ETA ?')
