@@ -131,7 +131,7 @@ export class SecureStream extends EventEmitter implements QueueHolder {
     })
     this.opened = new Promise((resolve, reject) => { this.settle = { resolve, reject } })
     this.opened.catch(() => { /* the owner awaits it; a failure also ends the stream */ })
-    this.handshake = new StreamHandshake(isInitiator, opts, this.handshakeHost)
+    this.handshake = new StreamHandshake(isInitiator, opts, this.handshakeHost())
     socket.on('data', this.onData)
     socket.on('drain', this.onDrain)
     socket.on('end', this.onEnd)
@@ -313,23 +313,29 @@ export class SecureStream extends EventEmitter implements QueueHolder {
     this.emit('data', plain)
   }
 
-  /** What the handshake phase (secure-handshake.ts) does to this stream. */
-  private readonly handshakeHost: HandshakeHost = {
-    writeFrame: (frame) => { this.writer.raw(frame) },
-    destroy: (err) => { this.destroy(err) },
-    refuse: () => { this.refuse() },
-    identified: (remotePublicKey, remotePayload) => {
-      this.remotePublicKey = remotePublicKey
-      this.remotePayload = remotePayload
-    },
-    complete: ({ tx, rx, hash }) => {
-      this.handshake = null
-      this.reader.limit = MAX_MESSAGE + TAG
-      this.cipher = new TransportCipher(tx, rx)
-      this.handshakeHash = hash
-      const settle = this.settle!
-      this.settle = null
-      settle.resolve(true)
+  /**
+   * What the handshake phase (secure-handshake.ts) does to this stream: made for it and dropped with
+   * it once the handshake ends (as a field, its object and five closures stayed with every open
+   * connection: 0.35 KB of a 13 KB idle connection).
+   */
+  private handshakeHost (): HandshakeHost {
+    return {
+      writeFrame: (frame) => { this.writer.raw(frame) },
+      destroy: (err) => { this.destroy(err) },
+      refuse: () => { this.refuse() },
+      identified: (remotePublicKey, remotePayload) => {
+        this.remotePublicKey = remotePublicKey
+        this.remotePayload = remotePayload
+      },
+      complete: ({ tx, rx, hash }) => {
+        this.handshake = null
+        this.reader.limit = MAX_MESSAGE + TAG
+        this.cipher = new TransportCipher(tx, rx)
+        this.handshakeHash = hash
+        const settle = this.settle!
+        this.settle = null
+        settle.resolve(true)
+      }
     }
   }
 
