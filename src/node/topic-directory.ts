@@ -5,6 +5,7 @@ import { normaliseHints } from './address.js'
 import type { NodeConnection } from './connection.js'
 import { MAX_PEERS_PER_MESSAGE } from './control-wire.js'
 import type { RendezvousTable } from './rendezvous.js'
+import { peerSource } from './peer-source.js'
 import { AnswerBudget, answerBytes, answerSource } from './topic-answers.js'
 import { FLIPS_IGNORED_TO_CLOSE, TopicFlips } from './topic-flips.js'
 
@@ -35,8 +36,9 @@ export interface Listed { id: string; addresses: string[] }
  *   withdrawn by unannounce, leave, close and a ban), the connected peers that declared the topic and
  *   announce (never lookup-only ones on their behalf), and ourselves when we announce it; at most
  *   `MAX_PEERS_PER_MESSAGE`, never the asker itself, never a peer we banned (nor do we register one).
- * - Budgets per connection: topic join/leave flips (`TopicFlips`: a burst of 8, then one per 4 s; a
- *   flip past it is ignored and counted in `refused`, 64 of them close the connection 'protocol'),
+ * - Budgets: topic join/leave flips per identity and per source (`TopicFlips`: a burst of 8, then one
+ *   per 4 s, twice that per source; a flip past it is ignored and counted in `refused`, 64 of them on
+ *   one connection close it 'protocol'),
  *   and full answers per asker and per source (`AnswerBudget`: 512 a minute per identity, 16 MiB a
  *   minute per IP or public range, then empty answers, counted in `answersRefused`).
  */
@@ -132,7 +134,7 @@ export class TopicDirectory {
 
   /** Whether a join (`announced`) or leave of `topic` on `conn` may take effect (`TopicFlips`); closes a connection grossly over. */
   private mayFlip (conn: NodeConnection, topic: string, announced: boolean): boolean {
-    const verdict = this.flips.take(conn, topic, announced)
+    const verdict = this.flips.take(conn, topic, announced, conn.peer, peerSource(conn.address))
     if (verdict === 'ok') return true
     this.refused++
     // Also in the node's stats ('rendezvousRefused': announcements refused for a budget).
