@@ -16,6 +16,7 @@ import { DEFAULT_FRAME_TIMEOUT, DEFAULT_MAX_RECEIVING_BYTES, ReceiveBudget } fro
 import { DEFAULT_MAX_QUEUED_BYTES_TOTAL, QueueBudget } from './queue-budget.js'
 import { QUEUE_HIGH_BYTES, SecureStream, type ReadMeter } from './secure-stream.js'
 import { SocketCork } from './socket-cork.js'
+import { peerSource } from './peer-source.js'
 import { formatTcpAddress, parseTcpAddress } from './tcp-address.js'
 import type { TransportOptions, TransportStats } from './transport-options.js'
 import { canonicalIp } from '../manager/canonical-ip.js'
@@ -199,6 +200,7 @@ export class TcpTransport {
       openBudgetCloses: this.setup.openBudgetCloses,
       writeBudgetCloses: this.setup.writeBudgetCloses,
       receiveBudgetCloses: this.receiving.overBudgetCloses,
+      receiveSourceBudgetCloses: this.receiving.sourceBudgetCloses,
       frameTimeouts: this.receiving.frameTimeouts,
       queueHoldingBytes: this.queueing.holding,
       queueBudgetCloses: this.queueing.overBudgetCloses
@@ -242,6 +244,8 @@ export class TcpTransport {
    */
   private secure (initiator: boolean, socket: net.Socket, expected?: PeerId, visit = false, probe = false, nonce?: string): SecureStream {
     socket.setNoDelay(true)
+    // A relayed stream has no address of its own: it counts in the total only (its relay's budgets hold).
+    const ip = socket.remoteAddress
     const stream = new SecureStream(initiator, socket, {
       keys: this.keys,
       psk: this.opts.networkKey.psk,
@@ -255,6 +259,7 @@ export class TcpTransport {
       maxQueuedBytes: this.opts.maxQueuedBytes ?? QUEUE_HIGH_BYTES,
       meter: this.meter,
       receiving: this.receiving,
+      receivingSource: ip === undefined ? undefined : peerSource(formatTcpAddress(canonicalIp(ip) ?? ip, socket.remotePort ?? 0)),
       queueing: this.queueing
     })
     stream.on('error', () => { /* surfaced as 'close'; the manager hears of it through disconnected() */ })
