@@ -66,3 +66,21 @@ test('the point keeps an announcer listed when a duplicate connection of it ends
   await until(() => point.manager.getPeer(other.id)?.connected !== true, 10_000, 'the point to see the other announcer gone')
   assert.deepEqual(await listed(probe), [a.id], 'another peer leaving takes only its own registration')
 })
+
+test('an announcer that freezes (answers no keep-alive) is closed \'timeout\' by the point and no longer handed out', T, async (t) => {
+  const point = await testNode(t, { deadTimeout: 2000, manager: { highWater: 64 } })
+  const a = await announcer(t, point, '127.0.0.2')
+  a.stream.socket.pause() // frozen: it reads nothing, so answers no keep-alive; its socket stays open
+  const before = await attack(point.addresses[0]!, { localAddress: '127.0.0.3' })
+  t.after(() => { before.close() })
+  before.channel(CONTROL_PROTOCOL)
+  assert.deepEqual(await listed(before), [a.id], 'handed out while its connection lives')
+  before.close()
+  await until(() => point.manager.getPeer(a.id)?.connected !== true, 10_000, 'the point to close the frozen announcer')
+  // (Our test peers answer no keep-alive either: a fresh one asks, within the deadline.)
+  const after = await attack(point.addresses[0]!, { localAddress: '127.0.0.4' })
+  t.after(() => { after.close() })
+  after.channel(CONTROL_PROTOCOL)
+  assert.deepEqual(await listed(after), [], 'not handed out once closed for its death')
+  assert.equal(point.stats().rendezvousClosedWithdrawals, 1)
+})
