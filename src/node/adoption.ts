@@ -14,6 +14,8 @@ export interface AdoptionHost {
   readonly advertised: AdvertisedAddresses
   /** Discovery hears of every connection kept (undefined before the node listens). */
   connected(connection: NodeConnection): void
+  /** And of its close, once the manager knows (whether the peer is still connected is then true). */
+  disconnected(connection: NodeConnection): void
 }
 
 /**
@@ -26,8 +28,9 @@ export interface AdoptionHost {
  *   dispatched (applications hang their channels on it, a replacement included), the connection is
  *   told it was accepted, every protocol opens its channel on it, then discovery hears of it. Its
  *   channels opening and closing are reported to the manager (`streamsChanged`).
- * - Its close tells the manager (`disconnected`) and, when it was the peer's last connection,
- *   dispatches 'disconnection' (a duplicate that lost the tie-break is no disconnection).
+ * - Its close tells the manager (`disconnected`), then the host (discovery), and, when it was the
+ *   peer's last connection, dispatches 'disconnection' (a duplicate that lost the tie-break is no
+ *   disconnection).
  * - `serve(name, open)` runs `open` for every live connection now and every later one; a name is
  *   served once.
  */
@@ -68,6 +71,7 @@ export class Adoption {
     const { manager, events } = this.host
     this.live.delete(c)
     manager.disconnected(c)
+    this.host.disconnected(c)
     // A duplicate that lost the tie-break goes while the peer stays: that is no disconnection.
     if (!listens(events, 'disconnection') || manager.getPeer(c.peer)?.connected === true) return
     events.dispatchEvent(new CustomEvent('disconnection', { detail: { peer: c.peer, reason: c.remoteCloseReason ?? c.closeReason } }))

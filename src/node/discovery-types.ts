@@ -56,8 +56,10 @@ export interface DiscoveryStats extends VisitStats {
   announcesRefused: number
   /** Farewells (a connection refused or trimmed for lack of room) whose referrals stopped at `MAX_FAREWELL_TOPICS` topics. */
   farewellsCapped: number
-  /** Topic joins and leaves from peers ignored for the per-connection flip budget (a burst of 8, then 1 per 4 s). */
+  /** Topic joins and leaves from peers ignored for the flip budget per identity and per source (a burst of 8, then 1 per 4 s; a source twice that). */
   topicFlipsIgnored: number
+  /** Registrations withdrawn from our rendezvous table because the connection they came over closed. */
+  rendezvousClosedWithdrawals: number
   /** Lookups answered empty for the per-asker budget (512 full answers a minute). */
   lookupAnswersRefused: number
 }

@@ -97,6 +97,7 @@ export class Discovery {
       visitsServed: this.directory.visitsServed,
       farewellsCapped: this.first.capped,
       topicFlipsIgnored: this.directory.flipsIgnored,
+      rendezvousClosedWithdrawals: this.directory.withdrawnOnClose,
       lookupAnswersRefused: this.directory.answersRefused,
       ...this.visits.counts
     }
@@ -219,6 +220,9 @@ export class Discovery {
     for (const j of this.joined.values()) void this.round(j, [conn])
     this.firstConnection.connected()
   }
+
+  /** A kept connection closed (`TopicDirectory.disconnected`: what its peer registered over it may go). */
+  disconnected (conn: NodeConnection): void { this.directory.disconnected(conn) }
 
   /** A connection we refuse or trim for lack of room leaves with referrals (`FirstContact.farewell`). */
   farewell (conn: NodeConnection, reason: string): void { this.first.farewell(conn, reason) }

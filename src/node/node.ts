@@ -213,7 +213,8 @@ class Node implements PeerNode {
         this.dialBack.connected(connection)
         this.relayClient.connected(connection)
         this.punching.connected(connection)
-      }
+      },
+      disconnected: (connection) => { this.discovery?.disconnected(connection) }
     })
     this.punching = new Punching({
       clock,
@@ -341,6 +342,7 @@ class Node implements PeerNode {
       rendezvousWithdrawalsAbandoned: discovery?.counts.withdrawalsAbandoned ?? 0,
       farewellsCapped: discovery?.counts.farewellsCapped ?? 0,
       topicFlipsIgnored: discovery?.counts.topicFlipsIgnored ?? 0,
+      rendezvousClosedWithdrawals: discovery?.counts.rendezvousClosedWithdrawals ?? 0,
       lookupAnswersRefused: discovery?.counts.lookupAnswersRefused ?? 0,
       reachability: this.dialBack.reachability,
       dialBacksServed: this.dialBack.served,

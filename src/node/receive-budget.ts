@@ -9,6 +9,13 @@ export const DEFAULT_MAX_RECEIVING_BYTES = 256 * 1024 * 1024
  */
 export const DEFAULT_FRAME_TIMEOUT = 60_000
 
+/**
+ * One source (an IP, an IPv6 /64, or a public range: `peerSource`; 127.0.0.1 and ::1 exempt) may hold
+ * this share of `maxReceivingBytes` in partial frames, all its connections together (32 MiB of the
+ * default 256 MiB).
+ */
+export const RECEIVING_SOURCE_SHARE = 1 / 8
+
 /** Why the budget ends a connection: its partial frame gave way to others, or did not complete in time. */
 export type ReceiveBudgetReason = 'over-budget' | 'timeout'
 
@@ -37,7 +44,8 @@ export class PartialFrame {
   duePrev: PartialFrame | null = null
   dueNext: PartialFrame | null = null
 
-  constructor (readonly holder: PartialFrameHolder, private readonly budget: ReceiveBudget) {}
+  /** `source`: where its connection comes from (`peerSource`; undefined: exempt from the per-source budget). */
+  constructor (readonly holder: PartialFrameHolder, private readonly budget: ReceiveBudget, readonly source?: string) {}
 
   /** Its holder holds `bytes` for its partial frame now (0: the frame completed or was dropped). */
   held (bytes: number): void { this.budget.held(this, bytes) }
@@ -61,6 +69,12 @@ export class PartialFrame {
  *     honest large one must not make it the one to go. A partial frame alone is never ended for the
  *     budget: a single frame (at most the stream's limit, 16 MiB) always fits, so the total may pass
  *     a budget smaller than one frame.
+ *   - bytes per source: one source (`peerSource`: an IP, an IPv6 /64, a public /24 or /48; 127.0.0.1
+ *     and ::1 exempt) holds at most `RECEIVING_SOURCE_SHARE` (an eighth) of `maxReceivingBytes`, all
+ *     its connections together; past it the source's own stalest partial frame gives way
+ *     ('over-budget'), never its last one. Identities and connections are free to make: without it,
+ *     one IP held 20 MiB (20 connections, 1 MiB each) and 8 IPs 160 MiB of the 256 MiB, leaving
+ *     honest large frames the rest.
  * - The byte check runs after each read (`enforce`), never inside a read. The deadlines run from one
  *   shared timer (an `Alarm` for the earliest). A holder that was ended is counted no more.
  * - Each connection has one entry (`track`), reused for every frame: a bulk receiver starts and
@@ -73,8 +87,16 @@ export class ReceiveBudget {
   overBudgetCloses = 0
   /** Connections whose frame was not whole within `frameTimeout` ('timeout'). */
   frameTimeouts = 0
+  /** Connections whose partial frame gave way to their source's share ('over-budget'; also in `overBudgetCloses`). */
+  sourceBudgetCloses = 0
+  /** Bytes one source may hold (`RECEIVING_SOURCE_SHARE` of `maxBytes`). */
+  readonly maxSourceBytes: number
   /** Bytes counted now. */
   private total = 0
+  /** Bytes and partial frames counted now per source. */
+  private readonly sources = new Map<string, { bytes: number; frames: number }>()
+  /** A source that passed its share since the last `enforce`. */
+  private overSource: string | undefined
   /** Partial frames counted now. */
   private counted = 0
   /** The give-way order: by when bytes of a frame last arrived, the stalest first. */
@@ -87,10 +109,14 @@ export class ReceiveBudget {
 
   constructor (readonly maxBytes: number, readonly frameTimeout: number, private readonly clock: Clock) {
     this.alarm = new Alarm(clock, this.fire)
+    this.maxSourceBytes = Math.max(1, Math.floor(maxBytes * RECEIVING_SOURCE_SHARE))
   }
 
-  /** The entry that counts `holder`'s partial frames: one per connection, for all its frames. */
-  track (holder: PartialFrameHolder): PartialFrame { return new PartialFrame(holder, this) }
+  /** The entry that counts `holder`'s partial frames, from `source` (see the rules): one per connection, for all its frames. */
+  track (holder: PartialFrameHolder, source?: string): PartialFrame { return new PartialFrame(holder, this, source) }
+
+  /** Sources holding partial frames now. */
+  get sourceCount (): number { return this.sources.size }
 
   /** Bytes held for partial frames now (of holders not ended by the budget). */
   get holding (): number { return this.total }
@@ -113,12 +139,14 @@ export class ReceiveBudget {
       this.dueTail = partial
       this.counted++
       this.total += bytes
+      this.countSource(partial, bytes, 1)
       // Armed for the earliest already unless the list was empty (wakeAt never moves it later).
       this.alarm.wakeAt(Math.max(this.dueHead!.deadline, this.clock.now() + 1))
       return
     }
     if (bytes === 0) { this.drop(partial); return }
     this.total += bytes - partial.bytes
+    this.countSource(partial, bytes - partial.bytes, 0)
     partial.bytes = bytes
   }
 
@@ -130,10 +158,26 @@ export class ReceiveBudget {
   }
 
   /** Whether the total passed the budget (the caller then runs `enforce` after its read). */
-  get over (): boolean { return this.total > this.maxBytes }
+  get over (): boolean { return this.total > this.maxBytes || this.overSource !== undefined }
 
-  /** Ends the stalest partial frames while the total is over the budget, never the last one. */
+  /** Ends the stalest partial frames while a source is over its share or the total over the budget, never the last one. */
   enforce (): void {
+    const source = this.overSource
+    this.overSource = undefined
+    if (source !== undefined) {
+      let held = this.sources.get(source)
+      while (held !== undefined && held.bytes > this.maxSourceBytes && held.frames > 1) {
+        let stalest = this.staleHead
+        while (stalest !== null && stalest.source !== source) stalest = stalest.staleNext
+        if (stalest === null) break
+        const bytes = stalest.bytes
+        this.drop(stalest)
+        this.overBudgetCloses++
+        this.sourceBudgetCloses++
+        stalest.holder.overReceiveBudget('over-budget', `${held.bytes + bytes} bytes held for partly received frames from ${source} (its share ${this.maxSourceBytes}): the one without a byte for longest gave way`)
+        held = this.sources.get(source)
+      }
+    }
     while (this.total > this.maxBytes && this.counted > 1) {
       const stalest = this.staleHead!
       const bytes = stalest.bytes
@@ -171,8 +215,21 @@ export class ReceiveBudget {
     partial.duePrev = partial.dueNext = null
     partial.counted = false
     this.total -= partial.bytes
+    this.countSource(partial, -partial.bytes, -1)
     partial.bytes = 0
     this.counted--
+  }
+
+  /** `partial`'s source holds `bytes` more in `frames` more partial frames (either may be negative). */
+  private countSource (partial: PartialFrame, bytes: number, frames: number): void {
+    const source = partial.source
+    if (source === undefined) return
+    let held = this.sources.get(source)
+    if (held === undefined) this.sources.set(source, held = { bytes: 0, frames: 0 })
+    held.bytes += bytes
+    held.frames += frames
+    if (held.frames <= 0) this.sources.delete(source)
+    else if (held.bytes > this.maxSourceBytes && held.frames > 1) this.overSource = source
   }
 
   private linkStale (partial: PartialFrame): void {

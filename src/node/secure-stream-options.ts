@@ -32,6 +32,8 @@ export interface SecureStreamOptions {
   meter?: ReadMeter
   /** The node-wide budget and deadline of partly received frames (receive-budget.ts). Default: none. */
   receiving?: ReceiveBudget
+  /** Where the remote comes from for `receiving`'s per-source share (`peerSource`); undefined: exempt. */
+  receivingSource?: string
   /** The node-wide budget of bytes queued both ways (queue-budget.ts). Default: none. */
   queueing?: QueueBudget
 }

@@ -121,7 +121,7 @@ export class SecureStream extends EventEmitter implements QueueHolder {
     this.lastRead = this.clock.now()
     this.writer = new SealedWriter(socket, this.clock)
     const meter = this.meter
-    this.partial = opts.receiving?.track(this)
+    this.partial = opts.receiving?.track(this, opts.receivingSource)
     this.reader = new FrameReader({
       limit: MAX_HANDSHAKE_FRAME,
       onHolding: (delta) => {

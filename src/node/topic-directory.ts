@@ -5,6 +5,7 @@ import { normaliseHints } from './address.js'
 import type { NodeConnection } from './connection.js'
 import { MAX_PEERS_PER_MESSAGE } from './control-wire.js'
 import type { RendezvousTable } from './rendezvous.js'
+import { peerSource } from './peer-source.js'
 import { AnswerBudget, answerBytes, answerSource } from './topic-answers.js'
 import { FLIPS_IGNORED_TO_CLOSE, TopicFlips } from './topic-flips.js'
 
@@ -21,6 +22,12 @@ export interface DirectoryHost {
   readonly clock?: Clock
 }
 
+/**
+ * Our close reasons that say the peer is dead or hostile (its keep-alives stopped, it broke the
+ * protocol or a budget, it is denied): its registrations go with the connection (see `disconnected`).
+ */
+const GONE_ON_CLOSE: ReadonlySet<string> = new Set(['timeout', 'protocol', 'over-budget', 'denied'])
+
 /** A peer as a directory hands it out. */
 export interface Listed { id: string; addresses: string[] }
 
@@ -31,18 +38,28 @@ export interface Listed { id: string; addresses: string[] }
  * - Registrations come from 'announce' messages, from visits (the visitor's hello), and from the
  *   hello of a newcomer we refuse for lack of room (it would have announced itself had we kept it);
  *   a peer's hello also withdraws its registrations for topics it no longer joins.
+ * - A registration outlives its connection for its ttl (a peer that lets its bootstrap connection
+ *   go is still handed out there, as libp2p rendezvous registrations and Hyperswarm's DHT records
+ *   outlive whoever stored them), but not the peer: when a connection we kept dies — the peer went
+ *   without a word (a crash, a reset, a socket closed without our close message) or we closed it for
+ *   its death or its hostility ('timeout', 'protocol', 'over-budget', 'denied') — and the peer has no
+ *   other connection to us, every registration of that peer is withdrawn at once. A peer that said
+ *   why it leaves is alive and withdraws what it left itself (a leave, `close()`, unannounce).
  * - What we hand out for a topic (`known`) is live only: our registrations (which expire, and are
- *   withdrawn by unannounce, leave, close and a ban), the connected peers that declared the topic and
+ *   withdrawn by unannounce, leave, a ban, and the close of the connection they came over), the connected peers that declared the topic and
  *   announce (never lookup-only ones on their behalf), and ourselves when we announce it; at most
  *   `MAX_PEERS_PER_MESSAGE`, never the asker itself, never a peer we banned (nor do we register one).
- * - Budgets per connection: topic join/leave flips (`TopicFlips`: a burst of 8, then one per 4 s; a
- *   flip past it is ignored and counted in `refused`, 64 of them close the connection 'protocol'),
+ * - Budgets: topic join/leave flips per identity and per source (`TopicFlips`: a burst of 8, then one
+ *   per 4 s, twice that per source; a flip past it is ignored and counted in `refused`, 64 of them on
+ *   one connection close it 'protocol'),
  *   and full answers per asker and per source (`AnswerBudget`: 512 a minute per identity, 16 MiB a
  *   minute per IP or public range, then empty answers, counted in `answersRefused`).
  */
 export class TopicDirectory {
   /** Announcements the rendezvous table refused for a budget, and joins and leaves ignored for the flip budget (`flipsIgnored`). */
   refused = 0
+  /** Registrations dropped because the connection they came over closed (`disconnected`). */
+  withdrawnOnClose = 0
   /** Visits other peers paid us. */
   visitsServed = 0
   private readonly flips: TopicFlips
@@ -66,6 +83,19 @@ export class TopicDirectory {
    */
   banned (peer: PeerId): void {
     this.host.rendezvous?.withdraw(peer, [])
+  }
+
+  /**
+   * A connection the manager kept has closed: when it died (see the rules: no word from the peer, and
+   * no close of ours but `GONE_ON_CLOSE`) and the peer has no other connection (a duplicate that lost
+   * the tie-break is no death), every registration of the peer is withdrawn.
+   */
+  disconnected (conn: NodeConnection): void {
+    if (this.host.rendezvous === undefined || this.host.manager.getPeer(conn.peer)?.connected === true) return
+    if (conn.remoteCloseReason !== undefined || (conn.closeReason !== undefined && !GONE_ON_CLOSE.has(conn.closeReason))) return
+    const before = this.host.rendezvous.registrations
+    this.host.rendezvous.withdraw(conn.peer, [])
+    this.withdrawnOnClose += before - this.host.rendezvous.registrations
   }
 
   /** A remote's hello (before its connection is accepted or refused): drops its registrations for topics it no longer joins. */
@@ -132,7 +162,7 @@ export class TopicDirectory {
 
   /** Whether a join (`announced`) or leave of `topic` on `conn` may take effect (`TopicFlips`); closes a connection grossly over. */
   private mayFlip (conn: NodeConnection, topic: string, announced: boolean): boolean {
-    const verdict = this.flips.take(conn, topic, announced)
+    const verdict = this.flips.take(conn, topic, announced, conn.peer, peerSource(conn.address))
     if (verdict === 'ok') return true
     this.refused++
     // Also in the node's stats ('rendezvousRefused': announcements refused for a budget).

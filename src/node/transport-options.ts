@@ -136,6 +136,11 @@ export interface TransportStats {
   writeBudgetCloses: number
   /** Connections closed ('over-budget') because their partial frame went longest without a byte when all of them held more than `maxReceivingBytes`. */
   receiveBudgetCloses: number
+  /**
+   * Of `receiveBudgetCloses`: because their source (an IP, an IPv6 /64, a public /24 or /48) held more
+   * than an eighth of `maxReceivingBytes` in partial frames, all its connections together.
+   */
+  receiveSourceBudgetCloses: number
   /** Connections closed ('timeout') because a frame did not arrive whole within `frameTimeout`. */
   frameTimeouts: number
   /** Gauge: bytes counted against `maxQueuedBytesTotal` now (paused queues, and socket buffers found full). */

@@ -164,8 +164,14 @@ export interface NodeStats extends ManagerStats, TransportStats {
   rendezvousWithdrawalsAbandoned: number
   /** Connections refused or trimmed for lack of room whose referrals stopped at 8 topics (a hello may declare 64). */
   farewellsCapped: number
-  /** Topic joins and leaves from peers ignored for the per-connection flip budget (a burst of 8, then 1 per 4 s; 64 ignored close the connection 'protocol'). */
+  /** Topic joins and leaves from peers ignored for the flip budget per identity and per source (a burst of 8, then 1 per 4 s, a source twice that; 64 ignored on one connection close it 'protocol'). */
   topicFlipsIgnored: number
+  /**
+   * Registrations withdrawn from our rendezvous table because the connection they came over closed
+   * (its peer crashed, hung up or was closed for misbehaving; not when either manager closed it for
+   * room or lifetime).
+   */
+  rendezvousClosedWithdrawals: number
   /** Lookups we answered empty for the per-asker budget (512 full answers a minute). */
   lookupAnswersRefused: number
   /** The dial-back check's verdict now (see `Reachability`). */

@@ -93,3 +93,31 @@ test('a connection\'s one entry is reused for each of its frames: each frame has
   a.progressed()
   assert.equal(budget.size, 0)
 })
+
+test('one source holds at most an eighth of the budget in partial frames: its own stalest gives way, never its last one, and other sources and exempt streams are untouched', () => {
+  const ended: string[] = []
+  const budget = new ReceiveBudget(80, 60_000, new ManualClock())
+  assert.equal(budget.maxSourceBytes, 10)
+  const track = (name: string, source?: string): PartialFrame => budget.track({ overReceiveBudget: () => { ended.push(name) } }, source)
+  const other = track('other', '127.0.0.3')
+  const local = track('local')
+  other.held(8)
+  local.held(30)
+  const [a1, a2, a3] = ['a1', 'a2', 'a3'].map((n) => track(n, '127.0.0.2'))
+  a1!.held(4)
+  a2!.held(4)
+  assert.equal(budget.over, false)
+  a3!.held(4) // 12 > 10: a1 (the source's stalest) gives way, though `other` is older
+  assert.equal(budget.over, true)
+  budget.enforce()
+  assert.deepEqual(ended, ['a1'])
+  assert.equal(budget.sourceBudgetCloses, 1)
+  assert.equal(budget.overBudgetCloses, 1)
+  // A frame alone over the share is never ended for it.
+  a2!.held(0)
+  a3!.held(0)
+  a3!.held(16)
+  budget.enforce()
+  assert.deepEqual(ended, ['a1'])
+  assert.equal(budget.sourceCount, 2)
+})

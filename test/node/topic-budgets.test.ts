@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { ANSWER_BYTES_PER_MINUTE, ANSWERS_PER_MINUTE, AnswerBudget, answerSource, MAX_ANSWER_ASKERS } from '../../src/node/topic-answers.js'
 import { MAX_PEX_SOURCES, PEX_SOURCE_FACTOR, PexBudget } from '../../src/node/pex-budget.js'
-import { FLIP_BURST, FLIP_INTERVAL, FLIPS_IGNORED_TO_CLOSE, MAX_FLIP_TOPICS, TopicFlips } from '../../src/node/topic-flips.js'
+import { FLIP_BURST, FLIP_INTERVAL, FLIP_SOURCE_FACTOR, FLIPS_IGNORED_TO_CLOSE, MAX_FLIP_HOLDERS, MAX_FLIP_TOPICS, TopicFlips } from '../../src/node/topic-flips.js'
 
 // The per-connection budgets of the topic directory, on a hand-driven clock.
 
@@ -11,11 +11,11 @@ function flips (): { f: TopicFlips; clock: { t: number } } {
   return { f: new TopicFlips(() => clock.t), clock }
 }
 
-/** Flips `topic` on `conn` toward the state it does not hold (what a flipping peer sends): the verdict. */
-function flipper (f: TopicFlips, conn: object, topic: string): () => string {
+/** Flips `topic` on `conn` (of `peer`, from `source`) toward the state it does not hold (what a flipping peer sends): the verdict. */
+function flipper (f: TopicFlips, conn: object, topic: string, peer = 'p', source?: string): () => string {
   let announced = false
   return () => {
-    const v = f.take(conn, topic, !announced)
+    const v = f.take(conn, topic, !announced, peer, source)
     if (v === 'ok') announced = !announced
     return v
   }
@@ -36,24 +36,56 @@ test('a connection flipping a topic gets a burst of 8 flips, then one per 4 s; p
   assert.equal(f.ignored, FLIPS_IGNORED_TO_CLOSE)
 })
 
-test('an honest node joining, refreshing and leaving 64 topics at once spends no flip; another connection has its own budget', () => {
+test('an honest node joining, refreshing and leaving 64 topics at once spends no flip; another identity has its own budget', () => {
   const { f } = flips()
   const conn = {}
-  for (let i = 0; i < 64; i++) assert.equal(f.take(conn, `t${i}`, true), 'ok')
-  for (let i = 0; i < 64; i++) assert.equal(f.take(conn, `t${i}`, true), 'ok', 'a refresh')
-  for (let i = 0; i < 64; i++) assert.equal(f.take(conn, `t${i}`, false), 'ok')
+  for (let i = 0; i < 64; i++) assert.equal(f.take(conn, `t${i}`, true, 'p'), 'ok')
+  for (let i = 0; i < 64; i++) assert.equal(f.take(conn, `t${i}`, true, 'p'), 'ok', 'a refresh')
+  for (let i = 0; i < 64; i++) assert.equal(f.take(conn, `t${i}`, false, 'p'), 'ok')
   const flip = flipper(f, conn, 'x')
   assert.deepEqual(Array.from({ length: FLIP_BURST + 3 }, flip), [...Array<string>(FLIP_BURST + 2).fill('ok'), 'ignore'])
-  const other = flipper(f, {}, 'x')
+  const other = flipper(f, {}, 'x', 'q')
   assert.deepEqual([other(), other(), other()], ['ok', 'ok', 'ok'])
 })
 
 test('a connection cycling through more topics than remembered gets no free changes back', () => {
   const { f } = flips()
   const conn = {}
-  for (let i = 0; i <= MAX_FLIP_TOPICS; i++) f.take(conn, `t${i}`, true)
-  const verdicts = Array.from({ length: FLIP_BURST + 1 }, (_, i) => f.take(conn, `fresh${i}`, true))
+  for (let i = 0; i <= MAX_FLIP_TOPICS; i++) f.take(conn, `t${i}`, true, 'p')
+  const verdicts = Array.from({ length: FLIP_BURST + 1 }, (_, i) => f.take(conn, `fresh${i}`, true, 'p'))
   assert.equal(verdicts.filter((v) => v === 'ok').length, FLIP_BURST, 'each fresh topic costs a flip once one was forgotten')
+})
+
+test('an identity reconnecting gets no new flip budget: its connections share one burst (regression: a burst per connection)', () => {
+  const { f } = flips()
+  const first = flipper(f, {}, 'k', 'p', '127.0.0.2')
+  assert.deepEqual(Array.from({ length: FLIP_BURST + 3 }, first), [...Array<string>(FLIP_BURST + 2).fill('ok'), 'ignore'])
+  const again = flipper(f, {}, 'k', 'p', '127.0.0.2')
+  assert.deepEqual([again(), again(), again()], ['ok', 'ok', 'ignore'], 'a new connection: its first join and leave are free, its flips are spent')
+})
+
+test('fresh identities of one source share twice an identity\'s burst; another source, and an exempt one, have their own', () => {
+  const { f } = flips()
+  let taken = 0
+  for (let n = 0; n < 8; n++) {
+    const flip = flipper(f, {}, 'k', `p${n}`, '127.0.0.2')
+    flip(); flip() // the free first join and leave
+    for (let i = 0; i < FLIP_BURST; i++) if (flip() === 'ok') taken++
+  }
+  assert.equal(taken, FLIP_SOURCE_FACTOR * FLIP_BURST)
+  const other = flipper(f, {}, 'k', 'q', '127.0.0.3')
+  assert.deepEqual([other(), other(), other()], ['ok', 'ok', 'ok'])
+  const local = flipper(f, {}, 'k', 'r', undefined)
+  assert.deepEqual([local(), local(), local()], ['ok', 'ok', 'ok'], '127.0.0.1 and ::1 are exempt from the source budget')
+})
+
+test('the flip budget remembers at most 4096 identities and as many sources', () => {
+  const { f } = flips()
+  for (let n = 0; n < MAX_FLIP_HOLDERS + 10; n++) {
+    const flip = flipper(f, {}, 'k', `p${n}`, `10.0.${n >> 8}.${n & 255}`)
+    flip(); flip(); flip()
+  }
+  assert.equal(f.holders, 2 * MAX_FLIP_HOLDERS)
 })
 
 test('an asker gets 512 full lookup answers a minute, then empty ones; the budget refills over a minute and is bounded', () => {
