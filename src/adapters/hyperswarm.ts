@@ -25,7 +25,8 @@
  * - The firewall: Hyperswarm consults `swarm._firewall` before a handshake completes and before its
  *   own dials. A peer the manager refuses (priority 'banned', on the `deny` list, over the bound
  *   with nothing that may give way) is firewalled first; an over-the-bound refusal is for that
- *   handshake only (Hyperswarm's ban is lifted), and an inbound one makes room (./hyperswarm/room.ts).
+ *   handshake only (Hyperswarm's ban is lifted). An inbound peer over the bound may be given room
+ *   (./hyperswarm/room.ts): a connection gives way and that handshake is let in.
  *   The user's firewall is consulted afterwards, with Hyperswarm's meaning (a firewalled key is banned).
  * - Bans are shared (./hyperswarm/bans.ts): a Hyperswarm ban (`peerInfo.ban(true)`, the user's
  *   firewall) is a manager ban too, and a manager ban a Hyperswarm ban; each is lifted where it was made.
@@ -217,7 +218,7 @@ class SwarmAdapter implements ManagedSwarm {
       this.bans.refusedByManager(peer) // Hyperswarm bans the key right after this returns
       return true
     }
-    if (!this.manager.admits(peer)) {
+    if (!this.manager.admits(peer) && !this.madeRoom(peer)) {
       // Over the bound with nothing that may give way: refuse this handshake only. Hyperswarm bans a
       // firewalled key for good, right after this returns; the ban is lifted on the next microtask.
       this.bans.refusedOnce(peer)
@@ -229,12 +230,20 @@ class SwarmAdapter implements ManagedSwarm {
         // The PeerInfo Hyperswarm made only to ban the key goes too, unless something holds it now.
         this.swarm._maybeDeletePeer?.(info)
       })
-      // Nothing may throw out of the firewall: HyperDHT would swallow it and leave the handshake
-      // hanging, so the remote would wait for its timeout instead of seeing the refusal.
-      if (this.dialingNow !== peer && !this.closed) { try { this.room.refused(peer) } catch {} }
       return true
     }
     return userFirewall !== undefined ? userFirewall.call(this.swarm, key, payload) : false
+  }
+
+  /**
+   * Over the bound: whether the room let a connection give way for `peer` (an inbound peer, not our
+   * own dial), so that this handshake is let in (./hyperswarm/room.ts).
+   */
+  private madeRoom (peer: string): boolean {
+    if (this.dialingNow === peer || this.closed) return false
+    // Nothing may throw out of the firewall: HyperDHT would swallow it and leave the handshake
+    // hanging, so the remote would wait for its timeout instead of seeing the refusal.
+    try { return this.room.refused(peer) && this.manager.admits(peer) } catch { return false }
   }
 
   // ── discovery and release ─────────────────────────────────────────────
