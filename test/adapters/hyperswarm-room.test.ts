@@ -62,10 +62,11 @@ test('late joiners reach lowWater: swarms full of in-grace connections release o
     const late = [add(2), add(2)]
     const started = Date.now()
     for (const s of swarms.slice(4)) await s.join(topic).flushed()
-    // Within the 120 s grace nobody gives way without the room. Most runs take 0.1–8 s (Hyperswarm's
-    // retries of a refused peer come in steps of ~4 s); 12–17.5 s was seen, and 25 s once ran out in a
-    // full suite: 60 s is the hang guard.
-    await until(() => managed.every((m) => m.manager.stats().connections >= 2), 60_000, () => `every swarm at lowWater 2 or more (${counts()})`, 50)
+    // Within the 120 s grace nobody gives way without the room. Runs take 0.1 s or steps of ~4 s: a
+    // handshake refused for want of room is dropped without a reply and its dialer gives up after ~4 s
+    // (60 runs on a loaded machine: median 4.1 s, p90 9–12 s, max 40 s, once 52.7 s): 90 s is the hang
+    // guard, within the grace.
+    await until(() => managed.every((m) => m.manager.stats().connections >= 2), 90_000, () => `every swarm at lowWater 2 or more (${counts()})`, 50)
     const took = Date.now() - started
     assert.ok(late.every((m) => m.manager.stats().connections >= 2), counts())
     assert.deepEqual(violations, [], 'never above highWater')

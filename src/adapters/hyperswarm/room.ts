@@ -10,16 +10,17 @@
  * - The handshake at hand is let in: `refused` says when a connection gave way for the peer, and the
  *   firewall then admits that very handshake (a peer that dials us is below its lowWater: the
  *   manager only dials then). It is admitted like any other connection, never forced past highWater.
- *   Not a dial back: ours raced the peer's own attempt, which was still pending on its side, and
- *   Hyperswarm's deduplication kept the failing attempt and closed ours about half the time, so the
- *   peer waited for its next retry (~4 s) and the release was spent (a stranger's for `memory`):
- *   late joiners took 4–52 s instead of 0.1 s.
+ *   Not a dial back: ours raced the peer's own attempt, still pending on its side (HyperDHT drops a
+ *   refused handshake without a reply: the dialer gives up only after ~4 s), and Hyperswarm's
+ *   deduplication kept the doomed attempt and closed ours about half the time; the release was spent
+ *   (a stranger's for `memory`) and the peer waited ~4 s or more (18 of 27 releases wasted so).
  *   At most one release per `interval`, and never for a peer we released ourselves within
  *   `memory` (a released peer that comes straight back would only push another one out).
  * - A peer refused within the `interval` of the last release waits for the next one: when the
  *   interval is over, if it is still not connected and we are still at the bound, we release and dial
- *   it back then (its own attempt has failed long since; one peer waits at a time; it would otherwise
- *   wait for the swarm's next retry, 4 s or more).
+ *   it back then (one peer waits at a time; it would otherwise wait for its refused attempt to time
+ *   out and the swarm's next retry, 4 s or more; its attempt may still be pending then, so this dial
+ *   back can lose Hyperswarm's deduplication as above).
  * - Which connection gives way, and who is a stranger, is the shared rule (../room-policy.ts): a
  *   stranger (a key the manager did not find or know, or one the room let in as a stranger) gets at
  *   most one release per `memory` in all, and only the place of another room stranger or of a
