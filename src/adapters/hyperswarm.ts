@@ -288,9 +288,10 @@ class SwarmAdapter implements ManagedSwarm {
     this.dialer.waiting.settle(waiters, accepted && open ? c : undefined, new PeerwardenError('ERR_DIAL_FAILED', `the connection to ${peer} was refused by the manager`))
   }
 
-  roomStats (): RoomStats { return this.room.stats() }
+  // Bound: `const { manager, close } = manageSwarm(swarm)` works (the guide's first sample destructures it).
+  readonly roomStats = (): RoomStats => this.room.stats()
 
-  async close (): Promise<void> {
+  readonly close = async (): Promise<void> => {
     if (this.closed) return
     this.closed = true
     this.patches.restore()

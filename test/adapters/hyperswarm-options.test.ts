@@ -132,3 +132,13 @@ test('the manager options manageSwarm takes reach the manager: watermarks, maxPe
     await m.close()
   }
 })
+
+test('close and roomStats work destructured, as the guide\'s first sample uses them (`const { manager, close } = manageSwarm(swarm)`; regression: close lost its this and threw)', async () => {
+  const swarm = fakeSwarm()
+  const { manager, close, roomStats } = manageSwarm(swarm, { lowWater: 1, highWater: 2 })
+  assert.equal(roomStats().releases, 0)
+  await close()
+  assert.equal(swarm.maxPeers, 64, 'the swarm restored')
+  await assert.rejects(manager.connectNow(`hyperswarm:${'ab'.repeat(32)}`), hasCode('ERR_CLOSED'))
+  await close() // idempotent
+})
