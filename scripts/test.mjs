@@ -66,6 +66,7 @@ const UNIT_FILES = [
   'test/node/budget-options.test.ts',
   'test/adapters/hyperswarm-bans-rules.test.ts',
   'test/adapters/hyperswarm-options.test.ts',
+  'test/adapters/hyperswarm-lookups.test.ts',
   'test/node/noise.test.ts',
   'test/node/write-budget-rule.test.ts',
   'test/node/receive-budget.test.ts',

@@ -132,3 +132,32 @@ test('the manager options manageSwarm takes reach the manager: watermarks, maxPe
     await m.close()
   }
 })
+
+test('close and roomStats work destructured, as the guide\'s first sample uses them (`const { manager, close } = manageSwarm(swarm)`; regression: close lost its this and threw)', async () => {
+  const swarm = fakeSwarm()
+  const { manager, close, roomStats } = manageSwarm(swarm, { lowWater: 1, highWater: 2 })
+  assert.equal(roomStats().releases, 0)
+  await close()
+  assert.equal(swarm.maxPeers, 64, 'the swarm restored')
+  await assert.rejects(manager.connectNow(`hyperswarm:${'ab'.repeat(32)}`), hasCode('ERR_CLOSED'))
+  await close() // idempotent
+})
+
+test('the manager dials at most the swarm\'s maxParallel at once, unless maxParallelDials is given (deliberate difference 2)', async () => {
+  for (const [given, expected] of [[{}, 3], [{ maxParallelDials: 5 }, 5]] as const) {
+    const swarm = fakeSwarm()
+    const joined: string[] = []
+    swarm.joinPeer = (key: Uint8Array) => { joined.push(Buffer.from(key).toString('hex')) } // the dial of a swarm without v4 internals
+    const m = manageSwarm(swarm, { lowWater: 8, highWater: 16, clock: new ManualClock(), ...given })
+    try {
+      m.manager.addPeers(Array.from({ length: 8 }, (_, i) => {
+        const id = Buffer.alloc(32, i + 1).toString('hex')
+        return { id, address: `hyperswarm:${id}` }
+      }))
+      await new Promise((resolve) => setImmediate(resolve))
+      assert.equal(joined.length, expected, `${JSON.stringify(given)}: dials in flight`)
+    } finally {
+      await m.close()
+    }
+  }
+})

@@ -201,7 +201,8 @@ test('hyperswarm: a replaced connection\'s close does not drop the new one', T, 
 
 test('hyperswarm: over the bound the firewall refuses the handshake, and only that one (Hyperswarm\'s ban is lifted)', async () => {
   const { swarm, conn } = fakeSwarm()
-  const managed = manageSwarm(swarm, { lowWater: 0, highWater: 2, gracePeriod: 60_000 })
+  // lowWater = highWater: nothing is surplus, so the room lets no connection give way (it would let the handshake in).
+  const managed = manageSwarm(swarm, { lowWater: 2, highWater: 2, gracePeriod: 60_000 })
   try {
     const key = (n: number): Buffer => Buffer.alloc(32, n)
     for (const n of [1, 2]) swarm.emit('connection', conn(key(n), false).c, { publicKey: key(n) })

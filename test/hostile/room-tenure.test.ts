@@ -46,11 +46,7 @@ function ssbKnocker (m: ConnectionManager, clock: Clock): Knocker {
 function swarmKnocker (m: ConnectionManager, clock: Clock): Knocker {
   const room = new SwarmRoom(m, clock, (peer) => { join(m, peer) })
   return {
-    knock: (id) => {
-      if (m.admits(id)) return join(m, id)
-      room.refused(id)
-      return m.listConnections().some((c) => c.peer === id)
-    },
+    knock: (id) => m.admits(id) || room.refused(id) ? join(m, id) : m.listConnections().some((c) => c.peer === id),
     stats: () => room.stats(),
     close: () => { room.close() }
   }

@@ -7,15 +7,20 @@
  * Rules (applied when the firewall refuses an inbound peer because we are at the bound):
  * - Release surplus: when we hold more than lowWater connections, one of them gives way (in grace
  *   or not; not protected or long-term; which one: the shared rule below).
- * - Refer the refused peer to ourselves: we dial it back into the room just made (a peer that
- *   dials us is below its lowWater: the manager only dials then), rather than leave it to its next
- *   retry. The connection is admitted like any other, never forced past highWater.
+ * - The handshake at hand is let in: `refused` says when a connection gave way for the peer, and the
+ *   firewall then admits that very handshake (a peer that dials us is below its lowWater: the
+ *   manager only dials then). It is admitted like any other connection, never forced past highWater.
+ *   Not a dial back: ours raced the peer's own attempt, still pending on its side (HyperDHT drops a
+ *   refused handshake without a reply: the dialer gives up only after ~4 s), and Hyperswarm's
+ *   deduplication kept the doomed attempt and closed ours about half the time; the release was spent
+ *   (a stranger's for `memory`) and the peer waited ~4 s or more (18 of 27 releases wasted so).
  *   At most one release per `interval`, and never for a peer we released ourselves within
  *   `memory` (a released peer that comes straight back would only push another one out).
  * - A peer refused within the `interval` of the last release waits for the next one: when the
  *   interval is over, if it is still not connected and we are still at the bound, we release and dial
- *   it back then (one peer waits at a time; it would otherwise wait for the swarm's next retry, 4 s
- *   or more).
+ *   it back then (one peer waits at a time; it would otherwise wait for its refused attempt to time
+ *   out and the swarm's next retry, 4 s or more; its attempt may still be pending then, so this dial
+ *   back can lose Hyperswarm's deduplication as above).
  * - Which connection gives way, and who is a stranger, is the shared rule (../room-policy.ts): a
  *   stranger (a key the manager did not find or know, or one the room let in as a stranger) gets at
  *   most one release per `memory` in all, and only the place of another room stranger or of a
@@ -44,7 +49,7 @@ export class Room {
     private readonly manager: ConnectionManager,
     /** The pacing's time and the wait for the next release (manageSwarm passes the manager's `clock`). */
     private readonly clock: Clock,
-    /** Opens a connection to the peer, outside the manager's dialer (the manager admits it or not). */
+    /** Opens a connection to a waiting peer when its release came, outside the manager's dialer (the manager admits it or not). */
     private readonly dialBack: (peer: string) => void,
     policy: Readonly<RoomPolicy> = DEFAULT_ROOM
   ) {
@@ -60,8 +65,12 @@ export class Room {
   /** The room's figures. */
   stats (): RoomStats { return this.ledger.stats() }
 
-  /** The firewall refused `peer` because we are at the bound. */
-  refused (peer: string): void {
+  /**
+   * The firewall refused `peer` because we are at the bound. True when a connection gave way for it
+   * now and there is room: the caller lets the handshake at hand in. Otherwise the peer may wait for
+   * the next release, and is dialled back then.
+   */
+  refused (peer: string): boolean {
     const { manager, ledger } = this
     const due = ledger.pick(peer)
     if (due === undefined) {
@@ -72,12 +81,11 @@ export class Room {
           if (manager.listConnections().some((c) => c.peer === peer)) return
           // Room may have opened meanwhile: then only the dial back is needed.
           const counts = manager.stats()
-          if (counts.connections < counts.highWater) this.dialBack(peer)
-          else this.refused(peer)
+          if (counts.connections < counts.highWater || this.refused(peer)) this.dialBack(peer)
         }, ledger.nextReleaseIn())
         this.waiting = { peer, timer }
       }
-      return
+      return false
     }
     const { lowWater, highWater } = manager.stats()
     const conns = manager.listConnections()
@@ -102,9 +110,6 @@ export class Room {
     const after = new Set(manager.listConnections().map((c) => c.peer))
     const freed = [...before].filter((p) => !after.has(p))
     ledger.record(peer, due.stranger, freed)
-    // Refer the refused peer to ourselves: dial it back into the room just made, rather than leave it
-    // to its next retry (Hyperswarm's table: 5 s or more for a peer it never reached).
-    // The connection is admitted like any other (never forced past highWater).
-    if (freed.length > 0 && manager.stats().connections < highWater) this.dialBack(peer)
+    return freed.length > 0 && manager.stats().connections < highWater
   }
 }

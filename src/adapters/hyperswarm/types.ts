@@ -104,6 +104,7 @@ export interface ManageSwarmOptions extends Partial<Omit<ConnectionManagerOption
 
 /** What `manageSwarm` returns. */
 export interface ManagedSwarm {
+  /** Its methods are bound: they may be destructured (`const { manager, close } = manageSwarm(swarm)`). */
   readonly manager: ConnectionManager
   /** The figures of the room the swarm makes for refused peers (releases, strangers refused and remembered). */
   roomStats(): RoomStats
