@@ -1,8 +1,13 @@
 import { PeerwardenError } from '../errors.js'
+import type { Clock } from '../manager/types.js'
 import { clip, errorText, MAX_ERROR_MESSAGE, MAX_ROLE_LENGTH, MAX_VARIANT_LENGTH } from './messages.js'
+import { HandlerDeadline, type DeadlineFigures } from './queue-deadline.js'
 
-/** A queued command's handler: the message's arguments, its stream id and who published it. */
-export type QueueHandler = (args: unknown, meta: { id: string; from: string }) => Promise<void>
+/**
+ * A queued command's handler: the message's arguments, its stream id, who published it, and its
+ * deadline (`signal` aborts with ERR_TIMEOUT at `deadline`, a clock time in ms; ./queue-deadline.ts).
+ */
+export type QueueHandler = (args: unknown, meta: { id: string; from: string; signal: AbortSignal; deadline: number }) => Promise<void>
 
 /**
  * The consumer's own rule for a decoded message (the schema's, for a mesh node): the arguments the
@@ -32,6 +37,11 @@ export interface ConsumerHost {
   /** The largest `args` field parsed, bytes (UTF-8). */
   readonly maxMessageBytes: number
   readonly retryDelay: number
+  /** A handler's deadline, ms (`QueueOptions.handlerTimeout`), unless its target has its own. */
+  readonly handlerTimeout: number
+  readonly clock: Clock
+  /** What the deadlines count (`RedisQueue.stats()`). */
+  readonly figures: DeadlineFigures
   closed(): boolean
   /** A message of `key` was acknowledged (the trimmer counts it). */
   acked(key: string): void
@@ -49,6 +59,8 @@ export interface ConsumerTarget {
   readonly consumer: string
   readonly handler: QueueHandler
   readonly check?: QueueCheck | undefined
+  /** This command's handler deadline, ms (default: the host's `handlerTimeout`). */
+  readonly timeout?: number | undefined
 }
 
 /** How long one read waits for new messages, ms. */
@@ -64,6 +76,7 @@ export async function consumeStream (host: ConsumerHost, reader: ConsumerClient,
   const { key, group, consumer } = target
   let backlog = true // first what we received before a crash and never acknowledged
   let failing = false // reported once per outage
+  const deadline = new HandlerDeadline(host.clock, target.timeout ?? host.handlerTimeout, host.figures)
   while (!host.closed()) {
     let entries: Array<[string, string[] | null]>
     try {
@@ -108,7 +121,7 @@ export async function consumeStream (host: ConsumerHost, reader: ConsumerClient,
           }
           entry.args = checked.value
         }
-        if (!await handleOne(host, target, id, entry)) {
+        if (!await handleOne(host, target, deadline, id, entry)) {
           // In order: nothing after a failed message runs before it; read our pending ones again.
           backlog = true
           await delay(host.retryDelay)
@@ -161,26 +174,21 @@ export function decodeEntry (f: Map<string, string>, maxBytes: number): Entry | 
  * Runs the handler on one message and acknowledges it, or dead-letters it after `maxDeliveries`.
  * False when it failed and is to be retried; throws only what Redis throws.
  */
-async function handleOne (host: ConsumerHost, target: ConsumerTarget, id: string, entry: Entry): Promise<boolean> {
+async function handleOne (host: ConsumerHost, target: ConsumerTarget, deadline: HandlerDeadline, id: string, entry: Entry): Promise<boolean> {
   const { redis } = host
   const { key, group } = target
-  let failure: unknown
-  let ok = false
-  try {
-    await target.handler(entry.args, { id, from: entry.from })
-    ok = true
-  } catch (err) {
-    failure = err
-  }
+  const outcome = await deadline.run(id, async (signal, at) => { await target.handler(entry.args, { id, from: entry.from, signal, deadline: at }) })
   if (host.closed()) return true
-  if (ok) {
+  if (outcome.ok) {
     await redis.xack(key, group, id)
     host.acked(key)
     return true
   }
+  const failure = outcome.error
   const info = await redis.xpending(key, group, id, id, 1) as Array<[string, string, number, number]>
   const deliveries = info[0]?.[3] ?? host.maxDeliveries
   if (deliveries < host.maxDeliveries) return false
+  deadline.forget(id)
   await deadLetter(host, target, id, new Map([['args', entry.text], ['from', entry.from]]), errorText(failure), `its handler failed ${deliveries} times (maxDeliveries ${host.maxDeliveries})`)
   return true
 }

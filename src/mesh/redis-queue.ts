@@ -3,6 +3,7 @@ import { systemClock } from '../clock.js'
 import { PeerwardenError } from '../errors.js'
 import { requireOptional } from '../optional-dependency.js'
 import type { Clock } from '../manager/types.js'
+import type { DeadlineFigures } from './queue-deadline.js'
 import { BLOCK_MS, consumeStream, type ConsumerHost, type QueueCheck, type QueueHandler } from './redis-queue-consumer.js'
 import { AckTrimmer, defineQueueScripts, forgetGroup, listGroups, type GroupLag, type QueueScripts } from './redis-queue-trim.js'
 import { redisVersionProblem } from './redis-version.js'
@@ -27,6 +28,14 @@ export interface QueueOptions {
   maxMessageBytes?: number
   /** Wait before retrying a message whose handler failed, ms. Default 200. */
   retryDelay?: number
+  /**
+   * Default 10_000 (a call's default deadline). How long a queued message's handler may run, ms,
+   * unless its command sets `timeout`: at it the handler's `signal` aborts (ERR_TIMEOUT) and the
+   * delivery counts as failed — retried, then dead-lettered after `maxDeliveries` — so a handler that
+   * never settles no longer stalls its consumer. A handler still running then is never started
+   * again while it runs: the next delivery waits for that run (./queue-deadline.ts). `Infinity`: no deadline.
+   */
+  handlerTimeout?: number
   /**
    * Default 10_000. The longest any Redis command may take, ms: a publish without a timeout of its
    * own fails with ERR_TIMEOUT after it, and so does creating a consumer group; a read that hangs
@@ -119,11 +128,14 @@ export class RedisQueue {
   private startedOk = false
   /** What the consumer loops use (./redis-queue-consumer.ts). */
   private readonly consumerHost: ConsumerHost
+  private readonly figures: DeadlineFigures = { handlerTimeouts: 0, overdueHandlers: 0 }
 
   constructor (url: string, private readonly options: QueueOptions = {}) {
     this.clock = options.clock ?? systemClock
     this.commandTimeout = options.commandTimeout ?? 10_000
     if (!(Number.isFinite(this.commandTimeout) && this.commandTimeout > 0)) throw PeerwardenError.invalid(`commandTimeout must be a positive number of ms, got ${String(options.commandTimeout)}`)
+    const handlerTimeout = options.handlerTimeout ?? 10_000
+    if (typeof handlerTimeout !== 'number' || !(handlerTimeout > 0)) throw PeerwardenError.invalid(`handlerTimeout must be a positive number of ms (or Infinity), got ${String(options.handlerTimeout)}`)
     // ioredis is an optional peer dependency, loaded only by an application that queues commands.
     const { Redis: Client } = requireOptional<typeof import('ioredis')>('ioredis', 'the Redis queue (queued commands)')
     this.redis = defineQueueScripts(new Client(url, { lazyConnect: false, maxRetriesPerRequest: 3, commandTimeout: this.commandTimeout }))
@@ -138,6 +150,9 @@ export class RedisQueue {
       maxLength: this.maxLength,
       maxMessageBytes: this.maxMessageBytes,
       retryDelay: options.retryDelay ?? 200,
+      handlerTimeout,
+      clock: this.clock,
+      figures: this.figures,
       closed: () => this.closed,
       acked: (key) => { this.trimmer.acked(key) },
       report: (err) => { this.report(err) },
@@ -223,6 +238,9 @@ export class RedisQueue {
     }
   }
 
+  /** What the handlers' deadlines counted, over every consumer of this queue. */
+  stats (): DeadlineFigures { return { ...this.figures } }
+
   private get maxLength (): number { return this.options.maxLength ?? 100_000 }
 
   private get maxMessageBytes (): number { return this.options.maxMessageBytes ?? DEFAULT_QUEUE_MESSAGE_BYTES }
@@ -264,9 +282,10 @@ export class RedisQueue {
 
   /**
    * Creates the instance's consumer group now (so it receives everything published from here on),
-   * then consumes. `check` refuses a message before its handler (dead-lettered at once, reported).
+   * then consumes. `check` refuses a message before its handler (dead-lettered at once, reported);
+   * `timeout` is this command's handler deadline (default `handlerTimeout`).
    */
-  async consume (role: string, command: string, variant: string, handler: QueueHandler, check?: QueueCheck): Promise<void> {
+  async consume (role: string, command: string, variant: string, handler: QueueHandler, check?: QueueCheck, timeout?: number): Promise<void> {
     await this.versionChecked()
     const key = streamKey(role, command)
     const group = `instance:${variant}`
@@ -281,7 +300,7 @@ export class RedisQueue {
     reader.on('error', () => {})
     this.blocking.push(reader)
     // The loop handles what Redis throws; anything else ends this consumer, reported, never an unhandled rejection.
-    this.loops.push(consumeStream(this.consumerHost, reader, { key, dead: deadKey(role, command), group, consumer: variant, handler, check }).catch((err: unknown) => {
+    this.loops.push(consumeStream(this.consumerHost, reader, { key, dead: deadKey(role, command), group, consumer: variant, handler, check, timeout }).catch((err: unknown) => {
       this.report(new PeerwardenError('ERR_QUEUE', `the consumer ${group} of ${key} stopped: ${(err as Error)?.message ?? String(err)}`, { cause: err }))
     }))
   }
