@@ -143,6 +143,12 @@ export interface MeshStats {
   queueShareRefused: number
   /** `drain()` was called. */
   draining: boolean
+  /**
+   * Times an instance was found refusing ERR_INVALID_ARGUMENT the calls of a command that the other
+   * instances served (5 in a row while they served 5 and refused none): its refusals then count on
+   * its circuit breaker, and it comes after the others for 10 s (invalid-outlier.ts).
+   */
+  invalidArgumentOutliers: number
   /** Queued messages (Redis) whose handler had not settled at its deadline (`queue.handlerTimeout`, or the command's `timeout`); each counts as a failed delivery. */
   queueHandlerTimeouts: number
   /** Queued handlers past their deadline that still run (they ignored `ctx.signal`); never started again while they run. */
