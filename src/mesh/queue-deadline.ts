@@ -28,6 +28,8 @@ interface Overdue { id: string; settled: Promise<RunOutcome> }
  *   delivery's: a late success is acknowledged then).
  * - A message dead-lettered while its run goes on is let go (`forget`): the run is counted in
  *   `overdueHandlers` until it settles.
+ * - The queue closing aborts the run's signal and stops the wait at once (the message stays pending
+ *   in Redis, delivered again after a restart): `close()` never waits for a handler.
  */
 export class HandlerDeadline {
   private overdue: Overdue | undefined
@@ -35,10 +37,12 @@ export class HandlerDeadline {
   constructor (
     private readonly clock: Clock,
     private readonly timeout: number,
-    private readonly figures: DeadlineFigures
+    private readonly figures: DeadlineFigures,
+    /** Aborts when the queue closes: the run's signal aborts with it, and nobody waits for the run any more. */
+    private readonly closing: AbortSignal
   ) {}
 
-  /** Runs (or waits again for) `id`'s handler, at most `timeout` ms. Never rejects. */
+  /** Runs (or waits again for) `id`'s handler, at most `timeout` ms or until the queue closes. Never rejects. */
   async run (id: string, start: (signal: AbortSignal, deadline: number) => Promise<void>): Promise<RunOutcome> {
     const deadline = this.clock.now() + this.timeout
     let settled: Promise<RunOutcome>
@@ -51,11 +55,22 @@ export class HandlerDeadline {
       const signal = controller.signal
       settled = Promise.resolve().then(async () => { await start(signal, deadline) }).then((): RunOutcome => ({ ok: true }), (error: unknown): RunOutcome => ({ ok: false, error, timedOut: false }))
     }
-    if (!(this.timeout <= MAX_DELAY)) return await this.settle(id, settled)
     let timer: unknown
-    const late = new Promise<'late'>((resolve) => { timer = this.clock.setTimeout(() => { resolve('late') }, this.timeout) })
+    let onClose: (() => void) | undefined
+    const late = new Promise<'late' | 'closed'>((resolve) => {
+      if (this.timeout <= MAX_DELAY) timer = this.clock.setTimeout(() => { resolve('late') }, this.timeout)
+      onClose = () => { resolve('closed') }
+      if (this.closing.aborted) onClose()
+      else this.closing.addEventListener('abort', onClose, { once: true })
+    })
     const first = await Promise.race([settled, late])
     this.clock.clearTimeout(timer)
+    this.closing.removeEventListener('abort', onClose!)
+    if (first === 'closed') {
+      // Left pending in Redis: delivered again after a restart (at least once).
+      controller?.abort(PeerwardenError.closed('the queue'))
+      return { ok: false, error: PeerwardenError.closed('the queue'), timedOut: false }
+    }
     if (first !== 'late') return await this.settle(id, settled)
     this.figures.handlerTimeouts++
     const error = new PeerwardenError('ERR_TIMEOUT', `its handler did not settle within ${this.timeout} ms (the queue's handlerTimeout)`)

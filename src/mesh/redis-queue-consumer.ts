@@ -45,6 +45,8 @@ export interface ConsumerHost {
   /** What the deadlines count (`RedisQueue.stats()`). */
   readonly figures: DeadlineFigures
   closed(): boolean
+  /** Aborts when the queue closes (handlers' signals abort with it). */
+  readonly closing: AbortSignal
   /** A message of `key` was acknowledged (the trimmer counts it). */
   acked(key: string): void
   /** A problem survived (`onError`). */
@@ -78,7 +80,7 @@ export async function consumeStream (host: ConsumerHost, reader: ReadScript, tar
   const { key, group, consumer } = target
   let backlog = true // first what we received before a crash and never acknowledged
   let failing = false // reported once per outage
-  const deadline = new HandlerDeadline(host.clock, target.timeout ?? host.handlerTimeout, host.figures)
+  const deadline = new HandlerDeadline(host.clock, target.timeout ?? host.handlerTimeout, host.figures, host.closing)
   let idle = 0 // the wait before the next read of an idle stream
   while (!host.closed()) {
     let entries: Array<[string, string[] | null]>

@@ -129,6 +129,8 @@ export class RedisQueue {
   private readonly trimmer: AckTrimmer
   private readonly blocking: Redis[] = []
   private closed = false
+  /** Aborted by `close()`: running handlers see their signal abort, and nobody waits for them. */
+  private readonly closing = new AbortController()
   private readonly loops: Array<Promise<void>> = []
   private readonly clock: Clock
   private readonly commandTimeout: number
@@ -168,6 +170,7 @@ export class RedisQueue {
       clock: this.clock,
       figures: this.figures,
       closed: () => this.closed,
+      closing: this.closing.signal,
       acked: (key) => { this.trimmer.acked(key) },
       report: (err) => { this.report(err) },
       failed: (doing, err) => this.failed(doing, err)
@@ -321,6 +324,7 @@ export class RedisQueue {
   async close (): Promise<void> {
     if (this.closed) return
     this.closed = true
+    this.closing.abort()
     this.trimmer.close()
     for (const r of this.blocking) r.disconnect()
     await Promise.allSettled(this.loops)

@@ -123,3 +123,24 @@ test('kill -9 of a consumer in the middle of a handler loses no queued message: 
   }
   assert.equal(pending, 0, 'acknowledged')
 })
+
+test('closing the queue does not wait for a queued handler that never settles: its signal aborts, close() returns, and the message stays pending for the next start', { timeout: 30_000 }, async (t) => {
+  const redis = await redisFor(t)
+  if (redis === undefined) return
+  const receiver = new RedisQueue(redis.url, { handlerTimeout: 60_000 })
+  const sender = new RedisQueue(redis.url)
+  t.after(async () => { await receiver.close(); await sender.close() })
+  let signal: AbortSignal | undefined
+  await receiver.consume('Worker', 'log', 'r1', async (_args, meta) => {
+    signal = meta.signal
+    await new Promise(() => {})
+  })
+  await sender.publish('Worker', 'log', { i: 0 }, 'Caller/a')
+  await until(() => signal !== undefined, 10_000, 'the handler to start')
+  const started = Date.now()
+  await receiver.close()
+  assert.ok(Date.now() - started < 2000, `close() took ${Date.now() - started} ms`)
+  assert.equal(signal!.aborted, true)
+  assert.equal((signal!.reason as PeerwardenError).code, 'ERR_CLOSED')
+  assert.deepEqual(await sender.groups('Worker', 'log'), [{ group: 'instance:r1', pending: 1, lag: 0 }])
+})
