@@ -57,6 +57,7 @@ const LAB_DIRS = ['test/lab/']
 /** Unit tests outside those folders (source paths). */
 const UNIT_FILES = [
   'test/mesh/deadlines.test.ts',
+  'test/mesh/invalid-outlier.test.ts',
   'test/mesh/call-policies.test.ts',
   'test/mesh/registry-notices.test.ts',
   'test/node/discovery.test.ts',

@@ -102,7 +102,19 @@ export function instancesByRole (answers: StatusAnswer[]): Map<string, InstanceR
       }
     }
   }
+  // A breaker is its holder's word: one against a listed instance of a role the holder's role may not
+  // call (an older registry does not drop them), or against itself, is not shown.
+  const outline = answers.find((a) => a.ok)
+  const mayCall = (from: string, to: string): boolean => {
+    if (outline === undefined || !outline.ok) return true
+    const allow = outline.status.schema[to]?._allow
+    return (outline.status.schema[from]?._connect ?? []).includes(to) && (allow === undefined || allow === 'anyNode' || allow.includes(from))
+  }
   for (const row of byPeer.values()) {
+    row.holds = row.holds.filter((h) => {
+      const target = byPeer.get(h.peer)
+      return h.peer !== row.peer && (target === undefined || mayCall(row.role, target.role))
+    })
     for (const h of row.holds) {
       const target = byPeer.get(h.peer)
       if (target === undefined) continue

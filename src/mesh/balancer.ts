@@ -59,14 +59,15 @@ export class Balancer {
   }
 
   /**
-   * A balanced attempt to `instance` ended (`failed`: the instance's fault): counts on its breaker.
+   * A balanced attempt to `instance` ended (`failed`: the instance's fault; `earlier`: past calls of
+   * the window found to have been its fault, breaker.ts): counts on its breaker.
    * True if that opened or closed the breaker (what a health report shows changed); false without breakers.
    */
-  record (instance: Instance, failed: boolean, now: number): boolean {
+  record (instance: Instance, failed: boolean, now: number, earlier = 0): boolean {
     if (this.options === undefined) return false
     let b = this.breakers.get(instance.peer)
     if (b === undefined) this.breakers.set(instance.peer, b = new Breaker(this.options))
-    return b.record(failed, now)
+    return b.record(failed, now, earlier)
   }
 
   /** An instance went away: the budget of breakers of peers no longer connected. */

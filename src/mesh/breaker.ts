@@ -65,8 +65,12 @@ export class Breaker {
     return s === 'closed' || (s === 'half-open' && !this.probing)
   }
 
-  /** A call to this instance ended: `failed` if it was the instance's fault. True if it opened or closed the breaker (or opened it again). */
-  record (failed: boolean, now: number): boolean {
+  /**
+   * A call to this instance ended: `failed` if it was the instance's fault; `earlier`: calls of the
+   * current window recorded as not failed that are now known to have been its fault (an outlier found
+   * late, invalid-outlier.ts). True if it opened or closed the breaker (or opened it again).
+   */
+  record (failed: boolean, now: number, earlier = 0): boolean {
     if (this.openedAt !== -Infinity) {
       // Only the probe's outcome counts while open or half-open.
       if (!this.probing) return false
@@ -83,6 +87,7 @@ export class Breaker {
       this.count = 0
       this.failures = 0
     }
+    this.failures = Math.min(this.count, this.failures + earlier)
     this.count++
     if (failed) this.failures++
     if (this.count >= this.opts.minRequestCount && this.failures / this.count >= this.opts.threshold) {

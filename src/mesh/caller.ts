@@ -39,6 +39,7 @@ import { attemptDeadline, balancedCall, checkCallOptions, failed, recover, settl
 import { Balancer, type BreakerFigures } from './balancer.js'
 import type { BreakerOptions } from './breaker.js'
 import { DeadlineSweep } from './deadline-sweep.js'
+import { InvalidOutliers, OUTLIER_MEMORY } from './invalid-outlier.js'
 import type { Instance } from './instance.js'
 import { CallMetrics, type Figures } from './metrics.js'
 import type { ClientSpan, OtelBridge } from './otel.js'
@@ -123,6 +124,8 @@ export class Caller<S extends MeshSchema = MeshSchema> implements AttemptHost {
   readonly random: () => number
   private readonly pending = new Map<number, Pending>()
   private readonly balancer: Balancer
+  /** Instances refusing as invalid the calls the others serve (invalid-outlier.ts). */
+  readonly outliers = new InvalidOutliers()
   /** Roles ours may call, as the schema says (asked once per role). */
   private readonly callable = new Map<string, boolean>()
   /** Per command and instance (stats, Prometheus); undefined with `metrics: false`. */
@@ -253,7 +256,11 @@ export class Caller<S extends MeshSchema = MeshSchema> implements AttemptHost {
     // closes): after the others for good, even if it never said 'drain' (an older peer, or a liar
     // drawing the calls of the balancer's "fewest outstanding" rule).
     else if (outcome === 'ERR_DRAINING') p.instance.busyUntil = Infinity
-    if (p.balanced && this.balancer.record(p.instance, err !== undefined && instanceFault(err), now)) this.onBreakerRecord?.()
+    if (!p.balanced) return
+    // ERR_INVALID_ARGUMENT is the caller's mistake, unless this instance refuses what the others serve.
+    const outlier = this.outliers.record(p.command, p.instance.peer, outcome === 'OK' ? 'ok' : outcome === 'ERR_INVALID_ARGUMENT' ? 'invalid' : 'other')
+    if (outlier > 0) p.instance.busyUntil = Math.max(p.instance.busyUntil, now + OUTLIER_MEMORY)
+    if (this.balancer.record(p.instance, outlier > 0 || (err !== undefined && instanceFault(err)), now, Math.max(0, outlier - 1))) this.onBreakerRecord?.()
   }
 
   private succeed (id: number, p: Pending, value: unknown): void {

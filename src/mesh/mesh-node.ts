@@ -113,7 +113,7 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
     if (events.listens('queue:error')) events.dispatchEvent(new CustomEvent('queue:error', { detail: { error } }))
     else process.emitWarning(error)
   }
-  const queue = options.redis === undefined ? undefined : new RedisQueue(options.redis, { clock, onError: onQueueError, maxMessageBytes: messageBytes, ...options.queue })
+  const queue = options.redis === undefined ? undefined : new RedisQueue(options.redis, { clock, onError: onQueueError, maxMessageBytes: messageBytes, handlerTimeout: options.timeout, ...options.queue })
   const caller = new Caller<S>({ schema, me, instances, timeout: options.timeout, queue, from: `${me.name}/${variant}`, clock, breaker, metrics, otel })
   const calls = (deadline: number, trace: string | undefined): CallContext['call'] => caller.calls(deadline, trace) as unknown as CallContext['call']
   // With OpenTelemetry each handler runs in a server span that gives it its traceparent (otel.ts).
@@ -198,7 +198,7 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
     call: caller.calls(Infinity),
     events,
     node,
-    stats: () => ({ calls: caller.inFlight, running: responder.running, queued: responder.queued, queuedBytes: responder.queuedBytes, callBytes: responder.peerBytes.held, callBytesRefused: responder.peerBytes.refused, queueShareRefused: responder.queueShareRefused, draining: responder.draining, commands: caller.metrics?.figures() ?? [], breakers: caller.breakerFigures() }),
+    stats: () => ({ calls: caller.inFlight, running: responder.running, queued: responder.queued, queuedBytes: responder.queuedBytes, callBytes: responder.peerBytes.held, callBytesRefused: responder.peerBytes.refused, queueShareRefused: responder.queueShareRefused, draining: responder.draining, invalidArgumentOutliers: caller.outliers.found, queueHandlerTimeouts: queue?.stats().handlerTimeouts ?? 0, queueOverdueHandlers: queue?.stats().overdueHandlers ?? 0, commands: caller.metrics?.figures() ?? [], breakers: caller.breakerFigures() }),
     ready: async (role, opts) => { await waiters.wait(role === undefined ? undefined : (schema.role(role)?.name ?? role), opts) },
     instances: (role) => [...instances.values()].filter((i) => i.role === role).map((i) => ({ peer: i.peer, variant: i.variant, outstanding: i.outstanding })),
     drain: async (opts) => {

@@ -1,8 +1,14 @@
 import { PeerwardenError } from '../errors.js'
+import type { Clock } from '../manager/types.js'
 import { clip, errorText, MAX_ERROR_MESSAGE, MAX_ROLE_LENGTH, MAX_VARIANT_LENGTH } from './messages.js'
+import { HandlerDeadline, type DeadlineFigures } from './queue-deadline.js'
+import { ENTRY_SLACK_BYTES, OVERSIZED_FIELD, type ReadScript } from './redis-queue-read.js'
 
-/** A queued command's handler: the message's arguments, its stream id and who published it. */
-export type QueueHandler = (args: unknown, meta: { id: string; from: string }) => Promise<void>
+/**
+ * A queued command's handler: the message's arguments, its stream id, who published it, and its
+ * deadline (`signal` aborts with ERR_TIMEOUT at `deadline`, a clock time in ms; ./queue-deadline.ts).
+ */
+export type QueueHandler = (args: unknown, meta: { id: string; from: string; signal: AbortSignal; deadline: number }) => Promise<void>
 
 /**
  * The consumer's own rule for a decoded message (the schema's, for a mesh node): the arguments the
@@ -15,7 +21,6 @@ export type QueueCheck = (args: unknown, from: string) => { value: unknown } | {
  * name ioredis (an optional dependency, absent from many installs).
  */
 export interface ConsumerClient {
-  xreadgroup: (group: 'GROUP', name: string, consumer: string, count: 'COUNT', n: number, block: 'BLOCK', ms: number, streams: 'STREAMS', key: string, id: string) => Promise<unknown>
   xack: (key: string, group: string, id: string) => Promise<unknown>
   xpending: (key: string, group: string, start: string, end: string, count: number) => Promise<unknown>
   xadd: (key: string, maxlen: 'MAXLEN', approx: '~', length: string, id: '*', ...fields: string[]) => Promise<unknown>
@@ -32,7 +37,16 @@ export interface ConsumerHost {
   /** The largest `args` field parsed, bytes (UTF-8). */
   readonly maxMessageBytes: number
   readonly retryDelay: number
+  /** The longest wait between two reads of an idle stream, ms (`QueueOptions.pollInterval`). */
+  readonly pollInterval: number
+  /** A handler's deadline, ms (`QueueOptions.handlerTimeout`), unless its target has its own. */
+  readonly handlerTimeout: number
+  readonly clock: Clock
+  /** What the deadlines count (`RedisQueue.stats()`). */
+  readonly figures: DeadlineFigures
   closed(): boolean
+  /** Aborts when the queue closes (handlers' signals abort with it). */
+  readonly closing: AbortSignal
   /** A message of `key` was acknowledged (the trimmer counts it). */
   acked(key: string): void
   /** A problem survived (`onError`). */
@@ -49,10 +63,12 @@ export interface ConsumerTarget {
   readonly consumer: string
   readonly handler: QueueHandler
   readonly check?: QueueCheck | undefined
+  /** This command's handler deadline, ms (default: the host's `handlerTimeout`). */
+  readonly timeout?: number | undefined
 }
 
-/** How long one read waits for new messages, ms. */
-export const BLOCK_MS = 1000
+/** The first wait after a read that found nothing, ms; it doubles up to `pollInterval` while the stream stays idle. */
+const FIRST_IDLE_WAIT = 5
 
 /**
  * One consumer's read loop, on its own blocking connection `reader`, until the queue closes: the
@@ -60,15 +76,17 @@ export const BLOCK_MS = 1000
  * handler, retried, dead-lettered after `maxDeliveries`, a lost group recreated. Handles what Redis
  * throws; rejects only on a bug.
  */
-export async function consumeStream (host: ConsumerHost, reader: ConsumerClient, target: ConsumerTarget): Promise<void> {
+export async function consumeStream (host: ConsumerHost, reader: ReadScript, target: ConsumerTarget): Promise<void> {
   const { key, group, consumer } = target
   let backlog = true // first what we received before a crash and never acknowledged
   let failing = false // reported once per outage
+  const deadline = new HandlerDeadline(host.clock, target.timeout ?? host.handlerTimeout, host.figures, host.closing)
+  let idle = 0 // the wait before the next read of an idle stream
   while (!host.closed()) {
     let entries: Array<[string, string[] | null]>
     try {
-      const res = await reader.xreadgroup('GROUP', group, consumer, 'COUNT', 32, 'BLOCK', BLOCK_MS, 'STREAMS', key, backlog ? '0' : '>') as Array<[string, Array<[string, string[] | null]>]> | null
-      entries = res?.[0]?.[1] ?? []
+      // Sized on the server (./redis-queue-read.ts): an oversized entry never leaves Redis.
+      entries = await reader.pwQueueRead(key, group, consumer, 32, backlog ? '0' : '>', host.maxMessageBytes + ENTRY_SLACK_BYTES) ?? []
       failing = false
     } catch (err) {
       if (host.closed()) return
@@ -83,6 +101,13 @@ export async function consumeStream (host: ConsumerHost, reader: ConsumerClient,
       continue
     }
     if (backlog && entries.length === 0) { backlog = false; continue }
+    if (entries.length === 0) {
+      // No BLOCK in a script: poll, at once while there is work, backing off to pollInterval when idle.
+      idle = Math.min(host.pollInterval, idle === 0 ? FIRST_IDLE_WAIT : idle * 2)
+      await delay(idle)
+      continue
+    }
+    idle = 0
     try {
       for (const [id, fields] of entries) {
         if (host.closed()) return
@@ -108,7 +133,7 @@ export async function consumeStream (host: ConsumerHost, reader: ConsumerClient,
           }
           entry.args = checked.value
         }
-        if (!await handleOne(host, target, id, entry)) {
+        if (!await handleOne(host, target, deadline, id, entry)) {
           // In order: nothing after a failed message runs before it; read our pending ones again.
           backlog = true
           await delay(host.retryDelay)
@@ -139,6 +164,8 @@ const MAX_FROM = MAX_ROLE_LENGTH + 1 + MAX_VARIANT_LENGTH
  * does not decode says why; its fields come back (for the dead letter) with an oversized `args` left out.
  */
 export function decodeEntry (f: Map<string, string>, maxBytes: number): Entry | { why: string; fields: Map<string, string> } {
+  const oversized = f.get(OVERSIZED_FIELD)
+  if (oversized !== undefined) return { why: `an entry of ${oversized} bytes, over its args' maxMessageBytes ${maxBytes} with ${ENTRY_SLACK_BYTES} for the rest (sized in Redis, never read; left out of the dead letter)`, fields: new Map() }
   const text = f.get('args')
   const from = f.get('from')
   const refuse = (why: string): { why: string; fields: Map<string, string> } => ({ why, fields: f })
@@ -161,26 +188,21 @@ export function decodeEntry (f: Map<string, string>, maxBytes: number): Entry | 
  * Runs the handler on one message and acknowledges it, or dead-letters it after `maxDeliveries`.
  * False when it failed and is to be retried; throws only what Redis throws.
  */
-async function handleOne (host: ConsumerHost, target: ConsumerTarget, id: string, entry: Entry): Promise<boolean> {
+async function handleOne (host: ConsumerHost, target: ConsumerTarget, deadline: HandlerDeadline, id: string, entry: Entry): Promise<boolean> {
   const { redis } = host
   const { key, group } = target
-  let failure: unknown
-  let ok = false
-  try {
-    await target.handler(entry.args, { id, from: entry.from })
-    ok = true
-  } catch (err) {
-    failure = err
-  }
+  const outcome = await deadline.run(id, async (signal, at) => { await target.handler(entry.args, { id, from: entry.from, signal, deadline: at }) })
   if (host.closed()) return true
-  if (ok) {
+  if (outcome.ok) {
     await redis.xack(key, group, id)
     host.acked(key)
     return true
   }
+  const failure = outcome.error
   const info = await redis.xpending(key, group, id, id, 1) as Array<[string, string, number, number]>
   const deliveries = info[0]?.[3] ?? host.maxDeliveries
   if (deliveries < host.maxDeliveries) return false
+  deadline.forget(id)
   await deadLetter(host, target, id, new Map([['args', entry.text], ['from', entry.from]]), errorText(failure), `its handler failed ${deliveries} times (maxDeliveries ${host.maxDeliveries})`)
   return true
 }

@@ -3,7 +3,9 @@ import { systemClock } from '../clock.js'
 import { PeerwardenError } from '../errors.js'
 import { requireOptional } from '../optional-dependency.js'
 import type { Clock } from '../manager/types.js'
-import { BLOCK_MS, consumeStream, type ConsumerHost, type QueueCheck, type QueueHandler } from './redis-queue-consumer.js'
+import type { DeadlineFigures } from './queue-deadline.js'
+import { defineReadScript } from './redis-queue-read.js'
+import { consumeStream, type ConsumerHost, type QueueCheck, type QueueHandler } from './redis-queue-consumer.js'
 import { AckTrimmer, defineQueueScripts, forgetGroup, listGroups, type GroupLag, type QueueScripts } from './redis-queue-trim.js'
 import { redisVersionProblem } from './redis-version.js'
 
@@ -21,16 +23,33 @@ export interface QueueOptions {
   trimInterval?: number
   /**
    * The largest `args` field (JSON) a consumer parses, in bytes (UTF-8): a larger entry is
-   * dead-lettered unread; a publish of larger arguments fails with ERR_MESSAGE_TOO_LARGE. Default
+   * dead-lettered unread (one whose fields add up to more than this plus 4 KiB is sized inside Redis
+   * and never sent to the process: ./redis-queue-read.ts); a publish of larger arguments fails with ERR_MESSAGE_TOO_LARGE. Default
    * 1 MiB (a mesh node's: its `limits.messageBytes`).
    */
   maxMessageBytes?: number
   /** Wait before retrying a message whose handler failed, ms. Default 200. */
   retryDelay?: number
   /**
+   * Default 50. The longest wait between two reads of an idle stream, ms. A consumer reads through a
+   * script that sizes every entry on the server (an entry over `maxMessageBytes` never leaves Redis),
+   * and Redis allows no blocking read in a script: it reads again at once while there is work, then
+   * waits 5 ms, doubling up to this, while the stream stays idle (an idle consumer costs Redis about
+   * 1000 / pollInterval small scripts a second).
+   */
+  pollInterval?: number
+  /**
+   * Default 10_000 (a call's default deadline). How long a queued message's handler may run, ms,
+   * unless its command sets `timeout`: at it the handler's `signal` aborts (ERR_TIMEOUT) and the
+   * delivery counts as failed — retried, then dead-lettered after `maxDeliveries` — so a handler that
+   * never settles no longer stalls its consumer. A handler still running then is never started
+   * again while it runs: the next delivery waits for that run (./queue-deadline.ts). `Infinity`: no deadline.
+   */
+  handlerTimeout?: number
+  /**
    * Default 10_000. The longest any Redis command may take, ms: a publish without a timeout of its
    * own fails with ERR_TIMEOUT after it, and so does creating a consumer group; a read that hangs
-   * this long past its BLOCK is retried.
+   * this long is retried.
    */
   commandTimeout?: number
   /**
@@ -79,7 +98,8 @@ export function deadKey (role: string, command: string): string { return `${stre
  *   `maxDeliveries` attempts it moves to the dead-letter stream `<stream>:dead` and is acknowledged.
  * - An entry our publisher would not write (another writer on the stream: no `args` or `from`,
  *   `args` not JSON or over `maxMessageBytes`, `from` over 193 characters) is dead-lettered at its
- *   first read; no handler sees it (redis-queue-consumer.ts's `decodeEntry`). So is one the
+ *   first read; no handler sees it (redis-queue-consumer.ts's `decodeEntry`). Entries are read by a
+ *   script that sizes them inside Redis: one over `maxMessageBytes` (+ 4 KiB) never leaves it. So is one the
  *   consumer's `check` refuses (a mesh node's: the schema's, as for a call).
  * - Every dead letter carries the entry's id, `args` (left out when oversized), `from`, the group and
  *   `error` (why: the handler's last error, or what did not decode), and is reported through
@@ -109,6 +129,8 @@ export class RedisQueue {
   private readonly trimmer: AckTrimmer
   private readonly blocking: Redis[] = []
   private closed = false
+  /** Aborted by `close()`: running handlers see their signal abort, and nobody waits for them. */
+  private readonly closing = new AbortController()
   private readonly loops: Array<Promise<void>> = []
   private readonly clock: Clock
   private readonly commandTimeout: number
@@ -119,11 +141,16 @@ export class RedisQueue {
   private startedOk = false
   /** What the consumer loops use (./redis-queue-consumer.ts). */
   private readonly consumerHost: ConsumerHost
+  private readonly figures: DeadlineFigures = { handlerTimeouts: 0, overdueHandlers: 0 }
 
   constructor (url: string, private readonly options: QueueOptions = {}) {
     this.clock = options.clock ?? systemClock
     this.commandTimeout = options.commandTimeout ?? 10_000
     if (!(Number.isFinite(this.commandTimeout) && this.commandTimeout > 0)) throw PeerwardenError.invalid(`commandTimeout must be a positive number of ms, got ${String(options.commandTimeout)}`)
+    const pollInterval = options.pollInterval ?? 50
+    if (!(Number.isFinite(pollInterval) && pollInterval > 0)) throw PeerwardenError.invalid(`pollInterval must be a positive number of ms, got ${String(options.pollInterval)}`)
+    const handlerTimeout = options.handlerTimeout ?? 10_000
+    if (typeof handlerTimeout !== 'number' || !(handlerTimeout > 0)) throw PeerwardenError.invalid(`handlerTimeout must be a positive number of ms (or Infinity), got ${String(options.handlerTimeout)}`)
     // ioredis is an optional peer dependency, loaded only by an application that queues commands.
     const { Redis: Client } = requireOptional<typeof import('ioredis')>('ioredis', 'the Redis queue (queued commands)')
     this.redis = defineQueueScripts(new Client(url, { lazyConnect: false, maxRetriesPerRequest: 3, commandTimeout: this.commandTimeout }))
@@ -138,7 +165,12 @@ export class RedisQueue {
       maxLength: this.maxLength,
       maxMessageBytes: this.maxMessageBytes,
       retryDelay: options.retryDelay ?? 200,
+      pollInterval,
+      handlerTimeout,
+      clock: this.clock,
+      figures: this.figures,
       closed: () => this.closed,
+      closing: this.closing.signal,
       acked: (key) => { this.trimmer.acked(key) },
       report: (err) => { this.report(err) },
       failed: (doing, err) => this.failed(doing, err)
@@ -223,6 +255,9 @@ export class RedisQueue {
     }
   }
 
+  /** What the handlers' deadlines counted, over every consumer of this queue. */
+  stats (): DeadlineFigures { return { ...this.figures } }
+
   private get maxLength (): number { return this.options.maxLength ?? 100_000 }
 
   private get maxMessageBytes (): number { return this.options.maxMessageBytes ?? DEFAULT_QUEUE_MESSAGE_BYTES }
@@ -264,9 +299,10 @@ export class RedisQueue {
 
   /**
    * Creates the instance's consumer group now (so it receives everything published from here on),
-   * then consumes. `check` refuses a message before its handler (dead-lettered at once, reported).
+   * then consumes. `check` refuses a message before its handler (dead-lettered at once, reported);
+   * `timeout` is this command's handler deadline (default `handlerTimeout`).
    */
-  async consume (role: string, command: string, variant: string, handler: QueueHandler, check?: QueueCheck): Promise<void> {
+  async consume (role: string, command: string, variant: string, handler: QueueHandler, check?: QueueCheck, timeout?: number): Promise<void> {
     await this.versionChecked()
     const key = streamKey(role, command)
     const group = `instance:${variant}`
@@ -276,12 +312,11 @@ export class RedisQueue {
       if ((err as Error).message === 'Command timed out') throw this.timedOut(`creating the consumer group ${group} of ${key}`, this.commandTimeout)
       if (!String((err as Error).message).includes('BUSYGROUP')) throw this.failed(`cannot create the consumer group ${group} of ${key}`, err)
     }
-    // The read blocks for BLOCK_MS: it may take that long, plus a command's time.
-    const reader = this.redis.duplicate({ commandTimeout: BLOCK_MS + this.commandTimeout })
+    const reader = defineReadScript(this.redis.duplicate())
     reader.on('error', () => {})
     this.blocking.push(reader)
     // The loop handles what Redis throws; anything else ends this consumer, reported, never an unhandled rejection.
-    this.loops.push(consumeStream(this.consumerHost, reader, { key, dead: deadKey(role, command), group, consumer: variant, handler, check }).catch((err: unknown) => {
+    this.loops.push(consumeStream(this.consumerHost, reader, { key, dead: deadKey(role, command), group, consumer: variant, handler, check, timeout }).catch((err: unknown) => {
       this.report(new PeerwardenError('ERR_QUEUE', `the consumer ${group} of ${key} stopped: ${(err as Error)?.message ?? String(err)}`, { cause: err }))
     }))
   }
@@ -289,6 +324,7 @@ export class RedisQueue {
   async close (): Promise<void> {
     if (this.closed) return
     this.closed = true
+    this.closing.abort()
     this.trimmer.close()
     for (const r of this.blocking) r.disconnect()
     await Promise.allSettled(this.loops)

@@ -84,6 +84,11 @@ export interface RegistryStats {
   members: number
   /** Registrations refused by `registrationBudget` (count or bytes) since the start. */
   registrationsOverBudget: number
+  /**
+   * Breakers dropped from members' health reports since the start: claimed against a peer that is not
+   * a member, against the reporter itself, or against a role the reporter's role may not call.
+   */
+  healthClaimsDropped: number
   /** Joined/left notices to watchers: sent, coalesced per member (registry-notices.ts). */
   notices: NoticeStats
 }

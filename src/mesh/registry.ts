@@ -132,6 +132,7 @@ export async function createRegistry (options: RegistryOptions): Promise<MeshReg
     }
   })
   let registrationsOverBudget = 0
+  let healthClaimsDropped = 0
 
   node.protocol(REGISTRY_PROTOCOL, (conn: NodeConnection) => {
     let send: Message<RegistryMessage> | undefined
@@ -199,7 +200,8 @@ export async function createRegistry (options: RegistryOptions): Promise<MeshReg
 
   /**
    * A member's health report: kept (the last one) while it is a member on this channel; from anyone
-   * else, ignored. A member sends one per `HEALTH_INTERVAL` at most: more than `MAX_REPORTS` within
+   * else, ignored. Its breakers are kept only against current members of a role its role may call.
+   * A member sends one per `HEALTH_INTERVAL` at most: more than `MAX_REPORTS` within
    * `REPORT_WINDOW` is a flood (each flip of `draining` is a log line), and closes the connection.
    */
   const reported = (conn: NodeConnection, msg: Extract<ToRegistry, { t: 'health' }>, send: Message<RegistryMessage>): void => {
@@ -210,7 +212,14 @@ export async function createRegistry (options: RegistryOptions): Promise<MeshReg
     if (m.reports === undefined || now - m.reports.start >= REPORT_WINDOW) m.reports = { start: now, count: 0 }
     if (++m.reports.count > MAX_REPORTS) { conn.protocolError(`registry channel: over ${MAX_REPORTS} health reports within ${REPORT_WINDOW} ms`); return }
     if (m.health?.draining !== msg.draining) log.info({ peer, role: m.entry.role, variant: m.entry.variant, draining: msg.draining }, msg.draining ? 'member draining' : 'member up')
-    m.health = { draining: msg.draining, breakers: msg.breakers }
+    // A breaker is the reporter's word: kept only against a current member whose role its role may
+    // call (one it could have called), never against itself; the rest is dropped and counted.
+    const breakers = msg.breakers.filter((b) => {
+      const target = members.get(b.peer)
+      return target !== undefined && b.peer !== peer && schema.canCall(m.entry.role, target.entry.role)
+    })
+    healthClaimsDropped += msg.breakers.length - breakers.length
+    m.health = { draining: msg.draining, breakers }
   }
 
   /** The operator's hook; one that throws refuses (it never throws into the channel). */
@@ -242,7 +251,7 @@ export async function createRegistry (options: RegistryOptions): Promise<MeshReg
     get addresses () { return node.addresses.map((a) => `${a}#${node.id}`) },
     members: () => [...members.values()].map((m) => ({ ...m.entry })),
     status,
-    stats: () => ({ members: members.size, registrationsOverBudget, notices: notices.stats() }),
+    stats: () => ({ members: members.size, registrationsOverBudget, healthClaimsDropped, notices: notices.stats() }),
     close: async () => { notices.close(); await node.close() }
   }
 }

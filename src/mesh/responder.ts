@@ -222,7 +222,8 @@ export class Responder {
   /**
    * Queued commands on Redis: one consumer group per command and instance (`variant`), created
    * before the node says it is here. Each message runs its handler with a `ctx` of its own
-   * (no deadline; `from` as the publisher wrote it). A message whose `from` role may not call ours
+   * (its deadline the command's `timeout`, else the queue's `handlerTimeout`: ./queue-deadline.ts;
+   * `from` as the publisher wrote it). A message whose `from` role may not call ours
    * (`mayCall`), or whose arguments fail the command's `params`, is dead-lettered unrun, as such a
    * call would be refused.
    */
@@ -233,8 +234,7 @@ export class Responder {
       if (handler === undefined) continue
       await queue.consume(this.me.name, command.name, variant, async (args, meta) => {
         const [role, from] = splitFrom(meta.from)
-        const controller = new AbortController()
-        await handler(args, { from: { role, variant: from }, signal: controller.signal, deadline: Infinity, call: this.calls(Infinity, undefined), attempt: 1, traceparent: undefined } satisfies CallContext)
+        await handler(args, { from: { role, variant: from }, signal: meta.signal, deadline: meta.deadline, call: this.calls(meta.deadline, undefined), attempt: 1, traceparent: undefined } satisfies CallContext)
       }, (args, from) => {
         // As for a call (`serve`): whoever wrote the stream proves nothing.
         const [role] = splitFrom(from)
@@ -242,7 +242,7 @@ export class Responder {
         if (command.params === undefined) return { value: args }
         const checked = checkArgs(command, args)
         return checked.ok ? { value: checked.value } : { refused: checked.error.message }
-      })
+      }, command.timeout)
     }
   }
 

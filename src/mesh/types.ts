@@ -78,7 +78,7 @@ export interface MeshNodeOptions<S extends MeshSchema = MeshSchema> {
    * longer message from a remote closes its connection ('protocol'), unparsed.
    */
   limits?: { runningPerPeer?: number; queuedPerCommand?: number; queuedBytes?: number; bytesPerPeer?: number; messageBytes?: number }
-  /** Redis queue tuning (dead-letter after `maxDeliveries`, default 5). */
+  /** Redis queue tuning (dead-letter after `maxDeliveries`, default 5; a handler's deadline `handlerTimeout`, default this node's `timeout`, else 10 s). */
   queue?: QueueOptions
   /**
    * Deadlines, certificate checks and renewals run on it, and so does the node under the mesh.
@@ -143,6 +143,16 @@ export interface MeshStats {
   queueShareRefused: number
   /** `drain()` was called. */
   draining: boolean
+  /**
+   * Times an instance was found refusing ERR_INVALID_ARGUMENT the calls of a command that the other
+   * instances served (5 in a row while they served 5 and refused none): its refusals then count on
+   * its circuit breaker, and it comes after the others for 10 s (invalid-outlier.ts).
+   */
+  invalidArgumentOutliers: number
+  /** Queued messages (Redis) whose handler had not settled at its deadline (`queue.handlerTimeout`, or the command's `timeout`); each counts as a failed delivery. */
+  queueHandlerTimeouts: number
+  /** Queued handlers past their deadline that still run (they ignored `ctx.signal`); never started again while they run. */
+  queueOverdueHandlers: number
   /** Per command we call and instance: attempts, outcomes by code, latency histogram, in flight (metrics.ts); empty with `metrics: false`. */
   commands: CommandFigures[]
   /** The circuit breaker of each instance connected now (with the `breaker` option). */

@@ -94,3 +94,27 @@ test('status shows each instance up or draining, the breakers held against it (c
   assert.match(line('a1'), /; holds breakers: open against Worker\/w2$/)
   assert.match(line('a2'), /; holds breakers: half-open against Worker\/w2, open against dddddddddddd…$/)
 })
+
+test('status does not show a breaker its holder claims against itself or against a listed instance of a role its role may not call (an older registry passes them on)', () => {
+  const A1 = 'e'.repeat(64)
+  const report = (peer: string, role: string, variant: string, breakers: HealthReport['breakers']) => ({ peer, role, variant, addresses: [], since: 1000, expires: 5000, health: { draining: false, breakers } })
+  const answers: StatusAnswer[] = [{
+    address: `tcp://127.0.0.1:4000#${A}`,
+    id: A,
+    ok: true,
+    status: {
+      registry: A,
+      members: [
+        report(P1, 'Worker', 'w1', [{ peer: P2, state: 'open' }, { peer: A1, state: 'open' }, { peer: P1, state: 'open' }]),
+        member(P2, 'w2', 1000, 5000),
+        report(A1, 'Api', 'a1', [{ peer: A1, state: 'open' }, { peer: P2, state: 'open' }])
+      ],
+      schema: outline
+    }
+  }]
+  const byRole = instancesByRole(answers)
+  const [w1, w2] = byRole.get('Worker')!
+  assert.deepEqual(w1.holds, [], 'a Worker calls nobody')
+  assert.deepEqual(w2.against.map((b) => b.variant), ['a1'])
+  assert.deepEqual(byRole.get('Api')![0]!.holds.map((h) => h.variant), ['w2'])
+})
