@@ -161,6 +161,9 @@ export function wireParts (core: ManagerCore, options: ConnectionManagerOptions)
     topicsShort: () => topics.short(),
     dialing: (list, delta) => { topics.dialing(list, delta) },
     accept: (conn, _record, forced) => connections.has(conn) || connections.accept(conn, forced),
+    refusalCode: (conn) => core.closed()
+      ? 'ERR_CLOSED'
+      : book.get(conn.peer)?.priority === 'banned' ? 'ERR_BANNED' : denyList.matches(conn.peer, conn.address) ? 'ERR_DENIED' : 'ERR_DIAL_FAILED',
     dialStarted: (r, address) => { events.emit('dial:started', { peer: r.id, address }) },
     addressFailed: (r, address, error) => {
       const failure: DialFailure = { peer: r.id, address, error, at: clock.now() }
