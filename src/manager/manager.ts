@@ -37,7 +37,9 @@ export class Manager extends ManagerParts implements ConnectionManager {
 
   setPriority (updates: Array<{ peer: PeerId | string; priority: Priority }>): void {
     this.assertOpen()
-    this.knowledge.setPriority(updates)
+    check.priorityUpdates(updates)
+    // A bare IP or a CIDR is that IP or range: a deny entry (deny-control.ts).
+    this.knowledge.setPriority(this.denyControl.takeRanges(updates))
     this.budget.reconsider()
     this.budget.enforce()
     this.observers.notify()
@@ -52,6 +54,16 @@ export class Manager extends ManagerParts implements ConnectionManager {
     this.observers.notify()
     this.rotation.schedule()
     this.dialer.requestPass()
+  }
+
+  deny (entry: string): boolean {
+    this.assertOpen()
+    return this.denyControl.deny(entry)
+  }
+
+  undeny (entry: string): boolean {
+    this.assertOpen()
+    return this.denyControl.undeny(entry)
   }
 
   forgetPeer (peer: PeerId): void {
