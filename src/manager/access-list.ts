@@ -10,7 +10,8 @@ type Range = [ipaddr.IPv4 | ipaddr.IPv6, number]
  *
  * Rules:
  * - An entry that parses as an IPv4/IPv6 address or CIDR (`10.0.0.0/8`, `::1`, `fe80::/10`) is a range;
- *   a bare address is its /32 or /128. Anything else is a peer id.
+ *   a bare address is its /32 or /128; so is an IP multiaddr (`/ip4/10.0.0.0/ipcidr/8`, `/ip6/::1`),
+ *   and any other entry starting with `/` is refused. Anything else is a peer id.
  * - A connection matches when its peer id is listed or its remote address holds an IP inside a range.
  *   An IPv4 address written as IPv6 in any spelling (`::ffff:1.2.3.4`, `::ffff:102:304`: see
  *   `canonicalIp`) matches IPv4 ranges.
@@ -88,9 +89,27 @@ export class AccessList {
 
 /** The range an entry is, or undefined for a peer id; a malformed CIDR throws ERR_INVALID_ARGUMENT naming `field`. */
 function parseEntry (entry: string, field: string): Range | undefined {
+  if (entry.startsWith('/')) return multiaddrRange(entry, field)
   const range = parseRange(entry)
   if (range === undefined && entry.includes('/') && /^[0-9a-fA-F.:]+\/\d+$/.test(entry)) {
     throw PeerwardenError.invalid(`${field} is not a valid CIDR: ${JSON.stringify(entry)}`)
+  }
+  return range
+}
+
+/** `/ip4/<address>` or `/ip6/<address>`, optionally `/ipcidr/<bits>`: the form js-libp2p's own allow/deny lists take. */
+const IP_MULTIADDR = /^\/(ip4|ip6)\/([^/]+)(?:\/ipcidr\/(\d{1,3}))?$/
+
+/**
+ * An entry written as a multiaddr: an IP one is its range; any other (a port, a transport, a
+ * `/p2p/` id) throws ERR_INVALID_ARGUMENT naming `field` — taken for a peer id, it would match
+ * nothing, in silence.
+ */
+function multiaddrRange (entry: string, field: string): Range {
+  const m = IP_MULTIADDR.exec(entry)
+  const range = m === null ? undefined : parseRange(m[3] === undefined ? m[2] : `${m[2]}/${m[3]}`)
+  if (m === null || range === undefined || (m[1] === 'ip4') !== (range[0].kind() === 'ipv4')) {
+    throw PeerwardenError.invalid(`${field} must be an IP multiaddr (/ip4/<address>[/ipcidr/<bits>], /ip6/…), an IP, a CIDR or a peer id, got ${JSON.stringify(entry)}`)
   }
   return range
 }

@@ -60,6 +60,20 @@ test('deny(cidr) and deny(peer id) close what they match; undeny lifts either, i
   await m.close()
 })
 
+test('deny takes the IP multiaddrs js-libp2p\'s lists take, and refuses any other multiaddr naming the field (it would be a peer id matching nothing)', async () => {
+  const { m } = manager()
+  const a = from('a', '/ip4/10.2.3.4/tcp/4001')
+  m.connected(a)
+  assert.equal(m.deny('/ip4/10.0.0.0/ipcidr/8'), true)
+  assert.equal(a.closeReason, 'denied')
+  assert.equal(m.undeny('10.0.0.0/8'), true, 'the same range')
+  for (const bad of ['/ip4/10.0.0.1/tcp/4001', '/ip6/10.0.0.1', '/dns4/example.com']) {
+    assert.throws(() => m.deny(bad), (e: PeerwardenError) => e.code === 'ERR_INVALID_ARGUMENT' && e.message.startsWith('entry must be an IP multiaddr'), bad)
+  }
+  assert.throws(() => manager({ deny: ['/ip4/1.2.3.4/tcp/1'] }), (e: PeerwardenError) => e.code === 'ERR_INVALID_ARGUMENT' && e.message.startsWith('deny[0]'))
+  await m.close()
+})
+
 test('undeny lifts an entry of the deny option too', async () => {
   const { m } = manager({ deny: ['10.1.0.0/16'] })
   assert.equal(m.connected(from('a', 'tcp://10.1.2.3:1')), false)
