@@ -72,6 +72,12 @@ export interface ConnectionManager {
    * have side effects): the peer's priority as known now is used.
    */
   admits(peer: PeerId | string, address?: string): boolean
+  /**
+   * Whether the deny list (the `deny` option, `deny()`, bans by IP or range) matches `peer` by id or
+   * `address` by its IP: such a connection is refused `'denied'` whatever the bound says. For
+   * transports that tell a refusal by the bound (which may make room) from one for good.
+   */
+  isDenied(peer: PeerId | undefined, address?: string): boolean
   /** The transport reports that a connection closed, whoever closed it. */
   disconnected(conn: Connection): void
   /**

@@ -95,6 +95,10 @@ export class Manager extends ManagerParts implements ConnectionManager {
     return this.connections.admits(peer, address)
   }
 
+  isDenied (peer: PeerId | undefined, address?: string): boolean {
+    return this.denyList.matches(typeof peer === 'string' ? peer : undefined, typeof address === 'string' ? address : undefined)
+  }
+
   disconnected (conn: Connection): void {
     check.connectionRef(conn)
     const entry = this.connections.get(conn)
