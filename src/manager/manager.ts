@@ -62,7 +62,7 @@ export class Manager extends ManagerParts implements ConnectionManager {
   }
 
   undeny (entry: string): boolean {
-    this.assertOpen()
+    if (this.closed) return false // releasing: quiet after close
     return this.denyControl.undeny(entry)
   }
 
