@@ -163,7 +163,7 @@ export function wireParts (core: ManagerCore, options: ConnectionManagerOptions)
     needed: (r, planned) => topics.needs(r, planned),
     topicsShort: () => topics.short(),
     dialing: (list, delta) => { topics.dialing(list, delta) },
-    accept: (conn, _record, forced) => connections.has(conn) || connections.accept(conn, forced),
+    accept: (conn, _record, forced) => connections.has(conn) || (!connections.wasRefused(conn) && connections.accept(conn, forced)),
     refusalCode: (conn) => core.closed()
       ? 'ERR_CLOSED'
       : book.get(conn.peer)?.priority === 'banned' ? 'ERR_BANNED' : denyList.matches(conn.peer, conn.address) ? 'ERR_DENIED' : 'ERR_DIAL_FAILED',

@@ -47,6 +47,8 @@ test('a ban that lands while a dial to the peer is in flight closes the connecti
 test('connectNow of a peer banned while its dial is in flight rejects ERR_BANNED, and the connection it brings is closed banned (regression: it rejected ERR_DIAL_FAILED)', async () => {
   const { m, clock, landing } = heldDials()
   m.addPeers([{ id: 'x', address: 'mem://x' }])
+  let refusals = 0
+  m.events.addEventListener('connection:refused', () => { refusals++ })
   const result = m.connectNow('x').then(() => undefined, (err: unknown) => err)
   await clock.advance(1)
   m.setPriority([{ peer: 'x', priority: 'banned' }])
@@ -57,6 +59,8 @@ test('connectNow of a peer banned while its dial is in flight rejects ERR_BANNED
   assert.equal(conn?.closeReason, 'banned')
   assert.equal(m.listConnections().length, 0)
   assert.equal(m.stats().connections, 0)
+  assert.equal(refusals, 1, 'refused once, though both the transport and the dial reported it (regression: twice)')
+  assert.equal(m.explain('x').filter((d) => d.action === 'refuse').length, 1)
   await m.close()
 })
 
