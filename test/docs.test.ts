@@ -113,7 +113,7 @@ const NEWCOMER: ts.CompilerOptions = {
   skipLibCheck: true
 }
 /** Pages whose examples pass plain `strict` but not yet a newcomer's tsconfig (index access without `!`); each leaves this list once fixed. */
-const NEWCOMER_PENDING = new Set(['docs/libp2p.md'])
+const NEWCOMER_PENDING = new Set<string>()
 
 /** The type errors of `files` under `options`: every one in a runnable example, only `FRAGMENT_CHECKS` in a fragment. */
 function typeErrors (files: readonly string[], fragments: readonly string[], options: ts.CompilerOptions): string[] {

@@ -25,6 +25,7 @@
  */
 import { Command, InvalidArgumentError, Option } from 'commander'
 import { PeerwardenError } from '../errors.js'
+import { requireOptional } from '../optional-dependency.js'
 import { createNode, type PeerNode } from '../node/index.js'
 import { parseTcpAddress } from '../node/transport.js'
 import { serveDashboard, serveMetrics, type Dashboard, type MetricsServer } from '../dashboard/index.js'
@@ -82,6 +83,12 @@ export function checkNodeFlags (opts: { listen: string[]; bootstrap: string[]; a
   if (opts.logLevel !== undefined && !isLogLevel(opts.logLevel)) throw PeerwardenError.invalid(`--log-level must be one of debug, info, warn, error, silent (got ${JSON.stringify(opts.logLevel)})`)
 }
 
+/** A missing better-sqlite3 (the default data directory needs it), saying how to do without it too; any other error as it is. */
+function withoutDataDir (err: unknown): unknown {
+  if (!(err instanceof PeerwardenError) || err.code !== 'ERR_MISSING_DEPENDENCY') return err
+  return new PeerwardenError(err.code, `${err.message} (or --data-dir '' to keep nothing on disk)`, { cause: err.cause })
+}
+
 /** Runs `peerwarden node` until `stop()`: the node, its lines on `out`, and the dashboard or metrics endpoint asked for. */
 export async function runNode (opts: {
   listen: string[]
@@ -106,6 +113,14 @@ export async function runNode (opts: {
   logLevel?: LogLevel
 }, out: (line: string) => void = (l) => { process.stdout.write(l + '\n') }): Promise<{ node: PeerNode; stop: () => Promise<void> }> {
   checkNodeFlags(opts)
+  // A dataDir needs better-sqlite3 (its lock and its peer store): checked before anything is made on disk.
+  if (opts.dataDir !== '') {
+    try {
+      requireOptional('better-sqlite3', 'a dataDir (its lock and its peer store)')
+    } catch (err) {
+      throw withoutDataDir(err)
+    }
+  }
   const logger = limitLines(createLogger({ level: opts.logLevel ?? levelFromEnv() ?? 'info', write: out, time: clockTime }), { clock: systemClock })
   const node = await createNode({
     listen: opts.listen,
@@ -115,13 +130,7 @@ export async function runNode (opts: {
     networkKey: opts.networkKey,
     manager: { lowWater: opts.lowWater, highWater: opts.highWater },
     logger
-  }).catch((err: unknown) => {
-    // The default data directory needs better-sqlite3: say how to do without it too.
-    if (err instanceof PeerwardenError && err.code === 'ERR_MISSING_DEPENDENCY' && opts.dataDir !== '') {
-      throw new PeerwardenError(err.code, `${err.message} (or --data-dir '' to keep nothing on disk)`, { cause: err.cause })
-    }
-    throw err
-  })
+  }).catch((err: unknown) => { throw opts.dataDir !== '' ? withoutDataDir(err) : err })
   const c = counters(node)
   out(`peerwarden node ${node.id}`)
   for (const a of node.addresses) out(`  listening on ${a}#${node.id}`)

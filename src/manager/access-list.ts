@@ -10,10 +10,13 @@ type Range = [ipaddr.IPv4 | ipaddr.IPv6, number]
  *
  * Rules:
  * - An entry that parses as an IPv4/IPv6 address or CIDR (`10.0.0.0/8`, `::1`, `fe80::/10`) is a range;
- *   a bare address is its /32 or /128. Anything else is a peer id.
+ *   a bare address is its /32 or /128; so is an IP multiaddr (`/ip4/10.0.0.0/ipcidr/8`, `/ip6/::1`),
+ *   and any other entry starting with `/` is refused. Anything else is a peer id.
  * - A connection matches when its peer id is listed or its remote address holds an IP inside a range.
  *   An IPv4 address written as IPv6 in any spelling (`::ffff:1.2.3.4`, `::ffff:102:304`: see
  *   `canonicalIp`) matches IPv4 ranges.
+ * - Entries come from the option at creation and from `add`/`remove` at run time (the manager's
+ *   `deny`/`undeny`); a range is removed by any spelling of it (`10.0.0.1` and `10.0.0.1/32` are one).
  */
 export class AccessList {
   /** Made on the first id listed (most lists are empty, and every manager has two). */
@@ -21,20 +24,44 @@ export class AccessList {
   private readonly ranges: Range[] = []
 
   constructor (name: string, entries: readonly string[]) {
-    entries.forEach((entry, i) => {
-      const range = parseRange(entry)
-      if (range === undefined) {
-        if (entry.includes('/') && /^[0-9a-fA-F.:]+\/\d+$/.test(entry)) {
-          throw PeerwardenError.invalid(`${name}[${i}] is not a valid CIDR: ${JSON.stringify(entry)}`)
-        }
-        (this.peers ??= new Set()).add(entry)
-      } else {
-        this.ranges.push(range)
-      }
-    })
+    entries.forEach((entry, i) => { this.add(entry, `${name}[${i}]`) })
   }
 
   get empty (): boolean { return this.peers === undefined && this.ranges.length === 0 }
+
+  /** Entries held: peer ids and ranges. */
+  get size (): number { return (this.peers?.size ?? 0) + this.ranges.length }
+
+  /** Adds a peer id or a range (`field` names it in the error of a malformed CIDR); false when it was there already. */
+  add (entry: string, field: string): boolean {
+    const range = parseEntry(entry, field)
+    if (range === undefined) {
+      if (this.hasPeer(entry)) return false
+      ;(this.peers ??= new Set()).add(entry)
+      return true
+    }
+    if (this.rangeIndex(range) !== -1) return false
+    this.ranges.push(range)
+    return true
+  }
+
+  /** Removes a peer id or a range (in any spelling of it); false when it was not there. */
+  remove (entry: string, field: string): boolean {
+    const range = parseEntry(entry, field)
+    if (range === undefined) {
+      const removed = this.peers?.delete(entry) === true
+      if (this.peers?.size === 0) this.peers = undefined
+      return removed
+    }
+    const i = this.rangeIndex(range)
+    if (i === -1) return false
+    this.ranges.splice(i, 1)
+    return true
+  }
+
+  private rangeIndex ([ip, bits]: Range): number {
+    return this.ranges.findIndex(([b, n]) => n === bits && b.kind() === ip.kind() && ip.match(b as never, bits))
+  }
 
   hasPeer (peer: PeerId | undefined): boolean {
     return peer !== undefined && this.peers?.has(peer) === true
@@ -58,6 +85,38 @@ export class AccessList {
     }
     return false
   }
+}
+
+/** The range an entry is, or undefined for a peer id; a malformed CIDR throws ERR_INVALID_ARGUMENT naming `field`. */
+function parseEntry (entry: string, field: string): Range | undefined {
+  if (entry.startsWith('/')) return multiaddrRange(entry, field)
+  const range = parseRange(entry)
+  if (range === undefined && entry.includes('/') && /^[0-9a-fA-F.:]+\/\d+$/.test(entry)) {
+    throw PeerwardenError.invalid(`${field} is not a valid CIDR: ${JSON.stringify(entry)}`)
+  }
+  return range
+}
+
+/** `/ip4/<address>` or `/ip6/<address>`, optionally `/ipcidr/<bits>`: the form js-libp2p's own allow/deny lists take. */
+const IP_MULTIADDR = /^\/(ip4|ip6)\/([^/]+)(?:\/ipcidr\/(\d{1,3}))?$/
+
+/**
+ * An entry written as a multiaddr: an IP one is its range; any other (a port, a transport, a
+ * `/p2p/` id) throws ERR_INVALID_ARGUMENT naming `field` — taken for a peer id, it would match
+ * nothing, in silence.
+ */
+function multiaddrRange (entry: string, field: string): Range {
+  const m = IP_MULTIADDR.exec(entry)
+  const range = m === null ? undefined : parseRange(m[3] === undefined ? m[2] : `${m[2]}/${m[3]}`)
+  if (m === null || range === undefined || (m[1] === 'ip4') !== (range[0].kind() === 'ipv4')) {
+    throw PeerwardenError.invalid(`${field} must be an IP multiaddr (/ip4/<address>[/ipcidr/<bits>], /ip6/…), an IP, a CIDR or a peer id, got ${JSON.stringify(entry)}`)
+  }
+  return range
+}
+
+/** True when `entry` is an IPv4/IPv6 address or a CIDR (an entry of the lists' ranges), not a peer id. */
+export function isIpOrRange (entry: string): boolean {
+  return parseRange(entry) !== undefined
 }
 
 function parseRange (entry: string): Range | undefined {

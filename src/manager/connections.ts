@@ -69,6 +69,8 @@ export class Connections {
   private readonly bootstraps: BootstrapRelease
   /** Who may come in (connection-admission.ts). */
   private readonly gate: AdmissionGate
+  /** Connections turned away: a dial's own report of one the transport reported first is no second refusal. */
+  private readonly refused = new WeakSet<Connection>()
   inbound = 0
   outbound = 0
 
@@ -92,6 +94,9 @@ export class Connections {
   get size (): number { return this.conns.size }
 
   has (conn: Connection): boolean { return this.conns.find(conn) !== undefined }
+
+  /** Whether `conn` was turned away already (`refuse`). */
+  wasRefused (conn: Connection): boolean { return this.refused.has(conn) }
 
   get (conn: Connection): ConnEntry | undefined { return this.conns.find(conn) }
 
@@ -290,6 +295,7 @@ export class Connections {
   private refuse (conn: Connection, record: PeerRecord | undefined, reason: CloseReason, why: string): false {
     const { host } = this
     const at = host.clock.now()
+    if (typeof conn === 'object' && conn !== null) this.refused.add(conn)
     // Kept as the close reason's number and the (usually shared) text: written `${reason}: ${why}` when read.
     if (record !== undefined) record.decideCode(at, 'refuse', host.opts.explainDepth, REFUSED, refusalIndex(reason), 0, 0, why)
     else host.strangers.add(conn.peer, { at, action: 'refuse', reason: `${reason}: ${why}` }, host.opts.explainDepth)

@@ -1,3 +1,4 @@
+import type { ErrorCode } from '../errors.js'
 import type { PeerRecord } from './peer-record.js'
 import type { Clock, Connection, DecisionAction, DialFn, PeerId } from './types.js'
 
@@ -24,6 +25,8 @@ export interface DialSchedulerHost {
   topicsShort(): boolean
   /** Reports our outbound connection to the manager; false = refused. `forced` bypasses the watermarks. */
   accept(conn: Connection, record: PeerRecord, forced: boolean): boolean
+  /** Why `accept` refused `conn`, as the code the dial rejects with: ERR_BANNED, ERR_DENIED, ERR_CLOSED, else ERR_DIAL_FAILED. */
+  refusalCode(conn: Connection): ErrorCode
   dialStarted(record: PeerRecord, address: string): void
   /** One address failed (events and errors()). */
   addressFailed(record: PeerRecord, address: string, error: Error): void

@@ -194,7 +194,7 @@ export class DialScheduler {
           record.nextDialAt = NaN
           return existing
         }
-        throw new PeerwardenError('ERR_DIAL_FAILED', `the connection to ${record.id ?? record.key} was refused: ${record.decisions?.at(-1)?.reason ?? 'unknown'}`)
+        throw new PeerwardenError(this.host.refusalCode(conn), `the connection to ${record.id ?? record.key} was refused: ${record.decisions?.at(-1)?.reason ?? 'unknown'}`)
       }
       record.failures = 0
       record.nextDialAt = NaN

@@ -34,8 +34,19 @@ export interface ConnectionManager {
    * peer; otherwise it is an address when it starts with a scheme and a colon (`tcp://…`,
    * `net:host:port~shs:…`), with `/` (a multiaddr) or `[`, or is an IP or `host:port` — and a peer id in
    * every other case, SSB ids (`@…/…=.ed25519`) included (rule: `isAddress` in peer-knowledge.ts).
+   * A bare IPv4/IPv6 address or a CIDR (`10.0.0.7`, `10.0.0.0/8`) is that IP or range, not a peer:
+   * `'banned'` adds it to the deny list (`deny`), any other priority lifts that entry (`undeny`).
    */
   setPriority(updates: Array<{ peer: PeerId | string; priority: Priority }>): void
+  /**
+   * Adds a peer id, an IPv4/IPv6 address or a CIDR to the deny list, as the `deny` option would:
+   * live connections it matches close at once (`'denied'`), later ones are refused, the peers it
+   * denies are never dialled (`connectNow`: `ERR_DENIED`). Kept in the `store` with the peers, so it
+   * holds after a restart. False when the entry was listed already. Rules: deny-control.ts.
+   */
+  deny(entry: string): boolean
+  /** Lifts a deny entry (added by `deny`, a ban by IP or range, or the `deny` option), in any spelling of the range; false when it was not listed. */
+  undeny(entry: string): boolean
   /** Long-term peers are redialled whenever lost, never rotated, and trimmed last among the unprotected. */
   setLongTerm(peer: PeerId, longTerm: boolean): void
   /** Forgets a peer that is not connected: its record, tags and history (in the store too). */
@@ -61,6 +72,12 @@ export interface ConnectionManager {
    * have side effects): the peer's priority as known now is used.
    */
   admits(peer: PeerId | string, address?: string): boolean
+  /**
+   * Whether the deny list (the `deny` option, `deny()`, bans by IP or range) matches `peer` by id or
+   * `address` by its IP: such a connection is refused `'denied'` whatever the bound says. For
+   * transports that tell a refusal by the bound (which may make room) from one for good.
+   */
+  isDenied(peer: PeerId | undefined, address?: string): boolean
   /** The transport reports that a connection closed, whoever closed it. */
   disconnected(conn: Connection): void
   /**

@@ -4,6 +4,7 @@ import type {
   Priority, TagInfo
 } from './types.js'
 import { ManagerParts } from './manager-parts.js'
+import type { PeerRecord } from './peer-record.js'
 import * as check from './validate.js'
 
 /**
@@ -36,7 +37,9 @@ export class Manager extends ManagerParts implements ConnectionManager {
 
   setPriority (updates: Array<{ peer: PeerId | string; priority: Priority }>): void {
     this.assertOpen()
-    this.knowledge.setPriority(updates)
+    check.priorityUpdates(updates)
+    // A bare IP or a CIDR is that IP or range: a deny entry (deny-control.ts).
+    this.knowledge.setPriority(this.denyControl.takeRanges(updates))
     this.budget.reconsider()
     this.budget.enforce()
     this.observers.notify()
@@ -51,6 +54,16 @@ export class Manager extends ManagerParts implements ConnectionManager {
     this.observers.notify()
     this.rotation.schedule()
     this.dialer.requestPass()
+  }
+
+  deny (entry: string): boolean {
+    this.assertOpen()
+    return this.denyControl.deny(entry)
+  }
+
+  undeny (entry: string): boolean {
+    if (this.closed) return false // releasing: quiet after close
+    return this.denyControl.undeny(entry)
   }
 
   forgetPeer (peer: PeerId): void {
@@ -80,6 +93,10 @@ export class Manager extends ManagerParts implements ConnectionManager {
   admits (peer: PeerId | string, address?: string): boolean {
     if (typeof peer !== 'string') return false
     return this.connections.admits(peer, address)
+  }
+
+  isDenied (peer: PeerId | undefined, address?: string): boolean {
+    return this.denyList.matches(typeof peer === 'string' ? peer : undefined, typeof address === 'string' ? address : undefined)
   }
 
   disconnected (conn: Connection): void {
@@ -113,11 +130,29 @@ export class Manager extends ManagerParts implements ConnectionManager {
       this.observers.notify()
     }
     if (record.conn !== undefined) return record.conn.conn
-    return await this.connections.forcedWhile(record, () => {
-      const dialing = this.dialer.dialRecord(record, true, opts.signal)
-      this.budget.enforce() // the record dials now: it stays
-      return dialing
-    })
+    try {
+      return await this.connections.forcedWhile(record, () => {
+        const dialing = this.dialer.dialRecord(record, true, opts.signal)
+        this.budget.enforce() // the record dials now: it stays
+        return dialing
+      })
+    } catch (err) {
+      throw this.banLanded(peer, record, err)
+    }
+  }
+
+  /**
+   * What a `connectNow` whose dial failed rejects with: ERR_BANNED (or ERR_DENIED) when the peer was
+   * banned (or denied) while the dial was in flight, whatever ended the dial (a transport that
+   * refused the peer itself, a timeout), the dial's own error as the `cause`; else that error.
+   */
+  private banLanded (peer: string, record: PeerRecord, err: unknown): unknown {
+    const code = (err as PeerwardenError | undefined)?.code
+    if (code === 'ERR_BANNED' || code === 'ERR_DENIED') return err
+    const now = this.book.resolve(peer) ?? record
+    if (now.priority === 'banned' || record.priority === 'banned') return new PeerwardenError('ERR_BANNED', `peer ${peer} was banned while the dial was in flight`, { cause: err })
+    if (this.denyList.deniesPeer(now)) return new PeerwardenError('ERR_DENIED', `peer ${peer} was denied while the dial was in flight`, { cause: err })
+    return err
   }
 
   resetBackoff (peer?: PeerId | string): void {

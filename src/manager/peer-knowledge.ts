@@ -172,11 +172,7 @@ export class PeerKnowledge {
   }
 
   setPriority (updates: Array<{ peer: PeerId | string; priority: Priority }>): void {
-    if (!Array.isArray(updates)) throw PeerwardenError.invalid('updates must be an array')
-    updates.forEach((u, i) => {
-      check.nonEmptyString(`updates[${i}].peer`, u?.peer)
-      check.priority(`updates[${i}].priority`, u.priority)
-    })
+    check.priorityUpdates(updates)
     for (const { peer, priority } of updates) {
       const record = this.resolveOrCreate(peer)
       this.applyPriority(record, priority, 'set by setPriority')

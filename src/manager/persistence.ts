@@ -29,6 +29,8 @@ export class Persistence {
   private readonly marked = new Map<PeerRecord, number>()
   /** Keys whose rows go; made on the first (most batches remove nothing). */
   private removed: Set<string> | undefined = undefined
+  /** Rows that hold no peer (the run-time deny list's: deny-control.ts), written with the next batch; made on the first. */
+  private rows: Map<string, StoredPeer> | undefined = undefined
   private readonly alarm: Alarm
   private writing: Promise<void> = Promise.resolve()
 
@@ -62,8 +64,16 @@ export class Persistence {
     this.arm()
   }
 
+  /** Writes `row` (a row that holds no peer) with the next batch. */
+  put (row: StoredPeer): void {
+    ;(this.rows ??= new Map()).set(row.key, row)
+    this.removed?.delete(row.key)
+    this.arm()
+  }
+
   remove (key: string, record?: PeerRecord): void {
     if (record !== undefined) this.marked.delete(record)
+    this.rows?.delete(key)
     ;(this.removed ??= new Set()).add(key)
     this.arm()
   }
@@ -89,6 +99,10 @@ export class Persistence {
       const row = this.compact?.(x)
       if (row === undefined) continue
       if (!(row instanceof PeerRecord)) { peers.push(row); compactRows = true } else if (!row.hint && !row.forgotten) peers.push(toStored(row))
+    }
+    if (this.rows !== undefined) {
+      for (const row of this.rows.values()) peers.push(row)
+      this.rows = undefined
     }
     const removed = this.removed === undefined ? NO_KEYS : [...this.removed].filter((k) => !peers.some((p) => p.key === k))
     this.dirty = []

@@ -42,6 +42,8 @@ export interface ManagerStats {
   protected: number
   /** Known peers whose priority is 'banned'. */
   banned: number
+  /** Entries of the deny list (peer ids and IP ranges): the `deny` option's and those added by `deny()` or a ban by IP or range. */
+  denyEntries: number
   /** The watermarks in force (after `setWatermarks` / `setMaxConnections`). */
   lowWater: number
   highWater: number

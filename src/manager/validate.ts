@@ -52,6 +52,15 @@ export function priority (name: string, value: unknown): Priority {
   return value as Priority
 }
 
+/** The argument of `setPriority`: an array of `{ peer, priority }`, each field named in the error. */
+export function priorityUpdates (updates: unknown): void {
+  if (!Array.isArray(updates)) throw PeerwardenError.invalid('updates must be an array')
+  updates.forEach((u: { peer?: unknown; priority?: unknown } | undefined, i) => {
+    nonEmptyString(`updates[${i}].peer`, u?.peer)
+    priority(`updates[${i}].priority`, u?.priority)
+  })
+}
+
 export function fn<T extends Function> (name: string, value: unknown): T {
   if (typeof value !== 'function') throw PeerwardenError.invalid(`${name} must be a function, got ${describe(value)}`)
   return value as T

@@ -2,6 +2,7 @@ import { PeerwardenError } from '../errors.js'
 import { AccessList } from './access-list.js'
 import { Connections } from './connections.js'
 import { Decayer } from './decaying-tags.js'
+import { DenyControl } from './deny-control.js'
 import { DialScheduler } from './dial-scheduler.js'
 import { DecisionLog, MAX_DECISIONS } from './decision-log.js'
 import type { ManagerEventTarget } from './events.js'
@@ -45,6 +46,8 @@ export interface Parts {
   readonly book: PeerBook
   readonly budget: PeerBudget
   readonly denyList: AccessList
+  /** The deny list at run time: `deny`/`undeny`, a ban by IP or range (deny-control.ts). */
+  readonly denyControl: DenyControl
   readonly persist: Persistence | undefined
   readonly trimming: TrimScheduler
   readonly rotation: Rotation
@@ -160,7 +163,10 @@ export function wireParts (core: ManagerCore, options: ConnectionManagerOptions)
     needed: (r, planned) => topics.needs(r, planned),
     topicsShort: () => topics.short(),
     dialing: (list, delta) => { topics.dialing(list, delta) },
-    accept: (conn, _record, forced) => connections.has(conn) || connections.accept(conn, forced),
+    accept: (conn, _record, forced) => connections.has(conn) || (!connections.wasRefused(conn) && connections.accept(conn, forced)),
+    refusalCode: (conn) => core.closed()
+      ? 'ERR_CLOSED'
+      : book.get(conn.peer)?.priority === 'banned' ? 'ERR_BANNED' : denyList.matches(conn.peer, conn.address) ? 'ERR_DENIED' : 'ERR_DIAL_FAILED',
     dialStarted: (r, address) => { events.emit('dial:started', { peer: r.id, address }) },
     addressFailed: (r, address, error) => {
       const failure: DialFailure = { peer: r.id, address, error, at: clock.now() }
@@ -258,6 +264,14 @@ export function wireParts (core: ManagerCore, options: ConnectionManagerOptions)
     notifyObservers: core.notifyObservers,
     accepted: options.accepted
   })
+  const denyControl = new DenyControl({
+    denyList,
+    connections: () => connections.entries(),
+    close: (entry, reason, why) => { connections.close(entry, reason, why) },
+    put: persist === undefined ? undefined : (row) => { persist.put(row) },
+    remove: persist === undefined ? undefined : (key) => { persist.remove(key) },
+    changed: () => { dialer.requestPass() }
+  })
   const restore = async (): Promise<void> => {
     let stored: StoredPeer[]
     try {
@@ -267,7 +281,7 @@ export function wireParts (core: ManagerCore, options: ConnectionManagerOptions)
       return
     }
     if (core.closed()) return
-    const skipped = knowledge.restore(Array.isArray(stored) ? stored : [])
+    const skipped = knowledge.restore(denyControl.restore(Array.isArray(stored) ? stored : []))
     if (skipped.length > 0) {
       core.storeFailed(new PeerwardenError('ERR_STORE_ROWS', `the store returned ${skipped.length} peer(s) that could not be restored, skipped: ${skipped.slice(0, 10).join('; ')}`))
     }
@@ -281,5 +295,5 @@ export function wireParts (core: ManagerCore, options: ConnectionManagerOptions)
     close: (entry, why) => { connections.close(entry, 'initial-sync', why) },
     dialer: dialer
   })
-  return { book, budget, denyList, persist, trimming, rotation, exploration, decayer, dialer, tagging, knowledge, connections, initialSync, peerChanged, restore }
+  return { book, budget, denyList, denyControl, persist, trimming, rotation, exploration, decayer, dialer, tagging, knowledge, connections, initialSync, peerChanged, restore }
 }

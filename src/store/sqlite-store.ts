@@ -61,6 +61,9 @@ const NAMED_ROWS = 10
  * - `load` returns only rows that decode (`stored-row.ts`); the others are skipped and reported once
  *   per load as `ERR_STORE_ROWS`, naming their keys. They stay in the file until the peer is saved again.
  * - `close` flushes (waiting at most `busyTimeout`) and closes the database; the store is unusable afterwards.
+ * - Without better-sqlite3 (an optional peer dependency, loaded when this is called) or its native
+ *   binding, this throws `ERR_MISSING_DEPENDENCY` at once, naming the package and how to install it;
+ *   nothing is made on disk. (It was reported later, as a 'store:error' of the manager's first load.)
  */
 export function sqliteStore (path: string, options: SqliteStoreOptions = {}): PeerStore {
   if (typeof path !== 'string' || path.length === 0) throw PeerwardenError.invalid('path must be a non-empty string')
@@ -74,6 +77,7 @@ export function sqliteStore (path: string, options: SqliteStoreOptions = {}): Pe
   const report = options.onError === undefined
     ? (err: PeerwardenError) => { process.emitWarning(err) }
     : check.fn<(err: PeerwardenError) => void>('onError', options.onError)
+  const Sqlite = loadSqlite()
 
   let db: Database | undefined
   let closed = false
@@ -118,8 +122,6 @@ export function sqliteStore (path: string, options: SqliteStoreOptions = {}): Pe
   const open = (): Database => {
     if (closed) throw PeerwardenError.closed('the sqlite store')
     if (db !== undefined) return db
-    // better-sqlite3 is an optional peer dependency, loaded only when the store is first used.
-    const Sqlite = requireOptional<typeof import('better-sqlite3')>('better-sqlite3', 'sqliteStore')
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
     try {
       db = connect(Sqlite)
@@ -259,4 +261,19 @@ export function sqliteStore (path: string, options: SqliteStoreOptions = {}): Pe
       await closing
     }
   }
+}
+
+/**
+ * better-sqlite3, checked usable: its module resolves (else `ERR_MISSING_DEPENDENCY` naming it and
+ * the install command) and its native binding loads (a database in memory opens; else the
+ * `missingBindings` error saying how to rebuild it).
+ */
+function loadSqlite (): typeof import('better-sqlite3') {
+  const Sqlite = requireOptional<typeof import('better-sqlite3')>('better-sqlite3', 'sqliteStore')
+  try {
+    new Sqlite(':memory:').close()
+  } catch (err) {
+    throw missingBindings(err) ?? err
+  }
+  return Sqlite
 }

@@ -5,7 +5,7 @@ import { EventEmitter } from 'node:events'
 import { createRequire } from 'node:module'
 import { test } from 'node:test'
 import { Manager, createPlugin, feedIdOf, isFeedId, isMultiserverAddress, priority, toPriority, type RpcLike, type SbotLike, type SsbConnectionError } from '../../src/adapters/ssb.js'
-import { remoteHost } from '../../src/adapters/ssb/addresses.js'
+import { extractIp } from '../../src/index.js'
 import { pullSource } from '../../src/adapters/ssb/pull-source.js'
 import { shouldRelease } from '../../src/adapters/room-policy.js'
 import { ManualClock } from '../../src/testing/index.js'
@@ -33,9 +33,9 @@ test('feed ids and multiserver addresses: the id an address names, and what is r
   assert.equal(feedIdOf(`net:127.0.0.1:8008~shs:${KEY}`.padEnd(5000, 'x')), undefined, 'bounded')
   assert.equal(isMultiserverAddress(`net:127.0.0.1:8008~shs:${KEY}`), true)
   for (const bad of ['', 'net', '~shs:x', 'net:1:2~', 'tcp://127.0.0.1:8008'.replace('tcp://', ''), 7]) assert.equal(isMultiserverAddress(bad), false, String(bad))
-  assert.equal(remoteHost(`net:127.0.0.1:53122~shs:${KEY}`), '127.0.0.1')
-  assert.equal(remoteHost(`net:[::1]:53122~shs:${KEY}`), '::1')
-  assert.equal(remoteHost(`ws:127.0.0.1:53122~shs:${KEY}`), undefined)
+  // An inbound RPC's address is its full multiserver address: the access lists read its host.
+  assert.equal(extractIp(`net:127.0.0.1:53122~shs:${KEY}`), '127.0.0.1')
+  assert.equal(extractIp(`net:[::1]:53122~shs:${KEY}`), '::1')
 })
 
 test("priorities take sbot-connection-manager's names and the manager's; anything else is refused naming the field", () => {
@@ -115,7 +115,7 @@ test('Manager({ connectToPeer }): dials through the callback, counts and closes 
   const inbound = new FakeRpc(idOf(5), { address: `net:127.0.0.1:50000~shs:${keyOf(5)}` })
   manager.connections.remotePeerConnected(idOf(5), inbound)
   assert.equal(manager.manager.stats().inbound, 1)
-  assert.equal(manager.manager.listConnections().find((c) => c.peer === idOf(5))?.address, '127.0.0.1', 'inbound: the host, not the ephemeral port')
+  assert.equal(manager.manager.listConnections().find((c) => c.peer === idOf(5))?.address, `net:127.0.0.1:50000~shs:${keyOf(5)}`, 'inbound: the full multiserver address, as ssb-conn records it (regression: only the host)')
   inbound.emit('closed')
   assert.equal(manager.manager.stats().inbound, 0, 'its close is heard')
   // Without an RPC the peer is only learnt.

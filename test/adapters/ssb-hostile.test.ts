@@ -108,3 +108,17 @@ test('sbot.auth with ids that are not feed ids goes to secret-stack unchanged; a
   auth(idOf(9), (err) => { refusal = err })
   assert.match(String((refusal as Error | undefined)?.message), /banned/)
 })
+
+test('a feed id denied at run time is refused at the handshake of a full server without making room (regression: only the deny option\'s ids were told from a refusal by the bound)', (t) => {
+  const { sbot, api, connect } = server(t)
+  const rpcs = [1, 2, 3, 4].map((i) => new FakeRpc(idOf(i), { address: inboundAddress(i) }))
+  for (const rpc of rpcs) connect(rpc)
+  assert.equal(api.manager.stats().connections, 4, 'at its bound')
+  api.manager.deny(idOf(9))
+  assert.equal(api.manager.isDenied(idOf(9)), true)
+  let refusal: unknown
+  const auth = sbot.auth as unknown as (id: unknown, cb: (err?: unknown) => void) => void
+  auth(idOf(9), (err) => { refusal = err })
+  assert.match(String((refusal as Error | undefined)?.message), /denied/)
+  assert.deepEqual(rpcs.filter((r) => r.closed), [], 'nobody gave way for a denied feed')
+})

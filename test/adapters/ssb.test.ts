@@ -97,6 +97,22 @@ test('a banned SSB id (with / + = in it) is closed at once, refused inbound, and
   assert.equal(a.api.manager.stats().connections, 1)
 })
 
+test('an inbound RPC is counted with its full multiserver address (host, port and key, as ssb-conn records it), which deny() by its IP closes', { timeout: 30_000 }, async (t) => {
+  const [a, b] = await startServers(2, { config: { lowWater: 1, highWater: 4 } })
+  closing(t, [a, b])
+  await within(new Promise<void>((resolve) => { b.sbot.connect(a.address, () => { resolve() }) }), 10_000, 'b dialling a')
+  await until(() => a.api.manager.listConnections().some((c) => c.peer === b.id), 10_000, 'a to count b')
+  const conn = a.api.manager.listConnections().find((c) => c.peer === b.id)!
+  assert.equal(conn.direction, 'inbound')
+  const key = b.id.slice(1, -'.ed25519'.length)
+  assert.match(conn.address ?? '', /^net:127\.0\.0\.1:\d+~shs:/, `a full address: ${String(conn.address)}`)
+  assert.ok(conn.address!.endsWith(`~shs:${key}`), 'naming the remote\'s key')
+  assert.notEqual(conn.address, b.address, 'the remote\'s own port, not the one it listens on')
+  a.api.manager.deny('127.0.0.1')
+  assert.equal(a.api.manager.stats().connections, 0, 'the deny closed it')
+  await until(() => !rpcPeers(a.sbot).includes(b.id), 5_000, 'the RPC to close')
+})
+
 test('initial sync keeps one peer until stopped, then the manager fills to its target', { timeout: 30_000 }, async (t) => {
   const others = await startServers(5)
   const a = await startServer({ config: { lowWater: 4, highWater: 6 } })

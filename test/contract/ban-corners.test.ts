@@ -44,17 +44,52 @@ test('a ban that lands while a dial to the peer is in flight closes the connecti
   await m.close()
 })
 
-test('connectNow of a peer banned while its dial is in flight rejects, and the connection it brings is closed banned', async () => {
+test('connectNow of a peer banned while its dial is in flight rejects ERR_BANNED, and the connection it brings is closed banned (regression: it rejected ERR_DIAL_FAILED)', async () => {
   const { m, clock, landing } = heldDials()
   m.addPeers([{ id: 'x', address: 'mem://x' }])
+  let refusals = 0
+  m.events.addEventListener('connection:refused', () => { refusals++ })
   const result = m.connectNow('x').then(() => undefined, (err: unknown) => err)
   await clock.advance(1)
   m.setPriority([{ peer: 'x', priority: 'banned' }])
   const conn = landing('mem://x')
   const err = await result
   assert.ok(err instanceof PeerwardenError, 'connectNow rejected')
+  assert.equal(err.code, 'ERR_BANNED')
   assert.equal(conn?.closeReason, 'banned')
   assert.equal(m.listConnections().length, 0)
+  assert.equal(m.stats().connections, 0)
+  assert.equal(refusals, 1, 'refused once, though both the transport and the dial reported it (regression: twice)')
+  assert.equal(m.explain('x').filter((d) => d.action === 'refuse').length, 1)
+  await m.close()
+})
+
+test('connectNow by address of a peer whose id is banned while the dial is in flight rejects ERR_BANNED once the handshake names it', async () => {
+  const { m, clock, landing } = heldDials()
+  const result = m.connectNow('mem://x').then(() => undefined, (err: unknown) => err)
+  await clock.advance(1)
+  m.setPriority([{ peer: 'x', priority: 'banned' }])
+  const conn = landing('mem://x', 'x')
+  const err = await result
+  assert.ok(err instanceof PeerwardenError, 'connectNow rejected')
+  assert.equal(err.code, 'ERR_BANNED')
+  assert.equal(conn?.closeReason, 'banned')
+  assert.equal(m.stats().connections, 0)
+  await m.close()
+})
+
+test('connectNow of a peer banned while its dial is in flight rejects ERR_BANNED when the dial then fails, with the failure as its cause', async () => {
+  const { m, clock, held } = heldDials()
+  m.addPeers([{ id: 'x', address: 'mem://x' }])
+  const result = m.connectNow('x').then(() => undefined, (err: unknown) => err)
+  await clock.advance(1)
+  assert.equal(held.length, 1, 'the dial is in flight')
+  m.setPriority([{ peer: 'x', priority: 'banned' }])
+  await clock.advance(20_000) // the dial times out
+  const err = await result
+  assert.ok(err instanceof PeerwardenError, 'connectNow rejected')
+  assert.equal(err.code, 'ERR_BANNED')
+  assert.ok(err.cause instanceof PeerwardenError && err.cause.code === 'ERR_DIAL_TIMEOUT', 'the dial\'s own failure is the cause')
   await m.close()
 })
 

@@ -44,16 +44,3 @@ export function isMultiserverAddress (s: unknown): s is string {
   if (typeof s !== 'string' || s.length === 0 || s.length > MAX_ADDRESS_LENGTH) return false
   return s.split(';').every((alternative) => alternative.split('~').every((layer) => /^[a-z][a-z0-9-]*:./i.test(layer)))
 }
-
-/**
- * The host of an inbound RPC's address (`net:HOST:PORT~shs:KEY`): what deny and allow lists can
- * match (the port is the remote's ephemeral one, never dialable). Undefined for any other form.
- */
-export function remoteHost (address: unknown): string | undefined {
-  if (typeof address !== 'string' || address.length > MAX_ADDRESS_LENGTH || !address.startsWith('net:')) return undefined
-  const net = address.split('~')[0].slice(4)
-  const colon = net.lastIndexOf(':')
-  if (colon <= 0) return undefined
-  const host = net.slice(0, colon)
-  return host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host
-}

@@ -118,8 +118,6 @@ class ServerPlugin {
   private readonly rpcs: RpcConnections
   private readonly log: Logger
   private closing: Promise<void> | undefined
-  /** Feed ids on the deny list (refused whatever the bound says). */
-  private readonly deniedIds: Set<string>
   /** The manager's clock (the room rule's time). */
   private readonly clock: Clock
   /** The room a full server makes for newcomers (./room.ts). */
@@ -132,7 +130,6 @@ class ServerPlugin {
     const autostart = configAutostart ?? codeAutostart ?? false
     if (typeof autostart !== 'boolean') throw PeerwardenError.invalid(`autostart must be a boolean, got ${JSON.stringify(autostart)}`)
     const made = managerOptions({ ...fromCode, ...fromConfig })
-    this.deniedIds = new Set(((made.manager.deny ?? []) as unknown[]).filter(isFeedId))
     this.log = childOf(made.logger, { component: 'ssb', id: sbot.id })
     this.manager = createConnectionManager({
       ...made.manager,
@@ -161,7 +158,6 @@ class ServerPlugin {
   private install (): void {
     const { sbot, manager, rpcs, log } = this
     const room = this.room
-    const deniedIds = this.deniedIds
     sbot.on('rpc:connect', (rpc: RpcLike, isClient: boolean) => {
       // Inside secret-stack's connection setup: nothing may throw out of here.
       try {
@@ -177,13 +173,13 @@ class ServerPlugin {
         try {
           if (!manager.admits(id)) {
             // Refused by the bound alone (not banned, not denied): a surplus connection may give way (./room.ts).
-            const boundOnly = manager.getPeer(id)?.priority !== 'banned' && !deniedIds.has(id)
+            const boundOnly = manager.getPeer(id)?.priority !== 'banned' && !manager.isDenied(id)
             refuse = !(boundOnly && room.makeRoom(id) && manager.admits(id))
           }
         } catch (err) { log.warn({ err, peer: id }, 'admission check failed') }
         if (refuse) {
           log.debug({ peer: id }, 'handshake refused')
-          const reason = manager.getPeer(id)?.priority === 'banned' ? 'banned' : 'refused'
+          const reason = manager.getPeer(id)?.priority === 'banned' ? 'banned' : manager.isDenied(id) ? 'denied' : 'refused'
           cb(new PeerwardenError('ERR_REFUSED', `${id} is ${reason} by the connection manager`))
           return
         }

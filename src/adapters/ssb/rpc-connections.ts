@@ -8,12 +8,15 @@
  * - The peer is the RPC's feed id (`rpc.id`); an RPC without one (a transport that does not say)
  *   takes the one the dialled address names; an RPC with neither is not counted.
  * - Outbound, the address is the dialled multiserver address (the manager files it under the peer:
- *   the handshake proved it); inbound, only the remote host (its port is ephemeral, never dialable).
+ *   the handshake proved it); inbound, the RPC's own multiserver address (`net:HOST:PORT~shs:KEY`,
+ *   the remote's ephemeral port: what ssb-conn records), which the manager shows in
+ *   `listConnections()` and matches against the deny and allow lists by its host, but never files
+ *   as a peer's address to dial (it does so for outbound connections only).
  * - `close(reason)` ends the RPC at once (`rpc.close(true)`): muxrpc has no reason field to carry.
  * - Nothing an RPC does can throw out of here: a failing `close` is ignored (the RPC is gone anyway).
  */
 import type { Connection, ConnectionManager } from '../../manager/types.js'
-import { feedIdOf, isFeedId, isMultiserverAddress, remoteHost } from './addresses.js'
+import { feedIdOf, isFeedId, isMultiserverAddress } from './addresses.js'
 import type { RpcLike } from './types.js'
 
 let nextId = 0
@@ -55,7 +58,7 @@ export class RpcConnections {
     const dialable = isMultiserverAddress(streamAddress) ? streamAddress : isMultiserverAddress(dialled) ? dialled : undefined
     const peer = isFeedId(rpc.id) ? rpc.id : dialable !== undefined ? feedIdOf(dialable) : undefined
     if (peer === undefined || peer === this.localId()) return undefined
-    const address = direction === 'outbound' ? dialable : remoteHost(streamAddress)
+    const address = direction === 'outbound' ? dialable : isMultiserverAddress(streamAddress) ? streamAddress : undefined
     const tracked: Tracked = {
       conn: {
         id: `ssb-${++nextId}`,

@@ -1,0 +1,108 @@
+import { PeerwardenError } from '../errors.js'
+import { isIpOrRange, type AccessList } from './access-list.js'
+import type { ConnEntry } from './peer-record.js'
+import type { CloseReason, PeerId, Priority, StoredPeer } from './types.js'
+import * as check from './validate.js'
+
+/** What the run-time deny list needs from the manager. */
+export interface DenyControlHost {
+  readonly denyList: AccessList
+  /** The accounted connections (closed while walked: the caller copies). */
+  connections(): Iterable<ConnEntry>
+  close(entry: ConnEntry, reason: CloseReason, why: string): void
+  /** Writes a row that holds no peer with the next batch (absent without a store). */
+  put?(row: StoredPeer): void
+  /** Removes a row with the next batch (absent without a store). */
+  remove?(key: string): void
+  /** The deny list changed: peers it now denies are no longer dialled. */
+  changed(): void
+}
+
+/** The key prefix of a stored deny entry's row; such a row has no `id` (a peer's row always has one, or an '@' key). */
+export const DENY_ROW = '!deny:'
+
+/**
+ * The deny list at run time: `deny(entry)` and `undeny(entry)` of the manager, and a ban given by a
+ * bare IP or CIDR (`setPriority`).
+ *
+ * Rules:
+ * - `deny(entry)` takes what the `deny` option takes (a peer id, an IPv4/IPv6 address, a CIDR): every
+ *   accounted connection it matches (by peer id, or by the IP of its remote address) closes
+ *   `'denied'` at once; later connections it matches are refused `'denied'`; peers it denies (by id,
+ *   or every address of theirs inside it) are never dialled, and a dial in flight brings a connection
+ *   that is refused (`connectNow` rejects `ERR_DENIED`).
+ * - `undeny(entry)` lifts an entry, given at run time or in the option, in any spelling of the range;
+ *   true when it was there.
+ * - With a store, an entry added at run time persists as a row keyed `'!deny:' + entry` with no `id`
+ *   (beside the peers' rows), read back at creation like a ban; `undeny` removes it. Entries of the
+ *   `deny` option are the option's: not stored.
+ * - `setPriority` of a bare IP or a CIDR (which no connection's address equals: they carry a port or
+ *   a scheme) means that IP or range: `'banned'` denies it, any other priority lifts that entry.
+ */
+export class DenyControl {
+  constructor (private readonly host: DenyControlHost) {}
+
+  /** See the rules; false when the entry was listed already (live connections it matches are closed anyway). */
+  deny (entry: string, field = 'entry', why = 'denied at run time'): boolean {
+    check.nonEmptyString(field, entry)
+    const added = this.host.denyList.add(entry, field)
+    if (added) this.host.put?.(denyRow(entry))
+    const { denyList } = this.host
+    const matched = [...this.host.connections()].filter((e) => denyList.matches(e.conn.peer, e.conn.address))
+    for (const e of matched) this.host.close(e, 'denied', `${why}: ${entry}`)
+    this.host.changed()
+    return added
+  }
+
+  undeny (entry: string, field = 'entry'): boolean {
+    check.nonEmptyString(field, entry)
+    const removed = this.host.denyList.remove(entry, field)
+    if (removed) this.host.remove?.(DENY_ROW + entry)
+    this.host.changed()
+    return removed
+  }
+
+  /**
+   * The updates of a `setPriority` that name a bare IP or CIDR, applied to the deny list (after the
+   * caller validated them); returns the others, for the peers.
+   */
+  takeRanges (updates: Array<{ peer: PeerId | string; priority: Priority }>): Array<{ peer: PeerId | string; priority: Priority }> {
+    const rest: Array<{ peer: PeerId | string; priority: Priority }> = []
+    updates.forEach((u, i) => {
+      if (!isIpOrRange(u.peer)) { rest.push(u); return }
+      if (u.priority === 'banned') this.deny(u.peer, `updates[${i}].peer`, 'banned by IP or range')
+      else this.undeny(u.peer, `updates[${i}].peer`)
+    })
+    return rest
+  }
+
+  /** The deny rows among the stored ones, listed again (no row written); returns the peers' rows. */
+  restore (stored: readonly StoredPeer[]): StoredPeer[] {
+    const peers: StoredPeer[] = []
+    for (const p of stored) {
+      if (!isDenyRow(p)) { peers.push(p); continue }
+      const entry = p.key.slice(DENY_ROW.length)
+      try {
+        if (entry === '') throw PeerwardenError.invalid('an empty deny entry')
+        this.host.denyList.add(entry, 'stored deny entry')
+      } catch {
+        continue // a damaged row: the entry is lost, the others hold
+      }
+    }
+    const { denyList } = this.host
+    for (const e of [...this.host.connections()]) {
+      if (denyList.matches(e.conn.peer, e.conn.address)) this.host.close(e, 'denied', 'on the deny list restored from the store')
+    }
+    this.host.changed()
+    return peers
+  }
+}
+
+function isDenyRow (p: StoredPeer): boolean {
+  return typeof p?.key === 'string' && p.key.startsWith(DENY_ROW) && (p.id === undefined || p.id === null)
+}
+
+/** The row of a deny entry: a StoredPeer in shape (every store takes it), with no id and no address. */
+function denyRow (entry: string): StoredPeer {
+  return { key: DENY_ROW + entry, addresses: [], priority: 'banned', topics: [], longTerm: false, permanent: false, bootstrap: false, tags: {}, successes: 0, failures: 0 }
+}
