@@ -49,6 +49,10 @@ export interface NodeFigures extends ReachFigures {
   writeBudgetCloses?: number
   /** Connections closed ('over-budget') when partly received frames passed the node's budget (0 when absent). */
   receiveBudgetCloses?: number
+  /** Of `receiveBudgetCloses`: closed when one source (an IP, a public /24 or /48) held more than its share, an eighth of the budget (0 when absent). */
+  receiveSourceBudgetCloses?: number
+  /** Registrations withdrawn at once because their peer's last connection ended without a word (it died) (0 when absent). */
+  rendezvousClosedWithdrawals?: number
   /** Connections closed ('timeout') for a frame not received whole in time (0 when absent). */
   frameTimeouts?: number
   /** Connections closed ('over-budget') when the bytes queued on all connections passed the node's budget (0 when absent). */
@@ -139,8 +143,10 @@ export function nodeMetrics (client: PromClient, node: NodeMetricsSource, at: { 
   counter('rendezvous_visits_failed_total', 'Of those visits, the ones that failed.', (s) => s.rendezvousVisitsFailed)
   counter('rendezvous_visits_served_total', 'Visits other peers paid to our rendezvous service.', (s) => s.rendezvousVisitsServed)
   counter('rendezvous_withdrawals_abandoned_total', 'Withdrawals (a leave, close) given up at a rendezvous point we are not connected to: it may hand us out until our registration expires there.', (s) => s.rendezvousWithdrawalsAbandoned ?? 0)
+  counter('receive_source_budget_closes_total', 'Of budget_closes_total{budget="receive-bytes"}, the partial frames ended because their source (an IP, a public /24 or /48) held more than an eighth of maxReceivingBytes.', (s) => s.receiveSourceBudgetCloses ?? 0)
+  counter('rendezvous_closed_withdrawals_total', 'Registrations our rendezvous service withdrew at once because their peer\'s last connection ended without a close message (a crash, a timeout, a protocol error).', (s) => s.rendezvousClosedWithdrawals ?? 0)
   counter('farewells_capped_total', 'Connections refused or trimmed for lack of room whose referrals stopped at the farewell\'s topic cap.', (s) => s.farewellsCapped ?? 0)
-  counter('topic_flips_ignored_total', 'Topic joins and leaves a connection sent past its flip budget (a burst of 8, then one per 4 s), ignored.', (s) => s.topicFlipsIgnored ?? 0)
+  counter('topic_flips_ignored_total', 'Topic joins and leaves ignored past the flip budget of their identity (a burst of 8, then one per 4 s) or of their source, an IP or public range (twice that), whatever connection they came on.', (s) => s.topicFlipsIgnored ?? 0)
   counter('lookup_answers_refused_total', 'Lookup answers (and referrals) given empty for the asker\'s budget (512 a minute) or its source\'s (16 MiB a minute per IP or public range).', (s) => s.lookupAnswersRefused ?? 0)
   counter('hints_dropped_total', 'Addresses peers told us about (referrals, peer exchange, lookup answers, hellos) dropped past a host\'s or public range\'s intake budget.', (s) => s.hintsDropped ?? 0)
   counter('pex_dropped_total', 'Peer-exchange messages dropped for a connection\'s pexPerMinute.', (s) => s.pexDropped)

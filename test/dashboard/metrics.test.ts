@@ -163,6 +163,8 @@ test('each figure this node reports beyond the first ones reaches its metric, an
     ['topicFlipsIgnored', 'peerwarden_topic_flips_ignored_total'],
     ['lookupAnswersRefused', 'peerwarden_lookup_answers_refused_total'],
     ['hintsDropped', 'peerwarden_hints_dropped_total'],
+    ['receiveSourceBudgetCloses', 'peerwarden_receive_source_budget_closes_total'],
+    ['rendezvousClosedWithdrawals', 'peerwarden_rendezvous_closed_withdrawals_total'],
     ['openBudgetCloses', 'peerwarden_budget_closes_total', { budget: 'channel-opens' }],
     ['writeBudgetCloses', 'peerwarden_budget_closes_total', { budget: 'write-queue' }],
     ['receiveBudgetCloses', 'peerwarden_budget_closes_total', { budget: 'receive-bytes' }],
