@@ -114,8 +114,15 @@ function multiaddrRange (entry: string, field: string): Range {
   return range
 }
 
-/** True when `entry` is an IPv4/IPv6 address or a CIDR (an entry of the lists' ranges), not a peer id. */
+/**
+ * True when `entry` is an IPv4 address in its dotted form or an IPv6 address, optionally with
+ * `/bits` (a CIDR): what a ban by IP means. Stricter than the lists' own parsing, which takes every
+ * form ipaddr.js does: a peer id such as `42` or `0x1f` is a peer to `setPriority`, not an IP.
+ */
 export function isIpOrRange (entry: string): boolean {
+  const slash = entry.indexOf('/')
+  const ip = slash === -1 ? entry : entry.slice(0, slash)
+  if (!USUAL_IPV4.test(ip) && !ip.includes(':')) return false
   return parseRange(entry) !== undefined
 }
 

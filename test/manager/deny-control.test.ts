@@ -149,6 +149,16 @@ test('a ban given by a bare IP denies that IP: its live connections close denied
   await m.close()
 })
 
+test('a ban of a peer whose id reads as an IP only in an unusual form (42, 0x1f, 1.2.3) bans that peer, not an IP', async () => {
+  const { m } = manager()
+  m.setPriority([{ peer: '42', priority: 'banned' }, { peer: '0x1f', priority: 'banned' }, { peer: '1.2.3', priority: 'banned' }])
+  assert.equal(m.stats().denyEntries, 0)
+  assert.equal(m.getPeer('42')?.priority, 'banned')
+  assert.equal(m.getPeer('0x1f')?.priority, 'banned')
+  assert.equal(m.connected(from('x', 'tcp://0.0.0.42:1')), true, 'no IP was denied')
+  await m.close()
+})
+
 test('a ban given by a CIDR or an IPv6 address denies the range', async () => {
   const { m } = manager()
   m.setPriority([{ peer: '172.16.0.0/12', priority: 'banned' }, { peer: '2001:db8::1', priority: 'banned' }, { peer: 'p', priority: 'banned' }])
