@@ -11,7 +11,9 @@ type Range = [ipaddr.IPv4 | ipaddr.IPv6, number]
  * Rules:
  * - An entry that parses as an IPv4/IPv6 address or CIDR (`10.0.0.0/8`, `::1`, `fe80::/10`) is a range;
  *   a bare address is its /32 or /128; so is an IP multiaddr (`/ip4/10.0.0.0/ipcidr/8`, `/ip6/::1`),
- *   and any other entry starting with `/` is refused. Anything else is a peer id.
+ *   and any other entry starting with `/` is refused. IPv4 in its dotted form only (`isIpOrRange`):
+ *   `42` or `0x1f`, which ipaddr.js would read as IPv4 addresses, are peer ids. Anything else is a
+ *   peer id.
  * - A connection matches when its peer id is listed or its remote address holds an IP inside a range.
  *   An IPv4 address written as IPv6 in any spelling (`::ffff:1.2.3.4`, `::ffff:102:304`: see
  *   `canonicalIp`) matches IPv4 ranges.
@@ -90,7 +92,7 @@ export class AccessList {
 /** The range an entry is, or undefined for a peer id; a malformed CIDR throws ERR_INVALID_ARGUMENT naming `field`. */
 function parseEntry (entry: string, field: string): Range | undefined {
   if (entry.startsWith('/')) return multiaddrRange(entry, field)
-  const range = parseRange(entry)
+  const range = isIpOrRange(entry) ? parseRange(entry) : undefined
   if (range === undefined && entry.includes('/') && /^[0-9a-fA-F.:]+\/\d+$/.test(entry)) {
     throw PeerwardenError.invalid(`${field} is not a valid CIDR: ${JSON.stringify(entry)}`)
   }
@@ -114,8 +116,15 @@ function multiaddrRange (entry: string, field: string): Range {
   return range
 }
 
-/** True when `entry` is an IPv4/IPv6 address or a CIDR (an entry of the lists' ranges), not a peer id. */
+/**
+ * True when `entry` is an IPv4 address in its dotted form or an IPv6 address, optionally with
+ * `/bits` (a CIDR): what a ban by IP means. Stricter than the lists' own parsing, which takes every
+ * form ipaddr.js does: a peer id such as `42` or `0x1f` is a peer to `setPriority`, not an IP.
+ */
 export function isIpOrRange (entry: string): boolean {
+  const slash = entry.indexOf('/')
+  const ip = slash === -1 ? entry : entry.slice(0, slash)
+  if (!USUAL_IPV4.test(ip) && !ip.includes(':')) return false
   return parseRange(entry) !== undefined
 }
 

@@ -149,6 +149,23 @@ test('a ban given by a bare IP denies that IP: its live connections close denied
   await m.close()
 })
 
+test('a ban of a peer whose id reads as an IP only in an unusual form (42, 0x1f, 1.2.3) bans that peer, not an IP', async () => {
+  const { m } = manager()
+  m.setPriority([{ peer: '42', priority: 'banned' }, { peer: '0x1f', priority: 'banned' }, { peer: '1.2.3', priority: 'banned' }])
+  assert.equal(m.stats().denyEntries, 0)
+  assert.equal(m.getPeer('42')?.priority, 'banned')
+  assert.equal(m.getPeer('0x1f')?.priority, 'banned')
+  assert.equal(m.connected(from('x', 'tcp://0.0.0.42:1')), true, 'no IP was denied')
+  await m.close()
+  // The lists read them so too (they were the IPv4 0.0.0.42 and 0.0.0.31).
+  const listed = manager({ deny: ['42'] }).m
+  assert.equal(listed.connected(from('y', 'tcp://0.0.0.42:1')), true)
+  assert.equal(listed.connected(from('42', 'tcp://10.0.0.1:1')), false, 'the peer 42 is denied')
+  listed.deny('0x1f')
+  assert.equal(listed.connected(from('0x1f', 'tcp://10.0.0.2:1')), false)
+  await listed.close()
+})
+
 test('a ban given by a CIDR or an IPv6 address denies the range', async () => {
   const { m } = manager()
   m.setPriority([{ peer: '172.16.0.0/12', priority: 'banned' }, { peer: '2001:db8::1', priority: 'banned' }, { peer: 'p', priority: 'banned' }])
