@@ -40,8 +40,9 @@ export interface DataDirLock {
  */
 export function lockDataDir (dir: string): DataDirLock {
   const path = resolve(dir)
-  mkdirSync(path, { recursive: true, mode: 0o700 })
+  // The package first: without it, no empty directory is left behind.
   const Sqlite = requireOptional<typeof import('better-sqlite3')>('better-sqlite3', 'a dataDir (its lock and its peer store)')
+  mkdirSync(path, { recursive: true, mode: 0o700 })
   const db = take(Sqlite, path)
   held.add(db)
   const owner = join(path, OWNER_FILE)

@@ -69,3 +69,20 @@ test('peerwarden node without better-sqlite3 exits naming the package, the insta
     rmSync(dir, { recursive: true, force: true })
   }
 })
+
+test('createNode({ dataDir }) without better-sqlite3 rejects ERR_MISSING_DEPENDENCY and makes no directory', { timeout: 30_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pw-nosqlite-node-'))
+  try {
+    const node = new URL('../../src/node/index.js', import.meta.url).href
+    const script = `import { createNode } from ${JSON.stringify(node)}
+try { const n = await createNode({ dataDir: 'data', listen: [] }); await n.close(); console.log(JSON.stringify({ made: true })) } catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })) }`
+    const { stdout, stderr } = await runHidden(dir, ['--input-type=module', '-e', script])
+    const out = JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as { made?: boolean; code?: string; message?: string }
+    assert.equal(out.made, undefined, `createNode must reject (stderr: ${stderr})`)
+    assert.equal(out.code, 'ERR_MISSING_DEPENDENCY')
+    assert.match(out.message ?? '', /better-sqlite3/)
+    assert.equal(existsSync(join(dir, 'data')), false, 'no dataDir made')
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
