@@ -57,11 +57,11 @@ test('a mesh node\'s queued handler gets a ctx whose signal aborts at the comman
   const start = await meshOn(t, schema)
   const seen: Array<{ deadline: number; reason: unknown }> = []
   const worker = await start({ role: 'Worker', redis: redis.url, queue: { maxDeliveries: 2, retryDelay: 20 }, handlers: {
-      log: async (_args: unknown, ctx: CallContext) => {
-        // Honours its signal: each delivery runs it again.
-        await new Promise((_resolve, reject) => { ctx.signal.addEventListener('abort', () => { seen.push({ deadline: ctx.deadline, reason: ctx.signal.reason }); reject(ctx.signal.reason) }) })
-      }
+    log: async (_args: unknown, ctx: CallContext) => {
+      // Honours its signal: each delivery runs it again.
+      await new Promise((_resolve, reject) => { ctx.signal.addEventListener('abort', () => { seen.push({ deadline: ctx.deadline, reason: ctx.signal.reason }); reject(ctx.signal.reason) }) })
     }
+  }
   })
   const caller = await start({ role: 'Caller', redis: redis.url })
   const before = Date.now()
