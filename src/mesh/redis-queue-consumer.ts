@@ -71,7 +71,7 @@ export interface ConsumerTarget {
 const FIRST_IDLE_WAIT = 5
 
 /**
- * One consumer's read loop, on its own blocking connection `reader`, until the queue closes: the
+ * One consumer's read loop, on its own connection `reader` (the read script, ./redis-queue-read.ts), until the queue closes: the
  * delivery rules of `RedisQueue` (./redis-queue.ts) — backlog first, in order, acknowledged after the
  * handler, retried, dead-lettered after `maxDeliveries`, a lost group recreated. Handles what Redis
  * throws; rejects only on a bug.
