@@ -81,7 +81,10 @@ export function registerMeshMetrics<R extends MetricsRegistry = MetricsRegistry>
     metric('handlers_queued', 'Calls other nodes made to this one waiting here (queued commands, bulkheads).', 'gauge', (s) => [{ value: s.queued, labels: {} }]),
     metric('handler_message_bytes', 'Bytes of the messages the calls running or waiting here came in (each peer\'s at most limits.bytesPerPeer).', 'gauge', (s) => [{ value: s.callBytes, labels: {} }]),
     metric('calls_refused_bytes_total', 'Calls answered ERR_BUSY past their peer\'s limits.bytesPerPeer.', 'counter', (s) => [{ value: s.callBytesRefused, labels: {} }]),
-    metric('queue_share_refused_total', 'Queued messages answered ERR_BUSY past their peer\'s share of the command\'s queue.', 'counter', (s) => [{ value: s.queueShareRefused, labels: {} }])
+    metric('queue_share_refused_total', 'Queued messages answered ERR_BUSY past their peer\'s share of the command\'s queue.', 'counter', (s) => [{ value: s.queueShareRefused, labels: {} }]),
+    metric('queue_handler_timeouts_total', 'Queued (Redis) messages whose handler had not settled at its deadline.', 'counter', (s) => [{ value: s.queueHandlerTimeouts, labels: {} }]),
+    metric('queue_handlers_overdue', 'Queued (Redis) handlers past their deadline that still run.', 'gauge', (s) => [{ value: s.queueOverdueHandlers, labels: {} }]),
+    metric('invalid_argument_outliers_total', 'Times an instance was found refusing ERR_INVALID_ARGUMENT the calls the other instances served.', 'counter', (s) => [{ value: s.invalidArgumentOutliers, labels: {} }])
   ]
   // A collector object prom-client reads like its own metrics (`get()` at scrape time).
   for (const m of metrics) registry.registerMetric(m as never)

@@ -25,7 +25,8 @@ interface Overdue { id: string; settled: Promise<RunOutcome> }
  *   `maxDeliveries`, as a handler that threw). `Infinity` waits for ever.
  * - Never twice at once: a run still going when its message is delivered again is not started
  *   again; the new delivery waits for that same run, up to another `timeout` (its outcome is the
- *   delivery's: a late success is acknowledged then).
+ *   delivery's: a late success is acknowledged then, unrun). A run past its deadline that ended in
+ *   failure (it honoured its signal) is over: the next delivery runs the handler again.
  * - A message dead-lettered while its run goes on is let go (`forget`): the run is counted in
  *   `overdueHandlers` until it settles.
  * - The queue closing aborts the run's signal and stops the wait at once (the message stays pending
@@ -77,7 +78,12 @@ export class HandlerDeadline {
     if (controller !== undefined) {
       controller.abort(error)
       this.figures.overdueHandlers++
-      void settled.then(() => { this.figures.overdueHandlers-- })
+      // A run that ends in failure (say, honouring its signal) is over: the next delivery runs the
+      // handler again. One that ends well is kept: the next delivery acknowledges it unrun.
+      void settled.then((o) => {
+        this.figures.overdueHandlers--
+        if (!o.ok && this.overdue?.settled === settled) this.overdue = undefined
+      })
     }
     this.overdue = { id, settled }
     return { ok: false, error, timedOut: true }

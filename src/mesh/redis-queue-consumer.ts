@@ -71,7 +71,7 @@ export interface ConsumerTarget {
 const FIRST_IDLE_WAIT = 5
 
 /**
- * One consumer's read loop, on its own blocking connection `reader`, until the queue closes: the
+ * One consumer's read loop, on its own connection `reader` (the read script, ./redis-queue-read.ts), until the queue closes: the
  * delivery rules of `RedisQueue` (./redis-queue.ts) — backlog first, in order, acknowledged after the
  * handler, retried, dead-lettered after `maxDeliveries`, a lost group recreated. Handles what Redis
  * throws; rejects only on a bug.
@@ -86,7 +86,7 @@ export async function consumeStream (host: ConsumerHost, reader: ReadScript, tar
     let entries: Array<[string, string[] | null]>
     try {
       // Sized on the server (./redis-queue-read.ts): an oversized entry never leaves Redis.
-      entries = await reader.pwQueueRead(key, group, consumer, 32, backlog ? '0' : '>', host.maxMessageBytes + ENTRY_SLACK_BYTES) ?? []
+      entries = await orClosed(host, reader.pwQueueRead(key, group, consumer, 32, backlog ? '0' : '>', host.maxMessageBytes + ENTRY_SLACK_BYTES)) ?? []
       failing = false
     } catch (err) {
       if (host.closed()) return
@@ -114,7 +114,7 @@ export async function consumeStream (host: ConsumerHost, reader: ReadScript, tar
         if (fields === null) {
           // Delivered to us, then removed from the stream by someone else (an operator's XTRIM or
           // XDEL; the queue never trims what a group still needs): nothing is left to run. Acknowledged (else every backlog read returns it), reported.
-          await host.redis.xack(key, group, id)
+          await orClosed(host, host.redis.xack(key, group, id))
           host.report(new PeerwardenError('ERR_QUEUE_TRIMMED', `message ${id} of ${key} was trimmed or deleted from the stream outside the queue (XTRIM, XDEL) before ${group} handled it: it is lost`))
           continue
         }
@@ -194,12 +194,12 @@ async function handleOne (host: ConsumerHost, target: ConsumerTarget, deadline: 
   const outcome = await deadline.run(id, async (signal, at) => { await target.handler(entry.args, { id, from: entry.from, signal, deadline: at }) })
   if (host.closed()) return true
   if (outcome.ok) {
-    await redis.xack(key, group, id)
+    await orClosed(host, redis.xack(key, group, id))
     host.acked(key)
     return true
   }
   const failure = outcome.error
-  const info = await redis.xpending(key, group, id, id, 1) as Array<[string, string, number, number]>
+  const info = await orClosed(host, redis.xpending(key, group, id, id, 1)) as Array<[string, string, number, number]>
   const deliveries = info[0]?.[3] ?? host.maxDeliveries
   if (deliveries < host.maxDeliveries) return false
   deadline.forget(id)
@@ -220,8 +220,8 @@ async function deadLetter (host: ConsumerHost, target: ConsumerTarget, id: strin
     if (value !== undefined) out.push(name, value)
   }
   out.push('group', group, 'error', why)
-  await host.redis.xadd(target.dead, 'MAXLEN', '~', String(host.maxLength), '*', ...out)
-  await host.redis.xack(key, group, id)
+  await orClosed(host, host.redis.xadd(target.dead, 'MAXLEN', '~', String(host.maxLength), '*', ...out))
+  await orClosed(host, host.redis.xack(key, group, id))
   host.acked(key)
   host.report(new PeerwardenError('ERR_QUEUE_DEAD_LETTER', `message ${id} of ${key} went to ${target.dead} for ${group}: ${because}: ${why}`))
 }
@@ -232,9 +232,10 @@ async function deadLetter (host: ConsumerHost, target: ConsumerTarget, id: strin
  */
 async function recreateGroup (host: ConsumerHost, key: string, group: string, cause: unknown): Promise<void> {
   try {
-    await host.redis.xgroup('CREATE', key, group, '0', 'MKSTREAM')
+    await orClosed(host, host.redis.xgroup('CREATE', key, group, '0', 'MKSTREAM'))
   } catch (err) {
     // Another instance of ours (same variant) made it first: fine. Anything else: the next read retries.
+    if (host.closed()) return
     if (!String((err as Error).message).includes('BUSYGROUP')) {
       host.report(host.failed(`cannot recreate the consumer group ${group} of ${key}`, err))
       await delay(host.retryDelay)
@@ -242,6 +243,26 @@ async function recreateGroup (host: ConsumerHost, key: string, group: string, ca
     }
   }
   host.report(new PeerwardenError('ERR_QUEUE_GROUP_LOST', `the consumer group ${group} of ${key} on Redis at ${host.address} was gone (Redis restarted without persistence?): recreated it from the start of the stream; messages still in the stream are delivered, some perhaps again`, { cause }))
+}
+
+/**
+ * `p`, or ERR_CLOSED as soon as the queue closes: a command sent to a Redis that is down waits in
+ * ioredis's offline queue until commandTimeout even after `disconnect()`, and `close()` waits for the loops.
+ */
+async function orClosed<T> (host: ConsumerHost, p: Promise<T>): Promise<T> {
+  const closing = host.closing
+  if (closing.aborted) { p.catch(() => {}); throw PeerwardenError.closed('the queue') }
+  let onAbort: (() => void) | undefined
+  const closed = new Promise<never>((_resolve, reject) => {
+    onAbort = () => { reject(PeerwardenError.closed('the queue')) }
+    closing.addEventListener('abort', onAbort, { once: true })
+  })
+  try {
+    return await Promise.race([p, closed])
+  } finally {
+    closing.removeEventListener('abort', onAbort!)
+    p.catch(() => { /* settled by the close first */ })
+  }
 }
 
 function toMap (fields: string[]): Map<string, string> {

@@ -326,9 +326,11 @@ export class RedisQueue {
     this.closed = true
     this.closing.abort()
     this.trimmer.close()
+    // Disconnected first: a command waiting on a Redis that is down fails now instead of after
+    // commandTimeout, so the loops end at once.
     for (const r of this.blocking) r.disconnect()
-    await Promise.allSettled(this.loops)
     this.redis.disconnect()
+    await Promise.allSettled(this.loops)
   }
 }
 

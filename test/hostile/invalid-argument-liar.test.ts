@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { defineSchema, PeerwardenError } from '../../src/mesh/index.js'
+import { defineSchema, PeerwardenError, registerMeshMetrics } from '../../src/mesh/index.js'
 import { instancesOf, meshOn } from '../helpers/mesh.js'
 
 // A certified worker answering every balanced call ERR_INVALID_ARGUMENT at once while the other
@@ -46,6 +46,7 @@ test('a worker that answers ERR_INVALID_ARGUMENT to calls the other workers serv
   assert.ok(failed <= 6, `${failed} of 60 calls failed`)
   assert.equal(failed, seen.calls)
   assert.ok(api.stats().invalidArgumentOutliers >= 1)
+  assert.match(await registerMeshMetrics(api).metrics(), new RegExp(`peerwarden_mesh_invalid_argument_outliers_total ${api.stats().invalidArgumentOutliers}\\b`))
 })
 
 test('workers that all refuse the invalid calls of a mix are not outliers: no breaker counts those refusals, and the valid calls are spread over every worker', T, async (t) => {

@@ -6,7 +6,10 @@ import { join } from 'node:path'
 import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import type { PeerwardenError } from '../../src/errors.js'
+import { defineSchema, registerMeshMetrics } from '../../src/mesh/index.js'
 import { RedisQueue } from '../../src/mesh/redis-queue.js'
+import type { CallContext } from '../../src/mesh/schema.js'
+import { meshOn } from '../helpers/mesh.js'
 import { redisFor } from '../helpers/redis.js'
 import { until } from '../helpers/wait.js'
 
@@ -42,6 +45,33 @@ test('a queued handler that never settles no longer stalls its consumer: its sig
   assert.equal(dead.length, 1, reported.map(String).join('; '))
   assert.match(dead[0]!.message, /failed 3 times.*did not settle within 200 ms/)
   assert.deepEqual(receiver.stats(), { handlerTimeouts: 3, overdueHandlers: 1 })
+})
+
+test('a mesh node\'s queued handler gets a ctx whose signal aborts at the command\'s timeout; mesh.stats() and the Prometheus export count it', { timeout: 30_000 }, async (t) => {
+  const redis = await redisFor(t)
+  if (redis === undefined) return
+  const schema = defineSchema({
+    Caller: { _connect: ['Worker'] },
+    Worker: { _allow: ['Caller'], _commands: { _broadcast: { log: { queued: true, timeout: 200 } } } }
+  })
+  const start = await meshOn(t, schema)
+  const seen: Array<{ deadline: number; reason: unknown }> = []
+  const worker = await start({ role: 'Worker', redis: redis.url, queue: { maxDeliveries: 2, retryDelay: 20 }, handlers: {
+    log: async (_args: unknown, ctx: CallContext) => {
+      // Honours its signal: each delivery runs it again.
+      await new Promise((_resolve, reject) => { ctx.signal.addEventListener('abort', () => { seen.push({ deadline: ctx.deadline, reason: ctx.signal.reason }); reject(ctx.signal.reason) }) })
+    }
+  }
+  })
+  const caller = await start({ role: 'Caller', redis: redis.url })
+  const before = Date.now()
+  await caller.call.Worker.log({})
+  await until(() => seen.length >= 2, 10_000, () => `two deliveries past their deadline (${JSON.stringify(worker.stats())})`)
+  assert.equal(worker.stats().queueHandlerTimeouts, 2)
+  assert.equal(worker.stats().queueOverdueHandlers, 0)
+  assert.ok(seen[0]!.deadline >= before + 200 && seen[0]!.deadline < before + 5000, `deadline ${seen[0]!.deadline - before} ms after the call`)
+  assert.equal((seen[0]!.reason as PeerwardenError).code, 'ERR_TIMEOUT')
+  assert.match(await registerMeshMetrics(worker).metrics(), /peerwarden_mesh_queue_handler_timeouts_total 2\b/)
 })
 
 test('a queued handler past its deadline that settles later is not run again: its redelivery waits for it and acknowledges its success', { timeout: 30_000 }, async (t) => {

@@ -69,3 +69,27 @@ test('a message trimmed from the stream by an operator (XTRIM) while it waited t
   assert.deepEqual(crashes, [], 'no unhandled rejection')
   assert.ok(reported.some((e) => e.code === 'ERR_QUEUE_TRIMMED' && /trimmed/.test(e.message)), `reported: ${reported.map(String).join('; ')}`)
 })
+
+test('closing a queue whose Redis is down or hangs returns at once: its consumer loop does not wait commandTimeout for a command sent to it', { timeout: 30_000 }, async (t) => {
+  const redis = await redisFor(t)
+  if (redis === undefined) return
+  const crashes = unhandled(t)
+  const reported: PeerwardenError[] = []
+  const receiver = new RedisQueue(redis.url, { onError: (err) => { reported.push(err) } })
+  await receiver.consume('Worker', 'log', 'r1', async () => {})
+  const other = new RedisQueue(redis.url, { onError: (err) => { reported.push(err) } })
+  await other.consume('Worker', 'log', 'r2', async () => {})
+  await new Promise((resolve) => { setTimeout(resolve, 100) })
+  redis.pause() // hung: the sockets stay open, nothing answers
+  await new Promise((resolve) => { setTimeout(resolve, 200) })
+  let started = Date.now()
+  await other.close()
+  assert.ok(Date.now() - started < 2000, `close() on a hung Redis took ${Date.now() - started} ms (commandTimeout 10 s)`)
+  await redis.stop() // down: ioredis reconnects, and a command waits in its offline queue
+  await new Promise((resolve) => { setTimeout(resolve, 200) })
+  started = Date.now()
+  await receiver.close()
+  assert.ok(Date.now() - started < 2000, `close() on a Redis that is down took ${Date.now() - started} ms (commandTimeout 10 s)`)
+  assert.deepEqual(crashes, [], 'no unhandled rejection')
+  assert.deepEqual(reported.filter((e) => /closed/i.test(e.message)), [], 'closing is not reported as a problem')
+})
