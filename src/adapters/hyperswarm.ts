@@ -80,7 +80,6 @@ export function manageSwarm (swarm: HyperswarmLike, options: ManageSwarmOptions 
 class SwarmAdapter implements ManagedSwarm {
   readonly manager: ConnectionManager
   private readonly localPeer: string
-  private readonly deny: Set<string>
   /** hex key -> the live connection Hyperswarm holds for it (at most one: its dedup). */
   private readonly live = new Map<string, Connection>()
   /** The manager's dials through the swarm (./hyperswarm/dialer.ts). */
@@ -110,14 +109,13 @@ class SwarmAdapter implements ManagedSwarm {
     // The manager's clock (wall time unless `options.clock`): the room's pacing and the lookups' spacing.
     const clock = options.clock ?? systemClock
     this.localPeer = hex(swarm.keyPair.publicKey)
-    this.deny = new Set((deny ?? []).map((d) => d.toLowerCase()))
     const maxParallel = swarm.maxParallel
     this.manager = createConnectionManager({
       ...(typeof maxParallel === 'number' && Number.isInteger(maxParallel) && maxParallel >= 1 ? { maxParallelDials: maxParallel } : {}),
       ...managerOptions,
       // Peer ids are keys in lowercase hex: a key given in capitals matches too.
       ...(allow !== undefined ? { allow: allow.map((a) => a.toLowerCase()) } : {}),
-      ...(deny !== undefined ? { deny: [...this.deny] } : {}),
+      ...(deny !== undefined ? { deny: deny.map((d) => d.toLowerCase()) } : {}),
       localPeer: this.localPeer,
       dial: async (address, opts) => await this.dialer.dial(address, opts)
     })
@@ -155,8 +153,10 @@ class SwarmAdapter implements ManagedSwarm {
     for (const [id, info] of swarm.peers) if (info.banned === true) this.bans.foundBanned(id)
   }
 
+  // The manager's deny list, not a copy of the option: a key denied at run time (`manager.deny`) is
+  // a Hyperswarm ban too, not a refusal by the bound lifted at the next microtask.
   private readonly refusedByManager = (peer: string): boolean =>
-    this.closed || this.deny.has(peer) || this.manager.getPeer(peer)?.priority === 'banned'
+    this.closed || this.manager.isDenied(peer) || this.manager.getPeer(peer)?.priority === 'banned'
 
   private install (): void {
     const { swarm, patches } = this

@@ -96,6 +96,33 @@ test('allow and deny under manageSwarm list public keys: an IP range or a list t
   }
 })
 
+test('a key denied at run time (manager.deny) is a Hyperswarm ban: the firewall refuses it, closes its connection, and Hyperswarm\'s ban is not lifted', async () => {
+  // Regression: the adapter asked a copy of the deny option, so a key denied at run time was refused
+  // as over the bound: refused once, Hyperswarm's ban lifted at the next microtask.
+  const swarm = fakeSwarm()
+  const evil = Buffer.alloc(32, 0xed)
+  const id = evil.toString('hex')
+  const m = manageSwarm(swarm, { lowWater: 0, highWater: 4 })
+  try {
+    const c = connection(evil)
+    swarm.emit('connection', c, { publicKey: evil })
+    assert.equal(m.manager.stats().connections, 1)
+    m.manager.deny(id)
+    assert.equal(c.destroyed, true, 'the live connection of the key closes')
+    const info = { publicKey: evil, banned: false, ban (v: boolean) { this.banned = v } }
+    swarm.peers.set(id, info as never)
+    assert.equal(swarm._firewall!(evil, null), true, 'the firewall refuses the key')
+    info.ban(true) // what Hyperswarm does once its firewall refused
+    await Promise.resolve()
+    await new Promise((resolve) => setImmediate(resolve))
+    assert.equal(info.banned, true, 'a manager refusal, not one of the bound: Hyperswarm\'s ban stays')
+    m.manager.undeny(id)
+    assert.equal(swarm._firewall!(evil, null), false, 'undeny lets the key in again')
+  } finally {
+    await m.close()
+  }
+})
+
 test('a topicQuota manageSwarm cannot use is refused when it is called, not at the first join', () => {
   const swarm = fakeSwarm()
   assert.throws(() => manageSwarm(swarm, { topicQuota: 3 as never }), hasCode('ERR_INVALID_ARGUMENT', /^topicQuota must be \{ min, max\? \}, got 3$/))
