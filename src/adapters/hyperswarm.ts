@@ -68,12 +68,12 @@ let nextId = 0
 
 const noop = (): void => {}
 
-
 /**
  * `stalledDialAfter` under manageSwarm: HyperDHT drops a firewalled handshake without a reply and
  * the dialer gives up after ~4 s; past 1 s the manager dials the next candidate meanwhile.
  */
 const SWARM_STALLED_DIAL_MS = 1_000
+
 /** Puts `swarm` under a new connection manager; see the module comment for what changes. */
 export function manageSwarm (swarm: HyperswarmLike, options: ManageSwarmOptions = {}): ManagedSwarm {
   checkSwarmOptions(options)
