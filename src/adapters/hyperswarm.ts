@@ -14,7 +14,10 @@
  *   lookup, or whose retry timer fired — so the swarm's `backoffs` and `jitter` (and its rule that a
  *   topic peer is dropped after four failed attempts until a lookup finds it again) time the
  *   manager's redials. A manager dial is Hyperswarm's own `_connect` (./hyperswarm/dialer.ts), at
- *   most `swarm.maxParallel` at once unless `maxParallelDials` is given. A peer the manager closed
+ *   most `swarm.maxParallel` at once unless `maxParallelDials` is given; a dial in flight for 1 s
+ *   no longer counts toward lowWater (`stalledDialAfter`: a swarm that refuses a handshake sends no
+ *   answer, and the dialer waits ~4 s; plain Hyperswarm keeps its attempts in flight whatever its
+ *   count, and so does the manager meanwhile). A peer the manager closed
  *   itself (trim, ban, lifetime…) keeps the manager's backoff.
  *   Peers joined with `swarm.joinPeer` are dialled by Hyperswarm as usual (counted and bounded like
  *   any other connection).
@@ -65,6 +68,12 @@ let nextId = 0
 
 const noop = (): void => {}
 
+/**
+ * `stalledDialAfter` under manageSwarm: HyperDHT drops a firewalled handshake without a reply and
+ * the dialer gives up after ~4 s; past 1 s the manager dials the next candidate meanwhile.
+ */
+const SWARM_STALLED_DIAL_MS = 1_000
+
 /** Puts `swarm` under a new connection manager; see the module comment for what changes. */
 export function manageSwarm (swarm: HyperswarmLike, options: ManageSwarmOptions = {}): ManagedSwarm {
   checkSwarmOptions(options)
@@ -112,6 +121,7 @@ class SwarmAdapter implements ManagedSwarm {
     const maxParallel = swarm.maxParallel
     this.manager = createConnectionManager({
       ...(typeof maxParallel === 'number' && Number.isInteger(maxParallel) && maxParallel >= 1 ? { maxParallelDials: maxParallel } : {}),
+      stalledDialAfter: SWARM_STALLED_DIAL_MS,
       ...managerOptions,
       // Peer ids are keys in lowercase hex: a key given in capitals matches too.
       ...(allow !== undefined ? { allow: allow.map((a) => a.toLowerCase()) } : {}),

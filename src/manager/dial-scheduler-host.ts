@@ -8,7 +8,7 @@ export interface DialSchedulerHost {
   readonly random: () => number
   readonly dial: DialFn
   readonly localPeer: PeerId | undefined
-  limits(): { lowWater: number; highWater: number; maxParallelDials: number; dialTimeout: number; maxPeers: number }
+  limits(): { lowWater: number; highWater: number; maxParallelDials: number; dialTimeout: number; stalledDialAfter: number; maxPeers: number }
   records(): Iterable<PeerRecord>
   connections(): number
   /** Connections to bootstrap peers that do not count toward lowWater (the outbound ones are released once others reach it). */

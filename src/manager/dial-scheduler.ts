@@ -24,7 +24,8 @@ export { orderAddresses } from './record-dial.js'
  *   dialled, not banned or denied, have an address, and whose backoff (`nextDialAt`) has passed:
  *   regular peers until the manager holds `lowWater` connections; peers that serve a topic below its
  *   quota while under `highWater`; long-term peers whenever they are lost; permanent peers forever,
- *   outside the watermarks. Never more than `maxParallelDials` at once.
+ *   outside the watermarks. Never more than `maxParallelDials` at once. A dial in flight for
+ *   `stalledDialAfter` no longer counts toward lowWater (the next candidate is dialled meanwhile).
  * - A peer's addresses are tried one by one, the one that last worked first and the ones that failed
  *   last, each with `dialTimeout`.
  * - A failed attempt backs off per peer (`nextDelay`: exponential, jittered, proven peers sooner);
@@ -163,6 +164,7 @@ export class DialScheduler {
    */
   async dialRecord (record: PeerRecord, forced: boolean, signal?: AbortSignal): Promise<Connection> {
     const dial = new RecordDial(record, this.addressWaits.toDial(record, forced, this.host.clock.now()))
+    dial.startedAt = this.host.clock.now()
     const onAbort = signal === undefined ? undefined : (): void => { dial.abort(signal.reason) }
     if (onAbort !== undefined) signal!.addEventListener('abort', onAbort, { once: true })
     this.controllers.add(dial)
@@ -240,7 +242,8 @@ export class DialScheduler {
     const free = this.host.limits().maxParallelDials - this.inFlight
     if (free <= 0) return picks
     const connections = this.host.connections()
-    if (this.nothingToChoose(connections)) {
+    const stalled = this.stalled(now)
+    if (this.nothingToChoose(connections, stalled)) {
       // What chooseDials answers then (no pick, bootstrap peers not waited for), without the walk's set-up.
       this.bootstrapWake = Infinity
       return picks
@@ -268,6 +271,7 @@ export class DialScheduler {
         slots: free,
         connections,
         inFlight: this.inFlight,
+        stalled,
         inFlightOthers: this.inFlightOthers,
         lastProgress: this.lastProgress,
         bootstrapQuiet: this.policy.bootstrapQuiet,
@@ -298,12 +302,30 @@ export class DialScheduler {
    * no initial sync, no long-term or permanent candidate, the count toward lowWater made, and no topic
    * short with room under highWater. A node at its watermark passes after every connection event.
    */
-  private nothingToChoose (connections: number): boolean {
+  private nothingToChoose (connections: number, stalled: number): boolean {
     if (this.sync !== undefined || this.index.sticky.size > 0) return false
     const { lowWater, highWater } = this.host.limits()
-    const short = lowWater - connections - this.inFlight
+    const short = lowWater - connections - (this.inFlight - stalled)
     if (short > 0 || short + this.host.releasableBootstraps() > 0) return false
     return highWater - connections - this.inFlight <= 0 || !this.host.topicsShort()
+  }
+
+  /** Dials in flight for `stalledDialAfter` or longer (0 while it is Infinity, the default). */
+  private stalled (now: number): number {
+    const after = this.host.limits().stalledDialAfter
+    if (after === Infinity || this.inFlight === 0) return 0
+    let n = 0
+    for (const d of this.controllers) if (now - d.startedAt >= after) n++
+    return n
+  }
+
+  /** When the next dial in flight stalls (Infinity: none will, or `stalledDialAfter` is not set). */
+  private nextStall (now: number): number {
+    const after = this.host.limits().stalledDialAfter
+    if (after === Infinity) return Infinity
+    let at = Infinity
+    for (const d of this.controllers) if (now - d.startedAt < after && d.startedAt + after < at) at = d.startedAt + after
+    return at
   }
 
   /** One scheduling pass: start the dials the rules allow now, and set the shared timer. */
@@ -313,8 +335,11 @@ export class DialScheduler {
     for (const p of this.select(now)) this.launch(p.record, p.forced, p.why)
     // Wake when a waiting peer is due, but only while there is something to dial for.
     const { lowWater } = this.host.limits()
-    const demand = this.sync !== undefined || this.host.connections() - this.host.releasableBootstraps() + this.inFlight < lowWater || this.host.topicsShort()
+    const held = this.host.connections() - this.host.releasableBootstraps()
+    const demand = this.sync !== undefined || held + this.inFlight - this.stalled(now) < lowWater || this.host.topicsShort()
     let wake = demand ? Math.min(this.index.nextWake(), this.bootstrapWake) : Infinity
+    // Short of lowWater but for dials in flight: look again when the first of them stalls.
+    if (this.sync === undefined && held < lowWater) wake = Math.min(wake, this.nextStall(now))
     for (const r of this.index.sticky) if (r.waitAt < wake) wake = r.waitAt // NaN (not waiting) is never below
     this.alarm.wakeAt(wake)
   }

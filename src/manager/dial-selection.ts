@@ -14,6 +14,8 @@ export interface DialView {
   slots: number
   connections: number
   inFlight: number
+  /** Of `inFlight`, the dials in flight for `stalledDialAfter` or longer: they no longer count toward `lowWater`. */
+  stalled: number
   /** Dials in flight to peers that are not bootstrap peers. */
   inFlightOthers: number
   /** Last time the network got us somewhere (a connection, or a dial of a non-bootstrap peer). */
@@ -46,7 +48,7 @@ export interface DialView {
  * 2. long-term and permanent peers whenever they are lost;
  * 3. peers that serve a topic below its quota's `min`, while under `highWater`;
  * 4. the best candidates until `lowWater`, bootstrap connections about to be released not counted
- *    (bootstrap-release.ts `apart`); bootstrap peers last,
+ *    (bootstrap-release.ts `apart`), nor dials in flight for `stalledDialAfter`; bootstrap peers last,
  *    and only once nothing else is in flight and the network made no progress for `bootstrapQuiet`.
  */
 export function chooseDials (view: DialView, picks: DialPick[]): { bootstrapWake: number | undefined } {
@@ -74,7 +76,8 @@ export function chooseDials (view: DialView, picks: DialPick[]): { bootstrapWake
   // counting it (the manager releases it once they are there); a bootstrap peer itself is dialled
   // only while the plain count is short.
   const releasable = view.releasableBootstraps()
-  let regular = lowWater - (connections - releasable) - inFlight
+  const counted = inFlight - view.stalled
+  let regular = lowWater - (connections - releasable) - counted
   let topicRoom = highWater - connections - inFlight
   // Long-term and permanent peers are redialled whatever the count; their connections count like any other.
   for (const r of view.sticky) {
@@ -111,7 +114,7 @@ export function chooseDials (view: DialView, picks: DialPick[]): { bootstrapWake
           break
         }
       }
-      take(r, false, belowLowWater(lowWater, connections, inFlight))
+      take(r, false, belowLowWater(lowWater, connections, counted))
       regular--
     }
   }

@@ -22,6 +22,14 @@ export interface ConnectionManagerOptions {
   maxParallelDials?: number
   /** Default 10_000, per address. */
   dialTimeout?: number
+  /**
+   * Default: never. A dial in flight for this long (ms) no longer counts toward `lowWater`: the
+   * scheduler dials the next candidate meanwhile (still at most `maxParallelDials` at once), and the
+   * stalled dial goes on until it settles or `dialTimeout`. For transports whose refusals are silent
+   * (a firewalled Hyperswarm handshake gets no answer; its dialer gives up after ~4 s): `manageSwarm`
+   * sets 1,000.
+   */
+  stalledDialAfter?: number
   /** Peer ids or IP CIDRs that are never refused nor trimmed. */
   allow?: string[]
   /** Peer ids or IP CIDRs that are refused and never dialled. */

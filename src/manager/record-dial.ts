@@ -9,6 +9,8 @@ import type { PeerId } from './types.js'
  */
 export class RecordDial extends DialCancel implements DialAttempt {
   readonly peer: PeerId | undefined
+  /** When the dial started (the scheduler's clock). */
+  startedAt = 0
 
   constructor (readonly record: PeerRecord, readonly addresses: readonly string[]) {
     super()

@@ -103,6 +103,8 @@ export interface ResolvedOptions {
   lifetime: number | undefined
   maxParallelDials: number
   dialTimeout: number
+  /** Infinity when not given. */
+  stalledDialAfter: number
   allow: string[]
   deny: string[]
   explainDepth: number
@@ -187,7 +189,7 @@ function optionHint (name: string, known: readonly string[], nested: Readonly<Re
 /** Every option name of `createConnectionManager`. */
 export const MANAGER_OPTIONS: readonly string[] = [
   'dial', 'localPeer', 'lowWater', 'highWater', 'gracePeriod', 'silencePeriod', 'lifetime', 'maxParallelDials',
-  'dialTimeout', 'allow', 'deny', 'prioritise', 'store', 'clock', 'random', 'explainDepth', 'storeFlushInterval', 'maxPeers',
+  'dialTimeout', 'stalledDialAfter', 'allow', 'deny', 'prioritise', 'store', 'clock', 'random', 'explainDepth', 'storeFlushInterval', 'maxPeers',
   'releaseBootstrap', 'accepted', 'exploreInterval'
 ] satisfies ReadonlyArray<keyof ConnectionManagerOptions>
 
@@ -207,6 +209,7 @@ export function resolveOptions (options: ConnectionManagerOptions): ResolvedOpti
   const lifetime = options.lifetime === undefined ? undefined : duration('lifetime', options.lifetime, 1)
   const maxParallelDials = int('maxParallelDials', options.maxParallelDials ?? DEFAULTS.maxParallelDials, 1)
   const dialTimeout = duration('dialTimeout', options.dialTimeout ?? DEFAULTS.dialTimeout, 1)
+  const stalledDialAfter = options.stalledDialAfter === undefined ? Infinity : duration('stalledDialAfter', options.stalledDialAfter, 1)
   const allow = stringArray('allow', options.allow ?? [])
   const deny = stringArray('deny', options.deny ?? [])
   if (options.prioritise !== undefined) fn('prioritise', options.prioritise)
@@ -225,7 +228,7 @@ export function resolveOptions (options: ConnectionManagerOptions): ResolvedOpti
   if (options.releaseBootstrap !== undefined && typeof options.releaseBootstrap !== 'boolean') throw PeerwardenError.invalid('releaseBootstrap must be a boolean')
   const releaseBootstrap = options.releaseBootstrap ?? true
   const exploreInterval = duration('exploreInterval', options.exploreInterval ?? DEFAULTS.exploreInterval)
-  return { lowWater, highWater, gracePeriod, silencePeriod, lifetime, maxParallelDials, dialTimeout, allow, deny, explainDepth, storeFlushInterval, maxPeers, releaseBootstrap, exploreInterval }
+  return { lowWater, highWater, gracePeriod, silencePeriod, lifetime, maxParallelDials, dialTimeout, stalledDialAfter, allow, deny, explainDepth, storeFlushInterval, maxPeers, releaseBootstrap, exploreInterval }
 }
 
 /** A topic quota: `min` and `max` are integers >= 0, and `max >= min`. */

@@ -180,6 +180,45 @@ test('never more than maxParallelDials dials are in flight while peers hang', as
   await r.m.close()
 })
 
+test('a dial in flight for stalledDialAfter no longer counts toward lowWater: the next candidate is dialled meanwhile', async () => {
+  // A transport whose refusals are silent (a firewalled Hyperswarm handshake gets no answer for ~4 s)
+  // held a node below lowWater for the whole wait: the hanging dial counted as a connection.
+  for (const stalledDialAfter of [undefined, 1000]) {
+    const r = rig({ lowWater: 1, maxParallelDials: 3, dialTimeout: 10_000, ...(stalledDialAfter !== undefined ? { stalledDialAfter } : {}) })
+    peers(r, ['silent'], { behaviour: 'hang', priority: 'high' })
+    peers(r, ['ok'])
+    r.m.start()
+    await r.clock.advance(0)
+    assert.deepEqual(r.started, ['mem://silent'], 'the best candidate first')
+    await r.clock.advance(999)
+    assert.equal(r.started.length, 1, 'counted while young')
+    await r.clock.advance(1)
+    if (stalledDialAfter === undefined) {
+      assert.equal(r.started.length, 1, 'without the option a dial counts until it settles')
+      assert.equal(r.m.stats().connections, 0)
+    } else {
+      assert.deepEqual(r.started, ['mem://silent', 'mem://ok'], 'stalled at 1 s: the next candidate is dialled')
+      assert.deepEqual(connectedIds(r.m), ['ok'])
+      assert.equal(r.m.stats().dialing, 1, 'the stalled dial goes on')
+      assert.ok(r.m.explain('ok').some((d) => d.reason === 'below lowWater 1: 0 connected, 0 dialling'), 'the stalled dial is not counted in the reason either')
+    }
+    await r.m.close()
+  }
+})
+
+test('stalled dials free no more than maxParallelDials, and stalledDialAfter is checked by name', async () => {
+  const r = rig({ lowWater: 6, maxParallelDials: 3, dialTimeout: 10_000, stalledDialAfter: 500 })
+  peers(r, Array.from({ length: 6 }, (_, i) => `h${i}`), { behaviour: 'hang' })
+  r.m.start()
+  for (let t = 0; t < 20; t++) {
+    await r.clock.advance(250)
+    assert.ok(r.m.stats().dialing <= 3, `at ${r.clock.now()} ms: ${r.m.stats().dialing} dialing`)
+  }
+  assert.equal(r.started.length, 3, 'every slot is taken by a stalled dial: no fourth')
+  await r.m.close()
+  assert.throws(() => createConnectionManager({ dial: async () => { throw new Error('no') }, stalledDialAfter: 0 }), (e: PeerwardenError) => e.code === 'ERR_INVALID_ARGUMENT' && /stalledDialAfter must be >= 1 ms/.test(e.message))
+})
+
 test('with network latency, dials proceed in waves of maxParallelDials', async () => {
   const r = rig({ lowWater: 10, maxParallelDials: 3 }, { latency: 100 })
   peers(r, Array.from({ length: 10 }, (_, i) => `p${i}`))
