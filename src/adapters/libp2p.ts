@@ -50,7 +50,6 @@ import { importOptional, notInstalled } from '../optional-dependency.js'
 import { MANAGER_OPTIONS, rejectUnknownOptions, resolveOptions } from '../manager/validate.js'
 import { rejectManagerInstance } from '../options-mistakes.js'
 import type { CloseReason, Connection, ConnectionManager, ConnectionManagerOptions } from '../manager/types.js'
-import { toAccessEntries } from './libp2p-access.js'
 import { PeerSync, PROTOCOL, PUBSUB, type Libp2pPeer, type MemberQuota, type MultiaddrLike, type PeerIdLike } from './libp2p-peers.js'
 import type { Components, Gater, Libp2pConnection, MuxerLike, PubSubLike, StreamLike } from './libp2p-types.js'
 
@@ -129,9 +128,7 @@ export function peerwarden (options: PeerwardenLibp2pOptions = {}): (components:
   const { bootstrap = [], protocols, topics, pubsub = 'pubsub', ...managerOptions } = options
   delete (managerOptions as { dial?: unknown }).dial
   delete (managerOptions as { localPeer?: unknown }).localPeer
-  // js-libp2p's allow/deny form (multiaddrs) is taken as well as the manager's (CIDRs, peer ids).
-  if (managerOptions.allow !== undefined) managerOptions.allow = toAccessEntries('allow', managerOptions.allow) as string[]
-  if (managerOptions.deny !== undefined) managerOptions.deny = toAccessEntries('deny', managerOptions.deny) as string[]
+  // js-libp2p's allow/deny form (IP multiaddrs) is the manager's too (access-list.ts).
   // Checked here, where the mistake is written, rather than when libp2p builds its services.
   resolveOptions({ ...managerOptions, dial: noDial })
   if (typeof pubsub !== 'string' || pubsub.length === 0) throw PeerwardenError.invalid(`pubsub must be the name of libp2p's pubsub service, got ${JSON.stringify(pubsub) ?? String(pubsub)}`)

@@ -89,6 +89,14 @@ export class AccessList {
   }
 }
 
+/**
+ * Checks every entry of a list as the list will read it (a malformed CIDR, a multiaddr that is no IP
+ * range: ERR_INVALID_ARGUMENT naming `name[i]`), where the options are checked.
+ */
+export function checkAccessEntries (name: string, entries: readonly string[]): void {
+  entries.forEach((entry, i) => { parseEntry(entry, `${name}[${i}]`) })
+}
+
 /** The range an entry is, or undefined for a peer id; a malformed CIDR throws ERR_INVALID_ARGUMENT naming `field`. */
 function parseEntry (entry: string, field: string): Range | undefined {
   if (entry.startsWith('/')) return multiaddrRange(entry, field)

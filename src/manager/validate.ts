@@ -1,4 +1,5 @@
 import { PeerwardenError } from '../errors.js'
+import { checkAccessEntries } from './access-list.js'
 import type { Clock, Connection, ConnectionManagerOptions, PeerInput, Priority } from './types.js'
 
 /**
@@ -212,6 +213,8 @@ export function resolveOptions (options: ConnectionManagerOptions): ResolvedOpti
   const stalledDialAfter = options.stalledDialAfter === undefined ? Infinity : duration('stalledDialAfter', options.stalledDialAfter, 1)
   const allow = stringArray('allow', options.allow ?? [])
   const deny = stringArray('deny', options.deny ?? [])
+  checkAccessEntries('allow', allow)
+  checkAccessEntries('deny', deny)
   if (options.prioritise !== undefined) fn('prioritise', options.prioritise)
   if (options.accepted !== undefined) fn('accepted', options.accepted)
   if (options.clock !== undefined && !isClock(options.clock)) {
