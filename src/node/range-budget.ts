@@ -2,6 +2,7 @@ import { addressRange, isRelayedAddress } from '../manager/address-range.js'
 import { extractIp } from '../manager/access-list.js'
 import type { Clock } from '../manager/types.js'
 import { isLoopback } from './inbound-limits.js'
+import { TokenBuckets, type Bucket } from './token-buckets.js'
 
 /** The share of a range's budget one relayed peer may spend (see `RangeBudget`). */
 export const RELAYED_PEER_SHARE = 1 / 4
@@ -42,7 +43,7 @@ export function budgetRange (address: string): { range: string; local: boolean }
  *   would have had anyway).
  */
 export class RangeBudget {
-  private readonly buckets = new Map<string, { units: number; at: number }>()
+  private readonly buckets = new TokenBuckets(MAX_BUDGET_RANGES)
 
   constructor (readonly perMinute: number, readonly localPerMinute: number, private readonly clock: Clock) {}
 
@@ -54,31 +55,16 @@ export class RangeBudget {
     const { range, local } = budgetRange(address)
     const cap = local ? this.localPerMinute : this.perMinute
     const now = this.clock.now()
-    const b = this.bucket(range, cap, now)
+    const b = this.buckets.refill(range, cap, 60_000, now)
     const need = Math.min(cost, cap)
     const share = peer !== undefined && range.endsWith('/relayed') ? cap * RELAYED_PEER_SHARE : undefined
-    const p = share === undefined ? undefined : this.bucket(`${range}/${peer!}`, share, now)
+    const p = share === undefined ? undefined : this.buckets.refill(`${range}/${peer!}`, share, 60_000, now)
     const needP = share === undefined ? 0 : Math.min(cost, share)
     const wait = Math.max(waitFor(b, need, cap), p === undefined ? 0 : waitFor(p, needP, share!))
     if (wait > 0) return wait
-    b.units -= need
-    if (p !== undefined) p.units -= needP
+    b.tokens -= need
+    if (p !== undefined) p.tokens -= needP
     return 0
-  }
-
-  /** `key`'s bucket refilled to `now` (made full when new), as the most recently seen. */
-  private bucket (key: string, cap: number, now: number): { units: number; at: number } {
-    let b = this.buckets.get(key)
-    if (b === undefined) {
-      b = { units: cap, at: now }
-      if (this.buckets.size >= MAX_BUDGET_RANGES) this.buckets.delete(this.buckets.keys().next().value!)
-    } else {
-      this.buckets.delete(key)
-      b.units = Math.min(cap, b.units + (now - b.at) * cap / 60_000)
-      b.at = now
-    }
-    this.buckets.set(key, b)
-    return b
   }
 
   /** Ranges remembered now. */
@@ -86,6 +72,6 @@ export class RangeBudget {
 }
 
 /** Ms until `b` holds `need` units at `cap` a minute (0: it does now). */
-function waitFor (b: { units: number }, need: number, cap: number): number {
-  return b.units >= need ? 0 : Math.ceil((need - b.units) * 60_000 / cap)
+function waitFor (b: Bucket, need: number, cap: number): number {
+  return b.tokens >= need ? 0 : Math.ceil((need - b.tokens) * 60_000 / cap)
 }

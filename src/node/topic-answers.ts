@@ -1,4 +1,5 @@
 import { peerSource } from './peer-source.js'
+import { TokenBuckets } from './token-buckets.js'
 
 /** Full lookup answers one asker gets a minute at most (see `AnswerBudget`). */
 export const ANSWERS_PER_MINUTE = 512
@@ -6,9 +7,6 @@ export const ANSWERS_PER_MINUTE = 512
 export const ANSWER_BYTES_PER_MINUTE = 16 * 1024 * 1024
 /** Askers (and, apart, sources) whose budget is remembered at most; past it the one seen longest ago is forgotten. */
 export const MAX_ANSWER_ASKERS = 4096
-
-/** A token bucket: what is left, and when it was last refilled. */
-interface Bucket { tokens: number; at: number }
 
 /**
  * The budget of full lookup answers per asker (a peer) and per source (where it connects from): an
@@ -30,8 +28,8 @@ interface Bucket { tokens: number; at: number }
  *   sources remembered, the one seen longest ago forgotten first (a new one gets a full bucket anyway).
  */
 export class AnswerBudget {
-  private readonly askers = new Map<string, Bucket>()
-  private readonly sources = new Map<string, Bucket>()
+  private readonly askers = new TokenBuckets(MAX_ANSWER_ASKERS)
+  private readonly sources = new TokenBuckets(MAX_ANSWER_ASKERS)
   /** Answers given empty for the budget. */
   refused = 0
 
@@ -39,7 +37,7 @@ export class AnswerBudget {
 
   /** Whether `asker` may have an answer now (spends one when it may): asked before the answer is made, which costs a walk over the connections. */
   take (asker: string): boolean {
-    const a = refill(this.askers, asker, this.now(), this.perMinute)
+    const a = this.askers.refill(asker, this.perMinute, 60_000, this.now())
     if (a.tokens < 1) { this.refused++; return false }
     a.tokens--
     return true
@@ -51,7 +49,7 @@ export class AnswerBudget {
    */
   takeBytes (source: string | undefined, bytes: number): boolean {
     if (source === undefined) return true
-    const s = refill(this.sources, source, this.now(), this.bytesPerMinute)
+    const s = this.sources.refill(source, this.bytesPerMinute, 60_000, this.now())
     const cost = Math.min(bytes, this.bytesPerMinute)
     if (s.tokens < cost) { this.refused++; return false }
     s.tokens -= cost
@@ -63,21 +61,6 @@ export class AnswerBudget {
 
   /** Sources remembered now. */
   get sourceCount (): number { return this.sources.size }
-}
-
-/** `key`'s bucket in `map`, refilled to `now` (a new one full), moved to the end (the most recently seen). */
-function refill (map: Map<string, Bucket>, key: string, now: number, perMinute: number): Bucket {
-  let b = map.get(key)
-  if (b === undefined) {
-    b = { tokens: perMinute, at: now }
-    if (map.size >= MAX_ANSWER_ASKERS) map.delete(map.keys().next().value!)
-  } else {
-    map.delete(key)
-    b.tokens = Math.min(perMinute, b.tokens + (now - b.at) * perMinute / 60_000)
-    b.at = now
-  }
-  map.set(key, b)
-  return b
 }
 
 /** Where an asker's answers are counted (`peerSource`). */

@@ -1,3 +1,5 @@
+import { TokenBuckets } from './token-buckets.js'
+
 /** Flips one connection may make at once (see `TopicFlips`). */
 export const FLIP_BURST = 8
 /** Then one flip per this many ms. */
@@ -14,9 +16,6 @@ export const MAX_FLIP_HOLDERS = 4096
 
 /** What `TopicFlips.take` decides: go ahead, ignore the message, or close the connection ('protocol'). */
 export type FlipVerdict = 'ok' | 'ignore' | 'close'
-
-/** A token bucket: tokens left as of `at`. */
-interface Bucket { tokens: number; at: number }
 
 interface ConnFlips {
   ignored: number
@@ -54,8 +53,8 @@ interface ConnFlips {
  */
 export class TopicFlips {
   private readonly conns = new WeakMap<object, ConnFlips>()
-  private readonly peers = new Map<string, Bucket>()
-  private readonly sources = new Map<string, Bucket>()
+  private readonly peers = new TokenBuckets(MAX_FLIP_HOLDERS)
+  private readonly sources = new TokenBuckets(MAX_FLIP_HOLDERS)
   /** Flips ignored, all connections together. */
   ignored = 0
 
@@ -72,8 +71,9 @@ export class TopicFlips {
     const state = c.topics.get(topic)
     if (state?.announced === announced) return 'ok' // a refresh, or a withdrawal of what is withdrawn
     if (state === undefined ? c.full : state.changed) {
-      const mine = refill(this.peers, peer, FLIP_BURST, now)
-      const theirs = source === undefined ? undefined : refill(this.sources, source, FLIP_SOURCE_FACTOR * FLIP_BURST, now)
+      // FLIP_BURST at once, then one per FLIP_INTERVAL: a full bucket is back in FLIP_BURST intervals (a source's too).
+      const mine = this.peers.refill(peer, FLIP_BURST, FLIP_BURST * FLIP_INTERVAL, now)
+      const theirs = source === undefined ? undefined : this.sources.refill(source, FLIP_SOURCE_FACTOR * FLIP_BURST, FLIP_BURST * FLIP_INTERVAL, now)
       if (mine.tokens < 1 || (theirs !== undefined && theirs.tokens < 1)) {
         this.ignored++
         return ++c.ignored >= FLIPS_IGNORED_TO_CLOSE ? 'close' : 'ignore'
@@ -90,22 +90,4 @@ export class TopicFlips {
 
   /** Identities and sources whose budget is remembered now. */
   get holders (): number { return this.peers.size + this.sources.size }
-}
-
-/**
- * The bucket of `key` in `buckets` (made full when new), refilled to `now` at one token per
- * `FLIP_INTERVAL` per `FLIP_BURST` of `burst`, moved to the end (the Map's order: seen longest ago first).
- */
-function refill (buckets: Map<string, Bucket>, key: string, burst: number, now: number): Bucket {
-  let b = buckets.get(key)
-  buckets.delete(key)
-  if (b === undefined) {
-    b = { tokens: burst, at: now }
-    if (buckets.size >= MAX_FLIP_HOLDERS) buckets.delete(buckets.keys().next().value!)
-  } else {
-    b.tokens = Math.min(burst, b.tokens + (now - b.at) * (burst / FLIP_BURST) / FLIP_INTERVAL)
-    b.at = now
-  }
-  buckets.set(key, b)
-  return b
 }
