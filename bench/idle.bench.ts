@@ -77,6 +77,12 @@ interface Held {
   acceptCpuUs: number
   /** The dialer processes' CPU time (user + system) over their dials, all together, per connection held, µs. */
   dialerCpuUs: number
+  /**
+   * This coordinating process's CPU time over the dials, per connection held, µs: for Hyperswarm it
+   * runs the testnet's DHT nodes, which relay every connection's handshake; for the others only the
+   * IPC with its children.
+   */
+  relayCpuUs: number
   held: number
   failed: number
   /** Dials still in flight when the dialing time was up. */
@@ -132,7 +138,7 @@ export async function idleConnections (opts: IdleOptions = {}): Promise<Figure[]
       `per round: RSS ${hs.map((h) => kb(h.rssPerConn)).join('/')} KB, heap ${hs.map((h) => kb(h.heapPerConn)).join('/')} KB, external ${hs.map((h) => kb(h.externalPerConn)).join('/')} KB, ` +
       `CPU ${hs.map((h) => h.cpuPerConnSec.toFixed(2)).join('/')} µs/s (user ${hs.map((h) => h.userPerConnSec.toFixed(2)).join('/')}; GCs in the window, major/minor/pause ms: ${hs.map((h) => `${h.idleGcs.major}/${h.idleGcs.minor}/${h.idleGcs.pauseMs}`).join(', ')}; ` +
       `the window waited ${hs.map((h) => (h.quiet.waitedMs / 1000).toFixed(1)).join('/')} s after the settling time for the memory reducer (a major GC since the forced one, then 10 s without), which saw ${hs.map((h) => h.quiet.majorGcs).join('/')}), accept ${hs.map((h) => Math.round(h.acceptMs)).join('/')} ms ` +
-      `(the holder's CPU ${hs.map((h) => Math.round(h.acceptCpuUs)).join('/')} µs per connection, the dialers' ${hs.map((h) => Math.round(h.dialerCpuUs)).join('/')} µs)`
+      `(the holder's CPU ${hs.map((h) => Math.round(h.acceptCpuUs)).join('/')} µs per connection, the dialers' ${hs.map((h) => Math.round(h.dialerCpuUs)).join('/')} µs, the coordinator's ${hs.map((h) => Math.round(h.relayCpuUs)).join('/')} µs)`
   }
   for (const role of roles) {
     const ours = role.startsWith('peerwarden')
@@ -145,6 +151,8 @@ export async function idleConnections (opts: IdleOptions = {}): Promise<Figure[]
     out.push({ name: `idle ${n}: ${role} time to accept all`, value: Math.round(med(role, 'acceptMs')), unit: 'ms', runs: rounds })
     out.push({ name: `idle ${n}: ${role} holder's CPU per connection accepted`, value: Math.round(med(role, 'acceptCpuUs')), unit: 'µs', runs: rounds, note: 'user + system, from the dialers\' start to the last connection accepted' })
     out.push({ name: `idle ${n}: ${role} dialers' CPU per connection opened`, value: Math.round(med(role, 'dialerCpuUs')), unit: 'µs', runs: rounds, note: 'user + system of all dialer processes over their dials, per connection held: on a machine whose cores they share with the holder, it paces the time to accept' })
+    out.push({ name: `idle ${n}: ${role} coordinator's CPU per connection opened`, value: Math.round(med(role, 'relayCpuUs')), unit: 'µs', runs: rounds, note: role === 'hyperswarm' ? 'the testnet\'s DHT nodes in the coordinating process relay each connection\'s handshake (and the IPC)' : 'the IPC with the children only' })
+    out.push({ name: `idle ${n}: ${role} CPU per connection, every process`, value: Math.round(med(role, 'acceptCpuUs') + med(role, 'dialerCpuUs') + med(role, 'relayCpuUs')), unit: 'µs', runs: rounds, note: 'the holder\'s, the dialers\' and the coordinator\'s, over the accepts: what the two cores spend per connection, and so what paces the time to accept on this machine' })
   }
   if (roles.includes('peerwarden')) {
     for (const peer of roles.filter((r) => r !== 'peerwarden' && runs[r].length === runs.peerwarden.length && runs[r].length > 0)) {
@@ -154,10 +162,10 @@ export async function idleConnections (opts: IdleOptions = {}): Promise<Figure[]
         out.push({ name: `idle ${n}: peerwarden / floor, CPU per idle connection`, value: +median(rs).toFixed(2), unit: 'x', runs: rounds, note: `per round ${rs.map((r) => r.toFixed(2)).join('/')}; the floor: plain sockets, 20 bytes out and echoed back every ${FLOOR_PERIOD_MS / 1000} s per connection` })
         continue
       }
-      for (const [k, what] of [['rssPerConn', 'memory (RSS)'], ['cpuPerConnSec', 'CPU'], ['acceptMs', 'time to accept'], ['acceptCpuUs', 'CPU to accept']] as const) {
+      for (const [k, what] of [['rssPerConn', 'memory (RSS)'], ['cpuPerConnSec', 'CPU'], ['acceptMs', 'time to accept'], ['acceptCpuUs', 'CPU to accept'], ['totalCpuUs', 'CPU of every process to connect']] as const) {
         // peer / peerwarden: more than 1 means peerwarden is ahead (less memory, less CPU, less time).
         // Time to accept: per connection held (a stack that failed some dials held fewer).
-        const per = (h: Held): number => (k === 'acceptMs' ? h[k] / h.held : h[k])
+        const per = (h: Held): number => (k === 'acceptMs' ? h[k] / h.held : k === 'totalCpuUs' ? h.acceptCpuUs + h.dialerCpuUs + h.relayCpuUs : h[k])
         const rs = runs.peerwarden.map((h, i) => per(runs[peer][i]) / per(h))
         const v = median(rs)
         // Another peerwarden arm (other timing) is compared without a target: what the timing costs.
@@ -195,7 +203,9 @@ async function holdOnce (contestant: string, n: number, dialers: number, concurr
     await sleep(500)
     const before = await holder.ask({ op: 'mem' }, 30_000)
     await holder.ask({ op: 'mark' }, 5_000)
+    const c0 = process.cpuUsage()
     const results = await Promise.all(ds.map(async (d) => await d.ask({ op: 'go', ms: dialMs }, dialMs + 60_000)))
+    const relay = process.cpuUsage(c0)
     await sleep(500) // the holder's side of the last handshakes
     // A holder busy with its connections (js-libp2p's pings) answers late: generous deadlines.
     const accepted = await holder.ask({ op: 'accepted' }, 120_000)
@@ -225,6 +235,7 @@ async function holdOnce (contestant: string, n: number, dialers: number, concurr
       acceptMs: accepted.ms as number,
       acceptCpuUs: (accepted.cpuUs as number) / (accepted.count as number),
       dialerCpuUs: dialerCpuUs / (accepted.count as number),
+      relayCpuUs: (relay.user + relay.system) / (accepted.count as number),
       held,
       failed,
       pending,
