@@ -1,0 +1,134 @@
+import { PeerwardenError } from '../errors.js'
+import { extractIp } from './access-list.js'
+import { addressRange, isRelayedAddress } from './address-range.js'
+import { parseIpParts } from './canonical-ip.js'
+import type { ConnectionLimits } from './connection-limit-types.js'
+
+export type { ConnectionLimits } from './connection-limit-types.js'
+
+/** `ConnectionLimits` with its defaults filled in. */
+export type ResolvedConnectionLimits = Required<ConnectionLimits>
+
+/** The defaults of `connectionLimits`. */
+export const CONNECTION_LIMITS: ResolvedConnectionLimits = Object.freeze({ perIp: 8, perRange: 32, local: false })
+
+/** Checks the `connectionLimits` option (ERR_INVALID_ARGUMENT naming the field) and fills in its defaults. */
+export function resolveConnectionLimits (value: unknown): ResolvedConnectionLimits {
+  if (value === undefined) return CONNECTION_LIMITS
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw PeerwardenError.invalid('connectionLimits must be an object')
+  const given = value as Record<string, unknown>
+  for (const name of Object.keys(given)) {
+    if (!(name in CONNECTION_LIMITS)) throw PeerwardenError.invalid(`connectionLimits: unknown option ${JSON.stringify(name)} (known: perIp, perRange, local)`)
+  }
+  const count = (name: 'perIp' | 'perRange'): number => {
+    const v = given[name] ?? CONNECTION_LIMITS[name]
+    if (v === Infinity || (typeof v === 'number' && Number.isInteger(v) && v >= 1)) return v as number
+    throw PeerwardenError.invalid(`connectionLimits.${name} must be an integer >= 1 or Infinity, got ${typeof v === 'number' ? v : typeof v}`)
+  }
+  const local = given.local ?? false
+  if (typeof local !== 'boolean') throw PeerwardenError.invalid('connectionLimits.local must be a boolean')
+  return { perIp: count('perIp'), perRange: count('perRange'), local }
+}
+
+/** Where a connection is counted: its IP's key and its range's (undefined: not counted there). */
+interface Keys { ip: string | undefined; range: string | undefined }
+
+const NONE: Keys = Object.freeze({ ip: undefined, range: undefined })
+
+/**
+ * The accounted connections by IP and by range (see `ConnectionLimits`), and the question whether one
+ * more from an address would cross a cap.
+ *
+ * Rules:
+ * - `add` and `remove` are called once each per accounted connection (connections.ts `attach` and
+ *   `leave`) with the address it was counted under; a key whose count falls to 0 is forgotten, so the
+ *   tables hold at most one entry per accounted connection (bounded by the connection count: no
+ *   budget of their own).
+ * - With both caps Infinity nothing is parsed or counted.
+ */
+export class AddressTally {
+  private readonly ips = new Map<string, number>()
+  private readonly ranges = new Map<string, number>()
+  /** The last address taken apart and its keys: a refusal, then its `add`, read the same address. */
+  private last: { address: string | undefined; keys: Keys } = { address: undefined, keys: NONE }
+  /** Connections refused by a cap since creation (`stats().connectionLimitRefusals`). */
+  refusals = 0
+
+  constructor (private readonly limits: ResolvedConnectionLimits) {}
+
+  /** Whether any cap is on. */
+  get active (): boolean { return this.limits.perIp !== Infinity || this.limits.perRange !== Infinity }
+
+  /** Why one more connection from `address` crosses a cap (counted as a refusal), or undefined when it fits. */
+  refusal (address: string | undefined): string | undefined {
+    if (!this.active) return undefined
+    const { ip, range } = this.keysOf(address)
+    if (ip !== undefined && (this.ips.get(ip) ?? 0) >= this.limits.perIp) {
+      this.refusals++
+      return `${this.limits.perIp} connections from ${ip} already (connectionLimits.perIp)`
+    }
+    if (range !== undefined && (this.ranges.get(range) ?? 0) >= this.limits.perRange) {
+      this.refusals++
+      return `${this.limits.perRange} connections from the range ${range} already (connectionLimits.perRange)`
+    }
+    return undefined
+  }
+
+  /** An accounted connection from `address` opened. */
+  add (address: string | undefined): void {
+    if (!this.active) return
+    const { ip, range } = this.keysOf(address)
+    if (ip !== undefined) this.ips.set(ip, (this.ips.get(ip) ?? 0) + 1)
+    if (range !== undefined) this.ranges.set(range, (this.ranges.get(range) ?? 0) + 1)
+  }
+
+  /** An accounted connection from `address` left. */
+  remove (address: string | undefined): void {
+    if (!this.active) return
+    const { ip, range } = this.keysOf(address)
+    if (ip !== undefined) drop(this.ips, ip)
+    if (range !== undefined) drop(this.ranges, range)
+  }
+
+  /** Connections counted for `address`'s IP and range now (for tests and explain). */
+  countOf (address: string): { ip: number; range: number } {
+    const { ip, range } = this.keysOf(address)
+    return { ip: ip === undefined ? 0 : this.ips.get(ip) ?? 0, range: range === undefined ? 0 : this.ranges.get(range) ?? 0 }
+  }
+
+  /** IPs and ranges counted now. */
+  get size (): number { return this.ips.size + this.ranges.size }
+
+  private keysOf (address: string | undefined): Keys {
+    if (address === undefined) return NONE
+    if (address !== this.last.address) this.last = { address, keys: keysOf(address, this.limits.local) }
+    return this.last.keys
+  }
+}
+
+function drop (map: Map<string, number>, key: string): void {
+  const n = (map.get(key) ?? 0) - 1
+  if (n > 0) map.set(key, n)
+  else map.delete(key)
+}
+
+/** The IP key and range key of `address` (see `ConnectionLimits` for which are exempt). */
+export function keysOf (address: string, local: boolean): Keys {
+  const text = extractIp(address)
+  if (text === undefined) return NONE
+  const parts = parseIpParts(text)
+  if (parts === undefined) return NONE
+  const range = addressRange(address, !local)
+  if (isRelayedAddress(address)) return { ip: undefined, range }
+  let ip: string
+  if (parts.kind === 'ipv4') {
+    ip = parts.octets.join('.')
+    if (!local && ip === '127.0.0.1') return { ip: undefined, range }
+  } else {
+    const p = parts.parts
+    if (!local && p.every((g, i) => g === (i === 7 ? 1 : 0))) return { ip: undefined, range }
+    // The /56: three groups and the high byte of the fourth.
+    ip = `${p[0]!.toString(16)}:${p[1]!.toString(16)}:${p[2]!.toString(16)}:${(p[3]! & 0xff00).toString(16)}::/56`
+  }
+  return { ip, range }
+}
