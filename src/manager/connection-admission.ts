@@ -52,11 +52,11 @@ export class AdmissionGate {
     this.tally = new AddressTally(host.opts.connectionLimits)
   }
 
-  /** A connection from `address` is accounted now (connections.ts `attach`). */
-  attached (address: string | undefined): void { this.tally.add(address) }
+  /** A connection is accounted now (connections.ts `attach`). */
+  attached (conn: Connection): void { this.tally.add(conn) }
 
-  /** An accounted connection from `address` left (connections.ts `leave`). */
-  left (address: string | undefined): void { this.tally.remove(address) }
+  /** An accounted connection left (connections.ts `leave`). */
+  left (conn: Connection): void { this.tally.remove(conn) }
 
   /** Connections refused by `connectionLimits` since creation. */
   get limitRefusals (): number { return this.tally.refusals }

@@ -228,7 +228,7 @@ export class Connections {
     const before = this.conns.size
     const entry: ConnEntry = { conn, record, openedAt: now, slot: -1 }
     this.conns.add(entry)
-    this.gate.attached(conn.address)
+    this.gate.attached(conn)
     record.conn = entry
     record.inbound = conn.direction === 'inbound'
     record.openedAt = now
@@ -282,7 +282,7 @@ export class Connections {
     const { record, conn } = entry
     host.persist?.touch(record)
     this.conns.remove(entry)
-    this.gate.left(conn.address)
+    this.gate.left(conn)
     this.bootstraps.closed(entry)
     if (record.conn === entry) {
       record.conn = undefined

@@ -41,11 +41,14 @@ test('connectionLimits refuses bad values naming the field', () => {
 
 test('the tally forgets a key whose count falls to 0', () => {
   const t = new AddressTally(resolveConnectionLimits({ perIp: 2 }))
-  t.add('tcp://20.1.2.7:1')
-  t.add('tcp://20.1.2.7:2')
+  const [a, b] = [testConnection('a', { address: 'tcp://20.1.2.7:1' }), testConnection('b', { address: 'tcp://20.1.2.7:2' })]
+  t.add(a)
+  t.add(b)
   assert.match(t.refusal('tcp://20.1.2.7:3') ?? '', /2 connections from 20\.1\.2\.7 already/)
-  t.remove('tcp://20.1.2.7:1')
-  t.remove('tcp://20.1.2.7:2')
+  t.remove(a)
+  t.remove(a) // once only
+  assert.equal(t.countOf('tcp://20.1.2.7:9').ip, 1)
+  t.remove(b)
   assert.equal(t.size, 0)
   assert.equal(t.refusal('tcp://20.1.2.7:3'), undefined)
   assert.equal(t.refusals, 1)
