@@ -42,9 +42,10 @@ const NONE: Keys = Object.freeze({ ip: undefined, range: undefined })
  *
  * Rules:
  * - `add` and `remove` are called once each per accounted connection (connections.ts `attach` and
- *   `leave`); the keys it was counted under are kept with it; a key whose count falls to 0 is forgotten, so the
- *   tables hold at most one entry per accounted connection (bounded by the connection count: no
- *   budget of their own).
+ *   `leave`); the keys it was counted under are kept with it. A key whose count falls to 0 stays
+ *   until more than max(1024, live keys) such keys wait, then they all go at once (deleting and
+ *   adding a key back for each connection of a churn was a tenth of its cost): the tables hold at
+ *   most twice the accounted connections plus 1024 keys (no budget of their own).
  * - With both caps Infinity nothing is parsed or counted.
  */
 export class AddressTally {
@@ -52,6 +53,8 @@ export class AddressTally {
   private readonly ranges = new Map<string, number>()
   /** The keys each counted connection was counted under (its address is parsed once). */
   private readonly counted = new WeakMap<Connection, Keys>()
+  /** Keys whose count is 0, kept until a sweep. */
+  private zeros = 0
   /** The last address taken apart and its keys: a refusal, then its `add`, read the same address. */
   private last: { address: string | undefined; keys: Keys } = { address: undefined, keys: NONE }
   /** Connections refused by a cap since creation (`stats().connectionLimitRefusals`). */
@@ -84,8 +87,15 @@ export class AddressTally {
     if (keys === NONE) return
     this.counted.set(conn, keys)
     const { ip, range } = keys
-    if (ip !== undefined) this.ips.set(ip, (this.ips.get(ip) ?? 0) + 1)
-    if (range !== undefined) this.ranges.set(range, (this.ranges.get(range) ?? 0) + 1)
+    if (ip !== undefined) this.increment(this.ips, ip)
+    if (range !== undefined) this.increment(this.ranges, range)
+  }
+
+  /** Counts one connection more for `key` (a key at 0 is live again). */
+  private increment (map: Map<string, number>, key: string): void {
+    const n = map.get(key)
+    if (n === 0) this.zeros--
+    map.set(key, (n ?? 0) + 1)
   }
 
   /** An accounted connection left. */
@@ -94,8 +104,9 @@ export class AddressTally {
     if (keys === undefined) return
     this.counted.delete(conn)
     const { ip, range } = keys
-    if (ip !== undefined) drop(this.ips, ip)
-    if (range !== undefined) drop(this.ranges, range)
+    if (ip !== undefined && decrement(this.ips, ip)) this.zeros++
+    if (range !== undefined && decrement(this.ranges, range)) this.zeros++
+    if (this.zeros > 1024 && this.zeros > this.size) this.sweep()
   }
 
   /** Connections counted for `address`'s IP and range now (for tests and explain). */
@@ -105,7 +116,13 @@ export class AddressTally {
   }
 
   /** IPs and ranges counted now. */
-  get size (): number { return this.ips.size + this.ranges.size }
+  get size (): number { return this.ips.size + this.ranges.size - this.zeros }
+
+  /** Forgets the keys whose count is 0. */
+  private sweep (): void {
+    for (const map of [this.ips, this.ranges]) for (const [k, n] of map) if (n === 0) map.delete(k)
+    this.zeros = 0
+  }
 
   private keysOf (address: string | undefined): Keys {
     if (address === undefined) return NONE
@@ -114,10 +131,11 @@ export class AddressTally {
   }
 }
 
-function drop (map: Map<string, number>, key: string): void {
-  const n = (map.get(key) ?? 0) - 1
-  if (n > 0) map.set(key, n)
-  else map.delete(key)
+/** Counts one connection less for `key`; true when its count fell to 0. */
+function decrement (map: Map<string, number>, key: string): boolean {
+  const n = (map.get(key) ?? 1) - 1
+  map.set(key, n)
+  return n === 0
 }
 
 /** The IP key and range key of `address` (see `ConnectionLimits` for which are exempt). */
