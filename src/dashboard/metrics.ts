@@ -86,6 +86,7 @@ export class ManagerMetrics {
     gauge('low_water', 'The low watermark in force.', () => stats().lowWater)
     gauge('high_water', 'The high watermark in force.', () => stats().highWater)
     kept('peers_evicted_total', 'Peers forgotten because the peer book was at maxPeers.', () => stats().evicted)
+    kept('connection_limit_refusals_total', 'Connections refused because their IP or address range held connectionLimits connections already.', () => stats().connectionLimitRefusals)
     kept('hook_errors_total', 'Errors of the application\'s hooks (prioritise, accepted).', () => stats().hookErrors)
 
     const dials = new client.Counter({ name: prefix + 'dials_total', help: 'Dials started.', registers })

@@ -109,7 +109,7 @@ const DOTTED_QUAD = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0
 const publicV4 = new Map<string, boolean>()
 
 /** The /24 `prefix` ("a.b.c") when it is public unicast; remembered (at most 4,096 prefixes, then forgotten all at once). */
-function publicV4Range (prefix: string): string | undefined {
+export function publicV4Range (prefix: string): string | undefined {
   let pub = publicV4.get(prefix)
   if (pub === undefined) {
     if (publicV4.size >= 4096) publicV4.clear()

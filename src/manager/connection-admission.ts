@@ -1,6 +1,7 @@
 import type { AccessList } from './access-list.js'
 import { EvictionRanges } from './address-range.js'
 import { admit, type Admission } from './admission.js'
+import { AddressTally } from './connection-limits.js'
 import { RankedDecision } from './explain.js'
 import { mergePriority, mergeTopics } from './merge.js'
 import type { PeerKnowledge } from './peer-knowledge.js'
@@ -31,6 +32,9 @@ export interface AdmissionHost {
  *   a protected or permanent peer; allow-listed peers are not forced but may take anyone's place.
  * - At the bound a stranger takes only the place of a peer it outranks or equals, and none while a
  *   newcomer from its address range took one less than a grace period ago.
+ * - Below the bound too, a connection that is neither forced, allow-listed nor of a long-term peer
+ *   is refused ('over-limit') when its IP or public range holds `connectionLimits` connections
+ *   already (connection-limits.ts); `attached` and `left` keep that count.
  * - `admits()` asks `decide()`'s question on the record `accept()` would use, changing nothing.
  */
 export class AdmissionGate {
@@ -40,9 +44,22 @@ export class AdmissionGate {
   private readonly evictors = new EvictionRanges()
   /** The eviction reason's text after the newcomer's id, for the highWater it was written for. */
   private evictionText = { highWater: -1, text: '' }
+  /** The accounted connections by IP and range (connection-limits.ts). */
+  private readonly tally: AddressTally
 
   /** `count`: the accounted connections now. */
-  constructor (private readonly host: AdmissionHost, private readonly count: () => number) {}
+  constructor (private readonly host: AdmissionHost, private readonly count: () => number) {
+    this.tally = new AddressTally(host.opts.connectionLimits)
+  }
+
+  /** A connection is accounted now (connections.ts `attach`). */
+  attached (conn: Connection): void { this.tally.add(conn) }
+
+  /** An accounted connection left (connections.ts `leave`). */
+  left (conn: Connection): void { this.tally.remove(conn) }
+
+  /** Connections refused by `connectionLimits` since creation. */
+  get limitRefusals (): number { return this.tally.refusals }
 
   /**
    * Runs the application's own dial of `record` (`connectNow`): while it runs, a connection of the
@@ -86,6 +103,11 @@ export class AdmissionGate {
     // from a range that took a place within a grace period takes none (address-range.ts).
     const atBound = count >= host.opts.highWater
     const stranger = !allowed && !forced
+    // One host's identities take at most its share, below the bound too (connection-limits.ts).
+    if (stranger && priority !== 'banned' && record?.longTerm !== true) {
+      const why = this.tally.refusal(address)
+      if (why !== undefined) return { accept: false, close: 'over-limit', reason: why }
+    }
     if (atBound && stranger && priority !== 'banned' && !this.evictors.mayEvict(address, host.clock.now())) {
       return { accept: false, close: 'over-limit', reason: `at highWater ${host.opts.highWater}; a newcomer from the same address range took a place less than gracePeriod ago` }
     }

@@ -93,6 +93,9 @@ export class Connections {
 
   get size (): number { return this.conns.size }
 
+  /** Connections refused by `connectionLimits` since creation (connection-limits.ts). */
+  get limitRefusals (): number { return this.gate.limitRefusals }
+
   has (conn: Connection): boolean { return this.conns.find(conn) !== undefined }
 
   /** Whether `conn` was turned away already (`refuse`). */
@@ -225,6 +228,7 @@ export class Connections {
     const before = this.conns.size
     const entry: ConnEntry = { conn, record, openedAt: now, slot: -1 }
     this.conns.add(entry)
+    this.gate.attached(conn)
     record.conn = entry
     record.inbound = conn.direction === 'inbound'
     record.openedAt = now
@@ -278,6 +282,7 @@ export class Connections {
     const { record, conn } = entry
     host.persist?.touch(record)
     this.conns.remove(entry)
+    this.gate.left(conn)
     this.bootstraps.closed(entry)
     if (record.conn === entry) {
       record.conn = undefined

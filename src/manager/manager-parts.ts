@@ -175,6 +175,7 @@ export class ManagerParts {
       evicted: this.budget.evicted,
       addressWaits: this.dialer.addressWaits.size,
       hookErrors: this.knowledge.hookErrors,
+      connectionLimitRefusals: this.connections.limitRefusals,
       decisions: this.book.decisions.size,
       topics: this.topics.list()
     }

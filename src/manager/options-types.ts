@@ -1,6 +1,9 @@
 import type { Clock, Connection, DialFn, PeerId, Priority } from './connection-types.js'
+import type { ConnectionLimits } from './connection-limit-types.js'
 import type { PeerInfo } from './peer-types.js'
 import type { PeerStore } from './store-types.js'
+
+export type { ConnectionLimits } from './connection-limit-types.js'
 
 /** The options of `createConnectionManager`; only `dial` is required. */
 export interface ConnectionManagerOptions {
@@ -81,4 +84,12 @@ export interface ConnectionManagerOptions {
    * the rest of the topic for good. Without topic quotas nothing happens.
    */
   exploreInterval?: number
+  /**
+   * Default `{ perIp: 8, perRange: 32, local: false }`. How many connections one IP (an IPv4 address,
+   * an IPv6 /56) and one public address range (an IPv4 /24, an IPv6 /48) may hold, below the bound
+   * too: one host with many identities can no longer take every place. 127.0.0.1, ::1 and non-public
+   * ranges are exempt unless `local`; allow-listed, protected, permanent and long-term peers and
+   * `connectNow` are never refused by it. The rules: `ConnectionLimits`. `stats().connectionLimitRefusals`.
+   */
+  connectionLimits?: ConnectionLimits
 }

@@ -26,6 +26,14 @@ interface Snapshot { record: PeerRecord; version: number; hint: boolean; failure
  *   permanent, bootstrap, banned or of high priority, and without tags ({@link evictable}).
  * - Among those, in order: peers known only from hints first; then the most failed dials; then the
  *   oldest learnt (creation order).
+ * - When none of those is left: strangers that came and went — connected before, but their last
+ *   connection came to us (we never needed to reach them since), not connected now, and vouched
+ *   for by nobody ({@link departedStranger}) — the longest gone first. An identity costs a key pair:
+ *   a host connecting with a fresh one each time made the book grow by a record per handshake, for
+ *   good. They are found by a scan of the book (O(n log n)) when the first tier runs dry, and
+ *   scanned for again only once max(16, count / 16) records were created or changed since the
+ *   last scan: the count may stay that much above the cap, and a scan costs O(16) per change,
+ *   amortised.
  * - `enforce()` evicts until the count is back at the cap, or nobody is evictable (the count then
  *   stays above the cap until a peer becomes evictable and `reconsider()` is called).
  * - Cost: nothing while the count has never passed the cap (most books never reach it: no heap, no
@@ -43,6 +51,11 @@ export class PeerBudget {
   private isActive = false
   /** Peers evicted since creation (`stats().evicted`). */
   evicted = 0
+  /** The second tier ({@link departedStranger}), the longest gone first, from the last scan; `next` is the next to look at. */
+  private departed: PeerRecord[] = []
+  private next = 0
+  /** Records created or changed (`track`) since the last scan; Infinity before the first. */
+  private sinceScan = Infinity
 
   constructor (private readonly host: PeerBudgetHost) {}
 
@@ -51,6 +64,7 @@ export class PeerBudget {
 
   /** A record was created, or something the eviction order reads (failures, hint) changed. */
   track (record: PeerRecord): void {
+    this.sinceScan++
     if (!this.isActive) return
     this.push(record)
     // Stale snapshots are dropped only when popped: rebuild before they outnumber the peers.
@@ -74,7 +88,11 @@ export class PeerBudget {
     while (host.known() > host.max()) {
       const top = this.heap.pop()
       if (top === undefined) {
-        if (!this.unpark()) return
+        if (this.unpark()) continue
+        const gone = this.nextDeparted()
+        if (gone === undefined) return
+        this.evicted++
+        host.evict(gone)
         continue
       }
       const r = top.record
@@ -105,6 +123,27 @@ export class PeerBudget {
     for (const r of this.host.records()) if (r.successes === 0 && Number.isNaN(r.lastConnected)) this.push(r)
   }
 
+  /** The next stranger that came and went, scanning the book when the last scan's are used up (see the rules). */
+  private nextDeparted (): PeerRecord | undefined {
+    for (;;) {
+      if (this.next >= this.departed.length && !this.scan()) return undefined
+      const r = this.departed[this.next++]!
+      if (!r.forgotten && departedStranger(r)) return r
+    }
+  }
+
+  /** Lists the book's strangers that came and went, the longest gone first; false when it is too soon to look again, or none. */
+  private scan (): boolean {
+    if (this.sinceScan < Math.max(16, this.host.known() >> 4)) return false
+    this.sinceScan = 0
+    const found: PeerRecord[] = []
+    for (const r of this.host.records()) if (departedStranger(r)) found.push(r)
+    found.sort((a, b) => a.lastConnected - b.lastConnected)
+    this.departed = found
+    this.next = 0
+    return found.length > 0
+  }
+
   /** Puts the parked records back on the heap, once per `reconsider()`; false when there was nothing to do. */
   private unpark (): boolean {
     if (!this.reconsidered) return false
@@ -127,6 +166,18 @@ export class PeerBudget {
  */
 export function evictable (r: PeerRecord, dialing = false): boolean {
   return r.conn === undefined && (dialing || !r.dialing) && r.successes === 0 && Number.isNaN(r.lastConnected) &&
+    !r.isProtected && !r.longTerm && !r.permanent && !r.bootstrap &&
+    (r.priority === 'medium' || r.priority === 'low') &&
+    (r.tags === undefined || r.tags.size === 0) && (r.decaying === undefined || r.decaying.size === 0)
+}
+
+/**
+ * The second tier of the budget: a peer that connected before, whose last connection came to us,
+ * not connected or dialled now, and that nobody vouched for (as {@link evictable} asks, but for the
+ * past connection).
+ */
+export function departedStranger (r: PeerRecord): boolean {
+  return r.conn === undefined && !r.dialing && r.inbound && !Number.isNaN(r.lastConnected) &&
     !r.isProtected && !r.longTerm && !r.permanent && !r.bootstrap &&
     (r.priority === 'medium' || r.priority === 'low') &&
     (r.tags === undefined || r.tags.size === 0) && (r.decaying === undefined || r.decaying.size === 0)

@@ -55,6 +55,8 @@ export interface ManagerStats {
   addressWaits: number
   /** Errors of the application's hooks ('hook:error'), since creation. */
   hookErrors: number
+  /** Connections refused because their IP or address range held `connectionLimits` connections already, since creation. */
+  connectionLimitRefusals: number
   /**
    * Decisions `explain()` can show about known peers, kept now: at most `explainDepth` per peer, and
    * in all at most `maxPeers × explainDepth` (fixed at creation, and never above 524,287); past

@@ -1,5 +1,6 @@
 import { PeerwardenError } from '../errors.js'
 import { checkAccessEntries } from './access-list.js'
+import { resolveConnectionLimits, type ResolvedConnectionLimits } from './connection-limits.js'
 import type { Clock, Connection, ConnectionManagerOptions, PeerInput, Priority } from './types.js'
 
 /**
@@ -113,6 +114,7 @@ export interface ResolvedOptions {
   maxPeers: number
   releaseBootstrap: boolean
   exploreInterval: number
+  connectionLimits: ResolvedConnectionLimits
 }
 
 export const DEFAULTS = {
@@ -191,7 +193,8 @@ function optionHint (name: string, known: readonly string[], nested: Readonly<Re
 export const MANAGER_OPTIONS: readonly string[] = [
   'dial', 'localPeer', 'lowWater', 'highWater', 'gracePeriod', 'silencePeriod', 'lifetime', 'maxParallelDials',
   'dialTimeout', 'stalledDialAfter', 'allow', 'deny', 'prioritise', 'store', 'clock', 'random', 'explainDepth', 'storeFlushInterval', 'maxPeers',
-  'releaseBootstrap', 'accepted', 'exploreInterval'
+  'releaseBootstrap', 'accepted', 'exploreInterval',
+  'connectionLimits'
 ] satisfies ReadonlyArray<keyof ConnectionManagerOptions>
 
 /** Validates every option of `createConnectionManager` and fills in the defaults. */
@@ -231,7 +234,8 @@ export function resolveOptions (options: ConnectionManagerOptions): ResolvedOpti
   if (options.releaseBootstrap !== undefined && typeof options.releaseBootstrap !== 'boolean') throw PeerwardenError.invalid('releaseBootstrap must be a boolean')
   const releaseBootstrap = options.releaseBootstrap ?? true
   const exploreInterval = duration('exploreInterval', options.exploreInterval ?? DEFAULTS.exploreInterval)
-  return { lowWater, highWater, gracePeriod, silencePeriod, lifetime, maxParallelDials, dialTimeout, stalledDialAfter, allow, deny, explainDepth, storeFlushInterval, maxPeers, releaseBootstrap, exploreInterval }
+  const connectionLimits = resolveConnectionLimits(options.connectionLimits)
+  return { lowWater, highWater, gracePeriod, silencePeriod, lifetime, maxParallelDials, dialTimeout, stalledDialAfter, allow, deny, explainDepth, storeFlushInterval, maxPeers, releaseBootstrap, exploreInterval, connectionLimits }
 }
 
 /** A topic quota: `min` and `max` are integers >= 0, and `max >= min`. */

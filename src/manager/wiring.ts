@@ -108,7 +108,7 @@ export function wireParts (core: ManagerCore, options: ConnectionManagerOptions)
     known: () => book.size,
     evict: (r) => {
       // explain() still answers for a forgotten peer, from the bounded log of strangers.
-      const why = `known peers above maxPeers ${opts.maxPeers}: ${r.hint ? 'known only from hints' : 'never connected'}, ${r.failures} failed dials in a row, the least useful`
+      const why = `known peers above maxPeers ${opts.maxPeers}: ${r.hint ? 'known only from hints' : r.successes > 0 ? 'a stranger that came to us and left' : 'never connected'}, ${r.failures} failed dials in a row, the least useful`
       strangers.add(r.id ?? r.addresses[0] ?? r.key, { at: clock.now(), action: 'evict', reason: why }, opts.explainDepth)
       knowledge.forgetRecord(r)
     },

@@ -10,6 +10,9 @@ import * as check from '../manager/validate.js'
 import { rejectManagerInstance } from '../options-mistakes.js'
 import { resolveFailedDialLimits, resolveHintLimits } from './budget-options.js'
 import { DEFAULT_RENDEZVOUS_LIMITS } from './rendezvous.js'
+import type { ConnectionManagerOptions } from '../manager/types.js'
+import { parseTcpAddress } from './tcp-address.js'
+import type { TransportOptions } from './transport-options.js'
 import { NODE_OPTIONS, type NodeOptions } from './types.js'
 
 /** The node's durations (ms): finite, at least 1 ms. */
@@ -69,4 +72,65 @@ export function checkNodeOptions (options: unknown): asserts options is NodeOpti
 export function checkLocalPeer (given: unknown, id: string): void {
   if (given === undefined || given === id) return
   throw PeerwardenError.invalid(`manager.localPeer must be the node's id (${id}), got ${check.describe(given)}: the node's id is its public key; leave localPeer out`)
+}
+
+/** A node keeps fewer connections than a bare manager (32/96): 8 and 16 unless given. */
+const NODE_LOW_WATER = 8
+const NODE_HIGH_WATER = 16
+
+/**
+ * The node's watermarks when the application leaves one or both out, by the manager's own rule: a
+ * missing lowWater is at most the given highWater, a missing highWater at least the given lowWater
+ * (`{ highWater: 4 }` is 4/4, `{ lowWater: 20 }` is 20/20). The manager validates what was given.
+ */
+export function nodeWatermarks (given: Partial<ConnectionManagerOptions> | undefined): { lowWater?: number; highWater?: number } {
+  const low = given?.lowWater
+  const high = given?.highWater
+  if (low !== undefined && high !== undefined) return {}
+  if (high !== undefined) return typeof high === 'number' ? { lowWater: Math.min(NODE_LOW_WATER, high) } : {}
+  if (low !== undefined) return typeof low === 'number' ? { highWater: Math.max(NODE_HIGH_WATER, low) } : {}
+  return { lowWater: NODE_LOW_WATER, highWater: NODE_HIGH_WATER }
+}
+
+/** The address options, checked: where to listen (default loopback, any port) and the bootstrap peers. */
+export function addressOptions (options: NodeOptions): { listen: string[]; bootstrap: string[] } {
+  const listen = addressList('listen', options.listen ?? ['tcp://127.0.0.1:0'])
+  if (options.announce !== undefined) addressList('announce', options.announce)
+  const bootstrap = addressList('bootstrap', options.bootstrap ?? [])
+  return { listen, bootstrap }
+}
+
+/** A list of tcp:// addresses, each named in an error by its place (`listen[0]: not a tcp address …`). */
+function addressList (name: string, value: unknown): string[] {
+  if (typeof value === 'string') throw PeerwardenError.invalid(`${name} must be an array of tcp:// addresses, got a string: write [${JSON.stringify(value)}]`)
+  check.stringArray(name, value)
+  ;(value as string[]).forEach((a, i) => {
+    try {
+      parseTcpAddress(a)
+    } catch (err) {
+      throw PeerwardenError.invalid(`${name}[${i}]: ${(err as Error).message}`)
+    }
+  })
+  return value as string[]
+}
+
+/** The transport's timers and budgets among the node's options, passed on as given (the transport fills in its defaults). */
+export function transportBudgets (options: NodeOptions): Partial<TransportOptions> {
+  return {
+    handshakeTimeout: options.handshakeTimeout,
+    keepAlive: options.keepAlive,
+    deadTimeout: options.deadTimeout,
+    maxPendingHandshakes: options.maxPendingHandshakes,
+    maxPendingPerIp: options.maxPendingPerIp,
+    perIpRate: options.perIpRate,
+    maxHandshakeRate: options.maxHandshakeRate,
+    maxTrackedIps: options.maxTrackedIps,
+    maxQueuedBytes: options.maxQueuedBytes,
+    maxPendingOpens: options.maxPendingOpens,
+    maxRemoteChannels: options.maxRemoteChannels,
+    maxWriteQueueBytes: options.maxWriteQueueBytes,
+    maxReceivingBytes: options.maxReceivingBytes,
+    frameTimeout: options.frameTimeout,
+    maxQueuedBytesTotal: options.maxQueuedBytesTotal
+  }
 }

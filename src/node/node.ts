@@ -13,39 +13,24 @@ import type { NodeConnection } from './connection.js'
 import { lockDataDir, type DataDirLock } from './data-dir-lock.js'
 import { DialBack } from './dial-back.js'
 import { Discovery } from './discovery.js'
+import { assertTopic } from './discovery-key.js'
 import { decodeHello, helloFlags, PROBE_FLAG } from './hello.js'
 import { loadIdentity, peerIdOf } from './identity.js'
 import { NetworkKey } from './network-key.js'
 import { NodeDialer } from './node-dial.js'
 import { NodeLog } from './node-log.js'
-import { checkLocalPeer, checkNodeOptions } from './node-options.js'
+import { addressOptions, checkLocalPeer, checkNodeOptions, nodeWatermarks, transportBudgets } from './node-options.js'
 import { Punching } from './punch.js'
 import { RelayHub } from './relay.js'
 import { RelayClient } from './relay-client.js'
 import { RelayTopic } from './relay-topic.js'
 import { RendezvousTable } from './rendezvous.js'
+import { isLoopbackHost } from './tcp-address.js'
 import { parseTcpAddress, TcpTransport } from './transport.js'
+import { nodeStats } from './node-stats.js'
 import { type NodeEvents, type NodeOptions, type NodeStats, type PeerNode } from './types.js'
 
 export type { NodeEvents, NodeOptions, NodeStats, PeerNode } from './types.js'
-
-/** A node keeps fewer connections than a bare manager (32/96): 8 and 16 unless given. */
-const NODE_LOW_WATER = 8
-const NODE_HIGH_WATER = 16
-
-/**
- * The node's watermarks when the application leaves one or both out, by the manager's own rule: a
- * missing lowWater is at most the given highWater, a missing highWater at least the given lowWater
- * (`{ highWater: 4 }` is 4/4, `{ lowWater: 20 }` is 20/20). The manager validates what was given.
- */
-function nodeWatermarks (given: Partial<ConnectionManagerOptions> | undefined): { lowWater?: number; highWater?: number } {
-  const low = given?.lowWater
-  const high = given?.highWater
-  if (low !== undefined && high !== undefined) return {}
-  if (high !== undefined) return typeof high === 'number' ? { lowWater: Math.min(NODE_LOW_WATER, high) } : {}
-  if (low !== undefined) return typeof low === 'number' ? { highWater: Math.max(NODE_HIGH_WATER, low) } : {}
-  return { lowWater: NODE_LOW_WATER, highWater: NODE_HIGH_WATER }
-}
 
 /**
  * A runnable peer: TCP + Noise transport, an ed25519 identity, topics with rendezvous and peer
@@ -66,28 +51,6 @@ export async function createNode (options: NodeOptions = {}): Promise<PeerNode> 
   }
 }
 
-/** The address options, checked: where to listen (default loopback, any port) and the bootstrap peers. */
-function addressOptions (options: NodeOptions): { listen: string[]; bootstrap: string[] } {
-  const listen = addressList('listen', options.listen ?? ['tcp://127.0.0.1:0'])
-  if (options.announce !== undefined) addressList('announce', options.announce)
-  const bootstrap = addressList('bootstrap', options.bootstrap ?? [])
-  return { listen, bootstrap }
-}
-
-/** A list of tcp:// addresses, each named in an error by its place (`listen[0]: not a tcp address …`). */
-function addressList (name: string, value: unknown): string[] {
-  if (typeof value === 'string') throw PeerwardenError.invalid(`${name} must be an array of tcp:// addresses, got a string: write [${JSON.stringify(value)}]`)
-  check.stringArray(name, value)
-  ;(value as string[]).forEach((a, i) => {
-    try {
-      parseTcpAddress(a)
-    } catch (err) {
-      throw PeerwardenError.invalid(`${name}[${i}]: ${(err as Error).message}`)
-    }
-  })
-  return value as string[]
-}
-
 /**
  * The node: wiring only. Each part owns its piece: the transport (sockets, Noise, inbound budgets),
  * the dialer (the manager's dial, and its counts), the manager (whom to keep), the adoption (the
@@ -95,7 +58,8 @@ function addressList (name: string, value: unknown): string[] {
  *
  * The parts call each other through the callbacks given here, and none of those runs before
  * `start()` listens: by then every part exists. Discovery alone is made in `start()` (it needs the
- * manager's lowWater), so the callbacks that reach it allow for its absence.
+ * manager's lowWater), so the callbacks that reach it allow for its absence. The parts are readable
+ * (not private) for `nodeStats` (node-stats.ts); the class is not exported.
  */
 class Node implements PeerNode {
   readonly id: string
@@ -104,18 +68,18 @@ class Node implements PeerNode {
   /** One clock for the whole node: the manager's, when the application injects one (virtual time). */
   private readonly clock: Clock
   private readonly announced: AdvertisedAddresses
-  private readonly rendezvous: RendezvousTable | undefined
-  private readonly transport: TcpTransport
-  private readonly dialer: NodeDialer
+  readonly rendezvous: RendezvousTable | undefined
+  readonly transport: TcpTransport
+  readonly dialer: NodeDialer
   private readonly adoption: Adoption
-  private readonly dialBack: DialBack
-  private readonly relays: RelayHub
-  private readonly relayClient: RelayClient
-  private readonly punching: Punching
+  readonly dialBack: DialBack
+  readonly relays: RelayHub
+  readonly relayClient: RelayClient
+  readonly punching: Punching
   /** Writes to the `logger` option; undefined without one. */
   private readonly log: NodeLog | undefined
   /** Made once listening (see the class comment). */
-  private discovery: Discovery | undefined
+  discovery: Discovery | undefined
   /** Relays announce the relay topic, private nodes look it up (relay-topic.ts); made with discovery. */
   private relayTopic: RelayTopic | undefined
   private bound: string[] = []
@@ -165,22 +129,8 @@ class Node implements PeerNode {
       onProtocolError: (conn, reason) => {
         this.events.dispatchEvent(new CustomEvent('protocol:error', { detail: { peer: conn.peer, address: conn.address, reason } }))
       },
-      handshakeTimeout: options.handshakeTimeout,
       clock,
-      keepAlive: options.keepAlive,
-      deadTimeout: options.deadTimeout,
-      maxPendingHandshakes: options.maxPendingHandshakes,
-      maxPendingPerIp: options.maxPendingPerIp,
-      perIpRate: options.perIpRate,
-      maxHandshakeRate: options.maxHandshakeRate,
-      maxTrackedIps: options.maxTrackedIps,
-      maxQueuedBytes: options.maxQueuedBytes,
-      maxPendingOpens: options.maxPendingOpens,
-      maxRemoteChannels: options.maxRemoteChannels,
-      maxWriteQueueBytes: options.maxWriteQueueBytes,
-      maxReceivingBytes: options.maxReceivingBytes,
-      frameTimeout: options.frameTimeout,
-      maxQueuedBytesTotal: options.maxQueuedBytesTotal
+      ...transportBudgets(options)
     })
     this.dialer = new NodeDialer(this.transport, {
       hello: (conn) => { this.discovery?.hello(conn) },
@@ -257,7 +207,7 @@ class Node implements PeerNode {
       this.bound = await this.transport.listen(listen)
       this.announced.setBound(this.bound)
       // Only loopback: nobody outside could dial us anyway, so no dial-back unless asked for.
-      const outside = this.bound.some((a) => !isLoopback(parseTcpAddress(a).host))
+      const outside = this.bound.some((a) => !isLoopbackHost(parseTcpAddress(a).host))
       this.dialBack.enabled = options.announce === undefined && (options.dialBack === undefined ? outside : options.dialBack !== false)
     } catch (err) {
       await manager.close()
@@ -321,45 +271,7 @@ class Node implements PeerNode {
   readonly connections = (): ConnectionInfo[] => this.manager.listConnections()
   readonly protocol = (name: string, open: (connection: NodeConnection) => void): void => { this.adoption.serve(name, open) }
 
-  readonly stats = (): NodeStats => {
-    const { rendezvous, discovery } = this
-    return {
-      ...this.manager.stats(),
-      ...this.transport.stats(),
-      rendezvousTopics: rendezvous?.size ?? 0,
-      rendezvousRegistrations: rendezvous?.registrations ?? 0,
-      rendezvousBytes: rendezvous?.bytes ?? 0,
-      rendezvousRefused: rendezvous?.refused ?? 0,
-      dials: this.dialer.dials,
-      dialsFailed: this.dialer.failed,
-      dialsOverBudget: this.dialer.budget.overBudget,
-      pexDropped: discovery?.counts.pexDropped ?? 0,
-      hintsDropped: discovery?.counts.hintsDropped ?? 0,
-      unsolicitedAnswers: discovery?.counts.unsolicitedAnswers ?? 0,
-      rendezvousVisits: discovery?.counts.visits ?? 0,
-      rendezvousVisitsFailed: discovery?.counts.visitsFailed ?? 0,
-      rendezvousVisitsServed: discovery?.counts.visitsServed ?? 0,
-      rendezvousWithdrawalsAbandoned: discovery?.counts.withdrawalsAbandoned ?? 0,
-      farewellsCapped: discovery?.counts.farewellsCapped ?? 0,
-      topicFlipsIgnored: discovery?.counts.topicFlipsIgnored ?? 0,
-      rendezvousClosedWithdrawals: discovery?.counts.rendezvousClosedWithdrawals ?? 0,
-      lookupAnswersRefused: discovery?.counts.lookupAnswersRefused ?? 0,
-      reachability: this.dialBack.reachability,
-      dialBacksServed: this.dialBack.served,
-      dialBacksRefused: this.dialBack.refused,
-      dialBackAnswers: { ...this.dialBack.answers },
-      relayReservations: this.relays.reservationCount,
-      relayCircuits: this.relays.circuitCount,
-      relayRefused: this.relays.refused,
-      relayCut: this.relays.cut,
-      relayBytes: this.relays.bytes,
-      relaysHeld: this.relayClient.reservationCount,
-      relayedDials: this.relayClient.dialled,
-      relayedAccepted: this.relayClient.accepted,
-      punches: this.punching.started,
-      punchesDirect: this.punching.succeeded
-    }
-  }
+  readonly stats = (): NodeStats => nodeStats(this)
 
   readonly close = async (): Promise<void> => {
     if (this.closed) return
@@ -383,14 +295,4 @@ class Node implements PeerNode {
 function storeProblem (manager: ConnectionManager, error: Error): void {
   if (listens(manager.events, 'store:error')) manager.events.dispatchEvent(new CustomEvent('store:error', { detail: { error } }))
   else process.emitWarning(error)
-}
-
-function assertTopic (topic: unknown): void {
-  if (!(typeof topic === 'string' && topic.length > 0) && !(topic instanceof Uint8Array && topic.length > 0)) {
-    throw PeerwardenError.invalid('topic must be a non-empty string or Uint8Array')
-  }
-}
-
-function isLoopback (host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\./.test(host)
 }

@@ -43,6 +43,9 @@ export class PartialFrame {
   /** Neighbours in the deadline order (the earliest first: every frame has the same time). */
   duePrev: PartialFrame | null = null
   dueNext: PartialFrame | null = null
+  /** Neighbours in its source's give-way order (the stalest of the source first). */
+  srcPrev: PartialFrame | null = null
+  srcNext: PartialFrame | null = null
 
   /** `source`: where its connection comes from (`peerSource`; undefined: exempt from the per-source budget). */
   constructor (readonly holder: PartialFrameHolder, private readonly budget: ReceiveBudget, readonly source?: string) {}
@@ -52,6 +55,14 @@ export class PartialFrame {
 
   /** Bytes of its frame arrived now: it moves to the end of the give-way order. */
   progressed (): void { if (this.counted) this.budget.progressed(this) }
+}
+
+/** What one source holds now: its bytes and partial frames, and its own give-way order (the stalest first). */
+interface SourceHold {
+  bytes: number
+  frames: number
+  head: PartialFrame | null
+  tail: PartialFrame | null
 }
 
 /**
@@ -79,8 +90,10 @@ export class PartialFrame {
  *   shared timer (an `Alarm` for the earliest). A holder that was ended is counted no more.
  * - Each connection has one entry (`track`), reused for every frame: a bulk receiver starts and
  *   completes a partial frame for almost every message (a 64 KiB frame rarely fits one read), and an
- *   entry and a timer-queue slot per frame cost it throughput. The entries counted are kept in two
- *   linked lists (the give-way order, the deadline order): every step is O(1).
+ *   entry and a timer-queue slot per frame cost it throughput. The entries counted are kept in three
+ *   linked lists (the give-way order, the deadline order, and each source's own give-way order):
+ *   every step is O(1), a give-way for a source's share too (its stalest is the head of its own
+ *   list; a walk of the whole give-way order to find it visited every other source's frames first).
  */
 export class ReceiveBudget {
   /** Connections whose partial frame gave way to the budget ('over-budget'). */
@@ -93,8 +106,13 @@ export class ReceiveBudget {
   readonly maxSourceBytes: number
   /** Bytes counted now. */
   private total = 0
-  /** Bytes and partial frames counted now per source. */
-  private readonly sources = new Map<string, { bytes: number; frames: number }>()
+  /**
+   * Partial frames looked at to choose the one that gives way, since creation: one per give-way
+   * (a test reads it to tell that no walk came back).
+   */
+  visited = 0
+  /** Bytes, partial frames and the give-way order counted now per source. */
+  private readonly sources = new Map<string, SourceHold>()
   /** A source that passed its share since the last `enforce`. */
   private overSource: string | undefined
   /** Partial frames counted now. */
@@ -155,6 +173,11 @@ export class ReceiveBudget {
     if (this.staleTail === partial) return
     this.unlinkStale(partial)
     this.linkStale(partial)
+    const held = partial.source === undefined ? undefined : this.sources.get(partial.source)
+    if (held !== undefined && held.tail !== partial) {
+      unlinkSource(held, partial)
+      linkSource(held, partial)
+    }
   }
 
   /** Whether the total passed the budget (the caller then runs `enforce` after its read). */
@@ -167,9 +190,9 @@ export class ReceiveBudget {
     if (source !== undefined) {
       let held = this.sources.get(source)
       while (held !== undefined && held.bytes > this.maxSourceBytes && held.frames > 1) {
-        let stalest = this.staleHead
-        while (stalest !== null && stalest.source !== source) stalest = stalest.staleNext
+        const stalest = held.head
         if (stalest === null) break
+        this.visited++
         const bytes = stalest.bytes
         this.drop(stalest)
         this.overBudgetCloses++
@@ -180,6 +203,7 @@ export class ReceiveBudget {
     }
     while (this.total > this.maxBytes && this.counted > 1) {
       const stalest = this.staleHead!
+      this.visited++
       const bytes = stalest.bytes
       this.drop(stalest)
       this.overBudgetCloses++
@@ -225,9 +249,11 @@ export class ReceiveBudget {
     const source = partial.source
     if (source === undefined) return
     let held = this.sources.get(source)
-    if (held === undefined) this.sources.set(source, held = { bytes: 0, frames: 0 })
+    if (held === undefined) this.sources.set(source, held = { bytes: 0, frames: 0, head: null, tail: null })
     held.bytes += bytes
     held.frames += frames
+    if (frames > 0) linkSource(held, partial)
+    else if (frames < 0) unlinkSource(held, partial)
     if (held.frames <= 0) this.sources.delete(source)
     else if (held.bytes > this.maxSourceBytes && held.frames > 1) this.overSource = source
   }
@@ -247,4 +273,22 @@ export class ReceiveBudget {
     else partial.staleNext.stalePrev = partial.stalePrev
     partial.stalePrev = partial.staleNext = null
   }
+}
+
+/** Puts `partial` last in its source's give-way order. */
+function linkSource (held: SourceHold, partial: PartialFrame): void {
+  partial.srcPrev = held.tail
+  partial.srcNext = null
+  if (held.tail === null) held.head = partial
+  else held.tail.srcNext = partial
+  held.tail = partial
+}
+
+/** Takes `partial` out of its source's give-way order. */
+function unlinkSource (held: SourceHold, partial: PartialFrame): void {
+  if (partial.srcPrev === null) held.head = partial.srcNext
+  else partial.srcPrev.srcNext = partial.srcNext
+  if (partial.srcNext === null) held.tail = partial.srcPrev
+  else partial.srcNext.srcPrev = partial.srcPrev
+  partial.srcPrev = partial.srcNext = null
 }

@@ -87,17 +87,34 @@ export class StreamHandshake {
         this.host.destroy(err as Error)
         return
       }
-      this.host.writeFrame(handshakeFrame(hs.send(this.opts.payload())))
-      this.finish()
+      if (this.reply()) this.finish()
       return
     }
     if (!this.sentFirstReply) {
       this.sentFirstReply = true
-      this.host.writeFrame(handshakeFrame(hs.send(this.opts.payload())))
+      this.reply()
       return
     }
     this.host.identified(hs.remotePublicKey!, payload)
     this.finish()
+  }
+
+  /**
+   * Sends our next message; false when it cannot be made. The remote's ephemeral key is used only
+   * here for the listener (ee, es): a low-order one (all zeros, or any point of small order) makes
+   * X25519's result all zeros, which libsodium refuses by throwing — out of the socket's data
+   * handler, that ended the process (one 48-byte message from anyone who can reach the port).
+   */
+  private reply (): boolean {
+    let message: Buffer
+    try {
+      message = this.hs.send(this.opts.payload())
+    } catch {
+      this.host.destroy(new PeerwardenError('ERR_HANDSHAKE', 'a handshake key of low order'))
+      return false
+    }
+    this.host.writeFrame(handshakeFrame(message))
+    return true
   }
 
   private finish (): void {

@@ -24,3 +24,8 @@ export function tcpHostPort (address: string): { host: string; port: string } | 
   const m = /^tcp:\/\/(?:\[([^\]]+)\]|([^:/#]+)):(\d+)(?:#.*)?$/i.exec(address)
   return m === null ? undefined : { host: (m[1] ?? m[2])!, port: m[3]! }
 }
+
+/** Whether a listen host is this machine only ('localhost', ::1, 127/8): nobody outside could dial it. */
+export function isLoopbackHost (host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host)
+}

@@ -121,3 +121,33 @@ test('one source holds at most an eighth of the budget in partial frames: its ow
   assert.deepEqual(ended, ['a1'])
   assert.equal(budget.sourceCount, 2)
 })
+
+test('a source over its share gives way in O(1): 1,000 give-ways beside 10,000 other sources\' stalled frames visit one frame each (a walk of the give-way order visited 10 million)', () => {
+  const ended: Array<[string, ReceiveBudgetReason]> = []
+  // A share of 10,000 bytes per source (an eighth of 80,000).
+  const budget = new ReceiveBudget(80_000, 60_000, new ManualClock())
+  // 10,000 other sources each stall a 1-byte frame: all of them staler than anything the attacker sends.
+  for (let i = 0; i < 10_000; i++) budget.track({ overReceiveBudget: (reason) => { ended.push([`o${i}`, reason]) } }, `10.0.${i >> 8}.${i & 255}`).held(1)
+  const frames = Array.from({ length: 1_000 }, (_, i) => budget.track({ overReceiveBudget: (reason) => { ended.push([`s${i}`, reason]) } }, '127.0.0.2'))
+  for (const f of frames) {
+    f.held(5_000)
+    if (budget.over) budget.enforce()
+  }
+  // Two frames of 5,000 fit the share; each later one makes the source's stalest give way.
+  assert.equal(budget.sourceBudgetCloses, 998)
+  assert.ok(ended.every(([n]) => n.startsWith('s')), 'only the attacker\'s own frames gave way')
+  assert.deepEqual(ended.slice(0, 2).map(([n]) => n), ['s0', 's1'], 'its stalest first')
+  assert.equal(budget.visited, 998, 'one frame looked at per give-way')
+})
+
+test('a source\'s give-way order follows its frames\' progress: the one that went longest without a byte goes first', () => {
+  const ended: string[] = []
+  const budget = new ReceiveBudget(80, 60_000, new ManualClock())
+  const [a, b, c] = ['a', 'b', 'c'].map((n) => budget.track({ overReceiveBudget: () => { ended.push(n) } }, 'src'))
+  a!.held(4)
+  b!.held(4)
+  a!.progressed() // b is now the source's stalest
+  c!.held(4)
+  budget.enforce()
+  assert.deepEqual(ended, ['b'])
+})
