@@ -144,11 +144,15 @@ export interface MeshStats {
   /** `drain()` was called. */
   draining: boolean
   /**
-   * Times an instance was found refusing ERR_INVALID_ARGUMENT the calls of a command that the other
-   * instances served (5 in a row while they served 5 and refused none): its refusals then count on
-   * its circuit breaker, and it comes after the others for 10 s (invalid-outlier.ts).
+   * Times an instance was found refusing ERR_INVALID_ARGUMENT calls of a command that the other
+   * instances served: over its latest 64 calls of the command, at least 5 refusals beyond the others'
+   * share of refusals, and beyond their spread (a partial liar too, refusing every third call). Its refusals then count on
+   * its circuit breaker, and it comes after the others for 10 s (invalid-outlier.ts). A role with a
+   * single instance is never judged.
    */
   invalidArgumentOutliers: number
+  /** Instances whose latest outcomes are kept for that judgement, over every command (at most 256 per command). */
+  invalidArgumentTracked: number
   /** Queued messages (Redis) whose handler had not settled at its deadline (`queue.handlerTimeout`, or the command's `timeout`); each counts as a failed delivery. */
   queueHandlerTimeouts: number
   /** Queued handlers past their deadline that still run (they ignored `ctx.signal`); never started again while they run. */
