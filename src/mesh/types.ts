@@ -157,6 +157,10 @@ export interface MeshStats {
   queueHandlerTimeouts: number
   /** Queued handlers past their deadline that still run (they ignored `ctx.signal`); never started again while they run. */
   queueOverdueHandlers: number
+  /** Read scripts the queue's consumers ran (Redis): an idle consumer runs about one a second with keyspace notifications, 1000 / `queue.pollInterval` without. */
+  queueReads: number
+  /** Queue notification connections dropped for a frame that was not a keyspace notification (someone PUBLISHing on the channel: over 1 KiB, or of another shape). */
+  queueNotificationsDropped: number
   /** Per command we call and instance: attempts, outcomes by code, latency histogram, in flight (metrics.ts); empty with `metrics: false`. */
   commands: CommandFigures[]
   /** The circuit breaker of each instance connected now (with the `breaker` option). */
