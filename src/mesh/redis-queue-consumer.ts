@@ -42,6 +42,8 @@ export interface ConsumerHost {
   readonly pollInterval: number
   /** A handler's deadline, ms (`QueueOptions.handlerTimeout`), unless its target has its own. */
   readonly handlerTimeout: number
+  /** Handlers past their deadline a consumer lets run before it takes no new message (`QueueOptions.maxOverdueHandlers`). */
+  readonly maxOverdueHandlers: number
   readonly clock: Clock
   /** What the deadlines count, and the reads (`RedisQueue.stats()`). */
   readonly figures: DeadlineFigures & { reads: number }
@@ -84,7 +86,9 @@ export async function consumeStream (host: ConsumerHost, reader: ReadScript, tar
   const { key, group, consumer } = target
   let backlog = true // first what we received before a crash and never acknowledged
   let failing = false // reported once per outage
-  const deadline = new HandlerDeadline(host.clock, target.timeout ?? host.handlerTimeout, host.figures, host.closing)
+  const deadline = new HandlerDeadline(host.clock, target.timeout ?? host.handlerTimeout, host.figures, host.closing, host.maxOverdueHandlers, (late) => {
+    host.report(new PeerwardenError('ERR_BUSY', `the consumer ${group} of ${key} holds ${late} handlers past their deadline that ignore their signal (maxOverdueHandlers ${host.maxOverdueHandlers}): it takes no new message until one ends; the messages wait in the stream`))
+  })
   let idle = 0 // the wait before the next read of an idle stream
   const wake = host.wake(key)
   while (!host.closed()) {

@@ -65,6 +65,14 @@ export interface QueueOptions {
    */
   handlerTimeout?: number
   /**
+   * Default 4. Handlers past their deadline that ignore their signal and still run, per consumer
+   * (each command of each instance), before it takes no new message until one of them ends: the
+   * messages wait in the stream, none is lost, and handlers that never end hold at most this many
+   * runs instead of one per message. A stall is reported through `onError` as ERR_BUSY, once per
+   * stall; `stats().stalledConsumers` counts the consumers stalled now (./queue-deadline.ts).
+   */
+  maxOverdueHandlers?: number
+  /**
    * Default 10_000. The longest any Redis command may take, ms: a publish without a timeout of its
    * own fails with ERR_TIMEOUT after it, and so does creating a consumer group; a read that hangs
    * this long is retried.

@@ -177,6 +177,8 @@ export class QueueWake {
         if (w.notifying) { w.notifying = false; w.wake() }
       }
       if (this.closed) return
+      // Checked again: a Redis restarted without persistence has lost a CONFIG SET.
+      this.available = undefined
       this.reconnectTimer = setTimeout(() => { void this.start() }, this.reconnectDelay)
       this.reconnectDelay = Math.min(MAX_RECONNECT_DELAY, this.reconnectDelay * 2)
     })

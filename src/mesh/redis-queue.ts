@@ -81,7 +81,7 @@ export class RedisQueue {
   private startedOk = false
   /** What the consumer loops use (./redis-queue-consumer.ts). */
   private readonly consumerHost: ConsumerHost
-  private readonly figures: DeadlineFigures & { reads: number } = { handlerTimeouts: 0, overdueHandlers: 0, reads: 0 }
+  private readonly figures: DeadlineFigures & { reads: number } = { handlerTimeouts: 0, overdueHandlers: 0, stalledConsumers: 0, reads: 0 }
   /** The consumers' wake-ups (keyspace notifications). */
   private readonly wakes: QueueWake
 
@@ -93,6 +93,8 @@ export class RedisQueue {
     if (!(Number.isFinite(pollInterval) && pollInterval > 0)) throw PeerwardenError.invalid(`pollInterval must be a positive number of ms, got ${String(options.pollInterval)}`)
     const handlerTimeout = options.handlerTimeout ?? 10_000
     if (typeof handlerTimeout !== 'number' || !(handlerTimeout > 0)) throw PeerwardenError.invalid(`handlerTimeout must be a positive number of ms (or Infinity), got ${String(options.handlerTimeout)}`)
+    const maxOverdueHandlers = options.maxOverdueHandlers ?? 4
+    if (!(maxOverdueHandlers === Infinity || (Number.isInteger(maxOverdueHandlers) && maxOverdueHandlers > 0))) throw PeerwardenError.invalid(`maxOverdueHandlers must be a positive integer (or Infinity), got ${String(options.maxOverdueHandlers)}`)
     const notifications = options.notifications ?? 'enable'
     if (!['enable', 'use', 'off'].includes(notifications)) throw PeerwardenError.invalid(`notifications must be 'enable', 'use' or 'off', got ${String(notifications)}`)
     // ioredis is an optional peer dependency, loaded only by an application that queues commands.
@@ -118,6 +120,7 @@ export class RedisQueue {
       retryDelay: options.retryDelay ?? 200,
       pollInterval,
       handlerTimeout,
+      maxOverdueHandlers,
       clock: this.clock,
       figures: this.figures,
       wake: (key) => this.wakes.stream(key),

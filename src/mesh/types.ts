@@ -157,6 +157,8 @@ export interface MeshStats {
   queueHandlerTimeouts: number
   /** Queued handlers past their deadline that still run (they ignored `ctx.signal`); never started again while they run. */
   queueOverdueHandlers: number
+  /** Queued consumers (a command of this node) holding `queue.maxOverdueHandlers` handlers past their deadline: they take no new message until one ends. */
+  queueStalledConsumers: number
   /** Read scripts the queue's consumers ran (Redis): an idle consumer runs about one a second with keyspace notifications, 1000 / `queue.pollInterval` without. */
   queueReads: number
   /** Queue notification connections dropped for a frame that was not a keyspace notification (someone PUBLISHing on the channel: over 1 KiB, or of another shape). */
