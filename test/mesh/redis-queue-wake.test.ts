@@ -81,6 +81,22 @@ test('a server that refuses CONFIG to the queue\'s user (a managed Redis) leaves
   assert.deepEqual(second.reported, [])
 })
 
+test('after Redis restarts without persistence (its configuration lost), the queue turns notifications on again and subscribes again', T, async (t) => {
+  const redis = await redisFor(t)
+  if (redis === undefined) return
+  const { receiver, sender, handled } = await pair(t, redis.url, { retryDelay: 50 })
+  await until(() => receiver.stats().wakeMode === 'notifications', 10_000, 'subscribed')
+  await redis.restart()
+  await until(() => receiver.stats().wakeMode === 'polling', 10_000, 'the connection lost')
+  await until(() => receiver.stats().wakeMode === 'notifications', 15_000, 'subscribed again')
+  const admin = new Redis(redis.url)
+  t.after(() => { admin.disconnect() })
+  const flags = (await admin.config('GET', 'notify-keyspace-events') as string[])[1]!
+  assert.ok(flags.includes('K') && flags.includes('t'), `notify-keyspace-events ${flags}`)
+  await sender.publish('Worker', 'log', { i: 1 }, 'Caller/a')
+  await until(() => handled.includes(1), 15_000, 'the message handled')
+})
+
 test('notifications: an unknown mode is refused naming the option', () => {
   assert.throws(() => new RedisQueue('redis://127.0.0.1:1', { notifications: 'always' as never }), (err: PeerwardenError) => err.code === 'ERR_INVALID_ARGUMENT' && /notifications/.test(err.message))
 })
