@@ -77,6 +77,8 @@ export class StreamWake {
 export class QueueWake {
   private readonly streams = new Map<string, StreamWake>()
   private socket: net.Socket | undefined
+  /** The socket is connected (TLS: its handshake done) and AUTH sent: a SUBSCRIBE now goes after it. */
+  private loggedIn = false
   private decoder = new NotifyDecoder()
   /** Whether notifications are on (checked, or turned on, once): undefined until known. */
   private available: Promise<boolean> | undefined
@@ -101,7 +103,7 @@ export class QueueWake {
     let w = this.streams.get(channel)
     if (w !== undefined) return w
     this.streams.set(channel, w = new StreamWake())
-    if (this.socket !== undefined && !this.socket.connecting) this.send('SUBSCRIBE', channel)
+    if (this.socket !== undefined && this.loggedIn) this.send('SUBSCRIBE', channel)
     else if (this.socket === undefined && this.host.mode !== 'off') void this.start()
     return w
   }
@@ -119,10 +121,15 @@ export class QueueWake {
     for (const w of this.streams.values()) { w.notifying = false; w.wake() }
   }
 
+  /** Connects once notifications are on. Never rejects: a connection that cannot be made leaves the consumers polling, reported. */
   private async start (): Promise<void> {
     this.available ??= this.enable()
     if (!await this.available || this.closed || this.socket !== undefined) return
-    this.connect()
+    try {
+      this.connect()
+    } catch (err) {
+      this.host.report(new PeerwardenError('ERR_QUEUE', `cannot open the queue's notification connection (${(err as Error).message}): consumers poll`, { cause: err }))
+    }
   }
 
   /** Keyspace notifications for streams: on already, or turned on (mode 'enable'); false where they cannot be. */
@@ -155,6 +162,7 @@ export class QueueWake {
     socket.on(secure !== undefined ? 'secureConnect' : 'connect', () => {
       const { username, password } = this.host.server
       if (password != null && password !== '') this.send(...(username != null && username !== '' ? ['AUTH', username, password] : ['AUTH', password]))
+      this.loggedIn = true
       if (this.streams.size > 0) this.send('SUBSCRIBE', ...this.streams.keys())
     })
     socket.on('data', (chunk: Buffer) => {
@@ -172,7 +180,7 @@ export class QueueWake {
     })
     socket.on('error', () => { /* 'close' follows */ })
     socket.on('close', () => {
-      if (this.socket === socket) this.socket = undefined
+      if (this.socket === socket) { this.socket = undefined; this.loggedIn = false }
       for (const w of this.streams.values()) {
         if (w.notifying) { w.notifying = false; w.wake() }
       }
