@@ -78,7 +78,7 @@ export interface MeshNodeOptions<S extends MeshSchema = MeshSchema> {
    * longer message from a remote closes its connection ('protocol'), unparsed.
    */
   limits?: { runningPerPeer?: number; queuedPerCommand?: number; queuedBytes?: number; bytesPerPeer?: number; messageBytes?: number }
-  /** Redis queue tuning (dead-letter after `maxDeliveries`, default 5; a handler's deadline `handlerTimeout`, default this node's `timeout`, else 10 s). */
+  /** Redis queue tuning (dead-letter after `maxDeliveries`, default 5; a handler's deadline `handlerTimeout`, default this node's `timeout`, else 10 s; how idle consumers wait, `notifications`; `maxOverdueHandlers`, default 4). */
   queue?: QueueOptions
   /**
    * Deadlines, certificate checks and renewals run on it, and so does the node under the mesh.
