@@ -2,7 +2,9 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { Redis } from 'ioredis'
 import type { PeerwardenError } from '../../src/errors.js'
+import { defineSchema, registerMeshMetrics } from '../../src/mesh/index.js'
 import { RedisQueue } from '../../src/mesh/redis-queue.js'
+import { meshOn } from '../helpers/mesh.js'
 import { redisFor } from '../helpers/redis.js'
 import { sleep, until } from '../helpers/wait.js'
 
@@ -95,6 +97,30 @@ test('after Redis restarts without persistence (its configuration lost), the que
   assert.ok(flags.includes('K') && flags.includes('t'), `notify-keyspace-events ${flags}`)
   await sender.publish('Worker', 'log', { i: 1 }, 'Caller/a')
   await until(() => handled.includes(1), 15_000, 'the message handled')
+})
+
+test('a mesh node\'s queued consumer waits on notifications: mesh.stats() and the Prometheus export count its reads, its dropped notification connections and its stalled consumers', T, async (t) => {
+  const redis = await redisFor(t)
+  if (redis === undefined) return
+  const schema = defineSchema({
+    Caller: { _connect: ['Worker'] },
+    Worker: { _allow: ['Caller'], _commands: { _broadcast: { log: { queued: true } } } }
+  })
+  const start = await meshOn(t, schema)
+  const seen: unknown[] = []
+  const worker = await start({ role: 'Worker', redis: redis.url, handlers: { log: (args: unknown) => { seen.push(args) } } })
+  const caller = await start({ role: 'Caller', redis: redis.url })
+  await sleep(1500)
+  const idle = worker.stats().queueReads
+  await sleep(1000)
+  assert.ok(worker.stats().queueReads - idle <= 3, `${worker.stats().queueReads - idle} reads in 1 s idle`)
+  await caller.call.Worker.log({ n: 1 })
+  await until(() => seen.length === 1, 10_000, 'the message handled')
+  const text = await registerMeshMetrics(worker).metrics()
+  assert.match(text, /peerwarden_mesh_queue_reads_total [1-9]\d*\b/)
+  assert.match(text, /peerwarden_mesh_queue_notifications_dropped_total 0\b/)
+  assert.match(text, /peerwarden_mesh_queue_consumers_stalled 0\b/)
+  assert.equal(worker.stats().queueStalledConsumers, 0)
 })
 
 test('notifications: an unknown mode is refused naming the option', () => {
