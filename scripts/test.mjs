@@ -58,6 +58,8 @@ const LAB_DIRS = ['test/lab/']
 const UNIT_FILES = [
   'test/mesh/deadlines.test.ts',
   'test/mesh/invalid-outlier.test.ts',
+  'test/mesh/redis-notify-decoder.test.ts',
+  'test/mesh/queue-deadline.test.ts',
   'test/mesh/call-policies.test.ts',
   'test/mesh/registry-notices.test.ts',
   'test/node/discovery.test.ts',

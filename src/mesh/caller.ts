@@ -1,6 +1,6 @@
 /**
- * The caller side of a mesh node: `mesh.call` and `ctx.call` proxies, the choice of instance, the
- * broadcast fan-out, and the calls in flight until they settle.
+ * The caller side of a mesh node: `mesh.call` and `ctx.call` (call-proxy.ts), the choice of
+ * instance, the broadcast fan-out (broadcast.ts), and the calls in flight (pending-call.ts) until they settle.
  *
  * Rules:
  * - Balanced: one instance, the one with the fewest calls outstanding, round-robin among equals.
@@ -29,63 +29,34 @@
  *   to make and no bytes to send for calls nobody traces). Every attempt carries its number. With the
   `tracer` option each attempt carries its own OpenTelemetry span's id instead (otel.ts).
  * - Each attempt counts in the per-command figures (metrics.ts), unless `metrics: false`.
- * - The choice of instance and the breakers are balancer.ts's; the attempts after a failed first
- *   one, and the fallback, attempts.ts's.
+ * - The choice of instance and the breakers are balancer.ts's, what an outcome tells them
+ *   call-outcome.ts's; the attempts after a failed first one, and the fallback, attempts.ts's.
  */
 
 import { PeerwardenError } from '../errors.js'
 import type { Clock } from '../manager/types.js'
 import { attemptDeadline, balancedCall, checkCallOptions, failed, recover, settlesAtOnce, type AttemptHost, type BalancedCall } from './attempts.js'
 import { Balancer, type BreakerFigures } from './balancer.js'
+import { broadcast, type BroadcastHost } from './broadcast.js'
 import type { BreakerOptions } from './breaker.js'
+import { recordOutcome } from './call-outcome.js'
+import { callProxy } from './call-proxy.js'
 import { DeadlineSweep } from './deadline-sweep.js'
-import { InvalidOutliers, OUTLIER_MEMORY } from './invalid-outlier.js'
+import { InvalidOutliers } from './invalid-outlier.js'
 import type { Instance } from './instance.js'
-import { CallMetrics, type Figures } from './metrics.js'
-import type { ClientSpan, OtelBridge } from './otel.js'
+import { CallMetrics } from './metrics.js'
+import type { OtelBridge } from './otel.js'
+import { pendingOf, type Pending } from './pending-call.js'
 import type { RedisQueue } from './redis-queue.js'
 import type { RpcMessage } from './messages.js'
 import { instanceFault, metricCode } from './retry.js'
-import { argsRefused, type BroadcastEntry, type CallOptions, type Command, type MeshCalls, type MeshSchema, type Role, type Schema } from './schema.js'
+import { argsRefused, type CallOptions, type Command, type MeshCalls, type MeshSchema, type Role, type Schema } from './schema.js'
 import { childTraceparent } from './trace.js'
 
 export type { BreakerFigures } from './balancer.js'
 
 const DEFAULT_TIMEOUT = 10_000
-/** How long an instance that refused a call ERR_BUSY comes after the others, ms. */
-const BUSY_MEMORY = 1000
-
 type ReplyMessage = Extract<RpcMessage, { t: 'ack' | 'result' }>
-
-/** An attempt of ours in flight. */
-interface Pending {
-  resolve: (v: unknown) => void
-  reject: (e: Error) => void
-  settleOnAck: boolean
-  instance: Instance
-  command: Command
-  args: unknown
-  /** This attempt's deadline. */
-  deadline: number
-  trace: string | undefined
-  signal: AbortSignal | undefined
-  onAbort: (() => void) | undefined
-  /** Its metrics entry, and when it was sent. */
-  figures: Figures | undefined
-  sentAt: number
-  /** A balanced call: its outcome counts on the instance's breaker. */
-  balanced: boolean
-  /** Its OpenTelemetry span (the `tracer` option). */
-  span: ClientSpan | undefined
-  /**
-   * The first attempt of a balanced call: its failure goes to the attempt loop (attempts.ts), which
-   * settles the call, with the call's options and deadline (fields, not an object: no allocation
-   * for the calls that succeed).
-   */
-  first: boolean
-  opts: CallOptions | undefined
-  callDeadline: number
-}
 
 /** What the caller side takes from its mesh node. */
 export interface CallerOptions {
@@ -113,13 +84,13 @@ export interface CallerOptions {
 }
 
 /** The caller side of one mesh node (rules at the top of this file). */
-export class Caller<S extends MeshSchema = MeshSchema> implements AttemptHost {
+export class Caller<S extends MeshSchema = MeshSchema> implements AttemptHost, BroadcastHost {
   private readonly schema: Schema
   private readonly me: Role
-  private readonly instances: ReadonlyMap<string, Instance>
+  readonly instances: ReadonlyMap<string, Instance>
   private readonly defaultTimeout: number
-  private readonly queue: RedisQueue | undefined
-  private readonly from: string
+  readonly queue: RedisQueue | undefined
+  readonly from: string
   readonly clock: Clock
   readonly random: () => number
   private readonly pending = new Map<number, Pending>()
@@ -135,8 +106,7 @@ export class Caller<S extends MeshSchema = MeshSchema> implements AttemptHost {
   onBreakerRecord: (() => void) | undefined
   private nextId = 1
   closed = false
-
-  // Deadlines: one timer for all the calls in flight (see DeadlineSweep).
+  /** One timer for all the calls in flight (see DeadlineSweep). */
   private readonly deadlines: DeadlineSweep
 
   constructor (options: CallerOptions) {
@@ -164,39 +134,10 @@ export class Caller<S extends MeshSchema = MeshSchema> implements AttemptHost {
 
   /**
    * `mesh.call` (inherited = Infinity) and a handler's `ctx.call` (what is left of its deadline):
-   * `calls.Role.command(args, opts)`, or `calls.Role.command.call(args, opts)`. The functions of the schema's roles and commands are made once
-   * per proxy, not on every property access; other names (which fail at call time) are not kept.
+   * `calls.Role.command(args, opts)` (call-proxy.ts).
    */
   calls (inherited: number, traceparent?: string): MeshCalls<S> {
-    const schema = this.schema
-    const roles = new Map<string, object>()
-    const roleCalls = (role: string): object => {
-      const fns = new Map<string, (args?: unknown, opts?: CallOptions) => Promise<unknown>>()
-      return new Proxy({}, {
-        get: (_u, name) => {
-          if (typeof name !== 'string') return undefined
-          let fn = fns.get(name)
-          if (fn === undefined) {
-            fn = (args?: unknown, opts?: CallOptions) => this.invoke(role, name, args, opts, inherited, traceparent)
-            // The socketmesh form `call.Role.command.call(args)` is the same call (not Function.prototype.call).
-            Object.defineProperty(fn, 'call', { value: fn })
-            if (schema.role(role)?.commands.has(name) === true) fns.set(name, fn)
-          }
-          return fn
-        }
-      })
-    }
-    return new Proxy({}, {
-      get: (_t, role) => {
-        if (typeof role !== 'string') return undefined
-        let r = roles.get(role)
-        if (r === undefined) {
-          r = roleCalls(role)
-          if (schema.role(role) !== undefined) roles.set(role, r)
-        }
-        return r
-      }
-    }) as MeshCalls<S>
+    return callProxy<S>(this.schema, (role, name, args, opts) => this.invoke(role, name, args, opts, inherited, traceparent))
   }
 
   /** Our calls in flight (awaiting an ack or an answer). */
@@ -239,7 +180,12 @@ export class Caller<S extends MeshSchema = MeshSchema> implements AttemptHost {
   /** AttemptHost: sends a later attempt of a balanced call. */
   async attempt (instance: Instance, call: BalancedCall, attempt: number): Promise<unknown> {
     const deadline = attemptDeadline(call.deadline, call.idempotent, call.policy.perAttempt, this.clock.now())
-    return await this.send(this.pendingOf(instance, call.command, call.args, deadline, call.trace, call.signal, true), attempt)
+    return await this.send(pendingOf(instance, call.command, call.args, deadline, call.trace, call.signal, true), attempt)
+  }
+
+  /** BroadcastHost: sends a broadcast's call to one instance. */
+  async sendTo (instance: Instance, command: Command, args: unknown, deadline: number, trace: string | undefined, signal: AbortSignal | undefined): Promise<unknown> {
+    return await this.send(pendingOf(instance, command, args, deadline, trace, signal, false), 1)
   }
 
   /** Takes a call out of `pending` (it settles now): its instance is one call less busy, its abort listener goes, its figures and breaker count it. */
@@ -251,16 +197,7 @@ export class Caller<S extends MeshSchema = MeshSchema> implements AttemptHost {
     const outcome = err === undefined ? 'OK' : metricCode(err)
     if (p.figures !== undefined) this.metrics!.end(p.figures, now - p.sentAt, outcome)
     p.span?.end(err)
-    if (outcome === 'ERR_BUSY') p.instance.busyUntil = now + BUSY_MEMORY
-    // A node that refuses ERR_DRAINING takes no new call again (an honest one drains until it
-    // closes): after the others for good, even if it never said 'drain' (an older peer, or a liar
-    // drawing the calls of the balancer's "fewest outstanding" rule).
-    else if (outcome === 'ERR_DRAINING') p.instance.busyUntil = Infinity
-    if (!p.balanced) return
-    // ERR_INVALID_ARGUMENT is the caller's mistake, unless this instance refuses what the others serve.
-    const outlier = this.outliers.record(p.command, p.instance.peer, outcome === 'OK' ? 'ok' : outcome === 'ERR_INVALID_ARGUMENT' ? 'invalid' : 'other')
-    if (outlier > 0) p.instance.busyUntil = Math.max(p.instance.busyUntil, now + OUTLIER_MEMORY)
-    if (this.balancer.record(p.instance, outlier > 0 || (err !== undefined && instanceFault(err)), now, Math.max(0, outlier - 1))) this.onBreakerRecord?.()
+    if (recordOutcome(this.balancer, this.outliers, p.instance, p.command, p.balanced, outcome, err !== undefined && instanceFault(err), now)) this.onBreakerRecord?.()
   }
 
   private succeed (id: number, p: Pending, value: unknown): void {
@@ -275,11 +212,6 @@ export class Caller<S extends MeshSchema = MeshSchema> implements AttemptHost {
     const call = balancedCall(p.command, p.args, p.callDeadline, p.opts, p.trace)
     if (settlesAtOnce(call, err)) p.reject(err)
     else recover(this, call, p.instance, err).then(p.resolve, p.reject)
-  }
-
-  /** An attempt, before it is sent (`send` fills in the rest). */
-  private pendingOf (instance: Instance, command: Command, args: unknown, deadline: number, trace: string | undefined, signal: AbortSignal | undefined, balanced: boolean): Pending {
-    return { resolve: noop, reject: noop, settleOnAck: !command.responds, instance, command, args, deadline, trace, signal, onAbort: undefined, figures: undefined, sentAt: 0, balanced, span: undefined, first: false, opts: undefined, callDeadline: deadline }
   }
 
   /** Sends attempt number `attempt` of `p`; settles as the call does. */
@@ -333,7 +265,7 @@ export class Caller<S extends MeshSchema = MeshSchema> implements AttemptHost {
     const deadline = Math.min(now + (opts?.timeout ?? command.timeout ?? this.defaultTimeout), inherited)
     const parent = opts?.traceparent ?? parentTrace
     const trace = parent === undefined || this.otel !== undefined ? parent : childTraceparent(parent)
-    if (command.kind !== 'balanced') return this.broadcast(target.name, command, args, deadline, signal, trace)
+    if (command.kind !== 'balanced') return broadcast(this, target.name, command, args, deadline, signal, trace)
     let idempotent = command.idempotent
     let perAttempt = command.retries.perAttempt
     if (opts !== undefined) {
@@ -347,7 +279,7 @@ export class Caller<S extends MeshSchema = MeshSchema> implements AttemptHost {
     }
     const instance = this.balancer.pick(target.name, undefined, now)
     if (instance === undefined) return failed(balancedCall(command, args, deadline, opts, trace), this.balancer.noInstance(target.name))
-    const first = this.pendingOf(instance, command, args, attemptDeadline(deadline, idempotent, perAttempt, now), trace, signal, true)
+    const first = pendingOf(instance, command, args, attemptDeadline(deadline, idempotent, perAttempt, now), trace, signal, true)
     first.first = true
     first.opts = opts
     first.callDeadline = deadline
@@ -360,28 +292,7 @@ export class Caller<S extends MeshSchema = MeshSchema> implements AttemptHost {
     if (ok === undefined) this.callable.set(role, ok = this.schema.canCall(this.me.name, role))
     return ok
   }
-
-  private async broadcast (role: string, command: Command, args: unknown, deadline: number, signal: AbortSignal | undefined, trace: string | undefined): Promise<unknown> {
-    if (command.queued && this.queue !== undefined) {
-      // Durable: once in the stream, every instance's group gets it, even one that is down right now.
-      await this.queue.publish(role, command.name, args, this.from, { timeout: Math.max(0, deadline - this.clock.now()), ...(signal !== undefined ? { signal } : {}) })
-      return undefined
-    }
-    // A draining instance takes no new call: it is no longer one of "every instance".
-    const all = [...this.instances.values()].filter((i) => i.role === role && !i.draining)
-    const settled = await Promise.allSettled(all.map(async (i) => await this.send(this.pendingOf(i, command, args, deadline, trace, signal, false), 1)))
-    if (!command.responds) {
-      const failure = settled.find((s) => s.status === 'rejected')
-      if (failure !== undefined) throw (failure as PromiseRejectedResult).reason
-      return undefined
-    }
-    return settled.map((s, k): BroadcastEntry<unknown> => s.status === 'fulfilled'
-      ? { variant: all[k].variant, ok: true, value: s.value }
-      : { variant: all[k].variant, ok: false, error: s.reason as Error })
-  }
 }
-
-function noop (): void {}
 
 function aborted (command: Command, signal: AbortSignal): PeerwardenError {
   return new PeerwardenError('ERR_ABORTED', `${command.role}.${command.name} aborted`, { cause: signal.reason })

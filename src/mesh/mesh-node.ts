@@ -198,7 +198,7 @@ export async function createMeshNode<S extends MeshSchema> (options: MeshNodeOpt
     call: caller.calls(Infinity),
     events,
     node,
-    stats: () => ({ calls: caller.inFlight, running: responder.running, queued: responder.queued, queuedBytes: responder.queuedBytes, callBytes: responder.peerBytes.held, callBytesRefused: responder.peerBytes.refused, queueShareRefused: responder.queueShareRefused, draining: responder.draining, invalidArgumentOutliers: caller.outliers.found, queueHandlerTimeouts: queue?.stats().handlerTimeouts ?? 0, queueOverdueHandlers: queue?.stats().overdueHandlers ?? 0, commands: caller.metrics?.figures() ?? [], breakers: caller.breakerFigures() }),
+    stats: () => ({ calls: caller.inFlight, running: responder.running, queued: responder.queued, queuedBytes: responder.queuedBytes, callBytes: responder.peerBytes.held, callBytesRefused: responder.peerBytes.refused, queueShareRefused: responder.queueShareRefused, draining: responder.draining, invalidArgumentOutliers: caller.outliers.found, invalidArgumentTracked: caller.outliers.tracked, queueHandlerTimeouts: queue?.stats().handlerTimeouts ?? 0, queueOverdueHandlers: queue?.stats().overdueHandlers ?? 0, queueStalledConsumers: queue?.stats().stalledConsumers ?? 0, queueReads: queue?.stats().reads ?? 0, queueNotificationsDropped: queue?.stats().notificationsDropped ?? 0, commands: caller.metrics?.figures() ?? [], breakers: caller.breakerFigures() }),
     ready: async (role, opts) => { await waiters.wait(role === undefined ? undefined : (schema.role(role)?.name ?? role), opts) },
     instances: (role) => [...instances.values()].filter((i) => i.role === role).map((i) => ({ peer: i.peer, variant: i.variant, outstanding: i.outstanding })),
     drain: async (opts) => {

@@ -84,7 +84,11 @@ export function registerMeshMetrics<R extends MetricsRegistry = MetricsRegistry>
     metric('queue_share_refused_total', 'Queued messages answered ERR_BUSY past their peer\'s share of the command\'s queue.', 'counter', (s) => [{ value: s.queueShareRefused, labels: {} }]),
     metric('queue_handler_timeouts_total', 'Queued (Redis) messages whose handler had not settled at its deadline.', 'counter', (s) => [{ value: s.queueHandlerTimeouts, labels: {} }]),
     metric('queue_handlers_overdue', 'Queued (Redis) handlers past their deadline that still run.', 'gauge', (s) => [{ value: s.queueOverdueHandlers, labels: {} }]),
-    metric('invalid_argument_outliers_total', 'Times an instance was found refusing ERR_INVALID_ARGUMENT the calls the other instances served.', 'counter', (s) => [{ value: s.invalidArgumentOutliers, labels: {} }])
+    metric('queue_consumers_stalled', 'Queued (Redis) consumers holding queue.maxOverdueHandlers handlers past their deadline, taking no new message.', 'gauge', (s) => [{ value: s.queueStalledConsumers, labels: {} }]),
+    metric('queue_reads_total', 'Read scripts run by the queued (Redis) consumers.', 'counter', (s) => [{ value: s.queueReads, labels: {} }]),
+    metric('queue_notifications_dropped_total', 'Queue notification connections dropped for a frame that was not a keyspace notification.', 'counter', (s) => [{ value: s.queueNotificationsDropped, labels: {} }]),
+    metric('invalid_argument_outliers_total', 'Times an instance was found refusing ERR_INVALID_ARGUMENT the calls the other instances served.', 'counter', (s) => [{ value: s.invalidArgumentOutliers, labels: {} }]),
+    metric('invalid_argument_tracked', 'Instances whose latest outcomes per command are kept to find those outliers (at most 256 per command).', 'gauge', (s) => [{ value: s.invalidArgumentTracked, labels: {} }])
   ]
   // A collector object prom-client reads like its own metrics (`get()` at scrape time).
   for (const m of metrics) registry.registerMetric(m as never)

@@ -3,6 +3,7 @@ import type { Clock } from '../manager/types.js'
 import { clip, errorText, MAX_ERROR_MESSAGE, MAX_ROLE_LENGTH, MAX_VARIANT_LENGTH } from './messages.js'
 import { HandlerDeadline, type DeadlineFigures } from './queue-deadline.js'
 import { ENTRY_SLACK_BYTES, OVERSIZED_FIELD, type ReadScript } from './redis-queue-read.js'
+import { NOTIFIED_POLL, type StreamWake } from './redis-queue-wake.js'
 
 /**
  * A queued command's handler: the message's arguments, its stream id, who published it, and its
@@ -41,9 +42,13 @@ export interface ConsumerHost {
   readonly pollInterval: number
   /** A handler's deadline, ms (`QueueOptions.handlerTimeout`), unless its target has its own. */
   readonly handlerTimeout: number
+  /** Handlers past their deadline a consumer lets run before it takes no new message (`QueueOptions.maxOverdueHandlers`). */
+  readonly maxOverdueHandlers: number
   readonly clock: Clock
-  /** What the deadlines count (`RedisQueue.stats()`). */
-  readonly figures: DeadlineFigures
+  /** What the deadlines count, and the reads (`RedisQueue.stats()`). */
+  readonly figures: DeadlineFigures & { reads: number }
+  /** The wake-ups of stream `key` (./redis-queue-wake.ts). */
+  wake: (key: string) => StreamWake
   closed(): boolean
   /** Aborts when the queue closes (handlers' signals abort with it). */
   readonly closing: AbortSignal
@@ -71,7 +76,8 @@ export interface ConsumerTarget {
 const FIRST_IDLE_WAIT = 5
 
 /**
- * One consumer's read loop, on its own connection `reader` (the read script, ./redis-queue-read.ts), until the queue closes: the
+ * One consumer's read loop, on its own connection `reader` (the read script, ./redis-queue-read.ts),
+ * idle until its stream's keyspace notification (./redis-queue-wake.ts) or polling where there are none, until the queue closes: the
  * delivery rules of `RedisQueue` (./redis-queue.ts) — backlog first, in order, acknowledged after the
  * handler, retried, dead-lettered after `maxDeliveries`, a lost group recreated. Handles what Redis
  * throws; rejects only on a bug.
@@ -80,10 +86,15 @@ export async function consumeStream (host: ConsumerHost, reader: ReadScript, tar
   const { key, group, consumer } = target
   let backlog = true // first what we received before a crash and never acknowledged
   let failing = false // reported once per outage
-  const deadline = new HandlerDeadline(host.clock, target.timeout ?? host.handlerTimeout, host.figures, host.closing)
+  const deadline = new HandlerDeadline(host.clock, target.timeout ?? host.handlerTimeout, host.figures, host.closing, host.maxOverdueHandlers, (late) => {
+    host.report(new PeerwardenError('ERR_BUSY', `the consumer ${group} of ${key} holds ${late} handlers past their deadline that ignore their signal (maxOverdueHandlers ${host.maxOverdueHandlers}): it takes no new message until one ends; the messages wait in the stream`))
+  })
   let idle = 0 // the wait before the next read of an idle stream
+  const wake = host.wake(key)
   while (!host.closed()) {
     let entries: Array<[string, string[] | null]>
+    const seen = wake.seq
+    host.figures.reads++
     try {
       // Sized on the server (./redis-queue-read.ts): an oversized entry never leaves Redis.
       entries = await orClosed(host, reader.pwQueueRead(key, group, consumer, 32, backlog ? '0' : '>', host.maxMessageBytes + ENTRY_SLACK_BYTES)) ?? []
@@ -102,9 +113,16 @@ export async function consumeStream (host: ConsumerHost, reader: ReadScript, tar
     }
     if (backlog && entries.length === 0) { backlog = false; continue }
     if (entries.length === 0) {
-      // No BLOCK in a script: poll, at once while there is work, backing off to pollInterval when idle.
+      if (wake.notifying) {
+        // Woken by a notification of the stream (or NOTIFIED_POLL, a safety net); one that came
+        // during the read is not lost: the count moved.
+        idle = 0
+        if (wake.seq === seen) await wake.wait(NOTIFIED_POLL)
+        continue
+      }
+      // No BLOCK in a script, no notifications: poll, backing off to pollInterval while idle.
       idle = Math.min(host.pollInterval, idle === 0 ? FIRST_IDLE_WAIT : idle * 2)
-      await delay(idle)
+      await wake.wait(idle)
       continue
     }
     idle = 0

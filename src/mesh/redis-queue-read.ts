@@ -1,8 +1,9 @@
 /**
  * The consumer's read, sized on the server: XREADGROUP runs inside a script that measures every entry
  * before anything leaves Redis, so an entry far over `maxMessageBytes` (another writer can append one
- * of up to 512 MB per field) is never sent to the process. Redis refuses BLOCK inside a script: the
- * consumer polls instead (./redis-queue-consumer.ts), at once while there is work, backing off when idle.
+ * of up to 512 MB per field) is never sent to the process. Redis refuses BLOCK inside a script: an
+ * idle consumer waits for its stream's keyspace notification instead (./redis-queue-wake.ts), or
+ * polls where there are none (./redis-queue-consumer.ts).
  */
 
 /** The field that stands for an oversized entry's fields in what the read script returns: its size in bytes follows. */

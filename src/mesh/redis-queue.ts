@@ -7,72 +7,12 @@ import type { DeadlineFigures } from './queue-deadline.js'
 import { defineReadScript } from './redis-queue-read.js'
 import { consumeStream, type ConsumerHost, type QueueCheck, type QueueHandler } from './redis-queue-consumer.js'
 import { AckTrimmer, defineQueueScripts, forgetGroup, listGroups, type GroupLag, type QueueScripts } from './redis-queue-trim.js'
+import type { PublishOptions, QueueFigures, QueueOptions } from './redis-queue-options.js'
+import { DEFAULT_QUEUE_MESSAGE_BYTES } from './redis-queue-options.js'
+import { QueueWake } from './redis-queue-wake.js'
 import { redisVersionProblem } from './redis-version.js'
 
-export interface QueueOptions {
-  /** After this many failed deliveries a message goes to the dead-letter stream. Default 5. */
-  maxDeliveries?: number
-  /**
-   * Default 100_000. The most entries a stream holds: a publish to a full stream (its oldest entries
-   * still unread or unacknowledged by some consumer group) fails with ERR_BUSY. Dead-letter streams
-   * keep about this many, dropping their oldest.
-   */
-  maxLength?: number
-  /** Acknowledged messages are trimmed from a stream after this many acks (default 100) or `trimInterval` ms (default 1000) after the first. */
-  trimEvery?: number
-  trimInterval?: number
-  /**
-   * The largest `args` field (JSON) a consumer parses, in bytes (UTF-8): a larger entry is
-   * dead-lettered unread (one whose fields add up to more than this plus 4 KiB is sized inside Redis
-   * and never sent to the process: ./redis-queue-read.ts); a publish of larger arguments fails with ERR_MESSAGE_TOO_LARGE. Default
-   * 1 MiB (a mesh node's: its `limits.messageBytes`).
-   */
-  maxMessageBytes?: number
-  /** Wait before retrying a message whose handler failed, ms. Default 200. */
-  retryDelay?: number
-  /**
-   * Default 50. The longest wait between two reads of an idle stream, ms. A consumer reads through a
-   * script that sizes every entry on the server (an entry over `maxMessageBytes` never leaves Redis),
-   * and Redis allows no blocking read in a script: it reads again at once while there is work, then
-   * waits 5 ms, doubling up to this, while the stream stays idle (an idle consumer costs Redis about
-   * 1000 / pollInterval small scripts a second).
-   */
-  pollInterval?: number
-  /**
-   * Default 10_000 (a call's default deadline). How long a queued message's handler may run, ms,
-   * unless its command sets `timeout`: at it the handler's `signal` aborts (ERR_TIMEOUT) and the
-   * delivery counts as failed — retried, then dead-lettered after `maxDeliveries` — so a handler that
-   * never settles no longer stalls its consumer. A handler still running then is never started
-   * again while it runs: the next delivery waits for that run (./queue-deadline.ts). `Infinity`: no deadline.
-   */
-  handlerTimeout?: number
-  /**
-   * Default 10_000. The longest any Redis command may take, ms: a publish without a timeout of its
-   * own fails with ERR_TIMEOUT after it, and so does creating a consumer group; a read that hangs
-   * this long is retried.
-   */
-  commandTimeout?: number
-  /**
-   * Problems the queue survives, each a PeerwardenError: `ERR_QUEUE_GROUP_LOST` (a consumer group was
-   * gone, NOGROUP, and has been recreated), `ERR_QUEUE` (reading a stream fails, once per outage;
-   * it is retried), `ERR_QUEUE_TRIMMED` (a message removed outside the queue before it was handled)
-   * and `ERR_QUEUE_DEAD_LETTER` (a message went to the dead-letter stream, and why). Default:
-   * `process.emitWarning`.
-   */
-  onError?: (error: PeerwardenError) => void
-  /** Default: the system clock. Publish timeouts run on it. */
-  clock?: Clock
-}
-
-export interface PublishOptions {
-  /** Fail with ERR_TIMEOUT when Redis has not confirmed the message within this many ms (default: `commandTimeout`). */
-  timeout?: number
-  /** Fail with ERR_ABORTED when aborted before Redis confirmed the message. */
-  signal?: AbortSignal
-}
-
-/** `QueueOptions.maxMessageBytes` by default: 1 MiB. */
-export const DEFAULT_QUEUE_MESSAGE_BYTES = 1024 * 1024
+export { DEFAULT_QUEUE_MESSAGE_BYTES, type PublishOptions, type QueueFigures, type QueueOptions } from './redis-queue-options.js'
 
 /** The stream of a queued command, and its dead-letter stream. */
 export function streamKey (role: string, command: string): string { return `peerwarden:queue:${role}:${command}` }
@@ -141,7 +81,9 @@ export class RedisQueue {
   private startedOk = false
   /** What the consumer loops use (./redis-queue-consumer.ts). */
   private readonly consumerHost: ConsumerHost
-  private readonly figures: DeadlineFigures = { handlerTimeouts: 0, overdueHandlers: 0 }
+  private readonly figures: DeadlineFigures & { reads: number } = { handlerTimeouts: 0, overdueHandlers: 0, stalledConsumers: 0, reads: 0 }
+  /** The consumers' wake-ups (keyspace notifications). */
+  private readonly wakes: QueueWake
 
   constructor (url: string, private readonly options: QueueOptions = {}) {
     this.clock = options.clock ?? systemClock
@@ -151,6 +93,10 @@ export class RedisQueue {
     if (!(Number.isFinite(pollInterval) && pollInterval > 0)) throw PeerwardenError.invalid(`pollInterval must be a positive number of ms, got ${String(options.pollInterval)}`)
     const handlerTimeout = options.handlerTimeout ?? 10_000
     if (typeof handlerTimeout !== 'number' || !(handlerTimeout > 0)) throw PeerwardenError.invalid(`handlerTimeout must be a positive number of ms (or Infinity), got ${String(options.handlerTimeout)}`)
+    const maxOverdueHandlers = options.maxOverdueHandlers ?? 4
+    if (!(maxOverdueHandlers === Infinity || (Number.isInteger(maxOverdueHandlers) && maxOverdueHandlers > 0))) throw PeerwardenError.invalid(`maxOverdueHandlers must be a positive integer (or Infinity), got ${String(options.maxOverdueHandlers)}`)
+    const notifications = options.notifications ?? 'enable'
+    if (!['enable', 'use', 'off'].includes(notifications)) throw PeerwardenError.invalid(`notifications must be 'enable', 'use' or 'off', got ${String(notifications)}`)
     // ioredis is an optional peer dependency, loaded only by an application that queues commands.
     const { Redis: Client } = requireOptional<typeof import('ioredis')>('ioredis', 'the Redis queue (queued commands)')
     this.redis = defineQueueScripts(new Client(url, { lazyConnect: false, maxRetriesPerRequest: 3, commandTimeout: this.commandTimeout }))
@@ -158,6 +104,13 @@ export class RedisQueue {
     // Reconnects by itself; meanwhile commands fail with the error kept here.
     this.redis.on('error', (err: Error) => { this.socketError = err })
     this.redis.on('ready', () => { this.socketError = undefined })
+    this.wakes = new QueueWake({
+      server: this.redis.options,
+      config: async (...args) => await (this.redis.config as (...a: string[]) => Promise<unknown>)(...args),
+      mode: notifications,
+      retryDelay: options.retryDelay ?? 200,
+      report: (err) => { this.report(err) }
+    })
     this.consumerHost = {
       redis: this.redis,
       address: this.address,
@@ -167,8 +120,10 @@ export class RedisQueue {
       retryDelay: options.retryDelay ?? 200,
       pollInterval,
       handlerTimeout,
+      maxOverdueHandlers,
       clock: this.clock,
       figures: this.figures,
+      wake: (key) => this.wakes.stream(key),
       closed: () => this.closed,
       closing: this.closing.signal,
       acked: (key) => { this.trimmer.acked(key) },
@@ -255,8 +210,8 @@ export class RedisQueue {
     }
   }
 
-  /** What the handlers' deadlines counted, over every consumer of this queue. */
-  stats (): DeadlineFigures { return { ...this.figures } }
+  /** What the handlers' deadlines counted and how the consumers wait, over every consumer of this queue. */
+  stats (): QueueFigures { return { ...this.figures, notifications: this.wakes.figures.notifications, notificationsDropped: this.wakes.figures.dropped, wakeMode: this.wakes.mode } }
 
   private get maxLength (): number { return this.options.maxLength ?? 100_000 }
 
@@ -326,6 +281,7 @@ export class RedisQueue {
     this.closed = true
     this.closing.abort()
     this.trimmer.close()
+    this.wakes.close()
     // Disconnected first: a command waiting on a Redis that is down fails now instead of after
     // commandTimeout, so the loops end at once.
     for (const r of this.blocking) r.disconnect()

@@ -78,7 +78,7 @@ export interface MeshNodeOptions<S extends MeshSchema = MeshSchema> {
    * longer message from a remote closes its connection ('protocol'), unparsed.
    */
   limits?: { runningPerPeer?: number; queuedPerCommand?: number; queuedBytes?: number; bytesPerPeer?: number; messageBytes?: number }
-  /** Redis queue tuning (dead-letter after `maxDeliveries`, default 5; a handler's deadline `handlerTimeout`, default this node's `timeout`, else 10 s). */
+  /** Redis queue tuning (dead-letter after `maxDeliveries`, default 5; a handler's deadline `handlerTimeout`, default this node's `timeout`, else 10 s; how idle consumers wait, `notifications`; `maxOverdueHandlers`, default 4). */
   queue?: QueueOptions
   /**
    * Deadlines, certificate checks and renewals run on it, and so does the node under the mesh.
@@ -144,15 +144,25 @@ export interface MeshStats {
   /** `drain()` was called. */
   draining: boolean
   /**
-   * Times an instance was found refusing ERR_INVALID_ARGUMENT the calls of a command that the other
-   * instances served (5 in a row while they served 5 and refused none): its refusals then count on
-   * its circuit breaker, and it comes after the others for 10 s (invalid-outlier.ts).
+   * Times an instance was found refusing ERR_INVALID_ARGUMENT calls of a command that the other
+   * instances served: over its latest 64 calls of the command, at least 5 refusals beyond the others'
+   * share of refusals, and beyond their spread (a partial liar too, refusing every third call). Its refusals then count on
+   * its circuit breaker, and it comes after the others for 10 s (invalid-outlier.ts). A role with a
+   * single instance is never judged.
    */
   invalidArgumentOutliers: number
+  /** Instances whose latest outcomes are kept for that judgement, over every command (at most 256 per command). */
+  invalidArgumentTracked: number
   /** Queued messages (Redis) whose handler had not settled at its deadline (`queue.handlerTimeout`, or the command's `timeout`); each counts as a failed delivery. */
   queueHandlerTimeouts: number
   /** Queued handlers past their deadline that still run (they ignored `ctx.signal`); never started again while they run. */
   queueOverdueHandlers: number
+  /** Queued consumers (a command of this node) holding `queue.maxOverdueHandlers` handlers past their deadline: they take no new message until one ends. */
+  queueStalledConsumers: number
+  /** Read scripts the queue's consumers ran (Redis): an idle consumer runs about one a second with keyspace notifications, 1000 / `queue.pollInterval` without. */
+  queueReads: number
+  /** Queue notification connections dropped for a frame that was not a keyspace notification (someone PUBLISHing on the channel: over 1 KiB, or of another shape). */
+  queueNotificationsDropped: number
   /** Per command we call and instance: attempts, outcomes by code, latency histogram, in flight (metrics.ts); empty with `metrics: false`. */
   commands: CommandFigures[]
   /** The circuit breaker of each instance connected now (with the `breaker` option). */
