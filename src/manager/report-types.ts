@@ -44,6 +44,8 @@ export interface ManagerStats {
   banned: number
   /** Entries of the deny list (peer ids and IP ranges): the `deny` option's and those added by `deny()` or a ban by IP or range. */
   denyEntries: number
+  /** Entries of the allow list (peer ids and IP ranges): the `allow` option's and those added by `allow()`. */
+  allowEntries: number
   /** The watermarks in force (after `setWatermarks` / `setMaxConnections`). */
   lowWater: number
   highWater: number

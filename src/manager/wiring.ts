@@ -1,5 +1,6 @@
 import { PeerwardenError } from '../errors.js'
 import { AccessList } from './access-list.js'
+import { AllowControl } from './allow-control.js'
 import { Connections } from './connections.js'
 import { Decayer } from './decaying-tags.js'
 import { DenyControl } from './deny-control.js'
@@ -48,6 +49,9 @@ export interface Parts {
   readonly denyList: AccessList
   /** The deny list at run time: `deny`/`undeny`, a ban by IP or range (deny-control.ts). */
   readonly denyControl: DenyControl
+  readonly allowList: AccessList
+  /** The allow list at run time: `allow`/`unallow` (allow-control.ts). */
+  readonly allowControl: AllowControl
   readonly persist: Persistence | undefined
   readonly trimming: TrimScheduler
   readonly rotation: Rotation
@@ -272,6 +276,13 @@ export function wireParts (core: ManagerCore, options: ConnectionManagerOptions)
     remove: persist === undefined ? undefined : (key) => { persist.remove(key) },
     changed: () => { dialer.requestPass() }
   })
+  const allowControl = new AllowControl({
+    allowList,
+    connections: () => connections.entries(),
+    peerChanged,
+    put: persist === undefined ? undefined : (row) => { persist.put(row) },
+    remove: persist === undefined ? undefined : (key) => { persist.remove(key) }
+  })
   const restore = async (): Promise<void> => {
     let stored: StoredPeer[]
     try {
@@ -281,7 +292,7 @@ export function wireParts (core: ManagerCore, options: ConnectionManagerOptions)
       return
     }
     if (core.closed()) return
-    const skipped = knowledge.restore(denyControl.restore(Array.isArray(stored) ? stored : []))
+    const skipped = knowledge.restore(allowControl.restore(denyControl.restore(Array.isArray(stored) ? stored : [])))
     if (skipped.length > 0) {
       core.storeFailed(new PeerwardenError('ERR_STORE_ROWS', `the store returned ${skipped.length} peer(s) that could not be restored, skipped: ${skipped.slice(0, 10).join('; ')}`))
     }
@@ -295,5 +306,5 @@ export function wireParts (core: ManagerCore, options: ConnectionManagerOptions)
     close: (entry, why) => { connections.close(entry, 'initial-sync', why) },
     dialer: dialer
   })
-  return { book, budget, denyList, denyControl, persist, trimming, rotation, exploration, decayer, dialer, tagging, knowledge, connections, initialSync, peerChanged, restore }
+  return { book, budget, denyList, denyControl, allowList, allowControl, persist, trimming, rotation, exploration, decayer, dialer, tagging, knowledge, connections, initialSync, peerChanged, restore }
 }
