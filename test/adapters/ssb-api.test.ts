@@ -75,6 +75,30 @@ class FakeRpc extends EventEmitter implements RpcLike {
   }
 }
 
+test('Manager({ connectToPeer }) takes an async connectToPeer too (the documented form: "an async function"): its promise resolves or rejects the dial (regression: the promise was ignored, and every dial hung until dialTimeout)', { timeout: 10_000 }, async (t) => {
+  const clock = new ManualClock(0)
+  const manager = Manager({
+    clock,
+    id: idOf(0),
+    dialTimeout: 60_000,
+    connectToPeer: async (address: string) => {
+      await new Promise((resolve) => setImmediate(resolve))
+      if (address === addressOf(9)) throw new Error('connection refused')
+      return new FakeRpc(feedIdOf(address)!, { address })
+    }
+  })
+  t.after(async () => { await manager.close() })
+  const failed: SsbConnectionError[] = []
+  pull(manager.connection.errors(), pull.take(1), pull.collect((_err, v) => { failed.push(...v as SsbConnectionError[]) }))
+  await manager.connections.connectNow(addressOf(1))
+  assert.equal(manager.manager.stats().connections, 1, 'the RPC the promise gave is counted')
+  assert.equal(manager.manager.listConnections()[0].peer, idOf(1))
+  await assert.rejects(manager.connections.connectNow(addressOf(9)), (err: Error & { code?: string; cause?: Error }) => err.code === 'ERR_DIAL_FAILED' && err.cause?.message === 'connection refused')
+  for (let i = 0; i < 5 && failed.length === 0; i++) await new Promise((resolve) => setImmediate(resolve))
+  assert.equal(failed[0]?.peer, addressOf(9))
+  assert.equal(clock.now(), 0, 'no dial waited for its timeout')
+})
+
 test('Manager({ connectToPeer }): dials through the callback, counts and closes the RPCs, bans, errors(), remotePeerConnected', async (t) => {
   const clock = new ManualClock(0)
   const dialled: string[] = []

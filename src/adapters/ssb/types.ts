@@ -167,8 +167,8 @@ export interface SsbPlugin {
 
 /** Options of `Manager`: sbot-connection-manager's `connectToPeer`, plus the manager's. */
 export interface StandaloneOptions extends SsbManagerOptions {
-  /** Opens an outbound connection to a multiserver address; normally `sbot.connect`. */
-  connectToPeer: (address: string, cb: (err: unknown, rpc?: RpcLike) => void) => void
+  /** Opens an outbound connection to a multiserver address; normally `sbot.connect`. Calls back with the RPC, or returns a promise of it (an async function). */
+  connectToPeer: (address: string, cb: (err: unknown, rpc?: RpcLike) => void) => void | PromiseLike<RpcLike | undefined | null>
   /** Our own feed id: never dialled, and the duplicate tie-break. */
   id?: string
 }
