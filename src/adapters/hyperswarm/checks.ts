@@ -39,6 +39,17 @@ const HYPERSWARM_OPTIONS: Readonly<Record<string, string>> = {
 }
 
 /**
+ * The options of `new Hyperswarm()` a networker that makes its swarm hands to it (corestore.ts):
+ * every one in `HYPERSWARM_OPTIONS` but the two connection limits, which `highWater` replaces (in
+ * both directions), and `maxParallel`, Hyperswarm's name for what the manager reads as its default
+ * `maxParallelDials`.
+ */
+export const SWARM_CONSTRUCTOR_OPTIONS: readonly string[] = [
+  ...Object.keys(HYPERSWARM_OPTIONS).filter((name) => name !== 'maxClientConnections' && name !== 'maxServerConnections'),
+  'maxParallel'
+]
+
+/**
  * Checks `manageSwarm`'s options on their own (before the swarm is looked at).
  *
  * Rules:
