@@ -155,6 +155,41 @@ test('Manager({ connectToPeer }): dials through the callback, counts and closes 
   assert.equal(manager.manager.stats().connections, 0)
 })
 
+test('connections.setLifetime closes a connection that is not long-term at that age (reason lifetime), keeps long-term and permanent ones; connectNow({ permanent }) redials after every loss', { timeout: 10_000 }, async (t) => {
+  const clock = new ManualClock(0)
+  const dialled: string[] = []
+  const rpcs = new Map<string, FakeRpc>()
+  const manager = Manager({
+    clock,
+    id: idOf(0),
+    gracePeriod: 1_000,
+    connectToPeer: (address, cb) => {
+      dialled.push(address)
+      const rpc = new FakeRpc(feedIdOf(address)!, { address })
+      rpcs.set(address, rpc)
+      setImmediate(() => { cb(null, rpc) })
+    }
+  })
+  t.after(async () => { await manager.close() })
+  const closed: string[] = []
+  manager.manager.events.addEventListener('connection:closed', (e) => { closed.push(`${e.detail.connection.peer}:${e.detail.reason}`) })
+  await manager.connections.connectNow(addressOf(1), { permanent: true })
+  await manager.connections.connectNow(addressOf(2))
+  await manager.connections.connectNow(addressOf(3))
+  manager.peers.setLongTerm(addressOf(3), true)
+  manager.connections.setLifetime(5_000)
+  manager.connections.start() // the scheduler rotates once started (off by default)
+  await clock.advance(6_000)
+  assert.deepEqual(closed, [`${idOf(2)}:lifetime`], 'only the connection that is neither permanent nor long-term')
+  assert.equal(rpcs.get(addressOf(2))!.closed, true, 'its RPC is closed')
+  assert.equal(manager.manager.stats().connections, 2)
+  // The permanent peer's RPC drops: it is dialled again, without start().
+  const before = dialled.filter((a) => a === addressOf(1)).length
+  rpcs.get(addressOf(1))!.close()
+  for (let i = 0; i < 20 && dialled.filter((a) => a === addressOf(1)).length === before; i++) { await new Promise((resolve) => setImmediate(resolve)); await clock.advance(1_000) }
+  assert.ok(dialled.filter((a) => a === addressOf(1)).length > before, 'the permanent peer is redialled')
+})
+
 test('onPrioritise answers in either spelling; the hook can be replaced', async (t) => {
   const manager = Manager({ connectToPeer: (_a, cb) => { cb(new Error('offline')) }, onPrioritise: (p) => p.id === idOf(1) ? 'HIGH' : undefined })
   t.after(async () => { await manager.close() })
