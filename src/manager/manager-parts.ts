@@ -173,6 +173,8 @@ export class ManagerParts {
       banned: this.knowledge.bannedCount,
       denyEntries: this.denyList.size,
       allowEntries: this.allowList.size,
+      refused: this.connections.refusedBy.snapshot(),
+      closed: this.connections.closedBy.snapshot(),
       lowWater: this.opts.lowWater,
       highWater: this.opts.highWater,
       maxPeers: this.opts.maxPeers,

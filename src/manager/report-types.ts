@@ -1,4 +1,4 @@
-import type { PeerId } from './connection-types.js'
+import type { CloseReason, PeerId } from './connection-types.js'
 
 /** A failed dial of one address: what `errors()` yields and `dial:failed` carries. */
 export interface DialFailure { peer?: PeerId; address: string; error: Error; at: number }
@@ -46,6 +46,10 @@ export interface ManagerStats {
   denyEntries: number
   /** Entries of the allow list (peer ids and IP ranges): the `allow` option's and those added by `allow()`. */
   allowEntries: number
+  /** Connections `connected()` refused since creation, by close reason (only the reasons that happened). */
+  refused: Partial<Record<CloseReason, number>>
+  /** Accounted connections the manager closed since creation, by close reason (`trimmed`: trims, evictions at the bound, released bootstrap connections; only the reasons that happened). */
+  closed: Partial<Record<CloseReason, number>>
   /** The watermarks in force (after `setWatermarks` / `setMaxConnections`). */
   lowWater: number
   highWater: number
