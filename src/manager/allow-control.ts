@@ -1,5 +1,5 @@
 import { PeerwardenError } from '../errors.js'
-import type { AccessList } from './access-list.js'
+import type { AccessEntry, AccessList } from './access-list.js'
 import type { ConnEntry } from './peer-record.js'
 import type { PeerRecord } from './peer-record.js'
 import type { StoredPeer } from './types.js'
@@ -16,6 +16,8 @@ export interface AllowControlHost {
   put?(row: StoredPeer): void
   /** Removes a row with the next batch (absent without a store). */
   remove?(key: string): void
+  /** The transport's reading of a run-time entry (`ACCESS_ENTRY`), if it has one. */
+  readonly entry?: AccessEntry
 }
 
 /** The key prefix of a stored allow entry's row; such a row has no `id` (a peer's row always has one, or an '@' key). */
@@ -43,6 +45,7 @@ export class AllowControl {
   /** See the rules; false when the entry was listed already. */
   allow (entry: string, field = 'entry'): boolean {
     check.nonEmptyString(field, entry)
+    entry = this.host.entry?.(entry, field) ?? entry
     const added = this.host.allowList.add(entry, field)
     if (added) this.host.put?.(allowRow(entry))
     this.refresh()
@@ -51,6 +54,8 @@ export class AllowControl {
 
   unallow (entry: string, field = 'entry'): boolean {
     check.nonEmptyString(field, entry)
+    entry = this.host.entry?.(entry, field) ?? entry
+    entry = this.host.entry?.(entry, field) ?? entry
     const removed = this.host.allowList.remove(entry, field)
     if (removed) this.host.remove?.(ALLOW_ROW + entry)
     this.refresh()

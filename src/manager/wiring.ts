@@ -1,5 +1,5 @@
 import { PeerwardenError } from '../errors.js'
-import { AccessList } from './access-list.js'
+import { ACCESS_ENTRY, AccessList, type AccessEntry } from './access-list.js'
 import { AllowControl } from './allow-control.js'
 import { Connections } from './connections.js'
 import { Decayer } from './decaying-tags.js'
@@ -268,8 +268,10 @@ export function wireParts (core: ManagerCore, options: ConnectionManagerOptions)
     notifyObservers: core.notifyObservers,
     accepted: options.accepted
   })
+  const entry = (options as { [ACCESS_ENTRY]?: AccessEntry })[ACCESS_ENTRY]
   const denyControl = new DenyControl({
     denyList,
+    entry,
     connections: () => connections.entries(),
     close: (entry, reason, why) => { connections.close(entry, reason, why) },
     put: persist === undefined ? undefined : (row) => { persist.put(row) },
@@ -278,6 +280,7 @@ export function wireParts (core: ManagerCore, options: ConnectionManagerOptions)
   })
   const allowControl = new AllowControl({
     allowList,
+    entry,
     connections: () => connections.entries(),
     peerChanged,
     put: persist === undefined ? undefined : (row) => { persist.put(row) },

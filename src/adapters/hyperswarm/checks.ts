@@ -50,6 +50,15 @@ export const SWARM_CONSTRUCTOR_OPTIONS: readonly string[] = [
 ]
 
 /**
+ * A run-time entry of the manager's lists under `manageSwarm` (`ACCESS_ENTRY`): a public key in hex,
+ * any case, kept lowercase; anything else (an IP, a CIDR) could never match a connection known by key.
+ */
+export function swarmAccessEntry (entry: string, field: string): string {
+  if (!KEY.test(entry)) throw PeerwardenError.invalid(`${field} must be a public key in hex (64 characters) under manageSwarm, got ${JSON.stringify(entry)}: connections are known by key, not by IP`)
+  return entry.toLowerCase()
+}
+
+/**
  * Checks `manageSwarm`'s options on their own (before the swarm is looked at).
  *
  * Rules:
