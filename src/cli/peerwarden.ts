@@ -29,7 +29,7 @@ import { PeerwardenError } from '../errors.js'
 import { requireOptional } from '../optional-dependency.js'
 import { createNode, type PeerNode } from '../node/index.js'
 import { parseTcpAddress } from '../node/transport.js'
-import { checkAccessEntries } from '../manager/access-list.js'
+import { checkAccessEntries, isIpOrRange } from '../manager/access-list.js'
 import { serveDashboard, serveMetrics, type Dashboard, type MetricsServer } from '../dashboard/index.js'
 import { systemClock } from '../clock.js'
 import { createLogger, isLogLevel, levelFromEnv, type LogLevel } from '../logger.js'
@@ -49,6 +49,9 @@ function integer (name: string, min: number): (value: string) => number {
 }
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value]
+
+/** A node's id: the hex of its ed25519 public key. */
+const NODE_ID = /^[0-9a-fA-F]{64}$/
 
 /** Counts what the status line reports, from the manager's events (dials come from the node's own count, from the start). */
 function counters (node: PeerNode): { trims: number; refused: number } {
@@ -83,6 +86,10 @@ export function checkNodeFlags (opts: { listen: string[]; bootstrap: string[]; a
         // Named as the flag alone (the list names the field `--deny[0]`).
         throw PeerwardenError.invalid((err as Error).message.replace(`${flag}[0]`, flag))
       }
+      // A node's peers are known by id (64 hex) or by IP: anything else would match nothing, in silence.
+      if (!NODE_ID.test(entry) && !isIpOrRange(entry) && !entry.startsWith('/')) {
+        throw PeerwardenError.invalid(`${flag} must be a node id (64 hex characters), an IP, a CIDR or an IP multiaddr, got ${JSON.stringify(entry)}`)
+      }
     }
   }
   for (const [flag, value] of [['--dashboard', opts.dashboard], ['--metrics', opts.metrics]] as const) {
@@ -96,7 +103,7 @@ export function checkNodeFlags (opts: { listen: string[]; bootstrap: string[]; a
 
 /** The entries of `--allow`/`--deny` as the manager takes them: a node's id is lowercase hex, so one given in capitals is lowered (it would match nothing). */
 function accessEntries (list: string[] | undefined): string[] {
-  return (list ?? []).map((e) => /^[0-9a-fA-F]{64}$/.test(e) ? e.toLowerCase() : e)
+  return (list ?? []).map((e) => NODE_ID.test(e) ? e.toLowerCase() : e)
 }
 
 /** A missing better-sqlite3 (the default data directory needs it), saying how to do without it too; any other error as it is. */

@@ -177,7 +177,7 @@ test('every flag is checked before the node starts: a bad --dashboard or --boots
 })
 
 test('--deny and --allow refuse what no list could read, naming the flag: one line, exit 2, no node started', () => {
-  for (const [flag, value] of [['--deny', '10.0.0.0/99'], ['--allow', '/ip4/1.2.3.4/tcp/4001'], ['--deny', ''], ['--allow', '/dns4/example.com']]) {
+  for (const [flag, value] of [['--deny', '10.0.0.0/99'], ['--allow', '/ip4/1.2.3.4/tcp/4001'], ['--deny', ''], ['--allow', '/dns4/example.com'], ['--deny', 'tcp://192.0.2.7:4001'], ['--allow', 'abc']]) {
     const r = run(['node', '--data-dir', '', flag, value])
     assert.equal(r.status, 2, `${flag} ${JSON.stringify(value)} exits 2`)
     assert.doesNotMatch(r.stdout, /peerwarden node [0-9a-f]{64}/, 'no node started')
