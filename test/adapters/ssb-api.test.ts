@@ -190,6 +190,22 @@ test('connections.setLifetime closes a connection that is not long-term at that 
   assert.ok(dialled.filter((a) => a === addressOf(1)).length > before, 'the permanent peer is redialled')
 })
 
+test('peers.forget(address or id) forgets a peer the errors stream named, so another module can drop the peers that keep failing (what the errors stream is for)', { timeout: 10_000 }, async (t) => {
+  const clock = new ManualClock(0)
+  const manager = Manager({ clock, id: idOf(0), connectToPeer: (_address, cb) => { setImmediate(() => { cb(new Error('offline')) }) } })
+  t.after(async () => { await manager.close() })
+  const failed: SsbConnectionError[] = []
+  pull(manager.connection.errors(), pull.take(1), pull.collect((_err, v) => { failed.push(...v as SsbConnectionError[]) }))
+  manager.peers.add([{ address: addressOf(1) }, { address: addressOf(2) }])
+  await assert.rejects(manager.connections.connectNow(addressOf(1)))
+  for (let i = 0; i < 5 && failed.length === 0; i++) await new Promise((resolve) => setImmediate(resolve))
+  manager.peers.forget(failed[0].peer)
+  assert.equal(manager.manager.getPeer(idOf(1)), undefined, 'forgotten by its address')
+  manager.peers.forget(idOf(2))
+  assert.deepEqual(manager.peers.list(), [], 'and by its id')
+  assert.throws(() => { manager.peers.forget('nonsense') }, /feed id/)
+})
+
 test('onPrioritise answers in either spelling; the hook can be replaced', async (t) => {
   const manager = Manager({ connectToPeer: (_a, cb) => { cb(new Error('offline')) }, onPrioritise: (p) => p.id === idOf(1) ? 'HIGH' : undefined })
   t.after(async () => { await manager.close() })
