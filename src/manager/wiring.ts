@@ -268,24 +268,14 @@ export function wireParts (core: ManagerCore, options: ConnectionManagerOptions)
     notifyObservers: core.notifyObservers,
     accepted: options.accepted
   })
-  const entry = (options as { [ACCESS_ENTRY]?: AccessEntry })[ACCESS_ENTRY]
-  const denyControl = new DenyControl({
-    denyList,
-    entry,
+  // Both lists at run time: the transport's reading of an entry, their rows beside the peers'.
+  const lists = {
+    entry: (options as { [ACCESS_ENTRY]?: AccessEntry })[ACCESS_ENTRY],
     connections: () => connections.entries(),
-    close: (entry, reason, why) => { connections.close(entry, reason, why) },
-    put: persist === undefined ? undefined : (row) => { persist.put(row) },
-    remove: persist === undefined ? undefined : (key) => { persist.remove(key) },
-    changed: () => { dialer.requestPass() }
-  })
-  const allowControl = new AllowControl({
-    allowList,
-    entry,
-    connections: () => connections.entries(),
-    peerChanged,
-    put: persist === undefined ? undefined : (row) => { persist.put(row) },
-    remove: persist === undefined ? undefined : (key) => { persist.remove(key) }
-  })
+    ...(persist === undefined ? {} : { put: (row: StoredPeer) => { persist.put(row) }, remove: (key: string) => { persist.remove(key) } })
+  }
+  const denyControl = new DenyControl({ ...lists, denyList, close: (e, reason, why) => { connections.close(e, reason, why) }, changed: () => { dialer.requestPass() } })
+  const allowControl = new AllowControl({ ...lists, allowList, peerChanged })
   const restore = async (): Promise<void> => {
     let stored: StoredPeer[]
     try {
