@@ -72,9 +72,8 @@ export class Connections {
   private readonly gate: AdmissionGate
   /** Connections turned away: a dial's own report of one the transport reported first is no second refusal. */
   private readonly refused = new WeakSet<Connection>()
-  /** Refusals by reason since creation (`stats().refused`). */
+  /** Refusals, and closes of accounted connections, by reason since creation (`stats().refused`, `stats().closed`). */
   readonly refusedBy = new CloseCounts()
-  /** Closes of accounted connections by reason since creation (`stats().closed`). */
   readonly closedBy = new CloseCounts()
   inbound = 0
   outbound = 0
@@ -92,7 +91,8 @@ export class Connections {
       limits: () => host.opts,
       running: host.running,
       count: () => this.conns.size,
-      close: (entry, why) => { this.close(entry, 'trimmed', why) }
+      // A release is a trim of its own: 'trim' says so, as for every close as 'trimmed'.
+      close: (entry, why) => { this.close(entry, 'trimmed', why); if (host.events.listens('trim')) host.events.emit('trim', { closed: 1, reason: 'bootstrap' }) }
     })
   }
 

@@ -27,9 +27,10 @@ export interface Decision { at: number; action: DecisionAction; reason: string }
  * Which rule ran a trim (the 'trim' event's `reason`): `watermark` (the background trim above
  * highWater), `explicit` (`trim()`), `limit lowered` (`setWatermarks`/`setMaxConnections` below the
  * count), `start` (`start()` found the count above highWater), `admission` (a newcomer at the bound
- * evicted the lowest-ranked peer).
+ * evicted the lowest-ranked peer), `bootstrap` (a bootstrap connection released once the others reached
+ * lowWater), `explore` (a neighbour let go for the stranger exploration reached).
  */
-export type TrimReason = 'watermark' | 'explicit' | 'limit lowered' | 'start' | 'admission'
+export type TrimReason = 'watermark' | 'explicit' | 'limit lowered' | 'start' | 'admission' | 'bootstrap' | 'explore'
 
 /** The manager's figures now: `stats()`. */
 export interface ManagerStats {
