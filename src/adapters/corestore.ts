@@ -21,6 +21,7 @@ import { PeerwardenError } from '../errors.js'
 import type { ConnectionManager } from '../manager/types.js'
 import { requireOptional } from '../optional-dependency.js'
 import { checkCorestore, checkKey, Replication, type CorestoreLike, type ReplicationStats } from './corestore-replication.js'
+import { SWARM_CONSTRUCTOR_OPTIONS } from './hyperswarm/checks.js'
 import { manageSwarm, type HyperswarmConnection, type HyperswarmLike, type ManagedSwarm, type ManageSwarmOptions } from './hyperswarm.js'
 
 export type { CorestoreLike, ReplicationStats } from './corestore-replication.js'
@@ -44,6 +45,19 @@ export interface NetworkerOptions extends ManageSwarmOptions {
   bootstrap?: Array<{ host: string; port: number }>
   /** The HyperDHT node of a swarm the networker makes (say one bound to 127.0.0.1); default a new one. */
   dht?: unknown
+  /**
+   * The other options of `new Hyperswarm()` (`seed`, `firewall`, `backoffs`, `jitter`, `maxParallel`,
+   * `relayThrough`, the DHT's `port`, `nodes`…) go to the swarm the networker makes, as they are;
+   * with `swarm` they are refused (give them to your swarm). `maxClientConnections` and
+   * `maxServerConnections` are refused either way: `highWater` bounds both directions. `maxPeers`
+   * is the manager's (peers remembered), as under `manageSwarm`.
+   */
+  seed?: Uint8Array
+  firewall?: (remotePublicKey: Uint8Array, payload?: unknown) => boolean
+  backoffs?: number[]
+  jitter?: number
+  maxParallel?: number
+  relayThrough?: unknown
   /** Hypercore channels (cores replicating) at once on one connection, whichever side asks; more are refused (`replicationStats().overBudgetChannels`). Default 1024; `Infinity` for none. */
   maxCoresPerConnection?: number
 }
@@ -108,13 +122,25 @@ export class CorestoreNetworker implements Networker {
     if ((options as { id?: unknown }).id !== undefined) {
       throw PeerwardenError.invalid('createNetworker options: there is no "id": the swarm\'s key pair is the identity (pass keyPair, or a swarm made with one)')
     }
-    const { keyPair, swarm, bootstrap, dht, maxCoresPerConnection, ...managerOptions } = options
+    const { swarm, maxCoresPerConnection, ...rest } = options
+    // The options of new Hyperswarm() go to the swarm the networker makes; the rest are the manager's.
+    const swarmOptions: Record<string, unknown> = {}
+    const managerOptions: Record<string, unknown> = {}
+    for (const [name, value] of Object.entries(rest)) {
+      if (value === undefined) continue // says nothing
+      if (SWARM_CONSTRUCTOR_OPTIONS.includes(name)) swarmOptions[name] = value
+      else managerOptions[name] = value
+    }
     if (swarm !== undefined) {
+      const given = Object.keys(swarmOptions)[0]
+      if (given !== undefined) {
+        throw PeerwardenError.invalid(`createNetworker options: ${JSON.stringify(given)} is an option of new Hyperswarm(): with a swarm of your own, give it to your own swarm`)
+      }
       this.swarm = swarm
       this.ownSwarm = false
     } else {
       const Hyperswarm = requireOptional<new (opts: object) => HyperswarmLike>('hyperswarm', 'peerwarden/corestore')
-      this.swarm = new Hyperswarm({ ...(keyPair !== undefined ? { keyPair } : {}), ...(bootstrap !== undefined ? { bootstrap } : {}), ...(dht !== undefined ? { dht } : {}) })
+      this.swarm = new Hyperswarm(swarmOptions)
       this.ownSwarm = true
     }
     this.replication = new Replication(corestore, maxCoresPerConnection)

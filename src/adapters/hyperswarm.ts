@@ -47,9 +47,10 @@
 import { createConnectionManager } from '../manager/manager.js'
 import { systemClock } from '../clock.js'
 import { PeerwardenError } from '../errors.js'
-import type { Connection, ConnectionManager } from '../manager/types.js'
+import type { Connection, ConnectionManager, ConnectionManagerOptions } from '../manager/types.js'
 import { SharedBans } from './hyperswarm/bans.js'
-import { checkSwarmOptions, claimSwarm, releaseSwarm } from './hyperswarm/checks.js'
+import { checkSwarmOptions, claimSwarm, releaseSwarm, swarmAccessEntry } from './hyperswarm/checks.js'
+import { ACCESS_ENTRY } from '../manager/access-list.js'
 import { SwarmDialer } from './hyperswarm/dialer.js'
 import { swarmFirewall } from './hyperswarm/firewall.js'
 import { hex, PREFIX } from './hyperswarm/keys.js'
@@ -127,8 +128,10 @@ class SwarmAdapter implements ManagedSwarm {
       ...(allow !== undefined ? { allow: allow.map((a) => a.toLowerCase()) } : {}),
       ...(deny !== undefined ? { deny: deny.map((d) => d.toLowerCase()) } : {}),
       localPeer: this.localPeer,
-      dial: async (address, opts) => await this.dialer.dial(address, opts)
-    })
+      dial: async (address, opts) => await this.dialer.dial(address, opts),
+      // Run-time entries (deny, allow, a ban by IP) are keys, as the options are.
+      [ACCESS_ENTRY]: swarmAccessEntry
+    } as ConnectionManagerOptions)
     this.releases = new SwarmReleases({
       manager: this.manager,
       swarm,

@@ -4,6 +4,7 @@
  *
  *   peerwarden node [--listen tcp://127.0.0.1:4001] [--bootstrap tcp://host:port[#id]]... [--topic t]...
  *                   [--data-dir ./.peerwarden] [--network-key k] [--low-water 8] [--high-water 16]
+ *                   [--allow id|ip|cidr]... [--deny id|ip|cidr]...
  *                   [--dashboard [host:port]] [--dashboard-token t] [--metrics host:port] [--log-level info]
  *
  *   peerwarden mesh status|call …   (mesh.ts)
@@ -28,6 +29,7 @@ import { PeerwardenError } from '../errors.js'
 import { requireOptional } from '../optional-dependency.js'
 import { createNode, type PeerNode } from '../node/index.js'
 import { parseTcpAddress } from '../node/transport.js'
+import { checkAccessEntries, isIpOrRange } from '../manager/access-list.js'
 import { serveDashboard, serveMetrics, type Dashboard, type MetricsServer } from '../dashboard/index.js'
 import { systemClock } from '../clock.js'
 import { createLogger, isLogLevel, levelFromEnv, type LogLevel } from '../logger.js'
@@ -48,6 +50,9 @@ function integer (name: string, min: number): (value: string) => number {
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value]
 
+/** A node's id: the hex of its ed25519 public key. */
+const NODE_ID = /^[0-9a-fA-F]{64}$/
+
 /** Counts what the status line reports, from the manager's events (dials come from the node's own count, from the start). */
 function counters (node: PeerNode): { trims: number; refused: number } {
   const c = { trims: 0, refused: 0 }
@@ -67,13 +72,26 @@ export function version (): string {
 }
 
 /** Every flag of `peerwarden node` checked before anything starts: the first problem, named, as a PeerwardenError. */
-export function checkNodeFlags (opts: { listen: string[]; bootstrap: string[]; announce?: string[]; lowWater: number; highWater: number; dashboard?: string | true; metrics?: string; logLevel?: string }): void {
+export function checkNodeFlags (opts: { listen: string[]; bootstrap: string[]; announce?: string[]; lowWater: number; highWater: number; allow?: string[]; deny?: string[]; dashboard?: string | true; metrics?: string; logLevel?: string }): void {
   for (const [flag, list] of [['--listen', opts.listen], ['--bootstrap', opts.bootstrap], ['--announce', opts.announce ?? []]] as const) {
     for (const a of list) {
       try { parseTcpAddress(a) } catch (err) { throw PeerwardenError.invalid(`${flag} ${(err as Error).message}`) }
     }
   }
   if (opts.lowWater > opts.highWater) throw PeerwardenError.invalid(`--low-water must be <= --high-water (got ${opts.lowWater} > ${opts.highWater})`)
+  for (const [flag, list] of [['--allow', opts.allow ?? []], ['--deny', opts.deny ?? []]] as const) {
+    for (const entry of list) {
+      if (entry.trim() === '') throw PeerwardenError.invalid(`${flag} must be a peer id, an IP, a CIDR or an IP multiaddr, got ""`)
+      try { checkAccessEntries(flag, [entry]) } catch (err) {
+        // Named as the flag alone (the list names the field `--deny[0]`).
+        throw PeerwardenError.invalid((err as Error).message.replace(`${flag}[0]`, flag))
+      }
+      // A node's peers are known by id (64 hex) or by IP: anything else would match nothing, in silence.
+      if (!NODE_ID.test(entry) && !isIpOrRange(entry) && !entry.startsWith('/')) {
+        throw PeerwardenError.invalid(`${flag} must be a node id (64 hex characters), an IP, a CIDR or an IP multiaddr, got ${JSON.stringify(entry)}`)
+      }
+    }
+  }
   for (const [flag, value] of [['--dashboard', opts.dashboard], ['--metrics', opts.metrics]] as const) {
     if (typeof value !== 'string') continue
     const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d+)$/.exec(value) ?? /^(\d+)$/.exec(value)
@@ -81,6 +99,11 @@ export function checkNodeFlags (opts: { listen: string[]; bootstrap: string[]; a
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw PeerwardenError.invalid(`${flag} must be host:port or a port (got ${JSON.stringify(value)})`)
   }
   if (opts.logLevel !== undefined && !isLogLevel(opts.logLevel)) throw PeerwardenError.invalid(`--log-level must be one of debug, info, warn, error, silent (got ${JSON.stringify(opts.logLevel)})`)
+}
+
+/** The entries of `--allow`/`--deny` as the manager takes them: a node's id is lowercase hex, so one given in capitals is lowered (it would match nothing). */
+function accessEntries (list: string[] | undefined): string[] {
+  return (list ?? []).map((e) => NODE_ID.test(e) ? e.toLowerCase() : e)
 }
 
 /** A missing better-sqlite3 (the default data directory needs it), saying how to do without it too; any other error as it is. */
@@ -99,6 +122,10 @@ export async function runNode (opts: {
   announce?: string[]
   lowWater: number
   highWater: number
+  /** Peer ids, IPs, CIDRs never refused nor trimmed (the manager's `allow`). */
+  allow?: string[]
+  /** Peer ids, IPs, CIDRs refused and never dialled (the manager's `deny`). */
+  deny?: string[]
   /** Ms between two looks at the figures: a status line is written when they changed. */
   status: number
   /** Serve the dashboard: true = 127.0.0.1 on a free port, or 'host:port'. */
@@ -128,7 +155,7 @@ export async function runNode (opts: {
     ...(opts.announce !== undefined && opts.announce.length > 0 ? { announce: opts.announce } : {}),
     dataDir: opts.dataDir === '' ? undefined : opts.dataDir,
     networkKey: opts.networkKey,
-    manager: { lowWater: opts.lowWater, highWater: opts.highWater },
+    manager: { lowWater: opts.lowWater, highWater: opts.highWater, allow: accessEntries(opts.allow), deny: accessEntries(opts.deny) },
     logger
   }).catch((err: unknown) => { throw opts.dataDir !== '' ? withoutDataDir(err) : err })
   const c = counters(node)
@@ -198,13 +225,15 @@ export function program (): Command {
     .option('--network-key <key>', 'private network: only nodes with the same key connect')
     .option('--low-water <n>', 'proactive dialing aims here', integer('--low-water', 0), 8)
     .option('--high-water <n>', 'the connection count never stays above this', integer('--high-water', 1), 16)
+    .option('--allow <entry>', 'a peer id, IP or CIDR never refused nor trimmed (repeatable)', collect)
+    .option('--deny <entry>', 'a peer id, IP or CIDR refused and never dialled (repeatable)', collect)
     .option('--status <ms>', 'how often the figures are looked at: a status line when they changed', integer('--status', 100), 5000)
     .option('--dashboard [host:port]', 'serve a live view of the node (default 127.0.0.1, a free port)')
     .addOption(new Option('--dashboard-token <token>', 'a token the dashboard and the metrics endpoint ask for (beyond loopback one is made up when not given)').env('PEERWARDEN_DASHBOARD_TOKEN'))
     .option('--metrics <host:port>', 'serve Prometheus /metrics alone (no page) at host:port')
     .option('--process-metrics', 'add the process and Node.js metrics to /metrics')
     .addOption(new Option('--log-level <level>', 'what the node writes: debug, info, warn, error or silent (default info; DEBUG=peerwarden:* means debug)').choices(['debug', 'info', 'warn', 'error', 'silent']))
-    .action(async (o: { listen?: string[]; bootstrap?: string[]; announce?: string[]; topic?: string[]; dataDir: string; networkKey?: string; lowWater: number; highWater: number; status: number; dashboard?: string | true; dashboardToken?: string; metrics?: string; processMetrics?: boolean; logLevel?: LogLevel }) => {
+    .action(async (o: { listen?: string[]; bootstrap?: string[]; announce?: string[]; topic?: string[]; dataDir: string; networkKey?: string; lowWater: number; highWater: number; allow?: string[]; deny?: string[]; status: number; dashboard?: string | true; dashboardToken?: string; metrics?: string; processMetrics?: boolean; logLevel?: LogLevel }) => {
       const { stop } = await runNode({ ...o, listen: o.listen ?? ['tcp://127.0.0.1:0'], bootstrap: o.bootstrap ?? [], topic: o.topic ?? [] })
       const shutdown = (): void => { stop().then(() => process.exit(0), () => process.exit(1)) }
       process.once('SIGINT', shutdown)

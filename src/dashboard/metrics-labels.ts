@@ -17,7 +17,7 @@ import type { CloseReason, TrimReason } from '../manager/types.js'
 export const CLOSE_REASONS = ['trimmed', 'banned', 'denied', 'duplicate', 'lifetime', 'stopped', 'over-limit', 'initial-sync', 'abandoned', 'protocol', 'timeout', 'over-budget'] as const satisfies readonly CloseReason[]
 
 /** Every `TrimReason`: the `reason` of `trims_total`. */
-export const TRIM_REASONS = ['watermark', 'explicit', 'limit lowered', 'start', 'admission'] as const satisfies readonly TrimReason[]
+export const TRIM_REASONS = ['watermark', 'explicit', 'limit lowered', 'start', 'admission', 'bootstrap', 'explore'] as const satisfies readonly TrimReason[]
 
 /** Every `ErrorCode`: the `code` of `dials_failed_total` and `handshakes_failed_total`. */
 export const ERROR_CODES = [

@@ -90,6 +90,17 @@ export class AccessList {
 }
 
 /**
+ * How a transport whose peers are known otherwise than by IP reads a run-time entry of the lists
+ * (`deny`, `undeny`, `allow`, `unallow`, a ban by IP or range): it returns the entry as the lists
+ * keep it, or throws ERR_INVALID_ARGUMENT naming `field` for one that could never match. Internal:
+ * given to `createConnectionManager` under this symbol (`manageSwarm`: public keys in hex).
+ */
+export const ACCESS_ENTRY = Symbol('peerwarden.accessEntry')
+
+/** The function given under `ACCESS_ENTRY`. */
+export type AccessEntry = (entry: string, field: string) => string
+
+/**
  * Checks every entry of a list as the list will read it (a malformed CIDR, a multiaddr that is no IP
  * range: ERR_INVALID_ARGUMENT naming `name[i]`), where the options are checked.
  */

@@ -5,6 +5,7 @@ import { ACCEPTED_BELOW_BOUND, acceptedReason, DROPPED, REFUSED, refusalIndex } 
 import { BELOW_BOUND, type Admission } from './admission.js'
 import { restAfterClose, type RestCause } from './backoff.js'
 import { BootstrapRelease } from './bootstrap-release.js'
+import { CloseCounts } from './close-counts.js'
 import type { DialScheduler } from './dial-scheduler.js'
 import { keepIncoming } from './duplicates.js'
 import type { ManagerEventTarget } from './events.js'
@@ -71,6 +72,9 @@ export class Connections {
   private readonly gate: AdmissionGate
   /** Connections turned away: a dial's own report of one the transport reported first is no second refusal. */
   private readonly refused = new WeakSet<Connection>()
+  /** Refusals, and closes of accounted connections, by reason since creation (`stats().refused`, `stats().closed`). */
+  readonly refusedBy = new CloseCounts()
+  readonly closedBy = new CloseCounts()
   inbound = 0
   outbound = 0
 
@@ -87,7 +91,8 @@ export class Connections {
       limits: () => host.opts,
       running: host.running,
       count: () => this.conns.size,
-      close: (entry, why) => { this.close(entry, 'trimmed', why) }
+      // A release is a trim of its own: 'trim' says so, as for every close as 'trimmed'.
+      close: (entry, why) => { this.close(entry, 'trimmed', why); if (host.events.listens('trim')) host.events.emit('trim', { closed: 1, reason: 'bootstrap' }) }
     })
   }
 
@@ -184,6 +189,7 @@ export class Connections {
     // A peer we trimmed or rotated out rests before we would dial it again (no trim/redial loops).
     const wait = restAfterClose(rest, record, host.opts.lifetime, host.random)
     if (wait !== undefined) record.nextDialAt = now + wait
+    this.closedBy.add(reason)
     this.leave(entry, swap)
     if (typeof why === 'string') record.decide(now, reason === 'trimmed' ? 'trim' : 'close', `${reason}: ${why}`, host.opts.explainDepth)
     else record.note(why, host.opts.explainDepth)
@@ -301,6 +307,7 @@ export class Connections {
     const { host } = this
     const at = host.clock.now()
     if (typeof conn === 'object' && conn !== null) this.refused.add(conn)
+    this.refusedBy.add(reason)
     // Kept as the close reason's number and the (usually shared) text: written `${reason}: ${why}` when read.
     if (record !== undefined) record.decideCode(at, 'refuse', host.opts.explainDepth, REFUSED, refusalIndex(reason), 0, 0, why)
     else host.strangers.add(conn.peer, { at, action: 'refuse', reason: `${reason}: ${why}` }, host.opts.explainDepth)

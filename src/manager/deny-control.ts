@@ -1,5 +1,5 @@
 import { PeerwardenError } from '../errors.js'
-import { isIpOrRange, type AccessList } from './access-list.js'
+import { isIpOrRange, type AccessEntry, type AccessList } from './access-list.js'
 import type { ConnEntry } from './peer-record.js'
 import type { CloseReason, PeerId, Priority, StoredPeer } from './types.js'
 import * as check from './validate.js'
@@ -16,6 +16,8 @@ export interface DenyControlHost {
   remove?(key: string): void
   /** The deny list changed: peers it now denies are no longer dialled. */
   changed(): void
+  /** The transport's reading of a run-time entry (`ACCESS_ENTRY`), if it has one. */
+  readonly entry?: AccessEntry
 }
 
 /** The key prefix of a stored deny entry's row; such a row has no `id` (a peer's row always has one, or an '@' key). */
@@ -45,6 +47,7 @@ export class DenyControl {
   /** See the rules; false when the entry was listed already (live connections it matches are closed anyway). */
   deny (entry: string, field = 'entry', why = 'denied at run time'): boolean {
     check.nonEmptyString(field, entry)
+    entry = this.host.entry?.(entry, field) ?? entry
     const added = this.host.denyList.add(entry, field)
     if (added) this.host.put?.(denyRow(entry))
     const { denyList } = this.host
@@ -56,6 +59,7 @@ export class DenyControl {
 
   undeny (entry: string, field = 'entry'): boolean {
     check.nonEmptyString(field, entry)
+    entry = this.host.entry?.(entry, field) ?? entry
     const removed = this.host.denyList.remove(entry, field)
     if (removed) this.host.remove?.(DENY_ROW + entry)
     this.host.changed()

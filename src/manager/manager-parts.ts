@@ -3,6 +3,7 @@ import { PeerwardenError } from '../errors.js'
 import type { AccessList } from './access-list.js'
 import type { Connections } from './connections.js'
 import type { Decayer } from './decaying-tags.js'
+import type { AllowControl } from './allow-control.js'
 import type { DenyControl } from './deny-control.js'
 import type { DialScheduler } from './dial-scheduler.js'
 import { ErrorStream } from './error-stream.js'
@@ -48,6 +49,8 @@ export class ManagerParts {
   protected readonly budget: PeerBudget
   protected readonly denyList: AccessList
   protected readonly denyControl: DenyControl
+  protected readonly allowList: AccessList
+  protected readonly allowControl: AllowControl
   protected readonly persist: Persistence | undefined
   protected readonly connections: Connections
   protected readonly trimming: TrimScheduler
@@ -82,7 +85,7 @@ export class ManagerParts {
       storeFailed: (err) => { this.storeFailed(err) }
     }, options)
     ;({
-      book: this.book, budget: this.budget, denyList: this.denyList, denyControl: this.denyControl, persist: this.persist, connections: this.connections,
+      book: this.book, budget: this.budget, denyList: this.denyList, denyControl: this.denyControl, allowList: this.allowList, allowControl: this.allowControl, persist: this.persist, connections: this.connections,
       trimming: this.trimming, rotation: this.rotation, exploration: this.exploration, decayer: this.decayer, dialer: this.dialer, tagging: this.tagging,
       knowledge: this.knowledge, initialSync: this.initialSync, restore: this.restore
     } = parts)
@@ -169,6 +172,9 @@ export class ManagerParts {
       protected: this.tagging.protectedCount + this.dialer.permanentUnprotected(),
       banned: this.knowledge.bannedCount,
       denyEntries: this.denyList.size,
+      allowEntries: this.allowList.size,
+      refused: this.connections.refusedBy.snapshot(),
+      closed: this.connections.closedBy.snapshot(),
       lowWater: this.opts.lowWater,
       highWater: this.opts.highWater,
       maxPeers: this.opts.maxPeers,

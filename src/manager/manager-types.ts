@@ -47,6 +47,17 @@ export interface ConnectionManager {
   deny(entry: string): boolean
   /** Lifts a deny entry (added by `deny`, a ban by IP or range, or the `deny` option), in any spelling of the range; false when it was not listed. */
   undeny(entry: string): boolean
+  /**
+   * Adds a peer id, an IPv4/IPv6 address or a CIDR to the allow list, as the `allow` option would:
+   * later connections it matches are never refused for the bound nor trimmed, and the live ones it
+   * matches stop being trimmable at once (the deny list still wins). Kept in the `store` with the
+   * peers, so it holds after a restart. False when the entry was listed already. Rules: allow-control.ts.
+   */
+  allow(entry: string): boolean
+  /** Lifts an allow entry (added by `allow` or the `allow` option), in any spelling of the range; the connections it matched become trimmable again. False when it was not listed. */
+  unallow(entry: string): boolean
+  /** Whether the allow list (the `allow` option, `allow()`) matches `peer` by id or `address` by its IP. */
+  isAllowed(peer: PeerId | undefined, address?: string): boolean
   /** Long-term peers are redialled whenever lost, never rotated, and trimmed last among the unprotected. */
   setLongTerm(peer: PeerId, longTerm: boolean): void
   /** Forgets a peer that is not connected: its record, tags and history (in the store too). */

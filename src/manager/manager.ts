@@ -66,6 +66,20 @@ export class Manager extends ManagerParts implements ConnectionManager {
     return this.denyControl.undeny(entry)
   }
 
+  allow (entry: string): boolean {
+    this.assertOpen()
+    return this.allowControl.allow(entry)
+  }
+
+  unallow (entry: string): boolean {
+    if (this.closed) return false // releasing: quiet after close
+    return this.allowControl.unallow(entry)
+  }
+
+  isAllowed (peer: PeerId | undefined, address?: string): boolean {
+    return this.allowList.matches(typeof peer === 'string' ? peer : undefined, typeof address === 'string' ? address : undefined)
+  }
+
   forgetPeer (peer: PeerId): void {
     if (this.closed) return // releasing: quiet after close
     if (this.knowledge.forget(peer)) this.observers.notify()

@@ -1,4 +1,4 @@
-import type { PeerId } from './connection-types.js'
+import type { CloseReason, PeerId } from './connection-types.js'
 
 /** A failed dial of one address: what `errors()` yields and `dial:failed` carries. */
 export interface DialFailure { peer?: PeerId; address: string; error: Error; at: number }
@@ -27,9 +27,10 @@ export interface Decision { at: number; action: DecisionAction; reason: string }
  * Which rule ran a trim (the 'trim' event's `reason`): `watermark` (the background trim above
  * highWater), `explicit` (`trim()`), `limit lowered` (`setWatermarks`/`setMaxConnections` below the
  * count), `start` (`start()` found the count above highWater), `admission` (a newcomer at the bound
- * evicted the lowest-ranked peer).
+ * evicted the lowest-ranked peer), `bootstrap` (a bootstrap connection released once the others reached
+ * lowWater), `explore` (a neighbour let go for the stranger exploration reached).
  */
-export type TrimReason = 'watermark' | 'explicit' | 'limit lowered' | 'start' | 'admission'
+export type TrimReason = 'watermark' | 'explicit' | 'limit lowered' | 'start' | 'admission' | 'bootstrap' | 'explore'
 
 /** The manager's figures now: `stats()`. */
 export interface ManagerStats {
@@ -44,6 +45,12 @@ export interface ManagerStats {
   banned: number
   /** Entries of the deny list (peer ids and IP ranges): the `deny` option's and those added by `deny()` or a ban by IP or range. */
   denyEntries: number
+  /** Entries of the allow list (peer ids and IP ranges): the `allow` option's and those added by `allow()`. */
+  allowEntries: number
+  /** Connections `connected()` refused since creation, by close reason (only the reasons that happened). */
+  refused: Partial<Record<CloseReason, number>>
+  /** Accounted connections the manager closed since creation, by close reason (`trimmed`: trims, evictions at the bound, released bootstrap connections; only the reasons that happened). */
+  closed: Partial<Record<CloseReason, number>>
   /** The watermarks in force (after `setWatermarks` / `setMaxConnections`). */
   lowWater: number
   highWater: number

@@ -1,5 +1,6 @@
 import { PeerwardenError } from '../errors.js'
-import { AccessList } from './access-list.js'
+import { ACCESS_ENTRY, AccessList, type AccessEntry } from './access-list.js'
+import { AllowControl } from './allow-control.js'
 import { Connections } from './connections.js'
 import { Decayer } from './decaying-tags.js'
 import { DenyControl } from './deny-control.js'
@@ -48,6 +49,9 @@ export interface Parts {
   readonly denyList: AccessList
   /** The deny list at run time: `deny`/`undeny`, a ban by IP or range (deny-control.ts). */
   readonly denyControl: DenyControl
+  readonly allowList: AccessList
+  /** The allow list at run time: `allow`/`unallow` (allow-control.ts). */
+  readonly allowControl: AllowControl
   readonly persist: Persistence | undefined
   readonly trimming: TrimScheduler
   readonly rotation: Rotation
@@ -204,7 +208,7 @@ export function wireParts (core: ManagerCore, options: ConnectionManagerOptions)
       return true
     },
     lowest: (except) => trimming.lowest(except),
-    close: (r, why) => { if (r.conn !== undefined) connections.close(r.conn, 'trimmed', why) }
+    close: (r, why) => { if (r.conn !== undefined) { connections.close(r.conn, 'trimmed', why); if (events.listens('trim')) events.emit('trim', { closed: 1, reason: 'explore' }) } }
   })
   const tagging = new Tagging({
     clock,
@@ -264,14 +268,14 @@ export function wireParts (core: ManagerCore, options: ConnectionManagerOptions)
     notifyObservers: core.notifyObservers,
     accepted: options.accepted
   })
-  const denyControl = new DenyControl({
-    denyList,
+  // Both lists at run time: the transport's reading of an entry, their rows beside the peers'.
+  const lists = {
+    entry: (options as { [ACCESS_ENTRY]?: AccessEntry })[ACCESS_ENTRY],
     connections: () => connections.entries(),
-    close: (entry, reason, why) => { connections.close(entry, reason, why) },
-    put: persist === undefined ? undefined : (row) => { persist.put(row) },
-    remove: persist === undefined ? undefined : (key) => { persist.remove(key) },
-    changed: () => { dialer.requestPass() }
-  })
+    ...(persist === undefined ? {} : { put: (row: StoredPeer) => { persist.put(row) }, remove: (key: string) => { persist.remove(key) } })
+  }
+  const denyControl = new DenyControl({ ...lists, denyList, close: (e, reason, why) => { connections.close(e, reason, why) }, changed: () => { dialer.requestPass() } })
+  const allowControl = new AllowControl({ ...lists, allowList, peerChanged })
   const restore = async (): Promise<void> => {
     let stored: StoredPeer[]
     try {
@@ -281,7 +285,7 @@ export function wireParts (core: ManagerCore, options: ConnectionManagerOptions)
       return
     }
     if (core.closed()) return
-    const skipped = knowledge.restore(denyControl.restore(Array.isArray(stored) ? stored : []))
+    const skipped = knowledge.restore(allowControl.restore(denyControl.restore(Array.isArray(stored) ? stored : [])))
     if (skipped.length > 0) {
       core.storeFailed(new PeerwardenError('ERR_STORE_ROWS', `the store returned ${skipped.length} peer(s) that could not be restored, skipped: ${skipped.slice(0, 10).join('; ')}`))
     }
@@ -295,5 +299,5 @@ export function wireParts (core: ManagerCore, options: ConnectionManagerOptions)
     close: (entry, why) => { connections.close(entry, 'initial-sync', why) },
     dialer: dialer
   })
-  return { book, budget, denyList, denyControl, persist, trimming, rotation, exploration, decayer, dialer, tagging, knowledge, connections, initialSync, peerChanged, restore }
+  return { book, budget, denyList, denyControl, allowList, allowControl, persist, trimming, rotation, exploration, decayer, dialer, tagging, knowledge, connections, initialSync, peerChanged, restore }
 }

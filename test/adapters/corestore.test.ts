@@ -179,3 +179,29 @@ test('createNetworker refuses an id by its own name (the key pair is the identit
     void store.close()
   }
 })
+
+test('createNetworker hands the options of new Hyperswarm() to the swarm it makes (seed, firewall, maxParallel, backoffs…: "all the swarm\'s options"); with a swarm of your own they are refused, naming the option (regression: refused as manageSwarm options the caller could not give anywhere)', { timeout: 60_000 }, async (t) => {
+  const { store, networker } = await setup(t)
+  const seed = Buffer.alloc(32, 7)
+  const asked: string[] = []
+  const ws = store()
+  const log = ws.get({ name: 'log' })
+  await log.ready()
+  await log.append([block(0)])
+  const writer = networker(ws, { seed, maxParallel: 2, backoffs: [100, 200, 300, 400], firewall: (remotePublicKey: Buffer) => { asked.push(remotePublicKey.toString('hex')); return false } })
+  const expected = Buffer.alloc(32)
+  sodium.crypto_sign_seed_keypair(expected, Buffer.alloc(64), seed)
+  assert.equal(Buffer.from(writer.swarm.keyPair.publicKey).toString('hex'), expected.toString('hex'), 'the key pair is the seed\'s')
+  assert.equal((writer.swarm as unknown as { maxParallel: number }).maxParallel, 2)
+  await writer.join(log.discoveryKey, { announce: true, lookup: false })
+  const rs = store()
+  const copy = rs.get({ key: log.key })
+  await copy.ready()
+  const reader = networker(rs)
+  await reader.join(copy.discoveryKey, { announce: false, lookup: true })
+  const readerKey = Buffer.from(reader.swarm.keyPair.publicKey).toString('hex')
+  await until(() => asked.includes(readerKey), 20_000, () => `the writer's own firewall asked about the reader (${asked.join(',')})`, 20)
+  assert.equal(String(await copy.get(0)), String(block(0)), 'the firewall let it in: replicated')
+  const own = { ...writer.swarm } as never
+  assert.throws(() => createNetworker(rs as never, { swarm: own, seed } as never), (err: Error & { code?: string }) => err.code === 'ERR_INVALID_ARGUMENT' && /"seed"/.test(err.message) && /your own swarm|new Hyperswarm/.test(err.message))
+})

@@ -123,6 +123,30 @@ test('a key denied at run time (manager.deny) is a Hyperswarm ban: the firewall 
   }
 })
 
+test('run-time access entries under manageSwarm are keys as the options are: an IP or a CIDR is refused naming the argument, a key in capitals matches (regression: deny, allow and a ban by IP were accepted and matched nothing)', async () => {
+  const swarm = fakeSwarm()
+  const peer = Buffer.alloc(32, 0xab)
+  const id = peer.toString('hex')
+  const m = manageSwarm(swarm, { lowWater: 0, highWater: 4 })
+  try {
+    for (const call of [() => m.manager.deny('10.0.0.0/8'), () => m.manager.allow('192.0.2.7'), () => m.manager.deny('/ip4/10.0.0.1'), () => m.manager.allow('not-a-key')]) {
+      assert.throws(call, hasCode('ERR_INVALID_ARGUMENT', /^entry must be a public key in hex \(64 characters\) under manageSwarm/))
+    }
+    assert.throws(() => { m.manager.setPriority([{ peer: '10.0.0.7', priority: 'banned' }]) }, hasCode('ERR_INVALID_ARGUMENT', /^updates\[0\]\.peer must be a public key in hex/))
+    assert.equal(m.manager.stats().denyEntries, 0, 'nothing listed')
+    const c = connection(peer)
+    swarm.emit('connection', c, { publicKey: peer })
+    assert.equal(m.manager.allow(id.toUpperCase()), true)
+    assert.equal(m.manager.isAllowed(id), true, 'a key in capitals is the key')
+    assert.equal(m.manager.unallow(id.toUpperCase()), true)
+    m.manager.deny(id.toUpperCase())
+    assert.equal(c.destroyed, true, 'the live connection of the key closes')
+    assert.equal(m.manager.undeny(id.toUpperCase()), true)
+  } finally {
+    await m.close()
+  }
+})
+
 test('a topicQuota manageSwarm cannot use is refused when it is called, not at the first join', () => {
   const swarm = fakeSwarm()
   assert.throws(() => manageSwarm(swarm, { topicQuota: 3 as never }), hasCode('ERR_INVALID_ARGUMENT', /^topicQuota must be \{ min, max\? \}, got 3$/))

@@ -159,6 +159,29 @@ test('libp2p: when its peers drop, the node redials to at least lowWater from th
   }
 })
 
+test('libp2p: a node stopped and started again (the same libp2p instance) is managed again: it redials to lowWater and the bound holds', T, async () => {
+  const nodes: Node[] = []
+  try {
+    const others = await Promise.all(Array.from({ length: 8 }, async () => await mk()))
+    nodes.push(...others)
+    const t = await mk({ warden: { lowWater: 3, highWater: 5 } })
+    nodes.push(t)
+    await introduce(t, others)
+    await until(() => openConns(t).length >= 3, 10_000, () => `${openConns(t).length} connections`)
+    await t.stop()
+    assert.equal(warden(t).manager.running, false)
+    assert.equal(warden(t).manager.stats().connections, 0)
+    await t.start()
+    assert.equal(warden(t).manager.running, true, 'started again with libp2p')
+    await until(() => openConns(t).length >= 3 && warden(t).manager.stats().connections >= 3, 10_000, () => `${openConns(t).length} connections after the restart`)
+    // The gater is back: past highWater, inbound dials are refused or make room.
+    await Promise.allSettled(others.map(async (o) => { await o.dial(multiaddr(addr(t))) }))
+    await until(() => warden(t).manager.stats().connections <= 5 && openConns(t).length <= 5, 10_000, () => `${openConns(t).length} connections, bound 5`)
+  } finally {
+    await stopAll(nodes)
+  }
+})
+
 test('libp2p: a protected peer survives every eviction and trim', T, async () => {
   const nodes: Node[] = []
   try {

@@ -75,6 +75,30 @@ class FakeRpc extends EventEmitter implements RpcLike {
   }
 }
 
+test('Manager({ connectToPeer }) takes an async connectToPeer too (the documented form: "an async function"): its promise resolves or rejects the dial (regression: the promise was ignored, and every dial hung until dialTimeout)', { timeout: 10_000 }, async (t) => {
+  const clock = new ManualClock(0)
+  const manager = Manager({
+    clock,
+    id: idOf(0),
+    dialTimeout: 60_000,
+    connectToPeer: async (address: string) => {
+      await new Promise((resolve) => setImmediate(resolve))
+      if (address === addressOf(9)) throw new Error('connection refused')
+      return new FakeRpc(feedIdOf(address)!, { address })
+    }
+  })
+  t.after(async () => { await manager.close() })
+  const failed: SsbConnectionError[] = []
+  pull(manager.connection.errors(), pull.take(1), pull.collect((_err, v) => { failed.push(...v as SsbConnectionError[]) }))
+  await manager.connections.connectNow(addressOf(1))
+  assert.equal(manager.manager.stats().connections, 1, 'the RPC the promise gave is counted')
+  assert.equal(manager.manager.listConnections()[0].peer, idOf(1))
+  await assert.rejects(manager.connections.connectNow(addressOf(9)), (err: Error & { code?: string; cause?: Error }) => err.code === 'ERR_DIAL_FAILED' && err.cause?.message === 'connection refused')
+  for (let i = 0; i < 5 && failed.length === 0; i++) await new Promise((resolve) => setImmediate(resolve))
+  assert.equal(failed[0]?.peer, addressOf(9))
+  assert.equal(clock.now(), 0, 'no dial waited for its timeout')
+})
+
 test('Manager({ connectToPeer }): dials through the callback, counts and closes the RPCs, bans, errors(), remotePeerConnected', async (t) => {
   const clock = new ManualClock(0)
   const dialled: string[] = []
@@ -129,6 +153,57 @@ test('Manager({ connectToPeer }): dials through the callback, counts and closes 
   off()
   await manager.connections.stop()
   assert.equal(manager.manager.stats().connections, 0)
+})
+
+test('connections.setLifetime closes a connection that is not long-term at that age (reason lifetime), keeps long-term and permanent ones; connectNow({ permanent }) redials after every loss', { timeout: 10_000 }, async (t) => {
+  const clock = new ManualClock(0)
+  const dialled: string[] = []
+  const rpcs = new Map<string, FakeRpc>()
+  const manager = Manager({
+    clock,
+    id: idOf(0),
+    gracePeriod: 1_000,
+    connectToPeer: (address, cb) => {
+      dialled.push(address)
+      const rpc = new FakeRpc(feedIdOf(address)!, { address })
+      rpcs.set(address, rpc)
+      setImmediate(() => { cb(null, rpc) })
+    }
+  })
+  t.after(async () => { await manager.close() })
+  const closed: string[] = []
+  manager.manager.events.addEventListener('connection:closed', (e) => { closed.push(`${e.detail.connection.peer}:${e.detail.reason}`) })
+  await manager.connections.connectNow(addressOf(1), { permanent: true })
+  await manager.connections.connectNow(addressOf(2))
+  await manager.connections.connectNow(addressOf(3))
+  manager.peers.setLongTerm(addressOf(3), true)
+  manager.connections.setLifetime(5_000)
+  manager.connections.start() // the scheduler rotates once started (off by default)
+  await clock.advance(6_000)
+  assert.deepEqual(closed, [`${idOf(2)}:lifetime`], 'only the connection that is neither permanent nor long-term')
+  assert.equal(rpcs.get(addressOf(2))!.closed, true, 'its RPC is closed')
+  assert.equal(manager.manager.stats().connections, 2)
+  // The permanent peer's RPC drops: it is dialled again, without start().
+  const before = dialled.filter((a) => a === addressOf(1)).length
+  rpcs.get(addressOf(1))!.close()
+  for (let i = 0; i < 20 && dialled.filter((a) => a === addressOf(1)).length === before; i++) { await new Promise((resolve) => setImmediate(resolve)); await clock.advance(1_000) }
+  assert.ok(dialled.filter((a) => a === addressOf(1)).length > before, 'the permanent peer is redialled')
+})
+
+test('peers.forget(address or id) forgets a peer the errors stream named, so another module can drop the peers that keep failing (what the errors stream is for)', { timeout: 10_000 }, async (t) => {
+  const clock = new ManualClock(0)
+  const manager = Manager({ clock, id: idOf(0), connectToPeer: (_address, cb) => { setImmediate(() => { cb(new Error('offline')) }) } })
+  t.after(async () => { await manager.close() })
+  const failed: SsbConnectionError[] = []
+  pull(manager.connection.errors(), pull.take(1), pull.collect((_err, v) => { failed.push(...v as SsbConnectionError[]) }))
+  manager.peers.add([{ address: addressOf(1) }, { address: addressOf(2) }])
+  await assert.rejects(manager.connections.connectNow(addressOf(1)))
+  for (let i = 0; i < 5 && failed.length === 0; i++) await new Promise((resolve) => setImmediate(resolve))
+  manager.peers.forget(failed[0].peer)
+  assert.equal(manager.manager.getPeer(idOf(1)), undefined, 'forgotten by its address')
+  manager.peers.forget(idOf(2))
+  assert.deepEqual(manager.peers.list(), [], 'and by its id')
+  assert.throws(() => { manager.peers.forget('nonsense') }, /feed id/)
 })
 
 test('onPrioritise answers in either spelling; the hook can be replaced', async (t) => {

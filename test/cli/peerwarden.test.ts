@@ -62,7 +62,7 @@ async function stop (child: ChildProcess): Promise<number | null> {
 test('peerwarden node --help prints the options and exits 0', () => {
   const r = run(['node', '--help'])
   assert.equal(r.status, 0)
-  for (const flag of ['--listen', '--bootstrap', '--topic', '--data-dir', '--network-key', '--low-water', '--high-water']) {
+  for (const flag of ['--listen', '--bootstrap', '--topic', '--data-dir', '--network-key', '--low-water', '--high-water', '--allow', '--deny']) {
     assert.match(r.stdout, new RegExp(flag))
   }
 })
@@ -173,6 +173,42 @@ test('every flag is checked before the node starts: a bad --dashboard or --boots
     assert.equal(r.status, 2, `${args.join(' ')} exits 2`)
     assert.doesNotMatch(r.stdout, /peerwarden node [0-9a-f]{64}/, 'no node started')
     assert.match(r.stderr.trim(), /^peerwarden: --(dashboard|bootstrap) /)
+  }
+})
+
+test('--deny and --allow refuse what no list could read, naming the flag: one line, exit 2, no node started', () => {
+  for (const [flag, value] of [['--deny', '10.0.0.0/99'], ['--allow', '/ip4/1.2.3.4/tcp/4001'], ['--deny', ''], ['--allow', '/dns4/example.com'], ['--deny', 'tcp://192.0.2.7:4001'], ['--allow', 'abc']]) {
+    const r = run(['node', '--data-dir', '', flag, value])
+    assert.equal(r.status, 2, `${flag} ${JSON.stringify(value)} exits 2`)
+    assert.doesNotMatch(r.stdout, /peerwarden node [0-9a-f]{64}/, 'no node started')
+    const lines = r.stderr.trim().split('\n')
+    assert.equal(lines.length, 1, r.stderr)
+    assert.ok(lines[0].startsWith(`peerwarden: ${flag} `), `names the flag: ${lines[0]}`)
+  }
+})
+
+test('peerwarden node --deny refuses the peers it names and --allow lets peers in above --high-water', { timeout: 40_000 }, async () => {
+  const boot = start(['--data-dir', '', '--status', '200', '--high-water', '1', '--low-water', '0', '--allow', '127.0.0.1/8'])
+  const others: Array<ReturnType<typeof start>> = []
+  try {
+    const [, address] = await boot.waitFor(/listening on (tcp:\/\/\S+)/)
+    // Two peers at a node whose highWater is 1: the second would be refused 'over-limit' (the first is in its grace period).
+    for (let i = 0; i < 2; i++) {
+      const n = start(['--data-dir', '', '--status', '200', '--bootstrap', address!])
+      others.push(n)
+      await n.waitFor(/ connections 1 \(in 0, out 1\)/)
+    }
+    await boot.waitFor(/ connections 2 \(in 2, out 0\)/)
+    // A node that denies the bootstrap node's id (given in capitals) never connects to it.
+    const [, id] = await boot.waitFor(/^peerwarden node ([0-9a-f]{64})/)
+    const denying = start(['--data-dir', '', '--status', '200', '--bootstrap', address!.split('#')[0], '--deny', id!.toUpperCase()])
+    others.push(denying)
+    // It dials the bootstrap address (no id given), the handshake names the denied id, and its manager refuses it.
+    await denying.waitFor(/ connections 0 .* refused [1-9]/)
+    assert.equal(denying.lines.some((l) => / connections [1-9]/.test(l)), false, `the denied bootstrap peer is never connected (an id in capitals matches):\n${denying.lines.join('\n')}`)
+  } finally {
+    for (const n of others) await stop(n.child)
+    await stop(boot.child)
   }
 })
 

@@ -409,8 +409,10 @@ test('bootstrap peers are dialled once the other candidates have failed', async 
 
 // Bug: nodes that reached lowWater counting their bootstrap connection settled there and never looked
 // further, and the bootstrap peer stayed occupied by every node that joined through it.
-test('a bootstrap connection does not count toward lowWater: the others are dialled to lowWater, then the bootstrap connection is released (trimmed, explained)', async () => {
+test('a bootstrap connection does not count toward lowWater: the others are dialled to lowWater, then the bootstrap connection is released (trimmed, explained, and a trim event with reason bootstrap: it closed as trimmed with no trim event)', async () => {
   const r = rig({ lowWater: 2, highWater: 8 })
+  const trims: string[] = []
+  r.m.events.addEventListener('trim', (e) => { trims.push(`${e.detail.closed} ${e.detail.reason}`) })
   peers(r, ['b1'], { bootstrap: true })
   r.m.start()
   await r.clock.advance(0)
@@ -420,6 +422,7 @@ test('a bootstrap connection does not count toward lowWater: the others are dial
   assert.deepEqual(connectedIds(r.m), ['n1', 'n2'], 'lowWater reached with others, the bootstrap let go')
   assert.deepEqual(r.closed, [{ peer: 'b1', reason: 'trimmed' }])
   assert.match(r.m.explain('b1').at(-1)!.reason, /released/)
+  assert.deepEqual(trims, ['1 bootstrap'])
   await r.clock.advance(120_000)
   assert.equal(dials(r, 'b1'), 1, 'and not dialled again while the others hold')
   await r.m.close()

@@ -90,13 +90,15 @@ test('exploration joins two groups each content at lowWater into one network, an
   await closeAll(w)
 })
 
-test('exploration keeps the count: once the stranger is connected the lowest-ranked older connection goes, and explain() says why', async () => {
+test('exploration keeps the count: once the stranger is connected the lowest-ranked older connection goes, explain() says why, and a trim event with reason explore tells it (it closed as trimmed with no trim event)', async () => {
   // Only b1 explores: what happens to its connections is its exploration's doing.
   const w = await twoGroups((id) => id === 'b1' ? 60_000 : 0)
   const b1 = w.managers.get('b1')!
   const before = b1.stats().connections
   const closes: string[] = []
   b1.events.addEventListener('connection:closed', (e) => { closes.push(`${e.detail.connection.peer} ${e.detail.reason}`) })
+  const trims: string[] = []
+  b1.events.addEventListener('trim', (e) => { trims.push(`${e.detail.closed} ${e.detail.reason}`) })
   // b1 explores within one and a half intervals.
   await w.clock.advance(90_000)
   const reached = b1.listConnections().filter((c) => c.direction === 'outbound' && GROUP_A.includes(c.peer)).map((c) => c.peer)
@@ -105,6 +107,9 @@ test('exploration keeps the count: once the stranger is connected the lowest-ran
   const rotated = closes.find((c) => c.endsWith(' trimmed'))
   assert.ok(rotated !== undefined && GROUP_B.includes(rotated.split(' ')[0]), `one neighbour of b1's own group let go: ${JSON.stringify(closes)}`)
   assert.ok(b1.explain(rotated.split(' ')[0]).some((d) => /reached by exploring/.test(d.reason)))
+  const trimmedCloses = closes.filter((c) => c.endsWith(' trimmed')).length
+  assert.equal(trims.reduce((n, t) => n + Number(t.split(' ')[0]), 0), trimmedCloses, `every close as trimmed is in a trim event: ${JSON.stringify(trims)}`)
+  assert.ok(trims.includes('1 explore'), JSON.stringify(trims))
   assert.ok(b1.explain(reached[0]).some((d) => d.action === 'dial' && /exploring/.test(d.reason)), JSON.stringify(b1.explain(reached[0])))
   await closeAll(w)
 })

@@ -281,7 +281,7 @@ test('explain returns a copy that callers cannot use to rewrite history', async 
 
 test('stats counts known peers, connections by direction, protected and banned peers', async () => {
   const { m } = manager()
-  assert.deepEqual(m.stats(), { known: 0, connections: 0, inbound: 0, outbound: 0, dialing: 0, protected: 0, banned: 0, denyEntries: 0, lowWater: 32, highWater: 96, maxPeers: 20_000, evicted: 0, addressWaits: 0, hookErrors: 0, connectionLimitRefusals: 0, decisions: 0, topics: [] })
+  assert.deepEqual(m.stats(), { known: 0, connections: 0, inbound: 0, outbound: 0, dialing: 0, protected: 0, banned: 0, denyEntries: 0, allowEntries: 0, refused: {}, closed: {}, lowWater: 32, highWater: 96, maxPeers: 20_000, evicted: 0, addressWaits: 0, hookErrors: 0, connectionLimitRefusals: 0, decisions: 0, topics: [] })
   m.addPeers([{ id: 'k1' }, { id: 'k2' }, { address: 'tcp://1.2.3.4:5' }])
   m.connected(testConnection('i1'))
   m.connected(testConnection('i2'))
@@ -290,7 +290,7 @@ test('stats counts known peers, connections by direction, protected and banned p
   m.protect('k1', 'b')
   m.protect('i1', 'a')
   m.setPriority([{ peer: 'k2', priority: 'banned' }, { peer: 'x', priority: 'banned' }])
-  assert.deepEqual(m.stats(), { known: 7, connections: 3, inbound: 2, outbound: 1, dialing: 0, protected: 2, banned: 2, denyEntries: 0, lowWater: 32, highWater: 96, maxPeers: 20_000, evicted: 0, addressWaits: 0, hookErrors: 0, connectionLimitRefusals: 0, decisions: 8, topics: [] })
+  assert.deepEqual(m.stats(), { known: 7, connections: 3, inbound: 2, outbound: 1, dialing: 0, protected: 2, banned: 2, denyEntries: 0, allowEntries: 0, refused: {}, closed: {}, lowWater: 32, highWater: 96, maxPeers: 20_000, evicted: 0, addressWaits: 0, hookErrors: 0, connectionLimitRefusals: 0, decisions: 8, topics: [] })
   m.setWatermarks(2, 5)
   assert.deepEqual([m.stats().lowWater, m.stats().highWater], [2, 5])
 
@@ -391,7 +391,7 @@ test('forgetPeer removes a disconnected peer and keeps only the live connection 
   assert.equal(m.getPeer('tcp://1.1.1.1:1'), undefined)
   assert.equal(m.getTagInfo('gone'), undefined)
   assert.equal(m.isProtected('gone'), false)
-  assert.deepEqual(m.stats(), { known: 0, connections: 0, inbound: 0, outbound: 0, dialing: 0, protected: 0, banned: 0, denyEntries: 0, lowWater: 32, highWater: 96, maxPeers: 20_000, evicted: 0, addressWaits: 0, hookErrors: 0, connectionLimitRefusals: 0, decisions: 0, topics: [] })
+  assert.deepEqual(m.stats(), { known: 0, connections: 0, inbound: 0, outbound: 0, dialing: 0, protected: 0, banned: 0, denyEntries: 0, allowEntries: 0, refused: {}, closed: {}, lowWater: 32, highWater: 96, maxPeers: 20_000, evicted: 0, addressWaits: 0, hookErrors: 0, connectionLimitRefusals: 0, decisions: 0, topics: [] })
 
   const c = testConnection('live')
   m.connected(c)

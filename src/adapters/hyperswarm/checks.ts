@@ -39,6 +39,26 @@ const HYPERSWARM_OPTIONS: Readonly<Record<string, string>> = {
 }
 
 /**
+ * The options of `new Hyperswarm()` a networker that makes its swarm hands to it (corestore.ts):
+ * every one in `HYPERSWARM_OPTIONS` but the two connection limits, which `highWater` replaces (in
+ * both directions), and `maxParallel`, Hyperswarm's name for what the manager reads as its default
+ * `maxParallelDials`.
+ */
+export const SWARM_CONSTRUCTOR_OPTIONS: readonly string[] = [
+  ...Object.keys(HYPERSWARM_OPTIONS).filter((name) => name !== 'maxClientConnections' && name !== 'maxServerConnections'),
+  'maxParallel'
+]
+
+/**
+ * A run-time entry of the manager's lists under `manageSwarm` (`ACCESS_ENTRY`): a public key in hex,
+ * any case, kept lowercase; anything else (an IP, a CIDR) could never match a connection known by key.
+ */
+export function swarmAccessEntry (entry: string, field: string): string {
+  if (!KEY.test(entry)) throw PeerwardenError.invalid(`${field} must be a public key in hex (64 characters) under manageSwarm, got ${JSON.stringify(entry)}: connections are known by key, not by IP`)
+  return entry.toLowerCase()
+}
+
+/**
  * Checks `manageSwarm`'s options on their own (before the swarm is looked at).
  *
  * Rules:

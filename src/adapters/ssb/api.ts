@@ -115,6 +115,7 @@ export function createSsbApi (host: SsbApiHost): SsbConnectionManager {
         manager.setPriority(checked.map(({ id, address, priority }) => ({ peer: (id ?? address)!, priority })))
       },
       setLongTerm: (peer: string, longTerm: boolean): void => { manager.setLongTerm(known(peer, 'peer'), longTerm) },
+      forget: (peer: string): void => { manager.forgetPeer(peerKey(peer, 'peer')) },
       observe: (listener) => manager.observePeers(listener),
       list: () => manager.listPeers()
     },

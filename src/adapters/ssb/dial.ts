@@ -7,6 +7,9 @@
  *   refused it because the peer is already connected (the other side dialled us meanwhile, and the
  *   duplicate rule kept that one), resolves with the survivor; any other refusal rejects
  *   (ERR_DIAL_FAILED).
+ * - `connect` may call back or return a promise (an async function, as sbot-connection-manager
+ *   describes `connectToPeer`): a promise that resolves with an RPC is as the callback with it, one
+ *   that rejects is a connect error; one that resolves with nothing leaves it to the callback.
  * - A connect error rejects with ERR_DIAL_FAILED, the error as its `cause` (secret-stack says only
  *   "server hung up … (phase 3)" when the remote refused us, as for a wrong key).
  * - An abort rejects at once; the RPC that may still arrive is counted like any other (the
@@ -17,8 +20,8 @@ import type { Connection } from '../../manager/types.js'
 import type { RpcConnections } from './rpc-connections.js'
 import type { RpcLike } from './types.js'
 
-/** A callback-style connect: `sbot.connect(address, cb)`. */
-export type ConnectFn = (address: string, cb: (err: unknown, rpc?: RpcLike) => void) => void
+/** A connect: callback-style (`sbot.connect(address, cb)`) or async (resolves with the RPC). */
+export type ConnectFn = (address: string, cb: (err: unknown, rpc?: RpcLike) => void) => void | PromiseLike<RpcLike | undefined | null>
 
 const message = (err: unknown): string => err instanceof Error ? err.message : String(err)
 
@@ -47,9 +50,16 @@ export async function dialRpc (connect: ConnectFn, rpcs: RpcConnections, address
         : `the connection to ${address} was refused by the manager`))
     }
     try {
-      connect(address, done)
+      const returned: unknown = connect(address, done)
+      if (isThenable(returned)) {
+        returned.then((rpc) => { if (rpc != null) done(null, rpc as RpcLike) }, (err: unknown) => { done(err ?? new Error('connect rejected')) })
+      }
     } catch (err) {
       done(err)
     }
   })
+}
+
+function isThenable (x: unknown): x is PromiseLike<unknown> {
+  return (typeof x === 'object' || typeof x === 'function') && x !== null && typeof (x as { then?: unknown }).then === 'function'
 }

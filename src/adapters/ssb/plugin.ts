@@ -43,7 +43,7 @@ const MANAGER_NAMES = MANAGER_OPTIONS.filter((n) => !MADE_HERE.has(n))
 
 /** The methods and their muxrpc types (for a master-permission client such as ssb-client); none is open to anonymous peers. */
 const MANIFEST = {
-  peers: { add: 'sync', setPriority: 'sync', setLongTerm: 'sync', list: 'sync' },
+  peers: { add: 'sync', setPriority: 'sync', setLongTerm: 'sync', forget: 'sync', list: 'sync' },
   connections: { start: 'sync', stop: 'async', setMax: 'sync', setLifetime: 'sync', remotePeerConnected: 'sync', connectNow: 'async' },
   connection: { errors: 'source' },
   initialSync: { start: 'sync', stop: 'sync' }

@@ -95,6 +95,8 @@ export interface SsbConnectionManager {
     setPriority(peers: SsbPriorityUpdate[]): void
     /** A long-term peer is redialled whenever lost and trimmed last (off by default). */
     setLongTerm(peer: string, longTerm: boolean): void
+    /** Forgets a peer (by address or feed id) that is not connected: its record, tags and history, in the store too (a connected one keeps only its live connection). */
+    forget(peer: string): void
     /** The peers observable: calls `listener` now and after every change (coalesced per tick). Returns unsubscribe. */
     observe(listener: (peers: readonly PeerInfo[]) => void): () => void
     /** The known peers now. */
@@ -167,8 +169,8 @@ export interface SsbPlugin {
 
 /** Options of `Manager`: sbot-connection-manager's `connectToPeer`, plus the manager's. */
 export interface StandaloneOptions extends SsbManagerOptions {
-  /** Opens an outbound connection to a multiserver address; normally `sbot.connect`. */
-  connectToPeer: (address: string, cb: (err: unknown, rpc?: RpcLike) => void) => void
+  /** Opens an outbound connection to a multiserver address; normally `sbot.connect`. Calls back with the RPC, or returns a promise of it (an async function). */
+  connectToPeer: (address: string, cb: (err: unknown, rpc?: RpcLike) => void) => void | PromiseLike<RpcLike | undefined | null>
   /** Our own feed id: never dialled, and the duplicate tie-break. */
   id?: string
 }
