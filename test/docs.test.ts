@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { test } from 'node:test'
-import { fileURLToPath } from 'node:url'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 import ts from 'typescript'
 import { redisSkip, startRedis } from './helpers/redis.js'
 import { tableNames } from './helpers/doc-tables.js'
@@ -292,5 +294,38 @@ test('the README says to install every package its examples import or need', () 
       const needs = pkg === 'peerwarden' ? ENTRY_NEEDS[spec] ?? [] : [pkg]
       for (const n of needs) assert.ok(named.has(n), `README.md:${b.line} imports '${spec}', which needs \`${n}\`: the README does not say to install it`)
     }
+  }
+})
+
+/** scripts/doc-links.mjs, the check `npm run docs:check` runs too. */
+const docLinks = async (): Promise<{ linkProblems: (root: string) => string[] }> => await import(pathToFileURL(`${ROOT}scripts/doc-links.mjs`).href) as { linkProblems: (root: string) => string[] }
+
+// A reader follows a link from the README to a guide, or from a guide to a section of another: a
+// file renamed or a heading reworded since leaves them on a 404 or at the top of a long page.
+test('every relative link and anchor of the README, the changelog and the guides leads to a file and a heading that exist', async () => {
+  const { linkProblems } = await docLinks()
+  assert.deepEqual(linkProblems(ROOT), [])
+})
+
+test('the link check finds a missing file, a missing heading, a broken image and an <a href> to nowhere, and passes what exists', async () => {
+  const { linkProblems } = await docLinks()
+  const root = mkdtempSync(join(tmpdir(), 'peerwarden-links-'))
+  try {
+    mkdirSync(join(root, 'docs'))
+    writeFileSync(join(root, 'docs/guide.md'), '# A guide\n\n## The `bound`, held\n\n<a id="kept"></a>Text.\n')
+    writeFileSync(join(root, 'README.md'), [
+      '[ok](docs/guide.md#the-bound-held) [ok](docs/guide.md#kept) [ok](#readme) [web](https://example.com/x)',
+      '# Readme',
+      '[gone](docs/gone.md) [no heading](docs/guide.md#the-bound) ![img](docs/images/none.png)',
+      '<a href="docs/guide.md#nowhere"><img src="docs/images/missing.png" alt=""></a>',
+      '`[in code](docs/gone.md)`',
+      '```md\n[in a block](docs/gone.md)\n```'
+    ].join('\n'))
+    assert.deepEqual(linkProblems(root).map((p) => p.replace(/ — .*/, '')), [
+      'README.md:3: docs/gone.md', 'README.md:3: docs/guide.md#the-bound', 'README.md:3: docs/images/none.png',
+      'README.md:4: docs/guide.md#nowhere', 'README.md:4: docs/images/missing.png'
+    ])
+  } finally {
+    rmSync(root, { recursive: true, force: true })
   }
 })
