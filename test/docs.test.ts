@@ -201,6 +201,38 @@ test('every dependency of package.json is in the docs with why: runtime and opti
   for (const name of shipped) assert.ok(name in pkg.dependencies || name in pkg.peerDependencies, `docs/operations.md#dependencies lists ${name}, which package.json does not depend on`)
 })
 
+// A newcomer reads in the README what gets installed and what they must install themselves: a
+// dependency added, dropped or moved between the two in package.json without the README following
+// leaves them with a package they did not expect, or an ERR_MISSING_DEPENDENCY they were not told of.
+test('the README names every runtime dependency under Dependencies, and every optional peer dependency there and in the Install table', () => {
+  const pkg = JSON.parse(readFileSync(`${ROOT}package.json`, 'utf8')) as Record<'dependencies' | 'peerDependencies', Record<string, string>> & { peerDependenciesMeta: Record<string, { optional?: boolean }> }
+  const text = readFileSync(`${ROOT}README.md`, 'utf8')
+  const section = (heading: string): string => {
+    const at = text.indexOf(`\n## ${heading}\n`)
+    assert.ok(at >= 0, `README.md has a "## ${heading}" section`)
+    const end = text.indexOf('\n## ', at + 1)
+    return text.slice(at, end < 0 ? undefined : end)
+  }
+  const named = (part: string): Set<string> => new Set([...part.matchAll(/`([^`\s]+)`/g)].map((m) => m[1]!))
+  const deps = section('Dependencies')
+  const installed = named(deps.slice(0, deps.indexOf('Optional')))
+  const optional = named(deps.slice(deps.indexOf('Optional')))
+  const table = named(section('Install').split('\n').filter((l) => l.startsWith('|')).map((l) => l.split('|')[2] ?? '').join(' '))
+  for (const name of Object.keys(pkg.dependencies)) {
+    assert.ok(installed.has(name), `README.md#dependencies does not name the runtime dependency ${name}`)
+    assert.ok(!optional.has(name), `README.md#dependencies calls the runtime dependency ${name} optional`)
+  }
+  for (const name of Object.keys(pkg.peerDependencies)) {
+    assert.equal(pkg.peerDependenciesMeta[name]?.optional, true, `the peer dependency ${name} is not optional in package.json`)
+    assert.ok(optional.has(name), `README.md#dependencies does not name the optional peer dependency ${name}`)
+    assert.ok(table.has(name), `README.md#install's table does not say which feature needs ${name}`)
+  }
+  for (const name of [...installed, ...optional].filter((n) => /^[@a-z][\w./-]*$/.test(n) && !n.includes('('))) {
+    if (name.startsWith('peerwarden') || name.includes('.md')) continue
+    assert.ok(name in pkg.dependencies || name in pkg.peerDependencies, `README.md#dependencies names ${name}, which package.json does not depend on`)
+  }
+})
+
 test('the simulator output shown in docs/testing.md is what `peerwarden simulate --restart 0.2` prints now (same seed, same figures)', { timeout: 120_000 }, async () => {
   const text = readFileSync(`${ROOT}docs/testing.md`, 'utf8')
   const at = text.indexOf('`npx peerwarden simulate --restart 0.2`')
