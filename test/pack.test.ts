@@ -208,6 +208,23 @@ test('every entry point but the dashboard type-checks without the optional depen
   assert.equal(r.status, 0, `tsc reported:\n${r.stdout}${r.stderr}`)
 })
 
+// The README tells a TypeScript project that compiles to CommonJS to write `import … = require()`:
+// under `tsc --init`'s options (verbatimModuleSyntax) `import … from` is refused in a CommonJS file.
+test('a TypeScript project compiled to CommonJS under the options tsc --init writes imports the package with import = require(), and the output runs', { timeout: 240_000 }, () => {
+  writeFileSync(join(app, 'cjs-consumer.cts'), [
+    "import pw = require('peerwarden')",
+    "import testing = require('peerwarden/testing')",
+    'const manager = pw.createConnectionManager({ dial: async () => { throw new Error(\'no dials\') }, clock: new testing.ManualClock() })',
+    'const connections: number = manager.stats().connections',
+    'void manager.close().then(() => { console.log(JSON.stringify({ connections, error: pw.PeerwardenError.name })) })'
+  ].join('\n'))
+  const r = spawnSync(process.execPath, [tsc, '--module', 'nodenext', '--target', 'esnext', '--types', 'node', '--strict', '--noUncheckedIndexedAccess',
+    '--exactOptionalPropertyTypes', '--verbatimModuleSyntax', '--isolatedModules', '--skipLibCheck', 'cjs-consumer.cts'], { cwd: app, encoding: 'utf8', timeout: 200_000 })
+  assert.equal(r.status, 0, `tsc reported:\n${r.stdout}${r.stderr}`)
+  assert.match(readFileSync(join(app, 'cjs-consumer.cjs'), 'utf8'), /require\("peerwarden"\)/)
+  assert.deepEqual(run('cjs-consumer.cjs', readFileSync(join(app, 'cjs-consumer.cjs'), 'utf8')), { connections: 0, error: 'PeerwardenError' })
+})
+
 test('the installed command runs: --help lists every subcommand, and lab list finds the scenarios the package ships', { timeout: 40_000 }, () => {
   const bin = join(app, 'node_modules/peerwarden', (pkg as unknown as { bin: Record<string, string> }).bin.peerwarden)
   const cli = (...args: string[]): string => {
