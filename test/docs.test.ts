@@ -361,3 +361,23 @@ test('the link check finds a missing file, a missing heading, a broken image and
     rmSync(root, { recursive: true, force: true })
   }
 })
+
+// A figure without a date and a command cannot be checked, or measured again after a change.
+test("every row of docs/benchmarks.md's 'At a glance' table gives a figure, a date, the command that reproduces it and a link to its run", () => {
+  const text = readFileSync(`${ROOT}docs/benchmarks.md`, 'utf8')
+  const at = text.indexOf('\n## At a glance\n')
+  assert.ok(at >= 0, 'docs/benchmarks.md has an "At a glance" section')
+  const rows = text.slice(at, text.indexOf('\n## ', at + 1)).split('\n').filter((l) => l.startsWith('| ') && !l.startsWith('| figure |'))
+  assert.ok(rows.length >= 8, `${rows.length} rows`)
+  let previous: string[] = []
+  for (const row of rows) {
+    const cells = row.split(' | ').map((c) => c.replace(/^\| |\s*\|$/g, '').trim())
+    assert.equal(cells.length, 5, row)
+    const [figure, latest, measured, command, details] = cells.map((c, i) => (c === 'same' ? previous[i]! : c)) as [string, string, string, string, string]
+    assert.ok(figure !== '' && /\d/.test(latest), `no figure: ${row}`)
+    assert.match(measured, /\b20\d\d-\d\d-\d\d\b/, `no date: ${row}`)
+    assert.match(command, /`[^`]*(npm run bench|node |simulate)[^`]*`|the same with/, `no command: ${row}`)
+    assert.match(details, /\]\(#[\w-]+\)/, `no link to the run: ${row}`)
+    previous = [figure, latest, measured, command, details]
+  }
+})
