@@ -381,3 +381,11 @@ test("every row of docs/benchmarks.md's 'At a glance' table gives a figure, a da
     previous = [figure, latest, measured, command, details]
   }
 })
+
+// A guide nobody links to is a guide nobody finds: the README is the index of docs/.
+test('the README links to every page of docs/', () => {
+  const text = readFileSync(`${ROOT}README.md`, 'utf8')
+  const linked = new Set([...text.matchAll(/\]\(docs\/([\w.-]+\.md)(?:#[^)]*)?\)|href="docs\/([\w.-]+\.md)/g)].map((m) => m[1] ?? m[2]))
+  const missing = docFiles().filter((f) => f.startsWith('docs/')).map((f) => f.slice('docs/'.length)).filter((f) => !linked.has(f))
+  assert.deepEqual(missing, [], 'pages of docs/ the README does not link to')
+})

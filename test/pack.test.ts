@@ -72,6 +72,20 @@ test('no declaration in the tarball declares an ambient module, references a fil
   assert.ok(!existsSync(join(root, 'dist/node/vendor.d.ts')), 'no vendor.d.ts in dist')
 })
 
+// `npm publish` normalises package.json and warns about what it changed: a bin path written
+// "./dist/…" read as "script name dist/cli/peerwarden.js was invalid and removed" (it was only
+// rewritten). What npm would fix is fixed here instead.
+test('npm pkg fix changes nothing in package.json (npm publish would rewrite it and warn)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'peerwarden-pkg-fix-'))
+  try {
+    cpSync(join(root, 'package.json'), join(dir, 'package.json'))
+    npm(['pkg', 'fix'], dir)
+    assert.deepEqual(JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')), pkg)
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
+
 test("the machine's node satisfies engines.node", () => {
   const min = /^>=(\d+)\.(\d+)(?:\.(\d+))?$/.exec(pkg.engines.node)
   assert.ok(min !== null, `engines.node is ${pkg.engines.node}`)
