@@ -239,6 +239,28 @@ test('a TypeScript project compiled to CommonJS under the options tsc --init wri
   assert.deepEqual(run('cjs-consumer.cjs', readFileSync(join(app, 'cjs-consumer.cjs'), 'utf8')), { connections: 0, error: 'PeerwardenError' })
 })
 
+// TypeScript 5's `tsc --init` wrote "module": "commonjs", whose resolution (node10) reads no
+// "exports": without "typesVersions", every subpath import failed with TS2307 there.
+test("typesVersions maps every subpath of exports to that subpath's declarations", () => {
+  const versions = (pkg as unknown as { typesVersions: Record<string, Record<string, string[]>> }).typesVersions
+  const expected = Object.fromEntries(Object.entries(pkg.exports).filter(([k]) => k !== '.' && k !== './package.json').map(([k, v]) => [k.slice(2), [(v as Record<string, string>).types!]]))
+  assert.deepEqual(versions, { '*': expected })
+})
+
+test("a TypeScript project as TypeScript 5's tsc --init wrote it (module commonjs, node10 resolution, esModuleInterop) finds every entry point's types, and runs", { timeout: 240_000 }, () => {
+  const names = SUBPATHS.map((path, i) => ({ path, name: `m${i}` }))
+  writeFileSync(join(app, 'ts5-consumer.ts'), [
+    ...names.map(({ path, name }) => `import * as ${name} from '${path}'`),
+    `console.log(JSON.stringify([${names.map(({ name }) => `Object.keys(${name}).length`).join(', ')}]))`
+  ].join('\n'))
+  const r = spawnSync(process.execPath, [tsc, '--module', 'commonjs', '--target', 'es2016', '--esModuleInterop', '--forceConsistentCasingInFileNames', '--strict',
+    '--skipLibCheck', '--types', 'node', 'ts5-consumer.ts'], { cwd: app, encoding: 'utf8', timeout: 200_000 })
+  assert.equal(r.status, 0, `tsc reported:\n${r.stdout}${r.stderr}`)
+  const counts = run('ts5-consumer.cjs', readFileSync(join(app, 'ts5-consumer.js'), 'utf8')) as number[]
+  assert.equal(counts.length, SUBPATHS.length)
+  assert.ok(counts.every((n) => n > 0), `every entry point has exports: ${counts.join(', ')}`)
+})
+
 test('the installed command runs: --help lists every subcommand, and lab list finds the scenarios the package ships', { timeout: 40_000 }, () => {
   const bin = join(app, 'node_modules/peerwarden', (pkg as unknown as { bin: Record<string, string> }).bin.peerwarden)
   const cli = (...args: string[]): string => {
