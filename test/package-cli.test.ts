@@ -44,3 +44,10 @@ test('a bad value is refused naming its flag, before a node starts or a run begi
   }
   assert.deepEqual(wrong, [], `these do not name ${UNNAMED.map(([, f]) => f).join(', ')} as they should`)
 })
+
+test('a command group without its subcommand (peerwarden mesh) prints its help, not nothing', { todo: 'src/cli: `peerwarden mesh` prints nothing and exits 0' }, () => {
+  const { status, out } = run(['mesh'])
+  assert.match(out, /status/, `peerwarden mesh printed:\n${out}`)
+  assert.match(out, /call/)
+  assert.notEqual(status, null)
+})
