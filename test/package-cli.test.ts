@@ -30,6 +30,7 @@ test("every command's --help shows an example to copy", { todo: 'src/cli: no --h
 const UNNAMED: ReadonlyArray<readonly [readonly string[], string]> = [
   [['node', '--data-dir', '', '--topic', ''], '--topic'],
   [['node', '--data-dir', '', '--network-key', ''], '--network-key'],
+  [['node', '--data-dir', '', '--dashboard', '127.0.0.1:0', '--dashboard-token', 'short'], '--dashboard-token'],
   [['mesh', 'status', '--registry', `tcp://127.0.0.1:1#${'a'.repeat(64)}`, '--network-key', ''], '--network-key'],
   [['simulate', '--nodes', '10', '--minutes', '1', '--no-progress', '--dashboard', 'nope'], '--dashboard'],
   [['simulate', '--nodes', '10', '--minutes', '1', '--no-progress', '--report', '/nonexistent-dir/run.html'], '--report']
