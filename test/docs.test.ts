@@ -392,6 +392,10 @@ test('the README links to every page of docs/', () => {
 
 /** Paths the docs name that a run makes, not the repository: `node bench/previous.mjs` builds bench/.previous. */
 const GENERATED = new Set(['bench/.previous'])
+/** Files the docs tell the reader to write in their own project. */
+const READERS_FILES = new Set(['example.ts'])
+/** The file names under src/, test/ and bench/. */
+const sourceNames = new Set(['src', 'test', 'bench'].flatMap((dir) => readdirSync(`${ROOT}${dir}`, { recursive: true, encoding: 'utf8' }).map((p) => p.split('/').at(-1)!)))
 
 // "The rule is in src/manager/rank.ts", "test/hostile/x.test.ts proves it": a file renamed or split
 // since leaves the reader looking for something that is not there.
@@ -405,6 +409,8 @@ test('every source, test, bench, script and example path the README and the guid
         if (GENERATED.has(path) || /\bthen `?$/.test(line.slice(0, m.index))) continue
         if (!existsSync(`${ROOT}${path}`)) missing.push(`${file}:${i + 1}: ${path}`)
       }
+      // A bare `name.ts` (docs/architecture.md's tables): some file of src/, test/ or bench/ has that name.
+      for (const m of line.matchAll(/`([a-z0-9-]+\.ts)`/g)) if (!sourceNames.has(m[1]!) && !READERS_FILES.has(m[1]!)) missing.push(`${file}:${i + 1}: ${m[1]!}`)
     })
   }
   assert.deepEqual(missing, [])
