@@ -415,3 +415,30 @@ test('every source, test, bench, script and example path the README and the guid
   }
   assert.deepEqual(missing, [])
 })
+
+/** Codes the docs name that come from Node.js or npm, not from peerwarden. */
+const FOREIGN_CODES = new Set(['ERR_REQUIRE_ESM', 'ERR_MODULE_NOT_FOUND', 'MODULE_NOT_FOUND'])
+
+/** Every string literal `'ERR_…'` under `dir`. */
+function sourceCodes (dir: string): Set<string> {
+  const codes = new Set<string>()
+  for (const f of readdirSync(dir, { recursive: true, encoding: 'utf8' })) {
+    if (!f.endsWith('.ts')) continue
+    for (const m of readFileSync(`${dir}${f}`, 'utf8').matchAll(/'(ERR_[A-Z0-9_]+)'/g)) codes.add(m[1]!)
+  }
+  return codes
+}
+
+// Applications match on `code`: a code the docs promise that the package no longer raises (renamed,
+// dropped) is a catch branch that never runs.
+test('every error code the README and the guides name is one the package raises (or Node.js raises)', () => {
+  const raised = sourceCodes(`${ROOT}src/`)
+  const unknown: string[] = []
+  for (const file of docFiles()) {
+    readFileSync(`${ROOT}${file}`, 'utf8').split('\n').forEach((line, i) => {
+      for (const m of line.matchAll(/\bERR_[A-Z0-9_]+/g)) if (!raised.has(m[0]) && !FOREIGN_CODES.has(m[0])) unknown.push(`${file}:${i + 1}: ${m[0]}`)
+    })
+  }
+  assert.ok(raised.size > 20, `${raised.size} codes found in src/`)
+  assert.deepEqual(unknown, [])
+})
