@@ -204,7 +204,7 @@ test('every dependency of package.json is in the docs with why: runtime and opti
 // A newcomer reads in the README what gets installed and what they must install themselves: a
 // dependency added, dropped or moved between the two in package.json without the README following
 // leaves them with a package they did not expect, or an ERR_MISSING_DEPENDENCY they were not told of.
-test('the README names every runtime dependency under Dependencies, and every optional peer dependency there and in the Install table', () => {
+test('the README names every runtime dependency under Dependencies, and every optional peer dependency in the Install table, with nothing else', () => {
   const pkg = JSON.parse(readFileSync(`${ROOT}package.json`, 'utf8')) as Record<'dependencies' | 'peerDependencies', Record<string, string>> & { peerDependenciesMeta: Record<string, { optional?: boolean }> }
   const text = readFileSync(`${ROOT}README.md`, 'utf8')
   const section = (heading: string): string => {
@@ -213,23 +213,20 @@ test('the README names every runtime dependency under Dependencies, and every op
     const end = text.indexOf('\n## ', at + 1)
     return text.slice(at, end < 0 ? undefined : end)
   }
-  const named = (part: string): Set<string> => new Set([...part.matchAll(/`([^`\s]+)`/g)].map((m) => m[1]!))
-  const deps = section('Dependencies')
-  const installed = named(deps.slice(0, deps.indexOf('Optional')))
-  const optional = named(deps.slice(deps.indexOf('Optional')))
+  const named = (part: string): Set<string> => new Set([...part.matchAll(/`([^`\s]+)`/g)].map((m) => m[1]!).filter((n) => /^[@a-z][\w./-]*$/.test(n) && !n.startsWith('peerwarden') && !n.endsWith('.md')))
+  const installed = named(section('Dependencies'))
   const table = named(section('Install').split('\n').filter((l) => l.startsWith('|')).map((l) => l.split('|')[2] ?? '').join(' '))
   for (const name of Object.keys(pkg.dependencies)) {
     assert.ok(installed.has(name), `README.md#dependencies does not name the runtime dependency ${name}`)
-    assert.ok(!optional.has(name), `README.md#dependencies calls the runtime dependency ${name} optional`)
+    assert.ok(!table.has(name), `README.md#install's table of optional packages names the runtime dependency ${name}`)
   }
   for (const name of Object.keys(pkg.peerDependencies)) {
     assert.equal(pkg.peerDependenciesMeta[name]?.optional, true, `the peer dependency ${name} is not optional in package.json`)
-    assert.ok(optional.has(name), `README.md#dependencies does not name the optional peer dependency ${name}`)
     assert.ok(table.has(name), `README.md#install's table does not say which feature needs ${name}`)
+    assert.ok(!installed.has(name), `README.md#dependencies counts the optional ${name} among what is installed with peerwarden`)
   }
-  for (const name of [...installed, ...optional].filter((n) => /^[@a-z][\w./-]*$/.test(n) && !n.includes('('))) {
-    if (name.startsWith('peerwarden') || name.includes('.md')) continue
-    assert.ok(name in pkg.dependencies || name in pkg.peerDependencies, `README.md#dependencies names ${name}, which package.json does not depend on`)
+  for (const name of installed) {
+    assert.ok(name in pkg.dependencies, `README.md#dependencies names ${name} as installed with peerwarden, which package.json does not depend on`)
   }
 })
 
