@@ -72,6 +72,20 @@ test('no declaration in the tarball declares an ambient module, references a fil
   assert.ok(!existsSync(join(root, 'dist/node/vendor.d.ts')), 'no vendor.d.ts in dist')
 })
 
+// `npm publish` normalises package.json and warns about what it changed: a bin path written
+// "./dist/…" read as "script name dist/cli/peerwarden.js was invalid and removed" (it was only
+// rewritten). What npm would fix is fixed here instead.
+test('npm pkg fix changes nothing in package.json (npm publish would rewrite it and warn)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'peerwarden-pkg-fix-'))
+  try {
+    cpSync(join(root, 'package.json'), join(dir, 'package.json'))
+    npm(['pkg', 'fix'], dir)
+    assert.deepEqual(JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')), pkg)
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
+
 test("the machine's node satisfies engines.node", () => {
   const min = /^>=(\d+)\.(\d+)(?:\.(\d+))?$/.exec(pkg.engines.node)
   assert.ok(min !== null, `engines.node is ${pkg.engines.node}`)
@@ -206,6 +220,45 @@ test('every entry point but the dashboard type-checks without the optional depen
   const r = spawnSync(process.execPath, [tsc, '--noEmit', '--strict', '--module', 'NodeNext', '--moduleResolution', 'NodeNext', '--target', 'ES2022',
     '--types', 'node', '--skipLibCheck', 'false', 'consumer-core.ts', 'consumer-own-types.ts', 'own-vendor-types.d.ts'], { cwd: app, encoding: 'utf8', timeout: 200_000 })
   assert.equal(r.status, 0, `tsc reported:\n${r.stdout}${r.stderr}`)
+})
+
+// The README tells a TypeScript project that compiles to CommonJS to write `import … = require()`:
+// under `tsc --init`'s options (verbatimModuleSyntax) `import … from` is refused in a CommonJS file.
+test('a TypeScript project compiled to CommonJS under the options tsc --init writes imports the package with import = require(), and the output runs', { timeout: 240_000 }, () => {
+  writeFileSync(join(app, 'cjs-consumer.cts'), [
+    "import pw = require('peerwarden')",
+    "import testing = require('peerwarden/testing')",
+    'const manager = pw.createConnectionManager({ dial: async () => { throw new Error(\'no dials\') }, clock: new testing.ManualClock() })',
+    'const connections: number = manager.stats().connections',
+    'void manager.close().then(() => { console.log(JSON.stringify({ connections, error: pw.PeerwardenError.name })) })'
+  ].join('\n'))
+  const r = spawnSync(process.execPath, [tsc, '--module', 'nodenext', '--target', 'esnext', '--types', 'node', '--strict', '--noUncheckedIndexedAccess',
+    '--exactOptionalPropertyTypes', '--verbatimModuleSyntax', '--isolatedModules', '--skipLibCheck', 'cjs-consumer.cts'], { cwd: app, encoding: 'utf8', timeout: 200_000 })
+  assert.equal(r.status, 0, `tsc reported:\n${r.stdout}${r.stderr}`)
+  assert.match(readFileSync(join(app, 'cjs-consumer.cjs'), 'utf8'), /require\("peerwarden"\)/)
+  assert.deepEqual(run('cjs-consumer.cjs', readFileSync(join(app, 'cjs-consumer.cjs'), 'utf8')), { connections: 0, error: 'PeerwardenError' })
+})
+
+// TypeScript 5's `tsc --init` wrote "module": "commonjs", whose resolution (node10) reads no
+// "exports": without "typesVersions", every subpath import failed with TS2307 there.
+test("typesVersions maps every subpath of exports to that subpath's declarations", () => {
+  const versions = (pkg as unknown as { typesVersions: Record<string, Record<string, string[]>> }).typesVersions
+  const expected = Object.fromEntries(Object.entries(pkg.exports).filter(([k]) => k !== '.' && k !== './package.json').map(([k, v]) => [k.slice(2), [(v as Record<string, string>).types!]]))
+  assert.deepEqual(versions, { '*': expected })
+})
+
+test("a TypeScript project as TypeScript 5's tsc --init wrote it (module commonjs, node10 resolution, esModuleInterop) finds every entry point's types, and runs", { timeout: 240_000 }, () => {
+  const names = SUBPATHS.map((path, i) => ({ path, name: `m${i}` }))
+  writeFileSync(join(app, 'ts5-consumer.ts'), [
+    ...names.map(({ path, name }) => `import * as ${name} from '${path}'`),
+    `console.log(JSON.stringify([${names.map(({ name }) => `Object.keys(${name}).length`).join(', ')}]))`
+  ].join('\n'))
+  const r = spawnSync(process.execPath, [tsc, '--module', 'commonjs', '--target', 'es2016', '--esModuleInterop', '--forceConsistentCasingInFileNames', '--strict',
+    '--skipLibCheck', '--types', 'node', 'ts5-consumer.ts'], { cwd: app, encoding: 'utf8', timeout: 200_000 })
+  assert.equal(r.status, 0, `tsc reported:\n${r.stdout}${r.stderr}`)
+  const counts = run('ts5-consumer.cjs', readFileSync(join(app, 'ts5-consumer.js'), 'utf8')) as number[]
+  assert.equal(counts.length, SUBPATHS.length)
+  assert.ok(counts.every((n) => n > 0), `every entry point has exports: ${counts.join(', ')}`)
 })
 
 test('the installed command runs: --help lists every subcommand, and lab list finds the scenarios the package ships', { timeout: 40_000 }, () => {

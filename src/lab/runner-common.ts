@@ -63,6 +63,10 @@ export function foreignSample (conns: ReadonlyArray<{ peer: string; inbound: boo
   }
 }
 
+/**
+ * Prints a `sample` line now and every `config.sampleEvery` ms: the figures `source()` gives plus the
+ * interface's byte counters; on SIGTERM stops, awaits `close()` and exits (0, or 1 if it failed).
+ */
 export function sampleLoop (config: RunnerConfig, source: SampleSource, close: () => Promise<void>): void {
   const sample = (): void => {
     const bytes = interfaceBytes(config.dev)
