@@ -53,6 +53,7 @@ export interface NetworkerOptions extends ManageSwarmOptions {
    * is the manager's (peers remembered), as under `manageSwarm`.
    */
   seed?: Uint8Array
+  /** Hyperswarm's firewall: return true to refuse the connection of `remotePublicKey` (as `new Hyperswarm({ firewall })`). */
   firewall?: (remotePublicKey: Uint8Array, payload?: unknown) => boolean
   backoffs?: number[]
   jitter?: number
