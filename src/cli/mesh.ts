@@ -317,6 +317,12 @@ export function addMeshCommands (program: Command, out: (line: string) => void =
     .addOption(new Option('--network-key <key>', 'the mesh\'s network key').env('PEERWARDEN_NETWORK_KEY'))
     .addOption(new Option('--key <secret>', 'the node\'s key pair is derived from this secret (default: a new key): for a registry that admits nodes by their id').env('PEERWARDEN_MESH_KEY'))
     .option('--timeout <ms>', 'how long to wait for the registries, the instance and the answer', positiveInteger, 10_000)
+  // An empty PEERWARDEN_NETWORK_KEY is no key; an empty --network-key is a mistake, named.
+  mesh.hook('preAction', (_group, action) => {
+    if (action.opts().networkKey !== '') return
+    if (action.getOptionValueSource('networkKey') === 'cli') throw PeerwardenError.invalid('--network-key must not be empty (leave it out for the network of every node without a key)')
+    action.setOptionValue('networkKey', undefined)
+  })
   const done = (code: number): void => { process.exit(code) }
   common(mesh.command('status'))
     .description('the roles, their instances and what the registries know of them')

@@ -28,16 +28,16 @@ import { Command, InvalidArgumentError, Option } from 'commander'
 import { PeerwardenError } from '../errors.js'
 import { requireOptional } from '../optional-dependency.js'
 import { createNode, type PeerNode } from '../node/index.js'
-import { parseTcpAddress } from '../node/transport.js'
-import { checkAccessEntries, isIpOrRange } from '../manager/access-list.js'
 import { serveDashboard, serveMetrics, type Dashboard, type MetricsServer } from '../dashboard/index.js'
 import { systemClock } from '../clock.js'
-import { createLogger, isLogLevel, levelFromEnv, type LogLevel } from '../logger.js'
+import { createLogger, levelFromEnv, type LogLevel } from '../logger.js'
 import { packageVersion } from '../version.js'
 import { limitLines } from './log-limit.js'
 import { Progress } from './progress.js'
 import { runSimulation } from './simulate.js'
 import { addMeshCommands } from './mesh.js'
+import { accessEntries, checkNodeFlags } from './node-flags.js'
+import { EXAMPLES, examplesText } from './examples.js'
 import { labCommand } from '../lab/cli.js'
 
 function integer (name: string, min: number): (value: string) => number {
@@ -49,9 +49,6 @@ function integer (name: string, min: number): (value: string) => number {
 }
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value]
-
-/** A node's id: the hex of its ed25519 public key. */
-const NODE_ID = /^[0-9a-fA-F]{64}$/
 
 /** Counts what the status line reports, from the manager's events (dials come from the node's own count, from the start). */
 function counters (node: PeerNode): { trims: number; refused: number } {
@@ -69,41 +66,6 @@ function clockTime (ms = Date.now()): string {
 /** The command's version, from the package it ships in. */
 export function version (): string {
   return packageVersion()
-}
-
-/** Every flag of `peerwarden node` checked before anything starts: the first problem, named, as a PeerwardenError. */
-export function checkNodeFlags (opts: { listen: string[]; bootstrap: string[]; announce?: string[]; lowWater: number; highWater: number; allow?: string[]; deny?: string[]; dashboard?: string | true; metrics?: string; logLevel?: string }): void {
-  for (const [flag, list] of [['--listen', opts.listen], ['--bootstrap', opts.bootstrap], ['--announce', opts.announce ?? []]] as const) {
-    for (const a of list) {
-      try { parseTcpAddress(a) } catch (err) { throw PeerwardenError.invalid(`${flag} ${(err as Error).message}`) }
-    }
-  }
-  if (opts.lowWater > opts.highWater) throw PeerwardenError.invalid(`--low-water must be <= --high-water (got ${opts.lowWater} > ${opts.highWater})`)
-  for (const [flag, list] of [['--allow', opts.allow ?? []], ['--deny', opts.deny ?? []]] as const) {
-    for (const entry of list) {
-      if (entry.trim() === '') throw PeerwardenError.invalid(`${flag} must be a peer id, an IP, a CIDR or an IP multiaddr, got ""`)
-      try { checkAccessEntries(flag, [entry]) } catch (err) {
-        // Named as the flag alone (the list names the field `--deny[0]`).
-        throw PeerwardenError.invalid((err as Error).message.replace(`${flag}[0]`, flag))
-      }
-      // A node's peers are known by id (64 hex) or by IP: anything else would match nothing, in silence.
-      if (!NODE_ID.test(entry) && !isIpOrRange(entry) && !entry.startsWith('/')) {
-        throw PeerwardenError.invalid(`${flag} must be a node id (64 hex characters), an IP, a CIDR or an IP multiaddr, got ${JSON.stringify(entry)}`)
-      }
-    }
-  }
-  for (const [flag, value] of [['--dashboard', opts.dashboard], ['--metrics', opts.metrics]] as const) {
-    if (typeof value !== 'string') continue
-    const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d+)$/.exec(value) ?? /^(\d+)$/.exec(value)
-    const port = m === null ? NaN : Number(m[m.length - 1])
-    if (!Number.isInteger(port) || port < 0 || port > 65535) throw PeerwardenError.invalid(`${flag} must be host:port or a port (got ${JSON.stringify(value)})`)
-  }
-  if (opts.logLevel !== undefined && !isLogLevel(opts.logLevel)) throw PeerwardenError.invalid(`--log-level must be one of debug, info, warn, error, silent (got ${JSON.stringify(opts.logLevel)})`)
-}
-
-/** The entries of `--allow`/`--deny` as the manager takes them: a node's id is lowercase hex, so one given in capitals is lowered (it would match nothing). */
-function accessEntries (list: string[] | undefined): string[] {
-  return (list ?? []).map((e) => NODE_ID.test(e) ? e.toLowerCase() : e)
 }
 
 /** A missing better-sqlite3 (the default data directory needs it), saying how to do without it too; any other error as it is. */
@@ -214,7 +176,9 @@ export function program (): Command {
     .version(version(), '-V, --version', 'print the version and exit')
     .showHelpAfterError(false)
     .exitOverride()
-    .configureOutput({ writeErr: () => {} })
+    // Errors are written once, by main(), as `peerwarden: …`; help asked for by an error (a command
+    // group without its subcommand) is still written.
+    .configureOutput({ outputError: () => {} })
   cmd.command('node')
     .description('run a node: TCP + Noise, topics, a managed set of connections')
     .option('--listen <address>', 'where to listen, tcp://host:port (repeatable; default tcp://127.0.0.1:0)', collect)
@@ -262,7 +226,15 @@ export function program (): Command {
     })
   addMeshCommands(cmd)
   cmd.addCommand(labCommand().copyInheritedSettings(cmd))
+  addExamples(cmd, '')
   return cmd
+}
+
+/** Every command's help ends with its examples (examples.ts), the subcommands' too. */
+function addExamples (command: Command, path: string): void {
+  const lines = EXAMPLES[path]
+  if (lines !== undefined) command.addHelpText('after', examplesText(lines))
+  for (const sub of command.commands) addExamples(sub, path === '' ? sub.name() : `${path} ${sub.name()}`)
 }
 
 function fraction (name: string): (value: string) => number {
@@ -284,7 +256,8 @@ async function main (): Promise<void> {
     await program().parseAsync(process.argv)
   } catch (err) {
     const e = err as { code?: string; message?: string; exitCode?: number }
-    if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') process.exit(0)
+    // Help asked for exits 0; help shown for a wrong invocation (a command group without its subcommand) exits 2.
+    if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') process.exit(e.exitCode === undefined || e.exitCode === 0 ? 0 : 2)
     const message = (e.message ?? String(err)).replace(/^error: /, '')
     process.stderr.write(`peerwarden: ${message}\n`)
     process.exit(2)

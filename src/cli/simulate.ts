@@ -18,8 +18,10 @@
  *   progress (progress.ts) is updated after every virtual second and every 4,096 dials: the first
  *   virtual second holds nearly every dial of a large network, and 100,000 nodes take minutes over it.
  */
-import { writeFileSync } from 'node:fs'
+import { statSync, writeFileSync } from 'node:fs'
+import { dirname, resolve } from 'node:path'
 import { serveDashboard, type Dashboard } from '../dashboard/index.js'
+import { parseListen } from '../dashboard/server.js'
 import { PeerwardenError } from '../errors.js'
 import { observe } from '../manager/events.js'
 import { Simulation, xorshift, type SimNode } from '../testing/simulation.js'
@@ -88,6 +90,16 @@ export function checkSimulateOptions (o: SimulateOptions): void {
   if (o.bootstrap < 1 || o.bootstrap >= o.nodes) bad('--bootstrap', `between 1 and --nodes - 1 (${o.nodes - 1})`, o.bootstrap)
   if (o.lowWater > o.highWater) bad('--low-water', `<= --high-water (${o.highWater})`, o.lowWater)
   if (!(o.restart >= 0 && o.restart <= 1)) bad('--restart', 'a fraction between 0 and 1', o.restart)
+  if (typeof o.dashboard === 'string') {
+    try { parseListen(o.dashboard) } catch { throw PeerwardenError.invalid(`--dashboard must be host:port or a port (got ${JSON.stringify(o.dashboard)})`) }
+  }
+  // The page is written when the run ends: a directory that is not there is said now, not after the run.
+  if (o.report !== undefined) {
+    const dir = dirname(resolve(o.report))
+    let isDir = false
+    try { isDir = statSync(dir).isDirectory() } catch { /* missing: refused below */ }
+    if (!isDir) throw PeerwardenError.invalid(`--report: ${JSON.stringify(dir)} is not a directory (the page would be written there once the run ends)`)
+  }
 }
 
 /**
