@@ -170,6 +170,7 @@ export async function runNode (opts: {
   }
 }
 
+/** The `peerwarden` command and its subcommands (node, simulate, mesh, lab), each help ending with examples. */
 export function program (): Command {
   const cmd = new Command('peerwarden')
     .description('a connection manager for peer-to-peer networks')

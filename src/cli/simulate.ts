@@ -28,6 +28,7 @@ import { Simulation, xorshift, type SimNode } from '../testing/simulation.js'
 import type { Progress } from './progress.js'
 import { graphAtEnd, percentile, reportHtml, type ReportSample } from './report.js'
 
+/** What `peerwarden simulate` runs: its flags, checked by `checkSimulateOptions`. */
 export interface SimulateOptions {
   nodes: number
   bootstrap: number
@@ -74,6 +75,7 @@ export interface MinuteReport {
   bootstrapDials: number
 }
 
+/** What a run of `runSimulation` reports: a line of figures per virtual minute, and more (below). */
 export interface SimulateResult {
   minutes: MinuteReport[]
   /** With `restart`: how many nodes restarted, their dials in the minute after, and how many went to bootstrap nodes. */
