@@ -52,8 +52,9 @@ export interface QueueOptions {
    * refused past 1 KiB (a notification carries the command's name, never the entry). `'enable'`
    * adds the K and t flags to the server's `notify-keyspace-events` when they are missing (CONFIG
    * SET; other applications subscribed to keyspace events of all keys then see stream events too);
-   * `'use'` only uses them when the server has them on; `'off'` polls. A server refusing CONFIG (a
-   * managed Redis) leaves the consumers polling (`stats().wakeMode`).
+   * `'use'` only uses them when the server has them on; `'off'` polls. Where CONFIG is refused (a
+   * managed Redis) the queue probes, appending to a key of its own: its notification within 2 s says
+   * they are on; else the consumers poll (`stats().wakeMode`).
    */
   notifications?: NotificationsMode
   /**

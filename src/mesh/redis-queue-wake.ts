@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import net from 'node:net'
 import tls from 'node:tls'
 import { PeerwardenError } from '../errors.js'
@@ -16,6 +17,9 @@ export type NotificationsMode = 'enable' | 'use' | 'off'
 /** How long a consumer woken by notifications waits, idle, before reading anyway, ms: a lost notification costs at most this. */
 export const NOTIFIED_POLL = 1000
 
+/** How long the probe waits for its own notification, ms: none by then, notifications are off. */
+const PROBE_WAIT = 2000
+
 /** The longest wait before the notification connection is made again, ms. */
 const MAX_RECONNECT_DELAY = 5000
 
@@ -25,6 +29,8 @@ export interface WakeHost {
   readonly server: { host?: string | null | undefined; port?: number | null | undefined; username?: string | null | undefined; password?: string | null | undefined; db?: number | null | undefined; tls?: tls.ConnectionOptions | null | undefined }
   /** CONFIG GET / SET on the queue's command connection. */
   config: (...args: string[]) => Promise<unknown>
+  /** Appends to stream `key` and deletes it (the probe of a user that may not run CONFIG). */
+  touch: (key: string) => Promise<void>
   readonly mode: NotificationsMode
   readonly retryDelay: number
   report: (err: PeerwardenError) => void
@@ -34,8 +40,10 @@ export interface WakeHost {
 export class StreamWake {
   /** Counts wake-ups: a loop that saw it change since its last read reads again at once. */
   seq = 0
-  /** Notifications for this stream are subscribed: an idle consumer may wait NOTIFIED_POLL. */
+  /** Notifications for this stream are subscribed and known to be on: an idle consumer may wait NOTIFIED_POLL. */
   notifying = false
+  /** Its channel is subscribed (notifying once notifications are known to be on). */
+  subscribed = false
   private waiter: (() => void) | undefined
 
   /** A notification (or a change of `notifying`): the waiting loop reads now. */
@@ -73,6 +81,10 @@ export class StreamWake {
  *   Each (re)subscription wakes it, for what was published meanwhile.
  * - Its own connection (not ioredis: a subscriber there would read any payload whole), made again after
  *   `retryDelay`, doubling up to 5 s, until the queue closes.
+ * - Notifications are known to be on from CONFIG GET (or SET), checked again at each connection. A
+ *   user that may not run CONFIG (a managed Redis) probes instead: it subscribes to the channel of a
+ *   key of its own (`peerwarden:queue:probe:<random>`), appends to that key and deletes it; its own
+ *   notification within 2 s says they are on, else its consumers poll for good, nothing reported.
  */
 export class QueueWake {
   private readonly streams = new Map<string, StreamWake>()
@@ -80,8 +92,15 @@ export class QueueWake {
   /** The socket is connected (TLS: its handshake done) and AUTH sent: a SUBSCRIBE now goes after it. */
   private loggedIn = false
   private decoder = new NotifyDecoder()
-  /** Whether notifications are on (checked, or turned on, once): undefined until known. */
-  private available: Promise<boolean> | undefined
+  /** Whether notifications are on (checked, or turned on), or to be probed: undefined until asked. */
+  private available: Promise<'on' | 'probe' | 'off'> | undefined
+  /** Notifications are known to be on for the connection now: subscribed streams are notifying. */
+  private verified = false
+  /** The probe's key while it runs, and its timer. */
+  private probeKey: string | undefined
+  private probeTimer: NodeJS.Timeout | undefined
+  /** The probe found notifications off: no connection is made again. */
+  private gaveUp = false
   private closed = false
   private reconnectDelay: number
   private reconnectTimer: NodeJS.Timeout | undefined
@@ -104,7 +123,7 @@ export class QueueWake {
     if (w !== undefined) return w
     this.streams.set(channel, w = new StreamWake())
     if (this.socket !== undefined && this.loggedIn) this.send('SUBSCRIBE', channel)
-    else if (this.socket === undefined && this.host.mode !== 'off') void this.start()
+    else if (this.socket === undefined && this.host.mode !== 'off' && !this.gaveUp) void this.start()
     return w
   }
 
@@ -117,6 +136,7 @@ export class QueueWake {
   close (): void {
     this.closed = true
     clearTimeout(this.reconnectTimer)
+    clearTimeout(this.probeTimer)
     this.socket?.destroy()
     for (const w of this.streams.values()) { w.notifying = false; w.wake() }
   }
@@ -124,46 +144,55 @@ export class QueueWake {
   /** Connects once notifications are on. Never rejects: a connection that cannot be made leaves the consumers polling, reported. */
   private async start (): Promise<void> {
     this.available ??= this.enable()
-    if (!await this.available || this.closed || this.socket !== undefined) return
+    const state = await this.available
+    if (state === 'off' || this.closed || this.gaveUp || this.socket !== undefined) return
     try {
-      this.connect()
+      this.connect(state === 'probe')
     } catch (err) {
       this.host.report(new PeerwardenError('ERR_QUEUE', `cannot open the queue's notification connection (${(err as Error).message}): consumers poll`, { cause: err }))
     }
   }
 
-  /** Keyspace notifications for streams: on already, or turned on (mode 'enable'); false where they cannot be. */
-  private async enable (): Promise<boolean> {
+  /** Keyspace notifications for streams: on already, or turned on (mode 'enable'), off, or to be probed (CONFIG refused). */
+  private async enable (): Promise<'on' | 'probe' | 'off'> {
+    let flags: string
     try {
-      const reply = await this.host.config('GET', 'notify-keyspace-events') as string[]
-      const flags = reply[1] ?? ''
-      if (flags.includes('K') && (flags.includes('t') || flags.includes('A'))) return true
-      if (this.host.mode !== 'enable') return false
-      await this.host.config('SET', 'notify-keyspace-events', `${flags}${flags.includes('K') ? '' : 'K'}t`)
-      return true
+      flags = (await this.host.config('GET', 'notify-keyspace-events') as string[])[1] ?? ''
     } catch (err) {
-      // A managed Redis refusing CONFIG (unknown command, NOPERM, a renamed command): consumers poll,
-      // for good. Redis out of reach: they poll until it answers again.
-      if (/NOPERM|unknown command|unknown subcommand|read.?only|denied|not allowed|disabled/i.test(String((err as Error).message))) return false
+      // A managed Redis refusing CONFIG (unknown command, NOPERM, a renamed command): probed. Redis
+      // out of reach: consumers poll until it answers again.
+      if (refusal(err)) return 'probe'
       if (!this.closed) this.reconnectTimer = setTimeout(() => { this.available = undefined; void this.start() }, MAX_RECONNECT_DELAY)
-      return false
+      return 'off'
+    }
+    if (flags.includes('K') && (flags.includes('t') || flags.includes('A'))) return 'on'
+    if (this.host.mode !== 'enable') return 'off'
+    try {
+      await this.host.config('SET', 'notify-keyspace-events', `${flags}${flags.includes('K') ? '' : 'K'}t`)
+      return 'on'
+    } catch {
+      return 'off' // they are off, and we may not turn them on: consumers poll
     }
   }
 
-  private connect (): void {
+  private connect (probe: boolean): void {
     const host = this.host.server.host ?? '127.0.0.1'
     const port = this.host.server.port ?? 6379
     const secure = this.host.server.tls ?? undefined
     const socket = secure !== undefined ? tls.connect({ host, port, ...secure }) : net.connect({ host, port })
     this.socket = socket
     this.decoder = new NotifyDecoder()
+    this.verified = !probe
+    this.probeKey = probe ? `peerwarden:queue:probe:${randomBytes(8).toString('hex')}` : undefined
     socket.setNoDelay(true)
     socket.setKeepAlive(true, 10_000)
     socket.on(secure !== undefined ? 'secureConnect' : 'connect', () => {
       const { username, password } = this.host.server
       if (password != null && password !== '') this.send(...(username != null && username !== '' ? ['AUTH', username, password] : ['AUTH', password]))
       this.loggedIn = true
-      if (this.streams.size > 0) this.send('SUBSCRIBE', ...this.streams.keys())
+      const channels = [...this.streams.keys()]
+      if (this.probeKey !== undefined) channels.push(this.channel(this.probeKey))
+      if (channels.length > 0) this.send('SUBSCRIBE', ...channels)
     })
     socket.on('data', (chunk: Buffer) => {
       let frames: NotifyFrame[]
@@ -181,10 +210,12 @@ export class QueueWake {
     socket.on('error', () => { /* 'close' follows */ })
     socket.on('close', () => {
       if (this.socket === socket) { this.socket = undefined; this.loggedIn = false }
+      clearTimeout(this.probeTimer)
       for (const w of this.streams.values()) {
+        w.subscribed = false
         if (w.notifying) { w.notifying = false; w.wake() }
       }
-      if (this.closed) return
+      if (this.closed || this.gaveUp) return
       // Checked again: a Redis restarted without persistence has lost a CONFIG SET.
       this.available = undefined
       this.reconnectTimer = setTimeout(() => { void this.start() }, this.reconnectDelay)
@@ -193,14 +224,26 @@ export class QueueWake {
   }
 
   private onFrame (f: NotifyFrame, socket: net.Socket): void {
+    const probing = this.probeKey !== undefined && (f.kind === 'message' || f.kind === 'subscribe') && f.channel === this.channel(this.probeKey)
     if (f.kind === 'message') {
+      if (probing) {
+        if (this.verified) return
+        // Our own append was notified: they are on.
+        clearTimeout(this.probeTimer)
+        this.verified = true
+        for (const w of this.streams.values()) if (w.subscribed) { w.notifying = true; w.wake() }
+        return
+      }
       this.figures.notifications++
       this.streams.get(f.channel)?.wake()
     } else if (f.kind === 'subscribe') {
-      const w = this.streams.get(f.channel)
-      if (w === undefined) return
       this.reconnectDelay = this.host.retryDelay
       this.failing = false
+      if (probing) { this.probe(this.probeKey!, socket); return }
+      const w = this.streams.get(f.channel)
+      if (w === undefined) return
+      w.subscribed = true
+      if (!this.verified) return
       w.notifying = true
       w.wake()
     } else if (f.kind === 'error') {
@@ -210,10 +253,26 @@ export class QueueWake {
     }
   }
 
+  /** Appends to the probe's key: its notification is expected within PROBE_WAIT, else they are off for good. */
+  private probe (key: string, socket: net.Socket): void {
+    const off = (): void => {
+      if (this.verified || this.socket !== socket) return
+      this.gaveUp = true
+      socket.destroy()
+    }
+    this.probeTimer = setTimeout(off, PROBE_WAIT)
+    this.host.touch(key).catch(() => { clearTimeout(this.probeTimer); off() })
+  }
+
   /** Sends one command (RESP array of bulk strings). */
   private send (...args: string[]): void {
     let out = `*${args.length}\r\n`
     for (const a of args) out += `$${Buffer.byteLength(a)}\r\n${a}\r\n`
     this.socket?.write(out)
   }
+}
+
+/** Redis refused the command to this user (ACL, a renamed or disabled command): it will again. */
+function refusal (err: unknown): boolean {
+  return /NOPERM|unknown command|unknown subcommand|denied|not allowed|disabled/i.test(String((err as Error).message))
 }

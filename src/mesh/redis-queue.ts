@@ -107,6 +107,7 @@ export class RedisQueue {
     this.wakes = new QueueWake({
       server: this.redis.options,
       config: async (...args) => await (this.redis.config as (...a: string[]) => Promise<unknown>)(...args),
+      touch: async (key) => { await this.redis.xadd(key, 'MAXLEN', '0', '*', 'probe', '1'); await this.redis.del(key) },
       mode: notifications,
       retryDelay: options.retryDelay ?? 200,
       report: (err) => { this.report(err) }

@@ -61,7 +61,7 @@ test('with notifications: \'use\' on a server that has them off, consumers poll 
   assert.equal((await admin.config('GET', 'notify-keyspace-events') as string[])[1], '')
 })
 
-test('a server that refuses CONFIG to the queue\'s user (a managed Redis) leaves the consumers polling, nothing reported; a user that may, logging in with a password, subscribes', T, async (t) => {
+test('a user that may not run CONFIG (a managed Redis) probes: where notifications are off its consumers poll, nothing reported; where the operator turned them on it uses them', T, async (t) => {
   const redis = await redisFor(t)
   if (redis === undefined) return
   const admin = new Redis(redis.url)
@@ -69,18 +69,36 @@ test('a server that refuses CONFIG to the queue\'s user (a managed Redis) leaves
   await admin.call('ACL', 'SETUSER', 'app', 'on', '>secret', '~*', '&*', '+@all', '-config')
   const url = `redis://app:secret@127.0.0.1:${redis.port}`
   const { receiver, sender, handled, reported } = await pair(t, url)
-  await sleep(500)
+  await sleep(3000) // past the probe's 2 s
   assert.equal(receiver.stats().wakeMode, 'polling')
   await sender.publish('Worker', 'log', { i: 1 }, 'Caller/a')
   await until(() => handled.includes(1), 10_000, 'the message handled')
   assert.deepEqual(reported, [])
-  // A user that may run CONFIG, logging in with a username and a password, subscribes.
-  await admin.call('ACL', 'SETUSER', 'owner', 'on', '>secret2', '~*', '&*', '+@all')
-  const second = await pair(t, `redis://owner:secret2@127.0.0.1:${redis.port}`, {}, 'r2')
-  await until(() => second.receiver.stats().wakeMode === 'notifications', 10_000, 'subscribed as owner')
+  assert.equal((await admin.config('GET', 'notify-keyspace-events') as string[])[1], '', 'the configuration left alone')
+  // The operator turns them on (as a managed Redis's parameter group would): the same user's next queue uses them.
+  await admin.config('SET', 'notify-keyspace-events', 'Kt')
+  const second = await pair(t, url, {}, 'r2')
+  await until(() => second.receiver.stats().wakeMode === 'notifications', 10_000, 'the probe saw its own notification')
+  const before = second.receiver.stats().reads
+  await sleep(2000)
+  assert.ok(second.receiver.stats().reads - before <= 4, `${second.receiver.stats().reads - before} reads in 2 s idle`)
   await second.sender.publish('Worker', 'log', { i: 2 }, 'Caller/a')
   await until(() => second.handled.includes(2), 10_000, 'the message handled')
   assert.deepEqual(second.reported, [])
+  assert.deepEqual(await admin.keys('peerwarden:queue:probe:*'), [], 'the probe\'s key deleted')
+})
+
+test('a user that may run CONFIG, logging in with a username and a password, turns notifications on and subscribes', T, async (t) => {
+  const redis = await redisFor(t)
+  if (redis === undefined) return
+  const admin = new Redis(redis.url)
+  t.after(() => { admin.disconnect() })
+  await admin.call('ACL', 'SETUSER', 'owner', 'on', '>secret2', '~*', '&*', '+@all')
+  const { receiver, sender, handled, reported } = await pair(t, `redis://owner:secret2@127.0.0.1:${redis.port}`)
+  await until(() => receiver.stats().wakeMode === 'notifications', 10_000, 'subscribed as owner')
+  await sender.publish('Worker', 'log', { i: 2 }, 'Caller/a')
+  await until(() => handled.includes(2), 10_000, 'the message handled')
+  assert.deepEqual(reported, [])
 })
 
 test('after Redis restarts without persistence (its configuration lost), the queue turns notifications on again and subscribes again', T, async (t) => {
