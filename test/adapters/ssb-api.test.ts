@@ -206,7 +206,7 @@ test('peers.forget(address or id) forgets a peer the errors stream named, so ano
   assert.throws(() => { manager.peers.forget('nonsense') }, /feed id/)
 })
 
-test('run-time access entries under peerwarden/ssb: a multiserver address is the feed id it names, feed ids and IPs as they are, anything else refused naming the argument (regression: an address was taken for a peer id and matched nothing)', async (t) => {
+test('run-time access entries under peerwarden/ssb: a multiserver address is the feed id it names, feed ids and IPs as they are, anything else refused naming the argument, in the options too (regression: an address was taken for a peer id and matched nothing)', async (t) => {
   const manager = Manager({ connectToPeer: (_a, cb) => { cb(new Error('offline')) } })
   t.after(async () => { await manager.close() })
   const rpc = new FakeRpc(idOf(3), { address: `net:127.0.0.1:50003~shs:${keyOf(3)}` })
@@ -221,6 +221,11 @@ test('run-time access entries under peerwarden/ssb: a multiserver address is the
   for (const bad of ['nonsense', 'net:127.0.0.1:8008']) {
     assert.throws(() => manager.manager.deny(bad), (err: Error & { code?: string }) => err.code === 'ERR_INVALID_ARGUMENT' && err.message.startsWith('entry must be a feed id'), bad)
   }
+  // The options are read so too: an address is its feed id, anything else refused naming the option.
+  const given = Manager({ connectToPeer: (_a, cb) => { cb(new Error('offline')) }, deny: [addressOf(5)], allow: ['10.0.0.0/8'] })
+  assert.equal(given.manager.isDenied(idOf(5)), true)
+  await given.close()
+  assert.throws(() => Manager({ connectToPeer: (_a, cb) => { cb(new Error('offline')) }, deny: ['nonsense'] }), (err: Error & { code?: string }) => err.code === 'ERR_INVALID_ARGUMENT' && err.message.startsWith('deny[0] must be a feed id'))
 })
 
 test('onPrioritise answers in either spelling; the hook can be replaced', async (t) => {
