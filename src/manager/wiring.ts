@@ -125,8 +125,11 @@ export function wireParts (core: ManagerCore, options: ConnectionManagerOptions)
     // A compact peer someone asked for: filed as its record would have been all along.
     expanded: peerChanged
   }, scheme, new DecisionLog(Math.min(MAX_DECISIONS, opts.maxPeers * opts.explainDepth), scheme?.cells))
-  const allowList = new AccessList('allow', opts.allow)
-  const denyList = new AccessList('deny', opts.deny)
+  // The transport's reading of an entry (ACCESS_ENTRY), for the options' entries as for run-time ones.
+  const entry = (options as { [ACCESS_ENTRY]?: AccessEntry })[ACCESS_ENTRY]
+  const read = (name: string, list: string[]): string[] => entry === undefined ? list : list.map((e, i) => entry(e, `${name}[${i}]`))
+  const allowList = new AccessList('allow', read('allow', opts.allow))
+  const denyList = new AccessList('deny', read('deny', opts.deny))
   trimming = new TrimScheduler({
     clock,
     topics,
@@ -270,7 +273,7 @@ export function wireParts (core: ManagerCore, options: ConnectionManagerOptions)
   })
   // Both lists at run time: the transport's reading of an entry, their rows beside the peers'.
   const lists = {
-    entry: (options as { [ACCESS_ENTRY]?: AccessEntry })[ACCESS_ENTRY],
+    entry,
     connections: () => connections.entries(),
     ...(persist === undefined ? {} : { put: (row: StoredPeer) => { persist.put(row) }, remove: (key: string) => { persist.remove(key) } })
   }

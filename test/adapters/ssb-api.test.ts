@@ -206,6 +206,28 @@ test('peers.forget(address or id) forgets a peer the errors stream named, so ano
   assert.throws(() => { manager.peers.forget('nonsense') }, /feed id/)
 })
 
+test('run-time access entries under peerwarden/ssb: a multiserver address is the feed id it names, feed ids and IPs as they are, anything else refused naming the argument, in the options too (regression: an address was taken for a peer id and matched nothing)', async (t) => {
+  const manager = Manager({ connectToPeer: (_a, cb) => { cb(new Error('offline')) } })
+  t.after(async () => { await manager.close() })
+  const rpc = new FakeRpc(idOf(3), { address: `net:127.0.0.1:50003~shs:${keyOf(3)}` })
+  manager.connections.remotePeerConnected(idOf(3), rpc)
+  assert.equal(manager.manager.stats().connections, 1)
+  assert.equal(manager.manager.deny(addressOf(3)), true)
+  assert.equal(rpc.closed, true, 'the live RPC of the feed id the address names is closed')
+  assert.equal(manager.manager.isDenied(idOf(3)), true)
+  assert.equal(manager.manager.undeny(addressOf(3)), true, 'lifted by the same address')
+  assert.equal(manager.manager.allow(idOf(4)), true)
+  assert.equal(manager.manager.deny('203.0.113.0/24'), true)
+  for (const bad of ['nonsense', 'net:127.0.0.1:8008']) {
+    assert.throws(() => manager.manager.deny(bad), (err: Error & { code?: string }) => err.code === 'ERR_INVALID_ARGUMENT' && err.message.startsWith('entry must be a feed id'), bad)
+  }
+  // The options are read so too: an address is its feed id, anything else refused naming the option.
+  const given = Manager({ connectToPeer: (_a, cb) => { cb(new Error('offline')) }, deny: [addressOf(5)], allow: ['10.0.0.0/8'] })
+  assert.equal(given.manager.isDenied(idOf(5)), true)
+  await given.close()
+  assert.throws(() => Manager({ connectToPeer: (_a, cb) => { cb(new Error('offline')) }, deny: ['nonsense'] }), (err: Error & { code?: string }) => err.code === 'ERR_INVALID_ARGUMENT' && err.message.startsWith('deny[0] must be a feed id'))
+})
+
 test('onPrioritise answers in either spelling; the hook can be replaced', async (t) => {
   const manager = Manager({ connectToPeer: (_a, cb) => { cb(new Error('offline')) }, onPrioritise: (p) => p.id === idOf(1) ? 'HIGH' : undefined })
   t.after(async () => { await manager.close() })

@@ -11,6 +11,9 @@
  *   length of what is parsed is bounded.
  */
 
+import { PeerwardenError } from '../../errors.js'
+import { isIpOrRange } from '../../manager/access-list.js'
+
 /** ssb-ref's feed id rule: 43 base64 characters, the last with its low bits zero, then `=.ed25519`. */
 const FEED_ID = /^@[A-Za-z0-9/+]{42}[AEIMQUYcgkosw048]=\.ed25519$/
 /** The longest multiserver address accepted (a pub with a few alternatives fits well within it). */
@@ -43,4 +46,16 @@ export function feedIdOf (address: string): string | undefined {
 export function isMultiserverAddress (s: unknown): s is string {
   if (typeof s !== 'string' || s.length === 0 || s.length > MAX_ADDRESS_LENGTH) return false
   return s.split(';').every((alternative) => alternative.split('~').every((layer) => /^[a-z][a-z0-9-]*:./i.test(layer)))
+}
+
+/**
+ * A run-time entry of the manager's lists under peerwarden/ssb (the manager's `ACCESS_ENTRY`): a feed
+ * id, an IP or a CIDR (or an IP multiaddr) as it is; a multiserver address is the feed id its `shs`
+ * key names. Anything else would be taken for a peer id no connection has: ERR_INVALID_ARGUMENT naming `field`.
+ */
+export function ssbAccessEntry (entry: string, field: string): string {
+  if (FEED_ID.test(entry) || isIpOrRange(entry) || entry.startsWith('/')) return entry
+  const id = isMultiserverAddress(entry as unknown) ? feedIdOf(entry) : undefined
+  if (id !== undefined) return id
+  throw PeerwardenError.invalid(`${field} must be a feed id (@…=.ed25519), an IP, a CIDR or a multiserver address naming a key under peerwarden/ssb, got ${JSON.stringify(entry.slice(0, 100))}`)
 }

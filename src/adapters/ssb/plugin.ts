@@ -23,10 +23,11 @@
 import { PeerwardenError } from '../../errors.js'
 import { childOf, silentLogger, type Logger } from '../../logger.js'
 import { createConnectionManager } from '../../manager/manager.js'
-import type { Clock, ConnectionManager } from '../../manager/types.js'
+import { ACCESS_ENTRY } from '../../manager/access-list.js'
+import type { Clock, ConnectionManager, ConnectionManagerOptions } from '../../manager/types.js'
 import { systemClock } from '../../clock.js'
 import { MANAGER_OPTIONS, rejectUnknownOptions } from '../../manager/validate.js'
-import { isFeedId } from './addresses.js'
+import { isFeedId, ssbAccessEntry } from './addresses.js'
 import { createSsbApi, toPriority } from './api.js'
 import { dialRpc } from './dial.js'
 import { RpcConnections } from './rpc-connections.js'
@@ -134,8 +135,10 @@ class ServerPlugin {
     this.manager = createConnectionManager({
       ...made.manager,
       localPeer: sbot.id,
-      dial: async (address, { signal }) => await dialRpc((a, cb) => { sbot.connect(a, cb) }, this.rpcs, address, signal)
-    })
+      dial: async (address, { signal }) => await dialRpc((a, cb) => { sbot.connect(a, cb) }, this.rpcs, address, signal),
+      // Run-time entries (deny, allow, a ban by IP): feed ids, IPs; an address is the feed id it names.
+      [ACCESS_ENTRY]: ssbAccessEntry
+    } as ConnectionManagerOptions)
     // Checked by createConnectionManager above.
     this.clock = (made.manager.clock as Clock | undefined) ?? systemClock
     this.rpcs = new RpcConnections(this.manager, () => sbot.id)

@@ -12,12 +12,14 @@
  */
 import { PeerwardenError } from '../../errors.js'
 import { createConnectionManager } from '../../manager/manager.js'
+import { ACCESS_ENTRY } from '../../manager/access-list.js'
 import { MANAGER_OPTIONS, rejectUnknownOptions } from '../../manager/validate.js'
-import { isFeedId } from './addresses.js'
+import { isFeedId, ssbAccessEntry } from './addresses.js'
 import { createSsbApi } from './api.js'
 import { dialRpc } from './dial.js'
 import { managerOptions } from './plugin.js'
 import { RpcConnections } from './rpc-connections.js'
+import type { ConnectionManagerOptions } from '../../manager/types.js'
 import type { SsbConnectionManager, StandaloneOptions } from './types.js'
 
 /** What `Manager` returns: the API, plus `close()`. */
@@ -39,8 +41,10 @@ export function Manager (opts: StandaloneOptions): SsbStandaloneManager {
   const manager = createConnectionManager({
     ...made.manager,
     ...(id !== undefined ? { localPeer: id } : {}),
-    dial: async (address, { signal }) => await dialRpc(connectToPeer, rpcs, address, signal)
-  })
+    dial: async (address, { signal }) => await dialRpc(connectToPeer, rpcs, address, signal),
+    // Run-time entries (deny, allow, a ban by IP): feed ids, IPs; an address is the feed id it names.
+    [ACCESS_ENTRY]: ssbAccessEntry
+  } as ConnectionManagerOptions)
   const rpcs = new RpcConnections(manager, () => id)
   const api = createSsbApi({ manager, rpcs, openRpcs: () => [], setPrioritise: made.setPrioritise }) as SsbStandaloneManager
   Object.defineProperty(api, 'close', { value: async () => { await manager.close() }, enumerable: false })
