@@ -1,6 +1,8 @@
 /**
  * peerwarden — the connection manager (transport-agnostic core).
  * See README.md and docs/manager.md.
+ *
+ * @module
  */
 export * from './manager/index.js'
 export { PeerwardenError, type ErrorCode } from './errors.js'

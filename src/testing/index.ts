@@ -1,5 +1,7 @@
 /**
  * peerwarden/testing — virtual time and an in-memory network, for tests and simulation.
+ *
+ * @module
  */
 export { ManualClock } from './manual-clock.js'
 export { MemoryNetwork, MemoryNode, MemoryConnection, type DialBehaviour, type MemoryNetworkOptions } from './memory-network.js'
