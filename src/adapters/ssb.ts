@@ -22,6 +22,8 @@
  * Peer ids are feed ids (`@…=.ed25519`); addresses are multiserver addresses (`net:HOST:PORT~shs:KEY`).
  * Nothing here loads secret-stack: the application passes its server (or `connectToPeer`) in, so
  * this module loads, from ESM or CommonJS, without any SSB package installed.
+ *
+ * @module
  */
 export { createPlugin, plugin } from './ssb/plugin.js'
 export { Manager, type SsbStandaloneManager } from './ssb/standalone.js'

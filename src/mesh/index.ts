@@ -1,5 +1,7 @@
 /**
  * peerwarden/mesh — schema-driven RPC between node roles (the socketmesh design, done right).
+ *
+ * @module
  */
 export { createRegistry, type MeshRegistry, type RegistryOptions, type DirectoryEntry, type RegistryStats } from './registry.js'
 export type { NoticeStats } from './registry-types.js'

@@ -16,6 +16,7 @@ export interface DirectoryEntry {
   unproven?: number
 }
 
+/** The options of `createRegistry`: the schema, where to listen, and who may register (a network key, `authorize`, or `open`). */
 export interface RegistryOptions {
   schema: MeshSchema
   listen?: string[]
@@ -65,6 +66,7 @@ export interface RegistryOptions {
   registrationBudget?: { perMinute?: number; localPerMinute?: number; bytesPerMinute?: number; localBytesPerMinute?: number }
 }
 
+/** A running registry: its id and addresses, its members and their health (`members()`, `status()`), its figures and `close()`. */
 export interface MeshRegistry {
   readonly id: string
   readonly addresses: string[]

@@ -34,6 +34,9 @@ const LOCAL_REGISTRATION_BYTES_PER_MINUTE = 4 * 1024 * 1024 * 1024
 export type { RegistryMessage } from './messages.js'
 export type { DirectoryEntry, MeshRegistry, RegistryOptions, RegistryStats } from './registry-types.js'
 
+/** Every option `createRegistry` knows: others are refused with the closest name. */
+const REGISTRY_OPTIONS: ReadonlyArray<keyof RegistryOptions> = ['schema', 'listen', 'networkKey', 'dataDir', 'certificateTtl', 'authorize', 'open', 'clock', 'maxMembers', 'logger', 'logLevel', 'statusBudget', 'registrationBudget']
+
 /**
  * The registry (socketmesh's Master Node): every mesh node registers with it (role, variant, addresses); it signs a
  * certificate binding the role to the node's key, tells the node which others it may connect to,
@@ -69,9 +72,6 @@ export type { DirectoryEntry, MeshRegistry, RegistryOptions, RegistryStats } fro
  * - Several registries may serve one mesh: each signs with its own key, and nodes given all of
  *   their addresses trust every one of them (mesh-node.ts). They share nothing but the schema.
  */
-/** Every option `createRegistry` knows: others are refused with the closest name. */
-const REGISTRY_OPTIONS: ReadonlyArray<keyof RegistryOptions> = ['schema', 'listen', 'networkKey', 'dataDir', 'certificateTtl', 'authorize', 'open', 'clock', 'maxMembers', 'logger', 'logLevel', 'statusBudget', 'registrationBudget']
-
 export async function createRegistry (options: RegistryOptions): Promise<MeshRegistry> {
   if (options == null || typeof options !== 'object') throw PeerwardenError.invalid('options must be an object')
   rejectUnknownOptions('createRegistry options', options, REGISTRY_OPTIONS)

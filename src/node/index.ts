@@ -1,5 +1,7 @@
 /**
  * peerwarden/node — a runnable peer: TCP + Noise transport, identity, topics, rendezvous, store on disk.
+ *
+ * @module
  */
 export { createNode, type NodeOptions, type PeerNode, type NodeEvents } from './node.js'
 export type { TypedEventTarget, TypedListener } from '../manager/events.js'

@@ -31,6 +31,7 @@ export interface NodeEvents extends ManagerEvents {
  */
 export type Reachability = 'public' | 'private' | 'unknown'
 
+/** The options of `createNode`: identity, addresses, network key, the manager's options, the data directory and the budgets. */
 export interface NodeOptions {
   /** 32-byte seed for the ed25519 key pair (a string is hashed); default: loaded from dataDir, else generated. */
   seed?: Uint8Array | string
@@ -196,6 +197,7 @@ export interface NodeStats extends ManagerStats, TransportStats {
   punchesDirect: number
 }
 
+/** A running node (`createNode`): its id and addresses, topics, its manager, events, figures and `close()`. */
 export interface PeerNode {
   /** Lowercase hex of the ed25519 public key. */
   readonly id: PeerId
