@@ -1,27 +1,17 @@
-import { PeerwardenError } from '../errors.js'
-import type { AccessEntry, AccessList } from './access-list.js'
+import type { AccessList } from './access-list.js'
+import { EntryRows, type EntryRowsHost } from './access-rows.js'
 import type { ConnEntry } from './peer-record.js'
 import type { PeerRecord } from './peer-record.js'
 import type { StoredPeer } from './types.js'
-import * as check from './validate.js'
 
 /** What the run-time allow list needs from the manager. */
-export interface AllowControlHost {
+export interface AllowControlHost extends EntryRowsHost {
   readonly allowList: AccessList
   /** The accounted connections. */
   connections(): Iterable<ConnEntry>
   /** The record's `allowed` flag changed: re-filed where trimming looks (it may have become trimmable, or stopped being). */
   peerChanged(record: PeerRecord): void
-  /** Writes a row that holds no peer with the next batch (absent without a store). */
-  put?(row: StoredPeer): void
-  /** Removes a row with the next batch (absent without a store). */
-  remove?(key: string): void
-  /** The transport's reading of a run-time entry (`ACCESS_ENTRY`), if it has one. */
-  readonly entry?: AccessEntry
 }
-
-/** The key prefix of a stored allow entry's row; such a row has no `id` (a peer's row always has one, or an '@' key). */
-export const ALLOW_ROW = '!allow:'
 
 /**
  * The allow list at run time: `allow(entry)`, `unallow(entry)` and `isAllowed` of the manager, the
@@ -40,41 +30,29 @@ export const ALLOW_ROW = '!allow:'
  *   of the `allow` option are the option's: not stored.
  */
 export class AllowControl {
-  constructor (private readonly host: AllowControlHost) {}
+  private readonly rows: EntryRows
+
+  constructor (private readonly host: AllowControlHost) {
+    this.rows = new EntryRows(host.allowList, 'allow', 'medium', host)
+  }
 
   /** See the rules; false when the entry was listed already. */
   allow (entry: string, field = 'entry'): boolean {
-    check.nonEmptyString(field, entry)
-    entry = this.host.entry?.(entry, field) ?? entry
-    const added = this.host.allowList.add(entry, field)
-    if (added) this.host.put?.(allowRow(entry))
+    const { changed } = this.rows.add(entry, field)
     this.refresh()
-    return added
+    return changed
   }
 
+  /** See the rules; false when the entry was not listed. */
   unallow (entry: string, field = 'entry'): boolean {
-    check.nonEmptyString(field, entry)
-    entry = this.host.entry?.(entry, field) ?? entry
-    entry = this.host.entry?.(entry, field) ?? entry
-    const removed = this.host.allowList.remove(entry, field)
-    if (removed) this.host.remove?.(ALLOW_ROW + entry)
+    const removed = this.rows.remove(entry, field)
     this.refresh()
     return removed
   }
 
   /** The allow rows among the stored ones, listed again (no row written); returns the other rows. */
   restore (stored: readonly StoredPeer[]): StoredPeer[] {
-    const rest: StoredPeer[] = []
-    for (const p of stored) {
-      if (!isAllowRow(p)) { rest.push(p); continue }
-      const entry = p.key.slice(ALLOW_ROW.length)
-      try {
-        if (entry === '') throw PeerwardenError.invalid('an empty allow entry')
-        this.host.allowList.add(entry, 'stored allow entry')
-      } catch {
-        continue // a damaged row: the entry is lost, the others hold
-      }
-    }
+    const rest = this.rows.restore(stored)
     this.refresh()
     return rest
   }
@@ -91,13 +69,4 @@ export class AllowControl {
       this.host.peerChanged(record)
     }
   }
-}
-
-function isAllowRow (p: StoredPeer): boolean {
-  return typeof p?.key === 'string' && p.key.startsWith(ALLOW_ROW) && (p.id === undefined || p.id === null)
-}
-
-/** The row of an allow entry: a StoredPeer in shape (every store takes it), with no id and no address. */
-function allowRow (entry: string): StoredPeer {
-  return { key: ALLOW_ROW + entry, addresses: [], priority: 'medium', topics: [], longTerm: false, permanent: false, bootstrap: false, tags: {}, successes: 0, failures: 0 }
 }

@@ -1,27 +1,17 @@
-import { PeerwardenError } from '../errors.js'
-import { isIpOrRange, type AccessEntry, type AccessList } from './access-list.js'
+import { isIpOrRange, type AccessList } from './access-list.js'
+import { EntryRows, type EntryRowsHost } from './access-rows.js'
 import type { ConnEntry } from './peer-record.js'
 import type { CloseReason, PeerId, Priority, StoredPeer } from './types.js'
-import * as check from './validate.js'
 
 /** What the run-time deny list needs from the manager. */
-export interface DenyControlHost {
+export interface DenyControlHost extends EntryRowsHost {
   readonly denyList: AccessList
   /** The accounted connections (closed while walked: the caller copies). */
   connections(): Iterable<ConnEntry>
   close(entry: ConnEntry, reason: CloseReason, why: string): void
-  /** Writes a row that holds no peer with the next batch (absent without a store). */
-  put?(row: StoredPeer): void
-  /** Removes a row with the next batch (absent without a store). */
-  remove?(key: string): void
   /** The deny list changed: peers it now denies are no longer dialled. */
   changed(): void
-  /** The transport's reading of a run-time entry (`ACCESS_ENTRY`), if it has one. */
-  readonly entry?: AccessEntry
 }
-
-/** The key prefix of a stored deny entry's row; such a row has no `id` (a peer's row always has one, or an '@' key). */
-export const DENY_ROW = '!deny:'
 
 /**
  * The deny list at run time: `deny(entry)` and `undeny(entry)` of the manager, and a ban given by a
@@ -42,26 +32,25 @@ export const DENY_ROW = '!deny:'
  *   a scheme) means that IP or range: `'banned'` denies it, any other priority lifts that entry.
  */
 export class DenyControl {
-  constructor (private readonly host: DenyControlHost) {}
+  private readonly rows: EntryRows
+
+  constructor (private readonly host: DenyControlHost) {
+    this.rows = new EntryRows(host.denyList, 'deny', 'banned', host)
+  }
 
   /** See the rules; false when the entry was listed already (live connections it matches are closed anyway). */
   deny (entry: string, field = 'entry', why = 'denied at run time'): boolean {
-    check.nonEmptyString(field, entry)
-    entry = this.host.entry?.(entry, field) ?? entry
-    const added = this.host.denyList.add(entry, field)
-    if (added) this.host.put?.(denyRow(entry))
+    const added = this.rows.add(entry, field)
     const { denyList } = this.host
     const matched = [...this.host.connections()].filter((e) => denyList.matches(e.conn.peer, e.conn.address))
-    for (const e of matched) this.host.close(e, 'denied', `${why}: ${entry}`)
+    for (const e of matched) this.host.close(e, 'denied', `${why}: ${added.entry}`)
     this.host.changed()
-    return added
+    return added.changed
   }
 
+  /** See the rules; false when the entry was not listed. */
   undeny (entry: string, field = 'entry'): boolean {
-    check.nonEmptyString(field, entry)
-    entry = this.host.entry?.(entry, field) ?? entry
-    const removed = this.host.denyList.remove(entry, field)
-    if (removed) this.host.remove?.(DENY_ROW + entry)
+    const removed = this.rows.remove(entry, field)
     this.host.changed()
     return removed
   }
@@ -82,17 +71,7 @@ export class DenyControl {
 
   /** The deny rows among the stored ones, listed again (no row written); returns the peers' rows. */
   restore (stored: readonly StoredPeer[]): StoredPeer[] {
-    const peers: StoredPeer[] = []
-    for (const p of stored) {
-      if (!isDenyRow(p)) { peers.push(p); continue }
-      const entry = p.key.slice(DENY_ROW.length)
-      try {
-        if (entry === '') throw PeerwardenError.invalid('an empty deny entry')
-        this.host.denyList.add(entry, 'stored deny entry')
-      } catch {
-        continue // a damaged row: the entry is lost, the others hold
-      }
-    }
+    const peers = this.rows.restore(stored)
     const { denyList } = this.host
     for (const e of [...this.host.connections()]) {
       if (denyList.matches(e.conn.peer, e.conn.address)) this.host.close(e, 'denied', 'on the deny list restored from the store')
@@ -100,13 +79,4 @@ export class DenyControl {
     this.host.changed()
     return peers
   }
-}
-
-function isDenyRow (p: StoredPeer): boolean {
-  return typeof p?.key === 'string' && p.key.startsWith(DENY_ROW) && (p.id === undefined || p.id === null)
-}
-
-/** The row of a deny entry: a StoredPeer in shape (every store takes it), with no id and no address. */
-function denyRow (entry: string): StoredPeer {
-  return { key: DENY_ROW + entry, addresses: [], priority: 'banned', topics: [], longTerm: false, permanent: false, bootstrap: false, tags: {}, successes: 0, failures: 0 }
 }
