@@ -11,6 +11,8 @@ export interface QueueFigures extends DeadlineFigures {
   notifications: number
   /** Notification connections dropped for a frame that was not a notification (a PUBLISH on the channel, over 1 KiB or of another shape). */
   notificationsDropped: number
+  /** Times a stream's keyspace channel was subscribed with notifications on (again after each reconnection, say a Redis restart). */
+  notificationSubscriptions: number
   /** How idle consumers learn of new messages now: `'notifications'` once one stream's channel is subscribed, else `'polling'`. */
   wakeMode: 'notifications' | 'polling'
 }

@@ -106,8 +106,8 @@ export class QueueWake {
   private reconnectTimer: NodeJS.Timeout | undefined
   /** A refusal or a dropped connection was reported, and no subscription confirmed since: once per outage. */
   private failing = false
-  /** Notifications received, and connections dropped for a frame that was not one. */
-  readonly figures = { notifications: 0, dropped: 0 }
+  /** Notifications received, connections dropped for a frame that was not one, and channels subscribed with notifications on. */
+  readonly figures = { notifications: 0, dropped: 0, subscriptions: 0 }
 
   constructor (private readonly host: WakeHost) {
     this.reconnectDelay = host.retryDelay
@@ -231,7 +231,7 @@ export class QueueWake {
         // Our own append was notified: they are on.
         clearTimeout(this.probeTimer)
         this.verified = true
-        for (const w of this.streams.values()) if (w.subscribed) { w.notifying = true; w.wake() }
+        for (const w of this.streams.values()) if (w.subscribed) { w.notifying = true; this.figures.subscriptions++; w.wake() }
         return
       }
       this.figures.notifications++
@@ -245,6 +245,7 @@ export class QueueWake {
       w.subscribed = true
       if (!this.verified) return
       w.notifying = true
+      this.figures.subscriptions++
       w.wake()
     } else if (f.kind === 'error') {
       if (!this.failing) this.host.report(new PeerwardenError('ERR_QUEUE', `Redis refused the queue's notification connection (${f.message.slice(0, 200)}): consumers poll, and it is tried again`))

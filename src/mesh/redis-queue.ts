@@ -212,7 +212,7 @@ export class RedisQueue {
   }
 
   /** What the handlers' deadlines counted and how the consumers wait, over every consumer of this queue. */
-  stats (): QueueFigures { return { ...this.figures, notifications: this.wakes.figures.notifications, notificationsDropped: this.wakes.figures.dropped, wakeMode: this.wakes.mode } }
+  stats (): QueueFigures { return { ...this.figures, notifications: this.wakes.figures.notifications, notificationsDropped: this.wakes.figures.dropped, notificationSubscriptions: this.wakes.figures.subscriptions, wakeMode: this.wakes.mode } }
 
   private get maxLength (): number { return this.options.maxLength ?? 100_000 }
 
