@@ -3,6 +3,7 @@ import { checkAccessEntries, isIpOrRange } from '../manager/access-list.js'
 import { parseTcpAddress } from '../node/transport.js'
 import { isLogLevel } from '../logger.js'
 import { dashboardToken } from '../dashboard/access.js'
+import { parseListen } from '../dashboard/server.js'
 
 /** A node's id: the hex of its ed25519 public key. */
 const NODE_ID = /^[0-9a-fA-F]{64}$/
@@ -32,9 +33,8 @@ export function checkNodeFlags (opts: { listen: string[]; bootstrap: string[]; a
   }
   for (const [flag, value] of [['--dashboard', opts.dashboard], ['--metrics', opts.metrics]] as const) {
     if (typeof value !== 'string') continue
-    const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d+)$/.exec(value) ?? /^(\d+)$/.exec(value)
-    const port = m === null ? NaN : Number(m[m.length - 1])
-    if (!Number.isInteger(port) || port < 0 || port > 65535) throw PeerwardenError.invalid(`${flag} must be host:port or a port (got ${JSON.stringify(value)})`)
+    // Read as the dashboard and the metrics endpoint will read it.
+    try { parseListen(value) } catch { throw PeerwardenError.invalid(`${flag} must be host:port or a port (got ${JSON.stringify(value)})`) }
   }
   if (opts.dashboardToken !== undefined) {
     try { dashboardToken('127.0.0.1', opts.dashboardToken) } catch (err) { throw PeerwardenError.invalid(`--dashboard-token: ${(err as Error).message}`) }

@@ -103,7 +103,7 @@ export class EvictionRanges {
 }
 
 /** An IPv4 address in its usual form (tested, not matched: its /24 is the text before the last dot, no match array). */
-const DOTTED_QUAD = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/
+export const DOTTED_QUAD = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/
 
 /** Whether a /24 is public unicast, by its first three octets (every special IPv4 range is a /24 or wider). */
 const publicV4 = new Map<string, boolean>()

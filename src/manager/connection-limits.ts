@@ -1,6 +1,6 @@
 import { PeerwardenError } from '../errors.js'
 import { extractIp } from './access-list.js'
-import { addressRange, isRelayedAddress, publicV4Range } from './address-range.js'
+import { addressRange, DOTTED_QUAD, isRelayedAddress, publicV4Range } from './address-range.js'
 import { parseIpParts } from './canonical-ip.js'
 import type { ConnectionLimits } from './connection-limit-types.js'
 import type { Connection } from './connection-types.js'
@@ -165,6 +165,3 @@ export function keysOf (address: string, local: boolean): Keys {
   }
   return { ip, range }
 }
-
-/** An IPv4 address in its usual form (no leading zeros): already canonical. */
-const DOTTED_QUAD = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/

@@ -17,7 +17,7 @@ import type { Rotation } from './rotation.js'
 import type { StrangerLog } from './stranger-log.js'
 import type { TopicCounts } from './topics.js'
 import type { TrimScheduler } from './trim-scheduler.js'
-import type { Clock, CloseReason, Connection, ConnectionInfo, Decision, PeerId } from './types.js'
+import type { Clock, CloseReason, Connection, ConnectionInfo, Decision, PeerId, TrimReason } from './types.js'
 import type { ResolvedOptions } from './validate.js'
 
 /** What the connection bookkeeping needs from the manager: the other parts, and three questions. */
@@ -92,7 +92,7 @@ export class Connections {
       running: host.running,
       count: () => this.conns.size,
       // A release is a trim of its own: 'trim' says so, as for every close as 'trimmed'.
-      close: (entry, why) => { this.close(entry, 'trimmed', why); if (host.events.listens('trim')) host.events.emit('trim', { closed: 1, reason: 'bootstrap' }) }
+      close: (entry, why) => { this.trimOne(entry, why, 'bootstrap') }
     })
   }
 
@@ -147,8 +147,7 @@ export class Connections {
     const decision = this.gate.decide(record, conn.peer, conn.address, forcedDial)
     if (!decision.accept) return this.refuse(conn, record, decision.close, decision.reason)
     if (decision.evict?.conn !== undefined) {
-      this.close(decision.evict.conn, 'trimmed', this.gate.evicting(conn, decision.evict, now))
-      if (host.events.listens('trim')) host.events.emit('trim', { closed: 1, reason: 'admission' })
+      this.trimOne(decision.evict.conn, this.gate.evicting(conn, decision.evict, now), 'admission')
     }
     // Below the bound (the usual case) the reason is kept as numbers and written when read
     // (accept-decision.ts); nothing was evicted, so the count is still the one the admission saw.
@@ -175,6 +174,12 @@ export class Connections {
    * reason), the count drops, the transport is told `reason`. `swap`: a duplicate replaced, so the
    * peer never stops being connected (no peer:disconnected, no dial pass).
    */
+  /** Closes one connection as `'trimmed'` outside the trim scheduler (an eviction at the bound, a released bootstrap connection, an exploration's swap), and says so with a 'trim' event. */
+  trimOne (entry: ConnEntry, why: string | Decision, reason: TrimReason): void {
+    this.close(entry, 'trimmed', why)
+    if (this.host.events.listens('trim')) this.host.events.emit('trim', { closed: 1, reason })
+  }
+
   close (entry: ConnEntry, reason: CloseReason, why: string | Decision, rest: RestCause = reason, swap = false): void {
     this.shut(entry, reason, why, rest, swap)
     if (!swap) this.host.dialer.requestPass()

@@ -211,7 +211,7 @@ export function wireParts (core: ManagerCore, options: ConnectionManagerOptions)
       return true
     },
     lowest: (except) => trimming.lowest(except),
-    close: (r, why) => { if (r.conn !== undefined) { connections.close(r.conn, 'trimmed', why); if (events.listens('trim')) events.emit('trim', { closed: 1, reason: 'explore' }) } }
+    close: (r, why) => { if (r.conn !== undefined) connections.trimOne(r.conn, why, 'explore') }
   })
   const tagging = new Tagging({
     clock,

@@ -13,7 +13,7 @@ import type { Command } from './schema.js'
  *   refusals predicts ("refused here, served elsewhere"): `refused - calls × othersRefused / othersCalls`.
  *   Invalid calls, which every instance refuses, fall on every instance alike (the balancer spreads
  *   the calls) and cancel out.
- * - It is an outlier when the evidence reaches OUTLIER_EVIDENCE, and three standard deviations of its
+ * - It is an outlier when the evidence reaches OUTLIER_EVIDENCE and OUTLIER_Z (5) standard deviations of its
  *   refusals were the others' share its own (an honest instance that drew more than its share of
  *   invalid calls stays under that), while the others served at least OUTLIER_EVIDENCE calls. Judged
  *   on each of its own outcomes: it stops being one once the evidence falls under that.
